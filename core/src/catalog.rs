@@ -1,0 +1,324 @@
+//! A data center's records, kept as JSON documents in a reserved container of
+//! its own storage account, so that B describes itself after A is gone.
+//!
+//! Every write is conditional on the ETag it read (or on absence), so two
+//! writers never silently overwrite each other.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::id::{AssetId, LocatorId, PolicyId};
+use crate::mime::mime_type_for;
+use crate::model::{AccessPolicy, Asset, AssetFile, Locator, LocatorType, Permissions};
+use crate::primary::select_primary;
+use crate::store::{BlobMeta, BlobStore, BlobStoreExt, Condition, PutOptions};
+
+/// The reserved container holding the records.
+pub const CATALOG_CONTAINER: &str = "mirrorcast-catalog";
+
+const ASSETS: &str = "assets/";
+const POLICIES: &str = "policies/";
+const LOCATORS: &str = "locators/";
+
+/// An asset record with the file infos made from its blobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetRecord {
+    #[serde(flatten)]
+    pub asset: Asset,
+    #[serde(default)]
+    pub files: Vec<AssetFile>,
+}
+
+/// A record and the ETag it was read at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub etag: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    store: Arc<dyn BlobStore>,
+}
+
+impl Catalog {
+    pub fn new(store: Arc<dyn BlobStore>) -> Self {
+        Catalog { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn BlobStore> {
+        &self.store
+    }
+
+    /// Creates the reserved container if it is missing.
+    pub async fn ensure(&self) -> Result<()> {
+        self.store.create_container(CATALOG_CONTAINER).await.map(|_| ())
+    }
+
+    async fn read<T: DeserializeOwned>(&self, path: &str) -> Result<Versioned<T>> {
+        let (meta, bytes) = self.store.get_bytes(CATALOG_CONTAINER, path).await?;
+        let value = serde_json::from_slice(&bytes).map_err(|e| Error::from(e).context(format!("record '{path}'")))?;
+        Ok(Versioned { value, etag: meta.etag })
+    }
+
+    async fn write<T: Serialize>(&self, path: &str, value: &T, condition: Condition) -> Result<String> {
+        let body = serde_json::to_vec_pretty(value)?;
+        let mut options = PutOptions { condition, ..Default::default() };
+        options.properties.content_type = Some("application/json".into());
+        self.store.put_blob(CATALOG_CONTAINER, path, Bytes::from(body), &options).await
+    }
+
+    /// Every record under `prefix`, read concurrently.
+    async fn read_all<T: DeserializeOwned + Send>(&self, prefix: &str) -> Result<Vec<T>> {
+        let listed = match self.store.list_all(CATALOG_CONTAINER, prefix).await {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            other => other?,
+        };
+        stream::iter(listed)
+            .map(|b| async move { self.read::<T>(&b.name).await.map(|v| v.value) })
+            .buffered(16)
+            .try_collect()
+            .await
+    }
+
+    fn asset_path(id: &AssetId) -> String {
+        format!("{ASSETS}{}.json", id.guid())
+    }
+
+    fn policy_path(id: &PolicyId) -> String {
+        format!("{POLICIES}{}.json", id.guid())
+    }
+
+    fn locator_path(id: &LocatorId) -> String {
+        format!("{LOCATORS}{}.json", id.guid())
+    }
+
+    /// Creates the asset's container (keeping one that exists) and its record.
+    pub async fn create_asset(&self, asset: &Asset) -> Result<AssetRecord> {
+        self.ensure().await?;
+        self.store.create_container(&asset.container).await?;
+        let record = AssetRecord { asset: asset.clone(), files: Vec::new() };
+        match self.write(&Self::asset_path(&asset.id), &record, Condition::IfNotExists).await {
+            Ok(_) => Ok(record),
+            Err(e) if e.kind() == ErrorKind::PreconditionFailed => {
+                Err(Error::new(ErrorKind::AlreadyExists, format!("asset {} already exists in {}", asset.id, self.store.describe())))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn get_asset(&self, id: &AssetId) -> Result<Versioned<AssetRecord>> {
+        self.read(&Self::asset_path(id)).await.map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::not_found(format!("asset {id} not found in {}", self.store.describe())),
+            _ => e,
+        })
+    }
+
+    pub async fn list_assets(&self) -> Result<Vec<AssetRecord>> {
+        let mut all: Vec<AssetRecord> = self.read_all(ASSETS).await?;
+        all.sort_by(|a, b| a.asset.created.cmp(&b.asset.created).then(a.asset.name.cmp(&b.asset.name)));
+        Ok(all)
+    }
+
+    /// Deletes the asset's locators, its container and its record.
+    pub async fn delete_asset(&self, id: &AssetId) -> Result<()> {
+        let record = self.get_asset(id).await?;
+        for locator in self.list_locators(Some(id)).await? {
+            self.delete_locator(&locator.id).await?;
+        }
+        self.store.delete_container(&record.value.asset.container).await?;
+        self.store.delete_blob(CATALOG_CONTAINER, &Self::asset_path(id), &Condition::None).await?;
+        Ok(())
+    }
+
+    /// Rebuilds the asset's file infos from the blobs in its container (the
+    /// original `CreateFileInfos`) and stores them; returns the new record.
+    pub async fn regenerate_files(&self, id: &AssetId) -> Result<AssetRecord> {
+        loop {
+            let current = self.get_asset(id).await?;
+            let blobs = self.store.list_all(&current.value.asset.container, "").await?;
+            let files = file_infos(&current.value.asset, &blobs)?;
+            let record = AssetRecord { asset: current.value.asset.clone(), files };
+            match self.write(&Self::asset_path(id), &record, Condition::IfMatch(current.etag)).await {
+                Ok(_) => return Ok(record),
+                // Someone else changed the record meanwhile: read it again.
+                Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The policy with these terms: the existing one if any, else a new one.
+    pub async fn policy_for(&self, name: &str, duration_minutes: u64, permissions: Permissions) -> Result<AccessPolicy> {
+        self.ensure().await?;
+        let wanted = AccessPolicy::for_terms(name, duration_minutes, permissions);
+        let path = Self::policy_path(&wanted.id);
+        match self.read::<AccessPolicy>(&path).await {
+            Ok(v) => return Ok(v.value),
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+            Err(_) => {}
+        }
+        match self.write(&path, &wanted, Condition::IfNotExists).await {
+            Ok(_) => Ok(wanted),
+            // Another writer created the same terms first: theirs is ours.
+            Err(e) if e.kind() == ErrorKind::PreconditionFailed => Ok(self.read::<AccessPolicy>(&path).await?.value),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn get_policy(&self, id: &PolicyId) -> Result<AccessPolicy> {
+        self.read(&Self::policy_path(id)).await.map(|v| v.value).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::not_found(format!("access policy {id} not found in {}", self.store.describe())),
+            _ => e,
+        })
+    }
+
+    pub async fn list_policies(&self) -> Result<Vec<AccessPolicy>> {
+        self.read_all(POLICIES).await
+    }
+
+    /// Stores a new locator. Origin locators must use a read-only policy; a
+    /// locator id that exists is an `AlreadyExists` error.
+    pub async fn create_locator(&self, locator: &Locator) -> Result<()> {
+        self.ensure().await?;
+        self.get_asset(&locator.asset_id).await?;
+        let policy = self.get_policy(&locator.policy_id).await?;
+        if locator.locator_type == LocatorType::OnDemandOrigin && !policy.permissions.is_read_only() {
+            return Err(Error::invalid_input(format!(
+                "an origin locator needs a read-only access policy; policy {} grants '{}'",
+                policy.id, policy.permissions
+            )));
+        }
+        match self.write(&Self::locator_path(&locator.id), locator, Condition::IfNotExists).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::PreconditionFailed => {
+                Err(Error::new(ErrorKind::AlreadyExists, format!("locator {} already exists in {}", locator.id, self.store.describe())))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn get_locator(&self, id: &LocatorId) -> Result<Locator> {
+        self.read(&Self::locator_path(id)).await.map(|v| v.value).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::not_found(format!("locator {id} not found in {}", self.store.describe())),
+            _ => e,
+        })
+    }
+
+    /// All locators, or those of one asset.
+    pub async fn list_locators(&self, asset: Option<&AssetId>) -> Result<Vec<Locator>> {
+        let mut all: Vec<Locator> = self.read_all(LOCATORS).await?;
+        all.retain(|l| asset.is_none_or(|a| &l.asset_id == a));
+        all.sort_by_key(|l| (l.asset_id, l.start_time, l.id));
+        Ok(all)
+    }
+
+    pub async fn delete_locator(&self, id: &LocatorId) -> Result<bool> {
+        self.store.delete_blob(CATALOG_CONTAINER, &Self::locator_path(id), &Condition::None).await
+    }
+}
+
+/// File infos for the blobs of an asset: name, size, MIME type; the primary is
+/// the one root `.ism`, or the only blob of a not-yet-encoded asset.
+pub fn file_infos(asset: &Asset, blobs: &[BlobMeta]) -> Result<Vec<AssetFile>> {
+    let primary = match blobs {
+        [] => None,
+        [only] if !only.name.to_ascii_lowercase().ends_with(".ism") => Some(only.name.as_str()),
+        _ => Some(select_primary(blobs.iter().map(|b| b.name.as_str())).map_err(|e| e.context(format!("asset {}", asset.id)))?),
+    };
+    Ok(blobs
+        .iter()
+        .map(|b| AssetFile {
+            name: b.name.clone(),
+            size: b.size,
+            mime_type: mime_type_for(&b.name),
+            is_primary: Some(b.name.as_str()) == primary,
+            is_encrypted: asset.options.is_storage_encrypted(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AssetOptions;
+    use crate::store::InMemoryStore;
+    use chrono::{Duration, Utc};
+
+    fn catalog() -> Catalog {
+        Catalog::new(Arc::new(InMemoryStore::new()))
+    }
+
+    #[tokio::test]
+    async fn asset_records_live_beside_their_container() {
+        let cat = catalog();
+        let asset = Asset::new("Big Buck Bunny", AssetOptions::None);
+        cat.create_asset(&asset).await.unwrap();
+        let again = cat.create_asset(&asset).await.unwrap_err();
+        assert_eq!(again.kind(), ErrorKind::AlreadyExists);
+        assert!(cat.store().list_containers("asset-").await.unwrap().contains(&asset.container));
+        let listed = cat.list_assets().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].asset, asset);
+        cat.delete_asset(&asset.id).await.unwrap();
+        assert_eq!(cat.get_asset(&asset.id).await.unwrap_err().kind(), ErrorKind::NotFound);
+        assert!(cat.store().list_containers("asset-").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn equal_policies_are_reused_not_duplicated() {
+        let cat = catalog();
+        let a = cat.policy_for("stream", 43_200, Permissions::READ).await.unwrap();
+        let b = cat.policy_for("another name", 43_200, Permissions::READ).await.unwrap();
+        let c = cat.policy_for("write", 60, Permissions::WRITE | Permissions::CREATE).await.unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a.id, c.id);
+        assert_eq!(cat.list_policies().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn origin_locators_need_read_only_policies_and_unique_ids() {
+        let cat = catalog();
+        let asset = Asset::new("a", AssetOptions::None);
+        cat.create_asset(&asset).await.unwrap();
+        let rw = cat.policy_for("rw", 60, Permissions::READ | Permissions::WRITE).await.unwrap();
+        let ro = cat.policy_for("ro", 60, Permissions::READ).await.unwrap();
+        let mut locator = Locator {
+            id: LocatorId::new(),
+            locator_type: LocatorType::OnDemandOrigin,
+            asset_id: asset.id,
+            policy_id: rw.id,
+            start_time: Some(Utc::now()),
+            expiration: Utc::now() + Duration::hours(1),
+            path: "https://origin/x/".into(),
+        };
+        assert_eq!(cat.create_locator(&locator).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+        locator.policy_id = ro.id;
+        cat.create_locator(&locator).await.unwrap();
+        assert_eq!(cat.create_locator(&locator).await.unwrap_err().kind(), ErrorKind::AlreadyExists);
+        assert_eq!(cat.list_locators(Some(&asset.id)).await.unwrap(), vec![locator.clone()]);
+        assert!(cat.list_locators(Some(&AssetId::new())).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn file_infos_mark_the_ism_primary() {
+        let cat = catalog();
+        let asset = Asset::new("a", AssetOptions::None);
+        cat.create_asset(&asset).await.unwrap();
+        for name in ["Big Buck.ism", "Big Buck.ismc", "Big Buck_640x360_800.mp4"] {
+            cat.store().put_blob(&asset.container, name, Bytes::from_static(b"xx"), &PutOptions::default()).await.unwrap();
+        }
+        let record = cat.regenerate_files(&asset.id).await.unwrap();
+        let primary: Vec<_> = record.files.iter().filter(|f| f.is_primary).map(|f| f.name.as_str()).collect();
+        assert_eq!(primary, ["Big Buck.ism"]);
+        assert_eq!(cat.get_asset(&asset.id).await.unwrap().value.files, record.files);
+        cat.store().put_blob(&asset.container, "Other.ism", Bytes::new(), &PutOptions::default()).await.unwrap();
+        let err = cat.regenerate_files(&asset.id).await.unwrap_err();
+        assert!(err.to_string().contains("Big Buck.ism, Other.ism"), "{err}");
+    }
+}

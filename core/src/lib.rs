@@ -1,0 +1,22 @@
+//! mirrorcast-core: what a media asset is and how it is stored, with no I/O of its own.
+//!
+//! - [`id`]: asset, locator and access-policy ids and the container names they map to.
+//! - [`model`]: the records (asset, file info, access policy, locator).
+//! - [`primary`], [`mime`], [`streaming`]: file-info and streaming-URL rules.
+//! - [`store`]: the [`store::BlobStore`] trait every backend implements, its
+//!   [`store::Capability`], an in-memory store, and the conformance suite.
+//! - [`copy`]: the [`copy::CopyEngine`] trait and the streamed copy.
+//! - [`catalog`]: a data center's records, kept in its own storage account.
+
+pub mod catalog;
+pub mod copy;
+pub mod error;
+pub mod id;
+pub mod mime;
+pub mod model;
+pub mod primary;
+pub mod secret;
+pub mod store;
+pub mod streaming;
+
+pub use error::{Error, ErrorKind, Result};

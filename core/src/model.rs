@@ -1,0 +1,287 @@
+//! The records that make a container of blobs a streamable media asset.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::id::{AssetId, LocatorId, PolicyId};
+
+/// How an asset's files are protected. Only `None` and the two
+/// protection-at-delivery options can be replicated; `StorageEncrypted`
+/// files are encrypted with a key that belongs to the source account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum AssetOptions {
+    #[default]
+    None,
+    StorageEncrypted,
+    CommonEncryptionProtected,
+    EnvelopeEncryptionProtected,
+}
+
+impl AssetOptions {
+    pub fn is_storage_encrypted(self) -> bool {
+        self == AssetOptions::StorageEncrypted
+    }
+}
+
+impl FromStr for AssetOptions {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "none" => Ok(AssetOptions::None),
+            "storageencrypted" => Ok(AssetOptions::StorageEncrypted),
+            "commonencryptionprotected" => Ok(AssetOptions::CommonEncryptionProtected),
+            "envelopeencryptionprotected" => Ok(AssetOptions::EnvelopeEncryptionProtected),
+            _ => Err(Error::invalid_input(format!(
+                "unknown asset option '{s}': use none, storage-encrypted, common-encryption-protected or envelope-encryption-protected"
+            ))),
+        }
+    }
+}
+
+/// An asset: one container of blobs plus this record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asset {
+    pub id: AssetId,
+    pub name: String,
+    pub options: AssetOptions,
+    /// The container holding the asset's blobs; `asset-<guid>` unless replicated
+    /// from an account that named it otherwise.
+    pub container: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternate_id: Option<String>,
+    pub created: DateTime<Utc>,
+}
+
+impl Asset {
+    pub fn new(name: impl Into<String>, options: AssetOptions) -> Self {
+        let id = AssetId::new();
+        Asset {
+            container: id.container_name(),
+            id,
+            name: name.into(),
+            options,
+            alternate_id: None,
+            created: Utc::now(),
+        }
+    }
+}
+
+/// One file of an asset, as `CreateFileInfos` made it from the container's blobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetFile {
+    pub name: String,
+    pub size: u64,
+    pub mime_type: String,
+    pub is_primary: bool,
+    #[serde(default)]
+    pub is_encrypted: bool,
+}
+
+/// A set of permissions; letters as in SAS tokens: `r`ead, `a`dd, `c`reate,
+/// `w`rite, `d`elete, `l`ist.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct Permissions(u8);
+
+impl Permissions {
+    pub const NONE: Permissions = Permissions(0);
+    pub const READ: Permissions = Permissions(1);
+    pub const ADD: Permissions = Permissions(2);
+    pub const CREATE: Permissions = Permissions(4);
+    pub const WRITE: Permissions = Permissions(8);
+    pub const DELETE: Permissions = Permissions(16);
+    pub const LIST: Permissions = Permissions(32);
+
+    /// In the order a SAS `sp` parameter wants them.
+    const LETTERS: [(char, Permissions); 6] = [
+        ('r', Self::READ),
+        ('a', Self::ADD),
+        ('c', Self::CREATE),
+        ('w', Self::WRITE),
+        ('d', Self::DELETE),
+        ('l', Self::LIST),
+    ];
+
+    pub const fn union(self, other: Permissions) -> Permissions {
+        Permissions(self.0 | other.0)
+    }
+
+    pub fn contains(self, other: Permissions) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn is_read_only(self) -> bool {
+        self.contains(Self::READ) && (self.0 & !(Self::READ.0 | Self::LIST.0)) == 0
+    }
+
+    /// The `sp` value of a SAS token.
+    pub fn sas_letters(self) -> String {
+        Self::LETTERS.iter().filter(|(_, p)| self.contains(*p)).map(|(c, _)| *c).collect()
+    }
+}
+
+impl std::ops::BitOr for Permissions {
+    type Output = Permissions;
+    fn bitor(self, rhs: Permissions) -> Permissions {
+        self.union(rhs)
+    }
+}
+
+impl fmt::Display for Permissions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.sas_letters())
+    }
+}
+
+impl fmt::Debug for Permissions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Permissions({})", self.sas_letters())
+    }
+}
+
+impl FromStr for Permissions {
+    type Err = Error;
+    /// Letters (`rl`) or words (`read,list`).
+    fn from_str(s: &str) -> Result<Self> {
+        let mut out = Permissions::NONE;
+        let words: Vec<&str> = s.split([',', ' ', '|']).filter(|w| !w.is_empty()).collect();
+        let is_words = words.len() > 1 || words.first().is_some_and(|w| w.len() > 1 && Self::word(w).is_some());
+        if is_words {
+            for w in words {
+                out = out | Self::word(w).ok_or_else(|| Self::bad(s))?;
+            }
+        } else {
+            for c in s.chars() {
+                let p = Self::LETTERS.iter().find(|(l, _)| *l == c.to_ascii_lowercase()).ok_or_else(|| Self::bad(s))?;
+                out = out | p.1;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Permissions {
+    fn word(w: &str) -> Option<Permissions> {
+        Some(match w.to_ascii_lowercase().as_str() {
+            "read" => Self::READ,
+            "add" => Self::ADD,
+            "create" => Self::CREATE,
+            "write" => Self::WRITE,
+            "delete" => Self::DELETE,
+            "list" => Self::LIST,
+            _ => return None,
+        })
+    }
+
+    fn bad(s: &str) -> Error {
+        Error::invalid_input(format!("'{s}' is not a permission set: use letters of 'racwdl' or words read,add,create,write,delete,list"))
+    }
+}
+
+impl From<Permissions> for String {
+    fn from(p: Permissions) -> String {
+        p.sas_letters()
+    }
+}
+
+impl TryFrom<String> for Permissions {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+/// An access policy: a duration and permissions, shared by many locators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessPolicy {
+    pub id: PolicyId,
+    pub name: String,
+    pub duration_minutes: u64,
+    pub permissions: Permissions,
+}
+
+impl AccessPolicy {
+    /// The policy for these terms; its id is derived from them, so equal terms
+    /// always name the same record.
+    pub fn for_terms(name: impl Into<String>, duration_minutes: u64, permissions: Permissions) -> Self {
+        AccessPolicy {
+            id: PolicyId::for_terms(duration_minutes, &permissions.sas_letters()),
+            name: name.into(),
+            duration_minutes,
+            permissions,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LocatorType {
+    /// A SAS URL to the asset's container.
+    Sas,
+    /// A streaming URL served by the origin: `<origin>/<locator-guid>/<file>`.
+    OnDemandOrigin,
+}
+
+impl FromStr for LocatorType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "sas" => Ok(LocatorType::Sas),
+            "origin" | "ondemandorigin" | "on-demand-origin" => Ok(LocatorType::OnDemandOrigin),
+            _ => Err(Error::invalid_input(format!("unknown locator type '{s}': use 'origin' or 'sas'"))),
+        }
+    }
+}
+
+impl fmt::Display for LocatorType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LocatorType::Sas => "sas",
+            LocatorType::OnDemandOrigin => "origin",
+        })
+    }
+}
+
+/// A locator: the time-bounded right to reach an asset through a URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Locator {
+    pub id: LocatorId,
+    #[serde(rename = "type")]
+    pub locator_type: LocatorType,
+    pub asset_id: AssetId,
+    pub policy_id: PolicyId,
+    pub start_time: Option<DateTime<Utc>>,
+    pub expiration: DateTime<Utc>,
+    /// The base URL of the locator, without any signature: the origin base plus
+    /// the locator GUID for origin locators, the container URL for SAS ones.
+    pub path: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permissions_parse_letters_and_words_and_print_sas_order() {
+        let p: Permissions = "lr".parse().unwrap();
+        assert_eq!(p.sas_letters(), "rl");
+        assert!(p.is_read_only());
+        let w: Permissions = "read,write".parse().unwrap();
+        assert_eq!(w, Permissions::READ | Permissions::WRITE);
+        assert!(!w.is_read_only());
+        assert!("rx".parse::<Permissions>().is_err());
+        assert!("read,fly".parse::<Permissions>().is_err());
+        let json = serde_json::to_string(&(Permissions::CREATE | Permissions::WRITE)).unwrap();
+        assert_eq!(json, "\"cw\"");
+    }
+
+    #[test]
+    fn asset_options_parse_kebab_and_pascal_case() {
+        assert_eq!("storage-encrypted".parse::<AssetOptions>().unwrap(), AssetOptions::StorageEncrypted);
+        assert_eq!("None".parse::<AssetOptions>().unwrap(), AssetOptions::None);
+        assert!("secret".parse::<AssetOptions>().is_err());
+    }
+}

@@ -1,0 +1,260 @@
+//! The conformance suite: the behaviour every [`BlobStore`] must show. Each
+//! backend calls [`run_all`] from its tests, so all stores pass the same checks.
+//!
+//! Checks panic with a message naming what broke, like any test assertion.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use md5::{Digest, Md5};
+
+use super::{upload_reader, BlobKind, BlobStore, BlobStoreExt, Condition, ListOptions, PutOptions, UploadOptions};
+use crate::error::ErrorKind;
+
+/// Runs every check against `store`, each in a container of its own that it removes.
+pub async fn run_all(store: &dyn BlobStore) {
+    containers(store).await;
+    put_get_head_round_trip(store).await;
+    ranged_get(store).await;
+    zero_length_blob(store).await;
+    names_with_spaces_and_unicode(store).await;
+    list_with_prefix_and_pagination(store).await;
+    staged_blocks_commit_in_order(store).await;
+    conditional_writes(store).await;
+    metadata_replace(store).await;
+    delete_blob(store).await;
+    missing_things_are_not_found(store).await;
+    streamed_upload_in_blocks(store).await;
+}
+
+fn container_name(check: &str) -> String {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    format!("conf-{}-{}", &tag[..8], check)
+}
+
+async fn fresh(store: &dyn BlobStore, check: &str) -> String {
+    let c = container_name(check);
+    assert!(store.create_container(&c).await.expect("create container"), "new container '{c}' reported as existing");
+    c
+}
+
+fn b64_md5(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(data))
+}
+
+pub async fn containers(store: &dyn BlobStore) {
+    let c = container_name("containers");
+    assert!(store.create_container(&c).await.unwrap(), "create_container: a new container must return true");
+    assert!(!store.create_container(&c).await.unwrap(), "create_container: an existing container must return false");
+    let listed = store.list_containers("conf-").await.unwrap();
+    assert!(listed.contains(&c), "list_containers: '{c}' missing from {listed:?}");
+    assert!(store.delete_container(&c).await.unwrap(), "delete_container: an existing container must return true");
+    let listed = store.list_containers(&c).await.unwrap();
+    assert!(!listed.contains(&c), "list_containers: deleted '{c}' still listed");
+}
+
+pub async fn put_get_head_round_trip(store: &dyn BlobStore) {
+    let c = fresh(store, "roundtrip").await;
+    let data = Bytes::from_static(b"<smil>manifest</smil>");
+    let mut options = PutOptions::default();
+    options.properties.content_type = Some("application/vnd.ms-sstr+xml".into());
+    options.properties.cache_control = Some("max-age=60".into());
+    options.properties.content_language = Some("en".into());
+    options.properties.content_disposition = Some("inline".into());
+    options.properties.content_encoding = Some("identity".into());
+    options.metadata.insert("origin".into(), "dc-a".into());
+    let etag = store.put_blob(&c, "video.ism", data.clone(), &options).await.unwrap();
+    assert!(!etag.is_empty(), "put_blob: empty ETag");
+
+    let head = store.head_blob(&c, "video.ism").await.unwrap();
+    assert_eq!(head.size, data.len() as u64, "head_blob: size");
+    assert_eq!(head.etag, etag, "head_blob: ETag differs from the one put_blob returned");
+    assert_eq!(head.kind, BlobKind::Block);
+    assert_eq!(head.properties.content_type.as_deref(), Some("application/vnd.ms-sstr+xml"));
+    assert_eq!(head.properties.cache_control.as_deref(), Some("max-age=60"));
+    assert_eq!(head.properties.content_language.as_deref(), Some("en"));
+    assert_eq!(head.properties.content_disposition.as_deref(), Some("inline"));
+    assert_eq!(head.properties.content_encoding.as_deref(), Some("identity"));
+    assert_eq!(head.properties.content_md5.as_deref(), Some(b64_md5(&data).as_str()), "put_blob: Content-MD5 must be the MD5 of the bytes");
+    assert_eq!(head.metadata.get("origin").map(String::as_str), Some("dc-a"), "head_blob: metadata");
+
+    let (meta, got) = store.get_bytes(&c, "video.ism").await.unwrap();
+    assert_eq!(got, data, "get_blob: bytes differ");
+    assert_eq!(meta.etag, etag, "get_blob: ETag");
+    let listed = store.list_all(&c, "").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].properties, head.properties, "list_blobs: properties differ from head_blob's");
+    assert_eq!(listed[0].metadata, head.metadata, "list_blobs: metadata differ from head_blob's");
+    store.delete_container(&c).await.unwrap();
+}
+
+pub async fn ranged_get(store: &dyn BlobStore) {
+    let c = fresh(store, "range").await;
+    let data: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+    store.put_blob(&c, "r.mp4", Bytes::from(data.clone()), &PutOptions::default()).await.unwrap();
+    let got = store.get_blob(&c, "r.mp4", Some(100..1100)).await.unwrap();
+    assert_eq!(got.range, 100..1100);
+    assert_eq!(got.meta.size, 10_000, "get_blob with a range: meta.size must be the whole blob's size");
+    let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(got.stream).await.unwrap();
+    assert_eq!(chunks.concat(), &data[100..1100], "get_blob: ranged bytes differ");
+    let tail = store.get_blob(&c, "r.mp4", Some(9_990..20_000)).await.unwrap();
+    assert_eq!(tail.range, 9_990..10_000, "get_blob: a range past the end is clipped");
+    store.delete_container(&c).await.unwrap();
+}
+
+pub async fn zero_length_blob(store: &dyn BlobStore) {
+    let c = fresh(store, "empty").await;
+    store.put_blob(&c, "empty.txt", Bytes::new(), &PutOptions::default()).await.unwrap();
+    let head = store.head_blob(&c, "empty.txt").await.unwrap();
+    assert_eq!(head.size, 0);
+    let (_, got) = store.get_bytes(&c, "empty.txt").await.unwrap();
+    assert!(got.is_empty(), "zero-length blob returned bytes");
+    store.delete_container(&c).await.unwrap();
+}
+
+pub async fn names_with_spaces_and_unicode(store: &dyn BlobStore) {
+    let c = fresh(store, "names").await;
+    let names = ["Big Buck Bunny.ism", "dir/sub dir/a+b=c&d.mp4", "Ünïcødé 映画.mp4", "100%.txt"];
+    for n in names {
+        store.put_blob(&c, n, Bytes::from(n.as_bytes().to_vec()), &PutOptions::default()).await.unwrap();
+    }
+    for n in names {
+        let (_, got) = store.get_bytes(&c, n).await.unwrap_or_else(|e| panic!("get '{n}': {e}"));
+        assert_eq!(got, n.as_bytes(), "blob '{n}' content");
+    }
+    let mut listed: Vec<String> = store.list_all(&c, "").await.unwrap().into_iter().map(|b| b.name).collect();
+    listed.sort();
+    let mut expected: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(listed, expected, "list_blobs: names must come back exactly as written");
+    store.delete_container(&c).await.unwrap();
+}
+
+pub async fn list_with_prefix_and_pagination(store: &dyn BlobStore) {
+    let c = fresh(store, "list").await;
+    for i in 0..7 {
+        store.put_blob(&c, &format!("seg/{i:03}.m4s"), Bytes::from(vec![i as u8; i + 1]), &PutOptions::default()).await.unwrap();
+    }
+    store.put_blob(&c, "other.txt", Bytes::from_static(b"x"), &PutOptions::default()).await.unwrap();
+
+    let mut options = ListOptions { prefix: Some("seg/".into()), max_results: Some(3), ..Default::default() };
+    let mut pages = 0;
+    let mut names = Vec::new();
+    loop {
+        let page = store.list_blobs(&c, &options).await.unwrap();
+        assert!(page.blobs.len() <= 3, "list_blobs: page larger than max_results");
+        pages += 1;
+        names.extend(page.blobs.into_iter().map(|b| (b.name, b.size)));
+        match page.next_marker {
+            Some(m) if !m.is_empty() => options.marker = Some(m),
+            _ => break,
+        }
+    }
+    assert_eq!(pages, 3, "list_blobs: 7 blobs by 3 must take 3 pages");
+    let expected: Vec<(String, u64)> = (0..7).map(|i| (format!("seg/{i:03}.m4s"), i as u64 + 1)).collect();
+    assert_eq!(names, expected, "list_blobs: prefix listing in name order with sizes");
+    assert_eq!(store.list_all(&c, "").await.unwrap().len(), 8);
+    store.delete_container(&c).await.unwrap();
+}
+
+pub async fn staged_blocks_commit_in_order(store: &dyn BlobStore) {
+    let c = fresh(store, "blocks").await;
+    store.put_block(&c, "big.mp4", "block-b", Bytes::from_static(b"world")).await.unwrap();
+    store.put_block(&c, "big.mp4", "block-a", Bytes::from_static(b"hello ")).await.unwrap();
+    assert!(store.head_opt(&c, "big.mp4").await.unwrap().is_none(), "staged blocks must not be visible before commit");
+    let mut options = PutOptions::default();
+    options.properties.content_type = Some("video/mp4".into());
+    options.properties.content_md5 = Some(b64_md5(b"hello world"));
+    options.metadata.insert("k".into(), "v".into());
+    store.put_block_list(&c, "big.mp4", &["block-a".into(), "block-b".into()], &options).await.unwrap();
+    let (meta, got) = store.get_bytes(&c, "big.mp4").await.unwrap();
+    assert_eq!(got, Bytes::from_static(b"hello world"), "put_block_list: blocks committed out of order");
+    assert_eq!(meta.properties.content_type.as_deref(), Some("video/mp4"));
+    assert_eq!(meta.properties.content_md5, Some(b64_md5(b"hello world")), "put_block_list: Content-MD5 not kept");
+    assert_eq!(meta.metadata.get("k").map(String::as_str), Some("v"));
+    store.delete_container(&c).await.unwrap();
+}
+
+pub async fn conditional_writes(store: &dyn BlobStore) {
+    if !store.capability().conditional_writes {
+        return;
+    }
+    let c = fresh(store, "cond").await;
+    let create = PutOptions { condition: Condition::IfNotExists, ..Default::default() };
+    let etag = store.put_blob(&c, "r.json", Bytes::from_static(b"{}"), &create).await.unwrap();
+    let again = store.put_blob(&c, "r.json", Bytes::from_static(b"{}"), &create).await.unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::PreconditionFailed, "IfNotExists on an existing blob: {again}");
+
+    let update = PutOptions { condition: Condition::IfMatch(etag.clone()), ..Default::default() };
+    let etag2 = store.put_blob(&c, "r.json", Bytes::from_static(b"{\"v\":2}"), &update).await.unwrap();
+    assert_ne!(etag, etag2, "a write must change the ETag");
+    let stale = store.put_blob(&c, "r.json", Bytes::from_static(b"{\"v\":3}"), &update).await.unwrap_err();
+    assert_eq!(stale.kind(), ErrorKind::PreconditionFailed, "IfMatch with a stale ETag: {stale}");
+    let (_, got) = store.get_bytes(&c, "r.json").await.unwrap();
+    assert_eq!(got, Bytes::from_static(b"{\"v\":2}"), "a failed conditional write must not change the blob");
+
+    let stale_delete = store.delete_blob(&c, "r.json", &Condition::IfMatch(etag)).await.unwrap_err();
+    assert_eq!(stale_delete.kind(), ErrorKind::PreconditionFailed, "delete with a stale ETag: {stale_delete}");
+    assert!(store.delete_blob(&c, "r.json", &Condition::IfMatch(etag2)).await.unwrap());
+    store.delete_container(&c).await.unwrap();
+}
+
+pub async fn metadata_replace(store: &dyn BlobStore) {
+    let c = fresh(store, "meta").await;
+    let mut options = PutOptions::default();
+    options.metadata.insert("a".into(), "1".into());
+    let etag = store.put_blob(&c, "m.bin", Bytes::from_static(b"data"), &options).await.unwrap();
+    let mut md = BTreeMap::new();
+    md.insert("b".into(), "2".into());
+    let etag2 = store.set_metadata(&c, "m.bin", &md, &Condition::IfMatch(etag.clone())).await.unwrap();
+    assert_ne!(etag, etag2);
+    let head = store.head_blob(&c, "m.bin").await.unwrap();
+    assert_eq!(head.metadata, md, "set_metadata must replace the metadata");
+    let stale = store.set_metadata(&c, "m.bin", &md, &Condition::IfMatch(etag)).await.unwrap_err();
+    assert_eq!(stale.kind(), ErrorKind::PreconditionFailed);
+    store.delete_container(&c).await.unwrap();
+}
+
+pub async fn delete_blob(store: &dyn BlobStore) {
+    let c = fresh(store, "delete").await;
+    store.put_blob(&c, "d.txt", Bytes::from_static(b"x"), &PutOptions::default()).await.unwrap();
+    assert!(store.delete_blob(&c, "d.txt", &Condition::None).await.unwrap());
+    assert!(!store.delete_blob(&c, "d.txt", &Condition::None).await.unwrap(), "deleting a missing blob returns false");
+    assert!(store.head_opt(&c, "d.txt").await.unwrap().is_none());
+    store.delete_container(&c).await.unwrap();
+}
+
+pub async fn missing_things_are_not_found(store: &dyn BlobStore) {
+    let c = fresh(store, "missing").await;
+    let e = store.head_blob(&c, "nope").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "head of a missing blob: {e}");
+    let e = store.get_blob(&c, "nope", None).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "get of a missing blob: {e}");
+    let gone = container_name("gone");
+    let e = store.list_blobs(&gone, &ListOptions::default()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "listing a missing container: {e}");
+    assert!(!store.delete_container(&gone).await.unwrap(), "deleting a missing container returns false");
+    store.delete_container(&c).await.unwrap();
+}
+
+pub async fn streamed_upload_in_blocks(store: &dyn BlobStore) {
+    let c = fresh(store, "upload").await;
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let options = UploadOptions { block_size: 64 * 1024, concurrency: 3, put: PutOptions::default() };
+    let up = upload_reader(store, &c, "up.mp4", std::io::Cursor::new(data.clone()), &options).await.unwrap();
+    assert_eq!(up.bytes, 300_000);
+    assert_eq!(up.content_md5, b64_md5(&data));
+    let (meta, got) = store.get_bytes(&c, "up.mp4").await.unwrap();
+    assert_eq!(got.as_ref(), data.as_slice(), "upload_reader: bytes differ");
+    assert_eq!(meta.properties.content_md5, Some(b64_md5(&data)), "upload_reader: Content-MD5 not stored");
+    store.delete_container(&c).await.unwrap();
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn in_memory_store_passes_the_conformance_suite() {
+        super::run_all(&super::super::InMemoryStore::new()).await;
+    }
+}

@@ -1,0 +1,213 @@
+//! A [`BlobStore`] in memory: for unit tests and the conformance suite's own check.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+use chrono::Utc;
+use md5::{Digest, Md5};
+
+use super::{
+    BlobKind, BlobMeta, BlobStore, Capability, Condition, GetResult, ListOptions, ListPage, PutOptions,
+};
+use crate::error::{Error, ErrorKind, Result};
+
+#[derive(Debug, Clone)]
+struct Blob {
+    meta: BlobMeta,
+    data: Bytes,
+}
+
+#[derive(Debug, Default)]
+struct Container {
+    blobs: BTreeMap<String, Blob>,
+    staged: HashMap<(String, String), Bytes>,
+}
+
+/// Containers of blobs in a map, with ETags and conditions like the real service.
+#[derive(Debug, Default)]
+pub struct InMemoryStore {
+    containers: Mutex<BTreeMap<String, Container>>,
+    next_etag: AtomicU64,
+}
+
+impl InMemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn etag(&self) -> String {
+        format!("\"0x{:016X}\"", self.next_etag.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    fn with_container<T>(&self, container: &str, f: impl FnOnce(&mut Container) -> Result<T>) -> Result<T> {
+        let mut all = self.containers.lock().expect("in-memory store lock poisoned");
+        let c = all
+            .get_mut(container)
+            .ok_or_else(|| Error::not_found(format!("container '{container}' does not exist")))?;
+        f(c)
+    }
+
+    fn write(&self, container: &str, name: &str, data: Bytes, options: &PutOptions, computed_md5: bool) -> Result<String> {
+        let etag = self.etag();
+        self.with_container(container, |c| {
+            check(c.blobs.get(name), &options.condition, name)?;
+            let mut properties = options.properties.clone();
+            if computed_md5 && properties.content_md5.is_none() {
+                properties.content_md5 = Some(base64::engine::general_purpose::STANDARD.encode(Md5::digest(&data)));
+            }
+            let meta = BlobMeta {
+                name: name.to_owned(),
+                size: data.len() as u64,
+                etag: etag.clone(),
+                last_modified: Some(Utc::now()),
+                kind: BlobKind::Block,
+                properties,
+                metadata: options.metadata.clone(),
+            };
+            c.staged.retain(|(blob, _), _| blob != name);
+            c.blobs.insert(name.to_owned(), Blob { meta, data });
+            Ok(etag.clone())
+        })
+    }
+}
+
+fn check(existing: Option<&Blob>, condition: &Condition, name: &str) -> Result<()> {
+    let failed = match (condition, existing) {
+        (Condition::None, _) => false,
+        (Condition::IfNotExists, e) => e.is_some(),
+        (Condition::IfMatch(etag), Some(b)) => &b.meta.etag != etag,
+        (Condition::IfMatch(_), None) => {
+            return Err(Error::not_found(format!("blob '{name}' does not exist")));
+        }
+    };
+    if failed {
+        return Err(Error::new(ErrorKind::PreconditionFailed, format!("blob '{name}' changed: condition not met")));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl BlobStore for InMemoryStore {
+    fn describe(&self) -> String {
+        "in-memory store".to_owned()
+    }
+
+    fn capability(&self) -> Capability {
+        Capability::basic()
+    }
+
+    async fn create_container(&self, container: &str) -> Result<bool> {
+        let mut all = self.containers.lock().expect("in-memory store lock poisoned");
+        if all.contains_key(container) {
+            return Ok(false);
+        }
+        all.insert(container.to_owned(), Container::default());
+        Ok(true)
+    }
+
+    async fn delete_container(&self, container: &str) -> Result<bool> {
+        Ok(self.containers.lock().expect("in-memory store lock poisoned").remove(container).is_some())
+    }
+
+    async fn list_containers(&self, prefix: &str) -> Result<Vec<String>> {
+        let all = self.containers.lock().expect("in-memory store lock poisoned");
+        Ok(all.keys().filter(|k| k.starts_with(prefix)).cloned().collect())
+    }
+
+    async fn list_blobs(&self, container: &str, options: &ListOptions) -> Result<ListPage> {
+        self.with_container(container, |c| {
+            let prefix = options.prefix.as_deref().unwrap_or("");
+            let max = options.max_results.unwrap_or(5000).max(1) as usize;
+            let mut blobs: Vec<BlobMeta> = c
+                .blobs
+                .values()
+                .filter(|b| b.meta.name.starts_with(prefix))
+                .filter(|b| options.marker.as_deref().is_none_or(|m| b.meta.name.as_str() >= m))
+                .take(max + 1)
+                .map(|b| b.meta.clone())
+                .collect();
+            let next_marker = (blobs.len() > max).then(|| blobs.pop().map(|b| b.name)).flatten();
+            Ok(ListPage { blobs, next_marker })
+        })
+    }
+
+    async fn head_blob(&self, container: &str, name: &str) -> Result<BlobMeta> {
+        self.with_container(container, |c| {
+            c.blobs.get(name).map(|b| b.meta.clone()).ok_or_else(|| Error::not_found(format!("blob '{name}' does not exist")))
+        })
+    }
+
+    async fn get_blob(&self, container: &str, name: &str, range: Option<Range<u64>>) -> Result<GetResult> {
+        let blob = self.with_container(container, |c| {
+            c.blobs.get(name).cloned().ok_or_else(|| Error::not_found(format!("blob '{name}' does not exist")))
+        })?;
+        let size = blob.meta.size;
+        let range = match range {
+            None => 0..size,
+            Some(r) if r.start < size || (r.start == 0 && size == 0) => r.start..r.end.min(size),
+            Some(r) => {
+                return Err(Error::invalid_input(format!("range {}..{} is outside blob '{name}' of {size} bytes", r.start, r.end)))
+            }
+        };
+        let data = blob.data.slice(range.start as usize..range.end as usize);
+        Ok(GetResult { meta: blob.meta, range, stream: Box::pin(futures::stream::iter([Ok(data)])) })
+    }
+
+    async fn put_blob(&self, container: &str, name: &str, data: Bytes, options: &PutOptions) -> Result<String> {
+        self.write(container, name, data, options, true)
+    }
+
+    async fn put_block(&self, container: &str, name: &str, block_id: &str, data: Bytes) -> Result<()> {
+        self.with_container(container, |c| {
+            c.staged.insert((name.to_owned(), block_id.to_owned()), data);
+            Ok(())
+        })
+    }
+
+    async fn put_block_list(&self, container: &str, name: &str, block_ids: &[String], options: &PutOptions) -> Result<String> {
+        let data = self.with_container(container, |c| {
+            let mut buf = BytesMut::new();
+            for id in block_ids {
+                let block = c
+                    .staged
+                    .get(&(name.to_owned(), id.clone()))
+                    .ok_or_else(|| Error::invalid_input(format!("block '{id}' of blob '{name}' was never staged")))?;
+                buf.extend_from_slice(block);
+            }
+            Ok(buf.freeze())
+        })?;
+        self.write(container, name, data, options, false)
+    }
+
+    async fn set_metadata(
+        &self,
+        container: &str,
+        name: &str,
+        metadata: &BTreeMap<String, String>,
+        condition: &Condition,
+    ) -> Result<String> {
+        let etag = self.etag();
+        self.with_container(container, |c| {
+            check(c.blobs.get(name), condition, name)?;
+            let b = c.blobs.get_mut(name).ok_or_else(|| Error::not_found(format!("blob '{name}' does not exist")))?;
+            b.meta.metadata = metadata.clone();
+            b.meta.etag = etag.clone();
+            Ok(etag)
+        })
+    }
+
+    async fn delete_blob(&self, container: &str, name: &str, condition: &Condition) -> Result<bool> {
+        self.with_container(container, |c| {
+            if c.blobs.get(name).is_none() {
+                return Ok(false);
+            }
+            check(c.blobs.get(name), condition, name)?;
+            Ok(c.blobs.remove(name).is_some())
+        })
+    }
+}

@@ -1,0 +1,263 @@
+//! The storage abstraction: one small trait, [`BlobStore`], that every backend
+//! implements; what a backend can do is declared in [`Capability`].
+
+mod ext;
+pub mod conformance;
+pub mod memory;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::Permissions;
+use crate::secret::redact_sas;
+
+pub use ext::{upload_reader, BlobStoreExt, UploadOptions};
+pub use memory::InMemoryStore;
+
+/// Bytes of a blob, in chunks, as they arrive.
+pub type ByteStream = BoxStream<'static, Result<Bytes>>;
+
+/// What a backend can do; callers choose a strategy from it instead of
+/// calling methods that would fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capability {
+    /// `copy_from_url` works with a source in another account of the same endpoint.
+    pub copy_from_url_same_endpoint: bool,
+    /// `copy_from_url` works with a source on another endpoint (another data center).
+    pub copy_from_url_other_endpoint: bool,
+    /// `put_block_from_url` works (same endpoint rules as `copy_from_url`).
+    pub put_block_from_url: bool,
+    /// `signed_url` can issue SAS URLs.
+    pub signed_urls: bool,
+    /// `put_blob` and `put_block_list` honour [`Condition`]s.
+    pub conditional_writes: bool,
+    /// Largest body `put_blob` accepts in one request.
+    pub max_put_blob_bytes: u64,
+    /// Largest staged block.
+    pub max_block_bytes: u64,
+    /// Most blocks in one committed blob.
+    pub max_blocks: u32,
+    /// Largest source `copy_from_url` copies in one request.
+    pub max_copy_from_url_bytes: u64,
+}
+
+impl Capability {
+    /// What a store that only reads and writes its own bytes can do.
+    pub const fn basic() -> Self {
+        Capability {
+            copy_from_url_same_endpoint: false,
+            copy_from_url_other_endpoint: false,
+            put_block_from_url: false,
+            signed_urls: false,
+            conditional_writes: true,
+            max_put_blob_bytes: 256 * 1024 * 1024,
+            max_block_bytes: 100 * 1024 * 1024,
+            max_blocks: 50_000,
+            max_copy_from_url_bytes: 0,
+        }
+    }
+}
+
+/// The kind of blob: only block blobs are media assets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum BlobKind {
+    #[default]
+    Block,
+    Page,
+    Append,
+}
+
+/// Standard HTTP properties of a blob, kept on copy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobProperties {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_language: Option<String>,
+    pub content_disposition: Option<String>,
+    pub cache_control: Option<String>,
+    /// Base64 of the MD5 of the whole blob, as the service stores it.
+    pub content_md5: Option<String>,
+}
+
+/// What a listing or a HEAD tells about one blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobMeta {
+    pub name: String,
+    pub size: u64,
+    pub etag: String,
+    pub last_modified: Option<DateTime<Utc>>,
+    pub kind: BlobKind,
+    pub properties: BlobProperties,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A condition on a write or delete.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Condition {
+    #[default]
+    None,
+    /// Only if the blob's ETag is this one.
+    IfMatch(String),
+    /// Only if no blob has that name.
+    IfNotExists,
+}
+
+/// Properties, metadata and condition of a write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PutOptions {
+    pub properties: BlobProperties,
+    pub metadata: BTreeMap<String, String>,
+    pub condition: Condition,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    pub prefix: Option<String>,
+    /// Continue after this marker (from [`ListPage::next_marker`]).
+    pub marker: Option<String>,
+    /// At most this many entries in the page.
+    pub max_results: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    pub blobs: Vec<BlobMeta>,
+    pub next_marker: Option<String>,
+}
+
+/// The result of a GET: the blob's metadata and (part of) its bytes.
+pub struct GetResult {
+    pub meta: BlobMeta,
+    /// The range actually returned.
+    pub range: Range<u64>,
+    pub stream: ByteStream,
+}
+
+impl fmt::Debug for GetResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GetResult").field("meta", &self.meta).field("range", &self.range).finish_non_exhaustive()
+    }
+}
+
+/// A URL that grants access by itself (it carries a SAS). `Debug` and
+/// `Display` redact the signature; [`SignedUrl::expose`] gives the real URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedUrl(String);
+
+impl SignedUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        SignedUrl(url.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL without its query string: safe to store and print.
+    pub fn without_query(&self) -> &str {
+        self.0.split_once('?').map_or(&self.0, |(base, _)| base)
+    }
+}
+
+impl fmt::Debug for SignedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SignedUrl({})", redact_sas(&self.0))
+    }
+}
+
+impl fmt::Display for SignedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_sas(&self.0))
+    }
+}
+
+/// A storage account (or anything shaped like one): containers of named blobs.
+///
+/// Names are container names and blob names as the service knows them;
+/// implementations encode them for the wire. Errors carry an
+/// [`crate::ErrorKind`]; retryable ones have already been retried by the backend.
+#[async_trait]
+pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
+    /// A short description for messages, e.g. `azure account 'a' at https://…`; no secrets.
+    fn describe(&self) -> String;
+
+    fn capability(&self) -> Capability;
+
+    /// Creates a container; `Ok(false)` if it existed already.
+    async fn create_container(&self, container: &str) -> Result<bool>;
+
+    /// Deletes a container and its blobs; `Ok(false)` if there was none.
+    async fn delete_container(&self, container: &str) -> Result<bool>;
+
+    /// All container names starting with `prefix`.
+    async fn list_containers(&self, prefix: &str) -> Result<Vec<String>>;
+
+    /// One page of blobs, in name order.
+    async fn list_blobs(&self, container: &str, options: &ListOptions) -> Result<ListPage>;
+
+    async fn head_blob(&self, container: &str, name: &str) -> Result<BlobMeta>;
+
+    /// The blob's bytes, or the part of them in `range`.
+    async fn get_blob(&self, container: &str, name: &str, range: Option<Range<u64>>) -> Result<GetResult>;
+
+    /// Writes a whole block blob in one request; returns its new ETag.
+    async fn put_blob(&self, container: &str, name: &str, data: Bytes, options: &PutOptions) -> Result<String>;
+
+    /// Stages one block of a block blob. `block_id` is the raw id (backends encode it).
+    async fn put_block(&self, container: &str, name: &str, block_id: &str, data: Bytes) -> Result<()>;
+
+    /// Commits staged blocks, in order, as the blob's content; returns its ETag.
+    async fn put_block_list(&self, container: &str, name: &str, block_ids: &[String], options: &PutOptions) -> Result<String>;
+
+    /// Replaces the blob's user metadata; returns its new ETag.
+    async fn set_metadata(
+        &self,
+        container: &str,
+        name: &str,
+        metadata: &BTreeMap<String, String>,
+        condition: &Condition,
+    ) -> Result<String>;
+
+    /// Deletes a blob; `Ok(false)` if there was none.
+    async fn delete_blob(&self, container: &str, name: &str, condition: &Condition) -> Result<bool>;
+
+    /// A URL to a container (`blob: None`) or a blob that grants `permissions` until `expiry`.
+    async fn signed_url(
+        &self,
+        container: &str,
+        blob: Option<&str>,
+        permissions: Permissions,
+        expiry: DateTime<Utc>,
+    ) -> Result<SignedUrl> {
+        let _ = (container, blob, permissions, expiry);
+        Err(Error::unsupported(format!("{} cannot issue signed URLs", self.describe())))
+    }
+
+    /// Server-side: the service reads `source` and writes it as this blob, synchronously.
+    async fn copy_from_url(&self, container: &str, name: &str, source: &SignedUrl, options: &PutOptions) -> Result<String> {
+        let _ = (container, name, source, options);
+        Err(Error::unsupported(format!("{} cannot copy from a URL", self.describe())))
+    }
+
+    /// Server-side: the service reads `range` of `source` and stages it as one block.
+    async fn put_block_from_url(
+        &self,
+        container: &str,
+        name: &str,
+        block_id: &str,
+        source: &SignedUrl,
+        range: Range<u64>,
+    ) -> Result<()> {
+        let _ = (container, name, block_id, source, range);
+        Err(Error::unsupported(format!("{} cannot stage blocks from a URL", self.describe())))
+    }
+}

@@ -1,0 +1,98 @@
+//! Streaming URLs of an origin locator: `<origin>/<locator-guid>/<Base>.ism/manifest`.
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use serde::{Deserialize, Serialize};
+
+use crate::id::LocatorId;
+
+/// Characters escaped in one path segment (RFC 3986 `pchar` keeps the rest).
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b']')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// Percent-encodes one path segment (a blob name may hold spaces and more).
+pub fn encode_segment(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// The streaming URLs of one primary file behind one origin locator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamingUrls {
+    pub smooth: String,
+    pub hls: String,
+    pub hls_cmaf: String,
+    pub dash: String,
+    pub dash_cmaf: String,
+}
+
+impl StreamingUrls {
+    pub fn new(origin_base: &str, locator: &LocatorId, primary_file: &str) -> Self {
+        let smooth = format!(
+            "{}/{}/{}/manifest",
+            origin_base.trim_end_matches('/'),
+            locator.guid(),
+            encode_segment(primary_file)
+        );
+        StreamingUrls {
+            hls: format!("{smooth}(format=m3u8-aapl)"),
+            hls_cmaf: format!("{smooth}(format=m3u8-cmaf)"),
+            dash: format!("{smooth}(format=mpd-time-csf)"),
+            dash_cmaf: format!("{smooth}(format=mpd-time-cmaf)"),
+            smooth,
+        }
+    }
+
+    /// (format name, URL) pairs, in a stable order.
+    pub fn all(&self) -> [(&'static str, &str); 5] {
+        [
+            ("smooth", &self.smooth),
+            ("hls", &self.hls),
+            ("hls-cmaf", &self.hls_cmaf),
+            ("dash", &self.dash),
+            ("dash-cmaf", &self.dash_cmaf),
+        ]
+    }
+
+    /// The URL with its origin base removed: identical across data centers.
+    pub fn relative<'a>(url: &'a str, origin_base: &str) -> &'a str {
+        url.strip_prefix(origin_base.trim_end_matches('/')).unwrap_or(url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_follow_the_origin_layout_and_encode_names() {
+        let l = LocatorId::parse("7b1f0c2e-1d2a-4c55-9a0e-3f7f6a1b2c3d").unwrap();
+        let u = StreamingUrls::new("https://a.streaming.example/", &l, "Big Buck Bunny.ism");
+        assert_eq!(
+            u.smooth,
+            "https://a.streaming.example/7b1f0c2e-1d2a-4c55-9a0e-3f7f6a1b2c3d/Big%20Buck%20Bunny.ism/manifest"
+        );
+        assert!(u.hls.ends_with("/manifest(format=m3u8-aapl)"));
+        assert!(u.hls_cmaf.ends_with("(format=m3u8-cmaf)"));
+        assert!(u.dash.ends_with("(format=mpd-time-csf)"));
+        assert!(u.dash_cmaf.ends_with("(format=mpd-time-cmaf)"));
+        let b = StreamingUrls::new("https://b.streaming.example", &l, "Big Buck Bunny.ism");
+        assert_eq!(
+            StreamingUrls::relative(&u.dash, "https://a.streaming.example/"),
+            StreamingUrls::relative(&b.dash, "https://b.streaming.example")
+        );
+    }
+}
