@@ -1,0 +1,280 @@
+//! Typed configuration: an account, its blob endpoint and a credential,
+//! from a connection string or from the environment.
+
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use mirrorcast_core::secret::Secret;
+use url::Url;
+
+use crate::error::Error;
+use crate::retry::RetryConfig;
+
+/// The account and key of the storage emulator: public, documented values.
+pub const DEV_ACCOUNT: &str = "devstoreaccount1";
+pub const DEV_ACCOUNT_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+const DEV_BLOB_ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";
+
+/// How requests prove who they are. `Debug` never shows the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Credential {
+    /// The account key (base64), for Shared Key signing and SAS generation.
+    SharedKey(Secret),
+    /// A SAS token (the query string, without `?`).
+    Sas(Secret),
+    /// An Entra ID bearer token for `https://storage.azure.com/`.
+    BearerToken(Secret),
+    /// No credential: public containers only.
+    Anonymous,
+}
+
+/// Where a store is and how to reach it.
+#[derive(Debug, Clone)]
+pub struct AzureConfig {
+    pub account: String,
+    /// The blob service endpoint: `https://<account>.blob.core.windows.net`,
+    /// or path-style `http://127.0.0.1:10000/<account>` for the emulator.
+    pub blob_endpoint: Url,
+    pub credential: Credential,
+    pub retry: RetryConfig,
+}
+
+impl AzureConfig {
+    /// A configuration checked for a usable endpoint and a decodable key.
+    pub fn new(account: impl Into<String>, blob_endpoint: &str, credential: Credential) -> Result<Self, Error> {
+        let account = account.into();
+        let blob_endpoint = parse_endpoint(blob_endpoint)?;
+        if let Credential::SharedKey(key) = &credential {
+            base64::engine::general_purpose::STANDARD
+                .decode(key.expose().trim())
+                .map_err(|_| Error::InvalidKey(account.clone()))?;
+        }
+        Ok(AzureConfig { account, blob_endpoint, credential, retry: RetryConfig::default() })
+    }
+
+    /// Parses `UseDevelopmentStorage=true`, account-key strings
+    /// (`DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…[;BlobEndpoint=…|EndpointSuffix=…]`)
+    /// and SAS strings (`BlobEndpoint=…;SharedAccessSignature=…`).
+    pub fn from_connection_string(s: &str) -> Result<Self, Error> {
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for part in s.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').ok_or_else(|| {
+                // Name only what precedes any '=': the part may hold a secret.
+                Error::ConnectionString(format!(
+                    "segment {} has no '=': expected Key=Value pairs separated by ';'",
+                    fields.len() + 1
+                ))
+            })?;
+            fields.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+        }
+        let get = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        const KNOWN: [&str; 9] = [
+            "usedevelopmentstorage",
+            "developmentstorageproxyuri",
+            "defaultendpointsprotocol",
+            "accountname",
+            "accountkey",
+            "blobendpoint",
+            "endpointsuffix",
+            "sharedaccesssignature",
+            "queueendpoint",
+        ];
+        if let Some((k, _)) = fields.iter().find(|(k, _)| !KNOWN.contains(&k.as_str()) && !k.ends_with("endpoint")) {
+            return Err(Error::ConnectionString(format!(
+                "unknown key '{k}'; expected AccountName, AccountKey, BlobEndpoint, SharedAccessSignature, DefaultEndpointsProtocol, EndpointSuffix or UseDevelopmentStorage"
+            )));
+        }
+
+        if get("usedevelopmentstorage").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+            return Self::new(DEV_ACCOUNT, DEV_BLOB_ENDPOINT, Credential::SharedKey(Secret::new(DEV_ACCOUNT_KEY)));
+        }
+
+        let account = get("accountname");
+        let endpoint = match (get("blobendpoint"), account) {
+            (Some(e), _) => e.to_owned(),
+            (None, Some(a)) => {
+                let protocol = get("defaultendpointsprotocol").unwrap_or("https");
+                let suffix = get("endpointsuffix").unwrap_or("core.windows.net");
+                format!("{protocol}://{a}.blob.{suffix}")
+            }
+            (None, None) => {
+                return Err(Error::ConnectionString("it names neither AccountName nor BlobEndpoint".into()))
+            }
+        };
+        let credential = match (get("accountkey"), get("sharedaccesssignature")) {
+            (Some(_), Some(_)) => {
+                return Err(Error::ConnectionString("it has both AccountKey and SharedAccessSignature; keep one".into()))
+            }
+            (Some(k), None) => Credential::SharedKey(Secret::new(k)),
+            (None, Some(sas)) => Credential::Sas(Secret::new(sas.trim_start_matches('?'))),
+            (None, None) => {
+                return Err(Error::ConnectionString("it has neither AccountKey nor SharedAccessSignature".into()))
+            }
+        };
+        if matches!(credential, Credential::SharedKey(_)) && account.is_none() {
+            return Err(Error::ConnectionString("AccountKey needs AccountName".into()));
+        }
+        let parsed = parse_endpoint(&endpoint)?;
+        let account = match account {
+            Some(a) => a.to_owned(),
+            None => account_from_endpoint(&parsed).ok_or_else(|| {
+                Error::ConnectionString(format!("cannot tell the account name from BlobEndpoint '{parsed}'; add AccountName"))
+            })?,
+        };
+        Self::new(account, parsed.as_str(), credential)
+    }
+
+    /// From `AZURE_STORAGE_CONNECTION_STRING`, or from `AZURE_STORAGE_ACCOUNT`
+    /// with one of `AZURE_STORAGE_KEY`, `AZURE_STORAGE_SAS_TOKEN`,
+    /// `AZURE_STORAGE_TOKEN`, and optionally `AZURE_STORAGE_BLOB_ENDPOINT`.
+    pub fn from_env() -> Result<Self, Error> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let Some(cs) = var("AZURE_STORAGE_CONNECTION_STRING") {
+            return Self::from_connection_string(&cs);
+        }
+        let account = var("AZURE_STORAGE_ACCOUNT").ok_or_else(|| {
+            Error::Missing("set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or AZURE_STORAGE_TOKEN".into())
+        })?;
+        let endpoint = var("AZURE_STORAGE_BLOB_ENDPOINT").unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
+        let credential = if let Some(k) = var("AZURE_STORAGE_KEY") {
+            Credential::SharedKey(Secret::new(k))
+        } else if let Some(s) = var("AZURE_STORAGE_SAS_TOKEN") {
+            Credential::Sas(Secret::new(s.trim_start_matches('?')))
+        } else if let Some(t) = var("AZURE_STORAGE_TOKEN") {
+            Credential::BearerToken(Secret::new(t))
+        } else {
+            Credential::Anonymous
+        };
+        Self::new(account, &endpoint, credential)
+    }
+
+    /// Whether the endpoint is on this machine (the emulator, a test proxy).
+    pub fn is_loopback(&self) -> bool {
+        is_loopback(&self.blob_endpoint)
+    }
+}
+
+fn parse_endpoint(s: &str) -> Result<Url, Error> {
+    let mut url = Url::parse(s.trim()).map_err(|e| Error::InvalidEndpoint { endpoint: strip_query(s), reason: e.to_string() })?;
+    if url.query().is_some() {
+        url.set_query(None);
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => return Err(Error::InsecureEndpoint(url.to_string())),
+        other => {
+            return Err(Error::InvalidEndpoint { endpoint: url.to_string(), reason: format!("scheme '{other}' is not http or https") })
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(Error::InvalidEndpoint { endpoint: url.to_string(), reason: "it has no host".into() });
+    }
+    let trimmed = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&trimmed);
+    Ok(url)
+}
+
+fn strip_query(s: &str) -> String {
+    s.split('?').next().unwrap_or("").to_owned()
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// Path-style endpoints (`http://127.0.0.1:10000/acct`) carry the account in
+/// the path; host-style ones in the first DNS label.
+fn account_from_endpoint(url: &Url) -> Option<String> {
+    if let Some(first) = url.path_segments().and_then(|mut s| s.next()).filter(|s| !s.is_empty()) {
+        return Some(first.to_owned());
+    }
+    match url.host() {
+        Some(url::Host::Domain(d)) if d.contains('.') => d.split('.').next().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// Whether requests put the account in the path rather than the host.
+pub(crate) fn is_path_style(url: &Url) -> bool {
+    url.path_segments().and_then(|mut s| s.next()).is_some_and(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn development_storage_is_the_emulator_account() {
+        let c = AzureConfig::from_connection_string("UseDevelopmentStorage=true").unwrap();
+        assert_eq!(c.account, DEV_ACCOUNT);
+        assert_eq!(c.blob_endpoint.as_str(), "http://127.0.0.1:10000/devstoreaccount1");
+        assert!(c.is_loopback());
+        assert!(is_path_style(&c.blob_endpoint));
+    }
+
+    #[test]
+    fn account_key_string_builds_the_host_style_endpoint() {
+        let c = AzureConfig::from_connection_string(
+            "DefaultEndpointsProtocol=https;AccountName=mediaa;AccountKey=c2VjcmV0;EndpointSuffix=core.windows.net",
+        )
+        .unwrap();
+        assert_eq!(c.blob_endpoint.as_str(), "https://mediaa.blob.core.windows.net/");
+        assert!(!is_path_style(&c.blob_endpoint));
+        assert!(matches!(c.credential, Credential::SharedKey(_)));
+    }
+
+    #[test]
+    fn sas_string_takes_the_account_from_the_endpoint() {
+        let c = AzureConfig::from_connection_string(
+            "BlobEndpoint=https://mediab.blob.core.windows.net;SharedAccessSignature=?sv=2021&sig=abc",
+        )
+        .unwrap();
+        assert_eq!(c.account, "mediab");
+        assert_eq!(c.credential, Credential::Sas(Secret::new("sv=2021&sig=abc")));
+        let emu = AzureConfig::from_connection_string("BlobEndpoint=http://127.0.0.1:10000/acct2;SharedAccessSignature=sv=1&sig=x").unwrap();
+        assert_eq!(emu.account, "acct2");
+    }
+
+    #[test]
+    fn malformed_strings_are_named_without_their_secrets() {
+        let bad = [
+            "AccountName=a;AccountKey",
+            "AccountName=a",
+            "AccountKey=c2VjcmV0",
+            "Nonsense=1;AccountName=a;AccountKey=c2VjcmV0",
+            "",
+        ];
+        for s in bad {
+            let e = AzureConfig::from_connection_string(s).unwrap_err();
+            assert!(e.to_string().starts_with("malformed connection string"), "{s}: {e}");
+            assert!(!e.to_string().contains("c2VjcmV0"), "{e}");
+        }
+        let e = AzureConfig::from_connection_string("AccountName=a;AccountKey=not base64!!").unwrap_err();
+        assert!(matches!(e, Error::InvalidKey(_)), "{e}");
+        assert!(!e.to_string().contains("not base64!!"));
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_loopback() {
+        let e = AzureConfig::from_connection_string("AccountName=a;AccountKey=c2VjcmV0;BlobEndpoint=http://example.com/a").unwrap_err();
+        assert!(matches!(e, Error::InsecureEndpoint(_)), "{e}");
+        for ok in ["http://127.0.0.1:1/a", "http://localhost:1/a", "http://[::1]:1/a"] {
+            AzureConfig::new("a", ok, Credential::Anonymous).unwrap();
+        }
+    }
+
+    #[test]
+    fn debug_hides_keys_and_tokens() {
+        let c = AzureConfig::from_connection_string("AccountName=a;AccountKey=c2VjcmV0").unwrap();
+        let d = format!("{c:?}");
+        assert!(!d.contains("c2VjcmV0"), "{d}");
+    }
+}

@@ -1,0 +1,30 @@
+use std::path::PathBuf;
+
+/// Why Azurite could not be started or reached.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("Azurite is not installed: looked for {searched}; run `cargo xtask setup` (npm ci in tools/azurite) or set MIRRORCAST_AZURITE_BIN")]
+    NotInstalled { searched: String },
+    #[error("could not start Azurite ({program}): {source}")]
+    Spawn { program: PathBuf, source: std::io::Error },
+    #[error("Azurite did not become ready within {seconds}s; its last output: {output}")]
+    NotReady { seconds: u64, output: String },
+    #[error("the Azurite location '{0}' cannot be used: {1}")]
+    Location(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Config(#[from] mirrorcast_azure_blob::Error),
+}
+
+impl Error {
+    /// Starting may succeed on a second try only if the machine was busy.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::NotReady { .. })
+    }
+}
+
+impl From<Error> for mirrorcast_core::Error {
+    fn from(e: Error) -> Self {
+        mirrorcast_core::Error::new(mirrorcast_core::ErrorKind::Other, e.to_string())
+    }
+}
