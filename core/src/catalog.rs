@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -203,6 +204,34 @@ impl Catalog {
         }
     }
 
+    /// A streaming locator valid from `start` to `expiration`, on the reused
+    /// read-only policy of that duration; its URLs start with `origin`.
+    pub async fn create_origin_locator(
+        &self,
+        asset: &AssetId,
+        id: LocatorId,
+        start: DateTime<Utc>,
+        expiration: DateTime<Utc>,
+        origin: &str,
+    ) -> Result<Locator> {
+        if expiration <= start {
+            return Err(Error::invalid_input(format!("locator {id}: expiry {expiration} is not after start {start}")));
+        }
+        let minutes = (expiration - start).num_minutes().max(1) as u64;
+        let policy = self.policy_for("Streaming policy", minutes, Permissions::READ).await?;
+        let locator = Locator {
+            id,
+            locator_type: LocatorType::OnDemandOrigin,
+            asset_id: *asset,
+            policy_id: policy.id,
+            start_time: Some(start),
+            expiration,
+            path: format!("{}/{}/", origin.trim_end_matches('/'), id.guid()),
+        };
+        self.create_locator(&locator).await?;
+        Ok(locator)
+    }
+
     pub async fn get_locator(&self, id: &LocatorId) -> Result<Locator> {
         self.read(&Self::locator_path(id)).await.map(|v| v.value).map_err(|e| match e.kind() {
             ErrorKind::NotFound => Error::not_found(format!("locator {id} not found in {}", self.store.describe())),
@@ -248,7 +277,7 @@ mod tests {
     use super::*;
     use crate::model::AssetOptions;
     use crate::store::InMemoryStore;
-    use chrono::{Duration, Utc};
+    use chrono::Duration;
 
     fn catalog() -> Catalog {
         Catalog::new(Arc::new(InMemoryStore::new()))

@@ -1,0 +1,155 @@
+//! The command line, as clap sees it. Ids are taken as text and parsed by the
+//! commands, so a malformed one gets mirrorcast's one-line error and exit 2.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "mirrorcast", version, about = "Replicate streaming media assets between data centers, and prove the copy")]
+pub struct Cli {
+    /// Configuration file (default: ./mirrorcast.toml if present, or $MIRRORCAST_CONFIG).
+    #[arg(long, global = true, env = "MIRRORCAST_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, list, show, upload to and delete assets.
+    #[command(subcommand)]
+    Asset(AssetCommand),
+    /// Access policies (shared by locators).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Streaming (origin) and SAS locators.
+    #[command(subcommand)]
+    Locator(LocatorCommand),
+    /// Start Azurite, publish a sample encoded asset in it and print its streaming URLs.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct Dc {
+    /// The data center: a name resolved from MIRRORCAST_DC_<NAME> or mirrorcast.toml.
+    #[arg(long)]
+    pub dc: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AssetCommand {
+    /// Create an empty asset; prints its id.
+    Create {
+        #[command(flatten)]
+        dc: Dc,
+        #[arg(long)]
+        name: String,
+        /// none, storage-encrypted, common-encryption-protected, envelope-encryption-protected.
+        #[arg(long, default_value = "none")]
+        options: String,
+    },
+    /// List the assets of a data center.
+    List {
+        #[command(flatten)]
+        dc: Dc,
+    },
+    /// Show one asset with its files and locators.
+    Show {
+        #[command(flatten)]
+        dc: Dc,
+        asset: String,
+    },
+    /// Upload a file or a folder into an asset, then regenerate its file infos.
+    Upload {
+        #[command(flatten)]
+        dc: Dc,
+        asset: String,
+        path: PathBuf,
+        /// Blocks (or small files) in flight at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Block size in MiB for large files.
+        #[arg(long, default_value_t = 4)]
+        block_size_mib: usize,
+    },
+    /// Regenerate the file infos from the asset's blobs (the old CreateFileInfos).
+    Files {
+        #[command(flatten)]
+        dc: Dc,
+        asset: String,
+    },
+    /// Delete an asset: its locators, its container and its record.
+    Delete {
+        #[command(flatten)]
+        dc: Dc,
+        asset: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// List the access policies of a data center.
+    List {
+        #[command(flatten)]
+        dc: Dc,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocatorCommand {
+    /// Create a locator for an asset.
+    Create {
+        #[command(flatten)]
+        dc: Dc,
+        asset: String,
+        /// origin (streaming, read-only) or sas.
+        #[arg(long = "type", default_value = "origin")]
+        locator_type: String,
+        /// Use this locator id (GUID or nb:lid:UUID:…) instead of a new one.
+        #[arg(long)]
+        id: Option<String>,
+        /// How long it is valid, in days (default: 365 for origin, 1 for sas).
+        #[arg(long)]
+        days: Option<u64>,
+        /// Start this many minutes in the past, for clock skew.
+        #[arg(long, default_value_t = 5)]
+        backdate_minutes: i64,
+        /// Permissions of a SAS locator (letters of racwdl).
+        #[arg(long, default_value = "rl")]
+        permissions: String,
+        /// Print a SAS locator's URL with its signature (otherwise redacted).
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// List locators, of one asset or all.
+    List {
+        #[command(flatten)]
+        dc: Dc,
+        asset: Option<String>,
+    },
+    /// Delete a locator.
+    Delete {
+        #[command(flatten)]
+        dc: Dc,
+        locator: String,
+    },
+    /// Print the streaming URLs (Smooth, HLS, DASH) of an asset's origin locators.
+    Urls {
+        #[command(flatten)]
+        dc: Dc,
+        asset: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep Azurite running until Ctrl-C, to try the URLs and commands.
+    #[arg(long)]
+    pub keep_running: bool,
+}

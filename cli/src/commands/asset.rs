@@ -1,0 +1,145 @@
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use mirrorcast_core::id::AssetId;
+use mirrorcast_core::model::{Asset, AssetOptions};
+use serde::Serialize;
+
+use super::Context;
+use crate::args::AssetCommand;
+use crate::output;
+use crate::upload;
+
+pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AssetCommand::Create { dc, name, options } => {
+            let options: AssetOptions = options.parse()?;
+            if name.trim().is_empty() {
+                return Err(mirrorcast_core::Error::invalid_input("an asset needs a non-empty --name").into());
+            }
+            let dc = ctx.dc(&dc.dc)?;
+            let asset = Asset::new(name, options);
+            let record = dc.catalog().create_asset(&asset).await?;
+            if ctx.json {
+                output::json(&record)?;
+            } else {
+                println!("{}", record.asset.id);
+            }
+        }
+        AssetCommand::List { dc } => {
+            let dc = ctx.dc(&dc.dc)?;
+            let assets = dc.catalog().list_assets().await?;
+            if ctx.json {
+                output::json(&assets)?;
+            } else {
+                let rows: Vec<Vec<String>> = assets
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.asset.id.to_string(),
+                            r.asset.name.clone(),
+                            format!("{:?}", r.asset.options),
+                            r.files.len().to_string(),
+                            r.asset.created.format("%Y-%m-%d %H:%M").to_string(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["ID", "NAME", "OPTIONS", "FILES", "CREATED"], &rows);
+            }
+        }
+        AssetCommand::Show { dc, asset } => {
+            let id = AssetId::parse_any(&asset)?;
+            let dc = ctx.dc(&dc.dc)?;
+            let catalog = dc.catalog();
+            let record = catalog.get_asset(&id).await?.value;
+            let locators = catalog.list_locators(Some(&id)).await?;
+            if ctx.json {
+                #[derive(Serialize)]
+                struct Shown<'a> {
+                    #[serde(flatten)]
+                    record: &'a mirrorcast_core::catalog::AssetRecord,
+                    locators: &'a [mirrorcast_core::model::Locator],
+                }
+                output::json(&Shown { record: &record, locators: &locators })?;
+            } else {
+                let a = &record.asset;
+                println!("id:        {}\nname:      {}\ncontainer: {}\noptions:   {:?}\ncreated:   {}", a.id, a.name, a.container, a.options, a.created);
+                println!();
+                let rows: Vec<Vec<String>> = record
+                    .files
+                    .iter()
+                    .map(|f| vec![if f.is_primary { "*".into() } else { String::new() }, f.name.clone(), output::bytes(f.size), f.mime_type.clone()])
+                    .collect();
+                output::table(&["P", "FILE", "SIZE", "TYPE"], &rows);
+                println!();
+                let rows: Vec<Vec<String>> =
+                    locators.iter().map(|l| vec![l.id.to_string(), l.locator_type.to_string(), l.expiration.to_rfc3339()]).collect();
+                output::table(&["LOCATOR", "TYPE", "EXPIRES"], &rows);
+            }
+        }
+        AssetCommand::Upload { dc, asset, path, concurrency, block_size_mib } => {
+            let id = AssetId::parse_any(&asset)?;
+            if !(1..=4000).contains(&block_size_mib) || concurrency == 0 {
+                return Err(mirrorcast_core::Error::invalid_input("--block-size-mib must be 1..=4000 and --concurrency at least 1").into());
+            }
+            let files = upload::plan(&path).map_err(|e| mirrorcast_core::Error::invalid_input(format!("{e:#}")))?;
+            let dc = ctx.dc(&dc.dc)?;
+            let catalog = dc.catalog();
+            let record = catalog.get_asset(&id).await?.value;
+            let started = std::time::Instant::now();
+            let uploaded =
+                upload::upload(dc.store.as_ref(), &record.asset.container, files, concurrency, block_size_mib * 1024 * 1024).await?;
+            let bytes: u64 = uploaded.iter().map(|f| f.bytes).sum();
+            let record = catalog
+                .regenerate_files(&id)
+                .await
+                .with_context(|| format!("uploaded {} file(s), but the file infos of {id} could not be regenerated", uploaded.len()))?;
+            if ctx.json {
+                output::json(&serde_json::json!({
+                    "asset": id,
+                    "uploaded": uploaded,
+                    "files": uploaded.len(),
+                    "bytes": bytes,
+                    "seconds": started.elapsed().as_secs_f64(),
+                    "primary": record.files.iter().find(|f| f.is_primary).map(|f| &f.name),
+                }))?;
+            } else {
+                let rows: Vec<Vec<String>> = uploaded.iter().map(|f| vec![f.name.clone(), output::bytes(f.bytes), f.content_md5.clone()]).collect();
+                output::table(&["FILE", "SIZE", "MD5"], &rows);
+                println!(
+                    "uploaded {} file(s), {} in {:.1}s to {}",
+                    uploaded.len(),
+                    output::bytes(bytes),
+                    started.elapsed().as_secs_f64(),
+                    id
+                );
+            }
+        }
+        AssetCommand::Files { dc, asset } => {
+            let id = AssetId::parse_any(&asset)?;
+            let dc = ctx.dc(&dc.dc)?;
+            let record = dc.catalog().regenerate_files(&id).await?;
+            if ctx.json {
+                output::json(&record.files)?;
+            } else {
+                let rows: Vec<Vec<String>> = record
+                    .files
+                    .iter()
+                    .map(|f| vec![if f.is_primary { "*".into() } else { String::new() }, f.name.clone(), f.size.to_string(), f.mime_type.clone()])
+                    .collect();
+                output::table(&["P", "FILE", "BYTES", "TYPE"], &rows);
+            }
+        }
+        AssetCommand::Delete { dc, asset } => {
+            let id = AssetId::parse_any(&asset)?;
+            let dc = ctx.dc(&dc.dc)?;
+            dc.catalog().delete_asset(&id).await?;
+            if ctx.json {
+                output::json(&serde_json::json!({ "deleted": id }))?;
+            } else {
+                println!("deleted {id}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

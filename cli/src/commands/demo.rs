@@ -1,0 +1,88 @@
+//! `mirrorcast demo`: the whole story on this machine with nothing configured.
+//! Starts Azurite with two data centers, publishes a sample encoded asset in
+//! A with an origin locator, and prints its streaming URLs.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use mirrorcast_azurite::{Persistence, TwoDataCenters};
+use mirrorcast_core::catalog::Catalog;
+use mirrorcast_core::id::LocatorId;
+use mirrorcast_core::mime::mime_type_for;
+use mirrorcast_core::model::{Asset, AssetOptions};
+use mirrorcast_core::sample::encoded_asset;
+use mirrorcast_core::store::{upload_reader, BlobProperties, BlobStore, PutOptions, UploadOptions};
+use mirrorcast_core::streaming::StreamingUrls;
+
+use super::Context;
+use crate::args::DemoArgs;
+use crate::output;
+
+pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    eprintln!("starting Azurite with two data centers (accounts dca and dcb on one instance)…");
+    let dcs = TwoDataCenters::one_instance(Persistence::InMemory).await?;
+    let store_a: Arc<dyn BlobStore> = Arc::new(dcs.a.store());
+    let origin_a = "https://dca.streaming.mediaservices.windows.net";
+    let catalog = Catalog::new(store_a.clone());
+
+    let sample = encoded_asset("Big Buck Bunny", 2 * 1024 * 1024, 1);
+    let asset = Asset::new("Big Buck Bunny", AssetOptions::None);
+    catalog.create_asset(&asset).await?;
+    for (name, bytes) in &sample.files {
+        let options = UploadOptions {
+            put: PutOptions {
+                properties: BlobProperties { content_type: Some(mime_type_for(name)), ..Default::default() },
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        upload_reader(store_a.as_ref(), &asset.container, name, std::io::Cursor::new(bytes.clone()), &options).await?;
+    }
+    let record = catalog.regenerate_files(&asset.id).await?;
+    let start = Utc::now() - Duration::minutes(5);
+    let locator = catalog.create_origin_locator(&asset.id, LocatorId::new(), start, start + Duration::days(365), origin_a).await?;
+    let urls = StreamingUrls::new(origin_a, &locator.id, &sample.primary());
+
+    if ctx.json {
+        output::json(&serde_json::json!({
+            "asset": record,
+            "locator": locator,
+            "urls": urls,
+        }))?;
+    } else {
+        println!("data center A: {}", dcs.a.store().describe());
+        println!("asset {} \"{}\": {} files, {}", asset.id, asset.name, record.files.len(), output::bytes(sample.total_bytes()));
+        println!("origin locator {}", locator.id);
+        for (format, url) in urls.all() {
+            println!("  {format:<10} {url}");
+        }
+    }
+    if args.keep_running {
+        let dir = std::env::temp_dir().join(format!("mirrorcast-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let env_file = dir.join("env");
+        std::fs::write(
+            &env_file,
+            format!(
+                "export MIRRORCAST_DC_A='{}'\nexport MIRRORCAST_DC_B='{}'\nexport MIRRORCAST_ORIGIN_A='{origin_a}'\n",
+                dcs.a.connection_string, dcs.b.connection_string
+            ),
+        )?;
+        restrict(&env_file)?;
+        eprintln!("Azurite keeps running; `source {}` in another shell to use `--dc a` / `--dc b`. Ctrl-C stops it.", env_file.display());
+        tokio::signal::ctrl_c().await?;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The env file holds account keys: readable by its owner only.
+fn restrict(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}

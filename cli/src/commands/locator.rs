@@ -1,0 +1,154 @@
+use std::process::ExitCode;
+
+use chrono::{Duration, Utc};
+use mirrorcast_core::id::{AssetId, LocatorId};
+use mirrorcast_core::model::{Locator, LocatorType, Permissions};
+use mirrorcast_core::streaming::StreamingUrls;
+use mirrorcast_core::{Error, ErrorKind};
+use serde::Serialize;
+
+use super::Context;
+use crate::args::LocatorCommand;
+use crate::output;
+
+#[derive(Debug, Serialize)]
+struct LocatorUrls {
+    locator: LocatorId,
+    expiration: chrono::DateTime<Utc>,
+    primary_file: String,
+    urls: StreamingUrls,
+}
+
+pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        LocatorCommand::Create { dc, asset, locator_type, id, days, backdate_minutes, permissions, reveal } => {
+            // Every argument is checked before anything is written.
+            let asset = AssetId::parse_any(&asset)?;
+            let locator_type: LocatorType = locator_type.parse()?;
+            let id = id.as_deref().map(LocatorId::parse).transpose()?.unwrap_or_default();
+            let permissions: Permissions = permissions.parse()?;
+            let days = days.unwrap_or(if locator_type == LocatorType::Sas { 1 } else { 365 });
+            if days == 0 || days > 36_500 || !(0..=1440).contains(&backdate_minutes) {
+                return Err(Error::invalid_input("--days must be 1..=36500 and --backdate-minutes 0..=1440").into());
+            }
+            let dc = ctx.dc(&dc.dc)?;
+            let catalog = dc.catalog();
+            let start = Utc::now() - Duration::minutes(backdate_minutes);
+            let expiration = start + Duration::days(days as i64);
+            let record = catalog.get_asset(&asset).await?.value;
+            match locator_type {
+                LocatorType::OnDemandOrigin => {
+                    let locator = catalog.create_origin_locator(&asset, id, start, expiration, &dc.origin).await?;
+                    let urls = primary_urls(&record, &dc.origin, &locator).ok();
+                    if ctx.json {
+                        output::json(&serde_json::json!({ "locator": locator, "urls": urls }))?;
+                    } else {
+                        println!("{}", locator.id);
+                        if let Some(u) = urls {
+                            for (format, url) in u.urls.all() {
+                                println!("{format:<10} {url}");
+                            }
+                        }
+                    }
+                }
+                LocatorType::Sas => {
+                    let minutes = (days * 24 * 60) as i64;
+                    let policy = catalog.policy_for("SAS policy", minutes as u64, permissions).await?;
+                    let url = dc.store.signed_url(&record.asset.container, None, permissions, expiration).await?;
+                    let locator = Locator {
+                        id,
+                        locator_type,
+                        asset_id: asset,
+                        policy_id: policy.id,
+                        start_time: Some(start),
+                        expiration,
+                        path: url.without_query().to_owned(),
+                    };
+                    catalog.create_locator(&locator).await?;
+                    let shown = if reveal { url.expose().to_owned() } else { url.to_string() };
+                    if ctx.json {
+                        output::json(&serde_json::json!({ "locator": locator, "url": shown }))?;
+                    } else {
+                        println!("{}\n{shown}", locator.id);
+                    }
+                }
+            }
+        }
+        LocatorCommand::List { dc, asset } => {
+            let asset = asset.as_deref().map(AssetId::parse_any).transpose()?;
+            let dc = ctx.dc(&dc.dc)?;
+            let locators = dc.catalog().list_locators(asset.as_ref()).await?;
+            if ctx.json {
+                output::json(&locators)?;
+            } else {
+                let rows: Vec<Vec<String>> = locators
+                    .iter()
+                    .map(|l| {
+                        vec![
+                            l.id.to_string(),
+                            l.locator_type.to_string(),
+                            l.asset_id.to_string(),
+                            l.start_time.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                            l.expiration.to_rfc3339(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["ID", "TYPE", "ASSET", "START", "EXPIRES"], &rows);
+            }
+        }
+        LocatorCommand::Delete { dc, locator } => {
+            let id = LocatorId::parse(&locator)?;
+            let dc = ctx.dc(&dc.dc)?;
+            if !dc.catalog().delete_locator(&id).await? {
+                return Err(Error::not_found(format!("locator {id} not found in data center '{}'", dc.name)).into());
+            }
+            if ctx.json {
+                output::json(&serde_json::json!({ "deleted": id }))?;
+            } else {
+                println!("deleted {id}");
+            }
+        }
+        LocatorCommand::Urls { dc, asset } => {
+            let asset = AssetId::parse_any(&asset)?;
+            let dc = ctx.dc(&dc.dc)?;
+            let catalog = dc.catalog();
+            let record = catalog.get_asset(&asset).await?.value;
+            let mut all = Vec::new();
+            for l in catalog.list_locators(Some(&asset)).await? {
+                if l.locator_type == LocatorType::OnDemandOrigin {
+                    all.push(primary_urls(&record, &dc.origin, &l)?);
+                }
+            }
+            if all.is_empty() {
+                return Err(Error::not_found(format!("asset {asset} has no origin locator: create one with `mirrorcast locator create --type origin`")).into());
+            }
+            if ctx.json {
+                output::json(&all)?;
+            } else {
+                for u in &all {
+                    println!("locator {} (expires {})", u.locator, u.expiration.to_rfc3339());
+                    for (format, url) in u.urls.all() {
+                        println!("  {format:<10} {url}");
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn primary_urls(record: &mirrorcast_core::catalog::AssetRecord, origin: &str, l: &Locator) -> mirrorcast_core::Result<LocatorUrls> {
+    let primary = record.files.iter().find(|f| f.is_primary).ok_or_else(|| {
+        Error::new(
+            ErrorKind::NotFound,
+            format!("asset {} has no primary file: upload its .ism, then run `mirrorcast asset files`", record.asset.id),
+        )
+    })?;
+    Ok(LocatorUrls {
+        locator: l.id,
+        expiration: l.expiration,
+        primary_file: primary.name.clone(),
+        urls: StreamingUrls::new(origin, &l.id, &primary.name),
+    })
+}
+

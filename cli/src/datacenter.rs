@@ -1,0 +1,148 @@
+//! Data centers by name: `MIRRORCAST_DC_<NAME>` (a connection string) or a
+//! `[dc.<name>]` table of `mirrorcast.toml`, whose secrets are named by the
+//! environment variable that holds them, never written in the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mirrorcast_azure_blob::{AzureBlobStore, AzureConfig, Credential};
+use mirrorcast_core::catalog::Catalog;
+use mirrorcast_core::secret::Secret;
+use mirrorcast_core::store::BlobStore;
+use serde::Deserialize;
+
+/// A data center the user named that cannot be used as configured.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown data center '{name}': set {env} to its connection string, or add a [dc.{name}] table to {file}")]
+    UnknownDataCenter { name: String, env: String, file: String },
+    #[error("data center '{name}' ({source_name}): {message}")]
+    Invalid { name: String, source_name: String, message: String },
+    #[error("configuration file '{path}': {message}")]
+    File { path: PathBuf, message: String },
+}
+
+/// A resolved data center: its store and the origin that serves its streams.
+#[derive(Debug, Clone)]
+pub struct DataCenter {
+    pub name: String,
+    pub store: Arc<dyn BlobStore>,
+    /// Base of streaming URLs, e.g. `https://mediaa.streaming.mediaservices.windows.net`.
+    pub origin: String,
+}
+
+impl DataCenter {
+    pub fn catalog(&self) -> Catalog {
+        Catalog::new(self.store.clone())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    dc: BTreeMap<String, DcTable>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DcTable {
+    /// Environment variable holding a whole connection string.
+    connection_string_env: Option<String>,
+    account: Option<String>,
+    /// Environment variable holding the account key.
+    key_env: Option<String>,
+    /// Environment variable holding a SAS token.
+    sas_env: Option<String>,
+    /// Blob endpoint (default `https://<account>.blob.core.windows.net`).
+    endpoint: Option<String>,
+    /// Streaming origin base URL.
+    origin: Option<String>,
+}
+
+fn env_name(prefix: &str, dc: &str) -> String {
+    format!("{prefix}{}", dc.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// Resolves `name`: the environment first, then the configuration file.
+pub fn resolve(name: &str, config: Option<&Path>) -> Result<DataCenter, ConfigError> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(ConfigError::Invalid {
+            name: name.to_owned(),
+            source_name: "--dc".into(),
+            message: "a data center name is letters, digits, '-' and '_'".into(),
+        });
+    }
+    let env = env_name("MIRRORCAST_DC_", name);
+    let origin_env = std::env::var(env_name("MIRRORCAST_ORIGIN_", name)).ok().filter(|s| !s.is_empty());
+    let invalid = |source_name: &str, message: String| ConfigError::Invalid {
+        name: name.to_owned(),
+        source_name: source_name.to_owned(),
+        message,
+    };
+
+    let (azure, source_name, file_origin) = if let Some(value) = std::env::var(&env).ok().filter(|v| !v.trim().is_empty()) {
+        (from_value(&value).map_err(|m| invalid(&env, m))?, env.clone(), None)
+    } else {
+        let (path, file) = load_file(config)?;
+        let Some(table) = file.dc.get(name) else {
+            return Err(ConfigError::UnknownDataCenter {
+                name: name.to_owned(),
+                env,
+                file: path.map_or_else(|| "mirrorcast.toml".to_owned(), |p| p.display().to_string()),
+            });
+        };
+        let where_ = format!("[dc.{name}]");
+        (from_table(table).map_err(|m| invalid(&where_, m))?, where_, table.origin.clone())
+    };
+    let origin = origin_env
+        .or(file_origin)
+        .unwrap_or_else(|| format!("https://{}.streaming.mediaservices.windows.net", azure.account));
+    let store = AzureBlobStore::new(azure).map_err(|e| invalid(&source_name, e.to_string()))?;
+    Ok(DataCenter { name: name.to_owned(), store: Arc::new(store), origin: origin.trim_end_matches('/').to_owned() })
+}
+
+fn from_value(value: &str) -> Result<AzureConfig, String> {
+    let scheme = value.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some(s @ ("file" | "s3" | "gs" | "memory")) => Err(format!(
+            "'{s}://' data centers need the object-store backend, which this build does not include; use an Azure connection string"
+        )),
+        _ => AzureConfig::from_connection_string(value).map_err(|e| e.to_string()),
+    }
+}
+
+fn from_table(t: &DcTable) -> Result<AzureConfig, String> {
+    let read = |var: &str| {
+        std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| format!("environment variable {var} is not set"))
+    };
+    if let Some(var) = &t.connection_string_env {
+        return from_value(&read(var)?);
+    }
+    let account = t.account.as_deref().ok_or("set connection_string_env, or account with key_env or sas_env")?;
+    let credential = match (&t.key_env, &t.sas_env) {
+        (Some(k), None) => Credential::SharedKey(Secret::new(read(k)?)),
+        (None, Some(s)) => Credential::Sas(Secret::new(read(s)?.trim_start_matches('?'))),
+        _ => return Err("set exactly one of key_env and sas_env".into()),
+    };
+    let endpoint = t.endpoint.clone().unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
+    AzureConfig::new(account, &endpoint, credential).map_err(|e| e.to_string())
+}
+
+fn load_file(explicit: Option<&Path>) -> Result<(Option<PathBuf>, FileConfig), ConfigError> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let default = PathBuf::from("mirrorcast.toml");
+            if !default.is_file() {
+                return Ok((None, FileConfig::default()));
+            }
+            default
+        }
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::File { path: path.clone(), message: e.to_string() })?;
+    let parsed: FileConfig =
+        toml::from_str(&text).map_err(|e| ConfigError::File { path: path.clone(), message: e.message().to_owned() })?;
+    Ok((Some(path), parsed))
+}
