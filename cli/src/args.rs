@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "mirrorcast", version, about = "Replicate streaming media assets between data centers, and prove the copy")]
+#[command(
+    name = "mirrorcast",
+    version,
+    about = "Replicate streaming media assets between data centers, and prove the copy"
+)]
 pub struct Cli {
     /// Configuration file (default: ./mirrorcast.toml if present, or $MIRRORCAST_CONFIG).
     #[arg(long, global = true, env = "MIRRORCAST_CONFIG")]

@@ -82,20 +82,21 @@ pub fn resolve(name: &str, config: Option<&Path>) -> Result<DataCenter, ConfigEr
         message,
     };
 
-    let (azure, source_name, file_origin) = if let Some(value) = std::env::var(&env).ok().filter(|v| !v.trim().is_empty()) {
-        (from_value(&value).map_err(|m| invalid(&env, m))?, env.clone(), None)
-    } else {
-        let (path, file) = load_file(config)?;
-        let Some(table) = file.dc.get(name) else {
-            return Err(ConfigError::UnknownDataCenter {
-                name: name.to_owned(),
-                env,
-                file: path.map_or_else(|| "mirrorcast.toml".to_owned(), |p| p.display().to_string()),
-            });
+    let (azure, source_name, file_origin) =
+        if let Some(value) = std::env::var(&env).ok().filter(|v| !v.trim().is_empty()) {
+            (from_value(&value).map_err(|m| invalid(&env, m))?, env.clone(), None)
+        } else {
+            let (path, file) = load_file(config)?;
+            let Some(table) = file.dc.get(name) else {
+                return Err(ConfigError::UnknownDataCenter {
+                    name: name.to_owned(),
+                    env,
+                    file: path.map_or_else(|| "mirrorcast.toml".to_owned(), |p| p.display().to_string()),
+                });
+            };
+            let where_ = format!("[dc.{name}]");
+            (from_table(table).map_err(|m| invalid(&where_, m))?, where_, table.origin.clone())
         };
-        let where_ = format!("[dc.{name}]");
-        (from_table(table).map_err(|m| invalid(&where_, m))?, where_, table.origin.clone())
-    };
     let origin = origin_env
         .or(file_origin)
         .unwrap_or_else(|| format!("https://{}.streaming.mediaservices.windows.net", azure.account));
@@ -115,7 +116,10 @@ fn from_value(value: &str) -> Result<AzureConfig, String> {
 
 fn from_table(t: &DcTable) -> Result<AzureConfig, String> {
     let read = |var: &str| {
-        std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| format!("environment variable {var} is not set"))
+        std::env::var(var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| format!("environment variable {var} is not set"))
     };
     if let Some(var) = &t.connection_string_env {
         return from_value(&read(var)?);
@@ -141,7 +145,8 @@ fn load_file(explicit: Option<&Path>) -> Result<(Option<PathBuf>, FileConfig), C
             default
         }
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::File { path: path.clone(), message: e.to_string() })?;
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| ConfigError::File { path: path.clone(), message: e.to_string() })?;
     let parsed: FileConfig =
         toml::from_str(&text).map_err(|e| ConfigError::File { path: path.clone(), message: e.message().to_owned() })?;
     Ok((Some(path), parsed))

@@ -12,12 +12,16 @@ pub const USAGE: u8 = 2;
 /// 2 for what the user must fix (input, configuration, credentials), else 1.
 pub fn code_for(e: &anyhow::Error) -> ExitCode {
     for cause in e.chain() {
-        if cause.downcast_ref::<ConfigError>().is_some() || cause.downcast_ref::<mirrorcast_azure_blob::Error>().is_some() {
+        if cause.downcast_ref::<ConfigError>().is_some()
+            || cause.downcast_ref::<mirrorcast_azure_blob::Error>().is_some()
+        {
             return ExitCode::from(USAGE);
         }
         if let Some(core) = cause.downcast_ref::<mirrorcast_core::Error>() {
             return match core.kind() {
-                ErrorKind::InvalidInput | ErrorKind::Authentication | ErrorKind::PermissionDenied => ExitCode::from(USAGE),
+                ErrorKind::InvalidInput | ErrorKind::Authentication | ErrorKind::PermissionDenied => {
+                    ExitCode::from(USAGE)
+                }
                 _ => ExitCode::from(FAILURE),
             };
         }

@@ -74,7 +74,8 @@ pub async fn upload(
         tracing::info!(blob = %name, bytes = up.bytes, "uploaded");
         anyhow::Ok(UploadedFile { name, bytes: up.bytes, content_md5: up.content_md5 })
     };
-    let mut done: Vec<UploadedFile> = stream::iter(small).map(one).buffer_unordered(concurrency.max(1)).try_collect().await?;
+    let mut done: Vec<UploadedFile> =
+        stream::iter(small).map(one).buffer_unordered(concurrency.max(1)).try_collect().await?;
     for f in large {
         done.push(one(f).await?);
     }

@@ -106,9 +106,10 @@ impl Catalog {
         let record = AssetRecord { asset: asset.clone(), files: Vec::new() };
         match self.write(&Self::asset_path(&asset.id), &record, Condition::IfNotExists).await {
             Ok(_) => Ok(record),
-            Err(e) if e.kind() == ErrorKind::PreconditionFailed => {
-                Err(Error::new(ErrorKind::AlreadyExists, format!("asset {} already exists in {}", asset.id, self.store.describe())))
-            }
+            Err(e) if e.kind() == ErrorKind::PreconditionFailed => Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("asset {} already exists in {}", asset.id, self.store.describe()),
+            )),
             Err(e) => Err(e),
         }
     }
@@ -155,7 +156,12 @@ impl Catalog {
     }
 
     /// The policy with these terms: the existing one if any, else a new one.
-    pub async fn policy_for(&self, name: &str, duration_minutes: u64, permissions: Permissions) -> Result<AccessPolicy> {
+    pub async fn policy_for(
+        &self,
+        name: &str,
+        duration_minutes: u64,
+        permissions: Permissions,
+    ) -> Result<AccessPolicy> {
         self.ensure().await?;
         let wanted = AccessPolicy::for_terms(name, duration_minutes, permissions);
         let path = Self::policy_path(&wanted.id);
@@ -174,7 +180,9 @@ impl Catalog {
 
     pub async fn get_policy(&self, id: &PolicyId) -> Result<AccessPolicy> {
         self.read(&Self::policy_path(id)).await.map(|v| v.value).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => Error::not_found(format!("access policy {id} not found in {}", self.store.describe())),
+            ErrorKind::NotFound => {
+                Error::not_found(format!("access policy {id} not found in {}", self.store.describe()))
+            }
             _ => e,
         })
     }
@@ -197,9 +205,10 @@ impl Catalog {
         }
         match self.write(&Self::locator_path(&locator.id), locator, Condition::IfNotExists).await {
             Ok(_) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::PreconditionFailed => {
-                Err(Error::new(ErrorKind::AlreadyExists, format!("locator {} already exists in {}", locator.id, self.store.describe())))
-            }
+            Err(e) if e.kind() == ErrorKind::PreconditionFailed => Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("locator {} already exists in {}", locator.id, self.store.describe()),
+            )),
             Err(e) => Err(e),
         }
     }
@@ -258,7 +267,10 @@ pub fn file_infos(asset: &Asset, blobs: &[BlobMeta]) -> Result<Vec<AssetFile>> {
     let primary = match blobs {
         [] => None,
         [only] if !only.name.to_ascii_lowercase().ends_with(".ism") => Some(only.name.as_str()),
-        _ => Some(select_primary(blobs.iter().map(|b| b.name.as_str())).map_err(|e| e.context(format!("asset {}", asset.id)))?),
+        _ => Some(
+            select_primary(blobs.iter().map(|b| b.name.as_str()))
+                .map_err(|e| e.context(format!("asset {}", asset.id)))?,
+        ),
     };
     Ok(blobs
         .iter()
@@ -340,7 +352,10 @@ mod tests {
         let asset = Asset::new("a", AssetOptions::None);
         cat.create_asset(&asset).await.unwrap();
         for name in ["Big Buck.ism", "Big Buck.ismc", "Big Buck_640x360_800.mp4"] {
-            cat.store().put_blob(&asset.container, name, Bytes::from_static(b"xx"), &PutOptions::default()).await.unwrap();
+            cat.store()
+                .put_blob(&asset.container, name, Bytes::from_static(b"xx"), &PutOptions::default())
+                .await
+                .unwrap();
         }
         let record = cat.regenerate_files(&asset.id).await.unwrap();
         let primary: Vec<_> = record.files.iter().filter(|f| f.is_primary).map(|f| f.name.as_str()).collect();

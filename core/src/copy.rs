@@ -104,7 +104,10 @@ async fn read_range(request: &CopyRequest<'_>, etag: &str, range: std::ops::Rang
         buf.extend_from_slice(&chunk);
     }
     if buf.len() as u64 != range.end - range.start {
-        return Err(Error::new(ErrorKind::Transient, format!("short read of '{}': the connection ended early", request.name)));
+        return Err(Error::new(
+            ErrorKind::Transient,
+            format!("short read of '{}': the connection ended early", request.name),
+        ));
     }
     Ok(buf.freeze())
 }
@@ -124,7 +127,8 @@ impl CopyEngine for StreamedCopy {
             let data = read_range(&request, &meta.etag, 0..meta.size).await?;
             request.target.put_blob(request.target_container, request.name, data, &options).await?
         } else {
-            let ranges: Vec<_> = (0..meta.size).step_by(block as usize).map(|s| s..(s + block).min(meta.size)).collect();
+            let ranges: Vec<_> =
+                (0..meta.size).step_by(block as usize).map(|s| s..(s + block).min(meta.size)).collect();
             let ids: Vec<String> = (0..ranges.len()).map(|i| format!("mirrorcast-{i:08}")).collect();
             stream::iter(ranges.into_iter().zip(ids.iter().cloned()))
                 .map(|(range, id)| {
@@ -159,7 +163,8 @@ mod tests {
         put.metadata.insert("kind".into(), "rendition".into());
         let etag = a.put_blob("src", "v.mp4", Bytes::from(data.clone()), &put).await.unwrap();
         let engine = StreamedCopy { block_size: 16 * 1024, concurrency: 3 };
-        let req = CopyRequest { source: &a, source_container: "src", target: &b, target_container: "dst", name: "v.mp4" };
+        let req =
+            CopyRequest { source: &a, source_container: "src", target: &b, target_container: "dst", name: "v.mp4" };
         let out = engine.copy_blob(req).await.unwrap();
         assert_eq!(out.bytes, 100_000);
         assert_eq!(out.source_etag, etag);

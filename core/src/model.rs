@@ -178,7 +178,9 @@ impl Permissions {
     }
 
     fn bad(s: &str) -> Error {
-        Error::invalid_input(format!("'{s}' is not a permission set: use letters of 'racwdl' or words read,add,create,write,delete,list"))
+        Error::invalid_input(format!(
+            "'{s}' is not a permission set: use letters of 'racwdl' or words read,add,create,write,delete,list"
+        ))
     }
 }
 

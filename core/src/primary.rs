@@ -15,9 +15,7 @@ where
     let candidates: Vec<&str> = names.into_iter().filter(|n| is_server_manifest(n)).collect();
     match candidates.as_slice() {
         [one] => Ok(one),
-        [] => Err(Error::invalid_input(
-            "no primary file: the asset has no .ism server manifest at its container root",
-        )),
+        [] => Err(Error::invalid_input("no primary file: the asset has no .ism server manifest at its container root")),
         many => Err(Error::invalid_input(format!(
             "ambiguous primary file: the asset has {} .ism server manifests at its root ({}); keep exactly one",
             many.len(),

@@ -41,7 +41,13 @@ pub fn encoded_asset(base: &str, rendition_bytes: u64, seed: u64) -> SampleAsset
     files.push((format!("{base}.ismc"), Bytes::from(client_manifest())));
     files.push((format!("{base}_manifest.xml"), Bytes::from(asset_manifest(&files))));
     let guid = uuid::Uuid::from_u64_pair(seed, 0x6d69_7272_6f72_6361).hyphenated().to_string();
-    files.push((format!("{guid}_metadata.xml"), Bytes::from(format!("<?xml version=\"1.0\"?><AssetFiles><AssetFile Name=\"{}\"/></AssetFiles>", xml_escape(base)))));
+    files.push((
+        format!("{guid}_metadata.xml"),
+        Bytes::from(format!(
+            "<?xml version=\"1.0\"?><AssetFiles><AssetFile Name=\"{}\"/></AssetFiles>",
+            xml_escape(base)
+        )),
+    ));
     SampleAsset { base: base.to_owned(), files }
 }
 
@@ -98,7 +104,10 @@ fn client_manifest() -> String {
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<SmoothStreamingMedia MajorVersion=\"2\" MinorVersion=\"2\" Duration=\"6000000000\">\n");
     s.push_str("  <StreamIndex Chunks=\"300\" Type=\"video\" Url=\"QualityLevels({bitrate})/Fragments(video={start time})\" QualityLevels=\"6\">\n");
     for (i, (w, h, kbps)) in LADDER.iter().enumerate() {
-        s.push_str(&format!("    <QualityLevel Index=\"{i}\" Bitrate=\"{}\" FourCC=\"H264\" MaxWidth=\"{w}\" MaxHeight=\"{h}\" />\n", kbps * 1000));
+        s.push_str(&format!(
+            "    <QualityLevel Index=\"{i}\" Bitrate=\"{}\" FourCC=\"H264\" MaxWidth=\"{w}\" MaxHeight=\"{h}\" />\n",
+            kbps * 1000
+        ));
     }
     s.push_str("  </StreamIndex>\n</SmoothStreamingMedia>\n");
     s

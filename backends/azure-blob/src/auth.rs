@@ -136,7 +136,8 @@ mod tests {
 
     #[test]
     fn canonical_resource_lists_query_parameters_sorted_and_lowercased() {
-        let url = Url::parse("http://127.0.0.1:10000/devstoreaccount1/c?restype=container&comp=list&Prefix=a%20b").unwrap();
+        let url =
+            Url::parse("http://127.0.0.1:10000/devstoreaccount1/c?restype=container&comp=list&Prefix=a%20b").unwrap();
         assert_eq!(
             canonicalized_resource("devstoreaccount1", &url),
             "/devstoreaccount1/devstoreaccount1/c\ncomp:list\nprefix:a b\nrestype:container"

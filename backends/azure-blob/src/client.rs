@@ -65,9 +65,9 @@ struct Request {
 impl AzureBlobStore {
     pub fn new(config: AzureConfig) -> std::result::Result<Self, crate::Error> {
         let key = match &config.credential {
-            Credential::SharedKey(k) => {
-                Some(SigningKey::from_base64(k.expose()).ok_or_else(|| crate::Error::InvalidKey(config.account.clone()))?)
-            }
+            Credential::SharedKey(k) => Some(
+                SigningKey::from_base64(k.expose()).ok_or_else(|| crate::Error::InvalidKey(config.account.clone()))?,
+            ),
             _ => None,
         };
         let http = reqwest::Client::builder()
@@ -163,7 +163,8 @@ impl AzureBlobStore {
         headers.insert("x-ms-version", HeaderValue::from_static(API_VERSION));
         headers.insert(
             "x-ms-date",
-            HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now())).expect("HTTP dates are ASCII"),
+            HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
+                .expect("HTTP dates are ASCII"),
         );
         match &self.inner.config.credential {
             Credential::SharedKey(_) => {
@@ -176,7 +177,8 @@ impl AzureBlobStore {
                     &headers,
                     req.body.len() as u64,
                 );
-                headers.insert(reqwest::header::AUTHORIZATION, HeaderValue::from_str(&auth).map_err(|_| signing_error())?);
+                headers
+                    .insert(reqwest::header::AUTHORIZATION, HeaderValue::from_str(&auth).map_err(|_| signing_error())?);
             }
             Credential::Sas(token) => {
                 let q = match url.query() {
@@ -186,7 +188,8 @@ impl AzureBlobStore {
                 url.set_query(Some(&q));
             }
             Credential::BearerToken(token) => {
-                let value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| signing_error())?;
+                let value =
+                    HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| signing_error())?;
                 headers.insert(reqwest::header::AUTHORIZATION, value);
             }
             Credential::Anonymous => {}
@@ -216,7 +219,8 @@ impl AzureBlobStore {
                 // `without_url`: a SAS URL must not reach the message.
                 let e = e.without_url();
                 let kind = ErrorKind::Transient;
-                Err(Error::new(kind, format!("{} at {}: request failed: {e}", req.what, self.describe_short())).with_source(e))
+                Err(Error::new(kind, format!("{} at {}: request failed: {e}", req.what, self.describe_short()))
+                    .with_source(e))
             }
         }
     }
@@ -230,7 +234,8 @@ impl AzureBlobStore {
         let header_code = resp.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let body = if req.method == Method::HEAD { String::new() } else { resp.text().await.unwrap_or_default() };
         let parsed = xml::parse_error(&body);
-        let code = header_code.or(parsed.code).unwrap_or_else(|| status.canonical_reason().unwrap_or("").replace(' ', ""));
+        let code =
+            header_code.or(parsed.code).unwrap_or_else(|| status.canonical_reason().unwrap_or("").replace(' ', ""));
         let message = parsed.message.as_deref().and_then(|m| m.lines().next()).map(redact_sas).unwrap_or_default();
         let account = &self.inner.config.account;
         let what = &req.what;
@@ -240,21 +245,35 @@ impl AzureBlobStore {
             409 if conditional_create && code == "BlobAlreadyExists" => {
                 (ErrorKind::PreconditionFailed, format!("{what} exists already ({code})"))
             }
-            409 if code.ends_with("AlreadyExists") => (ErrorKind::AlreadyExists, format!("{what} exists already ({code})")),
+            409 if code.ends_with("AlreadyExists") => {
+                (ErrorKind::AlreadyExists, format!("{what} exists already ({code})"))
+            }
             412 => (ErrorKind::PreconditionFailed, format!("{what} changed meanwhile: condition not met ({code})")),
             401 => (ErrorKind::Authentication, auth_message(account, &code)),
-            403 if code == "AuthenticationFailed" || code.is_empty() || code == "Forbidden" => {
+            // Azurite answers a bad signature with AuthorizationFailure; Azure with AuthenticationFailed.
+            403 if matches!(code.as_str(), "AuthenticationFailed" | "AuthorizationFailure" | "Forbidden" | "") => {
                 (ErrorKind::Authentication, auth_message(account, &code))
             }
-            403 => (ErrorKind::PermissionDenied, format!("{what}: the credentials of account '{account}' do not allow this ({code})")),
-            400 if code == "Md5Mismatch" => (ErrorKind::Corrupt, format!("{what}: the bytes sent do not match their MD5 ({code})")),
-            400 | 416 => (ErrorKind::InvalidInput, format!("{what}: the service refused the request ({code}: {message})")),
+            403 => (
+                ErrorKind::PermissionDenied,
+                format!("{what}: the credentials of account '{account}' do not allow this ({code})"),
+            ),
+            400 if code == "Md5Mismatch" => {
+                (ErrorKind::Corrupt, format!("{what}: the bytes sent do not match their MD5 ({code})"))
+            }
+            400 | 416 => {
+                (ErrorKind::InvalidInput, format!("{what}: the service refused the request ({code}: {message})"))
+            }
             501 => (ErrorKind::Unsupported, format!("{what}: not implemented by {} ({code})", self.describe_short())),
-            500 if message.to_ascii_lowercase().contains("not implemented") || body.to_ascii_lowercase().contains("not implemented") => {
+            500 if message.to_ascii_lowercase().contains("not implemented")
+                || body.to_ascii_lowercase().contains("not implemented") =>
+            {
                 (ErrorKind::Unsupported, format!("{what}: not implemented by {} ({code})", self.describe_short()))
             }
             429 | 503 => (ErrorKind::Throttled, format!("{what}: the service is busy ({} {code})", status.as_u16())),
-            s if s >= 500 || is_retryable_status(s) => (ErrorKind::Transient, format!("{what}: server error {s} ({code}: {message})")),
+            s if s >= 500 || is_retryable_status(s) => {
+                (ErrorKind::Transient, format!("{what}: server error {s} ({code}: {message})"))
+            }
             s => (ErrorKind::Other, format!("{what}: unexpected status {s} ({code}: {message})")),
         };
         Error::new(kind, text)
@@ -305,8 +324,8 @@ fn apply_metadata(headers: &mut HeaderMap, metadata: &BTreeMap<String, String>) 
     for (k, v) in metadata {
         let name = HeaderName::from_bytes(format!("x-ms-meta-{k}").as_bytes())
             .map_err(|_| Error::invalid_input(format!("metadata name '{k}' is not a valid identifier")))?;
-        let value =
-            HeaderValue::from_str(v).map_err(|_| Error::invalid_input(format!("metadata '{k}' has a value that is not ASCII")))?;
+        let value = HeaderValue::from_str(v)
+            .map_err(|_| Error::invalid_input(format!("metadata '{k}' has a value that is not ASCII")))?;
         headers.insert(name, value);
     }
     Ok(())
@@ -360,7 +379,13 @@ fn meta_from_headers(name: &str, headers: &HeaderMap) -> (BlobMeta, Option<Range
             content_disposition: h("content-disposition"),
             cache_control: h("cache-control"),
             // A ranged GET returns the whole blob's MD5 in x-ms-blob-content-md5.
-            content_md5: h("x-ms-blob-content-md5").or_else(|| if content_range.is_none() { h("content-md5") } else { None }),
+            content_md5: h("x-ms-blob-content-md5").or_else(|| {
+                if content_range.is_none() {
+                    h("content-md5")
+                } else {
+                    None
+                }
+            }),
         },
         metadata,
     };
@@ -456,7 +481,9 @@ impl BlobStore for AzureBlobStore {
     }
 
     async fn head_blob(&self, container: &str, name: &str) -> Result<BlobMeta> {
-        let resp = self.send(&self.request(Method::HEAD, self.url(container, Some(name)), Self::blob_what(container, name))).await?;
+        let resp = self
+            .send(&self.request(Method::HEAD, self.url(container, Some(name)), Self::blob_what(container, name)))
+            .await?;
         Ok(meta_from_headers(name, resp.headers()).0)
     }
 
@@ -482,9 +509,9 @@ impl BlobStore for AzureBlobStore {
         };
         let (meta, returned) = meta_from_headers(name, resp.headers());
         let range = returned.unwrap_or(0..meta.size);
-        let stream = resp
-            .bytes_stream()
-            .map_err(move |e| Error::new(ErrorKind::Transient, format!("{what}: download interrupted: {}", e.without_url())));
+        let stream = resp.bytes_stream().map_err(move |e| {
+            Error::new(ErrorKind::Transient, format!("{what}: download interrupted: {}", e.without_url()))
+        });
         Ok(GetResult { meta, range, stream: Box::pin(stream) })
     }
 
@@ -510,7 +537,13 @@ impl BlobStore for AzureBlobStore {
         self.send(&req).await.map(|_| ())
     }
 
-    async fn put_block_list(&self, container: &str, name: &str, block_ids: &[String], options: &PutOptions) -> Result<String> {
+    async fn put_block_list(
+        &self,
+        container: &str,
+        name: &str,
+        block_ids: &[String],
+        options: &PutOptions,
+    ) -> Result<String> {
         let url = Self::with_query(self.url(container, Some(name)), &[("comp", "blocklist")]);
         let mut req = self.request(Method::PUT, url, Self::blob_what(container, name));
         let mut body = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
@@ -576,7 +609,13 @@ impl BlobStore for AzureBlobStore {
         Ok(SignedUrl::new(url.to_string()))
     }
 
-    async fn copy_from_url(&self, container: &str, name: &str, source: &SignedUrl, options: &PutOptions) -> Result<String> {
+    async fn copy_from_url(
+        &self,
+        container: &str,
+        name: &str,
+        source: &SignedUrl,
+        options: &PutOptions,
+    ) -> Result<String> {
         let mut req = self.request(Method::PUT, self.url(container, Some(name)), Self::blob_what(container, name));
         header(&mut req.headers, "x-ms-copy-source", source.expose())?;
         header(&mut req.headers, "x-ms-requires-sync", "true")?;
@@ -597,7 +636,11 @@ impl BlobStore for AzureBlobStore {
         let url = Self::with_query(self.url(container, Some(name)), &[("comp", "block"), ("blockid", &id)]);
         let mut req = self.request(Method::PUT, url, Self::blob_what(container, name));
         header(&mut req.headers, "x-ms-copy-source", source.expose())?;
-        header(&mut req.headers, "x-ms-source-range", &format!("bytes={}-{}", range.start, range.end.saturating_sub(1)))?;
+        header(
+            &mut req.headers,
+            "x-ms-source-range",
+            &format!("bytes={}-{}", range.start, range.end.saturating_sub(1)),
+        )?;
         self.send(&req).await.map(|_| ())
     }
 }

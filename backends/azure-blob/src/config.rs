@@ -105,7 +105,9 @@ impl AzureConfig {
         };
         let credential = match (get("accountkey"), get("sharedaccesssignature")) {
             (Some(_), Some(_)) => {
-                return Err(Error::ConnectionString("it has both AccountKey and SharedAccessSignature; keep one".into()))
+                return Err(Error::ConnectionString(
+                    "it has both AccountKey and SharedAccessSignature; keep one".into(),
+                ))
             }
             (Some(k), None) => Credential::SharedKey(Secret::new(k)),
             (None, Some(sas)) => Credential::Sas(Secret::new(sas.trim_start_matches('?'))),
@@ -120,7 +122,9 @@ impl AzureConfig {
         let account = match account {
             Some(a) => a.to_owned(),
             None => account_from_endpoint(&parsed).ok_or_else(|| {
-                Error::ConnectionString(format!("cannot tell the account name from BlobEndpoint '{parsed}'; add AccountName"))
+                Error::ConnectionString(format!(
+                    "cannot tell the account name from BlobEndpoint '{parsed}'; add AccountName"
+                ))
             })?,
         };
         Self::new(account, parsed.as_str(), credential)
@@ -137,7 +141,8 @@ impl AzureConfig {
         let account = var("AZURE_STORAGE_ACCOUNT").ok_or_else(|| {
             Error::Missing("set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or AZURE_STORAGE_TOKEN".into())
         })?;
-        let endpoint = var("AZURE_STORAGE_BLOB_ENDPOINT").unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
+        let endpoint =
+            var("AZURE_STORAGE_BLOB_ENDPOINT").unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
         let credential = if let Some(k) = var("AZURE_STORAGE_KEY") {
             Credential::SharedKey(Secret::new(k))
         } else if let Some(s) = var("AZURE_STORAGE_SAS_TOKEN") {
@@ -157,7 +162,8 @@ impl AzureConfig {
 }
 
 fn parse_endpoint(s: &str) -> Result<Url, Error> {
-    let mut url = Url::parse(s.trim()).map_err(|e| Error::InvalidEndpoint { endpoint: strip_query(s), reason: e.to_string() })?;
+    let mut url =
+        Url::parse(s.trim()).map_err(|e| Error::InvalidEndpoint { endpoint: strip_query(s), reason: e.to_string() })?;
     if url.query().is_some() {
         url.set_query(None);
     }
@@ -166,7 +172,10 @@ fn parse_endpoint(s: &str) -> Result<Url, Error> {
         "http" if is_loopback(&url) => {}
         "http" => return Err(Error::InsecureEndpoint(url.to_string())),
         other => {
-            return Err(Error::InvalidEndpoint { endpoint: url.to_string(), reason: format!("scheme '{other}' is not http or https") })
+            return Err(Error::InvalidEndpoint {
+                endpoint: url.to_string(),
+                reason: format!("scheme '{other}' is not http or https"),
+            })
         }
     }
     if url.host_str().is_none_or(str::is_empty) {
@@ -239,7 +248,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.account, "mediab");
         assert_eq!(c.credential, Credential::Sas(Secret::new("sv=2021&sig=abc")));
-        let emu = AzureConfig::from_connection_string("BlobEndpoint=http://127.0.0.1:10000/acct2;SharedAccessSignature=sv=1&sig=x").unwrap();
+        let emu = AzureConfig::from_connection_string(
+            "BlobEndpoint=http://127.0.0.1:10000/acct2;SharedAccessSignature=sv=1&sig=x",
+        )
+        .unwrap();
         assert_eq!(emu.account, "acct2");
     }
 
@@ -264,7 +276,9 @@ mod tests {
 
     #[test]
     fn plain_http_is_refused_unless_loopback() {
-        let e = AzureConfig::from_connection_string("AccountName=a;AccountKey=c2VjcmV0;BlobEndpoint=http://example.com/a").unwrap_err();
+        let e =
+            AzureConfig::from_connection_string("AccountName=a;AccountKey=c2VjcmV0;BlobEndpoint=http://example.com/a")
+                .unwrap_err();
         assert!(matches!(e, Error::InsecureEndpoint(_)), "{e}");
         for ok in ["http://127.0.0.1:1/a", "http://localhost:1/a", "http://[::1]:1/a"] {
             AzureConfig::new("a", ok, Credential::Anonymous).unwrap();

@@ -11,7 +11,9 @@ pub enum Error {
     InsecureEndpoint(String),
     #[error("invalid endpoint '{endpoint}': {reason}")]
     InvalidEndpoint { endpoint: String, reason: String },
-    #[error("the account key of '{0}' is not valid base64; copy it again from the portal or `az storage account keys list`")]
+    #[error(
+        "the account key of '{0}' is not valid base64; copy it again from the portal or `az storage account keys list`"
+    )]
     InvalidKey(String),
     #[error("missing configuration: {0}")]
     Missing(String),

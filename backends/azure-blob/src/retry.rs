@@ -14,7 +14,11 @@ pub struct RetryConfig {
 
 impl Default for RetryConfig {
     fn default() -> Self {
-        RetryConfig { max_retries: 8, initial_backoff: Duration::from_millis(200), max_backoff: Duration::from_secs(30) }
+        RetryConfig {
+            max_retries: 8,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(30),
+        }
     }
 }
 

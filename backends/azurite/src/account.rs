@@ -41,6 +41,6 @@ mod tests {
         let raw = base64::engine::general_purpose::STANDARD.decode(a.key.expose()).unwrap();
         assert_eq!(raw.len(), 64);
         assert!(!format!("{a:?}").contains(a.key.expose()));
-        assert_eq!(accounts_env(&[a.clone()]), format!("dca:{}", a.key.expose()));
+        assert_eq!(accounts_env(std::slice::from_ref(&a)), format!("dca:{}", a.key.expose()));
     }
 }

@@ -70,7 +70,8 @@ impl AzuriteBuilder {
     pub async fn start(self) -> Result<Azurite, Error> {
         let program = find_azurite()?;
         let accounts = if self.accounts.is_empty() { vec![Account::dev()] } else { self.accounts.clone() };
-        let mut azurite = Azurite { program, builder: self, accounts, child: None, port: 0, output: Default::default() };
+        let mut azurite =
+            Azurite { program, builder: self, accounts, child: None, port: 0, output: Default::default() };
         azurite.spawn().await?;
         Ok(azurite)
     }
@@ -204,7 +205,8 @@ impl Azurite {
             }
             _ => {
                 let _ = child.kill().await;
-                let output = self.output.lock().map(|o| o.iter().cloned().collect::<Vec<_>>().join(" | ")).unwrap_or_default();
+                let output =
+                    self.output.lock().map(|o| o.iter().cloned().collect::<Vec<_>>().join(" | ")).unwrap_or_default();
                 Err(Error::NotReady { seconds: self.builder.ready_timeout.as_secs(), output })
             }
         }
@@ -213,7 +215,11 @@ impl Azurite {
 
 /// Reads the child's output: keeps the last lines for error messages and
 /// reports the port once Azurite says it listens.
-async fn pump<R: AsyncRead + Unpin>(stream: R, output: Arc<Mutex<VecDeque<String>>>, ready: Arc<watch::Sender<Option<u16>>>) {
+async fn pump<R: AsyncRead + Unpin>(
+    stream: R,
+    output: Arc<Mutex<VecDeque<String>>>,
+    ready: Arc<watch::Sender<Option<u16>>>,
+) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         if let Some(port) = listening_port(&line) {

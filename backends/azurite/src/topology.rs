@@ -41,9 +41,17 @@ impl TwoDataCenters {
     /// Two accounts on one instance: the target can read the source, so
     /// server-side copy works.
     pub async fn one_instance(persistence: Persistence) -> Result<Self, Error> {
-        let azurite =
-            Azurite::builder().account(Account::generate("dca")).account(Account::generate("dcb")).persistence(persistence).start().await?;
-        Ok(TwoDataCenters { a: DataCenter::on(&azurite, "dca"), b: DataCenter::on(&azurite, "dcb"), instances: vec![azurite] })
+        let azurite = Azurite::builder()
+            .account(Account::generate("dca"))
+            .account(Account::generate("dcb"))
+            .persistence(persistence)
+            .start()
+            .await?;
+        Ok(TwoDataCenters {
+            a: DataCenter::on(&azurite, "dca"),
+            b: DataCenter::on(&azurite, "dcb"),
+            instances: vec![azurite],
+        })
     }
 
     /// Two instances that cannot see each other: only streamed copy works.

@@ -20,7 +20,8 @@ async fn custom_accounts_are_served_and_the_dev_account_is_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_location_survives_a_kill_and_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let mut azurite = Azurite::builder().persistence(Persistence::Location(dir.path().join("data"))).start().await.unwrap();
+    let mut azurite =
+        Azurite::builder().persistence(Persistence::Location(dir.path().join("data"))).start().await.unwrap();
     let mut config = azurite.config("devstoreaccount1");
     config.retry.max_retries = 1;
     let store = mirrorcast_azure_blob::AzureBlobStore::new(config).unwrap();

@@ -63,37 +63,57 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                 output::json(&Shown { record: &record, locators: &locators })?;
             } else {
                 let a = &record.asset;
-                println!("id:        {}\nname:      {}\ncontainer: {}\noptions:   {:?}\ncreated:   {}", a.id, a.name, a.container, a.options, a.created);
+                println!(
+                    "id:        {}\nname:      {}\ncontainer: {}\noptions:   {:?}\ncreated:   {}",
+                    a.id, a.name, a.container, a.options, a.created
+                );
                 println!();
                 let rows: Vec<Vec<String>> = record
                     .files
                     .iter()
-                    .map(|f| vec![if f.is_primary { "*".into() } else { String::new() }, f.name.clone(), output::bytes(f.size), f.mime_type.clone()])
+                    .map(|f| {
+                        vec![
+                            if f.is_primary { "*".into() } else { String::new() },
+                            f.name.clone(),
+                            output::bytes(f.size),
+                            f.mime_type.clone(),
+                        ]
+                    })
                     .collect();
                 output::table(&["P", "FILE", "SIZE", "TYPE"], &rows);
                 println!();
-                let rows: Vec<Vec<String>> =
-                    locators.iter().map(|l| vec![l.id.to_string(), l.locator_type.to_string(), l.expiration.to_rfc3339()]).collect();
+                let rows: Vec<Vec<String>> = locators
+                    .iter()
+                    .map(|l| vec![l.id.to_string(), l.locator_type.to_string(), l.expiration.to_rfc3339()])
+                    .collect();
                 output::table(&["LOCATOR", "TYPE", "EXPIRES"], &rows);
             }
         }
         AssetCommand::Upload { dc, asset, path, concurrency, block_size_mib } => {
             let id = AssetId::parse_any(&asset)?;
             if !(1..=4000).contains(&block_size_mib) || concurrency == 0 {
-                return Err(mirrorcast_core::Error::invalid_input("--block-size-mib must be 1..=4000 and --concurrency at least 1").into());
+                return Err(mirrorcast_core::Error::invalid_input(
+                    "--block-size-mib must be 1..=4000 and --concurrency at least 1",
+                )
+                .into());
             }
             let files = upload::plan(&path).map_err(|e| mirrorcast_core::Error::invalid_input(format!("{e:#}")))?;
             let dc = ctx.dc(&dc.dc)?;
             let catalog = dc.catalog();
             let record = catalog.get_asset(&id).await?.value;
             let started = std::time::Instant::now();
-            let uploaded =
-                upload::upload(dc.store.as_ref(), &record.asset.container, files, concurrency, block_size_mib * 1024 * 1024).await?;
+            let uploaded = upload::upload(
+                dc.store.as_ref(),
+                &record.asset.container,
+                files,
+                concurrency,
+                block_size_mib * 1024 * 1024,
+            )
+            .await?;
             let bytes: u64 = uploaded.iter().map(|f| f.bytes).sum();
-            let record = catalog
-                .regenerate_files(&id)
-                .await
-                .with_context(|| format!("uploaded {} file(s), but the file infos of {id} could not be regenerated", uploaded.len()))?;
+            let record = catalog.regenerate_files(&id).await.with_context(|| {
+                format!("uploaded {} file(s), but the file infos of {id} could not be regenerated", uploaded.len())
+            })?;
             if ctx.json {
                 output::json(&serde_json::json!({
                     "asset": id,
@@ -104,7 +124,10 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                     "primary": record.files.iter().find(|f| f.is_primary).map(|f| &f.name),
                 }))?;
             } else {
-                let rows: Vec<Vec<String>> = uploaded.iter().map(|f| vec![f.name.clone(), output::bytes(f.bytes), f.content_md5.clone()]).collect();
+                let rows: Vec<Vec<String>> = uploaded
+                    .iter()
+                    .map(|f| vec![f.name.clone(), output::bytes(f.bytes), f.content_md5.clone()])
+                    .collect();
                 output::table(&["FILE", "SIZE", "MD5"], &rows);
                 println!(
                     "uploaded {} file(s), {} in {:.1}s to {}",
@@ -125,7 +148,14 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                 let rows: Vec<Vec<String>> = record
                     .files
                     .iter()
-                    .map(|f| vec![if f.is_primary { "*".into() } else { String::new() }, f.name.clone(), f.size.to_string(), f.mime_type.clone()])
+                    .map(|f| {
+                        vec![
+                            if f.is_primary { "*".into() } else { String::new() },
+                            f.name.clone(),
+                            f.size.to_string(),
+                            f.mime_type.clone(),
+                        ]
+                    })
                     .collect();
                 output::table(&["P", "FILE", "BYTES", "TYPE"], &rows);
             }

@@ -41,7 +41,9 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
     }
     let record = catalog.regenerate_files(&asset.id).await?;
     let start = Utc::now() - Duration::minutes(5);
-    let locator = catalog.create_origin_locator(&asset.id, LocatorId::new(), start, start + Duration::days(365), origin_a).await?;
+    let locator = catalog
+        .create_origin_locator(&asset.id, LocatorId::new(), start, start + Duration::days(365), origin_a)
+        .await?;
     let urls = StreamingUrls::new(origin_a, &locator.id, &sample.primary());
 
     if ctx.json {
@@ -52,7 +54,13 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
         }))?;
     } else {
         println!("data center A: {}", dcs.a.store().describe());
-        println!("asset {} \"{}\": {} files, {}", asset.id, asset.name, record.files.len(), output::bytes(sample.total_bytes()));
+        println!(
+            "asset {} \"{}\": {} files, {}",
+            asset.id,
+            asset.name,
+            record.files.len(),
+            output::bytes(sample.total_bytes())
+        );
         println!("origin locator {}", locator.id);
         for (format, url) in urls.all() {
             println!("  {format:<10} {url}");
@@ -70,7 +78,10 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
             ),
         )?;
         restrict(&env_file)?;
-        eprintln!("Azurite keeps running; `source {}` in another shell to use `--dc a` / `--dc b`. Ctrl-C stops it.", env_file.display());
+        eprintln!(
+            "Azurite keeps running; `source {}` in another shell to use `--dc a` / `--dc b`. Ctrl-C stops it.",
+            env_file.display()
+        );
         tokio::signal::ctrl_c().await?;
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -120,7 +120,10 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
                 }
             }
             if all.is_empty() {
-                return Err(Error::not_found(format!("asset {asset} has no origin locator: create one with `mirrorcast locator create --type origin`")).into());
+                return Err(Error::not_found(format!(
+                    "asset {asset} has no origin locator: create one with `mirrorcast locator create --type origin`"
+                ))
+                .into());
             }
             if ctx.json {
                 output::json(&all)?;
@@ -137,11 +140,18 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-fn primary_urls(record: &mirrorcast_core::catalog::AssetRecord, origin: &str, l: &Locator) -> mirrorcast_core::Result<LocatorUrls> {
+fn primary_urls(
+    record: &mirrorcast_core::catalog::AssetRecord,
+    origin: &str,
+    l: &Locator,
+) -> mirrorcast_core::Result<LocatorUrls> {
     let primary = record.files.iter().find(|f| f.is_primary).ok_or_else(|| {
         Error::new(
             ErrorKind::NotFound,
-            format!("asset {} has no primary file: upload its .ism, then run `mirrorcast asset files`", record.asset.id),
+            format!(
+                "asset {} has no primary file: upload its .ism, then run `mirrorcast asset files`",
+                record.asset.id
+            ),
         )
     })?;
     Ok(LocatorUrls {
@@ -151,4 +161,3 @@ fn primary_urls(record: &mirrorcast_core::catalog::AssetRecord, origin: &str, l:
         urls: StreamingUrls::new(origin, &l.id, &primary.name),
     })
 }
-

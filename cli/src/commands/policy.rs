@@ -14,7 +14,14 @@ pub async fn run(ctx: &Context<'_>, command: PolicyCommand) -> anyhow::Result<Ex
             } else {
                 let rows: Vec<Vec<String>> = policies
                     .iter()
-                    .map(|p| vec![p.id.to_string(), p.name.clone(), p.duration_minutes.to_string(), p.permissions.to_string()])
+                    .map(|p| {
+                        vec![
+                            p.id.to_string(),
+                            p.name.clone(),
+                            p.duration_minutes.to_string(),
+                            p.permissions.to_string(),
+                        ]
+                    })
                     .collect();
                 output::table(&["ID", "NAME", "MINUTES", "PERMISSIONS"], &rows);
             }

@@ -76,7 +76,11 @@ pub async fn put_get_head_round_trip(store: &dyn BlobStore) {
     assert_eq!(head.properties.content_language.as_deref(), Some("en"));
     assert_eq!(head.properties.content_disposition.as_deref(), Some("inline"));
     assert_eq!(head.properties.content_encoding.as_deref(), Some("identity"));
-    assert_eq!(head.properties.content_md5.as_deref(), Some(b64_md5(&data).as_str()), "put_blob: Content-MD5 must be the MD5 of the bytes");
+    assert_eq!(
+        head.properties.content_md5.as_deref(),
+        Some(b64_md5(&data).as_str()),
+        "put_blob: Content-MD5 must be the MD5 of the bytes"
+    );
     assert_eq!(head.metadata.get("origin").map(String::as_str), Some("dc-a"), "head_blob: metadata");
 
     let (meta, got) = store.get_bytes(&c, "video.ism").await.unwrap();
@@ -134,7 +138,10 @@ pub async fn names_with_spaces_and_unicode(store: &dyn BlobStore) {
 pub async fn list_with_prefix_and_pagination(store: &dyn BlobStore) {
     let c = fresh(store, "list").await;
     for i in 0..7 {
-        store.put_blob(&c, &format!("seg/{i:03}.m4s"), Bytes::from(vec![i as u8; i + 1]), &PutOptions::default()).await.unwrap();
+        store
+            .put_blob(&c, &format!("seg/{i:03}.m4s"), Bytes::from(vec![i as u8; i + 1]), &PutOptions::default())
+            .await
+            .unwrap();
     }
     store.put_blob(&c, "other.txt", Bytes::from_static(b"x"), &PutOptions::default()).await.unwrap();
 

@@ -11,9 +11,7 @@ use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use md5::{Digest, Md5};
 
-use super::{
-    BlobKind, BlobMeta, BlobStore, Capability, Condition, GetResult, ListOptions, ListPage, PutOptions,
-};
+use super::{BlobKind, BlobMeta, BlobStore, Capability, Condition, GetResult, ListOptions, ListPage, PutOptions};
 use crate::error::{Error, ErrorKind, Result};
 
 #[derive(Debug, Clone)]
@@ -52,7 +50,14 @@ impl InMemoryStore {
         f(c)
     }
 
-    fn write(&self, container: &str, name: &str, data: Bytes, options: &PutOptions, computed_md5: bool) -> Result<String> {
+    fn write(
+        &self,
+        container: &str,
+        name: &str,
+        data: Bytes,
+        options: &PutOptions,
+        computed_md5: bool,
+    ) -> Result<String> {
         let etag = self.etag();
         self.with_container(container, |c| {
             check(c.blobs.get(name), &options.condition, name)?;
@@ -138,7 +143,10 @@ impl BlobStore for InMemoryStore {
 
     async fn head_blob(&self, container: &str, name: &str) -> Result<BlobMeta> {
         self.with_container(container, |c| {
-            c.blobs.get(name).map(|b| b.meta.clone()).ok_or_else(|| Error::not_found(format!("blob '{name}' does not exist")))
+            c.blobs
+                .get(name)
+                .map(|b| b.meta.clone())
+                .ok_or_else(|| Error::not_found(format!("blob '{name}' does not exist")))
         })
     }
 
@@ -151,7 +159,10 @@ impl BlobStore for InMemoryStore {
             None => 0..size,
             Some(r) if r.start < size || (r.start == 0 && size == 0) => r.start..r.end.min(size),
             Some(r) => {
-                return Err(Error::invalid_input(format!("range {}..{} is outside blob '{name}' of {size} bytes", r.start, r.end)))
+                return Err(Error::invalid_input(format!(
+                    "range {}..{} is outside blob '{name}' of {size} bytes",
+                    r.start, r.end
+                )))
             }
         };
         let data = blob.data.slice(range.start as usize..range.end as usize);
@@ -169,7 +180,13 @@ impl BlobStore for InMemoryStore {
         })
     }
 
-    async fn put_block_list(&self, container: &str, name: &str, block_ids: &[String], options: &PutOptions) -> Result<String> {
+    async fn put_block_list(
+        &self,
+        container: &str,
+        name: &str,
+        block_ids: &[String],
+        options: &PutOptions,
+    ) -> Result<String> {
         let data = self.with_container(container, |c| {
             let mut buf = BytesMut::new();
             for id in block_ids {
@@ -203,7 +220,7 @@ impl BlobStore for InMemoryStore {
 
     async fn delete_blob(&self, container: &str, name: &str, condition: &Condition) -> Result<bool> {
         self.with_container(container, |c| {
-            if c.blobs.get(name).is_none() {
+            if !c.blobs.contains_key(name) {
                 return Ok(false);
             }
             check(c.blobs.get(name), condition, name)?;

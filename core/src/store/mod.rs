@@ -1,8 +1,8 @@
 //! The storage abstraction: one small trait, [`BlobStore`], that every backend
 //! implements; what a backend can do is declared in [`Capability`].
 
-mod ext;
 pub mod conformance;
+mod ext;
 pub mod memory;
 
 use std::collections::BTreeMap;
@@ -216,7 +216,13 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     async fn put_block(&self, container: &str, name: &str, block_id: &str, data: Bytes) -> Result<()>;
 
     /// Commits staged blocks, in order, as the blob's content; returns its ETag.
-    async fn put_block_list(&self, container: &str, name: &str, block_ids: &[String], options: &PutOptions) -> Result<String>;
+    async fn put_block_list(
+        &self,
+        container: &str,
+        name: &str,
+        block_ids: &[String],
+        options: &PutOptions,
+    ) -> Result<String>;
 
     /// Replaces the blob's user metadata; returns its new ETag.
     async fn set_metadata(
@@ -243,7 +249,13 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     }
 
     /// Server-side: the service reads `source` and writes it as this blob, synchronously.
-    async fn copy_from_url(&self, container: &str, name: &str, source: &SignedUrl, options: &PutOptions) -> Result<String> {
+    async fn copy_from_url(
+        &self,
+        container: &str,
+        name: &str,
+        source: &SignedUrl,
+        options: &PutOptions,
+    ) -> Result<String> {
         let _ = (container, name, source, options);
         Err(Error::unsupported(format!("{} cannot copy from a URL", self.describe())))
     }

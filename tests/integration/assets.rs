@@ -1,0 +1,87 @@
+use mirrorcast_core::store::BlobStore;
+
+use crate::helpers::{write_sample, Sandbox};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_upload_locate_and_delete_an_asset_on_azurite() {
+    let sb = Sandbox::start().await;
+    let created = sb.run(&["asset", "create", "--dc", "a", "--name", "Big Buck Bunny", "--json"]).await.ok();
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("nb:cid:UUID:"), "{id}");
+
+    let listed = sb.run(&["asset", "list", "--dc", "a", "--json"]).await.ok().json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["name"], "Big Buck Bunny");
+
+    let folder = sb.dir.path().join("encoded");
+    write_sample(&folder, 256 * 1024);
+    let up = sb.run(&["asset", "upload", "--dc", "a", &id, folder.to_str().unwrap(), "--json"]).await.ok().json();
+    assert_eq!(up["files"], 10);
+    assert_eq!(up["primary"], "Big Buck Bunny.ism");
+
+    let shown = sb.run(&["asset", "show", "--dc", "a", &id, "--json"]).await.ok().json();
+    let files = shown["files"].as_array().unwrap();
+    assert_eq!(files.len(), 10);
+    let primaries: Vec<&str> =
+        files.iter().filter(|f| f["is_primary"] == true).map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(primaries, ["Big Buck Bunny.ism"]);
+    let rendition = files.iter().find(|f| f["name"] == "Big Buck Bunny_1920x1080_6000.mp4").unwrap();
+    assert_eq!(rendition["size"], 256 * 1024);
+    assert_eq!(rendition["mime_type"], "video/mp4");
+
+    let guid = "7b1f0c2e-1d2a-4c55-9a0e-3f7f6a1b2c3d";
+    let made =
+        sb.run(&["locator", "create", "--dc", "a", &id, "--type", "origin", "--id", guid, "--json"]).await.ok().json();
+    assert_eq!(made["locator"]["id"], format!("nb:lid:UUID:{guid}"));
+    let again = sb.run(&["locator", "create", "--dc", "a", &id, "--type", "origin", "--id", guid]).await;
+    assert_eq!(again.code, 1, "a second locator with the same id must fail: {}", again.stderr);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+
+    let urls = sb.run(&["locator", "urls", "--dc", "a", &id, "--json"]).await.ok().json();
+    let smooth = urls[0]["urls"]["smooth"].as_str().unwrap();
+    assert!(smooth.ends_with(&format!("/{guid}/Big%20Buck%20Bunny.ism/manifest")), "{smooth}");
+    assert!(urls[0]["urls"]["hls"].as_str().unwrap().ends_with("manifest(format=m3u8-aapl)"));
+    assert!(urls[0]["urls"]["dash"].as_str().unwrap().ends_with("manifest(format=mpd-time-csf)"));
+
+    // Two locators share one read-only policy of the same duration.
+    let second = sb.run(&["locator", "create", "--dc", "a", &id, "--json"]).await.ok().json();
+    assert_eq!(second["locator"]["policy_id"], made["locator"]["policy_id"]);
+    let policies = sb.run(&["policy", "list", "--dc", "a", "--json"]).await.ok().json();
+    assert_eq!(policies.as_array().unwrap().len(), 1, "equal policies must be reused: {policies}");
+    assert_eq!(policies[0]["permissions"], "r");
+
+    sb.run(&["asset", "delete", "--dc", "a", &id]).await.ok();
+    let listed = sb.run(&["asset", "list", "--dc", "a", "--json"]).await.ok().json();
+    assert!(listed.as_array().unwrap().is_empty());
+    let store = sb.azurite.store("devstoreaccount1");
+    assert!(store.list_containers("asset-").await.unwrap().is_empty(), "the asset's container must be gone");
+    let locators = sb.run(&["locator", "list", "--dc", "a", "--json"]).await.ok().json();
+    assert!(locators.as_array().unwrap().is_empty(), "the asset's locators must be gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_file_is_uploaded_in_blocks_with_its_md5() {
+    let sb = Sandbox::start().await;
+    let id = sb.run(&["asset", "create", "--dc", "a", "--name", "big", "--json"]).await.ok().json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = sb.dir.path().join("movie 4k.mp4");
+    let data = mirrorcast_core::sample::mp4(9 * 1024 * 1024 + 123, 5);
+    std::fs::write(&path, &data).unwrap();
+    let up = sb
+        .run(&["asset", "upload", "--dc", "a", &id, path.to_str().unwrap(), "--block-size-mib", "2", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(up["bytes"], data.len() as u64);
+    let container = id.replace("nb:cid:UUID:", "asset-");
+    let store = sb.azurite.store("devstoreaccount1");
+    let head = store.head_blob(&container, "movie 4k.mp4").await.unwrap();
+    assert_eq!(head.size, data.len() as u64);
+    use base64::Engine as _;
+    use md5::Digest as _;
+    let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&data));
+    assert_eq!(head.properties.content_md5.as_deref(), Some(md5.as_str()), "the blob must carry the MD5 of its bytes");
+    assert_eq!(head.properties.content_type.as_deref(), Some("video/mp4"));
+}

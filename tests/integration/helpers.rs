@@ -1,0 +1,95 @@
+//! Running the CLI with a clean environment against an Azurite of the test's own.
+
+use std::path::Path;
+use std::process::Output;
+
+use mirrorcast_azurite::Azurite;
+
+/// An Azurite with the dev account, and a working folder with no config file.
+pub struct Sandbox {
+    pub azurite: Azurite,
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub async fn start() -> Sandbox {
+        let azurite = Azurite::start_default().await.expect("start Azurite (run `cargo xtask setup` first)");
+        Sandbox { azurite, dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn connection_string(&self) -> String {
+        self.azurite.connection_string("devstoreaccount1")
+    }
+
+    /// Runs `mirrorcast` with `MIRRORCAST_DC_A` set to this Azurite.
+    pub async fn run(&self, args: &[&str]) -> Run {
+        self.run_with(&[("MIRRORCAST_DC_A", &self.connection_string())], args).await
+    }
+
+    pub async fn run_with(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
+        run_in(self.dir.path(), env, args).await
+    }
+}
+
+/// Runs the CLI in `dir` with only `env` (and PATH/HOME) set.
+pub async fn run_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mirrorcast"));
+    cmd.args(args).current_dir(dir).env_clear();
+    for keep in ["PATH", "HOME", "TMPDIR"] {
+        if let Ok(v) = std::env::var(keep) {
+            cmd.env(keep, v);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    let output = cmd.output().await.expect("run mirrorcast");
+    Run::from(output)
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "mirrorcast failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+
+    /// Exit 2 with exactly one line on stderr that contains `needle`.
+    #[track_caller]
+    pub fn usage_error(&self, needle: &str) {
+        assert_eq!(self.code, 2, "expected exit 2; stdout: {} stderr: {}", self.stdout, self.stderr);
+        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "expected a one-line error, got: {}", self.stderr);
+        assert!(lines[0].contains(needle), "error '{}' does not mention '{needle}'", lines[0]);
+        assert!(self.stdout.is_empty(), "nothing belongs on stdout after an error: {}", self.stdout);
+    }
+}
+
+/// Writes a sample encoded asset into `dir` and returns its base name.
+pub fn write_sample(dir: &Path, rendition_bytes: u64) -> String {
+    let sample = mirrorcast_core::sample::encoded_asset("Big Buck Bunny", rendition_bytes, 3);
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, bytes) in &sample.files {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    sample.base
+}

@@ -1,0 +1,8 @@
+//! The one integration-test binary: the built `mirrorcast` CLI against real
+//! Azurite processes that the tests start themselves.
+
+mod helpers;
+
+mod assets;
+mod bad_input;
+mod secrets;

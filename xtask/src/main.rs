@@ -1,0 +1,88 @@
+//! `cargo xtask <task>`: the project's chores, in Rust so they run wherever cargo does.
+//!
+//! - `setup`: install the pinned Azurite (npm ci in tools/azurite) if missing.
+//! - `test`:  setup, then the whole test suite.
+//! - `ci`:    fmt check, clippy with warnings denied, then `test`.
+//! - `demo`:  setup, then `mirrorcast demo` (Azurite started by mirrorcast itself).
+//! - `bench`: setup, then the benchmarks; results as a table and as JSON.
+
+mod bench;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = root();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("setup") => setup(&root),
+        Some("test") => {
+            setup(&root)?;
+            test(&args[1..])
+        }
+        Some("ci") => {
+            run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
+            run(Command::new("cargo").args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+            setup(&root)?;
+            test(&[])
+        }
+        Some("demo") => {
+            setup(&root)?;
+            run(Command::new("cargo")
+                .args(["run", "--quiet", "--release", "-p", "mirrorcast", "--", "demo"])
+                .args(&args[1..]))
+        }
+        Some("bench") => {
+            setup(&root)?;
+            bench::run(&root, &args[1..])
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <setup|test|ci|demo|bench>");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+pub fn azurite_bin(root: &Path) -> PathBuf {
+    root.join("tools/azurite/node_modules/.bin/azurite-blob")
+}
+
+/// Installs Azurite exactly as the lockfile pins it, unless it is there already.
+fn setup(root: &Path) -> Result<()> {
+    let dir = root.join("tools/azurite");
+    let installed = dir.join("node_modules/azurite/package.json");
+    let lock =
+        std::fs::read_to_string(dir.join("package-lock.json")).context("tools/azurite/package-lock.json is missing")?;
+    let lock: serde_json::Value = serde_json::from_str(&lock)?;
+    let pinned = lock["packages"]["node_modules/azurite"]["version"].as_str().unwrap_or("").to_owned();
+    if let Ok(text) = std::fs::read_to_string(&installed) {
+        let have: serde_json::Value = serde_json::from_str(&text)?;
+        if have["version"].as_str() == Some(pinned.as_str()) && azurite_bin(root).exists() {
+            return Ok(());
+        }
+    }
+    eprintln!("xtask: installing Azurite {pinned} (npm ci in tools/azurite)…");
+    if Command::new("npm").arg("--version").output().is_err() {
+        bail!("npm is not installed: install Node.js 18+ with npm, then run `cargo xtask setup` again");
+    }
+    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir))
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    run(Command::new("cargo").args(["test", "--workspace", "--all-targets"]).args(extra))
+}
+
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
