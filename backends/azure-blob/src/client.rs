@@ -14,7 +14,8 @@ use futures::TryStreamExt;
 use mirrorcast_core::model::Permissions;
 use mirrorcast_core::secret::redact_sas;
 use mirrorcast_core::store::{
-    BlobMeta, BlobProperties, BlobStore, Capability, Condition, GetResult, ListOptions, ListPage, PutOptions, SignedUrl,
+    BlobMeta, BlobProperties, BlobStore, Capability, Condition, CopySource, GetResult, ListOptions, ListPage,
+    PutOptions, SignedUrl,
 };
 use mirrorcast_core::{Error, ErrorKind, Result};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -406,6 +407,14 @@ impl BlobStore for AzureBlobStore {
         format!("azure account '{}' at {}", self.inner.config.account, self.inner.config.blob_endpoint)
     }
 
+    fn endpoint(&self) -> Option<String> {
+        let u = &self.inner.config.blob_endpoint;
+        Some(
+            format!("{}://{}", u.scheme(), u.host_str().unwrap_or(""))
+                + &u.port().map(|p| format!(":{p}")).unwrap_or_default(),
+        )
+    }
+
     fn capability(&self) -> Capability {
         let loopback = self.inner.config.is_loopback();
         let mut c = Capability::basic();
@@ -613,11 +622,14 @@ impl BlobStore for AzureBlobStore {
         &self,
         container: &str,
         name: &str,
-        source: &SignedUrl,
+        source: &CopySource,
         options: &PutOptions,
     ) -> Result<String> {
         let mut req = self.request(Method::PUT, self.url(container, Some(name)), Self::blob_what(container, name));
-        header(&mut req.headers, "x-ms-copy-source", source.expose())?;
+        header(&mut req.headers, "x-ms-copy-source", source.url.expose())?;
+        if let Some(etag) = &source.if_match {
+            header(&mut req.headers, "x-ms-source-if-match", etag)?;
+        }
         header(&mut req.headers, "x-ms-requires-sync", "true")?;
         apply_metadata(&mut req.headers, &options.metadata)?;
         apply_condition(&mut req.headers, &options.condition)?;
@@ -629,13 +641,16 @@ impl BlobStore for AzureBlobStore {
         container: &str,
         name: &str,
         block_id: &str,
-        source: &SignedUrl,
+        source: &CopySource,
         range: Range<u64>,
     ) -> Result<()> {
         let id = B64.encode(block_id);
         let url = Self::with_query(self.url(container, Some(name)), &[("comp", "block"), ("blockid", &id)]);
         let mut req = self.request(Method::PUT, url, Self::blob_what(container, name));
-        header(&mut req.headers, "x-ms-copy-source", source.expose())?;
+        header(&mut req.headers, "x-ms-copy-source", source.url.expose())?;
+        if let Some(etag) = &source.if_match {
+            header(&mut req.headers, "x-ms-source-if-match", etag)?;
+        }
         header(
             &mut req.headers,
             "x-ms-source-range",

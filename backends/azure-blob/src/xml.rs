@@ -109,7 +109,8 @@ pub(crate) fn parse_blob_list(body: &str) -> Result<(Vec<BlobMeta>, Option<Strin
             BlobMeta {
                 name: b.name,
                 size: p.content_length,
-                etag: p.etag,
+                // Listings give ETags bare, headers quoted: keep the header form.
+                etag: if p.etag.starts_with('"') { p.etag } else { format!("\"{}\"", p.etag) },
                 last_modified: p.last_modified.as_deref().and_then(parse_http_date),
                 kind: blob_kind(p.blob_type.as_deref()),
                 properties: BlobProperties {

@@ -88,6 +88,7 @@ pub async fn put_get_head_round_trip(store: &dyn BlobStore) {
     assert_eq!(meta.etag, etag, "get_blob: ETag");
     let listed = store.list_all(&c, "").await.unwrap();
     assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].etag, head.etag, "list_blobs: ETag differs from head_blob's");
     assert_eq!(listed[0].properties, head.properties, "list_blobs: properties differ from head_blob's");
     assert_eq!(listed[0].metadata, head.metadata, "list_blobs: metadata differ from head_blob's");
     store.delete_container(&c).await.unwrap();

@@ -162,6 +162,18 @@ impl SignedUrl {
         &self.0
     }
 
+    /// The URL of blob `name` inside this container URL, with the same token.
+    pub fn for_blob(&self, name: &str) -> SignedUrl {
+        let (base, query) = self.0.split_once('?').map_or((self.0.as_str(), None), |(b, q)| (b, Some(q)));
+        let path: Vec<String> = name.split('/').map(crate::streaming::encode_segment).collect();
+        let mut url = format!("{}/{}", base.trim_end_matches('/'), path.join("/"));
+        if let Some(q) = query {
+            url.push('?');
+            url.push_str(q);
+        }
+        SignedUrl(url)
+    }
+
     /// The URL without its query string: safe to store and print.
     pub fn without_query(&self) -> &str {
         self.0.split_once('?').map_or(&self.0, |(base, _)| base)
@@ -180,6 +192,15 @@ impl fmt::Display for SignedUrl {
     }
 }
 
+/// The source of a server-side copy: a URL the target service can read, and
+/// the ETag the source must still have (so a changing source fails the copy
+/// instead of landing as a mix of versions).
+#[derive(Debug, Clone)]
+pub struct CopySource {
+    pub url: SignedUrl,
+    pub if_match: Option<String>,
+}
+
 /// A storage account (or anything shaped like one): containers of named blobs.
 ///
 /// Names are container names and blob names as the service knows them;
@@ -191,6 +212,12 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     fn describe(&self) -> String;
 
     fn capability(&self) -> Capability;
+
+    /// The service endpoint (`scheme://host:port`) for stores that have one:
+    /// two stores on one endpoint may copy server-side between each other.
+    fn endpoint(&self) -> Option<String> {
+        None
+    }
 
     /// Creates a container; `Ok(false)` if it existed already.
     async fn create_container(&self, container: &str) -> Result<bool>;
@@ -253,7 +280,7 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
         &self,
         container: &str,
         name: &str,
-        source: &SignedUrl,
+        source: &CopySource,
         options: &PutOptions,
     ) -> Result<String> {
         let _ = (container, name, source, options);
@@ -266,7 +293,7 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
         container: &str,
         name: &str,
         block_id: &str,
-        source: &SignedUrl,
+        source: &CopySource,
         range: Range<u64>,
     ) -> Result<()> {
         let _ = (container, name, block_id, source, range);

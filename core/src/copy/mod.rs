@@ -1,14 +1,25 @@
 //! Copying one blob from a source store to a target store.
+//!
+//! - [`StreamedCopy`]: through the client; works between any two stores.
+//! - [`ServerSideCopy`]: the target service reads the source through a SAS URL.
+//! - [`AutoCopy`]: server-side where the stores' capabilities allow it, falling
+//!   back to streamed when the target cannot reach the source after all.
+
+mod auto;
+mod server;
+mod streamed;
+
+pub use auto::{AutoCopy, StrategyChoice};
+pub use server::ServerSideCopy;
+pub use streamed::StreamedCopy;
 
 use std::fmt;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
-use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::{BlobKind, BlobMeta, BlobStore, PutOptions};
+use crate::store::{BlobKind, BlobMeta, BlobStore, PutOptions, SignedUrl};
 
 /// User-metadata key under which the target records the source ETag it copied.
 pub const SOURCE_ETAG_METADATA: &str = "mirrorcast_source_etag";
@@ -43,6 +54,9 @@ pub struct CopyRequest<'a> {
     pub target: &'a dyn BlobStore,
     pub target_container: &'a str,
     pub name: &'a str,
+    /// A read SAS URL of the source container, issued once per asset, for
+    /// server-side copies; without it a short-lived blob SAS is issued per copy.
+    pub source_container_url: Option<&'a SignedUrl>,
 }
 
 /// What one copy did.
@@ -79,78 +93,15 @@ pub fn ensure_block_blob(meta: &BlobMeta) -> Result<()> {
     Ok(())
 }
 
-/// Copies through the client: ranged GETs feed staged blocks, at most
-/// `concurrency` blocks of `block_size` bytes in memory at once.
-#[derive(Debug, Clone)]
-pub struct StreamedCopy {
-    pub block_size: u64,
-    pub concurrency: usize,
-}
-
-impl Default for StreamedCopy {
-    fn default() -> Self {
-        StreamedCopy { block_size: 8 * 1024 * 1024, concurrency: 4 }
-    }
-}
-
-async fn read_range(request: &CopyRequest<'_>, etag: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
-    let got = request.source.get_blob(request.source_container, request.name, Some(range.clone())).await?;
-    if got.meta.etag != etag {
-        return Err(source_changed(request.name));
-    }
-    let mut buf = BytesMut::with_capacity((range.end - range.start) as usize);
-    let mut s = got.stream;
-    while let Some(chunk) = s.try_next().await? {
-        buf.extend_from_slice(&chunk);
-    }
-    if buf.len() as u64 != range.end - range.start {
-        return Err(Error::new(
-            ErrorKind::Transient,
-            format!("short read of '{}': the connection ended early", request.name),
-        ));
-    }
-    Ok(buf.freeze())
-}
-
-fn source_changed(name: &str) -> Error {
+pub(crate) fn source_changed(name: &str) -> Error {
     Error::new(ErrorKind::PreconditionFailed, format!("source blob '{name}' changed while it was being copied"))
-}
-
-#[async_trait]
-impl CopyEngine for StreamedCopy {
-    async fn copy_blob(&self, request: CopyRequest<'_>) -> Result<CopyOutcome> {
-        let meta = request.source.head_blob(request.source_container, request.name).await?;
-        ensure_block_blob(&meta)?;
-        let options = target_put_options(&meta);
-        let block = self.block_size.max(1);
-        let target_etag = if meta.size <= block {
-            let data = read_range(&request, &meta.etag, 0..meta.size).await?;
-            request.target.put_blob(request.target_container, request.name, data, &options).await?
-        } else {
-            let ranges: Vec<_> =
-                (0..meta.size).step_by(block as usize).map(|s| s..(s + block).min(meta.size)).collect();
-            let ids: Vec<String> = (0..ranges.len()).map(|i| format!("mirrorcast-{i:08}")).collect();
-            stream::iter(ranges.into_iter().zip(ids.iter().cloned()))
-                .map(|(range, id)| {
-                    let etag = meta.etag.as_str();
-                    async move {
-                        let data = read_range(&request, etag, range).await?;
-                        request.target.put_block(request.target_container, request.name, &id, data).await
-                    }
-                })
-                .buffer_unordered(self.concurrency.max(1))
-                .try_collect::<Vec<()>>()
-                .await?;
-            request.target.put_block_list(request.target_container, request.name, &ids, &options).await?
-        };
-        Ok(CopyOutcome { bytes: meta.size, strategy: CopyStrategy::Streamed, source_etag: meta.etag, target_etag })
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{BlobStoreExt, InMemoryStore};
+    use bytes::Bytes;
 
     #[tokio::test]
     async fn streamed_copy_keeps_bytes_properties_and_records_the_source_etag() {
@@ -163,8 +114,14 @@ mod tests {
         put.metadata.insert("kind".into(), "rendition".into());
         let etag = a.put_blob("src", "v.mp4", Bytes::from(data.clone()), &put).await.unwrap();
         let engine = StreamedCopy { block_size: 16 * 1024, concurrency: 3 };
-        let req =
-            CopyRequest { source: &a, source_container: "src", target: &b, target_container: "dst", name: "v.mp4" };
+        let req = CopyRequest {
+            source: &a,
+            source_container: "src",
+            target: &b,
+            target_container: "dst",
+            name: "v.mp4",
+            source_container_url: None,
+        };
         let out = engine.copy_blob(req).await.unwrap();
         assert_eq!(out.bytes, 100_000);
         assert_eq!(out.source_etag, etag);

@@ -1,0 +1,80 @@
+//! Choosing the copy path: server-side where the capabilities say the target
+//! can read the source, streamed otherwise, and streamed from then on if a
+//! server-side attempt shows the source is out of the target's reach.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+
+use super::{CopyEngine, CopyOutcome, CopyRequest, ServerSideCopy, StreamedCopy};
+use crate::error::{ErrorKind, Result};
+
+/// What the user asked for (`--strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StrategyChoice {
+    #[default]
+    Auto,
+    Server,
+    Streamed,
+}
+
+impl std::str::FromStr for StrategyChoice {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(StrategyChoice::Auto),
+            "server" => Ok(StrategyChoice::Server),
+            "streamed" => Ok(StrategyChoice::Streamed),
+            _ => Err(crate::Error::invalid_input(format!("unknown strategy '{s}': use auto, server or streamed"))),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct AutoCopy {
+    pub choice: StrategyChoice,
+    pub server: ServerSideCopy,
+    pub streamed: StreamedCopy,
+    /// Set once a server-side copy failed for want of reach: later blobs go streamed.
+    server_unreachable: AtomicBool,
+}
+
+impl AutoCopy {
+    pub fn new(choice: StrategyChoice, server: ServerSideCopy, streamed: StreamedCopy) -> Self {
+        AutoCopy { choice, server, streamed, server_unreachable: AtomicBool::new(false) }
+    }
+
+    /// Whether the capabilities allow the target to read the source itself.
+    pub fn server_side_possible(r: &CopyRequest<'_>) -> bool {
+        let target = r.target.capability();
+        let same_endpoint = r.source.endpoint().is_some() && r.source.endpoint() == r.target.endpoint();
+        let reach =
+            if same_endpoint { target.copy_from_url_same_endpoint } else { target.copy_from_url_other_endpoint };
+        reach && target.put_block_from_url && r.source.capability().signed_urls
+    }
+}
+
+#[async_trait]
+impl CopyEngine for AutoCopy {
+    async fn copy_blob(&self, r: CopyRequest<'_>) -> Result<CopyOutcome> {
+        match self.choice {
+            StrategyChoice::Server => self.server.copy_blob(r).await,
+            StrategyChoice::Streamed => self.streamed.copy_blob(r).await,
+            StrategyChoice::Auto => {
+                if !Self::server_side_possible(&r) || self.server_unreachable.load(Ordering::Relaxed) {
+                    return self.streamed.copy_blob(r).await;
+                }
+                match self.server.copy_blob(r).await {
+                    Ok(done) => Ok(done),
+                    // Worth a server-side retry later, or a real answer about the source: pass on.
+                    Err(e) if e.is_retryable() || matches!(e.kind(), ErrorKind::PreconditionFailed) => Err(e),
+                    Err(e) => {
+                        tracing::warn!(blob = r.name, error = %e, "server-side copy failed; copying through the client from now on");
+                        self.server_unreachable.store(true, Ordering::Relaxed);
+                        self.streamed.copy_blob(r).await
+                    }
+                }
+            }
+        }
+    }
+}
