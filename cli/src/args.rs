@@ -35,6 +35,8 @@ pub enum Command {
     /// Streaming (origin) and SAS locators.
     #[command(subcommand)]
     Locator(LocatorCommand),
+    /// Replicate assets from one data center to another (the failover flow).
+    Replicate(ReplicateArgs),
     /// Start Azurite, publish a sample encoded asset in it and print its streaming URLs.
     Demo(DemoArgs),
 }
@@ -156,4 +158,38 @@ pub struct DemoArgs {
     /// Keep Azurite running until Ctrl-C, to try the URLs and commands.
     #[arg(long)]
     pub keep_running: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplicateArgs {
+    /// Source data center.
+    #[arg(long)]
+    pub from: String,
+    /// Target data center.
+    #[arg(long)]
+    pub to: String,
+    /// Asset to replicate (repeatable); id, GUID or container name.
+    #[arg(long = "asset", required_unless_present = "all", conflicts_with = "all")]
+    pub assets: Vec<String>,
+    /// Every asset of the source.
+    #[arg(long)]
+    pub all: bool,
+    /// Print the plan; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// auto (server-side where possible), server, or streamed.
+    #[arg(long, default_value = "auto")]
+    pub strategy: String,
+    /// Blob copies in flight.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Block size in MiB for streamed copies of large blobs.
+    #[arg(long, default_value_t = 8)]
+    pub block_size_mib: u64,
+    /// Take share K of N of the assets (e.g. 2/4), so N machines split one run.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Lifetime of the copy SAS, in minutes.
+    #[arg(long, default_value_t = 480)]
+    pub sas_minutes: i64,
 }

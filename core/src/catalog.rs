@@ -256,17 +256,26 @@ impl Catalog {
         Ok(all)
     }
 
+    /// Records what a replication run did for one asset, under
+    /// `journal/<run-id>/<asset-guid>.json`: the per-file record of a run.
+    pub async fn put_journal<T: Serialize + Sync>(&self, run_id: &str, asset: &AssetId, entry: &T) -> Result<()> {
+        self.write(&format!("journal/{run_id}/{}.json", asset.guid()), entry, Condition::None).await.map(|_| ())
+    }
+
     pub async fn delete_locator(&self, id: &LocatorId) -> Result<bool> {
         self.store.delete_blob(CATALOG_CONTAINER, &Self::locator_path(id), &Condition::None).await
     }
 }
 
-/// File infos for the blobs of an asset: name, size, MIME type; the primary is
-/// the one root `.ism`, or the only blob of a not-yet-encoded asset.
+/// File infos for the blobs of an asset: name, size, MIME type. The primary
+/// is the one root `.ism`, or the only blob of a not-yet-encoded asset; an
+/// asset with several root `.ism` files is an error naming them, one with
+/// none (plain segments, say) simply has no primary.
 pub fn file_infos(asset: &Asset, blobs: &[BlobMeta]) -> Result<Vec<AssetFile>> {
+    let manifests = blobs.iter().filter(|b| crate::primary::is_server_manifest(&b.name)).count();
     let primary = match blobs {
-        [] => None,
-        [only] if !only.name.to_ascii_lowercase().ends_with(".ism") => Some(only.name.as_str()),
+        [only] => Some(only.name.as_str()),
+        _ if manifests == 0 => None,
         _ => Some(
             select_primary(blobs.iter().map(|b| b.name.as_str()))
                 .map_err(|e| e.context(format!("asset {}", asset.id)))?,

@@ -15,6 +15,7 @@ pub mod id;
 pub mod mime;
 pub mod model;
 pub mod primary;
+pub mod replicate;
 pub mod sample;
 pub mod secret;
 pub mod store;

@@ -5,4 +5,5 @@ mod helpers;
 
 mod assets;
 mod bad_input;
+mod replicate;
 mod secrets;

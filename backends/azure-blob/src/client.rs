@@ -40,7 +40,8 @@ struct Inner {
     config: AzureConfig,
     http: reqwest::Client,
     key: Option<SigningKey>,
-    retries: AtomicU64,
+    /// Shared with scoped stores made from this one, so a run counts them all.
+    retries: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for AzureBlobStore {
@@ -78,7 +79,7 @@ impl AzureBlobStore {
             .user_agent(concat!("mirrorcast/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| crate::Error::Client(e.to_string()))?;
-        Ok(AzureBlobStore { inner: Arc::new(Inner { config, http, key, retries: AtomicU64::new(0) }) })
+        Ok(AzureBlobStore { inner: Arc::new(Inner { config, http, key, retries: Arc::new(AtomicU64::new(0)) }) })
     }
 
     pub fn config(&self) -> &AzureConfig {
@@ -407,6 +408,10 @@ impl BlobStore for AzureBlobStore {
         format!("azure account '{}' at {}", self.inner.config.account, self.inner.config.blob_endpoint)
     }
 
+    fn request_retries(&self) -> u64 {
+        self.retries()
+    }
+
     fn endpoint(&self) -> Option<String> {
         let u = &self.inner.config.blob_endpoint;
         Some(
@@ -616,6 +621,21 @@ impl BlobStore for AzureBlobStore {
         let mut url = self.url(container, blob);
         url.set_query(Some(&token));
         Ok(SignedUrl::new(url.to_string()))
+    }
+
+    async fn scoped(
+        &self,
+        container: &str,
+        permissions: Permissions,
+        expiry: DateTime<Utc>,
+    ) -> Result<Arc<dyn BlobStore>> {
+        let url = self.signed_url(container, None, permissions, expiry).await?;
+        let token = url.expose().split_once('?').map(|(_, q)| q.to_owned()).unwrap_or_default();
+        let mut config = self.inner.config.clone();
+        config.credential = Credential::Sas(mirrorcast_core::secret::Secret::new(token));
+        // Same connection pool and retry count as this store.
+        let inner = Inner { config, http: self.inner.http.clone(), key: None, retries: self.inner.retries.clone() };
+        Ok(Arc::new(AzureBlobStore { inner: Arc::new(inner) }))
     }
 
     async fn copy_from_url(

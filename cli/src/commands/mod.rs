@@ -4,6 +4,7 @@ mod asset;
 mod demo;
 mod locator;
 mod policy;
+mod replicate;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Asset(c) => asset::run(&ctx, c).await,
         Command::Policy(c) => policy::run(&ctx, c).await,
         Command::Locator(c) => locator::run(&ctx, c).await,
+        Command::Replicate(a) => replicate::run(&ctx, a).await,
         Command::Demo(a) => demo::run(&ctx, a).await,
     }
 }

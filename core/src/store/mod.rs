@@ -213,6 +213,11 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
 
     fn capability(&self) -> Capability;
 
+    /// Requests this store sent again after throttling or transient failures.
+    fn request_retries(&self) -> u64 {
+        0
+    }
+
     /// The service endpoint (`scheme://host:port`) for stores that have one:
     /// two stores on one endpoint may copy server-side between each other.
     fn endpoint(&self) -> Option<String> {
@@ -273,6 +278,18 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     ) -> Result<SignedUrl> {
         let _ = (container, blob, permissions, expiry);
         Err(Error::unsupported(format!("{} cannot issue signed URLs", self.describe())))
+    }
+
+    /// This store narrowed to one container, `permissions` and a lifetime (a
+    /// SAS on Azure), for least-privilege work.
+    async fn scoped(
+        &self,
+        container: &str,
+        permissions: Permissions,
+        expiry: DateTime<Utc>,
+    ) -> Result<std::sync::Arc<dyn BlobStore>> {
+        let _ = (container, permissions, expiry);
+        Err(Error::unsupported(format!("{} cannot issue scoped credentials", self.describe())))
     }
 
     /// Server-side: the service reads `source` and writes it as this blob, synchronously.

@@ -1,0 +1,210 @@
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use mirrorcast_core::catalog::AssetRecord;
+use mirrorcast_core::copy::StrategyChoice;
+use mirrorcast_core::id::AssetId;
+use mirrorcast_core::replicate::{
+    AssetReport, AssetStatus, BlobOutcome, BlobStatus, Progress, ReplicateOptions, Replicator, RunReport, Selection,
+    Shard, Side,
+};
+use mirrorcast_core::Error;
+
+use super::Context;
+use crate::args::ReplicateArgs;
+use crate::output;
+
+pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitCode> {
+    // Every argument is checked before anything is read or written.
+    let strategy: StrategyChoice = args.strategy.parse()?;
+    let shard = args.shard.as_deref().map(str::parse::<Shard>).transpose()?;
+    let ids = args.assets.iter().map(|a| AssetId::parse_any(a)).collect::<Result<Vec<_>, _>>()?;
+    if args.concurrency == 0 || !(1..=4000).contains(&args.block_size_mib) || !(5..=10_080).contains(&args.sas_minutes)
+    {
+        return Err(Error::invalid_input(
+            "--concurrency must be >= 1, --block-size-mib 1..=4000, --sas-minutes 5..=10080",
+        )
+        .into());
+    }
+    if args.from.eq_ignore_ascii_case(&args.to) {
+        return Err(Error::invalid_input(format!("--from and --to name the same data center '{}'", args.from)).into());
+    }
+    let (a, b) = (ctx.dc(&args.from)?, ctx.dc(&args.to)?);
+    let (ca, cb) = (a.catalog(), b.catalog());
+
+    let options = ReplicateOptions {
+        strategy,
+        concurrency: args.concurrency,
+        block_size: args.block_size_mib * 1024 * 1024,
+        dry_run: args.dry_run,
+        shard,
+        sas_lifetime: chrono::Duration::minutes(args.sas_minutes),
+        progress: Arc::new(Lines::new(ctx.json)),
+        ..Default::default()
+    };
+    let cancel = options.cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("mirrorcast: interrupted: finishing the copies in flight and revoking the copy SAS…");
+            cancel.store(true, Ordering::Relaxed);
+        }
+    });
+    let replicator = Replicator::new(
+        Side { name: &a.name, catalog: &ca, origin: &a.origin },
+        Side { name: &b.name, catalog: &cb, origin: &b.origin },
+        options,
+    );
+    let selection = if args.all { Selection::All } else { Selection::Assets(ids) };
+    let mut report = replicator.run(&selection).await?;
+    report.totals.http_retries = retries(&a) + retries(&b);
+
+    if ctx.json {
+        output::json(&report)?;
+    } else {
+        print_report(&report);
+    }
+    Ok(if report.has_failures() { ExitCode::from(crate::exit::FAILURE) } else { ExitCode::SUCCESS })
+}
+
+fn retries(dc: &crate::datacenter::DataCenter) -> u64 {
+    dc.store.request_retries()
+}
+
+fn print_report(report: &RunReport) {
+    for a in &report.assets {
+        println!("{} \"{}\" — {}", a.id, a.name, status_word(a));
+        for e in &a.errors {
+            println!("  error: {e}");
+        }
+        for b in a.blobs.iter().filter(|b| matches!(b.status, BlobStatus::Failed | BlobStatus::NotMedia)) {
+            println!(
+                "  {:<9} {}: {}",
+                if b.status == BlobStatus::Failed { "failed" } else { "not media" },
+                b.name,
+                b.error.as_deref().unwrap_or("")
+            );
+        }
+        let mut by_locator: Vec<_> = a.urls.iter().collect();
+        by_locator.sort_by_key(|u| u.locator);
+        for u in by_locator.iter().filter(|u| u.format == "smooth" || u.format == "hls" || u.format == "dash") {
+            println!("  {:<6} A {}\n         B {}", u.format, u.source, u.target);
+        }
+    }
+    let t = &report.totals;
+    let c = &t.counts;
+    let strategies: Vec<String> = c.strategies.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    if report.dry_run {
+        println!(
+            "dry run: {} asset(s); would copy {} blob(s), {}; {} already in '{}'; nothing was written",
+            t.assets,
+            c.planned,
+            output::bytes(c.bytes),
+            c.skipped,
+            report.target
+        );
+        return;
+    }
+    println!(
+        "{} asset(s): {} replicated, {} refused, {} failed | blobs: {} copied, {} skipped, {} failed, {} not media | {} in {:.1}s{} | retries: {} copies, {} requests",
+        t.assets,
+        t.replicated,
+        t.refused,
+        t.failed_assets,
+        c.copied,
+        c.skipped,
+        c.failed,
+        c.not_media,
+        output::bytes(c.bytes),
+        t.seconds,
+        if strategies.is_empty() { String::new() } else { format!(" ({})", strategies.join(", ")) },
+        c.retries,
+        t.http_retries,
+    );
+    if c.copied == 0 && c.failed == 0 && !report.has_failures() {
+        println!("nothing to copy: '{}' already holds every blob of the selected assets", report.target);
+    }
+}
+
+fn status_word(a: &AssetReport) -> String {
+    let c = &a.counts;
+    match a.status {
+        AssetStatus::Replicated => {
+            format!("replicated: {} copied, {} skipped ({})", c.copied, c.skipped, output::bytes(c.bytes))
+        }
+        AssetStatus::Planned => {
+            format!("plan: {} to copy ({}), {} already there", c.planned, output::bytes(c.bytes), c.skipped)
+        }
+        AssetStatus::Refused => "refused".to_owned(),
+        AssetStatus::Failed => format!("FAILED: {} copied, {} failed", c.copied, c.failed),
+        AssetStatus::Interrupted => format!("interrupted after {} copied", c.copied),
+    }
+}
+
+/// Progress as plain lines on stderr (never on stdout, which is for the
+/// report): one per asset planned and finished, and one per copied blob at
+/// debug level. On a terminal, a running count of blobs and bytes.
+struct Lines {
+    quiet: bool,
+    tty: bool,
+    state: std::sync::Mutex<(u64, u64, u64, u64, std::time::Instant)>,
+}
+
+impl Lines {
+    fn new(quiet: bool) -> Self {
+        Lines {
+            quiet,
+            tty: std::io::stderr().is_terminal(),
+            state: std::sync::Mutex::new((0, 0, 0, 0, std::time::Instant::now())),
+        }
+    }
+}
+
+impl Progress for Lines {
+    fn planned(&self, asset: &AssetRecord, blobs: u64, bytes: u64) {
+        if let Ok(mut s) = self.state.lock() {
+            s.0 += blobs;
+            s.1 += bytes;
+        }
+        if !self.quiet && !self.tty {
+            eprintln!("plan {}: {} blob(s) to copy, {}", asset.asset.id, blobs, output::bytes(bytes));
+        }
+    }
+
+    fn blob_done(&self, _asset: &AssetId, outcome: &BlobOutcome) {
+        tracing::debug!(blob = %outcome.name, status = ?outcome.status, bytes = outcome.bytes, "blob done");
+        let Ok(mut s) = self.state.lock() else { return };
+        s.2 += 1;
+        if outcome.status == BlobStatus::Copied {
+            s.3 += outcome.bytes;
+        }
+        if self.tty && !self.quiet {
+            let secs = s.4.elapsed().as_secs_f64().max(0.001);
+            let rate = s.3 as f64 / secs;
+            let eta = if rate > 0.0 { (s.1.saturating_sub(s.3)) as f64 / rate } else { 0.0 };
+            eprint!(
+                "\r{}/{} blobs  {} / {}  {}/s  ETA {:.0}s   ",
+                s.2,
+                s.0,
+                output::bytes(s.3),
+                output::bytes(s.1),
+                output::bytes(rate as u64),
+                eta
+            );
+        }
+    }
+
+    fn asset_done(&self, r: &AssetReport) {
+        if self.quiet {
+            return;
+        }
+        if self.tty {
+            eprint!("\r");
+        }
+        eprintln!(
+            "done {}: {:?}, {} copied, {} skipped, {} failed",
+            r.id, r.status, r.counts.copied, r.counts.skipped, r.counts.failed
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! Per blob: copy, skip (already there), or leave alone (not media).
+
+use crate::copy::SOURCE_ETAG_METADATA;
+use crate::store::{BlobKind, BlobMeta};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Copy,
+    /// The target holds this version: same size and recorded source ETag, or same MD5.
+    Skip,
+    /// A page or append blob.
+    NotMedia,
+}
+
+/// Never trusts a name alone: a target blob counts only if its size matches
+/// and it records this source ETag or carries the same Content-MD5.
+pub fn decide(source: &BlobMeta, target: Option<&BlobMeta>) -> Decision {
+    if source.kind != BlobKind::Block {
+        return Decision::NotMedia;
+    }
+    let Some(t) = target else { return Decision::Copy };
+    if t.size != source.size {
+        return Decision::Copy;
+    }
+    let same_version = t.metadata.get(SOURCE_ETAG_METADATA) == Some(&source.etag);
+    let same_md5 = source.properties.content_md5.is_some() && source.properties.content_md5 == t.properties.content_md5;
+    if same_version || same_md5 {
+        Decision::Skip
+    } else {
+        Decision::Copy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(size: u64, etag: &str, md5: Option<&str>) -> BlobMeta {
+        BlobMeta {
+            name: "a.mp4".into(),
+            size,
+            etag: etag.into(),
+            last_modified: None,
+            kind: BlobKind::Block,
+            properties: crate::store::BlobProperties { content_md5: md5.map(Into::into), ..Default::default() },
+            metadata: Default::default(),
+        }
+    }
+
+    #[test]
+    fn only_a_proven_copy_is_skipped() {
+        let src = meta(10, "\"e1\"", None);
+        assert_eq!(decide(&src, None), Decision::Copy);
+        let mut copied = meta(10, "\"t1\"", None);
+        copied.metadata.insert(SOURCE_ETAG_METADATA.into(), "\"e1\"".into());
+        assert_eq!(decide(&src, Some(&copied)), Decision::Skip);
+        let moved = meta(10, "\"e2\"", None);
+        assert_eq!(decide(&moved, Some(&copied)), Decision::Copy, "a source that changed is copied again");
+        assert_eq!(decide(&meta(11, "\"e1\"", None), Some(&copied)), Decision::Copy);
+        assert_eq!(decide(&meta(10, "\"x\"", Some("m")), Some(&meta(10, "\"y\"", Some("m")))), Decision::Skip);
+        assert_eq!(
+            decide(&meta(10, "\"x\"", None), Some(&meta(10, "\"y\"", None))),
+            Decision::Copy,
+            "a name alone proves nothing"
+        );
+        let mut page = meta(512, "\"p\"", None);
+        page.kind = BlobKind::Page;
+        assert_eq!(decide(&page, None), Decision::NotMedia);
+    }
+
+    #[test]
+    fn shards_split_assets_without_overlap() {
+        use super::super::Shard;
+        let shards: Vec<Shard> = (1..=3).map(|k| format!("{k}/3").parse().unwrap()).collect();
+        for _ in 0..100 {
+            let id = crate::id::AssetId::new();
+            assert_eq!(shards.iter().filter(|s| s.owns(&id)).count(), 1);
+        }
+        assert!("0/3".parse::<Shard>().is_err() && "4/3".parse::<Shard>().is_err() && "x".parse::<Shard>().is_err());
+    }
+}

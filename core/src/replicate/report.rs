@@ -1,0 +1,170 @@
+//! What a replication run did, per blob, per asset and in total; the schema of
+//! `mirrorcast replicate --json`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::copy::CopyStrategy;
+use crate::id::{AssetId, LocatorId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlobStatus {
+    /// Copied in this run.
+    Copied,
+    /// Already in the target with the same size and source ETag (or MD5).
+    Skipped,
+    /// Would be copied (dry run).
+    Planned,
+    /// A page or append blob: not media, reported and left alone.
+    NotMedia,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BlobOutcome {
+    pub name: String,
+    pub status: BlobStatus,
+    pub bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<CopyStrategy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_etag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Copies of this blob tried again by the runner (HTTP retries are counted apart).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub attempts_retried: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AssetStatus {
+    Replicated,
+    /// Dry run: nothing written.
+    Planned,
+    /// Not replicable (storage-encrypted): nothing of it was copied.
+    Refused,
+    /// Finished with failed blobs or records.
+    Failed,
+    /// Stopped by Ctrl-C before it finished.
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UrlPair {
+    pub locator: LocatorId,
+    pub format: String,
+    pub source: String,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LocatorOutcome {
+    pub id: LocatorId,
+    /// `created`, or `kept` when B already had it.
+    pub action: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Counts {
+    pub copied: u64,
+    pub skipped: u64,
+    pub planned: u64,
+    pub failed: u64,
+    pub not_media: u64,
+    pub bytes: u64,
+    /// Blobs copied per strategy.
+    pub strategies: BTreeMap<String, u64>,
+    pub retries: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, b: &BlobOutcome) {
+        match b.status {
+            BlobStatus::Copied => {
+                self.copied += 1;
+                self.bytes += b.bytes;
+                if let Some(s) = b.strategy {
+                    *self.strategies.entry(s.to_string()).or_default() += 1;
+                }
+            }
+            BlobStatus::Skipped => self.skipped += 1,
+            BlobStatus::Planned => {
+                self.planned += 1;
+                self.bytes += b.bytes;
+            }
+            BlobStatus::NotMedia => self.not_media += 1,
+            BlobStatus::Failed => self.failed += 1,
+        }
+        self.retries += b.attempts_retried as u64;
+    }
+
+    pub fn merge(&mut self, other: &Counts) {
+        self.copied += other.copied;
+        self.skipped += other.skipped;
+        self.planned += other.planned;
+        self.failed += other.failed;
+        self.not_media += other.not_media;
+        self.bytes += other.bytes;
+        self.retries += other.retries;
+        for (k, v) in &other.strategies {
+            *self.strategies.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssetReport {
+    pub id: AssetId,
+    pub name: String,
+    pub container: String,
+    pub status: AssetStatus,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub locators: Vec<LocatorOutcome>,
+    pub urls: Vec<UrlPair>,
+    pub blobs: Vec<BlobOutcome>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Totals {
+    pub assets: u64,
+    pub replicated: u64,
+    pub refused: u64,
+    pub failed_assets: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Requests the storage backends sent again (throttling, transient errors).
+    pub http_retries: u64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub source: String,
+    pub target: String,
+    pub dry_run: bool,
+    pub interrupted: bool,
+    pub assets: Vec<AssetReport>,
+    pub totals: Totals,
+}
+
+impl RunReport {
+    /// Whether the run should end with exit code 1.
+    pub fn has_failures(&self) -> bool {
+        self.interrupted
+            || self
+                .assets
+                .iter()
+                .any(|a| matches!(a.status, AssetStatus::Failed | AssetStatus::Refused | AssetStatus::Interrupted))
+    }
+}
