@@ -80,11 +80,19 @@ impl Catalog {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
             other => other?,
         };
-        stream::iter(listed)
-            .map(|b| async move { self.read::<T>(&b.name).await.map(|v| v.value) })
+        let read: Vec<Option<T>> = stream::iter(listed)
+            .map(|b| async move {
+                match self.read::<T>(&b.name).await {
+                    Ok(v) => Ok(Some(v.value)),
+                    // Deleted between the listing and the read: it is gone, not an error.
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
             .buffered(16)
             .try_collect()
-            .await
+            .await?;
+        Ok(read.into_iter().flatten().collect())
     }
 
     fn asset_path(id: &AssetId) -> String {

@@ -31,17 +31,22 @@ impl Sandbox {
     }
 }
 
-/// Runs the CLI in `dir` with only `env` (and PATH/HOME) set.
-pub async fn run_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
+/// The CLI as a command in `dir` with only `env` (and PATH/HOME) set.
+pub fn command_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mirrorcast"));
-    cmd.args(args).current_dir(dir).env_clear();
+    cmd.args(args).current_dir(dir).env_clear().kill_on_drop(true);
     for keep in ["PATH", "HOME", "TMPDIR"] {
         if let Ok(v) = std::env::var(keep) {
             cmd.env(keep, v);
         }
     }
     cmd.envs(env.iter().copied());
-    let output = cmd.output().await.expect("run mirrorcast");
+    cmd
+}
+
+/// Runs the CLI in `dir` with only `env` (and PATH/HOME) set.
+pub async fn run_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let output = command_in(dir, env, args).output().await.expect("run mirrorcast");
     Run::from(output)
 }
 

@@ -6,4 +6,5 @@ mod helpers;
 mod assets;
 mod bad_input;
 mod replicate;
+mod resilience;
 mod secrets;

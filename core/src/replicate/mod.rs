@@ -324,8 +324,21 @@ impl<'a> Replicator<'a> {
         }
     }
 
+    /// Deletes copy SAS locators of this asset that a killed run left behind.
+    async fn sweep_stale_grants(&self, asset: &Asset) -> Result<()> {
+        for catalog in [self.source.catalog, self.target.catalog] {
+            for l in catalog.list_locators(Some(&asset.id)).await? {
+                if l.locator_type == LocatorType::Sas && l.path.starts_with(COPY_SAS_TAG) {
+                    catalog.delete_locator(&l.id).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Least-privilege, short-lived access for the copy, recorded as SAS locators.
     async fn grant(&self, asset: &Asset) -> Result<Grants> {
+        self.sweep_stale_grants(asset).await?;
         let start = Utc::now() - Duration::minutes(5);
         let expiry = Utc::now() + self.options.sas_lifetime;
         let minutes = self.options.sas_lifetime.num_minutes().max(1) as u64;
@@ -479,6 +492,10 @@ impl<'a> Replicator<'a> {
     }
 }
 
+/// The `path` of the SAS locators a copy creates starts with this, so a later
+/// run can sweep those a killed run left behind.
+pub const COPY_SAS_TAG: &str = "mirrorcast-copy:";
+
 struct Grants {
     source_url: Option<SignedUrl>,
     target_writer: Option<Arc<dyn BlobStore>>,
@@ -501,7 +518,7 @@ fn sas_locator(
         policy_id: policy,
         start_time: Some(start),
         expiration: expiry,
-        path: format!("{}/{container}", store.describe()),
+        path: format!("{COPY_SAS_TAG}{container} on {}", store.describe()),
     }
 }
 

@@ -1,0 +1,197 @@
+//! Replication that survives a target crash and a throttling target.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use mirrorcast_azurite::{Persistence, TwoDataCenters};
+use mirrorcast_core::copy::SOURCE_ETAG_METADATA;
+use mirrorcast_core::store::BlobStoreExt;
+
+use crate::helpers::{command_in, run_in, Run};
+use crate::replicate::Failover;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_killed_mid_run_is_resumed_without_recopying_what_finished() {
+    let data = tempfile::tempdir().unwrap();
+    let mut f =
+        Failover::new(TwoDataCenters::two_instances(Persistence::Location(data.path().join("b"))).await.unwrap()).await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(f.publish(&format!("Movie {i}"), "none", 2 * 1024 * 1024).await);
+    }
+    let containers: Vec<String> = ids.iter().map(|id| id.replace("nb:cid:UUID:", "asset-")).collect();
+    let b = f.dcs.b.store();
+
+    // Start a slow run (B behind a proxy that delays every request) and kill
+    // B once some blobs have landed there.
+    let (proxy, _) =
+        fault_proxy(format!("http://127.0.0.1:{}", f.dcs.instances[1].port()), None, Duration::from_millis(80)).await;
+    let key = f.dcs.instances[1].accounts()[0].key.expose().to_owned();
+    let b_via_proxy =
+        format!("DefaultEndpointsProtocol=http;AccountName=dcb;AccountKey={key};BlobEndpoint=http://{proxy}/dcb");
+    let env = [("MIRRORCAST_DC_A", f.dcs.a.connection_string.clone()), ("MIRRORCAST_DC_B", b_via_proxy)];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // One blob at a time in small blocks: slow enough to be killed in the middle.
+    let args = ["replicate", "--from", "a", "--to", "b", "--all", "--concurrency", "1", "--block-size-mib", "1"];
+    let mut first = command_in(f.dir.path(), &env, &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut landed = 0;
+    for _ in 0..600 {
+        landed = 0;
+        for c in &containers {
+            landed += b.list_all(c, "").await.map(|l| l.len()).unwrap_or(0);
+        }
+        if landed >= 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(landed >= 8, "the run never got going");
+    // Past one Azurite metadata save, so some copies are durable when B dies.
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    assert!(first.try_wait().unwrap().is_none(), "the run finished before B was killed: make it longer");
+    eprintln!("killing B after {landed} blobs landed");
+    f.dcs.instances[1].kill().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    f.dcs.instances[1].restart().await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(180), first.wait()).await.expect("the interrupted run must end");
+
+    // What B holds now, with its recorded source ETag, has finished for good.
+    let mut finished = Vec::new();
+    for c in &containers {
+        for blob in b.list_all(c, "").await.unwrap_or_default() {
+            if blob.metadata.contains_key(SOURCE_ETAG_METADATA) {
+                finished.push((c.clone(), blob.name.clone()));
+            }
+        }
+    }
+    assert!(!finished.is_empty(), "some blobs must have survived the crash");
+
+    let rerun = f.run(&["replicate", "--from", "a", "--to", "b", "--all", "--json"]).await.ok();
+    let report = rerun.json();
+    for asset in report["assets"].as_array().unwrap() {
+        let container = asset["container"].as_str().unwrap().to_owned();
+        for blob in asset["blobs"].as_array().unwrap() {
+            let name = blob["name"].as_str().unwrap().to_owned();
+            if finished.contains(&(container.clone(), name.clone())) {
+                assert_eq!(blob["status"], "skipped", "'{name}' had finished and must not be copied again");
+            }
+        }
+    }
+    eprintln!(
+        "after the crash B held {} finished blobs; the re-run copied {} and skipped {}",
+        finished.len(),
+        report["totals"]["copied"],
+        report["totals"]["skipped"]
+    );
+    let a = f.dcs.a.store();
+    for c in &containers {
+        assert_eq!(f.md5s(&b, c).await, f.md5s(&a, c).await, "every blob in B must have A's MD5 ({c})");
+    }
+    // And nothing of the copy SAS is left behind on either side.
+    for dc in ["a", "b"] {
+        let locators = f.run(&["locator", "list", "--dc", dc, "--json"]).await.ok().json();
+        assert!(locators.as_array().unwrap().iter().all(|l| l["type"] == "OnDemandOrigin"), "{dc}: {locators}");
+    }
+}
+
+/// A loopback HTTP proxy that waits `delay` before each request and answers
+/// every `nth` one with 503 and `Retry-After: 1` instead of forwarding it.
+async fn fault_proxy(upstream: String, nth: Option<u64>, delay: Duration) -> (SocketAddr, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let refused = Arc::new(AtomicU64::new(0));
+    let count = Arc::new(AtomicU64::new(0));
+    let client = reqwest::Client::new();
+    let refused_out = refused.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let (client, upstream, count, refused) = (client.clone(), upstream.clone(), count.clone(), refused.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (client, upstream, count, refused) =
+                        (client.clone(), upstream.clone(), count.clone(), refused.clone());
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        tokio::time::sleep(delay).await;
+                        let n = count.fetch_add(1, Ordering::Relaxed);
+                        if nth.is_some_and(|nth| n % nth == nth - 1) {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                            let resp = hyper::Response::builder()
+                                .status(503)
+                                .header("retry-after", "1")
+                                .header("x-ms-error-code", "ServerBusy")
+                                .body(Full::new(Bytes::from_static(b"<?xml version=\"1.0\"?><Error><Code>ServerBusy</Code><Message>slow down</Message></Error>")))
+                                .unwrap();
+                            return Ok::<_, Infallible>(resp);
+                        }
+                        let url =
+                            format!("{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+                        let mut forward = client.request(parts.method.clone(), url).body(body);
+                        for (k, v) in parts.headers.iter() {
+                            if k != "host" && k != "connection" {
+                                forward = forward.header(k, v);
+                            }
+                        }
+                        let resp = match forward.send().await {
+                            Ok(r) => r,
+                            Err(_) => {
+                                return Ok(hyper::Response::builder()
+                                    .status(502)
+                                    .body(Full::new(Bytes::new()))
+                                    .unwrap())
+                            }
+                        };
+                        let mut out = hyper::Response::builder().status(resp.status().as_u16());
+                        for (k, v) in resp.headers().iter() {
+                            if k != "transfer-encoding" && k != "connection" && k != "content-length" {
+                                out = out.header(k, v);
+                            }
+                        }
+                        let bytes = resp.bytes().await.unwrap_or_default();
+                        Ok(out.body(Full::new(bytes)).unwrap())
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, refused_out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_target_is_retried_and_the_run_finishes_correct() {
+    let f = Failover::new(TwoDataCenters::two_instances(Persistence::InMemory).await.unwrap()).await;
+    let id = f.publish("Busy Night", "none", 200 * 1024).await;
+    let b_instance = &f.dcs.instances[1];
+    let (proxy, refused) =
+        fault_proxy(format!("http://127.0.0.1:{}", b_instance.port()), Some(4), Duration::ZERO).await;
+    let key = b_instance.accounts()[0].key.expose().to_owned();
+    let b_via_proxy =
+        format!("DefaultEndpointsProtocol=http;AccountName=dcb;AccountKey={key};BlobEndpoint=http://{proxy}/dcb");
+    let env = [("MIRRORCAST_DC_A", f.dcs.a.connection_string.as_str()), ("MIRRORCAST_DC_B", b_via_proxy.as_str())];
+    let run: Run =
+        run_in(f.dir.path(), &env, &["replicate", "--from", "a", "--to", "b", "--asset", &id, "--json"]).await.ok();
+    let report = run.json();
+    assert!(refused.load(Ordering::Relaxed) > 0, "the proxy must have throttled some requests");
+    assert!(
+        report["totals"]["http_retries"].as_u64().unwrap() >= refused.load(Ordering::Relaxed),
+        "retries must be reported: {}",
+        report["totals"]
+    );
+    assert_eq!(report["totals"]["copied"], 10);
+    let container = id.replace("nb:cid:UUID:", "asset-");
+    assert_eq!(f.md5s(&f.dcs.b.store(), &container).await, f.md5s(&f.dcs.a.store(), &container).await);
+}
