@@ -174,3 +174,15 @@ async fn shards_split_the_assets_without_overlap() {
     seen.dedup();
     assert_eq!((before, seen.len()), (4, 4), "every asset exactly once across shards");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_replicates_its_sample_and_a_rerun_copies_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_in(dir.path(), &[], &["demo", "--json"]).await.ok();
+    let out = run.json();
+    assert_eq!(out["replication"]["totals"]["copied"], 10, "{out}");
+    assert_eq!(out["rerun"]["copied"], 0);
+    assert_eq!(out["rerun"]["skipped"], 10);
+    let urls = out["replication"]["assets"][0]["urls"].as_array().unwrap();
+    assert!(urls.iter().any(|u| u["format"] == "hls"));
+}

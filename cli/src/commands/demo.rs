@@ -1,6 +1,6 @@
 //! `mirrorcast demo`: the whole story on this machine with nothing configured.
 //! Starts Azurite with two data centers, publishes a sample encoded asset in
-//! A with an origin locator, and prints its streaming URLs.
+//! A with an origin locator, replicates it to B, and prints both streaming URLs.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use mirrorcast_core::catalog::Catalog;
 use mirrorcast_core::id::LocatorId;
 use mirrorcast_core::mime::mime_type_for;
 use mirrorcast_core::model::{Asset, AssetOptions};
+use mirrorcast_core::replicate::{ReplicateOptions, Replicator, Selection, Side};
 use mirrorcast_core::sample::encoded_asset;
 use mirrorcast_core::store::{upload_reader, BlobProperties, BlobStore, PutOptions, UploadOptions};
 use mirrorcast_core::streaming::StreamingUrls;
@@ -46,14 +47,28 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
         .await?;
     let urls = StreamingUrls::new(origin_a, &locator.id, &sample.primary());
 
+    let store_b: Arc<dyn BlobStore> = Arc::new(dcs.b.store());
+    let origin_b = "https://dcb.streaming.mediaservices.windows.net";
+    let catalog_b = Catalog::new(store_b);
+    let replicator = Replicator::new(
+        Side { name: "a", catalog: &catalog, origin: origin_a },
+        Side { name: "b", catalog: &catalog_b, origin: origin_b },
+        ReplicateOptions::default(),
+    );
+    let report = replicator.run(&Selection::Assets(vec![asset.id])).await?;
+    let again = replicator.run(&Selection::Assets(vec![asset.id])).await?;
+
     if ctx.json {
         output::json(&serde_json::json!({
             "asset": record,
             "locator": locator,
             "urls": urls,
+            "replication": report,
+            "rerun": again.totals,
         }))?;
     } else {
         println!("data center A: {}", dcs.a.store().describe());
+        println!("data center B: {}", dcs.b.store().describe());
         println!(
             "asset {} \"{}\": {} files, {}",
             asset.id,
@@ -61,10 +76,28 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
             record.files.len(),
             output::bytes(sample.total_bytes())
         );
-        println!("origin locator {}", locator.id);
-        for (format, url) in urls.all() {
-            println!("  {format:<10} {url}");
+        println!("origin locator {} (same id in A and B)", locator.id);
+        let t = &report.totals;
+        let strategies: Vec<String> = t.counts.strategies.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!(
+            "replicated A -> B: {} blobs copied ({}, {}), {} failed in {:.2}s",
+            t.counts.copied,
+            output::bytes(t.counts.bytes),
+            strategies.join(", "),
+            t.counts.failed,
+            t.seconds
+        );
+        println!(
+            "run again: {} copied, {} skipped: nothing to do",
+            again.totals.counts.copied, again.totals.counts.skipped
+        );
+        println!("streaming URLs, A then B (only the base differs):");
+        for pair in report.assets.iter().flat_map(|a| &a.urls) {
+            println!("  {:<10} {}\n  {:<10} {}", pair.format, pair.source, "", pair.target);
         }
+    }
+    if report.has_failures() {
+        anyhow::bail!("the demo replication did not finish cleanly");
     }
     if args.keep_running {
         let dir = std::env::temp_dir().join(format!("mirrorcast-demo-{}", std::process::id()));
