@@ -45,11 +45,13 @@ pub struct Versioned<T> {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     store: Arc<dyn BlobStore>,
+    /// Whether `ensure` has seen the reserved container exist: one request per catalog, not per write.
+    ensured: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Catalog {
     pub fn new(store: Arc<dyn BlobStore>) -> Self {
-        Catalog { store }
+        Catalog { store, ensured: Default::default() }
     }
 
     pub fn store(&self) -> &Arc<dyn BlobStore> {
@@ -58,7 +60,12 @@ impl Catalog {
 
     /// Creates the reserved container if it is missing.
     pub async fn ensure(&self) -> Result<()> {
-        self.store.create_container(CATALOG_CONTAINER).await.map(|_| ())
+        use std::sync::atomic::Ordering;
+        if !self.ensured.load(Ordering::Relaxed) {
+            self.store.create_container(CATALOG_CONTAINER).await?;
+            self.ensured.store(true, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     async fn read<T: DeserializeOwned>(&self, path: &str) -> Result<Versioned<T>> {
@@ -202,15 +209,27 @@ impl Catalog {
     /// Stores a new locator. Origin locators must use a read-only policy; a
     /// locator id that exists is an `AlreadyExists` error.
     pub async fn create_locator(&self, locator: &Locator) -> Result<()> {
-        self.ensure().await?;
         self.get_asset(&locator.asset_id).await?;
         let policy = self.get_policy(&locator.policy_id).await?;
+        self.put_locator(locator, &policy).await
+    }
+
+    /// Stores a new locator on `policy` (which the caller read or created, and
+    /// whose asset it knows to exist); same rules as [`Catalog::create_locator`].
+    pub async fn put_locator(&self, locator: &Locator, policy: &AccessPolicy) -> Result<()> {
+        if policy.id != locator.policy_id {
+            return Err(Error::invalid_input(format!(
+                "locator {} names policy {}, not {}",
+                locator.id, locator.policy_id, policy.id
+            )));
+        }
         if locator.locator_type == LocatorType::OnDemandOrigin && !policy.permissions.is_read_only() {
             return Err(Error::invalid_input(format!(
                 "an origin locator needs a read-only access policy; policy {} grants '{}'",
                 policy.id, policy.permissions
             )));
         }
+        self.ensure().await?;
         match self.write(&Self::locator_path(&locator.id), locator, Condition::IfNotExists).await {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == ErrorKind::PreconditionFailed => Err(Error::new(
@@ -245,7 +264,7 @@ impl Catalog {
             expiration,
             path: format!("{}/{}/", origin.trim_end_matches('/'), id.guid()),
         };
-        self.create_locator(&locator).await?;
+        self.put_locator(&locator, &policy).await?;
         Ok(locator)
     }
 

@@ -122,6 +122,81 @@ fn asset_manifest(files: &[(String, Bytes)]) -> String {
     s
 }
 
+/// HLS and DASH packagings of a sample asset, as a packager would leave them
+/// beside the MP4s: `hls/` (master, two variants with init and segments) and
+/// `dash/` (an MPD with a `$Number%05d$` template over a SegmentTimeline, a
+/// `$Time$`/`$Bandwidth$` template, and a SegmentList under a nested BaseURL).
+pub fn packaged(seed: u64) -> Vec<(String, Bytes)> {
+    let mut files: Vec<(String, Bytes)> = Vec::new();
+    let mut seg = |name: String, i: u64| files.push((name, Bytes::from(mp4(1500 + i * 37, seed ^ (i * 7919)))));
+    let mut n = 0;
+    for kbps in [800, 1500] {
+        seg(format!("hls/init_{kbps}.mp4"), n);
+        n += 1;
+        for i in 1..=4 {
+            seg(format!("hls/seg_{kbps}_{i:05}.m4s"), n);
+            n += 1;
+        }
+    }
+    for rep in ["v800", "v1500"] {
+        seg(format!("dash/{rep}/init.mp4"), n);
+        n += 1;
+        for i in 1..=4 {
+            seg(format!("dash/{rep}/seg_{i:05}.m4s"), n);
+            n += 1;
+        }
+    }
+    for t in [0, 1024, 2048] {
+        seg(format!("dash/audio/128000/t_{t}.m4s"), n);
+        n += 1;
+    }
+    for s in ["dash/subs/init.mp4", "dash/subs/s1.m4s", "dash/subs/s2.m4s"] {
+        seg(s.to_owned(), n);
+        n += 1;
+    }
+    let master = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\nvideo_800.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=1500000,RESOLUTION=960x540\nvideo_1500.m3u8\n";
+    files.push(("hls/master.m3u8".into(), Bytes::from(master)));
+    for kbps in [800, 1500] {
+        let mut p = format!("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MAP:URI=\"init_{kbps}.mp4\"\n");
+        for i in 1..=4 {
+            p.push_str(&format!("#EXTINF:2.0,\nseg_{kbps}_{i:05}.m4s\n"));
+        }
+        p.push_str("#EXT-X-ENDLIST\n");
+        files.push((format!("hls/video_{kbps}.m3u8"), Bytes::from(p)));
+    }
+    let mpd = r#"<?xml version="1.0" encoding="UTF-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT8S" minBufferTime="PT2S" profiles="urn:mpeg:dash:profile:isoff-live:2011">
+  <Period id="0" start="PT0S">
+    <AdaptationSet contentType="video" mimeType="video/mp4" segmentAlignment="true">
+      <SegmentTemplate timescale="1000" media="$RepresentationID$/seg_$Number%05d$.m4s" initialization="$RepresentationID$/init.mp4" startNumber="1">
+        <SegmentTimeline><S t="0" d="2000" r="3"/></SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="v800" bandwidth="800000" width="640" height="360" codecs="avc1.64001e"/>
+      <Representation id="v1500" bandwidth="1500000" width="960" height="540" codecs="avc1.64001f"/>
+    </AdaptationSet>
+    <AdaptationSet contentType="audio" mimeType="audio/mp4" lang="en">
+      <SegmentTemplate timescale="1000" media="audio/$Bandwidth$/t_$Time$.m4s">
+        <SegmentTimeline><S t="0" d="1024" r="2"/></SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="a128" bandwidth="128000" codecs="mp4a.40.2"/>
+    </AdaptationSet>
+    <AdaptationSet contentType="text" mimeType="application/mp4" lang="en">
+      <BaseURL>subs/</BaseURL>
+      <Representation id="sub" bandwidth="1000" codecs="stpp">
+        <SegmentList duration="4" timescale="1">
+          <Initialization sourceURL="init.mp4"/>
+          <SegmentURL media="s1.m4s"/>
+          <SegmentURL media="s2.m4s"/>
+        </SegmentList>
+      </Representation>
+    </AdaptationSet>
+  </Period>
+</MPD>
+"#;
+    files.push(("dash/manifest.mpd".into(), Bytes::from(mpd)));
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

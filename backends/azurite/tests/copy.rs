@@ -50,6 +50,7 @@ async fn copy_all(engine: &dyn CopyEngine, a: &dyn BlobStore, b: &dyn BlobStore,
             target_container: "asset-src",
             name: &meta.name,
             source_container_url: url.as_ref(),
+            source_meta: Some(&meta),
         };
         let out = engine.copy_blob(r).await.unwrap_or_else(|e| panic!("copy '{}': {e}", meta.name));
         assert_eq!(out.source_etag, meta.etag);
@@ -114,6 +115,7 @@ async fn forced_server_side_copy_across_instances_fails_and_auto_falls_back() {
         target_container: "asset-src",
         name: "Big Buck Bunny.ism",
         source_container_url: Some(&url),
+        source_meta: None,
     };
     let err = ServerSideCopy::default().copy_blob(r).await.unwrap_err();
     assert!(!err.to_string().contains("sig="), "errors must not carry the SAS: {err}");

@@ -57,6 +57,19 @@ pub struct CopyRequest<'a> {
     /// A read SAS URL of the source container, issued once per asset, for
     /// server-side copies; without it a short-lived blob SAS is issued per copy.
     pub source_container_url: Option<&'a SignedUrl>,
+    /// The source blob as a listing just saw it, which saves a HEAD; the copy
+    /// still checks the ETag it reads against it.
+    pub source_meta: Option<&'a BlobMeta>,
+}
+
+impl CopyRequest<'_> {
+    /// The source blob's metadata: from the listing if given, else a HEAD.
+    pub async fn source_meta(&self) -> Result<BlobMeta> {
+        match self.source_meta {
+            Some(m) => Ok(m.clone()),
+            None => self.source.head_blob(self.source_container, self.name).await,
+        }
+    }
 }
 
 /// What one copy did.
@@ -121,6 +134,7 @@ mod tests {
             target_container: "dst",
             name: "v.mp4",
             source_container_url: None,
+            source_meta: None,
         };
         let out = engine.copy_blob(req).await.unwrap();
         assert_eq!(out.bytes, 100_000);

@@ -31,7 +31,7 @@ impl Default for ServerSideCopy {
 #[async_trait]
 impl CopyEngine for ServerSideCopy {
     async fn copy_blob(&self, r: CopyRequest<'_>) -> Result<CopyOutcome> {
-        let meta = r.source.head_blob(r.source_container, r.name).await?;
+        let meta = r.source_meta().await?;
         ensure_block_blob(&meta)?;
         let url = match r.source_container_url {
             Some(container) => container.for_blob(r.name),

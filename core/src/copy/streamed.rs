@@ -47,7 +47,7 @@ async fn read_range(request: &CopyRequest<'_>, etag: &str, range: std::ops::Rang
 #[async_trait]
 impl CopyEngine for StreamedCopy {
     async fn copy_blob(&self, request: CopyRequest<'_>) -> Result<CopyOutcome> {
-        let meta = request.source.head_blob(request.source_container, request.name).await?;
+        let meta = request.source_meta().await?;
         ensure_block_blob(&meta)?;
         let options = target_put_options(&meta);
         let block = self.block_size.max(1);

