@@ -37,6 +37,8 @@ pub enum Command {
     Locator(LocatorCommand),
     /// Replicate assets from one data center to another (the failover flow).
     Replicate(ReplicateArgs),
+    /// Prove B holds what A serves: blobs, records, manifests, MP4s, URLs. Never writes.
+    Verify(VerifyArgs),
     /// Start Azurite, publish a sample encoded asset in it and print its streaming URLs.
     Demo(DemoArgs),
 }
@@ -192,4 +194,29 @@ pub struct ReplicateArgs {
     /// Lifetime of the copy SAS, in minutes.
     #[arg(long, default_value_t = 480)]
     pub sas_minutes: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The data center that served the assets.
+    #[arg(long)]
+    pub from: String,
+    /// The replica.
+    #[arg(long)]
+    pub to: String,
+    /// Asset to check (repeatable); id, GUID or container name.
+    #[arg(long = "asset", required_unless_present = "all", conflicts_with = "all")]
+    pub assets: Vec<String>,
+    /// Every asset of the source (and report assets only B has).
+    #[arg(long)]
+    pub all: bool,
+    /// Download and hash both sides, and check stored MD5s against the bytes.
+    #[arg(long)]
+    pub deep: bool,
+    /// text, json or junit (`--json` is `--format json`).
+    #[arg(long, default_value = "text")]
+    pub format: String,
+    /// Assets checked at once (and blobs hashed at once with --deep).
+    #[arg(long, default_value_t = 8)]
+    pub parallel: usize,
 }

@@ -8,3 +8,4 @@ mod bad_input;
 mod replicate;
 mod resilience;
 mod secrets;
+mod verify;

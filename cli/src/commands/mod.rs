@@ -5,6 +5,7 @@ mod demo;
 mod locator;
 mod policy;
 mod replicate;
+mod verify;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(c) => policy::run(&ctx, c).await,
         Command::Locator(c) => locator::run(&ctx, c).await,
         Command::Replicate(a) => replicate::run(&ctx, a).await,
+        Command::Verify(a) => verify::run(&ctx, a).await,
         Command::Demo(a) => demo::run(&ctx, a).await,
     }
 }

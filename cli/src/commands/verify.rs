@@ -1,0 +1,31 @@
+use std::process::ExitCode;
+
+use mirrorcast_core::id::AssetId;
+use mirrorcast_core::Error;
+use mirrorcast_verify::{verify, VerifyOptions};
+
+use super::Context;
+use crate::args::VerifyArgs;
+
+pub async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let format = if ctx.json { "json" } else { args.format.as_str() };
+    if !matches!(format, "text" | "json" | "junit") {
+        return Err(Error::invalid_input(format!("unknown format '{format}': use text, json or junit")).into());
+    }
+    if args.parallel == 0 {
+        return Err(Error::invalid_input("--parallel must be at least 1").into());
+    }
+    let ids = args.assets.iter().map(|a| AssetId::parse_any(a)).collect::<Result<Vec<_>, _>>()?;
+    let (a, b) = (ctx.dc(&args.from)?, ctx.dc(&args.to)?);
+    let options = VerifyOptions { deep: args.deep, parallel: args.parallel };
+    let selected = (!args.all).then_some(ids.as_slice());
+    let report =
+        verify((&a.name, a.store.clone(), &a.origin), (&b.name, b.store.clone(), &b.origin), selected, &options)
+            .await?;
+    match format {
+        "json" => crate::output::json(&report)?,
+        "junit" => print!("{}", report.to_junit()),
+        _ => print!("{}", report.to_text()),
+    }
+    Ok(ExitCode::from(report.exit_code()))
+}

@@ -1,0 +1,244 @@
+//! Data-driven verify tests: one replicated asset per case, one kind of damage
+//! planted in B; the report must name exactly that damage. Expected reports
+//! live in tests/data/verify/<case>.expected (MIRRORCAST_BLESS=1 rewrites them).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{Duration, Utc};
+use mirrorcast_azurite::{Persistence, TwoDataCenters};
+use mirrorcast_core::catalog::Catalog;
+use mirrorcast_core::id::{AssetId, LocatorId};
+use mirrorcast_core::mime::mime_type_for;
+use mirrorcast_core::model::{Asset, AssetOptions};
+use mirrorcast_core::replicate::{ReplicateOptions, Replicator, Selection, Side};
+use mirrorcast_core::store::{BlobStore, BlobStoreExt, Condition, PutOptions};
+
+use crate::helpers::run_in;
+use crate::replicate::{ORIGIN_A, ORIGIN_B};
+
+/// The damages, each planted in B in the asset of its own case.
+const CASES: [&str; 14] = [
+    "untouched",
+    "missing_rendition",
+    "truncated_mp4",
+    "zero_byte_blob",
+    "wrong_content_type",
+    "stale_md5",
+    "missing_ismc",
+    "manifest_references_missing_file",
+    "missing_hls_segment",
+    "missing_dash_segment",
+    "extra_file",
+    "locator_with_another_id",
+    "missing_file_info",
+    "unparseable_manifest",
+];
+
+async fn publish(catalog: &Catalog, case: &str) -> (AssetId, LocatorId) {
+    let store = catalog.store();
+    let asset = Asset::new(case, AssetOptions::None);
+    catalog.create_asset(&asset).await.unwrap();
+    let mut files = mirrorcast_core::sample::encoded_asset("Big Buck Bunny", 8 * 1024, 11).files;
+    files.extend(mirrorcast_core::sample::packaged(11));
+    for (name, bytes) in files {
+        let mut put = PutOptions::default();
+        put.properties.content_type = Some(mime_type_for(&name));
+        store.put_blob(&asset.container, &name, bytes, &put).await.unwrap();
+    }
+    catalog.regenerate_files(&asset.id).await.unwrap();
+    let start = Utc::now() - Duration::minutes(5);
+    let l = catalog
+        .create_origin_locator(&asset.id, LocatorId::new(), start, start + Duration::days(30), ORIGIN_A)
+        .await
+        .unwrap();
+    (asset.id, l.id)
+}
+
+/// Rewrites a blob of B keeping its properties and metadata except what `change` alters.
+async fn rewrite(b: &dyn BlobStore, container: &str, name: &str, change: impl FnOnce(&mut PutOptions, &mut Vec<u8>)) {
+    let (meta, bytes) = b.get_bytes(container, name).await.unwrap();
+    let mut data = bytes.to_vec();
+    let mut put =
+        PutOptions { properties: meta.properties.clone(), metadata: meta.metadata.clone(), condition: Condition::None };
+    put.properties.content_md5 = None;
+    change(&mut put, &mut data);
+    b.put_blob(container, name, Bytes::from(data), &put).await.unwrap();
+}
+
+async fn damage(case: &str, b_catalog: &Catalog, id: &AssetId) {
+    let b = b_catalog.store().as_ref();
+    let c = id.container_name();
+    let container = c.clone();
+    let delete = |name: &'static str| {
+        let container = container.clone();
+        async move { assert!(b.delete_blob(&container, name, &Condition::None).await.unwrap(), "{name} was not there") }
+    };
+    match case {
+        "untouched" => {}
+        "missing_rendition" => delete("Big Buck Bunny_640x360_1000.mp4").await,
+        "truncated_mp4" => rewrite(b, &c, "Big Buck Bunny_1280x720_3400.mp4", |_, d| d.truncate(d.len() / 2)).await,
+        "zero_byte_blob" => rewrite(b, &c, "Big Buck Bunny_320x180_400.mp4", |_, d| d.clear()).await,
+        "wrong_content_type" => {
+            rewrite(b, &c, "Big Buck Bunny_960x540_1500.mp4", |p, _| {
+                p.properties.content_type = Some("application/octet-stream".into())
+            })
+            .await
+        }
+        "stale_md5" => {
+            // Committed from blocks with a Content-MD5 that is not the bytes' (the service does not check it).
+            let name = "Big Buck Bunny_960x540_2250.mp4";
+            let (meta, bytes) = b.get_bytes(&c, name).await.unwrap();
+            b.put_block(&c, name, "b0", bytes).await.unwrap();
+            let mut put = PutOptions {
+                properties: meta.properties.clone(),
+                metadata: meta.metadata.clone(),
+                condition: Condition::None,
+            };
+            put.properties.content_md5 = Some("AAAAAAAAAAAAAAAAAAAAAA==".into());
+            b.put_block_list(&c, name, &["b0".into()], &put).await.unwrap();
+        }
+        "missing_ismc" => delete("Big Buck Bunny.ismc").await,
+        "manifest_references_missing_file" => {
+            rewrite(b, &c, "Big Buck Bunny.ism", |_, d| {
+                let text = String::from_utf8(d.clone()).unwrap().replace(
+                    "<switch>",
+                    "<switch>\n      <video src=\"Big Buck Bunny_2560x1440_9000.mp4\" systemBitrate=\"9000000\" />",
+                );
+                *d = text.into_bytes();
+            })
+            .await
+        }
+        "missing_hls_segment" => delete("hls/seg_800_00003.m4s").await,
+        "missing_dash_segment" => delete("dash/v1500/seg_00002.m4s").await,
+        "extra_file" => {
+            b.put_blob(&c, "notes.txt", Bytes::from_static(b"left here by hand"), &PutOptions::default())
+                .await
+                .unwrap();
+        }
+        "locator_with_another_id" => {
+            let old = b_catalog.list_locators(Some(id)).await.unwrap().remove(0);
+            b_catalog.delete_locator(&old.id).await.unwrap();
+            let other = LocatorId::parse("0badc0de-0000-4000-8000-000000000001").unwrap();
+            b_catalog
+                .create_origin_locator(id, other, old.start_time.unwrap(), old.expiration, ORIGIN_B)
+                .await
+                .unwrap();
+        }
+        "missing_file_info" => {
+            // Drop one file info by hand-editing the record in B's catalog.
+            let path = format!("assets/{}.json", id.guid());
+            let (meta, bytes) = b.get_bytes(mirrorcast_core::catalog::CATALOG_CONTAINER, &path).await.unwrap();
+            let mut record: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            record["files"].as_array_mut().unwrap().retain(|f| f["name"] != "Big Buck Bunny_manifest.xml");
+            let put = PutOptions { condition: Condition::IfMatch(meta.etag), ..Default::default() };
+            b.put_blob(
+                mirrorcast_core::catalog::CATALOG_CONTAINER,
+                &path,
+                Bytes::from(serde_json::to_vec(&record).unwrap()),
+                &put,
+            )
+            .await
+            .unwrap();
+        }
+        "unparseable_manifest" => rewrite(b, &c, "dash/manifest.mpd", |_, d| d.truncate(200)).await,
+        other => panic!("unknown case {other}"),
+    }
+}
+
+fn expected_path(case: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/verify").join(format!("{case}.expected"))
+}
+
+/// The report's difference lines with run-specific ids replaced by placeholders.
+fn normalise(lines: &[String], asset: &AssetId, locator: &LocatorId) -> String {
+    let mut out = String::new();
+    for l in lines {
+        out.push_str(&l.replace(&asset.to_string(), "<asset>").replace(&locator.to_string(), "<locator>"));
+        out.push('\n');
+    }
+    out
+}
+
+async fn snapshot(store: &dyn BlobStore) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for c in store.list_containers("").await.unwrap() {
+        for b in store.list_all(&c, "").await.unwrap() {
+            out.insert(format!("{c}/{}", b.name), b.etag);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_planted_damage_is_reported_exactly() {
+    let dcs = TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap();
+    let (a_store, b_store): (Arc<dyn BlobStore>, Arc<dyn BlobStore>) =
+        (Arc::new(dcs.a.store()), Arc::new(dcs.b.store()));
+    let (a, b) = (Catalog::new(a_store.clone()), Catalog::new(b_store.clone()));
+    let mut ids = BTreeMap::new();
+    for case in CASES {
+        ids.insert(case, publish(&a, case).await);
+    }
+    let replicator = Replicator::new(
+        Side { name: "a", catalog: &a, origin: ORIGIN_A },
+        Side { name: "b", catalog: &b, origin: ORIGIN_B },
+        ReplicateOptions::default(),
+    );
+    let run = replicator.run(&Selection::All).await.unwrap();
+    assert!(!run.has_failures(), "replication must succeed before damage is planted");
+    for case in CASES {
+        damage(case, &b, &ids[case].0).await;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("MIRRORCAST_DC_A", dcs.a.connection_string.as_str()),
+        ("MIRRORCAST_DC_B", dcs.b.connection_string.as_str()),
+        ("MIRRORCAST_ORIGIN_A", ORIGIN_A),
+        ("MIRRORCAST_ORIGIN_B", ORIGIN_B),
+    ];
+    let (before_a, before_b) = (snapshot(a_store.as_ref()).await, snapshot(b_store.as_ref()).await);
+    let bless = std::env::var_os("MIRRORCAST_BLESS").is_some();
+    let mut mismatches = Vec::new();
+    for case in CASES {
+        let (id, locator) = ids[case];
+        let deep = case == "stale_md5";
+        let mut args = vec!["verify", "--from", "a", "--to", "b", "--format", "json"];
+        let id_text = id.to_string();
+        args.extend(["--asset", id_text.as_str()]);
+        if deep {
+            args.push("--deep");
+        }
+        let out = run_in(dir.path(), &env, &args).await;
+        let report: mirrorcast_verify::Report = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{case}: not a report ({e}): {} {}", out.stdout, out.stderr));
+        let got = normalise(&report.difference_lines(), &id, &locator);
+        let want_code = if case == "untouched" { 0 } else { 1 };
+        assert_eq!(out.code, want_code, "{case}: exit code; report:\n{got}");
+        let path = expected_path(case);
+        if bless {
+            std::fs::write(&path, &got).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("missing {}: run with MIRRORCAST_BLESS=1", path.display()));
+        if got != want {
+            mismatches.push(format!("--- {case}: expected\n{want}+++ got\n{got}"));
+        }
+    }
+    assert!(mismatches.is_empty(), "reports differ from tests/data/verify:\n{}", mismatches.join("\n"));
+
+    // A whole deep audit in every format, and nothing written to either side.
+    for format in ["text", "junit"] {
+        let out =
+            run_in(dir.path(), &env, &["verify", "--from", "a", "--to", "b", "--all", "--deep", "--format", format])
+                .await;
+        assert_eq!(out.code, 1, "{format}: {}", out.stderr);
+        assert!(out.stdout.contains("NOT identical") || out.stdout.contains("<testsuites"), "{format}: {}", out.stdout);
+    }
+    assert_eq!(snapshot(a_store.as_ref()).await, before_a, "verify must not write to A");
+    assert_eq!(snapshot(b_store.as_ref()).await, before_b, "verify must not write to B");
+}
