@@ -185,4 +185,5 @@ async fn the_demo_replicates_its_sample_and_a_rerun_copies_nothing() {
     assert_eq!(out["rerun"]["skipped"], 10);
     let urls = out["replication"]["assets"][0]["urls"].as_array().unwrap();
     assert!(urls.iter().any(|u| u["format"] == "hls"));
+    assert_eq!(out["verify"]["identical"], true, "{}", out["verify"]);
 }

@@ -57,6 +57,13 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
     );
     let report = replicator.run(&Selection::Assets(vec![asset.id])).await?;
     let again = replicator.run(&Selection::Assets(vec![asset.id])).await?;
+    let audit = mirrorcast_verify::verify(
+        ("a", store_a.clone(), origin_a),
+        ("b", catalog_b.store().clone(), origin_b),
+        Some(&[asset.id]),
+        &mirrorcast_verify::VerifyOptions { deep: true, ..Default::default() },
+    )
+    .await?;
 
     if ctx.json {
         output::json(&serde_json::json!({
@@ -65,6 +72,7 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
             "urls": urls,
             "replication": report,
             "rerun": again.totals,
+            "verify": audit,
         }))?;
     } else {
         println!("data center A: {}", dcs.a.store().describe());
@@ -91,12 +99,22 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
             "run again: {} copied, {} skipped: nothing to do",
             again.totals.counts.copied, again.totals.counts.skipped
         );
+        let c = &audit.counts;
+        println!(
+            "verify --deep: {} checks same, {} missing, {} extra, {} differ, {} errors: {}",
+            c.same,
+            c.missing,
+            c.extra,
+            c.differs,
+            c.errors,
+            if audit.identical { "B holds everything A serves" } else { "NOT identical" }
+        );
         println!("streaming URLs, A then B (only the base differs):");
         for pair in report.assets.iter().flat_map(|a| &a.urls) {
             println!("  {:<10} {}\n  {:<10} {}", pair.format, pair.source, "", pair.target);
         }
     }
-    if report.has_failures() {
+    if report.has_failures() || !audit.identical {
         anyhow::bail!("the demo replication did not finish cleanly");
     }
     if args.keep_running {

@@ -304,6 +304,11 @@ impl<'a> Replicator<'a> {
         }
 
         self.ensure_target_asset(asset).await?;
+        if to_copy.is_empty() {
+            // Nothing to copy: no SAS to issue; records are refreshed only where they differ.
+            let target_record = self.refresh_files_if_changed(asset, target_blobs.into_values().collect()).await?;
+            return self.recreate_locators(asset, &target_record, source_locators, report).await;
+        }
         let grants = self.grant(asset).await;
         let copied = match &grants {
             Ok(g) => {
@@ -322,6 +327,17 @@ impl<'a> Replicator<'a> {
         let target_record = self.target.catalog.regenerate_files(&asset.id).await?;
         self.recreate_locators(asset, &target_record, source_locators, report).await?;
         Ok(())
+    }
+
+    /// B's file infos, rewritten only if they no longer match `blobs` (B's listing).
+    async fn refresh_files_if_changed(&self, asset: &Asset, blobs: Vec<BlobMeta>) -> Result<AssetRecord> {
+        let current = self.target.catalog.get_asset(&asset.id).await?;
+        let mut blobs = blobs;
+        blobs.sort_by(|a, b| a.name.cmp(&b.name));
+        if crate::catalog::file_infos(&current.value.asset, &blobs).ok().as_ref() == Some(&current.value.files) {
+            return Ok(current.value);
+        }
+        self.target.catalog.regenerate_files(&asset.id).await
     }
 
     async fn ensure_target_asset(&self, asset: &Asset) -> Result<()> {

@@ -56,11 +56,11 @@ async fn main() -> Result<()> {
         }
     }
     println!(
-        "\n{:<28} {:>10} {:>10} {:>7} {:>11} {:>11} {:>8} {:>9} {:>9} {:>7}",
-        "benchmark", "mc s", "rclone s", "ratio", "mc no-op s", "rc no-op s", "ratio", "mc RSS", "rc RSS", "ratio"
+        "\n{:<34} {:>12} {:>12} {:>7} {:>12} {:>12} {:>7}",
+        "benchmark (median)", "mirrorcast", "rclone", "ratio", "mc peak RSS", "rc peak RSS", "ratio"
     );
-    for r in &results {
-        println!("{}", r["row"].as_str().unwrap_or(""));
+    for r in results.iter().flat_map(|r| r["rows"].as_array().cloned().unwrap_or_default()) {
+        println!("{}", r.as_str().unwrap_or(""));
     }
     let out = root.join("target/bench.json");
     std::fs::write(&out, serde_json::to_string_pretty(&results)?)?;
@@ -82,6 +82,20 @@ fn ratio(a: f64, b: Option<f64>) -> String {
 
 fn opt(v: Option<f64>, unit: &str) -> String {
     v.map(|v| format!("{v:.2}{unit}")).unwrap_or_else(|| "-".into())
+}
+
+/// One table row: seconds and peak RSS of both tools, with ratios.
+fn row(name: &str, mc_s: f64, rc_s: Option<f64>, mc_rss: Option<f64>, rc_rss: Option<f64>) -> String {
+    format!(
+        "{:<34} {:>12} {:>12} {:>7} {:>12} {:>12} {:>7}",
+        name,
+        format!("{mc_s:.2} s"),
+        opt(rc_s, " s"),
+        ratio(mc_s, rc_s),
+        opt(mc_rss, " MiB"),
+        opt(rc_rss, " MiB"),
+        mc_rss.map(|m| ratio(m, rc_rss)).unwrap_or_else(|| "-".into())
+    )
 }
 
 /// Replicates `w` from A to a fresh B with mirrorcast and to a fresh C with
@@ -133,36 +147,71 @@ async fn replicate(tools: &Tools, topology: &str, w: &Workload, runs: usize) -> 
         Some(r) => Some(measure(&mut rclone_copy(r, &rclone_env))?),
         None => None,
     };
+
+    // The audits, on the replicas the copies just made.
+    let mut audits = Vec::new();
+    for deep in [false, true] {
+        let mut mc_v = Vec::new();
+        let mut rc_v = Vec::new();
+        for _ in 0..runs {
+            let mut cmd = Command::new(&tools.mirrorcast);
+            cmd.args(["verify", "--from", "a", "--to", "b", "--all", "--format", "json"]).envs(env.iter().cloned());
+            if deep {
+                cmd.arg("--deep");
+            }
+            mc_v.push(measure(&mut cmd)?);
+            if let Some(rclone) = &tools.rclone {
+                let mut cmd = Command::new(rclone);
+                cmd.args([
+                    "check",
+                    "SRC:",
+                    "DST:",
+                    "--include",
+                    "/asset-*/**",
+                    "--checkers",
+                    "16",
+                    "--config",
+                    "/dev/null",
+                    "-q",
+                ])
+                .envs(rclone_env.iter().cloned());
+                if deep {
+                    cmd.arg("--download");
+                }
+                rc_v.push(measure(&mut cmd)?);
+            }
+        }
+        audits.push((deep, mc_v, rc_v));
+    }
     drop((source_az, target_az));
 
-    let mc_s = median(mc.iter().map(|m| m.seconds));
-    let rc_s = (!rc.is_empty()).then(|| median(rc.iter().map(|m| m.seconds)));
-    let mc_rss = median(mc.iter().map(|m| m.peak_rss_mib()));
-    let rc_rss = (!rc.is_empty()).then(|| median(rc.iter().map(|m| m.peak_rss_mib())));
+    let secs = |v: &[Measured]| (!v.is_empty()).then(|| median(v.iter().map(|m| m.seconds)));
+    let rss = |v: &[Measured]| (!v.is_empty()).then(|| median(v.iter().map(|m| m.peak_rss_mib())));
+    let mc_s = secs(&mc).unwrap_or_default();
+    let rc_s = secs(&rc);
     let name = format!("{} {topology}", w.name);
-    let row = format!(
-        "{:<28} {:>10.2} {:>10} {:>7} {:>11.2} {:>11} {:>8} {:>8.1}M {:>9} {:>7}",
-        name,
-        mc_s,
-        opt(rc_s, ""),
-        ratio(mc_s, rc_s),
-        mc_noop.seconds,
-        opt(rc_noop.map(|m| m.seconds), ""),
-        ratio(mc_noop.seconds, rc_noop.map(|m| m.seconds)),
-        mc_rss,
-        opt(rc_rss, "M"),
-        ratio(mc_rss, rc_rss),
-    );
+    let mut rows = vec![
+        row(&format!("{name} replicate"), mc_s, rc_s, rss(&mc), rss(&rc)),
+        row(&format!("{name} no-op re-run"), mc_noop.seconds, rc_noop.map(|m| m.seconds), None, None),
+    ];
+    let mut audit_json = Vec::new();
+    for (deep, mc_v, rc_v) in &audits {
+        let label = if *deep { "verify --deep / check --download" } else { "verify / check" };
+        let (m, r) = (secs(mc_v).unwrap_or_default(), secs(rc_v));
+        rows.push(row(&format!("{name} {label}"), m, r, rss(mc_v), rss(rc_v)));
+        audit_json.push(json!({"deep": deep, "mirrorcast_median_seconds": m, "rclone_median_seconds": r, "ratio": r.map(|r| m / r)}));
+    }
     Ok(json!({
         "benchmark": name,
         "workload": w.describe(),
         "runs": runs,
-        "mirrorcast": {"median_seconds": mc_s, "median_peak_rss_mib": mc_rss, "noop_seconds": mc_noop.seconds, "all": mc.iter().map(Measured::json).collect::<Vec<_>>()},
-        "rclone": {"median_seconds": rc_s, "median_peak_rss_mib": rc_rss, "noop_seconds": rc_noop.map(|m| m.seconds), "all": rc.iter().map(Measured::json).collect::<Vec<_>>()},
+        "mirrorcast": {"median_seconds": mc_s, "median_peak_rss_mib": rss(&mc), "noop_seconds": mc_noop.seconds, "all": mc.iter().map(Measured::json).collect::<Vec<_>>()},
+        "rclone": {"median_seconds": rc_s, "median_peak_rss_mib": rss(&rc), "noop_seconds": rc_noop.map(|m| m.seconds), "all": rc.iter().map(Measured::json).collect::<Vec<_>>()},
         "ratio_seconds": rc_s.map(|r| mc_s / r),
         "ratio_noop": rc_noop.map(|r| mc_noop.seconds / r.seconds),
-        "ratio_rss": rc_rss.map(|r| mc_rss / r),
-        "row": row,
+        "ratio_rss": rss(&rc).zip(rss(&mc)).map(|(r, m)| m / r),
+        "audits": audit_json,
+        "rows": rows,
     }))
 }
 
@@ -243,6 +292,6 @@ async fn upload_rss(tools: &Tools, runs: usize) -> Result<serde_json::Value> {
     Ok(json!({
         "benchmark": "upload 300 MiB",
         "mirrorcast": {"median_seconds": s, "median_peak_rss_mib": rss, "all": all.iter().map(Measured::json).collect::<Vec<_>>()},
-        "row": format!("{:<28} {:>10.2} {:>10} {:>7} {:>11} {:>11} {:>8} {:>8.1}M", "upload 300 MiB", s, "-", "-", "-", "-", "-", rss),
+        "rows": [row("upload 300 MiB file", s, None, Some(rss), None)],
     }))
 }
