@@ -10,6 +10,7 @@ use mirrorcast_azure_blob::{AzureBlobStore, AzureConfig, Credential};
 use mirrorcast_core::catalog::Catalog;
 use mirrorcast_core::secret::Secret;
 use mirrorcast_core::store::BlobStore;
+use mirrorcast_object_store::ObjectStoreBackend;
 use serde::Deserialize;
 
 /// A data center the user named that cannot be used as configured.
@@ -59,6 +60,8 @@ struct DcTable {
     endpoint: Option<String>,
     /// Streaming origin base URL.
     origin: Option<String>,
+    /// A non-Azure store: `file:///dir`, `memory://`, `s3://bucket/prefix`.
+    url: Option<String>,
 }
 
 fn env_name(prefix: &str, dc: &str) -> String {
@@ -82,7 +85,7 @@ pub fn resolve(name: &str, config: Option<&Path>) -> Result<DataCenter, ConfigEr
         message,
     };
 
-    let (azure, source_name, file_origin) =
+    let (backend, source_name, file_origin) =
         if let Some(value) = std::env::var(&env).ok().filter(|v| !v.trim().is_empty()) {
             (from_value(&value).map_err(|m| invalid(&env, m))?, env.clone(), None)
         } else {
@@ -97,24 +100,41 @@ pub fn resolve(name: &str, config: Option<&Path>) -> Result<DataCenter, ConfigEr
             let where_ = format!("[dc.{name}]");
             (from_table(table).map_err(|m| invalid(&where_, m))?, where_, table.origin.clone())
         };
-    let origin = origin_env
-        .or(file_origin)
-        .unwrap_or_else(|| format!("https://{}.streaming.mediaservices.windows.net", azure.account));
-    let store = AzureBlobStore::new(azure).map_err(|e| invalid(&source_name, e.to_string()))?;
-    Ok(DataCenter { name: name.to_owned(), store: Arc::new(store), origin: origin.trim_end_matches('/').to_owned() })
+    let (store, account): (Arc<dyn BlobStore>, String) = match backend {
+        Backend::Azure(azure) => {
+            let account = azure.account.clone();
+            (Arc::new(AzureBlobStore::new(azure).map_err(|e| invalid(&source_name, e.to_string()))?), account)
+        }
+        Backend::ObjectStore(url) => (
+            Arc::new(ObjectStoreBackend::from_url(&url).map_err(|e| invalid(&source_name, e.message().to_owned()))?),
+            name.to_owned(),
+        ),
+    };
+    let origin =
+        origin_env.or(file_origin).unwrap_or_else(|| format!("https://{account}.streaming.mediaservices.windows.net"));
+    Ok(DataCenter { name: name.to_owned(), store, origin: origin.trim_end_matches('/').to_owned() })
 }
 
-fn from_value(value: &str) -> Result<AzureConfig, String> {
+/// Where a data center's store is.
+#[derive(Debug)]
+enum Backend {
+    Azure(AzureConfig),
+    /// `file://`, `memory://` or `s3://`: the object_store backend.
+    ObjectStore(String),
+}
+
+fn from_value(value: &str) -> Result<Backend, String> {
     let scheme = value.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
-        Some(s @ ("file" | "s3" | "gs" | "memory")) => Err(format!(
-            "'{s}://' data centers need the object-store backend, which this build does not include; use an Azure connection string"
+        Some("file" | "s3" | "memory") => Ok(Backend::ObjectStore(value.trim().to_owned())),
+        Some(s @ ("gs" | "gcs" | "az" | "abfs")) => Err(format!(
+            "'{s}://' data centers are not supported; use an Azure connection string, file://, memory:// or s3://"
         )),
-        _ => AzureConfig::from_connection_string(value).map_err(|e| e.to_string()),
+        _ => AzureConfig::from_connection_string(value).map(Backend::Azure).map_err(|e| e.to_string()),
     }
 }
 
-fn from_table(t: &DcTable) -> Result<AzureConfig, String> {
+fn from_table(t: &DcTable) -> Result<Backend, String> {
     let read = |var: &str| {
         std::env::var(var)
             .ok()
@@ -124,14 +144,17 @@ fn from_table(t: &DcTable) -> Result<AzureConfig, String> {
     if let Some(var) = &t.connection_string_env {
         return from_value(&read(var)?);
     }
-    let account = t.account.as_deref().ok_or("set connection_string_env, or account with key_env or sas_env")?;
+    if let Some(url) = &t.url {
+        return from_value(url);
+    }
+    let account = t.account.as_deref().ok_or("set url, connection_string_env, or account with key_env or sas_env")?;
     let credential = match (&t.key_env, &t.sas_env) {
         (Some(k), None) => Credential::SharedKey(Secret::new(read(k)?)),
         (None, Some(s)) => Credential::Sas(Secret::new(read(s)?.trim_start_matches('?'))),
         _ => return Err("set exactly one of key_env and sas_env".into()),
     };
     let endpoint = t.endpoint.clone().unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
-    AzureConfig::new(account, &endpoint, credential).map_err(|e| e.to_string())
+    AzureConfig::new(account, &endpoint, credential).map(Backend::Azure).map_err(|e| e.to_string())
 }
 
 fn load_file(explicit: Option<&Path>) -> Result<(Option<PathBuf>, FileConfig), ConfigError> {

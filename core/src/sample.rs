@@ -79,7 +79,8 @@ fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn server_manifest(base: &str, renditions: &[(String, u32)]) -> String {
+/// A SMIL server manifest naming `renditions` (file name, kbps).
+pub fn server_manifest(base: &str, renditions: &[(String, u32)]) -> String {
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<smil xmlns=\"http://www.w3.org/2001/SMIL20/Language\">\n  <head>\n");
     s.push_str(&format!("    <meta name=\"clientManifestRelativePath\" content=\"{}.ismc\" />\n", xml_escape(base)));
     s.push_str("  </head>\n  <body>\n    <switch>\n");
@@ -100,7 +101,8 @@ fn server_manifest(base: &str, renditions: &[(String, u32)]) -> String {
     s
 }
 
-fn client_manifest() -> String {
+/// A Smooth Streaming client manifest for [`LADDER`].
+pub fn client_manifest() -> String {
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<SmoothStreamingMedia MajorVersion=\"2\" MinorVersion=\"2\" Duration=\"6000000000\">\n");
     s.push_str("  <StreamIndex Chunks=\"300\" Type=\"video\" Url=\"QualityLevels({bitrate})/Fragments(video={start time})\" QualityLevels=\"6\">\n");
     for (i, (w, h, kbps)) in LADDER.iter().enumerate() {

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod assets;
+mod backends;
 mod bad_input;
 mod replicate;
 mod resilience;

@@ -13,7 +13,7 @@ use mirrorcast_core::store::{upload_reader, BlobStore, UploadOptions};
 pub struct Workload {
     pub name: &'static str,
     assets: usize,
-    /// (name pattern, size) per blob; `{i}` is replaced by the blob index.
+    /// (name, size) per blob; `.ism`/`.ismc` get real manifests, the rest MP4 boxes.
     blobs: Vec<(String, u64)>,
 }
 
@@ -33,7 +33,7 @@ impl Workload {
         w1.push(("Movie_audio_128.mp4".into(), 256 * 1024));
         w1.push(("Movie_thumb.jpg".into(), 256 * 1024));
         for m in ["Movie.ism", "Movie.ismc", "Movie_manifest.xml"] {
-            w1.push((m.into(), 4 * 1024));
+            w1.push((m.into(), 0));
         }
         let w2 = (0..500).map(|i| (format!("segments/seg_{i:05}.m4s"), 32 * 1024)).collect();
         let w3 = vec![
@@ -45,6 +45,29 @@ impl Workload {
             Workload { name: "W2", assets: 10, blobs: w2 },
             Workload { name: "W3", assets: 1, blobs: w3 },
         ]
+    }
+
+    /// Real manifests for `.ism`/`.ismc`/`_manifest.xml` (verify parses them), MP4 boxes otherwise.
+    fn content(&self, name: &str, size: u64, seed: u64) -> Bytes {
+        let renditions: Vec<(String, u32)> = self
+            .blobs
+            .iter()
+            .filter(|(n, _)| n.ends_with(".mp4"))
+            .map(|(n, _)| {
+                (n.clone(), n.rsplit('_').next().and_then(|k| k.trim_end_matches(".mp4").parse().ok()).unwrap_or(128))
+            })
+            .collect();
+        if let Some(base) = name.strip_suffix(".ism") {
+            Bytes::from(mirrorcast_core::sample::server_manifest(base, &renditions))
+        } else if name.ends_with(".ismc") {
+            Bytes::from(mirrorcast_core::sample::client_manifest())
+        } else if name.ends_with("_manifest.xml") {
+            let list: String =
+                self.blobs.iter().map(|(n, s)| format!("<AssetFile Name=\"{n}\" Size=\"{s}\"/>")).collect();
+            Bytes::from(format!("<?xml version=\"1.0\"?><AssetFiles>{list}</AssetFiles>"))
+        } else {
+            Bytes::from(mirrorcast_core::sample::mp4(size, seed))
+        }
     }
 
     pub fn describe(&self) -> String {
@@ -62,7 +85,7 @@ impl Workload {
                 .map(|(j, (name, size))| {
                     let container = asset.container.clone();
                     async move {
-                        let data = Bytes::from(mirrorcast_core::sample::mp4(*size, (i * 1000 + j) as u64));
+                        let data = self.content(name, *size, (i * 1000 + j) as u64);
                         let options = UploadOptions { block_size: 8 * 1024 * 1024, ..Default::default() };
                         upload_reader(store, &container, name, std::io::Cursor::new(data), &options).await
                     }

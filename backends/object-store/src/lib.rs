@@ -1,0 +1,420 @@
+//! mirrorcast's `object_store` backend: a data center can be a local
+//! directory (`file:///path`), memory (`memory://`), or, with the `s3`
+//! feature, an S3-compatible bucket (`s3://bucket/prefix`).
+//!
+//! Layout inside the store, per container `c`:
+//! - `c/<blob name>`: the bytes;
+//! - `c/.mirrorcast/meta/<blob name>.json`: properties, user metadata and an ETag
+//!   of ours (object stores differ in what they keep, so we keep it ourselves);
+//! - `c/.mirrorcast/container`: the marker that makes `c` a container;
+//! - `c/.mirrorcast/blocks/<blob>/<block>`: staged blocks until committed.
+//!
+//! Conditional writes are checked and applied under one lock per store: they
+//! are exact within a process, not across processes sharing a directory.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use md5::{Digest, Md5};
+use mirrorcast_core::store::{
+    BlobKind, BlobMeta, BlobProperties, BlobStore, Capability, Condition, GetResult, ListOptions, ListPage, PutOptions,
+};
+use mirrorcast_core::{Error, ErrorKind, Result};
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+const RESERVED: &str = ".mirrorcast";
+
+/// What we keep beside each blob.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Sidecar {
+    etag: String,
+    size: u64,
+    last_modified: DateTime<Utc>,
+    properties: BlobProperties,
+    metadata: BTreeMap<String, String>,
+}
+
+/// A [`BlobStore`] over any `object_store` backend.
+#[derive(Debug, Clone)]
+pub struct ObjectStoreBackend {
+    inner: Arc<dyn ObjectStore>,
+    label: String,
+    writes: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl ObjectStoreBackend {
+    pub fn new(inner: Arc<dyn ObjectStore>, label: impl Into<String>) -> Self {
+        ObjectStoreBackend { inner, label: label.into(), writes: Default::default() }
+    }
+
+    /// A data center in a local directory (created if missing).
+    pub fn local(dir: &std::path::Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::invalid_input(format!("cannot use '{}' as a data center: {e}", dir.display())))?;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
+            .map_err(|e| Error::invalid_input(format!("cannot use '{}' as a data center: {e}", dir.display())))?;
+        Ok(Self::new(Arc::new(fs), format!("local directory '{}'", dir.display())))
+    }
+
+    pub fn memory() -> Self {
+        Self::new(Arc::new(object_store::memory::InMemory::new()), "in-memory object store")
+    }
+
+    /// `file:///path`, `memory://`, or (feature `s3`) `s3://bucket[/prefix]`.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let parsed = url::Url::parse(url).map_err(|e| Error::invalid_input(format!("'{url}' is not a URL: {e}")))?;
+        match parsed.scheme() {
+            "file" => {
+                let path = parsed.to_file_path().map_err(|_| {
+                    Error::invalid_input(format!("'{url}' is not an absolute file:// path (file:///dir)"))
+                })?;
+                Self::local(&path)
+            }
+            "memory" => Ok(Self::memory()),
+            #[cfg(feature = "s3")]
+            "s3" => {
+                let s3 = object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(url)
+                    .build()
+                    .map_err(|e| Error::invalid_input(format!("S3 data center '{url}': {e}")))?;
+                Ok(Self::new(Arc::new(s3), format!("S3 '{url}'")))
+            }
+            other => Err(Error::invalid_input(format!(
+                "'{other}://' is not a scheme this build can store in: use file:// or memory://{}",
+                if cfg!(feature = "s3") { " or s3://" } else { " (s3:// needs the `s3` feature)" }
+            ))),
+        }
+    }
+
+    fn blob_path(container: &str, name: &str) -> Path {
+        Path::from_iter(std::iter::once(container).chain(name.split('/')))
+    }
+
+    fn sidecar_path(container: &str, name: &str) -> Path {
+        let mut parts = vec![container, RESERVED, "meta"];
+        let file = format!("{name}.json");
+        parts.extend(file.split('/'));
+        Path::from_iter(parts)
+    }
+
+    fn marker_path(container: &str) -> Path {
+        Path::from_iter([container, RESERVED, "container"])
+    }
+
+    fn block_path(container: &str, name: &str, block_id: &str) -> Path {
+        let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+        Path::from_iter([container.to_owned(), RESERVED.to_owned(), "blocks".to_owned(), hex(name), hex(block_id)])
+    }
+
+    fn name_of(container: &str, location: &Path) -> Option<String> {
+        let mut parts = location.parts();
+        let first = parts.next()?;
+        if decode(first.as_ref()) != container {
+            return None;
+        }
+        let rest: Vec<String> = parts.map(|p| decode(p.as_ref())).collect();
+        if rest.is_empty() || rest[0] == RESERVED {
+            return None;
+        }
+        Some(rest.join("/"))
+    }
+
+    async fn require_container(&self, container: &str) -> Result<()> {
+        match self.inner.head(&Self::marker_path(container)).await {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(Error::not_found(format!("container '{container}' does not exist")))
+            }
+            Err(e) => Err(map(e, container)),
+        }
+    }
+
+    async fn sidecar(&self, container: &str, name: &str) -> Result<Option<Sidecar>> {
+        match self.inner.get(&Self::sidecar_path(container, name)).await {
+            Ok(got) => {
+                let bytes = got.bytes().await.map_err(|e| map(e, name))?;
+                Ok(Some(serde_json::from_slice(&bytes)?))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(map(e, name)),
+        }
+    }
+
+    fn check(current: Option<&Sidecar>, condition: &Condition, name: &str) -> Result<()> {
+        let failed = match (condition, current) {
+            (Condition::None, _) => false,
+            (Condition::IfNotExists, c) => c.is_some(),
+            (Condition::IfMatch(e), Some(c)) => &c.etag != e,
+            (Condition::IfMatch(_), None) => return Err(Error::not_found(format!("blob '{name}' does not exist"))),
+        };
+        if failed {
+            return Err(Error::new(ErrorKind::PreconditionFailed, format!("blob '{name}' changed: condition not met")));
+        }
+        Ok(())
+    }
+
+    /// Writes bytes and sidecar under the write lock, after checking `condition`.
+    async fn commit(
+        &self,
+        container: &str,
+        name: &str,
+        data: PutPayload,
+        size: u64,
+        options: &PutOptions,
+        md5: Option<String>,
+    ) -> Result<String> {
+        self.require_container(container).await?;
+        let _guard = self.writes.lock().await;
+        let current = self.sidecar(container, name).await?;
+        Self::check(current.as_ref(), &options.condition, name)?;
+        self.inner.put(&Self::blob_path(container, name), data).await.map_err(|e| map(e, name))?;
+        let mut properties = options.properties.clone();
+        if properties.content_md5.is_none() {
+            properties.content_md5 = md5;
+        }
+        let sidecar = Sidecar {
+            etag: format!("\"{}\"", uuid::Uuid::new_v4().simple()),
+            size,
+            last_modified: Utc::now(),
+            properties,
+            metadata: options.metadata.clone(),
+        };
+        self.write_sidecar(container, name, &sidecar).await?;
+        Ok(sidecar.etag)
+    }
+
+    async fn write_sidecar(&self, container: &str, name: &str, sidecar: &Sidecar) -> Result<()> {
+        let body = serde_json::to_vec(sidecar)?;
+        self.inner.put(&Self::sidecar_path(container, name), PutPayload::from(body)).await.map_err(|e| map(e, name))?;
+        Ok(())
+    }
+
+    fn meta(name: &str, s: Sidecar) -> BlobMeta {
+        BlobMeta {
+            name: name.to_owned(),
+            size: s.size,
+            etag: s.etag,
+            last_modified: Some(s.last_modified),
+            kind: BlobKind::Block,
+            properties: s.properties,
+            metadata: s.metadata,
+        }
+    }
+}
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8().map(|c| c.into_owned()).unwrap_or_else(|_| s.to_owned())
+}
+
+fn map(e: object_store::Error, what: &str) -> Error {
+    let kind = match &e {
+        object_store::Error::NotFound { .. } => ErrorKind::NotFound,
+        object_store::Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+        object_store::Error::Precondition { .. } => ErrorKind::PreconditionFailed,
+        object_store::Error::NotSupported { .. } | object_store::Error::NotImplemented { .. } => ErrorKind::Unsupported,
+        object_store::Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+        object_store::Error::Unauthenticated { .. } => ErrorKind::Authentication,
+        _ => ErrorKind::Other,
+    };
+    Error::new(kind, format!("'{what}': {e}"))
+}
+
+#[async_trait]
+impl BlobStore for ObjectStoreBackend {
+    fn describe(&self) -> String {
+        self.label.clone()
+    }
+
+    fn capability(&self) -> Capability {
+        Capability::basic()
+    }
+
+    async fn create_container(&self, container: &str) -> Result<bool> {
+        let put = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
+        match self.inner.put_opts(&Self::marker_path(container), PutPayload::from_static(b"{}"), put).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(map(e, container)),
+        }
+    }
+
+    async fn delete_container(&self, container: &str) -> Result<bool> {
+        if self.require_container(container).await.is_err() {
+            return Ok(false);
+        }
+        let prefix = Path::from(container);
+        let all: Vec<Path> =
+            self.inner.list(Some(&prefix)).map_ok(|m| m.location).try_collect().await.map_err(|e| map(e, container))?;
+        for p in all {
+            match self.inner.delete(&p).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(map(e, container)),
+            }
+        }
+        Ok(true)
+    }
+
+    async fn list_containers(&self, prefix: &str) -> Result<Vec<String>> {
+        let listed = self.inner.list_with_delimiter(None).await.map_err(|e| map(e, "the store root"))?;
+        let mut out = Vec::new();
+        for p in listed.common_prefixes {
+            let name = decode(p.as_ref());
+            if name.starts_with(prefix) && self.require_container(&name).await.is_ok() {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    async fn list_blobs(&self, container: &str, options: &ListOptions) -> Result<ListPage> {
+        self.require_container(container).await?;
+        let root = Path::from(container);
+        let want = options.prefix.as_deref().unwrap_or("");
+        let listed: Vec<object_store::ObjectMeta> =
+            self.inner.list(Some(&root)).try_collect().await.map_err(|e| map(e, container))?;
+        let mut names: Vec<String> = listed
+            .iter()
+            .filter_map(|m| Self::name_of(container, &m.location))
+            .filter(|n| n.starts_with(want))
+            .collect();
+        names.sort();
+        if let Some(marker) = &options.marker {
+            names.retain(|n| n > marker);
+        }
+        let max = options.max_results.unwrap_or(5000).max(1) as usize;
+        let more = names.len() > max;
+        names.truncate(max);
+        let metas: Vec<BlobMeta> = futures::stream::iter(names)
+            .map(|n| async move {
+                let s = self.sidecar(container, &n).await?;
+                Ok::<_, Error>(s.map(|s| Self::meta(&n, s)))
+            })
+            .buffered(16)
+            .try_filter_map(|m| async move { Ok(m) })
+            .try_collect()
+            .await?;
+        let next_marker = if more { metas.last().map(|m| m.name.clone()) } else { None };
+        Ok(ListPage { blobs: metas, next_marker })
+    }
+
+    async fn head_blob(&self, container: &str, name: &str) -> Result<BlobMeta> {
+        self.require_container(container).await?;
+        self.sidecar(container, name)
+            .await?
+            .map(|s| Self::meta(name, s))
+            .ok_or_else(|| Error::not_found(format!("blob '{name}' does not exist in container '{container}'")))
+    }
+
+    async fn get_blob(&self, container: &str, name: &str, range: Option<Range<u64>>) -> Result<GetResult> {
+        let meta = self.head_blob(container, name).await?;
+        let range = match range {
+            None => 0..meta.size,
+            Some(r) if r.start < meta.size => r.start..r.end.min(meta.size),
+            Some(r) if r.start == 0 && meta.size == 0 => 0..0,
+            Some(r) => {
+                return Err(Error::invalid_input(format!(
+                    "range {}..{} is outside blob '{name}' of {} bytes",
+                    r.start, r.end, meta.size
+                )))
+            }
+        };
+        if range.is_empty() {
+            return Ok(GetResult { meta, range, stream: Box::pin(futures::stream::empty()) });
+        }
+        let options = GetOptions { range: Some(GetRange::Bounded(range.clone())), ..Default::default() };
+        let got = self.inner.get_opts(&Self::blob_path(container, name), options).await.map_err(|e| map(e, name))?;
+        let what = name.to_owned();
+        let stream = got.into_stream().map_err(move |e| map(e, &what));
+        Ok(GetResult { meta, range, stream: Box::pin(stream) })
+    }
+
+    async fn put_blob(&self, container: &str, name: &str, data: Bytes, options: &PutOptions) -> Result<String> {
+        let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&data));
+        if options.properties.content_md5.as_ref().is_some_and(|m| *m != md5) {
+            return Err(Error::new(ErrorKind::Corrupt, format!("'{name}': the bytes sent do not match their MD5")));
+        }
+        let size = data.len() as u64;
+        self.commit(container, name, PutPayload::from(data), size, options, Some(md5)).await
+    }
+
+    async fn put_block(&self, container: &str, name: &str, block_id: &str, data: Bytes) -> Result<()> {
+        self.require_container(container).await?;
+        self.inner
+            .put(&Self::block_path(container, name, block_id), PutPayload::from(data))
+            .await
+            .map_err(|e| map(e, name))?;
+        Ok(())
+    }
+
+    async fn put_block_list(
+        &self,
+        container: &str,
+        name: &str,
+        block_ids: &[String],
+        options: &PutOptions,
+    ) -> Result<String> {
+        self.require_container(container).await?;
+        // Blocks are read one at a time into the payload's parts: the bytes
+        // are held once, as a blob store commit would hold them.
+        let mut parts = Vec::with_capacity(block_ids.len());
+        let mut size = 0u64;
+        for id in block_ids {
+            let got = self.inner.get(&Self::block_path(container, name, id)).await.map_err(|e| match e {
+                object_store::Error::NotFound { .. } => {
+                    Error::invalid_input(format!("block '{id}' of blob '{name}' was never staged"))
+                }
+                e => map(e, name),
+            })?;
+            let bytes = got.bytes().await.map_err(|e| map(e, name))?;
+            size += bytes.len() as u64;
+            parts.push(bytes);
+        }
+        let payload = PutPayload::from_iter(parts);
+        let etag = self.commit(container, name, payload, size, options, None).await?;
+        for id in block_ids {
+            let _ = self.inner.delete(&Self::block_path(container, name, id)).await;
+        }
+        Ok(etag)
+    }
+
+    async fn set_metadata(
+        &self,
+        container: &str,
+        name: &str,
+        metadata: &BTreeMap<String, String>,
+        condition: &Condition,
+    ) -> Result<String> {
+        self.require_container(container).await?;
+        let _guard = self.writes.lock().await;
+        let current = self.sidecar(container, name).await?;
+        Self::check(current.as_ref(), condition, name)?;
+        let mut s = current.ok_or_else(|| Error::not_found(format!("blob '{name}' does not exist")))?;
+        s.metadata = metadata.clone();
+        s.etag = format!("\"{}\"", uuid::Uuid::new_v4().simple());
+        self.write_sidecar(container, name, &s).await?;
+        Ok(s.etag)
+    }
+
+    async fn delete_blob(&self, container: &str, name: &str, condition: &Condition) -> Result<bool> {
+        self.require_container(container).await?;
+        let _guard = self.writes.lock().await;
+        let Some(current) = self.sidecar(container, name).await? else { return Ok(false) };
+        Self::check(Some(&current), condition, name)?;
+        for p in [Self::blob_path(container, name), Self::sidecar_path(container, name)] {
+            match self.inner.delete(&p).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(map(e, name)),
+            }
+        }
+        Ok(true)
+    }
+}
