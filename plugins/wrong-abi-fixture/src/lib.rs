@@ -1,0 +1,17 @@
+//! A plugin built for ABI version 99: loading it must fail cleanly.
+
+use mirrorcast_plugin_sdk::mirrorcast_core::{Error, Result};
+use mirrorcast_plugin_sdk::{export_plugin, Plugin, PluginStore};
+
+#[derive(Debug)]
+pub struct FromTheFuture;
+
+impl Plugin for FromTheFuture {
+    const NAME: &'static str = "future";
+
+    fn open(_: &str) -> Result<Box<dyn PluginStore>> {
+        Err(Error::unsupported("never opened"))
+    }
+}
+
+export_plugin!(FromTheFuture, abi = 99);
