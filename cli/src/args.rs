@@ -20,6 +20,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Load a storage-backend plugin (repeatable); data centers use it as `plugin:<name>:<config>`.
+    /// Plugins are also found as lib<name>.so in $MIRRORCAST_PLUGIN_DIR (default ~/.mirrorcast/plugins).
+    #[arg(long = "plugin", global = true, value_name = "PATH")]
+    pub plugins: Vec<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }

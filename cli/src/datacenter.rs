@@ -11,6 +11,7 @@ use mirrorcast_core::catalog::Catalog;
 use mirrorcast_core::secret::Secret;
 use mirrorcast_core::store::BlobStore;
 use mirrorcast_object_store::ObjectStoreBackend;
+use mirrorcast_plugin::Registry;
 use serde::Deserialize;
 
 /// A data center the user named that cannot be used as configured.
@@ -62,6 +63,9 @@ struct DcTable {
     origin: Option<String>,
     /// A non-Azure store: `file:///dir`, `memory://`, `s3://bucket/prefix`.
     url: Option<String>,
+    /// `plugin:<name>`: a store from a plugin, opened with `config`.
+    backend: Option<String>,
+    config: Option<String>,
 }
 
 fn env_name(prefix: &str, dc: &str) -> String {
@@ -69,7 +73,7 @@ fn env_name(prefix: &str, dc: &str) -> String {
 }
 
 /// Resolves `name`: the environment first, then the configuration file.
-pub fn resolve(name: &str, config: Option<&Path>) -> Result<DataCenter, ConfigError> {
+pub fn resolve(name: &str, config: Option<&Path>, plugins: &Registry) -> Result<DataCenter, ConfigError> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(ConfigError::Invalid {
             name: name.to_owned(),
@@ -109,6 +113,13 @@ pub fn resolve(name: &str, config: Option<&Path>) -> Result<DataCenter, ConfigEr
             Arc::new(ObjectStoreBackend::from_url(&url).map_err(|e| invalid(&source_name, e.message().to_owned()))?),
             name.to_owned(),
         ),
+        Backend::Plugin { plugin, config } => {
+            let library = plugins.get(&plugin).map_err(|e| invalid(&source_name, e.to_string()))?;
+            (
+                Arc::new(library.open(&config).map_err(|e| invalid(&source_name, e.message().to_owned()))?),
+                name.to_owned(),
+            )
+        }
     };
     let origin =
         origin_env.or(file_origin).unwrap_or_else(|| format!("https://{account}.streaming.mediaservices.windows.net"));
@@ -121,9 +132,21 @@ enum Backend {
     Azure(AzureConfig),
     /// `file://`, `memory://` or `s3://`: the object_store backend.
     ObjectStore(String),
+    /// `plugin:<name>:<config>`: a store opened from a loaded plugin.
+    Plugin {
+        plugin: String,
+        config: String,
+    },
 }
 
 fn from_value(value: &str) -> Result<Backend, String> {
+    if let Some(rest) = value.trim().strip_prefix("plugin:") {
+        let (plugin, config) = rest.split_once(':').unwrap_or((rest, ""));
+        if plugin.is_empty() {
+            return Err("a plugin data center is 'plugin:<name>:<config>'".into());
+        }
+        return Ok(Backend::Plugin { plugin: plugin.to_owned(), config: config.to_owned() });
+    }
     let scheme = value.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
         Some("file" | "s3" | "memory") => Ok(Backend::ObjectStore(value.trim().to_owned())),
@@ -146,6 +169,10 @@ fn from_table(t: &DcTable) -> Result<Backend, String> {
     }
     if let Some(url) = &t.url {
         return from_value(url);
+    }
+    if let Some(backend) = &t.backend {
+        let plugin = backend.strip_prefix("plugin:").ok_or("backend must be \"plugin:<name>\"")?;
+        return Ok(Backend::Plugin { plugin: plugin.to_owned(), config: t.config.clone().unwrap_or_default() });
     }
     let account = t.account.as_deref().ok_or("set url, connection_string_env, or account with key_env or sas_env")?;
     let credential = match (&t.key_env, &t.sas_env) {

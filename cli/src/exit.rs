@@ -14,6 +14,7 @@ pub fn code_for(e: &anyhow::Error) -> ExitCode {
     for cause in e.chain() {
         if cause.downcast_ref::<ConfigError>().is_some()
             || cause.downcast_ref::<mirrorcast_azure_blob::Error>().is_some()
+            || cause.downcast_ref::<mirrorcast_plugin::Error>().is_some()
         {
             return ExitCode::from(USAGE);
         }

@@ -11,10 +11,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::args::{Cli, Command};
+use mirrorcast_plugin::Registry;
+
 use crate::datacenter::{self, DataCenter};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let ctx = Context { json: cli.json, config: cli.config.as_deref() };
+    let plugins = plugin_registry(&cli.plugins)?;
+    let ctx = Context { json: cli.json, config: cli.config.as_deref(), plugins: &plugins };
     match cli.command {
         Command::Asset(c) => asset::run(&ctx, c).await,
         Command::Policy(c) => policy::run(&ctx, c).await,
@@ -29,10 +32,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 pub struct Context<'a> {
     pub json: bool,
     pub config: Option<&'a Path>,
+    pub plugins: &'a Registry,
 }
 
 impl Context<'_> {
     pub fn dc(&self, name: &str) -> anyhow::Result<DataCenter> {
-        Ok(datacenter::resolve(name, self.config)?)
+        Ok(datacenter::resolve(name, self.config, self.plugins)?)
     }
+}
+
+/// Plugins named with `--plugin` are loaded now (a bad file stops the command
+/// with exit 2); others are found by name in the plugin directories when a
+/// data center asks for them.
+fn plugin_registry(explicit: &[std::path::PathBuf]) -> anyhow::Result<Registry> {
+    let dirs = match std::env::var_os("MIRRORCAST_PLUGIN_DIR") {
+        Some(v) => std::env::split_paths(&v).collect(),
+        None => std::env::var_os("HOME")
+            .map(|h| vec![std::path::PathBuf::from(h).join(".mirrorcast/plugins")])
+            .unwrap_or_default(),
+    };
+    let registry = Registry::new(dirs);
+    for path in explicit {
+        registry.load(path)?;
+    }
+    Ok(registry)
 }

@@ -46,8 +46,10 @@ pub fn load(path: &Path) -> Result<PluginLibrary, Error> {
     let path = path.to_path_buf();
     // SAFETY: loading runs the library's initialisers; that is what loading a
     // plugin means, and the user named this file.
-    let library = unsafe { libloading::Library::new(&path) }
-        .map_err(|e| Error::NotALibrary { path: path.clone(), reason: e.to_string() })?;
+    let library = unsafe { libloading::Library::new(&path) }.map_err(|e| {
+        let detail = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+        Error::NotALibrary { path: path.clone(), reason: format!("{e}{detail}") }
+    })?;
     let mut vtable = abi::empty_v1();
     let code = {
         // SAFETY: the symbol is typed as the SDK declares it.
