@@ -191,7 +191,7 @@ pub struct ReplicateArgs {
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
     /// Block size in MiB for streamed copies of large blobs.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 4)]
     pub block_size_mib: u64,
     /// Take share K of N of the assets (e.g. 2/4), so N machines split one run.
     #[arg(long)]

@@ -1,16 +1,17 @@
-//! Streamed copy: ranged GETs from the source feed staged blocks in the target.
+//! Streamed copy: one GET of the source, read once and in order, cut into
+//! blocks that are staged in the target `concurrency` at a time. One GET is one
+//! version of the source: the bytes can never be a mix of two.
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
-use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::{
     ensure_block_blob, source_changed, target_put_options, CopyEngine, CopyOutcome, CopyRequest, CopyStrategy,
 };
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
+use crate::store::{upload_stream, UploadOptions};
 
-/// Copies through the client: ranged GETs feed staged blocks, at most
-/// `concurrency` blocks of `block_size` bytes in memory at once.
+/// Copies through the client with about `block_size × (concurrency + 1)`
+/// bytes in memory per blob, whatever its size.
 #[derive(Debug, Clone)]
 pub struct StreamedCopy {
     pub block_size: u64,
@@ -19,29 +20,8 @@ pub struct StreamedCopy {
 
 impl Default for StreamedCopy {
     fn default() -> Self {
-        StreamedCopy { block_size: 8 * 1024 * 1024, concurrency: 4 }
+        StreamedCopy { block_size: 4 * 1024 * 1024, concurrency: 4 }
     }
-}
-
-async fn read_range(request: &CopyRequest<'_>, etag: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
-    // An empty blob has no range to ask for: fetch it whole to check its ETag.
-    let wanted = (!range.is_empty()).then(|| range.clone());
-    let got = request.source.get_blob(request.source_container, request.name, wanted).await?;
-    if got.meta.etag != etag {
-        return Err(source_changed(request.name));
-    }
-    let mut buf = BytesMut::with_capacity((range.end - range.start) as usize);
-    let mut s = got.stream;
-    while let Some(chunk) = s.try_next().await? {
-        buf.extend_from_slice(&chunk);
-    }
-    if buf.len() as u64 != range.end - range.start {
-        return Err(Error::new(
-            ErrorKind::Transient,
-            format!("short read of '{}': the connection ended early", request.name),
-        ));
-    }
-    Ok(buf.freeze())
 }
 
 #[async_trait]
@@ -49,28 +29,27 @@ impl CopyEngine for StreamedCopy {
     async fn copy_blob(&self, request: CopyRequest<'_>) -> Result<CopyOutcome> {
         let meta = request.source_meta().await?;
         ensure_block_blob(&meta)?;
-        let options = target_put_options(&meta);
-        let block = self.block_size.max(1);
-        let target_etag = if meta.size <= block {
-            let data = read_range(&request, &meta.etag, 0..meta.size).await?;
-            request.target.put_blob(request.target_container, request.name, data, &options).await?
-        } else {
-            let ranges: Vec<_> =
-                (0..meta.size).step_by(block as usize).map(|s| s..(s + block).min(meta.size)).collect();
-            let ids: Vec<String> = (0..ranges.len()).map(|i| format!("mirrorcast-{i:08}")).collect();
-            stream::iter(ranges.into_iter().zip(ids.iter().cloned()))
-                .map(|(range, id)| {
-                    let etag = meta.etag.as_str();
-                    async move {
-                        let data = read_range(&request, etag, range).await?;
-                        request.target.put_block(request.target_container, request.name, &id, data).await
-                    }
-                })
-                .buffer_unordered(self.concurrency.max(1))
-                .try_collect::<Vec<()>>()
-                .await?;
-            request.target.put_block_list(request.target_container, request.name, &ids, &options).await?
+        let got = request.source.get_blob(request.source_container, request.name, None).await?;
+        if got.meta.etag != meta.etag {
+            return Err(source_changed(request.name));
+        }
+        let options = UploadOptions {
+            block_size: self.block_size.max(1) as usize,
+            concurrency: self.concurrency.max(1),
+            put: target_put_options(&meta),
         };
-        Ok(CopyOutcome { bytes: meta.size, strategy: CopyStrategy::Streamed, source_etag: meta.etag, target_etag })
+        let up = upload_stream(request.target, request.target_container, request.name, got.stream, &options).await?;
+        if up.bytes != meta.size {
+            return Err(crate::Error::new(
+                crate::ErrorKind::Transient,
+                format!("'{}': read {} of {} bytes: the connection ended early", request.name, up.bytes, meta.size),
+            ));
+        }
+        Ok(CopyOutcome {
+            bytes: meta.size,
+            strategy: CopyStrategy::Streamed,
+            source_etag: meta.etag,
+            target_etag: up.etag,
+        })
     }
 }

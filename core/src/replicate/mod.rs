@@ -91,6 +91,9 @@ pub struct ReplicateOptions {
     pub sas_lifetime: Duration,
     /// Tries per blob when a copy fails for a passing reason or the source moved.
     pub max_attempts: u32,
+    /// Bytes of blob data the client may hold at once across all copies; a
+    /// large streamed blob holds about `block_size × (within-blob concurrency + 1)`.
+    pub memory_budget: u64,
     /// Set to stop starting new copies; in-flight ones finish, SAS are cleaned up.
     pub cancel: Arc<AtomicBool>,
     pub progress: Arc<dyn Progress>,
@@ -114,11 +117,12 @@ impl Default for ReplicateOptions {
         ReplicateOptions {
             strategy: StrategyChoice::Auto,
             concurrency: 16,
-            block_size: 8 * 1024 * 1024,
+            block_size: 4 * 1024 * 1024,
             dry_run: false,
             shard: None,
             sas_lifetime: Duration::hours(8),
             max_attempts: 3,
+            memory_budget: 48 * 1024 * 1024,
             cancel: Arc::new(AtomicBool::new(false)),
             progress: Arc::new(Quiet),
             run_id: format!(
@@ -143,6 +147,10 @@ pub struct Replicator<'a> {
     pub options: ReplicateOptions,
     engine: AutoCopy,
     permits: Arc<Semaphore>,
+    /// The memory budget in MiB-sized permits.
+    memory: Arc<Semaphore>,
+    /// What one large streamed blob holds at most, in MiB.
+    per_blob_mib: u32,
     read_policy: tokio::sync::OnceCell<AccessPolicy>,
     write_policy: tokio::sync::OnceCell<AccessPolicy>,
 }
@@ -162,12 +170,17 @@ impl<'a> Replicator<'a> {
             StreamedCopy { block_size: options.block_size, concurrency: within },
         );
         let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
+        let budget_mib = (options.memory_budget >> 20).max(1) as u32;
+        let per_blob_mib = ((options.block_size * (within as u64 + 1)).div_ceil(1 << 20) as u32).clamp(1, budget_mib);
+        let memory = Arc::new(Semaphore::new(budget_mib as usize));
         Replicator {
             source,
             target,
             options,
             engine,
             permits,
+            memory,
+            per_blob_mib,
             read_policy: Default::default(),
             write_policy: Default::default(),
         }
@@ -445,6 +458,9 @@ impl<'a> Replicator<'a> {
         stream::iter(blobs)
             .map(|blob| async move {
                 let Ok(_permit) = self.permits.acquire().await else { return None };
+                // Large blobs wait for memory; small ones take what they hold.
+                let need = (blob.size.div_ceil(1 << 20) as u32).clamp(1, self.per_blob_mib);
+                let Ok(_memory) = self.memory.acquire_many(need).await else { return None };
                 if self.options.cancel.load(Ordering::Relaxed) {
                     return None;
                 }

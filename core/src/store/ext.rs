@@ -7,7 +7,7 @@ use futures::stream::{FuturesUnordered, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::{BlobMeta, BlobStore, ListOptions, PutOptions};
+use super::{BlobMeta, BlobStore, ByteStream, ListOptions, PutOptions};
 use crate::error::{ErrorKind, Result};
 
 #[async_trait]
@@ -74,27 +74,106 @@ pub struct Uploaded {
     pub content_md5: String,
 }
 
-/// Streams `reader` into a block blob with bounded memory: one `put_blob`
-/// when it fits in one block, else staged blocks committed in order. The MD5
-/// of the bytes is computed on the way and stored as the blob's Content-MD5.
+/// Where the bytes of an upload come from, a block at a time.
+trait BlockSource: Send {
+    /// The next `size` bytes; fewer only at the end.
+    fn next_block(&mut self, size: usize) -> impl std::future::Future<Output = Result<Bytes>> + Send;
+}
+
+struct ReaderSource<R>(R);
+
+impl<R: AsyncRead + Unpin + Send> BlockSource for ReaderSource<R> {
+    async fn next_block(&mut self, size: usize) -> Result<Bytes> {
+        let mut buf = BytesMut::zeroed(size);
+        let mut filled = 0;
+        while filled < size {
+            let n = self.0.read(&mut buf[filled..]).await?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        buf.truncate(filled);
+        Ok(buf.freeze())
+    }
+}
+
+struct StreamSource {
+    stream: ByteStream,
+    pending: BytesMut,
+}
+
+impl BlockSource for StreamSource {
+    async fn next_block(&mut self, size: usize) -> Result<Bytes> {
+        while self.pending.len() < size {
+            match self.stream.try_next().await? {
+                Some(chunk) => self.pending.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        let n = size.min(self.pending.len());
+        Ok(self.pending.split_to(n).freeze())
+    }
+}
+
+/// Streams `reader` into a block blob with bounded memory; see [`upload_stream`].
 pub async fn upload_reader<R>(
     store: &dyn BlobStore,
     container: &str,
     name: &str,
-    mut reader: R,
+    reader: R,
     options: &UploadOptions,
 ) -> Result<Uploaded>
 where
     R: AsyncRead + Unpin + Send,
 {
+    upload_from(store, container, name, ReaderSource(reader), options).await
+}
+
+/// Streams `stream` into a block blob with bounded memory: one `put_blob`
+/// when it fits in one block, else staged blocks (`concurrency` in flight)
+/// committed in order. The MD5 of the bytes is computed on the way: stored as
+/// the Content-MD5 when the options give none, and checked against the one
+/// they give (a mismatch fails before anything is committed).
+pub async fn upload_stream(
+    store: &dyn BlobStore,
+    container: &str,
+    name: &str,
+    stream: ByteStream,
+    options: &UploadOptions,
+) -> Result<Uploaded> {
+    upload_from(store, container, name, StreamSource { stream, pending: BytesMut::new() }, options).await
+}
+
+fn finish_md5(md5: Md5, options: &UploadOptions, name: &str) -> Result<(String, PutOptions)> {
+    let computed = base64::engine::general_purpose::STANDARD.encode(md5.finalize());
+    let mut put = options.put.clone();
+    match &put.properties.content_md5 {
+        Some(given) if *given != computed => {
+            return Err(crate::Error::new(
+                ErrorKind::Corrupt,
+                format!("'{name}': the bytes read do not match their Content-MD5 ({given}); nothing was committed"),
+            ))
+        }
+        Some(_) => {}
+        None => put.properties.content_md5 = Some(computed.clone()),
+    }
+    Ok((computed, put))
+}
+
+async fn upload_from<S: BlockSource>(
+    store: &dyn BlobStore,
+    container: &str,
+    name: &str,
+    mut source: S,
+    options: &UploadOptions,
+) -> Result<Uploaded> {
     let block_size = options.block_size.max(1);
     let mut md5 = Md5::new();
-    let first = read_block(&mut reader, block_size).await?;
+    let first = source.next_block(block_size).await?;
     md5.update(&first);
     if first.len() < block_size {
-        let content_md5 = base64::engine::general_purpose::STANDARD.encode(md5.finalize());
-        let mut put = options.put.clone();
-        put.properties.content_md5 = Some(content_md5.clone());
+        let (content_md5, put) = finish_md5(md5, options, name)?;
         let bytes = first.len() as u64;
         let etag = store.put_blob(container, name, first, &put).await?;
         return Ok(Uploaded { etag, bytes, content_md5 });
@@ -112,7 +191,7 @@ where
         if in_flight.len() >= options.concurrency.max(1) {
             in_flight.next().await.transpose()?;
         }
-        let block = read_block(&mut reader, block_size).await?;
+        let block = source.next_block(block_size).await?;
         if !block.is_empty() {
             md5.update(&block);
             next = Some(block);
@@ -121,24 +200,7 @@ where
     while let Some(r) = in_flight.next().await {
         r?;
     }
-    let content_md5 = base64::engine::general_purpose::STANDARD.encode(md5.finalize());
-    let mut put = options.put.clone();
-    put.properties.content_md5 = Some(content_md5.clone());
+    let (content_md5, put) = finish_md5(md5, options, name)?;
     let etag = store.put_block_list(container, name, &ids, &put).await?;
     Ok(Uploaded { etag, bytes: total, content_md5 })
-}
-
-/// Reads up to `size` bytes; fewer only at the end of the stream.
-async fn read_block<R: AsyncRead + Unpin>(reader: &mut R, size: usize) -> Result<Bytes> {
-    let mut buf = BytesMut::zeroed(size);
-    let mut filled = 0;
-    while filled < size {
-        let n = reader.read(&mut buf[filled..]).await?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    buf.truncate(filled);
-    Ok(buf.freeze())
 }

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::model::Permissions;
 use crate::secret::redact_sas;
 
-pub use ext::{upload_reader, BlobStoreExt, UploadOptions};
+pub use ext::{upload_reader, upload_stream, BlobStoreExt, UploadOptions, Uploaded};
 pub use memory::InMemoryStore;
 
 /// Bytes of a blob, in chunks, as they arrive.
