@@ -170,6 +170,24 @@ impl Catalog {
         }
     }
 
+    /// Stores file infos made from `blobs` (the container's listing as the
+    /// caller knows it), unless the record already has exactly those.
+    pub async fn set_files_from(&self, id: &AssetId, blobs: &[BlobMeta]) -> Result<AssetRecord> {
+        loop {
+            let current = self.get_asset(id).await?;
+            let files = file_infos(&current.value.asset, blobs)?;
+            if files == current.value.files {
+                return Ok(current.value);
+            }
+            let record = AssetRecord { asset: current.value.asset.clone(), files };
+            match self.write(&Self::asset_path(id), &record, Condition::IfMatch(current.etag)).await {
+                Ok(_) => return Ok(record),
+                Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// The policy with these terms: the existing one if any, else a new one.
     pub async fn policy_for(
         &self,

@@ -38,7 +38,15 @@ impl CopyEngine for StreamedCopy {
             concurrency: self.concurrency.max(1),
             put: target_put_options(&meta),
         };
-        let up = upload_stream(request.target, request.target_container, request.name, got.stream, &options).await?;
+        let up = upload_stream(
+            request.target,
+            request.target_container,
+            request.name,
+            got.stream,
+            Some(meta.size),
+            &options,
+        )
+        .await?;
         if up.bytes != meta.size {
             return Err(crate::Error::new(
                 crate::ErrorKind::Transient,

@@ -319,7 +319,8 @@ impl<'a> Replicator<'a> {
         self.ensure_target_asset(asset).await?;
         if to_copy.is_empty() {
             // Nothing to copy: no SAS to issue; records are refreshed only where they differ.
-            let target_record = self.refresh_files_if_changed(asset, target_blobs.into_values().collect()).await?;
+            let listed: Vec<BlobMeta> = target_blobs.into_values().collect();
+            let target_record = self.target.catalog.set_files_from(&asset.id, &listed).await?;
             return self.recreate_locators(asset, &target_record, source_locators, report).await;
         }
         let grants = self.grant(asset).await;
@@ -337,20 +338,17 @@ impl<'a> Replicator<'a> {
         }
         copied?;
 
-        let target_record = self.target.catalog.regenerate_files(&asset.id).await?;
+        // What landed: B's listing before the run plus every blob copied now.
+        let mut landed = target_blobs;
+        let copied: std::collections::BTreeSet<&str> =
+            report.blobs.iter().filter(|b| b.status == BlobStatus::Copied).map(|b| b.name.as_str()).collect();
+        for blob in to_copy.iter().filter(|b| copied.contains(b.name.as_str())) {
+            landed.insert(blob.name.clone(), blob.clone());
+        }
+        let landed: Vec<BlobMeta> = landed.into_values().collect();
+        let target_record = self.target.catalog.set_files_from(&asset.id, &landed).await?;
         self.recreate_locators(asset, &target_record, source_locators, report).await?;
         Ok(())
-    }
-
-    /// B's file infos, rewritten only if they no longer match `blobs` (B's listing).
-    async fn refresh_files_if_changed(&self, asset: &Asset, blobs: Vec<BlobMeta>) -> Result<AssetRecord> {
-        let current = self.target.catalog.get_asset(&asset.id).await?;
-        let mut blobs = blobs;
-        blobs.sort_by(|a, b| a.name.cmp(&b.name));
-        if crate::catalog::file_infos(&current.value.asset, &blobs).ok().as_ref() == Some(&current.value.files) {
-            return Ok(current.value);
-        }
-        self.target.catalog.regenerate_files(&asset.id).await
     }
 
     async fn ensure_target_asset(&self, asset: &Asset) -> Result<()> {

@@ -101,10 +101,15 @@ impl<R: AsyncRead + Unpin + Send> BlockSource for ReaderSource<R> {
 struct StreamSource {
     stream: ByteStream,
     pending: BytesMut,
+    /// Bytes still to come, if known: blocks are allocated at their final size.
+    remaining: Option<u64>,
 }
 
 impl BlockSource for StreamSource {
     async fn next_block(&mut self, size: usize) -> Result<Bytes> {
+        // One allocation of the block's size, not a doubling series.
+        let want = self.remaining.map_or(size, |r| (r as usize).min(size));
+        self.pending.reserve(want.saturating_sub(self.pending.len()));
         while self.pending.len() < size {
             match self.stream.try_next().await? {
                 Some(chunk) => self.pending.extend_from_slice(&chunk),
@@ -112,6 +117,7 @@ impl BlockSource for StreamSource {
             }
         }
         let n = size.min(self.pending.len());
+        self.remaining = self.remaining.map(|r| r.saturating_sub(n as u64));
         Ok(self.pending.split_to(n).freeze())
     }
 }
@@ -135,14 +141,17 @@ where
 /// committed in order. The MD5 of the bytes is computed on the way: stored as
 /// the Content-MD5 when the options give none, and checked against the one
 /// they give (a mismatch fails before anything is committed).
+/// `expected_len`, when known, sizes each block's buffer exactly.
 pub async fn upload_stream(
     store: &dyn BlobStore,
     container: &str,
     name: &str,
     stream: ByteStream,
+    expected_len: Option<u64>,
     options: &UploadOptions,
 ) -> Result<Uploaded> {
-    upload_from(store, container, name, StreamSource { stream, pending: BytesMut::new() }, options).await
+    let source = StreamSource { stream, pending: BytesMut::new(), remaining: expected_len };
+    upload_from(store, container, name, source, options).await
 }
 
 fn finish_md5(md5: Md5, options: &UploadOptions, name: &str) -> Result<(String, PutOptions)> {
@@ -172,12 +181,16 @@ async fn upload_from<S: BlockSource>(
     let mut md5 = Md5::new();
     let first = source.next_block(block_size).await?;
     md5.update(&first);
-    if first.len() < block_size {
+    // A blob of at most one block goes in one request, not a block and a commit.
+    let second = if first.len() < block_size { Bytes::new() } else { source.next_block(block_size).await? };
+    if second.is_empty() {
         let (content_md5, put) = finish_md5(md5, options, name)?;
         let bytes = first.len() as u64;
         let etag = store.put_blob(container, name, first, &put).await?;
         return Ok(Uploaded { etag, bytes, content_md5 });
     }
+    md5.update(&second);
+    let mut queued = Some(second);
 
     let mut ids = Vec::new();
     let mut in_flight = FuturesUnordered::new();
@@ -190,6 +203,10 @@ async fn upload_from<S: BlockSource>(
         in_flight.push(async move { store.put_block(container, name, &id, block).await });
         if in_flight.len() >= options.concurrency.max(1) {
             in_flight.next().await.transpose()?;
+        }
+        if let Some(block) = queued.take() {
+            next = Some(block);
+            continue;
         }
         let block = source.next_block(block_size).await?;
         if !block.is_empty() {
