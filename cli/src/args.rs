@@ -167,20 +167,27 @@ pub struct DemoArgs {
     pub keep_running: bool,
 }
 
+/// Two data centers and the assets of the first to work on.
 #[derive(Debug, Args)]
-pub struct ReplicateArgs {
-    /// Source data center.
+pub struct Pair {
+    /// The source data center (A).
     #[arg(long)]
     pub from: String,
-    /// Target data center.
+    /// The target data center (B).
     #[arg(long)]
     pub to: String,
-    /// Asset to replicate (repeatable); id, GUID or container name.
+    /// An asset (repeatable): id, GUID or container name.
     #[arg(long = "asset", required_unless_present = "all", conflicts_with = "all")]
     pub assets: Vec<String>,
-    /// Every asset of the source.
+    /// Every asset of the source (verify also reports assets only B has).
     #[arg(long)]
     pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplicateArgs {
+    #[command(flatten)]
+    pub pair: Pair,
     /// Print the plan; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -203,18 +210,8 @@ pub struct ReplicateArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The data center that served the assets.
-    #[arg(long)]
-    pub from: String,
-    /// The replica.
-    #[arg(long)]
-    pub to: String,
-    /// Asset to check (repeatable); id, GUID or container name.
-    #[arg(long = "asset", required_unless_present = "all", conflicts_with = "all")]
-    pub assets: Vec<String>,
-    /// Every asset of the source (and report assets only B has).
-    #[arg(long)]
-    pub all: bool,
+    #[command(flatten)]
+    pub pair: Pair,
     /// Download and hash both sides, and check stored MD5s against the bytes.
     #[arg(long)]
     pub deep: bool,

@@ -68,19 +68,7 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                     a.id, a.name, a.container, a.options, a.created
                 );
                 println!();
-                let rows: Vec<Vec<String>> = record
-                    .files
-                    .iter()
-                    .map(|f| {
-                        vec![
-                            if f.is_primary { "*".into() } else { String::new() },
-                            f.name.clone(),
-                            output::bytes(f.size),
-                            f.mime_type.clone(),
-                        ]
-                    })
-                    .collect();
-                output::table(&["P", "FILE", "SIZE", "TYPE"], &rows);
+                files_table(&record.files);
                 println!();
                 let rows: Vec<Vec<String>> = locators
                     .iter()
@@ -145,19 +133,7 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
             if ctx.json {
                 output::json(&record.files)?;
             } else {
-                let rows: Vec<Vec<String>> = record
-                    .files
-                    .iter()
-                    .map(|f| {
-                        vec![
-                            if f.is_primary { "*".into() } else { String::new() },
-                            f.name.clone(),
-                            f.size.to_string(),
-                            f.mime_type.clone(),
-                        ]
-                    })
-                    .collect();
-                output::table(&["P", "FILE", "BYTES", "TYPE"], &rows);
+                files_table(&record.files);
             }
         }
         AssetCommand::Delete { dc, asset } => {
@@ -172,4 +148,16 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// File infos as a table; `*` marks the primary file.
+fn files_table(files: &[mirrorcast_core::model::AssetFile]) {
+    let rows: Vec<Vec<String>> = files
+        .iter()
+        .map(|f| {
+            let primary = if f.is_primary { "*" } else { "" };
+            vec![primary.to_owned(), f.name.clone(), output::bytes(f.size), f.mime_type.clone()]
+        })
+        .collect();
+    output::table(&["P", "FILE", "SIZE", "TYPE"], &rows);
 }

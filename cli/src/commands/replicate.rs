@@ -20,7 +20,7 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
     // Every argument is checked before anything is read or written.
     let strategy: StrategyChoice = args.strategy.parse()?;
     let shard = args.shard.as_deref().map(str::parse::<Shard>).transpose()?;
-    let ids = args.assets.iter().map(|a| AssetId::parse_any(a)).collect::<Result<Vec<_>, _>>()?;
+    let ids = args.pair.assets.iter().map(|a| AssetId::parse_any(a)).collect::<Result<Vec<_>, _>>()?;
     if args.concurrency == 0 || !(1..=4000).contains(&args.block_size_mib) || !(5..=10_080).contains(&args.sas_minutes)
     {
         return Err(Error::invalid_input(
@@ -28,10 +28,12 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
         )
         .into());
     }
-    if args.from.eq_ignore_ascii_case(&args.to) {
-        return Err(Error::invalid_input(format!("--from and --to name the same data center '{}'", args.from)).into());
+    if args.pair.from.eq_ignore_ascii_case(&args.pair.to) {
+        return Err(
+            Error::invalid_input(format!("--from and --to name the same data center '{}'", args.pair.from)).into()
+        );
     }
-    let (a, b) = (ctx.dc(&args.from)?, ctx.dc(&args.to)?);
+    let (a, b) = (ctx.dc(&args.pair.from)?, ctx.dc(&args.pair.to)?);
     let (ca, cb) = (a.catalog(), b.catalog());
 
     let options = ReplicateOptions {
@@ -56,7 +58,7 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
         Side { name: &b.name, catalog: &cb, origin: &b.origin },
         options,
     );
-    let selection = if args.all { Selection::All } else { Selection::Assets(ids) };
+    let selection = if args.pair.all { Selection::All } else { Selection::Assets(ids) };
     let mut report = replicator.run(&selection).await?;
     report.totals.http_retries = retries(&a) + retries(&b);
 

@@ -15,10 +15,10 @@ pub async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<ExitCode
     if args.parallel == 0 {
         return Err(Error::invalid_input("--parallel must be at least 1").into());
     }
-    let ids = args.assets.iter().map(|a| AssetId::parse_any(a)).collect::<Result<Vec<_>, _>>()?;
-    let (a, b) = (ctx.dc(&args.from)?, ctx.dc(&args.to)?);
+    let ids = args.pair.assets.iter().map(|a| AssetId::parse_any(a)).collect::<Result<Vec<_>, _>>()?;
+    let (a, b) = (ctx.dc(&args.pair.from)?, ctx.dc(&args.pair.to)?);
     let options = VerifyOptions { deep: args.deep, parallel: args.parallel };
-    let selected = (!args.all).then_some(ids.as_slice());
+    let selected = (!args.pair.all).then_some(ids.as_slice());
     let report =
         verify((&a.name, a.store.clone(), &a.origin), (&b.name, b.store.clone(), &b.origin), selected, &options)
             .await?;

@@ -146,4 +146,29 @@ mod tests {
         assert_eq!(meta.metadata.get(SOURCE_ETAG_METADATA), Some(&etag));
         assert_eq!(meta.metadata.get("kind").map(String::as_str), Some("rendition"));
     }
+
+    #[tokio::test]
+    async fn a_source_that_moved_since_it_was_listed_is_not_copied_as_a_mix() {
+        let (a, b) = (InMemoryStore::new(), InMemoryStore::new());
+        a.create_container("src").await.unwrap();
+        b.create_container("dst").await.unwrap();
+        a.put_blob("src", "v.mp4", Bytes::from_static(b"version one"), &PutOptions::default()).await.unwrap();
+        let listed = a.head_blob("src", "v.mp4").await.unwrap();
+        a.put_blob("src", "v.mp4", Bytes::from_static(b"version two!"), &PutOptions::default()).await.unwrap();
+        let req = CopyRequest {
+            source: &a,
+            source_container: "src",
+            target: &b,
+            target_container: "dst",
+            name: "v.mp4",
+            source_container_url: None,
+            source_meta: Some(&listed),
+        };
+        let err = StreamedCopy::default().copy_blob(req).await.unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::PreconditionFailed, "{err}");
+        assert!(b.head_opt("dst", "v.mp4").await.unwrap().is_none(), "nothing may land from a moved source");
+        let fresh = CopyRequest { source_meta: None, ..req };
+        let out = StreamedCopy::default().copy_blob(fresh).await.unwrap();
+        assert_eq!(out.bytes, 12, "a fresh look copies the version the source has now");
+    }
 }

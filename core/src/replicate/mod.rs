@@ -481,7 +481,7 @@ impl<'a> Replicator<'a> {
             .await
     }
 
-    async fn copy_with_retries(&self, request: CopyRequest<'_>, blob: &BlobMeta) -> BlobOutcome {
+    async fn copy_with_retries(&self, mut request: CopyRequest<'_>, blob: &BlobMeta) -> BlobOutcome {
         let mut attempt = 0;
         loop {
             match self.engine.copy_blob(request).await {
@@ -497,6 +497,10 @@ impl<'a> Replicator<'a> {
                     attempt += 1;
                     let again = e.is_retryable() || e.kind() == ErrorKind::PreconditionFailed;
                     if again && attempt < self.options.max_attempts.max(1) {
+                        if e.kind() == ErrorKind::PreconditionFailed {
+                            // The source moved since it was listed: copy the version it is now.
+                            request.source_meta = None;
+                        }
                         tracing::info!(blob = %blob.name, attempt, error = %e, "copying again");
                         continue;
                     }
