@@ -30,7 +30,7 @@ async fn a_target_killed_mid_run_is_resumed_without_recopying_what_finished() {
     // Start a slow run (B behind a proxy that delays every request) and kill
     // B once some blobs have landed there.
     let (proxy, _) =
-        fault_proxy(format!("http://127.0.0.1:{}", f.dcs.instances[1].port()), None, Duration::from_millis(80)).await;
+        fault_proxy(format!("http://127.0.0.1:{}", f.dcs.instances[1].port()), None, Duration::from_millis(150)).await;
     let key = f.dcs.instances[1].accounts()[0].key.expose().to_owned();
     let b_via_proxy =
         format!("DefaultEndpointsProtocol=http;AccountName=dcb;AccountKey={key};BlobEndpoint=http://{proxy}/dcb");
