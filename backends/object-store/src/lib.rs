@@ -149,16 +149,7 @@ impl ObjectStoreBackend {
     }
 
     fn check(current: Option<&Sidecar>, condition: &Condition, name: &str) -> Result<()> {
-        let failed = match (condition, current) {
-            (Condition::None, _) => false,
-            (Condition::IfNotExists, c) => c.is_some(),
-            (Condition::IfMatch(e), Some(c)) => &c.etag != e,
-            (Condition::IfMatch(_), None) => return Err(Error::not_found(format!("blob '{name}' does not exist"))),
-        };
-        if failed {
-            return Err(Error::new(ErrorKind::PreconditionFailed, format!("blob '{name}' changed: condition not met")));
-        }
-        Ok(())
+        condition.check(current.map(|s| s.etag.as_str()), name)
     }
 
     /// Writes bytes and sidecar under the write lock, after checking `condition`.

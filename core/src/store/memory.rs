@@ -12,7 +12,7 @@ use chrono::Utc;
 use md5::{Digest, Md5};
 
 use super::{BlobKind, BlobMeta, BlobStore, Capability, Condition, GetResult, ListOptions, ListPage, PutOptions};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone)]
 struct Blob {
@@ -82,18 +82,7 @@ impl InMemoryStore {
 }
 
 fn check(existing: Option<&Blob>, condition: &Condition, name: &str) -> Result<()> {
-    let failed = match (condition, existing) {
-        (Condition::None, _) => false,
-        (Condition::IfNotExists, e) => e.is_some(),
-        (Condition::IfMatch(etag), Some(b)) => &b.meta.etag != etag,
-        (Condition::IfMatch(_), None) => {
-            return Err(Error::not_found(format!("blob '{name}' does not exist")));
-        }
-    };
-    if failed {
-        return Err(Error::new(ErrorKind::PreconditionFailed, format!("blob '{name}' changed: condition not met")));
-    }
-    Ok(())
+    condition.check(existing.map(|b| b.meta.etag.as_str()), name)
 }
 
 #[async_trait]

@@ -111,6 +111,26 @@ pub enum Condition {
     IfNotExists,
 }
 
+impl Condition {
+    /// Whether a write may go ahead on blob `name`, whose current ETag is
+    /// `current` (`None`: no such blob). For stores that check conditions themselves.
+    pub fn check(&self, current: Option<&str>, name: &str) -> Result<()> {
+        let failed = match (self, current) {
+            (Condition::None, _) => false,
+            (Condition::IfNotExists, c) => c.is_some(),
+            (Condition::IfMatch(wanted), Some(etag)) => wanted != etag,
+            (Condition::IfMatch(_), None) => return Err(Error::not_found(format!("blob '{name}' does not exist"))),
+        };
+        if failed {
+            return Err(Error::new(
+                crate::ErrorKind::PreconditionFailed,
+                format!("blob '{name}' changed: condition not met"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Properties, metadata and condition of a write.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PutOptions {
