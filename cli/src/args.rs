@@ -97,6 +97,18 @@ pub enum AssetCommand {
         dc: Dc,
         asset: String,
     },
+    /// Register existing asset-<guid> containers (as Media Services left them) as assets with the ids
+    /// they carry; containers already registered, or not asset containers, are left alone.
+    Adopt {
+        #[command(flatten)]
+        dc: Dc,
+        /// Containers to adopt (asset-<guid>).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        containers: Vec<String>,
+        /// Every asset-<guid> container of the data center.
+        #[arg(long)]
+        all: bool,
+    },
     /// Delete an asset: its locators, its container and its record.
     Delete {
         #[command(flatten)]

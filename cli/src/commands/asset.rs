@@ -136,6 +136,7 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                 files_table(&record.files);
             }
         }
+        AssetCommand::Adopt { dc, containers, all } => return super::adopt::run(ctx, &dc.dc, containers, all).await,
         AssetCommand::Delete { dc, asset } => {
             let id = AssetId::parse_any(&asset)?;
             let dc = ctx.dc(&dc.dc)?;

@@ -1,5 +1,6 @@
 //! One module per command group; each returns the exit code of a success.
 
+mod adopt;
 mod asset;
 mod demo;
 mod locator;
