@@ -9,6 +9,7 @@
 //! - [`catalog`]: a data center's records, kept in its own storage account.
 
 pub mod adopt;
+pub mod ams;
 pub mod catalog;
 pub mod copy;
 pub mod error;

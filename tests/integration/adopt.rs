@@ -77,3 +77,218 @@ async fn an_ams_library_is_adopted_with_its_ids_then_replicated_and_verified() {
     );
     f.run(&["verify", "--from", "a", "--to", "b", "--all", "--deep"]).await.ok();
 }
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/ams");
+
+/// The catalog's records and their ETags: what "nothing was overwritten" means.
+async fn record_etags(store: &dyn BlobStore) -> Vec<(String, String)> {
+    use mirrorcast_core::store::BlobStoreExt;
+    match store.list_all("mirrorcast-catalog", "").await {
+        Ok(list) => list.into_iter().map(|b| (b.name, b.etag)).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The URL path an export implies for each origin locator: v2 `Path` (host
+/// dropped) or v3 `/<streamingLocatorId>/`, then the primary file.
+fn implied_paths(locators: &serde_json::Value, primary_of: &dyn Fn(&str) -> String) -> Vec<(String, String)> {
+    let list = locators.get("value").unwrap_or(locators).as_array().unwrap().clone();
+    list.iter()
+        .filter(|l| l.get("Type").is_none_or(|t| t == 2))
+        .map(|l| {
+            let (id, path, asset) = match l.get("Path") {
+                Some(p) => {
+                    let p = p.as_str().unwrap();
+                    let after_host = &p[p.find("://").unwrap() + 3..];
+                    let path = &after_host[after_host.find('/').unwrap()..];
+                    (l["Id"].as_str().unwrap().to_owned(), path.to_owned(), l["AssetId"].as_str().unwrap().to_owned())
+                }
+                None => {
+                    let guid = l["streamingLocatorId"].as_str().unwrap();
+                    (format!("nb:lid:UUID:{guid}"), format!("/{guid}/"), l["assetName"].as_str().unwrap().to_owned())
+                }
+            };
+            (id, format!("{path}{}/manifest", primary_of(&asset).replace(' ', "%20")))
+        })
+        .collect()
+}
+
+/// `locator urls` of an asset in A: (locator id, Smooth URL without the origin).
+async fn urls_of(f: &Failover, asset: &str) -> Vec<(String, String)> {
+    let urls = f.run(&["locator", "urls", "--dc", "a", asset, "--json"]).await.ok().json();
+    urls.as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            let smooth = u["urls"]["smooth"].as_str().unwrap();
+            (
+                u["locator"].as_str().unwrap().to_owned(),
+                smooth.strip_prefix(crate::replicate::ORIGIN_A).unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_and_v3_exports_are_imported_with_the_urls_they_imply() {
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let a = f.dcs.a.store();
+    let library = [
+        (GUID_1, "Big Buck Bunny", "nb:cid:UUID:0e5c7f9a-8b5b-4a0e-9d4b-6c1f2b3a4d5e"),
+        (GUID_2, "Sintel", "nb:cid:UUID:5d2c8a41-93b7-4f6e-a0c2-7e1b9f3d4a86"),
+        ("1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "Tears of Steel", "tears-of-steel-encoded"),
+        ("2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e", "Elephants Dream", "elephants-dream-encoded"),
+    ];
+    for (i, (guid, base, _)) in library.iter().enumerate() {
+        ams_container(&a, &format!("asset-{guid}"), base, i as u64 + 1).await;
+    }
+    let primary_of = |asset: &str| {
+        let (_, base, _) = library.iter().find(|(g, _, key)| *key == asset || asset.ends_with(g)).unwrap();
+        format!("{base}.ism")
+    };
+    let (v2, v3) = (format!("{DATA}/v2"), format!("{DATA}/v3"));
+
+    // A dry run shows what would be created and writes nothing.
+    let plan = f.run(&["import", "--dc", "a", &v2, "--dry-run", "--json"]).await.ok().json();
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["totals"]["create"], 4, "2 assets and 2 origin locators: {plan}");
+    assert_eq!(plan["totals"]["skipped"], 1, "the SAS locator: {plan}");
+    assert!(!plan.to_string().contains("sig="), "the export's SAS signature never reaches a report");
+    assert!(record_etags(&a).await.is_empty(), "a dry run writes nothing");
+
+    let done = f.run(&["import", "--dc", "a", &v2, "--json"]).await.ok().json();
+    assert_eq!(done["totals"]["created"], 4, "{done}");
+    let v3_done = f.run(&["import", "--dc", "a", &v3, "--json"]).await.ok().json();
+    assert_eq!(v3_done["totals"]["created"], 4, "{v3_done}");
+
+    // The URLs the exports imply, locator by locator.
+    let mut want = implied_paths(
+        &serde_json::from_str(&std::fs::read_to_string(format!("{v2}/Locators.json")).unwrap()).unwrap(),
+        &primary_of,
+    );
+    want.extend(implied_paths(
+        &serde_json::from_str(&std::fs::read_to_string(format!("{v3}/streaming-locators.json")).unwrap()).unwrap(),
+        &primary_of,
+    ));
+    let mut got = Vec::new();
+    for (guid, _, _) in &library {
+        got.extend(urls_of(&f, &format!("asset-{guid}")).await);
+    }
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "every old URL path works again");
+
+    let shown = f.run(&["asset", "show", "--dc", "a", GUID_2, "--json"]).await.ok().json();
+    assert_eq!(shown["name"], "Sintel");
+    assert_eq!(shown["options"], "EnvelopeEncryptionProtected", "Options 4");
+    assert_eq!(shown["files"].as_array().unwrap().len(), 10, "file infos from the container's blobs");
+
+    // Importing again changes nothing.
+    let before = record_etags(&a).await;
+    let again = f.run(&["import", "--dc", "a", &v2, "--json"]).await.ok().json();
+    assert_eq!(again["totals"]["exists"], 4, "{again}");
+    assert_eq!(record_etags(&a).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflicting_import_is_reported_and_overwrites_nothing() {
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let a = f.dcs.a.store();
+    ams_container(&a, &format!("asset-{GUID_1}"), "Big Buck Bunny", 1).await;
+    ams_container(&a, &format!("asset-{GUID_2}"), "Sintel", 2).await;
+    f.run(&["import", "--dc", "a", &format!("{DATA}/v2")]).await.ok();
+    let before = record_etags(&a).await;
+
+    // The same ids with other terms: a renamed asset, a locator that expires sooner.
+    let edited = f.dir.path().join("edited");
+    std::fs::create_dir_all(&edited).unwrap();
+    for name in ["Assets.json", "AccessPolicies.json", "Locators.json"] {
+        let text = std::fs::read_to_string(format!("{DATA}/v2/{name}")).unwrap();
+        let text = text
+            .replace("\"Name\": \"Sintel\"", "\"Name\": \"Sintel (recut)\"")
+            .replace("2116-03-14T09:25:00", "2030-01-01T00:00:00");
+        std::fs::write(edited.join(name), text).unwrap();
+    }
+    let run = f.run(&["import", "--dc", "a", edited.to_str().unwrap(), "--json"]).await;
+    assert_eq!(run.code, 1, "conflicts make the import exit 1: {}", run.stderr);
+    let out = run.json();
+    let conflicts: Vec<String> = out["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "conflict")
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(out["totals"]["conflict"], 3, "the renamed asset, its locator, and the shortened locator: {out}");
+    assert!(conflicts.contains(&format!("nb:cid:UUID:{GUID_2}")), "{conflicts:?}");
+    assert!(conflicts.contains(&"nb:lid:UUID:7b1f0c2e-1d2a-4c55-9a0e-3f7f6a1b2c3d".to_owned()), "{conflicts:?}");
+    assert_eq!(record_etags(&a).await, before, "a conflict overwrites nothing");
+    let shown = f.run(&["asset", "show", "--dc", "a", GUID_2, "--json"]).await.ok().json();
+    assert_eq!(shown["name"], "Sintel");
+
+    // Hostile records are reported one by one; bad files are refused whole.
+    let hostile = f.run(&["import", "--dc", "a", &format!("{DATA}/hostile/export.json"), "--json"]).await;
+    assert_eq!(hostile.code, 1, "{}", hostile.stderr);
+    assert_eq!(hostile.json()["totals"]["invalid"], 20, "{}", hostile.stdout);
+    let junk = f.dir.path().join("junk.json");
+    std::fs::write(&junk, "{ not json").unwrap();
+    f.run(&["import", "--dc", "a", junk.to_str().unwrap()]).await.usage_error("junk.json");
+    std::fs::write(&junk, "{\"hello\": 1}").unwrap();
+    f.run(&["import", "--dc", "a", junk.to_str().unwrap()]).await.usage_error("holds no Media Services");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ams_output_imported_into_another_account_reproduces_the_ids() {
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let a = f.dcs.a.store();
+    ams_container(&a, &format!("asset-{GUID_1}"), "Big Buck Bunny", 1).await;
+    ams_container(&a, &format!("asset-{GUID_2}"), "Sintel", 2).await;
+    f.run(&["import", "--dc", "a", &format!("{DATA}/v2")]).await.ok();
+    f.run(&[
+        "locator",
+        "create",
+        "--dc",
+        "a",
+        GUID_2,
+        "--type",
+        "2",
+        "--id",
+        "nb:lid:UUID:aaaaaaaa-1d2a-4c55-9a0e-3f7f6a1b2c3d",
+    ])
+    .await
+    .ok();
+
+    let assets = f.run(&["asset", "list", "--dc", "a", "--output", "ams"]).await.ok();
+    let feed: serde_json::Value = assets.json();
+    assert!(feed["odata.metadata"].as_str().unwrap().ends_with("#Assets"));
+    let sintel = feed["value"].as_array().unwrap().iter().find(|v| v["Name"] == "Sintel").unwrap();
+    assert_eq!(sintel["Options"], 4, "numeric enums, as Media Services wrote them");
+    let locators = f.run(&["locator", "list", "--dc", "a", "--output", "ams"]).await.ok();
+    assert!(locators.json()["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["Type"] == 2 && l["AccessPolicy"]["Permissions"].is_number()));
+    let export = f.dir.path().join("from-a");
+    std::fs::create_dir_all(&export).unwrap();
+    std::fs::write(export.join("Assets.json"), &assets.stdout).unwrap();
+    std::fs::write(export.join("Locators.json"), &locators.stdout).unwrap();
+
+    let into_b = f.run(&["import", "--dc", "b", export.to_str().unwrap(), "--json"]).await.ok().json();
+    assert_eq!(into_b["totals"]["created"], 5, "{into_b}");
+    let ids = |dc: &'static str, what: &'static str| {
+        let f = &f;
+        async move {
+            let listed = f.run(&[what, "list", "--dc", dc, "--json"]).await.ok().json();
+            let mut ids: Vec<String> =
+                listed.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(ids("b", "asset").await, ids("a", "asset").await);
+    assert_eq!(ids("b", "locator").await, ids("a", "locator").await);
+    let files_b = f.run(&["asset", "show", "--dc", "b", GUID_1, "--json"]).await.ok().json();
+    let files_a = f.run(&["asset", "show", "--dc", "a", GUID_1, "--json"]).await.ok().json();
+    assert_eq!(files_b["files"], files_a["files"], "file infos as the export lists them");
+}

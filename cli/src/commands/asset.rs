@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use mirrorcast_core::ams;
 use mirrorcast_core::id::AssetId;
 use mirrorcast_core::model::{Asset, AssetOptions};
 use serde::Serialize;
@@ -26,10 +27,13 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                 println!("{}", record.asset.id);
             }
         }
-        AssetCommand::List { dc } => {
+        AssetCommand::List { dc, output } => {
+            let format = output::Format::parse(ctx.json, &output)?;
             let dc = ctx.dc(&dc.dc)?;
             let assets = dc.catalog().list_assets().await?;
-            if ctx.json {
+            if format == output::Format::Ams {
+                output::json(&ams::v2_feed("Assets", assets.iter().map(ams::v2_asset_json).collect()))?;
+            } else if format == output::Format::Json {
                 output::json(&assets)?;
             } else {
                 let rows: Vec<Vec<String>> = assets
@@ -47,13 +51,21 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                 output::table(&["ID", "NAME", "OPTIONS", "FILES", "CREATED"], &rows);
             }
         }
-        AssetCommand::Show { dc, asset } => {
+        AssetCommand::Show { dc, asset, output } => {
             let id = AssetId::parse_any(&asset)?;
+            let format = output::Format::parse(ctx.json, &output)?;
             let dc = ctx.dc(&dc.dc)?;
             let catalog = dc.catalog();
             let record = catalog.get_asset(&id).await?.value;
             let locators = catalog.list_locators(Some(&id)).await?;
-            if ctx.json {
+            if format == output::Format::Ams {
+                let mut shown = ams::v2_asset_json(&record);
+                let expanded = super::locator::v2_locators(&catalog, &locators).await?;
+                if let Some(o) = shown.as_object_mut() {
+                    o.insert("Locators".into(), serde_json::Value::Array(expanded));
+                }
+                output::json(&shown)?;
+            } else if format == output::Format::Json {
                 #[derive(Serialize)]
                 struct Shown<'a> {
                     #[serde(flatten)]
