@@ -292,3 +292,41 @@ async fn ams_output_imported_into_another_account_reproduces_the_ids() {
     let files_a = f.run(&["asset", "show", "--dc", "a", GUID_1, "--json"]).await.ok().json();
     assert_eq!(files_b["files"], files_a["files"], "file infos as the export lists them");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_origin_urls_are_relative_with_a_note_or_use_the_serve_address() {
+    let sb = crate::helpers::Sandbox::start().await;
+    let store = sb.azurite.store("devstoreaccount1");
+    ams_container(&store, &format!("asset-{GUID_1}"), "Big Buck Bunny", 1).await;
+    sb.run(&["asset", "adopt", "--dc", "a", GUID_1]).await.usage_error("not an asset container");
+    sb.run(&["asset", "adopt", "--dc", "a", &format!("asset-{GUID_1}")]).await.ok();
+    let lid = format!("nb:lid:UUID:{LOCATOR_1}");
+    let made =
+        sb.run(&["locator", "create", "--dc", "a", GUID_1, "--type", "origin", "--id", &lid, "--json"]).await.ok();
+    assert_eq!(made.json()["locator"]["id"], lid.as_str(), "an nb:lid:UUID: id is kept as given");
+    assert_eq!(made.json()["locator"]["path"], format!("/{LOCATOR_1}/"), "no invented host");
+
+    let urls = sb.run(&["locator", "urls", "--dc", "a", GUID_1, "--json"]).await.ok();
+    let relative = format!("/{LOCATOR_1}/Big%20Buck%20Bunny.ism/manifest");
+    assert_eq!(urls.json()[0]["urls"]["smooth"], relative.as_str(), "relative without an origin");
+    let notes: Vec<&str> = urls.stderr.lines().collect();
+    assert_eq!(notes.len(), 1, "one note: {}", urls.stderr);
+    assert!(notes[0].contains("MIRRORCAST_ORIGIN_A") && notes[0].contains("relative"), "{}", notes[0]);
+    assert!(!urls.stdout.contains("note"), "the note stays off stdout");
+
+    // A data center with a serve address: URLs point at it.
+    std::fs::write(
+        sb.dir.path().join("mirrorcast.toml"),
+        "[dc.s]\nconnection_string_env = \"CONN\"\nserve = \"127.0.0.1:8080\"\n",
+    )
+    .unwrap();
+    let conn = sb.connection_string();
+    let served =
+        sb.run_with(&[("CONN", conn.as_str())], &["locator", "urls", "--dc", "s", GUID_1, "--json"]).await.ok();
+    assert_eq!(served.json()[0]["urls"]["smooth"], format!("http://127.0.0.1:8080{relative}"));
+    assert!(served.stderr.is_empty(), "{}", served.stderr);
+
+    // A bad origin is a configuration error.
+    let env = [("MIRRORCAST_DC_A", conn.as_str()), ("MIRRORCAST_ORIGIN_A", "media.example")];
+    sb.run_with(&env, &["locator", "urls", "--dc", "a", GUID_1]).await.usage_error("must be an http");
+}

@@ -38,7 +38,7 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
             let record = catalog.get_asset(&asset).await?.value;
             match locator_type {
                 LocatorType::OnDemandOrigin => {
-                    let locator = catalog.create_origin_locator(&asset, id, start, expiration, &dc.origin).await?;
+                    let locator = catalog.create_origin_locator(&asset, id, start, expiration, dc.url_base()).await?;
                     let urls = primary_urls(&record, &dc.origin, &locator).ok();
                     if ctx.json {
                         output::json(&serde_json::json!({ "locator": locator, "urls": urls }))?;
@@ -120,7 +120,7 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
             let mut all = Vec::new();
             for l in catalog.list_locators(Some(&asset)).await? {
                 if l.locator_type == LocatorType::OnDemandOrigin {
-                    all.push(primary_urls(&record, &dc.origin, &l)?);
+                    all.push(primary_urls(&record, dc.url_base(), &l)?);
                 }
             }
             if all.is_empty() {

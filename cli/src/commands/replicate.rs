@@ -54,8 +54,8 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
         }
     });
     let replicator = Replicator::new(
-        Side { name: &a.name, catalog: &ca, origin: &a.origin },
-        Side { name: &b.name, catalog: &cb, origin: &b.origin },
+        Side { name: &a.name, catalog: &ca, origin: if args.dry_run { &a.origin } else { a.url_base() } },
+        Side { name: &b.name, catalog: &cb, origin: if args.dry_run { &b.origin } else { b.url_base() } },
         options,
     );
     let selection = if args.pair.all { Selection::All } else { Selection::Assets(ids) };
