@@ -133,7 +133,14 @@ pub enum AssetCommand {
     Delete {
         #[command(flatten)]
         dc: Dc,
-        asset: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        asset: Option<String>,
+        /// Every asset of the data center (asks first on a terminal; needs --yes otherwise).
+        #[arg(long)]
+        all: bool,
+        /// Do not ask: for scripts deleting with --all.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -143,6 +150,12 @@ pub enum PolicyCommand {
     List {
         #[command(flatten)]
         dc: Dc,
+    },
+    /// Delete an access policy (refused while a locator uses it).
+    Delete {
+        #[command(flatten)]
+        dc: Dc,
+        policy: String,
     },
 }
 

@@ -330,3 +330,32 @@ async fn without_an_origin_urls_are_relative_with_a_note_or_use_the_serve_addres
     let env = [("MIRRORCAST_DC_A", conn.as_str()), ("MIRRORCAST_ORIGIN_A", "media.example")];
     sb.run_with(&env, &["locator", "urls", "--dc", "a", GUID_1]).await.usage_error("must be an http");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_in_use_is_kept_and_delete_all_needs_yes_without_a_terminal() {
+    let sb = crate::helpers::Sandbox::start().await;
+    let store = sb.azurite.store("devstoreaccount1");
+    ams_container(&store, &format!("asset-{GUID_1}"), "Big Buck Bunny", 1).await;
+    ams_container(&store, &format!("asset-{GUID_2}"), "Sintel", 2).await;
+    sb.run(&["asset", "adopt", "--dc", "a", "--all"]).await.ok();
+    sb.run(&["locator", "create", "--dc", "a", GUID_1, "--id", LOCATOR_1]).await.ok();
+    let policies = sb.run(&["policy", "list", "--dc", "a", "--json"]).await.ok().json();
+    let policy = policies[0]["id"].as_str().unwrap().to_owned();
+
+    let refused = sb.run(&["policy", "delete", "--dc", "a", &policy]).await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains(&format!("nb:lid:UUID:{LOCATOR_1}")), "names the locator: {}", refused.stderr);
+    assert_eq!(sb.run(&["policy", "list", "--dc", "a", "--json"]).await.ok().json(), policies, "kept");
+    sb.run(&["locator", "delete", "--dc", "a", LOCATOR_1]).await.ok();
+    sb.run(&["policy", "delete", "--dc", "a", &policy]).await.ok();
+    assert_eq!(sb.run(&["policy", "list", "--dc", "a", "--json"]).await.ok().json(), serde_json::json!([]));
+    sb.run(&["policy", "delete", "--dc", "a", "nb:pid:UUID:not-a-guid"])
+        .await
+        .usage_error("not a valid access policy id");
+
+    sb.run(&["asset", "delete", "--dc", "a", "--all"]).await.usage_error("--yes");
+    assert_eq!(sb.run(&["asset", "list", "--dc", "a", "--json"]).await.ok().json().as_array().unwrap().len(), 2);
+    let gone = sb.run(&["asset", "delete", "--dc", "a", "--all", "--yes", "--json"]).await.ok().json();
+    assert_eq!(gone["deleted"].as_array().unwrap().len(), 2, "{gone}");
+    assert!(store.list_containers("asset-").await.unwrap().is_empty());
+}
