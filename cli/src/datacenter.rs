@@ -132,7 +132,7 @@ pub fn resolve(name: &str, config: Option<&Path>, plugins: &Registry) -> Result<
     // those hosts are gone. Only a configured origin (or serve address) makes URLs absolute.
     let origin = origin_env.or(file_origin).unwrap_or_default();
     let origin = origin.trim().trim_end_matches('/').to_owned();
-    if !origin.is_empty() && !(origin.starts_with("https://") || origin.starts_with("http://")) {
+    if !(origin.is_empty() || origin.starts_with("https://") || origin.starts_with("http://")) {
         return Err(invalid(
             &env_name("MIRRORCAST_ORIGIN_", name),
             format!("origin '{origin}' must be an http:// or https:// URL"),

@@ -341,7 +341,7 @@ impl<'a> Raw<'a> {
                 ),
             }
         }
-        let (locators, bad_locators) = dedupe(locators, |l| l.id, |l| &l.source, |x, y| same_locator(x, y));
+        let (locators, bad_locators) = dedupe(locators, |l| l.id, |l| &l.source, same_locator);
         for (source, id, reason) in bad_locators {
             reject(&mut out, &source, RecordKind::Locator, Some(id.to_string()), reason);
         }

@@ -17,8 +17,10 @@ const LOCATOR_1: &str = "7b1f0c2e-1d2a-4c55-9a0e-3f7f6a1b2c3d";
 async fn ams_container(store: &dyn BlobStore, container: &str, base: &str, seed: u64) {
     store.create_container(container).await.unwrap();
     for (name, bytes) in mirrorcast_core::sample::encoded_asset(base, 8 * 1024, seed).files {
-        let mut options = PutOptions::default();
-        options.properties = BlobProperties { content_type: Some(mime_type_for(&name)), ..Default::default() };
+        let options = PutOptions {
+            properties: BlobProperties { content_type: Some(mime_type_for(&name)), ..Default::default() },
+            ..Default::default()
+        };
         store.put_blob(container, &name, bytes, &options).await.unwrap();
     }
 }

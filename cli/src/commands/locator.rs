@@ -175,13 +175,12 @@ pub async fn v2_locators(
     let mut policies = std::collections::BTreeMap::new();
     let mut out = Vec::new();
     for l in locators {
-        if !policies.contains_key(&l.policy_id) {
-            let policy = match catalog.get_policy(&l.policy_id).await {
+        if let std::collections::btree_map::Entry::Vacant(slot) = policies.entry(l.policy_id) {
+            slot.insert(match catalog.get_policy(&l.policy_id).await {
                 Ok(p) => Some(p),
                 Err(e) if e.kind() == ErrorKind::NotFound => None,
                 Err(e) => return Err(e),
-            };
-            policies.insert(l.policy_id, policy);
+            });
         }
         out.push(mirrorcast_core::ams::v2_locator_json(l, policies.get(&l.policy_id).and_then(Option::as_ref)));
     }
