@@ -40,9 +40,10 @@ impl DataCenter {
         Catalog::new(self.store.clone())
     }
 
-    /// The base for streaming URLs about to be printed; with none configured,
-    /// says once on stderr that they are relative and how to set one.
-    pub fn url_base(&self) -> &str {
+    /// Called once streaming URLs of this data center are about to be printed:
+    /// with no origin configured, says once on stderr that they are relative
+    /// and how to set one.
+    pub fn note_relative_urls(&self) {
         if self.origin.is_empty() {
             static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
             if let Ok(mut said) = SAID.lock() {
@@ -57,7 +58,6 @@ impl DataCenter {
                 }
             }
         }
-        &self.origin
     }
 }
 

@@ -553,7 +553,7 @@ fn v2_asset(e: &Value) -> Result<Asset, String> {
         options,
         container,
         alternate_id: string(e, "AlternateId")?.filter(|s| !s.is_empty()),
-        created: time(e, "Created")?.unwrap_or(DateTime::UNIX_EPOCH),
+        created: time(e, "Created")?.unwrap_or_else(Utc::now),
     })
 }
 
@@ -573,7 +573,7 @@ fn v3_asset(e: &Value) -> Result<Asset, String> {
         options,
         container,
         alternate_id: string(e, "alternateId")?.filter(|s| !s.is_empty()),
-        created: time(e, "created")?.unwrap_or(DateTime::UNIX_EPOCH),
+        created: time(e, "created")?.unwrap_or_else(Utc::now),
     })
 }
 

@@ -38,7 +38,8 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
             let record = catalog.get_asset(&asset).await?.value;
             match locator_type {
                 LocatorType::OnDemandOrigin => {
-                    let locator = catalog.create_origin_locator(&asset, id, start, expiration, dc.url_base()).await?;
+                    let locator = catalog.create_origin_locator(&asset, id, start, expiration, &dc.origin).await?;
+                    dc.note_relative_urls();
                     let urls = primary_urls(&record, &dc.origin, &locator).ok();
                     if ctx.json {
                         output::json(&serde_json::json!({ "locator": locator, "urls": urls }))?;
@@ -120,7 +121,7 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
             let mut all = Vec::new();
             for l in catalog.list_locators(Some(&asset)).await? {
                 if l.locator_type == LocatorType::OnDemandOrigin {
-                    all.push(primary_urls(&record, dc.url_base(), &l)?);
+                    all.push(primary_urls(&record, &dc.origin, &l)?);
                 }
             }
             if all.is_empty() {
@@ -129,6 +130,7 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
                 ))
                 .into());
             }
+            dc.note_relative_urls();
             if ctx.json {
                 output::json(&all)?;
             } else {

@@ -54,13 +54,17 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
         }
     });
     let replicator = Replicator::new(
-        Side { name: &a.name, catalog: &ca, origin: if args.dry_run { &a.origin } else { a.url_base() } },
-        Side { name: &b.name, catalog: &cb, origin: if args.dry_run { &b.origin } else { b.url_base() } },
+        Side { name: &a.name, catalog: &ca, origin: &a.origin },
+        Side { name: &b.name, catalog: &cb, origin: &b.origin },
         options,
     );
     let selection = if args.pair.all { Selection::All } else { Selection::Assets(ids) };
     let mut report = replicator.run(&selection).await?;
     report.totals.http_retries = retries(&a) + retries(&b);
+    if report.assets.iter().any(|r| !r.urls.is_empty()) {
+        a.note_relative_urls();
+        b.note_relative_urls();
+    }
 
     if ctx.json {
         output::json(&report)?;
