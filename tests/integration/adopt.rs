@@ -302,9 +302,18 @@ async fn without_an_origin_urls_are_relative_with_a_note_or_use_the_serve_addres
     ams_container(&store, &format!("asset-{GUID_1}"), "Big Buck Bunny", 1).await;
     sb.run(&["asset", "adopt", "--dc", "a", GUID_1]).await.usage_error("not an asset container");
     sb.run(&["asset", "adopt", "--dc", "a", &format!("asset-{GUID_1}")]).await.ok();
-    // A command that fails prints its one error line, not the note as well.
-    let none = sb.run(&["locator", "urls", "--dc", "a", GUID_1]).await;
+    // A command that fails prints its one error line, not the note as well: an
+    // asset with an origin locator but no .ism has no URLs to show.
+    let plain = format!("asset-{GUID_2}");
+    store.create_container(&plain).await.unwrap();
+    for name in ["a.mp4", "b.mp4"] {
+        store.put_blob(&plain, name, Bytes::from_static(b"mp4"), &PutOptions::default()).await.unwrap();
+    }
+    sb.run(&["asset", "adopt", "--dc", "a", &plain]).await.ok();
+    sb.run(&["locator", "create", "--dc", "a", GUID_2]).await.ok();
+    let none = sb.run(&["locator", "urls", "--dc", "a", GUID_2]).await;
     assert_eq!((none.code, none.stderr.lines().count()), (1, 1), "{}", none.stderr);
+    assert!(none.stderr.contains("no primary file"), "{}", none.stderr);
     let lid = format!("nb:lid:UUID:{LOCATOR_1}");
     let made =
         sb.run(&["locator", "create", "--dc", "a", GUID_1, "--type", "origin", "--id", &lid, "--json"]).await.ok();
