@@ -373,3 +373,38 @@ async fn a_policy_in_use_is_kept_and_delete_all_needs_yes_without_a_terminal() {
     assert_eq!(gone["deleted"].as_array().unwrap().len(), 2, "{gone}");
     assert!(store.list_containers("asset-").await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locators_imported_onto_adopted_containers_keep_their_urls() {
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let a = f.dcs.a.store();
+    ams_container(&a, &format!("asset-{GUID_1}"), "Big Buck Bunny", 1).await;
+    ams_container(&a, &format!("asset-{GUID_2}"), "Sintel", 2).await;
+    f.run(&["asset", "adopt", "--dc", "a", "--all"]).await.ok();
+
+    // Only the policies and locators of the export: their assets are the adopted containers.
+    let export = f.dir.path().join("locators-only");
+    std::fs::create_dir_all(&export).unwrap();
+    for name in ["AccessPolicies.json", "Locators.json"] {
+        std::fs::copy(format!("{DATA}/v2/{name}"), export.join(name)).unwrap();
+    }
+    let out = f.run(&["import", "--dc", "a", export.to_str().unwrap(), "--json"]).await.ok().json();
+    assert_eq!((out["totals"]["created"].as_u64(), out["totals"]["skipped"].as_u64()), (Some(2), Some(1)), "{out}");
+    assert_eq!(
+        urls_of(&f, GUID_1).await,
+        [(format!("nb:lid:UUID:{LOCATOR_1}"), format!("/{LOCATOR_1}/Big%20Buck%20Bunny.ism/manifest"))]
+    );
+    // A locator whose asset is nowhere is reported, not written (deleting the asset took its locator).
+    f.run(&["asset", "delete", "--dc", "a", GUID_2]).await.ok();
+    let orphan = f.run(&["import", "--dc", "a", export.to_str().unwrap(), "--json"]).await;
+    assert_eq!(orphan.code, 1, "{}", orphan.stderr);
+    let line = orphan.json()["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "nb:lid:UUID:9d3b2e40-3f4c-4e77-bc20-5b9b8c3d4e5f")
+        .cloned()
+        .unwrap();
+    assert_eq!(line["action"], "invalid", "{line}");
+    assert!(line["message"].as_str().unwrap().contains("neither in the export nor in this data center"), "{line}");
+}
