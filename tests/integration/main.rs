@@ -6,6 +6,7 @@ mod helpers;
 mod assets;
 mod backends;
 mod bad_input;
+mod failover;
 mod plugins;
 mod replicate;
 mod resilience;

@@ -150,6 +150,33 @@ pub(crate) fn service_sas(key: &SigningKey, req: &SasRequest<'_>) -> String {
     q.finish()
 }
 
+/// An account SAS token for the blob service (services, containers and
+/// blobs): what an operator hands out as a read-only credential for a whole account.
+pub(crate) fn account_sas(
+    key: &SigningKey,
+    account: &str,
+    permissions: Permissions,
+    expiry: DateTime<Utc>,
+    allow_http: bool,
+) -> String {
+    let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let sp = permissions.sas_letters();
+    let se = fmt(expiry);
+    let spr = if allow_http { "https,http" } else { "https" };
+    // account, permissions, services, resource types, start, expiry, IP, protocol, version, encryption scope.
+    let sts = format!("{account}\n{sp}\nb\nsco\n\n{se}\n\n{spr}\n{SAS_VERSION}\n\n");
+    let sig = key.sign(&sts);
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("sv", SAS_VERSION);
+    q.append_pair("ss", "b");
+    q.append_pair("srt", "sco");
+    q.append_pair("spr", spr);
+    q.append_pair("se", &se);
+    q.append_pair("sp", &sp);
+    q.append_pair("sig", &sig);
+    q.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -799,6 +799,24 @@ impl AzureBlobStore {
         AzureBlobStore { inner: Arc::new(inner) }
     }
 
+    /// An account SAS (blob service; containers and blobs) granting
+    /// `permissions` until `expiry`: e.g. the read+list token that lets
+    /// another party replicate from this account without its key.
+    pub fn account_sas(
+        &self,
+        permissions: Permissions,
+        expiry: DateTime<Utc>,
+    ) -> Result<mirrorcast_core::secret::Secret> {
+        let key = self.signing_key("issuing an account SAS")?;
+        Ok(mirrorcast_core::secret::Secret::new(crate::auth::account_sas(
+            key,
+            &self.inner.config.account,
+            permissions,
+            expiry,
+            self.inner.config.is_loopback(),
+        )))
+    }
+
     /// Whether this store addresses accounts by path (emulator style).
     pub fn is_path_style(&self) -> bool {
         is_path_style(&self.inner.config.blob_endpoint)

@@ -187,7 +187,9 @@ impl Replicator<'_> {
             record,
             bound: caps.stored_access_policies,
         });
-        if caps.signed_urls {
+        // A source URL only where the target service can use it: a streamed
+        // copy reads with the source's own credential, and A gets no policy.
+        if caps.signed_urls && self.server_side_possible() {
             let policy = self.bind(source.as_ref(), container, &record, SOURCE_NEEDS, start, expiry, warnings).await?;
             grants.source_url = Some(match policy {
                 Some(id) => source.signed_url_for_policy(container, None, &id).await?,
@@ -215,6 +217,19 @@ impl Replicator<'_> {
             Err(e) => return Err(e),
         };
         Ok(())
+    }
+
+    /// Whether the target service may read the source itself (as `AutoCopy` decides).
+    fn server_side_possible(&self) -> bool {
+        let (source, target) = (self.source.catalog.store(), self.target.catalog.store());
+        let caps = target.capability();
+        let same_endpoint = source.endpoint().is_some() && source.endpoint() == target.endpoint();
+        let reach = if same_endpoint { caps.copy_from_url_same_endpoint } else { caps.copy_from_url_other_endpoint };
+        match self.options.strategy {
+            crate::copy::StrategyChoice::Server => true,
+            crate::copy::StrategyChoice::Streamed => false,
+            crate::copy::StrategyChoice::Auto => reach && caps.put_block_from_url,
+        }
     }
 
     /// The grant's record, in B's catalog (never in A's).

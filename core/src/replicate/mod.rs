@@ -183,6 +183,8 @@ impl<'a> Replicator<'a> {
     /// Replicates the selected assets; unknown ids are an error before anything is written.
     pub async fn run(&self, selection: &Selection) -> Result<RunReport> {
         let started = Instant::now();
+        // Credentials first: a SAS that cannot do the job is refused before anything is read or written.
+        let access = self.check_access()?;
         let mut records = match selection {
             Selection::All => self.source.catalog.list_assets().await?,
             Selection::Assets(ids) => {
@@ -196,7 +198,6 @@ impl<'a> Replicator<'a> {
         if let Some(shard) = self.options.shard {
             records.retain(|r| shard.owns(&r.asset.id));
         }
-        let access = self.check_access()?;
         let source_locators = self.source.catalog.list_locators(None).await?;
         if !self.options.dry_run {
             self.target.catalog.ensure().await?;
