@@ -382,3 +382,67 @@ async fn deep_recopies_a_blob_whose_bytes_differ_behind_equal_size_and_md5() {
     assert_eq!(deep["totals"]["copied"], 1, "only the differing blob is copied again");
     assert_eq!(b.get_bytes(&container, &victim.name).await.unwrap().1, original, "B's bytes are A's again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_grant_record_revokes_it_and_a_killed_runs_grants_are_swept() {
+    use mirrorcast_core::catalog::Catalog;
+    use mirrorcast_core::id::{AssetId, LocatorId};
+    use mirrorcast_core::model::{Locator, LocatorType};
+    use mirrorcast_core::replicate::{policy_id_for, COPY_SAS_TAG};
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let id = f.publish("Leftovers", "none", 16 * 1024).await;
+    f.run(&["replicate", "--from", "a", "--to", "b", "--asset", &id]).await.ok();
+    let (a, b) = (f.dcs.a.store(), f.dcs.b.store());
+    let container = container_of(&id);
+    let b_catalog = Catalog::new(std::sync::Arc::new(b.clone()));
+    let policy = b_catalog.policy_for("mirrorcast copy (rl)", 15, Permissions::READ | Permissions::LIST).await.unwrap();
+    let expiry = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() + 900, 0).unwrap();
+    // What a killed run leaves: a grant record in B and the stored policy it names, on either side.
+    let leave = |side: &str, store: &AzureBlobStore| Locator {
+        id: LocatorId::new(),
+        locator_type: LocatorType::Sas,
+        asset_id: AssetId::parse_any(&id).unwrap(),
+        policy_id: policy.id,
+        start_time: None,
+        expiration: expiry,
+        path: format!("{COPY_SAS_TAG}{side}:{container} on {}", store.describe()),
+    };
+    let theirs =
+        StoredPolicy { id: "theirs".into(), start: None, expiry: Some(expiry), permissions: Permissions::READ };
+    let mut records = Vec::new();
+    for (side, store) in [("target", &b), ("source", &a)] {
+        let record = leave(side, store);
+        b_catalog.put_locator(&record, &policy).await.unwrap();
+        let mine = StoredPolicy {
+            id: policy_id_for(&record.id),
+            start: None,
+            expiry: Some(expiry),
+            permissions: Permissions::READ | Permissions::LIST,
+        };
+        store.set_container_policies(&container, &[theirs.clone(), mine], None).await.unwrap();
+        records.push(record.id);
+    }
+    let ids = |store: AzureBlobStore| {
+        let container = container.clone();
+        async move {
+            store
+                .get_container_policies(&container)
+                .await
+                .unwrap()
+                .policies
+                .into_iter()
+                .map(|p| p.id)
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // Deleting the target-side record removes its policy; theirs stays.
+    let target_record = records[0].to_string();
+    f.run(&["locator", "delete", "--dc", "b", &target_record]).await.ok();
+    assert_eq!(ids(b.clone()).await, ["theirs"]);
+
+    // The next run sweeps the source-side leftover: its policy on A, then its record.
+    f.run(&["replicate", "--from", "a", "--to", "b", "--asset", &id]).await.ok();
+    assert_eq!(ids(a.clone()).await, ["theirs"]);
+    assert!(b_catalog.get_locator(&records[1]).await.is_err(), "the swept record is gone");
+}

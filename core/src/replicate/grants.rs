@@ -65,6 +65,40 @@ pub fn policy_id_for(record: &LocatorId) -> String {
     format!("mc-{}", record.guid())
 }
 
+/// Removes stored policy `id` from the container, keeping the others (a
+/// read-modify-write; a container that is gone has nothing left to revoke).
+pub async fn remove_stored_policy(store: &dyn BlobStore, container: &str, id: &str) -> Result<()> {
+    for _ in 0..POLICY_WRITE_TRIES {
+        let current = match store.get_container_policies(container).await {
+            Ok(c) => c,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if !current.policies.iter().any(|p| p.id == id) {
+            return Ok(());
+        }
+        let next: Vec<StoredPolicy> = current.policies.into_iter().filter(|p| p.id != id).collect();
+        match store.set_container_policies(container, &next, Some(&current.version)).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::new(
+        ErrorKind::PreconditionFailed,
+        format!("the stored access policies of container '{container}' kept changing; policy {id} is still there"),
+    ))
+}
+
+/// For a grant record (a copy SAS locator): which side's container its stored
+/// policy is on (`source` or `target`), and that container.
+pub fn grant_record_target(locator: &Locator) -> Option<(&str, &str)> {
+    let rest = locator.path.strip_prefix(COPY_SAS_TAG)?;
+    let (side, rest) = rest.split_once(':')?;
+    let container = rest.split_once(" on ").map_or(rest, |(c, _)| c);
+    matches!(side, "source" | "target").then_some((side, container))
+}
+
 /// One side's grant for one container: what to revoke.
 #[derive(Debug, Clone)]
 struct Issued {
@@ -232,6 +266,22 @@ impl Replicator<'_> {
         }
     }
 
+    /// A stored policy this tool made (`mc-…`) that no run uses any more:
+    /// expired, or its grant record in B is gone.
+    async fn is_stale_grant_policy(&self, p: &StoredPolicy) -> Result<bool> {
+        let Some(guid) = p.id.strip_prefix("mc-").and_then(|g| uuid::Uuid::parse_str(g).ok()) else {
+            return Ok(false);
+        };
+        if p.expiry.is_some_and(|e| e <= Utc::now()) {
+            return Ok(true);
+        }
+        match self.target.catalog.get_locator(&LocatorId::from_uuid(guid)).await {
+            Ok(_) => Ok(false),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The grant's record, in B's catalog (never in A's).
     async fn record_grant(
         &self,
@@ -283,7 +333,16 @@ impl Replicator<'_> {
         let id = policy_id_for(record);
         for _ in 0..POLICY_WRITE_TRIES {
             let current = store.get_container_policies(container).await?;
-            if current.policies.len() >= MAX_STORED_POLICIES {
+            // Our own leftovers (expired, or whose record is gone) give their slot back.
+            let mut kept = Vec::new();
+            for p in current.policies {
+                if self.is_stale_grant_policy(&p).await? {
+                    tracing::info!(container, policy = %p.id, "dropping a copy grant policy a previous run left behind");
+                } else {
+                    kept.push(p);
+                }
+            }
+            if kept.len() >= MAX_STORED_POLICIES {
                 let text = format!(
                     "container '{container}' on {} already holds {MAX_STORED_POLICIES} stored access policies: the copy SAS there is ad hoc, valid until {} and not revocable before",
                     store.describe(),
@@ -293,7 +352,7 @@ impl Replicator<'_> {
                 warnings.push(text);
                 return Ok(None);
             }
-            let mut next = current.policies.clone();
+            let mut next = kept;
             next.push(StoredPolicy { id: id.clone(), start: Some(start), expiry: Some(expiry), permissions });
             match store.set_container_policies(container, &next, Some(&current.version)).await {
                 Ok(_) => return Ok(Some(id)),
@@ -305,31 +364,6 @@ impl Replicator<'_> {
         Err(Error::new(
             ErrorKind::PreconditionFailed,
             format!("the stored access policies of container '{container}' kept changing; try again"),
-        ))
-    }
-
-    /// Removes stored policy `id` from the container, keeping the others.
-    async fn unbind(&self, store: &dyn BlobStore, container: &str, id: &str) -> Result<()> {
-        for _ in 0..POLICY_WRITE_TRIES {
-            let current = match store.get_container_policies(container).await {
-                Ok(c) => c,
-                // No container, no policy: nothing is left to revoke.
-                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-                Err(e) => return Err(e),
-            };
-            if !current.policies.iter().any(|p| p.id == id) {
-                return Ok(());
-            }
-            let next: Vec<StoredPolicy> = current.policies.into_iter().filter(|p| p.id != id).collect();
-            match store.set_container_policies(container, &next, Some(&current.version)).await {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::new(
-            ErrorKind::PreconditionFailed,
-            format!("the stored access policies of container '{container}' kept changing; policy {id} is still there"),
         ))
     }
 
@@ -349,7 +383,7 @@ impl Replicator<'_> {
             GrantSide::Target => self.target.catalog.store(),
         };
         if issued.bound && store.capability().stored_access_policies {
-            self.unbind(store.as_ref(), &issued.container, &policy_id_for(&issued.record)).await?;
+            remove_stored_policy(store.as_ref(), &issued.container, &policy_id_for(&issued.record)).await?;
         }
         self.target.catalog.delete_locator(&issued.record).await?;
         Ok(())
@@ -365,14 +399,15 @@ impl Replicator<'_> {
             if l.locator_type != LocatorType::Sas || !selected.contains(&l.asset_id) {
                 continue;
             }
-            let Some(rest) = l.path.strip_prefix(COPY_SAS_TAG) else { continue };
-            let (side, rest) = match rest.split_once(':') {
-                Some(("source", rest)) => (GrantSide::Source, rest),
-                Some(("target", rest)) => (GrantSide::Target, rest),
+            if !l.path.starts_with(COPY_SAS_TAG) {
+                continue;
+            }
+            let (side, container) = match grant_record_target(&l) {
+                Some(("source", c)) => (GrantSide::Source, c.to_owned()),
+                Some((_, c)) => (GrantSide::Target, c.to_owned()),
                 // A record of an older version (one per side's own catalog): no policy.
-                _ => (GrantSide::Target, ""),
+                None => (GrantSide::Target, String::new()),
             };
-            let container = rest.split_once(" on ").map_or(rest, |(c, _)| c).to_owned();
             let issued = Issued { side, bound: !container.is_empty(), container, record: l.id };
             tracing::info!(record = %l.id, side = side.word(), "revoking a copy grant a previous run left behind");
             self.delete_grant(&issued).await?;
@@ -475,5 +510,48 @@ mod tests {
         check_side("a", "source", &secondary, SOURCE_NEEDS, false).unwrap();
         let e = check_side("b", "target", &secondary, TARGET_NEEDS, true).unwrap_err();
         assert!(e.to_string().contains("read-only secondary"), "{e}");
+    }
+
+    /// Slows every finished copy, so a run outlives its short grants.
+    struct Slow;
+    impl super::super::Progress for Slow {
+        fn blob_done(&self, _: &crate::id::AssetId, _: &super::super::BlobOutcome) {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_longer_than_its_grants_renews_them_and_revokes_every_one() {
+        use crate::catalog::Catalog;
+        use crate::model::AssetOptions;
+        use crate::store::{InMemoryStore, PutOptions};
+        let (a, b) = (Catalog::new(Arc::new(InMemoryStore::new())), Catalog::new(Arc::new(InMemoryStore::new())));
+        let asset = Asset::new("Long", AssetOptions::None);
+        a.create_asset(&asset).await.unwrap();
+        for i in 0..6 {
+            let data = bytes::Bytes::from(vec![i as u8; 1000]);
+            a.store().put_blob(&asset.container, &format!("v{i}.mp4"), data, &PutOptions::default()).await.unwrap();
+        }
+        let options = super::super::ReplicateOptions {
+            concurrency: 1,
+            sas_lifetime: Duration::milliseconds(300),
+            progress: Arc::new(Slow),
+            ..Default::default()
+        };
+        let replicator = Replicator::new(
+            super::super::Side { name: "a", catalog: &a, origin: "https://a" },
+            super::super::Side { name: "b", catalog: &b, origin: "https://b" },
+            options,
+        );
+        let report = replicator.run(&super::super::Selection::All).await.unwrap();
+        assert_eq!(report.totals.counts.copied, 6, "{report:?}");
+        assert!(
+            report.assets[0].grants_issued >= 2,
+            "a 900 ms copy outlives 300 ms grants: {}",
+            report.assets[0].grants_issued
+        );
+        let left: Vec<Locator> = b.list_locators(None).await.unwrap();
+        assert!(left.iter().all(|l| l.locator_type != LocatorType::Sas), "grant records left: {left:?}");
+        assert!(a.list_locators(None).await.unwrap().is_empty(), "nothing is recorded in the source");
     }
 }

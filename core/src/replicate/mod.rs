@@ -29,7 +29,7 @@ use crate::model::{Asset, Locator, LocatorType};
 use crate::store::{BlobMeta, BlobStore, BlobStoreExt};
 use crate::streaming::StreamingUrls;
 
-pub use grants::{policy_id_for, COPY_SAS_TAG, SOURCE_NEEDS, TARGET_NEEDS};
+pub use grants::{grant_record_target, policy_id_for, remove_stored_policy, COPY_SAS_TAG, SOURCE_NEEDS, TARGET_NEEDS};
 pub use plan::{decide, Decision};
 pub use report::{
     AssetReport, AssetStatus, BlobOutcome, BlobStatus, Counts, LocatorOutcome, RunReport, SideAccess, Totals, UrlPair,
