@@ -42,6 +42,12 @@ pub const TARGET_NEEDS: Permissions = Permissions::READ
     .union(Permissions::DELETE)
     .union(Permissions::LIST);
 
+/// How long a new stored policy may take to apply (Azure documents up to 30 s).
+const POLICY_PROPAGATION: std::time::Duration = std::time::Duration::from_secs(40);
+
+/// The blob name a target grant is probed with (an uncommitted block only).
+pub const GRANT_PROBE_BLOB: &str = ".mirrorcast-grant-probe";
+
 /// Tries of a read-modify-write of a container's policies that lost a race.
 const POLICY_WRITE_TRIES: u32 = 5;
 
@@ -224,7 +230,18 @@ impl Replicator<'_> {
         // A source URL only where the target service can use it: a streamed
         // copy reads with the source's own credential, and A gets no policy.
         if caps.signed_urls && self.server_side_possible() {
-            let policy = self.bind(source.as_ref(), container, &record, SOURCE_NEEDS, start, expiry, warnings).await?;
+            let mut policy =
+                self.bind(source.as_ref(), container, &record, SOURCE_NEEDS, start, expiry, warnings).await?;
+            if let Some(id) = policy.clone() {
+                let probe = || async {
+                    let reader = source.scoped_for_policy(container, &id).await?;
+                    let one = crate::store::ListOptions { max_results: Some(1), ..Default::default() };
+                    reader.list_blobs(container, &one).await.map(|_| ())
+                };
+                if !self.until_active(source.as_ref(), container, &id, probe, warnings).await? {
+                    policy = None;
+                }
+            }
             grants.source_url = Some(match policy {
                 Some(id) => source.signed_url_for_policy(container, None, &id).await?,
                 None => source.signed_url(container, None, SOURCE_NEEDS, expiry).await?,
@@ -240,7 +257,17 @@ impl Replicator<'_> {
             record,
             bound: caps.stored_access_policies,
         });
-        let policy = self.bind(target.as_ref(), container, &record, TARGET_GRANT, start, expiry, warnings).await?;
+        let mut policy = self.bind(target.as_ref(), container, &record, TARGET_GRANT, start, expiry, warnings).await?;
+        if let Some(id) = policy.clone() {
+            // A write the token allows and nobody sees: an uncommitted block, never listed, dropped by the service.
+            let probe = || async {
+                let writer = target.scoped_for_policy(container, &id).await?;
+                writer.put_block(container, GRANT_PROBE_BLOB, "probe", bytes::Bytes::from_static(b"p")).await
+            };
+            if !self.until_active(target.as_ref(), container, &id, probe, warnings).await? {
+                policy = None;
+            }
+        }
         let scoped = match policy {
             Some(id) => target.scoped_for_policy(container, &id).await,
             None => target.scoped(container, TARGET_GRANT, expiry).await,
@@ -251,6 +278,45 @@ impl Replicator<'_> {
             Err(e) => return Err(e),
         };
         Ok(())
+    }
+
+    /// Azure may take up to 30 s to apply a new stored policy, refusing (403)
+    /// the tokens bound to it meanwhile: wait until `probe` passes with one.
+    /// `false` if it never does: the policy is removed again (a warning says
+    /// so) and the caller signs ad hoc.
+    async fn until_active<F, Fut>(
+        &self,
+        store: &dyn BlobStore,
+        container: &str,
+        id: &str,
+        probe: F,
+        warnings: &mut Vec<String>,
+    ) -> Result<bool>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        let deadline = std::time::Instant::now() + POLICY_PROPAGATION;
+        loop {
+            match probe().await {
+                Ok(()) => return Ok(true),
+                Err(e) if matches!(e.kind(), ErrorKind::Authentication | ErrorKind::PermissionDenied) => {
+                    if std::time::Instant::now() >= deadline {
+                        remove_stored_policy(store, container, id).await?;
+                        let text = format!(
+                            "container '{container}' on {}: a token bound to a new stored access policy was still refused after {} s; the copy SAS there is ad hoc",
+                            store.describe(),
+                            POLICY_PROPAGATION.as_secs()
+                        );
+                        tracing::warn!("{text}");
+                        warnings.push(text);
+                        return Ok(false);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Whether the target service may read the source itself (as `AutoCopy` decides).
