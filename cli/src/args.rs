@@ -251,9 +251,12 @@ pub struct ReplicateArgs {
     /// Take share K of N of the assets (e.g. 2/4), so N machines split one run.
     #[arg(long)]
     pub shard: Option<String>,
-    /// Lifetime of the copy SAS, in minutes.
-    #[arg(long, default_value_t = 480)]
+    /// Lifetime of each copy SAS, in minutes; a longer run renews it before it expires.
+    #[arg(long, default_value_t = 15)]
     pub sas_minutes: i64,
+    /// Hash both sides of blobs whose size and MD5 match, and copy again those whose bytes differ.
+    #[arg(long)]
+    pub deep: bool,
 }
 
 #[derive(Debug, Args)]

@@ -90,6 +90,9 @@ struct DcTable {
     /// `plugin:<name>`: a store from a plugin, opened with `config`.
     backend: Option<String>,
     config: Option<String>,
+    /// Reach the account at its read-only geo-secondary endpoint (`<account>-secondary`).
+    #[serde(default)]
+    secondary: bool,
 }
 
 fn env_name(prefix: &str, dc: &str) -> String {
@@ -205,6 +208,14 @@ fn from_value(value: &str) -> Result<Backend, String> {
 }
 
 fn from_table(t: &DcTable) -> Result<Backend, String> {
+    match (from_table_primary(t)?, t.secondary) {
+        (Backend::Azure(config), true) => config.to_secondary().map(Backend::Azure).map_err(|e| e.to_string()),
+        (_, true) => Err("secondary = true applies to Azure data centers only".into()),
+        (backend, false) => Ok(backend),
+    }
+}
+
+fn from_table_primary(t: &DcTable) -> Result<Backend, String> {
     let read = |var: &str| {
         std::env::var(var)
             .ok()

@@ -98,3 +98,74 @@ pub fn write_sample(dir: &Path, rendition_bytes: u64) -> String {
     }
     sample.base
 }
+
+/// What a [`recording_proxy`] saw of one request: path and query, and the
+/// `x-ms-copy-source` header (a source URL for a server-side copy).
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path_and_query: String,
+    pub copy_source: Option<String>,
+}
+
+/// A loopback HTTP proxy to `upstream` that records every request it forwards
+/// and waits `delay` before each; returns its address and the record.
+pub async fn recording_proxy(
+    upstream: String,
+    delay: std::time::Duration,
+) -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
+    use http_body_util::{BodyExt, Full};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let client = reqwest::Client::new();
+    let record = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let (client, upstream, record) = (client.clone(), upstream.clone(), record.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (client, upstream, record) = (client.clone(), upstream.clone(), record.clone());
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
+                        record.lock().unwrap().push(Seen {
+                            path_and_query: path_and_query.clone(),
+                            copy_source: parts
+                                .headers
+                                .get("x-ms-copy-source")
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_owned),
+                        });
+                        tokio::time::sleep(delay).await;
+                        let mut forward =
+                            client.request(parts.method.clone(), format!("{upstream}{path_and_query}")).body(body);
+                        for (k, v) in parts.headers.iter() {
+                            if k != "host" && k != "connection" {
+                                forward = forward.header(k, v);
+                            }
+                        }
+                        let Ok(resp) = forward.send().await else {
+                            return Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder().status(502).body(Full::new(bytes::Bytes::new())).unwrap(),
+                            );
+                        };
+                        let mut out = hyper::Response::builder().status(resp.status().as_u16());
+                        for (k, v) in resp.headers().iter() {
+                            if k != "transfer-encoding" && k != "connection" && k != "content-length" {
+                                out = out.header(k, v);
+                            }
+                        }
+                        let bytes = resp.bytes().await.unwrap_or_default();
+                        Ok(out.body(Full::new(bytes)).unwrap())
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, seen)
+}

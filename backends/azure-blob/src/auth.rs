@@ -70,7 +70,14 @@ pub(crate) fn shared_key_authorization(
 }
 
 fn canonicalized_resource(account: &str, url: &Url) -> String {
-    let mut out = format!("/{account}{}", url.path());
+    // A path-style secondary (`/<account>-secondary/…`) signs as the primary:
+    // the account name in a canonical resource is always the primary's.
+    let secondary = format!("/{account}-secondary");
+    let path = match url.path().strip_prefix(&secondary) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("/{account}{rest}"),
+        _ => url.path().to_owned(),
+    };
+    let mut out = format!("/{account}{path}");
     let mut params: Vec<(String, Vec<String>)> = Vec::new();
     for (k, v) in url.query_pairs() {
         let k = k.to_ascii_lowercase();
@@ -98,6 +105,9 @@ pub(crate) struct SasRequest<'a> {
     pub expiry: DateTime<Utc>,
     /// Allow plain HTTP as well as HTTPS (only for loopback endpoints).
     pub allow_http: bool,
+    /// A stored access policy of the container (`si=`): it then sets the
+    /// permissions and times, and removing it revokes the token.
+    pub identifier: Option<&'a str>,
 }
 
 const SAS_VERSION: &str = "2020-12-06";
@@ -105,9 +115,12 @@ const SAS_VERSION: &str = "2020-12-06";
 /// A service SAS token (query string, without `?`) for a container or a blob.
 pub(crate) fn service_sas(key: &SigningKey, req: &SasRequest<'_>) -> String {
     let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
-    let sp = req.permissions.sas_letters();
-    let st = req.start.map(fmt).unwrap_or_default();
-    let se = fmt(req.expiry);
+    // Bound to a stored policy, the token leaves permissions and times to it.
+    let bound = req.identifier.is_some();
+    let sp = if bound { String::new() } else { req.permissions.sas_letters() };
+    let st = if bound { String::new() } else { req.start.map(fmt).unwrap_or_default() };
+    let se = if bound { String::new() } else { fmt(req.expiry) };
+    let si = req.identifier.unwrap_or("");
     let (sr, resource) = match req.blob {
         Some(b) => ("b", format!("/blob/{}/{}/{}", req.account, req.container, b)),
         None => ("c", format!("/blob/{}/{}", req.account, req.container)),
@@ -115,7 +128,7 @@ pub(crate) fn service_sas(key: &SigningKey, req: &SasRequest<'_>) -> String {
     let spr = if req.allow_http { "https,http" } else { "https" };
     // permissions, start, expiry, resource, identifier, IP, protocol, version,
     // resource type, snapshot time, encryption scope, then five response headers.
-    let sts = format!("{sp}\n{st}\n{se}\n{resource}\n\n\n{spr}\n{SAS_VERSION}\n{sr}\n\n\n\n\n\n\n");
+    let sts = format!("{sp}\n{st}\n{se}\n{resource}\n{si}\n\n{spr}\n{SAS_VERSION}\n{sr}\n\n\n\n\n\n\n");
     let sig = key.sign(&sts);
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("sv", SAS_VERSION);
@@ -123,8 +136,42 @@ pub(crate) fn service_sas(key: &SigningKey, req: &SasRequest<'_>) -> String {
     if !st.is_empty() {
         q.append_pair("st", &st);
     }
-    q.append_pair("se", &se);
+    if !se.is_empty() {
+        q.append_pair("se", &se);
+    }
     q.append_pair("sr", sr);
+    if !sp.is_empty() {
+        q.append_pair("sp", &sp);
+    }
+    if !si.is_empty() {
+        q.append_pair("si", si);
+    }
+    q.append_pair("sig", &sig);
+    q.finish()
+}
+
+/// An account SAS token for the blob service (services, containers and
+/// blobs): what an operator hands out as a read-only credential for a whole account.
+pub(crate) fn account_sas(
+    key: &SigningKey,
+    account: &str,
+    permissions: Permissions,
+    expiry: DateTime<Utc>,
+    allow_http: bool,
+) -> String {
+    let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let sp = permissions.sas_letters();
+    let se = fmt(expiry);
+    let spr = if allow_http { "https,http" } else { "https" };
+    // account, permissions, services, resource types, start, expiry, IP, protocol, version, encryption scope.
+    let sts = format!("{account}\n{sp}\nb\nsco\n\n{se}\n\n{spr}\n{SAS_VERSION}\n\n");
+    let sig = key.sign(&sts);
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("sv", SAS_VERSION);
+    q.append_pair("ss", "b");
+    q.append_pair("srt", "sco");
+    q.append_pair("spr", spr);
+    q.append_pair("se", &se);
     q.append_pair("sp", &sp);
     q.append_pair("sig", &sig);
     q.finish()
@@ -156,11 +203,20 @@ mod tests {
             start: None,
             expiry,
             allow_http: false,
+            identifier: None,
         };
         let token = service_sas(&key, &req);
         assert!(token.contains("sp=rl") && token.contains("sr=c") && token.contains("spr=https&"), "{token}");
         assert!(token.contains("se=2030-01-01T00%3A00%3A00Z"), "{token}");
         assert!(token.contains("&sig="));
         assert!(format!("{key:?}").contains("REDACTED"));
+        let bound = service_sas(&key, &SasRequest { identifier: Some("mc-1"), ..req });
+        assert!(bound.contains("si=mc-1") && !bound.contains("sp=") && !bound.contains("se="), "{bound}");
+    }
+
+    #[test]
+    fn a_secondary_signs_with_the_primary_account_in_its_resource() {
+        let url = Url::parse("http://127.0.0.1:10000/acct-secondary/c?comp=list").unwrap();
+        assert_eq!(canonicalized_resource("acct", &url), "/acct/acct/c\ncomp:list");
     }
 }

@@ -14,8 +14,8 @@ use futures::TryStreamExt;
 use mirrorcast_core::model::Permissions;
 use mirrorcast_core::secret::redact_sas;
 use mirrorcast_core::store::{
-    BlobMeta, BlobProperties, BlobStore, Capability, Condition, CopySource, GetResult, ListOptions, ListPage,
-    PutOptions, SignedUrl,
+    Access, BlobMeta, BlobProperties, BlobStore, Capability, Condition, ContainerPolicies, CopySource, GetResult,
+    ListOptions, ListPage, PutOptions, SignedUrl, StoredPolicy, MAX_STORED_POLICIES,
 };
 use mirrorcast_core::{Error, ErrorKind, Result};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -131,6 +131,15 @@ impl AzureBlobStore {
 
     /// Sends with signing and retries; maps every failure to a core error.
     async fn send(&self, req: &Request) -> Result<Response> {
+        if self.inner.config.secondary && req.method != Method::GET && req.method != Method::HEAD {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "{}: account '{}' is reached at its read-only secondary endpoint, which takes no writes; use its primary endpoint to write",
+                    req.what, self.inner.config.account
+                ),
+            ));
+        }
         let retry = self.inner.config.retry;
         let mut attempt = 0u32;
         loop {
@@ -412,6 +421,33 @@ impl BlobStore for AzureBlobStore {
         self.retries()
     }
 
+    fn access(&self) -> Access {
+        let mut access = match &self.inner.config.credential {
+            Credential::SharedKey(_) => Access::unrestricted("account key"),
+            Credential::BearerToken(_) => Access::unrestricted("token"),
+            Credential::Anonymous => Access::unrestricted("anonymous"),
+            Credential::Sas(token) => {
+                let (mut permissions, mut expiry) = (Permissions::NONE, None);
+                for (k, v) in url::form_urlencoded::parse(token.expose().as_bytes()) {
+                    match k.as_ref() {
+                        "sp" => permissions = crate::acl::permissions_from_letters(&v),
+                        "se" => {
+                            expiry = DateTime::parse_from_rfc3339(&v).ok().map(|t| t.with_timezone(&Utc));
+                        }
+                        _ => {}
+                    }
+                }
+                let mut a = Access::unrestricted("sas");
+                // A token bound to a stored policy (`si=` without `sp`) does not say.
+                a.permissions = (permissions != Permissions::NONE).then_some(permissions);
+                a.expiry = expiry;
+                a
+            }
+        };
+        access.read_only = self.inner.config.secondary;
+        access
+    }
+
     fn endpoint(&self) -> Option<String> {
         let u = &self.inner.config.blob_endpoint;
         Some(
@@ -423,7 +459,9 @@ impl BlobStore for AzureBlobStore {
     fn capability(&self) -> Capability {
         let loopback = self.inner.config.is_loopback();
         let mut c = Capability::basic();
-        c.signed_urls = self.inner.key.is_some();
+        // With a key it signs its own; with a SAS it passes its token on (as far as it reaches).
+        c.signed_urls = self.inner.key.is_some() || matches!(self.inner.config.credential, Credential::Sas(_));
+        c.stored_access_policies = self.inner.key.is_some() && !self.inner.config.secondary;
         c.copy_from_url_same_endpoint = true;
         // Measured: Azurite cannot read a source on another emulator instance.
         c.copy_from_url_other_endpoint = !loopback;
@@ -605,6 +643,24 @@ impl BlobStore for AzureBlobStore {
         permissions: Permissions,
         expiry: DateTime<Utc>,
     ) -> Result<SignedUrl> {
+        if let Credential::Sas(token) = &self.inner.config.credential {
+            // No key to sign with: pass on the token this store was given, if it grants enough.
+            let access = self.access();
+            if !access.allows(permissions) {
+                return Err(Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!(
+                        "the SAS of account '{}' grants '{}', not the '{}' asked for",
+                        self.inner.config.account,
+                        access.permissions.map(|p| p.sas_letters()).unwrap_or_default(),
+                        permissions.sas_letters()
+                    ),
+                ));
+            }
+            let mut url = self.url(container, blob);
+            url.set_query(Some(token.expose()));
+            return Ok(SignedUrl::new(url.to_string()));
+        }
         let key = self.signing_key("issuing a SAS")?;
         let token = service_sas(
             key,
@@ -616,6 +672,7 @@ impl BlobStore for AzureBlobStore {
                 start: Some(Utc::now() - chrono::Duration::minutes(5)),
                 expiry,
                 allow_http: self.inner.config.is_loopback(),
+                identifier: None,
             },
         );
         let mut url = self.url(container, blob);
@@ -630,12 +687,7 @@ impl BlobStore for AzureBlobStore {
         expiry: DateTime<Utc>,
     ) -> Result<Arc<dyn BlobStore>> {
         let url = self.signed_url(container, None, permissions, expiry).await?;
-        let token = url.expose().split_once('?').map(|(_, q)| q.to_owned()).unwrap_or_default();
-        let mut config = self.inner.config.clone();
-        config.credential = Credential::Sas(mirrorcast_core::secret::Secret::new(token));
-        // Same connection pool and retry count as this store.
-        let inner = Inner { config, http: self.inner.http.clone(), key: None, retries: self.inner.retries.clone() };
-        Ok(Arc::new(AzureBlobStore { inner: Arc::new(inner) }))
+        Ok(Arc::new(self.with_sas(&url)))
     }
 
     async fn copy_from_url(
@@ -678,9 +730,93 @@ impl BlobStore for AzureBlobStore {
         )?;
         self.send(&req).await.map(|_| ())
     }
+
+    async fn get_container_policies(&self, container: &str) -> Result<ContainerPolicies> {
+        let url = Self::with_query(self.url(container, None), &[("restype", "container"), ("comp", "acl")]);
+        let resp = self.send(&self.request(Method::GET, url, Self::container_what(container))).await?;
+        // Set Container ACL takes If-Unmodified-Since, not If-Match: the version is Last-Modified.
+        let version = resp.headers().get("last-modified").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let body = resp.text().await.map_err(|e| Error::new(ErrorKind::Transient, e.without_url().to_string()))?;
+        Ok(ContainerPolicies { policies: crate::acl::parse(&body)?, version })
+    }
+
+    async fn set_container_policies(
+        &self,
+        container: &str,
+        policies: &[StoredPolicy],
+        if_version: Option<&str>,
+    ) -> Result<String> {
+        if policies.len() > MAX_STORED_POLICIES {
+            return Err(Error::invalid_input(format!(
+                "container '{container}': {} stored access policies, at most {MAX_STORED_POLICIES} allowed",
+                policies.len()
+            )));
+        }
+        let url = Self::with_query(self.url(container, None), &[("restype", "container"), ("comp", "acl")]);
+        let mut req = self.request(Method::PUT, url, format!("stored access policies of container '{container}'"));
+        header(&mut req.headers, "content-type", "application/xml")?;
+        if let Some(v) = if_version.filter(|v| !v.is_empty()) {
+            header(&mut req.headers, "if-unmodified-since", v)?;
+        }
+        req.body = Bytes::from(crate::acl::render(policies));
+        let resp = self.send(&req).await?;
+        Ok(resp.headers().get("last-modified").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned())
+    }
+
+    async fn signed_url_for_policy(&self, container: &str, blob: Option<&str>, policy_id: &str) -> Result<SignedUrl> {
+        let key = self.signing_key("issuing a SAS on a stored access policy")?;
+        let token = service_sas(
+            key,
+            &SasRequest {
+                account: &self.inner.config.account,
+                container,
+                blob,
+                permissions: Permissions::NONE,
+                start: None,
+                expiry: Utc::now(),
+                allow_http: self.inner.config.is_loopback(),
+                identifier: Some(policy_id),
+            },
+        );
+        let mut url = self.url(container, blob);
+        url.set_query(Some(&token));
+        Ok(SignedUrl::new(url.to_string()))
+    }
+
+    async fn scoped_for_policy(&self, container: &str, policy_id: &str) -> Result<Arc<dyn BlobStore>> {
+        let url = self.signed_url_for_policy(container, None, policy_id).await?;
+        Ok(Arc::new(self.with_sas(&url)))
+    }
 }
 
 impl AzureBlobStore {
+    /// This store with the token of `url` as its credential: same pool, same retry count.
+    fn with_sas(&self, url: &SignedUrl) -> AzureBlobStore {
+        let token = url.expose().split_once('?').map(|(_, q)| q.to_owned()).unwrap_or_default();
+        let mut config = self.inner.config.clone();
+        config.credential = Credential::Sas(mirrorcast_core::secret::Secret::new(token));
+        let inner = Inner { config, http: self.inner.http.clone(), key: None, retries: self.inner.retries.clone() };
+        AzureBlobStore { inner: Arc::new(inner) }
+    }
+
+    /// An account SAS (blob service; containers and blobs) granting
+    /// `permissions` until `expiry`: e.g. the read+list token that lets
+    /// another party replicate from this account without its key.
+    pub fn account_sas(
+        &self,
+        permissions: Permissions,
+        expiry: DateTime<Utc>,
+    ) -> Result<mirrorcast_core::secret::Secret> {
+        let key = self.signing_key("issuing an account SAS")?;
+        Ok(mirrorcast_core::secret::Secret::new(crate::auth::account_sas(
+            key,
+            &self.inner.config.account,
+            permissions,
+            expiry,
+            self.inner.config.is_loopback(),
+        )))
+    }
+
     /// Whether this store addresses accounts by path (emulator style).
     pub fn is_path_style(&self) -> bool {
         is_path_style(&self.inner.config.blob_endpoint)

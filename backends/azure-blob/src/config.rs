@@ -39,24 +39,63 @@ pub struct AzureConfig {
     pub blob_endpoint: Url,
     pub credential: Credential,
     pub retry: RetryConfig,
+    /// The endpoint is the account's read-only geo-secondary
+    /// (`<account>-secondary`): reads only, every write is refused locally.
+    pub secondary: bool,
 }
 
 impl AzureConfig {
     /// A configuration checked for a usable endpoint and a decodable key.
     pub fn new(account: impl Into<String>, blob_endpoint: &str, credential: Credential) -> Result<Self, Error> {
-        let account = account.into();
+        let mut account: String = account.into();
         let blob_endpoint = parse_endpoint(blob_endpoint)?;
+        let secondary = is_secondary(&blob_endpoint);
+        if let Some(primary) = account.strip_suffix(SECONDARY_SUFFIX) {
+            account = primary.to_owned();
+        }
         if let Credential::SharedKey(key) = &credential {
             base64::engine::general_purpose::STANDARD
                 .decode(key.expose().trim())
                 .map_err(|_| Error::InvalidKey(account.clone()))?;
         }
-        Ok(AzureConfig { account, blob_endpoint, credential, retry: RetryConfig::default() })
+        Ok(AzureConfig { account, blob_endpoint, credential, retry: RetryConfig::default(), secondary })
+    }
+
+    /// This configuration at the account's read-only secondary endpoint
+    /// (`<account>-secondary` in the host or, path-style, in the path).
+    pub fn to_secondary(&self) -> Result<Self, Error> {
+        if self.secondary {
+            return Ok(self.clone());
+        }
+        let mut url = self.blob_endpoint.clone();
+        let suffixed = format!("{}{SECONDARY_SUFFIX}", self.account);
+        if is_path_style(&url) {
+            let rest: Vec<String> = url.path_segments().into_iter().flatten().skip(1).map(str::to_owned).collect();
+            let path = std::iter::once(suffixed).chain(rest).collect::<Vec<_>>().join("/");
+            url.set_path(&format!("/{path}"));
+        } else {
+            let host = url.host_str().unwrap_or("").to_owned();
+            let (first, rest) = host.split_once('.').unwrap_or((host.as_str(), ""));
+            if first != self.account {
+                return Err(Error::InvalidEndpoint {
+                    endpoint: url.to_string(),
+                    reason: "cannot tell its secondary endpoint: give it as BlobSecondaryEndpoint".into(),
+                });
+            }
+            let host = if rest.is_empty() { suffixed } else { format!("{suffixed}.{rest}") };
+            url.set_host(Some(&host))
+                .map_err(|e| Error::InvalidEndpoint { endpoint: url.to_string(), reason: e.to_string() })?;
+        }
+        let mut out = self.clone();
+        out.blob_endpoint = url;
+        out.secondary = true;
+        Ok(out)
     }
 
     /// Parses `UseDevelopmentStorage=true`, account-key strings
     /// (`DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…[;BlobEndpoint=…|EndpointSuffix=…]`)
-    /// and SAS strings (`BlobEndpoint=…;SharedAccessSignature=…`).
+    /// and SAS strings (`BlobEndpoint=…;SharedAccessSignature=…`). A string
+    /// naming `BlobSecondaryEndpoint` reaches the account there: read-only.
     pub fn from_connection_string(s: &str) -> Result<Self, Error> {
         let mut fields: Vec<(String, String)> = Vec::new();
         for part in s.split(';').map(str::trim).filter(|p| !p.is_empty()) {
@@ -92,7 +131,7 @@ impl AzureConfig {
         }
 
         let account = get("accountname");
-        let endpoint = match (get("blobendpoint"), account) {
+        let endpoint = match (get("blobsecondaryendpoint").or(get("blobendpoint")), account) {
             (Some(e), _) => e.to_owned(),
             (None, Some(a)) => {
                 let protocol = get("defaultendpointsprotocol").unwrap_or("https");
@@ -121,11 +160,13 @@ impl AzureConfig {
         let parsed = parse_endpoint(&endpoint)?;
         let account = match account {
             Some(a) => a.to_owned(),
-            None => account_from_endpoint(&parsed).ok_or_else(|| {
-                Error::ConnectionString(format!(
-                    "cannot tell the account name from BlobEndpoint '{parsed}'; add AccountName"
-                ))
-            })?,
+            None => account_from_endpoint(&parsed)
+                .map(|a| a.trim_end_matches(SECONDARY_SUFFIX).to_owned())
+                .ok_or_else(|| {
+                    Error::ConnectionString(format!(
+                        "cannot tell the account name from BlobEndpoint '{parsed}'; add AccountName"
+                    ))
+                })?,
         };
         Self::new(account, parsed.as_str(), credential)
     }
@@ -158,6 +199,16 @@ impl AzureConfig {
     /// Whether the endpoint is on this machine (the emulator, a test proxy).
     pub fn is_loopback(&self) -> bool {
         is_loopback(&self.blob_endpoint)
+    }
+}
+
+const SECONDARY_SUFFIX: &str = "-secondary";
+
+/// `https://acct-secondary.blob.core.windows.net` or `http://127.0.0.1:10000/acct-secondary`.
+fn is_secondary(url: &Url) -> bool {
+    match url.path_segments().and_then(|mut s| s.next()).filter(|s| !s.is_empty()) {
+        Some(first) => first.ends_with(SECONDARY_SUFFIX),
+        None => url.host_str().and_then(|h| h.split('.').next()).is_some_and(|l| l.ends_with(SECONDARY_SUFFIX)),
     }
 }
 
@@ -283,6 +334,28 @@ mod tests {
         for ok in ["http://127.0.0.1:1/a", "http://localhost:1/a", "http://[::1]:1/a"] {
             AzureConfig::new("a", ok, Credential::Anonymous).unwrap();
         }
+    }
+
+    #[test]
+    fn a_secondary_endpoint_is_read_only_and_keeps_the_primary_account_name() {
+        let emu = AzureConfig::from_connection_string(
+            "AccountName=acct;AccountKey=c2VjcmV0;BlobEndpoint=http://127.0.0.1:1/acct;BlobSecondaryEndpoint=http://127.0.0.1:1/acct-secondary",
+        )
+        .unwrap();
+        assert!(emu.secondary);
+        assert_eq!((emu.account.as_str(), emu.blob_endpoint.as_str()), ("acct", "http://127.0.0.1:1/acct-secondary"));
+        let sas = AzureConfig::from_connection_string(
+            "BlobEndpoint=https://media-secondary.blob.core.windows.net;SharedAccessSignature=sv=1&sig=x",
+        )
+        .unwrap();
+        assert!(sas.secondary);
+        assert_eq!(sas.account, "media");
+        let primary = AzureConfig::from_connection_string("AccountName=media;AccountKey=c2VjcmV0").unwrap();
+        assert!(!primary.secondary);
+        let second = primary.to_secondary().unwrap();
+        assert_eq!(second.blob_endpoint.as_str(), "https://media-secondary.blob.core.windows.net/");
+        let emu_primary = AzureConfig::new("acct", "http://127.0.0.1:1/acct", Credential::Anonymous).unwrap();
+        assert_eq!(emu_primary.to_secondary().unwrap().blob_endpoint.as_str(), "http://127.0.0.1:1/acct-secondary");
     }
 
     #[test]

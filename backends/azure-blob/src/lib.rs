@@ -8,6 +8,7 @@
 //!
 //! No type of this crate's HTTP stack appears in its public API.
 
+mod acl;
 mod auth;
 mod client;
 pub mod config;

@@ -104,6 +104,7 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
         LocatorCommand::Delete { dc, locator } => {
             let id = LocatorId::parse(&locator)?;
             let dc = ctx.dc(&dc.dc)?;
+            revoke_if_grant(&dc, &id).await?;
             if !dc.catalog().delete_locator(&id).await? {
                 return Err(Error::not_found(format!("locator {id} not found in data center '{}'", dc.name)).into());
             }
@@ -187,4 +188,23 @@ pub async fn v2_locators(
         out.push(mirrorcast_core::ams::v2_locator_json(l, policies.get(&l.policy_id).and_then(Option::as_ref)));
     }
     Ok(out)
+}
+
+/// Deleting a copy grant record revokes it: the stored policy its tokens are
+/// bound to goes first. One on the source side is dropped by the next
+/// replicate that binds a grant there (its record is gone), or expires.
+async fn revoke_if_grant(dc: &crate::datacenter::DataCenter, id: &LocatorId) -> anyhow::Result<()> {
+    use mirrorcast_core::replicate::{grant_record_target, policy_id_for, remove_stored_policy};
+    let Ok(locator) = dc.catalog().get_locator(id).await else { return Ok(()) };
+    match grant_record_target(&locator) {
+        Some(("target", container)) if dc.store.capability().stored_access_policies => {
+            remove_stored_policy(dc.store.as_ref(), container, &policy_id_for(id)).await?;
+        }
+        Some(("source", container)) => eprintln!(
+            "note: copy grant {id} was for source container '{container}': its tokens expire at {}; the next replicate of the asset drops its stored policy there",
+            locator.expiration.format("%Y-%m-%d %H:%M:%SZ")
+        ),
+        _ => {}
+    }
+    Ok(())
 }

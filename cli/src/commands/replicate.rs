@@ -43,16 +43,11 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
         dry_run: args.dry_run,
         shard,
         sas_lifetime: chrono::Duration::minutes(args.sas_minutes),
+        deep: args.deep,
         progress: Arc::new(Lines::new(ctx.json)),
         ..Default::default()
     };
-    let cancel = options.cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("mirrorcast: interrupted: finishing the copies in flight and revoking the copy SAS…");
-            cancel.store(true, Ordering::Relaxed);
-        }
-    });
+    watch_signals(options.cancel.clone())?;
     let replicator = Replicator::new(
         Side { name: &a.name, catalog: &ca, origin: &a.origin },
         Side { name: &b.name, catalog: &cb, origin: &b.origin },
@@ -74,15 +69,58 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
     Ok(if report.has_failures() { ExitCode::from(crate::exit::FAILURE) } else { ExitCode::SUCCESS })
 }
 
+/// Ctrl-C, SIGTERM and SIGHUP all stop the run the same orderly way: no new
+/// copies, those in flight finish, every grant is revoked, the report is
+/// printed, exit 1. A second signal does not cut the cleanup short.
+fn watch_signals(cancel: Arc<std::sync::atomic::AtomicBool>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let watch =
+        |kind: SignalKind, name: &str| signal(kind).map_err(|e| anyhow::anyhow!("cannot watch for {name}: {e}"));
+    let mut interrupt = watch(SignalKind::interrupt(), "Ctrl-C")?;
+    let mut terminate = watch(SignalKind::terminate(), "SIGTERM")?;
+    let mut hangup = watch(SignalKind::hangup(), "SIGHUP")?;
+    tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                Some(()) = interrupt.recv() => "interrupted",
+                Some(()) = terminate.recv() => "SIGTERM",
+                Some(()) = hangup.recv() => "SIGHUP",
+                else => return,
+            };
+            if cancel.swap(true, Ordering::Relaxed) {
+                eprintln!("mirrorcast: {name} again: still revoking the copy SAS; the run stops once that is done");
+            } else {
+                eprintln!("mirrorcast: {name}: finishing the copies in flight and revoking the copy SAS…");
+            }
+        }
+    });
+    Ok(())
+}
+
 fn retries(dc: &crate::datacenter::DataCenter) -> u64 {
     dc.store.request_retries()
 }
 
 fn print_report(report: &RunReport) {
+    for a in &report.access {
+        println!(
+            "access {} ({}): {}{}, needs '{}'{}{}",
+            a.data_center,
+            a.role,
+            a.credential,
+            a.permissions.as_deref().map(|p| format!(" granting '{p}'")).unwrap_or_default(),
+            a.needed,
+            a.expiry.map(|e| format!(", expires {}", e.format("%Y-%m-%d %H:%M:%SZ"))).unwrap_or_default(),
+            if a.read_only { ", read-only secondary endpoint" } else { "" },
+        );
+    }
     for a in &report.assets {
         println!("{} \"{}\" — {}", a.id, a.name, status_word(a));
         for e in &a.errors {
             println!("  error: {e}");
+        }
+        for w in &a.warnings {
+            println!("  warning: {w}");
         }
         for b in a.blobs.iter().filter(|b| matches!(b.status, BlobStatus::Failed | BlobStatus::NotMedia)) {
             println!(

@@ -8,6 +8,7 @@
 //! regenerate B's file infos; recreate A's origin locators in B with the same
 //! ids; record what happened in B's journal; report both streaming URLs.
 
+mod grants;
 mod plan;
 pub mod report;
 
@@ -23,14 +24,15 @@ use tokio::sync::Semaphore;
 use crate::catalog::{AssetRecord, Catalog};
 use crate::copy::{AutoCopy, CopyEngine, CopyRequest, ServerSideCopy, StrategyChoice, StreamedCopy};
 use crate::error::{Error, ErrorKind, Result};
-use crate::id::{AssetId, LocatorId};
-use crate::model::{AccessPolicy, Asset, Locator, LocatorType, Permissions};
-use crate::store::{BlobMeta, BlobStore, BlobStoreExt, SignedUrl};
+use crate::id::AssetId;
+use crate::model::{Asset, Locator, LocatorType};
+use crate::store::{BlobMeta, BlobStore, BlobStoreExt};
 use crate::streaming::StreamingUrls;
 
+pub use grants::{grant_record_target, policy_id_for, remove_stored_policy, COPY_SAS_TAG, SOURCE_NEEDS, TARGET_NEEDS};
 pub use plan::{decide, Decision};
 pub use report::{
-    AssetReport, AssetStatus, BlobOutcome, BlobStatus, Counts, LocatorOutcome, RunReport, Totals, UrlPair,
+    AssetReport, AssetStatus, BlobOutcome, BlobStatus, Counts, LocatorOutcome, RunReport, SideAccess, Totals, UrlPair,
 };
 
 /// One data center as replication sees it: its records and its streaming origin.
@@ -88,7 +90,10 @@ pub struct ReplicateOptions {
     pub block_size: u64,
     pub dry_run: bool,
     pub shard: Option<Shard>,
+    /// Lifetime of each copy grant; a longer copy is given a fresh one before it expires.
     pub sas_lifetime: Duration,
+    /// Hash both sides of a blob the listings call equal, and copy it again if the bytes differ.
+    pub deep: bool,
     /// Tries per blob when a copy fails for a passing reason or the source moved.
     pub max_attempts: u32,
     /// Bytes of blob data the client may hold at once across all copies; a
@@ -120,7 +125,8 @@ impl Default for ReplicateOptions {
             block_size: 4 * 1024 * 1024,
             dry_run: false,
             shard: None,
-            sas_lifetime: Duration::hours(8),
+            sas_lifetime: Duration::minutes(15),
+            deep: false,
             max_attempts: 3,
             memory_budget: 48 * 1024 * 1024,
             cancel: Arc::new(AtomicBool::new(false)),
@@ -151,8 +157,6 @@ pub struct Replicator<'a> {
     memory: Arc<Semaphore>,
     /// What one large streamed blob holds at most, in MiB.
     per_blob_mib: u32,
-    read_policy: tokio::sync::OnceCell<AccessPolicy>,
-    write_policy: tokio::sync::OnceCell<AccessPolicy>,
 }
 
 impl std::fmt::Debug for Replicator<'_> {
@@ -173,22 +177,14 @@ impl<'a> Replicator<'a> {
         let budget_mib = (options.memory_budget >> 20).max(1) as u32;
         let per_blob_mib = ((options.block_size * (within as u64 + 1)).div_ceil(1 << 20) as u32).clamp(1, budget_mib);
         let memory = Arc::new(Semaphore::new(budget_mib as usize));
-        Replicator {
-            source,
-            target,
-            options,
-            engine,
-            permits,
-            memory,
-            per_blob_mib,
-            read_policy: Default::default(),
-            write_policy: Default::default(),
-        }
+        Replicator { source, target, options, engine, permits, memory, per_blob_mib }
     }
 
     /// Replicates the selected assets; unknown ids are an error before anything is written.
     pub async fn run(&self, selection: &Selection) -> Result<RunReport> {
         let started = Instant::now();
+        // Credentials first: a SAS that cannot do the job is refused before anything is read or written.
+        let access = self.check_access()?;
         let mut records = match selection {
             Selection::All => self.source.catalog.list_assets().await?,
             Selection::Assets(ids) => {
@@ -206,7 +202,7 @@ impl<'a> Replicator<'a> {
         if !self.options.dry_run {
             self.target.catalog.ensure().await?;
             let selected: std::collections::BTreeSet<AssetId> = records.iter().map(|r| r.asset.id).collect();
-            self.sweep_stale_grants(&selected, &source_locators).await?;
+            self.sweep_stale_grants(&selected).await?;
         }
         let parallel_assets = (self.options.concurrency / 4).clamp(1, 8);
         let source_locators = &source_locators;
@@ -233,6 +229,7 @@ impl<'a> Replicator<'a> {
             target: self.target.name.to_owned(),
             dry_run: self.options.dry_run,
             interrupted: self.options.cancel.load(Ordering::Relaxed),
+            access,
             assets,
             totals,
         })
@@ -246,6 +243,9 @@ impl<'a> Replicator<'a> {
             container: asset.container.clone(),
             status: AssetStatus::Replicated,
             errors: Vec::new(),
+            warnings: Vec::new(),
+            published: false,
+            grants_issued: 0,
             counts: Counts::default(),
             locators: Vec::new(),
             urls: Vec::new(),
@@ -299,8 +299,25 @@ impl<'a> Replicator<'a> {
             Err(e) => return Err(e),
         };
         let mut to_copy = Vec::new();
+        let deep_differs = if self.options.deep {
+            plan::differing_bytes(
+                source_store.as_ref(),
+                target_store.as_ref(),
+                &asset.container,
+                &source_blobs,
+                &target_blobs,
+            )
+            .await?
+        } else {
+            Default::default()
+        };
         for blob in &source_blobs {
-            match decide(blob, target_blobs.get(&blob.name)) {
+            let decision = match decide(blob, target_blobs.get(&blob.name)) {
+                // --deep: equal listings are not enough, the bytes must be.
+                Decision::Skip if deep_differs.contains(&blob.name) => Decision::Copy,
+                d => d,
+            };
+            match decision {
                 Decision::Copy => to_copy.push(blob.clone()),
                 Decision::Skip => report.blobs.push(outcome(blob, BlobStatus::Skipped)),
                 Decision::NotMedia => {
@@ -321,33 +338,50 @@ impl<'a> Replicator<'a> {
             // Nothing to copy: no SAS to issue; records are refreshed only where they differ.
             let listed: Vec<BlobMeta> = target_blobs.into_values().collect();
             let target_record = self.target.catalog.set_files_from(&asset.id, &listed).await?;
-            return self.recreate_locators(asset, &target_record, source_locators, report).await;
+            self.recreate_locators(asset, &target_record, source_locators, report).await?;
+            report.published = true;
+            return Ok(());
         }
-        let grants = self.grant(asset).await;
-        let copied = match &grants {
+        let cell = grants::GrantCell::default();
+        // The first grant before any copy: if it cannot be issued, nothing is copied.
+        let first = self.current_grants(asset, &cell).await;
+        let copied = match first {
             Ok(g) => {
-                let work = self.copy_blobs(asset, &to_copy, g).await;
+                drop(g);
+                let work = self.copy_blobs(asset, &to_copy, &cell).await;
                 report.blobs.extend(work);
                 Ok(())
             }
             Err(e) => Err(Error::new(e.kind(), format!("could not issue the copy SAS: {e}"))),
         };
-        // The SAS locators go, whatever happened.
-        if let Ok(g) = &grants {
-            self.revoke(g).await;
-        }
+        // Every grant goes, whatever happened.
+        self.revoke_all(&cell).await;
+        let (issued, warnings) = cell.summary().await;
+        report.grants_issued = issued;
+        report.warnings.extend(warnings);
         copied?;
 
         // What landed: B's listing before the run plus every blob copied now.
         let mut landed = target_blobs;
         let copied: std::collections::BTreeSet<&str> =
             report.blobs.iter().filter(|b| b.status == BlobStatus::Copied).map(|b| b.name.as_str()).collect();
+        let complete = to_copy.iter().all(|b| copied.contains(b.name.as_str()));
         for blob in to_copy.iter().filter(|b| copied.contains(b.name.as_str())) {
             landed.insert(blob.name.clone(), blob.clone());
         }
         let landed: Vec<BlobMeta> = landed.into_values().collect();
         let target_record = self.target.catalog.set_files_from(&asset.id, &landed).await?;
+        if !complete {
+            // B never publishes URLs for an asset it does not wholly hold; a later run that completes it does.
+            let missing = to_copy.len() - to_copy.iter().filter(|b| copied.contains(b.name.as_str())).count();
+            report.warnings.push(format!(
+                "not published in '{}': {missing} blob(s) not copied; run replicate again to complete it",
+                self.target.name
+            ));
+            return Ok(());
+        }
         self.recreate_locators(asset, &target_record, source_locators, report).await?;
+        report.published = true;
         Ok(())
     }
 
@@ -373,86 +407,8 @@ impl<'a> Replicator<'a> {
         }
     }
 
-    /// Deletes copy SAS locators of the selected assets that a killed run left behind.
-    async fn sweep_stale_grants(
-        &self,
-        selected: &std::collections::BTreeSet<AssetId>,
-        source_locators: &[Locator],
-    ) -> Result<()> {
-        let stale = |l: &Locator| {
-            l.locator_type == LocatorType::Sas && l.path.starts_with(COPY_SAS_TAG) && selected.contains(&l.asset_id)
-        };
-        for l in source_locators.iter().filter(|l| stale(l)) {
-            self.source.catalog.delete_locator(&l.id).await?;
-        }
-        for l in self.target.catalog.list_locators(None).await?.iter().filter(|l| stale(l)) {
-            self.target.catalog.delete_locator(&l.id).await?;
-        }
-        Ok(())
-    }
-
-    /// The policy of the copy SAS on one side: the same terms for the whole run, read once.
-    async fn copy_policy(&self, on_source: bool) -> Result<AccessPolicy> {
-        let minutes = self.options.sas_lifetime.num_minutes().max(1) as u64;
-        let (cell, catalog, name, permissions) = if on_source {
-            (&self.read_policy, self.source.catalog, "mirrorcast copy (read)", Permissions::READ | Permissions::LIST)
-        } else {
-            (
-                &self.write_policy,
-                self.target.catalog,
-                "mirrorcast copy (write)",
-                Permissions::CREATE | Permissions::WRITE,
-            )
-        };
-        cell.get_or_try_init(|| catalog.policy_for(name, minutes, permissions)).await.cloned()
-    }
-
-    /// Least-privilege, short-lived access for the copy, recorded as SAS locators.
-    async fn grant(&self, asset: &Asset) -> Result<Grants> {
-        let start = Utc::now() - Duration::minutes(5);
-        let expiry = Utc::now() + self.options.sas_lifetime;
-        let mut grants = Grants { source_url: None, target_writer: None, locators: Vec::new() };
-
-        let read = Permissions::READ | Permissions::LIST;
-        if self.source.catalog.store().capability().signed_urls {
-            grants.source_url =
-                Some(self.source.catalog.store().signed_url(&asset.container, None, read, expiry).await?);
-        }
-        let policy = self.copy_policy(true).await?;
-        let locator =
-            sas_locator(asset, policy.id, start, expiry, self.source.catalog.store().as_ref(), &asset.container);
-        self.source.catalog.put_locator(&locator, &policy).await?;
-        grants.locators.push((true, locator.id));
-
-        let write = Permissions::CREATE | Permissions::WRITE;
-        grants.target_writer = match self.target.catalog.store().scoped(&asset.container, write, expiry).await {
-            Ok(s) => Some(s),
-            Err(e) if e.kind() == ErrorKind::Unsupported => None,
-            Err(e) => return Err(e),
-        };
-        let policy = self.copy_policy(false).await?;
-        let locator =
-            sas_locator(asset, policy.id, start, expiry, self.target.catalog.store().as_ref(), &asset.container);
-        self.target.catalog.put_locator(&locator, &policy).await?;
-        grants.locators.push((false, locator.id));
-        Ok(grants)
-    }
-
-    async fn revoke(&self, grants: &Grants) {
-        for (on_source, id) in &grants.locators {
-            let catalog = if *on_source { self.source.catalog } else { self.target.catalog };
-            if let Err(e) = catalog.delete_locator(id).await {
-                tracing::warn!(locator = %id, error = %e, "could not delete a copy SAS locator");
-            }
-        }
-    }
-
-    async fn copy_blobs(&self, asset: &Asset, blobs: &[BlobMeta], grants: &Grants) -> Vec<BlobOutcome> {
+    async fn copy_blobs(&self, asset: &Asset, blobs: &[BlobMeta], cell: &grants::GrantCell) -> Vec<BlobOutcome> {
         let source = self.source.catalog.store().as_ref();
-        let target: &dyn BlobStore = match &grants.target_writer {
-            Some(w) => w.as_ref(),
-            None => self.target.catalog.store().as_ref(),
-        };
         stream::iter(blobs)
             .map(|blob| async move {
                 let Ok(_permit) = self.permits.acquire().await else { return None };
@@ -462,6 +418,19 @@ impl<'a> Replicator<'a> {
                 if self.options.cancel.load(Ordering::Relaxed) {
                     return None;
                 }
+                // Held for the whole copy, so a renewal revokes it only once the copy is done.
+                let grants = match self.current_grants(asset, cell).await {
+                    Ok(g) => g,
+                    Err(e) => {
+                        let mut o = outcome(blob, BlobStatus::Failed);
+                        o.error = Some(format!("could not renew the copy SAS: {e}"));
+                        return Some(o);
+                    }
+                };
+                let target: &dyn BlobStore = match &grants.target_writer {
+                    Some(w) => w.as_ref(),
+                    None => self.target.catalog.store().as_ref(),
+                };
                 let request = CopyRequest {
                     source,
                     source_container: &asset.container,
@@ -567,36 +536,6 @@ impl<'a> Replicator<'a> {
             }
         }
         Ok(())
-    }
-}
-
-/// The `path` of the SAS locators a copy creates starts with this, so a later
-/// run can sweep those a killed run left behind.
-pub const COPY_SAS_TAG: &str = "mirrorcast-copy:";
-
-struct Grants {
-    source_url: Option<SignedUrl>,
-    target_writer: Option<Arc<dyn BlobStore>>,
-    /// (on the source side?, locator id), to delete at the end.
-    locators: Vec<(bool, LocatorId)>,
-}
-
-fn sas_locator(
-    asset: &Asset,
-    policy: crate::id::PolicyId,
-    start: chrono::DateTime<Utc>,
-    expiry: chrono::DateTime<Utc>,
-    store: &dyn BlobStore,
-    container: &str,
-) -> Locator {
-    Locator {
-        id: LocatorId::new(),
-        locator_type: LocatorType::Sas,
-        asset_id: asset.id,
-        policy_id: policy,
-        start_time: Some(start),
-        expiration: expiry,
-        path: format!("{COPY_SAS_TAG}{container} on {}", store.describe()),
     }
 }
 

@@ -1,7 +1,14 @@
 //! Per blob: copy, skip (already there), or leave alone (not media).
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine as _;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use md5::{Digest, Md5};
+
 use crate::copy::SOURCE_ETAG_METADATA;
-use crate::store::{BlobKind, BlobMeta};
+use crate::error::Result;
+use crate::store::{BlobKind, BlobMeta, BlobStore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -29,6 +36,38 @@ pub fn decide(source: &BlobMeta, target: Option<&BlobMeta>) -> Decision {
     } else {
         Decision::Copy
     }
+}
+
+/// `--deep`: the blobs [`decide`] would skip whose bytes differ between the
+/// two sides (hashed as they stream, so memory stays at a chunk per blob).
+pub async fn differing_bytes(
+    source: &dyn BlobStore,
+    target: &dyn BlobStore,
+    container: &str,
+    source_blobs: &[BlobMeta],
+    target_blobs: &BTreeMap<String, BlobMeta>,
+) -> Result<BTreeSet<String>> {
+    let candidates: Vec<&BlobMeta> =
+        source_blobs.iter().filter(|b| decide(b, target_blobs.get(&b.name)) == Decision::Skip).collect();
+    let differ: Vec<Option<String>> = stream::iter(candidates)
+        .map(|b| async move {
+            let (a, t) = tokio::try_join!(md5_of(source, container, &b.name), md5_of(target, container, &b.name))?;
+            Ok::<_, crate::Error>((a != t).then(|| b.name.clone()))
+        })
+        .buffer_unordered(4)
+        .try_collect()
+        .await?;
+    Ok(differ.into_iter().flatten().collect())
+}
+
+/// Base64 MD5 of a blob's bytes as they are now.
+pub async fn md5_of(store: &dyn BlobStore, container: &str, name: &str) -> Result<String> {
+    let mut got = store.get_blob(container, name, None).await?;
+    let mut md5 = Md5::new();
+    while let Some(chunk) = got.stream.next().await {
+        md5.update(&chunk?);
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(md5.finalize()))
 }
 
 #[cfg(test)]

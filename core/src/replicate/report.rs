@@ -127,11 +127,40 @@ pub struct AssetReport {
     pub status: AssetStatus,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// Things the operator should know that did not fail the asset (e.g. a
+    /// container with no free stored-policy slot, so the copy SAS was ad hoc).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Whether B publishes the asset (origin locators): only once every blob is there.
+    #[serde(default)]
+    pub published: bool,
+    /// Copy grants issued for this asset (a renewal issues another), all revoked at the end.
+    #[serde(default)]
+    pub grants_issued: u32,
     #[serde(flatten)]
     pub counts: Counts,
     pub locators: Vec<LocatorOutcome>,
     pub urls: Vec<UrlPair>,
     pub blobs: Vec<BlobOutcome>,
+}
+
+/// One side's credential as the run found it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SideAccess {
+    pub data_center: String,
+    /// `source` or `target`.
+    pub role: String,
+    /// `account key`, `sas`, `token`…
+    pub credential: String,
+    /// What the credential grants (SAS letters); absent when it does not limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<String>,
+    /// What the run needs there (SAS letters).
+    pub needed: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<chrono::DateTime<chrono::Utc>>,
+    /// Reached at a read-only (geo-secondary) endpoint.
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -154,6 +183,9 @@ pub struct RunReport {
     pub target: String,
     pub dry_run: bool,
     pub interrupted: bool,
+    /// What each side's credential allowed and what the run needed of it.
+    #[serde(default)]
+    pub access: Vec<SideAccess>,
     pub assets: Vec<AssetReport>,
     pub totals: Totals,
 }

@@ -9,7 +9,10 @@ use base64::Engine as _;
 use bytes::Bytes;
 use md5::{Digest, Md5};
 
-use super::{upload_reader, BlobKind, BlobStore, BlobStoreExt, Condition, ListOptions, PutOptions, UploadOptions};
+use super::{
+    upload_reader, BlobKind, BlobStore, BlobStoreExt, Condition, ListOptions, PutOptions, StoredPolicy, UploadOptions,
+    MAX_STORED_POLICIES,
+};
 use crate::error::ErrorKind;
 
 /// Runs every check against `store`, each in a container of its own that it removes.
@@ -26,6 +29,7 @@ pub async fn run_all(store: &dyn BlobStore) {
     delete_blob(store).await;
     missing_things_are_not_found(store).await;
     streamed_upload_in_blocks(store).await;
+    stored_access_policies(store).await;
 }
 
 fn container_name(check: &str) -> String {
@@ -256,6 +260,52 @@ pub async fn streamed_upload_in_blocks(store: &dyn BlobStore) {
     let (meta, got) = store.get_bytes(&c, "up.mp4").await.unwrap();
     assert_eq!(got.as_ref(), data.as_slice(), "upload_reader: bytes differ");
     assert_eq!(meta.properties.content_md5, Some(b64_md5(&data)), "upload_reader: Content-MD5 not stored");
+    store.delete_container(&c).await.unwrap();
+}
+
+/// Stored access policies: read-modify-write keeps the others, a stale
+/// version is refused, more than five are refused. Skipped where unsupported.
+pub async fn stored_access_policies(store: &dyn BlobStore) {
+    if !store.capability().stored_access_policies {
+        return;
+    }
+    use crate::model::Permissions;
+    let c = fresh(store, "policies").await;
+    let empty = store.get_container_policies(&c).await.expect("get_container_policies");
+    assert!(empty.policies.is_empty(), "a new container has no stored policies: {:?}", empty.policies);
+    let at = |mins: i64| {
+        let t = chrono::Utc::now() + chrono::Duration::minutes(mins);
+        chrono::DateTime::from_timestamp(t.timestamp(), 0)
+    };
+    let policy =
+        |id: &str, p: Permissions| StoredPolicy { id: id.into(), start: at(-5), expiry: at(15), permissions: p };
+    let theirs = policy("someone-else", Permissions::READ);
+    store.set_container_policies(&c, std::slice::from_ref(&theirs), Some(&empty.version)).await.expect("set policies");
+    let read = store.get_container_policies(&c).await.unwrap();
+    assert_eq!(read.policies, vec![theirs.clone()], "set_container_policies: not read back as written");
+    // Read, modify, write: the existing identifier stays.
+    let mut both = read.policies.clone();
+    both.push(policy("mirrorcast-x", Permissions::READ | Permissions::LIST));
+    // Versions may have one-second resolution (Azure's Last-Modified): let a second pass.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    store.set_container_policies(&c, &both, Some(&read.version)).await.expect("read-modify-write");
+    let after = store.get_container_policies(&c).await.unwrap();
+    assert_eq!(after.policies, both, "read-modify-write must keep the existing identifier");
+    let stale = store.set_container_policies(&c, &[], Some(&read.version)).await;
+    assert_eq!(
+        stale.map_err(|e| e.kind()).unwrap_err(),
+        ErrorKind::PreconditionFailed,
+        "a write at a stale version must be refused"
+    );
+    assert_eq!(store.get_container_policies(&c).await.unwrap().policies, both, "a refused write changes nothing");
+    let six: Vec<StoredPolicy> =
+        (0..=MAX_STORED_POLICIES).map(|i| policy(&format!("p{i}"), Permissions::READ)).collect();
+    assert!(
+        store.set_container_policies(&c, &six, None).await.is_err(),
+        "more than five stored policies must be refused"
+    );
+    store.set_container_policies(&c, &[], None).await.expect("removing every policy");
+    assert!(store.get_container_policies(&c).await.unwrap().policies.is_empty());
     store.delete_container(&c).await.unwrap();
 }
 

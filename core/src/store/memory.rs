@@ -11,7 +11,10 @@ use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use md5::{Digest, Md5};
 
-use super::{BlobKind, BlobMeta, BlobStore, Capability, Condition, GetResult, ListOptions, ListPage, PutOptions};
+use super::{
+    BlobKind, BlobMeta, BlobStore, Capability, Condition, ContainerPolicies, GetResult, ListOptions, ListPage,
+    PutOptions, StoredPolicy, MAX_STORED_POLICIES,
+};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -24,6 +27,9 @@ struct Blob {
 struct Container {
     blobs: BTreeMap<String, Blob>,
     staged: HashMap<(String, String), Bytes>,
+    policies: Vec<StoredPolicy>,
+    /// Bumped by every `set_container_policies`.
+    policy_version: u64,
 }
 
 /// Containers of blobs in a map, with ETags and conditions like the real service.
@@ -92,7 +98,9 @@ impl BlobStore for InMemoryStore {
     }
 
     fn capability(&self) -> Capability {
-        Capability::basic()
+        let mut c = Capability::basic();
+        c.stored_access_policies = true;
+        c
     }
 
     async fn create_container(&self, container: &str) -> Result<bool> {
@@ -214,6 +222,37 @@ impl BlobStore for InMemoryStore {
             }
             check(c.blobs.get(name), condition, name)?;
             Ok(c.blobs.remove(name).is_some())
+        })
+    }
+
+    async fn get_container_policies(&self, container: &str) -> Result<ContainerPolicies> {
+        self.with_container(container, |c| {
+            Ok(ContainerPolicies { policies: c.policies.clone(), version: c.policy_version.to_string() })
+        })
+    }
+
+    async fn set_container_policies(
+        &self,
+        container: &str,
+        policies: &[StoredPolicy],
+        if_version: Option<&str>,
+    ) -> Result<String> {
+        if policies.len() > MAX_STORED_POLICIES {
+            return Err(Error::invalid_input(format!(
+                "container '{container}': {} stored access policies, at most {MAX_STORED_POLICIES} allowed",
+                policies.len()
+            )));
+        }
+        self.with_container(container, |c| {
+            if if_version.is_some_and(|v| v != c.policy_version.to_string()) {
+                return Err(Error::new(
+                    crate::ErrorKind::PreconditionFailed,
+                    format!("the stored access policies of container '{container}' changed meanwhile"),
+                ));
+            }
+            c.policies = policies.to_vec();
+            c.policy_version += 1;
+            Ok(c.policy_version.to_string())
         })
     }
 }

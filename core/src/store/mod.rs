@@ -48,6 +48,9 @@ pub struct Capability {
     pub max_blocks: u32,
     /// Largest source `copy_from_url` copies in one request.
     pub max_copy_from_url_bytes: u64,
+    /// `get_container_policies` / `set_container_policies` work (stored access
+    /// policies); with `signed_urls`, tokens can be bound to one (`signed_url_for_policy`).
+    pub stored_access_policies: bool,
 }
 
 impl Capability {
@@ -63,7 +66,56 @@ impl Capability {
             max_block_bytes: 100 * 1024 * 1024,
             max_blocks: 50_000,
             max_copy_from_url_bytes: 0,
+            stored_access_policies: false,
         }
+    }
+}
+
+/// Most stored access policies a container may hold (Azure's limit).
+pub const MAX_STORED_POLICIES: usize = 5;
+
+/// A stored access policy of a container (Azure: a signed identifier). A
+/// token bound to it (`si=<id>`) takes its permissions and times from it and
+/// stops working when it is removed: removing it revokes every such token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPolicy {
+    /// At most 64 characters.
+    pub id: String,
+    pub start: Option<DateTime<Utc>>,
+    pub expiry: Option<DateTime<Utc>>,
+    pub permissions: Permissions,
+}
+
+/// A container's stored access policies and the version they were read at,
+/// for a read-modify-write (`set_container_policies` with `if_version`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerPolicies {
+    pub policies: Vec<StoredPolicy>,
+    pub version: String,
+}
+
+/// What a store's own credential allows, as far as the store can tell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Access {
+    /// `account key`, `sas`, `token`, `anonymous`, or the backend's own word.
+    pub credential: String,
+    /// What the credential grants; `None` when it does not limit (an account key) or cannot be told.
+    pub permissions: Option<Permissions>,
+    /// When the credential stops working, if it says.
+    pub expiry: Option<DateTime<Utc>>,
+    /// The endpoint only serves reads (a geo-secondary): every write is refused.
+    pub read_only: bool,
+}
+
+impl Access {
+    /// A credential that does not limit what the store may do.
+    pub fn unrestricted(credential: impl Into<String>) -> Self {
+        Access { credential: credential.into(), permissions: None, expiry: None, read_only: false }
+    }
+
+    /// Whether the credential allows `wanted` (an unknown limit counts as allowed).
+    pub fn allows(&self, wanted: Permissions) -> bool {
+        self.permissions.is_none_or(|p| p.contains(wanted))
     }
 }
 
@@ -244,6 +296,11 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// What this store's credential allows (a SAS says its permissions and expiry).
+    fn access(&self) -> Access {
+        Access::unrestricted("store")
+    }
+
     /// Creates a container; `Ok(false)` if it existed already.
     async fn create_container(&self, container: &str) -> Result<bool>;
 
@@ -335,5 +392,37 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     ) -> Result<()> {
         let _ = (container, name, block_id, source, range);
         Err(Error::unsupported(format!("{} cannot stage blocks from a URL", self.describe())))
+    }
+
+    /// The container's stored access policies (see [`Capability::stored_access_policies`]).
+    async fn get_container_policies(&self, container: &str) -> Result<ContainerPolicies> {
+        let _ = container;
+        Err(Error::unsupported(format!("{} has no stored access policies", self.describe())))
+    }
+
+    /// Replaces the container's stored access policies (at most
+    /// [`MAX_STORED_POLICIES`]); with `if_version`, only if they are still at
+    /// that version (else `PreconditionFailed`). Returns the new version.
+    async fn set_container_policies(
+        &self,
+        container: &str,
+        policies: &[StoredPolicy],
+        if_version: Option<&str>,
+    ) -> Result<String> {
+        let _ = (container, policies, if_version);
+        Err(Error::unsupported(format!("{} has no stored access policies", self.describe())))
+    }
+
+    /// Like [`BlobStore::signed_url`], but bound to the container's stored
+    /// policy `policy_id`, which sets its permissions and lifetime.
+    async fn signed_url_for_policy(&self, container: &str, blob: Option<&str>, policy_id: &str) -> Result<SignedUrl> {
+        let _ = (container, blob, policy_id);
+        Err(Error::unsupported(format!("{} cannot bind signed URLs to stored policies", self.describe())))
+    }
+
+    /// Like [`BlobStore::scoped`], but bound to the container's stored policy `policy_id`.
+    async fn scoped_for_policy(&self, container: &str, policy_id: &str) -> Result<std::sync::Arc<dyn BlobStore>> {
+        let _ = (container, policy_id);
+        Err(Error::unsupported(format!("{} cannot bind scoped credentials to stored policies", self.describe())))
     }
 }
