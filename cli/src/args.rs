@@ -110,6 +110,8 @@ pub enum AssetCommand {
         /// Block size in MiB for large files.
         #[arg(long, default_value_t = 4)]
         block_size_mib: usize,
+        #[command(flatten)]
+        caps: Caps,
     },
     /// Regenerate the file infos from the asset's blobs (the old CreateFileInfos).
     Files {
@@ -257,6 +259,40 @@ pub struct ReplicateArgs {
     /// Hash both sides of blobs whose size and MD5 match, and copy again those whose bytes differ.
     #[arg(long)]
     pub deep: bool,
+    #[command(flatten)]
+    pub caps: Caps,
+}
+
+/// Caps shared by all the work of one run, on both data centers.
+#[derive(Debug, Args)]
+pub struct Caps {
+    /// At most this many storage requests per second, over the whole run.
+    #[arg(long, value_name = "N")]
+    pub max_requests_per_second: Option<f64>,
+    /// At most this many bytes of blob data per second through this machine, e.g. 50MiB/s.
+    #[arg(long, value_name = "RATE")]
+    pub max_bandwidth: Option<String>,
+}
+
+impl Caps {
+    /// The run's shared limits; a bad value is an input error (exit 2).
+    pub fn limits(&self) -> Result<std::sync::Arc<mirrorcast_core::store::Limits>, mirrorcast_core::Error> {
+        let requests = match self.max_requests_per_second {
+            Some(r) if !(r.is_finite() && (0.01..=1_000_000.0).contains(&r)) => {
+                return Err(mirrorcast_core::Error::invalid_input(format!(
+                    "--max-requests-per-second {r}: use a number from 0.01 to 1000000"
+                )))
+            }
+            r => r,
+        };
+        let bytes = self
+            .max_bandwidth
+            .as_deref()
+            .map(mirrorcast_core::store::throttle::parse_bandwidth)
+            .transpose()
+            .map_err(|e| mirrorcast_core::Error::invalid_input(format!("--max-bandwidth: {e}")))?;
+        Ok(std::sync::Arc::new(mirrorcast_core::store::Limits::new(requests, bytes)))
+    }
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use mirrorcast_core::mime::mime_type_for;
-use mirrorcast_core::store::{upload_reader, BlobStore, PutOptions, UploadOptions};
+use mirrorcast_core::store::{upload_file, BlobStore, BlockPool, PutOptions, UploadOptions};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,9 +44,14 @@ pub fn plan(path: &Path) -> anyhow::Result<Vec<(PathBuf, String, u64)>> {
     Ok(out)
 }
 
+/// Memory for blob data in flight, whatever the files' sizes (issue 2: the
+/// whole command stays under 64 MiB resident).
+const UPLOAD_MEMORY_BUDGET: u64 = 40 * 1024 * 1024;
+
 /// Uploads the planned files. Small files go `concurrency` at a time; large
-/// ones one after another with `concurrency` blocks in flight, so memory
-/// stays near `concurrency × block_size` whatever the sizes.
+/// ones one after another, each read in parallel ranges and sent as blocks
+/// (`concurrency` reads and `concurrency` writes in flight). Every buffer
+/// comes from one pool, so memory stays within its budget whatever the sizes.
 pub async fn upload(
     store: &dyn BlobStore,
     container: &str,
@@ -54,28 +59,32 @@ pub async fn upload(
     concurrency: usize,
     block_size: usize,
 ) -> anyhow::Result<Vec<UploadedFile>> {
+    let pool = BlockPool::new(block_size, UPLOAD_MEMORY_BUDGET);
     let (small, large): (Vec<_>, Vec<_>) = files.into_iter().partition(|(_, _, size)| (*size as usize) < block_size);
-    let one = |(path, name, _): (PathBuf, String, u64)| async move {
-        let file = tokio::fs::File::open(&path).await.with_context(|| format!("cannot open '{}'", path.display()))?;
-        let options = UploadOptions {
-            block_size,
-            concurrency,
-            put: PutOptions {
-                properties: mirrorcast_core::store::BlobProperties {
-                    content_type: Some(mime_type_for(&name)),
+    let one = |(path, name, _): (PathBuf, String, u64)| {
+        let pool = pool.clone();
+        async move {
+            let options = UploadOptions {
+                block_size,
+                concurrency: concurrency.min(pool.blocks()),
+                put: PutOptions {
+                    properties: mirrorcast_core::store::BlobProperties {
+                        content_type: Some(mime_type_for(&name)),
+                        ..Default::default()
+                    },
                     ..Default::default()
                 },
-                ..Default::default()
-            },
-        };
-        let up = upload_reader(store, container, &name, file, &options)
-            .await
-            .with_context(|| format!("uploading '{}'", path.display()))?;
-        tracing::info!(blob = %name, bytes = up.bytes, "uploaded");
-        anyhow::Ok(UploadedFile { name, bytes: up.bytes, content_md5: up.content_md5 })
+                pool: Some(pool),
+            };
+            let up = upload_file(store, container, &name, &path, &options)
+                .await
+                .with_context(|| format!("uploading '{}'", path.display()))?;
+            tracing::info!(blob = %name, bytes = up.bytes, "uploaded");
+            anyhow::Ok(UploadedFile { name, bytes: up.bytes, content_md5: up.content_md5 })
+        }
     };
     let mut done: Vec<UploadedFile> =
-        stream::iter(small).map(one).buffer_unordered(concurrency.max(1)).try_collect().await?;
+        stream::iter(small).map(&one).buffer_unordered(concurrency.max(1)).try_collect().await?;
     for f in large {
         done.push(one(f).await?);
     }

@@ -70,3 +70,24 @@ async fn wrong_account_key_is_an_authentication_failure_for_that_account() {
     assert!(!run.stderr.contains(wrong));
     nothing_written(&sb).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nonsense_caps_are_usage_errors_that_write_nothing() {
+    let sb = Sandbox::start().await;
+    let id = "nb:cid:UUID:6f1c2a8e-0d4b-4c7a-9a51-2f7d3c9e8b10";
+    let file = std::env::temp_dir().join(format!("mirrorcast-caps-{}.mp4", std::process::id()));
+    std::fs::write(&file, b"tiny").unwrap();
+    let upload = |flag: &'static str, value: &'static str| {
+        vec!["asset", "upload", "--dc", "a", id, file.to_str().unwrap(), flag, value]
+    };
+    let run = sb.run(&upload("--max-bandwidth", "fast")).await;
+    run.usage_error("--max-bandwidth");
+    let run = sb.run(&upload("--max-requests-per-second", "0")).await;
+    run.usage_error("--max-requests-per-second");
+    let run = sb.run(&upload("--max-requests-per-second", "NaN")).await;
+    run.usage_error("--max-requests-per-second");
+    let run = sb.run(&["replicate", "--from", "a", "--to", "b", "--all", "--max-bandwidth=-5MiB/s"]).await;
+    run.usage_error("--max-bandwidth");
+    std::fs::remove_file(&file).unwrap();
+    nothing_written(&sb).await;
+}

@@ -187,3 +187,36 @@ async fn the_demo_replicates_its_sample_and_a_rerun_copies_nothing() {
     assert!(urls.iter().any(|u| u["format"] == "hls"));
     assert_eq!(out["verify"]["identical"], true, "{}", out["verify"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_under_request_and_bandwidth_caps_copies_every_byte() {
+    let f = Failover::new(TwoDataCenters::two_instances(Persistence::InMemory).await.unwrap()).await;
+    // Renditions of several blocks: the ranged, pipelined path, through the capped stores.
+    let id = f.publish("Capped", "none", 3 * 1024 * 1024 + 17).await;
+    let run = f
+        .run(&[
+            "replicate",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--asset",
+            &id,
+            "--strategy",
+            "streamed",
+            "--block-size-mib",
+            "1",
+            "--max-requests-per-second",
+            "200",
+            "--max-bandwidth",
+            "64MiB/s",
+            "--json",
+        ])
+        .await
+        .ok();
+    assert_eq!(run.json()["totals"]["failed_assets"], 0, "{}", run.stdout);
+    let container = container_of(&id);
+    let (a, b) = (f.md5s(&f.dcs.a.store(), &container).await, f.md5s(&f.dcs.b.store(), &container).await);
+    assert_eq!(a, b, "every blob, with its size and MD5, in B");
+    f.run(&["verify", "--from", "a", "--to", "b", "--asset", &id, "--deep"]).await.ok();
+}

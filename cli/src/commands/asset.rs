@@ -89,7 +89,7 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                 output::table(&["LOCATOR", "TYPE", "EXPIRES"], &rows);
             }
         }
-        AssetCommand::Upload { dc, asset, path, concurrency, block_size_mib } => {
+        AssetCommand::Upload { dc, asset, path, concurrency, block_size_mib, caps } => {
             let id = AssetId::parse_any(&asset)?;
             if !(1..=4000).contains(&block_size_mib) || concurrency == 0 {
                 return Err(mirrorcast_core::Error::invalid_input(
@@ -97,8 +97,10 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                 )
                 .into());
             }
+            let limits = caps.limits()?;
             let files = upload::plan(&path).map_err(|e| mirrorcast_core::Error::invalid_input(format!("{e:#}")))?;
-            let dc = ctx.dc(&dc.dc)?;
+            let mut dc = ctx.dc(&dc.dc)?;
+            dc.store = mirrorcast_core::store::Throttled::wrap(dc.store.clone(), &limits);
             let catalog = dc.catalog();
             let record = catalog.get_asset(&id).await?.value;
             let started = std::time::Instant::now();

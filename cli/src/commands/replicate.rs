@@ -10,6 +10,7 @@ use mirrorcast_core::replicate::{
     AssetReport, AssetStatus, BlobOutcome, BlobStatus, Progress, ReplicateOptions, Replicator, RunReport, Selection,
     Shard, Side,
 };
+use mirrorcast_core::store::Throttled;
 use mirrorcast_core::Error;
 
 use super::Context;
@@ -33,7 +34,11 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
             Error::invalid_input(format!("--from and --to name the same data center '{}'", args.pair.from)).into()
         );
     }
-    let (a, b) = (ctx.dc(&args.pair.from)?, ctx.dc(&args.pair.to)?);
+    let limits = args.caps.limits()?;
+    let (mut a, mut b) = (ctx.dc(&args.pair.from)?, ctx.dc(&args.pair.to)?);
+    // One set of caps for both sides: they are one run's load.
+    a.store = Throttled::wrap(a.store.clone(), &limits);
+    b.store = Throttled::wrap(b.store.clone(), &limits);
     let (ca, cb) = (a.catalog(), b.catalog());
 
     let options = ReplicateOptions {

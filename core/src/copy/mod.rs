@@ -126,7 +126,7 @@ mod tests {
         put.properties.content_type = Some("video/mp4".into());
         put.metadata.insert("kind".into(), "rendition".into());
         let etag = a.put_blob("src", "v.mp4", Bytes::from(data.clone()), &put).await.unwrap();
-        let engine = StreamedCopy { block_size: 16 * 1024, concurrency: 3 };
+        let engine = StreamedCopy { block_size: 16 * 1024, concurrency: 3, pool: None };
         let req = CopyRequest {
             source: &a,
             source_container: "src",
@@ -170,5 +170,28 @@ mod tests {
         let fresh = CopyRequest { source_meta: None, ..req };
         let out = StreamedCopy::default().copy_blob(fresh).await.unwrap();
         assert_eq!(out.bytes, 12, "a fresh look copies the version the source has now");
+    }
+
+    #[tokio::test]
+    async fn a_ranged_copy_whose_bytes_do_not_match_the_source_md5_commits_nothing() {
+        let (a, b) = (InMemoryStore::new(), InMemoryStore::new());
+        a.create_container("src").await.unwrap();
+        b.create_container("dst").await.unwrap();
+        let mut put = PutOptions::default();
+        put.properties.content_md5 = Some("AAAAAAAAAAAAAAAAAAAAAA==".into());
+        a.put_blob("src", "v.mp4", Bytes::from(vec![9u8; 100_000]), &put).await.unwrap();
+        let req = CopyRequest {
+            source: &a,
+            source_container: "src",
+            target: &b,
+            target_container: "dst",
+            name: "v.mp4",
+            source_container_url: None,
+            source_meta: None,
+        };
+        let engine = StreamedCopy { block_size: 16 * 1024, concurrency: 4, pool: None };
+        let err = engine.copy_blob(req).await.unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
+        assert!(b.head_opt("dst", "v.mp4").await.unwrap().is_none(), "nothing may be committed");
     }
 }

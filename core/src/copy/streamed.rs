@@ -1,6 +1,9 @@
-//! Streamed copy: one GET of the source, read once and in order, cut into
-//! blocks that are staged in the target `concurrency` at a time. One GET is one
-//! version of the source: the bytes can never be a mix of two.
+//! Streamed copy: through the client. A blob of one block is one GET and one
+//! PUT. A larger one is read with parallel ranged GETs, each checked to come
+//! from the listed version (its ETag), and staged in the target while the
+//! next ranges are read; the whole-blob MD5 is computed in order and checked
+//! against the source's Content-MD5 when it has one. The bytes can never be a
+//! mix of two versions.
 
 use async_trait::async_trait;
 
@@ -8,19 +11,23 @@ use super::{
     ensure_block_blob, source_changed, target_put_options, CopyEngine, CopyOutcome, CopyRequest, CopyStrategy,
 };
 use crate::error::Result;
-use crate::store::{upload_stream, UploadOptions};
+use crate::store::{upload_ranges, upload_stream, BlobRangeSource, BlockPool, UploadOptions};
 
-/// Copies through the client with about `block_size × (concurrency + 1)`
-/// bytes in memory per blob, whatever its size.
+/// Copies through the client with about `block_size × (2 × concurrency)`
+/// bytes in memory per blob, whatever its size, or within `pool`'s budget
+/// when one is given (shared by every copy of a run).
 #[derive(Debug, Clone)]
 pub struct StreamedCopy {
     pub block_size: u64,
+    /// Ranged reads, and block writes, in flight at once for one blob.
     pub concurrency: usize,
+    /// The run's buffer budget; `None`: each copy has its own.
+    pub pool: Option<BlockPool>,
 }
 
 impl Default for StreamedCopy {
     fn default() -> Self {
-        StreamedCopy { block_size: 4 * 1024 * 1024, concurrency: 4 }
+        StreamedCopy { block_size: 4 * 1024 * 1024, concurrency: 4, pool: None }
     }
 }
 
@@ -29,28 +36,33 @@ impl CopyEngine for StreamedCopy {
     async fn copy_blob(&self, request: CopyRequest<'_>) -> Result<CopyOutcome> {
         let meta = request.source_meta().await?;
         ensure_block_blob(&meta)?;
-        let got = request.source.get_blob(request.source_container, request.name, None).await?;
-        if got.meta.etag != meta.etag {
-            return Err(source_changed(request.name));
-        }
         let options = UploadOptions {
             block_size: self.block_size.max(1) as usize,
             concurrency: self.concurrency.max(1),
             put: target_put_options(&meta),
+            pool: self.pool.clone(),
         };
-        let up = upload_stream(
-            request.target,
-            request.target_container,
-            request.name,
-            got.stream,
-            Some(meta.size),
-            &options,
-        )
-        .await?;
+        let block_size = self.pool.as_ref().map_or(options.block_size, BlockPool::block_size) as u64;
+        let (target, container, name) = (request.target, request.target_container, request.name);
+        let up = if meta.size > block_size {
+            let source = BlobRangeSource {
+                store: request.source,
+                container: request.source_container,
+                name,
+                etag: &meta.etag,
+            };
+            upload_ranges(target, container, name, &source, meta.size, &options).await?
+        } else {
+            let got = request.source.get_blob(request.source_container, name, None).await?;
+            if got.meta.etag != meta.etag {
+                return Err(source_changed(name));
+            }
+            upload_stream(target, container, name, got.stream, Some(meta.size), &options).await?
+        };
         if up.bytes != meta.size {
             return Err(crate::Error::new(
                 crate::ErrorKind::Transient,
-                format!("'{}': read {} of {} bytes: the connection ended early", request.name, up.bytes, meta.size),
+                format!("'{name}': read {} of {} bytes: the connection ended early", up.bytes, meta.size),
             ));
         }
         Ok(CopyOutcome {

@@ -26,7 +26,7 @@ use crate::copy::{AutoCopy, CopyEngine, CopyRequest, ServerSideCopy, StrategyCho
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::AssetId;
 use crate::model::{Asset, Locator, LocatorType};
-use crate::store::{BlobMeta, BlobStore, BlobStoreExt};
+use crate::store::{BlobMeta, BlobStore, BlobStoreExt, BlockPool};
 use crate::streaming::StreamingUrls;
 
 pub use grants::{grant_record_target, policy_id_for, remove_stored_policy, COPY_SAS_TAG, SOURCE_NEEDS, TARGET_NEEDS};
@@ -96,8 +96,8 @@ pub struct ReplicateOptions {
     pub deep: bool,
     /// Tries per blob when a copy fails for a passing reason or the source moved.
     pub max_attempts: u32,
-    /// Bytes of blob data the client may hold at once across all copies; a
-    /// large streamed blob holds about `block_size × (within-blob concurrency + 1)`.
+    /// Bytes of blob data the client may hold at once across all copies
+    /// (the streamed engine's block pool; raised to two blocks if smaller).
     pub memory_budget: u64,
     /// Set to stop starting new copies; in-flight ones finish, SAS are cleaned up.
     pub cancel: Arc<AtomicBool>,
@@ -153,10 +153,6 @@ pub struct Replicator<'a> {
     pub options: ReplicateOptions,
     engine: AutoCopy,
     permits: Arc<Semaphore>,
-    /// The memory budget in MiB-sized permits.
-    memory: Arc<Semaphore>,
-    /// What one large streamed blob holds at most, in MiB.
-    per_blob_mib: u32,
 }
 
 impl std::fmt::Debug for Replicator<'_> {
@@ -167,17 +163,23 @@ impl std::fmt::Debug for Replicator<'_> {
 
 impl<'a> Replicator<'a> {
     pub fn new(source: Side<'a>, target: Side<'a>, options: ReplicateOptions) -> Self {
-        let within = (options.concurrency / 4).clamp(2, 8);
+        // Every streamed block of the run comes from one pool: memory holds
+        // the budget however many blobs are in flight, and one large blob may
+        // use all of it (reads and writes in flight at once) when it is alone.
+        let pool = BlockPool::new(options.block_size as usize, options.memory_budget);
+        let concurrency = options.concurrency.max(1);
         let engine = AutoCopy::new(
             options.strategy,
-            ServerSideCopy { block_size: 32 * 1024 * 1024, concurrency: within, ..Default::default() },
-            StreamedCopy { block_size: options.block_size, concurrency: within },
+            // Server-side blocks hold no client memory: as many as the run's concurrency.
+            ServerSideCopy { block_size: 32 * 1024 * 1024, concurrency: concurrency.min(64), ..Default::default() },
+            StreamedCopy {
+                block_size: options.block_size,
+                concurrency: concurrency.min(pool.blocks()),
+                pool: Some(pool),
+            },
         );
-        let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
-        let budget_mib = (options.memory_budget >> 20).max(1) as u32;
-        let per_blob_mib = ((options.block_size * (within as u64 + 1)).div_ceil(1 << 20) as u32).clamp(1, budget_mib);
-        let memory = Arc::new(Semaphore::new(budget_mib as usize));
-        Replicator { source, target, options, engine, permits, memory, per_blob_mib }
+        let permits = Arc::new(Semaphore::new(concurrency));
+        Replicator { source, target, options, engine, permits }
     }
 
     /// Replicates the selected assets; unknown ids are an error before anything is written.
@@ -411,10 +413,8 @@ impl<'a> Replicator<'a> {
         let source = self.source.catalog.store().as_ref();
         stream::iter(blobs)
             .map(|blob| async move {
+                // Memory is held by the streamed engine's block pool, a block at a time.
                 let Ok(_permit) = self.permits.acquire().await else { return None };
-                // Large blobs wait for memory; small ones take what they hold.
-                let need = (blob.size.div_ceil(1 << 20) as u32).clamp(1, self.per_blob_mib);
-                let Ok(_memory) = self.memory.acquire_many(need).await else { return None };
                 if self.options.cancel.load(Ordering::Relaxed) {
                     return None;
                 }

@@ -253,7 +253,7 @@ pub async fn missing_things_are_not_found(store: &dyn BlobStore) {
 pub async fn streamed_upload_in_blocks(store: &dyn BlobStore) {
     let c = fresh(store, "upload").await;
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    let options = UploadOptions { block_size: 64 * 1024, concurrency: 3, put: PutOptions::default() };
+    let options = UploadOptions { block_size: 64 * 1024, concurrency: 3, ..Default::default() };
     let up = upload_reader(store, &c, "up.mp4", std::io::Cursor::new(data.clone()), &options).await.unwrap();
     assert_eq!(up.bytes, 300_000);
     assert_eq!(up.content_md5, b64_md5(&data));

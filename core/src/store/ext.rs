@@ -1,12 +1,18 @@
 //! Conveniences built on [`BlobStore`]'s few methods.
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::ops::Range;
+use std::path::Path;
+
 use async_trait::async_trait;
 use base64::Engine as _;
-use bytes::{Bytes, BytesMut};
-use futures::stream::{FuturesUnordered, StreamExt, TryStreamExt};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::stream::{self, FuturesUnordered, Stream, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 
+use super::pool::{BlockPool, PooledBytes};
 use super::{BlobMeta, BlobStore, ByteStream, ListOptions, PutOptions};
 use crate::error::{ErrorKind, Result};
 
@@ -49,19 +55,42 @@ pub trait BlobStoreExt: BlobStore {
 
 impl<T: BlobStore + ?Sized> BlobStoreExt for T {}
 
-/// How [`upload_reader`] cuts and sends a stream.
+/// How uploads cut and send bytes.
 #[derive(Debug, Clone)]
 pub struct UploadOptions {
     /// Size of each staged block; also the largest single `put_blob`.
     pub block_size: usize,
-    /// Blocks in flight at once. Memory is about `block_size * (concurrency + 1)`.
+    /// Block reads and block writes each in flight at once for one blob.
     pub concurrency: usize,
     pub put: PutOptions,
+    /// Where block buffers come from. Shared by many uploads, it bounds their
+    /// memory together; `None`: a pool of `concurrency + 1` blocks for this one.
+    pub pool: Option<BlockPool>,
 }
 
 impl Default for UploadOptions {
     fn default() -> Self {
-        UploadOptions { block_size: 4 * 1024 * 1024, concurrency: 4, put: PutOptions::default() }
+        UploadOptions { block_size: 4 * 1024 * 1024, concurrency: 4, put: PutOptions::default(), pool: None }
+    }
+}
+
+impl UploadOptions {
+    fn pool(&self) -> BlockPool {
+        match &self.pool {
+            Some(p) => p.clone(),
+            None => BlockPool::new(self.block_size(), (self.block_size() * (self.concurrency() + 1)) as u64),
+        }
+    }
+
+    fn block_size(&self) -> usize {
+        match &self.pool {
+            Some(p) => p.block_size(),
+            None => self.block_size.max(1),
+        }
+    }
+
+    fn concurrency(&self) -> usize {
+        self.concurrency.max(1)
     }
 }
 
@@ -74,51 +103,107 @@ pub struct Uploaded {
     pub content_md5: String,
 }
 
-/// Where the bytes of an upload come from, a block at a time.
-trait BlockSource: Send {
-    /// The next `size` bytes; fewer only at the end.
-    fn next_block(&mut self, size: usize) -> impl std::future::Future<Output = Result<Bytes>> + Send;
+/// Bytes that can only be read in order (a reader, one GET's body).
+trait SequentialSource: Send {
+    /// Appends up to `size` bytes to `buf`; fewer only at the end.
+    fn fill(&mut self, buf: &mut BytesMut, size: usize) -> impl Future<Output = Result<()>> + Send;
 }
 
 struct ReaderSource<R>(R);
 
-impl<R: AsyncRead + Unpin + Send> BlockSource for ReaderSource<R> {
-    async fn next_block(&mut self, size: usize) -> Result<Bytes> {
-        let mut buf = BytesMut::zeroed(size);
-        let mut filled = 0;
-        while filled < size {
-            let n = self.0.read(&mut buf[filled..]).await?;
-            if n == 0 {
+impl<R: AsyncRead + Unpin + Send> SequentialSource for ReaderSource<R> {
+    async fn fill(&mut self, buf: &mut BytesMut, size: usize) -> Result<()> {
+        let start = buf.len();
+        while buf.len() - start < size {
+            let want = size - (buf.len() - start);
+            if self.0.read_buf(&mut (&mut *buf).limit(want)).await? == 0 {
                 break;
             }
-            filled += n;
         }
-        buf.truncate(filled);
-        Ok(buf.freeze())
+        Ok(())
     }
 }
 
 struct StreamSource {
     stream: ByteStream,
-    pending: BytesMut,
-    /// Bytes still to come, if known: blocks are allocated at their final size.
-    remaining: Option<u64>,
+    /// The part of the last chunk that did not fit in the previous block.
+    leftover: Bytes,
 }
 
-impl BlockSource for StreamSource {
-    async fn next_block(&mut self, size: usize) -> Result<Bytes> {
-        // One allocation of the block's size, not a doubling series.
-        let want = self.remaining.map_or(size, |r| (r as usize).min(size));
-        self.pending.reserve(want.saturating_sub(self.pending.len()));
-        while self.pending.len() < size {
-            match self.stream.try_next().await? {
-                Some(chunk) => self.pending.extend_from_slice(&chunk),
-                None => break,
+impl SequentialSource for StreamSource {
+    async fn fill(&mut self, buf: &mut BytesMut, size: usize) -> Result<()> {
+        let start = buf.len();
+        loop {
+            let want = size - (buf.len() - start);
+            if want == 0 {
+                return Ok(());
+            }
+            if self.leftover.is_empty() {
+                match self.stream.try_next().await? {
+                    Some(chunk) => self.leftover = chunk,
+                    None => return Ok(()),
+                }
+            }
+            let take = want.min(self.leftover.len());
+            buf.extend_from_slice(&self.leftover.split_to(take));
+        }
+    }
+}
+
+/// Bytes that can be read in any order, a range at a time, several at once
+/// (a local file, a blob read with ranged GETs).
+pub(crate) trait RangeSource: Sync {
+    /// Appends exactly the bytes of `range` to `buf`.
+    fn read_range(&self, range: Range<u64>, buf: &mut BytesMut) -> impl Future<Output = Result<()>> + Send;
+}
+
+struct FileSource<'a>(&'a Path);
+
+impl RangeSource for FileSource<'_> {
+    async fn read_range(&self, range: Range<u64>, buf: &mut BytesMut) -> Result<()> {
+        let mut file = tokio::fs::File::open(self.0).await?;
+        file.seek(std::io::SeekFrom::Start(range.start)).await?;
+        let want = (range.end - range.start) as usize;
+        let start = buf.len();
+        while buf.len() - start < want {
+            let left = want - (buf.len() - start);
+            if file.read_buf(&mut (&mut *buf).limit(left)).await? == 0 {
+                return Err(crate::Error::new(
+                    ErrorKind::Corrupt,
+                    format!("'{}' became shorter while it was being uploaded", self.0.display()),
+                ));
             }
         }
-        let n = size.min(self.pending.len());
-        self.remaining = self.remaining.map(|r| r.saturating_sub(n as u64));
-        Ok(self.pending.split_to(n).freeze())
+        Ok(())
+    }
+}
+
+/// A source blob read with ranged GETs, every one of them answered by the
+/// version `etag`: the bytes can never be a mix of two versions.
+pub(crate) struct BlobRangeSource<'a> {
+    pub store: &'a dyn BlobStore,
+    pub container: &'a str,
+    pub name: &'a str,
+    pub etag: &'a str,
+}
+
+impl RangeSource for BlobRangeSource<'_> {
+    async fn read_range(&self, range: Range<u64>, buf: &mut BytesMut) -> Result<()> {
+        let want = (range.end - range.start) as usize;
+        let got = self.store.get_blob(self.container, self.name, Some(range.clone())).await?;
+        if got.meta.etag != self.etag {
+            return Err(crate::copy::source_changed(self.name));
+        }
+        let mut source = StreamSource { stream: got.stream, leftover: Bytes::new() };
+        let start = buf.len();
+        source.fill(buf, want).await?;
+        if buf.len() - start != want || source.stream.try_next().await?.is_some() {
+            return Err(crate::Error::new(
+                ErrorKind::Transient,
+                format!("'{}': bytes {}..{} came back with another length", self.name, range.start, range.end),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -133,15 +218,16 @@ pub async fn upload_reader<R>(
 where
     R: AsyncRead + Unpin + Send,
 {
-    upload_from(store, container, name, ReaderSource(reader), options).await
+    upload_sequential(store, container, name, ReaderSource(reader), None, options).await
 }
 
 /// Streams `stream` into a block blob with bounded memory: one `put_blob`
-/// when it fits in one block, else staged blocks (`concurrency` in flight)
-/// committed in order. The MD5 of the bytes is computed on the way: stored as
-/// the Content-MD5 when the options give none, and checked against the one
-/// they give (a mismatch fails before anything is committed).
-/// `expected_len`, when known, sizes each block's buffer exactly.
+/// when it fits in one block, else staged blocks committed in order, the
+/// next blocks read while earlier ones are sent (`concurrency` writes in
+/// flight). The MD5 of the bytes is computed on the way: stored as the
+/// Content-MD5 when the options give none, and checked against the one they
+/// give (a mismatch fails before anything is committed).
+/// `expected_len`, when known, sizes a small blob's buffer exactly.
 pub async fn upload_stream(
     store: &dyn BlobStore,
     container: &str,
@@ -150,8 +236,22 @@ pub async fn upload_stream(
     expected_len: Option<u64>,
     options: &UploadOptions,
 ) -> Result<Uploaded> {
-    let source = StreamSource { stream, pending: BytesMut::new(), remaining: expected_len };
-    upload_from(store, container, name, source, options).await
+    let source = StreamSource { stream, leftover: Bytes::new() };
+    upload_sequential(store, container, name, source, expected_len, options).await
+}
+
+/// Uploads a local file with `concurrency` block reads and `concurrency`
+/// block writes in flight at once; the MD5 is computed in order on the way.
+pub async fn upload_file(
+    store: &dyn BlobStore,
+    container: &str,
+    name: &str,
+    path: &Path,
+    options: &UploadOptions,
+) -> Result<Uploaded> {
+    let size = tokio::fs::metadata(path).await?.len();
+    let up = upload_ranges(store, container, name, &FileSource(path), size, options).await?;
+    Ok(up)
 }
 
 fn finish_md5(md5: Md5, options: &UploadOptions, name: &str) -> Result<(String, PutOptions)> {
@@ -170,54 +270,276 @@ fn finish_md5(md5: Md5, options: &UploadOptions, name: &str) -> Result<(String, 
     Ok((computed, put))
 }
 
-async fn upload_from<S: BlockSource>(
+/// One request for a blob that fits in one block.
+async fn put_whole(
+    store: &dyn BlobStore,
+    container: &str,
+    name: &str,
+    data: PooledBytes,
+    options: &UploadOptions,
+) -> Result<Uploaded> {
+    let mut md5 = Md5::new();
+    md5.update(data.bytes());
+    let (content_md5, put) = finish_md5(md5, options, name)?;
+    let etag = store.put_blob(container, name, data.bytes().clone(), &put).await?;
+    Ok(Uploaded { etag, bytes: data.len() as u64, content_md5 })
+}
+
+async fn upload_sequential<S: SequentialSource>(
     store: &dyn BlobStore,
     container: &str,
     name: &str,
     mut source: S,
+    expected_len: Option<u64>,
     options: &UploadOptions,
 ) -> Result<Uploaded> {
-    let block_size = options.block_size.max(1);
-    let mut md5 = Md5::new();
-    let first = source.next_block(block_size).await?;
-    md5.update(&first);
-    // A blob of at most one block goes in one request, not a block and a commit.
-    let second = if first.len() < block_size { Bytes::new() } else { source.next_block(block_size).await? };
-    if second.is_empty() {
-        let (content_md5, put) = finish_md5(md5, options, name)?;
-        let bytes = first.len() as u64;
-        let etag = store.put_blob(container, name, first, &put).await?;
-        return Ok(Uploaded { etag, bytes, content_md5 });
+    let (pool, block_size) = (options.pool(), options.block_size());
+    let first = match expected_len {
+        Some(len) if len <= block_size as u64 => pool.take_exact(len as usize).await,
+        _ => pool.take_block().await,
+    };
+    let mut first = first;
+    source.fill(&mut first.buf, block_size).await?;
+    if first.buf.len() < block_size {
+        return put_whole(store, container, name, first.freeze(), options).await;
     }
-    md5.update(&second);
-    let mut queued = Some(second);
+    let rest = stream::unfold(Some((source, pool)), move |state| async move {
+        let (mut source, pool) = state?;
+        let mut block = pool.take_block().await;
+        match source.fill(&mut block.buf, block_size).await {
+            Err(e) => Some((Err(e), None)),
+            Ok(()) if block.buf.is_empty() => None,
+            Ok(()) => {
+                let more = block.buf.len() == block_size;
+                Some((Ok(block.freeze()), more.then_some((source, pool))))
+            }
+        }
+    });
+    let blocks = stream::once(async { Ok(first.freeze()) }).chain(rest);
+    stage_and_commit(store, container, name, blocks, options).await
+}
 
-    let mut ids = Vec::new();
-    let mut in_flight = FuturesUnordered::new();
-    let mut total = 0u64;
-    let mut next = Some(first);
-    while let Some(block) = next.take() {
-        let id = format!("mirrorcast-{:08}", ids.len());
-        ids.push(id.clone());
-        total += block.len() as u64;
-        in_flight.push(async move { store.put_block(container, name, &id, block).await });
-        if in_flight.len() >= options.concurrency.max(1) {
-            in_flight.next().await.transpose()?;
+pub(crate) async fn upload_ranges<R: RangeSource>(
+    store: &dyn BlobStore,
+    container: &str,
+    name: &str,
+    source: &R,
+    size: u64,
+    options: &UploadOptions,
+) -> Result<Uploaded> {
+    let (pool, block_size) = (options.pool(), options.block_size());
+    if size <= block_size as u64 {
+        let mut whole = pool.take_exact(size as usize).await;
+        if size > 0 {
+            source.read_range(0..size, &mut whole.buf).await?;
         }
-        if let Some(block) = queued.take() {
-            next = Some(block);
-            continue;
-        }
-        let block = source.next_block(block_size).await?;
-        if !block.is_empty() {
-            md5.update(&block);
-            next = Some(block);
-        }
+        return put_whole(store, container, name, whole.freeze(), options).await;
     }
-    while let Some(r) = in_flight.next().await {
-        r?;
+    let step = block_size as u64;
+    let ranges = (0..size).step_by(block_size).map(move |s| s..(s + step).min(size));
+    // Buffers are taken one after another, in block order, so a block never
+    // waits for memory that a later block of the same blob holds.
+    let blocks = stream::iter(ranges)
+        .then(|range| {
+            let pool = pool.clone();
+            async move { (range, pool.take_block().await) }
+        })
+        .map(|(range, mut block)| async move {
+            source.read_range(range, &mut block.buf).await?;
+            Ok(block.freeze())
+        })
+        .buffered(options.concurrency());
+    stage_and_commit(store, container, name, blocks, options).await
+}
+
+/// Hashes `blocks` in order and stages them with `concurrency` writes in
+/// flight while the next blocks are read; then commits the list.
+async fn stage_and_commit(
+    store: &dyn BlobStore,
+    container: &str,
+    name: &str,
+    blocks: impl Stream<Item = Result<PooledBytes>> + Send,
+    options: &UploadOptions,
+) -> Result<Uploaded> {
+    let mut blocks = std::pin::pin!(blocks);
+    let mut md5 = Md5::new();
+    let mut ids = Vec::new();
+    let mut total = 0u64;
+    let mut writes = FuturesUnordered::new();
+    // Blocks read and hashed while the writes were all busy; the pool's
+    // budget bounds how many.
+    let mut ready: VecDeque<PooledBytes> = VecDeque::new();
+    let mut reading = true;
+    loop {
+        while writes.len() < options.concurrency() {
+            let Some(block) = ready.pop_front() else { break };
+            let id = format!("mirrorcast-{:08}", ids.len());
+            ids.push(id.clone());
+            writes.push(async move {
+                let sent = store.put_block(container, name, &id, block.bytes().clone()).await;
+                drop(block);
+                sent
+            });
+        }
+        if !reading && ready.is_empty() && writes.is_empty() {
+            break;
+        }
+        tokio::select! {
+            // Finished writes first: they free buffers for the reads.
+            biased;
+            Some(written) = writes.next(), if !writes.is_empty() => written?,
+            block = blocks.next(), if reading => match block {
+                None => reading = false,
+                Some(block) => {
+                    let block = block?;
+                    md5.update(block.bytes());
+                    total += block.len() as u64;
+                    ready.push_back(block);
+                }
+            },
+        }
     }
     let (content_md5, put) = finish_md5(md5, options, name)?;
     let etag = store.put_block_list(container, name, &ids, &put).await?;
     Ok(Uploaded { etag, bytes: total, content_md5 })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::store::{Capability, Condition, GetResult, InMemoryStore, ListPage};
+
+    /// A store whose first staged block is not written until the uploader has
+    /// read into the second block, and which counts writes in flight.
+    #[derive(Debug)]
+    struct HeldFirstBlock {
+        inner: InMemoryStore,
+        next_read: watch::Receiver<bool>,
+        writing: AtomicUsize,
+        most_writing: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl BlobStore for HeldFirstBlock {
+        fn describe(&self) -> String {
+            "held".into()
+        }
+        fn capability(&self) -> Capability {
+            self.inner.capability()
+        }
+        async fn create_container(&self, c: &str) -> Result<bool> {
+            self.inner.create_container(c).await
+        }
+        async fn delete_container(&self, c: &str) -> Result<bool> {
+            self.inner.delete_container(c).await
+        }
+        async fn list_containers(&self, p: &str) -> Result<Vec<String>> {
+            self.inner.list_containers(p).await
+        }
+        async fn list_blobs(&self, c: &str, o: &ListOptions) -> Result<ListPage> {
+            self.inner.list_blobs(c, o).await
+        }
+        async fn head_blob(&self, c: &str, n: &str) -> Result<BlobMeta> {
+            self.inner.head_blob(c, n).await
+        }
+        async fn get_blob(&self, c: &str, n: &str, r: Option<Range<u64>>) -> Result<GetResult> {
+            self.inner.get_blob(c, n, r).await
+        }
+        async fn put_blob(&self, c: &str, n: &str, d: Bytes, o: &PutOptions) -> Result<String> {
+            self.inner.put_blob(c, n, d, o).await
+        }
+        async fn put_block(&self, c: &str, n: &str, id: &str, d: Bytes) -> Result<()> {
+            let now = self.writing.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_writing.fetch_max(now, Ordering::SeqCst);
+            if id.ends_with("00000000") {
+                let mut next = self.next_read.clone();
+                next.wait_for(|read| *read).await.expect("the reader is alive");
+            }
+            let r = self.inner.put_block(c, n, id, d).await;
+            self.writing.fetch_sub(1, Ordering::SeqCst);
+            r
+        }
+        async fn put_block_list(&self, c: &str, n: &str, ids: &[String], o: &PutOptions) -> Result<String> {
+            self.inner.put_block_list(c, n, ids, o).await
+        }
+        async fn set_metadata(&self, c: &str, n: &str, m: &BTreeMap<String, String>, k: &Condition) -> Result<String> {
+            self.inner.set_metadata(c, n, m, k).await
+        }
+        async fn delete_blob(&self, c: &str, n: &str, k: &Condition) -> Result<bool> {
+            self.inner.delete_blob(c, n, k).await
+        }
+    }
+
+    /// A reader that tells when it has been read past `mark`.
+    struct Marked {
+        data: std::io::Cursor<Vec<u8>>,
+        mark: u64,
+        passed: watch::Sender<bool>,
+    }
+
+    impl AsyncRead for Marked {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let this = &mut *self;
+            let r = std::pin::Pin::new(&mut this.data).poll_read(cx, buf);
+            if this.data.position() > this.mark {
+                this.passed.send_replace(true);
+            }
+            r
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_uploader_reads_the_next_blocks_while_a_write_is_still_in_flight() {
+        let (passed, next_read) = watch::channel(false);
+        let store = HeldFirstBlock {
+            inner: InMemoryStore::new(),
+            next_read,
+            writing: AtomicUsize::new(0),
+            most_writing: AtomicUsize::new(0),
+        };
+        store.create_container("c").await.unwrap();
+        let block = 1024;
+        let data: Vec<u8> = (0..10 * block as u32).map(|i| (i % 253) as u8).collect();
+        let reader = Marked { data: std::io::Cursor::new(data.clone()), mark: block as u64, passed };
+        // One write at a time: a serial uploader would wait on block 0 forever.
+        let options = UploadOptions { block_size: block, concurrency: 1, ..Default::default() };
+        let up = tokio::time::timeout(
+            std::time::Duration::from_secs(3600),
+            upload_reader(&store, "c", "v.mp4", reader, &options),
+        )
+        .await
+        .expect("the upload stalled: block 0's write waits for a read that never came")
+        .unwrap();
+        assert_eq!(up.bytes, data.len() as u64);
+        assert_eq!(store.most_writing.load(Ordering::SeqCst), 1, "more writes than --concurrency in flight");
+        let (_, got) = store.inner.get_bytes("c", "v.mp4").await.unwrap();
+        assert_eq!(got.as_ref(), data.as_slice());
+    }
+
+    #[tokio::test]
+    async fn a_file_is_uploaded_from_parallel_range_reads_with_its_md5_in_order() {
+        let dir = std::env::temp_dir().join(format!("mirrorcast-upload-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.mp4");
+        let data: Vec<u8> = (0..200_001u32).map(|i| (i * 31 % 256) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let store = InMemoryStore::new();
+        store.create_container("c").await.unwrap();
+        let options = UploadOptions { block_size: 16 * 1024, concurrency: 5, ..Default::default() };
+        let up = upload_file(&store, "c", "f.mp4", &path, &options).await.unwrap();
+        let (meta, got) = store.get_bytes("c", "f.mp4").await.unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got.as_ref(), data.as_slice());
+        let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&data));
+        assert_eq!(up.content_md5, md5);
+        assert_eq!(meta.properties.content_md5, Some(md5));
+    }
 }

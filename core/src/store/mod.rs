@@ -4,6 +4,8 @@
 pub mod conformance;
 mod ext;
 pub mod memory;
+pub mod pool;
+pub mod throttle;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,7 +21,10 @@ use crate::error::{Error, Result};
 use crate::model::Permissions;
 use crate::secret::redact_sas;
 
-pub use ext::{upload_reader, upload_stream, BlobStoreExt, UploadOptions, Uploaded};
+pub(crate) use ext::{upload_ranges, BlobRangeSource};
+pub use ext::{upload_file, upload_reader, upload_stream, BlobStoreExt, UploadOptions, Uploaded};
+pub use pool::BlockPool;
+pub use throttle::{Limits, Throttled};
 pub use memory::InMemoryStore;
 
 /// Bytes of a blob, in chunks, as they arrive.
