@@ -8,6 +8,7 @@ mod assets;
 mod backends;
 mod bad_input;
 mod failover;
+mod names;
 mod plugins;
 mod replicate;
 mod resilience;

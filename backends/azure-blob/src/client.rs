@@ -112,6 +112,19 @@ impl AzureBlobStore {
         url
     }
 
+    /// The URL of blob `name`, or why this account cannot hold that name
+    /// (writing it would silently land under another name).
+    fn blob_url(&self, container: &str, name: &str) -> Result<Url> {
+        if let Some(reason) = unaddressable(name) {
+            return Err(Error::invalid_input(format!(
+                "blob name '{}' cannot be held by {}: {reason}",
+                name.escape_debug(),
+                self.describe_short()
+            )));
+        }
+        Ok(self.url(container, Some(name)))
+    }
+
     fn with_query(mut url: Url, query: &[(&str, &str)]) -> Url {
         {
             let mut q = url.query_pairs_mut();
@@ -305,6 +318,23 @@ impl AzureBlobStore {
                 self.inner.config.account
             ))
         })
+    }
+}
+
+/// Why Azure cannot store blob `name` as written, if it cannot: the service
+/// turns '\\' into '/', and URLs resolve '.' and '..' segments before they
+/// arrive (encoded or not), so such names would address another blob.
+pub(crate) fn unaddressable(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("a blob name needs at least one character")
+    } else if name.chars().count() > 1024 {
+        Some("Azure blob names are at most 1024 characters")
+    } else if name.contains('\\') {
+        Some("Azure stores '\\' as '/'")
+    } else if name.split('/').any(|s| s == "." || s == "..") {
+        Some("a '.' or '..' path segment cannot be sent in a URL")
+    } else {
+        None
     }
 }
 
@@ -534,14 +564,14 @@ impl BlobStore for AzureBlobStore {
 
     async fn head_blob(&self, container: &str, name: &str) -> Result<BlobMeta> {
         let resp = self
-            .send(&self.request(Method::HEAD, self.url(container, Some(name)), Self::blob_what(container, name)))
+            .send(&self.request(Method::HEAD, self.blob_url(container, name)?, Self::blob_what(container, name)))
             .await?;
         Ok(meta_from_headers(name, resp.headers()).0)
     }
 
     async fn get_blob(&self, container: &str, name: &str, range: Option<Range<u64>>) -> Result<GetResult> {
         let what = Self::blob_what(container, name);
-        let mut req = self.request(Method::GET, self.url(container, Some(name)), what.clone());
+        let mut req = self.request(Method::GET, self.blob_url(container, name)?, what.clone());
         if let Some(r) = &range {
             if r.end <= r.start {
                 return Err(Error::invalid_input(format!("{what}: empty range {}..{}", r.start, r.end)));
@@ -568,7 +598,7 @@ impl BlobStore for AzureBlobStore {
     }
 
     async fn put_blob(&self, container: &str, name: &str, data: Bytes, options: &PutOptions) -> Result<String> {
-        let mut req = self.request(Method::PUT, self.url(container, Some(name)), Self::blob_what(container, name));
+        let mut req = self.request(Method::PUT, self.blob_url(container, name)?, Self::blob_what(container, name));
         header(&mut req.headers, "x-ms-blob-type", "BlockBlob")?;
         apply_properties(&mut req.headers, &options.properties)?;
         if let Some(md5) = &options.properties.content_md5 {
@@ -583,7 +613,7 @@ impl BlobStore for AzureBlobStore {
 
     async fn put_block(&self, container: &str, name: &str, block_id: &str, data: Bytes) -> Result<()> {
         let id = B64.encode(block_id);
-        let url = Self::with_query(self.url(container, Some(name)), &[("comp", "block"), ("blockid", &id)]);
+        let url = Self::with_query(self.blob_url(container, name)?, &[("comp", "block"), ("blockid", &id)]);
         let mut req = self.request(Method::PUT, url, Self::blob_what(container, name));
         req.body = data;
         self.send(&req).await.map(|_| ())
@@ -596,7 +626,7 @@ impl BlobStore for AzureBlobStore {
         block_ids: &[String],
         options: &PutOptions,
     ) -> Result<String> {
-        let url = Self::with_query(self.url(container, Some(name)), &[("comp", "blocklist")]);
+        let url = Self::with_query(self.blob_url(container, name)?, &[("comp", "blocklist")]);
         let mut req = self.request(Method::PUT, url, Self::blob_what(container, name));
         let mut body = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
         for id in block_ids {
@@ -618,7 +648,7 @@ impl BlobStore for AzureBlobStore {
         metadata: &BTreeMap<String, String>,
         condition: &Condition,
     ) -> Result<String> {
-        let url = Self::with_query(self.url(container, Some(name)), &[("comp", "metadata")]);
+        let url = Self::with_query(self.blob_url(container, name)?, &[("comp", "metadata")]);
         let mut req = self.request(Method::PUT, url, Self::blob_what(container, name));
         apply_metadata(&mut req.headers, metadata)?;
         apply_condition(&mut req.headers, condition)?;
@@ -626,7 +656,7 @@ impl BlobStore for AzureBlobStore {
     }
 
     async fn delete_blob(&self, container: &str, name: &str, condition: &Condition) -> Result<bool> {
-        let mut req = self.request(Method::DELETE, self.url(container, Some(name)), Self::blob_what(container, name));
+        let mut req = self.request(Method::DELETE, self.blob_url(container, name)?, Self::blob_what(container, name));
         header(&mut req.headers, "x-ms-delete-snapshots", "include")?;
         apply_condition(&mut req.headers, condition)?;
         match self.send(&req).await {
@@ -675,7 +705,10 @@ impl BlobStore for AzureBlobStore {
                 identifier: None,
             },
         );
-        let mut url = self.url(container, blob);
+        let mut url = match blob {
+            Some(name) => self.blob_url(container, name)?,
+            None => self.url(container, None),
+        };
         url.set_query(Some(&token));
         Ok(SignedUrl::new(url.to_string()))
     }
@@ -697,7 +730,7 @@ impl BlobStore for AzureBlobStore {
         source: &CopySource,
         options: &PutOptions,
     ) -> Result<String> {
-        let mut req = self.request(Method::PUT, self.url(container, Some(name)), Self::blob_what(container, name));
+        let mut req = self.request(Method::PUT, self.blob_url(container, name)?, Self::blob_what(container, name));
         header(&mut req.headers, "x-ms-copy-source", source.url.expose())?;
         if let Some(etag) = &source.if_match {
             header(&mut req.headers, "x-ms-source-if-match", etag)?;
@@ -717,7 +750,7 @@ impl BlobStore for AzureBlobStore {
         range: Range<u64>,
     ) -> Result<()> {
         let id = B64.encode(block_id);
-        let url = Self::with_query(self.url(container, Some(name)), &[("comp", "block"), ("blockid", &id)]);
+        let url = Self::with_query(self.blob_url(container, name)?, &[("comp", "block"), ("blockid", &id)]);
         let mut req = self.request(Method::PUT, url, Self::blob_what(container, name));
         header(&mut req.headers, "x-ms-copy-source", source.url.expose())?;
         if let Some(etag) = &source.if_match {
@@ -840,5 +873,21 @@ mod tests {
         let url = store.url("asset-1", Some("dir/Big Buck 100%.ism"));
         assert_eq!(url.as_str(), "http://127.0.0.1:10000/devstoreaccount1/asset-1/dir/Big%20Buck%20100%25.ism");
         assert!(!format!("{store:?}").contains("Eby8"), "Debug must hide the key");
+        let hostile = store.blob_url("c", " a//b/\u{1}#?%/").unwrap();
+        assert_eq!(hostile.path(), "/devstoreaccount1/c/%20a//b/%01%23%3F%25/");
+    }
+
+    #[test]
+    fn names_azure_would_store_under_another_name_are_refused_naming_the_account() {
+        let cfg = AzureConfig::from_connection_string("UseDevelopmentStorage=true").unwrap();
+        let store = AzureBlobStore::new(cfg).unwrap();
+        for name in ["a/../b", "./a", "a/.", "..", "a\\b", ""] {
+            let e = store.blob_url("c", name).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput);
+            assert!(e.message().contains("account 'devstoreaccount1'"), "{e}");
+        }
+        assert!(store.blob_url("c", &"x".repeat(1024)).is_ok());
+        assert!(store.blob_url("c", &"x".repeat(1025)).is_err());
+        assert!(store.blob_url("c", "a/.b/..c/...").is_ok(), "only whole '.' and '..' segments are special");
     }
 }

@@ -1,58 +1,8 @@
 //! The XML documents of the Blob REST API that we read: listings and errors.
 
-use std::collections::BTreeMap;
-
 use mirrorcast_core::store::{BlobKind, BlobMeta, BlobProperties};
 use mirrorcast_core::{Error, ErrorKind, Result};
 use serde::Deserialize;
-
-#[derive(Debug, Deserialize)]
-struct BlobList {
-    #[serde(rename = "Blobs", default)]
-    blobs: Blobs,
-    #[serde(rename = "NextMarker", default)]
-    next_marker: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Blobs {
-    #[serde(rename = "Blob", default)]
-    blob: Vec<BlobItem>,
-}
-
-#[derive(Debug, Deserialize)]
-struct BlobItem {
-    #[serde(rename = "Name")]
-    name: String,
-    #[serde(rename = "Properties")]
-    properties: Props,
-    #[serde(rename = "Metadata", default)]
-    metadata: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Props {
-    #[serde(rename = "Last-Modified", default)]
-    last_modified: Option<String>,
-    #[serde(rename = "Etag")]
-    etag: String,
-    #[serde(rename = "Content-Length")]
-    content_length: u64,
-    #[serde(rename = "Content-Type", default)]
-    content_type: Option<String>,
-    #[serde(rename = "Content-Encoding", default)]
-    content_encoding: Option<String>,
-    #[serde(rename = "Content-Language", default)]
-    content_language: Option<String>,
-    #[serde(rename = "Content-MD5", default)]
-    content_md5: Option<String>,
-    #[serde(rename = "Content-Disposition", default)]
-    content_disposition: Option<String>,
-    #[serde(rename = "Cache-Control", default)]
-    cache_control: Option<String>,
-    #[serde(rename = "BlobType", default)]
-    blob_type: Option<String>,
-}
 
 #[derive(Debug, Deserialize)]
 struct ContainerList {
@@ -98,34 +48,126 @@ fn malformed(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Corrupt, format!("the service sent a malformed {what} listing: {e}"))
 }
 
-pub(crate) fn parse_blob_list(body: &str) -> Result<(Vec<BlobMeta>, Option<String>)> {
-    let list: BlobList = quick_xml::de::from_str(body).map_err(|e| malformed("blob", e))?;
-    let blobs = list
-        .blobs
-        .blob
-        .into_iter()
-        .map(|b| {
-            let p = b.properties;
-            BlobMeta {
-                name: b.name,
-                size: p.content_length,
-                // Listings give ETags bare, headers quoted: keep the header form.
-                etag: if p.etag.starts_with('"') { p.etag } else { format!("\"{}\"", p.etag) },
-                last_modified: p.last_modified.as_deref().and_then(parse_http_date),
-                kind: blob_kind(p.blob_type.as_deref()),
-                properties: BlobProperties {
-                    content_type: non_empty(p.content_type),
-                    content_encoding: non_empty(p.content_encoding),
-                    content_language: non_empty(p.content_language),
-                    content_disposition: non_empty(p.content_disposition),
-                    cache_control: non_empty(p.cache_control),
-                    content_md5: non_empty(p.content_md5),
-                },
-                metadata: b.metadata.unwrap_or_default(),
+/// An element of a listing, kept whole: serde's XML reader trims text, and a
+/// blob name may begin or end with spaces.
+#[derive(Debug, Default)]
+struct Element {
+    name: String,
+    encoded: bool,
+    text: String,
+    children: Vec<Element>,
+}
+
+impl Element {
+    fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    fn text_of(&self, name: &str) -> Option<String> {
+        self.child(name).map(|c| c.text.clone()).filter(|t| !t.is_empty())
+    }
+}
+
+/// Reads a document into a tree of elements, text exactly as sent.
+fn parse_tree(body: &str) -> std::result::Result<Element, String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(body);
+    let mut stack: Vec<Element> = vec![Element::default()];
+    let open = |e: &quick_xml::events::BytesStart<'_>| -> std::result::Result<Element, String> {
+        let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+        let mut encoded = false;
+        for a in e.attributes() {
+            let a = a.map_err(|e| e.to_string())?;
+            if a.key.local_name().as_ref() == b"Encoded" {
+                encoded = a.unescape_value().map_err(|e| e.to_string())?.eq_ignore_ascii_case("true");
             }
-        })
-        .collect();
-    Ok((blobs, non_empty(list.next_marker)))
+        }
+        Ok(Element { name, encoded, ..Default::default() })
+    };
+    loop {
+        match reader.read_event().map_err(|e| e.to_string())? {
+            Event::Start(e) => stack.push(open(&e)?),
+            Event::Empty(e) => {
+                let el = open(&e)?;
+                stack.last_mut().ok_or("unbalanced elements")?.children.push(el);
+            }
+            Event::End(_) => {
+                let el = stack.pop().ok_or("unbalanced elements")?;
+                stack.last_mut().ok_or("unbalanced elements")?.children.push(el);
+            }
+            Event::Text(t) => {
+                let text = t.unescape().map_err(|e| e.to_string())?;
+                if let Some(el) = stack.last_mut() {
+                    el.text.push_str(&text);
+                }
+            }
+            Event::CData(t) => {
+                if let Some(el) = stack.last_mut() {
+                    el.text.push_str(&String::from_utf8_lossy(&t.into_inner()));
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    let mut root = stack.pop().ok_or("unbalanced elements")?;
+    if !stack.is_empty() {
+        return Err("the document ended inside an element".into());
+    }
+    root.children.pop().ok_or_else(|| "the document is empty".to_owned())
+}
+
+/// A blob name as listed: Azure percent-encodes (and marks `Encoded="true"`)
+/// names holding characters XML cannot carry.
+fn blob_name(el: &Element) -> std::result::Result<String, String> {
+    if !el.encoded {
+        return Ok(el.text.clone());
+    }
+    percent_encoding::percent_decode_str(&el.text)
+        .decode_utf8()
+        .map(|n| n.into_owned())
+        .map_err(|_| format!("encoded blob name '{}' is not UTF-8", el.text))
+}
+
+pub(crate) fn parse_blob_list(body: &str) -> Result<(Vec<BlobMeta>, Option<String>)> {
+    let root = parse_tree(body).map_err(|e| malformed("blob", e))?;
+    let mut blobs = Vec::new();
+    for b in root.child("Blobs").map(|b| b.children.as_slice()).unwrap_or_default() {
+        if b.name != "Blob" {
+            continue;
+        }
+        let name = blob_name(b.child("Name").ok_or_else(|| malformed("blob", "a blob without a Name"))?)
+            .map_err(|e| malformed("blob", e))?;
+        let empty = Element::default();
+        let p = b.child("Properties").unwrap_or(&empty);
+        let etag = p.text_of("Etag").ok_or_else(|| malformed("blob", format!("blob '{name}' has no Etag")))?;
+        let size = p
+            .text_of("Content-Length")
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or_else(|| malformed("blob", format!("blob '{name}' has no valid Content-Length")))?;
+        let metadata = b
+            .child("Metadata")
+            .map(|m| m.children.iter().map(|kv| (kv.name.clone(), kv.text.clone())).collect())
+            .unwrap_or_default();
+        blobs.push(BlobMeta {
+            size,
+            // Listings give ETags bare, headers quoted: keep the header form.
+            etag: if etag.starts_with('"') { etag } else { format!("\"{etag}\"") },
+            last_modified: p.text_of("Last-Modified").as_deref().and_then(parse_http_date),
+            kind: blob_kind(p.text_of("BlobType").as_deref()),
+            properties: BlobProperties {
+                content_type: p.text_of("Content-Type"),
+                content_encoding: p.text_of("Content-Encoding"),
+                content_language: p.text_of("Content-Language"),
+                content_disposition: p.text_of("Content-Disposition"),
+                cache_control: p.text_of("Cache-Control"),
+                content_md5: p.text_of("Content-MD5"),
+            },
+            metadata,
+            name,
+        });
+    }
+    Ok((blobs, root.text_of("NextMarker")))
 }
 
 pub(crate) fn parse_container_list(body: &str) -> Result<(Vec<String>, Option<String>)> {
@@ -169,6 +211,27 @@ mod tests {
         assert!(blobs[0].last_modified.is_some());
         assert_eq!(blobs[1].kind, BlobKind::Page);
         assert!(blobs[1].metadata.is_empty());
+    }
+
+    #[test]
+    fn blob_names_keep_their_spaces_and_encoded_names_are_decoded() {
+        let body = r#"<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs>
+<Blob><Name>  lead and trail  </Name><Properties><Etag>0x1</Etag><Content-Length>1</Content-Length></Properties></Blob>
+<Blob><Name Encoded="true">ctl%01x%20</Name><Properties><Etag>0x2</Etag><Content-Length>2</Content-Length></Properties></Blob>
+<Blob><Name>a&amp;b&lt;c&gt;&#x9;</Name><Properties><Etag>0x3</Etag><Content-Length>3</Content-Length></Properties></Blob>
+<Blob><Name Encoded="false">100%25</Name><Properties><Etag>0x4</Etag><Content-Length>4</Content-Length></Properties></Blob>
+</Blobs><NextMarker /></EnumerationResults>"#;
+        let (blobs, next) = parse_blob_list(body).unwrap();
+        let names: Vec<&str> = blobs.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["  lead and trail  ", "ctl\u{1}x ", "a&b<c>\t", "100%25"]);
+        assert_eq!(next, None);
+    }
+
+    #[test]
+    fn a_listing_that_is_not_xml_is_an_error() {
+        assert!(parse_blob_list("<EnumerationResults><Blobs><Blob>").is_err());
+        assert!(parse_blob_list("<EnumerationResults><Blobs><Blob><Name>x</Name></Blob></Blobs></EnumerationResults>")
+            .is_err());
     }
 
     #[test]
