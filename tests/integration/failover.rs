@@ -74,6 +74,7 @@ async fn replicate_writes_nothing_to_a_source_reached_by_key_read_sas_or_seconda
     let by_key = f.publish("By Key", "none", 64 * 1024).await;
     let by_sas = f.publish("By SAS", "none", 64 * 1024).await;
     let by_secondary = f.publish("By Secondary", "none", 64 * 1024).await;
+    let by_secondary_sas = f.publish("By Secondary SAS, Streamed", "none", 64 * 1024).await;
     let a = f.dcs.a.store();
     let before = snapshot(&a).await;
 
@@ -85,16 +86,23 @@ async fn replicate_writes_nothing_to_a_source_reached_by_key_read_sas_or_seconda
         "AccountName=dca;AccountKey={};BlobEndpoint=http://127.0.0.1:{port}/dca;BlobSecondaryEndpoint=http://127.0.0.1:{port}/dca-secondary",
         key_of(&f, 0, 0)
     );
-    let runs: [(&str, &str, Option<String>); 3] = [
-        (&by_key, "account key", None),
-        (&by_sas, "sas", Some(sas_source)),
-        (&by_secondary, "account key", Some(secondary_source)),
+    let secondary_sas =
+        format!("BlobEndpoint=http://127.0.0.1:{port}/dca-secondary;SharedAccessSignature={}", read_sas.expose());
+    // (asset, credential A reports, A's connection string, strategy)
+    let runs: [(&str, &str, Option<String>, &str); 4] = [
+        (&by_key, "account key", None, "auto"),
+        (&by_sas, "sas", Some(sas_source), "auto"),
+        (&by_secondary, "account key", Some(secondary_source), "auto"),
+        (&by_secondary_sas, "sas", Some(secondary_sas), "streamed"),
     ];
-    for (id, credential, source) in runs {
+    for (id, credential, source, strategy) in runs {
         let env: Vec<(&str, String)> = source.into_iter().map(|s| ("MIRRORCAST_DC_A", s)).collect();
-        let report =
-            run_env(&f, &env, &["replicate", "--from", "a", "--to", "b", "--asset", id, "--json"]).await.ok().json();
+        let args = ["replicate", "--from", "a", "--to", "b", "--asset", id, "--json", "--strategy", strategy];
+        let report = run_env(&f, &env, &args).await.ok().json();
         eprintln!("{credential}: strategies {} access {}", report["totals"]["strategies"], report["access"]);
+        let used = report["totals"]["strategies"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        let expected = if strategy == "streamed" { "streamed" } else { "server" };
+        assert!(used.iter().all(|k| k.starts_with(expected)), "{credential}/{strategy}: {used:?}");
         assert_eq!(report["totals"]["copied"], 10, "{report}");
         let source_access = &report["access"][0];
         assert_eq!(source_access["role"], "source");
