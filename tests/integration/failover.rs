@@ -148,6 +148,7 @@ async fn credentials_that_cannot_do_the_job_are_refused_before_anything_is_writt
     let args = ["replicate", "--from", "a", "--to", "b", "--asset", id.as_str()];
 
     let no_list = run_env(&f, &[("MIRRORCAST_DC_A", sas_dc(Permissions::READ, 1))], &args).await;
+    eprintln!("SAS without list: {}", no_list.stderr.trim());
     no_list.usage_error("missing list");
     assert!(no_list.stderr.contains("'a'"), "the error names the data center: {}", no_list.stderr);
 
@@ -155,6 +156,7 @@ async fn credentials_that_cannot_do_the_job_are_refused_before_anything_is_writt
     no_read.usage_error("missing read");
 
     let expired = run_env(&f, &[("MIRRORCAST_DC_A", sas_dc(Permissions::READ | Permissions::LIST, -1))], &args).await;
+    eprintln!("expired SAS: {}", expired.stderr.trim());
     expired.usage_error("expired");
     assert!(!expired.stderr.contains("sig="), "{}", expired.stderr);
 
@@ -164,6 +166,21 @@ async fn credentials_that_cannot_do_the_job_are_refused_before_anything_is_writt
     run_env(&f, &[("MIRRORCAST_DC_B", b_secondary)], &["asset", "create", "--dc", "b", "--name", "x"])
         .await
         .usage_error("read-only secondary");
+
+    // `secondary = true` in mirrorcast.toml: reads work there, writes are refused.
+    std::fs::write(
+        f.dir.path().join("mirrorcast.toml"),
+        format!(
+            "[dc.s]\naccount = \"dca\"\nkey_env = \"DCA_KEY\"\nendpoint = \"http://127.0.0.1:{port}/dca\"\nsecondary = true\n"
+        ),
+    )
+    .unwrap();
+    let key = [("DCA_KEY", key_of(&f, 0, 0))];
+    let listed = run_env(&f, &key, &["asset", "list", "--dc", "s", "--json"]).await.ok().json();
+    assert!(listed.to_string().contains(&id), "the secondary serves A's records: {listed}");
+    let write = run_env(&f, &key, &["asset", "create", "--dc", "s", "--name", "x"]).await;
+    eprintln!("write to a secondary: {}", write.stderr.trim());
+    write.usage_error("read-only secondary");
 
     assert_eq!(snapshot(&a).await, before_a);
     assert!(b.list_containers("").await.unwrap().is_empty(), "nothing may be written to B");
