@@ -12,7 +12,7 @@ use mirrorcast_core::model::Permissions;
 use mirrorcast_core::store::{BlobStore, BlobStoreExt, PutOptions, StoredPolicy};
 use serde_json::Value;
 
-use crate::helpers::{command_in, recording_proxy, run_in, Run};
+use crate::helpers::{command_in, recording_proxy, refusing_proxy, run_in, Run};
 use crate::replicate::Failover;
 
 fn container_of(id: &str) -> String {
@@ -470,4 +470,36 @@ async fn deleting_a_grant_record_revokes_it_and_a_killed_runs_grants_are_swept()
     f.run(&["replicate", "--from", "a", "--to", "b", "--asset", &id]).await.ok();
     assert_eq!(ids(a.clone()).await, ["theirs"]);
     assert!(b_catalog.get_locator(&records[1]).await.is_err(), "the swept record is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_asset_whose_copy_failed_is_not_published_until_a_run_completes_it() {
+    let f = Failover::new(TwoDataCenters::two_instances(Persistence::InMemory).await.unwrap()).await;
+    let id = f.publish("Half There", "none", 32 * 1024).await;
+    // B refuses every write of one rendition.
+    let proxy = refusing_proxy(format!("http://127.0.0.1:{}", f.dcs.instances[1].port()), "_1920x1080_").await;
+    let b_via_proxy = format!(
+        "DefaultEndpointsProtocol=http;AccountName=dcb;AccountKey={};BlobEndpoint=http://{proxy}/dcb",
+        key_of(&f, 1, 0)
+    );
+    let failed = run_env(
+        &f,
+        &[("MIRRORCAST_DC_B", b_via_proxy)],
+        &["replicate", "--from", "a", "--to", "b", "--asset", &id, "--json"],
+    )
+    .await;
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    let report = failed.json();
+    assert_eq!(report["totals"]["failed"], 1, "{report}");
+    assert_eq!(report["assets"][0]["published"], false);
+    assert!(report["assets"][0]["urls"].as_array().unwrap().is_empty(), "no URLs for an incomplete asset");
+    let locators = f.run(&["locator", "list", "--dc", "b", "--json"]).await.ok().json();
+    assert!(locators.as_array().unwrap().is_empty(), "B publishes nothing of an incomplete asset: {locators}");
+
+    let done = f.run(&["replicate", "--from", "a", "--to", "b", "--asset", &id, "--json"]).await.ok().json();
+    assert_eq!(done["totals"]["copied"], 1, "only the missing blob is copied: {done}");
+    assert_eq!(done["assets"][0]["published"], true);
+    let locators = f.run(&["locator", "list", "--dc", "b", "--json"]).await.ok().json();
+    assert_eq!(locators.as_array().unwrap().len(), 1, "{locators}");
+    assert_same_bytes(&f, &id).await;
 }
