@@ -205,6 +205,7 @@ async fn every_sas_seen_on_the_wire_is_refused_after_the_run() {
     assert_eq!(report["totals"]["copied"], 10, "{report}");
     assert!(report["totals"]["strategies"].as_object().unwrap().keys().all(|k| k.starts_with("server")), "{report}");
 
+    eprintln!("requests to B for one 10-blob asset, server-side: {}", seen.lock().unwrap().len());
     // Every SAS that travelled: in a query string, or as the source of a server-side copy.
     let mut tokens: BTreeMap<String, String> = BTreeMap::new(); // token -> path it was used on
     for s in seen.lock().unwrap().iter() {
