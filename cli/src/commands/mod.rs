@@ -1,7 +1,9 @@
 //! One module per command group; each returns the exit code of a success.
 
+mod adopt;
 mod asset;
 mod demo;
+mod import;
 mod locator;
 mod policy;
 mod replicate;
@@ -25,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replicate(a) => replicate::run(&ctx, a).await,
         Command::Verify(a) => verify::run(&ctx, a).await,
         Command::Demo(a) => demo::run(&ctx, a).await,
+        Command::Import(a) => import::run(&ctx, &a.dc.dc, &a.path, a.dry_run).await,
     }
 }
 
