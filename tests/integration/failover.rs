@@ -12,7 +12,7 @@ use mirrorcast_core::model::Permissions;
 use mirrorcast_core::store::{BlobStore, BlobStoreExt, PutOptions, StoredPolicy};
 use serde_json::Value;
 
-use crate::helpers::{command_in, recording_proxy, run_in, Run};
+use crate::helpers::{command_in, recording_proxy, refusing_proxy, run_in, Run};
 use crate::replicate::Failover;
 
 fn container_of(id: &str) -> String {
@@ -74,6 +74,7 @@ async fn replicate_writes_nothing_to_a_source_reached_by_key_read_sas_or_seconda
     let by_key = f.publish("By Key", "none", 64 * 1024).await;
     let by_sas = f.publish("By SAS", "none", 64 * 1024).await;
     let by_secondary = f.publish("By Secondary", "none", 64 * 1024).await;
+    let by_secondary_sas = f.publish("By Secondary SAS, Streamed", "none", 64 * 1024).await;
     let a = f.dcs.a.store();
     let before = snapshot(&a).await;
 
@@ -85,16 +86,23 @@ async fn replicate_writes_nothing_to_a_source_reached_by_key_read_sas_or_seconda
         "AccountName=dca;AccountKey={};BlobEndpoint=http://127.0.0.1:{port}/dca;BlobSecondaryEndpoint=http://127.0.0.1:{port}/dca-secondary",
         key_of(&f, 0, 0)
     );
-    let runs: [(&str, &str, Option<String>); 3] = [
-        (&by_key, "account key", None),
-        (&by_sas, "sas", Some(sas_source)),
-        (&by_secondary, "account key", Some(secondary_source)),
+    let secondary_sas =
+        format!("BlobEndpoint=http://127.0.0.1:{port}/dca-secondary;SharedAccessSignature={}", read_sas.expose());
+    // (asset, credential A reports, A's connection string, strategy)
+    let runs: [(&str, &str, Option<String>, &str); 4] = [
+        (&by_key, "account key", None, "auto"),
+        (&by_sas, "sas", Some(sas_source), "auto"),
+        (&by_secondary, "account key", Some(secondary_source), "auto"),
+        (&by_secondary_sas, "sas", Some(secondary_sas), "streamed"),
     ];
-    for (id, credential, source) in runs {
+    for (id, credential, source, strategy) in runs {
         let env: Vec<(&str, String)> = source.into_iter().map(|s| ("MIRRORCAST_DC_A", s)).collect();
-        let report =
-            run_env(&f, &env, &["replicate", "--from", "a", "--to", "b", "--asset", id, "--json"]).await.ok().json();
+        let args = ["replicate", "--from", "a", "--to", "b", "--asset", id, "--json", "--strategy", strategy];
+        let report = run_env(&f, &env, &args).await.ok().json();
         eprintln!("{credential}: strategies {} access {}", report["totals"]["strategies"], report["access"]);
+        let used = report["totals"]["strategies"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        let expected = if strategy == "streamed" { "streamed" } else { "server" };
+        assert!(used.iter().all(|k| k.starts_with(expected)), "{credential}/{strategy}: {used:?}");
         assert_eq!(report["totals"]["copied"], 10, "{report}");
         let source_access = &report["access"][0];
         assert_eq!(source_access["role"], "source");
@@ -140,6 +148,7 @@ async fn credentials_that_cannot_do_the_job_are_refused_before_anything_is_writt
     let args = ["replicate", "--from", "a", "--to", "b", "--asset", id.as_str()];
 
     let no_list = run_env(&f, &[("MIRRORCAST_DC_A", sas_dc(Permissions::READ, 1))], &args).await;
+    eprintln!("SAS without list: {}", no_list.stderr.trim());
     no_list.usage_error("missing list");
     assert!(no_list.stderr.contains("'a'"), "the error names the data center: {}", no_list.stderr);
 
@@ -147,6 +156,7 @@ async fn credentials_that_cannot_do_the_job_are_refused_before_anything_is_writt
     no_read.usage_error("missing read");
 
     let expired = run_env(&f, &[("MIRRORCAST_DC_A", sas_dc(Permissions::READ | Permissions::LIST, -1))], &args).await;
+    eprintln!("expired SAS: {}", expired.stderr.trim());
     expired.usage_error("expired");
     assert!(!expired.stderr.contains("sig="), "{}", expired.stderr);
 
@@ -156,6 +166,21 @@ async fn credentials_that_cannot_do_the_job_are_refused_before_anything_is_writt
     run_env(&f, &[("MIRRORCAST_DC_B", b_secondary)], &["asset", "create", "--dc", "b", "--name", "x"])
         .await
         .usage_error("read-only secondary");
+
+    // `secondary = true` in mirrorcast.toml: reads work there, writes are refused.
+    std::fs::write(
+        f.dir.path().join("mirrorcast.toml"),
+        format!(
+            "[dc.s]\naccount = \"dca\"\nkey_env = \"DCA_KEY\"\nendpoint = \"http://127.0.0.1:{port}/dca\"\nsecondary = true\n"
+        ),
+    )
+    .unwrap();
+    let key = [("DCA_KEY", key_of(&f, 0, 0))];
+    let listed = run_env(&f, &key, &["asset", "list", "--dc", "s", "--json"]).await.ok().json();
+    assert!(listed.to_string().contains(&id), "the secondary serves A's records: {listed}");
+    let write = run_env(&f, &key, &["asset", "create", "--dc", "s", "--name", "x"]).await;
+    eprintln!("write to a secondary: {}", write.stderr.trim());
+    write.usage_error("read-only secondary");
 
     assert_eq!(snapshot(&a).await, before_a);
     assert!(b.list_containers("").await.unwrap().is_empty(), "nothing may be written to B");
@@ -180,6 +205,7 @@ async fn every_sas_seen_on_the_wire_is_refused_after_the_run() {
     assert_eq!(report["totals"]["copied"], 10, "{report}");
     assert!(report["totals"]["strategies"].as_object().unwrap().keys().all(|k| k.starts_with("server")), "{report}");
 
+    eprintln!("requests to B for one 10-blob asset, server-side: {}", seen.lock().unwrap().len());
     // Every SAS that travelled: in a query string, or as the source of a server-side copy.
     let mut tokens: BTreeMap<String, String> = BTreeMap::new(); // token -> path it was used on
     for s in seen.lock().unwrap().iter() {
@@ -445,4 +471,36 @@ async fn deleting_a_grant_record_revokes_it_and_a_killed_runs_grants_are_swept()
     f.run(&["replicate", "--from", "a", "--to", "b", "--asset", &id]).await.ok();
     assert_eq!(ids(a.clone()).await, ["theirs"]);
     assert!(b_catalog.get_locator(&records[1]).await.is_err(), "the swept record is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_asset_whose_copy_failed_is_not_published_until_a_run_completes_it() {
+    let f = Failover::new(TwoDataCenters::two_instances(Persistence::InMemory).await.unwrap()).await;
+    let id = f.publish("Half There", "none", 32 * 1024).await;
+    // B refuses every write of one rendition.
+    let proxy = refusing_proxy(format!("http://127.0.0.1:{}", f.dcs.instances[1].port()), "_1920x1080_").await;
+    let b_via_proxy = format!(
+        "DefaultEndpointsProtocol=http;AccountName=dcb;AccountKey={};BlobEndpoint=http://{proxy}/dcb",
+        key_of(&f, 1, 0)
+    );
+    let failed = run_env(
+        &f,
+        &[("MIRRORCAST_DC_B", b_via_proxy)],
+        &["replicate", "--from", "a", "--to", "b", "--asset", &id, "--json"],
+    )
+    .await;
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    let report = failed.json();
+    assert_eq!(report["totals"]["failed"], 1, "{report}");
+    assert_eq!(report["assets"][0]["published"], false);
+    assert!(report["assets"][0]["urls"].as_array().unwrap().is_empty(), "no URLs for an incomplete asset");
+    let locators = f.run(&["locator", "list", "--dc", "b", "--json"]).await.ok().json();
+    assert!(locators.as_array().unwrap().is_empty(), "B publishes nothing of an incomplete asset: {locators}");
+
+    let done = f.run(&["replicate", "--from", "a", "--to", "b", "--asset", &id, "--json"]).await.ok().json();
+    assert_eq!(done["totals"]["copied"], 1, "only the missing blob is copied: {done}");
+    assert_eq!(done["assets"][0]["published"], true);
+    let locators = f.run(&["locator", "list", "--dc", "b", "--json"]).await.ok().json();
+    assert_eq!(locators.as_array().unwrap().len(), 1, "{locators}");
+    assert_same_bytes(&f, &id).await;
 }

@@ -113,6 +113,20 @@ pub async fn recording_proxy(
     upstream: String,
     delay: std::time::Duration,
 ) -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
+    proxy(upstream, delay, None).await
+}
+
+/// Like [`recording_proxy`], but every request whose path contains `refuse`
+/// is answered 400 (a failure no retry cures) instead of being forwarded.
+pub async fn refusing_proxy(upstream: String, refuse: &str) -> std::net::SocketAddr {
+    proxy(upstream, std::time::Duration::ZERO, Some(refuse.to_owned())).await.0
+}
+
+async fn proxy(
+    upstream: String,
+    delay: std::time::Duration,
+    refuse: Option<String>,
+) -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
     use http_body_util::{BodyExt, Full};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -122,10 +136,11 @@ pub async fn recording_proxy(
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { return };
-            let (client, upstream, record) = (client.clone(), upstream.clone(), record.clone());
+            let (client, upstream, record, refuse) = (client.clone(), upstream.clone(), record.clone(), refuse.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let (client, upstream, record) = (client.clone(), upstream.clone(), record.clone());
+                    let (client, upstream, record, refuse) =
+                        (client.clone(), upstream.clone(), record.clone(), refuse.clone());
                     async move {
                         let (parts, body) = req.into_parts();
                         let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -139,6 +154,15 @@ pub async fn recording_proxy(
                                 .map(str::to_owned),
                         });
                         tokio::time::sleep(delay).await;
+                        if refuse.as_deref().is_some_and(|r| parts.uri.path().contains(r)) {
+                            return Ok(hyper::Response::builder()
+                                .status(400)
+                                .header("x-ms-error-code", "InvalidInput")
+                                .body(Full::new(bytes::Bytes::from_static(
+                                    b"<?xml version=\"1.0\"?><Error><Code>InvalidInput</Code><Message>refused by the test proxy</Message></Error>",
+                                )))
+                                .unwrap());
+                        }
                         let mut forward =
                             client.request(parts.method.clone(), format!("{upstream}{path_and_query}")).body(body);
                         for (k, v) in parts.headers.iter() {

@@ -509,6 +509,7 @@ impl Replicator<'_> {
 }
 
 fn check_side(name: &str, role: &str, access: &Access, needed: Permissions, writes: bool) -> Result<()> {
+    let credential = if access.credential == "sas" { "SAS" } else { access.credential.as_str() };
     if writes && access.read_only {
         return Err(Error::new(
             ErrorKind::PermissionDenied,
@@ -521,8 +522,7 @@ fn check_side(name: &str, role: &str, access: &Access, needed: Permissions, writ
         return Err(Error::new(
             ErrorKind::Authentication,
             format!(
-                "data center '{name}' ({role}): its {} expired at {}; issue a new one",
-                access.credential,
+                "data center '{name}' ({role}): its {credential} expired at {}; issue a new one",
                 expiry.format("%Y-%m-%d %H:%M:%SZ")
             ),
         ));
@@ -543,8 +543,7 @@ fn check_side(name: &str, role: &str, access: &Access, needed: Permissions, writ
             return Err(Error::new(
                 ErrorKind::PermissionDenied,
                 format!(
-                    "data center '{name}' ({role}): its {} grants '{}' but replicate needs '{}' there: missing {}",
-                    access.credential,
+                    "data center '{name}' ({role}): its {credential} grants '{}' but replicate needs '{}' there: missing {}",
                     granted.sas_letters(),
                     needed.sas_letters(),
                     missing.join(" and ")

@@ -1,12 +1,14 @@
 //! The failover flow: replicate assets from data center A to data center B.
 //!
 //! Per asset: refuse storage-encrypted ones; create the target asset with the
-//! same id and container; issue short-lived least-privilege SAS (read+list on
-//! the source container, create+write on the target container) recorded as
-//! SAS locators and deleted at the end, also on failure; copy every block blob
-//! not already there (same size and recorded source ETag, or same MD5);
-//! regenerate B's file infos; recreate A's origin locators in B with the same
-//! ids; record what happened in B's journal; report both streaming URLs.
+//! same id and container; issue short-lived least-privilege grants (read+list
+//! on the source container, create+write on the target container; see
+//! `grants`: recorded in B only, bound to stored access policies, renewed,
+//! revoked at the end, also on failure); copy every block blob not already
+//! there (same size and recorded source ETag, or same MD5; `deep`: same
+//! bytes); regenerate B's file infos; once every blob is there, recreate A's
+//! origin locators in B with the same ids; record what happened in B's
+//! journal; report both streaming URLs. Nothing is written to A.
 
 mod grants;
 mod plan;
