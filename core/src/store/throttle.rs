@@ -295,6 +295,35 @@ impl BlobStore for Throttled {
         self.limits.request().await;
         self.inner.put_block_from_url(container, name, block_id, source, range).await
     }
+
+    fn access(&self) -> super::Access {
+        self.inner.access()
+    }
+
+    async fn get_container_policies(&self, container: &str) -> Result<super::ContainerPolicies> {
+        self.limits.request().await;
+        self.inner.get_container_policies(container).await
+    }
+
+    async fn set_container_policies(
+        &self,
+        container: &str,
+        policies: &[super::StoredPolicy],
+        if_version: Option<&str>,
+    ) -> Result<String> {
+        self.limits.request().await;
+        self.inner.set_container_policies(container, policies, if_version).await
+    }
+
+    async fn signed_url_for_policy(&self, container: &str, blob: Option<&str>, policy_id: &str) -> Result<SignedUrl> {
+        self.inner.signed_url_for_policy(container, blob, policy_id).await
+    }
+
+    /// The narrowed store is under the same caps.
+    async fn scoped_for_policy(&self, container: &str, policy_id: &str) -> Result<Arc<dyn BlobStore>> {
+        let inner = self.inner.scoped_for_policy(container, policy_id).await?;
+        Ok(Arc::new(Throttled::new(inner, self.limits.clone())))
+    }
 }
 
 /// Parses a bandwidth such as `50MiB/s`, `200MB/s`, `800Mbit/s` or `1048576`
