@@ -23,7 +23,7 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
             if ctx.json {
                 output::json(&record)?;
             } else {
-                println!("{}", record.asset.id);
+                outln!("{}", record.asset.id);
             }
         }
         AssetCommand::List { dc } => {
@@ -63,13 +63,17 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                 output::json(&Shown { record: &record, locators: &locators })?;
             } else {
                 let a = &record.asset;
-                println!(
+                outln!(
                     "id:        {}\nname:      {}\ncontainer: {}\noptions:   {:?}\ncreated:   {}",
-                    a.id, a.name, a.container, a.options, a.created
+                    a.id,
+                    a.name,
+                    a.container,
+                    a.options,
+                    a.created
                 );
-                println!();
+                outln!();
                 files_table(&record.files);
-                println!();
+                outln!();
                 let rows: Vec<Vec<String>> = locators
                     .iter()
                     .map(|l| vec![l.id.to_string(), l.locator_type.to_string(), l.expiration.to_rfc3339()])
@@ -117,7 +121,7 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                     .map(|f| vec![f.name.clone(), output::bytes(f.bytes), f.content_md5.clone()])
                     .collect();
                 output::table(&["FILE", "SIZE", "MD5"], &rows);
-                println!(
+                outln!(
                     "uploaded {} file(s), {} in {:.1}s to {}",
                     uploaded.len(),
                     output::bytes(bytes),
@@ -143,7 +147,7 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
             if ctx.json {
                 output::json(&serde_json::json!({ "deleted": id }))?;
             } else {
-                println!("deleted {id}");
+                outln!("deleted {id}");
             }
         }
     }
