@@ -69,36 +69,6 @@ pub fn compare(a: &[BlobMeta], b: &[BlobMeta], a_file_infos: &BTreeSet<&str>) ->
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use mirrorcast_core::store::BlobProperties;
-
-    fn blob(name: &str, kind: BlobKind) -> BlobMeta {
-        BlobMeta {
-            name: name.into(),
-            size: 512,
-            etag: "\"1\"".into(),
-            last_modified: None,
-            kind,
-            properties: BlobProperties::default(),
-            metadata: BTreeMap::new(),
-        }
-    }
-
-    #[test]
-    fn a_page_or_append_blob_in_a_file_infos_but_not_in_b_is_missing() {
-        let a =
-            [blob("disk.vhd", BlobKind::Page), blob("log.txt", BlobKind::Append), blob("other.vhd", BlobKind::Page)];
-        let listed: BTreeSet<&str> = ["disk.vhd", "log.txt"].into();
-        let entries = compare(&a, &[], &listed);
-        let marker = |n: &str| entries.iter().find(|e| e.path == n).map(|e| e.marker);
-        assert_eq!(marker("disk.vhd"), Some(Marker::Missing));
-        assert_eq!(marker("log.txt"), Some(Marker::Missing));
-        assert_eq!(marker("other.vhd"), Some(Marker::Same), "a page blob A does not serve is reported, not missing");
-    }
-}
-
 /// Streams a blob through MD5 with bounded memory.
 async fn md5_of(store: &dyn BlobStore, container: &str, name: &str) -> mirrorcast_core::Result<String> {
     let got = store.get_blob(container, name, None).await?;
@@ -174,4 +144,34 @@ pub async fn deep(
         .flat_map(stream::iter)
         .collect()
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mirrorcast_core::store::BlobProperties;
+
+    fn blob(name: &str, kind: BlobKind) -> BlobMeta {
+        BlobMeta {
+            name: name.into(),
+            size: 512,
+            etag: "\"1\"".into(),
+            last_modified: None,
+            kind,
+            properties: BlobProperties::default(),
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_page_or_append_blob_in_a_file_infos_but_not_in_b_is_missing() {
+        let a =
+            [blob("disk.vhd", BlobKind::Page), blob("log.txt", BlobKind::Append), blob("other.vhd", BlobKind::Page)];
+        let listed: BTreeSet<&str> = ["disk.vhd", "log.txt"].into();
+        let entries = compare(&a, &[], &listed);
+        let marker = |n: &str| entries.iter().find(|e| e.path == n).map(|e| e.marker);
+        assert_eq!(marker("disk.vhd"), Some(Marker::Missing));
+        assert_eq!(marker("log.txt"), Some(Marker::Missing));
+        assert_eq!(marker("other.vhd"), Some(Marker::Same), "a page blob A does not serve is reported, not missing");
+    }
 }
