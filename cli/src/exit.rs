@@ -56,7 +56,9 @@ pub fn one_line(e: &anyhow::Error) -> String {
         }
         out.push_str(&text);
     }
-    out.replace(['\n', '\r'], " ")
+    // Newlines join the causes; other control characters (from names written
+    // by someone else) are shown escaped, never sent to the terminal.
+    crate::output::printable(&out.replace(['\n', '\r'], " "))
 }
 
 #[cfg(test)]

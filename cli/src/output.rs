@@ -70,8 +70,19 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A cell as it may reach a terminal: control characters (an escape
+/// sequence in a name written by someone else) are shown escaped.
+pub fn printable(cell: &str) -> String {
+    if !cell.chars().any(char::is_control) {
+        return cell.to_owned();
+    }
+    cell.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
 /// Prints rows under headers, columns padded to their widest cell.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| printable(c)).collect()).collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -112,6 +123,12 @@ pub fn bytes(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        assert_eq!(super::printable("a\u{1b}[31mb\n"), "a\\u{1b}[31mb\\n");
+        assert_eq!(super::printable("Ünï 映画"), "Ünï 映画");
+    }
+
     #[test]
     fn bytes_are_printed_in_binary_units() {
         assert_eq!(super::bytes(512), "512 B");

@@ -17,6 +17,12 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
             if name.trim().is_empty() {
                 return Err(mirrorcast_core::Error::invalid_input("an asset needs a non-empty --name").into());
             }
+            if name.chars().any(char::is_control) {
+                return Err(mirrorcast_core::Error::invalid_input(
+                    "--name holds control characters (newline, tab, escape…): give a printable name",
+                )
+                .into());
+            }
             let dc = ctx.dc(&dc.dc)?;
             let asset = Asset::new(name, options);
             let record = dc.catalog().create_asset(&asset).await?;
@@ -66,7 +72,7 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                 outln!(
                     "id:        {}\nname:      {}\ncontainer: {}\noptions:   {:?}\ncreated:   {}",
                     a.id,
-                    a.name,
+                    output::printable(&a.name),
                     a.container,
                     a.options,
                     a.created

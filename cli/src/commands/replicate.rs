@@ -76,9 +76,9 @@ fn retries(dc: &crate::datacenter::DataCenter) -> u64 {
 
 fn print_report(report: &RunReport) {
     for a in &report.assets {
-        outln!("{} \"{}\" — {}", a.id, a.name, status_word(a));
+        outln!("{} \"{}\" — {}", a.id, output::printable(&a.name), status_word(a));
         for e in &a.errors {
-            outln!("  error: {e}");
+            outln!("  error: {}", output::printable(e));
         }
         for b in a.blobs.iter().filter(|b| matches!(b.status, BlobStatus::Failed | BlobStatus::NotMedia)) {
             outln!(
