@@ -114,18 +114,18 @@ impl ObjectStoreBackend {
             Err(object_store::Error::NotFound { .. }) => {
                 Err(Error::not_found(format!("container '{container}' does not exist")))
             }
-            Err(e) => Err(map(e, container)),
+            Err(e) => Err(self.fail(e, container)),
         }
     }
 
     async fn sidecar(&self, container: &str, name: &str) -> Result<Option<Sidecar>> {
         match self.inner.get(&sidecar_path(container, name)).await {
             Ok(got) => {
-                let bytes = got.bytes().await.map_err(|e| map(e, name))?;
+                let bytes = got.bytes().await.map_err(|e| self.fail(e, name))?;
                 Ok(Some(serde_json::from_slice(&bytes)?))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(map(e, name)),
+            Err(e) => Err(self.fail(e, name)),
         }
     }
 
@@ -147,7 +147,7 @@ impl ObjectStoreBackend {
         let _guard = self.writes.lock().await;
         let current = self.sidecar(container, name).await?;
         Self::check(current.as_ref(), &options.condition, name)?;
-        self.inner.put(&blob_path(container, name), data).await.map_err(|e| map(e, name))?;
+        self.inner.put(&blob_path(container, name), data).await.map_err(|e| self.fail(e, name))?;
         self.write_new_sidecar(container, name, size, options, md5).await
     }
 
@@ -184,11 +184,11 @@ impl ObjectStoreBackend {
         writer: &mut WriteMultipart,
     ) -> Result<()> {
         for id in block_ids {
-            let got = self.inner.get(&block_path(container, name, id)).await.map_err(|e| map(e, name))?;
+            let got = self.inner.get(&block_path(container, name, id)).await.map_err(|e| self.fail(e, name))?;
             let mut chunks = got.into_stream();
             while let Some(chunk) = chunks.next().await {
-                let chunk = chunk.map_err(|e| map(e, name))?;
-                writer.wait_for_capacity(COMMIT_PARTS_IN_FLIGHT).await.map_err(|e| map(e, name))?;
+                let chunk = chunk.map_err(|e| self.fail(e, name))?;
+                writer.wait_for_capacity(COMMIT_PARTS_IN_FLIGHT).await.map_err(|e| self.fail(e, name))?;
                 writer.put(chunk);
             }
         }
@@ -197,8 +197,13 @@ impl ObjectStoreBackend {
 
     async fn write_sidecar(&self, container: &str, name: &str, sidecar: &Sidecar) -> Result<()> {
         let body = serde_json::to_vec(sidecar)?;
-        self.inner.put(&sidecar_path(container, name), PutPayload::from(body)).await.map_err(|e| map(e, name))?;
+        self.inner.put(&sidecar_path(container, name), PutPayload::from(body)).await.map_err(|e| self.fail(e, name))?;
         Ok(())
+    }
+
+    /// An object_store error as ours, naming the blob and this store.
+    fn fail(&self, e: object_store::Error, what: &str) -> Error {
+        map(e, what, &self.label)
     }
 
     fn meta(name: &str, s: Sidecar) -> BlobMeta {
@@ -218,7 +223,7 @@ fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s).decode_utf8().map(|c| c.into_owned()).unwrap_or_else(|_| s.to_owned())
 }
 
-fn map(e: object_store::Error, what: &str) -> Error {
+fn map(e: object_store::Error, what: &str, store: &str) -> Error {
     let kind = match &e {
         object_store::Error::NotFound { .. } => ErrorKind::NotFound,
         object_store::Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
@@ -228,7 +233,7 @@ fn map(e: object_store::Error, what: &str) -> Error {
         object_store::Error::Unauthenticated { .. } => ErrorKind::Authentication,
         _ => ErrorKind::Other,
     };
-    Error::new(kind, format!("'{what}': {e}"))
+    Error::new(kind, format!("'{what}' in {store}: {e}"))
 }
 
 #[async_trait]
@@ -246,7 +251,7 @@ impl BlobStore for ObjectStoreBackend {
         match self.inner.put_opts(&marker_path(container), PutPayload::from_static(b"{}"), put).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-            Err(e) => Err(map(e, container)),
+            Err(e) => Err(self.fail(e, container)),
         }
     }
 
@@ -255,19 +260,24 @@ impl BlobStore for ObjectStoreBackend {
             return Ok(false);
         }
         let prefix = Path::from(container);
-        let all: Vec<Path> =
-            self.inner.list(Some(&prefix)).map_ok(|m| m.location).try_collect().await.map_err(|e| map(e, container))?;
+        let all: Vec<Path> = self
+            .inner
+            .list(Some(&prefix))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await
+            .map_err(|e| self.fail(e, container))?;
         for p in all {
             match self.inner.delete(&p).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(map(e, container)),
+                Err(e) => return Err(self.fail(e, container)),
             }
         }
         Ok(true)
     }
 
     async fn list_containers(&self, prefix: &str) -> Result<Vec<String>> {
-        let listed = self.inner.list_with_delimiter(None).await.map_err(|e| map(e, "the store root"))?;
+        let listed = self.inner.list_with_delimiter(None).await.map_err(|e| self.fail(e, "the store root"))?;
         let mut out = Vec::new();
         for p in listed.common_prefixes {
             let name = decode(p.as_ref());
@@ -284,7 +294,7 @@ impl BlobStore for ObjectStoreBackend {
         let root = Path::from(container);
         let want = options.prefix.as_deref().unwrap_or("");
         let listed: Vec<object_store::ObjectMeta> =
-            self.inner.list(Some(&root)).try_collect().await.map_err(|e| map(e, container))?;
+            self.inner.list(Some(&root)).try_collect().await.map_err(|e| self.fail(e, container))?;
         let mut names: Vec<String> = listed
             .iter()
             .filter_map(|m| layout::name_of(container, &m.location))
@@ -335,9 +345,9 @@ impl BlobStore for ObjectStoreBackend {
             return Ok(GetResult { meta, range, stream: Box::pin(futures::stream::empty()) });
         }
         let options = GetOptions { range: Some(GetRange::Bounded(range.clone())), ..Default::default() };
-        let got = self.inner.get_opts(&blob_path(container, name), options).await.map_err(|e| map(e, name))?;
-        let what = name.to_owned();
-        let stream = got.into_stream().map_err(move |e| map(e, &what));
+        let got = self.inner.get_opts(&blob_path(container, name), options).await.map_err(|e| self.fail(e, name))?;
+        let (what, label) = (name.to_owned(), self.label.clone());
+        let stream = got.into_stream().map_err(move |e| map(e, &what, &label));
         Ok(GetResult { meta, range, stream: Box::pin(stream) })
     }
 
@@ -355,7 +365,7 @@ impl BlobStore for ObjectStoreBackend {
         self.inner
             .put(&block_path(container, name, block_id), PutPayload::from(data))
             .await
-            .map_err(|e| map(e, name))?;
+            .map_err(|e| self.fail(e, name))?;
         Ok(())
     }
 
@@ -377,14 +387,14 @@ impl BlobStore for ObjectStoreBackend {
                     object_store::Error::NotFound { .. } => {
                         Error::invalid_input(format!("block '{id}' of blob '{name}' was never staged"))
                     }
-                    e => map(e, name),
+                    e => self.fail(e, name),
                 })?
                 .size;
         }
         // Streamed into a multipart upload, a chunk at a time, so a commit
         // holds a few chunks in memory whatever the blob's size; it lands
         // under the blob's name only once the condition holds.
-        let upload = self.inner.put_multipart(&blob_path(container, name)).await.map_err(|e| map(e, name))?;
+        let upload = self.inner.put_multipart(&blob_path(container, name)).await.map_err(|e| self.fail(e, name))?;
         let mut writer = WriteMultipart::new(upload);
         if let Err(e) = self.stream_blocks(container, name, block_ids, &mut writer).await {
             let _ = writer.abort().await;
@@ -397,7 +407,7 @@ impl BlobStore for ObjectStoreBackend {
                 let _ = writer.abort().await;
                 return Err(e);
             }
-            writer.finish().await.map_err(|e| map(e, name))?;
+            writer.finish().await.map_err(|e| self.fail(e, name))?;
             self.write_new_sidecar(container, name, size, options, None).await?
         };
         for id in block_ids {
@@ -432,7 +442,7 @@ impl BlobStore for ObjectStoreBackend {
         for p in [blob_path(container, name), sidecar_path(container, name)] {
             match self.inner.delete(&p).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(map(e, name)),
+                Err(e) => return Err(self.fail(e, name)),
             }
         }
         Ok(true)
