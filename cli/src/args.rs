@@ -3,7 +3,22 @@
 
 use std::path::PathBuf;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand};
+
+/// A count of things in flight: 1..=1024.
+fn in_flight() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(1..=1024)
+}
+
+/// `--retry-for`: a duration from 1 s to a day.
+fn retry_budget(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 30s, 2m, 1h)"))?;
+    if d < std::time::Duration::from_secs(1) || d > std::time::Duration::from_secs(24 * 3600) {
+        return Err("must be from 1s to 24h".into());
+    }
+    Ok(d)
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,6 +39,11 @@ pub struct Cli {
     /// Plugins are also found as lib<name>.so in $MIRRORCAST_PLUGIN_DIR (default ~/.mirrorcast/plugins).
     #[arg(long = "plugin", global = true, value_name = "PATH")]
     pub plugins: Vec<PathBuf>,
+
+    /// How long a failing request to a data center is tried again before the
+    /// command gives up on it (e.g. 30s, 2m, 1h).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = retry_budget)]
+    pub retry_for: std::time::Duration,
 
     #[command(subcommand)]
     pub command: Command,
@@ -105,10 +125,10 @@ pub enum AssetCommand {
         asset: String,
         path: PathBuf,
         /// Blocks (or small files) in flight at once.
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 4, allow_negative_numbers = true, value_parser = in_flight())]
         concurrency: usize,
         /// Block size in MiB for large files.
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 4, allow_negative_numbers = true, value_parser = RangedU64ValueParser::<usize>::new().range(1..=4000))]
         block_size_mib: usize,
         #[command(flatten)]
         caps: Caps,
@@ -175,10 +195,10 @@ pub enum LocatorCommand {
         #[arg(long)]
         id: Option<String>,
         /// How long it is valid, in days (default: 365 for origin, 1 for sas).
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=36_500))]
         days: Option<u64>,
         /// Start this many minutes in the past, for clock skew.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(0..=1440))]
         backdate_minutes: i64,
         /// Permissions of a SAS locator (letters of racwdl).
         #[arg(long, default_value = "rl")]
@@ -245,16 +265,16 @@ pub struct ReplicateArgs {
     #[arg(long, default_value = "auto")]
     pub strategy: String,
     /// Blob copies in flight.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, allow_negative_numbers = true, value_parser = in_flight())]
     pub concurrency: usize,
     /// Block size in MiB for streamed copies of large blobs.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=4000))]
     pub block_size_mib: u64,
     /// Take share K of N of the assets (e.g. 2/4), so N machines split one run.
     #[arg(long)]
     pub shard: Option<String>,
     /// Lifetime of each copy SAS, in minutes; a longer run renews it before it expires.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 15, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(5..=10_080))]
     pub sas_minutes: i64,
     /// Hash both sides of blobs whose size and MD5 match, and copy again those whose bytes differ.
     #[arg(long)]
@@ -302,10 +322,10 @@ pub struct VerifyArgs {
     /// Download and hash both sides, and check stored MD5s against the bytes.
     #[arg(long)]
     pub deep: bool,
-    /// text, json or junit (`--json` is `--format json`).
-    #[arg(long, default_value = "text")]
-    pub format: String,
+    /// text (the default), json or junit (`--json` is `--format json`).
+    #[arg(long, value_parser = ["text", "json", "junit"])]
+    pub format: Option<String>,
     /// Assets checked at once (and blobs hashed at once with --deep).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true, value_parser = in_flight())]
     pub parallel: usize,
 }

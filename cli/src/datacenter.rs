@@ -99,8 +99,33 @@ fn env_name(prefix: &str, dc: &str) -> String {
     format!("{prefix}{}", dc.to_ascii_uppercase().replace('-', "_"))
 }
 
+/// What the command line says about every data center.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a failing request is tried again (`--retry-for`).
+    pub retry_for: std::time::Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { retry_for: std::time::Duration::from_secs(30) }
+    }
+}
+
+/// Reads and checks an explicitly named configuration file, even when the
+/// environment defines the data centers a command uses: a broken file is
+/// reported, never silently ignored.
+pub fn check_file(path: &Path) -> Result<(), ConfigError> {
+    load_file(Some(path)).map(|_| ())
+}
+
 /// Resolves `name`: the environment first, then the configuration file.
-pub fn resolve(name: &str, config: Option<&Path>, plugins: &Registry) -> Result<DataCenter, ConfigError> {
+pub fn resolve_with(
+    name: &str,
+    config: Option<&Path>,
+    plugins: &Registry,
+    settings: &Settings,
+) -> Result<DataCenter, ConfigError> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(ConfigError::Invalid {
             name: name.to_owned(),
@@ -142,8 +167,11 @@ pub fn resolve(name: &str, config: Option<&Path>, plugins: &Registry) -> Result<
         ));
     }
     let store: Arc<dyn BlobStore> = match backend {
-        Backend::Azure(azure) => {
-            Arc::new(AzureBlobStore::new(azure).map_err(|e| invalid(&source_name, e.to_string()))?)
+        Backend::Azure(mut azure) => {
+            mirrorcast_azure_blob::config::check_account_name(&azure.account)
+                .map_err(|e| invalid(&source_name, e.to_string()))?;
+            azure.retry.budget = settings.retry_for;
+            Arc::new(AzureBlobStore::named(azure, name).map_err(|e| invalid(&source_name, e.to_string()))?)
         }
         Backend::ObjectStore(url) => {
             Arc::new(ObjectStoreBackend::from_url(&url).map_err(|e| invalid(&source_name, e.message().to_owned()))?)

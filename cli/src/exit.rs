@@ -30,6 +30,18 @@ pub fn code_for(e: &anyhow::Error) -> ExitCode {
     ExitCode::from(FAILURE)
 }
 
+/// clap's message (error, details, tips) on one line, without its usage
+/// block and `--help` hint.
+pub fn clap_one_line(rendered: &str) -> String {
+    let parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:"))
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+        .collect();
+    parts.join(" ").trim_start_matches("error: ").to_owned()
+}
+
 /// The error and its causes on one line, without repeating a cause that the
 /// message above it already quotes.
 pub fn one_line(e: &anyhow::Error) -> String {
@@ -44,5 +56,16 @@ pub fn one_line(e: &anyhow::Error) -> String {
         }
         out.push_str(&text);
     }
-    out.replace(['\n', '\r'], " ")
+    // Newlines join the causes; other control characters (from names written
+    // by someone else) are shown escaped, never sent to the terminal.
+    crate::output::printable(&out.replace(['\n', '\r'], " "))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clap_errors_fit_on_one_line() {
+        let rendered = "error: the following required arguments were not provided:\n  --from <FROM>\n\nUsage: mirrorcast replicate --from <FROM>\n\nFor more information, try '--help'.\n";
+        assert_eq!(super::clap_one_line(rendered), "the following required arguments were not provided: --from <FROM>");
+    }
 }

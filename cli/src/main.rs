@@ -3,11 +3,14 @@
 //! 0 done, 1 finished with failures (or not found), 2 usage, configuration,
 //! authentication or input error.
 
+// First, so its out!/outln!/err!/errln! macros are seen by every module.
+#[macro_use]
+mod output;
+
 mod args;
 mod commands;
 mod datacenter;
 mod exit;
-mod output;
 mod upload;
 
 use std::process::ExitCode;
@@ -16,14 +19,38 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     init_tracing();
     match commands::run(cli).await {
+        Ok(code) if code == ExitCode::SUCCESS && output::stdout_failed() => ExitCode::from(exit::FAILURE),
         Ok(code) => code,
         Err(e) => {
             let code = exit::code_for(&e);
-            eprintln!("mirrorcast: error: {}", exit::one_line(&e));
+            errln!("mirrorcast: error: {}", exit::one_line(&e));
             code
+        }
+    }
+}
+
+/// Help and version go to stdout (exit 0); a usage error is one line on
+/// stderr naming the argument (exit 2), like every other error.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            out!("{}", e.render());
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            err!("{}", e.render());
+            ExitCode::from(exit::USAGE)
+        }
+        _ => {
+            errln!("mirrorcast: error: {}", exit::clap_one_line(&e.render().to_string()));
+            ExitCode::from(exit::USAGE)
         }
     }
 }

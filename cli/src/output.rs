@@ -1,10 +1,72 @@
 //! Tables for people, JSON for scripts; never both on stdout.
+//!
+//! Everything for stdout goes through [`write_out`] (the `out!`/`outln!`
+//! macros): a reader that stops early (`| head -1`) closes the pipe, and
+//! `println!` would panic on that. Here the rest of the output is dropped and
+//! the command ends as it would have, with its own exit code.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
+/// Like `print!`, to stdout; a closed stdout is not an error.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::output::write_out(format_args!($($arg)*)) };
+}
+
+/// Like `println!`, to stdout; a closed stdout is not an error.
+macro_rules! outln {
+    () => { $crate::output::write_out(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::output::write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Like `eprint!`; a closed stderr is not a panic.
+macro_rules! err {
+    ($($arg:tt)*) => { $crate::output::write_err(format_args!($($arg)*)) };
+}
+
+/// Like `eprintln!`; a closed stderr is not a panic.
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::output::write_err(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Set once stdout cannot be written to: later output is dropped.
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+/// Set when output was lost for another reason than a reader that left.
+static STDOUT_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Whether some output could not be written (a full disk, an I/O error):
+/// the command then did not do all it was asked to.
+pub fn stdout_failed() -> bool {
+    STDOUT_FAILED.load(Ordering::Relaxed)
+}
+
+/// Writes to stdout. When the reader has gone (broken pipe) the output is
+/// dropped quietly; any other failure to write is said once on stderr.
+pub fn write_out(args: fmt::Arguments<'_>) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            STDOUT_FAILED.store(true, Ordering::Relaxed);
+            write_err(format_args!("mirrorcast: warning: cannot write to stdout: {e}\n"));
+        }
+    }
+}
+
+/// Writes to stderr, ignoring failure (`eprintln!` would panic on a closed pipe).
+pub fn write_err(args: fmt::Arguments<'_>) {
+    let _ = std::io::stderr().lock().write_fmt(args);
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -31,8 +93,19 @@ impl Format {
     }
 }
 
+/// A cell as it may reach a terminal: control characters (an escape
+/// sequence in a name written by someone else) are shown escaped.
+pub fn printable(cell: &str) -> String {
+    if !cell.chars().any(char::is_control) {
+        return cell.to_owned();
+    }
+    cell.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
 /// Prints rows under headers, columns padded to their widest cell.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| printable(c)).collect()).collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -47,7 +120,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
             .enumerate()
             .map(|(i, c)| if i + 1 == cells.len() { c.to_string() } else { format!("{c:<w$}", w = widths[i]) })
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        outln!("{}", padded.join("  ").trim_end());
     };
     line(headers.to_vec());
     for row in rows {
@@ -73,6 +146,12 @@ pub fn bytes(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        assert_eq!(super::printable("a\u{1b}[31mb\n"), "a\\u{1b}[31mb\\n");
+        assert_eq!(super::printable("Ünï 映画"), "Ünï 映画");
+    }
+
     #[test]
     fn bytes_are_printed_in_binary_units() {
         assert_eq!(super::bytes(512), "512 B");

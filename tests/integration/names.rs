@@ -76,3 +76,46 @@ async fn hostile_blob_names_cross_byte_exact_streamed() {
     let f = Failover::new(TwoDataCenters::two_instances(Persistence::InMemory).await.unwrap()).await;
     hostile_names_cross_byte_exact(&f, "streamed").await;
 }
+
+/// A name the target cannot hold fails that blob alone, naming the target;
+/// the other blobs of the asset still cross.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_the_target_cannot_hold_is_a_per_blob_error_naming_the_target() {
+    let sb = crate::helpers::Sandbox::start().await;
+    let a_dir = sb.dir.path().join("dc-a");
+    let env_a = format!("file://{}", a_dir.display());
+    let env = [("MIRRORCAST_DC_A", env_a.as_str()), ("MIRRORCAST_DC_B", &sb.connection_string())];
+    let id = crate::helpers::run_in(sb.dir.path(), &env, &["asset", "create", "--dc", "a", "--name", "N", "--json"])
+        .await
+        .ok()
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let container = id.replace("nb:cid:UUID:", "asset-");
+    let a = mirrorcast_object_store::ObjectStoreBackend::local(&a_dir).unwrap();
+    let unholdable = ["back\\slash.mp4", "a/../b.mp4", "./here.mp4"];
+    for name in unholdable.iter().chain(&["fine.mp4"]) {
+        a.put_blob(&container, name, Bytes::from_static(b"x"), &PutOptions::default()).await.unwrap();
+    }
+    let run = crate::helpers::run_in(
+        sb.dir.path(),
+        &env,
+        &["replicate", "--from", "a", "--to", "b", "--asset", &id, "--strategy", "streamed", "--json"],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.json();
+    let blobs = report["assets"][0]["blobs"].as_array().unwrap();
+    for name in unholdable {
+        let b = blobs.iter().find(|b| b["name"] == name).unwrap_or_else(|| panic!("{name} not reported: {report}"));
+        assert_eq!(b["status"], "failed", "{b}");
+        let error = b["error"].as_str().unwrap();
+        assert!(error.contains("data center 'b'") && error.contains("cannot be held"), "{error}");
+    }
+    let fine = blobs.iter().find(|b| b["name"] == "fine.mp4").unwrap();
+    assert_eq!(fine["status"], "copied", "{fine}");
+    let b = sb.azurite.store("devstoreaccount1");
+    let names: Vec<String> = b.list_all(&container, "").await.unwrap().into_iter().map(|m| m.name).collect();
+    assert_eq!(names, ["fine.mp4"], "no unholdable name may land under another name");
+}

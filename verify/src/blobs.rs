@@ -1,7 +1,7 @@
 //! Blob by blob: presence, size, Content-MD5, content type, user metadata;
 //! with `deep`, the bytes of both sides hashed and checked against the stored MD5.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -11,14 +11,16 @@ use mirrorcast_core::store::{BlobKind, BlobMeta, BlobStore};
 
 use crate::report::{Check, Entry, Marker, Side};
 
-/// Compares two listings of one container.
-pub fn compare(a: &[BlobMeta], b: &[BlobMeta]) -> Vec<Entry> {
+/// Compares two listings of one container. A page or append blob is not
+/// media and is not replicated, unless A's file infos list it (A serves it):
+/// then B must have it too.
+pub fn compare(a: &[BlobMeta], b: &[BlobMeta], a_file_infos: &BTreeSet<&str>) -> Vec<Entry> {
     let in_b: BTreeMap<&str, &BlobMeta> = b.iter().map(|m| (m.name.as_str(), m)).collect();
     let in_a: BTreeMap<&str, &BlobMeta> = a.iter().map(|m| (m.name.as_str(), m)).collect();
     let mut out = Vec::new();
     for src in a {
         let Some(dst) = in_b.get(src.name.as_str()) else {
-            if src.kind != BlobKind::Block {
+            if src.kind != BlobKind::Block && !a_file_infos.contains(src.name.as_str()) {
                 out.push(Entry::new(
                     Marker::Same,
                     Check::Blob,
@@ -142,4 +144,34 @@ pub async fn deep(
         .flat_map(stream::iter)
         .collect()
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mirrorcast_core::store::BlobProperties;
+
+    fn blob(name: &str, kind: BlobKind) -> BlobMeta {
+        BlobMeta {
+            name: name.into(),
+            size: 512,
+            etag: "\"1\"".into(),
+            last_modified: None,
+            kind,
+            properties: BlobProperties::default(),
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_page_or_append_blob_in_a_file_infos_but_not_in_b_is_missing() {
+        let a =
+            [blob("disk.vhd", BlobKind::Page), blob("log.txt", BlobKind::Append), blob("other.vhd", BlobKind::Page)];
+        let listed: BTreeSet<&str> = ["disk.vhd", "log.txt"].into();
+        let entries = compare(&a, &[], &listed);
+        let marker = |n: &str| entries.iter().find(|e| e.path == n).map(|e| e.marker);
+        assert_eq!(marker("disk.vhd"), Some(Marker::Missing));
+        assert_eq!(marker("log.txt"), Some(Marker::Missing));
+        assert_eq!(marker("other.vhd"), Some(Marker::Same), "a page blob A does not serve is reported, not missing");
+    }
 }

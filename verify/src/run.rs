@@ -140,7 +140,8 @@ impl Ctx<'_> {
         };
 
         entries.extend(records::asset(a_record, b_record.as_ref()));
-        entries.extend(blobs::compare(&a_blobs, &b_blobs));
+        let a_files: BTreeSet<&str> = a_record.files.iter().map(|f| f.name.as_str()).collect();
+        entries.extend(blobs::compare(&a_blobs, &b_blobs, &a_files));
         let a_locs: Vec<Locator> = self.a_locs.iter().filter(|l| l.asset_id == id).cloned().collect();
         let b_locs: Vec<Locator> = self.b_locs.iter().filter(|l| l.asset_id == id).cloned().collect();
         entries.extend(records::locators(&a_locs, &b_locs, self.b_policies));

@@ -42,6 +42,8 @@ struct Inner {
     key: Option<SigningKey>,
     /// Shared with scoped stores made from this one, so a run counts them all.
     retries: Arc<AtomicU64>,
+    /// The data center this account serves as, for messages.
+    label: Option<String>,
 }
 
 impl std::fmt::Debug for AzureBlobStore {
@@ -66,6 +68,16 @@ struct Request {
 
 impl AzureBlobStore {
     pub fn new(config: AzureConfig) -> std::result::Result<Self, crate::Error> {
+        Self::build(config, None)
+    }
+
+    /// A store named in its messages as data center `name`, so errors say
+    /// which side failed, not only which account.
+    pub fn named(config: AzureConfig, name: &str) -> std::result::Result<Self, crate::Error> {
+        Self::build(config, Some(name.to_owned()))
+    }
+
+    fn build(config: AzureConfig, label: Option<String>) -> std::result::Result<Self, crate::Error> {
         let key = match &config.credential {
             Credential::SharedKey(k) => Some(
                 SigningKey::from_base64(k.expose()).ok_or_else(|| crate::Error::InvalidKey(config.account.clone()))?,
@@ -73,13 +85,13 @@ impl AzureBlobStore {
             _ => None,
         };
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(120))
+            .connect_timeout(config.retry.connect_timeout())
+            .read_timeout(config.retry.read_timeout())
             .pool_max_idle_per_host(64)
             .user_agent(concat!("mirrorcast/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| crate::Error::Client(e.to_string()))?;
-        Ok(AzureBlobStore { inner: Arc::new(Inner { config, http, key, retries: Arc::new(AtomicU64::new(0)) }) })
+        Ok(AzureBlobStore { inner: Arc::new(Inner { config, http, key, retries: Arc::new(AtomicU64::new(0)), label }) })
     }
 
     pub fn config(&self) -> &AzureConfig {
@@ -155,6 +167,7 @@ impl AzureBlobStore {
         }
         let retry = self.inner.config.retry;
         let mut attempt = 0u32;
+        let started = std::time::Instant::now();
         loop {
             let outcome = self.send_once(req).await;
             let (error, retry_after) = match outcome {
@@ -170,12 +183,21 @@ impl AzureBlobStore {
                 }
                 Err(e) => (e, None),
             };
-            if !error.is_retryable() || attempt >= retry.max_retries {
+            if !error.is_retryable() {
                 return Err(error);
+            }
+            let delay = retry.delay(attempt + 1, retry_after);
+            if !retry.may_retry(attempt, started.elapsed(), delay) {
+                let spent = started.elapsed().as_secs_f64();
+                let kind = error.kind();
+                let message = format!(
+                    "{} (gave up after {attempt} retries in {spent:.1}s; --retry-for sets how long to try)",
+                    error.message()
+                );
+                return Err(Error::new(kind, message).with_source(error));
             }
             attempt += 1;
             self.inner.retries.fetch_add(1, Ordering::Relaxed);
-            let delay = retry.delay(attempt, retry_after);
             tracing::debug!(what = %req.what, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying");
             tokio::time::sleep(delay).await;
         }
@@ -250,7 +272,10 @@ impl AzureBlobStore {
     }
 
     fn describe_short(&self) -> String {
-        format!("account '{}'", self.inner.config.account)
+        match &self.inner.label {
+            Some(dc) => format!("data center '{dc}' (account '{}')", self.inner.config.account),
+            None => format!("account '{}'", self.inner.config.account),
+        }
     }
 
     async fn map_failure(&self, req: &Request, resp: Response) -> Error {
@@ -828,7 +853,13 @@ impl AzureBlobStore {
         let token = url.expose().split_once('?').map(|(_, q)| q.to_owned()).unwrap_or_default();
         let mut config = self.inner.config.clone();
         config.credential = Credential::Sas(mirrorcast_core::secret::Secret::new(token));
-        let inner = Inner { config, http: self.inner.http.clone(), key: None, retries: self.inner.retries.clone() };
+        let inner = Inner {
+            config,
+            http: self.inner.http.clone(),
+            key: None,
+            retries: self.inner.retries.clone(),
+            label: self.inner.label.clone(),
+        };
         AzureBlobStore { inner: Arc::new(inner) }
     }
 

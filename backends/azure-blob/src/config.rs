@@ -212,6 +212,17 @@ fn is_secondary(url: &Url) -> bool {
     }
 }
 
+/// Azure's rule for account names (3–24 lowercase letters and digits), for
+/// callers to check before any request is sent.
+pub fn check_account_name(name: &str) -> Result<(), Error> {
+    let valid = (3..=24).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if valid || name == DEV_ACCOUNT {
+        return Ok(());
+    }
+    let shown: String = name.chars().take(40).collect::<String>().escape_debug().to_string();
+    Err(Error::InvalidAccountName(shown))
+}
+
 fn parse_endpoint(s: &str) -> Result<Url, Error> {
     let mut url =
         Url::parse(s.trim()).map_err(|e| Error::InvalidEndpoint { endpoint: strip_query(s), reason: e.to_string() })?;
@@ -356,6 +367,17 @@ mod tests {
         assert_eq!(second.blob_endpoint.as_str(), "https://media-secondary.blob.core.windows.net/");
         let emu_primary = AzureConfig::new("acct", "http://127.0.0.1:1/acct", Credential::Anonymous).unwrap();
         assert_eq!(emu_primary.to_secondary().unwrap().blob_endpoint.as_str(), "http://127.0.0.1:1/acct-secondary");
+    }
+
+    #[test]
+    fn account_names_follow_azure_rules() {
+        for bad in ["ab", "UPPER", "with-dash", "a_b", "toolongtoolongtoolongtool", "ünï"] {
+            let e = check_account_name(bad).unwrap_err();
+            assert!(matches!(e, Error::InvalidAccountName(_)), "{bad}: {e}");
+        }
+        for good in ["abc", "media2026", "devstoreaccount1", "a23456789012345678901234"] {
+            check_account_name(good).unwrap();
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub enum Error {
         "the account key of '{0}' is not valid base64; copy it again from the portal or `az storage account keys list`"
     )]
     InvalidKey(String),
+    #[error("invalid account name '{0}': a storage account name is 3 to 24 lowercase letters and digits")]
+    InvalidAccountName(String),
     #[error("missing configuration: {0}")]
     Missing(String),
     #[error("could not build the HTTP client: {0}")]

@@ -1,4 +1,5 @@
-//! Exponential backoff with full jitter, honouring `Retry-After`.
+//! Exponential backoff with full jitter, honouring `Retry-After`, within a
+//! time budget: a dead endpoint is reported once the budget is spent.
 
 use std::time::Duration;
 
@@ -10,6 +11,10 @@ pub struct RetryConfig {
     pub max_retries: u32,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
+    /// How long one request may keep failing before it is given up (the
+    /// CLI's `--retry-for`). Also bounds the wait to connect and the silence
+    /// of an endpoint that accepts and never answers.
+    pub budget: Duration,
 }
 
 impl Default for RetryConfig {
@@ -18,6 +23,7 @@ impl Default for RetryConfig {
             max_retries: 8,
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),
+            budget: Duration::from_secs(30),
         }
     }
 }
@@ -32,6 +38,22 @@ impl RetryConfig {
         let ceiling = self.initial_backoff.saturating_mul(1u32 << attempt.min(16)).min(self.max_backoff);
         let millis = ceiling.as_millis().max(1) as u64;
         Duration::from_millis(fastrand::u64(millis / 2..=millis))
+    }
+
+    /// How long to wait for a connection: no longer than the budget.
+    pub fn connect_timeout(&self) -> Duration {
+        self.budget.clamp(Duration::from_secs(1), Duration::from_secs(10))
+    }
+
+    /// How long a connection may stay silent. Clamped to at least 5 s, so a
+    /// short budget does not cut a slow but live answer, and at most 120 s.
+    pub fn read_timeout(&self) -> Duration {
+        self.budget.clamp(Duration::from_secs(5), Duration::from_secs(120))
+    }
+
+    /// Whether a request that began `elapsed` ago may be tried again after `delay`.
+    pub fn may_retry(&self, attempt: u32, elapsed: Duration, delay: Duration) -> bool {
+        attempt < self.max_retries && elapsed + delay <= self.budget
     }
 }
 
@@ -52,5 +74,17 @@ mod tests {
         assert!(r.delay(1, None) <= Duration::from_millis(400));
         assert_eq!(r.delay(1, Some(Duration::from_secs(3))), Duration::from_secs(3));
         assert!(is_retryable_status(503) && is_retryable_status(429) && !is_retryable_status(404));
+    }
+
+    #[test]
+    fn the_budget_stops_retries_and_bounds_the_timeouts() {
+        let r = RetryConfig { budget: Duration::from_secs(2), ..RetryConfig::default() };
+        assert!(r.may_retry(1, Duration::from_millis(500), Duration::from_millis(400)));
+        assert!(!r.may_retry(1, Duration::from_millis(1900), Duration::from_millis(400)), "past the budget");
+        assert!(!r.may_retry(r.max_retries, Duration::ZERO, Duration::ZERO), "past the retry count");
+        assert_eq!(r.connect_timeout(), Duration::from_secs(2));
+        assert_eq!(r.read_timeout(), Duration::from_secs(5));
+        let long = RetryConfig { budget: Duration::from_secs(3600), ..RetryConfig::default() };
+        assert_eq!((long.connect_timeout(), long.read_timeout()), (Duration::from_secs(10), Duration::from_secs(120)));
     }
 }

@@ -2,12 +2,13 @@
 //! directory (`file:///path`), memory (`memory://`), or, with the `s3`
 //! feature, an S3-compatible bucket (`s3://bucket/prefix`).
 //!
-//! Layout inside the store, per container `c`:
+//! Layout inside the store, per container `c` (names encoded by [`layout`]):
 //! - `c/<blob name>`: the bytes;
 //! - `c/.mirrorcast/meta/<blob name>.json`: properties, user metadata and an ETag
 //!   of ours (object stores differ in what they keep, so we keep it ourselves);
 //! - `c/.mirrorcast/container`: the marker that makes `c` a container;
-//! - `c/.mirrorcast/blocks/<blob>/<block>`: staged blocks until committed.
+//! - `c/.mirrorcast/blocks/<hash of blob>/<hash of block>`: staged blocks until
+//!   committed; a commit streams them into the blob, one chunk at a time.
 //!
 //! Conditional writes are checked and applied under one lock per store: they
 //! are exact within a process, not across processes sharing a directory.
@@ -27,10 +28,16 @@ use mirrorcast_core::store::{
 };
 use mirrorcast_core::{Error, ErrorKind, Result};
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use serde::{Deserialize, Serialize};
 
-const RESERVED: &str = ".mirrorcast";
+pub mod layout;
+
+use layout::{blob_path, block_path, marker_path, sidecar_path};
+
+/// Parts of a committed blob in flight to the store at once (each of
+/// object_store's default 5 MiB chunk): what a commit holds in memory.
+const COMMIT_PARTS_IN_FLIGHT: usize = 2;
 
 /// What we keep beside each blob.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,8 +62,15 @@ impl ObjectStoreBackend {
         ObjectStoreBackend { inner, label: label.into(), writes: Default::default() }
     }
 
-    /// A data center in a local directory (created if missing).
+    /// A data center in a local directory (created if missing). The root
+    /// directory is refused: a data center would mix with the system's files.
     pub fn local(dir: &std::path::Path) -> Result<Self> {
+        if dir.as_os_str().is_empty() || dir.parent().is_none() {
+            return Err(Error::invalid_input(format!(
+                "'{}' is the root directory: give a file:// data center a directory of its own (file:///srv/mirrorcast)",
+                dir.display()
+            )));
+        }
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::invalid_input(format!("cannot use '{}' as a data center: {e}", dir.display())))?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
@@ -94,57 +108,24 @@ impl ObjectStoreBackend {
         }
     }
 
-    fn blob_path(container: &str, name: &str) -> Path {
-        Path::from_iter(std::iter::once(container).chain(name.split('/')))
-    }
-
-    fn sidecar_path(container: &str, name: &str) -> Path {
-        let mut parts = vec![container, RESERVED, "meta"];
-        let file = format!("{name}.json");
-        parts.extend(file.split('/'));
-        Path::from_iter(parts)
-    }
-
-    fn marker_path(container: &str) -> Path {
-        Path::from_iter([container, RESERVED, "container"])
-    }
-
-    fn block_path(container: &str, name: &str, block_id: &str) -> Path {
-        let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
-        Path::from_iter([container.to_owned(), RESERVED.to_owned(), "blocks".to_owned(), hex(name), hex(block_id)])
-    }
-
-    fn name_of(container: &str, location: &Path) -> Option<String> {
-        let mut parts = location.parts();
-        let first = parts.next()?;
-        if decode(first.as_ref()) != container {
-            return None;
-        }
-        let rest: Vec<String> = parts.map(|p| decode(p.as_ref())).collect();
-        if rest.is_empty() || rest[0] == RESERVED {
-            return None;
-        }
-        Some(rest.join("/"))
-    }
-
     async fn require_container(&self, container: &str) -> Result<()> {
-        match self.inner.head(&Self::marker_path(container)).await {
+        match self.inner.head(&marker_path(container)).await {
             Ok(_) => Ok(()),
             Err(object_store::Error::NotFound { .. }) => {
                 Err(Error::not_found(format!("container '{container}' does not exist")))
             }
-            Err(e) => Err(map(e, container)),
+            Err(e) => Err(self.fail(e, container)),
         }
     }
 
     async fn sidecar(&self, container: &str, name: &str) -> Result<Option<Sidecar>> {
-        match self.inner.get(&Self::sidecar_path(container, name)).await {
+        match self.inner.get(&sidecar_path(container, name)).await {
             Ok(got) => {
-                let bytes = got.bytes().await.map_err(|e| map(e, name))?;
+                let bytes = got.bytes().await.map_err(|e| self.fail(e, name))?;
                 Ok(Some(serde_json::from_slice(&bytes)?))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(map(e, name)),
+            Err(e) => Err(self.fail(e, name)),
         }
     }
 
@@ -166,7 +147,19 @@ impl ObjectStoreBackend {
         let _guard = self.writes.lock().await;
         let current = self.sidecar(container, name).await?;
         Self::check(current.as_ref(), &options.condition, name)?;
-        self.inner.put(&Self::blob_path(container, name), data).await.map_err(|e| map(e, name))?;
+        self.inner.put(&blob_path(container, name), data).await.map_err(|e| self.fail(e, name))?;
+        self.write_new_sidecar(container, name, size, options, md5).await
+    }
+
+    /// The sidecar of a blob just written, with a new ETag; returns the ETag.
+    async fn write_new_sidecar(
+        &self,
+        container: &str,
+        name: &str,
+        size: u64,
+        options: &PutOptions,
+        md5: Option<String>,
+    ) -> Result<String> {
         let mut properties = options.properties.clone();
         if properties.content_md5.is_none() {
             properties.content_md5 = md5;
@@ -182,10 +175,35 @@ impl ObjectStoreBackend {
         Ok(sidecar.etag)
     }
 
+    /// Copies staged blocks, in order, into `writer`.
+    async fn stream_blocks(
+        &self,
+        container: &str,
+        name: &str,
+        block_ids: &[String],
+        writer: &mut WriteMultipart,
+    ) -> Result<()> {
+        for id in block_ids {
+            let got = self.inner.get(&block_path(container, name, id)).await.map_err(|e| self.fail(e, name))?;
+            let mut chunks = got.into_stream();
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(|e| self.fail(e, name))?;
+                writer.wait_for_capacity(COMMIT_PARTS_IN_FLIGHT).await.map_err(|e| self.fail(e, name))?;
+                writer.put(chunk);
+            }
+        }
+        Ok(())
+    }
+
     async fn write_sidecar(&self, container: &str, name: &str, sidecar: &Sidecar) -> Result<()> {
         let body = serde_json::to_vec(sidecar)?;
-        self.inner.put(&Self::sidecar_path(container, name), PutPayload::from(body)).await.map_err(|e| map(e, name))?;
+        self.inner.put(&sidecar_path(container, name), PutPayload::from(body)).await.map_err(|e| self.fail(e, name))?;
         Ok(())
+    }
+
+    /// An object_store error as ours, naming the blob and this store.
+    fn fail(&self, e: object_store::Error, what: &str) -> Error {
+        map(e, what, &self.label)
     }
 
     fn meta(name: &str, s: Sidecar) -> BlobMeta {
@@ -205,7 +223,7 @@ fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s).decode_utf8().map(|c| c.into_owned()).unwrap_or_else(|_| s.to_owned())
 }
 
-fn map(e: object_store::Error, what: &str) -> Error {
+fn map(e: object_store::Error, what: &str, store: &str) -> Error {
     let kind = match &e {
         object_store::Error::NotFound { .. } => ErrorKind::NotFound,
         object_store::Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
@@ -215,7 +233,7 @@ fn map(e: object_store::Error, what: &str) -> Error {
         object_store::Error::Unauthenticated { .. } => ErrorKind::Authentication,
         _ => ErrorKind::Other,
     };
-    Error::new(kind, format!("'{what}': {e}"))
+    Error::new(kind, format!("'{what}' in {store}: {e}"))
 }
 
 #[async_trait]
@@ -230,10 +248,10 @@ impl BlobStore for ObjectStoreBackend {
 
     async fn create_container(&self, container: &str) -> Result<bool> {
         let put = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
-        match self.inner.put_opts(&Self::marker_path(container), PutPayload::from_static(b"{}"), put).await {
+        match self.inner.put_opts(&marker_path(container), PutPayload::from_static(b"{}"), put).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-            Err(e) => Err(map(e, container)),
+            Err(e) => Err(self.fail(e, container)),
         }
     }
 
@@ -242,19 +260,24 @@ impl BlobStore for ObjectStoreBackend {
             return Ok(false);
         }
         let prefix = Path::from(container);
-        let all: Vec<Path> =
-            self.inner.list(Some(&prefix)).map_ok(|m| m.location).try_collect().await.map_err(|e| map(e, container))?;
+        let all: Vec<Path> = self
+            .inner
+            .list(Some(&prefix))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await
+            .map_err(|e| self.fail(e, container))?;
         for p in all {
             match self.inner.delete(&p).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(map(e, container)),
+                Err(e) => return Err(self.fail(e, container)),
             }
         }
         Ok(true)
     }
 
     async fn list_containers(&self, prefix: &str) -> Result<Vec<String>> {
-        let listed = self.inner.list_with_delimiter(None).await.map_err(|e| map(e, "the store root"))?;
+        let listed = self.inner.list_with_delimiter(None).await.map_err(|e| self.fail(e, "the store root"))?;
         let mut out = Vec::new();
         for p in listed.common_prefixes {
             let name = decode(p.as_ref());
@@ -271,10 +294,10 @@ impl BlobStore for ObjectStoreBackend {
         let root = Path::from(container);
         let want = options.prefix.as_deref().unwrap_or("");
         let listed: Vec<object_store::ObjectMeta> =
-            self.inner.list(Some(&root)).try_collect().await.map_err(|e| map(e, container))?;
+            self.inner.list(Some(&root)).try_collect().await.map_err(|e| self.fail(e, container))?;
         let mut names: Vec<String> = listed
             .iter()
-            .filter_map(|m| Self::name_of(container, &m.location))
+            .filter_map(|m| layout::name_of(container, &m.location))
             .filter(|n| n.starts_with(want))
             .collect();
         names.sort();
@@ -322,9 +345,9 @@ impl BlobStore for ObjectStoreBackend {
             return Ok(GetResult { meta, range, stream: Box::pin(futures::stream::empty()) });
         }
         let options = GetOptions { range: Some(GetRange::Bounded(range.clone())), ..Default::default() };
-        let got = self.inner.get_opts(&Self::blob_path(container, name), options).await.map_err(|e| map(e, name))?;
-        let what = name.to_owned();
-        let stream = got.into_stream().map_err(move |e| map(e, &what));
+        let got = self.inner.get_opts(&blob_path(container, name), options).await.map_err(|e| self.fail(e, name))?;
+        let (what, label) = (name.to_owned(), self.label.clone());
+        let stream = got.into_stream().map_err(move |e| map(e, &what, &label));
         Ok(GetResult { meta, range, stream: Box::pin(stream) })
     }
 
@@ -340,9 +363,9 @@ impl BlobStore for ObjectStoreBackend {
     async fn put_block(&self, container: &str, name: &str, block_id: &str, data: Bytes) -> Result<()> {
         self.require_container(container).await?;
         self.inner
-            .put(&Self::block_path(container, name, block_id), PutPayload::from(data))
+            .put(&block_path(container, name, block_id), PutPayload::from(data))
             .await
-            .map_err(|e| map(e, name))?;
+            .map_err(|e| self.fail(e, name))?;
         Ok(())
     }
 
@@ -354,25 +377,41 @@ impl BlobStore for ObjectStoreBackend {
         options: &PutOptions,
     ) -> Result<String> {
         self.require_container(container).await?;
-        // Blocks are read one at a time into the payload's parts: the bytes
-        // are held once, as a blob store commit would hold them.
-        let mut parts = Vec::with_capacity(block_ids.len());
         let mut size = 0u64;
         for id in block_ids {
-            let got = self.inner.get(&Self::block_path(container, name, id)).await.map_err(|e| match e {
-                object_store::Error::NotFound { .. } => {
-                    Error::invalid_input(format!("block '{id}' of blob '{name}' was never staged"))
-                }
-                e => map(e, name),
-            })?;
-            let bytes = got.bytes().await.map_err(|e| map(e, name))?;
-            size += bytes.len() as u64;
-            parts.push(bytes);
+            size += self
+                .inner
+                .head(&block_path(container, name, id))
+                .await
+                .map_err(|e| match e {
+                    object_store::Error::NotFound { .. } => {
+                        Error::invalid_input(format!("block '{id}' of blob '{name}' was never staged"))
+                    }
+                    e => self.fail(e, name),
+                })?
+                .size;
         }
-        let payload = PutPayload::from_iter(parts);
-        let etag = self.commit(container, name, payload, size, options, None).await?;
+        // Streamed into a multipart upload, a chunk at a time, so a commit
+        // holds a few chunks in memory whatever the blob's size; it lands
+        // under the blob's name only once the condition holds.
+        let upload = self.inner.put_multipart(&blob_path(container, name)).await.map_err(|e| self.fail(e, name))?;
+        let mut writer = WriteMultipart::new(upload);
+        if let Err(e) = self.stream_blocks(container, name, block_ids, &mut writer).await {
+            let _ = writer.abort().await;
+            return Err(e);
+        }
+        let etag = {
+            let _guard = self.writes.lock().await;
+            let current = self.sidecar(container, name).await?;
+            if let Err(e) = Self::check(current.as_ref(), &options.condition, name) {
+                let _ = writer.abort().await;
+                return Err(e);
+            }
+            writer.finish().await.map_err(|e| self.fail(e, name))?;
+            self.write_new_sidecar(container, name, size, options, None).await?
+        };
         for id in block_ids {
-            let _ = self.inner.delete(&Self::block_path(container, name, id)).await;
+            let _ = self.inner.delete(&block_path(container, name, id)).await;
         }
         Ok(etag)
     }
@@ -400,10 +439,10 @@ impl BlobStore for ObjectStoreBackend {
         let _guard = self.writes.lock().await;
         let Some(current) = self.sidecar(container, name).await? else { return Ok(false) };
         Self::check(Some(&current), condition, name)?;
-        for p in [Self::blob_path(container, name), Self::sidecar_path(container, name)] {
+        for p in [blob_path(container, name), sidecar_path(container, name)] {
             match self.inner.delete(&p).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(map(e, name)),
+                Err(e) => return Err(self.fail(e, name)),
             }
         }
         Ok(true)

@@ -65,7 +65,7 @@ pub async fn run(ctx: &Context<'_>, dc: &str, containers: Vec<String>, all: bool
             })
             .collect();
         output::table(&["CONTAINER", "RESULT", "FILES", "PRIMARY / NOTE"], &rows);
-        println!(
+        outln!(
             "{} adopted, {} already registered, {} skipped, {} failed",
             totals.adopted, totals.already_registered, totals.skipped, totals.failed
         );

@@ -18,13 +18,19 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
             if name.trim().is_empty() {
                 return Err(mirrorcast_core::Error::invalid_input("an asset needs a non-empty --name").into());
             }
+            if name.chars().any(char::is_control) {
+                return Err(mirrorcast_core::Error::invalid_input(
+                    "--name holds control characters (newline, tab, escape…): give a printable name",
+                )
+                .into());
+            }
             let dc = ctx.dc(&dc.dc)?;
             let asset = Asset::new(name, options);
             let record = dc.catalog().create_asset(&asset).await?;
             if ctx.json {
                 output::json(&record)?;
             } else {
-                println!("{}", record.asset.id);
+                outln!("{}", record.asset.id);
             }
         }
         AssetCommand::List { dc, output } => {
@@ -75,13 +81,17 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                 output::json(&Shown { record: &record, locators: &locators })?;
             } else {
                 let a = &record.asset;
-                println!(
+                outln!(
                     "id:        {}\nname:      {}\ncontainer: {}\noptions:   {:?}\ncreated:   {}",
-                    a.id, a.name, a.container, a.options, a.created
+                    a.id,
+                    output::printable(&a.name),
+                    a.container,
+                    a.options,
+                    a.created
                 );
-                println!();
+                outln!();
                 files_table(&record.files);
-                println!();
+                outln!();
                 let rows: Vec<Vec<String>> = locators
                     .iter()
                     .map(|l| vec![l.id.to_string(), l.locator_type.to_string(), l.expiration.to_rfc3339()])
@@ -131,7 +141,7 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                     .map(|f| vec![f.name.clone(), output::bytes(f.bytes), f.content_md5.clone()])
                     .collect();
                 output::table(&["FILE", "SIZE", "MD5"], &rows);
-                println!(
+                outln!(
                     "uploaded {} file(s), {} in {:.1}s to {}",
                     uploaded.len(),
                     output::bytes(bytes),
@@ -162,7 +172,7 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
             if ctx.json {
                 output::json(&serde_json::json!({ "deleted": id }))?;
             } else {
-                println!("deleted {id}");
+                outln!("deleted {id}");
             }
         }
     }
@@ -195,7 +205,7 @@ async fn delete_all(ctx: &Context<'_>, dc: &str, yes: bool) -> anyhow::Result<Ex
     let catalog = dc.catalog();
     let assets = catalog.list_assets().await?;
     if !yes {
-        eprint!(
+        err!(
             "delete all {} asset(s) of data center '{}' (their containers, blobs and locators)? type 'yes': ",
             assets.len(),
             dc.name
@@ -218,12 +228,12 @@ async fn delete_all(ctx: &Context<'_>, dc: &str, yes: bool) -> anyhow::Result<Ex
         output::json(&serde_json::json!({ "deleted": deleted, "failed": failed }))?;
     } else {
         for id in &deleted {
-            println!("deleted {id}");
+            outln!("deleted {id}");
         }
         for f in &failed {
-            println!("FAILED {}: {}", f["id"].as_str().unwrap_or(""), f["error"].as_str().unwrap_or(""));
+            outln!("FAILED {}: {}", f["id"].as_str().unwrap_or(""), f["error"].as_str().unwrap_or(""));
         }
-        println!("{} deleted, {} failed", deleted.len(), failed.len());
+        outln!("{} deleted, {} failed", deleted.len(), failed.len());
     }
     Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(crate::exit::FAILURE) })
 }

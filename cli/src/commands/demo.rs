@@ -21,7 +21,7 @@ use crate::args::DemoArgs;
 use crate::output;
 
 pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> {
-    eprintln!("starting Azurite with two data centers (accounts dca and dcb on one instance)…");
+    errln!("starting Azurite with two data centers (accounts dca and dcb on one instance)…");
     let dcs = TwoDataCenters::one_instance(Persistence::InMemory).await?;
     let store_a: Arc<dyn BlobStore> = Arc::new(dcs.a.store());
     // Explicit origins: the demo has no streaming host of its own, so it names example ones.
@@ -76,19 +76,19 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
             "verify": audit,
         }))?;
     } else {
-        println!("data center A: {}", dcs.a.store().describe());
-        println!("data center B: {}", dcs.b.store().describe());
-        println!(
+        outln!("data center A: {}", dcs.a.store().describe());
+        outln!("data center B: {}", dcs.b.store().describe());
+        outln!(
             "asset {} \"{}\": {} files, {}",
             asset.id,
             asset.name,
             record.files.len(),
             output::bytes(sample.total_bytes())
         );
-        println!("origin locator {} (same id in A and B)", locator.id);
+        outln!("origin locator {} (same id in A and B)", locator.id);
         let t = &report.totals;
         let strategies: Vec<String> = t.counts.strategies.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!(
+        outln!(
             "replicated A -> B: {} blobs copied ({}, {}), {} failed in {:.2}s",
             t.counts.copied,
             output::bytes(t.counts.bytes),
@@ -96,12 +96,13 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
             t.counts.failed,
             t.seconds
         );
-        println!(
+        outln!(
             "run again: {} copied, {} skipped: nothing to do",
-            again.totals.counts.copied, again.totals.counts.skipped
+            again.totals.counts.copied,
+            again.totals.counts.skipped
         );
         let c = &audit.counts;
-        println!(
+        outln!(
             "verify --deep: {} checks same, {} missing, {} extra, {} differ, {} errors: {}",
             c.same,
             c.missing,
@@ -110,9 +111,9 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
             c.errors,
             if audit.identical { "B holds everything A serves" } else { "NOT identical" }
         );
-        println!("streaming URLs, A then B (only the base differs):");
+        outln!("streaming URLs, A then B (only the base differs):");
         for pair in report.assets.iter().flat_map(|a| &a.urls) {
-            println!("  {:<10} {}\n  {:<10} {}", pair.format, pair.source, "", pair.target);
+            outln!("  {:<10} {}\n  {:<10} {}", pair.format, pair.source, "", pair.target);
         }
     }
     if report.has_failures() || !audit.identical {
@@ -130,7 +131,7 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
             ),
         )?;
         restrict(&env_file)?;
-        eprintln!(
+        errln!(
             "Azurite keeps running; `source {}` in another shell to use `--dc a` / `--dc b`. Ctrl-C stops it.",
             env_file.display()
         );

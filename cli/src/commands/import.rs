@@ -312,7 +312,7 @@ fn report(json: bool, export: &Export, lines: &[Line], dry_run: bool) -> anyhow:
         .collect();
     output::table(&["RESULT", "KIND", "ID", "SOURCE", "NOTE"], &rows);
     if dry_run {
-        println!(
+        outln!(
             "dry run: would create {}; {} exist already; {} conflicts, {} invalid, {} skipped; nothing was written",
             count(Action::Create),
             count(Action::Exists),
@@ -321,7 +321,7 @@ fn report(json: bool, export: &Export, lines: &[Line], dry_run: bool) -> anyhow:
             count(Action::Skipped)
         );
     } else {
-        println!(
+        outln!(
             "created {}; {} exist already; {} conflicts (left as they are), {} invalid, {} skipped",
             count(Action::Created),
             count(Action::Exists),

@@ -44,10 +44,10 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
                     if ctx.json {
                         output::json(&serde_json::json!({ "locator": locator, "urls": urls }))?;
                     } else {
-                        println!("{}", locator.id);
+                        outln!("{}", locator.id);
                         if let Some(u) = urls {
                             for (format, url) in u.urls.all() {
-                                println!("{format:<10} {url}");
+                                outln!("{format:<10} {url}");
                             }
                         }
                     }
@@ -70,7 +70,7 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
                     if ctx.json {
                         output::json(&serde_json::json!({ "locator": locator, "url": shown }))?;
                     } else {
-                        println!("{}\n{shown}", locator.id);
+                        outln!("{}\n{shown}", locator.id);
                     }
                 }
             }
@@ -111,7 +111,7 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
             if ctx.json {
                 output::json(&serde_json::json!({ "deleted": id }))?;
             } else {
-                println!("deleted {id}");
+                outln!("deleted {id}");
             }
         }
         LocatorCommand::Urls { dc, asset } => {
@@ -136,9 +136,9 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
                 output::json(&all)?;
             } else {
                 for u in &all {
-                    println!("locator {} (expires {})", u.locator, u.expiration.to_rfc3339());
+                    outln!("locator {} (expires {})", u.locator, u.expiration.to_rfc3339());
                     for (format, url) in u.urls.all() {
-                        println!("  {format:<10} {url}");
+                        outln!("  {format:<10} {url}");
                     }
                 }
             }

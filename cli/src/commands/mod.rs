@@ -18,8 +18,12 @@ use mirrorcast_plugin::Registry;
 use crate::datacenter::{self, DataCenter};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &cli.config {
+        datacenter::check_file(path)?;
+    }
     let plugins = plugin_registry(&cli.plugins)?;
-    let ctx = Context { json: cli.json, config: cli.config.as_deref(), plugins: &plugins };
+    let settings = datacenter::Settings { retry_for: cli.retry_for };
+    let ctx = Context { json: cli.json, config: cli.config.as_deref(), plugins: &plugins, settings };
     match cli.command {
         Command::Asset(c) => asset::run(&ctx, c).await,
         Command::Policy(c) => policy::run(&ctx, c).await,
@@ -36,11 +40,12 @@ pub struct Context<'a> {
     pub json: bool,
     pub config: Option<&'a Path>,
     pub plugins: &'a Registry,
+    pub settings: datacenter::Settings,
 }
 
 impl Context<'_> {
     pub fn dc(&self, name: &str) -> anyhow::Result<DataCenter> {
-        Ok(datacenter::resolve(name, self.config, self.plugins)?)
+        Ok(datacenter::resolve_with(name, self.config, self.plugins, &self.settings)?)
     }
 }
 

@@ -33,7 +33,7 @@ pub async fn run(ctx: &Context<'_>, command: PolicyCommand) -> anyhow::Result<Ex
             if ctx.json {
                 output::json(&serde_json::json!({ "deleted": id }))?;
             } else {
-                println!("deleted {id}");
+                outln!("deleted {id}");
             }
         }
     }

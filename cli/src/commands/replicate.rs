@@ -108,7 +108,7 @@ fn retries(dc: &crate::datacenter::DataCenter) -> u64 {
 
 fn print_report(report: &RunReport) {
     for a in &report.access {
-        println!(
+        outln!(
             "access {} ({}): {}{}, needs '{}'{}{}",
             a.data_center,
             a.role,
@@ -120,15 +120,15 @@ fn print_report(report: &RunReport) {
         );
     }
     for a in &report.assets {
-        println!("{} \"{}\" — {}", a.id, a.name, status_word(a));
+        outln!("{} \"{}\" — {}", a.id, output::printable(&a.name), status_word(a));
         for e in &a.errors {
-            println!("  error: {e}");
+            outln!("  error: {}", output::printable(e));
         }
         for w in &a.warnings {
-            println!("  warning: {w}");
+            outln!("  warning: {}", output::printable(w));
         }
         for b in a.blobs.iter().filter(|b| matches!(b.status, BlobStatus::Failed | BlobStatus::NotMedia)) {
-            println!(
+            outln!(
                 "  {:<9} {}: {}",
                 if b.status == BlobStatus::Failed { "failed" } else { "not media" },
                 b.name,
@@ -138,14 +138,14 @@ fn print_report(report: &RunReport) {
         let mut by_locator: Vec<_> = a.urls.iter().collect();
         by_locator.sort_by_key(|u| u.locator);
         for u in by_locator.iter().filter(|u| u.format == "smooth" || u.format == "hls" || u.format == "dash") {
-            println!("  {:<6} A {}\n         B {}", u.format, u.source, u.target);
+            outln!("  {:<6} A {}\n         B {}", u.format, u.source, u.target);
         }
     }
     let t = &report.totals;
     let c = &t.counts;
     let strategies: Vec<String> = c.strategies.iter().map(|(k, v)| format!("{k} {v}")).collect();
     if report.dry_run {
-        println!(
+        outln!(
             "dry run: {} asset(s); would copy {} blob(s), {}; {} already in '{}'; nothing was written",
             t.assets,
             c.planned,
@@ -155,7 +155,7 @@ fn print_report(report: &RunReport) {
         );
         return;
     }
-    println!(
+    outln!(
         "{} asset(s): {} replicated, {} refused, {} failed | blobs: {} copied, {} skipped, {} failed, {} not media | {} in {:.1}s{} | retries: {} copies, {} requests",
         t.assets,
         t.replicated,
@@ -172,7 +172,7 @@ fn print_report(report: &RunReport) {
         t.http_retries,
     );
     if c.copied == 0 && c.failed == 0 && !report.has_failures() {
-        println!("nothing to copy: '{}' already holds every blob of the selected assets", report.target);
+        outln!("nothing to copy: '{}' already holds every blob of the selected assets", report.target);
     }
 }
 
@@ -217,7 +217,7 @@ impl Progress for Lines {
             s.1 += bytes;
         }
         if !self.quiet && !self.tty {
-            eprintln!("plan {}: {} blob(s) to copy, {}", asset.asset.id, blobs, output::bytes(bytes));
+            errln!("plan {}: {} blob(s) to copy, {}", asset.asset.id, blobs, output::bytes(bytes));
         }
     }
 
@@ -232,7 +232,7 @@ impl Progress for Lines {
             let secs = s.4.elapsed().as_secs_f64().max(0.001);
             let rate = s.3 as f64 / secs;
             let eta = if rate > 0.0 { (s.1.saturating_sub(s.3)) as f64 / rate } else { 0.0 };
-            eprint!(
+            err!(
                 "\r{}/{} blobs  {} / {}  {}/s  ETA {:.0}s   ",
                 s.2,
                 s.0,
@@ -249,11 +249,15 @@ impl Progress for Lines {
             return;
         }
         if self.tty {
-            eprint!("\r");
+            err!("\r");
         }
-        eprintln!(
+        errln!(
             "done {}: {:?}, {} copied, {} skipped, {} failed",
-            r.id, r.status, r.counts.copied, r.counts.skipped, r.counts.failed
+            r.id,
+            r.status,
+            r.counts.copied,
+            r.counts.skipped,
+            r.counts.failed
         );
     }
 }

@@ -8,7 +8,13 @@ use super::Context;
 use crate::args::VerifyArgs;
 
 pub async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let format = if ctx.json { "json" } else { args.format.as_str() };
+    let format = match (ctx.json, args.format.as_deref()) {
+        (true, Some(f)) if f != "json" => {
+            return Err(Error::invalid_input(format!("--json and --format {f} conflict: give one of them")).into())
+        }
+        (true, _) => "json",
+        (false, f) => f.unwrap_or("text"),
+    };
     if !matches!(format, "text" | "json" | "junit") {
         return Err(Error::invalid_input(format!("unknown format '{format}': use text, json or junit")).into());
     }
@@ -24,8 +30,8 @@ pub async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<ExitCode
             .await?;
     match format {
         "json" => crate::output::json(&report)?,
-        "junit" => print!("{}", report.to_junit()),
-        _ => print!("{}", report.to_text()),
+        "junit" => out!("{}", report.to_junit()),
+        _ => out!("{}", report.to_text()),
     }
     Ok(ExitCode::from(report.exit_code()))
 }

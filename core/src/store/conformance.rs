@@ -22,6 +22,7 @@ pub async fn run_all(store: &dyn BlobStore) {
     ranged_get(store).await;
     zero_length_blob(store).await;
     names_with_spaces_and_unicode(store).await;
+    names_that_paths_would_merge(store).await;
     list_with_prefix_and_pagination(store).await;
     staged_blocks_commit_in_order(store).await;
     conditional_writes(store).await;
@@ -137,6 +138,54 @@ pub async fn names_with_spaces_and_unicode(store: &dyn BlobStore) {
     let mut expected: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     expected.sort();
     assert_eq!(listed, expected, "list_blobs: names must come back exactly as written");
+    store.delete_container(&c).await.unwrap();
+}
+
+/// Names a path-based store could fold together or into its own bookkeeping:
+/// each is a blob of its own, listed as written, with its own properties.
+pub async fn names_that_paths_would_merge(store: &dyn BlobStore) {
+    let c = fresh(store, "paths").await;
+    let names = [
+        "a",
+        "a/",
+        "a//b",
+        "a/b",
+        "/a",
+        "//",
+        " a ",
+        "%",
+        "%25",
+        "take#2",
+        ".mirrorcast/meta/a.json",
+        ".mirrorcast/container",
+        ".hidden",
+    ];
+    for (i, n) in names.iter().enumerate() {
+        let mut options = PutOptions::default();
+        options.properties.content_type = Some(format!("test/{i}"));
+        // The forged sidecar says "a" is 999 bytes of video/forged.
+        let body = if n.ends_with(".json") {
+            Bytes::from_static(br#"{"etag":"\"x\"","size":999,"last_modified":"2020-01-01T00:00:00Z","properties":{"content_type":"video/forged"},"metadata":{}}"#)
+        } else {
+            Bytes::from(format!("blob {i}"))
+        };
+        store.put_blob(&c, n, body, &options).await.unwrap_or_else(|e| panic!("put {n:?}: {e}"));
+    }
+    let listed: Vec<String> = store.list_all(&c, "").await.unwrap().into_iter().map(|b| b.name).collect();
+    let mut expected: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(listed, expected, "list_blobs: every name once, exactly as written");
+    for (i, n) in names.iter().enumerate() {
+        let (meta, got) = store.get_bytes(&c, n).await.unwrap_or_else(|e| panic!("get {n:?}: {e}"));
+        assert_eq!(meta.properties.content_type, Some(format!("test/{i}")), "{n:?}: properties of another blob");
+        if !n.ends_with(".json") {
+            assert_eq!(got, format!("blob {i}").as_bytes(), "{n:?}: bytes of another blob");
+        }
+    }
+    assert!(
+        store.list_containers(&c).await.unwrap().contains(&c),
+        "a blob named like a marker must not undo its container"
+    );
     store.delete_container(&c).await.unwrap();
 }
 
