@@ -2,6 +2,8 @@
 
 mod asset;
 mod demo;
+mod encode;
+mod job;
 mod locator;
 mod policy;
 mod replicate;
@@ -25,6 +27,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replicate(a) => replicate::run(&ctx, a).await,
         Command::Verify(a) => verify::run(&ctx, a).await,
         Command::Demo(a) => demo::run(&ctx, a).await,
+        Command::Encode(a) => encode::run(&ctx, a).await,
+        Command::Job(c) => job::run(&ctx, c).await,
     }
 }
 
