@@ -6,6 +6,7 @@ mod helpers;
 mod assets;
 mod backends;
 mod bad_input;
+mod encode;
 mod plugins;
 mod replicate;
 mod resilience;

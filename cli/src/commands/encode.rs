@@ -38,6 +38,11 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
         return Err(Error::invalid_input("--name must not be empty").into());
     }
     let ffmpeg = Ffmpeg::locate().await?;
+    if let Some(files) = &planned {
+        // A local file that is not media is refused before it is uploaded.
+        let local = mirrorcast_encode::command::file_url(&files[0].0);
+        ffmpeg.probe(&local).await.map_err(|e| e.context(format!("'{}'", files[0].0.display())))?;
+    }
     let dc = ctx.dc(&args.dc.dc)?;
     let catalog = dc.catalog();
 
