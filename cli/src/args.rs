@@ -51,6 +51,20 @@ pub enum Command {
     /// Encode jobs: list, show, cancel (from any shell).
     #[command(subcommand)]
     Job(JobCommand),
+    /// Import the records of an Azure Media Services export (v2 REST JSON or v3 `az ams` JSON) with their ids.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub dc: Dc,
+    /// An export file, or a folder of them (*.json): Assets, AccessPolicies, Locators, Files; or
+    /// `az ams asset list` and `az ams streaming-locator list` output.
+    pub path: PathBuf,
+    /// Show what would be created; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -76,12 +90,18 @@ pub enum AssetCommand {
     List {
         #[command(flatten)]
         dc: Dc,
+        /// table, json or ams (records in Media Services' v2 REST shape, for old scripts and `import`).
+        #[arg(long, default_value = "table")]
+        output: String,
     },
     /// Show one asset with its files and locators.
     Show {
         #[command(flatten)]
         dc: Dc,
         asset: String,
+        /// table, json or ams (records in Media Services' v2 REST shape, for old scripts and `import`).
+        #[arg(long, default_value = "table")]
+        output: String,
     },
     /// Upload a file or a folder into an asset, then regenerate its file infos.
     Upload {
@@ -102,11 +122,30 @@ pub enum AssetCommand {
         dc: Dc,
         asset: String,
     },
+    /// Register existing asset-<guid> containers (as Media Services left them) as assets with the ids
+    /// they carry; containers already registered, or not asset containers, are left alone.
+    Adopt {
+        #[command(flatten)]
+        dc: Dc,
+        /// Containers to adopt (asset-<guid>).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        containers: Vec<String>,
+        /// Every asset-<guid> container of the data center.
+        #[arg(long)]
+        all: bool,
+    },
     /// Delete an asset: its locators, its container and its record.
     Delete {
         #[command(flatten)]
         dc: Dc,
-        asset: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        asset: Option<String>,
+        /// Every asset of the data center (asks first on a terminal; needs --yes otherwise).
+        #[arg(long)]
+        all: bool,
+        /// Do not ask: for scripts deleting with --all.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -116,6 +155,12 @@ pub enum PolicyCommand {
     List {
         #[command(flatten)]
         dc: Dc,
+    },
+    /// Delete an access policy (refused while a locator uses it).
+    Delete {
+        #[command(flatten)]
+        dc: Dc,
+        policy: String,
     },
 }
 
@@ -150,6 +195,9 @@ pub enum LocatorCommand {
         #[command(flatten)]
         dc: Dc,
         asset: Option<String>,
+        /// table, json or ams (records in Media Services' v2 REST shape, for old scripts and `import`).
+        #[arg(long, default_value = "table")]
+        output: String,
     },
     /// Delete a locator.
     Delete {

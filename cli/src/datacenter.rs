@@ -30,13 +30,34 @@ pub enum ConfigError {
 pub struct DataCenter {
     pub name: String,
     pub store: Arc<dyn BlobStore>,
-    /// Base of streaming URLs, e.g. `https://mediaa.streaming.mediaservices.windows.net`.
+    /// Base of streaming URLs, e.g. `https://media-a.example.com`, as configured (`origin`, or the
+    /// data center's `serve` address); empty when none is: URLs are then relative (`/<locator>/…`).
     pub origin: String,
 }
 
 impl DataCenter {
     pub fn catalog(&self) -> Catalog {
         Catalog::new(self.store.clone())
+    }
+
+    /// Called once streaming URLs of this data center are about to be printed:
+    /// with no origin configured, says once on stderr that they are relative
+    /// and how to set one.
+    pub fn note_relative_urls(&self) {
+        if self.origin.is_empty() {
+            static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+            if let Ok(mut said) = SAID.lock() {
+                if !said.contains(&self.name) {
+                    said.push(self.name.clone());
+                    eprintln!(
+                        "mirrorcast: note: no origin for data center '{}': streaming URLs are relative; set {} or origin = \"https://…\" (or serve = \"host:port\") in [dc.{}]",
+                        self.name,
+                        env_name("MIRRORCAST_ORIGIN_", &self.name),
+                        self.name
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -61,6 +82,9 @@ struct DcTable {
     endpoint: Option<String>,
     /// Streaming origin base URL.
     origin: Option<String>,
+    /// The address `mirrorcast serve` listens on for this data center (`127.0.0.1:8080`): the
+    /// origin base when no `origin` is set.
+    serve: Option<String>,
     /// A non-Azure store: `file:///dir`, `memory://`, `s3://bucket/prefix`.
     url: Option<String>,
     /// `plugin:<name>`: a store from a plugin, opened with `config`.
@@ -102,28 +126,51 @@ pub fn resolve(name: &str, config: Option<&Path>, plugins: &Registry) -> Result<
                 });
             };
             let where_ = format!("[dc.{name}]");
-            (from_table(table).map_err(|m| invalid(&where_, m))?, where_, table.origin.clone())
+            (from_table(table).map_err(|m| invalid(&where_, m))?, where_, table_origin(table))
         };
-    let (store, account): (Arc<dyn BlobStore>, String) = match backend {
+    // No invented host: Media Services named its streaming hosts after the media account, and
+    // those hosts are gone. Only a configured origin (or serve address) makes URLs absolute.
+    let origin = origin_env.or(file_origin).unwrap_or_default();
+    let origin = origin.trim().trim_end_matches('/').to_owned();
+    if !(origin.is_empty() || origin.starts_with("https://") || origin.starts_with("http://")) {
+        return Err(invalid(
+            &env_name("MIRRORCAST_ORIGIN_", name),
+            format!("origin '{origin}' must be an http:// or https:// URL"),
+        ));
+    }
+    let store: Arc<dyn BlobStore> = match backend {
         Backend::Azure(azure) => {
-            let account = azure.account.clone();
-            (Arc::new(AzureBlobStore::new(azure).map_err(|e| invalid(&source_name, e.to_string()))?), account)
+            Arc::new(AzureBlobStore::new(azure).map_err(|e| invalid(&source_name, e.to_string()))?)
         }
-        Backend::ObjectStore(url) => (
-            Arc::new(ObjectStoreBackend::from_url(&url).map_err(|e| invalid(&source_name, e.message().to_owned()))?),
-            name.to_owned(),
-        ),
+        Backend::ObjectStore(url) => {
+            Arc::new(ObjectStoreBackend::from_url(&url).map_err(|e| invalid(&source_name, e.message().to_owned()))?)
+        }
         Backend::Plugin { plugin, config } => {
             let library = plugins.get(&plugin).map_err(|e| invalid(&source_name, e.to_string()))?;
-            (
-                Arc::new(library.open(&config).map_err(|e| invalid(&source_name, e.message().to_owned()))?),
-                name.to_owned(),
-            )
+            Arc::new(library.open(&config).map_err(|e| invalid(&source_name, e.message().to_owned()))?)
         }
     };
-    let origin =
-        origin_env.or(file_origin).unwrap_or_else(|| format!("https://{account}.streaming.mediaservices.windows.net"));
-    Ok(DataCenter { name: name.to_owned(), store, origin: origin.trim_end_matches('/').to_owned() })
+    Ok(DataCenter { name: name.to_owned(), store, origin })
+}
+
+/// A table's origin: `origin`, else its `serve` address as an http:// base.
+fn table_origin(t: &DcTable) -> Option<String> {
+    t.origin.clone().filter(|o| !o.trim().is_empty()).or_else(|| t.serve.as_deref().map(serve_base))
+}
+
+/// `127.0.0.1:8080` → `http://127.0.0.1:8080`; a wildcard listen address is
+/// reached on loopback.
+fn serve_base(listen: &str) -> String {
+    let listen = listen.trim();
+    if listen.contains("://") {
+        return listen.to_owned();
+    }
+    let reachable = match listen.rsplit_once(':') {
+        Some(("0.0.0.0", port)) => format!("127.0.0.1:{port}"),
+        Some(("[::]", port)) => format!("[::1]:{port}"),
+        _ => listen.to_owned(),
+    };
+    format!("http://{reachable}")
 }
 
 /// Where a data center's store is.
@@ -200,4 +247,20 @@ fn load_file(explicit: Option<&Path>) -> Result<(Option<PathBuf>, FileConfig), C
     let parsed: FileConfig =
         toml::from_str(&text).map_err(|e| ConfigError::File { path: path.clone(), message: e.message().to_owned() })?;
     Ok((Some(path), parsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_serve_address_is_an_http_origin_reachable_on_loopback() {
+        assert_eq!(serve_base("127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(serve_base("0.0.0.0:9000"), "http://127.0.0.1:9000");
+        assert_eq!(serve_base("[::]:9000"), "http://[::1]:9000");
+        let t = DcTable { serve: Some("127.0.0.1:8080".into()), ..Default::default() };
+        assert_eq!(table_origin(&t).as_deref(), Some("http://127.0.0.1:8080"));
+        let t = DcTable { origin: Some("https://o.example".into()), serve: t.serve, ..Default::default() };
+        assert_eq!(table_origin(&t).as_deref(), Some("https://o.example"), "an explicit origin wins");
+    }
 }

@@ -8,6 +8,29 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How a listing is printed: `--output table|json|ams` (`--json` is `--output json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    /// Media Services' v2 REST shape (PascalCase, numeric enums).
+    Ams,
+}
+
+impl Format {
+    pub fn parse(json: bool, output: &str) -> Result<Format, mirrorcast_core::Error> {
+        match output.to_ascii_lowercase().as_str() {
+            "ams" | "v2" => Ok(Format::Ams),
+            _ if json => Ok(Format::Json),
+            "table" | "text" => Ok(Format::Table),
+            "json" => Ok(Format::Json),
+            _ => Err(mirrorcast_core::Error::invalid_input(format!(
+                "unknown --output '{output}': use table, json or ams"
+            ))),
+        }
+    }
+}
+
 /// Prints rows under headers, columns padded to their widest cell.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();

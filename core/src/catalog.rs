@@ -310,6 +310,33 @@ impl Catalog {
     pub async fn delete_locator(&self, id: &LocatorId) -> Result<bool> {
         self.store.delete_blob(CATALOG_CONTAINER, &Self::locator_path(id), &Condition::None).await
     }
+
+    /// Deletes an access policy no locator uses; a `PreconditionFailed` error
+    /// naming the locators that do. A locator that takes the policy while it
+    /// is being deleted gets it back (policy ids follow from their terms).
+    pub async fn delete_policy(&self, id: &PolicyId) -> Result<()> {
+        let policy = self.get_policy(id).await?;
+        let users = |all: Vec<Locator>| all.into_iter().filter(|l| &l.policy_id == id).map(|l| l.id.to_string());
+        let using: Vec<String> = users(self.list_locators(None).await?).collect();
+        if !using.is_empty() {
+            return Err(Error::new(
+                ErrorKind::PreconditionFailed,
+                format!(
+                    "access policy {id} is used by locator(s) {}: delete them first (`mirrorcast locator delete`)",
+                    using.join(", ")
+                ),
+            ));
+        }
+        self.store.delete_blob(CATALOG_CONTAINER, &Self::policy_path(id), &Condition::None).await?;
+        if users(self.list_locators(None).await?).next().is_some() {
+            self.write(&Self::policy_path(id), &policy, Condition::IfNotExists).await?;
+            return Err(Error::new(
+                ErrorKind::PreconditionFailed,
+                format!("access policy {id} was taken by a new locator meanwhile: kept"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// File infos for the blobs of an asset: name, size, MIME type. The primary
@@ -398,6 +425,26 @@ mod tests {
         assert_eq!(cat.create_locator(&locator).await.unwrap_err().kind(), ErrorKind::AlreadyExists);
         assert_eq!(cat.list_locators(Some(&asset.id)).await.unwrap(), vec![locator.clone()]);
         assert!(cat.list_locators(Some(&AssetId::new())).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_policy_in_use_is_not_deleted_and_its_locators_are_named() {
+        let cat = catalog();
+        let asset = Asset::new("a", AssetOptions::None);
+        cat.create_asset(&asset).await.unwrap();
+        let start = Utc::now();
+        let l = cat
+            .create_origin_locator(&asset.id, LocatorId::new(), start, start + Duration::hours(1), "")
+            .await
+            .unwrap();
+        let err = cat.delete_policy(&l.policy_id).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PreconditionFailed);
+        assert!(err.to_string().contains(&l.id.to_string()), "{err}");
+        cat.get_policy(&l.policy_id).await.unwrap();
+        cat.delete_locator(&l.id).await.unwrap();
+        cat.delete_policy(&l.policy_id).await.unwrap();
+        assert_eq!(cat.get_policy(&l.policy_id).await.unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(cat.delete_policy(&l.policy_id).await.unwrap_err().kind(), ErrorKind::NotFound);
     }
 
     #[tokio::test]

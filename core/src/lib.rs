@@ -8,6 +8,8 @@
 //! - [`copy`]: the [`copy::CopyEngine`] trait and the streamed copy.
 //! - [`catalog`]: a data center's records, kept in its own storage account.
 
+pub mod adopt;
+pub mod ams;
 pub mod catalog;
 pub mod copy;
 pub mod error;

@@ -29,7 +29,11 @@ impl AssetOptions {
 
 impl FromStr for AssetOptions {
     type Err = Error;
+    /// Names, or Media Services' numbers (0, 1, 2, 4).
     fn from_str(s: &str) -> Result<Self> {
+        if let Ok(n) = s.trim().parse::<i64>() {
+            return crate::ams::options_from_v2(&n.into()).map_err(Error::invalid_input);
+        }
         match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
             "none" => Ok(AssetOptions::None),
             "storageencrypted" => Ok(AssetOptions::StorageEncrypted),
@@ -145,8 +149,12 @@ impl fmt::Debug for Permissions {
 
 impl FromStr for Permissions {
     type Err = Error;
-    /// Letters (`rl`) or words (`read,list`).
+    /// Letters (`rl`), words (`read,list`) or Media Services' bits (`9`: Read 1 + List 8).
     fn from_str(s: &str) -> Result<Self> {
+        if !s.is_empty() && s.trim().chars().all(|c| c.is_ascii_digit()) {
+            let bits = s.trim().parse::<i64>().map_err(|_| Self::bad(s))?;
+            return crate::ams::permissions_from_v2(bits).map_err(Error::invalid_input);
+        }
         let mut out = Permissions::NONE;
         let words: Vec<&str> = s.split([',', ' ', '|']).filter(|w| !w.is_empty()).collect();
         let is_words = words.len() > 1 || words.first().is_some_and(|w| w.len() > 1 && Self::word(w).is_some());
@@ -231,9 +239,9 @@ impl FromStr for LocatorType {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
-            "sas" => Ok(LocatorType::Sas),
-            "origin" | "ondemandorigin" | "on-demand-origin" => Ok(LocatorType::OnDemandOrigin),
-            _ => Err(Error::invalid_input(format!("unknown locator type '{s}': use 'origin' or 'sas'"))),
+            "sas" | "1" => Ok(LocatorType::Sas),
+            "origin" | "ondemandorigin" | "on-demand-origin" | "2" => Ok(LocatorType::OnDemandOrigin),
+            _ => Err(Error::invalid_input(format!("unknown locator type '{s}': use 'origin' (2) or 'sas' (1)"))),
         }
     }
 }
@@ -285,5 +293,17 @@ mod tests {
         assert_eq!("storage-encrypted".parse::<AssetOptions>().unwrap(), AssetOptions::StorageEncrypted);
         assert_eq!("None".parse::<AssetOptions>().unwrap(), AssetOptions::None);
         assert!("secret".parse::<AssetOptions>().is_err());
+    }
+
+    #[test]
+    fn media_services_numbers_are_accepted_wherever_names_are() {
+        assert_eq!("4".parse::<AssetOptions>().unwrap(), AssetOptions::EnvelopeEncryptionProtected);
+        assert!("3".parse::<AssetOptions>().is_err() && "-1".parse::<AssetOptions>().is_err());
+        assert_eq!("2".parse::<LocatorType>().unwrap(), LocatorType::OnDemandOrigin);
+        assert_eq!("1".parse::<LocatorType>().unwrap(), LocatorType::Sas);
+        assert!("3".parse::<LocatorType>().is_err());
+        assert_eq!("9".parse::<Permissions>().unwrap(), Permissions::READ | Permissions::LIST);
+        assert!("16".parse::<Permissions>().is_err() && "0".parse::<Permissions>().is_err());
+        assert!("99999999999999999999".parse::<Permissions>().is_err());
     }
 }

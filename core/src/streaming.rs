@@ -95,4 +95,12 @@ mod tests {
             StreamingUrls::relative(&b.dash, "https://b.streaming.example")
         );
     }
+
+    #[test]
+    fn without_an_origin_urls_are_relative_paths() {
+        let l = LocatorId::parse("7b1f0c2e-1d2a-4c55-9a0e-3f7f6a1b2c3d").unwrap();
+        let u = StreamingUrls::new("", &l, "Big Buck Bunny.ism");
+        assert_eq!(u.smooth, "/7b1f0c2e-1d2a-4c55-9a0e-3f7f6a1b2c3d/Big%20Buck%20Bunny.ism/manifest");
+        assert_eq!(StreamingUrls::relative(&u.hls, ""), u.hls);
+    }
 }

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod adopt;
 mod assets;
 mod backends;
 mod bad_input;

@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use mirrorcast_core::ams;
 use mirrorcast_core::id::AssetId;
 use mirrorcast_core::model::{Asset, AssetOptions};
 use serde::Serialize;
@@ -26,10 +27,13 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                 println!("{}", record.asset.id);
             }
         }
-        AssetCommand::List { dc } => {
+        AssetCommand::List { dc, output } => {
+            let format = output::Format::parse(ctx.json, &output)?;
             let dc = ctx.dc(&dc.dc)?;
             let assets = dc.catalog().list_assets().await?;
-            if ctx.json {
+            if format == output::Format::Ams {
+                output::json(&ams::v2_feed("Assets", assets.iter().map(ams::v2_asset_json).collect()))?;
+            } else if format == output::Format::Json {
                 output::json(&assets)?;
             } else {
                 let rows: Vec<Vec<String>> = assets
@@ -47,13 +51,21 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                 output::table(&["ID", "NAME", "OPTIONS", "FILES", "CREATED"], &rows);
             }
         }
-        AssetCommand::Show { dc, asset } => {
+        AssetCommand::Show { dc, asset, output } => {
             let id = AssetId::parse_any(&asset)?;
+            let format = output::Format::parse(ctx.json, &output)?;
             let dc = ctx.dc(&dc.dc)?;
             let catalog = dc.catalog();
             let record = catalog.get_asset(&id).await?.value;
             let locators = catalog.list_locators(Some(&id)).await?;
-            if ctx.json {
+            if format == output::Format::Ams {
+                let mut shown = ams::v2_asset_json(&record);
+                let expanded = super::locator::v2_locators(&catalog, &locators).await?;
+                if let Some(o) = shown.as_object_mut() {
+                    o.insert("Locators".into(), serde_json::Value::Array(expanded));
+                }
+                output::json(&shown)?;
+            } else if format == output::Format::Json {
                 #[derive(Serialize)]
                 struct Shown<'a> {
                     #[serde(flatten)]
@@ -136,7 +148,12 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                 files_table(&record.files);
             }
         }
-        AssetCommand::Delete { dc, asset } => {
+        AssetCommand::Adopt { dc, containers, all } => return super::adopt::run(ctx, &dc.dc, containers, all).await,
+        AssetCommand::Delete { dc, asset: None, all: true, yes } => return delete_all(ctx, &dc.dc, yes).await,
+        AssetCommand::Delete { dc, asset, .. } => {
+            let Some(asset) = asset else {
+                return Err(mirrorcast_core::Error::invalid_input("name an asset to delete, or give --all").into());
+            };
             let id = AssetId::parse_any(&asset)?;
             let dc = ctx.dc(&dc.dc)?;
             dc.catalog().delete_asset(&id).await?;
@@ -160,4 +177,51 @@ fn files_table(files: &[mirrorcast_core::model::AssetFile]) {
         })
         .collect();
     output::table(&["P", "FILE", "SIZE", "TYPE"], &rows);
+}
+
+/// `asset delete --all`: asks on a terminal; a script must say `--yes`.
+async fn delete_all(ctx: &Context<'_>, dc: &str, yes: bool) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    let interactive = std::io::stdin().is_terminal();
+    if !yes && !interactive {
+        return Err(mirrorcast_core::Error::invalid_input(
+            "asset delete --all deletes every asset with its blobs: confirm with --yes (stdin is not a terminal)",
+        )
+        .into());
+    }
+    let dc = ctx.dc(dc)?;
+    let catalog = dc.catalog();
+    let assets = catalog.list_assets().await?;
+    if !yes {
+        eprint!(
+            "delete all {} asset(s) of data center '{}' (their containers, blobs and locators)? type 'yes': ",
+            assets.len(),
+            dc.name
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            return Err(mirrorcast_core::Error::invalid_input("not confirmed: nothing was deleted").into());
+        }
+    }
+    let mut deleted = Vec::new();
+    let mut failed = Vec::new();
+    for r in &assets {
+        match catalog.delete_asset(&r.asset.id).await {
+            Ok(()) => deleted.push(r.asset.id),
+            Err(e) => failed.push(serde_json::json!({ "id": r.asset.id, "error": e.to_string() })),
+        }
+    }
+    if ctx.json {
+        output::json(&serde_json::json!({ "deleted": deleted, "failed": failed }))?;
+    } else {
+        for id in &deleted {
+            println!("deleted {id}");
+        }
+        for f in &failed {
+            println!("FAILED {}: {}", f["id"].as_str().unwrap_or(""), f["error"].as_str().unwrap_or(""));
+        }
+        println!("{} deleted, {} failed", deleted.len(), failed.len());
+    }
+    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(crate::exit::FAILURE) })
 }

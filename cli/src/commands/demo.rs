@@ -25,7 +25,8 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
     eprintln!("starting Azurite with two data centers (accounts dca and dcb on one instance)…");
     let dcs = TwoDataCenters::one_instance(Persistence::InMemory).await?;
     let store_a: Arc<dyn BlobStore> = Arc::new(dcs.a.store());
-    let origin_a = "https://dca.streaming.mediaservices.windows.net";
+    // Explicit origins: the demo has no streaming host of its own, so it names example ones.
+    let origin_a = "https://origin-a.example";
     let catalog = Catalog::new(store_a.clone());
 
     let (asset, record) = match mirrorcast_encode::Ffmpeg::locate().await {
@@ -44,7 +45,7 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
     let urls = StreamingUrls::new(origin_a, &locator.id, &primary);
 
     let store_b: Arc<dyn BlobStore> = Arc::new(dcs.b.store());
-    let origin_b = "https://dcb.streaming.mediaservices.windows.net";
+    let origin_b = "https://origin-b.example";
     let catalog_b = Catalog::new(store_b);
     let replicator = Replicator::new(
         Side { name: "a", catalog: &catalog, origin: origin_a },
@@ -114,7 +115,7 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
         std::fs::write(
             &env_file,
             format!(
-                "export MIRRORCAST_DC_A='{}'\nexport MIRRORCAST_DC_B='{}'\nexport MIRRORCAST_ORIGIN_A='{origin_a}'\n",
+                "export MIRRORCAST_DC_A='{}'\nexport MIRRORCAST_DC_B='{}'\nexport MIRRORCAST_ORIGIN_A='{origin_a}'\nexport MIRRORCAST_ORIGIN_B='{origin_b}'\n",
                 dcs.a.connection_string, dcs.b.connection_string
             ),
         )?;

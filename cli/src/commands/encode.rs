@@ -135,6 +135,7 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
             .create_origin_locator(&out, LocatorId::new(), start, start + Duration::days(365), &dc.origin)
             .await?;
         let primary = asset.files.iter().find(|f| f.is_primary).context("the encoded asset has no primary .ism")?;
+        dc.note_relative_urls();
         let urls = StreamingUrls::new(&dc.origin, &locator.id, &primary.name);
         published = Some((locator, urls));
     }

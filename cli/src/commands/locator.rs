@@ -39,6 +39,7 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
             match locator_type {
                 LocatorType::OnDemandOrigin => {
                     let locator = catalog.create_origin_locator(&asset, id, start, expiration, &dc.origin).await?;
+                    dc.note_relative_urls();
                     let urls = primary_urls(&record, &dc.origin, &locator).ok();
                     if ctx.json {
                         output::json(&serde_json::json!({ "locator": locator, "urls": urls }))?;
@@ -74,11 +75,15 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
                 }
             }
         }
-        LocatorCommand::List { dc, asset } => {
+        LocatorCommand::List { dc, asset, output } => {
             let asset = asset.as_deref().map(AssetId::parse_any).transpose()?;
+            let format = output::Format::parse(ctx.json, &output)?;
             let dc = ctx.dc(&dc.dc)?;
-            let locators = dc.catalog().list_locators(asset.as_ref()).await?;
-            if ctx.json {
+            let catalog = dc.catalog();
+            let locators = catalog.list_locators(asset.as_ref()).await?;
+            if format == output::Format::Ams {
+                output::json(&mirrorcast_core::ams::v2_feed("Locators", v2_locators(&catalog, &locators).await?))?;
+            } else if format == output::Format::Json {
                 output::json(&locators)?;
             } else {
                 let rows: Vec<Vec<String>> = locators
@@ -125,6 +130,7 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
                 ))
                 .into());
             }
+            dc.note_relative_urls();
             if ctx.json {
                 output::json(&all)?;
             } else {
@@ -160,4 +166,25 @@ fn primary_urls(
         primary_file: primary.name.clone(),
         urls: StreamingUrls::new(origin, &l.id, &primary.name),
     })
+}
+
+/// Locators in Media Services' v2 shape, each with its access policy expanded
+/// (read once per policy).
+pub async fn v2_locators(
+    catalog: &mirrorcast_core::catalog::Catalog,
+    locators: &[Locator],
+) -> mirrorcast_core::Result<Vec<serde_json::Value>> {
+    let mut policies = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
+    for l in locators {
+        if let std::collections::btree_map::Entry::Vacant(slot) = policies.entry(l.policy_id) {
+            slot.insert(match catalog.get_policy(&l.policy_id).await {
+                Ok(p) => Some(p),
+                Err(e) if e.kind() == ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            });
+        }
+        out.push(mirrorcast_core::ams::v2_locator_json(l, policies.get(&l.policy_id).and_then(Option::as_ref)));
+    }
+    Ok(out)
 }

@@ -1,8 +1,10 @@
 //! One module per command group; each returns the exit code of a success.
 
+mod adopt;
 mod asset;
 mod demo;
 mod encode;
+mod import;
 mod job;
 mod locator;
 mod policy;
@@ -29,6 +31,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(a) => demo::run(&ctx, a).await,
         Command::Encode(a) => encode::run(&ctx, a).await,
         Command::Job(c) => job::run(&ctx, c).await,
+        Command::Import(a) => import::run(&ctx, &a.dc.dc, &a.path, a.dry_run).await,
     }
 }
 

@@ -26,6 +26,16 @@ pub async fn run(ctx: &Context<'_>, command: PolicyCommand) -> anyhow::Result<Ex
                 output::table(&["ID", "NAME", "MINUTES", "PERMISSIONS"], &rows);
             }
         }
+        PolicyCommand::Delete { dc, policy } => {
+            let id = mirrorcast_core::id::PolicyId::parse(&policy)?;
+            let dc = ctx.dc(&dc.dc)?;
+            dc.catalog().delete_policy(&id).await?;
+            if ctx.json {
+                output::json(&serde_json::json!({ "deleted": id }))?;
+            } else {
+                println!("deleted {id}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -61,6 +61,10 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
     let selection = if args.pair.all { Selection::All } else { Selection::Assets(ids) };
     let mut report = replicator.run(&selection).await?;
     report.totals.http_retries = retries(&a) + retries(&b);
+    if report.assets.iter().any(|r| !r.urls.is_empty()) {
+        a.note_relative_urls();
+        b.note_relative_urls();
+    }
 
     if ctx.json {
         output::json(&report)?;

@@ -1,0 +1,74 @@
+//! `mirrorcast asset adopt`: a library Media Services left (asset-<guid>
+//! containers, no records) registered with the ids its URLs carry.
+
+use std::process::ExitCode;
+
+use futures::stream::{self, StreamExt};
+use mirrorcast_core::adopt::{adopt_container, not_adoptable, AdoptAction, AdoptOutcome};
+use mirrorcast_core::Error;
+use serde::Serialize;
+
+use super::Context;
+use crate::output;
+
+#[derive(Debug, Default, Serialize)]
+struct Totals {
+    adopted: usize,
+    already_registered: usize,
+    skipped: usize,
+    failed: usize,
+}
+
+pub async fn run(ctx: &Context<'_>, dc: &str, containers: Vec<String>, all: bool) -> anyhow::Result<ExitCode> {
+    // Named containers are checked before anything is written.
+    if let Some(why) = containers.iter().find_map(|c| not_adoptable(c)) {
+        return Err(Error::invalid_input(format!("{why}; nothing was adopted")).into());
+    }
+    let dc = ctx.dc(dc)?;
+    let catalog = dc.catalog();
+    let names = if all { dc.store.list_containers("").await? } else { containers };
+    let outcomes: Vec<AdoptOutcome> = stream::iter(names)
+        .map(|c| {
+            let catalog = &catalog;
+            async move { adopt_container(catalog, &c).await }
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let mut totals = Totals::default();
+    for o in &outcomes {
+        match o.action {
+            AdoptAction::Adopted => totals.adopted += 1,
+            AdoptAction::AlreadyRegistered => totals.already_registered += 1,
+            AdoptAction::Skipped => totals.skipped += 1,
+            AdoptAction::Failed => totals.failed += 1,
+        }
+    }
+    if ctx.json {
+        output::json(&serde_json::json!({ "totals": totals, "containers": outcomes }))?;
+    } else {
+        let rows: Vec<Vec<String>> = outcomes
+            .iter()
+            .map(|o| {
+                vec![
+                    o.container.clone(),
+                    match o.action {
+                        AdoptAction::Adopted => "adopted",
+                        AdoptAction::AlreadyRegistered => "already registered",
+                        AdoptAction::Skipped => "skipped",
+                        AdoptAction::Failed => "FAILED",
+                    }
+                    .to_owned(),
+                    o.files.to_string(),
+                    o.message.clone().or_else(|| o.primary.clone()).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        output::table(&["CONTAINER", "RESULT", "FILES", "PRIMARY / NOTE"], &rows);
+        println!(
+            "{} adopted, {} already registered, {} skipped, {} failed",
+            totals.adopted, totals.already_registered, totals.skipped, totals.failed
+        );
+    }
+    Ok(if totals.failed > 0 { ExitCode::from(crate::exit::FAILURE) } else { ExitCode::SUCCESS })
+}
