@@ -49,7 +49,7 @@ impl DataCenter {
             if let Ok(mut said) = SAID.lock() {
                 if !said.contains(&self.name) {
                     said.push(self.name.clone());
-                    eprintln!(
+                    errln!(
                         "mirrorcast: note: no origin for data center '{}': streaming URLs are relative; set {} or origin = \"https://…\" (or serve = \"host:port\") in [dc.{}]",
                         self.name,
                         env_name("MIRRORCAST_ORIGIN_", &self.name),

@@ -9,6 +9,7 @@ mod backends;
 mod bad_input;
 mod failover;
 mod names;
+mod encode;
 mod plugins;
 mod replicate;
 mod resilience;

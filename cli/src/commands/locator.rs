@@ -200,7 +200,7 @@ async fn revoke_if_grant(dc: &crate::datacenter::DataCenter, id: &LocatorId) -> 
         Some(("target", container)) if dc.store.capability().stored_access_policies => {
             remove_stored_policy(dc.store.as_ref(), container, &policy_id_for(id)).await?;
         }
-        Some(("source", container)) => eprintln!(
+        Some(("source", container)) => errln!(
             "note: copy grant {id} was for source container '{container}': its tokens expire at {}; the next replicate of the asset drops its stored policy there",
             locator.expiration.format("%Y-%m-%d %H:%M:%SZ")
         ),

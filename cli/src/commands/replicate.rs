@@ -93,9 +93,9 @@ fn watch_signals(cancel: Arc<std::sync::atomic::AtomicBool>) -> anyhow::Result<(
                 else => return,
             };
             if cancel.swap(true, Ordering::Relaxed) {
-                eprintln!("mirrorcast: {name} again: still revoking the copy SAS; the run stops once that is done");
+                errln!("mirrorcast: {name} again: still revoking the copy SAS; the run stops once that is done");
             } else {
-                eprintln!("mirrorcast: {name}: finishing the copies in flight and revoking the copy SAS…");
+                errln!("mirrorcast: {name}: finishing the copies in flight and revoking the copy SAS…");
             }
         }
     });
