@@ -84,8 +84,8 @@ pub enum AssetCommand {
         dc: Dc,
         asset: String,
         path: PathBuf,
-        /// Blocks (or small files) in flight at once.
-        #[arg(long, default_value_t = 4)]
+        /// Block reads and block writes (or small files) in flight at once.
+        #[arg(long, default_value_t = 8)]
         concurrency: usize,
         /// Block size in MiB for large files.
         #[arg(long, default_value_t = 4)]
