@@ -85,7 +85,7 @@ pub enum AssetCommand {
         asset: String,
         path: PathBuf,
         /// Block reads and block writes (or small files) in flight at once.
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 4)]
         concurrency: usize,
         /// Block size in MiB for large files.
         #[arg(long, default_value_t = 4)]

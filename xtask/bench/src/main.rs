@@ -229,9 +229,7 @@ async fn replicate(tools: &Tools, topology: &str, w: &Workload, runs: usize) -> 
             rc_s.map(|r| format!("{:.0}%", 100.0 * floor / r)).unwrap_or("-".into())
         ));
     }
-    rows.extend([
-        row(&format!("{name} no-op re-run"), mc_noop.seconds, rc_noop.map(|m| m.seconds), None, None),
-    ]);
+    rows.extend([row(&format!("{name} no-op re-run"), mc_noop.seconds, rc_noop.map(|m| m.seconds), None, None)]);
     let mut audit_json = Vec::new();
     for (deep, mc_v, rc_v) in &audits {
         let label = if *deep { "verify --deep / check --download" } else { "verify / check" };
