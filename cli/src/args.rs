@@ -129,7 +129,7 @@ pub enum AssetCommand {
         dc: Dc,
         asset: String,
         path: PathBuf,
-        /// Blocks (or small files) in flight at once.
+        /// Block reads and block writes (or small files) in flight at once.
         #[arg(long, default_value_t = 4, allow_negative_numbers = true, value_parser = in_flight())]
         concurrency: usize,
         /// Block size in MiB for large files.

@@ -45,12 +45,8 @@ impl CopyEngine for StreamedCopy {
         let block_size = self.pool.as_ref().map_or(options.block_size, BlockPool::block_size) as u64;
         let (target, container, name) = (request.target, request.target_container, request.name);
         let up = if meta.size > block_size {
-            let source = BlobRangeSource {
-                store: request.source,
-                container: request.source_container,
-                name,
-                etag: &meta.etag,
-            };
+            let source =
+                BlobRangeSource { store: request.source, container: request.source_container, name, etag: &meta.etag };
             upload_ranges(target, container, name, &source, meta.size, &options).await?
         } else {
             let got = request.source.get_blob(request.source_container, name, None).await?;

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::stream::{self, FuturesUnordered, Stream, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::pool::{BlockPool, PooledBytes};
 use super::{BlobMeta, BlobStore, ByteStream, ListOptions, PutOptions};
@@ -160,21 +160,31 @@ pub(crate) trait RangeSource: Sync {
 struct FileSource<'a>(&'a Path);
 
 impl RangeSource for FileSource<'_> {
+    /// Straight into `buf` on a blocking thread: no intermediate buffer (tokio's
+    /// file buffers would be one more multi-MiB allocation per read in flight).
     async fn read_range(&self, range: Range<u64>, buf: &mut BytesMut) -> Result<()> {
-        let mut file = tokio::fs::File::open(self.0).await?;
-        file.seek(std::io::SeekFrom::Start(range.start)).await?;
-        let want = (range.end - range.start) as usize;
-        let start = buf.len();
-        while buf.len() - start < want {
-            let left = want - (buf.len() - start);
-            if file.read_buf(&mut (&mut *buf).limit(left)).await? == 0 {
-                return Err(crate::Error::new(
-                    ErrorKind::Corrupt,
-                    format!("'{}' became shorter while it was being uploaded", self.0.display()),
-                ));
-            }
+        use std::io::{Read, Seek};
+        let path = self.0.to_path_buf();
+        let mut owned = std::mem::take(buf);
+        let start = owned.len();
+        owned.resize(start + (range.end - range.start) as usize, 0);
+        let (owned, read) = tokio::task::spawn_blocking(move || {
+            let read = std::fs::File::open(&path).and_then(|mut file| {
+                file.seek(std::io::SeekFrom::Start(range.start))?;
+                file.read_exact(&mut owned[start..])
+            });
+            (owned, read)
+        })
+        .await
+        .map_err(|e| crate::Error::new(ErrorKind::Io, format!("a file read stopped: {e}")))?;
+        *buf = owned;
+        match read {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(crate::Error::new(
+                ErrorKind::Corrupt,
+                format!("'{}' became shorter while it was being uploaded", self.0.display()),
+            )),
+            other => Ok(other?),
         }
-        Ok(())
     }
 }
 

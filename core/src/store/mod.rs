@@ -21,11 +21,11 @@ use crate::error::{Error, Result};
 use crate::model::Permissions;
 use crate::secret::redact_sas;
 
-pub(crate) use ext::{upload_ranges, BlobRangeSource};
 pub use ext::{upload_file, upload_reader, upload_stream, BlobStoreExt, UploadOptions, Uploaded};
+pub(crate) use ext::{upload_ranges, BlobRangeSource};
+pub use memory::InMemoryStore;
 pub use pool::BlockPool;
 pub use throttle::{Limits, Throttled};
-pub use memory::InMemoryStore;
 
 /// Bytes of a blob, in chunks, as they arrive.
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;

@@ -40,7 +40,12 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// `rate` tokens per second (at least 0.001), at most `burst` (>= 1) at once.
     pub fn new(rate: f64, burst: f64) -> Self {
-        TokenBucket { rate: rate.max(1e-3), burst: burst.max(1.0), full_at: Mutex::new(None), granted: AtomicU64::new(0) }
+        TokenBucket {
+            rate: rate.max(1e-3),
+            burst: burst.max(1.0),
+            full_at: Mutex::new(None),
+            granted: AtomicU64::new(0),
+        }
     }
 
     pub fn rate(&self) -> f64 {
@@ -353,7 +358,7 @@ pub fn parse_bandwidth(s: &str) -> Result<u64> {
         _ => return Err(bad()),
     };
     let bytes = number * factor;
-    if !bytes.is_finite() || bytes < 1.0 || bytes > 1e15 {
+    if !bytes.is_finite() || !(1.0..=1e15).contains(&bytes) {
         return Err(bad());
     }
     Ok(bytes as u64)

@@ -6,8 +6,13 @@
 //! Topologies: two Azurite instances (streamed) and one instance with two
 //! accounts (server-side). Peer: rclone (`rclone copy --disable Copy`, i.e.
 //! through the client), found as `rclone` on PATH or in $RCLONE.
-//! Also: `asset upload` of one 300 MiB file (peak RSS, issue 2).
+//! Also: `asset upload` of one 512 MiB file against `rclone copyto` of the
+//! same file from disk (time and peak RSS, issues 2 and 10), a single 512 MiB
+//! blob streamed, and for streamed runs the emulator's own limit (plain
+//! parallel GETs and PUTs of the same bytes) with each tool's share of it.
+//! `--only` takes comma-separated workload or topology names (W3,streamed,upload).
 
+mod emulator;
 mod measure;
 mod workload;
 
@@ -32,7 +37,8 @@ struct Tools {
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runs: usize = flag(&args, "--runs").map(|v| v.parse()).transpose()?.unwrap_or(3);
-    let only: Option<String> = flag(&args, "--only");
+    let only: Option<Vec<String>> = flag(&args, "--only").map(|o| o.split(',').map(str::to_owned).collect());
+    let wanted = |names: &[&str]| only.as_ref().is_none_or(|o| o.iter().any(|w| names.contains(&w.as_str())));
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let tools = Tools {
         mirrorcast: root.join("target/release/mirrorcast"),
@@ -44,12 +50,12 @@ async fn main() -> Result<()> {
     }
 
     let mut results = Vec::new();
-    if only.as_deref().is_none_or(|o| o == "upload") {
-        results.push(upload_rss(&tools, runs).await?);
+    if wanted(&["upload"]) {
+        results.push(upload(&tools, runs).await?);
     }
     for topology in ["streamed", "server"] {
         for w in Workload::all() {
-            if only.as_deref().is_some_and(|o| o != w.name && o != topology) {
+            if !wanted(&[w.name, topology]) || (topology == "server" && w.streamed_only()) {
                 continue;
             }
             results.push(replicate(&tools, topology, &w, runs).await?);
@@ -157,6 +163,14 @@ async fn replicate(tools: &Tools, topology: &str, w: &Workload, runs: usize) -> 
     let mut cmd = Command::new(&tools.mirrorcast);
     cmd.args(["replicate", "--from", "a", "--to", "b", "--all", "--json"]).envs(env.iter().cloned());
     let mc_noop = measure(&mut cmd)?;
+    // The emulator's limit on these bytes, in the same run (streamed only: a
+    // server-side copy never moves the bytes through a client).
+    let raw = if topology == "streamed" {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        Some(emulator::raw_get_put(&a, &target_az.store("dcc")).await?)
+    } else {
+        None
+    };
     let rc_noop = match &tools.rclone {
         Some(r) => Some(measure(&mut rclone_copy(r, &rclone_env))?),
         None => None,
@@ -204,10 +218,18 @@ async fn replicate(tools: &Tools, topology: &str, w: &Workload, runs: usize) -> 
     let mc_s = secs(&mc).unwrap_or_default();
     let rc_s = secs(&rc);
     let name = format!("{} {topology}", w.name);
-    let mut rows = vec![
-        row(&format!("{name} replicate"), mc_s, rc_s, rss(&mc), rss(&rc)),
-        row(&format!("{name} no-op re-run"), mc_noop.seconds, rc_noop.map(|m| m.seconds), None, None),
-    ];
+    let mut rows = vec![row(&format!("{name} replicate"), mc_s, rc_s, rss(&mc), rss(&rc))];
+    if let Some((get, put)) = raw {
+        // Source and target are separate instances: a copy can at best overlap both.
+        let floor = get.max(put);
+        rows.push(format!(
+            "  emulator limit: raw GET {get:.2} s, raw PUT {put:.2} s ({:.0} MB/s); share: mirrorcast {:.0}%, rclone {}",
+            w.bytes() as f64 / floor / 1e6,
+            100.0 * floor / mc_s,
+            rc_s.map(|r| format!("{:.0}%", 100.0 * floor / r)).unwrap_or("-".into())
+        ));
+    }
+    rows.extend([row(&format!("{name} no-op re-run"), mc_noop.seconds, rc_noop.map(|m| m.seconds), None, None)]);
     let mut audit_json = Vec::new();
     for (deep, mc_v, rc_v) in &audits {
         let label = if *deep { "verify --deep / check --download" } else { "verify / check" };
@@ -225,6 +247,7 @@ async fn replicate(tools: &Tools, topology: &str, w: &Workload, runs: usize) -> 
         "ratio_noop": rc_noop.map(|r| mc_noop.seconds / r.seconds),
         "ratio_rss": rss(&rc).zip(rss(&mc)).map(|(r, m)| m / r),
         "audits": audit_json,
+        "emulator_limit": raw.map(|(get, put)| json!({"raw_get_seconds": get, "raw_put_seconds": put, "mirrorcast_share": get.max(put) / mc_s, "rclone_share": rc_s.map(|r| get.max(put) / r)})),
         "rows": rows,
     }))
 }
@@ -277,35 +300,78 @@ fn rclone_copy(rclone: &Path, env: &[(String, String)]) -> Command {
     cmd
 }
 
-/// Peak RSS of `asset upload` of one 300 MiB file (issue 2's bound: 64 MiB).
-async fn upload_rss(tools: &Tools, runs: usize) -> Result<serde_json::Value> {
-    eprintln!("bench: upload of a 300 MiB file…");
-    const SIZE: u64 = 300 * 1024 * 1024;
+/// `asset upload` of one 512 MiB file against `rclone copyto` of the same
+/// file from disk: time and peak RSS (issue 2's bound: 64 MiB).
+async fn upload(tools: &Tools, runs: usize) -> Result<serde_json::Value> {
+    eprintln!("bench: upload of a 512 MiB file…");
+    const SIZE: u64 = 512 * 1024 * 1024;
     let dir = std::env::temp_dir().join(format!("mirrorcast-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("big movie.mp4");
     std::fs::write(&file, mirrorcast_core::sample::mp4(SIZE, 1))?;
     let az = Azurite::start_default().await?;
     let env = [("MIRRORCAST_DC_X", az.connection_string("devstoreaccount1"))];
+    let rclone_env = rclone_env(&az, "devstoreaccount1", "DST");
     let mut all = Vec::new();
-    for _ in 0..runs {
-        let out = Command::new(&tools.mirrorcast)
-            .args(["asset", "create", "--dc", "x", "--name", "bench", "--json"])
-            .envs(env.clone())
-            .output()?;
-        let id =
-            serde_json::from_slice::<serde_json::Value>(&out.stdout)?["id"].as_str().context("asset id")?.to_owned();
-        let mut cmd = Command::new(&tools.mirrorcast);
-        cmd.args(["asset", "upload", "--dc", "x", &id]).arg(&file).envs(env.clone());
-        all.push(measure(&mut cmd)?);
-        Command::new(&tools.mirrorcast).args(["asset", "delete", "--dc", "x", &id]).envs(env.clone()).output()?;
+    let mut rc = Vec::new();
+    for run in 0..runs {
+        let mirrorcast = || -> Result<Measured> {
+            let out = Command::new(&tools.mirrorcast)
+                .args(["asset", "create", "--dc", "x", "--name", "bench", "--json"])
+                .envs(env.clone())
+                .output()?;
+            let id = serde_json::from_slice::<serde_json::Value>(&out.stdout)?["id"]
+                .as_str()
+                .context("asset id")?
+                .to_owned();
+            let mut cmd = Command::new(&tools.mirrorcast);
+            cmd.args(["asset", "upload", "--dc", "x", &id]).arg(&file).envs(env.clone());
+            let m = measure(&mut cmd)?;
+            Command::new(&tools.mirrorcast).args(["asset", "delete", "--dc", "x", &id]).envs(env.clone()).output()?;
+            Ok(m)
+        };
+        let rclone = |tool: &Path| -> Result<Measured> {
+            let mut cmd = Command::new(tool);
+            cmd.arg("copyto")
+                .arg(&file)
+                .args(["DST:bench-upload/big movie.mp4", "--config", "/dev/null", "-q"])
+                .envs(rclone_env.iter().cloned());
+            let m = measure(&mut cmd)?;
+            Command::new(tool)
+                .args(["purge", "DST:bench-upload", "--config", "/dev/null", "-q"])
+                .envs(rclone_env.iter().cloned())
+                .output()?;
+            Ok(m)
+        };
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        match (&tools.rclone, run % 2 == 0) {
+            (Some(tool), true) => {
+                all.push(mirrorcast()?);
+                rc.push(rclone(tool)?);
+            }
+            (Some(tool), false) => {
+                rc.push(rclone(tool)?);
+                all.push(mirrorcast()?);
+            }
+            (None, _) => all.push(mirrorcast()?),
+        }
+        eprintln!(
+            "bench:   run {}: mirrorcast {:.2}s, rclone {}",
+            run + 1,
+            all[run].seconds,
+            rc.get(run).map(|m| format!("{:.2}s", m.seconds)).unwrap_or("-".into())
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
     let s = median(all.iter().map(|m| m.seconds));
     let rss = median(all.iter().map(|m| m.peak_rss_mib()));
+    let rc_s = (!rc.is_empty()).then(|| median(rc.iter().map(|m| m.seconds)));
+    let rc_rss = (!rc.is_empty()).then(|| median(rc.iter().map(|m| m.peak_rss_mib())));
     Ok(json!({
-        "benchmark": "upload 300 MiB",
+        "benchmark": "upload 512 MiB",
         "mirrorcast": {"median_seconds": s, "median_peak_rss_mib": rss, "all": all.iter().map(Measured::json).collect::<Vec<_>>()},
-        "rows": [row("upload 300 MiB file", s, None, Some(rss), None)],
+        "rclone": {"median_seconds": rc_s, "median_peak_rss_mib": rc_rss, "all": rc.iter().map(Measured::json).collect::<Vec<_>>()},
+        "ratio_seconds": rc_s.map(|r| s / r),
+        "rows": [row("upload 512 MiB file / rclone copyto", s, rc_s, Some(rss), rc_rss)],
     }))
 }

@@ -40,10 +40,12 @@ impl Workload {
             ("Feature_3840x2160_20000.mp4".into(), 512 * 1024 * 1024),
             ("Feature_1920x1080_8000.mp4".into(), 512 * 1024 * 1024),
         ];
+        let one_large = vec![("Feature_3840x2160_40000.mp4".into(), 512 * 1024 * 1024)];
         vec![
             Workload { name: "W1", assets: 20, blobs: w1 },
             Workload { name: "W2", assets: 10, blobs: w2 },
             Workload { name: "W3", assets: 1, blobs: w3 },
+            Workload { name: "one-512MiB", assets: 1, blobs: one_large },
         ]
     }
 
@@ -68,6 +70,16 @@ impl Workload {
         } else {
             Bytes::from(mirrorcast_core::sample::mp4(size, seed))
         }
+    }
+
+    /// Only worth running on the streamed topology (it measures the client's pipeline).
+    pub fn streamed_only(&self) -> bool {
+        self.name == "one-512MiB"
+    }
+
+    /// Total bytes of blob data.
+    pub fn bytes(&self) -> u64 {
+        self.blobs.iter().map(|b| b.1).sum::<u64>() * self.assets as u64
     }
 
     pub fn describe(&self) -> String {
