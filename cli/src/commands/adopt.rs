@@ -67,7 +67,10 @@ pub async fn run(ctx: &Context<'_>, dc: &str, containers: Vec<String>, all: bool
         output::table(&["CONTAINER", "RESULT", "FILES", "PRIMARY / NOTE"], &rows);
         outln!(
             "{} adopted, {} already registered, {} skipped, {} failed",
-            totals.adopted, totals.already_registered, totals.skipped, totals.failed
+            totals.adopted,
+            totals.already_registered,
+            totals.skipped,
+            totals.failed
         );
     }
     Ok(if totals.failed > 0 { ExitCode::from(crate::exit::FAILURE) } else { ExitCode::SUCCESS })
