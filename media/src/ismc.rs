@@ -1,0 +1,248 @@
+//! The Smooth Streaming client manifest (`.ismc`): per stream, its quality
+//! levels (bitrate, codec, codec private data) and the chunk timeline.
+
+use crate::xml::{escape, num_attr, parse};
+use crate::{FormatError, Result};
+
+/// Smooth's clock: 100 ns ticks.
+pub const TIMESCALE: u64 = 10_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientManifest {
+    pub major_version: u32,
+    pub minor_version: u32,
+    /// In [`ClientManifest::timescale`] units.
+    pub duration: u64,
+    pub timescale: u64,
+    pub streams: Vec<StreamIndex>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamIndex {
+    /// `video`, `audio` or `text`.
+    pub kind: String,
+    pub name: String,
+    /// e.g. `QualityLevels({bitrate})/Fragments(video={start time})`.
+    pub url: String,
+    pub max_width: Option<u32>,
+    pub max_height: Option<u32>,
+    pub quality_levels: Vec<QualityLevel>,
+    pub chunks: Vec<Chunk>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QualityLevel {
+    pub index: u32,
+    pub bitrate: u64,
+    /// `H264`, `AVC1`, `AACL`…
+    pub fourcc: String,
+    pub max_width: Option<u32>,
+    pub max_height: Option<u32>,
+    /// Hex: Annex B SPS/PPS for H.264, the AudioSpecificConfig for AAC.
+    pub codec_private_data: String,
+    pub sampling_rate: Option<u32>,
+    pub channels: Option<u32>,
+    pub bits_per_sample: Option<u32>,
+    pub packet_size: Option<u32>,
+    pub audio_tag: Option<u32>,
+}
+
+/// One `<c>`: a fragment's start (when it does not follow the previous one) and duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunk {
+    pub t: Option<u64>,
+    pub d: u64,
+}
+
+impl StreamIndex {
+    /// Start times of every chunk, resolving the implicit ones.
+    pub fn chunk_starts(&self) -> Vec<u64> {
+        let mut next = 0;
+        self.chunks
+            .iter()
+            .map(|c| {
+                let start = c.t.unwrap_or(next);
+                next = start + c.d;
+                start
+            })
+            .collect()
+    }
+}
+
+impl ClientManifest {
+    pub fn parse(text: &str) -> Result<ClientManifest> {
+        let doc = parse(text, "the .ismc")?;
+        let root = doc.root_element();
+        if root.tag_name().name() != "SmoothStreamingMedia" {
+            return Err(FormatError::new(format!(
+                "root element is <{}>, not <SmoothStreamingMedia>",
+                root.tag_name().name()
+            )));
+        }
+        let mut streams = Vec::new();
+        for s in root.children().filter(|n| n.has_tag_name("StreamIndex")) {
+            let mut stream = StreamIndex {
+                kind: s.attribute("Type").unwrap_or_default().to_owned(),
+                name: s.attribute("Name").or(s.attribute("Type")).unwrap_or_default().to_owned(),
+                url: s.attribute("Url").unwrap_or_default().to_owned(),
+                max_width: num_attr(s, "MaxWidth")?,
+                max_height: num_attr(s, "MaxHeight")?,
+                quality_levels: Vec::new(),
+                chunks: Vec::new(),
+            };
+            for n in s.children().filter(|n| n.is_element()) {
+                match n.tag_name().name() {
+                    "QualityLevel" => stream.quality_levels.push(QualityLevel {
+                        index: num_attr(n, "Index")?.unwrap_or(0),
+                        bitrate: num_attr(n, "Bitrate")?
+                            .ok_or_else(|| FormatError::new("a <QualityLevel> has no Bitrate"))?,
+                        fourcc: n.attribute("FourCC").unwrap_or_default().to_owned(),
+                        max_width: num_attr(n, "MaxWidth")?,
+                        max_height: num_attr(n, "MaxHeight")?,
+                        codec_private_data: n.attribute("CodecPrivateData").unwrap_or_default().to_owned(),
+                        sampling_rate: num_attr(n, "SamplingRate")?,
+                        channels: num_attr(n, "Channels")?,
+                        bits_per_sample: num_attr(n, "BitsPerSample")?,
+                        packet_size: num_attr(n, "PacketSize")?,
+                        audio_tag: num_attr(n, "AudioTag")?,
+                    }),
+                    "c" => stream.chunks.push(Chunk {
+                        t: num_attr(n, "t")?,
+                        d: num_attr(n, "d")?.ok_or_else(|| FormatError::new("a <c> chunk has no duration d"))?,
+                    }),
+                    _ => {}
+                }
+            }
+            streams.push(stream);
+        }
+        Ok(ClientManifest {
+            major_version: num_attr(root, "MajorVersion")?.unwrap_or(2),
+            minor_version: num_attr(root, "MinorVersion")?.unwrap_or(0),
+            duration: num_attr(root, "Duration")?.unwrap_or(0),
+            timescale: num_attr(root, "TimeScale")?.unwrap_or(TIMESCALE),
+            streams,
+        })
+    }
+
+    pub fn to_xml(&self) -> String {
+        let mut s = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+        s.push_str(&format!(
+            "<SmoothStreamingMedia MajorVersion=\"{}\" MinorVersion=\"{}\" Duration=\"{}\" TimeScale=\"{}\">\n",
+            self.major_version, self.minor_version, self.duration, self.timescale
+        ));
+        for st in &self.streams {
+            s.push_str(&format!(
+                "  <StreamIndex Chunks=\"{}\" Type=\"{}\" Name=\"{}\" Url=\"{}\" QualityLevels=\"{}\"",
+                st.chunks.len(),
+                escape(&st.kind),
+                escape(&st.name),
+                escape(&st.url),
+                st.quality_levels.len()
+            ));
+            opt(&mut s, "MaxWidth", st.max_width);
+            opt(&mut s, "MaxHeight", st.max_height);
+            opt(&mut s, "DisplayWidth", st.max_width);
+            opt(&mut s, "DisplayHeight", st.max_height);
+            s.push_str(">\n");
+            for q in &st.quality_levels {
+                s.push_str(&format!(
+                    "    <QualityLevel Index=\"{}\" Bitrate=\"{}\" FourCC=\"{}\"",
+                    q.index,
+                    q.bitrate,
+                    escape(&q.fourcc)
+                ));
+                opt(&mut s, "MaxWidth", q.max_width);
+                opt(&mut s, "MaxHeight", q.max_height);
+                opt(&mut s, "SamplingRate", q.sampling_rate);
+                opt(&mut s, "Channels", q.channels);
+                opt(&mut s, "BitsPerSample", q.bits_per_sample);
+                opt(&mut s, "PacketSize", q.packet_size);
+                opt(&mut s, "AudioTag", q.audio_tag);
+                s.push_str(&format!(" CodecPrivateData=\"{}\" />\n", escape(&q.codec_private_data)));
+            }
+            for c in &st.chunks {
+                match c.t {
+                    Some(t) => s.push_str(&format!("    <c t=\"{t}\" d=\"{}\" />\n", c.d)),
+                    None => s.push_str(&format!("    <c d=\"{}\" />\n", c.d)),
+                }
+            }
+            s.push_str("  </StreamIndex>\n");
+        }
+        s.push_str("</SmoothStreamingMedia>\n");
+        s
+    }
+}
+
+fn opt(s: &mut String, name: &str, value: Option<u32>) {
+    if let Some(v) = value {
+        s.push_str(&format!(" {name}=\"{v}\""));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ClientManifest {
+        ClientManifest {
+            major_version: 2,
+            minor_version: 2,
+            duration: 40_000_000,
+            timescale: TIMESCALE,
+            streams: vec![
+                StreamIndex {
+                    kind: "video".into(),
+                    name: "video".into(),
+                    url: "QualityLevels({bitrate})/Fragments(video={start time})".into(),
+                    max_width: Some(640),
+                    max_height: Some(360),
+                    quality_levels: vec![QualityLevel {
+                        index: 0,
+                        bitrate: 800_000,
+                        fourcc: "H264".into(),
+                        max_width: Some(640),
+                        max_height: Some(360),
+                        codec_private_data: "000000016764001EACD9".into(),
+                        ..Default::default()
+                    }],
+                    chunks: vec![Chunk { t: Some(0), d: 20_000_000 }, Chunk { t: None, d: 20_000_000 }],
+                },
+                StreamIndex {
+                    kind: "audio".into(),
+                    name: "audio & more".into(),
+                    url: "QualityLevels({bitrate})/Fragments(audio={start time})".into(),
+                    max_width: None,
+                    max_height: None,
+                    quality_levels: vec![QualityLevel {
+                        index: 0,
+                        bitrate: 128_000,
+                        fourcc: "AACL".into(),
+                        codec_private_data: "1190".into(),
+                        sampling_rate: Some(48_000),
+                        channels: Some(2),
+                        bits_per_sample: Some(16),
+                        packet_size: Some(4),
+                        audio_tag: Some(255),
+                        ..Default::default()
+                    }],
+                    chunks: vec![Chunk { t: Some(0), d: 20_053_333 }, Chunk { t: Some(20_053_333), d: 19_946_667 }],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_client_manifest_reads_back_as_written() {
+        let m = sample();
+        assert_eq!(ClientManifest::parse(&m.to_xml()).unwrap(), m);
+        assert_eq!(m.streams[0].chunk_starts(), [0, 20_000_000]);
+    }
+
+    #[test]
+    fn malformed_client_manifests_are_errors() {
+        assert!(ClientManifest::parse("<SmoothStreamingMedia>").is_err());
+        assert!(ClientManifest::parse("<smil/>").is_err());
+        let no_d = r#"<SmoothStreamingMedia><StreamIndex Type="video"><c t="0"/></StreamIndex></SmoothStreamingMedia>"#;
+        assert!(ClientManifest::parse(no_d).unwrap_err().to_string().contains("duration"));
+    }
+}

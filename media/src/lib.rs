@@ -1,0 +1,24 @@
+//! mirrorcast-media: the media formats that verify, encode and the origin share.
+//!
+//! - [`ism`]: the SMIL server manifest (`.ism`), model, reader and writer.
+//! - [`ismc`]: the Smooth Streaming client manifest (`.ismc`), model, reader and writer.
+//! - [`mp4`]: reading an MP4's boxes: top-level layout, tracks, codec private
+//!   data (avcC, esds), timescales and sync samples (for chunk timelines).
+
+pub mod ism;
+pub mod ismc;
+pub mod mp4;
+mod xml;
+
+/// A media document that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct FormatError(pub String);
+
+impl FormatError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        FormatError(message.into())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, FormatError>;

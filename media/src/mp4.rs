@@ -1,0 +1,470 @@
+//! Reading an MP4 (ISO BMFF) file's structure: the top-level boxes in order,
+//! and per track what a manifest needs: handler, timescale, duration, codec
+//! and its private data (avcC, esds), sample sizes, decode times and sync samples.
+//!
+//! Only `moov` is read into memory (bounded by [`MAX_MOOV_BYTES`]); media
+//! data is skipped by seeking. Progressive (non-fragmented) files only.
+
+use std::io::{Read, Seek, SeekFrom};
+
+use crate::{FormatError, Result};
+
+/// A larger `moov` is refused rather than read (a 2-hour 60 fps rendition needs a few MiB).
+pub const MAX_MOOV_BYTES: u64 = 256 * 1024 * 1024;
+
+/// A top-level box: its type, where it starts and its whole size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopBox {
+    pub kind: String,
+    pub offset: u64,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Mp4 {
+    pub boxes: Vec<TopBox>,
+    pub tracks: Vec<Track>,
+}
+
+/// H.264 decoder configuration (from `avcC`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AvcConfig {
+    pub profile: u8,
+    pub compatibility: u8,
+    pub level: u8,
+    pub sps: Vec<Vec<u8>>,
+    pub pps: Vec<Vec<u8>>,
+}
+
+/// AAC configuration (from `mp4a` and its `esds`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AudioConfig {
+    pub channels: u16,
+    pub sample_size: u16,
+    pub sample_rate: u32,
+    /// MPEG-4 object type indication (0x40: MPEG-4 audio).
+    pub object_type: u8,
+    /// The AudioSpecificConfig.
+    pub specific_config: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Track {
+    pub track_id: u32,
+    /// `vide`, `soun`, `text`…
+    pub handler: String,
+    pub timescale: u32,
+    /// In `timescale` units.
+    pub duration: u64,
+    /// The sample entry type: `avc1`, `mp4a`…
+    pub codec: String,
+    pub width: u16,
+    pub height: u16,
+    pub avc: Option<AvcConfig>,
+    pub audio: Option<AudioConfig>,
+    pub sample_sizes: Vec<u32>,
+    /// Decode time of each sample, in `timescale` units.
+    pub decode_times: Vec<u64>,
+    /// 1-based numbers of the sync samples; `None`: every sample is one.
+    pub sync_samples: Option<Vec<u32>>,
+}
+
+impl Mp4 {
+    /// Reads the layout and the `moov` of `reader`.
+    pub fn read<R: Read + Seek>(mut reader: R) -> Result<Mp4> {
+        let end = reader.seek(SeekFrom::End(0)).map_err(io)?;
+        let mut pos = 0;
+        let mut out = Mp4::default();
+        let mut moov = None;
+        while pos < end {
+            reader.seek(SeekFrom::Start(pos)).map_err(io)?;
+            let mut head = [0u8; 8];
+            reader.read_exact(&mut head).map_err(io)?;
+            let kind = fourcc(&head[4..8]);
+            let mut size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as u64;
+            let mut header = 8;
+            if size == 1 {
+                let mut large = [0u8; 8];
+                reader.read_exact(&mut large).map_err(io)?;
+                size = u64::from_be_bytes(large);
+                header = 16;
+            } else if size == 0 {
+                size = end - pos;
+            }
+            if size < header || pos + size > end {
+                return Err(FormatError::new(format!("box '{kind}' at {pos} claims {size} bytes; the file has {end}")));
+            }
+            if kind == "moov" {
+                if size > MAX_MOOV_BYTES {
+                    return Err(FormatError::new(format!("moov of {size} bytes is larger than {MAX_MOOV_BYTES}")));
+                }
+                let mut body = vec![0u8; (size - header) as usize];
+                reader.read_exact(&mut body).map_err(io)?;
+                moov = Some(body);
+            }
+            out.boxes.push(TopBox { kind, offset: pos, size });
+            pos += size;
+        }
+        let moov = moov.ok_or_else(|| FormatError::new("no moov box: not a progressive MP4"))?;
+        for (kind, body) in children(&moov)? {
+            if kind == "trak" {
+                out.tracks.push(read_trak(body)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn open(path: &std::path::Path) -> Result<Mp4> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| FormatError::new(format!("cannot open '{}': {e}", path.display())))?;
+        Mp4::read(std::io::BufReader::new(file))
+    }
+
+    /// Whether `moov` comes before `mdat` (a progressive download can start playing at once).
+    pub fn moov_first(&self) -> bool {
+        let at = |k: &str| self.boxes.iter().position(|b| b.kind == k);
+        matches!((at("moov"), at("mdat")), (Some(m), Some(d)) if m < d)
+    }
+
+    pub fn video(&self) -> Option<&Track> {
+        self.tracks.iter().find(|t| t.handler == "vide")
+    }
+
+    pub fn audio(&self) -> Option<&Track> {
+        self.tracks.iter().find(|t| t.handler == "soun")
+    }
+}
+
+impl Track {
+    pub fn duration_seconds(&self) -> f64 {
+        if self.timescale == 0 {
+            0.0
+        } else {
+            self.duration as f64 / self.timescale as f64
+        }
+    }
+
+    /// Average bits per second of the media data.
+    pub fn bitrate(&self) -> u64 {
+        let bytes: u64 = self.sample_sizes.iter().map(|&s| s as u64).sum();
+        let secs = self.duration_seconds();
+        if secs <= 0.0 {
+            0
+        } else {
+            (bytes as f64 * 8.0 / secs).round() as u64
+        }
+    }
+
+    /// Decode times of the sync samples (key frames), in `timescale` units.
+    pub fn sync_times(&self) -> Vec<u64> {
+        match &self.sync_samples {
+            None => self.decode_times.clone(),
+            Some(numbers) => numbers
+                .iter()
+                .filter_map(|&n| self.decode_times.get((n as usize).checked_sub(1)?).copied())
+                .collect(),
+        }
+    }
+
+    /// Smooth's `CodecPrivateData`, hex: `00000001 SPS 00000001 PPS` for
+    /// H.264, the AudioSpecificConfig for AAC; empty if unknown.
+    pub fn codec_private_data(&self) -> String {
+        let mut bytes = Vec::new();
+        if let Some(avc) = &self.avc {
+            for nal in avc.sps.iter().chain(&avc.pps) {
+                bytes.extend_from_slice(&[0, 0, 0, 1]);
+                bytes.extend_from_slice(nal);
+            }
+        } else if let Some(a) = &self.audio {
+            bytes.extend_from_slice(&a.specific_config);
+        }
+        bytes.iter().map(|b| format!("{b:02X}")).collect()
+    }
+}
+
+fn io(e: std::io::Error) -> FormatError {
+    FormatError::new(format!("cannot read the MP4: {e}"))
+}
+
+fn fourcc(b: &[u8]) -> String {
+    b.iter().map(|&c| if c.is_ascii_graphic() || c == b' ' { c as char } else { '?' }).collect()
+}
+
+/// The child boxes of a container box's body.
+fn children(mut body: &[u8]) -> Result<Vec<(String, &[u8])>> {
+    let mut out = Vec::new();
+    while body.len() >= 8 {
+        let size = u32::from_be_bytes([body[0], body[1], body[2], body[3]]) as usize;
+        let kind = fourcc(&body[4..8]);
+        let (header, size) = match size {
+            0 => (8, body.len()),
+            1 => {
+                let large = Cursor::new(body).u64_at(8)? as usize;
+                (16, large)
+            }
+            s => (8, s),
+        };
+        if size < header || size > body.len() {
+            return Err(FormatError::new(format!("box '{kind}' claims {size} bytes; {} remain", body.len())));
+        }
+        out.push((kind, &body[header..size]));
+        body = &body[size..];
+    }
+    Ok(out)
+}
+
+fn child<'a>(body: &'a [u8], kind: &str) -> Result<Option<&'a [u8]>> {
+    Ok(children(body)?.into_iter().find(|(k, _)| k == kind).map(|(_, b)| b))
+}
+
+fn need<'a>(body: &'a [u8], kind: &str, parent: &str) -> Result<&'a [u8]> {
+    child(body, kind)?.ok_or_else(|| FormatError::new(format!("'{parent}' has no '{kind}' box")))
+}
+
+/// Big-endian reads with bounds checks.
+struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Cursor { b, pos: 0 }
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len()).ok_or_else(|| {
+            FormatError::new(format!("box truncated: wanted {n} bytes at {} of {}", self.pos, self.b.len()))
+        })?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn skip(&mut self, n: usize) -> Result<()> {
+        self.take(n).map(|_| ())
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16> {
+        let s = self.take(2)?;
+        Ok(u16::from_be_bytes([s[0], s[1]]))
+    }
+    fn u32(&mut self) -> Result<u32> {
+        let s = self.take(4)?;
+        Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        let s = self.take(8)?;
+        Ok(u64::from_be_bytes(s.try_into().expect("8 bytes")))
+    }
+    fn u64_at(&mut self, at: usize) -> Result<u64> {
+        self.pos = at;
+        self.u64()
+    }
+    fn rest(&self) -> &'a [u8] {
+        &self.b[self.pos.min(self.b.len())..]
+    }
+}
+
+fn read_trak(trak: &[u8]) -> Result<Track> {
+    let mut t = Track::default();
+    let mut tkhd = Cursor::new(need(trak, "tkhd", "trak")?);
+    let version = tkhd.u32()? >> 24;
+    tkhd.skip(if version == 1 { 16 } else { 8 })?;
+    t.track_id = tkhd.u32()?;
+
+    let mdia = need(trak, "mdia", "trak")?;
+    let mut mdhd = Cursor::new(need(mdia, "mdhd", "mdia")?);
+    let version = mdhd.u32()? >> 24;
+    if version == 1 {
+        mdhd.skip(16)?;
+        t.timescale = mdhd.u32()?;
+        t.duration = mdhd.u64()?;
+    } else {
+        mdhd.skip(8)?;
+        t.timescale = mdhd.u32()?;
+        t.duration = mdhd.u32()? as u64;
+    }
+    let mut hdlr = Cursor::new(need(mdia, "hdlr", "mdia")?);
+    hdlr.skip(8)?;
+    t.handler = fourcc(hdlr.take(4)?);
+
+    let stbl = need(need(mdia, "minf", "mdia")?, "stbl", "minf")?;
+    read_stsd(need(stbl, "stsd", "stbl")?, &mut t)?;
+
+    let mut stts = Cursor::new(need(stbl, "stts", "stbl")?);
+    stts.skip(4)?;
+    let mut time = 0u64;
+    for _ in 0..stts.u32()? {
+        let (count, delta) = (stts.u32()?, stts.u32()? as u64);
+        for _ in 0..count {
+            t.decode_times.push(time);
+            time += delta;
+        }
+    }
+    if let Some(stss) = child(stbl, "stss")? {
+        let mut c = Cursor::new(stss);
+        c.skip(4)?;
+        let n = c.u32()?;
+        t.sync_samples = Some((0..n).map(|_| c.u32()).collect::<Result<_>>()?);
+    }
+    let mut stsz = Cursor::new(need(stbl, "stsz", "stbl")?);
+    stsz.skip(4)?;
+    let (fixed, count) = (stsz.u32()?, stsz.u32()?);
+    t.sample_sizes =
+        if fixed != 0 { vec![fixed; count as usize] } else { (0..count).map(|_| stsz.u32()).collect::<Result<_>>()? };
+    Ok(t)
+}
+
+fn read_stsd(stsd: &[u8], t: &mut Track) -> Result<()> {
+    let mut c = Cursor::new(stsd);
+    c.skip(8)?; // version, flags, entry count: the first entry describes the track
+    let entries = children(c.rest())?;
+    let Some((kind, entry)) = entries.into_iter().next() else {
+        return Err(FormatError::new("'stsd' has no sample entry"));
+    };
+    t.codec = kind;
+    let mut e = Cursor::new(entry);
+    e.skip(8)?; // reserved, data reference index
+    match t.handler.as_str() {
+        "vide" => {
+            e.skip(16)?;
+            t.width = e.u16()?;
+            t.height = e.u16()?;
+            e.skip(50)?;
+            if let Some(avcc) = child(e.rest(), "avcC")? {
+                t.avc = Some(read_avcc(avcc)?);
+            }
+        }
+        "soun" => {
+            e.skip(8)?;
+            let channels = e.u16()?;
+            let sample_size = e.u16()?;
+            e.skip(4)?;
+            let sample_rate = e.u32()? >> 16;
+            let mut audio = AudioConfig { channels, sample_size, sample_rate, ..Default::default() };
+            if let Some(esds) = child(e.rest(), "esds")? {
+                read_esds(esds, &mut audio)?;
+            }
+            t.audio = Some(audio);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn read_avcc(b: &[u8]) -> Result<AvcConfig> {
+    let mut c = Cursor::new(b);
+    c.skip(1)?;
+    let mut cfg = AvcConfig { profile: c.u8()?, compatibility: c.u8()?, level: c.u8()?, ..Default::default() };
+    c.skip(1)?;
+    for _ in 0..(c.u8()? & 0x1f) {
+        let n = c.u16()? as usize;
+        cfg.sps.push(c.take(n)?.to_vec());
+    }
+    for _ in 0..c.u8()? {
+        let n = c.u16()? as usize;
+        cfg.pps.push(c.take(n)?.to_vec());
+    }
+    Ok(cfg)
+}
+
+/// An MPEG-4 descriptor: tag and length (7 bits per byte, high bit continues).
+fn descriptor<'a>(c: &mut Cursor<'a>) -> Result<(u8, Cursor<'a>)> {
+    let tag = c.u8()?;
+    let mut len = 0usize;
+    for _ in 0..4 {
+        let b = c.u8()?;
+        len = (len << 7) | (b & 0x7f) as usize;
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    Ok((tag, Cursor::new(c.take(len)?)))
+}
+
+fn read_esds(b: &[u8], audio: &mut AudioConfig) -> Result<()> {
+    let mut c = Cursor::new(b);
+    c.skip(4)?;
+    let (tag, mut es) = descriptor(&mut c)?;
+    if tag != 0x03 {
+        return Err(FormatError::new(format!("esds starts with descriptor {tag:#x}, not ES_Descriptor")));
+    }
+    es.skip(2)?;
+    let flags = es.u8()?;
+    if flags & 0x80 != 0 {
+        es.skip(2)?;
+    }
+    if flags & 0x40 != 0 {
+        let n = es.u8()? as usize;
+        es.skip(n)?;
+    }
+    if flags & 0x20 != 0 {
+        es.skip(2)?;
+    }
+    while !es.rest().is_empty() {
+        let (tag, mut d) = descriptor(&mut es)?;
+        if tag != 0x04 {
+            continue;
+        }
+        audio.object_type = d.u8()?;
+        d.skip(12)?;
+        while !d.rest().is_empty() {
+            let (tag, inner) = descriptor(&mut d)?;
+            if tag == 0x05 {
+                audio.specific_config = inner.rest().to_vec();
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncated_and_lying_files_are_errors_not_panics() {
+        assert!(Mp4::read(std::io::Cursor::new(b"\0\0\0\x10ftypisom".to_vec())).is_err());
+        assert!(Mp4::read(std::io::Cursor::new(b"\0\0\0\x08free".to_vec())).unwrap_err().0.contains("no moov"));
+        let mut lying = b"\0\0\0\x10moov".to_vec();
+        lying.extend_from_slice(&[0, 0, 0, 0xff, b't', b'r', b'a', b'k']);
+        assert!(Mp4::read(std::io::Cursor::new(lying)).is_err());
+    }
+
+    /// A real file made by ffmpeg: the reader must find what ffprobe finds.
+    #[test]
+    fn an_ffmpeg_made_mp4_yields_codecs_timescales_and_key_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clip.mp4");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=3"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=3"])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-keyint_min", "25", "-sc_threshold", "0"])
+            .args(["-c:a", "aac", "-ac", "2", "-b:a", "96k", "-movflags", "+faststart", "-y"])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg is needed for this test: apt-get install ffmpeg");
+        assert!(status.success());
+        let mp4 = Mp4::open(&path).unwrap();
+        assert!(mp4.moov_first(), "{:?}", mp4.boxes);
+        let v = mp4.video().unwrap();
+        assert_eq!((v.codec.as_str(), v.width, v.height), ("avc1", 320, 180));
+        assert_eq!(v.sample_sizes.len(), 75);
+        let keys: Vec<f64> = v.sync_times().iter().map(|&t| t as f64 / v.timescale as f64).collect();
+        assert_eq!(keys, [0.0, 1.0, 2.0]);
+        let avc = v.avc.as_ref().unwrap();
+        assert_eq!((avc.sps.len(), avc.pps.len()), (1, 1));
+        assert_eq!(avc.sps[0][0] & 0x1f, 7, "an SPS NAL unit");
+        assert!(v.codec_private_data().starts_with("00000001"));
+        assert!((v.duration_seconds() - 3.0).abs() < 0.05, "{}", v.duration_seconds());
+        let a = mp4.audio().unwrap();
+        let cfg = a.audio.as_ref().unwrap();
+        assert_eq!((a.codec.as_str(), cfg.channels, cfg.sample_rate, cfg.object_type), ("mp4a", 2, 48_000, 0x40));
+        // AAC-LC (object type 2), 48 kHz (index 3), 2 channels: 0x11 0x90 (ffmpeg may
+        // add a backward-compatible extension after it).
+        assert!(a.codec_private_data().starts_with("1190"), "{}", a.codec_private_data());
+        assert!(a.bitrate() > 50_000 && a.bitrate() < 150_000, "{}", a.bitrate());
+    }
+}
