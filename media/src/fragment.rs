@@ -375,9 +375,33 @@ fn empty_sample_tables(trak: &[u8]) -> Result<Option<Vec<u8>>> {
             }),
             _ => Ok(None),
         }),
-        // The edit list stays: it tells the player where presentation starts.
+        // The edit list stays (it says where presentation starts, past the AAC priming, say), but
+        // its durations become 0, "the whole media", as the samples now come in fragments: a
+        // player would otherwise stop at the progressive file's edit and drop the last sample.
+        b"edts" => rebuild(raw, b"edts", &|kind, raw| match kind {
+            b"elst" => Ok(Some(open_ended(raw)?)),
+            _ => Ok(None),
+        }),
         _ => Ok(None),
     })
+}
+
+/// An `elst` with every segment duration set to 0.
+fn open_ended(elst: &[u8]) -> Result<Vec<u8>> {
+    let mut out = elst.to_vec();
+    let header = box_header(elst).ok_or_else(|| FormatError::new("elst truncated"))?.header_len as usize;
+    let body = &elst[header..];
+    let mut c = Reader::new(body);
+    let version = c.u8()?;
+    c.skip(3)?;
+    let count = c.u32()? as usize;
+    let (duration_len, entry_len) = if version == 1 { (8, 20) } else { (4, 12) };
+    for i in 0..count {
+        let at = header + 8 + i * entry_len;
+        let field = out.get_mut(at..at + duration_len).ok_or_else(|| FormatError::new("elst truncated"))?;
+        field.fill(0);
+    }
+    Ok(out)
 }
 
 type Rewrite<'a> = dyn Fn(&[u8; 4], &[u8]) -> Result<Option<Vec<u8>>> + 'a;

@@ -101,9 +101,9 @@ pub fn hls_media(r: &Rendition<'_>, format: Format) -> String {
     s
 }
 
-/// `PT12.345S`
+/// `PT12.345S`, rounded up: a player may drop a last sample that ends past the stated duration.
 fn iso_duration(secs: f64) -> String {
-    format!("PT{secs:.3}S")
+    format!("PT{:.3}S", (secs * 1000.0).ceil() / 1000.0)
 }
 
 /// The DASH MPD: an adaptation set per kind, each representation with its own SegmentTimeline.

@@ -54,6 +54,8 @@ pub struct OriginConfig {
     pub request_timeout: Duration,
     /// A client that has not sent its request head by then is cut off (slowloris).
     pub header_read_timeout: Duration,
+    /// A storage call not answered by then (its own retries included) is a 503.
+    pub upstream_timeout: Duration,
 }
 
 impl Default for OriginConfig {
@@ -62,6 +64,7 @@ impl Default for OriginConfig {
             index_cache_bytes: 256 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
+            upstream_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -169,9 +172,12 @@ impl Origin {
     /// A storage call, timed for the metrics.
     async fn timed<T>(&self, call: impl Future<Output = mirrorcast_core::Result<T>>) -> Result<T, Fail> {
         let start = Instant::now();
-        let out = call.await;
-        self.metrics.upstream(start.elapsed(), out.is_ok());
-        Ok(out?)
+        let out = tokio::time::timeout(self.config.upstream_timeout, call).await;
+        self.metrics.upstream(start.elapsed(), matches!(out, Ok(Ok(_))));
+        match out {
+            Ok(done) => Ok(done?),
+            Err(_) => Err(Fail::Storage(ErrorKind::Transient)),
+        }
     }
 
     /// The asset behind an origin locator valid now.

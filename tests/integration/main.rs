@@ -11,4 +11,5 @@ mod plugins;
 mod replicate;
 mod resilience;
 mod secrets;
+mod serve;
 mod verify;

@@ -7,6 +7,7 @@ mod import;
 mod locator;
 mod policy;
 mod replicate;
+mod serve;
 mod verify;
 
 use std::path::Path;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(a) => verify::run(&ctx, a).await,
         Command::Demo(a) => demo::run(&ctx, a).await,
         Command::Import(a) => import::run(&ctx, &a.dc.dc, &a.path, a.dry_run).await,
+        Command::Serve(a) => serve::run(&ctx, a).await,
     }
 }
 
