@@ -175,3 +175,70 @@ fn timeline(track: &TrackIndex) -> Vec<(u64, u64, u32)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mirrorcast_media::fragment::{box_header, Index};
+
+    /// A 5 s clip with key frames every 2 s, indexed from its moov.
+    fn index() -> Index {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clip.mp4");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-f", "lavfi", "-i", "sine"])
+            .args(["-t", "5", "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50"])
+            .args(["-sc_threshold", "0", "-c:a", "aac", "-movflags", "+faststart", "-y"])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg is needed for this test: apt-get install ffmpeg");
+        assert!(status.success());
+        let file = std::fs::read(&path).unwrap();
+        let mut at = 0;
+        loop {
+            let h = box_header(&file[at..]).unwrap();
+            let size = h.size.unwrap() as usize;
+            if &h.kind == b"moov" {
+                return Index::from_moov(&file[at..at + size]).unwrap();
+            }
+            at += size;
+        }
+    }
+
+    #[test]
+    fn hls_and_dash_manifests_name_every_fragment_in_the_media_services_shape() {
+        let index = index();
+        let (v, a) = (index.by_handler("vide").unwrap(), index.by_handler("soun").unwrap());
+        let renditions = [
+            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 600_000, track: v },
+            Rendition { kind: TrackKind::Audio, stream: "audio", bitrate: 128_000, track: a },
+        ];
+        let master = hls_master(&renditions, Format::HlsCmaf);
+        assert!(master.contains("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\""), "{master}");
+        assert!(
+            master
+                .contains("RESOLUTION=320x180,AUDIO=\"audio\"\nQualityLevels(600000)/Manifest(video,format=m3u8-cmaf)"),
+            "{master}"
+        );
+        assert!(master.contains(&format!("CODECS=\"{},mp4a.40.2\"", v.codecs())), "{master}");
+
+        let media = hls_media(&renditions[0], Format::HlsAapl);
+        assert!(media.contains("#EXT-X-MAP:URI=\"Fragments(video=i,format=m3u8-aapl)\""), "{media}");
+        assert!(media.contains("#EXT-X-TARGETDURATION:2\n"), "{media}");
+        let ts = v.info.timescale as u64;
+        for start in [0, 2 * ts, 4 * ts] {
+            assert!(media.contains(&format!("Fragments(video={start},format=m3u8-aapl)")), "{start}: {media}");
+        }
+        assert!(media.ends_with("#EXT-X-ENDLIST\n"));
+
+        let mpd = dash(&renditions, Format::DashCsf);
+        assert!(
+            mpd.contains(&format!("<S t=\"0\" d=\"{}\" r=\"1\" />", 2 * ts)),
+            "two 2 s fragments in one run: {mpd}"
+        );
+        assert!(mpd.contains(&format!("<S t=\"{}\" d=\"{ts}\" />", 4 * ts)), "then the last 1 s: {mpd}");
+        assert!(mpd.contains("media=\"QualityLevels(600000)/Fragments(video=$Time$,format=mpd-time-csf)\""), "{mpd}");
+        assert!(mpd.contains("contentType=\"audio\"") && mpd.contains("audioSamplingRate="), "{mpd}");
+        assert!(mpd.contains("mediaPresentationDuration=\"PT5.0"), "{mpd}");
+    }
+}

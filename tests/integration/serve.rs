@@ -244,6 +244,11 @@ async fn serve_refuses_what_it_must_and_leaks_nothing() {
     let huge = format!("GET /{l}/{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(10 * 1024 * 1024));
     let (status, _) = raw(&s.addr, huge.as_bytes()).await;
     assert!(status == 431 || status == 0, "{status}");
+    let mut slow = tokio::net::TcpStream::connect(&s.addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+    let mut rest = Vec::new();
+    let cut = tokio::time::timeout(Duration::from_secs(60), slow.read_to_end(&mut rest)).await;
+    assert!(cut.is_ok(), "a head never finished is cut off by the server (its header deadline is 10 s)");
     let (status, _) = get(&s.addr, &format!("/{l}/{}", "a".repeat(5000))).await;
     assert_eq!(status, 404, "a long but allowed path is still resolved and refused");
     assert_eq!(get(&s.addr, "/healthz").await.0, 200);
