@@ -370,9 +370,10 @@ async fn serve_packages_hls_and_dash_that_carry_the_sources_packets() {
     }
     for manifest in ["manifest(format=mpd-time-csf)", "manifest(format=mpd-time-cmaf)"] {
         let mut got = packet_md5s(&format!("{base}/{manifest}"), "0");
-        // Known gap: ffmpeg's DASH reader (5.1) stops the audio one AAC packet early, though the
-        // segment holds it (the same segments play whole through HLS). Every packet it does
-        // deliver must be the source's, in order, and only that last one may be missing.
+        // ffmpeg's DASH reader (5.1) ends the whole presentation when its first stream ends: the
+        // video ends at 6.0 s, the last AAC packet starts just past it and is never asked for
+        // (the same segments play whole through HLS). Every packet it does deliver must be the
+        // source's, in order, and only that last one may be missing.
         for (g, w) in got.iter_mut().zip(&want) {
             if g.len() + 1 == w.len() {
                 g.push(w[w.len() - 1].clone());
