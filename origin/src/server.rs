@@ -333,8 +333,9 @@ impl Origin {
         let got = self.timed(self.store.get_blob(container, name, range)).await?;
         let etag = got.meta.etag.clone();
         let start = Instant::now();
-        let chunks: Vec<Bytes> = got.stream.try_collect().await.map_err(Fail::from)?;
-        self.metrics.upstream(start.elapsed(), true);
+        let read = tokio::time::timeout(self.config.upstream_timeout, got.stream.try_collect::<Vec<Bytes>>()).await;
+        self.metrics.upstream(start.elapsed(), matches!(read, Ok(Ok(_))));
+        let chunks = read.map_err(|_| Fail::Storage(ErrorKind::Transient))??;
         let mut buf = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
         chunks.iter().for_each(|c| buf.extend_from_slice(c));
         Ok((etag, buf.freeze()))
