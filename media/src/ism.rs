@@ -110,7 +110,10 @@ impl ServerManifest {
             s.push_str(&format!("      <{el} src=\"{}\" systemBitrate=\"{}\">\n", escape(&t.src), t.system_bitrate));
             s.push_str(&format!("        <param name=\"trackID\" value=\"{}\" valuetype=\"data\" />\n", t.track_id));
             if let Some(n) = &t.track_name {
-                s.push_str(&format!("        <param name=\"trackName\" value=\"{}\" valuetype=\"data\" />\n", escape(n)));
+                s.push_str(&format!(
+                    "        <param name=\"trackName\" value=\"{}\" valuetype=\"data\" />\n",
+                    escape(n)
+                ));
             }
             s.push_str(&format!("      </{el}>\n"));
         }

@@ -159,10 +159,9 @@ impl Track {
     pub fn sync_times(&self) -> Vec<u64> {
         match &self.sync_samples {
             None => self.decode_times.clone(),
-            Some(numbers) => numbers
-                .iter()
-                .filter_map(|&n| self.decode_times.get((n as usize).checked_sub(1)?).copied())
-                .collect(),
+            Some(numbers) => {
+                numbers.iter().filter_map(|&n| self.decode_times.get((n as usize).checked_sub(1)?).copied()).collect()
+            }
         }
     }
 
