@@ -20,7 +20,7 @@ use chrono::Utc;
 use futures::TryStreamExt;
 use mirrorcast_core::catalog::{AssetRecord, Catalog, CATALOG_CONTAINER};
 use mirrorcast_core::id::LocatorId;
-use mirrorcast_core::model::LocatorType;
+use mirrorcast_core::model::{Locator, LocatorType};
 use mirrorcast_core::store::{BlobStore, ListOptions};
 use mirrorcast_core::ErrorKind;
 use mirrorcast_media::fragment::{box_header, Index};
@@ -43,6 +43,9 @@ const MAX_MOOV_BYTES: u64 = 64 * 1024 * 1024;
 const FIRST_READ_BYTES: u64 = 256 * 1024;
 /// How long a parsed `.ism` is reused before it is read again.
 const MANIFEST_TTL: Duration = Duration::from_secs(30);
+/// How long a found locator and its asset record are reused: a deleted locator stops
+/// working within this; its start and expiry are still checked on every request.
+const RECORD_TTL: Duration = Duration::from_secs(5);
 const MANIFEST_CACHE_CONTROL: &str = "public, max-age=10";
 const MEDIA_CACHE_CONTROL: &str = "public, max-age=86400";
 
@@ -93,6 +96,7 @@ pub struct Origin {
     /// quick_cache: weighted (index bytes, not entries), small, no background threads.
     indexes: Cache<(String, String), Indexed, IndexWeight>,
     manifests: Cache<(String, String), (Instant, Arc<ServerManifest>)>,
+    records: Cache<uuid::Uuid, (Instant, Arc<(Locator, AssetRecord)>)>,
     pub metrics: Metrics,
 }
 
@@ -163,6 +167,7 @@ impl Origin {
             catalog: Catalog::new(store.clone()),
             indexes: Cache::with_weighter(estimated, config.index_cache_bytes, IndexWeight),
             manifests: Cache::new(1024),
+            records: Cache::new(4096),
             store,
             config,
             metrics: Metrics::default(),
@@ -181,14 +186,16 @@ impl Origin {
     }
 
     /// The asset behind an origin locator valid now.
-    async fn resolve(&self, locator: uuid::Uuid) -> Result<AssetRecord, Fail> {
-        let locator = match self.timed(self.catalog.get_locator(&LocatorId::from_uuid(locator))).await {
-            Err(Fail::NotFound(_)) => return Err(Fail::NotFound("no such locator")),
-            other => other?,
+    async fn resolve(&self, guid: uuid::Uuid) -> Result<AssetRecord, Fail> {
+        let records = match self.records.get(&guid).filter(|(at, _)| at.elapsed() < RECORD_TTL) {
+            Some((_, found)) => found,
+            None => {
+                let found = Arc::new(self.read_records(guid).await?);
+                self.records.insert(guid, (Instant::now(), found.clone()));
+                found
+            }
         };
-        if locator.locator_type != LocatorType::OnDemandOrigin {
-            return Err(Fail::NotFound("not an origin locator"));
-        }
+        let (locator, asset) = &*records;
         let now = Utc::now();
         if locator.start_time.is_some_and(|s| now < s) {
             return Err(Fail::NotFound("locator not started"));
@@ -196,9 +203,21 @@ impl Origin {
         if now >= locator.expiration {
             return Err(Fail::NotFound("locator expired"));
         }
+        Ok(asset.clone())
+    }
+
+    /// An origin locator and its asset, from the records (unknown ones are not cached).
+    async fn read_records(&self, guid: uuid::Uuid) -> Result<(Locator, AssetRecord), Fail> {
+        let locator = match self.timed(self.catalog.get_locator(&LocatorId::from_uuid(guid))).await {
+            Err(Fail::NotFound(_)) => return Err(Fail::NotFound("no such locator")),
+            other => other?,
+        };
+        if locator.locator_type != LocatorType::OnDemandOrigin {
+            return Err(Fail::NotFound("not an origin locator"));
+        }
         match self.timed(self.catalog.get_asset(&locator.asset_id)).await {
             Err(Fail::NotFound(_)) => Err(Fail::NotFound("locator of a missing asset")),
-            other => Ok(other?.value),
+            other => Ok((locator, other?.value)),
         }
     }
 
