@@ -73,6 +73,23 @@ pub enum Command {
     Job(JobCommand),
     /// Import the records of an Azure Media Services export (v2 REST JSON or v3 `az ams` JSON) with their ids.
     Import(ImportArgs),
+    /// Serve a data center's streams: the origin for `/<locator-guid>/<Base>.ism/manifest(...)` URLs.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub dc: Dc,
+    /// Address to listen on (default: the data center's `serve` address in mirrorcast.toml, else 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Memory for MP4 indexes, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub index_cache_mib: u64,
+    /// Seconds a storage call may take (retries included) before the request gets 503.
+    #[arg(long, default_value_t = 10)]
+    pub upstream_timeout_secs: u64,
 }
 
 #[derive(Debug, Args)]

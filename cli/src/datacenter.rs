@@ -33,6 +33,8 @@ pub struct DataCenter {
     /// Base of streaming URLs, e.g. `https://media-a.example.com`, as configured (`origin`, or the
     /// data center's `serve` address); empty when none is: URLs are then relative (`/<locator>/…`).
     pub origin: String,
+    /// The `serve` address of its `[dc.<name>]` table: where `mirrorcast serve` listens by default.
+    pub serve: Option<String>,
 }
 
 impl DataCenter {
@@ -141,9 +143,9 @@ pub fn resolve_with(
         message,
     };
 
-    let (backend, source_name, file_origin) =
+    let (backend, source_name, file_origin, serve) =
         if let Some(value) = std::env::var(&env).ok().filter(|v| !v.trim().is_empty()) {
-            (from_value(&value).map_err(|m| invalid(&env, m))?, env.clone(), None)
+            (from_value(&value).map_err(|m| invalid(&env, m))?, env.clone(), None, None)
         } else {
             let (path, file) = load_file(config)?;
             let Some(table) = file.dc.get(name) else {
@@ -154,7 +156,7 @@ pub fn resolve_with(
                 });
             };
             let where_ = format!("[dc.{name}]");
-            (from_table(table).map_err(|m| invalid(&where_, m))?, where_, table_origin(table))
+            (from_table(table).map_err(|m| invalid(&where_, m))?, where_, table_origin(table), table.serve.clone())
         };
     // No invented host: Media Services named its streaming hosts after the media account, and
     // those hosts are gone. Only a configured origin (or serve address) makes URLs absolute.
@@ -181,7 +183,7 @@ pub fn resolve_with(
             Arc::new(library.open(&config).map_err(|e| invalid(&source_name, e.message().to_owned()))?)
         }
     };
-    Ok(DataCenter { name: name.to_owned(), store, origin })
+    Ok(DataCenter { name: name.to_owned(), store, origin, serve })
 }
 
 /// A table's origin: `origin`, else its `serve` address as an http:// base.

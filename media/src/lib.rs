@@ -2,9 +2,11 @@
 //!
 //! - [`ism`]: the SMIL server manifest (`.ism`), model, reader and writer.
 //! - [`ismc`]: the Smooth Streaming client manifest (`.ismc`), model, reader and writer.
+//! - [`fragment`]: dynamic packaging: a sample index from `moov`, CMAF init and media segments.
 //! - [`mp4`]: reading an MP4's boxes: top-level layout, tracks, codec private
 //!   data (avcC, esds), timescales and sync samples (for chunk timelines).
 
+pub mod fragment;
 pub mod ism;
 pub mod ismc;
 pub mod mp4;

@@ -14,4 +14,5 @@ mod plugins;
 mod replicate;
 mod resilience;
 mod secrets;
+mod serve;
 mod verify;

@@ -9,6 +9,7 @@ mod job;
 mod locator;
 mod policy;
 mod replicate;
+mod serve;
 mod verify;
 
 use std::path::Path;
@@ -36,6 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Encode(a) => encode::run(&ctx, a).await,
         Command::Job(c) => job::run(&ctx, c).await,
         Command::Import(a) => import::run(&ctx, &a.dc.dc, &a.path, a.dry_run).await,
+        Command::Serve(a) => serve::run(&ctx, a).await,
     }
 }
 

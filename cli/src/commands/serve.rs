@@ -1,0 +1,54 @@
+//! `mirrorcast serve --dc NAME [--listen ADDR]`: the data center's origin, until Ctrl-C or SIGTERM.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use mirrorcast_core::Error;
+use mirrorcast_origin::{router, serve, Origin, OriginConfig};
+
+use super::Context;
+use crate::args::ServeArgs;
+
+pub async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let dc = ctx.dc(&args.dc.dc)?;
+    let listen = args.listen.or(dc.serve.clone()).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .map_err(|_| Error::invalid_input(format!("--listen '{listen}' is not an address such as 127.0.0.1:8080")))?;
+    if args.index_cache_mib == 0 {
+        return Err(Error::invalid_input("--index-cache-mib must be at least 1").into());
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::invalid_input(format!("cannot listen on {addr}: {e}")))?;
+    let bound = listener.local_addr().context("the listening address")?;
+    if args.upstream_timeout_secs == 0 {
+        return Err(Error::invalid_input("--upstream-timeout-secs must be at least 1").into());
+    }
+    let config = OriginConfig {
+        index_cache_bytes: args.index_cache_mib * 1024 * 1024,
+        upstream_timeout: std::time::Duration::from_secs(args.upstream_timeout_secs),
+        ..Default::default()
+    };
+    let header_timeout = config.header_read_timeout;
+    let origin = Origin::new(dc.store.clone(), config);
+    eprintln!("mirrorcast: serving data center '{}' at http://{bound}", dc.name);
+    serve(listener, router(origin), header_timeout, shutdown()).await.context("serving")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,19 @@
+//! mirrorcast-origin: the streaming endpoint of one data center, as the Media
+//! Services origin was. `/<locator-guid>/<path>` is resolved through the data
+//! center's own records (locator → asset → container); plain files are served
+//! with ranges and validators, and HLS/DASH are packaged on the fly from the
+//! `.ism` and its progressive MP4s (see [`request`] for the URL shapes).
+//!
+//! - [`request`]: the path → what it asks for (traversal refused here).
+//! - [`range`]: the `Range` header.
+//! - [`packaging`]: manifests from the renditions' indexes (pure).
+//! - [`metrics`]: counters for `/metrics`.
+//! - [`server`]: the HTTP side: handlers, tower layers, the accept loop.
+
+pub mod metrics;
+pub mod packaging;
+pub mod range;
+pub mod request;
+pub mod server;
+
+pub use server::{router, serve, Origin, OriginConfig};

@@ -1,0 +1,69 @@
+//! Counters for `/metrics`, in the Prometheus text format.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Responses by status class: 2xx, 3xx, 4xx, 5xx.
+    responses: [AtomicU64; 4],
+    bytes_sent: AtomicU64,
+    index_hits: AtomicU64,
+    index_misses: AtomicU64,
+    upstream_requests: AtomicU64,
+    upstream_errors: AtomicU64,
+    upstream_micros: AtomicU64,
+}
+
+impl Metrics {
+    pub fn response(&self, status: u16) {
+        if let Some(c) = self.responses.get((status / 100).saturating_sub(2) as usize) {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn bytes(&self, n: u64) {
+        self.bytes_sent.fetch_add(n, Relaxed);
+    }
+
+    pub fn index_lookup(&self, hit: bool) {
+        if hit { &self.index_hits } else { &self.index_misses }.fetch_add(1, Relaxed);
+    }
+
+    pub fn upstream(&self, took: Duration, ok: bool) {
+        self.upstream_requests.fetch_add(1, Relaxed);
+        self.upstream_micros.fetch_add(took.as_micros() as u64, Relaxed);
+        if !ok {
+            self.upstream_errors.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        s.push_str("# HELP mirrorcast_origin_responses_total Responses sent, by status class.\n# TYPE mirrorcast_origin_responses_total counter\n");
+        for (i, class) in ["2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "mirrorcast_origin_responses_total{{class=\"{class}\"}} {}",
+                self.responses[i].load(Relaxed)
+            );
+        }
+        let simple = [
+            ("mirrorcast_origin_sent_bytes_total", "Body bytes sent.", &self.bytes_sent),
+            ("mirrorcast_origin_index_cache_hits_total", "MP4 index lookups served from the cache.", &self.index_hits),
+            ("mirrorcast_origin_index_cache_misses_total", "MP4 indexes built from ranged reads.", &self.index_misses),
+            ("mirrorcast_origin_upstream_requests_total", "Storage requests made.", &self.upstream_requests),
+            ("mirrorcast_origin_upstream_errors_total", "Storage requests that failed.", &self.upstream_errors),
+        ];
+        for (name, help, v) in simple {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Relaxed));
+        }
+        let _ = writeln!(
+            s,
+            "# HELP mirrorcast_origin_upstream_seconds_total Time spent waiting for storage.\n# TYPE mirrorcast_origin_upstream_seconds_total counter\nmirrorcast_origin_upstream_seconds_total {:.6}",
+            self.upstream_micros.load(Relaxed) as f64 / 1e6
+        );
+        s
+    }
+}

@@ -1,0 +1,244 @@
+//! Presentation manifests made from the renditions' indexes: HLS (master and
+//! media playlists, fMP4 segments) and DASH (SegmentTimeline). Pure: indexes in, text out.
+
+use std::fmt::Write as _;
+
+use mirrorcast_media::fragment::TrackIndex;
+use mirrorcast_media::ism::TrackKind;
+
+use crate::request::Format;
+
+/// One stream of one file, as the `.ism` names it.
+#[derive(Debug, Clone, Copy)]
+pub struct Rendition<'a> {
+    pub kind: TrackKind,
+    /// `video`, `audio` or the track name: the key in `Fragments(<stream>=…)`.
+    pub stream: &'a str,
+    /// The `.ism`'s `systemBitrate`: the key in `QualityLevels(…)`.
+    pub bitrate: u64,
+    pub track: &'a TrackIndex,
+}
+
+fn seconds(track: &TrackIndex, units: u64) -> f64 {
+    units as f64 / track.info.timescale.max(1) as f64
+}
+
+fn total_seconds(track: &TrackIndex) -> f64 {
+    seconds(track, track.fragments.iter().map(|f| f.duration).sum())
+}
+
+fn playlist_url(r: &Rendition<'_>, format: Format) -> String {
+    format!("QualityLevels({})/Manifest({},format={})", r.bitrate, r.stream, format.name())
+}
+
+/// The HLS master playlist: one variant per video rendition, audio as a rendition group.
+pub fn hls_master(renditions: &[Rendition<'_>], format: Format) -> String {
+    let mut s = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let audio: Vec<&Rendition<'_>> = renditions.iter().filter(|r| r.kind == TrackKind::Audio).collect();
+    for (i, a) in audio.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"{}\",DEFAULT={},AUTOSELECT=YES,URI=\"{}\"",
+            a.stream,
+            if i == 0 { "YES" } else { "NO" },
+            playlist_url(a, format)
+        );
+    }
+    let first_audio = audio.first();
+    let videos: Vec<&Rendition<'_>> = renditions.iter().filter(|r| r.kind == TrackKind::Video).collect();
+    for v in &videos {
+        let (mut peak, mut average) = (v.track.peak_bitrate(), v.track.info.bitrate());
+        let mut codecs = v.track.codecs();
+        if let Some(a) = first_audio {
+            peak += a.track.peak_bitrate();
+            average += a.track.info.bitrate();
+            codecs = format!("{codecs},{}", a.track.codecs());
+        }
+        let _ = write!(
+            s,
+            "#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},CODECS=\"{codecs}\",RESOLUTION={}x{}",
+            v.track.info.width, v.track.info.height
+        );
+        if first_audio.is_some() {
+            s.push_str(",AUDIO=\"audio\"");
+        }
+        let _ = writeln!(s, "\n{}", playlist_url(v, format));
+    }
+    if videos.is_empty() {
+        for a in &audio {
+            let _ = writeln!(
+                s,
+                "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"\n{}",
+                a.track.peak_bitrate(),
+                a.track.info.bitrate(),
+                a.track.codecs(),
+                playlist_url(a, format)
+            );
+        }
+    }
+    s
+}
+
+/// One stream's media playlist; segment URLs are relative to it.
+pub fn hls_media(r: &Rendition<'_>, format: Format) -> String {
+    let target = r.track.fragments.iter().map(|f| seconds(r.track, f.duration).ceil() as u64).max().unwrap_or(1);
+    let mut s = format!(
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"Fragments({}=i,format={})\"\n",
+        r.stream,
+        format.name()
+    );
+    for f in &r.track.fragments {
+        let _ = writeln!(
+            s,
+            "#EXTINF:{:.3},\nFragments({}={},format={})",
+            seconds(r.track, f.duration),
+            r.stream,
+            f.start,
+            format.name()
+        );
+    }
+    s.push_str("#EXT-X-ENDLIST\n");
+    s
+}
+
+/// `PT12.345S`, rounded up: a player may drop a last sample that ends past the stated duration.
+fn iso_duration(secs: f64) -> String {
+    format!("PT{:.3}S", (secs * 1000.0).ceil() / 1000.0)
+}
+
+/// The DASH MPD: an adaptation set per kind, each representation with its own SegmentTimeline.
+pub fn dash(renditions: &[Rendition<'_>], format: Format) -> String {
+    let duration = renditions.iter().map(|r| total_seconds(r.track)).fold(0.0, f64::max);
+    let profile = match format {
+        Format::DashCmaf => "urn:mpeg:dash:profile:cmaf:2019,urn:mpeg:dash:profile:isoff-live:2011",
+        _ => "urn:mpeg:dash:profile:isoff-live:2011",
+    };
+    let mut s = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"{profile}\" type=\"static\" mediaPresentationDuration=\"{}\" minBufferTime=\"PT4S\">\n  <Period id=\"0\" start=\"PT0S\">\n",
+        iso_duration(duration)
+    );
+    for (id, (kind, content, mime)) in
+        [(TrackKind::Video, "video", "video/mp4"), (TrackKind::Audio, "audio", "audio/mp4")].into_iter().enumerate()
+    {
+        let set: Vec<&Rendition<'_>> = renditions.iter().filter(|r| r.kind == kind).collect();
+        if set.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "    <AdaptationSet id=\"{id}\" contentType=\"{content}\" mimeType=\"{mime}\" segmentAlignment=\"true\" startWithSAP=\"1\">"
+        );
+        for r in set {
+            let _ = write!(
+                s,
+                "      <Representation id=\"{}_{}\" bandwidth=\"{}\" codecs=\"{}\"",
+                r.stream,
+                r.bitrate,
+                r.bitrate,
+                r.track.codecs()
+            );
+            if kind == TrackKind::Video {
+                let _ = write!(s, " width=\"{}\" height=\"{}\"", r.track.info.width, r.track.info.height);
+            } else if let Some(a) = &r.track.info.audio {
+                let _ = write!(s, " audioSamplingRate=\"{}\"", a.sample_rate);
+            }
+            let _ = writeln!(
+                s,
+                ">\n        <SegmentTemplate timescale=\"{}\" initialization=\"QualityLevels({b})/Fragments({n}=i,format={f})\" media=\"QualityLevels({b})/Fragments({n}=$Time$,format={f})\">\n          <SegmentTimeline>",
+                r.track.info.timescale,
+                b = r.bitrate,
+                n = r.stream,
+                f = format.name()
+            );
+            for (t, d, repeat) in timeline(r.track) {
+                let _ = match repeat {
+                    0 => writeln!(s, "            <S t=\"{t}\" d=\"{d}\" />"),
+                    n => writeln!(s, "            <S t=\"{t}\" d=\"{d}\" r=\"{n}\" />"),
+                };
+            }
+            s.push_str("          </SegmentTimeline>\n        </SegmentTemplate>\n      </Representation>\n");
+        }
+        s.push_str("    </AdaptationSet>\n");
+    }
+    s.push_str("  </Period>\n</MPD>\n");
+    s
+}
+
+/// Runs of equal durations: (start, duration, repeats).
+fn timeline(track: &TrackIndex) -> Vec<(u64, u64, u32)> {
+    let mut out: Vec<(u64, u64, u32)> = Vec::new();
+    for f in &track.fragments {
+        match out.last_mut() {
+            Some((t, d, r)) if *d == f.duration && *t + *d * (*r as u64 + 1) == f.start => *r += 1,
+            _ => out.push((f.start, f.duration, 0)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mirrorcast_media::fragment::{box_header, Index};
+
+    /// A 5 s clip with key frames every 2 s, indexed from its moov.
+    fn index() -> Index {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clip.mp4");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-f", "lavfi", "-i", "sine"])
+            .args(["-t", "5", "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50"])
+            .args(["-sc_threshold", "0", "-c:a", "aac", "-movflags", "+faststart", "-y"])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg is needed for this test: apt-get install ffmpeg");
+        assert!(status.success());
+        let file = std::fs::read(&path).unwrap();
+        let mut at = 0;
+        loop {
+            let h = box_header(&file[at..]).unwrap();
+            let size = h.size.unwrap() as usize;
+            if &h.kind == b"moov" {
+                return Index::from_moov(&file[at..at + size]).unwrap();
+            }
+            at += size;
+        }
+    }
+
+    #[test]
+    fn hls_and_dash_manifests_name_every_fragment_in_the_media_services_shape() {
+        let index = index();
+        let (v, a) = (index.by_handler("vide").unwrap(), index.by_handler("soun").unwrap());
+        let renditions = [
+            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 600_000, track: v },
+            Rendition { kind: TrackKind::Audio, stream: "audio", bitrate: 128_000, track: a },
+        ];
+        let master = hls_master(&renditions, Format::HlsCmaf);
+        assert!(master.contains("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\""), "{master}");
+        assert!(
+            master
+                .contains("RESOLUTION=320x180,AUDIO=\"audio\"\nQualityLevels(600000)/Manifest(video,format=m3u8-cmaf)"),
+            "{master}"
+        );
+        assert!(master.contains(&format!("CODECS=\"{},mp4a.40.2\"", v.codecs())), "{master}");
+
+        let media = hls_media(&renditions[0], Format::HlsAapl);
+        assert!(media.contains("#EXT-X-MAP:URI=\"Fragments(video=i,format=m3u8-aapl)\""), "{media}");
+        assert!(media.contains("#EXT-X-TARGETDURATION:2\n"), "{media}");
+        let ts = v.info.timescale as u64;
+        for start in [0, 2 * ts, 4 * ts] {
+            assert!(media.contains(&format!("Fragments(video={start},format=m3u8-aapl)")), "{start}: {media}");
+        }
+        assert!(media.ends_with("#EXT-X-ENDLIST\n"));
+
+        let mpd = dash(&renditions, Format::DashCsf);
+        assert!(
+            mpd.contains(&format!("<S t=\"0\" d=\"{}\" r=\"1\" />", 2 * ts)),
+            "two 2 s fragments in one run: {mpd}"
+        );
+        assert!(mpd.contains(&format!("<S t=\"{}\" d=\"{ts}\" />", 4 * ts)), "then the last 1 s: {mpd}");
+        assert!(mpd.contains("media=\"QualityLevels(600000)/Fragments(video=$Time$,format=mpd-time-csf)\""), "{mpd}");
+        assert!(mpd.contains("contentType=\"audio\"") && mpd.contains("audioSamplingRate="), "{mpd}");
+        assert!(mpd.contains("mediaPresentationDuration=\"PT5.0"), "{mpd}");
+    }
+}

@@ -1,0 +1,636 @@
+//! The HTTP side of the origin. Handlers stay small: resolve the locator,
+//! then serve a file or hand indexes to [`crate::packaging`] and
+//! [`mirrorcast_media::fragment`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::{Bytes, BytesMut};
+use chrono::Utc;
+use futures::TryStreamExt;
+use mirrorcast_core::catalog::{AssetRecord, Catalog, CATALOG_CONTAINER};
+use mirrorcast_core::id::LocatorId;
+use mirrorcast_core::model::{Locator, LocatorType};
+use mirrorcast_core::store::{BlobStore, ListOptions};
+use mirrorcast_core::ErrorKind;
+use mirrorcast_media::fragment::{box_header, Index};
+use mirrorcast_media::ism::{ServerManifest, TrackKind};
+use quick_cache::sync::Cache;
+use tower::ServiceExt as _;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tracing::{debug, info, warn};
+
+use crate::metrics::Metrics;
+use crate::packaging::{self, Rendition};
+use crate::range::{self, Ranged};
+use crate::request::{self, Format, Target};
+
+/// A larger `moov` is refused rather than held (hours of 60 fps need a few MiB).
+const MAX_MOOV_BYTES: u64 = 64 * 1024 * 1024;
+/// The first read of a rendition: with `moov` first (as `mirrorcast encode` writes), the whole index in one GET.
+const FIRST_READ_BYTES: u64 = 256 * 1024;
+/// How long a parsed `.ism` is reused before it is read again.
+const MANIFEST_TTL: Duration = Duration::from_secs(30);
+/// How long a found locator and its asset record are reused: a deleted locator stops
+/// working within this; its start and expiry are still checked on every request.
+const RECORD_TTL: Duration = Duration::from_secs(5);
+const MANIFEST_CACHE_CONTROL: &str = "public, max-age=10";
+const MEDIA_CACHE_CONTROL: &str = "public, max-age=86400";
+
+#[derive(Debug, Clone)]
+pub struct OriginConfig {
+    /// Bytes of MP4 indexes kept in memory.
+    pub index_cache_bytes: u64,
+    /// A request whose response has not started by then gets 408.
+    pub request_timeout: Duration,
+    /// A client that has not sent its request head by then is cut off (slowloris).
+    pub header_read_timeout: Duration,
+    /// A storage call not answered by then (its own retries included) is a 503.
+    pub upstream_timeout: Duration,
+}
+
+impl Default for OriginConfig {
+    fn default() -> Self {
+        OriginConfig {
+            index_cache_bytes: 256 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            upstream_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct IndexWeight;
+
+impl quick_cache::Weighter<(String, String), Indexed> for IndexWeight {
+    fn weight(&self, _key: &(String, String), value: &Indexed) -> u64 {
+        value.index.weight()
+    }
+}
+
+/// A rendition's index and the blob version it was read from.
+#[derive(Debug, Clone)]
+struct Indexed {
+    etag: String,
+    index: Arc<Index>,
+}
+
+/// One data center's origin: its records, its blobs, its caches.
+pub struct Origin {
+    catalog: Catalog,
+    store: Arc<dyn BlobStore>,
+    config: OriginConfig,
+    /// quick_cache: weighted (index bytes, not entries), small, no background threads.
+    indexes: Cache<(String, String), Indexed, IndexWeight>,
+    manifests: Cache<(String, String), (Instant, Arc<ServerManifest>)>,
+    records: Cache<uuid::Uuid, (Instant, Arc<(Locator, AssetRecord)>)>,
+    pub metrics: Metrics,
+}
+
+impl std::fmt::Debug for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Origin").field("store", &self.store.describe()).finish_non_exhaustive()
+    }
+}
+
+/// Why a request failed. The client sees a status and a short fixed body;
+/// the log sees the reason and an error kind, never a storage URL.
+#[derive(Debug)]
+enum Fail {
+    NotFound(&'static str),
+    Unsatisfiable(u64),
+    Storage(ErrorKind),
+    Media,
+}
+
+impl From<mirrorcast_core::Error> for Fail {
+    fn from(e: mirrorcast_core::Error) -> Self {
+        match e.kind() {
+            ErrorKind::NotFound => Fail::NotFound("not in storage"),
+            kind => Fail::Storage(kind),
+        }
+    }
+}
+
+impl IntoResponse for Fail {
+    fn into_response(self) -> Response {
+        match self {
+            Fail::NotFound(why) => {
+                debug!(target: "mirrorcast_origin", "404: {why}");
+                (StatusCode::NOT_FOUND, "not found\n").into_response()
+            }
+            Fail::Unsatisfiable(size) => {
+                let mut r = (StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n").into_response();
+                insert(r.headers_mut(), header::CONTENT_RANGE, &format!("bytes */{size}"));
+                r
+            }
+            Fail::Storage(kind) => {
+                warn!(target: "mirrorcast_origin", "storage failed: {kind}");
+                match kind {
+                    ErrorKind::Throttled | ErrorKind::Transient => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()
+                    }
+                    _ => (StatusCode::BAD_GATEWAY, "storage error\n").into_response(),
+                }
+            }
+            Fail::Media => {
+                warn!(target: "mirrorcast_origin", "a rendition could not be packaged");
+                (StatusCode::BAD_GATEWAY, "cannot package this asset\n").into_response()
+            }
+        }
+    }
+}
+
+fn insert(h: &mut HeaderMap, name: header::HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(name, v);
+    }
+}
+
+impl Origin {
+    pub fn new(store: Arc<dyn BlobStore>, config: OriginConfig) -> Arc<Origin> {
+        let estimated = (config.index_cache_bytes / (64 * 1024)).clamp(16, 100_000) as usize;
+        Arc::new(Origin {
+            catalog: Catalog::new(store.clone()),
+            indexes: Cache::with_weighter(estimated, config.index_cache_bytes, IndexWeight),
+            manifests: Cache::new(1024),
+            records: Cache::new(4096),
+            store,
+            config,
+            metrics: Metrics::default(),
+        })
+    }
+
+    /// A storage call, timed for the metrics.
+    async fn timed<T>(&self, call: impl Future<Output = mirrorcast_core::Result<T>>) -> Result<T, Fail> {
+        let start = Instant::now();
+        let out = tokio::time::timeout(self.config.upstream_timeout, call).await;
+        self.metrics.upstream(start.elapsed(), matches!(out, Ok(Ok(_))));
+        match out {
+            Ok(done) => Ok(done?),
+            Err(_) => Err(Fail::Storage(ErrorKind::Transient)),
+        }
+    }
+
+    /// The asset behind an origin locator valid now.
+    async fn resolve(&self, guid: uuid::Uuid) -> Result<AssetRecord, Fail> {
+        let records = match self.records.get(&guid).filter(|(at, _)| at.elapsed() < RECORD_TTL) {
+            Some((_, found)) => found,
+            None => {
+                let found = Arc::new(self.read_records(guid).await?);
+                self.records.insert(guid, (Instant::now(), found.clone()));
+                found
+            }
+        };
+        let (locator, asset) = &*records;
+        let now = Utc::now();
+        if locator.start_time.is_some_and(|s| now < s) {
+            return Err(Fail::NotFound("locator not started"));
+        }
+        if now >= locator.expiration {
+            return Err(Fail::NotFound("locator expired"));
+        }
+        Ok(asset.clone())
+    }
+
+    /// An origin locator and its asset, from the records (unknown ones are not cached).
+    async fn read_records(&self, guid: uuid::Uuid) -> Result<(Locator, AssetRecord), Fail> {
+        let locator = match self.timed(self.catalog.get_locator(&LocatorId::from_uuid(guid))).await {
+            Err(Fail::NotFound(_)) => return Err(Fail::NotFound("no such locator")),
+            other => other?,
+        };
+        if locator.locator_type != LocatorType::OnDemandOrigin {
+            return Err(Fail::NotFound("not an origin locator"));
+        }
+        match self.timed(self.catalog.get_asset(&locator.asset_id)).await {
+            Err(Fail::NotFound(_)) => Err(Fail::NotFound("locator of a missing asset")),
+            other => Ok((locator, other?.value)),
+        }
+    }
+
+    async fn handle(
+        &self,
+        method: &Method,
+        target: &Target,
+        asset: &AssetRecord,
+        headers: &HeaderMap,
+    ) -> Result<Response, Fail> {
+        match target {
+            Target::File(name) => self.plain(method, asset, name, headers).await,
+            Target::Manifest { ism, format } => self.manifest(asset, ism, *format).await,
+            Target::Playlist { ism, bitrate, stream, format } => {
+                let (renditions, _) = self.renditions(asset, ism).await?;
+                let r = pick(&renditions, *bitrate, stream)?;
+                if !format.is_hls() {
+                    return Err(Fail::NotFound("a media playlist is HLS only"));
+                }
+                let rendition = r.as_rendition()?;
+                Ok(text(packaging::hls_media(&rendition, *format), "application/vnd.apple.mpegurl"))
+            }
+            Target::Fragment { ism, bitrate, stream, time, .. } => {
+                let (renditions, _) = self.renditions(asset, ism).await?;
+                let r = pick(&renditions, *bitrate, stream)?;
+                self.fragment(asset, r, *time).await
+            }
+        }
+    }
+
+    fn has_file<'a>(asset: &'a AssetRecord, name: &str) -> Result<&'a mirrorcast_core::model::AssetFile, Fail> {
+        asset.files.iter().find(|f| f.name == name).ok_or(Fail::NotFound("not a file of the asset"))
+    }
+
+    async fn plain(
+        &self,
+        method: &Method,
+        asset: &AssetRecord,
+        name: &str,
+        headers: &HeaderMap,
+    ) -> Result<Response, Fail> {
+        let file = Self::has_file(asset, name)?;
+        let container = &asset.asset.container;
+        let meta = self.timed(self.store.head_blob(container, name)).await?;
+        let etag = if meta.etag.starts_with('"') || meta.etag.starts_with("W/") {
+            meta.etag.clone()
+        } else {
+            format!("\"{}\"", meta.etag)
+        };
+        let mut h = HeaderMap::new();
+        insert(&mut h, header::CONTENT_TYPE, &file.mime_type);
+        insert(&mut h, header::ETAG, &etag);
+        insert(&mut h, header::ACCEPT_RANGES, "bytes");
+        insert(&mut h, header::CACHE_CONTROL, cache_control_for(name));
+        if let Some(at) = meta.last_modified {
+            insert(&mut h, header::LAST_MODIFIED, &httpdate::fmt_http_date(at.into()));
+        }
+        let none_match = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+        if none_match.is_some_and(|v| {
+            v.split(',').any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == etag.trim_start_matches("W/"))
+        }) {
+            return Ok((StatusCode::NOT_MODIFIED, h).into_response());
+        }
+        let wanted = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+        let (status, range) = match range::resolve(wanted, meta.size) {
+            Ranged::Unsatisfiable => return Err(Fail::Unsatisfiable(meta.size)),
+            Ranged::Whole => (StatusCode::OK, None),
+            Ranged::Part(r) => {
+                insert(&mut h, header::CONTENT_RANGE, &format!("bytes {}-{}/{}", r.start, r.end - 1, meta.size));
+                (StatusCode::PARTIAL_CONTENT, Some(r))
+            }
+        };
+        let length = range.as_ref().map_or(meta.size, |r| r.end - r.start);
+        insert(&mut h, header::CONTENT_LENGTH, &length.to_string());
+        if method == Method::HEAD {
+            return Ok((status, h).into_response());
+        }
+        let got = self.timed(self.store.get_blob(container, name, range)).await?;
+        let body = Body::from_stream(got.stream.map_err(|e| std::io::Error::other(e.kind().to_string())));
+        Ok((status, h, body).into_response())
+    }
+
+    async fn manifest(&self, asset: &AssetRecord, ism: &str, format: Format) -> Result<Response, Fail> {
+        if format == Format::Smooth {
+            let server = self.server_manifest(asset, ism).await?;
+            let base = ism.rsplit_once('/').map_or("", |(dir, _)| dir);
+            let client = match &server.client_manifest {
+                Some(c) => join(base, c),
+                None => format!("{}c", ism),
+            };
+            Self::has_file(asset, &client)?;
+            let (_, bytes) = self.get_range(&asset.asset.container, &client, None).await?;
+            let mut r = (StatusCode::OK, bytes).into_response();
+            insert(r.headers_mut(), header::CONTENT_TYPE, "text/xml; charset=utf-8");
+            insert(r.headers_mut(), header::CACHE_CONTROL, MANIFEST_CACHE_CONTROL);
+            return Ok(r);
+        }
+        let (owned, _) = self.renditions(asset, ism).await?;
+        let renditions: Vec<Rendition<'_>> = owned.iter().map(Owned::as_rendition).collect::<Result<_, _>>()?;
+        Ok(if format.is_hls() {
+            text(packaging::hls_master(&renditions, format), "application/vnd.apple.mpegurl")
+        } else {
+            text(packaging::dash(&renditions, format), "application/dash+xml")
+        })
+    }
+
+    async fn fragment(&self, asset: &AssetRecord, r: &Owned, time: Option<u64>) -> Result<Response, Fail> {
+        let track = r.track()?;
+        let mime = if r.kind == TrackKind::Audio { "audio/mp4" } else { "video/mp4" };
+        let body = match time {
+            None => r.index.index.init_segment(track).map_err(|_| Fail::Media)?,
+            Some(t) => {
+                let (number, fragment) = track.fragment_at(t).ok_or(Fail::NotFound("no fragment at that time"))?;
+                let range = track.byte_range(fragment);
+                let (etag, data) = self.get_range(&asset.asset.container, &r.file, Some(range)).await?;
+                if etag != r.index.etag {
+                    // The rendition was replaced: forget the old index, let the client ask again.
+                    self.indexes.remove(&(asset.asset.container.clone(), r.file.clone()));
+                    return Err(Fail::Storage(ErrorKind::Transient));
+                }
+                track.media_segment(number, &data).map_err(|_| Fail::Media)?
+            }
+        };
+        let mut resp = (StatusCode::OK, body).into_response();
+        insert(resp.headers_mut(), header::CONTENT_TYPE, mime);
+        insert(resp.headers_mut(), header::CACHE_CONTROL, MEDIA_CACHE_CONTROL);
+        Ok(resp)
+    }
+
+    /// Bytes of a blob (or of `range` of it) in memory, and the blob's ETag.
+    async fn get_range(&self, container: &str, name: &str, range: Option<Range<u64>>) -> Result<(String, Bytes), Fail> {
+        let got = self.timed(self.store.get_blob(container, name, range)).await?;
+        let etag = got.meta.etag.clone();
+        let start = Instant::now();
+        let read = tokio::time::timeout(self.config.upstream_timeout, got.stream.try_collect::<Vec<Bytes>>()).await;
+        self.metrics.upstream(start.elapsed(), matches!(read, Ok(Ok(_))));
+        let chunks = read.map_err(|_| Fail::Storage(ErrorKind::Transient))??;
+        let mut buf = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+        chunks.iter().for_each(|c| buf.extend_from_slice(c));
+        Ok((etag, buf.freeze()))
+    }
+
+    async fn server_manifest(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<ServerManifest>, Fail> {
+        Self::has_file(asset, ism)?;
+        let key = (asset.asset.container.clone(), ism.to_owned());
+        if let Some((at, m)) = self.manifests.get(&key) {
+            if at.elapsed() < MANIFEST_TTL {
+                return Ok(m);
+            }
+        }
+        let (_, bytes) = self.get_range(&asset.asset.container, ism, None).await?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| Fail::Media)?;
+        let parsed = Arc::new(ServerManifest::parse(text).map_err(|_| Fail::Media)?);
+        self.manifests.insert(key, (Instant::now(), parsed.clone()));
+        Ok(parsed)
+    }
+
+    /// Every video and audio track the `.ism` names, with its file's index.
+    async fn renditions(&self, asset: &AssetRecord, ism: &str) -> Result<(Vec<Owned>, Arc<ServerManifest>), Fail> {
+        let server = self.server_manifest(asset, ism).await?;
+        let base = ism.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let mut out = Vec::new();
+        for t in &server.tracks {
+            if t.kind == TrackKind::Text {
+                continue;
+            }
+            let file = join(base, &t.src);
+            Self::has_file(asset, &file)?;
+            let index = self.index(&asset.asset.container, &file).await?;
+            let stream = match t.kind {
+                TrackKind::Video => "video".to_owned(),
+                _ => t.track_name.clone().unwrap_or_else(|| "audio".to_owned()),
+            };
+            out.push(Owned { kind: t.kind, stream, bitrate: t.system_bitrate, track_id: t.track_id, file, index });
+        }
+        Ok((out, server))
+    }
+
+    /// The index of a rendition: from the cache, or built from ranged reads of its `moov`.
+    async fn index(&self, container: &str, name: &str) -> Result<Indexed, Fail> {
+        let key = (container.to_owned(), name.to_owned());
+        if let Some(found) = self.indexes.get(&key) {
+            self.metrics.index_lookup(true);
+            return Ok(found);
+        }
+        self.metrics.index_lookup(false);
+        let meta = self.timed(self.store.head_blob(container, name)).await?;
+        let size = meta.size;
+        let (etag, first) = self.get_range(container, name, Some(0..size.min(FIRST_READ_BYTES))).await?;
+        let mut pos = 0u64;
+        let mut moov = None;
+        for _ in 0..64 {
+            if pos >= size {
+                break;
+            }
+            let head = if pos + 16 <= first.len() as u64 {
+                first.slice(pos as usize..pos as usize + 16)
+            } else {
+                self.get_range(container, name, Some(pos..(pos + 16).min(size))).await?.1
+            };
+            let h = box_header(&head).ok_or(Fail::Media)?;
+            let box_size = h.size.unwrap_or(size - pos);
+            if box_size < h.header_len || pos + box_size > size {
+                return Err(Fail::Media);
+            }
+            if &h.kind == b"moov" {
+                if box_size > MAX_MOOV_BYTES {
+                    return Err(Fail::Media);
+                }
+                moov = Some(if pos + box_size <= first.len() as u64 {
+                    first.slice(pos as usize..(pos + box_size) as usize)
+                } else {
+                    self.get_range(container, name, Some(pos..pos + box_size)).await?.1
+                });
+                break;
+            }
+            pos += box_size;
+        }
+        let moov = moov.ok_or(Fail::Media)?;
+        let index = Index::from_moov(&moov).map_err(|e| {
+            debug!(target: "mirrorcast_origin", "index of a rendition: {e}");
+            Fail::Media
+        })?;
+        let indexed = Indexed { etag, index: Arc::new(index) };
+        self.indexes.insert(key, indexed.clone());
+        Ok(indexed)
+    }
+
+    async fn healthy(&self) -> bool {
+        let probe = ListOptions { max_results: Some(1), ..Default::default() };
+        self.timed(self.store.list_blobs(CATALOG_CONTAINER, &probe)).await.is_ok()
+    }
+}
+
+/// A rendition with its index, owned (the manifest functions borrow from it).
+#[derive(Debug)]
+struct Owned {
+    kind: TrackKind,
+    stream: String,
+    bitrate: u64,
+    track_id: u32,
+    file: String,
+    index: Indexed,
+}
+
+impl Owned {
+    fn track(&self) -> Result<&mirrorcast_media::fragment::TrackIndex, Fail> {
+        let handler = if self.kind == TrackKind::Audio { "soun" } else { "vide" };
+        let index = &self.index.index;
+        index
+            .track(self.track_id)
+            .filter(|t| t.info.handler == handler)
+            .or_else(|| index.by_handler(handler))
+            .ok_or(Fail::Media)
+    }
+
+    fn as_rendition(&self) -> Result<Rendition<'_>, Fail> {
+        Ok(Rendition { kind: self.kind, stream: &self.stream, bitrate: self.bitrate, track: self.track()? })
+    }
+}
+
+fn pick<'a>(renditions: &'a [Owned], bitrate: u64, stream: &str) -> Result<&'a Owned, Fail> {
+    renditions
+        .iter()
+        .find(|r| r.bitrate == bitrate && r.stream.eq_ignore_ascii_case(stream))
+        .ok_or(Fail::NotFound("no such quality level"))
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn text(body: String, content_type: &str) -> Response {
+    let mut r = (StatusCode::OK, body).into_response();
+    insert(r.headers_mut(), header::CONTENT_TYPE, content_type);
+    insert(r.headers_mut(), header::CACHE_CONTROL, MANIFEST_CACHE_CONTROL);
+    r
+}
+
+/// Manifests change when an asset is re-encoded; media files do not.
+fn cache_control_for(name: &str) -> &'static str {
+    let lower = name.to_ascii_lowercase();
+    let manifest = [".ism", ".ismc", ".m3u8", ".mpd", ".xml", ".json"].iter().any(|e| lower.ends_with(e));
+    if manifest {
+        MANIFEST_CACHE_CONTROL
+    } else {
+        MEDIA_CACHE_CONTROL
+    }
+}
+
+async fn stream(
+    State(origin): State<Arc<Origin>>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")], "method not allowed\n")
+            .into_response();
+    }
+    let req = match request::parse(uri.path()) {
+        Ok(r) => r,
+        Err(why) => {
+            debug!(target: "mirrorcast_origin", "refused path: {why:?}");
+            return Fail::NotFound("refused path").into_response();
+        }
+    };
+    let outcome = match origin.resolve(req.locator).await {
+        Ok(asset) => origin.handle(&method, &req.target, &asset, &headers).await,
+        Err(f) => Err(f),
+    };
+    outcome.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn healthz(State(origin): State<Arc<Origin>>) -> Response {
+    if origin.healthy().await {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "storage or records unreachable\n").into_response()
+    }
+}
+
+async fn metrics(State(origin): State<Arc<Origin>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], origin.metrics.render()).into_response()
+}
+
+/// One line per request in the common log format (target `mirrorcast_origin::access`);
+/// the path only, never a query string.
+async fn access_log(State(origin): State<Arc<Origin>>, request: Request, next: Next) -> Response {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let method = request.method().clone();
+    let path: String = request.uri().path().chars().take(512).collect();
+    let version = request.version();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let length = response.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    origin.metrics.response(status);
+    if method != Method::HEAD {
+        origin.metrics.bytes(length.unwrap_or(0));
+    }
+    info!(
+        target: "mirrorcast_origin::access",
+        "{} - - [{}] \"{method} {path} {version:?}\" {status} {}",
+        peer.as_deref().unwrap_or("-"),
+        Utc::now().format("%d/%b/%Y:%H:%M:%S %z"),
+        length.map_or_else(|| "-".to_owned(), |l| l.to_string())
+    );
+    response
+}
+
+/// The origin's routes inside its tower layers: CORS, a request timeout,
+/// a body limit (GET and HEAD carry none), the access log.
+pub fn router(origin: Arc<Origin>) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers([header::RANGE, header::IF_NONE_MATCH])
+        .expose_headers([header::CONTENT_LENGTH, header::CONTENT_RANGE, header::ETAG]);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(stream)
+        .layer(cors)
+        .layer(RequestBodyLimitLayer::new(16 * 1024))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, origin.config.request_timeout))
+        .layer(middleware::from_fn_with_state(origin.clone(), access_log))
+        .with_state(origin)
+}
+
+/// Largest request head (request line and headers) read; longer gets 431.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Serves `app` on `listener` until `shutdown` completes. Each connection is
+/// HTTP/1.1 with a deadline on its request head and a bound on its size.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause instead of spinning.
+                    warn!(target: "mirrorcast_origin", "accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                app.clone().oneshot(req)
+            });
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
+                .max_buf_size(MAX_HEAD_BYTES)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+            if let Err(e) = served {
+                debug!(target: "mirrorcast_origin", "connection from {peer}: {e}");
+            }
+        });
+    }
+}
