@@ -53,7 +53,7 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
             let asset = Asset::new(name.clone(), AssetOptions::None);
             catalog.create_asset(&asset).await?;
             if !ctx.json {
-                eprintln!("uploading '{name}' as mezzanine asset {}…", asset.id);
+                errln!("uploading '{name}' as mezzanine asset {}…", asset.id);
             }
             upload::upload(dc.store.as_ref(), &asset.container, files, 4, 4 * 1024 * 1024).await?;
             catalog.regenerate_files(&asset.id).await?
@@ -67,13 +67,7 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
     let encoder = Encoder::new(ffmpeg, catalog.clone());
     let job = encoder.submit(&input.asset.id, &name, &preset).await?;
     if !ctx.json {
-        eprintln!(
-            "job {} encoding {} with {} (ffmpeg {})",
-            job.id,
-            input.asset.id,
-            preset.name(),
-            encoder.ffmpeg.version
-        );
+        errln!("job {} encoding {} with {} (ffmpeg {})", job.id, input.asset.id, preset.name(), encoder.ffmpeg.version);
     }
 
     // Ctrl-C cancels the job like `job cancel` from another shell would.
@@ -103,7 +97,7 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
             if json && (j.state, j.progress.floor()) != last_line {
                 last_line = (j.state, j.progress.floor());
                 let line = serde_json::json!({ "job": j.id, "state": j.state, "progress": j.progress.floor() });
-                println!("{line}");
+                outln!("{line}");
             }
         })
         .await;
@@ -148,9 +142,9 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
             "locator": locator,
             "urls": urls,
         });
-        println!("{line}");
+        outln!("{line}");
     } else {
-        println!("{}", asset.asset.id);
+        outln!("{}", asset.asset.id);
         let rows: Vec<Vec<String>> = asset
             .files
             .iter()
@@ -158,9 +152,9 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
             .collect();
         output::table(&["P", "FILE", "SIZE"], &rows);
         if let Some((locator, urls)) = published {
-            println!("origin locator {}", locator.id);
+            outln!("origin locator {}", locator.id);
             for (format, url) in urls.all() {
-                println!("{format:<10} {url}");
+                outln!("{format:<10} {url}");
             }
         }
     }

@@ -43,7 +43,7 @@ pub async fn run(ctx: &Context<'_>, command: JobCommand) -> anyhow::Result<ExitC
                 value["log"] = serde_json::json!(log);
                 output::json(&value)?;
             } else {
-                println!(
+                outln!(
                     "id:        {}\nname:      {}\nstate:     {}\nprogress:  {:.0}%\npreset:    {}\ninput:     {}\noutput:    {}\ncreated:   {}\nended:     {}",
                     record.id,
                     record.name,
@@ -56,10 +56,10 @@ pub async fn run(ctx: &Context<'_>, command: JobCommand) -> anyhow::Result<ExitC
                     record.ended.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into()),
                 );
                 if let Some(e) = &record.error {
-                    println!("error:     {e}");
+                    outln!("error:     {e}");
                 }
                 if let Some(log) = log {
-                    println!("\n{}", log.trim_end());
+                    outln!("\n{}", log.trim_end());
                 }
             }
         }
@@ -70,7 +70,7 @@ pub async fn run(ctx: &Context<'_>, command: JobCommand) -> anyhow::Result<ExitC
             if ctx.json {
                 output::json(&record)?;
             } else {
-                println!("cancel requested for {} ({})", record.id, record.state);
+                outln!("cancel requested for {} ({})", record.id, record.state);
             }
         }
     }

@@ -32,7 +32,7 @@ pub async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<ExitCode>
     };
     let header_timeout = config.header_read_timeout;
     let origin = Origin::new(dc.store.clone(), config);
-    eprintln!("mirrorcast: serving data center '{}' at http://{bound}", dc.name);
+    errln!("mirrorcast: serving data center '{}' at http://{bound}", dc.name);
     serve(listener, router(origin), header_timeout, shutdown()).await.context("serving")?;
     Ok(ExitCode::SUCCESS)
 }
