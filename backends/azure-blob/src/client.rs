@@ -42,6 +42,8 @@ struct Inner {
     key: Option<SigningKey>,
     /// Shared with scoped stores made from this one, so a run counts them all.
     retries: Arc<AtomicU64>,
+    /// Every request sent (retries included), shared with scoped stores like `retries`.
+    requests: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for AzureBlobStore {
@@ -79,7 +81,15 @@ impl AzureBlobStore {
             .user_agent(concat!("mirrorcast/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| crate::Error::Client(e.to_string()))?;
-        Ok(AzureBlobStore { inner: Arc::new(Inner { config, http, key, retries: Arc::new(AtomicU64::new(0)) }) })
+        Ok(AzureBlobStore {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                key,
+                retries: Arc::new(AtomicU64::new(0)),
+                requests: Arc::new(AtomicU64::new(0)),
+            }),
+        })
     }
 
     pub fn config(&self) -> &AzureConfig {
@@ -160,6 +170,7 @@ impl AzureBlobStore {
     }
 
     async fn send_once(&self, req: &Request) -> Result<Response> {
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
         let mut url = req.url.clone();
         let mut headers = req.headers.clone();
         headers.insert("x-ms-version", HeaderValue::from_static(API_VERSION));
@@ -412,6 +423,10 @@ impl BlobStore for AzureBlobStore {
         self.retries()
     }
 
+    fn requests_sent(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
     fn endpoint(&self) -> Option<String> {
         let u = &self.inner.config.blob_endpoint;
         Some(
@@ -634,7 +649,13 @@ impl BlobStore for AzureBlobStore {
         let mut config = self.inner.config.clone();
         config.credential = Credential::Sas(mirrorcast_core::secret::Secret::new(token));
         // Same connection pool and retry count as this store.
-        let inner = Inner { config, http: self.inner.http.clone(), key: None, retries: self.inner.retries.clone() };
+        let inner = Inner {
+            config,
+            http: self.inner.http.clone(),
+            key: None,
+            retries: self.inner.retries.clone(),
+            requests: self.inner.requests.clone(),
+        };
         Ok(Arc::new(AzureBlobStore { inner: Arc::new(inner) }))
     }
 

@@ -59,8 +59,11 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
         options,
     );
     let selection = if args.pair.all { Selection::All } else { Selection::Assets(ids) };
+    let sent_before = (a.store.requests_sent(), b.store.requests_sent());
     let mut report = replicator.run(&selection).await?;
     report.totals.http_retries = retries(&a) + retries(&b);
+    report.totals.requests.source = a.store.requests_sent() - sent_before.0;
+    report.totals.requests.target = b.store.requests_sent() - sent_before.1;
 
     if ctx.json {
         output::json(&report)?;

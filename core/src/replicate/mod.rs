@@ -30,7 +30,8 @@ use crate::streaming::StreamingUrls;
 
 pub use plan::{decide, Decision};
 pub use report::{
-    AssetReport, AssetStatus, BlobOutcome, BlobStatus, Counts, LocatorOutcome, RunReport, Totals, UrlPair,
+    AssetReport, AssetStatus, BlobOutcome, BlobStatus, Counts, LocatorOutcome, RequestCounts, RunReport, Totals,
+    UrlPair,
 };
 
 /// One data center as replication sees it: its records and its streaming origin.

@@ -144,7 +144,17 @@ pub struct Totals {
     pub counts: Counts,
     /// Requests the storage backends sent again (throttling, transient errors).
     pub http_retries: u64,
+    /// Requests sent to each side by the whole run (retries included): what the run cost.
+    #[serde(default)]
+    pub requests: RequestCounts,
     pub seconds: f64,
+}
+
+/// Requests sent, per side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCounts {
+    pub source: u64,
+    pub target: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
