@@ -8,6 +8,7 @@ mod backends;
 mod bad_input;
 mod plugins;
 mod replicate;
+mod requests;
 mod resilience;
 mod secrets;
 mod verify;

@@ -28,9 +28,14 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
         }
         AssetCommand::List { dc } => {
             let dc = ctx.dc(&dc.dc)?;
-            let assets = dc.catalog().list_assets().await?;
+            let listed = dc.catalog().list_assets().await?;
+            // A record that fails its checks is named (stderr, exit 1); the others are listed.
+            for p in &listed.problems {
+                eprintln!("mirrorcast: skipped a bad record: {}", p.message);
+            }
+            let assets = &listed.records;
             if ctx.json {
-                output::json(&assets)?;
+                output::json(assets)?;
             } else {
                 let rows: Vec<Vec<String>> = assets
                     .iter()
@@ -45,6 +50,9 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                     })
                     .collect();
                 output::table(&["ID", "NAME", "OPTIONS", "FILES", "CREATED"], &rows);
+            }
+            if !listed.problems.is_empty() {
+                return Ok(ExitCode::from(crate::exit::FAILURE));
             }
         }
         AssetCommand::Show { dc, asset } => {

@@ -78,6 +78,9 @@ fn retries(dc: &crate::datacenter::DataCenter) -> u64 {
 }
 
 fn print_report(report: &RunReport) {
+    for p in &report.record_problems {
+        println!("bad record in '{}': {}", report.source, p.message);
+    }
     for a in &report.assets {
         println!("{} \"{}\" — {}", a.id, a.name, status_word(a));
         for e in &a.errors {
