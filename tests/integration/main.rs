@@ -7,6 +7,7 @@ mod assets;
 mod backends;
 mod bad_input;
 mod plugins;
+mod records;
 mod replicate;
 mod requests;
 mod resilience;

@@ -31,7 +31,10 @@ pub async fn publish_small(catalog: &Catalog, name: &str, seed: u64) -> Asset {
     }
     catalog.regenerate_files(&asset.id).await.unwrap();
     let start = Utc::now() - Duration::minutes(5);
-    catalog.create_origin_locator(&asset.id, LocatorId::new(), start, start + Duration::days(30), ORIGIN_A).await.unwrap();
+    catalog
+        .create_origin_locator(&asset.id, LocatorId::new(), start, start + Duration::days(30), ORIGIN_A)
+        .await
+        .unwrap();
     asset
 }
 
@@ -65,7 +68,9 @@ async fn an_unchanged_library_costs_two_listings_per_asset_and_writes_only_the_j
     let copied = first["totals"]["copied"].as_u64().unwrap();
     let (fa, fb) = requests(&first);
     let first_per_asset = (fa + fb).saturating_sub(copied) as f64 / assets as f64;
-    eprintln!("first run: {fa} to A, {fb} to B, {copied} blobs copied: {first_per_asset:.1} per asset beyond one per blob");
+    eprintln!(
+        "first run: {fa} to A, {fb} to B, {copied} blobs copied: {first_per_asset:.1} per asset beyond one per blob"
+    );
     // Measured, not asserted: the copy-SAS grants (4 requests per asset) and the copy engine's
     // requests per blob are not this test's to bound.
     let _ = FIRST_RUN_BUDGET_PER_ASSET;

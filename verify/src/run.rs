@@ -71,14 +71,15 @@ pub async fn verify(
     if selected.is_none() {
         for extra in b_index.asset_ids().into_iter().filter(|id| !known.contains(id)) {
             let name = b_index.assets.get(&extra).map(|e| e.asset.name.clone()).unwrap_or_default();
-            let e = Entry::new(Marker::Extra, Check::Asset, Side::B, extra.to_string(), "asset in B that A does not have");
+            let e =
+                Entry::new(Marker::Extra, Check::Asset, Side::B, extra.to_string(), "asset in B that A does not have");
             verdicts.push(AssetVerdict::new(extra.to_string(), name, vec![e]));
         }
         // Records that belong to no asset are named too: a bad record anywhere is a difference.
         let mut orphans = Vec::new();
         for (side, index) in [(Side::A, &a_index), (Side::B, &b_index)] {
             for p in index.orphan_problems() {
-                orphans.push(Entry::new(Marker::Error, Check::Asset, side, &p.path, &p.message));
+                orphans.push(Entry::new(Marker::Differs, Check::Asset, side, &p.path, &p.message));
             }
         }
         if !orphans.is_empty() {
@@ -110,7 +111,8 @@ impl Ctx<'_> {
         let mut entries = Vec::new();
         for (side, index) in [(Side::A, self.a_index), (Side::B, self.b_index)] {
             for p in index.problems_of(&id) {
-                entries.push(Entry::new(Marker::Error, Check::Asset, side, &p.path, &p.message));
+                // A bad record is a difference in the data (exit 1), not a failure to read (exit 2).
+                entries.push(Entry::new(Marker::Differs, Check::Asset, side, &p.path, &p.message));
             }
         }
         let Some(a_entry) = self.a_index.assets.get(&id) else {

@@ -395,9 +395,7 @@ impl Catalog {
     pub async fn get_locator(&self, id: &LocatorId) -> Result<Locator> {
         let locator: Locator =
             self.read(&Self::locator_path(id)).await.map(|v| v.value).map_err(|e| match e.kind() {
-                ErrorKind::NotFound => {
-                    Error::not_found(format!("locator {id} not found in {}", self.store.describe()))
-                }
+                ErrorKind::NotFound => Error::not_found(format!("locator {id} not found in {}", self.store.describe())),
                 _ => e,
             })?;
         if &locator.id != id {

@@ -406,8 +406,8 @@ impl<'a> Replicator<'a> {
         for blob in to_copy.iter().filter(|b| copied.contains(b.name.as_str())) {
             landed.insert(blob.name.clone(), blob.clone());
         }
-        let complete = report.blobs.iter().all(|b| b.status != BlobStatus::Failed)
-            && !self.options.cancel.load(Ordering::Relaxed);
+        let complete =
+            report.blobs.iter().all(|b| b.status != BlobStatus::Failed) && !self.options.cancel.load(Ordering::Relaxed);
         let fingerprint = complete.then(|| publish::fingerprint(entry, &origin_locators, &landed));
         let target_record = self.publish_files(asset, b_entry, &landed, fingerprint.as_deref()).await?;
         self.recreate_locators(asset, &target_record, &origin_locators, b_index, report).await?;

@@ -20,13 +20,22 @@ use super::report::AssetReport;
 /// What a replica was made from: A's record version, A's origin locators
 /// (id and times), and the blobs B then held (name and size). Kept in B's
 /// asset record metadata; equal on the next run means nothing changed.
-pub(super) fn fingerprint(source: &AssetEntry, origin_locators: &[&Locator], landed: &BTreeMap<String, BlobMeta>) -> String {
+pub(super) fn fingerprint(
+    source: &AssetEntry,
+    origin_locators: &[&Locator],
+    landed: &BTreeMap<String, BlobMeta>,
+) -> String {
     let mut h = Md5::new();
     h.update(format!("record {}\n", source.etag));
     let mut locators: Vec<&&Locator> = origin_locators.iter().collect();
     locators.sort_by_key(|l| l.id);
     for l in locators {
-        h.update(format!("locator {} {:?} {}\n", l.id, l.start_time.map(|t| t.to_rfc3339()), l.expiration.to_rfc3339()));
+        h.update(format!(
+            "locator {} {:?} {}\n",
+            l.id,
+            l.start_time.map(|t| t.to_rfc3339()),
+            l.expiration.to_rfc3339()
+        ));
     }
     for (name, b) in landed {
         h.update(format!("blob {} {}\n", name.escape_debug(), b.size));
@@ -46,9 +55,7 @@ pub(super) fn is_unchanged(
 ) -> bool {
     let Some(target) = target else { return false };
     target.from.as_deref() == Some(fingerprint(source, origin_locators, target_blobs).as_str())
-        && origin_locators
-            .iter()
-            .all(|l| b_index.locators.get(&l.id).is_some_and(|m| m.asset_id == source.asset.id))
+        && origin_locators.iter().all(|l| b_index.locators.get(&l.id).is_some_and(|m| m.asset_id == source.asset.id))
 }
 
 impl Replicator<'_> {
