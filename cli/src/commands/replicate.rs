@@ -19,7 +19,14 @@ use crate::output;
 pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitCode> {
     // Every argument is checked before anything is read or written.
     let strategy: StrategyChoice = args.strategy.parse()?;
-    let shard = args.shard.as_deref().map(str::parse::<Shard>).transpose()?;
+    let shard = match args.shard.as_deref() {
+        Some(s) => Some(s.parse::<Shard>()?),
+        // A Kubernetes indexed Job gives each pod its share through the environment.
+        None => match (std::env::var("JOB_COMPLETION_INDEX"), std::env::var("JOB_COMPLETIONS")) {
+            (Ok(k), Ok(n)) if args.pair.all => Some(Shard::from_indexed_job(&k, &n)?),
+            _ => None,
+        },
+    };
     let ids = args.pair.assets.iter().map(|a| AssetId::parse_any(a)).collect::<Result<Vec<_>, _>>()?;
     if args.concurrency == 0 || !(1..=4000).contains(&args.block_size_mib) || !(5..=10_080).contains(&args.sas_minutes)
     {

@@ -63,6 +63,22 @@ impl std::str::FromStr for Shard {
 }
 
 impl Shard {
+    /// The shard of a Kubernetes indexed Job's pod: `JOB_COMPLETION_INDEX`
+    /// (0-based) of `JOB_COMPLETIONS`.
+    pub fn from_indexed_job(index: &str, completions: &str) -> Result<Self> {
+        let bad = || {
+            Error::invalid_input(format!(
+                "JOB_COMPLETION_INDEX='{index}' of JOB_COMPLETIONS='{completions}' is not a shard: the index must be 0 <= K < N"
+            ))
+        };
+        let (k, n): (u32, u32) =
+            (index.trim().parse().map_err(|_| bad())?, completions.trim().parse().map_err(|_| bad())?);
+        if n == 0 || k >= n {
+            return Err(bad());
+        }
+        Ok(Shard { index: k, count: n })
+    }
+
     /// Deterministic and independent of listing order: the same on every machine.
     pub fn owns(&self, id: &AssetId) -> bool {
         (id.uuid().as_u128() % self.count as u128) as u32 == self.index
