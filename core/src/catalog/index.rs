@@ -133,25 +133,24 @@ impl Index {
     }
 }
 
-/// A record from its listing entry: from its metadata, or (without it) a GET.
-enum Read<T> {
-    Got(T, BlobMeta),
-    Gone,
-}
-
-async fn read_one<T: DeserializeOwned>(catalog: &Catalog, blob: BlobMeta) -> Result<Read<T>> {
+/// A record from its listing entry: from its metadata, or (without it) a
+/// GET; `None` when it was deleted since the listing.
+async fn read_one<T: DeserializeOwned>(catalog: &Catalog, blob: BlobMeta) -> Result<Option<(T, BlobMeta)>> {
     if let Some(encoded) = blob.metadata.get(RECORD_KEY) {
         let bytes = B64.decode(encoded).map_err(|e| {
             Error::new(ErrorKind::Corrupt, format!("record '{}': metadata is not base64: {e}", blob.name))
         })?;
-        return Ok(Read::Got(parse_record(&blob.name, &bytes)?, blob));
+        return Ok(Some((parse_record(&blob.name, &bytes)?, blob)));
     }
     match catalog.store().get_bytes(CATALOG_CONTAINER, &blob.name).await {
-        Ok((meta, bytes)) => Ok(Read::Got(parse_record(&blob.name, &bytes)?, meta)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Read::Gone),
+        Ok((meta, bytes)) => Ok(Some((parse_record(&blob.name, &bytes)?, meta))),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
 }
+
+/// A record blob's path and what reading it gave.
+type ReadRecord<T> = (String, std::result::Result<(T, BlobMeta), Error>);
 
 /// An asset record as read: from metadata (no files) or whole.
 #[derive(Deserialize)]
@@ -162,16 +161,13 @@ struct AssetRead {
     files: Option<Vec<AssetFile>>,
 }
 
-async fn read_many<T: DeserializeOwned + Send>(
-    catalog: &Catalog,
-    blobs: Vec<BlobMeta>,
-) -> Result<Vec<(String, std::result::Result<(T, BlobMeta), Error>)>> {
-    let read: Vec<Option<(String, std::result::Result<(T, BlobMeta), Error>)>> = stream::iter(blobs)
+async fn read_many<T: DeserializeOwned + Send>(catalog: &Catalog, blobs: Vec<BlobMeta>) -> Result<Vec<ReadRecord<T>>> {
+    let read: Vec<Option<ReadRecord<T>>> = stream::iter(blobs)
         .map(|b| async move {
             let name = b.name.clone();
             match read_one::<T>(catalog, b).await {
-                Ok(Read::Got(v, meta)) => Ok(Some((name, Ok((v, meta))))),
-                Ok(Read::Gone) => Ok(None),
+                Ok(Some((v, meta))) => Ok(Some((name, Ok((v, meta))))),
+                Ok(None) => Ok(None),
                 Err(e) if matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::InvalidInput) => Ok(Some((name, Err(e)))),
                 Err(e) => Err(e),
             }

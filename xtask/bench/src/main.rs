@@ -6,9 +6,11 @@
 //! Topologies: two Azurite instances (streamed) and one instance with two
 //! accounts (server-side). Peer: rclone (`rclone copy --disable Copy`, i.e.
 //! through the client), found as `rclone` on PATH or in $RCLONE.
-//! Also: `asset upload` of one 300 MiB file (peak RSS, issue 2).
+//! Also: `asset upload` of one 300 MiB file (peak RSS, issue 2). W4 (the control
+//! plane, `--only W4 [--w4-assets 1000,10000]`) is in w4.rs; it runs only when asked.
 
 mod measure;
+mod w4;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +46,11 @@ async fn main() -> Result<()> {
     }
 
     let mut results = Vec::new();
+    if only.as_deref() == Some("W4") {
+        let sizes = flag(&args, "--w4-assets").unwrap_or_else(|| "1000,10000".into());
+        let sizes: Vec<usize> = sizes.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>()?;
+        results.extend(w4::run(&tools, &sizes).await?);
+    }
     if only.as_deref().is_none_or(|o| o == "upload") {
         results.push(upload_rss(&tools, runs).await?);
     }
