@@ -110,7 +110,7 @@ async fn adopt_checked(catalog: &Catalog, container: &str, id: AssetId) -> Resul
         }
         Err(e) => return Err(e),
     }
-    let record = catalog.set_files_from(&id, &blobs).await.map_err(|e| {
+    let record = catalog.set_files_from(&id, &blobs, None, None).await.map_err(|e| {
         e.context(format!("asset {id} was registered without file infos; run `mirrorcast asset files` for it"))
     })?;
     let mut out = AdoptOutcome::new(container, Some(id), AdoptAction::Adopted, None);
@@ -168,7 +168,7 @@ mod tests {
             let out = adopt_container(&catalog, name).await;
             assert_eq!(out.action, AdoptAction::Skipped, "{name}: {out:?}");
         }
-        assert!(catalog.list_assets().await.unwrap().is_empty());
+        assert!(catalog.list_assets().await.unwrap().records.is_empty());
     }
 
     #[tokio::test]
@@ -181,6 +181,6 @@ mod tests {
         let two = adopt_container(&catalog, &container).await;
         assert_eq!(two.action, AdoptAction::Failed);
         assert!(two.message.unwrap().contains("Other.ism"));
-        assert!(catalog.list_assets().await.unwrap().is_empty());
+        assert!(catalog.list_assets().await.unwrap().records.is_empty());
     }
 }

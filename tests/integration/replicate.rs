@@ -227,3 +227,31 @@ async fn a_run_under_request_and_bandwidth_caps_copies_every_byte() {
     assert_eq!(a, b, "every blob, with its size and MD5, in B");
     f.run(&["verify", "--from", "a", "--to", "b", "--asset", &id, "--deep"]).await.ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_indexed_job_pod_takes_its_shard_from_job_completion_index() {
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let a = mirrorcast_core::catalog::Catalog::new(std::sync::Arc::new(f.dcs.a.store()));
+    for i in 0..4 {
+        crate::requests::publish_small(&a, &format!("asset {i}"), i).await;
+    }
+    let base = f.env();
+    let mut seen = Vec::new();
+    for k in ["0", "1"] {
+        let mut env: Vec<(&str, &str)> = base.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        env.extend([("JOB_COMPLETION_INDEX", k), ("JOB_COMPLETIONS", "2")]);
+        let report =
+            run_in(f.dir.path(), &env, &["replicate", "--from", "a", "--to", "b", "--all", "--json"]).await.ok().json();
+        seen.extend(report["assets"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_owned()));
+    }
+    seen.sort();
+    let before = seen.len();
+    seen.dedup();
+    assert_eq!((before, seen.len()), (4, 4), "every asset exactly once across the Job's pods");
+
+    let mut env: Vec<(&str, &str)> = base.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    env.extend([("JOB_COMPLETION_INDEX", "2"), ("JOB_COMPLETIONS", "2")]);
+    run_in(f.dir.path(), &env, &["replicate", "--from", "a", "--to", "b", "--all"])
+        .await
+        .usage_error("JOB_COMPLETION_INDEX");
+}

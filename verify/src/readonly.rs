@@ -31,6 +31,12 @@ impl BlobStore for ReadOnly {
     fn endpoint(&self) -> Option<String> {
         self.0.endpoint()
     }
+    fn request_retries(&self) -> u64 {
+        self.0.request_retries()
+    }
+    fn requests_sent(&self) -> u64 {
+        self.0.requests_sent()
+    }
     async fn create_container(&self, _: &str) -> Result<bool> {
         Err(refused("create_container"))
     }

@@ -1,10 +1,10 @@
 //! Running the checks over the selected assets, all assets in parallel.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
-use mirrorcast_core::catalog::{AssetRecord, Catalog};
+use mirrorcast_core::catalog::{AssetRecord, Catalog, Index};
 use mirrorcast_core::id::AssetId;
 use mirrorcast_core::model::Locator;
 use mirrorcast_core::store::{BlobKind, BlobMeta, BlobStore, BlobStoreExt};
@@ -49,35 +49,41 @@ pub async fn verify(
     options: &VerifyOptions,
 ) -> Result<Report> {
     let (a, b) = (View::new(a_store), View::new(b_store));
-    let a_records = match selected {
+    // Both catalogs from their listings; every record checked, a bad one is its asset's verdict.
+    let (a_index, b_index) = tokio::try_join!(a.catalog.index(), b.catalog.index())?;
+    let known = a_index.asset_ids();
+    let ids: Vec<AssetId> = match selected {
         Some(ids) => {
-            let mut out = Vec::new();
-            for id in ids {
-                out.push(a.catalog.get_asset(id).await?.value);
+            if let Some(missing) = ids.iter().find(|id| !known.contains(id)) {
+                return Err(mirrorcast_core::Error::not_found(format!(
+                    "asset {missing} not found in {}",
+                    a.store.describe()
+                )));
             }
-            out
+            ids.to_vec()
         }
-        None => a.catalog.list_assets().await?,
+        None => known.iter().copied().collect(),
     };
-    let (a_locs, b_locs, b_policies) =
-        tokio::try_join!(a.catalog.list_locators(None), b.catalog.list_locators(None), b.catalog.list_policies())?;
-    let b_policies = b_policies.into_iter().map(|p| (p.id, p)).collect();
-    let ctx =
-        Ctx { a: &a, b: &b, a_origin, b_origin, a_locs: &a_locs, b_locs: &b_locs, b_policies: &b_policies, options };
+    let ctx = Ctx { a: &a, b: &b, a_origin, b_origin, a_index: &a_index, b_index: &b_index, options };
 
     let mut verdicts: Vec<AssetVerdict> =
-        stream::iter(&a_records).map(|r| ctx.asset(r)).buffer_unordered(options.parallel.max(1)).collect().await;
+        stream::iter(&ids).map(|id| ctx.asset(*id)).buffer_unordered(options.parallel.max(1)).collect().await;
     if selected.is_none() {
-        let known: BTreeSet<AssetId> = a_records.iter().map(|r| r.asset.id).collect();
-        for extra in b.catalog.list_assets().await?.into_iter().filter(|r| !known.contains(&r.asset.id)) {
-            let e = Entry::new(
-                Marker::Extra,
-                Check::Asset,
-                Side::B,
-                extra.asset.id.to_string(),
-                "asset in B that A does not have",
-            );
-            verdicts.push(AssetVerdict::new(extra.asset.id.to_string(), extra.asset.name, vec![e]));
+        for extra in b_index.asset_ids().into_iter().filter(|id| !known.contains(id)) {
+            let name = b_index.assets.get(&extra).map(|e| e.asset.name.clone()).unwrap_or_default();
+            let e =
+                Entry::new(Marker::Extra, Check::Asset, Side::B, extra.to_string(), "asset in B that A does not have");
+            verdicts.push(AssetVerdict::new(extra.to_string(), name, vec![e]));
+        }
+        // Records that belong to no asset are named too: a bad record anywhere is a difference.
+        let mut orphans = Vec::new();
+        for (side, index) in [(Side::A, &a_index), (Side::B, &b_index)] {
+            for p in index.orphan_problems() {
+                orphans.push(Entry::new(Marker::Differs, Check::Asset, side, &p.path, &p.message));
+            }
+        }
+        if !orphans.is_empty() {
+            verdicts.push(AssetVerdict::new("catalog", "records of no asset", orphans));
         }
     }
     Ok(Report::new(a_name, b_name, options.deep, verdicts))
@@ -88,9 +94,8 @@ struct Ctx<'a> {
     b: &'a View,
     a_origin: &'a str,
     b_origin: &'a str,
-    a_locs: &'a [Locator],
-    b_locs: &'a [Locator],
-    b_policies: &'a BTreeMap<mirrorcast_core::id::PolicyId, mirrorcast_core::model::AccessPolicy>,
+    a_index: &'a Index,
+    b_index: &'a Index,
     options: &'a VerifyOptions,
 }
 
@@ -102,17 +107,34 @@ async fn list_or_empty(store: &dyn BlobStore, container: &str) -> Result<Vec<Blo
 }
 
 impl Ctx<'_> {
-    async fn asset(&self, a_record: &AssetRecord) -> AssetVerdict {
-        let id = a_record.asset.id;
-        let container = &a_record.asset.container;
+    async fn asset(&self, id: AssetId) -> AssetVerdict {
         let mut entries = Vec::new();
+        for (side, index) in [(Side::A, self.a_index), (Side::B, self.b_index)] {
+            for p in index.problems_of(&id) {
+                // A bad record is a difference in the data (exit 1), not a failure to read (exit 2).
+                entries.push(Entry::new(Marker::Differs, Check::Asset, side, &p.path, &p.message));
+            }
+        }
+        let Some(a_entry) = self.a_index.assets.get(&id) else {
+            // A's own record failed its checks: nothing of it can be trusted to compare.
+            return AssetVerdict::new(id.to_string(), "", entries);
+        };
+        let container = &a_entry.asset.container;
+        let b_bad = self.b_index.bad_assets().any(|(b, _)| b == &id);
         let (b_record, a_blobs, b_blobs) = tokio::join!(
-            self.b.catalog.get_asset(&id),
+            async {
+                // B's file infos are not in its listing: one GET, only for a record that passed its checks.
+                if self.b_index.assets.contains_key(&id) {
+                    self.b.catalog.get_asset(&id).await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            },
             list_or_empty(self.a.store.as_ref(), container),
             list_or_empty(self.b.store.as_ref(), container),
         );
         let b_record = match b_record {
-            Ok(r) => Some(r.value),
+            Ok(r) => r.map(|r| r.value),
             Err(e) if e.kind() == ErrorKind::NotFound => None,
             Err(e) => {
                 entries.push(Entry::new(
@@ -135,16 +157,22 @@ impl Ctx<'_> {
                     container,
                     format!("could not list: {e}"),
                 ));
-                return AssetVerdict::new(id.to_string(), &a_record.asset.name, entries);
+                return AssetVerdict::new(id.to_string(), &a_entry.asset.name, entries);
             }
         };
-
-        entries.extend(records::asset(a_record, b_record.as_ref()));
-        let a_files: BTreeSet<&str> = a_record.files.iter().map(|f| f.name.as_str()).collect();
+        // A's file infos as A's blobs make them (only the primary is compared).
+        let a_record = &AssetRecord {
+            asset: a_entry.asset.clone(),
+            files: mirrorcast_core::catalog::file_infos(&a_entry.asset, &a_blobs).unwrap_or_default(),
+        };
+        if !b_bad {
+            entries.extend(records::asset(a_record, b_record.as_ref()));
+        }
+        let a_files: std::collections::BTreeSet<&str> = a_record.files.iter().map(|f| f.name.as_str()).collect();
         entries.extend(blobs::compare(&a_blobs, &b_blobs, &a_files));
-        let a_locs: Vec<Locator> = self.a_locs.iter().filter(|l| l.asset_id == id).cloned().collect();
-        let b_locs: Vec<Locator> = self.b_locs.iter().filter(|l| l.asset_id == id).cloned().collect();
-        entries.extend(records::locators(&a_locs, &b_locs, self.b_policies));
+        let a_locs: Vec<Locator> = self.a_index.locators_of(&id).cloned().collect();
+        let b_locs: Vec<Locator> = self.b_index.locators_of(&id).cloned().collect();
+        entries.extend(records::locators(&a_locs, &b_locs, &self.b_index.policies));
         if let Some(b_record) = &b_record {
             entries.extend(records::file_infos(b_record, &b_blobs));
             entries.extend(records::urls(a_record, b_record, &a_locs, &b_locs, self.a_origin, self.b_origin));
@@ -166,7 +194,7 @@ impl Ctx<'_> {
                 .await,
             );
         }
-        AssetVerdict::new(id.to_string(), &a_record.asset.name, entries)
+        AssetVerdict::new(id.to_string(), &a_entry.asset.name, entries)
     }
 
     /// Every file a manifest (on either side) references must be in B with A's size.

@@ -44,6 +44,8 @@ struct Inner {
     retries: Arc<AtomicU64>,
     /// The data center this account serves as, for messages.
     label: Option<String>,
+    /// Every request sent (retries included), shared with scoped stores like `retries`.
+    requests: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for AzureBlobStore {
@@ -91,7 +93,16 @@ impl AzureBlobStore {
             .user_agent(concat!("mirrorcast/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| crate::Error::Client(e.to_string()))?;
-        Ok(AzureBlobStore { inner: Arc::new(Inner { config, http, key, retries: Arc::new(AtomicU64::new(0)), label }) })
+        Ok(AzureBlobStore {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                key,
+                retries: Arc::new(AtomicU64::new(0)),
+                requests: Arc::new(AtomicU64::new(0)),
+                label,
+            }),
+        })
     }
 
     pub fn config(&self) -> &AzureConfig {
@@ -204,6 +215,7 @@ impl AzureBlobStore {
     }
 
     async fn send_once(&self, req: &Request) -> Result<Response> {
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
         let mut url = req.url.clone();
         let mut headers = req.headers.clone();
         headers.insert("x-ms-version", HeaderValue::from_static(API_VERSION));
@@ -501,6 +513,10 @@ impl BlobStore for AzureBlobStore {
         };
         access.read_only = self.inner.config.secondary;
         access
+    }
+
+    fn requests_sent(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
     }
 
     fn endpoint(&self) -> Option<String> {
@@ -859,6 +875,7 @@ impl AzureBlobStore {
             key: None,
             retries: self.inner.retries.clone(),
             label: self.inner.label.clone(),
+            requests: self.inner.requests.clone(),
         };
         AzureBlobStore { inner: Arc::new(inner) }
     }

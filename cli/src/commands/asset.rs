@@ -36,11 +36,16 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
         AssetCommand::List { dc, output } => {
             let format = output::Format::parse(ctx.json, &output)?;
             let dc = ctx.dc(&dc.dc)?;
-            let assets = dc.catalog().list_assets().await?;
+            let listed = dc.catalog().list_assets().await?;
+            // A record that fails its checks is named (stderr, exit 1); the others are listed.
+            for p in &listed.problems {
+                errln!("mirrorcast: skipped a bad record: {}", output::printable(&p.message));
+            }
+            let assets = &listed.records;
             if format == output::Format::Ams {
                 output::json(&ams::v2_feed("Assets", assets.iter().map(ams::v2_asset_json).collect()))?;
             } else if format == output::Format::Json {
-                output::json(&assets)?;
+                output::json(assets)?;
             } else {
                 let rows: Vec<Vec<String>> = assets
                     .iter()
@@ -55,6 +60,9 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                     })
                     .collect();
                 output::table(&["ID", "NAME", "OPTIONS", "FILES", "CREATED"], &rows);
+            }
+            if !listed.problems.is_empty() {
+                return Ok(ExitCode::from(crate::exit::FAILURE));
             }
         }
         AssetCommand::Show { dc, asset, output } => {
@@ -203,7 +211,7 @@ async fn delete_all(ctx: &Context<'_>, dc: &str, yes: bool) -> anyhow::Result<Ex
     }
     let dc = ctx.dc(dc)?;
     let catalog = dc.catalog();
-    let assets = catalog.list_assets().await?;
+    let assets = catalog.list_assets().await?.records;
     if !yes {
         err!(
             "delete all {} asset(s) of data center '{}' (their containers, blobs and locators)? type 'yes': ",

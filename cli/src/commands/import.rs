@@ -168,7 +168,7 @@ async fn import_asset(catalog: &Catalog, a: &ExportAsset, dry_run: bool) -> anyh
         Err(e) => return Err(e.into()),
     }
     if !blobs.is_empty() {
-        catalog.set_files_from(&a.asset.id, &blobs).await?;
+        catalog.set_files_from(&a.asset.id, &blobs, None, None).await?;
     }
     Ok(line(Action::Created, note))
 }

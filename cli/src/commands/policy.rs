@@ -8,9 +8,13 @@ pub async fn run(ctx: &Context<'_>, command: PolicyCommand) -> anyhow::Result<Ex
     match command {
         PolicyCommand::List { dc } => {
             let dc = ctx.dc(&dc.dc)?;
-            let policies = dc.catalog().list_policies().await?;
+            let listed = dc.catalog().list_policies().await?;
+            for p in &listed.problems {
+                eprintln!("mirrorcast: skipped a bad record: {}", p.message);
+            }
+            let policies = &listed.records;
             if ctx.json {
-                output::json(&policies)?;
+                output::json(policies)?;
             } else {
                 let rows: Vec<Vec<String>> = policies
                     .iter()
@@ -24,6 +28,9 @@ pub async fn run(ctx: &Context<'_>, command: PolicyCommand) -> anyhow::Result<Ex
                     })
                     .collect();
                 output::table(&["ID", "NAME", "MINUTES", "PERMISSIONS"], &rows);
+            }
+            if !listed.problems.is_empty() {
+                return Ok(ExitCode::from(crate::exit::FAILURE));
             }
         }
         PolicyCommand::Delete { dc, policy } => {

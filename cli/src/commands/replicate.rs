@@ -20,7 +20,14 @@ use crate::output;
 pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitCode> {
     // Every argument is checked before anything is read or written.
     let strategy: StrategyChoice = args.strategy.parse()?;
-    let shard = args.shard.as_deref().map(str::parse::<Shard>).transpose()?;
+    let shard = match args.shard.as_deref() {
+        Some(s) => Some(s.parse::<Shard>()?),
+        // A Kubernetes indexed Job gives each pod its share through the environment.
+        None => match (std::env::var("JOB_COMPLETION_INDEX"), std::env::var("JOB_COMPLETIONS")) {
+            (Ok(k), Ok(n)) if args.pair.all => Some(Shard::from_indexed_job(&k, &n)?),
+            _ => None,
+        },
+    };
     let ids = args.pair.assets.iter().map(|a| AssetId::parse_any(a)).collect::<Result<Vec<_>, _>>()?;
     if args.concurrency == 0 || !(1..=4000).contains(&args.block_size_mib) || !(5..=10_080).contains(&args.sas_minutes)
     {
@@ -59,12 +66,15 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
         options,
     );
     let selection = if args.pair.all { Selection::All } else { Selection::Assets(ids) };
+    let sent_before = (a.store.requests_sent(), b.store.requests_sent());
     let mut report = replicator.run(&selection).await?;
     report.totals.http_retries = retries(&a) + retries(&b);
     if report.assets.iter().any(|r| !r.urls.is_empty()) {
         a.note_relative_urls();
         b.note_relative_urls();
     }
+    report.totals.requests.source = a.store.requests_sent() - sent_before.0;
+    report.totals.requests.target = b.store.requests_sent() - sent_before.1;
 
     if ctx.json {
         output::json(&report)?;
@@ -118,6 +128,9 @@ fn print_report(report: &RunReport) {
             a.expiry.map(|e| format!(", expires {}", e.format("%Y-%m-%d %H:%M:%SZ"))).unwrap_or_default(),
             if a.read_only { ", read-only secondary endpoint" } else { "" },
         );
+    }
+    for p in &report.record_problems {
+        outln!("bad record in '{}': {}", report.source, output::printable(&p.message));
     }
     for a in &report.assets {
         outln!("{} \"{}\" — {}", a.id, output::printable(&a.name), status_word(a));

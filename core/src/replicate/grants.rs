@@ -460,15 +460,16 @@ impl Replicator<'_> {
     pub(crate) async fn sweep_stale_grants(
         &self,
         selected: &std::collections::BTreeSet<crate::id::AssetId>,
+        target_locators: &[&Locator],
     ) -> Result<()> {
-        for l in self.target.catalog.list_locators(None).await? {
+        for &l in target_locators {
             if l.locator_type != LocatorType::Sas || !selected.contains(&l.asset_id) {
                 continue;
             }
             if !l.path.starts_with(COPY_SAS_TAG) {
                 continue;
             }
-            let (side, container) = match grant_record_target(&l) {
+            let (side, container) = match grant_record_target(l) {
                 Some(("source", c)) => (GrantSide::Source, c.to_owned()),
                 Some((_, c)) => (GrantSide::Target, c.to_owned()),
                 // A record of an older version (one per side's own catalog): no policy.

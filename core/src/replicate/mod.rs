@@ -12,6 +12,7 @@
 
 mod grants;
 mod plan;
+mod publish;
 pub mod report;
 
 use std::collections::BTreeMap;
@@ -23,18 +24,18 @@ use chrono::{Duration, Utc};
 use futures::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
 
-use crate::catalog::{AssetRecord, Catalog};
+use crate::catalog::{AssetEntry, AssetRecord, Catalog, Index};
 use crate::copy::{AutoCopy, CopyEngine, CopyRequest, ServerSideCopy, StrategyChoice, StreamedCopy};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::AssetId;
-use crate::model::{Asset, Locator, LocatorType};
+use crate::model::{AccessPolicy, Asset, Locator, LocatorType};
 use crate::store::{BlobMeta, BlobStore, BlobStoreExt, BlockPool};
-use crate::streaming::StreamingUrls;
 
 pub use grants::{grant_record_target, policy_id_for, remove_stored_policy, COPY_SAS_TAG, SOURCE_NEEDS, TARGET_NEEDS};
 pub use plan::{decide, Decision};
 pub use report::{
-    AssetReport, AssetStatus, BlobOutcome, BlobStatus, Counts, LocatorOutcome, RunReport, SideAccess, Totals, UrlPair,
+    AssetReport, AssetStatus, BlobOutcome, BlobStatus, Counts, LocatorOutcome, RequestCounts, RunReport, SideAccess,
+    Totals, UrlPair,
 };
 
 /// One data center as replication sees it: its records and its streaming origin.
@@ -66,6 +67,22 @@ impl std::str::FromStr for Shard {
 }
 
 impl Shard {
+    /// The shard of a Kubernetes indexed Job's pod: `JOB_COMPLETION_INDEX`
+    /// (0-based) of `JOB_COMPLETIONS`.
+    pub fn from_indexed_job(index: &str, completions: &str) -> Result<Self> {
+        let bad = || {
+            Error::invalid_input(format!(
+                "JOB_COMPLETION_INDEX='{index}' of JOB_COMPLETIONS='{completions}' is not a shard: the index must be 0 <= K < N"
+            ))
+        };
+        let (k, n): (u32, u32) =
+            (index.trim().parse().map_err(|_| bad())?, completions.trim().parse().map_err(|_| bad())?);
+        if n == 0 || k >= n {
+            return Err(bad());
+        }
+        Ok(Shard { index: k, count: n })
+    }
+
     /// Deterministic and independent of listing order: the same on every machine.
     pub fn owns(&self, id: &AssetId) -> bool {
         (id.uuid().as_u128() % self.count as u128) as u32 == self.index
@@ -92,14 +109,13 @@ pub struct ReplicateOptions {
     pub block_size: u64,
     pub dry_run: bool,
     pub shard: Option<Shard>,
-    /// Lifetime of each copy grant; a longer copy is given a fresh one before it expires.
     pub sas_lifetime: Duration,
     /// Hash both sides of a blob the listings call equal, and copy it again if the bytes differ.
     pub deep: bool,
     /// Tries per blob when a copy fails for a passing reason or the source moved.
     pub max_attempts: u32,
-    /// Bytes of blob data the client may hold at once across all copies
-    /// (the streamed engine's block pool; raised to two blocks if smaller).
+    /// Bytes of blob data the client may hold at once across all copies; a
+    /// large streamed blob holds about `block_size × (within-blob concurrency + 1)`.
     pub memory_budget: u64,
     /// Set to stop starting new copies; in-flight ones finish, SAS are cleaned up.
     pub cancel: Arc<AtomicBool>,
@@ -127,7 +143,7 @@ impl Default for ReplicateOptions {
             block_size: 4 * 1024 * 1024,
             dry_run: false,
             shard: None,
-            sas_lifetime: Duration::minutes(15),
+            sas_lifetime: Duration::hours(8),
             deep: false,
             max_attempts: 3,
             memory_budget: 48 * 1024 * 1024,
@@ -155,6 +171,8 @@ pub struct Replicator<'a> {
     pub options: ReplicateOptions,
     engine: AutoCopy,
     permits: Arc<Semaphore>,
+    /// Streaming policies in B by duration (minutes), read or created once per run.
+    streaming_policies: tokio::sync::Mutex<BTreeMap<u64, AccessPolicy>>,
 }
 
 impl std::fmt::Debug for Replicator<'_> {
@@ -181,37 +199,46 @@ impl<'a> Replicator<'a> {
             },
         );
         let permits = Arc::new(Semaphore::new(concurrency));
-        Replicator { source, target, options, engine, permits }
+        Replicator { source, target, options, engine, permits, streaming_policies: Default::default() }
     }
 
     /// Replicates the selected assets; unknown ids are an error before anything is written.
+    /// Both catalogs are read once, from their listings; a record that fails
+    /// its checks fails its own asset only.
     pub async fn run(&self, selection: &Selection) -> Result<RunReport> {
         let started = Instant::now();
         // Credentials first: a SAS that cannot do the job is refused before anything is read or written.
         let access = self.check_access()?;
-        let mut records = match selection {
-            Selection::All => self.source.catalog.list_assets().await?,
+        let (a_index, b_index) = futures::try_join!(self.source.catalog.index(), self.target.catalog.index())?;
+        let known = a_index.asset_ids();
+        let mut ids: Vec<AssetId> = match selection {
+            Selection::All => known.iter().copied().collect(),
             Selection::Assets(ids) => {
-                let mut out = Vec::new();
-                for id in ids {
-                    out.push(self.source.catalog.get_asset(id).await?.value);
+                if let Some(missing) = ids.iter().find(|id| !known.contains(id)) {
+                    return Err(Error::not_found(format!(
+                        "asset {missing} not found in {}",
+                        self.source.catalog.store().describe()
+                    )));
                 }
-                out
+                ids.clone()
             }
         };
         if let Some(shard) = self.options.shard {
-            records.retain(|r| shard.owns(&r.asset.id));
+            ids.retain(|id| shard.owns(id));
         }
-        let source_locators = self.source.catalog.list_locators(None).await?;
         if !self.options.dry_run {
-            self.target.catalog.ensure().await?;
-            let selected: std::collections::BTreeSet<AssetId> = records.iter().map(|r| r.asset.id).collect();
-            self.sweep_stale_grants(&selected).await?;
+            if !b_index.exists {
+                self.target.catalog.ensure().await?;
+            }
+            let selected: std::collections::BTreeSet<AssetId> = ids.iter().copied().collect();
+            // Grants live in B only: A is never written.
+            let b_locators: Vec<&Locator> = b_index.locators.values().collect();
+            self.sweep_stale_grants(&selected, &b_locators).await?;
         }
         let parallel_assets = (self.options.concurrency / 4).clamp(1, 8);
-        let source_locators = &source_locators;
-        let mut assets: Vec<AssetReport> = stream::iter(records)
-            .map(|r| self.replicate_asset(r, source_locators))
+        let (a_index, b_index) = (&a_index, &b_index);
+        let mut assets: Vec<AssetReport> = stream::iter(ids)
+            .map(|id| self.replicate_asset(id, a_index, b_index))
             .buffer_unordered(parallel_assets)
             .collect()
             .await;
@@ -220,6 +247,7 @@ impl<'a> Replicator<'a> {
         let mut totals = Totals { assets: assets.len() as u64, ..Default::default() };
         for a in &assets {
             totals.counts.merge(&a.counts);
+            totals.unchanged += a.unchanged as u64;
             match a.status {
                 AssetStatus::Replicated | AssetStatus::Planned => totals.replicated += 1,
                 AssetStatus::Refused => totals.refused += 1,
@@ -227,25 +255,33 @@ impl<'a> Replicator<'a> {
             }
         }
         totals.seconds = started.elapsed().as_secs_f64();
-        Ok(RunReport {
+        let report = RunReport {
             run_id: self.options.run_id.clone(),
             source: self.source.name.to_owned(),
             target: self.target.name.to_owned(),
             dry_run: self.options.dry_run,
             interrupted: self.options.cancel.load(Ordering::Relaxed),
             access,
+            record_problems: a_index.orphan_problems().into_iter().cloned().collect(),
             assets,
             totals,
-        })
+        };
+        if !self.options.dry_run {
+            let summary = report::Summary::of(&report);
+            if let Err(e) = self.target.catalog.put_journal(&self.options.run_id, "summary", &summary).await {
+                tracing::warn!(error = %e, "could not write the run's journal summary");
+            }
+        }
+        Ok(report)
     }
 
-    async fn replicate_asset(&self, record: AssetRecord, source_locators: &[Locator]) -> AssetReport {
-        let asset = record.asset.clone();
+    async fn replicate_asset(&self, id: AssetId, a_index: &Index, b_index: &Index) -> AssetReport {
         let mut report = AssetReport {
-            id: asset.id,
-            name: asset.name.clone(),
-            container: asset.container.clone(),
-            status: AssetStatus::Replicated,
+            id,
+            name: String::new(),
+            container: id.container_name(),
+            status: AssetStatus::Failed,
+            unchanged: false,
             errors: Vec::new(),
             warnings: Vec::new(),
             published: false,
@@ -255,6 +291,24 @@ impl<'a> Replicator<'a> {
             urls: Vec::new(),
             blobs: Vec::new(),
         };
+        // Records are checked before anything is done for them: a bad one is this asset's failure.
+        let problems: Vec<String> = a_index
+            .problems_of(&id)
+            .map(|p| format!("in '{}': {}", self.source.name, p.message))
+            .chain(b_index.problems_of(&id).map(|p| format!("in '{}': {}", self.target.name, p.message)))
+            .collect();
+        let entry = a_index.assets.get(&id);
+        if let Some(e) = entry {
+            report.name = e.asset.name.clone();
+        }
+        let Some(entry) = entry.filter(|_| problems.is_empty()) else {
+            report.errors = problems;
+            report.errors.push(format!("asset {id}: its records failed their checks; nothing of it was written"));
+            self.options.progress.asset_done(&report);
+            return report;
+        };
+        report.status = AssetStatus::Replicated;
+        let asset = entry.asset.clone();
         if asset.options.is_storage_encrypted() {
             report.status = AssetStatus::Refused;
             report.errors.push(format!(
@@ -264,9 +318,13 @@ impl<'a> Replicator<'a> {
             self.options.progress.asset_done(&report);
             return report;
         }
-        if let Err(e) = self.replicate_into(&record, source_locators, &mut report).await {
-            report.errors.push(e.to_string());
-        }
+        let changed = match self.replicate_into(entry, a_index, b_index, &mut report).await {
+            Ok(changed) => changed,
+            Err(e) => {
+                report.errors.push(e.to_string());
+                true
+            }
+        };
         for b in &report.blobs {
             report.counts.add(b);
         }
@@ -278,8 +336,10 @@ impl<'a> Replicator<'a> {
         if !report.errors.is_empty() || report.counts.failed > 0 {
             report.status = if report.status == AssetStatus::Interrupted { report.status } else { AssetStatus::Failed };
         }
-        if !self.options.dry_run {
-            if let Err(e) = self.target.catalog.put_journal(&self.options.run_id, &asset.id, &report).await {
+        report.unchanged = !changed && !self.options.dry_run;
+        // The per-blob record of what this run did, for the assets it touched.
+        if !self.options.dry_run && changed {
+            if let Err(e) = self.target.catalog.put_journal(&self.options.run_id, &asset.id.guid(), &report).await {
                 tracing::warn!(asset = %asset.id, error = %e, "could not write the journal entry");
             }
         }
@@ -287,19 +347,23 @@ impl<'a> Replicator<'a> {
         report
     }
 
+    /// Returns whether anything had to be done (false: the replica was proven unchanged).
     async fn replicate_into(
         &self,
-        record: &AssetRecord,
-        source_locators: &[Locator],
+        entry: &AssetEntry,
+        a_index: &Index,
+        b_index: &Index,
         report: &mut AssetReport,
-    ) -> Result<()> {
-        let asset = &record.asset;
+    ) -> Result<bool> {
+        let asset = &entry.asset;
         let source_store = self.source.catalog.store();
         let target_store = self.target.catalog.store();
-        let source_blobs = source_store.list_all(&asset.container, "").await?;
-        let target_blobs: BTreeMap<String, BlobMeta> = match target_store.list_all(&asset.container, "").await {
-            Ok(list) => list.into_iter().map(|b| (b.name.clone(), b)).collect(),
-            Err(e) if e.kind() == ErrorKind::NotFound => BTreeMap::new(),
+        let (source_blobs, target_blobs) =
+            futures::join!(source_store.list_all(&asset.container, ""), target_store.list_all(&asset.container, ""));
+        let source_blobs = source_blobs?;
+        let (target_blobs, target_container_exists): (BTreeMap<String, BlobMeta>, bool) = match target_blobs {
+            Ok(list) => (list.into_iter().map(|b| (b.name.clone(), b)).collect(), true),
+            Err(e) if e.kind() == ErrorKind::NotFound => (BTreeMap::new(), false),
             Err(e) => return Err(e),
         };
         let mut to_copy = Vec::new();
@@ -331,50 +395,61 @@ impl<'a> Replicator<'a> {
                 }
             }
         }
-        self.options.progress.planned(record, to_copy.len() as u64, to_copy.iter().map(|b| b.size).sum());
+        let record = AssetRecord { asset: asset.clone(), files: Vec::new() };
+        self.options.progress.planned(&record, to_copy.len() as u64, to_copy.iter().map(|b| b.size).sum());
         if self.options.dry_run {
             report.blobs.extend(to_copy.iter().map(|b| outcome(b, BlobStatus::Planned)));
-            return Ok(());
+            return Ok(false);
+        }
+        let origin_locators: Vec<&Locator> =
+            a_index.locators_of(&asset.id).filter(|l| l.locator_type == LocatorType::OnDemandOrigin).collect();
+        let b_entry = b_index.assets.get(&asset.id);
+        if to_copy.is_empty() && publish::is_unchanged(entry, &origin_locators, &target_blobs, b_entry, b_index) {
+            // Proven by the two listings alone: nothing to write.
+            let files = crate::catalog::file_infos(asset, &target_blobs.values().cloned().collect::<Vec<_>>())?;
+            for l in &origin_locators {
+                report.locators.push(LocatorOutcome { id: l.id, action: "kept".to_owned() });
+            }
+            self.streaming_urls(&files, &origin_locators, report);
+            report.published = true;
+            return Ok(false);
         }
 
-        self.ensure_target_asset(asset).await?;
-        if to_copy.is_empty() {
-            // Nothing to copy: no SAS to issue; records are refreshed only where they differ.
-            let listed: Vec<BlobMeta> = target_blobs.into_values().collect();
-            let target_record = self.target.catalog.set_files_from(&asset.id, &listed).await?;
-            self.recreate_locators(asset, &target_record, source_locators, report).await?;
-            report.published = true;
-            return Ok(());
+        if !target_container_exists {
+            target_store.create_container(&asset.container).await?;
         }
-        let cell = grants::GrantCell::default();
-        // The first grant before any copy: if it cannot be issued, nothing is copied.
-        let first = self.current_grants(asset, &cell).await;
-        let copied = match first {
-            Ok(g) => {
-                drop(g);
-                let work = self.copy_blobs(asset, &to_copy, &cell).await;
-                report.blobs.extend(work);
-                Ok(())
-            }
-            Err(e) => Err(Error::new(e.kind(), format!("could not issue the copy SAS: {e}"))),
-        };
-        // Every grant goes, whatever happened.
-        self.revoke_all(&cell).await;
-        let (issued, warnings) = cell.summary().await;
-        report.grants_issued = issued;
-        report.warnings.extend(warnings);
-        copied?;
+        if !to_copy.is_empty() {
+            let cell = grants::GrantCell::default();
+            // The first grant before any copy: if it cannot be issued, nothing is copied.
+            let first = self.current_grants(asset, &cell).await;
+            let copied = match first {
+                Ok(g) => {
+                    drop(g);
+                    let work = self.copy_blobs(asset, &to_copy, &cell).await;
+                    report.blobs.extend(work);
+                    Ok(())
+                }
+                Err(e) => Err(Error::new(e.kind(), format!("could not issue the copy SAS: {e}"))),
+            };
+            // Every grant goes, whatever happened.
+            self.revoke_all(&cell).await;
+            let (issued, warnings) = cell.summary().await;
+            report.grants_issued = issued;
+            report.warnings.extend(warnings);
+            copied?;
+        }
 
         // What landed: B's listing before the run plus every blob copied now.
         let mut landed = target_blobs;
         let copied: std::collections::BTreeSet<&str> =
             report.blobs.iter().filter(|b| b.status == BlobStatus::Copied).map(|b| b.name.as_str()).collect();
-        let complete = to_copy.iter().all(|b| copied.contains(b.name.as_str()));
         for blob in to_copy.iter().filter(|b| copied.contains(b.name.as_str())) {
             landed.insert(blob.name.clone(), blob.clone());
         }
-        let landed: Vec<BlobMeta> = landed.into_values().collect();
-        let target_record = self.target.catalog.set_files_from(&asset.id, &landed).await?;
+        let complete =
+            report.blobs.iter().all(|b| b.status != BlobStatus::Failed) && !self.options.cancel.load(Ordering::Relaxed);
+        let fingerprint = complete.then(|| publish::fingerprint(entry, &origin_locators, &landed));
+        let target_record = self.publish_files(asset, b_entry, &landed, fingerprint.as_deref()).await?;
         if !complete {
             // B never publishes URLs for an asset it does not wholly hold; a later run that completes it does.
             let missing = to_copy.len() - to_copy.iter().filter(|b| copied.contains(b.name.as_str())).count();
@@ -382,33 +457,11 @@ impl<'a> Replicator<'a> {
                 "not published in '{}': {missing} blob(s) not copied; run replicate again to complete it",
                 self.target.name
             ));
-            return Ok(());
+            return Ok(true);
         }
-        self.recreate_locators(asset, &target_record, source_locators, report).await?;
+        self.recreate_locators(asset, &target_record, &origin_locators, b_index, report).await?;
         report.published = true;
-        Ok(())
-    }
-
-    async fn ensure_target_asset(&self, asset: &Asset) -> Result<()> {
-        match self.target.catalog.get_asset(&asset.id).await {
-            Ok(existing) if existing.value.asset.container == asset.container => {
-                // Resuming: make sure the container is there too.
-                self.target.catalog.store().create_container(&asset.container).await.map(|_| ())
-            }
-            Ok(existing) => Err(Error::new(
-                ErrorKind::AlreadyExists,
-                format!(
-                    "asset {} exists in '{}' with container '{}', not '{}'",
-                    asset.id, self.target.name, existing.value.asset.container, asset.container
-                ),
-            )),
-            Err(e) if e.kind() == ErrorKind::NotFound => match self.target.catalog.create_asset(asset).await {
-                Ok(_) => Ok(()),
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        }
+        Ok(true)
     }
 
     async fn copy_blobs(&self, asset: &Asset, blobs: &[BlobMeta], cell: &grants::GrantCell) -> Vec<BlobOutcome> {
@@ -482,62 +535,6 @@ impl<'a> Replicator<'a> {
                 }
             }
         }
-    }
-
-    async fn recreate_locators(
-        &self,
-        asset: &Asset,
-        target_record: &AssetRecord,
-        source_locators: &[Locator],
-        report: &mut AssetReport,
-    ) -> Result<()> {
-        let primary =
-            target_record.files.iter().find(|f| f.is_primary && f.name.to_ascii_lowercase().ends_with(".ism"));
-        for l in source_locators.iter().filter(|l| l.asset_id == asset.id) {
-            if l.locator_type != LocatorType::OnDemandOrigin {
-                continue;
-            }
-            let action = match self.target.catalog.get_locator(&l.id).await {
-                Ok(existing) if existing.asset_id == asset.id => "kept",
-                Ok(existing) => {
-                    return Err(Error::new(
-                        ErrorKind::AlreadyExists,
-                        format!(
-                            "locator {} exists in '{}' for another asset ({})",
-                            l.id, self.target.name, existing.asset_id
-                        ),
-                    ))
-                }
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    let start = l.start_time.unwrap_or_else(Utc::now);
-                    match self
-                        .target
-                        .catalog
-                        .create_origin_locator(&asset.id, l.id, start, l.expiration, self.target.origin)
-                        .await
-                    {
-                        Ok(_) => "created",
-                        Err(e) if e.kind() == ErrorKind::AlreadyExists => "kept",
-                        Err(e) => return Err(e),
-                    }
-                }
-                Err(e) => return Err(e),
-            };
-            report.locators.push(LocatorOutcome { id: l.id, action: action.to_owned() });
-            if let Some(p) = primary {
-                let a = StreamingUrls::new(self.source.origin, &l.id, &p.name);
-                let b = StreamingUrls::new(self.target.origin, &l.id, &p.name);
-                for ((format, source), (_, target)) in a.all().into_iter().zip(b.all()) {
-                    report.urls.push(UrlPair {
-                        locator: l.id,
-                        format: format.to_owned(),
-                        source: source.to_owned(),
-                        target: target.to_owned(),
-                    });
-                }
-            }
-        }
-        Ok(())
     }
 }
 

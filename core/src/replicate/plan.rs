@@ -115,6 +115,8 @@ mod tests {
             let id = crate::id::AssetId::new();
             assert_eq!(shards.iter().filter(|s| s.owns(&id)).count(), 1);
         }
+        assert_eq!(Shard::from_indexed_job("0", "3").unwrap(), "1/3".parse().unwrap());
+        assert!(Shard::from_indexed_job("3", "3").is_err() && Shard::from_indexed_job("x", "3").is_err());
         assert!("0/3".parse::<Shard>().is_err() && "4/3".parse::<Shard>().is_err() && "x".parse::<Shard>().is_err());
     }
 }

@@ -125,6 +125,9 @@ pub struct AssetReport {
     pub name: String,
     pub container: String,
     pub status: AssetStatus,
+    /// Proven unchanged since the last run from the listings alone: nothing was written.
+    #[serde(default)]
+    pub unchanged: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
     /// Things the operator should know that did not fail the asset (e.g. a
@@ -169,11 +172,24 @@ pub struct Totals {
     pub replicated: u64,
     pub refused: u64,
     pub failed_assets: u64,
+    /// Assets proven unchanged (nothing written for them).
+    #[serde(default)]
+    pub unchanged: u64,
     #[serde(flatten)]
     pub counts: Counts,
     /// Requests the storage backends sent again (throttling, transient errors).
     pub http_retries: u64,
+    /// Requests sent to each side by the whole run (retries included): what the run cost.
+    #[serde(default)]
+    pub requests: RequestCounts,
     pub seconds: f64,
+}
+
+/// Requests sent, per side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCounts {
+    pub source: u64,
+    pub target: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -186,14 +202,59 @@ pub struct RunReport {
     /// What each side's credential allowed and what the run needed of it.
     #[serde(default)]
     pub access: Vec<SideAccess>,
+    /// Records in A that failed their checks and belong to no asset of A
+    /// (a locator of an unknown asset, a record not named after an id).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub record_problems: Vec<crate::catalog::RecordProblem>,
     pub assets: Vec<AssetReport>,
     pub totals: Totals,
+}
+
+/// The journal's one entry per run: totals and each asset's status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub run_id: String,
+    pub source: String,
+    pub target: String,
+    pub interrupted: bool,
+    pub totals: Totals,
+    pub assets: Vec<SummaryLine>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub record_problems: Vec<crate::catalog::RecordProblem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SummaryLine {
+    pub id: AssetId,
+    pub status: AssetStatus,
+    pub unchanged: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+impl Summary {
+    pub fn of(report: &RunReport) -> Self {
+        Summary {
+            run_id: report.run_id.clone(),
+            source: report.source.clone(),
+            target: report.target.clone(),
+            interrupted: report.interrupted,
+            totals: report.totals.clone(),
+            assets: report
+                .assets
+                .iter()
+                .map(|a| SummaryLine { id: a.id, status: a.status, unchanged: a.unchanged, errors: a.errors.clone() })
+                .collect(),
+            record_problems: report.record_problems.clone(),
+        }
+    }
 }
 
 impl RunReport {
     /// Whether the run should end with exit code 1.
     pub fn has_failures(&self) -> bool {
         self.interrupted
+            || !self.record_problems.is_empty()
             || self
                 .assets
                 .iter()

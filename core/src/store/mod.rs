@@ -295,6 +295,11 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
         0
     }
 
+    /// Requests this store sent so far (each retry counts), for measuring what a run costs.
+    fn requests_sent(&self) -> u64 {
+        0
+    }
+
     /// The service endpoint (`scheme://host:port`) for stores that have one:
     /// two stores on one endpoint may copy server-side between each other.
     fn endpoint(&self) -> Option<String> {

@@ -11,9 +11,11 @@
 //! blob streamed, and for streamed runs the emulator's own limit (plain
 //! parallel GETs and PUTs of the same bytes) with each tool's share of it.
 //! `--only` takes comma-separated workload or topology names (W3,streamed,upload).
+//! W4 (the control plane, `--only W4 [--w4-assets 1000,10000]`) is in w4.rs; it runs only when asked.
 
 mod emulator;
 mod measure;
+mod w4;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -50,6 +52,11 @@ async fn main() -> Result<()> {
     }
 
     let mut results = Vec::new();
+    if only.as_ref().is_some_and(|o| o.iter().any(|w| w == "W4")) {
+        let sizes = flag(&args, "--w4-assets").unwrap_or_else(|| "1000,10000".into());
+        let sizes: Vec<usize> = sizes.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>()?;
+        results.extend(w4::run(&tools, &sizes).await?);
+    }
     if wanted(&["upload"]) {
         results.push(upload(&tools, runs).await?);
     }

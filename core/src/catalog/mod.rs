@@ -2,7 +2,13 @@
 //! its own storage account, so that B describes itself after A is gone.
 //!
 //! Every write is conditional on the ETag it read (or on absence), so two
-//! writers never silently overwrite each other.
+//! writers never silently overwrite each other. Every record read is checked
+//! ([`crate::model`]'s `validate`) before anyone acts on it: a bad record is a
+//! [`RecordProblem`] of its asset, never a failure of the whole catalog.
+//! Each record blob also carries its small facts as metadata ([`index`]), so a
+//! whole catalog is read from its listing, in O(pages).
+
+pub mod index;
 
 use std::sync::Arc;
 
@@ -15,16 +21,22 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::{AssetId, LocatorId, PolicyId};
 use crate::mime::mime_type_for;
-use crate::model::{AccessPolicy, Asset, AssetFile, Locator, LocatorType, Permissions};
+use crate::model::{validate_files, AccessPolicy, Asset, AssetFile, Locator, LocatorType, Permissions};
 use crate::primary::select_primary;
 use crate::store::{BlobMeta, BlobStore, BlobStoreExt, Condition, PutOptions};
 
 /// The reserved container holding the records.
 pub const CATALOG_CONTAINER: &str = "mirrorcast-catalog";
 
+/// The container of replication journals: one summary per run, one entry per
+/// asset a run changed. Apart from the records, so listing them stays small.
+pub const JOURNAL_CONTAINER: &str = "mirrorcast-journal";
+
 const ASSETS: &str = "assets/";
 const POLICIES: &str = "policies/";
 const LOCATORS: &str = "locators/";
+
+pub use index::{AssetEntry, Index, RecordProblem};
 
 /// An asset record with the file infos made from its blobs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,36 +82,73 @@ impl Catalog {
 
     async fn read<T: DeserializeOwned>(&self, path: &str) -> Result<Versioned<T>> {
         let (meta, bytes) = self.store.get_bytes(CATALOG_CONTAINER, path).await?;
-        let value = serde_json::from_slice(&bytes).map_err(|e| Error::from(e).context(format!("record '{path}'")))?;
+        let value = parse_record(path, &bytes)?;
         Ok(Versioned { value, etag: meta.etag })
     }
 
-    async fn write<T: Serialize>(&self, path: &str, value: &T, condition: Condition) -> Result<String> {
+    /// Writes a record with its facts as metadata (see [`index`]).
+    async fn write<T: Serialize>(
+        &self,
+        path: &str,
+        value: &T,
+        metadata: std::collections::BTreeMap<String, String>,
+        condition: Condition,
+    ) -> Result<String> {
         let body = serde_json::to_vec_pretty(value)?;
-        let mut options = PutOptions { condition, ..Default::default() };
+        let mut options = PutOptions { condition, metadata, ..Default::default() };
         options.properties.content_type = Some("application/json".into());
         self.store.put_blob(CATALOG_CONTAINER, path, Bytes::from(body), &options).await
     }
 
-    /// Every record under `prefix`, read concurrently.
-    async fn read_all<T: DeserializeOwned + Send>(&self, prefix: &str) -> Result<Vec<T>> {
+    async fn write_asset(&self, record: &AssetRecord, from: Option<&str>, condition: Condition) -> Result<String> {
+        let metadata = index::asset_metadata(record, from)?;
+        self.write(&Self::asset_path(&record.asset.id), record, metadata, condition).await
+    }
+
+    /// Every record under `prefix` that passes its checks, read concurrently,
+    /// and a problem for each one that does not.
+    async fn read_all<T: DeserializeOwned + Send>(
+        &self,
+        prefix: &str,
+        check: impl Fn(&str, &T) -> Result<()> + Sync,
+    ) -> Result<Checked<T>> {
         let listed = match self.store.list_all(CATALOG_CONTAINER, prefix).await {
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Checked::default()),
             other => other?,
         };
-        let read: Vec<Option<T>> = stream::iter(listed)
+        let check = &check;
+        let read: Vec<Option<std::result::Result<T, RecordProblem>>> = stream::iter(listed)
             .map(|b| async move {
                 match self.read::<T>(&b.name).await {
-                    Ok(v) => Ok(Some(v.value)),
+                    Ok(v) => match check(&b.name, &v.value) {
+                        Ok(()) => Ok(Some(Ok(v.value))),
+                        Err(e) => Ok(Some(Err(RecordProblem::new(&b.name, None, e)))),
+                    },
                     // Deleted between the listing and the read: it is gone, not an error.
                     Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                    Err(e) if e.kind() == ErrorKind::Corrupt || e.kind() == ErrorKind::InvalidInput => {
+                        Ok(Some(Err(RecordProblem::new(&b.name, None, e))))
+                    }
                     Err(e) => Err(e),
                 }
             })
             .buffered(16)
-            .try_collect()
+            .try_collect::<Vec<_>>()
             .await?;
-        Ok(read.into_iter().flatten().collect())
+        let mut out = Checked::default();
+        for r in read.into_iter().flatten() {
+            match r {
+                Ok(v) => out.records.push(v),
+                Err(p) => out.problems.push(p),
+            }
+        }
+        Ok(out)
+    }
+
+    /// One listing of the whole catalog, records taken from their metadata
+    /// (a GET only for records without it) and checked; see [`Index`].
+    pub async fn index(&self) -> Result<Index> {
+        index::build(self).await
     }
 
     fn asset_path(id: &AssetId) -> String {
@@ -116,10 +165,11 @@ impl Catalog {
 
     /// Creates the asset's container (keeping one that exists) and its record.
     pub async fn create_asset(&self, asset: &Asset) -> Result<AssetRecord> {
+        asset.validate(&asset.id)?;
         self.ensure().await?;
         self.store.create_container(&asset.container).await?;
         let record = AssetRecord { asset: asset.clone(), files: Vec::new() };
-        match self.write(&Self::asset_path(&asset.id), &record, Condition::IfNotExists).await {
+        match self.write_asset(&record, None, Condition::IfNotExists).await {
             Ok(_) => Ok(record),
             Err(e) if e.kind() == ErrorKind::PreconditionFailed => Err(Error::new(
                 ErrorKind::AlreadyExists,
@@ -129,16 +179,28 @@ impl Catalog {
         }
     }
 
+    /// The asset's record, checked (see [`Asset::validate`]).
     pub async fn get_asset(&self, id: &AssetId) -> Result<Versioned<AssetRecord>> {
-        self.read(&Self::asset_path(id)).await.map_err(|e| match e.kind() {
+        let record: Versioned<AssetRecord> = self.read(&Self::asset_path(id)).await.map_err(|e| match e.kind() {
             ErrorKind::NotFound => Error::not_found(format!("asset {id} not found in {}", self.store.describe())),
             _ => e,
-        })
+        })?;
+        check_asset(id, &record.value).map_err(|e| e.context(format!("record of asset {id}")))?;
+        Ok(record)
     }
 
-    pub async fn list_assets(&self) -> Result<Vec<AssetRecord>> {
-        let mut all: Vec<AssetRecord> = self.read_all(ASSETS).await?;
-        all.sort_by(|a, b| a.asset.created.cmp(&b.asset.created).then(a.asset.name.cmp(&b.asset.name)));
+    /// Every asset record that passes its checks (oldest first), and a problem for each one that does not.
+    pub async fn list_assets(&self) -> Result<Checked<AssetRecord>> {
+        let mut all: Checked<AssetRecord> = self
+            .read_all(ASSETS, |path, r: &AssetRecord| match index::id_of_path::<AssetId>(path, ASSETS) {
+                Some(id) => check_asset(&id, r),
+                None => Err(Error::invalid_input(format!("'{path}' is not named after an asset id"))),
+            })
+            .await?;
+        for p in &mut all.problems {
+            p.asset = index::id_of_path::<AssetId>(&p.path, ASSETS);
+        }
+        all.records.sort_by(|a, b| a.asset.created.cmp(&b.asset.created).then(a.asset.name.cmp(&b.asset.name)));
         Ok(all)
     }
 
@@ -161,7 +223,7 @@ impl Catalog {
             let blobs = self.store.list_all(&current.value.asset.container, "").await?;
             let files = file_infos(&current.value.asset, &blobs)?;
             let record = AssetRecord { asset: current.value.asset.clone(), files };
-            match self.write(&Self::asset_path(id), &record, Condition::IfMatch(current.etag)).await {
+            match self.write_asset(&record, None, Condition::IfMatch(current.etag)).await {
                 Ok(_) => return Ok(record),
                 // Someone else changed the record meanwhile: read it again.
                 Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
@@ -171,20 +233,53 @@ impl Catalog {
     }
 
     /// Stores file infos made from `blobs` (the container's listing as the
-    /// caller knows it), unless the record already has exactly those.
-    pub async fn set_files_from(&self, id: &AssetId, blobs: &[BlobMeta]) -> Result<AssetRecord> {
+    /// caller knows it) and `from`, the fingerprint of what the asset was
+    /// replicated from (kept in the record's metadata), unless the record
+    /// already has exactly those. `known` is the record as the caller read it
+    /// (saves a GET; a stale one costs a retry, never a lost update).
+    pub async fn set_files_from(
+        &self,
+        id: &AssetId,
+        blobs: &[BlobMeta],
+        from: Option<&str>,
+        mut known: Option<(Versioned<AssetRecord>, Option<String>)>,
+    ) -> Result<AssetRecord> {
         loop {
-            let current = self.get_asset(id).await?;
+            let (current, current_from) = match known.take() {
+                Some(k) => k,
+                None => {
+                    let path = Self::asset_path(id);
+                    let (meta, bytes) = self.store.get_bytes(CATALOG_CONTAINER, &path).await?;
+                    let value: AssetRecord = parse_record(&path, &bytes)?;
+                    check_asset(id, &value)?;
+                    (Versioned { value, etag: meta.etag }, meta.metadata.get(index::FROM_KEY).cloned())
+                }
+            };
             let files = file_infos(&current.value.asset, blobs)?;
-            if files == current.value.files {
+            if files == current.value.files && current_from.as_deref() == from {
                 return Ok(current.value);
             }
             let record = AssetRecord { asset: current.value.asset.clone(), files };
-            match self.write(&Self::asset_path(id), &record, Condition::IfMatch(current.etag)).await {
+            match self.write_asset(&record, from, Condition::IfMatch(current.etag)).await {
                 Ok(_) => return Ok(record),
                 Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// Creates the asset's record already holding its file infos and
+    /// fingerprint (a replica's first publication: one write).
+    pub async fn create_asset_with(&self, record: &AssetRecord, from: Option<&str>) -> Result<()> {
+        check_asset(&record.asset.id, record)?;
+        self.ensure().await?;
+        match self.write_asset(record, from, Condition::IfNotExists).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::PreconditionFailed => Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("asset {} already exists in {}", record.asset.id, self.store.describe()),
+            )),
+            Err(e) => Err(e),
         }
     }
 
@@ -198,30 +293,38 @@ impl Catalog {
         self.ensure().await?;
         let wanted = AccessPolicy::for_terms(name, duration_minutes, permissions);
         let path = Self::policy_path(&wanted.id);
-        match self.read::<AccessPolicy>(&path).await {
-            Ok(v) => return Ok(v.value),
+        match self.get_policy(&wanted.id).await {
+            Ok(p) => return Ok(p),
             Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
             Err(_) => {}
         }
-        match self.write(&path, &wanted, Condition::IfNotExists).await {
+        match self.write(&path, &wanted, index::record_metadata(&wanted)?, Condition::IfNotExists).await {
             Ok(_) => Ok(wanted),
             // Another writer created the same terms first: theirs is ours.
-            Err(e) if e.kind() == ErrorKind::PreconditionFailed => Ok(self.read::<AccessPolicy>(&path).await?.value),
+            Err(e) if e.kind() == ErrorKind::PreconditionFailed => self.get_policy(&wanted.id).await,
             Err(e) => Err(e),
         }
     }
 
     pub async fn get_policy(&self, id: &PolicyId) -> Result<AccessPolicy> {
-        self.read(&Self::policy_path(id)).await.map(|v| v.value).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => {
-                Error::not_found(format!("access policy {id} not found in {}", self.store.describe()))
-            }
-            _ => e,
-        })
+        let policy: AccessPolicy =
+            self.read(&Self::policy_path(id)).await.map(|v| v.value).map_err(|e| match e.kind() {
+                ErrorKind::NotFound => {
+                    Error::not_found(format!("access policy {id} not found in {}", self.store.describe()))
+                }
+                _ => e,
+            })?;
+        policy.validate(id)?;
+        Ok(policy)
     }
 
-    pub async fn list_policies(&self) -> Result<Vec<AccessPolicy>> {
-        self.read_all(POLICIES).await
+    /// Every policy that passes its checks, and a problem for each one that does not.
+    pub async fn list_policies(&self) -> Result<Checked<AccessPolicy>> {
+        self.read_all(POLICIES, |path, p: &AccessPolicy| match index::id_of_path::<PolicyId>(path, POLICIES) {
+            Some(id) => p.validate(&id),
+            None => Err(Error::invalid_input(format!("'{path}' is not named after a policy id"))),
+        })
+        .await
     }
 
     /// Stores a new locator. Origin locators must use a read-only policy; a
@@ -247,8 +350,10 @@ impl Catalog {
                 policy.id, policy.permissions
             )));
         }
+        locator.validate(&locator.id, Some(policy))?;
         self.ensure().await?;
-        match self.write(&Self::locator_path(&locator.id), locator, Condition::IfNotExists).await {
+        let metadata = index::record_metadata(locator)?;
+        match self.write(&Self::locator_path(&locator.id), locator, metadata, Condition::IfNotExists).await {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == ErrorKind::PreconditionFailed => Err(Error::new(
                 ErrorKind::AlreadyExists,
@@ -286,25 +391,46 @@ impl Catalog {
         Ok(locator)
     }
 
+    /// The locator's record, checked (an origin locator's policy is not looked up here).
     pub async fn get_locator(&self, id: &LocatorId) -> Result<Locator> {
-        self.read(&Self::locator_path(id)).await.map(|v| v.value).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => Error::not_found(format!("locator {id} not found in {}", self.store.describe())),
-            _ => e,
-        })
+        let locator: Locator =
+            self.read(&Self::locator_path(id)).await.map(|v| v.value).map_err(|e| match e.kind() {
+                ErrorKind::NotFound => Error::not_found(format!("locator {id} not found in {}", self.store.describe())),
+                _ => e,
+            })?;
+        if &locator.id != id {
+            return Err(Error::invalid_input(format!("record of locator {id} names locator {}", locator.id)));
+        }
+        Ok(locator)
     }
 
-    /// All locators, or those of one asset.
+    /// All locators, or those of one asset, that pass their checks; from one
+    /// listing of the catalog (see [`Catalog::index`]).
     pub async fn list_locators(&self, asset: Option<&AssetId>) -> Result<Vec<Locator>> {
-        let mut all: Vec<Locator> = self.read_all(LOCATORS).await?;
-        all.retain(|l| asset.is_none_or(|a| &l.asset_id == a));
+        let index = self.index().await?;
+        let mut all: Vec<Locator> = match asset {
+            Some(a) => index.locators_of(a).cloned().collect(),
+            None => index.locators.values().cloned().collect(),
+        };
         all.sort_by_key(|l| (l.asset_id, l.start_time, l.id));
         Ok(all)
     }
 
-    /// Records what a replication run did for one asset, under
-    /// `journal/<run-id>/<asset-guid>.json`: the per-file record of a run.
-    pub async fn put_journal<T: Serialize + Sync>(&self, run_id: &str, asset: &AssetId, entry: &T) -> Result<()> {
-        self.write(&format!("journal/{run_id}/{}.json", asset.guid()), entry, Condition::None).await.map(|_| ())
+    /// Records what a replication run did, under `<run-id>/<name>.json` in
+    /// [`JOURNAL_CONTAINER`]: a summary per run, and the per-blob record of
+    /// each asset the run changed.
+    pub async fn put_journal<T: Serialize + Sync>(&self, run_id: &str, name: &str, entry: &T) -> Result<()> {
+        let body = Bytes::from(serde_json::to_vec_pretty(entry)?);
+        let mut options = PutOptions::default();
+        options.properties.content_type = Some("application/json".into());
+        let path = format!("{run_id}/{name}.json");
+        match self.store.put_blob(JOURNAL_CONTAINER, &path, body.clone(), &options).await {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                self.store.create_container(JOURNAL_CONTAINER).await?;
+                self.store.put_blob(JOURNAL_CONTAINER, &path, body, &options).await.map(|_| ())
+            }
+            other => other.map(|_| ()),
+        }
     }
 
     pub async fn delete_locator(&self, id: &LocatorId) -> Result<bool> {
@@ -329,7 +455,8 @@ impl Catalog {
         }
         self.store.delete_blob(CATALOG_CONTAINER, &Self::policy_path(id), &Condition::None).await?;
         if users(self.list_locators(None).await?).next().is_some() {
-            self.write(&Self::policy_path(id), &policy, Condition::IfNotExists).await?;
+            self.write(&Self::policy_path(id), &policy, index::record_metadata(&policy)?, Condition::IfNotExists)
+                .await?;
             return Err(Error::new(
                 ErrorKind::PreconditionFailed,
                 format!("access policy {id} was taken by a new locator meanwhile: kept"),
@@ -337,6 +464,30 @@ impl Catalog {
         }
         Ok(())
     }
+}
+
+/// Records that passed their checks, and those that did not.
+#[derive(Debug, Clone)]
+pub struct Checked<T> {
+    pub records: Vec<T>,
+    pub problems: Vec<RecordProblem>,
+}
+
+impl<T> Default for Checked<T> {
+    fn default() -> Self {
+        Checked { records: Vec::new(), problems: Vec::new() }
+    }
+}
+
+fn parse_record<T: DeserializeOwned>(path: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::new(ErrorKind::Corrupt, format!("record '{path}' is not a valid record: {e}")))
+}
+
+/// An asset record's checks: the asset's and its file infos'.
+pub fn check_asset(id: &AssetId, record: &AssetRecord) -> Result<()> {
+    record.asset.validate(id)?;
+    validate_files(id, &record.files)
 }
 
 /// File infos for the blobs of an asset: name, size, MIME type. The primary
@@ -385,8 +536,8 @@ mod tests {
         assert_eq!(again.kind(), ErrorKind::AlreadyExists);
         assert!(cat.store().list_containers("asset-").await.unwrap().contains(&asset.container));
         let listed = cat.list_assets().await.unwrap();
-        assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].asset, asset);
+        assert_eq!(listed.records.len(), 1);
+        assert_eq!(listed.records[0].asset, asset);
         cat.delete_asset(&asset.id).await.unwrap();
         assert_eq!(cat.get_asset(&asset.id).await.unwrap_err().kind(), ErrorKind::NotFound);
         assert!(cat.store().list_containers("asset-").await.unwrap().is_empty());
@@ -400,7 +551,7 @@ mod tests {
         let c = cat.policy_for("write", 60, Permissions::WRITE | Permissions::CREATE).await.unwrap();
         assert_eq!(a, b);
         assert_ne!(a.id, c.id);
-        assert_eq!(cat.list_policies().await.unwrap().len(), 2);
+        assert_eq!(cat.list_policies().await.unwrap().records.len(), 2);
     }
 
     #[tokio::test]

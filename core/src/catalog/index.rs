@@ -1,0 +1,265 @@
+//! A whole catalog from one listing.
+//!
+//! Every record blob carries its record as metadata (`mcrecord`: base64 of
+//! its compact JSON; an asset's without its file infos, whose count is in
+//! `mcfiles`), so a listing with metadata (one request per 5,000 records)
+//! tells replicate and verify everything they need. Records written before
+//! this (no metadata) are read with a GET, so old catalogs read the same.
+//! A replica's asset record also carries `mcfrom`, the fingerprint of what it
+//! was replicated from: an asset whose fingerprint still matches is unchanged.
+//!
+//! Every record is checked before it enters the index; one that fails is a
+//! [`RecordProblem`] of its asset (or of the catalog, when it names no known
+//! asset), and the rest of the index is whole.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use futures::stream::{self, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{check_asset, parse_record, AssetRecord, Catalog, ASSETS, CATALOG_CONTAINER, LOCATORS, POLICIES};
+use crate::error::{Error, ErrorKind, Result};
+use crate::id::{AssetId, LocatorId, PolicyId};
+use crate::model::{validate_files, AccessPolicy, Asset, AssetFile, Locator};
+use crate::store::{BlobMeta, BlobStoreExt};
+
+/// Metadata key of a record's compact JSON (base64).
+pub const RECORD_KEY: &str = "mcrecord";
+/// Metadata key of an asset record's number of file infos.
+pub const FILES_KEY: &str = "mcfiles";
+/// Metadata key of a replica's fingerprint of its source.
+pub const FROM_KEY: &str = "mcfrom";
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// The metadata of a locator or policy record.
+pub fn record_metadata<T: Serialize>(value: &T) -> Result<BTreeMap<String, String>> {
+    Ok(BTreeMap::from([(RECORD_KEY.to_owned(), B64.encode(serde_json::to_vec(value)?))]))
+}
+
+/// The metadata of an asset record: the asset without its files, their
+/// count, and the fingerprint of its source if it is a replica.
+pub fn asset_metadata(record: &AssetRecord, from: Option<&str>) -> Result<BTreeMap<String, String>> {
+    let mut m = record_metadata(&record.asset)?;
+    m.insert(FILES_KEY.to_owned(), record.files.len().to_string());
+    if let Some(f) = from {
+        m.insert(FROM_KEY.to_owned(), f.to_owned());
+    }
+    Ok(m)
+}
+
+/// The id a record blob is named after: `<prefix><guid>.json`.
+pub fn id_of_path<T: FromStr>(path: &str, prefix: &str) -> Option<T> {
+    let guid = path.strip_prefix(prefix)?.strip_suffix(".json")?;
+    if guid.len() != 36 {
+        return None;
+    }
+    guid.parse().ok()
+}
+
+/// An asset as its catalog listing tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetEntry {
+    pub asset: Asset,
+    /// The record blob's ETag.
+    pub etag: String,
+    /// The file infos, when the record was read whole (records without metadata).
+    pub files: Option<Vec<AssetFile>>,
+    pub file_count: u64,
+    /// The fingerprint of the source this replica was made from.
+    pub from: Option<String>,
+}
+
+/// A record that failed its checks (or could not be parsed): named, and
+/// attributed to the asset it belongs to when that can be told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordProblem {
+    /// The record blob, e.g. `locators/<guid>.json`.
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asset: Option<AssetId>,
+    pub message: String,
+}
+
+impl RecordProblem {
+    pub fn new(path: &str, asset: Option<AssetId>, error: impl std::fmt::Display) -> Self {
+        RecordProblem { path: path.to_owned(), asset, message: format!("record '{path}': {error}") }
+    }
+
+    /// Whether this is the problem of an asset record itself (not of one of its locators).
+    pub fn is_asset_record(&self) -> bool {
+        self.path.starts_with(ASSETS)
+    }
+}
+
+/// A catalog's records, checked.
+#[derive(Debug, Clone, Default)]
+pub struct Index {
+    /// Whether the catalog container exists.
+    pub exists: bool,
+    pub assets: BTreeMap<AssetId, AssetEntry>,
+    pub locators: BTreeMap<LocatorId, Locator>,
+    pub policies: BTreeMap<PolicyId, AccessPolicy>,
+    pub problems: Vec<RecordProblem>,
+}
+
+impl Index {
+    pub fn locators_of<'a>(&'a self, asset: &'a AssetId) -> impl Iterator<Item = &'a Locator> + 'a {
+        self.locators.values().filter(move |l| &l.asset_id == asset)
+    }
+
+    pub fn problems_of<'a>(&'a self, asset: &'a AssetId) -> impl Iterator<Item = &'a RecordProblem> + 'a {
+        self.problems.iter().filter(move |p| p.asset.as_ref() == Some(asset))
+    }
+
+    /// Assets whose own record failed its checks, by the id their blob is named after.
+    pub fn bad_assets(&self) -> impl Iterator<Item = (&AssetId, &RecordProblem)> {
+        self.problems.iter().filter(|p| p.is_asset_record()).filter_map(|p| p.asset.as_ref().map(|a| (a, p)))
+    }
+
+    /// Every asset id the catalog has a record for, good or bad.
+    pub fn asset_ids(&self) -> std::collections::BTreeSet<AssetId> {
+        self.assets.keys().copied().chain(self.bad_assets().map(|(a, _)| *a)).collect()
+    }
+
+    /// Problems no asset of this catalog owns: a locator of an unknown asset,
+    /// a record not named after an id, a broken policy.
+    pub fn orphan_problems(&self) -> Vec<&RecordProblem> {
+        let ids = self.asset_ids();
+        self.problems.iter().filter(|p| p.asset.is_none_or(|a| !ids.contains(&a))).collect()
+    }
+}
+
+/// A record from its listing entry: from its metadata, or (without it) a
+/// GET; `None` when it was deleted since the listing.
+async fn read_one<T: DeserializeOwned>(catalog: &Catalog, blob: BlobMeta) -> Result<Option<(T, BlobMeta)>> {
+    if let Some(encoded) = blob.metadata.get(RECORD_KEY) {
+        let bytes = B64.decode(encoded).map_err(|e| {
+            Error::new(ErrorKind::Corrupt, format!("record '{}': metadata is not base64: {e}", blob.name))
+        })?;
+        return Ok(Some((parse_record(&blob.name, &bytes)?, blob)));
+    }
+    match catalog.store().get_bytes(CATALOG_CONTAINER, &blob.name).await {
+        Ok((meta, bytes)) => Ok(Some((parse_record(&blob.name, &bytes)?, meta))),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A record blob's path and what reading it gave.
+type ReadRecord<T> = (String, std::result::Result<(T, BlobMeta), Error>);
+
+/// An asset record as read: from metadata (no files) or whole.
+#[derive(Deserialize)]
+struct AssetRead {
+    #[serde(flatten)]
+    asset: Asset,
+    #[serde(default)]
+    files: Option<Vec<AssetFile>>,
+}
+
+async fn read_many<T: DeserializeOwned + Send>(catalog: &Catalog, blobs: Vec<BlobMeta>) -> Result<Vec<ReadRecord<T>>> {
+    let read: Vec<Option<ReadRecord<T>>> = stream::iter(blobs)
+        .map(|b| async move {
+            let name = b.name.clone();
+            match read_one::<T>(catalog, b).await {
+                Ok(Some((v, meta))) => Ok(Some((name, Ok((v, meta))))),
+                Ok(None) => Ok(None),
+                Err(e) if matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::InvalidInput) => Ok(Some((name, Err(e)))),
+                Err(e) => Err(e),
+            }
+        })
+        .buffered(16)
+        .collect::<Vec<Result<_>>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+    Ok(read.into_iter().flatten().collect())
+}
+
+pub(super) async fn build(catalog: &Catalog) -> Result<Index> {
+    let listed = match catalog.store().list_all(CATALOG_CONTAINER, "").await {
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Index::default()),
+        other => other?,
+    };
+    let mut index = Index { exists: true, ..Default::default() };
+    let (mut assets, mut locators, mut policies) = (Vec::new(), Vec::new(), Vec::new());
+    for b in listed {
+        if b.name.starts_with(ASSETS) {
+            assets.push(b);
+        } else if b.name.starts_with(LOCATORS) {
+            locators.push(b);
+        } else if b.name.starts_with(POLICIES) {
+            policies.push(b);
+        }
+    }
+    let (assets, locators, policies) = futures::try_join!(
+        read_many::<AssetRead>(catalog, assets),
+        read_many::<Locator>(catalog, locators),
+        read_many::<AccessPolicy>(catalog, policies),
+    )?;
+
+    for (path, read) in policies {
+        let checked = read.and_then(|(p, _)| {
+            let id = id_of_path::<PolicyId>(&path, POLICIES)
+                .ok_or_else(|| Error::invalid_input("not named after a policy id"))?;
+            p.validate(&id)?;
+            Ok(p)
+        });
+        match checked {
+            Ok(p) => {
+                index.policies.insert(p.id, p);
+            }
+            Err(e) => index.problems.push(RecordProblem::new(&path, None, e)),
+        }
+    }
+    for (path, read) in assets {
+        let id = id_of_path::<AssetId>(&path, ASSETS);
+        let checked = read.and_then(|(r, meta)| {
+            let id = id.ok_or_else(|| Error::invalid_input("not named after an asset id"))?;
+            let files = r.files;
+            let record = AssetRecord { asset: r.asset, files: files.clone().unwrap_or_default() };
+            check_asset(&id, &record)?;
+            let file_count = match &files {
+                Some(f) => f.len() as u64,
+                None => meta.metadata.get(FILES_KEY).and_then(|n| n.parse().ok()).unwrap_or(0),
+            };
+            if let Some(f) = &files {
+                validate_files(&id, f)?;
+            }
+            Ok(AssetEntry {
+                asset: record.asset,
+                etag: meta.etag.clone(),
+                files,
+                file_count,
+                from: meta.metadata.get(FROM_KEY).cloned(),
+            })
+        });
+        match checked {
+            Ok(entry) => {
+                index.assets.insert(entry.asset.id, entry);
+            }
+            Err(e) => index.problems.push(RecordProblem::new(&path, id, e)),
+        }
+    }
+    for (path, read) in locators {
+        match read {
+            Ok((l, _)) => {
+                let checked = id_of_path::<LocatorId>(&path, LOCATORS)
+                    .ok_or_else(|| Error::invalid_input("not named after a locator id"))
+                    .and_then(|id| l.validate(&id, index.policies.get(&l.policy_id)));
+                match checked {
+                    Ok(()) => {
+                        index.locators.insert(l.id, l);
+                    }
+                    Err(e) => index.problems.push(RecordProblem::new(&path, Some(l.asset_id), e)),
+                }
+            }
+            Err(e) => index.problems.push(RecordProblem::new(&path, None, e)),
+        }
+    }
+    Ok(index)
+}

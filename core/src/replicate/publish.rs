@@ -1,0 +1,192 @@
+//! Making the copied blobs a streamable asset in B: its record with file
+//! infos and the fingerprint of its source, and A's origin locators with
+//! their ids; and telling, from listings alone, that nothing changed.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use md5::{Digest, Md5};
+
+use super::{LocatorOutcome, Replicator, UrlPair};
+use crate::catalog::{file_infos, AssetEntry, AssetRecord, Index, Versioned};
+use crate::error::{Error, ErrorKind, Result};
+use crate::id::PolicyId;
+use crate::model::{AccessPolicy, Asset, AssetFile, Locator, LocatorType, Permissions};
+use crate::store::BlobMeta;
+use crate::streaming::StreamingUrls;
+
+use super::report::AssetReport;
+
+/// What a replica was made from: A's record version, A's origin locators
+/// (id and times), and the blobs B then held (name and size). Kept in B's
+/// asset record metadata; equal on the next run means nothing changed.
+pub(super) fn fingerprint(
+    source: &AssetEntry,
+    origin_locators: &[&Locator],
+    landed: &BTreeMap<String, BlobMeta>,
+) -> String {
+    let mut h = Md5::new();
+    h.update(format!("record {}\n", source.etag));
+    let mut locators: Vec<&&Locator> = origin_locators.iter().collect();
+    locators.sort_by_key(|l| l.id);
+    for l in locators {
+        h.update(format!(
+            "locator {} {:?} {}\n",
+            l.id,
+            l.start_time.map(|t| t.to_rfc3339()),
+            l.expiration.to_rfc3339()
+        ));
+    }
+    for (name, b) in landed {
+        h.update(format!("blob {} {}\n", name.escape_debug(), b.size));
+    }
+    format!("v1-{:x}", h.finalize())
+}
+
+/// Whether B's replica is provably what A's asset is now: every blob skips
+/// (checked by the caller), B's record carries this fingerprint, and B has
+/// every origin locator of the asset.
+pub(super) fn is_unchanged(
+    source: &AssetEntry,
+    origin_locators: &[&Locator],
+    target_blobs: &BTreeMap<String, BlobMeta>,
+    target: Option<&AssetEntry>,
+    b_index: &Index,
+) -> bool {
+    let Some(target) = target else { return false };
+    target.from.as_deref() == Some(fingerprint(source, origin_locators, target_blobs).as_str())
+        && origin_locators.iter().all(|l| b_index.locators.get(&l.id).is_some_and(|m| m.asset_id == source.asset.id))
+}
+
+impl Replicator<'_> {
+    /// Writes B's record of the asset with file infos made from `landed` and
+    /// the fingerprint: one write when B had none, else one read and one
+    /// conditional write (none when nothing differs).
+    pub(super) async fn publish_files(
+        &self,
+        asset: &Asset,
+        existing: Option<&AssetEntry>,
+        landed: &BTreeMap<String, BlobMeta>,
+        fingerprint: Option<&str>,
+    ) -> Result<AssetRecord> {
+        let catalog = self.target.catalog;
+        let blobs: Vec<BlobMeta> = landed.values().cloned().collect();
+        if existing.is_none() {
+            let record = AssetRecord { asset: asset.clone(), files: file_infos(asset, &blobs)? };
+            match catalog.create_asset_with(&record, fingerprint).await {
+                Ok(()) => return Ok(record),
+                // Another run made it meanwhile: update theirs.
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let known = existing.and_then(|e| {
+            e.files.clone().map(|files| {
+                (
+                    Versioned { value: AssetRecord { asset: e.asset.clone(), files }, etag: e.etag.clone() },
+                    e.from.clone(),
+                )
+            })
+        });
+        catalog.set_files_from(&asset.id, &blobs, fingerprint, known).await
+    }
+
+    /// The read-only streaming policy of this duration in B: from B's index,
+    /// else read or created once per run.
+    async fn streaming_policy(&self, minutes: u64, b_index: &Index) -> Result<AccessPolicy> {
+        if let Some(p) = b_index.policies.get(&PolicyId::for_terms(minutes, &Permissions::READ.sas_letters())) {
+            return Ok(p.clone());
+        }
+        let mut cache = self.streaming_policies.lock().await;
+        if let Some(p) = cache.get(&minutes) {
+            return Ok(p.clone());
+        }
+        let p = self.target.catalog.policy_for("Streaming policy", minutes, Permissions::READ).await?;
+        cache.insert(minutes, p.clone());
+        Ok(p)
+    }
+
+    /// A's origin locators in B with the same ids (kept when B has them).
+    pub(super) async fn recreate_locators(
+        &self,
+        asset: &Asset,
+        target_record: &AssetRecord,
+        origin_locators: &[&Locator],
+        b_index: &Index,
+        report: &mut AssetReport,
+    ) -> Result<()> {
+        for l in origin_locators {
+            let action = match b_index.locators.get(&l.id) {
+                Some(existing) if existing.asset_id == asset.id => "kept",
+                Some(existing) => {
+                    return Err(Error::new(
+                        ErrorKind::AlreadyExists,
+                        format!(
+                            "locator {} exists in '{}' for another asset ({})",
+                            l.id, self.target.name, existing.asset_id
+                        ),
+                    ))
+                }
+                None => {
+                    let start = l.start_time.unwrap_or_else(Utc::now);
+                    if l.expiration <= start {
+                        return Err(Error::invalid_input(format!("locator {}: expiry is not after its start", l.id)));
+                    }
+                    let minutes = (l.expiration - start).num_minutes().max(1) as u64;
+                    let policy = self.streaming_policy(minutes, b_index).await?;
+                    let locator = Locator {
+                        id: l.id,
+                        locator_type: LocatorType::OnDemandOrigin,
+                        asset_id: asset.id,
+                        policy_id: policy.id,
+                        start_time: Some(start),
+                        expiration: l.expiration,
+                        path: format!("{}/{}/", self.target.origin.trim_end_matches('/'), l.id.guid()),
+                    };
+                    match self.target.catalog.put_locator(&locator, &policy).await {
+                        Ok(()) => "created",
+                        // Made meanwhile (B's index is from the start of the run): check whose it is.
+                        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                            match self.target.catalog.get_locator(&l.id).await {
+                                Ok(m) if m.asset_id == asset.id => "kept",
+                                Ok(m) => {
+                                    return Err(Error::new(
+                                        ErrorKind::AlreadyExists,
+                                        format!(
+                                            "locator {} exists in '{}' for another asset ({})",
+                                            l.id, self.target.name, m.asset_id
+                                        ),
+                                    ))
+                                }
+                                Err(e) => return Err(e),
+                            }
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            report.locators.push(LocatorOutcome { id: l.id, action: action.to_owned() });
+        }
+        self.streaming_urls(&target_record.files, origin_locators, report);
+        Ok(())
+    }
+
+    /// Both streaming URLs of each origin locator, for the report.
+    pub(super) fn streaming_urls(&self, files: &[AssetFile], origin_locators: &[&Locator], report: &mut AssetReport) {
+        let Some(p) = files.iter().find(|f| f.is_primary && f.name.to_ascii_lowercase().ends_with(".ism")) else {
+            return;
+        };
+        for l in origin_locators {
+            let a = StreamingUrls::new(self.source.origin, &l.id, &p.name);
+            let b = StreamingUrls::new(self.target.origin, &l.id, &p.name);
+            for ((format, source), (_, target)) in a.all().into_iter().zip(b.all()) {
+                report.urls.push(UrlPair {
+                    locator: l.id,
+                    format: format.to_owned(),
+                    source: source.to_owned(),
+                    target: target.to_owned(),
+                });
+            }
+        }
+    }
+}
