@@ -91,7 +91,7 @@ async fn auto_copy_streams_between_instances_that_cannot_see_each_other() {
     let engine = AutoCopy::new(
         StrategyChoice::Auto,
         ServerSideCopy::default(),
-        StreamedCopy { block_size: 2 * 1024 * 1024, concurrency: 3, pool: None },
+        StreamedCopy { block_size: 2 * 1024 * 1024, concurrency: 3, pool: None, ranged_reads: true },
     );
     let used = copy_all(&engine, &a, &b, true).await;
     assert!(used.iter().all(|s| *s == CopyStrategy::Streamed), "{used:?}");

@@ -126,7 +126,7 @@ mod tests {
         put.properties.content_type = Some("video/mp4".into());
         put.metadata.insert("kind".into(), "rendition".into());
         let etag = a.put_blob("src", "v.mp4", Bytes::from(data.clone()), &put).await.unwrap();
-        let engine = StreamedCopy { block_size: 16 * 1024, concurrency: 3, pool: None };
+        let engine = StreamedCopy { block_size: 16 * 1024, concurrency: 3, pool: None, ranged_reads: false };
         let req = CopyRequest {
             source: &a,
             source_container: "src",
@@ -189,9 +189,32 @@ mod tests {
             source_container_url: None,
             source_meta: None,
         };
-        let engine = StreamedCopy { block_size: 16 * 1024, concurrency: 4, pool: None };
+        let engine = StreamedCopy { block_size: 16 * 1024, concurrency: 4, pool: None, ranged_reads: true };
         let err = engine.copy_blob(req).await.unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
         assert!(b.head_opt("dst", "v.mp4").await.unwrap().is_none(), "nothing may be committed");
+    }
+
+    #[tokio::test]
+    async fn ranged_reads_of_a_source_that_moved_since_it_was_listed_copy_nothing() {
+        let (a, b) = (InMemoryStore::new(), InMemoryStore::new());
+        a.create_container("src").await.unwrap();
+        b.create_container("dst").await.unwrap();
+        a.put_blob("src", "v.mp4", Bytes::from(vec![1u8; 100_000]), &PutOptions::default()).await.unwrap();
+        let listed = a.head_blob("src", "v.mp4").await.unwrap();
+        a.put_blob("src", "v.mp4", Bytes::from(vec![2u8; 100_000]), &PutOptions::default()).await.unwrap();
+        let req = CopyRequest {
+            source: &a,
+            source_container: "src",
+            target: &b,
+            target_container: "dst",
+            name: "v.mp4",
+            source_container_url: None,
+            source_meta: Some(&listed),
+        };
+        let engine = StreamedCopy { block_size: 16 * 1024, concurrency: 4, pool: None, ranged_reads: true };
+        let err = engine.copy_blob(req).await.unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::PreconditionFailed, "{err}");
+        assert!(b.head_opt("dst", "v.mp4").await.unwrap().is_none(), "nothing may land from a moved source");
     }
 }

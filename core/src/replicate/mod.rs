@@ -196,6 +196,7 @@ impl<'a> Replicator<'a> {
                 block_size: options.block_size,
                 concurrency: concurrency.min(pool.blocks()),
                 pool: Some(pool),
+                ranged_reads: false,
             },
         );
         let permits = Arc::new(Semaphore::new(concurrency));
