@@ -8,6 +8,7 @@ mod commands;
 mod datacenter;
 mod exit;
 mod output;
+mod progress;
 mod upload;
 
 use std::process::ExitCode;
