@@ -74,7 +74,9 @@ async fn a_bearer_token_creates_uploads_lists_and_replicates_over_https() {
     oauth.write_config("");
     let token = bearer_token("https://storage.azure.com");
 
-    let id = asset_id(&oauth.run(&token, &[], &["asset", "create", "--dc", "a", "--name", "Signed In", "--json"]).await.ok());
+    let id = asset_id(
+        &oauth.run(&token, &[], &["asset", "create", "--dc", "a", "--name", "Signed In", "--json"]).await.ok(),
+    );
     let folder = oauth.dir.path().join("encoded");
     write_sample(&folder, 64 * 1024);
     let up =

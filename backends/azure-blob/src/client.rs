@@ -76,7 +76,8 @@ impl AzureBlobStore {
         if let Some(path) = &config.ca_file {
             let ca_error = |reason: String| crate::Error::CaFile { path: path.display().to_string(), reason };
             let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| ca_error(format!("not a PEM certificate: {e}")))?;
+            let cert =
+                reqwest::Certificate::from_pem(&pem).map_err(|e| ca_error(format!("not a PEM certificate: {e}")))?;
             http = http.add_root_certificate(cert);
         }
         let http = http

@@ -215,10 +215,7 @@ impl AzureConfig {
             Some(a) if a.eq_ignore_ascii_case("entra") => {
                 let name = get("credential").unwrap_or("default");
                 Some(EntraCredential::parse(name).ok_or_else(|| {
-                    Error::ConnectionString(format!(
-                        "Credential '{name}' is not one of {}",
-                        EntraCredential::NAMES
-                    ))
+                    Error::ConnectionString(format!("Credential '{name}' is not one of {}", EntraCredential::NAMES))
                 })?)
             }
             Some(other) => {

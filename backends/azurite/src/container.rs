@@ -38,9 +38,11 @@ impl AzuriteContainer {
 
     /// The store of `account` on this container.
     pub fn store(&self, account: &str) -> Result<AzureBlobStore, Error> {
-        let a = self.accounts.iter().find(|a| a.name == account).ok_or_else(|| {
-            Error::Container(format!("account '{account}' is not served by this container"))
-        })?;
+        let a = self
+            .accounts
+            .iter()
+            .find(|a| a.name == account)
+            .ok_or_else(|| Error::Container(format!("account '{account}' is not served by this container")))?;
         let endpoint = format!("http://127.0.0.1:{}/{}", self.port, a.name);
         let config = AzureConfig::new(&a.name, &endpoint, Credential::SharedKey(a.key.clone()))?;
         Ok(AzureBlobStore::new(config)?)
