@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mirrorcast_azure_blob::{AzureBlobStore, AzureConfig, Credential};
+use mirrorcast_azure_blob::token::BearerSource;
+use mirrorcast_azure_blob::{AzureBlobStore, AzureConfig, Credential, EntraCredential};
 use mirrorcast_core::catalog::Catalog;
 use mirrorcast_core::secret::Secret;
 use mirrorcast_core::store::BlobStore;
@@ -95,6 +96,15 @@ struct DcTable {
     /// Reach the account at its read-only geo-secondary endpoint (`<account>-secondary`).
     #[serde(default)]
     secondary: bool,
+    /// `"entra"`: sign in with Microsoft Entra ID instead of a key or SAS.
+    auth: Option<String>,
+    /// With `auth = "entra"`: which credential (`default`, `environment`,
+    /// `workload-identity`, `managed-identity`, `azure-cli`).
+    credential: Option<String>,
+    /// With `auth = "entra"`: environment variable holding a bearer token got elsewhere.
+    token_env: Option<String>,
+    /// An extra root certificate (PEM) to trust: a test emulator's self-signed one.
+    ca_file: Option<PathBuf>,
 }
 
 fn env_name(prefix: &str, dc: &str) -> String {
@@ -238,7 +248,15 @@ fn from_value(value: &str) -> Result<Backend, String> {
 }
 
 fn from_table(t: &DcTable) -> Result<Backend, String> {
-    match (from_table_primary(t)?, t.secondary) {
+    let backend = match (from_table_primary(t)?, &t.ca_file) {
+        (Backend::Azure(mut config), Some(ca)) => {
+            config.ca_file = Some(ca.clone());
+            Backend::Azure(config)
+        }
+        (_, Some(_)) => return Err("ca_file applies to Azure data centers only".into()),
+        (backend, None) => backend,
+    };
+    match (backend, t.secondary) {
         (Backend::Azure(config), true) => config.to_secondary().map(Backend::Azure).map_err(|e| e.to_string()),
         (_, true) => Err("secondary = true applies to Azure data centers only".into()),
         (backend, false) => Ok(backend),
@@ -262,14 +280,43 @@ fn from_table_primary(t: &DcTable) -> Result<Backend, String> {
         let plugin = backend.strip_prefix("plugin:").ok_or("backend must be \"plugin:<name>\"")?;
         return Ok(Backend::Plugin { plugin: plugin.to_owned(), config: t.config.clone().unwrap_or_default() });
     }
-    let account = t.account.as_deref().ok_or("set url, connection_string_env, or account with key_env or sas_env")?;
+    let account = t
+        .account
+        .as_deref()
+        .ok_or("set url, connection_string_env, or account with key_env, sas_env or auth = \"entra\"")?;
+    let entra = match t.auth.as_deref().map(str::trim) {
+        None => false,
+        Some(a) if a.eq_ignore_ascii_case("entra") => true,
+        Some(other) => return Err(format!("auth = \"{other}\" is not known; the one value is \"entra\"")),
+    };
+    if !entra && (t.credential.is_some() || t.token_env.is_some()) {
+        return Err("credential and token_env need auth = \"entra\"".into());
+    }
     let credential = match (&t.key_env, &t.sas_env) {
+        (Some(_), _) | (_, Some(_)) if entra => {
+            return Err("auth = \"entra\" signs in without a key or SAS; remove key_env / sas_env".into())
+        }
+        _ if entra => entra_credential(t, read)?,
         (Some(k), None) => Credential::SharedKey(Secret::new(read(k)?)),
         (None, Some(s)) => Credential::Sas(Secret::new(read(s)?.trim_start_matches('?'))),
-        _ => return Err("set exactly one of key_env and sas_env".into()),
+        _ => return Err("set exactly one of key_env, sas_env and auth = \"entra\"".into()),
     };
     let endpoint = t.endpoint.clone().unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
     AzureConfig::new(account, &endpoint, credential).map(Backend::Azure).map_err(|e| e.to_string())
+}
+
+/// `auth = "entra"`: a token from `token_env`, or the named `credential` (default: `default`).
+fn entra_credential(t: &DcTable, read: impl Fn(&str) -> Result<String, String>) -> Result<Credential, String> {
+    match (&t.token_env, &t.credential) {
+        (Some(_), Some(_)) => Err("set one of token_env and credential".into()),
+        (Some(var), None) => Ok(Credential::Entra(BearerSource::fixed(Secret::new(read(var)?.trim())))),
+        (None, kind) => {
+            let name = kind.as_deref().unwrap_or("default");
+            let kind = EntraCredential::parse(name)
+                .ok_or_else(|| format!("credential = \"{name}\" is not one of {}", EntraCredential::NAMES))?;
+            Credential::entra(kind).map_err(|e| e.to_string())
+        }
+    }
 }
 
 fn load_file(explicit: Option<&Path>) -> Result<(Option<PathBuf>, FileConfig), ConfigError> {

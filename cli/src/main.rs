@@ -11,6 +11,7 @@ mod args;
 mod commands;
 mod datacenter;
 mod exit;
+mod progress;
 mod upload;
 
 use std::process::ExitCode;

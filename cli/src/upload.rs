@@ -58,6 +58,7 @@ pub async fn upload(
     files: Vec<(PathBuf, String, u64)>,
     concurrency: usize,
     block_size: usize,
+    progress: &crate::progress::Work,
 ) -> anyhow::Result<Vec<UploadedFile>> {
     let pool = BlockPool::new(block_size, UPLOAD_MEMORY_BUDGET);
     let (small, large): (Vec<_>, Vec<_>) = files.into_iter().partition(|(_, _, size)| (*size as usize) < block_size);
@@ -80,6 +81,7 @@ pub async fn upload(
                 .await
                 .with_context(|| format!("uploading '{}'", path.display()))?;
             tracing::info!(blob = %name, bytes = up.bytes, "uploaded");
+            progress.advance(up.bytes);
             anyhow::Ok(UploadedFile { name, bytes: up.bytes, content_md5: up.content_md5 })
         }
     };
@@ -88,6 +90,7 @@ pub async fn upload(
     for f in large {
         done.push(one(f).await?);
     }
+    progress.finish();
     done.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(done)
 }

@@ -85,3 +85,20 @@ async fn a_large_file_is_uploaded_in_blocks_with_its_md5() {
     assert_eq!(head.properties.content_md5.as_deref(), Some(md5.as_str()), "the blob must carry the MD5 of its bytes");
     assert_eq!(head.properties.content_type.as_deref(), Some("video/mp4"));
 }
+
+#[tokio::test]
+async fn upload_progress_is_plain_lines_on_stderr_off_a_terminal_and_never_on_stdout() {
+    let sb = Sandbox::start().await;
+    let id = sb.run(&["asset", "create", "--dc", "a", "--name", "progress", "--json"]).await.ok().json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let folder = sb.dir.path().join("encoded");
+    write_sample(&folder, 256 * 1024);
+    let up = sb.run(&["asset", "upload", "--dc", "a", &id, folder.to_str().unwrap()]).await.ok();
+    assert!(up.stderr.contains("upload 10 file(s): done"), "{}", up.stderr);
+    assert!(up.stderr.lines().any(|l| l.starts_with("upload 10 file(s): ") && l.contains("% (")), "{}", up.stderr);
+    assert!(!up.stdout.contains("upload 10 file(s)"), "progress on stdout: {}", up.stdout);
+    let quiet = sb.run(&["asset", "upload", "--dc", "a", &id, folder.to_str().unwrap(), "--json"]).await.ok();
+    assert!(!quiet.stderr.contains("upload 10 file(s)"), "--json shows no progress: {}", quiet.stderr);
+}

@@ -8,6 +8,7 @@ mod assets;
 mod backends;
 mod bad_input;
 mod encode;
+mod entra;
 mod failover;
 mod names;
 mod plugins;

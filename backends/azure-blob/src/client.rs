@@ -86,7 +86,15 @@ impl AzureBlobStore {
             ),
             _ => None,
         };
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        if let Some(path) = &config.ca_file {
+            let ca_error = |reason: String| crate::Error::CaFile { path: path.display().to_string(), reason };
+            let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+            let cert =
+                reqwest::Certificate::from_pem(&pem).map_err(|e| ca_error(format!("not a PEM certificate: {e}")))?;
+            http = http.add_root_certificate(cert);
+        }
+        let http = http
             .connect_timeout(config.retry.connect_timeout())
             .read_timeout(config.retry.read_timeout())
             .pool_max_idle_per_host(64)
@@ -246,6 +254,17 @@ impl AzureBlobStore {
                 url.set_query(Some(&q));
             }
             Credential::BearerToken(token) => {
+                let value =
+                    HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| signing_error())?;
+                headers.insert(reqwest::header::AUTHORIZATION, value);
+            }
+            Credential::Entra(source) => {
+                let token = source.bearer().await.map_err(|e| {
+                    Error::new(
+                        ErrorKind::Authentication,
+                        format!("authentication failed for account '{}': {e}", self.inner.config.account),
+                    )
+                })?;
                 let value =
                     HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| signing_error())?;
                 headers.insert(reqwest::header::AUTHORIZATION, value);
@@ -491,7 +510,7 @@ impl BlobStore for AzureBlobStore {
     fn access(&self) -> Access {
         let mut access = match &self.inner.config.credential {
             Credential::SharedKey(_) => Access::unrestricted("account key"),
-            Credential::BearerToken(_) => Access::unrestricted("token"),
+            Credential::BearerToken(_) | Credential::Entra(_) => Access::unrestricted("token"),
             Credential::Anonymous => Access::unrestricted("anonymous"),
             Credential::Sas(token) => {
                 let (mut permissions, mut expiry) = (Permissions::NONE, None);

@@ -2,6 +2,7 @@
 //! from a connection string or from the environment.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use base64::Engine as _;
 use mirrorcast_core::secret::Secret;
@@ -9,6 +10,7 @@ use url::Url;
 
 use crate::error::Error;
 use crate::retry::RetryConfig;
+use crate::token::BearerSource;
 
 /// The account and key of the storage emulator: public, documented values.
 pub const DEV_ACCOUNT: &str = "devstoreaccount1";
@@ -26,8 +28,68 @@ pub enum Credential {
     Sas(Secret),
     /// An Entra ID bearer token for `https://storage.azure.com/`.
     BearerToken(Secret),
+    /// Entra ID tokens from a provider, cached and refreshed before they expire.
+    Entra(BearerSource),
     /// No credential: public containers only.
     Anonymous,
+}
+
+impl Credential {
+    /// An Entra ID credential of `azure_identity` (the `entra` feature).
+    /// Reads and checks its environment now; fetches no token yet.
+    pub fn entra(kind: EntraCredential) -> Result<Self, Error> {
+        #[cfg(feature = "entra")]
+        {
+            crate::entra::source(kind).map(Credential::Entra).map_err(|e| Error::Credential(e.0))
+        }
+        #[cfg(not(feature = "entra"))]
+        {
+            Err(Error::Credential(format!(
+                "Entra credential '{}' needs mirrorcast built with the 'entra' feature",
+                kind.as_str()
+            )))
+        }
+    }
+}
+
+/// Which Entra ID credential signs in (`credential = "…"`, `Credential=…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntraCredential {
+    /// A service principal: `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`.
+    Environment,
+    /// A Kubernetes workload identity: `AZURE_FEDERATED_TOKEN_FILE`, `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`.
+    WorkloadIdentity,
+    /// The host's managed identity (system-assigned, or user-assigned by `AZURE_CLIENT_ID`).
+    ManagedIdentity,
+    /// The account signed in with `az login`.
+    AzureCli,
+    /// The first of the above that gives a token.
+    Default,
+}
+
+impl EntraCredential {
+    pub const NAMES: &'static str = "default, environment, workload-identity, managed-identity or azure-cli";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "default" => EntraCredential::Default,
+            "environment" => EntraCredential::Environment,
+            "workload-identity" => EntraCredential::WorkloadIdentity,
+            "managed-identity" => EntraCredential::ManagedIdentity,
+            "azure-cli" => EntraCredential::AzureCli,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntraCredential::Default => "default",
+            EntraCredential::Environment => "environment",
+            EntraCredential::WorkloadIdentity => "workload-identity",
+            EntraCredential::ManagedIdentity => "managed-identity",
+            EntraCredential::AzureCli => "azure-cli",
+        }
+    }
 }
 
 /// Where a store is and how to reach it.
@@ -42,6 +104,9 @@ pub struct AzureConfig {
     /// The endpoint is the account's read-only geo-secondary
     /// (`<account>-secondary`): reads only, every write is refused locally.
     pub secondary: bool,
+    /// An extra root certificate (PEM) to trust for this endpoint: a test
+    /// emulator's self-signed one. Azure itself never needs it.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl AzureConfig {
@@ -58,7 +123,7 @@ impl AzureConfig {
                 .decode(key.expose().trim())
                 .map_err(|_| Error::InvalidKey(account.clone()))?;
         }
-        Ok(AzureConfig { account, blob_endpoint, credential, retry: RetryConfig::default(), secondary })
+        Ok(AzureConfig { account, blob_endpoint, credential, retry: RetryConfig::default(), secondary, ca_file: None })
     }
 
     /// This configuration at the account's read-only secondary endpoint
@@ -94,8 +159,9 @@ impl AzureConfig {
 
     /// Parses `UseDevelopmentStorage=true`, account-key strings
     /// (`DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…[;BlobEndpoint=…|EndpointSuffix=…]`)
-    /// and SAS strings (`BlobEndpoint=…;SharedAccessSignature=…`). A string
-    /// naming `BlobSecondaryEndpoint` reaches the account there: read-only.
+    /// SAS strings (`BlobEndpoint=…;SharedAccessSignature=…`) and Entra ID
+    /// strings (`BlobEndpoint=…|AccountName=…;Authentication=Entra[;Credential=azure-cli]`).
+    /// A string naming `BlobSecondaryEndpoint` reaches the account there: read-only.
     pub fn from_connection_string(s: &str) -> Result<Self, Error> {
         let mut fields: Vec<(String, String)> = Vec::new();
         for part in s.split(';').map(str::trim).filter(|p| !p.is_empty()) {
@@ -109,7 +175,7 @@ impl AzureConfig {
             fields.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
         }
         let get = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
-        const KNOWN: [&str; 9] = [
+        const KNOWN: [&str; 11] = [
             "usedevelopmentstorage",
             "developmentstorageproxyuri",
             "defaultendpointsprotocol",
@@ -119,10 +185,12 @@ impl AzureConfig {
             "endpointsuffix",
             "sharedaccesssignature",
             "queueendpoint",
+            "authentication",
+            "credential",
         ];
         if let Some((k, _)) = fields.iter().find(|(k, _)| !KNOWN.contains(&k.as_str()) && !k.ends_with("endpoint")) {
             return Err(Error::ConnectionString(format!(
-                "unknown key '{k}'; expected AccountName, AccountKey, BlobEndpoint, SharedAccessSignature, DefaultEndpointsProtocol, EndpointSuffix or UseDevelopmentStorage"
+                "unknown key '{k}'; expected AccountName, AccountKey, BlobEndpoint, SharedAccessSignature, Authentication, Credential, DefaultEndpointsProtocol, EndpointSuffix or UseDevelopmentStorage"
             )));
         }
 
@@ -142,7 +210,31 @@ impl AzureConfig {
                 return Err(Error::ConnectionString("it names neither AccountName nor BlobEndpoint".into()))
             }
         };
+        let entra = match get("authentication") {
+            None => None,
+            Some(a) if a.eq_ignore_ascii_case("entra") => {
+                let name = get("credential").unwrap_or("default");
+                Some(EntraCredential::parse(name).ok_or_else(|| {
+                    Error::ConnectionString(format!("Credential '{name}' is not one of {}", EntraCredential::NAMES))
+                })?)
+            }
+            Some(other) => {
+                return Err(Error::ConnectionString(format!(
+                    "Authentication '{other}' is not known; the one value is Entra"
+                )))
+            }
+        };
+        if get("credential").is_some() && entra.is_none() {
+            return Err(Error::ConnectionString("Credential needs Authentication=Entra".into()));
+        }
         let credential = match (get("accountkey"), get("sharedaccesssignature")) {
+            (Some(_), _) | (_, Some(_)) if entra.is_some() => {
+                return Err(Error::ConnectionString(
+                    "Authentication=Entra signs in without a key or SAS; remove AccountKey / SharedAccessSignature"
+                        .into(),
+                ))
+            }
+            (None, None) if entra.is_some() => Credential::Anonymous,
             (Some(_), Some(_)) => {
                 return Err(Error::ConnectionString(
                     "it has both AccountKey and SharedAccessSignature; keep one".into(),
@@ -167,6 +259,11 @@ impl AzureConfig {
                         "cannot tell the account name from BlobEndpoint '{parsed}'; add AccountName"
                     ))
                 })?,
+        };
+        // Built last: the endpoint and account are checked before the environment is read.
+        let credential = match entra {
+            Some(kind) => Credential::entra(kind)?,
+            None => credential,
         };
         Self::new(account, parsed.as_str(), credential)
     }

@@ -21,6 +21,11 @@ pub enum Error {
     Missing(String),
     #[error("could not build the HTTP client: {0}")]
     Client(String),
+    /// An Entra ID credential that cannot sign in as configured.
+    #[error("{0}")]
+    Credential(String),
+    #[error("CA file '{path}': {reason}")]
+    CaFile { path: String, reason: String },
 }
 
 impl Error {

@@ -3,6 +3,8 @@
 //!
 //! - [`config`]: connection strings, credentials, endpoint rules, `from_env`.
 //! - `auth`: Shared Key request signing and service SAS generation.
+//! - [`token`]: bearer-token providers and their refreshing cache; `entra`
+//!   (feature `entra`, on by default) plugs `azure_identity` credentials in.
 //! - `client`: the store itself, with retries and error mapping.
 //! - `xml`: the listing documents.
 //!
@@ -12,12 +14,15 @@ mod acl;
 mod auth;
 mod client;
 pub mod config;
+#[cfg(feature = "entra")]
+mod entra;
 mod error;
 mod retry;
+pub mod token;
 mod xml;
 
 pub use client::AzureBlobStore;
-pub use config::{AzureConfig, Credential};
+pub use config::{AzureConfig, Credential, EntraCredential};
 pub use error::Error;
 pub use retry::RetryConfig;
 

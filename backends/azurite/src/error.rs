@@ -12,6 +12,10 @@ pub enum Error {
     NotReady { seconds: u64, output: String },
     #[error("the Azurite location '{0}' cannot be used: {1}")]
     Location(PathBuf, std::io::Error),
+    #[error("Azurite's OAuth mode needs HTTPS: give the builder a certificate with .https(…)")]
+    OAuthNeedsHttps,
+    #[error("Azurite container: {0}")]
+    Container(String),
     #[error(transparent)]
     Config(#[from] mirrorcast_azure_blob::Error),
 }

@@ -24,12 +24,21 @@ pub enum Persistence {
     Location(PathBuf),
 }
 
+/// A certificate and its private key (PEM files) for Azurite to serve HTTPS with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 #[derive(Debug, Clone)]
 pub struct AzuriteBuilder {
     accounts: Vec<Account>,
     persistence: Persistence,
     port: u16,
     ready_timeout: Duration,
+    tls: Option<Tls>,
+    oauth: bool,
 }
 
 impl Default for AzuriteBuilder {
@@ -39,6 +48,8 @@ impl Default for AzuriteBuilder {
             persistence: Persistence::InMemory,
             port: 0,
             ready_timeout: Duration::from_secs(60),
+            tls: None,
+            oauth: false,
         }
     }
 }
@@ -67,7 +78,23 @@ impl AzuriteBuilder {
         self
     }
 
+    /// Serve HTTPS with this certificate (clients must trust it: `ca_file`).
+    pub fn https(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Accept Entra ID bearer tokens (`--oauth basic`): Azurite checks their
+    /// audience, issuer and times, not their signature. Needs [`Self::https`].
+    pub fn oauth(mut self) -> Self {
+        self.oauth = true;
+        self
+    }
+
     pub async fn start(self) -> Result<Azurite, Error> {
+        if self.oauth && self.tls.is_none() {
+            return Err(Error::OAuthNeedsHttps);
+        }
         let program = find_azurite()?;
         let accounts = if self.accounts.is_empty() { vec![Account::dev()] } else { self.accounts.clone() };
         let mut azurite =
@@ -113,15 +140,20 @@ impl Azurite {
             .unwrap_or_else(|| panic!("account '{name}' is not served by this Azurite"))
     }
 
-    /// `http://127.0.0.1:<port>/<account>` (path-style, as the emulator wants).
+    /// `http://127.0.0.1:<port>/<account>` (path-style, as the emulator wants;
+    /// `https://` when it serves HTTPS).
     pub fn blob_endpoint(&self, account: &str) -> Url {
-        Url::parse(&format!("http://127.0.0.1:{}/{account}", self.port)).expect("a loopback URL is valid")
+        let scheme = if self.builder.tls.is_some() { "https" } else { "http" };
+        Url::parse(&format!("{scheme}://127.0.0.1:{}/{account}", self.port)).expect("a loopback URL is valid")
     }
 
     pub fn config(&self, account: &str) -> AzureConfig {
         let a = self.account(account);
-        AzureConfig::new(&a.name, self.blob_endpoint(account).as_str(), Credential::SharedKey(a.key.clone()))
-            .expect("emulator endpoints are loopback and keys are base64")
+        let mut config =
+            AzureConfig::new(&a.name, self.blob_endpoint(account).as_str(), Credential::SharedKey(a.key.clone()))
+                .expect("emulator endpoints are loopback and keys are base64");
+        config.ca_file = self.builder.tls.as_ref().map(|t| t.cert.clone());
+        config
     }
 
     pub fn store(&self, account: &str) -> AzureBlobStore {
@@ -132,7 +164,8 @@ impl Azurite {
     pub fn connection_string(&self, account: &str) -> String {
         let a = self.account(account);
         format!(
-            "DefaultEndpointsProtocol=http;AccountName={};AccountKey={};BlobEndpoint={};",
+            "DefaultEndpointsProtocol={};AccountName={};AccountKey={};BlobEndpoint={};",
+            self.blob_endpoint(account).scheme(),
             a.name,
             a.key.expose(),
             self.blob_endpoint(account)
@@ -172,6 +205,12 @@ impl Azurite {
                 // location; keep the working directory there too.
                 cmd.current_dir(dir);
             }
+        }
+        if let Some(tls) = &self.builder.tls {
+            cmd.arg("--cert").arg(&tls.cert).arg("--key").arg(&tls.key);
+        }
+        if self.builder.oauth {
+            cmd.args(["--oauth", "basic"]);
         }
         if self.accounts != [Account::dev()] {
             cmd.env("AZURITE_ACCOUNTS", accounts_env(&self.accounts));

@@ -122,12 +122,19 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
             let catalog = dc.catalog();
             let record = catalog.get_asset(&id).await?.value;
             let started = std::time::Instant::now();
+            let total: u64 = files.iter().map(|(_, _, size)| size).sum();
+            let bar = crate::progress::Work::bytes(
+                crate::progress::Mode::detect(ctx.json),
+                format!("upload {} file(s)", files.len()),
+                total,
+            );
             let uploaded = upload::upload(
                 dc.store.as_ref(),
                 &record.asset.container,
                 files,
                 concurrency,
                 block_size_mib * 1024 * 1024,
+                &bar,
             )
             .await?;
             let bytes: u64 = uploaded.iter().map(|f| f.bytes).sum();

@@ -55,7 +55,10 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
             if !ctx.json {
                 errln!("uploading '{name}' as mezzanine asset {}…", asset.id);
             }
-            upload::upload(dc.store.as_ref(), &asset.container, files, 4, 4 * 1024 * 1024).await?;
+            let total: u64 = files.iter().map(|(_, _, size)| size).sum();
+            let bar = crate::progress::Work::bytes(crate::progress::Mode::detect(ctx.json), "upload mezzanine", total);
+            upload::upload(dc.store.as_ref(), &asset.container, files, 4, 4 * 1024 * 1024, &bar).await?;
+            bar.finish();
             catalog.regenerate_files(&asset.id).await?
         }
         (None, None) => unreachable!("clap requires a file or --asset"),

@@ -25,9 +25,15 @@ pub async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<ExitCode
     let (a, b) = (ctx.dc(&args.pair.from)?, ctx.dc(&args.pair.to)?);
     let options = VerifyOptions { deep: args.deep, parallel: args.parallel };
     let selected = (!args.pair.all).then_some(ids.as_slice());
+    // The verify crate reports nothing while it works: a spinner with the time spent.
+    let spinner = crate::progress::Work::spinner(
+        crate::progress::Mode::detect(ctx.json),
+        format!("verify {} against {}", a.name, b.name),
+    );
     let report =
         verify((&a.name, a.store.clone(), &a.origin), (&b.name, b.store.clone(), &b.origin), selected, &options)
             .await?;
+    spinner.finish();
     match format {
         "json" => crate::output::json(&report)?,
         "junit" => out!("{}", report.to_junit()),
