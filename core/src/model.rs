@@ -281,8 +281,8 @@ pub mod limits {
     pub const TEXT_CHARS: usize = 2048;
     /// Most file infos in one asset record.
     pub const FILES: usize = 100_000;
-    /// Longest policy: a hundred years.
-    pub const POLICY_MINUTES: u64 = 100 * 366 * 24 * 60;
+    /// Longest policy: from the earliest date to the latest expiry ("never", as Media Services wrote it).
+    pub const POLICY_MINUTES: u64 = 8_000 * 366 * 24 * 60;
 
     /// Earliest date a record may carry.
     pub fn earliest() -> DateTime<Utc> {
@@ -292,6 +292,12 @@ pub mod limits {
     /// Latest date a record may carry.
     pub fn latest() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2200, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    /// Latest expiry: Media Services wrote 9999-12-31T23:59:59.9999999 for "never" (v3's default
+    /// `endTime`, .NET's `DateTime.MaxValue`), so imported locators carry it.
+    pub fn latest_expiry() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap()
     }
 }
 
@@ -309,12 +315,16 @@ fn check_text(what: &str, value: &str, max: usize, may_be_empty: bool) -> Result
 }
 
 fn check_date(what: &str, date: &DateTime<Utc>) -> Result<()> {
-    if *date < limits::earliest() || *date > limits::latest() {
+    check_date_until(what, date, limits::latest())
+}
+
+fn check_date_until(what: &str, date: &DateTime<Utc>, latest: DateTime<Utc>) -> Result<()> {
+    if *date < limits::earliest() || *date >= latest {
         return Err(Error::invalid_input(format!(
             "{what} {} is outside {}..{}",
             date.to_rfc3339(),
             limits::earliest().format("%Y"),
-            limits::latest().format("%Y")
+            latest.format("%Y")
         )));
     }
     Ok(())
@@ -401,7 +411,7 @@ impl Locator {
                 return Err(Error::invalid_input(format!("locator {}: expiry is not after its start", self.id)));
             }
         }
-        check_date("locator expiry", &self.expiration)?;
+        check_date_until("locator expiry", &self.expiration, limits::latest_expiry())?;
         check_text("locator path", &self.path, limits::TEXT_CHARS, true)?;
         if self.locator_type == LocatorType::OnDemandOrigin {
             match policy {
