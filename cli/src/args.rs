@@ -46,6 +46,11 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Start Azurite, publish a sample encoded asset in it and print its streaming URLs.
     Demo(DemoArgs),
+    /// Encode a mezzanine file or asset into a GOP-aligned multi-bitrate MP4 set with Smooth manifests (a job).
+    Encode(EncodeArgs),
+    /// Encode jobs: list, show, cancel (from any shell).
+    #[command(subcommand)]
+    Job(JobCommand),
     /// Import the records of an Azure Media Services export (v2 REST JSON or v3 `az ams` JSON) with their ids.
     Import(ImportArgs),
     /// Serve a data center's streams: the origin for `/<locator-guid>/<Base>.ism/manifest(...)` URLs.
@@ -286,4 +291,48 @@ pub struct VerifyArgs {
     /// Assets checked at once (and blobs hashed at once with --deep).
     #[arg(long, default_value_t = 8)]
     pub parallel: usize,
+}
+
+// --- encode and jobs ---
+
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    #[command(flatten)]
+    pub dc: Dc,
+    /// A local mezzanine file: uploaded as an asset first, then encoded.
+    #[arg(required_unless_present = "asset", conflicts_with = "asset")]
+    pub file: Option<PathBuf>,
+    /// Encode this existing asset instead (id, GUID or container name).
+    #[arg(long)]
+    pub asset: Option<String>,
+    /// Name of the output asset (default: the source's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// adaptive-streaming, h264-multiple-bitrate-1080p|720p|sd, or a .toml/.json ladder file.
+    #[arg(long, default_value = "adaptive-streaming")]
+    pub preset: String,
+    /// Create an origin locator for the output and print its streaming URLs.
+    #[arg(long)]
+    pub publish: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// List the encode jobs of a data center.
+    List {
+        #[command(flatten)]
+        dc: Dc,
+    },
+    /// Show one job and its log.
+    Show {
+        #[command(flatten)]
+        dc: Dc,
+        job: String,
+    },
+    /// Ask a job to stop; its encoder removes the unfinished output.
+    Cancel {
+        #[command(flatten)]
+        dc: Dc,
+        job: String,
+    },
 }

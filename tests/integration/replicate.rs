@@ -176,13 +176,20 @@ async fn shards_split_the_assets_without_overlap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_replicates_its_sample_and_a_rerun_copies_nothing() {
+async fn the_demo_replicates_its_encoded_clip_and_a_rerun_copies_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let run = run_in(dir.path(), &[], &["demo", "--json"]).await.ok();
     let out = run.json();
-    assert_eq!(out["replication"]["totals"]["copied"], 10, "{out}");
+    // With ffmpeg (which the tests need), the demo encodes a real clip: a 720p source's ladder.
+    let files: Vec<&str> =
+        out["asset"]["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert!(
+        files.contains(&"Mirrorcast Demo.ism") && files.contains(&"Mirrorcast Demo_1280x720_3400.mp4"),
+        "{files:?}"
+    );
+    assert_eq!(out["replication"]["totals"]["copied"], files.len(), "{out}");
     assert_eq!(out["rerun"]["copied"], 0);
-    assert_eq!(out["rerun"]["skipped"], 10);
+    assert_eq!(out["rerun"]["skipped"], files.len());
     let urls = out["replication"]["assets"][0]["urls"].as_array().unwrap();
     assert!(urls.iter().any(|u| u["format"] == "hls"));
     assert_eq!(out["verify"]["identical"], true, "{}", out["verify"]);

@@ -1,6 +1,6 @@
 //! `cargo xtask <task>`: the project's chores, in Rust so they run wherever cargo does.
 //!
-//! - `setup`: install the pinned Azurite (npm ci in tools/azurite) if missing.
+//! - `setup`: install the pinned Azurite (npm ci in tools/azurite) if missing; check for ffmpeg.
 //! - `test`:  setup, then the whole test suite.
 //! - `ci`:    fmt check, clippy with warnings denied, then `test`.
 //! - `demo`:  setup, then `mirrorcast demo` (Azurite started by mirrorcast itself).
@@ -54,8 +54,27 @@ pub fn azurite_bin(root: &Path) -> PathBuf {
     root.join("tools/azurite/node_modules/.bin/azurite-blob")
 }
 
-/// Installs Azurite exactly as the lockfile pins it, unless it is there already.
+/// Installs Azurite exactly as the lockfile pins it, unless it is there
+/// already, and checks for ffmpeg (the encoder and its tests need it).
 fn setup(root: &Path) -> Result<()> {
+    check_ffmpeg();
+    setup_azurite(root)
+}
+
+/// ffmpeg is a system package, not something xtask installs: say how to get it.
+fn check_ffmpeg() {
+    let found = ["ffmpeg", "ffprobe"]
+        .iter()
+        .all(|tool| Command::new(tool).arg("-version").output().is_ok_and(|o| o.status.success()));
+    if !found {
+        eprintln!(
+            "xtask: ffmpeg/ffprobe not found: `mirrorcast encode`, the demo's real clip and the encode tests need them.\n\
+             xtask: install them: `sudo apt-get install -y ffmpeg` (Debian/Ubuntu), `brew install ffmpeg` (macOS)"
+        );
+    }
+}
+
+fn setup_azurite(root: &Path) -> Result<()> {
     let dir = root.join("tools/azurite");
     let installed = dir.join("node_modules/azurite/package.json");
     let lock =

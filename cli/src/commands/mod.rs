@@ -3,7 +3,9 @@
 mod adopt;
 mod asset;
 mod demo;
+mod encode;
 mod import;
+mod job;
 mod locator;
 mod policy;
 mod replicate;
@@ -28,6 +30,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replicate(a) => replicate::run(&ctx, a).await,
         Command::Verify(a) => verify::run(&ctx, a).await,
         Command::Demo(a) => demo::run(&ctx, a).await,
+        Command::Encode(a) => encode::run(&ctx, a).await,
+        Command::Job(c) => job::run(&ctx, c).await,
         Command::Import(a) => import::run(&ctx, &a.dc.dc, &a.path, a.dry_run).await,
         Command::Serve(a) => serve::run(&ctx, a).await,
     }

@@ -1,0 +1,365 @@
+//! Running one encode job: source → ffmpeg → renditions and manifests → a
+//! new asset in the same data center. A failed or canceled job removes the
+//! asset it was making: it never leaves half an output behind.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use mirrorcast_core::catalog::Catalog;
+use mirrorcast_core::id::AssetId;
+use mirrorcast_core::mime::mime_type_for;
+use mirrorcast_core::model::{Asset, AssetOptions, Permissions};
+use mirrorcast_core::secret::redact_sas;
+use mirrorcast_core::store::{upload_reader, BlobProperties, BlobStoreExt, PutOptions, UploadOptions};
+use mirrorcast_core::{Error, ErrorKind, Result};
+use mirrorcast_media::mp4::Mp4;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::command::{self, Output};
+use crate::ffmpeg::Ffmpeg;
+use crate::job::{JobId, JobRecord, JobState, Jobs};
+use crate::ladder::Preset;
+use crate::manifests;
+
+/// How often the encoder writes its progress and looks for a cancel.
+const POLL: Duration = Duration::from_millis(1000);
+
+/// One data center's encoder.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    pub ffmpeg: Ffmpeg,
+    pub catalog: Catalog,
+    pub jobs: Jobs,
+}
+
+/// What a job ended as.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub job: JobRecord,
+    pub output: Option<AssetId>,
+}
+
+/// Why a job stopped: a failure, or someone asked it to.
+enum Stop {
+    Canceled,
+    Failed(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+impl Encoder {
+    pub fn new(ffmpeg: Ffmpeg, catalog: Catalog) -> Self {
+        let jobs = Jobs::new(catalog.store().clone());
+        Encoder { ffmpeg, catalog, jobs }
+    }
+
+    /// Queues a job encoding `input` (checked to exist) with `preset`.
+    pub async fn submit(&self, input: &AssetId, name: &str, preset: &Preset) -> Result<JobRecord> {
+        self.catalog.get_asset(input).await?;
+        let job = JobRecord::new(name, preset.name(), *input);
+        self.jobs.create(&job).await?;
+        Ok(job)
+    }
+
+    /// Runs job `id` to its end; `progress` sees the record at every update.
+    /// Returns the final record whatever the outcome (check its `state`).
+    pub async fn run(
+        &self,
+        id: &JobId,
+        preset: &Preset,
+        mut progress: impl FnMut(&JobRecord) + Send,
+    ) -> Result<Finished> {
+        let job = self
+            .jobs
+            .update(id, |j| {
+                if j.state == JobState::Queued {
+                    j.state = JobState::Processing;
+                    j.started = Some(Utc::now());
+                }
+            })
+            .await?;
+        if job.state != JobState::Processing {
+            return Ok(Finished { output: job.output_asset, job });
+        }
+        progress(&job);
+        let mut log = Log::default();
+        log.line(format!("job {id} '{}' with preset {}", job.name, preset.name()));
+        let dir = tempfile::Builder::new().prefix("mirrorcast-encode-").tempdir()?;
+        let mut output: Option<AssetId> = None;
+        let outcome = self.work(&job, preset, dir.path(), &mut output, &mut log, &mut progress).await;
+        let (state, error) = match &outcome {
+            Ok(()) => (JobState::Finished, None),
+            Err(Stop::Canceled) => (JobState::Canceled, None),
+            Err(Stop::Failed(e)) => (JobState::Error, Some(e.to_string())),
+        };
+        if state != JobState::Finished {
+            if let Some(out) = output {
+                // Never leave half an output: the asset goes, with its container.
+                match self.catalog.delete_asset(&out).await {
+                    Ok(()) => log.line(format!("removed the unfinished output asset {out}")),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => log.line(format!("could not remove the unfinished output asset {out}: {e}")),
+                }
+            }
+        }
+        log.line(format!("job {state}{}", error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()));
+        let files = if state == JobState::Finished {
+            self.catalog.get_asset(&output.expect("a finished job made its asset")).await?.value.files
+        } else {
+            Vec::new()
+        };
+        let job = self
+            .jobs
+            .update(id, |j| {
+                j.state = state;
+                j.ended = Some(Utc::now());
+                j.error = error.clone();
+                if state == JobState::Finished {
+                    j.progress = 100.0;
+                    j.outputs = files.iter().map(|f| f.name.clone()).collect();
+                } else {
+                    j.output_asset = None;
+                }
+            })
+            .await?;
+        self.jobs.put_log(id, &log.text).await?;
+        progress(&job);
+        let output = (state == JobState::Finished).then_some(output).flatten();
+        Ok(Finished { job, output })
+    }
+
+    async fn work(
+        &self,
+        job: &JobRecord,
+        preset: &Preset,
+        dir: &Path,
+        output: &mut Option<AssetId>,
+        log: &mut Log,
+        progress: &mut (impl FnMut(&JobRecord) + Send),
+    ) -> std::result::Result<(), Stop> {
+        let store = self.catalog.store().clone();
+        let input = self.catalog.get_asset(&job.input_asset).await?.value;
+        let blobs = store.list_all(&input.asset.container, "").await?;
+        let mezzanine = match input.files.iter().find(|f| f.is_primary) {
+            Some(f) => f.name.clone(),
+            None => match blobs.as_slice() {
+                [one] => one.name.clone(),
+                [] => {
+                    return Err(Error::invalid_input(format!("asset {} holds no file to encode", input.asset.id)).into())
+                }
+                many => {
+                    return Err(Error::invalid_input(format!(
+                        "asset {} holds {} files and no primary: which one is the mezzanine?",
+                        input.asset.id,
+                        many.len()
+                    ))
+                    .into())
+                }
+            },
+        };
+        // ffmpeg reads the source from storage through a short-lived read-only
+        // URL; a store that cannot sign one is copied to the temp folder first.
+        let input_url = if store.capability().signed_urls {
+            let expiry = Utc::now() + chrono::Duration::hours(12);
+            store
+                .signed_url(&input.asset.container, Some(&mezzanine), Permissions::READ, expiry)
+                .await?
+                .expose()
+                .to_owned()
+        } else {
+            let local = dir.join("source");
+            let mut file = tokio::fs::File::create(&local).await.map_err(Error::from)?;
+            let got = store.get_blob(&input.asset.container, &mezzanine, None).await?;
+            let mut reader = tokio_util_reader(got.stream);
+            tokio::io::copy(&mut reader, &mut file).await.map_err(Error::from)?;
+            command::file_url(&local)
+        };
+        let source = self.ffmpeg.probe(&input_url).await?;
+        log.line(format!(
+            "source '{mezzanine}': {}x{} at {:.3} fps, {:.1} s, video {} kbps, audio: {}",
+            source.width,
+            source.height,
+            source.fps,
+            source.duration_seconds,
+            source.video_kbps.map_or("unknown".into(), |k| k.to_string()),
+            if source.has_audio { "yes" } else { "no" }
+        ));
+        let ladder = preset.ladder(&source);
+        ladder.check()?;
+        let base = base_name(&mezzanine);
+        let outputs = command::outputs(&base, &ladder, &source, dir);
+        log.line(format!("ladder: {}", outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")));
+
+        let asset = Asset::new(job.name.clone(), AssetOptions::None);
+        self.catalog.create_asset(&asset).await?;
+        *output = Some(asset.id);
+        let job = self.jobs.update(&job.id, |j| j.output_asset = Some(asset.id)).await?;
+        if job.cancel_requested {
+            return Err(Stop::Canceled);
+        }
+
+        let args = command::arguments(&input_url, &ladder, &source, &outputs);
+        let shown: Vec<String> =
+            args.iter().map(|a| if *a == input_url { "<source>".into() } else { a.clone() }).collect();
+        log.line(format!("ffmpeg {}", shown.join(" ")));
+        let started = Instant::now();
+        self.transcode(&job, &args, source.duration_seconds, &input_url, log, progress).await?;
+        log.line(format!("ffmpeg done in {:.1} s", started.elapsed().as_secs_f64()));
+
+        let mut renditions: Vec<(Output, Mp4)> = Vec::new();
+        for out in outputs {
+            let mp4 = Mp4::open(&out.path)
+                .map_err(|e| Error::new(ErrorKind::Corrupt, format!("ffmpeg's '{}': {e}", out.name)))?;
+            if !mp4.moov_first() {
+                return Err(Error::new(ErrorKind::Corrupt, format!("'{}' has its moov after mdat", out.name)).into());
+            }
+            renditions.push((out, mp4));
+        }
+        let made = manifests::build(&base, &mezzanine, ladder.gop_seconds, &renditions)?;
+        for (name, text) in &made.files {
+            tokio::fs::write(dir.join(name), text).await.map_err(Error::from)?;
+        }
+        let job = self.jobs.update(&job.id, |j| j.progress = j.progress.max(95.0)).await?;
+        progress(&job);
+        if job.cancel_requested {
+            return Err(Stop::Canceled);
+        }
+        let mut names: Vec<&str> = renditions.iter().map(|(o, _)| o.name.as_str()).collect();
+        names.extend(made.files.iter().map(|(n, _)| n.as_str()));
+        for name in &names {
+            let file = tokio::fs::File::open(dir.join(name)).await.map_err(Error::from)?;
+            let options = UploadOptions {
+                put: PutOptions {
+                    properties: BlobProperties { content_type: Some(mime_type_for(name)), ..Default::default() },
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            upload_reader(store.as_ref(), &asset.container, name, file, &options).await?;
+        }
+        let record = self.catalog.regenerate_files(&asset.id).await?;
+        log.line(format!("uploaded {} files to {}", record.files.len(), asset.id));
+        Ok(())
+    }
+
+    /// Runs ffmpeg, writing progress to the job record every [`POLL`] and
+    /// killing ffmpeg when the record asks for a cancel.
+    async fn transcode(
+        &self,
+        job: &JobRecord,
+        args: &[String],
+        duration: f64,
+        input_url: &str,
+        log: &mut Log,
+        progress: &mut (impl FnMut(&JobRecord) + Send),
+    ) -> std::result::Result<(), Stop> {
+        let mut child = Command::new(&self.ffmpeg.ffmpeg)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot start ffmpeg: {e}")))?;
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let mut stderr = child.stderr.take().expect("piped");
+        let errors = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text).await;
+            text
+        });
+        let mut done_us: u64 = 0;
+        let mut tick = tokio::time::interval(POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut stdout_open = true;
+        let status = loop {
+            tokio::select! {
+                line = stdout.next_line(), if stdout_open => match line {
+                    Ok(Some(l)) => {
+                        if let Some(v) = l.strip_prefix("out_time_us=").or(l.strip_prefix("out_time_ms=")) {
+                            done_us = v.trim().parse().unwrap_or(done_us);
+                        }
+                    }
+                    _ => stdout_open = false,
+                },
+                status = child.wait(), if !stdout_open => break status,
+                _ = tick.tick() => {
+                    let percent = if duration > 0.0 { (done_us as f64 / 1e6 / duration * 95.0).clamp(0.0, 95.0) } else { 0.0 };
+                    let now = self.jobs.update(&job.id, |j| j.progress = j.progress.max(percent)).await?;
+                    progress(&now);
+                    if now.cancel_requested {
+                        let _ = child.kill().await;
+                        log.line("canceled: ffmpeg stopped".to_owned());
+                        return Err(Stop::Canceled);
+                    }
+                }
+            }
+        };
+        let status = status.map_err(|e| Error::new(ErrorKind::Io, format!("ffmpeg: {e}")))?;
+        let text = errors.await.unwrap_or_default();
+        let text = redact_sas(&text.replace(input_url, "<source>"));
+        if !text.trim().is_empty() {
+            log.line(format!("ffmpeg said:\n{}", text.trim_end()));
+        }
+        if !status.success() {
+            let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+            return Err(Error::new(ErrorKind::Other, format!("ffmpeg failed ({status}): {last}")).into());
+        }
+        Ok(())
+    }
+}
+
+/// A byte stream as an `AsyncRead`.
+fn tokio_util_reader(stream: mirrorcast_core::store::ByteStream) -> impl tokio::io::AsyncRead + Unpin {
+    use futures::TryStreamExt;
+    tokio_util::io::StreamReader::new(stream.map_err(std::io::Error::other))
+}
+
+/// The base of the output names: the mezzanine's file name without its
+/// extension (and without folders), as Media Encoder Standard named outputs.
+pub fn base_name(mezzanine: &str) -> String {
+    let file = mezzanine.rsplit('/').next().unwrap_or(mezzanine);
+    let stem = match file.rsplit_once('.') {
+        Some((s, _)) if !s.is_empty() => s,
+        _ => file,
+    };
+    let clean: String = stem.chars().map(|c| if c.is_control() || c == '\\' { '_' } else { c }).collect();
+    if clean.trim().is_empty() {
+        "output".into()
+    } else {
+        clean
+    }
+}
+
+/// The job's log, timestamped lines.
+#[derive(Debug, Default)]
+struct Log {
+    text: String,
+}
+
+impl Log {
+    fn line(&mut self, line: String) {
+        tracing::info!(target: "mirrorcast_encode", "{line}");
+        self.text.push_str(&format!("{} {line}\n", Utc::now().format("%H:%M:%S%.3f")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_are_named_after_the_mezzanine() {
+        assert_eq!(base_name("Big Buck Bunny.mp4"), "Big Buck Bunny");
+        assert_eq!(base_name("in/a.b.mov"), "a.b");
+        assert_eq!(base_name(".hidden"), ".hidden");
+        assert_eq!(base_name("tab\there"), "tab_here");
+    }
+}
