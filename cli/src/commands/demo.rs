@@ -211,7 +211,7 @@ async fn play(ffmpeg: &std::path::Path, dc: &'static str, format: &str, url: &st
         Ok(Ok(out)) => {
             // `-progress` ends with the final `out_time_us=` of the whole read.
             let progress = String::from_utf8_lossy(&out.stdout);
-            let reached = progress.lines().filter_map(|l| l.strip_prefix("out_time_us=")).last();
+            let reached = progress.lines().rev().find_map(|l| l.strip_prefix("out_time_us="));
             playback.seconds = reached.and_then(|us| us.trim().parse::<f64>().ok()).unwrap_or(0.0) / 1e6;
             let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
             if !out.status.success() || !stderr.is_empty() {
