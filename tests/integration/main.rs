@@ -8,6 +8,7 @@ mod assets;
 mod backends;
 mod bad_input;
 mod encode;
+mod player;
 mod plugins;
 mod replicate;
 mod resilience;
