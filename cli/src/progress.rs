@@ -84,7 +84,7 @@ impl Work {
             let step = (done.min(self.total) * PLAIN_STEPS) / self.total;
             let before = self.step.fetch_max(step, Ordering::Relaxed);
             if step > before && step < PLAIN_STEPS {
-                eprintln!(
+                errln!(
                     "{}: {}% ({} of {})",
                     self.label,
                     step * 100 / PLAIN_STEPS,
@@ -101,7 +101,7 @@ impl Work {
             bar.finish_and_clear();
         }
         if self.mode == Mode::Lines {
-            eprintln!("{}: done", self.label);
+            errln!("{}: done", self.label);
         }
     }
 }

@@ -11,6 +11,7 @@ mod encode;
 mod entra;
 mod failover;
 mod names;
+mod player;
 mod plugins;
 mod records;
 mod replicate;

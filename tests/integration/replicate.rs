@@ -176,7 +176,7 @@ async fn shards_split_the_assets_without_overlap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_replicates_its_encoded_clip_and_a_rerun_copies_nothing() {
+async fn the_demo_replicates_its_encoded_clip_a_rerun_copies_nothing_and_both_origins_play_it() {
     let dir = tempfile::tempdir().unwrap();
     let run = run_in(dir.path(), &[], &["demo", "--json"]).await.ok();
     let out = run.json();
@@ -193,6 +193,20 @@ async fn the_demo_replicates_its_encoded_clip_and_a_rerun_copies_nothing() {
     let urls = out["replication"]["assets"][0]["urls"].as_array().unwrap();
     assert!(urls.iter().any(|u| u["format"] == "hls"));
     assert_eq!(out["verify"]["identical"], true, "{}", out["verify"]);
+    // Both data centers' origins served HLS and DASH that ffmpeg read to the end of the 10 s clip,
+    // from URLs that differ only in their host.
+    let played = out["playback"].as_array().unwrap();
+    let seen: Vec<(&str, &str)> =
+        played.iter().map(|p| (p["format"].as_str().unwrap(), p["dc"].as_str().unwrap())).collect();
+    assert_eq!(seen, [("hls", "a"), ("hls", "b"), ("dash", "a"), ("dash", "b")], "{played:?}");
+    for p in played {
+        assert!(p["error"].is_null(), "{p}");
+        assert!(p["seconds"].as_f64().unwrap() > 9.5, "stopped early: {p}");
+        assert!(p["url"].as_str().unwrap().starts_with("http://127.0.0.1:"), "{p}");
+    }
+    let path = |p: &serde_json::Value| p["url"].as_str().unwrap().splitn(4, '/').nth(3).unwrap().to_owned();
+    assert_eq!(path(&played[0]), path(&played[1]));
+    assert_ne!(played[0]["url"], played[1]["url"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

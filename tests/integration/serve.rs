@@ -17,13 +17,13 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use crate::helpers::{command_in, Sandbox};
 
 /// A running `mirrorcast serve` and what it wrote on stderr so far.
-struct Served {
+pub(crate) struct Served {
     _child: tokio::process::Child,
-    addr: String,
+    pub(crate) addr: String,
     stderr: Arc<Mutex<String>>,
 }
 
-async fn serve(dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Served {
+pub(crate) async fn serve(dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Served {
     let mut args = vec!["serve", "--dc", "a", "--listen", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     let mut child = command_in(dir, env, &args).stderr(std::process::Stdio::piped()).spawn().unwrap();
@@ -112,13 +112,13 @@ fn differences(got: &[Vec<String>], want: &[Vec<String>]) -> String {
     format!("{} streams vs {}: {}", got.len(), want.len(), per.join("; "))
 }
 
-struct Published {
+pub(crate) struct Published {
     asset: String,
-    locator: String,
+    pub(crate) locator: String,
 }
 
 /// Two ffmpeg renditions with a .ism and .ismc, plus a plain text file, uploaded and published.
-async fn publish_media(sb: &Sandbox) -> Published {
+pub(crate) async fn publish_media(sb: &Sandbox) -> Published {
     let folder = sb.dir.path().join("clip");
     std::fs::create_dir_all(&folder).unwrap();
     for (name, size, rate) in [("Clip_320x180_600.mp4", "320x180", "600k"), ("Clip_160x90_300.mp4", "160x90", "300k")] {

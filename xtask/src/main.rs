@@ -1,6 +1,6 @@
 //! `cargo xtask <task>`: the project's chores, in Rust so they run wherever cargo does.
 //!
-//! - `setup`: install the pinned Azurite (npm ci in tools/azurite) if missing; check for ffmpeg.
+//! - `setup`: install the pinned Azurite (npm ci in tools/azurite) and test players (tools/players) if missing; check for ffmpeg and chromium.
 //! - `test`:  setup, then the whole test suite.
 //! - `ci`:    fmt check, clippy with warnings denied, then `test`.
 //! - `demo`:  setup, then `mirrorcast demo` (Azurite started by mirrorcast itself).
@@ -58,7 +58,41 @@ pub fn azurite_bin(root: &Path) -> PathBuf {
 /// already, and checks for ffmpeg (the encoder and its tests need it).
 fn setup(root: &Path) -> Result<()> {
     check_ffmpeg();
-    setup_azurite(root)
+    check_chromium();
+    setup_azurite(root)?;
+    setup_players(root)
+}
+
+/// Chromium (the player test's browser) is a system package too.
+fn check_chromium() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    if !Path::new(&chromium).exists() {
+        eprintln!(
+            "xtask: {chromium} not found: the hls.js/dash.js playback test needs it.\n\
+             xtask: install it: `sudo apt-get install -y chromium` (Debian), or set CHROMIUM to a Chromium binary"
+        );
+    }
+}
+
+/// hls.js, dash.js and playwright-core for the headless playback test, exactly as
+/// tools/players/package-lock.json pins them, unless they are there already.
+fn setup_players(root: &Path) -> Result<()> {
+    let dir = root.join("tools/players");
+    let lock =
+        std::fs::read_to_string(dir.join("package-lock.json")).context("tools/players/package-lock.json is missing")?;
+    let lock: serde_json::Value = serde_json::from_str(&lock)?;
+    let current = ["hls.js", "dashjs", "playwright-core"].iter().all(|name| {
+        let pinned = &lock["packages"][format!("node_modules/{name}")]["version"];
+        std::fs::read_to_string(dir.join("node_modules").join(name).join("package.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .is_some_and(|have| !pinned.is_null() && &have["version"] == pinned)
+    });
+    if current {
+        return Ok(());
+    }
+    eprintln!("xtask: installing the test players (npm ci in tools/players)…");
+    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir))
 }
 
 /// ffmpeg is a system package, not something xtask installs: say how to get it.

@@ -1,7 +1,9 @@
 //! `mirrorcast demo`: the whole story on this machine with nothing configured.
 //! Starts Azurite with two data centers, encodes a generated clip in A (a
 //! synthetic asset if ffmpeg is missing), publishes it with an origin locator,
-//! replicates it to B, verifies the copy and prints both streaming URLs.
+//! replicates it to B, verifies the copy, serves A and B on two loopback ports
+//! with the in-process origin, plays HLS and DASH from both with ffmpeg, and
+//! prints the URLs and what played.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use mirrorcast_core::replicate::{ReplicateOptions, Replicator, Selection, Side};
 use mirrorcast_core::sample::encoded_asset;
 use mirrorcast_core::store::{upload_reader, BlobProperties, BlobStore, PutOptions, UploadOptions};
 use mirrorcast_core::streaming::StreamingUrls;
+use mirrorcast_origin::{router, serve, Origin, OriginConfig};
 
 use super::Context;
 use crate::args::DemoArgs;
@@ -25,15 +28,24 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
     errln!("starting Azurite with two data centers (accounts dca and dcb on one instance)…");
     let dcs = TwoDataCenters::one_instance(Persistence::InMemory).await?;
     let store_a: Arc<dyn BlobStore> = Arc::new(dcs.a.store());
-    // Explicit origins: the demo has no streaming host of its own, so it names example ones.
-    let origin_a = "https://origin-a.example";
+    let store_b: Arc<dyn BlobStore> = Arc::new(dcs.b.store());
+    // Each data center gets its own origin on a free loopback port; the URLs differ only in host.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (origin_a, serving_a) = start_origin(store_a.clone(), stopped.clone()).await?;
+    let (origin_b, serving_b) = start_origin(store_b.clone(), stopped).await?;
+    let (origin_a, origin_b) = (origin_a.as_str(), origin_b.as_str());
     let catalog = Catalog::new(store_a.clone());
 
-    let (asset, record) = match mirrorcast_encode::Ffmpeg::locate().await {
-        Ok(ffmpeg) => encode_clip(ffmpeg, &catalog).await?,
+    let (asset, record, played_with) = match mirrorcast_encode::Ffmpeg::locate().await {
+        Ok(ffmpeg) => {
+            let player = ffmpeg.ffmpeg.clone();
+            let (asset, record) = encode_clip(ffmpeg, &catalog).await?;
+            (asset, record, Some(player))
+        }
         Err(e) => {
             errln!("note: {e}\nnote: publishing a synthetic sample asset instead of a real encode");
-            synthetic(&catalog).await?
+            let (asset, record) = synthetic(&catalog).await?;
+            (asset, record, None)
         }
     };
     let primary = record.files.iter().find(|f| f.is_primary).map(|f| f.name.clone()).unwrap_or_default();
@@ -44,8 +56,6 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
         .await?;
     let urls = StreamingUrls::new(origin_a, &locator.id, &primary);
 
-    let store_b: Arc<dyn BlobStore> = Arc::new(dcs.b.store());
-    let origin_b = "https://origin-b.example";
     let catalog_b = Catalog::new(store_b);
     let replicator = Replicator::new(
         Side { name: "a", catalog: &catalog, origin: origin_a },
@@ -62,6 +72,18 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
     )
     .await?;
 
+    // Played only from a real encode (the synthetic asset's media bytes are placeholders).
+    let mut playback = Vec::new();
+    if let (Some(ffmpeg), Some(asset_urls)) = (&played_with, report.assets.first()) {
+        for pair in asset_urls.urls.iter().filter(|p| p.format == "hls" || p.format == "dash") {
+            for (dc, url) in [("a", &pair.source), ("b", &pair.target)] {
+                errln!("playing {} from {dc} with ffmpeg…", pair.format);
+                playback.push(play(ffmpeg, dc, &pair.format, url).await);
+            }
+        }
+    }
+    let played_all = playback.iter().all(|p| p.error.is_none());
+
     if ctx.json {
         output::json(&serde_json::json!({
             "asset": record,
@@ -70,6 +92,7 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
             "replication": report,
             "rerun": again.totals,
             "verify": audit,
+            "playback": playback,
         }))?;
     } else {
         outln!("data center A: {}", dcs.a.store().describe());
@@ -105,9 +128,21 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
         for pair in report.assets.iter().flat_map(|a| &a.urls) {
             outln!("  {:<10} {}\n  {:<10} {}", pair.format, pair.source, "", pair.target);
         }
+        if played_with.is_none() {
+            outln!("playback: skipped (no ffmpeg, so the asset is synthetic)");
+        }
+        for p in &playback {
+            match &p.error {
+                None => outln!("played {:<4} from {}: {:.2}s of media, to the end", p.format, p.dc, p.seconds),
+                Some(e) => outln!("played {:<4} from {}: FAILED: {e}", p.format, p.dc),
+            }
+        }
     }
     if report.has_failures() || !audit.identical {
         anyhow::bail!("the demo replication did not finish cleanly");
+    }
+    if !played_all {
+        anyhow::bail!("the demo streams did not play from both data centers");
     }
     if args.keep_running {
         let dir = std::env::temp_dir().join(format!("mirrorcast-demo-{}", std::process::id()));
@@ -122,13 +157,74 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
         )?;
         restrict(&env_file)?;
         errln!(
-            "Azurite keeps running; `source {}` in another shell to use `--dc a` / `--dc b`. Ctrl-C stops it.",
+            "Azurite and the origins ({origin_a}, {origin_b}) keep running; `source {}` in another shell to use `--dc a` / `--dc b`. Ctrl-C stops them.",
             env_file.display()
         );
         tokio::signal::ctrl_c().await?;
         let _ = std::fs::remove_dir_all(&dir);
     }
+    let _ = stop.send(true);
+    let _ = tokio::join!(serving_a, serving_b);
+    errln!("origins stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the origin of one data center on a free loopback port; it stops when `stop` turns true.
+async fn start_origin(
+    store: Arc<dyn BlobStore>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(String, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let config = OriginConfig::default();
+    let header_timeout = config.header_read_timeout;
+    let app = router(Origin::new(store, config));
+    let serving = tokio::spawn(serve(listener, app, header_timeout, async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    }));
+    Ok((base, serving))
+}
+
+/// What playing one streaming URL to its end gave.
+#[derive(Debug, serde::Serialize)]
+struct Playback {
+    dc: &'static str,
+    format: String,
+    url: String,
+    /// Media time ffmpeg reached reading every packet of every stream.
+    seconds: f64,
+    error: Option<String>,
+}
+
+/// Reads every packet of `url` with ffmpeg (`-c copy -f null`), as a player
+/// would fetch them, and reports the media time reached.
+async fn play(ffmpeg: &std::path::Path, dc: &'static str, format: &str, url: &str) -> Playback {
+    let mut command = tokio::process::Command::new(ffmpeg);
+    command.args(["-v", "error", "-nostdin"]);
+    if url.contains("m3u8") {
+        // This ffmpeg's HLS reader only fetches segment URLs ending in a media extension;
+        // the Media Services shape (`Fragments(video=0,format=m3u8-aapl)`) has none.
+        command.args(["-allowed_segment_extensions", "ALL", "-extension_picky", "0"]);
+    }
+    command.args(["-i", url, "-map", "0", "-c", "copy", "-f", "null", "-progress", "pipe:1", "-"]);
+    let mut playback = Playback { dc, format: format.to_owned(), url: url.to_owned(), seconds: 0.0, error: None };
+    match tokio::time::timeout(std::time::Duration::from_secs(120), command.output()).await {
+        Ok(Ok(out)) => {
+            // `-progress` ends with the final `out_time_us=` of the whole read.
+            let progress = String::from_utf8_lossy(&out.stdout);
+            let reached = progress.lines().rev().find_map(|l| l.strip_prefix("out_time_us="));
+            playback.seconds = reached.and_then(|us| us.trim().parse::<f64>().ok()).unwrap_or(0.0) / 1e6;
+            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+            if !out.status.success() || !stderr.is_empty() {
+                playback.error = Some(format!("ffmpeg {}: {}", out.status, stderr.lines().next().unwrap_or("")));
+            } else if playback.seconds <= 0.0 {
+                playback.error = Some("ffmpeg read no media".to_owned());
+            }
+        }
+        Ok(Err(e)) => playback.error = Some(format!("cannot run {}: {e}", ffmpeg.display())),
+        Err(_) => playback.error = Some("ffmpeg did not finish within 120 s".to_owned()),
+    }
+    playback
 }
 
 /// A ~10 s 1280x720 clip from ffmpeg's test sources (a space in its name, as

@@ -10,7 +10,7 @@ pub async fn run(ctx: &Context<'_>, command: PolicyCommand) -> anyhow::Result<Ex
             let dc = ctx.dc(&dc.dc)?;
             let listed = dc.catalog().list_policies().await?;
             for p in &listed.problems {
-                eprintln!("mirrorcast: skipped a bad record: {}", p.message);
+                errln!("mirrorcast: skipped a bad record: {}", p.message);
             }
             let policies = &listed.records;
             if ctx.json {

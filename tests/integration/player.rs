@@ -1,0 +1,103 @@
+//! Real players in real headless Chromium: hls.js plays the origin's HLS and
+//! dash.js its DASH (both pinned in tools/players/package-lock.json), muted,
+//! until `video.currentTime` passes 2 s. The page and the player scripts are
+//! served from loopback; the streams come from `mirrorcast serve` (CORS).
+//! Needs /usr/bin/chromium (or $CHROMIUM) and `npm ci` in tools/players
+//! (`cargo xtask setup`); without them this test fails, it never skips.
+
+use std::path::{Path, PathBuf};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::Sandbox;
+use crate::serve::{publish_media, serve};
+
+fn players_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/players")
+}
+
+/// The page and the two player scripts (nothing else) over plain HTTP on a free loopback port.
+async fn serve_page() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dir = players_dir();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let dir = dir.clone();
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 8192];
+                let n = stream.read(&mut head).await.unwrap_or(0);
+                let line = String::from_utf8_lossy(&head[..n]);
+                let path = line.split(' ').nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_owned();
+                let (file, mime) = match path.as_str() {
+                    "/player.html" => ("player.html", "text/html"),
+                    "/node_modules/hls.js/dist/hls.min.js" => {
+                        ("node_modules/hls.js/dist/hls.min.js", "text/javascript")
+                    }
+                    "/node_modules/dashjs/dist/dash.all.min.js" => {
+                        ("node_modules/dashjs/dist/dash.all.min.js", "text/javascript")
+                    }
+                    _ => ("", ""),
+                };
+                let response = match std::fs::read(dir.join(file)).ok().filter(|_| !file.is_empty()) {
+                    Some(body) => {
+                        let mut r = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: {mime}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        r.extend(body);
+                        r
+                    }
+                    None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+                };
+                let _ = stream.write_all(&response).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Runs tools/players/play.mjs on the page for `url`; the page's JSON report.
+async fn play_in_chromium(page: &str, kind: &str, url: &str) -> serde_json::Value {
+    // The stream URL has no `&` or `+`; escaping `/ ? # % space` keeps it one query value.
+    let src = mirrorcast_core::streaming::encode_segment(url);
+    let page_url = format!("{page}/player.html?kind={kind}&seconds=2&src={src}");
+    let out = tokio::process::Command::new("node")
+        .arg(players_dir().join("play.mjs"))
+        .args([&page_url, "60000"])
+        .output()
+        .await
+        .expect("node is needed (Node.js 18+)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "play.mjs {kind}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("play.mjs {kind} printed no report ({e}): {stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_js_and_dash_js_play_the_origins_streams_in_headless_chromium() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: apt-get install chromium (or set CHROMIUM); this test does not skip"
+    );
+    assert!(
+        players_dir().join("node_modules/playwright-core/package.json").exists()
+            && players_dir().join("node_modules/hls.js/dist/hls.min.js").exists()
+            && players_dir().join("node_modules/dashjs/dist/dash.all.min.js").exists(),
+        "the pinned players are missing: run `cargo xtask setup` (npm ci in tools/players)"
+    );
+    let sb = Sandbox::start().await;
+    let published = publish_media(&sb).await;
+    let served = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
+    let page = serve_page().await;
+    let manifest = format!("http://{}/{}/Clip.ism/manifest", served.addr, published.locator);
+    for (kind, format) in
+        [("hls", "m3u8-aapl"), ("hls", "m3u8-cmaf"), ("dash", "mpd-time-csf"), ("dash", "mpd-time-cmaf")]
+    {
+        let report = play_in_chromium(&page, kind, &format!("{manifest}(format={format})")).await;
+        assert_eq!(report["state"], "playing", "{kind} {format}: {report}");
+        assert!(report["currentTime"].as_f64().unwrap() > 2.0, "{kind} {format}: {report}");
+        assert_eq!(report["errors"], serde_json::json!([]), "{kind} {format}: {report}");
+    }
+}
