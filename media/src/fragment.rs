@@ -3,7 +3,7 @@
 //! DASH player fetches (an init segment, `ftyp`+`moov` with `mvex`, and media
 //! segments, `moof`+`mdat`). Pure: bytes in, bytes out; the caller does the I/O.
 
-use crate::mp4::{Mp4, Track};
+use crate::mp4::{Cursor, Mp4, Track};
 use crate::{FormatError, Result};
 
 /// A top-level box header: its type, header length and whole size (`None`: to the end of the file).
@@ -143,7 +143,7 @@ impl TrackIndex {
         let n = info.sample_sizes.len();
 
         let mut durations = Vec::with_capacity(n);
-        let mut c = Reader::new(find(stbl, b"stts")?);
+        let mut c = Cursor::new(find(stbl, b"stts")?);
         c.skip(4)?;
         for _ in 0..c.u32()? {
             let (count, delta) = (c.u32()?, c.u32()?);
@@ -161,7 +161,7 @@ impl TrackIndex {
         let (composition_offsets, signed_offsets) = match find_opt(stbl, b"ctts")? {
             None => (None, false),
             Some(ctts) => {
-                let mut c = Reader::new(ctts);
+                let mut c = Cursor::new(ctts);
                 let version = c.u8()?;
                 c.skip(3)?;
                 let mut out = Vec::with_capacity(n);
@@ -180,19 +180,19 @@ impl TrackIndex {
 
         let mut chunk_offsets = Vec::new();
         if let Some(stco) = find_opt(stbl, b"stco")? {
-            let mut c = Reader::new(stco);
+            let mut c = Cursor::new(stco);
             c.skip(4)?;
             for _ in 0..c.u32()? {
                 chunk_offsets.push(c.u32()? as u64);
             }
         } else {
-            let mut c = Reader::new(find(stbl, b"co64")?);
+            let mut c = Cursor::new(find(stbl, b"co64")?);
             c.skip(4)?;
             for _ in 0..c.u32()? {
                 chunk_offsets.push(c.u64()?);
             }
         }
-        let mut c = Reader::new(find(stbl, b"stsc")?);
+        let mut c = Cursor::new(find(stbl, b"stsc")?);
         c.skip(4)?;
         let mut runs = Vec::new();
         for _ in 0..c.u32()? {
@@ -391,7 +391,7 @@ fn open_ended(elst: &[u8]) -> Result<Vec<u8>> {
     let mut out = elst.to_vec();
     let header = box_header(elst).ok_or_else(|| FormatError::new("elst truncated"))?.header_len as usize;
     let body = &elst[header..];
-    let mut c = Reader::new(body);
+    let mut c = Cursor::new(body);
     let version = c.u8()?;
     c.skip(3)?;
     let count = c.u32()? as usize;
@@ -463,39 +463,6 @@ fn find_opt<'a>(body: &'a [u8], kind: &[u8; 4]) -> Result<Option<&'a [u8]>> {
 
 fn find<'a>(body: &'a [u8], kind: &[u8; 4]) -> Result<&'a [u8]> {
     find_opt(body, kind)?.ok_or_else(|| FormatError::new(format!("no '{}' box", String::from_utf8_lossy(kind))))
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(b: &'a [u8]) -> Self {
-        Reader { b, pos: 0 }
-    }
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len()).ok_or_else(|| {
-            FormatError::new(format!("box truncated: wanted {n} bytes at {} of {}", self.pos, self.b.len()))
-        })?;
-        let s = &self.b[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-    fn skip(&mut self, n: usize) -> Result<()> {
-        self.take(n).map(|_| ())
-    }
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Result<u32> {
-        let s = self.take(4)?;
-        Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    fn u64(&mut self) -> Result<u64> {
-        let s = self.take(8)?;
-        Ok(u64::from_be_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]))
-    }
 }
 
 #[cfg(test)]

@@ -221,16 +221,16 @@ fn need<'a>(body: &'a [u8], kind: &str, parent: &str) -> Result<&'a [u8]> {
 }
 
 /// Big-endian reads with bounds checks.
-struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     b: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn new(b: &'a [u8]) -> Self {
+    pub(crate) fn new(b: &'a [u8]) -> Self {
         Cursor { b, pos: 0 }
     }
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len()).ok_or_else(|| {
             FormatError::new(format!("box truncated: wanted {n} bytes at {} of {}", self.pos, self.b.len()))
         })?;
@@ -238,29 +238,29 @@ impl<'a> Cursor<'a> {
         self.pos = end;
         Ok(s)
     }
-    fn skip(&mut self, n: usize) -> Result<()> {
+    pub(crate) fn skip(&mut self, n: usize) -> Result<()> {
         self.take(n).map(|_| ())
     }
-    fn u8(&mut self) -> Result<u8> {
+    pub(crate) fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }
-    fn u16(&mut self) -> Result<u16> {
+    pub(crate) fn u16(&mut self) -> Result<u16> {
         let s = self.take(2)?;
         Ok(u16::from_be_bytes([s[0], s[1]]))
     }
-    fn u32(&mut self) -> Result<u32> {
+    pub(crate) fn u32(&mut self) -> Result<u32> {
         let s = self.take(4)?;
         Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
     }
-    fn u64(&mut self) -> Result<u64> {
+    pub(crate) fn u64(&mut self) -> Result<u64> {
         let s = self.take(8)?;
         Ok(u64::from_be_bytes(s.try_into().expect("8 bytes")))
     }
-    fn u64_at(&mut self, at: usize) -> Result<u64> {
+    pub(crate) fn u64_at(&mut self, at: usize) -> Result<u64> {
         self.pos = at;
         self.u64()
     }
-    fn rest(&self) -> &'a [u8] {
+    pub(crate) fn rest(&self) -> &'a [u8] {
         &self.b[self.pos.min(self.b.len())..]
     }
 }
