@@ -163,26 +163,7 @@ async fn proxy(
                                 )))
                                 .unwrap());
                         }
-                        let mut forward =
-                            client.request(parts.method.clone(), format!("{upstream}{path_and_query}")).body(body);
-                        for (k, v) in parts.headers.iter() {
-                            if k != "host" && k != "connection" {
-                                forward = forward.header(k, v);
-                            }
-                        }
-                        let Ok(resp) = forward.send().await else {
-                            return Ok::<_, std::convert::Infallible>(
-                                hyper::Response::builder().status(502).body(Full::new(bytes::Bytes::new())).unwrap(),
-                            );
-                        };
-                        let mut out = hyper::Response::builder().status(resp.status().as_u16());
-                        for (k, v) in resp.headers().iter() {
-                            if k != "transfer-encoding" && k != "connection" && k != "content-length" {
-                                out = out.header(k, v);
-                            }
-                        }
-                        let bytes = resp.bytes().await.unwrap_or_default();
-                        Ok(out.body(Full::new(bytes)).unwrap())
+                        Ok::<_, std::convert::Infallible>(forward(&client, &upstream, &parts, body).await)
                     }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -192,4 +173,33 @@ async fn proxy(
         }
     });
     (addr, seen)
+}
+
+/// Sends the request a test proxy received on to `upstream` and relays the
+/// answer (502 if upstream cannot be reached).
+pub async fn forward(
+    client: &reqwest::Client,
+    upstream: &str,
+    parts: &hyper::http::request::Parts,
+    body: bytes::Bytes,
+) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+    use http_body_util::Full;
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut request = client.request(parts.method.clone(), format!("{upstream}{path_and_query}")).body(body);
+    for (k, v) in parts.headers.iter() {
+        if k != "host" && k != "connection" {
+            request = request.header(k, v);
+        }
+    }
+    let Ok(resp) = request.send().await else {
+        return hyper::Response::builder().status(502).body(Full::new(bytes::Bytes::new())).unwrap();
+    };
+    let mut out = hyper::Response::builder().status(resp.status().as_u16());
+    for (k, v) in resp.headers().iter() {
+        if k != "transfer-encoding" && k != "connection" && k != "content-length" {
+            out = out.header(k, v);
+        }
+    }
+    let bytes = resp.bytes().await.unwrap_or_default();
+    out.body(Full::new(bytes)).unwrap()
 }

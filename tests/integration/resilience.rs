@@ -137,31 +137,7 @@ async fn fault_proxy(upstream: String, nth: Option<u64>, delay: Duration) -> (So
                                 .unwrap();
                             return Ok::<_, Infallible>(resp);
                         }
-                        let url =
-                            format!("{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
-                        let mut forward = client.request(parts.method.clone(), url).body(body);
-                        for (k, v) in parts.headers.iter() {
-                            if k != "host" && k != "connection" {
-                                forward = forward.header(k, v);
-                            }
-                        }
-                        let resp = match forward.send().await {
-                            Ok(r) => r,
-                            Err(_) => {
-                                return Ok(hyper::Response::builder()
-                                    .status(502)
-                                    .body(Full::new(Bytes::new()))
-                                    .unwrap())
-                            }
-                        };
-                        let mut out = hyper::Response::builder().status(resp.status().as_u16());
-                        for (k, v) in resp.headers().iter() {
-                            if k != "transfer-encoding" && k != "connection" && k != "content-length" {
-                                out = out.header(k, v);
-                            }
-                        }
-                        let bytes = resp.bytes().await.unwrap_or_default();
-                        Ok(out.body(Full::new(bytes)).unwrap())
+                        Ok(crate::helpers::forward(&client, &upstream, &parts, body).await)
                     }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
