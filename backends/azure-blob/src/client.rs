@@ -156,6 +156,17 @@ impl AzureBlobStore {
         Ok(self.url(container, Some(name)))
     }
 
+    /// The container's (or blob's) URL carrying `token`; a blob name this
+    /// account cannot hold is refused as it is everywhere else.
+    fn signed_with(&self, container: &str, blob: Option<&str>, token: &str) -> Result<SignedUrl> {
+        let mut url = match blob {
+            Some(name) => self.blob_url(container, name)?,
+            None => self.url(container, None),
+        };
+        url.set_query(Some(token));
+        Ok(SignedUrl::new(url.to_string()))
+    }
+
     fn with_query(mut url: Url, query: &[(&str, &str)]) -> Url {
         {
             let mut q = url.query_pairs_mut();
@@ -747,9 +758,7 @@ impl BlobStore for AzureBlobStore {
                     ),
                 ));
             }
-            let mut url = self.url(container, blob);
-            url.set_query(Some(token.expose()));
-            return Ok(SignedUrl::new(url.to_string()));
+            return self.signed_with(container, blob, token.expose());
         }
         let key = self.signing_key("issuing a SAS")?;
         let token = service_sas(
@@ -765,12 +774,7 @@ impl BlobStore for AzureBlobStore {
                 identifier: None,
             },
         );
-        let mut url = match blob {
-            Some(name) => self.blob_url(container, name)?,
-            None => self.url(container, None),
-        };
-        url.set_query(Some(&token));
-        Ok(SignedUrl::new(url.to_string()))
+        self.signed_with(container, blob, &token)
     }
 
     async fn scoped(
@@ -871,9 +875,7 @@ impl BlobStore for AzureBlobStore {
                 identifier: Some(policy_id),
             },
         );
-        let mut url = self.url(container, blob);
-        url.set_query(Some(&token));
-        Ok(SignedUrl::new(url.to_string()))
+        self.signed_with(container, blob, &token)
     }
 
     async fn scoped_for_policy(&self, container: &str, policy_id: &str) -> Result<Arc<dyn BlobStore>> {
