@@ -359,7 +359,7 @@ impl Replicator<'_> {
     ) -> Result<LocatorId> {
         let minutes = self.options.sas_lifetime.num_minutes().max(1) as u64;
         let name = format!("mirrorcast copy ({})", permissions.sas_letters());
-        let policy = self.target.catalog.policy_for(&name, minutes, permissions).await?;
+        let policy = self.policy_in_target(&name, minutes, permissions).await?;
         let store = match side {
             GrantSide::Source => self.source.catalog.store(),
             GrantSide::Target => self.target.catalog.store(),

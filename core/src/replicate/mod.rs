@@ -171,8 +171,8 @@ pub struct Replicator<'a> {
     pub options: ReplicateOptions,
     engine: AutoCopy,
     permits: Arc<Semaphore>,
-    /// Streaming policies in B by duration (minutes), read or created once per run.
-    streaming_policies: tokio::sync::Mutex<BTreeMap<u64, AccessPolicy>>,
+    /// Policies in B by id (grants', streaming locators'), read or created once per run.
+    target_policies: tokio::sync::Mutex<BTreeMap<crate::id::PolicyId, AccessPolicy>>,
 }
 
 impl std::fmt::Debug for Replicator<'_> {
@@ -200,7 +200,7 @@ impl<'a> Replicator<'a> {
             },
         );
         let permits = Arc::new(Semaphore::new(concurrency));
-        Replicator { source, target, options, engine, permits, streaming_policies: Default::default() }
+        Replicator { source, target, options, engine, permits, target_policies: Default::default() }
     }
 
     /// Replicates the selected assets; unknown ids are an error before anything is written.

@@ -97,12 +97,24 @@ impl Replicator<'_> {
         if let Some(p) = b_index.policies.get(&PolicyId::for_terms(minutes, &Permissions::READ.sas_letters())) {
             return Ok(p.clone());
         }
-        let mut cache = self.streaming_policies.lock().await;
-        if let Some(p) = cache.get(&minutes) {
+        self.policy_in_target("Streaming policy", minutes, Permissions::READ).await
+    }
+
+    /// The policy of these terms in B, read or created once per run (grants
+    /// and streaming locators of every asset share them).
+    pub(super) async fn policy_in_target(
+        &self,
+        name: &str,
+        minutes: u64,
+        permissions: Permissions,
+    ) -> Result<AccessPolicy> {
+        let id = PolicyId::for_terms(minutes, &permissions.sas_letters());
+        let mut cache = self.target_policies.lock().await;
+        if let Some(p) = cache.get(&id) {
             return Ok(p.clone());
         }
-        let p = self.target.catalog.policy_for("Streaming policy", minutes, Permissions::READ).await?;
-        cache.insert(minutes, p.clone());
+        let p = self.target.catalog.policy_for(name, minutes, permissions).await?;
+        cache.insert(id, p.clone());
         Ok(p)
     }
 
