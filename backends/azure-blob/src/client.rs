@@ -90,9 +90,14 @@ impl AzureBlobStore {
         if let Some(path) = &config.ca_file {
             let ca_error = |reason: String| crate::Error::CaFile { path: path.display().to_string(), reason };
             let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
-            let cert =
-                reqwest::Certificate::from_pem(&pem).map_err(|e| ca_error(format!("not a PEM certificate: {e}")))?;
-            http = http.add_root_certificate(cert);
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| ca_error(format!("not a PEM certificate: {e}")))?;
+            if certs.is_empty() {
+                return Err(ca_error("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into()));
+            }
+            for cert in certs {
+                http = http.add_root_certificate(cert);
+            }
         }
         let http = http
             .connect_timeout(config.retry.connect_timeout())

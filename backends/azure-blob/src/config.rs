@@ -478,6 +478,25 @@ mod tests {
     }
 
     #[test]
+    fn entra_strings_name_a_known_credential_and_carry_no_key() {
+        let bad = [
+            ("BlobEndpoint=https://m.blob.core.windows.net;Authentication=Entra;Credential=azure-clii", "azure-clii"),
+            ("AccountName=m;AccountKey=c2VjcmV0;Authentication=Entra", "without a key"),
+            ("AccountName=m;Authentication=Kerberos", "Kerberos"),
+            ("AccountName=m;AccountKey=c2VjcmV0;Credential=azure-cli", "needs Authentication=Entra"),
+        ];
+        for (s, needle) in bad {
+            let e = AzureConfig::from_connection_string(s).unwrap_err().to_string();
+            assert!(e.contains(needle), "{s}: {e}");
+            assert!(!e.contains("c2VjcmV0"), "{e}");
+        }
+        assert_eq!(EntraCredential::parse("Managed-Identity"), Some(EntraCredential::ManagedIdentity));
+        for kind in ["default", "environment", "workload-identity", "managed-identity", "azure-cli"] {
+            assert_eq!(EntraCredential::parse(kind).map(EntraCredential::as_str), Some(kind));
+        }
+    }
+
+    #[test]
     fn debug_hides_keys_and_tokens() {
         let c = AzureConfig::from_connection_string("AccountName=a;AccountKey=c2VjcmV0").unwrap();
         let d = format!("{c:?}");
