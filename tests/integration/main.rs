@@ -10,6 +10,7 @@ mod bad_input;
 mod encode;
 mod entra;
 mod failover;
+mod front;
 mod names;
 mod player;
 mod plugins;

@@ -4,6 +4,7 @@ mod adopt;
 mod asset;
 mod demo;
 mod encode;
+mod front;
 mod import;
 mod job;
 mod locator;
@@ -38,6 +39,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Job(c) => job::run(&ctx, c).await,
         Command::Import(a) => import::run(&ctx, &a.dc.dc, &a.path, a.dry_run).await,
         Command::Serve(a) => serve::run(&ctx, a).await,
+        Command::Front(a) => front::run(&ctx, a).await,
     }
 }
 
