@@ -338,6 +338,13 @@ impl Catalog {
     /// Stores a new locator on `policy` (which the caller read or created, and
     /// whose asset it knows to exist); same rules as [`Catalog::create_locator`].
     pub async fn put_locator(&self, locator: &Locator, policy: &AccessPolicy) -> Result<()> {
+        self.put_locator_from(locator, policy, None).await
+    }
+
+    /// [`Catalog::put_locator`], marking the record with `from` (kept in its
+    /// metadata, see [`index::FROM_KEY`]): replicate marks the locators it
+    /// makes, so `replicate --delete` removes only those, never one made here.
+    pub async fn put_locator_from(&self, locator: &Locator, policy: &AccessPolicy, from: Option<&str>) -> Result<()> {
         if policy.id != locator.policy_id {
             return Err(Error::invalid_input(format!(
                 "locator {} names policy {}, not {}",
@@ -352,7 +359,10 @@ impl Catalog {
         }
         locator.validate(&locator.id, Some(policy))?;
         self.ensure().await?;
-        let metadata = index::record_metadata(locator)?;
+        let mut metadata = index::record_metadata(locator)?;
+        if let Some(f) = from {
+            metadata.insert(index::FROM_KEY.to_owned(), f.to_owned());
+        }
         match self.write(&Self::locator_path(&locator.id), locator, metadata, Condition::IfNotExists).await {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == ErrorKind::PreconditionFailed => Err(Error::new(
@@ -431,6 +441,12 @@ impl Catalog {
             }
             other => other.map(|_| ()),
         }
+    }
+
+    /// Deletes an asset's record only if it is still the version `etag`
+    /// (its container and locators are the caller's); false if it was gone.
+    pub async fn delete_asset_record(&self, id: &AssetId, etag: &str) -> Result<bool> {
+        self.store.delete_blob(CATALOG_CONTAINER, &Self::asset_path(id), &Condition::IfMatch(etag.to_owned())).await
     }
 
     pub async fn delete_locator(&self, id: &LocatorId) -> Result<bool> {
