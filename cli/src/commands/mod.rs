@@ -3,6 +3,7 @@
 mod adopt;
 mod asset;
 mod demo;
+mod drill;
 mod encode;
 mod import;
 mod job;
@@ -38,6 +39,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Job(c) => job::run(&ctx, c).await,
         Command::Import(a) => import::run(&ctx, &a.dc.dc, &a.path, a.dry_run).await,
         Command::Serve(a) => serve::run(&ctx, a).await,
+        Command::Drill(a) => drill::run(&ctx, a).await,
     }
 }
 
