@@ -77,6 +77,55 @@ pub enum Command {
     Serve(ServeArgs),
     /// Route viewers to the first healthy origin (priority failover with health probes), proxying or redirecting.
     Front(FrontArgs),
+    /// Rehearse a failover: stream a locator's HLS and DASH through a front at a player's pace,
+    /// run a kill command mid-stream, and report what the viewer saw (exit 0: missed nothing).
+    Drill(DrillArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Where the viewer connects: the front (or one origin), e.g. http://127.0.0.1:8000.
+    #[arg(long, value_name = "URL")]
+    pub front: String,
+    /// The origin locator: its GUID, nb:lid:UUID:<guid>, or <guid>/<Name>.ism.
+    #[arg(long, value_name = "ID")]
+    pub locator: String,
+    /// The primary file behind the locator, e.g. "Big Buck Bunny.ism" (as `locator urls` shows it).
+    #[arg(long, value_name = "NAME")]
+    pub ism: Option<String>,
+    /// A shell command run once mid-stream (e.g. "kill $(cat a.pid)").
+    #[arg(long, value_name = "CMD")]
+    pub kill: Option<String>,
+    /// When to run --kill, in seconds after the start (default: half the stream).
+    #[arg(long, value_name = "SECONDS")]
+    pub kill_at: Option<f64>,
+    /// hls, dash or both (two players at once).
+    #[arg(long, default_value = "both", value_parser = ["hls", "dash", "both"])]
+    pub format: String,
+    /// top (the best video and audio, one player each) or all (every rendition).
+    #[arg(long, default_value = "top", value_parser = ["top", "all"])]
+    pub renditions: String,
+    /// Play at most this many seconds of media (default: all of it).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Seconds of media a player holds before it starts playing.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub start_buffer: f64,
+    /// Seconds of media a player keeps ahead while playing.
+    #[arg(long, value_name = "SECONDS", default_value_t = 4.0)]
+    pub buffer: f64,
+    /// The longest stall that still counts as "missed nothing".
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    pub max_stall: f64,
+    /// Times a failed request is tried again before its segment counts as missed.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub retries: u32,
+    /// Seconds one request may take, body included.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub request_timeout_secs: u64,
+    /// Write what arrived, per rendition, as <DIR>/<format>-<rendition>.mp4 (init + segments).
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -9,11 +9,14 @@
 //! - [`packaging`]: manifests from the renditions' indexes (pure).
 //! - [`metrics`]: counters for `/metrics`.
 //! - [`server`]: the HTTP side: handlers, tower layers, the accept loop.
+//! - [`named`]: the `x-mirrorcast-origin` header naming the data center that answered.
 
 pub mod metrics;
+pub mod named;
 pub mod packaging;
 pub mod range;
 pub mod request;
 pub mod server;
 
+pub use named::{named, ORIGIN_HEADER};
 pub use server::{router, serve, Origin, OriginConfig};

@@ -67,13 +67,13 @@ fn assert_leaks_nothing(text: &str, storage_port: u16) {
     }
 }
 
-fn ffmpeg(args: &[&str]) -> std::process::Output {
+pub(crate) fn ffmpeg(args: &[&str]) -> std::process::Output {
     std::process::Command::new("ffmpeg").args(args).output().expect("ffmpeg is needed: apt-get install ffmpeg")
 }
 
 /// Per stream of what ffmpeg demuxes from `input`, the packets' MD5s (the sixth
 /// framemd5 column; side data after it is the demuxer's, not the packet's).
-fn packet_md5s(input: &str, map: &str) -> Vec<Vec<String>> {
+pub(crate) fn packet_md5s(input: &str, map: &str) -> Vec<Vec<String>> {
     let mut args = vec!["-v", "error"];
     if input.contains("m3u8") {
         // This ffmpeg's HLS reader only fetches segments whose URL ends in a media extension;
@@ -96,7 +96,7 @@ fn packet_md5s(input: &str, map: &str) -> Vec<Vec<String>> {
 }
 
 /// Per stream: packet counts, and where the first differing packet is.
-fn differences(got: &[Vec<String>], want: &[Vec<String>]) -> String {
+pub(crate) fn differences(got: &[Vec<String>], want: &[Vec<String>]) -> String {
     let per: Vec<String> = got
         .iter()
         .zip(want)

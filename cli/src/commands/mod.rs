@@ -3,6 +3,7 @@
 mod adopt;
 mod asset;
 mod demo;
+mod drill;
 mod encode;
 mod front;
 mod import;
@@ -40,6 +41,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(a) => import::run(&ctx, &a.dc.dc, &a.path, a.dry_run).await,
         Command::Serve(a) => serve::run(&ctx, a).await,
         Command::Front(a) => front::run(&ctx, a).await,
+        Command::Drill(a) => drill::run(&ctx, a).await,
     }
 }
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use mirrorcast_core::Error;
-use mirrorcast_origin::{router, serve, Origin, OriginConfig};
+use mirrorcast_origin::{named, router, serve, Origin, OriginConfig};
 
 use super::Context;
 use crate::args::ServeArgs;
@@ -33,7 +33,7 @@ pub async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<ExitCode>
     let header_timeout = config.header_read_timeout;
     let origin = Origin::new(dc.store.clone(), config);
     errln!("mirrorcast: serving data center '{}' at http://{bound}", dc.name);
-    serve(listener, router(origin), header_timeout, shutdown()).await.context("serving")?;
+    serve(listener, named(router(origin), &dc.name), header_timeout, shutdown()).await.context("serving")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,21 @@
+//! mirrorcast-drill: the failover rehearsal's viewer. It streams an origin
+//! locator's HLS and DASH through a base URL (a front, or one origin) at the
+//! pace of a player, runs a kill command at a chosen moment, and reports what
+//! the viewer saw: segments and frames received against expected, stalls,
+//! which origin answered and how soon B took over, and every HTTP error.
+//!
+//! - [`playlist`]: HLS master/media playlists and DASH MPDs → renditions and segments (pure).
+//! - [`player`]: a player's buffer: when to fetch next, when playback ran dry (pure).
+//! - [`segment`]: frames in an fMP4 media segment (pure).
+//! - [`report`]: the drill's verdict, as text and JSON (pure).
+//! - [`run`]: the HTTP side: fetching, pacing, the kill, saving what arrived.
+
+pub mod player;
+pub mod playlist;
+pub mod report;
+pub mod run;
+pub mod segment;
+
+pub use report::DrillReport;
+pub use run::{run, DrillConfig, Selection, StreamFormat};
+pub use url::Url;

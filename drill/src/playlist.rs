@@ -1,0 +1,607 @@
+//! From manifests to what a player fetches: renditions, each an optional
+//! initialization segment and media segments with their durations. Pure: text
+//! and the URL it came from in, absolute URLs out (relative references are
+//! resolved against the URL the manifest was asked for).
+
+use url::Url;
+
+/// What a manifest said that a player cannot follow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlaylistError(pub String);
+
+fn bad(why: impl Into<String>) -> PlaylistError {
+    PlaylistError(why.into())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Video,
+    Audio,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub url: Url,
+    /// Seconds of media.
+    pub duration: f64,
+}
+
+/// One stream a player follows from start to end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendition {
+    /// Stable and readable: `video-640x360`, `audio-audio`, `video-video_600000`.
+    pub name: String,
+    pub kind: Kind,
+    pub bandwidth: u64,
+    /// The default among equals (HLS `DEFAULT=YES`).
+    pub default: bool,
+    pub init: Option<Url>,
+    pub segments: Vec<Segment>,
+}
+
+impl Rendition {
+    pub fn duration(&self) -> f64 {
+        self.segments.iter().map(|s| s.duration).sum()
+    }
+}
+
+/// A variant or alternative of an HLS master playlist: a media playlist to read next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HlsEntry {
+    pub name: String,
+    pub kind: Kind,
+    pub bandwidth: u64,
+    pub default: bool,
+    pub playlist: Url,
+}
+
+/// The renditions a player plays: the best of each kind, or all of them.
+pub trait Choice {
+    fn kind(&self) -> Kind;
+    /// Higher is preferred.
+    fn rank(&self) -> (u64, bool);
+}
+
+impl Choice for HlsEntry {
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    fn rank(&self) -> (u64, bool) {
+        (self.bandwidth, self.default)
+    }
+}
+
+impl Choice for Rendition {
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    fn rank(&self) -> (u64, bool) {
+        (self.bandwidth, self.default)
+    }
+}
+
+/// The highest-ranked item of each kind (video and audio, as a player shows them together),
+/// in the order they came.
+pub fn top_of_each_kind<T: Choice + Clone>(items: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for item in items {
+        match out.iter_mut().find(|o| o.kind() == item.kind()) {
+            Some(best) if item.rank() > best.rank() => *best = item.clone(),
+            Some(_) => {}
+            None => out.push(item.clone()),
+        }
+    }
+    out
+}
+
+fn join(base: &Url, reference: &str) -> Result<Url, PlaylistError> {
+    base.join(reference).map_err(|e| bad(format!("reference '{reference}' is not a URL: {e}")))
+}
+
+fn parse_hls(bytes: &[u8]) -> Result<m3u8_rs::Playlist, PlaylistError> {
+    if !bytes.trim_ascii_start().starts_with(b"#EXTM3U") {
+        return Err(bad("not an HLS playlist: it does not start with #EXTM3U"));
+    }
+    m3u8_rs::parse_playlist_res(bytes)
+        .map_err(|e| bad(format!("not a valid HLS playlist: {e:?}").chars().take(200).collect::<String>()))
+}
+
+/// An HLS master playlist's variants (video, or audio-only) and audio alternatives.
+pub fn hls_master(bytes: &[u8], base: &Url) -> Result<Vec<HlsEntry>, PlaylistError> {
+    let master = match parse_hls(bytes)? {
+        m3u8_rs::Playlist::MasterPlaylist(m) => m,
+        m3u8_rs::Playlist::MediaPlaylist(_) => {
+            return Err(bad("a media playlist where a master playlist was expected"))
+        }
+    };
+    let mut out = Vec::new();
+    for (i, v) in master.variants.iter().filter(|v| !v.is_i_frame).enumerate() {
+        let video =
+            v.resolution.is_some() || v.codecs.as_deref().is_some_and(|c| c.contains("avc") || c.contains("hvc"));
+        let name = match &v.resolution {
+            Some(r) => format!("video-{}x{}", r.width, r.height),
+            None if video => format!("video-{i}"),
+            None => format!("variant-{i}"),
+        };
+        out.push(HlsEntry {
+            name,
+            kind: if video { Kind::Video } else { Kind::Audio },
+            bandwidth: v.bandwidth,
+            default: false,
+            playlist: join(base, &v.uri)?,
+        });
+    }
+    for a in &master.alternatives {
+        let (Some(uri), m3u8_rs::AlternativeMediaType::Audio) = (&a.uri, &a.media_type) else {
+            continue;
+        };
+        out.push(HlsEntry {
+            name: format!("audio-{}", a.name),
+            kind: Kind::Audio,
+            bandwidth: 0,
+            default: a.default,
+            playlist: join(base, uri)?,
+        });
+    }
+    if out.is_empty() {
+        return Err(bad("the master playlist names no variant"));
+    }
+    Ok(out)
+}
+
+/// An HLS media playlist: its initialization segment (`EXT-X-MAP`) and segments.
+pub fn hls_media(entry: &HlsEntry, bytes: &[u8]) -> Result<Rendition, PlaylistError> {
+    let media = match parse_hls(bytes)? {
+        m3u8_rs::Playlist::MediaPlaylist(m) => m,
+        m3u8_rs::Playlist::MasterPlaylist(_) => {
+            return Err(bad("a master playlist where a media playlist was expected"))
+        }
+    };
+    if !media.end_list {
+        return Err(bad("a live playlist (no #EXT-X-ENDLIST): the drill plays on-demand streams"));
+    }
+    let base = &entry.playlist;
+    let mut init = None;
+    let mut segments = Vec::new();
+    for s in &media.segments {
+        if let Some(map) = &s.map {
+            let url = join(base, &map.uri)?;
+            match &init {
+                None => init = Some(url),
+                Some(first) if *first == url => {}
+                Some(_) => return Err(bad("more than one EXT-X-MAP: the drill follows one initialization segment")),
+            }
+        }
+        if !(s.duration.is_finite() && s.duration >= 0.0) {
+            return Err(bad(format!("segment '{}' has no valid duration", s.uri)));
+        }
+        segments.push(Segment { url: join(base, &s.uri)?, duration: s.duration as f64 });
+    }
+    if segments.is_empty() {
+        return Err(bad("the media playlist names no segment"));
+    }
+    Ok(Rendition {
+        name: entry.name.clone(),
+        kind: entry.kind,
+        bandwidth: entry.bandwidth,
+        default: entry.default,
+        init,
+        segments,
+    })
+}
+
+/// Every Representation of the first Period of a DASH MPD, with its segments
+/// (SegmentTemplate with a SegmentTimeline or a fixed duration, or a SegmentList).
+pub fn dash(text: &str, base: &Url) -> Result<Vec<Rendition>, PlaylistError> {
+    let doc = roxmltree::Document::parse(text).map_err(|e| bad(format!("not an XML document: {e}")))?;
+    let mpd = doc.root_element();
+    if mpd.tag_name().name() != "MPD" {
+        return Err(bad(format!("root element is <{}>, not <MPD>", mpd.tag_name().name())));
+    }
+    if mpd.attribute("type") == Some("dynamic") {
+        return Err(bad("a live (dynamic) MPD: the drill plays on-demand streams"));
+    }
+    let total = mpd.attribute("mediaPresentationDuration").map(iso_duration).transpose()?;
+    let period = child(mpd, "Period").ok_or_else(|| bad("the MPD has no Period"))?;
+    let period_duration = period.attribute("duration").map(iso_duration).transpose()?.or(total);
+    let period_base = base_url(&base_url(base, mpd)?, period)?;
+    let mut out = Vec::new();
+    for set in children(period, "AdaptationSet") {
+        let set_base = base_url(&period_base, set)?;
+        for rep in children(set, "Representation") {
+            let base = base_url(&set_base, rep)?;
+            let id = rep.attribute("id").unwrap_or("");
+            let bandwidth: u64 = rep.attribute("bandwidth").and_then(|b| b.parse().ok()).unwrap_or(0);
+            let content = [rep, set]
+                .iter()
+                .find_map(|n| n.attribute("contentType").or_else(|| n.attribute("mimeType")))
+                .unwrap_or("");
+            let kind = if content.starts_with("video") {
+                Kind::Video
+            } else if content.starts_with("audio") {
+                Kind::Audio
+            } else {
+                Kind::Other
+            };
+            let vars = Vars { id, bandwidth };
+            let (init, segments) = if let Some(list) = child(rep, "SegmentList").or_else(|| child(set, "SegmentList")) {
+                segment_list(list, &base, period_duration)?
+            } else if let Some(t) = Template::of(rep, set, period) {
+                t.segments(&vars, &base, period_duration)?
+            } else {
+                return Err(bad(format!("representation '{id}' has no SegmentTemplate or SegmentList")));
+            };
+            if segments.is_empty() {
+                return Err(bad(format!("representation '{id}' has no segment")));
+            }
+            let label = match kind {
+                Kind::Video => "video",
+                Kind::Audio => "audio",
+                Kind::Other => "other",
+            };
+            out.push(Rendition {
+                name: format!("{label}-{}", if id.is_empty() { bandwidth.to_string() } else { id.to_owned() }),
+                kind,
+                bandwidth,
+                default: false,
+                init,
+                segments,
+            });
+        }
+    }
+    if out.is_empty() {
+        return Err(bad("the MPD names no Representation"));
+    }
+    Ok(out)
+}
+
+type Node<'a, 'i> = roxmltree::Node<'a, 'i>;
+
+fn children<'a, 'i>(node: Node<'a, 'i>, name: &'static str) -> impl Iterator<Item = Node<'a, 'i>> {
+    node.children().filter(move |c| c.is_element() && c.tag_name().name() == name)
+}
+
+fn child<'a, 'i>(node: Node<'a, 'i>, name: &'static str) -> Option<Node<'a, 'i>> {
+    children(node, name).next()
+}
+
+fn base_url(parent: &Url, node: Node<'_, '_>) -> Result<Url, PlaylistError> {
+    match child(node, "BaseURL").and_then(|b| b.text()).map(str::trim) {
+        Some(b) if !b.is_empty() => join(parent, b),
+        _ => Ok(parent.clone()),
+    }
+}
+
+fn segment_list(
+    list: Node<'_, '_>,
+    base: &Url,
+    period: Option<f64>,
+) -> Result<(Option<Url>, Vec<Segment>), PlaylistError> {
+    let init =
+        child(list, "Initialization").and_then(|i| i.attribute("sourceURL")).map(|u| join(base, u)).transpose()?;
+    let timescale = number(list.attribute("timescale"), 1)?.max(1) as f64;
+    let urls: Vec<&str> = children(list, "SegmentURL").filter_map(|s| s.attribute("media")).collect();
+    let each = match list.attribute("duration") {
+        Some(d) => d.parse::<f64>().map_err(|_| bad(format!("SegmentList duration '{d}'")))? / timescale,
+        None => {
+            period.ok_or_else(|| bad("a SegmentList with no duration and no period duration"))?
+                / urls.len().max(1) as f64
+        }
+    };
+    let segments =
+        urls.iter().map(|u| Ok(Segment { url: join(base, u)?, duration: each })).collect::<Result<_, _>>()?;
+    Ok((init, segments))
+}
+
+fn number(v: Option<&str>, default: u64) -> Result<u64, PlaylistError> {
+    v.map_or(Ok(default), |s| s.trim().parse().map_err(|_| bad(format!("'{s}' is not a number"))))
+}
+
+/// A SegmentTemplate, its attributes inherited Representation → AdaptationSet → Period.
+struct Template<'a, 'i> {
+    levels: Vec<Node<'a, 'i>>,
+}
+
+impl<'a, 'i> Template<'a, 'i> {
+    fn of(rep: Node<'a, 'i>, set: Node<'a, 'i>, period: Node<'a, 'i>) -> Option<Self> {
+        let levels: Vec<Node<'a, 'i>> =
+            [rep, set, period].iter().filter_map(|n| child(*n, "SegmentTemplate")).collect();
+        (!levels.is_empty()).then_some(Template { levels })
+    }
+
+    fn attr(&self, name: &str) -> Option<&'a str> {
+        self.levels.iter().find_map(|n| n.attribute(name))
+    }
+
+    fn segments(
+        &self,
+        vars: &Vars<'_>,
+        base: &Url,
+        period: Option<f64>,
+    ) -> Result<(Option<Url>, Vec<Segment>), PlaylistError> {
+        let timescale = number(self.attr("timescale"), 1)?.max(1);
+        let start_number = number(self.attr("startNumber"), 1)?;
+        let init = self.attr("initialization").map(|i| join(base, &vars.fill(i, None, None)?)).transpose()?;
+        let media = self.attr("media").ok_or_else(|| bad("a SegmentTemplate without media"))?;
+        let mut times: Vec<(u64, u64)> = Vec::new();
+        if let Some(timeline) = self.levels.iter().find_map(|n| child(*n, "SegmentTimeline")) {
+            let end = period.map(|p| (p * timescale as f64).round() as u64);
+            let mut t = 0u64;
+            for s in children(timeline, "S") {
+                t = number(s.attribute("t"), t)?;
+                let d = number(s.attribute("d"), 0)?;
+                if d == 0 {
+                    return Err(bad("a SegmentTimeline entry with no duration"));
+                }
+                let repeat: i64 = s.attribute("r").map_or(Ok(0), |r| r.parse().map_err(|_| bad(format!("r='{r}'"))))?;
+                let count = if repeat < 0 {
+                    let end = end.ok_or_else(|| bad("r=-1 with no period duration"))?;
+                    end.saturating_sub(t).div_ceil(d)
+                } else {
+                    repeat as u64 + 1
+                };
+                if times.len() as u64 + count > 1_000_000 {
+                    return Err(bad("more than a million segments"));
+                }
+                for _ in 0..count {
+                    times.push((t, d));
+                    t += d;
+                }
+            }
+        } else if let Some(d) = self.attr("duration") {
+            let d: u64 = d.parse().map_err(|_| bad(format!("SegmentTemplate duration '{d}'")))?;
+            let total = period.ok_or_else(|| bad("a SegmentTemplate duration with no presentation duration"))?;
+            let count = ((total * timescale as f64) / d.max(1) as f64).ceil() as u64;
+            if d == 0 || count > 1_000_000 {
+                return Err(bad("a SegmentTemplate duration of 0, or more than a million segments"));
+            }
+            times = (0..count).map(|i| (i * d, d)).collect();
+        } else {
+            return Err(bad("a SegmentTemplate with neither a SegmentTimeline nor a duration"));
+        }
+        let segments = times
+            .iter()
+            .enumerate()
+            .map(|(i, (t, d))| {
+                let url = join(base, &vars.fill(media, Some(start_number + i as u64), Some(*t))?)?;
+                Ok(Segment { url, duration: *d as f64 / timescale as f64 })
+            })
+            .collect::<Result<_, PlaylistError>>()?;
+        Ok((init, segments))
+    }
+}
+
+struct Vars<'a> {
+    id: &'a str,
+    bandwidth: u64,
+}
+
+impl Vars<'_> {
+    /// `$RepresentationID$`, `$Bandwidth$`, `$Number$`, `$Time$` (with an optional `%0Nd`), `$$`.
+    fn fill(&self, template: &str, number: Option<u64>, time: Option<u64>) -> Result<String, PlaylistError> {
+        let mut out = String::new();
+        let mut parts = template.split('$');
+        out.push_str(parts.next().unwrap_or(""));
+        loop {
+            let Some(name) = parts.next() else { break };
+            let Some(after) = parts.next() else {
+                return Err(bad(format!("unclosed $ in template '{template}'")));
+            };
+            let (var, width) = match name.split_once("%0") {
+                Some((v, w)) => (v, w.trim_end_matches('d').parse::<usize>().ok()),
+                None => (name, None),
+            };
+            let value = match var {
+                "" => "$".to_owned(),
+                "RepresentationID" => self.id.to_owned(),
+                "Bandwidth" => self.bandwidth.to_string(),
+                "Number" => number.ok_or_else(|| bad("$Number$ where no number applies"))?.to_string(),
+                "Time" => time.ok_or_else(|| bad("$Time$ where no time applies"))?.to_string(),
+                other => return Err(bad(format!("unknown template variable ${other}$"))),
+            };
+            match width {
+                Some(w) => out.push_str(&format!("{value:0>w$}")),
+                None => out.push_str(&value),
+            }
+            out.push_str(after);
+        }
+        Ok(out)
+    }
+}
+
+/// `PT1H2M3.5S` (and `P1DT…`) in seconds.
+fn iso_duration(s: &str) -> Result<f64, PlaylistError> {
+    let invalid = || bad(format!("'{s}' is not an ISO 8601 duration"));
+    let rest = s.trim().strip_prefix('P').ok_or_else(invalid)?;
+    let (days, time) = match rest.split_once('T') {
+        Some((d, t)) => (d, t),
+        None => (rest, ""),
+    };
+    let mut total = 0.0;
+    let mut read = |text: &str, units: &[(char, f64)]| -> Result<(), PlaylistError> {
+        let mut number = String::new();
+        for c in text.chars() {
+            if c.is_ascii_digit() || c == '.' {
+                number.push(c);
+                continue;
+            }
+            let scale = units.iter().find(|(u, _)| *u == c).ok_or_else(invalid)?.1;
+            total += number.parse::<f64>().map_err(|_| invalid())? * scale;
+            number.clear();
+        }
+        if number.is_empty() {
+            Ok(())
+        } else {
+            Err(invalid())
+        }
+    };
+    read(days, &[('Y', 365.0 * 86400.0), ('M', 30.0 * 86400.0), ('W', 7.0 * 86400.0), ('D', 86400.0)])?;
+    read(time, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?;
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Url {
+        Url::parse("http://front:8000/4b8e0c2a-0000-4000-8000-000000000001/Clip.ism/manifest(format=m3u8-aapl)")
+            .unwrap()
+    }
+
+    /// The shapes `mirrorcast serve` writes (origin/src/packaging.rs).
+    const MASTER: &str = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,AUTOSELECT=YES,URI=\"QualityLevels(128000)/Manifest(audio,format=m3u8-aapl)\"\n\
+#EXT-X-STREAM-INF:BANDWIDTH=700000,AVERAGE-BANDWIDTH=650000,CODECS=\"avc1.64000d,mp4a.40.2\",RESOLUTION=320x180,AUDIO=\"audio\"\n\
+QualityLevels(600000)/Manifest(video,format=m3u8-aapl)\n\
+#EXT-X-STREAM-INF:BANDWIDTH=400000,AVERAGE-BANDWIDTH=350000,CODECS=\"avc1.64000b,mp4a.40.2\",RESOLUTION=160x90,AUDIO=\"audio\"\n\
+QualityLevels(300000)/Manifest(video,format=m3u8-aapl)\n";
+
+    const MEDIA: &str =
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n\
+#EXT-X-MAP:URI=\"Fragments(video=i,format=m3u8-aapl)\"\n\
+#EXTINF:2.000,\nFragments(video=0,format=m3u8-aapl)\n#EXTINF:2.000,\nFragments(video=25600,format=m3u8-aapl)\n\
+#EXTINF:1.500,\nFragments(video=51200,format=m3u8-aapl)\n#EXT-X-ENDLIST\n";
+
+    #[test]
+    fn hls_master_names_variants_and_audio_and_top_picks_the_best_of_each_kind() {
+        let entries = hls_master(MASTER.as_bytes(), &base()).unwrap();
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["video-320x180", "video-160x90", "audio-audio"]);
+        assert_eq!(
+            entries[0].playlist.as_str(),
+            "http://front:8000/4b8e0c2a-0000-4000-8000-000000000001/Clip.ism/QualityLevels(600000)/Manifest(video,format=m3u8-aapl)"
+        );
+        let top: Vec<String> = top_of_each_kind(&entries).into_iter().map(|e| e.name).collect();
+        assert_eq!(top, ["video-320x180", "audio-audio"]);
+    }
+
+    #[test]
+    fn hls_media_playlist_gives_the_map_and_every_segment_with_its_duration() {
+        let entry = hls_master(MASTER.as_bytes(), &base()).unwrap().remove(0);
+        let r = hls_media(&entry, MEDIA.as_bytes()).unwrap();
+        assert!(r
+            .init
+            .as_ref()
+            .unwrap()
+            .as_str()
+            .ends_with("/Clip.ism/QualityLevels(600000)/Fragments(video=i,format=m3u8-aapl)"));
+        let durations: Vec<f64> = r.segments.iter().map(|s| s.duration).collect();
+        assert_eq!(durations, [2.0, 2.0, 1.5]);
+        assert!(r.segments[1].url.as_str().ends_with("QualityLevels(600000)/Fragments(video=25600,format=m3u8-aapl)"));
+        assert_eq!(r.duration(), 5.5);
+    }
+
+    #[test]
+    fn hls_refuses_what_a_vod_player_cannot_follow() {
+        let entry = hls_master(MASTER.as_bytes(), &base()).unwrap().remove(0);
+        let live = MEDIA.replace("#EXT-X-ENDLIST\n", "");
+        assert!(hls_media(&entry, live.as_bytes()).unwrap_err().0.contains("live"));
+        assert!(hls_master(b"<html>", &base()).unwrap_err().0.contains("#EXTM3U"));
+        assert!(hls_master(MEDIA.as_bytes(), &base()).is_err(), "a media playlist is not a master");
+        assert!(hls_media(&entry, MASTER.as_bytes()).is_err(), "a master is not a media playlist");
+        assert!(hls_master(b"#EXTM3U\n", &base()).is_err(), "no variant");
+    }
+
+    const MPD: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT5.500S" minBufferTime="PT4S">
+  <Period id="0" start="PT0S">
+    <AdaptationSet id="0" contentType="video" mimeType="video/mp4">
+      <Representation id="video_600000" bandwidth="600000" codecs="avc1.64000d" width="320" height="180">
+        <SegmentTemplate timescale="12800" initialization="QualityLevels(600000)/Fragments(video=i,format=mpd-time-csf)" media="QualityLevels(600000)/Fragments(video=$Time$,format=mpd-time-csf)">
+          <SegmentTimeline>
+            <S t="0" d="25600" r="1" />
+            <S t="51200" d="19200" />
+          </SegmentTimeline>
+        </SegmentTemplate>
+      </Representation>
+      <Representation id="video_300000" bandwidth="300000">
+        <SegmentTemplate timescale="10" startNumber="5" duration="20" initialization="$RepresentationID$/init.mp4" media="$RepresentationID$/$Number%03d$.m4s"/>
+      </Representation>
+    </AdaptationSet>
+    <AdaptationSet id="1" contentType="audio" mimeType="audio/mp4">
+      <BaseURL>audio/</BaseURL>
+      <SegmentList duration="2" timescale="1">
+        <Initialization sourceURL="init.mp4"/>
+        <SegmentURL media="a1.m4s"/><SegmentURL media="a2.m4s"/><SegmentURL media="a3.m4s"/>
+      </SegmentList>
+      <Representation id="aac" bandwidth="128000"/>
+    </AdaptationSet>
+  </Period>
+</MPD>"#;
+
+    #[test]
+    fn dash_timeline_template_and_list_all_become_segments_with_durations() {
+        let base = Url::parse("http://front/l/Clip.ism/manifest(format=mpd-time-csf)").unwrap();
+        let all = dash(MPD, &base).unwrap();
+        let names: Vec<&str> = all.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["video-video_600000", "video-video_300000", "audio-aac"]);
+
+        let v = &all[0];
+        assert_eq!(
+            v.init.as_ref().unwrap().as_str(),
+            "http://front/l/Clip.ism/QualityLevels(600000)/Fragments(video=i,format=mpd-time-csf)"
+        );
+        let got: Vec<(String, f64)> =
+            v.segments.iter().map(|s| (s.url.path().rsplit('/').next().unwrap().to_owned(), s.duration)).collect();
+        assert_eq!(
+            got,
+            [
+                ("Fragments(video=0,format=mpd-time-csf)".to_owned(), 2.0),
+                ("Fragments(video=25600,format=mpd-time-csf)".to_owned(), 2.0),
+                ("Fragments(video=51200,format=mpd-time-csf)".to_owned(), 1.5)
+            ]
+        );
+
+        let fixed = &all[1];
+        assert_eq!(fixed.segments.len(), 3, "5.5 s in 2 s segments");
+        assert!(fixed.segments[0].url.as_str().ends_with("/Clip.ism/video_300000/005.m4s"));
+        assert!(fixed.init.as_ref().unwrap().as_str().ends_with("/Clip.ism/video_300000/init.mp4"));
+
+        let audio = &all[2];
+        assert_eq!(audio.kind, Kind::Audio);
+        assert_eq!(audio.segments[2].url.as_str(), "http://front/l/Clip.ism/audio/a3.m4s");
+        assert_eq!(audio.init.as_ref().unwrap().as_str(), "http://front/l/Clip.ism/audio/init.mp4");
+
+        let top: Vec<String> = top_of_each_kind(&all).into_iter().map(|r| r.name).collect();
+        assert_eq!(top, ["video-video_600000", "audio-aac"]);
+    }
+
+    #[test]
+    fn dash_refuses_what_it_cannot_follow() {
+        let base = Url::parse("http://front/m.mpd").unwrap();
+        for (mpd, why) in [
+            ("<html/>", "<MPD>"),
+            ("not xml", "XML"),
+            (r#"<MPD type="dynamic"><Period/></MPD>"#, "live"),
+            (
+                r#"<MPD><Period><AdaptationSet><Representation id="x"/></AdaptationSet></Period></MPD>"#,
+                "no SegmentTemplate",
+            ),
+            (
+                r#"<MPD><Period><AdaptationSet><Representation id="x"><SegmentTemplate media="$Nope$"><SegmentTimeline><S d="1"/></SegmentTimeline></SegmentTemplate></Representation></AdaptationSet></Period></MPD>"#,
+                "unknown template variable",
+            ),
+            (
+                r#"<MPD><Period><AdaptationSet><Representation id="x"><SegmentTemplate media="$Time$" duration="2"/></Representation></AdaptationSet></Period></MPD>"#,
+                "no presentation duration",
+            ),
+            (r#"<MPD mediaPresentationDuration="P1X"><Period/></MPD>"#, "ISO 8601"),
+        ] {
+            let e = dash(mpd, &base).unwrap_err();
+            assert!(e.0.contains(why), "{mpd}: {e}");
+        }
+    }
+
+    #[test]
+    fn iso_durations_read_hours_minutes_seconds_and_days() {
+        assert_eq!(iso_duration("PT5.500S").unwrap(), 5.5);
+        assert_eq!(iso_duration("PT1H2M3S").unwrap(), 3723.0);
+        assert_eq!(iso_duration("P1DT1S").unwrap(), 86401.0);
+        assert!(iso_duration("5S").is_err());
+        assert!(iso_duration("PT5").is_err());
+    }
+}

@@ -1,0 +1,560 @@
+//! The drill's HTTP side: a player per rendition (and per format) fetching at
+//! real-time pace through the base URL, following redirects, retrying a failed
+//! request like a player would; the kill command run at its moment; what arrived
+//! saved per rendition. Everything seen goes into the [`DrillReport`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mirrorcast_core::id::LocatorId;
+use mirrorcast_core::streaming::StreamingUrls;
+use mirrorcast_core::Error;
+use tokio::io::AsyncWriteExt as _;
+use url::Url;
+
+use crate::player::Playhead;
+use crate::playlist::{self, top_of_each_kind, Rendition};
+use crate::report::{self, Arrival, DrillReport, HttpError, KillResult, ManifestResult, RenditionResult};
+use crate::segment;
+
+/// The response header naming the origin that answered (set by `mirrorcast serve`).
+pub const ORIGIN_HEADER: &str = "x-mirrorcast-origin";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFormat {
+    Hls,
+    Dash,
+}
+
+impl StreamFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamFormat::Hls => "hls",
+            StreamFormat::Dash => "dash",
+        }
+    }
+}
+
+/// Which renditions each player follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// The best video and the best (or default) audio, as a player on a good network shows.
+    Top,
+    /// Every rendition the manifest names, each as its own player.
+    All,
+}
+
+#[derive(Debug, Clone)]
+pub struct DrillConfig {
+    /// Where the viewer connects: a front, or one origin.
+    pub base: Url,
+    pub locator: LocatorId,
+    /// The primary file, e.g. `Big Buck Bunny.ism`.
+    pub ism: String,
+    pub formats: Vec<StreamFormat>,
+    pub selection: Selection,
+    /// A shell command, run once at `kill_at`.
+    pub kill: Option<String>,
+    /// Seconds after the start; default: half the stream's duration.
+    pub kill_at: Option<f64>,
+    /// Play at most this many seconds of media.
+    pub duration: Option<f64>,
+    /// Seconds of media before playback starts.
+    pub start_buffer: f64,
+    /// Seconds of media kept ahead of playback.
+    pub buffer: f64,
+    /// Longest stall that still counts as "missed nothing".
+    pub max_stall: f64,
+    /// Times a failed request is tried again before the segment is missed.
+    pub retries: u32,
+    pub request_timeout: Duration,
+    /// Write each rendition's init and media segments to `<dir>/<format>-<rendition>.mp4`.
+    pub save: Option<PathBuf>,
+}
+
+impl DrillConfig {
+    fn check(&self) -> Result<(), Error> {
+        if !matches!(self.base.scheme(), "http" | "https") || self.base.host_str().is_none() {
+            return Err(Error::invalid_input(format!("--front '{}' must be an http:// or https:// URL", self.base)));
+        }
+        if self.formats.is_empty() {
+            return Err(Error::invalid_input("no format to play: use --format hls, dash or both"));
+        }
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !positive(self.start_buffer) || !positive(self.buffer) || self.buffer < self.start_buffer {
+            return Err(Error::invalid_input(
+                "--start-buffer and --buffer must be positive, --buffer at least --start-buffer",
+            ));
+        }
+        if self.duration.is_some_and(|d| !positive(d)) {
+            return Err(Error::invalid_input("--duration must be positive"));
+        }
+        if self.kill_at.is_some_and(|k| !(k.is_finite() && k >= 0.0)) {
+            return Err(Error::invalid_input("--kill-at must be zero or more seconds"));
+        }
+        if self.kill_at.is_some() && self.kill.is_none() {
+            return Err(Error::invalid_input("--kill-at needs --kill CMD"));
+        }
+        if self.kill.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            return Err(Error::invalid_input("--kill is empty: give a shell command"));
+        }
+        if !(self.max_stall.is_finite() && self.max_stall >= 0.0) {
+            return Err(Error::invalid_input("--max-stall must be zero or more seconds"));
+        }
+        if self.ism.is_empty() || !self.ism.to_ascii_lowercase().ends_with(".ism") {
+            return Err(Error::invalid_input(format!(
+                "--ism '{}' is not a server manifest name such as 'Big Buck Bunny.ism'",
+                self.ism
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The drill's clock and what every player saw.
+struct Shared {
+    client: reqwest::Client,
+    start: Instant,
+    config: DrillConfig,
+    errors: Mutex<Vec<HttpError>>,
+    arrivals: Mutex<Vec<Arrival>>,
+}
+
+struct Fetched {
+    body: Vec<u8>,
+    origin: Option<String>,
+}
+
+impl Shared {
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    async fn sleep_until(&self, at: f64) {
+        let wait = at - self.now();
+        if wait > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        }
+    }
+
+    /// One GET, its body whole, within the request timeout.
+    async fn get_once(&self, url: &Url) -> Result<Fetched, (Option<u16>, String, Option<String>)> {
+        let attempt = async {
+            let response = self.client.get(url.clone()).send().await.map_err(|e| (None, describe(&e), None))?;
+            let origin = response.headers().get(ORIGIN_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let status = response.status();
+            if !status.is_success() {
+                return Err((Some(status.as_u16()), format!("HTTP {}", status.as_u16()), origin));
+            }
+            let body = response.bytes().await.map_err(|e| (None, describe(&e), origin.clone()))?;
+            Ok(Fetched { body: body.to_vec(), origin })
+        };
+        match tokio::time::timeout(self.config.request_timeout, attempt).await {
+            Ok(done) => done,
+            Err(_) => Err((None, format!("no answer within {:?}", self.config.request_timeout), None)),
+        }
+    }
+
+    fn error(&self, format: StreamFormat, url: &Url, status: Option<u16>, error: String, origin: Option<String>) {
+        let e = HttpError {
+            at: self.now(),
+            format: format.name().into(),
+            path: url.path().to_owned(),
+            status,
+            error,
+            origin,
+        };
+        self.errors.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+    }
+
+    /// A GET tried again like a player does (`retries` more times, short back-off); each
+    /// failed attempt is an error the client saw. `check` refuses a body that came but is wrong.
+    async fn get(
+        &self,
+        format: StreamFormat,
+        url: &Url,
+        check: impl Fn(&[u8]) -> Result<(), String>,
+    ) -> Option<Fetched> {
+        for attempt in 0..=self.config.retries {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(250 * attempt as u64)).await;
+            }
+            match self.get_once(url).await {
+                Ok(f) => match check(&f.body) {
+                    Ok(()) => return Some(f),
+                    Err(why) => self.error(format, url, Some(200), why, f.origin),
+                },
+                Err((status, why, origin)) => self.error(format, url, status, why, origin),
+            }
+        }
+        None
+    }
+}
+
+/// reqwest's error in a few words, without its URL.
+fn describe(e: &reqwest::Error) -> String {
+    let what = if e.is_connect() {
+        "cannot connect"
+    } else if e.is_timeout() {
+        "timed out"
+    } else if e.is_redirect() {
+        "bad redirect"
+    } else if e.is_body() || e.is_decode() {
+        "response body cut off"
+    } else {
+        "request failed"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut last = None;
+    while let Some(s) = source {
+        last = Some(s.to_string());
+        source = s.source();
+    }
+    match last {
+        Some(cause) if !cause.contains("://") => format!("{what}: {cause}"),
+        _ => what.to_owned(),
+    }
+}
+
+fn file_name(format: StreamFormat, rendition: &str) -> String {
+    let clean: String =
+        rendition.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    format!("{}-{clean}.mp4", format.name())
+}
+
+/// Streams, kills, reports. An `Err` is bad input only; everything that happens
+/// while streaming is in the report.
+pub async fn run(config: DrillConfig) -> Result<DrillReport, Error> {
+    config.check()?;
+    if let Some(dir) = &config.save {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::invalid_input(format!("--save {}: cannot create the folder: {e}", dir.display())))?;
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(10))
+        .connect_timeout(config.request_timeout)
+        .build()
+        .map_err(|e| Error::invalid_input(format!("cannot set up the HTTP client: {e}")))?;
+    let shared = Arc::new(Shared {
+        client,
+        start: Instant::now(),
+        config: config.clone(),
+        errors: Mutex::new(Vec::new()),
+        arrivals: Mutex::new(Vec::new()),
+    });
+    let urls = StreamingUrls::new(config.base.as_str(), &config.locator, &config.ism);
+
+    let mut manifests = Vec::new();
+    let mut players: Vec<(StreamFormat, Rendition)> = Vec::new();
+    for &format in &config.formats {
+        let url = match format {
+            StreamFormat::Hls => &urls.hls,
+            StreamFormat::Dash => &urls.dash,
+        };
+        let url = Url::parse(url).map_err(|e| Error::invalid_input(format!("the manifest URL: {e}")))?;
+        let (read, renditions) = load(&shared, format, &url).await;
+        manifests.extend(read);
+        players.extend(renditions.into_iter().map(|r| (format, limit(r, config.duration))));
+    }
+
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    let longest = players.iter().map(|(_, r)| r.duration()).fold(0.0, f64::max);
+    let kill_at = config.kill_at.unwrap_or_else(|| shared.now() + longest / 2.0);
+    let kill = config.kill.clone().map(|command| {
+        let shared = shared.clone();
+        tokio::spawn(run_kill(shared, command, kill_at, done_rx))
+    });
+
+    let mut tasks = Vec::new();
+    for (format, rendition) in players {
+        let shared = shared.clone();
+        tasks.push(tokio::spawn(async move { play(&shared, format, rendition).await }));
+    }
+    let mut renditions = Vec::new();
+    for t in tasks {
+        match t.await {
+            Ok(r) => renditions.push(r),
+            Err(e) => return Err(Error::new(mirrorcast_core::ErrorKind::Other, format!("a player task failed: {e}"))),
+        }
+    }
+    let _ = done_tx.send(true);
+    let kill = match kill {
+        Some(k) => {
+            Some(k.await.map_err(|e| Error::new(mirrorcast_core::ErrorKind::Other, format!("the kill task: {e}")))?)
+        }
+        None => None,
+    };
+
+    let arrivals = shared.arrivals.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let failover = kill.as_ref().and_then(|k| k.at).map(|at| report::failover(&arrivals, at));
+    let errors = std::mem::take(&mut *shared.errors.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut report = DrillReport {
+        base: config.base.as_str().trim_end_matches('/').to_owned(),
+        locator: config.locator.guid(),
+        selection: match config.selection {
+            Selection::Top => "top".into(),
+            Selection::All => "all".into(),
+        },
+        max_stall: config.max_stall,
+        seconds: shared.now(),
+        missed_nothing: false,
+        manifests,
+        renditions,
+        kill,
+        failover,
+        errors,
+    };
+    report.judge();
+    Ok(report)
+}
+
+/// The first `duration` seconds of media (at least one segment).
+fn limit(mut r: Rendition, duration: Option<f64>) -> Rendition {
+    if let Some(max) = duration {
+        let mut total = 0.0;
+        let keep = r.segments.iter().take_while(|s| {
+            let fits = total < max;
+            total += s.duration;
+            fits
+        });
+        let n = keep.count().max(1);
+        r.segments.truncate(n);
+    }
+    r
+}
+
+/// The manifest of one format and the renditions to play from it.
+async fn load(shared: &Shared, format: StreamFormat, url: &Url) -> (Vec<ManifestResult>, Vec<Rendition>) {
+    let mut results = Vec::new();
+    let mut record = |url: &Url, ok: bool, origin: Option<String>, detail: Option<String>| {
+        results.push(ManifestResult { format: format.name().into(), path: url.path().to_owned(), ok, origin, detail });
+    };
+    let Some(top) = shared.get(format, url, |_| Ok(())).await else {
+        record(url, false, None, Some("could not be fetched".into()));
+        return (results, Vec::new());
+    };
+    let selection = shared.config.selection;
+    let renditions = match format {
+        StreamFormat::Dash => {
+            let text = String::from_utf8_lossy(&top.body);
+            match playlist::dash(&text, url) {
+                Ok(all) => {
+                    record(url, true, top.origin, None);
+                    match selection {
+                        Selection::Top => top_of_each_kind(&all),
+                        Selection::All => all,
+                    }
+                }
+                Err(e) => {
+                    record(url, false, top.origin, Some(e.0));
+                    Vec::new()
+                }
+            }
+        }
+        StreamFormat::Hls => match playlist::hls_master(&top.body, url) {
+            Ok(entries) => {
+                record(url, true, top.origin, None);
+                let chosen = match selection {
+                    Selection::Top => top_of_each_kind(&entries),
+                    Selection::All => entries,
+                };
+                let mut out = Vec::new();
+                for entry in chosen {
+                    match shared.get(format, &entry.playlist, |_| Ok(())).await {
+                        None => record(&entry.playlist, false, None, Some("could not be fetched".into())),
+                        Some(media) => match playlist::hls_media(&entry, &media.body) {
+                            Ok(r) => {
+                                record(&entry.playlist, true, media.origin, None);
+                                out.push(r);
+                            }
+                            Err(e) => record(&entry.playlist, false, media.origin, Some(e.0)),
+                        },
+                    }
+                }
+                out
+            }
+            Err(e) => {
+                record(url, false, top.origin, Some(e.0));
+                Vec::new()
+            }
+        },
+    };
+    (results, renditions)
+}
+
+async fn run_kill(
+    shared: Arc<Shared>,
+    command: String,
+    at: f64,
+    mut done: tokio::sync::watch::Receiver<bool>,
+) -> KillResult {
+    tokio::select! {
+        () = shared.sleep_until(at) => {}
+        _ = done.wait_for(|d| *d) => {
+            return KillResult { command, at: None, exit_code: None, seconds: 0.0, note: Some("the stream ended first".into()) };
+        }
+    }
+    let started = shared.now();
+    let ran = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .status();
+    let (exit_code, note) = match tokio::time::timeout(Duration::from_secs(120), ran).await {
+        Ok(Ok(status)) => (status.code(), None),
+        Ok(Err(e)) => (None, Some(format!("could not run sh: {e}"))),
+        Err(_) => (None, Some("still running after 120 s: stopped".into())),
+    };
+    KillResult { command, at: Some(started), exit_code, seconds: shared.now() - started, note }
+}
+
+/// One player: the init segment, then every segment at the player's pace.
+async fn play(shared: &Shared, format: StreamFormat, r: Rendition) -> RenditionResult {
+    let config = &shared.config;
+    let mut playhead = Playhead::new(config.start_buffer, config.buffer);
+    let mut saved = match &config.save {
+        Some(dir) => {
+            let path = dir.join(file_name(format, &r.name));
+            tokio::fs::File::create(&path).await.ok().map(|f| (path, f))
+        }
+        None => None,
+    };
+    let mut out = RenditionResult {
+        format: format.name().into(),
+        name: r.name.clone(),
+        kind: r.kind,
+        init: None,
+        segments_expected: r.segments.len(),
+        segments_received: 0,
+        frames_received: 0,
+        frames_expected: None,
+        media_seconds: r.duration(),
+        started_at: None,
+        stalls: Vec::new(),
+        longest_stall: 0.0,
+        origins: BTreeMap::new(),
+        missed: Vec::new(),
+        saved: saved.as_ref().map(|(p, _)| p.display().to_string()),
+    };
+    if let Some(init) = &r.init {
+        let got =
+            shared.get(format, init, |b| if b.len() >= 8 { Ok(()) } else { Err("empty init segment".into()) }).await;
+        out.init = Some(got.is_some());
+        if let (Some(f), Some((_, file))) = (&got, saved.as_mut()) {
+            let _ = file.write_all(&f.body).await;
+        }
+        if got.is_none() {
+            out.missed.push(init.path().to_owned());
+        }
+    }
+    let not_a_segment = |b: &[u8]| segment::frames(b).map(|_| ()).ok_or_else(|| "not an fMP4 media segment".to_owned());
+    let mut missed = Vec::new();
+    let last = r.segments.len().saturating_sub(1);
+    for (i, seg) in r.segments.iter().enumerate() {
+        shared.sleep_until(playhead.next_fetch_at(shared.now())).await;
+        match shared.get(format, &seg.url, not_a_segment).await {
+            Some(f) => {
+                let now = shared.now();
+                playhead.arrived(now, seg.duration, i, i == last);
+                out.segments_received += 1;
+                out.frames_received += segment::frames(&f.body).unwrap_or(0);
+                *out.origins.entry(f.origin.clone().unwrap_or_else(|| "?".into())).or_default() += 1;
+                shared.arrivals.lock().unwrap_or_else(|p| p.into_inner()).push(Arrival {
+                    at: now,
+                    origin: f.origin,
+                    path: seg.url.path().to_owned(),
+                });
+                if let Some((_, file)) = saved.as_mut() {
+                    let _ = file.write_all(&f.body).await;
+                }
+            }
+            None => {
+                playhead.missed(shared.now(), seg.duration, i, i == last);
+                out.missed.push(seg.url.path().to_owned());
+                missed.push(seg.url.clone());
+            }
+        }
+    }
+    if let Some((_, file)) = saved.as_mut() {
+        let _ = file.flush().await;
+    }
+    // What the viewer should have had: the missed segments counted once more, off the clock.
+    let mut expected = Some(out.frames_received);
+    for url in &missed {
+        let counted = shared.get_once(url).await.ok().and_then(|f| segment::frames(&f.body));
+        expected = expected.zip(counted).map(|(a, b)| a + b);
+    }
+    out.frames_expected = expected;
+    out.started_at = playhead.started_at;
+    out.longest_stall = playhead.longest_stall();
+    out.stalls = playhead.stalls;
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> DrillConfig {
+        DrillConfig {
+            base: Url::parse("http://127.0.0.1:8000").unwrap(),
+            locator: LocatorId::new(),
+            ism: "Clip.ism".into(),
+            formats: vec![StreamFormat::Hls],
+            selection: Selection::Top,
+            kill: None,
+            kill_at: None,
+            duration: None,
+            start_buffer: 2.0,
+            buffer: 4.0,
+            max_stall: 0.0,
+            retries: 2,
+            request_timeout: Duration::from_secs(5),
+            save: None,
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_refused_before_anything_is_fetched() {
+        assert!(config().check().is_ok());
+        let cases: Vec<(Box<dyn Fn(&mut DrillConfig)>, &str)> = vec![
+            (Box::new(|c| c.base = Url::parse("ftp://x/").unwrap()), "--front"),
+            (Box::new(|c| c.buffer = 1.0), "--buffer"),
+            (Box::new(|c| c.start_buffer = f64::NAN), "--start-buffer"),
+            (Box::new(|c| c.kill_at = Some(3.0)), "--kill-at needs --kill"),
+            (Box::new(|c| c.kill = Some("  ".into())), "--kill is empty"),
+            (Box::new(|c| c.duration = Some(0.0)), "--duration"),
+            (Box::new(|c| c.max_stall = -1.0), "--max-stall"),
+            (Box::new(|c| c.ism = "Clip.mp4".into()), "--ism"),
+            (Box::new(|c| c.formats.clear()), "no format"),
+        ];
+        for (change, needle) in cases {
+            let mut c = config();
+            change(&mut c);
+            let e = c.check().unwrap_err();
+            assert_eq!(e.kind(), mirrorcast_core::ErrorKind::InvalidInput);
+            assert!(e.to_string().contains(needle), "{needle}: {e}");
+        }
+    }
+
+    #[test]
+    fn limit_keeps_the_first_seconds_and_at_least_one_segment() {
+        let seg = |d| playlist::Segment { url: Url::parse("http://x/s").unwrap(), duration: d };
+        let r = Rendition {
+            name: "v".into(),
+            kind: playlist::Kind::Video,
+            bandwidth: 1,
+            default: false,
+            init: None,
+            segments: vec![seg(2.0), seg(2.0), seg(2.0)],
+        };
+        assert_eq!(limit(r.clone(), Some(3.0)).segments.len(), 2);
+        assert_eq!(limit(r.clone(), Some(0.1)).segments.len(), 1);
+        assert_eq!(limit(r.clone(), None).segments.len(), 3);
+        assert_eq!(file_name(StreamFormat::Dash, "video-a/b c"), "dash-video-a_b_c.mp4");
+    }
+}

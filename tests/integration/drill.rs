@@ -1,0 +1,291 @@
+//! `mirrorcast drill`: a viewer streaming a published asset at a player's pace
+//! through a base URL, against real Azurite and real `mirrorcast serve` processes.
+//! What it saved must carry the source's very packets; when its only origin is
+//! killed mid-stream (no front), it must say so and exit 1.
+
+use std::path::Path;
+
+use mirrorcast_core::id::LocatorId;
+use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::helpers::{command_in, run_in, Sandbox};
+use crate::serve::{differences, ffmpeg, packet_md5s};
+
+/// Seconds of the drill clip: 2 s GOPs, so one segment per 2 s.
+pub(crate) const CLIP_SECONDS: u32 = 12;
+
+/// A published asset: its locator GUID and the local copy of its rendition.
+pub(crate) struct Clip {
+    pub(crate) locator: String,
+    pub(crate) source: std::path::PathBuf,
+}
+
+/// One 320x180 H.264 + AAC rendition of `CLIP_SECONDS`, with its .ism, uploaded to the data
+/// center `dc` of `env` and published with an origin locator.
+pub(crate) async fn publish_clip(dir: &Path, env: &[(&str, &str)], dc: &str) -> Clip {
+    let folder = dir.join("drill-clip");
+    std::fs::create_dir_all(&folder).unwrap();
+    let source = folder.join("Drill_320x180_500.mp4");
+    let seconds = CLIP_SECONDS.to_string();
+    let out = ffmpeg(&[
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine",
+        "-t",
+        &seconds,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-b:v",
+        "500k",
+        "-g",
+        "50",
+        "-keyint_min",
+        "50",
+        "-sc_threshold",
+        "0",
+        "-c:a",
+        "aac",
+        "-movflags",
+        "+faststart",
+        "-y",
+        source.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let track = |kind, bitrate, id, name: Option<&str>| IsmTrack {
+        kind,
+        src: "Drill_320x180_500.mp4".into(),
+        system_bitrate: bitrate,
+        track_id: id,
+        track_name: name.map(Into::into),
+    };
+    let ism = ServerManifest {
+        title: Some("Drill".into()),
+        client_manifest: Some("Drill.ismc".into()),
+        tracks: vec![track(TrackKind::Video, 500_000, 1, None), track(TrackKind::Audio, 128_000, 2, Some("audio"))],
+    };
+    std::fs::write(folder.join("Drill.ism"), ism.to_xml()).unwrap();
+    std::fs::write(folder.join("Drill.ismc"), "<SmoothStreamingMedia MajorVersion=\"2\" MinorVersion=\"2\" />\n")
+        .unwrap();
+    let asset = run_in(dir, env, &["asset", "create", "--dc", dc, "--name", "Drill", "--json"]).await.ok().json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    run_in(dir, env, &["asset", "upload", "--dc", dc, &asset, folder.to_str().unwrap()]).await.ok();
+    let made =
+        run_in(dir, env, &["locator", "create", "--dc", dc, &asset, "--type", "origin", "--json"]).await.ok().json();
+    let locator = LocatorId::parse(made["locator"]["id"].as_str().unwrap()).unwrap().guid();
+    Clip { locator, source }
+}
+
+/// A `mirrorcast serve` process for data center `dc`: the child (to kill) and its address.
+pub(crate) async fn serve_process(dir: &Path, env: &[(&str, &str)], dc: &str) -> (tokio::process::Child, String) {
+    let mut child = command_in(dir, env, &["serve", "--dc", dc, "--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next_line().await.unwrap().expect("serve exited before listening");
+        if let Some(at) = line.split("at http://").nth(1) {
+            break at.trim().to_owned();
+        }
+    };
+    // Keep draining its log so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+/// The drill's saved file for `format` and a rendition name containing `part`.
+pub(crate) fn saved(report: &serde_json::Value, format: &str, part: &str) -> String {
+    report["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["format"] == format && r["name"].as_str().unwrap().contains(part))
+        .and_then(|r| r["saved"].as_str())
+        .unwrap_or_else(|| panic!("no saved {format} {part} rendition: {report}"))
+        .to_owned()
+}
+
+/// The packets of the saved video and audio equal the source rendition's, stream by stream.
+pub(crate) fn assert_same_packets(report: &serde_json::Value, source: &Path) {
+    let source = source.to_str().unwrap();
+    for (format, video, audio) in
+        [("hls", "video-320x180", "audio-audio"), ("dash", "video-video_500000", "audio-audio_128000")]
+    {
+        for (part, map) in [(video, "0:v"), (audio, "0:a")] {
+            let got = packet_md5s(&saved(report, format, part), "0");
+            let want = packet_md5s(source, map);
+            assert!(want[0].len() > 100, "packets in the source's {map}");
+            assert!(got == want, "{format} {part}: the source's packets: {}", differences(&got, &want));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_through_one_origin_saves_the_sources_packets_and_names_the_origin() {
+    let sb = Sandbox::start().await;
+    let env = [("MIRRORCAST_DC_A", sb.connection_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let clip = publish_clip(sb.dir.path(), &env, "a").await;
+    let (_a, addr) = serve_process(sb.dir.path(), &env, "a").await;
+    let save = sb.dir.path().join("saved");
+    let run = run_in(
+        sb.dir.path(),
+        &[],
+        &[
+            "drill",
+            "--json",
+            "--front",
+            &format!("http://{addr}"),
+            "--locator",
+            &clip.locator,
+            "--ism",
+            "Drill.ism",
+            "--save",
+            save.to_str().unwrap(),
+            "--max-stall",
+            "2",
+        ],
+    )
+    .await;
+    let report = run.json();
+    assert_eq!(run.code, 0, "the viewer missed nothing: {report:#}\n{}", run.stderr);
+    let renditions = report["renditions"].as_array().unwrap();
+    assert_eq!(renditions.len(), 4, "top video and audio, HLS and DASH: {report:#}");
+    for r in renditions {
+        let expected = r["segments_expected"].as_u64().unwrap();
+        if r["kind"] == "video" {
+            assert_eq!(expected, u64::from(CLIP_SECONDS / 2), "cut at the 2 s key frames: {r}");
+        }
+        assert_eq!(r["segments_received"], r["segments_expected"], "{r}");
+        assert_eq!(r["frames_received"], r["frames_expected"], "{r}");
+        assert_eq!(r["origins"]["a"].as_u64(), Some(expected), "every segment named data center a: {r}");
+    }
+    assert_eq!(report["errors"].as_array().unwrap().len(), 0, "{report:#}");
+    assert_same_packets(&report, &clip.source);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_without_a_front_reports_the_errors_and_exits_1_when_its_origin_dies() {
+    let sb = Sandbox::start().await;
+    let env = [("MIRRORCAST_DC_A", sb.connection_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let clip = publish_clip(sb.dir.path(), &env, "a").await;
+    let (a, addr) = serve_process(sb.dir.path(), &env, "a").await;
+    let pid = a.id().unwrap();
+    // A small buffer so the player is still fetching when A dies, 5 s in.
+    let run = run_in(
+        sb.dir.path(),
+        &[],
+        &[
+            "drill",
+            "--json",
+            "--front",
+            &format!("http://{addr}"),
+            "--locator",
+            &format!("{}/Drill.ism", clip.locator),
+            "--format",
+            "hls",
+            "--buffer",
+            "2",
+            "--kill",
+            &format!("kill {pid}"),
+            "--kill-at",
+            "5",
+            "--retries",
+            "1",
+        ],
+    )
+    .await;
+    let report = run.json();
+    assert_eq!(run.code, 1, "the viewer missed the end: {report:#}");
+    assert_eq!(report["missed_nothing"], false);
+    assert_eq!(report["kill"]["exit_code"], 0, "{report:#}");
+    let kill_at = report["kill"]["at"].as_f64().unwrap();
+    assert!(kill_at >= 5.0, "{report:#}");
+    let errors = report["errors"].as_array().unwrap();
+    assert!(!errors.is_empty(), "{report:#}");
+    for e in errors {
+        assert!(e["at"].as_f64().unwrap() >= kill_at, "no error before the kill: {e}");
+        assert!(e["error"].as_str().unwrap().contains("cannot connect"), "{e}");
+        assert!(e["path"].as_str().unwrap().contains(&clip.locator), "{e}");
+    }
+    for r in report["renditions"].as_array().unwrap() {
+        let (got, want) = (r["segments_received"].as_u64().unwrap(), r["segments_expected"].as_u64().unwrap());
+        assert!(got >= 2 && got < want, "some segments before the kill, not all: {r}");
+        assert_eq!(r["missed"].as_array().unwrap().len() as u64, want - got, "{r}");
+        assert_eq!(r["frames_expected"], serde_json::Value::Null, "uncountable: nobody serves the rest: {r}");
+        assert_eq!(r["origins"]["a"].as_u64(), Some(got), "{r}");
+    }
+    let failover = &report["failover"];
+    assert_eq!((failover["before"].as_str(), failover["after"].as_str()), (Some("a"), None), "{report:#}");
+
+    // The same, as text: the verdict and the errors are named.
+    let text = run_in(
+        sb.dir.path(),
+        &[],
+        &[
+            "drill",
+            "--front",
+            &format!("http://{addr}"),
+            "--locator",
+            &clip.locator,
+            "--ism",
+            "Drill.ism",
+            "--retries",
+            "0",
+        ],
+    )
+    .await;
+    assert_eq!(text.code, 1, "{}", text.stdout);
+    assert!(text.stdout.contains("the viewer MISSED something"), "{}", text.stdout);
+    assert!(text.stdout.contains("could not be fetched"), "{}", text.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_refuses_bad_input_with_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let locator = LocatorId::new().guid();
+    for (args, needle) in [
+        (vec!["--front", "not a url", "--locator", &locator, "--ism", "a.ism"], "--front"),
+        (vec!["--front", "ftp://x", "--locator", &locator, "--ism", "a.ism"], "--front"),
+        (vec!["--front", "http://127.0.0.1:9", "--locator", "nope", "--ism", "a.ism"], "--locator"),
+        (vec!["--front", "http://127.0.0.1:9", "--locator", &locator], "--ism"),
+        (vec!["--front", "http://127.0.0.1:9", "--locator", &locator, "--ism", "a.ism", "--kill-at", "3"], "--kill-at"),
+        (vec!["--front", "http://127.0.0.1:9", "--locator", &locator, "--ism", "a.ism", "--buffer", "1"], "--buffer"),
+        (
+            vec!["--front", "http://127.0.0.1:9", "--locator", &locator, "--ism", "a.ism", "--format", "smooth"],
+            "--format",
+        ),
+        (
+            vec![
+                "--front",
+                "http://127.0.0.1:9",
+                "--locator",
+                &locator,
+                "--ism",
+                "a.ism",
+                "--kill-at",
+                "NaN",
+                "--kill",
+                "true",
+            ],
+            "--kill-at",
+        ),
+    ] {
+        let mut all = vec!["drill"];
+        all.extend(args.iter().copied());
+        run_in(dir.path(), &[], &all).await.usage_error(needle);
+    }
+}
