@@ -88,7 +88,8 @@ type Body = BoxBody<Bytes, std::io::Error>;
 
 /// A loopback origin the test controls. `/healthz` per its health setting;
 /// `/hold…` (on origin `a` only) is read and then, on [`TinyOrigin::release`], dropped without an
-/// answer (a process dying mid-request); `/error-<its name>-…` and `/error-all…` are 503; `/slow…` sends
+/// answer (a process dying mid-request); `/error-<its name>-…` and `/error-all…` are 503;
+/// `/cut-<its name>-…` and `/cut-all…` announce 20 bytes and die after 12 (others send all 20); `/slow…` sends
 /// 12 bytes at once and the other 8 only on [`TinyOrigin::finish_slow`];
 /// anything else is 200 `from <name> <path?query> range=<Range header>`.
 struct TinyOrigin {
@@ -185,6 +186,24 @@ async fn answer(
     if path.starts_with("/error-all") || path.starts_with(&format!("/error-{name}-")) {
         return Ok(full(503, "origin error\n".into()));
     }
+    if path.starts_with("/cut") {
+        // 20 bytes announced; the named origin (or every one, for /cut-all) dies after 12.
+        let whole: &'static [u8] = b"first chunk;the rest";
+        let response = hyper::Response::builder().status(200).header("content-length", "20");
+        if path.starts_with("/cut-all") || path.starts_with(&format!("/cut-{name}-")) {
+            // The pause lets the head and the first bytes go out before the death.
+            let first = futures::stream::once(async { Ok(hyper::body::Frame::data(Bytes::from_static(&whole[..12]))) });
+            let death = futures::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Err(std::io::Error::other("the origin died mid-body"))
+            });
+            let frames = futures::StreamExt::chain(first, death);
+            return Ok(response.body(StreamBody::new(frames).boxed()).unwrap());
+        }
+        return Ok(response
+            .body(Full::new(Bytes::from_static(whole)).map_err(|e: Infallible| match e {}).boxed())
+            .unwrap());
+    }
     if path.starts_with("/slow") {
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
         state.slow.lock().unwrap().push(tx);
@@ -256,10 +275,24 @@ async fn a_request_whose_origin_fails_before_the_first_byte_is_answered_by_the_n
     }
     assert_eq!(body, b"first chunk;the rest");
 
+    // A body cut mid-way goes on from B (same status and length), the bytes already sent skipped.
+    let r = client.get(f.url("/cut-a-1")).send().await.unwrap();
+    assert_eq!(r.headers()["x-mirrorcast-origin"], "a");
+    assert_eq!(&r.bytes().await.unwrap()[..], b"first chunk;the rest");
+    assert!(b.saw("/cut-a-1"));
+    // When no origin can continue it, the viewer sees the cut (never a wrong body).
+    let r = client.get(f.url("/cut-all")).send().await.unwrap();
+    assert!(r.bytes().await.is_err(), "a body no origin could finish is reported as cut");
+
     let s = f.status().await;
     assert_eq!(s["active"], "a", "requests failing do not move the routing: probes do");
-    assert_eq!(origin_of(&s, "a")["failed_attempts"], 2, "{s:#}");
-    assert_eq!(origin_of(&s, "b")["requests"], 2, "{s:#}");
+    assert_eq!(origin_of(&s, "a")["failed_attempts"], 4, "{s:#}");
+    // B answered hold-1, error-a-1, cut-a-1 and took cut-all over before cutting it too.
+    assert_eq!(
+        (origin_of(&s, "b")["requests"].as_u64(), origin_of(&s, "b")["failed_attempts"].as_u64()),
+        (Some(4), Some(1)),
+        "{s:#}"
+    );
     assert!(s["switches"].as_array().unwrap().is_empty());
 
     // Every origin failing: the viewer gets the first origin's own 5xx, not a made-up one.
