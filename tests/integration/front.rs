@@ -174,7 +174,7 @@ async fn answer(
         let ok = match state.health.load(Ordering::SeqCst) {
             HEALTHY => true,
             FAILING => false,
-            _ => n % 2 == 0,
+            _ => n & 1 == 0,
         };
         return Ok(full(if ok { 200 } else { 503 }, String::new()));
     }
@@ -336,6 +336,9 @@ async fn hls_urls(client: &reqwest::Client, master: &str) -> Vec<String> {
     all
 }
 
+/// Per response a viewer got: the origin that answered, and what was wrong if anything.
+type Outcomes = Arc<Mutex<Vec<(String, Result<(), String>)>>>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_streaming_through_the_front_see_no_error_when_a_s_origin_is_killed() {
     let sb = Sandbox::start().await;
@@ -394,7 +397,7 @@ async fn viewers_streaming_through_the_front_see_no_error_when_a_s_origin_is_kil
 
     // Four viewers fetch the stream over and over, each response checked byte for byte.
     let stop = Arc::new(AtomicBool::new(false));
-    let seen: Arc<Mutex<Vec<(String, Result<(), String>)>>> = Arc::default();
+    let seen: Outcomes = Arc::default();
     let mut viewers = Vec::new();
     for v in 0..4 {
         let (client, urls, expected, stop, seen) =
@@ -436,7 +439,7 @@ async fn viewers_streaming_through_the_front_see_no_error_when_a_s_origin_is_kil
         v.await.unwrap();
     }
 
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     let errors: Vec<&String> = seen.iter().filter_map(|(_, r)| r.as_ref().err()).collect();
     assert!(
         errors.is_empty(),
