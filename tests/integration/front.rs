@@ -3,6 +3,8 @@
 //! A's origin is killed; retry before the first byte and streaming proven on
 //! small loopback origins the test controls; redirect mode; hysteresis against
 //! a flapping origin; bad flags; the status page in headless Chromium.
+//! Probe timeouts are generous (5 s): a killed origin refuses at once, and a
+//! busy test machine must not fail a healthy origin's probes.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -229,7 +231,16 @@ async fn a_request_whose_origin_fails_before_the_first_byte_is_answered_by_the_n
     let mut f = start_front(
         dir.path(),
         &[],
-        &["--origin", &format!("a={}", a.url), "--origin", &format!("b={}", b.url), "--probe-interval", "200ms"],
+        &[
+            "--origin",
+            &format!("a={}", a.url),
+            "--origin",
+            &format!("b={}", b.url),
+            "--probe-interval",
+            "200ms",
+            "--probe-timeout",
+            "5s",
+        ],
     )
     .await;
     f.wait_for("a up", |s| origin_of(s, "a")["health"] == "up" && origin_of(s, "b")["health"] == "up").await;
@@ -358,7 +369,7 @@ async fn viewers_streaming_through_the_front_see_no_error_when_a_s_origin_is_kil
             "--probe-interval",
             "200ms",
             "--probe-timeout",
-            "500ms",
+            "5s",
             "--fail-after",
             "3",
             "--recover-after",
@@ -480,6 +491,8 @@ async fn redirect_mode_sends_viewers_to_the_active_origin_with_the_same_path_and
             &format!("b={}/", b.url),
             "--probe-interval",
             "100ms",
+            "--probe-timeout",
+            "5s",
             "--fail-after",
             "2",
             "--recover-after",
@@ -531,6 +544,8 @@ async fn an_origin_failing_every_other_probe_does_not_make_the_front_switch_back
             &format!("b={}", b.url),
             "--probe-interval",
             "50ms",
+            "--probe-timeout",
+            "5s",
             "--fail-after",
             "2",
             "--recover-after",
@@ -642,6 +657,8 @@ async fn the_status_page_shows_the_switch_over_live_in_headless_chromium_while_i
             &format!("b=http://{}", origin_b.addr),
             "--probe-interval",
             "200ms",
+            "--probe-timeout",
+            "5s",
             "--players",
             players.to_str().unwrap(),
         ],
