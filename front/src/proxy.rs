@@ -139,7 +139,8 @@ struct Ask {
 }
 
 impl Ask {
-    /// The request sent to `origin`, bounded by the upstream timeout up to the response head.
+    /// The request sent to `origin`, bounded by the upstream timeout up to the response
+    /// head — and, for an origin usable when asked, by the probes taking it down.
     async fn send(&self, front: &Front, origin: usize) -> Result<reqwest::Response, &'static str> {
         let spec = &front.config.origins[origin];
         let request = front
@@ -147,10 +148,21 @@ impl Ask {
             .request(self.method.clone(), format!("{}{}", spec.base, self.path_and_query))
             .headers(self.headers.clone())
             .send();
-        match tokio::time::timeout(front.config.upstream_timeout, request).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(failure_kind(&e)),
-            Err(_) => Err("no response head in time"),
+        let watch_health = front.health(origin).usable();
+        let went_down = async {
+            if watch_health {
+                front.went_down(origin).await
+            } else {
+                std::future::pending().await
+            }
+        };
+        tokio::select! {
+            answered = tokio::time::timeout(front.config.upstream_timeout, request) => match answered {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(e)) => Err(failure_kind(&e)),
+                Err(_) => Err("no response head in time"),
+            },
+            () = went_down => Err("went down while the request waited"),
         }
     }
 }

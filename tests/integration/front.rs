@@ -89,7 +89,7 @@ const ALTERNATING: u8 = 2;
 type Body = BoxBody<Bytes, std::io::Error>;
 
 /// A loopback origin the test controls. `/healthz` per its health setting;
-/// `/hold…` (on origin `a` only) is read and then, on [`TinyOrigin::release`], dropped without an
+/// `/hang…` (on `a` only) never answers; `/hold…` (on `a` only) is read and then, on [`TinyOrigin::release`], dropped without an
 /// answer (a process dying mid-request); `/error-<its name>-…` and `/error-all…` are 503;
 /// `/cut-<its name>-…` and `/cut-all…` announce 20 bytes and die after 12 (others send all 20); `/slow…` sends
 /// 12 bytes at once and the other 8 only on [`TinyOrigin::finish_slow`];
@@ -181,6 +181,9 @@ async fn answer(
         return Ok(full(if ok { 200 } else { 503 }, String::new()));
     }
     state.seen.lock().unwrap().push(path.clone());
+    if path.starts_with("/hang") && name == "a" {
+        std::future::pending::<()>().await;
+    }
     if path.starts_with("/hold") && name == "a" {
         state.release.notified().await;
         return Err(std::io::Error::other("the origin died mid-request"));
@@ -527,6 +530,47 @@ async fn redirect_mode_sends_viewers_to_the_active_origin_with_the_same_path_and
     assert_eq!(moves, [("a".into(), "b".into()), ("b".into(), "a".into())]);
     assert!(s["switches"][1]["reason"].as_str().unwrap().contains("2 good probe"), "{s:#}");
     assert!(!a.saw("/seg-1"), "redirect mode never fetches for the viewer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waiting_on_an_origin_that_goes_down_moves_to_the_next_without_waiting_out_its_timeout() {
+    let (a, b) = (TinyOrigin::start("a").await, TinyOrigin::start("b").await);
+    let dir = tempfile::tempdir().unwrap();
+    // Ten minutes of upstream timeout: only the probes can end A's wait before the client gives up.
+    let f = start_front(
+        dir.path(),
+        &[],
+        &[
+            "--origin",
+            &format!("a={}", a.url),
+            "--origin",
+            &format!("b={}", b.url),
+            "--probe-interval",
+            "100ms",
+            "--probe-timeout",
+            "5s",
+            "--fail-after",
+            "2",
+            "--upstream-timeout",
+            "600s",
+        ],
+    )
+    .await;
+    f.wait_for("a up", |s| origin_of(s, "a")["health"] == "up" && origin_of(s, "b")["health"] == "up").await;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
+    let hanging = tokio::spawn(client.get(f.url("/hang-1")).send());
+    for _ in 0..300 {
+        if a.saw("/hang-1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(a.saw("/hang-1"), "the request reached A first");
+    a.set_health(FAILING);
+    let r = hanging.await.unwrap().expect("answered once A was down, not after the upstream timeout");
+    assert_eq!(r.headers()["x-mirrorcast-origin"], "b");
+    assert_eq!(r.text().await.unwrap(), "from b /hang-1 range=-");
+    assert_eq!(f.status().await["active"], "b");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
