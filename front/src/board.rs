@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::config::FrontConfig;
 use crate::health::{Health, Tracker};
@@ -163,6 +163,7 @@ impl Front {
         }
         state.history.push_back(result);
         let Some(now) = state.tracker.observe(ok, thresholds) else { return };
+        // Health changes and switch-overs are logged as warnings: the default filter shows them.
         self.health_changed.notify_waiters();
         state.since = at;
         let reason = match now {
@@ -174,7 +175,7 @@ impl Front {
             }
             _ => {
                 let n = state.tracker.successes_in_a_row();
-                info!(target: "mirrorcast_front", "origin '{name}' is up ({n} good probe(s) in a row)");
+                warn!(target: "mirrorcast_front", "origin '{name}' is up ({n} good probe(s) in a row)");
                 format!("{name} up after {n} good probe(s)")
             }
         };
@@ -188,7 +189,7 @@ impl Front {
         }
         let names = |i: Option<usize>| i.map(|i| self.config.origins[i].name.clone());
         let switch = Switch { at, from: names(board.active), to: names(Some(next)), reason };
-        info!(
+        warn!(
             target: "mirrorcast_front",
             "requests now go to '{}' (were going to '{}'): {}",
             switch.to.as_deref().unwrap_or("-"),
