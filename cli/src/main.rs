@@ -59,7 +59,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("warn,mirrorcast_origin::access=info,mirrorcast_front=info"));
+        .unwrap_or_else(|_| EnvFilter::new("warn,mirrorcast_origin::access=info,mirrorcast_front::access=info"));
     // Colour codes only on a terminal: a log file or journald gets plain lines (NO_COLOR honoured too).
     use std::io::IsTerminal;
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();

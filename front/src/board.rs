@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::config::FrontConfig;
 use crate::health::{Health, Tracker};
@@ -66,6 +66,9 @@ pub struct Front {
     pub config: FrontConfig,
     pub(crate) board: Mutex<Board>,
     pub(crate) client: reqwest::Client,
+    /// Woken on every change of an origin's health: requests waiting on an origin
+    /// that goes down give up on it at once instead of waiting out their timeout.
+    pub(crate) health_changed: tokio::sync::Notify,
     pub started: DateTime<Utc>,
 }
 
@@ -97,6 +100,7 @@ impl Front {
             .map_err(|e| mirrorcast_core::Error::new(mirrorcast_core::ErrorKind::Other, e.to_string()))?;
         Ok(Arc::new(Front {
             board: Mutex::new(Board { origins, active, switches: VecDeque::new() }),
+            health_changed: tokio::sync::Notify::new(),
             client,
             started: now,
             config,
@@ -124,6 +128,18 @@ impl Front {
         self.board().origins[origin].tracker.health()
     }
 
+    /// Completes once `origin` is down (at once if it is already).
+    pub async fn went_down(&self, origin: usize) {
+        loop {
+            // Created before the check: a change between the two is not missed.
+            let changed = self.health_changed.notified();
+            if self.health(origin) == Health::Down {
+                return;
+            }
+            changed.await;
+        }
+    }
+
     pub(crate) fn count_request(&self, origin: usize) {
         self.board().origins[origin].requests += 1;
     }
@@ -147,6 +163,8 @@ impl Front {
         }
         state.history.push_back(result);
         let Some(now) = state.tracker.observe(ok, thresholds) else { return };
+        // Health changes and switch-overs are logged as warnings: the default filter shows them.
+        self.health_changed.notify_waiters();
         state.since = at;
         let reason = match now {
             Health::Down => {
@@ -157,7 +175,7 @@ impl Front {
             }
             _ => {
                 let n = state.tracker.successes_in_a_row();
-                info!(target: "mirrorcast_front", "origin '{name}' is up ({n} good probe(s) in a row)");
+                warn!(target: "mirrorcast_front", "origin '{name}' is up ({n} good probe(s) in a row)");
                 format!("{name} up after {n} good probe(s)")
             }
         };
@@ -171,7 +189,7 @@ impl Front {
         }
         let names = |i: Option<usize>| i.map(|i| self.config.origins[i].name.clone());
         let switch = Switch { at, from: names(board.active), to: names(Some(next)), reason };
-        info!(
+        warn!(
             target: "mirrorcast_front",
             "requests now go to '{}' (were going to '{}'): {}",
             switch.to.as_deref().unwrap_or("-"),
@@ -224,6 +242,21 @@ mod tests {
         let moves: Vec<_> = board.switches.iter().map(|s| (s.from.clone().unwrap(), s.to.clone().unwrap())).collect();
         assert_eq!(moves, [("a".to_owned(), "b".to_owned()), ("b".to_owned(), "a".to_owned())]);
         assert!(board.switches[0].reason.contains("connection refused"), "{:?}", board.switches[0]);
+    }
+
+    #[tokio::test]
+    async fn a_wait_on_an_origin_ends_when_the_probes_take_it_down() {
+        let f = front(true);
+        probe(&f, 0, true);
+        let waiter = f.clone();
+        let waiting = tokio::spawn(async move { waiter.went_down(0).await });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        for _ in 0..3 {
+            probe(&f, 0, false);
+        }
+        waiting.await.unwrap();
+        f.went_down(0).await; // already down: at once
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! A's origin is killed; retry before the first byte and streaming proven on
 //! small loopback origins the test controls; redirect mode; hysteresis against
 //! a flapping origin; bad flags; the status page in headless Chromium.
+//! Probe timeouts are generous (5 s): a killed origin refuses at once, and a
+//! busy test machine must not fail a healthy origin's probes.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -87,8 +89,9 @@ const ALTERNATING: u8 = 2;
 type Body = BoxBody<Bytes, std::io::Error>;
 
 /// A loopback origin the test controls. `/healthz` per its health setting;
-/// `/hold…` (on origin `a` only) is read and then, on [`TinyOrigin::release`], dropped without an
-/// answer (a process dying mid-request); `/error-<its name>-…` and `/error-all…` are 503; `/slow…` sends
+/// `/hang…` (on `a` only) never answers; `/hold…` (on `a` only) is read and then, on [`TinyOrigin::release`], dropped without an
+/// answer (a process dying mid-request); `/error-<its name>-…` and `/error-all…` are 503;
+/// `/cut-<its name>-…` and `/cut-all…` announce 20 bytes and die after 12 (others send all 20); `/slow…` sends
 /// 12 bytes at once and the other 8 only on [`TinyOrigin::finish_slow`];
 /// anything else is 200 `from <name> <path?query> range=<Range header>`.
 struct TinyOrigin {
@@ -173,17 +176,38 @@ async fn answer(
         let ok = match state.health.load(Ordering::SeqCst) {
             HEALTHY => true,
             FAILING => false,
-            _ => n % 2 == 0,
+            _ => n & 1 == 0,
         };
         return Ok(full(if ok { 200 } else { 503 }, String::new()));
     }
     state.seen.lock().unwrap().push(path.clone());
+    if path.starts_with("/hang") && name == "a" {
+        std::future::pending::<()>().await;
+    }
     if path.starts_with("/hold") && name == "a" {
         state.release.notified().await;
         return Err(std::io::Error::other("the origin died mid-request"));
     }
     if path.starts_with("/error-all") || path.starts_with(&format!("/error-{name}-")) {
         return Ok(full(503, "origin error\n".into()));
+    }
+    if path.starts_with("/cut") {
+        // 20 bytes announced; the named origin (or every one, for /cut-all) dies after 12.
+        let whole: &'static [u8] = b"first chunk;the rest";
+        let response = hyper::Response::builder().status(200).header("content-length", "20");
+        if path.starts_with("/cut-all") || path.starts_with(&format!("/cut-{name}-")) {
+            // The pause lets the head and the first bytes go out before the death.
+            let first = futures::stream::once(async { Ok(hyper::body::Frame::data(Bytes::from_static(&whole[..12]))) });
+            let death = futures::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Err(std::io::Error::other("the origin died mid-body"))
+            });
+            let frames = futures::StreamExt::chain(first, death);
+            return Ok(response.body(StreamBody::new(frames).boxed()).unwrap());
+        }
+        return Ok(response
+            .body(Full::new(Bytes::from_static(whole)).map_err(|e: Infallible| match e {}).boxed())
+            .unwrap());
     }
     if path.starts_with("/slow") {
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
@@ -210,7 +234,16 @@ async fn a_request_whose_origin_fails_before_the_first_byte_is_answered_by_the_n
     let mut f = start_front(
         dir.path(),
         &[],
-        &["--origin", &format!("a={}", a.url), "--origin", &format!("b={}", b.url), "--probe-interval", "200ms"],
+        &[
+            "--origin",
+            &format!("a={}", a.url),
+            "--origin",
+            &format!("b={}", b.url),
+            "--probe-interval",
+            "200ms",
+            "--probe-timeout",
+            "5s",
+        ],
     )
     .await;
     f.wait_for("a up", |s| origin_of(s, "a")["health"] == "up" && origin_of(s, "b")["health"] == "up").await;
@@ -256,10 +289,24 @@ async fn a_request_whose_origin_fails_before_the_first_byte_is_answered_by_the_n
     }
     assert_eq!(body, b"first chunk;the rest");
 
+    // A body cut mid-way goes on from B (same status and length), the bytes already sent skipped.
+    let r = client.get(f.url("/cut-a-1")).send().await.unwrap();
+    assert_eq!(r.headers()["x-mirrorcast-origin"], "a");
+    assert_eq!(&r.bytes().await.unwrap()[..], b"first chunk;the rest");
+    assert!(b.saw("/cut-a-1"));
+    // When no origin can continue it, the viewer sees the cut (never a wrong body).
+    let r = client.get(f.url("/cut-all")).send().await.unwrap();
+    assert!(r.bytes().await.is_err(), "a body no origin could finish is reported as cut");
+
     let s = f.status().await;
     assert_eq!(s["active"], "a", "requests failing do not move the routing: probes do");
-    assert_eq!(origin_of(&s, "a")["failed_attempts"], 2, "{s:#}");
-    assert_eq!(origin_of(&s, "b")["requests"], 2, "{s:#}");
+    assert_eq!(origin_of(&s, "a")["failed_attempts"], 4, "{s:#}");
+    // B answered hold-1, error-a-1, cut-a-1 and took cut-all over before cutting it too.
+    assert_eq!(
+        (origin_of(&s, "b")["requests"].as_u64(), origin_of(&s, "b")["failed_attempts"].as_u64()),
+        (Some(4), Some(1)),
+        "{s:#}"
+    );
     assert!(s["switches"].as_array().unwrap().is_empty());
 
     // Every origin failing: the viewer gets the first origin's own 5xx, not a made-up one.
@@ -303,6 +350,9 @@ async fn hls_urls(client: &reqwest::Client, master: &str) -> Vec<String> {
     all
 }
 
+/// Per response a viewer got: the origin that answered, and what was wrong if anything.
+type Outcomes = Arc<Mutex<Vec<(String, Result<(), String>)>>>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_streaming_through_the_front_see_no_error_when_a_s_origin_is_killed() {
     let sb = Sandbox::start().await;
@@ -322,7 +372,7 @@ async fn viewers_streaming_through_the_front_see_no_error_when_a_s_origin_is_kil
             "--probe-interval",
             "200ms",
             "--probe-timeout",
-            "500ms",
+            "5s",
             "--fail-after",
             "3",
             "--recover-after",
@@ -361,7 +411,7 @@ async fn viewers_streaming_through_the_front_see_no_error_when_a_s_origin_is_kil
 
     // Four viewers fetch the stream over and over, each response checked byte for byte.
     let stop = Arc::new(AtomicBool::new(false));
-    let seen: Arc<Mutex<Vec<(String, Result<(), String>)>>> = Arc::default();
+    let seen: Outcomes = Arc::default();
     let mut viewers = Vec::new();
     for v in 0..4 {
         let (client, urls, expected, stop, seen) =
@@ -403,7 +453,7 @@ async fn viewers_streaming_through_the_front_see_no_error_when_a_s_origin_is_kil
         v.await.unwrap();
     }
 
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     let errors: Vec<&String> = seen.iter().filter_map(|(_, r)| r.as_ref().err()).collect();
     assert!(
         errors.is_empty(),
@@ -444,6 +494,8 @@ async fn redirect_mode_sends_viewers_to_the_active_origin_with_the_same_path_and
             &format!("b={}/", b.url),
             "--probe-interval",
             "100ms",
+            "--probe-timeout",
+            "5s",
             "--fail-after",
             "2",
             "--recover-after",
@@ -481,6 +533,47 @@ async fn redirect_mode_sends_viewers_to_the_active_origin_with_the_same_path_and
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waiting_on_an_origin_that_goes_down_moves_to_the_next_without_waiting_out_its_timeout() {
+    let (a, b) = (TinyOrigin::start("a").await, TinyOrigin::start("b").await);
+    let dir = tempfile::tempdir().unwrap();
+    // Ten minutes of upstream timeout: only the probes can end A's wait before the client gives up.
+    let f = start_front(
+        dir.path(),
+        &[],
+        &[
+            "--origin",
+            &format!("a={}", a.url),
+            "--origin",
+            &format!("b={}", b.url),
+            "--probe-interval",
+            "100ms",
+            "--probe-timeout",
+            "5s",
+            "--fail-after",
+            "2",
+            "--upstream-timeout",
+            "600s",
+        ],
+    )
+    .await;
+    f.wait_for("a up", |s| origin_of(s, "a")["health"] == "up" && origin_of(s, "b")["health"] == "up").await;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
+    let hanging = tokio::spawn(client.get(f.url("/hang-1")).send());
+    for _ in 0..300 {
+        if a.saw("/hang-1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(a.saw("/hang-1"), "the request reached A first");
+    a.set_health(FAILING);
+    let r = hanging.await.unwrap().expect("answered once A was down, not after the upstream timeout");
+    assert_eq!(r.headers()["x-mirrorcast-origin"], "b");
+    assert_eq!(r.text().await.unwrap(), "from b /hang-1 range=-");
+    assert_eq!(f.status().await["active"], "b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_origin_failing_every_other_probe_does_not_make_the_front_switch_back_and_forth() {
     let (a, b) = (TinyOrigin::start("a").await, TinyOrigin::start("b").await);
     a.set_health(ALTERNATING);
@@ -495,6 +588,8 @@ async fn an_origin_failing_every_other_probe_does_not_make_the_front_switch_back
             &format!("b={}", b.url),
             "--probe-interval",
             "50ms",
+            "--probe-timeout",
+            "5s",
             "--fail-after",
             "2",
             "--recover-after",
@@ -606,6 +701,8 @@ async fn the_status_page_shows_the_switch_over_live_in_headless_chromium_while_i
             &format!("b=http://{}", origin_b.addr),
             "--probe-interval",
             "200ms",
+            "--probe-timeout",
+            "5s",
             "--players",
             players.to_str().unwrap(),
         ],
