@@ -7,6 +7,7 @@ mod adopt;
 mod assets;
 mod backends;
 mod bad_input;
+mod delete;
 mod encode;
 mod entra;
 mod failover;
