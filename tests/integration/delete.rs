@@ -207,6 +207,20 @@ async fn replicate_delete_removes_exactly_what_a_removed_and_stops_at_max_delete
     assert!(line.contains(&format!("would delete {planned}")) && line.contains("--max-delete 3"), "{}", capped.stderr);
     assert_eq!(snapshot(&b).await, before, "a plan over the cap deletes nothing");
 
+    // B's origin serves the asset A lost and the locator A lost, until the run.
+    let shown = f.run(&["asset", "show", "--dc", "b", &l.gone, "--json"]).await.ok().json();
+    let gone_locator = shown["locators"][0]["id"].as_str().unwrap().to_owned();
+    let b_env = [("MIRRORCAST_DC_A", f.dcs.b.connection_string.as_str())];
+    let ism = |locator: &str| format!("/{}/Big%20Buck%20Bunny.ism", locator.trim_start_matches("nb:lid:UUID:"));
+    let status = |addr: String, path: String| async move {
+        reqwest::get(format!("http://{addr}{path}")).await.unwrap().status().as_u16()
+    };
+    let served = crate::serve::serve(f.dir.path(), &b_env, &[]).await;
+    for locator in [&gone_locator, &l.lost_locator] {
+        assert_eq!(status(served.addr.clone(), ism(locator)).await, 200, "{locator} serves from B before the run");
+    }
+    drop(served);
+
     // Within the default cap: exactly what A lost goes.
     let run = f.run(&[&all[..], &["--delete", "--json"]].concat()).await.ok();
     let report = run.json();
@@ -232,6 +246,14 @@ async fn replicate_delete_removes_exactly_what_a_removed_and_stops_at_max_delete
     // Without the locator made in B, B's replica is A's asset exactly.
     f.run(&["locator", "delete", "--dc", "b", &l.hand_made]).await.ok();
     f.run(&["verify", "--from", "a", "--to", "b", "--asset", &l.kept]).await.ok();
+    // A new origin on B (none of its records cached) serves neither any more; the kept locator still works.
+    let served = crate::serve::serve(f.dir.path(), &b_env, &[]).await;
+    for locator in [&gone_locator, &l.lost_locator] {
+        assert_eq!(status(served.addr.clone(), ism(locator)).await, 404, "{locator} is revoked in B");
+    }
+    let kept_locator = locator_ids(&shown_a)[0].clone();
+    assert_eq!(status(served.addr.clone(), ism(&kept_locator)).await, 200);
+    drop(served);
     // The journal holds the list.
     let journal = format!("{}/deletions.json", report["run_id"].as_str().unwrap());
     let (_, logged) = b.get_bytes("mirrorcast-journal", &journal).await.unwrap();
