@@ -352,6 +352,16 @@ pub struct ReplicateArgs {
     /// Hash both sides of blobs whose size and MD5 match, and copy again those whose bytes differ.
     #[arg(long)]
     pub deep: bool,
+    /// Also remove from the target what the source no longer has (only what replicate put
+    /// there, only when every listing was complete).
+    #[arg(long)]
+    pub delete: bool,
+    /// With --delete: a run that would delete more blobs plus records than this deletes nothing.
+    #[arg(long, value_name = "N", requires = "delete", allow_negative_numbers = true, default_value_t = mirrorcast_core::replicate::DEFAULT_MAX_DELETE, value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    pub max_delete: u64,
+    /// With --delete: delete even when the source's catalog or an asset's container is empty.
+    #[arg(long, requires = "delete")]
+    pub allow_empty_source: bool,
     #[command(flatten)]
     pub caps: Caps,
 }

@@ -8,6 +8,7 @@ mod assets;
 mod backends;
 mod bad_input;
 mod drill;
+mod delete;
 mod encode;
 mod entra;
 mod failover;

@@ -217,13 +217,21 @@ impl Catalog {
 
     /// Rebuilds the asset's file infos from the blobs in its container (the
     /// original `CreateFileInfos`) and stores them; returns the new record.
+    /// A replica keeps its source fingerprint (`mcfrom`): it is still a replica.
     pub async fn regenerate_files(&self, id: &AssetId) -> Result<AssetRecord> {
         loop {
-            let current = self.get_asset(id).await?;
-            let blobs = self.store.list_all(&current.value.asset.container, "").await?;
-            let files = file_infos(&current.value.asset, &blobs)?;
-            let record = AssetRecord { asset: current.value.asset.clone(), files };
-            match self.write_asset(&record, None, Condition::IfMatch(current.etag)).await {
+            let path = Self::asset_path(id);
+            let (meta, bytes) = self.store.get_bytes(CATALOG_CONTAINER, &path).await.map_err(|e| match e.kind() {
+                ErrorKind::NotFound => Error::not_found(format!("asset {id} not found in {}", self.store.describe())),
+                _ => e,
+            })?;
+            let current: AssetRecord = parse_record(&path, &bytes)?;
+            check_asset(id, &current).map_err(|e| e.context(format!("record of asset {id}")))?;
+            let from = meta.metadata.get(index::FROM_KEY).cloned();
+            let blobs = self.store.list_all(&current.asset.container, "").await?;
+            let files = file_infos(&current.asset, &blobs)?;
+            let record = AssetRecord { asset: current.asset, files };
+            match self.write_asset(&record, from.as_deref(), Condition::IfMatch(meta.etag)).await {
                 Ok(_) => return Ok(record),
                 // Someone else changed the record meanwhile: read it again.
                 Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,

@@ -238,6 +238,8 @@ async fn a_delete_run_brings_the_replicas_in_line_and_keeps_what_the_target_made
         a.create_origin_locator(&kept.id, id, now, now + Duration::days(2), "https://a").await.unwrap();
     }
     assert!(!replicate(&a, &b, None, false).await.has_failures());
+    // `asset files` in B keeps a replica a replica (it stays deletable).
+    b.regenerate_files(&gone.id).await.unwrap();
     // B's own asset, and a locator made by hand on a replica.
     let own = Asset::new("own", AssetOptions::None);
     b.create_asset(&own).await.unwrap();
