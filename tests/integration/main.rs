@@ -14,6 +14,7 @@ mod failover;
 mod names;
 mod player;
 mod plugins;
+mod readiness;
 mod records;
 mod replicate;
 mod requests;
