@@ -97,6 +97,9 @@ pub struct DrillArgs {
     /// When to run --kill, in seconds after the start (default: half the stream).
     #[arg(long, value_name = "SECONDS")]
     pub kill_at: Option<f64>,
+    /// Or run --kill once every player holds N media segments: between two requests.
+    #[arg(long, value_name = "N")]
+    pub kill_after: Option<usize>,
     /// hls, dash or both (two players at once).
     #[arg(long, default_value = "both", value_parser = ["hls", "dash", "both"])]
     pub format: String,

@@ -69,14 +69,16 @@ pub(crate) fn encode_clip(path: &Path, bitrate: &str) {
 
 /// A `mirrorcast serve` process for data center `dc`: the child (to kill) and its address.
 pub(crate) async fn serve_process(dir: &Path, env: &[(&str, &str)], dc: &str) -> (tokio::process::Child, String) {
-    let mut child = command_in(dir, env, &["serve", "--dc", dc, "--listen", "127.0.0.1:0"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    listening(dir, env, &["serve", "--dc", dc, "--listen", "127.0.0.1:0"]).await
+}
+
+/// A server process (`serve`, `front`) and the address it says it listens at on stderr.
+pub(crate) async fn listening(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (tokio::process::Child, String) {
+    let mut child = command_in(dir, env, args).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = loop {
         let line = lines.next_line().await.unwrap().expect("serve exited before listening");
-        if let Some(at) = line.split("at http://").nth(1) {
+        if let Some((_, at)) = line.rsplit_once("at http://") {
             break at.trim().to_owned();
         }
     };

@@ -114,7 +114,8 @@ fn listening(mut cmd: Command) -> Result<(Running, String)> {
     let mut lines = BufReader::new(stderr).lines();
     let url = loop {
         let Some(line) = lines.next() else { bail!("{cmd:?} exited before listening") };
-        if let Some(at) = line?.split("http://").nth(1) {
+        let line = line?;
+        if let Some((_, at)) = line.rsplit_once("at http://") {
             let addr: String = at.chars().take_while(|c| !c.is_whitespace() && *c != '/').collect();
             break format!("http://{addr}");
         }
