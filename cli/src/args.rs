@@ -99,6 +99,9 @@ pub struct DrillArgs {
     /// When to run --kill, in seconds after the start (default: half the stream).
     #[arg(long, value_name = "SECONDS")]
     pub kill_at: Option<f64>,
+    /// Or run --kill once every player holds N media segments: between two requests.
+    #[arg(long, value_name = "N")]
+    pub kill_after: Option<usize>,
     /// hls, dash or both (two players at once).
     #[arg(long, default_value = "both", value_parser = ["hls", "dash", "both"])]
     pub format: String,
@@ -399,9 +402,20 @@ impl Caps {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("assets", |a| a.required_unless_present_any(["all", "http"])))]
 pub struct VerifyArgs {
     #[command(flatten)]
     pub pair: Pair,
+    /// Compare what the two origins serve (manifests, init, first and last segment of each
+    /// rendition) for every origin locator of the source, instead of storage. Every asset unless --asset.
+    #[arg(long, conflicts_with = "deep")]
+    pub http: bool,
+    /// With --http: the source's origin base URL (default: its configured origin or serve address).
+    #[arg(long, value_name = "URL", requires = "http")]
+    pub from_url: Option<String>,
+    /// With --http: the target's origin base URL (default: its configured origin or serve address).
+    #[arg(long, value_name = "URL", requires = "http")]
+    pub to_url: Option<String>,
     /// Download and hash both sides, and check stored MD5s against the bytes.
     #[arg(long)]
     pub deep: bool,

@@ -385,8 +385,7 @@ impl Vars<'_> {
         let mut out = String::new();
         let mut parts = template.split('$');
         out.push_str(parts.next().unwrap_or(""));
-        loop {
-            let Some(name) = parts.next() else { break };
+        while let Some(name) = parts.next() {
             let Some(after) = parts.next() else {
                 return Err(bad(format!("unclosed $ in template '{template}'")));
             };

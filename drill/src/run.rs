@@ -59,6 +59,9 @@ pub struct DrillConfig {
     pub kill: Option<String>,
     /// Seconds after the start; default: half the stream's duration.
     pub kill_at: Option<f64>,
+    /// Or: once every player holds this many media segments (a moment between two
+    /// requests, when no request is in flight to the origin being killed).
+    pub kill_after: Option<usize>,
     /// Play at most this many seconds of media.
     pub duration: Option<f64>,
     /// Seconds of media before playback starts.
@@ -97,6 +100,12 @@ impl DrillConfig {
         if self.kill_at.is_some() && self.kill.is_none() {
             return Err(Error::invalid_input("--kill-at needs --kill CMD"));
         }
+        if self.kill_after.is_some() && (self.kill.is_none() || self.kill_at.is_some()) {
+            return Err(Error::invalid_input("--kill-after needs --kill CMD, and not --kill-at"));
+        }
+        if self.kill_after == Some(0) {
+            return Err(Error::invalid_input("--kill-after must be at least 1 segment"));
+        }
         if self.kill.as_deref().is_some_and(|k| k.trim().is_empty()) {
             return Err(Error::invalid_input("--kill is empty: give a shell command"));
         }
@@ -120,6 +129,9 @@ struct Shared {
     config: DrillConfig,
     errors: Mutex<Vec<HttpError>>,
     arrivals: Mutex<Vec<Arrival>>,
+    /// Media segments each player has dealt with (`usize::MAX` once it is done), for --kill-after.
+    handled: Mutex<Vec<usize>>,
+    progress: tokio::sync::watch::Sender<()>,
 }
 
 struct Fetched {
@@ -128,6 +140,14 @@ struct Fetched {
 }
 
 impl Shared {
+    /// Player `player` has dealt with `count` media segments.
+    fn handled(&self, player: usize, count: usize) {
+        if let Some(h) = self.handled.lock().unwrap_or_else(|p| p.into_inner()).get_mut(player) {
+            *h = count;
+        }
+        self.progress.send_replace(());
+    }
+
     fn now(&self) -> f64 {
         self.start.elapsed().as_secs_f64()
     }
@@ -243,6 +263,8 @@ pub async fn run(config: DrillConfig) -> Result<DrillReport, Error> {
         config: config.clone(),
         errors: Mutex::new(Vec::new()),
         arrivals: Mutex::new(Vec::new()),
+        handled: Mutex::new(Vec::new()),
+        progress: tokio::sync::watch::channel(()).0,
     });
     let urls = StreamingUrls::new(config.base.as_str(), &config.locator, &config.ism);
 
@@ -261,16 +283,24 @@ pub async fn run(config: DrillConfig) -> Result<DrillReport, Error> {
 
     let (done_tx, done_rx) = tokio::sync::watch::channel(false);
     let longest = players.iter().map(|(_, r)| r.duration()).fold(0.0, f64::max);
-    let kill_at = config.kill_at.unwrap_or_else(|| shared.now() + longest / 2.0);
+    let moment = match config.kill_after {
+        Some(n) => Moment::AfterSegments(n),
+        None => Moment::At(config.kill_at.unwrap_or_else(|| shared.now() + longest / 2.0)),
+    };
+    *shared.handled.lock().unwrap_or_else(|p| p.into_inner()) = vec![0; players.len()];
     let kill = config.kill.clone().map(|command| {
         let shared = shared.clone();
-        tokio::spawn(run_kill(shared, command, kill_at, done_rx))
+        tokio::spawn(run_kill(shared, command, moment, done_rx))
     });
 
     let mut tasks = Vec::new();
-    for (format, rendition) in players {
+    for (player, (format, rendition)) in players.into_iter().enumerate() {
         let shared = shared.clone();
-        tasks.push(tokio::spawn(async move { play(&shared, format, rendition).await }));
+        tasks.push(tokio::spawn(async move {
+            let result = play(&shared, player, format, rendition).await;
+            shared.handled(player, usize::MAX);
+            result
+        }));
     }
     let mut renditions = Vec::new();
     for t in tasks {
@@ -384,14 +414,35 @@ async fn load(shared: &Shared, format: StreamFormat, url: &Url) -> (Vec<Manifest
     (results, renditions)
 }
 
+/// When the kill command runs.
+#[derive(Debug, Clone, Copy)]
+enum Moment {
+    At(f64),
+    AfterSegments(usize),
+}
+
 async fn run_kill(
     shared: Arc<Shared>,
     command: String,
-    at: f64,
+    moment: Moment,
     mut done: tokio::sync::watch::Receiver<bool>,
 ) -> KillResult {
+    let mut progress = shared.progress.subscribe();
+    let due = async {
+        match moment {
+            Moment::At(at) => shared.sleep_until(at).await,
+            Moment::AfterSegments(n) => loop {
+                if shared.handled.lock().unwrap_or_else(|p| p.into_inner()).iter().all(|&h| h >= n) {
+                    break;
+                }
+                if progress.changed().await.is_err() {
+                    break;
+                }
+            },
+        }
+    };
     tokio::select! {
-        () = shared.sleep_until(at) => {}
+        () = due => {}
         _ = done.wait_for(|d| *d) => {
             return KillResult { command, at: None, exit_code: None, seconds: 0.0, note: Some("the stream ended first".into()) };
         }
@@ -413,7 +464,7 @@ async fn run_kill(
 }
 
 /// One player: the init segment, then every segment at the player's pace.
-async fn play(shared: &Shared, format: StreamFormat, r: Rendition) -> RenditionResult {
+async fn play(shared: &Shared, player: usize, format: StreamFormat, r: Rendition) -> RenditionResult {
     let config = &shared.config;
     let mut playhead = Playhead::new(config.start_buffer, config.buffer);
     let mut saved = match &config.save {
@@ -478,6 +529,7 @@ async fn play(shared: &Shared, format: StreamFormat, r: Rendition) -> RenditionR
                 missed.push(seg.url.clone());
             }
         }
+        shared.handled(player, i + 1);
     }
     if let Some((_, file)) = saved.as_mut() {
         let _ = file.flush().await;
@@ -508,6 +560,7 @@ mod tests {
             selection: Selection::Top,
             kill: None,
             kill_at: None,
+            kill_after: None,
             duration: None,
             start_buffer: 2.0,
             buffer: 4.0,
@@ -521,11 +574,21 @@ mod tests {
     #[test]
     fn bad_settings_are_refused_before_anything_is_fetched() {
         assert!(config().check().is_ok());
-        let cases: Vec<(Box<dyn Fn(&mut DrillConfig)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut DrillConfig)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|c| c.base = Url::parse("ftp://x/").unwrap()), "--front"),
             (Box::new(|c| c.buffer = 1.0), "--buffer"),
             (Box::new(|c| c.start_buffer = f64::NAN), "--start-buffer"),
             (Box::new(|c| c.kill_at = Some(3.0)), "--kill-at needs --kill"),
+            (Box::new(|c| c.kill_after = Some(3)), "--kill-after needs --kill"),
+            (
+                Box::new(|c| {
+                    c.kill = Some("true".into());
+                    c.kill_at = Some(1.0);
+                    c.kill_after = Some(3);
+                }),
+                "not --kill-at",
+            ),
             (Box::new(|c| c.kill = Some("  ".into())), "--kill is empty"),
             (Box::new(|c| c.duration = Some(0.0)), "--duration"),
             (Box::new(|c| c.max_stall = -1.0), "--max-stall"),

@@ -17,6 +17,7 @@ pub(crate) const CLIP_SECONDS: u32 = 12;
 
 /// A published asset: its locator GUID and the local copy of its rendition.
 pub(crate) struct Clip {
+    pub(crate) asset: String,
     pub(crate) locator: String,
     pub(crate) source: std::path::PathBuf,
 }
@@ -27,40 +28,7 @@ pub(crate) async fn publish_clip(dir: &Path, env: &[(&str, &str)], dc: &str) -> 
     let folder = dir.join("drill-clip");
     std::fs::create_dir_all(&folder).unwrap();
     let source = folder.join("Drill_320x180_500.mp4");
-    let seconds = CLIP_SECONDS.to_string();
-    let out = ffmpeg(&[
-        "-v",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x180:rate=25",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine",
-        "-t",
-        &seconds,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-b:v",
-        "500k",
-        "-g",
-        "50",
-        "-keyint_min",
-        "50",
-        "-sc_threshold",
-        "0",
-        "-c:a",
-        "aac",
-        "-movflags",
-        "+faststart",
-        "-y",
-        source.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    encode_clip(&source, "500k");
     let track = |kind, bitrate, id, name: Option<&str>| IsmTrack {
         kind,
         src: "Drill_320x180_500.mp4".into(),
@@ -84,19 +52,33 @@ pub(crate) async fn publish_clip(dir: &Path, env: &[(&str, &str)], dc: &str) -> 
     let made =
         run_in(dir, env, &["locator", "create", "--dc", dc, &asset, "--type", "origin", "--json"]).await.ok().json();
     let locator = LocatorId::parse(made["locator"]["id"].as_str().unwrap()).unwrap().guid();
-    Clip { locator, source }
+    Clip { asset, locator, source }
+}
+
+/// The drill clip's rendition at `bitrate`, written to `path`.
+pub(crate) fn encode_clip(path: &Path, bitrate: &str) {
+    let seconds = CLIP_SECONDS.to_string();
+    #[rustfmt::skip]
+    let out = ffmpeg(&[
+        "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-f", "lavfi", "-i", "sine",
+        "-t", &seconds, "-c:v", "libx264", "-preset", "ultrafast", "-b:v", bitrate, "-g", "50", "-keyint_min", "50",
+        "-sc_threshold", "0", "-c:a", "aac", "-movflags", "+faststart", "-y", path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// A `mirrorcast serve` process for data center `dc`: the child (to kill) and its address.
 pub(crate) async fn serve_process(dir: &Path, env: &[(&str, &str)], dc: &str) -> (tokio::process::Child, String) {
-    let mut child = command_in(dir, env, &["serve", "--dc", dc, "--listen", "127.0.0.1:0"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    listening(dir, env, &["serve", "--dc", dc, "--listen", "127.0.0.1:0"]).await
+}
+
+/// A server process (`serve`, `front`) and the address it says it listens at on stderr.
+pub(crate) async fn listening(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (tokio::process::Child, String) {
+    let mut child = command_in(dir, env, args).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = loop {
         let line = lines.next_line().await.unwrap().expect("serve exited before listening");
-        if let Some(at) = line.split("at http://").nth(1) {
+        if let Some((_, at)) = line.rsplit_once("at http://") {
             break at.trim().to_owned();
         }
     };

@@ -16,6 +16,7 @@ mod front;
 mod names;
 mod player;
 mod plugins;
+mod readiness;
 mod records;
 mod replicate;
 mod requests;

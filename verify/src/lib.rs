@@ -8,6 +8,7 @@
 //! - [`records`]: asset, file infos, locators, streaming URLs.
 //! - [`manifest`]: `.ism`, `.ismc`, HLS and DASH references.
 //! - [`mp4`]: top-level box sizes add up to the blob size.
+//! - [`served`]: what two origins serve (manifests, first and last segments), compared (`--http`).
 //! - [`report`]: entries, counts, text / JSON / JUnit.
 
 pub mod blobs;
@@ -17,6 +18,7 @@ mod readonly;
 pub mod records;
 pub mod report;
 mod run;
+pub mod served;
 
 pub use readonly::ReadOnly;
 pub use report::{AssetVerdict, Check, Entry, Marker, Report, Side};

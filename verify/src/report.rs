@@ -3,7 +3,7 @@
 //! JSON schema (stable; fields are only ever added):
 //! `{ "source", "target", "deep", "identical": bool, "counts": {"same","missing","extra","differs","errors"},
 //!    "assets": [ { "id", "name", "counts": {…}, "entries": [ {"marker","check","side","path","detail"} ] } ] }`
-//! `marker` is one of `= - + * !`; `check` one of blob, asset, file-info, locator, url, manifest, mp4;
+//! `marker` is one of `= - + * !`; `check` one of blob, asset, file-info, locator, url, manifest, mp4, http;
 //! `side` is `a`, `b` or `both`.
 
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,8 @@ pub enum Check {
     Url,
     Manifest,
     Mp4,
+    /// What the two origins serve (`verify --http`).
+    Http,
 }
 
 impl Check {
@@ -56,6 +58,7 @@ impl Check {
             Check::Url => "url",
             Check::Manifest => "manifest",
             Check::Mp4 => "mp4",
+            Check::Http => "http",
         }
     }
 }

@@ -5,8 +5,10 @@
 //! - `ci`:    fmt check, clippy with warnings denied, then `test`.
 //! - `demo`:  setup, then `mirrorcast demo` (Azurite started by mirrorcast itself).
 //! - `bench`: setup, then the benchmarks; results as a table and as JSON.
+//! - `drill`: setup, then the failover rehearsal: A and B on Azurite, A killed mid-stream, the viewer's report.
 
 mod bench;
+mod drill;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,8 +41,13 @@ fn main() -> Result<()> {
             setup(&root)?;
             bench::run(&root, &args[1..])
         }
+        Some("drill") => {
+            setup(&root)?;
+            let extra: Vec<String> = args[1..].iter().filter(|a| *a != "--").cloned().collect();
+            drill::run(&root, &extra)
+        }
         _ => {
-            eprintln!("usage: cargo xtask <setup|test|ci|demo|bench>");
+            eprintln!("usage: cargo xtask <setup|test|ci|demo|bench|drill>");
             std::process::exit(2);
         }
     }

@@ -129,6 +129,11 @@ impl Azurite {
         self.port
     }
 
+    /// The process id of the running emulator (for a drill that kills it from a shell).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     pub fn accounts(&self) -> &[Account] {
         &self.accounts
     }

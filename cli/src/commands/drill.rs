@@ -46,6 +46,7 @@ pub async fn run(ctx: &Context<'_>, args: DrillArgs) -> anyhow::Result<ExitCode>
         selection: if args.renditions == "all" { Selection::All } else { Selection::Top },
         kill: args.kill,
         kill_at: args.kill_at,
+        kill_after: args.kill_after,
         duration: args.duration,
         start_buffer: args.start_buffer,
         buffer: args.buffer,

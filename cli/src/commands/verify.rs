@@ -2,7 +2,8 @@ use std::process::ExitCode;
 
 use mirrorcast_core::id::AssetId;
 use mirrorcast_core::Error;
-use mirrorcast_verify::{verify, VerifyOptions};
+use mirrorcast_verify::served::{verify_served, Fetch, Fetched, Served};
+use mirrorcast_verify::{verify, Report, VerifyOptions};
 
 use super::Context;
 use crate::args::VerifyArgs;
@@ -24,20 +25,87 @@ pub async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<ExitCode
     let ids = args.pair.assets.iter().map(|a| AssetId::parse_any(a)).collect::<Result<Vec<_>, _>>()?;
     let (a, b) = (ctx.dc(&args.pair.from)?, ctx.dc(&args.pair.to)?);
     let options = VerifyOptions { deep: args.deep, parallel: args.parallel };
-    let selected = (!args.pair.all).then_some(ids.as_slice());
+    let selected = (!args.pair.all && !ids.is_empty()).then_some(ids.as_slice());
     // The verify crate reports nothing while it works: a spinner with the time spent.
     let spinner = crate::progress::Work::spinner(
         crate::progress::Mode::detect(ctx.json),
         format!("verify {} against {}", a.name, b.name),
     );
-    let report =
-        verify((&a.name, a.store.clone(), &a.origin), (&b.name, b.store.clone(), &b.origin), selected, &options)
-            .await?;
+    let report = if args.http {
+        let a_base = origin_base(&a.name, args.from_url.as_deref(), &a.origin, "--from-url")?;
+        let b_base = origin_base(&b.name, args.to_url.as_deref(), &b.origin, "--to-url")?;
+        let fetch = HttpFetch::new(ctx.settings.retry_for)?;
+        verify_served(
+            a.store.clone(),
+            Served { name: &a.name, base: &a_base },
+            Served { name: &b.name, base: &b_base },
+            selected,
+            &fetch,
+        )
+        .await?
+    } else {
+        verify((&a.name, a.store.clone(), &a.origin), (&b.name, b.store.clone(), &b.origin), selected, &options).await?
+    };
     spinner.finish();
+    print(&report, format)?;
+    Ok(ExitCode::from(report.exit_code()))
+}
+
+fn print(report: &Report, format: &str) -> anyhow::Result<()> {
     match format {
-        "json" => crate::output::json(&report)?,
+        "json" => crate::output::json(report)?,
         "junit" => out!("{}", report.to_junit()),
         _ => out!("{}", report.to_text()),
     }
-    Ok(ExitCode::from(report.exit_code()))
+    Ok(())
+}
+
+/// The base of a data center's streaming URLs for --http: the flag, else its configured origin.
+fn origin_base(dc: &str, flag: Option<&str>, configured: &str, flag_name: &str) -> Result<String, Error> {
+    let base = flag.unwrap_or(configured).trim().trim_end_matches('/');
+    if base.is_empty() {
+        return Err(Error::invalid_input(format!(
+            "no origin for data center '{dc}': give {flag_name} http://host:port, or set origin/serve in [dc.{dc}] (or MIRRORCAST_ORIGIN_{})",
+            dc.to_ascii_uppercase()
+        )));
+    }
+    let parsed = reqwest::Url::parse(base).map_err(|e| {
+        Error::invalid_input(format!("{flag_name} '{base}' is not a URL ({e}): use e.g. http://127.0.0.1:8080"))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
+        return Err(Error::invalid_input(format!(
+            "{flag_name} '{base}' must be an http:// or https:// base URL without a query"
+        )));
+    }
+    Ok(base.to_owned())
+}
+
+/// verify --http's GETs: redirects followed, bounded by --retry-for.
+struct HttpFetch {
+    client: reqwest::Client,
+}
+
+impl HttpFetch {
+    fn new(timeout: std::time::Duration) -> Result<Self, Error> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| Error::invalid_input(format!("cannot set up the HTTP client: {e}")))?;
+        Ok(HttpFetch { client })
+    }
+}
+
+#[async_trait::async_trait]
+impl Fetch for HttpFetch {
+    async fn get(&self, url: &str) -> Fetched {
+        let response = match self.client.get(url).send().await {
+            Ok(r) => r,
+            Err(e) => return Fetched::Failed(if e.is_connect() { "cannot connect" } else { "no answer" }.into()),
+        };
+        let status = response.status().as_u16();
+        match response.bytes().await {
+            Ok(body) => Fetched::Response { status, body: body.to_vec() },
+            Err(_) => Fetched::Failed("response body cut off".into()),
+        }
+    }
 }

@@ -1,0 +1,272 @@
+//! Readiness: what two origins *serve*, compared. For every origin locator of A,
+//! the Smooth, HLS (master and every media playlist) and DASH manifests and, per
+//! rendition, the initialization segment and the first and last media segment are
+//! fetched from A's origin and from B's, and their bytes compared. The fetching is
+//! the caller's ([`Fetch`]): this module knows URLs as text, never an HTTP type.
+//! Reads A's records only; writes nothing.
+
+use std::sync::Arc;
+
+use mirrorcast_core::catalog::Catalog;
+use mirrorcast_core::id::AssetId;
+use mirrorcast_core::model::LocatorType;
+use mirrorcast_core::store::BlobStore;
+use mirrorcast_core::streaming::StreamingUrls;
+use mirrorcast_core::Result;
+
+use crate::readonly::ReadOnly;
+use crate::report::{AssetVerdict, Check, Entry, Marker, Report, Side};
+
+/// What came back from one GET.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// A response: its status and body.
+    Response { status: u16, body: Vec<u8> },
+    /// No response at all (cannot connect, timed out), in a few words.
+    Failed(String),
+}
+
+/// Fetches a URL (following redirects). Implemented by the binary with its HTTP client.
+#[async_trait::async_trait]
+pub trait Fetch: Send + Sync {
+    async fn get(&self, url: &str) -> Fetched;
+}
+
+/// One origin: the data center's name and the base of its streaming URLs.
+#[derive(Debug, Clone, Copy)]
+pub struct Served<'a> {
+    pub name: &'a str,
+    pub base: &'a str,
+}
+
+/// Compares what `a` and `b` serve for A's origin locators (of the `selected` assets, or all).
+pub async fn verify_served(
+    records: Arc<dyn BlobStore>,
+    a: Served<'_>,
+    b: Served<'_>,
+    selected: Option<&[AssetId]>,
+    fetch: &dyn Fetch,
+) -> Result<Report> {
+    let catalog = Catalog::new(Arc::new(ReadOnly(records)));
+    let index = catalog.index().await?;
+    let mut verdicts = Vec::new();
+    for (id, entry) in &index.assets {
+        if selected.is_some_and(|s| !s.contains(id)) {
+            continue;
+        }
+        let locators: Vec<_> =
+            index.locators_of(id).filter(|l| l.locator_type == LocatorType::OnDemandOrigin).cloned().collect();
+        if locators.is_empty() {
+            continue;
+        }
+        let mut entries = Vec::new();
+        let primary = match catalog.get_asset(id).await {
+            Ok(record) => record.value.files.iter().find(|f| f.is_primary).map(|f| f.name.clone()),
+            Err(e) => {
+                entries.push(Entry::new(
+                    Marker::Error,
+                    Check::Http,
+                    Side::A,
+                    id.to_string(),
+                    format!("asset record: {e}"),
+                ));
+                None
+            }
+        };
+        match primary {
+            Some(primary) => {
+                for locator in &locators {
+                    let pair =
+                        Pair { a: StreamingUrls::new(a.base, &locator.id, &primary), a_base: a.base, b_base: b.base };
+                    pair.compare(fetch, &mut entries).await;
+                }
+            }
+            None if entries.is_empty() => entries.push(Entry::new(
+                Marker::Error,
+                Check::Http,
+                Side::A,
+                id.to_string(),
+                "no primary (.ism) file: nothing to stream",
+            )),
+            None => {}
+        }
+        verdicts.push(AssetVerdict::new(id.to_string(), entry.asset.name.clone(), entries));
+    }
+    if let Some(missing) = selected.and_then(|s| s.iter().find(|id| !index.assets.contains_key(id))) {
+        return Err(mirrorcast_core::Error::not_found(format!(
+            "asset {missing} not found in data center '{}'",
+            a.name
+        )));
+    }
+    Ok(Report::new(a.name, b.name, false, verdicts))
+}
+
+/// The same locator's URLs at both origins.
+struct Pair<'a> {
+    a: StreamingUrls,
+    a_base: &'a str,
+    b_base: &'a str,
+}
+
+impl Pair<'_> {
+    /// B's URL for one of A's: the same path under B's base.
+    fn at_b(&self, a_url: &str) -> String {
+        format!("{}{}", self.b_base.trim_end_matches('/'), StreamingUrls::relative(a_url, self.a_base))
+    }
+
+    async fn compare(&self, fetch: &dyn Fetch, entries: &mut Vec<Entry>) {
+        self.same(fetch, &self.a.smooth, entries).await;
+        self.same(fetch, &self.a.dash, entries).await;
+        let Some(master) = self.same(fetch, &self.a.hls, entries).await else { return };
+        // Every media playlist of A's master, and per rendition its init, first and last segment.
+        let Ok(m3u8_rs::Playlist::MasterPlaylist(m)) = m3u8_rs::parse_playlist_res(&master) else {
+            entries.push(Entry::new(
+                Marker::Error,
+                Check::Http,
+                Side::A,
+                self.path(&self.a.hls),
+                "not an HLS master playlist",
+            ));
+            return;
+        };
+        let mut playlists: Vec<String> = m.variants.iter().map(|v| v.uri.clone()).collect();
+        playlists.extend(m.alternatives.iter().filter_map(|a| a.uri.clone()));
+        for uri in playlists {
+            let Some(url) = join(&self.a.hls, &uri) else { continue };
+            let Some(media) = self.same(fetch, &url, entries).await else { continue };
+            let Ok(m3u8_rs::Playlist::MediaPlaylist(p)) = m3u8_rs::parse_playlist_res(&media) else {
+                entries.push(Entry::new(
+                    Marker::Error,
+                    Check::Http,
+                    Side::A,
+                    self.path(&url),
+                    "not an HLS media playlist",
+                ));
+                continue;
+            };
+            let mut wanted: Vec<&str> = Vec::new();
+            if let Some(map) = p.segments.iter().find_map(|s| s.map.as_ref()) {
+                wanted.push(&map.uri);
+            }
+            if let (Some(first), Some(last)) = (p.segments.first(), p.segments.last()) {
+                wanted.push(&first.uri);
+                if last.uri != first.uri {
+                    wanted.push(&last.uri);
+                }
+            }
+            for segment in wanted {
+                if let Some(seg) = join(&url, segment) {
+                    self.same(fetch, &seg, entries).await;
+                }
+            }
+        }
+    }
+
+    fn path<'u>(&self, a_url: &'u str) -> &'u str {
+        StreamingUrls::relative(a_url, self.a_base)
+    }
+
+    /// One URL at both origins: an entry, and A's body when A served it.
+    async fn same(&self, fetch: &dyn Fetch, a_url: &str, entries: &mut Vec<Entry>) -> Option<Vec<u8>> {
+        let b_url = self.at_b(a_url);
+        let (got_a, got_b) = futures::join!(fetch.get(a_url), fetch.get(&b_url));
+        let (marker, side, detail, body) = compare(got_a, got_b);
+        entries.push(Entry::new(marker, Check::Http, side, self.path(a_url), detail));
+        body
+    }
+}
+
+/// The verdict on one URL: marker, side, detail, and A's body when A served it.
+fn compare(a: Fetched, b: Fetched) -> (Marker, Side, String, Option<Vec<u8>>) {
+    let a_body = match a {
+        Fetched::Response { status: 200, body } => body,
+        Fetched::Response { status, .. } => {
+            return (Marker::Error, Side::A, format!("A's origin answered {status}"), None);
+        }
+        Fetched::Failed(why) => return (Marker::Error, Side::A, format!("A's origin: {why}"), None),
+    };
+    match b {
+        Fetched::Response { status: 200, body } if body == a_body => {
+            (Marker::Same, Side::Both, format!("{} bytes", a_body.len()), Some(a_body))
+        }
+        Fetched::Response { status: 200, body } => {
+            let at = a_body.iter().zip(&body).position(|(x, y)| x != y).unwrap_or(a_body.len().min(body.len()));
+            let detail = format!(
+                "served bytes differ: {} in A, {} in B, first difference at byte {at}",
+                a_body.len(),
+                body.len()
+            );
+            (Marker::Differs, Side::Both, detail, Some(a_body))
+        }
+        Fetched::Response { status: 404, .. } => {
+            (Marker::Missing, Side::B, "B's origin answered 404".into(), Some(a_body))
+        }
+        Fetched::Response { status, .. } => {
+            (Marker::Differs, Side::B, format!("A's origin answered 200, B's {status}"), Some(a_body))
+        }
+        Fetched::Failed(why) => (Marker::Error, Side::B, format!("B's origin: {why}"), Some(a_body)),
+    }
+}
+
+/// A reference in a playlist at `base`, made absolute (the playlists use relative ones).
+fn join(base: &str, reference: &str) -> Option<String> {
+    if reference.contains("://") {
+        return Some(reference.to_owned());
+    }
+    let (dir, _) = base.split('?').next()?.rsplit_once('/')?;
+    let mut parts: Vec<&str> = dir.split('/').collect();
+    for segment in reference.split('/') {
+        match segment {
+            "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(body: &[u8]) -> Fetched {
+        Fetched::Response { status: 200, body: body.to_vec() }
+    }
+
+    #[test]
+    fn equal_bytes_are_same_and_everything_else_has_its_marker() {
+        assert_eq!(compare(ok(b"abc"), ok(b"abc")).0, Marker::Same);
+        let (m, side, detail, _) = compare(ok(b"abcd"), ok(b"abXd"));
+        assert_eq!((m, side), (Marker::Differs, Side::Both));
+        assert!(detail.contains("first difference at byte 2"), "{detail}");
+        let (m, _, detail, _) = compare(ok(b"abc"), ok(b"abcdef"));
+        assert_eq!(m, Marker::Differs);
+        assert!(detail.contains("3 in A, 6 in B, first difference at byte 3"), "{detail}");
+        assert_eq!(compare(ok(b"x"), Fetched::Response { status: 404, body: vec![] }).0, Marker::Missing);
+        let (m, side, detail, _) = compare(ok(b"x"), Fetched::Response { status: 503, body: vec![] });
+        assert_eq!((m, side), (Marker::Differs, Side::B));
+        assert!(detail.contains("B's 503"), "{detail}");
+        let (m, side, _, body) = compare(ok(b"x"), Fetched::Failed("cannot connect".into()));
+        assert_eq!((m, side, body), (Marker::Error, Side::B, Some(b"x".to_vec())));
+        let (m, side, _, body) = compare(Fetched::Response { status: 404, body: vec![] }, ok(b"x"));
+        assert_eq!((m, side, body), (Marker::Error, Side::A, None), "A must serve what its records name");
+    }
+
+    #[test]
+    fn playlist_references_resolve_against_the_playlist() {
+        let master = "http://a:1/l/Clip.ism/manifest(format=m3u8-aapl)";
+        assert_eq!(
+            join(master, "QualityLevels(600000)/Manifest(video,format=m3u8-aapl)").unwrap(),
+            "http://a:1/l/Clip.ism/QualityLevels(600000)/Manifest(video,format=m3u8-aapl)"
+        );
+        let media = "http://a:1/l/Clip.ism/QualityLevels(600000)/Manifest(video,format=m3u8-aapl)";
+        assert_eq!(
+            join(media, "Fragments(video=0,format=m3u8-aapl)").unwrap(),
+            "http://a:1/l/Clip.ism/QualityLevels(600000)/Fragments(video=0,format=m3u8-aapl)"
+        );
+        assert_eq!(join(media, "../x.m3u8").unwrap(), "http://a:1/l/Clip.ism/x.m3u8");
+        assert_eq!(join(media, "http://elsewhere/s.mp4").unwrap(), "http://elsewhere/s.mp4");
+    }
+}
