@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
 use mirrorcast_core::catalog::Catalog;
 use mirrorcast_core::id::AssetId;
 use mirrorcast_core::mime::mime_type_for;
@@ -24,6 +25,9 @@ use crate::job::{JobId, JobRecord, JobState, Jobs};
 use crate::ladder::Preset;
 use crate::manifests;
 use crate::relay::SourceRelay;
+
+/// Output files uploaded at once.
+const UPLOADS_IN_FLIGHT: usize = 4;
 
 /// How often the encoder writes its progress and looks for a cancel.
 const POLL: Duration = Duration::from_millis(1000);
@@ -245,8 +249,9 @@ impl Encoder {
         }
         let mut names: Vec<&str> = renditions.iter().map(|(o, _)| o.name.as_str()).collect();
         names.extend(made.files.iter().map(|(n, _)| n.as_str()));
-        for name in &names {
-            let file = tokio::fs::File::open(dir.join(name)).await.map_err(Error::from)?;
+        // The files go up side by side: after ffmpeg, this is the encode's only wait.
+        let upload = |name: &str| {
+            let (store, container, path) = (store.clone(), asset.container.clone(), dir.join(name));
             let options = UploadOptions {
                 put: PutOptions {
                     properties: BlobProperties { content_type: Some(mime_type_for(name)), ..Default::default() },
@@ -254,8 +259,16 @@ impl Encoder {
                 },
                 ..Default::default()
             };
-            upload_reader(store.as_ref(), &asset.container, name, file, &options).await?;
-        }
+            let name = name.to_owned();
+            async move {
+                let file = tokio::fs::File::open(path).await.map_err(Error::from)?;
+                upload_reader(store.as_ref(), &container, &name, file, &options).await.map(|_| ())
+            }
+        };
+        futures::stream::iter(names.iter().map(|n| upload(n)))
+            .buffer_unordered(UPLOADS_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
         let record = self.catalog.regenerate_files(&asset.id).await?;
         log.line(format!("uploaded {} files to {}", record.files.len(), asset.id));
         Ok(())

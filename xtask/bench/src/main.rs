@@ -12,8 +12,11 @@
 //! parallel GETs and PUTs of the same bytes) with each tool's share of it.
 //! `--only` takes comma-separated workload or topology names (W3,streamed,upload).
 //! W4 (the control plane, `--only W4 [--w4-assets 1000,10000]`) is in w4.rs; it runs only when asked.
+//! So does `encode` (`--only encode [--encode-seconds 20] [--encode-size 1280x720]`, encode.rs):
+//! `mirrorcast encode` against the same ffmpeg command run by hand, and one ffmpeg per rendition.
 
 mod emulator;
+mod encode;
 mod measure;
 mod w4;
 mod workload;
@@ -30,9 +33,10 @@ use serde_json::json;
 use measure::{measure, median, Measured};
 use workload::Workload;
 
-struct Tools {
-    mirrorcast: PathBuf,
-    rclone: Option<PathBuf>,
+#[derive(Debug)]
+pub struct Tools {
+    pub mirrorcast: PathBuf,
+    pub rclone: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -57,6 +61,11 @@ async fn main() -> Result<()> {
         let sizes: Vec<usize> = sizes.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>()?;
         results.extend(w4::run(&tools, &sizes).await?);
     }
+    if only.as_ref().is_some_and(|o| o.iter().any(|w| w == "encode")) {
+        let seconds = flag(&args, "--encode-seconds").map(|v| v.parse()).transpose()?.unwrap_or(20);
+        let size = flag(&args, "--encode-size").unwrap_or_else(|| "1280x720".into());
+        results.push(encode::run(&tools, runs, seconds, &size).await?);
+    }
     if wanted(&["upload"]) {
         results.push(upload(&tools, runs).await?);
     }
@@ -68,11 +77,14 @@ async fn main() -> Result<()> {
             results.push(replicate(&tools, topology, &w, runs).await?);
         }
     }
-    println!(
-        "\n{:<34} {:>12} {:>12} {:>7} {:>12} {:>12} {:>7}",
-        "benchmark (median)", "mirrorcast", "rclone", "ratio", "mc peak RSS", "rc peak RSS", "ratio"
-    );
-    for r in results.iter().flat_map(|r| r["rows"].as_array().cloned().unwrap_or_default()) {
+    let (encodes, copies): (Vec<_>, Vec<_>) = results.iter().partition(|r| r["benchmark"] == "encode");
+    if !copies.is_empty() {
+        println!(
+            "\n{:<34} {:>12} {:>12} {:>7} {:>12} {:>12} {:>7}",
+            "benchmark (median)", "mirrorcast", "rclone", "ratio", "mc peak RSS", "rc peak RSS", "ratio"
+        );
+    }
+    for r in copies.iter().chain(&encodes).flat_map(|r| r["rows"].as_array().cloned().unwrap_or_default()) {
         println!("{}", r.as_str().unwrap_or(""));
     }
     let out = root.join("target/bench.json");
