@@ -589,6 +589,10 @@ QualityLevels(300000)/Manifest(video,format=m3u8-aapl)\n";
                 "no presentation duration",
             ),
             (r#"<MPD mediaPresentationDuration="P1X"><Period/></MPD>"#, "ISO 8601"),
+            (
+                r#"<MPD><Period><AdaptationSet><Representation id="x"><SegmentTemplate media="$Time$"><SegmentTimeline><S d="1" r="2000000"/></SegmentTimeline></SegmentTemplate></Representation></AdaptationSet></Period></MPD>"#,
+                "more than a million",
+            ),
         ] {
             let e = dash(mpd, &base).unwrap_err();
             assert!(e.0.contains(why), "{mpd}: {e}");

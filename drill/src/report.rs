@@ -205,7 +205,10 @@ impl DrillReport {
         }
         let _ = writeln!(s, "HTTP errors seen by the client: {}", self.errors.len());
         for e in self.errors.iter().take(20) {
-            let what = e.status.map_or_else(|| e.error.clone(), |st| format!("{st} {}", e.error));
+            let what = match e.status {
+                Some(st) if !e.error.starts_with("HTTP") => format!("HTTP {st}: {}", e.error),
+                _ => e.error.clone(),
+            };
             let _ = writeln!(
                 s,
                 "  {:>7.2} s {:<4} {} from {}: {what}",

@@ -82,6 +82,12 @@ impl DrillConfig {
         if !matches!(self.base.scheme(), "http" | "https") || self.base.host_str().is_none() {
             return Err(Error::invalid_input(format!("--front '{}' must be an http:// or https:// URL", self.base)));
         }
+        if self.base.query().is_some() || self.base.fragment().is_some() || !self.base.username().is_empty() {
+            // The streaming paths are appended to it; and what a query or user part holds may be secret.
+            return Err(Error::invalid_input(
+                "--front must be a base URL without a query, fragment or user (e.g. http://127.0.0.1:8000)",
+            ));
+        }
         if self.formats.is_empty() {
             return Err(Error::invalid_input("no format to play: use --format hls, dash or both"));
         }
@@ -577,6 +583,8 @@ mod tests {
         type Change = Box<dyn Fn(&mut DrillConfig)>;
         let cases: Vec<(Change, &str)> = vec![
             (Box::new(|c| c.base = Url::parse("ftp://x/").unwrap()), "--front"),
+            (Box::new(|c| c.base = Url::parse("http://x/?sig=abc").unwrap()), "without a query"),
+            (Box::new(|c| c.base = Url::parse("http://user:pw@x/").unwrap()), "without a query"),
             (Box::new(|c| c.buffer = 1.0), "--buffer"),
             (Box::new(|c| c.start_buffer = f64::NAN), "--start-buffer"),
             (Box::new(|c| c.kill_at = Some(3.0)), "--kill-at needs --kill"),
