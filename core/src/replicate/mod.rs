@@ -236,7 +236,9 @@ impl<'a> Replicator<'a> {
             let b_locators: Vec<&Locator> = b_index.locators.values().collect();
             self.sweep_stale_grants(&selected, &b_locators).await?;
         }
-        let parallel_assets = (self.options.concurrency / 4).clamp(1, 8);
+        // Assets are mostly a chain of small requests: as many in flight as
+        // copies may be (the copies themselves share the run's permits and pool).
+        let parallel_assets = self.options.concurrency.clamp(1, 64);
         let (a_index, b_index) = (&a_index, &b_index);
         let mut assets: Vec<AssetReport> = stream::iter(ids)
             .map(|id| self.replicate_asset(id, a_index, b_index))
