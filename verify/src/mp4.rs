@@ -1,14 +1,35 @@
 //! Cheap MP4 sanity: walk the top-level box headers with small ranged reads
 //! and check that the boxes end exactly where the blob ends. Catches a
-//! truncated file without downloading it.
+//! truncated file without downloading it. The first read takes the head of
+//! the file (a small file whole: one request); each box header beyond what
+//! was read costs one more small read.
 
 use futures::TryStreamExt;
 use mirrorcast_core::store::BlobStore;
+
+/// Bytes taken by the first read: ftyp, a moov of a short clip, or a whole small file.
+const HEAD_READ: u64 = 64 * 1024;
 
 /// Files whose top-level structure is ISO BMFF boxes.
 pub fn is_mp4(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     [".mp4", ".ismv", ".isma", ".m4a", ".m4v"].iter().any(|e| lower.ends_with(e))
+}
+
+/// Bytes of the blob read so far: `data` starts at `start`.
+#[derive(Default)]
+struct Window {
+    start: u64,
+    data: Vec<u8>,
+}
+
+impl Window {
+    /// Up to `len` bytes at `offset`; fewer where the window ends, none if it does not reach `offset`.
+    fn at(&self, offset: u64, len: u64) -> &[u8] {
+        let Some(from) = offset.checked_sub(self.start).and_then(|f| usize::try_from(f).ok()) else { return &[] };
+        let Some(rest) = self.data.get(from..) else { return &[] };
+        &rest[..rest.len().min(len as usize)]
+    }
 }
 
 /// `Ok(None)` if the boxes add up to `size`, `Ok(Some(why))` if not.
@@ -18,6 +39,7 @@ pub async fn check(
     name: &str,
     size: u64,
 ) -> mirrorcast_core::Result<Option<String>> {
+    let mut window = Window::default();
     let mut offset = 0u64;
     let mut boxes = 0;
     while offset < size {
@@ -25,9 +47,13 @@ pub async fn check(
             return Ok(Some(format!("{} stray bytes after the last box at offset {offset}", size - offset)));
         }
         let want = (size - offset).min(16);
-        let got = store.get_blob(container, name, Some(offset..offset + want)).await?;
-        let chunks: Vec<bytes::Bytes> = got.stream.try_collect().await?;
-        let head: Vec<u8> = chunks.concat();
+        if (window.at(offset, want).len() as u64) < want {
+            let read = if offset == 0 { HEAD_READ.min(size) } else { want };
+            let got = store.get_blob(container, name, Some(offset..offset + read)).await?;
+            let chunks: Vec<bytes::Bytes> = got.stream.try_collect().await?;
+            window = Window { start: offset, data: chunks.concat() };
+        }
+        let head = window.at(offset, want);
         if head.len() < 8 {
             return Ok(Some(format!("short read at offset {offset}")));
         }
@@ -42,7 +68,7 @@ pub async fn check(
         if box_size < 8 {
             return Ok(Some(format!("box '{kind}' at {offset} claims {box_size} bytes")));
         }
-        offset += box_size;
+        offset = offset.saturating_add(box_size);
         boxes += 1;
         if boxes > 10_000 {
             return Ok(Some("more than 10000 top-level boxes".into()));
@@ -71,5 +97,33 @@ mod tests {
         let why = check(&s, "c", "cut.mp4", 4000).await.unwrap().unwrap();
         assert!(why.contains("end at byte 5000"), "{why}");
         assert!(is_mp4("A_1280x720_3400.MP4") && !is_mp4("a.ism"));
+    }
+
+    #[tokio::test]
+    async fn box_headers_past_the_first_read_are_read_too() {
+        let s = InMemoryStore::new();
+        s.create_container("c").await.unwrap();
+        let mut file = mirrorcast_core::sample::mp4(64, 1)[..24].to_vec();
+        let free = 3 * HEAD_READ as u32;
+        file.extend_from_slice(&free.to_be_bytes());
+        file.extend_from_slice(b"free");
+        file.resize(24 + free as usize, 0);
+        file.extend_from_slice(&1000u32.to_be_bytes());
+        file.extend_from_slice(b"mdat");
+        file.resize(file.len() + 992, 7);
+        let len = file.len() as u64;
+        s.put_blob("c", "big.mp4", Bytes::from(file.clone()), &PutOptions::default()).await.unwrap();
+        assert_eq!(check(&s, "c", "big.mp4", len).await.unwrap(), None);
+        let cut = len - 500;
+        s.put_blob("c", "cut.mp4", Bytes::from(file[..cut as usize].to_vec()), &PutOptions::default()).await.unwrap();
+        let why = check(&s, "c", "cut.mp4", cut).await.unwrap().unwrap();
+        assert!(why.contains(&format!("end at byte {len}")), "{why}");
+        // The mdat header itself cut off: a short read, not a panic.
+        let at_header = 24 + free as u64 + 4;
+        s.put_blob("c", "hdr.mp4", Bytes::from(file[..at_header as usize].to_vec()), &PutOptions::default())
+            .await
+            .unwrap();
+        let why = check(&s, "c", "hdr.mp4", at_header).await.unwrap().unwrap();
+        assert!(why.contains("stray bytes"), "{why}");
     }
 }

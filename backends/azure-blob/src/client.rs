@@ -11,6 +11,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
+use md5::{Digest, Md5};
 use mirrorcast_core::model::Permissions;
 use mirrorcast_core::secret::redact_sas;
 use mirrorcast_core::store::{
@@ -691,6 +692,10 @@ impl BlobStore for AzureBlobStore {
         let id = B64.encode(block_id);
         let url = Self::with_query(self.blob_url(container, name)?, &[("comp", "block"), ("blockid", &id)]);
         let mut req = self.request(Method::PUT, url, Self::blob_what(container, name));
+        // The block's own MD5, so the service checks it on arrival. Without
+        // one, the service computes a CRC64 of the block to send back (Azurite
+        // in JavaScript: about three times the CPU of the whole request).
+        header(&mut req.headers, "content-md5", &B64.encode(Md5::digest(&data)))?;
         req.body = data;
         self.send(&req).await.map(|_| ())
     }

@@ -33,6 +33,8 @@ pub const FILES_KEY: &str = "mcfiles";
 /// Metadata key of a replica's fingerprint of its source (an asset record),
 /// or of the mark replicate leaves on the locators it makes.
 pub const FROM_KEY: &str = "mcfrom";
+/// Metadata key of the digest of an asset record's file infos ([`files_digest`]).
+pub const FILES_DIGEST_KEY: &str = "mcfilesmd5";
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -46,10 +48,19 @@ pub fn record_metadata<T: Serialize>(value: &T) -> Result<BTreeMap<String, Strin
 pub fn asset_metadata(record: &AssetRecord, from: Option<&str>) -> Result<BTreeMap<String, String>> {
     let mut m = record_metadata(&record.asset)?;
     m.insert(FILES_KEY.to_owned(), record.files.len().to_string());
+    m.insert(FILES_DIGEST_KEY.to_owned(), files_digest(&record.files)?);
     if let Some(f) = from {
         m.insert(FROM_KEY.to_owned(), f.to_owned());
     }
     Ok(m)
+}
+
+/// The digest of file infos as a record stores them (base64 MD5 of their
+/// compact JSON): a reader that can make the same file infos from a listing
+/// knows the record's without reading it.
+pub fn files_digest(files: &[AssetFile]) -> Result<String> {
+    use md5::{Digest, Md5};
+    Ok(B64.encode(Md5::digest(serde_json::to_vec(files)?)))
 }
 
 /// The id a record blob is named after: `<prefix><guid>.json`.
@@ -72,6 +83,8 @@ pub struct AssetEntry {
     pub file_count: u64,
     /// The fingerprint of the source this replica was made from.
     pub from: Option<String>,
+    /// [`files_digest`] of the record's file infos (records written before it have none).
+    pub files_digest: Option<String>,
 }
 
 /// A record that failed its checks (or could not be parsed): named, and
@@ -239,6 +252,7 @@ pub(super) async fn build(catalog: &Catalog) -> Result<Index> {
                 files,
                 file_count,
                 from: meta.metadata.get(FROM_KEY).cloned(),
+                files_digest: meta.metadata.get(FILES_DIGEST_KEY).cloned(),
             })
         });
         match checked {

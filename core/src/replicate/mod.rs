@@ -253,7 +253,9 @@ impl<'a> Replicator<'a> {
             ),
             None => None,
         };
-        let parallel_assets = (self.options.concurrency / 4).clamp(1, 8);
+        // Assets are mostly a chain of small requests: as many in flight as
+        // copies may be (the copies themselves share the run's permits and pool).
+        let parallel_assets = self.options.concurrency.clamp(1, 64);
         let (a_index, b_index) = (&a_index, &b_index);
         let mut assets: Vec<AssetReport> = stream::iter(ids)
             .map(|id| self.replicate_asset(id, a_index, b_index))
