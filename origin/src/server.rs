@@ -21,7 +21,7 @@ use futures::TryStreamExt;
 use mirrorcast_core::catalog::{AssetRecord, Catalog, CATALOG_CONTAINER};
 use mirrorcast_core::id::LocatorId;
 use mirrorcast_core::model::{Locator, LocatorType};
-use mirrorcast_core::store::{BlobStore, ListOptions};
+use mirrorcast_core::store::{BlobMeta, BlobStore, ListOptions};
 use mirrorcast_core::ErrorKind;
 use mirrorcast_media::fragment::{box_header, Index};
 use mirrorcast_media::ism::{ServerManifest, TrackKind};
@@ -36,6 +36,7 @@ use crate::metrics::Metrics;
 use crate::packaging::{self, Rendition};
 use crate::range::{self, Ranged};
 use crate::request::{self, Format, Target};
+use crate::validators::{self, Validators};
 
 /// A larger `moov` is refused rather than held (hours of 60 fps need a few MiB).
 const MAX_MOOV_BYTES: u64 = 64 * 1024 * 1024;
@@ -81,11 +82,42 @@ impl quick_cache::Weighter<(String, String), Indexed> for IndexWeight {
     }
 }
 
+/// The version of a source blob a response is made from.
+#[derive(Debug, Clone)]
+struct Version {
+    /// The store's ETag: a later read of other bytes is noticed by it.
+    etag: String,
+    /// What stays equal while the bytes do, in any data center (see [`validators`]).
+    tag: String,
+    last_modified: Option<chrono::DateTime<Utc>>,
+}
+
+impl Version {
+    fn of(meta: &BlobMeta) -> Version {
+        Version {
+            etag: meta.etag.clone(),
+            tag: validators::content_tag(meta.properties.content_md5.as_deref(), &meta.etag),
+            last_modified: meta.last_modified,
+        }
+    }
+
+    fn source(&self) -> (&str, Option<chrono::DateTime<Utc>>) {
+        (&self.tag, self.last_modified)
+    }
+}
+
 /// A rendition's index and the blob version it was read from.
 #[derive(Debug, Clone)]
 struct Indexed {
-    etag: String,
+    version: Version,
     index: Arc<Index>,
+}
+
+/// A parsed `.ism` and the blob version it was read from.
+#[derive(Debug)]
+struct Parsed {
+    manifest: ServerManifest,
+    version: Version,
 }
 
 /// One data center's origin: its records, its blobs, its caches.
@@ -95,7 +127,7 @@ pub struct Origin {
     config: OriginConfig,
     /// quick_cache: weighted (index bytes, not entries), small, no background threads.
     indexes: Cache<(String, String), Indexed, IndexWeight>,
-    manifests: Cache<(String, String), (Instant, Arc<ServerManifest>)>,
+    manifests: Cache<(String, String), (Instant, Arc<Parsed>)>,
     records: Cache<uuid::Uuid, (Instant, Arc<(Locator, AssetRecord)>)>,
     pub metrics: Metrics,
 }
@@ -230,20 +262,30 @@ impl Origin {
     ) -> Result<Response, Fail> {
         match target {
             Target::File(name) => self.plain(method, asset, name, headers).await,
-            Target::Manifest { ism, format } => self.manifest(asset, ism, *format).await,
+            Target::Manifest { ism, format } => self.manifest(asset, target, ism, *format, headers).await,
             Target::Playlist { ism, bitrate, stream, format } => {
-                let (renditions, _) = self.renditions(asset, ism).await?;
+                let (renditions, parsed) = self.renditions(asset, ism).await?;
                 let r = pick(&renditions, *bitrate, stream)?;
                 if !format.is_hls() {
                     return Err(Fail::NotFound("a media playlist is HLS only"));
                 }
                 let rendition = r.as_rendition()?;
-                Ok(text(packaging::hls_media(&rendition, *format), "application/vnd.apple.mpegurl"))
+                let v = validators::packaged(&target.canonical(), &[parsed.version.source(), r.index.version.source()]);
+                Ok(conditional(headers, &v, MANIFEST_CACHE_CONTROL, || {
+                    text(packaging::hls_media(&rendition, *format), "application/vnd.apple.mpegurl")
+                }))
             }
             Target::Fragment { ism, bitrate, stream, time, .. } => {
                 let (renditions, _) = self.renditions(asset, ism).await?;
                 let r = pick(&renditions, *bitrate, stream)?;
-                self.fragment(asset, r, *time).await
+                // A fragment's bytes depend on its rendition only, not on the `.ism`.
+                let v = validators::packaged(&target.canonical(), &[r.index.version.source()]);
+                if validators::not_modified(headers, &v.etag, v.last_modified) {
+                    return Ok(not_modified(&v, MEDIA_CACHE_CONTROL));
+                }
+                let mut resp = self.fragment(asset, r, *time).await?;
+                set_validators(resp.headers_mut(), &v);
+                Ok(resp)
             }
         }
     }
@@ -275,10 +317,7 @@ impl Origin {
         if let Some(at) = meta.last_modified {
             insert(&mut h, header::LAST_MODIFIED, &httpdate::fmt_http_date(at.into()));
         }
-        let none_match = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
-        if none_match.is_some_and(|v| {
-            v.split(',').any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == etag.trim_start_matches("W/"))
-        }) {
+        if validators::not_modified(headers, &etag, meta.last_modified) {
             return Ok((StatusCode::NOT_MODIFIED, h).into_response());
         }
         let wanted = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
@@ -300,28 +339,42 @@ impl Origin {
         Ok((status, h, body).into_response())
     }
 
-    async fn manifest(&self, asset: &AssetRecord, ism: &str, format: Format) -> Result<Response, Fail> {
+    async fn manifest(
+        &self,
+        asset: &AssetRecord,
+        target: &Target,
+        ism: &str,
+        format: Format,
+        headers: &HeaderMap,
+    ) -> Result<Response, Fail> {
         if format == Format::Smooth {
             let server = self.server_manifest(asset, ism).await?;
             let base = ism.rsplit_once('/').map_or("", |(dir, _)| dir);
-            let client = match &server.client_manifest {
+            let client = match &server.manifest.client_manifest {
                 Some(c) => join(base, c),
                 None => format!("{}c", ism),
             };
             Self::has_file(asset, &client)?;
-            let (_, bytes) = self.get_range(&asset.asset.container, &client, None).await?;
-            let mut r = (StatusCode::OK, bytes).into_response();
-            insert(r.headers_mut(), header::CONTENT_TYPE, "text/xml; charset=utf-8");
-            insert(r.headers_mut(), header::CACHE_CONTROL, MANIFEST_CACHE_CONTROL);
-            return Ok(r);
+            let (version, bytes) = self.get_range(&asset.asset.container, &client, None).await?;
+            let v = validators::packaged(&target.canonical(), &[server.version.source(), version.source()]);
+            return Ok(conditional(headers, &v, MANIFEST_CACHE_CONTROL, || {
+                let mut r = (StatusCode::OK, bytes).into_response();
+                insert(r.headers_mut(), header::CONTENT_TYPE, "text/xml; charset=utf-8");
+                r
+            }));
         }
-        let (owned, _) = self.renditions(asset, ism).await?;
+        let (owned, parsed) = self.renditions(asset, ism).await?;
         let renditions: Vec<Rendition<'_>> = owned.iter().map(Owned::as_rendition).collect::<Result<_, _>>()?;
-        Ok(if format.is_hls() {
-            text(packaging::hls_master(&renditions, format), "application/vnd.apple.mpegurl")
-        } else {
-            text(packaging::dash(&renditions, format), "application/dash+xml")
-        })
+        let sources: Vec<_> =
+            std::iter::once(parsed.version.source()).chain(owned.iter().map(|o| o.index.version.source())).collect();
+        let v = validators::packaged(&target.canonical(), &sources);
+        Ok(conditional(headers, &v, MANIFEST_CACHE_CONTROL, || {
+            if format.is_hls() {
+                text(packaging::hls_master(&renditions, format), "application/vnd.apple.mpegurl")
+            } else {
+                text(packaging::dash(&renditions, format), "application/dash+xml")
+            }
+        }))
     }
 
     async fn fragment(&self, asset: &AssetRecord, r: &Owned, time: Option<u64>) -> Result<Response, Fail> {
@@ -332,8 +385,8 @@ impl Origin {
             Some(t) => {
                 let (number, fragment) = track.fragment_at(t).ok_or(Fail::NotFound("no fragment at that time"))?;
                 let range = track.byte_range(fragment);
-                let (etag, data) = self.get_range(&asset.asset.container, &r.file, Some(range)).await?;
-                if etag != r.index.etag {
+                let (version, data) = self.get_range(&asset.asset.container, &r.file, Some(range)).await?;
+                if version.etag != r.index.version.etag {
                     // The rendition was replaced: forget the old index, let the client ask again.
                     self.indexes.remove(&(asset.asset.container.clone(), r.file.clone()));
                     return Err(Fail::Storage(ErrorKind::Transient));
@@ -347,20 +400,25 @@ impl Origin {
         Ok(resp)
     }
 
-    /// Bytes of a blob (or of `range` of it) in memory, and the blob's ETag.
-    async fn get_range(&self, container: &str, name: &str, range: Option<Range<u64>>) -> Result<(String, Bytes), Fail> {
+    /// Bytes of a blob (or of `range` of it) in memory, and the blob's version.
+    async fn get_range(
+        &self,
+        container: &str,
+        name: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<(Version, Bytes), Fail> {
         let got = self.timed(self.store.get_blob(container, name, range)).await?;
-        let etag = got.meta.etag.clone();
+        let version = Version::of(&got.meta);
         let start = Instant::now();
         let read = tokio::time::timeout(self.config.upstream_timeout, got.stream.try_collect::<Vec<Bytes>>()).await;
         self.metrics.upstream(start.elapsed(), matches!(read, Ok(Ok(_))));
         let chunks = read.map_err(|_| Fail::Storage(ErrorKind::Transient))??;
         let mut buf = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
         chunks.iter().for_each(|c| buf.extend_from_slice(c));
-        Ok((etag, buf.freeze()))
+        Ok((version, buf.freeze()))
     }
 
-    async fn server_manifest(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<ServerManifest>, Fail> {
+    async fn server_manifest(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Parsed>, Fail> {
         Self::has_file(asset, ism)?;
         let key = (asset.asset.container.clone(), ism.to_owned());
         if let Some((at, m)) = self.manifests.get(&key) {
@@ -368,19 +426,19 @@ impl Origin {
                 return Ok(m);
             }
         }
-        let (_, bytes) = self.get_range(&asset.asset.container, ism, None).await?;
+        let (version, bytes) = self.get_range(&asset.asset.container, ism, None).await?;
         let text = std::str::from_utf8(&bytes).map_err(|_| Fail::Media)?;
-        let parsed = Arc::new(ServerManifest::parse(text).map_err(|_| Fail::Media)?);
+        let parsed = Arc::new(Parsed { manifest: ServerManifest::parse(text).map_err(|_| Fail::Media)?, version });
         self.manifests.insert(key, (Instant::now(), parsed.clone()));
         Ok(parsed)
     }
 
     /// Every video and audio track the `.ism` names, with its file's index.
-    async fn renditions(&self, asset: &AssetRecord, ism: &str) -> Result<(Vec<Owned>, Arc<ServerManifest>), Fail> {
+    async fn renditions(&self, asset: &AssetRecord, ism: &str) -> Result<(Vec<Owned>, Arc<Parsed>), Fail> {
         let server = self.server_manifest(asset, ism).await?;
         let base = ism.rsplit_once('/').map_or("", |(dir, _)| dir);
         let mut out = Vec::new();
-        for t in &server.tracks {
+        for t in &server.manifest.tracks {
             if t.kind == TrackKind::Text {
                 continue;
             }
@@ -406,7 +464,7 @@ impl Origin {
         self.metrics.index_lookup(false);
         let meta = self.timed(self.store.head_blob(container, name)).await?;
         let size = meta.size;
-        let (etag, first) = self.get_range(container, name, Some(0..size.min(FIRST_READ_BYTES))).await?;
+        let (version, first) = self.get_range(container, name, Some(0..size.min(FIRST_READ_BYTES))).await?;
         let mut pos = 0u64;
         let mut moov = None;
         for _ in 0..64 {
@@ -441,7 +499,7 @@ impl Origin {
             debug!(target: "mirrorcast_origin", "index of a rendition: {e}");
             Fail::Media
         })?;
-        let indexed = Indexed { etag, index: Arc::new(index) };
+        let indexed = Indexed { version, index: Arc::new(index) };
         self.indexes.insert(key, indexed.clone());
         Ok(indexed)
     }
@@ -492,6 +550,33 @@ fn join(dir: &str, name: &str) -> String {
     } else {
         format!("{dir}/{name}")
     }
+}
+
+fn set_validators(h: &mut HeaderMap, v: &Validators) {
+    insert(h, header::ETAG, &v.etag);
+    if let Some(at) = v.last_modified {
+        insert(h, header::LAST_MODIFIED, &httpdate::fmt_http_date(at.into()));
+    }
+}
+
+/// 304 with the validators and caching a 200 would have had.
+fn not_modified(v: &Validators, cache_control: &str) -> Response {
+    let mut r = StatusCode::NOT_MODIFIED.into_response();
+    set_validators(r.headers_mut(), v);
+    insert(r.headers_mut(), header::CACHE_CONTROL, cache_control);
+    r
+}
+
+/// A packaged response under its validators: 304 when the client's copy is
+/// current (nothing is made), else `make()` with ETag and Last-Modified.
+fn conditional(headers: &HeaderMap, v: &Validators, cache_control: &str, make: impl FnOnce() -> Response) -> Response {
+    if validators::not_modified(headers, &v.etag, v.last_modified) {
+        return not_modified(v, cache_control);
+    }
+    let mut r = make();
+    set_validators(r.headers_mut(), v);
+    insert(r.headers_mut(), header::CACHE_CONTROL, cache_control);
+    r
 }
 
 fn text(body: String, content_type: &str) -> Response {
@@ -578,8 +663,8 @@ pub fn router(origin: Arc<Origin>) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-        .allow_headers([header::RANGE, header::IF_NONE_MATCH])
-        .expose_headers([header::CONTENT_LENGTH, header::CONTENT_RANGE, header::ETAG]);
+        .allow_headers([header::RANGE, header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE])
+        .expose_headers([header::CONTENT_LENGTH, header::CONTENT_RANGE, header::ETAG, header::LAST_MODIFIED]);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
