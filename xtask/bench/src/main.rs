@@ -12,9 +12,11 @@
 //! parallel GETs and PUTs of the same bytes) with each tool's share of it.
 //! `--only` takes comma-separated workload or topology names (W3,streamed,upload).
 //! W4 (the control plane, `--only W4 [--w4-assets 1000,10000]`) is in w4.rs; it runs only when asked.
+//! So does `--only serve [--serve-seconds 10] [--serve-connections 32]` (serve.rs: the origin against nginx).
 
 mod emulator;
 mod measure;
+mod serve;
 mod w4;
 mod workload;
 
@@ -56,6 +58,9 @@ async fn main() -> Result<()> {
         let sizes = flag(&args, "--w4-assets").unwrap_or_else(|| "1000,10000".into());
         let sizes: Vec<usize> = sizes.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>()?;
         results.extend(w4::run(&tools, &sizes).await?);
+    }
+    if only.as_ref().is_some_and(|o| o.iter().any(|w| w == "serve")) {
+        results.push(serve::run(&tools, &args, runs).await?);
     }
     if wanted(&["upload"]) {
         results.push(upload(&tools, runs).await?);
