@@ -113,6 +113,35 @@ struct Indexed {
     index: Arc<Index>,
 }
 
+/// Every rendition of one `.ism` with its index: built once per manifest TTL, not per request.
+#[derive(Debug)]
+struct Renditions {
+    list: Vec<Owned>,
+    parsed: Arc<Parsed>,
+    at: Instant,
+}
+
+#[derive(Clone)]
+struct RenditionsWeight;
+
+impl quick_cache::Weighter<(String, String), Arc<Renditions>> for RenditionsWeight {
+    fn weight(&self, _key: &(String, String), value: &Arc<Renditions>) -> u64 {
+        value.list.iter().map(|o| o.index.index.weight()).sum::<u64>().max(1)
+    }
+}
+
+#[derive(Clone)]
+struct BodyWeight;
+
+impl quick_cache::Weighter<String, Bytes> for BodyWeight {
+    fn weight(&self, _key: &String, value: &Bytes) -> u64 {
+        value.len() as u64 + 64
+    }
+}
+
+/// Bytes of packaged manifests and playlists kept, by ETag (a two-hour MPD is ~64 KiB).
+const BODY_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 /// A parsed `.ism` and the blob version it was read from.
 #[derive(Debug)]
 struct Parsed {
@@ -129,6 +158,11 @@ pub struct Origin {
     indexes: Cache<(String, String), Indexed, IndexWeight>,
     manifests: Cache<(String, String), (Instant, Arc<Parsed>)>,
     records: Cache<uuid::Uuid, (Instant, Arc<(Locator, AssetRecord)>)>,
+    /// Each `.ism`'s renditions with their indexes (weighted like the index cache: it holds
+    /// the same indexes, so memory stays within twice the index budget).
+    renditions: Cache<(String, String), Arc<Renditions>, RenditionsWeight>,
+    /// Packaged manifests and playlists by ETag: a two-hour asset's are made once, not per request.
+    bodies: Cache<String, Bytes, BodyWeight>,
     pub metrics: Metrics,
 }
 
@@ -200,6 +234,8 @@ impl Origin {
             indexes: Cache::with_weighter(estimated, config.index_cache_bytes, IndexWeight),
             manifests: Cache::new(1024),
             records: Cache::new(4096),
+            renditions: Cache::with_weighter(1024, config.index_cache_bytes, RenditionsWeight),
+            bodies: Cache::with_weighter(1024, BODY_CACHE_BYTES, BodyWeight),
             store,
             config,
             metrics: Metrics::default(),
@@ -264,26 +300,29 @@ impl Origin {
             Target::File(name) => self.plain(method, asset, name, headers).await,
             Target::Manifest { ism, format } => self.manifest(asset, target, ism, *format, headers).await,
             Target::Playlist { ism, bitrate, stream, format } => {
-                let (renditions, parsed) = self.renditions(asset, ism).await?;
-                let r = pick(&renditions, *bitrate, stream)?;
+                let renditions = self.renditions(asset, ism).await?;
+                let r = pick(&renditions.list, *bitrate, stream)?;
                 if !format.is_hls() {
                     return Err(Fail::NotFound("a media playlist is HLS only"));
                 }
                 let rendition = r.as_rendition()?;
-                let v = validators::packaged(&target.canonical(), &[parsed.version.source(), r.index.version.source()]);
-                Ok(conditional(headers, &v, MANIFEST_CACHE_CONTROL, || {
-                    text(packaging::hls_media(&rendition, *format), "application/vnd.apple.mpegurl")
+                let v = validators::packaged(
+                    &target.canonical(),
+                    &[renditions.parsed.version.source(), r.index.version.source()],
+                );
+                Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
+                    packaging::hls_media(&rendition, *format)
                 }))
             }
             Target::Fragment { ism, bitrate, stream, time, .. } => {
-                let (renditions, _) = self.renditions(asset, ism).await?;
-                let r = pick(&renditions, *bitrate, stream)?;
+                let renditions = self.renditions(asset, ism).await?;
+                let r = pick(&renditions.list, *bitrate, stream)?;
                 // A fragment's bytes depend on its rendition only, not on the `.ism`.
                 let v = validators::packaged(&target.canonical(), &[r.index.version.source()]);
                 if validators::not_modified(headers, &v.etag, v.last_modified) {
                     return Ok(not_modified(&v, MEDIA_CACHE_CONTROL));
                 }
-                let mut resp = self.fragment(asset, r, *time).await?;
+                let mut resp = self.fragment(asset, ism, r, *time).await?;
                 set_validators(resp.headers_mut(), &v);
                 Ok(resp)
             }
@@ -363,21 +402,46 @@ impl Origin {
                 r
             }));
         }
-        let (owned, parsed) = self.renditions(asset, ism).await?;
-        let renditions: Vec<Rendition<'_>> = owned.iter().map(Owned::as_rendition).collect::<Result<_, _>>()?;
-        let sources: Vec<_> =
-            std::iter::once(parsed.version.source()).chain(owned.iter().map(|o| o.index.version.source())).collect();
+        let all = self.renditions(asset, ism).await?;
+        let renditions: Vec<Rendition<'_>> = all.list.iter().map(Owned::as_rendition).collect::<Result<_, _>>()?;
+        let sources: Vec<_> = std::iter::once(all.parsed.version.source())
+            .chain(all.list.iter().map(|o| o.index.version.source()))
+            .collect();
         let v = validators::packaged(&target.canonical(), &sources);
-        Ok(conditional(headers, &v, MANIFEST_CACHE_CONTROL, || {
-            if format.is_hls() {
-                text(packaging::hls_master(&renditions, format), "application/vnd.apple.mpegurl")
-            } else {
-                text(packaging::dash(&renditions, format), "application/dash+xml")
-            }
-        }))
+        Ok(if format.is_hls() {
+            self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
+                packaging::hls_master(&renditions, format)
+            })
+        } else {
+            self.packaged_text(headers, &v, "application/dash+xml", || packaging::dash(&renditions, format))
+        })
     }
 
-    async fn fragment(&self, asset: &AssetRecord, r: &Owned, time: Option<u64>) -> Result<Response, Fail> {
+    /// A packaged manifest or playlist: 304 when the client's copy is current, else
+    /// its text, made once per ETag (which names its target, sources and packager).
+    fn packaged_text(
+        &self,
+        headers: &HeaderMap,
+        v: &Validators,
+        content_type: &str,
+        make: impl FnOnce() -> String,
+    ) -> Response {
+        conditional(headers, v, MANIFEST_CACHE_CONTROL, || {
+            let body = match self.bodies.get(&v.etag) {
+                Some(b) => b,
+                None => {
+                    let b = Bytes::from(make());
+                    self.bodies.insert(v.etag.clone(), b.clone());
+                    b
+                }
+            };
+            let mut r = (StatusCode::OK, body).into_response();
+            insert(r.headers_mut(), header::CONTENT_TYPE, content_type);
+            r
+        })
+    }
+
+    async fn fragment(&self, asset: &AssetRecord, ism: &str, r: &Owned, time: Option<u64>) -> Result<Response, Fail> {
         let track = r.track()?;
         let mime = if r.kind == TrackKind::Audio { "audio/mp4" } else { "video/mp4" };
         let body = match time {
@@ -389,6 +453,7 @@ impl Origin {
                 if version.etag != r.index.version.etag {
                     // The rendition was replaced: forget the old index, let the client ask again.
                     self.indexes.remove(&(asset.asset.container.clone(), r.file.clone()));
+                    self.renditions.remove(&(asset.asset.container.clone(), ism.to_owned()));
                     return Err(Fail::Storage(ErrorKind::Transient));
                 }
                 track.media_segment(number, &data).map_err(|_| Fail::Media)?
@@ -434,7 +499,13 @@ impl Origin {
     }
 
     /// Every video and audio track the `.ism` names, with its file's index.
-    async fn renditions(&self, asset: &AssetRecord, ism: &str) -> Result<(Vec<Owned>, Arc<Parsed>), Fail> {
+    async fn renditions(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Renditions>, Fail> {
+        let key = (asset.asset.container.clone(), ism.to_owned());
+        if let Some(found) = self.renditions.get(&key).filter(|r| r.at.elapsed() < MANIFEST_TTL) {
+            // Each rendition's index is served from memory: counted as the index cache hit it is.
+            found.list.iter().for_each(|_| self.metrics.index_lookup(true));
+            return Ok(found);
+        }
         let server = self.server_manifest(asset, ism).await?;
         let base = ism.rsplit_once('/').map_or("", |(dir, _)| dir);
         let mut out = Vec::new();
@@ -451,7 +522,9 @@ impl Origin {
             };
             out.push(Owned { kind: t.kind, stream, bitrate: t.system_bitrate, track_id: t.track_id, file, index });
         }
-        Ok((out, server))
+        let found = Arc::new(Renditions { list: out, parsed: server, at: Instant::now() });
+        self.renditions.insert(key, found.clone());
+        Ok(found)
     }
 
     /// The index of a rendition: from the cache, or built from ranged reads of its `moov`.
@@ -576,13 +649,6 @@ fn conditional(headers: &HeaderMap, v: &Validators, cache_control: &str, make: i
     let mut r = make();
     set_validators(r.headers_mut(), v);
     insert(r.headers_mut(), header::CACHE_CONTROL, cache_control);
-    r
-}
-
-fn text(body: String, content_type: &str) -> Response {
-    let mut r = (StatusCode::OK, body).into_response();
-    insert(r.headers_mut(), header::CONTENT_TYPE, content_type);
-    insert(r.headers_mut(), header::CACHE_CONTROL, MANIFEST_CACHE_CONTROL);
     r
 }
 
