@@ -58,6 +58,26 @@ pub enum Target {
     Fragment { ism: String, bitrate: u64, stream: String, time: Option<u64>, format: Format },
 }
 
+impl Target {
+    /// One spelling per target (stream names are matched case-insensitively):
+    /// what a packaged response's ETag is computed over.
+    pub fn canonical(&self) -> String {
+        match self {
+            Target::File(name) => format!("file:{name}"),
+            Target::Manifest { ism, format } => format!("{ism}/manifest({})", format.name()),
+            Target::Playlist { ism, bitrate, stream, format } => {
+                format!("{ism}/QualityLevels({bitrate})/Manifest({},{})", stream.to_ascii_lowercase(), format.name())
+            }
+            Target::Fragment { ism, bitrate, stream, time, format } => format!(
+                "{ism}/QualityLevels({bitrate})/Fragments({}={},{})",
+                stream.to_ascii_lowercase(),
+                time.map_or_else(|| "i".to_owned(), |t| t.to_string()),
+                format.name()
+            ),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub locator: Uuid,

@@ -21,7 +21,7 @@ use futures::TryStreamExt;
 use mirrorcast_core::catalog::{AssetRecord, Catalog, CATALOG_CONTAINER};
 use mirrorcast_core::id::LocatorId;
 use mirrorcast_core::model::{Locator, LocatorType};
-use mirrorcast_core::store::{BlobStore, ListOptions};
+use mirrorcast_core::store::{BlobMeta, BlobStore, ListOptions};
 use mirrorcast_core::ErrorKind;
 use mirrorcast_media::fragment::{box_header, Index};
 use mirrorcast_media::ism::{ServerManifest, TrackKind};
@@ -36,6 +36,7 @@ use crate::metrics::Metrics;
 use crate::packaging::{self, Rendition};
 use crate::range::{self, Ranged};
 use crate::request::{self, Format, Target};
+use crate::validators::{self, Validators};
 
 /// A larger `moov` is refused rather than held (hours of 60 fps need a few MiB).
 const MAX_MOOV_BYTES: u64 = 64 * 1024 * 1024;
@@ -81,11 +82,71 @@ impl quick_cache::Weighter<(String, String), Indexed> for IndexWeight {
     }
 }
 
+/// The version of a source blob a response is made from.
+#[derive(Debug, Clone)]
+struct Version {
+    /// The store's ETag: a later read of other bytes is noticed by it.
+    etag: String,
+    /// What stays equal while the bytes do, in any data center (see [`validators`]).
+    tag: String,
+    last_modified: Option<chrono::DateTime<Utc>>,
+}
+
+impl Version {
+    fn of(meta: &BlobMeta) -> Version {
+        Version {
+            etag: meta.etag.clone(),
+            tag: validators::content_tag(meta.properties.content_md5.as_deref(), &meta.etag),
+            last_modified: meta.last_modified,
+        }
+    }
+
+    fn source(&self) -> (&str, Option<chrono::DateTime<Utc>>) {
+        (&self.tag, self.last_modified)
+    }
+}
+
 /// A rendition's index and the blob version it was read from.
 #[derive(Debug, Clone)]
 struct Indexed {
-    etag: String,
+    version: Version,
     index: Arc<Index>,
+}
+
+/// Every rendition of one `.ism` with its index: built once per manifest TTL, not per request.
+#[derive(Debug)]
+struct Renditions {
+    list: Vec<Owned>,
+    parsed: Arc<Parsed>,
+    at: Instant,
+}
+
+#[derive(Clone)]
+struct RenditionsWeight;
+
+impl quick_cache::Weighter<(String, String), Arc<Renditions>> for RenditionsWeight {
+    fn weight(&self, _key: &(String, String), value: &Arc<Renditions>) -> u64 {
+        value.list.iter().map(|o| o.index.index.weight()).sum::<u64>().max(1)
+    }
+}
+
+#[derive(Clone)]
+struct BodyWeight;
+
+impl quick_cache::Weighter<String, Bytes> for BodyWeight {
+    fn weight(&self, _key: &String, value: &Bytes) -> u64 {
+        value.len() as u64 + 64
+    }
+}
+
+/// Bytes of packaged manifests and playlists kept, by ETag (a two-hour MPD is ~64 KiB).
+const BODY_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// A parsed `.ism` and the blob version it was read from.
+#[derive(Debug)]
+struct Parsed {
+    manifest: ServerManifest,
+    version: Version,
 }
 
 /// One data center's origin: its records, its blobs, its caches.
@@ -95,8 +156,13 @@ pub struct Origin {
     config: OriginConfig,
     /// quick_cache: weighted (index bytes, not entries), small, no background threads.
     indexes: Cache<(String, String), Indexed, IndexWeight>,
-    manifests: Cache<(String, String), (Instant, Arc<ServerManifest>)>,
+    manifests: Cache<(String, String), (Instant, Arc<Parsed>)>,
     records: Cache<uuid::Uuid, (Instant, Arc<(Locator, AssetRecord)>)>,
+    /// Each `.ism`'s renditions with their indexes (weighted like the index cache: it holds
+    /// the same indexes, so memory stays within twice the index budget).
+    renditions: Cache<(String, String), Arc<Renditions>, RenditionsWeight>,
+    /// Packaged manifests and playlists by ETag: a two-hour asset's are made once, not per request.
+    bodies: Cache<String, Bytes, BodyWeight>,
     pub metrics: Metrics,
 }
 
@@ -168,6 +234,8 @@ impl Origin {
             indexes: Cache::with_weighter(estimated, config.index_cache_bytes, IndexWeight),
             manifests: Cache::new(1024),
             records: Cache::new(4096),
+            renditions: Cache::with_weighter(1024, config.index_cache_bytes, RenditionsWeight),
+            bodies: Cache::with_weighter(1024, BODY_CACHE_BYTES, BodyWeight),
             store,
             config,
             metrics: Metrics::default(),
@@ -230,20 +298,33 @@ impl Origin {
     ) -> Result<Response, Fail> {
         match target {
             Target::File(name) => self.plain(method, asset, name, headers).await,
-            Target::Manifest { ism, format } => self.manifest(asset, ism, *format).await,
+            Target::Manifest { ism, format } => self.manifest(asset, target, ism, *format, headers).await,
             Target::Playlist { ism, bitrate, stream, format } => {
-                let (renditions, _) = self.renditions(asset, ism).await?;
-                let r = pick(&renditions, *bitrate, stream)?;
+                let renditions = self.renditions(asset, ism).await?;
+                let r = pick(&renditions.list, *bitrate, stream)?;
                 if !format.is_hls() {
                     return Err(Fail::NotFound("a media playlist is HLS only"));
                 }
                 let rendition = r.as_rendition()?;
-                Ok(text(packaging::hls_media(&rendition, *format), "application/vnd.apple.mpegurl"))
+                let v = validators::packaged(
+                    &target.canonical(),
+                    &[renditions.parsed.version.source(), r.index.version.source()],
+                );
+                Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
+                    packaging::hls_media(&rendition, *format)
+                }))
             }
             Target::Fragment { ism, bitrate, stream, time, .. } => {
-                let (renditions, _) = self.renditions(asset, ism).await?;
-                let r = pick(&renditions, *bitrate, stream)?;
-                self.fragment(asset, r, *time).await
+                let renditions = self.renditions(asset, ism).await?;
+                let r = pick(&renditions.list, *bitrate, stream)?;
+                // A fragment's bytes depend on its rendition only, not on the `.ism`.
+                let v = validators::packaged(&target.canonical(), &[r.index.version.source()]);
+                if validators::not_modified(headers, &v.etag, v.last_modified) {
+                    return Ok(not_modified(&v, MEDIA_CACHE_CONTROL));
+                }
+                let mut resp = self.fragment(asset, ism, r, *time).await?;
+                set_validators(resp.headers_mut(), &v);
+                Ok(resp)
             }
         }
     }
@@ -275,10 +356,7 @@ impl Origin {
         if let Some(at) = meta.last_modified {
             insert(&mut h, header::LAST_MODIFIED, &httpdate::fmt_http_date(at.into()));
         }
-        let none_match = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
-        if none_match.is_some_and(|v| {
-            v.split(',').any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == etag.trim_start_matches("W/"))
-        }) {
+        if validators::not_modified(headers, &etag, meta.last_modified) {
             return Ok((StatusCode::NOT_MODIFIED, h).into_response());
         }
         let wanted = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
@@ -300,31 +378,70 @@ impl Origin {
         Ok((status, h, body).into_response())
     }
 
-    async fn manifest(&self, asset: &AssetRecord, ism: &str, format: Format) -> Result<Response, Fail> {
+    async fn manifest(
+        &self,
+        asset: &AssetRecord,
+        target: &Target,
+        ism: &str,
+        format: Format,
+        headers: &HeaderMap,
+    ) -> Result<Response, Fail> {
         if format == Format::Smooth {
             let server = self.server_manifest(asset, ism).await?;
             let base = ism.rsplit_once('/').map_or("", |(dir, _)| dir);
-            let client = match &server.client_manifest {
+            let client = match &server.manifest.client_manifest {
                 Some(c) => join(base, c),
                 None => format!("{}c", ism),
             };
             Self::has_file(asset, &client)?;
-            let (_, bytes) = self.get_range(&asset.asset.container, &client, None).await?;
-            let mut r = (StatusCode::OK, bytes).into_response();
-            insert(r.headers_mut(), header::CONTENT_TYPE, "text/xml; charset=utf-8");
-            insert(r.headers_mut(), header::CACHE_CONTROL, MANIFEST_CACHE_CONTROL);
-            return Ok(r);
+            let (version, bytes) = self.get_range(&asset.asset.container, &client, None).await?;
+            let v = validators::packaged(&target.canonical(), &[server.version.source(), version.source()]);
+            return Ok(conditional(headers, &v, MANIFEST_CACHE_CONTROL, || {
+                let mut r = (StatusCode::OK, bytes).into_response();
+                insert(r.headers_mut(), header::CONTENT_TYPE, "text/xml; charset=utf-8");
+                r
+            }));
         }
-        let (owned, _) = self.renditions(asset, ism).await?;
-        let renditions: Vec<Rendition<'_>> = owned.iter().map(Owned::as_rendition).collect::<Result<_, _>>()?;
+        let all = self.renditions(asset, ism).await?;
+        let renditions: Vec<Rendition<'_>> = all.list.iter().map(Owned::as_rendition).collect::<Result<_, _>>()?;
+        let sources: Vec<_> = std::iter::once(all.parsed.version.source())
+            .chain(all.list.iter().map(|o| o.index.version.source()))
+            .collect();
+        let v = validators::packaged(&target.canonical(), &sources);
         Ok(if format.is_hls() {
-            text(packaging::hls_master(&renditions, format), "application/vnd.apple.mpegurl")
+            self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
+                packaging::hls_master(&renditions, format)
+            })
         } else {
-            text(packaging::dash(&renditions, format), "application/dash+xml")
+            self.packaged_text(headers, &v, "application/dash+xml", || packaging::dash(&renditions, format))
         })
     }
 
-    async fn fragment(&self, asset: &AssetRecord, r: &Owned, time: Option<u64>) -> Result<Response, Fail> {
+    /// A packaged manifest or playlist: 304 when the client's copy is current, else
+    /// its text, made once per ETag (which names its target, sources and packager).
+    fn packaged_text(
+        &self,
+        headers: &HeaderMap,
+        v: &Validators,
+        content_type: &str,
+        make: impl FnOnce() -> String,
+    ) -> Response {
+        conditional(headers, v, MANIFEST_CACHE_CONTROL, || {
+            let body = match self.bodies.get(&v.etag) {
+                Some(b) => b,
+                None => {
+                    let b = Bytes::from(make());
+                    self.bodies.insert(v.etag.clone(), b.clone());
+                    b
+                }
+            };
+            let mut r = (StatusCode::OK, body).into_response();
+            insert(r.headers_mut(), header::CONTENT_TYPE, content_type);
+            r
+        })
+    }
+
+    async fn fragment(&self, asset: &AssetRecord, ism: &str, r: &Owned, time: Option<u64>) -> Result<Response, Fail> {
         let track = r.track()?;
         let mime = if r.kind == TrackKind::Audio { "audio/mp4" } else { "video/mp4" };
         let body = match time {
@@ -332,10 +449,11 @@ impl Origin {
             Some(t) => {
                 let (number, fragment) = track.fragment_at(t).ok_or(Fail::NotFound("no fragment at that time"))?;
                 let range = track.byte_range(fragment);
-                let (etag, data) = self.get_range(&asset.asset.container, &r.file, Some(range)).await?;
-                if etag != r.index.etag {
+                let (version, data) = self.get_range(&asset.asset.container, &r.file, Some(range)).await?;
+                if version.etag != r.index.version.etag {
                     // The rendition was replaced: forget the old index, let the client ask again.
                     self.indexes.remove(&(asset.asset.container.clone(), r.file.clone()));
+                    self.renditions.remove(&(asset.asset.container.clone(), ism.to_owned()));
                     return Err(Fail::Storage(ErrorKind::Transient));
                 }
                 track.media_segment(number, &data).map_err(|_| Fail::Media)?
@@ -347,20 +465,25 @@ impl Origin {
         Ok(resp)
     }
 
-    /// Bytes of a blob (or of `range` of it) in memory, and the blob's ETag.
-    async fn get_range(&self, container: &str, name: &str, range: Option<Range<u64>>) -> Result<(String, Bytes), Fail> {
+    /// Bytes of a blob (or of `range` of it) in memory, and the blob's version.
+    async fn get_range(
+        &self,
+        container: &str,
+        name: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<(Version, Bytes), Fail> {
         let got = self.timed(self.store.get_blob(container, name, range)).await?;
-        let etag = got.meta.etag.clone();
+        let version = Version::of(&got.meta);
         let start = Instant::now();
         let read = tokio::time::timeout(self.config.upstream_timeout, got.stream.try_collect::<Vec<Bytes>>()).await;
         self.metrics.upstream(start.elapsed(), matches!(read, Ok(Ok(_))));
         let chunks = read.map_err(|_| Fail::Storage(ErrorKind::Transient))??;
         let mut buf = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
         chunks.iter().for_each(|c| buf.extend_from_slice(c));
-        Ok((etag, buf.freeze()))
+        Ok((version, buf.freeze()))
     }
 
-    async fn server_manifest(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<ServerManifest>, Fail> {
+    async fn server_manifest(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Parsed>, Fail> {
         Self::has_file(asset, ism)?;
         let key = (asset.asset.container.clone(), ism.to_owned());
         if let Some((at, m)) = self.manifests.get(&key) {
@@ -368,19 +491,25 @@ impl Origin {
                 return Ok(m);
             }
         }
-        let (_, bytes) = self.get_range(&asset.asset.container, ism, None).await?;
+        let (version, bytes) = self.get_range(&asset.asset.container, ism, None).await?;
         let text = std::str::from_utf8(&bytes).map_err(|_| Fail::Media)?;
-        let parsed = Arc::new(ServerManifest::parse(text).map_err(|_| Fail::Media)?);
+        let parsed = Arc::new(Parsed { manifest: ServerManifest::parse(text).map_err(|_| Fail::Media)?, version });
         self.manifests.insert(key, (Instant::now(), parsed.clone()));
         Ok(parsed)
     }
 
     /// Every video and audio track the `.ism` names, with its file's index.
-    async fn renditions(&self, asset: &AssetRecord, ism: &str) -> Result<(Vec<Owned>, Arc<ServerManifest>), Fail> {
+    async fn renditions(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Renditions>, Fail> {
+        let key = (asset.asset.container.clone(), ism.to_owned());
+        if let Some(found) = self.renditions.get(&key).filter(|r| r.at.elapsed() < MANIFEST_TTL) {
+            // Each rendition's index is served from memory: counted as the index cache hit it is.
+            found.list.iter().for_each(|_| self.metrics.index_lookup(true));
+            return Ok(found);
+        }
         let server = self.server_manifest(asset, ism).await?;
         let base = ism.rsplit_once('/').map_or("", |(dir, _)| dir);
         let mut out = Vec::new();
-        for t in &server.tracks {
+        for t in &server.manifest.tracks {
             if t.kind == TrackKind::Text {
                 continue;
             }
@@ -393,7 +522,9 @@ impl Origin {
             };
             out.push(Owned { kind: t.kind, stream, bitrate: t.system_bitrate, track_id: t.track_id, file, index });
         }
-        Ok((out, server))
+        let found = Arc::new(Renditions { list: out, parsed: server, at: Instant::now() });
+        self.renditions.insert(key, found.clone());
+        Ok(found)
     }
 
     /// The index of a rendition: from the cache, or built from ranged reads of its `moov`.
@@ -406,7 +537,7 @@ impl Origin {
         self.metrics.index_lookup(false);
         let meta = self.timed(self.store.head_blob(container, name)).await?;
         let size = meta.size;
-        let (etag, first) = self.get_range(container, name, Some(0..size.min(FIRST_READ_BYTES))).await?;
+        let (version, first) = self.get_range(container, name, Some(0..size.min(FIRST_READ_BYTES))).await?;
         let mut pos = 0u64;
         let mut moov = None;
         for _ in 0..64 {
@@ -441,7 +572,7 @@ impl Origin {
             debug!(target: "mirrorcast_origin", "index of a rendition: {e}");
             Fail::Media
         })?;
-        let indexed = Indexed { etag, index: Arc::new(index) };
+        let indexed = Indexed { version, index: Arc::new(index) };
         self.indexes.insert(key, indexed.clone());
         Ok(indexed)
     }
@@ -494,10 +625,30 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
-fn text(body: String, content_type: &str) -> Response {
-    let mut r = (StatusCode::OK, body).into_response();
-    insert(r.headers_mut(), header::CONTENT_TYPE, content_type);
-    insert(r.headers_mut(), header::CACHE_CONTROL, MANIFEST_CACHE_CONTROL);
+fn set_validators(h: &mut HeaderMap, v: &Validators) {
+    insert(h, header::ETAG, &v.etag);
+    if let Some(at) = v.last_modified {
+        insert(h, header::LAST_MODIFIED, &httpdate::fmt_http_date(at.into()));
+    }
+}
+
+/// 304 with the validators and caching a 200 would have had.
+fn not_modified(v: &Validators, cache_control: &str) -> Response {
+    let mut r = StatusCode::NOT_MODIFIED.into_response();
+    set_validators(r.headers_mut(), v);
+    insert(r.headers_mut(), header::CACHE_CONTROL, cache_control);
+    r
+}
+
+/// A packaged response under its validators: 304 when the client's copy is
+/// current (nothing is made), else `make()` with ETag and Last-Modified.
+fn conditional(headers: &HeaderMap, v: &Validators, cache_control: &str, make: impl FnOnce() -> Response) -> Response {
+    if validators::not_modified(headers, &v.etag, v.last_modified) {
+        return not_modified(v, cache_control);
+    }
+    let mut r = make();
+    set_validators(r.headers_mut(), v);
+    insert(r.headers_mut(), header::CACHE_CONTROL, cache_control);
     r
 }
 
@@ -578,8 +729,8 @@ pub fn router(origin: Arc<Origin>) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-        .allow_headers([header::RANGE, header::IF_NONE_MATCH])
-        .expose_headers([header::CONTENT_LENGTH, header::CONTENT_RANGE, header::ETAG]);
+        .allow_headers([header::RANGE, header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE])
+        .expose_headers([header::CONTENT_LENGTH, header::CONTENT_RANGE, header::ETAG, header::LAST_MODIFIED]);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

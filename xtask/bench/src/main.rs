@@ -14,10 +14,12 @@
 //! W4 (the control plane, `--only W4 [--w4-assets 1000,10000]`) is in w4.rs; it runs only when asked.
 //! So does `encode` (`--only encode [--encode-seconds 20] [--encode-size 1280x720]`, encode.rs):
 //! `mirrorcast encode` against the same ffmpeg command run by hand, and one ffmpeg per rendition.
+//! So does `--only serve [--serve-seconds 10] [--serve-connections 32]` (serve.rs: the origin against nginx).
 
 mod emulator;
 mod encode;
 mod measure;
+mod serve;
 mod w4;
 mod workload;
 
@@ -65,6 +67,9 @@ async fn main() -> Result<()> {
         let seconds = flag(&args, "--encode-seconds").map(|v| v.parse()).transpose()?.unwrap_or(20);
         let size = flag(&args, "--encode-size").unwrap_or_else(|| "1280x720".into());
         results.push(encode::run(&tools, runs, seconds, &size).await?);
+    }
+    if only.as_ref().is_some_and(|o| o.iter().any(|w| w == "serve")) {
+        results.push(serve::run(&tools, &args, runs).await?);
     }
     if wanted(&["upload"]) {
         results.push(upload(&tools, runs).await?);

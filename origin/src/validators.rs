@@ -1,0 +1,135 @@
+//! Validators of packaged responses (ETag, Last-Modified) and the conditional
+//! request headers checked against them, so a CDN can revalidate a manifest or
+//! a segment with a 304 instead of fetching it again. Pure: no I/O.
+//!
+//! A packaged response is a function of what was asked for, the source blobs
+//! it was made from and the packager's code. Its ETag is a hash of exactly
+//! that: [`PACKAGING_VERSION`], the target's canonical name and each source's
+//! content tag (its Content-MD5 where the store keeps one, else its ETag).
+//! Content-MD5 first, because a replicated blob keeps it while its ETag is
+//! B's own: the origins of A and B then give the same ETag for the same
+//! bytes, and a CDN that fails over from A to B revalidates instead of
+//! refetching everything.
+
+use axum::http::{header, HeaderMap};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+/// Bump whenever the bytes a manifest, playlist or segment is packaged into
+/// change for the same sources: every packaged ETag changes with it.
+pub const PACKAGING_VERSION: u32 = 1;
+
+/// The validators of one response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validators {
+    /// A strong entity tag, quoted.
+    pub etag: String,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// The content tag of a source blob: what stays equal while its bytes do.
+pub fn content_tag(content_md5: Option<&str>, etag: &str) -> String {
+    match content_md5 {
+        Some(md5) if !md5.is_empty() => format!("md5:{md5}"),
+        _ => format!("etag:{etag}"),
+    }
+}
+
+/// The validators of a packaged response for `target` made from sources with
+/// these content tags and modification times (the latest is its Last-Modified).
+pub fn packaged(target: &str, sources: &[(&str, Option<DateTime<Utc>>)]) -> Validators {
+    let mut hash = Sha256::new();
+    hash.update(PACKAGING_VERSION.to_be_bytes());
+    // Length-prefixed, so no two lists of parts hash the same.
+    for part in std::iter::once(target).chain(sources.iter().map(|(tag, _)| *tag)) {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    let digest = hash.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    Validators {
+        etag: format!("\"mc{PACKAGING_VERSION}-{hex}\""),
+        last_modified: sources.iter().filter_map(|(_, at)| *at).max(),
+    }
+}
+
+/// True when the request's conditions say the client's copy is current
+/// (RFC 9110 13.2.2): `If-None-Match` (weak comparison, `*`, lists) when
+/// present, else `If-Modified-Since` against the Last-Modified.
+pub fn not_modified(request: &HeaderMap, etag: &str, last_modified: Option<DateTime<Utc>>) -> bool {
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    if let Some(none_match) = request.get(header::IF_NONE_MATCH) {
+        let Ok(list) = none_match.to_str() else { return false };
+        return list.split(',').any(|t| t.trim() == "*" || opaque(t) == opaque(etag));
+    }
+    let since = request
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok());
+    match (since, last_modified) {
+        // HTTP dates have whole seconds.
+        (Some(since), Some(at)) => at.timestamp() <= DateTime::<Utc>::from(since).timestamp(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use chrono::TimeZone;
+
+    fn at(secs: i64) -> Option<DateTime<Utc>> {
+        Some(Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap())
+    }
+
+    fn request(name: header::HeaderName, value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(name, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn the_etag_changes_with_the_target_any_source_and_nothing_else() {
+        let base = packaged("Clip.ism/manifest(m3u8-aapl)", &[("md5:a", at(0)), ("md5:b", at(5))]);
+        assert!(base.etag.starts_with("\"mc1-") && base.etag.ends_with('"'), "{}", base.etag);
+        assert_eq!(base.last_modified, at(5), "the latest source");
+        let same_bytes_elsewhere = packaged("Clip.ism/manifest(m3u8-aapl)", &[("md5:a", at(90)), ("md5:b", at(95))]);
+        assert_eq!(same_bytes_elsewhere.etag, base.etag, "B's copies are newer but the same bytes");
+        for other in [
+            packaged("Clip.ism/manifest(mpd-time-csf)", &[("md5:a", at(0)), ("md5:b", at(5))]),
+            packaged("Clip.ism/manifest(m3u8-aapl)", &[("md5:a", at(0)), ("md5:c", at(5))]),
+            packaged("Clip.ism/manifest(m3u8-aapl)", &[("md5:a", at(0))]),
+            packaged("Clip.ism/manifest(m3u8-aapl)md5:a", &[("md5:b", at(5))]),
+        ] {
+            assert_ne!(other.etag, base.etag);
+        }
+        assert_eq!(content_tag(Some("q1w2"), "0x8D1"), "md5:q1w2");
+        assert_eq!(content_tag(None, "0x8D1"), "etag:0x8D1");
+        assert_eq!(content_tag(Some(""), "0x8D1"), "etag:0x8D1");
+    }
+
+    #[test]
+    fn conditions_follow_rfc_9110() {
+        let etag = "\"mc1-00ff\"";
+        let inm = |v: &str| not_modified(&request(header::IF_NONE_MATCH, v), etag, at(0));
+        assert!(inm("\"mc1-00ff\""));
+        assert!(inm("W/\"mc1-00ff\""), "If-None-Match compares weakly");
+        assert!(inm("\"x\", \"mc1-00ff\""));
+        assert!(inm("*"));
+        assert!(!inm("\"mc1-00fe\""));
+        assert!(!inm("mc1-00ff"), "unquoted is another tag");
+        let ims = |v: &str| not_modified(&request(header::IF_MODIFIED_SINCE, v), etag, at(0));
+        let http = |secs| httpdate::fmt_http_date(at(secs).unwrap().into());
+        assert!(ims(&http(0)));
+        assert!(ims(&http(60)));
+        assert!(!ims(&http(-1)));
+        assert!(!ims("yesterday"), "an unreadable date is no condition");
+        // If-None-Match wins over If-Modified-Since.
+        let mut both = request(header::IF_NONE_MATCH, "\"other\"");
+        both.insert(header::IF_MODIFIED_SINCE, HeaderValue::from_str(&http(60)).unwrap());
+        assert!(!not_modified(&both, etag, at(0)));
+        assert!(!not_modified(&HeaderMap::new(), etag, at(0)));
+        assert!(!not_modified(&request(header::IF_MODIFIED_SINCE, &http(60)), etag, None));
+    }
+}

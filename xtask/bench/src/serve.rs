@@ -1,0 +1,481 @@
+//! `--only serve`: the origin under load against nginx serving the same
+//! segment bytes as static files, same machine, same run (issue 12).
+//!
+//! A two-hour asset (two H.264 renditions and AAC, 2 s GOPs: a 10 s ffmpeg
+//! clip concatenated 720 times with `-c copy`, so the `moov` has the sample
+//! tables of two hours) is published in a `file://` data center and in an
+//! Azurite one, each served by `mirrorcast serve` (release build). Every
+//! segment of the top rendition is fetched once from the origin and written
+//! under nginx's root at the same path, so both serve identical bytes at
+//! identical paths. The load generator is this process: `--serve-connections`
+//! keep-alive connections requesting segments in turn for `--serve-seconds`;
+//! requests per second, MB/s and p50/p99 latency from every request's time.
+//! Manifests (HLS master, media playlist, DASH MPD) get the same treatment on
+//! the origins, after one cold request each (the index built from the moovs).
+//! Needs ffmpeg and nginx (`apt-get install -y ffmpeg nginx`, or $NGINX);
+//! says what is missing and stops. Not part of CI.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use mirrorcast_azurite::{Account, Azurite, Persistence};
+use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
+use serde_json::json;
+
+use crate::{flag, which, Tools};
+
+/// Seconds of the clip that is repeated, and how many times (720 × 10 s = 2 h).
+const CLIP_SECONDS: u32 = 10;
+const REPEATS: u32 = 720;
+/// (width, height, kbps) of the video renditions; audio rides in the first.
+const RENDITIONS: [(u32, u32, u32); 2] = [(192, 108, 300), (96, 54, 120)];
+
+pub async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<serde_json::Value> {
+    let seconds: u64 = flag(args, "--serve-seconds").map(|v| v.parse()).transpose()?.unwrap_or(10);
+    let connections: usize = flag(args, "--serve-connections").map(|v| v.parse()).transpose()?.unwrap_or(32);
+    let nginx = std::env::var_os("NGINX").map(PathBuf::from).or_else(|| which("nginx")).or_else(|| {
+        let sbin = PathBuf::from("/usr/sbin/nginx");
+        sbin.exists().then_some(sbin)
+    });
+    let Some(nginx) = nginx else {
+        bail!("bench serve: nginx not found (apt-get install -y nginx, or set NGINX=/path/to/nginx): nothing measured")
+    };
+    let ffmpeg = std::env::var_os("MIRRORCAST_FFMPEG").map(PathBuf::from).or_else(|| which("ffmpeg"));
+    let Some(ffmpeg) = ffmpeg else {
+        bail!("bench serve: ffmpeg not found (apt-get install -y ffmpeg): the two-hour asset cannot be made")
+    };
+
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-serve");
+    let asset_dir = root.join("asset");
+    long_asset(&ffmpeg, &asset_dir)?;
+    let work = tempfile::tempdir_in(&root).context("a temp folder under target/bench-serve")?;
+
+    // The data centers: a local directory, and an Azurite account.
+    let file_dc = format!("file://{}", work.path().join("dc-file").display());
+    let azurite =
+        Azurite::builder().account(Account::generate("dcs")).persistence(Persistence::InMemory).start().await?;
+    let env =
+        vec![("MIRRORCAST_DC_F".to_owned(), file_dc), ("MIRRORCAST_DC_Z".to_owned(), azurite.connection_string("dcs"))];
+    eprintln!("bench serve: publishing the two-hour asset in file:// and Azurite…");
+    let locator_f = publish(tools, &env, "f", &asset_dir, work.path())?;
+    let locator_z = publish(tools, &env, "z", &asset_dir, work.path())?;
+    let origin_f = Origin::start(tools, &env, "f", work.path())?;
+    let origin_z = Origin::start(tools, &env, "z", work.path())?;
+    let http = client(connections)?;
+    origin_f.ready(&http).await?;
+    origin_z.ready(&http).await?;
+
+    // Cold: the first manifest request of each origin builds every rendition's index from its moov.
+    let manifests = |base: &str, locator: &str| -> Vec<String> {
+        let ism = format!("{base}/{locator}/Long.ism");
+        let top = RENDITIONS[0].2 * 1000;
+        vec![
+            format!("{ism}/manifest(format=m3u8-cmaf)"),
+            format!("{ism}/manifest(format=mpd-time-cmaf)"),
+            format!("{ism}/QualityLevels({top})/Manifest(video,format=m3u8-cmaf)"),
+        ]
+    };
+    let manifests_f = manifests(&origin_f.base, &locator_f);
+    let manifests_z = manifests(&origin_z.base, &locator_z);
+    let cold_f = timed_get(&http, &manifests_f[0]).await?;
+    let cold_z = timed_get(&http, &manifests_z[0]).await?;
+    let mpd_bytes = http.get(&manifests_f[1]).send().await?.bytes().await?.len();
+    let playlist = http.get(&manifests_f[2]).send().await?.error_for_status()?.text().await?;
+    let segments: Vec<String> =
+        playlist.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect();
+    ensure!(segments.len() >= (CLIP_SECONDS * REPEATS / 2 - 2) as usize, "{} segments for two hours", segments.len());
+    let ism_path = format!("/{locator_f}/Long.ism/QualityLevels({})", RENDITIONS[0].2 * 1000);
+
+    // nginx's root: every segment, fetched once from the file:// origin, at the same path.
+    eprintln!("bench serve: writing {} segments for nginx…", segments.len());
+    let www = work.path().join("www");
+    let dir = www.join(ism_path.trim_start_matches('/'));
+    std::fs::create_dir_all(&dir)?;
+    let mut segment_bytes = 0u64;
+    for s in &segments {
+        let body =
+            http.get(format!("{}{ism_path}/{s}", origin_f.base)).send().await?.error_for_status()?.bytes().await?;
+        segment_bytes += body.len() as u64;
+        std::fs::write(dir.join(s), &body)?;
+    }
+    let nginx = Nginx::start(&nginx, work.path(), &www)?;
+    let urls = |base: &str, locator: &str| -> Vec<String> {
+        let path = format!("/{locator}/Long.ism/QualityLevels({})", RENDITIONS[0].2 * 1000);
+        segments.iter().map(|s| format!("{base}{path}/{s}")).collect()
+    };
+    let on_nginx = urls(&nginx.base, &locator_f);
+    let on_f = urls(&origin_f.base, &locator_f);
+    let on_z = urls(&origin_z.base, &locator_z);
+    // Both serve the same bytes: checked on a sample before measuring.
+    for i in [0, segments.len() / 2, segments.len() - 1] {
+        let a = http.get(&on_nginx[i]).send().await?.error_for_status()?.bytes().await?;
+        let b = http.get(&on_z[i]).send().await?.error_for_status()?.bytes().await?;
+        ensure!(a == b, "segment {i}: nginx and the Azurite origin differ");
+    }
+
+    let mut results: Vec<(&str, Vec<Load>)> = vec![
+        ("segments nginx static (disk)", vec![]),
+        ("segments origin file://", vec![]),
+        ("segments origin Azurite", vec![]),
+        ("manifests origin file://", vec![]),
+        ("manifests origin Azurite", vec![]),
+    ];
+    let duration = Duration::from_secs(seconds);
+    for run in 0..runs {
+        eprintln!("bench serve: run {}/{runs} ({connections} connections, {seconds} s each)…", run + 1);
+        results[0].1.push(load(&http, &on_nginx, connections, duration).await);
+        results[1].1.push(load(&http, &on_f, connections, duration).await);
+        results[2].1.push(load(&http, &on_z, connections, duration).await);
+        results[3].1.push(load(&http, &manifests_f, connections, duration).await);
+        results[4].1.push(load(&http, &manifests_z, connections, duration).await);
+    }
+    drop(nginx);
+    drop(origin_f);
+    drop(origin_z);
+
+    let mut rows = vec![format!(
+        "\n{:<34} {:>10} {:>9} {:>9} {:>9} {:>7} {:>7}",
+        "serve (median of runs)", "req/s", "MB/s", "p50 ms", "p99 ms", "errors", "x nginx"
+    )];
+    let medians: Vec<Load> = results.iter().map(|(_, loads)| Load::median(loads)).collect();
+    let nginx_rps = medians[0].rps();
+    for ((name, _), m) in results.iter().zip(&medians) {
+        let vs = if name.starts_with("segments") { format!("{:.2}", m.rps() / nginx_rps) } else { "-".into() };
+        rows.push(format!(
+            "{name:<34} {:>10.0} {:>9.1} {:>9.2} {:>9.2} {:>7} {:>7}",
+            m.rps(),
+            m.bytes as f64 / m.seconds / 1e6,
+            m.p50_ms,
+            m.p99_ms,
+            m.errors,
+            vs
+        ));
+    }
+    rows.push(format!(
+        "cold first manifest (3 indexes from moov): file:// {:.1} ms, Azurite {:.1} ms; {} segments, {:.1} KiB mean; MPD {} KiB",
+        cold_f * 1e3,
+        cold_z * 1e3,
+        segments.len(),
+        segment_bytes as f64 / segments.len() as f64 / 1024.0,
+        mpd_bytes / 1024
+    ));
+    let named: Vec<serde_json::Value> = results
+        .iter()
+        .zip(&medians)
+        .map(|((name, loads), m)| {
+            json!({
+                "name": name, "median_rps": m.rps(), "median_p50_ms": m.p50_ms, "median_p99_ms": m.p99_ms,
+                "errors": m.errors,
+                "runs": loads.iter().map(|l| json!({"rps": l.rps(), "p50_ms": l.p50_ms, "p99_ms": l.p99_ms})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "workload": "serve",
+        "connections": connections,
+        "seconds": seconds,
+        "segments": segments.len(),
+        "segment_mean_bytes": segment_bytes / segments.len() as u64,
+        "cold_manifest_ms": {"file": cold_f * 1e3, "azurite": cold_z * 1e3},
+        "results": named,
+        "rows": rows,
+    }))
+}
+
+/// The two-hour asset in `dir` (made once, then reused): renditions, `.ism`, `.ismc`.
+fn long_asset(ffmpeg: &Path, dir: &Path) -> Result<()> {
+    let done = dir.join("Long.ism");
+    if done.exists() {
+        return Ok(());
+    }
+    eprintln!("bench serve: making the two-hour asset (once, kept in {})…", dir.display());
+    std::fs::create_dir_all(dir)?;
+    let mut tracks = Vec::new();
+    for (i, (w, h, kbps)) in RENDITIONS.iter().enumerate() {
+        let name = name_of(i);
+        let track = |kind, id, bitrate, name: Option<&str>| IsmTrack {
+            kind,
+            src: name_of(i),
+            system_bitrate: bitrate,
+            track_id: id,
+            track_name: name.map(Into::into),
+        };
+        tracks.push(track(TrackKind::Video, 1, u64::from(*kbps) * 1000, None));
+        if i == 0 {
+            tracks.push(track(TrackKind::Audio, 2, 64_000, Some("audio")));
+        }
+        if dir.join(&name).exists() {
+            continue;
+        }
+        let clip = dir.join(format!("clip-{i}.mp4"));
+        let mut args: Vec<String> = ["-v", "error", "-y", "-f", "lavfi", "-i"].map(String::from).to_vec();
+        args.push(format!("testsrc2=size={w}x{h}:rate=25"));
+        if i == 0 {
+            args.extend(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"].map(String::from));
+        }
+        args.extend(
+            [
+                "-t",
+                &CLIP_SECONDS.to_string(),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-b:v",
+                &format!("{kbps}k"),
+                "-g",
+                "50",
+                "-keyint_min",
+                "50",
+                "-sc_threshold",
+                "0",
+            ]
+            .map(String::from),
+        );
+        if i == 0 {
+            args.extend(["-c:a", "aac", "-b:a", "64k"].map(String::from));
+        }
+        args.push(clip.display().to_string());
+        ffmpeg_ok(ffmpeg, &args)?;
+        let list = dir.join(format!("clip-{i}.txt"));
+        let line = format!("file '{}'\n", clip.display());
+        std::fs::write(&list, line.repeat(REPEATS as usize))?;
+        let concat: Vec<String> = ["-v", "error", "-y", "-f", "concat", "-safe", "0", "-i"]
+            .map(String::from)
+            .into_iter()
+            .chain([list.display().to_string()])
+            .chain(["-c", "copy", "-movflags", "+faststart"].map(String::from))
+            .chain([dir.join(&name).display().to_string()])
+            .collect();
+        ffmpeg_ok(ffmpeg, &concat)?;
+        std::fs::remove_file(&clip)?;
+        std::fs::remove_file(&list)?;
+    }
+    std::fs::write(
+        dir.join("Long.ismc"),
+        "<SmoothStreamingMedia MajorVersion=\"2\" MinorVersion=\"2\" Duration=\"72000000000\" />\n",
+    )?;
+    let ism = ServerManifest { title: Some("Long".into()), client_manifest: Some("Long.ismc".into()), tracks };
+    std::fs::write(&done, ism.to_xml())?;
+    Ok(())
+}
+
+fn name_of(rendition: usize) -> String {
+    let (w, h, kbps) = RENDITIONS[rendition];
+    format!("Long_{w}x{h}_{kbps}.mp4")
+}
+
+fn ffmpeg_ok(ffmpeg: &Path, args: &[String]) -> Result<()> {
+    let out = Command::new(ffmpeg).args(args).output().context("run ffmpeg")?;
+    ensure!(out.status.success(), "ffmpeg {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+fn mirrorcast(tools: &Tools, env: &[(String, String)], dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(&tools.mirrorcast)
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .context("run mirrorcast")?;
+    ensure!(out.status.success(), "mirrorcast {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// Creates, uploads and publishes the asset in data center `dc`; its locator GUID.
+fn publish(tools: &Tools, env: &[(String, String)], dc: &str, asset: &Path, dir: &Path) -> Result<String> {
+    let created: serde_json::Value = serde_json::from_str(&mirrorcast(
+        tools,
+        env,
+        dir,
+        &["asset", "create", "--dc", dc, "--name", "Long", "--json"],
+    )?)?;
+    let id = created["id"].as_str().context("asset id")?.to_owned();
+    mirrorcast(tools, env, dir, &["asset", "upload", "--dc", dc, &id, &asset.display().to_string()])?;
+    let made: serde_json::Value = serde_json::from_str(&mirrorcast(
+        tools,
+        env,
+        dir,
+        &["locator", "create", "--dc", dc, &id, "--type", "origin", "--json"],
+    )?)?;
+    let locator = made["locator"]["id"].as_str().context("locator id")?;
+    Ok(locator.rsplit(':').next().unwrap_or(locator).to_owned())
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A `mirrorcast serve` child, stopped on drop; its log in the work folder.
+struct Origin {
+    child: Child,
+    base: String,
+}
+
+impl Origin {
+    fn start(tools: &Tools, env: &[(String, String)], dc: &str, dir: &Path) -> Result<Origin> {
+        let port = free_port()?;
+        let log = std::fs::File::create(dir.join(format!("serve-{dc}.log")))?;
+        let child = Command::new(&tools.mirrorcast)
+            .args(["serve", "--dc", dc, "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(dir)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("start mirrorcast serve")?;
+        Ok(Origin { child, base: format!("http://127.0.0.1:{port}") })
+    }
+
+    async fn ready(&self, http: &reqwest::Client) -> Result<()> {
+        for _ in 0..200 {
+            if let Ok(r) = http.get(format!("{}/healthz", self.base)).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("mirrorcast serve at {} did not become healthy", self.base)
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// nginx on a free loopback port with a generated config serving `www`, stopped on drop.
+struct Nginx {
+    child: Child,
+    base: String,
+}
+
+impl Nginx {
+    fn start(nginx: &Path, dir: &Path, www: &Path) -> Result<Nginx> {
+        let port = free_port()?;
+        let prefix = dir.join("nginx");
+        std::fs::create_dir_all(prefix.join("logs"))?;
+        // Workers as many as cores (the origin's runtime has as many threads); access log on, as ours is;
+        // sendfile, keep-alive: nginx as it is usually run for static files.
+        let conf = format!(
+            "daemon off;\nworker_processes auto;\npid {p}/nginx.pid;\nerror_log {p}/logs/error.log warn;\nuser root;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  access_log {p}/logs/access.log;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n  default_type video/mp4;\n\
+             client_body_temp_path {p}/body; proxy_temp_path {p}/proxy; fastcgi_temp_path {p}/fastcgi; uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;\n\
+             server {{ listen 127.0.0.1:{port}; root {www}; location / {{ add_header Cache-Control \"public, max-age=86400\"; }} }}\n}}\n",
+            p = prefix.display(),
+            www = www.display()
+        );
+        let conf_path = prefix.join("nginx.conf");
+        std::fs::write(&conf_path, conf)?;
+        let child = Command::new(nginx)
+            .args(["-p", &prefix.display().to_string(), "-c", &conf_path.display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(prefix.join("logs/stderr.log"))?)
+            .spawn()
+            .context("start nginx")?;
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            ensure!(started.elapsed() < Duration::from_secs(10), "nginx did not start: see {}", prefix.display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Nginx { child, base: format!("http://127.0.0.1:{port}") })
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client(connections: usize) -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().pool_max_idle_per_host(connections).http1_only().no_proxy().build()?)
+}
+
+async fn timed_get(http: &reqwest::Client, url: &str) -> Result<f64> {
+    let t = Instant::now();
+    http.get(url).send().await?.error_for_status()?.bytes().await?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// What one load run saw.
+#[derive(Debug, Clone, Default)]
+struct Load {
+    requests: u64,
+    errors: u64,
+    bytes: u64,
+    seconds: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+impl Load {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+
+    /// The run with the median throughput.
+    fn median(runs: &[Load]) -> Load {
+        let mut sorted = runs.to_vec();
+        sorted.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
+        sorted.get(sorted.len() / 2).cloned().unwrap_or_default()
+    }
+}
+
+/// `connections` tasks request `urls` in turn (each from its own offset) until
+/// `duration` is over; every successful request's latency is kept.
+async fn load(http: &reqwest::Client, urls: &[String], connections: usize, duration: Duration) -> Load {
+    let urls = Arc::new(urls.to_vec());
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = (0..connections)
+        .map(|c| {
+            let (http, urls) = (http.clone(), urls.clone());
+            tokio::spawn(async move {
+                let (mut latencies, mut errors, mut bytes) = (Vec::new(), 0u64, 0u64);
+                let mut i = c * urls.len() / connections.max(1);
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let got = match http.get(&urls[i % urls.len()]).send().await {
+                        Ok(r) if r.status().is_success() => r.bytes().await.ok(),
+                        _ => None,
+                    };
+                    match got {
+                        Some(b) => {
+                            latencies.push(t.elapsed().as_micros() as u32);
+                            bytes += b.len() as u64;
+                        }
+                        None => errors += 1,
+                    }
+                    i += 1;
+                }
+                (latencies, errors, bytes)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut out = Load::default();
+    for t in tasks {
+        if let Ok((l, e, b)) = t.await {
+            all.extend(l);
+            out.errors += e;
+            out.bytes += b;
+        }
+    }
+    out.seconds = started.elapsed().as_secs_f64();
+    out.requests = all.len() as u64;
+    all.sort_unstable();
+    let at = |q: f64| all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied();
+    out.p50_ms = at(0.50).unwrap_or(0) as f64 / 1e3;
+    out.p99_ms = at(0.99).unwrap_or(0) as f64 / 1e3;
+    out
+}
