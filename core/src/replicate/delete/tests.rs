@@ -35,6 +35,7 @@ fn entry(asset: &Asset, replica: bool) -> AssetEntry {
         etag: "\"r\"".into(),
         files: None,
         file_count: 0,
+        files_digest: None,
         from: replica.then(|| "v1-x".to_owned()),
     }
 }
