@@ -83,8 +83,8 @@ pub(crate) fn ffmpeg(args: &[&str]) -> std::process::Output {
 /// after it is the demuxer's, not the packet's).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Packets {
-    media_type: String,
-    packets: Vec<(f64, f64, String)>,
+    pub(crate) media_type: String,
+    pub(crate) packets: Vec<(f64, f64, String)>,
 }
 
 impl Packets {
