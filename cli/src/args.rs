@@ -75,6 +75,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Serve a data center's streams: the origin for `/<locator-guid>/<Base>.ism/manifest(...)` URLs.
     Serve(ServeArgs),
+    /// Route viewers to the first healthy origin (priority failover with health probes), proxying or redirecting.
+    Front(FrontArgs),
     /// Rehearse a failover: stream a locator's HLS and DASH through a front at a player's pace,
     /// run a kill command mid-stream, and report what the viewer saw (exit 0: missed nothing).
     Drill(DrillArgs),
@@ -353,6 +355,16 @@ pub struct ReplicateArgs {
     /// Hash both sides of blobs whose size and MD5 match, and copy again those whose bytes differ.
     #[arg(long)]
     pub deep: bool,
+    /// Also remove from the target what the source no longer has (only what replicate put
+    /// there, only when every listing was complete).
+    #[arg(long)]
+    pub delete: bool,
+    /// With --delete: a run that would delete more blobs plus records than this deletes nothing.
+    #[arg(long, value_name = "N", requires = "delete", allow_negative_numbers = true, default_value_t = mirrorcast_core::replicate::DEFAULT_MAX_DELETE, value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    pub max_delete: u64,
+    /// With --delete: delete even when the source's catalog or an asset's container is empty.
+    #[arg(long, requires = "delete")]
+    pub allow_empty_source: bool,
     #[command(flatten)]
     pub caps: Caps,
 }
@@ -457,4 +469,43 @@ pub enum JobCommand {
         dc: Dc,
         job: String,
     },
+}
+
+/// `--probe-interval` and the like: 500ms, 2s, 1m.
+fn short_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 500ms, 2s, 1m)"))
+}
+
+#[derive(Debug, Args)]
+pub struct FrontArgs {
+    /// Address to listen on (default: `listen` in mirrorcast.toml's [front], else 127.0.0.1:8000).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// An origin as NAME=URL, in priority order (repeatable; replaces `origins` of [front]).
+    #[arg(long = "origin", value_name = "NAME=URL")]
+    pub origins: Vec<String>,
+    /// proxy (stream through, retry on the next origin before the first byte) or redirect (302).
+    #[arg(long, value_parser = ["proxy", "redirect"])]
+    pub mode: Option<String>,
+    /// Time between two probes of an origin's /healthz (default 2s).
+    #[arg(long, value_name = "DURATION", value_parser = short_duration)]
+    pub probe_interval: Option<std::time::Duration>,
+    /// A probe not answered by then failed (default 1s).
+    #[arg(long, value_name = "DURATION", value_parser = short_duration)]
+    pub probe_timeout: Option<std::time::Duration>,
+    /// Failed probes in a row that take an origin down (default 3).
+    #[arg(long, value_name = "K", value_parser = RangedU64ValueParser::<u32>::new().range(1..=100))]
+    pub fail_after: Option<u32>,
+    /// Good probes in a row that bring a down origin back (default 3).
+    #[arg(long, value_name = "M", value_parser = RangedU64ValueParser::<u32>::new().range(1..=100))]
+    pub recover_after: Option<u32>,
+    /// Once requests moved to another origin, keep them there even when a higher-priority one recovers.
+    #[arg(long)]
+    pub no_failback: bool,
+    /// One attempt on one origin: connection and response head (default 10s).
+    #[arg(long, value_name = "DURATION", value_parser = short_duration)]
+    pub upstream_timeout: Option<std::time::Duration>,
+    /// Folder holding hls.js/ and dashjs/ (tools/players/node_modules): the status page's player.
+    #[arg(long, value_name = "DIR")]
+    pub players: Option<PathBuf>,
 }

@@ -69,6 +69,8 @@ impl DataCenter {
 struct FileConfig {
     #[serde(default)]
     dc: BTreeMap<String, DcTable>,
+    /// `mirrorcast front`'s settings, read and checked by that command.
+    front: Option<toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -317,6 +319,12 @@ fn entra_credential(t: &DcTable, read: impl Fn(&str) -> Result<String, String>) 
             Credential::entra(kind).map_err(|e| e.to_string())
         }
     }
+}
+
+/// The `[front]` table of the configuration file, if any, and the file it came from.
+pub fn front_table(explicit: Option<&Path>) -> Result<(Option<PathBuf>, Option<toml::Table>), ConfigError> {
+    let (path, file) = load_file(explicit)?;
+    Ok((path, file.front))
 }
 
 fn load_file(explicit: Option<&Path>) -> Result<(Option<PathBuf>, FileConfig), ConfigError> {

@@ -32,11 +32,13 @@ impl Mode {
     }
 }
 
-/// Work of a known size in bytes (`total` > 0) or of unknown size (a spinner).
+/// Work of a known size in bytes or items (`total` > 0) or of unknown size (a spinner).
 #[derive(Debug)]
 pub struct Work {
     mode: Mode,
     label: String,
+    /// Counting items (containers, records) rather than bytes.
+    items: bool,
     bar: Option<ProgressBar>,
     total: u64,
     done: AtomicU64,
@@ -58,7 +60,23 @@ impl Work {
             bar.set_message(label.clone());
             bar
         });
-        Work { mode, label, bar, total, done: AtomicU64::new(0), step: AtomicU64::new(0) }
+        Work { mode, label, items: false, bar, total, done: AtomicU64::new(0), step: AtomicU64::new(0) }
+    }
+
+    /// Items to go through (containers, records): a bar with a count and ETA.
+    pub fn items(mode: Mode, label: impl Into<String>, total: u64) -> Self {
+        let label = label.into();
+        let bar = (mode == Mode::Bar).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ETA {eta}")
+                    .expect("the template is valid")
+                    .progress_chars("=> "),
+            );
+            bar.set_message(label.clone());
+            bar
+        });
+        Work { mode, label, items: true, bar, total, done: AtomicU64::new(0), step: AtomicU64::new(0) }
     }
 
     /// Work whose size is not known up front: a spinner with the time spent.
@@ -71,7 +89,7 @@ impl Work {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Work { mode, label, bar, total: 0, done: AtomicU64::new(0), step: AtomicU64::new(0) }
+        Work { mode, label, items: false, bar, total: 0, done: AtomicU64::new(0), step: AtomicU64::new(0) }
     }
 
     /// `n` more bytes done.
@@ -84,13 +102,11 @@ impl Work {
             let step = (done.min(self.total) * PLAIN_STEPS) / self.total;
             let before = self.step.fetch_max(step, Ordering::Relaxed);
             if step > before && step < PLAIN_STEPS {
-                errln!(
-                    "{}: {}% ({} of {})",
-                    self.label,
-                    step * 100 / PLAIN_STEPS,
-                    crate::output::bytes(done),
-                    crate::output::bytes(self.total)
-                );
+                let (done, total) = match self.items {
+                    true => (done.to_string(), self.total.to_string()),
+                    false => (crate::output::bytes(done), crate::output::bytes(self.total)),
+                };
+                errln!("{}: {}% ({done} of {total})", self.label, step * 100 / PLAIN_STEPS);
             }
         }
     }
@@ -133,5 +149,8 @@ mod tests {
         let silent = Work::bytes(Mode::Silent, "upload", 1000);
         silent.advance(500);
         assert_eq!(silent.step.load(Ordering::Relaxed), 0, "silent mode counts no steps");
+        let items = Work::items(Mode::Lines, "adopt", 3);
+        (0..3).for_each(|_| items.advance(1));
+        assert_eq!((items.step.load(Ordering::Relaxed), items.done.load(Ordering::Relaxed)), (PLAIN_STEPS, 3));
     }
 }

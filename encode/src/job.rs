@@ -16,6 +16,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 const JOBS: &str = "jobs/";
+
+/// How often a running encoder writes its job record, at the least (progress
+/// is written more often while ffmpeg runs): its heartbeat.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A job not yet ended whose record has not been written for this long lost
+/// its encoder (killed, machine gone): it is shown as `stale`.
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(90);
 const PREFIX: &str = "nb:jid:UUID:";
 
 /// A job id, shown as `nb:jid:UUID:<guid>` like the old Media Services ids.
@@ -123,6 +131,20 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
+    /// Whether the job's encoder stopped writing before the job ended (see [`LEASE`]).
+    pub fn is_stale(&self, now: DateTime<Utc>) -> bool {
+        !self.state.is_final() && now.signed_duration_since(self.updated).to_std().is_ok_and(|quiet| quiet > LEASE)
+    }
+
+    /// The state as a user should read it: `stale` for a job whose encoder is gone.
+    pub fn shown_state(&self, now: DateTime<Utc>) -> String {
+        if self.is_stale(now) {
+            format!("stale ({} since {})", self.state, self.updated.format("%Y-%m-%d %H:%M:%S"))
+        } else {
+            self.state.to_string()
+        }
+    }
+
     pub fn new(name: impl Into<String>, preset: impl Into<String>, input_asset: AssetId) -> Self {
         let now = Utc::now();
         JobRecord {
@@ -222,7 +244,8 @@ impl Jobs {
     }
 
     /// Asks the job to stop. A queued job is canceled at once; a running one
-    /// when its encoder next looks; a finished one cannot be.
+    /// when its encoder next looks; a stale one (its encoder is gone) at once,
+    /// the caller removing its output asset; a finished one cannot be.
     pub async fn request_cancel(&self, id: &JobId) -> Result<JobRecord> {
         let current = self.get(id).await?.value;
         if current.state.is_final() {
@@ -232,8 +255,15 @@ impl Jobs {
             if j.state.is_final() {
                 return;
             }
+            let stale = j.is_stale(Utc::now());
             j.cancel_requested = true;
-            if j.state == JobState::Queued {
+            if j.state == JobState::Queued || stale {
+                if stale {
+                    j.error = Some(format!(
+                        "its encoder stopped writing at {} (killed or lost) and the job was canceled",
+                        j.updated.to_rfc3339()
+                    ));
+                }
                 j.state = JobState::Canceled;
                 j.ended = Some(Utc::now());
             }
@@ -280,5 +310,30 @@ mod tests {
         assert_eq!(jobs.list().await.unwrap().len(), 2);
         assert_eq!(JobId::parse(&job.id.to_string()).unwrap(), job.id);
         assert_eq!(jobs.get(&JobId::new()).await.unwrap_err().kind(), ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_encoder_stopped_writing_is_stale_and_a_cancel_ends_it_at_once() {
+        let store: Arc<dyn BlobStore> = Arc::new(InMemoryStore::new());
+        let jobs = Jobs::new(store.clone());
+        let mut job = JobRecord::new("clip", "adaptive-streaming", AssetId::new());
+        job.state = JobState::Processing;
+        let now = Utc::now();
+        job.updated = now - chrono::Duration::seconds(30);
+        assert!(!job.is_stale(now), "within its lease");
+        assert_eq!(job.shown_state(now), "processing");
+        job.updated = now - chrono::Duration::seconds(LEASE.as_secs() as i64 + 1);
+        assert!(job.is_stale(now));
+        assert!(job.shown_state(now).starts_with("stale (processing since "), "{}", job.shown_state(now));
+        // A killed encoder leaves exactly this record behind; write it as it would be.
+        let body = serde_json::to_vec(&job).unwrap();
+        store.create_container(CATALOG_CONTAINER).await.unwrap();
+        store.put_blob(CATALOG_CONTAINER, &Jobs::path(&job.id), body.into(), &PutOptions::default()).await.unwrap();
+        let canceled = jobs.request_cancel(&job.id).await.unwrap();
+        assert_eq!(canceled.state, JobState::Canceled, "no encoder will ever act on the request");
+        assert!(canceled.error.as_deref().is_some_and(|e| e.contains("stopped writing")), "{canceled:?}");
+        let mut done = canceled.clone();
+        done.updated = now - chrono::Duration::days(1);
+        assert!(!done.is_stale(now), "an ended job is never stale");
     }
 }

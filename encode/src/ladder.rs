@@ -122,12 +122,36 @@ impl Preset {
         }
     }
 
-    /// The ladder for `source`.
-    pub fn ladder(&self, source: &Source) -> Ladder {
-        match self {
+    /// The ladder for `source`; nothing is ever upscaled. A fixed preset
+    /// drops its rungs taller than the source (as adaptive-streaming does); a
+    /// custom ladder with such a rung is refused, since someone wrote it down
+    /// on purpose and would get less than asked for.
+    pub fn ladder(&self, source: &Source) -> Result<Ladder> {
+        let ladder = match self {
             Preset::AdaptiveStreaming => adaptive(source),
-            Preset::Fixed(_, l) | Preset::Custom(_, l) => l.clone(),
-        }
+            Preset::Fixed(name, l) => {
+                let mut l = l.clone();
+                l.video.retain(|r| r.height <= source.height);
+                if l.video.is_empty() {
+                    return Err(Error::invalid_input(format!(
+                        "preset {name}: every rendition is taller than the source ({}x{}) and mirrorcast never                          upscales; use adaptive-streaming",
+                        source.width, source.height
+                    )));
+                }
+                l
+            }
+            Preset::Custom(path, l) => {
+                if let Some(r) = l.video.iter().find(|r| r.height > source.height) {
+                    return Err(Error::invalid_input(format!(
+                        "ladder file '{path}': rendition {}x{} is taller than the source ({}x{}) and mirrorcast                          never upscales; remove it or lower it to {} lines or fewer",
+                        r.width, r.height, source.width, source.height, source.height
+                    )));
+                }
+                l.clone()
+            }
+        };
+        ladder.check()?;
+        Ok(ladder)
     }
 }
 
@@ -248,5 +272,32 @@ mod tests {
             assert!(e.to_string().contains(needle), "{name}: {e}");
         }
         assert!(Preset::parse("fastest").unwrap_err().to_string().contains("adaptive-streaming"));
+    }
+
+    #[test]
+    fn no_preset_makes_a_rendition_taller_than_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tall.toml");
+        std::fs::write(
+            &path,
+            "[[video]]\nwidth = 640\nheight = 360\nkbps = 900\n[[video]]\nwidth = 1280\nheight = 720\nkbps = 3000\n",
+        )
+        .unwrap();
+        let custom = Preset::parse(path.to_str().unwrap()).unwrap();
+        let e = custom.ladder(&source(640, 360, None)).unwrap_err();
+        assert_eq!(e.kind(), mirrorcast_core::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("1280x720 is taller than the source (640x360)"), "{e}");
+        assert_eq!(custom.ladder(&source(1280, 720, None)).unwrap().video.len(), 2, "as tall as the source is fine");
+
+        let fixed = Preset::parse("h264-multiple-bitrate-1080p").unwrap();
+        let l = fixed.ladder(&source(1280, 720, None)).unwrap();
+        assert!(l.video.iter().all(|r| r.height <= 720) && l.video.len() == 6, "{l:?}");
+        let e = fixed.ladder(&source(160, 90, None)).unwrap_err();
+        assert!(e.to_string().contains("every rendition is taller than the source (160x90)"), "{e}");
+        for height in [90, 360, 1080, 2160] {
+            let s = source(height * 16 / 9, height, None);
+            let l = Preset::AdaptiveStreaming.ladder(&s).unwrap();
+            assert!(l.video.iter().all(|r| r.height <= height), "{height}: {l:?}");
+        }
     }
 }

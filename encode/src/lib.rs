@@ -5,6 +5,7 @@
 //! - [`ladder`]: presets: adaptive-streaming, fixed MES-like ladders, custom TOML/JSON ladders.
 //! - [`command`]: the one ffmpeg command (one decode, a split filter, aligned key frames).
 //! - [`manifests`]: .ism / .ismc / `<Base>_manifest.xml` from the renditions as made.
+//! - [`relay`]: the source served to ffmpeg on loopback, so no storage credential is in its argv.
 //! - [`job`]: job records (`jobs/<guid>.json`), progress, cancel, log.
 //! - [`run`]: the encoder that runs a job end to end.
 
@@ -13,6 +14,7 @@ pub mod ffmpeg;
 pub mod job;
 pub mod ladder;
 pub mod manifests;
+pub mod relay;
 pub mod run;
 
 pub use ffmpeg::Ffmpeg;

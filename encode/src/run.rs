@@ -10,7 +10,7 @@ use chrono::Utc;
 use mirrorcast_core::catalog::Catalog;
 use mirrorcast_core::id::AssetId;
 use mirrorcast_core::mime::mime_type_for;
-use mirrorcast_core::model::{Asset, AssetOptions, Permissions};
+use mirrorcast_core::model::{Asset, AssetOptions};
 use mirrorcast_core::secret::redact_sas;
 use mirrorcast_core::store::{upload_reader, BlobProperties, BlobStoreExt, PutOptions, UploadOptions};
 use mirrorcast_core::{Error, ErrorKind, Result};
@@ -23,6 +23,7 @@ use crate::ffmpeg::Ffmpeg;
 use crate::job::{JobId, JobRecord, JobState, Jobs};
 use crate::ladder::Preset;
 use crate::manifests;
+use crate::relay::SourceRelay;
 
 /// How often the encoder writes its progress and looks for a cancel.
 const POLL: Duration = Duration::from_millis(1000);
@@ -40,6 +41,8 @@ pub struct Encoder {
 pub struct Finished {
     pub job: JobRecord,
     pub output: Option<AssetId>,
+    /// Why a job in state `error` failed (bad input is the user's to fix).
+    pub failure: Option<ErrorKind>,
 }
 
 /// Why a job stopped: a failure, or someone asked it to.
@@ -86,9 +89,27 @@ impl Encoder {
             })
             .await?;
         if job.state != JobState::Processing {
-            return Ok(Finished { output: job.output_asset, job });
+            return Ok(Finished { output: job.output_asset, job, failure: None });
         }
         progress(&job);
+        // The heartbeat: the record is written at least every HEARTBEAT while
+        // this process runs the job, so others can tell a job whose encoder
+        // is gone (`stale`) from a slow one.
+        let heartbeat = {
+            let jobs = self.jobs.clone();
+            let id = *id;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(crate::job::HEARTBEAT);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = jobs.update(&id, |_| {}).await {
+                        tracing::warn!(target: "mirrorcast_encode", "job {id}: heartbeat not written: {e}");
+                    }
+                }
+            })
+        };
+        let _stop_heartbeat = AbortOnDrop(heartbeat);
         let mut log = Log::default();
         log.line(format!("job {id} '{}' with preset {}", job.name, preset.name()));
         let dir = tempfile::Builder::new().prefix("mirrorcast-encode-").tempdir()?;
@@ -132,7 +153,11 @@ impl Encoder {
         self.jobs.put_log(id, &log.text).await?;
         progress(&job);
         let output = (state == JobState::Finished).then_some(output).flatten();
-        Ok(Finished { job, output })
+        let failure = match &outcome {
+            Err(Stop::Failed(e)) => Some(e.kind()),
+            _ => None,
+        };
+        Ok(Finished { job, output, failure })
     }
 
     async fn work(
@@ -164,23 +189,10 @@ impl Encoder {
                 }
             },
         };
-        // ffmpeg reads the source from storage through a short-lived read-only
-        // URL; a store that cannot sign one is copied to the temp folder first.
-        let input_url = if store.capability().signed_urls {
-            let expiry = Utc::now() + chrono::Duration::hours(12);
-            store
-                .signed_url(&input.asset.container, Some(&mezzanine), Permissions::READ, expiry)
-                .await?
-                .expose()
-                .to_owned()
-        } else {
-            let local = dir.join("source");
-            let mut file = tokio::fs::File::create(&local).await.map_err(Error::from)?;
-            let got = store.get_blob(&input.asset.container, &mezzanine, None).await?;
-            let mut reader = tokio_util_reader(got.stream);
-            tokio::io::copy(&mut reader, &mut file).await.map_err(Error::from)?;
-            command::file_url(&local)
-        };
+        // ffmpeg reads the source from storage through a loopback relay: no
+        // storage credential in its argv, which every local user can read.
+        let relay = SourceRelay::start(store.clone(), &input.asset.container, &mezzanine).await?;
+        let input_url = relay.url().to_owned();
         let source = self.ffmpeg.probe(&input_url).await?;
         log.line(format!(
             "source '{mezzanine}': {}x{} at {:.3} fps, {:.1} s, video {} kbps, audio: {}",
@@ -191,8 +203,7 @@ impl Encoder {
             source.video_kbps.map_or("unknown".into(), |k| k.to_string()),
             if source.has_audio { "yes" } else { "no" }
         ));
-        let ladder = preset.ladder(&source);
-        ladder.check()?;
+        let ladder = preset.ladder(&source)?;
         let base = base_name(&mezzanine);
         let outputs = command::outputs(&base, &ladder, &source, dir);
         log.line(format!("ladder: {}", outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")));
@@ -211,6 +222,7 @@ impl Encoder {
         log.line(format!("ffmpeg {}", shown.join(" ")));
         let started = Instant::now();
         self.transcode(&job, &args, source.duration_seconds, &input_url, log, progress).await?;
+        drop(relay);
         log.line(format!("ffmpeg done in {:.1} s", started.elapsed().as_secs_f64()));
 
         let mut renditions: Vec<(Output, Mp4)> = Vec::new();
@@ -316,10 +328,27 @@ impl Encoder {
     }
 }
 
-/// A byte stream as an `AsyncRead`.
-fn tokio_util_reader(stream: mirrorcast_core::store::ByteStream) -> impl tokio::io::AsyncRead + Unpin {
-    use futures::TryStreamExt;
-    tokio_util::io::StreamReader::new(stream.map_err(std::io::Error::other))
+/// `job cancel`: asks the job's encoder to stop (it removes its unfinished
+/// output itself); a job whose encoder is gone (stale) is canceled at once and
+/// its unfinished output asset removed here, since no encoder will do it.
+pub async fn cancel(catalog: &Catalog, jobs: &Jobs, id: &JobId) -> Result<JobRecord> {
+    let record = jobs.request_cancel(id).await?;
+    let Some(out) = record.output_asset.filter(|_| record.state == JobState::Canceled) else { return Ok(record) };
+    match catalog.delete_asset(&out).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e.context(format!("job {id}: removing its unfinished output asset {out}"))),
+    }
+    jobs.update(id, |j| j.output_asset = None).await
+}
+
+/// Stops a background task when the scope that started it ends, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The base of the output names: the mezzanine's file name without its

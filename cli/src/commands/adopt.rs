@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::Context;
 use crate::output;
+use crate::progress::{Mode, Work};
 
 #[derive(Debug, Default, Serialize)]
 struct Totals {
@@ -27,14 +28,20 @@ pub async fn run(ctx: &Context<'_>, dc: &str, containers: Vec<String>, all: bool
     let dc = ctx.dc(dc)?;
     let catalog = dc.catalog();
     let names = if all { dc.store.list_containers("").await? } else { containers };
+    let progress = Work::items(Mode::detect(ctx.json), "adopt", names.len() as u64);
     let outcomes: Vec<AdoptOutcome> = stream::iter(names)
         .map(|c| {
-            let catalog = &catalog;
-            async move { adopt_container(catalog, &c).await }
+            let (catalog, progress) = (&catalog, &progress);
+            async move {
+                let outcome = adopt_container(catalog, &c).await;
+                progress.advance(1);
+                outcome
+            }
         })
         .buffered(8)
         .collect()
         .await;
+    progress.finish();
     let mut totals = Totals::default();
     for o in &outcomes {
         match o.action {

@@ -10,7 +10,7 @@ use chrono::{Duration, Utc};
 use mirrorcast_core::id::{AssetId, LocatorId};
 use mirrorcast_core::model::{Asset, AssetOptions};
 use mirrorcast_core::streaming::StreamingUrls;
-use mirrorcast_core::Error;
+use mirrorcast_core::{Error, ErrorKind};
 use mirrorcast_encode::{Encoder, Ffmpeg, JobRecord, JobState, Preset};
 
 use super::Context;
@@ -39,9 +39,17 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
     }
     let ffmpeg = Ffmpeg::locate().await?;
     if let Some(files) = &planned {
-        // A local file that is not media is refused before it is uploaded.
-        let local = mirrorcast_encode::command::file_url(&files[0].0);
-        ffmpeg.probe(&local).await.map_err(|e| e.context(format!("'{}'", files[0].0.display())))?;
+        // A local file that is not media, or that the ladder would upscale, is
+        // refused before anything is uploaded.
+        let (path, _, size) = &files[0];
+        if *size == 0 {
+            return Err(
+                Error::invalid_input(format!("'{}' is empty (0 bytes): nothing to encode", path.display())).into()
+            );
+        }
+        let local = mirrorcast_encode::command::file_url(path);
+        let source = ffmpeg.probe(&local).await.map_err(|e| e.context(format!("'{}'", path.display())))?;
+        preset.ladder(&source)?;
     }
     let dc = ctx.dc(&args.dc.dc)?;
     let catalog = dc.catalog();
@@ -115,13 +123,17 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
         JobState::Canceled => {
             anyhow::bail!("job {} was canceled; its unfinished output was removed", record.id)
         }
-        _ => anyhow::bail!(
-            "job {} failed: {} (details: `mirrorcast job show --dc {} {}`)",
-            record.id,
-            record.error.as_deref().unwrap_or("no message"),
-            dc.name,
-            record.id
-        ),
+        _ => {
+            let message = format!(
+                "job {} failed: {} (details: `mirrorcast job show --dc {} {}`)",
+                record.id,
+                record.error.as_deref().unwrap_or("no message"),
+                dc.name,
+                record.id
+            );
+            // Bad input (a source that is not media, a ladder that would upscale) exits 2 like any other.
+            return Err(Error::new(finished.failure.unwrap_or(ErrorKind::Other), message).into());
+        }
     }
     let out = finished.output.context("a finished job names its output asset")?;
     let asset = catalog.get_asset(&out).await?.value;

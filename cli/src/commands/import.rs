@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::Context;
 use crate::output;
+use crate::progress::{Mode, Work};
 
 /// What happened (or, in a dry run, would happen) to one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -67,8 +68,11 @@ pub async fn run(ctx: &Context<'_>, dc: &str, path: &Path, dry_run: bool) -> any
     }
     let mut assets_ok = Vec::new();
     let mut assets_conflicting = Vec::new();
+    let label = if dry_run { "import (dry run)" } else { "import" };
+    let progress = Work::items(Mode::detect(ctx.json), label, (export.assets.len() + export.locators.len()) as u64);
     for a in &export.assets {
         let line = import_asset(&catalog, a, dry_run).await?;
+        progress.advance(1);
         match line.action {
             Action::Conflict | Action::Invalid => assets_conflicting.push(a.asset.id),
             _ => assets_ok.push(a.asset.id),
@@ -81,8 +85,10 @@ pub async fn run(ctx: &Context<'_>, dc: &str, path: &Path, dry_run: bool) -> any
         } else {
             import_locator(&catalog, &dc.origin, l, assets_ok.contains(&l.asset_id), dry_run).await?
         };
+        progress.advance(1);
         lines.push(line);
     }
+    progress.finish();
     report(ctx.json, &export, &lines, dry_run)?;
     let bad = lines.iter().any(|l| matches!(l.action, Action::Conflict | Action::Invalid));
     Ok(if bad { ExitCode::from(crate::exit::FAILURE) } else { ExitCode::SUCCESS })

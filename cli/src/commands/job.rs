@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use mirrorcast_encode::{JobId, Jobs};
+use chrono::{DateTime, Utc};
+use mirrorcast_encode::{JobId, JobRecord, Jobs};
 
 use super::Context;
 use crate::args::JobCommand;
@@ -13,8 +14,9 @@ pub async fn run(ctx: &Context<'_>, command: JobCommand) -> anyhow::Result<ExitC
         JobCommand::List { dc } => {
             let dc = ctx.dc(&dc.dc)?;
             let jobs = Jobs::new(dc.store.clone()).list().await?;
+            let now = Utc::now();
             if ctx.json {
-                output::json(&jobs)?;
+                output::json(&jobs.iter().map(|j| with_stale(j, now)).collect::<anyhow::Result<Vec<_>>>()?)?;
             } else {
                 let rows: Vec<Vec<String>> = jobs
                     .iter()
@@ -22,7 +24,7 @@ pub async fn run(ctx: &Context<'_>, command: JobCommand) -> anyhow::Result<ExitC
                         vec![
                             j.id.to_string(),
                             j.name.clone(),
-                            j.state.to_string(),
+                            j.shown_state(now),
                             format!("{:.0}%", j.progress),
                             j.output_asset.map(|a| a.to_string()).unwrap_or_default(),
                             j.created.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -38,8 +40,9 @@ pub async fn run(ctx: &Context<'_>, command: JobCommand) -> anyhow::Result<ExitC
             let jobs = Jobs::new(dc.store.clone());
             let record = jobs.get(&id).await?.value;
             let log = jobs.log(&id).await?;
+            let now = Utc::now();
             if ctx.json {
-                let mut value = serde_json::to_value(&record)?;
+                let mut value = with_stale(&record, now)?;
                 value["log"] = serde_json::json!(log);
                 output::json(&value)?;
             } else {
@@ -47,7 +50,7 @@ pub async fn run(ctx: &Context<'_>, command: JobCommand) -> anyhow::Result<ExitC
                     "id:        {}\nname:      {}\nstate:     {}\nprogress:  {:.0}%\npreset:    {}\ninput:     {}\noutput:    {}\ncreated:   {}\nended:     {}",
                     record.id,
                     record.name,
-                    record.state,
+                    record.shown_state(now),
                     record.progress,
                     record.preset,
                     record.input_asset,
@@ -66,7 +69,7 @@ pub async fn run(ctx: &Context<'_>, command: JobCommand) -> anyhow::Result<ExitC
         JobCommand::Cancel { dc, job } => {
             let id = JobId::parse(&job)?;
             let dc = ctx.dc(&dc.dc)?;
-            let record = Jobs::new(dc.store.clone()).request_cancel(&id).await?;
+            let record = mirrorcast_encode::run::cancel(&dc.catalog(), &Jobs::new(dc.store.clone()), &id).await?;
             if ctx.json {
                 output::json(&record)?;
             } else {
@@ -75,4 +78,11 @@ pub async fn run(ctx: &Context<'_>, command: JobCommand) -> anyhow::Result<ExitC
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The record as JSON with `stale`: whether its encoder stopped writing before the job ended.
+fn with_stale(job: &JobRecord, now: DateTime<Utc>) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(job)?;
+    value["stale"] = serde_json::json!(job.is_stale(now));
+    Ok(value)
 }

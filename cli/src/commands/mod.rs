@@ -5,6 +5,7 @@ mod asset;
 mod demo;
 mod drill;
 mod encode;
+mod front;
 mod import;
 mod job;
 mod locator;
@@ -39,6 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Job(c) => job::run(&ctx, c).await,
         Command::Import(a) => import::run(&ctx, &a.dc.dc, &a.path, a.dry_run).await,
         Command::Serve(a) => serve::run(&ctx, a).await,
+        Command::Front(a) => front::run(&ctx, a).await,
         Command::Drill(a) => drill::run(&ctx, a).await,
     }
 }

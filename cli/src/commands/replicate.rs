@@ -7,8 +7,8 @@ use mirrorcast_core::catalog::AssetRecord;
 use mirrorcast_core::copy::StrategyChoice;
 use mirrorcast_core::id::AssetId;
 use mirrorcast_core::replicate::{
-    AssetReport, AssetStatus, BlobOutcome, BlobStatus, Progress, ReplicateOptions, Replicator, RunReport, Selection,
-    Shard, Side,
+    AssetReport, AssetStatus, BlobOutcome, BlobStatus, DeleteOptions, DeletionReport, DeletionStatus, Progress,
+    ReplicateOptions, Replicator, RunReport, Selection, Shard, Side,
 };
 use mirrorcast_core::store::Throttled;
 use mirrorcast_core::Error;
@@ -56,6 +56,9 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
         shard,
         sas_lifetime: chrono::Duration::minutes(args.sas_minutes),
         deep: args.deep,
+        delete: args
+            .delete
+            .then_some(DeleteOptions { max: args.max_delete, allow_empty_source: args.allow_empty_source }),
         progress: Arc::new(Lines::new(ctx.json)),
         ..Default::default()
     };
@@ -80,6 +83,9 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
         output::json(&report)?;
     } else {
         print_report(&report);
+    }
+    if let Some(refused) = report.deletions.as_ref().and_then(|d| d.refused.as_ref()) {
+        errln!("mirrorcast: replicate --delete: {}", output::printable(&refused.message));
     }
     Ok(if report.has_failures() { ExitCode::from(crate::exit::FAILURE) } else { ExitCode::SUCCESS })
 }
@@ -154,6 +160,9 @@ fn print_report(report: &RunReport) {
             outln!("  {:<6} A {}\n         B {}", u.format, u.source, u.target);
         }
     }
+    if let Some(d) = &report.deletions {
+        print_deletions(d, report);
+    }
     let t = &report.totals;
     let c = &t.counts;
     let strategies: Vec<String> = c.strategies.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -186,6 +195,70 @@ fn print_report(report: &RunReport) {
     );
     if c.copied == 0 && c.failed == 0 && !report.has_failures() {
         outln!("nothing to copy: '{}' already holds every blob of the selected assets", report.target);
+    }
+}
+
+/// At most this many deletions are listed one per line in a refused plan (JSON has them all).
+const LISTED_WHEN_REFUSED: usize = 20;
+
+fn print_deletions(d: &DeletionReport, report: &RunReport) {
+    let word = |s: DeletionStatus| match s {
+        DeletionStatus::Planned if report.dry_run => "would delete",
+        DeletionStatus::Planned => "not deleted",
+        DeletionStatus::Deleted => "deleted",
+        DeletionStatus::Failed => "FAILED to delete",
+    };
+    let mut lines: Vec<String> = Vec::new();
+    for a in &d.assets {
+        lines.push(format!(
+            "{} asset {} \"{}\" ({} blob(s), {}, {} locator(s))",
+            word(a.status),
+            a.id,
+            output::printable(&a.name),
+            a.blobs,
+            output::bytes(a.bytes),
+            a.locators.len()
+        ));
+    }
+    for l in &d.locators {
+        lines.push(format!("{} locator {} of asset {}", word(l.status), l.id, l.asset));
+    }
+    for b in &d.blobs {
+        lines.push(format!("{} blob {}/{}", word(b.status), b.container, output::printable(&b.name)));
+    }
+    let errors = d.assets.iter().map(|a| &a.error).chain(d.locators.iter().map(|l| &l.error));
+    let errors: Vec<&String> = errors.chain(d.blobs.iter().map(|b| &b.error)).flatten().collect();
+    let shown = if d.refused.is_some() { LISTED_WHEN_REFUSED } else { usize::MAX };
+    for line in lines.iter().take(shown) {
+        outln!("  {line}");
+    }
+    if lines.len() > shown {
+        outln!("  … and {} more (all of them in --json)", lines.len() - shown);
+    }
+    for e in errors {
+        outln!("  error: {}", output::printable(e));
+    }
+    let t = &d.totals;
+    match &d.refused {
+        Some(r) => outln!(
+            "delete: refused ({}): {}",
+            serde_json::to_value(r.reason).unwrap_or_default().as_str().unwrap_or(""),
+            output::printable(&r.message)
+        ),
+        None if report.dry_run => outln!(
+            "delete: would delete {} blob(s) and record(s) in '{}' ({}), --max-delete {}",
+            t.planned,
+            report.target,
+            output::bytes(t.bytes),
+            d.max
+        ),
+        None => outln!(
+            "delete: {} of {} blob(s) and record(s) deleted in '{}', {} failed",
+            t.deleted,
+            t.planned,
+            report.target,
+            t.failed
+        ),
     }
 }
 

@@ -37,7 +37,8 @@ pub async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown() {
+/// Ctrl-C or SIGTERM (also ends `front`).
+pub(super) async fn shutdown() {
     #[cfg(unix)]
     {
         let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

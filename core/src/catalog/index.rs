@@ -30,7 +30,8 @@ use crate::store::{BlobMeta, BlobStoreExt};
 pub const RECORD_KEY: &str = "mcrecord";
 /// Metadata key of an asset record's number of file infos.
 pub const FILES_KEY: &str = "mcfiles";
-/// Metadata key of a replica's fingerprint of its source.
+/// Metadata key of a replica's fingerprint of its source (an asset record),
+/// or of the mark replicate leaves on the locators it makes.
 pub const FROM_KEY: &str = "mcfrom";
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -104,6 +105,8 @@ pub struct Index {
     pub locators: BTreeMap<LocatorId, Locator>,
     pub policies: BTreeMap<PolicyId, AccessPolicy>,
     pub problems: Vec<RecordProblem>,
+    /// Locators whose record carries [`FROM_KEY`]: made by replicate.
+    pub replica_locators: std::collections::BTreeSet<LocatorId>,
 }
 
 impl Index {
@@ -247,7 +250,10 @@ pub(super) async fn build(catalog: &Catalog) -> Result<Index> {
     }
     for (path, read) in locators {
         match read {
-            Ok((l, _)) => {
+            Ok((l, meta)) => {
+                if meta.metadata.contains_key(FROM_KEY) {
+                    index.replica_locators.insert(l.id);
+                }
                 let checked = id_of_path::<LocatorId>(&path, LOCATORS)
                     .ok_or_else(|| Error::invalid_input("not named after a locator id"))
                     .and_then(|id| l.validate(&id, index.policies.get(&l.policy_id)));

@@ -217,13 +217,21 @@ impl Catalog {
 
     /// Rebuilds the asset's file infos from the blobs in its container (the
     /// original `CreateFileInfos`) and stores them; returns the new record.
+    /// A replica keeps its source fingerprint (`mcfrom`): it is still a replica.
     pub async fn regenerate_files(&self, id: &AssetId) -> Result<AssetRecord> {
         loop {
-            let current = self.get_asset(id).await?;
-            let blobs = self.store.list_all(&current.value.asset.container, "").await?;
-            let files = file_infos(&current.value.asset, &blobs)?;
-            let record = AssetRecord { asset: current.value.asset.clone(), files };
-            match self.write_asset(&record, None, Condition::IfMatch(current.etag)).await {
+            let path = Self::asset_path(id);
+            let (meta, bytes) = self.store.get_bytes(CATALOG_CONTAINER, &path).await.map_err(|e| match e.kind() {
+                ErrorKind::NotFound => Error::not_found(format!("asset {id} not found in {}", self.store.describe())),
+                _ => e,
+            })?;
+            let current: AssetRecord = parse_record(&path, &bytes)?;
+            check_asset(id, &current).map_err(|e| e.context(format!("record of asset {id}")))?;
+            let from = meta.metadata.get(index::FROM_KEY).cloned();
+            let blobs = self.store.list_all(&current.asset.container, "").await?;
+            let files = file_infos(&current.asset, &blobs)?;
+            let record = AssetRecord { asset: current.asset, files };
+            match self.write_asset(&record, from.as_deref(), Condition::IfMatch(meta.etag)).await {
                 Ok(_) => return Ok(record),
                 // Someone else changed the record meanwhile: read it again.
                 Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
@@ -338,6 +346,13 @@ impl Catalog {
     /// Stores a new locator on `policy` (which the caller read or created, and
     /// whose asset it knows to exist); same rules as [`Catalog::create_locator`].
     pub async fn put_locator(&self, locator: &Locator, policy: &AccessPolicy) -> Result<()> {
+        self.put_locator_from(locator, policy, None).await
+    }
+
+    /// [`Catalog::put_locator`], marking the record with `from` (kept in its
+    /// metadata, see [`index::FROM_KEY`]): replicate marks the locators it
+    /// makes, so `replicate --delete` removes only those, never one made here.
+    pub async fn put_locator_from(&self, locator: &Locator, policy: &AccessPolicy, from: Option<&str>) -> Result<()> {
         if policy.id != locator.policy_id {
             return Err(Error::invalid_input(format!(
                 "locator {} names policy {}, not {}",
@@ -352,7 +367,10 @@ impl Catalog {
         }
         locator.validate(&locator.id, Some(policy))?;
         self.ensure().await?;
-        let metadata = index::record_metadata(locator)?;
+        let mut metadata = index::record_metadata(locator)?;
+        if let Some(f) = from {
+            metadata.insert(index::FROM_KEY.to_owned(), f.to_owned());
+        }
         match self.write(&Self::locator_path(&locator.id), locator, metadata, Condition::IfNotExists).await {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == ErrorKind::PreconditionFailed => Err(Error::new(
@@ -431,6 +449,12 @@ impl Catalog {
             }
             other => other.map(|_| ()),
         }
+    }
+
+    /// Deletes an asset's record only if it is still the version `etag`
+    /// (its container and locators are the caller's); false if it was gone.
+    pub async fn delete_asset_record(&self, id: &AssetId, etag: &str) -> Result<bool> {
+        self.store.delete_blob(CATALOG_CONTAINER, &Self::asset_path(id), &Condition::IfMatch(etag.to_owned())).await
     }
 
     pub async fn delete_locator(&self, id: &LocatorId) -> Result<bool> {

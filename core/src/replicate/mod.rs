@@ -10,6 +10,7 @@
 //! origin locators in B with the same ids; record what happened in B's
 //! journal; report both streaming URLs. Nothing is written to A.
 
+mod delete;
 mod grants;
 mod plan;
 mod publish;
@@ -31,6 +32,11 @@ use crate::id::AssetId;
 use crate::model::{AccessPolicy, Asset, Locator, LocatorType};
 use crate::store::{BlobMeta, BlobStore, BlobStoreExt, BlockPool};
 
+pub use delete::{
+    plan as plan_deletions, scope as deletion_scope, AssetDeletion, BlobDeletion, DeleteOptions, DeletionReport,
+    DeletionStatus, DeletionSummary, DeletionTotals, Listings, LocatorDeletion, Names, Refusal, RefusalReason, Scope,
+    DEFAULT_MAX_DELETE,
+};
 pub use grants::{grant_record_target, policy_id_for, remove_stored_policy, COPY_SAS_TAG, SOURCE_NEEDS, TARGET_NEEDS};
 pub use plan::{decide, Decision};
 pub use report::{
@@ -121,6 +127,8 @@ pub struct ReplicateOptions {
     pub cancel: Arc<AtomicBool>,
     pub progress: Arc<dyn Progress>,
     pub run_id: String,
+    /// `--delete`: remove from B what A no longer has (see `delete`); `None` never deletes.
+    pub delete: Option<DeleteOptions>,
 }
 
 impl std::fmt::Debug for ReplicateOptions {
@@ -131,6 +139,7 @@ impl std::fmt::Debug for ReplicateOptions {
             .field("dry_run", &self.dry_run)
             .field("shard", &self.shard)
             .field("run_id", &self.run_id)
+            .field("delete", &self.delete)
             .finish_non_exhaustive()
     }
 }
@@ -154,6 +163,7 @@ impl Default for ReplicateOptions {
                 Utc::now().format("%Y%m%dT%H%M%SZ"),
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             ),
+            delete: None,
         }
     }
 }
@@ -236,6 +246,13 @@ impl<'a> Replicator<'a> {
             let b_locators: Vec<&Locator> = b_index.locators.values().collect();
             self.sweep_stale_grants(&selected, &b_locators).await?;
         }
+        // Deletions first, from their own listings: the copies that follow see B as it then is.
+        let deletions = match &self.options.delete {
+            Some(d) => Some(
+                self.delete_what_source_lost(d, matches!(selection, Selection::All), &ids, &a_index, &b_index).await,
+            ),
+            None => None,
+        };
         let parallel_assets = (self.options.concurrency / 4).clamp(1, 8);
         let (a_index, b_index) = (&a_index, &b_index);
         let mut assets: Vec<AssetReport> = stream::iter(ids)
@@ -266,6 +283,7 @@ impl<'a> Replicator<'a> {
             record_problems: a_index.orphan_problems().into_iter().cloned().collect(),
             assets,
             totals,
+            deletions,
         };
         if !self.options.dry_run {
             let summary = report::Summary::of(&report);
@@ -449,8 +467,12 @@ impl<'a> Replicator<'a> {
         }
         let complete =
             report.blobs.iter().all(|b| b.status != BlobStatus::Failed) && !self.options.cancel.load(Ordering::Relaxed);
-        let fingerprint = complete.then(|| publish::fingerprint(entry, &origin_locators, &landed));
-        let target_record = self.publish_files(asset, b_entry, &landed, fingerprint.as_deref()).await?;
+        // An incomplete replica is still marked as one (see `delete`), never as proven.
+        let fingerprint = match complete {
+            true => publish::fingerprint(entry, &origin_locators, &landed),
+            false => publish::INCOMPLETE.to_owned(),
+        };
+        let target_record = self.publish_files(asset, b_entry, &landed, Some(&fingerprint)).await?;
         if !complete {
             // B never publishes URLs for an asset it does not wholly hold; a later run that completes it does.
             let missing = to_copy.len() - to_copy.iter().filter(|b| copied.contains(b.name.as_str())).count();

@@ -43,6 +43,10 @@ pub(super) fn fingerprint(
     format!("v1-{:x}", h.finalize())
 }
 
+/// The mark of a replica whose last run did not complete it: still a replica
+/// (so `--delete` may remove it once A has), never equal to a fingerprint.
+pub(super) const INCOMPLETE: &str = "v1-incomplete";
+
 /// Whether B's replica is provably what A's asset is now: every blob skips
 /// (checked by the caller), B's record carries this fingerprint, and B has
 /// every origin locator of the asset.
@@ -155,7 +159,12 @@ impl Replicator<'_> {
                         expiration: l.expiration,
                         path: format!("{}/{}/", self.target.origin.trim_end_matches('/'), l.id.guid()),
                     };
-                    match self.target.catalog.put_locator(&locator, &policy).await {
+                    match self
+                        .target
+                        .catalog
+                        .put_locator_from(&locator, &policy, Some(super::delete::REPLICA_MARK))
+                        .await
+                    {
                         Ok(()) => "created",
                         // Made meanwhile (B's index is from the start of the run): check whose it is.
                         Err(e) if e.kind() == ErrorKind::AlreadyExists => {

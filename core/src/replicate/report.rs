@@ -208,6 +208,9 @@ pub struct RunReport {
     pub record_problems: Vec<crate::catalog::RecordProblem>,
     pub assets: Vec<AssetReport>,
     pub totals: Totals,
+    /// What `--delete` planned and did (absent without `--delete`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletions: Option<super::DeletionReport>,
 }
 
 /// The journal's one entry per run: totals and each asset's status.
@@ -221,6 +224,9 @@ pub struct Summary {
     pub assets: Vec<SummaryLine>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub record_problems: Vec<crate::catalog::RecordProblem>,
+    /// `--delete` runs: totals, and why nothing was deleted if so (the list is `<run-id>/deletions.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletions: Option<super::DeletionSummary>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -246,6 +252,7 @@ impl Summary {
                 .map(|a| SummaryLine { id: a.id, status: a.status, unchanged: a.unchanged, errors: a.errors.clone() })
                 .collect(),
             record_problems: report.record_problems.clone(),
+            deletions: report.deletions.as_ref().map(super::DeletionSummary::of),
         }
     }
 }
@@ -255,6 +262,7 @@ impl RunReport {
     pub fn has_failures(&self) -> bool {
         self.interrupted
             || !self.record_problems.is_empty()
+            || self.deletions.as_ref().is_some_and(super::DeletionReport::has_failures)
             || self
                 .assets
                 .iter()

@@ -1,0 +1,289 @@
+//! The front's live state: each origin's health and probe history, which origin
+//! is active, request counts and the switch-overs. Probes write it, requests
+//! read it; one mutex, held only for a few field updates.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use tracing::warn;
+
+use crate::config::FrontConfig;
+use crate::health::{Health, Tracker};
+use crate::route;
+
+/// Probe results kept per origin (the page's health history).
+pub const HISTORY: usize = 120;
+/// Switch-overs kept.
+pub const SWITCHES: usize = 100;
+
+/// One probe's outcome.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProbeResult {
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    /// How long it took, in milliseconds.
+    pub ms: u64,
+    /// The HTTP status, when one came back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why it failed (a kind, never a URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The requests moved from one origin to another.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Switch {
+    pub at: DateTime<Utc>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct OriginState {
+    pub tracker: Tracker,
+    pub since: DateTime<Utc>,
+    pub history: VecDeque<ProbeResult>,
+    pub probes: u64,
+    /// Responses this origin gave to viewers (proxied) or viewers sent to it (redirected).
+    pub requests: u64,
+    /// Attempts that failed before the first byte and were tried elsewhere (or given up).
+    pub failed_attempts: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Board {
+    pub origins: Vec<OriginState>,
+    pub active: Option<usize>,
+    pub switches: VecDeque<Switch>,
+}
+
+/// A front: its configuration, its board, its HTTP client.
+#[derive(Debug)]
+pub struct Front {
+    pub config: FrontConfig,
+    pub(crate) board: Mutex<Board>,
+    pub(crate) client: reqwest::Client,
+    /// Woken on every change of an origin's health: requests waiting on an origin
+    /// that goes down give up on it at once instead of waiting out their timeout.
+    pub(crate) health_changed: tokio::sync::Notify,
+    pub started: DateTime<Utc>,
+}
+
+impl Front {
+    /// A front over checked `config`; nothing is probed until [`Front::start_probes`].
+    pub fn new(config: FrontConfig) -> Result<Arc<Front>, mirrorcast_core::Error> {
+        config.check()?;
+        let now = Utc::now();
+        let origins = config
+            .origins
+            .iter()
+            .map(|_| OriginState {
+                tracker: Tracker::default(),
+                since: now,
+                history: VecDeque::new(),
+                probes: 0,
+                requests: 0,
+                failed_attempts: 0,
+            })
+            .collect::<Vec<_>>();
+        let health: Vec<Health> = origins.iter().map(|o| o.tracker.health()).collect();
+        let active = route::choose(&health, None, config.failback);
+        // Redirects pass through to the viewer; decompression is the viewer's business.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.upstream_timeout)
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| mirrorcast_core::Error::new(mirrorcast_core::ErrorKind::Other, e.to_string()))?;
+        Ok(Arc::new(Front {
+            board: Mutex::new(Board { origins, active, switches: VecDeque::new() }),
+            health_changed: tokio::sync::Notify::new(),
+            client,
+            started: now,
+            config,
+        }))
+    }
+
+    pub(crate) fn board(&self) -> MutexGuard<'_, Board> {
+        // A panic elsewhere never leaves the board half-written (updates are plain assignments).
+        self.board.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The origin routed to now, if any.
+    pub fn active(&self) -> Option<usize> {
+        self.board().active
+    }
+
+    /// The origins a request tries, in order.
+    pub fn attempt_order(&self) -> Vec<usize> {
+        let board = self.board();
+        let health: Vec<Health> = board.origins.iter().map(|o| o.tracker.health()).collect();
+        route::attempt_order(&health, board.active)
+    }
+
+    pub fn health(&self, origin: usize) -> Health {
+        self.board().origins[origin].tracker.health()
+    }
+
+    /// Completes once `origin` is down (at once if it is already).
+    pub async fn went_down(&self, origin: usize) {
+        loop {
+            // Created before the check: a change between the two is not missed.
+            let changed = self.health_changed.notified();
+            if self.health(origin) == Health::Down {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    pub(crate) fn count_request(&self, origin: usize) {
+        self.board().origins[origin].requests += 1;
+    }
+
+    pub(crate) fn count_failed_attempt(&self, origin: usize) {
+        self.board().origins[origin].failed_attempts += 1;
+    }
+
+    /// Takes a probe result: health, then the active origin, may change.
+    pub fn record_probe(&self, origin: usize, result: ProbeResult) {
+        let thresholds = self.config.probe.thresholds;
+        let name = &self.config.origins[origin].name;
+        let mut board = self.board();
+        let at = result.at;
+        let ok = result.ok;
+        let why = result.error.clone().or(result.status.map(|s| format!("HTTP {s}")));
+        let state = &mut board.origins[origin];
+        state.probes += 1;
+        if state.history.len() == HISTORY {
+            state.history.pop_front();
+        }
+        state.history.push_back(result);
+        let Some(now) = state.tracker.observe(ok, thresholds) else { return };
+        // Health changes and switch-overs are logged as warnings: the default filter shows them.
+        self.health_changed.notify_waiters();
+        state.since = at;
+        let reason = match now {
+            Health::Down => {
+                let n = state.tracker.failures_in_a_row();
+                let why = why.unwrap_or_else(|| "failed".to_owned());
+                warn!(target: "mirrorcast_front", "origin '{name}' is down ({n} failed probe(s) in a row; last: {why})");
+                format!("{name} down after {n} failed probe(s): {why}")
+            }
+            _ => {
+                let n = state.tracker.successes_in_a_row();
+                warn!(target: "mirrorcast_front", "origin '{name}' is up ({n} good probe(s) in a row)");
+                format!("{name} up after {n} good probe(s)")
+            }
+        };
+        let health: Vec<Health> = board.origins.iter().map(|o| o.tracker.health()).collect();
+        let Some(next) = route::choose(&health, board.active, self.config.failback) else {
+            warn!(target: "mirrorcast_front", "no origin is up; requests still try them all");
+            return;
+        };
+        if Some(next) == board.active {
+            return;
+        }
+        let names = |i: Option<usize>| i.map(|i| self.config.origins[i].name.clone());
+        let switch = Switch { at, from: names(board.active), to: names(Some(next)), reason };
+        warn!(
+            target: "mirrorcast_front",
+            "requests now go to '{}' (were going to '{}'): {}",
+            switch.to.as_deref().unwrap_or("-"),
+            switch.from.as_deref().unwrap_or("-"),
+            switch.reason
+        );
+        board.active = Some(next);
+        if board.switches.len() == SWITCHES {
+            board.switches.pop_front();
+        }
+        board.switches.push_back(switch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::OriginSpec;
+
+    fn front(failback: bool) -> Arc<Front> {
+        let origins = ["a=http://127.0.0.1:1", "b=http://127.0.0.1:2"].map(|s| OriginSpec::parse(s).unwrap());
+        let mut config = FrontConfig::new(origins.to_vec());
+        config.failback = failback;
+        Front::new(config).unwrap()
+    }
+
+    fn probe(f: &Front, origin: usize, ok: bool) {
+        let error = (!ok).then(|| "connection refused".to_owned());
+        f.record_probe(origin, ProbeResult { at: Utc::now(), ok, ms: 1, status: ok.then_some(200), error });
+    }
+
+    #[test]
+    fn the_requests_move_to_b_after_k_failures_of_a_and_back_after_m_good_probes() {
+        let f = front(true);
+        probe(&f, 0, true);
+        probe(&f, 1, true);
+        assert_eq!(f.active(), Some(0));
+        for _ in 0..2 {
+            probe(&f, 0, false);
+        }
+        assert_eq!(f.active(), Some(0), "two failures are tolerated");
+        probe(&f, 0, false);
+        assert_eq!(f.active(), Some(1));
+        assert_eq!(f.attempt_order(), [1, 0]);
+        for _ in 0..3 {
+            probe(&f, 0, true);
+        }
+        assert_eq!(f.active(), Some(0), "failback after M good probes");
+        let board = f.board();
+        let moves: Vec<_> = board.switches.iter().map(|s| (s.from.clone().unwrap(), s.to.clone().unwrap())).collect();
+        assert_eq!(moves, [("a".to_owned(), "b".to_owned()), ("b".to_owned(), "a".to_owned())]);
+        assert!(board.switches[0].reason.contains("connection refused"), "{:?}", board.switches[0]);
+    }
+
+    #[tokio::test]
+    async fn a_wait_on_an_origin_ends_when_the_probes_take_it_down() {
+        let f = front(true);
+        probe(&f, 0, true);
+        let waiter = f.clone();
+        let waiting = tokio::spawn(async move { waiter.went_down(0).await });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        for _ in 0..3 {
+            probe(&f, 0, false);
+        }
+        waiting.await.unwrap();
+        f.went_down(0).await; // already down: at once
+    }
+
+    #[test]
+    fn without_failback_b_keeps_the_requests_once_it_has_them() {
+        let f = front(false);
+        probe(&f, 1, true);
+        for _ in 0..3 {
+            probe(&f, 0, false);
+        }
+        assert_eq!(f.active(), Some(1));
+        for _ in 0..10 {
+            probe(&f, 0, true);
+        }
+        assert_eq!(f.active(), Some(1));
+        assert_eq!(f.board().switches.len(), 1);
+    }
+
+    #[test]
+    fn an_origin_failing_every_other_probe_causes_no_switch_at_all() {
+        let f = front(true);
+        probe(&f, 1, true);
+        for i in 0..200 {
+            probe(&f, 0, i % 2 == 0);
+            probe(&f, 1, true);
+        }
+        assert_eq!(f.active(), Some(0));
+        assert!(f.board().switches.is_empty(), "{:?}", f.board().switches);
+        assert_eq!(f.board().origins[0].history.len(), HISTORY, "the history is bounded");
+    }
+}

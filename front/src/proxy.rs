@@ -1,0 +1,400 @@
+//! A viewer's request, proxied or redirected to the active origin.
+//!
+//! Proxy: the request goes to the origins in [`crate::route::attempt_order`];
+//! an attempt that fails before the response head (no connection, a timeout,
+//! a 5xx) is given up and the next origin is tried, so the viewer sees no error
+//! while an origin dies. Once a head is relayed the body streams through chunk
+//! by chunk: nothing holds a whole segment. A GET body of known length cut
+//! mid-way goes on from the next origin when that one answers the same request
+//! with the same status, length (and validator or range, when given): its
+//! first bytes, already sent, are skipped. The data centers hold the same bytes
+//! (what replicate and verify prove), and packaging is deterministic.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt};
+use tracing::{debug, info};
+
+use crate::board::Front;
+use crate::config::Mode;
+use crate::probe::failure_kind;
+
+/// Names the origin that answered (or was redirected to): drills and operators read it.
+pub const ORIGIN_HEADER: &str = "x-mirrorcast-origin";
+
+/// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1), and Host.
+fn hop_by_hop(name: &HeaderName, listed: &[String]) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+    ) || listed.iter().any(|l| l == name.as_str())
+}
+
+/// Header names a `Connection` header lists (also hop-by-hop).
+fn connection_listed(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// The viewer's headers as the origin gets them: end-to-end ones (Range,
+/// If-None-Match, If-Modified-Since, Accept…) as they came, plus X-Forwarded-*.
+fn to_origin(headers: &HeaderMap, peer: Option<IpAddr>) -> HeaderMap {
+    let listed = connection_listed(headers);
+    let mut out = HeaderMap::with_capacity(headers.len() + 2);
+    for (name, value) in headers {
+        if !hop_by_hop(name, &listed) && name.as_str() != "x-forwarded-for" && name.as_str() != "x-forwarded-host" {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    let earlier = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    if let Some(peer) = peer {
+        let chain = earlier.map_or_else(|| peer.to_string(), |e| format!("{e}, {peer}"));
+        if let Ok(v) = HeaderValue::from_str(&chain) {
+            out.insert("x-forwarded-for", v);
+        }
+    }
+    if let Some(host) = headers.get(header::HOST) {
+        out.insert("x-forwarded-host", host.clone());
+    }
+    out
+}
+
+/// The viewer's request, by the front's mode.
+pub async fn dispatch(
+    front: &Arc<Front>,
+    method: Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Response {
+    if method != Method::GET && method != Method::HEAD && method != Method::OPTIONS {
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD, OPTIONS")], "method not allowed\n")
+            .into_response();
+    }
+    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+    match front.config.mode {
+        Mode::Proxy => proxy(front, method, path_and_query, headers, peer).await,
+        Mode::Redirect => redirect(front, &method, path_and_query),
+    }
+}
+
+/// 302 to the active origin, same path and query.
+fn redirect(front: &Front, method: &Method, path_and_query: &str) -> Response {
+    if method == Method::OPTIONS {
+        // A CORS preflight cannot follow a redirect: answer it here.
+        return (
+            StatusCode::NO_CONTENT,
+            [
+                (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+                (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS"),
+                (header::ACCESS_CONTROL_ALLOW_HEADERS, "range, if-none-match, if-modified-since"),
+            ],
+        )
+            .into_response();
+    }
+    let origin = front.active().unwrap_or(0);
+    front.count_request(origin);
+    let spec = &front.config.origins[origin];
+    let location = format!("{}{}", spec.base, path_and_query);
+    let mut r = StatusCode::FOUND.into_response();
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        h.insert(header::LOCATION, v);
+    }
+    // The next request must ask the front again: a failover may have happened since.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    if let Ok(v) = HeaderValue::from_str(&spec.name) {
+        h.insert(ORIGIN_HEADER, v);
+    }
+    r
+}
+
+/// One viewer request as every origin gets it.
+#[derive(Debug)]
+struct Ask {
+    method: Method,
+    path_and_query: String,
+    headers: HeaderMap,
+}
+
+impl Ask {
+    /// The request sent to `origin`, bounded by the upstream timeout up to the response
+    /// head — and, for an origin usable when asked, by the probes taking it down.
+    async fn send(&self, front: &Front, origin: usize) -> Result<reqwest::Response, &'static str> {
+        let spec = &front.config.origins[origin];
+        let request = front
+            .client
+            .request(self.method.clone(), format!("{}{}", spec.base, self.path_and_query))
+            .headers(self.headers.clone())
+            .send();
+        let watch_health = front.health(origin).usable();
+        let went_down = async {
+            if watch_health {
+                front.went_down(origin).await
+            } else {
+                std::future::pending().await
+            }
+        };
+        tokio::select! {
+            answered = tokio::time::timeout(front.config.upstream_timeout, request) => match answered {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(e)) => Err(failure_kind(&e)),
+                Err(_) => Err("no response head in time"),
+            },
+            () = went_down => Err("went down while the request waited"),
+        }
+    }
+}
+
+async fn proxy(
+    front: &Arc<Front>,
+    method: Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Response {
+    let ask = Arc::new(Ask { method, path_and_query: path_and_query.to_owned(), headers: to_origin(headers, peer) });
+    let order = front.attempt_order();
+    // A 5xx is kept while other origins are tried: if none does better, the viewer gets it.
+    let mut server_error: Option<(usize, reqwest::Response)> = None;
+    for &origin in &order {
+        let spec = &front.config.origins[origin];
+        match ask.send(front, origin).await {
+            Ok(response) if response.status().is_server_error() => {
+                debug!(target: "mirrorcast_front", "origin '{}' answered {}; trying the next", spec.name, response.status());
+                front.count_failed_attempt(origin);
+                server_error.get_or_insert((origin, response));
+            }
+            Ok(response) => {
+                front.count_request(origin);
+                return relay(front, &ask, response, origin);
+            }
+            Err(why) => {
+                debug!(target: "mirrorcast_front", "origin '{}': {why}; trying the next", spec.name);
+                front.count_failed_attempt(origin);
+            }
+        }
+    }
+    match server_error {
+        Some((origin, response)) => relay(front, &ask, response, origin),
+        None => (StatusCode::BAD_GATEWAY, "no origin answered\n").into_response(),
+    }
+}
+
+/// What another origin's answer must match for its body to continue one cut mid-way.
+#[derive(Debug)]
+struct Same {
+    status: StatusCode,
+    length: u64,
+    etag: Option<HeaderValue>,
+    content_range: Option<HeaderValue>,
+}
+
+impl Same {
+    /// A GET with a 200/206 of known length can be continued; nothing else can.
+    fn of(ask: &Ask, response: &reqwest::Response) -> Option<Same> {
+        let status = response.status();
+        let length = response.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()?;
+        (ask.method == Method::GET && (status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT)).then(|| {
+            Same {
+                status,
+                length,
+                etag: response.headers().get(header::ETAG).cloned(),
+                content_range: response.headers().get(header::CONTENT_RANGE).cloned(),
+            }
+        })
+    }
+
+    fn matches(&self, response: &reqwest::Response) -> bool {
+        let h = response.headers();
+        let length = h.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        response.status() == self.status
+            && length == Some(self.length)
+            && (self.etag.is_none() || h.get(header::ETAG) == self.etag.as_ref())
+            && h.get(header::CONTENT_RANGE) == self.content_range.as_ref()
+    }
+}
+
+/// A body on its way to the viewer, able to go on from another origin.
+struct Flow {
+    front: Arc<Front>,
+    ask: Arc<Ask>,
+    same: Same,
+    origin: usize,
+    tried: Vec<usize>,
+    upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    /// Bytes the viewer got.
+    sent: u64,
+    /// Bytes of the current upstream body the viewer already got from an earlier one.
+    skip: u64,
+}
+
+impl Flow {
+    async fn next(mut self) -> Option<(Result<Bytes, std::io::Error>, Flow)> {
+        loop {
+            match self.upstream.next().await {
+                Some(Ok(mut chunk)) => {
+                    if self.skip > 0 {
+                        let n = self.skip.min(chunk.len() as u64);
+                        chunk = chunk.slice(n as usize..);
+                        self.skip -= n;
+                    }
+                    if chunk.is_empty() {
+                        continue;
+                    }
+                    self.sent += chunk.len() as u64;
+                    return Some((Ok(chunk), self));
+                }
+                None if self.sent >= self.same.length => return None,
+                _ => {
+                    self.front.count_failed_attempt(self.origin);
+                    if !self.take_over().await {
+                        let cut = std::io::Error::other("the origin cut the body and no other could continue it");
+                        // The viewer sees a cut connection (as from the origin), and the stream ends.
+                        self.upstream = futures::stream::empty().boxed();
+                        self.sent = self.same.length;
+                        return Some((Err(cut), self));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks the origins not tried yet for the same response; continues from the first that matches.
+    async fn take_over(&mut self) -> bool {
+        let cut_by = self.front.config.origins[self.origin].name.clone();
+        for origin in self.front.attempt_order() {
+            if self.tried.contains(&origin) {
+                continue;
+            }
+            self.tried.push(origin);
+            match self.ask.send(&self.front, origin).await {
+                Ok(response) if self.same.matches(&response) => {
+                    let name = &self.front.config.origins[origin].name;
+                    info!(target: "mirrorcast_front", "a body cut by '{cut_by}' after {} bytes goes on from '{name}'", self.sent);
+                    self.front.count_request(origin);
+                    self.origin = origin;
+                    self.skip = self.sent;
+                    self.upstream = response.bytes_stream().boxed();
+                    return true;
+                }
+                _ => self.front.count_failed_attempt(origin),
+            }
+        }
+        false
+    }
+}
+
+/// The origin's response as the viewer gets it: status, end-to-end headers,
+/// the body streamed as it arrives (and continued elsewhere if cut, when it can be).
+fn relay(front: &Arc<Front>, ask: &Arc<Ask>, response: reqwest::Response, origin_index: usize) -> Response {
+    let origin = front.config.origins[origin_index].name.as_str();
+    let status = response.status();
+    let listed = connection_listed(response.headers());
+    let mut headers = HeaderMap::with_capacity(response.headers().len() + 1);
+    for (name, value) in response.headers() {
+        if !hop_by_hop(name, &listed) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        headers.insert(ORIGIN_HEADER, v);
+    }
+    let body = match Same::of(ask, &response) {
+        Some(same) => {
+            let flow = Flow {
+                front: front.clone(),
+                ask: ask.clone(),
+                same,
+                origin: origin_index,
+                tried: vec![origin_index],
+                upstream: response.bytes_stream().boxed(),
+                sent: 0,
+                skip: 0,
+            };
+            Body::from_stream(futures::stream::unfold(flow, Flow::next))
+        }
+        None => Body::from_stream(response.bytes_stream()),
+    };
+    let mut out = Response::new(body);
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut b = axum::http::Response::builder().status(status);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        reqwest::Response::from(b.body(Vec::<u8>::new()).unwrap())
+    }
+
+    fn ask(method: Method) -> Ask {
+        Ask { method, path_and_query: "/x".into(), headers: HeaderMap::new() }
+    }
+
+    #[test]
+    fn a_cut_body_goes_on_only_from_the_same_response() {
+        let first = response(200, &[("content-length", "20"), ("etag", "\"v1\"")]);
+        let same = Same::of(&ask(Method::GET), &first).expect("a GET 200 of known length");
+        assert!(same.matches(&response(200, &[("content-length", "20"), ("etag", "\"v1\"")])));
+        assert!(!same.matches(&response(200, &[("content-length", "19"), ("etag", "\"v1\"")])), "another length");
+        assert!(!same.matches(&response(200, &[("content-length", "20"), ("etag", "\"v2\"")])), "another version");
+        assert!(!same.matches(&response(200, &[("content-length", "20")])), "no validator to compare");
+        assert!(!same.matches(&response(206, &[("content-length", "20"), ("etag", "\"v1\"")])), "another status");
+        let ranged = response(206, &[("content-length", "10"), ("content-range", "bytes 0-9/100")]);
+        let same = Same::of(&ask(Method::GET), &ranged).unwrap();
+        assert!(same.matches(&response(206, &[("content-length", "10"), ("content-range", "bytes 0-9/100")])));
+        assert!(!same.matches(&response(206, &[("content-length", "10"), ("content-range", "bytes 1-10/100")])));
+        assert!(Same::of(&ask(Method::HEAD), &response(200, &[("content-length", "20")])).is_none());
+        assert!(Same::of(&ask(Method::GET), &response(200, &[])).is_none(), "a length is needed");
+        assert!(Same::of(&ask(Method::GET), &response(404, &[("content-length", "20")])).is_none());
+    }
+
+    #[test]
+    fn end_to_end_headers_pass_and_hop_by_hop_ones_stop() {
+        let mut h = HeaderMap::new();
+        h.insert(header::RANGE, HeaderValue::from_static("bytes=0-99"));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"abc\""));
+        h.insert(header::HOST, HeaderValue::from_static("front:8000"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-secret-hop"));
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        let out = to_origin(&h, Some("10.0.0.7".parse().unwrap()));
+        assert_eq!(out[header::RANGE], "bytes=0-99");
+        assert_eq!(out[header::IF_NONE_MATCH], "\"abc\"");
+        assert_eq!(out["x-forwarded-for"], "10.0.0.7");
+        assert_eq!(out["x-forwarded-host"], "front:8000");
+        for gone in ["host", "connection", "x-secret-hop", "te"] {
+            assert!(!out.contains_key(gone), "{gone} was forwarded");
+        }
+        h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        assert_eq!(to_origin(&h, Some("10.0.0.7".parse().unwrap()))["x-forwarded-for"], "1.2.3.4, 10.0.0.7");
+    }
+}
