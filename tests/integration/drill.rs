@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use mirrorcast_azurite::{Persistence, TwoDataCenters};
 use mirrorcast_core::id::LocatorId;
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -270,4 +271,59 @@ async fn drill_refuses_bad_input_with_one_line_and_exit_2() {
         all.extend(args.iter().copied());
         run_in(dir.path(), &[], &all).await.usage_error(needle);
     }
+}
+
+/// The must-show: A's Azurite and A's origin killed halfway through a stream played through
+/// `mirrorcast front` in `mode`; the viewer gets every packet of the source, stalls no longer
+/// than one segment (2 s) and sees no HTTP error, and B serves from the failover on.
+async fn drill_through_the_front_while_a_dies(mode: &str) {
+    let mut dcs = TwoDataCenters::two_instances(Persistence::InMemory).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env =
+        [("MIRRORCAST_DC_A", dcs.a.connection_string.clone()), ("MIRRORCAST_DC_B", dcs.b.connection_string.clone())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let clip = publish_clip(dir.path(), &env, "a").await;
+    run_in(dir.path(), &env, &["replicate", "--from", "a", "--to", "b", "--all"]).await.ok();
+    let (serve_a, a_addr) = serve_process(dir.path(), &env, "a").await;
+    let (_serve_b, b_addr) = serve_process(dir.path(), &env, "b").await;
+    let (a_origin, b_origin) = (format!("a=http://{a_addr}"), format!("b=http://{b_addr}"));
+    #[rustfmt::skip]
+    let (_front, front) = listening(dir.path(), &env, &[
+        "front", "--listen", "127.0.0.1:0", "--origin", &a_origin, "--origin", &b_origin, "--mode", mode,
+        "--probe-interval", "200ms", "--probe-timeout", "1s", "--fail-after", "2",
+    ])
+    .await;
+    let azurite_a = dcs.instances[0].pid().unwrap();
+    let kill = format!("kill {} {azurite_a}", serve_a.id().unwrap());
+    let save = dir.path().join("saved");
+    // Killed once every player holds 3 of the 6 segments: halfway, between two requests.
+    #[rustfmt::skip]
+    let run = run_in(dir.path(), &[], &[
+        "drill", "--json", "--front", &format!("http://{front}"), "--locator", &clip.locator, "--ism", "Drill.ism",
+        "--kill", &kill, "--kill-after", "3", "--max-stall", "2", "--save", save.to_str().unwrap(),
+    ])
+    .await;
+    let report = run.json();
+    assert_eq!(run.code, 0, "{mode}: the viewer missed nothing: {report:#}\n{}", run.stderr);
+    assert_eq!(report["errors"].as_array().unwrap().len(), 0, "{mode}: no HTTP error reached the client: {report:#}");
+    assert_eq!(report["kill"]["exit_code"], 0, "{report:#}");
+    for r in report["renditions"].as_array().unwrap() {
+        assert_eq!(r["segments_received"], r["segments_expected"], "{r}");
+        assert!(r["longest_stall"].as_f64().unwrap() <= 2.0, "{mode}: no stall longer than a segment: {r}");
+        assert!(r["origins"]["a"].as_u64().unwrap() >= 3 && r["origins"]["b"].as_u64().unwrap() >= 1, "{r}");
+    }
+    let failover = &report["failover"];
+    assert_eq!((failover["before"].as_str(), failover["after"].as_str()), (Some("a"), Some("b")), "{report:#}");
+    assert_same_packets(&report, &clip.source);
+    dcs.instances[0].kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_through_a_proxy_front_misses_nothing_while_a_dies() {
+    drill_through_the_front_while_a_dies("proxy").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_through_a_redirecting_front_misses_nothing_while_a_dies() {
+    drill_through_the_front_while_a_dies("redirect").await;
 }
