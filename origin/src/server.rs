@@ -139,6 +139,25 @@ impl quick_cache::Weighter<String, Bytes> for BodyWeight {
     }
 }
 
+/// A weighted cache in one shard. quick_cache splits its budget between shards and
+/// refuses an item heavier than its shard's share: a two-hour rendition's index
+/// (~25 MB) was refused or evicted by its neighbours, depending on where its key
+/// hashed, and rebuilt from the moov on every request. One shard admits any item
+/// up to (nearly) the whole budget; a lookup is a short lock either way.
+fn one_shard<K: Eq + std::hash::Hash + Clone, V: Clone, W: quick_cache::Weighter<K, V> + Clone>(
+    items: usize,
+    bytes: u64,
+    weighter: W,
+) -> Cache<K, V, W> {
+    let options = quick_cache::OptionsBuilder::new()
+        .estimated_items_capacity(items)
+        .weight_capacity(bytes)
+        .shards(1)
+        .build()
+        .expect("items and weight capacity are set");
+    Cache::with_options(options, weighter, Default::default(), Default::default())
+}
+
 /// Bytes of packaged manifests and playlists kept, by ETag (a two-hour MPD is ~64 KiB).
 const BODY_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
@@ -231,10 +250,10 @@ impl Origin {
         let estimated = (config.index_cache_bytes / (64 * 1024)).clamp(16, 100_000) as usize;
         Arc::new(Origin {
             catalog: Catalog::new(store.clone()),
-            indexes: Cache::with_weighter(estimated, config.index_cache_bytes, IndexWeight),
+            indexes: one_shard(estimated, config.index_cache_bytes, IndexWeight),
             manifests: Cache::new(1024),
             records: Cache::new(4096),
-            renditions: Cache::with_weighter(1024, config.index_cache_bytes, RenditionsWeight),
+            renditions: one_shard(1024, config.index_cache_bytes, RenditionsWeight),
             bodies: Cache::with_weighter(1024, BODY_CACHE_BYTES, BodyWeight),
             store,
             config,
