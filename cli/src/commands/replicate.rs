@@ -48,6 +48,7 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
     b.store = Throttled::wrap(b.store.clone(), &limits);
     let (ca, cb) = (a.catalog(), b.catalog());
 
+    let progress = Arc::new(Lines::new(ctx.json));
     let options = ReplicateOptions {
         strategy,
         concurrency: args.concurrency,
@@ -59,7 +60,7 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
         delete: args
             .delete
             .then_some(DeleteOptions { max: args.max_delete, allow_empty_source: args.allow_empty_source }),
-        progress: Arc::new(Lines::new(ctx.json)),
+        progress: progress.clone(),
         ..Default::default()
     };
     watch_signals(options.cancel.clone())?;
@@ -70,7 +71,9 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
     );
     let selection = if args.pair.all { Selection::All } else { Selection::Assets(ids) };
     let sent_before = (a.store.requests_sent(), b.store.requests_sent());
-    let mut report = replicator.run(&selection).await?;
+    let run = replicator.run(&selection).await;
+    progress.finish();
+    let mut report = run?;
     report.totals.http_retries = retries(&a) + retries(&b);
     if report.assets.iter().any(|r| !r.urls.is_empty()) {
         a.note_relative_urls();
@@ -277,56 +280,86 @@ fn status_word(a: &AssetReport) -> String {
     }
 }
 
-/// Progress as plain lines on stderr (never on stdout, which is for the
-/// report): one per asset planned and finished, and one per copied blob at
-/// debug level. On a terminal, a running count of blobs and bytes.
+/// Progress on stderr (never on stdout, which is for the report): on a
+/// terminal an indicatif bar of bytes copied against bytes planned so far, with
+/// the blob count, and one line per finished asset printed above it; otherwise
+/// plain lines, one per asset planned and finished (each copied blob at debug
+/// level). Nothing with `--json`.
 struct Lines {
     quiet: bool,
-    tty: bool,
-    state: std::sync::Mutex<(u64, u64, u64, u64, std::time::Instant)>,
+    bar: Option<indicatif::ProgressBar>,
+    /// Blobs planned and blobs done, for the bar's message.
+    blobs: std::sync::Mutex<(u64, u64)>,
 }
 
 impl Lines {
     fn new(quiet: bool) -> Self {
-        Lines {
-            quiet,
-            tty: std::io::stderr().is_terminal(),
-            state: std::sync::Mutex::new((0, 0, 0, 0, std::time::Instant::now())),
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "replicate [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}  {msg}",
+                )
+                .expect("the template is valid")
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        Lines { quiet, bar, blobs: std::sync::Mutex::new((0, 0)) }
+    }
+
+    fn blob_counts(&self, planned: u64, done: u64) -> Option<String> {
+        let mut b = self.blobs.lock().ok()?;
+        b.0 += planned;
+        b.1 += done;
+        Some(format!("{}/{} blobs", b.1, b.0))
+    }
+
+    /// A line for the user: above the bar on a terminal, plain otherwise.
+    fn say(&self, line: String) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| errln!("{line}")),
+            None => errln!("{line}"),
+        }
+    }
+}
+
+impl Lines {
+    /// Clears the bar before the report is printed.
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
     }
 }
 
 impl Progress for Lines {
     fn planned(&self, asset: &AssetRecord, blobs: u64, bytes: u64) {
-        if let Ok(mut s) = self.state.lock() {
-            s.0 += blobs;
-            s.1 += bytes;
-        }
-        if !self.quiet && !self.tty {
-            errln!("plan {}: {} blob(s) to copy, {}", asset.asset.id, blobs, output::bytes(bytes));
+        let counts = self.blob_counts(blobs, 0);
+        match &self.bar {
+            Some(bar) => {
+                bar.inc_length(bytes);
+                if let Some(c) = counts {
+                    bar.set_message(c);
+                }
+            }
+            None if !self.quiet => {
+                errln!("plan {}: {} blob(s) to copy, {}", asset.asset.id, blobs, output::bytes(bytes))
+            }
+            None => {}
         }
     }
 
     fn blob_done(&self, _asset: &AssetId, outcome: &BlobOutcome) {
         tracing::debug!(blob = %outcome.name, status = ?outcome.status, bytes = outcome.bytes, "blob done");
-        let Ok(mut s) = self.state.lock() else { return };
-        s.2 += 1;
-        if outcome.status == BlobStatus::Copied {
-            s.3 += outcome.bytes;
-        }
-        if self.tty && !self.quiet {
-            let secs = s.4.elapsed().as_secs_f64().max(0.001);
-            let rate = s.3 as f64 / secs;
-            let eta = if rate > 0.0 { (s.1.saturating_sub(s.3)) as f64 / rate } else { 0.0 };
-            err!(
-                "\r{}/{} blobs  {} / {}  {}/s  ETA {:.0}s   ",
-                s.2,
-                s.0,
-                output::bytes(s.3),
-                output::bytes(s.1),
-                output::bytes(rate as u64),
-                eta
-            );
+        let counts = self.blob_counts(0, 1);
+        if let Some(bar) = &self.bar {
+            if outcome.status == BlobStatus::Copied {
+                bar.inc(outcome.bytes);
+            }
+            if let Some(c) = counts {
+                bar.set_message(c);
+            }
         }
     }
 
@@ -334,16 +367,9 @@ impl Progress for Lines {
         if self.quiet {
             return;
         }
-        if self.tty {
-            err!("\r");
-        }
-        errln!(
+        self.say(format!(
             "done {}: {:?}, {} copied, {} skipped, {} failed",
-            r.id,
-            r.status,
-            r.counts.copied,
-            r.counts.skipped,
-            r.counts.failed
-        );
+            r.id, r.status, r.counts.copied, r.counts.skipped, r.counts.failed
+        ));
     }
 }
