@@ -8,9 +8,8 @@ use std::path::Path;
 use mirrorcast_azurite::{Persistence, TwoDataCenters};
 use mirrorcast_core::id::LocatorId;
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{command_in, run_in, Sandbox};
+use crate::helpers::{run_in, Sandbox};
 use crate::serve::{differences, ffmpeg, packet_md5s, same_packets};
 
 /// Seconds of the drill clip: 2 s GOPs, so one segment per 2 s.
@@ -75,17 +74,8 @@ pub(crate) async fn serve_process(dir: &Path, env: &[(&str, &str)], dc: &str) ->
 
 /// A server process (`serve`, `front`) and the address it says it listens at on stderr.
 pub(crate) async fn listening(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (tokio::process::Child, String) {
-    let mut child = command_in(dir, env, args).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next_line().await.unwrap().expect("serve exited before listening");
-        if let Some((_, at)) = line.rsplit_once("at http://") {
-            break at.trim().to_owned();
-        }
-    };
-    // Keep draining its log so it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
+    let l = crate::helpers::listening(dir, env, args).await;
+    (l.child, l.addr)
 }
 
 /// The drill's saved file for `format` and a rendition name containing `part`.

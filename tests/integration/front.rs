@@ -18,7 +18,7 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{command_in, run_in, Sandbox};
+use crate::helpers::{run_in, Sandbox};
 use crate::serve::{publish_media, serve};
 
 /// A running `mirrorcast front` and what it wrote on stderr so far.
@@ -56,24 +56,8 @@ impl Fronted {
 async fn start_front(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Fronted {
     let mut all = vec!["front", "--listen", "127.0.0.1:0"];
     all.extend_from_slice(args);
-    let mut child = command_in(dir, env, &all).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next_line().await.unwrap().expect("front exited before listening");
-        if let Some(at) = line.split("at http://").nth(1) {
-            break at.trim().to_owned();
-        }
-    };
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let sink = stderr.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    Fronted { child, addr, stderr }
+    let l = crate::helpers::listening(dir, env, &all).await;
+    Fronted { child: l.child, addr: l.addr, stderr: l.stderr }
 }
 
 fn origin_of(status: &serde_json::Value, name: &str) -> serde_json::Value {

@@ -203,3 +203,36 @@ pub async fn forward(
     let bytes = resp.bytes().await.unwrap_or_default();
     out.body(Full::new(bytes)).unwrap()
 }
+
+/// A server process (`serve`, `front`) that said where it listens.
+pub(crate) struct Listening {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) addr: String,
+    /// What it wrote on stderr after that line, so far.
+    pub(crate) stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// Starts `mirrorcast <args>` and waits for its `... at http://ADDR` line on stderr (the last
+/// `at http://` of the line: the front names its origins' URLs first); the rest of stderr is
+/// kept, and drained so the process never blocks on a full pipe.
+pub(crate) async fn listening(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Listening {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = command_in(dir, env, args).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next_line().await.unwrap().unwrap_or_else(|| panic!("{args:?} exited before listening"));
+        if let Some((_, at)) = line.rsplit_once("at http://") {
+            break at.trim().to_owned();
+        }
+    };
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = stderr.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    Listening { child, addr, stderr }
+}

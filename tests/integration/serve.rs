@@ -13,9 +13,9 @@ use mirrorcast_azurite::{Persistence, TwoDataCenters};
 use mirrorcast_core::catalog::Catalog;
 use mirrorcast_core::id::{AssetId, LocatorId};
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{command_in, run_in, Sandbox};
+use crate::helpers::{run_in, Sandbox};
 use crate::replicate::Failover;
 
 /// A running `mirrorcast serve` and what it wrote on stderr so far.
@@ -33,24 +33,8 @@ pub(crate) async fn serve(dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> S
 pub(crate) async fn serve_dc(dir: &Path, env: &[(&str, &str)], dc: &str, extra: &[&str]) -> Served {
     let mut args = vec!["serve", "--dc", dc, "--listen", "127.0.0.1:0"];
     args.extend_from_slice(extra);
-    let mut child = command_in(dir, env, &args).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next_line().await.unwrap().expect("serve exited before listening");
-        if let Some(at) = line.split("at http://").nth(1) {
-            break at.trim().to_owned();
-        }
-    };
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let sink = stderr.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    Served { _child: child, addr, stderr }
+    let l = crate::helpers::listening(dir, env, &args).await;
+    Served { _child: l.child, addr: l.addr, stderr: l.stderr }
 }
 
 /// One raw HTTP/1.1 exchange (reqwest would normalise `..` away); the status line and the rest.
