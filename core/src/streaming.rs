@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::LocatorId;
 
+/// The response header naming the data center (origin) that answered: set by
+/// `serve`, kept or set by the front, read by the drill and by operators.
+pub const ORIGIN_HEADER: &str = "x-mirrorcast-origin";
+
 /// Characters escaped in one path segment (RFC 3986 `pchar` keeps the rest).
 const SEGMENT: &AsciiSet = &CONTROLS
     .add(b' ')

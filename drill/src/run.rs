@@ -20,7 +20,7 @@ use crate::report::{self, Arrival, DrillReport, HttpError, KillResult, ManifestR
 use crate::segment;
 
 /// The response header naming the origin that answered (set by `mirrorcast serve`).
-pub const ORIGIN_HEADER: &str = "x-mirrorcast-origin";
+pub use mirrorcast_core::streaming::ORIGIN_HEADER;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamFormat {

@@ -25,7 +25,7 @@ use crate::config::Mode;
 use crate::probe::failure_kind;
 
 /// Names the origin that answered (or was redirected to): drills and operators read it.
-pub const ORIGIN_HEADER: &str = "x-mirrorcast-origin";
+pub use mirrorcast_core::streaming::ORIGIN_HEADER;
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1), and Host.
 fn hop_by_hop(name: &HeaderName, listed: &[String]) -> bool {

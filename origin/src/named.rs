@@ -6,8 +6,7 @@ use axum::middleware;
 use axum::response::Response;
 use axum::Router;
 
-/// The response header naming the data center whose origin answered.
-pub const ORIGIN_HEADER: &str = "x-mirrorcast-origin";
+pub use mirrorcast_core::streaming::ORIGIN_HEADER;
 
 /// `app` with [`ORIGIN_HEADER`]` = name` on every response (a name that is not a valid
 /// header value is left out rather than failing the origin).
