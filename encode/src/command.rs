@@ -98,29 +98,34 @@ pub fn arguments(input: &str, ladder: &Ladder, source: &Source, outputs: &[Outpu
     }
     for out in outputs {
         if let OutputKind::Audio { kbps } = out.kind {
-            a.extend(
-                [
-                    "-map",
-                    "0:a:0",
-                    "-vn",
-                    "-c:a",
-                    "aac",
-                    "-b:a",
-                    &format!("{kbps}k"),
-                    "-ac",
-                    "2",
-                    "-ar",
-                    "48000",
-                    "-movflags",
-                    "+faststart",
-                    "-f",
-                    "mp4",
-                ]
-                .map(str::to_owned),
-            );
-            a.push(file_url(&out.path));
+            a.extend(audio_output(kbps, &out.path));
         }
     }
+    a
+}
+
+/// The output arguments of the AAC-LC stereo rendition (after the input's).
+pub fn audio_output(kbps: u32, path: &Path) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-c:a",
+        "aac",
+        "-b:a",
+        &format!("{kbps}k"),
+        "-ac",
+        "2",
+        "-ar",
+        "48000",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    a.push(file_url(path));
     a
 }
 

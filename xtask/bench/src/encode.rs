@@ -44,33 +44,11 @@ fn naive_commands(input: &str, ladder: &Ladder, source: &Source, outputs: &[Outp
                 let silent = Source { has_audio: false, ..source.clone() };
                 command::arguments(input, &alone, &silent, std::slice::from_ref(out))
             }
-            OutputKind::Audio { kbps } => [
-                "-hide_banner",
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                "-i",
-                input,
-                "-map",
-                "0:a:0",
-                "-vn",
-                "-c:a",
-                "aac",
-                "-b:a",
-                &format!("{kbps}k"),
-                "-ac",
-                "2",
-                "-ar",
-                "48000",
-                "-movflags",
-                "+faststart",
-                "-f",
-                "mp4",
-                &command::file_url(&out.path),
-            ]
-            .map(str::to_owned)
-            .to_vec(),
+            OutputKind::Audio { kbps } => ["-hide_banner", "-nostdin", "-v", "error", "-y", "-i", input]
+                .map(str::to_owned)
+                .into_iter()
+                .chain(command::audio_output(kbps, &out.path))
+                .collect(),
         })
         .collect()
 }
