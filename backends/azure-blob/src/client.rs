@@ -16,7 +16,7 @@ use mirrorcast_core::model::Permissions;
 use mirrorcast_core::secret::redact_sas;
 use mirrorcast_core::store::{
     Access, BlobMeta, BlobProperties, BlobStore, Capability, Condition, ContainerPolicies, CopySource, GetResult,
-    ListOptions, ListPage, PutOptions, SignedUrl, StoredPolicy, MAX_STORED_POLICIES,
+    ListOptions, ListPage, PutOptions, SignedUrl, StoredPolicy,
 };
 use mirrorcast_core::{Error, ErrorKind, Result};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -853,12 +853,7 @@ impl BlobStore for AzureBlobStore {
         policies: &[StoredPolicy],
         if_version: Option<&str>,
     ) -> Result<String> {
-        if policies.len() > MAX_STORED_POLICIES {
-            return Err(Error::invalid_input(format!(
-                "container '{container}': {} stored access policies, at most {MAX_STORED_POLICIES} allowed",
-                policies.len()
-            )));
-        }
+        mirrorcast_core::store::check_policy_count(container, policies)?;
         let url = Self::with_query(self.url(container, None), &[("restype", "container"), ("comp", "acl")]);
         let mut req = self.request(Method::PUT, url, format!("stored access policies of container '{container}'"));
         header(&mut req.headers, "content-type", "application/xml")?;

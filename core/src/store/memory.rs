@@ -12,8 +12,8 @@ use chrono::Utc;
 use md5::{Digest, Md5};
 
 use super::{
-    BlobKind, BlobMeta, BlobStore, Capability, Condition, ContainerPolicies, GetResult, ListOptions, ListPage,
-    PutOptions, StoredPolicy, MAX_STORED_POLICIES,
+    check_policy_count, BlobKind, BlobMeta, BlobStore, Capability, Condition, ContainerPolicies, GetResult,
+    ListOptions, ListPage, PutOptions, StoredPolicy,
 };
 use crate::error::{Error, Result};
 
@@ -237,12 +237,7 @@ impl BlobStore for InMemoryStore {
         policies: &[StoredPolicy],
         if_version: Option<&str>,
     ) -> Result<String> {
-        if policies.len() > MAX_STORED_POLICIES {
-            return Err(Error::invalid_input(format!(
-                "container '{container}': {} stored access policies, at most {MAX_STORED_POLICIES} allowed",
-                policies.len()
-            )));
-        }
+        check_policy_count(container, policies)?;
         self.with_container(container, |c| {
             if if_version.is_some_and(|v| v != c.policy_version.to_string()) {
                 return Err(Error::new(

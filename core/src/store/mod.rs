@@ -79,6 +79,17 @@ impl Capability {
 /// Most stored access policies a container may hold (Azure's limit).
 pub const MAX_STORED_POLICIES: usize = 5;
 
+/// Refuses more stored access policies than a container can hold, before any request.
+pub fn check_policy_count(container: &str, policies: &[StoredPolicy]) -> Result<()> {
+    if policies.len() > MAX_STORED_POLICIES {
+        return Err(Error::invalid_input(format!(
+            "container '{container}': {} stored access policies, at most {MAX_STORED_POLICIES} allowed",
+            policies.len()
+        )));
+    }
+    Ok(())
+}
+
 /// A stored access policy of a container (Azure: a signed identifier). A
 /// token bound to it (`si=<id>`) takes its permissions and times from it and
 /// stops working when it is removed: removing it revokes every such token.
