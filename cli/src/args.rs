@@ -200,8 +200,9 @@ pub enum AssetCommand {
         dc: Dc,
         asset: String,
         path: PathBuf,
-        /// Block reads and block writes (or small files) in flight at once.
-        #[arg(long, default_value_t = 4, allow_negative_numbers = true, value_parser = in_flight())]
+        /// Block reads and block writes (or small files) in flight at once
+        /// (as many as the 40 MiB memory budget holds).
+        #[arg(long, default_value_t = 16, allow_negative_numbers = true, value_parser = in_flight())]
         concurrency: usize,
         /// Block size in MiB for large files.
         #[arg(long, default_value_t = 4, allow_negative_numbers = true, value_parser = RangedU64ValueParser::<usize>::new().range(1..=4000))]
