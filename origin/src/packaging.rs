@@ -165,7 +165,7 @@ pub fn dash(renditions: &[Rendition<'_>], format: Format) -> String {
 }
 
 /// Runs of equal durations: (start, duration, repeats).
-fn timeline(track: &TrackIndex) -> Vec<(u64, u64, u32)> {
+pub(crate) fn timeline(track: &TrackIndex) -> Vec<(u64, u64, u32)> {
     let mut out: Vec<(u64, u64, u32)> = Vec::new();
     for f in &track.fragments {
         match out.last_mut() {
