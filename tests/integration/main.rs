@@ -23,4 +23,5 @@ mod requests;
 mod resilience;
 mod secrets;
 mod serve;
+mod smooth;
 mod verify;
