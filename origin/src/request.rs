@@ -212,6 +212,17 @@ mod tests {
             })
         );
         assert_eq!(
+            target("Big.ism/QualityLevels(800000)/Fragments(video=20000)"),
+            Ok(Target::Fragment {
+                ism: "Big.ism".into(),
+                bitrate: 800_000,
+                stream: "video".into(),
+                time: Some(20_000),
+                format: Format::Smooth
+            }),
+            "a fragment without a format is a Smooth fragment"
+        );
+        assert_eq!(
             target("Big.ism/QualityLevels(128000)/Fragments(audio=96000,format=mpd-time-cmaf)"),
             Ok(Target::Fragment {
                 ism: "Big.ism".into(),

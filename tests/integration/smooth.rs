@@ -3,11 +3,13 @@
 //! fetched over HTTP in Smooth's wire form, carries the source rendition's
 //! samples at the manifest's times. (Playback in a real player: player.rs.)
 
+use mirrorcast_core::id::LocatorId;
+use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 use mirrorcast_media::ismc::ClientManifest;
 use mirrorcast_media::smooth_fragment::SmoothFragment;
 
 use crate::helpers::Sandbox;
-use crate::serve::{differences, packet_md5s, publish_media, same_packets, serve};
+use crate::serve::{differences, ffmpeg, packet_md5s, publish_media, same_packets, serve};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smooth_manifest_and_fragments_carry_the_sources_packets() {
@@ -86,9 +88,78 @@ async fn smooth_manifest_and_fragments_carry_the_sources_packets() {
         assert!(same_packets(&got, want), "{kind} {bitrate}: the source's packets: {}", differences(&got, want));
     }
 
-    // No init segment in Smooth, and only the fragments the manifest names.
-    for path in ["QualityLevels(600000)/Fragments(video=i)", "QualityLevels(600000)/Fragments(video=1)"] {
-        let status = http.get(format!("{base}/{path}")).send().await.unwrap().status();
-        assert_eq!(status, 404, "{path}");
+    // No init segment in Smooth, only the fragments the manifest names, only its quality levels.
+    for path in [
+        "QualityLevels(600000)/Fragments(video=i)",
+        "QualityLevels(600000)/Fragments(video=1)",
+        "QualityLevels(600000)/Fragments(video=-1)",
+        "QualityLevels(600000)/Fragments(video=99999999999999999999999)",
+        "QualityLevels(600000)/Fragments(audio=0)",
+        "QualityLevels(600000)/Fragments(video=0,format=)",
+        "QualityLevels(600000)/Fragments(video)",
+        "QualityLevels(600000)/Fragments(video=0)/more",
+    ] {
+        let got = http.get(format!("{base}/{path}")).send().await.unwrap();
+        assert_eq!(got.status(), 404, "{path}");
+        assert_eq!(got.text().await.unwrap(), "not found\n", "{path}");
     }
+}
+
+/// Renditions already fragmented (their moov holds no samples to cut) cannot be
+/// packaged here: `<Base>.ism/manifest` is then the `.ismc` stored beside the `.ism`, as is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smooth_manifest_of_fragmented_renditions_is_the_stored_ismc() {
+    let sb = Sandbox::start().await;
+    let folder = sb.dir.path().join("frag");
+    std::fs::create_dir_all(&folder).unwrap();
+    let mp4 = folder.join("Frag_320x180_600.mp4");
+    let out = ffmpeg(&[
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25",
+        "-t",
+        "4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "50",
+        "-movflags",
+        "frag_keyframe+empty_moov+default_base_moof",
+        "-y",
+        mp4.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ism = ServerManifest {
+        title: Some("Frag".into()),
+        client_manifest: Some("Frag.ismc".into()),
+        tracks: vec![IsmTrack {
+            kind: TrackKind::Video,
+            src: "Frag_320x180_600.mp4".into(),
+            system_bitrate: 600_000,
+            track_id: 1,
+            track_name: None,
+        }],
+    };
+    std::fs::write(folder.join("Frag.ism"), ism.to_xml()).unwrap();
+    let stored = "<SmoothStreamingMedia MajorVersion=\"2\" MinorVersion=\"0\" Duration=\"40000000\"><StreamIndex Type=\"video\" Url=\"QualityLevels({bitrate})/Fragments(video={start time})\"><QualityLevel Index=\"0\" Bitrate=\"600000\" FourCC=\"AVC1\" /><c t=\"0\" d=\"20000000\" /><c d=\"20000000\" /></StreamIndex></SmoothStreamingMedia>\n";
+    std::fs::write(folder.join("Frag.ismc"), stored).unwrap();
+    let asset = sb.run(&["asset", "create", "--dc", "a", "--name", "Frag", "--json"]).await.ok().json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sb.run(&["asset", "upload", "--dc", "a", &asset, folder.to_str().unwrap()]).await.ok();
+    let made = sb.run(&["locator", "create", "--dc", "a", &asset, "--type", "origin", "--json"]).await.ok().json();
+    let locator = LocatorId::parse(made["locator"]["id"].as_str().unwrap()).unwrap().guid();
+
+    let s = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
+    let got = reqwest::get(format!("http://{}/{locator}/Frag.ism/manifest", s.addr)).await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert!(got.headers()["content-type"].to_str().unwrap().starts_with("text/xml"));
+    assert!(got.headers()["etag"].to_str().unwrap().starts_with("\"mc2-"));
+    assert_eq!(got.text().await.unwrap(), stored, "the stored .ismc, byte for byte");
 }
