@@ -117,18 +117,17 @@ impl SmoothFragment {
                                 }
                             }
                             b"trun" => out.samples = read_trun(&mut c, defaults, bytes, &payload)?,
-                            b"uuid" => {
-                                if c.take(16)? == TFXD {
-                                    let version = c.u32()? >> 24;
-                                    (out.time, out.duration) = if version == 1 {
-                                        (c.u64()?, c.u64()?)
-                                    } else {
-                                        (c.u32()? as u64, c.u32()? as u64)
-                                    };
-                                    tfxd = true;
-                                    out.traf_boxes.push("tfxd".into());
-                                    continue;
-                                }
+                            b"uuid" if c.rest().starts_with(&TFXD) => {
+                                c.skip(16)?;
+                                let version = c.u32()? >> 24;
+                                (out.time, out.duration) = if version == 1 {
+                                    (c.u64()?, c.u64()?)
+                                } else {
+                                    (c.u32()? as u64, c.u32()? as u64)
+                                };
+                                tfxd = true;
+                                out.traf_boxes.push("tfxd".into());
+                                continue;
                             }
                             _ => {}
                         }
