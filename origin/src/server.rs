@@ -26,6 +26,7 @@ use mirrorcast_core::ErrorKind;
 use mirrorcast_media::fragment::{box_header, Index};
 use mirrorcast_media::ism::{ServerManifest, TrackKind};
 use mirrorcast_media::smooth_fragment::smooth_fragment;
+use mirrorcast_media::ts::ts_segment;
 use quick_cache::sync::Cache;
 use tower::ServiceExt as _;
 use tower_http::cors::{Any, CorsLayer};
@@ -491,10 +492,16 @@ impl Origin {
         format: Format,
     ) -> Result<Response, Fail> {
         let track = r.track()?;
-        let mime = if r.kind == TrackKind::Audio { "audio/mp4" } else { "video/mp4" };
+        let mime = match (format, r.kind) {
+            (Format::HlsTs, _) => "video/MP2T",
+            (_, TrackKind::Audio) => "audio/mp4",
+            _ => "video/mp4",
+        };
         let body = match time {
             // A Smooth client makes its own moov from the manifest's codec private data.
-            None if format == Format::Smooth => return Err(Fail::NotFound("Smooth has no init segment")),
+            None if matches!(format, Format::Smooth | Format::HlsTs) => {
+                return Err(Fail::NotFound("Smooth and TS have no init segment"))
+            }
             None => r.index.index.init_segment(track).map_err(|_| Fail::Media)?,
             Some(t) => {
                 let (number, fragment) = track.fragment_at(t).ok_or(Fail::NotFound("no fragment at that time"))?;
@@ -508,6 +515,7 @@ impl Origin {
                 }
                 match format {
                     Format::Smooth => smooth_fragment(track, number, &data),
+                    Format::HlsTs => ts_segment(track, number, &data),
                     _ => track.media_segment(number, &data),
                 }
                 .map_err(|_| Fail::Media)?
