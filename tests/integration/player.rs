@@ -100,9 +100,13 @@ async fn hls_js_and_dash_js_play_the_origins_streams_in_headless_chromium() {
     let served = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
     let page = serve_page().await;
     let manifest = format!("http://{}/{}/Clip.ism/manifest", served.addr, published.locator);
-    for (kind, format) in
-        [("hls", "m3u8-aapl"), ("hls", "m3u8-cmaf"), ("dash", "mpd-time-csf"), ("dash", "mpd-time-cmaf")]
-    {
+    for (kind, format) in [
+        ("hls", "m3u8-aapl"),
+        ("hls", "m3u8-aapl-v3"),
+        ("hls", "m3u8-cmaf"),
+        ("dash", "mpd-time-csf"),
+        ("dash", "mpd-time-cmaf"),
+    ] {
         let report = play_in_chromium(&page, kind, &format!("{manifest}(format={format})"), 2).await;
         assert_eq!(report["state"], "playing", "{kind} {format}: {report}");
         assert!(report["currentTime"].as_f64().unwrap() > 2.0, "{kind} {format}: {report}");
