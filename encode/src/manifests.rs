@@ -30,7 +30,7 @@ fn chunks(starts: &[u64], end: u64, timescale: u32) -> Vec<Chunk> {
         let d = ticks(next, timescale) - ticks(s, timescale);
         let t = if i == 0 { Some(ticks(s, timescale)) } else { None };
         if d > 0 {
-            out.push(Chunk { t, d });
+            out.push(Chunk { t, d, r: None });
         }
     }
     out
@@ -69,6 +69,7 @@ pub fn build(base: &str, source_name: &str, gop_seconds: u32, renditions: &[(Out
         kind: "video".into(),
         name: "video".into(),
         url: "QualityLevels({bitrate})/Fragments(video={start time})".into(),
+        timescale: None,
         max_width: None,
         max_height: None,
         quality_levels: Vec::new(),
@@ -152,6 +153,7 @@ pub fn build(base: &str, source_name: &str, gop_seconds: u32, renditions: &[(Out
                     kind: "audio".into(),
                     name: "audio".into(),
                     url: "QualityLevels({bitrate})/Fragments(audio={start time})".into(),
+                    timescale: None,
                     max_width: None,
                     max_height: None,
                     quality_levels: vec![QualityLevel {
@@ -213,7 +215,11 @@ mod tests {
         let c = chunks(&[0, 50, 100], 120, 25);
         assert_eq!(
             c,
-            [Chunk { t: Some(0), d: 20_000_000 }, Chunk { t: None, d: 20_000_000 }, Chunk { t: None, d: 8_000_000 }]
+            [
+                Chunk { t: Some(0), d: 20_000_000, r: None },
+                Chunk { t: None, d: 20_000_000, r: None },
+                Chunk { t: None, d: 8_000_000, r: None }
+            ]
         );
         let audio =
             Track { timescale: 48_000, decode_times: (0..300).map(|i| i * 1024).collect(), ..Default::default() };

@@ -232,7 +232,7 @@ impl TrackIndex {
         Ok(track)
     }
 
-    fn is_sync(&self, sample: usize) -> bool {
+    pub(crate) fn is_sync(&self, sample: usize) -> bool {
         match &self.info.sync_samples {
             None => true,
             Some(s) => s.binary_search(&(sample as u32 + 1)).is_ok(),
@@ -285,6 +285,23 @@ impl TrackIndex {
     /// A media segment (`moof` + `mdat`) of fragment `number`, whose bytes are
     /// `data`, read from the file at `self.byte_range(fragment)`.
     pub fn media_segment(&self, number: usize, data: &[u8]) -> Result<Vec<u8>> {
+        let f = self.checked_fragment(number, data)?;
+        let mut out = Vec::new();
+        let mut data_offset_at = 0;
+        write_box(&mut out, b"moof", |b| {
+            write_full_box(b, b"mfhd", 0, 0, |b| b.extend_from_slice(&(number as u32 + 1).to_be_bytes()));
+            write_box(b, b"traf", |b| {
+                // default-base-is-moof: data offsets count from the moof.
+                write_full_box(b, b"tfhd", 0, 0x02_0000, |b| b.extend_from_slice(&self.info.track_id.to_be_bytes()));
+                write_full_box(b, b"tfdt", 1, 0, |b| b.extend_from_slice(&f.start.to_be_bytes()));
+                data_offset_at = self.write_trun(b, f);
+            });
+        });
+        Ok(self.with_mdat(out, data_offset_at, f, data))
+    }
+
+    /// Fragment `number`, after checking that `data` holds exactly its byte range.
+    pub(crate) fn checked_fragment(&self, number: usize, data: &[u8]) -> Result<&Fragment> {
         let f = self.fragments.get(number).ok_or_else(|| FormatError::new("no such fragment"))?;
         let range = self.byte_range(f);
         if data.len() as u64 != range.end - range.start {
@@ -294,42 +311,48 @@ impl TrackIndex {
                 data.len()
             )));
         }
-        let count = f.end - f.first;
+        Ok(f)
+    }
+
+    /// A `trun` with every sample's duration, size, flags (and composition offset);
+    /// returns where its data offset sits in `out`, to be set by [`Self::with_mdat`].
+    pub(crate) fn write_trun(&self, out: &mut Vec<u8>, f: &Fragment) -> usize {
         let with_cto = self.composition_offsets.is_some();
-        let mut out = Vec::new();
-        write_box(&mut out, b"moof", |b| {
-            write_full_box(b, b"mfhd", 0, 0, |b| b.extend_from_slice(&(number as u32 + 1).to_be_bytes()));
-            write_box(b, b"traf", |b| {
-                // default-base-is-moof: data offsets count from the moof.
-                write_full_box(b, b"tfhd", 0, 0x02_0000, |b| b.extend_from_slice(&self.info.track_id.to_be_bytes()));
-                write_full_box(b, b"tfdt", 1, 0, |b| b.extend_from_slice(&f.start.to_be_bytes()));
-                let flags = 0x1 | 0x100 | 0x200 | 0x400 | if with_cto { 0x800 } else { 0 };
-                let version = u8::from(self.signed_offsets);
-                write_full_box(b, b"trun", version, flags, |b| {
-                    b.extend_from_slice(&(count as u32).to_be_bytes());
-                    b.extend_from_slice(&0u32.to_be_bytes());
-                    for i in f.first..f.end {
-                        b.extend_from_slice(&self.durations[i].to_be_bytes());
-                        b.extend_from_slice(&self.info.sample_sizes[i].to_be_bytes());
-                        let flags: u32 = if self.is_sync(i) { 0x0200_0000 } else { 0x0101_0000 };
-                        b.extend_from_slice(&flags.to_be_bytes());
-                        if let Some(cto) = &self.composition_offsets {
-                            b.extend_from_slice(&cto[i].to_be_bytes());
-                        }
-                    }
-                });
-            });
+        let flags = 0x1 | 0x100 | 0x200 | 0x400 | if with_cto { 0x800 } else { 0 };
+        let version = u8::from(self.signed_offsets);
+        let mut data_offset_at = 0;
+        write_full_box(out, b"trun", version, flags, |b| {
+            b.extend_from_slice(&((f.end - f.first) as u32).to_be_bytes());
+            data_offset_at = b.len();
+            b.extend_from_slice(&0u32.to_be_bytes());
+            for i in f.first..f.end {
+                b.extend_from_slice(&self.durations[i].to_be_bytes());
+                b.extend_from_slice(&self.info.sample_sizes[i].to_be_bytes());
+                let flags: u32 = if self.is_sync(i) { 0x0200_0000 } else { 0x0101_0000 };
+                b.extend_from_slice(&flags.to_be_bytes());
+                if let Some(cto) = &self.composition_offsets {
+                    b.extend_from_slice(&cto[i].to_be_bytes());
+                }
+            }
         });
+        data_offset_at
+    }
+
+    /// `moof` (a whole box, first in `out`) followed by an `mdat` of the
+    /// fragment's samples from `data`; the `trun`'s data offset is set to the first.
+    pub(crate) fn with_mdat(&self, mut out: Vec<u8>, data_offset_at: usize, f: &Fragment, data: &[u8]) -> Vec<u8> {
         let moof_len = out.len();
-        out[DATA_OFFSET_AT..DATA_OFFSET_AT + 4].copy_from_slice(&((moof_len + 8) as u32).to_be_bytes());
+        out[data_offset_at..data_offset_at + 4].copy_from_slice(&((moof_len + 8) as u32).to_be_bytes());
         let payload: u64 = self.fragment_bytes(f);
+        out.reserve(payload as usize + 8);
         out.extend_from_slice(&((payload + 8) as u32).to_be_bytes());
         out.extend_from_slice(b"mdat");
+        let start = self.byte_range(f).start;
         for i in f.first..f.end {
-            let at = (self.offsets[i] - range.start) as usize;
+            let at = (self.offsets[i] - start) as usize;
             out.extend_from_slice(&data[at..at + self.info.sample_sizes[i] as usize]);
         }
-        Ok(out)
+        out
     }
 
     /// RFC 6381 codec string: `avc1.64001f`, `mp4a.40.2`.
@@ -344,11 +367,6 @@ impl TrackIndex {
         self.info.codec.clone()
     }
 }
-
-/// Where the `trun`'s data offset sits in the `moof` written above: moof
-/// header 8, mfhd 16, traf header 8, tfhd 16, tfdt 20, trun header 8,
-/// version and flags 4, sample count 4.
-const DATA_OFFSET_AT: usize = 8 + 16 + 8 + 16 + 20 + 8 + 4 + 4;
 
 /// The trak with its sample tables emptied (the samples live in fragments).
 fn empty_sample_tables(trak: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -417,7 +435,7 @@ fn rebuild(raw: &[u8], kind: &[u8; 4], rewrite: &Rewrite<'_>) -> Result<Option<V
     Ok(Some(out))
 }
 
-fn write_box(out: &mut Vec<u8>, kind: &[u8; 4], body: impl FnOnce(&mut Vec<u8>)) {
+pub(crate) fn write_box(out: &mut Vec<u8>, kind: &[u8; 4], body: impl FnOnce(&mut Vec<u8>)) {
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(kind);
@@ -426,7 +444,13 @@ fn write_box(out: &mut Vec<u8>, kind: &[u8; 4], body: impl FnOnce(&mut Vec<u8>))
     out[start..start + 4].copy_from_slice(&size.to_be_bytes());
 }
 
-fn write_full_box(out: &mut Vec<u8>, kind: &[u8; 4], version: u8, flags: u32, body: impl FnOnce(&mut Vec<u8>)) {
+pub(crate) fn write_full_box(
+    out: &mut Vec<u8>,
+    kind: &[u8; 4],
+    version: u8,
+    flags: u32,
+    body: impl FnOnce(&mut Vec<u8>),
+) {
     write_box(out, kind, |b| {
         b.extend_from_slice(&((version as u32) << 24 | (flags & 0xff_ffff)).to_be_bytes());
         body(b);
@@ -434,13 +458,13 @@ fn write_full_box(out: &mut Vec<u8>, kind: &[u8; 4], version: u8, flags: u32, bo
 }
 
 /// The body of a whole box (header removed).
-fn body_of(raw: &[u8]) -> Result<&[u8]> {
+pub(crate) fn body_of(raw: &[u8]) -> Result<&[u8]> {
     let h = box_header(raw).ok_or_else(|| FormatError::new("box truncated"))?;
     raw.get(h.header_len as usize..).ok_or_else(|| FormatError::new("box truncated"))
 }
 
 /// The child boxes of a body, each whole (header included).
-fn boxes(mut body: &[u8]) -> Result<Vec<([u8; 4], &[u8])>> {
+pub(crate) fn boxes(mut body: &[u8]) -> Result<Vec<([u8; 4], &[u8])>> {
     let mut out = Vec::new();
     while body.len() >= 8 {
         let h = box_header(body).ok_or_else(|| FormatError::new("box header truncated"))?;
@@ -466,10 +490,10 @@ fn find<'a>(body: &'a [u8], kind: &[u8; 4]) -> Result<&'a [u8]> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn make_clip(dir: &std::path::Path) -> std::path::PathBuf {
+    pub(crate) fn make_clip(dir: &std::path::Path) -> std::path::PathBuf {
         let path = dir.join("clip.mp4");
         let status = std::process::Command::new("ffmpeg")
             .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-f", "lavfi", "-i", "sine"])
@@ -482,7 +506,7 @@ mod tests {
         path
     }
 
-    fn md5s(path: &std::path::Path, map: &str) -> Vec<String> {
+    pub(crate) fn md5s(path: &std::path::Path, map: &str) -> Vec<String> {
         let out = std::process::Command::new("ffmpeg")
             .args(["-v", "error", "-i"])
             .arg(path)
@@ -499,7 +523,7 @@ mod tests {
             .collect()
     }
 
-    fn moov_of(file: &[u8]) -> &[u8] {
+    pub(crate) fn moov_of(file: &[u8]) -> &[u8] {
         let mut at = 0usize;
         loop {
             let h = box_header(&file[at..]).unwrap();

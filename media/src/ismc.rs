@@ -7,6 +7,10 @@ use crate::{FormatError, Result};
 /// Smooth's clock: 100 ns ticks.
 pub const TIMESCALE: u64 = 10_000_000;
 
+/// More fragments than this in one stream (23 days of 2 s ones) is refused:
+/// a hostile `r` must not make [`StreamIndex::fragments`] run for ever.
+pub const MAX_FRAGMENTS: u64 = 1 << 20;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientManifest {
     pub major_version: u32,
@@ -24,6 +28,9 @@ pub struct StreamIndex {
     pub name: String,
     /// e.g. `QualityLevels({bitrate})/Fragments(video={start time})`.
     pub url: String,
+    /// `TimeScale` of this stream's chunk times and durations (MS-SSTR's
+    /// StreamTimeScale); `None`: the manifest's.
+    pub timescale: Option<u64>,
     pub max_width: Option<u32>,
     pub max_height: Option<u32>,
     pub quality_levels: Vec<QualityLevel>,
@@ -52,20 +59,31 @@ pub struct QualityLevel {
 pub struct Chunk {
     pub t: Option<u64>,
     pub d: u64,
+    /// `r`: how many contiguous fragments of duration `d` this element stands
+    /// for, itself included (version 2.2; dash.js and ExoPlayer read it so);
+    /// `None`: one.
+    pub r: Option<u32>,
 }
 
 impl StreamIndex {
-    /// Start times of every chunk, resolving the implicit ones.
-    pub fn chunk_starts(&self) -> Vec<u64> {
+    /// Start time and duration of every fragment, resolving implicit starts and repeats.
+    pub fn fragments(&self) -> Vec<(u64, u64)> {
         let mut next = 0;
-        self.chunks
-            .iter()
-            .map(|c| {
-                let start = c.t.unwrap_or(next);
-                next = start + c.d;
-                start
-            })
-            .collect()
+        let mut out = Vec::with_capacity(self.chunks.len());
+        for c in &self.chunks {
+            let mut start = c.t.unwrap_or(next);
+            for _ in 0..c.r.unwrap_or(1).max(1) {
+                out.push((start, c.d));
+                start += c.d;
+            }
+            next = start;
+        }
+        out
+    }
+
+    /// Start times of every fragment, resolving implicit starts and repeats.
+    pub fn chunk_starts(&self) -> Vec<u64> {
+        self.fragments().into_iter().map(|(t, _)| t).collect()
     }
 }
 
@@ -85,6 +103,7 @@ impl ClientManifest {
                 kind: s.attribute("Type").unwrap_or_default().to_owned(),
                 name: s.attribute("Name").or(s.attribute("Type")).unwrap_or_default().to_owned(),
                 url: s.attribute("Url").unwrap_or_default().to_owned(),
+                timescale: num_attr(s, "TimeScale")?,
                 max_width: num_attr(s, "MaxWidth")?,
                 max_height: num_attr(s, "MaxHeight")?,
                 quality_levels: Vec::new(),
@@ -109,9 +128,17 @@ impl ClientManifest {
                     "c" => stream.chunks.push(Chunk {
                         t: num_attr(n, "t")?,
                         d: num_attr(n, "d")?.ok_or_else(|| FormatError::new("a <c> chunk has no duration d"))?,
+                        r: num_attr(n, "r")?,
                     }),
                     _ => {}
                 }
+            }
+            let count: u64 = stream.chunks.iter().map(|c| c.r.unwrap_or(1) as u64).sum();
+            if stream.chunks.iter().any(|c| c.r == Some(0)) || count > MAX_FRAGMENTS {
+                return Err(FormatError::new(format!(
+                    "<StreamIndex Name=\"{}\"> has r=\"0\" or more than {MAX_FRAGMENTS} fragments",
+                    stream.name
+                )));
             }
             streams.push(stream);
         }
@@ -133,12 +160,15 @@ impl ClientManifest {
         for st in &self.streams {
             s.push_str(&format!(
                 "  <StreamIndex Chunks=\"{}\" Type=\"{}\" Name=\"{}\" Url=\"{}\" QualityLevels=\"{}\"",
-                st.chunks.len(),
+                st.chunks.iter().map(|c| c.r.unwrap_or(1).max(1) as usize).sum::<usize>(),
                 escape(&st.kind),
                 escape(&st.name),
                 escape(&st.url),
                 st.quality_levels.len()
             ));
+            if let Some(t) = st.timescale {
+                s.push_str(&format!(" TimeScale=\"{t}\""));
+            }
             opt(&mut s, "MaxWidth", st.max_width);
             opt(&mut s, "MaxHeight", st.max_height);
             opt(&mut s, "DisplayWidth", st.max_width);
@@ -161,10 +191,15 @@ impl ClientManifest {
                 s.push_str(&format!(" CodecPrivateData=\"{}\" />\n", escape(&q.codec_private_data)));
             }
             for c in &st.chunks {
-                match c.t {
-                    Some(t) => s.push_str(&format!("    <c t=\"{t}\" d=\"{}\" />\n", c.d)),
-                    None => s.push_str(&format!("    <c d=\"{}\" />\n", c.d)),
+                s.push_str("    <c");
+                if let Some(t) = c.t {
+                    s.push_str(&format!(" t=\"{t}\""));
                 }
+                s.push_str(&format!(" d=\"{}\"", c.d));
+                if let Some(r) = c.r {
+                    s.push_str(&format!(" r=\"{r}\""));
+                }
+                s.push_str(" />\n");
             }
             s.push_str("  </StreamIndex>\n");
         }
@@ -194,6 +229,7 @@ mod tests {
                     kind: "video".into(),
                     name: "video".into(),
                     url: "QualityLevels({bitrate})/Fragments(video={start time})".into(),
+                    timescale: None,
                     max_width: Some(640),
                     max_height: Some(360),
                     quality_levels: vec![QualityLevel {
@@ -205,12 +241,16 @@ mod tests {
                         codec_private_data: "000000016764001EACD9".into(),
                         ..Default::default()
                     }],
-                    chunks: vec![Chunk { t: Some(0), d: 20_000_000 }, Chunk { t: None, d: 20_000_000 }],
+                    chunks: vec![
+                        Chunk { t: Some(0), d: 20_000_000, r: None },
+                        Chunk { t: None, d: 20_000_000, r: None },
+                    ],
                 },
                 StreamIndex {
                     kind: "audio".into(),
                     name: "audio & more".into(),
                     url: "QualityLevels({bitrate})/Fragments(audio={start time})".into(),
+                    timescale: Some(48_000),
                     max_width: None,
                     max_height: None,
                     quality_levels: vec![QualityLevel {
@@ -225,7 +265,10 @@ mod tests {
                         audio_tag: Some(255),
                         ..Default::default()
                     }],
-                    chunks: vec![Chunk { t: Some(0), d: 20_053_333 }, Chunk { t: Some(20_053_333), d: 19_946_667 }],
+                    chunks: vec![
+                        Chunk { t: Some(0), d: 96_256, r: Some(3) },
+                        Chunk { t: Some(288_768), d: 95_232, r: None },
+                    ],
                 },
             ],
         }
@@ -236,6 +279,12 @@ mod tests {
         let m = sample();
         assert_eq!(ClientManifest::parse(&m.to_xml()).unwrap(), m);
         assert_eq!(m.streams[0].chunk_starts(), [0, 20_000_000]);
+        assert_eq!(
+            m.streams[1].fragments(),
+            [(0, 96_256), (96_256, 96_256), (192_512, 96_256), (288_768, 95_232)],
+            "r counts the fragments of a run, the first included"
+        );
+        assert!(m.to_xml().contains("Chunks=\"4\""), "{}", m.to_xml());
     }
 
     #[test]
@@ -244,5 +293,11 @@ mod tests {
         assert!(ClientManifest::parse("<smil/>").is_err());
         let no_d = r#"<SmoothStreamingMedia><StreamIndex Type="video"><c t="0"/></StreamIndex></SmoothStreamingMedia>"#;
         assert!(ClientManifest::parse(no_d).unwrap_err().to_string().contains("duration"));
+        for r in ["0", "4000000000"] {
+            let hostile = format!(
+                r#"<SmoothStreamingMedia><StreamIndex Type="video"><c t="0" d="1" r="{r}"/></StreamIndex></SmoothStreamingMedia>"#
+            );
+            assert!(ClientManifest::parse(&hostile).is_err(), "r={r}");
+        }
     }
 }

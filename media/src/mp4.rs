@@ -32,6 +32,8 @@ pub struct AvcConfig {
     pub profile: u8,
     pub compatibility: u8,
     pub level: u8,
+    /// Bytes of each NAL unit's length prefix in a sample (1, 2 or 4).
+    pub nal_length_size: u8,
     pub sps: Vec<Vec<u8>>,
     pub pps: Vec<Vec<u8>>,
 }
@@ -356,7 +358,7 @@ fn read_avcc(b: &[u8]) -> Result<AvcConfig> {
     let mut c = Cursor::new(b);
     c.skip(1)?;
     let mut cfg = AvcConfig { profile: c.u8()?, compatibility: c.u8()?, level: c.u8()?, ..Default::default() };
-    c.skip(1)?;
+    cfg.nal_length_size = (c.u8()? & 0x3) + 1;
     for _ in 0..(c.u8()? & 0x1f) {
         let n = c.u16()? as usize;
         cfg.sps.push(c.take(n)?.to_vec());

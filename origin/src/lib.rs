@@ -7,6 +7,7 @@
 //! - [`request`]: the path → what it asks for (traversal refused here).
 //! - [`range`]: the `Range` header.
 //! - [`packaging`]: manifests from the renditions' indexes (pure).
+//! - [`smooth`]: the Smooth client manifest from the renditions' indexes (pure).
 //! - [`validators`]: ETag and Last-Modified of packaged responses, conditional requests (pure).
 //! - [`metrics`]: counters for `/metrics`.
 //! - [`server`]: the HTTP side: handlers, tower layers, the accept loop.
@@ -18,6 +19,7 @@ pub mod packaging;
 pub mod range;
 pub mod request;
 pub mod server;
+pub mod smooth;
 pub mod validators;
 
 pub use named::{named, ORIGIN_HEADER};

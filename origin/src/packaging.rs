@@ -82,11 +82,14 @@ pub fn hls_master(renditions: &[Rendition<'_>], format: Format) -> String {
 /// One stream's media playlist; segment URLs are relative to it.
 pub fn hls_media(r: &Rendition<'_>, format: Format) -> String {
     let target = r.track.fragments.iter().map(|f| seconds(r.track, f.duration).ceil() as u64).max().unwrap_or(1);
+    let version = if format == Format::HlsTs { 3 } else { 7 };
     let mut s = format!(
-        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"Fragments({}=i,format={})\"\n",
-        r.stream,
-        format.name()
+        "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n"
     );
+    // TS segments carry their own program tables: no init segment.
+    if format != Format::HlsTs {
+        let _ = writeln!(s, "#EXT-X-MAP:URI=\"Fragments({}=i,format={})\"", r.stream, format.name());
+    }
     for f in &r.track.fragments {
         let _ = writeln!(
             s,
@@ -165,7 +168,7 @@ pub fn dash(renditions: &[Rendition<'_>], format: Format) -> String {
 }
 
 /// Runs of equal durations: (start, duration, repeats).
-fn timeline(track: &TrackIndex) -> Vec<(u64, u64, u32)> {
+pub(crate) fn timeline(track: &TrackIndex) -> Vec<(u64, u64, u32)> {
     let mut out: Vec<(u64, u64, u32)> = Vec::new();
     for f in &track.fragments {
         match out.last_mut() {
@@ -230,6 +233,9 @@ mod tests {
             assert!(media.contains(&format!("Fragments(video={start},format=m3u8-aapl)")), "{start}: {media}");
         }
         assert!(media.ends_with("#EXT-X-ENDLIST\n"));
+        let v3 = hls_media(&renditions[0], Format::HlsTs);
+        assert!(v3.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n") && !v3.contains("EXT-X-MAP"), "{v3}");
+        assert!(v3.contains("Fragments(video=0,format=m3u8-aapl-v3)"), "{v3}");
 
         let mpd = dash(&renditions, Format::DashCsf);
         assert!(

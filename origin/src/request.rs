@@ -3,6 +3,7 @@
 //! fragment in the shapes Media Services used (so CDN rules still match):
 //!
 //! - `<Base>.ism/manifest` (Smooth), `<Base>.ism/manifest(format=m3u8-aapl)` …
+//!   (`m3u8-aapl-v3`: HLS version 3 with MPEG-TS segments)
 //! - `<Base>.ism/QualityLevels(<bitrate>)/Manifest(<stream>,format=<f>)` (an HLS media playlist)
 //! - `<Base>.ism/QualityLevels(<bitrate>)/Fragments(<stream>=<time>|i,format=<f>)` (a segment; `i`: init)
 
@@ -14,6 +15,8 @@ use uuid::Uuid;
 pub enum Format {
     Smooth,
     HlsAapl,
+    /// HLS version 3: MPEG-TS segments, no init segment.
+    HlsTs,
     HlsCmaf,
     DashCsf,
     DashCmaf,
@@ -23,7 +26,8 @@ impl Format {
     fn parse(s: Option<&str>) -> Option<Format> {
         Some(match s.map(str::to_ascii_lowercase).as_deref() {
             None => Format::Smooth,
-            Some("m3u8-aapl") | Some("m3u8-aapl-v3") => Format::HlsAapl,
+            Some("m3u8-aapl") => Format::HlsAapl,
+            Some("m3u8-aapl-v3") => Format::HlsTs,
             Some("m3u8-cmaf") => Format::HlsCmaf,
             Some("mpd-time-csf") => Format::DashCsf,
             Some("mpd-time-cmaf") => Format::DashCmaf,
@@ -35,6 +39,7 @@ impl Format {
         match self {
             Format::Smooth => "",
             Format::HlsAapl => "m3u8-aapl",
+            Format::HlsTs => "m3u8-aapl-v3",
             Format::HlsCmaf => "m3u8-cmaf",
             Format::DashCsf => "mpd-time-csf",
             Format::DashCmaf => "mpd-time-cmaf",
@@ -42,7 +47,7 @@ impl Format {
     }
 
     pub fn is_hls(self) -> bool {
-        matches!(self, Format::HlsAapl | Format::HlsCmaf)
+        matches!(self, Format::HlsAapl | Format::HlsTs | Format::HlsCmaf)
     }
 }
 
@@ -210,6 +215,17 @@ mod tests {
                 time: None,
                 format: Format::DashCsf
             })
+        );
+        assert_eq!(
+            target("Big.ism/QualityLevels(800000)/Fragments(video=20000)"),
+            Ok(Target::Fragment {
+                ism: "Big.ism".into(),
+                bitrate: 800_000,
+                stream: "video".into(),
+                time: Some(20_000),
+                format: Format::Smooth
+            }),
+            "a fragment without a format is a Smooth fragment"
         );
         assert_eq!(
             target("Big.ism/QualityLevels(128000)/Fragments(audio=96000,format=mpd-time-cmaf)"),

@@ -25,6 +25,8 @@ use mirrorcast_core::store::{BlobMeta, BlobStore, ListOptions};
 use mirrorcast_core::ErrorKind;
 use mirrorcast_media::fragment::{box_header, Index};
 use mirrorcast_media::ism::{ServerManifest, TrackKind};
+use mirrorcast_media::smooth_fragment::smooth_fragment;
+use mirrorcast_media::ts::ts_segment;
 use quick_cache::sync::Cache;
 use tower::ServiceExt as _;
 use tower_http::cors::{Any, CorsLayer};
@@ -36,6 +38,7 @@ use crate::metrics::Metrics;
 use crate::packaging::{self, Rendition};
 use crate::range::{self, Ranged};
 use crate::request::{self, Format, Target};
+use crate::smooth;
 use crate::validators::{self, Validators};
 
 /// A larger `moov` is refused rather than held (hours of 60 fps need a few MiB).
@@ -333,7 +336,7 @@ impl Origin {
                     packaging::hls_media(&rendition, *format)
                 }))
             }
-            Target::Fragment { ism, bitrate, stream, time, .. } => {
+            Target::Fragment { ism, bitrate, stream, time, format } => {
                 let renditions = self.renditions(asset, ism).await?;
                 let r = pick(&renditions.list, *bitrate, stream)?;
                 // A fragment's bytes depend on its rendition only, not on the `.ism`.
@@ -341,7 +344,7 @@ impl Origin {
                 if validators::not_modified(headers, &v.etag, v.last_modified) {
                     return Ok(not_modified(&v, MEDIA_CACHE_CONTROL));
                 }
-                let mut resp = self.fragment(asset, ism, r, *time).await?;
+                let mut resp = self.fragment(asset, ism, r, *time, *format).await?;
                 set_validators(resp.headers_mut(), &v);
                 Ok(resp)
             }
@@ -405,35 +408,55 @@ impl Origin {
         format: Format,
         headers: &HeaderMap,
     ) -> Result<Response, Fail> {
-        if format == Format::Smooth {
-            let server = self.server_manifest(asset, ism).await?;
-            let base = ism.rsplit_once('/').map_or("", |(dir, _)| dir);
-            let client = match &server.manifest.client_manifest {
-                Some(c) => join(base, c),
-                None => format!("{}c", ism),
-            };
-            Self::has_file(asset, &client)?;
-            let (version, bytes) = self.get_range(&asset.asset.container, &client, None).await?;
-            let v = validators::packaged(&target.canonical(), &[server.version.source(), version.source()]);
-            return Ok(conditional(headers, &v, MANIFEST_CACHE_CONTROL, || {
-                let mut r = (StatusCode::OK, bytes).into_response();
-                insert(r.headers_mut(), header::CONTENT_TYPE, "text/xml; charset=utf-8");
-                r
-            }));
-        }
-        let all = self.renditions(asset, ism).await?;
+        let all = match self.renditions(asset, ism).await {
+            Err(Fail::Media) if format == Format::Smooth => {
+                return self.stored_client_manifest(asset, target, ism, headers).await
+            }
+            other => other?,
+        };
         let renditions: Vec<Rendition<'_>> = all.list.iter().map(Owned::as_rendition).collect::<Result<_, _>>()?;
         let sources: Vec<_> = std::iter::once(all.parsed.version.source())
             .chain(all.list.iter().map(|o| o.index.version.source()))
             .collect();
         let v = validators::packaged(&target.canonical(), &sources);
-        Ok(if format.is_hls() {
-            self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
+        Ok(match format {
+            // Renditions whose moov holds no samples (fragmented MP4s) cannot be cut here.
+            Format::Smooth if renditions.is_empty() || renditions.iter().any(|r| r.track.fragments.is_empty()) => {
+                return self.stored_client_manifest(asset, target, ism, headers).await
+            }
+            Format::Smooth => self.packaged_text(headers, &v, "text/xml; charset=utf-8", || {
+                smooth::client_manifest(&renditions).to_xml()
+            }),
+            f if f.is_hls() => self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
                 packaging::hls_master(&renditions, format)
-            })
-        } else {
-            self.packaged_text(headers, &v, "application/dash+xml", || packaging::dash(&renditions, format))
+            }),
+            _ => self.packaged_text(headers, &v, "application/dash+xml", || packaging::dash(&renditions, format)),
         })
+    }
+
+    /// The `.ismc` stored beside the `.ism`, as it is: the Smooth manifest of renditions
+    /// this origin cannot index.
+    async fn stored_client_manifest(
+        &self,
+        asset: &AssetRecord,
+        target: &Target,
+        ism: &str,
+        headers: &HeaderMap,
+    ) -> Result<Response, Fail> {
+        let server = self.server_manifest(asset, ism).await?;
+        let base = ism.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let client = match &server.manifest.client_manifest {
+            Some(c) => join(base, c),
+            None => format!("{}c", ism),
+        };
+        Self::has_file(asset, &client)?;
+        let (version, bytes) = self.get_range(&asset.asset.container, &client, None).await?;
+        let v = validators::packaged(&target.canonical(), &[server.version.source(), version.source()]);
+        Ok(conditional(headers, &v, MANIFEST_CACHE_CONTROL, || {
+            let mut r = (StatusCode::OK, bytes).into_response();
+            insert(r.headers_mut(), header::CONTENT_TYPE, "text/xml; charset=utf-8");
+            r
+        }))
     }
 
     /// A packaged manifest or playlist: 304 when the client's copy is current, else
@@ -460,10 +483,25 @@ impl Origin {
         })
     }
 
-    async fn fragment(&self, asset: &AssetRecord, ism: &str, r: &Owned, time: Option<u64>) -> Result<Response, Fail> {
+    async fn fragment(
+        &self,
+        asset: &AssetRecord,
+        ism: &str,
+        r: &Owned,
+        time: Option<u64>,
+        format: Format,
+    ) -> Result<Response, Fail> {
         let track = r.track()?;
-        let mime = if r.kind == TrackKind::Audio { "audio/mp4" } else { "video/mp4" };
+        let mime = match (format, r.kind) {
+            (Format::HlsTs, _) => "video/MP2T",
+            (_, TrackKind::Audio) => "audio/mp4",
+            _ => "video/mp4",
+        };
         let body = match time {
+            // A Smooth client makes its own moov from the manifest's codec private data.
+            None if matches!(format, Format::Smooth | Format::HlsTs) => {
+                return Err(Fail::NotFound("Smooth and TS have no init segment"))
+            }
             None => r.index.index.init_segment(track).map_err(|_| Fail::Media)?,
             Some(t) => {
                 let (number, fragment) = track.fragment_at(t).ok_or(Fail::NotFound("no fragment at that time"))?;
@@ -475,7 +513,12 @@ impl Origin {
                     self.renditions.remove(&(asset.asset.container.clone(), ism.to_owned()));
                     return Err(Fail::Storage(ErrorKind::Transient));
                 }
-                track.media_segment(number, &data).map_err(|_| Fail::Media)?
+                match format {
+                    Format::Smooth => smooth_fragment(track, number, &data),
+                    Format::HlsTs => ts_segment(track, number, &data),
+                    _ => track.media_segment(number, &data),
+                }
+                .map_err(|_| Fail::Media)?
             }
         };
         let mut resp = (StatusCode::OK, body).into_response();

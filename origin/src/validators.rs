@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 
 /// Bump whenever the bytes a manifest, playlist or segment is packaged into
 /// change for the same sources: every packaged ETag changes with it.
-pub const PACKAGING_VERSION: u32 = 1;
+/// 2: `Fragments(<stream>=<t>)` without a format is a Smooth fragment, no longer a CMAF one.
+pub const PACKAGING_VERSION: u32 = 2;
 
 /// The validators of one response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +93,7 @@ mod tests {
     #[test]
     fn the_etag_changes_with_the_target_any_source_and_nothing_else() {
         let base = packaged("Clip.ism/manifest(m3u8-aapl)", &[("md5:a", at(0)), ("md5:b", at(5))]);
-        assert!(base.etag.starts_with("\"mc1-") && base.etag.ends_with('"'), "{}", base.etag);
+        assert!(base.etag.starts_with("\"mc2-") && base.etag.ends_with('"'), "{}", base.etag);
         assert_eq!(base.last_modified, at(5), "the latest source");
         let same_bytes_elsewhere = packaged("Clip.ism/manifest(m3u8-aapl)", &[("md5:a", at(90)), ("md5:b", at(95))]);
         assert_eq!(same_bytes_elsewhere.etag, base.etag, "B's copies are newer but the same bytes");

@@ -16,7 +16,7 @@ fn players_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/players")
 }
 
-/// The page and the two player scripts (nothing else) over plain HTTP on a free loopback port.
+/// The page and the player scripts (nothing else) over plain HTTP on a free loopback port.
 async fn serve_page() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -36,6 +36,9 @@ async fn serve_page() -> String {
                     }
                     "/node_modules/dashjs/dist/dash.all.min.js" => {
                         ("node_modules/dashjs/dist/dash.all.min.js", "text/javascript")
+                    }
+                    "/node_modules/dashjs/dist/dash.mss.min.js" => {
+                        ("node_modules/dashjs/dist/dash.mss.min.js", "text/javascript")
                     }
                     _ => ("", ""),
                 };
@@ -58,11 +61,11 @@ async fn serve_page() -> String {
     format!("http://{addr}")
 }
 
-/// Runs tools/players/play.mjs on the page for `url`; the page's JSON report.
-async fn play_in_chromium(page: &str, kind: &str, url: &str) -> serde_json::Value {
+/// Runs tools/players/play.mjs on the page for `url` until playback passes `seconds`; the page's JSON report.
+async fn play_in_chromium(page: &str, kind: &str, url: &str, seconds: u32) -> serde_json::Value {
     // The stream URL has no `&` or `+`; escaping `/ ? # % space` keeps it one query value.
     let src = mirrorcast_core::streaming::encode_segment(url);
-    let page_url = format!("{page}/player.html?kind={kind}&seconds=2&src={src}");
+    let page_url = format!("{page}/player.html?kind={kind}&seconds={seconds}&src={src}");
     let out = tokio::process::Command::new("node")
         .arg(players_dir().join("play.mjs"))
         .args([&page_url, "60000"])
@@ -74,8 +77,8 @@ async fn play_in_chromium(page: &str, kind: &str, url: &str) -> serde_json::Valu
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("play.mjs {kind} printed no report ({e}): {stdout}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hls_js_and_dash_js_play_the_origins_streams_in_headless_chromium() {
+/// The test needs Chromium and the pinned players; it fails (never skips) without them.
+fn require_chromium_and_players() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
     assert!(
         Path::new(&chromium).exists(),
@@ -87,17 +90,51 @@ async fn hls_js_and_dash_js_play_the_origins_streams_in_headless_chromium() {
             && players_dir().join("node_modules/dashjs/dist/dash.all.min.js").exists(),
         "the pinned players are missing: run `cargo xtask setup` (npm ci in tools/players)"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_js_and_dash_js_play_the_origins_streams_in_headless_chromium() {
+    require_chromium_and_players();
     let sb = Sandbox::start().await;
     let published = publish_media(&sb).await;
     let served = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
     let page = serve_page().await;
     let manifest = format!("http://{}/{}/Clip.ism/manifest", served.addr, published.locator);
-    for (kind, format) in
-        [("hls", "m3u8-aapl"), ("hls", "m3u8-cmaf"), ("dash", "mpd-time-csf"), ("dash", "mpd-time-cmaf")]
-    {
-        let report = play_in_chromium(&page, kind, &format!("{manifest}(format={format})")).await;
+    for (kind, format) in [
+        ("hls", "m3u8-aapl"),
+        ("hls", "m3u8-aapl-v3"),
+        ("hls", "m3u8-cmaf"),
+        ("dash", "mpd-time-csf"),
+        ("dash", "mpd-time-cmaf"),
+    ] {
+        let report = play_in_chromium(&page, kind, &format!("{manifest}(format={format})"), 2).await;
         assert_eq!(report["state"], "playing", "{kind} {format}: {report}");
         assert!(report["currentTime"].as_f64().unwrap() > 2.0, "{kind} {format}: {report}");
         assert_eq!(report["errors"], serde_json::json!([]), "{kind} {format}: {report}");
+    }
+}
+
+/// dash.js with its Smooth Streaming module (dash.mss.min.js, pinned with it) plays
+/// `<Base>.ism/manifest`: the manifest the origin makes and the fragments in Smooth's
+/// wire form (tfxd, no tfdt), converted by the module in the page as MSS players did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dash_js_mss_plays_the_origins_smooth_manifest_in_headless_chromium() {
+    require_chromium_and_players();
+    assert!(
+        players_dir().join("node_modules/dashjs/dist/dash.mss.min.js").exists(),
+        "dash.mss.min.js is missing: run `cargo xtask setup` (npm ci in tools/players)"
+    );
+    let sb = Sandbox::start().await;
+    let published = publish_media(&sb).await;
+    let served = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
+    let page = serve_page().await;
+    let manifest = format!("http://{}/{}/Clip.ism/manifest", served.addr, published.locator);
+    let report = play_in_chromium(&page, "mss", &manifest, 4).await;
+    assert_eq!(report["state"], "playing", "{report}");
+    assert!(report["currentTime"].as_f64().unwrap() > 4.0, "{report}");
+    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
+    for kind in ["video", "audio"] {
+        let ahead = report["buffered"][kind].as_f64().unwrap_or(0.0);
+        assert!(ahead > 0.0, "{kind} is buffered: {report}");
     }
 }

@@ -518,7 +518,7 @@ async fn serve_packages_hls_and_dash_that_carry_the_sources_packets_from_a_and_f
         assert_eq!(first.status(), 200, "{path}");
         let h = first.headers().clone();
         let etag = h["etag"].to_str().unwrap().to_owned();
-        assert!(etag.starts_with("\"mc1-"), "{path}: {etag}");
+        assert!(etag.starts_with("\"mc2-"), "{path}: {etag}");
         assert!(h["cache-control"].to_str().unwrap().contains(cache), "{path}: {:?}", h["cache-control"]);
         let modified = chrono::DateTime::parse_from_rfc2822(h["last-modified"].to_str().unwrap()).unwrap();
         assert!(modified <= Utc::now(), "{path}");

@@ -1,0 +1,240 @@
+//! Smooth Streaming fragments (MS-SSTR 2.2.4, the PIFF wire form): what
+//! `QualityLevels(b)/Fragments(video=t)` returns without a `format=`. A
+//! `moof` (`mfhd`, `traf` with `tfhd`, `trun` and the `tfxd` uuid box giving
+//! the fragment's absolute time and duration; no `tfdt`, no `styp`)
+//! followed by its `mdat`, cut at the same sync samples as the CMAF segments
+//! of [`crate::fragment`]. Times are in the track's timescale (the manifest
+//! states it as the stream's `TimeScale`). Pure: index and bytes in, bytes
+//! out; [`SmoothFragment::parse`] reads one back.
+
+use crate::fragment::{body_of, box_header, boxes, write_box, write_full_box, TrackIndex};
+use crate::mp4::Cursor;
+use crate::{FormatError, Result};
+
+/// The `tfxd` box's user type: 6d1d9b05-42d5-44e6-80e2-141daff757b2.
+pub const TFXD: [u8; 16] =
+    [0x6d, 0x1d, 0x9b, 0x05, 0x42, 0xd5, 0x44, 0xe6, 0x80, 0xe2, 0x14, 0x1d, 0xaf, 0xf7, 0x57, 0xb2];
+
+/// The Smooth fragment of fragment `number` of `track`, whose bytes are
+/// `data`, read from the file at `track.byte_range(fragment)`.
+pub fn smooth_fragment(track: &TrackIndex, number: usize, data: &[u8]) -> Result<Vec<u8>> {
+    let f = track.checked_fragment(number, data)?;
+    let mut out = Vec::new();
+    let mut data_offset_at = 0;
+    write_box(&mut out, b"moof", |b| {
+        write_full_box(b, b"mfhd", 0, 0, |b| b.extend_from_slice(&(number as u32 + 1).to_be_bytes()));
+        write_box(b, b"traf", |b| {
+            // default-base-is-moof: the data offset counts from the moof (as it
+            // does anyway for a moof's first traf; the flag says so outright).
+            write_full_box(b, b"tfhd", 0, 0x02_0000, |b| b.extend_from_slice(&track.info.track_id.to_be_bytes()));
+            data_offset_at = track.write_trun(b, f);
+            write_box(b, b"uuid", |b| {
+                b.extend_from_slice(&TFXD);
+                // Version 1: 64-bit absolute time and duration.
+                b.extend_from_slice(&(1u32 << 24).to_be_bytes());
+                b.extend_from_slice(&f.start.to_be_bytes());
+                b.extend_from_slice(&f.duration.to_be_bytes());
+            });
+        });
+    });
+    Ok(track.with_mdat(out, data_offset_at, f, data))
+}
+
+/// One sample of a fragment as its `trun` (or `tfhd` defaults) states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    pub duration: u32,
+    pub flags: u32,
+    /// Raw; signed when the `trun` is version 1.
+    pub composition_offset: u32,
+    pub data: Vec<u8>,
+}
+
+/// A Smooth fragment read back: what a client learns from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmoothFragment {
+    pub sequence_number: u32,
+    pub track_id: u32,
+    /// From `tfxd`: the fragment's absolute start and duration.
+    pub time: u64,
+    pub duration: u64,
+    /// The `traf`'s child boxes in order (`tfxd` for the uuid box), e.g. to see there is no `tfdt`.
+    pub traf_boxes: Vec<String>,
+    pub samples: Vec<Sample>,
+}
+
+impl SmoothFragment {
+    /// Reads a `moof` + `mdat` with one `traf`, its samples taken from the
+    /// `mdat` where the `trun` says they are.
+    pub fn parse(bytes: &[u8]) -> Result<SmoothFragment> {
+        let top = boxes(bytes)?;
+        let (moof, mdat_at, mdat) = match top.as_slice() {
+            [(m, moof), (d, mdat)] if m == b"moof" && d == b"mdat" => (*moof, moof.len(), *mdat),
+            _ => return Err(FormatError::new("a Smooth fragment is one moof and one mdat")),
+        };
+        let mdat_header = box_header(mdat).ok_or_else(|| FormatError::new("mdat truncated"))?.header_len as usize;
+        let payload = (mdat_at + mdat_header)..(mdat_at + mdat.len());
+        let mut out = SmoothFragment {
+            sequence_number: 0,
+            track_id: 0,
+            time: 0,
+            duration: 0,
+            traf_boxes: Vec::new(),
+            samples: Vec::new(),
+        };
+        let mut tfxd = false;
+        let mut trafs = 0;
+        for (kind, raw) in boxes(body_of(moof)?)? {
+            match &kind {
+                b"mfhd" => {
+                    let mut c = Cursor::new(body_of(raw)?);
+                    c.skip(4)?;
+                    out.sequence_number = c.u32()?;
+                }
+                b"traf" => {
+                    trafs += 1;
+                    let mut defaults = (0u32, 0u32, 0u32);
+                    for (kind, raw) in boxes(body_of(raw)?)? {
+                        let mut c = Cursor::new(body_of(raw)?);
+                        match &kind {
+                            b"tfhd" => {
+                                let flags = c.u32()? & 0xff_ffff;
+                                out.track_id = c.u32()?;
+                                if flags & 0x1 != 0 {
+                                    return Err(FormatError::new("tfhd has a base data offset"));
+                                }
+                                if flags & 0x2 != 0 {
+                                    c.skip(4)?;
+                                }
+                                if flags & 0x8 != 0 {
+                                    defaults.0 = c.u32()?;
+                                }
+                                if flags & 0x10 != 0 {
+                                    defaults.1 = c.u32()?;
+                                }
+                                if flags & 0x20 != 0 {
+                                    defaults.2 = c.u32()?;
+                                }
+                            }
+                            b"trun" => out.samples = read_trun(&mut c, defaults, bytes, &payload)?,
+                            b"uuid" if c.rest().starts_with(&TFXD) => {
+                                c.skip(16)?;
+                                let version = c.u32()? >> 24;
+                                (out.time, out.duration) = if version == 1 {
+                                    (c.u64()?, c.u64()?)
+                                } else {
+                                    (c.u32()? as u64, c.u32()? as u64)
+                                };
+                                tfxd = true;
+                                out.traf_boxes.push("tfxd".into());
+                                continue;
+                            }
+                            _ => {}
+                        }
+                        out.traf_boxes.push(String::from_utf8_lossy(&kind).into_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if trafs != 1 || !tfxd {
+            return Err(FormatError::new(format!("{trafs} traf boxes (want one), tfxd present: {tfxd}")));
+        }
+        Ok(out)
+    }
+}
+
+fn read_trun(
+    c: &mut Cursor<'_>,
+    defaults: (u32, u32, u32),
+    bytes: &[u8],
+    payload: &std::ops::Range<usize>,
+) -> Result<Vec<Sample>> {
+    let flags = c.u32()? & 0xff_ffff;
+    let count = c.u32()? as usize;
+    if flags & 0x1 == 0 {
+        return Err(FormatError::new("trun has no data offset"));
+    }
+    let mut at = c.u32()? as i32 as i64 as usize;
+    let first_flags = if flags & 0x4 != 0 { Some(c.u32()?) } else { None };
+    let mut samples = Vec::with_capacity(count.min(bytes.len()));
+    for i in 0..count {
+        let duration = if flags & 0x100 != 0 { c.u32()? } else { defaults.0 };
+        let size = if flags & 0x200 != 0 { c.u32()? } else { defaults.1 } as usize;
+        let mut sample_flags = if flags & 0x400 != 0 { c.u32()? } else { defaults.2 };
+        if i == 0 {
+            sample_flags = first_flags.unwrap_or(sample_flags);
+        }
+        let composition_offset = if flags & 0x800 != 0 { c.u32()? } else { 0 };
+        let end = at.checked_add(size).filter(|&e| at >= payload.start && e <= payload.end).ok_or_else(|| {
+            FormatError::new(format!("sample {i} ({size} bytes at {at}) is outside the mdat {payload:?}"))
+        })?;
+        samples.push(Sample { duration, flags: sample_flags, composition_offset, data: bytes[at..end].to_vec() });
+        at = end;
+    }
+    Ok(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fragment::tests::{make_clip, md5s, moov_of};
+    use crate::fragment::Index;
+
+    /// Every fragment of both tracks, read back: its tfxd time and duration are
+    /// the index's, its samples are the source's (count, sizes, durations, bytes),
+    /// and it carries no tfdt. Then, wrapped in the CMAF init segment, ffmpeg
+    /// reads the fragments in a row and gets the source's packets.
+    #[test]
+    fn smooth_fragments_carry_the_sources_samples_at_the_indexed_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = make_clip(dir.path());
+        let file = std::fs::read(&src).unwrap();
+        let index = Index::from_moov(moov_of(&file)).unwrap();
+        for (handler, map) in [("vide", "0:v"), ("soun", "0:a")] {
+            let track = index.by_handler(handler).unwrap();
+            let mut wrapped = index.init_segment(track).unwrap();
+            let mut samples = 0;
+            for (n, f) in track.fragments.iter().enumerate() {
+                let r = track.byte_range(f);
+                let bytes = smooth_fragment(track, n, &file[r.start as usize..r.end as usize]).unwrap();
+                let back = SmoothFragment::parse(&bytes).unwrap();
+                assert_eq!((back.time, back.duration), (f.start, f.duration), "{handler} fragment {n}");
+                assert_eq!(back.sequence_number, n as u32 + 1);
+                assert_eq!(back.track_id, track.info.track_id);
+                assert_eq!(back.traf_boxes, ["tfhd", "trun", "tfxd"], "no tfdt: {handler} {n}");
+                assert_eq!(back.samples.len(), f.end - f.first, "{handler} {n}");
+                for (s, i) in back.samples.iter().zip(f.first..f.end) {
+                    let at = track.offsets[i] as usize;
+                    assert_eq!(s.data, &file[at..at + track.info.sample_sizes[i] as usize], "{handler} sample {i}");
+                    assert_eq!(s.duration, track.durations[i], "{handler} sample {i}");
+                    assert_eq!(s.flags & 0x0001_0000 == 0, track.is_sync(i), "{handler} sample {i}");
+                }
+                samples += back.samples.len();
+                wrapped.extend(bytes);
+            }
+            assert_eq!(samples, track.info.sample_sizes.len(), "{handler}: every sample once");
+            let path = dir.path().join(format!("smooth-{handler}.mp4"));
+            std::fs::write(&path, wrapped).unwrap();
+            assert_eq!(md5s(&path, "0"), md5s(&src, map), "{handler}");
+        }
+    }
+
+    #[test]
+    fn a_fragment_with_the_wrong_bytes_or_a_lying_trun_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::read(make_clip(dir.path())).unwrap();
+        let index = Index::from_moov(moov_of(&file)).unwrap();
+        let track = index.by_handler("vide").unwrap();
+        assert!(smooth_fragment(track, 0, &file[..10]).is_err(), "too few bytes");
+        assert!(smooth_fragment(track, 99, &[]).is_err(), "no such fragment");
+        let r = track.byte_range(&track.fragments[0]);
+        let mut bytes = smooth_fragment(track, 0, &file[r.start as usize..r.end as usize]).unwrap();
+        // Grow the first sample's size in the trun: its bytes now run past the mdat.
+        let trun = bytes.windows(4).position(|w| w == b"trun").unwrap();
+        let size_at = trun + 4 + 4 + 4 + 4 + 4;
+        bytes[size_at..size_at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(SmoothFragment::parse(&bytes).is_err());
+        assert!(SmoothFragment::parse(b"\0\0\0\x08moof").is_err());
+    }
+}

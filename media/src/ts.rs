@@ -1,0 +1,334 @@
+//! MPEG-2 transport stream segments for HLS version 3 (`format=m3u8-aapl-v3`):
+//! one elementary stream per segment (H.264 video or AAC audio, as the HLS
+//! master names them), cut at the same sync samples as the CMAF segments.
+//! Each segment starts with a PAT and a PMT; H.264 samples become Annex B
+//! access units (an access unit delimiter, SPS and PPS before each key frame,
+//! start codes for the length prefixes), AAC frames get ADTS headers; PTS and
+//! DTS are the samples' times at 90 kHz. Pure: index and bytes in, bytes out.
+
+use crate::fragment::TrackIndex;
+use crate::{FormatError, Result};
+
+const PACKET: usize = 188;
+const PMT_PID: u16 = 0x1000;
+const ES_PID: u16 = 0x0100;
+
+/// What the samples of a track become in a PES payload.
+enum Stream<'a> {
+    Avc {
+        nal_length_size: usize,
+        parameter_sets: Vec<&'a [u8]>,
+    },
+    /// The fixed part of the ADTS header: profile, sampling frequency index, channel configuration.
+    Aac {
+        profile: u8,
+        frequency_index: u8,
+        channels: u8,
+    },
+}
+
+/// The TS segment of fragment `number` of `track`, whose bytes are `data`,
+/// read from the file at `track.byte_range(fragment)`.
+pub fn ts_segment(track: &TrackIndex, number: usize, data: &[u8]) -> Result<Vec<u8>> {
+    let f = track.checked_fragment(number, data)?;
+    let stream = stream_of(track)?;
+    let (stream_type, stream_id) = match stream {
+        Stream::Avc { .. } => (0x1b, 0xe0),
+        Stream::Aac { .. } => (0x0f, 0xc0),
+    };
+    let mut out = Vec::with_capacity(data.len() + data.len() / 8 + 4 * PACKET);
+    let mut cc = [0u8; 3];
+    write_psi(&mut out, 0, &mut cc[0], &pat());
+    write_psi(&mut out, PMT_PID, &mut cc[1], &pmt(stream_type));
+    let timescale = track.info.timescale.max(1) as i128;
+    let to_90k = |t: i128| (t * 90_000 / timescale).max(0) as u64;
+    let start = track.byte_range(f).start;
+    for i in f.first..f.end {
+        let at = (track.offsets[i] - start) as usize;
+        let sample = &data[at..at + track.info.sample_sizes[i] as usize];
+        let decode = track.info.decode_times[i] as i128;
+        let offset = match &track.composition_offsets {
+            Some(c) if track.signed_offsets => c[i] as i32 as i128,
+            Some(c) => c[i] as i128,
+            None => 0,
+        };
+        let (dts, pts) = (to_90k(decode), to_90k(decode + offset));
+        let sync = track.is_sync(i);
+        let payload = match &stream {
+            Stream::Avc { nal_length_size, parameter_sets } => {
+                annex_b(sample, *nal_length_size, sync.then_some(parameter_sets.as_slice()))?
+            }
+            Stream::Aac { profile, frequency_index, channels } => adts(sample, *profile, *frequency_index, *channels)?,
+        };
+        let pes = pes(stream_id, pts, (dts != pts).then_some(dts), &payload);
+        write_pes(&mut out, &mut cc[2], &pes, dts, sync);
+    }
+    Ok(out)
+}
+
+fn stream_of(track: &TrackIndex) -> Result<Stream<'_>> {
+    if let Some(avc) = &track.info.avc {
+        let nal_length_size = match avc.nal_length_size {
+            0 => 4,
+            n => n as usize,
+        };
+        let parameter_sets = avc.sps.iter().chain(&avc.pps).map(Vec::as_slice).collect();
+        return Ok(Stream::Avc { nal_length_size, parameter_sets });
+    }
+    match &track.info.audio {
+        Some(a) if a.object_type == 0x40 && a.specific_config.len() >= 2 => {
+            let c = &a.specific_config;
+            let object_type = c[0] >> 3;
+            let frequency_index = ((c[0] & 0x7) << 1) | (c[1] >> 7);
+            let channels = (c[1] >> 3) & 0xf;
+            // ADTS carries AAC Main, LC, SSR, LTP only (profile = object type - 1); HE-AAC is signalled implicitly.
+            if !(1..=4).contains(&object_type) || frequency_index > 12 {
+                return Err(FormatError::new(format!("AAC object type {object_type} cannot be put in ADTS")));
+            }
+            Ok(Stream::Aac { profile: object_type - 1, frequency_index, channels })
+        }
+        _ => Err(FormatError::new(format!("a '{}' track cannot be put in MPEG-TS", track.info.codec))),
+    }
+}
+
+/// An H.264 sample (length-prefixed NAL units) as an Annex B access unit.
+fn annex_b(sample: &[u8], length_size: usize, parameter_sets: Option<&[&[u8]]>) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(sample.len() + 64);
+    out.extend_from_slice(&[0, 0, 0, 1, 0x09, 0xf0]);
+    for ps in parameter_sets.unwrap_or_default() {
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(ps);
+    }
+    let mut rest = sample;
+    while !rest.is_empty() {
+        let (len, body) = rest
+            .split_at_checked(length_size)
+            .map(|(l, b)| (l.iter().fold(0usize, |n, &x| n << 8 | x as usize), b))
+            .ok_or_else(|| FormatError::new("an H.264 sample ends inside a NAL length"))?;
+        let nal = body.get(..len).ok_or_else(|| FormatError::new("an H.264 NAL runs past its sample"))?;
+        // An access unit delimiter of the sample's own would be a second one.
+        if nal.first().is_some_and(|h| h & 0x1f != 9) {
+            out.extend_from_slice(&[0, 0, 0, 1]);
+            out.extend_from_slice(nal);
+        }
+        rest = &body[len..];
+    }
+    Ok(out)
+}
+
+/// An AAC frame with its 7-byte ADTS header (no CRC).
+fn adts(frame: &[u8], profile: u8, frequency_index: u8, channels: u8) -> Result<Vec<u8>> {
+    let len = frame.len() + 7;
+    if len >= 1 << 13 {
+        return Err(FormatError::new(format!("an AAC frame of {} bytes does not fit ADTS", frame.len())));
+    }
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(&[
+        0xff,
+        0xf1,
+        (profile << 6) | (frequency_index << 2) | (channels >> 2),
+        ((channels & 0x3) << 6) | (len >> 11) as u8,
+        (len >> 3) as u8,
+        (((len & 0x7) as u8) << 5) | 0x1f,
+        0xfc,
+    ]);
+    out.extend_from_slice(frame);
+    Ok(out)
+}
+
+fn timestamp(marker: u8, t: u64) -> [u8; 5] {
+    let t = t & 0x1_ffff_ffff;
+    [
+        (marker << 4) | (((t >> 30) as u8 & 0x7) << 1) | 1,
+        (t >> 22) as u8,
+        (((t >> 15) as u8) << 1) | 1,
+        (t >> 7) as u8,
+        ((t as u8) << 1) | 1,
+    ]
+}
+
+/// A PES packet: header with PTS (and DTS when it differs), then `payload`.
+fn pes(stream_id: u8, pts: u64, dts: Option<u64>, payload: &[u8]) -> Vec<u8> {
+    let header_len = if dts.is_some() { 10 } else { 5 };
+    let length = 3 + header_len + payload.len();
+    // Video may exceed 16 bits: 0 means "unbounded", allowed for video only.
+    let length = if stream_id == 0xe0 || length > 0xffff { 0 } else { length as u16 };
+    let mut out = Vec::with_capacity(9 + header_len + payload.len());
+    out.extend_from_slice(&[0, 0, 1, stream_id]);
+    out.extend_from_slice(&length.to_be_bytes());
+    out.extend_from_slice(&[0x80, if dts.is_some() { 0xc0 } else { 0x80 }, header_len as u8]);
+    match dts {
+        Some(dts) => {
+            out.extend_from_slice(&timestamp(0x3, pts));
+            out.extend_from_slice(&timestamp(0x1, dts));
+        }
+        None => out.extend_from_slice(&timestamp(0x2, pts)),
+    }
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A PES in TS packets; the first carries the PCR (the DTS) and, on a key frame, the random access flag.
+fn write_pes(out: &mut Vec<u8>, cc: &mut u8, pes: &[u8], dts: u64, random_access: bool) {
+    let mut pos = 0;
+    let mut first = true;
+    while pos < pes.len() {
+        let mut adaptation: Vec<u8> = Vec::new();
+        if first {
+            adaptation.push(0x10 | if random_access { 0x40 } else { 0 });
+            let base = dts & 0x1_ffff_ffff;
+            adaptation.extend_from_slice(&[
+                (base >> 25) as u8,
+                (base >> 17) as u8,
+                (base >> 9) as u8,
+                (base >> 1) as u8,
+                (((base & 1) as u8) << 7) | 0x7e,
+                0,
+            ]);
+        }
+        // The adaptation field's whole size: its length byte and its content.
+        let mut field = if first { 1 + adaptation.len() } else { 0 };
+        let remaining = pes.len() - pos;
+        let room = PACKET - 4 - field;
+        if remaining < room {
+            let stuffing = room - remaining;
+            if field == 0 && stuffing >= 2 {
+                adaptation.push(0);
+            }
+            let fill = if field == 0 { stuffing.saturating_sub(2) } else { stuffing };
+            adaptation.extend(std::iter::repeat_n(0xff, fill));
+            field += stuffing;
+        }
+        let take = remaining.min(PACKET - 4 - field);
+        out.push(0x47);
+        out.push(if first { 0x40 } else { 0 } | (ES_PID >> 8) as u8);
+        out.push(ES_PID as u8);
+        out.push(if field > 0 { 0x30 } else { 0x10 } | *cc);
+        *cc = (*cc + 1) & 0xf;
+        if field > 0 {
+            out.push((field - 1) as u8);
+            out.extend_from_slice(&adaptation);
+        }
+        out.extend_from_slice(&pes[pos..pos + take]);
+        pos += take;
+        first = false;
+    }
+}
+
+/// A PSI section in one TS packet (pointer field, section, 0xff padding).
+fn write_psi(out: &mut Vec<u8>, pid: u16, cc: &mut u8, section: &[u8]) {
+    let start = out.len();
+    out.extend_from_slice(&[0x47, 0x40 | (pid >> 8) as u8, pid as u8, 0x10 | *cc, 0]);
+    *cc = (*cc + 1) & 0xf;
+    out.extend_from_slice(section);
+    out.resize(start + PACKET, 0xff);
+}
+
+/// A PSI section: table id, the 16-bit section header, `body`, its CRC.
+fn section(table_id: u8, id: u16, body: &[u8]) -> Vec<u8> {
+    let length = 5 + body.len() + 4;
+    let mut s = vec![table_id, 0xb0 | (length >> 8) as u8, length as u8];
+    s.extend_from_slice(&id.to_be_bytes());
+    s.extend_from_slice(&[0xc1, 0, 0]);
+    s.extend_from_slice(body);
+    let crc = crc32_mpeg2(&s);
+    s.extend_from_slice(&crc.to_be_bytes());
+    s
+}
+
+fn pat() -> Vec<u8> {
+    let mut body = 1u16.to_be_bytes().to_vec();
+    body.extend_from_slice(&(0xe000 | PMT_PID).to_be_bytes());
+    section(0x00, 1, &body)
+}
+
+fn pmt(stream_type: u8) -> Vec<u8> {
+    let mut body = (0xe000 | ES_PID).to_be_bytes().to_vec(); // PCR PID: the stream itself
+    body.extend_from_slice(&[0xf0, 0]);
+    body.push(stream_type);
+    body.extend_from_slice(&(0xe000 | ES_PID).to_be_bytes());
+    body.extend_from_slice(&[0xf0, 0]);
+    section(0x02, 1, &body)
+}
+
+fn crc32_mpeg2(data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in data {
+        crc ^= (b as u32) << 24;
+        for _ in 0..8 {
+            crc = if crc & 0x8000_0000 != 0 { (crc << 1) ^ 0x04c1_1db7 } else { crc << 1 };
+        }
+    }
+    crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fragment::tests::{make_clip, moov_of};
+    use crate::fragment::Index;
+
+    /// MD5s (the sixth framemd5 column) of what ffmpeg reads from `path`: decoded frames, or packets with `copy`.
+    fn hashes(path: &std::path::Path, map: &str, copy: &[&str]) -> Vec<String> {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(path)
+            .args(["-map", map])
+            .args(copy)
+            .args(["-f", "framemd5", "-"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(',').nth(5))
+            .map(|s| s.trim().to_owned())
+            .collect()
+    }
+
+    /// Every fragment as a TS segment, the segments in a row: ffmpeg decodes the
+    /// source's very frames from the video, and finds the source's AAC packets
+    /// (ADTS headers taken off again) in the audio.
+    #[test]
+    fn ts_segments_carry_the_sources_frames_and_packets() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = make_clip(dir.path());
+        let file = std::fs::read(&src).unwrap();
+        let index = Index::from_moov(moov_of(&file)).unwrap();
+        for handler in ["vide", "soun"] {
+            let track = index.by_handler(handler).unwrap();
+            let mut ts = Vec::new();
+            for (n, f) in track.fragments.iter().enumerate() {
+                let r = track.byte_range(f);
+                let segment = ts_segment(track, n, &file[r.start as usize..r.end as usize]).unwrap();
+                assert_eq!(segment.len() % PACKET, 0);
+                assert!(segment.chunks(PACKET).all(|p| p[0] == 0x47), "sync bytes");
+                ts.extend(segment);
+            }
+            let path = dir.path().join(format!("{handler}.ts"));
+            std::fs::write(&path, ts).unwrap();
+            let (got, want) = if handler == "vide" {
+                (hashes(&path, "0:v", &[]), hashes(&src, "0:v", &[]))
+            } else {
+                (hashes(&path, "0:a", &["-c", "copy", "-bsf:a", "aac_adtstoasc"]), hashes(&src, "0:a", &["-c", "copy"]))
+            };
+            assert!(want.len() > 50, "{}", want.len());
+            assert_eq!(got, want, "{handler}");
+        }
+    }
+
+    #[test]
+    fn psi_crc_and_pes_timestamps_follow_iso_13818_1() {
+        // The CRC of a PAT for program 1 at PID 0x1000, as muxers write it.
+        let pat = pat();
+        assert_eq!(crc32_mpeg2(&pat), 0, "a section with its CRC sums to 0");
+        assert_eq!(timestamp(0x2, 0), [0x21, 0, 1, 0, 1]);
+        assert_eq!(timestamp(0x2, (1 << 33) - 1), [0x2f, 0xff, 0xff, 0xff, 0xff]);
+        let mut out = Vec::new();
+        write_pes(&mut out, &mut 0, &pes(0xc0, 90_000, None, &[0xaa; 400]), 90_000, false);
+        assert_eq!(out.len(), 3 * PACKET, "414 bytes of PES: three packets, the last stuffed");
+        assert!(annex_b(&[0, 0, 0, 9, 0x65], 4, None).is_err(), "a NAL longer than its sample");
+    }
+}
