@@ -1,10 +1,14 @@
-//! A local directory's blobs read in one blocking call each. Through
-//! object_store, a ranged read of a `file://` blob was a stat of the container
-//! marker, an open and a read of the sidecar, an open of the file, a seek and
-//! one blocking task per 8 KiB chunk: over a dozen thread hand-offs for one
-//! video segment, which is what the origin serves most. Here a blob's metadata,
-//! or a bounded range of its bytes with its metadata, is one `spawn_blocking`
-//! and a few system calls. Larger ranges are still streamed (memory stays bounded).
+//! A local directory's blobs read directly. Through object_store, a ranged read
+//! of a `file://` blob was a stat of the container marker, an open and a read of
+//! the sidecar, an open of the file, a seek and one blocking task per 8 KiB
+//! chunk: over a dozen thread hand-offs for one video segment, which is what the
+//! origin serves most, and most of its time under load went to them. Here a
+//! blob's metadata and a small range of its bytes (a segment, a sidecar) are
+//! read on the calling thread, as nginx reads its files by default: a few
+//! system calls of microseconds on a local disk and its page cache (a data
+//! center on a slow network mount would stall the runtime: copy it, or serve
+//! it from its cloud store). Larger ranges go to the blocking pool in one call,
+//! the largest are streamed (memory stays bounded).
 
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::ops::Range;
@@ -19,8 +23,10 @@ use object_store::local::LocalFileSystem;
 use crate::layout::{blob_path, marker_path, sidecar_path};
 use crate::{map, ObjectStoreBackend, Sidecar};
 
-/// A range up to this many bytes is read into memory in one call; a larger one is streamed.
-pub const DIRECT_READ_MAX_BYTES: u64 = 8 * 1024 * 1024;
+/// A range up to this many bytes is read on the calling thread.
+const INLINE_READ_MAX_BYTES: u64 = 1024 * 1024;
+/// A range up to this many bytes is read into memory in one blocking call; a larger one is streamed.
+const DIRECT_READ_MAX_BYTES: u64 = 8 * 1024 * 1024;
 
 /// What a direct read found.
 pub enum Read {
@@ -30,55 +36,60 @@ pub enum Read {
     TooLarge(BlobMeta, Range<u64>),
 }
 
-/// One blocking call on the runtime's blocking pool, its panic an error rather than a crash.
-async fn blocking<T: Send + 'static>(job: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(job)
-        .await
-        .map_err(|e| Error::new(ErrorKind::Other, format!("a local read did not finish: {e}")))?
-}
-
 /// The blob's metadata, from its sidecar.
-pub async fn meta(fs: Arc<LocalFileSystem>, label: String, container: String, name: String) -> Result<BlobMeta> {
-    blocking(move || meta_now(&fs, &label, &container, &name)).await
+pub fn meta(fs: &LocalFileSystem, label: &str, container: &str, name: &str) -> Result<BlobMeta> {
+    meta_now(fs, label, container, name)
 }
 
 /// The blob's metadata and, when `range` (or the whole blob) is at most
 /// [`DIRECT_READ_MAX_BYTES`], its bytes. `clamp` turns the asked range into the one served.
 pub async fn read(
-    fs: Arc<LocalFileSystem>,
-    label: String,
-    container: String,
-    name: String,
+    fs: &Arc<LocalFileSystem>,
+    label: &str,
+    container: &str,
+    name: &str,
     range: Option<Range<u64>>,
 ) -> Result<Read> {
-    blocking(move || {
-        let meta = meta_now(&fs, &label, &container, &name)?;
-        let range = crate::clamp(range, meta.size, &name)?;
-        if range.end - range.start > DIRECT_READ_MAX_BYTES {
-            return Ok(Read::TooLarge(meta, range));
+    let meta = meta_now(fs, label, container, name)?;
+    let range = crate::clamp(range, meta.size, name)?;
+    let len = range.end - range.start;
+    if len > DIRECT_READ_MAX_BYTES {
+        return Ok(Read::TooLarge(meta, range));
+    }
+    if len == 0 {
+        return Ok(Read::Bytes(meta, range, Bytes::new()));
+    }
+    let path = fs.path_to_filesystem(&blob_path(container, name)).map_err(|e| map(e, name, label))?;
+    let read = if len <= INLINE_READ_MAX_BYTES {
+        read_range(&path, range.clone())
+    } else {
+        let (path, at) = (path.clone(), range.clone());
+        match tokio::task::spawn_blocking(move || read_range(&path, at)).await {
+            Ok(read) => read,
+            Err(e) => return Err(Error::new(ErrorKind::Other, format!("a local read did not finish: {e}"))),
         }
-        if range.is_empty() {
-            return Ok(Read::Bytes(meta, range, Bytes::new()));
+    };
+    let bytes = read.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => gone(container, name),
+        // The file is shorter than its sidecar says: it is being replaced.
+        std::io::ErrorKind::UnexpectedEof => {
+            Error::new(ErrorKind::Transient, format!("'{name}' in {label}: changed while being read"))
         }
-        let path = fs.path_to_filesystem(&blob_path(&container, &name)).map_err(|e| map(e, &name, &label))?;
-        let bytes = read_range(&path, range.clone()).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => gone(&container, &name),
-            // The file is shorter than its sidecar says: it is being replaced.
-            std::io::ErrorKind::UnexpectedEof => {
-                Error::new(ErrorKind::Transient, format!("'{name}' in {label}: changed while being read"))
-            }
-            _ => io_error(&e, &name, &label),
-        })?;
-        Ok(Read::Bytes(meta, range, bytes))
-    })
-    .await
+        _ => io_error(&e, name, label),
+    })?;
+    Ok(Read::Bytes(meta, range, bytes))
 }
 
 fn read_range(path: &FsPath, range: Range<u64>) -> std::io::Result<Bytes> {
     let mut file = std::fs::File::open(path)?;
     file.seek(SeekFrom::Start(range.start))?;
-    let mut buf = vec![0u8; (range.end - range.start) as usize];
-    file.read_exact(&mut buf)?;
+    let len = (range.end - range.start) as usize;
+    // Filled by read_to_end, not zeroed first.
+    let mut buf = Vec::with_capacity(len);
+    file.take(len as u64).read_to_end(&mut buf)?;
+    if buf.len() < len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(Bytes::from(buf))
 }
 

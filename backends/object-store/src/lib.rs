@@ -343,7 +343,7 @@ impl BlobStore for ObjectStoreBackend {
 
     async fn head_blob(&self, container: &str, name: &str) -> Result<BlobMeta> {
         if let Some(fs) = &self.local {
-            return direct::meta(fs.clone(), self.label.clone(), container.to_owned(), name.to_owned()).await;
+            return direct::meta(fs, &self.label, container, name);
         }
         self.require_container(container).await?;
         self.sidecar(container, name)
@@ -354,20 +354,17 @@ impl BlobStore for ObjectStoreBackend {
 
     async fn get_blob(&self, container: &str, name: &str, range: Option<Range<u64>>) -> Result<GetResult> {
         let (meta, range) = match &self.local {
-            Some(fs) => {
-                match direct::read(fs.clone(), self.label.clone(), container.to_owned(), name.to_owned(), range).await?
-                {
-                    direct::Read::Bytes(meta, range, bytes) => {
-                        let stream: ByteStream = if bytes.is_empty() {
-                            Box::pin(futures::stream::empty())
-                        } else {
-                            Box::pin(futures::stream::once(std::future::ready(Ok(bytes))))
-                        };
-                        return Ok(GetResult { meta, range, stream });
-                    }
-                    direct::Read::TooLarge(meta, range) => (meta, range),
+            Some(fs) => match direct::read(fs, &self.label, container, name, range).await? {
+                direct::Read::Bytes(meta, range, bytes) => {
+                    let stream: ByteStream = if bytes.is_empty() {
+                        Box::pin(futures::stream::empty())
+                    } else {
+                        Box::pin(futures::stream::once(std::future::ready(Ok(bytes))))
+                    };
+                    return Ok(GetResult { meta, range, stream });
                 }
-            }
+                direct::Read::TooLarge(meta, range) => (meta, range),
+            },
             None => {
                 let meta = self.head_blob(container, name).await?;
                 let range = clamp(range, meta.size, name)?;
