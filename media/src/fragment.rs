@@ -298,7 +298,10 @@ impl TrackIndex {
         }
         let count = f.end - f.first;
         let with_cto = self.composition_offsets.is_some();
-        let mut out = Vec::new();
+        let payload: u64 = self.fragment_bytes(f);
+        // Sized once: the moof (its fixed boxes and a trun entry per sample), the mdat header, the samples.
+        let entry = if with_cto { 16 } else { 12 };
+        let mut out = Vec::with_capacity(DATA_OFFSET_AT + 4 + count * entry + 8 + payload as usize);
         write_box(&mut out, b"moof", |b| {
             write_full_box(b, b"mfhd", 0, 0, |b| b.extend_from_slice(&(number as u32 + 1).to_be_bytes()));
             write_box(b, b"traf", |b| {
@@ -324,7 +327,6 @@ impl TrackIndex {
         });
         let moof_len = out.len();
         out[DATA_OFFSET_AT..DATA_OFFSET_AT + 4].copy_from_slice(&((moof_len + 8) as u32).to_be_bytes());
-        let payload: u64 = self.fragment_bytes(f);
         out.extend_from_slice(&((payload + 8) as u32).to_be_bytes());
         out.extend_from_slice(b"mdat");
         for i in f.first..f.end {
