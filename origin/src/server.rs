@@ -131,7 +131,11 @@ struct RenditionsWeight;
 
 impl quick_cache::Weighter<(String, String), Arc<Renditions>> for RenditionsWeight {
     fn weight(&self, _key: &(String, String), value: &Arc<Renditions>) -> u64 {
-        value.list.iter().map(|o| o.index.index.weight()).sum::<u64>().max(1)
+        // Each index once, though a file's audio and video tracks share it.
+        let list = &value.list;
+        let first_of_its_index =
+            |(i, o): &(usize, &Owned)| !list[..*i].iter().any(|p| Arc::ptr_eq(&p.index.index, &o.index.index));
+        list.iter().enumerate().filter(first_of_its_index).map(|(_, o)| o.index.index.weight()).sum::<u64>().max(1)
     }
 }
 
@@ -564,7 +568,12 @@ impl Origin {
             }
             let file = join(base, &t.src);
             Self::has_file(asset, &file)?;
-            let known = previous.and_then(|p| p.list.iter().find(|o| o.file == file)).map(|o| o.index.clone());
+            // One index per file: a file's audio and video tracks share it, and a refresh keeps it.
+            let known = out
+                .iter()
+                .chain(previous.map_or(&[][..], |p| &p.list[..]))
+                .find(|o| o.file == file)
+                .map(|o| o.index.clone());
             let index = match known {
                 Some(index) => {
                     self.metrics.index_lookup(true);
