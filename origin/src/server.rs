@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -76,15 +77,6 @@ impl Default for OriginConfig {
     }
 }
 
-#[derive(Clone)]
-struct IndexWeight;
-
-impl quick_cache::Weighter<(String, String), Indexed> for IndexWeight {
-    fn weight(&self, _key: &(String, String), value: &Indexed) -> u64 {
-        value.index.weight()
-    }
-}
-
 /// The version of a source blob a response is made from.
 #[derive(Debug, Clone)]
 struct Version {
@@ -117,11 +109,24 @@ struct Indexed {
 }
 
 /// Every rendition of one `.ism` with its index: built once per manifest TTL, not per request.
+/// The only holder of indexes, so they are counted once against the budget.
 #[derive(Debug)]
 struct Renditions {
     list: Vec<Owned>,
     parsed: Arc<Parsed>,
     at: Instant,
+    /// Set by the one request that re-reads the `.ism` once `at` is past the TTL; the
+    /// others go on with this entry meanwhile instead of all re-reading it at once.
+    refreshing: AtomicBool,
+}
+
+/// Releases a claimed refresh when the refreshing request ends, whether or not it succeeded.
+struct Refresh<'a>(&'a AtomicBool);
+
+impl Drop for Refresh<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 #[derive(Clone)]
@@ -129,7 +134,11 @@ struct RenditionsWeight;
 
 impl quick_cache::Weighter<(String, String), Arc<Renditions>> for RenditionsWeight {
     fn weight(&self, _key: &(String, String), value: &Arc<Renditions>) -> u64 {
-        value.list.iter().map(|o| o.index.index.weight()).sum::<u64>().max(1)
+        // Each index once, though a file's audio and video tracks share it.
+        let list = &value.list;
+        let first_of_its_index =
+            |(i, o): &(usize, &Owned)| !list[..*i].iter().any(|p| Arc::ptr_eq(&p.index.index, &o.index.index));
+        list.iter().enumerate().filter(first_of_its_index).map(|(_, o)| o.index.index.weight()).sum::<u64>().max(1)
     }
 }
 
@@ -176,12 +185,11 @@ pub struct Origin {
     catalog: Catalog,
     store: Arc<dyn BlobStore>,
     config: OriginConfig,
-    /// quick_cache: weighted (index bytes, not entries), small, no background threads.
-    indexes: Cache<(String, String), Indexed, IndexWeight>,
     manifests: Cache<(String, String), (Instant, Arc<Parsed>)>,
     records: Cache<uuid::Uuid, (Instant, Arc<(Locator, AssetRecord)>)>,
-    /// Each `.ism`'s renditions with their indexes (weighted like the index cache: it holds
-    /// the same indexes, so memory stays within twice the index budget).
+    /// Each `.ism`'s renditions with their MP4 indexes, weighted by index bytes within the
+    /// index budget (quick_cache: weighted, small, no background threads). It is the one
+    /// cache of indexes: an index is never held twice, so the budget is the bound.
     renditions: Cache<(String, String), Arc<Renditions>, RenditionsWeight>,
     /// Packaged manifests and playlists by ETag: a two-hour asset's are made once, not per request.
     bodies: Cache<String, Bytes, BodyWeight>,
@@ -250,10 +258,8 @@ fn insert(h: &mut HeaderMap, name: header::HeaderName, value: &str) {
 
 impl Origin {
     pub fn new(store: Arc<dyn BlobStore>, config: OriginConfig) -> Arc<Origin> {
-        let estimated = (config.index_cache_bytes / (64 * 1024)).clamp(16, 100_000) as usize;
         Arc::new(Origin {
             catalog: Catalog::new(store.clone()),
-            indexes: one_shard(estimated, config.index_cache_bytes, IndexWeight),
             manifests: Cache::new(1024),
             records: Cache::new(4096),
             renditions: one_shard(1024, config.index_cache_bytes, RenditionsWeight),
@@ -275,8 +281,8 @@ impl Origin {
         }
     }
 
-    /// The asset behind an origin locator valid now.
-    async fn resolve(&self, guid: uuid::Uuid) -> Result<AssetRecord, Fail> {
+    /// The origin locator valid now and its asset (shared with the record cache, not copied).
+    async fn resolve(&self, guid: uuid::Uuid) -> Result<Arc<(Locator, AssetRecord)>, Fail> {
         let records = match self.records.get(&guid).filter(|(at, _)| at.elapsed() < RECORD_TTL) {
             Some((_, found)) => found,
             None => {
@@ -285,7 +291,7 @@ impl Origin {
                 found
             }
         };
-        let (locator, asset) = &*records;
+        let locator = &records.0;
         let now = Utc::now();
         if locator.start_time.is_some_and(|s| now < s) {
             return Err(Fail::NotFound("locator not started"));
@@ -293,7 +299,7 @@ impl Origin {
         if now >= locator.expiration {
             return Err(Fail::NotFound("locator expired"));
         }
-        Ok(asset.clone())
+        Ok(records)
     }
 
     /// An origin locator and its asset, from the records (unknown ones are not cached).
@@ -509,7 +515,6 @@ impl Origin {
                 let (version, data) = self.get_range(&asset.asset.container, &r.file, Some(range)).await?;
                 if version.etag != r.index.version.etag {
                     // The rendition was replaced: forget the old index, let the client ask again.
-                    self.indexes.remove(&(asset.asset.container.clone(), r.file.clone()));
                     self.renditions.remove(&(asset.asset.container.clone(), ism.to_owned()));
                     return Err(Fail::Storage(ErrorKind::Transient));
                 }
@@ -539,7 +544,11 @@ impl Origin {
         let start = Instant::now();
         let read = tokio::time::timeout(self.config.upstream_timeout, got.stream.try_collect::<Vec<Bytes>>()).await;
         self.metrics.upstream(start.elapsed(), matches!(read, Ok(Ok(_))));
-        let chunks = read.map_err(|_| Fail::Storage(ErrorKind::Transient))??;
+        let mut chunks = read.map_err(|_| Fail::Storage(ErrorKind::Transient))??;
+        // A store that answers in one chunk (a local directory does) is not copied.
+        if chunks.len() == 1 {
+            return Ok((version, chunks.pop().unwrap_or_default()));
+        }
         let mut buf = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
         chunks.iter().for_each(|c| buf.extend_from_slice(c));
         Ok((version, buf.freeze()))
@@ -560,14 +569,39 @@ impl Origin {
         Ok(parsed)
     }
 
-    /// Every video and audio track the `.ism` names, with its file's index.
+    /// Every video and audio track the `.ism` names, with its file's index. One request
+    /// builds a missing entry while the others with the same key wait for it (a cold
+    /// two-hour asset is indexed once, not once per concurrent request); once the entry
+    /// is past the TTL, one request re-reads the `.ism` (reusing the indexes of files it
+    /// still names) while the others go on with the entry they have.
     async fn renditions(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Renditions>, Fail> {
         let key = (asset.asset.container.clone(), ism.to_owned());
-        if let Some(found) = self.renditions.get(&key).filter(|r| r.at.elapsed() < MANIFEST_TTL) {
+        let found = match self.renditions.get_value_or_guard_async(&key).await {
+            Ok(found) => found,
+            Err(guard) => {
+                let built = Arc::new(self.build_renditions(asset, ism, None).await?);
+                // Too heavy for the budget: served to this request and its waiters, not kept.
+                let _ = guard.insert(built.clone());
+                return Ok(built);
+            }
+        };
+        if found.at.elapsed() < MANIFEST_TTL || found.refreshing.swap(true, Ordering::AcqRel) {
             // Each rendition's index is served from memory: counted as the index cache hit it is.
             found.list.iter().for_each(|_| self.metrics.index_lookup(true));
             return Ok(found);
         }
+        let _refresh = Refresh(&found.refreshing);
+        let built = Arc::new(self.build_renditions(asset, ism, Some(&found)).await?);
+        self.renditions.insert(key, built.clone());
+        Ok(built)
+    }
+
+    async fn build_renditions(
+        &self,
+        asset: &AssetRecord,
+        ism: &str,
+        previous: Option<&Renditions>,
+    ) -> Result<Renditions, Fail> {
         let server = self.server_manifest(asset, ism).await?;
         let base = ism.rsplit_once('/').map_or("", |(dir, _)| dir);
         let mut out = Vec::new();
@@ -577,25 +611,30 @@ impl Origin {
             }
             let file = join(base, &t.src);
             Self::has_file(asset, &file)?;
-            let index = self.index(&asset.asset.container, &file).await?;
+            // One index per file: a file's audio and video tracks share it, and a refresh keeps it.
+            let known = out
+                .iter()
+                .chain(previous.map_or(&[][..], |p| &p.list[..]))
+                .find(|o| o.file == file)
+                .map(|o| o.index.clone());
+            let index = match known {
+                Some(index) => {
+                    self.metrics.index_lookup(true);
+                    index
+                }
+                None => self.index(&asset.asset.container, &file).await?,
+            };
             let stream = match t.kind {
                 TrackKind::Video => "video".to_owned(),
                 _ => t.track_name.clone().unwrap_or_else(|| "audio".to_owned()),
             };
             out.push(Owned { kind: t.kind, stream, bitrate: t.system_bitrate, track_id: t.track_id, file, index });
         }
-        let found = Arc::new(Renditions { list: out, parsed: server, at: Instant::now() });
-        self.renditions.insert(key, found.clone());
-        Ok(found)
+        Ok(Renditions { list: out, parsed: server, at: Instant::now(), refreshing: AtomicBool::new(false) })
     }
 
-    /// The index of a rendition: from the cache, or built from ranged reads of its `moov`.
+    /// The index of a rendition, built from ranged reads of its `moov` (kept by [`Self::renditions`]).
     async fn index(&self, container: &str, name: &str) -> Result<Indexed, Fail> {
-        let key = (container.to_owned(), name.to_owned());
-        if let Some(found) = self.indexes.get(&key) {
-            self.metrics.index_lookup(true);
-            return Ok(found);
-        }
         self.metrics.index_lookup(false);
         let meta = self.timed(self.store.head_blob(container, name)).await?;
         let size = meta.size;
@@ -634,9 +673,7 @@ impl Origin {
             debug!(target: "mirrorcast_origin", "index of a rendition: {e}");
             Fail::Media
         })?;
-        let indexed = Indexed { version, index: Arc::new(index) };
-        self.indexes.insert(key, indexed.clone());
-        Ok(indexed)
+        Ok(Indexed { version, index: Arc::new(index) })
     }
 
     async fn healthy(&self) -> bool {
@@ -743,7 +780,7 @@ async fn stream(
         }
     };
     let outcome = match origin.resolve(req.locator).await {
-        Ok(asset) => origin.handle(&method, &req.target, &asset, &headers).await,
+        Ok(records) => origin.handle(&method, &req.target, &records.1, &headers).await,
         Err(f) => Err(f),
     };
     outcome.unwrap_or_else(IntoResponse::into_response)
@@ -779,10 +816,25 @@ async fn access_log(State(origin): State<Arc<Origin>>, request: Request, next: N
         target: "mirrorcast_origin::access",
         "{} - - [{}] \"{method} {path} {version:?}\" {status} {}",
         peer.as_deref().unwrap_or("-"),
-        Utc::now().format("%d/%b/%Y:%H:%M:%S %z"),
+        log_time(),
         length.map_or_else(|| "-".to_owned(), |l| l.to_string())
     );
     response
+}
+
+/// Now in the common log format, formatted once a second per thread (strftime per request showed in profiles).
+fn log_time() -> String {
+    thread_local! {
+        static STAMP: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = Utc::now();
+    STAMP.with(|stamp| {
+        let mut stamp = stamp.borrow_mut();
+        if stamp.0 != now.timestamp() {
+            *stamp = (now.timestamp(), now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
+        }
+        stamp.1.clone()
+    })
 }
 
 /// The origin's routes inside its tower layers: CORS, a request timeout,
@@ -847,3 +899,7 @@ pub async fn serve(
         });
     }
 }
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;

@@ -11,6 +11,8 @@
 //! bytes, and a CDN that fails over from A to B revalidates instead of
 //! refetching everything.
 
+use std::fmt::Write as _;
+
 use axum::http::{header, HeaderMap};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -47,7 +49,10 @@ pub fn packaged(target: &str, sources: &[(&str, Option<DateTime<Utc>>)]) -> Vali
         hash.update(part.as_bytes());
     }
     let digest = hash.finalize();
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = digest[..16].iter().fold(String::with_capacity(32), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    });
     Validators {
         etag: format!("\"mc{PACKAGING_VERSION}-{hex}\""),
         last_modified: sources.iter().filter_map(|(_, at)| *at).max(),

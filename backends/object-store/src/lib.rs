@@ -24,13 +24,16 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use mirrorcast_core::store::{
-    BlobKind, BlobMeta, BlobProperties, BlobStore, Capability, Condition, GetResult, ListOptions, ListPage, PutOptions,
+    BlobKind, BlobMeta, BlobProperties, BlobStore, ByteStream, Capability, Condition, GetResult, ListOptions, ListPage,
+    PutOptions,
 };
 use mirrorcast_core::{Error, ErrorKind, Result};
+use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use serde::{Deserialize, Serialize};
 
+mod direct;
 pub mod layout;
 
 use layout::{blob_path, block_path, marker_path, sidecar_path};
@@ -53,13 +56,15 @@ struct Sidecar {
 #[derive(Debug, Clone)]
 pub struct ObjectStoreBackend {
     inner: Arc<dyn ObjectStore>,
+    /// The same store when it is a local directory: reads go straight to its files ([`direct`]).
+    local: Option<Arc<LocalFileSystem>>,
     label: String,
     writes: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ObjectStoreBackend {
     pub fn new(inner: Arc<dyn ObjectStore>, label: impl Into<String>) -> Self {
-        ObjectStoreBackend { inner, label: label.into(), writes: Default::default() }
+        ObjectStoreBackend { inner, local: None, label: label.into(), writes: Default::default() }
     }
 
     /// A data center in a local directory (created if missing). The root
@@ -73,9 +78,13 @@ impl ObjectStoreBackend {
         }
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::invalid_input(format!("cannot use '{}' as a data center: {e}", dir.display())))?;
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
-            .map_err(|e| Error::invalid_input(format!("cannot use '{}' as a data center: {e}", dir.display())))?;
-        Ok(Self::new(Arc::new(fs), format!("local directory '{}'", dir.display())))
+        let fs = Arc::new(
+            LocalFileSystem::new_with_prefix(dir)
+                .map_err(|e| Error::invalid_input(format!("cannot use '{}' as a data center: {e}", dir.display())))?,
+        );
+        let mut backend = Self::new(fs.clone(), format!("local directory '{}'", dir.display()));
+        backend.local = Some(fs);
+        Ok(backend)
     }
 
     pub fn memory() -> Self {
@@ -219,6 +228,18 @@ impl ObjectStoreBackend {
     }
 }
 
+/// The range of a blob of `size` bytes that a GET of `range` returns.
+fn clamp(range: Option<Range<u64>>, size: u64, name: &str) -> Result<Range<u64>> {
+    match range {
+        None => Ok(0..size),
+        Some(r) if r.start < size => Ok(r.start..r.end.min(size)),
+        Some(r) if r.start == 0 && size == 0 => Ok(0..0),
+        Some(r) => {
+            Err(Error::invalid_input(format!("range {}..{} is outside blob '{name}' of {size} bytes", r.start, r.end)))
+        }
+    }
+}
+
 fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s).decode_utf8().map(|c| c.into_owned()).unwrap_or_else(|_| s.to_owned())
 }
@@ -321,6 +342,9 @@ impl BlobStore for ObjectStoreBackend {
     }
 
     async fn head_blob(&self, container: &str, name: &str) -> Result<BlobMeta> {
+        if let Some(fs) = &self.local {
+            return direct::meta(fs, &self.label, container, name);
+        }
         self.require_container(container).await?;
         self.sidecar(container, name)
             .await?
@@ -329,16 +353,22 @@ impl BlobStore for ObjectStoreBackend {
     }
 
     async fn get_blob(&self, container: &str, name: &str, range: Option<Range<u64>>) -> Result<GetResult> {
-        let meta = self.head_blob(container, name).await?;
-        let range = match range {
-            None => 0..meta.size,
-            Some(r) if r.start < meta.size => r.start..r.end.min(meta.size),
-            Some(r) if r.start == 0 && meta.size == 0 => 0..0,
-            Some(r) => {
-                return Err(Error::invalid_input(format!(
-                    "range {}..{} is outside blob '{name}' of {} bytes",
-                    r.start, r.end, meta.size
-                )))
+        let (meta, range) = match &self.local {
+            Some(fs) => match direct::read(fs, &self.label, container, name, range).await? {
+                direct::Read::Bytes(meta, range, bytes) => {
+                    let stream: ByteStream = if bytes.is_empty() {
+                        Box::pin(futures::stream::empty())
+                    } else {
+                        Box::pin(futures::stream::once(std::future::ready(Ok(bytes))))
+                    };
+                    return Ok(GetResult { meta, range, stream });
+                }
+                direct::Read::TooLarge(meta, range) => (meta, range),
+            },
+            None => {
+                let meta = self.head_blob(container, name).await?;
+                let range = clamp(range, meta.size, name)?;
+                (meta, range)
             }
         };
         if range.is_empty() {

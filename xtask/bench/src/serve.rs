@@ -7,9 +7,10 @@
 //! Azurite one, each served by `mirrorcast serve` (release build). Every
 //! segment of the top rendition is fetched once from the origin and written
 //! under nginx's root at the same path, so both serve identical bytes at
-//! identical paths. The load generator is this process: `--serve-connections`
-//! keep-alive connections requesting segments in turn for `--serve-seconds`;
-//! requests per second, MB/s and p50/p99 latency from every request's time.
+//! identical paths. The load generator is wrk (`apt-get install -y wrk`, or
+//! $WRK; `--serve-load in-process` uses this process's reqwest client instead):
+//! `--serve-connections` keep-alive connections requesting segments in turn for
+//! `--serve-seconds`; requests per second, MB/s and p50/p99 latency.
 //! Manifests (HLS master, media playlist, DASH MPD) get the same treatment on
 //! the origins, after one cold request each (the index built from the moovs).
 //! Needs ffmpeg and nginx (`apt-get install -y ffmpeg nginx`, or $NGINX);
@@ -43,6 +44,19 @@ pub async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<serde_js
     });
     let Some(nginx) = nginx else {
         bail!("bench serve: nginx not found (apt-get install -y nginx, or set NGINX=/path/to/nginx): nothing measured")
+    };
+    // The load generator: wrk (C, a few percent of a core) unless `--serve-load in-process` asks for
+    // this process's reqwest client, which took a large share of the two cores from the servers it measured.
+    let wrk = match flag(args, "--serve-load").as_deref() {
+        Some("in-process") => None,
+        Some("wrk") | None => match std::env::var_os("WRK").map(PathBuf::from).or_else(|| which("wrk")) {
+            Some(w) => Some(w),
+            None => bail!(
+                "bench serve: wrk not found (apt-get install -y wrk, or set WRK=/path/to/wrk; \
+                 --serve-load in-process uses this process instead): nothing measured"
+            ),
+        },
+        Some(other) => bail!("bench serve: --serve-load is wrk or in-process, not '{other}'"),
     };
     let ffmpeg = std::env::var_os("MIRRORCAST_FFMPEG").map(PathBuf::from).or_else(|| which("ffmpeg"));
     let Some(ffmpeg) = ffmpeg else {
@@ -125,13 +139,17 @@ pub async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<serde_js
         ("manifests origin Azurite", vec![]),
     ];
     let duration = Duration::from_secs(seconds);
+    let generator = match &wrk {
+        Some(wrk) => Generator::Wrk { wrk: wrk.clone(), dir: work.path().to_owned() },
+        None => Generator::InProcess(http.clone()),
+    };
     for run in 0..runs {
         eprintln!("bench serve: run {}/{runs} ({connections} connections, {seconds} s each)…", run + 1);
-        results[0].1.push(load(&http, &on_nginx, connections, duration).await);
-        results[1].1.push(load(&http, &on_f, connections, duration).await);
-        results[2].1.push(load(&http, &on_z, connections, duration).await);
-        results[3].1.push(load(&http, &manifests_f, connections, duration).await);
-        results[4].1.push(load(&http, &manifests_z, connections, duration).await);
+        results[0].1.push(generator.load(&on_nginx, connections, duration).await?);
+        results[1].1.push(generator.load(&on_f, connections, duration).await?);
+        results[2].1.push(generator.load(&on_z, connections, duration).await?);
+        results[3].1.push(generator.load(&manifests_f, connections, duration).await?);
+        results[4].1.push(generator.load(&manifests_z, connections, duration).await?);
     }
     drop(nginx);
     drop(origin_f);
@@ -176,6 +194,7 @@ pub async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<serde_js
         .collect();
     Ok(json!({
         "workload": "serve",
+        "load_generator": if wrk.is_some() { "wrk" } else { "in-process reqwest" },
         "connections": connections,
         "seconds": seconds,
         "segments": segments.len(),
@@ -430,6 +449,75 @@ impl Load {
         sorted.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
         sorted.get(sorted.len() / 2).cloned().unwrap_or_default()
     }
+}
+
+/// What makes the load: wrk in its own process, or this process.
+enum Generator {
+    Wrk { wrk: PathBuf, dir: PathBuf },
+    InProcess(reqwest::Client),
+}
+
+impl Generator {
+    async fn load(&self, urls: &[String], connections: usize, duration: Duration) -> Result<Load> {
+        match self {
+            Generator::Wrk { wrk, dir } => load_wrk(wrk, dir, urls, connections, duration).await,
+            Generator::InProcess(http) => Ok(load(http, urls, connections, duration).await),
+        }
+    }
+}
+
+/// wrk's script: each thread requests the listed paths in turn, from its own
+/// offset; at the end one JSON line with the counts and latency percentiles (µs).
+const WRK_SCRIPT: &str = r#"
+local paths = {}
+for line in io.lines(os.getenv("MIRRORCAST_BENCH_PATHS")) do paths[#paths + 1] = line end
+local threads = 0
+function setup(thread) thread:set("offset", threads); threads = threads + 1 end
+local i = 0
+function init(args) i = (offset or 0) * math.floor(#paths / 2) end
+function request()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests":%d,"duration_us":%d,"bytes":%d,"errors":%d,"p50_us":%d,"p99_us":%d}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"#;
+
+/// `connections` keep-alive connections of wrk (two threads) requesting `urls` (one host) in turn.
+async fn load_wrk(wrk: &Path, dir: &Path, urls: &[String], connections: usize, duration: Duration) -> Result<Load> {
+    let first = urls.first().context("no URL to load")?;
+    let host_end = first.match_indices('/').nth(2).map_or(first.len(), |(i, _)| i);
+    let base = &first[..host_end];
+    let paths: Vec<&str> = urls.iter().map(|u| u.strip_prefix(base).unwrap_or(u)).collect();
+    let paths_file = dir.join("wrk-paths.txt");
+    std::fs::write(&paths_file, paths.join("\n") + "\n")?;
+    let script = dir.join("wrk-load.lua");
+    std::fs::write(&script, WRK_SCRIPT)?;
+    let out = tokio::process::Command::new(wrk)
+        .args(["-t", "2", "-c", &connections.max(2).to_string(), "-d", &format!("{}s", duration.as_secs().max(1))])
+        .args(["--timeout", "10s", "-s", &script.display().to_string(), base])
+        .env("MIRRORCAST_BENCH_PATHS", &paths_file)
+        .output()
+        .await
+        .context("run wrk")?;
+    ensure!(out.status.success(), "wrk: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().rev().find(|l| l.starts_with('{')).context("wrk printed no summary")?;
+    let v: serde_json::Value = serde_json::from_str(line)?;
+    let num = |k: &str| v[k].as_u64().unwrap_or(0);
+    let errors = num("errors");
+    Ok(Load {
+        requests: num("requests").saturating_sub(errors),
+        errors,
+        bytes: num("bytes"),
+        seconds: num("duration_us") as f64 / 1e6,
+        p50_ms: num("p50_us") as f64 / 1e3,
+        p99_ms: num("p99_us") as f64 / 1e3,
+    })
 }
 
 /// `connections` tasks request `urls` in turn (each from its own offset) until
