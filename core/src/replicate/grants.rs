@@ -26,8 +26,7 @@
 //! third of its lifetime of expiring gets a fresh one (a new record for the
 //! batch); the old one is revoked as soon as no copy holds it any more.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -144,27 +143,17 @@ pub(crate) struct GrantBatch {
     containers: Vec<String>,
     source: Mutex<SideRecords>,
     target: Mutex<SideRecords>,
-    /// Assets of the batch not done yet.
-    remaining: AtomicUsize,
 }
 
 impl GrantBatch {
-    /// The batches of a run's assets, by asset.
-    pub fn plan(ids: &[AssetId]) -> BTreeMap<AssetId, Arc<GrantBatch>> {
-        let mut out = BTreeMap::new();
-        for chunk in ids.chunks(GRANT_BATCH) {
-            let batch = Arc::new(GrantBatch {
-                first_asset: chunk[0],
-                containers: chunk.iter().map(|id| id.container_name()).collect(),
-                source: Mutex::default(),
-                target: Mutex::default(),
-                remaining: AtomicUsize::new(chunk.len()),
-            });
-            for id in chunk {
-                out.insert(*id, batch.clone());
-            }
+    /// The grants of these assets (at most [`GRANT_BATCH`], at least one).
+    pub fn new(assets: &[AssetId]) -> Self {
+        GrantBatch {
+            first_asset: assets[0],
+            containers: assets.iter().map(|id| id.container_name()).collect(),
+            source: Mutex::default(),
+            target: Mutex::default(),
         }
-        out
     }
 
     fn side(&self, side: GrantSide) -> &Mutex<SideRecords> {
@@ -279,12 +268,9 @@ impl Replicator<'_> {
         }
     }
 
-    /// One asset of `batch` is done: when it was the last, the batch's
-    /// records go (those of a side whose policies all went).
-    pub(crate) async fn asset_done_in(&self, batch: &GrantBatch) {
-        if batch.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
-            return;
-        }
+    /// Every asset of `batch` is done: its records go (those of a side
+    /// whose policies all went; the others stay for a later sweep).
+    pub(crate) async fn close_grants(&self, batch: &GrantBatch) {
         for side in [GrantSide::Source, GrantSide::Target] {
             let mut records = batch.side(side).lock().await;
             if records.keep {

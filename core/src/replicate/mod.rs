@@ -168,6 +168,34 @@ impl Default for ReplicateOptions {
     }
 }
 
+/// Assets handled together: they share their grant records (see `grants`)
+/// and one journal entry, both settled when the last of them is done.
+struct Batch {
+    first_asset: AssetId,
+    grants: Arc<grants::GrantBatch>,
+    journal: tokio::sync::Mutex<Vec<AssetReport>>,
+    remaining: std::sync::atomic::AtomicUsize,
+}
+
+impl Batch {
+    /// The batches of a run's assets, by asset.
+    fn plan(ids: &[AssetId]) -> BTreeMap<AssetId, Arc<Batch>> {
+        let mut out = BTreeMap::new();
+        for chunk in ids.chunks(grants::GRANT_BATCH) {
+            let batch = Arc::new(Batch {
+                first_asset: chunk[0],
+                grants: Arc::new(grants::GrantBatch::new(chunk)),
+                journal: Default::default(),
+                remaining: chunk.len().into(),
+            });
+            for id in chunk {
+                out.insert(*id, batch.clone());
+            }
+        }
+        out
+    }
+}
+
 /// Which assets to replicate.
 #[derive(Debug, Clone)]
 pub enum Selection {
@@ -250,9 +278,13 @@ impl<'a> Replicator<'a> {
         if let Some(shard) = self.options.shard {
             ids.retain(|id| shard.owns(id));
         }
+        // What B's listing says of its policies stands for reading them one by one.
+        self.target_policies.lock().await.extend(b_index.policies.iter().map(|(id, p)| (*id, p.clone())));
         if !self.options.dry_run {
             if !b_index.exists {
+                // A new catalog: its journal container is new too (made once here, not by racing assets).
                 self.target.catalog.ensure().await?;
+                self.target.catalog.store().create_container(crate::catalog::JOURNAL_CONTAINER).await?;
             }
             let selected: std::collections::BTreeSet<AssetId> = ids.iter().copied().collect();
             // Grants live in B only: A is never written.
@@ -270,14 +302,13 @@ impl<'a> Replicator<'a> {
         // copies may be (the copies themselves share the run's permits and pool).
         let parallel_assets = self.options.concurrency.clamp(1, 64);
         let (a_index, b_index) = (&a_index, &b_index);
-        // Assets share their grant records by batch (see `grants`).
-        let batches = grants::GrantBatch::plan(&ids);
+        let batches = Batch::plan(&ids);
         let batches = &batches;
         let mut assets: Vec<AssetReport> = stream::iter(ids)
             .map(|id| async move {
                 let batch = &batches[&id];
-                let report = self.replicate_asset(id, a_index, b_index, batch).await;
-                self.asset_done_in(batch).await;
+                let (report, changed) = self.replicate_asset(id, a_index, b_index, &batch.grants).await;
+                self.asset_done_in(batch, &report, changed).await;
                 report
             })
             .buffer_unordered(parallel_assets)
@@ -317,13 +348,33 @@ impl<'a> Replicator<'a> {
         Ok(report)
     }
 
+    /// One asset of `batch` is done (`changed`: the run wrote something for it); when it was the last, the batch's
+    /// grant records go and its journal entry is written: the per-blob record
+    /// of what this run did to the assets of the batch it changed.
+    async fn asset_done_in(&self, batch: &Batch, report: &AssetReport, changed: bool) {
+        let mut journal = batch.journal.lock().await;
+        if changed {
+            journal.push(report.clone());
+        }
+        if batch.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        self.close_grants(&batch.grants).await;
+        if !journal.is_empty() {
+            let name = format!("assets-{}", batch.first_asset.guid());
+            if let Err(e) = self.target.catalog.put_journal(&self.options.run_id, &name, &*journal).await {
+                tracing::warn!(error = %e, "could not write the journal entry of {} assets", journal.len());
+            }
+        }
+    }
+
     async fn replicate_asset(
         &self,
         id: AssetId,
         a_index: &Index,
         b_index: &Index,
         batch: &Arc<grants::GrantBatch>,
-    ) -> AssetReport {
+    ) -> (AssetReport, bool) {
         let mut report = AssetReport {
             id,
             name: String::new(),
@@ -353,7 +404,7 @@ impl<'a> Replicator<'a> {
             report.errors = problems;
             report.errors.push(format!("asset {id}: its records failed their checks; nothing of it was written"));
             self.options.progress.asset_done(&report);
-            return report;
+            return (report, false);
         };
         report.status = AssetStatus::Replicated;
         let asset = entry.asset.clone();
@@ -364,7 +415,7 @@ impl<'a> Replicator<'a> {
                 asset.id, asset.name, self.source.name
             ));
             self.options.progress.asset_done(&report);
-            return report;
+            return (report, false);
         }
         let changed = match self.replicate_into(entry, a_index, b_index, batch, &mut report).await {
             Ok(changed) => changed,
@@ -385,14 +436,8 @@ impl<'a> Replicator<'a> {
             report.status = if report.status == AssetStatus::Interrupted { report.status } else { AssetStatus::Failed };
         }
         report.unchanged = !changed && !self.options.dry_run;
-        // The per-blob record of what this run did, for the assets it touched.
-        if !self.options.dry_run && changed {
-            if let Err(e) = self.target.catalog.put_journal(&self.options.run_id, &asset.id.guid(), &report).await {
-                tracing::warn!(asset = %asset.id, error = %e, "could not write the journal entry");
-            }
-        }
         self.options.progress.asset_done(&report);
-        report
+        (report, changed && !self.options.dry_run)
     }
 
     /// Returns whether anything had to be done (false: the replica was proven unchanged).
@@ -422,7 +467,16 @@ impl<'a> Replicator<'a> {
         };
         let (source_blobs, target_listing) =
             futures::join!(source_store.list_all(&asset.container, ""), target_listing);
-        let source_blobs = source_blobs?;
+        let source_blobs = match source_blobs {
+            Ok(blobs) => blobs,
+            Err(e) => {
+                // Nothing of the asset is written when A cannot be read: not even its empty container.
+                if matches!(target_listing, Ok((_, _, true))) {
+                    let _ = target_store.delete_container(&asset.container).await;
+                }
+                return Err(e);
+            }
+        };
         // Whether the container exists, and whether this run has just created it (it holds nothing yet).
         let (target_blobs, target_container_exists, created_now): (BTreeMap<String, BlobMeta>, bool, bool) =
             target_listing?;
