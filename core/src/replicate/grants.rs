@@ -111,11 +111,13 @@ pub async fn remove_stored_policy(store: &dyn BlobStore, container: &str, id: &s
 
 /// For a grant record (a copy SAS locator): which side's containers its
 /// stored policy may be on (`source` or `target`), and those containers.
+/// A record is input: only asset containers (`asset-<guid>`) are taken from it.
 pub fn grant_record_target(locator: &Locator) -> Option<(&str, Vec<&str>)> {
     let rest = locator.path.strip_prefix(COPY_SAS_TAG)?;
     let (side, rest) = rest.split_once(':')?;
     let containers = rest.split_once(" on ").map_or(rest, |(c, _)| c);
-    let containers: Vec<&str> = containers.split(',').map(str::trim).filter(|c| !c.is_empty()).collect();
+    let containers: Vec<&str> =
+        containers.split(',').map(str::trim).filter(|c| AssetId::from_container_name(c).is_some()).collect();
     matches!(side, "source" | "target").then_some((side, containers))
 }
 
@@ -697,6 +699,73 @@ mod tests {
         check_side("a", "source", &secondary, SOURCE_NEEDS, false).unwrap();
         let e = check_side("b", "target", &secondary, TARGET_NEEDS, true).unwrap_err();
         assert!(e.to_string().contains("read-only secondary"), "{e}");
+    }
+
+    #[test]
+    fn a_grant_record_names_only_asset_containers_of_one_side() {
+        let (a, b) = (AssetId::new(), AssetId::new());
+        let record = |path: String| Locator {
+            id: LocatorId::new(),
+            locator_type: LocatorType::Sas,
+            asset_id: a,
+            policy_id: crate::id::PolicyId::for_terms(15, "rl"),
+            start_time: None,
+            expiration: Utc::now(),
+            path,
+        };
+        let (ca, cb) = (a.container_name(), b.container_name());
+        let batch = record(format!("{COPY_SAS_TAG}source:{ca},{cb} on azure account 'a'"));
+        assert_eq!(grant_record_target(&batch), Some(("source", vec![ca.as_str(), cb.as_str()])));
+        let one = record(format!("{COPY_SAS_TAG}target:{ca} on azure account 'b'"));
+        assert_eq!(grant_record_target(&one), Some(("target", vec![ca.as_str()])));
+        let hostile =
+            record(format!("{COPY_SAS_TAG}target:mirrorcast-catalog,../x,{ca},ASSET-nope, on azure account 'b'"));
+        assert_eq!(grant_record_target(&hostile), Some(("target", vec![ca.as_str()])));
+        assert_eq!(grant_record_target(&record(format!("{COPY_SAS_TAG}elsewhere:{ca}"))), None);
+        assert_eq!(grant_record_target(&record("https://o/x/".into())), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn assets_over_one_batch_leave_no_grant_and_one_journal_entry_per_batch() {
+        use crate::catalog::{Catalog, JOURNAL_CONTAINER};
+        use crate::model::AssetOptions;
+        use crate::store::{BlobStoreExt, InMemoryStore, PutOptions};
+        let (a, b) = (Catalog::new(Arc::new(InMemoryStore::new())), Catalog::new(Arc::new(InMemoryStore::new())));
+        let assets = GRANT_BATCH + 3;
+        for i in 0..assets {
+            let asset = Asset::new(&format!("Clip {i}"), AssetOptions::None);
+            a.create_asset(&asset).await.unwrap();
+            let data = bytes::Bytes::from(vec![i as u8; 100]);
+            a.store().put_blob(&asset.container, "v.mp4", data, &PutOptions::default()).await.unwrap();
+        }
+        let options = super::super::ReplicateOptions { concurrency: 4, ..Default::default() };
+        let run_id = options.run_id.clone();
+        let replicator = Replicator::new(
+            super::super::Side { name: "a", catalog: &a, origin: "https://a" },
+            super::super::Side { name: "b", catalog: &b, origin: "https://b" },
+            options,
+        );
+        let report = replicator.run(&super::super::Selection::All).await.unwrap();
+        assert_eq!(report.totals.counts.copied, assets as u64, "{report:?}");
+        let left: Vec<Locator> = b.list_locators(None).await.unwrap();
+        assert!(left.iter().all(|l| l.locator_type != LocatorType::Sas), "grant records left: {left:?}");
+        for (side, store) in [("A", a.store()), ("B", b.store())] {
+            for c in store.list_containers("asset-").await.unwrap() {
+                let policies = store.get_container_policies(&c).await.unwrap().policies;
+                assert!(policies.iter().all(|p| !p.id.starts_with("mc-")), "{side}: {c} keeps {policies:?}");
+            }
+        }
+        let journal: Vec<String> = b
+            .store()
+            .list_all(JOURNAL_CONTAINER, &format!("{run_id}/"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        let batches = journal.iter().filter(|n| n.contains("/assets-")).count();
+        assert_eq!(batches, 2, "one entry per batch of {GRANT_BATCH}: {journal:?}");
+        assert!(journal.iter().any(|n| n.ends_with("/summary.json")), "{journal:?}");
     }
 
     /// Slows every finished copy, so a run outlives its short grants.
