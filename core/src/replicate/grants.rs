@@ -768,6 +768,26 @@ mod tests {
         assert!(journal.iter().any(|n| n.ends_with("/summary.json")), "{journal:?}");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_asset_named_twice_is_replicated_once() {
+        use crate::catalog::Catalog;
+        use crate::model::AssetOptions;
+        use crate::store::{InMemoryStore, PutOptions};
+        let (a, b) = (Catalog::new(Arc::new(InMemoryStore::new())), Catalog::new(Arc::new(InMemoryStore::new())));
+        let asset = Asset::new("Twice", AssetOptions::None);
+        a.create_asset(&asset).await.unwrap();
+        let data = bytes::Bytes::from_static(b"abc");
+        a.store().put_blob(&asset.container, "v.mp4", data, &PutOptions::default()).await.unwrap();
+        let replicator = Replicator::new(
+            super::super::Side { name: "a", catalog: &a, origin: "https://a" },
+            super::super::Side { name: "b", catalog: &b, origin: "https://b" },
+            Default::default(),
+        );
+        let report = replicator.run(&super::super::Selection::Assets(vec![asset.id, asset.id])).await.unwrap();
+        assert_eq!(report.assets.len(), 1, "{report:?}");
+        assert_eq!(report.totals.counts.copied, 1, "{report:?}");
+    }
+
     /// Slows every finished copy, so a run outlives its short grants.
     struct Slow;
     impl super::super::Progress for Slow {

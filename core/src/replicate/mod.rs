@@ -272,7 +272,9 @@ impl<'a> Replicator<'a> {
                         self.source.catalog.store().describe()
                     )));
                 }
-                ids.clone()
+                // An asset named twice is replicated once (two runs of it at once would share its grant).
+                let mut seen = std::collections::BTreeSet::new();
+                ids.iter().copied().filter(|id| seen.insert(*id)).collect()
             }
         };
         if let Some(shard) = self.options.shard {
