@@ -733,7 +733,7 @@ mod tests {
         let (a, b) = (Catalog::new(Arc::new(InMemoryStore::new())), Catalog::new(Arc::new(InMemoryStore::new())));
         let assets = GRANT_BATCH + 3;
         for i in 0..assets {
-            let asset = Asset::new(&format!("Clip {i}"), AssetOptions::None);
+            let asset = Asset::new(format!("Clip {i}"), AssetOptions::None);
             a.create_asset(&asset).await.unwrap();
             let data = bytes::Bytes::from(vec![i as u8; 100]);
             a.store().put_blob(&asset.container, "v.mp4", data, &PutOptions::default()).await.unwrap();
