@@ -504,3 +504,95 @@ async fn an_asset_whose_copy_failed_is_not_published_until_a_run_completes_it() 
     assert_eq!(locators.as_array().unwrap().len(), 1, "{locators}");
     assert_same_bytes(&f, &id).await;
 }
+
+/// Every `mc-` policy on the containers of `store`.
+async fn grant_policies(store: &AzureBlobStore) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for c in store.list_containers("").await.unwrap() {
+        for p in store.get_container_policies(&c).await.unwrap().policies {
+            if p.id.starts_with("mc-") {
+                out.push((c.clone(), p.id));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_mid_copy_leaves_batch_grants_that_the_next_run_sweeps_from_every_container_they_name() {
+    use mirrorcast_core::catalog::Catalog;
+    use mirrorcast_core::model::LocatorType;
+    use mirrorcast_core::replicate::grant_record_target;
+    // One instance: copies are server-side, so both sides get stored policies.
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(f.publish(&format!("Cut Short {i}"), "none", 64 * 1024).await);
+    }
+    let (a, b) = (f.dcs.a.store(), f.dcs.b.store());
+    let (proxy, _) =
+        recording_proxy(format!("http://127.0.0.1:{}", f.dcs.instances[0].port()), Duration::from_millis(150)).await;
+    let b_via_proxy = format!(
+        "DefaultEndpointsProtocol=http;AccountName=dcb;AccountKey={};BlobEndpoint=http://{proxy}/dcb",
+        key_of(&f, 0, 1)
+    );
+    let mut env = f.env();
+    env.retain(|(k, _)| *k != "MIRRORCAST_DC_B");
+    env.push(("MIRRORCAST_DC_B", b_via_proxy));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args = ["replicate", "--from", "a", "--to", "b", "--all", "--concurrency", "1", "--strategy", "server"];
+    let mut child = command_in(f.dir.path(), &env, &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed (SIGKILL: no cleanup runs) while a grant is out on A.
+    let mut out_on_a = Vec::new();
+    for _ in 0..1000 {
+        out_on_a = grant_policies(&a).await;
+        if !out_on_a.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    assert!(!out_on_a.is_empty(), "the run never issued a grant on A");
+    let left_on_a = grant_policies(&a).await;
+    assert!(!left_on_a.is_empty(), "the kill came too late: no grant policy left on A");
+
+    // What it left: one record per side naming every container of the batch.
+    let b_catalog = Catalog::new(std::sync::Arc::new(b.clone()));
+    let records: Vec<_> = b_catalog
+        .list_locators(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.locator_type == LocatorType::Sas)
+        .collect();
+    let containers: Vec<String> = ids.iter().map(|id| container_of(id)).collect();
+    assert!(!records.is_empty(), "a killed run leaves its grant records");
+    for r in &records {
+        let (_, named) = grant_record_target(r).unwrap();
+        assert!(
+            containers.iter().all(|c| named.contains(&c.as_str())),
+            "a batch record names every container: {}",
+            r.path
+        );
+    }
+
+    // A run of one asset whose container holds no leftover: the sweep still
+    // clears every container the records name (the next run binds nothing there).
+    let untouched = ids.iter().find(|id| left_on_a.iter().all(|(c, _)| *c != container_of(id))).unwrap();
+    f.run(&["replicate", "--from", "a", "--to", "b", "--asset", untouched]).await.ok();
+    assert_no_grant_policies(&a, "A").await;
+    assert_no_grant_policies(&b, "B").await;
+    let left = b_catalog.list_locators(None).await.unwrap();
+    assert!(left.iter().all(|l| l.locator_type != LocatorType::Sas), "grant records left: {left:?}");
+
+    let rerun = f.run(&["replicate", "--from", "a", "--to", "b", "--all", "--json"]).await.ok().json();
+    assert!(rerun["assets"].as_array().unwrap().iter().all(|a| a["published"] == true), "{rerun}");
+    for id in &ids {
+        assert_same_bytes(&f, id).await;
+    }
+}

@@ -47,6 +47,8 @@ struct Inner {
     label: Option<String>,
     /// Every request sent (retries included), shared with scoped stores like `retries`.
     requests: Arc<AtomicU64>,
+    /// The same requests by operation (`set ACL asset`, `put blob catalog`, …), for measuring.
+    operations: Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>,
 }
 
 impl std::fmt::Debug for AzureBlobStore {
@@ -57,6 +59,46 @@ impl std::fmt::Debug for AzureBlobStore {
             .field("credential", &self.inner.config.credential)
             .finish()
     }
+}
+
+/// What a request does, for counting: the Blob REST operation and whether it
+/// is about the catalog, the journal, or an asset's container (`get ACL asset`).
+fn operation_of(method: &Method, url: &Url, headers: &HeaderMap, endpoint_path: &str) -> String {
+    let query = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
+    let (restype, comp) = (query("restype"), query("comp"));
+    let rest = url.path().strip_prefix(endpoint_path.trim_end_matches('/')).unwrap_or(url.path());
+    let mut segments = rest.trim_start_matches('/').splitn(2, '/');
+    let container = segments.next().unwrap_or("");
+    let on_blob = segments.next().is_some_and(|b| !b.is_empty());
+    let area = match container {
+        "" => "account",
+        "mirrorcast-catalog" => "catalog",
+        "mirrorcast-journal" => "journal",
+        _ => "asset",
+    };
+    let copy = headers.contains_key("x-ms-copy-source");
+    let op = match (method.as_str(), restype.as_deref(), comp.as_deref(), on_blob) {
+        ("GET", None, Some("list"), false) => "list containers",
+        ("GET", Some("container"), Some("list"), _) => "list blobs",
+        ("GET", Some("container"), Some("acl"), _) => "get ACL",
+        ("PUT", Some("container"), Some("acl"), _) => "set ACL",
+        ("PUT", Some("container"), None, _) => "create container",
+        ("DELETE", Some("container"), None, _) => "delete container",
+        (_, Some("container"), _, _) => "container properties",
+        ("PUT", _, Some("block"), _) if copy => "put block from URL",
+        ("PUT", _, Some("block"), _) => "put block",
+        ("PUT", _, Some("blocklist"), _) => "commit block list",
+        ("PUT", _, Some("metadata"), _) => "set metadata",
+        ("PUT", _, Some("properties"), _) => "set properties",
+        ("PUT", _, None, _) if copy => "copy from URL",
+        ("PUT", _, None, _) => "put blob",
+        ("GET", _, None, _) => "get blob",
+        ("HEAD", _, None, _) => "blob properties",
+        ("DELETE", _, None, _) => "delete blob",
+        (m, _, Some(c), _) => return format!("{m} comp={c} {area}"),
+        (m, _, None, _) => return format!("{m} {area}"),
+    };
+    format!("{op} {area}")
 }
 
 /// One request, as the retry loop needs to send it again.
@@ -114,6 +156,7 @@ impl AzureBlobStore {
                 key,
                 retries: Arc::new(AtomicU64::new(0)),
                 requests: Arc::new(AtomicU64::new(0)),
+                operations: Default::default(),
                 label,
             }),
         })
@@ -241,6 +284,10 @@ impl AzureBlobStore {
 
     async fn send_once(&self, req: &Request) -> Result<Response> {
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        let operation = operation_of(&req.method, &req.url, &req.headers, self.inner.config.blob_endpoint.path());
+        if let Ok(mut ops) = self.inner.operations.lock() {
+            *ops.entry(operation).or_default() += 1;
+        }
         let mut url = req.url.clone();
         let mut headers = req.headers.clone();
         headers.insert("x-ms-version", HeaderValue::from_static(API_VERSION));
@@ -553,6 +600,10 @@ impl BlobStore for AzureBlobStore {
 
     fn requests_sent(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    fn requests_by_operation(&self) -> std::collections::BTreeMap<String, u64> {
+        self.inner.operations.lock().map(|ops| ops.clone()).unwrap_or_default()
     }
 
     fn endpoint(&self) -> Option<String> {
@@ -902,6 +953,7 @@ impl AzureBlobStore {
             retries: self.inner.retries.clone(),
             label: self.inner.label.clone(),
             requests: self.inner.requests.clone(),
+            operations: self.inner.operations.clone(),
         };
         AzureBlobStore { inner: Arc::new(inner) }
     }

@@ -197,11 +197,14 @@ async fn revoke_if_grant(dc: &crate::datacenter::DataCenter, id: &LocatorId) -> 
     use mirrorcast_core::replicate::{grant_record_target, policy_id_for, remove_stored_policy};
     let Ok(locator) = dc.catalog().get_locator(id).await else { return Ok(()) };
     match grant_record_target(&locator) {
-        Some(("target", container)) if dc.store.capability().stored_access_policies => {
-            remove_stored_policy(dc.store.as_ref(), container, &policy_id_for(id)).await?;
+        Some(("target", containers)) if dc.store.capability().stored_access_policies => {
+            for container in containers {
+                remove_stored_policy(dc.store.as_ref(), container, &policy_id_for(id)).await?;
+            }
         }
-        Some(("source", container)) => errln!(
-            "note: copy grant {id} was for source container '{container}': its tokens expire at {}; the next replicate of the asset drops its stored policy there",
+        Some(("source", containers)) => errln!(
+            "note: copy grant {id} was for source container(s) '{}': its tokens expire at {}; the next replicate of those assets drops its stored policy there",
+            containers.join(", "),
             locator.expiration.format("%Y-%m-%d %H:%M:%SZ")
         ),
         _ => {}

@@ -300,12 +300,25 @@ impl Catalog {
     ) -> Result<AccessPolicy> {
         self.ensure().await?;
         let wanted = AccessPolicy::for_terms(name, duration_minutes, permissions);
-        let path = Self::policy_path(&wanted.id);
         match self.get_policy(&wanted.id).await {
             Ok(p) => return Ok(p),
             Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
             Err(_) => {}
         }
+        self.create_policy(name, duration_minutes, permissions).await
+    }
+
+    /// Creates the policy of these terms without reading first (the caller's
+    /// listing showed none); one another writer created meanwhile is read.
+    pub async fn create_policy(
+        &self,
+        name: &str,
+        duration_minutes: u64,
+        permissions: Permissions,
+    ) -> Result<AccessPolicy> {
+        self.ensure().await?;
+        let wanted = AccessPolicy::for_terms(name, duration_minutes, permissions);
+        let path = Self::policy_path(&wanted.id);
         match self.write(&path, &wanted, index::record_metadata(&wanted)?, Condition::IfNotExists).await {
             Ok(_) => Ok(wanted),
             // Another writer created the same terms first: theirs is ours.

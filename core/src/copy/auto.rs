@@ -44,6 +44,12 @@ impl AutoCopy {
         AutoCopy { choice, server, streamed, server_unreachable: AtomicBool::new(false) }
     }
 
+    /// Copies through the client from now on (`Auto` only): `true` if that
+    /// changes anything, so a refused server-side copy is worth trying again.
+    pub fn give_up_server_side(&self) -> bool {
+        self.choice == StrategyChoice::Auto && !self.server_unreachable.swap(true, Ordering::Relaxed)
+    }
+
     /// Whether the capabilities allow the target to read the source itself.
     pub fn server_side_possible(r: &CopyRequest<'_>) -> bool {
         let target = r.target.capability();
@@ -66,8 +72,17 @@ impl CopyEngine for AutoCopy {
                 }
                 match self.server.copy_blob(r).await {
                     Ok(done) => Ok(done),
-                    // Worth a server-side retry later, or a real answer about the source: pass on.
-                    Err(e) if e.is_retryable() || matches!(e.kind(), ErrorKind::PreconditionFailed) => Err(e),
+                    // Worth a server-side retry later, or a real answer about the source, or a
+                    // refusal the caller may wait out (a new stored policy): pass on.
+                    Err(e)
+                        if e.is_retryable()
+                            || matches!(
+                                e.kind(),
+                                ErrorKind::PreconditionFailed | ErrorKind::Authentication | ErrorKind::PermissionDenied
+                            ) =>
+                    {
+                        Err(e)
+                    }
                     Err(e) => {
                         tracing::warn!(blob = r.name, error = %e, "server-side copy failed; copying through the client from now on");
                         self.server_unreachable.store(true, Ordering::Relaxed);

@@ -1,35 +1,51 @@
 //! The copy's access to both sides: least-privilege, short-lived, revocable,
 //! and recorded in the target only.
 //!
-//! Every grant is first recorded in B's catalog (a SAS locator whose path
-//! starts with [`COPY_SAS_TAG`] and names the side and container), then, where
-//! a key allows it, bound to a stored access policy on the asset's container
-//! named after that record (`mc-<record guid>`), so removing the policy
-//! revokes every token bound to it. Deleting a grant record (at the end of the
-//! asset, or in the sweep of a later run) removes its policy first; a record
-//! whose policy could not be removed stays for the next sweep. The source gets
-//! no record and no journal: its only mark is that policy, and only while the
-//! copy runs. A source reached with a SAS passes its own token on (nothing to
+//! Grants are issued per batch of assets ([`GRANT_BATCH`]), not per asset:
+//! one record per side in B's catalog (a SAS locator whose path starts with
+//! [`COPY_SAS_TAG`] and names the side and every container of the batch) is
+//! written before any token of it exists. Where a key allows, its stored
+//! access policy (`mc-<record guid>`) is put on each container of the batch
+//! as that asset's copy starts, and removed from it as soon as the asset's
+//! copies are over, so removing it revokes every token bound to it there.
+//! The batch's records are deleted once every asset of the batch is done; a
+//! record some policy of which could not be removed stays, and a later run
+//! sweeps it (every container its path names). The source gets no record
+//! and no journal: its only mark is that policy, and only while the copy
+//! runs. A source reached with a SAS passes its own token on (nothing to
 //! issue there, nothing to revoke).
 //!
+//! What a container's policy list is, this run learns once: a target
+//! container this run created has none (no read before the write), and the
+//! list written last (with the Last-Modified it returned) is the one a
+//! revocation writes back without ours, conditionally; when the condition
+//! fails, it reads and writes again. No probe: a copy refused (401/403)
+//! within the propagation window of a new policy is tried again.
+//!
 //! Grants are renewed: a copy that starts when the current grant is within a
-//! third of its lifetime of expiring gets a fresh one; the old one is revoked
-//! as soon as no copy holds it any more.
+//! third of its lifetime of expiring gets a fresh one (a new record for the
+//! batch); the old one is revoked as soon as no copy holds it any more.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::Mutex;
 
 use super::{Replicator, SideAccess};
 use crate::error::{Error, ErrorKind, Result};
-use crate::id::LocatorId;
+use crate::id::{AssetId, LocatorId};
 use crate::model::{Asset, Locator, LocatorType, Permissions};
 use crate::store::{Access, BlobStore, SignedUrl, StoredPolicy, MAX_STORED_POLICIES};
 
 /// The `path` of every grant record starts with this, so a later run can
 /// sweep those a killed run left behind.
 pub const COPY_SAS_TAG: &str = "mirrorcast-copy:";
+
+/// Assets whose grants share one record per side: its path names their
+/// containers (43 characters each), well within a record's 2,048.
+pub(crate) const GRANT_BATCH: usize = 24;
 
 /// What the copy needs on the source: read and list.
 pub const SOURCE_NEEDS: Permissions = Permissions::READ.union(Permissions::LIST);
@@ -43,15 +59,12 @@ pub const TARGET_NEEDS: Permissions = Permissions::READ
     .union(Permissions::LIST);
 
 /// How long a new stored policy may take to apply (Azure documents up to 30 s).
-const POLICY_PROPAGATION: std::time::Duration = std::time::Duration::from_secs(40);
-
-/// The blob name a target grant is probed with (an uncommitted block only).
-pub const GRANT_PROBE_BLOB: &str = ".mirrorcast-grant-probe";
+pub(crate) const POLICY_PROPAGATION: std::time::Duration = std::time::Duration::from_secs(40);
 
 /// Tries of a read-modify-write of a container's policies that lost a race.
 const POLICY_WRITE_TRIES: u32 = 5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum GrantSide {
     Source,
     Target,
@@ -96,13 +109,69 @@ pub async fn remove_stored_policy(store: &dyn BlobStore, container: &str, id: &s
     ))
 }
 
-/// For a grant record (a copy SAS locator): which side's container its stored
-/// policy is on (`source` or `target`), and that container.
-pub fn grant_record_target(locator: &Locator) -> Option<(&str, &str)> {
+/// For a grant record (a copy SAS locator): which side's containers its
+/// stored policy may be on (`source` or `target`), and those containers.
+/// A record is input: only asset containers (`asset-<guid>`) are taken from it.
+pub fn grant_record_target(locator: &Locator) -> Option<(&str, Vec<&str>)> {
     let rest = locator.path.strip_prefix(COPY_SAS_TAG)?;
     let (side, rest) = rest.split_once(':')?;
-    let container = rest.split_once(" on ").map_or(rest, |(c, _)| c);
-    matches!(side, "source" | "target").then_some((side, container))
+    let containers = rest.split_once(" on ").map_or(rest, |(c, _)| c);
+    let containers: Vec<&str> =
+        containers.split(',').map(str::trim).filter(|c| AssetId::from_container_name(c).is_some()).collect();
+    matches!(side, "source" | "target").then_some((side, containers))
+}
+
+/// One record of a batch on one side: the policy id its tokens are bound to, and its terms.
+#[derive(Debug, Clone, Copy)]
+struct Generation {
+    record: LocatorId,
+    start: DateTime<Utc>,
+    expiry: DateTime<Utc>,
+}
+
+#[derive(Debug, Default)]
+struct SideRecords {
+    current: Option<Generation>,
+    /// Every record written for this side of the batch, deleted when the batch is done.
+    written: Vec<LocatorId>,
+    /// A policy of this side could not be removed: the records stay for a later sweep.
+    keep: bool,
+}
+
+/// Assets that share their grant records: one per side (and per renewal).
+#[derive(Debug)]
+pub(crate) struct GrantBatch {
+    first_asset: AssetId,
+    containers: Vec<String>,
+    source: Mutex<SideRecords>,
+    target: Mutex<SideRecords>,
+}
+
+impl GrantBatch {
+    /// The grants of these assets (at most [`GRANT_BATCH`], at least one).
+    pub fn new(assets: &[AssetId]) -> Self {
+        GrantBatch {
+            first_asset: assets[0],
+            containers: assets.iter().map(|id| id.container_name()).collect(),
+            source: Mutex::default(),
+            target: Mutex::default(),
+        }
+    }
+
+    fn side(&self, side: GrantSide) -> &Mutex<SideRecords> {
+        match side {
+            GrantSide::Source => &self.source,
+            GrantSide::Target => &self.target,
+        }
+    }
+}
+
+/// A container's stored policies as this run last wrote them, and the
+/// Last-Modified that write returned (empty: no condition known).
+#[derive(Debug, Clone)]
+pub(crate) struct KnownPolicies {
+    policies: Vec<StoredPolicy>,
+    version: String,
 }
 
 /// One side's grant for one container: what to revoke.
@@ -111,8 +180,6 @@ struct Issued {
     side: GrantSide,
     container: String,
     record: LocatorId,
-    /// Whether a stored policy may be bound to it (so revoking must look for one).
-    bound: bool,
 }
 
 /// The access one copy uses: a source URL the target service can read (for a
@@ -121,6 +188,8 @@ pub(crate) struct Grants {
     pub source_url: Option<SignedUrl>,
     pub target_writer: Option<Arc<dyn BlobStore>>,
     expiry: DateTime<Utc>,
+    /// Until when a refusal may be a new stored policy not applied yet.
+    pub propagating_until: Option<Instant>,
     issued: Vec<Issued>,
 }
 
@@ -132,8 +201,11 @@ impl std::fmt::Debug for Grants {
 
 /// The grants of one asset over its copy: the one in use, the ones replaced
 /// but still held by copies in flight, and what was said about them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct GrantCell {
+    batch: Arc<GrantBatch>,
+    /// The target container was created by this run: it holds no policy yet.
+    fresh_target: bool,
     state: Mutex<CellState>,
 }
 
@@ -146,6 +218,10 @@ struct CellState {
 }
 
 impl GrantCell {
+    pub fn new(batch: Arc<GrantBatch>, fresh_target: bool) -> Self {
+        GrantCell { batch, fresh_target, state: Mutex::default() }
+    }
+
     /// Grants issued so far and the warnings about them.
     pub async fn summary(&self) -> (u32, Vec<String>) {
         let st = self.state.lock().await;
@@ -163,7 +239,8 @@ impl Replicator<'_> {
         let grants = match fresh_enough {
             Some(g) => g,
             None => {
-                let fresh = Arc::new(self.grant(asset, &mut st.warnings).await?);
+                let fresh_target = cell.fresh_target && st.issued == 0;
+                let fresh = Arc::new(self.grant(asset, &cell.batch, fresh_target, &mut st.warnings).await?);
                 st.issued += 1;
                 if let Some(old) = st.active.replace(fresh.clone()) {
                     tracing::info!(asset = %asset.id, "copy grant renewed before it expires");
@@ -176,7 +253,7 @@ impl Replicator<'_> {
         let retired = std::mem::take(&mut st.retired);
         for g in retired {
             if Arc::strong_count(&g) == 1 {
-                self.revoke(&g).await;
+                self.revoke(&g, &cell.batch).await;
             } else {
                 st.retired.push(g);
             }
@@ -189,88 +266,110 @@ impl Replicator<'_> {
         let mut st = cell.state.lock().await;
         let all: Vec<Arc<Grants>> = st.active.take().into_iter().chain(std::mem::take(&mut st.retired)).collect();
         for g in all {
-            self.revoke(&g).await;
+            self.revoke(&g, &cell.batch).await;
+        }
+    }
+
+    /// Every asset of `batch` is done: its records go (those of a side
+    /// whose policies all went; the others stay for a later sweep).
+    pub(crate) async fn close_grants(&self, batch: &GrantBatch) {
+        for side in [GrantSide::Source, GrantSide::Target] {
+            let mut records = batch.side(side).lock().await;
+            if records.keep {
+                continue;
+            }
+            for record in std::mem::take(&mut records.written) {
+                if let Err(e) = self.target.catalog.delete_locator(&record).await {
+                    tracing::warn!(record = %record, error = %e, "could not delete a copy grant record; a later run sweeps it");
+                }
+            }
         }
     }
 
     /// Least-privilege, short-lived access for the copy of one asset.
-    async fn grant(&self, asset: &Asset, warnings: &mut Vec<String>) -> Result<Grants> {
-        let start = Utc::now() - Duration::minutes(5);
-        let expiry = Utc::now() + self.options.sas_lifetime;
-        let mut grants = Grants { source_url: None, target_writer: None, expiry, issued: Vec::new() };
-        match self.issue(asset, start, &mut grants, warnings).await {
+    async fn grant(
+        &self,
+        asset: &Asset,
+        batch: &GrantBatch,
+        fresh_target: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<Grants> {
+        let mut grants = Grants {
+            source_url: None,
+            target_writer: None,
+            expiry: Utc::now() + self.options.sas_lifetime,
+            propagating_until: None,
+            issued: Vec::new(),
+        };
+        match self.issue(asset, batch, fresh_target, &mut grants, warnings).await {
             Ok(()) => Ok(grants),
             Err(e) => {
                 // What was issued before the failure goes too.
-                self.revoke(&grants).await;
+                self.revoke(&grants, batch).await;
                 Err(e)
             }
         }
     }
 
+    /// The batch's current record on `side`, written now if there is none
+    /// or it is within a third of its lifetime of expiring.
+    async fn generation(&self, batch: &GrantBatch, side: GrantSide, permissions: Permissions) -> Result<Generation> {
+        let mut records = batch.side(side).lock().await;
+        let renew_before = self.options.sas_lifetime / 3;
+        if let Some(g) = records.current.filter(|g| Utc::now() + renew_before < g.expiry) {
+            return Ok(g);
+        }
+        let start = Utc::now() - Duration::minutes(5);
+        let expiry = Utc::now() + self.options.sas_lifetime;
+        let record = self.record_grant(batch, side, permissions, start, expiry).await?;
+        self.live_grant_records.lock().unwrap_or_else(|e| e.into_inner()).insert(record);
+        let g = Generation { record, start, expiry };
+        records.current = Some(g);
+        records.written.push(record);
+        Ok(g)
+    }
+
     async fn issue(
         &self,
         asset: &Asset,
-        start: DateTime<Utc>,
+        batch: &GrantBatch,
+        fresh_target: bool,
         grants: &mut Grants,
         warnings: &mut Vec<String>,
     ) -> Result<()> {
         let container = asset.container.as_str();
-        let expiry = grants.expiry;
 
         let source = self.source.catalog.store();
         let caps = source.capability();
-        let record = self.record_grant(asset, GrantSide::Source, SOURCE_NEEDS, start, expiry).await?;
-        grants.issued.push(Issued {
-            side: GrantSide::Source,
-            container: container.to_owned(),
-            record,
-            bound: caps.stored_access_policies,
-        });
+        let g = self.generation(batch, GrantSide::Source, SOURCE_NEEDS).await?;
+        grants.expiry = grants.expiry.min(g.expiry);
         // A source URL only where the target service can use it: a streamed
         // copy reads with the source's own credential, and A gets no policy.
         if caps.signed_urls && self.server_side_possible() {
-            let mut policy =
-                self.bind(source.as_ref(), container, &record, SOURCE_NEEDS, start, expiry, warnings).await?;
-            if let Some(id) = policy.clone() {
-                let probe = || async {
-                    let reader = source.scoped_for_policy(container, &id).await?;
-                    let one = crate::store::ListOptions { max_results: Some(1), ..Default::default() };
-                    reader.list_blobs(container, &one).await.map(|_| ())
-                };
-                if !self.until_active(source.as_ref(), container, &id, probe, warnings).await? {
-                    policy = None;
-                }
-            }
+            let issued = Issued { side: GrantSide::Source, container: container.to_owned(), record: g.record };
+            let policy = self.bind(source.as_ref(), &issued, SOURCE_NEEDS, &g, false, warnings).await?;
             grants.source_url = Some(match policy {
-                Some(id) => source.signed_url_for_policy(container, None, &id).await?,
-                None => source.signed_url(container, None, SOURCE_NEEDS, expiry).await?,
+                Some(id) => {
+                    grants.issued.push(issued);
+                    grants.propagating_until = Some(Instant::now() + POLICY_PROPAGATION);
+                    source.signed_url_for_policy(container, None, &id).await?
+                }
+                None => source.signed_url(container, None, SOURCE_NEEDS, g.expiry).await?,
             });
         }
 
         let target = self.target.catalog.store();
-        let caps = target.capability();
-        let record = self.record_grant(asset, GrantSide::Target, TARGET_GRANT, start, expiry).await?;
-        grants.issued.push(Issued {
-            side: GrantSide::Target,
-            container: container.to_owned(),
-            record,
-            bound: caps.stored_access_policies,
-        });
-        let mut policy = self.bind(target.as_ref(), container, &record, TARGET_GRANT, start, expiry, warnings).await?;
-        if let Some(id) = policy.clone() {
-            // A write the token allows and nobody sees: an uncommitted block, never listed, dropped by the service.
-            let probe = || async {
-                let writer = target.scoped_for_policy(container, &id).await?;
-                writer.put_block(container, GRANT_PROBE_BLOB, "probe", bytes::Bytes::from_static(b"p")).await
-            };
-            if !self.until_active(target.as_ref(), container, &id, probe, warnings).await? {
-                policy = None;
-            }
-        }
+        let g = self.generation(batch, GrantSide::Target, TARGET_GRANT).await?;
+        grants.expiry = grants.expiry.min(g.expiry);
+        let issued = Issued { side: GrantSide::Target, container: container.to_owned(), record: g.record };
+        let policy = self.bind(target.as_ref(), &issued, TARGET_GRANT, &g, fresh_target, warnings).await?;
         let scoped = match policy {
-            Some(id) => target.scoped_for_policy(container, &id).await,
-            None => target.scoped(container, TARGET_GRANT, expiry).await,
+            Some(id) => {
+                grants.issued.push(issued);
+                grants.propagating_until = Some(Instant::now() + POLICY_PROPAGATION);
+                target.scoped_for_policy(container, &id).await
+            }
+            None => target.scoped(container, TARGET_GRANT, g.expiry).await,
         };
         grants.target_writer = match scoped {
             Ok(s) => Some(s),
@@ -278,45 +377,6 @@ impl Replicator<'_> {
             Err(e) => return Err(e),
         };
         Ok(())
-    }
-
-    /// Azure may take up to 30 s to apply a new stored policy, refusing (403)
-    /// the tokens bound to it meanwhile: wait until `probe` passes with one.
-    /// `false` if it never does: the policy is removed again (a warning says
-    /// so) and the caller signs ad hoc.
-    async fn until_active<F, Fut>(
-        &self,
-        store: &dyn BlobStore,
-        container: &str,
-        id: &str,
-        probe: F,
-        warnings: &mut Vec<String>,
-    ) -> Result<bool>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<()>>,
-    {
-        let deadline = std::time::Instant::now() + POLICY_PROPAGATION;
-        loop {
-            match probe().await {
-                Ok(()) => return Ok(true),
-                Err(e) if matches!(e.kind(), ErrorKind::Authentication | ErrorKind::PermissionDenied) => {
-                    if std::time::Instant::now() >= deadline {
-                        remove_stored_policy(store, container, id).await?;
-                        let text = format!(
-                            "container '{container}' on {}: a token bound to a new stored access policy was still refused after {} s; the copy SAS there is ad hoc",
-                            store.describe(),
-                            POLICY_PROPAGATION.as_secs()
-                        );
-                        tracing::warn!("{text}");
-                        warnings.push(text);
-                        return Ok(false);
-                    }
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
     }
 
     /// Whether the target service may read the source itself (as `AutoCopy` decides).
@@ -341,17 +401,22 @@ impl Replicator<'_> {
         if p.expiry.is_some_and(|e| e <= Utc::now()) {
             return Ok(true);
         }
-        match self.target.catalog.get_locator(&LocatorId::from_uuid(guid)).await {
+        let record = LocatorId::from_uuid(guid);
+        if self.live_grant_records.lock().unwrap_or_else(|e| e.into_inner()).contains(&record) {
+            return Ok(false);
+        }
+        match self.target.catalog.get_locator(&record).await {
             Ok(_) => Ok(false),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
             Err(e) => Err(e),
         }
     }
 
-    /// The grant's record, in B's catalog (never in A's).
+    /// A batch's record on one side, in B's catalog (never in A's): its path
+    /// names every container its policy may be put on.
     async fn record_grant(
         &self,
-        asset: &Asset,
+        batch: &GrantBatch,
         side: GrantSide,
         permissions: Permissions,
         start: DateTime<Utc>,
@@ -367,41 +432,67 @@ impl Replicator<'_> {
         let locator = Locator {
             id: LocatorId::new(),
             locator_type: LocatorType::Sas,
-            asset_id: asset.id,
+            asset_id: batch.first_asset,
             policy_id: policy.id,
             start_time: Some(start),
             expiration: expiry,
-            path: format!("{COPY_SAS_TAG}{}:{} on {}", side.word(), asset.container, store.describe()),
+            path: format!("{COPY_SAS_TAG}{}:{} on {}", side.word(), batch.containers.join(","), store.describe()),
         };
         self.target.catalog.put_locator(&locator, &policy).await?;
         Ok(locator.id)
     }
 
+    fn known_policies(&self, side: GrantSide, container: &str) -> Option<KnownPolicies> {
+        self.known_policies.lock().unwrap_or_else(|e| e.into_inner()).get(&(side, container.to_owned())).cloned()
+    }
+
+    fn remember_policies(&self, side: GrantSide, container: &str, known: Option<KnownPolicies>) {
+        let mut map = self.known_policies.lock().unwrap_or_else(|e| e.into_inner());
+        match known {
+            Some(k) => map.insert((side, container.to_owned()), k),
+            None => map.remove(&(side, container.to_owned())),
+        };
+    }
+
     /// Adds the grant's stored access policy to the container, keeping the
-    /// identifiers already there. `None` when the store has none to offer or
-    /// the container has no free slot (said in a warning): the caller then
-    /// signs an ad-hoc token, which expires but cannot be revoked.
-    #[allow(clippy::too_many_arguments)]
+    /// identifiers already there (read first, unless this run knows them:
+    /// a container it created, or one it wrote last). `None` when the store
+    /// has none to offer or the container has no free slot (said in a
+    /// warning): the caller then signs an ad-hoc token, which expires but
+    /// cannot be revoked.
     async fn bind(
         &self,
         store: &dyn BlobStore,
-        container: &str,
-        record: &LocatorId,
+        issued: &Issued,
         permissions: Permissions,
-        start: DateTime<Utc>,
-        expiry: DateTime<Utc>,
+        g: &Generation,
+        fresh_container: bool,
         warnings: &mut Vec<String>,
     ) -> Result<Option<String>> {
         let caps = store.capability();
         if !(caps.stored_access_policies && caps.signed_urls) {
             return Ok(None);
         }
-        let id = policy_id_for(record);
+        let container = issued.container.as_str();
+        let id = policy_id_for(&issued.record);
+        let mut known = match fresh_container {
+            true => Some(KnownPolicies { policies: Vec::new(), version: String::new() }),
+            false => self.known_policies(issued.side, container),
+        };
         for _ in 0..POLICY_WRITE_TRIES {
-            let current = store.get_container_policies(container).await?;
+            let current = match known.take() {
+                Some(k) => k,
+                None => {
+                    let read = store.get_container_policies(container).await?;
+                    KnownPolicies { policies: read.policies, version: read.version }
+                }
+            };
             // Our own leftovers (expired, or whose record is gone) give their slot back.
             let mut kept = Vec::new();
             for p in current.policies {
+                if p.id == id {
+                    continue;
+                }
                 if self.is_stale_grant_policy(&p).await? {
                     tracing::info!(container, policy = %p.id, "dropping a copy grant policy a previous run left behind");
                 } else {
@@ -412,72 +503,104 @@ impl Replicator<'_> {
                 let text = format!(
                     "container '{container}' on {} already holds {MAX_STORED_POLICIES} stored access policies: the copy SAS there is ad hoc, valid until {} and not revocable before",
                     store.describe(),
-                    expiry.format("%Y-%m-%d %H:%M:%SZ")
+                    g.expiry.format("%Y-%m-%d %H:%M:%SZ")
                 );
                 tracing::warn!("{text}");
                 warnings.push(text);
                 return Ok(None);
             }
             let mut next = kept;
-            next.push(StoredPolicy { id: id.clone(), start: Some(start), expiry: Some(expiry), permissions });
-            match store.set_container_policies(container, &next, Some(&current.version)).await {
-                Ok(_) => return Ok(Some(id)),
+            next.push(StoredPolicy { id: id.clone(), start: Some(g.start), expiry: Some(g.expiry), permissions });
+            let condition = Some(current.version.as_str()).filter(|v| !v.is_empty());
+            match store.set_container_policies(container, &next, condition).await {
+                Ok(version) => {
+                    self.remember_policies(issued.side, container, Some(KnownPolicies { policies: next, version }));
+                    return Ok(Some(id));
+                }
                 // Someone else changed the list meanwhile: read it again.
                 Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
                 Err(e) => return Err(e),
             }
         }
+        self.remember_policies(issued.side, container, None);
         Err(Error::new(
             ErrorKind::PreconditionFailed,
             format!("the stored access policies of container '{container}' kept changing; try again"),
         ))
     }
 
-    async fn revoke(&self, grants: &Grants) {
+    async fn revoke(&self, grants: &Grants, batch: &GrantBatch) {
         for issued in &grants.issued {
-            if let Err(e) = self.delete_grant(issued).await {
-                tracing::warn!(record = %issued.record, error = %e, "could not revoke a copy grant; a later run sweeps it");
+            if let Err(e) = self.unbind(issued).await {
+                tracing::warn!(record = %issued.record, container = %issued.container, error = %e, "could not revoke a copy grant; a later run sweeps it");
+                batch.side(issued.side).lock().await.keep = true;
             }
         }
     }
 
-    /// Revokes a grant: its stored policy first, then its record (kept if the
-    /// policy could not be removed, so a later sweep tries again).
-    async fn delete_grant(&self, issued: &Issued) -> Result<()> {
+    /// Removes a grant's policy from its container: the list this run wrote
+    /// last without it, on the condition that nobody wrote since; else a
+    /// read-modify-write.
+    async fn unbind(&self, issued: &Issued) -> Result<()> {
         let store = match issued.side {
             GrantSide::Source => self.source.catalog.store(),
             GrantSide::Target => self.target.catalog.store(),
         };
-        if issued.bound && store.capability().stored_access_policies {
-            remove_stored_policy(store.as_ref(), &issued.container, &policy_id_for(&issued.record)).await?;
+        let container = issued.container.as_str();
+        let id = policy_id_for(&issued.record);
+        if let Some(known) = self.known_policies(issued.side, container).filter(|k| !k.version.is_empty()) {
+            if known.policies.iter().any(|p| p.id == id) {
+                let next: Vec<StoredPolicy> = known.policies.into_iter().filter(|p| p.id != id).collect();
+                match store.set_container_policies(container, &next, Some(&known.version)).await {
+                    Ok(version) => {
+                        self.remember_policies(issued.side, container, Some(KnownPolicies { policies: next, version }));
+                        return Ok(());
+                    }
+                    Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+                    Err(e) if e.kind() == ErrorKind::PreconditionFailed => {}
+                    Err(e) => return Err(e),
+                }
+            }
         }
-        self.target.catalog.delete_locator(&issued.record).await?;
-        Ok(())
+        self.remember_policies(issued.side, container, None);
+        remove_stored_policy(store.as_ref(), container, &id).await
     }
 
     /// Revokes the grants of the selected assets that a killed run left
-    /// behind: their records in B, and the stored policies they name.
+    /// behind: the stored policies their records name (on every container a
+    /// record names), then the records.
     pub(crate) async fn sweep_stale_grants(
         &self,
-        selected: &std::collections::BTreeSet<crate::id::AssetId>,
+        selected: &BTreeSet<AssetId>,
         target_locators: &[&Locator],
     ) -> Result<()> {
+        let containers: BTreeSet<String> = selected.iter().map(|id| id.container_name()).collect();
         for &l in target_locators {
-            if l.locator_type != LocatorType::Sas || !selected.contains(&l.asset_id) {
+            if l.locator_type != LocatorType::Sas || !l.path.starts_with(COPY_SAS_TAG) {
                 continue;
             }
-            if !l.path.starts_with(COPY_SAS_TAG) {
+            let named = grant_record_target(l);
+            let ours = selected.contains(&l.asset_id)
+                || named.as_ref().is_some_and(|(_, cs)| cs.iter().any(|c| containers.contains(*c)));
+            if !ours {
                 continue;
             }
-            let (side, container) = match grant_record_target(l) {
-                Some(("source", c)) => (GrantSide::Source, c.to_owned()),
-                Some((_, c)) => (GrantSide::Target, c.to_owned()),
-                // A record of an older version (one per side's own catalog): no policy.
-                None => (GrantSide::Target, String::new()),
+            let side = match named.as_ref().map(|(s, _)| *s) {
+                Some("source") => GrantSide::Source,
+                _ => GrantSide::Target,
             };
-            let issued = Issued { side, bound: !container.is_empty(), container, record: l.id };
+            let store = match side {
+                GrantSide::Source => self.source.catalog.store(),
+                GrantSide::Target => self.target.catalog.store(),
+            };
             tracing::info!(record = %l.id, side = side.word(), "revoking a copy grant a previous run left behind");
-            self.delete_grant(&issued).await?;
+            // A record of an older version (one per side's own catalog) names no container: no policy.
+            if store.capability().stored_access_policies {
+                for container in named.map(|(_, cs)| cs).unwrap_or_default() {
+                    remove_stored_policy(store.as_ref(), container, &policy_id_for(&l.id)).await?;
+                }
+            }
+            self.target.catalog.delete_locator(&l.id).await?;
         }
         Ok(())
     }
@@ -576,6 +699,93 @@ mod tests {
         check_side("a", "source", &secondary, SOURCE_NEEDS, false).unwrap();
         let e = check_side("b", "target", &secondary, TARGET_NEEDS, true).unwrap_err();
         assert!(e.to_string().contains("read-only secondary"), "{e}");
+    }
+
+    #[test]
+    fn a_grant_record_names_only_asset_containers_of_one_side() {
+        let (a, b) = (AssetId::new(), AssetId::new());
+        let record = |path: String| Locator {
+            id: LocatorId::new(),
+            locator_type: LocatorType::Sas,
+            asset_id: a,
+            policy_id: crate::id::PolicyId::for_terms(15, "rl"),
+            start_time: None,
+            expiration: Utc::now(),
+            path,
+        };
+        let (ca, cb) = (a.container_name(), b.container_name());
+        let batch = record(format!("{COPY_SAS_TAG}source:{ca},{cb} on azure account 'a'"));
+        assert_eq!(grant_record_target(&batch), Some(("source", vec![ca.as_str(), cb.as_str()])));
+        let one = record(format!("{COPY_SAS_TAG}target:{ca} on azure account 'b'"));
+        assert_eq!(grant_record_target(&one), Some(("target", vec![ca.as_str()])));
+        let hostile =
+            record(format!("{COPY_SAS_TAG}target:mirrorcast-catalog,../x,{ca},ASSET-nope, on azure account 'b'"));
+        assert_eq!(grant_record_target(&hostile), Some(("target", vec![ca.as_str()])));
+        assert_eq!(grant_record_target(&record(format!("{COPY_SAS_TAG}elsewhere:{ca}"))), None);
+        assert_eq!(grant_record_target(&record("https://o/x/".into())), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn assets_over_one_batch_leave_no_grant_and_one_journal_entry_per_batch() {
+        use crate::catalog::{Catalog, JOURNAL_CONTAINER};
+        use crate::model::AssetOptions;
+        use crate::store::{BlobStoreExt, InMemoryStore, PutOptions};
+        let (a, b) = (Catalog::new(Arc::new(InMemoryStore::new())), Catalog::new(Arc::new(InMemoryStore::new())));
+        let assets = GRANT_BATCH + 3;
+        for i in 0..assets {
+            let asset = Asset::new(format!("Clip {i}"), AssetOptions::None);
+            a.create_asset(&asset).await.unwrap();
+            let data = bytes::Bytes::from(vec![i as u8; 100]);
+            a.store().put_blob(&asset.container, "v.mp4", data, &PutOptions::default()).await.unwrap();
+        }
+        let options = super::super::ReplicateOptions { concurrency: 4, ..Default::default() };
+        let run_id = options.run_id.clone();
+        let replicator = Replicator::new(
+            super::super::Side { name: "a", catalog: &a, origin: "https://a" },
+            super::super::Side { name: "b", catalog: &b, origin: "https://b" },
+            options,
+        );
+        let report = replicator.run(&super::super::Selection::All).await.unwrap();
+        assert_eq!(report.totals.counts.copied, assets as u64, "{report:?}");
+        let left: Vec<Locator> = b.list_locators(None).await.unwrap();
+        assert!(left.iter().all(|l| l.locator_type != LocatorType::Sas), "grant records left: {left:?}");
+        for (side, store) in [("A", a.store()), ("B", b.store())] {
+            for c in store.list_containers("asset-").await.unwrap() {
+                let policies = store.get_container_policies(&c).await.unwrap().policies;
+                assert!(policies.iter().all(|p| !p.id.starts_with("mc-")), "{side}: {c} keeps {policies:?}");
+            }
+        }
+        let journal: Vec<String> = b
+            .store()
+            .list_all(JOURNAL_CONTAINER, &format!("{run_id}/"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        let batches = journal.iter().filter(|n| n.contains("/assets-")).count();
+        assert_eq!(batches, 2, "one entry per batch of {GRANT_BATCH}: {journal:?}");
+        assert!(journal.iter().any(|n| n.ends_with("/summary.json")), "{journal:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_asset_named_twice_is_replicated_once() {
+        use crate::catalog::Catalog;
+        use crate::model::AssetOptions;
+        use crate::store::{InMemoryStore, PutOptions};
+        let (a, b) = (Catalog::new(Arc::new(InMemoryStore::new())), Catalog::new(Arc::new(InMemoryStore::new())));
+        let asset = Asset::new("Twice", AssetOptions::None);
+        a.create_asset(&asset).await.unwrap();
+        let data = bytes::Bytes::from_static(b"abc");
+        a.store().put_blob(&asset.container, "v.mp4", data, &PutOptions::default()).await.unwrap();
+        let replicator = Replicator::new(
+            super::super::Side { name: "a", catalog: &a, origin: "https://a" },
+            super::super::Side { name: "b", catalog: &b, origin: "https://b" },
+            Default::default(),
+        );
+        let report = replicator.run(&super::super::Selection::Assets(vec![asset.id, asset.id])).await.unwrap();
+        assert_eq!(report.assets.len(), 1, "{report:?}");
+        assert_eq!(report.totals.counts.copied, 1, "{report:?}");
     }
 
     /// Slows every finished copy, so a run outlives its short grants.

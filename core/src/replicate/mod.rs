@@ -168,6 +168,34 @@ impl Default for ReplicateOptions {
     }
 }
 
+/// Assets handled together: they share their grant records (see `grants`)
+/// and one journal entry, both settled when the last of them is done.
+struct Batch {
+    first_asset: AssetId,
+    grants: Arc<grants::GrantBatch>,
+    journal: tokio::sync::Mutex<Vec<AssetReport>>,
+    remaining: std::sync::atomic::AtomicUsize,
+}
+
+impl Batch {
+    /// The batches of a run's assets, by asset.
+    fn plan(ids: &[AssetId]) -> BTreeMap<AssetId, Arc<Batch>> {
+        let mut out = BTreeMap::new();
+        for chunk in ids.chunks(grants::GRANT_BATCH) {
+            let batch = Arc::new(Batch {
+                first_asset: chunk[0],
+                grants: Arc::new(grants::GrantBatch::new(chunk)),
+                journal: Default::default(),
+                remaining: chunk.len().into(),
+            });
+            for id in chunk {
+                out.insert(*id, batch.clone());
+            }
+        }
+        out
+    }
+}
+
 /// Which assets to replicate.
 #[derive(Debug, Clone)]
 pub enum Selection {
@@ -183,6 +211,10 @@ pub struct Replicator<'a> {
     permits: Arc<Semaphore>,
     /// Policies in B by id (grants', streaming locators'), read or created once per run.
     target_policies: tokio::sync::Mutex<BTreeMap<crate::id::PolicyId, AccessPolicy>>,
+    /// Grant records this run wrote (their policies are live, not leftovers).
+    live_grant_records: std::sync::Mutex<std::collections::BTreeSet<crate::id::LocatorId>>,
+    /// Containers' stored policies as this run last wrote them (see `grants`).
+    known_policies: std::sync::Mutex<BTreeMap<(grants::GrantSide, String), grants::KnownPolicies>>,
 }
 
 impl std::fmt::Debug for Replicator<'_> {
@@ -210,7 +242,16 @@ impl<'a> Replicator<'a> {
             },
         );
         let permits = Arc::new(Semaphore::new(concurrency));
-        Replicator { source, target, options, engine, permits, target_policies: Default::default() }
+        Replicator {
+            source,
+            target,
+            options,
+            engine,
+            permits,
+            target_policies: Default::default(),
+            live_grant_records: Default::default(),
+            known_policies: Default::default(),
+        }
     }
 
     /// Replicates the selected assets; unknown ids are an error before anything is written.
@@ -231,15 +272,21 @@ impl<'a> Replicator<'a> {
                         self.source.catalog.store().describe()
                     )));
                 }
-                ids.clone()
+                // An asset named twice is replicated once (two runs of it at once would share its grant).
+                let mut seen = std::collections::BTreeSet::new();
+                ids.iter().copied().filter(|id| seen.insert(*id)).collect()
             }
         };
         if let Some(shard) = self.options.shard {
             ids.retain(|id| shard.owns(id));
         }
+        // What B's listing says of its policies stands for reading them one by one.
+        self.target_policies.lock().await.extend(b_index.policies.iter().map(|(id, p)| (*id, p.clone())));
         if !self.options.dry_run {
             if !b_index.exists {
+                // A new catalog: its journal container is new too (made once here, not by racing assets).
                 self.target.catalog.ensure().await?;
+                self.target.catalog.store().create_container(crate::catalog::JOURNAL_CONTAINER).await?;
             }
             let selected: std::collections::BTreeSet<AssetId> = ids.iter().copied().collect();
             // Grants live in B only: A is never written.
@@ -257,8 +304,15 @@ impl<'a> Replicator<'a> {
         // copies may be (the copies themselves share the run's permits and pool).
         let parallel_assets = self.options.concurrency.clamp(1, 64);
         let (a_index, b_index) = (&a_index, &b_index);
+        let batches = Batch::plan(&ids);
+        let batches = &batches;
         let mut assets: Vec<AssetReport> = stream::iter(ids)
-            .map(|id| self.replicate_asset(id, a_index, b_index))
+            .map(|id| async move {
+                let batch = &batches[&id];
+                let (report, changed) = self.replicate_asset(id, a_index, b_index, &batch.grants).await;
+                self.asset_done_in(batch, &report, changed).await;
+                report
+            })
             .buffer_unordered(parallel_assets)
             .collect()
             .await;
@@ -296,7 +350,33 @@ impl<'a> Replicator<'a> {
         Ok(report)
     }
 
-    async fn replicate_asset(&self, id: AssetId, a_index: &Index, b_index: &Index) -> AssetReport {
+    /// One asset of `batch` is done (`changed`: the run wrote something for it); when it was the last, the batch's
+    /// grant records go and its journal entry is written: the per-blob record
+    /// of what this run did to the assets of the batch it changed.
+    async fn asset_done_in(&self, batch: &Batch, report: &AssetReport, changed: bool) {
+        let mut journal = batch.journal.lock().await;
+        if changed {
+            journal.push(report.clone());
+        }
+        if batch.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        self.close_grants(&batch.grants).await;
+        if !journal.is_empty() {
+            let name = format!("assets-{}", batch.first_asset.guid());
+            if let Err(e) = self.target.catalog.put_journal(&self.options.run_id, &name, &*journal).await {
+                tracing::warn!(error = %e, "could not write the journal entry of {} assets", journal.len());
+            }
+        }
+    }
+
+    async fn replicate_asset(
+        &self,
+        id: AssetId,
+        a_index: &Index,
+        b_index: &Index,
+        batch: &Arc<grants::GrantBatch>,
+    ) -> (AssetReport, bool) {
         let mut report = AssetReport {
             id,
             name: String::new(),
@@ -326,7 +406,7 @@ impl<'a> Replicator<'a> {
             report.errors = problems;
             report.errors.push(format!("asset {id}: its records failed their checks; nothing of it was written"));
             self.options.progress.asset_done(&report);
-            return report;
+            return (report, false);
         };
         report.status = AssetStatus::Replicated;
         let asset = entry.asset.clone();
@@ -337,9 +417,9 @@ impl<'a> Replicator<'a> {
                 asset.id, asset.name, self.source.name
             ));
             self.options.progress.asset_done(&report);
-            return report;
+            return (report, false);
         }
-        let changed = match self.replicate_into(entry, a_index, b_index, &mut report).await {
+        let changed = match self.replicate_into(entry, a_index, b_index, batch, &mut report).await {
             Ok(changed) => changed,
             Err(e) => {
                 report.errors.push(e.to_string());
@@ -358,14 +438,8 @@ impl<'a> Replicator<'a> {
             report.status = if report.status == AssetStatus::Interrupted { report.status } else { AssetStatus::Failed };
         }
         report.unchanged = !changed && !self.options.dry_run;
-        // The per-blob record of what this run did, for the assets it touched.
-        if !self.options.dry_run && changed {
-            if let Err(e) = self.target.catalog.put_journal(&self.options.run_id, &asset.id.guid(), &report).await {
-                tracing::warn!(asset = %asset.id, error = %e, "could not write the journal entry");
-            }
-        }
         self.options.progress.asset_done(&report);
-        report
+        (report, changed && !self.options.dry_run)
     }
 
     /// Returns whether anything had to be done (false: the replica was proven unchanged).
@@ -374,19 +448,40 @@ impl<'a> Replicator<'a> {
         entry: &AssetEntry,
         a_index: &Index,
         b_index: &Index,
+        batch: &Arc<grants::GrantBatch>,
         report: &mut AssetReport,
     ) -> Result<bool> {
         let asset = &entry.asset;
         let source_store = self.source.catalog.store();
         let target_store = self.target.catalog.store();
-        let (source_blobs, target_blobs) =
-            futures::join!(source_store.list_all(&asset.container, ""), target_store.list_all(&asset.container, ""));
-        let source_blobs = source_blobs?;
-        let (target_blobs, target_container_exists): (BTreeMap<String, BlobMeta>, bool) = match target_blobs {
-            Ok(list) => (list.into_iter().map(|b| (b.name.clone(), b)).collect(), true),
-            Err(e) if e.kind() == ErrorKind::NotFound => (BTreeMap::new(), false),
-            Err(e) => return Err(e),
+        // An asset B has no record of is most likely new there: creating its
+        // container first tells whether it is empty without listing it.
+        let create_first = !self.options.dry_run && !b_index.assets.contains_key(&asset.id);
+        let target_listing = async {
+            if create_first && target_store.create_container(&asset.container).await? {
+                return Ok((BTreeMap::new(), true, true));
+            }
+            match target_store.list_all(&asset.container, "").await {
+                Ok(list) => Ok((list.into_iter().map(|b| (b.name.clone(), b)).collect(), true, false)),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok((BTreeMap::new(), false, false)),
+                Err(e) => Err(e),
+            }
         };
+        let (source_blobs, target_listing) =
+            futures::join!(source_store.list_all(&asset.container, ""), target_listing);
+        let source_blobs = match source_blobs {
+            Ok(blobs) => blobs,
+            Err(e) => {
+                // Nothing of the asset is written when A cannot be read: not even its empty container.
+                if matches!(target_listing, Ok((_, _, true))) {
+                    let _ = target_store.delete_container(&asset.container).await;
+                }
+                return Err(e);
+            }
+        };
+        // Whether the container exists, and whether this run has just created it (it holds nothing yet).
+        let (target_blobs, target_container_exists, created_now): (BTreeMap<String, BlobMeta>, bool, bool) =
+            target_listing?;
         let mut to_copy = Vec::new();
         let deep_differs = if self.options.deep {
             plan::differing_bytes(
@@ -436,11 +531,12 @@ impl<'a> Replicator<'a> {
             return Ok(false);
         }
 
+        let mut created_now = created_now;
         if !target_container_exists {
-            target_store.create_container(&asset.container).await?;
+            created_now = target_store.create_container(&asset.container).await?;
         }
         if !to_copy.is_empty() {
-            let cell = grants::GrantCell::default();
+            let cell = grants::GrantCell::new(batch.clone(), created_now);
             // The first grant before any copy: if it cannot be issued, nothing is copied.
             let first = self.current_grants(asset, &cell).await;
             let copied = match first {
@@ -520,7 +616,7 @@ impl<'a> Replicator<'a> {
                     source_container_url: grants.source_url.as_ref(),
                     source_meta: Some(blob),
                 };
-                let done = self.copy_with_retries(request, blob).await;
+                let done = self.copy_with_retries(request, blob, grants.propagating_until).await;
                 self.options.progress.blob_done(&asset.id, &done);
                 Some(done)
             })
@@ -530,8 +626,17 @@ impl<'a> Replicator<'a> {
             .await
     }
 
-    async fn copy_with_retries(&self, mut request: CopyRequest<'_>, blob: &BlobMeta) -> BlobOutcome {
+    /// `propagating_until`: until then a refusal may be a new stored policy
+    /// not applied yet (Azure takes up to 30 s), and is tried again after a
+    /// pause: the first copies are the grant's probe.
+    async fn copy_with_retries(
+        &self,
+        mut request: CopyRequest<'_>,
+        blob: &BlobMeta,
+        propagating_until: Option<std::time::Instant>,
+    ) -> BlobOutcome {
         let mut attempt = 0;
+        let mut pause = std::time::Duration::from_millis(250);
         loop {
             match self.engine.copy_blob(request).await {
                 Ok(done) => {
@@ -539,6 +644,23 @@ impl<'a> Replicator<'a> {
                     o.bytes = done.bytes;
                     o.strategy = Some(done.strategy);
                     o.source_etag = Some(done.source_etag);
+                    o.attempts_retried = attempt;
+                    return o;
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::Authentication | ErrorKind::PermissionDenied) => {
+                    if propagating_until.is_some_and(|t| std::time::Instant::now() + pause < t) {
+                        tracing::info!(blob = %blob.name, error = %e, "refused while a new stored policy applies; trying again");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(std::time::Duration::from_secs(4));
+                        continue;
+                    }
+                    // Not (or no longer) a policy on its way: a refused server-side copy goes through the client.
+                    if self.engine.give_up_server_side() {
+                        tracing::warn!(blob = %blob.name, error = %e, "server-side copy refused; copying through the client from now on");
+                        continue;
+                    }
+                    let mut o = outcome(blob, BlobStatus::Failed);
+                    o.error = Some(e.to_string());
                     o.attempts_retried = attempt;
                     return o;
                 }

@@ -117,7 +117,8 @@ impl Replicator<'_> {
         if let Some(p) = cache.get(&id) {
             return Ok(p.clone());
         }
-        let p = self.target.catalog.policy_for(name, minutes, permissions).await?;
+        // B's listing filled the cache: a policy not in it is created without a read.
+        let p = self.target.catalog.create_policy(name, minutes, permissions).await?;
         cache.insert(id, p.clone());
         Ok(p)
     }

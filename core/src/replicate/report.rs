@@ -186,10 +186,15 @@ pub struct Totals {
 }
 
 /// Requests sent, per side.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestCounts {
     pub source: u64,
     pub target: u64,
+    /// Diagnostic: the same requests by operation and side, where the backend counts them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_operations: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub target_operations: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -311,6 +311,11 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
         0
     }
 
+    /// The same requests by operation (e.g. `get ACL asset`), where the store counts them.
+    fn requests_by_operation(&self) -> std::collections::BTreeMap<String, u64> {
+        Default::default()
+    }
+
     /// The service endpoint (`scheme://host:port`) for stores that have one:
     /// two stores on one endpoint may copy server-side between each other.
     fn endpoint(&self) -> Option<String> {

@@ -168,6 +168,14 @@ impl BlobStore for Throttled {
         self.inner.request_retries()
     }
 
+    fn requests_sent(&self) -> u64 {
+        self.inner.requests_sent()
+    }
+
+    fn requests_by_operation(&self) -> std::collections::BTreeMap<String, u64> {
+        self.inner.requests_by_operation()
+    }
+
     fn endpoint(&self) -> Option<String> {
         self.inner.endpoint()
     }
