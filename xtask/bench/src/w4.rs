@@ -184,6 +184,30 @@ pub async fn linear(tools: &Tools, library: usize, new: usize) -> Result<Value> 
     let (mc_full, rc_full) = (replicate()?, rclone()?);
     eprintln!("bench:   into {library}: mirrorcast {mc_full:.1}s, rclone {rc_full:?}");
 
+    // The whole library now in B: the no-op re-run and the audit at this size, against rclone.
+    let total = new.max(library) + new;
+    let mc = |args: &[&str]| {
+        let mut cmd = Command::new(&tools.mirrorcast);
+        cmd.args(args).envs(env.iter().cloned());
+        timed(&mut cmd)
+    };
+    let (noop_s, noop_report) = mc(&["replicate", "--from", "a", "--to", "b", "--all", "--json"])?;
+    let (verify_s, verify_report) = mc(&["verify", "--from", "a", "--to", "b", "--all", "--format", "json"])?;
+    let rc_noop = rclone()?;
+    let rc_check = match &tools.rclone {
+        Some(rclone) => {
+            let mut check = Command::new(rclone);
+            check
+                .args(["check", "SRC:", "DST:", "--include", "/asset-*/**", "--checkers", "16"])
+                .args(["--config", "/dev/null", "-q"])
+                .envs(rc_env.iter().cloned());
+            Some(timed(&mut check)?.0)
+        }
+        None => None,
+    };
+    let (noop_rpa, verify_rpa) = (requests_per_asset(&noop_report, total), requests_per_asset(&verify_report, total));
+    eprintln!("bench:   {total} assets: no-op {noop_s:.1}s ({noop_rpa:?} req/asset), verify {verify_s:.1}s ({verify_rpa:?} req/asset)");
+
     let per = |s: f64| s / new as f64;
     let name = format!("W4 {new} new into {library}");
     Ok(json!({
@@ -192,6 +216,9 @@ pub async fn linear(tools: &Tools, library: usize, new: usize) -> Result<Value> 
         "new": new,
         "mirrorcast": {"into_empty_seconds": mc_empty, "into_library_seconds": mc_full,
                        "seconds_per_new_asset": [per(mc_empty), per(mc_full)], "growth": mc_full / mc_empty},
+        "library_total": {"assets": total, "noop_seconds": noop_s, "verify_seconds": verify_s,
+                          "noop_requests_per_asset": noop_rpa, "verify_requests_per_asset": verify_rpa,
+                          "rclone_noop_copy_seconds": rc_noop, "rclone_check_seconds": rc_check},
         "rclone": {"into_empty_seconds": rc_empty, "into_library_seconds": rc_full,
                    "growth": rc_empty.zip(rc_full).map(|(e, f)| f / e)},
         "rows": [
@@ -205,6 +232,10 @@ pub async fn linear(tools: &Tools, library: usize, new: usize) -> Result<Value> 
                 mc_full / mc_empty,
                 rc_empty.zip(rc_full).map(|(e, f)| format!("{:.2}", f / e)).unwrap_or("-".into())
             ),
+            row(&format!("W4 {total} assets no-op re-run"), noop_s, rc_noop, None, None),
+            row(&format!("W4 {total} assets verify / check"), verify_s, rc_check, None, None),
+            format!("{:<34} no-op {:.2}, verify {:.2}", format!("W4 {total} requests/asset"),
+                    noop_rpa.unwrap_or(f64::NAN), verify_rpa.unwrap_or(f64::NAN)),
         ],
     }))
 }
