@@ -417,14 +417,18 @@ pub struct VerifyArgs {
     /// With --http: the target's origin base URL (default: its configured origin or serve address).
     #[arg(long, value_name = "URL", requires = "http")]
     pub to_url: Option<String>,
-    /// Download and hash both sides, and check stored MD5s against the bytes.
+    /// Download and hash both sides, and check stored MD5s against the bytes (implies --audit-source).
     #[arg(long)]
     pub deep: bool,
+    /// Also read A's manifests and MP4 box heads where the listings prove B holds A's bytes:
+    /// that audits A itself (a dangling reference or truncated MP4 the copy holds too).
+    #[arg(long, conflicts_with = "http")]
+    pub audit_source: bool,
     /// text (the default), json or junit (`--json` is `--format json`).
     #[arg(long, value_parser = ["text", "json", "junit"])]
     pub format: Option<String>,
-    /// Assets checked at once (and blobs hashed at once with --deep).
-    #[arg(long, default_value_t = 8, allow_negative_numbers = true, value_parser = in_flight())]
+    /// Assets checked at once (with --deep each hashes up to 8 blobs at once).
+    #[arg(long, default_value_t = mirrorcast_verify::DEFAULT_PARALLEL, allow_negative_numbers = true, value_parser = in_flight())]
     pub parallel: usize,
 }
 

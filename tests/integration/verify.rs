@@ -242,3 +242,53 @@ async fn each_planted_damage_is_reported_exactly() {
     assert_eq!(snapshot(a_store.as_ref()).await, before_a, "verify must not write to A");
     assert_eq!(snapshot(b_store.as_ref()).await, before_b, "verify must not write to B");
 }
+
+/// A truncated MP4 in A that the copy holds byte for byte: the default verify
+/// proves B is A's copy from the listings alone (two listings per asset, no
+/// reads), and `--audit-source` and `--deep` still read A and name the damage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_verify_of_a_faithful_copy_costs_two_listings_and_audit_source_still_reads_a() {
+    let f = crate::replicate::Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let a = Catalog::new(Arc::new(f.dcs.a.store()));
+    const ASSETS: u64 = 6;
+    let mut ids = Vec::new();
+    for i in 0..ASSETS {
+        ids.push(crate::requests::publish_small(&a, &format!("asset {i}"), i).await.id);
+    }
+    // A's own damage: a rendition cut short, with a Content-MD5 of the cut bytes.
+    let truncated = "Clip_640x360_1000.mp4";
+    let container = ids[0].container_name();
+    let (meta, bytes) = a.store().get_bytes(&container, truncated).await.unwrap();
+    let cut = bytes.slice(..bytes.len() / 2);
+    let mut put =
+        PutOptions { properties: meta.properties.clone(), metadata: meta.metadata.clone(), ..Default::default() };
+    put.properties.content_md5 = Some({
+        use base64::Engine as _;
+        use md5::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&cut))
+    });
+    a.store().put_blob(&container, truncated, cut, &put).await.unwrap();
+    a.regenerate_files(&ids[0]).await.unwrap();
+    f.run(&["replicate", "--from", "a", "--to", "b", "--all", "--json"]).await.ok();
+
+    let before = (snapshot(&f.dcs.a.store()).await, snapshot(&f.dcs.b.store()).await);
+    let default = f.run(&["verify", "--from", "a", "--to", "b", "--all", "--format", "json"]).await;
+    assert_eq!(default.code, 0, "B is A's copy: {}", default.stdout);
+    let report = default.json();
+    let sent = report["requests"]["source"].as_u64().unwrap() + report["requests"]["target"].as_u64().unwrap();
+    // Per asset its two container listings; per side a few catalog listings and the container listing.
+    assert!(sent <= 2 * ASSETS + 8, "{sent} requests for {ASSETS} identical assets: {}", report["requests"]);
+
+    for extra in ["--audit-source", "--deep"] {
+        let audit = f.run(&["verify", "--from", "a", "--to", "b", "--all", "--format", "json", extra]).await;
+        assert_eq!(audit.code, 1, "{extra}: {}", audit.stdout);
+        let report: mirrorcast_verify::Report = serde_json::from_str(&audit.stdout).unwrap();
+        let lines = report.difference_lines();
+        assert!(
+            lines.iter().any(|l| l.starts_with("* mp4") && l.contains(truncated) && l.contains("(in A)")),
+            "{extra} names A's truncated MP4: {lines:?}"
+        );
+    }
+    let after = (snapshot(&f.dcs.a.store()).await, snapshot(&f.dcs.b.store()).await);
+    assert_eq!(before, after, "verify must not write");
+}

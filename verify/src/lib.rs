@@ -21,5 +21,5 @@ mod run;
 pub mod served;
 
 pub use readonly::ReadOnly;
-pub use report::{AssetVerdict, Check, Entry, Marker, Report, Side};
-pub use run::{verify, VerifyOptions};
+pub use report::{AssetVerdict, Check, Entry, Marker, Report, RequestsSent, Side};
+pub use run::{verify, VerifyOptions, DEEP_BLOBS_PER_ASSET, DEFAULT_PARALLEL};

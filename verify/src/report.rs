@@ -2,7 +2,8 @@
 //!
 //! JSON schema (stable; fields are only ever added):
 //! `{ "source", "target", "deep", "identical": bool, "counts": {"same","missing","extra","differs","errors"},
-//!    "assets": [ { "id", "name", "counts": {…}, "entries": [ {"marker","check","side","path","detail"} ] } ] }`
+//!    "assets": [ { "id", "name", "counts": {…}, "entries": [ {"marker","check","side","path","detail"} ] } ],
+//!    "requests": {"source","target"} }` (`requests` when the caller counted them)
 //! `marker` is one of `= - + * !`; `check` one of blob, asset, file-info, locator, url, manifest, mp4, http;
 //! `side` is `a`, `b` or `both`.
 
@@ -157,6 +158,16 @@ pub struct Report {
     pub identical: bool,
     pub counts: Counts,
     pub assets: Vec<AssetVerdict>,
+    /// Requests the run sent to each side (filled in by the caller, which owns the stores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<RequestsSent>,
+}
+
+/// Requests sent to the source (A) and the target (B).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestsSent {
+    pub source: u64,
+    pub target: u64,
 }
 
 impl Report {
@@ -173,6 +184,7 @@ impl Report {
             identical: counts.differences() == 0 && counts.errors == 0,
             counts,
             assets,
+            requests: None,
         }
     }
 

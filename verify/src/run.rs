@@ -16,15 +16,29 @@ use crate::{blobs, manifest, mp4, records};
 
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
-    /// Download and hash both sides.
+    /// Download and hash both sides (implies `audit_source`).
     pub deep: bool,
-    /// Assets checked at once; also blobs hashed at once per asset with `deep`.
+    /// Read A's manifests and MP4 box heads even for an asset whose listings
+    /// prove B holds A's bytes: then they only audit A itself (a dangling
+    /// reference, a truncated MP4 that the copy holds byte for byte).
+    pub audit_source: bool,
+    /// Assets checked at once; with `deep`, each hashes up to
+    /// [`DEEP_BLOBS_PER_ASSET`] blobs at once (fewer if `parallel` is smaller).
     pub parallel: usize,
 }
 
+/// Assets checked at once by default: a small asset costs two listings, so
+/// this many keep the service busy (rclone check runs 16 checkers), and each
+/// holds only its two listings in memory (and, where B differs, a few 64 KiB heads).
+pub const DEFAULT_PARALLEL: usize = 32;
+
+/// Blobs of one asset hashed at once with `deep` (bounds downloads in flight
+/// to `parallel` x this).
+pub const DEEP_BLOBS_PER_ASSET: usize = 8;
+
 impl Default for VerifyOptions {
     fn default() -> Self {
-        VerifyOptions { deep: false, parallel: 8 }
+        VerifyOptions { deep: false, audit_source: false, parallel: DEFAULT_PARALLEL }
     }
 }
 
@@ -99,6 +113,20 @@ struct Ctx<'a> {
     options: &'a VerifyOptions,
 }
 
+/// Whether the listings prove B's container is A's: every blob of A in B and
+/// nothing more, alike in size, type and metadata (`compared` is
+/// [`blobs::compare`]'s verdict), and every manifest and MP4 of B with A's
+/// Content-MD5. Then B's manifests reference what A's do and resolve as in A,
+/// and B's MP4s have A's boxes: reading them would audit only A itself.
+fn container_is_a_copy(compared: &[Entry], a_blobs: &[BlobMeta], b_blobs: &[BlobMeta]) -> bool {
+    let a_listed: BTreeMap<&str, &BlobMeta> = a_blobs.iter().map(|m| (m.name.as_str(), m)).collect();
+    compared.iter().all(|e| e.marker == Marker::Same)
+        && b_blobs
+            .iter()
+            .filter(|m| manifest::kind(&m.name).is_some() || mp4::is_mp4(&m.name))
+            .all(|m| a_listed.get(m.name.as_str()).is_some_and(|a| listed_equal(a, m)))
+}
+
 /// Whether the listings prove B's blob holds A's bytes (as far as verify
 /// without `--deep` trusts them): same size, same stored Content-MD5.
 fn listed_equal(a: &BlobMeta, b: &BlobMeta) -> bool {
@@ -168,7 +196,10 @@ impl Ctx<'_> {
             entries.extend(records::asset(a_record, b_record.as_ref()));
         }
         let a_files: std::collections::BTreeSet<&str> = a_record.files.iter().map(|f| f.name.as_str()).collect();
-        entries.extend(blobs::compare(&a_blobs, &b_blobs, &a_files));
+        let compared = blobs::compare(&a_blobs, &b_blobs, &a_files);
+        let structure_needed =
+            self.options.deep || self.options.audit_source || !container_is_a_copy(&compared, &a_blobs, &b_blobs);
+        entries.extend(compared);
         let a_locs: Vec<Locator> = self.a_index.locators_of(&id).cloned().collect();
         let b_locs: Vec<Locator> = self.b_index.locators_of(&id).cloned().collect();
         entries.extend(records::locators(&a_locs, &b_locs, &self.b_index.policies));
@@ -176,10 +207,12 @@ impl Ctx<'_> {
             entries.extend(records::file_infos(b_record, &b_blobs));
             entries.extend(records::urls(a_record, b_record, &a_locs, &b_locs, self.a_origin, self.b_origin));
         }
-        let (manifests, boxes) =
-            tokio::join!(self.manifests(container, &a_blobs, &b_blobs), self.mp4s(container, &a_blobs, &b_blobs));
-        entries.extend(manifests);
-        entries.extend(boxes);
+        if structure_needed {
+            let (manifests, boxes) =
+                tokio::join!(self.manifests(container, &a_blobs, &b_blobs), self.mp4s(container, &a_blobs, &b_blobs));
+            entries.extend(manifests);
+            entries.extend(boxes);
+        }
         if self.options.deep {
             entries.extend(
                 blobs::deep(
@@ -188,7 +221,7 @@ impl Ctx<'_> {
                     container,
                     &a_blobs,
                     &b_blobs,
-                    self.options.parallel,
+                    self.options.parallel.min(DEEP_BLOBS_PER_ASSET),
                 )
                 .await,
             );

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use mirrorcast_core::id::AssetId;
 use mirrorcast_core::Error;
 use mirrorcast_verify::served::{verify_served, Fetch, Fetched, Served};
-use mirrorcast_verify::{verify, Report, VerifyOptions};
+use mirrorcast_verify::{verify, Report, RequestsSent, VerifyOptions};
 
 use super::Context;
 use crate::args::VerifyArgs;
@@ -24,14 +24,15 @@ pub async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<ExitCode
     }
     let ids = args.pair.assets.iter().map(|a| AssetId::parse_any(a)).collect::<Result<Vec<_>, _>>()?;
     let (a, b) = (ctx.dc(&args.pair.from)?, ctx.dc(&args.pair.to)?);
-    let options = VerifyOptions { deep: args.deep, parallel: args.parallel };
+    let options = VerifyOptions { deep: args.deep, audit_source: args.audit_source, parallel: args.parallel };
     let selected = (!args.pair.all && !ids.is_empty()).then_some(ids.as_slice());
     // The verify crate reports nothing while it works: a spinner with the time spent.
     let spinner = crate::progress::Work::spinner(
         crate::progress::Mode::detect(ctx.json),
         format!("verify {} against {}", a.name, b.name),
     );
-    let report = if args.http {
+    let sent_before = (a.store.requests_sent(), b.store.requests_sent());
+    let mut report = if args.http {
         let a_base = origin_base(&a.name, args.from_url.as_deref(), &a.origin, "--from-url")?;
         let b_base = origin_base(&b.name, args.to_url.as_deref(), &b.origin, "--to-url")?;
         let fetch = HttpFetch::new(ctx.settings.retry_for)?;
@@ -47,6 +48,10 @@ pub async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<ExitCode
         verify((&a.name, a.store.clone(), &a.origin), (&b.name, b.store.clone(), &b.origin), selected, &options).await?
     };
     spinner.finish();
+    report.requests = Some(RequestsSent {
+        source: a.store.requests_sent() - sent_before.0,
+        target: b.store.requests_sent() - sent_before.1,
+    });
     print(&report, format)?;
     Ok(ExitCode::from(report.exit_code()))
 }

@@ -12,6 +12,8 @@
 //! parallel GETs and PUTs of the same bytes) with each tool's share of it.
 //! `--only` takes comma-separated workload or topology names (W3,streamed,upload).
 //! W4 (the control plane, `--only W4 [--w4-assets 1000,10000]`) is in w4.rs; it runs only when asked.
+//! So does its linearity row (`--only W4-linear [--w4-library 1000] [--w4-new 700]`): seconds per
+//! new asset replicated into an empty B and into a library, and their ratio.
 //! So does `encode` (`--only encode [--encode-seconds 20] [--encode-size 1280x720]`, encode.rs):
 //! `mirrorcast encode` against the same ffmpeg command run by hand, and one ffmpeg per rendition.
 //! So does `--only serve [--serve-seconds 10] [--serve-connections 32]` (serve.rs: the origin against nginx).
@@ -62,6 +64,11 @@ async fn main() -> Result<()> {
         let sizes = flag(&args, "--w4-assets").unwrap_or_else(|| "1000,10000".into());
         let sizes: Vec<usize> = sizes.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>()?;
         results.extend(w4::run(&tools, &sizes).await?);
+    }
+    if only.as_ref().is_some_and(|o| o.iter().any(|w| w == "W4-linear")) {
+        let library = flag(&args, "--w4-library").map(|v| v.parse()).transpose()?.unwrap_or(1000);
+        let new = flag(&args, "--w4-new").map(|v| v.parse()).transpose()?.unwrap_or(700);
+        results.push(w4::linear(&tools, library, new).await?);
     }
     if only.as_ref().is_some_and(|o| o.iter().any(|w| w == "encode")) {
         let seconds = flag(&args, "--encode-seconds").map(|v| v.parse()).transpose()?.unwrap_or(20);
