@@ -45,6 +45,8 @@ use crate::validators::{self, Validators};
 const MAX_MOOV_BYTES: u64 = 64 * 1024 * 1024;
 /// The first read of a rendition: with `moov` first (as `mirrorcast encode` writes), the whole index in one GET.
 const FIRST_READ_BYTES: u64 = 256 * 1024;
+/// A larger `.ism` is refused (one names a few renditions in a few KiB).
+const MAX_ISM_BYTES: u64 = 1024 * 1024;
 /// How long a parsed `.ism` is reused before it is read again.
 const MANIFEST_TTL: Duration = Duration::from_secs(30);
 /// How long a found locator and its asset record are reused: a deleted locator stops
@@ -546,7 +548,10 @@ impl Origin {
     }
 
     async fn server_manifest(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Parsed>, Fail> {
-        Self::has_file(asset, ism)?;
+        // A server manifest is a few KiB; a huge one is refused, not held (the records say its size).
+        if Self::has_file(asset, ism)?.size > MAX_ISM_BYTES {
+            return Err(Fail::Media);
+        }
         let key = (asset.asset.container.clone(), ism.to_owned());
         if let Some((at, m)) = self.manifests.get(&key) {
             if at.elapsed() < MANIFEST_TTL {
@@ -554,6 +559,9 @@ impl Origin {
             }
         }
         let (version, bytes) = self.get_range(&asset.asset.container, ism, None).await?;
+        if bytes.len() as u64 > MAX_ISM_BYTES {
+            return Err(Fail::Media);
+        }
         let text = std::str::from_utf8(&bytes).map_err(|_| Fail::Media)?;
         let parsed = Arc::new(Parsed { manifest: ServerManifest::parse(text).map_err(|_| Fail::Media)?, version });
         self.manifests.insert(key, (Instant::now(), parsed.clone()));
@@ -613,7 +621,8 @@ impl Origin {
             };
             let h = box_header(&head).ok_or(Fail::Media)?;
             let box_size = h.size.unwrap_or(size - pos);
-            if box_size < h.header_len || pos + box_size > size {
+            // A 64-bit size near 2^64 must not overflow: checked, not added.
+            if box_size < h.header_len || pos.checked_add(box_size).is_none_or(|end| end > size) {
                 return Err(Fail::Media);
             }
             if &h.kind == b"moov" {
