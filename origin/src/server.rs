@@ -39,6 +39,7 @@ use crate::packaging::{self, Rendition};
 use crate::range::{self, Ranged};
 use crate::request::{self, Format, Target};
 use crate::smooth;
+use crate::stall::{StallGuard, WRITE_STALL_LIMIT};
 use crate::validators::{self, Validators};
 
 /// A larger `moov` is refused rather than held (hours of 60 fps need a few MiB).
@@ -848,7 +849,7 @@ pub async fn serve(
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(header_read_timeout)
                 .max_buf_size(MAX_HEAD_BYTES)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .serve_connection(hyper_util::rt::TokioIo::new(StallGuard::new(stream, WRITE_STALL_LIMIT)), service)
                 .await;
             if let Err(e) = served {
                 debug!(target: "mirrorcast_origin", "connection from {peer}: {e}");

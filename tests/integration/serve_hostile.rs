@@ -143,3 +143,51 @@ async fn hostile_renditions_and_requests_get_their_status_and_never_a_panic() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// Slow clients are cut off and the others still served: a head sent one byte
+/// a second (the header deadline), and a client that asks for 32 MiB and never
+/// reads (the write-stall limit, 30 s: else it holds the response and its
+/// upstream read for as long as it likes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_others_still_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sb = Sandbox::start().await;
+    const BIG: usize = 32 << 20;
+    let big: Vec<u8> = (0..BIG).map(|i| (i % 251) as u8).collect();
+    let l = hostile_asset(&sb, "Slow", &[("big.bin", big)]).await;
+    let s = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
+
+    let addr = s.addr.clone();
+    let dribble = tokio::spawn(async move {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+        for b in head {
+            if c.write_all(&[*b]).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            let mut probe = [0u8; 1];
+            if let Ok(Ok(0)) = tokio::time::timeout(std::time::Duration::from_millis(1), c.read(&mut probe)).await {
+                return true;
+            }
+        }
+        false
+    });
+
+    let mut stuck = tokio::net::TcpStream::connect(&s.addr).await.unwrap();
+    stuck.write_all(format!("GET /{l}/big.bin HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+    // Others are served while both slow clients hold their connections.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(get(&s.addr, "/healthz").await.0, 200);
+    assert!(dribble.await.unwrap(), "a head sent a byte a second is cut off before its end");
+    tokio::time::sleep(crate::serve_hostile::STALL + std::time::Duration::from_secs(10)).await;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(30), stuck.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the connection was closed by the server");
+    assert!(got.len() < BIG, "cut off before the end: {} of {BIG} bytes", got.len());
+    assert_eq!(get(&s.addr, "/healthz").await.0, 200, "still serving");
+    let log = s.stderr.lock().unwrap().clone();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+const STALL: std::time::Duration = mirrorcast_origin::stall::WRITE_STALL_LIMIT;
