@@ -29,6 +29,7 @@ use mirrorcast_media::smooth_fragment::smooth_fragment;
 use mirrorcast_media::ts::ts_segment;
 use quick_cache::sync::Cache;
 use tower::ServiceExt as _;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -807,11 +808,21 @@ pub fn router(origin: Arc<Origin>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(stream)
+        .layer(catch_panics())
         .layer(cors)
         .layer(RequestBodyLimitLayer::new(16 * 1024))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, origin.config.request_timeout))
         .layer(middleware::from_fn_with_state(origin.clone(), access_log))
         .with_state(origin)
+}
+
+/// A panic in a handler (a bug) becomes a short 500, logged through the access log, instead of
+/// a dropped connection; its message goes to stderr only, never into the body.
+pub fn catch_panics() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send + 'static>) -> Response> {
+    fn internal_error(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+    }
+    CatchPanicLayer::custom(internal_error as fn(_) -> _)
 }
 
 /// Largest request head (request line and headers) read; longer gets 431.
@@ -855,5 +866,23 @@ pub async fn serve(
                 debug!(target: "mirrorcast_origin", "connection from {peer}: {e}");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_short_500_that_leaks_nothing() {
+        async fn boom() -> &'static str {
+            panic!("secret detail sig=abc")
+        }
+        let app = Router::new().route("/boom", get(boom)).layer(catch_panics());
+        let req = axum::http::Request::get("/boom").body(Body::empty()).unwrap();
+        let resp = app.oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], b"internal error\n");
     }
 }
