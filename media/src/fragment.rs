@@ -67,6 +67,11 @@ pub struct Index {
 /// Fragments are cut at the first sync sample at or after this many seconds.
 pub const FRAGMENT_SECONDS: u64 = 2;
 
+/// A fragment whose samples span more of the file is refused at indexing: the
+/// origin reads a fragment's byte range into memory (10 s between key frames
+/// at 50 Mb/s is 63 MB).
+pub const MAX_FRAGMENT_BYTES: u64 = 128 * 1024 * 1024;
+
 impl Index {
     /// The index of a file whose whole `moov` box (header included) is `moov`.
     pub fn from_moov(moov: &[u8]) -> Result<Index> {
@@ -154,7 +159,7 @@ impl TrackIndex {
                 durations.push(delta);
             }
         }
-        if durations.len() != n {
+        if durations.len() != n || info.decode_times.len() != n {
             return Err(FormatError::new(format!("stts covers {} of {n} samples", durations.len())));
         }
 
@@ -211,7 +216,9 @@ impl TrackIndex {
                         break;
                     }
                     offsets.push(at);
-                    at += info.sample_sizes[sample] as u64;
+                    at = at
+                        .checked_add(info.sample_sizes[sample] as u64)
+                        .ok_or_else(|| FormatError::new(format!("sample {sample} ends past 2^64")))?;
                     sample += 1;
                 }
             }
@@ -229,6 +236,19 @@ impl TrackIndex {
             fragments: Vec::new(),
         };
         track.fragments = track.cut(FRAGMENT_SECONDS);
+        for f in &track.fragments {
+            let range = track.byte_range(f);
+            let span = range.end - range.start;
+            if span > MAX_FRAGMENT_BYTES {
+                return Err(FormatError::new(format!(
+                    "a fragment's samples span {span} bytes of the file; at most {MAX_FRAGMENT_BYTES} are read"
+                )));
+            }
+            // Overlapping samples would make a segment larger than the bytes read for it.
+            if track.fragment_bytes(f) > span {
+                return Err(FormatError::new("samples of a fragment overlap in the file"));
+            }
+        }
         Ok(track)
     }
 

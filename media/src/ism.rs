@@ -130,7 +130,7 @@ impl ServerManifest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub fn sample() -> ServerManifest {

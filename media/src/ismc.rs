@@ -74,7 +74,7 @@ impl StreamIndex {
             let mut start = c.t.unwrap_or(next);
             for _ in 0..c.r.unwrap_or(1).max(1) {
                 out.push((start, c.d));
-                start += c.d;
+                start = start.saturating_add(c.d);
             }
             next = start;
         }
@@ -215,10 +215,10 @@ fn opt(s: &mut String, name: &str, value: Option<u32>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample() -> ClientManifest {
+    pub(crate) fn sample() -> ClientManifest {
         ClientManifest {
             major_version: 2,
             minor_version: 2,

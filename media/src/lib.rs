@@ -16,6 +16,9 @@ pub mod smooth_fragment;
 pub mod ts;
 mod xml;
 
+#[cfg(test)]
+mod hostile_input_tests;
+
 /// A media document that could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -12,6 +12,11 @@ use crate::{FormatError, Result};
 /// A larger `moov` is refused rather than read (a 2-hour 60 fps rendition needs a few MiB).
 pub const MAX_MOOV_BYTES: u64 = 256 * 1024 * 1024;
 
+/// A track with more samples is refused: a fixed-size `stsz` or one `stts` entry
+/// states a count in 4 bytes, and the index holds ~30 bytes per sample
+/// (a day at 60 fps is 5.2 million samples).
+pub const MAX_SAMPLES: u32 = 1 << 23;
+
 /// A top-level box: its type, where it starts and its whole size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopBox {
@@ -93,7 +98,7 @@ impl Mp4 {
             } else if size == 0 {
                 size = end - pos;
             }
-            if size < header || pos + size > end {
+            if size < header || pos.checked_add(size).filter(|&e| e <= end).is_none() {
                 return Err(FormatError::new(format!("box '{kind}' at {pos} claims {size} bytes; the file has {end}")));
             }
             if kind == "moov" {
@@ -293,14 +298,27 @@ fn read_trak(trak: &[u8]) -> Result<Track> {
     let stbl = need(need(mdia, "minf", "mdia")?, "stbl", "minf")?;
     read_stsd(need(stbl, "stsd", "stbl")?, &mut t)?;
 
+    // stsz first: its count bounds what the other tables may make us hold.
+    let mut stsz = Cursor::new(need(stbl, "stsz", "stbl")?);
+    stsz.skip(4)?;
+    let (fixed, count) = (stsz.u32()?, stsz.u32()?);
+    if count > MAX_SAMPLES {
+        return Err(FormatError::new(format!("stsz states {count} samples; at most {MAX_SAMPLES} are indexed")));
+    }
+    t.sample_sizes =
+        if fixed != 0 { vec![fixed; count as usize] } else { (0..count).map(|_| stsz.u32()).collect::<Result<_>>()? };
+
     let mut stts = Cursor::new(need(stbl, "stts", "stbl")?);
     stts.skip(4)?;
     let mut time = 0u64;
-    for _ in 0..stts.u32()? {
+    'entries: for _ in 0..stts.u32()? {
         let (count, delta) = (stts.u32()?, stts.u32()? as u64);
         for _ in 0..count {
+            if t.decode_times.len() == t.sample_sizes.len() {
+                break 'entries;
+            }
             t.decode_times.push(time);
-            time += delta;
+            time = time.checked_add(delta).ok_or_else(|| FormatError::new("stts: decode times overflow 64 bits"))?;
         }
     }
     if let Some(stss) = child(stbl, "stss")? {
@@ -309,11 +327,6 @@ fn read_trak(trak: &[u8]) -> Result<Track> {
         let n = c.u32()?;
         t.sync_samples = Some((0..n).map(|_| c.u32()).collect::<Result<_>>()?);
     }
-    let mut stsz = Cursor::new(need(stbl, "stsz", "stbl")?);
-    stsz.skip(4)?;
-    let (fixed, count) = (stsz.u32()?, stsz.u32()?);
-    t.sample_sizes =
-        if fixed != 0 { vec![fixed; count as usize] } else { (0..count).map(|_| stsz.u32()).collect::<Result<_>>()? };
     Ok(t)
 }
 

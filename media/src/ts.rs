@@ -12,6 +12,9 @@ use crate::{FormatError, Result};
 const PACKET: usize = 188;
 const PMT_PID: u16 = 0x1000;
 const ES_PID: u16 = 0x0100;
+/// SPS and PPS are repeated before every key frame: more than this (real ones
+/// are tens of bytes; avcC may state 31 SPS and 255 PPS of 64 KiB each) is refused.
+pub const MAX_PARAMETER_SET_BYTES: usize = 64 * 1024;
 
 /// What the samples of a track become in a PES payload.
 enum Stream<'a> {
@@ -72,7 +75,13 @@ fn stream_of(track: &TrackIndex) -> Result<Stream<'_>> {
             0 => 4,
             n => n as usize,
         };
-        let parameter_sets = avc.sps.iter().chain(&avc.pps).map(Vec::as_slice).collect();
+        let parameter_sets: Vec<&[u8]> = avc.sps.iter().chain(&avc.pps).map(Vec::as_slice).collect();
+        let bytes: usize = parameter_sets.iter().map(|p| p.len()).sum();
+        if bytes > MAX_PARAMETER_SET_BYTES {
+            return Err(FormatError::new(format!(
+                "avcC's parameter sets are {bytes} bytes; at most {MAX_PARAMETER_SET_BYTES} are repeated in MPEG-TS"
+            )));
+        }
         return Ok(Stream::Avc { nal_length_size, parameter_sets });
     }
     match &track.info.audio {

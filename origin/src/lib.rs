@@ -11,6 +11,7 @@
 //! - [`validators`]: ETag and Last-Modified of packaged responses, conditional requests (pure).
 //! - [`metrics`]: counters for `/metrics`.
 //! - [`server`]: the HTTP side: handlers, tower layers, the accept loop.
+//! - [`stall`]: cutting off a client that stops reading its response.
 //! - [`named`]: the `x-mirrorcast-origin` header naming the data center that answered.
 
 pub mod metrics;
@@ -20,6 +21,7 @@ pub mod range;
 pub mod request;
 pub mod server;
 pub mod smooth;
+pub mod stall;
 pub mod validators;
 
 pub use named::{named, ORIGIN_HEADER};

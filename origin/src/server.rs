@@ -30,6 +30,7 @@ use mirrorcast_media::smooth_fragment::smooth_fragment;
 use mirrorcast_media::ts::ts_segment;
 use quick_cache::sync::Cache;
 use tower::ServiceExt as _;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -40,12 +41,15 @@ use crate::packaging::{self, Rendition};
 use crate::range::{self, Ranged};
 use crate::request::{self, Format, Target};
 use crate::smooth;
+use crate::stall::{StallGuard, WRITE_STALL_LIMIT};
 use crate::validators::{self, Validators};
 
 /// A larger `moov` is refused rather than held (hours of 60 fps need a few MiB).
 const MAX_MOOV_BYTES: u64 = 64 * 1024 * 1024;
 /// The first read of a rendition: with `moov` first (as `mirrorcast encode` writes), the whole index in one GET.
 const FIRST_READ_BYTES: u64 = 256 * 1024;
+/// A larger `.ism` is refused (one names a few renditions in a few KiB).
+const MAX_ISM_BYTES: u64 = 1024 * 1024;
 /// How long a parsed `.ism` is reused before it is read again.
 const MANIFEST_TTL: Duration = Duration::from_secs(30);
 /// How long a found locator and its asset record are reused: a deleted locator stops
@@ -555,7 +559,10 @@ impl Origin {
     }
 
     async fn server_manifest(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Parsed>, Fail> {
-        Self::has_file(asset, ism)?;
+        // A server manifest is a few KiB; a huge one is refused, not held (the records say its size).
+        if Self::has_file(asset, ism)?.size > MAX_ISM_BYTES {
+            return Err(Fail::Media);
+        }
         let key = (asset.asset.container.clone(), ism.to_owned());
         if let Some((at, m)) = self.manifests.get(&key) {
             if at.elapsed() < MANIFEST_TTL {
@@ -563,6 +570,9 @@ impl Origin {
             }
         }
         let (version, bytes) = self.get_range(&asset.asset.container, ism, None).await?;
+        if bytes.len() as u64 > MAX_ISM_BYTES {
+            return Err(Fail::Media);
+        }
         let text = std::str::from_utf8(&bytes).map_err(|_| Fail::Media)?;
         let parsed = Arc::new(Parsed { manifest: ServerManifest::parse(text).map_err(|_| Fail::Media)?, version });
         self.manifests.insert(key, (Instant::now(), parsed.clone()));
@@ -652,7 +662,8 @@ impl Origin {
             };
             let h = box_header(&head).ok_or(Fail::Media)?;
             let box_size = h.size.unwrap_or(size - pos);
-            if box_size < h.header_len || pos + box_size > size {
+            // A 64-bit size near 2^64 must not overflow: checked, not added.
+            if box_size < h.header_len || pos.checked_add(box_size).is_none_or(|end| end > size) {
                 return Err(Fail::Media);
             }
             if &h.kind == b"moov" {
@@ -849,11 +860,21 @@ pub fn router(origin: Arc<Origin>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(stream)
+        .layer(catch_panics())
         .layer(cors)
         .layer(RequestBodyLimitLayer::new(16 * 1024))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, origin.config.request_timeout))
         .layer(middleware::from_fn_with_state(origin.clone(), access_log))
         .with_state(origin)
+}
+
+/// A panic in a handler (a bug) becomes a short 500, logged through the access log, instead of
+/// a dropped connection; its message goes to stderr only, never into the body.
+pub fn catch_panics() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send + 'static>) -> Response> {
+    fn internal_error(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+    }
+    CatchPanicLayer::custom(internal_error as fn(_) -> _)
 }
 
 /// Largest request head (request line and headers) read; longer gets 431.
@@ -891,7 +912,7 @@ pub async fn serve(
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(header_read_timeout)
                 .max_buf_size(MAX_HEAD_BYTES)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .serve_connection(hyper_util::rt::TokioIo::new(StallGuard::new(stream, WRITE_STALL_LIMIT)), service)
                 .await;
             if let Err(e) = served {
                 debug!(target: "mirrorcast_origin", "connection from {peer}: {e}");

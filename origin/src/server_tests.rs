@@ -12,7 +12,9 @@ use mirrorcast_core::model::{Asset, AssetOptions};
 use mirrorcast_core::store::{BlobStore, InMemoryStore, PutOptions};
 use tower::ServiceExt as _;
 
-use super::{router, Origin, OriginConfig, RECORD_TTL};
+use super::{catch_panics, router, Origin, OriginConfig, RECORD_TTL};
+use axum::routing::get;
+use axum::Router;
 
 async fn status(app: &axum::Router, path: &str) -> StatusCode {
     let request = Request::get(path).body(Body::empty()).expect("a request");
@@ -44,4 +46,17 @@ async fn a_cached_locator_past_its_expiry_is_refused_at_once() {
     let left = (expiry - Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep(left + std::time::Duration::from_millis(20)).await;
     assert_eq!(status(&app, &path).await, StatusCode::NOT_FOUND, "expired: refused although still cached");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_short_500_that_leaks_nothing() {
+    async fn boom() -> &'static str {
+        panic!("secret detail sig=abc")
+    }
+    let app = Router::new().route("/boom", get(boom)).layer(catch_panics());
+    let req = axum::http::Request::get("/boom").body(Body::empty()).unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
+    assert_eq!(&body[..], b"internal error\n");
 }

@@ -24,5 +24,6 @@ mod requests;
 mod resilience;
 mod secrets;
 mod serve;
+mod serve_hostile;
 mod smooth;
 mod verify;

@@ -22,7 +22,7 @@ use crate::replicate::Failover;
 pub(crate) struct Served {
     _child: tokio::process::Child,
     pub(crate) addr: String,
-    stderr: Arc<Mutex<String>>,
+    pub(crate) stderr: Arc<Mutex<String>>,
 }
 
 pub(crate) async fn serve(dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Served {
@@ -38,7 +38,7 @@ pub(crate) async fn serve_dc(dir: &Path, env: &[(&str, &str)], dc: &str, extra: 
 }
 
 /// One raw HTTP/1.1 exchange (reqwest would normalise `..` away); the status line and the rest.
-async fn raw(addr: &str, request: &[u8]) -> (u16, String) {
+pub(crate) async fn raw(addr: &str, request: &[u8]) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let _ = s.write_all(request).await;
     let mut out = Vec::new();
@@ -48,7 +48,7 @@ async fn raw(addr: &str, request: &[u8]) -> (u16, String) {
     (status, text)
 }
 
-async fn get(addr: &str, path: &str) -> (u16, String) {
+pub(crate) async fn get(addr: &str, path: &str) -> (u16, String) {
     raw(addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await
 }
 
@@ -185,7 +185,7 @@ fn forgive_dash_last_audio_packet(got: &mut [Packets], want: &[Packets]) {
 }
 
 pub(crate) struct Published {
-    asset: String,
+    pub(crate) asset: String,
     pub(crate) locator: String,
 }
 

@@ -1,0 +1,300 @@
+//! Hostile input for the pure readers and packagers: a real ffmpeg-made MP4
+//! whose `moov` fields are overwritten with lies (sizes 0, 1, 2^32-1, 64-bit
+//! largesizes, counts of 2^32-1, timescale 0...), truncated, or byte-flipped;
+//! mutated `.ism`/`.ismc` text and Smooth fragments. Each must give an error
+//! or a valid output, never a panic (proptest reports a panic as a failure).
+
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+
+use crate::fragment::tests::{make_clip, moov_of};
+use crate::fragment::{box_header, Index};
+use crate::ism::ServerManifest;
+use crate::ismc::ClientManifest;
+use crate::mp4::Mp4;
+use crate::smooth_fragment::{smooth_fragment, SmoothFragment};
+use crate::ts::ts_segment;
+
+/// The clip's whole file and where its `moov` starts.
+fn clip() -> &'static (Vec<u8>, usize) {
+    static CLIP: OnceLock<(Vec<u8>, usize)> = OnceLock::new();
+    CLIP.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::read(make_clip(dir.path())).unwrap();
+        let moov = moov_of(&file);
+        let at = moov.as_ptr() as usize - file.as_ptr() as usize;
+        (file, at)
+    })
+}
+
+/// Offsets (in the moov) of every box header and of the first words of each
+/// box's body: where the sizes, versions, counts and first entries sit.
+fn field_offsets(moov: &[u8]) -> Vec<usize> {
+    fn walk(b: &[u8], base: usize, out: &mut Vec<usize>) {
+        let mut at = 0;
+        while at + 8 <= b.len() {
+            let Some(h) = box_header(&b[at..]) else { return };
+            let size = h.size.unwrap_or((b.len() - at) as u64) as usize;
+            if size < 8 || at + size > b.len() {
+                return;
+            }
+            for word in 0..8 {
+                out.push(base + at + word * 4);
+            }
+            let body = &b[at + h.header_len as usize..at + size];
+            match &h.kind {
+                b"moov" | b"trak" | b"mdia" | b"minf" | b"stbl" | b"edts" | b"dinf" => {
+                    walk(body, base + at + h.header_len as usize, out)
+                }
+                // stsd: 8 bytes of version/flags/count, then sample entries (avc1: 78 bytes, then avcC).
+                b"stsd" if body.len() > 8 => walk(&body[8..], base + at + h.header_len as usize + 8, out),
+                b"avc1" if body.len() > 78 => walk(&body[78..], base + at + h.header_len as usize + 78, out),
+                b"mp4a" if body.len() > 28 => walk(&body[28..], base + at + h.header_len as usize + 28, out),
+                _ => {}
+            }
+            at += size;
+        }
+    }
+    let mut out = Vec::new();
+    walk(moov, 0, &mut out);
+    out
+}
+
+#[derive(Debug, Clone)]
+enum Lie {
+    U32(u32),
+    U64(u64),
+    Byte(u8),
+    Truncate,
+}
+
+fn lie() -> impl Strategy<Value = Lie> {
+    prop_oneof![
+        prop::sample::select(vec![0u32, 1, 2, 7, 8, 9, 16, 0x7fff_ffff, 0x8000_0000, u32::MAX - 1, u32::MAX])
+            .prop_map(Lie::U32),
+        any::<u32>().prop_map(Lie::U32),
+        prop::sample::select(vec![0u64, 16, u64::MAX, u64::MAX - 7, 1 << 32, 1 << 63]).prop_map(Lie::U64),
+        any::<u8>().prop_map(Lie::Byte),
+        Just(Lie::Truncate),
+    ]
+}
+
+/// The moov with `lies` applied at field offsets (`pick` chooses among them) and its own size kept.
+fn mutate(moov: &[u8], lies: &[(prop::sample::Index, Lie)]) -> Vec<u8> {
+    let fields = field_offsets(moov);
+    let mut m = moov.to_vec();
+    for (pick, lie) in lies {
+        let at = fields[pick.index(fields.len())];
+        match lie {
+            Lie::U32(v) if at + 4 <= m.len() => m[at..at + 4].copy_from_slice(&v.to_be_bytes()),
+            Lie::U64(v) if at + 8 <= m.len() => m[at..at + 8].copy_from_slice(&v.to_be_bytes()),
+            Lie::Byte(v) if at < m.len() => m[at] ^= v | 1,
+            Lie::Truncate if at >= 8 => {
+                m.truncate(at);
+                let len = m.len() as u32;
+                m[..4].copy_from_slice(&len.to_be_bytes());
+            }
+            _ => {}
+        }
+    }
+    m
+}
+
+/// Everything the origin does with an index: init and every fragment in each form, each read back.
+fn package(index: &Index, file: &[u8]) {
+    for track in &index.tracks {
+        let _ = index.init_segment(track);
+        let _ = track.codecs();
+        let _ = track.peak_bitrate();
+        let _ = track.info.codec_private_data();
+        let _ = track.info.bitrate();
+        for (n, f) in track.fragments.iter().enumerate() {
+            let range = track.byte_range(f);
+            let span = (range.end - range.start) as usize;
+            let data = match file.get(range.start as usize..range.end as usize) {
+                Some(d) => d.to_vec(),
+                None if span <= 1 << 24 => vec![0; span],
+                None => continue,
+            };
+            let _ = track.media_segment(n, &data);
+            let _ = ts_segment(track, n, &data);
+            if let Ok(smooth) = smooth_fragment(track, n, &data) {
+                SmoothFragment::parse(&smooth).expect("a Smooth fragment we wrote reads back");
+            }
+            // Data of the wrong length is an error, not a panic.
+            let _ = track.media_segment(n, &data[..data.len() / 2]);
+            let _ = ts_segment(track, n, &data[..data.len() / 2]);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_lying_moov_is_indexed_and_packaged_or_refused_never_a_panic(
+        lies in prop::collection::vec((any::<prop::sample::Index>(), lie()), 1..4)
+    ) {
+        let (file, at) = clip();
+        let moov = mutate(moov_of(file), &lies);
+        let mut whole = file[..*at].to_vec();
+        whole.extend_from_slice(&moov);
+        let _ = Mp4::read(std::io::Cursor::new(whole));
+        if let Ok(index) = Index::from_moov(&moov) {
+            package(&index, file);
+        }
+    }
+
+    #[test]
+    fn a_mutated_smooth_fragment_is_read_or_refused_never_a_panic(
+        lies in prop::collection::vec((any::<prop::sample::Index>(), lie()), 1..4)
+    ) {
+        let (file, at) = clip();
+        let index = Index::from_moov(&file[*at..*at + moov_of(file).len()]).unwrap();
+        let track = &index.tracks[0];
+        let r = track.byte_range(&track.fragments[0]);
+        let fragment = smooth_fragment(track, 0, &file[r.start as usize..r.end as usize]).unwrap();
+        // The fragment's boxes take the moov's place in the mutator: its fields are the moof's.
+        let mut wrapped = 8u32.to_be_bytes().to_vec();
+        wrapped.extend_from_slice(b"moov");
+        wrapped.extend_from_slice(&fragment);
+        let len = wrapped.len() as u32;
+        wrapped[..4].copy_from_slice(&len.to_be_bytes());
+        let mutated = mutate(&wrapped, &lies);
+        let _ = SmoothFragment::parse(&mutated[8..]);
+    }
+
+    #[test]
+    fn mutated_server_and_client_manifests_are_read_or_refused_never_a_panic(
+        cut in any::<prop::sample::Index>(),
+        insert in prop::sample::select(vec![
+            "", "\"", "<", "&", "\0", "-1", "18446744073709551616", "4294967295", " r=\"4294967295\"",
+            " t=\"18446744073709551615\"", " d=\"18446744073709551615\"", "<c d=\"1\"/>", "<!DOCTYPE x [<!ENTITY a \"aaaa\">]>",
+        ]),
+    ) {
+        let ism = crate::ism::tests::sample().to_xml();
+        let ismc = crate::ismc::tests::sample().to_xml();
+        for text in [ism.as_str(), ismc.as_str()] {
+            let at = cut.index(text.len() + 1);
+            let at = (0..=at).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+            let mutated = format!("{}{insert}{}", &text[..at], &text[at..]);
+            let _ = ServerManifest::parse(&mutated);
+            if let Ok(m) = ClientManifest::parse(&mutated) {
+                for s in &m.streams {
+                    let _ = s.fragments();
+                }
+            }
+        }
+    }
+}
+
+/// The clip's moov with `bytes` written at `offset` of the body of the first box at `path`.
+fn patched(path: &[&[u8; 4]], offset: usize, bytes: &[u8]) -> Vec<u8> {
+    let (file, _) = clip();
+    let mut moov = moov_of(file).to_vec();
+    let mut at = 8; // the moov's body
+    let mut end = moov.len();
+    for kind in path {
+        loop {
+            assert!(at + 8 <= end, "no {} box", String::from_utf8_lossy(*kind));
+            let h = box_header(&moov[at..]).unwrap();
+            let size = h.size.unwrap() as usize;
+            if &h.kind == *kind {
+                end = at + size;
+                at += h.header_len as usize;
+                break;
+            }
+            at += size;
+        }
+    }
+    moov[at + offset..at + offset + bytes.len()].copy_from_slice(bytes);
+    moov
+}
+
+const STBL: [&[u8; 4]; 4] = [b"trak", b"mdia", b"minf", b"stbl"];
+
+fn in_stbl(kind: &[u8; 4], offset: usize, bytes: &[u8]) -> Vec<u8> {
+    let mut path = STBL.to_vec();
+    path.push(kind);
+    patched(&path, offset, bytes)
+}
+
+#[test]
+fn a_fixed_size_stsz_of_2_pow_32_samples_is_refused_not_allocated() {
+    // stsz body: version/flags, sample size, sample count.
+    let mut lie = 1u32.to_be_bytes().to_vec();
+    lie.extend_from_slice(&u32::MAX.to_be_bytes());
+    let err = Index::from_moov(&in_stbl(b"stsz", 4, &lie)).unwrap_err();
+    assert!(err.0.contains("samples"), "{err}");
+}
+
+#[test]
+fn an_stts_count_of_2_pow_32_is_capped_at_the_sample_count() {
+    // stts body: version/flags, entry count, then (count, delta) entries.
+    let index = Index::from_moov(&in_stbl(b"stts", 8, &u32::MAX.to_be_bytes())).unwrap();
+    let t = &index.tracks[0];
+    assert_eq!(t.info.decode_times.len(), t.info.sample_sizes.len());
+}
+
+#[test]
+fn an_stsz_with_fewer_samples_than_stts_is_refused_or_cut_not_a_panic() {
+    let real = {
+        let (file, _) = clip();
+        Index::from_moov(moov_of(file)).unwrap().tracks[0].info.sample_sizes.len() as u32
+    };
+    if let Ok(index) = Index::from_moov(&in_stbl(b"stsz", 8, &(real - 1).to_be_bytes())) {
+        package(&index, &clip().0);
+    }
+}
+
+#[test]
+fn a_64_bit_box_size_past_the_end_is_an_error_not_an_overflow() {
+    let mut file = b"\0\0\0\x10ftypisom\0\0\0\0".to_vec();
+    file.extend_from_slice(b"\0\0\0\x01mdat");
+    file.extend_from_slice(&u64::MAX.to_be_bytes());
+    assert!(Mp4::read(std::io::Cursor::new(file)).unwrap_err().0.contains("claims"));
+}
+
+#[test]
+fn samples_placed_on_top_of_each_other_are_refused() {
+    // stco body: version/flags, entry count, offsets: every chunk at the first one's offset.
+    let first = Index::from_moov(moov_of(&clip().0)).unwrap().tracks[0].offsets[0] as u32;
+    let (file, _) = clip();
+    let moov = moov_of(file);
+    let chunks = {
+        let b = in_stbl(b"stco", 0, &[0, 0, 0, 0]);
+        let at = b.windows(4).position(|w| w == b"stco").unwrap() + 4;
+        u32::from_be_bytes(b[at + 4..at + 8].try_into().unwrap()) as usize
+    };
+    assert_eq!(moov.len(), in_stbl(b"stco", 0, &[0, 0, 0, 0]).len());
+    let same: Vec<u8> = (0..chunks).flat_map(|_| first.to_be_bytes()).collect();
+    let err = Index::from_moov(&in_stbl(b"stco", 8, &same)).unwrap_err();
+    assert!(err.0.contains("overlap"), "{err}");
+}
+
+#[test]
+fn a_fragment_spanning_gigabytes_of_the_file_is_refused_at_indexing() {
+    // The second chunk 3 GB away: the first fragment would be read as a 3 GB range.
+    let err = Index::from_moov(&in_stbl(b"stco", 12, &3_000_000_000u32.to_be_bytes())).unwrap_err();
+    assert!(err.0.contains("span"), "{err}");
+}
+
+#[test]
+fn huge_parameter_sets_are_not_repeated_before_every_ts_key_frame() {
+    let (file, _) = clip();
+    let mut index = Index::from_moov(moov_of(file)).unwrap();
+    let video = index.tracks.iter_mut().find(|t| t.info.handler == "vide").unwrap();
+    video.info.avc.as_mut().unwrap().sps = vec![vec![0x67; 65_535]; 31];
+    let f = video.fragments[0];
+    let r = video.byte_range(&f);
+    let err = ts_segment(video, 0, &file[r.start as usize..r.end as usize]).unwrap_err();
+    assert!(err.0.contains("parameter sets"), "{err}");
+}
+
+#[test]
+fn a_client_manifest_timeline_near_2_pow_64_saturates_not_overflows() {
+    let xml = r#"<SmoothStreamingMedia MajorVersion="2" MinorVersion="2" Duration="1"><StreamIndex Type="video" Name="video"><QualityLevel Bitrate="1"/><c t="18446744073709551615" d="5" r="3"/></StreamIndex></SmoothStreamingMedia>"#;
+    let m = ClientManifest::parse(xml).unwrap();
+    assert_eq!(m.streams[0].fragments().len(), 3);
+}
