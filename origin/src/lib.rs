@@ -10,6 +10,7 @@
 //! - [`smooth`]: the Smooth client manifest from the renditions' indexes (pure).
 //! - [`validators`]: ETag and Last-Modified of packaged responses, conditional requests (pure).
 //! - [`metrics`]: counters for `/metrics`.
+//! - [`segment_body`]: a media segment's body as slices of the bytes read (no copy of its samples).
 //! - [`server`]: the HTTP side: handlers, tower layers, the accept loop.
 //! - [`named`]: the `x-mirrorcast-origin` header naming the data center that answered.
 
@@ -18,6 +19,7 @@ pub mod named;
 pub mod packaging;
 pub mod range;
 pub mod request;
+pub mod segment_body;
 pub mod server;
 pub mod smooth;
 pub mod validators;

@@ -26,7 +26,7 @@ use mirrorcast_core::store::{BlobMeta, BlobStore, ListOptions};
 use mirrorcast_core::ErrorKind;
 use mirrorcast_media::fragment::{box_header, Index};
 use mirrorcast_media::ism::{ServerManifest, TrackKind};
-use mirrorcast_media::smooth_fragment::smooth_fragment;
+use mirrorcast_media::smooth_fragment::smooth_fragment_parts;
 use mirrorcast_media::ts::ts_segment;
 use quick_cache::sync::Cache;
 use tower::ServiceExt as _;
@@ -39,6 +39,7 @@ use crate::metrics::Metrics;
 use crate::packaging::{self, Rendition};
 use crate::range::{self, Ranged};
 use crate::request::{self, Format, Target};
+use crate::segment_body::ChainBody;
 use crate::smooth;
 use crate::validators::{self, Validators};
 
@@ -508,7 +509,7 @@ impl Origin {
             None if matches!(format, Format::Smooth | Format::HlsTs) => {
                 return Err(Fail::NotFound("Smooth and TS have no init segment"))
             }
-            None => r.index.index.init_segment(track).map_err(|_| Fail::Media)?,
+            None => Body::from(r.index.index.init_segment(track).map_err(|_| Fail::Media)?),
             Some(t) => {
                 let (number, fragment) = track.fragment_at(t).ok_or(Fail::NotFound("no fragment at that time"))?;
                 let range = track.byte_range(fragment);
@@ -518,15 +519,21 @@ impl Origin {
                     self.renditions.remove(&(asset.asset.container.clone(), ism.to_owned()));
                     return Err(Fail::Storage(ErrorKind::Transient));
                 }
-                match format {
-                    Format::Smooth => smooth_fragment(track, number, &data),
-                    Format::HlsTs => ts_segment(track, number, &data),
-                    _ => track.media_segment(number, &data),
-                }
-                .map_err(|_| Fail::Media)?
+                // CMAF and Smooth: the samples go out as slices of what was read, not copied.
+                let parts = match format {
+                    Format::HlsTs => ts_segment(track, number, &data).map(Body::from),
+                    Format::Smooth => smooth_fragment_parts(track, number, data.len())
+                        .map(|p| Body::new(ChainBody::segment(p, &data))),
+                    _ => track.media_segment_parts(number, data.len()).map(|p| Body::new(ChainBody::segment(p, &data))),
+                };
+                parts.map_err(|_| Fail::Media)?
             }
         };
+        let length = http_body::Body::size_hint(&body).exact();
         let mut resp = (StatusCode::OK, body).into_response();
+        if let Some(length) = length {
+            resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
         insert(resp.headers_mut(), header::CONTENT_TYPE, mime);
         insert(resp.headers_mut(), header::CACHE_CONTROL, MEDIA_CACHE_CONTROL);
         Ok(resp)
