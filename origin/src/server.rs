@@ -35,6 +35,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tracing::{debug, info, warn};
 
+use crate::encoding;
 use crate::metrics::Metrics;
 use crate::packaging::{self, Rendition};
 use crate::range::{self, Ranged};
@@ -146,10 +147,17 @@ impl quick_cache::Weighter<(String, String), Arc<Renditions>> for RenditionsWeig
 #[derive(Clone)]
 struct BodyWeight;
 
-impl quick_cache::Weighter<String, Bytes> for BodyWeight {
-    fn weight(&self, _key: &String, value: &Bytes) -> u64 {
-        value.len() as u64 + 64
+impl quick_cache::Weighter<String, Arc<Packaged>> for BodyWeight {
+    fn weight(&self, _key: &String, value: &Arc<Packaged>) -> u64 {
+        (value.identity.len() + value.gzip.len()) as u64 + 64
     }
+}
+
+/// A packaged manifest or playlist in both codings, compressed once when made.
+#[derive(Debug)]
+struct Packaged {
+    identity: Bytes,
+    gzip: Bytes,
 }
 
 /// A weighted cache in one shard. quick_cache splits its budget between shards and
@@ -193,7 +201,7 @@ pub struct Origin {
     /// cache of indexes: an index is never held twice, so the budget is the bound.
     renditions: Cache<(String, String), Arc<Renditions>, RenditionsWeight>,
     /// Packaged manifests and playlists by ETag: a two-hour asset's are made once, not per request.
-    bodies: Cache<String, Bytes, BodyWeight>,
+    bodies: Cache<String, Arc<Packaged>, BodyWeight>,
     pub metrics: Metrics,
 }
 
@@ -467,7 +475,8 @@ impl Origin {
     }
 
     /// A packaged manifest or playlist: 304 when the client's copy is current, else
-    /// its text, made once per ETag (which names its target, sources and packager).
+    /// its text, made (and gzipped) once per ETag (which names its target, sources
+    /// and packager); gzipped for a client that accepts it, under its own ETag.
     fn packaged_text(
         &self,
         headers: &HeaderMap,
@@ -475,19 +484,35 @@ impl Origin {
         content_type: &str,
         make: impl FnOnce() -> String,
     ) -> Response {
-        conditional(headers, v, MANIFEST_CACHE_CONTROL, || {
-            let body = match self.bodies.get(&v.etag) {
-                Some(b) => b,
+        let gzip = encoding::accepts_gzip(headers);
+        let coded;
+        let chosen = if gzip {
+            coded = Validators { etag: encoding::gzip_etag(&v.etag), last_modified: v.last_modified };
+            &coded
+        } else {
+            v
+        };
+        let mut response = conditional(headers, chosen, MANIFEST_CACHE_CONTROL, || {
+            let packaged = match self.bodies.get(&v.etag) {
+                Some(p) => p,
                 None => {
-                    let b = Bytes::from(make());
-                    self.bodies.insert(v.etag.clone(), b.clone());
-                    b
+                    let identity = Bytes::from(make());
+                    let p = Arc::new(Packaged { gzip: encoding::gzip(&identity), identity });
+                    self.bodies.insert(v.etag.clone(), p.clone());
+                    p
                 }
             };
+            let body = if gzip { packaged.gzip.clone() } else { packaged.identity.clone() };
             let mut r = (StatusCode::OK, body).into_response();
             insert(r.headers_mut(), header::CONTENT_TYPE, content_type);
+            if gzip {
+                r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
             r
-        })
+        });
+        // Either coding may be sent for this URL: caches key on the request's Accept-Encoding.
+        response.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        response
     }
 
     async fn fragment(
