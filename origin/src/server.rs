@@ -538,8 +538,9 @@ impl Origin {
             Some(t) => {
                 let (number, fragment) = track.fragment_at(t).ok_or(Fail::NotFound("no fragment at that time"))?;
                 let range = track.byte_range(fragment);
-                let (version, data) = self.get_range(&asset.asset.container, &r.file, Some(range)).await?;
-                if version.etag != r.index.version.etag {
+                // The blob's metadata alone, no Version (its content tag is a String per segment).
+                let (meta, data) = self.read_bytes(&asset.asset.container, &r.file, Some(range)).await?;
+                if meta.etag != r.index.version.etag {
                     // The rendition was replaced: forget the old index, let the client ask again.
                     self.renditions.remove(&(asset.asset.container.clone(), ism.to_owned()));
                     return Err(Fail::Storage(ErrorKind::Transient));
@@ -571,19 +572,30 @@ impl Origin {
         name: &str,
         range: Option<Range<u64>>,
     ) -> Result<(Version, Bytes), Fail> {
+        let (meta, bytes) = self.read_bytes(container, name, range).await?;
+        Ok((Version::of(&meta), bytes))
+    }
+
+    /// Bytes of a blob (or of `range` of it) in memory, and the blob's metadata.
+    async fn read_bytes(
+        &self,
+        container: &str,
+        name: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<(BlobMeta, Bytes), Fail> {
         let got = self.timed(self.store.get_blob(container, name, range)).await?;
-        let version = Version::of(&got.meta);
+        let meta = got.meta;
         let start = Instant::now();
         let read = tokio::time::timeout(self.config.upstream_timeout, got.stream.try_collect::<Vec<Bytes>>()).await;
         self.metrics.upstream(start.elapsed(), matches!(read, Ok(Ok(_))));
         let mut chunks = read.map_err(|_| Fail::Storage(ErrorKind::Transient))??;
         // A store that answers in one chunk (a local directory does) is not copied.
         if chunks.len() == 1 {
-            return Ok((version, chunks.pop().unwrap_or_default()));
+            return Ok((meta, chunks.pop().unwrap_or_default()));
         }
         let mut buf = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
         chunks.iter().for_each(|c| buf.extend_from_slice(c));
-        Ok((version, buf.freeze()))
+        Ok((meta, buf.freeze()))
     }
 
     async fn server_manifest(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Parsed>, Fail> {
