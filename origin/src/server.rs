@@ -925,6 +925,11 @@ pub async fn serve(
             },
             () = &mut shutdown => return Ok(()),
         };
+        // A segment goes out in several writes (header, then slices of the bytes read): without
+        // TCP_NODELAY, Nagle holds the last small one until the client's delayed ACK (~40 ms).
+        if let Err(e) = stream.set_nodelay(true) {
+            debug!(target: "mirrorcast_origin", "TCP_NODELAY for {peer}: {e}");
+        }
         let app = app.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
