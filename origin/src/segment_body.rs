@@ -12,9 +12,11 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use mirrorcast_media::fragment::SegmentParts;
 
-/// Past this many slices the samples are copied into one buffer: many tiny
-/// slices cost more in writes than one copy does.
-pub const MAX_SLICES: usize = 64;
+/// Past this many slices the samples are copied into one buffer: in an
+/// interleaved file a fragment's samples are dozens of chunk-sized slices, and
+/// as many writes cost more than one copy (the serve bench: 0.26x nginx sliced,
+/// 0.33x copied). Samples contiguous in the file go out as one slice.
+pub const MAX_SLICES: usize = 1;
 
 /// A body of a few `Bytes` sent one after the other, with its exact length
 /// known up front (so hyper sets Content-Length).
@@ -76,10 +78,11 @@ mod tests {
     #[tokio::test]
     async fn sliced_and_copied_bodies_are_the_assembled_segment() {
         let data = Bytes::from((0..=255u8).cycle().take(10_000).collect::<Vec<u8>>());
-        let few = SegmentParts { head: b"head".to_vec(), ranges: vec![0..10, 20..20, 100..400, 9_000..10_000] };
-        let body = ChainBody::segment(few.clone(), &data);
-        assert_eq!(body.size_hint().exact(), Some(few.len() as u64));
-        assert_eq!(collect(body).await, few.assemble(&data));
+        let contiguous = SegmentParts { head: b"head".to_vec(), ranges: vec![100..9_400] };
+        let body = ChainBody::segment(contiguous.clone(), &data);
+        assert_eq!(body.parts.len(), 2, "the header, then one slice");
+        assert_eq!(body.size_hint().exact(), Some(contiguous.len() as u64));
+        assert_eq!(collect(body).await, contiguous.assemble(&data));
 
         let many = SegmentParts {
             head: b"head".to_vec(),
