@@ -78,7 +78,7 @@ mod tests {
     #[tokio::test]
     async fn sliced_and_copied_bodies_are_the_assembled_segment() {
         let data = Bytes::from((0..=255u8).cycle().take(10_000).collect::<Vec<u8>>());
-        let contiguous = SegmentParts { head: b"head".to_vec(), ranges: vec![100..9_400] };
+        let contiguous = SegmentParts { head: b"head".to_vec(), ranges: std::iter::once(100..9_400).collect() };
         let body = ChainBody::segment(contiguous.clone(), &data);
         assert_eq!(body.parts.len(), 2, "the header, then one slice");
         assert_eq!(body.size_hint().exact(), Some(contiguous.len() as u64));
