@@ -64,6 +64,35 @@ pub struct Index {
     pub tracks: Vec<TrackIndex>,
 }
 
+/// A segment as the bytes made for it (`head`: `moof` and `mdat` header)
+/// followed by `ranges` of the fragment's data as read from the file, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentParts {
+    pub head: Vec<u8>,
+    pub ranges: Vec<std::ops::Range<usize>>,
+}
+
+impl SegmentParts {
+    /// The whole segment's length in bytes.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.ranges.iter().map(|r| r.len()).sum::<usize>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The segment in one buffer, its samples copied from `data` (the fragment's byte range).
+    pub fn assemble(&self, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        out.extend_from_slice(&self.head);
+        for r in &self.ranges {
+            out.extend_from_slice(&data[r.clone()]);
+        }
+        out
+    }
+}
+
 /// Fragments are cut at the first sync sample at or after this many seconds.
 pub const FRAGMENT_SECONDS: u64 = 2;
 
@@ -307,7 +336,14 @@ impl TrackIndex {
     /// A media segment (`moof` + `mdat`) of fragment `number`, whose bytes are
     /// `data`, read from the file at `self.byte_range(fragment)`.
     pub fn media_segment(&self, number: usize, data: &[u8]) -> Result<Vec<u8>> {
-        let f = self.checked_fragment(number, data)?;
+        Ok(self.media_segment_parts(number, data.len())?.assemble(data))
+    }
+
+    /// The media segment of fragment `number` as parts: its `moof` and `mdat`
+    /// header, then where in the `data_len` bytes read at `self.byte_range(fragment)`
+    /// its samples are (so a server can send them without copying them).
+    pub fn media_segment_parts(&self, number: usize, data_len: usize) -> Result<SegmentParts> {
+        let f = self.checked_fragment_len(number, data_len)?;
         let mut out = Vec::new();
         let mut data_offset_at = 0;
         write_box(&mut out, b"moof", |b| {
@@ -319,19 +355,20 @@ impl TrackIndex {
                 data_offset_at = self.write_trun(b, f);
             });
         });
-        Ok(self.with_mdat(out, data_offset_at, f, data))
+        Ok(self.with_mdat(out, data_offset_at, f))
     }
 
     /// Fragment `number`, after checking that `data` holds exactly its byte range.
     pub(crate) fn checked_fragment(&self, number: usize, data: &[u8]) -> Result<&Fragment> {
+        self.checked_fragment_len(number, data.len())
+    }
+
+    /// Fragment `number`, after checking that `data_len` is the length of its byte range.
+    pub(crate) fn checked_fragment_len(&self, number: usize, data_len: usize) -> Result<&Fragment> {
         let f = self.fragments.get(number).ok_or_else(|| FormatError::new("no such fragment"))?;
         let range = self.byte_range(f);
-        if data.len() as u64 != range.end - range.start {
-            return Err(FormatError::new(format!(
-                "fragment wants {} bytes, got {}",
-                range.end - range.start,
-                data.len()
-            )));
+        if data_len as u64 != range.end - range.start {
+            return Err(FormatError::new(format!("fragment wants {} bytes, got {data_len}", range.end - range.start)));
         }
         Ok(f)
     }
@@ -360,21 +397,26 @@ impl TrackIndex {
         data_offset_at
     }
 
-    /// `moof` (a whole box, first in `out`) followed by an `mdat` of the
-    /// fragment's samples from `data`; the `trun`'s data offset is set to the first.
-    pub(crate) fn with_mdat(&self, mut out: Vec<u8>, data_offset_at: usize, f: &Fragment, data: &[u8]) -> Vec<u8> {
+    /// `moof` (a whole box, first in `out`) and the header of an `mdat` of the
+    /// fragment's samples, with the samples' places in its data (samples that
+    /// follow each other in the file make one range); the `trun`'s data offset is set to the first.
+    pub(crate) fn with_mdat(&self, mut out: Vec<u8>, data_offset_at: usize, f: &Fragment) -> SegmentParts {
         let moof_len = out.len();
         out[data_offset_at..data_offset_at + 4].copy_from_slice(&((moof_len + 8) as u32).to_be_bytes());
         let payload: u64 = self.fragment_bytes(f);
-        out.reserve(payload as usize + 8);
         out.extend_from_slice(&((payload + 8) as u32).to_be_bytes());
         out.extend_from_slice(b"mdat");
         let start = self.byte_range(f).start;
+        let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
         for i in f.first..f.end {
             let at = (self.offsets[i] - start) as usize;
-            out.extend_from_slice(&data[at..at + self.info.sample_sizes[i] as usize]);
+            let end = at + self.info.sample_sizes[i] as usize;
+            match ranges.last_mut() {
+                Some(last) if last.end == at => last.end = end,
+                _ => ranges.push(at..end),
+            }
         }
-        out
+        SegmentParts { head: out, ranges }
     }
 
     /// RFC 6381 codec string: `avc1.64001f`, `mp4a.40.2`.
@@ -586,6 +628,39 @@ pub(crate) mod tests {
         assert!(v.codecs().starts_with("avc1.") && v.codecs().len() == 11, "{}", v.codecs());
         assert_eq!(index.by_handler("soun").unwrap().codecs(), "mp4a.40.2");
         assert!(v.peak_bitrate() > 0);
+    }
+
+    /// The parts a server sends without copying (a header, then slices of the bytes read)
+    /// are the segment the copying path makes, for every fragment of both tracks of an
+    /// interleaved file (ffmpeg alternates audio and video chunks), whose samples of one
+    /// track are not contiguous in a fragment's byte range.
+    #[test]
+    fn segment_parts_are_the_copied_segment_even_when_tracks_interleave() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::read(make_clip(dir.path())).unwrap();
+        let index = Index::from_moov(moov_of(&file)).unwrap();
+        let mut split = 0;
+        for track in &index.tracks {
+            for (n, f) in track.fragments.iter().enumerate() {
+                let r = track.byte_range(f);
+                let data = &file[r.start as usize..r.end as usize];
+                let parts = track.media_segment_parts(n, data.len()).unwrap();
+                // The reference: the samples copied one by one from the file.
+                let mut samples = Vec::new();
+                for i in f.first..f.end {
+                    let at = track.offsets[i] as usize;
+                    samples.extend_from_slice(&file[at..at + track.info.sample_sizes[i] as usize]);
+                }
+                let sliced: Vec<u8> = parts.ranges.iter().flat_map(|r| data[r.clone()].iter().copied()).collect();
+                assert_eq!(sliced, samples, "fragment {n} of track {}", track.info.track_id);
+                assert_eq!(&parts.head[parts.head.len() - 4..], b"mdat");
+                assert_eq!(parts.assemble(data), track.media_segment(n, data).unwrap());
+                assert_eq!(parts.len(), parts.head.len() + samples.len());
+                assert!(parts.ranges.windows(2).all(|w| w[0].end < w[1].start), "merged and in order");
+                split += usize::from(parts.ranges.len() > 1);
+            }
+        }
+        assert!(split > 0, "the clip interleaves its tracks: some fragment's samples are not contiguous");
     }
 
     #[test]

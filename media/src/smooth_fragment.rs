@@ -7,7 +7,7 @@
 //! states it as the stream's `TimeScale`). Pure: index and bytes in, bytes
 //! out; [`SmoothFragment::parse`] reads one back.
 
-use crate::fragment::{body_of, box_header, boxes, write_box, write_full_box, TrackIndex};
+use crate::fragment::{body_of, box_header, boxes, write_box, write_full_box, SegmentParts, TrackIndex};
 use crate::mp4::Cursor;
 use crate::{FormatError, Result};
 
@@ -18,7 +18,13 @@ pub const TFXD: [u8; 16] =
 /// The Smooth fragment of fragment `number` of `track`, whose bytes are
 /// `data`, read from the file at `track.byte_range(fragment)`.
 pub fn smooth_fragment(track: &TrackIndex, number: usize, data: &[u8]) -> Result<Vec<u8>> {
-    let f = track.checked_fragment(number, data)?;
+    Ok(smooth_fragment_parts(track, number, data.len())?.assemble(data))
+}
+
+/// [`smooth_fragment`] as parts: the `moof` and `mdat` header, then where its
+/// samples are in the `data_len` bytes read at `track.byte_range(fragment)`.
+pub fn smooth_fragment_parts(track: &TrackIndex, number: usize, data_len: usize) -> Result<SegmentParts> {
+    let f = track.checked_fragment_len(number, data_len)?;
     let mut out = Vec::new();
     let mut data_offset_at = 0;
     write_box(&mut out, b"moof", |b| {
@@ -37,7 +43,7 @@ pub fn smooth_fragment(track: &TrackIndex, number: usize, data: &[u8]) -> Result
             });
         });
     });
-    Ok(track.with_mdat(out, data_offset_at, f, data))
+    Ok(track.with_mdat(out, data_offset_at, f))
 }
 
 /// One sample of a fragment as its `trun` (or `tfhd` defaults) states it.

@@ -9,16 +9,20 @@
 //! - [`packaging`]: manifests from the renditions' indexes (pure).
 //! - [`smooth`]: the Smooth client manifest from the renditions' indexes (pure).
 //! - [`validators`]: ETag and Last-Modified of packaged responses, conditional requests (pure).
+//! - [`encoding`]: gzip of packaged manifests for clients that accept it (pure).
 //! - [`metrics`]: counters for `/metrics`.
+//! - [`segment_body`]: a media segment's body as slices of the bytes read (no copy of its samples).
 //! - [`server`]: the HTTP side: handlers, tower layers, the accept loop.
 //! - [`stall`]: cutting off a client that stops reading its response.
 //! - [`named`]: the `x-mirrorcast-origin` header naming the data center that answered.
 
+pub mod encoding;
 pub mod metrics;
 pub mod named;
 pub mod packaging;
 pub mod range;
 pub mod request;
+pub mod segment_body;
 pub mod server;
 pub mod smooth;
 pub mod stall;

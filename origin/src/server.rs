@@ -26,7 +26,7 @@ use mirrorcast_core::store::{BlobMeta, BlobStore, ListOptions};
 use mirrorcast_core::ErrorKind;
 use mirrorcast_media::fragment::{box_header, Index};
 use mirrorcast_media::ism::{ServerManifest, TrackKind};
-use mirrorcast_media::smooth_fragment::smooth_fragment;
+use mirrorcast_media::smooth_fragment::smooth_fragment_parts;
 use mirrorcast_media::ts::ts_segment;
 use quick_cache::sync::Cache;
 use tower::ServiceExt as _;
@@ -36,10 +36,12 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tracing::{debug, info, warn};
 
+use crate::encoding;
 use crate::metrics::Metrics;
 use crate::packaging::{self, Rendition};
 use crate::range::{self, Ranged};
 use crate::request::{self, Format, Target};
+use crate::segment_body::ChainBody;
 use crate::smooth;
 use crate::stall::{StallGuard, WRITE_STALL_LIMIT};
 use crate::validators::{self, Validators};
@@ -149,10 +151,17 @@ impl quick_cache::Weighter<(String, String), Arc<Renditions>> for RenditionsWeig
 #[derive(Clone)]
 struct BodyWeight;
 
-impl quick_cache::Weighter<String, Bytes> for BodyWeight {
-    fn weight(&self, _key: &String, value: &Bytes) -> u64 {
-        value.len() as u64 + 64
+impl quick_cache::Weighter<String, Arc<Packaged>> for BodyWeight {
+    fn weight(&self, _key: &String, value: &Arc<Packaged>) -> u64 {
+        (value.identity.len() + value.gzip.len()) as u64 + 64
     }
+}
+
+/// A packaged manifest or playlist in both codings, compressed once when made.
+#[derive(Debug)]
+struct Packaged {
+    identity: Bytes,
+    gzip: Bytes,
 }
 
 /// A weighted cache in one shard. quick_cache splits its budget between shards and
@@ -196,7 +205,7 @@ pub struct Origin {
     /// cache of indexes: an index is never held twice, so the budget is the bound.
     renditions: Cache<(String, String), Arc<Renditions>, RenditionsWeight>,
     /// Packaged manifests and playlists by ETag: a two-hour asset's are made once, not per request.
-    bodies: Cache<String, Bytes, BodyWeight>,
+    bodies: Cache<String, Arc<Packaged>, BodyWeight>,
     pub metrics: Metrics,
 }
 
@@ -470,7 +479,8 @@ impl Origin {
     }
 
     /// A packaged manifest or playlist: 304 when the client's copy is current, else
-    /// its text, made once per ETag (which names its target, sources and packager).
+    /// its text, made (and gzipped) once per ETag (which names its target, sources
+    /// and packager); gzipped for a client that accepts it, under its own ETag.
     fn packaged_text(
         &self,
         headers: &HeaderMap,
@@ -478,19 +488,35 @@ impl Origin {
         content_type: &str,
         make: impl FnOnce() -> String,
     ) -> Response {
-        conditional(headers, v, MANIFEST_CACHE_CONTROL, || {
-            let body = match self.bodies.get(&v.etag) {
-                Some(b) => b,
+        let gzip = encoding::accepts_gzip(headers);
+        let coded;
+        let chosen = if gzip {
+            coded = Validators { etag: encoding::gzip_etag(&v.etag), last_modified: v.last_modified };
+            &coded
+        } else {
+            v
+        };
+        let mut response = conditional(headers, chosen, MANIFEST_CACHE_CONTROL, || {
+            let packaged = match self.bodies.get(&v.etag) {
+                Some(p) => p,
                 None => {
-                    let b = Bytes::from(make());
-                    self.bodies.insert(v.etag.clone(), b.clone());
-                    b
+                    let identity = Bytes::from(make());
+                    let p = Arc::new(Packaged { gzip: encoding::gzip(&identity), identity });
+                    self.bodies.insert(v.etag.clone(), p.clone());
+                    p
                 }
             };
+            let body = if gzip { packaged.gzip.clone() } else { packaged.identity.clone() };
             let mut r = (StatusCode::OK, body).into_response();
             insert(r.headers_mut(), header::CONTENT_TYPE, content_type);
+            if gzip {
+                r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
             r
-        })
+        });
+        // Either coding may be sent for this URL: caches key on the request's Accept-Encoding.
+        response.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        response
     }
 
     async fn fragment(
@@ -512,25 +538,32 @@ impl Origin {
             None if matches!(format, Format::Smooth | Format::HlsTs) => {
                 return Err(Fail::NotFound("Smooth and TS have no init segment"))
             }
-            None => r.index.index.init_segment(track).map_err(|_| Fail::Media)?,
+            None => Body::from(r.index.index.init_segment(track).map_err(|_| Fail::Media)?),
             Some(t) => {
                 let (number, fragment) = track.fragment_at(t).ok_or(Fail::NotFound("no fragment at that time"))?;
                 let range = track.byte_range(fragment);
-                let (version, data) = self.get_range(&asset.asset.container, &r.file, Some(range)).await?;
-                if version.etag != r.index.version.etag {
+                // The blob's metadata alone, no Version (its content tag is a String per segment).
+                let (meta, data) = self.read_bytes(&asset.asset.container, &r.file, Some(range)).await?;
+                if meta.etag != r.index.version.etag {
                     // The rendition was replaced: forget the old index, let the client ask again.
                     self.renditions.remove(&(asset.asset.container.clone(), ism.to_owned()));
                     return Err(Fail::Storage(ErrorKind::Transient));
                 }
-                match format {
-                    Format::Smooth => smooth_fragment(track, number, &data),
-                    Format::HlsTs => ts_segment(track, number, &data),
-                    _ => track.media_segment(number, &data),
-                }
-                .map_err(|_| Fail::Media)?
+                // CMAF and Smooth: the samples go out as slices of what was read, not copied.
+                let parts = match format {
+                    Format::HlsTs => ts_segment(track, number, &data).map(Body::from),
+                    Format::Smooth => smooth_fragment_parts(track, number, data.len())
+                        .map(|p| Body::new(ChainBody::segment(p, &data))),
+                    _ => track.media_segment_parts(number, data.len()).map(|p| Body::new(ChainBody::segment(p, &data))),
+                };
+                parts.map_err(|_| Fail::Media)?
             }
         };
+        let length = http_body::Body::size_hint(&body).exact();
         let mut resp = (StatusCode::OK, body).into_response();
+        if let Some(length) = length {
+            resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
         insert(resp.headers_mut(), header::CONTENT_TYPE, mime);
         insert(resp.headers_mut(), header::CACHE_CONTROL, MEDIA_CACHE_CONTROL);
         Ok(resp)
@@ -543,19 +576,30 @@ impl Origin {
         name: &str,
         range: Option<Range<u64>>,
     ) -> Result<(Version, Bytes), Fail> {
+        let (meta, bytes) = self.read_bytes(container, name, range).await?;
+        Ok((Version::of(&meta), bytes))
+    }
+
+    /// Bytes of a blob (or of `range` of it) in memory, and the blob's metadata.
+    async fn read_bytes(
+        &self,
+        container: &str,
+        name: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<(BlobMeta, Bytes), Fail> {
         let got = self.timed(self.store.get_blob(container, name, range)).await?;
-        let version = Version::of(&got.meta);
+        let meta = got.meta;
         let start = Instant::now();
         let read = tokio::time::timeout(self.config.upstream_timeout, got.stream.try_collect::<Vec<Bytes>>()).await;
         self.metrics.upstream(start.elapsed(), matches!(read, Ok(Ok(_))));
         let mut chunks = read.map_err(|_| Fail::Storage(ErrorKind::Transient))??;
         // A store that answers in one chunk (a local directory does) is not copied.
         if chunks.len() == 1 {
-            return Ok((version, chunks.pop().unwrap_or_default()));
+            return Ok((meta, chunks.pop().unwrap_or_default()));
         }
         let mut buf = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
         chunks.iter().for_each(|c| buf.extend_from_slice(c));
-        Ok((version, buf.freeze()))
+        Ok((meta, buf.freeze()))
     }
 
     async fn server_manifest(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Parsed>, Fail> {
@@ -902,6 +946,11 @@ pub async fn serve(
             },
             () = &mut shutdown => return Ok(()),
         };
+        // A segment goes out in several writes (header, then slices of the bytes read): without
+        // TCP_NODELAY, Nagle holds the last small one until the client's delayed ACK (~40 ms).
+        if let Err(e) = stream.set_nodelay(true) {
+            debug!(target: "mirrorcast_origin", "TCP_NODELAY for {peer}: {e}");
+        }
         let app = app.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {

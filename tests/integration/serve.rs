@@ -537,6 +537,33 @@ async fn serve_packages_hls_and_dash_that_carry_the_sources_packets_from_a_and_f
             let since = http.get(url).header("if-modified-since", modified).send().await.unwrap();
             assert_eq!(since.status(), 304, "{url}: If-Modified-Since alone");
         }
+        // gzip for a client that asks (browsers' players do), under its own tag; identity otherwise.
+        let gz = http.get(&a).header("accept-encoding", "gzip, deflate, br").send().await.unwrap();
+        assert_eq!(gz.status(), 200, "{path}");
+        let gz_h = gz.headers().clone();
+        let gz_body = gz.bytes().await.unwrap();
+        if cache.contains("max-age=86400") {
+            assert!(gz_h.get("content-encoding").is_none(), "{path}: media is never gzipped");
+            assert_eq!(gz_body, body, "{path}");
+        } else {
+            assert!(h.get("content-encoding").is_none(), "{path}: identity unless asked");
+            assert_eq!(h["vary"].to_str().unwrap(), "Accept-Encoding", "{path}");
+            assert_eq!(gz_h["content-encoding"].to_str().unwrap(), "gzip", "{path}");
+            assert!(gz_h["vary"].to_str().unwrap().contains("Accept-Encoding"), "{path}");
+            let mut inflated = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz_body[..]), &mut inflated).unwrap();
+            assert_eq!(inflated, body, "{path}: the gzipped body inflates to the identity body");
+            let gz_tag = gz_h["etag"].to_str().unwrap().to_owned();
+            assert_ne!(gz_tag, etag, "{path}: each coding its own tag");
+            let again =
+                http.get(&a).header("accept-encoding", "gzip").header("if-none-match", &gz_tag).send().await.unwrap();
+            assert_eq!(again.status(), 304, "{path}: gzip revalidates");
+            assert_eq!(again.headers()["etag"].to_str().unwrap(), gz_tag, "{path}");
+            let other =
+                http.get(&a).header("accept-encoding", "gzip").header("if-none-match", &etag).send().await.unwrap();
+            assert_eq!(other.status(), 200, "{path}: the identity tag does not validate the gzipped body");
+            assert!(tags.insert(gz_tag), "{path}: a gzip tag of its own");
+        }
         assert!(tags.insert(etag), "{path}: a tag of its own");
     }
 

@@ -137,6 +137,9 @@ pub async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<serde_js
         ("segments origin Azurite", vec![]),
         ("manifests origin file://", vec![]),
         ("manifests origin Azurite", vec![]),
+        // As browsers' players (hls.js, dash.js) ask for them; ffmpeg asks for identity (the rows above).
+        ("manifests file:// gzip", vec![]),
+        ("manifests Azurite gzip", vec![]),
     ];
     let duration = Duration::from_secs(seconds);
     let generator = match &wrk {
@@ -145,11 +148,13 @@ pub async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<serde_js
     };
     for run in 0..runs {
         eprintln!("bench serve: run {}/{runs} ({connections} connections, {seconds} s each)…", run + 1);
-        results[0].1.push(generator.load(&on_nginx, connections, duration).await?);
-        results[1].1.push(generator.load(&on_f, connections, duration).await?);
-        results[2].1.push(generator.load(&on_z, connections, duration).await?);
-        results[3].1.push(generator.load(&manifests_f, connections, duration).await?);
-        results[4].1.push(generator.load(&manifests_z, connections, duration).await?);
+        results[0].1.push(generator.load(&on_nginx, connections, duration, false).await?);
+        results[1].1.push(generator.load(&on_f, connections, duration, false).await?);
+        results[2].1.push(generator.load(&on_z, connections, duration, false).await?);
+        results[3].1.push(generator.load(&manifests_f, connections, duration, false).await?);
+        results[4].1.push(generator.load(&manifests_z, connections, duration, false).await?);
+        results[5].1.push(generator.load(&manifests_f, connections, duration, true).await?);
+        results[6].1.push(generator.load(&manifests_z, connections, duration, true).await?);
     }
     drop(nginx);
     drop(origin_f);
@@ -458,10 +463,11 @@ enum Generator {
 }
 
 impl Generator {
-    async fn load(&self, urls: &[String], connections: usize, duration: Duration) -> Result<Load> {
+    /// `gzip`: the requests send `Accept-Encoding: gzip`.
+    async fn load(&self, urls: &[String], connections: usize, duration: Duration, gzip: bool) -> Result<Load> {
         match self {
-            Generator::Wrk { wrk, dir } => load_wrk(wrk, dir, urls, connections, duration).await,
-            Generator::InProcess(http) => Ok(load(http, urls, connections, duration).await),
+            Generator::Wrk { wrk, dir } => load_wrk(wrk, dir, urls, connections, duration, gzip).await,
+            Generator::InProcess(http) => Ok(load(http, urls, connections, duration, gzip).await),
         }
     }
 }
@@ -474,10 +480,12 @@ for line in io.lines(os.getenv("MIRRORCAST_BENCH_PATHS")) do paths[#paths + 1] =
 local threads = 0
 function setup(thread) thread:set("offset", threads); threads = threads + 1 end
 local i = 0
+local headers = {}
+if os.getenv("MIRRORCAST_BENCH_GZIP") == "1" then headers["Accept-Encoding"] = "gzip" end
 function init(args) i = (offset or 0) * math.floor(#paths / 2) end
 function request()
   i = i % #paths + 1
-  return wrk.format("GET", paths[i])
+  return wrk.format("GET", paths[i], headers)
 end
 function done(summary, latency, requests)
   local e = summary.errors
@@ -488,7 +496,14 @@ end
 "#;
 
 /// `connections` keep-alive connections of wrk (two threads) requesting `urls` (one host) in turn.
-async fn load_wrk(wrk: &Path, dir: &Path, urls: &[String], connections: usize, duration: Duration) -> Result<Load> {
+async fn load_wrk(
+    wrk: &Path,
+    dir: &Path,
+    urls: &[String],
+    connections: usize,
+    duration: Duration,
+    gzip: bool,
+) -> Result<Load> {
     let first = urls.first().context("no URL to load")?;
     let host_end = first.match_indices('/').nth(2).map_or(first.len(), |(i, _)| i);
     let base = &first[..host_end];
@@ -501,6 +516,7 @@ async fn load_wrk(wrk: &Path, dir: &Path, urls: &[String], connections: usize, d
         .args(["-t", "2", "-c", &connections.max(2).to_string(), "-d", &format!("{}s", duration.as_secs().max(1))])
         .args(["--timeout", "10s", "-s", &script.display().to_string(), base])
         .env("MIRRORCAST_BENCH_PATHS", &paths_file)
+        .env("MIRRORCAST_BENCH_GZIP", if gzip { "1" } else { "0" })
         .output()
         .await
         .context("run wrk")?;
@@ -522,7 +538,7 @@ async fn load_wrk(wrk: &Path, dir: &Path, urls: &[String], connections: usize, d
 
 /// `connections` tasks request `urls` in turn (each from its own offset) until
 /// `duration` is over; every successful request's latency is kept.
-async fn load(http: &reqwest::Client, urls: &[String], connections: usize, duration: Duration) -> Load {
+async fn load(http: &reqwest::Client, urls: &[String], connections: usize, duration: Duration, gzip: bool) -> Load {
     let urls = Arc::new(urls.to_vec());
     let started = Instant::now();
     let deadline = started + duration;
@@ -534,7 +550,11 @@ async fn load(http: &reqwest::Client, urls: &[String], connections: usize, durat
                 let mut i = c * urls.len() / connections.max(1);
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    let got = match http.get(&urls[i % urls.len()]).send().await {
+                    let mut request = http.get(&urls[i % urls.len()]);
+                    if gzip {
+                        request = request.header("accept-encoding", "gzip");
+                    }
+                    let got = match request.send().await {
                         Ok(r) if r.status().is_success() => r.bytes().await.ok(),
                         _ => None,
                     };
