@@ -26,6 +26,8 @@ pub mod segment_body;
 pub mod server;
 pub mod smooth;
 pub mod stall;
+#[cfg(test)]
+mod test_clip;
 pub mod validators;
 
 pub use named::{named, ORIGIN_HEADER};

@@ -182,30 +182,12 @@ pub(crate) fn timeline(track: &TrackIndex) -> Vec<(u64, u64, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mirrorcast_media::fragment::{box_header, Index};
+    use mirrorcast_media::fragment::Index;
 
     /// A 5 s clip with key frames every 2 s, indexed from its moov.
     fn index() -> Index {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("clip.mp4");
-        let status = std::process::Command::new("ffmpeg")
-            .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-f", "lavfi", "-i", "sine"])
-            .args(["-t", "5", "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50"])
-            .args(["-sc_threshold", "0", "-c:a", "aac", "-movflags", "+faststart", "-y"])
-            .arg(&path)
-            .status()
-            .expect("ffmpeg is needed for this test: apt-get install ffmpeg");
-        assert!(status.success());
-        let file = std::fs::read(&path).unwrap();
-        let mut at = 0;
-        loop {
-            let h = box_header(&file[at..]).unwrap();
-            let size = h.size.unwrap() as usize;
-            if &h.kind == b"moov" {
-                return Index::from_moov(&file[at..at + size]).unwrap();
-            }
-            at += size;
-        }
+        crate::test_clip::clip(dir.path(), "clip.mp4", "320x180")
     }
 
     #[test]
