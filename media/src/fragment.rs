@@ -344,18 +344,33 @@ impl TrackIndex {
     /// its samples are (so a server can send them without copying them).
     pub fn media_segment_parts(&self, number: usize, data_len: usize) -> Result<SegmentParts> {
         let f = self.checked_fragment_len(number, data_len)?;
+        let tfdt = |b: &mut Vec<u8>| write_full_box(b, b"tfdt", 1, 0, |b| b.extend_from_slice(&f.start.to_be_bytes()));
+        Ok(self.fragment_parts(number, f, tfdt, |_| {}))
+    }
+
+    /// A `moof` (its `mfhd`, one `traf`: `tfhd`, what `before` writes, the
+    /// `trun`, what `after` writes) and the `mdat` of fragment `f`, as parts.
+    pub(crate) fn fragment_parts(
+        &self,
+        number: usize,
+        f: &Fragment,
+        before: impl FnOnce(&mut Vec<u8>),
+        after: impl FnOnce(&mut Vec<u8>),
+    ) -> SegmentParts {
         let mut out = Vec::new();
         let mut data_offset_at = 0;
         write_box(&mut out, b"moof", |b| {
             write_full_box(b, b"mfhd", 0, 0, |b| b.extend_from_slice(&(number as u32 + 1).to_be_bytes()));
             write_box(b, b"traf", |b| {
-                // default-base-is-moof: data offsets count from the moof.
+                // default-base-is-moof: data offsets count from the moof (as they
+                // do anyway for a moof's first traf; the flag says so outright).
                 write_full_box(b, b"tfhd", 0, 0x02_0000, |b| b.extend_from_slice(&self.info.track_id.to_be_bytes()));
-                write_full_box(b, b"tfdt", 1, 0, |b| b.extend_from_slice(&f.start.to_be_bytes()));
+                before(b);
                 data_offset_at = self.write_trun(b, f);
+                after(b);
             });
         });
-        Ok(self.with_mdat(out, data_offset_at, f))
+        self.with_mdat(out, data_offset_at, f)
     }
 
     /// Fragment `number`, after checking that `data` holds exactly its byte range.
@@ -375,7 +390,7 @@ impl TrackIndex {
 
     /// A `trun` with every sample's duration, size, flags (and composition offset);
     /// returns where its data offset sits in `out`, to be set by [`Self::with_mdat`].
-    pub(crate) fn write_trun(&self, out: &mut Vec<u8>, f: &Fragment) -> usize {
+    fn write_trun(&self, out: &mut Vec<u8>, f: &Fragment) -> usize {
         let with_cto = self.composition_offsets.is_some();
         let flags = 0x1 | 0x100 | 0x200 | 0x400 | if with_cto { 0x800 } else { 0 };
         let version = u8::from(self.signed_offsets);
@@ -400,7 +415,7 @@ impl TrackIndex {
     /// `moof` (a whole box, first in `out`) and the header of an `mdat` of the
     /// fragment's samples, with the samples' places in its data (samples that
     /// follow each other in the file make one range); the `trun`'s data offset is set to the first.
-    pub(crate) fn with_mdat(&self, mut out: Vec<u8>, data_offset_at: usize, f: &Fragment) -> SegmentParts {
+    fn with_mdat(&self, mut out: Vec<u8>, data_offset_at: usize, f: &Fragment) -> SegmentParts {
         let moof_len = out.len();
         out[data_offset_at..data_offset_at + 4].copy_from_slice(&((moof_len + 8) as u32).to_be_bytes());
         let payload: u64 = self.fragment_bytes(f);

@@ -7,7 +7,7 @@
 //! states it as the stream's `TimeScale`). Pure: index and bytes in, bytes
 //! out; [`SmoothFragment::parse`] reads one back.
 
-use crate::fragment::{body_of, box_header, boxes, write_box, write_full_box, SegmentParts, TrackIndex};
+use crate::fragment::{body_of, box_header, boxes, write_box, SegmentParts, TrackIndex};
 use crate::mp4::Cursor;
 use crate::{FormatError, Result};
 
@@ -25,25 +25,16 @@ pub fn smooth_fragment(track: &TrackIndex, number: usize, data: &[u8]) -> Result
 /// samples are in the `data_len` bytes read at `track.byte_range(fragment)`.
 pub fn smooth_fragment_parts(track: &TrackIndex, number: usize, data_len: usize) -> Result<SegmentParts> {
     let f = track.checked_fragment_len(number, data_len)?;
-    let mut out = Vec::new();
-    let mut data_offset_at = 0;
-    write_box(&mut out, b"moof", |b| {
-        write_full_box(b, b"mfhd", 0, 0, |b| b.extend_from_slice(&(number as u32 + 1).to_be_bytes()));
-        write_box(b, b"traf", |b| {
-            // default-base-is-moof: the data offset counts from the moof (as it
-            // does anyway for a moof's first traf; the flag says so outright).
-            write_full_box(b, b"tfhd", 0, 0x02_0000, |b| b.extend_from_slice(&track.info.track_id.to_be_bytes()));
-            data_offset_at = track.write_trun(b, f);
-            write_box(b, b"uuid", |b| {
-                b.extend_from_slice(&TFXD);
-                // Version 1: 64-bit absolute time and duration.
-                b.extend_from_slice(&(1u32 << 24).to_be_bytes());
-                b.extend_from_slice(&f.start.to_be_bytes());
-                b.extend_from_slice(&f.duration.to_be_bytes());
-            });
-        });
-    });
-    Ok(track.with_mdat(out, data_offset_at, f))
+    let tfxd = |b: &mut Vec<u8>| {
+        write_box(b, b"uuid", |b| {
+            b.extend_from_slice(&TFXD);
+            // Version 1: 64-bit absolute time and duration.
+            b.extend_from_slice(&(1u32 << 24).to_be_bytes());
+            b.extend_from_slice(&f.start.to_be_bytes());
+            b.extend_from_slice(&f.duration.to_be_bytes());
+        })
+    };
+    Ok(track.fragment_parts(number, f, |_| {}, tfxd))
 }
 
 /// One sample of a fragment as its `trun` (or `tfhd` defaults) states it.
