@@ -28,7 +28,14 @@ fn timed(cmd: &mut Command) -> Result<(f64, Vec<u8>)> {
     let seconds = started.elapsed().as_secs_f64();
     // rclone check exits 1 on differences; anything else is a failed run.
     if !out.status.success() && out.status.code() != Some(1) {
-        bail!("{:?} failed: {}", cmd.get_program(), String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let tail = &stdout[stdout.floor_char_boundary(stdout.len().saturating_sub(4000))..];
+        bail!(
+            "{:?} failed ({}): {}\nits output ends: {tail}",
+            cmd.get_program(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok((seconds, out.stdout))
 }
