@@ -357,7 +357,8 @@ impl TrackIndex {
         before: impl FnOnce(&mut Vec<u8>),
         after: impl FnOnce(&mut Vec<u8>),
     ) -> SegmentParts {
-        let mut out = Vec::new();
+        // The boxes around the trun, then 16 bytes per sample at most: written without regrowing.
+        let mut out = Vec::with_capacity(256 + (f.end - f.first) * 16);
         let mut data_offset_at = 0;
         write_box(&mut out, b"moof", |b| {
             write_full_box(b, b"mfhd", 0, 0, |b| b.extend_from_slice(&(number as u32 + 1).to_be_bytes()));

@@ -2,18 +2,28 @@
 //! of a `file://` blob was a stat of the container marker, an open and a read of
 //! the sidecar, an open of the file, a seek and one blocking task per 8 KiB
 //! chunk: over a dozen thread hand-offs for one video segment, which is what the
-//! origin serves most, and most of its time under load went to them. Here a
-//! blob's metadata and a small range of its bytes (a segment, a sidecar) are
-//! read on the calling thread, as nginx reads its files by default: a few
-//! system calls of microseconds on a local disk and its page cache (a data
-//! center on a slow network mount would stall the runtime: copy it, or serve
-//! it from its cloud store). Larger ranges go to the blocking pool in one call,
-//! the largest are streamed (memory stays bounded).
+//! origin serves most, and most of its time under load went to them.
+//!
+//! A ranged read (a segment, a moov: the origin's reads, of the same few
+//! renditions again and again) is served from the blob's file mapped into
+//! memory once ([`Local`] keeps the mapping and the sidecar's metadata while
+//! the sidecar is unchanged): one `stat` per read, and the bytes are slices of
+//! the page cache, sent without a copy into the process. That is what took the
+//! origin from 0.3x to nginx's throughput (which sends files with sendfile).
+//! Blobs here are replaced by rename, never rewritten in place (object_store
+//! writes a staging file and renames it), so a mapped file keeps its bytes
+//! while a reader holds them. A whole-blob read (a copy reads each blob once)
+//! and the metadata are read on the calling thread, as nginx reads its files by
+//! default: a few system calls of microseconds on a local disk and its page
+//! cache (a data center on a slow network mount would stall the runtime: copy
+//! it, or serve it from its cloud store). Larger whole-blob reads go to the
+//! blocking pool in one call, the largest are streamed (memory stays bounded).
 
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::ops::Range;
-use std::path::Path as FsPath;
+use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use mirrorcast_core::store::BlobMeta;
@@ -27,6 +37,53 @@ use crate::{map, ObjectStoreBackend, Sidecar};
 const INLINE_READ_MAX_BYTES: u64 = 1024 * 1024;
 /// A range up to this many bytes is read into memory in one blocking call; a larger one is streamed.
 const DIRECT_READ_MAX_BYTES: u64 = 8 * 1024 * 1024;
+/// How many blobs stay mapped. A mapping costs address space, not memory: its
+/// pages are the page cache's, shared and reclaimable.
+const MAPPED_BLOBS: usize = 1024;
+
+/// A local directory, with the blobs it has served by range kept mapped.
+pub struct Local {
+    fs: Arc<LocalFileSystem>,
+    mapped: quick_cache::sync::Cache<String, Arc<Mapped>>,
+}
+
+impl std::fmt::Debug for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Local").field("mapped_blobs", &self.mapped.len()).finish_non_exhaustive()
+    }
+}
+
+/// A blob's file mapped, with the metadata of the sidecar it was mapped under.
+struct Mapped {
+    meta: BlobMeta,
+    sidecar_path: PathBuf,
+    /// The sidecar's identity when the file was mapped: a new sidecar (a blob
+    /// replaced, or its properties set) is a new file, so the mapping is redone.
+    sidecar: FileIdentity,
+    bytes: Bytes,
+}
+
+/// What tells one version of a file from the next: a rename gives a new inode.
+#[derive(Debug, PartialEq, Eq)]
+struct FileIdentity {
+    len: u64,
+    modified: Option<SystemTime>,
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+impl FileIdentity {
+    fn of(m: &std::fs::Metadata) -> FileIdentity {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt as _;
+        FileIdentity {
+            len: m.len(),
+            modified: m.modified().ok(),
+            #[cfg(unix)]
+            inode: (m.dev(), m.ino()),
+        }
+    }
+}
 
 /// What a direct read found.
 pub enum Read {
@@ -36,48 +93,121 @@ pub enum Read {
     TooLarge(BlobMeta, Range<u64>),
 }
 
-/// The blob's metadata, from its sidecar.
-pub fn meta(fs: &LocalFileSystem, label: &str, container: &str, name: &str) -> Result<BlobMeta> {
-    meta_now(fs, label, container, name)
+impl Local {
+    pub fn new(fs: Arc<LocalFileSystem>) -> Local {
+        Local { fs, mapped: quick_cache::sync::Cache::new(MAPPED_BLOBS) }
+    }
+
+    /// The blob's metadata, from its sidecar.
+    pub fn meta(&self, label: &str, container: &str, name: &str) -> Result<BlobMeta> {
+        meta_now(&self.fs, label, container, name)
+    }
+
+    /// The blob's metadata and, for a range (from its mapping) or a whole blob of at
+    /// most [`DIRECT_READ_MAX_BYTES`], its bytes. `clamp` turns the asked range into the one served.
+    pub async fn read(&self, label: &str, container: &str, name: &str, range: Option<Range<u64>>) -> Result<Read> {
+        if let Some(range) = range {
+            let mapped = self.mapped(label, container, name)?;
+            let range = crate::clamp(Some(range), mapped.meta.size, name)?;
+            let bytes = mapped.bytes.slice(range.start as usize..range.end as usize);
+            return Ok(Read::Bytes(mapped.meta.clone(), range, bytes));
+        }
+        let meta = meta_now(&self.fs, label, container, name)?;
+        let range = 0..meta.size;
+        let len = meta.size;
+        if len > DIRECT_READ_MAX_BYTES {
+            return Ok(Read::TooLarge(meta, range));
+        }
+        if len == 0 {
+            return Ok(Read::Bytes(meta, range, Bytes::new()));
+        }
+        let path = self.fs.path_to_filesystem(&blob_path(container, name)).map_err(|e| map(e, name, label))?;
+        let read = if len <= INLINE_READ_MAX_BYTES {
+            read_range(&path, range.clone())
+        } else {
+            let (path, at) = (path.clone(), range.clone());
+            match tokio::task::spawn_blocking(move || read_range(&path, at)).await {
+                Ok(read) => read,
+                Err(e) => return Err(Error::new(ErrorKind::Other, format!("a local read did not finish: {e}"))),
+            }
+        };
+        let bytes = read.map_err(|e| read_error(&e, label, container, name))?;
+        Ok(Read::Bytes(meta, range, bytes))
+    }
+
+    /// The blob mapped: the kept mapping while its sidecar is the same file (one
+    /// `stat`), else a new one.
+    fn mapped(&self, label: &str, container: &str, name: &str) -> Result<Arc<Mapped>> {
+        let key = format!("{container}/{name}");
+        if let Some(kept) = self.mapped.get(&key) {
+            match std::fs::metadata(&kept.sidecar_path) {
+                Ok(now) if FileIdentity::of(&now) == kept.sidecar => return Ok(kept),
+                _ => {
+                    self.mapped.remove(&key);
+                }
+            }
+        }
+        let mapped = Arc::new(self.map_blob(label, container, name)?);
+        self.mapped.insert(key, mapped.clone());
+        Ok(mapped)
+    }
+
+    fn map_blob(&self, label: &str, container: &str, name: &str) -> Result<Mapped> {
+        let sidecar_path =
+            self.fs.path_to_filesystem(&sidecar_path(container, name)).map_err(|e| map(e, name, label))?;
+        let path = self.fs.path_to_filesystem(&blob_path(container, name)).map_err(|e| map(e, name, label))?;
+        let identity = |label: &str| match std::fs::metadata(&sidecar_path) {
+            Ok(m) => Ok(FileIdentity::of(&m)),
+            Err(e) => Err(read_error(&e, label, container, name)),
+        };
+        let before = match identity(label) {
+            Ok(before) => before,
+            // The container or the blob is missing: say which, as an unmapped read does.
+            Err(e) => return Err(meta_now(&self.fs, label, container, name).err().unwrap_or(e)),
+        };
+        let meta = meta_now(&self.fs, label, container, name)?;
+        let bytes = map_file(&path, meta.size).map_err(|e| read_error(&e, label, container, name))?;
+        // The sidecar read must be the one the file was mapped under.
+        if identity(label)? != before {
+            return Err(changed(label, name));
+        }
+        Ok(Mapped { meta, sidecar_path, sidecar: before, bytes })
+    }
 }
 
-/// The blob's metadata and, when `range` (or the whole blob) is at most
-/// [`DIRECT_READ_MAX_BYTES`], its bytes. `clamp` turns the asked range into the one served.
-pub async fn read(
-    fs: &Arc<LocalFileSystem>,
-    label: &str,
-    container: &str,
-    name: &str,
-    range: Option<Range<u64>>,
-) -> Result<Read> {
-    let meta = meta_now(fs, label, container, name)?;
-    let range = crate::clamp(range, meta.size, name)?;
-    let len = range.end - range.start;
-    if len > DIRECT_READ_MAX_BYTES {
-        return Ok(Read::TooLarge(meta, range));
+/// The file's bytes, mapped; `size` is the length its sidecar gives.
+#[allow(unsafe_code)]
+fn map_file(path: &FsPath, size: u64) -> std::io::Result<Bytes> {
+    let file = std::fs::File::open(path)?;
+    // Shorter or longer than its sidecar says: it is being replaced.
+    if file.metadata()?.len() != size {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
     }
-    if len == 0 {
-        return Ok(Read::Bytes(meta, range, Bytes::new()));
+    if size == 0 {
+        return Ok(Bytes::new());
     }
-    let path = fs.path_to_filesystem(&blob_path(container, name)).map_err(|e| map(e, name, label))?;
-    let read = if len <= INLINE_READ_MAX_BYTES {
-        read_range(&path, range.clone())
-    } else {
-        let (path, at) = (path.clone(), range.clone());
-        match tokio::task::spawn_blocking(move || read_range(&path, at)).await {
-            Ok(read) => read,
-            Err(e) => return Err(Error::new(ErrorKind::Other, format!("a local read did not finish: {e}"))),
-        }
-    };
-    let bytes = read.map_err(|e| match e.kind() {
+    // SAFETY: a read-only shared mapping, whose bytes stay valid as long as the
+    // file is not written or truncated in place. Blobs of a local data center are
+    // replaced by rename (object_store writes a staging file and renames it; the
+    // mapped inode keeps its bytes until unmapped), never rewritten in place
+    // (ARCHITECTURE.md, "Invariants"). A file truncated in place by another tool
+    // would fault a reader of the missing pages, as it would any mmap reader
+    // (ripgrep, git's packs).
+    let mapping = unsafe { memmap2::Mmap::map(&file) }?;
+    Ok(Bytes::from_owner(mapping))
+}
+
+fn read_error(e: &std::io::Error, label: &str, container: &str, name: &str) -> Error {
+    match e.kind() {
         std::io::ErrorKind::NotFound => gone(container, name),
-        // The file is shorter than its sidecar says: it is being replaced.
-        std::io::ErrorKind::UnexpectedEof => {
-            Error::new(ErrorKind::Transient, format!("'{name}' in {label}: changed while being read"))
-        }
-        _ => io_error(&e, name, label),
-    })?;
-    Ok(Read::Bytes(meta, range, bytes))
+        std::io::ErrorKind::UnexpectedEof => changed(label, name),
+        _ => io_error(e, name, label),
+    }
+}
+
+/// The file is shorter or longer than its sidecar says, or its sidecar changed: it is being replaced.
+fn changed(label: &str, name: &str) -> Error {
+    Error::new(ErrorKind::Transient, format!("'{name}' in {label}: changed while being read"))
 }
 
 fn read_range(path: &FsPath, range: Range<u64>) -> std::io::Result<Bytes> {

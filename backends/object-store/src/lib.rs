@@ -57,7 +57,7 @@ struct Sidecar {
 pub struct ObjectStoreBackend {
     inner: Arc<dyn ObjectStore>,
     /// The same store when it is a local directory: reads go straight to its files ([`direct`]).
-    local: Option<Arc<LocalFileSystem>>,
+    local: Option<Arc<direct::Local>>,
     label: String,
     writes: Arc<tokio::sync::Mutex<()>>,
 }
@@ -83,7 +83,7 @@ impl ObjectStoreBackend {
                 .map_err(|e| Error::invalid_input(format!("cannot use '{}' as a data center: {e}", dir.display())))?,
         );
         let mut backend = Self::new(fs.clone(), format!("local directory '{}'", dir.display()));
-        backend.local = Some(fs);
+        backend.local = Some(Arc::new(direct::Local::new(fs)));
         Ok(backend)
     }
 
@@ -342,8 +342,8 @@ impl BlobStore for ObjectStoreBackend {
     }
 
     async fn head_blob(&self, container: &str, name: &str) -> Result<BlobMeta> {
-        if let Some(fs) = &self.local {
-            return direct::meta(fs, &self.label, container, name);
+        if let Some(local) = &self.local {
+            return local.meta(&self.label, container, name);
         }
         self.require_container(container).await?;
         self.sidecar(container, name)
@@ -354,7 +354,7 @@ impl BlobStore for ObjectStoreBackend {
 
     async fn get_blob(&self, container: &str, name: &str, range: Option<Range<u64>>) -> Result<GetResult> {
         let (meta, range) = match &self.local {
-            Some(fs) => match direct::read(fs, &self.label, container, name, range).await? {
+            Some(local) => match local.read(&self.label, container, name, range).await? {
                 direct::Read::Bytes(meta, range, bytes) => {
                     let stream: ByteStream = if bytes.is_empty() {
                         Box::pin(futures::stream::empty())

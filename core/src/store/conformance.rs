@@ -20,6 +20,7 @@ pub async fn run_all(store: &dyn BlobStore) {
     containers(store).await;
     put_get_head_round_trip(store).await;
     ranged_get(store).await;
+    ranged_get_after_a_change(store).await;
     zero_length_blob(store).await;
     names_with_spaces_and_unicode(store).await;
     names_that_paths_would_merge(store).await;
@@ -110,6 +111,42 @@ pub async fn ranged_get(store: &dyn BlobStore) {
     assert_eq!(chunks.concat(), &data[100..1100], "get_blob: ranged bytes differ");
     let tail = store.get_blob(&c, "r.mp4", Some(9_990..20_000)).await.unwrap();
     assert_eq!(tail.range, 9_990..10_000, "get_blob: a range past the end is clipped");
+    store.delete_container(&c).await.unwrap();
+}
+
+/// A store may keep what it read by range (a local directory keeps the file
+/// mapped): a replaced blob, new metadata or a deleted blob show in the next
+/// ranged read, and bytes already handed out stay the old ones.
+pub async fn ranged_get_after_a_change(store: &dyn BlobStore) {
+    async fn read(store: &dyn BlobStore, c: &str, range: std::ops::Range<u64>) -> (super::BlobMeta, Vec<u8>) {
+        let got = store.get_blob(c, "v.mp4", Some(range)).await.unwrap();
+        let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(got.stream).await.unwrap();
+        (got.meta, chunks.concat())
+    }
+    let c = fresh(store, "range-change").await;
+    let first: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+    let etag1 = store.put_blob(&c, "v.mp4", Bytes::from(first.clone()), &PutOptions::default()).await.unwrap();
+    let held = store.get_blob(&c, "v.mp4", Some(0..4_000)).await.unwrap();
+    let (meta, bytes) = read(store, &c, 10..20).await;
+    assert_eq!((meta.etag.as_str(), bytes.as_slice()), (etag1.as_str(), &first[10..20]));
+
+    let second: Vec<u8> = (0..=255u8).rev().cycle().take(5_000).collect();
+    let etag2 = store.put_blob(&c, "v.mp4", Bytes::from(second.clone()), &PutOptions::default()).await.unwrap();
+    let (meta, bytes) = read(store, &c, 10..20).await;
+    assert_eq!(meta.size, 5_000, "a ranged read after the blob was replaced gave the old size");
+    assert_eq!((meta.etag.as_str(), bytes.as_slice()), (etag2.as_str(), &second[10..20]), "old bytes after a replace");
+    let held: Vec<Bytes> = futures::TryStreamExt::try_collect(held.stream).await.unwrap();
+    assert_eq!(held.concat(), &first[..4_000], "bytes read before the replace changed under their reader");
+
+    let mut md = BTreeMap::new();
+    md.insert("k".into(), "v".into());
+    let etag3 = store.set_metadata(&c, "v.mp4", &md, &Condition::None).await.unwrap();
+    let (meta, _) = read(store, &c, 0..1).await;
+    assert_eq!((meta.etag, meta.metadata), (etag3, md), "a ranged read after set_metadata gave the old metadata");
+
+    assert!(store.delete_blob(&c, "v.mp4", &Condition::None).await.unwrap());
+    let e = store.get_blob(&c, "v.mp4", Some(0..1)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "a ranged read of a deleted blob: {e}");
     store.delete_container(&c).await.unwrap();
 }
 
