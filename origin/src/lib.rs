@@ -11,11 +11,13 @@
 //! - [`validators`]: ETag and Last-Modified of packaged responses, conditional requests (pure).
 //! - [`encoding`]: gzip of packaged manifests for clients that accept it (pure).
 //! - [`metrics`]: counters for `/metrics`.
+//! - [`access_log`]: the common-log-format lines, written in batches off the serving threads.
 //! - [`segment_body`]: a media segment's body as slices of the bytes read (no copy of its samples).
 //! - [`server`]: the HTTP side: handlers, tower layers, the accept loop.
 //! - [`stall`]: cutting off a client that stops reading its response.
 //! - [`named`]: the `x-mirrorcast-origin` header naming the data center that answered.
 
+pub mod access_log;
 pub mod encoding;
 pub mod metrics;
 pub mod named;

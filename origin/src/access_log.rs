@@ -1,0 +1,118 @@
+//! The access log: one common-log-format line per request on stderr, written
+//! in batches by a thread of its own, as nginx's `access_log … buffer=` does.
+//! A line per `write(2)` on the serving thread, formatted by the tracing
+//! subscriber, was a tenth of the origin's CPU under segment load, and a stderr
+//! nobody reads blocked serving. It is on while the `mirrorcast_origin::access`
+//! target is enabled at `info` (the default; `RUST_LOG=warn` turns it off).
+//!
+//! Lines wait at most [`FLUSH_EVERY`]. Past [`MAX_PENDING_BYTES`] not yet
+//! written (stderr blocked), lines are dropped and the count is logged once
+//! writing works again: serving never waits for its log.
+
+use std::io::Write as _;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+/// The tracing target that turns the access log on or off.
+pub const TARGET: &str = "mirrorcast_origin::access";
+/// Longest time a line waits before it is written.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// Lines pending past this are written without waiting for the interval.
+const FLUSH_AT_BYTES: usize = 64 * 1024;
+/// Lines pending past this are dropped (and counted): stderr is not being read.
+const MAX_PENDING_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Default)]
+struct Pending {
+    lines: Vec<u8>,
+    dropped: u64,
+}
+
+impl Pending {
+    /// Adds `line`, or counts it when too much is pending; true when the writer should not wait.
+    fn push(&mut self, line: std::fmt::Arguments<'_>) -> bool {
+        if self.lines.len() >= MAX_PENDING_BYTES {
+            self.dropped += 1;
+            return false;
+        }
+        let _ = self.lines.write_fmt(line);
+        self.lines.push(b'\n');
+        self.lines.len() >= FLUSH_AT_BYTES
+    }
+}
+
+struct Log {
+    pending: Mutex<Pending>,
+    ready: Condvar,
+}
+
+fn log() -> &'static Log {
+    static LOG: OnceLock<&'static Log> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let log: &'static Log = Box::leak(Box::new(Log { pending: Mutex::default(), ready: Condvar::new() }));
+        let started = std::thread::Builder::new().name("access-log".into()).spawn(move || loop {
+            let batch = {
+                let pending = log.pending.lock().unwrap_or_else(|e| e.into_inner());
+                let (mut pending, _) = log
+                    .ready
+                    .wait_timeout_while(pending, FLUSH_EVERY, |p| p.lines.len() < FLUSH_AT_BYTES)
+                    .unwrap_or_else(|e| e.into_inner());
+                std::mem::take(&mut *pending)
+            };
+            write_out(batch);
+        });
+        if let Err(e) = started {
+            // Without its thread the log is written by `flush` alone (at shutdown): say so once.
+            tracing::warn!(target: "mirrorcast_origin", "the access log cannot start its writer thread: {e}");
+        }
+        log
+    })
+}
+
+fn write_out(batch: Pending) {
+    let mut err = std::io::stderr().lock();
+    // A closed or failing stderr loses its lines; serving goes on.
+    let _ = err.write_all(&batch.lines);
+    if batch.dropped > 0 {
+        let _ = writeln!(err, "mirrorcast: {} access log line(s) dropped: stderr was not being read", batch.dropped);
+    }
+}
+
+/// Whether lines are kept (the target is enabled).
+pub fn enabled() -> bool {
+    tracing::enabled!(target: TARGET, tracing::Level::INFO)
+}
+
+/// Adds one line (without its newline).
+pub fn record(line: std::fmt::Arguments<'_>) {
+    let log = log();
+    if log.pending.lock().unwrap_or_else(|e| e.into_inner()).push(line) {
+        log.ready.notify_one();
+    }
+}
+
+/// Writes what is pending now (at shutdown).
+pub fn flush() {
+    let batch = std::mem::take(&mut *log().pending.lock().unwrap_or_else(|e| e.into_inner()));
+    write_out(batch);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_past_the_pending_bound_are_dropped_and_counted_not_held() {
+        let mut pending = Pending::default();
+        assert!(!pending.push(format_args!("{} - - \"GET /a HTTP/1.1\" 200 {}", "127.0.0.1", 5)));
+        assert_eq!(pending.lines, b"127.0.0.1 - - \"GET /a HTTP/1.1\" 200 5\n");
+        let mut woke = false;
+        while pending.lines.len() < MAX_PENDING_BYTES {
+            woke |= pending.push(format_args!("{}", "x".repeat(1000)));
+        }
+        assert!(woke, "a full batch wakes the writer");
+        let held = pending.lines.len();
+        assert!(!pending.push(format_args!("one more")));
+        assert_eq!((pending.lines.len(), pending.dropped), (held, 1), "the line past the bound was counted, not kept");
+    }
+}
