@@ -314,8 +314,13 @@ impl TrackIndex {
     /// The byte range of the file holding a fragment's samples.
     pub fn byte_range(&self, f: &Fragment) -> std::ops::Range<u64> {
         let s = &self.info.sample_sizes;
-        let start = (f.first..f.end).map(|i| self.offsets[i]).min().unwrap_or(0);
-        let end = (f.first..f.end).map(|i| self.offsets[i] + s[i] as u64).max().unwrap_or(0);
+        if f.first >= f.end {
+            return 0..0;
+        }
+        // One pass (it runs on every segment request).
+        let (start, end) = (f.first..f.end).fold((u64::MAX, 0), |(start, end), i| {
+            (start.min(self.offsets[i]), end.max(self.offsets[i] + s[i] as u64))
+        });
         start..end
     }
 

@@ -817,12 +817,9 @@ fn cache_control_for(name: &str) -> &'static str {
     }
 }
 
-async fn stream(
-    State(origin): State<Arc<Origin>>,
-    method: Method,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-) -> Response {
+/// Takes the whole request: extracting its headers as a `HeaderMap` would clone them.
+async fn stream(State(origin): State<Arc<Origin>>, request: Request) -> Response {
+    let (method, uri, headers) = (request.method(), request.uri(), request.headers());
     if method != Method::GET && method != Method::HEAD {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")], "method not allowed\n")
             .into_response();
@@ -835,7 +832,7 @@ async fn stream(
         }
     };
     let outcome = match origin.resolve(req.locator).await {
-        Ok(records) => origin.handle(&method, &req.target, &records.1, &headers).await,
+        Ok(records) => origin.handle(method, &req.target, &records.1, headers).await,
         Err(f) => Err(f),
     };
     outcome.unwrap_or_else(IntoResponse::into_response)
@@ -859,7 +856,8 @@ async fn access_log(State(origin): State<Arc<Origin>>, request: Request, next: N
     let logged = crate::access_log::enabled();
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let method = request.method().clone();
-    let path: String = if logged { request.uri().path().chars().take(512).collect() } else { String::new() };
+    // A clone shares the request's bytes (no copy).
+    let uri = logged.then(|| request.uri().clone());
     let version = request.version();
     let response = next.run(request).await;
     let status = response.status().as_u16();
@@ -868,19 +866,35 @@ async fn access_log(State(origin): State<Arc<Origin>>, request: Request, next: N
     if method != Method::HEAD {
         origin.metrics.bytes(length.unwrap_or(0));
     }
-    if logged {
-        let peer = peer.map_or_else(|| "-".to_owned(), |p| p.to_string());
-        let length = length.map_or_else(|| "-".to_owned(), |l| l.to_string());
-        crate::access_log::record(format_args!(
-            "{peer} - - [{}] \"{method} {path} {version:?}\" {status} {length}",
-            log_time()
-        ));
+    if let Some(uri) = uri {
+        let path = uri.path();
+        let path = &path[..path.char_indices().nth(512).map_or(path.len(), |(at, _)| at)];
+        with_log_time(|time| {
+            crate::access_log::record(format_args!(
+                "{} - - [{time}] \"{method} {path} {version:?}\" {status} {}",
+                OrDash(peer),
+                OrDash(length)
+            ));
+        });
     }
     response
 }
 
-/// Now in the common log format, formatted once a second per thread (strftime per request showed in profiles).
-fn log_time() -> String {
+/// A log field: its value, or `-` when there is none.
+struct OrDash<T>(Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for OrDash<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+/// Calls `write` with now in the common log format, formatted once a second per thread
+/// (strftime per request showed in profiles).
+fn with_log_time(write: impl FnOnce(&str)) {
     thread_local! {
         static STAMP: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
     }
@@ -890,7 +904,7 @@ fn log_time() -> String {
         if stamp.0 != now.timestamp() {
             *stamp = (now.timestamp(), now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
         }
-        stamp.1.clone()
+        write(&stamp.1);
     })
 }
 
