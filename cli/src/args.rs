@@ -144,6 +144,9 @@ pub struct ServeArgs {
     /// Seconds a storage call may take (retries included) before the request gets 503.
     #[arg(long, default_value_t = 10)]
     pub upstream_timeout_secs: u64,
+    /// Client connections served at once; more wait until one closes.
+    #[arg(long, default_value_t = mirrorcast_origin::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Args)]

@@ -33,4 +33,4 @@ mod test_clip;
 pub mod validators;
 
 pub use named::{named, ORIGIN_HEADER};
-pub use server::{router, serve, Origin, OriginConfig};
+pub use server::{router, serve, ConnectionLimits, Origin, OriginConfig, DEFAULT_MAX_CONNECTIONS};

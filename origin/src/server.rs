@@ -66,8 +66,6 @@ pub struct OriginConfig {
     pub index_cache_bytes: u64,
     /// A request whose response has not started by then gets 408.
     pub request_timeout: Duration,
-    /// A client that has not sent its request head by then is cut off (slowloris).
-    pub header_read_timeout: Duration,
     /// A storage call not answered by then (its own retries included) is a 503.
     pub upstream_timeout: Duration,
 }
@@ -77,7 +75,6 @@ impl Default for OriginConfig {
         OriginConfig {
             index_cache_bytes: 256 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
-            header_read_timeout: Duration::from_secs(10),
             upstream_timeout: Duration::from_secs(10),
         }
     }
@@ -957,16 +954,56 @@ pub fn catch_panics() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send + 'stat
 /// Largest request head (request line and headers) read; longer gets 431.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 
+/// What one server lets its clients hold.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// A client that has not sent its request head by then is cut off (slowloris).
+    pub header_read_timeout: Duration,
+    /// Connections served at once; past it, new ones wait in the listen backlog until one
+    /// closes (as nginx's worker_connections), so clients cannot take every file descriptor
+    /// (the origin needs some for its storage).
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits { header_read_timeout: Duration::from_secs(10), max_connections: DEFAULT_MAX_CONNECTIONS }
+    }
+}
+
+/// Connections served at once unless told otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// At most one "at the connection limit" warning per this long.
+const FULL_WARNING_EVERY: Duration = Duration::from_secs(10);
+
 /// Serves `app` on `listener` until `shutdown` completes. Each connection is
-/// HTTP/1.1 with a deadline on its request head and a bound on its size.
+/// HTTP/1.1 with a deadline on its request head and a bound on its size; at
+/// most `limits.max_connections` are served at once.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
-    header_read_timeout: Duration,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     tokio::pin!(shutdown);
+    let slots =
+        Arc::new(tokio::sync::Semaphore::new(limits.max_connections.clamp(1, tokio::sync::Semaphore::MAX_PERMITS)));
+    let mut warned: Option<Instant> = None;
     loop {
+        if slots.available_permits() == 0 && warned.is_none_or(|at| at.elapsed() >= FULL_WARNING_EVERY) {
+            warn!(target: "mirrorcast_origin", "{} connections open (the limit): new ones wait", limits.max_connections);
+            warned = Some(Instant::now());
+        }
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return Ok(()),
+            },
+            () = &mut shutdown => {
+                crate::access_log::flush();
+                return Ok(());
+            }
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -989,13 +1026,14 @@ pub async fn serve(
         }
         let app = app.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 app.clone().oneshot(req)
             });
             let served = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_read_timeout)
+                .header_read_timeout(limits.header_read_timeout)
                 .max_buf_size(MAX_HEAD_BYTES)
                 .serve_connection(hyper_util::rt::TokioIo::new(StallGuard::new(stream, WRITE_STALL_LIMIT)), service)
                 .await;

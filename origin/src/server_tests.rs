@@ -60,3 +60,38 @@ async fn a_panicking_handler_is_a_short_500_that_leaks_nothing() {
     let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
     assert_eq!(&body[..], b"internal error\n");
 }
+
+/// Past `max_connections`, a new client waits in the backlog (its request is not read) until
+/// an open connection closes; then it is served.
+#[tokio::test]
+async fn a_connection_past_the_limit_waits_until_one_closes() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route("/ok", get(|| async { "ok" }));
+    let limits = super::ConnectionLimits { max_connections: 1, ..Default::default() };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(super::serve(listener, app, limits, async move {
+        let _ = stopped.await;
+    }));
+    async fn ask(stream: &mut tokio::net::TcpStream) -> String {
+        stream.write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut buf = vec![0u8; 1024];
+        let n = stream.read(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+    let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(ask(&mut first).await.starts_with("HTTP/1.1 200"), "the first connection is served");
+    let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let waiting = tokio::time::timeout(std::time::Duration::from_millis(500), ask(&mut second)).await;
+    assert!(waiting.is_err(), "a second connection past the limit of one was served: {waiting:?}");
+    drop(first);
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), second.read(&mut buf))
+        .await
+        .expect("served once the first connection closed")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}

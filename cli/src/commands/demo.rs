@@ -18,7 +18,7 @@ use mirrorcast_core::replicate::{ReplicateOptions, Replicator, Selection, Side};
 use mirrorcast_core::sample::encoded_asset;
 use mirrorcast_core::store::{upload_reader, BlobProperties, BlobStore, PutOptions, UploadOptions};
 use mirrorcast_core::streaming::StreamingUrls;
-use mirrorcast_origin::{router, serve, Origin, OriginConfig};
+use mirrorcast_origin::{router, serve, ConnectionLimits, Origin, OriginConfig};
 
 use super::Context;
 use crate::args::DemoArgs;
@@ -177,9 +177,8 @@ async fn start_origin(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let config = OriginConfig::default();
-    let header_timeout = config.header_read_timeout;
     let app = router(Origin::new(store, config));
-    let serving = tokio::spawn(serve(listener, app, header_timeout, async move {
+    let serving = tokio::spawn(serve(listener, app, ConnectionLimits::default(), async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     }));
     Ok((base, serving))

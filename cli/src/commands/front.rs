@@ -101,8 +101,11 @@ pub async fn run(ctx: &Context<'_>, args: FrontArgs) -> anyhow::Result<ExitCode>
         names.join(", ")
     );
     let probes = front.start_probes();
-    let header_timeout = front.config.header_read_timeout;
-    let served = mirrorcast_origin::serve(listener, router(front), header_timeout, super::serve::shutdown()).await;
+    let limits = mirrorcast_origin::ConnectionLimits {
+        header_read_timeout: front.config.header_read_timeout,
+        ..Default::default()
+    };
+    let served = mirrorcast_origin::serve(listener, router(front), limits, super::serve::shutdown()).await;
     probes.iter().for_each(tokio::task::JoinHandle::abort);
     served.context("serving")?;
     Ok(ExitCode::SUCCESS)

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use mirrorcast_core::Error;
-use mirrorcast_origin::{named, router, serve, Origin, OriginConfig};
+use mirrorcast_origin::{named, router, serve, ConnectionLimits, Origin, OriginConfig};
 
 use super::Context;
 use crate::args::ServeArgs;
@@ -30,10 +30,13 @@ pub async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<ExitCode>
         upstream_timeout: std::time::Duration::from_secs(args.upstream_timeout_secs),
         ..Default::default()
     };
-    let header_timeout = config.header_read_timeout;
+    if args.max_connections == 0 {
+        return Err(Error::invalid_input("--max-connections must be at least 1").into());
+    }
+    let limits = ConnectionLimits { max_connections: args.max_connections, ..Default::default() };
     let origin = Origin::new(dc.store.clone(), config);
     errln!("mirrorcast: serving data center '{}' at http://{bound}", dc.name);
-    serve(listener, named(router(origin), &dc.name), header_timeout, shutdown()).await.context("serving")?;
+    serve(listener, named(router(origin), &dc.name), limits, shutdown()).await.context("serving")?;
     Ok(ExitCode::SUCCESS)
 }
 
