@@ -67,6 +67,37 @@ pub(crate) fn encode_clip(path: &Path, bitrate: &str) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// Two data centers with the drill clip published in A and replicated to B, and a
+/// `mirrorcast serve` process for each (the set-up of the failover drills and the readiness audit).
+pub(crate) struct Replicated {
+    pub(crate) dcs: TwoDataCenters,
+    pub(crate) dir: tempfile::TempDir,
+    /// `MIRRORCAST_DC_A` and `_B`; [`env_of`] lends them to `run_in`.
+    pub(crate) env: Vec<(&'static str, String)>,
+    pub(crate) clip: Clip,
+    /// Each origin's process (to kill) and its address.
+    pub(crate) a: (tokio::process::Child, String),
+    pub(crate) b: (tokio::process::Child, String),
+}
+
+pub(crate) async fn replicated_and_served(dcs: TwoDataCenters) -> Replicated {
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![
+        ("MIRRORCAST_DC_A", dcs.a.connection_string.clone()),
+        ("MIRRORCAST_DC_B", dcs.b.connection_string.clone()),
+    ];
+    let pairs = env_of(&env);
+    let clip = publish_clip(dir.path(), &pairs, "a").await;
+    run_in(dir.path(), &pairs, &["replicate", "--from", "a", "--to", "b", "--all"]).await.ok();
+    let a = serve_process(dir.path(), &pairs, "a").await;
+    let b = serve_process(dir.path(), &pairs, "b").await;
+    Replicated { dcs, dir, env, clip, a, b }
+}
+
+pub(crate) fn env_of<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 /// A `mirrorcast serve` process for data center `dc`: the child (to kill) and its address.
 pub(crate) async fn serve_process(dir: &Path, env: &[(&str, &str)], dc: &str) -> (tokio::process::Child, String) {
     listening(dir, env, &["serve", "--dc", dc, "--listen", "127.0.0.1:0"]).await
@@ -267,15 +298,10 @@ async fn drill_refuses_bad_input_with_one_line_and_exit_2() {
 /// `mirrorcast front` in `mode`; the viewer gets every packet of the source, stalls no longer
 /// than one segment (2 s) and sees no HTTP error, and B serves from the failover on.
 async fn drill_through_the_front_while_a_dies(mode: &str) {
-    let mut dcs = TwoDataCenters::two_instances(Persistence::InMemory).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let env =
-        [("MIRRORCAST_DC_A", dcs.a.connection_string.clone()), ("MIRRORCAST_DC_B", dcs.b.connection_string.clone())];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let clip = publish_clip(dir.path(), &env, "a").await;
-    run_in(dir.path(), &env, &["replicate", "--from", "a", "--to", "b", "--all"]).await.ok();
-    let (serve_a, a_addr) = serve_process(dir.path(), &env, "a").await;
-    let (_serve_b, b_addr) = serve_process(dir.path(), &env, "b").await;
+    let dcs = TwoDataCenters::two_instances(Persistence::InMemory).await.unwrap();
+    let Replicated { mut dcs, dir, env, clip, a: (serve_a, a_addr), b: (_serve_b, b_addr) } =
+        replicated_and_served(dcs).await;
+    let env = env_of(&env);
     let (a_origin, b_origin) = (format!("a=http://{a_addr}"), format!("b=http://{b_addr}"));
     #[rustfmt::skip]
     let (_front, front) = listening(dir.path(), &env, &[

@@ -5,20 +5,14 @@
 
 use mirrorcast_azurite::{Persistence, TwoDataCenters};
 
-use crate::drill::{encode_clip, publish_clip, serve_process};
+use crate::drill::{encode_clip, env_of, replicated_and_served, serve_process, Replicated};
 use crate::helpers::run_in;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_http_is_clean_after_replicate_and_names_a_rendition_that_differs_in_b() {
     let dcs = TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let env =
-        [("MIRRORCAST_DC_A", dcs.a.connection_string.clone()), ("MIRRORCAST_DC_B", dcs.b.connection_string.clone())];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let clip = publish_clip(dir.path(), &env, "a").await;
-    run_in(dir.path(), &env, &["replicate", "--from", "a", "--to", "b", "--all"]).await.ok();
-    let (_a, a_addr) = serve_process(dir.path(), &env, "a").await;
-    let (b, b_addr) = serve_process(dir.path(), &env, "b").await;
+    let Replicated { dcs: _dcs, dir, env, clip, a: (_a, a_addr), b: (b, b_addr) } = replicated_and_served(dcs).await;
+    let env = env_of(&env);
     let (a_url, b_url) = (format!("http://{a_addr}"), format!("http://{b_addr}"));
 
     let args = ["verify", "--http", "--from", "a", "--to", "b", "--from-url", &a_url, "--to-url", &b_url, "--json"];
