@@ -15,12 +15,10 @@
 //! - [`segment_body`]: a media segment's body as slices of the bytes read (no copy of its samples).
 //! - [`server`]: the HTTP side: handlers, tower layers, the accept loop.
 //! - [`stall`]: cutting off a client that stops reading its response.
-//! - [`named`]: the `x-mirrorcast-origin` header naming the data center that answered.
 
 pub mod access_log;
 pub mod encoding;
 pub mod metrics;
-pub mod named;
 pub mod packaging;
 pub mod range;
 pub mod request;
@@ -32,5 +30,6 @@ pub mod stall;
 mod test_clip;
 pub mod validators;
 
-pub use named::{named, ORIGIN_HEADER};
+/// The response header naming the data center that answered ([`OriginConfig::name`]).
+pub use mirrorcast_core::streaming::ORIGIN_HEADER;
 pub use server::{router, serve, ConnectionLimits, Origin, OriginConfig, DEFAULT_MAX_CONNECTIONS};

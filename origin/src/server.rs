@@ -33,6 +33,7 @@ use tower::ServiceExt as _;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tracing::{debug, warn};
 
@@ -66,6 +67,10 @@ pub struct OriginConfig {
     pub index_cache_bytes: u64,
     /// A request whose response has not started by then gets 408.
     pub request_timeout: Duration,
+    /// The data center's name, sent as `x-mirrorcast-origin` on every response so a client
+    /// behind a front (a drill, an operator with curl) can tell A from B. A name that is not a
+    /// valid header value is left out rather than failing the origin.
+    pub name: Option<String>,
     /// A storage call not answered by then (its own retries included) is a 503.
     pub upstream_timeout: Duration,
 }
@@ -76,6 +81,7 @@ impl Default for OriginConfig {
             index_cache_bytes: 256 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             upstream_timeout: Duration::from_secs(10),
+            name: None,
         }
     }
 }
@@ -916,7 +922,12 @@ pub fn router(origin: Arc<Origin>) -> Router {
     // Two stacks, each outermost first: every `Router::layer` call wraps the routes in another
     // boxed service, cloned and boxed again on every request (it showed in the serve profile).
     // The timeout is outside the routes' conversion of bodies (it needs a default body).
+    let named =
+        origin.config.name.as_deref().and_then(|n| HeaderValue::from_str(n).ok()).map(|name| {
+            SetResponseHeaderLayer::overriding(header::HeaderName::from_static(crate::ORIGIN_HEADER), name)
+        });
     let outer = tower::ServiceBuilder::new()
+        .option_layer(named)
         .layer(middleware::from_fn_with_state(origin.clone(), access_log))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, origin.config.request_timeout));
     let inner = tower::ServiceBuilder::new()

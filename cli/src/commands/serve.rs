@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use mirrorcast_core::Error;
-use mirrorcast_origin::{named, router, serve, ConnectionLimits, Origin, OriginConfig};
+use mirrorcast_origin::{router, serve, ConnectionLimits, Origin, OriginConfig};
 
 use super::Context;
 use crate::args::ServeArgs;
@@ -28,6 +28,7 @@ pub async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<ExitCode>
     let config = OriginConfig {
         index_cache_bytes: args.index_cache_mib * 1024 * 1024,
         upstream_timeout: std::time::Duration::from_secs(args.upstream_timeout_secs),
+        name: Some(dc.name.clone()),
         ..Default::default()
     };
     if args.max_connections == 0 {
@@ -36,7 +37,7 @@ pub async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<ExitCode>
     let limits = ConnectionLimits { max_connections: args.max_connections, ..Default::default() };
     let origin = Origin::new(dc.store.clone(), config);
     errln!("mirrorcast: serving data center '{}' at http://{bound}", dc.name);
-    serve(listener, named(router(origin), &dc.name), limits, shutdown()).await.context("serving")?;
+    serve(listener, router(origin), limits, shutdown()).await.context("serving")?;
     Ok(ExitCode::SUCCESS)
 }
 
