@@ -127,3 +127,48 @@ async fn a_new_asset_costs_at_most_ten_requests_beyond_its_blobs_and_an_unchange
     assert_eq!(changed.len(), journal.len(), "a no-op run writes nothing but its journal: {changed:?}");
     assert!(before.keys().all(|k| after.contains_key(k)), "a no-op run deletes nothing");
 }
+
+/// An asset of `segments` small segments (32 KiB each, under one block), written through the library.
+async fn publish_segments(catalog: &Catalog, name: &str, segments: usize) -> Asset {
+    let asset = Asset::new(name, AssetOptions::None);
+    catalog.create_asset(&asset).await.unwrap();
+    for i in 0..segments {
+        let bytes = bytes::Bytes::from(mirrorcast_core::sample::mp4(32 * 1024, i as u64));
+        let file = format!("segments/seg_{i:05}.m4s");
+        catalog.store().put_blob(&asset.container, &file, bytes, &PutOptions::default()).await.unwrap();
+    }
+    catalog.regenerate_files(&asset.id).await.unwrap();
+    asset
+}
+
+/// Issue #10's W2 shape (many small segments, streamed between two instances):
+/// a blob that fits in one block travels as one GET from A and one Put Blob to
+/// B: no HEAD (the listing's ETag pins the GET), no Put Block + Put Block List.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_small_blob_costs_one_get_and_one_put_blob_and_nothing_else() {
+    let f = Failover::new(TwoDataCenters::two_instances(Persistence::InMemory).await.unwrap()).await;
+    let a = Catalog::new(std::sync::Arc::new(f.dcs.a.store()));
+    let (assets, segments) = (3u64, 40usize);
+    for i in 0..assets {
+        publish_segments(&a, &format!("segments {i}"), segments).await;
+    }
+    let report = f.run(&["replicate", "--from", "a", "--to", "b", "--all", "--json"]).await.ok().json();
+    let totals = &report["totals"];
+    let copied = totals["copied"].as_u64().unwrap();
+    assert_eq!(copied, assets * segments as u64, "{totals}");
+    assert_eq!(totals["strategies"]["streamed"].as_u64(), Some(copied), "{}", totals["strategies"]);
+    // Every request about one blob of an asset, by side and operation.
+    let mut per_blob = BTreeMap::new();
+    for side in ["source", "target"] {
+        for (op, n) in totals["requests"][format!("{side}_operations")].as_object().unwrap() {
+            let about_blobs = op.ends_with(" asset")
+                && !["list", "create", "delete container", "get ACL", "set ACL"].iter().any(|not| op.starts_with(not));
+            if about_blobs {
+                per_blob.insert(format!("{side} {op}"), n.as_u64().unwrap());
+            }
+        }
+    }
+    let expected =
+        BTreeMap::from([("source get blob asset".to_owned(), copied), ("target put blob asset".to_owned(), copied)]);
+    assert_eq!(per_blob, expected, "a small blob is one GET and one Put Blob:\n{}", breakdown(&report, assets));
+}

@@ -159,6 +159,17 @@ async fn replicate(tools: &Tools, topology: &str, w: &Workload, runs: usize) -> 
 
     let mut mc = Vec::new();
     let mut rc = Vec::new();
+    // CPU the two emulators spent during each tool's runs ([A, B]): on a shared
+    // machine the tools compete with the emulators for cores, so this is where the time goes.
+    let emulator_pids = [source_az.pid(), target_az.pid()];
+    let emulator_cpu = || emulator_pids.map(|p| p.and_then(measure::process_cpu).unwrap_or(0.0));
+    let (mut mc_emulator_cpu, mut rc_emulator_cpu) = ([0.0f64; 2], [0.0f64; 2]);
+    let add_cpu = |total: &mut [f64; 2], before: [f64; 2], after: [f64; 2]| {
+        for i in 0..2 {
+            total[i] += after[i] - before[i];
+        }
+    };
+    let mc_report = std::env::temp_dir().join(format!("mirrorcast-bench-{}-replicate.json", std::process::id()));
     for run in 0..runs {
         // Each run copies into empty targets. The emulator reclaims deleted
         // data in the background, so let it settle, and alternate which tool
@@ -167,12 +178,20 @@ async fn replicate(tools: &Tools, topology: &str, w: &Workload, runs: usize) -> 
             clear(&target_az.store(account)).await?;
         }
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-        let mirrorcast = || {
+        let mut mirrorcast = || -> Result<Measured> {
             let mut cmd = Command::new(&tools.mirrorcast);
             cmd.args(["replicate", "--from", "a", "--to", "b", "--all", "--json"]).envs(env.iter().cloned());
-            measure(&mut cmd)
+            let before = emulator_cpu();
+            let m = measure::measure_to(&mut cmd, std::fs::File::create(&mc_report)?)?;
+            add_cpu(&mut mc_emulator_cpu, before, emulator_cpu());
+            Ok(m)
         };
-        let rclone = |tool: &Path| measure(&mut rclone_copy(tool, &rclone_env));
+        let mut rclone = |tool: &Path| -> Result<Measured> {
+            let before = emulator_cpu();
+            let m = measure(&mut rclone_copy(tool, &rclone_env))?;
+            add_cpu(&mut rc_emulator_cpu, before, emulator_cpu());
+            Ok(m)
+        };
         match (&tools.rclone, run % 2 == 0) {
             (Some(tool), true) => {
                 mc.push(mirrorcast()?);
@@ -191,6 +210,12 @@ async fn replicate(tools: &Tools, topology: &str, w: &Workload, runs: usize) -> 
             rc.get(run).map(|m| format!("{:.2}s", m.seconds)).unwrap_or("-".into())
         );
     }
+    // What the last first run sent, by operation (its report's `totals.requests`).
+    let mc_requests = std::fs::read(&mc_report)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .map(|r| r["totals"].clone());
+    let _ = std::fs::remove_file(&mc_report);
     let mut cmd = Command::new(&tools.mirrorcast);
     cmd.args(["replicate", "--from", "a", "--to", "b", "--all", "--json"]).envs(env.iter().cloned());
     let mc_noop = measure(&mut cmd)?;
@@ -260,6 +285,26 @@ async fn replicate(tools: &Tools, topology: &str, w: &Workload, runs: usize) -> 
             rc_s.map(|r| format!("{:.0}%", 100.0 * floor / r)).unwrap_or("-".into())
         ));
     }
+    if let Some(t) = &mc_requests {
+        rows.push(requests_row(t));
+    }
+    if tools.rclone.is_some() && emulator_pids.iter().all(Option::is_some) {
+        // Per run, medians aside: CPU seconds of each tool and of the emulators while it ran.
+        let per_run = |cpu: [f64; 2], own: Option<f64>| {
+            let n = runs.max(1) as f64;
+            match topology {
+                // One instance holds both accounts: A's and B's readings are the same process.
+                "server" => format!("client {:.1} s, emulator {:.1} s", own.unwrap_or_default(), cpu[0] / n),
+                _ => format!("client {:.1} s, A {:.1} s, B {:.1} s", own.unwrap_or_default(), cpu[0] / n, cpu[1] / n),
+            }
+        };
+        let own = |v: &[Measured]| (!v.is_empty()).then(|| median(v.iter().map(|m| m.cpu_seconds)));
+        rows.push(format!(
+            "  CPU per run: mirrorcast {}; rclone {}",
+            per_run(mc_emulator_cpu, own(&mc)),
+            per_run(rc_emulator_cpu, own(&rc))
+        ));
+    }
     rows.extend([row(&format!("{name} no-op re-run"), mc_noop.seconds, rc_noop.map(|m| m.seconds), None, None)]);
     let mut audit_json = Vec::new();
     for (deep, mc_v, rc_v) in &audits {
@@ -278,9 +323,32 @@ async fn replicate(tools: &Tools, topology: &str, w: &Workload, runs: usize) -> 
         "ratio_noop": rc_noop.map(|r| mc_noop.seconds / r.seconds),
         "ratio_rss": rss(&rc).zip(rss(&mc)).map(|(r, m)| m / r),
         "audits": audit_json,
+        "mirrorcast_requests": mc_requests.as_ref().map(|t| t["requests"].clone()),
+        "emulator_cpu_seconds": json!({"mirrorcast": {"a": mc_emulator_cpu[0], "b": mc_emulator_cpu[1]}, "rclone": {"a": rc_emulator_cpu[0], "b": rc_emulator_cpu[1]}, "runs": runs}),
         "emulator_limit": raw.map(|(get, put)| json!({"raw_get_seconds": get, "raw_put_seconds": put, "mirrorcast_share": get.max(put) / mc_s, "rclone_share": rc_s.map(|r| get.max(put) / r)})),
         "rows": rows,
     }))
+}
+
+/// Requests per copied blob of a replicate report's totals: the blob GETs and
+/// PUTs (all kinds) over the copies, and everything else (records, grants, listings).
+fn requests_row(totals: &serde_json::Value) -> String {
+    let copied = totals["copied"].as_u64().unwrap_or(0).max(1) as f64;
+    let r = &totals["requests"];
+    let ops = |side: &str| r[format!("{side}_operations")].as_object().cloned().unwrap_or_default();
+    let (mut blob_ops, mut other) = (std::collections::BTreeMap::new(), 0u64);
+    for side in ["source", "target"] {
+        for (op, n) in ops(side) {
+            let n = n.as_u64().unwrap_or(0);
+            if op.ends_with(" asset") && !op.contains("container") && !op.contains("ACL") && !op.starts_with("list") {
+                *blob_ops.entry(op.trim_end_matches(" asset").to_owned()).or_insert(0u64) += n;
+            } else {
+                other += n;
+            }
+        }
+    }
+    let per_blob: Vec<String> = blob_ops.iter().map(|(op, n)| format!("{:.2} {op}", *n as f64 / copied)).collect();
+    format!("  mirrorcast requests per copied blob: {}; plus {other} others in all", per_blob.join(", "))
 }
 
 async fn start(accounts: &[Account]) -> Result<Azurite> {

@@ -80,6 +80,11 @@ pub fn median(values: impl Iterator<Item = f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// CPU seconds (user + system) a running process has used so far; `None` once it is gone.
+pub fn process_cpu(pid: u32) -> Option<f64> {
+    stat_cpu(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?, 13)
+}
+
 /// CPU seconds of this process's waited-for children (`cutime + cstime` of /proc/self/stat).
 fn children_cpu() -> Result<f64> {
     let text = std::fs::read_to_string("/proc/self/stat")?;
