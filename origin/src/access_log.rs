@@ -7,7 +7,8 @@
 //!
 //! Lines wait at most [`FLUSH_EVERY`]. Past [`MAX_PENDING_BYTES`] not yet
 //! written (stderr blocked), lines are dropped and the count is logged once
-//! writing works again: serving never waits for its log.
+//! writing works again: serving never waits for its log, and a shutdown waits
+//! for its last lines one second at most.
 
 use std::io::Write as _;
 use std::sync::{Condvar, Mutex, OnceLock};
@@ -91,10 +92,21 @@ pub fn record(line: std::fmt::Arguments<'_>) {
     }
 }
 
-/// Writes what is pending now (at shutdown).
+/// Longest a shutdown waits for the last lines to be written: a stderr nobody reads must
+/// not keep a stopped server from exiting.
+const FLUSH_AT_EXIT_WITHIN: Duration = Duration::from_secs(1);
+
+/// Writes what is pending now (at shutdown), waiting at most [`FLUSH_AT_EXIT_WITHIN`].
 pub fn flush() {
     let batch = std::mem::take(&mut *log().pending.lock().unwrap_or_else(|e| e.into_inner()));
-    write_out(batch);
+    let (done, written) = std::sync::mpsc::channel();
+    let writing = std::thread::Builder::new().name("access-log-flush".into()).spawn(move || {
+        write_out(batch);
+        let _ = done.send(());
+    });
+    if writing.is_ok() {
+        let _ = written.recv_timeout(FLUSH_AT_EXIT_WITHIN);
+    }
 }
 
 #[cfg(test)]
