@@ -591,6 +591,29 @@ pub(crate) mod tests {
         path
     }
 
+    /// The test clip, made in a temp folder that lives as long as it, with its bytes and index.
+    pub(crate) struct TestClip {
+        dir: tempfile::TempDir,
+        pub(crate) path: std::path::PathBuf,
+        pub(crate) file: Vec<u8>,
+        pub(crate) index: Index,
+    }
+
+    pub(crate) fn test_clip() -> TestClip {
+        let dir = tempfile::tempdir().unwrap();
+        let path = make_clip(dir.path());
+        let file = std::fs::read(&path).unwrap();
+        let index = Index::from_moov(moov_of(&file)).unwrap();
+        TestClip { dir, path, file, index }
+    }
+
+    impl TestClip {
+        /// The clip's temp folder, for what a test writes beside it.
+        pub(crate) fn dir(&self) -> &std::path::Path {
+            self.dir.path()
+        }
+    }
+
     pub(crate) fn md5s(path: &std::path::Path, map: &str) -> Vec<String> {
         let out = std::process::Command::new("ffmpeg")
             .args(["-v", "error", "-i"])
@@ -624,10 +647,8 @@ pub(crate) mod tests {
     /// track, played by ffmpeg, yields the source's packets, byte for byte.
     #[test]
     fn packaged_fragments_carry_the_sources_packets() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = make_clip(dir.path());
-        let file = std::fs::read(&src).unwrap();
-        let index = Index::from_moov(moov_of(&file)).unwrap();
+        let clip = test_clip();
+        let TestClip { path: src, file, index, .. } = &clip;
         for (handler, map) in [("vide", "0:v"), ("soun", "0:a")] {
             let track = index.by_handler(handler).unwrap();
             if handler == "vide" {
@@ -639,9 +660,9 @@ pub(crate) mod tests {
                 let r = track.byte_range(f);
                 out.extend(track.media_segment(n, &file[r.start as usize..r.end as usize]).unwrap());
             }
-            let packaged = dir.path().join(format!("{handler}.mp4"));
+            let packaged = clip.dir().join(format!("{handler}.mp4"));
             std::fs::write(&packaged, out).unwrap();
-            let (want, got) = (md5s(&src, map), md5s(&packaged, "0"));
+            let (want, got) = (md5s(src, map), md5s(&packaged, "0"));
             assert!(want.len() > 50, "{}", want.len());
             assert_eq!(got, want, "{handler}");
         }
@@ -657,9 +678,8 @@ pub(crate) mod tests {
     /// track are not contiguous in a fragment's byte range.
     #[test]
     fn segment_parts_are_the_copied_segment_even_when_tracks_interleave() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = std::fs::read(make_clip(dir.path())).unwrap();
-        let index = Index::from_moov(moov_of(&file)).unwrap();
+        let clip = test_clip();
+        let TestClip { file, index, .. } = &clip;
         let mut split = 0;
         for track in &index.tracks {
             for (n, f) in track.fragments.iter().enumerate() {

@@ -175,8 +175,7 @@ fn read_trun(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fragment::tests::{make_clip, md5s, moov_of};
-    use crate::fragment::Index;
+    use crate::fragment::tests::{md5s, test_clip, TestClip};
 
     /// Every fragment of both tracks, read back: its tfxd time and duration are
     /// the index's, its samples are the source's (count, sizes, durations, bytes),
@@ -184,10 +183,8 @@ mod tests {
     /// reads the fragments in a row and gets the source's packets.
     #[test]
     fn smooth_fragments_carry_the_sources_samples_at_the_indexed_times() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = make_clip(dir.path());
-        let file = std::fs::read(&src).unwrap();
-        let index = Index::from_moov(moov_of(&file)).unwrap();
+        let clip = test_clip();
+        let TestClip { path: src, file, index, .. } = &clip;
         for (handler, map) in [("vide", "0:v"), ("soun", "0:a")] {
             let track = index.by_handler(handler).unwrap();
             let mut wrapped = index.init_segment(track).unwrap();
@@ -211,17 +208,16 @@ mod tests {
                 wrapped.extend(bytes);
             }
             assert_eq!(samples, track.info.sample_sizes.len(), "{handler}: every sample once");
-            let path = dir.path().join(format!("smooth-{handler}.mp4"));
+            let path = clip.dir().join(format!("smooth-{handler}.mp4"));
             std::fs::write(&path, wrapped).unwrap();
-            assert_eq!(md5s(&path, "0"), md5s(&src, map), "{handler}");
+            assert_eq!(md5s(&path, "0"), md5s(src, map), "{handler}");
         }
     }
 
     #[test]
     fn a_fragment_with_the_wrong_bytes_or_a_lying_trun_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = std::fs::read(make_clip(dir.path())).unwrap();
-        let index = Index::from_moov(moov_of(&file)).unwrap();
+        let clip = test_clip();
+        let TestClip { file, index, .. } = &clip;
         let track = index.by_handler("vide").unwrap();
         assert!(smooth_fragment(track, 0, &file[..10]).is_err(), "too few bytes");
         assert!(smooth_fragment(track, 99, &[]).is_err(), "no such fragment");

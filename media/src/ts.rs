@@ -274,8 +274,7 @@ fn crc32_mpeg2(data: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fragment::tests::{make_clip, moov_of};
-    use crate::fragment::Index;
+    use crate::fragment::tests::{test_clip, TestClip};
 
     /// MD5s (the sixth framemd5 column) of what ffmpeg reads from `path`: decoded frames, or packets with `copy`.
     fn hashes(path: &std::path::Path, map: &str, copy: &[&str]) -> Vec<String> {
@@ -302,10 +301,8 @@ mod tests {
     /// (ADTS headers taken off again) in the audio.
     #[test]
     fn ts_segments_carry_the_sources_frames_and_packets() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = make_clip(dir.path());
-        let file = std::fs::read(&src).unwrap();
-        let index = Index::from_moov(moov_of(&file)).unwrap();
+        let clip = test_clip();
+        let TestClip { path: src, file, index, .. } = &clip;
         for handler in ["vide", "soun"] {
             let track = index.by_handler(handler).unwrap();
             let mut ts = Vec::new();
@@ -316,12 +313,12 @@ mod tests {
                 assert!(segment.chunks(PACKET).all(|p| p[0] == 0x47), "sync bytes");
                 ts.extend(segment);
             }
-            let path = dir.path().join(format!("{handler}.ts"));
+            let path = clip.dir().join(format!("{handler}.ts"));
             std::fs::write(&path, ts).unwrap();
             let (got, want) = if handler == "vide" {
-                (hashes(&path, "0:v", &[]), hashes(&src, "0:v", &[]))
+                (hashes(&path, "0:v", &[]), hashes(src, "0:v", &[]))
             } else {
-                (hashes(&path, "0:a", &["-c", "copy", "-bsf:a", "aac_adtstoasc"]), hashes(&src, "0:a", &["-c", "copy"]))
+                (hashes(&path, "0:a", &["-c", "copy", "-bsf:a", "aac_adtstoasc"]), hashes(src, "0:a", &["-c", "copy"]))
             };
             assert!(want.len() > 50, "{}", want.len());
             assert_eq!(got, want, "{handler}");

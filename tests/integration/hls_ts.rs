@@ -5,7 +5,7 @@
 //! (Playback in hls.js: player.rs.)
 
 use crate::helpers::Sandbox;
-use crate::serve::{ffmpeg, publish_media, serve};
+use crate::serve::{ffmpeg, published_and_served};
 
 /// The sixth framemd5 column of what ffmpeg reads from `input` with `args` (decoded frames, or packets with `-c copy`).
 fn hashes(input: &str, args: &[&str]) -> Vec<String> {
@@ -30,8 +30,7 @@ fn hashes(input: &str, args: &[&str]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hls_v3_ts_segments_decode_to_the_sources_frames_and_packets() {
     let sb = Sandbox::start().await;
-    let p = publish_media(&sb).await;
-    let s = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
+    let (p, s) = published_and_served(&sb).await;
     let base = format!("http://{}/{}/Clip.ism", s.addr, p.locator);
     let http = reqwest::Client::new();
     let master = http.get(format!("{base}/manifest(format=m3u8-aapl-v3)")).send().await.unwrap();

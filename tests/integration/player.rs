@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::Sandbox;
-use crate::serve::{publish_media, serve};
+use crate::serve::published_and_served;
 
 fn players_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/players")
@@ -96,8 +96,7 @@ fn require_chromium_and_players() {
 async fn hls_js_and_dash_js_play_the_origins_streams_in_headless_chromium() {
     require_chromium_and_players();
     let sb = Sandbox::start().await;
-    let published = publish_media(&sb).await;
-    let served = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
+    let (published, served) = published_and_served(&sb).await;
     let page = serve_page().await;
     let manifest = format!("http://{}/{}/Clip.ism/manifest", served.addr, published.locator);
     for (kind, format) in [
@@ -125,8 +124,7 @@ async fn dash_js_mss_plays_the_origins_smooth_manifest_in_headless_chromium() {
         "dash.mss.min.js is missing: run `cargo xtask setup` (npm ci in tools/players)"
     );
     let sb = Sandbox::start().await;
-    let published = publish_media(&sb).await;
-    let served = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
+    let (published, served) = published_and_served(&sb).await;
     let page = serve_page().await;
     let manifest = format!("http://{}/{}/Clip.ism/manifest", served.addr, published.locator);
     let report = play_in_chromium(&page, "mss", &manifest, 4).await;

@@ -190,6 +190,13 @@ pub(crate) struct Published {
 }
 
 /// Two ffmpeg renditions with a .ism and .ismc, plus a plain text file, uploaded and published.
+/// The sample media published in the sandbox's data center A, and a `mirrorcast serve` of A.
+pub(crate) async fn published_and_served(sb: &Sandbox) -> (Published, Served) {
+    let published = publish_media(sb).await;
+    let served = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
+    (published, served)
+}
+
 pub(crate) async fn publish_media(sb: &Sandbox) -> Published {
     publish_media_in(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())]).await
 }
@@ -363,8 +370,7 @@ async fn serve_refuses_what_it_must_and_leaks_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_plain_files_with_ranges_head_etags_and_304() {
     let sb = Sandbox::start().await;
-    let p = publish_media(&sb).await;
-    let s = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
+    let (p, s) = published_and_served(&sb).await;
     let url = format!("http://{}/{}/notes.txt", s.addr, p.locator);
     let http = reqwest::Client::new();
     let whole = http.get(&url).send().await.unwrap();

@@ -9,13 +9,12 @@ use mirrorcast_media::ismc::ClientManifest;
 use mirrorcast_media::smooth_fragment::SmoothFragment;
 
 use crate::helpers::Sandbox;
-use crate::serve::{differences, ffmpeg, packet_md5s, publish_media, same_packets, serve};
+use crate::serve::{differences, ffmpeg, packet_md5s, published_and_served, same_packets, serve};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smooth_manifest_and_fragments_carry_the_sources_packets() {
     let sb = Sandbox::start().await;
-    let p = publish_media(&sb).await;
-    let s = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
+    let (p, s) = published_and_served(&sb).await;
     let base = format!("http://{}/{}/Clip.ism", s.addr, p.locator);
     let http = reqwest::Client::new();
 
