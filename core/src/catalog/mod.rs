@@ -298,9 +298,9 @@ impl Catalog {
         duration_minutes: u64,
         permissions: Permissions,
     ) -> Result<AccessPolicy> {
-        self.ensure().await?;
-        let wanted = AccessPolicy::for_terms(name, duration_minutes, permissions);
-        match self.get_policy(&wanted.id).await {
+        // A missing catalog is a policy not found: create_policy makes both.
+        let id = AccessPolicy::for_terms(name, duration_minutes, permissions).id;
+        match self.get_policy(&id).await {
             Ok(p) => return Ok(p),
             Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
             Err(_) => {}
