@@ -264,7 +264,9 @@ impl BlobStore for ObjectStoreBackend {
     }
 
     fn capability(&self) -> Capability {
-        Capability::basic()
+        let mut c = Capability::basic();
+        c.put_blob_checks_content_md5 = true;
+        c
     }
 
     async fn create_container(&self, container: &str) -> Result<bool> {

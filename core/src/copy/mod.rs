@@ -172,14 +172,115 @@ mod tests {
         assert_eq!(out.bytes, 12, "a fresh look copies the version the source has now");
     }
 
-    #[tokio::test]
-    async fn a_ranged_copy_whose_bytes_do_not_match_the_source_md5_commits_nothing() {
-        let (a, b) = (InMemoryStore::new(), InMemoryStore::new());
+    /// A source committed from blocks with a Content-MD5 that is not its
+    /// bytes' (the service takes it as given: AzCopy #257).
+    async fn source_with_a_false_md5(size: usize) -> InMemoryStore {
+        let a = InMemoryStore::new();
         a.create_container("src").await.unwrap();
-        b.create_container("dst").await.unwrap();
         let mut put = PutOptions::default();
         put.properties.content_md5 = Some("AAAAAAAAAAAAAAAAAAAAAA==".into());
-        a.put_blob("src", "v.mp4", Bytes::from(vec![9u8; 100_000]), &put).await.unwrap();
+        a.put_block("src", "v.mp4", "b0", Bytes::from(vec![9u8; size])).await.unwrap();
+        a.put_block_list("src", "v.mp4", &["b0".to_owned()], &put).await.unwrap();
+        a
+    }
+
+    #[tokio::test]
+    async fn a_one_block_copy_whose_bytes_do_not_match_the_source_md5_commits_nothing() {
+        let (a, b) = (source_with_a_false_md5(1000).await, InMemoryStore::new());
+        b.create_container("dst").await.unwrap();
+        assert!(b.capability().put_blob_checks_content_md5, "the target's own hash is the check here");
+        let req = CopyRequest {
+            source: &a,
+            source_container: "src",
+            target: &b,
+            target_container: "dst",
+            name: "v.mp4",
+            source_container_url: None,
+            source_meta: None,
+        };
+        let err = StreamedCopy::default().copy_blob(req).await.unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
+        assert!(err.to_string().contains("AAAAAAAAAAAAAAAAAAAAAA=="), "the error names the MD5 that failed: {err}");
+        assert!(b.head_opt("dst", "v.mp4").await.unwrap().is_none(), "nothing may be committed");
+    }
+
+    /// A target that takes any Content-MD5 as given and says so.
+    #[derive(Debug)]
+    struct TakesMd5AsGiven(InMemoryStore);
+
+    #[async_trait]
+    impl BlobStore for TakesMd5AsGiven {
+        fn describe(&self) -> String {
+            "takes MD5 as given".into()
+        }
+        fn capability(&self) -> crate::store::Capability {
+            crate::store::Capability { put_blob_checks_content_md5: false, ..self.0.capability() }
+        }
+        async fn create_container(&self, c: &str) -> Result<bool> {
+            self.0.create_container(c).await
+        }
+        async fn delete_container(&self, c: &str) -> Result<bool> {
+            self.0.delete_container(c).await
+        }
+        async fn list_containers(&self, p: &str) -> Result<Vec<String>> {
+            self.0.list_containers(p).await
+        }
+        async fn list_blobs(&self, c: &str, o: &crate::store::ListOptions) -> Result<crate::store::ListPage> {
+            self.0.list_blobs(c, o).await
+        }
+        async fn head_blob(&self, c: &str, n: &str) -> Result<BlobMeta> {
+            self.0.head_blob(c, n).await
+        }
+        async fn get_blob(&self, c: &str, n: &str, r: Option<std::ops::Range<u64>>) -> Result<crate::store::GetResult> {
+            self.0.get_blob(c, n, r).await
+        }
+        async fn put_blob(&self, c: &str, n: &str, d: Bytes, o: &PutOptions) -> Result<String> {
+            // Committed as one block: the whole-blob MD5 is stored unchecked.
+            self.0.put_block(c, n, "whole", d).await?;
+            self.0.put_block_list(c, n, &["whole".to_owned()], o).await
+        }
+        async fn put_block(&self, c: &str, n: &str, id: &str, d: Bytes) -> Result<()> {
+            self.0.put_block(c, n, id, d).await
+        }
+        async fn put_block_list(&self, c: &str, n: &str, ids: &[String], o: &PutOptions) -> Result<String> {
+            self.0.put_block_list(c, n, ids, o).await
+        }
+        async fn set_metadata(
+            &self,
+            c: &str,
+            n: &str,
+            m: &std::collections::BTreeMap<String, String>,
+            k: &crate::store::Condition,
+        ) -> Result<String> {
+            self.0.set_metadata(c, n, m, k).await
+        }
+        async fn delete_blob(&self, c: &str, n: &str, k: &crate::store::Condition) -> Result<bool> {
+            self.0.delete_blob(c, n, k).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_target_that_takes_the_md5_as_given_gets_bytes_the_client_hashed() {
+        let (a, b) = (source_with_a_false_md5(1000).await, TakesMd5AsGiven(InMemoryStore::new()));
+        b.create_container("dst").await.unwrap();
+        let req = CopyRequest {
+            source: &a,
+            source_container: "src",
+            target: &b,
+            target_container: "dst",
+            name: "v.mp4",
+            source_container_url: None,
+            source_meta: None,
+        };
+        let err = StreamedCopy::default().copy_blob(req).await.unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
+        assert!(b.head_opt("dst", "v.mp4").await.unwrap().is_none(), "the client's hash must keep it out");
+    }
+
+    #[tokio::test]
+    async fn a_ranged_copy_whose_bytes_do_not_match_the_source_md5_commits_nothing() {
+        let (a, b) = (source_with_a_false_md5(100_000).await, InMemoryStore::new());
+        b.create_container("dst").await.unwrap();
         let req = CopyRequest {
             source: &a,
             source_container: "src",

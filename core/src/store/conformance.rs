@@ -19,6 +19,7 @@ use crate::error::ErrorKind;
 pub async fn run_all(store: &dyn BlobStore) {
     containers(store).await;
     put_get_head_round_trip(store).await;
+    a_put_whose_bytes_differ_from_its_content_md5(store).await;
     ranged_get(store).await;
     ranged_get_after_a_change(store).await;
     zero_length_blob(store).await;
@@ -97,6 +98,36 @@ pub async fn put_get_head_round_trip(store: &dyn BlobStore) {
     assert_eq!(listed[0].etag, head.etag, "list_blobs: ETag differs from head_blob's");
     assert_eq!(listed[0].properties, head.properties, "list_blobs: properties differ from head_blob's");
     assert_eq!(listed[0].metadata, head.metadata, "list_blobs: metadata differ from head_blob's");
+    store.delete_container(&c).await.unwrap();
+}
+
+/// A store that declares `put_blob_checks_content_md5` must keep its word: a
+/// copy that skips its own hash relies on it. Any store keeps a right one.
+pub async fn a_put_whose_bytes_differ_from_its_content_md5(store: &dyn BlobStore) {
+    let c = fresh(store, "md5").await;
+    let data = Bytes::from_static(b"the bytes that arrived");
+    let mut right = PutOptions::default();
+    right.properties.content_md5 = Some(b64_md5(&data));
+    store.put_blob(&c, "right.mp4", data.clone(), &right).await.expect("put_blob with the bytes' own Content-MD5");
+    let head = store.head_blob(&c, "right.mp4").await.unwrap();
+    assert_eq!(head.properties.content_md5, right.properties.content_md5, "put_blob: the given Content-MD5 is kept");
+    if store.capability().put_blob_checks_content_md5 {
+        let mut wrong = PutOptions::default();
+        wrong.properties.content_md5 = Some(b64_md5(b"the bytes that were sent"));
+        let err = store
+            .put_blob(&c, "wrong.mp4", data.clone(), &wrong)
+            .await
+            .expect_err("put_blob_checks_content_md5: a body that is not its Content-MD5's was committed");
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "put_blob with a wrong Content-MD5: {err}");
+        assert!(store.head_opt(&c, "wrong.mp4").await.unwrap().is_none(), "a refused body must commit nothing");
+        let err = store
+            .put_blob(&c, "right.mp4", data.slice(1..), &right)
+            .await
+            .expect_err("put_blob_checks_content_md5: a body cut short was committed over a good blob");
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+        let (_, kept) = store.get_bytes(&c, "right.mp4").await.unwrap();
+        assert_eq!(kept, data, "a refused body must leave the blob it would have replaced as it was");
+    }
     store.delete_container(&c).await.unwrap();
 }
 

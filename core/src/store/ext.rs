@@ -281,6 +281,12 @@ fn finish_md5(md5: Md5, options: &UploadOptions, name: &str) -> Result<(String, 
 }
 
 /// One request for a blob that fits in one block.
+///
+/// When the bytes come with the source's Content-MD5 and the target hashes
+/// what it receives against it (`put_blob_checks_content_md5`), that hash is
+/// the proof of the copy and the client does not hash the bytes again: a body
+/// that is not the source's is refused and nothing is committed, as when the
+/// client compares.
 async fn put_whole(
     store: &dyn BlobStore,
     container: &str,
@@ -288,6 +294,24 @@ async fn put_whole(
     data: PooledBytes,
     options: &UploadOptions,
 ) -> Result<Uploaded> {
+    if let Some(given) = &options.put.properties.content_md5 {
+        if store.capability().put_blob_checks_content_md5 {
+            let etag = store.put_blob(container, name, data.bytes().clone(), &options.put).await.map_err(|e| {
+                if e.kind() == ErrorKind::Corrupt {
+                    crate::Error::new(
+                        ErrorKind::Corrupt,
+                        format!(
+                            "'{name}': the bytes read do not match their Content-MD5 ({given}), the target found; \
+                             nothing was committed"
+                        ),
+                    )
+                } else {
+                    e
+                }
+            })?;
+            return Ok(Uploaded { etag, bytes: data.len() as u64, content_md5: given.clone() });
+        }
+    }
     let mut md5 = Md5::new();
     md5.update(data.bytes());
     let (content_md5, put) = finish_md5(md5, options, name)?;

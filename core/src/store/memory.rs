@@ -15,7 +15,7 @@ use super::{
     check_policy_count, BlobKind, BlobMeta, BlobStore, Capability, Condition, ContainerPolicies, GetResult,
     ListOptions, ListPage, PutOptions, StoredPolicy,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 #[derive(Debug, Clone)]
 struct Blob {
@@ -100,6 +100,7 @@ impl BlobStore for InMemoryStore {
     fn capability(&self) -> Capability {
         let mut c = Capability::basic();
         c.stored_access_policies = true;
+        c.put_blob_checks_content_md5 = true;
         c
     }
 
@@ -167,6 +168,10 @@ impl BlobStore for InMemoryStore {
     }
 
     async fn put_blob(&self, container: &str, name: &str, data: Bytes, options: &PutOptions) -> Result<String> {
+        let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&data));
+        if options.properties.content_md5.as_ref().is_some_and(|given| *given != md5) {
+            return Err(Error::new(ErrorKind::Corrupt, format!("'{name}': the bytes sent do not match their MD5")));
+        }
         self.write(container, name, data, options, true)
     }
 

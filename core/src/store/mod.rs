@@ -56,6 +56,13 @@ pub struct Capability {
     /// `get_container_policies` / `set_container_policies` work (stored access
     /// policies); with `signed_urls`, tokens can be bound to one (`signed_url_for_policy`).
     pub stored_access_policies: bool,
+    /// `put_blob` hashes the bytes it receives and refuses them
+    /// ([`crate::ErrorKind::Corrupt`], nothing committed) when they differ from the
+    /// Content-MD5 it is given: a copy that passes its source's MD5 along is
+    /// then proven by the target's own hash of the bytes, and the client need
+    /// not hash them too. Blocks committed by `put_block_list` are never checked
+    /// this way (the service stores a whole-blob MD5 it is given as it is).
+    pub put_blob_checks_content_md5: bool,
 }
 
 impl Capability {
@@ -72,6 +79,7 @@ impl Capability {
             max_blocks: 50_000,
             max_copy_from_url_bytes: 0,
             stored_access_policies: false,
+            put_blob_checks_content_md5: false,
         }
     }
 }
