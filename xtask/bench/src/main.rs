@@ -5,7 +5,8 @@
 //! manifests); W2 10 assets × 500 × 32 KiB segments; W3 2 × 512 MiB blobs.
 //! Topologies: two Azurite instances (streamed) and one instance with two
 //! accounts (server-side). Peer: rclone (`rclone copy --disable Copy`, i.e.
-//! through the client), found as `rclone` on PATH or in $RCLONE.
+//! through the client), found as `rclone` on PATH or in $RCLONE. $MIRRORCAST names the CLI to run (default
+//! target/release/mirrorcast).
 //! Also: `asset upload` of one 512 MiB file against `rclone copyto` of the
 //! same file from disk (time and peak RSS, issues 2 and 10), a single 512 MiB
 //! blob streamed, and for streamed runs the emulator's own limit (plain
@@ -51,7 +52,9 @@ async fn main() -> Result<()> {
     let wanted = |names: &[&str]| only.as_ref().is_none_or(|o| o.iter().any(|w| names.contains(&w.as_str())));
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let tools = Tools {
-        mirrorcast: root.join("target/release/mirrorcast"),
+        // MIRRORCAST: a copy of the CLI, so a long run is not switched to a newer build mid-way.
+        mirrorcast: std::env::var_os("MIRRORCAST")
+            .map_or_else(|| root.join("target/release/mirrorcast"), PathBuf::from),
         rclone: std::env::var_os("RCLONE").map(PathBuf::from).or_else(|| which("rclone")),
     };
     anyhow::ensure!(tools.mirrorcast.exists(), "build the CLI first: cargo build --release -p mirrorcast");

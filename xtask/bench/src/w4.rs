@@ -45,6 +45,8 @@ async fn seed(store: &(impl BlobStore + Clone), first: usize, count: usize) -> R
     let catalog = Catalog::new(Arc::new(store.clone()));
     catalog.ensure().await?;
     let policy_start = Utc::now() - Duration::minutes(5);
+    let (started, done) = (Instant::now(), std::sync::atomic::AtomicUsize::new(0));
+    let done = &done;
     stream::iter(first..first + count)
         .map(|i| {
             let catalog = catalog.clone();
@@ -68,6 +70,10 @@ async fn seed(store: &(impl BlobStore + Clone), first: usize, count: usize) -> R
                         "https://dca.example",
                     )
                     .await?;
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if n % 1000 == 0 {
+                    eprintln!("bench:   seeded {n} of {count} in {:.0}s", started.elapsed().as_secs_f64());
+                }
                 anyhow::Ok(())
             }
         })
@@ -155,12 +161,29 @@ pub async fn run(tools: &Tools, sizes: &[usize]) -> Result<Vec<Value>> {
     Ok(out)
 }
 
+/// The emulator's own cost of one lookup: seconds for 400 HEADs of one blob
+/// (16 at once). Azurite's in-memory store finds a blob by scanning its
+/// account's blobs, so this grows with the library whatever the client does.
+async fn lookup_probe(store: &(impl BlobStore + Clone)) -> Result<f64> {
+    store.create_container("probe").await?;
+    store.put_blob("probe", "probe", bytes::Bytes::from_static(b"probe"), &PutOptions::default()).await?;
+    let started = Instant::now();
+    stream::iter(0..400)
+        .map(|_| store.head_blob("probe", "probe"))
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
 /// Linearity (issue 10): `new` assets replicated into an empty B, then `new`
 /// more into a B that already holds a library of `library` replicated assets
 /// (`replicate --all`, so the second run also passes over the library).
 /// Reported: seconds per new asset for both and their ratio (1.0 = time per
 /// asset independent of the library's size), with `rclone copy` of the same
-/// containers into C, built up the same way, as the peer.
+/// containers into C, built up the same way, as the peer; mirrorcast's
+/// requests per new asset in both runs (the client's share of linearity);
+/// and the emulator's lookup cost at both sizes (its own share).
 pub async fn linear(tools: &Tools, library: usize, new: usize) -> Result<Value> {
     eprintln!("bench: W4 linearity: {new} new assets into a library of 0, then of {library}…");
     let az = start(&["dca", "dcb", "dcc"].map(Account::generate)).await?;
@@ -171,25 +194,28 @@ pub async fn linear(tools: &Tools, library: usize, new: usize) -> Result<Value> 
     ];
     let rc_env: Vec<(String, String)> =
         rclone_env(&az, "dca", "SRC").into_iter().chain(rclone_env(&az, "dcc", "DST")).collect();
-    let replicate = || -> Result<f64> {
+    let replicate = || -> Result<(f64, f64)> {
         let mut cmd = Command::new(&tools.mirrorcast);
         cmd.args(["replicate", "--from", "a", "--to", "b", "--all", "--json"]).envs(env.iter().cloned());
-        Ok(timed(&mut cmd)?.0)
+        let (seconds, report) = timed(&mut cmd)?;
+        Ok((seconds, requests_per_asset(&report, new).unwrap_or(f64::NAN)))
     };
     let rclone = || -> Result<Option<f64>> {
         tools.rclone.as_ref().map(|r| Ok(timed(&mut rclone_copy(r, &rc_env))?.0)).transpose()
     };
 
     seed(&a, 0, new).await?;
-    let (mc_empty, rc_empty) = (replicate()?, rclone()?);
-    eprintln!("bench:   into 0: mirrorcast {mc_empty:.1}s, rclone {rc_empty:?}");
+    let probe_empty = lookup_probe(&a).await?;
+    let ((mc_empty, rpa_empty), rc_empty) = (replicate()?, rclone()?);
+    eprintln!("bench:   into 0: mirrorcast {mc_empty:.1}s ({rpa_empty:.1} req/new asset), rclone {rc_empty:?}");
     // The library: `library` assets in B (the `new` above are part of it).
     seed(&a, new, library.saturating_sub(new)).await?;
     replicate()?;
     rclone()?;
     seed(&a, new.max(library), new).await?;
-    let (mc_full, rc_full) = (replicate()?, rclone()?);
-    eprintln!("bench:   into {library}: mirrorcast {mc_full:.1}s, rclone {rc_full:?}");
+    let probe_full = lookup_probe(&a).await?;
+    let ((mc_full, rpa_full), rc_full) = (replicate()?, rclone()?);
+    eprintln!("bench:   into {library}: mirrorcast {mc_full:.1}s ({rpa_full:.1} req/new asset), rclone {rc_full:?}");
 
     // The whole library now in B: the no-op re-run and the audit at this size, against rclone.
     let total = new.max(library) + new;
@@ -222,7 +248,9 @@ pub async fn linear(tools: &Tools, library: usize, new: usize) -> Result<Value> 
         "library": library,
         "new": new,
         "mirrorcast": {"into_empty_seconds": mc_empty, "into_library_seconds": mc_full,
-                       "seconds_per_new_asset": [per(mc_empty), per(mc_full)], "growth": mc_full / mc_empty},
+                       "seconds_per_new_asset": [per(mc_empty), per(mc_full)], "growth": mc_full / mc_empty,
+                       "requests_per_new_asset": [rpa_empty, rpa_full]},
+        "emulator_lookup_probe_seconds": [probe_empty, probe_full],
         "library_total": {"assets": total, "noop_seconds": noop_s, "verify_seconds": verify_s,
                           "noop_requests_per_asset": noop_rpa, "verify_requests_per_asset": verify_rpa,
                           "rclone_noop_copy_seconds": rc_noop, "rclone_check_seconds": rc_check},
@@ -238,6 +266,12 @@ pub async fn linear(tools: &Tools, library: usize, new: usize) -> Result<Value> 
                 per(mc_full),
                 mc_full / mc_empty,
                 rc_empty.zip(rc_full).map(|(e, f)| format!("{:.2}", f / e)).unwrap_or("-".into())
+            ),
+            format!(
+                "{:<34} requests per new asset {rpa_empty:.1} -> {rpa_full:.1} (the second run also lists the library); \
+                 Azurite, 400 HEADs: {probe_empty:.2} s -> {probe_full:.2} s (growth {:.2})",
+                "  where it grows",
+                probe_full / probe_empty
             ),
             row(&format!("W4 {total} assets no-op re-run"), noop_s, rc_noop, None, None),
             row(&format!("W4 {total} assets verify / check"), verify_s, rc_check, None, None),
