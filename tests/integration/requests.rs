@@ -180,18 +180,27 @@ async fn publish_segments(catalog: &Catalog, name: &str, segments: usize) -> Ass
 /// Issue #10's W2 shape (many small segments, streamed between two instances):
 /// a blob that fits in one block travels as one GET from A and one Put Blob to
 /// B: no HEAD (the listing's ETag pins the GET), no Put Block + Put Block List.
+/// So does one of exactly one block (W1's 4 MiB renditions).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streamed_small_blob_costs_one_get_and_one_put_blob_and_nothing_else() {
     let f = Failover::new(TwoDataCenters::two_instances(Persistence::InMemory).await.unwrap()).await;
     let a = Catalog::new(std::sync::Arc::new(f.dcs.a.store()));
     let (assets, segments) = (3u64, 40usize);
+    let mut published = Vec::new();
     for i in 0..assets {
-        publish_segments(&a, &format!("segments {i}"), segments).await;
+        published.push(publish_segments(&a, &format!("segments {i}"), segments).await);
     }
+    // The default block size: one block exactly.
+    let one_block = bytes::Bytes::from(mirrorcast_core::sample::mp4(4 * 1024 * 1024, 7));
+    a.store()
+        .put_blob(&published[0].container, "Movie_640x360_1000.mp4", one_block, &PutOptions::default())
+        .await
+        .unwrap();
+    a.regenerate_files(&published[0].id).await.unwrap();
     let report = f.run(&["replicate", "--from", "a", "--to", "b", "--all", "--json"]).await.ok().json();
     let totals = &report["totals"];
     let copied = totals["copied"].as_u64().unwrap();
-    assert_eq!(copied, assets * segments as u64, "{totals}");
+    assert_eq!(copied, assets * segments as u64 + 1, "{totals}");
     assert_eq!(totals["strategies"]["streamed"].as_u64(), Some(copied), "{}", totals["strategies"]);
     // Every request about one blob of an asset, by side and operation.
     let mut per_blob = BTreeMap::new();

@@ -107,20 +107,43 @@ pub struct Uploaded {
 trait SequentialSource: Send {
     /// Appends up to `size` bytes to `buf`; fewer only at the end.
     fn fill(&mut self, buf: &mut BytesMut, size: usize) -> impl Future<Output = Result<()>> + Send;
+    /// Whether every byte has been read; a byte read to tell is kept for the next `fill`.
+    fn at_end(&mut self) -> impl Future<Output = Result<bool>> + Send;
 }
 
-struct ReaderSource<R>(R);
+struct ReaderSource<R> {
+    reader: R,
+    /// The byte `at_end` read.
+    peeked: Option<u8>,
+}
 
 impl<R: AsyncRead + Unpin + Send> SequentialSource for ReaderSource<R> {
     async fn fill(&mut self, buf: &mut BytesMut, size: usize) -> Result<()> {
         let start = buf.len();
+        if size > 0 {
+            if let Some(b) = self.peeked.take() {
+                buf.put_u8(b);
+            }
+        }
         while buf.len() - start < size {
             let want = size - (buf.len() - start);
-            if self.0.read_buf(&mut (&mut *buf).limit(want)).await? == 0 {
+            if self.reader.read_buf(&mut (&mut *buf).limit(want)).await? == 0 {
                 break;
             }
         }
         Ok(())
+    }
+
+    async fn at_end(&mut self) -> Result<bool> {
+        if self.peeked.is_some() {
+            return Ok(false);
+        }
+        let mut one = [0u8; 1];
+        if self.reader.read(&mut one).await? == 0 {
+            return Ok(true);
+        }
+        self.peeked = Some(one[0]);
+        Ok(false)
     }
 }
 
@@ -147,6 +170,16 @@ impl SequentialSource for StreamSource {
             let take = want.min(self.leftover.len());
             buf.extend_from_slice(&self.leftover.split_to(take));
         }
+    }
+
+    async fn at_end(&mut self) -> Result<bool> {
+        while self.leftover.is_empty() {
+            match self.stream.try_next().await? {
+                Some(chunk) => self.leftover = chunk,
+                None => return Ok(true),
+            }
+        }
+        Ok(false)
     }
 }
 
@@ -228,7 +261,7 @@ pub async fn upload_reader<R>(
 where
     R: AsyncRead + Unpin + Send,
 {
-    upload_sequential(store, container, name, ReaderSource(reader), None, options).await
+    upload_sequential(store, container, name, ReaderSource { reader, peeked: None }, None, options).await
 }
 
 /// Streams `stream` into a block blob with bounded memory: one `put_blob`
@@ -334,7 +367,8 @@ async fn upload_sequential<S: SequentialSource>(
     };
     let mut first = first;
     source.fill(&mut first.buf, block_size).await?;
-    if first.buf.len() < block_size {
+    // A blob of exactly one block is one Put Blob too, not a block and a list.
+    if first.buf.len() < block_size || source.at_end().await? {
         return put_whole(store, container, name, first.freeze(), options).await;
     }
     let rest = stream::unfold(Some((source, pool)), move |state| async move {
@@ -556,6 +590,26 @@ mod tests {
         assert_eq!(store.most_writing.load(Ordering::SeqCst), 1, "more writes than --concurrency in flight");
         let (_, got) = store.inner.get_bytes("c", "v.mp4").await.unwrap();
         assert_eq!(got.as_ref(), data.as_slice());
+    }
+
+    #[tokio::test]
+    async fn readers_of_one_block_and_of_one_block_and_a_byte_keep_every_byte() {
+        let block = 1024;
+        for len in [block - 1, block, block + 1, 2 * block] {
+            let store = InMemoryStore::new();
+            store.create_container("c").await.unwrap();
+            let data: Vec<u8> = (0..len as u32).map(|i| (i % 251) as u8).collect();
+            let options = UploadOptions { block_size: block, concurrency: 2, ..Default::default() };
+            let up = upload_reader(&store, "c", "v.mp4", std::io::Cursor::new(data.clone()), &options).await.unwrap();
+            let (meta, got) = store.get_bytes("c", "v.mp4").await.unwrap();
+            assert_eq!(got.as_ref(), data.as_slice(), "{len} bytes");
+            assert_eq!(up.bytes, len as u64);
+            let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&data));
+            assert_eq!(
+                (up.content_md5.as_str(), meta.properties.content_md5.as_deref()),
+                (md5.as_str(), Some(md5.as_str()))
+            );
+        }
     }
 
     #[tokio::test]
