@@ -78,10 +78,14 @@ fn requests(report: &Value) -> (u64, u64) {
     (r["source"].as_u64().unwrap(), r["target"].as_u64().unwrap())
 }
 
-/// Replicates A's `assets` into an empty B: the report and the requests per
-/// asset beyond each blob's own copy (one request server-side; streamed, the
-/// GET from A and the PUT to B).
-async fn first_run(f: &Failover, assets: u64) -> (Value, f64) {
+/// Publishes `assets` small assets in A and replicates them into an empty B:
+/// the report and the requests per asset beyond each blob's own copy (one
+/// request server-side; streamed, the GET from A and the PUT to B).
+async fn first_run_of_small_assets(f: &Failover, assets: u64) -> (Value, f64) {
+    let a = Catalog::new(std::sync::Arc::new(f.dcs.a.store()));
+    for i in 0..assets {
+        publish_small(&a, &format!("clip {i}"), i).await;
+    }
     let first = f.run(&["replicate", "--from", "a", "--to", "b", "--all", "--json"]).await.ok().json();
     let copied = first["totals"]["copied"].as_u64().unwrap();
     let streamed = first["totals"]["strategies"]["streamed"].as_u64().unwrap_or(0);
@@ -97,12 +101,8 @@ async fn first_run(f: &Failover, assets: u64) -> (Value, f64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_asset_streamed_between_instances_costs_at_most_eight_requests_beyond_its_blobs_and_a_is_not_written() {
     let f = Failover::new(TwoDataCenters::two_instances(Persistence::InMemory).await.unwrap()).await;
-    let a = Catalog::new(std::sync::Arc::new(f.dcs.a.store()));
     let assets = 20u64;
-    for i in 0..assets {
-        publish_small(&a, &format!("clip {i}"), i).await;
-    }
-    let (first, per_asset) = first_run(&f, assets).await;
+    let (first, per_asset) = first_run_of_small_assets(&f, assets).await;
     assert_eq!(first["totals"]["strategies"]["streamed"], first["totals"]["copied"], "{}", first["totals"]);
     assert!(
         per_asset <= FIRST_RUN_STREAMED_BUDGET_PER_ASSET,
@@ -119,14 +119,9 @@ async fn a_new_asset_streamed_between_instances_costs_at_most_eight_requests_bey
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_asset_costs_at_most_ten_requests_beyond_its_blobs_and_an_unchanged_one_two_listings_and_no_write() {
     let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
-    let a = Catalog::new(std::sync::Arc::new(f.dcs.a.store()));
     // Enough assets that the run's fixed cost (a catalog listing per side, the journal summary) spreads.
     let assets = 20u64;
-    for i in 0..assets {
-        publish_small(&a, &format!("clip {i}"), i).await;
-    }
-
-    let (first, first_per_asset) = first_run(&f, assets).await;
+    let (first, first_per_asset) = first_run_of_small_assets(&f, assets).await;
     assert!(
         first_per_asset <= FIRST_RUN_BUDGET_PER_ASSET,
         "a new asset costs {first_per_asset:.1} requests beyond one per blob (budget {FIRST_RUN_BUDGET_PER_ASSET}):\n{}",

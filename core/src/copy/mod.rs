@@ -116,6 +116,19 @@ mod tests {
     use crate::store::{BlobStoreExt, InMemoryStore};
     use bytes::Bytes;
 
+    /// A copy of `src/v.mp4` in `a` to `dst/v.mp4` in `b`.
+    fn copy_of<'a>(a: &'a dyn BlobStore, b: &'a dyn BlobStore, listed: Option<&'a BlobMeta>) -> CopyRequest<'a> {
+        CopyRequest {
+            source: a,
+            source_container: "src",
+            target: b,
+            target_container: "dst",
+            name: "v.mp4",
+            source_container_url: None,
+            source_meta: listed,
+        }
+    }
+
     #[tokio::test]
     async fn streamed_copy_keeps_bytes_properties_and_records_the_source_etag() {
         let (a, b) = (InMemoryStore::new(), InMemoryStore::new());
@@ -127,15 +140,7 @@ mod tests {
         put.metadata.insert("kind".into(), "rendition".into());
         let etag = a.put_blob("src", "v.mp4", Bytes::from(data.clone()), &put).await.unwrap();
         let engine = StreamedCopy { block_size: 16 * 1024, concurrency: 3, pool: None, ranged_reads: false };
-        let req = CopyRequest {
-            source: &a,
-            source_container: "src",
-            target: &b,
-            target_container: "dst",
-            name: "v.mp4",
-            source_container_url: None,
-            source_meta: None,
-        };
+        let req = copy_of(&a, &b, None);
         let out = engine.copy_blob(req).await.unwrap();
         assert_eq!(out.bytes, 100_000);
         assert_eq!(out.source_etag, etag);
@@ -155,15 +160,7 @@ mod tests {
         a.put_blob("src", "v.mp4", Bytes::from_static(b"version one"), &PutOptions::default()).await.unwrap();
         let listed = a.head_blob("src", "v.mp4").await.unwrap();
         a.put_blob("src", "v.mp4", Bytes::from_static(b"version two!"), &PutOptions::default()).await.unwrap();
-        let req = CopyRequest {
-            source: &a,
-            source_container: "src",
-            target: &b,
-            target_container: "dst",
-            name: "v.mp4",
-            source_container_url: None,
-            source_meta: Some(&listed),
-        };
+        let req = copy_of(&a, &b, Some(&listed));
         let err = StreamedCopy::default().copy_blob(req).await.unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::PreconditionFailed, "{err}");
         assert!(b.head_opt("dst", "v.mp4").await.unwrap().is_none(), "nothing may land from a moved source");
@@ -189,15 +186,7 @@ mod tests {
         let (a, b) = (source_with_a_false_md5(1000).await, InMemoryStore::new());
         b.create_container("dst").await.unwrap();
         assert!(b.capability().put_blob_checks_content_md5, "the target's own hash is the check here");
-        let req = CopyRequest {
-            source: &a,
-            source_container: "src",
-            target: &b,
-            target_container: "dst",
-            name: "v.mp4",
-            source_container_url: None,
-            source_meta: None,
-        };
+        let req = copy_of(&a, &b, None);
         let err = StreamedCopy::default().copy_blob(req).await.unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
         assert!(err.to_string().contains("AAAAAAAAAAAAAAAAAAAAAA=="), "the error names the MD5 that failed: {err}");
@@ -263,15 +252,7 @@ mod tests {
     async fn a_target_that_takes_the_md5_as_given_gets_bytes_the_client_hashed() {
         let (a, b) = (source_with_a_false_md5(1000).await, TakesMd5AsGiven(InMemoryStore::new()));
         b.create_container("dst").await.unwrap();
-        let req = CopyRequest {
-            source: &a,
-            source_container: "src",
-            target: &b,
-            target_container: "dst",
-            name: "v.mp4",
-            source_container_url: None,
-            source_meta: None,
-        };
+        let req = copy_of(&a, &b, None);
         let err = StreamedCopy::default().copy_blob(req).await.unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
         assert!(b.head_opt("dst", "v.mp4").await.unwrap().is_none(), "the client's hash must keep it out");
@@ -281,15 +262,7 @@ mod tests {
     async fn a_ranged_copy_whose_bytes_do_not_match_the_source_md5_commits_nothing() {
         let (a, b) = (source_with_a_false_md5(100_000).await, InMemoryStore::new());
         b.create_container("dst").await.unwrap();
-        let req = CopyRequest {
-            source: &a,
-            source_container: "src",
-            target: &b,
-            target_container: "dst",
-            name: "v.mp4",
-            source_container_url: None,
-            source_meta: None,
-        };
+        let req = copy_of(&a, &b, None);
         let engine = StreamedCopy { block_size: 16 * 1024, concurrency: 4, pool: None, ranged_reads: true };
         let err = engine.copy_blob(req).await.unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
@@ -304,15 +277,7 @@ mod tests {
         a.put_blob("src", "v.mp4", Bytes::from(vec![1u8; 100_000]), &PutOptions::default()).await.unwrap();
         let listed = a.head_blob("src", "v.mp4").await.unwrap();
         a.put_blob("src", "v.mp4", Bytes::from(vec![2u8; 100_000]), &PutOptions::default()).await.unwrap();
-        let req = CopyRequest {
-            source: &a,
-            source_container: "src",
-            target: &b,
-            target_container: "dst",
-            name: "v.mp4",
-            source_container_url: None,
-            source_meta: Some(&listed),
-        };
+        let req = copy_of(&a, &b, Some(&listed));
         let engine = StreamedCopy { block_size: 16 * 1024, concurrency: 4, pool: None, ranged_reads: true };
         let err = engine.copy_blob(req).await.unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::PreconditionFailed, "{err}");
