@@ -327,23 +327,19 @@ async fn put_whole(
     data: PooledBytes,
     options: &UploadOptions,
 ) -> Result<Uploaded> {
-    if let Some(given) = &options.put.properties.content_md5 {
-        if store.capability().put_blob_checks_content_md5 {
-            let etag = store.put_blob(container, name, data.bytes().clone(), &options.put).await.map_err(|e| {
-                if e.kind() == ErrorKind::Corrupt {
-                    crate::Error::new(
-                        ErrorKind::Corrupt,
-                        format!(
-                            "'{name}': the bytes read do not match their Content-MD5 ({given}), the target found; \
-                             nothing was committed"
-                        ),
-                    )
-                } else {
-                    e
-                }
-            })?;
-            return Ok(Uploaded { etag, bytes: data.len() as u64, content_md5: given.clone() });
+    let target_checks = store.capability().put_blob_checks_content_md5;
+    if let (Some(given), true) = (&options.put.properties.content_md5, target_checks) {
+        let refused = |e: crate::Error| {
+            match e.kind() {
+            ErrorKind::Corrupt => crate::Error::new(
+                ErrorKind::Corrupt,
+                format!("'{name}': the bytes read do not match their Content-MD5 ({given}), the target found; nothing was committed"),
+            ),
+            _ => e,
         }
+        };
+        let etag = store.put_blob(container, name, data.bytes().clone(), &options.put).await.map_err(refused)?;
+        return Ok(Uploaded { etag, bytes: data.len() as u64, content_md5: given.clone() });
     }
     let mut md5 = Md5::new();
     md5.update(data.bytes());

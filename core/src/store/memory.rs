@@ -62,14 +62,14 @@ impl InMemoryStore {
         name: &str,
         data: Bytes,
         options: &PutOptions,
-        computed_md5: bool,
+        computed_md5: Option<String>,
     ) -> Result<String> {
         let etag = self.etag();
         self.with_container(container, |c| {
             check(c.blobs.get(name), &options.condition, name)?;
             let mut properties = options.properties.clone();
-            if computed_md5 && properties.content_md5.is_none() {
-                properties.content_md5 = Some(base64::engine::general_purpose::STANDARD.encode(Md5::digest(&data)));
+            if properties.content_md5.is_none() {
+                properties.content_md5 = computed_md5;
             }
             let meta = BlobMeta {
                 name: name.to_owned(),
@@ -172,7 +172,7 @@ impl BlobStore for InMemoryStore {
         if options.properties.content_md5.as_ref().is_some_and(|given| *given != md5) {
             return Err(Error::new(ErrorKind::Corrupt, format!("'{name}': the bytes sent do not match their MD5")));
         }
-        self.write(container, name, data, options, true)
+        self.write(container, name, data, options, Some(md5))
     }
 
     async fn put_block(&self, container: &str, name: &str, block_id: &str, data: Bytes) -> Result<()> {
@@ -200,7 +200,7 @@ impl BlobStore for InMemoryStore {
             }
             Ok(buf.freeze())
         })?;
-        self.write(container, name, data, options, false)
+        self.write(container, name, data, options, None)
     }
 
     async fn set_metadata(
