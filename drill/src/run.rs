@@ -508,7 +508,8 @@ async fn play(shared: &Shared, player: usize, format: StreamFormat, r: Rendition
             out.missed.push(init.path().to_owned());
         }
     }
-    let not_a_segment = |b: &[u8]| segment::frames(b).map(|_| ()).ok_or_else(|| "not an fMP4 media segment".to_owned());
+    let not_a_segment =
+        |b: &[u8]| segment::frames(b).map(|_| ()).ok_or_else(|| "not a media segment (fMP4 or MPEG-TS)".to_owned());
     let mut missed = Vec::new();
     let last = r.segments.len().saturating_sub(1);
     for (i, seg) in r.segments.iter().enumerate() {

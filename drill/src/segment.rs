@@ -1,4 +1,5 @@
-//! What arrived in a media segment: the frames (samples) its `moof` boxes announce.
+//! What arrived in a media segment: the frames (samples) its `moof` boxes announce,
+//! or, in an MPEG-TS segment (HLS `m3u8-aapl`), its audio and video PES packets.
 
 use mirrorcast_media::fragment::box_header;
 
@@ -17,9 +18,45 @@ fn boxes(mut bytes: &[u8]) -> Option<Vec<([u8; 4], &[u8])>> {
     Some(out)
 }
 
-/// The samples a fragmented-MP4 media segment carries (the `sample_count` of every
-/// `trun` in every `moof`), or `None` when the bytes are not a well-formed segment.
+/// The frames a media segment carries: the samples of a fragmented-MP4 segment (the
+/// `sample_count` of every `trun` in every `moof`) or the audio and video PES packets
+/// of an MPEG-TS segment (one per frame, as origins packetise them); `None` when the
+/// bytes are neither well formed.
 pub fn frames(segment: &[u8]) -> Option<u64> {
+    if segment.first() == Some(&TS_SYNC) {
+        return ts_frames(segment);
+    }
+    fmp4_frames(segment)
+}
+
+const TS_SYNC: u8 = 0x47;
+const TS_PACKET: usize = 188;
+
+/// PES starts of audio and video streams (stream ids 0xC0–0xEF) in whole TS packets.
+fn ts_frames(segment: &[u8]) -> Option<u64> {
+    if !segment.len().is_multiple_of(TS_PACKET) {
+        return None;
+    }
+    let mut total = 0;
+    for packet in segment.chunks(TS_PACKET) {
+        if packet[0] != TS_SYNC {
+            return None;
+        }
+        let unit_start = packet[1] & 0x40 != 0;
+        let payload_at = match (packet[3] >> 4) & 0x3 {
+            0b01 => 4,
+            0b11 => 5 + packet[4] as usize,
+            _ => continue,
+        };
+        let payload = packet.get(payload_at..)?;
+        if unit_start && payload.len() >= 4 && payload[..3] == [0, 0, 1] && (0xc0..=0xef).contains(&payload[3]) {
+            total += 1;
+        }
+    }
+    (total > 0).then_some(total)
+}
+
+fn fmp4_frames(segment: &[u8]) -> Option<u64> {
     let mut total = 0u64;
     let mut moofs = 0;
     for (kind, moof) in boxes(segment)? {
@@ -75,5 +112,24 @@ mod tests {
         let truncated = mp4_box(b"moof", &mp4_box(b"traf", &trun(5)));
         assert_eq!(frames(&truncated[..truncated.len() - 3]), None);
         assert_eq!(frames(&[]), None);
+    }
+
+    #[test]
+    fn a_ts_segment_counts_its_audio_and_video_pes_packets() {
+        let mut ts = Vec::new();
+        // A PAT (PSI, unit start, no PES), then two PES starts and a continuation.
+        let packet = |unit_start: bool, payload: &[u8]| {
+            let mut p = vec![0x47, if unit_start { 0x41 } else { 0x01 }, 0, 0x10];
+            p.extend_from_slice(payload);
+            p.resize(188, 0xff);
+            p
+        };
+        ts.extend(packet(true, &[0, 0, 0xb0, 0x0d]));
+        ts.extend(packet(true, &[0, 0, 1, 0xe0, 0, 0]));
+        ts.extend(packet(false, &[0xaa; 10]));
+        ts.extend(packet(true, &[0, 0, 1, 0xc0, 0, 0]));
+        assert_eq!(frames(&ts), Some(2));
+        assert_eq!(frames(&ts[..300]), None, "not whole packets");
+        assert_eq!(frames(&ts[..188]), None, "no frame at all");
     }
 }

@@ -5,6 +5,16 @@
 //! access units (an access unit delimiter, SPS and PPS before each key frame,
 //! start codes for the length prefixes), AAC frames get ADTS headers; PTS and
 //! DTS are the samples' times at 90 kHz. Pure: index and bytes in, bytes out.
+//!
+//! Continuity counters run on across the segments of a rendition, so a reader
+//! that concatenates them sees no discontinuity. A segment's counters start
+//! where the previous segments' packets leave them, counted from the index
+//! alone (no read of earlier segments): each PES is as long as its sample plus
+//! what is added around it (a 4-byte NAL length becomes a 4-byte start code,
+//! a dropped access unit delimiter of the sample's own comes back as trailing
+//! zero bytes, which Annex B allows after a NAL unit). With other NAL length
+//! sizes the lengths change, and each later segment's first packet says so
+//! with the discontinuity indicator instead.
 
 use crate::fragment::TrackIndex;
 use crate::{FormatError, Result};
@@ -40,22 +50,17 @@ pub fn ts_segment(track: &TrackIndex, number: usize, data: &[u8]) -> Result<Vec<
         Stream::Aac { .. } => (0x0f, 0xc0),
     };
     let mut out = Vec::with_capacity(data.len() + data.len() / 8 + 4 * PACKET);
-    let mut cc = [0u8; 3];
+    // One PAT and one PMT per segment; the stream's packets counted from the index.
+    let tables = (number % 16) as u8;
+    let mut cc = [tables, tables, (stream_packets_before(track, &stream, f.first) % 16) as u8];
     write_psi(&mut out, 0, &mut cc[0], &pat());
     write_psi(&mut out, PMT_PID, &mut cc[1], &pmt(stream_type));
-    let timescale = track.info.timescale.max(1) as i128;
-    let to_90k = |t: i128| (t * 90_000 / timescale).max(0) as u64;
+    let mut discontinuity = number > 0 && !stream.lengths_predictable();
     let start = track.byte_range(f).start;
     for i in f.first..f.end {
         let at = (track.offsets[i] - start) as usize;
         let sample = &data[at..at + track.info.sample_sizes[i] as usize];
-        let decode = track.info.decode_times[i] as i128;
-        let offset = match &track.composition_offsets {
-            Some(c) if track.signed_offsets => c[i] as i32 as i128,
-            Some(c) => c[i] as i128,
-            None => 0,
-        };
-        let (dts, pts) = (to_90k(decode), to_90k(decode + offset));
+        let (dts, pts) = times_90k(track, i);
         let sync = track.is_sync(i);
         let payload = match &stream {
             Stream::Avc { nal_length_size, parameter_sets } => {
@@ -64,10 +69,69 @@ pub fn ts_segment(track: &TrackIndex, number: usize, data: &[u8]) -> Result<Vec<
             Stream::Aac { profile, frequency_index, channels } => adts(sample, *profile, *frequency_index, *channels)?,
         };
         let pes = pes(stream_id, pts, (dts != pts).then_some(dts), &payload);
-        write_pes(&mut out, &mut cc[2], &pes, dts, sync);
+        write_pes(&mut out, &mut cc[2], &pes, dts, Flags { random_access: sync, discontinuity });
+        discontinuity = false;
     }
     Ok(out)
 }
+
+/// A sample's decode and presentation times at 90 kHz.
+fn times_90k(track: &TrackIndex, i: usize) -> (u64, u64) {
+    let timescale = track.info.timescale.max(1) as i128;
+    let to_90k = |t: i128| (t * 90_000 / timescale).max(0) as u64;
+    let decode = track.info.decode_times[i] as i128;
+    let offset = match &track.composition_offsets {
+        Some(c) if track.signed_offsets => c[i] as i32 as i128,
+        Some(c) => c[i] as i128,
+        None => 0,
+    };
+    (to_90k(decode), to_90k(decode + offset))
+}
+
+/// Room for PES bytes in the first packet of a PES (its adaptation field holds the PCR: 8 bytes) and in the others.
+const FIRST_PAYLOAD: usize = PACKET - 4 - 8;
+const PAYLOAD: usize = PACKET - 4;
+
+/// TS packets a PES of `len` bytes takes in [`write_pes`].
+fn pes_packets(len: usize) -> usize {
+    1 + len.saturating_sub(FIRST_PAYLOAD).div_ceil(PAYLOAD)
+}
+
+/// The length of sample `i`'s PES, from the index alone (exact when
+/// [`Stream::lengths_predictable`]).
+fn pes_length(track: &TrackIndex, stream: &Stream<'_>, i: usize) -> usize {
+    let size = track.info.sample_sizes[i] as usize;
+    let payload = match stream {
+        Stream::Avc { parameter_sets, .. } => {
+            let sets: usize =
+                if track.is_sync(i) { parameter_sets.iter().map(|p| START_CODE.len() + p.len()).sum() } else { 0 };
+            AUD.len() + sets + size
+        }
+        Stream::Aac { .. } => ADTS_HEADER + size,
+    };
+    let (dts, pts) = times_90k(track, i);
+    9 + if dts != pts { 10 } else { 5 } + payload
+}
+
+/// Packets of the elementary stream before sample `first` (where a segment starts).
+fn stream_packets_before(track: &TrackIndex, stream: &Stream<'_>, first: usize) -> usize {
+    (0..first).map(|i| pes_packets(pes_length(track, stream, i))).sum()
+}
+
+impl Stream<'_> {
+    /// Whether every PES is as long as [`pes_length`] says, so later segments' counters follow from the index.
+    fn lengths_predictable(&self) -> bool {
+        match self {
+            Stream::Avc { nal_length_size, .. } => *nal_length_size == START_CODE.len(),
+            Stream::Aac { .. } => true,
+        }
+    }
+}
+
+const START_CODE: [u8; 4] = [0, 0, 0, 1];
+/// An access unit delimiter (any slice types) with its start code.
+const AUD: [u8; 6] = [0, 0, 0, 1, 0x09, 0xf0];
+const ADTS_HEADER: usize = 7;
 
 fn stream_of(track: &TrackIndex) -> Result<Stream<'_>> {
     if let Some(avc) = &track.info.avc {
@@ -103,11 +167,12 @@ fn stream_of(track: &TrackIndex) -> Result<Stream<'_>> {
 /// An H.264 sample (length-prefixed NAL units) as an Annex B access unit.
 fn annex_b(sample: &[u8], length_size: usize, parameter_sets: Option<&[&[u8]]>) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(sample.len() + 64);
-    out.extend_from_slice(&[0, 0, 0, 1, 0x09, 0xf0]);
+    out.extend_from_slice(&AUD);
     for ps in parameter_sets.unwrap_or_default() {
-        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(&START_CODE);
         out.extend_from_slice(ps);
     }
+    let mut dropped = 0;
     let mut rest = sample;
     while !rest.is_empty() {
         let (len, body) = rest
@@ -117,11 +182,16 @@ fn annex_b(sample: &[u8], length_size: usize, parameter_sets: Option<&[&[u8]]>) 
         let nal = body.get(..len).ok_or_else(|| FormatError::new("an H.264 NAL runs past its sample"))?;
         // An access unit delimiter of the sample's own would be a second one.
         if nal.first().is_some_and(|h| h & 0x1f != 9) {
-            out.extend_from_slice(&[0, 0, 0, 1]);
+            out.extend_from_slice(&START_CODE);
             out.extend_from_slice(nal);
+        } else {
+            dropped += length_size + len;
         }
         rest = &body[len..];
     }
+    // Trailing zero bytes where a delimiter was: the access unit keeps its length
+    // (the counters of later segments are computed from it).
+    out.resize(out.len() + dropped, 0);
     Ok(out)
 }
 
@@ -177,14 +247,24 @@ fn pes(stream_id: u8, pts: u64, dts: Option<u64>, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A PES in TS packets; the first carries the PCR (the DTS) and, on a key frame, the random access flag.
-fn write_pes(out: &mut Vec<u8>, cc: &mut u8, pes: &[u8], dts: u64, random_access: bool) {
+/// The flags of a PES's first packet's adaptation field.
+#[derive(Debug, Clone, Copy)]
+struct Flags {
+    /// A key frame starts here.
+    random_access: bool,
+    /// The continuity counter does not follow the previous segment's.
+    discontinuity: bool,
+}
+
+/// A PES in TS packets; the first carries the PCR (the DTS) and the random access and discontinuity flags.
+fn write_pes(out: &mut Vec<u8>, cc: &mut u8, pes: &[u8], dts: u64, flags: Flags) {
     let mut pos = 0;
     let mut first = true;
     while pos < pes.len() {
         let mut adaptation: Vec<u8> = Vec::new();
         if first {
-            adaptation.push(0x10 | if random_access { 0x40 } else { 0 });
+            let discontinuity = if flags.discontinuity { 0x80 } else { 0 };
+            adaptation.push(0x10 | discontinuity | if flags.random_access { 0x40 } else { 0 });
             let base = dts & 0x1_ffff_ffff;
             adaptation.extend_from_slice(&[
                 (base >> 25) as u8,
@@ -333,8 +413,77 @@ mod tests {
         assert_eq!(timestamp(0x2, 0), [0x21, 0, 1, 0, 1]);
         assert_eq!(timestamp(0x2, (1 << 33) - 1), [0x2f, 0xff, 0xff, 0xff, 0xff]);
         let mut out = Vec::new();
-        write_pes(&mut out, &mut 0, &pes(0xc0, 90_000, None, &[0xaa; 400]), 90_000, false);
+        let flags = Flags { random_access: false, discontinuity: false };
+        write_pes(&mut out, &mut 0, &pes(0xc0, 90_000, None, &[0xaa; 400]), 90_000, flags);
         assert_eq!(out.len(), 3 * PACKET, "414 bytes of PES: three packets, the last stuffed");
         assert!(annex_b(&[0, 0, 0, 9, 0x65], 4, None).is_err(), "a NAL longer than its sample");
+    }
+
+    /// The continuity counters of every PID, read across `ts` (consecutive segments):
+    /// the packets whose counter is not the previous one's plus one.
+    fn counter_breaks(ts: &[u8]) -> Vec<(usize, u16)> {
+        let mut last: std::collections::HashMap<u16, u8> = Default::default();
+        let mut breaks = Vec::new();
+        for (n, p) in ts.chunks(PACKET).enumerate() {
+            let pid = u16::from_be_bytes([p[1] & 0x1f, p[2]]);
+            let cc = p[3] & 0xf;
+            if let Some(prev) = last.insert(pid, cc) {
+                if cc != (prev + 1) & 0xf {
+                    breaks.push((n, pid));
+                }
+            }
+        }
+        breaks
+    }
+
+    #[test]
+    fn continuity_counters_run_on_across_segments_counted_from_the_index() {
+        let clip = test_clip();
+        let TestClip { file, index, .. } = &clip;
+        for handler in ["vide", "soun"] {
+            let track = index.by_handler(handler).unwrap();
+            let stream = stream_of(track).unwrap();
+            assert!(stream.lengths_predictable());
+            let mut ts = Vec::new();
+            for (n, f) in track.fragments.iter().enumerate() {
+                let r = track.byte_range(f);
+                let segment = ts_segment(track, n, &file[r.start as usize..r.end as usize]).unwrap();
+                let predicted: usize = (f.first..f.end).map(|i| pes_packets(pes_length(track, &stream, i))).sum();
+                assert_eq!(
+                    segment.len() / PACKET,
+                    predicted + 2,
+                    "{handler} {n}: PAT, PMT and the predicted PES packets"
+                );
+                ts.extend(segment);
+            }
+            assert!(track.fragments.len() >= 3, "{handler}");
+            assert_eq!(
+                counter_breaks(&ts),
+                vec![],
+                "{handler}: a reader of the segments in a row sees no discontinuity"
+            );
+        }
+    }
+
+    #[test]
+    fn a_samples_own_delimiter_is_replaced_and_the_access_unit_keeps_its_length() {
+        // [AUD][IDR slice], 4-byte lengths.
+        let sample = [0, 0, 0, 2, 0x09, 0x10, 0, 0, 0, 3, 0x65, 0x88, 0x84];
+        let unit = annex_b(&sample, 4, None).unwrap();
+        assert_eq!(unit.len(), AUD.len() + sample.len());
+        assert_eq!(&unit[..6], &AUD, "one delimiter, ours");
+        assert_eq!(&unit[6..13], &[0, 0, 0, 1, 0x65, 0x88, 0x84]);
+        assert!(unit[13..].iter().all(|&b| b == 0), "trailing zero bytes where the sample's delimiter was");
+        assert_eq!(unit.windows(5).filter(|w| w == &[0, 0, 0, 1, 0x09]).count(), 1);
+    }
+
+    #[test]
+    fn pes_packet_counts_match_what_write_pes_writes() {
+        let flags = Flags { random_access: true, discontinuity: false };
+        for len in [1, 175, 176, 177, 360, 361, 544, 545, 5000] {
+            let mut out = Vec::new();
+            write_pes(&mut out, &mut 0, &vec![0xaa; len], 0, flags);
+            assert_eq!(out.len() / PACKET, pes_packets(len), "{len}");
+        }
     }
 }

@@ -33,7 +33,7 @@ fn playlist_url(r: &Rendition<'_>, format: Format) -> String {
 
 /// The HLS master playlist: one variant per video rendition, audio as a rendition group.
 pub fn hls_master(renditions: &[Rendition<'_>], format: Format) -> String {
-    let mut s = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let mut s = format!("#EXTM3U\n#EXT-X-VERSION:{}\n#EXT-X-INDEPENDENT-SEGMENTS\n", format.hls_version());
     let audio: Vec<&Rendition<'_>> = renditions.iter().filter(|r| r.kind == TrackKind::Audio).collect();
     for (i, a) in audio.iter().enumerate() {
         let _ = writeln!(
@@ -82,22 +82,29 @@ pub fn hls_master(renditions: &[Rendition<'_>], format: Format) -> String {
 /// One stream's media playlist; segment URLs are relative to it.
 pub fn hls_media(r: &Rendition<'_>, format: Format) -> String {
     let target = r.track.fragments.iter().map(|f| seconds(r.track, f.duration).ceil() as u64).max().unwrap_or(1);
-    let version = if format == Format::HlsTs { 3 } else { 7 };
+    let version = format.hls_version();
     let mut s = format!(
         "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n"
     );
     // TS segments carry their own program tables: no init segment.
-    if format != Format::HlsTs {
-        let _ = writeln!(s, "#EXT-X-MAP:URI=\"Fragments({}=i,format={})\"", r.stream, format.name());
+    if !format.is_ts() {
+        let _ = writeln!(
+            s,
+            "#EXT-X-MAP:URI=\"Fragments({}=i,format={}){}\"",
+            r.stream,
+            format.name(),
+            format.segment_extension(true)
+        );
     }
     for f in &r.track.fragments {
         let _ = writeln!(
             s,
-            "#EXTINF:{:.3},\nFragments({}={},format={})",
+            "#EXTINF:{:.3},\nFragments({}={},format={}){}",
             seconds(r.track, f.duration),
             r.stream,
             f.start,
-            format.name()
+            format.name(),
+            format.segment_extension(false)
         );
     }
     s.push_str("#EXT-X-ENDLIST\n");
@@ -147,11 +154,13 @@ pub fn dash(renditions: &[Rendition<'_>], format: Format) -> String {
             }
             let _ = writeln!(
                 s,
-                ">\n        <SegmentTemplate timescale=\"{}\" initialization=\"QualityLevels({b})/Fragments({n}=i,format={f})\" media=\"QualityLevels({b})/Fragments({n}=$Time$,format={f})\">\n          <SegmentTimeline>",
+                ">\n        <SegmentTemplate timescale=\"{}\" initialization=\"QualityLevels({b})/Fragments({n}=i,format={f}){init}\" media=\"QualityLevels({b})/Fragments({n}=$Time$,format={f}){media}\">\n          <SegmentTimeline>",
                 r.track.info.timescale,
                 b = r.bitrate,
                 n = r.stream,
-                f = format.name()
+                f = format.name(),
+                init = format.segment_extension(true),
+                media = format.segment_extension(false),
             );
             for (t, d, repeat) in timeline(r.track) {
                 let _ = match repeat {
@@ -207,17 +216,21 @@ mod tests {
         );
         assert!(master.contains(&format!("CODECS=\"{},mp4a.40.2\"", v.codecs())), "{master}");
 
-        let media = hls_media(&renditions[0], Format::HlsAapl);
-        assert!(media.contains("#EXT-X-MAP:URI=\"Fragments(video=i,format=m3u8-aapl)\""), "{media}");
+        let media = hls_media(&renditions[0], Format::HlsCmaf);
+        assert!(media.contains("#EXT-X-MAP:URI=\"Fragments(video=i,format=m3u8-cmaf).mp4\""), "{media}");
         assert!(media.contains("#EXT-X-TARGETDURATION:2\n"), "{media}");
         let ts = v.info.timescale as u64;
         for start in [0, 2 * ts, 4 * ts] {
-            assert!(media.contains(&format!("Fragments(video={start},format=m3u8-aapl)")), "{start}: {media}");
+            assert!(media.contains(&format!("Fragments(video={start},format=m3u8-cmaf).m4s\n")), "{start}: {media}");
         }
         assert!(media.ends_with("#EXT-X-ENDLIST\n"));
+        let v4 = hls_media(&renditions[0], Format::HlsAapl);
+        assert!(v4.starts_with("#EXTM3U\n#EXT-X-VERSION:4\n") && !v4.contains("EXT-X-MAP"), "{v4}");
+        assert!(v4.contains("Fragments(video=0,format=m3u8-aapl).ts\n"), "{v4}");
+        assert!(hls_master(&renditions, Format::HlsAapl).starts_with("#EXTM3U\n#EXT-X-VERSION:4\n"));
         let v3 = hls_media(&renditions[0], Format::HlsTs);
         assert!(v3.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n") && !v3.contains("EXT-X-MAP"), "{v3}");
-        assert!(v3.contains("Fragments(video=0,format=m3u8-aapl-v3)"), "{v3}");
+        assert!(v3.contains("Fragments(video=0,format=m3u8-aapl-v3).ts\n"), "{v3}");
 
         let mpd = dash(&renditions, Format::DashCsf);
         assert!(
@@ -225,8 +238,53 @@ mod tests {
             "two 2 s fragments in one run: {mpd}"
         );
         assert!(mpd.contains(&format!("<S t=\"{}\" d=\"{ts}\" />", 4 * ts)), "then the last 1 s: {mpd}");
-        assert!(mpd.contains("media=\"QualityLevels(600000)/Fragments(video=$Time$,format=mpd-time-csf)\""), "{mpd}");
+        assert!(
+            mpd.contains("media=\"QualityLevels(600000)/Fragments(video=$Time$,format=mpd-time-csf).m4s\""),
+            "{mpd}"
+        );
+        assert!(
+            mpd.contains("initialization=\"QualityLevels(600000)/Fragments(video=i,format=mpd-time-csf).mp4\""),
+            "{mpd}"
+        );
         assert!(mpd.contains("contentType=\"audio\"") && mpd.contains("audioSamplingRate="), "{mpd}");
         assert!(mpd.contains("mediaPresentationDuration=\"PT5.0"), "{mpd}");
+    }
+
+    /// ffmpeg 5.1.9 and 7.1+ (extension_picky, on by default) fetch no segment whose URL
+    /// does not end in an extension of its bytes' format.
+    #[test]
+    fn every_segment_a_playlist_or_mpd_names_ends_in_its_media_extension() {
+        let index = index();
+        let (v, a) = (index.by_handler("vide").unwrap(), index.by_handler("soun").unwrap());
+        let renditions = [
+            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 600_000, track: v },
+            Rendition { kind: TrackKind::Audio, stream: "audio", bitrate: 128_000, track: a },
+        ];
+        for format in [Format::HlsAapl, Format::HlsTs, Format::HlsCmaf] {
+            let want = if format.is_ts() { [".ts", ".ts"] } else { [".mp4", ".m4s"] };
+            for r in &renditions {
+                let media = hls_media(r, format);
+                let mut named = 0;
+                for line in media.lines() {
+                    let uri = match line.strip_prefix("#EXT-X-MAP:URI=\"") {
+                        Some(rest) => Some((rest.trim_end_matches('"'), want[0])),
+                        None => (!line.starts_with('#') && !line.is_empty()).then_some((line, want[1])),
+                    };
+                    if let Some((uri, ext)) = uri {
+                        assert!(uri.ends_with(ext), "{format:?}: {uri} does not end in {ext}");
+                        named += 1;
+                    }
+                }
+                assert_eq!(named, r.track.fragments.len() + usize::from(!format.is_ts()), "{format:?}: {media}");
+            }
+        }
+        for format in [Format::DashCsf, Format::DashCmaf] {
+            let mpd = dash(&renditions, format);
+            assert_eq!(mpd.matches("=i,format=").count(), mpd.matches("=i,format=mpd-time-").count());
+            for attr in mpd.split(['"']).filter(|a| a.contains("Fragments(")) {
+                let ext = if attr.contains("=i,") { ".mp4" } else { ".m4s" };
+                assert!(attr.ends_with(ext), "{format:?}: {attr}");
+            }
+        }
     }
 }

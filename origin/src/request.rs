@@ -1,11 +1,22 @@
 //! What a request path asks for: `/<locator-guid>/<path>`, where `<path>` is
 //! a file of the asset or, below `<Base>.ism/`, a packaged manifest or
-//! fragment in the shapes Media Services used (so CDN rules still match):
+//! fragment in the shapes Media Services used (so CDN rules and the URLs apps
+//! embed still match):
 //!
-//! - `<Base>.ism/manifest` (Smooth), `<Base>.ism/manifest(format=m3u8-aapl)` …
-//!   (`m3u8-aapl-v3`: HLS version 3 with MPEG-TS segments)
+//! - `<Base>.ism/manifest` (Smooth), `<Base>.ism/manifest(format=m3u8-aapl)` …,
+//!   also with the suffix Media Services accepted after the parenthesis
+//!   (`(format=m3u8-aapl).m3u8`, `(format=mpd-time-csf).mpd`)
 //! - `<Base>.ism/QualityLevels(<bitrate>)/Manifest(<stream>,format=<f>)` (an HLS media playlist)
 //! - `<Base>.ism/QualityLevels(<bitrate>)/Fragments(<stream>=<time>|i,format=<f>)` (a segment; `i`: init)
+//!
+//! Playlists and MPDs name segments with the file extension of their bytes
+//! (`….m4s`, `….mp4` for an init segment, `….ts`): ffmpeg 5.1.9 and 7.1+
+//! fetch no segment whose URL lacks one. The shape without it is the same
+//! target (same bytes, same ETag), so old caches and players keep working.
+//!
+//! An argument the origin does not implement is refused ([`Refused::Unsupported`],
+//! a 400 naming it), never ignored: a 200 that differs from what the URL asks
+//! for would be served alike by A and B and pass every comparison.
 
 use percent_encoding::percent_decode_str;
 use uuid::Uuid;
@@ -14,27 +25,30 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Smooth,
+    /// HLS version 4 with MPEG-TS segments, audio as its own rendition group:
+    /// what Media Services served for `m3u8-aapl` (= `m3u8-aapl-v4`).
     HlsAapl,
     /// HLS version 3: MPEG-TS segments, no init segment.
     HlsTs,
+    /// HLS version 7 with CMAF (fMP4) segments.
     HlsCmaf,
     DashCsf,
     DashCmaf,
 }
 
 impl Format {
-    fn parse(s: Option<&str>) -> Option<Format> {
-        Some(match s.map(str::to_ascii_lowercase).as_deref() {
-            None => Format::Smooth,
-            Some("m3u8-aapl") => Format::HlsAapl,
-            Some("m3u8-aapl-v3") => Format::HlsTs,
-            Some("m3u8-cmaf") => Format::HlsCmaf,
-            Some("mpd-time-csf") => Format::DashCsf,
-            Some("mpd-time-cmaf") => Format::DashCmaf,
-            Some(_) => return None,
+    fn parse(value: &str) -> Option<Format> {
+        Some(match value.to_ascii_lowercase().as_str() {
+            "m3u8-aapl" | "m3u8-aapl-v4" => Format::HlsAapl,
+            "m3u8-aapl-v3" => Format::HlsTs,
+            "m3u8-cmaf" => Format::HlsCmaf,
+            "mpd-time-csf" => Format::DashCsf,
+            "mpd-time-cmaf" => Format::DashCmaf,
+            _ => return None,
         })
     }
 
+    /// The name written into the URLs the origin makes (and into ETags).
     pub fn name(self) -> &'static str {
         match self {
             Format::Smooth => "",
@@ -48,6 +62,40 @@ impl Format {
 
     pub fn is_hls(self) -> bool {
         matches!(self, Format::HlsAapl | Format::HlsTs | Format::HlsCmaf)
+    }
+
+    /// Segments are MPEG-TS (no init segment) rather than fMP4.
+    pub fn is_ts(self) -> bool {
+        matches!(self, Format::HlsAapl | Format::HlsTs)
+    }
+
+    /// `#EXT-X-VERSION` of this format's playlists.
+    pub fn hls_version(self) -> u8 {
+        match self {
+            Format::HlsTs => 3,
+            Format::HlsAapl => 4,
+            _ => 7,
+        }
+    }
+
+    /// The suffix a presentation manifest may carry after its closing parenthesis.
+    fn manifest_suffix(self) -> Option<&'static str> {
+        match self {
+            Format::Smooth => None,
+            f if f.is_hls() => Some(".m3u8"),
+            _ => Some(".mpd"),
+        }
+    }
+
+    /// The file extension of a segment's bytes (`init`: the init segment), as the
+    /// origin writes it into playlists and MPDs; Smooth segments keep the bare shape.
+    pub fn segment_extension(self, init: bool) -> &'static str {
+        match self {
+            Format::Smooth => "",
+            f if f.is_ts() => ".ts",
+            _ if init => ".mp4",
+            _ => ".m4s",
+        }
     }
 }
 
@@ -64,8 +112,8 @@ pub enum Target {
 }
 
 impl Target {
-    /// One spelling per target (stream names are matched case-insensitively):
-    /// what a packaged response's ETag is computed over.
+    /// One spelling per target (stream names are matched case-insensitively, a
+    /// URL suffix changes nothing): what a packaged response's ETag is computed over.
     pub fn canonical(&self) -> String {
         match self {
             Target::File(name) => format!("file:{name}"),
@@ -89,16 +137,22 @@ pub struct Request {
     pub target: Target,
 }
 
-/// Why a path is refused (all are 404s to the client; the reason is logged).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a path is refused: [`Refused::Unsupported`] is a 400 naming the
+/// argument; the others are 404s (the reason is logged).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
     NoLocator,
     Traversal,
     Malformed,
+    /// A well-formed argument (`filter=…`, `encryption=…`, `format=flv`) this
+    /// origin does not implement; the text names it.
+    Unsupported(String),
 }
 
 /// Longest path accepted (hyper's header limit cuts far longer ones first).
 const MAX_PATH: usize = 4096;
+/// Longest argument quoted back in a refusal.
+const MAX_QUOTED: usize = 40;
 
 pub fn parse(raw_path: &str) -> Result<Request, Refused> {
     if raw_path.len() > MAX_PATH {
@@ -119,62 +173,151 @@ pub fn parse(raw_path: &str) -> Result<Request, Refused> {
     let target = match segments.iter().position(|s| s.to_ascii_lowercase().ends_with(".ism")) {
         Some(at) if at + 1 < segments.len() => {
             let ism = segments[..=at].join("/");
-            packaged(ism, &segments[at + 1..]).ok_or(Refused::Malformed)?
+            packaged(ism, &segments[at + 1..])?
         }
         _ => Target::File(path.into_owned()),
     };
     Ok(Request { locator, target })
 }
 
-/// `name(args)` → (name, args), names compared case-insensitively.
-fn call(segment: &str) -> Option<(String, &str)> {
-    match segment.split_once('(') {
-        Some((name, rest)) => Some((name.to_ascii_lowercase(), rest.strip_suffix(')')?)),
-        None => Some((segment.to_ascii_lowercase(), "")),
+/// One path segment in the call shape: `name(arguments)suffix`.
+struct Call<'a> {
+    /// Lowercase.
+    name: String,
+    args: Vec<(&'a str, Option<&'a str>)>,
+    /// What follows the closing parenthesis (`.m3u8`, `.m4s`), or empty.
+    suffix: &'a str,
+}
+
+impl<'a> Call<'a> {
+    fn of(segment: &'a str) -> Result<Call<'a>, Refused> {
+        let (name, args, suffix) = match segment.split_once('(') {
+            Some((name, rest)) => {
+                let (args, suffix) = rest.rsplit_once(')').ok_or(Refused::Malformed)?;
+                (name, args, suffix)
+            }
+            None => (segment, "", ""),
+        };
+        if args.contains('(') || args.contains(')') {
+            return Err(Refused::Malformed);
+        }
+        let args = args
+            .split(',')
+            .filter(|a| !a.is_empty())
+            .map(|a| a.split_once('=').map_or((a, None), |(k, v)| (k, Some(v))))
+            .collect();
+        Ok(Call { name: name.to_ascii_lowercase(), args, suffix })
+    }
+
+    /// The `format=` argument (Smooth without one), once at most; a value
+    /// this origin does not package is refused by name.
+    fn format(&self) -> Result<Format, Refused> {
+        let mut given = self.args.iter().filter(|(k, _)| k.eq_ignore_ascii_case("format"));
+        let format = match given.next() {
+            None => Format::Smooth,
+            Some((_, Some(""))) | Some((_, None)) => return Err(Refused::Malformed),
+            Some((_, Some(value))) => Format::parse(value).ok_or_else(|| unsupported("format", Some(value)))?,
+        };
+        if given.next().is_some() {
+            return Err(Refused::Unsupported("format, given twice".to_owned()));
+        }
+        Ok(format)
+    }
+
+    /// The suffix must be empty or exactly `allowed`.
+    fn suffix_is(&self, allowed: Option<&str>) -> Result<(), Refused> {
+        match self.suffix {
+            "" => Ok(()),
+            s if allowed.is_some_and(|a| s.eq_ignore_ascii_case(a)) => Ok(()),
+            _ => Err(Refused::Malformed),
+        }
     }
 }
 
-/// `key=value` arguments (and bare words) of a call.
-fn args(list: &str) -> Vec<(&str, Option<&str>)> {
-    list.split(',')
-        .filter(|a| !a.is_empty())
-        .map(|a| a.split_once('=').map_or((a, None), |(k, v)| (k, Some(v))))
-        .collect()
+/// Arguments Media Services knew and this origin does not implement (yet):
+/// refused by name wherever they appear, never taken for a stream name.
+fn known_unsupported(key: &str) -> bool {
+    ["filter", "encryption", "audio-only", "audioonly"].iter().any(|k| key.eq_ignore_ascii_case(k))
 }
 
-fn format_of(list: &[(&str, Option<&str>)]) -> Option<Format> {
-    Format::parse(list.iter().find(|(k, _)| k.eq_ignore_ascii_case("format")).and_then(|(_, v)| *v))
+fn unsupported(key: &str, value: Option<&str>) -> Refused {
+    let text = match value {
+        Some(v) => format!("{key}={v}"),
+        None => key.to_owned(),
+    };
+    Refused::Unsupported(text.chars().take(MAX_QUOTED).collect())
 }
 
-fn packaged(ism: String, rest: &[&str]) -> Option<Target> {
+/// The manifest's own arguments: `format`, and `audio-only=false`, which asks for
+/// what this origin's HLS masters already are (no audio-only variant); anything
+/// else is refused by name.
+fn manifest_args(call: &Call<'_>) -> Result<Format, Refused> {
+    let format = call.format()?;
+    for (key, value) in &call.args {
+        let audio_only_false =
+            key.eq_ignore_ascii_case("audio-only") && value.is_some_and(|v| v.eq_ignore_ascii_case("false"));
+        if !key.eq_ignore_ascii_case("format") && !audio_only_false {
+            return Err(unsupported(key, *value));
+        }
+    }
+    Ok(format)
+}
+
+fn packaged(ism: String, rest: &[&str]) -> Result<Target, Refused> {
     match rest {
         [m] => {
-            let (name, a) = call(m)?;
-            (name == "manifest").then_some(())?;
-            Some(Target::Manifest { ism, format: format_of(&args(a))? })
+            let call = Call::of(m)?;
+            if call.name != "manifest" {
+                return Err(Refused::Malformed);
+            }
+            let format = manifest_args(&call)?;
+            call.suffix_is(format.manifest_suffix())?;
+            Ok(Target::Manifest { ism, format })
         }
         [q, m] => {
-            let (qname, b) = call(q)?;
-            (qname == "qualitylevels").then_some(())?;
-            let bitrate: u64 = b.parse().ok()?;
-            let (name, a) = call(m)?;
-            let a = args(a);
-            let format = format_of(&a)?;
-            let (stream, value) = *a.iter().find(|(k, _)| !k.eq_ignore_ascii_case("format"))?;
+            let quality = Call::of(q)?;
+            if quality.name != "qualitylevels" || !quality.suffix.is_empty() {
+                return Err(Refused::Malformed);
+            }
+            let bitrate: u64 = match quality.args.as_slice() {
+                [(b, None)] => b.parse().map_err(|_| Refused::Malformed)?,
+                _ => return Err(Refused::Malformed),
+            };
+            let call = Call::of(m)?;
+            let format = call.format()?;
+            let mut stream = None;
+            for (key, value) in &call.args {
+                if key.eq_ignore_ascii_case("format") {
+                    continue;
+                }
+                if known_unsupported(key) || stream.is_some() {
+                    return Err(unsupported(key, *value));
+                }
+                stream = Some((*key, *value));
+            }
+            let (stream, value) = stream.ok_or(Refused::Malformed)?;
             if stream.is_empty() || !stream.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                return None;
+                return Err(Refused::Malformed);
             }
             let stream = stream.to_owned();
-            match (name.as_str(), value) {
-                ("manifest", None) => Some(Target::Playlist { ism, bitrate, stream, format }),
-                ("fragments", Some("i")) => Some(Target::Fragment { ism, bitrate, stream, time: None, format }),
-                ("fragments", Some(t)) => {
-                    Some(Target::Fragment { ism, bitrate, stream, time: Some(t.parse().ok()?), format })
+            match (call.name.as_str(), value) {
+                ("manifest", None) if format.is_hls() => {
+                    call.suffix_is(Some(".m3u8"))?;
+                    Ok(Target::Playlist { ism, bitrate, stream, format })
                 }
-                _ => None,
+                ("fragments", Some("i")) => {
+                    call.suffix_is(Some(format.segment_extension(true)).filter(|e| !e.is_empty()))?;
+                    Ok(Target::Fragment { ism, bitrate, stream, time: None, format })
+                }
+                ("fragments", Some(t)) => {
+                    call.suffix_is(Some(format.segment_extension(false)).filter(|e| !e.is_empty()))?;
+                    let time = t.parse().map_err(|_| Refused::Malformed)?;
+                    Ok(Target::Fragment { ism, bitrate, stream, time: Some(time), format })
+                }
+                _ => Err(Refused::Malformed),
             }
         }
-        _ => None,
+        _ => Err(Refused::Malformed),
     }
 }
 
@@ -249,12 +392,104 @@ mod tests {
         assert_eq!(parse("/healthz"), Err(Refused::NoLocator));
         assert_eq!(parse(&format!("/{}/a", "x".repeat(36))), Err(Refused::NoLocator));
         assert_eq!(target("a%ff"), Err(Refused::Malformed));
-        assert_eq!(target("Big.ism/manifest(format=flv)"), Err(Refused::Malformed));
+        assert_eq!(target("Big.ism/manifest(format=flv)"), Err(Refused::Unsupported("format=flv".into())));
         assert_eq!(target("Big.ism/QualityLevels(x)/Fragments(video=0,format=m3u8-cmaf)"), Err(Refused::Malformed));
         assert_eq!(
             target("Big.ism/QualityLevels(1)/Fragments(video=99999999999999999999999,format=m3u8-cmaf)"),
             Err(Refused::Malformed)
         );
         assert_eq!(target(&"a".repeat(5000)), Err(Refused::Malformed));
+    }
+
+    #[test]
+    fn every_media_services_suffix_form_is_the_same_target() {
+        let manifest = |format| Ok(Target::Manifest { ism: "Big.ism".into(), format });
+        for (path, format) in [
+            ("Big.ism/manifest(format=m3u8-aapl).m3u8", Format::HlsAapl),
+            ("Big.ism/manifest(format=m3u8-aapl-v4).m3u8", Format::HlsAapl),
+            ("Big.ism/manifest(format=m3u8-aapl-v3).m3u8", Format::HlsTs),
+            ("Big.ism/manifest(format=m3u8-cmaf).m3u8", Format::HlsCmaf),
+            ("Big.ism/manifest(format=mpd-time-csf).mpd", Format::DashCsf),
+            ("Big.ism/manifest(format=mpd-time-cmaf).mpd", Format::DashCmaf),
+            ("Big.ism/MANIFEST(FORMAT=MPD-TIME-CMAF).MPD", Format::DashCmaf),
+            ("Big.ism/manifest(format=m3u8-aapl,audio-only=false)", Format::HlsAapl),
+        ] {
+            assert_eq!(target(path), manifest(format), "{path}");
+        }
+        // A suffix that is not the format's own names nothing.
+        for path in [
+            "Big.ism/manifest(format=m3u8-aapl).mpd",
+            "Big.ism/manifest(format=mpd-time-csf).m3u8",
+            "Big.ism/manifest.m3u8",
+            "Big.ism/manifest(format=m3u8-cmaf).m3u8x",
+            "Big.ism/manifest(format=m3u8-cmaf)(x)",
+        ] {
+            assert_eq!(target(path), Err(Refused::Malformed), "{path}");
+        }
+    }
+
+    #[test]
+    fn segment_urls_with_their_media_extension_are_the_bare_shape() {
+        let frag = |time, format| Target::Fragment {
+            ism: "Big.ism".into(),
+            bitrate: 600_000,
+            stream: "video".into(),
+            time,
+            format,
+        };
+        for (path, want) in [
+            ("Fragments(video=0,format=m3u8-cmaf).m4s", frag(Some(0), Format::HlsCmaf)),
+            ("Fragments(video=i,format=m3u8-cmaf).mp4", frag(None, Format::HlsCmaf)),
+            ("Fragments(video=0,format=m3u8-aapl).ts", frag(Some(0), Format::HlsAapl)),
+            ("Fragments(video=0,format=m3u8-aapl-v3).ts", frag(Some(0), Format::HlsTs)),
+            ("Fragments(video=20,format=mpd-time-csf).m4s", frag(Some(20), Format::DashCsf)),
+            ("Fragments(video=i,format=mpd-time-cmaf).mp4", frag(None, Format::DashCmaf)),
+        ] {
+            let with = target(&format!("Big.ism/QualityLevels(600000)/{path}")).unwrap();
+            let bare = target(&format!("Big.ism/QualityLevels(600000)/{}", path.rsplit_once('.').unwrap().0)).unwrap();
+            assert_eq!(with, want, "{path}");
+            assert_eq!(with.canonical(), bare.canonical(), "{path}: one ETag for both spellings");
+        }
+        for path in [
+            "Fragments(video=0,format=m3u8-cmaf).ts",
+            "Fragments(video=i,format=m3u8-cmaf).m4s",
+            "Fragments(video=0,format=m3u8-aapl).m4s",
+            "Fragments(video=0).m4s",
+            "Manifest(video,format=mpd-time-csf)",
+            "Manifest(video,format=m3u8-cmaf).mpd",
+        ] {
+            assert_eq!(target(&format!("Big.ism/QualityLevels(600000)/{path}")), Err(Refused::Malformed), "{path}");
+        }
+        assert_eq!(
+            target("Big.ism/QualityLevels(600000)/Manifest(video,format=m3u8-cmaf).m3u8"),
+            Ok(Target::Playlist {
+                ism: "Big.ism".into(),
+                bitrate: 600_000,
+                stream: "video".into(),
+                format: Format::HlsCmaf
+            })
+        );
+    }
+
+    #[test]
+    fn arguments_the_origin_does_not_implement_are_refused_by_name() {
+        for (path, named) in [
+            ("Big.ism/manifest(format=m3u8-cmaf,filter=mobile;first30s)", "filter=mobile;first30s"),
+            ("Big.ism/manifest(format=mpd-time-csf,encryption=cenc)", "encryption=cenc"),
+            ("Big.ism/manifest(format=m3u8-aapl,audio-only=true)", "audio-only=true"),
+            ("Big.ism/manifest(filter=x)", "filter=x"),
+            ("Big.ism/manifest(format=m3u8-aapl,whatever)", "whatever"),
+            ("Big.ism/manifest(format=m3u8-aapl,format=m3u8-cmaf)", "format, given twice"),
+            (
+                "Big.ism/QualityLevels(1)/Fragments(video=0,format=m3u8-cmaf,encryption=cbcs-aapl)",
+                "encryption=cbcs-aapl",
+            ),
+            ("Big.ism/QualityLevels(1)/Fragments(filter=x,video=0,format=m3u8-cmaf)", "filter=x"),
+            ("Big.ism/QualityLevels(1)/Manifest(video,format=m3u8-cmaf,audio=1)", "audio=1"),
+        ] {
+            assert_eq!(target(path), Err(Refused::Unsupported(named.into())), "{path}");
+        }
+        let long = format!("Big.ism/manifest(format=m3u8-cmaf,{}=1)", "k".repeat(300));
+        assert!(matches!(target(&long), Err(Refused::Unsupported(n)) if n.len() <= MAX_QUOTED));
     }
 }

@@ -346,9 +346,6 @@ impl Origin {
             Target::Playlist { ism, bitrate, stream, format } => {
                 let renditions = self.renditions(asset, ism).await?;
                 let r = pick(&renditions.list, *bitrate, stream)?;
-                if !format.is_hls() {
-                    return Err(Fail::NotFound("a media playlist is HLS only"));
-                }
                 let rendition = r.as_rendition()?;
                 let v = validators::packaged(
                     &target.canonical(),
@@ -532,13 +529,13 @@ impl Origin {
     ) -> Result<Response, Fail> {
         let track = r.track()?;
         let mime = match (format, r.kind) {
-            (Format::HlsTs, _) => "video/MP2T",
+            (f, _) if f.is_ts() => "video/MP2T",
             (_, TrackKind::Audio) => "audio/mp4",
             _ => "video/mp4",
         };
         let body = match time {
             // A Smooth client makes its own moov from the manifest's codec private data.
-            None if matches!(format, Format::Smooth | Format::HlsTs) => {
+            None if format == Format::Smooth || format.is_ts() => {
                 return Err(Fail::NotFound("Smooth and TS have no init segment"))
             }
             None => Body::from(r.index.index.init_segment(track).map_err(|_| Fail::Media)?),
@@ -554,7 +551,7 @@ impl Origin {
                 }
                 // CMAF and Smooth: the samples go out as slices of what was read, not copied.
                 let parts = match format {
-                    Format::HlsTs => ts_segment(track, number, &data).map(Body::from),
+                    Format::HlsTs | Format::HlsAapl => ts_segment(track, number, &data).map(Body::from),
                     Format::Smooth => smooth_fragment_parts(track, number, data.len())
                         .map(|p| Body::new(ChainBody::segment(p, &data))),
                     _ => track.media_segment_parts(number, data.len()).map(|p| Body::new(ChainBody::segment(p, &data))),
@@ -829,6 +826,12 @@ async fn stream(State(origin): State<Arc<Origin>>, request: Request) -> Response
     }
     let req = match request::parse(uri.path()) {
         Ok(r) => r,
+        Err(request::Refused::Unsupported(argument)) => {
+            debug!(target: "mirrorcast_origin", "refused argument: {argument}");
+            let body = format!("unsupported argument: {argument}\n");
+            return (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body)
+                .into_response();
+        }
         Err(why) => {
             debug!(target: "mirrorcast_origin", "refused path: {why:?}");
             return Fail::NotFound("refused path").into_response();

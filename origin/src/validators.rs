@@ -20,7 +20,9 @@ use sha2::{Digest, Sha256};
 /// Bump whenever the bytes a manifest, playlist or segment is packaged into
 /// change for the same sources: every packaged ETag changes with it.
 /// 2: `Fragments(<stream>=<t>)` without a format is a Smooth fragment, no longer a CMAF one.
-pub const PACKAGING_VERSION: u32 = 2;
+/// 3: `m3u8-aapl` is HLS 4 with MPEG-TS segments (was fMP4); playlists name segments with
+///    their media extension; TS continuity counters run on across segments.
+pub const PACKAGING_VERSION: u32 = 3;
 
 /// The validators of one response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +100,7 @@ mod tests {
     #[test]
     fn the_etag_changes_with_the_target_any_source_and_nothing_else() {
         let base = packaged("Clip.ism/manifest(m3u8-aapl)", &[("md5:a", at(0)), ("md5:b", at(5))]);
-        assert!(base.etag.starts_with("\"mc2-") && base.etag.ends_with('"'), "{}", base.etag);
+        assert!(base.etag.starts_with("\"mc3-") && base.etag.ends_with('"'), "{}", base.etag);
         assert_eq!(base.last_modified, at(5), "the latest source");
         let same_bytes_elsewhere = packaged("Clip.ism/manifest(m3u8-aapl)", &[("md5:a", at(90)), ("md5:b", at(95))]);
         assert_eq!(same_bytes_elsewhere.etag, base.etag, "B's copies are newer but the same bytes");

@@ -27,15 +27,17 @@ async fn verify_http_is_clean_after_replicate_and_names_a_rendition_that_differs
         format!("/{l}/Drill.ism/manifest"),
         format!("/{l}/Drill.ism/manifest(format=m3u8-aapl)"),
         format!("/{l}/Drill.ism/manifest(format=mpd-time-csf)"),
+        format!("/{l}/Drill.ism/manifest(format=m3u8-cmaf)"),
         format!("/{l}/Drill.ism/QualityLevels(500000)/Manifest(video,format=m3u8-aapl)"),
-        format!("/{l}/Drill.ism/QualityLevels(500000)/Fragments(video=i,format=m3u8-aapl)"),
-        format!("/{l}/Drill.ism/QualityLevels(500000)/Fragments(video=0,format=m3u8-aapl)"),
-        format!("/{l}/Drill.ism/QualityLevels(128000)/Fragments(audio=0,format=m3u8-aapl)"),
+        format!("/{l}/Drill.ism/QualityLevels(500000)/Fragments(video=0,format=m3u8-aapl).ts"),
+        format!("/{l}/Drill.ism/QualityLevels(128000)/Fragments(audio=0,format=m3u8-aapl).ts"),
+        format!("/{l}/Drill.ism/QualityLevels(500000)/Fragments(video=i,format=m3u8-cmaf).mp4"),
+        format!("/{l}/Drill.ism/QualityLevels(500000)/Fragments(video=0,format=m3u8-cmaf).m4s"),
     ] {
         assert!(paths.contains(&wanted.as_str()), "{wanted} compared: {paths:#?}");
     }
     let last_video = paths.iter().filter(|p| p.contains("Fragments(video=") && !p.contains("video=i")).count();
-    assert_eq!(last_video, 2, "the first and the last video segment: {paths:#?}");
+    assert_eq!(last_video, 4, "the first and the last video segment, over TS and over CMAF: {paths:#?}");
     assert!(entries.iter().all(|e| e["check"] == "http" && e["marker"] == "="), "{report:#}");
 
     // B's rendition replaced by other bytes of the same name: the origins now serve different segments.
@@ -54,7 +56,7 @@ async fn verify_http_is_clean_after_replicate_and_names_a_rendition_that_differs
     assert_eq!(differs.code, 1, "a difference, not a failure: {}\n{}", differs.stdout, differs.stderr);
     assert!(differs.stdout.contains("NOT identical"), "{}", differs.stdout);
     let line = format!(
-        "* http      \"/{l}/Drill.ism/QualityLevels(500000)/Fragments(video=0,format=m3u8-aapl)\": served bytes differ"
+        "* http      \"/{l}/Drill.ism/QualityLevels(500000)/Fragments(video=0,format=m3u8-aapl).ts\": served bytes differ"
     );
     assert!(differs.stdout.contains(&line), "{line}\n{}", differs.stdout);
     assert!(!differs.stdout.lines().any(|l| l.trim_start().starts_with('!')), "{}", differs.stdout);

@@ -84,13 +84,31 @@ impl Packets {
 /// The streams ffmpeg demuxes from `input` (`-map map -c copy -f framemd5`),
 /// ordered by their packets' MD5s so the order of variants does not matter.
 pub(crate) fn packet_md5s(input: &str, map: &str) -> Vec<Packets> {
-    let mut args = vec!["-v", "error"];
-    if input.contains("m3u8") {
-        // This ffmpeg's HLS reader only fetches segments whose URL ends in a media extension;
-        // the Media Services shape (`Fragments(video=0,format=m3u8-cmaf)`) has none, and players don't ask for one.
-        args.extend(["-allowed_segment_extensions", "ALL", "-extension_picky", "0"]);
-    }
-    args.extend(["-i", input, "-map", map, "-c", "copy", "-f", "framemd5", "-"]);
+    framemd5_streams(input, &["-map", map, "-c", "copy"])
+}
+
+/// What ffmpeg reads from MPEG-TS HLS (`m3u8-aapl`, `m3u8-aapl-v3`): its video
+/// decoded (TS carries H.264 as Annex B, so its packets differ from the MP4's
+/// while its frames must not), its audio as packets with the ADTS headers taken off.
+pub(crate) fn ts_md5s(input: &str) -> Vec<Packets> {
+    framemd5_streams(input, &["-map", "0", "-c:a", "copy", "-bsf:a", "aac_adtstoasc"])
+}
+
+/// The source renditions as [`ts_md5s`] reads TS: decoded video, audio packets.
+pub(crate) fn source_frames_for_ts(videos: &[&str], audio: &str) -> Vec<Packets> {
+    let mut want: Vec<Packets> = videos.iter().map(|v| framemd5_streams(v, &["-map", "0:v"]).remove(0)).collect();
+    want.push(packet_md5s(audio, "0:a").remove(0));
+    want.sort_by(|a, b| a.md5s().cmp(&b.md5s()));
+    want
+}
+
+/// The streams of ffmpeg's framemd5 of `input` with `args`, ordered by their MD5s.
+pub(crate) fn framemd5_streams(input: &str, args: &[&str]) -> Vec<Packets> {
+    // ffmpeg's defaults: no option that relaxes its HLS reader's checks.
+    let mut all = vec!["-v", "error", "-i", input];
+    all.extend(args);
+    all.extend(["-f", "framemd5", "-"]);
+    let args = all;
     let out = ffmpeg(&args);
     assert!(out.status.success(), "ffmpeg -i {input}: {}", String::from_utf8_lossy(&out.stderr));
     let mut time_base: BTreeMap<String, f64> = BTreeMap::new();
@@ -320,7 +338,6 @@ async fn serve_refuses_what_it_must_and_leaks_nothing() {
         format!("/{l}/./notes.txt"),
         format!("/{l}/Clip.ism/QualityLevels(1)/Fragments(video=0,format=m3u8-cmaf)"),
         format!("/{l}/Clip.ism/QualityLevels(600000)/Fragments(video=12345,format=m3u8-cmaf)"),
-        format!("/{l}/Clip.ism/manifest(format=flv)"),
         "/".to_owned(),
     ];
     for path in &refused {
@@ -466,8 +483,23 @@ async fn serve_packages_hls_and_dash_that_carry_the_sources_packets_from_a_and_f
     assert!(want.iter().all(|s| s.packets.len() > 100), "packets in every stream");
     assert_eq!(want.iter().filter(|s| s.media_type == "video").count(), 2);
 
+    // MPEG-TS HLS (m3u8-aapl is HLS 4 over TS, as Media Services served it; -v3 likewise): every frame.
+    let want_ts = source_frames_for_ts(&[high, low], high);
+    assert_eq!(want_ts.len(), 3);
     for (dc, urls) in [("A", &urls_a), ("B", &urls_b)] {
-        for format in formats {
+        let aapl = urls["hls"].as_str().unwrap().to_owned();
+        for url in [aapl.clone(), aapl.replace("(format=m3u8-aapl)", "(format=m3u8-aapl-v3)")] {
+            let got = ts_md5s(&url);
+            assert!(
+                same_packets(&got, &want_ts),
+                "{dc} {url}: the sources' frames, stream by stream: {}",
+                differences(&got, &want_ts)
+            );
+        }
+    }
+
+    for (dc, urls) in [("A", &urls_a), ("B", &urls_b)] {
+        for format in formats.iter().filter(|f| **f != "hls") {
             let url = urls[format].as_str().unwrap();
             let mut got = packet_md5s(url, "0");
             if format.starts_with("dash") {
@@ -499,10 +531,13 @@ async fn serve_packages_hls_and_dash_that_carry_the_sources_packets_from_a_and_f
     let media =
         http.get(format!("{base}/QualityLevels(600000)/Manifest(video,format=m3u8-cmaf)")).send().await.unwrap();
     let media = media.text().await.unwrap();
-    assert!(media.contains("#EXT-X-MAP:URI=\"Fragments(video=i,format=m3u8-cmaf)\""), "{media}");
+    assert!(media.contains("#EXT-X-MAP:URI=\"Fragments(video=i,format=m3u8-cmaf).mp4\""), "{media}");
     assert_eq!(media.matches("#EXTINF:").count(), 3, "6 s cut at the 2 s key frames: {media}");
     let mpd = http.get(format!("{base}/manifest(format=mpd-time-csf)")).send().await.unwrap().text().await.unwrap();
-    assert!(mpd.contains("<SegmentTimeline>") && mpd.contains("Fragments(video=$Time$,format=mpd-time-csf)"), "{mpd}");
+    assert!(
+        mpd.contains("<SegmentTimeline>") && mpd.contains("Fragments(video=$Time$,format=mpd-time-csf).m4s"),
+        "{mpd}"
+    );
     let smooth = http.get(format!("{base}/manifest")).send().await.unwrap().text().await.unwrap();
     assert!(smooth.contains("SmoothStreamingMedia"), "{smooth}");
 
@@ -513,7 +548,7 @@ async fn serve_packages_hls_and_dash_that_carry_the_sources_packets_from_a_and_f
         ("manifest(format=mpd-time-cmaf)", "max-age=10"),
         ("manifest", "max-age=10"),
         ("QualityLevels(300000)/Manifest(video,format=m3u8-aapl)", "max-age=10"),
-        ("QualityLevels(300000)/Fragments(video=i,format=m3u8-aapl)", "max-age=86400"),
+        ("QualityLevels(300000)/Fragments(video=i,format=m3u8-cmaf)", "max-age=86400"),
         ("QualityLevels(300000)/Fragments(video=0,format=m3u8-aapl)", "max-age=86400"),
         ("QualityLevels(128000)/Fragments(audio=0,format=mpd-time-csf)", "max-age=86400"),
     ];
@@ -524,7 +559,7 @@ async fn serve_packages_hls_and_dash_that_carry_the_sources_packets_from_a_and_f
         assert_eq!(first.status(), 200, "{path}");
         let h = first.headers().clone();
         let etag = h["etag"].to_str().unwrap().to_owned();
-        assert!(etag.starts_with("\"mc2-"), "{path}: {etag}");
+        assert!(etag.starts_with("\"mc3-"), "{path}: {etag}");
         assert!(h["cache-control"].to_str().unwrap().contains(cache), "{path}: {:?}", h["cache-control"]);
         let modified = chrono::DateTime::parse_from_rfc2822(h["last-modified"].to_str().unwrap()).unwrap();
         assert!(modified <= Utc::now(), "{path}");
@@ -581,5 +616,96 @@ async fn serve_packages_hls_and_dash_that_carry_the_sources_packets_from_a_and_f
         };
         assert_eq!(count("mirrorcast_origin_index_cache_misses_total"), 2, "{metrics}");
         assert!(count("mirrorcast_origin_index_cache_hits_total") > 10, "{metrics}");
+    }
+}
+
+/// Every playlist line and MPD template naming a segment ends in the media
+/// extension of its bytes (ffmpeg 5.1.9 and 7.1+ fetch nothing else); each such
+/// URL answers exactly what the Media Services shape without it answers (bytes
+/// and ETag), and so does every suffix form of a presentation manifest. An
+/// argument the origin does not implement is a 400 naming it, never a 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_segment_url_ends_in_its_media_extension_and_every_url_form_answers_alike() {
+    let sb = Sandbox::start().await;
+    let (p, s) = published_and_served(&sb).await;
+    let base = format!("http://{}/{}/Clip.ism", s.addr, p.locator);
+    let http = reqwest::Client::new();
+    let fetch = |url: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(&url).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{url}");
+            let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+            (etag, r.bytes().await.unwrap())
+        }
+    };
+    let join = |url: &str, reference: &str| reqwest::Url::parse(url).unwrap().join(reference).unwrap().to_string();
+
+    let mut segments_checked = 0;
+    for (format, suffix, media_ext, init_ext) in [
+        ("m3u8-aapl", ".m3u8", ".ts", None),
+        ("m3u8-aapl-v3", ".m3u8", ".ts", None),
+        ("m3u8-cmaf", ".m3u8", ".m4s", Some(".mp4")),
+    ] {
+        let master_url = format!("{base}/manifest(format={format})");
+        let master = fetch(master_url.clone()).await;
+        assert_eq!(fetch(format!("{master_url}{suffix}")).await, master, "{format}: the {suffix} form");
+        let text = String::from_utf8(master.1.to_vec()).unwrap();
+        let mut playlists: Vec<String> =
+            text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(str::to_owned).collect();
+        playlists.extend(text.lines().filter_map(|l| Some(l.split("URI=\"").nth(1)?.split('"').next()?.to_owned())));
+        assert_eq!(playlists.len(), 3, "{format}: two video variants and the audio group: {text}");
+        for playlist in playlists {
+            let playlist_url = join(&master_url, &playlist);
+            let media = fetch(playlist_url.clone()).await;
+            assert_eq!(fetch(format!("{playlist_url}.m3u8")).await, media, "{playlist_url}.m3u8");
+            let media = String::from_utf8(media.1.to_vec()).unwrap();
+            for line in media.lines() {
+                let (uri, ext) = match line.strip_prefix("#EXT-X-MAP:URI=\"") {
+                    Some(rest) => (rest.trim_end_matches('"'), init_ext.expect("no init segment in TS")),
+                    None if line.starts_with('#') || line.is_empty() => continue,
+                    None => (line, media_ext),
+                };
+                assert!(uri.ends_with(ext), "{format}: segment {uri} does not end in {ext}");
+                let with = fetch(join(&playlist_url, uri)).await;
+                let bare = fetch(join(&playlist_url, uri.strip_suffix(ext).unwrap())).await;
+                assert_eq!(with, bare, "{uri}: the Media Services shape without the extension answers alike");
+                segments_checked += 1;
+            }
+        }
+    }
+    assert!(segments_checked >= 27, "{segments_checked}");
+
+    for format in ["mpd-time-csf", "mpd-time-cmaf"] {
+        let url = format!("{base}/manifest(format={format})");
+        let mpd = fetch(url.clone()).await;
+        assert_eq!(fetch(format!("{url}.mpd")).await, mpd, "{format}.mpd");
+        let text = String::from_utf8(mpd.1.to_vec()).unwrap();
+        let templates: Vec<&str> = text.split('"').filter(|a| a.contains("Fragments(")).collect();
+        assert_eq!(templates.len(), 6, "{text}");
+        for t in templates {
+            let ext = if t.contains("=i,") { ".mp4" } else { ".m4s" };
+            assert!(t.ends_with(ext), "{format}: {t}");
+        }
+    }
+    let plain = fetch(format!("{base}/manifest(format=m3u8-aapl)")).await;
+    for same in
+        ["manifest(format=m3u8-aapl-v4)", "Manifest(Format=M3U8-AAPL)", "manifest(format=m3u8-aapl,audio-only=false)"]
+    {
+        assert_eq!(fetch(format!("{base}/{same}")).await.1, plain.1, "{same}");
+    }
+
+    for (path, named) in [
+        ("manifest(format=m3u8-cmaf,filter=mobile;first30s)", "filter=mobile;first30s"),
+        ("manifest(format=mpd-time-csf,encryption=cenc)", "encryption=cenc"),
+        ("manifest(format=m3u8-aapl,audio-only=true)", "audio-only=true"),
+        ("manifest(format=m3u8-aapl,nonsense=1)", "nonsense=1"),
+        ("manifest(format=flv)", "format=flv"),
+        ("QualityLevels(600000)/Fragments(video=0,format=m3u8-cmaf,encryption=cbcs-aapl).m4s", "encryption=cbcs-aapl"),
+    ] {
+        let r = http.get(format!("{base}/{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains(named) && body.len() < 100, "{path}: {body}");
     }
 }

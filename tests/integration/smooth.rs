@@ -69,7 +69,7 @@ async fn smooth_manifest_and_fragments_carry_the_sources_packets() {
             assert_eq!(got.status(), 200, "{path}");
             assert_eq!(got.headers()["content-type"], format!("{kind}/mp4"), "{path}");
             assert!(got.headers()["cache-control"].to_str().unwrap().contains("max-age=86400"), "{path}");
-            assert!(got.headers()["etag"].to_str().unwrap().starts_with("\"mc2-"), "{path}");
+            assert!(got.headers()["etag"].to_str().unwrap().starts_with("\"mc3-"), "{path}");
             let bytes = got.bytes().await.unwrap();
             let fragment = SmoothFragment::parse(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
             assert_eq!((fragment.time, fragment.duration), (*t, *d), "{path}: tfxd says where it sits");
@@ -159,6 +159,6 @@ async fn smooth_manifest_of_fragmented_renditions_is_the_stored_ismc() {
     let got = reqwest::get(format!("http://{}/{locator}/Frag.ism/manifest", s.addr)).await.unwrap();
     assert_eq!(got.status(), 200);
     assert!(got.headers()["content-type"].to_str().unwrap().starts_with("text/xml"));
-    assert!(got.headers()["etag"].to_str().unwrap().starts_with("\"mc2-"));
+    assert!(got.headers()["etag"].to_str().unwrap().starts_with("\"mc3-"));
     assert_eq!(got.text().await.unwrap(), stored, "the stored .ismc, byte for byte");
 }

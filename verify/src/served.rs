@@ -117,14 +117,21 @@ impl Pair<'_> {
     async fn compare(&self, fetch: &dyn Fetch, entries: &mut Vec<Entry>) {
         self.same(fetch, &self.a.smooth, entries).await;
         self.same(fetch, &self.a.dash, entries).await;
-        let Some(master) = self.same(fetch, &self.a.hls, entries).await else { return };
-        // Every media playlist of A's master, and per rendition its init, first and last segment.
+        // HLS over MPEG-TS (what apps embed) and over CMAF (fMP4, with init segments).
+        for master_url in [&self.a.hls, &self.a.hls_cmaf] {
+            self.compare_hls(fetch, master_url, entries).await;
+        }
+    }
+
+    /// Every media playlist of A's master, and per rendition its init, first and last segment.
+    async fn compare_hls(&self, fetch: &dyn Fetch, master_url: &str, entries: &mut Vec<Entry>) {
+        let Some(master) = self.same(fetch, master_url, entries).await else { return };
         let Ok(m3u8_rs::Playlist::MasterPlaylist(m)) = m3u8_rs::parse_playlist_res(&master) else {
             entries.push(Entry::new(
                 Marker::Error,
                 Check::Http,
                 Side::A,
-                self.path(&self.a.hls),
+                self.path(master_url),
                 "not an HLS master playlist",
             ));
             return;
@@ -132,7 +139,7 @@ impl Pair<'_> {
         let mut playlists: Vec<String> = m.variants.iter().map(|v| v.uri.clone()).collect();
         playlists.extend(m.alternatives.iter().filter_map(|a| a.uri.clone()));
         for uri in playlists {
-            let Some(url) = join(&self.a.hls, &uri) else { continue };
+            let Some(url) = join(master_url, &uri) else { continue };
             let Some(media) = self.same(fetch, &url, entries).await else { continue };
             let Ok(m3u8_rs::Playlist::MediaPlaylist(p)) = m3u8_rs::parse_playlist_res(&media) else {
                 entries.push(Entry::new(

@@ -199,12 +199,8 @@ struct Playback {
 /// would fetch them, and reports the media time reached.
 async fn play(ffmpeg: &std::path::Path, dc: &'static str, format: &str, url: &str) -> Playback {
     let mut command = tokio::process::Command::new(ffmpeg);
+    // ffmpeg's defaults, as a user runs it: the origin's segment URLs end in their media extension.
     command.args(["-v", "error", "-nostdin"]);
-    if url.contains("m3u8") {
-        // This ffmpeg's HLS reader only fetches segment URLs ending in a media extension;
-        // the Media Services shape (`Fragments(video=0,format=m3u8-aapl)`) has none.
-        command.args(["-allowed_segment_extensions", "ALL", "-extension_picky", "0"]);
-    }
     command.args(["-i", url, "-map", "0", "-c", "copy", "-f", "null", "-progress", "pipe:1", "-"]);
     let mut playback = Playback { dc, format: format.to_owned(), url: url.to_owned(), seconds: 0.0, error: None };
     match tokio::time::timeout(std::time::Duration::from_secs(120), command.output()).await {
