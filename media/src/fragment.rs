@@ -62,6 +62,10 @@ pub struct Fragment {
 pub struct Index {
     mvhd: Vec<u8>,
     pub tracks: Vec<TrackIndex>,
+    /// The moov declares movie fragments (`mvex`): the samples, or most of them, are in
+    /// `moof`s after it (live archives, Smooth-encoded `.ismv`/`.isma`, CMAF tracks), which
+    /// this index does not hold. Such a file cannot be cut from its moov alone.
+    pub fragmented: bool,
 }
 
 /// A segment as the bytes made for it (`head`: `moof` and `mdat` header)
@@ -113,10 +117,12 @@ impl Index {
         let described = Mp4::read(std::io::Cursor::new(moov.to_vec()))?;
         let mut mvhd = None;
         let mut tracks = Vec::new();
+        let mut fragmented = false;
         let mut infos = described.tracks.into_iter();
         for (kind, raw) in boxes(body)? {
             match &kind {
                 b"mvhd" => mvhd = Some(raw.to_vec()),
+                b"mvex" => fragmented = true,
                 b"trak" => {
                     let info = infos.next().ok_or_else(|| FormatError::new("trak without a description"))?;
                     tracks.push(TrackIndex::read(info, raw)?);
@@ -124,7 +130,7 @@ impl Index {
                 _ => {}
             }
         }
-        Ok(Index { mvhd: mvhd.ok_or_else(|| FormatError::new("moov has no mvhd"))?, tracks })
+        Ok(Index { mvhd: mvhd.ok_or_else(|| FormatError::new("moov has no mvhd"))?, tracks, fragmented })
     }
 
     pub fn track(&self, track_id: u32) -> Option<&TrackIndex> {
@@ -710,5 +716,24 @@ pub(crate) mod tests {
         assert!(Index::from_moov(b"\0\0\0\x10moov\0\0\0\xffmvhd").is_err());
         assert!(Index::from_moov(b"\0\0").is_err());
         assert!(box_header(b"\0\0\0\x01mdat").is_none());
+    }
+
+    #[test]
+    fn a_moov_with_mvex_is_fragmented_and_a_progressive_one_is_not() {
+        assert!(!test_clip().index.fragmented, "faststart progressive MP4");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("frag.mp4");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25", "-t", "2"])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"])
+            .args(["-movflags", "frag_keyframe+empty_moov+default_base_moof", "-y"])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg is needed for this test: apt-get install ffmpeg");
+        assert!(status.success());
+        let file = std::fs::read(&path).unwrap();
+        let index = Index::from_moov(moov_of(&file)).unwrap();
+        assert!(index.fragmented);
+        assert!(index.tracks.iter().all(|t| t.fragments.is_empty()), "its samples are in moofs, not in the moov");
     }
 }

@@ -53,6 +53,8 @@ const MAX_MOOV_BYTES: u64 = 64 * 1024 * 1024;
 const FIRST_READ_BYTES: u64 = 256 * 1024;
 /// A larger `.ism` is refused (one names a few renditions in a few KiB).
 const MAX_ISM_BYTES: u64 = 1024 * 1024;
+/// Longest file name quoted in an error body (error bodies stay short).
+const MAX_NAME_IN_BODY: usize = 40;
 /// How long a parsed `.ism` is reused before it is read again.
 const MANIFEST_TTL: Duration = Duration::from_secs(30);
 /// How long a found locator and its asset record are reused: a deleted locator stops
@@ -122,6 +124,10 @@ struct Indexed {
 #[derive(Debug)]
 struct Renditions {
     list: Vec<Owned>,
+    /// A rendition whose samples are in movie fragments (not in its moov): nothing of
+    /// this `.ism` is packaged until the origin can cut such files (kept, so the
+    /// refusal costs no storage read).
+    fragmented: Option<String>,
     parsed: Arc<Parsed>,
     at: Instant,
     /// Set by the one request that re-reads the `.ism` once `at` is past the TTL; the
@@ -226,6 +232,9 @@ enum Fail {
     Unsatisfiable(u64),
     Storage(ErrorKind),
     Media,
+    /// A rendition this origin cannot package faithfully (its samples are in `moof`s):
+    /// 501 naming it, rather than a manifest of nothing or another file's manifest.
+    Fragmented(String),
 }
 
 impl From<mirrorcast_core::Error> for Fail {
@@ -261,6 +270,11 @@ impl IntoResponse for Fail {
             Fail::Media => {
                 warn!(target: "mirrorcast_origin", "a rendition could not be packaged");
                 (StatusCode::BAD_GATEWAY, "cannot package this asset\n").into_response()
+            }
+            Fail::Fragmented(file) => {
+                debug!(target: "mirrorcast_origin", "501: {file} is a fragmented MP4");
+                let name: String = file.rsplit('/').next().unwrap_or(&file).chars().take(MAX_NAME_IN_BODY).collect();
+                (StatusCode::NOT_IMPLEMENTED, format!("fragmented rendition: {name}\n")).into_response()
             }
         }
     }
@@ -427,22 +441,17 @@ impl Origin {
         format: Format,
         headers: &HeaderMap,
     ) -> Result<Response, Fail> {
-        let all = match self.renditions(asset, ism).await {
-            Err(Fail::Media) if format == Format::Smooth => {
-                return self.stored_client_manifest(asset, target, ism, headers).await
-            }
-            other => other?,
-        };
+        let all = self.renditions(asset, ism).await?;
         let renditions: Vec<Rendition<'_>> = all.list.iter().map(Owned::as_rendition).collect::<Result<_, _>>()?;
         let sources: Vec<_> = std::iter::once(all.parsed.version.source())
             .chain(all.list.iter().map(|o| o.index.version.source()))
             .collect();
         let v = validators::packaged(&target.canonical(), &sources);
+        if renditions.is_empty() || renditions.iter().any(|r| r.track.fragments.is_empty()) {
+            // Nothing to cut: a manifest of no segments would be a 200 that plays nothing.
+            return Err(Fail::Media);
+        }
         Ok(match format {
-            // Renditions whose moov holds no samples (fragmented MP4s) cannot be cut here.
-            Format::Smooth if renditions.is_empty() || renditions.iter().any(|r| r.track.fragments.is_empty()) => {
-                return self.stored_client_manifest(asset, target, ism, headers).await
-            }
             Format::Smooth => self.packaged_text(headers, &v, "text/xml; charset=utf-8", || {
                 smooth::client_manifest(&renditions).to_xml()
             }),
@@ -451,31 +460,6 @@ impl Origin {
             }),
             _ => self.packaged_text(headers, &v, "application/dash+xml", || packaging::dash(&renditions, format)),
         })
-    }
-
-    /// The `.ismc` stored beside the `.ism`, as it is: the Smooth manifest of renditions
-    /// this origin cannot index.
-    async fn stored_client_manifest(
-        &self,
-        asset: &AssetRecord,
-        target: &Target,
-        ism: &str,
-        headers: &HeaderMap,
-    ) -> Result<Response, Fail> {
-        let server = self.server_manifest(asset, ism).await?;
-        let base = ism.rsplit_once('/').map_or("", |(dir, _)| dir);
-        let client = match &server.manifest.client_manifest {
-            Some(c) => join(base, c),
-            None => format!("{}c", ism),
-        };
-        Self::has_file(asset, &client)?;
-        let (version, bytes) = self.get_range(&asset.asset.container, &client, None).await?;
-        let v = validators::packaged(&target.canonical(), &[server.version.source(), version.source()]);
-        Ok(conditional(headers, &v, MANIFEST_CACHE_CONTROL, || {
-            let mut r = (StatusCode::OK, bytes).into_response();
-            insert(r.headers_mut(), header::CONTENT_TYPE, "text/xml; charset=utf-8");
-            r
-        }))
     }
 
     /// A packaged manifest or playlist: 304 when the client's copy is current, else
@@ -580,6 +564,32 @@ impl Origin {
         Ok((Version::of(&meta), bytes))
     }
 
+    /// A whole blob of at most `limit` bytes in memory. The blob's own length (not its
+    /// record's) is checked before its body is read, and the body is cut off past the
+    /// limit: a huge blob under a small record costs no memory.
+    async fn read_at_most(&self, container: &str, name: &str, limit: u64) -> Result<(BlobMeta, Bytes), Fail> {
+        let got = self.timed(self.store.get_blob(container, name, None)).await?;
+        if got.meta.size > limit {
+            debug!(target: "mirrorcast_origin", "{name}: {} bytes, over the {limit}-byte bound", got.meta.size);
+            return Err(Fail::Media);
+        }
+        let meta = got.meta;
+        let mut buf = BytesMut::with_capacity(meta.size as usize);
+        let mut stream = got.stream;
+        let read = tokio::time::timeout(self.config.upstream_timeout, async {
+            while let Some(chunk) = stream.try_next().await? {
+                if (buf.len() + chunk.len()) as u64 > limit {
+                    return Ok(Err(Fail::Media));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok::<_, mirrorcast_core::Error>(Ok(()))
+        })
+        .await;
+        read.map_err(|_| Fail::Storage(ErrorKind::Transient))???;
+        Ok((meta, buf.freeze()))
+    }
+
     /// Bytes of a blob (or of `range` of it) in memory, and the blob's metadata.
     async fn read_bytes(
         &self,
@@ -613,10 +623,8 @@ impl Origin {
                 return Ok(m);
             }
         }
-        let (version, bytes) = self.get_range(&asset.asset.container, ism, None).await?;
-        if bytes.len() as u64 > MAX_ISM_BYTES {
-            return Err(Fail::Media);
-        }
+        let (meta, bytes) = self.read_at_most(&asset.asset.container, ism, MAX_ISM_BYTES).await?;
+        let version = Version::of(&meta);
         let text = std::str::from_utf8(&bytes).map_err(|_| Fail::Media)?;
         let parsed = Arc::new(Parsed { manifest: ServerManifest::parse(text).map_err(|_| Fail::Media)?, version });
         self.manifests.insert(key, (Instant::now(), parsed.clone()));
@@ -629,6 +637,15 @@ impl Origin {
     /// is past the TTL, one request re-reads the `.ism` (reusing the indexes of files it
     /// still names) while the others go on with the entry they have.
     async fn renditions(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Renditions>, Fail> {
+        let renditions = self.cached_renditions(asset, ism).await?;
+        match &renditions.fragmented {
+            Some(file) => Err(Fail::Fragmented(file.clone())),
+            None => Ok(renditions),
+        }
+    }
+
+    /// [`Self::renditions`], fragmented ones included.
+    async fn cached_renditions(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Renditions>, Fail> {
         let key = (asset.asset.container.clone(), ism.to_owned());
         let found = match self.renditions.get_value_or_guard_async(&key).await {
             Ok(found) => found,
@@ -684,7 +701,8 @@ impl Origin {
             };
             out.push(Owned { kind: t.kind, stream, bitrate: t.system_bitrate, track_id: t.track_id, file, index });
         }
-        Ok(Renditions { list: out, parsed: server, at: Instant::now(), refreshing: AtomicBool::new(false) })
+        let fragmented = out.iter().find(|o| o.index.index.fragmented).map(|o| o.file.clone());
+        Ok(Renditions { list: out, fragmented, parsed: server, at: Instant::now(), refreshing: AtomicBool::new(false) })
     }
 
     /// The index of a rendition, built from ranged reads of its `moov` (kept by [`Self::renditions`]).

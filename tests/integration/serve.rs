@@ -25,6 +25,16 @@ pub(crate) struct Served {
     pub(crate) stderr: Arc<Mutex<String>>,
 }
 
+impl Served {
+    /// The origin's peak resident memory so far (`VmHWM`), in KiB.
+    pub(crate) fn peak_rss_kib(&self) -> u64 {
+        let pid = self._child.id().expect("the origin is running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in /proc/<pid>/status");
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
 pub(crate) async fn serve(dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Served {
     serve_dc(dir, env, "a", extra).await
 }

@@ -28,6 +28,11 @@ fn ism_of(src: &str) -> String {
 
 /// An asset of `files`, uploaded and published: its origin locator's GUID.
 async fn hostile_asset(sb: &Sandbox, name: &str, files: &[(&str, Vec<u8>)]) -> String {
+    hostile_asset_and_id(sb, name, files).await.0
+}
+
+/// [`hostile_asset`], and the asset's id.
+async fn hostile_asset_and_id(sb: &Sandbox, name: &str, files: &[(&str, Vec<u8>)]) -> (String, String) {
     let folder = sb.dir.path().join(name);
     std::fs::create_dir_all(&folder).unwrap();
     for (file, bytes) in files {
@@ -39,7 +44,7 @@ async fn hostile_asset(sb: &Sandbox, name: &str, files: &[(&str, Vec<u8>)]) -> S
         .to_owned();
     sb.run(&["asset", "upload", "--dc", "a", &asset, folder.to_str().unwrap()]).await.ok();
     let made = sb.run(&["locator", "create", "--dc", "a", &asset, "--type", "origin", "--json"]).await.ok().json();
-    LocatorId::parse(made["locator"]["id"].as_str().unwrap()).unwrap().guid()
+    (LocatorId::parse(made["locator"]["id"].as_str().unwrap()).unwrap().guid(), asset)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,8 +85,8 @@ async fn hostile_renditions_and_requests_get_their_status_and_never_a_panic() {
         (format!("/{l}/Clip.ism%00/manifest"), 404),
         (format!("/{l}/Clip.ism/%2e%2e/notes.txt"), 404),
         (format!("/{huge}/Huge.ism/manifest(format=m3u8-cmaf)"), 502),
-        // Smooth falls back to the stored .ismc when the renditions cannot be indexed: there is none.
-        (format!("/{huge}/Huge.ism/manifest"), 404),
+        // Smooth too: renditions that cannot be indexed are never stood in for by a stored .ismc.
+        (format!("/{huge}/Huge.ism/manifest"), 502),
         (format!("/{missing}/Missing.ism/manifest(format=mpd-time-csf)"), 404),
         (format!("/{empty}/Empty.ism/manifest(format=m3u8-cmaf)"), 502),
         (format!("/{empty}/Empty.mp4"), 200),
@@ -192,3 +197,41 @@ async fn slow_clients_are_cut_off_and_others_still_served() {
 }
 
 const STALL: std::time::Duration = mirrorcast_origin::stall::WRITE_STALL_LIMIT;
+
+/// A `.ism` swapped in storage for a 96 MiB blob while its record still says a few
+/// hundred bytes: the blob's own length is checked before its body is read, so three
+/// requests at once cost the origin no memory (it reached 253–442 MiB before each 502
+/// when the bound was checked after the read). The stored `.ismc` is never read into
+/// memory at all (a plain file streams; a Smooth manifest is made from the renditions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_ism_under_a_small_record_is_refused_before_its_body_is_read() {
+    let sb = Sandbox::start().await;
+    publish_media(&sb).await;
+    let rendition = std::fs::read(sb.dir.path().join("clip/Clip_320x180_600.mp4")).unwrap();
+    let (l, asset) = hostile_asset_and_id(
+        &sb,
+        "Swap",
+        &[("Swap.ism", ism_of("Clip_320x180_600.mp4").into_bytes()), ("Clip_320x180_600.mp4", rendition)],
+    )
+    .await;
+    let s = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
+    let manifest = format!("/{l}/Swap.ism/manifest(format=m3u8-cmaf)");
+    assert_eq!(get(&s.addr, &manifest).await.0, 200, "the control case");
+
+    // The records still say a few hundred bytes; storage now holds 96 MiB of XML comment.
+    let store = sb.azurite.store("devstoreaccount1");
+    let container = AssetId::parse(&asset).unwrap().container_name();
+    let huge = ism_of("Clip_320x180_600.mp4").replace("<body>", &format!("<body><!--{}-->", "x".repeat(96 << 20)));
+    store.put_blob(&container, "Swap.ism", Bytes::from(huge), &PutOptions::default()).await.unwrap();
+    // A new origin, so the .ism is read afresh (not from the 30 s manifest cache).
+    drop(s);
+    let s = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
+    let before = s.peak_rss_kib();
+    let asks = (0..3).map(|_| get(&s.addr, &manifest));
+    let statuses: Vec<u16> = futures::future::join_all(asks).await.into_iter().map(|(status, _)| status).collect();
+    assert_eq!(statuses, vec![502, 502, 502]);
+    let after = s.peak_rss_kib();
+    eprintln!("origin VmHWM: {before} KiB before, {after} KiB after three requests for a 96 MiB .ism");
+    assert!(after < before + 32 * 1024, "the origin read the .ism's body: VmHWM {before} -> {after} KiB");
+    assert_eq!(get(&s.addr, "/healthz").await.0, 200);
+}

@@ -187,8 +187,12 @@ impl Pair<'_> {
 fn compare(a: Fetched, b: Fetched) -> (Marker, Side, String, Option<Vec<u8>>) {
     let a_body = match a {
         Fetched::Response { status: 200, body } => body,
-        Fetched::Response { status, .. } => {
-            return (Marker::Error, Side::A, format!("A's origin answered {status}"), None);
+        Fetched::Response { status, body } => {
+            let detail = match reason(&body) {
+                Some(why) => format!("A's origin answered {status}: {why}"),
+                None => format!("A's origin answered {status}"),
+            };
+            return (Marker::Error, Side::A, detail, None);
         }
         Fetched::Failed(why) => return (Marker::Error, Side::A, format!("A's origin: {why}"), None),
     };
@@ -213,6 +217,15 @@ fn compare(a: Fetched, b: Fetched) -> (Marker, Side, String, Option<Vec<u8>>) {
         }
         Fetched::Failed(why) => (Marker::Error, Side::B, format!("B's origin: {why}"), Some(a_body)),
     }
+}
+
+/// The first line of a short plain-text error body (`fragmented rendition: X.mp4`), if it is one:
+/// why an origin will not serve a URL (a 501 or 403) belongs in the report.
+fn reason(body: &[u8]) -> Option<String> {
+    const MAX: usize = 100;
+    let text = std::str::from_utf8(body.get(..body.len().min(MAX))?).ok()?;
+    let line = text.lines().next()?.trim();
+    (!line.is_empty() && line.chars().all(|c| !c.is_control())).then(|| line.to_owned())
 }
 
 /// A reference in a playlist at `base`, made absolute (the playlists use relative ones).
