@@ -885,6 +885,7 @@ mod tests {
             start_time: l.start_time,
             expiration: l.expiration,
             path: format!("/{}/", l.id.guid()),
+            delivery: Default::default(),
         };
         let written = [
             ("a".to_owned(), v2_feed("Assets", vec![v2_asset_json(&record)])),

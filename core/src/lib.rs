@@ -12,6 +12,7 @@ pub mod adopt;
 pub mod ams;
 pub mod catalog;
 pub mod copy;
+pub mod delivery;
 pub mod error;
 pub mod id;
 pub mod mime;

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::delivery::Delivery;
 use crate::error::{Error, Result};
 use crate::id::{AssetId, LocatorId, PolicyId};
 
@@ -268,6 +269,10 @@ pub struct Locator {
     /// The base URL of the locator, without any signature: the origin base plus
     /// the locator GUID for origin locators, the container URL for SAS ones.
     pub path: String,
+    /// Media Services' streaming policy, content keys and filters of this locator
+    /// (what may be served of it); empty for the locators mirrorcast makes.
+    #[serde(default, skip_serializing_if = "Delivery::is_default")]
+    pub delivery: Delivery,
 }
 
 /// The bounds a record must keep before anything acts on it: records are read
@@ -413,6 +418,7 @@ impl Locator {
         }
         check_date_until("locator expiry", &self.expiration, limits::latest_expiry())?;
         check_text("locator path", &self.path, limits::TEXT_CHARS, true)?;
+        self.delivery.validate()?;
         if self.locator_type == LocatorType::OnDemandOrigin {
             match policy {
                 None => {
@@ -476,6 +482,7 @@ mod tests {
             start_time: Some(Utc::now()),
             expiration: Utc::now() + chrono::Duration::hours(1),
             path: "https://o/x/".into(),
+            delivery: Default::default(),
         };
         assert!(l.validate(&l.id, Some(&write)).is_err());
         assert!(l.validate(&l.id, None).is_err());

@@ -20,6 +20,7 @@ use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use futures::TryStreamExt;
 use mirrorcast_core::catalog::{AssetRecord, Catalog, CATALOG_CONTAINER};
+use mirrorcast_core::delivery::Servable;
 use mirrorcast_core::id::LocatorId;
 use mirrorcast_core::model::{Locator, LocatorType};
 use mirrorcast_core::store::{BlobMeta, BlobStore, ListOptions};
@@ -55,6 +56,8 @@ const FIRST_READ_BYTES: u64 = 256 * 1024;
 const MAX_ISM_BYTES: u64 = 1024 * 1024;
 /// Longest file name quoted in an error body (error bodies stay short).
 const MAX_NAME_IN_BODY: usize = 40;
+/// Longest reason in an error body.
+const MAX_REASON_IN_BODY: usize = 60;
 /// How long a parsed `.ism` is reused before it is read again.
 const MANIFEST_TTL: Duration = Duration::from_secs(30);
 /// How long a found locator and its asset record are reused: a deleted locator stops
@@ -235,6 +238,11 @@ enum Fail {
     /// A rendition this origin cannot package faithfully (its samples are in `moof`s):
     /// 501 naming it, rather than a manifest of nothing or another file's manifest.
     Fragmented(String),
+    /// What the locator's delivery terms do not allow (a protected stream, a download
+    /// of a streaming-only locator): 403 with a short reason, never a key.
+    Forbidden(String),
+    /// What the locator asks for and this origin does not do yet (filters bound to it): 501.
+    Unimplemented(String),
 }
 
 impl From<mirrorcast_core::Error> for Fail {
@@ -271,12 +279,42 @@ impl IntoResponse for Fail {
                 warn!(target: "mirrorcast_origin", "a rendition could not be packaged");
                 (StatusCode::BAD_GATEWAY, "cannot package this asset\n").into_response()
             }
+            Fail::Forbidden(why) => {
+                debug!(target: "mirrorcast_origin", "403: {why}");
+                (StatusCode::FORBIDDEN, format!("{}\n", short(&why))).into_response()
+            }
+            Fail::Unimplemented(why) => {
+                debug!(target: "mirrorcast_origin", "501: {why}");
+                (StatusCode::NOT_IMPLEMENTED, format!("{}\n", short(&why))).into_response()
+            }
             Fail::Fragmented(file) => {
                 debug!(target: "mirrorcast_origin", "501: {file} is a fragmented MP4");
                 let name: String = file.rsplit('/').next().unwrap_or(&file).chars().take(MAX_NAME_IN_BODY).collect();
                 (StatusCode::NOT_IMPLEMENTED, format!("fragmented rendition: {name}\n")).into_response()
             }
         }
+    }
+}
+
+/// An error body's text, at most a short line.
+fn short(text: &str) -> String {
+    text.chars().take(MAX_REASON_IN_BODY).collect()
+}
+
+/// What the locator's delivery terms let it serve of `target`: a protected stream
+/// nothing (until the origin can encrypt), a download-only locator no stream, a
+/// streaming-only locator no file, a filtered locator no unfiltered stream.
+fn allowed(locator: &Locator, asset: &AssetRecord, target: &Target) -> Result<(), Fail> {
+    let servable = locator.delivery.servable(asset.asset.options);
+    let streaming = !matches!(target, Target::File(_));
+    match servable {
+        Servable::Protected(why) => Err(Fail::Forbidden(format!("protected stream ({why})"))),
+        s if streaming && !s.streams() => Err(Fail::Forbidden("download only: no streaming".to_owned())),
+        s if !streaming && !s.downloads() => Err(Fail::Forbidden("streaming only: no download".to_owned())),
+        _ if streaming && !locator.delivery.filters.is_empty() => {
+            Err(Fail::Unimplemented("locator filters are not implemented".to_owned()))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -856,7 +894,10 @@ async fn stream(State(origin): State<Arc<Origin>>, request: Request) -> Response
         }
     };
     let outcome = match origin.resolve(req.locator).await {
-        Ok(records) => origin.handle(method, &req.target, &records.1, headers).await,
+        Ok(records) => match allowed(&records.0, &records.1, &req.target) {
+            Ok(()) => origin.handle(method, &req.target, &records.1, headers).await,
+            Err(f) => Err(f),
+        },
         Err(f) => Err(f),
     };
     outcome.unwrap_or_else(IntoResponse::into_response)

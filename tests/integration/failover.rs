@@ -432,6 +432,7 @@ async fn deleting_a_grant_record_revokes_it_and_a_killed_runs_grants_are_swept()
         start_time: None,
         expiration: expiry,
         path: format!("{COPY_SAS_TAG}{side}:{container} on {}", store.describe()),
+        delivery: Default::default(),
     };
     let theirs =
         StoredPolicy { id: "theirs".into(), start: None, expiry: Some(expiry), permissions: Permissions::READ };

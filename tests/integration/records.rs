@@ -98,6 +98,7 @@ async fn hostile_records_fail_only_their_own_asset_and_never_touch_b_s_catalog()
         start_time: Some(Utc::now()),
         expiration: Utc::now() + Duration::days(1),
         path: "https://evil.example/x/".into(),
+        delivery: Default::default(),
     };
     plant(a_store.as_ref(), &format!("locators/{}.json", on_write.id.guid()), serde_json::to_vec(&on_write).unwrap())
         .await;

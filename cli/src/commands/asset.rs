@@ -2,8 +2,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use mirrorcast_core::ams;
+use mirrorcast_core::delivery::Servable;
 use mirrorcast_core::id::AssetId;
-use mirrorcast_core::model::{Asset, AssetOptions};
+use mirrorcast_core::model::{Asset, AssetOptions, LocatorType};
 use serde::Serialize;
 
 use super::Context;
@@ -47,6 +48,30 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
             } else if format == output::Format::Json {
                 output::json(assets)?;
             } else {
+                // Per asset, its origin locators an origin will not stream (protected, download only).
+                let locators = dc.catalog().list_locators(None).await?;
+                let not_streamed = |r: &mirrorcast_core::catalog::AssetRecord| {
+                    let origin = locators
+                        .iter()
+                        .filter(|l| l.asset_id == r.asset.id && l.locator_type == LocatorType::OnDemandOrigin);
+                    let (mut all, mut protected, mut download_only) = (0, 0, 0);
+                    for l in origin {
+                        all += 1;
+                        match l.delivery.servable(r.asset.options) {
+                            Servable::Protected(_) => protected += 1,
+                            s if !s.streams() => download_only += 1,
+                            _ => {}
+                        }
+                    }
+                    let mut text = all.to_string();
+                    if protected > 0 {
+                        text.push_str(&format!(" ({protected} protected: not served)"));
+                    }
+                    if download_only > 0 {
+                        text.push_str(&format!(" ({download_only} download only)"));
+                    }
+                    text
+                };
                 let rows: Vec<Vec<String>> = assets
                     .iter()
                     .map(|r| {
@@ -55,11 +80,12 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                             r.asset.name.clone(),
                             format!("{:?}", r.asset.options),
                             r.files.len().to_string(),
+                            not_streamed(r),
                             r.asset.created.format("%Y-%m-%d %H:%M").to_string(),
                         ]
                     })
                     .collect();
-                output::table(&["ID", "NAME", "OPTIONS", "FILES", "CREATED"], &rows);
+                output::table(&["ID", "NAME", "OPTIONS", "FILES", "ORIGIN LOCATORS", "CREATED"], &rows);
             }
             if !listed.problems.is_empty() {
                 return Ok(ExitCode::from(crate::exit::FAILURE));

@@ -245,6 +245,7 @@ async fn import_locator(
         start_time: l.start_time,
         expiration: l.expiration,
         path: format!("{}/{}/", origin.trim_end_matches('/'), l.id.guid()),
+        delivery: Default::default(),
     };
     match catalog.put_locator(&locator, &policy).await {
         Ok(()) => Ok(line_for(l, Action::Created, None)),

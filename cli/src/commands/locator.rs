@@ -1,8 +1,9 @@
 use std::process::ExitCode;
 
 use chrono::{Duration, Utc};
+use mirrorcast_core::delivery::Servable;
 use mirrorcast_core::id::{AssetId, LocatorId};
-use mirrorcast_core::model::{Locator, LocatorType, Permissions};
+use mirrorcast_core::model::{AssetOptions, Locator, LocatorType, Permissions};
 use mirrorcast_core::streaming::StreamingUrls;
 use mirrorcast_core::{Error, ErrorKind};
 use serde::Serialize;
@@ -17,6 +18,22 @@ struct LocatorUrls {
     expiration: chrono::DateTime<Utc>,
     primary_file: String,
     urls: StreamingUrls,
+    /// What an origin serves of it (`stream+download`, `download only`, `stream only`,
+    /// `protected: not served`), and why when it serves nothing.
+    serves: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_served_because: Option<String>,
+}
+
+/// What an origin serves of locator `l` of an asset with `options`: a label, and the
+/// reason when it serves nothing (a protected stream is never served in the clear).
+fn serves(l: &Locator, options: AssetOptions) -> (&'static str, Option<String>) {
+    let servable = l.delivery.servable(options);
+    let why = match &servable {
+        Servable::Protected(why) => Some(format!("protected stream ({why}): encryption is not implemented")),
+        _ => None,
+    };
+    (servable.label(), why)
 }
 
 pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<ExitCode> {
@@ -64,6 +81,7 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
                         start_time: Some(start),
                         expiration,
                         path: url.without_query().to_owned(),
+                        delivery: Default::default(),
                     };
                     catalog.create_locator(&locator).await?;
                     let shown = if reveal { url.expose().to_owned() } else { url.to_string() };
@@ -81,10 +99,29 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
             let dc = ctx.dc(&dc.dc)?;
             let catalog = dc.catalog();
             let locators = catalog.list_locators(asset.as_ref()).await?;
+            // Each asset's options once: a protected asset's locators serve nothing.
+            let mut options: std::collections::HashMap<AssetId, AssetOptions> = Default::default();
+            for l in &locators {
+                if let std::collections::hash_map::Entry::Vacant(e) = options.entry(l.asset_id) {
+                    let found = catalog.get_asset(&l.asset_id).await.map(|r| r.value.asset.options);
+                    e.insert(found.unwrap_or_default());
+                }
+            }
+            let serves_of = |l: &Locator| serves(l, options.get(&l.asset_id).copied().unwrap_or_default());
             if format == output::Format::Ams {
                 output::json(&mirrorcast_core::ams::v2_feed("Locators", v2_locators(&catalog, &locators).await?))?;
             } else if format == output::Format::Json {
-                output::json(&locators)?;
+                let mut listed = Vec::new();
+                for l in &locators {
+                    let mut value = serde_json::to_value(l)?;
+                    let (label, why) = serves_of(l);
+                    value["serves"] = label.into();
+                    if let Some(why) = why {
+                        value["notServedBecause"] = why.into();
+                    }
+                    listed.push(value);
+                }
+                output::json(&listed)?;
             } else {
                 let rows: Vec<Vec<String>> = locators
                     .iter()
@@ -95,10 +132,11 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
                             l.asset_id.to_string(),
                             l.start_time.map(|t| t.to_rfc3339()).unwrap_or_default(),
                             l.expiration.to_rfc3339(),
+                            serves_of(l).0.to_owned(),
                         ]
                     })
                     .collect();
-                output::table(&["ID", "TYPE", "ASSET", "START", "EXPIRES"], &rows);
+                output::table(&["ID", "TYPE", "ASSET", "START", "EXPIRES", "SERVES"], &rows);
             }
         }
         LocatorCommand::Delete { dc, locator } => {
@@ -136,7 +174,10 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
                 output::json(&all)?;
             } else {
                 for u in &all {
-                    outln!("locator {} (expires {})", u.locator, u.expiration.to_rfc3339());
+                    outln!("locator {} (expires {}, serves {})", u.locator, u.expiration.to_rfc3339(), u.serves);
+                    if let Some(why) = &u.not_served_because {
+                        outln!("  not servable: {why}");
+                    }
                     for (format, url) in u.urls.all() {
                         outln!("  {format:<10} {url}");
                     }
@@ -161,11 +202,14 @@ fn primary_urls(
             ),
         )
     })?;
+    let (serves, not_served_because) = serves(l, record.asset.options);
     Ok(LocatorUrls {
         locator: l.id,
         expiration: l.expiration,
         primary_file: primary.name.clone(),
         urls: StreamingUrls::new(origin, &l.id, &primary.name),
+        serves,
+        not_served_because,
     })
 }
 

@@ -417,6 +417,7 @@ impl Catalog {
             start_time: Some(start),
             expiration,
             path: format!("{}/{}/", origin.trim_end_matches('/'), id.guid()),
+            delivery: Default::default(),
         };
         self.put_locator(&locator, &policy).await?;
         Ok(locator)
@@ -606,6 +607,7 @@ mod tests {
             start_time: Some(Utc::now()),
             expiration: Utc::now() + Duration::hours(1),
             path: "https://origin/x/".into(),
+            delivery: Default::default(),
         };
         assert_eq!(cat.create_locator(&locator).await.unwrap_err().kind(), ErrorKind::InvalidInput);
         locator.policy_id = ro.id;

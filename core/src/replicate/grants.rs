@@ -437,6 +437,7 @@ impl Replicator<'_> {
             start_time: Some(start),
             expiration: expiry,
             path: format!("{COPY_SAS_TAG}{}:{} on {}", side.word(), batch.containers.join(","), store.describe()),
+            delivery: Default::default(),
         };
         self.target.catalog.put_locator(&locator, &policy).await?;
         Ok(locator.id)
@@ -712,6 +713,7 @@ mod tests {
             start_time: None,
             expiration: Utc::now(),
             path,
+            delivery: Default::default(),
         };
         let (ca, cb) = (a.container_name(), b.container_name());
         let batch = record(format!("{COPY_SAS_TAG}source:{ca},{cb} on azure account 'a'"));

@@ -159,6 +159,8 @@ impl Replicator<'_> {
                         start_time: Some(start),
                         expiration: l.expiration,
                         path: format!("{}/{}/", self.target.origin.trim_end_matches('/'), l.id.guid()),
+                        // B streams the locator as A did: protected stays protected.
+                        delivery: l.delivery.clone(),
                     };
                     match self
                         .target

@@ -49,6 +49,7 @@ fn locator(asset: &Asset) -> Locator {
         start_time: None,
         expiration: Utc::now() + Duration::days(1),
         path: String::new(),
+        delivery: Default::default(),
     }
 }
 
