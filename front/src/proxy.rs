@@ -56,13 +56,23 @@ fn connection_listed(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
+/// Request headers about a body: the front forwards none (see [`crate::framing`]),
+/// so the request it sends is framed by its own client, never by the viewer's headers.
+fn about_a_body(name: &HeaderName) -> bool {
+    matches!(name.as_str(), "content-length" | "expect")
+}
+
 /// The viewer's headers as the origin gets them: end-to-end ones (Range,
 /// If-None-Match, If-Modified-Since, Accept…) as they came, plus X-Forwarded-*.
 fn to_origin(headers: &HeaderMap, peer: Option<IpAddr>) -> HeaderMap {
     let listed = connection_listed(headers);
     let mut out = HeaderMap::with_capacity(headers.len() + 2);
     for (name, value) in headers {
-        if !hop_by_hop(name, &listed) && name.as_str() != "x-forwarded-for" && name.as_str() != "x-forwarded-host" {
+        if !hop_by_hop(name, &listed)
+            && !about_a_body(name)
+            && name.as_str() != "x-forwarded-for"
+            && name.as_str() != "x-forwarded-host"
+        {
             out.append(name.clone(), value.clone());
         }
     }
@@ -386,12 +396,14 @@ mod tests {
         h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-secret-hop"));
         h.insert("x-secret-hop", HeaderValue::from_static("1"));
         h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        h.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
         let out = to_origin(&h, Some("10.0.0.7".parse().unwrap()));
         assert_eq!(out[header::RANGE], "bytes=0-99");
         assert_eq!(out[header::IF_NONE_MATCH], "\"abc\"");
         assert_eq!(out["x-forwarded-for"], "10.0.0.7");
         assert_eq!(out["x-forwarded-host"], "front:8000");
-        for gone in ["host", "connection", "x-secret-hop", "te"] {
+        for gone in ["host", "connection", "x-secret-hop", "te", "content-length", "expect"] {
             assert!(!out.contains_key(gone), "{gone} was forwarded");
         }
         h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));

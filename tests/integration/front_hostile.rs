@@ -1,0 +1,169 @@
+//! The front under hostile clients: requests announcing a body (and the
+//! request-smuggling shapes) over raw sockets.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::front::{origin_of, start_front, TinyOrigin};
+use crate::helpers::Sandbox;
+use crate::serve::{publish_media, serve};
+
+/// Writes `request` on a new connection and reads until the server closes it
+/// or sends nothing for `idle`: the statuses of the responses, and whether it closed.
+async fn exchange(addr: &str, request: &[u8], idle: Duration) -> (Vec<u16>, bool) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = s.write_all(request).await;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    let closed = loop {
+        match tokio::time::timeout(idle, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break false,
+        }
+    };
+    let text = String::from_utf8_lossy(&out);
+    let statuses =
+        text.match_indices("HTTP/1.").filter_map(|(at, _)| text.get(at + 9..at + 12)?.parse().ok()).collect();
+    (statuses, closed)
+}
+
+/// The mix: 4 clients sending GETs with a body (which the front used to
+/// forward with their `Content-Length` and without the body, so an origin took the
+/// next viewer's request on that connection for the body) beside 8 viewers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gets_carrying_a_body_beside_normal_viewers_fail_none_of_the_normal_gets() {
+    let sb = Sandbox::start().await;
+    let published = publish_media(&sb).await;
+    let cs = sb.connection_string();
+    let env = [("MIRRORCAST_DC_A", cs.as_str())];
+    // One origin: no second one to mask a broken attempt from the viewers.
+    let origin = serve(sb.dir.path(), &env, &[]).await;
+    let f = start_front(
+        sb.dir.path(),
+        &[],
+        &["--origin", &format!("a=http://{}", origin.addr), "--probe-interval", "200ms", "--probe-timeout", "5s"],
+    )
+    .await;
+    f.wait_for("a up", |s| origin_of(s, "a")["health"] == "up").await;
+    let notes = format!("/{}/notes.txt", published.locator);
+    let expected = reqwest::get(f.url(&notes)).await.unwrap().bytes().await.unwrap();
+    assert_eq!(expected.len(), 1000);
+
+    let done = Arc::new(AtomicBool::new(false));
+    let mut hostile = Vec::new();
+    for _ in 0..4 {
+        let (addr, notes, done) = (f.addr.clone(), notes.clone(), done.clone());
+        hostile.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            while !done.load(Ordering::SeqCst) {
+                let request = format!(
+                    "GET {notes} HTTP/1.1\r\nHost: front\r\nConnection: close\r\nContent-Length: 40\r\n\r\n{}",
+                    "x".repeat(40)
+                );
+                let (got, _) = exchange(&addr, request.as_bytes(), Duration::from_secs(5)).await;
+                statuses.extend(got);
+            }
+            statuses
+        }));
+    }
+    let mut viewers = Vec::new();
+    for _ in 0..8 {
+        let (url, expected) = (f.url(&notes), expected.clone());
+        viewers.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut failed = Vec::new();
+            for _ in 0..75 {
+                match client.get(&url).send().await {
+                    Ok(r) => {
+                        let status = r.status();
+                        match r.bytes().await {
+                            Ok(body) if status == 200 && body == expected => {}
+                            Ok(body) => failed.push(format!("{status}, {} bytes", body.len())),
+                            Err(e) => failed.push(format!("{status}, body cut: {e}")),
+                        }
+                    }
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            failed
+        }));
+    }
+    let mut failed = Vec::new();
+    for v in viewers {
+        failed.extend(v.await.unwrap());
+    }
+    done.store(true, Ordering::SeqCst);
+    let mut refused = Vec::new();
+    for h in hostile {
+        refused.extend(h.await.unwrap());
+    }
+    assert!(failed.is_empty(), "{} of 600 normal GETs failed, e.g. {:?}", failed.len(), &failed[..failed.len().min(5)]);
+    let a = origin_of(&f.status().await, "a");
+    let failed_probes = a["history"].as_array().unwrap().iter().filter(|p| p["ok"] == false).count();
+    assert_eq!((a["failed_attempts"].as_u64(), failed_probes), (Some(0), 0), "no upstream connection broke: {a:#}");
+    assert!(!refused.is_empty(), "the hostile clients got answers");
+    assert!(refused.iter().all(|s| *s == 400), "a GET with a body is a 400: {refused:?}");
+    eprintln!("body mix: 600 normal GETs all correct; {} GETs with a body, each a 400", refused.len());
+}
+
+/// Each shape is followed on its connection by a request the origins must never
+/// see; hyper refuses some of them, the front the rest: each is one 400, the
+/// connection closes, and neither origin gets a request with body framing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_smuggling_shapes_and_requests_with_a_body_are_refused_at_the_front_over_a_raw_socket() {
+    let (a, b) = (TinyOrigin::start("a").await, TinyOrigin::start("b").await);
+    let dir = tempfile::tempdir().unwrap();
+    let f = start_front(
+        dir.path(),
+        &[],
+        &["--origin", &format!("a={}", a.url), "--origin", &format!("b={}", b.url), "--probe-interval", "200ms"],
+    )
+    .await;
+    f.wait_for("a up", |s| origin_of(s, "a")["health"] == "up").await;
+    let smuggled = "GET /smuggled HTTP/1.1\r\nHost: front\r\n\r\n";
+    let n = smuggled.len();
+    let shapes: Vec<(&str, String)> = vec![
+        ("a GET with a body", format!("GET /shape HTTP/1.1\r\nHost: f\r\nContent-Length: {n}\r\n\r\n{smuggled}")),
+        ("a GET with a chunked body", format!("GET /shape HTTP/1.1\r\nHost: f\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}")),
+        ("CL.TE", format!("GET /shape HTTP/1.1\r\nHost: f\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}")),
+        ("TE.CL", format!("GET /shape HTTP/1.1\r\nHost: f\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n{smuggled}")),
+        ("two differing Content-Lengths", format!("GET /shape HTTP/1.1\r\nHost: f\r\nContent-Length: 0\r\nContent-Length: {n}\r\n\r\n{smuggled}")),
+        ("two equal Content-Lengths", format!("GET /shape HTTP/1.1\r\nHost: f\r\nContent-Length: {n}\r\nContent-Length: {n}\r\n\r\n{smuggled}")),
+        ("a Content-Length list", format!("GET /shape HTTP/1.1\r\nHost: f\r\nContent-Length: {n}, {n}\r\n\r\n{smuggled}")),
+        ("a signed Content-Length", format!("GET /shape HTTP/1.1\r\nHost: f\r\nContent-Length: +{n}\r\n\r\n{smuggled}")),
+        ("a negative Content-Length", format!("GET /shape HTTP/1.1\r\nHost: f\r\nContent-Length: -1\r\n\r\n{smuggled}")),
+        ("an obs-folded header", format!("GET /shape HTTP/1.1\r\nHost: f\r\nX-Note: a\r\n folded\r\n\r\n{smuggled}")),
+        ("an obs-folded Content-Length", format!("GET /shape HTTP/1.1\r\nHost: f\r\nContent-Length: 0\r\n {n}\r\n\r\n{smuggled}")),
+        ("a coding after chunked", format!("GET /shape HTTP/1.1\r\nHost: f\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n{smuggled}")),
+        ("an unknown coding", format!("GET /shape HTTP/1.1\r\nHost: f\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n{smuggled}")),
+        ("Transfer-Encoding in HTTP/1.0", format!("GET /shape HTTP/1.0\r\nHost: f\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}")),
+        ("a space before the colon", format!("GET /shape HTTP/1.1\r\nHost: f\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n{smuggled}")),
+        ("a HEAD with a body", format!("HEAD /shape HTTP/1.1\r\nHost: f\r\nContent-Length: {n}\r\n\r\n{smuggled}")),
+        ("an OPTIONS with a body", format!("OPTIONS /shape HTTP/1.1\r\nHost: f\r\nContent-Length: {n}\r\n\r\n{smuggled}")),
+        ("a POST with a body", format!("POST /shape HTTP/1.1\r\nHost: f\r\nContent-Length: {n}\r\n\r\n{smuggled}")),
+        ("a body on the front's own path", format!("GET /_front/status HTTP/1.1\r\nHost: f\r\nContent-Length: {n}\r\n\r\n{smuggled}")),
+    ];
+    let mut wrong = Vec::new();
+    for (what, request) in &shapes {
+        let (statuses, closed) = exchange(&f.addr, request.as_bytes(), Duration::from_secs(5)).await;
+        if statuses != [400] || !closed {
+            wrong.push(format!("{what}: {statuses:?}, closed: {closed}"));
+        }
+    }
+    assert!(wrong.is_empty(), "each shape is one 400 and a closed connection: {wrong:#?}");
+    for origin in [&a, &b] {
+        assert!(!origin.saw("/shape") && !origin.saw("/smuggled"), "nothing was forwarded");
+    }
+
+    // No body, stated or not: both pipelined requests are answered, and forwarded without framing.
+    let fine = "GET /fine-1 HTTP/1.1\r\nHost: f\r\nContent-Length: 0\r\n\r\nGET /fine-2 HTTP/1.1\r\nHost: f\r\nConnection: close\r\n\r\n";
+    assert_eq!(exchange(&f.addr, fine.as_bytes(), Duration::from_secs(5)).await, (vec![200, 200], true));
+    assert!(a.saw("/fine-1") && a.saw("/fine-2"));
+    let post = "POST /shape HTTP/1.1\r\nHost: f\r\nConnection: close\r\n\r\n";
+    assert_eq!(exchange(&f.addr, post.as_bytes(), Duration::from_secs(5)).await, (vec![405], true));
+    assert_eq!((a.framed(), b.framed()), (0, 0), "no request reached an origin with body framing");
+}
