@@ -69,13 +69,17 @@ const HEALTHY: u8 = 0;
 const FAILING: u8 = 1;
 /// 200 and 503 by turns: a flapping origin.
 const ALTERNATING: u8 = 2;
+/// Never answered: a frozen origin.
+pub(crate) const FROZEN: u8 = 3;
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
 /// A loopback origin the test controls. `/healthz` per its health setting;
 /// `/hang…` (on `a` only) never answers; `/hold…` (on `a` only) is read and then, on [`TinyOrigin::release`], dropped without an
 /// answer (a process dying mid-request); `/error-<its name>-…` and `/error-all…` are 503;
-/// `/cut-<its name>-…` and `/cut-all…` announce 20 bytes and die after 12 (others send all 20); `/slow…` sends
+/// `/cut-<its name>-…` and `/cut-all…` announce 20 bytes and die after 12 (others send all 20); `/freeze-<its
+/// name>-…` and `/freeze-all…` announce 20 bytes and send nothing after 12, never closing (others send all 20);
+/// `/freeze-unsized…` (on `a` only) sends 12 bytes of a body of unannounced length, then nothing; `/slow…` sends
 /// 12 bytes at once and the other 8 only on [`TinyOrigin::finish_slow`];
 /// anything else is 200 `from <name> <path?query> range=<Range header>`.
 /// Requests that arrive with a `Content-Length` or `Transfer-Encoding` are counted.
@@ -170,6 +174,7 @@ async fn answer(
         let ok = match state.health.load(Ordering::SeqCst) {
             HEALTHY => true,
             FAILING => false,
+            FROZEN => std::future::pending().await,
             _ => n & 1 == 0,
         };
         return Ok(full(if ok { 200 } else { 503 }, String::new()));
@@ -198,6 +203,21 @@ async fn answer(
             });
             let frames = futures::StreamExt::chain(first, death);
             return Ok(response.body(StreamBody::new(frames).boxed()).unwrap());
+        }
+        return Ok(response
+            .body(Full::new(Bytes::from_static(whole)).map_err(|e: Infallible| match e {}).boxed())
+            .unwrap());
+    }
+    if path.starts_with("/freeze") {
+        let whole: &'static [u8] = b"first chunk;the rest";
+        let first = futures::stream::once(async { Ok(hyper::body::Frame::data(Bytes::from_static(&whole[..12]))) });
+        let frozen = futures::StreamExt::chain(first, futures::stream::pending());
+        if path.starts_with("/freeze-unsized") && name == "a" {
+            return Ok(hyper::Response::builder().status(200).body(StreamBody::new(frozen).boxed()).unwrap());
+        }
+        let response = hyper::Response::builder().status(200).header("content-length", "20");
+        if path.starts_with("/freeze-all") || path.starts_with(&format!("/freeze-{name}-")) {
+            return Ok(response.body(StreamBody::new(frozen).boxed()).unwrap());
         }
         return Ok(response
             .body(Full::new(Bytes::from_static(whole)).map_err(|e: Infallible| match e {}).boxed())

@@ -1,13 +1,14 @@
-//! The front under hostile clients: requests announcing a body (and the
-//! request-smuggling shapes) over raw sockets.
+//! The front under hostile clients and broken origins: requests announcing a
+//! body (and the request-smuggling shapes) over raw sockets, an origin frozen
+//! mid-body.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::front::{origin_of, start_front, TinyOrigin};
+use crate::front::{origin_of, start_front, TinyOrigin, FROZEN};
 use crate::helpers::Sandbox;
 use crate::serve::{publish_media, serve};
 
@@ -166,4 +167,78 @@ async fn request_smuggling_shapes_and_requests_with_a_body_are_refused_at_the_fr
     let post = "POST /shape HTTP/1.1\r\nHost: f\r\nConnection: close\r\n\r\n";
     assert_eq!(exchange(&f.addr, post.as_bytes(), Duration::from_secs(5)).await, (vec![405], true));
     assert_eq!((a.framed(), b.framed()), (0, 0), "no request reached an origin with body framing");
+}
+
+/// `--upstream-timeout 2s`: the whole body within it plus this (a busy machine's margin, not a speed assert).
+const MARGIN: Duration = Duration::from_secs(18);
+
+/// A body read to its end, or the error that ended it, and how long that took.
+async fn read_rest(r: &mut reqwest::Response) -> (Vec<u8>, Option<String>, Duration) {
+    let started = Instant::now();
+    let mut body = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(2) + MARGIN, async {
+        loop {
+            match r.chunk().await {
+                Ok(Some(c)) => body.extend_from_slice(&c),
+                Ok(None) => return None,
+                Err(e) => return Some(e.to_string()),
+            }
+        }
+    })
+    .await;
+    let error = ended.unwrap_or_else(|_| Some("still waiting after the upstream timeout and the margin".into()));
+    (body, error, started.elapsed())
+}
+
+/// The frozen origin: A sends the head and part of a body, then nothing,
+/// its `/healthz` included. The viewer gets the rest from B, or (when no origin can
+/// finish it) a cut, within the upstream timeout and a margin, never a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_frozen_mid_download_goes_on_from_the_next_origin_or_ends_within_the_upstream_timeout() {
+    let (a, b) = (TinyOrigin::start("a").await, TinyOrigin::start("b").await);
+    let dir = tempfile::tempdir().unwrap();
+    let f = start_front(
+        dir.path(),
+        &[],
+        &[
+            "--origin",
+            &format!("a={}", a.url),
+            "--origin",
+            &format!("b={}", b.url),
+            "--upstream-timeout",
+            "2s",
+            "--probe-interval",
+            "500ms",
+            "--probe-timeout",
+            "1s",
+        ],
+    )
+    .await;
+    f.wait_for("both up", |s| origin_of(s, "a")["health"] == "up" && origin_of(s, "b")["health"] == "up").await;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
+
+    // Every origin freezes the body: the viewer sees it cut, soon.
+    let mut r = client.get(f.url("/freeze-all")).send().await.unwrap();
+    assert_eq!(r.headers()["content-length"], "20");
+    let (body, error, took) = read_rest(&mut r).await;
+    assert!(error.is_some() && body == b"first chunk;", "cut after what A sent: {body:?} {error:?}");
+    assert!(!error.unwrap().contains("still waiting"), "ended in {took:?}");
+    // A body of unannounced length cannot be continued: it ends, soon.
+    let mut r = client.get(f.url("/freeze-unsized")).send().await.unwrap();
+    let (body, error, took) = read_rest(&mut r).await;
+    assert!(error.is_some() && body == b"first chunk;", "{body:?} {error:?}");
+    assert!(!error.unwrap().contains("still waiting"), "ended in {took:?}");
+
+    // A freezes mid-body, /healthz too: the rest comes from B.
+    let mut r = client.get(f.url("/freeze-a-1")).send().await.unwrap();
+    assert_eq!(r.headers()["x-mirrorcast-origin"], "a");
+    a.set_health(FROZEN);
+    let (body, error, took) = read_rest(&mut r).await;
+    assert_eq!((String::from_utf8_lossy(&body), error), ("first chunk;the rest".into(), None), "after {took:?}");
+    assert!(b.saw("/freeze-a-1"));
+    eprintln!("frozen origin: the body went on from B after {took:?} (upstream timeout 2 s)");
+    f.wait_for("a down, b active", |s| origin_of(s, "a")["health"] == "down" && s["active"] == "b").await;
+    let r = client.get(f.url("/freeze-a-2")).send().await.unwrap();
+    assert_eq!(r.headers()["x-mirrorcast-origin"], "b");
+    assert_eq!(r.text().await.unwrap(), "first chunk;the rest");
 }
