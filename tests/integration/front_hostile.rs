@@ -1,16 +1,18 @@
 //! The front under hostile clients and broken origins: requests announcing a
 //! body (and the request-smuggling shapes) over raw sockets, an origin frozen
-//! mid-body.
+//! mid-body, a plain MP4 cut mid-download and continued from B.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mirrorcast_azurite::{Persistence, TwoDataCenters};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::front::{origin_of, start_front, TinyOrigin, FROZEN};
-use crate::helpers::Sandbox;
-use crate::serve::{publish_media, serve};
+use crate::helpers::{run_in, Sandbox};
+use crate::replicate::Failover;
+use crate::serve::{publish_media, publish_media_in, serve, serve_dc};
 
 /// Writes `request` on a new connection and reads until the server closes it
 /// or sends nothing for `idle`: the statuses of the responses, and whether it closed.
@@ -241,4 +243,109 @@ async fn a_body_frozen_mid_download_goes_on_from_the_next_origin_or_ends_within_
     let r = client.get(f.url("/freeze-a-2")).send().await.unwrap();
     assert_eq!(r.headers()["x-mirrorcast-origin"], "b");
     assert_eq!(r.text().await.unwrap(), "first chunk;the rest");
+}
+
+/// A loopback TCP relay to `upstream`; once armed, the first connection whose
+/// answer passes `limit` bytes is cut there (an origin dying mid-download).
+async fn cutting_relay(upstream: String, limit: u64, armed: Arc<AtomicBool>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = listener.accept().await else { return };
+            let (upstream, armed) = (upstream.clone(), armed.clone());
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let requests = tokio::spawn(async move { tokio::io::copy(&mut client_read, &mut server_write).await });
+                let mut relayed = 0u64;
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    let n = match server_read.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if relayed + n as u64 > limit && armed.swap(false, Ordering::SeqCst) {
+                        let keep = (limit - relayed.min(limit)) as usize;
+                        let _ = client_write.write_all(&buf[..keep]).await;
+                        break;
+                    }
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    relayed += n as u64;
+                }
+                requests.abort();
+            });
+        }
+    });
+    addr
+}
+
+/// A and B hold the same MP4 under different store ETags; tagged by its Content-MD5,
+/// a download A cuts goes on from B, and the viewer gets exactly the file's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_mp4_cut_mid_download_is_continued_from_b_byte_exact() {
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let env = f.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = publish_media_in(f.dir.path(), &env).await;
+    let copied = run_in(f.dir.path(), &env, &["replicate", "--from", "a", "--to", "b", "--asset", &p.asset, "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(copied["totals"]["failed"], 0, "{copied}");
+    let (served_a, served_b) =
+        tokio::join!(serve_dc(f.dir.path(), &env, "a", &[]), serve_dc(f.dir.path(), &env, "b", &[]));
+    let mp4 = format!("/{}/Clip_320x180_600.mp4", p.locator);
+    let file = std::fs::read(f.dir.path().join("clip/Clip_320x180_600.mp4")).unwrap();
+    let http = reqwest::Client::new();
+    let etag_at = |addr: String| {
+        let (http, mp4) = (http.clone(), mp4.clone());
+        async move { http.head(format!("http://{addr}{mp4}")).send().await.unwrap().headers()["etag"].clone() }
+    };
+    let (etag_a, etag_b) = (etag_at(served_a.addr.clone()).await, etag_at(served_b.addr.clone()).await);
+    assert_eq!(etag_a, etag_b, "the same bytes are tagged alike in A and B");
+    assert!(etag_a.to_str().unwrap().starts_with("\"md5-"), "{etag_a:?}");
+
+    let limit = 64 * 1024;
+    assert!(file.len() > 4 * limit as usize, "the cut comes mid-file: {} bytes", file.len());
+    let armed = Arc::new(AtomicBool::new(false));
+    let relay_a = cutting_relay(served_a.addr.clone(), limit, armed.clone()).await;
+    let front = start_front(
+        f.dir.path(),
+        &[],
+        &[
+            "--origin",
+            &format!("a=http://{relay_a}"),
+            "--origin",
+            &format!("b=http://{}", served_b.addr),
+            "--probe-interval",
+            "200ms",
+            "--probe-timeout",
+            "5s",
+        ],
+    )
+    .await;
+    front.wait_for("both up", |s| origin_of(s, "a")["health"] == "up" && origin_of(s, "b")["health"] == "up").await;
+
+    armed.store(true, Ordering::SeqCst);
+    let r = http.get(front.url(&mp4)).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["x-mirrorcast-origin"].to_str().unwrap()), (200, "a"));
+    let body = r.bytes().await.expect("the body A cut went on from B");
+    assert!(!armed.load(Ordering::SeqCst), "A's answer was cut");
+    assert!(body[..] == file[..], "byte-exact: {} bytes of {}", body.len(), file.len());
+
+    // A range too: same Content-Range from B, the bytes already sent skipped.
+    armed.store(true, Ordering::SeqCst);
+    let r = http.get(front.url(&mp4)).header("range", "bytes=1000-").send().await.unwrap();
+    assert_eq!(r.status(), 206);
+    let body = r.bytes().await.expect("the range A cut went on from B");
+    assert!(!armed.load(Ordering::SeqCst), "A's answer was cut");
+    assert!(body[..] == file[1000..], "byte-exact: {} bytes of {}", body.len(), file.len() - 1000);
+
+    let s = front.status().await;
+    assert_eq!(origin_of(&s, "a")["failed_attempts"], 2, "{s:#}");
+    assert_eq!(origin_of(&s, "b")["requests"], 2, "B continued both: {s:#}");
 }
