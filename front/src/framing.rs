@@ -11,6 +11,10 @@
 //! both `Content-Length` and `Transfer-Encoding: chunked` (keeping only the
 //! latter and closing afterwards) and equal repeated `Content-Length`s (kept
 //! once): a `Transfer-Encoding`, or a `Content-Length` other than 0, is refused here.
+//!
+//! An origin's answer framed both ways (`Content-Length` and `Transfer-Encoding`)
+//! is not relayed either: hyper's client reads the chunked body but keeps the
+//! `Content-Length`, which the viewer would get with a body of another length.
 
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -27,6 +31,12 @@ pub fn announced_body(headers: &HeaderMap) -> Option<&'static str> {
         return Some("its Content-Length is not 0");
     }
     None
+}
+
+/// An origin's answer with both `Content-Length` and `Transfer-Encoding`
+/// (RFC 9112 6.3: a sign of response smuggling, to be handled as an error).
+pub fn framed_both_ways(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::CONTENT_LENGTH) && headers.contains_key(header::TRANSFER_ENCODING)
 }
 
 /// A tower middleware: 400 and `Connection: close` for a request announcing a body.
@@ -68,5 +78,12 @@ mod tests {
         assert!(announced_body(&headers(&[("content-length", "+0")])).is_some(), "not a plain 0");
         assert!(announced_body(&headers(&[("transfer-encoding", "chunked")])).is_some());
         assert!(announced_body(&headers(&[("transfer-encoding", "identity")])).is_some());
+    }
+
+    #[test]
+    fn an_answer_framed_both_ways_is_told_apart() {
+        assert!(framed_both_ways(&headers(&[("content-length", "5"), ("transfer-encoding", "chunked")])));
+        assert!(!framed_both_ways(&headers(&[("content-length", "5")])));
+        assert!(!framed_both_ways(&headers(&[("transfer-encoding", "chunked")])));
     }
 }

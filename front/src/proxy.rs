@@ -171,6 +171,9 @@ impl Ask {
         };
         tokio::select! {
             answered = tokio::time::timeout(front.config.upstream_timeout, request) => match answered {
+                Ok(Ok(response)) if crate::framing::framed_both_ways(response.headers()) => {
+                    Err("answered with both Content-Length and Transfer-Encoding")
+                }
                 Ok(Ok(response)) => Ok(response),
                 Ok(Err(e)) => Err(failure_kind(&e)),
                 Err(_) => Err("no response head in time"),

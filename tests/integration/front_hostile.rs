@@ -171,6 +171,60 @@ async fn request_smuggling_shapes_and_requests_with_a_body_are_refused_at_the_fr
     assert_eq!((a.framed(), b.framed()), (0, 0), "no request reached an origin with body framing");
 }
 
+/// A loopback origin speaking raw HTTP/1.1: `/healthz` is 200, anything else
+/// announces 5 bytes and sends 30 chunked (response-smuggling framing).
+async fn origin_framing_both_ways() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Ok(n) = s.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    head.extend_from_slice(&buf[..n]);
+                    while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let request: Vec<u8> = head.drain(..end + 4).collect();
+                        let answer: &[u8] = if request.starts_with(b"GET /healthz ") {
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                        } else {
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n1e\r\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n0\r\n\r\n"
+                        };
+                        if s.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// An origin answering with both `Content-Length` and `Transfer-Encoding` (hyper's
+/// client reads the chunked body and keeps the length): not relayed, B answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_origin_answer_framed_both_ways_is_not_relayed_and_the_next_origin_answers() {
+    let (a, b) = (origin_framing_both_ways().await, TinyOrigin::start("b").await);
+    let dir = tempfile::tempdir().unwrap();
+    let f = start_front(
+        dir.path(),
+        &[],
+        &["--origin", &format!("a={a}"), "--origin", &format!("b={}", b.url), "--probe-interval", "200ms"],
+    )
+    .await;
+    f.wait_for("both up", |s| origin_of(s, "a")["health"] == "up" && origin_of(s, "b")["health"] == "up").await;
+    let r = reqwest::get(f.url("/both-ways")).await.unwrap();
+    let origin = r.headers()["x-mirrorcast-origin"].to_str().unwrap().to_owned();
+    assert_eq!((origin.as_str(), r.text().await.unwrap()), ("b", "from b /both-ways range=-".to_owned()));
+    assert_eq!(origin_of(&f.status().await, "a")["failed_attempts"], 1);
+}
+
 /// `--upstream-timeout 2s`: the whole body within it plus this (a busy machine's margin, not a speed assert).
 const MARGIN: Duration = Duration::from_secs(18);
 
