@@ -26,7 +26,9 @@ pub fn announced_body(headers: &HeaderMap) -> Option<&'static str> {
     if headers.contains_key(header::TRANSFER_ENCODING) {
         return Some("it carries Transfer-Encoding");
     }
-    let zero = |v: &header::HeaderValue| v.to_str().is_ok_and(|v| v.split(',').all(|n| n.trim() == "0"));
+    // 1*DIGIT of value 0 ("0", "000"), alone or in a list of equal lengths.
+    let zero_digits = |n: &str| !n.is_empty() && n.bytes().all(|b| b == b'0');
+    let zero = |v: &header::HeaderValue| v.to_str().is_ok_and(|v| v.split(',').all(|n| zero_digits(n.trim())));
     if headers.get_all(header::CONTENT_LENGTH).iter().any(|v| !zero(v)) {
         return Some("its Content-Length is not 0");
     }
@@ -72,6 +74,10 @@ mod tests {
         assert_eq!(announced_body(&headers(&[("content-length", "0")])), None, "an empty body is no body");
         assert_eq!(announced_body(&headers(&[("content-length", "0"), ("content-length", "0")])), None);
         assert_eq!(announced_body(&headers(&[("content-length", "0, 0")])), None);
+        assert_eq!(announced_body(&headers(&[("content-length", "000")])), None);
+        assert!(announced_body(&headers(&[("content-length", "")])).is_some());
+        assert!(announced_body(&headers(&[("content-length", "0,")])).is_some());
+        assert!(announced_body(&headers(&[("content-length", "00040")])).is_some());
         assert!(announced_body(&headers(&[("content-length", "40")])).is_some());
         assert!(announced_body(&headers(&[("content-length", "0"), ("content-length", "40")])).is_some());
         assert!(announced_body(&headers(&[("content-length", "0, 4")])).is_some());
