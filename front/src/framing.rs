@@ -1,4 +1,6 @@
-//! Requests the front refuses for their framing: every path it serves is a GET,
+//! Message framing the front refuses, in viewers' requests and origins' answers.
+//!
+//! Requests: every path the front serves is a GET,
 //! HEAD or OPTIONS, and none of them takes a body. A body announced on such a
 //! request is refused before anything is forwarded, and the connection is
 //! closed after the refusal, so no byte of that body is ever read as the next
