@@ -7,6 +7,7 @@
 //! `/_front/status` and the page at `/_front/` show it all as it happens.
 //!
 //! - [`config`]: origins, mode, probe settings, checked before anything starts.
+//! - [`framing`]: requests announcing a body, and answers framed two ways, refused.
 //! - [`health`]: the probe results → up/down state machine (pure, hysteresis).
 //! - [`route`]: which origin gets the requests (pure, priority order).
 //! - [`board`]: the live state: health, active origin, counts, history.
@@ -17,6 +18,7 @@
 
 pub mod board;
 pub mod config;
+pub mod framing;
 pub mod health;
 pub mod probe;
 pub mod proxy;

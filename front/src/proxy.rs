@@ -8,10 +8,13 @@
 //! mid-way goes on from the next origin when that one answers the same request
 //! with the same status, length (and validator or range, when given): its
 //! first bytes, already sent, are skipped. The data centers hold the same bytes
-//! (what replicate and verify prove), and packaging is deterministic.
+//! (what replicate and verify prove), and packaging is deterministic. A body
+//! that makes no progress for the upstream timeout counts as cut: a frozen
+//! origin never leaves a viewer hanging mid-download.
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -56,13 +59,23 @@ fn connection_listed(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
+/// Request headers about a body: the front forwards none (see [`crate::framing`]),
+/// so the request it sends is framed by its own client, never by the viewer's headers.
+fn about_a_body(name: &HeaderName) -> bool {
+    matches!(name.as_str(), "content-length" | "expect")
+}
+
 /// The viewer's headers as the origin gets them: end-to-end ones (Range,
 /// If-None-Match, If-Modified-Since, Accept…) as they came, plus X-Forwarded-*.
 fn to_origin(headers: &HeaderMap, peer: Option<IpAddr>) -> HeaderMap {
     let listed = connection_listed(headers);
     let mut out = HeaderMap::with_capacity(headers.len() + 2);
     for (name, value) in headers {
-        if !hop_by_hop(name, &listed) && name.as_str() != "x-forwarded-for" && name.as_str() != "x-forwarded-host" {
+        if !hop_by_hop(name, &listed)
+            && !about_a_body(name)
+            && name.as_str() != "x-forwarded-for"
+            && name.as_str() != "x-forwarded-host"
+        {
             out.append(name.clone(), value.clone());
         }
     }
@@ -158,6 +171,9 @@ impl Ask {
         };
         tokio::select! {
             answered = tokio::time::timeout(front.config.upstream_timeout, request) => match answered {
+                Ok(Ok(response)) if crate::framing::framed_both_ways(response.headers()) => {
+                    Err("answered with both Content-Length and Transfer-Encoding")
+                }
                 Ok(Ok(response)) => Ok(response),
                 Ok(Err(e)) => Err(failure_kind(&e)),
                 Err(_) => Err("no response head in time"),
@@ -243,7 +259,7 @@ struct Flow {
     same: Same,
     origin: usize,
     tried: Vec<usize>,
-    upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    upstream: BoxStream<'static, std::io::Result<Bytes>>,
     /// Bytes the viewer got.
     sent: u64,
     /// Bytes of the current upstream body the viewer already got from an earlier one.
@@ -267,8 +283,16 @@ impl Flow {
                     return Some((Ok(chunk), self));
                 }
                 None if self.sent >= self.same.length => return None,
-                _ => {
+                cut => {
+                    let why = match cut {
+                        Some(Err(e)) => e.to_string(),
+                        _ => "it ended before its length".to_owned(),
+                    };
+                    let name = &self.front.config.origins[self.origin].name;
+                    debug!(target: "mirrorcast_front", "origin '{name}': body cut after {} bytes: {why}", self.sent);
                     self.front.count_failed_attempt(self.origin);
+                    // Dropped before the takeover: its connection is closed now, never reused.
+                    self.upstream = futures::stream::empty().boxed();
                     if !self.take_over().await {
                         let cut = std::io::Error::other("the origin cut the body and no other could continue it");
                         // The viewer sees a cut connection (as from the origin), and the stream ends.
@@ -296,7 +320,7 @@ impl Flow {
                     self.front.count_request(origin);
                     self.origin = origin;
                     self.skip = self.sent;
-                    self.upstream = response.bytes_stream().boxed();
+                    self.upstream = stall_bounded(response, self.front.config.upstream_timeout);
                     return true;
                 }
                 _ => self.front.count_failed_attempt(origin),
@@ -304,6 +328,25 @@ impl Flow {
         }
         false
     }
+}
+
+/// An origin's body, ending with an error when no byte of it comes for `limit`
+/// (a frozen origin); after an error nothing more is read from it.
+fn stall_bounded(response: reqwest::Response, limit: Duration) -> BoxStream<'static, std::io::Result<Bytes>> {
+    let body: BoxStream<'static, reqwest::Result<Bytes>> = response.bytes_stream().boxed();
+    futures::stream::unfold(Some(body), move |body| async move {
+        let mut body = body?;
+        match tokio::time::timeout(limit, body.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
+            Ok(Some(Err(e))) => Some((Err(std::io::Error::other(e)), None)),
+            Ok(None) => None,
+            Err(_) => {
+                let frozen = format!("no byte of the body for {limit:?} (the upstream timeout)");
+                Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, frozen)), None))
+            }
+        }
+    })
+    .boxed()
 }
 
 /// The origin's response as the viewer gets it: status, end-to-end headers,
@@ -329,13 +372,13 @@ fn relay(front: &Arc<Front>, ask: &Arc<Ask>, response: reqwest::Response, origin
                 same,
                 origin: origin_index,
                 tried: vec![origin_index],
-                upstream: response.bytes_stream().boxed(),
+                upstream: stall_bounded(response, front.config.upstream_timeout),
                 sent: 0,
                 skip: 0,
             };
             Body::from_stream(futures::stream::unfold(flow, Flow::next))
         }
-        None => Body::from_stream(response.bytes_stream()),
+        None => Body::from_stream(stall_bounded(response, front.config.upstream_timeout)),
     };
     let mut out = Response::new(body);
     *out.status_mut() = status;
@@ -386,12 +429,14 @@ mod tests {
         h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-secret-hop"));
         h.insert("x-secret-hop", HeaderValue::from_static("1"));
         h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        h.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
         let out = to_origin(&h, Some("10.0.0.7".parse().unwrap()));
         assert_eq!(out[header::RANGE], "bytes=0-99");
         assert_eq!(out[header::IF_NONE_MATCH], "\"abc\"");
         assert_eq!(out["x-forwarded-for"], "10.0.0.7");
         assert_eq!(out["x-forwarded-host"], "front:8000");
-        for gone in ["host", "connection", "x-secret-hop", "te"] {
+        for gone in ["host", "connection", "x-secret-hop", "te", "content-length", "expect"] {
             assert!(!out.contains_key(gone), "{gone} was forwarded");
         }
         h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));

@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tracing::info;
 
 use crate::board::Front;
+use crate::framing;
 use crate::proxy::{self, ORIGIN_HEADER};
 
 /// The status page: one HTML file, no build step; it polls `/_front/status`.
@@ -95,7 +95,7 @@ pub fn router(front: Arc<Front>) -> Router {
         .route("/_front/{*rest}", get(|| async { (StatusCode::NOT_FOUND, "not found\n") }))
         .route("/healthz", get(healthz))
         .fallback(viewer)
-        .layer(RequestBodyLimitLayer::new(16 * 1024))
+        .layer(middleware::from_fn(framing::refuse_bodies))
         .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, front.config.request_timeout))
         .layer(middleware::from_fn(access_log))
         .with_state(front)

@@ -436,11 +436,7 @@ impl Origin {
         let file = Self::has_file(asset, name)?;
         let container = &asset.asset.container;
         let meta = self.timed(self.store.head_blob(container, name)).await?;
-        let etag = if meta.etag.starts_with('"') || meta.etag.starts_with("W/") {
-            meta.etag.clone()
-        } else {
-            format!("\"{}\"", meta.etag)
-        };
+        let etag = validators::plain_etag(meta.properties.content_md5.as_deref(), &meta.etag);
         let mut h = HeaderMap::new();
         insert(&mut h, header::CONTENT_TYPE, &file.mime_type);
         insert(&mut h, header::ETAG, &etag);

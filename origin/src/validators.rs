@@ -10,6 +10,10 @@
 //! B's own: the origins of A and B then give the same ETag for the same
 //! bytes, and a CDN that fails over from A to B revalidates instead of
 //! refetching everything.
+//!
+//! A plain file's ETag is its Content-MD5 for the same reason (see
+//! [`plain_etag`]): a front continues a download cut by A from B only when
+//! both tag the bytes alike.
 
 use std::fmt::Write as _;
 
@@ -37,6 +41,23 @@ pub fn content_tag(content_md5: Option<&str>, etag: &str) -> String {
     match content_md5 {
         Some(md5) if !md5.is_empty() => format!("md5:{md5}"),
         _ => format!("etag:{etag}"),
+    }
+}
+
+/// The ETag of a plain file served as stored: `"md5-<Content-MD5>"`, the same in
+/// every data center holding the same bytes. A blob without a Content-MD5 (or
+/// with one that cannot stand in an entity tag) keeps the store's own ETag:
+/// hashing it here would mean reading the whole blob before answering, and a
+/// tag made of what does not depend on the content (size, time) could give
+/// two contents one tag. The store's ETag only costs a refetch from the other
+/// data center, never a mix of two contents.
+pub fn plain_etag(content_md5: Option<&str>, store_etag: &str) -> String {
+    // RFC 9110 8.8.3: etagc is %x21 / %x23-7E (base64 is within it).
+    let fits = |md5: &str| md5.bytes().all(|b| b == 0x21 || (0x23..=0x7e).contains(&b));
+    match content_md5 {
+        Some(md5) if !md5.is_empty() && md5.len() <= 64 && fits(md5) => format!("\"md5-{md5}\""),
+        _ if store_etag.starts_with('"') || store_etag.starts_with("W/") => store_etag.to_owned(),
+        _ => format!("\"{store_etag}\""),
     }
 }
 
@@ -115,6 +136,21 @@ mod tests {
         assert_eq!(content_tag(Some("q1w2"), "0x8D1"), "md5:q1w2");
         assert_eq!(content_tag(None, "0x8D1"), "etag:0x8D1");
         assert_eq!(content_tag(Some(""), "0x8D1"), "etag:0x8D1");
+    }
+
+    #[test]
+    fn a_plain_file_is_tagged_by_its_content_md5_else_by_the_store() {
+        // The same bytes in A and B: one MD5, two store ETags, one tag.
+        let md5 = "CY9rzUYh03PK3k6DJie09g==";
+        assert_eq!(plain_etag(Some(md5), "0x8DA1"), plain_etag(Some(md5), "\"0x8DB2\""));
+        assert_eq!(plain_etag(Some(md5), "0x8DA1"), "\"md5-CY9rzUYh03PK3k6DJie09g==\"");
+        assert_ne!(plain_etag(Some("XUFAKrxLKna5cZ2REBfFkg=="), "0x8DA1"), plain_etag(Some(md5), "0x8DA1"));
+        assert_eq!(plain_etag(None, "0x8DA1"), "\"0x8DA1\"");
+        assert_eq!(plain_etag(Some(""), "\"0x8DA1\""), "\"0x8DA1\"");
+        assert_eq!(plain_etag(None, "W/\"x\""), "W/\"x\"");
+        for unfit in ["a\"b", "a b", "caf\u{e9}", &"A".repeat(65)] {
+            assert_eq!(plain_etag(Some(unfit), "0x8DA1"), "\"0x8DA1\"", "{unfit}");
+        }
     }
 
     #[test]

@@ -22,25 +22,25 @@ use crate::helpers::{run_in, Sandbox};
 use crate::serve::{publish_media, serve};
 
 /// A running `mirrorcast front` and what it wrote on stderr so far.
-struct Fronted {
+pub(crate) struct Fronted {
     child: tokio::process::Child,
-    addr: String,
-    stderr: Arc<Mutex<String>>,
+    pub(crate) addr: String,
+    pub(crate) stderr: Arc<Mutex<String>>,
 }
 
 impl Fronted {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    async fn status(&self) -> serde_json::Value {
+    pub(crate) async fn status(&self) -> serde_json::Value {
         let r = reqwest::get(self.url("/_front/status")).await.expect("front status");
         assert_eq!(r.status(), 200);
         serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
     }
 
     /// Polls the status until `done` holds (30 s at most: a failure, not a timing assert).
-    async fn wait_for(&self, what: &str, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub(crate) async fn wait_for(&self, what: &str, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
         let mut last = serde_json::Value::Null;
         for _ in 0..300 {
             last = self.status().await;
@@ -53,14 +53,14 @@ impl Fronted {
     }
 }
 
-async fn start_front(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Fronted {
+pub(crate) async fn start_front(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Fronted {
     let mut all = vec!["front", "--listen", "127.0.0.1:0"];
     all.extend_from_slice(args);
     let l = crate::helpers::listening(dir, env, &all).await;
     Fronted { child: l.child, addr: l.addr, stderr: l.stderr }
 }
 
-fn origin_of(status: &serde_json::Value, name: &str) -> serde_json::Value {
+pub(crate) fn origin_of(status: &serde_json::Value, name: &str) -> serde_json::Value {
     status["origins"].as_array().unwrap().iter().find(|o| o["name"] == name).cloned().unwrap()
 }
 
@@ -69,17 +69,22 @@ const HEALTHY: u8 = 0;
 const FAILING: u8 = 1;
 /// 200 and 503 by turns: a flapping origin.
 const ALTERNATING: u8 = 2;
+/// Never answered: a frozen origin.
+pub(crate) const FROZEN: u8 = 3;
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
 /// A loopback origin the test controls. `/healthz` per its health setting;
 /// `/hang…` (on `a` only) never answers; `/hold…` (on `a` only) is read and then, on [`TinyOrigin::release`], dropped without an
 /// answer (a process dying mid-request); `/error-<its name>-…` and `/error-all…` are 503;
-/// `/cut-<its name>-…` and `/cut-all…` announce 20 bytes and die after 12 (others send all 20); `/slow…` sends
+/// `/cut-<its name>-…` and `/cut-all…` announce 20 bytes and die after 12 (others send all 20); `/freeze-<its
+/// name>-…` and `/freeze-all…` announce 20 bytes and send nothing after 12, never closing (others send all 20);
+/// `/freeze-unsized…` (on `a` only) sends 12 bytes of a body of unannounced length, then nothing; `/slow…` sends
 /// 12 bytes at once and the other 8 only on [`TinyOrigin::finish_slow`];
 /// anything else is 200 `from <name> <path?query> range=<Range header>`.
-struct TinyOrigin {
-    url: String,
+/// Requests that arrive with a `Content-Length` or `Transfer-Encoding` are counted.
+pub(crate) struct TinyOrigin {
+    pub(crate) url: String,
     shared: Arc<Shared>,
 }
 
@@ -87,13 +92,14 @@ struct TinyOrigin {
 struct Shared {
     health: AtomicU8,
     probes: AtomicU64,
+    framed: AtomicU64,
     seen: Mutex<Vec<String>>,
     release: tokio::sync::Notify,
     slow: Mutex<Vec<tokio::sync::mpsc::Sender<Bytes>>>,
 }
 
 impl TinyOrigin {
-    async fn start(name: &'static str) -> TinyOrigin {
+    pub(crate) async fn start(name: &'static str) -> TinyOrigin {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let shared = Arc::new(Shared::default());
@@ -116,15 +122,20 @@ impl TinyOrigin {
         TinyOrigin { url, shared }
     }
 
-    fn set_health(&self, h: u8) {
+    pub(crate) fn set_health(&self, h: u8) {
         self.shared.health.store(h, Ordering::SeqCst);
+    }
+
+    /// Requests that came with body framing (`Content-Length` or `Transfer-Encoding`).
+    pub(crate) fn framed(&self) -> u64 {
+        self.shared.framed.load(Ordering::SeqCst)
     }
 
     fn probes(&self) -> u64 {
         self.shared.probes.load(Ordering::SeqCst)
     }
 
-    fn saw(&self, path: &str) -> bool {
+    pub(crate) fn saw(&self, path: &str) -> bool {
         self.shared.seen.lock().unwrap().iter().any(|p| p == path)
     }
 
@@ -155,11 +166,15 @@ async fn answer(
             .unwrap()
     };
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    if req.headers().contains_key("content-length") || req.headers().contains_key("transfer-encoding") {
+        state.framed.fetch_add(1, Ordering::SeqCst);
+    }
     if path == "/healthz" {
         let n = state.probes.fetch_add(1, Ordering::SeqCst);
         let ok = match state.health.load(Ordering::SeqCst) {
             HEALTHY => true,
             FAILING => false,
+            FROZEN => std::future::pending().await,
             _ => n & 1 == 0,
         };
         return Ok(full(if ok { 200 } else { 503 }, String::new()));
@@ -188,6 +203,21 @@ async fn answer(
             });
             let frames = futures::StreamExt::chain(first, death);
             return Ok(response.body(StreamBody::new(frames).boxed()).unwrap());
+        }
+        return Ok(response
+            .body(Full::new(Bytes::from_static(whole)).map_err(|e: Infallible| match e {}).boxed())
+            .unwrap());
+    }
+    if path.starts_with("/freeze") {
+        let whole: &'static [u8] = b"first chunk;the rest";
+        let first = futures::stream::once(async { Ok(hyper::body::Frame::data(Bytes::from_static(&whole[..12]))) });
+        let frozen = futures::StreamExt::chain(first, futures::stream::pending());
+        if path.starts_with("/freeze-unsized") && name == "a" {
+            return Ok(hyper::Response::builder().status(200).body(StreamBody::new(frozen).boxed()).unwrap());
+        }
+        let response = hyper::Response::builder().status(200).header("content-length", "20");
+        if path.starts_with("/freeze-all") || path.starts_with(&format!("/freeze-{name}-")) {
+            return Ok(response.body(StreamBody::new(frozen).boxed()).unwrap());
         }
         return Ok(response
             .body(Full::new(Bytes::from_static(whole)).map_err(|e: Infallible| match e {}).boxed())

@@ -13,6 +13,7 @@ mod encode;
 mod entra;
 mod failover;
 mod front;
+mod front_hostile;
 mod hls_ts;
 mod names;
 mod player;
