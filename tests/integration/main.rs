@@ -14,6 +14,7 @@ mod entra;
 mod failover;
 mod front;
 mod hls_ts;
+mod import_hostile;
 mod names;
 mod player;
 mod plugins;

@@ -15,13 +15,18 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
-use serde::Serialize;
+use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use serde::{Deserializer, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::catalog::AssetRecord;
 use crate::id::{AssetId, LocatorId, PolicyId};
 use crate::model::{AccessPolicy, Asset, AssetOptions, Locator, LocatorType, Permissions};
+
+mod arm;
+mod document;
+
+pub use arm::Account;
 
 /// The longest access policy taken from an export: 1000 years.
 pub const MAX_POLICY_MINUTES: u64 = 1000 * 365 * 24 * 60;
@@ -89,40 +94,47 @@ pub struct Export {
     pub skipped: Vec<Rejected>,
 }
 
-/// The records of one or more documents (file name, parsed JSON).
-pub fn read_export(documents: &[(String, Value)]) -> Export {
-    let mut raw = Raw::default();
-    for (name, doc) in documents {
-        for (i, entity) in entities(doc).into_iter().enumerate() {
-            raw.classify(format!("{name}#{i}"), entity);
-        }
+/// An export read document by document, each entity parsed into what
+/// resolution needs as it is read (the documents are never held whole).
+#[derive(Debug, Default)]
+pub struct ExportReader {
+    raw: Raw,
+}
+
+impl ExportReader {
+    pub fn new() -> Self {
+        Self::default()
     }
-    raw.resolve()
-}
 
-/// Whether a document holds anything that looks like an export record.
-pub fn looks_like_export(doc: &Value) -> bool {
-    entities(doc).iter().any(|e| classify(e).is_some())
-}
-
-/// The entities of a document: an OData feed, a bare array or one object.
-fn entities(doc: &Value) -> Vec<&Value> {
-    match doc {
-        Value::Array(items) => items.iter().collect(),
-        Value::Object(o) => {
-            if let Some(Value::Array(items)) = o.get("value") {
-                items.iter().collect()
-            } else if let Some(d) = o.get("d") {
-                match d.get("results") {
-                    Some(Value::Array(items)) => items.iter().collect(),
-                    _ => vec![d],
-                }
-            } else {
-                vec![doc]
+    /// Reads one document of the export (`name` says where its records are in
+    /// the report): an array of records, an OData feed or one record. Returns
+    /// how many of its entities look like export records.
+    pub fn read_document<'de, D: Deserializer<'de>>(&mut self, name: &str, document: D) -> Result<usize, D::Error> {
+        let raw = &mut self.raw;
+        let mut index = 0usize;
+        let mut recognised = 0usize;
+        document::for_each_entity(document, &mut |entity| {
+            if raw.take(format!("{name}#{index}"), entity) {
+                recognised += 1;
             }
-        }
-        _ => Vec::new(),
+            index += 1;
+        })?;
+        Ok(recognised)
     }
+
+    /// The export: every record resolved (names, policies, references) or rejected.
+    pub fn finish(self) -> Export {
+        self.raw.resolve()
+    }
+}
+
+/// The records of documents already parsed (file name, JSON).
+pub fn read_export(documents: &[(String, Value)]) -> Result<Export, serde_json::Error> {
+    let mut reader = ExportReader::new();
+    for (name, doc) in documents {
+        reader.read_document(name, doc)?;
+    }
+    Ok(reader.finish())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,145 +183,345 @@ struct Policy {
     permissions: Permissions,
 }
 
-#[derive(Default)]
-struct Raw<'a> {
-    assets: Vec<(String, &'a Value)>,
-    files: Vec<(String, &'a Value)>,
-    policies: Vec<(String, &'a Value)>,
-    locators: Vec<(String, &'a Value)>,
-    v3_assets: Vec<(String, &'a Value)>,
-    v3_locators: Vec<(String, &'a Value)>,
-    unknown: Vec<(String, &'a Value)>,
+/// Why a record is refused, with the id it gave, if any.
+#[derive(Debug)]
+struct Refusal {
+    id: Option<String>,
+    reason: String,
 }
 
-impl<'a> Raw<'a> {
-    fn classify(&mut self, source: String, e: &'a Value) {
-        match classify(e) {
-            Some(Shape::V2Asset) => {
+impl Refusal {
+    fn of<'a>(e: &'a Value, id_key: &'a str) -> impl FnOnce(String) -> Refusal + 'a {
+        move |reason| Refusal { id: text_id(e, id_key), reason }
+    }
+}
+
+/// A v2 locator as the export states it; its expiry may come from its policy.
+#[derive(Debug)]
+struct V2Locator {
+    id: LocatorId,
+    locator_type: LocatorType,
+    asset_id: AssetId,
+    policy_id: PolicyId,
+    start_time: Result<Option<DateTime<Utc>>, String>,
+    expiration: Result<Option<DateTime<Utc>>, String>,
+}
+
+impl V2Locator {
+    fn parse(e: &Value) -> Result<Self, String> {
+        let id = LocatorId::parse(&string(e, "Id")?.ok_or("a locator needs an Id")?).map_err(|e| e.to_string())?;
+        let locator_type = locator_type_from_v2(integer(e, "Type")?.ok_or("a locator needs a Type")?)?;
+        let asset_id =
+            AssetId::parse(&string(e, "AssetId")?.ok_or("a locator needs an AssetId")?).map_err(|e| e.to_string())?;
+        let policy_id = PolicyId::parse(&string(e, "AccessPolicyId")?.ok_or("a locator needs an AccessPolicyId")?)
+            .map_err(|e| e.to_string())?;
+        Ok(V2Locator {
+            id,
+            locator_type,
+            asset_id,
+            policy_id,
+            start_time: time(e, "StartTime"),
+            expiration: time(e, "ExpirationDateTime"),
+        })
+    }
+}
+
+/// A v3 streaming locator's fields, as `az ams streaming-locator list` prints
+/// them: what import takes of it (add a field here to carry more over).
+#[derive(Debug)]
+struct V3Locator {
+    id: LocatorId,
+    asset_name: String,
+    /// The account its ARM `id` names (an index into [`Raw::accounts`]).
+    account: Option<usize>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    streaming_policy_name: String,
+}
+
+impl V3Locator {
+    fn parse(e: &Value, accounts: &mut Accounts) -> Result<Self, String> {
+        let id = LocatorId::parse(
+            &string(e, "streamingLocatorId")?.ok_or("a streaming locator needs a streamingLocatorId")?,
+        )
+        .map_err(|e| e.to_string())?;
+        let asset_name = string(e, "assetName")?.ok_or("a streaming locator needs an assetName")?;
+        let account = arm_account(e, "streamingLocators")?.map(|a| accounts.index(a));
+        let start = time(e, "startTime")?.or(time(e, "created")?);
+        let end = time(e, "endTime")?.ok_or("a streaming locator needs an endTime")?;
+        let start = start.ok_or("a streaming locator needs a startTime or created")?;
+        Ok(V3Locator {
+            id,
+            asset_name,
+            account,
+            start,
+            end,
+            streaming_policy_name: string(e, "streamingPolicyName")?
+                .unwrap_or_else(|| "Predefined_ClearStreamingOnly".into()),
+        })
+    }
+}
+
+/// A v3 asset: its name and account, for the locators that name it.
+#[derive(Debug)]
+struct V3Asset {
+    name: String,
+    account: Option<usize>,
+    asset: Result<Asset, Refusal>,
+}
+
+/// The accounts ARM ids named, each kept once.
+#[derive(Debug, Default)]
+struct Accounts {
+    all: Vec<Account>,
+    by_key: BTreeMap<String, usize>,
+}
+
+impl Accounts {
+    fn index(&mut self, account: Account) -> usize {
+        *self.by_key.entry(account.key().to_owned()).or_insert_with(|| {
+            self.all.push(account);
+            self.all.len() - 1
+        })
+    }
+
+    fn describe(&self, account: Option<usize>) -> String {
+        account.and_then(|i| self.all.get(i)).map_or_else(|| "no account (no ARM id)".to_owned(), ToString::to_string)
+    }
+}
+
+/// The account of a v3 record from its ARM `id` (`None` without one); an id
+/// that is not a Media Services `kind` resource's, or names another record
+/// than `name`, is refused: which account the record is in would be a guess.
+fn arm_account(e: &Value, kind: &str) -> Result<Option<Account>, String> {
+    let Some(id) = string(e, "id")? else { return Ok(None) };
+    let arm = arm::parse(&id).filter(|a| a.kind.eq_ignore_ascii_case(kind)).ok_or_else(|| {
+        format!(
+            "id '{id}' is not the ARM id of a Media Services {kind} resource \
+             (/subscriptions/…/resourceGroups/…/providers/Microsoft.Media/mediaservices/<account>/{kind}/<name>)"
+        )
+    })?;
+    if let Some(name) = string(e, "name")? {
+        if !arm.name.eq_ignore_ascii_case(&name) {
+            return Err(format!("id '{id}' names '{}', not '{name}'", arm.name));
+        }
+    }
+    Ok(Some(arm.account))
+}
+
+/// v3 asset names, each with the accounts and assets that carry it.
+#[derive(Default)]
+struct V3Names(BTreeMap<String, Vec<Carrier>>);
+
+/// What carries a v3 name: the account (if known) and the asset (or why it is invalid).
+type Carrier = (Option<usize>, Result<AssetId, String>);
+
+impl V3Names {
+    fn add(&mut self, name: String, account: Option<usize>, asset: Result<AssetId, String>) {
+        let carriers = self.0.entry(name).or_default();
+        if !carriers.contains(&(account, asset.clone())) {
+            carriers.push((account, asset));
+        }
+    }
+
+    /// The asset `name` is in `account`: one with no account counts as in any
+    /// account; a name that stays ambiguous is refused, never guessed.
+    fn resolve(&self, name: &str, account: Option<usize>, accounts: &Accounts) -> Result<AssetId, String> {
+        let all = self.0.get(name).ok_or_else(|| format!("its asset '{name}' is not in this export"))?;
+        let candidates: Vec<&Carrier> =
+            all.iter().filter(|(a, _)| account.is_none() || a.is_none() || *a == account).collect();
+        let carrier = |(a, r): &Carrier| {
+            let what = r.as_ref().map_or_else(|_| "an invalid asset".to_owned(), |id| id.to_string());
+            format!("{what} in {}", accounts.describe(*a))
+        };
+        match candidates.as_slice() {
+            [] => Err(format!(
+                "its asset '{name}' is not in its {} in this export (only {} carries that name)",
+                accounts.describe(account),
+                all.iter().map(carrier).collect::<Vec<_>>().join(", ")
+            )),
+            [(_, only)] => only.clone(),
+            several => Err(format!(
+                "its asset name '{name}' is ambiguous: {} carry it{}; refused rather than attached to the wrong asset",
+                several.iter().map(|c| carrier(c)).collect::<Vec<_>>().join(", "),
+                if account.is_none() { ", and the locator has no ARM id saying which account it is in" } else { "" }
+            )),
+        }
+    }
+}
+
+/// The export's records as read: each parsed into what resolution needs.
+#[derive(Debug, Default)]
+struct Raw {
+    accounts: Accounts,
+    unknown: Vec<(String, Option<String>)>,
+    assets: Vec<Parsed<Asset>>,
+    files: Vec<Parsed<(AssetId, ExportFile)>>,
+    policies: Vec<Parsed<(PolicyId, Result<Policy, String>)>>,
+    locators: Vec<Parsed<V2Locator>>,
+    v3_assets: Vec<(String, V3Asset)>,
+    v3_locators: Vec<Parsed<V3Locator>>,
+}
+
+/// A record's place in the export, and what was read of it.
+type Parsed<T> = (String, Result<T, Refusal>);
+
+/// The value of `key`, taken out of an object.
+fn take_key(e: &mut Value, key: &str) -> Option<Value> {
+    e.as_object_mut().and_then(|o| o.remove(key))
+}
+
+impl Raw {
+    /// Takes one entity of a document; whether it looks like an export record.
+    fn take(&mut self, source: String, mut e: Value) -> bool {
+        let Some(shape) = classify(&e) else {
+            let id = field(&e, "Id").or_else(|| field(&e, "id")).and_then(Value::as_str).map(str::to_owned);
+            self.unknown.push((source, id));
+            return false;
+        };
+        match shape {
+            Shape::V2Asset => {
                 // `$expand=Files,Locators` nests them in the asset.
-                for (key, i) in [("Files", 0), ("Locators", 1)] {
-                    if let Some(Value::Array(nested)) = e.get(key) {
-                        for (j, n) in nested.iter().enumerate() {
-                            let s = format!("{source}/{key}#{j}");
-                            if i == 0 {
-                                self.files.push((s, n));
-                            } else {
-                                self.classify(s, n);
-                            }
-                        }
+                if let Some(Value::Array(files)) = take_key(&mut e, "Files") {
+                    for (j, f) in files.iter().enumerate() {
+                        self.files.push((format!("{source}/Files#{j}"), v2_file(f).map_err(Refusal::of(f, "Id"))));
                     }
                 }
-                self.assets.push((source, e));
-            }
-            Some(Shape::V2File) => self.files.push((source, e)),
-            Some(Shape::V2Policy) => self.policies.push((source, e)),
-            Some(Shape::V2Locator) => {
-                if let Some(p @ Value::Object(_)) = e.get("AccessPolicy") {
-                    self.policies.push((format!("{source}/AccessPolicy"), p));
+                if let Some(Value::Array(locators)) = take_key(&mut e, "Locators") {
+                    for (j, l) in locators.into_iter().enumerate() {
+                        self.take(format!("{source}/Locators#{j}"), l);
+                    }
                 }
-                self.locators.push((source, e));
+                self.assets.push((source, v2_asset(&e).map_err(Refusal::of(&e, "Id"))));
             }
-            Some(Shape::V3Asset) => self.v3_assets.push((source, e)),
-            Some(Shape::V3Locator) => self.v3_locators.push((source, e)),
-            None => self.unknown.push((source, e)),
+            Shape::V2File => self.files.push((source, v2_file(&e).map_err(Refusal::of(&e, "Id")))),
+            Shape::V2Policy => self.take_policy(source, &e),
+            Shape::V2Locator => {
+                if let Some(p @ Value::Object(_)) = take_key(&mut e, "AccessPolicy") {
+                    self.take_policy(format!("{source}/AccessPolicy"), &p);
+                }
+                self.locators.push((source, V2Locator::parse(&e).map_err(Refusal::of(&e, "Id"))));
+            }
+            Shape::V3Asset => {
+                let name = field(&e, "name").and_then(Value::as_str).unwrap_or("").to_owned();
+                let account = arm_account(&e, "assets");
+                let asset = match &account {
+                    Ok(_) => v3_asset(&e),
+                    Err(reason) => Err(reason.clone()),
+                };
+                let id = text_id(&e, "assetId").or_else(|| Some(name.clone()));
+                let account = account.ok().flatten().map(|a| self.accounts.index(a));
+                let asset = asset.map_err(|reason| Refusal { id, reason });
+                self.v3_assets.push((source, V3Asset { name, account, asset }));
+            }
+            Shape::V3Locator => {
+                let locator = V3Locator::parse(&e, &mut self.accounts).map_err(|reason| Refusal {
+                    id: text_id(&e, "streamingLocatorId").or_else(|| text_id(&e, "name")),
+                    reason,
+                });
+                self.v3_locators.push((source, locator));
+            }
         }
+        true
+    }
+
+    fn take_policy(&mut self, source: String, e: &Value) {
+        let policy = match text_id(e, "Id").map(|t| PolicyId::parse(&t)) {
+            Some(Ok(id)) => Ok((id, v2_policy(e))),
+            Some(Err(err)) => Err(Refusal { id: text_id(e, "Id"), reason: err.to_string() }),
+            None => Err(Refusal { id: None, reason: "an access policy needs an Id".into() }),
+        };
+        self.policies.push((source, policy));
     }
 
     fn resolve(self) -> Export {
         let mut out = Export::default();
-        let reject = |out: &mut Export, source: &str, kind, id: Option<String>, reason: String| {
-            out.rejected.push(Rejected { source: source.to_owned(), kind, id, reason })
-        };
-        for (source, e) in &self.unknown {
-            let id = field(e, "Id").or_else(|| field(e, "id")).and_then(Value::as_str).map(str::to_owned);
-            reject(
-                &mut out,
-                source,
-                RecordKind::Unknown,
-                id,
-                "not an asset, file, access policy or locator record".into(),
-            );
+        for (source, id) in self.unknown {
+            let reason = "not an asset, file, access policy or locator record".to_owned();
+            out.reject(source, RecordKind::Unknown, Refusal { id, reason });
         }
 
         // Assets, v2 and v3; names of v3 assets for their locators.
         let mut assets: Vec<ExportAsset> = Vec::new();
-        let mut v3_names: BTreeMap<String, Result<AssetId, String>> = BTreeMap::new();
-        for (source, e) in &self.assets {
-            match v2_asset(e) {
-                Ok(asset) => assets.push(ExportAsset { source: source.clone(), asset, files: Vec::new() }),
-                Err(reason) => reject(&mut out, source, RecordKind::Asset, text_id(e, "Id"), reason),
+        let mut v3_names = V3Names::default();
+        for (source, asset) in self.assets {
+            match asset {
+                Ok(asset) => assets.push(ExportAsset { source, asset, files: Vec::new() }),
+                Err(refusal) => out.reject(source, RecordKind::Asset, refusal),
             }
         }
-        for (source, e) in &self.v3_assets {
-            let name = field(e, "name").and_then(Value::as_str).unwrap_or("").to_owned();
-            match v3_asset(e) {
+        for (source, V3Asset { name, account, asset }) in self.v3_assets {
+            match asset {
                 Ok(asset) => {
                     if !name.is_empty() {
-                        v3_names.insert(name, Ok(asset.id));
+                        v3_names.add(name, account, Ok(asset.id));
                     }
-                    assets.push(ExportAsset { source: source.clone(), asset, files: Vec::new() });
+                    assets.push(ExportAsset { source, asset, files: Vec::new() });
                 }
-                Err(reason) => {
+                Err(refusal) => {
                     if !name.is_empty() {
-                        v3_names.insert(name.clone(), Err(format!("asset '{name}' is invalid in this export")));
+                        v3_names.add(name.clone(), account, Err(format!("asset '{name}' is invalid in this export")));
                     }
-                    reject(&mut out, source, RecordKind::Asset, text_id(e, "assetId").or(Some(name)), reason)
+                    out.reject(source, RecordKind::Asset, refusal)
                 }
             }
         }
         let (assets, bad_assets) = dedupe(assets, |a| a.asset.id, |a| &a.source, |x, y| same_asset(&x.asset, &y.asset));
         for (source, id, reason) in bad_assets {
-            reject(&mut out, &source, RecordKind::Asset, Some(id.to_string()), reason);
+            out.reject(source, RecordKind::Asset, Refusal { id: Some(id.to_string()), reason });
         }
-        let mut by_id: BTreeMap<AssetId, ExportAsset> = assets.into_iter().map(|a| (a.asset.id, a)).collect();
-        let invalid_asset = |id: &AssetId, rejected: &[Rejected]| {
-            rejected.iter().any(|r| r.kind == RecordKind::Asset && r.id.as_deref() == Some(&id.to_string()))
-        };
+        // In the order of their ids (dedupe sorted them): files find theirs by a binary search.
+        let mut by_id = assets;
 
         // Files attach to their asset in this export.
-        for (source, e) in &self.files {
-            match v2_file(e) {
-                Ok((parent, file)) => match by_id.get_mut(&parent) {
-                    Some(a) => {
-                        if !a.files.iter().any(|f| f.name == file.name) {
-                            a.files.push(file);
+        for (source, file) in self.files {
+            match file {
+                Ok((parent, file)) => {
+                    match by_id.binary_search_by_key(&parent, |a| a.asset.id).ok().and_then(|i| by_id.get_mut(i)) {
+                        Some(a) => {
+                            if !a.files.iter().any(|f| f.name == file.name) {
+                                a.files.push(file);
+                            }
+                        }
+                        None => {
+                            let reason = format!(
+                                "file '{}' of asset {parent}, which is not a valid asset of this export",
+                                file.name
+                            );
+                            out.reject(source, RecordKind::File, Refusal { id: None, reason })
                         }
                     }
-                    None => reject(
-                        &mut out,
-                        source,
-                        RecordKind::File,
-                        text_id(e, "Id"),
-                        format!("file '{}' of asset {parent}, which is not a valid asset of this export", file.name),
-                    ),
-                },
-                Err(reason) => reject(&mut out, source, RecordKind::File, text_id(e, "Id"), reason),
+                }
+                Err(refusal) => out.reject(source, RecordKind::File, refusal),
             }
         }
 
         // Access policies by their export ids.
         let mut policies: BTreeMap<PolicyId, Result<Policy, String>> = BTreeMap::new();
-        for (source, e) in &self.policies {
-            let id = match text_id(e, "Id").map(|t| PolicyId::parse(&t)) {
-                Some(Ok(id)) => id,
-                Some(Err(err)) => {
-                    reject(&mut out, source, RecordKind::AccessPolicy, text_id(e, "Id"), err.to_string());
-                    continue;
-                }
-                None => {
-                    reject(&mut out, source, RecordKind::AccessPolicy, None, "an access policy needs an Id".into());
+        for (source, policy) in self.policies {
+            let (id, parsed) = match policy {
+                Ok(p) => p,
+                Err(refusal) => {
+                    out.reject(source, RecordKind::AccessPolicy, refusal);
                     continue;
                 }
             };
-            let parsed = v2_policy(e);
             if let Err(reason) = &parsed {
-                reject(&mut out, source, RecordKind::AccessPolicy, Some(id.to_string()), reason.clone());
+                out.reject(
+                    source.clone(),
+                    RecordKind::AccessPolicy,
+                    Refusal { id: Some(id.to_string()), reason: reason.clone() },
+                );
             }
             let entry = policies.entry(id).or_insert_with(|| parsed.clone());
             if let (Ok(a), Ok(b)) = (&*entry, &parsed) {
                 if (a.minutes, a.permissions) != (b.minutes, b.permissions) {
                     let reason = format!("duplicate access policy id {id} with other terms");
-                    reject(&mut out, source, RecordKind::AccessPolicy, Some(id.to_string()), reason.clone());
+                    out.reject(
+                        source,
+                        RecordKind::AccessPolicy,
+                        Refusal { id: Some(id.to_string()), reason: reason.clone() },
+                    );
                     *entry = Err(reason);
                 }
             }
@@ -317,71 +529,102 @@ impl<'a> Raw<'a> {
 
         // Locators, v2 and v3.
         let mut locators = Vec::new();
-        for (source, e) in &self.locators {
-            match v2_locator(e, &policies) {
-                Ok(Some(l)) => locators.push(ExportLocator { source: source.clone(), ..l }),
+        for (source, locator) in self.locators {
+            let l = match locator {
+                Ok(l) => l,
+                Err(refusal) => {
+                    out.reject(source, RecordKind::Locator, refusal);
+                    continue;
+                }
+            };
+            let id = Some(l.id.to_string());
+            match v2_locator(l, &policies) {
+                Ok(Some(l)) => locators.push(ExportLocator { source, ..l }),
                 Ok(None) => out.skipped.push(Rejected {
-                    source: source.clone(),
+                    source,
                     kind: RecordKind::Locator,
-                    id: text_id(e, "Id"),
+                    id,
                     reason: "SAS locator: not carried over (its signature belongs to the old account)".into(),
                 }),
-                Err(reason) => reject(&mut out, source, RecordKind::Locator, text_id(e, "Id"), reason),
+                Err(reason) => out.reject(source, RecordKind::Locator, Refusal { id, reason }),
             }
         }
-        for (source, e) in &self.v3_locators {
-            match v3_locator(e, &v3_names) {
-                Ok(l) => locators.push(ExportLocator { source: source.clone(), ..l }),
-                Err(reason) => reject(
-                    &mut out,
-                    source,
-                    RecordKind::Locator,
-                    text_id(e, "streamingLocatorId").or_else(|| text_id(e, "name")),
-                    reason,
-                ),
+        for (source, locator) in self.v3_locators {
+            let l = match locator {
+                Ok(l) => l,
+                Err(refusal) => {
+                    out.reject(source, RecordKind::Locator, refusal);
+                    continue;
+                }
+            };
+            let id = Some(l.id.to_string());
+            match v3_names.resolve(&l.asset_name, l.account, &self.accounts).and_then(|asset| v3_locator(l, asset)) {
+                Ok(l) => locators.push(ExportLocator { source, ..l }),
+                Err(reason) => out.reject(source, RecordKind::Locator, Refusal { id, reason }),
             }
         }
         let (locators, bad_locators) = dedupe(locators, |l| l.id, |l| &l.source, same_locator);
         for (source, id, reason) in bad_locators {
-            reject(&mut out, &source, RecordKind::Locator, Some(id.to_string()), reason);
+            out.reject(source, RecordKind::Locator, Refusal { id: Some(id.to_string()), reason });
         }
+        let invalid_assets: std::collections::BTreeSet<String> =
+            out.rejected.iter().filter(|r| r.kind == RecordKind::Asset).filter_map(|r| r.id.clone()).collect();
         for l in locators {
-            if invalid_asset(&l.asset_id, &out.rejected) {
+            if invalid_assets.contains(&l.asset_id.to_string()) {
                 let reason = format!("its asset {} is invalid in this export", l.asset_id);
-                reject(&mut out, &l.source, RecordKind::Locator, Some(l.id.to_string()), reason);
+                out.reject(l.source, RecordKind::Locator, Refusal { id: Some(l.id.to_string()), reason });
             } else {
                 out.locators.push(l);
             }
         }
-        out.assets = by_id.into_values().collect();
+        out.assets = by_id;
         out.assets.sort_by(|a, b| a.source.cmp(&b.source));
         out
     }
 }
 
-/// Keeps one of each id: exact duplicates collapse, duplicates with other
-/// terms are all rejected (which one is right cannot be known).
+impl Export {
+    fn reject(&mut self, source: String, kind: RecordKind, refusal: Refusal) {
+        self.rejected.push(Rejected { source, kind, id: refusal.id, reason: refusal.reason });
+    }
+}
+
+/// Keeps one of each id, in the order of the ids: exact duplicates collapse,
+/// duplicates with other terms are all rejected (which one is right cannot
+/// be known). Sorted in place, so memory holds the records once more at most.
 fn dedupe<T, K: Ord + Copy + std::fmt::Display>(
-    items: Vec<T>,
+    mut items: Vec<T>,
     key: impl Fn(&T) -> K,
     source: impl Fn(&T) -> &String,
     same: impl Fn(&T, &T) -> bool,
 ) -> (Vec<T>, Vec<(String, K, String)>) {
-    let mut groups: BTreeMap<K, Vec<T>> = BTreeMap::new();
-    for item in items {
-        groups.entry(key(&item)).or_default().push(item);
-    }
-    let mut kept = Vec::new();
+    // Stable: duplicates stay in the export's order, the first one is kept.
+    items.sort_by_key(|x| key(x));
+    let mut kept = Vec::with_capacity(items.len());
     let mut bad = Vec::new();
-    for (k, mut group) in groups {
-        if group.iter().all(|x| same(x, &group[0])) {
-            kept.push(group.swap_remove(0));
-        } else {
-            let places: Vec<&str> = group.iter().map(|x| source(x).as_str()).collect();
-            let reason = format!("duplicate id {k} with other terms (at {})", places.join(", "));
-            bad.extend(group.iter().map(|x| (source(x).clone(), k, reason.clone())));
+    let mut run: Vec<T> = Vec::new();
+    let mut settle = |run: &mut Vec<T>| {
+        let Some(first) = run.first() else { return };
+        let k = key(first);
+        if run.iter().all(|x| same(x, first)) {
+            kept.extend(run.drain(..).take(1));
+            return;
         }
+        // A few places say where to look; a hostile export may repeat an id a million times.
+        const SHOWN: usize = 5;
+        let places: Vec<&str> = run.iter().take(SHOWN).map(|x| source(x).as_str()).collect();
+        let more = run.len().saturating_sub(SHOWN);
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        let reason = format!("duplicate id {k} with other terms (at {}{more})", places.join(", "));
+        bad.extend(run.drain(..).map(|x| (source(&x).clone(), k, reason.clone())));
+    };
+    for item in items {
+        if run.first().is_some_and(|first| key(first) != key(&item)) {
+            settle(&mut run);
+        }
+        run.push(item);
     }
+    settle(&mut run);
     (kept, bad)
 }
 
@@ -547,7 +790,7 @@ fn v2_asset(e: &Value) -> Result<Asset, String> {
         None => string(e, "ContainerName")?.unwrap_or_else(|| id.container_name()),
     };
     check_container(&id, &container)?;
-    Ok(Asset {
+    checked_asset(Asset {
         id,
         name: string(e, "Name")?.unwrap_or_default(),
         options,
@@ -567,7 +810,7 @@ fn v3_asset(e: &Value) -> Result<Asset, String> {
         Some("MediaStorageClientEncryption") => AssetOptions::StorageEncrypted,
         Some(other) => return Err(format!("unknown storageEncryptionFormat '{other}'")),
     };
-    Ok(Asset {
+    checked_asset(Asset {
         id,
         name: string(e, "name")?.unwrap_or_default(),
         options,
@@ -575,6 +818,13 @@ fn v3_asset(e: &Value) -> Result<Asset, String> {
         alternate_id: string(e, "alternateId")?.filter(|s| !s.is_empty()),
         created: time(e, "created")?.unwrap_or_else(Utc::now),
     })
+}
+
+/// The asset passes the checks the catalog makes when it is written (name,
+/// alternate id, creation date), so it is refused here, before any write.
+fn checked_asset(asset: Asset) -> Result<Asset, String> {
+    asset.validate(&asset.id).map_err(|e| e.message().to_owned())?;
+    Ok(asset)
 }
 
 fn v2_file(e: &Value) -> Result<(AssetId, ExportFile), String> {
@@ -608,21 +858,16 @@ fn v2_policy(e: &Value) -> Result<Policy, String> {
 
 /// `Ok(None)` for a SAS locator, which is valid but not carried over.
 fn v2_locator(
-    e: &Value,
+    l: V2Locator,
     policies: &BTreeMap<PolicyId, Result<Policy, String>>,
 ) -> Result<Option<ExportLocator>, String> {
-    let id = LocatorId::parse(&string(e, "Id")?.ok_or("a locator needs an Id")?).map_err(|e| e.to_string())?;
-    let locator_type = locator_type_from_v2(integer(e, "Type")?.ok_or("a locator needs a Type")?)?;
-    let asset_id =
-        AssetId::parse(&string(e, "AssetId")?.ok_or("a locator needs an AssetId")?).map_err(|e| e.to_string())?;
-    let policy_id = PolicyId::parse(&string(e, "AccessPolicyId")?.ok_or("a locator needs an AccessPolicyId")?)
-        .map_err(|e| e.to_string())?;
+    let policy_id = l.policy_id;
     let policy = match policies.get(&policy_id) {
         Some(Ok(p)) => p.clone(),
         Some(Err(_)) => return Err(format!("its access policy {policy_id} is invalid in this export")),
         None => return Err(format!("its access policy {policy_id} is not in this export")),
     };
-    if locator_type == LocatorType::Sas {
+    if l.locator_type == LocatorType::Sas {
         return Ok(None);
     }
     if !policy.permissions.is_read_only() {
@@ -631,58 +876,78 @@ fn v2_locator(
             policy.permissions
         ));
     }
-    let start_time = time(e, "StartTime")?;
-    let expiration = match time(e, "ExpirationDateTime")? {
+    let start_time = l.start_time?;
+    let expiration = match l.expiration? {
         Some(t) => t,
         None => {
-            start_time.ok_or("a locator needs an ExpirationDateTime or a StartTime")?
-                + Duration::minutes(policy.minutes as i64)
+            let start = start_time.ok_or("a locator needs an ExpirationDateTime or a StartTime")?;
+            // Checked: an export's start and duration can add up past any date a time can hold.
+            i64::try_from(policy.minutes)
+                .ok()
+                .and_then(TimeDelta::try_minutes)
+                .and_then(|d| start.checked_add_signed(d))
+                .ok_or_else(|| {
+                    format!(
+                        "StartTime {} plus its access policy's {} minutes is past any date a time can hold",
+                        start.to_rfc3339(),
+                        policy.minutes
+                    )
+                })?
         }
     };
     if start_time.is_some_and(|s| expiration <= s) {
         return Err(format!("expiry {expiration} is not after start {}", start_time.unwrap_or_default()));
     }
-    Ok(Some(ExportLocator {
+    checked(ExportLocator {
         source: String::new(),
-        id,
-        asset_id,
-        locator_type,
+        id: l.id,
+        asset_id: l.asset_id,
+        locator_type: l.locator_type,
         start_time,
         expiration,
         policy_name: if policy.name.is_empty() { "Streaming policy".into() } else { policy.name },
         duration_minutes: policy.minutes,
         permissions: policy.permissions,
-    }))
+    })
+    .map(Some)
 }
 
-fn v3_locator(e: &Value, assets: &BTreeMap<String, Result<AssetId, String>>) -> Result<ExportLocator, String> {
-    let id =
-        LocatorId::parse(&string(e, "streamingLocatorId")?.ok_or("a streaming locator needs a streamingLocatorId")?)
-            .map_err(|e| e.to_string())?;
-    let asset_name = string(e, "assetName")?.ok_or("a streaming locator needs an assetName")?;
-    let asset_id = match assets.get(&asset_name) {
-        Some(Ok(id)) => *id,
-        Some(Err(reason)) => return Err(reason.clone()),
-        None => return Err(format!("its asset '{asset_name}' is not in this export")),
-    };
-    let start_time = time(e, "startTime")?.or(time(e, "created")?);
-    let expiration = time(e, "endTime")?.ok_or("a streaming locator needs an endTime")?;
-    let start = start_time.ok_or("a streaming locator needs a startTime or created")?;
-    if expiration <= start {
-        return Err(format!("endTime {expiration} is not after startTime {start}"));
+fn v3_locator(l: V3Locator, asset_id: AssetId) -> Result<ExportLocator, String> {
+    let (start, end) = (l.start, l.end);
+    if end <= start {
+        return Err(format!("endTime {end} is not after startTime {start}"));
     }
-    let policy = string(e, "streamingPolicyName")?.unwrap_or_else(|| "Predefined_ClearStreamingOnly".into());
-    Ok(ExportLocator {
+    // The difference of two times always fits a TimeDelta; its minutes are positive here.
+    let minutes = u64::try_from(end.signed_duration_since(start).num_minutes()).unwrap_or(0).max(1);
+    checked(ExportLocator {
         source: String::new(),
-        id,
+        id: l.id,
         asset_id,
         locator_type: LocatorType::OnDemandOrigin,
         start_time: Some(start),
-        expiration,
-        policy_name: policy,
-        duration_minutes: (expiration - start).num_minutes().max(1) as u64,
+        expiration: end,
+        policy_name: l.streaming_policy_name,
+        duration_minutes: minutes,
         permissions: Permissions::READ,
     })
+}
+
+/// The locator and the policy it will get pass the checks the catalog makes
+/// when they are written, so nothing is refused halfway through the writes.
+fn checked(l: ExportLocator) -> Result<ExportLocator, String> {
+    let policy = AccessPolicy::for_terms(&l.policy_name, l.duration_minutes, l.permissions);
+    policy.validate(&policy.id).map_err(|e| e.message().to_owned())?;
+    let locator = Locator {
+        id: l.id,
+        locator_type: l.locator_type,
+        asset_id: l.asset_id,
+        policy_id: policy.id,
+        start_time: l.start_time,
+        expiration: l.expiration,
+        path: format!("/{}/", l.id.guid()),
+    };
+    locator.validate(&l.id, Some(&policy)).map_err(|e| e.message().to_owned())?;
+    Ok(l)
 }
 
 impl ExportLocator {
@@ -774,9 +1039,9 @@ mod tests {
 
     fn v2() -> Vec<(String, Value)> {
         vec![
-            doc("Assets.json", include_str!("../../tests/data/ams/v2/Assets.json")),
-            doc("AccessPolicies.json", include_str!("../../tests/data/ams/v2/AccessPolicies.json")),
-            doc("Locators.json", include_str!("../../tests/data/ams/v2/Locators.json")),
+            doc("Assets.json", include_str!("../../../tests/data/ams/v2/Assets.json")),
+            doc("AccessPolicies.json", include_str!("../../../tests/data/ams/v2/AccessPolicies.json")),
+            doc("Locators.json", include_str!("../../../tests/data/ams/v2/Locators.json")),
         ]
     }
 
@@ -786,7 +1051,7 @@ mod tests {
 
     #[test]
     fn a_v2_export_keeps_asset_and_locator_ids_and_skips_sas_locators() {
-        let export = read_export(&v2());
+        let export = read_export(&v2()).unwrap();
         assert!(export.rejected.is_empty(), "{:?}", export.rejected);
         let ids: Vec<String> = export.assets.iter().map(|a| a.asset.id.to_string()).collect();
         assert_eq!(
@@ -817,9 +1082,10 @@ mod tests {
     #[test]
     fn a_v3_export_maps_asset_names_to_ids_and_keeps_locator_ids() {
         let export = read_export(&[
-            doc("assets.json", include_str!("../../tests/data/ams/v3/assets.json")),
-            doc("streaming-locators.json", include_str!("../../tests/data/ams/v3/streaming-locators.json")),
-        ]);
+            doc("assets.json", include_str!("../../../tests/data/ams/v3/assets.json")),
+            doc("streaming-locators.json", include_str!("../../../tests/data/ams/v3/streaming-locators.json")),
+        ])
+        .unwrap();
         assert!(export.rejected.is_empty(), "{:?}", export.rejected);
         assert_eq!(export.assets.len(), 2);
         let tears = export.assets.iter().find(|a| a.asset.name == "tears-of-steel-encoded").unwrap();
@@ -834,7 +1100,8 @@ mod tests {
 
     #[test]
     fn hostile_records_are_rejected_one_by_one_and_the_good_ones_kept() {
-        let export = read_export(&[doc("x.json", include_str!("../../tests/data/ams/hostile/export.json"))]);
+        let export =
+            read_export(&[doc("x.json", include_str!("../../../tests/data/ams/hostile/export.json"))]).unwrap();
         let mut rejected: Vec<usize> =
             export.rejected.iter().map(|r| r.source.trim_start_matches("x.json#").parse::<usize>().unwrap()).collect();
         rejected.sort();
@@ -873,7 +1140,7 @@ mod tests {
 
     #[test]
     fn records_written_in_the_v2_shape_read_back_the_same() {
-        let export = read_export(&v2());
+        let export = read_export(&v2()).unwrap();
         let record = AssetRecord { asset: export.assets[1].asset.clone(), files: Vec::new() };
         let l = &export.locators[0];
         let policy = AccessPolicy::for_terms(&l.policy_name, l.duration_minutes, l.permissions);
@@ -890,7 +1157,7 @@ mod tests {
             ("a".to_owned(), v2_feed("Assets", vec![v2_asset_json(&record)])),
             ("l".to_owned(), v2_feed("Locators", vec![v2_locator_json(&locator, Some(&policy))])),
         ];
-        let again = read_export(&written);
+        let again = read_export(&written).unwrap();
         assert!(again.rejected.is_empty(), "{:?}", again.rejected);
         assert_eq!(again.assets[0].asset, record.asset);
         assert!(again.locators[0].matches(&locator));
