@@ -133,6 +133,7 @@ pub async fn run(ctx: &Context<'_>, dc: &str, path: &Path, dry_run: bool) -> any
     let containers: BTreeSet<String> = catalog.store().list_containers("asset-").await?.into_iter().collect();
     let bad_assets: BTreeMap<AssetId, &str> =
         index.bad_assets().map(|(id, problem)| (*id, problem.message.as_str())).collect();
+    let problems: BTreeMap<&str, &str> = index.problems.iter().map(|p| (p.path.as_str(), p.message.as_str())).collect();
     let mut new_assets = Vec::new();
     let mut assets_ok = BTreeSet::new();
     let mut assets_refused = BTreeSet::new();
@@ -158,7 +159,7 @@ pub async fn run(ctx: &Context<'_>, dc: &str, path: &Path, dry_run: bool) -> any
         let decided = if assets_refused.contains(&l.asset_id) {
             Err(line_for(l, Action::Conflict, Some(Note::Text(format!("its asset {} was not imported", l.asset_id)))))
         } else {
-            plan_locator(&index, &bad_assets, &dc.origin, l, assets_ok.contains(&l.asset_id))
+            plan_locator(&index, &bad_assets, &problems, &dc.origin, l, assets_ok.contains(&l.asset_id))
         };
         match decided {
             Ok(()) => new_locators.push(l),
@@ -380,6 +381,7 @@ fn locator_of(origin: &str, l: &ExportLocator, policy: &AccessPolicy) -> Locator
 fn plan_locator<'a>(
     index: &Index,
     bad_assets: &BTreeMap<AssetId, &str>,
+    problems: &BTreeMap<&str, &str>,
     origin: &str,
     l: &'a ExportLocator,
     asset_in_export: bool,
@@ -389,8 +391,8 @@ fn plan_locator<'a>(
         return Err(compare_locator(existing, l));
     }
     let record = format!("locators/{}.json", l.id.guid());
-    if let Some(problem) = index.problems.iter().find(|p| p.path == record) {
-        return Err(refuse(Action::Conflict, format!("exists, but {}; left as it is", problem.message)));
+    if let Some(problem) = problems.get(record.as_str()) {
+        return Err(refuse(Action::Conflict, format!("exists, but {problem}; left as it is")));
     }
     if !asset_in_export {
         if let Some(problem) = bad_assets.get(&l.asset_id) {

@@ -13,7 +13,7 @@
 //! Pure: no I/O. Every record that cannot be taken is rejected with a reason;
 //! the rest are returned for the caller to write.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use serde::{Deserializer, Serialize};
@@ -309,41 +309,70 @@ fn arm_account(e: &Value, kind: &str) -> Result<Option<Account>, String> {
     Ok(Some(arm.account))
 }
 
-/// v3 asset names, each with the accounts and assets that carry it.
+/// v3 asset names, by name and account, each with the assets (or why they are
+/// invalid) that carry it there. Lookups touch a few entries, whatever the
+/// size of the export: a hostile one may name a million assets alike.
 #[derive(Default)]
-struct V3Names(BTreeMap<String, Vec<Carrier>>);
+struct V3Names(BTreeMap<(String, Option<usize>), BTreeSet<NamedAsset>>);
+
+/// The asset a v3 name stands for, or why it is invalid.
+type NamedAsset = Result<AssetId, String>;
 
 /// What carries a v3 name: the account (if known) and the asset (or why it is invalid).
-type Carrier = (Option<usize>, Result<AssetId, String>);
+type Carrier<'a> = (Option<usize>, &'a NamedAsset);
+
+/// How many carriers a message names.
+const SHOWN: usize = 5;
 
 impl V3Names {
     fn add(&mut self, name: String, account: Option<usize>, asset: Result<AssetId, String>) {
-        let carriers = self.0.entry(name).or_default();
-        if !carriers.contains(&(account, asset.clone())) {
-            carriers.push((account, asset));
-        }
+        self.0.entry((name, account)).or_default().insert(asset);
+    }
+
+    /// Every carrier of `name`, in any account.
+    fn all<'a>(&'a self, name: &str) -> impl Iterator<Item = Carrier<'a>> + 'a {
+        let (from, to) = ((name.to_owned(), None), (name.to_owned(), Some(usize::MAX)));
+        self.0.range(from..=to).flat_map(|((_, a), set)| set.iter().map(move |r| (*a, r)))
+    }
+
+    /// The carriers of `name` in `account`, or with no account.
+    fn in_account<'a>(&'a self, name: &str, account: usize) -> impl Iterator<Item = Carrier<'a>> + 'a {
+        let of = |a: Option<usize>| {
+            self.0.get(&(name.to_owned(), a)).into_iter().flat_map(move |set| set.iter().map(move |r| (a, r)))
+        };
+        of(Some(account)).chain(of(None))
     }
 
     /// The asset `name` is in `account`: one with no account counts as in any
     /// account; a name that stays ambiguous is refused, never guessed.
     fn resolve(&self, name: &str, account: Option<usize>, accounts: &Accounts) -> Result<AssetId, String> {
-        let all = self.0.get(name).ok_or_else(|| format!("its asset '{name}' is not in this export"))?;
-        let candidates: Vec<&Carrier> =
-            all.iter().filter(|(a, _)| account.is_none() || a.is_none() || *a == account).collect();
-        let carrier = |(a, r): &Carrier| {
+        let carrier = |(a, r): Carrier| {
             let what = r.as_ref().map_or_else(|_| "an invalid asset".to_owned(), |id| id.to_string());
-            format!("{what} in {}", accounts.describe(*a))
+            format!("{what} in {}", accounts.describe(a))
         };
+        let listed = |carriers: Vec<Carrier>| {
+            let more = if carriers.len() > SHOWN { " and more" } else { "" };
+            let shown: Vec<String> = carriers.into_iter().take(SHOWN).map(carrier).collect();
+            format!("{}{more}", shown.join(", "))
+        };
+        let mut candidates: Vec<Carrier> = match account {
+            Some(a) => self.in_account(name, a).take(SHOWN + 1).collect(),
+            None => self.all(name).take(SHOWN + 1).collect(),
+        };
+        candidates.dedup_by(|x, y| x.1 == y.1);
         match candidates.as_slice() {
-            [] => Err(format!(
-                "its asset '{name}' is not in its {} in this export (only {} carries that name)",
-                accounts.describe(account),
-                all.iter().map(carrier).collect::<Vec<_>>().join(", ")
-            )),
-            [(_, only)] => only.clone(),
-            several => Err(format!(
+            [] => match self.all(name).take(SHOWN + 1).collect::<Vec<_>>() {
+                others if others.is_empty() => Err(format!("its asset '{name}' is not in this export")),
+                others => Err(format!(
+                    "its asset '{name}' is not in its {} in this export (only {} carry that name)",
+                    accounts.describe(account),
+                    listed(others)
+                )),
+            },
+            [(_, only)] => (*only).clone(),
+            _ => Err(format!(
                 "its asset name '{name}' is ambiguous: {} carry it{}; refused rather than attached to the wrong asset",
-                several.iter().map(|c| carrier(c)).collect::<Vec<_>>().join(", "),
+                listed(candidates),
                 if account.is_none() { ", and the locator has no ARM id saying which account it is in" } else { "" }
             )),
         }
@@ -478,11 +507,7 @@ impl Raw {
             match file {
                 Ok((parent, file)) => {
                     match by_id.binary_search_by_key(&parent, |a| a.asset.id).ok().and_then(|i| by_id.get_mut(i)) {
-                        Some(a) => {
-                            if !a.files.iter().any(|f| f.name == file.name) {
-                                a.files.push(file);
-                            }
-                        }
+                        Some(a) => a.files.push(file),
                         None => {
                             let reason = format!(
                                 "file '{}' of asset {parent}, which is not a valid asset of this export",
@@ -494,6 +519,10 @@ impl Raw {
                 }
                 Err(refusal) => out.reject(source, RecordKind::File, refusal),
             }
+        }
+
+        for a in &mut by_id {
+            keep_first_of_each_name(&mut a.files);
         }
 
         // Access policies by their export ids.
@@ -567,7 +596,7 @@ impl Raw {
         for (source, id, reason) in bad_locators {
             out.reject(source, RecordKind::Locator, Refusal { id: Some(id.to_string()), reason });
         }
-        let invalid_assets: std::collections::BTreeSet<String> =
+        let invalid_assets: BTreeSet<String> =
             out.rejected.iter().filter(|r| r.kind == RecordKind::Asset).filter_map(|r| r.id.clone()).collect();
         for l in locators {
             if invalid_assets.contains(&l.asset_id.to_string()) {
@@ -626,6 +655,21 @@ fn dedupe<T, K: Ord + Copy + std::fmt::Display>(
     }
     settle(&mut run);
     (kept, bad)
+}
+
+/// A file listed twice is one file (the first); sorted, not scanned per file:
+/// an export may list a hundred thousand.
+fn keep_first_of_each_name(files: &mut Vec<ExportFile>) {
+    let mut by_name: Vec<usize> = (0..files.len()).collect();
+    by_name.sort_by(|&i, &j| files[i].name.cmp(&files[j].name).then(i.cmp(&j)));
+    let mut keep = vec![true; files.len()];
+    for pair in by_name.windows(2) {
+        if files[pair[0]].name == files[pair[1]].name {
+            keep[pair[1]] = false;
+        }
+    }
+    let mut kept = keep.into_iter();
+    files.retain(|_| kept.next().unwrap_or(true));
 }
 
 fn same_asset(a: &Asset, b: &Asset) -> bool {
@@ -936,7 +980,6 @@ fn v3_locator(l: V3Locator, asset_id: AssetId) -> Result<ExportLocator, String> 
 /// when they are written, so nothing is refused halfway through the writes.
 fn checked(l: ExportLocator) -> Result<ExportLocator, String> {
     let policy = AccessPolicy::for_terms(&l.policy_name, l.duration_minutes, l.permissions);
-    policy.validate(&policy.id).map_err(|e| e.message().to_owned())?;
     let locator = Locator {
         id: l.id,
         locator_type: l.locator_type,
@@ -946,7 +989,9 @@ fn checked(l: ExportLocator) -> Result<ExportLocator, String> {
         expiration: l.expiration,
         path: format!("/{}/", l.id.guid()),
     };
+    // The locator's own dates first: a policy too long is most often a start out of range.
     locator.validate(&l.id, Some(&policy)).map_err(|e| e.message().to_owned())?;
+    policy.validate(&policy.id).map_err(|e| e.message().to_owned())?;
     Ok(l)
 }
 
@@ -1136,6 +1181,83 @@ mod tests {
         assert_eq!(export.assets[0].asset.name, "same twice");
         let locators: Vec<String> = export.locators.iter().map(|l| l.id.guid()).collect();
         assert_eq!(locators, ["5b1cd2e3-f4a5-4b67-9273-fab0c1d2e3f4"]);
+    }
+
+    #[test]
+    fn v3_names_resolve_within_the_locators_account_and_ambiguity_is_refused() {
+        let arm = |account: &str, kind: &str, name: &str| {
+            format!(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Media/mediaservices/{account}/{kind}/{name}"
+            )
+        };
+        let asset = |guid: &str, account: Option<&str>| {
+            let mut a = json!({ "assetId": guid, "name": "movie" });
+            if let Some(account) = account {
+                a["id"] = json!(arm(account, "assets", "movie"));
+            }
+            a
+        };
+        let locator = |guid: &str, account: Option<&str>| {
+            let mut l = json!({ "streamingLocatorId": guid, "assetName": "movie", "name": "l",
+                                "created": "2021-01-01T00:00:00Z", "endTime": "2031-01-01T00:00:00Z" });
+            if let Some(account) = account {
+                l["id"] = json!(arm(account, "streamingLocators", "l"));
+            }
+            l
+        };
+        let (one, two) = ("8a9b0c1d-1111-4a7b-8c9d-0e1f2a3b4c5d", "8a9b0c1d-2222-4a7b-8c9d-0e1f2a3b4c5d");
+        let read = |records: Value| read_export(&[("x".to_owned(), records)]).unwrap();
+
+        // Each account's locator gets its own account's asset, whatever the order.
+        let export = read(json!([
+            asset(one, Some("ams1")),
+            asset(two, Some("AMS2")),
+            locator("9b0c1d2e-1111-4c9d-8e0f-2a3b4c5d6e7f", Some("ams2")),
+            locator("9b0c1d2e-2222-4c9d-8e0f-2a3b4c5d6e7f", Some("ams1")),
+        ]));
+        assert!(export.rejected.is_empty(), "{:?}", export.rejected);
+        let on = |guid: &str| export.locators.iter().find(|l| l.id.guid() == guid).unwrap().asset_id.guid();
+        assert_eq!(
+            (on("9b0c1d2e-1111-4c9d-8e0f-2a3b4c5d6e7f"), on("9b0c1d2e-2222-4c9d-8e0f-2a3b4c5d6e7f")),
+            (two.into(), one.into())
+        );
+
+        // No ARM id on the locator: two candidates are refused, one is taken.
+        let export = read(json!([
+            asset(one, Some("ams1")),
+            asset(two, Some("ams2")),
+            locator("9b0c1d2e-3333-4c9d-8e0f-2a3b4c5d6e7f", None)
+        ]));
+        assert!(export.locators.is_empty() && export.rejected[0].reason.contains("ambiguous"), "{:?}", export.rejected);
+        let export = read(json!([asset(one, Some("ams1")), locator("9b0c1d2e-3333-4c9d-8e0f-2a3b4c5d6e7f", None)]));
+        assert_eq!(export.locators.len(), 1, "{:?}", export.rejected);
+
+        // An asset without an ARM id may be in any account: beside one of the locator's own, ambiguous.
+        let export = read(json!([
+            asset(one, None),
+            asset(two, Some("ams2")),
+            locator("9b0c1d2e-4444-4c9d-8e0f-2a3b4c5d6e7f", Some("ams2"))
+        ]));
+        assert!(export.rejected.iter().any(|r| r.reason.contains("ambiguous")), "{:?}", export.rejected);
+
+        // The name only in another account: refused, saying where it is.
+        let export =
+            read(json!([asset(one, Some("ams1")), locator("9b0c1d2e-5555-4c9d-8e0f-2a3b4c5d6e7f", Some("ams2"))]));
+        assert!(export.rejected[0].reason.contains("not in its account 'ams2'"), "{:?}", export.rejected);
+    }
+
+    #[test]
+    fn times_that_overflow_or_leave_the_catalogs_range_are_refused_not_panicked_on() {
+        let export =
+            read_export(&[doc("o.json", include_str!("../../../tests/data/ams/hostile/overflow.json"))]).unwrap();
+        assert_eq!(export.rejected.len(), 1, "{:?}", export.rejected);
+        assert!(export.rejected[0].reason.contains("past any date"), "{:?}", export.rejected);
+        assert_eq!(export.locators.len(), 1);
+        let export =
+            read_export(&[doc("b.json", include_str!("../../../tests/data/ams/hostile/bad-last-record.json"))])
+                .unwrap();
+        assert_eq!(export.assets.len(), 2);
+        assert!(export.rejected[0].reason.contains("1990"), "{:?}", export.rejected);
     }
 
     #[test]
