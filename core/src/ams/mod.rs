@@ -10,8 +10,12 @@
 //! - v3 JSON as `az ams asset list` / `az ams streaming-locator list` print it
 //!   (camelCase, or ARM resources with a `properties` object).
 //!
-//! Pure: no I/O. Every record that cannot be taken is rejected with a reason;
-//! the rest are returned for the caller to write.
+//! Pure: no I/O (the caller hands over a serde deserializer per document).
+//! Documents are read entity by entity ([`ExportReader`]), each kept only as
+//! what resolution needs. Every record that cannot be taken is rejected with
+//! a reason, after the checks the catalog would make when writing it; the
+//! rest are returned for the caller to write. v3 asset names resolve within
+//! the account their ARM ids name.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,7 +30,7 @@ use crate::model::{AccessPolicy, Asset, AssetOptions, Locator, LocatorType, Perm
 mod arm;
 mod document;
 
-pub use arm::Account;
+use arm::Account;
 
 /// The longest access policy taken from an export: 1000 years.
 pub const MAX_POLICY_MINUTES: u64 = 1000 * 365 * 24 * 60;
