@@ -46,11 +46,15 @@ pub fn stdout_failed() -> bool {
 /// Writes to stdout. When the reader has gone (broken pipe) the output is
 /// dropped quietly; any other failure to write is said once on stderr.
 pub fn write_out(args: fmt::Arguments<'_>) {
+    write_stdout(|stdout| stdout.write_fmt(args));
+}
+
+fn write_stdout(write: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>) {
     if STDOUT_GONE.load(Ordering::Relaxed) {
         return;
     }
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+    if let Err(e) = write(&mut stdout).and_then(|()| stdout.flush()) {
         STDOUT_GONE.store(true, Ordering::Relaxed);
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             STDOUT_FAILED.store(true, Ordering::Relaxed);
@@ -59,14 +63,32 @@ pub fn write_out(args: fmt::Arguments<'_>) {
     }
 }
 
+/// stdout as an `io::Write` with [`write_out`]'s rules (a reader that left is not an error).
+struct Stdout;
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        write_stdout(|stdout| stdout.write_all(buf));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Writes to stderr, ignoring failure (`eprintln!` would panic on a closed pipe).
 pub fn write_err(args: fmt::Arguments<'_>) {
     let _ = std::io::stderr().lock().write_fmt(args);
 }
 
-/// Prints `value` as pretty JSON on stdout.
+/// Prints `value` as pretty JSON on stdout, written as it is serialized: a
+/// large report is never also one string in memory.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    outln!("{}", serde_json::to_string_pretty(value)?);
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, Stdout);
+    serde_json::to_writer_pretty(&mut out, value)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
     Ok(())
 }
 
@@ -104,28 +126,41 @@ pub fn printable(cell: &str) -> String {
 
 /// Prints rows under headers, columns padded to their widest cell.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) {
-    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| printable(c)).collect()).collect();
-    let rows = rows.as_slice();
+    table_streamed(headers, || rows.iter());
+}
+
+/// [`table`] over rows made on demand, twice (once for the widths, once to
+/// print): a long report is never held as cells in memory.
+pub fn table_streamed<R, C>(headers: &[&str], rows: impl Fn() -> R)
+where
+    R: Iterator,
+    R::Item: AsRef<[C]>,
+    C: AsRef<str>,
+{
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
+    for row in rows() {
+        for (i, cell) in row.as_ref().iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(cell.chars().count());
+                *w = (*w).max(printable(cell.as_ref()).chars().count());
             }
         }
     }
-    let line = |cells: Vec<&str>| {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, Stdout);
+    let mut line = |cells: Vec<String>| {
+        let last = cells.len().saturating_sub(1);
         let padded: Vec<String> = cells
-            .iter()
+            .into_iter()
             .enumerate()
-            .map(|(i, c)| if i + 1 == cells.len() { c.to_string() } else { format!("{c:<w$}", w = widths[i]) })
+            .map(|(i, c)| if i == last { c } else { format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0)) })
             .collect();
-        outln!("{}", padded.join("  ").trim_end());
+        // Stdout never fails a write (a reader that left, or a failure, is handled there).
+        let _ = writeln!(out, "{}", padded.join("  ").trim_end());
     };
-    line(headers.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
+    line(headers.iter().map(|h| (*h).to_owned()).collect());
+    for row in rows() {
+        line(row.as_ref().iter().map(|c| printable(c.as_ref())).collect());
     }
+    let _ = out.flush();
 }
 
 /// Bytes as people read them: 1.5 MiB.

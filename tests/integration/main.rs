@@ -15,6 +15,7 @@ mod failover;
 mod front;
 mod front_hostile;
 mod hls_ts;
+mod import_hostile;
 mod names;
 mod player;
 mod plugins;

@@ -2,14 +2,23 @@
 //! v3 `az ams` JSON) written into a data center's catalog with their ids, so
 //! old streaming URLs keep their paths. Conflicts are reported, never
 //! overwritten; invalid records are reported one by one.
+//!
+//! Three passes, so one bad record never stops the import halfway: the export
+//! is read (streamed, record by record) and checked; every record is planned
+//! against the catalog (one listing) and the containers; only then are the
+//! planned records written.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use mirrorcast_core::ams::{read_export, same_asset_terms, Export, ExportAsset, ExportLocator, RecordKind};
-use mirrorcast_core::catalog::{file_infos, Catalog};
-use mirrorcast_core::id::AssetId;
-use mirrorcast_core::model::Locator;
+use mirrorcast_core::ams::{same_asset_terms, Export, ExportAsset, ExportLocator, ExportReader, RecordKind};
+use mirrorcast_core::catalog::index::Index;
+use mirrorcast_core::catalog::{file_infos, AssetRecord, Catalog};
+use mirrorcast_core::id::{AssetId, LocatorId, PolicyId};
+use mirrorcast_core::model::{validate_files, AccessPolicy, Asset, AssetFile, Locator};
 use mirrorcast_core::store::{BlobKind, BlobMeta, BlobStoreExt};
 use mirrorcast_core::{Error, ErrorKind};
 use serde::Serialize;
@@ -30,63 +39,166 @@ enum Action {
     Skipped,
 }
 
+/// One record's result. It borrows from the export: a report of a million
+/// records is not a second copy of them.
 #[derive(Debug, Serialize)]
-struct Line {
+struct Line<'a> {
     kind: RecordKind,
     #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
+    id: Option<RecordId<'a>>,
     action: Action,
-    source: String,
+    source: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
+    message: Option<Note<'a>>,
 }
 
+/// A record's id as the report prints it.
+#[derive(Debug)]
+enum RecordId<'a> {
+    Asset(AssetId),
+    Locator(LocatorId),
+    /// As the export wrote it (a record refused before its id was read).
+    Text(&'a str),
+}
+
+impl fmt::Display for RecordId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordId::Asset(id) => id.fmt(f),
+            RecordId::Locator(id) => id.fmt(f),
+            RecordId::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+/// The note of a line.
+#[derive(Debug)]
+enum Note<'a> {
+    Text(String),
+    Export(&'a str),
+    /// An asset's file infos: how many, and whether from the export's list.
+    Files {
+        count: usize,
+        from_export: bool,
+    },
+}
+
+impl fmt::Display for Note<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Note::Text(text) => f.write_str(text),
+            Note::Export(text) => f.write_str(text),
+            Note::Files { count, from_export } => write!(
+                f,
+                "{count} file(s){}",
+                if *from_export { " as the export lists them (the container holds no blobs)" } else { "" }
+            ),
+        }
+    }
+}
+
+/// Both print as their text.
+macro_rules! serialize_as_text {
+    ($($t:ident),*) => {$(
+        impl Serialize for $t<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    )*};
+}
+serialize_as_text!(RecordId, Note);
+
 pub async fn run(ctx: &Context<'_>, dc: &str, path: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
-    // The whole export is read and checked before anything is written.
-    let documents = read_documents(path)?;
-    let export = read_export(&documents);
+    let export = read_files(path)?;
     let dc = ctx.dc(dc)?;
     let catalog = dc.catalog();
-    let mut lines = Vec::new();
-    for r in &export.rejected {
+    let records = export.rejected.len() + export.skipped.len() + export.assets.len() + export.locators.len();
+    let mut lines = Vec::with_capacity(records);
+    let refused = export.rejected.iter().map(|r| (r, Action::Invalid));
+    for (r, action) in refused.chain(export.skipped.iter().map(|r| (r, Action::Skipped))) {
         lines.push(Line {
             kind: r.kind,
-            id: r.id.clone(),
-            action: Action::Invalid,
-            source: r.source.clone(),
-            message: Some(r.reason.clone()),
+            id: r.id.as_deref().map(RecordId::Text),
+            action,
+            source: &r.source,
+            message: Some(Note::Export(&r.reason)),
         });
     }
-    for r in &export.skipped {
-        lines.push(Line {
-            kind: r.kind,
-            id: r.id.clone(),
-            action: Action::Skipped,
-            source: r.source.clone(),
-            message: Some(r.reason.clone()),
-        });
-    }
-    let mut assets_ok = Vec::new();
-    let mut assets_conflicting = Vec::new();
     let label = if dry_run { "import (dry run)" } else { "import" };
     let progress = Work::items(Mode::detect(ctx.json), label, (export.assets.len() + export.locators.len()) as u64);
+
+    // Plan every record before writing any.
+    let index = catalog.index().await?;
+    let containers: BTreeSet<String> = catalog.store().list_containers("asset-").await?.into_iter().collect();
+    let bad_assets: BTreeMap<AssetId, &str> =
+        index.bad_assets().map(|(id, problem)| (*id, problem.message.as_str())).collect();
+    let problems: BTreeMap<&str, &str> = index.problems.iter().map(|p| (p.path.as_str(), p.message.as_str())).collect();
+    let mut new_assets = Vec::new();
+    let mut assets_ok = BTreeSet::new();
+    let mut assets_refused = BTreeSet::new();
     for a in &export.assets {
-        let line = import_asset(&catalog, a, dry_run).await?;
-        progress.advance(1);
-        match line.action {
-            Action::Conflict | Action::Invalid => assets_conflicting.push(a.asset.id),
-            _ => assets_ok.push(a.asset.id),
+        match plan_asset(&catalog, &index, &bad_assets, &containers, a).await? {
+            AssetPlan::Decided(line) => {
+                if matches!(line.action, Action::Conflict | Action::Invalid) {
+                    assets_refused.insert(a.asset.id);
+                } else {
+                    assets_ok.insert(a.asset.id);
+                }
+                progress.advance(1);
+                lines.push(line);
+            }
+            AssetPlan::Create(new) => {
+                assets_ok.insert(a.asset.id);
+                new_assets.push(new);
+            }
         }
-        lines.push(line);
     }
+    let mut new_locators = Vec::new();
     for l in &export.locators {
-        let line = if assets_conflicting.contains(&l.asset_id) {
-            line_for(l, Action::Conflict, Some(format!("its asset {} was not imported", l.asset_id)))
+        let decided = if assets_refused.contains(&l.asset_id) {
+            Err(line_for(l, Action::Conflict, Some(Note::Text(format!("its asset {} was not imported", l.asset_id)))))
         } else {
-            import_locator(&catalog, &dc.origin, l, assets_ok.contains(&l.asset_id), dry_run).await?
+            plan_locator(&index, &bad_assets, &problems, &dc.origin, l, assets_ok.contains(&l.asset_id))
         };
-        progress.advance(1);
-        lines.push(line);
+        match decided {
+            Ok(()) => new_locators.push(l),
+            Err(line) => {
+                progress.advance(1);
+                lines.push(line);
+            }
+        }
+    }
+
+    if dry_run {
+        for new in new_assets {
+            progress.advance(1);
+            lines.push(asset_line(new.export, Action::Create, Some(new.note())));
+        }
+        for l in new_locators {
+            progress.advance(1);
+            lines.push(line_for(l, Action::Create, None));
+        }
+    } else {
+        let mut not_created = BTreeSet::new();
+        for new in new_assets {
+            let line = create_asset(&catalog, new).await?;
+            if line.action != Action::Created {
+                not_created.insert(line_asset(&line));
+            }
+            progress.advance(1);
+            lines.push(line);
+        }
+        let mut policies: BTreeMap<PolicyId, AccessPolicy> = index.policies.clone();
+        for l in new_locators {
+            let line = if not_created.contains(&Some(l.asset_id)) {
+                line_for(l, Action::Conflict, Some(Note::Text(format!("its asset {} was not imported", l.asset_id))))
+            } else {
+                create_locator(&catalog, &mut policies, &dc.origin, l).await?
+            };
+            progress.advance(1);
+            lines.push(line);
+        }
     }
     progress.finish();
     report(ctx.json, &export, &lines, dry_run)?;
@@ -94,8 +206,16 @@ pub async fn run(ctx: &Context<'_>, dc: &str, path: &Path, dry_run: bool) -> any
     Ok(if bad { ExitCode::from(crate::exit::FAILURE) } else { ExitCode::SUCCESS })
 }
 
-/// A JSON file, or every `*.json` file of a folder (not recursive).
-fn read_documents(path: &Path) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
+fn line_asset(line: &Line<'_>) -> Option<AssetId> {
+    match line.id {
+        Some(RecordId::Asset(id)) => Some(id),
+        _ => None,
+    }
+}
+
+/// A JSON file, or every `*.json` file of a folder (not recursive), read
+/// record by record: memory holds what import needs of each, never a document.
+fn read_files(path: &Path) -> anyhow::Result<Export> {
     let files: Vec<PathBuf> = if path.is_dir() {
         let mut found: Vec<PathBuf> = std::fs::read_dir(path)
             .map_err(|e| Error::invalid_input(format!("cannot read folder '{}': {e}", path.display())))?
@@ -110,90 +230,120 @@ fn read_documents(path: &Path) -> anyhow::Result<Vec<(String, serde_json::Value)
     } else {
         vec![path.to_path_buf()]
     };
-    let mut documents = Vec::new();
+    let mut reader = ExportReader::new();
     for file in files {
-        let text = std::fs::read(&file)
+        let opened = std::fs::File::open(&file)
             .map_err(|e| Error::invalid_input(format!("cannot read export '{}': {e}", file.display())))?;
-        let value: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+        let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let mut json = serde_json::Deserializer::from_reader(BufReader::with_capacity(256 * 1024, opened));
+        let records = reader.read_document(&name, &mut json).and_then(|n| json.end().map(|()| n)).map_err(|e| {
+            let what = if e.is_io() { "cannot be read" } else { "is not JSON" };
             Error::invalid_input(format!(
-                "export '{}' is not JSON ({e}): give v2 REST or `az ams` JSON",
+                "export '{}' {what} ({e}): give v2 REST or `az ams` JSON; nothing was written",
                 file.display()
             ))
         })?;
-        if !mirrorcast_core::ams::looks_like_export(&value) {
+        if records == 0 {
             return Err(Error::invalid_input(format!(
                 "'{}' holds no Media Services assets, access policies or locators",
                 file.display()
             ))
             .into());
         }
-        let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
-        documents.push((name, value));
     }
-    Ok(documents)
+    Ok(reader.finish())
 }
 
-async fn import_asset(catalog: &Catalog, a: &ExportAsset, dry_run: bool) -> anyhow::Result<Line> {
-    let line = |action, message: Option<String>| Line {
-        kind: RecordKind::Asset,
-        id: Some(a.asset.id.to_string()),
-        action,
-        source: a.source.clone(),
-        message,
-    };
-    match catalog.get_asset(&a.asset.id).await {
-        Ok(existing) => return Ok(compare_asset(&existing.value.asset, a, line)),
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
+enum AssetPlan<'a> {
+    /// Nothing to write: exists, conflicts or is invalid.
+    Decided(Line<'a>),
+    Create(NewAsset<'a>),
+}
+
+/// An asset to create, its file infos checked.
+struct NewAsset<'a> {
+    export: &'a ExportAsset,
+    files: Vec<AssetFile>,
+    from_export: bool,
+    container_exists: bool,
+}
+
+impl<'a> NewAsset<'a> {
+    fn note(&self) -> Note<'a> {
+        Note::Files { count: self.files.len(), from_export: self.from_export }
+    }
+}
+
+fn asset_line<'a>(a: &'a ExportAsset, action: Action, message: Option<Note<'a>>) -> Line<'a> {
+    Line { kind: RecordKind::Asset, id: Some(RecordId::Asset(a.asset.id)), action, source: &a.source, message }
+}
+
+async fn plan_asset<'a>(
+    catalog: &Catalog,
+    index: &Index,
+    bad_assets: &BTreeMap<AssetId, &str>,
+    containers: &BTreeSet<String>,
+    a: &'a ExportAsset,
+) -> anyhow::Result<AssetPlan<'a>> {
+    let line = |action, message: String| AssetPlan::Decided(asset_line(a, action, Some(Note::Text(message))));
+    if let Some(existing) = index.assets.get(&a.asset.id) {
+        return Ok(AssetPlan::Decided(compare_asset(&existing.asset, a)));
+    }
+    if let Some(problem) = bad_assets.get(&a.asset.id) {
+        return Ok(line(Action::Conflict, format!("exists, but {problem}; left as it is")));
     }
     // File infos from the container's blobs; from the export when it has none here.
-    let blobs = match catalog.store().list_all(&a.asset.container, "").await {
-        Ok(b) => b,
-        Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e.into()),
+    let container_exists = containers.contains(&a.asset.container);
+    let blobs = if container_exists {
+        match catalog.store().list_all(&a.asset.container, "").await {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        Vec::new()
     };
     let from_export = blobs.is_empty() && !a.files.is_empty();
     let blobs = if from_export { a.files.iter().map(|f| listed(&f.name, f.size)).collect() } else { blobs };
-    if let Err(e) = file_infos(&a.asset, &blobs) {
-        return Ok(line(Action::Invalid, Some(e.to_string())));
+    let files = match file_infos(&a.asset, &blobs) {
+        Ok(files) => files,
+        Err(e) => return Ok(line(Action::Invalid, e.to_string())),
+    };
+    if let Err(e) = validate_files(&a.asset.id, &files) {
+        return Ok(line(Action::Invalid, e.to_string()));
     }
-    let note = Some(format!(
-        "{} file(s){}",
-        blobs.len(),
-        if from_export { " as the export lists them (the container holds no blobs)" } else { "" }
-    ));
-    if dry_run {
-        return Ok(line(Action::Create, note));
-    }
-    match catalog.create_asset(&a.asset).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            let existing = catalog.get_asset(&a.asset.id).await?;
-            return Ok(compare_asset(&existing.value.asset, a, line));
-        }
-        Err(e) => return Err(e.into()),
-    }
-    if !blobs.is_empty() {
-        catalog.set_files_from(&a.asset.id, &blobs, None, None).await?;
-    }
-    Ok(line(Action::Created, note))
+    Ok(AssetPlan::Create(NewAsset { export: a, files, from_export, container_exists }))
 }
 
-fn compare_asset(
-    existing: &mirrorcast_core::model::Asset,
-    a: &ExportAsset,
-    line: impl Fn(Action, Option<String>) -> Line,
-) -> Line {
+async fn create_asset<'a>(catalog: &Catalog, new: NewAsset<'a>) -> anyhow::Result<Line<'a>> {
+    let a = new.export;
+    if !new.container_exists {
+        catalog.store().create_container(&a.asset.container).await?;
+    }
+    let note = new.note();
+    let record = AssetRecord { asset: a.asset.clone(), files: new.files };
+    match catalog.create_asset_with(&record, None).await {
+        Ok(()) => Ok(asset_line(a, Action::Created, Some(note))),
+        // Written by someone else since the plan.
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            Ok(compare_asset(&catalog.get_asset(&a.asset.id).await?.value.asset, a))
+        }
+        Err(e) if e.kind() == ErrorKind::InvalidInput => {
+            Ok(asset_line(a, Action::Invalid, Some(Note::Text(e.to_string()))))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn compare_asset<'a>(existing: &Asset, a: &'a ExportAsset) -> Line<'a> {
     if same_asset_terms(existing, &a.asset) {
-        line(Action::Exists, None)
+        asset_line(a, Action::Exists, None)
     } else {
-        line(
-            Action::Conflict,
-            Some(format!(
-                "exists with other terms (name '{}', options {:?}, container {}); left as it is",
-                existing.name, existing.options, existing.container
-            )),
-        )
+        let message = format!(
+            "exists with other terms (name '{}', options {:?}, container {}); left as it is",
+            existing.name, existing.options, existing.container
+        );
+        asset_line(a, Action::Conflict, Some(Note::Text(message)))
     }
 }
 
@@ -210,34 +360,13 @@ fn listed(name: &str, size: u64) -> BlobMeta {
     }
 }
 
-fn line_for(l: &ExportLocator, action: Action, message: Option<String>) -> Line {
-    Line { kind: RecordKind::Locator, id: Some(l.id.to_string()), action, source: l.source.clone(), message }
+fn line_for<'a>(l: &'a ExportLocator, action: Action, message: Option<Note<'a>>) -> Line<'a> {
+    Line { kind: RecordKind::Locator, id: Some(RecordId::Locator(l.id)), action, source: &l.source, message }
 }
 
-async fn import_locator(
-    catalog: &Catalog,
-    origin: &str,
-    l: &ExportLocator,
-    asset_in_export: bool,
-    dry_run: bool,
-) -> anyhow::Result<Line> {
-    match catalog.get_locator(&l.id).await {
-        Ok(existing) => return Ok(compare_locator(&existing, l)),
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
-    }
-    if !asset_in_export && !asset_exists(catalog, &l.asset_id).await? {
-        return Ok(line_for(
-            l,
-            Action::Invalid,
-            Some(format!("its asset {} is neither in the export nor in this data center", l.asset_id)),
-        ));
-    }
-    if dry_run {
-        return Ok(line_for(l, Action::Create, None));
-    }
-    let policy = catalog.policy_for(&l.policy_name, l.duration_minutes, l.permissions).await?;
-    let locator = Locator {
+/// The record a locator of the export becomes here.
+fn locator_of(origin: &str, l: &ExportLocator, policy: &AccessPolicy) -> Locator {
+    Locator {
         id: l.id,
         locator_type: l.locator_type,
         asset_id: l.asset_id,
@@ -245,96 +374,164 @@ async fn import_locator(
         start_time: l.start_time,
         expiration: l.expiration,
         path: format!("{}/{}/", origin.trim_end_matches('/'), l.id.guid()),
-        delivery: Default::default(),
+        delivery: l.delivery.clone(),
+    }
+}
+
+/// `Ok` when the locator is to be written, else the line saying why not.
+fn plan_locator<'a>(
+    index: &Index,
+    bad_assets: &BTreeMap<AssetId, &str>,
+    problems: &BTreeMap<&str, &str>,
+    origin: &str,
+    l: &'a ExportLocator,
+    asset_in_export: bool,
+) -> Result<(), Line<'a>> {
+    let refuse = |action, message: String| line_for(l, action, Some(Note::Text(message)));
+    if let Some(existing) = index.locators.get(&l.id) {
+        return Err(compare_locator(existing, l));
+    }
+    let record = format!("locators/{}.json", l.id.guid());
+    if let Some(problem) = problems.get(record.as_str()) {
+        return Err(refuse(Action::Conflict, format!("exists, but {problem}; left as it is")));
+    }
+    if !asset_in_export {
+        if let Some(problem) = bad_assets.get(&l.asset_id) {
+            return Err(refuse(Action::Invalid, format!("its asset {} is here, but {problem}", l.asset_id)));
+        }
+        if !index.assets.contains_key(&l.asset_id) {
+            let message = format!("its asset {} is neither in the export nor in this data center", l.asset_id);
+            return Err(refuse(Action::Invalid, message));
+        }
+    }
+    let policy = AccessPolicy::for_terms(&l.policy_name, l.duration_minutes, l.permissions);
+    locator_of(origin, l, &policy).validate(&l.id, Some(&policy)).map_err(|e| refuse(Action::Invalid, e.to_string()))
+}
+
+async fn create_locator<'a>(
+    catalog: &Catalog,
+    policies: &mut BTreeMap<PolicyId, AccessPolicy>,
+    origin: &str,
+    l: &'a ExportLocator,
+) -> anyhow::Result<Line<'a>> {
+    // The policy of these terms: one the catalog has (whatever its name), else a new one.
+    let wanted = AccessPolicy::for_terms(&l.policy_name, l.duration_minutes, l.permissions);
+    let policy = match policies.get(&wanted.id) {
+        Some(p) => p.clone(),
+        None => match catalog.create_policy(&l.policy_name, l.duration_minutes, l.permissions).await {
+            Ok(p) => {
+                policies.insert(p.id, p.clone());
+                p
+            }
+            // One of these terms exists but its record fails its checks.
+            Err(e) if matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::Corrupt) => {
+                return Ok(line_for(l, Action::Invalid, Some(Note::Text(format!("its access policy: {e}")))));
+            }
+            Err(e) => return Err(e.into()),
+        },
     };
-    match catalog.put_locator(&locator, &policy).await {
+    match catalog.put_locator(&locator_of(origin, l, &policy), &policy).await {
         Ok(()) => Ok(line_for(l, Action::Created, None)),
+        // Written by someone else since the plan.
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(compare_locator(&catalog.get_locator(&l.id).await?, l)),
+        Err(e) if e.kind() == ErrorKind::InvalidInput => {
+            Ok(line_for(l, Action::Invalid, Some(Note::Text(e.to_string()))))
+        }
         Err(e) => Err(e.into()),
     }
 }
 
-async fn asset_exists(catalog: &Catalog, id: &AssetId) -> anyhow::Result<bool> {
-    match catalog.get_asset(id).await {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn compare_locator(existing: &Locator, l: &ExportLocator) -> Line {
+fn compare_locator<'a>(existing: &Locator, l: &'a ExportLocator) -> Line<'a> {
     if l.matches(existing) {
         line_for(l, Action::Exists, None)
     } else {
         let start = existing.start_time.map_or_else(|| "none".to_owned(), |t| t.to_rfc3339());
-        line_for(
-            l,
-            Action::Conflict,
-            Some(format!(
-                "exists with other terms (asset {}, {}, start {start}, expiry {}); left as it is",
-                existing.asset_id,
-                existing.locator_type,
-                existing.expiration.to_rfc3339()
-            )),
-        )
+        let message = format!(
+            "exists with other terms (asset {}, {}, start {start}, expiry {}); left as it is",
+            existing.asset_id,
+            existing.locator_type,
+            existing.expiration.to_rfc3339()
+        );
+        line_for(l, Action::Conflict, Some(Note::Text(message)))
     }
 }
 
-fn report(json: bool, export: &Export, lines: &[Line], dry_run: bool) -> anyhow::Result<()> {
+#[derive(Serialize)]
+struct Totals {
+    assets: usize,
+    locators: usize,
+    create: usize,
+    created: usize,
+    exists: usize,
+    conflict: usize,
+    invalid: usize,
+    skipped: usize,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    dry_run: bool,
+    totals: Totals,
+    records: &'a [Line<'a>],
+}
+
+fn report(json: bool, export: &Export, lines: &[Line<'_>], dry_run: bool) -> anyhow::Result<()> {
     let count = |a: Action| lines.iter().filter(|l| l.action == a).count();
-    let totals = serde_json::json!({
-        "assets": export.assets.len(),
-        "locators": export.locators.len(),
-        "create": count(Action::Create),
-        "created": count(Action::Created),
-        "exists": count(Action::Exists),
-        "conflict": count(Action::Conflict),
-        "invalid": count(Action::Invalid),
-        "skipped": count(Action::Skipped),
-    });
+    let totals = Totals {
+        assets: export.assets.len(),
+        locators: export.locators.len(),
+        create: count(Action::Create),
+        created: count(Action::Created),
+        exists: count(Action::Exists),
+        conflict: count(Action::Conflict),
+        invalid: count(Action::Invalid),
+        skipped: count(Action::Skipped),
+    };
     if json {
-        return output::json(&serde_json::json!({ "dry_run": dry_run, "totals": totals, "records": lines }));
+        return output::json(&Report { dry_run, totals, records: lines });
     }
-    let rows: Vec<Vec<String>> = lines
-        .iter()
-        .map(|l| {
-            let action = match l.action {
-                Action::Create => "would create",
-                Action::Created => "created",
-                Action::Exists => "exists",
-                Action::Conflict => "CONFLICT",
-                Action::Invalid => "INVALID",
-                Action::Skipped => "skipped",
-            };
-            let kind =
-                serde_json::to_value(l.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            vec![
-                action.to_owned(),
-                kind,
-                l.id.clone().unwrap_or_default(),
-                l.source.clone(),
-                l.message.clone().unwrap_or_default(),
-            ]
-        })
-        .collect();
-    output::table(&["RESULT", "KIND", "ID", "SOURCE", "NOTE"], &rows);
+    let row = |l: &Line<'_>| {
+        let action = match l.action {
+            Action::Create => "would create",
+            Action::Created => "created",
+            Action::Exists => "exists",
+            Action::Conflict => "CONFLICT",
+            Action::Invalid => "INVALID",
+            Action::Skipped => "skipped",
+        };
+        let kind = match l.kind {
+            RecordKind::Asset => "asset",
+            RecordKind::File => "file",
+            RecordKind::AccessPolicy => "access_policy",
+            RecordKind::Locator => "locator",
+            RecordKind::Unknown => "unknown",
+        };
+        [
+            action.to_owned(),
+            kind.to_owned(),
+            l.id.as_ref().map(ToString::to_string).unwrap_or_default(),
+            l.source.to_owned(),
+            l.message.as_ref().map(ToString::to_string).unwrap_or_default(),
+        ]
+    };
+    output::table_streamed(&["RESULT", "KIND", "ID", "SOURCE", "NOTE"], || lines.iter().map(row));
     if dry_run {
         outln!(
             "dry run: would create {}; {} exist already; {} conflicts, {} invalid, {} skipped; nothing was written",
-            count(Action::Create),
-            count(Action::Exists),
-            count(Action::Conflict),
-            count(Action::Invalid),
-            count(Action::Skipped)
+            totals.create,
+            totals.exists,
+            totals.conflict,
+            totals.invalid,
+            totals.skipped
         );
     } else {
         outln!(
             "created {}; {} exist already; {} conflicts (left as they are), {} invalid, {} skipped",
-            count(Action::Created),
-            count(Action::Exists),
-            count(Action::Conflict),
-            count(Action::Invalid),
-            count(Action::Skipped)
+            totals.created,
+            totals.exists,
+            totals.conflict,
+            totals.invalid,
+            totals.skipped
         );
     }
     Ok(())
