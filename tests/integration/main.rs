@@ -19,6 +19,7 @@ mod import_hostile;
 mod names;
 mod player;
 mod plugins;
+mod protected;
 mod readiness;
 mod records;
 mod replicate;

@@ -1,0 +1,165 @@
+//! Protected streams are never served in the clear. A Media Services library
+//! imported from an `az ams` export holds a locator streamed with DRM
+//! (`Predefined_MultiDrmCencStreaming`, a content key, a content key policy)
+//! and one that only allowed downloads (`Predefined_DownloadOnly`), on one
+//! asset. From A and, after replicate, from B: every format and every file of
+//! the DRM locator is a 403 with no media byte; the download-only locator's
+//! manifests are refused and its MP4 is served; `verify --http` marks both as
+//! not servable; the listings say so; `--output ams` keeps each locator's own
+//! streaming policy name (their access policy is one record: equal terms).
+
+use bytes::Bytes;
+use mirrorcast_azurite::{Persistence, TwoDataCenters};
+use mirrorcast_core::mime::mime_type_for;
+use mirrorcast_core::store::{BlobProperties, BlobStore, PutOptions};
+
+use crate::replicate::Failover;
+use crate::serve::{publish_media_in, serve_dc};
+
+const ASSET: &str = "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d";
+const DRM: &str = "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e";
+const DOWNLOAD: &str = "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f";
+const KEY: &str = "8d9e0f1a-2b3c-4d4e-9f5a-6b7c8d9e0f1a";
+const ARM: &str = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/media-rg/providers/Microsoft.Media/mediaservices/amsmedia03";
+
+/// `az ams asset list` and `az ams streaming-locator list`, as the CLI prints them.
+fn write_export(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let assets = format!(
+        r#"[{{"alternateId": null, "assetId": "{ASSET}", "container": "asset-{ASSET}",
+  "created": "2022-03-01T10:00:00.000000+00:00", "description": null,
+  "id": "{ARM}/assets/clip-drm", "lastModified": "2022-03-01T10:05:00.000000+00:00",
+  "name": "clip-drm", "resourceGroup": "media-rg", "storageAccountName": "amsstore03",
+  "storageEncryptionFormat": "None", "systemData": null, "type": "Microsoft.Media/mediaservices/assets"}}]"#
+    );
+    let locator = |name: &str, id: &str, policy: &str, keys: &str, key_policy: &str| {
+        format!(
+            r#"{{"alternativeMediaId": null, "assetName": "clip-drm", "contentKeys": {keys},
+  "created": "2022-03-01T10:06:00.000000+00:00", "defaultContentKeyPolicyName": {key_policy},
+  "endTime": "9999-12-31T23:59:59.999999+00:00", "filters": [],
+  "id": "{ARM}/streamingLocators/{name}", "name": "{name}", "resourceGroup": "media-rg",
+  "startTime": "2022-03-01T10:06:00+00:00", "streamingLocatorId": "{id}",
+  "streamingPolicyName": "{policy}", "systemData": null, "type": "Microsoft.Media/mediaservices/streamingLocators"}}"#
+        )
+    };
+    let keys = format!(
+        r#"[{{"id": "{KEY}", "labelReferenceInStreamingPolicy": "cencDefaultKey", "policyName": "drm-policy", "tracks": [], "type": "CommonEncryptionCenc", "value": null}}]"#
+    );
+    let locators = format!(
+        "[{},\n{}]",
+        locator("locator-drm", DRM, "Predefined_MultiDrmCencStreaming", &keys, "\"drm-policy\""),
+        locator("locator-download", DOWNLOAD, "Predefined_DownloadOnly", "[]", "null")
+    );
+    std::fs::write(dir.join("assets.json"), assets).unwrap();
+    std::fs::write(dir.join("streaming-locators.json"), locators).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_drm_locator_is_never_served_in_the_clear_from_a_or_b() {
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let env = f.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The encoded clip (made and published by the serve tests' helper), copied into the container
+    // Media Services left: the asset of the export.
+    publish_media_in(f.dir.path(), &env).await;
+    let clip = f.dir.path().join("clip");
+    let a = f.dcs.a.store();
+    let container = format!("asset-{ASSET}");
+    a.create_container(&container).await.unwrap();
+    let mut media_bytes = Vec::new();
+    for entry in std::fs::read_dir(&clip).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let bytes = std::fs::read(&path).unwrap();
+        if name.ends_with(".mp4") {
+            media_bytes.push(bytes[bytes.len() / 2..bytes.len() / 2 + 32].to_vec());
+        }
+        let options = PutOptions {
+            properties: BlobProperties { content_type: Some(mime_type_for(&name)), ..Default::default() },
+            ..Default::default()
+        };
+        a.put_blob(&container, &name, Bytes::from(bytes), &options).await.unwrap();
+    }
+    let export = f.dir.path().join("export");
+    write_export(&export);
+    let imported = f.run(&["import", "--dc", "a", export.to_str().unwrap(), "--json"]).await;
+    assert_eq!(imported.code, 0, "{}\n{}", imported.stdout, imported.stderr);
+    let asset = format!("nb:cid:UUID:{ASSET}");
+    f.run(&["replicate", "--from", "a", "--to", "b", "--asset", &asset]).await.ok();
+
+    let (sa, sb) = tokio::join!(serve_dc(f.dir.path(), &env, "a", &[]), serve_dc(f.dir.path(), &env, "b", &[]));
+    let http = reqwest::Client::new();
+    let streams = [
+        "Clip.ism/manifest",
+        "Clip.ism/manifest(format=m3u8-aapl)",
+        "Clip.ism/manifest(format=m3u8-aapl-v3).m3u8",
+        "Clip.ism/manifest(format=m3u8-cmaf)",
+        "Clip.ism/manifest(format=mpd-time-csf)",
+        "Clip.ism/manifest(format=mpd-time-cmaf).mpd",
+        "Clip.ism/QualityLevels(600000)/Manifest(video,format=m3u8-cmaf)",
+        "Clip.ism/QualityLevels(600000)/Fragments(video=i,format=m3u8-cmaf).mp4",
+        "Clip.ism/QualityLevels(600000)/Fragments(video=0,format=m3u8-cmaf).m4s",
+        "Clip.ism/QualityLevels(600000)/Fragments(video=0,format=m3u8-aapl).ts",
+        "Clip.ism/QualityLevels(600000)/Fragments(video=0)",
+    ];
+    let files = ["Clip_320x180_600.mp4", "Clip_160x90_300.mp4", "Clip.ism", "Clip.ismc"];
+    for (dc, origin) in [("A", &sa.addr), ("B", &sb.addr)] {
+        for path in streams.iter().chain(&files) {
+            let r = http.get(format!("http://{origin}/{DRM}/{path}")).send().await.unwrap();
+            assert_eq!(r.status(), 403, "{dc} DRM {path}");
+            let body = r.bytes().await.unwrap();
+            let text = String::from_utf8_lossy(&body);
+            assert!(text.starts_with("protected stream (Predefined_MultiDrmCencStreaming)"), "{dc} {path}: {text}");
+            assert!(body.len() < 100, "{dc} {path}: a short refusal, no media");
+            assert!(!media_bytes.iter().any(|m| body.windows(m.len()).any(|w| w == &m[..])), "{dc} {path}");
+            assert!(!text.contains(KEY), "{dc} {path}: never a key id");
+        }
+        for path in streams {
+            let r = http.get(format!("http://{origin}/{DOWNLOAD}/{path}")).send().await.unwrap();
+            assert_eq!(r.status(), 403, "{dc} download-only {path}");
+            assert_eq!(r.text().await.unwrap(), "download only: no streaming\n", "{dc} {path}");
+        }
+        let mp4 = http.get(format!("http://{origin}/{DOWNLOAD}/Clip_320x180_600.mp4")).send().await.unwrap();
+        assert_eq!(mp4.status(), 200, "{dc}: a download-only locator serves its files");
+        assert_eq!(mp4.bytes().await.unwrap(), std::fs::read(clip.join("Clip_320x180_600.mp4")).unwrap(), "{dc}");
+    }
+
+    // The audit marks both as not servable, with the origin's reason; nothing is called identical.
+    let (a_url, b_url) = (format!("http://{}", sa.addr), format!("http://{}", sb.addr));
+    let args = ["verify", "--http", "--from", "a", "--to", "b", "--from-url", &a_url, "--to-url", &b_url];
+    let audit = f.run(&[&args[..], &["--asset", &asset, "--json"]].concat()).await;
+    let report = audit.json();
+    assert_ne!(audit.code, 0, "{report:#}");
+    let entries = report["assets"][0]["entries"].as_array().unwrap();
+    for (locator, why) in [(DRM, "403: protected stream"), (DOWNLOAD, "403: download only")] {
+        let of: Vec<&serde_json::Value> =
+            entries.iter().filter(|e| e["path"].as_str().unwrap().starts_with(&format!("/{locator}/"))).collect();
+        assert!(of.len() >= 3, "{locator}: Smooth, HLS and DASH: {report:#}");
+        assert!(of.iter().all(|e| e["marker"] == "!" && e["detail"].as_str().unwrap().contains(why)), "{report:#}");
+    }
+
+    // The listings say what is not served, in A and in B.
+    for dc in ["a", "b"] {
+        let listed = f.run(&["locator", "list", "--dc", dc, &asset, "--json"]).await.ok().json();
+        let serves = |id: &str| {
+            listed.as_array().unwrap().iter().find(|l| l["id"].as_str().unwrap().ends_with(id)).unwrap()["serves"]
+                .clone()
+        };
+        assert_eq!(serves(DRM), "protected: not served", "{dc}: {listed}");
+        assert_eq!(serves(DOWNLOAD), "download only", "{dc}: {listed}");
+        let urls = f.run(&["locator", "urls", "--dc", dc, &asset]).await.ok();
+        assert!(
+            urls.stdout.contains("not servable: protected stream (Predefined_MultiDrmCencStreaming)"),
+            "{}",
+            urls.stdout
+        );
+    }
+    // Media Services' shape out: each locator keeps its own streaming policy name.
+    let ams = f.run(&["locator", "list", "--dc", "a", &asset, "--output", "ams"]).await.ok().json();
+    let text = ams.to_string();
+    for (id, name) in [(DRM, "Predefined_MultiDrmCencStreaming"), (DOWNLOAD, "Predefined_DownloadOnly")] {
+        let entry = ams["value"].as_array().unwrap().iter().find(|l| l["Id"].as_str().unwrap().ends_with(id));
+        let entry = entry.unwrap_or_else(|| panic!("{id} in {text}"));
+        assert_eq!(entry["AccessPolicy"]["Name"], name, "{text}");
+    }
+}
