@@ -1,7 +1,8 @@
 //! Real players in real headless Chromium: hls.js plays the origin's HLS and
 //! dash.js its DASH (both pinned in tools/players/package-lock.json), muted,
 //! until `video.currentTime` passes 2 s. The page and the player scripts are
-//! served from loopback; the streams come from `mirrorcast serve` (CORS).
+//! served from loopback; the streams come from `mirrorcast serve` (CORS) of
+//! data center B after a replicate (HLS `m3u8-aapl` is MPEG-TS, as Media Services served it).
 //! Needs /usr/bin/chromium (or $CHROMIUM) and `npm ci` in tools/players
 //! (`cargo xtask setup`); without them this test fails, it never skips.
 
@@ -9,8 +10,11 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use mirrorcast_azurite::{Persistence, TwoDataCenters};
+
 use crate::helpers::Sandbox;
-use crate::serve::published_and_served;
+use crate::replicate::Failover;
+use crate::serve::{publish_media_in, published_and_served, serve_dc};
 
 fn players_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/players")
@@ -92,11 +96,16 @@ fn require_chromium_and_players() {
     );
 }
 
+/// From B, after a failover: the clip published in A, replicated, served by B's origin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hls_js_and_dash_js_play_the_origins_streams_in_headless_chromium() {
     require_chromium_and_players();
-    let sb = Sandbox::start().await;
-    let (published, served) = published_and_served(&sb).await;
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let env = f.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let published = publish_media_in(f.dir.path(), &env).await;
+    f.run(&["replicate", "--from", "a", "--to", "b", "--asset", &published.asset]).await.ok();
+    let served = serve_dc(f.dir.path(), &env, "b", &[]).await;
     let page = serve_page().await;
     let manifest = format!("http://{}/{}/Clip.ism/manifest", served.addr, published.locator);
     for (kind, format) in [
