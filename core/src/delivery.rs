@@ -98,15 +98,15 @@ impl Delivery {
                 None => Servable::Protected(name.clone()),
             };
         }
-        if !self.content_key_ids.is_empty() {
-            return Servable::Protected("content keys".to_owned());
-        }
         let v2_protected = self
             .delivery_policy_types
             .iter()
             .find(|t| !t.eq_ignore_ascii_case("NoDynamicEncryption") && !t.eq_ignore_ascii_case("None"));
         if let Some(kind) = v2_protected {
             return Servable::Protected(kind.clone());
+        }
+        if !self.content_key_ids.is_empty() {
+            return Servable::Protected("content keys".to_owned());
         }
         match options {
             AssetOptions::CommonEncryptionProtected => {
@@ -136,8 +136,12 @@ impl Delivery {
                 )));
             }
         }
+        // Bidirectional overrides would make a listing print another name than the record holds.
+        let hidden = |c: char| {
+            c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        };
         for name in names {
-            if name.trim().is_empty() || name.chars().count() > NAME_CHARS || name.chars().any(char::is_control) {
+            if name.trim().is_empty() || name.chars().count() > NAME_CHARS || name.chars().any(hidden) {
                 return Err(Error::invalid_input(format!(
                     "a locator's streaming policy, key or filter name is empty, longer than {NAME_CHARS} characters or holds control characters"
                 )));
@@ -193,6 +197,7 @@ mod tests {
         assert!(policy("x\ny").validate().is_err());
         assert!(policy(&"p".repeat(NAME_CHARS + 1)).validate().is_err());
         assert!(policy(" ").validate().is_err());
+        assert!(policy("a\u{202e}b").validate().is_err(), "a bidirectional override");
         let many = Delivery { filters: vec!["f".into(); MAX_NAMES + 1], ..Delivery::default() };
         assert!(many.validate().is_err());
     }

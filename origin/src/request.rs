@@ -151,7 +151,7 @@ pub enum Refused {
 
 /// Longest path accepted (hyper's header limit cuts far longer ones first).
 const MAX_PATH: usize = 4096;
-/// Longest argument quoted back in a refusal.
+/// Longest argument quoted back in a refusal, in bytes.
 const MAX_QUOTED: usize = 40;
 
 pub fn parse(raw_path: &str) -> Result<Request, Refused> {
@@ -201,11 +201,14 @@ impl<'a> Call<'a> {
         if args.contains('(') || args.contains(')') {
             return Err(Refused::Malformed);
         }
-        let args = args
-            .split(',')
-            .filter(|a| !a.is_empty())
-            .map(|a| a.split_once('=').map_or((a, None), |(k, v)| (k, Some(v))))
-            .collect();
+        // `manifest()` is `manifest`; an empty argument between commas names nothing.
+        let args: Vec<(&str, Option<&str>)> = match args {
+            "" => Vec::new(),
+            list => list.split(',').map(|a| a.split_once('=').map_or((a, None), |(k, v)| (k, Some(v)))).collect(),
+        };
+        if args.iter().any(|(k, _)| k.is_empty()) {
+            return Err(Refused::Malformed);
+        }
         Ok(Call { name: name.to_ascii_lowercase(), args, suffix })
     }
 
@@ -245,7 +248,29 @@ fn unsupported(key: &str, value: Option<&str>) -> Refused {
         Some(v) => format!("{key}={v}"),
         None => key.to_owned(),
     };
-    Refused::Unsupported(text.chars().take(MAX_QUOTED).collect())
+    let mut quoted = String::new();
+    for c in text.chars() {
+        if quoted.len() + c.len_utf8() > MAX_QUOTED {
+            break;
+        }
+        quoted.push(c);
+    }
+    Refused::Unsupported(quoted)
+}
+
+/// `audio-only=false`: what these HLS masters are (no audio-only variant), so it is honoured
+/// wherever a client carries it, the master's child URLs included.
+fn is_audio_only_false(key: &str, value: Option<&str>) -> bool {
+    key.eq_ignore_ascii_case("audio-only") && value.is_some_and(|v| v.eq_ignore_ascii_case("false"))
+}
+
+/// A number in its one spelling: digits, no sign, no leading zero (so a CDN keys one URL per segment).
+fn canonical_number(text: &str) -> Result<u64, Refused> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if !digits || (text.len() > 1 && text.starts_with('0')) {
+        return Err(Refused::Malformed);
+    }
+    text.parse().map_err(|_| Refused::Malformed)
 }
 
 /// The manifest's own arguments: `format`, and `audio-only=false`, which asks for
@@ -254,8 +279,7 @@ fn unsupported(key: &str, value: Option<&str>) -> Refused {
 fn manifest_args(call: &Call<'_>) -> Result<Format, Refused> {
     let format = call.format()?;
     for (key, value) in &call.args {
-        let audio_only_false =
-            key.eq_ignore_ascii_case("audio-only") && value.is_some_and(|v| v.eq_ignore_ascii_case("false"));
+        let audio_only_false = is_audio_only_false(key, *value);
         if !key.eq_ignore_ascii_case("format") && !audio_only_false {
             return Err(unsupported(key, *value));
         }
@@ -279,15 +303,15 @@ fn packaged(ism: String, rest: &[&str]) -> Result<Target, Refused> {
             if quality.name != "qualitylevels" || !quality.suffix.is_empty() {
                 return Err(Refused::Malformed);
             }
-            let bitrate: u64 = match quality.args.as_slice() {
-                [(b, None)] => b.parse().map_err(|_| Refused::Malformed)?,
+            let bitrate = match quality.args.as_slice() {
+                [(b, None)] => canonical_number(b)?,
                 _ => return Err(Refused::Malformed),
             };
             let call = Call::of(m)?;
             let format = call.format()?;
             let mut stream = None;
             for (key, value) in &call.args {
-                if key.eq_ignore_ascii_case("format") {
+                if key.eq_ignore_ascii_case("format") || is_audio_only_false(key, *value) {
                     continue;
                 }
                 if known_unsupported(key) || stream.is_some() {
@@ -311,7 +335,7 @@ fn packaged(ism: String, rest: &[&str]) -> Result<Target, Refused> {
                 }
                 ("fragments", Some(t)) => {
                     call.suffix_is(Some(format.segment_extension(false)).filter(|e| !e.is_empty()))?;
-                    let time = t.parse().map_err(|_| Refused::Malformed)?;
+                    let time = canonical_number(t)?;
                     Ok(Target::Fragment { ism, bitrate, stream, time: Some(time), format })
                 }
                 _ => Err(Refused::Malformed),
@@ -423,6 +447,15 @@ mod tests {
             "Big.ism/manifest.m3u8",
             "Big.ism/manifest(format=m3u8-cmaf).m3u8x",
             "Big.ism/manifest(format=m3u8-cmaf)(x)",
+            "Big.ism/manifest(format=m3u8-aapl,)",
+            "Big.ism/manifest(,format=m3u8-aapl)",
+            "Big.ism/manifest(format=)",
+            "Big.ism/manifest(format)",
+            "Big.ism/QualityLevels(600000)/Fragments(video=0,,format=m3u8-cmaf)",
+            "Big.ism/QualityLevels(0600000)/Fragments(video=0,format=m3u8-cmaf)",
+            "Big.ism/QualityLevels(+600000)/Fragments(video=0,format=m3u8-cmaf)",
+            "Big.ism/QualityLevels(600000)/Fragments(video=00,format=m3u8-cmaf)",
+            "Big.ism/QualityLevels(600000)/Fragments(video=+0,format=m3u8-cmaf)",
         ] {
             assert_eq!(target(path), Err(Refused::Malformed), "{path}");
         }
@@ -491,5 +524,17 @@ mod tests {
         }
         let long = format!("Big.ism/manifest(format=m3u8-cmaf,{}=1)", "k".repeat(300));
         assert!(matches!(target(&long), Err(Refused::Unsupported(n)) if n.len() <= MAX_QUOTED));
+        let wide = format!("Big.ism/manifest(format=m3u8-cmaf,x={})", "\u{1f600}".repeat(40));
+        assert!(matches!(target(&wide), Err(Refused::Unsupported(n)) if n.len() <= MAX_QUOTED), "bytes, not chars");
+        assert_eq!(
+            target("Big.ism/QualityLevels(600000)/Manifest(video,format=m3u8-aapl,audio-only=false)"),
+            Ok(Target::Playlist {
+                ism: "Big.ism".into(),
+                bitrate: 600_000,
+                stream: "video".into(),
+                format: Format::HlsAapl
+            }),
+            "the master's audio-only=false carried into a child URL"
+        );
     }
 }

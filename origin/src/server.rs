@@ -281,24 +281,31 @@ impl IntoResponse for Fail {
             }
             Fail::Forbidden(why) => {
                 debug!(target: "mirrorcast_origin", "403: {why}");
-                (StatusCode::FORBIDDEN, format!("{}\n", short(&why))).into_response()
+                (StatusCode::FORBIDDEN, format!("{}\n", short(&why, MAX_REASON_IN_BODY))).into_response()
             }
             Fail::Unimplemented(why) => {
                 debug!(target: "mirrorcast_origin", "501: {why}");
-                (StatusCode::NOT_IMPLEMENTED, format!("{}\n", short(&why))).into_response()
+                (StatusCode::NOT_IMPLEMENTED, format!("{}\n", short(&why, MAX_REASON_IN_BODY))).into_response()
             }
             Fail::Fragmented(file) => {
                 debug!(target: "mirrorcast_origin", "501: {file} is a fragmented MP4");
-                let name: String = file.rsplit('/').next().unwrap_or(&file).chars().take(MAX_NAME_IN_BODY).collect();
+                let name = short(file.rsplit('/').next().unwrap_or(&file), MAX_NAME_IN_BODY);
                 (StatusCode::NOT_IMPLEMENTED, format!("fragmented rendition: {name}\n")).into_response()
             }
         }
     }
 }
 
-/// An error body's text, at most a short line.
-fn short(text: &str) -> String {
-    text.chars().take(MAX_REASON_IN_BODY).collect()
+/// An error body's text, at most `max` bytes of it, whole characters.
+fn short(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if out.len() + c.len_utf8() > max {
+            break;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// What the locator's delivery terms let it serve of `target`: a protected stream
@@ -988,7 +995,11 @@ pub fn router(origin: Arc<Origin>) -> Router {
         .option_layer(named)
         .layer(middleware::from_fn_with_state(origin.clone(), access_log))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, origin.config.request_timeout));
+    // Error bodies quote a little of the request: never to be sniffed as anything but text.
+    let nosniff =
+        SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     let inner = tower::ServiceBuilder::new()
+        .layer(nosniff)
         .layer(RequestBodyLimitLayer::new(16 * 1024))
         .map_request(with_body)
         .layer(cors)

@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use mirrorcast_azurite::{Persistence, TwoDataCenters};
 use mirrorcast_core::mime::mime_type_for;
-use mirrorcast_core::store::{BlobProperties, BlobStore, PutOptions};
+use mirrorcast_core::store::{BlobProperties, BlobStore, BlobStoreExt, PutOptions};
 
 use crate::replicate::Failover;
 use crate::serve::{publish_media_in, serve_dc};
@@ -54,17 +54,14 @@ fn write_export(dir: &std::path::Path) {
     std::fs::write(dir.join("streaming-locators.json"), locators).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_imported_drm_locator_is_never_served_in_the_clear_from_a_or_b() {
-    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
-    let env = f.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    // The encoded clip (made and published by the serve tests' helper), copied into the container
-    // Media Services left: the asset of the export.
-    publish_media_in(f.dir.path(), &env).await;
+/// The encoded clip (made and published by the serve tests' helper), copied into the container
+/// Media Services left for asset `guid` in A: the asset of an export. Returns 32 bytes from the
+/// middle of each rendition (a body holding one of them leaks media).
+async fn clip_in_ams_container(f: &Failover, env: &[(&str, &str)], guid: &str) -> Vec<Vec<u8>> {
+    publish_media_in(f.dir.path(), env).await;
     let clip = f.dir.path().join("clip");
     let a = f.dcs.a.store();
-    let container = format!("asset-{ASSET}");
+    let container = format!("asset-{guid}");
     a.create_container(&container).await.unwrap();
     let mut media_bytes = Vec::new();
     for entry in std::fs::read_dir(&clip).unwrap() {
@@ -80,6 +77,16 @@ async fn an_imported_drm_locator_is_never_served_in_the_clear_from_a_or_b() {
         };
         a.put_blob(&container, &name, Bytes::from(bytes), &options).await.unwrap();
     }
+    media_bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_drm_locator_is_never_served_in_the_clear_from_a_or_b() {
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let env = f.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let media_bytes = clip_in_ams_container(&f, &env, ASSET).await;
+    let clip = f.dir.path().join("clip");
     let export = f.dir.path().join("export");
     write_export(&export);
     let imported = f.run(&["import", "--dc", "a", export.to_str().unwrap(), "--json"]).await;
@@ -162,4 +169,76 @@ async fn an_imported_drm_locator_is_never_served_in_the_clear_from_a_or_b() {
         let entry = entry.unwrap_or_else(|| panic!("{id} in {text}"));
         assert_eq!(entry["AccessPolicy"]["Name"], name, "{text}");
     }
+}
+
+/// A v2 library protected by dynamic encryption: the assets' `Options` are 0 and the
+/// protection is in their (`$expand`ed) content keys and delivery policies. Every
+/// locator of such an asset is protected; one with `NoDynamicEncryption` only streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_asset_with_dynamic_encryption_policies_is_never_served_in_the_clear() {
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let env = f.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    const CLEAR: &str = "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b";
+    let media_bytes = clip_in_ams_container(&f, &env, ASSET).await;
+    // The same blobs under a second asset whose only delivery policy is clear.
+    let a = f.dcs.a.store();
+    a.create_container(&format!("asset-{CLEAR}")).await.unwrap();
+    for blob in a.list_all(&format!("asset-{ASSET}"), "").await.unwrap() {
+        let got = a.get_blob(&format!("asset-{ASSET}"), &blob.name, None).await.unwrap();
+        let bytes: Vec<Bytes> = futures::TryStreamExt::try_collect(got.stream).await.unwrap();
+        a.put_blob(&format!("asset-{CLEAR}"), &blob.name, Bytes::from(bytes.concat()), &PutOptions::default())
+            .await
+            .unwrap();
+    }
+    let asset = |guid: &str, name: &str, policies: &str, keys: &str| {
+        format!(
+            r#"{{"Id": "nb:cid:UUID:{guid}", "State": 0, "Created": "2016-03-14T09:21:07.303", "Name": "{name}",
+  "Options": 0, "Uri": "https://amsstore01.blob.core.windows.net/asset-{guid}",
+  "ContentKeys": {keys}, "DeliveryPolicies": {{"results": {policies}}}}}"#
+        )
+    };
+    let protected_policies = r#"[{"Id": "nb:adpid:UUID:1", "AssetDeliveryPolicyType": 4, "AssetDeliveryProtocol": 2},
+  {"Id": "nb:adpid:UUID:2", "AssetDeliveryPolicyType": 3, "AssetDeliveryProtocol": 4}]"#;
+    let key = format!(r#"[{{"Id": "nb:kid:UUID:{KEY}", "ContentKeyType": 1}}]"#);
+    let assets = format!(
+        r#"{{"value": [{}, {}]}}"#,
+        asset(ASSET, "clip-v2-drm", protected_policies, &key),
+        asset(CLEAR, "clip-v2-clear", r#"[{"Id": "nb:adpid:UUID:3", "AssetDeliveryPolicyType": 2}]"#, "[]")
+    );
+    let policies = r#"{"value": [{"Id": "nb:pid:UUID:2a3f6b1c-0d4e-4f5a-8b6c-7d8e9f0a1b2c", "Name": "Streaming policy",
+  "DurationInMinutes": 52560000.0, "Permissions": 1}]}"#;
+    let locator = |id: &str, guid: &str| {
+        format!(
+            r#"{{"Id": "nb:lid:UUID:{id}", "ExpirationDateTime": "2116-03-14T09:25:00", "Type": 2,
+  "AccessPolicyId": "nb:pid:UUID:2a3f6b1c-0d4e-4f5a-8b6c-7d8e9f0a1b2c", "AssetId": "nb:cid:UUID:{guid}",
+  "StartTime": "2016-03-14T09:25:00"}}"#
+        )
+    };
+    let locators = format!(r#"{{"value": [{}, {}]}}"#, locator(DRM, ASSET), locator(DOWNLOAD, CLEAR));
+    let export = f.dir.path().join("v2");
+    std::fs::create_dir_all(&export).unwrap();
+    std::fs::write(export.join("Assets.json"), assets).unwrap();
+    std::fs::write(export.join("AccessPolicies.json"), policies).unwrap();
+    std::fs::write(export.join("Locators.json"), locators).unwrap();
+    let imported = f.run(&["import", "--dc", "a", export.to_str().unwrap(), "--json"]).await;
+    assert_eq!(imported.code, 0, "{}\n{}", imported.stdout, imported.stderr);
+
+    let served = serve_dc(f.dir.path(), &env, "a", &[]).await;
+    let http = reqwest::Client::new();
+    for path in
+        ["Clip.ism/manifest(format=m3u8-aapl)", "Clip.ism/manifest(format=mpd-time-csf)", "Clip_320x180_600.mp4"]
+    {
+        let r = http.get(format!("http://{}/{DRM}/{path}", served.addr)).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+        let body = r.bytes().await.unwrap();
+        assert!(String::from_utf8_lossy(&body).starts_with("protected stream (DynamicCommonEncryption)"), "{path}");
+        assert!(!media_bytes.iter().any(|m| body.windows(m.len()).any(|w| w == &m[..])), "{path}");
+        let clear = http.get(format!("http://{}/{DOWNLOAD}/{path}", served.addr)).send().await.unwrap();
+        assert_eq!(clear.status(), 200, "NoDynamicEncryption: {path}");
+    }
+    let listed = f.run(&["locator", "list", "--dc", "a", "--json"]).await.ok().json();
+    let drm = listed.as_array().unwrap().iter().find(|l| l["id"].as_str().unwrap().ends_with(DRM)).unwrap();
+    assert_eq!(drm["serves"], "protected: not served", "{listed}");
+    assert_eq!(drm["delivery"]["contentKeyIds"][0], format!("nb:kid:UUID:{KEY}"), "{listed}");
 }

@@ -712,9 +712,11 @@ async fn every_segment_url_ends_in_its_media_extension_and_every_url_form_answer
         ("manifest(format=m3u8-aapl,nonsense=1)", "nonsense=1"),
         ("manifest(format=flv)", "format=flv"),
         ("QualityLevels(600000)/Fragments(video=0,format=m3u8-cmaf,encryption=cbcs-aapl).m4s", "encryption=cbcs-aapl"),
+        ("manifest(format=m3u8-aapl,x=\u{1f600}\u{1f600}\u{1f600}\u{1f600}\u{1f600}\u{1f600}\u{1f600}\u{1f600}\u{1f600}\u{1f600}\u{1f600}\u{1f600})", "x="),
     ] {
         let r = http.get(format!("{base}/{path}")).send().await.unwrap();
         assert_eq!(r.status(), 400, "{path}");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}: a quoted argument stays text");
         let body = r.text().await.unwrap();
         assert!(body.contains(named) && body.len() < 100, "{path}: {body}");
     }

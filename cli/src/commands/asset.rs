@@ -54,12 +54,13 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                     let origin = locators
                         .iter()
                         .filter(|l| l.asset_id == r.asset.id && l.locator_type == LocatorType::OnDemandOrigin);
-                    let (mut all, mut protected, mut download_only) = (0, 0, 0);
+                    let (mut all, mut protected, mut download_only, mut filtered) = (0, 0, 0, 0);
                     for l in origin {
                         all += 1;
                         match l.delivery.servable(r.asset.options) {
                             Servable::Protected(_) => protected += 1,
                             s if !s.streams() => download_only += 1,
+                            _ if !l.delivery.filters.is_empty() => filtered += 1,
                             _ => {}
                         }
                     }
@@ -69,6 +70,9 @@ pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<Exi
                     }
                     if download_only > 0 {
                         text.push_str(&format!(" ({download_only} download only)"));
+                    }
+                    if filtered > 0 {
+                        text.push_str(&format!(" ({filtered} filtered: streams not served)"));
                     }
                     text
                 };

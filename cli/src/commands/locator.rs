@@ -25,15 +25,24 @@ struct LocatorUrls {
     not_served_because: Option<String>,
 }
 
-/// What an origin serves of locator `l` of an asset with `options`: a label, and the
-/// reason when it serves nothing (a protected stream is never served in the clear).
+/// What an origin serves of locator `l` of an asset with `options`: a label, and why
+/// some of its URLs are refused (a protected stream is never served in the clear; a
+/// download-only locator's streaming URLs are refused; bound filters are not implemented).
 fn serves(l: &Locator, options: AssetOptions) -> (&'static str, Option<String>) {
     let servable = l.delivery.servable(options);
-    let why = match &servable {
-        Servable::Protected(why) => Some(format!("protected stream ({why}): encryption is not implemented")),
-        _ => None,
-    };
-    (servable.label(), why)
+    match &servable {
+        Servable::Protected(why) => {
+            (servable.label(), Some(format!("protected stream ({why}): encryption is not implemented")))
+        }
+        s if s.streams() && !l.delivery.filters.is_empty() => (
+            "filtered: streams not served",
+            Some(format!("filters {} are not implemented: its streams answer 501", l.delivery.filters.join(", "))),
+        ),
+        Servable::DownloadOnly => {
+            (servable.label(), Some("download only: its streaming URLs are refused (403)".to_owned()))
+        }
+        _ => (servable.label(), None),
+    }
 }
 
 pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<ExitCode> {

@@ -398,6 +398,9 @@ struct Raw {
     files: Vec<Parsed<(AssetId, ExportFile)>>,
     policies: Vec<Parsed<(PolicyId, Result<Policy, String>)>>,
     locators: Vec<Parsed<V2Locator>>,
+    /// v2 assets' content keys and delivery policies (`$expand`ed into the asset), which
+    /// every locator of the asset inherits.
+    v2_protection: BTreeMap<AssetId, Delivery>,
     v3_assets: Vec<(String, V3Asset)>,
     v3_locators: Vec<Parsed<V3Locator>>,
 }
@@ -431,7 +434,14 @@ impl Raw {
                         self.take(format!("{source}/Locators#{j}"), l);
                     }
                 }
-                self.assets.push((source, v2_asset(&e).map_err(Refusal::of(&e, "Id"))));
+                let asset = v2_asset(&e).and_then(|asset| {
+                    let delivery = v2_protection(&mut e)?;
+                    if !delivery.is_default() {
+                        self.v2_protection.insert(asset.id, delivery);
+                    }
+                    Ok(asset)
+                });
+                self.assets.push((source, asset.map_err(Refusal::of(&e, "Id"))));
             }
             Shape::V2File => self.files.push((source, v2_file(&e).map_err(Refusal::of(&e, "Id")))),
             Shape::V2Policy => self.take_policy(source, &e),
@@ -578,7 +588,11 @@ impl Raw {
             };
             let id = Some(l.id.to_string());
             match v2_locator(l, &policies) {
-                Ok(Some(l)) => locators.push(ExportLocator { source, ..l }),
+                Ok(Some(l)) => {
+                    // An asset streamed with dynamic encryption stays protected on every locator of it.
+                    let delivery = self.v2_protection.get(&l.asset_id).cloned().unwrap_or_default();
+                    locators.push(ExportLocator { source, delivery, ..l })
+                }
                 Ok(None) => out.skipped.push(Rejected {
                     source,
                     kind: RecordKind::Locator,
@@ -857,6 +871,52 @@ fn check_container(id: &AssetId, container: &str) -> Result<(), String> {
     }
 }
 
+/// A v2 asset's `ContentKeys` and `DeliveryPolicies` (as `$expand` nests them: an
+/// array, or an OData `{"results": […]}`), as delivery terms: the keys' ids and the
+/// policies' `AssetDeliveryPolicyType` names. An unknown type is kept by its number,
+/// and counts as protected.
+fn v2_protection(e: &mut Value) -> Result<Delivery, String> {
+    let list = |e: &mut Value, key: &str| -> Result<Vec<Value>, String> {
+        match take_key(e, key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => Ok(items),
+            Some(Value::Object(mut o)) => match o.remove("results") {
+                Some(Value::Array(items)) => Ok(items),
+                _ => Err(format!("{key} must be a list")),
+            },
+            Some(other) => Err(format!("{key} must be a list, not {other}")),
+        }
+    };
+    let mut delivery = Delivery::default();
+    for key in list(e, "ContentKeys")? {
+        match key.get("Id") {
+            Some(Value::String(id)) => delivery.content_key_ids.push(id.clone()),
+            _ => return Err("each of ContentKeys needs an Id".into()),
+        }
+    }
+    for policy in list(e, "DeliveryPolicies")? {
+        let kind = match policy.get("AssetDeliveryPolicyType") {
+            Some(Value::String(name)) if name.parse::<i64>().is_err() => name.clone(),
+            Some(v @ (Value::Number(_) | Value::String(_))) => {
+                let n = v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
+                match n {
+                    Some(0) => "None".into(),
+                    Some(1) => "Blocked".into(),
+                    Some(2) => "NoDynamicEncryption".into(),
+                    Some(3) => "DynamicEnvelopeEncryption".into(),
+                    Some(4) => "DynamicCommonEncryption".into(),
+                    Some(5) => "DynamicCommonEncryptionCbcs".into(),
+                    _ => format!("AssetDeliveryPolicyType {v}"),
+                }
+            }
+            _ => return Err("each of DeliveryPolicies needs an AssetDeliveryPolicyType".into()),
+        };
+        delivery.delivery_policy_types.push(kind);
+    }
+    delivery.validate().map_err(|e| e.message().to_owned())?;
+    Ok(delivery)
+}
+
 fn v2_asset(e: &Value) -> Result<Asset, String> {
     let text = string(e, "Id")?.ok_or("an asset needs an Id")?;
     let id = AssetId::parse(&text).map_err(|e| e.to_string())?;
@@ -989,7 +1049,8 @@ fn v2_locator(
         policy_name: if policy.name.is_empty() { "Streaming policy".into() } else { policy.name },
         duration_minutes: policy.minutes,
         permissions: policy.permissions,
-        // v2 protection is the asset's Options (CommonEncryptionProtected, EnvelopeEncryptionProtected).
+        // Filled in from the asset's content keys and delivery policies once assets are read;
+        // the asset's Options (CommonEncryptionProtected, EnvelopeEncryptionProtected) protect it too.
         delivery: Delivery::default(),
     })
     .map(Some)
