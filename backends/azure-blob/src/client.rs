@@ -16,7 +16,7 @@ use mirrorcast_core::model::Permissions;
 use mirrorcast_core::secret::redact_sas;
 use mirrorcast_core::store::{
     Access, BlobMeta, BlobProperties, BlobStore, Capability, Condition, ContainerPolicies, CopySource, GetResult,
-    ListOptions, ListPage, PutOptions, SignedUrl, StoredPolicy,
+    ListOptions, ListPage, PutOptions, SignedUrl, StoreIdentity, StoredPolicy,
 };
 use mirrorcast_core::{Error, ErrorKind, Result};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -612,6 +612,10 @@ impl BlobStore for AzureBlobStore {
             format!("{}://{}", u.scheme(), u.host_str().unwrap_or(""))
                 + &u.port().map(|p| format!(":{p}")).unwrap_or_default(),
         )
+    }
+
+    fn identity(&self) -> Option<StoreIdentity> {
+        Some(self.inner.config.account_identity())
     }
 
     fn capability(&self) -> Capability {

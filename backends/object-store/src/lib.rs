@@ -25,7 +25,7 @@ use futures::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use mirrorcast_core::store::{
     BlobKind, BlobMeta, BlobProperties, BlobStore, ByteStream, Capability, Condition, GetResult, ListOptions, ListPage,
-    PutOptions,
+    PutOptions, StoreIdentity,
 };
 use mirrorcast_core::{Error, ErrorKind, Result};
 use object_store::local::LocalFileSystem;
@@ -59,12 +59,14 @@ pub struct ObjectStoreBackend {
     /// The same store when it is a local directory: reads go straight to its files ([`direct`]).
     local: Option<Arc<direct::Local>>,
     label: String,
+    /// Where its data lives: a local directory's canonical path, an S3 location; none in memory.
+    identity: Option<StoreIdentity>,
     writes: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ObjectStoreBackend {
     pub fn new(inner: Arc<dyn ObjectStore>, label: impl Into<String>) -> Self {
-        ObjectStoreBackend { inner, local: None, label: label.into(), writes: Default::default() }
+        ObjectStoreBackend { inner, local: None, label: label.into(), identity: None, writes: Default::default() }
     }
 
     /// A data center in a local directory (created if missing). The root
@@ -84,6 +86,11 @@ impl ObjectStoreBackend {
         );
         let mut backend = Self::new(fs.clone(), format!("local directory '{}'", dir.display()));
         backend.local = Some(Arc::new(direct::Local::new(fs)));
+        // Canonical: `/srv/dc/`, `/srv/./dc` and a symlink to it are one data center.
+        backend.identity = Some(StoreIdentity::Directory(
+            std::fs::canonicalize(dir)
+                .map_err(|e| Error::invalid_input(format!("cannot use '{}' as a data center: {e}", dir.display())))?,
+        ));
         Ok(backend)
     }
 
@@ -108,7 +115,10 @@ impl ObjectStoreBackend {
                     .with_url(url)
                     .build()
                     .map_err(|e| Error::invalid_input(format!("S3 data center '{url}': {e}")))?;
-                Ok(Self::new(Arc::new(s3), format!("S3 '{url}'")))
+                let mut backend = Self::new(Arc::new(s3), format!("S3 '{url}'"));
+                let (bucket, prefix) = (parsed.host_str().unwrap_or("").to_ascii_lowercase(), parsed.path());
+                backend.identity = Some(StoreIdentity::Location(format!("s3://{bucket}{prefix}")));
+                Ok(backend)
             }
             other => Err(Error::invalid_input(format!(
                 "'{other}://' is not a scheme this build can store in: use file:// or memory://{}",
@@ -261,6 +271,10 @@ fn map(e: object_store::Error, what: &str, store: &str) -> Error {
 impl BlobStore for ObjectStoreBackend {
     fn describe(&self) -> String {
         self.label.clone()
+    }
+
+    fn identity(&self) -> Option<StoreIdentity> {
+        self.identity.clone()
     }
 
     fn capability(&self) -> Capability {

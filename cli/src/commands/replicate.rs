@@ -43,6 +43,8 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
     }
     let limits = args.caps.limits()?;
     let (mut a, mut b) = (ctx.dc(&args.pair.from)?, ctx.dc(&args.pair.to)?);
+    // Before anything is read or written: a run into its own account would rewrite its records.
+    a.check_apart_from(&b, "a data center is never its own target: give --to another data center")?;
     // One set of caps for both sides: they are one run's load.
     a.store = Throttled::wrap(a.store.clone(), &limits);
     b.store = Throttled::wrap(b.store.clone(), &limits);

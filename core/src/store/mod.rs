@@ -3,6 +3,7 @@
 
 pub mod conformance;
 mod ext;
+mod identity;
 pub mod memory;
 pub mod pool;
 pub mod throttle;
@@ -23,6 +24,7 @@ use crate::secret::redact_sas;
 
 pub use ext::{upload_file, upload_reader, upload_stream, BlobStoreExt, UploadOptions, Uploaded};
 pub(crate) use ext::{upload_ranges, BlobRangeSource};
+pub use identity::StoreIdentity;
 pub use memory::InMemoryStore;
 pub use pool::BlockPool;
 pub use throttle::{Limits, Throttled};
@@ -327,6 +329,12 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     /// The service endpoint (`scheme://host:port`) for stores that have one:
     /// two stores on one endpoint may copy server-side between each other.
     fn endpoint(&self) -> Option<String> {
+        None
+    }
+
+    /// Where this store's data lives, however it is reached; `None` when it
+    /// cannot be told (each such store is taken as apart from every other).
+    fn identity(&self) -> Option<StoreIdentity> {
         None
     }
 

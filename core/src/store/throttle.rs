@@ -180,6 +180,10 @@ impl BlobStore for Throttled {
         self.inner.endpoint()
     }
 
+    fn identity(&self) -> Option<super::StoreIdentity> {
+        self.inner.identity()
+    }
+
     async fn create_container(&self, container: &str) -> Result<bool> {
         self.limits.request().await;
         self.inner.create_container(container).await
