@@ -8,7 +8,9 @@
 //!   of ours (object stores differ in what they keep, so we keep it ourselves);
 //! - `c/.mirrorcast/container`: the marker that makes `c` a container;
 //! - `c/.mirrorcast/blocks/<hash of blob>/<hash of block>`: staged blocks until
-//!   committed; a commit streams them into the blob, one chunk at a time.
+//!   committed; a local directory's commit concatenates them by kernel copy
+//!   into a file renamed into place, other stores stream them into the blob,
+//!   one chunk at a time.
 //!
 //! Conditional writes are checked and applied under one lock per store: they
 //! are exact within a process, not across processes sharing a directory.
@@ -192,6 +194,13 @@ impl ObjectStoreBackend {
         };
         self.write_sidecar(container, name, &sidecar).await?;
         Ok(sidecar.etag)
+    }
+
+    /// The staged blocks of a committed blob, no longer needed.
+    async fn remove_blocks(&self, container: &str, name: &str, block_ids: &[String]) {
+        for id in block_ids {
+            let _ = self.inner.delete(&block_path(container, name, id)).await;
+        }
     }
 
     /// Copies staged blocks, in order, into `writer`.
@@ -423,6 +432,24 @@ impl BlobStore for ObjectStoreBackend {
         options: &PutOptions,
     ) -> Result<String> {
         self.require_container(container).await?;
+        if let Some(local) = &self.local {
+            let (staged, size) = local.concatenate_blocks(&self.label, container, name, block_ids).await?;
+            let etag = {
+                let _guard = self.writes.lock().await;
+                let checked = match self.sidecar(container, name).await {
+                    Ok(current) => Self::check(current.as_ref(), &options.condition, name),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = checked {
+                    let _ = std::fs::remove_file(&staged);
+                    return Err(e);
+                }
+                local.publish(&self.label, container, name, &staged)?;
+                self.write_new_sidecar(container, name, size, options, None).await?
+            };
+            self.remove_blocks(container, name, block_ids).await;
+            return Ok(etag);
+        }
         let mut size = 0u64;
         for id in block_ids {
             size += self
@@ -456,9 +483,7 @@ impl BlobStore for ObjectStoreBackend {
             writer.finish().await.map_err(|e| self.fail(e, name))?;
             self.write_new_sidecar(container, name, size, options, None).await?
         };
-        for id in block_ids {
-            let _ = self.inner.delete(&block_path(container, name, id)).await;
-        }
+        self.remove_blocks(container, name, block_ids).await;
         Ok(etag)
     }
 
