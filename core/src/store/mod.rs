@@ -1,6 +1,7 @@
 //! The storage abstraction: one small trait, [`BlobStore`], that every backend
 //! implements; what a backend can do is declared in [`Capability`].
 
+pub mod adaptive;
 pub mod conformance;
 mod ext;
 mod identity;
@@ -22,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::model::Permissions;
 use crate::secret::redact_sas;
 
+pub use adaptive::{AdaptiveLimit, LimitReport};
 pub use ext::{upload_file, upload_reader, upload_stream, BlobStoreExt, UploadOptions, Uploaded};
 pub(crate) use ext::{upload_ranges, BlobRangeSource};
 pub use identity::StoreIdentity;
@@ -335,6 +337,12 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     /// Where this store's data lives, however it is reached; `None` when it
     /// cannot be told (each such store is taken as apart from every other).
     fn identity(&self) -> Option<StoreIdentity> {
+        None
+    }
+
+    /// The adaptive limit on this store's requests in flight, where the
+    /// backend keeps one (it sees each attempt's timeouts and busy answers).
+    fn adaptive_limit(&self) -> Option<std::sync::Arc<AdaptiveLimit>> {
         None
     }
 
