@@ -302,8 +302,8 @@ impl AzureConfig {
     /// The account this configuration reaches, whatever the form of its
     /// endpoint: http or https, default or given `BlobEndpoint`, primary or
     /// geo-secondary, any case, any credential. Azure's account names are
-    /// unique within a cloud, so a host-style endpoint is named by the cloud's
-    /// domain after the account label (a Private Link host is the same
+    /// unique within a cloud, so a host-style endpoint is named by its cloud
+    /// ([`cloud_of`]: Private Link, DFS and DNS-zone hosts are the same
     /// account); an emulator, path-style, by its host and port (any loopback
     /// address is this machine).
     pub fn account_identity(&self) -> StoreIdentity {
@@ -317,8 +317,7 @@ impl AzureConfig {
             let secondary = format!("{account}{SECONDARY_SUFFIX}");
             match host.split_once('.') {
                 Some((label, domain)) if !is_path_style(url) && (label == account || label == secondary) => {
-                    let domain = domain.replacen("privatelink.", "", 1);
-                    format!("{domain}{port}")
+                    format!("{}{port}", cloud_of(domain))
                 }
                 _ => format!("{host}{port}"),
             }
@@ -335,6 +334,25 @@ fn is_secondary(url: &Url) -> bool {
         Some(first) => first.ends_with(SECONDARY_SUFFIX),
         None => url.host_str().and_then(|h| h.split('.').next()).is_some_and(|l| l.ends_with(SECONDARY_SUFFIX)),
     }
+}
+
+/// The cloud of a host-style endpoint's domain (after the account label):
+/// `blob.core.windows.net`, its `privatelink.` and `dfs.` forms and the DNS
+/// zone endpoints (`z42.blob.storage.azure.net`) are all the public cloud's
+/// `core.windows.net`; another cloud keeps its suffix.
+fn cloud_of(domain: &str) -> String {
+    let domain = domain.strip_prefix("privatelink.").unwrap_or(domain);
+    let zoned = domain.split_once('.').is_some_and(|(zone, rest)| {
+        zone.len() > 1
+            && zone.starts_with('z')
+            && zone[1..].bytes().all(|b| b.is_ascii_digit())
+            && matches!(rest, "blob.storage.azure.net" | "dfs.storage.azure.net")
+    });
+    if zoned {
+        return "core.windows.net".to_owned();
+    }
+    let service = ["blob.", "dfs."].iter().find_map(|s| domain.strip_prefix(s));
+    service.unwrap_or(domain).to_owned()
 }
 
 /// Azure's rule for account names (3–24 lowercase letters and digits), for
@@ -505,6 +523,8 @@ mod tests {
             "BlobEndpoint=https://media.blob.core.windows.net;SharedAccessSignature=sv=2&sig=y",
             "BlobEndpoint=https://media-secondary.blob.core.windows.net;SharedAccessSignature=sv=1&sig=x",
             "AccountName=media;AccountKey=c2VjcmV0;BlobEndpoint=https://media.privatelink.blob.core.windows.net",
+            "BlobEndpoint=https://media.z42.blob.storage.azure.net;SharedAccessSignature=sv=1&sig=x",
+            "BlobEndpoint=https://media.dfs.core.windows.net;SharedAccessSignature=sv=1&sig=x",
         ] {
             assert_eq!(id(other), media, "{other}");
         }

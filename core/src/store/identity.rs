@@ -9,9 +9,9 @@ use std::path::PathBuf;
 /// The data a store holds, named by where it lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreIdentity {
-    /// A storage account of a blob service. `service` is the cloud's blob
-    /// domain (`blob.core.windows.net`) or, for an emulator or a custom
-    /// domain, its host and port; `account` is the account name, lowercase,
+    /// A storage account of a blob service. `service` is the cloud's domain
+    /// (`core.windows.net`) or, for an emulator or a custom domain, its host
+    /// and port; `account` is the account name, lowercase,
     /// without `-secondary` (the geo-secondary holds the primary's data).
     Account { service: String, account: String },
     /// A local directory, canonical (symlinks resolved). A directory inside
@@ -63,10 +63,8 @@ mod tests {
 
     #[test]
     fn one_account_is_shared_and_two_are_not() {
-        assert!(account("blob.core.windows.net", "media").shares_data_with(&account("blob.core.windows.net", "media")));
-        assert!(
-            !account("blob.core.windows.net", "media").shares_data_with(&account("blob.core.windows.net", "mediab"))
-        );
+        assert!(account("core.windows.net", "media").shares_data_with(&account("core.windows.net", "media")));
+        assert!(!account("core.windows.net", "media").shares_data_with(&account("core.windows.net", "mediab")));
         assert!(!account("127.0.0.1:10000", "a").shares_data_with(&account("127.0.0.1:10001", "a")));
     }
 
