@@ -77,9 +77,9 @@ impl Aimd {
         self.epoch
     }
 
-    /// A lower ceiling (the limit follows it down); never raised past 1..
+    /// A lower ceiling (the limit follows it down), at least 1; a higher one changes nothing.
     pub fn cap(&mut self, ceiling: u32) {
-        self.ceiling = ceiling.max(1);
+        self.ceiling = self.ceiling.min(ceiling.max(1));
         self.limit = self.limit.min(self.ceiling);
     }
 
@@ -291,6 +291,8 @@ mod tests {
         let mut a = Aimd::new(64);
         a.cap(5);
         assert_eq!((a.limit(), a.ceiling()), (5, 5));
+        a.cap(1_000_000);
+        assert_eq!((a.limit(), a.ceiling()), (5, 5), "a cap never raises the ceiling");
         a.cap(0);
         assert_eq!((a.limit(), a.ceiling()), (1, 1), "a cap below one is one");
         // An overload far below the limit halves what was really in flight.
