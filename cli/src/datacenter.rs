@@ -24,6 +24,8 @@ pub enum ConfigError {
     Invalid { name: String, source_name: String, message: String },
     #[error("configuration file '{path}': {message}")]
     File { path: PathBuf, message: String },
+    #[error("data centers '{first}' and '{second}' are one: both reach {identity}; {what}")]
+    SameData { first: String, second: String, identity: String, what: String },
 }
 
 /// A resolved data center: its store and the origin that serves its streams.
@@ -41,6 +43,24 @@ pub struct DataCenter {
 impl DataCenter {
     pub fn catalog(&self) -> Catalog {
         Catalog::new(self.store.clone())
+    }
+
+    /// Refuses `other` when it holds this data center's own data under
+    /// another name (another connection string of the same account, a
+    /// directory inside this one): `what` says why that cannot be.
+    pub fn check_apart_from(&self, other: &DataCenter, what: &str) -> Result<(), ConfigError> {
+        let (Some(mine), Some(theirs)) = (self.store.identity(), other.store.identity()) else { return Ok(()) };
+        if !mine.shares_data_with(&theirs) {
+            return Ok(());
+        }
+        let identity =
+            if mine == theirs { mine.to_string() } else { format!("{mine} and {theirs}, one inside the other") };
+        Err(ConfigError::SameData {
+            first: self.name.clone(),
+            second: other.name.clone(),
+            identity,
+            what: what.to_owned(),
+        })
     }
 
     /// Called once streaming URLs of this data center are about to be printed:

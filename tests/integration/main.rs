@@ -26,6 +26,7 @@ mod replicate;
 mod requests;
 mod resilience;
 mod secrets;
+mod self_target;
 mod serve;
 mod serve_hostile;
 mod smooth;

@@ -173,3 +173,141 @@ async fn a_throttling_target_is_retried_and_the_run_finishes_correct() {
     let container = id.replace("nb:cid:UUID:", "asset-");
     assert_eq!(f.md5s(&f.dcs.b.store(), &container).await, f.md5s(&f.dcs.a.store(), &container).await);
 }
+
+/// What a [`stalling_proxy`] saw: connections it accepted and requests it
+/// received, before the stall, in its first `timeout` (what the client had in
+/// flight when the service froze) and after (what the client sent again).
+#[derive(Debug, Default)]
+struct StallCounts {
+    connections: AtomicU64,
+    requests: AtomicU64,
+    connections_in_stall: AtomicU64,
+    first_wave: AtomicU64,
+    sent_again: AtomicU64,
+}
+
+/// A loopback proxy to `upstream` that forwards until it has seen `after` blob
+/// PUTs, then freezes for `stall`: requests arriving meanwhile are held, and
+/// answered once it recovers (a frozen service working off its queue) unless
+/// the client gave up on them first. `timeout` is the client's: requests that
+/// arrive in the stall's first `timeout` are the ones it had in flight.
+async fn stalling_proxy(
+    upstream: String,
+    after: u64,
+    stall: Duration,
+    timeout: Duration,
+) -> (SocketAddr, Arc<StallCounts>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let counts = Arc::new(StallCounts::default());
+    let stall_began: Arc<std::sync::OnceLock<tokio::time::Instant>> = Arc::default();
+    let blob_puts = Arc::new(AtomicU64::new(0));
+    let client = reqwest::Client::new();
+    let out = counts.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            counts.connections.fetch_add(1, Ordering::Relaxed);
+            if stall_began.get().is_some_and(|t| t.elapsed() < stall) {
+                counts.connections_in_stall.fetch_add(1, Ordering::Relaxed);
+            }
+            let (client, upstream, counts, stall_began, blob_puts) =
+                (client.clone(), upstream.clone(), counts.clone(), stall_began.clone(), blob_puts.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (client, upstream, counts, stall_began, blob_puts) =
+                        (client.clone(), upstream.clone(), counts.clone(), stall_began.clone(), blob_puts.clone());
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        counts.requests.fetch_add(1, Ordering::Relaxed);
+                        let blob_put = parts.method == hyper::Method::PUT
+                            && parts.uri.path().contains("/asset-")
+                            && !parts.uri.query().unwrap_or("").contains("restype=container");
+                        if blob_put && blob_puts.fetch_add(1, Ordering::Relaxed) + 1 == after {
+                            let _ = stall_began.set(tokio::time::Instant::now());
+                        }
+                        if let Some(began) = stall_began.get().copied() {
+                            let into = began.elapsed();
+                            if into < stall {
+                                let wave = if into < timeout { &counts.first_wave } else { &counts.sent_again };
+                                wave.fetch_add(1, Ordering::Relaxed);
+                                tokio::time::sleep_until(began + stall).await;
+                            }
+                        }
+                        Ok::<_, Infallible>(crate::helpers::forward(&client, &upstream, &parts, body).await)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_target_gets_fewer_requests_in_flight_and_the_run_completes_once_it_recovers() {
+    let f = Failover::new(TwoDataCenters::two_instances(Persistence::InMemory).await.unwrap()).await;
+    let id = f.publish("Frozen Night", "none", 1024 * 1024).await;
+    let b_instance = &f.dcs.instances[1];
+    // The client gives a silent request 5 s (`--retry-for 5s`); B freezes for 11 s.
+    let timeout = Duration::from_secs(5);
+    let (proxy, counts) =
+        stalling_proxy(format!("http://127.0.0.1:{}", b_instance.port()), 2, Duration::from_secs(11), timeout).await;
+    let key = b_instance.accounts()[0].key.expose().to_owned();
+    let b_via_proxy =
+        format!("DefaultEndpointsProtocol=http;AccountName=dcb;AccountKey={key};BlobEndpoint=http://{proxy}/dcb");
+    let env = [("MIRRORCAST_DC_A", f.dcs.a.connection_string.as_str()), ("MIRRORCAST_DC_B", b_via_proxy.as_str())];
+    let args = [
+        "--retry-for",
+        "5s",
+        "replicate",
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--asset",
+        &id,
+        "--json",
+        "--concurrency",
+        "8",
+        "--block-size-mib",
+        "1",
+    ];
+    let run: Run = run_in(f.dir.path(), &env, &args).await;
+    let (first_wave, sent_again) =
+        (counts.first_wave.load(Ordering::Relaxed), counts.sent_again.load(Ordering::Relaxed));
+    eprintln!(
+        "stalled target: {} connections ({} opened in the stall), {} requests; in the stall {first_wave} in flight, {sent_again} sent again",
+        counts.connections.load(Ordering::Relaxed),
+        counts.connections_in_stall.load(Ordering::Relaxed),
+        counts.requests.load(Ordering::Relaxed),
+    );
+    let report = run.ok().json();
+    let limit = &report["totals"]["requests"]["target_limit"];
+    eprintln!("target limit: {limit}");
+    assert_eq!(report["totals"]["copied"], 10, "the run completes once B recovers: {}", report["totals"]);
+    let container = id.replace("nb:cid:UUID:", "asset-");
+    assert_eq!(f.md5s(&f.dcs.b.store(), &container).await, f.md5s(&a_store(&f), &container).await);
+
+    assert!(first_wave >= 2, "the stall must catch requests in flight: {first_wave}");
+    // Every request in flight timed out; halving what is in flight at each timeout sends at most
+    // 1/2 + 1/4 of them again during the stall. Without the limit each was sent again at each timeout.
+    assert!(
+        sent_again <= first_wave,
+        "{sent_again} requests sent again into the stall, more than the {first_wave} it caught"
+    );
+    assert!(
+        counts.connections_in_stall.load(Ordering::Relaxed) <= first_wave + sent_again,
+        "no more connections than requests"
+    );
+    assert!(limit["decreases"].as_u64().unwrap() >= 1, "the limit must have been halved: {limit}");
+    assert!(limit["lowest"].as_u64().unwrap() <= first_wave / 2 + 1, "{limit}");
+    assert_eq!(limit["path"][0]["cause"], "overloaded", "{limit}");
+}
+
+fn a_store(f: &Failover) -> mirrorcast_azure_blob::AzureBlobStore {
+    f.dcs.a.store()
+}

@@ -31,6 +31,14 @@ impl BlobStore for ReadOnly {
     fn endpoint(&self) -> Option<String> {
         self.0.endpoint()
     }
+
+    fn identity(&self) -> Option<mirrorcast_core::store::StoreIdentity> {
+        self.0.identity()
+    }
+
+    fn adaptive_limit(&self) -> Option<Arc<mirrorcast_core::store::AdaptiveLimit>> {
+        self.0.adaptive_limit()
+    }
     fn request_retries(&self) -> u64 {
         self.0.request_retries()
     }

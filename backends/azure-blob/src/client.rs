@@ -14,9 +14,10 @@ use futures::TryStreamExt;
 use md5::{Digest, Md5};
 use mirrorcast_core::model::Permissions;
 use mirrorcast_core::secret::redact_sas;
+use mirrorcast_core::store::adaptive::{Outcome, DEFAULT_CEILING};
 use mirrorcast_core::store::{
-    Access, BlobMeta, BlobProperties, BlobStore, Capability, Condition, ContainerPolicies, CopySource, GetResult,
-    ListOptions, ListPage, PutOptions, SignedUrl, StoredPolicy,
+    Access, AdaptiveLimit, BlobMeta, BlobProperties, BlobStore, Capability, Condition, ContainerPolicies, CopySource,
+    GetResult, ListOptions, ListPage, PutOptions, SignedUrl, StoreIdentity, StoredPolicy,
 };
 use mirrorcast_core::{Error, ErrorKind, Result};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -49,6 +50,8 @@ struct Inner {
     requests: Arc<AtomicU64>,
     /// The same requests by operation (`set ACL asset`, `put blob catalog`, …), for measuring.
     operations: Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>,
+    /// Requests in flight at most, halved when the service shows overload: shared with scoped stores.
+    limit: Arc<AdaptiveLimit>,
 }
 
 impl std::fmt::Debug for AzureBlobStore {
@@ -158,6 +161,7 @@ impl AzureBlobStore {
                 requests: Arc::new(AtomicU64::new(0)),
                 operations: Default::default(),
                 label,
+                limit: AdaptiveLimit::new(DEFAULT_CEILING),
             }),
         })
     }
@@ -248,7 +252,11 @@ impl AzureBlobStore {
         let mut attempt = 0u32;
         let started = std::time::Instant::now();
         loop {
-            let outcome = self.send_once(req).await;
+            // Each attempt waits for room under the adaptive limit and says how it went: a
+            // stalled service then holds one request of ours at a time, not all of them.
+            let permit = self.inner.limit.acquire().await;
+            let (outcome, load) = self.send_once(req).await;
+            permit.finish(load);
             let (error, retry_after) = match outcome {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {
@@ -282,7 +290,20 @@ impl AzureBlobStore {
         }
     }
 
-    async fn send_once(&self, req: &Request) -> Result<Response> {
+    /// One attempt, and what it says about the service's load.
+    async fn send_once(&self, req: &Request) -> (Result<Response>, Outcome) {
+        match self.attempt(req).await {
+            Ok(resp) => {
+                let code = resp.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).unwrap_or("");
+                let load = overload_of(resp.status().as_u16(), code);
+                (Ok(resp), load)
+            }
+            Err((e, timed_out)) => (Err(e), if timed_out { Outcome::Overloaded } else { Outcome::Unknown }),
+        }
+    }
+
+    /// Signs and sends once; a failure to get an answer says whether it was a timeout.
+    async fn attempt(&self, req: &Request) -> std::result::Result<Response, (Error, bool)> {
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
         let operation = operation_of(&req.method, &req.url, &req.headers, self.inner.config.blob_endpoint.path());
         if let Ok(mut ops) = self.inner.operations.lock() {
@@ -307,8 +328,10 @@ impl AzureBlobStore {
                     &headers,
                     req.body.len() as u64,
                 );
-                headers
-                    .insert(reqwest::header::AUTHORIZATION, HeaderValue::from_str(&auth).map_err(|_| signing_error())?);
+                headers.insert(
+                    reqwest::header::AUTHORIZATION,
+                    HeaderValue::from_str(&auth).map_err(|_| (signing_error(), false))?,
+                );
             }
             Credential::Sas(token) => {
                 let q = match url.query() {
@@ -318,19 +341,20 @@ impl AzureBlobStore {
                 url.set_query(Some(&q));
             }
             Credential::BearerToken(token) => {
-                let value =
-                    HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| signing_error())?;
+                let value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                    .map_err(|_| (signing_error(), false))?;
                 headers.insert(reqwest::header::AUTHORIZATION, value);
             }
             Credential::Entra(source) => {
                 let token = source.bearer().await.map_err(|e| {
-                    Error::new(
+                    let e = Error::new(
                         ErrorKind::Authentication,
                         format!("authentication failed for account '{}': {e}", self.inner.config.account),
-                    )
+                    );
+                    (e, false)
                 })?;
-                let value =
-                    HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| signing_error())?;
+                let value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                    .map_err(|_| (signing_error(), false))?;
                 headers.insert(reqwest::header::AUTHORIZATION, value);
             }
             Credential::Anonymous => {}
@@ -357,11 +381,13 @@ impl AzureBlobStore {
                 Ok(resp)
             }
             Err(e) => {
+                let timed_out = e.is_timeout();
                 // `without_url`: a SAS URL must not reach the message.
                 let e = e.without_url();
                 let kind = ErrorKind::Transient;
-                Err(Error::new(kind, format!("{} at {}: request failed: {e}", req.what, self.describe_short()))
-                    .with_source(e))
+                let error = Error::new(kind, format!("{} at {}: request failed: {e}", req.what, self.describe_short()))
+                    .with_source(e);
+                Err((error, timed_out))
             }
         }
     }
@@ -455,6 +481,17 @@ pub(crate) fn unaddressable(name: &str) -> Option<&'static str> {
         Some("a '.' or '..' path segment cannot be sent in a URL")
     } else {
         None
+    }
+}
+
+/// What an answer says about the service's load: 429 and 503 (ServerBusy),
+/// 504, and a 500 that is Azure's ServerBusy or OperationTimedOut are
+/// overload; any other answer, an error included, is an answer.
+fn overload_of(status: u16, code: &str) -> Outcome {
+    match status {
+        429 | 503 | 504 => Outcome::Overloaded,
+        500 if matches!(code, "ServerBusy" | "OperationTimedOut") => Outcome::Overloaded,
+        _ => Outcome::Answered,
     }
 }
 
@@ -612,6 +649,14 @@ impl BlobStore for AzureBlobStore {
             format!("{}://{}", u.scheme(), u.host_str().unwrap_or(""))
                 + &u.port().map(|p| format!(":{p}")).unwrap_or_default(),
         )
+    }
+
+    fn identity(&self) -> Option<StoreIdentity> {
+        Some(self.inner.config.account_identity())
+    }
+
+    fn adaptive_limit(&self) -> Option<Arc<AdaptiveLimit>> {
+        Some(self.inner.limit.clone())
     }
 
     fn capability(&self) -> Capability {
@@ -968,6 +1013,7 @@ impl AzureBlobStore {
             label: self.inner.label.clone(),
             requests: self.inner.requests.clone(),
             operations: self.inner.operations.clone(),
+            limit: self.inner.limit.clone(),
         };
         AzureBlobStore { inner: Arc::new(inner) }
     }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use base64::Engine as _;
 use mirrorcast_core::secret::Secret;
+use mirrorcast_core::store::StoreIdentity;
 use url::Url;
 
 use crate::error::Error;
@@ -297,6 +298,32 @@ impl AzureConfig {
     pub fn is_loopback(&self) -> bool {
         is_loopback(&self.blob_endpoint)
     }
+
+    /// The account this configuration reaches, whatever the form of its
+    /// endpoint: http or https, default or given `BlobEndpoint`, primary or
+    /// geo-secondary, any case, any credential. Azure's account names are
+    /// unique within a cloud, so a host-style endpoint is named by its cloud
+    /// ([`cloud_of`]: Private Link, DFS and DNS-zone hosts are the same
+    /// account); an emulator, path-style, by its host and port (any loopback
+    /// address is this machine).
+    pub fn account_identity(&self) -> StoreIdentity {
+        let account = self.account.to_ascii_lowercase();
+        let url = &self.blob_endpoint;
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let service = if is_loopback(url) {
+            format!("loopback{port}")
+        } else {
+            let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+            let secondary = format!("{account}{SECONDARY_SUFFIX}");
+            match host.split_once('.') {
+                Some((label, domain)) if !is_path_style(url) && (label == account || label == secondary) => {
+                    format!("{}{port}", cloud_of(domain))
+                }
+                _ => format!("{host}{port}"),
+            }
+        };
+        StoreIdentity::Account { service, account }
+    }
 }
 
 const SECONDARY_SUFFIX: &str = "-secondary";
@@ -307,6 +334,25 @@ fn is_secondary(url: &Url) -> bool {
         Some(first) => first.ends_with(SECONDARY_SUFFIX),
         None => url.host_str().and_then(|h| h.split('.').next()).is_some_and(|l| l.ends_with(SECONDARY_SUFFIX)),
     }
+}
+
+/// The cloud of a host-style endpoint's domain (after the account label):
+/// `blob.core.windows.net`, its `privatelink.` and `dfs.` forms and the DNS
+/// zone endpoints (`z42.blob.storage.azure.net`) are all the public cloud's
+/// `core.windows.net`; another cloud keeps its suffix.
+fn cloud_of(domain: &str) -> String {
+    let domain = domain.strip_prefix("privatelink.").unwrap_or(domain);
+    let zoned = domain.split_once('.').is_some_and(|(zone, rest)| {
+        zone.len() > 1
+            && zone.starts_with('z')
+            && zone[1..].bytes().all(|b| b.is_ascii_digit())
+            && matches!(rest, "blob.storage.azure.net" | "dfs.storage.azure.net")
+    });
+    if zoned {
+        return "core.windows.net".to_owned();
+    }
+    let service = ["blob.", "dfs."].iter().find_map(|s| domain.strip_prefix(s));
+    service.unwrap_or(domain).to_owned()
 }
 
 /// Azure's rule for account names (3–24 lowercase letters and digits), for
@@ -464,6 +510,47 @@ mod tests {
         assert_eq!(second.blob_endpoint.as_str(), "https://media-secondary.blob.core.windows.net/");
         let emu_primary = AzureConfig::new("acct", "http://127.0.0.1:1/acct", Credential::Anonymous).unwrap();
         assert_eq!(emu_primary.to_secondary().unwrap().blob_endpoint.as_str(), "http://127.0.0.1:1/acct-secondary");
+    }
+
+    #[test]
+    fn every_form_of_one_accounts_connection_string_has_its_identity() {
+        let id = |s: &str| AzureConfig::from_connection_string(s).unwrap().account_identity();
+        let media = id("AccountName=media;AccountKey=c2VjcmV0");
+        for other in [
+            "DefaultEndpointsProtocol=https;AccountName=Media;AccountKey=c2VjcmV0",
+            "AccountName=media;AccountKey=c2VjcmV0;EndpointSuffix=core.windows.net",
+            "BlobEndpoint=https://MEDIA.Blob.Core.Windows.Net/;SharedAccessSignature=sv=1&sig=x",
+            "BlobEndpoint=https://media.blob.core.windows.net;SharedAccessSignature=sv=2&sig=y",
+            "BlobEndpoint=https://media-secondary.blob.core.windows.net;SharedAccessSignature=sv=1&sig=x",
+            "AccountName=media;AccountKey=c2VjcmV0;BlobEndpoint=https://media.privatelink.blob.core.windows.net",
+            "BlobEndpoint=https://media.z42.blob.storage.azure.net;SharedAccessSignature=sv=1&sig=x",
+            "BlobEndpoint=https://media.dfs.core.windows.net;SharedAccessSignature=sv=1&sig=x",
+        ] {
+            assert_eq!(id(other), media, "{other}");
+        }
+        let secondary = AzureConfig::from_connection_string("AccountName=media;AccountKey=c2VjcmV0").unwrap();
+        assert_eq!(secondary.to_secondary().unwrap().account_identity(), media);
+        for apart in [
+            "AccountName=mediab;AccountKey=c2VjcmV0",
+            "AccountName=media;AccountKey=c2VjcmV0;EndpointSuffix=core.chinacloudapi.cn",
+        ] {
+            assert_ne!(id(apart), media, "{apart}");
+        }
+
+        let emulator = id("AccountName=acct;AccountKey=c2VjcmV0;BlobEndpoint=http://127.0.0.1:10000/acct");
+        for other in [
+            "BlobEndpoint=http://localhost:10000/acct/;SharedAccessSignature=sv=1&sig=x",
+            "AccountName=acct;AccountKey=c2VjcmV0;BlobEndpoint=http://127.0.0.1:10000/acct;BlobSecondaryEndpoint=http://127.0.0.1:10000/acct-secondary",
+            "AccountName=acct;AccountKey=c2VjcmV0;BlobEndpoint=https://127.0.0.1:10000/acct",
+        ] {
+            assert_eq!(id(other), emulator, "{other}");
+        }
+        for apart in [
+            "AccountName=acct;AccountKey=c2VjcmV0;BlobEndpoint=http://127.0.0.1:10001/acct",
+            "AccountName=acct2;AccountKey=c2VjcmV0;BlobEndpoint=http://127.0.0.1:10000/acct2",
+        ] {
+            assert_ne!(id(apart), emulator, "{apart}");
+        }
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //!   of ours (object stores differ in what they keep, so we keep it ourselves);
 //! - `c/.mirrorcast/container`: the marker that makes `c` a container;
 //! - `c/.mirrorcast/blocks/<hash of blob>/<hash of block>`: staged blocks until
-//!   committed; a commit streams them into the blob, one chunk at a time.
+//!   committed; a local directory's commit concatenates them by kernel copy
+//!   into a file renamed into place, other stores stream them into the blob,
+//!   one chunk at a time.
 //!
 //! Conditional writes are checked and applied under one lock per store: they
 //! are exact within a process, not across processes sharing a directory.
@@ -25,7 +27,7 @@ use futures::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use mirrorcast_core::store::{
     BlobKind, BlobMeta, BlobProperties, BlobStore, ByteStream, Capability, Condition, GetResult, ListOptions, ListPage,
-    PutOptions,
+    PutOptions, StoreIdentity,
 };
 use mirrorcast_core::{Error, ErrorKind, Result};
 use object_store::local::LocalFileSystem;
@@ -59,12 +61,14 @@ pub struct ObjectStoreBackend {
     /// The same store when it is a local directory: reads go straight to its files ([`direct`]).
     local: Option<Arc<direct::Local>>,
     label: String,
+    /// Where its data lives: a local directory's canonical path, an S3 location; none in memory.
+    identity: Option<StoreIdentity>,
     writes: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ObjectStoreBackend {
     pub fn new(inner: Arc<dyn ObjectStore>, label: impl Into<String>) -> Self {
-        ObjectStoreBackend { inner, local: None, label: label.into(), writes: Default::default() }
+        ObjectStoreBackend { inner, local: None, label: label.into(), identity: None, writes: Default::default() }
     }
 
     /// A data center in a local directory (created if missing). The root
@@ -84,6 +88,11 @@ impl ObjectStoreBackend {
         );
         let mut backend = Self::new(fs.clone(), format!("local directory '{}'", dir.display()));
         backend.local = Some(Arc::new(direct::Local::new(fs)));
+        // Canonical: `/srv/dc/`, `/srv/./dc` and a symlink to it are one data center.
+        backend.identity = Some(StoreIdentity::Directory(
+            std::fs::canonicalize(dir)
+                .map_err(|e| Error::invalid_input(format!("cannot use '{}' as a data center: {e}", dir.display())))?,
+        ));
         Ok(backend)
     }
 
@@ -108,7 +117,10 @@ impl ObjectStoreBackend {
                     .with_url(url)
                     .build()
                     .map_err(|e| Error::invalid_input(format!("S3 data center '{url}': {e}")))?;
-                Ok(Self::new(Arc::new(s3), format!("S3 '{url}'")))
+                let mut backend = Self::new(Arc::new(s3), format!("S3 '{url}'"));
+                let (bucket, prefix) = (parsed.host_str().unwrap_or("").to_ascii_lowercase(), parsed.path());
+                backend.identity = Some(StoreIdentity::Location(format!("s3://{bucket}{prefix}")));
+                Ok(backend)
             }
             other => Err(Error::invalid_input(format!(
                 "'{other}://' is not a scheme this build can store in: use file:// or memory://{}",
@@ -182,6 +194,13 @@ impl ObjectStoreBackend {
         };
         self.write_sidecar(container, name, &sidecar).await?;
         Ok(sidecar.etag)
+    }
+
+    /// The staged blocks of a committed blob, no longer needed.
+    async fn remove_blocks(&self, container: &str, name: &str, block_ids: &[String]) {
+        for id in block_ids {
+            let _ = self.inner.delete(&block_path(container, name, id)).await;
+        }
     }
 
     /// Copies staged blocks, in order, into `writer`.
@@ -261,6 +280,10 @@ fn map(e: object_store::Error, what: &str, store: &str) -> Error {
 impl BlobStore for ObjectStoreBackend {
     fn describe(&self) -> String {
         self.label.clone()
+    }
+
+    fn identity(&self) -> Option<StoreIdentity> {
+        self.identity.clone()
     }
 
     fn capability(&self) -> Capability {
@@ -409,6 +432,24 @@ impl BlobStore for ObjectStoreBackend {
         options: &PutOptions,
     ) -> Result<String> {
         self.require_container(container).await?;
+        if let Some(local) = &self.local {
+            let (staged, size) = local.concatenate_blocks(&self.label, container, name, block_ids).await?;
+            let etag = {
+                let _guard = self.writes.lock().await;
+                let checked = match self.sidecar(container, name).await {
+                    Ok(current) => Self::check(current.as_ref(), &options.condition, name),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = checked {
+                    let _ = std::fs::remove_file(&staged);
+                    return Err(e);
+                }
+                local.publish(&self.label, container, name, &staged)?;
+                self.write_new_sidecar(container, name, size, options, None).await?
+            };
+            self.remove_blocks(container, name, block_ids).await;
+            return Ok(etag);
+        }
         let mut size = 0u64;
         for id in block_ids {
             size += self
@@ -442,9 +483,7 @@ impl BlobStore for ObjectStoreBackend {
             writer.finish().await.map_err(|e| self.fail(e, name))?;
             self.write_new_sidecar(container, name, size, options, None).await?
         };
-        for id in block_ids {
-            let _ = self.inner.delete(&block_path(container, name, id)).await;
-        }
+        self.remove_blocks(container, name, block_ids).await;
         Ok(etag)
     }
 

@@ -51,3 +51,41 @@ async fn dot_segments_are_names_of_their_own_in_a_local_directory() {
     let outside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(outside, ["dc"], "nothing may be written beside the data center's directory");
 }
+
+#[tokio::test]
+async fn a_local_commit_that_fails_leaves_the_old_blob_and_no_staged_file() {
+    use bytes::Bytes;
+    use mirrorcast_core::store::{BlobStoreExt, Condition, PutOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let store = ObjectStoreBackend::local(&dir.path().join("dc")).unwrap();
+    store.create_container("c").await.unwrap();
+    store.put_blob("c", "v.mp4", Bytes::from_static(b"old"), &PutOptions::default()).await.unwrap();
+    store.put_block("c", "v.mp4", "b1", Bytes::from_static(b"new ")).await.unwrap();
+    store.put_block("c", "v.mp4", "b2", Bytes::from_static(b"bytes")).await.unwrap();
+
+    let missing = store.put_block_list("c", "v.mp4", &["b1".into(), "nope".into()], &PutOptions::default()).await;
+    assert!(missing.unwrap_err().to_string().contains("'nope'"), "a block never staged is named");
+    let refused = PutOptions { condition: Condition::IfNotExists, ..Default::default() };
+    let refused = store.put_block_list("c", "v.mp4", &["b1".into(), "b2".into()], &refused).await;
+    assert_eq!(refused.unwrap_err().kind(), mirrorcast_core::ErrorKind::PreconditionFailed);
+    assert_eq!(store.get_bytes("c", "v.mp4").await.unwrap().1, "old", "a failed commit changes nothing");
+    let staged: Vec<_> = walk(dir.path()).into_iter().filter(|p| p.contains("commit#")).collect();
+    assert!(staged.is_empty(), "no staged commit may be left: {staged:?}");
+
+    store.put_block_list("c", "v.mp4", &["b1".into(), "b2".into()], &PutOptions::default()).await.unwrap();
+    assert_eq!(store.get_bytes("c", "v.mp4").await.unwrap().1, "new bytes");
+    assert_eq!(store.list_all("c", "").await.unwrap().len(), 1, "only the blob is listed");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}

@@ -43,6 +43,16 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
     }
     let limits = args.caps.limits()?;
     let (mut a, mut b) = (ctx.dc(&args.pair.from)?, ctx.dc(&args.pair.to)?);
+    // Before anything is read or written: a run into its own account would rewrite its records.
+    a.check_apart_from(&b, "a data center is never its own target: give --to another data center")?;
+    // A request rate caps the requests in flight too: more than a second's worth only wait for tokens.
+    if let Some(rate) = args.caps.max_requests_per_second {
+        for store in [&a.store, &b.store] {
+            if let Some(limit) = store.adaptive_limit() {
+                limit.cap(rate.ceil().min(f64::from(u32::MAX)) as u32);
+            }
+        }
+    }
     // One set of caps for both sides: they are one run's load.
     a.store = Throttled::wrap(a.store.clone(), &limits);
     b.store = Throttled::wrap(b.store.clone(), &limits);
@@ -84,6 +94,8 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
     report.totals.requests.target = b.store.requests_sent() - sent_before.1;
     report.totals.requests.source_operations = operations_since(&operations_before.0, a.store.requests_by_operation());
     report.totals.requests.target_operations = operations_since(&operations_before.1, b.store.requests_by_operation());
+    report.totals.requests.source_limit = a.store.adaptive_limit().map(|l| l.report());
+    report.totals.requests.target_limit = b.store.adaptive_limit().map(|l| l.report());
 
     if ctx.json {
         output::json(&report)?;

@@ -24,6 +24,11 @@ pub async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<ExitCode
     }
     let ids = args.pair.assets.iter().map(|a| AssetId::parse_any(a)).collect::<Result<Vec<_>, _>>()?;
     let (a, b) = (ctx.dc(&args.pair.from)?, ctx.dc(&args.pair.to)?);
+    // Stores compared with themselves always agree: such a report would be a pass that checked
+    // nothing. Two origins (--http) may serve one account and still differ, so they are compared.
+    if !args.http {
+        a.check_apart_from(&b, "comparing a data center with itself proves nothing: give --to its replica")?;
+    }
     let options = VerifyOptions { deep: args.deep, audit_source: args.audit_source, parallel: args.parallel };
     let selected = (!args.pair.all && !ids.is_empty()).then_some(ids.as_slice());
     // The verify crate reports nothing while it works: a spinner with the time spent.

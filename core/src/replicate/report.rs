@@ -195,6 +195,12 @@ pub struct RequestCounts {
     pub source_operations: BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub target_operations: BTreeMap<String, u64>,
+    /// The adaptive limit on each side's requests in flight: its ceiling, lowest and final
+    /// values and the path it took (halved on overload, grown on answers), where the backend keeps one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_limit: Option<crate::store::LimitReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_limit: Option<crate::store::LimitReport>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,8 +1,10 @@
 //! The storage abstraction: one small trait, [`BlobStore`], that every backend
 //! implements; what a backend can do is declared in [`Capability`].
 
+pub mod adaptive;
 pub mod conformance;
 mod ext;
+mod identity;
 pub mod memory;
 pub mod pool;
 pub mod throttle;
@@ -21,8 +23,10 @@ use crate::error::{Error, Result};
 use crate::model::Permissions;
 use crate::secret::redact_sas;
 
+pub use adaptive::{AdaptiveLimit, LimitReport};
 pub use ext::{upload_file, upload_reader, upload_stream, BlobStoreExt, UploadOptions, Uploaded};
 pub(crate) use ext::{upload_ranges, BlobRangeSource};
+pub use identity::StoreIdentity;
 pub use memory::InMemoryStore;
 pub use pool::BlockPool;
 pub use throttle::{Limits, Throttled};
@@ -327,6 +331,18 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     /// The service endpoint (`scheme://host:port`) for stores that have one:
     /// two stores on one endpoint may copy server-side between each other.
     fn endpoint(&self) -> Option<String> {
+        None
+    }
+
+    /// Where this store's data lives, however it is reached; `None` when it
+    /// cannot be told (each such store is taken as apart from every other).
+    fn identity(&self) -> Option<StoreIdentity> {
+        None
+    }
+
+    /// The adaptive limit on this store's requests in flight, where the
+    /// backend keeps one (it sees each attempt's timeouts and busy answers).
+    fn adaptive_limit(&self) -> Option<std::sync::Arc<AdaptiveLimit>> {
         None
     }
 

@@ -180,6 +180,14 @@ impl BlobStore for Throttled {
         self.inner.endpoint()
     }
 
+    fn identity(&self) -> Option<super::StoreIdentity> {
+        self.inner.identity()
+    }
+
+    fn adaptive_limit(&self) -> Option<Arc<super::AdaptiveLimit>> {
+        self.inner.adaptive_limit()
+    }
+
     async fn create_container(&self, container: &str) -> Result<bool> {
         self.limits.request().await;
         self.inner.create_container(container).await
