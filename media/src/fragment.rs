@@ -43,6 +43,11 @@ pub struct TrackIndex {
     pub signed_offsets: bool,
     /// The raw `trak` box, for the init segment.
     trak: Vec<u8>,
+    /// Where presentation starts in the track's media time: the edit list's first
+    /// non-empty edit (`elst` media_time: the B-frame delay of video, the AAC priming),
+    /// 0 without one. fMP4 init segments carry the edit list; formats without one (MPEG-TS)
+    /// subtract it so audio and video start together, as in the source.
+    pub media_start: i64,
     pub fragments: Vec<Fragment>,
 }
 
@@ -261,6 +266,10 @@ impl TrackIndex {
         if offsets.len() != n {
             return Err(FormatError::new(format!("stsc/stco place {} of {n} samples", offsets.len())));
         }
+        let media_start = match find_opt(trak_body, b"edts")? {
+            Some(edts) => find_opt(edts, b"elst")?.map(first_media_time).transpose()?.unwrap_or(0),
+            None => 0,
+        };
         let mut track = TrackIndex {
             info,
             offsets,
@@ -268,6 +277,7 @@ impl TrackIndex {
             composition_offsets,
             signed_offsets,
             trak: trak.to_vec(),
+            media_start,
             fragments: Vec::new(),
         };
         track.fragments = track.cut(FRAGMENT_SECONDS);
@@ -493,6 +503,28 @@ fn empty_sample_tables(trak: &[u8]) -> Result<Option<Vec<u8>>> {
         }),
         _ => Ok(None),
     })
+}
+
+/// The media time of an `elst`'s (body's) first non-empty edit (an empty one, `-1`, only
+/// delays presentation and is skipped); 0 when every edit is empty.
+fn first_media_time(elst: &[u8]) -> Result<i64> {
+    let mut c = Cursor::new(elst);
+    let version = c.u8()?;
+    c.skip(3)?;
+    for _ in 0..c.u32()?.min(1024) {
+        let media_time = if version == 1 {
+            c.skip(8)?;
+            c.u64()? as i64
+        } else {
+            c.skip(4)?;
+            c.u32()? as i32 as i64
+        };
+        c.skip(4)?;
+        if media_time >= 0 {
+            return Ok(media_time);
+        }
+    }
+    Ok(0)
 }
 
 /// An `elst` with every segment duration set to 0.

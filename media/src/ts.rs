@@ -75,10 +75,17 @@ pub fn ts_segment(track: &TrackIndex, number: usize, data: &[u8]) -> Result<Vec<
     Ok(out)
 }
 
-/// A sample's decode and presentation times at 90 kHz.
+/// Where presentation starts on the TS clock (ffmpeg's mpegts muxer starts there too): room
+/// before it for the AAC priming and the B-frame delay, which come before presentation starts.
+const START_90K: i128 = 126_000;
+
+/// A sample's decode and presentation times at 90 kHz. The track's edit list is applied (TS has
+/// none): presentation starts at [`START_90K`] in every track, so audio and video start together
+/// as in the source, the priming and the B-frame delay just before.
 fn times_90k(track: &TrackIndex, i: usize) -> (u64, u64) {
     let timescale = track.info.timescale.max(1) as i128;
-    let to_90k = |t: i128| (t * 90_000 / timescale).max(0) as u64;
+    let start = track.media_start as i128;
+    let to_90k = |t: i128| ((t - start) * 90_000 / timescale + START_90K).max(0) as u64;
     let decode = track.info.decode_times[i] as i128;
     let offset = match &track.composition_offsets {
         Some(c) if track.signed_offsets => c[i] as i32 as i128,
@@ -485,5 +492,41 @@ mod tests {
             write_pes(&mut out, &mut 0, &vec![0xaa; len], 0, flags);
             assert_eq!(out.len() / PACKET, pes_packets(len), "{len}");
         }
+    }
+
+    /// The first packet's presentation time of `stream` (`v`, `a`) in `path`, by ffprobe.
+    fn first_pts(path: &std::path::Path, stream: &str) -> f64 {
+        let out = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", stream, "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+            .arg(path)
+            .output()
+            .expect("ffprobe is needed for this test: apt-get install ffmpeg");
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines().filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok()).fold(f64::INFINITY, f64::min)
+    }
+
+    /// TS has no edit list: the priming of AAC and the B-frame delay of video are taken off
+    /// the timestamps, so audio and video start together as in the source (they were ~59 ms apart).
+    #[test]
+    fn audio_and_video_start_together_as_in_the_source() {
+        let clip = test_clip();
+        let TestClip { path: src, file, index, .. } = &clip;
+        let mut starts = Vec::new();
+        for handler in ["vide", "soun"] {
+            let track = index.by_handler(handler).unwrap();
+            assert!(track.media_start > 0, "{handler}: the clip has an edit list (B-frames, AAC priming)");
+            let f = &track.fragments[0];
+            let r = track.byte_range(f);
+            let path = clip.dir().join(format!("start-{handler}.ts"));
+            std::fs::write(&path, ts_segment(track, 0, &file[r.start as usize..r.end as usize]).unwrap()).unwrap();
+            starts.push(first_pts(&path, if handler == "vide" { "v" } else { "a" }));
+        }
+        let (video, audio) = (first_pts(src, "v"), first_pts(src, "a"));
+        let (ts_gap, source_gap) = (starts[0] - starts[1], video - audio);
+        assert!(
+            (ts_gap - source_gap).abs() < 0.002,
+            "video - audio: {ts_gap:.4} s in TS, {source_gap:.4} s in the source"
+        );
+        assert!((starts[0] - 1.4).abs() < 0.001, "video presentation starts at 1.4 s: {}", starts[0]);
     }
 }
