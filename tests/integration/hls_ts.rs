@@ -76,3 +76,33 @@ async fn hls_v3_ts_segments_decode_to_the_sources_frames_and_packets() {
     let init = http.get(format!("{base}/QualityLevels(600000)/Fragments(video=i,format=m3u8-aapl-v3)")).send().await;
     assert_eq!(init.unwrap().status(), 404, "TS has no init segment");
 }
+
+/// GStreamer (playbin: souphttpsrc, hlsdemux, tsdemux, avdec_h264; its defaults) plays
+/// `m3u8-aapl`, HLS 4 over MPEG-TS, to the end: every video frame of the clip reaches
+/// its sink, and it ends at end-of-stream, not on an error. Needs `gst-launch-1.0`
+/// (`.ci/run` installs it); without it this test fails, it never skips.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gstreamer_plays_m3u8_aapl_over_ts_to_the_end() {
+    let sb = Sandbox::start().await;
+    let (p, s) = published_and_served(&sb).await;
+    let master = format!("http://{}/{}/Clip.ism/manifest(format=m3u8-aapl)", s.addr, p.locator);
+    let source = sb.dir.path().join("clip/Clip_320x180_600.mp4");
+    let frames = hashes(source.to_str().unwrap(), &["-map", "0:v"]).len();
+    assert!(frames > 100, "{frames} frames in the source");
+    let run = tokio::process::Command::new("gst-launch-1.0")
+        .args(["-v", "playbin", &format!("uri={master}")])
+        .arg("video-sink=fakesink name=v silent=false sync=false")
+        .arg("audio-sink=fakesink sync=false")
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .expect("GStreamer did not finish within 120 s")
+        .expect("gst-launch-1.0 is needed: apt-get install gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "gst-launch-1.0: {stderr}\n{:.2000}", stdout);
+    assert!(stdout.contains("Got EOS"), "it ends at end-of-stream: {:.2000}", stdout);
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+    let shown = stdout.lines().filter(|l| l.contains("GstFakeSink:v: last-message = chain")).count();
+    assert_eq!(shown, frames, "every video frame reaches the sink");
+}

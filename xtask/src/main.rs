@@ -66,11 +66,21 @@ pub fn azurite_bin(root: &Path) -> PathBuf {
 fn setup(root: &Path) -> Result<()> {
     check_ffmpeg();
     check_chromium();
+    check_gstreamer();
     setup_azurite(root)?;
     setup_players(root)
 }
 
 /// Chromium (the player test's browser) is a system package too.
+fn check_gstreamer() {
+    if std::process::Command::new("gst-launch-1.0").arg("--version").output().is_err() {
+        eprintln!(
+            "xtask: gst-launch-1.0 not found: the GStreamer HLS playback test needs it.\n\
+             xtask: install it: `sudo apt-get install -y gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav` (Debian)"
+        );
+    }
+}
+
 fn check_chromium() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
     if !Path::new(&chromium).exists() {
