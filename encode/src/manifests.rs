@@ -68,6 +68,7 @@ pub fn build(base: &str, source_name: &str, gop_seconds: u32, renditions: &[(Out
     let mut video = StreamIndex {
         kind: "video".into(),
         name: "video".into(),
+        language: None,
         url: "QualityLevels({bitrate})/Fragments(video={start time})".into(),
         timescale: None,
         max_width: None,
@@ -114,6 +115,7 @@ pub fn build(base: &str, source_name: &str, gop_seconds: u32, renditions: &[(Out
                     system_bitrate: bitrate,
                     track_id: track.track_id,
                     track_name: None,
+                    language: None,
                 });
                 video.max_width = video.max_width.max(Some(track.width as u32));
                 video.max_height = video.max_height.max(Some(track.height as u32));
@@ -148,10 +150,12 @@ pub fn build(base: &str, source_name: &str, gop_seconds: u32, renditions: &[(Out
                     system_bitrate: bitrate,
                     track_id: track.track_id,
                     track_name: Some("audio".into()),
+                    language: None,
                 });
                 audio = Some(StreamIndex {
                     kind: "audio".into(),
                     name: "audio".into(),
+                    language: None,
                     url: "QualityLevels({bitrate})/Fragments(audio={start time})".into(),
                     timescale: None,
                     max_width: None,

@@ -36,6 +36,16 @@ pub struct IsmTrack {
     pub track_id: u32,
     /// `trackName` (audio and text tracks name their stream with it).
     pub track_name: Option<String>,
+    /// `systemLanguage` (an RFC 5646 / ISO 639 tag such as `en`, `spa`, `pt-BR`); a value
+    /// that is not a plain tag (letters, digits, `-`, at most 35) is not taken: it goes into
+    /// playlists and MPDs as an attribute.
+    pub language: Option<String>,
+}
+
+/// A `systemLanguage` value fit to be written into HLS and DASH attributes.
+fn language_tag(value: &str) -> Option<String> {
+    let plain = !value.is_empty() && value.len() <= 35 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    plain.then(|| value.to_owned())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -80,6 +90,7 @@ impl ServerManifest {
                 system_bitrate: num_attr(node, "systemBitrate")?.unwrap_or(0),
                 track_id: 1,
                 track_name: None,
+                language: node.attribute("systemLanguage").and_then(language_tag),
             };
             for param in node.children().filter(|c| c.has_tag_name((SMIL_NS, "param")) || c.has_tag_name("param")) {
                 match param.attribute("name") {
@@ -107,7 +118,13 @@ impl ServerManifest {
         s.push_str("  </head>\n  <body>\n    <switch>\n");
         for t in &self.tracks {
             let el = t.kind.element();
-            s.push_str(&format!("      <{el} src=\"{}\" systemBitrate=\"{}\">\n", escape(&t.src), t.system_bitrate));
+            let language =
+                t.language.as_deref().map(|l| format!(" systemLanguage=\"{}\"", escape(l))).unwrap_or_default();
+            s.push_str(&format!(
+                "      <{el} src=\"{}\" systemBitrate=\"{}\"{language}>\n",
+                escape(&t.src),
+                t.system_bitrate
+            ));
             s.push_str(&format!("        <param name=\"trackID\" value=\"{}\" valuetype=\"data\" />\n", t.track_id));
             if let Some(n) = &t.track_name {
                 s.push_str(&format!(
@@ -144,6 +161,7 @@ pub(crate) mod tests {
                     system_bitrate: 2_987_000,
                     track_id: 1,
                     track_name: None,
+                    language: None,
                 },
                 IsmTrack {
                     kind: TrackKind::Audio,
@@ -151,6 +169,7 @@ pub(crate) mod tests {
                     system_bitrate: 128_000,
                     track_id: 1,
                     track_name: Some("audio".into()),
+                    language: Some("en".into()),
                 },
             ],
         }
@@ -170,5 +189,7 @@ pub(crate) mod tests {
         assert!(ServerManifest::parse("<html/>").is_err());
         let bad = r#"<smil><body><video src="a.mp4" systemBitrate="fast"/></body></smil>"#;
         assert!(ServerManifest::parse(bad).unwrap_err().to_string().contains("systemBitrate"));
+        let hostile = r#"<smil><body><audio src="a.mp4" systemLanguage='en",DEFAULT=NO'/></body></smil>"#;
+        assert_eq!(ServerManifest::parse(hostile).unwrap().tracks[0].language, None, "not a plain tag: not taken");
     }
 }

@@ -26,6 +26,8 @@ pub struct StreamIndex {
     /// `video`, `audio` or `text`.
     pub kind: String,
     pub name: String,
+    /// `Language` (of an audio or text stream), as the `.ism`'s `systemLanguage` gave it.
+    pub language: Option<String>,
     /// e.g. `QualityLevels({bitrate})/Fragments(video={start time})`.
     pub url: String,
     /// `TimeScale` of this stream's chunk times and durations (MS-SSTR's
@@ -102,6 +104,7 @@ impl ClientManifest {
             let mut stream = StreamIndex {
                 kind: s.attribute("Type").unwrap_or_default().to_owned(),
                 name: s.attribute("Name").or(s.attribute("Type")).unwrap_or_default().to_owned(),
+                language: s.attribute("Language").map(str::to_owned),
                 url: s.attribute("Url").unwrap_or_default().to_owned(),
                 timescale: num_attr(s, "TimeScale")?,
                 max_width: num_attr(s, "MaxWidth")?,
@@ -169,6 +172,9 @@ impl ClientManifest {
             if let Some(t) = st.timescale {
                 s.push_str(&format!(" TimeScale=\"{t}\""));
             }
+            if let Some(language) = &st.language {
+                s.push_str(&format!(" Language=\"{}\"", escape(language)));
+            }
             opt(&mut s, "MaxWidth", st.max_width);
             opt(&mut s, "MaxHeight", st.max_height);
             opt(&mut s, "DisplayWidth", st.max_width);
@@ -228,6 +234,7 @@ pub(crate) mod tests {
                 StreamIndex {
                     kind: "video".into(),
                     name: "video".into(),
+                    language: None,
                     url: "QualityLevels({bitrate})/Fragments(video={start time})".into(),
                     timescale: None,
                     max_width: Some(640),
@@ -249,6 +256,7 @@ pub(crate) mod tests {
                 StreamIndex {
                     kind: "audio".into(),
                     name: "audio & more".into(),
+                    language: Some("pt-BR".into()),
                     url: "QualityLevels({bitrate})/Fragments(audio={start time})".into(),
                     timescale: Some(48_000),
                     max_width: None,

@@ -16,7 +16,14 @@ pub struct Rendition<'a> {
     pub stream: &'a str,
     /// The `.ism`'s `systemBitrate`: the key in `QualityLevels(…)`.
     pub bitrate: u64,
+    /// The `.ism`'s `systemLanguage` (a plain tag, checked when the `.ism` was read).
+    pub language: Option<&'a str>,
     pub track: &'a TrackIndex,
+}
+
+/// A name for an HLS quoted-string attribute: no quote, no line break.
+fn quoted(name: &str) -> String {
+    name.chars().filter(|c| *c != '"' && !c.is_control()).collect()
 }
 
 fn seconds(track: &TrackIndex, units: u64) -> f64 {
@@ -35,14 +42,18 @@ fn playlist_url(r: &Rendition<'_>, format: Format) -> String {
 pub fn hls_master(renditions: &[Rendition<'_>], format: Format) -> String {
     let mut s = format!("#EXTM3U\n#EXT-X-VERSION:{}\n#EXT-X-INDEPENDENT-SEGMENTS\n", format.hls_version());
     let audio: Vec<&Rendition<'_>> = renditions.iter().filter(|r| r.kind == TrackKind::Audio).collect();
+    // One group: its renditions are alternatives (languages, mixes) a player picks among, by
+    // LANGUAGE when they have one; the first is the default.
     for (i, a) in audio.iter().enumerate() {
-        let _ = writeln!(
-            s,
-            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"{}\",DEFAULT={},AUTOSELECT=YES,URI=\"{}\"",
-            a.stream,
-            if i == 0 { "YES" } else { "NO" },
-            playlist_url(a, format)
-        );
+        let _ = write!(s, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"{}\"", quoted(a.stream));
+        if let Some(language) = a.language {
+            let _ = write!(s, ",LANGUAGE=\"{language}\"");
+        }
+        let _ = write!(s, ",DEFAULT={},AUTOSELECT=YES", if i == 0 { "YES" } else { "NO" });
+        if let Some(channels) = a.track.info.audio.as_ref().map(|c| c.channels).filter(|c| *c > 0) {
+            let _ = write!(s, ",CHANNELS=\"{channels}\"");
+        }
+        let _ = writeln!(s, ",URI=\"{}\"", playlist_url(a, format));
     }
     let first_audio = audio.first();
     let videos: Vec<&Rendition<'_>> = renditions.iter().filter(|r| r.kind == TrackKind::Video).collect();
@@ -127,17 +138,23 @@ pub fn dash(renditions: &[Rendition<'_>], format: Format) -> String {
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"{profile}\" type=\"static\" mediaPresentationDuration=\"{}\" minBufferTime=\"PT4S\">\n  <Period id=\"0\" start=\"PT0S\">\n",
         iso_duration(duration)
     );
-    for (id, (kind, content, mime)) in
-        [(TrackKind::Video, "video", "video/mp4"), (TrackKind::Audio, "audio", "audio/mp4")].into_iter().enumerate()
-    {
-        let set: Vec<&Rendition<'_>> = renditions.iter().filter(|r| r.kind == kind).collect();
-        if set.is_empty() {
-            continue;
-        }
+    let mut main_audio = true;
+    for (id, (kind, set)) in adaptation_sets(renditions).into_iter().enumerate() {
+        let (content, mime) = match kind {
+            TrackKind::Video => ("video", "video/mp4"),
+            _ => ("audio", "audio/mp4"),
+        };
+        let lang = set[0].language.map(|l| format!(" lang=\"{l}\"")).unwrap_or_default();
         let _ = writeln!(
             s,
-            "    <AdaptationSet id=\"{id}\" contentType=\"{content}\" mimeType=\"{mime}\" segmentAlignment=\"true\" startWithSAP=\"1\">"
+            "    <AdaptationSet id=\"{id}\" contentType=\"{content}\" mimeType=\"{mime}\"{lang} segmentAlignment=\"true\" startWithSAP=\"1\">"
         );
+        // Several audio sets (languages, codecs): the first is the main one, as the HLS default is.
+        if kind == TrackKind::Audio && set[0].language.is_some() {
+            let role = if main_audio { "main" } else { "alternate" };
+            let _ = writeln!(s, "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{role}\" />");
+        }
+        main_audio &= kind != TrackKind::Audio;
         for r in set {
             let _ = write!(
                 s,
@@ -176,6 +193,24 @@ pub fn dash(renditions: &[Rendition<'_>], format: Format) -> String {
     s
 }
 
+/// The MPD's adaptation sets: one of video, then one per audio language and codec, so a
+/// player switches bitrate within a language, never language with the bandwidth.
+fn adaptation_sets<'r, 'a>(renditions: &'r [Rendition<'a>]) -> Vec<(TrackKind, Vec<&'r Rendition<'a>>)> {
+    let mut sets: Vec<(TrackKind, Vec<&Rendition<'_>>)> = Vec::new();
+    let video: Vec<&Rendition<'_>> = renditions.iter().filter(|r| r.kind == TrackKind::Video).collect();
+    if !video.is_empty() {
+        sets.push((TrackKind::Video, video));
+    }
+    for r in renditions.iter().filter(|r| r.kind == TrackKind::Audio) {
+        let same = |o: &&Rendition<'_>| o.language == r.language && o.track.info.codec == r.track.info.codec;
+        match sets.iter_mut().find(|(kind, set)| *kind == TrackKind::Audio && set.first().is_some_and(same)) {
+            Some((_, set)) => set.push(r),
+            None => sets.push((TrackKind::Audio, vec![r])),
+        }
+    }
+    sets
+}
+
 /// Runs of equal durations: (start, duration, repeats).
 pub(crate) fn timeline(track: &TrackIndex) -> Vec<(u64, u64, u32)> {
     let mut out: Vec<(u64, u64, u32)> = Vec::new();
@@ -204,8 +239,8 @@ mod tests {
         let index = index();
         let (v, a) = (index.by_handler("vide").unwrap(), index.by_handler("soun").unwrap());
         let renditions = [
-            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 600_000, track: v },
-            Rendition { kind: TrackKind::Audio, stream: "audio", bitrate: 128_000, track: a },
+            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 600_000, language: None, track: v },
+            Rendition { kind: TrackKind::Audio, stream: "audio", bitrate: 128_000, language: None, track: a },
         ];
         let master = hls_master(&renditions, Format::HlsCmaf);
         assert!(master.contains("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\""), "{master}");
@@ -257,8 +292,8 @@ mod tests {
         let index = index();
         let (v, a) = (index.by_handler("vide").unwrap(), index.by_handler("soun").unwrap());
         let renditions = [
-            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 600_000, track: v },
-            Rendition { kind: TrackKind::Audio, stream: "audio", bitrate: 128_000, track: a },
+            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 600_000, language: None, track: v },
+            Rendition { kind: TrackKind::Audio, stream: "audio", bitrate: 128_000, language: None, track: a },
         ];
         for format in [Format::HlsAapl, Format::HlsTs, Format::HlsCmaf] {
             let want = if format.is_ts() { [".ts", ".ts"] } else { [".mp4", ".m4s"] };
@@ -286,5 +321,45 @@ mod tests {
                 assert!(attr.ends_with(ext), "{format:?}: {attr}");
             }
         }
+    }
+
+    /// Two audio languages: HLS names each with LANGUAGE (and CHANNELS) in one group, the first the
+    /// default; DASH puts each language in its own AdaptationSet with `lang` and a Role, so a player
+    /// switches bitrate within a language, never language with the bandwidth.
+    #[test]
+    fn audio_languages_are_alternatives_never_bitrates_of_one_set() {
+        let index = index();
+        let (v, a) = (index.by_handler("vide").unwrap(), index.by_handler("soun").unwrap());
+        let renditions = [
+            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 600_000, language: None, track: v },
+            Rendition { kind: TrackKind::Audio, stream: "aac_eng", bitrate: 128_000, language: Some("en"), track: a },
+            Rendition {
+                kind: TrackKind::Audio,
+                stream: "aac_eng_low",
+                bitrate: 64_000,
+                language: Some("en"),
+                track: a,
+            },
+            Rendition { kind: TrackKind::Audio, stream: "aac_spa", bitrate: 128_000, language: Some("es"), track: a },
+        ];
+        let master = hls_master(&renditions, Format::HlsCmaf);
+        assert!(master.contains("NAME=\"aac_eng\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\""), "{master}");
+        assert!(master.contains("NAME=\"aac_spa\",LANGUAGE=\"es\",DEFAULT=NO"), "{master}");
+        let mpd = dash(&renditions, Format::DashCsf);
+        let sets: Vec<&str> = mpd.split("<AdaptationSet ").skip(1).collect();
+        assert_eq!(sets.len(), 3, "video, English, Spanish: {mpd}");
+        assert!(sets[1].contains("lang=\"en\"") && sets[1].contains("value=\"main\""), "{mpd}");
+        assert_eq!(sets[1].matches("<Representation ").count(), 2, "English at two bitrates: {mpd}");
+        assert!(sets[2].contains("lang=\"es\"") && sets[2].contains("value=\"alternate\""), "{mpd}");
+        assert_eq!(sets[2].matches("<Representation ").count(), 1, "{mpd}");
+        // Without languages, one audio set as before.
+        let plain = [
+            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 600_000, language: None, track: v },
+            Rendition { kind: TrackKind::Audio, stream: "audio", bitrate: 128_000, language: None, track: a },
+        ];
+        let mpd = dash(&plain, Format::DashCsf);
+        assert_eq!(mpd.matches("<AdaptationSet ").count(), 2, "{mpd}");
+        assert!(!mpd.contains("lang=") && !mpd.contains("<Role"), "{mpd}");
+        assert!(!hls_master(&plain, Format::HlsCmaf).contains("LANGUAGE="));
     }
 }

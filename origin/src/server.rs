@@ -740,7 +740,15 @@ impl Origin {
                 TrackKind::Video => "video".to_owned(),
                 _ => t.track_name.clone().unwrap_or_else(|| "audio".to_owned()),
             };
-            out.push(Owned { kind: t.kind, stream, bitrate: t.system_bitrate, track_id: t.track_id, file, index });
+            out.push(Owned {
+                kind: t.kind,
+                stream,
+                bitrate: t.system_bitrate,
+                track_id: t.track_id,
+                language: t.language.clone(),
+                file,
+                index,
+            });
         }
         let fragmented = out.iter().find(|o| o.index.index.fragmented).map(|o| o.file.clone());
         Ok(Renditions { list: out, fragmented, parsed: server, at: Instant::now(), refreshing: AtomicBool::new(false) })
@@ -803,6 +811,8 @@ struct Owned {
     stream: String,
     bitrate: u64,
     track_id: u32,
+    /// The `.ism`'s `systemLanguage`.
+    language: Option<String>,
     file: String,
     index: Indexed,
 }
@@ -819,7 +829,13 @@ impl Owned {
     }
 
     fn as_rendition(&self) -> Result<Rendition<'_>, Fail> {
-        Ok(Rendition { kind: self.kind, stream: &self.stream, bitrate: self.bitrate, track: self.track()? })
+        Ok(Rendition {
+            kind: self.kind,
+            stream: &self.stream,
+            bitrate: self.bitrate,
+            language: self.language.as_deref(),
+            track: self.track()?,
+        })
     }
 }
 

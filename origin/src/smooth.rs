@@ -87,6 +87,7 @@ fn stream_index(kind: TrackKind, name: &str, levels: &[&Rendition<'_>]) -> Strea
     StreamIndex {
         kind: if video { "video" } else { "audio" }.to_owned(),
         name: name.to_owned(),
+        language: levels[0].language.map(str::to_owned),
         url: format!("QualityLevels({{bitrate}})/Fragments({name}={{start time}})"),
         timescale: Some(levels[0].track.info.timescale as u64),
         max_width: video.then(|| quality_levels.iter().filter_map(|q| q.max_width).max()).flatten(),
@@ -122,9 +123,9 @@ mod tests {
         let (hv, lv, ha) =
             (high.by_handler("vide").unwrap(), low.by_handler("vide").unwrap(), high.by_handler("soun").unwrap());
         let renditions = [
-            Rendition { kind: TrackKind::Audio, stream: "audio", bitrate: 128_000, track: ha },
-            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 600_000, track: hv },
-            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 300_000, track: lv },
+            Rendition { kind: TrackKind::Audio, stream: "audio", bitrate: 128_000, language: None, track: ha },
+            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 600_000, language: None, track: hv },
+            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 300_000, language: None, track: lv },
         ];
         let xml = client_manifest(&renditions).to_xml();
         let m = ClientManifest::parse(&xml).unwrap();
@@ -173,8 +174,8 @@ mod tests {
         let mut shifted = hv.clone();
         shifted.fragments[1].start += 1;
         let renditions = [
-            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 600_000, track: hv },
-            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 300_000, track: &shifted },
+            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 600_000, language: None, track: hv },
+            Rendition { kind: TrackKind::Video, stream: "video", bitrate: 300_000, language: None, track: &shifted },
         ];
         let m = client_manifest(&renditions);
         assert_eq!(m.streams.len(), 1);

@@ -35,6 +35,7 @@ pub(crate) async fn publish_clip(dir: &Path, env: &[(&str, &str)], dc: &str) -> 
         system_bitrate: bitrate,
         track_id: id,
         track_name: name.map(Into::into),
+        language: None,
     };
     let ism = ServerManifest {
         title: Some("Drill".into()),

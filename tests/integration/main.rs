@@ -16,6 +16,7 @@ mod front;
 mod front_hostile;
 mod hls_ts;
 mod import_hostile;
+mod languages;
 mod names;
 mod player;
 mod plugins;

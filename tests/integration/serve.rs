@@ -278,6 +278,7 @@ pub(crate) async fn publish_media_in(dir: &Path, env: &[(&str, &str)]) -> Publis
         system_bitrate: bitrate,
         track_id: id,
         track_name: name.map(Into::into),
+        language: None,
     };
     let ism = ServerManifest {
         title: Some("Clip".into()),

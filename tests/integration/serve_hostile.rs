@@ -21,6 +21,7 @@ fn ism_of(src: &str) -> String {
             system_bitrate: 600_000,
             track_id: 1,
             track_name: None,
+            language: None,
         }],
     }
     .to_xml()

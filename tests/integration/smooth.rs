@@ -148,6 +148,7 @@ async fn a_fragmented_rendition_is_a_501_naming_it_in_every_format_from_a_and_b(
             system_bitrate: 600_000,
             track_id: 1,
             track_name: None,
+            language: None,
         }],
     };
     std::fs::write(folder.join("Frag.ism"), ism.to_xml()).unwrap();

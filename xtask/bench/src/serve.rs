@@ -227,6 +227,7 @@ fn long_asset(ffmpeg: &Path, dir: &Path) -> Result<()> {
             system_bitrate: bitrate,
             track_id: id,
             track_name: name.map(Into::into),
+            language: None,
         };
         tracks.push(track(TrackKind::Video, 1, u64::from(*kbps) * 1000, None));
         if i == 0 {

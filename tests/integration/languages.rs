@@ -1,0 +1,142 @@
+//! Several audio languages, as a Media Services library holds them (`systemLanguage` and
+//! `trackName` in the `.ism`): ffmpeg, at its defaults, finds each language in the HLS
+//! master and the DASH MPD, tagged with its language, with the very packets of its source;
+//! DASH keeps each language in its own AdaptationSet (a player switches bitrate, never
+//! language, with the bandwidth).
+
+use mirrorcast_core::id::LocatorId;
+use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
+
+use crate::helpers::Sandbox;
+use crate::serve::{ffmpeg, packet_md5s, serve};
+
+/// What ffprobe says of `url`'s audio streams: (language tag, codec) per stream.
+fn audio_languages(url: &str) -> Vec<String> {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a", "-show_entries", "stream_tags=language", "-of", "csv=p=0", url])
+        .output()
+        .expect("ffprobe is needed: apt-get install ffmpeg");
+    assert!(out.status.success(), "ffprobe {url}: {}", String::from_utf8_lossy(&out.stderr));
+    let mut tags: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_owned()).collect();
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_audio_language_plays_as_its_own_tagged_stream_in_hls_and_dash() {
+    let sb = Sandbox::start().await;
+    let folder = sb.dir.path().join("langs");
+    std::fs::create_dir_all(&folder).unwrap();
+    let video = folder.join("Film_320x180_600.mp4");
+    let out = ffmpeg(&[
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25",
+        "-t",
+        "6",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "50",
+        "-keyint_min",
+        "50",
+        "-sc_threshold",
+        "0",
+        "-movflags",
+        "+faststart",
+        "-y",
+        video.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Two languages, told apart by their tones.
+    for (name, tone) in [("Film_AAC_en.mp4", "440"), ("Film_AAC_es.mp4", "660")] {
+        let out = ffmpeg(&[
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=frequency={tone}"),
+            "-t",
+            "6",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+            "-y",
+            folder.join(name).to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let track = |kind, src: &str, bitrate, name: Option<&str>, language: Option<&str>| IsmTrack {
+        kind,
+        src: src.into(),
+        system_bitrate: bitrate,
+        track_id: 1,
+        track_name: name.map(Into::into),
+        language: language.map(Into::into),
+    };
+    let ism = ServerManifest {
+        title: Some("Film".into()),
+        client_manifest: None,
+        tracks: vec![
+            track(TrackKind::Video, "Film_320x180_600.mp4", 600_000, None, None),
+            track(TrackKind::Audio, "Film_AAC_en.mp4", 128_000, Some("aac_en"), Some("en")),
+            track(TrackKind::Audio, "Film_AAC_es.mp4", 128_001, Some("aac_es"), Some("es")),
+        ],
+    };
+    std::fs::write(folder.join("Film.ism"), ism.to_xml()).unwrap();
+    let asset = sb.run(&["asset", "create", "--dc", "a", "--name", "Film", "--json"]).await.ok().json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sb.run(&["asset", "upload", "--dc", "a", &asset, folder.to_str().unwrap()]).await.ok();
+    let made = sb.run(&["locator", "create", "--dc", "a", &asset, "--type", "origin", "--json"]).await.ok().json();
+    let locator = LocatorId::parse(made["locator"]["id"].as_str().unwrap()).unwrap().guid();
+    let s = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
+    let base = format!("http://{}/{locator}/Film.ism", s.addr);
+
+    let mut want: Vec<Vec<String>> = ["Film_AAC_en.mp4", "Film_AAC_es.mp4"]
+        .iter()
+        .map(|f| {
+            packet_md5s(folder.join(f).to_str().unwrap(), "0:a").remove(0).packets.into_iter().map(|p| p.2).collect()
+        })
+        .collect();
+    want.sort();
+    assert_ne!(want[0], want[1]);
+    for format in ["m3u8-cmaf", "mpd-time-csf"] {
+        let url = format!("{base}/manifest(format={format})");
+        assert_eq!(audio_languages(&url), ["en", "es"], "{format}: each audio stream tagged with its language");
+        let mut got: Vec<Vec<String>> = packet_md5s(&url, "0:a")
+            .into_iter()
+            .map(|s| s.packets.into_iter().map(|p| p.2).collect::<Vec<String>>())
+            .collect();
+        got.sort();
+        got.dedup();
+        // ffmpeg 5.1's DASH reader leaves out a presentation's very last AAC packet (see serve.rs).
+        if format.starts_with("mpd") {
+            for (g, w) in got.iter_mut().zip(&want) {
+                if g.len() + 1 == w.len() && w.starts_with(g) {
+                    g.push(w.last().unwrap().clone());
+                }
+            }
+        }
+        assert_eq!(got, want, "{format}: each language's own packets");
+    }
+    let mpd = reqwest::get(format!("{base}/manifest(format=mpd-time-csf)")).await.unwrap().text().await.unwrap();
+    assert_eq!(mpd.matches("contentType=\"audio\"").count(), 2, "one AdaptationSet per language: {mpd}");
+    let smooth = reqwest::get(format!("{base}/manifest")).await.unwrap().text().await.unwrap();
+    assert!(smooth.contains("Name=\"aac_en\"") && smooth.contains("Language=\"en\""), "{smooth}");
+    assert!(smooth.contains("Name=\"aac_es\"") && smooth.contains("Language=\"es\""), "{smooth}");
+    let master = reqwest::get(format!("{base}/manifest(format=m3u8-aapl)")).await.unwrap().text().await.unwrap();
+    assert!(
+        master.contains("LANGUAGE=\"en\",DEFAULT=YES") && master.contains("LANGUAGE=\"es\",DEFAULT=NO"),
+        "{master}"
+    );
+}
