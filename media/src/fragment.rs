@@ -461,6 +461,9 @@ impl TrackIndex {
         if let Some(avc) = &self.info.avc {
             return format!("{}.{:02x}{:02x}{:02x}", self.info.codec, avc.profile, avc.compatibility, avc.level);
         }
+        if let Some(hevc) = &self.info.hevc {
+            return hevc.codec_string(&self.info.codec);
+        }
         if let Some(a) = &self.info.audio {
             let aot = a.specific_config.first().map_or(2, |b| b >> 3);
             return format!("mp4a.{:02x}.{aot}", a.object_type);
@@ -767,5 +770,28 @@ pub(crate) mod tests {
         let index = Index::from_moov(moov_of(&file)).unwrap();
         assert!(index.fragmented);
         assert!(index.tracks.iter().all(|t| t.fragments.is_empty()), "its samples are in moofs, not in the moov");
+    }
+
+    /// An HEVC rendition's codec string names its profile, tier and level, as players need
+    /// (a bare `hvc1` is refused by MSE's isTypeSupported).
+    #[test]
+    fn an_hevc_rendition_has_a_full_codec_string() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hevc.mp4");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "1"])
+            .args(["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error", "-tag:v", "hvc1"])
+            .args(["-movflags", "+faststart", "-y"])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg is needed for this test: apt-get install ffmpeg");
+        assert!(status.success());
+        let file = std::fs::read(&path).unwrap();
+        let index = Index::from_moov(moov_of(&file)).unwrap();
+        let codecs = index.by_handler("vide").unwrap().codecs();
+        // Main profile (1), compatible with Main and Main 10 (flags 0x60000000 reversed: 6), Main tier.
+        assert!(codecs.starts_with("hvc1.1.6.L"), "{codecs}");
+        let level: u32 = codecs["hvc1.1.6.L".len()..].split('.').next().unwrap().parse().unwrap();
+        assert!(level % 3 == 0 && (30..=186).contains(&level), "a level_idc (30 × level): {codecs}");
     }
 }

@@ -43,6 +43,38 @@ pub struct AvcConfig {
     pub pps: Vec<Vec<u8>>,
 }
 
+/// HEVC profile, tier and level (from `hvcC`): what its RFC 6381 codec string names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HevcConfig {
+    pub profile_space: u8,
+    pub tier: bool,
+    pub profile_idc: u8,
+    pub compatibility_flags: u32,
+    /// The 48 bits of general constraint indicator flags.
+    pub constraint_flags: [u8; 6],
+    pub level_idc: u8,
+}
+
+impl HevcConfig {
+    /// ISO/IEC 14496-15 Annex E: `<entry>.<space><profile>.<compatibility, bits reversed, hex>.<L|H><level>`
+    /// then the constraint bytes in hex, trailing zero bytes left out (`hvc1.1.6.L93.B0`).
+    pub fn codec_string(&self, entry: &str) -> String {
+        let space = ["", "A", "B", "C"][(self.profile_space & 3) as usize];
+        let mut s = format!(
+            "{entry}.{space}{}.{:X}.{}{}",
+            self.profile_idc,
+            self.compatibility_flags.reverse_bits(),
+            if self.tier { 'H' } else { 'L' },
+            self.level_idc
+        );
+        let used = self.constraint_flags.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+        for b in &self.constraint_flags[..used] {
+            s.push_str(&format!(".{b:X}"));
+        }
+        s
+    }
+}
+
 /// AAC configuration (from `mp4a` and its `esds`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AudioConfig {
@@ -68,6 +100,7 @@ pub struct Track {
     pub width: u16,
     pub height: u16,
     pub avc: Option<AvcConfig>,
+    pub hevc: Option<HevcConfig>,
     pub audio: Option<AudioConfig>,
     pub sample_sizes: Vec<u32>,
     /// Decode time of each sample, in `timescale` units.
@@ -349,6 +382,9 @@ fn read_stsd(stsd: &[u8], t: &mut Track) -> Result<()> {
             if let Some(avcc) = child(e.rest(), "avcC")? {
                 t.avc = Some(read_avcc(avcc)?);
             }
+            if let Some(hvcc) = child(e.rest(), "hvcC")? {
+                t.hevc = Some(read_hvcc(hvcc)?);
+            }
         }
         "soun" => {
             e.skip(8)?;
@@ -365,6 +401,23 @@ fn read_stsd(stsd: &[u8], t: &mut Track) -> Result<()> {
         _ => {}
     }
     Ok(())
+}
+
+fn read_hvcc(b: &[u8]) -> Result<HevcConfig> {
+    let mut c = Cursor::new(b);
+    c.skip(1)?; // configurationVersion
+    let first = c.u8()?;
+    let compatibility_flags = c.u32()?;
+    let mut constraint_flags = [0u8; 6];
+    constraint_flags.copy_from_slice(c.take(6)?);
+    Ok(HevcConfig {
+        profile_space: first >> 6,
+        tier: first & 0x20 != 0,
+        profile_idc: first & 0x1f,
+        compatibility_flags,
+        constraint_flags,
+        level_idc: c.u8()?,
+    })
 }
 
 fn read_avcc(b: &[u8]) -> Result<AvcConfig> {

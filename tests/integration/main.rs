@@ -7,6 +7,7 @@ mod adopt;
 mod assets;
 mod backends;
 mod bad_input;
+mod codecs;
 mod delete;
 mod drill;
 mod encode;
