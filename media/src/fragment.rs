@@ -792,6 +792,6 @@ pub(crate) mod tests {
         // Main profile (1), compatible with Main and Main 10 (flags 0x60000000 reversed: 6), Main tier.
         assert!(codecs.starts_with("hvc1.1.6.L"), "{codecs}");
         let level: u32 = codecs["hvc1.1.6.L".len()..].split('.').next().unwrap().parse().unwrap();
-        assert!(level % 3 == 0 && (30..=186).contains(&level), "a level_idc (30 × level): {codecs}");
+        assert!(level.is_multiple_of(3) && (30..=186).contains(&level), "a level_idc (30 × level): {codecs}");
     }
 }
