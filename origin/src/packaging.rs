@@ -285,7 +285,7 @@ mod tests {
         assert!(mpd.contains("mediaPresentationDuration=\"PT5.0"), "{mpd}");
     }
 
-    /// ffmpeg 5.1.9 and 7.1+ (extension_picky, on by default) fetch no segment whose URL
+    /// ffmpeg 5.1.9 and 7.1+, at their defaults, fetch no segment whose URL
     /// does not end in an extension of its bytes' format.
     #[test]
     fn every_segment_a_playlist_or_mpd_names_ends_in_its_media_extension() {
