@@ -14,7 +14,7 @@ use crate::ism::ServerManifest;
 use crate::ismc::ClientManifest;
 use crate::mp4::Mp4;
 use crate::smooth_fragment::{smooth_fragment, SmoothFragment};
-use crate::ts::ts_segment;
+use crate::ts::{ts_segment, Counters};
 
 /// The clip's whole file and where its `moov` starts.
 fn clip() -> &'static (Vec<u8>, usize) {
@@ -118,13 +118,14 @@ fn package(index: &Index, file: &[u8]) {
                 None => continue,
             };
             let _ = track.media_segment(n, &data);
-            let _ = ts_segment(track, n, &data);
+            let counters = Counters::of(track);
+            let _ = counters.as_ref().map(|c| ts_segment(track, n, &data, c));
             if let Ok(smooth) = smooth_fragment(track, n, &data) {
                 SmoothFragment::parse(&smooth).expect("a Smooth fragment we wrote reads back");
             }
             // Data of the wrong length is an error, not a panic.
             let _ = track.media_segment(n, &data[..data.len() / 2]);
-            let _ = ts_segment(track, n, &data[..data.len() / 2]);
+            let _ = counters.as_ref().map(|c| ts_segment(track, n, &data[..data.len() / 2], c));
         }
     }
 }
@@ -285,11 +286,13 @@ fn huge_parameter_sets_are_not_repeated_before_every_ts_key_frame() {
     let (file, _) = clip();
     let mut index = Index::from_moov(moov_of(file)).unwrap();
     let video = index.tracks.iter_mut().find(|t| t.info.handler == "vide").unwrap();
+    let counters = Counters::of(video).unwrap();
     video.info.avc.as_mut().unwrap().sps = vec![vec![0x67; 65_535]; 31];
     let f = video.fragments[0];
     let r = video.byte_range(&f);
-    let err = ts_segment(video, 0, &file[r.start as usize..r.end as usize]).unwrap_err();
+    let err = ts_segment(video, 0, &file[r.start as usize..r.end as usize], &counters).unwrap_err();
     assert!(err.0.contains("parameter sets"), "{err}");
+    assert!(Counters::of(video).unwrap_err().0.contains("parameter sets"), "refused by the counters as well");
 }
 
 #[test]

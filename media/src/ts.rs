@@ -40,11 +40,32 @@ enum Stream<'a> {
     },
 }
 
+/// The elementary stream's continuity counter at the start of each fragment of a track:
+/// the packets of every earlier fragment, counted from the index in one pass. Made once
+/// per track and kept beside its index, so a segment request counts nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counters(Vec<u8>);
+
+impl Counters {
+    /// Refused for a track MPEG-TS cannot carry (as [`ts_segment`] would refuse it).
+    pub fn of(track: &TrackIndex) -> Result<Counters> {
+        let stream = stream_of(track)?;
+        let mut packets = 0usize;
+        let mut starts = Vec::with_capacity(track.fragments.len());
+        for f in &track.fragments {
+            starts.push((packets % 16) as u8);
+            packets += (f.first..f.end).map(|i| pes_packets(pes_length(track, &stream, i))).sum::<usize>();
+        }
+        Ok(Counters(starts))
+    }
+}
+
 /// The TS segment of fragment `number` of `track`, whose bytes are `data`,
-/// read from the file at `track.byte_range(fragment)`.
-pub fn ts_segment(track: &TrackIndex, number: usize, data: &[u8]) -> Result<Vec<u8>> {
+/// read from the file at `track.byte_range(fragment)`; `counters` are the track's.
+pub fn ts_segment(track: &TrackIndex, number: usize, data: &[u8], counters: &Counters) -> Result<Vec<u8>> {
     let f = track.checked_fragment(number, data)?;
     let stream = stream_of(track)?;
+    let es_counter = *counters.0.get(number).ok_or_else(|| FormatError::new("counters of another track"))?;
     let (stream_type, stream_id) = match stream {
         Stream::Avc { .. } => (0x1b, 0xe0),
         Stream::Aac { .. } => (0x0f, 0xc0),
@@ -52,7 +73,7 @@ pub fn ts_segment(track: &TrackIndex, number: usize, data: &[u8]) -> Result<Vec<
     let mut out = Vec::with_capacity(data.len() + data.len() / 8 + 4 * PACKET);
     // One PAT and one PMT per segment; the stream's packets counted from the index.
     let tables = (number % 16) as u8;
-    let mut cc = [tables, tables, (stream_packets_before(track, &stream, f.first) % 16) as u8];
+    let mut cc = [tables, tables, es_counter];
     write_psi(&mut out, 0, &mut cc[0], &pat());
     write_psi(&mut out, PMT_PID, &mut cc[1], &pmt(stream_type));
     let mut discontinuity = number > 0 && !stream.lengths_predictable();
@@ -118,11 +139,6 @@ fn pes_length(track: &TrackIndex, stream: &Stream<'_>, i: usize) -> usize {
     };
     let (dts, pts) = times_90k(track, i);
     9 + if dts != pts { 10 } else { 5 } + payload
-}
-
-/// Packets of the elementary stream before sample `first` (where a segment starts).
-fn stream_packets_before(track: &TrackIndex, stream: &Stream<'_>, first: usize) -> usize {
-    (0..first).map(|i| pes_packets(pes_length(track, stream, i))).sum()
 }
 
 impl Stream<'_> {
@@ -392,10 +408,11 @@ mod tests {
         let TestClip { path: src, file, index, .. } = &clip;
         for handler in ["vide", "soun"] {
             let track = index.by_handler(handler).unwrap();
+            let counters = Counters::of(track).unwrap();
             let mut ts = Vec::new();
             for (n, f) in track.fragments.iter().enumerate() {
                 let r = track.byte_range(f);
-                let segment = ts_segment(track, n, &file[r.start as usize..r.end as usize]).unwrap();
+                let segment = ts_segment(track, n, &file[r.start as usize..r.end as usize], &counters).unwrap();
                 assert_eq!(segment.len() % PACKET, 0);
                 assert!(segment.chunks(PACKET).all(|p| p[0] == 0x47), "sync bytes");
                 ts.extend(segment);
@@ -451,10 +468,11 @@ mod tests {
             let track = index.by_handler(handler).unwrap();
             let stream = stream_of(track).unwrap();
             assert!(stream.lengths_predictable());
+            let counters = Counters::of(track).unwrap();
             let mut ts = Vec::new();
             for (n, f) in track.fragments.iter().enumerate() {
                 let r = track.byte_range(f);
-                let segment = ts_segment(track, n, &file[r.start as usize..r.end as usize]).unwrap();
+                let segment = ts_segment(track, n, &file[r.start as usize..r.end as usize], &counters).unwrap();
                 let predicted: usize = (f.first..f.end).map(|i| pes_packets(pes_length(track, &stream, i))).sum();
                 assert_eq!(
                     segment.len() / PACKET,
@@ -518,7 +536,9 @@ mod tests {
             let f = &track.fragments[0];
             let r = track.byte_range(f);
             let path = clip.dir().join(format!("start-{handler}.ts"));
-            std::fs::write(&path, ts_segment(track, 0, &file[r.start as usize..r.end as usize]).unwrap()).unwrap();
+            let counters = Counters::of(track).unwrap();
+            let segment = ts_segment(track, 0, &file[r.start as usize..r.end as usize], &counters).unwrap();
+            std::fs::write(&path, segment).unwrap();
             starts.push(first_pts(&path, if handler == "vide" { "v" } else { "a" }));
         }
         let (video, audio) = (first_pts(src, "v"), first_pts(src, "a"));

@@ -28,7 +28,7 @@ use mirrorcast_core::ErrorKind;
 use mirrorcast_media::fragment::{box_header, Index};
 use mirrorcast_media::ism::{ServerManifest, TrackKind};
 use mirrorcast_media::smooth_fragment::smooth_fragment_parts;
-use mirrorcast_media::ts::ts_segment;
+use mirrorcast_media::ts::{ts_segment, Counters};
 use quick_cache::sync::Cache;
 use tower::ServiceExt as _;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -576,7 +576,9 @@ impl Origin {
                 }
                 // CMAF and Smooth: the samples go out as slices of what was read, not copied.
                 let parts = match format {
-                    Format::HlsTs | Format::HlsAapl => ts_segment(track, number, &data).map(Body::from),
+                    Format::HlsTs | Format::HlsAapl => {
+                        ts_segment(track, number, &data, r.ts_counters(track)?).map(Body::from)
+                    }
                     Format::Smooth => smooth_fragment_parts(track, number, data.len())
                         .map(|p| Body::new(ChainBody::segment(p, &data))),
                     _ => track.media_segment_parts(number, data.len()).map(|p| Body::new(ChainBody::segment(p, &data))),
@@ -748,6 +750,7 @@ impl Origin {
                 language: t.language.clone(),
                 file,
                 index,
+                ts_counters: std::sync::OnceLock::new(),
             });
         }
         let fragmented = out.iter().find(|o| o.index.index.fragmented).map(|o| o.file.clone());
@@ -815,6 +818,9 @@ struct Owned {
     language: Option<String>,
     file: String,
     index: Indexed,
+    /// MPEG-TS continuity counters at each fragment's start, counted once (at the first TS
+    /// request), not per segment; `None`: TS cannot carry this track.
+    ts_counters: std::sync::OnceLock<Option<Counters>>,
 }
 
 impl Owned {
@@ -826,6 +832,10 @@ impl Owned {
             .filter(|t| t.info.handler == handler)
             .or_else(|| index.by_handler(handler))
             .ok_or(Fail::Media)
+    }
+
+    fn ts_counters(&self, track: &mirrorcast_media::fragment::TrackIndex) -> Result<&Counters, Fail> {
+        self.ts_counters.get_or_init(|| Counters::of(track).ok()).as_ref().ok_or(Fail::Media)
     }
 
     fn as_rendition(&self) -> Result<Rendition<'_>, Fail> {
