@@ -364,20 +364,6 @@ fn line_for<'a>(l: &'a ExportLocator, action: Action, message: Option<Note<'a>>)
     Line { kind: RecordKind::Locator, id: Some(RecordId::Locator(l.id)), action, source: &l.source, message }
 }
 
-/// The record a locator of the export becomes here.
-fn locator_of(origin: &str, l: &ExportLocator, policy: &AccessPolicy) -> Locator {
-    Locator {
-        id: l.id,
-        locator_type: l.locator_type,
-        asset_id: l.asset_id,
-        policy_id: policy.id,
-        start_time: l.start_time,
-        expiration: l.expiration,
-        path: format!("{}/{}/", origin.trim_end_matches('/'), l.id.guid()),
-        delivery: l.delivery.clone(),
-    }
-}
-
 /// `Ok` when the locator is to be written, else the line saying why not.
 fn plan_locator<'a>(
     index: &Index,
@@ -404,8 +390,8 @@ fn plan_locator<'a>(
             return Err(refuse(Action::Invalid, message));
         }
     }
-    let policy = AccessPolicy::for_terms(&l.policy_name, l.duration_minutes, l.permissions);
-    locator_of(origin, l, &policy).validate(&l.id, Some(&policy)).map_err(|e| refuse(Action::Invalid, e.to_string()))
+    let policy = l.policy();
+    l.record(origin, &policy).validate(&l.id, Some(&policy)).map_err(|e| refuse(Action::Invalid, e.to_string()))
 }
 
 async fn create_locator<'a>(
@@ -415,7 +401,7 @@ async fn create_locator<'a>(
     l: &'a ExportLocator,
 ) -> anyhow::Result<Line<'a>> {
     // The policy of these terms: one the catalog has (whatever its name), else a new one.
-    let wanted = AccessPolicy::for_terms(&l.policy_name, l.duration_minutes, l.permissions);
+    let wanted = l.policy();
     let policy = match policies.get(&wanted.id) {
         Some(p) => p.clone(),
         None => match catalog.create_policy(&l.policy_name, l.duration_minutes, l.permissions).await {
@@ -430,7 +416,7 @@ async fn create_locator<'a>(
             Err(e) => return Err(e.into()),
         },
     };
-    match catalog.put_locator(&locator_of(origin, l, &policy), &policy).await {
+    match catalog.put_locator(&l.record(origin, &policy), &policy).await {
         Ok(()) => Ok(line_for(l, Action::Created, None)),
         // Written by someone else since the plan.
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(compare_locator(&catalog.get_locator(&l.id).await?, l)),

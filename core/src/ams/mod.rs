@@ -587,12 +587,10 @@ impl Raw {
                 }
             };
             let id = Some(l.id.to_string());
-            match v2_locator(l, &policies) {
-                Ok(Some(l)) => {
-                    // An asset streamed with dynamic encryption stays protected on every locator of it.
-                    let delivery = self.v2_protection.get(&l.asset_id).cloned().unwrap_or_default();
-                    locators.push(ExportLocator { source, delivery, ..l })
-                }
+            // An asset streamed with dynamic encryption stays protected on every locator of it.
+            let delivery = self.v2_protection.get(&l.asset_id).cloned().unwrap_or_default();
+            match v2_locator(l, &policies, delivery) {
+                Ok(Some(l)) => locators.push(ExportLocator { source, ..l }),
                 Ok(None) => out.skipped.push(Rejected {
                     source,
                     kind: RecordKind::Locator,
@@ -1001,6 +999,7 @@ fn v2_policy(e: &Value) -> Result<Policy, String> {
 fn v2_locator(
     l: V2Locator,
     policies: &BTreeMap<PolicyId, Result<Policy, String>>,
+    delivery: Delivery,
 ) -> Result<Option<ExportLocator>, String> {
     let policy_id = l.policy_id;
     let policy = match policies.get(&policy_id) {
@@ -1049,9 +1048,9 @@ fn v2_locator(
         policy_name: if policy.name.is_empty() { "Streaming policy".into() } else { policy.name },
         duration_minutes: policy.minutes,
         permissions: policy.permissions,
-        // Filled in from the asset's content keys and delivery policies once assets are read;
-        // the asset's Options (CommonEncryptionProtected, EnvelopeEncryptionProtected) protect it too.
-        delivery: Delivery::default(),
+        // The asset's content keys and delivery policies; its Options (CommonEncryptionProtected,
+        // EnvelopeEncryptionProtected) protect it too.
+        delivery,
     })
     .map(Some)
 }
@@ -1080,17 +1079,8 @@ fn v3_locator(l: V3Locator, asset_id: AssetId) -> Result<ExportLocator, String> 
 /// The locator and the policy it will get pass the checks the catalog makes
 /// when they are written, so nothing is refused halfway through the writes.
 fn checked(l: ExportLocator) -> Result<ExportLocator, String> {
-    let policy = AccessPolicy::for_terms(&l.policy_name, l.duration_minutes, l.permissions);
-    let locator = Locator {
-        id: l.id,
-        locator_type: l.locator_type,
-        asset_id: l.asset_id,
-        policy_id: policy.id,
-        start_time: l.start_time,
-        expiration: l.expiration,
-        path: format!("/{}/", l.id.guid()),
-        delivery: l.delivery.clone(),
-    };
+    let policy = l.policy();
+    let locator = l.record("", &policy);
     // The locator's own dates first: a policy too long is most often a start out of range.
     locator.validate(&l.id, Some(&policy)).map_err(|e| e.message().to_owned())?;
     policy.validate(&policy.id).map_err(|e| e.message().to_owned())?;
@@ -1098,6 +1088,25 @@ fn checked(l: ExportLocator) -> Result<ExportLocator, String> {
 }
 
 impl ExportLocator {
+    /// The access policy of its terms (one a catalog may already hold, by id).
+    pub fn policy(&self) -> AccessPolicy {
+        AccessPolicy::for_terms(&self.policy_name, self.duration_minutes, self.permissions)
+    }
+
+    /// The record it becomes in a data center whose streams are served at `origin`, on `policy`.
+    pub fn record(&self, origin: &str, policy: &AccessPolicy) -> Locator {
+        Locator {
+            id: self.id,
+            locator_type: self.locator_type,
+            asset_id: self.asset_id,
+            policy_id: policy.id,
+            start_time: self.start_time,
+            expiration: self.expiration,
+            path: format!("{}/{}/", origin.trim_end_matches('/'), self.id.guid()),
+            delivery: self.delivery.clone(),
+        }
+    }
+
     /// Whether `existing` is this locator (same asset, type and times).
     pub fn matches(&self, existing: &Locator) -> bool {
         (existing.asset_id, existing.locator_type, existing.start_time, existing.expiration)
