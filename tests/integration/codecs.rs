@@ -2,11 +2,10 @@
 //! codec string (profile, tier, level: players refuse a bare `hvc1`), and ffmpeg at its
 //! defaults reads the source's very packets back from both.
 
-use mirrorcast_core::id::LocatorId;
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 
 use crate::helpers::Sandbox;
-use crate::serve::{differences, ffmpeg, packet_md5s, same_packets, serve};
+use crate::serve::{differences, ffmpeg, packet_md5s, publish_folder_in, same_packets, serve};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_hevc_rendition_plays_in_cmaf_hls_and_dash_with_its_full_codec_string() {
@@ -50,13 +49,9 @@ async fn an_hevc_rendition_plays_in_cmaf_hls_and_dash_with_its_full_codec_string
         }],
     };
     std::fs::write(folder.join("Hevc.ism"), ism.to_xml()).unwrap();
-    let asset = sb.run(&["asset", "create", "--dc", "a", "--name", "Hevc", "--json"]).await.ok().json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    sb.run(&["asset", "upload", "--dc", "a", &asset, folder.to_str().unwrap()]).await.ok();
-    let made = sb.run(&["locator", "create", "--dc", "a", &asset, "--type", "origin", "--json"]).await.ok().json();
-    let locator = LocatorId::parse(made["locator"]["id"].as_str().unwrap()).unwrap().guid();
+    let env = [("MIRRORCAST_DC_A", sb.connection_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let locator = publish_folder_in(sb.dir.path(), &env, "Hevc", &folder).await.locator;
     let s = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
     let base = format!("http://{}/{locator}/Hevc.ism", s.addr);
 

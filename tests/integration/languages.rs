@@ -4,11 +4,10 @@
 //! DASH keeps each language in its own AdaptationSet (a player switches bitrate, never
 //! language, with the bandwidth).
 
-use mirrorcast_core::id::LocatorId;
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 
 use crate::helpers::Sandbox;
-use crate::serve::{ffmpeg, packet_md5s, serve};
+use crate::serve::{ffmpeg, packet_md5s, publish_folder_in, serve};
 
 /// What ffprobe says of `url`'s audio streams: (language tag, codec) per stream.
 fn audio_languages(url: &str) -> Vec<String> {
@@ -92,13 +91,9 @@ async fn each_audio_language_plays_as_its_own_tagged_stream_in_hls_and_dash() {
         ],
     };
     std::fs::write(folder.join("Film.ism"), ism.to_xml()).unwrap();
-    let asset = sb.run(&["asset", "create", "--dc", "a", "--name", "Film", "--json"]).await.ok().json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    sb.run(&["asset", "upload", "--dc", "a", &asset, folder.to_str().unwrap()]).await.ok();
-    let made = sb.run(&["locator", "create", "--dc", "a", &asset, "--type", "origin", "--json"]).await.ok().json();
-    let locator = LocatorId::parse(made["locator"]["id"].as_str().unwrap()).unwrap().guid();
+    let env = [("MIRRORCAST_DC_A", sb.connection_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let locator = publish_folder_in(sb.dir.path(), &env, "Film", &folder).await.locator;
     let s = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
     let base = format!("http://{}/{locator}/Film.ism", s.addr);
 

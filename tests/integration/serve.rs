@@ -231,10 +231,6 @@ pub(crate) async fn publish_media(sb: &Sandbox) -> Published {
 
 /// [`publish_media`] into data center `a` of `env`, working in `dir` (the clip lands in `dir/clip`).
 pub(crate) async fn publish_media_in(dir: &Path, env: &[(&str, &str)]) -> Published {
-    let run = |args: Vec<String>| async move {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_in(dir, env, &args).await.ok()
-    };
     let folder = dir.join("clip");
     std::fs::create_dir_all(&folder).unwrap();
     for (name, size, rate) in [("Clip_320x180_600.mp4", "320x180", "600k"), ("Clip_160x90_300.mp4", "160x90", "300k")] {
@@ -297,13 +293,18 @@ pub(crate) async fn publish_media_in(dir: &Path, env: &[(&str, &str)]) -> Publis
     .unwrap();
     std::fs::write(folder.join("notes.txt"), (0..1000).map(|i| (b'a' + (i % 26) as u8) as char).collect::<String>())
         .unwrap();
-    let words = |w: &[&str]| w.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-    let asset = run(words(&["asset", "create", "--dc", "a", "--name", "Clip", "--json"])).await.json()["id"]
+    publish_folder_in(dir, env, "Clip", &folder).await
+}
+
+/// `folder` uploaded into a new asset `name` of data center `a` of `env`, with an origin locator.
+pub(crate) async fn publish_folder_in(dir: &Path, env: &[(&str, &str)], name: &str, folder: &Path) -> Published {
+    let asset = run_in(dir, env, &["asset", "create", "--dc", "a", "--name", name, "--json"]).await.ok().json()["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    run(words(&["asset", "upload", "--dc", "a", &asset, folder.to_str().unwrap()])).await;
-    let made = run(words(&["locator", "create", "--dc", "a", &asset, "--type", "origin", "--json"])).await.json();
+    run_in(dir, env, &["asset", "upload", "--dc", "a", &asset, folder.to_str().unwrap()]).await.ok();
+    let made =
+        run_in(dir, env, &["locator", "create", "--dc", "a", &asset, "--type", "origin", "--json"]).await.ok().json();
     let locator = LocatorId::parse(made["locator"]["id"].as_str().unwrap()).unwrap().guid();
     Published { asset, locator }
 }

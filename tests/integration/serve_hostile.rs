@@ -4,12 +4,12 @@
 //! no panic reaches the server's stderr, and the server keeps serving.
 
 use bytes::Bytes;
-use mirrorcast_core::id::{AssetId, LocatorId};
+use mirrorcast_core::id::AssetId;
 use mirrorcast_core::store::{BlobStore, PutOptions};
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 
 use crate::helpers::Sandbox;
-use crate::serve::{get, publish_media, raw, serve};
+use crate::serve::{get, publish_folder_in, publish_media, raw, serve};
 
 fn ism_of(src: &str) -> String {
     ServerManifest {
@@ -39,13 +39,8 @@ async fn hostile_asset_and_id(sb: &Sandbox, name: &str, files: &[(&str, Vec<u8>)
     for (file, bytes) in files {
         std::fs::write(folder.join(file), bytes).unwrap();
     }
-    let asset = sb.run(&["asset", "create", "--dc", "a", "--name", name, "--json"]).await.ok().json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    sb.run(&["asset", "upload", "--dc", "a", &asset, folder.to_str().unwrap()]).await.ok();
-    let made = sb.run(&["locator", "create", "--dc", "a", &asset, "--type", "origin", "--json"]).await.ok().json();
-    (LocatorId::parse(made["locator"]["id"].as_str().unwrap()).unwrap().guid(), asset)
+    let p = publish_folder_in(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], name, &folder).await;
+    (p.locator, p.asset)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,6 @@
 //! fetched over HTTP in Smooth's wire form, carries the source rendition's
 //! samples at the manifest's times. (Playback in a real player: player.rs.)
 
-use mirrorcast_core::id::LocatorId;
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 use mirrorcast_media::ismc::ClientManifest;
 use mirrorcast_media::smooth_fragment::SmoothFragment;
@@ -12,7 +11,9 @@ use mirrorcast_azurite::{Persistence, TwoDataCenters};
 
 use crate::helpers::Sandbox;
 use crate::replicate::Failover;
-use crate::serve::{differences, ffmpeg, packet_md5s, published_and_served, same_packets, serve_dc};
+use crate::serve::{
+    differences, ffmpeg, packet_md5s, publish_folder_in, published_and_served, same_packets, serve_dc, Published,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smooth_manifest_and_fragments_carry_the_sources_packets() {
@@ -154,17 +155,11 @@ async fn a_fragmented_rendition_is_a_501_naming_it_in_every_format_from_a_and_b(
     std::fs::write(folder.join("Frag.ism"), ism.to_xml()).unwrap();
     let stored = "<SmoothStreamingMedia MajorVersion=\"2\" MinorVersion=\"0\" Duration=\"40000000\"><StreamIndex Type=\"video\" Url=\"QualityLevels({bitrate})/Fragments(video={start time})\"><QualityLevel Index=\"0\" Bitrate=\"600000\" FourCC=\"AVC1\" /><c t=\"0\" d=\"20000000\" /><c d=\"20000000\" /></StreamIndex></SmoothStreamingMedia>\n";
     std::fs::write(folder.join("Frag.ismc"), stored).unwrap();
-    let asset = f.run(&["asset", "create", "--dc", "a", "--name", "Frag", "--json"]).await.ok().json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    f.run(&["asset", "upload", "--dc", "a", &asset, folder.to_str().unwrap()]).await.ok();
-    let made = f.run(&["locator", "create", "--dc", "a", &asset, "--type", "origin", "--json"]).await.ok().json();
-    let locator = LocatorId::parse(made["locator"]["id"].as_str().unwrap()).unwrap().guid();
-    f.run(&["replicate", "--from", "a", "--to", "b", "--asset", &asset]).await.ok();
-
     let env = f.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let Published { asset, locator } = publish_folder_in(f.dir.path(), &env, "Frag", &folder).await;
+    f.run(&["replicate", "--from", "a", "--to", "b", "--asset", &asset]).await.ok();
+
     let (a, b) = tokio::join!(serve_dc(f.dir.path(), &env, "a", &[]), serve_dc(f.dir.path(), &env, "b", &[]));
     let http = reqwest::Client::new();
     for origin in [&a.addr, &b.addr] {
