@@ -42,6 +42,13 @@ pub struct IsmTrack {
     pub language: Option<String>,
 }
 
+impl IsmTrack {
+    /// Track 1 of `src`, with no name and no language.
+    pub fn new(kind: TrackKind, src: impl Into<String>, system_bitrate: u64) -> IsmTrack {
+        IsmTrack { kind, src: src.into(), system_bitrate, track_id: 1, track_name: None, language: None }
+    }
+}
+
 /// A `systemLanguage` value fit to be written into HLS and DASH attributes.
 fn language_tag(value: &str) -> Option<String> {
     let plain = !value.is_empty() && value.len() <= 35 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');

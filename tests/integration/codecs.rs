@@ -5,7 +5,7 @@
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 
 use crate::helpers::Sandbox;
-use crate::serve::{differences, ffmpeg, packet_md5s, publish_folder_in, same_packets, serve};
+use crate::serve::{differences, encode_test_pattern, packet_md5s, publish_folder_in, same_packets, serve};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_hevc_rendition_plays_in_cmaf_hls_and_dash_with_its_full_codec_string() {
@@ -13,40 +13,27 @@ async fn an_hevc_rendition_plays_in_cmaf_hls_and_dash_with_its_full_codec_string
     let folder = sb.dir.path().join("hevc");
     std::fs::create_dir_all(&folder).unwrap();
     let file = folder.join("Hevc_320x180_400.mp4");
-    let out = ffmpeg(&[
-        "-v",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x180:rate=25",
-        "-t",
-        "6",
-        "-c:v",
-        "libx265",
-        "-preset",
-        "ultrafast",
-        "-x265-params",
-        "log-level=error:keyint=50:min-keyint=50:scenecut=0",
-        "-tag:v",
-        "hvc1",
-        "-movflags",
-        "+faststart",
-        "-y",
-        file.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    encode_test_pattern(
+        &file,
+        "320x180",
+        6,
+        &[
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            "log-level=error:keyint=50:min-keyint=50:scenecut=0",
+            "-tag:v",
+            "hvc1",
+            "-movflags",
+            "+faststart",
+        ],
+    );
     let ism = ServerManifest {
         title: Some("Hevc".into()),
         client_manifest: None,
-        tracks: vec![IsmTrack {
-            kind: TrackKind::Video,
-            src: "Hevc_320x180_400.mp4".into(),
-            system_bitrate: 400_000,
-            track_id: 1,
-            track_name: None,
-            language: None,
-        }],
+        tracks: vec![IsmTrack::new(TrackKind::Video, "Hevc_320x180_400.mp4", 400_000)],
     };
     std::fs::write(folder.join("Hevc.ism"), ism.to_xml()).unwrap();
     let env = [("MIRRORCAST_DC_A", sb.connection_string())];

@@ -7,7 +7,7 @@
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 
 use crate::helpers::Sandbox;
-use crate::serve::{ffmpeg, packet_md5s, publish_folder_in, serve};
+use crate::serve::{encode_test_pattern, ffmpeg, packet_md5s, publish_folder_in, serve};
 
 /// What ffprobe says of `url`'s audio streams: (language tag, codec) per stream.
 fn audio_languages(url: &str) -> Vec<String> {
@@ -28,31 +28,25 @@ async fn each_audio_language_plays_as_its_own_tagged_stream_in_hls_and_dash() {
     let folder = sb.dir.path().join("langs");
     std::fs::create_dir_all(&folder).unwrap();
     let video = folder.join("Film_320x180_600.mp4");
-    let out = ffmpeg(&[
-        "-v",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x180:rate=25",
-        "-t",
-        "6",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "50",
-        "-keyint_min",
-        "50",
-        "-sc_threshold",
-        "0",
-        "-movflags",
-        "+faststart",
-        "-y",
-        video.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    encode_test_pattern(
+        &video,
+        "320x180",
+        6,
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "50",
+            "-keyint_min",
+            "50",
+            "-sc_threshold",
+            "0",
+            "-movflags",
+            "+faststart",
+        ],
+    );
     // Two languages, told apart by their tones.
     for (name, tone) in [("Film_AAC_en.mp4", "440"), ("Film_AAC_es.mp4", "660")] {
         let out = ffmpeg(&[
@@ -73,21 +67,18 @@ async fn each_audio_language_plays_as_its_own_tagged_stream_in_hls_and_dash() {
         ]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    let track = |kind, src: &str, bitrate, name: Option<&str>, language: Option<&str>| IsmTrack {
-        kind,
-        src: src.into(),
-        system_bitrate: bitrate,
-        track_id: 1,
-        track_name: name.map(Into::into),
-        language: language.map(Into::into),
+    let audio = |src: &str, bitrate, name: &str, language: &str| IsmTrack {
+        track_name: Some(name.into()),
+        language: Some(language.into()),
+        ..IsmTrack::new(TrackKind::Audio, src, bitrate)
     };
     let ism = ServerManifest {
         title: Some("Film".into()),
         client_manifest: None,
         tracks: vec![
-            track(TrackKind::Video, "Film_320x180_600.mp4", 600_000, None, None),
-            track(TrackKind::Audio, "Film_AAC_en.mp4", 128_000, Some("aac_en"), Some("en")),
-            track(TrackKind::Audio, "Film_AAC_es.mp4", 128_001, Some("aac_es"), Some("es")),
+            IsmTrack::new(TrackKind::Video, "Film_320x180_600.mp4", 600_000),
+            audio("Film_AAC_en.mp4", 128_000, "aac_en", "en"),
+            audio("Film_AAC_es.mp4", 128_001, "aac_es", "es"),
         ],
     };
     std::fs::write(folder.join("Film.ism"), ism.to_xml()).unwrap();

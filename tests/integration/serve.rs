@@ -296,6 +296,16 @@ pub(crate) async fn publish_media_in(dir: &Path, env: &[(&str, &str)]) -> Publis
     publish_folder_in(dir, env, "Clip", &folder).await
 }
 
+/// `seconds` of ffmpeg's test pattern at `size`, 25 fps, encoded into `path` with `args` (codec, options).
+pub(crate) fn encode_test_pattern(path: &Path, size: &str, seconds: u32, args: &[&str]) {
+    let (input, seconds) = (format!("testsrc2=size={size}:rate=25"), seconds.to_string());
+    let mut all = vec!["-v", "error", "-f", "lavfi", "-i", &input, "-t", &seconds];
+    all.extend(args);
+    all.extend(["-y", path.to_str().unwrap()]);
+    let out = ffmpeg(&all);
+    assert!(out.status.success(), "ffmpeg {all:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// `folder` uploaded into a new asset `name` of data center `a` of `env`, with an origin locator.
 pub(crate) async fn publish_folder_in(dir: &Path, env: &[(&str, &str)], name: &str, folder: &Path) -> Published {
     let asset = run_in(dir, env, &["asset", "create", "--dc", "a", "--name", name, "--json"]).await.ok().json()["id"]

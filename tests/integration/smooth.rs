@@ -12,7 +12,8 @@ use mirrorcast_azurite::{Persistence, TwoDataCenters};
 use crate::helpers::Sandbox;
 use crate::replicate::Failover;
 use crate::serve::{
-    differences, ffmpeg, packet_md5s, publish_folder_in, published_and_served, same_packets, serve_dc, Published,
+    differences, encode_test_pattern, packet_md5s, publish_folder_in, published_and_served, same_packets, serve_dc,
+    Published,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,38 +120,25 @@ async fn a_fragmented_rendition_is_a_501_naming_it_in_every_format_from_a_and_b(
     let folder = f.dir.path().join("frag");
     std::fs::create_dir_all(&folder).unwrap();
     let mp4 = folder.join("Frag_320x180_600.mp4");
-    let out = ffmpeg(&[
-        "-v",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x180:rate=25",
-        "-t",
-        "4",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "50",
-        "-movflags",
-        "frag_keyframe+empty_moov+default_base_moof",
-        "-y",
-        mp4.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    encode_test_pattern(
+        &mp4,
+        "320x180",
+        4,
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "50",
+            "-movflags",
+            "frag_keyframe+empty_moov+default_base_moof",
+        ],
+    );
     let ism = ServerManifest {
         title: Some("Frag".into()),
         client_manifest: Some("Frag.ismc".into()),
-        tracks: vec![IsmTrack {
-            kind: TrackKind::Video,
-            src: "Frag_320x180_600.mp4".into(),
-            system_bitrate: 600_000,
-            track_id: 1,
-            track_name: None,
-            language: None,
-        }],
+        tracks: vec![IsmTrack::new(TrackKind::Video, "Frag_320x180_600.mp4", 600_000)],
     };
     std::fs::write(folder.join("Frag.ism"), ism.to_xml()).unwrap();
     let stored = "<SmoothStreamingMedia MajorVersion=\"2\" MinorVersion=\"0\" Duration=\"40000000\"><StreamIndex Type=\"video\" Url=\"QualityLevels({bitrate})/Fragments(video={start time})\"><QualityLevel Index=\"0\" Bitrate=\"600000\" FourCC=\"AVC1\" /><c t=\"0\" d=\"20000000\" /><c d=\"20000000\" /></StreamIndex></SmoothStreamingMedia>\n";
