@@ -248,14 +248,14 @@ fn unsupported(key: &str, value: Option<&str>) -> Refused {
         Some(v) => format!("{key}={v}"),
         None => key.to_owned(),
     };
-    let mut quoted = String::new();
-    for c in text.chars() {
-        if quoted.len() + c.len_utf8() > MAX_QUOTED {
-            break;
-        }
-        quoted.push(c);
-    }
-    Refused::Unsupported(quoted)
+    Refused::Unsupported(at_most(&text, MAX_QUOTED).to_owned())
+}
+
+/// The longest start of `text` of at most `max` bytes, in whole characters: what an error
+/// body quotes of a request.
+pub(crate) fn at_most(text: &str, max: usize) -> &str {
+    let end = text.char_indices().map(|(at, c)| at + c.len_utf8()).take_while(|end| *end <= max).last();
+    &text[..end.unwrap_or(0)]
 }
 
 /// `audio-only=false`: what these HLS masters are (no audio-only variant), so it is honoured

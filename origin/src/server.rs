@@ -281,31 +281,20 @@ impl IntoResponse for Fail {
             }
             Fail::Forbidden(why) => {
                 debug!(target: "mirrorcast_origin", "403: {why}");
-                (StatusCode::FORBIDDEN, format!("{}\n", short(&why, MAX_REASON_IN_BODY))).into_response()
+                (StatusCode::FORBIDDEN, format!("{}\n", request::at_most(&why, MAX_REASON_IN_BODY))).into_response()
             }
             Fail::Unimplemented(why) => {
                 debug!(target: "mirrorcast_origin", "501: {why}");
-                (StatusCode::NOT_IMPLEMENTED, format!("{}\n", short(&why, MAX_REASON_IN_BODY))).into_response()
+                (StatusCode::NOT_IMPLEMENTED, format!("{}\n", request::at_most(&why, MAX_REASON_IN_BODY)))
+                    .into_response()
             }
             Fail::Fragmented(file) => {
                 debug!(target: "mirrorcast_origin", "501: {file} is a fragmented MP4");
-                let name = short(file.rsplit('/').next().unwrap_or(&file), MAX_NAME_IN_BODY);
+                let name = request::at_most(file.rsplit('/').next().unwrap_or(&file), MAX_NAME_IN_BODY);
                 (StatusCode::NOT_IMPLEMENTED, format!("fragmented rendition: {name}\n")).into_response()
             }
         }
     }
-}
-
-/// An error body's text, at most `max` bytes of it, whole characters.
-fn short(text: &str, max: usize) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        if out.len() + c.len_utf8() > max {
-            break;
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// What the locator's delivery terms let it serve of `target`: a protected stream

@@ -108,14 +108,16 @@ pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<E
             let dc = ctx.dc(&dc.dc)?;
             let catalog = dc.catalog();
             let locators = catalog.list_locators(asset.as_ref()).await?;
-            // Each asset's options once: a protected asset's locators serve nothing.
-            let mut options: std::collections::HashMap<AssetId, AssetOptions> = Default::default();
-            for l in &locators {
-                if let std::collections::hash_map::Entry::Vacant(e) = options.entry(l.asset_id) {
-                    let found = catalog.get_asset(&l.asset_id).await.map(|r| r.value.asset.options);
-                    e.insert(found.unwrap_or_default());
-                }
-            }
+            // The assets' options (a protected asset's locators serve nothing): one asset's record,
+            // or every asset from one listing, not a read per locator's asset.
+            let options: std::collections::HashMap<AssetId, AssetOptions> = match &asset {
+                Some(id) => match catalog.get_asset(id).await {
+                    Ok(record) => [(*id, record.value.asset.options)].into(),
+                    Err(e) if e.kind() == ErrorKind::NotFound => Default::default(),
+                    Err(e) => return Err(e.into()),
+                },
+                None => catalog.list_assets().await?.records.iter().map(|r| (r.asset.id, r.asset.options)).collect(),
+            };
             let serves_of = |l: &Locator| serves(l, options.get(&l.asset_id).copied().unwrap_or_default());
             if format == output::Format::Ams {
                 output::json(&mirrorcast_core::ams::v2_feed("Locators", v2_locators(&catalog, &locators).await?))?;
