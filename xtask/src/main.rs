@@ -1,7 +1,8 @@
 //! `cargo xtask <task>`: the project's chores, in Rust so they run wherever cargo does.
 //!
 //! - `setup`: install the pinned Azurite (npm ci in tools/azurite) and test players (tools/players) if missing; check for ffmpeg and chromium.
-//! - `test`:  setup, then the whole test suite.
+//! - `tidy`:  the crate graph against ARCHITECTURE.md's crate-edge rules; no unused dependency.
+//! - `test`:  tidy, setup, then the whole test suite.
 //! - `ci`:    fmt check, clippy with warnings denied, then `test`.
 //! - `demo`:  setup, then `mirrorcast demo` (Azurite started by mirrorcast itself).
 //! - `bench`: setup, then the benchmarks; results as a table and as JSON.
@@ -9,6 +10,7 @@
 
 mod bench;
 mod drill;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,7 +23,9 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root)?;
     match args.first().map(String::as_str) {
         Some("setup") => setup(&root),
+        Some("tidy") => tidy::run(&root),
         Some("test") => {
+            tidy::run(&root)?;
             setup(&root)?;
             test(&args[1..])
         }
@@ -47,7 +51,7 @@ fn main() -> Result<()> {
             drill::run(&root, &extra)
         }
         _ => {
-            eprintln!("usage: cargo xtask <setup|test|ci|demo|bench|drill>");
+            eprintln!("usage: cargo xtask <setup|tidy|test|ci|demo|bench|drill>");
             std::process::exit(2);
         }
     }
