@@ -83,6 +83,7 @@ impl Graph {
 
 /// The rules of ARCHITECTURE.md's "## Crate edges" section.
 pub fn rules(architecture: &str) -> Result<Vec<Rule>> {
+    let architecture = format!("\n{architecture}");
     let section = architecture
         .split("\n## ")
         .find(|part| part.starts_with("Crate edges"))
@@ -259,18 +260,50 @@ fn workspace_dependencies(root: &Path) -> Result<Vec<String>> {
         .unwrap_or_default())
 }
 
+/// Each bullet of ARCHITECTURE.md's "## Invariants" ends with " — `path`, …": where it is enforced.
+/// A bullet naming no path, or a path that is not there, is a problem (the map drifted from the code).
+pub fn invariant_problems(architecture: &str, root: &Path) -> Vec<String> {
+    let architecture = format!("\n{architecture}");
+    let Some(section) = architecture.split("\n## ").find(|part| part.starts_with("Invariants")) else {
+        return vec!["ARCHITECTURE.md has no \"## Invariants\" section".to_owned()];
+    };
+    let mut found = Vec::new();
+    for line in section.lines().filter(|line| line.starts_with("- ")) {
+        let paths: Vec<String> = line
+            .rsplit_once(" — ")
+            .map(|(_, place)| ticked(place))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|word| word.contains('/') || word.ends_with(".rs") || word.ends_with(".toml"))
+            .collect();
+        if paths.is_empty() {
+            found.push(format!(
+                "ARCHITECTURE.md: an invariant names no place that enforces it (end it with \" — `path`\"): {line}"
+            ));
+        }
+        for path in paths.iter().filter(|path| !root.join(path).exists()) {
+            found.push(format!("ARCHITECTURE.md: an invariant points at {path}, which does not exist: {line}"));
+        }
+    }
+    found
+}
+
 /// The check `cargo xtask tidy` runs (and `cargo xtask test` before the tests).
 pub fn run(root: &Path) -> Result<()> {
     let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).context("cannot read ARCHITECTURE.md")?;
     let rules = rules(&architecture)?;
-    let found = problems(&graph(root)?, &rules, &workspace_dependencies(root)?);
+    let mut found = problems(&graph(root)?, &rules, &workspace_dependencies(root)?);
+    found.extend(invariant_problems(&architecture, root));
     if !found.is_empty() {
         for problem in &found {
             eprintln!("tidy: {problem}");
         }
         bail!("tidy: {} problem(s) in the crate graph", found.len());
     }
-    eprintln!("tidy: {} crate-edge rules hold; every declared dependency is used", rules.len());
+    eprintln!(
+        "tidy: {} crate-edge rules hold; every declared dependency is used; every invariant names a place that exists",
+        rules.len()
+    );
     Ok(())
 }
 
@@ -351,6 +384,21 @@ mod tests {
         let g = graph(&[("mirrorcast-core", &[])], &dir);
         let found = problems(&g, &rules(DOC).unwrap(), &[]);
         assert!(found.iter().any(|p| p.contains("`mirrorcast-front`")), "{found:?}");
+    }
+
+    #[test]
+    fn an_invariant_without_a_place_or_with_a_missing_one_is_reported() {
+        let dir = tempfile_dir("invariants");
+        std::fs::create_dir_all(dir.join("core/src")).unwrap();
+        std::fs::write(dir.join("core/src/model.rs"), "").unwrap();
+        let doc = "## Invariants\n\nintro\n\n### Records\n\
+            - checked before use — `core/src/model.rs`\n\
+            - a paragraph with no place\n\
+            - moved away — `core/src/gone.rs`, `core/src/model.rs`\n\n## Next\n- not an invariant\n";
+        let found = invariant_problems(doc, &dir);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("names no place"), "{found:?}");
+        assert!(found[1].contains("core/src/gone.rs, which does not exist"), "{found:?}");
     }
 
     /// The workspace itself: the rules ARCHITECTURE.md states hold (so `cargo test` guards them too).
