@@ -176,6 +176,93 @@ async fn readme_and_docs_runnable_blocks_exit_0() {
     eprintln!("ran {}", ran.join(", "));
 }
 
+/// GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens.
+fn heading_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The anchors of a markdown file's headings (outside code blocks).
+fn anchors(markdown: &str) -> Vec<String> {
+    let mut in_fence = false;
+    let mut found = Vec::new();
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+        } else if !in_fence && line.starts_with('#') {
+            found.push(heading_anchor(line.trim_start_matches('#')));
+        }
+    }
+    found
+}
+
+/// Relative link targets `](path#anchor)` of a markdown file, outside code blocks, with their lines.
+fn relative_links(markdown: &str) -> Vec<(usize, String)> {
+    let mut in_fence = false;
+    let mut links = Vec::new();
+    for (index, line) in markdown.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if in_fence {
+            continue;
+        }
+        for (at, _) in line.match_indices("](") {
+            let rest = &line[at + 2..];
+            let Some(end) = rest.find(')') else { continue };
+            let target = &rest[..end];
+            if !target.contains("://") && !target.starts_with("mailto:") {
+                links.push((index + 1, target.to_owned()));
+            }
+        }
+    }
+    links
+}
+
+/// The guides moved out of the README: a link to a file or a heading that is not there
+/// (a section renamed or moved) fails here instead of in a reader's browser.
+#[test]
+fn readme_and_docs_links_resolve() {
+    let root = repository_root();
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for document in documents().into_iter().chain(["ARCHITECTURE.md".to_owned()]) {
+        let path = root.join(&document);
+        let markdown = std::fs::read_to_string(&path).unwrap();
+        for (line, target) in relative_links(&markdown) {
+            checked += 1;
+            let (file, anchor) = target.split_once('#').unwrap_or((&target, ""));
+            let linked = if file.is_empty() { path.clone() } else { path.parent().unwrap().join(file) };
+            if !linked.exists() {
+                broken.push(format!("{document}:{line}: {target}: no file {}", linked.display()));
+            } else if !anchor.is_empty() {
+                let text = std::fs::read_to_string(&linked).unwrap_or_default();
+                if !anchors(&text).iter().any(|a| a == anchor) {
+                    broken.push(format!("{document}:{line}: {target}: no heading with anchor '{anchor}'"));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+    assert!(checked > 0, "no relative link found: the README links into docs/");
+}
+
+#[test]
+fn readme_heading_anchors_follow_github() {
+    assert_eq!(
+        heading_anchor(" Behind a CDN (Azure Front Door / Azure CDN)"),
+        "behind-a-cdn-azure-front-door--azure-cdn"
+    );
+    assert_eq!(heading_anchor(" Or a table in `mirrorcast.toml`"), "or-a-table-in-mirrorcasttoml");
+    assert_eq!(heading_anchor(" The drill: a viewer while A dies"), "the-drill-a-viewer-while-a-dies");
+}
+
 #[test]
 fn readme_runnable_fence_marks_only_its_own_blocks() {
     let markdown = "\
