@@ -108,8 +108,26 @@ fn script(document: &str, blocks: &[Block]) -> String {
     script
 }
 
+/// The loopback ports `blocks` name (`127.0.0.1:8081`), for servers a block starts.
+fn loopback_ports(blocks: &[Block]) -> Vec<u16> {
+    let mut ports: Vec<u16> = blocks
+        .iter()
+        .flat_map(|block| block.code.split("127.0.0.1:").skip(1))
+        .filter_map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok())
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
 /// Runs `blocks` as the docs promise; Err holds what a reader needs to see the failure.
 async fn run_blocks(document: &str, blocks: &[Block]) -> Result<(), String> {
+    // A port another process holds would answer the block's requests in place of its own server.
+    for port in loopback_ports(blocks) {
+        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return Err(format!("{document}: its blocks serve on 127.0.0.1:{port}, which is taken ({e}): free it"));
+        }
+    }
     let dir = tempfile::tempdir().unwrap();
     write_sample(&dir.path().join("encoded"), 64 * 1024);
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_mirrorcast")).parent().unwrap().to_path_buf();
@@ -296,6 +314,11 @@ x = 1
             Block { line: 10, code: "echo two\n  indented\n".to_owned() },
         ]
     );
+    let serve = Block {
+        line: 1,
+        code: "serve --listen 127.0.0.1:8081 &\ncurl http://127.0.0.1:8000/x 127.0.0.1:8081\n".into(),
+    };
+    assert_eq!(loopback_ports(&[serve]), vec![8000, 8081]);
     assert!(runnable_blocks("```sh runable\n```\n").is_ok(), "a misspelling without 'runnable' is plain text");
     assert!(runnable_blocks("```bash runnable\nx\n```\n").unwrap_err().contains("line 1"));
     assert!(runnable_blocks("```sh runnable\nx\n").unwrap_err().contains("never closed"));
