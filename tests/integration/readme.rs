@@ -145,13 +145,22 @@ async fn run_blocks(document: &str, blocks: &[Block]) -> Result<(), String> {
         .env("MIRRORCAST_DC_A", file_dc("dc-a"))
         .env("MIRRORCAST_DC_B", file_dc("dc-b"))
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        // Its own process group, so a timeout also ends the servers a block left running.
+        .process_group(0)
         .kill_on_drop(true);
     if let Some(tmp) = std::env::var_os("TMPDIR") {
         cmd.env("TMPDIR", tmp);
     }
-    let output = match tokio::time::timeout(FILE_TIMEOUT, cmd.output()).await {
-        Ok(output) => output.expect("run bash"),
-        Err(_) => return Err(format!("{document}: runnable blocks still running after {FILE_TIMEOUT:?}")),
+    let child = cmd.spawn().expect("run bash");
+    let group = child.id().expect("bash's pid");
+    let output = match tokio::time::timeout(FILE_TIMEOUT, child.wait_with_output()).await {
+        Ok(output) => output.expect("wait for bash"),
+        Err(_) => {
+            let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{group}")]).status();
+            return Err(format!("{document}: runnable blocks still running after {FILE_TIMEOUT:?}"));
+        }
     };
     if output.status.success() {
         return Ok(());
