@@ -23,6 +23,7 @@ mod player;
 mod plugins;
 mod protected;
 mod readiness;
+mod readme;
 mod records;
 mod replicate;
 mod requests;
