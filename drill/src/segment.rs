@@ -1,21 +1,11 @@
 //! What arrived in a media segment: the frames (samples) its `moof` boxes announce,
 //! or, in an MPEG-TS segment (HLS `m3u8-aapl`), its audio and video PES packets.
 
-use mirrorcast_media::fragment::box_header;
+use mirrorcast_media::bmff::{children, BoxRef, Reader};
 
-/// The boxes of `bytes` at one level: (type, payload).
-fn boxes(mut bytes: &[u8]) -> Option<Vec<([u8; 4], &[u8])>> {
-    let mut out = Vec::new();
-    while !bytes.is_empty() {
-        let h = box_header(bytes)?;
-        let size = h.size.unwrap_or(bytes.len() as u64);
-        if size < h.header_len || size > bytes.len() as u64 {
-            return None;
-        }
-        out.push((h.kind, &bytes[h.header_len as usize..size as usize]));
-        bytes = &bytes[size as usize..];
-    }
-    Some(out)
+/// The boxes of `bytes` at one level, every byte in one of them; `None` if they do not add up.
+fn boxes(bytes: &[u8]) -> Option<Vec<BoxRef<'_>>> {
+    children(bytes).exact().collect::<Result<_, _>>().ok()
 }
 
 /// The frames a media segment carries: the samples of a fragmented-MP4 segment (the
@@ -59,20 +49,13 @@ fn ts_frames(segment: &[u8]) -> Option<u64> {
 fn fmp4_frames(segment: &[u8]) -> Option<u64> {
     let mut total = 0u64;
     let mut moofs = 0;
-    for (kind, moof) in boxes(segment)? {
-        if &kind != b"moof" {
-            continue;
-        }
+    for moof in boxes(segment)?.iter().filter(|b| &b.kind == b"moof") {
         moofs += 1;
-        for (kind, traf) in boxes(moof)? {
-            if &kind != b"traf" {
-                continue;
-            }
-            for (kind, trun) in boxes(traf)? {
-                if &kind == b"trun" {
-                    let count = trun.get(4..8)?;
-                    total += u32::from_be_bytes(count.try_into().ok()?) as u64;
-                }
+        for traf in boxes(moof.body)?.iter().filter(|b| &b.kind == b"traf") {
+            for trun in boxes(traf.body)?.iter().filter(|b| &b.kind == b"trun") {
+                let mut fields = Reader::new(trun.body);
+                fields.version_flags().ok()?;
+                total += fields.u32().ok()? as u64;
             }
         }
     }

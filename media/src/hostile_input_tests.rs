@@ -8,8 +8,9 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 
+use crate::bmff::box_header;
 use crate::fragment::tests::{make_clip, moov_of};
-use crate::fragment::{box_header, Index};
+use crate::fragment::Index;
 use crate::ism::ServerManifest;
 use crate::ismc::ClientManifest;
 use crate::mp4::Mp4;

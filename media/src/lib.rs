@@ -1,5 +1,7 @@
 //! mirrorcast-media: the media formats that verify, encode and the origin share.
 //!
+//! - [`bmff`]: ISO BMFF boxes: headers, children, a writer, and a sans-I/O top-level walk that
+//!   finds `moov` with ranged reads; every box reader and writer of the house goes through it.
 //! - [`ism`]: the SMIL server manifest (`.ism`), model, reader and writer.
 //! - [`ismc`]: the Smooth Streaming client manifest (`.ismc`), model, reader and writer.
 //! - [`fragment`]: dynamic packaging: a sample index from `moov`, CMAF init and media segments.
@@ -8,6 +10,7 @@
 //! - [`mp4`]: reading an MP4's boxes: top-level layout, tracks, codec private
 //!   data (avcC, esds), timescales and sync samples (for chunk timelines).
 
+pub mod bmff;
 pub mod fragment;
 pub mod ism;
 pub mod ismc;

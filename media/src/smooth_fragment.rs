@@ -7,8 +7,8 @@
 //! states it as the stream's `TimeScale`). Pure: index and bytes in, bytes
 //! out; [`SmoothFragment::parse`] reads one back.
 
-use crate::fragment::{body_of, box_header, boxes, write_box, SegmentParts, TrackIndex};
-use crate::mp4::Cursor;
+use crate::bmff::{children, write_uuid_box, BoxRef, Reader};
+use crate::fragment::{SegmentParts, TrackIndex};
 use crate::{FormatError, Result};
 
 /// The `tfxd` box's user type: 6d1d9b05-42d5-44e6-80e2-141daff757b2.
@@ -26,8 +26,7 @@ pub fn smooth_fragment(track: &TrackIndex, number: usize, data: &[u8]) -> Result
 pub fn smooth_fragment_parts(track: &TrackIndex, number: usize, data_len: usize) -> Result<SegmentParts> {
     let f = track.checked_fragment_len(number, data_len)?;
     let tfxd = |b: &mut Vec<u8>| {
-        write_box(b, b"uuid", |b| {
-            b.extend_from_slice(&TFXD);
+        write_uuid_box(b, &TFXD, |b| {
             // Version 1: 64-bit absolute time and duration.
             b.extend_from_slice(&(1u32 << 24).to_be_bytes());
             b.extend_from_slice(&f.start.to_be_bytes());
@@ -64,13 +63,13 @@ impl SmoothFragment {
     /// Reads a `moof` + `mdat` with one `traf`, its samples taken from the
     /// `mdat` where the `trun` says they are.
     pub fn parse(bytes: &[u8]) -> Result<SmoothFragment> {
-        let top = boxes(bytes)?;
-        let (moof, mdat_at, mdat) = match top.as_slice() {
-            [(m, moof), (d, mdat)] if m == b"moof" && d == b"mdat" => (*moof, moof.len(), *mdat),
+        let top: Vec<BoxRef> = children(bytes).collect::<Result<_>>()?;
+        let (moof, mdat) = match top.as_slice() {
+            [moof, mdat] if &moof.kind == b"moof" && &mdat.kind == b"mdat" => (moof, mdat),
             _ => return Err(FormatError::new("a Smooth fragment is one moof and one mdat")),
         };
-        let mdat_header = box_header(mdat).ok_or_else(|| FormatError::new("mdat truncated"))?.header_len as usize;
-        let payload = (mdat_at + mdat_header)..(mdat_at + mdat.len());
+        let mdat_at = moof.raw.len();
+        let payload = (mdat_at + mdat.raw.len() - mdat.body.len())..(mdat_at + mdat.raw.len());
         let mut out = SmoothFragment {
             sequence_number: 0,
             track_id: 0,
@@ -81,19 +80,21 @@ impl SmoothFragment {
         };
         let mut tfxd = false;
         let mut trafs = 0;
-        for (kind, raw) in boxes(body_of(moof)?)? {
-            match &kind {
+        for b in children(moof.body) {
+            let b = b?;
+            match &b.kind {
                 b"mfhd" => {
-                    let mut c = Cursor::new(body_of(raw)?);
+                    let mut c = Reader::new(b.body);
                     c.skip(4)?;
                     out.sequence_number = c.u32()?;
                 }
                 b"traf" => {
                     trafs += 1;
                     let mut defaults = (0u32, 0u32, 0u32);
-                    for (kind, raw) in boxes(body_of(raw)?)? {
-                        let mut c = Cursor::new(body_of(raw)?);
-                        match &kind {
+                    for child in children(b.body) {
+                        let child = child?;
+                        let mut c = Reader::new(child.body);
+                        match &child.kind {
                             b"tfhd" => {
                                 let flags = c.u32()? & 0xff_ffff;
                                 out.track_id = c.u32()?;
@@ -114,8 +115,7 @@ impl SmoothFragment {
                                 }
                             }
                             b"trun" => out.samples = read_trun(&mut c, defaults, bytes, &payload)?,
-                            b"uuid" if c.rest().starts_with(&TFXD) => {
-                                c.skip(16)?;
+                            b"uuid" if child.user_type == Some(TFXD) => {
                                 let version = c.u32()? >> 24;
                                 (out.time, out.duration) = if version == 1 {
                                     (c.u64()?, c.u64()?)
@@ -128,7 +128,7 @@ impl SmoothFragment {
                             }
                             _ => {}
                         }
-                        out.traf_boxes.push(String::from_utf8_lossy(&kind).into_owned());
+                        out.traf_boxes.push(String::from_utf8_lossy(&child.kind).into_owned());
                     }
                 }
                 _ => {}
@@ -142,7 +142,7 @@ impl SmoothFragment {
 }
 
 fn read_trun(
-    c: &mut Cursor<'_>,
+    c: &mut Reader<'_>,
     defaults: (u32, u32, u32),
     bytes: &[u8],
     payload: &std::ops::Range<usize>,
