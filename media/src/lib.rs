@@ -2,6 +2,8 @@
 //!
 //! - [`bmff`]: ISO BMFF boxes: headers, children, a writer, and a sans-I/O top-level walk that
 //!   finds `moov` with ranged reads; every box reader and writer of the house goes through it.
+//! - [`dash`]: the DASH MPD model (periods, sets, representations, templates, timelines, lists).
+//! - [`hls`]: HLS master and media playlists (over m3u8-rs).
 //! - [`ism`]: the SMIL server manifest (`.ism`), model, reader and writer.
 //! - [`ismc`]: the Smooth Streaming client manifest (`.ismc`), model, reader and writer.
 //! - [`fragment`]: dynamic packaging: a sample index from `moov`, CMAF init and media segments.
@@ -11,7 +13,9 @@
 //!   data (avcC, esds), timescales and sync samples (for chunk timelines).
 
 pub mod bmff;
+pub mod dash;
 pub mod fragment;
+pub mod hls;
 pub mod ism;
 pub mod ismc;
 pub mod mp4;
