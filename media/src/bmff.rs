@@ -294,7 +294,7 @@ impl Layout {
 pub enum WalkError {
     #[error("{count} stray bytes after the last box at offset {offset}")]
     StrayBytes { offset: u64, count: u64 },
-    #[error("short read at offset {offset}: asked for {wanted} bytes, got {got}")]
+    #[error("short read at offset {offset} (asked for {wanted} bytes, got {got})")]
     ShortRead { offset: u64, wanted: u64, got: u64 },
     #[error("box '{kind}' at {offset} has a truncated 64-bit size")]
     TruncatedLargeSize { kind: String, offset: u64 },

@@ -6,7 +6,7 @@
 
 use futures::TryStreamExt;
 use mirrorcast_core::store::BlobStore;
-use mirrorcast_media::bmff::{TopLevelWalk, WalkStep};
+use mirrorcast_media::bmff::{TopLevelWalk, WalkError, WalkStep};
 
 /// Bytes taken by the first read: ftyp, a moov of a short clip, or a whole small file.
 const HEAD_READ: u64 = 64 * 1024;
@@ -37,6 +37,12 @@ pub async fn check(
         match walk.feed(read.start, &chunks.concat()) {
             Ok(WalkStep::Need(next)) => read = next,
             Ok(WalkStep::Done(_)) => return Ok(None),
+            // The report's wording for a cut blob (tests/data/verify keeps it).
+            Err(WalkError::PastEnd { end, .. }) => {
+                return Ok(Some(format!(
+                    "top-level boxes end at byte {end}, but the blob has {size} bytes (truncated?)"
+                )))
+            }
             Err(why) => return Ok(Some(why.to_string())),
         }
     }
