@@ -632,6 +632,59 @@ pub(crate) mod tests {
         assert!(v.peak_bitrate() > 0);
     }
 
+    /// The packager's output read back: the init segment's moov describes the source's track
+    /// (id, handler, timescale, codec and its configuration, no samples) and declares fragments
+    /// for it; each media segment holds the source's samples (bytes, durations, sync flags,
+    /// composition offsets) at the indexed decode time.
+    #[test]
+    fn packaged_init_and_segments_read_back_as_the_sources_track_and_samples() {
+        use crate::bmff::{find, TopLevelWalk, WalkStep};
+        use crate::movie_fragment::MovieFragment;
+        let clip = test_clip();
+        let TestClip { file, index, .. } = &clip;
+        for track in &index.tracks {
+            let init = index.init_segment(track).unwrap();
+            let WalkStep::Done(layout) = TopLevelWalk::whole(init.len() as u64).feed(0, &init).unwrap() else {
+                panic!("the whole init segment was fed")
+            };
+            let kinds: Vec<String> = layout.boxes.iter().map(|b| b.name()).collect();
+            assert_eq!(kinds, ["ftyp", "moov"]);
+            let r = layout.moov().unwrap().body_range();
+            let moov = &init[r.start as usize..r.end as usize];
+            let described = crate::mp4::tracks(moov).unwrap();
+            assert_eq!(described.len(), 1);
+            let (got, want) = (&described[0], &track.info);
+            assert_eq!(
+                (got.track_id, &got.handler, got.timescale, &got.codec, got.width, got.height),
+                (want.track_id, &want.handler, want.timescale, &want.codec, want.width, want.height)
+            );
+            assert_eq!((&got.avc, &got.hevc, &got.audio), (&want.avc, &want.hevc, &want.audio));
+            assert!(got.sample_sizes.is_empty(), "the samples are in the fragments");
+            let mvex = find(moov, b"mvex").unwrap().expect("mvex");
+            let trex = find(mvex.body, b"trex").unwrap().expect("trex");
+            assert_eq!(&trex.body[4..8], &track.info.track_id.to_be_bytes());
+
+            for (n, f) in track.fragments.iter().enumerate() {
+                let r = track.byte_range(f);
+                let segment = track.media_segment(n, &file[r.start as usize..r.end as usize]).unwrap();
+                let back = MovieFragment::parse(&segment).unwrap();
+                let at = format!("track {} fragment {n}", track.info.track_id);
+                assert_eq!((back.sequence_number, back.track_id), (n as u32 + 1, track.info.track_id), "{at}");
+                assert_eq!((back.decode_time, back.tfxd), (Some(f.start), None), "{at}");
+                assert_eq!(back.samples.len(), f.end - f.first, "{at}");
+                for (s, i) in back.samples.iter().zip(f.first..f.end) {
+                    let offset = track.offsets[i] as usize;
+                    assert_eq!(s.data, &file[offset..offset + track.info.sample_sizes[i] as usize], "{at}: {i}");
+                    assert_eq!(s.duration, track.durations[i], "{at}: {i}");
+                    assert_eq!(s.flags & 0x0001_0000 == 0, track.is_sync(i), "{at}: {i}");
+                    let cto = track.composition_offsets.as_ref().map_or(0, |c| c[i]);
+                    assert_eq!(s.composition_offset, cto, "{at}: {i}");
+                }
+            }
+        }
+        assert!(index.by_handler("vide").unwrap().composition_offsets.is_some(), "B-frames: offsets were checked");
+    }
+
     /// The parts a server sends without copying (a header, then slices of the bytes read)
     /// are the segment the copying path makes, for every fragment of both tracks of an
     /// interleaved file (ffmpeg alternates audio and video chunks), whose samples of one

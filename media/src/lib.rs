@@ -8,6 +8,7 @@
 //! - [`ismc`]: the Smooth Streaming client manifest (`.ismc`), model, reader and writer.
 //! - [`fragment`]: dynamic packaging: a sample index from `moov`, CMAF init and media segments.
 //! - [`smooth_fragment`]: Smooth Streaming fragments (`moof` with `tfxd`, `mdat`): writer and reader.
+//! - [`movie_fragment`]: a `moof` + `mdat` read back (the packagers' output is checked through it).
 //! - [`ts`]: MPEG-2 TS segments (H.264 Annex B, AAC in ADTS) for HLS version 3.
 //! - [`mp4`]: reading an MP4's boxes: top-level layout, tracks, codec private
 //!   data (avcC, esds), timescales and sync samples (for chunk timelines).
@@ -18,6 +19,7 @@ pub mod fragment;
 pub mod hls;
 pub mod ism;
 pub mod ismc;
+pub mod movie_fragment;
 pub mod mp4;
 pub mod smooth_fragment;
 pub mod ts;
