@@ -2,6 +2,7 @@
 //! or, in an MPEG-TS segment (HLS `m3u8-aapl`), its audio and video PES packets.
 
 use mirrorcast_media::bmff::{children, BoxRef, Reader};
+use mirrorcast_media::ts_reader::pes_packets;
 
 /// The boxes of `bytes` at one level, every byte in one of them; `None` if they do not add up.
 fn boxes(bytes: &[u8]) -> Option<Vec<BoxRef<'_>>> {
@@ -20,29 +21,10 @@ pub fn frames(segment: &[u8]) -> Option<u64> {
 }
 
 const TS_SYNC: u8 = 0x47;
-const TS_PACKET: usize = 188;
 
-/// PES starts of audio and video streams (stream ids 0xC0–0xEF) in whole TS packets.
+/// The audio and video PES packets of a TS segment, read by media's TS reader.
 fn ts_frames(segment: &[u8]) -> Option<u64> {
-    if !segment.len().is_multiple_of(TS_PACKET) {
-        return None;
-    }
-    let mut total = 0;
-    for packet in segment.chunks(TS_PACKET) {
-        if packet[0] != TS_SYNC {
-            return None;
-        }
-        let unit_start = packet[1] & 0x40 != 0;
-        let payload_at = match (packet[3] >> 4) & 0x3 {
-            0b01 => 4,
-            0b11 => 5 + packet[4] as usize,
-            _ => continue,
-        };
-        let payload = packet.get(payload_at..)?;
-        if unit_start && payload.len() >= 4 && payload[..3] == [0, 0, 1] && (0xc0..=0xef).contains(&payload[3]) {
-            total += 1;
-        }
-    }
+    let total = pes_packets(segment).ok()?.iter().filter(|p| p.is_audio_or_video()).count() as u64;
     (total > 0).then_some(total)
 }
 

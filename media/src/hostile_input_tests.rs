@@ -20,6 +20,7 @@ use crate::movie_fragment::MovieFragment;
 use crate::mp4::Mp4;
 use crate::smooth_fragment::{smooth_fragment, SmoothFragment};
 use crate::ts::{ts_segment, Counters};
+use crate::ts_reader::pes_packets;
 
 /// The clip's whole file and where its `moov` starts.
 fn clip() -> &'static (Vec<u8>, usize) {
@@ -239,6 +240,32 @@ proptest! {
             }
             if !until_moov || layout.moov().is_none() {
                 prop_assert_eq!(at, len, "a whole walk covers the file");
+            }
+        }
+    }
+
+    /// A TS segment we wrote with bytes overwritten (sync bytes kept or not): read or refused,
+    /// and every PES read from it answers its timestamps and payload or refuses.
+    #[test]
+    fn a_mutated_ts_segment_is_read_or_refused_never_a_panic(
+        lies in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..16),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let (file, at) = clip();
+        let index = Index::from_moov(&file[*at..*at + moov_of(file).len()]).unwrap();
+        let track = &index.tracks[0];
+        let r = track.byte_range(&track.fragments[0]);
+        let counters = Counters::of(track).unwrap();
+        let mut ts = ts_segment(track, 0, &file[r.start as usize..r.end as usize], &counters).unwrap();
+        for (pick, byte) in &lies {
+            let i = pick.index(ts.len());
+            ts[i] = *byte;
+        }
+        let whole = ts.len() / 188;
+        ts.truncate(188 * (1 + cut.index(whole)));
+        if let Ok(pes) = pes_packets(&ts) {
+            for p in &pes {
+                let _ = (p.timestamps(), p.payload(), p.is_audio_or_video());
             }
         }
     }

@@ -10,6 +10,7 @@
 //! - [`smooth_fragment`]: Smooth Streaming fragments (`moof` with `tfxd`, `mdat`): writer and reader.
 //! - [`movie_fragment`]: a `moof` + `mdat` read back (the packagers' output is checked through it).
 //! - [`ts`]: MPEG-2 TS segments (H.264 Annex B, AAC in ADTS) for HLS version 3.
+//! - [`ts_reader`]: MPEG-TS segments read back into PES packets (the TS packager is checked through it).
 //! - [`mp4`]: reading an MP4's boxes: top-level layout, tracks, codec private
 //!   data (avcC, esds), timescales and sync samples (for chunk timelines).
 
@@ -23,6 +24,7 @@ pub mod movie_fragment;
 pub mod mp4;
 pub mod smooth_fragment;
 pub mod ts;
+pub mod ts_reader;
 mod xml;
 
 #[cfg(test)]
