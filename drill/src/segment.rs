@@ -49,9 +49,8 @@ mod tests {
     use super::*;
 
     fn mp4_box(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
-        let mut b = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
-        b.extend_from_slice(kind);
-        b.extend_from_slice(payload);
+        let mut b = Vec::new();
+        mirrorcast_media::bmff::write_box(&mut b, kind, |b| b.extend_from_slice(payload));
         b
     }
 

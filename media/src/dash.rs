@@ -395,35 +395,16 @@ fn segment_list(node: Node<'_, '_>) -> Result<SegmentList> {
 pub(crate) mod tests {
     use super::*;
 
-    /// The shapes `mirrorcast serve` writes, and the other addressings a stored MPD may use.
-    pub(crate) const MPD: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT5.500S" minBufferTime="PT4S">
-  <BaseURL>media/</BaseURL>
-  <Period id="0" start="PT0S">
-    <AdaptationSet id="0" contentType="video" mimeType="video/mp4">
-      <Representation id="video_600000" bandwidth="600000" codecs="avc1.64000d" width="320" height="180">
-        <SegmentTemplate timescale="12800" initialization="QualityLevels(600000)/Fragments(video=i,format=mpd-time-csf)" media="QualityLevels(600000)/Fragments(video=$Time$,format=mpd-time-csf)">
-          <SegmentTimeline>
-            <S t="0" d="25600" r="1" />
-            <S t="51200" d="19200" />
-          </SegmentTimeline>
-        </SegmentTemplate>
-      </Representation>
-      <Representation id="video_300000" bandwidth="300000">
-        <SegmentTemplate timescale="10" startNumber="5" duration="20" initialization="$RepresentationID$/init.mp4" media="$RepresentationID$/$Number%03d$.m4s"/>
-      </Representation>
-    </AdaptationSet>
-    <AdaptationSet id="1" mimeType="audio/mp4">
-      <BaseURL>audio/</BaseURL>
-      <SegmentList duration="2" timescale="1">
-        <Initialization sourceURL="init.mp4"/>
-        <SegmentURL media="a1.m4s"/><SegmentURL media="a2.m4s"/><SegmentURL media="a3.m4s"/>
-      </SegmentList>
-      <Representation id="aac" bandwidth="128000"/>
-      <Representation id="whole"><BaseURL>whole.mp4</BaseURL><SegmentBase/></Representation>
-    </AdaptationSet>
-  </Period>
-</MPD>"#;
+    /// Each addressing a stored MPD may use, and a template inherited from the Period.
+    pub(crate) const MPD: &str = r#"<MPD type="static" mediaPresentationDuration="PT5.5S"><BaseURL>media/</BaseURL><Period>
+<SegmentTemplate timescale="10" startNumber="5" duration="20" media="$RepresentationID$/$Number%03d$.m4s" initialization="$RepresentationID$/init.mp4"/>
+<AdaptationSet contentType="video">
+<Representation id="tl" bandwidth="600000"><SegmentTemplate timescale="12800" media="v/$Time$.m4s"><SegmentTimeline><S t="0" d="25600" r="1"/><S d="19200"/></SegmentTimeline></SegmentTemplate></Representation>
+<Representation id="fixed" bandwidth="300000"/></AdaptationSet>
+<AdaptationSet mimeType="audio/mp4"><BaseURL>audio/</BaseURL><SegmentList duration="2"><Initialization sourceURL="init.mp4"/><SegmentURL media="a1.m4s"/><SegmentURL media="a2.m4s"/><SegmentURL media="a3.m4s"/></SegmentList>
+<Representation id="aac" bandwidth="128000"/></AdaptationSet>
+<AdaptationSet><Representation id="whole"><BaseURL>whole.mp4</BaseURL><SegmentBase/></Representation></AdaptationSet>
+</Period></MPD>"#;
 
     #[test]
     fn the_model_holds_periods_sets_representations_and_their_addressing() {
@@ -431,28 +412,30 @@ pub(crate) mod tests {
         assert_eq!((mpd.dynamic, mpd.duration, mpd.base_url.as_deref()), (false, Some(5.5), Some("media/")));
         let period = &mpd.periods[0];
         assert_eq!(mpd.period_duration(period), Some(5.5));
-        let (video, audio) = (&period.adaptation_sets[0], &period.adaptation_sets[1]);
-        let v = &video.representations[0];
-        assert_eq!((v.id.as_str(), v.bandwidth, v.content(video)), ("video_600000", 600_000, "video"));
-        let Addressing::Template(t) = v.addressing(video, period) else { panic!("a template") };
-        assert_eq!(t.timescale(), 12800);
+        let [video, audio, single] = &period.adaptation_sets[..] else { panic!("three sets") };
+        let tl = &video.representations[0];
+        assert_eq!((tl.id.as_str(), tl.bandwidth, tl.content(video)), ("tl", 600_000, "video"));
+        let Addressing::Template(t) = tl.addressing(video, period) else { panic!("a template") };
+        assert_eq!(t.timescale(), 12800, "its own timescale over the period's");
         let times: Vec<(u64, u64, u64)> =
             t.segments(Some(5.5)).unwrap().iter().map(|s| (s.number, s.time, s.duration)).collect();
-        assert_eq!(times, [(1, 0, 25600), (2, 25600, 25600), (3, 51200, 19200)]);
+        assert_eq!(times, [(5, 0, 25600), (6, 25600, 25600), (7, 51200, 19200)], "startNumber from the period");
+        assert_eq!(fill(t.initialization().unwrap(), tl, None, None).unwrap(), "tl/init.mp4");
 
         let fixed = &video.representations[1];
-        let Addressing::Template(t) = fixed.addressing(video, period) else { panic!("a template") };
+        let Addressing::Template(t) = fixed.addressing(video, period) else { panic!("the period's template") };
         let segments = t.segments(mpd.period_duration(period)).unwrap();
         assert_eq!(segments.len(), 3, "5.5 s in 2 s segments");
-        assert_eq!(fill(t.media().unwrap(), fixed, Some(segments[0].number), None).unwrap(), "video_300000/005.m4s");
-        assert_eq!(fill(t.initialization().unwrap(), fixed, None, None).unwrap(), "video_300000/init.mp4");
+        assert_eq!(fill(t.media().unwrap(), fixed, Some(segments[0].number), None).unwrap(), "fixed/005.m4s");
 
         let aac = &audio.representations[0];
         assert_eq!(aac.content(audio), "audio/mp4");
         let Addressing::List(list) = aac.addressing(audio, period) else { panic!("the set's list") };
         assert_eq!((list.initialization.as_deref(), list.media.len(), list.duration), (Some("init.mp4"), 3, Some(2.0)));
-        let whole = &audio.representations[1];
-        assert_eq!(mpd.base_urls(period, audio, whole).collect::<Vec<_>>(), ["media/", "audio/", "whole.mp4"]);
+        let whole = &single.representations[0];
+        let bare = (Representation::default(), AdaptationSet::default(), Period::default());
+        assert_eq!(bare.0.addressing(&bare.1, &bare.2), Addressing::Single, "no list, no template");
+        assert_eq!(mpd.base_urls(period, single, whole).collect::<Vec<_>>(), ["media/", "whole.mp4"]);
     }
 
     #[test]

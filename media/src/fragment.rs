@@ -632,6 +632,25 @@ pub(crate) mod tests {
         assert!(v.peak_bitrate() > 0);
     }
 
+    /// A fragment read back holds the source's samples: bytes, durations, sync flags, composition offsets.
+    pub(crate) fn assert_samples_are_the_sources(
+        track: &TrackIndex,
+        f: &Fragment,
+        samples: &[crate::movie_fragment::Sample],
+        file: &[u8],
+        at: &str,
+    ) {
+        assert_eq!(samples.len(), f.end - f.first, "{at}");
+        for (s, i) in samples.iter().zip(f.first..f.end) {
+            let offset = track.offsets[i] as usize;
+            assert_eq!(s.data, &file[offset..offset + track.info.sample_sizes[i] as usize], "{at}: sample {i}");
+            assert_eq!(s.duration, track.durations[i], "{at}: sample {i}");
+            assert_eq!(s.flags & 0x0001_0000 == 0, track.is_sync(i), "{at}: sample {i}");
+            let cto = track.composition_offsets.as_ref().map_or(0, |c| c[i]);
+            assert_eq!(s.composition_offset, cto, "{at}: sample {i}");
+        }
+    }
+
     /// The packager's output read back: the init segment's moov describes the source's track
     /// (id, handler, timescale, codec and its configuration, no samples) and declares fragments
     /// for it; each media segment holds the source's samples (bytes, durations, sync flags,
@@ -671,15 +690,7 @@ pub(crate) mod tests {
                 let at = format!("track {} fragment {n}", track.info.track_id);
                 assert_eq!((back.sequence_number, back.track_id), (n as u32 + 1, track.info.track_id), "{at}");
                 assert_eq!((back.decode_time, back.tfxd), (Some(f.start), None), "{at}");
-                assert_eq!(back.samples.len(), f.end - f.first, "{at}");
-                for (s, i) in back.samples.iter().zip(f.first..f.end) {
-                    let offset = track.offsets[i] as usize;
-                    assert_eq!(s.data, &file[offset..offset + track.info.sample_sizes[i] as usize], "{at}: {i}");
-                    assert_eq!(s.duration, track.durations[i], "{at}: {i}");
-                    assert_eq!(s.flags & 0x0001_0000 == 0, track.is_sync(i), "{at}: {i}");
-                    let cto = track.composition_offsets.as_ref().map_or(0, |c| c[i]);
-                    assert_eq!(s.composition_offset, cto, "{at}: {i}");
-                }
+                assert_samples_are_the_sources(track, f, &back.samples, file, &at);
             }
         }
         assert!(index.by_handler("vide").unwrap().composition_offsets.is_some(), "B-frames: offsets were checked");

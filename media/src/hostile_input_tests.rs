@@ -107,6 +107,22 @@ fn mutate(moov: &[u8], lies: &[(prop::sample::Index, Lie)]) -> Vec<u8> {
     m
 }
 
+/// The first fragment of the clip's first track as `write` makes it, with `lies` applied to its
+/// boxes' fields (they take the moov's place in the mutator: its fields are the moof's).
+fn mutated_fragment(
+    lies: &[(prop::sample::Index, Lie)],
+    write: impl Fn(&crate::fragment::TrackIndex, &[u8]) -> crate::Result<Vec<u8>>,
+) -> Vec<u8> {
+    let (file, at) = clip();
+    let index = Index::from_moov(&file[*at..*at + moov_of(file).len()]).unwrap();
+    let track = &index.tracks[0];
+    let r = track.byte_range(&track.fragments[0]);
+    let fragment = write(track, &file[r.start as usize..r.end as usize]).unwrap();
+    let mut wrapped = Vec::new();
+    crate::bmff::write_box(&mut wrapped, b"moov", |b| b.extend_from_slice(&fragment));
+    mutate(&wrapped, lies).split_off(8)
+}
+
 /// Everything the origin does with an index: init and every fragment in each form, each read back.
 fn package(index: &Index, file: &[u8]) {
     for track in &index.tracks {
@@ -157,36 +173,14 @@ proptest! {
     fn a_mutated_smooth_fragment_is_read_or_refused_never_a_panic(
         lies in prop::collection::vec((any::<prop::sample::Index>(), lie()), 1..4)
     ) {
-        let (file, at) = clip();
-        let index = Index::from_moov(&file[*at..*at + moov_of(file).len()]).unwrap();
-        let track = &index.tracks[0];
-        let r = track.byte_range(&track.fragments[0]);
-        let fragment = smooth_fragment(track, 0, &file[r.start as usize..r.end as usize]).unwrap();
-        // The fragment's boxes take the moov's place in the mutator: its fields are the moof's.
-        let mut wrapped = 8u32.to_be_bytes().to_vec();
-        wrapped.extend_from_slice(b"moov");
-        wrapped.extend_from_slice(&fragment);
-        let len = wrapped.len() as u32;
-        wrapped[..4].copy_from_slice(&len.to_be_bytes());
-        let mutated = mutate(&wrapped, &lies);
-        let _ = SmoothFragment::parse(&mutated[8..]);
+        let _ = SmoothFragment::parse(&mutated_fragment(&lies, |track, data| smooth_fragment(track, 0, data)));
     }
 
     #[test]
     fn a_mutated_cmaf_segment_is_read_or_refused_never_a_panic(
         lies in prop::collection::vec((any::<prop::sample::Index>(), lie()), 1..4)
     ) {
-        let (file, at) = clip();
-        let index = Index::from_moov(&file[*at..*at + moov_of(file).len()]).unwrap();
-        let track = &index.tracks[0];
-        let r = track.byte_range(&track.fragments[0]);
-        let segment = track.media_segment(0, &file[r.start as usize..r.end as usize]).unwrap();
-        let mut wrapped = 8u32.to_be_bytes().to_vec();
-        wrapped.extend_from_slice(b"moov");
-        wrapped.extend_from_slice(&segment);
-        let len = wrapped.len() as u32;
-        wrapped[..4].copy_from_slice(&len.to_be_bytes());
-        let _ = MovieFragment::parse(&mutate(&wrapped, &lies)[8..]);
+        let _ = MovieFragment::parse(&mutated_fragment(&lies, |track, data| track.media_segment(0, data)));
     }
 
     /// Files of made-up top-level boxes (sizes 0, 1 with any largesize, below the header, past

@@ -74,7 +74,7 @@ impl SmoothFragment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fragment::tests::{md5s, test_clip, TestClip};
+    use crate::fragment::tests::{assert_samples_are_the_sources, md5s, test_clip, TestClip};
 
     /// Every fragment of both tracks, read back: its tfxd time and duration are
     /// the index's, its samples are the source's (count, sizes, durations, bytes),
@@ -96,13 +96,7 @@ mod tests {
                 assert_eq!(back.sequence_number, n as u32 + 1);
                 assert_eq!(back.track_id, track.info.track_id);
                 assert_eq!(back.traf_boxes, ["tfhd", "trun", "tfxd"], "no tfdt: {handler} {n}");
-                assert_eq!(back.samples.len(), f.end - f.first, "{handler} {n}");
-                for (s, i) in back.samples.iter().zip(f.first..f.end) {
-                    let at = track.offsets[i] as usize;
-                    assert_eq!(s.data, &file[at..at + track.info.sample_sizes[i] as usize], "{handler} sample {i}");
-                    assert_eq!(s.duration, track.durations[i], "{handler} sample {i}");
-                    assert_eq!(s.flags & 0x0001_0000 == 0, track.is_sync(i), "{handler} sample {i}");
-                }
+                assert_samples_are_the_sources(track, f, &back.samples, file, &format!("{handler} {n}"));
                 samples += back.samples.len();
                 wrapped.extend(bytes);
             }
