@@ -1,21 +1,12 @@
 //! What arrived in a media segment: the frames (samples) its `moof` boxes announce,
 //! or, in an MPEG-TS segment (HLS `m3u8-aapl`), its audio and video PES packets.
 
-use mirrorcast_media::fragment::box_header;
+use mirrorcast_media::bmff::{children, BoxRef, Reader};
+use mirrorcast_media::ts_reader::pes_packets;
 
-/// The boxes of `bytes` at one level: (type, payload).
-fn boxes(mut bytes: &[u8]) -> Option<Vec<([u8; 4], &[u8])>> {
-    let mut out = Vec::new();
-    while !bytes.is_empty() {
-        let h = box_header(bytes)?;
-        let size = h.size.unwrap_or(bytes.len() as u64);
-        if size < h.header_len || size > bytes.len() as u64 {
-            return None;
-        }
-        out.push((h.kind, &bytes[h.header_len as usize..size as usize]));
-        bytes = &bytes[size as usize..];
-    }
-    Some(out)
+/// The boxes of `bytes` at one level, every byte in one of them; `None` if they do not add up.
+fn boxes(bytes: &[u8]) -> Option<Vec<BoxRef<'_>>> {
+    children(bytes).exact().collect::<Result<_, _>>().ok()
 }
 
 /// The frames a media segment carries: the samples of a fragmented-MP4 segment (the
@@ -30,49 +21,23 @@ pub fn frames(segment: &[u8]) -> Option<u64> {
 }
 
 const TS_SYNC: u8 = 0x47;
-const TS_PACKET: usize = 188;
 
-/// PES starts of audio and video streams (stream ids 0xC0–0xEF) in whole TS packets.
+/// The audio and video PES packets of a TS segment, read by media's TS reader.
 fn ts_frames(segment: &[u8]) -> Option<u64> {
-    if !segment.len().is_multiple_of(TS_PACKET) {
-        return None;
-    }
-    let mut total = 0;
-    for packet in segment.chunks(TS_PACKET) {
-        if packet[0] != TS_SYNC {
-            return None;
-        }
-        let unit_start = packet[1] & 0x40 != 0;
-        let payload_at = match (packet[3] >> 4) & 0x3 {
-            0b01 => 4,
-            0b11 => 5 + packet[4] as usize,
-            _ => continue,
-        };
-        let payload = packet.get(payload_at..)?;
-        if unit_start && payload.len() >= 4 && payload[..3] == [0, 0, 1] && (0xc0..=0xef).contains(&payload[3]) {
-            total += 1;
-        }
-    }
+    let total = pes_packets(segment).ok()?.iter().filter(|p| p.is_audio_or_video()).count() as u64;
     (total > 0).then_some(total)
 }
 
 fn fmp4_frames(segment: &[u8]) -> Option<u64> {
     let mut total = 0u64;
     let mut moofs = 0;
-    for (kind, moof) in boxes(segment)? {
-        if &kind != b"moof" {
-            continue;
-        }
+    for moof in boxes(segment)?.iter().filter(|b| &b.kind == b"moof") {
         moofs += 1;
-        for (kind, traf) in boxes(moof)? {
-            if &kind != b"traf" {
-                continue;
-            }
-            for (kind, trun) in boxes(traf)? {
-                if &kind == b"trun" {
-                    let count = trun.get(4..8)?;
-                    total += u32::from_be_bytes(count.try_into().ok()?) as u64;
-                }
+        for traf in boxes(moof.body)?.iter().filter(|b| &b.kind == b"traf") {
+            for trun in boxes(traf.body)?.iter().filter(|b| &b.kind == b"trun") {
+                let mut fields = Reader::new(trun.body);
+                fields.version_flags().ok()?;
+                total += fields.u32().ok()? as u64;
             }
         }
     }
@@ -84,9 +49,8 @@ mod tests {
     use super::*;
 
     fn mp4_box(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
-        let mut b = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
-        b.extend_from_slice(kind);
-        b.extend_from_slice(payload);
+        let mut b = Vec::new();
+        mirrorcast_media::bmff::write_box(&mut b, kind, |b| b.extend_from_slice(payload));
         b
     }
 

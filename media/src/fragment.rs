@@ -3,32 +3,13 @@
 //! DASH player fetches (an init segment, `ftyp`+`moov` with `mvex`, and media
 //! segments, `moof`+`mdat`). Pure: bytes in, bytes out; the caller does the I/O.
 
-use crate::mp4::{Cursor, Mp4, Track};
+use crate::bmff::{children, find, need, whole, write_box, write_full_box, BoxRef, Reader};
+use crate::mp4::Track;
 use crate::{FormatError, Result};
 
-/// A top-level box header: its type, header length and whole size (`None`: to the end of the file).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BoxHeader {
-    pub kind: [u8; 4],
-    pub header_len: u64,
-    pub size: Option<u64>,
-}
-
-/// Reads a box header from the first 8 or 16 bytes of `b`; `None` if `b` is too short.
-pub fn box_header(b: &[u8]) -> Option<BoxHeader> {
-    if b.len() < 8 {
-        return None;
-    }
-    let kind = [b[4], b[5], b[6], b[7]];
-    match u32::from_be_bytes([b[0], b[1], b[2], b[3]]) {
-        0 => Some(BoxHeader { kind, header_len: 8, size: None }),
-        1 if b.len() >= 16 => {
-            Some(BoxHeader { kind, header_len: 16, size: Some(u64::from_be_bytes(b[8..16].try_into().ok()?)) })
-        }
-        1 => None,
-        n => Some(BoxHeader { kind, header_len: 8, size: Some(n as u64) }),
-    }
-}
+// The origin's moov walk still reads headers through this path; it moves to
+// `bmff::TopLevelWalk` with the origin's split, then this re-export goes.
+pub use crate::bmff::{box_header, BoxHeader};
 
 /// One track's samples, in decode order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,24 +94,24 @@ pub const MAX_FRAGMENT_BYTES: u64 = 128 * 1024 * 1024;
 impl Index {
     /// The index of a file whose whole `moov` box (header included) is `moov`.
     pub fn from_moov(moov: &[u8]) -> Result<Index> {
-        let header = box_header(moov).ok_or_else(|| FormatError::new("moov truncated"))?;
-        if &header.kind != b"moov" {
+        let moov = whole(moov)?;
+        if &moov.kind != b"moov" {
             return Err(FormatError::new("not a moov box"));
         }
-        let body = &moov[header.header_len as usize..];
-        // The codec details come from the shared reader, fed the moov alone.
-        let described = Mp4::read(std::io::Cursor::new(moov.to_vec()))?;
+        // The codec details come from the shared reader.
+        let described = crate::mp4::tracks(moov.body)?;
         let mut mvhd = None;
         let mut tracks = Vec::new();
         let mut fragmented = false;
-        let mut infos = described.tracks.into_iter();
-        for (kind, raw) in boxes(body)? {
-            match &kind {
-                b"mvhd" => mvhd = Some(raw.to_vec()),
+        let mut infos = described.into_iter();
+        for b in children(moov.body) {
+            let b = b?;
+            match &b.kind {
+                b"mvhd" => mvhd = Some(b.raw.to_vec()),
                 b"mvex" => fragmented = true,
                 b"trak" => {
                     let info = infos.next().ok_or_else(|| FormatError::new("trak without a description"))?;
-                    tracks.push(TrackIndex::read(info, raw)?);
+                    tracks.push(TrackIndex::read(info, b)?);
                 }
                 _ => {}
             }
@@ -163,7 +144,7 @@ impl Index {
                 b.extend_from_slice(brand);
             }
         });
-        let trak = empty_sample_tables(&track.trak)?.unwrap_or_default();
+        let trak = empty_sample_tables(whole(&track.trak)?)?.unwrap_or_default();
         write_box(&mut out, b"moov", |b| {
             b.extend_from_slice(&self.mvhd);
             b.extend_from_slice(&trak);
@@ -180,15 +161,14 @@ impl Index {
 }
 
 impl TrackIndex {
-    fn read(info: Track, trak: &[u8]) -> Result<TrackIndex> {
-        let trak_body = body_of(trak)?;
-        let mdia = find(trak_body, b"mdia")?;
-        let minf = find(mdia, b"minf")?;
-        let stbl = find(minf, b"stbl")?;
+    fn read(info: Track, trak: BoxRef<'_>) -> Result<TrackIndex> {
+        let mdia = need(trak.body, b"mdia", "trak")?;
+        let minf = need(mdia, b"minf", "mdia")?;
+        let stbl = need(minf, b"stbl", "minf")?;
         let n = info.sample_sizes.len();
 
         let mut durations = Vec::with_capacity(n);
-        let mut c = Cursor::new(find(stbl, b"stts")?);
+        let mut c = Reader::new(need(stbl, b"stts", "stbl")?);
         c.skip(4)?;
         for _ in 0..c.u32()? {
             let (count, delta) = (c.u32()?, c.u32()?);
@@ -203,10 +183,10 @@ impl TrackIndex {
             return Err(FormatError::new(format!("stts covers {} of {n} samples", durations.len())));
         }
 
-        let (composition_offsets, signed_offsets) = match find_opt(stbl, b"ctts")? {
+        let (composition_offsets, signed_offsets) = match find(stbl, b"ctts")?.map(|b| b.body) {
             None => (None, false),
             Some(ctts) => {
-                let mut c = Cursor::new(ctts);
+                let mut c = Reader::new(ctts);
                 let version = c.u8()?;
                 c.skip(3)?;
                 let mut out = Vec::with_capacity(n);
@@ -224,20 +204,20 @@ impl TrackIndex {
         };
 
         let mut chunk_offsets = Vec::new();
-        if let Some(stco) = find_opt(stbl, b"stco")? {
-            let mut c = Cursor::new(stco);
+        if let Some(stco) = find(stbl, b"stco")?.map(|b| b.body) {
+            let mut c = Reader::new(stco);
             c.skip(4)?;
             for _ in 0..c.u32()? {
                 chunk_offsets.push(c.u32()? as u64);
             }
         } else {
-            let mut c = Cursor::new(find(stbl, b"co64")?);
+            let mut c = Reader::new(need(stbl, b"co64", "stbl")?);
             c.skip(4)?;
             for _ in 0..c.u32()? {
                 chunk_offsets.push(c.u64()?);
             }
         }
-        let mut c = Cursor::new(find(stbl, b"stsc")?);
+        let mut c = Reader::new(need(stbl, b"stsc", "stbl")?);
         c.skip(4)?;
         let mut runs = Vec::new();
         for _ in 0..c.u32()? {
@@ -266,8 +246,8 @@ impl TrackIndex {
         if offsets.len() != n {
             return Err(FormatError::new(format!("stsc/stco place {} of {n} samples", offsets.len())));
         }
-        let media_start = match find_opt(trak_body, b"edts")? {
-            Some(edts) => find_opt(edts, b"elst")?.map(first_media_time).transpose()?.unwrap_or(0),
+        let media_start = match find(trak.body, b"edts")? {
+            Some(edts) => find(edts.body, b"elst")?.map(|b| first_media_time(b.body)).transpose()?.unwrap_or(0),
             None => 0,
         };
         let mut track = TrackIndex {
@@ -276,7 +256,7 @@ impl TrackIndex {
             durations,
             composition_offsets,
             signed_offsets,
-            trak: trak.to_vec(),
+            trak: trak.raw.to_vec(),
             media_start,
             fragments: Vec::new(),
         };
@@ -473,15 +453,13 @@ impl TrackIndex {
 }
 
 /// The trak with its sample tables emptied (the samples live in fragments).
-fn empty_sample_tables(trak: &[u8]) -> Result<Option<Vec<u8>>> {
+fn empty_sample_tables(trak: BoxRef<'_>) -> Result<Option<Vec<u8>>> {
     rebuild(trak, b"trak", &|kind, raw| match kind {
         b"mdia" => rebuild(raw, b"mdia", &|kind, raw| match kind {
             b"minf" => rebuild(raw, b"minf", &|kind, raw| match kind {
                 b"stbl" => {
-                    let stsd = boxes(body_of(raw)?)?
-                        .into_iter()
-                        .find(|(k, _)| k == b"stsd")
-                        .map(|(_, r)| r.to_vec())
+                    let stsd = find(raw.body, b"stsd")?
+                        .map(|b| b.raw.to_vec())
                         .ok_or_else(|| FormatError::new("stbl has no stsd"))?;
                     let mut out = Vec::new();
                     write_box(&mut out, b"stbl", |b| {
@@ -511,7 +489,7 @@ fn empty_sample_tables(trak: &[u8]) -> Result<Option<Vec<u8>>> {
 /// The media time of an `elst`'s (body's) first non-empty edit (an empty one, `-1`, only
 /// delays presentation and is skipped); 0 when every edit is empty.
 fn first_media_time(elst: &[u8]) -> Result<i64> {
-    let mut c = Cursor::new(elst);
+    let mut c = Reader::new(elst);
     let version = c.u8()?;
     c.skip(3)?;
     for _ in 0..c.u32()?.min(1024) {
@@ -531,11 +509,10 @@ fn first_media_time(elst: &[u8]) -> Result<i64> {
 }
 
 /// An `elst` with every segment duration set to 0.
-fn open_ended(elst: &[u8]) -> Result<Vec<u8>> {
-    let mut out = elst.to_vec();
-    let header = box_header(elst).ok_or_else(|| FormatError::new("elst truncated"))?.header_len as usize;
-    let body = &elst[header..];
-    let mut c = Cursor::new(body);
+fn open_ended(elst: BoxRef<'_>) -> Result<Vec<u8>> {
+    let mut out = elst.raw.to_vec();
+    let header = elst.raw.len() - elst.body.len();
+    let mut c = Reader::new(elst.body);
     let version = c.u8()?;
     c.skip(3)?;
     let count = c.u32()? as usize;
@@ -548,71 +525,18 @@ fn open_ended(elst: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-type Rewrite<'a> = dyn Fn(&[u8; 4], &[u8]) -> Result<Option<Vec<u8>>> + 'a;
+type Rewrite<'a> = dyn Fn(&[u8; 4], BoxRef<'_>) -> Result<Option<Vec<u8>>> + 'a;
 
 /// The container box `raw` with each child replaced by `rewrite`'s answer (`None`: kept).
-fn rebuild(raw: &[u8], kind: &[u8; 4], rewrite: &Rewrite<'_>) -> Result<Option<Vec<u8>>> {
-    let mut children = Vec::new();
-    for (k, child) in boxes(body_of(raw)?)? {
-        children.push(rewrite(&k, child)?.unwrap_or_else(|| child.to_vec()));
+fn rebuild(raw: BoxRef<'_>, kind: &[u8; 4], rewrite: &Rewrite<'_>) -> Result<Option<Vec<u8>>> {
+    let mut kept = Vec::new();
+    for child in children(raw.body) {
+        let child = child?;
+        kept.push(rewrite(&child.kind, child)?.unwrap_or_else(|| child.raw.to_vec()));
     }
     let mut out = Vec::new();
-    write_box(&mut out, kind, |b| children.iter().for_each(|c| b.extend_from_slice(c)));
+    write_box(&mut out, kind, |b| kept.iter().for_each(|c| b.extend_from_slice(c)));
     Ok(Some(out))
-}
-
-pub(crate) fn write_box(out: &mut Vec<u8>, kind: &[u8; 4], body: impl FnOnce(&mut Vec<u8>)) {
-    let start = out.len();
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(kind);
-    body(out);
-    let size = (out.len() - start) as u32;
-    out[start..start + 4].copy_from_slice(&size.to_be_bytes());
-}
-
-pub(crate) fn write_full_box(
-    out: &mut Vec<u8>,
-    kind: &[u8; 4],
-    version: u8,
-    flags: u32,
-    body: impl FnOnce(&mut Vec<u8>),
-) {
-    write_box(out, kind, |b| {
-        b.extend_from_slice(&((version as u32) << 24 | (flags & 0xff_ffff)).to_be_bytes());
-        body(b);
-    })
-}
-
-/// The body of a whole box (header removed).
-pub(crate) fn body_of(raw: &[u8]) -> Result<&[u8]> {
-    let h = box_header(raw).ok_or_else(|| FormatError::new("box truncated"))?;
-    raw.get(h.header_len as usize..).ok_or_else(|| FormatError::new("box truncated"))
-}
-
-/// The child boxes of a body, each whole (header included).
-pub(crate) fn boxes(mut body: &[u8]) -> Result<Vec<([u8; 4], &[u8])>> {
-    let mut out = Vec::new();
-    while body.len() >= 8 {
-        let h = box_header(body).ok_or_else(|| FormatError::new("box header truncated"))?;
-        let size = h.size.unwrap_or(body.len() as u64);
-        if size < h.header_len || size > body.len() as u64 {
-            return Err(FormatError::new(format!("a box claims {size} bytes; {} remain", body.len())));
-        }
-        out.push((h.kind, &body[..size as usize]));
-        body = &body[size as usize..];
-    }
-    Ok(out)
-}
-
-fn find_opt<'a>(body: &'a [u8], kind: &[u8; 4]) -> Result<Option<&'a [u8]>> {
-    match boxes(body)?.into_iter().find(|(k, _)| k == kind) {
-        Some((_, raw)) => Ok(Some(body_of(raw)?)),
-        None => Ok(None),
-    }
-}
-
-fn find<'a>(body: &'a [u8], kind: &[u8; 4]) -> Result<&'a [u8]> {
-    find_opt(body, kind)?.ok_or_else(|| FormatError::new(format!("no '{}' box", String::from_utf8_lossy(kind))))
 }
 
 #[cfg(test)]
@@ -673,15 +597,10 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn moov_of(file: &[u8]) -> &[u8] {
-        let mut at = 0usize;
-        loop {
-            let h = box_header(&file[at..]).unwrap();
-            let size = h.size.unwrap() as usize;
-            if &h.kind == b"moov" {
-                return &file[at..at + size];
-            }
-            at += size;
-        }
+        let walk = crate::bmff::TopLevelWalk::until_moov(file.len() as u64).feed(0, file).unwrap();
+        let crate::bmff::WalkStep::Done(layout) = walk else { panic!("the whole file was fed") };
+        let r = layout.moov().unwrap().range();
+        &file[r.start as usize..r.end as usize]
     }
 
     /// The packaging proof without HTTP: init + every media segment of a
@@ -711,6 +630,70 @@ pub(crate) mod tests {
         assert!(v.codecs().starts_with("avc1.") && v.codecs().len() == 11, "{}", v.codecs());
         assert_eq!(index.by_handler("soun").unwrap().codecs(), "mp4a.40.2");
         assert!(v.peak_bitrate() > 0);
+    }
+
+    /// A fragment read back holds the source's samples: bytes, durations, sync flags, composition offsets.
+    pub(crate) fn assert_samples_are_the_sources(
+        track: &TrackIndex,
+        f: &Fragment,
+        samples: &[crate::movie_fragment::Sample],
+        file: &[u8],
+        at: &str,
+    ) {
+        assert_eq!(samples.len(), f.end - f.first, "{at}");
+        for (s, i) in samples.iter().zip(f.first..f.end) {
+            let offset = track.offsets[i] as usize;
+            assert_eq!(s.data, &file[offset..offset + track.info.sample_sizes[i] as usize], "{at}: sample {i}");
+            assert_eq!(s.duration, track.durations[i], "{at}: sample {i}");
+            assert_eq!(s.flags & 0x0001_0000 == 0, track.is_sync(i), "{at}: sample {i}");
+            let cto = track.composition_offsets.as_ref().map_or(0, |c| c[i]);
+            assert_eq!(s.composition_offset, cto, "{at}: sample {i}");
+        }
+    }
+
+    /// The packager's output read back: the init segment's moov describes the source's track
+    /// (id, handler, timescale, codec and its configuration, no samples) and declares fragments
+    /// for it; each media segment holds the source's samples (bytes, durations, sync flags,
+    /// composition offsets) at the indexed decode time.
+    #[test]
+    fn packaged_init_and_segments_read_back_as_the_sources_track_and_samples() {
+        use crate::bmff::{find, TopLevelWalk, WalkStep};
+        use crate::movie_fragment::MovieFragment;
+        let clip = test_clip();
+        let TestClip { file, index, .. } = &clip;
+        for track in &index.tracks {
+            let init = index.init_segment(track).unwrap();
+            let WalkStep::Done(layout) = TopLevelWalk::whole(init.len() as u64).feed(0, &init).unwrap() else {
+                panic!("the whole init segment was fed")
+            };
+            let kinds: Vec<String> = layout.boxes.iter().map(|b| b.name()).collect();
+            assert_eq!(kinds, ["ftyp", "moov"]);
+            let r = layout.moov().unwrap().body_range();
+            let moov = &init[r.start as usize..r.end as usize];
+            let described = crate::mp4::tracks(moov).unwrap();
+            assert_eq!(described.len(), 1);
+            let (got, want) = (&described[0], &track.info);
+            assert_eq!(
+                (got.track_id, &got.handler, got.timescale, &got.codec, got.width, got.height),
+                (want.track_id, &want.handler, want.timescale, &want.codec, want.width, want.height)
+            );
+            assert_eq!((&got.avc, &got.hevc, &got.audio), (&want.avc, &want.hevc, &want.audio));
+            assert!(got.sample_sizes.is_empty(), "the samples are in the fragments");
+            let mvex = find(moov, b"mvex").unwrap().expect("mvex");
+            let trex = find(mvex.body, b"trex").unwrap().expect("trex");
+            assert_eq!(&trex.body[4..8], &track.info.track_id.to_be_bytes());
+
+            for (n, f) in track.fragments.iter().enumerate() {
+                let r = track.byte_range(f);
+                let segment = track.media_segment(n, &file[r.start as usize..r.end as usize]).unwrap();
+                let back = MovieFragment::parse(&segment).unwrap();
+                let at = format!("track {} fragment {n}", track.info.track_id);
+                assert_eq!((back.sequence_number, back.track_id), (n as u32 + 1, track.info.track_id), "{at}");
+                assert_eq!((back.decode_time, back.tfxd), (Some(f.start), None), "{at}");
+                assert_samples_are_the_sources(track, f, &back.samples, file, &at);
+            }
+        }
+        assert!(index.by_handler("vide").unwrap().composition_offsets.is_some(), "B-frames: offsets were checked");
     }
 
     /// The parts a server sends without copying (a header, then slices of the bytes read)

@@ -1,20 +1,26 @@
 //! Hostile input for the pure readers and packagers: a real ffmpeg-made MP4
 //! whose `moov` fields are overwritten with lies (sizes 0, 1, 2^32-1, 64-bit
 //! largesizes, counts of 2^32-1, timescale 0...), truncated, or byte-flipped;
-//! mutated `.ism`/`.ismc` text and Smooth fragments. Each must give an error
-//! or a valid output, never a panic (proptest reports a panic as a failure).
+//! mutated `.ism`/`.ismc` text, Smooth and CMAF fragments, MPDs and HLS playlists; files of
+//! made-up top-level boxes for the walk and the box iterator. Each must give an error or a valid
+//! output, never a panic (proptest reports a panic as a failure) nor a walk that does not end.
 
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
 
+use crate::bmff::{box_header, children, TopLevelWalk, WalkStep};
+use crate::dash::{fill, Addressing, Mpd};
 use crate::fragment::tests::{make_clip, moov_of};
-use crate::fragment::{box_header, Index};
+use crate::fragment::Index;
+use crate::hls::Playlist;
 use crate::ism::ServerManifest;
 use crate::ismc::ClientManifest;
+use crate::movie_fragment::MovieFragment;
 use crate::mp4::Mp4;
 use crate::smooth_fragment::{smooth_fragment, SmoothFragment};
 use crate::ts::{ts_segment, Counters};
+use crate::ts_reader::pes_packets;
 
 /// The clip's whole file and where its `moov` starts.
 fn clip() -> &'static (Vec<u8>, usize) {
@@ -101,6 +107,22 @@ fn mutate(moov: &[u8], lies: &[(prop::sample::Index, Lie)]) -> Vec<u8> {
     m
 }
 
+/// The first fragment of the clip's first track as `write` makes it, with `lies` applied to its
+/// boxes' fields (they take the moov's place in the mutator: its fields are the moof's).
+fn mutated_fragment(
+    lies: &[(prop::sample::Index, Lie)],
+    write: impl Fn(&crate::fragment::TrackIndex, &[u8]) -> crate::Result<Vec<u8>>,
+) -> Vec<u8> {
+    let (file, at) = clip();
+    let index = Index::from_moov(&file[*at..*at + moov_of(file).len()]).unwrap();
+    let track = &index.tracks[0];
+    let r = track.byte_range(&track.fragments[0]);
+    let fragment = write(track, &file[r.start as usize..r.end as usize]).unwrap();
+    let mut wrapped = Vec::new();
+    crate::bmff::write_box(&mut wrapped, b"moov", |b| b.extend_from_slice(&fragment));
+    mutate(&wrapped, lies).split_off(8)
+}
+
 /// Everything the origin does with an index: init and every fragment in each form, each read back.
 fn package(index: &Index, file: &[u8]) {
     for track in &index.tracks {
@@ -151,19 +173,141 @@ proptest! {
     fn a_mutated_smooth_fragment_is_read_or_refused_never_a_panic(
         lies in prop::collection::vec((any::<prop::sample::Index>(), lie()), 1..4)
     ) {
+        let _ = SmoothFragment::parse(&mutated_fragment(&lies, |track, data| smooth_fragment(track, 0, data)));
+    }
+
+    #[test]
+    fn a_mutated_cmaf_segment_is_read_or_refused_never_a_panic(
+        lies in prop::collection::vec((any::<prop::sample::Index>(), lie()), 1..4)
+    ) {
+        let _ = MovieFragment::parse(&mutated_fragment(&lies, |track, data| track.media_segment(0, data)));
+    }
+
+    /// Files of made-up top-level boxes (sizes 0, 1 with any largesize, below the header, past
+    /// the end), read in any first-read size: the walk ends, every box it reports lies in the
+    /// file one after the other, and a whole walk that succeeds covers the file exactly.
+    #[test]
+    fn the_top_level_walk_ends_and_reports_only_boxes_inside_the_file(
+        parts in prop::collection::vec((
+            prop::sample::select(vec![0u32, 1, 4, 8, 9, 16, 24, 40, 0x7fff_ffff, u32::MAX]),
+            prop::sample::select(vec![*b"ftyp", *b"moov", *b"mdat", *b"free", *b"moof", *b"uuid"]),
+            any::<u64>(),
+            prop::collection::vec(any::<u8>(), 0..48),
+        ), 0..8),
+        first_read in 0u64..400,
+        until_moov in any::<bool>(),
+    ) {
+        let mut file = Vec::new();
+        for (size, kind, large, body) in &parts {
+            file.extend_from_slice(&size.to_be_bytes());
+            file.extend_from_slice(kind);
+            if *size == 1 {
+                let large = if large % 2 == 0 { (body.len() as u64 + 16).max(*large % 64) } else { *large };
+                file.extend_from_slice(&large.to_be_bytes());
+            }
+            file.extend_from_slice(body);
+        }
+        let len = file.len() as u64;
+        let mut walk = if until_moov { TopLevelWalk::until_moov(len) } else { TopLevelWalk::whole(len) };
+        let read = |r: std::ops::Range<u64>| file[r.start as usize..r.end.min(len) as usize].to_vec();
+        let mut fed = (0, read(0..first_read.min(len)));
+        let mut steps = 0;
+        let outcome = loop {
+            steps += 1;
+            prop_assert!(steps <= file.len() / 8 + 3, "the walk asks for more reads than the file has boxes");
+            match walk.feed(fed.0, &fed.1) {
+                Ok(WalkStep::Need(r)) => {
+                    prop_assert!(r.start < r.end && r.end <= len, "{r:?} of {len}");
+                    fed = (r.start, read(r));
+                }
+                Ok(WalkStep::Done(layout)) => break Ok(layout),
+                Err(e) => break Err(e),
+            }
+        };
+        let _ = Mp4::read(std::io::Cursor::new(file.clone()));
+        if let Ok(layout) = outcome {
+            let mut at = 0;
+            for b in &layout.boxes {
+                prop_assert_eq!(b.offset, at);
+                prop_assert!(b.size >= b.header_len && b.offset + b.size <= len);
+                at += b.size;
+            }
+            if !until_moov || layout.moov().is_none() {
+                prop_assert_eq!(at, len, "a whole walk covers the file");
+            }
+        }
+    }
+
+    /// A TS segment we wrote with bytes overwritten (sync bytes kept or not): read or refused,
+    /// and every PES read from it answers its timestamps and payload or refuses.
+    #[test]
+    fn a_mutated_ts_segment_is_read_or_refused_never_a_panic(
+        lies in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..16),
+        cut in any::<prop::sample::Index>(),
+    ) {
         let (file, at) = clip();
         let index = Index::from_moov(&file[*at..*at + moov_of(file).len()]).unwrap();
         let track = &index.tracks[0];
         let r = track.byte_range(&track.fragments[0]);
-        let fragment = smooth_fragment(track, 0, &file[r.start as usize..r.end as usize]).unwrap();
-        // The fragment's boxes take the moov's place in the mutator: its fields are the moof's.
-        let mut wrapped = 8u32.to_be_bytes().to_vec();
-        wrapped.extend_from_slice(b"moov");
-        wrapped.extend_from_slice(&fragment);
-        let len = wrapped.len() as u32;
-        wrapped[..4].copy_from_slice(&len.to_be_bytes());
-        let mutated = mutate(&wrapped, &lies);
-        let _ = SmoothFragment::parse(&mutated[8..]);
+        let counters = Counters::of(track).unwrap();
+        let mut ts = ts_segment(track, 0, &file[r.start as usize..r.end as usize], &counters).unwrap();
+        for (pick, byte) in &lies {
+            let i = pick.index(ts.len());
+            ts[i] = *byte;
+        }
+        let whole = ts.len() / 188;
+        ts.truncate(188 * (1 + cut.index(whole)));
+        if let Ok(pes) = pes_packets(&ts) {
+            for p in &pes {
+                let _ = (p.timestamps(), p.payload(), p.is_audio_or_video());
+            }
+        }
+    }
+
+    /// Any bytes as a container's body: every child lies inside it, after the one before.
+    #[test]
+    fn children_of_any_bytes_lie_inside_them(body in prop::collection::vec(any::<u8>(), 0..256), exact in any::<bool>()) {
+        let it = if exact { children(&body).exact() } else { children(&body) };
+        let mut at = 0usize;
+        for (n, child) in it.enumerate() {
+            prop_assert!(n <= body.len() / 8);
+            let Ok(child) = child else { break };
+            let start = child.raw.as_ptr() as usize - body.as_ptr() as usize;
+            prop_assert_eq!(start, at);
+            prop_assert!(child.raw.len() >= 8 && start + child.raw.len() <= body.len());
+            at += child.raw.len();
+        }
+    }
+
+    #[test]
+    fn mutated_mpds_and_playlists_are_read_or_refused_never_a_panic(
+        cut in any::<prop::sample::Index>(),
+        insert in prop::sample::select(vec![
+            "", "\"", "<", "&", "\0", "-1", "0", "18446744073709551615", "18446744073709551616", "$", "$$",
+            "$Number%0999999999d$", "$Time$", " r=\"-1\"", " r=\"9223372036854775807\"", " t=\"18446744073709551615\"",
+            " d=\"0\"", "<S d=\"1\" r=\"999999\"/>", " timescale=\"0\"", " duration=\"PT99999999999999H\"",
+            "#EXTINF:-1,\n", "#EXTINF:NaN,\n", "#EXT-X-MAP:URI=\"\"\n", "#EXT-X-STREAM-INF:BANDWIDTH=99999999999999999999\n",
+            "#EXT-X-BYTERANGE:1@18446744073709551615\n", "\n\n#EXTM3U\n",
+        ]),
+    ) {
+        for text in [crate::dash::tests::MPD, crate::hls::tests::MASTER, crate::hls::tests::MEDIA] {
+            let at = cut.index(text.len() + 1);
+            let at = (0..=at).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+            let mutated = format!("{}{insert}{}", &text[..at], &text[at..]);
+            let _ = Playlist::parse(mutated.as_bytes());
+            let Ok(mpd) = Mpd::parse(&mutated) else { continue };
+            for period in &mpd.periods {
+                for set in &period.adaptation_sets {
+                    for rep in &set.representations {
+                        if let Addressing::Template(t) = rep.addressing(set, period) {
+                            for s in t.segments(mpd.period_duration(period)).unwrap_or_default().iter().take(10) {
+                                let _ = t.media().map(|m| fill(m, rep, Some(s.number), Some(s.time)));
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,19 +1,30 @@
 //! mirrorcast-media: the media formats that verify, encode and the origin share.
 //!
+//! - [`bmff`]: ISO BMFF boxes: headers, children, a writer, and a sans-I/O top-level walk that
+//!   finds `moov` with ranged reads; every box reader and writer of the house goes through it.
+//! - [`dash`]: the DASH MPD model (periods, sets, representations, templates, timelines, lists).
+//! - [`hls`]: HLS master and media playlists (over m3u8-rs).
 //! - [`ism`]: the SMIL server manifest (`.ism`), model, reader and writer.
 //! - [`ismc`]: the Smooth Streaming client manifest (`.ismc`), model, reader and writer.
 //! - [`fragment`]: dynamic packaging: a sample index from `moov`, CMAF init and media segments.
 //! - [`smooth_fragment`]: Smooth Streaming fragments (`moof` with `tfxd`, `mdat`): writer and reader.
+//! - [`movie_fragment`]: a `moof` + `mdat` read back (the packagers' output is checked through it).
 //! - [`ts`]: MPEG-2 TS segments (H.264 Annex B, AAC in ADTS) for HLS version 3.
+//! - [`ts_reader`]: MPEG-TS segments read back into PES packets (the TS packager is checked through it).
 //! - [`mp4`]: reading an MP4's boxes: top-level layout, tracks, codec private
 //!   data (avcC, esds), timescales and sync samples (for chunk timelines).
 
+pub mod bmff;
+pub mod dash;
 pub mod fragment;
+pub mod hls;
 pub mod ism;
 pub mod ismc;
+pub mod movie_fragment;
 pub mod mp4;
 pub mod smooth_fragment;
 pub mod ts;
+pub mod ts_reader;
 mod xml;
 
 #[cfg(test)]

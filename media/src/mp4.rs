@@ -7,23 +7,14 @@
 
 use std::io::{Read, Seek, SeekFrom};
 
+pub use crate::bmff::MAX_MOOV_BYTES;
+use crate::bmff::{children, find, fourcc, need, Reader, TopBox, TopLevelWalk, WalkStep};
 use crate::{FormatError, Result};
-
-/// A larger `moov` is refused rather than read (a 2-hour 60 fps rendition needs a few MiB).
-pub const MAX_MOOV_BYTES: u64 = 256 * 1024 * 1024;
 
 /// A track with more samples is refused: a fixed-size `stsz` or one `stts` entry
 /// states a count in 4 bytes, and the index holds ~30 bytes per sample
 /// (a day at 60 fps is 5.2 million samples).
 pub const MAX_SAMPLES: u32 = 1 << 23;
-
-/// A top-level box: its type, where it starts and its whole size.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopBox {
-    pub kind: String,
-    pub offset: u64,
-    pub size: u64,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Mp4 {
@@ -113,45 +104,21 @@ impl Mp4 {
     /// Reads the layout and the `moov` of `reader`.
     pub fn read<R: Read + Seek>(mut reader: R) -> Result<Mp4> {
         let end = reader.seek(SeekFrom::End(0)).map_err(io)?;
-        let mut pos = 0;
-        let mut out = Mp4::default();
-        let mut moov = None;
-        while pos < end {
-            reader.seek(SeekFrom::Start(pos)).map_err(io)?;
-            let mut head = [0u8; 8];
-            reader.read_exact(&mut head).map_err(io)?;
-            let kind = fourcc(&head[4..8]);
-            let mut size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as u64;
-            let mut header = 8;
-            if size == 1 {
-                let mut large = [0u8; 8];
-                reader.read_exact(&mut large).map_err(io)?;
-                size = u64::from_be_bytes(large);
-                header = 16;
-            } else if size == 0 {
-                size = end - pos;
-            }
-            if size < header || pos.checked_add(size).filter(|&e| e <= end).is_none() {
-                return Err(FormatError::new(format!("box '{kind}' at {pos} claims {size} bytes; the file has {end}")));
-            }
-            if kind == "moov" {
-                if size > MAX_MOOV_BYTES {
-                    return Err(FormatError::new(format!("moov of {size} bytes is larger than {MAX_MOOV_BYTES}")));
+        let mut walk = TopLevelWalk::whole(end);
+        let mut at = 0;
+        let mut bytes = Vec::new();
+        let layout = loop {
+            match walk.feed(at, &bytes).map_err(|e| FormatError::new(e.to_string()))? {
+                WalkStep::Need(range) => {
+                    at = range.start;
+                    bytes = read_at(&mut reader, range)?;
                 }
-                let mut body = vec![0u8; (size - header) as usize];
-                reader.read_exact(&mut body).map_err(io)?;
-                moov = Some(body);
+                WalkStep::Done(layout) => break layout,
             }
-            out.boxes.push(TopBox { kind, offset: pos, size });
-            pos += size;
-        }
-        let moov = moov.ok_or_else(|| FormatError::new("no moov box: not a progressive MP4"))?;
-        for (kind, body) in children(&moov)? {
-            if kind == "trak" {
-                out.tracks.push(read_trak(body)?);
-            }
-        }
-        Ok(out)
+        };
+        let moov = layout.moov().ok_or_else(|| FormatError::new("no moov box: not a progressive MP4"))?;
+        let body = read_at(&mut reader, moov.body_range())?;
+        Ok(Mp4 { tracks: tracks(&body)?, boxes: layout.boxes })
     }
 
     pub fn open(path: &std::path::Path) -> Result<Mp4> {
@@ -162,8 +129,8 @@ impl Mp4 {
 
     /// Whether `moov` comes before `mdat` (a progressive download can start playing at once).
     pub fn moov_first(&self) -> bool {
-        let at = |k: &str| self.boxes.iter().position(|b| b.kind == k);
-        matches!((at("moov"), at("mdat")), (Some(m), Some(d)) if m < d)
+        let at = |k: &[u8; 4]| self.boxes.iter().position(|b| &b.kind == k);
+        matches!((at(b"moov"), at(b"mdat")), (Some(m), Some(d)) if m < d)
     }
 
     pub fn video(&self) -> Option<&Track> {
@@ -221,99 +188,40 @@ impl Track {
     }
 }
 
-fn io(e: std::io::Error) -> FormatError {
-    FormatError::new(format!("cannot read the MP4: {e}"))
-}
-
-fn fourcc(b: &[u8]) -> String {
-    b.iter().map(|&c| if c.is_ascii_graphic() || c == b' ' { c as char } else { '?' }).collect()
-}
-
-/// The child boxes of a container box's body.
-fn children(mut body: &[u8]) -> Result<Vec<(String, &[u8])>> {
+/// The tracks described by a `moov`'s body.
+pub(crate) fn tracks(moov_body: &[u8]) -> Result<Vec<Track>> {
     let mut out = Vec::new();
-    while body.len() >= 8 {
-        let size = u32::from_be_bytes([body[0], body[1], body[2], body[3]]) as usize;
-        let kind = fourcc(&body[4..8]);
-        let (header, size) = match size {
-            0 => (8, body.len()),
-            1 => {
-                let large = Cursor::new(body).u64_at(8)? as usize;
-                (16, large)
-            }
-            s => (8, s),
-        };
-        if size < header || size > body.len() {
-            return Err(FormatError::new(format!("box '{kind}' claims {size} bytes; {} remain", body.len())));
+    for b in children(moov_body) {
+        let b = b?;
+        if &b.kind == b"trak" {
+            out.push(read_trak(b.body)?);
         }
-        out.push((kind, &body[header..size]));
-        body = &body[size..];
     }
     Ok(out)
 }
 
-fn child<'a>(body: &'a [u8], kind: &str) -> Result<Option<&'a [u8]>> {
-    Ok(children(body)?.into_iter().find(|(k, _)| k == kind).map(|(_, b)| b))
+fn io(e: std::io::Error) -> FormatError {
+    FormatError::new(format!("cannot read the MP4: {e}"))
 }
 
-fn need<'a>(body: &'a [u8], kind: &str, parent: &str) -> Result<&'a [u8]> {
-    child(body, kind)?.ok_or_else(|| FormatError::new(format!("'{parent}' has no '{kind}' box")))
-}
-
-/// Big-endian reads with bounds checks.
-pub(crate) struct Cursor<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    pub(crate) fn new(b: &'a [u8]) -> Self {
-        Cursor { b, pos: 0 }
-    }
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len()).ok_or_else(|| {
-            FormatError::new(format!("box truncated: wanted {n} bytes at {} of {}", self.pos, self.b.len()))
-        })?;
-        let s = &self.b[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-    pub(crate) fn skip(&mut self, n: usize) -> Result<()> {
-        self.take(n).map(|_| ())
-    }
-    pub(crate) fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    pub(crate) fn u16(&mut self) -> Result<u16> {
-        let s = self.take(2)?;
-        Ok(u16::from_be_bytes([s[0], s[1]]))
-    }
-    pub(crate) fn u32(&mut self) -> Result<u32> {
-        let s = self.take(4)?;
-        Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    pub(crate) fn u64(&mut self) -> Result<u64> {
-        let s = self.take(8)?;
-        Ok(u64::from_be_bytes(s.try_into().expect("8 bytes")))
-    }
-    pub(crate) fn u64_at(&mut self, at: usize) -> Result<u64> {
-        self.pos = at;
-        self.u64()
-    }
-    pub(crate) fn rest(&self) -> &'a [u8] {
-        &self.b[self.pos.min(self.b.len())..]
-    }
+/// The bytes of `range` (within the file: the walk checked it).
+fn read_at<R: Read + Seek>(reader: &mut R, range: std::ops::Range<u64>) -> Result<Vec<u8>> {
+    reader.seek(SeekFrom::Start(range.start)).map_err(io)?;
+    let len = usize::try_from(range.end - range.start).map_err(|_| FormatError::new("box too large"))?;
+    let mut out = vec![0u8; len];
+    reader.read_exact(&mut out).map_err(io)?;
+    Ok(out)
 }
 
 fn read_trak(trak: &[u8]) -> Result<Track> {
     let mut t = Track::default();
-    let mut tkhd = Cursor::new(need(trak, "tkhd", "trak")?);
+    let mut tkhd = Reader::new(need(trak, b"tkhd", "trak")?);
     let version = tkhd.u32()? >> 24;
     tkhd.skip(if version == 1 { 16 } else { 8 })?;
     t.track_id = tkhd.u32()?;
 
-    let mdia = need(trak, "mdia", "trak")?;
-    let mut mdhd = Cursor::new(need(mdia, "mdhd", "mdia")?);
+    let mdia = need(trak, b"mdia", "trak")?;
+    let mut mdhd = Reader::new(need(mdia, b"mdhd", "mdia")?);
     let version = mdhd.u32()? >> 24;
     if version == 1 {
         mdhd.skip(16)?;
@@ -324,15 +232,15 @@ fn read_trak(trak: &[u8]) -> Result<Track> {
         t.timescale = mdhd.u32()?;
         t.duration = mdhd.u32()? as u64;
     }
-    let mut hdlr = Cursor::new(need(mdia, "hdlr", "mdia")?);
+    let mut hdlr = Reader::new(need(mdia, b"hdlr", "mdia")?);
     hdlr.skip(8)?;
     t.handler = fourcc(hdlr.take(4)?);
 
-    let stbl = need(need(mdia, "minf", "mdia")?, "stbl", "minf")?;
-    read_stsd(need(stbl, "stsd", "stbl")?, &mut t)?;
+    let stbl = need(need(mdia, b"minf", "mdia")?, b"stbl", "minf")?;
+    read_stsd(need(stbl, b"stsd", "stbl")?, &mut t)?;
 
     // stsz first: its count bounds what the other tables may make us hold.
-    let mut stsz = Cursor::new(need(stbl, "stsz", "stbl")?);
+    let mut stsz = Reader::new(need(stbl, b"stsz", "stbl")?);
     stsz.skip(4)?;
     let (fixed, count) = (stsz.u32()?, stsz.u32()?);
     if count > MAX_SAMPLES {
@@ -341,7 +249,7 @@ fn read_trak(trak: &[u8]) -> Result<Track> {
     t.sample_sizes =
         if fixed != 0 { vec![fixed; count as usize] } else { (0..count).map(|_| stsz.u32()).collect::<Result<_>>()? };
 
-    let mut stts = Cursor::new(need(stbl, "stts", "stbl")?);
+    let mut stts = Reader::new(need(stbl, b"stts", "stbl")?);
     stts.skip(4)?;
     let mut time = 0u64;
     'entries: for _ in 0..stts.u32()? {
@@ -354,8 +262,8 @@ fn read_trak(trak: &[u8]) -> Result<Track> {
             time = time.checked_add(delta).ok_or_else(|| FormatError::new("stts: decode times overflow 64 bits"))?;
         }
     }
-    if let Some(stss) = child(stbl, "stss")? {
-        let mut c = Cursor::new(stss);
+    if let Some(stss) = find(stbl, b"stss")?.map(|b| b.body) {
+        let mut c = Reader::new(stss);
         c.skip(4)?;
         let n = c.u32()?;
         t.sync_samples = Some((0..n).map(|_| c.u32()).collect::<Result<_>>()?);
@@ -364,14 +272,13 @@ fn read_trak(trak: &[u8]) -> Result<Track> {
 }
 
 fn read_stsd(stsd: &[u8], t: &mut Track) -> Result<()> {
-    let mut c = Cursor::new(stsd);
+    let mut c = Reader::new(stsd);
     c.skip(8)?; // version, flags, entry count: the first entry describes the track
-    let entries = children(c.rest())?;
-    let Some((kind, entry)) = entries.into_iter().next() else {
+    let Some(entry) = children(c.rest()).next().transpose()? else {
         return Err(FormatError::new("'stsd' has no sample entry"));
     };
-    t.codec = kind;
-    let mut e = Cursor::new(entry);
+    t.codec = fourcc(&entry.kind);
+    let mut e = Reader::new(entry.body);
     e.skip(8)?; // reserved, data reference index
     match t.handler.as_str() {
         "vide" => {
@@ -379,10 +286,10 @@ fn read_stsd(stsd: &[u8], t: &mut Track) -> Result<()> {
             t.width = e.u16()?;
             t.height = e.u16()?;
             e.skip(50)?;
-            if let Some(avcc) = child(e.rest(), "avcC")? {
+            if let Some(avcc) = find(e.rest(), b"avcC")?.map(|b| b.body) {
                 t.avc = Some(read_avcc(avcc)?);
             }
-            if let Some(hvcc) = child(e.rest(), "hvcC")? {
+            if let Some(hvcc) = find(e.rest(), b"hvcC")?.map(|b| b.body) {
                 t.hevc = Some(read_hvcc(hvcc)?);
             }
         }
@@ -393,7 +300,7 @@ fn read_stsd(stsd: &[u8], t: &mut Track) -> Result<()> {
             e.skip(4)?;
             let sample_rate = e.u32()? >> 16;
             let mut audio = AudioConfig { channels, sample_size, sample_rate, ..Default::default() };
-            if let Some(esds) = child(e.rest(), "esds")? {
+            if let Some(esds) = find(e.rest(), b"esds")?.map(|b| b.body) {
                 read_esds(esds, &mut audio)?;
             }
             t.audio = Some(audio);
@@ -404,7 +311,7 @@ fn read_stsd(stsd: &[u8], t: &mut Track) -> Result<()> {
 }
 
 fn read_hvcc(b: &[u8]) -> Result<HevcConfig> {
-    let mut c = Cursor::new(b);
+    let mut c = Reader::new(b);
     c.skip(1)?; // configurationVersion
     let first = c.u8()?;
     let compatibility_flags = c.u32()?;
@@ -421,7 +328,7 @@ fn read_hvcc(b: &[u8]) -> Result<HevcConfig> {
 }
 
 fn read_avcc(b: &[u8]) -> Result<AvcConfig> {
-    let mut c = Cursor::new(b);
+    let mut c = Reader::new(b);
     c.skip(1)?;
     let mut cfg = AvcConfig { profile: c.u8()?, compatibility: c.u8()?, level: c.u8()?, ..Default::default() };
     cfg.nal_length_size = (c.u8()? & 0x3) + 1;
@@ -437,7 +344,7 @@ fn read_avcc(b: &[u8]) -> Result<AvcConfig> {
 }
 
 /// An MPEG-4 descriptor: tag and length (7 bits per byte, high bit continues).
-fn descriptor<'a>(c: &mut Cursor<'a>) -> Result<(u8, Cursor<'a>)> {
+fn descriptor<'a>(c: &mut Reader<'a>) -> Result<(u8, Reader<'a>)> {
     let tag = c.u8()?;
     let mut len = 0usize;
     for _ in 0..4 {
@@ -447,11 +354,11 @@ fn descriptor<'a>(c: &mut Cursor<'a>) -> Result<(u8, Cursor<'a>)> {
             break;
         }
     }
-    Ok((tag, Cursor::new(c.take(len)?)))
+    Ok((tag, Reader::new(c.take(len)?)))
 }
 
 fn read_esds(b: &[u8], audio: &mut AudioConfig) -> Result<()> {
-    let mut c = Cursor::new(b);
+    let mut c = Reader::new(b);
     c.skip(4)?;
     let (tag, mut es) = descriptor(&mut c)?;
     if tag != 0x03 {

@@ -5,10 +5,11 @@
 //! followed by its `mdat`, cut at the same sync samples as the CMAF segments
 //! of [`crate::fragment`]. Times are in the track's timescale (the manifest
 //! states it as the stream's `TimeScale`). Pure: index and bytes in, bytes
-//! out; [`SmoothFragment::parse`] reads one back.
+//! out; [`SmoothFragment::parse`] reads one back (through [`crate::movie_fragment`]).
 
-use crate::fragment::{body_of, box_header, boxes, write_box, SegmentParts, TrackIndex};
-use crate::mp4::Cursor;
+use crate::bmff::write_uuid_box;
+use crate::fragment::{SegmentParts, TrackIndex};
+use crate::movie_fragment::MovieFragment;
 use crate::{FormatError, Result};
 
 /// The `tfxd` box's user type: 6d1d9b05-42d5-44e6-80e2-141daff757b2.
@@ -26,8 +27,7 @@ pub fn smooth_fragment(track: &TrackIndex, number: usize, data: &[u8]) -> Result
 pub fn smooth_fragment_parts(track: &TrackIndex, number: usize, data_len: usize) -> Result<SegmentParts> {
     let f = track.checked_fragment_len(number, data_len)?;
     let tfxd = |b: &mut Vec<u8>| {
-        write_box(b, b"uuid", |b| {
-            b.extend_from_slice(&TFXD);
+        write_uuid_box(b, &TFXD, |b| {
             // Version 1: 64-bit absolute time and duration.
             b.extend_from_slice(&(1u32 << 24).to_be_bytes());
             b.extend_from_slice(&f.start.to_be_bytes());
@@ -37,15 +37,7 @@ pub fn smooth_fragment_parts(track: &TrackIndex, number: usize, data_len: usize)
     Ok(track.fragment_parts(number, f, |_| {}, tfxd))
 }
 
-/// One sample of a fragment as its `trun` (or `tfhd` defaults) states it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sample {
-    pub duration: u32,
-    pub flags: u32,
-    /// Raw; signed when the `trun` is version 1.
-    pub composition_offset: u32,
-    pub data: Vec<u8>,
-}
+pub use crate::movie_fragment::Sample;
 
 /// A Smooth fragment read back: what a client learns from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,121 +53,28 @@ pub struct SmoothFragment {
 }
 
 impl SmoothFragment {
-    /// Reads a `moof` + `mdat` with one `traf`, its samples taken from the
+    /// Reads a `moof` + `mdat` with one `traf` and a `tfxd`, its samples taken from the
     /// `mdat` where the `trun` says they are.
     pub fn parse(bytes: &[u8]) -> Result<SmoothFragment> {
-        let top = boxes(bytes)?;
-        let (moof, mdat_at, mdat) = match top.as_slice() {
-            [(m, moof), (d, mdat)] if m == b"moof" && d == b"mdat" => (*moof, moof.len(), *mdat),
-            _ => return Err(FormatError::new("a Smooth fragment is one moof and one mdat")),
+        let f = MovieFragment::parse(bytes)?;
+        let Some((time, duration)) = f.tfxd else {
+            return Err(FormatError::new("no tfxd box: not a Smooth fragment"));
         };
-        let mdat_header = box_header(mdat).ok_or_else(|| FormatError::new("mdat truncated"))?.header_len as usize;
-        let payload = (mdat_at + mdat_header)..(mdat_at + mdat.len());
-        let mut out = SmoothFragment {
-            sequence_number: 0,
-            track_id: 0,
-            time: 0,
-            duration: 0,
-            traf_boxes: Vec::new(),
-            samples: Vec::new(),
-        };
-        let mut tfxd = false;
-        let mut trafs = 0;
-        for (kind, raw) in boxes(body_of(moof)?)? {
-            match &kind {
-                b"mfhd" => {
-                    let mut c = Cursor::new(body_of(raw)?);
-                    c.skip(4)?;
-                    out.sequence_number = c.u32()?;
-                }
-                b"traf" => {
-                    trafs += 1;
-                    let mut defaults = (0u32, 0u32, 0u32);
-                    for (kind, raw) in boxes(body_of(raw)?)? {
-                        let mut c = Cursor::new(body_of(raw)?);
-                        match &kind {
-                            b"tfhd" => {
-                                let flags = c.u32()? & 0xff_ffff;
-                                out.track_id = c.u32()?;
-                                if flags & 0x1 != 0 {
-                                    return Err(FormatError::new("tfhd has a base data offset"));
-                                }
-                                if flags & 0x2 != 0 {
-                                    c.skip(4)?;
-                                }
-                                if flags & 0x8 != 0 {
-                                    defaults.0 = c.u32()?;
-                                }
-                                if flags & 0x10 != 0 {
-                                    defaults.1 = c.u32()?;
-                                }
-                                if flags & 0x20 != 0 {
-                                    defaults.2 = c.u32()?;
-                                }
-                            }
-                            b"trun" => out.samples = read_trun(&mut c, defaults, bytes, &payload)?,
-                            b"uuid" if c.rest().starts_with(&TFXD) => {
-                                c.skip(16)?;
-                                let version = c.u32()? >> 24;
-                                (out.time, out.duration) = if version == 1 {
-                                    (c.u64()?, c.u64()?)
-                                } else {
-                                    (c.u32()? as u64, c.u32()? as u64)
-                                };
-                                tfxd = true;
-                                out.traf_boxes.push("tfxd".into());
-                                continue;
-                            }
-                            _ => {}
-                        }
-                        out.traf_boxes.push(String::from_utf8_lossy(&kind).into_owned());
-                    }
-                }
-                _ => {}
-            }
-        }
-        if trafs != 1 || !tfxd {
-            return Err(FormatError::new(format!("{trafs} traf boxes (want one), tfxd present: {tfxd}")));
-        }
-        Ok(out)
+        Ok(SmoothFragment {
+            sequence_number: f.sequence_number,
+            track_id: f.track_id,
+            time,
+            duration,
+            traf_boxes: f.traf_boxes,
+            samples: f.samples,
+        })
     }
-}
-
-fn read_trun(
-    c: &mut Cursor<'_>,
-    defaults: (u32, u32, u32),
-    bytes: &[u8],
-    payload: &std::ops::Range<usize>,
-) -> Result<Vec<Sample>> {
-    let flags = c.u32()? & 0xff_ffff;
-    let count = c.u32()? as usize;
-    if flags & 0x1 == 0 {
-        return Err(FormatError::new("trun has no data offset"));
-    }
-    let mut at = c.u32()? as i32 as i64 as usize;
-    let first_flags = if flags & 0x4 != 0 { Some(c.u32()?) } else { None };
-    let mut samples = Vec::with_capacity(count.min(bytes.len()));
-    for i in 0..count {
-        let duration = if flags & 0x100 != 0 { c.u32()? } else { defaults.0 };
-        let size = if flags & 0x200 != 0 { c.u32()? } else { defaults.1 } as usize;
-        let mut sample_flags = if flags & 0x400 != 0 { c.u32()? } else { defaults.2 };
-        if i == 0 {
-            sample_flags = first_flags.unwrap_or(sample_flags);
-        }
-        let composition_offset = if flags & 0x800 != 0 { c.u32()? } else { 0 };
-        let end = at.checked_add(size).filter(|&e| at >= payload.start && e <= payload.end).ok_or_else(|| {
-            FormatError::new(format!("sample {i} ({size} bytes at {at}) is outside the mdat {payload:?}"))
-        })?;
-        samples.push(Sample { duration, flags: sample_flags, composition_offset, data: bytes[at..end].to_vec() });
-        at = end;
-    }
-    Ok(samples)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fragment::tests::{md5s, test_clip, TestClip};
+    use crate::fragment::tests::{assert_samples_are_the_sources, md5s, test_clip, TestClip};
 
     /// Every fragment of both tracks, read back: its tfxd time and duration are
     /// the index's, its samples are the source's (count, sizes, durations, bytes),
@@ -197,13 +96,7 @@ mod tests {
                 assert_eq!(back.sequence_number, n as u32 + 1);
                 assert_eq!(back.track_id, track.info.track_id);
                 assert_eq!(back.traf_boxes, ["tfhd", "trun", "tfxd"], "no tfdt: {handler} {n}");
-                assert_eq!(back.samples.len(), f.end - f.first, "{handler} {n}");
-                for (s, i) in back.samples.iter().zip(f.first..f.end) {
-                    let at = track.offsets[i] as usize;
-                    assert_eq!(s.data, &file[at..at + track.info.sample_sizes[i] as usize], "{handler} sample {i}");
-                    assert_eq!(s.duration, track.durations[i], "{handler} sample {i}");
-                    assert_eq!(s.flags & 0x0001_0000 == 0, track.is_sync(i), "{handler} sample {i}");
-                }
+                assert_samples_are_the_sources(track, f, &back.samples, file, &format!("{handler} {n}"));
                 samples += back.samples.len();
                 wrapped.extend(bytes);
             }

@@ -429,6 +429,51 @@ mod tests {
         }
     }
 
+    /// The TS packager's output read back: per segment one PES per sample, in order, at the
+    /// sample's 90 kHz times, a random access point exactly at key frames, carrying the sample
+    /// (AAC: behind its 7-byte ADTS header; H.264: as the Annex B access unit made of it).
+    #[test]
+    fn ts_segments_read_back_as_one_pes_per_sample_at_its_times() {
+        use crate::ts_reader::pes_packets;
+        let clip = test_clip();
+        let TestClip { file, index, .. } = &clip;
+        for track in &index.tracks {
+            let counters = Counters::of(track).unwrap();
+            let stream = stream_of(track).unwrap();
+            for (n, f) in track.fragments.iter().enumerate() {
+                let r = track.byte_range(f);
+                let data = &file[r.start as usize..r.end as usize];
+                let segment = ts_segment(track, n, data, &counters).unwrap();
+                let pes = pes_packets(&segment).unwrap();
+                assert_eq!(pes.len(), f.end - f.first, "track {} segment {n}", track.info.track_id);
+                for (p, i) in pes.iter().zip(f.first..f.end) {
+                    let (dts, pts) = times_90k(track, i);
+                    assert_eq!((p.pid, p.timestamps().unwrap()), (ES_PID, Some((pts, dts))), "sample {i}");
+                    assert_eq!(p.random_access, track.is_sync(i), "sample {i}");
+                    let at = (track.offsets[i] - r.start) as usize;
+                    let sample = &data[at..at + track.info.sample_sizes[i] as usize];
+                    let payload = p.payload().unwrap();
+                    match &stream {
+                        Stream::Aac { .. } => {
+                            assert_eq!(p.stream_id(), 0xc0);
+                            assert_eq!(&payload[7..], sample, "sample {i}");
+                            let frame_len = ((payload[3] as usize & 3) << 11)
+                                | (payload[4] as usize) << 3
+                                | (payload[5] as usize) >> 5;
+                            assert_eq!(frame_len, payload.len(), "the ADTS length, sample {i}");
+                        }
+                        Stream::Avc { nal_length_size, parameter_sets } => {
+                            assert_eq!(p.stream_id(), 0xe0);
+                            let sets = track.is_sync(i).then_some(parameter_sets.as_slice());
+                            assert_eq!(payload, annex_b(sample, *nal_length_size, sets).unwrap(), "sample {i}");
+                            assert_eq!(payload.len(), pes_length(track, &stream, i) - 9 - p.bytes[8] as usize);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn psi_crc_and_pes_timestamps_follow_iso_13818_1() {
         // The CRC of a PAT for program 1 at PID 0x1000, as muxers write it.

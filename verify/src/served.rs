@@ -13,6 +13,7 @@ use mirrorcast_core::model::LocatorType;
 use mirrorcast_core::store::BlobStore;
 use mirrorcast_core::streaming::StreamingUrls;
 use mirrorcast_core::Result;
+use mirrorcast_media::hls::Playlist;
 
 use crate::readonly::ReadOnly;
 use crate::report::{AssetVerdict, Check, Entry, Marker, Report, Side};
@@ -126,7 +127,7 @@ impl Pair<'_> {
     /// Every media playlist of A's master, and per rendition its init, first and last segment.
     async fn compare_hls(&self, fetch: &dyn Fetch, master_url: &str, entries: &mut Vec<Entry>) {
         let Some(master) = self.same(fetch, master_url, entries).await else { return };
-        let Ok(m3u8_rs::Playlist::MasterPlaylist(m)) = m3u8_rs::parse_playlist_res(&master) else {
+        let Ok(Playlist::Master(m)) = Playlist::parse(&master) else {
             entries.push(Entry::new(
                 Marker::Error,
                 Check::Http,
@@ -141,7 +142,7 @@ impl Pair<'_> {
         for uri in playlists {
             let Some(url) = join(master_url, &uri) else { continue };
             let Some(media) = self.same(fetch, &url, entries).await else { continue };
-            let Ok(m3u8_rs::Playlist::MediaPlaylist(p)) = m3u8_rs::parse_playlist_res(&media) else {
+            let Ok(Playlist::Media(p)) = Playlist::parse(&media) else {
                 entries.push(Entry::new(
                     Marker::Error,
                     Check::Http,
@@ -153,7 +154,7 @@ impl Pair<'_> {
             };
             let mut wanted: Vec<&str> = Vec::new();
             if let Some(map) = p.segments.iter().find_map(|s| s.map.as_ref()) {
-                wanted.push(&map.uri);
+                wanted.push(map);
             }
             if let (Some(first), Some(last)) = (p.segments.first(), p.segments.last()) {
                 wanted.push(&first.uri);

@@ -1,27 +1,21 @@
-//! HLS playlists, through `m3u8-rs`.
+//! HLS playlists, through media's reader.
 
-use m3u8_rs::Playlist;
+use mirrorcast_media::hls::Playlist;
 
 pub fn references(bytes: &[u8]) -> Result<Vec<String>, String> {
-    if !bytes.trim_ascii_start().starts_with(b"#EXTM3U") {
-        return Err("not an HLS playlist: it does not start with #EXTM3U".into());
-    }
-    match m3u8_rs::parse_playlist_res(bytes) {
-        Ok(Playlist::MasterPlaylist(m)) => {
-            let mut out: Vec<String> = m.variants.iter().map(|v| v.uri.clone()).collect();
-            out.extend(m.alternatives.iter().filter_map(|a| a.uri.clone()));
+    match Playlist::parse(bytes).map_err(|e| e.to_string())? {
+        Playlist::Master(m) => {
+            let mut out: Vec<String> = m.variants.into_iter().map(|v| v.uri).collect();
+            out.extend(m.alternatives.into_iter().filter_map(|a| a.uri));
             Ok(out)
         }
-        Ok(Playlist::MediaPlaylist(p)) => {
+        Playlist::Media(p) => {
             let mut out = Vec::new();
-            for s in &p.segments {
-                out.push(s.uri.clone());
-                if let Some(map) = &s.map {
-                    out.push(map.uri.clone());
-                }
+            for s in p.segments {
+                out.push(s.uri);
+                out.extend(s.map);
             }
             Ok(out)
         }
-        Err(e) => Err(format!("not a valid HLS playlist: {e:?}").chars().take(200).collect()),
     }
 }
