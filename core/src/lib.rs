@@ -12,7 +12,6 @@ pub mod adopt;
 pub mod ams;
 pub mod catalog;
 pub mod copy;
-pub mod delivery;
 pub mod error;
 pub mod id;
 pub mod mime;
@@ -23,5 +22,8 @@ pub mod sample;
 pub mod secret;
 pub mod store;
 pub mod streaming;
+
+/// A locator's delivery terms live with the records now; the old path still names them.
+pub use model::delivery;
 
 pub use error::{Error, ErrorKind, Result};
