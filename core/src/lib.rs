@@ -7,6 +7,7 @@
 //!   [`store::Capability`], an in-memory store, and the conformance suite.
 //! - [`copy`]: the [`copy::CopyEngine`] trait and the streamed copy.
 //! - [`catalog`]: a data center's records, kept in its own storage account.
+//! - [`ams`], [`import`], [`adopt`]: a Media Services library's records read, imported, adopted.
 
 pub mod adopt;
 pub mod ams;
@@ -14,6 +15,7 @@ pub mod catalog;
 pub mod copy;
 pub mod error;
 pub mod id;
+pub mod import;
 pub mod mime;
 pub mod model;
 pub mod primary;
