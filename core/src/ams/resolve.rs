@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::TimeDelta;
 
 use super::arm::Accounts;
-use super::read::{Policy, Raw, Refusal, V2Locator, V3Asset, V3Locator};
+use super::read::{Parsed, Policy, Raw, Refusal, V2Locator, V3Asset, V3Locator};
 use super::{Export, ExportAsset, ExportFile, ExportLocator, RecordKind, Rejected};
 use crate::delivery::Delivery;
 use crate::id::{AssetId, PolicyId};
@@ -148,14 +148,8 @@ impl Raw {
 
         // Access policies by their export ids.
         let mut policies: BTreeMap<PolicyId, Result<Policy, String>> = BTreeMap::new();
-        for (source, policy) in self.policies {
-            let (id, parsed) = match policy {
-                Ok(p) => p,
-                Err(refusal) => {
-                    out.reject(source, RecordKind::AccessPolicy, refusal);
-                    continue;
-                }
-            };
+        for policy in self.policies {
+            let Some((source, (id, parsed))) = out.taken(RecordKind::AccessPolicy, policy) else { continue };
             if let Err(reason) = &parsed {
                 out.reject(
                     source.clone(),
@@ -179,14 +173,8 @@ impl Raw {
 
         // Locators, v2 and v3.
         let mut locators = Vec::new();
-        for (source, locator) in self.locators {
-            let l = match locator {
-                Ok(l) => l,
-                Err(refusal) => {
-                    out.reject(source, RecordKind::Locator, refusal);
-                    continue;
-                }
-            };
+        for locator in self.locators {
+            let Some((source, l)) = out.taken(RecordKind::Locator, locator) else { continue };
             let id = Some(l.id.to_string());
             // An asset streamed with dynamic encryption stays protected on every locator of it.
             let delivery = self.v2_protection.get(&l.asset_id).cloned().unwrap_or_default();
@@ -201,14 +189,8 @@ impl Raw {
                 Err(reason) => out.reject(source, RecordKind::Locator, Refusal { id, reason }),
             }
         }
-        for (source, locator) in self.v3_locators {
-            let l = match locator {
-                Ok(l) => l,
-                Err(refusal) => {
-                    out.reject(source, RecordKind::Locator, refusal);
-                    continue;
-                }
-            };
+        for locator in self.v3_locators {
+            let Some((source, l)) = out.taken(RecordKind::Locator, locator) else { continue };
             let id = Some(l.id.to_string());
             match v3_names.resolve(&l.asset_name, l.account, &self.accounts).and_then(|asset| v3_locator(l, asset)) {
                 Ok(l) => locators.push(ExportLocator { source, ..l }),
@@ -238,6 +220,17 @@ impl Raw {
 impl Export {
     fn reject(&mut self, source: String, kind: RecordKind, refusal: Refusal) {
         self.rejected.push(Rejected { source, kind, id: refusal.id, reason: refusal.reason });
+    }
+
+    /// A record as read, or `None` once its refusal is reported.
+    fn taken<T>(&mut self, kind: RecordKind, (source, read): Parsed<T>) -> Option<(String, T)> {
+        match read {
+            Ok(record) => Some((source, record)),
+            Err(refusal) => {
+                self.reject(source, kind, refusal);
+                None
+            }
+        }
     }
 }
 
