@@ -28,11 +28,13 @@ use crate::store::{BlobKind, BlobMeta, BlobStoreExt};
 pub enum ImportAction {
     /// A dry run would create it.
     Create,
+    /// Written now.
     Created,
     /// The data center has it already, with the same terms.
     Exists,
     /// The data center has it with other terms (or its asset was not imported): left as it is.
     Conflict,
+    /// Refused: the export's reader or a check found it wrong (the note says why).
     Invalid,
     /// Valid, but deliberately not carried over (SAS locators).
     Skipped,
@@ -49,12 +51,16 @@ impl ImportAction {
 /// records is not a second copy of them.
 #[derive(Debug, Serialize)]
 pub struct ImportLine<'a> {
+    /// What the record is.
     pub kind: RecordKind,
+    /// Its id, when the export gave one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<RecordId<'a>>,
+    /// What happened to it.
     pub action: ImportAction,
     /// `<document>#<index>`: where the record is in the export.
     pub source: &'a str,
+    /// Why, or what was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<Note<'a>>,
 }
@@ -62,7 +68,9 @@ pub struct ImportLine<'a> {
 /// A record's id as the report prints it.
 #[derive(Debug)]
 pub enum RecordId<'a> {
+    /// An asset's.
     Asset(AssetId),
+    /// A locator's.
     Locator(LocatorId),
     /// As the export wrote it (a record refused before its id was read).
     Text(&'a str),
@@ -81,14 +89,12 @@ impl fmt::Display for RecordId<'_> {
 /// The note of a line.
 #[derive(Debug)]
 pub enum Note<'a> {
+    /// The import's own words.
     Text(String),
     /// The export reader's reason (a rejected or skipped record).
     Export(&'a str),
     /// An asset's file infos: how many, and whether from the export's list.
-    Files {
-        count: usize,
-        from_export: bool,
-    },
+    Files { count: usize, from_export: bool },
 }
 
 impl fmt::Display for Note<'_> {
@@ -124,18 +130,26 @@ pub struct ImportTotals {
     pub assets: usize,
     /// Valid locators in the export (SAS ones not counted).
     pub locators: usize,
+    /// Records a dry run would create.
     pub create: usize,
+    /// Records written.
     pub created: usize,
+    /// Records the data center has already.
     pub exists: usize,
+    /// Records left as they are for other terms (or an asset not imported).
     pub conflict: usize,
+    /// Records refused as invalid.
     pub invalid: usize,
+    /// Records not carried over (SAS locators).
     pub skipped: usize,
 }
 
 /// What an import did (or, with `dry_run`, would do) with every record of the export.
 #[derive(Debug, Serialize)]
 pub struct ImportReport<'a> {
+    /// Nothing was written: the lines say what would be.
     pub dry_run: bool,
+    /// The counts.
     pub totals: ImportTotals,
     /// The export's rejected and skipped records first, then every asset and locator.
     pub records: Vec<ImportLine<'a>>,
