@@ -7,14 +7,15 @@
 //!   [`store::Capability`], an in-memory store, and the conformance suite.
 //! - [`copy`]: the [`copy::CopyEngine`] trait and the streamed copy.
 //! - [`catalog`]: a data center's records, kept in its own storage account.
+//! - [`ams`], [`import`], [`adopt`]: a Media Services library's records read, imported, adopted.
 
 pub mod adopt;
 pub mod ams;
 pub mod catalog;
 pub mod copy;
-pub mod delivery;
 pub mod error;
 pub mod id;
+pub mod import;
 pub mod mime;
 pub mod model;
 pub mod primary;
@@ -23,5 +24,8 @@ pub mod sample;
 pub mod secret;
 pub mod store;
 pub mod streaming;
+
+/// A locator's delivery terms live with the records now; the old path still names them.
+pub use model::delivery;
 
 pub use error::{Error, ErrorKind, Result};

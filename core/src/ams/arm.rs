@@ -3,6 +3,8 @@
 //! They say which account a v3 asset or locator belongs to, so the asset a
 //! locator names is looked up in its own account.
 
+use std::collections::BTreeMap;
+
 /// A Media Services account: its subscription, resource group and name.
 /// Accounts are equal when their ids are, case aside.
 #[derive(Debug, Clone)]
@@ -72,6 +74,26 @@ pub fn parse(id: &str) -> Option<ArmId> {
         kind: kind.to_owned(),
         name: name.to_owned(),
     })
+}
+
+/// The accounts ARM ids named, each kept once.
+#[derive(Debug, Default)]
+pub struct Accounts {
+    all: Vec<Account>,
+    by_key: BTreeMap<String, usize>,
+}
+
+impl Accounts {
+    pub fn index(&mut self, account: Account) -> usize {
+        *self.by_key.entry(account.key().to_owned()).or_insert_with(|| {
+            self.all.push(account);
+            self.all.len() - 1
+        })
+    }
+
+    pub fn describe(&self, account: Option<usize>) -> String {
+        account.and_then(|i| self.all.get(i)).map_or_else(|| "no account (no ARM id)".to_owned(), ToString::to_string)
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::{AssetId, LocatorId, PolicyId};
@@ -38,14 +38,8 @@ const LOCATORS: &str = "locators/";
 
 pub use index::{AssetEntry, Index, RecordProblem};
 
-/// An asset record with the file infos made from its blobs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AssetRecord {
-    #[serde(flatten)]
-    pub asset: Asset,
-    #[serde(default)]
-    pub files: Vec<AssetFile>,
-}
+/// The record type lives in the model (the floor below); named here too for the crates that read it from here.
+pub use crate::model::AssetRecord;
 
 /// A record and the ETag it was read at.
 #[derive(Debug, Clone, PartialEq, Eq)]

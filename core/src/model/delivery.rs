@@ -8,8 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::AssetOptions;
 use crate::error::{Error, Result};
-use crate::model::AssetOptions;
 
 /// Most content keys, filters or delivery policies one locator may name: Media Services'
 /// locators named a handful of each (a URL combined at most three filters). The bounds keep
