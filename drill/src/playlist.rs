@@ -16,16 +16,22 @@ fn bad(why: impl Into<String>) -> PlaylistError {
     PlaylistError(why.into())
 }
 
+/// What a rendition carries, which decides what a player plays together (one of each kind).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    /// Video (an HLS variant with a resolution or a video codec; DASH `video` content).
     Video,
+    /// Audio (an audio-only HLS variant or `TYPE=AUDIO` alternative; DASH `audio` content).
     Audio,
+    /// Any other DASH content (subtitles, unknown content types).
     Other,
 }
 
+/// A media segment to fetch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Segment {
+    /// Absolute, resolved against the manifest's URL.
     pub url: Url,
     /// Seconds of media.
     pub duration: f64,
@@ -36,15 +42,20 @@ pub struct Segment {
 pub struct Rendition {
     /// Stable and readable: `video-640x360`, `audio-audio`, `video-video_600000`.
     pub name: String,
+    /// Video, audio or other.
     pub kind: Kind,
+    /// Peak bits per second as the manifest states it (HLS `BANDWIDTH`, DASH `bandwidth`); ranks renditions.
     pub bandwidth: u64,
     /// The default among equals (HLS `DEFAULT=YES`).
     pub default: bool,
+    /// The initialization segment (HLS `EXT-X-MAP`, DASH init), absolute; `None` for self-contained segments (MPEG-TS).
     pub init: Option<Url>,
+    /// The media segments in play order.
     pub segments: Vec<Segment>,
 }
 
 impl Rendition {
+    /// Seconds of media: its segments' durations summed.
     pub fn duration(&self) -> f64 {
         self.segments.iter().map(|s| s.duration).sum()
     }
@@ -53,15 +64,21 @@ impl Rendition {
 /// A variant or alternative of an HLS master playlist: a media playlist to read next.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HlsEntry {
+    /// Stable and readable, as [`Rendition::name`].
     pub name: String,
+    /// Video or audio (an audio-only variant, an audio alternative).
     pub kind: Kind,
+    /// The variant's `BANDWIDTH`; 0 for an alternative.
     pub bandwidth: u64,
+    /// `DEFAULT=YES` on an alternative; false for a variant.
     pub default: bool,
+    /// The media playlist, absolute.
     pub playlist: Url,
 }
 
 /// The renditions a player plays: the best of each kind, or all of them.
 pub trait Choice {
+    /// Video, audio or other: one of each is chosen.
     fn kind(&self) -> Kind;
     /// Higher is preferred.
     fn rank(&self) -> (u64, bool);

@@ -24,8 +24,11 @@ pub const HEADER_READ: u64 = 16;
 /// (`None`: to the end of its container or file). A `uuid` box's 16-byte user type follows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoxHeader {
+    /// The four-byte type, e.g. `moov` (see [`fourcc`] to print it).
     pub kind: [u8; 4],
+    /// Bytes of the size and type fields: 8, or 16 with a `largesize`.
     pub header_len: u64,
+    /// The whole box in bytes, header included; `None` for size 0, which runs to the end.
     pub size: Option<u64>,
 }
 
@@ -50,6 +53,7 @@ pub fn fourcc(kind: &[u8]) -> String {
 /// One box inside a buffer, checked to lie within it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BoxRef<'a> {
+    /// The four-byte type.
     pub kind: [u8; 4],
     /// A `uuid` box's extended type.
     pub user_type: Option<[u8; 16]>,
@@ -159,9 +163,11 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader at the start of `b`.
     pub fn new(b: &'a [u8]) -> Self {
         Reader { b, pos: 0 }
     }
+    /// The next `n` bytes; an error, and nothing consumed, when fewer remain.
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len()).ok_or_else(|| {
             FormatError::new(format!("box truncated: wanted {n} bytes at {} of {}", self.pos, self.b.len()))
@@ -170,18 +176,23 @@ impl<'a> Reader<'a> {
         self.pos = end;
         Ok(s)
     }
+    /// Passes over `n` bytes (reserved fields, ones the caller ignores); an error when fewer remain.
     pub fn skip(&mut self, n: usize) -> Result<()> {
         self.take(n).map(|_| ())
     }
+    /// The next byte.
     pub fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }
+    /// The next big-endian 16-bit field.
     pub fn u16(&mut self) -> Result<u16> {
         Ok(u16::from_be_bytes(self.take(2)?.try_into().expect("2 bytes")))
     }
+    /// The next big-endian 32-bit field.
     pub fn u32(&mut self) -> Result<u32> {
         Ok(u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
     }
+    /// The next big-endian 64-bit field.
     pub fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes")))
     }
@@ -232,9 +243,13 @@ pub fn write_uuid_box(out: &mut Vec<u8>, user_type: &[u8; 16], body: impl FnOnce
 /// A top-level box: its type, where it starts, its header length and whole size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopBox {
+    /// The four-byte type.
     pub kind: [u8; 4],
+    /// Where the box starts, in bytes from the start of the file.
     pub offset: u64,
+    /// Bytes of its size and type fields (8, or 16 with a `largesize`).
     pub header_len: u64,
+    /// The whole box in bytes, header included (a size 0 box resolved to the end of the file).
     pub size: u64,
 }
 
@@ -249,6 +264,7 @@ impl TopBox {
         self.offset + self.header_len..self.offset + self.size
     }
 
+    /// The type for messages.
     pub fn name(&self) -> String {
         fourcc(&self.kind)
     }
@@ -257,7 +273,9 @@ impl TopBox {
 /// Where a file's top-level boxes are (up to the `moov` when the walk stops there).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Layout {
+    /// The file's length in bytes, as the walk was told.
     pub file_len: u64,
+    /// The top-level boxes in file order.
     pub boxes: Vec<TopBox>,
 }
 
@@ -267,10 +285,12 @@ impl Layout {
         self.boxes.iter().find(|b| &b.kind == kind)
     }
 
+    /// The movie box: the tracks and, in a progressive file, every sample's place.
     pub fn moov(&self) -> Option<&TopBox> {
         self.first(b"moov")
     }
 
+    /// The first media data box.
     pub fn mdat(&self) -> Option<&TopBox> {
         self.first(b"mdat")
     }
@@ -280,10 +300,12 @@ impl Layout {
         self.boxes.iter().filter(|b| &b.kind == b"moof")
     }
 
+    /// The movie fragment random access box (a fragmented file's index of sync samples), if any.
     pub fn mfra(&self) -> Option<&TopBox> {
         self.first(b"mfra")
     }
 
+    /// The first segment index box (byte ranges of a file's subsegments), if any.
     pub fn sidx(&self) -> Option<&TopBox> {
         self.first(b"sidx")
     }
@@ -292,23 +314,70 @@ impl Layout {
 /// Why a file's top-level boxes do not add up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WalkError {
+    /// The file ends in fewer than 8 bytes after the last box: too few for a box header.
     #[error("{count} stray bytes after the last box at offset {offset}")]
-    StrayBytes { offset: u64, count: u64 },
+    StrayBytes {
+        /// Where the stray bytes start.
+        offset: u64,
+        /// How many there are (1 to 7).
+        count: u64,
+    },
+    /// The caller fed fewer bytes than the walk asked for (a ranged read came back short).
     #[error("short read at offset {offset} (asked for {wanted} bytes, got {got})")]
-    ShortRead { offset: u64, wanted: u64, got: u64 },
+    ShortRead {
+        /// Where the read started.
+        offset: u64,
+        /// Bytes asked for.
+        wanted: u64,
+        /// Bytes fed.
+        got: u64,
+    },
+    /// A box says its size is in a `largesize` field, but the file ends before those 8 bytes.
     #[error("box '{kind}' at {offset} has a truncated 64-bit size")]
-    TruncatedLargeSize { kind: String, offset: u64 },
+    TruncatedLargeSize {
+        /// The box type, printable.
+        kind: String,
+        /// Where the box starts.
+        offset: u64,
+    },
+    /// A box claims fewer bytes than its own header takes.
     #[error("box '{kind}' at {offset} claims {size} bytes, less than its header")]
-    TooSmall { kind: String, offset: u64, size: u64 },
+    TooSmall {
+        /// The box type, printable.
+        kind: String,
+        /// Where the box starts.
+        offset: u64,
+        /// The size it claims.
+        size: u64,
+    },
+    /// A box claims to run past the end of the file (usually a truncated upload or copy).
     #[error(
         "box '{kind}' at {offset} claims {size} bytes: the top-level boxes end at byte {end}, \
          but the file has {file_len} bytes (truncated?)"
     )]
-    PastEnd { kind: String, offset: u64, size: u64, end: u128, file_len: u64 },
+    PastEnd {
+        /// The box type, printable.
+        kind: String,
+        /// Where the box starts.
+        offset: u64,
+        /// The size it claims.
+        size: u64,
+        /// Where it would end (wide enough that `offset + size` cannot overflow).
+        end: u128,
+        /// The file's length in bytes.
+        file_len: u64,
+    },
+    /// More top-level boxes than [`TopLevelWalk::max_boxes`] allows.
     #[error("more than {0} top-level boxes")]
     TooManyBoxes(usize),
+    /// The `moov` is larger than [`TopLevelWalk::max_moov`] allows, so it is not read into memory.
     #[error("moov of {size} bytes is larger than {max}")]
-    MoovTooLarge { size: u64, max: u64 },
+    MoovTooLarge {
+        /// The size the `moov` claims.
+        size: u64,
+        /// The limit in force.
+        max: u64,
+    },
 }
 
 /// What a [`TopLevelWalk`] wants next.

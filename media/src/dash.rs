@@ -15,81 +15,115 @@ pub const MAX_SEGMENTS: u64 = 1_000_000;
 /// A wider `%0Nd` in a template is refused rather than padded.
 pub const MAX_WIDTH: usize = 64;
 
+/// A parsed MPD: the presentation and its periods, as written (nothing inherited yet).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Mpd {
     /// `type="dynamic"`: a live presentation.
     pub dynamic: bool,
     /// `mediaPresentationDuration`, seconds.
     pub duration: Option<f64>,
+    /// The MPD-level `BaseURL`, the root the lower levels' BaseURLs join onto.
     pub base_url: Option<String>,
+    /// The `Period`s in document order.
     pub periods: Vec<Period>,
 }
 
+/// A `Period`: a stretch of the presentation with its own adaptation sets.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Period {
     /// Its own `duration`, seconds (see [`Mpd::period_duration`]).
     pub duration: Option<f64>,
+    /// Its `BaseURL`, relative to the MPD's.
     pub base_url: Option<String>,
+    /// Its `SegmentTemplate`, whose attributes the sets and representations inherit where they lack them.
     pub segment_template: Option<SegmentTemplate>,
+    /// Its `AdaptationSet`s in document order.
     pub adaptation_sets: Vec<AdaptationSet>,
 }
 
+/// An `AdaptationSet`: interchangeable representations of one content (a video ladder, a language).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AdaptationSet {
+    /// `contentType` (`video`, `audio`, `text`…), which a Representation may override.
     pub content_type: Option<String>,
+    /// `mimeType` (`video/mp4`…), used for the kind when there is no `contentType`.
     pub mime_type: Option<String>,
+    /// Its `BaseURL`, relative to the Period's.
     pub base_url: Option<String>,
+    /// Its `SegmentTemplate`, whose attributes the representations inherit where they lack them.
     pub segment_template: Option<SegmentTemplate>,
+    /// Its `SegmentList`, used by representations without their own.
     pub segment_list: Option<SegmentList>,
+    /// Its `Representation`s in document order.
     pub representations: Vec<Representation>,
 }
 
+/// A `Representation`: one encoding a player can fetch segment by segment.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Representation {
     /// `id`, empty when absent.
     pub id: String,
     /// `bandwidth`; 0 when absent or not a number.
     pub bandwidth: u64,
+    /// `contentType`, overriding its set's.
     pub content_type: Option<String>,
+    /// `mimeType`, overriding its set's.
     pub mime_type: Option<String>,
+    /// Its `BaseURL`, relative to the AdaptationSet's.
     pub base_url: Option<String>,
+    /// Its own `SegmentTemplate` (see [`Representation::addressing`] for what it inherits).
     pub segment_template: Option<SegmentTemplate>,
+    /// Its own `SegmentList`.
     pub segment_list: Option<SegmentList>,
 }
 
 /// One level's `SegmentTemplate` attributes, as written (see [`Template`] for the inherited view).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SegmentTemplate {
+    /// `media`: the media segments' URL template (`$Number$`, `$Time$`…).
     pub media: Option<String>,
+    /// `initialization`: the init segment's URL template (`$RepresentationID$`, `$Bandwidth$`).
     pub initialization: Option<String>,
+    /// `timescale`: units per second of `duration` and the timeline.
     pub timescale: Option<u64>,
+    /// `startNumber`: the first segment's `$Number$`.
     pub start_number: Option<u64>,
+    /// `duration`: every segment's duration in `timescale` units, when there is no timeline.
     pub duration: Option<u64>,
+    /// The `SegmentTimeline`'s `S` entries, in order.
     pub timeline: Option<Vec<TimelineEntry>>,
 }
 
 /// An `S` of a `SegmentTimeline`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimelineEntry {
+    /// Start time in the template's timescale; `None`: right after the previous entry.
     pub t: Option<u64>,
+    /// Duration of each segment the entry stands for, in the template's timescale.
     pub d: u64,
     /// Repeats after the first; negative: until the period's end.
     pub r: i64,
 }
 
+/// A `SegmentList`: each media segment's URL written out.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SegmentList {
+    /// `Initialization@sourceURL`, the init segment's URL, if any.
     pub initialization: Option<String>,
+    /// Each `SegmentURL@media`, in play order.
     pub media: Vec<String>,
     /// Each segment's duration, in `timescale` units.
     pub duration: Option<f64>,
+    /// `timescale`: units per second of `duration` (1 when absent or 0).
     pub timescale: u64,
 }
 
 /// How a Representation's segments are addressed, with what it inherits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Addressing<'m> {
+    /// Segment URLs listed one by one.
     List(&'m SegmentList),
+    /// Segment URLs from a template, numbered or timed.
     Template(Template<'m>),
     /// SegmentBase or a plain BaseURL: the Representation is one file.
     Single,
@@ -104,12 +138,16 @@ pub struct Template<'m> {
 /// A segment of a template: its `$Number$`, `$Time$` and duration in the template's timescale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TemplateSegment {
+    /// The `$Number$` it fills in.
     pub number: u64,
+    /// The `$Time$` it fills in: its start in the template's timescale.
     pub time: u64,
+    /// Its duration in the template's timescale.
     pub duration: u64,
 }
 
 impl Mpd {
+    /// Reads an MPD; an error names what is wrong (not XML, a root other than `<MPD>`, a bad duration).
     pub fn parse(text: &str) -> Result<Mpd> {
         let doc = roxmltree::Document::parse(text).map_err(|e| bad(format!("not an XML document: {e}")))?;
         let mpd = doc.root_element();
@@ -170,10 +208,12 @@ impl<'m> Template<'m> {
         self.levels.iter().find_map(|t| get(t))
     }
 
+    /// The media segments' URL template, from the nearest level that has one.
     pub fn media(&self) -> Option<&'m str> {
         self.attr(|t| t.media.as_deref())
     }
 
+    /// The init segment's URL template, from the nearest level that has one.
     pub fn initialization(&self) -> Option<&'m str> {
         self.attr(|t| t.initialization.as_deref())
     }
@@ -183,6 +223,7 @@ impl<'m> Template<'m> {
         self.attr(|t| t.timescale).unwrap_or(1).max(1)
     }
 
+    /// The first segment's `$Number$` (1 when absent).
     pub fn start_number(&self) -> u64 {
         self.attr(|t| t.start_number).unwrap_or(1)
     }

@@ -16,7 +16,9 @@ pub use crate::bmff::{box_header, BoxHeader};
 pub struct TrackIndex {
     /// Handler, codec and its configuration, timescale (sample vectors included).
     pub info: Track,
+    /// Each sample's byte offset in the file, in decode order.
     pub offsets: Vec<u64>,
+    /// Each sample's duration in the track's timescale, in decode order.
     pub durations: Vec<u32>,
     /// Composition offsets (`ctts`), raw; `None` when every sample is shown as decoded.
     pub composition_offsets: Option<Vec<u32>>,
@@ -29,6 +31,7 @@ pub struct TrackIndex {
     /// 0 without one. fMP4 init segments carry the edit list; formats without one (MPEG-TS)
     /// subtract it so audio and video start together, as in the source.
     pub media_start: i64,
+    /// The fragments the samples are cut into (see [`FRAGMENT_SECONDS`]), in time order.
     pub fragments: Vec<Fragment>,
 }
 
@@ -37,9 +40,11 @@ pub struct TrackIndex {
 pub struct Fragment {
     /// Decode time of its first sample, in the track's timescale.
     pub start: u64,
+    /// How long it plays (its samples' durations summed), in the track's timescale.
     pub duration: u64,
     /// Sample numbers, 0-based, `first..end`.
     pub first: usize,
+    /// One past its last sample (exclusive).
     pub end: usize,
 }
 
@@ -47,6 +52,7 @@ pub struct Fragment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Index {
     mvhd: Vec<u8>,
+    /// One index per `trak`, in `moov` order.
     pub tracks: Vec<TrackIndex>,
     /// The moov declares movie fragments (`mvex`): the samples, or most of them, are in
     /// `moof`s after it (live archives, Smooth-encoded `.ismv`/`.isma`, CMAF tracks), which
@@ -58,7 +64,9 @@ pub struct Index {
 /// followed by `ranges` of the fragment's data as read from the file, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentParts {
+    /// The `moof` and the `mdat` header, made for this segment.
     pub head: Vec<u8>,
+    /// Byte ranges within the fragment's data (see [`TrackIndex::byte_range`]), to follow `head` in order.
     pub ranges: Vec<std::ops::Range<usize>>,
 }
 
@@ -68,6 +76,7 @@ impl SegmentParts {
         self.head.len() + self.ranges.iter().map(|r| r.len()).sum::<usize>()
     }
 
+    /// Whether the segment has no bytes at all.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -119,6 +128,7 @@ impl Index {
         Ok(Index { mvhd: mvhd.ok_or_else(|| FormatError::new("moov has no mvhd"))?, tracks, fragmented })
     }
 
+    /// The track with this `track_id` (from its `tkhd`).
     pub fn track(&self, track_id: u32) -> Option<&TrackIndex> {
         self.tracks.iter().find(|t| t.info.track_id == track_id)
     }
@@ -301,6 +311,8 @@ impl TrackIndex {
         out
     }
 
+    /// The fragment starting exactly at `start` (track timescale) and its index in `fragments`;
+    /// `None` when none starts there.
     pub fn fragment_at(&self, start: u64) -> Option<(usize, &Fragment)> {
         // Fragments are in time order: a binary search, not a walk over two hours of them per request.
         let i = self.fragments.partition_point(|f| f.start < start);
@@ -320,6 +332,7 @@ impl TrackIndex {
         start..end
     }
 
+    /// The bytes of a fragment's samples (their sizes summed; its byte range can be larger when tracks interleave).
     pub fn fragment_bytes(&self, f: &Fragment) -> u64 {
         (f.first..f.end).map(|i| self.info.sample_sizes[i] as u64).sum()
     }

@@ -6,12 +6,16 @@ use m3u8_rs::AlternativeMediaType;
 
 use crate::{FormatError, Result};
 
+/// An HLS playlist: a master playlist naming others, or a media playlist naming segments.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Playlist {
+    /// A master playlist: the variants and alternative renditions.
     Master(Master),
+    /// A media playlist: the segments.
     Media(MediaPlaylist),
 }
 
+/// A master playlist: what a player chooses among.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Master {
     /// `EXT-X-STREAM-INF` and `EXT-X-I-FRAME-STREAM-INF`, in order.
@@ -20,43 +24,62 @@ pub struct Master {
     pub alternatives: Vec<Alternative>,
 }
 
+/// A variant stream: a media playlist and what it needs to be chosen.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Variant {
+    /// The media playlist's URI, as written (relative to the master playlist's).
     pub uri: String,
+    /// `BANDWIDTH`: peak bits per second.
     pub bandwidth: u64,
     /// Width and height.
     pub resolution: Option<(u64, u64)>,
+    /// `CODECS`, as written (RFC 6381 codec strings, comma-separated).
     pub codecs: Option<String>,
     /// An I-frame playlist (`EXT-X-I-FRAME-STREAM-INF`).
     pub i_frame: bool,
 }
 
+/// `EXT-X-MEDIA`'s `TYPE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaType {
+    /// `AUDIO`.
     Audio,
+    /// `VIDEO`.
     Video,
+    /// `SUBTITLES`.
     Subtitles,
+    /// `CLOSED-CAPTIONS` (carried in the video; no URI).
     ClosedCaptions,
+    /// A type the reader does not know.
     Other,
 }
 
+/// An alternative rendition (`EXT-X-MEDIA`): an audio language, subtitles, another angle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alternative {
+    /// `TYPE`.
     pub media_type: MediaType,
+    /// `NAME`, for people.
     pub name: String,
+    /// `URI` of its media playlist; `None` when the rendition is in the variant's own stream.
     pub uri: Option<String>,
+    /// `DEFAULT=YES`: a player picks it when the user has not.
     pub default: bool,
 }
 
+/// A media playlist: the segments to fetch in order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MediaPlaylist {
     /// `EXT-X-ENDLIST`: the playlist is complete (not live).
     pub end_list: bool,
+    /// Its segments in play order.
     pub segments: Vec<Segment>,
 }
 
+/// A media segment of a media playlist.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Segment {
+    /// The segment's URI, as written (relative to the playlist's).
     pub uri: String,
     /// `EXTINF` seconds, as written (not checked: NaN, negative and infinite are the caller's call).
     pub duration: f64,

@@ -7,10 +7,14 @@ use crate::{FormatError, Result};
 
 const SMIL_NS: &str = "http://www.w3.org/2001/SMIL20/Language";
 
+/// Which SMIL element a track is, and so which kind of stream it feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrackKind {
+    /// `<video>`.
     Video,
+    /// `<audio>`.
     Audio,
+    /// `<textstream>` (subtitles, captions).
     Text,
 }
 
@@ -27,6 +31,7 @@ impl TrackKind {
 /// One track of one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IsmTrack {
+    /// Which element it is.
     pub kind: TrackKind,
     /// The file, relative to the manifest.
     pub src: String,
@@ -55,11 +60,14 @@ fn language_tag(value: &str) -> Option<String> {
     plain.then(|| value.to_owned())
 }
 
+/// A SMIL server manifest: the client manifest beside it and every track of every file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServerManifest {
+    /// `<meta name="title">`'s content.
     pub title: Option<String>,
     /// `clientManifestRelativePath`: the `.ismc` beside it.
     pub client_manifest: Option<String>,
+    /// The tracks in document order.
     pub tracks: Vec<IsmTrack>,
 }
 
@@ -157,7 +165,7 @@ impl ServerManifest {
 pub(crate) mod tests {
     use super::*;
 
-    pub fn sample() -> ServerManifest {
+    pub(crate) fn sample() -> ServerManifest {
         ServerManifest {
             title: Some("Big \"Buck\" & <Bunny>".into()),
             client_manifest: Some("Big Buck.ismc".into()),

@@ -11,20 +11,27 @@ pub const TIMESCALE: u64 = 10_000_000;
 /// a hostile `r` must not make [`StreamIndex::fragments`] run for ever.
 pub const MAX_FRAGMENTS: u64 = 1 << 20;
 
+/// A Smooth client manifest (`SmoothStreamingMedia`): what a Smooth player reads to fetch fragments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientManifest {
+    /// `MajorVersion` (2 when absent).
     pub major_version: u32,
+    /// `MinorVersion` (0 when absent).
     pub minor_version: u32,
     /// In [`ClientManifest::timescale`] units.
     pub duration: u64,
+    /// Units per second of `duration` and, unless a stream has its own, of its chunks (default [`TIMESCALE`]).
     pub timescale: u64,
+    /// The `StreamIndex`es in document order.
     pub streams: Vec<StreamIndex>,
 }
 
+/// One stream (`StreamIndex`): its quality levels and the fragments they share.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamIndex {
     /// `video`, `audio` or `text`.
     pub kind: String,
+    /// `Name`, which fragment URLs use (`Fragments(video=…)`).
     pub name: String,
     /// `Language` (of an audio or text stream), as the `.ism`'s `systemLanguage` gave it.
     pub language: Option<String>,
@@ -33,33 +40,49 @@ pub struct StreamIndex {
     /// `TimeScale` of this stream's chunk times and durations (MS-SSTR's
     /// StreamTimeScale); `None`: the manifest's.
     pub timescale: Option<u64>,
+    /// `MaxWidth` of its video quality levels, pixels.
     pub max_width: Option<u32>,
+    /// `MaxHeight` of its video quality levels, pixels.
     pub max_height: Option<u32>,
+    /// Its bitrates, each a `QualityLevel`.
     pub quality_levels: Vec<QualityLevel>,
+    /// The `<c>` elements, in order (see [`StreamIndex::fragments`] for what they expand to).
     pub chunks: Vec<Chunk>,
 }
 
+/// One bitrate of a stream: what a player needs to set up its decoder.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct QualityLevel {
+    /// `Index`, the level's place in its stream.
     pub index: u32,
+    /// `Bitrate`, bits per second; it fills `{bitrate}` in fragment URLs.
     pub bitrate: u64,
     /// `H264`, `AVC1`, `AACL`…
     pub fourcc: String,
+    /// `MaxWidth`, pixels (video).
     pub max_width: Option<u32>,
+    /// `MaxHeight`, pixels (video).
     pub max_height: Option<u32>,
     /// Hex: Annex B SPS/PPS for H.264, the AudioSpecificConfig for AAC.
     pub codec_private_data: String,
+    /// `SamplingRate`, Hz (audio).
     pub sampling_rate: Option<u32>,
+    /// `Channels` (audio).
     pub channels: Option<u32>,
+    /// `BitsPerSample` (audio).
     pub bits_per_sample: Option<u32>,
+    /// `PacketSize`: bytes per audio block (audio).
     pub packet_size: Option<u32>,
+    /// `AudioTag`: the WAVE format tag (255 for AAC).
     pub audio_tag: Option<u32>,
 }
 
 /// One `<c>`: a fragment's start (when it does not follow the previous one) and duration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Chunk {
+    /// Start time in the stream's timescale; `None`: right after the previous fragment.
     pub t: Option<u64>,
+    /// Duration of each fragment it stands for, in the stream's timescale.
     pub d: u64,
     /// `r`: how many contiguous fragments of duration `d` this element stands
     /// for, itself included (version 2.2; dash.js and ExoPlayer read it so);
@@ -90,6 +113,7 @@ impl StreamIndex {
 }
 
 impl ClientManifest {
+    /// Reads a client manifest; an error names what is wrong (not XML, the root, an attribute that is not a number).
     pub fn parse(text: &str) -> Result<ClientManifest> {
         let doc = parse(text, "the .ismc")?;
         let root = doc.root_element();
@@ -154,6 +178,7 @@ impl ClientManifest {
         })
     }
 
+    /// The manifest as XML (attribute values escaped); [`ClientManifest::parse`] reads it back the same.
     pub fn to_xml(&self) -> String {
         let mut s = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
         s.push_str(&format!(

@@ -41,4 +41,5 @@ impl FormatError {
     }
 }
 
+/// What every reader of this crate returns.
 pub type Result<T> = std::result::Result<T, FormatError>;

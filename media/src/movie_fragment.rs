@@ -10,17 +10,22 @@ use crate::{FormatError, Result};
 /// One sample of a fragment as its `trun` (or `tfhd` defaults) states it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sample {
+    /// How long the sample plays, in the track's timescale.
     pub duration: u32,
+    /// Sample flags (ISO/IEC 14496-12 8.8.3.1): whether it is a sync sample, its dependencies.
     pub flags: u32,
     /// Raw; signed when the `trun` is version 1.
     pub composition_offset: u32,
+    /// The sample's bytes, taken from the `mdat`.
     pub data: Vec<u8>,
 }
 
 /// A movie fragment read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MovieFragment {
+    /// `mfhd`'s sequence number: the fragment's place in its track.
     pub sequence_number: u32,
+    /// `tfhd`'s track id.
     pub track_id: u32,
     /// From `tfdt`: the first sample's decode time.
     pub decode_time: Option<u64>,
@@ -28,6 +33,7 @@ pub struct MovieFragment {
     pub tfxd: Option<(u64, u64)>,
     /// The `traf`'s child boxes in order (`tfxd` for that uuid box).
     pub traf_boxes: Vec<String>,
+    /// The samples in decode order.
     pub samples: Vec<Sample>,
 }
 

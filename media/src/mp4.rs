@@ -16,33 +16,46 @@ use crate::{FormatError, Result};
 /// (a day at 60 fps is 5.2 million samples).
 pub const MAX_SAMPLES: u32 = 1 << 23;
 
+/// An MP4's structure: where its top-level boxes are and what its tracks hold.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Mp4 {
+    /// The top-level boxes in file order.
     pub boxes: Vec<TopBox>,
+    /// One per `trak`, in `moov` order.
     pub tracks: Vec<Track>,
 }
 
 /// H.264 decoder configuration (from `avcC`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AvcConfig {
+    /// `AVCProfileIndication` (66 Baseline, 77 Main, 100 High…).
     pub profile: u8,
+    /// `profile_compatibility`: the constraint flags between profile and level.
     pub compatibility: u8,
+    /// `AVCLevelIndication`, ten times the level (31 is level 3.1).
     pub level: u8,
     /// Bytes of each NAL unit's length prefix in a sample (1, 2 or 4).
     pub nal_length_size: u8,
+    /// Sequence parameter sets, raw NAL units (no start code or length prefix).
     pub sps: Vec<Vec<u8>>,
+    /// Picture parameter sets, raw NAL units.
     pub pps: Vec<Vec<u8>>,
 }
 
 /// HEVC profile, tier and level (from `hvcC`): what its RFC 6381 codec string names.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HevcConfig {
+    /// `general_profile_space` (0–3; A, B, C in the codec string).
     pub profile_space: u8,
+    /// `general_tier_flag`: the high tier.
     pub tier: bool,
+    /// `general_profile_idc` (1 Main, 2 Main 10…).
     pub profile_idc: u8,
+    /// `general_profile_compatibility_flags`, as stored (the codec string writes them bit-reversed).
     pub compatibility_flags: u32,
     /// The 48 bits of general constraint indicator flags.
     pub constraint_flags: [u8; 6],
+    /// `general_level_idc`, thirty times the level (93 is level 3.1).
     pub level_idc: u8,
 }
 
@@ -69,8 +82,11 @@ impl HevcConfig {
 /// AAC configuration (from `mp4a` and its `esds`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AudioConfig {
+    /// Channels, from the sample entry.
     pub channels: u16,
+    /// Bits per sample, from the sample entry.
     pub sample_size: u16,
+    /// Samples per second (Hz), the integer part of the sample entry's 16.16 value.
     pub sample_rate: u32,
     /// MPEG-4 object type indication (0x40: MPEG-4 audio).
     pub object_type: u8,
@@ -78,21 +94,30 @@ pub struct AudioConfig {
     pub specific_config: Vec<u8>,
 }
 
+/// One track: what a manifest or a packager needs to know of it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Track {
+    /// `tkhd`'s track id, which fragment and Smooth manifests name.
     pub track_id: u32,
     /// `vide`, `soun`, `text`…
     pub handler: String,
+    /// Units per second of this track's durations and decode times (`mdhd`).
     pub timescale: u32,
     /// In `timescale` units.
     pub duration: u64,
     /// The sample entry type: `avc1`, `mp4a`…
     pub codec: String,
+    /// Width in pixels from the visual sample entry; 0 for audio.
     pub width: u16,
+    /// Height in pixels from the visual sample entry; 0 for audio.
     pub height: u16,
+    /// H.264 configuration, when the video sample entry has an `avcC`.
     pub avc: Option<AvcConfig>,
+    /// HEVC profile, tier and level, when the video sample entry has an `hvcC`.
     pub hevc: Option<HevcConfig>,
+    /// Audio configuration (channels, rate; AAC's from `esds`), for a sound track.
     pub audio: Option<AudioConfig>,
+    /// Each sample's size in bytes, in decode order.
     pub sample_sizes: Vec<u32>,
     /// Decode time of each sample, in `timescale` units.
     pub decode_times: Vec<u64>,
@@ -121,6 +146,7 @@ impl Mp4 {
         Ok(Mp4 { tracks: tracks(&body)?, boxes: layout.boxes })
     }
 
+    /// Reads the MP4 at `path`; an error names the file when it cannot be opened.
     pub fn open(path: &std::path::Path) -> Result<Mp4> {
         let file = std::fs::File::open(path)
             .map_err(|e| FormatError::new(format!("cannot open '{}': {e}", path.display())))?;
@@ -133,16 +159,19 @@ impl Mp4 {
         matches!((at(b"moov"), at(b"mdat")), (Some(m), Some(d)) if m < d)
     }
 
+    /// The first video (`vide`) track.
     pub fn video(&self) -> Option<&Track> {
         self.tracks.iter().find(|t| t.handler == "vide")
     }
 
+    /// The first audio (`soun`) track.
     pub fn audio(&self) -> Option<&Track> {
         self.tracks.iter().find(|t| t.handler == "soun")
     }
 }
 
 impl Track {
+    /// The track's duration in seconds (0 when the timescale is 0).
     pub fn duration_seconds(&self) -> f64 {
         if self.timescale == 0 {
             0.0

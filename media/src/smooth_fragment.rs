@@ -42,13 +42,17 @@ pub use crate::movie_fragment::Sample;
 /// A Smooth fragment read back: what a client learns from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmoothFragment {
+    /// `mfhd`'s sequence number.
     pub sequence_number: u32,
+    /// `tfhd`'s track id.
     pub track_id: u32,
     /// From `tfxd`: the fragment's absolute start and duration.
     pub time: u64,
+    /// From `tfxd`: the fragment's duration, in the stream's timescale.
     pub duration: u64,
     /// The `traf`'s child boxes in order (`tfxd` for the uuid box), e.g. to see there is no `tfdt`.
     pub traf_boxes: Vec<String>,
+    /// The samples in decode order.
     pub samples: Vec<Sample>,
 }
 

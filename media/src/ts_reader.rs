@@ -11,6 +11,7 @@ const SYNC: u8 = 0x47;
 /// One PES packet, as reassembled from the TS packets of its PID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pes {
+    /// The TS packets' PID: which elementary stream it belongs to.
     pub pid: u16,
     /// The whole PES packet: start code, stream id, length, header, payload.
     pub bytes: Vec<u8>,
@@ -19,6 +20,8 @@ pub struct Pes {
 }
 
 impl Pes {
+    /// The PES stream id (0xC0–0xDF audio, 0xE0–0xEF video). Panics on fewer than 4 `bytes`,
+    /// which [`pes_packets`] never yields.
     pub fn stream_id(&self) -> u8 {
         self.bytes[3]
     }

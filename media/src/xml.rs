@@ -1,7 +1,7 @@
 //! Small XML helpers for the writers (the readers use roxmltree).
 
 /// `text` escaped for an attribute value or element content.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -16,12 +16,13 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-pub fn parse<'a>(text: &'a str, what: &str) -> crate::Result<roxmltree::Document<'a>> {
+/// Parses `text` as XML; an error names the document as `what` (e.g. "the .ism").
+pub(crate) fn parse<'a>(text: &'a str, what: &str) -> crate::Result<roxmltree::Document<'a>> {
     roxmltree::Document::parse(text).map_err(|e| crate::FormatError::new(format!("{what} is not an XML document: {e}")))
 }
 
 /// The attribute `name` of `node` parsed as a number, or `None` if absent.
-pub fn num_attr<T: std::str::FromStr>(node: roxmltree::Node<'_, '_>, name: &str) -> crate::Result<Option<T>> {
+pub(crate) fn num_attr<T: std::str::FromStr>(node: roxmltree::Node<'_, '_>, name: &str) -> crate::Result<Option<T>> {
     match node.attribute(name) {
         None => Ok(None),
         Some(v) => v.trim().parse().map(Some).map_err(|_| {

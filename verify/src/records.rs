@@ -10,6 +10,7 @@ use mirrorcast_core::streaming::StreamingUrls;
 
 use crate::report::{Check, Entry, Marker, Side};
 
+/// A's asset record against B's (`None`: B has none): container and options must match.
 pub fn asset(a: &AssetRecord, b: Option<&AssetRecord>) -> Vec<Entry> {
     let id = a.asset.id.to_string();
     match b {

@@ -9,21 +9,28 @@
 
 use serde::{Deserialize, Serialize};
 
+/// An entry's verdict, printed as rclone check's marker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Marker {
+    /// `=`: B matches A.
     #[serde(rename = "=")]
     Same,
+    /// `-`: in A, missing in B.
     #[serde(rename = "-")]
     Missing,
+    /// `+`: in B, not in A.
     #[serde(rename = "+")]
     Extra,
+    /// `*`: in both, but different.
     #[serde(rename = "*")]
     Differs,
+    /// `!`: could not be checked (a read failed, a manifest did not parse); makes the exit code 2.
     #[serde(rename = "!")]
     Error,
 }
 
 impl Marker {
+    /// The one-character marker (`=`, `-`, `+`, `*`, `!`).
     pub fn symbol(self) -> char {
         match self {
             Marker::Same => '=',
@@ -35,21 +42,30 @@ impl Marker {
     }
 }
 
+/// What an entry compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Check {
+    /// A blob's listing (size, MD5, content type, metadata) or, with `--deep`, its bytes.
     Blob,
+    /// The asset record (container, options).
     Asset,
+    /// A file info record against B's blob (one per blob, sizes equal).
     FileInfo,
+    /// An origin locator of A against B's (same, on a read-only policy; no SAS left in B).
     Locator,
+    /// A locator's streaming paths, which must match but for the base URL.
     Url,
+    /// A file a manifest references.
     Manifest,
+    /// An MP4's top-level boxes against its blob size.
     Mp4,
     /// What the two origins serve (`verify --http`).
     Http,
 }
 
 impl Check {
+    /// The name used in text and JSON (`file-info`, kebab-case).
     pub fn name(self) -> &'static str {
         match self {
             Check::Blob => "blob",
@@ -68,21 +84,31 @@ impl Check {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
+    /// Data center A, the source.
     A,
+    /// Data center B, the target.
     B,
+    /// Both data centers (an entry that found them the same, or compared the two).
     Both,
 }
 
+/// One finding: what was compared, on which side, and the verdict.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Entry {
+    /// The verdict.
     pub marker: Marker,
+    /// What was compared.
     pub check: Check,
+    /// Which data center the entry is about.
     pub side: Side,
+    /// The blob name or record id compared.
     pub path: String,
+    /// For people: what differs, or why it could not be checked.
     pub detail: String,
 }
 
 impl Entry {
+    /// Builds an entry: `path` is what was compared, `detail` the message for people.
     pub fn new(marker: Marker, check: Check, side: Side, path: impl Into<String>, detail: impl Into<String>) -> Self {
         Entry { marker, check, side, path: path.into(), detail: detail.into() }
     }
@@ -97,12 +123,18 @@ impl Entry {
     }
 }
 
+/// How many entries carry each marker.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
+    /// `=` entries: the same on both sides.
     pub same: u64,
+    /// `-` entries: missing in B.
     pub missing: u64,
+    /// `+` entries: extra in B.
     pub extra: u64,
+    /// `*` entries: different in B.
     pub differs: u64,
+    /// `!` entries: could not be checked.
     pub errors: u64,
 }
 
@@ -125,20 +157,27 @@ impl Counts {
         self.errors += o.errors;
     }
 
+    /// Entries that are differences (missing, extra, differs); errors are counted apart.
     pub fn differences(&self) -> u64 {
         self.missing + self.extra + self.differs
     }
 }
 
+/// One asset's entries and their counts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AssetVerdict {
+    /// The asset id.
     pub id: String,
+    /// The asset's name, by which the report sorts.
     pub name: String,
+    /// Its entries counted by marker.
     pub counts: Counts,
+    /// Its entries, sorted and without duplicates.
     pub entries: Vec<Entry>,
 }
 
 impl AssetVerdict {
+    /// An asset's verdict: `entries` sorted, duplicates dropped, counted.
     pub fn new(id: impl Into<String>, name: impl Into<String>, mut entries: Vec<Entry>) -> Self {
         entries.sort();
         entries.dedup();
@@ -150,13 +189,20 @@ impl AssetVerdict {
     }
 }
 
+/// The whole run's verdict, which the text, JSON and JUnit renderings print.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
+    /// The name the caller gave A (its data center), printed in the summary.
     pub source: String,
+    /// The name the caller gave B.
     pub target: String,
+    /// Whether blob bytes were hashed (`--deep`).
     pub deep: bool,
+    /// No differences and no errors.
     pub identical: bool,
+    /// All assets' counts summed.
     pub counts: Counts,
+    /// Each asset checked, sorted by name then id.
     pub assets: Vec<AssetVerdict>,
     /// Requests the run sent to each side (filled in by the caller, which owns the stores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,11 +212,14 @@ pub struct Report {
 /// Requests sent to the source (A) and the target (B).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestsSent {
+    /// Requests sent to A.
     pub source: u64,
+    /// Requests sent to B.
     pub target: u64,
 }
 
 impl Report {
+    /// The report over `assets` (sorted by name then id), counts summed, `requests` left to the caller.
     pub fn new(source: &str, target: &str, deep: bool, mut assets: Vec<AssetVerdict>) -> Self {
         assets.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         let mut counts = Counts::default();
@@ -207,6 +256,7 @@ impl Report {
             .collect()
     }
 
+    /// The report for people: each asset's differences, then a summary line with counts per check.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for a in &self.assets {

@@ -14,6 +14,7 @@ use crate::readonly::ReadOnly;
 use crate::report::{AssetVerdict, Check, Entry, Marker, Report, Side};
 use crate::{blobs, manifest, mp4, records};
 
+/// How `verify` runs: depth, what of A it audits, how many assets at once.
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
     /// Download and hash both sides (implies `audit_source`).

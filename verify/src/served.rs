@@ -22,7 +22,12 @@ use crate::report::{AssetVerdict, Check, Entry, Marker, Report, Side};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetched {
     /// A response: its status and body.
-    Response { status: u16, body: Vec<u8> },
+    Response {
+        /// The HTTP status code.
+        status: u16,
+        /// The whole body, as received.
+        body: Vec<u8>,
+    },
     /// No response at all (cannot connect, timed out), in a few words.
     Failed(String),
 }
@@ -30,13 +35,16 @@ pub enum Fetched {
 /// Fetches a URL (following redirects). Implemented by the binary with its HTTP client.
 #[async_trait::async_trait]
 pub trait Fetch: Send + Sync {
+    /// GETs `url`; never fails: a failure to get any response is [`Fetched::Failed`].
     async fn get(&self, url: &str) -> Fetched;
 }
 
 /// One origin: the data center's name and the base of its streaming URLs.
 #[derive(Debug, Clone, Copy)]
 pub struct Served<'a> {
+    /// The data center's name, for the report.
     pub name: &'a str,
+    /// The base URL its streaming URLs start with (an origin or a front).
     pub base: &'a str,
 }
 

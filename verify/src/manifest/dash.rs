@@ -3,7 +3,7 @@
 
 use mirrorcast_media::dash::{fill, Addressing, Mpd};
 
-pub fn references(text: &str) -> Result<Vec<String>, String> {
+pub(crate) fn references(text: &str) -> Result<Vec<String>, String> {
     let mpd = Mpd::parse(text).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for period in &mpd.periods {

@@ -2,7 +2,7 @@
 
 use mirrorcast_media::hls::Playlist;
 
-pub fn references(bytes: &[u8]) -> Result<Vec<String>, String> {
+pub(crate) fn references(bytes: &[u8]) -> Result<Vec<String>, String> {
     match Playlist::parse(bytes).map_err(|e| e.to_string())? {
         Playlist::Master(m) => {
             let mut out: Vec<String> = m.variants.into_iter().map(|v| v.uri).collect();
