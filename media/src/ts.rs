@@ -455,7 +455,7 @@ mod tests {
                     let payload = p.payload().unwrap();
                     match &stream {
                         Stream::Aac { .. } => {
-                            assert_eq!(p.stream_id(), 0xc0);
+                            assert_eq!(p.stream_id(), Some(0xc0));
                             assert_eq!(&payload[7..], sample, "sample {i}");
                             let frame_len = ((payload[3] as usize & 3) << 11)
                                 | (payload[4] as usize) << 3
@@ -463,7 +463,7 @@ mod tests {
                             assert_eq!(frame_len, payload.len(), "the ADTS length, sample {i}");
                         }
                         Stream::Avc { nal_length_size, parameter_sets } => {
-                            assert_eq!(p.stream_id(), 0xe0);
+                            assert_eq!(p.stream_id(), Some(0xe0));
                             let sets = track.is_sync(i).then_some(parameter_sets.as_slice());
                             assert_eq!(payload, annex_b(sample, *nal_length_size, sets).unwrap(), "sample {i}");
                             assert_eq!(payload.len(), pes_length(track, &stream, i) - 9 - p.bytes[8] as usize);

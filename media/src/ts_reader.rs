@@ -20,15 +20,15 @@ pub struct Pes {
 }
 
 impl Pes {
-    /// The PES stream id (0xC0–0xDF audio, 0xE0–0xEF video). Panics on fewer than 4 `bytes`,
-    /// which [`pes_packets`] never yields.
-    pub fn stream_id(&self) -> u8 {
-        self.bytes[3]
+    /// The PES stream id (0xC0–0xDF audio, 0xE0–0xEF video); `None` when `bytes` is too short to
+    /// hold one (never so from [`pes_packets`], but the fields are public).
+    pub fn stream_id(&self) -> Option<u8> {
+        self.bytes.get(3).copied()
     }
 
     /// An audio (0xC0–0xDF) or video (0xE0–0xEF) elementary stream.
     pub fn is_audio_or_video(&self) -> bool {
-        (0xc0..=0xef).contains(&self.stream_id())
+        self.stream_id().is_some_and(|id| (0xc0..=0xef).contains(&id))
     }
 
     /// PTS and DTS at 90 kHz (the DTS is the PTS when it is not stated); `None` without a PTS.
@@ -126,7 +126,7 @@ mod tests {
         ts.extend(packet(false, 0x100, &[0xbb; 10]));
         let pes = pes_packets(&ts).unwrap();
         assert_eq!(pes.len(), 2);
-        assert_eq!((pes[0].pid, pes[0].stream_id(), pes[0].bytes.len()), (0x100, 0xe0, 184 + 184));
+        assert_eq!((pes[0].pid, pes[0].stream_id(), pes[0].bytes.len()), (0x100, Some(0xe0), 184 + 184));
         assert_eq!(pes[0].timestamps().unwrap(), Some((0, 0)));
         assert_eq!(&pes[0].payload().unwrap()[..2], &[0xaa, 0xff]);
         assert!(pes.iter().all(Pes::is_audio_or_video));
