@@ -10,7 +10,6 @@
 //! replaced mid-encode fails the job instead of mixing two versions.
 
 use std::convert::Infallible;
-use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -20,9 +19,10 @@ use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{HeaderValue, ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use mirrorcast_core::store::BlobStore;
 use mirrorcast_core::{ErrorKind, Result};
+use mirrorcast_http::range::{self, Ranged};
+use mirrorcast_http::ConnectionLimits;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
@@ -63,20 +63,15 @@ impl SourceRelay {
             etag: meta.etag,
             path,
         });
+        let service = tower::service_fn(move |req| {
+            let blob = blob.clone();
+            async move { Ok::<_, Infallible>(blob.answer(req).await) }
+        });
+        // ffmpeg reads the source at the encoder's pace and may leave a response unread for
+        // long: no write-stall limit here. The relay runs until it is dropped (aborted).
+        let limits = ConnectionLimits { write_stall_limit: None, ..Default::default() };
         let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
-                let blob = blob.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let blob = blob.clone();
-                        async move { Ok::<_, Infallible>(blob.answer(req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+            let _ = mirrorcast_http::serve(listener, service, limits, std::future::pending(), || {}).await;
         });
         Ok(SourceRelay { url, task })
     }
@@ -103,11 +98,14 @@ impl Blob {
             Method::HEAD => true,
             _ => return plain(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD"),
         };
-        let asked = req.headers().get(RANGE).and_then(|v| v.to_str().ok()).map(|v| parse_range(v, self.size));
-        let (status, range) = match asked {
-            None => (StatusCode::OK, 0..self.size),
-            Some(Some(r)) => (StatusCode::PARTIAL_CONTENT, r),
-            Some(None) => {
+        let asked = req.headers().get(RANGE).and_then(|v| v.to_str().ok());
+        let (status, range) = match range::resolve(asked, self.size) {
+            Ranged::Whole => (StatusCode::OK, 0..self.size),
+            Ranged::Part(r) => (StatusCode::PARTIAL_CONTENT, r),
+            // ffmpeg asks `bytes=<size>-` when it seeks to the end: an empty answer, not an error.
+            Ranged::AtEnd => (StatusCode::PARTIAL_CONTENT, self.size..self.size),
+            // Several ranges, or a malformed one: ffmpeg sends neither.
+            Ranged::Unsatisfiable | Ranged::Unusable => {
                 let mut r = plain(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
                 r.headers_mut().insert(CONTENT_RANGE, header(format!("bytes */{}", self.size)));
                 return r;
@@ -158,51 +156,10 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     r
 }
 
-/// One `bytes=a-b`, `bytes=a-` or `bytes=-n` range within `size`; `None` if
-/// it cannot be satisfied. Several ranges are not asked for by ffmpeg and are
-/// answered as unsatisfiable.
-fn parse_range(value: &str, size: u64) -> Option<Range<u64>> {
-    let spec = value.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (start, end) = spec.split_once('-')?;
-    let range = match (start.trim(), end.trim()) {
-        ("", n) => {
-            let n: u64 = n.parse().ok()?;
-            size.saturating_sub(n)..size
-        }
-        (a, "") => a.parse().ok()?..size,
-        (a, b) => {
-            let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
-            if b < a {
-                return None;
-            }
-            a..(b.saturating_add(1)).min(size)
-        }
-    };
-    // ffmpeg asks `bytes=<size>-` when it seeks to the end: an empty answer, not an error.
-    (range.start < size || (range.start == size && end.trim().is_empty())).then_some(range)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use mirrorcast_core::store::{BlobStoreExt, InMemoryStore, PutOptions};
-
-    #[test]
-    fn ranges_as_ffmpeg_asks_for_them() {
-        assert_eq!(parse_range("bytes=0-", 100), Some(0..100));
-        assert_eq!(parse_range("bytes=10-19", 100), Some(10..20));
-        assert_eq!(parse_range("bytes=90-200", 100), Some(90..100));
-        assert_eq!(parse_range("bytes=-10", 100), Some(90..100));
-        assert_eq!(parse_range("bytes=100-", 100), Some(100..100), "a seek to the end");
-        assert_eq!(parse_range("bytes=101-", 100), None);
-        assert_eq!(parse_range("bytes=20-10", 100), None);
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
-        assert_eq!(parse_range("items=0-1", 100), None);
-        assert_eq!(parse_range("bytes=99999999999999999999-", 100), None);
-    }
 
     #[tokio::test]
     async fn the_relay_serves_one_blob_at_its_token_only() {
@@ -229,6 +186,18 @@ mod tests {
         let (head, body) = get(relay.url().to_owned(), Some("bytes=1000-1999")).await;
         assert!(head.starts_with("HTTP/1.1 206") && head.contains("content-range: bytes 1000-1999/100000"), "{head}");
         assert_eq!(body, &data[1000..2000]);
+        // ffmpeg's seek to the end: an empty 206, not an error.
+        let (head, body) = get(relay.url().to_owned(), Some("bytes=100000-")).await;
+        assert!(head.starts_with("HTTP/1.1 206") && head.contains("content-length: 0"), "{head}");
+        assert!(body.is_empty());
+        // What ffmpeg never asks (several ranges, backwards, another unit, past the end): 416.
+        for unusable in ["bytes=0-1,5-6", "bytes=20-10", "items=0-1", "bytes=100001-"] {
+            let (head, _) = get(relay.url().to_owned(), Some(unusable)).await;
+            assert!(
+                head.starts_with("HTTP/1.1 416") && head.contains("content-range: bytes */100000"),
+                "{unusable}: {head}"
+            );
+        }
         let wrong = relay.url().replace("/source", "x/source");
         assert!(get(wrong, None).await.0.starts_with("HTTP/1.1 404"));
         // Replaced mid-encode: refused, not mixed.

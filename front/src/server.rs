@@ -10,9 +10,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::Utc;
+use mirrorcast_http::access_log::{self, Line};
+use mirrorcast_http::catch_panics;
 use tower_http::timeout::TimeoutLayer;
-use tracing::info;
 
 use crate::board::Front;
 use crate::framing;
@@ -63,40 +63,78 @@ async fn viewer(State(front): State<Arc<Front>>, request: Request) -> Response {
     proxy::dispatch(&front, request.method().clone(), request.uri(), request.headers(), peer).await
 }
 
-/// One line per request in the common log format plus the origin that
-/// answered (target `mirrorcast_front::access`); the path only, never a query.
+/// The tracing target that turns the access log on or off.
+pub const ACCESS_LOG_TARGET: &str = "mirrorcast_front::access";
+
+/// One line per request in the common log format plus the origin that answered
+/// ([`mirrorcast_http::access_log`], batched off the serving threads); the path only, never a query.
 async fn access_log(request: Request, next: Next) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    if !tracing::enabled!(target: ACCESS_LOG_TARGET, tracing::Level::INFO) {
+        return next.run(request).await;
+    }
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let method = request.method().clone();
-    let path: String = request.uri().path().chars().take(512).collect();
+    // A clone shares the request's bytes (no copy).
+    let uri = request.uri().clone();
     let version = request.version();
     let response = next.run(request).await;
-    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
-    info!(
-        target: "mirrorcast_front::access",
-        "{} - - [{}] \"{method} {path} {version:?}\" {} {} {}",
-        peer.as_deref().unwrap_or("-"),
-        Utc::now().format("%d/%b/%Y:%H:%M:%S %z"),
-        response.status().as_u16(),
-        header(header::CONTENT_LENGTH.as_str()),
-        header(ORIGIN_HEADER),
-    );
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+    let length = header(header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok());
+    let line = Line {
+        peer,
+        method: &method,
+        path: uri.path(),
+        version,
+        status: response.status().as_u16(),
+        length,
+        extra: &[header(ORIGIN_HEADER)],
+    };
+    access_log::record(&line);
     response
 }
 
 /// The front's routes: `/_front/` (page), `/_front/status` (JSON),
 /// `/_front/players/<script>`, `/healthz`; everything else goes to an origin.
 pub fn router(front: Arc<Front>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/_front", get(|| async { Redirect::permanent("/_front/") }))
         .route("/_front/", get(page))
         .route("/_front/status", get(status))
         .route("/_front/players/{file}", get(player_script))
         .route("/_front/{*rest}", get(|| async { (StatusCode::NOT_FOUND, "not found\n") }))
         .route("/healthz", get(healthz))
-        .fallback(viewer)
+        .fallback(viewer);
+    layered(routes, front)
+}
+
+/// `routes` inside the front's tower layers, innermost first: a panic as a short 500, bodies
+/// refused, the request timeout, the access log.
+fn layered(routes: Router<Arc<Front>>, front: Arc<Front>) -> Router {
+    routes
+        .layer(catch_panics())
         .layer(middleware::from_fn(framing::refuse_bodies))
         .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, front.config.request_timeout))
         .layer(middleware::from_fn(access_log))
         .with_state(front)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{FrontConfig, OriginSpec};
+    use axum::body::Body;
+    use tower::ServiceExt as _;
+
+    #[tokio::test]
+    async fn a_panicking_route_behind_the_front_is_a_short_500_that_leaks_nothing() {
+        async fn boom() -> &'static str {
+            panic!("secret detail sig=abc")
+        }
+        let front = Front::new(FrontConfig::new(vec![OriginSpec::parse("a=http://127.0.0.1:1").unwrap()])).unwrap();
+        let app = layered(Router::new().route("/boom", get(boom)), front);
+        let response = app.oneshot(axum::http::Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], b"internal error\n");
+    }
 }

@@ -4,32 +4,42 @@
 //! with ranges and validators, and HLS/DASH are packaged on the fly from the
 //! `.ism` and its progressive MP4s (see [`request`] for the URL shapes).
 //!
-//! - [`request`]: the path → what it asks for (traversal refused here).
-//! - [`range`]: the `Range` header.
+//! A request goes down: [`router`] (handlers, the tower stacks) → [`request`]
+//! (the path → what it asks for, traversal refused here) → `records` (locator
+//! resolution) → [`Origin`] → `respond` (plain file, manifest or playlist,
+//! segment) → `renditions` and `bodies` (the caches) → `moov` and `upstream`
+//! (storage reads).
+//!
 //! - [`packaging`]: manifests from the renditions' indexes (pure).
 //! - [`smooth`]: the Smooth client manifest from the renditions' indexes (pure).
 //! - [`validators`]: ETag and Last-Modified of packaged responses, conditional requests (pure).
 //! - [`encoding`]: gzip of packaged manifests for clients that accept it (pure).
 //! - [`metrics`]: counters for `/metrics`.
-//! - [`access_log`]: the common-log-format lines, written in batches off the serving threads.
 //! - [`segment_body`]: a media segment's body as slices of the bytes read (no copy of its samples).
-//! - [`server`]: the HTTP side: handlers, tower layers, the accept loop.
-//! - [`stall`]: cutting off a client that stops reading its response.
 
-pub mod access_log;
+mod bodies;
 pub mod encoding;
+mod fail;
+mod headers;
 pub mod metrics;
+mod moov;
+mod origin;
 pub mod packaging;
-pub mod range;
+mod records;
+mod renditions;
 pub mod request;
+mod respond;
+pub mod router;
 pub mod segment_body;
-pub mod server;
 pub mod smooth;
-pub mod stall;
 #[cfg(test)]
 mod test_clip;
+mod upstream;
 pub mod validators;
 
 /// The response header naming the data center that answered ([`OriginConfig::name`]).
 pub use mirrorcast_core::streaming::ORIGIN_HEADER;
-pub use server::{router, serve, ConnectionLimits, Origin, OriginConfig, DEFAULT_MAX_CONNECTIONS};
+/// `mirrorcast serve --max-connections`' default (the accept loop is [`mirrorcast_http`]'s).
+pub use mirrorcast_http::DEFAULT_MAX_CONNECTIONS;
+pub use origin::{Origin, OriginConfig};
+pub use router::router;

@@ -1,6 +1,7 @@
 //! Validators of packaged responses (ETag, Last-Modified) and the conditional
 //! request headers checked against them, so a CDN can revalidate a manifest or
-//! a segment with a 304 instead of fetching it again. Pure: no I/O.
+//! a segment with a 304 instead of fetching it again; and the response helpers
+//! that apply them (headers, 304s). Pure: no I/O.
 //!
 //! A packaged response is a function of what was asked for, the source blobs
 //! it was made from and the packager's code. Its ETag is a hash of exactly
@@ -17,9 +18,12 @@
 
 use std::fmt::Write as _;
 
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+
+use crate::headers::insert;
 
 /// Bump whenever the bytes a manifest, playlist or segment is packaged into
 /// change for the same sources: every packaged ETag changes with it.
@@ -100,6 +104,39 @@ pub fn not_modified(request: &HeaderMap, etag: &str, last_modified: Option<DateT
         (Some(since), Some(at)) => at.timestamp() <= DateTime::<Utc>::from(since).timestamp(),
         _ => false,
     }
+}
+
+/// Sets ETag and Last-Modified.
+pub(crate) fn set_validators(h: &mut HeaderMap, v: &Validators) {
+    insert(h, header::ETAG, &v.etag);
+    if let Some(at) = v.last_modified {
+        insert(h, header::LAST_MODIFIED, &httpdate::fmt_http_date(at.into()));
+    }
+}
+
+/// 304 with the validators and caching a 200 would have had.
+pub(crate) fn not_modified_response(v: &Validators, cache_control: &str) -> Response {
+    let mut r = StatusCode::NOT_MODIFIED.into_response();
+    set_validators(r.headers_mut(), v);
+    insert(r.headers_mut(), header::CACHE_CONTROL, cache_control);
+    r
+}
+
+/// A packaged response under its validators: 304 when the client's copy is
+/// current (nothing is made), else `make()` with ETag and Last-Modified.
+pub(crate) fn conditional(
+    headers: &HeaderMap,
+    v: &Validators,
+    cache_control: &str,
+    make: impl FnOnce() -> Response,
+) -> Response {
+    if not_modified(headers, &v.etag, v.last_modified) {
+        return not_modified_response(v, cache_control);
+    }
+    let mut r = make();
+    set_validators(r.headers_mut(), v);
+    insert(r.headers_mut(), header::CACHE_CONTROL, cache_control);
+    r
 }
 
 #[cfg(test)]

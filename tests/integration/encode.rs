@@ -181,9 +181,9 @@ async fn encode_makes_gop_aligned_h264_aac_renditions_and_manifests_that_name_th
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_canceled_encode_leaves_no_output_asset_and_other_shells_see_the_job() {
-    let sb = Sandbox::start().await;
+/// A slow encode of a 30 s clip run as a child process, once its job shows progress:
+/// the child (its stdout and stderr piped), the job's id and its output asset.
+async fn slow_encode_in_progress(sb: &Sandbox) -> (tokio::process::Child, String, String) {
     let clip = sb.dir.path().join("long.mp4");
     make_clip(&clip, 30);
     // A slow ladder, so the job is surely still running when the cancel comes.
@@ -215,14 +215,18 @@ async fn a_canceled_encode_leaves_no_output_asset_and_other_shells_see_the_job()
     };
     let shown = sb.run(&["job", "show", "--dc", "a", &job, "--json"]).await.ok().json();
     let output = shown["output_asset"].as_str().unwrap().to_owned();
-    sb.run(&["job", "cancel", "--dc", "a", &job]).await.ok();
+    (encoding, job, output)
+}
 
+/// The encoder exited 1 saying its job was canceled, the job shows canceled to other shells,
+/// and its unfinished output asset and container are gone. Gives the encoder's run.
+async fn assert_canceled_and_cleaned_up(sb: &Sandbox, encoding: tokio::process::Child, job: &str, output: &str) -> Run {
     let out = tokio::time::timeout(Duration::from_secs(60), encoding.wait_with_output()).await.unwrap().unwrap();
     let run = Run::from(out);
     assert_eq!(run.code, 1, "a canceled encode exits 1: {}", run.stderr);
     assert!(run.stderr.contains("canceled"), "{}", run.stderr);
 
-    let shown = sb.run(&["job", "show", "--dc", "a", &job, "--json"]).await.ok().json();
+    let shown = sb.run(&["job", "show", "--dc", "a", job, "--json"]).await.ok().json();
     assert_eq!(shown["state"], "canceled");
     assert!(shown["output_asset"].is_null());
     let log = shown["log"].as_str().unwrap();
@@ -238,8 +242,34 @@ async fn a_canceled_encode_leaves_no_output_asset_and_other_shells_see_the_job()
     let guid = output.rsplit(':').next().unwrap();
     let containers = store.list_containers("asset-").await.unwrap();
     assert!(!containers.iter().any(|c| c.ends_with(guid)), "the output container is gone: {containers:?}");
-    let again = sb.run(&["job", "cancel", "--dc", "a", &job]).await;
+    let again = sb.run(&["job", "cancel", "--dc", "a", job]).await;
     again.usage_error("already canceled");
+    run
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canceled_encode_leaves_no_output_asset_and_other_shells_see_the_job() {
+    let sb = Sandbox::start().await;
+    let (encoding, job, output) = slow_encode_in_progress(&sb).await;
+    sb.run(&["job", "cancel", "--dc", "a", &job]).await.ok();
+    assert_canceled_and_cleaned_up(&sb, encoding, &job, &output).await;
+}
+
+/// A Kubernetes stop (SIGTERM, then SIGKILL after the grace period) takes the cleanup path
+/// `job cancel` and Ctrl-C take: the job ends canceled and its unfinished output is removed.
+/// A second SIGTERM does not cut that short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_cancels_a_running_encode_and_removes_its_unfinished_output() {
+    let sb = Sandbox::start().await;
+    let (encoding, job, output) = slow_encode_in_progress(&sb).await;
+    let pid = encoding.id().unwrap().to_string();
+    for _ in 0..2 {
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let run = assert_canceled_and_cleaned_up(&sb, encoding, &job, &output).await;
+    assert!(run.stderr.contains("SIGTERM: canceling the job"), "{}", run.stderr);
+    assert!(run.stderr.contains("SIGTERM again"), "{}", run.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

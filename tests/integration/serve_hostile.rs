@@ -192,7 +192,7 @@ async fn slow_clients_are_cut_off_and_others_still_served() {
     assert!(!log.contains("panicked"), "{log}");
 }
 
-const STALL: std::time::Duration = mirrorcast_origin::stall::WRITE_STALL_LIMIT;
+const STALL: std::time::Duration = mirrorcast_http::WRITE_STALL_LIMIT;
 
 /// A `.ism` swapped in storage for a 96 MiB blob while its record still says a few
 /// hundred bytes: the blob's own length is checked before its body is read, so three

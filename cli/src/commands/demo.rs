@@ -18,7 +18,8 @@ use mirrorcast_core::replicate::{ReplicateOptions, Replicator, Selection, Side};
 use mirrorcast_core::sample::encoded_asset;
 use mirrorcast_core::store::{upload_reader, BlobProperties, BlobStore, PutOptions, UploadOptions};
 use mirrorcast_core::streaming::StreamingUrls;
-use mirrorcast_origin::{router, serve, ConnectionLimits, Origin, OriginConfig};
+use mirrorcast_http::{serve, ConnectionLimits, Shutdown};
+use mirrorcast_origin::{router, Origin, OriginConfig};
 
 use super::Context;
 use crate::args::DemoArgs;
@@ -160,7 +161,7 @@ pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> 
             "Azurite and the origins ({origin_a}, {origin_b}) keep running; `source {}` in another shell to use `--dc a` / `--dc b`. Ctrl-C stops them.",
             env_file.display()
         );
-        tokio::signal::ctrl_c().await?;
+        Shutdown::watch()?.requested().await;
         let _ = std::fs::remove_dir_all(&dir);
     }
     let _ = stop.send(true);
@@ -178,9 +179,11 @@ async fn start_origin(
     let base = format!("http://{}", listener.local_addr()?);
     let config = OriginConfig::default();
     let app = router(Origin::new(store, config));
-    let serving = tokio::spawn(serve(listener, app, ConnectionLimits::default(), async move {
+    let stopped = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
-    }));
+    };
+    let serving =
+        tokio::spawn(serve(listener, app, ConnectionLimits::default(), stopped, mirrorcast_http::access_log::flush));
     Ok((base, serving))
 }
 

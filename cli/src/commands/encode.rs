@@ -81,12 +81,23 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
         errln!("job {} encoding {} with {} (ffmpeg {})", job.id, input.asset.id, preset.name(), encoder.ffmpeg.version);
     }
 
-    // Ctrl-C cancels the job like `job cancel` from another shell would.
+    // Ctrl-C, SIGTERM (a Kubernetes stop) or SIGHUP cancels the job like `job cancel` from another
+    // shell would: the unfinished output is removed. A second signal does not cut that short.
     let jobs = encoder.jobs.clone();
     let job_id = job.id;
+    let mut shutdown = mirrorcast_http::Shutdown::watch()?;
     let interrupt = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = jobs.request_cancel(&job_id).await;
+        loop {
+            let notice = shutdown.next().await;
+            let name = notice.signal.name();
+            if notice.again {
+                errln!(
+                    "mirrorcast: {name} again: still removing the unfinished output; the job stops once that is done"
+                );
+            } else {
+                errln!("mirrorcast: {name}: canceling the job and removing its unfinished output…");
+                let _ = jobs.request_cancel(&job_id).await;
+            }
         }
     });
     let bar = (!ctx.json && std::io::stderr().is_terminal()).then(|| {

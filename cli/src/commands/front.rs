@@ -1,5 +1,5 @@
 //! `mirrorcast front --listen ADDR --origin a=URL --origin b=URL [...]`: priority
-//! failover in front of the origins, until Ctrl-C or SIGTERM. Settings come from
+//! failover in front of the origins, until Ctrl-C, SIGTERM or SIGHUP. Settings come from
 //! the flags, else from `[front]` in mirrorcast.toml, else the defaults.
 
 use std::path::PathBuf;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use mirrorcast_core::Error;
 use mirrorcast_front::{router, Front, FrontConfig, OriginSpec};
+use mirrorcast_http::{serve, ConnectionLimits, Shutdown};
 use serde::Deserialize;
 
 use super::Context;
@@ -100,12 +101,12 @@ pub async fn run(ctx: &Context<'_>, args: FrontArgs) -> anyhow::Result<ExitCode>
         front.config.mode.as_str(),
         names.join(", ")
     );
+    let shutdown = Shutdown::watch()?;
     let probes = front.start_probes();
-    let limits = mirrorcast_origin::ConnectionLimits {
-        header_read_timeout: front.config.header_read_timeout,
-        ..Default::default()
-    };
-    let served = mirrorcast_origin::serve(listener, router(front), limits, super::serve::shutdown()).await;
+    let limits = ConnectionLimits { header_read_timeout: front.config.header_read_timeout, ..Default::default() };
+    let served =
+        serve(listener, router(front), limits, super::serve::stopped(shutdown), mirrorcast_http::access_log::flush)
+            .await;
     probes.iter().for_each(tokio::task::JoinHandle::abort);
     served.context("serving")?;
     Ok(ExitCode::SUCCESS)

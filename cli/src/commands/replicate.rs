@@ -126,20 +126,10 @@ fn operations_since(
 /// copies, those in flight finish, every grant is revoked, the report is
 /// printed, exit 1. A second signal does not cut the cleanup short.
 fn watch_signals(cancel: Arc<std::sync::atomic::AtomicBool>) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let watch =
-        |kind: SignalKind, name: &str| signal(kind).map_err(|e| anyhow::anyhow!("cannot watch for {name}: {e}"));
-    let mut interrupt = watch(SignalKind::interrupt(), "Ctrl-C")?;
-    let mut terminate = watch(SignalKind::terminate(), "SIGTERM")?;
-    let mut hangup = watch(SignalKind::hangup(), "SIGHUP")?;
+    let mut shutdown = mirrorcast_http::Shutdown::watch()?;
     tokio::spawn(async move {
         loop {
-            let name = tokio::select! {
-                Some(()) = interrupt.recv() => "interrupted",
-                Some(()) = terminate.recv() => "SIGTERM",
-                Some(()) = hangup.recv() => "SIGHUP",
-                else => return,
-            };
+            let name = shutdown.next().await.signal.name();
             if cancel.swap(true, Ordering::Relaxed) {
                 errln!("mirrorcast: {name} again: still revoking the copy SAS; the run stops once that is done");
             } else {

@@ -1,10 +1,11 @@
-//! `mirrorcast serve --dc NAME [--listen ADDR]`: the data center's origin, until Ctrl-C or SIGTERM.
+//! `mirrorcast serve --dc NAME [--listen ADDR]`: the data center's origin, until Ctrl-C, SIGTERM or SIGHUP.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use mirrorcast_core::Error;
-use mirrorcast_origin::{router, serve, ConnectionLimits, Origin, OriginConfig};
+use mirrorcast_http::{access_log, serve, ConnectionLimits, Shutdown};
+use mirrorcast_origin::{router, Origin, OriginConfig};
 
 use super::Context;
 use crate::args::ServeArgs;
@@ -37,23 +38,12 @@ pub async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<ExitCode>
     let limits = ConnectionLimits { max_connections: args.max_connections, ..Default::default() };
     let origin = Origin::new(dc.store.clone(), config);
     errln!("mirrorcast: serving data center '{}' at http://{bound}", dc.name);
-    serve(listener, router(origin), limits, shutdown()).await.context("serving")?;
+    let shutdown = Shutdown::watch()?;
+    serve(listener, router(origin), limits, stopped(shutdown), access_log::flush).await.context("serving")?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Ctrl-C or SIGTERM (also ends `front`).
-pub(super) async fn shutdown() {
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+/// The first stop signal (also ends `front`).
+pub(super) async fn stopped(shutdown: Shutdown) {
+    shutdown.requested().await;
 }

@@ -16,17 +16,17 @@ use tokio::time::Sleep;
 /// How long a client may take no bytes at all before it is cut off.
 pub const WRITE_STALL_LIMIT: Duration = Duration::from_secs(30);
 
-/// `inner` whose writes fail once they have been stalled for `limit`.
+/// `inner` whose writes fail once they have been stalled for `limit` (never when it is `None`).
 #[derive(Debug)]
 pub struct StallGuard<S> {
     inner: S,
-    limit: Duration,
+    limit: Option<Duration>,
     /// Running while writes are pending; reset by any progress.
     stalled: Option<Pin<Box<Sleep>>>,
 }
 
 impl<S> StallGuard<S> {
-    pub fn new(inner: S, limit: Duration) -> Self {
+    pub fn new(inner: S, limit: Option<Duration>) -> Self {
         StallGuard { inner, limit, stalled: None }
     }
 
@@ -37,7 +37,7 @@ impl<S> StallGuard<S> {
                 Poll::Ready(r)
             }
             Poll::Pending => {
-                let limit = self.limit;
+                let Some(limit) = self.limit else { return Poll::Pending };
                 let timer = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
                 match timer.as_mut().poll(cx) {
                     Poll::Ready(()) => {
@@ -96,7 +96,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_peer_that_never_reads_fails_the_write_after_the_limit() {
         let (near, _far) = tokio::io::duplex(1024);
-        let mut guarded = StallGuard::new(near, Duration::from_secs(5));
+        let mut guarded = StallGuard::new(near, Some(Duration::from_secs(5)));
         let err = guarded.write_all(&[0; 4096]).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
     }
@@ -113,7 +113,7 @@ mod tests {
             }
             got
         });
-        let mut guarded = StallGuard::new(near, Duration::from_secs(5));
+        let mut guarded = StallGuard::new(near, Some(Duration::from_secs(5)));
         guarded.write_all(&[0; 8192]).await.unwrap();
         assert_eq!(reader.await.unwrap(), 8192);
     }

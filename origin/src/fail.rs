@@ -1,0 +1,83 @@
+//! Why a request failed. The client sees a status and a short fixed body;
+//! the log sees the reason and an error kind, never a storage URL.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use mirrorcast_core::ErrorKind;
+use tracing::{debug, warn};
+
+use crate::headers::insert;
+use crate::request;
+
+/// Longest file name quoted in an error body (error bodies stay short).
+const MAX_NAME_IN_BODY: usize = 40;
+/// Longest reason in an error body.
+const MAX_REASON_IN_BODY: usize = 60;
+
+#[derive(Debug)]
+pub(crate) enum Fail {
+    NotFound(&'static str),
+    Unsatisfiable(u64),
+    Storage(ErrorKind),
+    Media,
+    /// A rendition this origin cannot package faithfully (its samples are in `moof`s):
+    /// 501 naming it, rather than a manifest of nothing or another file's manifest.
+    Fragmented(String),
+    /// What the locator's delivery terms do not allow (a protected stream, a download
+    /// of a streaming-only locator): 403 with a short reason, never a key.
+    Forbidden(String),
+    /// What the locator asks for and this origin does not do yet (filters bound to it): 501.
+    Unimplemented(String),
+}
+
+impl From<mirrorcast_core::Error> for Fail {
+    fn from(e: mirrorcast_core::Error) -> Self {
+        match e.kind() {
+            ErrorKind::NotFound => Fail::NotFound("not in storage"),
+            kind => Fail::Storage(kind),
+        }
+    }
+}
+
+impl IntoResponse for Fail {
+    fn into_response(self) -> Response {
+        match self {
+            Fail::NotFound(why) => {
+                debug!(target: "mirrorcast_origin", "404: {why}");
+                (StatusCode::NOT_FOUND, "not found\n").into_response()
+            }
+            Fail::Unsatisfiable(size) => {
+                let mut r = (StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n").into_response();
+                insert(r.headers_mut(), header::CONTENT_RANGE, &format!("bytes */{size}"));
+                r
+            }
+            Fail::Storage(kind) => {
+                warn!(target: "mirrorcast_origin", "storage failed: {kind}");
+                match kind {
+                    ErrorKind::Throttled | ErrorKind::Transient => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()
+                    }
+                    _ => (StatusCode::BAD_GATEWAY, "storage error\n").into_response(),
+                }
+            }
+            Fail::Media => {
+                warn!(target: "mirrorcast_origin", "a rendition could not be packaged");
+                (StatusCode::BAD_GATEWAY, "cannot package this asset\n").into_response()
+            }
+            Fail::Forbidden(why) => {
+                debug!(target: "mirrorcast_origin", "403: {why}");
+                (StatusCode::FORBIDDEN, format!("{}\n", request::at_most(&why, MAX_REASON_IN_BODY))).into_response()
+            }
+            Fail::Unimplemented(why) => {
+                debug!(target: "mirrorcast_origin", "501: {why}");
+                (StatusCode::NOT_IMPLEMENTED, format!("{}\n", request::at_most(&why, MAX_REASON_IN_BODY)))
+                    .into_response()
+            }
+            Fail::Fragmented(file) => {
+                debug!(target: "mirrorcast_origin", "501: {file} is a fragmented MP4");
+                let name = request::at_most(file.rsplit('/').next().unwrap_or(&file), MAX_NAME_IN_BODY);
+                (StatusCode::NOT_IMPLEMENTED, format!("fragmented rendition: {name}\n")).into_response()
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! One data center's origin: its settings and the parts that own its state
+//! (records, renditions, packaged bodies, the upstream), and the one place a
+//! resolved request is sent down to the response it asks for.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use mirrorcast_core::catalog::AssetRecord;
+use mirrorcast_core::store::BlobStore;
+
+use crate::bodies::BodyCache;
+use crate::fail::Fail;
+use crate::metrics::Metrics;
+use crate::records::Records;
+use crate::renditions::RenditionCache;
+use crate::request::Target;
+use crate::respond::packaged::Packager;
+use crate::respond::{fragment, plain, Pick};
+use crate::upstream::Upstream;
+
+#[derive(Debug, Clone)]
+pub struct OriginConfig {
+    /// Bytes of MP4 indexes kept in memory.
+    pub index_cache_bytes: u64,
+    /// A request whose response has not started by then gets 408.
+    pub request_timeout: Duration,
+    /// The data center's name, sent as `x-mirrorcast-origin` on every response so a client
+    /// behind a front (a drill, an operator with curl) can tell A from B. A name that is not a
+    /// valid header value is left out rather than failing the origin.
+    pub name: Option<String>,
+    /// A storage call not answered by then (its own retries included) is a 503.
+    pub upstream_timeout: Duration,
+}
+
+impl Default for OriginConfig {
+    fn default() -> Self {
+        OriginConfig {
+            index_cache_bytes: 256 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            upstream_timeout: Duration::from_secs(10),
+            name: None,
+        }
+    }
+}
+
+/// One data center's origin: its records, its blobs, its caches.
+pub struct Origin {
+    pub(crate) config: OriginConfig,
+    pub(crate) records: Records,
+    pub(crate) upstream: Arc<Upstream>,
+    renditions: RenditionCache,
+    bodies: BodyCache,
+    pub metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Origin").field("store", &self.upstream.store.describe()).finish_non_exhaustive()
+    }
+}
+
+impl Origin {
+    pub fn new(store: Arc<dyn BlobStore>, config: OriginConfig) -> Arc<Origin> {
+        let metrics = Arc::new(Metrics::default());
+        let upstream = Arc::new(Upstream::new(store, config.upstream_timeout, metrics.clone()));
+        Arc::new(Origin {
+            records: Records::new(upstream.clone()),
+            renditions: RenditionCache::new(upstream.clone(), metrics.clone(), config.index_cache_bytes),
+            bodies: BodyCache::new(),
+            upstream,
+            config,
+            metrics,
+        })
+    }
+
+    /// The response to `target` of `asset` (its locator resolved and allowed).
+    pub(crate) async fn respond(
+        &self,
+        method: &Method,
+        target: &Target,
+        asset: &AssetRecord,
+        headers: &HeaderMap,
+    ) -> Result<Response, Fail> {
+        let packager = Packager { renditions: &self.renditions, bodies: &self.bodies };
+        match target {
+            Target::File(name) => plain::respond(&self.upstream, method, asset, name, headers).await,
+            Target::Manifest { ism, format } => packager.manifest(asset, target, ism, *format, headers).await,
+            Target::Playlist { ism, bitrate, stream, format } => {
+                let pick = Pick { ism, bitrate: *bitrate, stream, format: *format };
+                packager.playlist(asset, target, pick, headers).await
+            }
+            Target::Fragment { ism, bitrate, stream, time, format } => {
+                let pick = Pick { ism, bitrate: *bitrate, stream, format: *format };
+                fragment::respond(&self.renditions, &self.upstream, asset, target, pick, *time, headers).await
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Locator resolution: `/<locator-guid>/…` → the origin locator valid now and
+//! its asset, from the data center's records (kept a few seconds), and what
+//! the locator's delivery terms let it serve.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use mirrorcast_core::catalog::{AssetRecord, Catalog};
+use mirrorcast_core::delivery::Servable;
+use mirrorcast_core::id::LocatorId;
+use mirrorcast_core::model::{AssetFile, Locator, LocatorType};
+use quick_cache::sync::Cache;
+
+use crate::fail::Fail;
+use crate::request::Target;
+use crate::upstream::Upstream;
+
+/// How long a found locator and its asset record are reused: a deleted locator stops
+/// working within this; its start and expiry are still checked on every request.
+pub(crate) const RECORD_TTL: Duration = Duration::from_secs(5);
+
+/// A locator and its asset, as one request sees them.
+pub(crate) type Found = Arc<(Locator, AssetRecord)>;
+
+/// The records of one data center, as the origin reads them.
+pub(crate) struct Records {
+    catalog: Catalog,
+    upstream: Arc<Upstream>,
+    cache: Cache<uuid::Uuid, (Instant, Found)>,
+}
+
+impl Records {
+    pub(crate) fn new(upstream: Arc<Upstream>) -> Records {
+        Records { catalog: Catalog::new(upstream.store.clone()), upstream, cache: Cache::new(4096) }
+    }
+
+    /// The origin locator valid now and its asset (shared with the record cache, not copied).
+    pub(crate) async fn resolve(&self, guid: uuid::Uuid) -> Result<Found, Fail> {
+        let records = match self.cache.get(&guid).filter(|(at, _)| at.elapsed() < RECORD_TTL) {
+            Some((_, found)) => found,
+            None => {
+                let found = Arc::new(self.read(guid).await?);
+                self.cache.insert(guid, (Instant::now(), found.clone()));
+                found
+            }
+        };
+        let locator = &records.0;
+        let now = Utc::now();
+        if locator.start_time.is_some_and(|s| now < s) {
+            return Err(Fail::NotFound("locator not started"));
+        }
+        if now >= locator.expiration {
+            return Err(Fail::NotFound("locator expired"));
+        }
+        Ok(records)
+    }
+
+    /// An origin locator and its asset, from the records (unknown ones are not cached).
+    async fn read(&self, guid: uuid::Uuid) -> Result<(Locator, AssetRecord), Fail> {
+        let locator = match self.upstream.timed(self.catalog.get_locator(&LocatorId::from_uuid(guid))).await {
+            Err(Fail::NotFound(_)) => return Err(Fail::NotFound("no such locator")),
+            other => other?,
+        };
+        if locator.locator_type != LocatorType::OnDemandOrigin {
+            return Err(Fail::NotFound("not an origin locator"));
+        }
+        match self.upstream.timed(self.catalog.get_asset(&locator.asset_id)).await {
+            Err(Fail::NotFound(_)) => Err(Fail::NotFound("locator of a missing asset")),
+            other => Ok((locator, other?.value)),
+        }
+    }
+}
+
+/// What the locator's delivery terms let it serve of `target`: a protected stream
+/// nothing (until the origin can encrypt), a download-only locator no stream, a
+/// streaming-only locator no file, a filtered locator no unfiltered stream.
+pub(crate) fn allowed(locator: &Locator, asset: &AssetRecord, target: &Target) -> Result<(), Fail> {
+    let servable = locator.delivery.servable(asset.asset.options);
+    let streaming = !matches!(target, Target::File(_));
+    match servable {
+        Servable::Protected(why) => Err(Fail::Forbidden(format!("protected stream ({why})"))),
+        s if streaming && !s.streams() => Err(Fail::Forbidden("download only: no streaming".to_owned())),
+        s if !streaming && !s.downloads() => Err(Fail::Forbidden("streaming only: no download".to_owned())),
+        _ if streaming && !locator.delivery.filters.is_empty() => {
+            Err(Fail::Unimplemented("locator filters are not implemented".to_owned()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The asset's file record named `name`: only the files the records list are served.
+pub(crate) fn file_of<'a>(asset: &'a AssetRecord, name: &str) -> Result<&'a AssetFile, Fail> {
+    asset.files.iter().find(|f| f.name == name).ok_or(Fail::NotFound("not a file of the asset"))
+}

@@ -1,0 +1,290 @@
+//! Each `.ism`'s renditions with their MP4 indexes: the one cache of indexes
+//! (weighted by index bytes within the index budget, so the budget is the
+//! bound), and the parsed `.ism`s they are built from.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mirrorcast_core::catalog::AssetRecord;
+use mirrorcast_media::fragment::{Index, TrackIndex};
+use mirrorcast_media::ism::{ServerManifest, TrackKind};
+use mirrorcast_media::ts::Counters;
+use quick_cache::sync::Cache;
+use tracing::debug;
+
+use crate::fail::Fail;
+use crate::metrics::Metrics;
+use crate::moov;
+use crate::packaging::Rendition;
+use crate::records::file_of;
+use crate::upstream::{Upstream, Version};
+
+/// A larger `.ism` is refused (one names a few renditions in a few KiB).
+const MAX_ISM_BYTES: u64 = 1024 * 1024;
+/// How long a parsed `.ism` is reused before it is read again.
+const MANIFEST_TTL: Duration = Duration::from_secs(30);
+
+/// A rendition's index and the blob version it was read from.
+#[derive(Debug, Clone)]
+pub(crate) struct Indexed {
+    pub(crate) version: Version,
+    pub(crate) index: Arc<Index>,
+}
+
+/// A parsed `.ism` and the blob version it was read from.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    manifest: ServerManifest,
+    pub(crate) version: Version,
+}
+
+/// Every rendition of one `.ism` with its index: built once per manifest TTL, not per request.
+#[derive(Debug)]
+pub(crate) struct Renditions {
+    pub(crate) list: Vec<OwnedRendition>,
+    /// A rendition whose samples are in movie fragments (not in its moov): nothing of
+    /// this `.ism` is packaged until the origin can cut such files (kept, so the
+    /// refusal costs no storage read).
+    fragmented: Option<String>,
+    pub(crate) parsed: Arc<Parsed>,
+    at: Instant,
+    /// Set by the one request that re-reads the `.ism` once `at` is past the TTL; the
+    /// others go on with this entry meanwhile instead of all re-reading it at once.
+    refreshing: AtomicBool,
+}
+
+impl Renditions {
+    /// The rendition at `bitrate` of `stream`.
+    pub(crate) fn pick(&self, bitrate: u64, stream: &str) -> Result<&OwnedRendition, Fail> {
+        self.list
+            .iter()
+            .find(|r| r.bitrate == bitrate && r.stream.eq_ignore_ascii_case(stream))
+            .ok_or(Fail::NotFound("no such quality level"))
+    }
+}
+
+/// A rendition with its index, owned (the manifest functions borrow from it).
+#[derive(Debug)]
+pub(crate) struct OwnedRendition {
+    pub(crate) kind: TrackKind,
+    stream: String,
+    bitrate: u64,
+    track_id: u32,
+    /// The `.ism`'s `systemLanguage`.
+    language: Option<String>,
+    pub(crate) file: String,
+    pub(crate) index: Indexed,
+    /// MPEG-TS continuity counters at each fragment's start, counted once (at the first TS
+    /// request), not per segment; `None`: TS cannot carry this track.
+    ts_counters: std::sync::OnceLock<Option<Counters>>,
+}
+
+impl OwnedRendition {
+    pub(crate) fn track(&self) -> Result<&TrackIndex, Fail> {
+        let handler = if self.kind == TrackKind::Audio { "soun" } else { "vide" };
+        let index = &self.index.index;
+        index
+            .track(self.track_id)
+            .filter(|t| t.info.handler == handler)
+            .or_else(|| index.by_handler(handler))
+            .ok_or(Fail::Media)
+    }
+
+    pub(crate) fn ts_counters(&self, track: &TrackIndex) -> Result<&Counters, Fail> {
+        self.ts_counters.get_or_init(|| Counters::of(track).ok()).as_ref().ok_or(Fail::Media)
+    }
+
+    pub(crate) fn as_rendition(&self) -> Result<Rendition<'_>, Fail> {
+        Ok(Rendition {
+            kind: self.kind,
+            stream: &self.stream,
+            bitrate: self.bitrate,
+            language: self.language.as_deref(),
+            track: self.track()?,
+        })
+    }
+}
+
+/// Releases a claimed refresh when the refreshing request ends, whether or not it succeeded.
+struct Refresh<'a>(&'a AtomicBool);
+
+impl Drop for Refresh<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+#[derive(Clone)]
+struct RenditionsWeight;
+
+impl quick_cache::Weighter<(String, String), Arc<Renditions>> for RenditionsWeight {
+    fn weight(&self, _key: &(String, String), value: &Arc<Renditions>) -> u64 {
+        // Each index once, though a file's audio and video tracks share it.
+        let list = &value.list;
+        let first_of_its_index =
+            |(i, o): &(usize, &OwnedRendition)| !list[..*i].iter().any(|p| Arc::ptr_eq(&p.index.index, &o.index.index));
+        list.iter().enumerate().filter(first_of_its_index).map(|(_, o)| o.index.index.weight()).sum::<u64>().max(1)
+    }
+}
+
+/// A weighted cache in one shard. quick_cache splits its budget between shards and
+/// refuses an item heavier than its shard's share: a two-hour rendition's index
+/// (~25 MB) was refused or evicted by its neighbours, depending on where its key
+/// hashed, and rebuilt from the moov on every request. One shard admits any item
+/// up to (nearly) the whole budget; a lookup is a short lock either way.
+fn one_shard<K: Eq + std::hash::Hash + Clone, V: Clone, W: quick_cache::Weighter<K, V> + Clone>(
+    items: usize,
+    bytes: u64,
+    weighter: W,
+) -> Cache<K, V, W> {
+    let options = quick_cache::OptionsBuilder::new()
+        .estimated_items_capacity(items)
+        .weight_capacity(bytes)
+        .shards(1)
+        .build()
+        .expect("items and weight capacity are set");
+    Cache::with_options(options, weighter, Default::default(), Default::default())
+}
+
+/// The renditions of every `.ism` asked for lately, by (container, `.ism`).
+pub(crate) struct RenditionCache {
+    upstream: Arc<Upstream>,
+    metrics: Arc<Metrics>,
+    manifests: Cache<(String, String), (Instant, Arc<Parsed>)>,
+    /// quick_cache: weighted, small, no background threads.
+    renditions: Cache<(String, String), Arc<Renditions>, RenditionsWeight>,
+}
+
+impl RenditionCache {
+    /// A cache holding at most `index_bytes` of indexes.
+    pub(crate) fn new(upstream: Arc<Upstream>, metrics: Arc<Metrics>, index_bytes: u64) -> RenditionCache {
+        RenditionCache {
+            upstream,
+            metrics,
+            manifests: Cache::new(1024),
+            renditions: one_shard(1024, index_bytes, RenditionsWeight),
+        }
+    }
+
+    /// Every video and audio track the `.ism` names, with its file's index. One request
+    /// builds a missing entry while the others with the same key wait for it (a cold
+    /// two-hour asset is indexed once, not once per concurrent request); once the entry
+    /// is past the TTL, one request re-reads the `.ism` (reusing the indexes of files it
+    /// still names) while the others go on with the entry they have.
+    pub(crate) async fn get(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Renditions>, Fail> {
+        let renditions = self.cached(asset, ism).await?;
+        match &renditions.fragmented {
+            Some(file) => Err(Fail::Fragmented(file.clone())),
+            None => Ok(renditions),
+        }
+    }
+
+    /// Forgets the renditions of `ism` (a rendition was replaced: the next request reads them again).
+    pub(crate) fn forget(&self, asset: &AssetRecord, ism: &str) {
+        self.renditions.remove(&(asset.asset.container.clone(), ism.to_owned()));
+    }
+
+    /// [`Self::get`], fragmented ones included.
+    async fn cached(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Renditions>, Fail> {
+        let key = (asset.asset.container.clone(), ism.to_owned());
+        let found = match self.renditions.get_value_or_guard_async(&key).await {
+            Ok(found) => found,
+            Err(guard) => {
+                let built = Arc::new(self.build(asset, ism, None).await?);
+                // Too heavy for the budget: served to this request and its waiters, not kept.
+                let _ = guard.insert(built.clone());
+                return Ok(built);
+            }
+        };
+        if found.at.elapsed() < MANIFEST_TTL || found.refreshing.swap(true, Ordering::AcqRel) {
+            // Each rendition's index is served from memory: counted as the index cache hit it is.
+            found.list.iter().for_each(|_| self.metrics.index_lookup(true));
+            return Ok(found);
+        }
+        let _refresh = Refresh(&found.refreshing);
+        let built = Arc::new(self.build(asset, ism, Some(&found)).await?);
+        self.renditions.insert(key, built.clone());
+        Ok(built)
+    }
+
+    async fn build(&self, asset: &AssetRecord, ism: &str, previous: Option<&Renditions>) -> Result<Renditions, Fail> {
+        let server = self.server_manifest(asset, ism).await?;
+        let base = ism.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let mut out = Vec::new();
+        for t in &server.manifest.tracks {
+            if t.kind == TrackKind::Text {
+                continue;
+            }
+            let file = join(base, &t.src);
+            file_of(asset, &file)?;
+            // One index per file: a file's audio and video tracks share it, and a refresh keeps it.
+            let known = out
+                .iter()
+                .chain(previous.map_or(&[][..], |p| &p.list[..]))
+                .find(|o| o.file == file)
+                .map(|o| o.index.clone());
+            let index = match known {
+                Some(index) => {
+                    self.metrics.index_lookup(true);
+                    index
+                }
+                None => self.index(&asset.asset.container, &file).await?,
+            };
+            let stream = match t.kind {
+                TrackKind::Video => "video".to_owned(),
+                _ => t.track_name.clone().unwrap_or_else(|| "audio".to_owned()),
+            };
+            out.push(OwnedRendition {
+                kind: t.kind,
+                stream,
+                bitrate: t.system_bitrate,
+                track_id: t.track_id,
+                language: t.language.clone(),
+                file,
+                index,
+                ts_counters: std::sync::OnceLock::new(),
+            });
+        }
+        let fragmented = out.iter().find(|o| o.index.index.fragmented).map(|o| o.file.clone());
+        Ok(Renditions { list: out, fragmented, parsed: server, at: Instant::now(), refreshing: AtomicBool::new(false) })
+    }
+
+    async fn server_manifest(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Parsed>, Fail> {
+        // A server manifest is a few KiB; a huge one is refused, not held (the records say its size).
+        if file_of(asset, ism)?.size > MAX_ISM_BYTES {
+            return Err(Fail::Media);
+        }
+        let key = (asset.asset.container.clone(), ism.to_owned());
+        if let Some((at, m)) = self.manifests.get(&key) {
+            if at.elapsed() < MANIFEST_TTL {
+                return Ok(m);
+            }
+        }
+        let (meta, bytes) = self.upstream.read_at_most(&asset.asset.container, ism, MAX_ISM_BYTES).await?;
+        let version = Version::of(&meta);
+        let text = std::str::from_utf8(&bytes).map_err(|_| Fail::Media)?;
+        let parsed = Arc::new(Parsed { manifest: ServerManifest::parse(text).map_err(|_| Fail::Media)?, version });
+        self.manifests.insert(key, (Instant::now(), parsed.clone()));
+        Ok(parsed)
+    }
+
+    /// The index of a rendition, built from its `moov` (kept by [`Self::get`]).
+    async fn index(&self, container: &str, name: &str) -> Result<Indexed, Fail> {
+        self.metrics.index_lookup(false);
+        let (version, moov) = moov::read_moov(&self.upstream, container, name).await?;
+        let index = Index::from_moov(&moov).map_err(|e| {
+            debug!(target: "mirrorcast_origin", "index of a rendition: {e}");
+            Fail::Media
+        })?;
+        Ok(Indexed { version, index: Arc::new(index) })
+    }
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}

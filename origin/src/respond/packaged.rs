@@ -1,0 +1,105 @@
+//! Packaged manifests (HLS master, DASH MPD, Smooth client manifest) and HLS
+//! media playlists, made from the renditions' indexes and kept by ETag.
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use mirrorcast_core::catalog::AssetRecord;
+
+use super::{Pick, MANIFEST_CACHE_CONTROL};
+use crate::bodies::BodyCache;
+use crate::fail::Fail;
+use crate::headers::insert;
+use crate::packaging::{self, Rendition};
+use crate::renditions::{OwnedRendition, RenditionCache};
+use crate::request::{Format, Target};
+use crate::validators::{self, Validators};
+use crate::{encoding, smooth};
+
+/// What a packaged response is made from: the renditions and the bodies already made.
+pub(crate) struct Packager<'a> {
+    pub(crate) renditions: &'a RenditionCache,
+    pub(crate) bodies: &'a BodyCache,
+}
+
+impl Packager<'_> {
+    /// The manifest of every rendition of `ism`, in `format`.
+    pub(crate) async fn manifest(
+        &self,
+        asset: &AssetRecord,
+        target: &Target,
+        ism: &str,
+        format: Format,
+        headers: &HeaderMap,
+    ) -> Result<Response, Fail> {
+        let all = self.renditions.get(asset, ism).await?;
+        let renditions: Vec<Rendition<'_>> =
+            all.list.iter().map(OwnedRendition::as_rendition).collect::<Result<_, _>>()?;
+        let sources: Vec<_> = std::iter::once(all.parsed.version.source())
+            .chain(all.list.iter().map(|o| o.index.version.source()))
+            .collect();
+        let v = validators::packaged(&target.canonical(), &sources);
+        if renditions.is_empty() || renditions.iter().any(|r| r.track.fragments.is_empty()) {
+            // Nothing to cut: a manifest of no segments would be a 200 that plays nothing.
+            return Err(Fail::Media);
+        }
+        Ok(match format {
+            Format::Smooth => self.packaged_text(headers, &v, "text/xml; charset=utf-8", || {
+                smooth::client_manifest(&renditions).to_xml()
+            }),
+            f if f.is_hls() => self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
+                packaging::hls_master(&renditions, format)
+            }),
+            _ => self.packaged_text(headers, &v, "application/dash+xml", || packaging::dash(&renditions, format)),
+        })
+    }
+
+    /// The HLS media playlist of one rendition.
+    pub(crate) async fn playlist(
+        &self,
+        asset: &AssetRecord,
+        target: &Target,
+        pick: Pick<'_>,
+        headers: &HeaderMap,
+    ) -> Result<Response, Fail> {
+        let renditions = self.renditions.get(asset, pick.ism).await?;
+        let r = renditions.pick(pick.bitrate, pick.stream)?;
+        let rendition = r.as_rendition()?;
+        let v =
+            validators::packaged(&target.canonical(), &[renditions.parsed.version.source(), r.index.version.source()]);
+        Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
+            packaging::hls_media(&rendition, pick.format)
+        }))
+    }
+
+    /// A packaged manifest or playlist: 304 when the client's copy is current, else
+    /// its text, made (and gzipped) once per ETag (which names its target, sources
+    /// and packager); gzipped for a client that accepts it, under its own ETag.
+    fn packaged_text(
+        &self,
+        headers: &HeaderMap,
+        v: &Validators,
+        content_type: &str,
+        make: impl FnOnce() -> String,
+    ) -> Response {
+        let gzip = encoding::accepts_gzip(headers);
+        let coded;
+        let chosen = if gzip {
+            coded = Validators { etag: encoding::gzip_etag(&v.etag), last_modified: v.last_modified };
+            &coded
+        } else {
+            v
+        };
+        let mut response = validators::conditional(headers, chosen, MANIFEST_CACHE_CONTROL, || {
+            let packaged = self.bodies.get_or_make(&v.etag, make);
+            let mut r = (StatusCode::OK, packaged.body(gzip)).into_response();
+            insert(r.headers_mut(), header::CONTENT_TYPE, content_type);
+            if gzip {
+                r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            r
+        });
+        // Either coding may be sent for this URL: caches key on the request's Accept-Encoding.
+        response.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        response
+    }
+}

@@ -1,0 +1,145 @@
+//! The origin's routes (`/healthz`, `/metrics`, everything else a locator's
+//! path) inside its two tower stacks. A viewer's request goes down: parse the
+//! path ([`crate::request`]), resolve the locator ([`crate::records`]), then
+//! [`Origin::respond`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use mirrorcast_http::access_log::Line;
+use mirrorcast_http::catch_panics;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tracing::debug;
+
+use crate::fail::Fail;
+use crate::origin::Origin;
+use crate::records::allowed;
+use crate::request;
+
+/// Takes the whole request: extracting its headers as a `HeaderMap` would clone them.
+async fn stream(State(origin): State<Arc<Origin>>, request: Request) -> Response {
+    let (method, uri, headers) = (request.method(), request.uri(), request.headers());
+    if method != Method::GET && method != Method::HEAD {
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")], "method not allowed\n")
+            .into_response();
+    }
+    let req = match request::parse(uri.path()) {
+        Ok(r) => r,
+        Err(request::Refused::Unsupported(argument)) => {
+            debug!(target: "mirrorcast_origin", "refused argument: {argument}");
+            let body = format!("unsupported argument: {argument}\n");
+            return (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body)
+                .into_response();
+        }
+        Err(why) => {
+            debug!(target: "mirrorcast_origin", "refused path: {why:?}");
+            return Fail::NotFound("refused path").into_response();
+        }
+    };
+    let outcome = match origin.records.resolve(req.locator).await {
+        Ok(records) => match allowed(&records.0, &records.1, &req.target) {
+            Ok(()) => origin.respond(method, &req.target, &records.1, headers).await,
+            Err(f) => Err(f),
+        },
+        Err(f) => Err(f),
+    };
+    outcome.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn healthz(State(origin): State<Arc<Origin>>) -> Response {
+    if origin.upstream.healthy().await {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "storage or records unreachable\n").into_response()
+    }
+}
+
+async fn metrics(State(origin): State<Arc<Origin>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], origin.metrics.render()).into_response()
+}
+
+/// The tracing target that turns the access log on or off (on at `info`, the default; `RUST_LOG=warn` turns it off).
+pub const ACCESS_LOG_TARGET: &str = "mirrorcast_origin::access";
+
+/// One line per request in the common log format ([`mirrorcast_http::access_log`]); the path only, never a query string.
+async fn access_log(State(origin): State<Arc<Origin>>, request: Request, next: Next) -> Response {
+    let logged = tracing::enabled!(target: ACCESS_LOG_TARGET, tracing::Level::INFO);
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let method = request.method().clone();
+    // A clone shares the request's bytes (no copy).
+    let uri = logged.then(|| request.uri().clone());
+    let version = request.version();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let length = response.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    origin.metrics.response(status);
+    if method != Method::HEAD {
+        origin.metrics.bytes(length.unwrap_or(0));
+    }
+    if let Some(uri) = uri {
+        let line = Line { peer, method: &method, path: uri.path(), version, status, length, extra: &[] };
+        mirrorcast_http::access_log::record(&line);
+    }
+    response
+}
+
+/// The origin's routes inside its tower layers: CORS, a request timeout,
+/// a body limit (GET and HEAD carry none), the access log.
+pub fn router(origin: Arc<Origin>) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers([header::RANGE, header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE])
+        .expose_headers([header::CONTENT_LENGTH, header::CONTENT_RANGE, header::ETAG, header::LAST_MODIFIED]);
+    // Two stacks, each outermost first: every `Router::layer` call wraps the routes in another
+    // boxed service, cloned and boxed again on every request (it showed in the serve profile).
+    // The timeout is outside the routes' conversion of bodies (it needs a default body).
+    let named =
+        origin.config.name.as_deref().and_then(|n| HeaderValue::from_str(n).ok()).map(|name| {
+            SetResponseHeaderLayer::overriding(header::HeaderName::from_static(crate::ORIGIN_HEADER), name)
+        });
+    let outer = tower::ServiceBuilder::new()
+        .option_layer(named)
+        .layer(middleware::from_fn_with_state(origin.clone(), access_log))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, origin.config.request_timeout));
+    // Error bodies quote a little of the request: never to be sniffed as anything but text.
+    let nosniff =
+        SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    let inner = tower::ServiceBuilder::new()
+        .layer(nosniff)
+        .layer(RequestBodyLimitLayer::new(16 * 1024))
+        .map_request(with_body)
+        .layer(cors)
+        .layer(catch_panics());
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(stream)
+        .layer(inner)
+        .layer(outer)
+        .with_state(origin)
+}
+
+/// The request with its (size-limited) body as the routes take it.
+fn with_body<B>(request: axum::http::Request<B>) -> Request
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    request.map(Body::new)
+}
+
+#[cfg(test)]
+#[path = "router_tests.rs"]
+mod tests;
