@@ -8,7 +8,7 @@ use mirrorcast_core::adopt::{adopt_container, not_adoptable, AdoptAction, AdoptO
 use mirrorcast_core::Error;
 use serde::Serialize;
 
-use super::Context;
+use crate::context::Context;
 use crate::output;
 use crate::progress::{Mode, Work};
 

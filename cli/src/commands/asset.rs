@@ -7,8 +7,8 @@ use mirrorcast_core::id::AssetId;
 use mirrorcast_core::model::{Asset, AssetOptions, LocatorType};
 use serde::Serialize;
 
-use super::Context;
 use crate::args::AssetCommand;
+use crate::context::Context;
 use crate::output;
 use crate::upload;
 

@@ -20,8 +20,8 @@ use mirrorcast_core::store::{upload_reader, BlobProperties, BlobStore, PutOption
 use mirrorcast_core::streaming::StreamingUrls;
 use mirrorcast_origin::{router, serve, ConnectionLimits, Origin, OriginConfig};
 
-use super::Context;
 use crate::args::DemoArgs;
+use crate::context::Context;
 use crate::output;
 
 pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> {

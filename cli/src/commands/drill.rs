@@ -8,8 +8,8 @@ use mirrorcast_core::id::LocatorId;
 use mirrorcast_core::Error;
 use mirrorcast_drill::{DrillConfig, Selection, StreamFormat, Url};
 
-use super::Context;
 use crate::args::DrillArgs;
+use crate::context::Context;
 
 pub async fn run(ctx: &Context<'_>, args: DrillArgs) -> anyhow::Result<ExitCode> {
     let base = Url::parse(&args.front).map_err(|e| {

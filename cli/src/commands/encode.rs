@@ -13,8 +13,8 @@ use mirrorcast_core::streaming::StreamingUrls;
 use mirrorcast_core::{Error, ErrorKind};
 use mirrorcast_encode::{Encoder, Ffmpeg, JobRecord, JobState, Preset};
 
-use super::Context;
 use crate::args::EncodeArgs;
+use crate::context::Context;
 use crate::output;
 use crate::upload;
 

@@ -11,8 +11,8 @@ use mirrorcast_core::Error;
 use mirrorcast_front::{router, Front, FrontConfig, OriginSpec};
 use serde::Deserialize;
 
-use super::Context;
 use crate::args::FrontArgs;
+use crate::context::Context;
 use crate::datacenter::{self, ConfigError};
 
 /// `[front]` of mirrorcast.toml: the same settings as the flags.

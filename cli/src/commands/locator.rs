@@ -8,8 +8,8 @@ use mirrorcast_core::streaming::StreamingUrls;
 use mirrorcast_core::{Error, ErrorKind};
 use serde::Serialize;
 
-use super::Context;
 use crate::args::LocatorCommand;
+use crate::context::Context;
 use crate::output;
 
 #[derive(Debug, Serialize)]

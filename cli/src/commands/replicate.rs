@@ -13,8 +13,8 @@ use mirrorcast_core::replicate::{
 use mirrorcast_core::store::Throttled;
 use mirrorcast_core::Error;
 
-use super::Context;
 use crate::args::ReplicateArgs;
+use crate::context::Context;
 use crate::output;
 
 pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitCode> {

@@ -6,8 +6,8 @@ use anyhow::Context as _;
 use mirrorcast_core::Error;
 use mirrorcast_origin::{router, serve, ConnectionLimits, Origin, OriginConfig};
 
-use super::Context;
 use crate::args::ServeArgs;
+use crate::context::Context;
 
 pub async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let dc = ctx.dc(&args.dc.dc)?;

@@ -5,8 +5,8 @@ use mirrorcast_core::Error;
 use mirrorcast_verify::served::{verify_served, Fetch, Fetched, Served};
 use mirrorcast_verify::{verify, Report, RequestsSent, VerifyOptions};
 
-use super::Context;
 use crate::args::VerifyArgs;
+use crate::context::Context;
 
 pub async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let format = match (ctx.json, args.format.as_deref()) {
