@@ -2,7 +2,6 @@
 //! encoded asset out, as a job others can watch and cancel; `--publish`
 //! makes it streamable.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -16,6 +15,7 @@ use mirrorcast_encode::{Encoder, Ffmpeg, JobRecord, JobState, Preset};
 use crate::args::EncodeArgs;
 use crate::context::Context;
 use crate::output;
+use crate::progress::{Mode, Work};
 use crate::upload;
 
 pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode> {
@@ -64,7 +64,7 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
                 errln!("uploading '{name}' as mezzanine asset {}…", asset.id);
             }
             let total: u64 = files.iter().map(|(_, _, size)| size).sum();
-            let bar = crate::progress::Work::bytes(crate::progress::Mode::detect(ctx.json), "upload mezzanine", total);
+            let bar = Work::bytes(Mode::detect(ctx.json), "upload mezzanine", total);
             upload::upload(dc.store.as_ref(), &asset.container, files, 4, 4 * 1024 * 1024, &bar).await?;
             bar.finish();
             catalog.regenerate_files(&asset.id).await?
@@ -89,22 +89,13 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
             let _ = jobs.request_cancel(&job_id).await;
         }
     });
-    let bar = (!ctx.json && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(100);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos:>3}% {msg}")
-                .expect("a valid template"),
-        );
-        bar
-    });
+    let bar = Work::percent(Mode::detect(ctx.json), "encode");
     let json = ctx.json;
     let mut last_line = (JobState::Queued, -1.0);
     let finished = encoder
         .run(&job.id, &preset, |j: &JobRecord| {
-            if let Some(bar) = &bar {
-                bar.set_position(j.progress as u64);
-                bar.set_message(j.state.to_string());
-            }
+            bar.set_position(j.progress as u64);
+            bar.set_detail(j.state.to_string());
             if json && (j.state, j.progress.floor()) != last_line {
                 last_line = (j.state, j.progress.floor());
                 let line = serde_json::json!({ "job": j.id, "state": j.state, "progress": j.progress.floor() });
@@ -113,9 +104,7 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
         })
         .await;
     interrupt.abort();
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    bar.clear();
     let finished = finished?;
     let record = finished.job;
     match record.state {
