@@ -71,9 +71,11 @@ impl Work {
     fn new(mode: Mode, label: impl Into<String>, plain: Plain, total: Option<u64>, template: &str) -> Self {
         let label = label.into();
         let bar = (mode == Mode::Bar).then(|| {
-            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
-            bar.set_style(ProgressStyle::with_template(template).expect("the template is valid").progress_chars("=> "));
-            bar.set_prefix(label.clone());
+            // Built whole before its first draw: a bar of a total still 0 would flash full.
+            let style = ProgressStyle::with_template(template).expect("the template is valid").progress_chars("=> ");
+            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr())
+                .with_style(style)
+                .with_prefix(label.clone());
             if total.is_none() {
                 bar.enable_steady_tick(Duration::from_millis(120));
             }
@@ -222,6 +224,24 @@ mod tests {
         let items = Work::items(Mode::Lines, "adopt", 3);
         (0..3).for_each(|_| items.advance(1));
         assert_eq!((items.step.load(Ordering::Relaxed), items.done.load(Ordering::Relaxed)), (PLAIN_STEPS, 3));
+    }
+
+    #[test]
+    fn every_kind_of_bar_draws_with_a_valid_template() {
+        let kinds = [
+            Work::bytes(Mode::Bar, "upload", 10),
+            Work::bytes_as_planned(Mode::Bar, "replicate"),
+            Work::items(Mode::Bar, "adopt", 3),
+            Work::percent(Mode::Bar, "encode"),
+            Work::spinner(Mode::Bar, "verify"),
+        ];
+        for work in &kinds {
+            work.plan(5);
+            work.advance(1);
+            work.set_detail("1/2 blobs");
+            work.finish();
+            assert!(work.bar.as_ref().is_some_and(ProgressBar::is_finished), "{}", work.label);
+        }
     }
 
     #[test]
