@@ -13,6 +13,7 @@ pub mod asset;
 pub mod drill;
 pub mod encode;
 pub mod locator;
+pub mod serve;
 pub mod verify;
 
 /// A count of things in flight: 1..=1024.

@@ -119,3 +119,35 @@ impl AssetCommand {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::args::{Cli, Command};
+
+    fn resolve(args: &[&str]) -> anyhow::Result<super::AssetTask> {
+        let cli = Cli::try_parse_from(["mirrorcast", "asset"].iter().chain(args)).unwrap();
+        let Command::Asset(command) = cli.command else { unreachable!("parsed as asset") };
+        command.resolve(cli.json)
+    }
+
+    fn error(args: &[&str]) -> String {
+        resolve(args).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn asset_arguments_are_refused_by_name_before_the_data_center_is_opened() {
+        assert_eq!(error(&["create", "--dc", "a", "--name", "  "]), "an asset needs a non-empty --name");
+        assert!(error(&["create", "--dc", "a", "--name", "a\u{1b}b"]).starts_with("--name holds control characters"));
+        assert!(error(&["list", "--dc", "a", "--output", "xml"]).starts_with("unknown --output 'xml'"));
+        assert!(error(&["show", "--dc", "a", "nope"]).contains("'nope' is not a valid asset id"));
+        assert!(error(&["adopt", "--dc", "a", "not-a-container"]).ends_with("; nothing was adopted"));
+        assert!(error(&["upload", "--dc", "a", "3fa85f64-5717-4562-b3fc-2c963f66afa6", "/nonexistent/x"])
+            .starts_with("cannot read '/nonexistent/x'"));
+        assert!(matches!(
+            resolve(&["delete", "--dc", "a", "--all", "--yes"]),
+            Ok(super::AssetTask::DeleteAll { yes: true, .. })
+        ));
+    }
+}

@@ -55,3 +55,39 @@ impl VerifyArgs {
         Ok(Verify { from: self.pair.from, to: self.pair.to, selected, http, options, format })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::ReportFormat;
+    use crate::args::{Cli, Command};
+
+    fn resolve(flags: &[&str]) -> anyhow::Result<super::Verify> {
+        let cli =
+            Cli::try_parse_from(["mirrorcast", "verify", "--from", "a", "--to", "b"].iter().chain(flags)).unwrap();
+        let Command::Verify(args) = cli.command else { unreachable!("parsed as verify") };
+        args.resolve(cli.json)
+    }
+
+    #[test]
+    fn verify_format_comes_from_json_or_format_and_a_conflict_is_refused() {
+        let format = |flags: &[&str]| resolve(flags).map(|v| v.format).map_err(|e| e.to_string());
+        assert_eq!(format(&["--all"]), Ok(ReportFormat::Text));
+        assert_eq!(format(&["--all", "--json"]), Ok(ReportFormat::Json));
+        assert_eq!(format(&["--all", "--json", "--format", "json"]), Ok(ReportFormat::Json));
+        assert_eq!(format(&["--all", "--format", "junit"]), Ok(ReportFormat::Junit));
+        assert_eq!(
+            format(&["--all", "--json", "--format", "junit"]),
+            Err("--json and --format junit conflict: give one of them".to_owned())
+        );
+    }
+
+    #[test]
+    fn verify_selects_the_named_assets_and_every_asset_with_all() {
+        let named = resolve(&["--asset", "3fa85f64-5717-4562-b3fc-2c963f66afa6"]).unwrap();
+        assert_eq!(named.selected.map(|ids| ids.len()), Some(1));
+        assert!(resolve(&["--all"]).unwrap().selected.is_none());
+        assert!(resolve(&["--asset", "not-an-id"]).is_err());
+    }
+}
