@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 pub mod asset;
 pub mod drill;
 pub mod encode;
+pub mod front;
 pub mod locator;
 pub mod serve;
 pub mod verify;
