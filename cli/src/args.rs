@@ -1,10 +1,21 @@
-//! The command line, as clap sees it. Ids are taken as text and parsed by the
-//! commands, so a malformed one gets mirrorcast's one-line error and exit 2.
+//! The command line, as clap sees it; beside it, in `args/<command>.rs`, each
+//! command's `resolve`: the checks that need no storage, into the typed options
+//! the command runs on. Ids are taken as text and parsed there, so a malformed
+//! one gets mirrorcast's one-line error and exit 2.
 
 use std::path::PathBuf;
 
 use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand};
+
+// Each command's arguments resolved (checked, typed) beside the clap definitions here.
+pub mod asset;
+pub mod drill;
+pub mod encode;
+pub mod front;
+pub mod locator;
+pub mod serve;
+pub mod verify;
 
 /// A count of things in flight: 1..=1024.
 fn in_flight() -> RangedU64ValueParser<usize> {

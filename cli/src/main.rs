@@ -9,6 +9,7 @@ mod output;
 
 mod args;
 mod commands;
+mod context;
 mod datacenter;
 mod exit;
 mod progress;

@@ -321,6 +321,18 @@ async fn bad_input_to_encode_is_one_line_exit_2_and_writes_nothing() {
     assert!(containers.is_empty(), "{containers:?}");
 }
 
+/// Off a terminal, progress is a few plain lines on stderr, each said once: the
+/// mezzanine upload says it is done once, though both the upload and encode finish it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encode_of_a_local_file_says_each_plain_progress_line_once() {
+    let sb = Sandbox::start().await;
+    make_clip(&sb.dir.path().join("small.mp4"), 1);
+    let run = sb.run(&["encode", "--dc", "a", "small.mp4", "--preset", "h264-multiple-bitrate-sd"]).await.ok();
+    assert_eq!(run.stderr.matches("uploading 'small.mp4' as mezzanine asset").count(), 1, "{}", run.stderr);
+    assert_eq!(run.stderr.matches("upload mezzanine: done").count(), 1, "{}", run.stderr);
+    assert!(run.stdout.contains("small.ism"), "the report names the output's files: {}", run.stdout);
+}
+
 /// An asset already in storage is only read once its job runs: bad input
 /// then ends the job in `error`, exit 2, with no output asset made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

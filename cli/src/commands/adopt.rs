@@ -4,11 +4,10 @@
 use std::process::ExitCode;
 
 use futures::stream::{self, StreamExt};
-use mirrorcast_core::adopt::{adopt_container, not_adoptable, AdoptAction, AdoptOutcome};
-use mirrorcast_core::Error;
+use mirrorcast_core::adopt::{adopt_container, AdoptAction, AdoptOutcome};
 use serde::Serialize;
 
-use super::Context;
+use crate::context::Context;
 use crate::output;
 use crate::progress::{Mode, Work};
 
@@ -20,11 +19,8 @@ struct Totals {
     failed: usize,
 }
 
+/// `containers` were checked by `AssetCommand::resolve` (all asset-<guid> names) before anything is written.
 pub async fn run(ctx: &Context<'_>, dc: &str, containers: Vec<String>, all: bool) -> anyhow::Result<ExitCode> {
-    // Named containers are checked before anything is written.
-    if let Some(why) = containers.iter().find_map(|c| not_adoptable(c)) {
-        return Err(Error::invalid_input(format!("{why}; nothing was adopted")).into());
-    }
     let dc = ctx.dc(dc)?;
     let catalog = dc.catalog();
     let names = if all { dc.store.list_containers("").await? } else { containers };

@@ -2,224 +2,208 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use mirrorcast_core::ams;
+use mirrorcast_core::catalog::AssetRecord;
 use mirrorcast_core::delivery::Servable;
 use mirrorcast_core::id::AssetId;
-use mirrorcast_core::model::{Asset, AssetOptions, LocatorType};
+use mirrorcast_core::model::{Asset, AssetOptions, Locator, LocatorType};
+use mirrorcast_core::store::Throttled;
 use serde::Serialize;
 
-use super::Context;
+use crate::args::asset::{AssetTask, Upload};
 use crate::args::AssetCommand;
-use crate::output;
+use crate::context::Context;
+use crate::output::{self, Format};
+use crate::progress::{Mode, Work};
 use crate::upload;
 
 pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<ExitCode> {
-    match command {
-        AssetCommand::Create { dc, name, options } => {
-            let options: AssetOptions = options.parse()?;
-            if name.trim().is_empty() {
-                return Err(mirrorcast_core::Error::invalid_input("an asset needs a non-empty --name").into());
-            }
-            if name.chars().any(char::is_control) {
-                return Err(mirrorcast_core::Error::invalid_input(
-                    "--name holds control characters (newline, tab, escape…): give a printable name",
-                )
-                .into());
-            }
-            let dc = ctx.dc(&dc.dc)?;
-            let asset = Asset::new(name, options);
-            let record = dc.catalog().create_asset(&asset).await?;
-            if ctx.json {
-                output::json(&record)?;
-            } else {
-                outln!("{}", record.asset.id);
-            }
+    match command.resolve(ctx.json)? {
+        AssetTask::Create { dc, name, options } => create(ctx, &dc, name, options).await,
+        AssetTask::List { dc, format } => list(ctx, &dc, format).await,
+        AssetTask::Show { dc, id, format } => show(ctx, &dc, &id, format).await,
+        AssetTask::Upload(upload) => upload_files(ctx, upload).await,
+        AssetTask::Files { dc, id } => files(ctx, &dc, &id).await,
+        AssetTask::Adopt { dc, containers, all } => super::adopt::run(ctx, &dc, containers, all).await,
+        AssetTask::DeleteAll { dc, yes } => delete_all(ctx, &dc, yes).await,
+        AssetTask::Delete { dc, id } => delete(ctx, &dc, &id).await,
+    }
+}
+
+async fn create(ctx: &Context<'_>, dc: &str, name: String, options: AssetOptions) -> anyhow::Result<ExitCode> {
+    let dc = ctx.dc(dc)?;
+    let asset = Asset::new(name, options);
+    let record = dc.catalog().create_asset(&asset).await?;
+    if ctx.json {
+        output::json(&record)?;
+    } else {
+        outln!("{}", record.asset.id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list(ctx: &Context<'_>, dc: &str, format: Format) -> anyhow::Result<ExitCode> {
+    let dc = ctx.dc(dc)?;
+    let listed = dc.catalog().list_assets().await?;
+    // A record that fails its checks is named (stderr, exit 1); the others are listed.
+    for p in &listed.problems {
+        errln!("mirrorcast: skipped a bad record: {}", output::printable(&p.message));
+    }
+    let assets = &listed.records;
+    match format {
+        Format::Ams => output::json(&ams::v2_feed("Assets", assets.iter().map(ams::v2_asset_json).collect()))?,
+        Format::Json => output::json(assets)?,
+        Format::Table => {
+            let locators = dc.catalog().list_locators(None).await?;
+            let rows: Vec<Vec<String>> = assets
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.asset.id.to_string(),
+                        r.asset.name.clone(),
+                        format!("{:?}", r.asset.options),
+                        r.files.len().to_string(),
+                        origin_locators_cell(r, &locators),
+                        r.asset.created.format("%Y-%m-%d %H:%M").to_string(),
+                    ]
+                })
+                .collect();
+            output::table(&["ID", "NAME", "OPTIONS", "FILES", "ORIGIN LOCATORS", "CREATED"], &rows);
         }
-        AssetCommand::List { dc, output } => {
-            let format = output::Format::parse(ctx.json, &output)?;
-            let dc = ctx.dc(&dc.dc)?;
-            let listed = dc.catalog().list_assets().await?;
-            // A record that fails its checks is named (stderr, exit 1); the others are listed.
-            for p in &listed.problems {
-                errln!("mirrorcast: skipped a bad record: {}", output::printable(&p.message));
-            }
-            let assets = &listed.records;
-            if format == output::Format::Ams {
-                output::json(&ams::v2_feed("Assets", assets.iter().map(ams::v2_asset_json).collect()))?;
-            } else if format == output::Format::Json {
-                output::json(assets)?;
-            } else {
-                // Per asset, its origin locators an origin will not stream (protected, download only).
-                let locators = dc.catalog().list_locators(None).await?;
-                let not_streamed = |r: &mirrorcast_core::catalog::AssetRecord| {
-                    let origin = locators
-                        .iter()
-                        .filter(|l| l.asset_id == r.asset.id && l.locator_type == LocatorType::OnDemandOrigin);
-                    let (mut all, mut protected, mut download_only, mut filtered) = (0, 0, 0, 0);
-                    for l in origin {
-                        all += 1;
-                        match l.delivery.servable(r.asset.options) {
-                            Servable::Protected(_) => protected += 1,
-                            s if !s.streams() => download_only += 1,
-                            _ if !l.delivery.filters.is_empty() => filtered += 1,
-                            _ => {}
-                        }
-                    }
-                    let mut text = all.to_string();
-                    if protected > 0 {
-                        text.push_str(&format!(" ({protected} protected: not served)"));
-                    }
-                    if download_only > 0 {
-                        text.push_str(&format!(" ({download_only} download only)"));
-                    }
-                    if filtered > 0 {
-                        text.push_str(&format!(" ({filtered} filtered: streams not served)"));
-                    }
-                    text
-                };
-                let rows: Vec<Vec<String>> = assets
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            r.asset.id.to_string(),
-                            r.asset.name.clone(),
-                            format!("{:?}", r.asset.options),
-                            r.files.len().to_string(),
-                            not_streamed(r),
-                            r.asset.created.format("%Y-%m-%d %H:%M").to_string(),
-                        ]
-                    })
-                    .collect();
-                output::table(&["ID", "NAME", "OPTIONS", "FILES", "ORIGIN LOCATORS", "CREATED"], &rows);
-            }
-            if !listed.problems.is_empty() {
-                return Ok(ExitCode::from(crate::exit::FAILURE));
-            }
+    }
+    Ok(if listed.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(crate::exit::FAILURE) })
+}
+
+/// An asset's origin locators, with those an origin will not stream (protected, download only, filtered).
+fn origin_locators_cell(r: &AssetRecord, locators: &[Locator]) -> String {
+    let origin = locators.iter().filter(|l| l.asset_id == r.asset.id && l.locator_type == LocatorType::OnDemandOrigin);
+    let (mut all, mut protected, mut download_only, mut filtered) = (0, 0, 0, 0);
+    for l in origin {
+        all += 1;
+        match l.delivery.servable(r.asset.options) {
+            Servable::Protected(_) => protected += 1,
+            s if !s.streams() => download_only += 1,
+            _ if !l.delivery.filters.is_empty() => filtered += 1,
+            _ => {}
         }
-        AssetCommand::Show { dc, asset, output } => {
-            let id = AssetId::parse_any(&asset)?;
-            let format = output::Format::parse(ctx.json, &output)?;
-            let dc = ctx.dc(&dc.dc)?;
-            let catalog = dc.catalog();
-            let record = catalog.get_asset(&id).await?.value;
-            let locators = catalog.list_locators(Some(&id)).await?;
-            if format == output::Format::Ams {
-                let mut shown = ams::v2_asset_json(&record);
-                let expanded = super::locator::v2_locators(&catalog, &locators).await?;
-                if let Some(o) = shown.as_object_mut() {
-                    o.insert("Locators".into(), serde_json::Value::Array(expanded));
-                }
-                output::json(&shown)?;
-            } else if format == output::Format::Json {
-                #[derive(Serialize)]
-                struct Shown<'a> {
-                    #[serde(flatten)]
-                    record: &'a mirrorcast_core::catalog::AssetRecord,
-                    locators: &'a [mirrorcast_core::model::Locator],
-                }
-                output::json(&Shown { record: &record, locators: &locators })?;
-            } else {
-                let a = &record.asset;
-                outln!(
-                    "id:        {}\nname:      {}\ncontainer: {}\noptions:   {:?}\ncreated:   {}",
-                    a.id,
-                    output::printable(&a.name),
-                    a.container,
-                    a.options,
-                    a.created
-                );
-                outln!();
-                files_table(&record.files);
-                outln!();
-                let rows: Vec<Vec<String>> = locators
-                    .iter()
-                    .map(|l| vec![l.id.to_string(), l.locator_type.to_string(), l.expiration.to_rfc3339()])
-                    .collect();
-                output::table(&["LOCATOR", "TYPE", "EXPIRES"], &rows);
+    }
+    let mut text = all.to_string();
+    if protected > 0 {
+        text.push_str(&format!(" ({protected} protected: not served)"));
+    }
+    if download_only > 0 {
+        text.push_str(&format!(" ({download_only} download only)"));
+    }
+    if filtered > 0 {
+        text.push_str(&format!(" ({filtered} filtered: streams not served)"));
+    }
+    text
+}
+
+async fn show(ctx: &Context<'_>, dc: &str, id: &AssetId, format: Format) -> anyhow::Result<ExitCode> {
+    let dc = ctx.dc(dc)?;
+    let catalog = dc.catalog();
+    let record = catalog.get_asset(id).await?.value;
+    let locators = catalog.list_locators(Some(id)).await?;
+    match format {
+        Format::Ams => {
+            let mut shown = ams::v2_asset_json(&record);
+            let expanded = super::locator::v2_locators(&catalog, &locators).await?;
+            if let Some(o) = shown.as_object_mut() {
+                o.insert("Locators".into(), serde_json::Value::Array(expanded));
             }
+            output::json(&shown)?;
         }
-        AssetCommand::Upload { dc, asset, path, concurrency, block_size_mib, caps } => {
-            let id = AssetId::parse_any(&asset)?;
-            if !(1..=4000).contains(&block_size_mib) || concurrency == 0 {
-                return Err(mirrorcast_core::Error::invalid_input(
-                    "--block-size-mib must be 1..=4000 and --concurrency at least 1",
-                )
-                .into());
+        Format::Json => {
+            #[derive(Serialize)]
+            struct Shown<'a> {
+                #[serde(flatten)]
+                record: &'a AssetRecord,
+                locators: &'a [Locator],
             }
-            let limits = caps.limits()?;
-            let files = upload::plan(&path).map_err(|e| mirrorcast_core::Error::invalid_input(format!("{e:#}")))?;
-            let mut dc = ctx.dc(&dc.dc)?;
-            dc.store = mirrorcast_core::store::Throttled::wrap(dc.store.clone(), &limits);
-            let catalog = dc.catalog();
-            let record = catalog.get_asset(&id).await?.value;
-            let started = std::time::Instant::now();
-            let total: u64 = files.iter().map(|(_, _, size)| size).sum();
-            let bar = crate::progress::Work::bytes(
-                crate::progress::Mode::detect(ctx.json),
-                format!("upload {} file(s)", files.len()),
-                total,
+            output::json(&Shown { record: &record, locators: &locators })?;
+        }
+        Format::Table => {
+            let a = &record.asset;
+            outln!(
+                "id:        {}\nname:      {}\ncontainer: {}\noptions:   {:?}\ncreated:   {}",
+                a.id,
+                output::printable(&a.name),
+                a.container,
+                a.options,
+                a.created
             );
-            let uploaded = upload::upload(
-                dc.store.as_ref(),
-                &record.asset.container,
-                files,
-                concurrency,
-                block_size_mib * 1024 * 1024,
-                &bar,
-            )
-            .await?;
-            let bytes: u64 = uploaded.iter().map(|f| f.bytes).sum();
-            let record = catalog.regenerate_files(&id).await.with_context(|| {
-                format!("uploaded {} file(s), but the file infos of {id} could not be regenerated", uploaded.len())
-            })?;
-            if ctx.json {
-                output::json(&serde_json::json!({
-                    "asset": id,
-                    "uploaded": uploaded,
-                    "files": uploaded.len(),
-                    "bytes": bytes,
-                    "seconds": started.elapsed().as_secs_f64(),
-                    "primary": record.files.iter().find(|f| f.is_primary).map(|f| &f.name),
-                }))?;
-            } else {
-                let rows: Vec<Vec<String>> = uploaded
-                    .iter()
-                    .map(|f| vec![f.name.clone(), output::bytes(f.bytes), f.content_md5.clone()])
-                    .collect();
-                output::table(&["FILE", "SIZE", "MD5"], &rows);
-                outln!(
-                    "uploaded {} file(s), {} in {:.1}s to {}",
-                    uploaded.len(),
-                    output::bytes(bytes),
-                    started.elapsed().as_secs_f64(),
-                    id
-                );
-            }
+            outln!();
+            files_table(&record.files);
+            outln!();
+            let rows: Vec<Vec<String>> = locators
+                .iter()
+                .map(|l| vec![l.id.to_string(), l.locator_type.to_string(), l.expiration.to_rfc3339()])
+                .collect();
+            output::table(&["LOCATOR", "TYPE", "EXPIRES"], &rows);
         }
-        AssetCommand::Files { dc, asset } => {
-            let id = AssetId::parse_any(&asset)?;
-            let dc = ctx.dc(&dc.dc)?;
-            let record = dc.catalog().regenerate_files(&id).await?;
-            if ctx.json {
-                output::json(&record.files)?;
-            } else {
-                files_table(&record.files);
-            }
-        }
-        AssetCommand::Adopt { dc, containers, all } => return super::adopt::run(ctx, &dc.dc, containers, all).await,
-        AssetCommand::Delete { dc, asset: None, all: true, yes } => return delete_all(ctx, &dc.dc, yes).await,
-        AssetCommand::Delete { dc, asset, .. } => {
-            let Some(asset) = asset else {
-                return Err(mirrorcast_core::Error::invalid_input("name an asset to delete, or give --all").into());
-            };
-            let id = AssetId::parse_any(&asset)?;
-            let dc = ctx.dc(&dc.dc)?;
-            dc.catalog().delete_asset(&id).await?;
-            if ctx.json {
-                output::json(&serde_json::json!({ "deleted": id }))?;
-            } else {
-                outln!("deleted {id}");
-            }
-        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `asset upload`: the files into the asset's container, then its file infos regenerated.
+async fn upload_files(ctx: &Context<'_>, task: Upload) -> anyhow::Result<ExitCode> {
+    let Upload { dc, id, files, concurrency, block_size, limits } = task;
+    let mut dc = ctx.dc(&dc)?;
+    dc.store = Throttled::wrap(dc.store.clone(), &limits);
+    let catalog = dc.catalog();
+    let record = catalog.get_asset(&id).await?.value;
+    let started = std::time::Instant::now();
+    let total: u64 = files.iter().map(|(_, _, size)| size).sum();
+    let bar = Work::bytes(Mode::detect(ctx.json), format!("upload {} file(s)", files.len()), total);
+    let uploaded =
+        upload::upload(dc.store.as_ref(), &record.asset.container, files, concurrency, block_size, &bar).await?;
+    let bytes: u64 = uploaded.iter().map(|f| f.bytes).sum();
+    let record = catalog.regenerate_files(&id).await.with_context(|| {
+        format!("uploaded {} file(s), but the file infos of {id} could not be regenerated", uploaded.len())
+    })?;
+    if ctx.json {
+        output::json(&serde_json::json!({
+            "asset": id,
+            "uploaded": uploaded,
+            "files": uploaded.len(),
+            "bytes": bytes,
+            "seconds": started.elapsed().as_secs_f64(),
+            "primary": record.files.iter().find(|f| f.is_primary).map(|f| &f.name),
+        }))?;
+    } else {
+        let rows: Vec<Vec<String>> =
+            uploaded.iter().map(|f| vec![f.name.clone(), output::bytes(f.bytes), f.content_md5.clone()]).collect();
+        output::table(&["FILE", "SIZE", "MD5"], &rows);
+        outln!(
+            "uploaded {} file(s), {} in {:.1}s to {}",
+            uploaded.len(),
+            output::bytes(bytes),
+            started.elapsed().as_secs_f64(),
+            id
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `asset files`: the file infos regenerated from the asset's blobs.
+async fn files(ctx: &Context<'_>, dc: &str, id: &AssetId) -> anyhow::Result<ExitCode> {
+    let dc = ctx.dc(dc)?;
+    let record = dc.catalog().regenerate_files(id).await?;
+    if ctx.json {
+        output::json(&record.files)?;
+    } else {
+        files_table(&record.files);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn delete(ctx: &Context<'_>, dc: &str, id: &AssetId) -> anyhow::Result<ExitCode> {
+    let dc = ctx.dc(dc)?;
+    dc.catalog().delete_asset(id).await?;
+    if ctx.json {
+        output::json(&serde_json::json!({ "deleted": id }))?;
+    } else {
+        outln!("deleted {id}");
     }
     Ok(ExitCode::SUCCESS)
 }

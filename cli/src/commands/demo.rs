@@ -21,8 +21,8 @@ use mirrorcast_core::streaming::StreamingUrls;
 use mirrorcast_http::{serve, ConnectionLimits, Shutdown};
 use mirrorcast_origin::{router, Origin, OriginConfig};
 
-use super::Context;
 use crate::args::DemoArgs;
+use crate::context::Context;
 use crate::output;
 
 pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> {

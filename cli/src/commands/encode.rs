@@ -2,76 +2,37 @@
 //! encoded asset out, as a job others can watch and cancel; `--publish`
 //! makes it streamable.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use chrono::{Duration, Utc};
-use mirrorcast_core::id::{AssetId, LocatorId};
-use mirrorcast_core::model::{Asset, AssetOptions};
+use mirrorcast_core::catalog::{AssetRecord, Catalog};
+use mirrorcast_core::id::LocatorId;
+use mirrorcast_core::model::{Asset, AssetOptions, Locator};
 use mirrorcast_core::streaming::StreamingUrls;
 use mirrorcast_core::{Error, ErrorKind};
 use mirrorcast_encode::{Encoder, Ffmpeg, JobRecord, JobState, Preset};
 
-use super::Context;
+use crate::args::encode::{Encode, Source};
 use crate::args::EncodeArgs;
+use crate::context::Context;
+use crate::datacenter::DataCenter;
 use crate::output;
+use crate::progress::{Mode, Work};
 use crate::upload;
 
 pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode> {
     // Everything the user can get wrong is checked before anything is written.
-    let preset = Preset::parse(&args.preset)?;
-    let planned = match &args.file {
-        Some(path) => {
-            let files = upload::plan(path).map_err(|e| Error::invalid_input(format!("{e:#}")))?;
-            if files.len() != 1 {
-                return Err(
-                    Error::invalid_input(format!("'{}' is a folder: encode takes one file", path.display())).into()
-                );
-            }
-            Some(files)
-        }
-        None => None,
-    };
-    let input = args.asset.as_deref().map(AssetId::parse_any).transpose()?;
-    if args.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-        return Err(Error::invalid_input("--name must not be empty").into());
-    }
+    let Encode { dc, preset, source, name, publish } = args.resolve()?;
     let ffmpeg = Ffmpeg::locate().await?;
-    if let Some(files) = &planned {
-        // A local file that is not media, or that the ladder would upscale, is
-        // refused before anything is uploaded.
-        let (path, _, size) = &files[0];
-        if *size == 0 {
-            return Err(
-                Error::invalid_input(format!("'{}' is empty (0 bytes): nothing to encode", path.display())).into()
-            );
-        }
-        let local = mirrorcast_encode::command::file_url(path);
-        let source = ffmpeg.probe(&local).await.map_err(|e| e.context(format!("'{}'", path.display())))?;
-        preset.ladder(&source)?;
+    if let Source::File(path, _, size) = &source {
+        check_local_file(&ffmpeg, &preset, path, *size).await?;
     }
-    let dc = ctx.dc(&args.dc.dc)?;
+    let dc = ctx.dc(&dc)?;
     let catalog = dc.catalog();
 
-    let input = match (input, planned) {
-        (Some(id), _) => catalog.get_asset(&id).await?.value,
-        (None, Some(files)) => {
-            let name = files[0].1.clone();
-            let asset = Asset::new(name.clone(), AssetOptions::None);
-            catalog.create_asset(&asset).await?;
-            if !ctx.json {
-                errln!("uploading '{name}' as mezzanine asset {}…", asset.id);
-            }
-            let total: u64 = files.iter().map(|(_, _, size)| size).sum();
-            let bar = crate::progress::Work::bytes(crate::progress::Mode::detect(ctx.json), "upload mezzanine", total);
-            upload::upload(dc.store.as_ref(), &asset.container, files, 4, 4 * 1024 * 1024, &bar).await?;
-            bar.finish();
-            catalog.regenerate_files(&asset.id).await?
-        }
-        (None, None) => unreachable!("clap requires a file or --asset"),
-    };
-    let name = args.name.clone().unwrap_or_else(|| {
+    let input = input_asset(ctx, &dc, &catalog, source).await?;
+    let name = name.unwrap_or_else(|| {
         let n = &input.asset.name;
         n.rsplit_once('.').map_or(n.as_str(), |(stem, _)| stem).to_owned()
     });
@@ -100,37 +61,85 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
             }
         }
     });
-    let bar = (!ctx.json && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(100);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos:>3}% {msg}")
-                .expect("a valid template"),
-        );
-        bar
-    });
-    let json = ctx.json;
-    let mut last_line = (JobState::Queued, -1.0);
-    let finished = encoder
-        .run(&job.id, &preset, |j: &JobRecord| {
-            if let Some(bar) = &bar {
-                bar.set_position(j.progress as u64);
-                bar.set_message(j.state.to_string());
-            }
-            if json && (j.state, j.progress.floor()) != last_line {
-                last_line = (j.state, j.progress.floor());
-                let line = serde_json::json!({ "job": j.id, "state": j.state, "progress": j.progress.floor() });
-                outln!("{line}");
-            }
-        })
-        .await;
+    let mut shown = JobProgress::new(ctx.json);
+    let finished = encoder.run(&job.id, &preset, |j: &JobRecord| shown.update(j)).await;
     interrupt.abort();
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    shown.bar.clear();
     let finished = finished?;
     let record = finished.job;
+    ended_well(&record, finished.failure, &dc)?;
+    let out = finished.output.context("a finished job names its output asset")?;
+    let asset = catalog.get_asset(&out).await?.value;
+    let published = match publish {
+        true => Some(publish_output(&dc, &catalog, &asset).await?),
+        false => None,
+    };
+    print(ctx, &record, &input, &asset, published);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A local file that is not media, or that the ladder would upscale, is
+/// refused before anything is uploaded.
+async fn check_local_file(ffmpeg: &Ffmpeg, preset: &Preset, path: &std::path::Path, size: u64) -> anyhow::Result<()> {
+    if size == 0 {
+        return Err(Error::invalid_input(format!("'{}' is empty (0 bytes): nothing to encode", path.display())).into());
+    }
+    let local = mirrorcast_encode::command::file_url(path);
+    let source = ffmpeg.probe(&local).await.map_err(|e| e.context(format!("'{}'", path.display())))?;
+    preset.ladder(&source)?;
+    Ok(())
+}
+
+/// The asset to encode: the one named, or the local file uploaded as a new mezzanine asset.
+async fn input_asset(
+    ctx: &Context<'_>,
+    dc: &DataCenter,
+    catalog: &Catalog,
+    source: Source,
+) -> anyhow::Result<AssetRecord> {
+    let (path, name, size) = match source {
+        Source::Asset(id) => return Ok(catalog.get_asset(&id).await?.value),
+        Source::File(path, name, size) => (path, name, size),
+    };
+    let asset = Asset::new(name.clone(), AssetOptions::None);
+    catalog.create_asset(&asset).await?;
+    if !ctx.json {
+        errln!("uploading '{name}' as mezzanine asset {}…", asset.id);
+    }
+    let bar = Work::bytes(Mode::detect(ctx.json), "upload mezzanine", size);
+    upload::upload(dc.store.as_ref(), &asset.container, vec![(path, name, size)], 4, 4 * 1024 * 1024, &bar).await?;
+    Ok(catalog.regenerate_files(&asset.id).await?)
+}
+
+/// A running job shown: a percentage bar on stderr, and with `--json` a line on
+/// stdout each time its state or whole percent changes.
+struct JobProgress {
+    bar: Work,
+    json: bool,
+    last_line: (JobState, f64),
+}
+
+impl JobProgress {
+    fn new(json: bool) -> Self {
+        JobProgress { bar: Work::percent(Mode::detect(json), "encode"), json, last_line: (JobState::Queued, -1.0) }
+    }
+
+    fn update(&mut self, j: &JobRecord) {
+        self.bar.set_position(j.progress as u64);
+        self.bar.set_detail(j.state.to_string());
+        if self.json && (j.state, j.progress.floor()) != self.last_line {
+            self.last_line = (j.state, j.progress.floor());
+            let line = serde_json::json!({ "job": j.id, "state": j.state, "progress": j.progress.floor() });
+            outln!("{line}");
+        }
+    }
+}
+
+/// A job that did not finish is the command's error: canceled (exit 1), or failed
+/// with its kind (bad input, a source that is not media or a ladder that would upscale, exits 2).
+fn ended_well(record: &JobRecord, failure: Option<ErrorKind>, dc: &DataCenter) -> anyhow::Result<()> {
     match record.state {
-        JobState::Finished => {}
+        JobState::Finished => Ok(()),
         JobState::Canceled => {
             anyhow::bail!("job {} was canceled; its unfinished output was removed", record.id)
         }
@@ -142,23 +151,35 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
                 dc.name,
                 record.id
             );
-            // Bad input (a source that is not media, a ladder that would upscale) exits 2 like any other.
-            return Err(Error::new(finished.failure.unwrap_or(ErrorKind::Other), message).into());
+            Err(Error::new(failure.unwrap_or(ErrorKind::Other), message).into())
         }
     }
-    let out = finished.output.context("a finished job names its output asset")?;
-    let asset = catalog.get_asset(&out).await?.value;
-    let mut published = None;
-    if args.publish {
-        let start = Utc::now() - Duration::minutes(5);
-        let locator = catalog
-            .create_origin_locator(&out, LocatorId::new(), start, start + Duration::days(365), &dc.origin)
-            .await?;
-        let primary = asset.files.iter().find(|f| f.is_primary).context("the encoded asset has no primary .ism")?;
-        dc.note_relative_urls();
-        let urls = StreamingUrls::new(&dc.origin, &locator.id, &primary.name);
-        published = Some((locator, urls));
-    }
+}
+
+/// `--publish`: an origin locator for the output, and the streaming URLs of its primary file.
+async fn publish_output(
+    dc: &DataCenter,
+    catalog: &Catalog,
+    asset: &AssetRecord,
+) -> anyhow::Result<(Locator, StreamingUrls)> {
+    let start = Utc::now() - Duration::minutes(5);
+    let locator = catalog
+        .create_origin_locator(&asset.asset.id, LocatorId::new(), start, start + Duration::days(365), &dc.origin)
+        .await?;
+    let primary = asset.files.iter().find(|f| f.is_primary).context("the encoded asset has no primary .ism")?;
+    dc.note_relative_urls();
+    let urls = StreamingUrls::new(&dc.origin, &locator.id, &primary.name);
+    Ok((locator, urls))
+}
+
+/// The report on stdout: the output asset's id, files and URLs, or one JSON line.
+fn print(
+    ctx: &Context<'_>,
+    record: &JobRecord,
+    input: &AssetRecord,
+    asset: &AssetRecord,
+    published: Option<(Locator, StreamingUrls)>,
+) {
     if ctx.json {
         let (locator, urls) = published.map_or((None, None), |(l, u)| (Some(l), Some(u)));
         let line = serde_json::json!({
@@ -169,20 +190,19 @@ pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode
             "urls": urls,
         });
         outln!("{line}");
-    } else {
-        outln!("{}", asset.asset.id);
-        let rows: Vec<Vec<String>> = asset
-            .files
-            .iter()
-            .map(|f| vec![if f.is_primary { "*".into() } else { String::new() }, f.name.clone(), output::bytes(f.size)])
-            .collect();
-        output::table(&["P", "FILE", "SIZE"], &rows);
-        if let Some((locator, urls)) = published {
-            outln!("origin locator {}", locator.id);
-            for (format, url) in urls.all() {
-                outln!("{format:<10} {url}");
-            }
+        return;
+    }
+    outln!("{}", asset.asset.id);
+    let rows: Vec<Vec<String>> = asset
+        .files
+        .iter()
+        .map(|f| vec![if f.is_primary { "*".into() } else { String::new() }, f.name.clone(), output::bytes(f.size)])
+        .collect();
+    output::table(&["P", "FILE", "SIZE"], &rows);
+    if let Some((locator, urls)) = published {
+        outln!("origin locator {}", locator.id);
+        for (format, url) in urls.all() {
+            outln!("{format:<10} {url}");
         }
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use mirrorcast_encode::{JobId, JobRecord, Jobs};
 
-use super::Context;
 use crate::args::JobCommand;
+use crate::context::Context;
 use crate::output;
 
 pub async fn run(ctx: &Context<'_>, command: JobCommand) -> anyhow::Result<ExitCode> {

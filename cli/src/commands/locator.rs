@@ -3,14 +3,15 @@ use std::process::ExitCode;
 use chrono::{Duration, Utc};
 use mirrorcast_core::delivery::Servable;
 use mirrorcast_core::id::{AssetId, LocatorId};
-use mirrorcast_core::model::{AssetOptions, Locator, LocatorType, Permissions};
+use mirrorcast_core::model::{AssetOptions, Locator, LocatorType};
 use mirrorcast_core::streaming::StreamingUrls;
 use mirrorcast_core::{Error, ErrorKind};
 use serde::Serialize;
 
-use super::Context;
+use crate::args::locator::{CreateLocator, LocatorTask};
 use crate::args::LocatorCommand;
-use crate::output;
+use crate::context::Context;
+use crate::output::{self, Format};
 
 #[derive(Debug, Serialize)]
 struct LocatorUrls {
@@ -46,157 +47,163 @@ fn serves(l: &Locator, options: AssetOptions) -> (&'static str, Option<String>) 
 }
 
 pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<ExitCode> {
-    match command {
-        LocatorCommand::Create { dc, asset, locator_type, id, days, backdate_minutes, permissions, reveal } => {
-            // Every argument is checked before anything is written.
-            let asset = AssetId::parse_any(&asset)?;
-            let locator_type: LocatorType = locator_type.parse()?;
-            let id = id.as_deref().map(LocatorId::parse).transpose()?.unwrap_or_default();
-            let permissions: Permissions = permissions.parse()?;
-            let days = days.unwrap_or(if locator_type == LocatorType::Sas { 1 } else { 365 });
-            if days == 0 || days > 36_500 || !(0..=1440).contains(&backdate_minutes) {
-                return Err(Error::invalid_input("--days must be 1..=36500 and --backdate-minutes 0..=1440").into());
-            }
-            let dc = ctx.dc(&dc.dc)?;
-            let catalog = dc.catalog();
-            let start = Utc::now() - Duration::minutes(backdate_minutes);
-            let expiration = start + Duration::days(days as i64);
-            let record = catalog.get_asset(&asset).await?.value;
-            match locator_type {
-                LocatorType::OnDemandOrigin => {
-                    let locator = catalog.create_origin_locator(&asset, id, start, expiration, &dc.origin).await?;
-                    dc.note_relative_urls();
-                    let urls = primary_urls(&record, &dc.origin, &locator).ok();
-                    if ctx.json {
-                        output::json(&serde_json::json!({ "locator": locator, "urls": urls }))?;
-                    } else {
-                        outln!("{}", locator.id);
-                        if let Some(u) = urls {
-                            for (format, url) in u.urls.all() {
-                                outln!("{format:<10} {url}");
-                            }
-                        }
-                    }
-                }
-                LocatorType::Sas => {
-                    let minutes = (days * 24 * 60) as i64;
-                    let policy = catalog.policy_for("SAS policy", minutes as u64, permissions).await?;
-                    let url = dc.store.signed_url(&record.asset.container, None, permissions, expiration).await?;
-                    let locator = Locator {
-                        id,
-                        locator_type,
-                        asset_id: asset,
-                        policy_id: policy.id,
-                        start_time: Some(start),
-                        expiration,
-                        path: url.without_query().to_owned(),
-                        delivery: Default::default(),
-                    };
-                    catalog.create_locator(&locator).await?;
-                    let shown = if reveal { url.expose().to_owned() } else { url.to_string() };
-                    if ctx.json {
-                        output::json(&serde_json::json!({ "locator": locator, "url": shown }))?;
-                    } else {
-                        outln!("{}\n{shown}", locator.id);
-                    }
-                }
-            }
-        }
-        LocatorCommand::List { dc, asset, output } => {
-            let asset = asset.as_deref().map(AssetId::parse_any).transpose()?;
-            let format = output::Format::parse(ctx.json, &output)?;
-            let dc = ctx.dc(&dc.dc)?;
-            let catalog = dc.catalog();
-            let locators = catalog.list_locators(asset.as_ref()).await?;
-            // The assets' options (a protected asset's locators serve nothing): one asset's record,
-            // or every asset from one listing, not a read per locator's asset.
-            let options: std::collections::HashMap<AssetId, AssetOptions> = match &asset {
-                Some(id) => match catalog.get_asset(id).await {
-                    Ok(record) => [(*id, record.value.asset.options)].into(),
-                    Err(e) if e.kind() == ErrorKind::NotFound => Default::default(),
-                    Err(e) => return Err(e.into()),
-                },
-                None => catalog.list_assets().await?.records.iter().map(|r| (r.asset.id, r.asset.options)).collect(),
-            };
-            let serves_of = |l: &Locator| serves(l, options.get(&l.asset_id).copied().unwrap_or_default());
-            if format == output::Format::Ams {
-                output::json(&mirrorcast_core::ams::v2_feed("Locators", v2_locators(&catalog, &locators).await?))?;
-            } else if format == output::Format::Json {
-                let mut listed = Vec::new();
-                for l in &locators {
-                    let mut value = serde_json::to_value(l)?;
-                    let (label, why) = serves_of(l);
-                    value["serves"] = label.into();
-                    if let Some(why) = why {
-                        value["notServedBecause"] = why.into();
-                    }
-                    listed.push(value);
-                }
-                output::json(&listed)?;
-            } else {
-                let rows: Vec<Vec<String>> = locators
-                    .iter()
-                    .map(|l| {
-                        vec![
-                            l.id.to_string(),
-                            l.locator_type.to_string(),
-                            l.asset_id.to_string(),
-                            l.start_time.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                            l.expiration.to_rfc3339(),
-                            serves_of(l).0.to_owned(),
-                        ]
-                    })
-                    .collect();
-                output::table(&["ID", "TYPE", "ASSET", "START", "EXPIRES", "SERVES"], &rows);
-            }
-        }
-        LocatorCommand::Delete { dc, locator } => {
-            let id = LocatorId::parse(&locator)?;
-            let dc = ctx.dc(&dc.dc)?;
-            revoke_if_grant(&dc, &id).await?;
-            if !dc.catalog().delete_locator(&id).await? {
-                return Err(Error::not_found(format!("locator {id} not found in data center '{}'", dc.name)).into());
-            }
-            if ctx.json {
-                output::json(&serde_json::json!({ "deleted": id }))?;
-            } else {
-                outln!("deleted {id}");
-            }
-        }
-        LocatorCommand::Urls { dc, asset } => {
-            let asset = AssetId::parse_any(&asset)?;
-            let dc = ctx.dc(&dc.dc)?;
-            let catalog = dc.catalog();
-            let record = catalog.get_asset(&asset).await?.value;
-            let mut all = Vec::new();
-            for l in catalog.list_locators(Some(&asset)).await? {
-                if l.locator_type == LocatorType::OnDemandOrigin {
-                    all.push(primary_urls(&record, &dc.origin, &l)?);
-                }
-            }
-            if all.is_empty() {
-                return Err(Error::not_found(format!(
-                    "asset {asset} has no origin locator: create one with `mirrorcast locator create --type origin`"
-                ))
-                .into());
-            }
+    // Every argument is checked before anything is written.
+    match command.resolve(ctx.json)? {
+        LocatorTask::Create(task) => create(ctx, task).await?,
+        LocatorTask::List { dc, asset, format } => list(ctx, &dc, asset.as_ref(), format).await?,
+        LocatorTask::Delete { dc, id } => delete(ctx, &dc, &id).await?,
+        LocatorTask::Urls { dc, asset } => urls(ctx, &dc, &asset).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn create(ctx: &Context<'_>, task: CreateLocator) -> anyhow::Result<()> {
+    let CreateLocator { dc, asset, locator_type, id, permissions, days, backdate_minutes, reveal } = task;
+    let dc = ctx.dc(&dc)?;
+    let catalog = dc.catalog();
+    let start = Utc::now() - Duration::minutes(backdate_minutes);
+    let expiration = start + Duration::days(days as i64);
+    let record = catalog.get_asset(&asset).await?.value;
+    match locator_type {
+        LocatorType::OnDemandOrigin => {
+            let locator = catalog.create_origin_locator(&asset, id, start, expiration, &dc.origin).await?;
             dc.note_relative_urls();
+            let urls = primary_urls(&record, &dc.origin, &locator).ok();
             if ctx.json {
-                output::json(&all)?;
+                output::json(&serde_json::json!({ "locator": locator, "urls": urls }))?;
             } else {
-                for u in &all {
-                    outln!("locator {} (expires {}, serves {})", u.locator, u.expiration.to_rfc3339(), u.serves);
-                    if let Some(why) = &u.not_served_because {
-                        outln!("  not servable: {why}");
-                    }
+                outln!("{}", locator.id);
+                if let Some(u) = urls {
                     for (format, url) in u.urls.all() {
-                        outln!("  {format:<10} {url}");
+                        outln!("{format:<10} {url}");
                     }
                 }
+            }
+        }
+        LocatorType::Sas => {
+            let minutes = (days * 24 * 60) as i64;
+            let policy = catalog.policy_for("SAS policy", minutes as u64, permissions).await?;
+            let url = dc.store.signed_url(&record.asset.container, None, permissions, expiration).await?;
+            let locator = Locator {
+                id,
+                locator_type,
+                asset_id: asset,
+                policy_id: policy.id,
+                start_time: Some(start),
+                expiration,
+                path: url.without_query().to_owned(),
+                delivery: Default::default(),
+            };
+            catalog.create_locator(&locator).await?;
+            let shown = if reveal { url.expose().to_owned() } else { url.to_string() };
+            if ctx.json {
+                output::json(&serde_json::json!({ "locator": locator, "url": shown }))?;
+            } else {
+                outln!("{}\n{shown}", locator.id);
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+async fn list(ctx: &Context<'_>, dc: &str, asset: Option<&AssetId>, format: Format) -> anyhow::Result<()> {
+    let dc = ctx.dc(dc)?;
+    let catalog = dc.catalog();
+    let locators = catalog.list_locators(asset).await?;
+    // The assets' options (a protected asset's locators serve nothing): one asset's record,
+    // or every asset from one listing, not a read per locator's asset.
+    let options: std::collections::HashMap<AssetId, AssetOptions> = match asset {
+        Some(id) => match catalog.get_asset(id).await {
+            Ok(record) => [(*id, record.value.asset.options)].into(),
+            Err(e) if e.kind() == ErrorKind::NotFound => Default::default(),
+            Err(e) => return Err(e.into()),
+        },
+        None => catalog.list_assets().await?.records.iter().map(|r| (r.asset.id, r.asset.options)).collect(),
+    };
+    let serves_of = |l: &Locator| serves(l, options.get(&l.asset_id).copied().unwrap_or_default());
+    match format {
+        Format::Ams => {
+            output::json(&mirrorcast_core::ams::v2_feed("Locators", v2_locators(&catalog, &locators).await?))?
+        }
+        Format::Json => {
+            let mut listed = Vec::new();
+            for l in &locators {
+                let mut value = serde_json::to_value(l)?;
+                let (label, why) = serves_of(l);
+                value["serves"] = label.into();
+                if let Some(why) = why {
+                    value["notServedBecause"] = why.into();
+                }
+                listed.push(value);
+            }
+            output::json(&listed)?;
+        }
+        Format::Table => {
+            let rows: Vec<Vec<String>> = locators
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.id.to_string(),
+                        l.locator_type.to_string(),
+                        l.asset_id.to_string(),
+                        l.start_time.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                        l.expiration.to_rfc3339(),
+                        serves_of(l).0.to_owned(),
+                    ]
+                })
+                .collect();
+            output::table(&["ID", "TYPE", "ASSET", "START", "EXPIRES", "SERVES"], &rows);
+        }
+    }
+    Ok(())
+}
+
+async fn delete(ctx: &Context<'_>, dc: &str, id: &LocatorId) -> anyhow::Result<()> {
+    let dc = ctx.dc(dc)?;
+    revoke_if_grant(&dc, id).await?;
+    if !dc.catalog().delete_locator(id).await? {
+        return Err(Error::not_found(format!("locator {id} not found in data center '{}'", dc.name)).into());
+    }
+    if ctx.json {
+        output::json(&serde_json::json!({ "deleted": id }))?;
+    } else {
+        outln!("deleted {id}");
+    }
+    Ok(())
+}
+
+/// `locator urls`: the streaming URLs of each origin locator of the asset.
+async fn urls(ctx: &Context<'_>, dc: &str, asset: &AssetId) -> anyhow::Result<()> {
+    let dc = ctx.dc(dc)?;
+    let catalog = dc.catalog();
+    let record = catalog.get_asset(asset).await?.value;
+    let mut all = Vec::new();
+    for l in catalog.list_locators(Some(asset)).await? {
+        if l.locator_type == LocatorType::OnDemandOrigin {
+            all.push(primary_urls(&record, &dc.origin, &l)?);
+        }
+    }
+    if all.is_empty() {
+        return Err(Error::not_found(format!(
+            "asset {asset} has no origin locator: create one with `mirrorcast locator create --type origin`"
+        ))
+        .into());
+    }
+    dc.note_relative_urls();
+    if ctx.json {
+        output::json(&all)?;
+    } else {
+        for u in &all {
+            outln!("locator {} (expires {}, serves {})", u.locator, u.expiration.to_rfc3339(), u.serves);
+            if let Some(why) = &u.not_served_because {
+                outln!("  not servable: {why}");
+            }
+            for (format, url) in u.urls.all() {
+                outln!("  {format:<10} {url}");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn primary_urls(

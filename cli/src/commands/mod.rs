@@ -14,13 +14,13 @@ mod replicate;
 mod serve;
 mod verify;
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use crate::args::{Cli, Command};
+// import.rs still names it `super::Context`; every other command takes it from `crate::context`.
+use crate::context::Context;
+use crate::datacenter;
 use mirrorcast_plugin::Registry;
-
-use crate::datacenter::{self, DataCenter};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(path) = &cli.config {
@@ -42,20 +42,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve::run(&ctx, a).await,
         Command::Front(a) => front::run(&ctx, a).await,
         Command::Drill(a) => drill::run(&ctx, a).await,
-    }
-}
-
-/// What every command needs besides its own arguments.
-pub struct Context<'a> {
-    pub json: bool,
-    pub config: Option<&'a Path>,
-    pub plugins: &'a Registry,
-    pub settings: datacenter::Settings,
-}
-
-impl Context<'_> {
-    pub fn dc(&self, name: &str) -> anyhow::Result<DataCenter> {
-        Ok(datacenter::resolve_with(name, self.config, self.plugins, &self.settings)?)
     }
 }
 

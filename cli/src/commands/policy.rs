@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
-use super::Context;
 use crate::args::PolicyCommand;
+use crate::context::Context;
 use crate::output;
 
 pub async fn run(ctx: &Context<'_>, command: PolicyCommand) -> anyhow::Result<ExitCode> {

@@ -1,4 +1,3 @@
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,9 +12,10 @@ use mirrorcast_core::replicate::{
 use mirrorcast_core::store::Throttled;
 use mirrorcast_core::Error;
 
-use super::Context;
 use crate::args::ReplicateArgs;
+use crate::context::Context;
 use crate::output;
+use crate::progress::{Mode, Work};
 
 pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitCode> {
     // Every argument is checked before anything is read or written.
@@ -305,88 +305,46 @@ fn status_word(a: &AssetReport) -> String {
 /// plain lines, one per asset planned and finished (each copied blob at debug
 /// level). Nothing with `--json`.
 struct Lines {
-    quiet: bool,
-    bar: Option<indicatif::ProgressBar>,
-    /// Blobs planned and blobs done, for the bar's message.
+    work: Work,
+    /// Blobs planned and blobs done, for the bar's detail.
     blobs: std::sync::Mutex<(u64, u64)>,
 }
 
 impl Lines {
     fn new(quiet: bool) -> Self {
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "replicate [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}  {msg}",
-                )
-                .expect("the template is valid")
-                .progress_chars("=> "),
-            );
-            bar
-        });
-        Lines { quiet, bar, blobs: std::sync::Mutex::new((0, 0)) }
+        Lines { work: Work::bytes_as_planned(Mode::detect(quiet), "replicate"), blobs: std::sync::Mutex::new((0, 0)) }
     }
 
-    fn blob_counts(&self, planned: u64, done: u64) -> Option<String> {
-        let mut b = self.blobs.lock().ok()?;
+    fn count_blobs(&self, planned: u64, done: u64) {
+        let Ok(mut b) = self.blobs.lock() else { return };
         b.0 += planned;
         b.1 += done;
-        Some(format!("{}/{} blobs", b.1, b.0))
+        self.work.set_detail(format!("{}/{} blobs", b.1, b.0));
     }
 
-    /// A line for the user: above the bar on a terminal, plain otherwise.
-    fn say(&self, line: String) {
-        match &self.bar {
-            Some(bar) => bar.suspend(|| errln!("{line}")),
-            None => errln!("{line}"),
-        }
-    }
-}
-
-impl Lines {
     /// Clears the bar before the report is printed.
     fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
+        self.work.clear();
     }
 }
 
 impl Progress for Lines {
     fn planned(&self, asset: &AssetRecord, blobs: u64, bytes: u64) {
-        let counts = self.blob_counts(blobs, 0);
-        match &self.bar {
-            Some(bar) => {
-                bar.inc_length(bytes);
-                if let Some(c) = counts {
-                    bar.set_message(c);
-                }
-            }
-            None if !self.quiet => {
-                errln!("plan {}: {} blob(s) to copy, {}", asset.asset.id, blobs, output::bytes(bytes))
-            }
-            None => {}
-        }
+        self.work.plan(bytes);
+        self.count_blobs(blobs, 0);
+        self.work.say_plain(&format!("plan {}: {} blob(s) to copy, {}", asset.asset.id, blobs, output::bytes(bytes)));
     }
 
     fn blob_done(&self, _asset: &AssetId, outcome: &BlobOutcome) {
         tracing::debug!(blob = %outcome.name, status = ?outcome.status, bytes = outcome.bytes, "blob done");
-        let counts = self.blob_counts(0, 1);
-        if let Some(bar) = &self.bar {
-            if outcome.status == BlobStatus::Copied {
-                bar.inc(outcome.bytes);
-            }
-            if let Some(c) = counts {
-                bar.set_message(c);
-            }
+        if outcome.status == BlobStatus::Copied {
+            self.work.advance(outcome.bytes);
         }
+        self.count_blobs(0, 1);
     }
 
     fn asset_done(&self, r: &AssetReport) {
-        if self.quiet {
-            return;
-        }
-        self.say(format!(
+        self.work.say(&format!(
             "done {}: {:?}, {} copied, {} skipped, {} failed",
             r.id, r.status, r.counts.copied, r.counts.skipped, r.counts.failed
         ));

@@ -7,34 +7,26 @@ use mirrorcast_core::Error;
 use mirrorcast_http::{access_log, serve, ConnectionLimits, Shutdown};
 use mirrorcast_origin::{router, Origin, OriginConfig};
 
-use super::Context;
 use crate::args::ServeArgs;
+use crate::context::Context;
 
 pub async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let dc = ctx.dc(&args.dc.dc)?;
+    let args = args.resolve()?;
+    let dc = ctx.dc(&args.dc)?;
     let listen = args.listen.or(dc.serve.clone()).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
     let addr: std::net::SocketAddr = listen
         .parse()
         .map_err(|_| Error::invalid_input(format!("--listen '{listen}' is not an address such as 127.0.0.1:8080")))?;
-    if args.index_cache_mib == 0 {
-        return Err(Error::invalid_input("--index-cache-mib must be at least 1").into());
-    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Error::invalid_input(format!("cannot listen on {addr}: {e}")))?;
     let bound = listener.local_addr().context("the listening address")?;
-    if args.upstream_timeout_secs == 0 {
-        return Err(Error::invalid_input("--upstream-timeout-secs must be at least 1").into());
-    }
     let config = OriginConfig {
-        index_cache_bytes: args.index_cache_mib * 1024 * 1024,
-        upstream_timeout: std::time::Duration::from_secs(args.upstream_timeout_secs),
+        index_cache_bytes: args.index_cache_bytes,
+        upstream_timeout: args.upstream_timeout,
         name: Some(dc.name.clone()),
         ..Default::default()
     };
-    if args.max_connections == 0 {
-        return Err(Error::invalid_input("--max-connections must be at least 1").into());
-    }
     let limits = ConnectionLimits { max_connections: args.max_connections, ..Default::default() };
     let origin = Origin::new(dc.store.clone(), config);
     errln!("mirrorcast: serving data center '{}' at http://{bound}", dc.name);

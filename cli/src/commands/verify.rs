@@ -1,56 +1,44 @@
 use std::process::ExitCode;
 
-use mirrorcast_core::id::AssetId;
 use mirrorcast_core::Error;
 use mirrorcast_verify::served::{verify_served, Fetch, Fetched, Served};
-use mirrorcast_verify::{verify, Report, RequestsSent, VerifyOptions};
+use mirrorcast_verify::{verify, Report, RequestsSent};
 
-use super::Context;
+use crate::args::verify::{ReportFormat, Verify};
 use crate::args::VerifyArgs;
+use crate::context::Context;
+use crate::progress::{Mode, Work};
 
 pub async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let format = match (ctx.json, args.format.as_deref()) {
-        (true, Some(f)) if f != "json" => {
-            return Err(Error::invalid_input(format!("--json and --format {f} conflict: give one of them")).into())
-        }
-        (true, _) => "json",
-        (false, f) => f.unwrap_or("text"),
-    };
-    if !matches!(format, "text" | "json" | "junit") {
-        return Err(Error::invalid_input(format!("unknown format '{format}': use text, json or junit")).into());
-    }
-    if args.parallel == 0 {
-        return Err(Error::invalid_input("--parallel must be at least 1").into());
-    }
-    let ids = args.pair.assets.iter().map(|a| AssetId::parse_any(a)).collect::<Result<Vec<_>, _>>()?;
-    let (a, b) = (ctx.dc(&args.pair.from)?, ctx.dc(&args.pair.to)?);
+    let Verify { from, to, selected, http, options, format } = args.resolve(ctx.json)?;
+    let (a, b) = (ctx.dc(&from)?, ctx.dc(&to)?);
     // Stores compared with themselves always agree: such a report would be a pass that checked
     // nothing. Two origins (--http) may serve one account and still differ, so they are compared.
-    if !args.http {
+    if http.is_none() {
         a.check_apart_from(&b, "comparing a data center with itself proves nothing: give --to its replica")?;
     }
-    let options = VerifyOptions { deep: args.deep, audit_source: args.audit_source, parallel: args.parallel };
-    let selected = (!args.pair.all && !ids.is_empty()).then_some(ids.as_slice());
+    let selected = selected.as_deref();
     // The verify crate reports nothing while it works: a spinner with the time spent.
-    let spinner = crate::progress::Work::spinner(
-        crate::progress::Mode::detect(ctx.json),
-        format!("verify {} against {}", a.name, b.name),
-    );
+    let spinner = Work::spinner(Mode::detect(ctx.json), format!("verify {} against {}", a.name, b.name));
     let sent_before = (a.store.requests_sent(), b.store.requests_sent());
-    let mut report = if args.http {
-        let a_base = origin_base(&a.name, args.from_url.as_deref(), &a.origin, "--from-url")?;
-        let b_base = origin_base(&b.name, args.to_url.as_deref(), &b.origin, "--to-url")?;
-        let fetch = HttpFetch::new(ctx.settings.retry_for)?;
-        verify_served(
-            a.store.clone(),
-            Served { name: &a.name, base: &a_base },
-            Served { name: &b.name, base: &b_base },
-            selected,
-            &fetch,
-        )
-        .await?
-    } else {
-        verify((&a.name, a.store.clone(), &a.origin), (&b.name, b.store.clone(), &b.origin), selected, &options).await?
+    let mut report = match http {
+        Some(bases) => {
+            let a_base = origin_base(&a.name, bases.from_url.as_deref(), &a.origin, "--from-url")?;
+            let b_base = origin_base(&b.name, bases.to_url.as_deref(), &b.origin, "--to-url")?;
+            let fetch = HttpFetch::new(ctx.settings.retry_for)?;
+            verify_served(
+                a.store.clone(),
+                Served { name: &a.name, base: &a_base },
+                Served { name: &b.name, base: &b_base },
+                selected,
+                &fetch,
+            )
+            .await?
+        }
+        None => {
+            verify((&a.name, a.store.clone(), &a.origin), (&b.name, b.store.clone(), &b.origin), selected, &options)
+                .await?
+        }
     };
     spinner.finish();
     report.requests = Some(RequestsSent {
@@ -61,11 +49,11 @@ pub async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<ExitCode
     Ok(ExitCode::from(report.exit_code()))
 }
 
-fn print(report: &Report, format: &str) -> anyhow::Result<()> {
+fn print(report: &Report, format: ReportFormat) -> anyhow::Result<()> {
     match format {
-        "json" => crate::output::json(report)?,
-        "junit" => out!("{}", report.to_junit()),
-        _ => out!("{}", report.to_text()),
+        ReportFormat::Json => crate::output::json(report)?,
+        ReportFormat::Junit => out!("{}", report.to_junit()),
+        ReportFormat::Text => out!("{}", report.to_text()),
     }
     Ok(())
 }

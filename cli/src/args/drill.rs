@@ -1,0 +1,55 @@
+//! `drill` resolved: the front's URL, the locator and its primary file, the
+//! formats and renditions, into the drill's configuration.
+
+use mirrorcast_core::id::LocatorId;
+use mirrorcast_core::Error;
+use mirrorcast_drill::{DrillConfig, Selection, StreamFormat, Url};
+
+use super::DrillArgs;
+
+impl DrillArgs {
+    pub fn resolve(self) -> anyhow::Result<DrillConfig> {
+        let base = Url::parse(&self.front).map_err(|e| {
+            Error::invalid_input(format!("--front '{}' is not a URL ({e}): use e.g. http://127.0.0.1:8000", self.front))
+        })?;
+        let (id, ism_in_locator) = match self.locator.split_once('/') {
+            Some((id, ism)) => (id, Some(ism.to_owned())),
+            None => (self.locator.as_str(), None),
+        };
+        let locator = LocatorId::parse(id).map_err(|_| {
+            Error::invalid_input(format!("--locator '{id}' is not a locator id (a GUID or nb:lid:UUID:<guid>)"))
+        })?;
+        let ism = match (self.ism, ism_in_locator) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(Error::invalid_input(format!("--ism '{a}' and --locator …/{b} name different files")).into())
+            }
+            (Some(name), _) | (None, Some(name)) => name,
+            (None, None) => return Err(Error::invalid_input(
+                "name the primary file: --ism 'Name.ism' (or --locator <guid>/Name.ism), as `locator urls` shows it",
+            )
+            .into()),
+        };
+        let formats = match self.format.as_str() {
+            "hls" => vec![StreamFormat::Hls],
+            "dash" => vec![StreamFormat::Dash],
+            _ => vec![StreamFormat::Hls, StreamFormat::Dash],
+        };
+        Ok(DrillConfig {
+            base,
+            locator,
+            ism,
+            formats,
+            selection: if self.renditions == "all" { Selection::All } else { Selection::Top },
+            kill: self.kill,
+            kill_at: self.kill_at,
+            kill_after: self.kill_after,
+            duration: self.duration,
+            start_buffer: self.start_buffer,
+            buffer: self.buffer,
+            max_stall: self.max_stall,
+            retries: self.retries,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
+            save: self.save,
+        })
+    }
+}

@@ -1,0 +1,68 @@
+//! `locator …` resolved: ids, type, permissions and validity checked before
+//! anything is read or written.
+
+use mirrorcast_core::id::{AssetId, LocatorId};
+use mirrorcast_core::model::{LocatorType, Permissions};
+use mirrorcast_core::Error;
+
+use super::LocatorCommand;
+use crate::output::Format;
+
+/// One `locator` subcommand, checked. `dc` is the data center's name, resolved when the task runs.
+pub enum LocatorTask {
+    Create(CreateLocator),
+    List { dc: String, asset: Option<AssetId>, format: Format },
+    Delete { dc: String, id: LocatorId },
+    Urls { dc: String, asset: AssetId },
+}
+
+pub struct CreateLocator {
+    pub dc: String,
+    pub asset: AssetId,
+    pub locator_type: LocatorType,
+    /// The id asked for, else a new one.
+    pub id: LocatorId,
+    /// Used by a SAS locator only.
+    pub permissions: Permissions,
+    /// Validity: 1..=36500 days (default 365 for origin, 1 for sas), starting
+    /// `backdate_minutes` (0..=1440) in the past.
+    pub days: u64,
+    pub backdate_minutes: i64,
+    pub reveal: bool,
+}
+
+impl LocatorCommand {
+    /// `json`: the global `--json`, which `--output` formats defer to.
+    pub fn resolve(self, json: bool) -> anyhow::Result<LocatorTask> {
+        Ok(match self {
+            LocatorCommand::Create { dc, asset, locator_type, id, days, backdate_minutes, permissions, reveal } => {
+                let asset = AssetId::parse_any(&asset)?;
+                let locator_type: LocatorType = locator_type.parse()?;
+                let id = id.as_deref().map(LocatorId::parse).transpose()?.unwrap_or_default();
+                let permissions: Permissions = permissions.parse()?;
+                let days = days.unwrap_or(if locator_type == LocatorType::Sas { 1 } else { 365 });
+                if days == 0 || days > 36_500 || !(0..=1440).contains(&backdate_minutes) {
+                    return Err(Error::invalid_input("--days must be 1..=36500 and --backdate-minutes 0..=1440").into());
+                }
+                LocatorTask::Create(CreateLocator {
+                    dc: dc.dc,
+                    asset,
+                    locator_type,
+                    id,
+                    permissions,
+                    days,
+                    backdate_minutes,
+                    reveal,
+                })
+            }
+            LocatorCommand::List { dc, asset, output } => {
+                let asset = asset.as_deref().map(AssetId::parse_any).transpose()?;
+                LocatorTask::List { dc: dc.dc, asset, format: Format::parse(json, &output)? }
+            }
+            LocatorCommand::Delete { dc, locator } => {
+                LocatorTask::Delete { dc: dc.dc, id: LocatorId::parse(&locator)? }
+            }
+            LocatorCommand::Urls { dc, asset } => LocatorTask::Urls { dc: dc.dc, asset: AssetId::parse_any(&asset)? },
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! `serve` resolved: the origin's limits checked before the data center is
+//! opened or the address bound.
+
+use std::time::Duration;
+
+use mirrorcast_core::Error;
+
+use super::ServeArgs;
+
+pub struct Serve {
+    pub dc: String,
+    /// The flag; else the data center's `serve` address, else 127.0.0.1:8080.
+    pub listen: Option<String>,
+    pub index_cache_bytes: u64,
+    pub upstream_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> anyhow::Result<Serve> {
+        if self.index_cache_mib == 0 {
+            return Err(Error::invalid_input("--index-cache-mib must be at least 1").into());
+        }
+        if self.upstream_timeout_secs == 0 {
+            return Err(Error::invalid_input("--upstream-timeout-secs must be at least 1").into());
+        }
+        if self.max_connections == 0 {
+            return Err(Error::invalid_input("--max-connections must be at least 1").into());
+        }
+        Ok(Serve {
+            dc: self.dc.dc,
+            listen: self.listen,
+            index_cache_bytes: self.index_cache_mib * 1024 * 1024,
+            upstream_timeout: Duration::from_secs(self.upstream_timeout_secs),
+            max_connections: self.max_connections,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::args::{Cli, Command};
+
+    fn resolve(flags: &[&str]) -> anyhow::Result<super::Serve> {
+        let cli = Cli::try_parse_from(["mirrorcast", "serve", "--dc", "a"].iter().chain(flags)).unwrap();
+        let Command::Serve(args) = cli.command else { unreachable!("parsed as serve") };
+        args.resolve()
+    }
+
+    #[test]
+    fn serve_limits_of_zero_are_refused_by_name_before_anything_is_bound() {
+        for (flag, message) in [
+            ("--index-cache-mib", "--index-cache-mib must be at least 1"),
+            ("--upstream-timeout-secs", "--upstream-timeout-secs must be at least 1"),
+            ("--max-connections", "--max-connections must be at least 1"),
+        ] {
+            let error = resolve(&[flag, "0"]).err().map(|e| e.to_string());
+            assert_eq!(error.as_deref(), Some(message));
+        }
+        let serve = resolve(&["--index-cache-mib", "2", "--upstream-timeout-secs", "3"]).unwrap();
+        assert_eq!((serve.index_cache_bytes, serve.upstream_timeout.as_secs()), (2 * 1024 * 1024, 3));
+    }
+}
