@@ -9,7 +9,6 @@ use crate::{FormatError, Result};
 
 // The origin's moov walk still reads headers through this path; it moves to
 // `bmff::TopLevelWalk` with the origin's split, then this re-export goes.
-pub use crate::bmff::{box_header, BoxHeader};
 
 /// One track's samples, in decode order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -746,7 +745,7 @@ pub(crate) mod tests {
         assert!(Index::from_moov(b"\0\0\0\x08moov").is_err());
         assert!(Index::from_moov(b"\0\0\0\x10moov\0\0\0\xffmvhd").is_err());
         assert!(Index::from_moov(b"\0\0").is_err());
-        assert!(box_header(b"\0\0\0\x01mdat").is_none());
+        assert!(crate::bmff::box_header(b"\0\0\0\x01mdat").is_none());
     }
 
     #[test]

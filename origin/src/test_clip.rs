@@ -1,6 +1,7 @@
 //! A real clip for the packagers' unit tests: ffmpeg makes it, its moov is indexed.
 
-use mirrorcast_media::fragment::{box_header, Index};
+use mirrorcast_media::bmff::{TopLevelWalk, WalkStep};
+use mirrorcast_media::fragment::Index;
 
 /// A 5 s clip of `size` (key frames every 2 s, stereo AAC) written to
 /// `dir/name`, indexed from its moov.
@@ -16,13 +17,9 @@ pub fn clip(dir: &std::path::Path, name: &str, size: &str) -> Index {
         .expect("ffmpeg is needed for this test: apt-get install ffmpeg");
     assert!(status.success());
     let file = std::fs::read(&path).unwrap();
-    let mut at = 0;
-    loop {
-        let h = box_header(&file[at..]).unwrap();
-        let size = h.size.unwrap() as usize;
-        if &h.kind == b"moov" {
-            return Index::from_moov(&file[at..at + size]).unwrap();
-        }
-        at += size;
-    }
+    let WalkStep::Done(layout) = TopLevelWalk::until_moov(file.len() as u64).feed(0, &file).unwrap() else {
+        panic!("the whole file was fed to the walk");
+    };
+    let moov = layout.moov().expect("ffmpeg wrote a moov").range();
+    Index::from_moov(&file[moov.start as usize..moov.end as usize]).unwrap()
 }

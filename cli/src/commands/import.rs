@@ -12,7 +12,7 @@ use mirrorcast_core::ams::{Export, ExportReader, RecordKind};
 use mirrorcast_core::import::{import_export, ImportAction, ImportLine, ImportReport};
 use mirrorcast_core::Error;
 
-use super::Context;
+use crate::context::Context;
 use crate::output;
 use crate::progress::{Mode, Work};
 
