@@ -310,7 +310,7 @@ impl AzureConfig {
     /// endpoint: http or https, default or given `BlobEndpoint`, primary or
     /// geo-secondary, any case, any credential. Azure's account names are
     /// unique within a cloud, so a host-style endpoint is named by its cloud
-    /// ([`cloud_of`]: Private Link, DFS and DNS-zone hosts are the same
+    /// (`cloud_of`: Private Link, DFS and DNS-zone hosts are the same
     /// account); an emulator, path-style, by its host and port (any loopback
     /// address is this machine).
     pub fn account_identity(&self) -> StoreIdentity {

@@ -61,7 +61,7 @@ impl TokenProvider for StaticToken {
 }
 
 /// A provider behind a cache shared by every clone: one token serves all
-/// concurrent requests; a new one is fetched within [`REFRESH_MARGIN`] of expiry.
+/// concurrent requests; a new one is fetched within `REFRESH_MARGIN` (5 minutes) of expiry.
 #[derive(Clone)]
 pub struct BearerSource {
     inner: Arc<Cached>,
