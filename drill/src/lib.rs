@@ -8,7 +8,7 @@
 //! - [`player`]: a player's buffer: when to fetch next, when playback ran dry (pure).
 //! - [`segment`]: frames in an fMP4 media segment (pure).
 //! - [`report`]: the drill's verdict, as text and JSON (pure).
-//! - [`run`]: the HTTP side: fetching, pacing, the kill, saving what arrived.
+//! - [`run`](mod@run): the HTTP side: fetching, pacing, the kill, saving what arrived.
 
 pub mod player;
 pub mod playlist;

@@ -9,12 +9,15 @@ use serde::Serialize;
 /// One stall: playback stopped at `at` (seconds since the drill began) for `seconds`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stall {
+    /// When playback stopped, in seconds since the drill began.
     pub at: f64,
+    /// How long the viewer looked at a frozen picture.
     pub seconds: f64,
     /// The segment whose late arrival ended it (its index in the rendition).
     pub segment: usize,
 }
 
+/// One player's buffer and playback position, moved forward by the caller's clock.
 #[derive(Debug, Clone)]
 pub struct Playhead {
     start_buffer: f64,
@@ -25,6 +28,7 @@ pub struct Playhead {
     playing: Option<(f64, f64)>,
     /// When playback first started.
     pub started_at: Option<f64>,
+    /// Every stall so far, in order.
     pub stalls: Vec<Stall>,
 }
 

@@ -21,80 +21,117 @@ use serde::Serialize;
 use crate::player::Stall;
 use crate::playlist::Kind;
 
+/// One manifest or playlist the drill read (or failed to).
 #[derive(Debug, Clone, Serialize)]
 pub struct ManifestResult {
+    /// `hls` or `dash`.
     pub format: String,
+    /// The URL's path, without query string.
     pub path: String,
+    /// Fetched and understood.
     pub ok: bool,
+    /// The origin that answered, when it said.
     pub origin: Option<String>,
+    /// Why it is not ok: not fetched, or what was wrong with it.
     pub detail: Option<String>,
 }
 
+/// What one player received and what its viewer saw.
 #[derive(Debug, Clone, Serialize)]
 pub struct RenditionResult {
+    /// `hls` or `dash`.
     pub format: String,
+    /// The rendition as the manifest names it.
     pub name: String,
+    /// Video, audio or other, as the manifest says.
     pub kind: Kind,
     /// The initialization segment: `None` when the rendition has none.
     pub init: Option<bool>,
+    /// Media segments the playlist lists (after `--duration`).
     pub segments_expected: usize,
+    /// Media segments that arrived whole, in time or late.
     pub segments_received: usize,
+    /// Frames (samples) in the segments received.
     pub frames_received: u64,
     /// Frames of every segment, received or counted afterwards; `None` when a missed
     /// segment could not be fetched even then.
     pub frames_expected: Option<u64>,
+    /// Seconds of media the playlist lists (after `--duration`).
     pub media_seconds: f64,
+    /// When playback began, in seconds since the drill began; `None` if it never did.
     pub started_at: Option<f64>,
+    /// Every time playback froze.
     pub stalls: Vec<Stall>,
+    /// The longest of `stalls`, in seconds; 0 without any.
     pub longest_stall: f64,
     /// Which origin answered (the `x-mirrorcast-origin` header; `?` without it), segments per origin.
     pub origins: BTreeMap<String, u64>,
+    /// Paths of the segments (init included) that never arrived after every retry.
     pub missed: Vec<String>,
+    /// The file the received bytes were written to (`--save`).
     pub saved: Option<String>,
 }
 
 impl RenditionResult {
+    /// Whether every segment arrived, the init segment too; stalls are judged apart.
     pub fn complete(&self) -> bool {
         self.init != Some(false) && self.segments_received == self.segments_expected && self.missed.is_empty()
     }
 }
 
+/// The kill command's run.
 #[derive(Debug, Clone, Serialize)]
 pub struct KillResult {
+    /// The shell command, as given.
     pub command: String,
     /// When it was started; `None` when the stream ended first.
     pub at: Option<f64>,
+    /// Its exit status; `None` when it did not run, was stopped, or ended by a signal.
     pub exit_code: Option<i32>,
     /// How long it ran.
     pub seconds: f64,
+    /// Why there is no exit code (the stream ended first, sh could not start, it ran past 120 s).
     pub note: Option<String>,
 }
 
+/// Who served before the kill, who took over, and how soon.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Failover {
     /// The origin that served the last segment before the kill.
     pub before: Option<String>,
     /// The first other origin to serve a segment after it.
     pub after: Option<String>,
+    /// When that segment arrived, in seconds after the kill started; `None` if no other origin served.
     pub seconds_after_kill: Option<f64>,
+    /// The path of that segment.
     pub path: Option<String>,
 }
 
+/// One failed request attempt, as a player's network layer would see it.
 #[derive(Debug, Clone, Serialize)]
 pub struct HttpError {
+    /// When it failed, in seconds since the drill began.
     pub at: f64,
+    /// `hls` or `dash`.
     pub format: String,
+    /// The URL's path, without query string.
     pub path: String,
+    /// The HTTP status; `None` when no answer came (refused, reset, timed out).
     pub status: Option<u16>,
+    /// What went wrong, in words.
     pub error: String,
+    /// The origin that answered, when one did and said so.
     pub origin: Option<String>,
 }
 
 /// A media segment that arrived: when, from which origin.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arrival {
+    /// When it arrived, in seconds since the drill began.
     pub at: f64,
+    /// The origin that served it, when it said.
     pub origin: Option<String>,
+    /// Its URL's path.
     pub path: String,
 }
 
@@ -112,18 +149,30 @@ pub fn failover(arrivals: &[Arrival], kill_at: f64) -> Failover {
     }
 }
 
+/// The whole verdict; its JSON form is the schema in this module's docs.
 #[derive(Debug, Clone, Serialize)]
 pub struct DrillReport {
+    /// The base URL played through, without a trailing slash.
     pub base: String,
+    /// The locator's GUID.
     pub locator: String,
+    /// `top` or `all`.
     pub selection: String,
+    /// The longest stall, in seconds, that still counts as missing nothing.
     pub max_stall: f64,
+    /// How long the drill took.
     pub seconds: f64,
+    /// The verdict, set by [`DrillReport::judge`].
     pub missed_nothing: bool,
+    /// Every manifest and playlist read.
     pub manifests: Vec<ManifestResult>,
+    /// One per player.
     pub renditions: Vec<RenditionResult>,
+    /// The kill, when `--kill` was given.
     pub kill: Option<KillResult>,
+    /// The takeover, when the kill ran.
     pub failover: Option<Failover>,
+    /// Every failed request attempt, retried ones included.
     pub errors: Vec<HttpError>,
 }
 
@@ -142,10 +191,12 @@ impl DrillReport {
         u8::from(!self.missed_nothing)
     }
 
+    /// The longest stall of any player, in seconds.
     pub fn longest_stall(&self) -> f64 {
         self.renditions.iter().map(|r| r.longest_stall).fold(0.0, f64::max)
     }
 
+    /// The report for people: failed manifests, a line per rendition, the kill, the failover, the errors.
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         let _ =

@@ -22,13 +22,17 @@ use crate::segment;
 /// The response header naming the origin that answered (set by `mirrorcast serve`).
 pub use mirrorcast_core::streaming::ORIGIN_HEADER;
 
+/// Which streaming protocol a player speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamFormat {
+    /// HLS: a master playlist, then one media playlist per rendition.
     Hls,
+    /// DASH: one MPD naming every rendition.
     Dash,
 }
 
 impl StreamFormat {
+    /// `hls` or `dash`: as `--format` takes it and as the report and saved file names show it.
     pub fn name(self) -> &'static str {
         match self {
             StreamFormat::Hls => "hls",
@@ -46,14 +50,18 @@ pub enum Selection {
     All,
 }
 
+/// What to play, how a player behaves, and when to kill; checked by [`run`] before any request.
 #[derive(Debug, Clone)]
 pub struct DrillConfig {
     /// Where the viewer connects: a front, or one origin.
     pub base: Url,
+    /// The streaming locator whose URLs are played.
     pub locator: LocatorId,
     /// The primary file, e.g. `Big Buck Bunny.ism`.
     pub ism: String,
+    /// The formats to play, each with its own players; at least one.
     pub formats: Vec<StreamFormat>,
+    /// Which renditions get a player.
     pub selection: Selection,
     /// A shell command, run once at `kill_at`.
     pub kill: Option<String>,
@@ -72,6 +80,7 @@ pub struct DrillConfig {
     pub max_stall: f64,
     /// Times a failed request is tried again before the segment is missed.
     pub retries: u32,
+    /// How long one request may take, answer and body, before it counts as failed.
     pub request_timeout: Duration,
     /// Write each rendition's init and media segments to `<dir>/<format>-<rendition>.mp4`.
     pub save: Option<PathBuf>,

@@ -13,14 +13,22 @@ use crate::ladder::{Ladder, Rung};
 pub struct Output {
     /// The blob name: `<Base>_<W>x<H>_<kbps>.mp4` or `<Base>_AACAudio_<kbps>.mp4`.
     pub name: String,
+    /// Where ffmpeg writes it, in the job's temporary directory.
     pub path: PathBuf,
+    /// Which rendition it holds.
     pub kind: OutputKind,
 }
 
+/// What one output file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputKind {
+    /// A video-only rendition of this size and bitrate.
     Video(Rung),
-    Audio { kbps: u32 },
+    /// The AAC-LC stereo rendition.
+    Audio {
+        /// Its bitrate, in kbit/s.
+        kbps: u32,
+    },
 }
 
 /// The files an encode of `source` with `ladder` makes in `dir`, named as Media Encoder Standard named them.

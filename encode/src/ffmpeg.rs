@@ -18,7 +18,9 @@ pub const HINT: &str = "install ffmpeg 4 or newer with libx264 (Debian/Ubuntu: `
 /// The ffmpeg and ffprobe binaries this run uses.
 #[derive(Debug, Clone)]
 pub struct Ffmpeg {
+    /// The ffmpeg binary, checked to be new enough and to have libx264 and aac.
     pub ffmpeg: PathBuf,
+    /// The ffprobe binary found beside it (or on PATH).
     pub ffprobe: PathBuf,
     /// e.g. `5.1.9-0+deb12u1`.
     pub version: String,
@@ -119,13 +121,17 @@ struct ProbedFormat {
 /// A source as ffprobe sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Source {
+    /// Width of the video stream, in pixels (never 0).
     pub width: u32,
+    /// Height of the video stream, in pixels (never 0); no rendition is taller.
     pub height: u32,
     /// Frames per second (25.0 when the source does not say).
     pub fps: f64,
+    /// Length of the file, in seconds (0.0 when ffprobe does not say): the base of the progress percentage.
     pub duration_seconds: f64,
     /// The video stream's bitrate, or the file's if the stream does not say.
     pub video_kbps: Option<u32>,
+    /// Whether there is an audio stream, hence an audio rendition.
     pub has_audio: bool,
 }
 

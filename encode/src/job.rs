@@ -31,6 +31,7 @@ const PREFIX: &str = "nb:jid:UUID:";
 pub struct JobId(Uuid);
 
 impl JobId {
+    /// A fresh random id.
     pub fn new() -> Self {
         JobId(Uuid::new_v4())
     }
@@ -44,6 +45,7 @@ impl JobId {
             .map_err(|_| Error::invalid_input(format!("'{text}' is not a job id (nb:jid:UUID:<guid> or a GUID)")))
     }
 
+    /// The bare GUID, lowercase and hyphenated: the name of the job's record in the catalog.
     pub fn guid(&self) -> String {
         self.0.hyphenated().to_string()
     }
@@ -74,17 +76,24 @@ impl<'de> Deserialize<'de> for JobId {
     }
 }
 
+/// Where a job is in its life; the last three are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
+    /// Submitted; no encoder has taken it yet.
     Queued,
+    /// An encoder is running it (unless the record has gone stale).
     Processing,
+    /// Done: the output asset is complete.
     Finished,
+    /// Failed; the record's `error` says why, and any output asset was removed.
     Error,
+    /// Stopped by `job cancel`; any output asset was removed.
     Canceled,
 }
 
 impl JobState {
+    /// Whether the job has ended and will not change again.
     pub fn is_final(self) -> bool {
         matches!(self, JobState::Finished | JobState::Error | JobState::Canceled)
     }
@@ -106,27 +115,36 @@ impl fmt::Display for JobState {
 /// One encode: what it reads, what it makes, how far it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
+    /// Its id, also the record's name in the catalog.
     pub id: JobId,
+    /// A label for people: `--name`, else the input asset's name without its extension.
     pub name: String,
+    /// Where it is in its life.
     pub state: JobState,
     /// 0 to 100.
     pub progress: f64,
+    /// The preset's name, or the path of its ladder file.
     pub preset: String,
+    /// The asset it encodes; only read.
     pub input_asset: AssetId,
     /// The asset being made; removed again if the job fails or is canceled.
     pub output_asset: Option<AssetId>,
     /// Files of the output asset, once it is finished.
     #[serde(default)]
     pub outputs: Vec<String>,
+    /// When it was submitted; `job list` sorts by it.
     pub created: DateTime<Utc>,
     /// Last write by the encoder: a job stuck in `processing` with an old
     /// `updated` lost its encoder.
     pub updated: DateTime<Utc>,
+    /// When an encoder took it; `None` while queued.
     pub started: Option<DateTime<Utc>>,
+    /// When it reached a final state.
     pub ended: Option<DateTime<Utc>>,
     /// Set by `job cancel`; the encoder stops when it sees it.
     #[serde(default)]
     pub cancel_requested: bool,
+    /// Why it failed, or why a stale job was canceled; for people.
     pub error: Option<String>,
 }
 
@@ -145,6 +163,7 @@ impl JobRecord {
         }
     }
 
+    /// A queued job with a fresh id, not yet written anywhere (see [`Jobs::create`]).
     pub fn new(name: impl Into<String>, preset: impl Into<String>, input_asset: AssetId) -> Self {
         let now = Utc::now();
         JobRecord {
@@ -173,6 +192,7 @@ pub struct Jobs {
 }
 
 impl Jobs {
+    /// The jobs kept in `store`'s catalog container.
     pub fn new(store: Arc<dyn BlobStore>) -> Self {
         Jobs { store }
     }
@@ -191,6 +211,8 @@ impl Jobs {
         self.store.put_blob(CATALOG_CONTAINER, path, Bytes::from(body), &options).await
     }
 
+    /// Writes a new record, creating the catalog container if needed; `PreconditionFailed`
+    /// if a job with that id exists already.
     pub async fn create(&self, job: &JobRecord) -> Result<()> {
         self.store.create_container(CATALOG_CONTAINER).await?;
         self.put(&Self::path(&job.id), serde_json::to_vec_pretty(job)?, "application/json", Condition::IfNotExists)
@@ -198,6 +220,7 @@ impl Jobs {
             .map(|_| ())
     }
 
+    /// The record with its ETag, for a conditional write; `NotFound` naming the job and the store.
     pub async fn get(&self, id: &JobId) -> Result<Versioned<JobRecord>> {
         let (meta, bytes) =
             self.store.get_bytes(CATALOG_CONTAINER, &Self::path(id)).await.map_err(|e| match e.kind() {
@@ -278,6 +301,7 @@ impl Jobs {
             .map(|_| ())
     }
 
+    /// The job's log, `None` if it has none yet.
     pub async fn log(&self, id: &JobId) -> Result<Option<String>> {
         match self.store.get_bytes(CATALOG_CONTAINER, &Self::log_path(id)).await {
             Ok((_, b)) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),

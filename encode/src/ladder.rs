@@ -13,8 +13,11 @@ use crate::ffmpeg::Source;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rung {
+    /// In pixels: even, 16 to 7680.
     pub width: u32,
+    /// In pixels: even, 16 to 4320.
     pub height: u32,
+    /// Target video bitrate, in kbit/s: 50 to 100000.
     pub kbps: u32,
 }
 
@@ -22,7 +25,9 @@ pub struct Rung {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ladder {
+    /// 1 to 16 renditions, no two of the same size and bitrate (they would share a file name).
     pub video: Vec<Rung>,
+    /// The audio rendition's bitrate, in kbit/s: 32 to 512, 128 by default.
     #[serde(default = "default_audio_kbps")]
     pub audio_kbps: u32,
     /// Closed GOPs of this many seconds, at the same times in every rendition.
@@ -58,7 +63,9 @@ const ADAPTIVE: [(u32, u32); 6] = [(1080, 6000), (720, 3400), (540, 2250), (360,
 pub enum Preset {
     /// Chosen from the source: never upscaled, never above the source's bitrate.
     AdaptiveStreaming,
+    /// A built-in ladder (one of [`PRESETS`]) by its name; rungs taller than the source are dropped.
     Fixed(&'static str, Ladder),
+    /// A ladder read from the file at this path; a rung taller than the source is refused.
     Custom(String, Ladder),
 }
 
@@ -114,6 +121,7 @@ impl Preset {
         })
     }
 
+    /// What the job record shows: the preset's name, or the ladder file's path.
     pub fn name(&self) -> &str {
         match self {
             Preset::AdaptiveStreaming => "adaptive-streaming",
@@ -178,6 +186,7 @@ pub fn adaptive(source: &Source) -> Ladder {
 }
 
 impl Ladder {
+    /// A ladder from a `.json` file (or TOML otherwise), checked; errors name the file.
     pub fn from_file(path: &Path) -> Result<Ladder> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::invalid_input(format!("ladder file '{}': {e}", path.display())))?;

@@ -13,8 +13,11 @@ use crate::command::{Output, OutputKind};
 /// The manifests' file names and texts.
 #[derive(Debug, Clone)]
 pub struct Manifests {
+    /// (blob name, text) of the `.ism`, the `.ismc` and `<Base>_manifest.xml`, to upload as they are.
     pub files: Vec<(String, String)>,
+    /// The `.ism` as a value: what its text in `files` says, without parsing it back.
     pub server: ServerManifest,
+    /// The `.ismc` as a value, likewise.
     pub client: ClientManifest,
 }
 

@@ -35,15 +35,20 @@ const POLL: Duration = Duration::from_millis(1000);
 /// One data center's encoder.
 #[derive(Debug, Clone)]
 pub struct Encoder {
+    /// The binaries it runs.
     pub ffmpeg: Ffmpeg,
+    /// The data center's catalog: where it reads input assets and makes output ones.
     pub catalog: Catalog,
+    /// The job records, in the same data center.
     pub jobs: Jobs,
 }
 
 /// What a job ended as.
 #[derive(Debug, Clone)]
 pub struct Finished {
+    /// The final record.
     pub job: JobRecord,
+    /// The asset made; `None` unless the job finished.
     pub output: Option<AssetId>,
     /// Why a job in state `error` failed (bad input is the user's to fix).
     pub failure: Option<ErrorKind>,
@@ -62,6 +67,7 @@ impl From<Error> for Stop {
 }
 
 impl Encoder {
+    /// An encoder for `catalog`'s data center, its jobs kept in the same store.
     pub fn new(ffmpeg: Ffmpeg, catalog: Catalog) -> Self {
         let jobs = Jobs::new(catalog.store().clone());
         Encoder { ffmpeg, catalog, jobs }

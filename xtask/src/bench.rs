@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::Result;
 
-pub fn run(_root: &Path, args: &[String]) -> Result<()> {
+pub(crate) fn run(_root: &Path, args: &[String]) -> Result<()> {
     super::run(Command::new("cargo").args([
         "build",
         "--quiet",

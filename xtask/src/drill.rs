@@ -24,7 +24,7 @@ impl Drop for Running {
     }
 }
 
-pub fn run(root: &Path, extra: &[String]) -> Result<()> {
+pub(crate) fn run(root: &Path, extra: &[String]) -> Result<()> {
     super::run(Command::new("cargo").args(["build", "--quiet", "-p", "mirrorcast"]))?;
     let bin = root.join("target/debug/mirrorcast");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;

@@ -61,6 +61,7 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
+/// Where `setup` installs the pinned Azurite, under the workspace `root`.
 pub fn azurite_bin(root: &Path) -> PathBuf {
     root.join("tools/azurite/node_modules/.bin/azurite-blob")
 }
@@ -153,6 +154,7 @@ fn test(extra: &[String]) -> Result<()> {
     run(Command::new("cargo").args(["test", "--workspace", "--all-targets"]).args(extra))
 }
 
+/// Runs `cmd` to its end; an error naming the command if it cannot start or exits unsuccessfully.
 pub fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
     if !status.success() {

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 /// One rule: none of `crates` may reach any of `forbidden`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
+pub(crate) struct Rule {
     pub crates: Vec<String>,
     pub forbidden: Vec<String>,
     /// The bullet as written, quoted when the rule is broken.
@@ -27,7 +27,7 @@ pub struct Rule {
 
 /// A workspace crate as the check sees it.
 #[derive(Debug, Default, Clone)]
-pub struct Member {
+pub(crate) struct Member {
     pub name: String,
     /// Normal and build dependencies: package name → the name code uses (`md-5` → `md5`).
     pub direct: BTreeMap<String, String>,
@@ -37,14 +37,14 @@ pub struct Member {
 
 /// The graph: workspace members, and every package's normal/build dependencies by package name.
 #[derive(Debug, Default)]
-pub struct Graph {
+pub(crate) struct Graph {
     pub members: Vec<Member>,
     pub edges: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Graph {
     /// Every package `name` reaches through normal and build dependencies.
-    pub fn reachable(&self, name: &str) -> BTreeSet<String> {
+    pub(crate) fn reachable(&self, name: &str) -> BTreeSet<String> {
         let mut seen = BTreeSet::new();
         let mut next = vec![name.to_owned()];
         while let Some(current) = next.pop() {
@@ -82,7 +82,7 @@ impl Graph {
 }
 
 /// The rules of ARCHITECTURE.md's "## Crate edges" section.
-pub fn rules(architecture: &str) -> Result<Vec<Rule>> {
+pub(crate) fn rules(architecture: &str) -> Result<Vec<Rule>> {
     let architecture = format!("\n{architecture}");
     let section = architecture
         .split("\n## ")
@@ -112,7 +112,7 @@ fn ticked(text: &str) -> Vec<String> {
 }
 
 /// What is wrong with the graph: one line per broken rule, unknown crate or unused dependency.
-pub fn problems(graph: &Graph, rules: &[Rule], workspace_dependencies: &[String]) -> Vec<String> {
+pub(crate) fn problems(graph: &Graph, rules: &[Rule], workspace_dependencies: &[String]) -> Vec<String> {
     let mut found = Vec::new();
     let members: BTreeSet<&str> = graph.members.iter().map(|m| m.name.as_str()).collect();
     for rule in rules {
@@ -188,7 +188,7 @@ fn source_text(dirs: &[PathBuf]) -> String {
 }
 
 /// The workspace's graph from `cargo metadata`.
-pub fn graph(root: &Path) -> Result<Graph> {
+pub(crate) fn graph(root: &Path) -> Result<Graph> {
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
         .args(["metadata", "--format-version", "1", "--locked"])
         .current_dir(root)
@@ -262,7 +262,7 @@ fn workspace_dependencies(root: &Path) -> Result<Vec<String>> {
 
 /// Each bullet of ARCHITECTURE.md's "## Invariants" ends with " — `path`, …": where it is enforced.
 /// A bullet naming no path, or a path that is not there, is a problem (the map drifted from the code).
-pub fn invariant_problems(architecture: &str, root: &Path) -> Vec<String> {
+pub(crate) fn invariant_problems(architecture: &str, root: &Path) -> Vec<String> {
     let architecture = format!("\n{architecture}");
     let Some(section) = architecture.split("\n## ").find(|part| part.starts_with("Invariants")) else {
         return vec!["ARCHITECTURE.md has no \"## Invariants\" section".to_owned()];
@@ -289,7 +289,7 @@ pub fn invariant_problems(architecture: &str, root: &Path) -> Vec<String> {
 }
 
 /// The check `cargo xtask tidy` runs (and `cargo xtask test` before the tests).
-pub fn run(root: &Path) -> Result<()> {
+pub(crate) fn run(root: &Path) -> Result<()> {
     let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).context("cannot read ARCHITECTURE.md")?;
     let rules = rules(&architecture)?;
     let mut found = problems(&graph(root)?, &rules, &workspace_dependencies(root)?);

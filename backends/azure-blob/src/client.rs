@@ -115,6 +115,8 @@ struct Request {
 }
 
 impl AzureBlobStore {
+    /// A store for `config`; fails only on a key that does not decode, an unusable
+    /// CA file or an HTTP client that cannot be built. Nothing is sent yet.
     pub fn new(config: AzureConfig) -> std::result::Result<Self, crate::Error> {
         Self::build(config, None)
     }
@@ -166,6 +168,7 @@ impl AzureBlobStore {
         })
     }
 
+    /// The configuration it was built from (its credential stays a [`Secret`](mirrorcast_core::secret::Secret)).
     pub fn config(&self) -> &AzureConfig {
         &self.inner.config
     }

@@ -13,8 +13,9 @@ use crate::error::Error;
 use crate::retry::RetryConfig;
 use crate::token::BearerSource;
 
-/// The account and key of the storage emulator: public, documented values.
+/// The account of the storage emulator: a public, documented value.
 pub const DEV_ACCOUNT: &str = "devstoreaccount1";
+/// The emulator account's key: public and documented, so safe to print; never a real account's.
 pub const DEV_ACCOUNT_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 const DEV_BLOB_ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";
@@ -69,8 +70,10 @@ pub enum EntraCredential {
 }
 
 impl EntraCredential {
+    /// The accepted spellings, for error messages that list the choices.
     pub const NAMES: &'static str = "default, environment, workload-identity, managed-identity or azure-cli";
 
+    /// The credential named `s` (case and surrounding blanks ignored); `None` if it is none of [`Self::NAMES`].
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s.trim().to_ascii_lowercase().as_str() {
             "default" => EntraCredential::Default,
@@ -82,6 +85,7 @@ impl EntraCredential {
         })
     }
 
+    /// The name [`Self::parse`] accepts, for messages and configuration.
     pub fn as_str(self) -> &'static str {
         match self {
             EntraCredential::Default => "default",
@@ -96,11 +100,14 @@ impl EntraCredential {
 /// Where a store is and how to reach it.
 #[derive(Debug, Clone)]
 pub struct AzureConfig {
+    /// The storage account's name, without `-secondary`; Shared Key signs with it.
     pub account: String,
     /// The blob service endpoint: `https://<account>.blob.core.windows.net`,
     /// or path-style `http://127.0.0.1:10000/<account>` for the emulator.
     pub blob_endpoint: Url,
+    /// How requests prove who they are.
     pub credential: Credential,
+    /// How throttled and failed requests are retried, and how long one may take.
     pub retry: RetryConfig,
     /// The endpoint is the account's read-only geo-secondary
     /// (`<account>-secondary`): reads only, every write is refused locally.
@@ -303,7 +310,7 @@ impl AzureConfig {
     /// endpoint: http or https, default or given `BlobEndpoint`, primary or
     /// geo-secondary, any case, any credential. Azure's account names are
     /// unique within a cloud, so a host-style endpoint is named by its cloud
-    /// ([`cloud_of`]: Private Link, DFS and DNS-zone hosts are the same
+    /// (`cloud_of`: Private Link, DFS and DNS-zone hosts are the same
     /// account); an emulator, path-style, by its host and port (any loopback
     /// address is this machine).
     pub fn account_identity(&self) -> StoreIdentity {

@@ -9,7 +9,11 @@ use std::time::Duration;
 pub struct RetryConfig {
     /// Tries after the first one.
     pub max_retries: u32,
+    /// The base of the waits: retry `n` waits at most this times 2^n, drawn at
+    /// random from the upper half of that ceiling so clients spread out.
     pub initial_backoff: Duration,
+    /// The ceiling stops growing here; a service's `Retry-After` is honoured up to
+    /// the larger of this and 60 s.
     pub max_backoff: Duration,
     /// How long one request may keep failing before it is given up (the
     /// CLI's `--retry-for`). Also bounds the wait to connect and the silence

@@ -20,7 +20,9 @@ const REFRESH_MARGIN: Duration = Duration::minutes(5);
 /// A bearer token and when it stops being accepted.
 #[derive(Debug, Clone)]
 pub struct AccessToken {
+    /// The bearer token itself.
     pub token: Secret,
+    /// When the service stops accepting it; a new one is fetched shortly before.
     pub expires_at: DateTime<Utc>,
 }
 
@@ -34,6 +36,7 @@ pub struct TokenError(pub String);
 /// credential, a token from the environment, a test's own.
 #[async_trait]
 pub trait TokenProvider: Send + Sync + fmt::Debug {
+    /// A fresh token for [`STORAGE_SCOPE`]; a [`BearerSource`] asks only when its cached one nears expiry.
     async fn token(&self) -> Result<AccessToken, TokenError>;
 }
 
@@ -43,6 +46,7 @@ pub trait TokenProvider: Send + Sync + fmt::Debug {
 pub struct StaticToken(Secret);
 
 impl StaticToken {
+    /// Serves `token` as if it never expires.
     pub fn new(token: Secret) -> Self {
         StaticToken(token)
     }
@@ -57,7 +61,7 @@ impl TokenProvider for StaticToken {
 }
 
 /// A provider behind a cache shared by every clone: one token serves all
-/// concurrent requests; a new one is fetched within [`REFRESH_MARGIN`] of expiry.
+/// concurrent requests; a new one is fetched within `REFRESH_MARGIN` (5 minutes) of expiry.
 #[derive(Clone)]
 pub struct BearerSource {
     inner: Arc<Cached>,
@@ -72,6 +76,7 @@ struct Cached {
 }
 
 impl BearerSource {
+    /// A cache over `provider`, named `label` in messages; fetches no token until the first request.
     pub fn new(label: impl Into<String>, provider: Arc<dyn TokenProvider>) -> Self {
         BearerSource { inner: Arc::new(Cached { provider, label: label.into(), current: Mutex::new(None) }) }
     }

@@ -7,7 +7,9 @@ use mirrorcast_core::secret::Secret;
 /// An account name and its key. `Debug` hides the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
+    /// The storage account name, also the first path segment of its endpoint.
     pub name: String,
+    /// The account key, base64, as Shared Key signing wants it.
     pub key: Secret,
 }
 

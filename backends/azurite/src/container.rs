@@ -32,6 +32,7 @@ impl AzuriteContainer {
         Ok(AzuriteContainer { container, accounts, port })
     }
 
+    /// The host port mapped to the container's blob service.
     pub fn port(&self) -> u16 {
         self.port
     }

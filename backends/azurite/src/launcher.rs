@@ -27,10 +27,14 @@ pub enum Persistence {
 /// A certificate and its private key (PEM files) for Azurite to serve HTTPS with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tls {
+    /// The certificate, which clients must trust (`ca_file`).
     pub cert: PathBuf,
+    /// Its private key.
     pub key: PathBuf,
 }
 
+/// How to start an emulator: accounts, data location, port, TLS, OAuth. By default the
+/// dev account, in memory, on a free port, plain HTTP, a 60 s ready timeout.
 #[derive(Debug, Clone)]
 pub struct AzuriteBuilder {
     accounts: Vec<Account>,
@@ -62,6 +66,7 @@ impl AzuriteBuilder {
         self
     }
 
+    /// Where it keeps its data; in memory by default.
     pub fn persistence(mut self, persistence: Persistence) -> Self {
         self.persistence = persistence;
         self
@@ -73,6 +78,7 @@ impl AzuriteBuilder {
         self
     }
 
+    /// How long [`Self::start`] waits for it to listen before giving up (60 s by default).
     pub fn ready_timeout(mut self, timeout: Duration) -> Self {
         self.ready_timeout = timeout;
         self
@@ -91,6 +97,7 @@ impl AzuriteBuilder {
         self
     }
 
+    /// Starts the emulator and waits until it listens; the process is killed if it does not in time.
     pub async fn start(self) -> Result<Azurite, Error> {
         if self.oauth && self.tls.is_none() {
             return Err(Error::OAuthNeedsHttps);
@@ -116,6 +123,7 @@ pub struct Azurite {
 }
 
 impl Azurite {
+    /// A builder with the defaults; see [`AzuriteBuilder`].
     pub fn builder() -> AzuriteBuilder {
         AzuriteBuilder::default()
     }
@@ -125,6 +133,7 @@ impl Azurite {
         Self::builder().start().await
     }
 
+    /// The loopback port it listens on (chosen by the system unless fixed).
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -134,6 +143,7 @@ impl Azurite {
         self.child.as_ref().and_then(Child::id)
     }
 
+    /// The accounts it serves; their keys included.
     pub fn accounts(&self) -> &[Account] {
         &self.accounts
     }
@@ -152,6 +162,10 @@ impl Azurite {
         Url::parse(&format!("{scheme}://127.0.0.1:{}/{account}", self.port)).expect("a loopback URL is valid")
     }
 
+    /// A store configuration for `account` with its key (and the certificate to trust, under HTTPS).
+    ///
+    /// # Panics
+    /// If this instance does not serve `account`: a mistake in the test that asks.
     pub fn config(&self, account: &str) -> AzureConfig {
         let a = self.account(account);
         let mut config =
@@ -161,6 +175,10 @@ impl Azurite {
         config
     }
 
+    /// A store on `account`.
+    ///
+    /// # Panics
+    /// If this instance does not serve `account`.
     pub fn store(&self, account: &str) -> AzureBlobStore {
         AzureBlobStore::new(self.config(account)).expect("emulator configs are valid")
     }

@@ -9,7 +9,9 @@ use crate::launcher::{Azurite, Persistence};
 /// One side of a failover: an account on some Azurite instance.
 #[derive(Debug, Clone)]
 pub struct DataCenter {
+    /// Its account name (`dca` or `dcb`).
     pub account: String,
+    /// A store configuration for the account, key included.
     pub config: AzureConfig,
     /// Holds the key: pass it through the environment, never print it.
     pub connection_string: String,
@@ -24,6 +26,7 @@ impl DataCenter {
         }
     }
 
+    /// A store on this data center's account.
     pub fn store(&self) -> AzureBlobStore {
         AzureBlobStore::new(self.config.clone()).expect("emulator configs are valid")
     }
@@ -32,8 +35,11 @@ impl DataCenter {
 /// Data centers A and B and the instances serving them (stopped on drop).
 #[derive(Debug)]
 pub struct TwoDataCenters {
+    /// Data center A, account `dca`: the usual source.
     pub a: DataCenter,
+    /// Data center B, account `dcb`: the usual target.
     pub b: DataCenter,
+    /// The one or two emulators; keep them to kill or restart one, and to keep them running.
     pub instances: Vec<Azurite>,
 }
 

@@ -43,7 +43,7 @@ const DIRECT_READ_MAX_BYTES: u64 = 8 * 1024 * 1024;
 const MAPPED_BLOBS: usize = 1024;
 
 /// A local directory, with the blobs it has served by range kept mapped.
-pub struct Local {
+pub(crate) struct Local {
     fs: Arc<LocalFileSystem>,
     mapped: quick_cache::sync::Cache<String, Arc<Mapped>>,
 }
@@ -87,7 +87,7 @@ impl FileIdentity {
 }
 
 /// What a direct read found.
-pub enum Read {
+pub(crate) enum Read {
     /// The metadata, the range read (clamped to the blob) and its bytes.
     Bytes(BlobMeta, Range<u64>, Bytes),
     /// The range is too large to hold: the caller streams it.
@@ -95,18 +95,24 @@ pub enum Read {
 }
 
 impl Local {
-    pub fn new(fs: Arc<LocalFileSystem>) -> Local {
+    pub(crate) fn new(fs: Arc<LocalFileSystem>) -> Local {
         Local { fs, mapped: quick_cache::sync::Cache::new(MAPPED_BLOBS) }
     }
 
     /// The blob's metadata, from its sidecar.
-    pub fn meta(&self, label: &str, container: &str, name: &str) -> Result<BlobMeta> {
+    pub(crate) fn meta(&self, label: &str, container: &str, name: &str) -> Result<BlobMeta> {
         meta_now(&self.fs, label, container, name)
     }
 
     /// The blob's metadata and, for a range (from its mapping) or a whole blob of at
     /// most [`DIRECT_READ_MAX_BYTES`], its bytes. `clamp` turns the asked range into the one served.
-    pub async fn read(&self, label: &str, container: &str, name: &str, range: Option<Range<u64>>) -> Result<Read> {
+    pub(crate) async fn read(
+        &self,
+        label: &str,
+        container: &str,
+        name: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<Read> {
         if let Some(range) = range {
             let mapped = self.mapped(label, container, name)?;
             let range = crate::clamp(Some(range), mapped.meta.size, name)?;
@@ -142,7 +148,7 @@ impl Local {
     /// process, so a commit holds no memory whatever the blob's size (it
     /// streamed every byte through 8 KiB reads, each a blocking task, and
     /// 5 MiB parts). Returns the file, for [`Local::publish`], and its size.
-    pub async fn concatenate_blocks(
+    pub(crate) async fn concatenate_blocks(
         &self,
         label: &str,
         container: &str,
@@ -168,7 +174,7 @@ impl Local {
 
     /// Puts a file made by [`Local::concatenate_blocks`] in place as blob
     /// `name`, by rename: a reader of the old blob keeps its bytes.
-    pub fn publish(&self, label: &str, container: &str, name: &str, staged: &FsPath) -> Result<()> {
+    pub(crate) fn publish(&self, label: &str, container: &str, name: &str, staged: &FsPath) -> Result<()> {
         let dest = self.fs.path_to_filesystem(&blob_path(container, name)).map_err(|e| map(e, name, label))?;
         let placed =
             dest.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::rename(staged, &dest));

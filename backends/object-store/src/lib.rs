@@ -67,6 +67,8 @@ pub struct ObjectStoreBackend {
 }
 
 impl ObjectStoreBackend {
+    /// A store over `inner`, named `label` in messages (so no secret in it). It has no
+    /// local fast path and no identity: it is taken as apart from every other store.
     pub fn new(inner: Arc<dyn ObjectStore>, label: impl Into<String>) -> Self {
         ObjectStoreBackend { inner, local: None, label: label.into(), identity: None, writes: Default::default() }
     }
@@ -96,6 +98,7 @@ impl ObjectStoreBackend {
         Ok(backend)
     }
 
+    /// An empty store in memory, lost on drop: for tests and `memory://`.
     pub fn memory() -> Self {
         Self::new(Arc::new(object_store::memory::InMemory::new()), "in-memory object store")
     }

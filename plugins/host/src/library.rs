@@ -78,10 +78,12 @@ pub fn load(path: &Path) -> Result<PluginLibrary, Error> {
 }
 
 impl PluginLibrary {
+    /// The name the plugin declares, which data centers refer to it by.
     pub fn name(&self) -> &str {
         &self.inner.name
     }
 
+    /// The file it was loaded from, for messages.
     pub fn path(&self) -> &Path {
         &self.inner.path
     }

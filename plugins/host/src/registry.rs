@@ -7,6 +7,8 @@ use std::sync::Mutex;
 use crate::error::Error;
 use crate::library::{load, PluginLibrary};
 
+/// Finds plugins by name, first among those loaded explicitly, then in the plugin
+/// directories; what it loads stays loaded while the registry lives.
 #[derive(Debug, Default)]
 pub struct Registry {
     loaded: Mutex<BTreeMap<String, PluginLibrary>>,

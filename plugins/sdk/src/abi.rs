@@ -7,12 +7,16 @@ use std::ffi::c_void;
 #[repr(C)]
 #[derive(Debug)]
 pub struct Buffer {
+    /// Start of the allocation; null for an empty buffer.
     pub ptr: *mut u8,
+    /// Bytes in use, the ones the host reads.
     pub len: usize,
+    /// Bytes allocated; the plugin needs it to free the buffer.
     pub cap: usize,
 }
 
 impl Buffer {
+    /// No bytes and no allocation: what the host passes for the plugin to fill in.
     pub const EMPTY: Buffer = Buffer { ptr: std::ptr::null_mut(), len: 0, cap: 0 };
 
     /// Gives up a vector to the other side of the boundary.
@@ -38,15 +42,20 @@ impl Buffer {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct Slice {
+    /// First byte; may be null when `len` is 0.
     pub ptr: *const u8,
+    /// Number of bytes.
     pub len: usize,
 }
 
 impl Slice {
+    /// Borrows `bytes`; the slice must not outlive them.
     pub fn of(bytes: &[u8]) -> Slice {
         Slice { ptr: bytes.as_ptr(), len: bytes.len() }
     }
 
+    /// The borrowed bytes (empty for a null pointer).
+    ///
     /// # Safety
     /// `ptr` must point to `len` readable bytes for the lifetime `'a`.
     pub unsafe fn as_bytes<'a>(self) -> &'a [u8] {
@@ -59,19 +68,34 @@ impl Slice {
 }
 
 /// Status codes: 0 is success; positive codes are error kinds; negative codes are ABI-level failures.
+/// Each positive code stands for one `mirrorcast_core::ErrorKind`, so the host
+/// rebuilds the error kind (and with it the retry decision) the plugin had.
 pub mod status {
+    /// The call succeeded; its outputs are filled in.
     pub const OK: i32 = 0;
+    /// `ErrorKind::NotFound`: no such container or blob.
     pub const NOT_FOUND: i32 = 1;
+    /// `ErrorKind::AlreadyExists`: the name is taken.
     pub const ALREADY_EXISTS: i32 = 2;
+    /// `ErrorKind::PreconditionFailed`: an `IfMatch` or `IfNotExists` condition did not hold.
     pub const PRECONDITION_FAILED: i32 = 3;
+    /// `ErrorKind::Authentication`: the store rejected the credentials.
     pub const AUTHENTICATION: i32 = 4;
+    /// `ErrorKind::PermissionDenied`: the credentials lack the right.
     pub const PERMISSION_DENIED: i32 = 5;
+    /// `ErrorKind::InvalidInput`: the request or configuration is wrong; retrying will not help.
     pub const INVALID_INPUT: i32 = 6;
+    /// `ErrorKind::Unsupported`: the store cannot do this operation.
     pub const UNSUPPORTED: i32 = 7;
+    /// `ErrorKind::Throttled`: the store asked to slow down; worth retrying later.
     pub const THROTTLED: i32 = 8;
+    /// `ErrorKind::Transient`: a passing failure; worth retrying.
     pub const TRANSIENT: i32 = 9;
+    /// `ErrorKind::Corrupt`: stored or returned data failed a check.
     pub const CORRUPT: i32 = 10;
+    /// `ErrorKind::Io`: a local I/O failure in the plugin.
     pub const IO: i32 = 11;
+    /// Any other error kind, including kinds newer than this ABI.
     pub const OTHER: i32 = 12;
     /// The plugin panicked; the message says where.
     pub const PANIC: i32 = -1;
@@ -88,7 +112,9 @@ pub type InitFn = unsafe extern "C" fn(requested_abi: u32, out: *mut PluginV1) -
 #[repr(C)]
 #[derive(Debug)]
 pub struct PluginV1 {
+    /// The ABI version the plugin speaks; set even when it refuses the requested one.
     pub abi_version: u32,
+    /// `size_of::<PluginV1>()` as the plugin was built; the host refuses a smaller one.
     pub struct_size: u32,
     /// The plugin's own state; passed back to every function.
     pub private_data: *mut c_void,

@@ -8,6 +8,8 @@ use mirrorcast_core::{Error, Result};
 use crate::protocol::{Reply, Request};
 use crate::PluginStore;
 
+/// An async store driven by its own two-thread tokio runtime, so the plugin's
+/// synchronous entry points can call it without the host's runtime.
 pub struct Blocking<S> {
     store: S,
     runtime: tokio::runtime::Runtime,
@@ -20,6 +22,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for Blocking<S> {
 }
 
 impl<S: BlobStore> Blocking<S> {
+    /// Wraps `store` and starts its runtime; an `Other` error if the threads cannot be started.
     pub fn new(store: S) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -9,7 +9,7 @@
 //! struct MyBackend;
 //! impl mirrorcast_plugin_sdk::Plugin for MyBackend {
 //!     const NAME: &'static str = "mine";
-//!     fn open(config: &str) -> mirrorcast_core::Result<Box<dyn mirrorcast_plugin_sdk::PluginStore>> { … }
+//!     fn open(config: &str) -> mirrorcast_core::Result<Box<dyn mirrorcast_plugin_sdk::PluginStore>> { /* … */ }
 //! }
 //! mirrorcast_plugin_sdk::export_plugin!(MyBackend);
 //! ```

@@ -3,6 +3,7 @@
 use mirrorcast_plugin_sdk::mirrorcast_core::{Error, Result};
 use mirrorcast_plugin_sdk::{export_plugin, Plugin, PluginStore};
 
+/// A plugin that declares ABI version 99, so the host's version check has something to refuse.
 #[derive(Debug)]
 pub struct FromTheFuture;
 

@@ -18,7 +18,7 @@ const IN_FLIGHT: usize = 16;
 
 /// Seconds to read every blob under `source` with parallel ranged GETs, and
 /// seconds to write the same blobs (same names and sizes) into `target`.
-pub async fn raw_get_put(source: &dyn BlobStore, target: &dyn BlobStore) -> Result<(f64, f64)> {
+pub(crate) async fn raw_get_put(source: &dyn BlobStore, target: &dyn BlobStore) -> Result<(f64, f64)> {
     let mut ranges = Vec::new();
     let mut blobs = Vec::new();
     for c in source.list_containers("asset-").await? {

@@ -90,7 +90,7 @@ fn mirrorcast_once(tools: &Tools, env: &[(&str, String)], clip: &Path, work: &Pa
     Ok((m, ffmpeg_seconds))
 }
 
-pub async fn run(tools: &Tools, runs: usize, seconds: u32, size: &str) -> Result<serde_json::Value> {
+pub(crate) async fn run(tools: &Tools, runs: usize, seconds: u32, size: &str) -> Result<serde_json::Value> {
     eprintln!("bench: encode of a {seconds} s {size} test clip…");
     let work = std::env::temp_dir().join(format!("mirrorcast-bench-encode-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;

@@ -38,9 +38,12 @@ use serde_json::json;
 use measure::{measure, median, Measured};
 use workload::Workload;
 
+/// The programs under measurement.
 #[derive(Debug)]
 pub struct Tools {
+    /// The CLI to run: $MIRRORCAST, else target/release/mirrorcast.
     pub mirrorcast: PathBuf,
+    /// The peer: $RCLONE, else `rclone` on PATH; without it the peer columns stay empty.
     pub rclone: Option<PathBuf>,
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 #[derive(Debug, Clone, Copy)]
-pub struct Measured {
+pub(crate) struct Measured {
     pub seconds: f64,
     pub peak_rss_kib: u64,
     /// User + system CPU of the child and every descendant it waited for
@@ -17,11 +17,11 @@ pub struct Measured {
 }
 
 impl Measured {
-    pub fn peak_rss_mib(&self) -> f64 {
+    pub(crate) fn peak_rss_mib(&self) -> f64 {
         self.peak_rss_kib as f64 / 1024.0
     }
 
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::json!({"seconds": self.seconds, "peak_rss_mib": self.peak_rss_mib(), "cpu_seconds": self.cpu_seconds, "own_cpu_seconds": self.own_cpu_seconds})
     }
 }
@@ -29,12 +29,12 @@ impl Measured {
 /// Runs `cmd`, polling `/proc/<pid>/status` for `VmHWM` (the kernel's own
 /// high-water mark of resident memory, so sampling cannot miss the peak as
 /// long as the process is alive at the last read).
-pub fn measure(cmd: &mut Command) -> Result<Measured> {
+pub(crate) fn measure(cmd: &mut Command) -> Result<Measured> {
     measure_to(cmd, Stdio::null())
 }
 
 /// [`measure`], with the child's stdout sent to `stdout`.
-pub fn measure_to(cmd: &mut Command, stdout: impl Into<Stdio>) -> Result<Measured> {
+pub(crate) fn measure_to(cmd: &mut Command, stdout: impl Into<Stdio>) -> Result<Measured> {
     let children_before = children_cpu()?;
     let started = Instant::now();
     let mut child = cmd.stdout(stdout).stderr(Stdio::piped()).spawn().with_context(|| format!("cannot run {cmd:?}"))?;
@@ -71,7 +71,7 @@ pub fn measure_to(cmd: &mut Command, stdout: impl Into<Stdio>) -> Result<Measure
     }
 }
 
-pub fn median(values: impl Iterator<Item = f64>) -> f64 {
+pub(crate) fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut v: Vec<f64> = values.collect();
     v.sort_by(|a, b| a.total_cmp(b));
     if v.is_empty() {
@@ -81,7 +81,7 @@ pub fn median(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// CPU seconds (user + system) a running process has used so far; `None` once it is gone.
-pub fn process_cpu(pid: u32) -> Option<f64> {
+pub(crate) fn process_cpu(pid: u32) -> Option<f64> {
     stat_cpu(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?, 13)
 }
 

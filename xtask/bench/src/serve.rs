@@ -35,7 +35,7 @@ const REPEATS: u32 = 720;
 /// (width, height, kbps) of the video renditions; audio rides in the first.
 const RENDITIONS: [(u32, u32, u32); 2] = [(192, 108, 300), (96, 54, 120)];
 
-pub async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<serde_json::Value> {
+pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<serde_json::Value> {
     let seconds: u64 = flag(args, "--serve-seconds").map(|v| v.parse()).transpose()?.unwrap_or(10);
     let connections: usize = flag(args, "--serve-connections").map(|v| v.parse()).transpose()?.unwrap_or(32);
     let nginx = std::env::var_os("NGINX").map(PathBuf::from).or_else(|| which("nginx")).or_else(|| {

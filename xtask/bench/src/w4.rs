@@ -91,7 +91,7 @@ fn requests_per_asset(report: &[u8], assets: usize) -> Option<f64> {
     Some((r["source"].as_u64()? + r["target"].as_u64()?) as f64 / assets as f64)
 }
 
-pub async fn run(tools: &Tools, sizes: &[usize]) -> Result<Vec<Value>> {
+pub(crate) async fn run(tools: &Tools, sizes: &[usize]) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     for &assets in sizes {
         eprintln!("bench: W4 with {assets} assets: seeding…");
@@ -188,7 +188,7 @@ async fn lookup_probe(store: &(impl BlobStore + Clone)) -> Result<(f64, f64)> {
 /// containers into C, built up the same way, as the peer; mirrorcast's
 /// requests per new asset in both runs (the client's share of linearity);
 /// and the emulator's lookup cost at both sizes (its own share).
-pub async fn linear(tools: &Tools, library: usize, new: usize) -> Result<Value> {
+pub(crate) async fn linear(tools: &Tools, library: usize, new: usize) -> Result<Value> {
     eprintln!("bench: W4 linearity: {new} new assets into a library of 0, then of {library}…");
     let az = start(&["dca", "dcb", "dcc"].map(Account::generate)).await?;
     let a = az.store("dca");

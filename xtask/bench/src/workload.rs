@@ -10,7 +10,7 @@ use mirrorcast_core::model::{Asset, AssetOptions};
 use mirrorcast_core::store::{upload_reader, BlobStore, UploadOptions};
 
 #[derive(Debug, Clone)]
-pub struct Workload {
+pub(crate) struct Workload {
     pub name: &'static str,
     assets: usize,
     /// (name, size) per blob; `.ism`/`.ismc` get real manifests, the rest MP4 boxes.
@@ -18,7 +18,7 @@ pub struct Workload {
 }
 
 impl Workload {
-    pub fn all() -> Vec<Workload> {
+    pub(crate) fn all() -> Vec<Workload> {
         let mut w1 = Vec::new();
         for (w, h, kbps) in [
             (1920, 1080, 6000),
@@ -73,22 +73,22 @@ impl Workload {
     }
 
     /// Only worth running on the streamed topology (it measures the client's pipeline).
-    pub fn streamed_only(&self) -> bool {
+    pub(crate) fn streamed_only(&self) -> bool {
         self.name == "one-512MiB"
     }
 
     /// Total bytes of blob data.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.blobs.iter().map(|b| b.1).sum::<u64>() * self.assets as u64
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let bytes: u64 = self.blobs.iter().map(|b| b.1).sum::<u64>() * self.assets as u64;
         format!("{} assets x {} blobs, {} MiB", self.assets, self.blobs.len(), bytes >> 20)
     }
 
     /// Creates the assets with their records and blobs in `store`.
-    pub async fn seed(&self, store: &(impl BlobStore + Clone)) -> Result<()> {
+    pub(crate) async fn seed(&self, store: &(impl BlobStore + Clone)) -> Result<()> {
         let catalog = Catalog::new(Arc::new(store.clone()));
         for i in 0..self.assets {
             let asset = Asset::new(format!("{} asset {i}", self.name), AssetOptions::None);
