@@ -3,7 +3,7 @@
 //! end) through the store's own credentials, at a URL holding a random token.
 //!
 //! Why not hand ffmpeg a signed URL: its argv is readable by every local user
-//! (`ps`, /proc/<pid>/cmdline), so a SAS there would be a storage credential
+//! (`ps`, `/proc/<pid>/cmdline`), so a SAS there would be a storage credential
 //! on show for the whole encode. The relay's token opens only this one blob,
 //! only from this machine, and only while the job runs; no `sig=` ever
 //! reaches ffmpeg. Reads are pinned to the blob's ETag at start: a source
