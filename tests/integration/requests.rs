@@ -212,3 +212,34 @@ async fn a_streamed_small_blob_costs_one_get_and_one_put_blob_and_nothing_else()
         BTreeMap::from([("source get blob asset".to_owned(), copied), ("target put blob asset".to_owned(), copied)]);
     assert_eq!(per_blob, expected, "a small blob is one GET and one Put Blob:\n{}", breakdown(&report, assets));
 }
+
+/// The run report comes back complete from the library: every caller (the CLI,
+/// the bench, the demo, a test) gets the requests each side was sent, by
+/// operation, without counting them itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_through_the_library_reports_the_requests_it_sent_on_each_side() {
+    use mirrorcast_core::replicate::{ReplicateOptions, Replicator, Selection, Side};
+    let dcs = TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap();
+    let (a_store, b_store): (std::sync::Arc<dyn BlobStore>, std::sync::Arc<dyn BlobStore>) =
+        (std::sync::Arc::new(dcs.a.store()), std::sync::Arc::new(dcs.b.store()));
+    let (a, b) = (Catalog::new(a_store.clone()), Catalog::new(b_store.clone()));
+    publish_small(&a, "clip", 1).await;
+    let (sent_a, sent_b) = (a_store.requests_sent(), b_store.requests_sent());
+    let replicator = Replicator::new(
+        Side { name: "a", catalog: &a, origin: ORIGIN_A },
+        Side { name: "b", catalog: &b, origin: "https://b" },
+        ReplicateOptions::default(),
+    );
+    let report = replicator.run(&Selection::All).await.unwrap();
+    let requests = &report.totals.requests;
+    assert_eq!(requests.source, a_store.requests_sent() - sent_a, "{requests:?}");
+    assert_eq!(requests.target, b_store.requests_sent() - sent_b, "{requests:?}");
+    assert!(requests.source > 0 && requests.target > 0, "{requests:?}");
+    for (side, sent, operations) in [
+        ("source", requests.source, &requests.source_operations),
+        ("target", requests.target, &requests.target_operations),
+    ] {
+        assert_eq!(operations.values().sum::<u64>(), sent, "{side}: by operation, the same requests: {operations:?}");
+    }
+    assert!(requests.source_limit.is_some() && requests.target_limit.is_some(), "{requests:?}");
+}

@@ -80,22 +80,13 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
         options,
     );
     let selection = if args.pair.all { Selection::All } else { Selection::Assets(ids) };
-    let sent_before = (a.store.requests_sent(), b.store.requests_sent());
-    let operations_before = (a.store.requests_by_operation(), b.store.requests_by_operation());
     let run = replicator.run(&selection).await;
     progress.finish();
-    let mut report = run?;
-    report.totals.http_retries = retries(&a) + retries(&b);
+    let report = run?;
     if report.assets.iter().any(|r| !r.urls.is_empty()) {
         a.note_relative_urls();
         b.note_relative_urls();
     }
-    report.totals.requests.source = a.store.requests_sent() - sent_before.0;
-    report.totals.requests.target = b.store.requests_sent() - sent_before.1;
-    report.totals.requests.source_operations = operations_since(&operations_before.0, a.store.requests_by_operation());
-    report.totals.requests.target_operations = operations_since(&operations_before.1, b.store.requests_by_operation());
-    report.totals.requests.source_limit = a.store.adaptive_limit().map(|l| l.report());
-    report.totals.requests.target_limit = b.store.adaptive_limit().map(|l| l.report());
 
     if ctx.json {
         output::json(&report)?;
@@ -106,20 +97,6 @@ pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitC
         errln!("mirrorcast: replicate --delete: {}", output::printable(&refused.message));
     }
     Ok(if report.has_failures() { ExitCode::from(crate::exit::FAILURE) } else { ExitCode::SUCCESS })
-}
-
-/// The requests by operation sent since `before` was taken.
-fn operations_since(
-    before: &std::collections::BTreeMap<String, u64>,
-    now: std::collections::BTreeMap<String, u64>,
-) -> std::collections::BTreeMap<String, u64> {
-    now.into_iter()
-        .map(|(op, n)| {
-            let sent = n - before.get(&op).copied().unwrap_or(0);
-            (op, sent)
-        })
-        .filter(|(_, n)| *n > 0)
-        .collect()
 }
 
 /// Ctrl-C, SIGTERM and SIGHUP all stop the run the same orderly way: no new
@@ -138,10 +115,6 @@ fn watch_signals(cancel: Arc<std::sync::atomic::AtomicBool>) -> anyhow::Result<(
         }
     });
     Ok(())
-}
-
-fn retries(dc: &crate::datacenter::DataCenter) -> u64 {
-    dc.store.request_retries()
 }
 
 fn print_report(report: &RunReport) {

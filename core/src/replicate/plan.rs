@@ -1,4 +1,5 @@
-//! Per blob: copy, skip (already there), or leave alone (not media).
+//! Per blob: copy, skip (already there), or leave alone (not media); and one
+//! asset's plan from both sides' listings.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -6,9 +7,10 @@ use base64::Engine as _;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 
+use super::{BlobOutcome, BlobStatus};
 use crate::copy::SOURCE_ETAG_METADATA;
-use crate::error::Result;
-use crate::store::{BlobKind, BlobMeta, BlobStore};
+use crate::error::{ErrorKind, Result};
+use crate::store::{BlobKind, BlobMeta, BlobStore, BlobStoreExt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -68,6 +70,106 @@ pub async fn md5_of(store: &dyn BlobStore, container: &str, name: &str) -> Resul
         md5.update(&chunk?);
     }
     Ok(base64::engine::general_purpose::STANDARD.encode(md5.finalize()))
+}
+
+/// One asset's plan: both sides' listings, and per blob copy, skip or leave alone.
+#[derive(Debug)]
+pub(crate) struct AssetPlan {
+    /// B's blobs of the asset before the run.
+    pub target_blobs: BTreeMap<String, BlobMeta>,
+    /// Whether B's container exists, and whether this run has just created it (it holds nothing yet).
+    target_container_exists: bool,
+    created_now: bool,
+    pub to_copy: Vec<BlobMeta>,
+    /// The blobs settled without a copy, in A's listing order: skipped (already there) or not media.
+    pub settled: Vec<BlobOutcome>,
+}
+
+impl AssetPlan {
+    /// Lists the asset's container on both sides. `create_first` (an asset B
+    /// has no record of, most likely new there): B's container is created
+    /// first, which tells whether it is empty without listing it. `deep`:
+    /// the bytes of blobs the listings call equal must be equal too.
+    pub async fn read(
+        source: &dyn BlobStore,
+        target: &dyn BlobStore,
+        container: &str,
+        create_first: bool,
+        deep: bool,
+    ) -> Result<Self> {
+        let target_listing = async {
+            if create_first && target.create_container(container).await? {
+                return Ok((BTreeMap::new(), true, true));
+            }
+            match target.list_all(container, "").await {
+                Ok(list) => Ok((list.into_iter().map(|b| (b.name.clone(), b)).collect(), true, false)),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok((BTreeMap::new(), false, false)),
+                Err(e) => Err(e),
+            }
+        };
+        let (source_blobs, target_listing) = futures::join!(source.list_all(container, ""), target_listing);
+        let source_blobs = match source_blobs {
+            Ok(blobs) => blobs,
+            Err(e) => {
+                // Nothing of the asset is written when A cannot be read: not even its empty container.
+                if matches!(target_listing, Ok((_, _, true))) {
+                    let _ = target.delete_container(container).await;
+                }
+                return Err(e);
+            }
+        };
+        let (target_blobs, target_container_exists, created_now): (BTreeMap<String, BlobMeta>, bool, bool) =
+            target_listing?;
+        let deep_differs = match deep {
+            true => differing_bytes(source, target, container, &source_blobs, &target_blobs).await?,
+            false => Default::default(),
+        };
+        let (mut to_copy, mut settled) = (Vec::new(), Vec::new());
+        for blob in &source_blobs {
+            let decision = match decide(blob, target_blobs.get(&blob.name)) {
+                // --deep: equal listings are not enough, the bytes must be.
+                Decision::Skip if deep_differs.contains(&blob.name) => Decision::Copy,
+                d => d,
+            };
+            match decision {
+                Decision::Copy => to_copy.push(blob.clone()),
+                Decision::Skip => settled.push(BlobOutcome::of(blob, BlobStatus::Skipped)),
+                Decision::NotMedia => {
+                    let mut o = BlobOutcome::of(blob, BlobStatus::NotMedia);
+                    o.error = Some(format!("{:?} blob: not a media file; left alone", blob.kind));
+                    settled.push(o);
+                }
+            }
+        }
+        Ok(AssetPlan { target_blobs, target_container_exists, created_now, to_copy, settled })
+    }
+
+    /// B's container, created now if it does not exist: whether this run
+    /// created it (it then holds no stored policy yet).
+    pub async fn ensure_target_container(&self, target: &dyn BlobStore, container: &str) -> Result<bool> {
+        match self.target_container_exists {
+            true => Ok(self.created_now),
+            false => target.create_container(container).await,
+        }
+    }
+
+    /// What landed: B's listing before the run plus every blob copied now
+    /// (`outcomes`), and how many blobs to copy did not land.
+    pub fn into_landed(self, outcomes: &[BlobOutcome]) -> (BTreeMap<String, BlobMeta>, usize) {
+        let copied: BTreeSet<&str> =
+            outcomes.iter().filter(|b| b.status == BlobStatus::Copied).map(|b| b.name.as_str()).collect();
+        let mut landed = self.target_blobs;
+        let mut missing = 0;
+        for blob in self.to_copy {
+            match copied.contains(blob.name.as_str()) {
+                true => {
+                    landed.insert(blob.name.clone(), blob);
+                }
+                false => missing += 1,
+            }
+        }
+        (landed, missing)
+    }
 }
 
 #[cfg(test)]

@@ -3,11 +3,13 @@
 //! their ids; and telling, from listings alone, that nothing changed.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::Utc;
 use md5::{Digest, Md5};
 
-use super::{LocatorOutcome, Replicator, UrlPair};
+use super::target_policies::TargetPolicies;
+use super::{LocatorOutcome, Side, UrlPair};
 use crate::catalog::{file_infos, AssetEntry, AssetRecord, Index, Versioned};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::PolicyId;
@@ -62,11 +64,76 @@ pub(super) fn is_unchanged(
         && origin_locators.iter().all(|l| b_index.locators.get(&l.id).is_some_and(|m| m.asset_id == source.asset.id))
 }
 
-impl Replicator<'_> {
+/// Makes the copied blobs a streamable asset in B.
+#[derive(Debug)]
+pub(crate) struct Publisher<'a> {
+    /// A's streaming origin, for the report's URL pairs.
+    source_origin: &'a str,
+    target: Side<'a>,
+    policies: Arc<TargetPolicies<'a>>,
+}
+
+impl<'a> Publisher<'a> {
+    pub fn new(source_origin: &'a str, target: Side<'a>, policies: Arc<TargetPolicies<'a>>) -> Self {
+        Publisher { source_origin, target, policies }
+    }
+
+    /// B's replica is proven unchanged (see [`is_unchanged`]): it stays as
+    /// it is, and the report says what it publishes.
+    pub fn keep(
+        &self,
+        asset: &Asset,
+        target_blobs: &BTreeMap<String, BlobMeta>,
+        origin_locators: &[&Locator],
+        report: &mut AssetReport,
+    ) -> Result<()> {
+        let files = file_infos(asset, &target_blobs.values().cloned().collect::<Vec<_>>())?;
+        for l in origin_locators {
+            report.locators.push(LocatorOutcome { id: l.id, action: "kept".to_owned() });
+        }
+        self.streaming_urls(&files, origin_locators, report);
+        report.published = true;
+        Ok(())
+    }
+
+    /// Records what `landed` in B (with the fingerprint of its source, or the
+    /// incomplete mark when `missing` blobs did not land), and publishes it
+    /// with A's origin locators once it is whole.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn publish(
+        &self,
+        source: &AssetEntry,
+        existing: Option<&AssetEntry>,
+        origin_locators: &[&Locator],
+        landed: &BTreeMap<String, BlobMeta>,
+        missing: Option<usize>,
+        b_index: &Index,
+        report: &mut AssetReport,
+    ) -> Result<()> {
+        let asset = &source.asset;
+        // An incomplete replica is still marked as one (see `delete`), never as proven.
+        let fingerprint = match missing {
+            None => fingerprint(source, origin_locators, landed),
+            Some(_) => INCOMPLETE.to_owned(),
+        };
+        let target_record = self.publish_files(asset, existing, landed, Some(&fingerprint)).await?;
+        if let Some(missing) = missing {
+            // B never publishes URLs for an asset it does not wholly hold; a later run that completes it does.
+            report.warnings.push(format!(
+                "not published in '{}': {missing} blob(s) not copied; run replicate again to complete it",
+                self.target.name
+            ));
+            return Ok(());
+        }
+        self.recreate_locators(asset, &target_record, origin_locators, b_index, report).await?;
+        report.published = true;
+        Ok(())
+    }
+
     /// Writes B's record of the asset with file infos made from `landed` and
     /// the fingerprint: one write when B had none, else one read and one
     /// conditional write (none when nothing differs).
-    pub(super) async fn publish_files(
+    async fn publish_files(
         &self,
         asset: &Asset,
         existing: Option<&AssetEntry>,
@@ -101,30 +168,11 @@ impl Replicator<'_> {
         if let Some(p) = b_index.policies.get(&PolicyId::for_terms(minutes, &Permissions::READ.sas_letters())) {
             return Ok(p.clone());
         }
-        self.policy_in_target("Streaming policy", minutes, Permissions::READ).await
-    }
-
-    /// The policy of these terms in B, read or created once per run (grants
-    /// and streaming locators of every asset share them).
-    pub(super) async fn policy_in_target(
-        &self,
-        name: &str,
-        minutes: u64,
-        permissions: Permissions,
-    ) -> Result<AccessPolicy> {
-        let id = PolicyId::for_terms(minutes, &permissions.sas_letters());
-        let mut cache = self.target_policies.lock().await;
-        if let Some(p) = cache.get(&id) {
-            return Ok(p.clone());
-        }
-        // B's listing filled the cache: a policy not in it is created without a read.
-        let p = self.target.catalog.create_policy(name, minutes, permissions).await?;
-        cache.insert(id, p.clone());
-        Ok(p)
+        self.policies.get_or_create("Streaming policy", minutes, Permissions::READ).await
     }
 
     /// A's origin locators in B with the same ids (kept when B has them).
-    pub(super) async fn recreate_locators(
+    async fn recreate_locators(
         &self,
         asset: &Asset,
         target_record: &AssetRecord,
@@ -196,12 +244,12 @@ impl Replicator<'_> {
     }
 
     /// Both streaming URLs of each origin locator, for the report.
-    pub(super) fn streaming_urls(&self, files: &[AssetFile], origin_locators: &[&Locator], report: &mut AssetReport) {
+    fn streaming_urls(&self, files: &[AssetFile], origin_locators: &[&Locator], report: &mut AssetReport) {
         let Some(p) = files.iter().find(|f| f.is_primary && f.name.to_ascii_lowercase().ends_with(".ism")) else {
             return;
         };
         for l in origin_locators {
-            let a = StreamingUrls::new(self.source.origin, &l.id, &p.name);
+            let a = StreamingUrls::new(self.source_origin, &l.id, &p.name);
             let b = StreamingUrls::new(self.target.origin, &l.id, &p.name);
             for ((format, source), (_, target)) in a.all().into_iter().zip(b.all()) {
                 report.urls.push(UrlPair {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::copy::CopyStrategy;
 use crate::id::{AssetId, LocatorId};
+use crate::store::BlobMeta;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -36,6 +37,26 @@ pub struct BlobOutcome {
     /// Copies of this blob tried again by the runner (HTTP retries are counted apart).
     #[serde(skip_serializing_if = "is_zero")]
     pub attempts_retried: u32,
+}
+
+impl BlobOutcome {
+    /// A listed blob's outcome before (or without) a copy: its listed size and ETag.
+    pub(crate) fn of(blob: &BlobMeta, status: BlobStatus) -> Self {
+        BlobOutcome {
+            name: blob.name.clone(),
+            status,
+            bytes: blob.size,
+            strategy: None,
+            source_etag: Some(blob.etag.clone()),
+            error: None,
+            attempts_retried: 0,
+        }
+    }
+
+    /// A listed blob that failed, and why.
+    pub(crate) fn failed(blob: &BlobMeta, error: String, attempts_retried: u32) -> Self {
+        BlobOutcome { error: Some(error), attempts_retried, ..Self::of(blob, BlobStatus::Failed) }
+    }
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -183,6 +204,23 @@ pub struct Totals {
     #[serde(default)]
     pub requests: RequestCounts,
     pub seconds: f64,
+}
+
+impl Totals {
+    /// The run's totals over its assets' reports (the requests are counted apart, see `meter`).
+    pub(crate) fn of(assets: &[AssetReport], seconds: f64) -> Self {
+        let mut totals = Totals { assets: assets.len() as u64, seconds, ..Default::default() };
+        for a in assets {
+            totals.counts.merge(&a.counts);
+            totals.unchanged += a.unchanged as u64;
+            match a.status {
+                AssetStatus::Replicated | AssetStatus::Planned => totals.replicated += 1,
+                AssetStatus::Refused => totals.refused += 1,
+                AssetStatus::Failed | AssetStatus::Interrupted => totals.failed_assets += 1,
+            }
+        }
+        totals
+    }
 }
 
 /// Requests sent, per side.

@@ -6,10 +6,11 @@ use chrono::{Duration, Utc};
 
 use super::*;
 use crate::catalog::{AssetEntry, Catalog, RecordProblem};
+use crate::error::ErrorKind;
 use crate::id::PolicyId;
 use crate::model::{Asset, AssetOptions, Locator, LocatorType};
-use crate::replicate::{ReplicateOptions, Selection, Side};
-use crate::store::{BlobStore, InMemoryStore, PutOptions};
+use crate::replicate::{ReplicateOptions, Replicator, Selection, Side};
+use crate::store::{BlobStore, BlobStoreExt, Condition, InMemoryStore, PutOptions};
 
 const NAMES: Names<'static> = Names { source: "a", target: "b" };
 
