@@ -61,6 +61,12 @@ impl From<Error> for Stop {
     }
 }
 
+impl From<mirrorcast_core::store::Error> for Stop {
+    fn from(e: mirrorcast_core::store::Error) -> Self {
+        Stop::Failed(e.into())
+    }
+}
+
 impl Encoder {
     pub fn new(ffmpeg: Ffmpeg, catalog: Catalog) -> Self {
         let jobs = Jobs::new(catalog.store().clone());

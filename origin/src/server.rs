@@ -245,6 +245,12 @@ enum Fail {
     Unimplemented(String),
 }
 
+impl From<mirrorcast_core::store::Error> for Fail {
+    fn from(e: mirrorcast_core::store::Error) -> Self {
+        mirrorcast_core::Error::from(e).into()
+    }
+}
+
 impl From<mirrorcast_core::Error> for Fail {
     fn from(e: mirrorcast_core::Error) -> Self {
         match e.kind() {
@@ -335,12 +341,15 @@ impl Origin {
     }
 
     /// A storage call, timed for the metrics.
-    async fn timed<T>(&self, call: impl Future<Output = mirrorcast_core::Result<T>>) -> Result<T, Fail> {
+    async fn timed<T, E: Into<mirrorcast_core::Error>>(
+        &self,
+        call: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, Fail> {
         let start = Instant::now();
         let out = tokio::time::timeout(self.config.upstream_timeout, call).await;
         self.metrics.upstream(start.elapsed(), matches!(out, Ok(Ok(_))));
         match out {
-            Ok(done) => Ok(done?),
+            Ok(done) => Ok(done.map_err(Into::into)?),
             Err(_) => Err(Fail::Storage(ErrorKind::Transient)),
         }
     }

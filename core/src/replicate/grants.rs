@@ -91,7 +91,7 @@ pub async fn remove_stored_policy(store: &dyn BlobStore, container: &str, id: &s
         let current = match store.get_container_policies(container).await {
             Ok(c) => c,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         if !current.policies.iter().any(|p| p.id == id) {
             return Ok(());
@@ -100,7 +100,7 @@ pub async fn remove_stored_policy(store: &dyn BlobStore, container: &str, id: &s
         match store.set_container_policies(container, &next, Some(&current.version)).await {
             Ok(_) => return Ok(()),
             Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
     Err(Error::new(
@@ -374,7 +374,7 @@ impl Replicator<'_> {
         grants.target_writer = match scoped {
             Ok(s) => Some(s),
             Err(e) if e.kind() == ErrorKind::Unsupported => None,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         Ok(())
     }
@@ -520,7 +520,7 @@ impl Replicator<'_> {
                 }
                 // Someone else changed the list meanwhile: read it again.
                 Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         self.remember_policies(issued.side, container, None);
@@ -559,7 +559,7 @@ impl Replicator<'_> {
                     }
                     Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
                     Err(e) if e.kind() == ErrorKind::PreconditionFailed => {}
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
             }
         }

@@ -478,7 +478,7 @@ impl<'a> Replicator<'a> {
                 if matches!(target_listing, Ok((_, _, true))) {
                     let _ = target_store.delete_container(&asset.container).await;
                 }
-                return Err(e);
+                return Err(e.into());
             }
         };
         // Whether the container exists, and whether this run has just created it (it holds nothing yet).
