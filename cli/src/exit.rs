@@ -18,8 +18,13 @@ pub fn code_for(e: &anyhow::Error) -> ExitCode {
         {
             return ExitCode::from(USAGE);
         }
-        if let Some(core) = cause.downcast_ref::<mirrorcast_core::Error>() {
-            return match core.kind() {
+        // A store's error reaches here as it is, or wrapped in core's: one kind either way.
+        let kind = cause
+            .downcast_ref::<mirrorcast_core::Error>()
+            .map(mirrorcast_core::Error::kind)
+            .or_else(|| cause.downcast_ref::<mirrorcast_core::store::Error>().map(mirrorcast_core::store::Error::kind));
+        if let Some(kind) = kind {
+            return match kind {
                 ErrorKind::InvalidInput | ErrorKind::Authentication | ErrorKind::PermissionDenied => {
                     ExitCode::from(USAGE)
                 }
@@ -63,6 +68,24 @@ pub fn one_line(e: &anyhow::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::process::ExitCode;
+
+    use mirrorcast_core::{store, ErrorKind};
+
+    use super::{code_for, FAILURE, USAGE};
+
+    #[test]
+    fn a_store_error_gets_the_exit_code_of_its_kind_bare_or_wrapped_in_cores() {
+        for (kind, code) in
+            [(ErrorKind::PermissionDenied, USAGE), (ErrorKind::InvalidInput, USAGE), (ErrorKind::NotFound, FAILURE)]
+        {
+            let bare = anyhow::Error::new(store::Error::new(kind, "refused")).context("reading the records");
+            let wrapped = anyhow::Error::new(mirrorcast_core::Error::from(store::Error::new(kind, "refused")));
+            assert_eq!(code_for(&bare), ExitCode::from(code), "{kind} from a store");
+            assert_eq!(code_for(&wrapped), ExitCode::from(code), "{kind} through core");
+        }
+    }
+
     #[test]
     fn clap_errors_fit_on_one_line() {
         let rendered = "error: the following required arguments were not provided:\n  --from <FROM>\n\nUsage: mirrorcast replicate --from <FROM>\n\nFor more information, try '--help'.\n";

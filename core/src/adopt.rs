@@ -85,7 +85,7 @@ async fn adopt_checked(catalog: &Catalog, container: &str, id: AssetId) -> Resul
     }
     let blobs = catalog.store().list_all(container, "").await.map_err(|e| match e.kind() {
         ErrorKind::NotFound => crate::Error::not_found(format!("no container '{container}' in this data center")),
-        _ => e,
+        _ => e.into(),
     })?;
     let name = blobs
         .iter()

@@ -322,7 +322,7 @@ async fn plan_asset<'a>(
         match catalog.store().list_all(&a.asset.container, "").await {
             Ok(b) => b,
             Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     } else {
         Vec::new()

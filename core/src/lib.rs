@@ -3,7 +3,8 @@
 //! - [`id`]: asset, locator and access-policy ids and the container names they map to.
 //! - [`model`]: the records (asset, file info, access policy, locator).
 //! - [`primary`], [`mime`], [`streaming`]: file-info and streaming-URL rules.
-//! - [`store`]: the [`store::BlobStore`] trait every backend implements, its
+//! - [`store`]: the storage layer (the `mirrorcast-store` crate, re-exported):
+//!   the [`store::BlobStore`] trait every backend implements, its
 //!   [`store::Capability`], an in-memory store, and the conformance suite.
 //! - [`copy`]: the [`copy::CopyEngine`] trait and the streamed copy.
 //! - [`catalog`]: a data center's records, kept in its own storage account.
@@ -21,11 +22,13 @@ pub mod model;
 pub mod primary;
 pub mod replicate;
 pub mod sample;
-pub mod secret;
-pub mod store;
 pub mod streaming;
 
 /// A locator's delivery terms live with the records now; the old path still names them.
 pub use model::delivery;
 
 pub use error::{Error, ErrorKind, Result};
+/// The storage layer, its own crate; kept at `mirrorcast_core::store` so
+/// existing paths hold.
+pub use mirrorcast_store as store;
+pub use mirrorcast_store::secret;

@@ -1,6 +1,5 @@
 //! Streaming URLs of an origin locator: `<origin>/<locator-guid>/<Base>.ism/manifest`.
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde::{Deserialize, Serialize};
 
 use crate::id::LocatorId;
@@ -9,29 +8,8 @@ use crate::id::LocatorId;
 /// `serve`, kept or set by the front, read by the drill and by operators.
 pub const ORIGIN_HEADER: &str = "x-mirrorcast-origin";
 
-/// Characters escaped in one path segment (RFC 3986 `pchar` keeps the rest).
-const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'/')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'[')
-    .add(b']')
-    .add(b'\\')
-    .add(b'^')
-    .add(b'`')
-    .add(b'{')
-    .add(b'|')
-    .add(b'}');
-
-/// Percent-encodes one path segment (a blob name may hold spaces and more).
-pub fn encode_segment(s: &str) -> String {
-    utf8_percent_encode(s, SEGMENT).to_string()
-}
+/// Percent-encodes one path segment; the storage layer's, which signed URLs use too.
+pub use mirrorcast_store::encode_segment;
 
 /// The streaming URLs of one primary file behind one origin locator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -208,7 +208,7 @@ impl Jobs {
     async fn put(&self, path: &str, body: Vec<u8>, content_type: &str, condition: Condition) -> Result<String> {
         let mut options = PutOptions { condition, ..Default::default() };
         options.properties.content_type = Some(content_type.into());
-        self.store.put_blob(CATALOG_CONTAINER, path, Bytes::from(body), &options).await
+        Ok(self.store.put_blob(CATALOG_CONTAINER, path, Bytes::from(body), &options).await?)
     }
 
     /// Writes a new record, creating the catalog container if needed; `PreconditionFailed`
@@ -225,7 +225,7 @@ impl Jobs {
         let (meta, bytes) =
             self.store.get_bytes(CATALOG_CONTAINER, &Self::path(id)).await.map_err(|e| match e.kind() {
                 ErrorKind::NotFound => Error::not_found(format!("job {id} not found in {}", self.store.describe())),
-                _ => e,
+                _ => e.into(),
             })?;
         let value = serde_json::from_slice(&bytes).map_err(|e| Error::from(e).context(format!("job {id}")))?;
         Ok(Versioned { value, etag: meta.etag })
@@ -306,7 +306,7 @@ impl Jobs {
         match self.store.get_bytes(CATALOG_CONTAINER, &Self::log_path(id)).await {
             Ok((_, b)) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 }

@@ -66,6 +66,12 @@ impl From<Error> for Stop {
     }
 }
 
+impl From<mirrorcast_core::store::Error> for Stop {
+    fn from(e: mirrorcast_core::store::Error) -> Self {
+        Stop::Failed(e.into())
+    }
+}
+
 impl Encoder {
     /// An encoder for `catalog`'s data center, its jobs kept in the same store.
     pub fn new(ffmpeg: Ffmpeg, catalog: Catalog) -> Self {

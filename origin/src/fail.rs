@@ -30,6 +30,12 @@ pub(crate) enum Fail {
     Unimplemented(String),
 }
 
+impl From<mirrorcast_core::store::Error> for Fail {
+    fn from(e: mirrorcast_core::store::Error) -> Self {
+        mirrorcast_core::Error::from(e).into()
+    }
+}
+
 impl From<mirrorcast_core::Error> for Fail {
     fn from(e: mirrorcast_core::Error) -> Self {
         match e.kind() {

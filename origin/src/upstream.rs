@@ -56,12 +56,15 @@ impl Upstream {
     }
 
     /// A storage call, timed for the metrics.
-    pub(crate) async fn timed<T>(&self, call: impl Future<Output = mirrorcast_core::Result<T>>) -> Result<T, Fail> {
+    pub(crate) async fn timed<T, E: Into<mirrorcast_core::Error>>(
+        &self,
+        call: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, Fail> {
         let start = Instant::now();
         let out = tokio::time::timeout(self.timeout, call).await;
         self.metrics.upstream(start.elapsed(), matches!(out, Ok(Ok(_))));
         match out {
-            Ok(done) => Ok(done?),
+            Ok(done) => Ok(done.map_err(Into::into)?),
             Err(_) => Err(Fail::Storage(ErrorKind::Transient)),
         }
     }

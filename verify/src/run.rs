@@ -137,7 +137,7 @@ fn listed_equal(a: &BlobMeta, b: &BlobMeta) -> bool {
 async fn list_or_empty(store: &dyn BlobStore, container: &str) -> Result<Vec<BlobMeta>> {
     match store.list_all(container, "").await {
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
-        other => other,
+        other => Ok(other?),
     }
 }
 

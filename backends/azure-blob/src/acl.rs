@@ -2,9 +2,9 @@
 //! (stored access policies, which SAS tokens name with `si=`).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use mirrorcast_core::model::Permissions;
-use mirrorcast_core::store::StoredPolicy;
-use mirrorcast_core::{Error, ErrorKind, Result};
+use mirrorcast_store::Permissions;
+use mirrorcast_store::StoredPolicy;
+use mirrorcast_store::{Error, ErrorKind, Result};
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]

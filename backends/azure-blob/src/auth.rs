@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use hmac::{Hmac, Mac};
-use mirrorcast_core::model::Permissions;
+use mirrorcast_store::Permissions;
 use reqwest::header::HeaderMap;
 use sha2::Sha256;
 use url::Url;

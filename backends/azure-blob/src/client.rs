@@ -12,14 +12,13 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use md5::{Digest, Md5};
-use mirrorcast_core::model::Permissions;
-use mirrorcast_core::secret::redact_sas;
-use mirrorcast_core::store::adaptive::{Outcome, DEFAULT_CEILING};
-use mirrorcast_core::store::{
+use mirrorcast_store::adaptive::{Outcome, DEFAULT_CEILING};
+use mirrorcast_store::secret::redact_sas;
+use mirrorcast_store::Permissions;
+use mirrorcast_store::{
     Access, AdaptiveLimit, BlobMeta, BlobProperties, BlobStore, Capability, Condition, ContainerPolicies, CopySource,
-    GetResult, ListOptions, ListPage, PutOptions, SignedUrl, StoreIdentity, StoredPolicy,
+    Error, ErrorKind, GetResult, ListOptions, ListPage, PutOptions, Result, SignedUrl, StoreIdentity, StoredPolicy,
 };
-use mirrorcast_core::{Error, ErrorKind, Result};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Response};
 use url::Url;
@@ -966,7 +965,7 @@ impl BlobStore for AzureBlobStore {
         policies: &[StoredPolicy],
         if_version: Option<&str>,
     ) -> Result<String> {
-        mirrorcast_core::store::check_policy_count(container, policies)?;
+        mirrorcast_store::check_policy_count(container, policies)?;
         let url = Self::with_query(self.url(container, None), &[("restype", "container"), ("comp", "acl")]);
         let mut req = self.request(Method::PUT, url, format!("stored access policies of container '{container}'"));
         header(&mut req.headers, "content-type", "application/xml")?;
@@ -1007,7 +1006,7 @@ impl AzureBlobStore {
     fn with_sas(&self, url: &SignedUrl) -> AzureBlobStore {
         let token = url.expose().split_once('?').map(|(_, q)| q.to_owned()).unwrap_or_default();
         let mut config = self.inner.config.clone();
-        config.credential = Credential::Sas(mirrorcast_core::secret::Secret::new(token));
+        config.credential = Credential::Sas(mirrorcast_store::secret::Secret::new(token));
         let inner = Inner {
             config,
             http: self.inner.http.clone(),
@@ -1028,9 +1027,9 @@ impl AzureBlobStore {
         &self,
         permissions: Permissions,
         expiry: DateTime<Utc>,
-    ) -> Result<mirrorcast_core::secret::Secret> {
+    ) -> Result<mirrorcast_store::secret::Secret> {
         let key = self.signing_key("issuing an account SAS")?;
-        Ok(mirrorcast_core::secret::Secret::new(crate::auth::account_sas(
+        Ok(mirrorcast_store::secret::Secret::new(crate::auth::account_sas(
             key,
             &self.inner.config.account,
             permissions,

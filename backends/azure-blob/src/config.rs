@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use base64::Engine as _;
-use mirrorcast_core::secret::Secret;
-use mirrorcast_core::store::StoreIdentity;
+use mirrorcast_store::secret::Secret;
+use mirrorcast_store::StoreIdentity;
 use url::Url;
 
 use crate::error::Error;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use chrono::{DateTime, Utc};
-use mirrorcast_core::secret::Secret;
+use mirrorcast_store::secret::Secret;
 
 use crate::config::EntraCredential;
 use crate::token::{AccessToken, BearerSource, TokenError, TokenProvider, STORAGE_SCOPE};

@@ -1,5 +1,5 @@
 //! Errors of configuring an Azure Blob store. Errors of operations are
-//! [`mirrorcast_core::Error`]s, shared by every backend.
+//! [`mirrorcast_store::Error`]s, shared by every backend.
 
 /// A configuration error; messages name the field, never its secret value.
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +53,8 @@ impl Error {
     }
 }
 
-impl From<Error> for mirrorcast_core::Error {
+impl From<Error> for mirrorcast_store::Error {
     fn from(e: Error) -> Self {
-        mirrorcast_core::Error::invalid_input(e.to_string())
+        mirrorcast_store::Error::invalid_input(e.to_string())
     }
 }

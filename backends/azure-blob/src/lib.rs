@@ -1,5 +1,5 @@
 //! mirrorcast's Azure Blob Storage backend: [`AzureBlobStore`] implements
-//! [`mirrorcast_core::store::BlobStore`] over the Blob REST API on `reqwest`.
+//! [`mirrorcast_store::BlobStore`] over the Blob REST API on `reqwest`.
 //!
 //! - [`config`]: connection strings, credentials, endpoint rules, `from_env`.
 //! - `auth`: Shared Key request signing and service SAS generation.

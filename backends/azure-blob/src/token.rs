@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use mirrorcast_core::secret::Secret;
+use mirrorcast_store::secret::Secret;
 use tokio::sync::Mutex;
 
 /// The scope of Azure Storage tokens.

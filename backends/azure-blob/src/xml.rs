@@ -1,7 +1,6 @@
 //! The XML documents of the Blob REST API that we read: listings and errors.
 
-use mirrorcast_core::store::{BlobKind, BlobMeta, BlobProperties};
-use mirrorcast_core::{Error, ErrorKind, Result};
+use mirrorcast_store::{BlobKind, BlobMeta, BlobProperties, Error, ErrorKind, Result};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]

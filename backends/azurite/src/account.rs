@@ -2,7 +2,7 @@
 
 use base64::Engine as _;
 use mirrorcast_azure_blob::config::{DEV_ACCOUNT, DEV_ACCOUNT_KEY};
-use mirrorcast_core::secret::Secret;
+use mirrorcast_store::secret::Secret;
 
 /// An account name and its key. `Debug` hides the key.
 #[derive(Debug, Clone, PartialEq, Eq)]

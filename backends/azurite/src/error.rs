@@ -47,8 +47,8 @@ impl Error {
     }
 }
 
-impl From<Error> for mirrorcast_core::Error {
+impl From<Error> for mirrorcast_store::Error {
     fn from(e: Error) -> Self {
-        mirrorcast_core::Error::new(mirrorcast_core::ErrorKind::Other, e.to_string())
+        mirrorcast_store::Error::new(mirrorcast_store::ErrorKind::Other, e.to_string())
     }
 }

@@ -9,7 +9,7 @@
 //!   (the streamed path).
 //!
 //! Stores are [`mirrorcast_azure_blob::AzureBlobStore`]s: Azurite speaks the
-//! same REST API; its limits show in their [`mirrorcast_core::store::Capability`].
+//! same REST API; its limits show in their [`mirrorcast_store::Capability`].
 
 pub mod account;
 #[cfg(feature = "testcontainers")]

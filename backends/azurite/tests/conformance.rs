@@ -1,7 +1,7 @@
 //! The core conformance suite against Azure Blob on a real Azurite process.
 
 use mirrorcast_azurite::{Account, Azurite, Persistence, TwoDataCenters};
-use mirrorcast_core::store::{conformance, BlobStore, BlobStoreExt, PutOptions};
+use mirrorcast_store::{conformance, BlobStore, BlobStoreExt, PutOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_blob_on_azurite_passes_the_conformance_suite() {

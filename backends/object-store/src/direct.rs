@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use mirrorcast_core::store::BlobMeta;
-use mirrorcast_core::{Error, ErrorKind, Result};
+use mirrorcast_store::BlobMeta;
+use mirrorcast_store::{Error, ErrorKind, Result};
 use object_store::local::LocalFileSystem;
 
 use crate::layout::{blob_path, block_path, marker_path, sidecar_path};
@@ -320,7 +320,7 @@ fn meta_now(fs: &LocalFileSystem, label: &str, container: &str, name: &str) -> R
         Err(e) if e.kind() == std::io::ErrorKind::NotFound || sidecar.is_dir() => return Err(gone(container, name)),
         Err(e) => return Err(io_error(&e, name, label)),
     };
-    let sidecar: Sidecar = serde_json::from_slice(&json)?;
+    let sidecar: Sidecar = serde_json::from_slice(&json).map_err(crate::malformed_sidecar)?;
     Ok(ObjectStoreBackend::meta(name, sidecar))
 }
 

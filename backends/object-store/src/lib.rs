@@ -25,11 +25,11 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
-use mirrorcast_core::store::{
-    BlobKind, BlobMeta, BlobProperties, BlobStore, ByteStream, Capability, Condition, GetResult, ListOptions, ListPage,
-    PutOptions, StoreIdentity,
+use mirrorcast_store::{
+    Ability, Access, AdaptiveLimit, BlobKind, BlobMeta, BlobProperties, BlobStore, ByteStream, Capability, Condition,
+    ContainerPolicies, CopySource, Error, ErrorKind, GetResult, ListOptions, ListPage, Permissions, PutOptions, Result,
+    SignedUrl, StoreIdentity, StoredPolicy,
 };
-use mirrorcast_core::{Error, ErrorKind, Result};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
@@ -146,7 +146,7 @@ impl ObjectStoreBackend {
         match self.inner.get(&sidecar_path(container, name)).await {
             Ok(got) => {
                 let bytes = got.bytes().await.map_err(|e| self.fail(e, name))?;
-                Ok(Some(serde_json::from_slice(&bytes)?))
+                Ok(Some(serde_json::from_slice(&bytes).map_err(malformed_sidecar)?))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.fail(e, name)),
@@ -227,7 +227,7 @@ impl ObjectStoreBackend {
     }
 
     async fn write_sidecar(&self, container: &str, name: &str, sidecar: &Sidecar) -> Result<()> {
-        let body = serde_json::to_vec(sidecar)?;
+        let body = serde_json::to_vec(sidecar).map_err(malformed_sidecar)?;
         self.inner.put(&sidecar_path(container, name), PutPayload::from(body)).await.map_err(|e| self.fail(e, name))?;
         Ok(())
     }
@@ -262,6 +262,11 @@ fn clamp(range: Option<Range<u64>>, size: u64, name: &str) -> Result<Range<u64>>
     }
 }
 
+/// A sidecar that is not the JSON this backend writes.
+fn malformed_sidecar(e: serde_json::Error) -> Error {
+    Error::new(ErrorKind::Corrupt, format!("malformed JSON record: {e}")).with_source(e)
+}
+
 fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s).decode_utf8().map(|c| c.into_owned()).unwrap_or_else(|_| s.to_owned())
 }
@@ -287,6 +292,31 @@ impl BlobStore for ObjectStoreBackend {
 
     fn identity(&self) -> Option<StoreIdentity> {
         self.identity.clone()
+    }
+
+    /// Its requests are not counted.
+    fn request_retries(&self) -> u64 {
+        0
+    }
+
+    fn requests_sent(&self) -> u64 {
+        0
+    }
+
+    fn requests_by_operation(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        None
+    }
+
+    fn adaptive_limit(&self) -> Option<Arc<AdaptiveLimit>> {
+        None
+    }
+
+    fn access(&self) -> Access {
+        Access::unrestricted("store")
     }
 
     fn capability(&self) -> Capability {
@@ -520,5 +550,37 @@ impl BlobStore for ObjectStoreBackend {
             }
         }
         Ok(true)
+    }
+
+    async fn signed_url(&self, _: &str, _: Option<&str>, _: Permissions, _: DateTime<Utc>) -> Result<SignedUrl> {
+        Err(Ability::SignedUrls.unsupported_by(self))
+    }
+
+    async fn scoped(&self, _: &str, _: Permissions, _: DateTime<Utc>) -> Result<Arc<dyn BlobStore>> {
+        Err(Ability::ScopedCredentials.unsupported_by(self))
+    }
+
+    async fn copy_from_url(&self, _: &str, _: &str, _: &CopySource, _: &PutOptions) -> Result<String> {
+        Err(Ability::CopyFromUrl.unsupported_by(self))
+    }
+
+    async fn put_block_from_url(&self, _: &str, _: &str, _: &str, _: &CopySource, _: Range<u64>) -> Result<()> {
+        Err(Ability::PutBlockFromUrl.unsupported_by(self))
+    }
+
+    async fn get_container_policies(&self, _: &str) -> Result<ContainerPolicies> {
+        Err(Ability::StoredAccessPolicies.unsupported_by(self))
+    }
+
+    async fn set_container_policies(&self, _: &str, _: &[StoredPolicy], _: Option<&str>) -> Result<String> {
+        Err(Ability::StoredAccessPolicies.unsupported_by(self))
+    }
+
+    async fn signed_url_for_policy(&self, _: &str, _: Option<&str>, _: &str) -> Result<SignedUrl> {
+        Err(Ability::PolicySignedUrls.unsupported_by(self))
+    }
+
+    async fn scoped_for_policy(&self, _: &str, _: &str) -> Result<Arc<dyn BlobStore>> {
+        Err(Ability::PolicyScopedCredentials.unsupported_by(self))
     }
 }

@@ -2,8 +2,8 @@
 //! binary: the peak resident memory it reads is the process's, so no other
 //! test may run beside it.
 
-use mirrorcast_core::store::BlobStore;
 use mirrorcast_object_store::ObjectStoreBackend;
+use mirrorcast_store::BlobStore;
 
 /// The process's resident memory now and at its peak since the peak was last reset, in bytes.
 fn rss() -> (u64, u64) {
@@ -18,7 +18,7 @@ fn rss() -> (u64, u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_commit_of_160_mib_of_blocks_holds_no_blob_bytes_in_memory() {
     use bytes::Bytes;
-    use mirrorcast_core::store::PutOptions;
+    use mirrorcast_store::PutOptions;
     let dir = tempfile::tempdir().unwrap();
     let store = ObjectStoreBackend::local(&dir.path().join("dc")).unwrap();
     store.create_container("c").await.unwrap();

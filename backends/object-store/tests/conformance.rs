@@ -1,7 +1,7 @@
 //! The core conformance suite against object_store: a local directory and memory.
 
-use mirrorcast_core::store::{conformance, BlobStore};
 use mirrorcast_object_store::ObjectStoreBackend;
+use mirrorcast_store::{conformance, BlobStore};
 
 #[tokio::test]
 async fn local_directory_passes_the_conformance_suite() {
@@ -28,7 +28,7 @@ async fn urls_choose_the_store_and_bad_ones_are_named() {
 async fn the_root_directory_is_refused_as_a_data_center() {
     for url in ["file://", "file:///", "file:///.", "file:///a/.."] {
         let e = ObjectStoreBackend::from_url(url).unwrap_err();
-        assert_eq!(e.kind(), mirrorcast_core::ErrorKind::InvalidInput, "{url}: {e}");
+        assert_eq!(e.kind(), mirrorcast_store::ErrorKind::InvalidInput, "{url}: {e}");
         assert!(e.to_string().contains("root directory"), "{url}: {e}");
     }
 }
@@ -36,7 +36,7 @@ async fn the_root_directory_is_refused_as_a_data_center() {
 #[tokio::test]
 async fn dot_segments_are_names_of_their_own_in_a_local_directory() {
     use bytes::Bytes;
-    use mirrorcast_core::store::{BlobStoreExt, PutOptions};
+    use mirrorcast_store::{BlobStoreExt, PutOptions};
     let dir = tempfile::tempdir().unwrap();
     let store = ObjectStoreBackend::local(&dir.path().join("dc")).unwrap();
     store.create_container("c").await.unwrap();
@@ -55,7 +55,7 @@ async fn dot_segments_are_names_of_their_own_in_a_local_directory() {
 #[tokio::test]
 async fn a_local_commit_that_fails_leaves_the_old_blob_and_no_staged_file() {
     use bytes::Bytes;
-    use mirrorcast_core::store::{BlobStoreExt, Condition, PutOptions};
+    use mirrorcast_store::{BlobStoreExt, Condition, PutOptions};
     let dir = tempfile::tempdir().unwrap();
     let store = ObjectStoreBackend::local(&dir.path().join("dc")).unwrap();
     store.create_container("c").await.unwrap();
@@ -67,7 +67,7 @@ async fn a_local_commit_that_fails_leaves_the_old_blob_and_no_staged_file() {
     assert!(missing.unwrap_err().to_string().contains("'nope'"), "a block never staged is named");
     let refused = PutOptions { condition: Condition::IfNotExists, ..Default::default() };
     let refused = store.put_block_list("c", "v.mp4", &["b1".into(), "b2".into()], &refused).await;
-    assert_eq!(refused.unwrap_err().kind(), mirrorcast_core::ErrorKind::PreconditionFailed);
+    assert_eq!(refused.unwrap_err().kind(), mirrorcast_store::ErrorKind::PreconditionFailed);
     assert_eq!(store.get_bytes("c", "v.mp4").await.unwrap().1, "old", "a failed commit changes nothing");
     let staged: Vec<_> = walk(dir.path()).into_iter().filter(|p| p.contains("commit#")).collect();
     assert!(staged.is_empty(), "no staged commit may be left: {staged:?}");

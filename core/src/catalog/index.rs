@@ -161,7 +161,7 @@ async fn read_one<T: DeserializeOwned>(catalog: &Catalog, blob: BlobMeta) -> Res
     match catalog.store().get_bytes(CATALOG_CONTAINER, &blob.name).await {
         Ok((meta, bytes)) => Ok(Some((parse_record(&blob.name, &bytes)?, meta))),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 

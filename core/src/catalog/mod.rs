@@ -91,7 +91,7 @@ impl Catalog {
         let body = serde_json::to_vec_pretty(value)?;
         let mut options = PutOptions { condition, metadata, ..Default::default() };
         options.properties.content_type = Some("application/json".into());
-        self.store.put_blob(CATALOG_CONTAINER, path, Bytes::from(body), &options).await
+        Ok(self.store.put_blob(CATALOG_CONTAINER, path, Bytes::from(body), &options).await?)
     }
 
     async fn write_asset(&self, record: &AssetRecord, from: Option<&str>, condition: Condition) -> Result<String> {
@@ -217,7 +217,7 @@ impl Catalog {
             let path = Self::asset_path(id);
             let (meta, bytes) = self.store.get_bytes(CATALOG_CONTAINER, &path).await.map_err(|e| match e.kind() {
                 ErrorKind::NotFound => Error::not_found(format!("asset {id} not found in {}", self.store.describe())),
-                _ => e,
+                _ => e.into(),
             })?;
             let current: AssetRecord = parse_record(&path, &bytes)?;
             check_asset(id, &current).map_err(|e| e.context(format!("record of asset {id}")))?;
@@ -453,20 +453,24 @@ impl Catalog {
         match self.store.put_blob(JOURNAL_CONTAINER, &path, body.clone(), &options).await {
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 self.store.create_container(JOURNAL_CONTAINER).await?;
-                self.store.put_blob(JOURNAL_CONTAINER, &path, body, &options).await.map(|_| ())
+                self.store.put_blob(JOURNAL_CONTAINER, &path, body, &options).await?;
+                Ok(())
             }
-            other => other.map(|_| ()),
+            other => Ok(other.map(|_| ())?),
         }
     }
 
     /// Deletes an asset's record only if it is still the version `etag`
     /// (its container and locators are the caller's); false if it was gone.
     pub async fn delete_asset_record(&self, id: &AssetId, etag: &str) -> Result<bool> {
-        self.store.delete_blob(CATALOG_CONTAINER, &Self::asset_path(id), &Condition::IfMatch(etag.to_owned())).await
+        Ok(self
+            .store
+            .delete_blob(CATALOG_CONTAINER, &Self::asset_path(id), &Condition::IfMatch(etag.to_owned()))
+            .await?)
     }
 
     pub async fn delete_locator(&self, id: &LocatorId) -> Result<bool> {
-        self.store.delete_blob(CATALOG_CONTAINER, &Self::locator_path(id), &Condition::None).await
+        Ok(self.store.delete_blob(CATALOG_CONTAINER, &Self::locator_path(id), &Condition::None).await?)
     }
 
     /// Deletes an access policy no locator uses; a `PreconditionFailed` error

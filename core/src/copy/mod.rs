@@ -18,7 +18,7 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::store::{BlobKind, BlobMeta, BlobStore, PutOptions, SignedUrl};
 
 /// User-metadata key under which the target records the source ETag it copied.
@@ -67,7 +67,7 @@ impl CopyRequest<'_> {
     pub async fn source_meta(&self) -> Result<BlobMeta> {
         match self.source_meta {
             Some(m) => Ok(m.clone()),
-            None => self.source.head_blob(self.source_container, self.name).await,
+            None => Ok(self.source.head_blob(self.source_container, self.name).await?),
         }
     }
 }
@@ -106,9 +106,7 @@ pub fn ensure_block_blob(meta: &BlobMeta) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn source_changed(name: &str) -> Error {
-    Error::new(ErrorKind::PreconditionFailed, format!("source blob '{name}' changed while it was being copied"))
-}
+pub(crate) use crate::store::source_changed;
 
 #[cfg(test)]
 mod tests {
@@ -203,35 +201,52 @@ mod tests {
             "takes MD5 as given".into()
         }
         fn capability(&self) -> crate::store::Capability {
-            crate::store::Capability { put_blob_checks_content_md5: false, ..self.0.capability() }
+            let mut c = self.0.capability();
+            c.put_blob_checks_content_md5 = false;
+            c
         }
-        async fn create_container(&self, c: &str) -> Result<bool> {
+        async fn create_container(&self, c: &str) -> crate::store::Result<bool> {
             self.0.create_container(c).await
         }
-        async fn delete_container(&self, c: &str) -> Result<bool> {
+        async fn delete_container(&self, c: &str) -> crate::store::Result<bool> {
             self.0.delete_container(c).await
         }
-        async fn list_containers(&self, p: &str) -> Result<Vec<String>> {
+        async fn list_containers(&self, p: &str) -> crate::store::Result<Vec<String>> {
             self.0.list_containers(p).await
         }
-        async fn list_blobs(&self, c: &str, o: &crate::store::ListOptions) -> Result<crate::store::ListPage> {
+        async fn list_blobs(
+            &self,
+            c: &str,
+            o: &crate::store::ListOptions,
+        ) -> crate::store::Result<crate::store::ListPage> {
             self.0.list_blobs(c, o).await
         }
-        async fn head_blob(&self, c: &str, n: &str) -> Result<BlobMeta> {
+        async fn head_blob(&self, c: &str, n: &str) -> crate::store::Result<BlobMeta> {
             self.0.head_blob(c, n).await
         }
-        async fn get_blob(&self, c: &str, n: &str, r: Option<std::ops::Range<u64>>) -> Result<crate::store::GetResult> {
+        async fn get_blob(
+            &self,
+            c: &str,
+            n: &str,
+            r: Option<std::ops::Range<u64>>,
+        ) -> crate::store::Result<crate::store::GetResult> {
             self.0.get_blob(c, n, r).await
         }
-        async fn put_blob(&self, c: &str, n: &str, d: Bytes, o: &PutOptions) -> Result<String> {
+        async fn put_blob(&self, c: &str, n: &str, d: Bytes, o: &PutOptions) -> crate::store::Result<String> {
             // Committed as one block: the whole-blob MD5 is stored unchecked.
             self.0.put_block(c, n, "whole", d).await?;
             self.0.put_block_list(c, n, &["whole".to_owned()], o).await
         }
-        async fn put_block(&self, c: &str, n: &str, id: &str, d: Bytes) -> Result<()> {
+        async fn put_block(&self, c: &str, n: &str, id: &str, d: Bytes) -> crate::store::Result<()> {
             self.0.put_block(c, n, id, d).await
         }
-        async fn put_block_list(&self, c: &str, n: &str, ids: &[String], o: &PutOptions) -> Result<String> {
+        async fn put_block_list(
+            &self,
+            c: &str,
+            n: &str,
+            ids: &[String],
+            o: &PutOptions,
+        ) -> crate::store::Result<String> {
             self.0.put_block_list(c, n, ids, o).await
         }
         async fn set_metadata(
@@ -240,11 +255,90 @@ mod tests {
             n: &str,
             m: &std::collections::BTreeMap<String, String>,
             k: &crate::store::Condition,
-        ) -> Result<String> {
+        ) -> crate::store::Result<String> {
             self.0.set_metadata(c, n, m, k).await
         }
-        async fn delete_blob(&self, c: &str, n: &str, k: &crate::store::Condition) -> Result<bool> {
+        async fn delete_blob(&self, c: &str, n: &str, k: &crate::store::Condition) -> crate::store::Result<bool> {
             self.0.delete_blob(c, n, k).await
+        }
+        fn request_retries(&self) -> u64 {
+            self.0.request_retries()
+        }
+        fn requests_sent(&self) -> u64 {
+            self.0.requests_sent()
+        }
+        fn requests_by_operation(&self) -> std::collections::BTreeMap<String, u64> {
+            self.0.requests_by_operation()
+        }
+        fn endpoint(&self) -> Option<String> {
+            self.0.endpoint()
+        }
+        fn identity(&self) -> Option<crate::store::StoreIdentity> {
+            self.0.identity()
+        }
+        fn adaptive_limit(&self) -> Option<std::sync::Arc<crate::store::AdaptiveLimit>> {
+            self.0.adaptive_limit()
+        }
+        fn access(&self) -> crate::store::Access {
+            self.0.access()
+        }
+        async fn signed_url(
+            &self,
+            c: &str,
+            b: Option<&str>,
+            p: crate::store::Permissions,
+            e: chrono::DateTime<chrono::Utc>,
+        ) -> crate::store::Result<crate::store::SignedUrl> {
+            self.0.signed_url(c, b, p, e).await
+        }
+        async fn scoped(
+            &self,
+            c: &str,
+            p: crate::store::Permissions,
+            e: chrono::DateTime<chrono::Utc>,
+        ) -> crate::store::Result<std::sync::Arc<dyn BlobStore>> {
+            self.0.scoped(c, p, e).await
+        }
+        async fn copy_from_url(
+            &self,
+            c: &str,
+            n: &str,
+            s: &crate::store::CopySource,
+            o: &crate::store::PutOptions,
+        ) -> crate::store::Result<String> {
+            self.0.copy_from_url(c, n, s, o).await
+        }
+        async fn put_block_from_url(
+            &self,
+            c: &str,
+            n: &str,
+            id: &str,
+            s: &crate::store::CopySource,
+            r: std::ops::Range<u64>,
+        ) -> crate::store::Result<()> {
+            self.0.put_block_from_url(c, n, id, s, r).await
+        }
+        async fn get_container_policies(&self, c: &str) -> crate::store::Result<crate::store::ContainerPolicies> {
+            self.0.get_container_policies(c).await
+        }
+        async fn set_container_policies(
+            &self,
+            c: &str,
+            p: &[crate::store::StoredPolicy],
+            v: Option<&str>,
+        ) -> crate::store::Result<String> {
+            self.0.set_container_policies(c, p, v).await
+        }
+        async fn signed_url_for_policy(
+            &self,
+            c: &str,
+            b: Option<&str>,
+            id: &str,
+        ) -> crate::store::Result<crate::store::SignedUrl> {
+            self.0.signed_url_for_policy(c, b, id).await
+        }
+        async fn scoped_for_policy(&self, c: &str, id: &str) -> crate::store::Result<std::sync::Arc<dyn BlobStore>> {
+            self.0.scoped_for_policy(c, id).await
         }
     }
 

@@ -56,7 +56,7 @@ impl CopyEngine for StreamedCopy {
         } else {
             let got = request.source.get_blob(request.source_container, name, None).await?;
             if got.meta.etag != meta.etag {
-                return Err(source_changed(name));
+                return Err(source_changed(name).into());
             }
             upload_stream(target, container, name, got.stream, Some(meta.size), &options).await?
         };

@@ -26,38 +26,14 @@ pub fn options_code(options: AssetOptions) -> u8 {
     }
 }
 
-/// `Permissions` bits: Read 1, Write 2, Delete 4, List 8.
+/// `Permissions` bits: Read 1, Write 2, Delete 4, List 8 (the store's `Permissions` reads them).
 pub fn permissions_from_bits(bits: i64) -> Result<Permissions, String> {
-    if !(1..=15).contains(&bits) {
-        return Err(format!("unknown Permissions {bits}: expected a sum of Read 1, Write 2, Delete 4, List 8"));
-    }
-    let mut p = Permissions::NONE;
-    for (bit, perm) in
-        [(1, Permissions::READ), (2, Permissions::WRITE), (4, Permissions::DELETE), (8, Permissions::LIST)]
-    {
-        if bits & bit != 0 {
-            p = p | perm;
-        }
-    }
-    Ok(p)
+    Permissions::from_v2_bits(bits)
 }
 
 /// mirrorcast's permissions as Media Services bits; add and create count as Write.
 pub fn permissions_bits(p: Permissions) -> u8 {
-    let mut bits = 0;
-    if p.contains(Permissions::READ) {
-        bits |= 1;
-    }
-    if p.contains(Permissions::WRITE) || p.contains(Permissions::ADD) || p.contains(Permissions::CREATE) {
-        bits |= 2;
-    }
-    if p.contains(Permissions::DELETE) {
-        bits |= 4;
-    }
-    if p.contains(Permissions::LIST) {
-        bits |= 8;
-    }
-    bits
+    p.to_v2_bits()
 }
 
 /// A locator's `Type`: 1 SAS, 2 OnDemandOrigin.

@@ -118,7 +118,7 @@ impl<'a> Deleter<'a> {
                     return;
                 }
                 let result = store.delete_blob(&d.container, &d.name, &Condition::IfMatch(d.etag.clone())).await;
-                settle(&mut d.status, &mut d.error, result.map(|_| ()), self.target.name);
+                settle(&mut d.status, &mut d.error, result.map(|_| ()).map_err(Into::into), self.target.name);
             })
             .await;
         stream::iter(report.locators.iter_mut())

@@ -115,7 +115,7 @@ impl AssetPlan {
                 if matches!(target_listing, Ok((_, _, true))) {
                     let _ = target.delete_container(container).await;
                 }
-                return Err(e);
+                return Err(e.into());
             }
         };
         let (target_blobs, target_container_exists, created_now): (BTreeMap<String, BlobMeta>, bool, bool) =
@@ -149,7 +149,7 @@ impl AssetPlan {
     pub async fn ensure_target_container(&self, target: &dyn BlobStore, container: &str) -> Result<bool> {
         match self.target_container_exists {
             true => Ok(self.created_now),
-            false => target.create_container(container).await,
+            false => Ok(target.create_container(container).await?),
         }
     }
 

@@ -55,8 +55,8 @@ impl Error {
     }
 }
 
-impl From<Error> for mirrorcast_core::Error {
+impl From<Error> for mirrorcast_store::Error {
     fn from(e: Error) -> Self {
-        mirrorcast_core::Error::invalid_input(e.to_string())
+        mirrorcast_store::Error::invalid_input(e.to_string())
     }
 }

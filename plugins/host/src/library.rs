@@ -4,9 +4,9 @@ use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mirrorcast_core::{Error as CoreError, ErrorKind};
 use mirrorcast_plugin_sdk::abi::{self, status, Buffer, InitFn, PluginV1, Slice};
 use mirrorcast_plugin_sdk::{Reply, Request, ABI_VERSION, INIT_SYMBOL};
+use mirrorcast_store::{Error as StoreError, ErrorKind};
 
 use crate::error::Error;
 use crate::store::PluginStore;
@@ -89,7 +89,7 @@ impl PluginLibrary {
     }
 
     /// Opens a store from the plugin with `config`.
-    pub fn open(&self, config: &str) -> Result<PluginStore, CoreError> {
+    pub fn open(&self, config: &str) -> Result<PluginStore, StoreError> {
         let mut handle: *mut c_void = std::ptr::null_mut();
         let mut error = Buffer::EMPTY;
         let v = &self.inner.vtable;
@@ -98,7 +98,7 @@ impl PluginLibrary {
         let message = self.inner.take(error);
         if code != status::OK || handle.is_null() {
             let text = String::from_utf8_lossy(&message);
-            return Err(CoreError::new(
+            return Err(StoreError::new(
                 kind(code),
                 format!("plugin '{}' could not open '{config}': {text}", self.inner.name),
             ));
@@ -130,8 +130,8 @@ impl Loaded {
         handle: *mut c_void,
         request: &Request,
         body: &[u8],
-    ) -> Result<(Reply, Vec<u8>), CoreError> {
-        let json = serde_json::to_vec(request).map_err(|e| CoreError::new(ErrorKind::Other, e.to_string()))?;
+    ) -> Result<(Reply, Vec<u8>), StoreError> {
+        let json = serde_json::to_vec(request).map_err(|e| StoreError::new(ErrorKind::Other, e.to_string()))?;
         let (mut reply, mut out) = (Buffer::EMPTY, Buffer::EMPTY);
         let v = &self.vtable;
         // SAFETY: `handle` is open (the caller's store holds it), slices outlive the call.
@@ -139,10 +139,10 @@ impl Loaded {
         let (reply, out) = (self.take(reply), self.take(out));
         if code != status::OK {
             let text = String::from_utf8_lossy(&reply);
-            return Err(CoreError::new(kind(code), format!("plugin '{}': {text}", self.name)));
+            return Err(StoreError::new(kind(code), format!("plugin '{}': {text}", self.name)));
         }
         let reply: Reply = serde_json::from_slice(&reply).map_err(|e| {
-            CoreError::new(ErrorKind::Corrupt, format!("plugin '{}' sent a malformed reply: {e}", self.name))
+            StoreError::new(ErrorKind::Corrupt, format!("plugin '{}' sent a malformed reply: {e}", self.name))
         })?;
         Ok((reply, out))
     }

@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use mirrorcast_core::store::{
-    BlobMeta, BlobStore, Capability, Condition, GetResult, ListOptions, ListPage, PutOptions,
-};
-use mirrorcast_core::{Error, ErrorKind, Result};
+use chrono::{DateTime, Utc};
 use mirrorcast_plugin_sdk::{Reply, Request};
+use mirrorcast_store::{
+    Ability, Access, AdaptiveLimit, BlobMeta, BlobStore, Capability, Condition, ContainerPolicies, CopySource, Error,
+    ErrorKind, GetResult, ListOptions, ListPage, Permissions, PutOptions, Result, SignedUrl, StoreIdentity,
+    StoredPolicy,
+};
 
 use crate::library::Loaded;
 
@@ -75,6 +77,35 @@ impl BlobStore for PluginStore {
 
     fn capability(&self) -> Capability {
         Capability::basic()
+    }
+
+    /// The plugin ABI carries no counters, endpoint or credential: none are told.
+    fn request_retries(&self) -> u64 {
+        0
+    }
+
+    fn requests_sent(&self) -> u64 {
+        0
+    }
+
+    fn requests_by_operation(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        None
+    }
+
+    fn identity(&self) -> Option<StoreIdentity> {
+        None
+    }
+
+    fn adaptive_limit(&self) -> Option<Arc<AdaptiveLimit>> {
+        None
+    }
+
+    fn access(&self) -> Access {
+        Access::unrestricted("store")
     }
 
     async fn create_container(&self, container: &str) -> Result<bool> {
@@ -165,5 +196,37 @@ impl BlobStore for PluginStore {
         let req = Request::DeleteBlob { container: container.into(), name: name.into(), condition: condition.into() };
         let (r, _) = self.call(req, Bytes::new()).await?;
         expect!(self, r, Reply::Bool { value } => value)
+    }
+
+    async fn signed_url(&self, _: &str, _: Option<&str>, _: Permissions, _: DateTime<Utc>) -> Result<SignedUrl> {
+        Err(Ability::SignedUrls.unsupported_by(self))
+    }
+
+    async fn scoped(&self, _: &str, _: Permissions, _: DateTime<Utc>) -> Result<Arc<dyn BlobStore>> {
+        Err(Ability::ScopedCredentials.unsupported_by(self))
+    }
+
+    async fn copy_from_url(&self, _: &str, _: &str, _: &CopySource, _: &PutOptions) -> Result<String> {
+        Err(Ability::CopyFromUrl.unsupported_by(self))
+    }
+
+    async fn put_block_from_url(&self, _: &str, _: &str, _: &str, _: &CopySource, _: Range<u64>) -> Result<()> {
+        Err(Ability::PutBlockFromUrl.unsupported_by(self))
+    }
+
+    async fn get_container_policies(&self, _: &str) -> Result<ContainerPolicies> {
+        Err(Ability::StoredAccessPolicies.unsupported_by(self))
+    }
+
+    async fn set_container_policies(&self, _: &str, _: &[StoredPolicy], _: Option<&str>) -> Result<String> {
+        Err(Ability::StoredAccessPolicies.unsupported_by(self))
+    }
+
+    async fn signed_url_for_policy(&self, _: &str, _: Option<&str>, _: &str) -> Result<SignedUrl> {
+        Err(Ability::PolicySignedUrls.unsupported_by(self))
+    }
+
+    async fn scoped_for_policy(&self, _: &str, _: &str) -> Result<Arc<dyn BlobStore>> {
+        Err(Ability::PolicyScopedCredentials.unsupported_by(self))
     }
 }

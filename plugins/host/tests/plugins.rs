@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use mirrorcast_core::store::conformance;
 use mirrorcast_plugin::{load, Error};
+use mirrorcast_store::conformance;
 
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")

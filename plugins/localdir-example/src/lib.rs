@@ -1,7 +1,7 @@
 //! An example plugin: a data center in a local directory. The whole plugin is
 //! this file: a type implementing `Plugin`, and one macro call.
 
-use mirrorcast_plugin_sdk::mirrorcast_core::Result;
+use mirrorcast_plugin_sdk::mirrorcast_store::Result;
 use mirrorcast_plugin_sdk::{export_plugin, Blocking, Plugin, PluginStore};
 
 /// Configuration: the directory's path.

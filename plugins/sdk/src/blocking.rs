@@ -2,8 +2,7 @@
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use mirrorcast_core::store::{BlobStore, ListOptions};
-use mirrorcast_core::{Error, Result};
+use mirrorcast_store::{BlobStore, Error, ListOptions, Result};
 
 use crate::protocol::{Reply, Request};
 use crate::PluginStore;
@@ -28,7 +27,7 @@ impl<S: BlobStore> Blocking<S> {
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|e| Error::new(mirrorcast_core::ErrorKind::Other, format!("plugin runtime: {e}")))?;
+            .map_err(|e| Error::new(mirrorcast_store::ErrorKind::Other, format!("plugin runtime: {e}")))?;
         Ok(Blocking { store, runtime })
     }
 }

@@ -4,7 +4,7 @@
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use mirrorcast_core::{Error, ErrorKind};
+use mirrorcast_store::{Error, ErrorKind};
 
 use crate::abi::{status, Buffer, PluginV1, Slice};
 use crate::protocol::Request;

@@ -9,12 +9,12 @@
 //! struct MyBackend;
 //! impl mirrorcast_plugin_sdk::Plugin for MyBackend {
 //!     const NAME: &'static str = "mine";
-//!     fn open(config: &str) -> mirrorcast_core::Result<Box<dyn mirrorcast_plugin_sdk::PluginStore>> { /* … */ }
+//!     fn open(config: &str) -> mirrorcast_store::Result<Box<dyn mirrorcast_plugin_sdk::PluginStore>> { /* … */ }
 //! }
 //! mirrorcast_plugin_sdk::export_plugin!(MyBackend);
 //! ```
 //!
-//! [`Blocking`] turns any async [`mirrorcast_core::store::BlobStore`] into a
+//! [`Blocking`] turns any async [`mirrorcast_store::BlobStore`] into a
 //! [`PluginStore`], so an existing backend becomes a plugin in a few lines.
 
 pub mod abi;
@@ -24,7 +24,7 @@ pub mod export;
 pub mod protocol;
 
 pub use blocking::Blocking;
-pub use mirrorcast_core;
+pub use mirrorcast_store;
 pub use protocol::{Reply, Request};
 
 /// The ABI version this SDK speaks.
@@ -36,7 +36,7 @@ pub const INIT_SYMBOL: &[u8] = b"mirrorcast_plugin_init";
 /// A store, as a plugin offers it: synchronous calls, one per operation.
 pub trait PluginStore: Send + Sync {
     /// Runs one operation; `body` is the payload of writes, the reply's body the bytes of reads.
-    fn call(&self, request: Request, body: &[u8]) -> mirrorcast_core::Result<(Reply, Vec<u8>)>;
+    fn call(&self, request: Request, body: &[u8]) -> mirrorcast_store::Result<(Reply, Vec<u8>)>;
 }
 
 /// What a plugin library provides: a name and a way to open stores.
@@ -44,5 +44,5 @@ pub trait Plugin {
     /// The name data centers refer to it by (`backend = "plugin:<name>"`).
     const NAME: &'static str;
     /// Opens a store from its configuration string (a path, a URL, JSON…).
-    fn open(config: &str) -> mirrorcast_core::Result<Box<dyn PluginStore>>;
+    fn open(config: &str) -> mirrorcast_store::Result<Box<dyn PluginStore>>;
 }

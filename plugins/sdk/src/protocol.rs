@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use mirrorcast_core::store::{BlobMeta, BlobProperties, Condition, ListOptions, PutOptions};
+use mirrorcast_store::{BlobMeta, BlobProperties, Condition, ListOptions, PutOptions};
 use serde::{Deserialize, Serialize};
 
 /// [`Condition`] in its JSON form, so the store-side type needs no serde.
@@ -60,7 +60,7 @@ impl From<WirePut> for PutOptions {
     }
 }
 
-/// One operation of [`mirrorcast_core::store::BlobStore`].
+/// One operation of [`mirrorcast_store::BlobStore`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {

@@ -278,7 +278,7 @@ impl<'a> Grants<'a> {
         access.target_writer = match scoped {
             Ok(s) => Some(s),
             Err(e) if e.kind() == ErrorKind::Unsupported => None,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         Ok(())
     }

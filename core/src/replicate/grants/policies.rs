@@ -26,7 +26,7 @@ pub async fn remove_stored_policy(store: &dyn BlobStore, container: &str, id: &s
         let current = match store.get_container_policies(container).await {
             Ok(c) => c,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         if !current.policies.iter().any(|p| p.id == id) {
             return Ok(());
@@ -35,7 +35,7 @@ pub async fn remove_stored_policy(store: &dyn BlobStore, container: &str, id: &s
         match store.set_container_policies(container, &next, Some(&current.version)).await {
             Ok(_) => return Ok(()),
             Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
     Err(Error::new(
@@ -125,7 +125,7 @@ impl Grants<'_> {
                 }
                 // Someone else changed the list meanwhile: read it again.
                 Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         self.remember_policies(issued.side, container, None);
@@ -152,7 +152,7 @@ impl Grants<'_> {
                     }
                     Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
                     Err(e) if e.kind() == ErrorKind::PreconditionFailed => {}
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
             }
         }

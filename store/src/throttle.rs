@@ -24,7 +24,7 @@ use super::{
     BlobMeta, BlobStore, Capability, Condition, CopySource, GetResult, ListOptions, ListPage, PutOptions, SignedUrl,
 };
 use crate::error::{Error, Result};
-use crate::model::Permissions;
+use crate::Permissions;
 
 /// A token bucket of `burst` tokens refilled at `rate` per second; takers
 /// wait in the order they asked. Kept as a "theoretical arrival time" (GCRA):
@@ -383,7 +383,7 @@ pub fn parse_bandwidth(s: &str) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{BlobStoreExt, InMemoryStore};
+    use crate::{BlobStoreExt, InMemoryStore};
 
     /// Most events in any one-second window of `times`.
     fn busiest_second(times: &[Instant]) -> usize {

@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::pool::{BlockPool, PooledBytes};
 use super::{BlobMeta, BlobStore, ByteStream, ListOptions, PutOptions};
-use crate::error::{ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 #[async_trait]
 pub trait BlobStoreExt: BlobStore {
@@ -185,7 +185,7 @@ impl SequentialSource for StreamSource {
 
 /// Bytes that can be read in any order, a range at a time, several at once
 /// (a local file, a blob read with ranged GETs).
-pub(crate) trait RangeSource: Sync {
+pub trait RangeSource: Sync {
     /// Appends exactly the bytes of `range` to `buf`.
     fn read_range(&self, range: Range<u64>, buf: &mut BytesMut) -> impl Future<Output = Result<()>> + Send;
 }
@@ -209,10 +209,10 @@ impl RangeSource for FileSource<'_> {
             (owned, read)
         })
         .await
-        .map_err(|e| crate::Error::new(ErrorKind::Io, format!("a file read stopped: {e}")))?;
+        .map_err(|e| Error::new(ErrorKind::Io, format!("a file read stopped: {e}")))?;
         *buf = owned;
         match read {
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(crate::Error::new(
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(Error::new(
                 ErrorKind::Corrupt,
                 format!("'{}' became shorter while it was being uploaded", self.0.display()),
             )),
@@ -223,10 +223,12 @@ impl RangeSource for FileSource<'_> {
 
 /// A source blob read with ranged GETs, every one of them answered by the
 /// version `etag`: the bytes can never be a mix of two versions.
-pub(crate) struct BlobRangeSource<'a> {
+#[derive(Debug)]
+pub struct BlobRangeSource<'a> {
     pub store: &'a dyn BlobStore,
     pub container: &'a str,
     pub name: &'a str,
+    /// The version every range must come from, else [`source_changed`].
     pub etag: &'a str,
 }
 
@@ -235,19 +237,24 @@ impl RangeSource for BlobRangeSource<'_> {
         let want = (range.end - range.start) as usize;
         let got = self.store.get_blob(self.container, self.name, Some(range.clone())).await?;
         if got.meta.etag != self.etag {
-            return Err(crate::copy::source_changed(self.name));
+            return Err(source_changed(self.name));
         }
         let mut source = StreamSource { stream: got.stream, leftover: Bytes::new() };
         let start = buf.len();
         source.fill(buf, want).await?;
         if buf.len() - start != want || source.stream.try_next().await?.is_some() {
-            return Err(crate::Error::new(
+            return Err(Error::new(
                 ErrorKind::Transient,
                 format!("'{}': bytes {}..{} came back with another length", self.name, range.start, range.end),
             ));
         }
         Ok(())
     }
+}
+
+/// The error of a copy whose source blob got a new version while it was read.
+pub fn source_changed(name: &str) -> Error {
+    Error::new(ErrorKind::PreconditionFailed, format!("source blob '{name}' changed while it was being copied"))
 }
 
 /// Streams `reader` into a block blob with bounded memory; see [`upload_stream`].
@@ -302,7 +309,7 @@ fn finish_md5(md5: Md5, options: &UploadOptions, name: &str) -> Result<(String, 
     let mut put = options.put.clone();
     match &put.properties.content_md5 {
         Some(given) if *given != computed => {
-            return Err(crate::Error::new(
+            return Err(Error::new(
                 ErrorKind::Corrupt,
                 format!("'{name}': the bytes read do not match their Content-MD5 ({given}); nothing was committed"),
             ))
@@ -329,9 +336,9 @@ async fn put_whole(
 ) -> Result<Uploaded> {
     let target_checks = store.capability().put_blob_checks_content_md5;
     if let (Some(given), true) = (&options.put.properties.content_md5, target_checks) {
-        let refused = |e: crate::Error| {
+        let refused = |e: Error| {
             match e.kind() {
-            ErrorKind::Corrupt => crate::Error::new(
+            ErrorKind::Corrupt => Error::new(
                 ErrorKind::Corrupt,
                 format!("'{name}': the bytes read do not match their Content-MD5 ({given}), the target found; nothing was committed"),
             ),
@@ -383,7 +390,9 @@ async fn upload_sequential<S: SequentialSource>(
     stage_and_commit(store, container, name, blocks, options).await
 }
 
-pub(crate) async fn upload_ranges<R: RangeSource>(
+/// Uploads `size` bytes read from `source` a block range at a time, with
+/// `concurrency` reads and writes in flight; the MD5 is computed in order.
+pub async fn upload_ranges<R: RangeSource>(
     store: &dyn BlobStore,
     container: &str,
     name: &str,
@@ -475,7 +484,7 @@ mod tests {
     use tokio::sync::watch;
 
     use super::*;
-    use crate::store::{Capability, Condition, GetResult, InMemoryStore, ListPage};
+    use crate::{Capability, Condition, GetResult, InMemoryStore, ListPage};
 
     /// A store whose first staged block is not written until the uploader has
     /// read into the second block, and which counts writes in flight.
@@ -535,6 +544,80 @@ mod tests {
         }
         async fn delete_blob(&self, c: &str, n: &str, k: &Condition) -> Result<bool> {
             self.inner.delete_blob(c, n, k).await
+        }
+        fn request_retries(&self) -> u64 {
+            self.inner.request_retries()
+        }
+        fn requests_sent(&self) -> u64 {
+            self.inner.requests_sent()
+        }
+        fn requests_by_operation(&self) -> std::collections::BTreeMap<String, u64> {
+            self.inner.requests_by_operation()
+        }
+        fn endpoint(&self) -> Option<String> {
+            self.inner.endpoint()
+        }
+        fn identity(&self) -> Option<crate::StoreIdentity> {
+            self.inner.identity()
+        }
+        fn adaptive_limit(&self) -> Option<std::sync::Arc<crate::AdaptiveLimit>> {
+            self.inner.adaptive_limit()
+        }
+        fn access(&self) -> crate::Access {
+            self.inner.access()
+        }
+        async fn signed_url(
+            &self,
+            c: &str,
+            b: Option<&str>,
+            p: crate::Permissions,
+            e: chrono::DateTime<chrono::Utc>,
+        ) -> crate::Result<crate::SignedUrl> {
+            self.inner.signed_url(c, b, p, e).await
+        }
+        async fn scoped(
+            &self,
+            c: &str,
+            p: crate::Permissions,
+            e: chrono::DateTime<chrono::Utc>,
+        ) -> crate::Result<std::sync::Arc<dyn BlobStore>> {
+            self.inner.scoped(c, p, e).await
+        }
+        async fn copy_from_url(
+            &self,
+            c: &str,
+            n: &str,
+            s: &crate::CopySource,
+            o: &crate::PutOptions,
+        ) -> crate::Result<String> {
+            self.inner.copy_from_url(c, n, s, o).await
+        }
+        async fn put_block_from_url(
+            &self,
+            c: &str,
+            n: &str,
+            id: &str,
+            s: &crate::CopySource,
+            r: std::ops::Range<u64>,
+        ) -> crate::Result<()> {
+            self.inner.put_block_from_url(c, n, id, s, r).await
+        }
+        async fn get_container_policies(&self, c: &str) -> crate::Result<crate::ContainerPolicies> {
+            self.inner.get_container_policies(c).await
+        }
+        async fn set_container_policies(
+            &self,
+            c: &str,
+            p: &[crate::StoredPolicy],
+            v: Option<&str>,
+        ) -> crate::Result<String> {
+            self.inner.set_container_policies(c, p, v).await
+        }
+        async fn signed_url_for_policy(&self, c: &str, b: Option<&str>, id: &str) -> crate::Result<crate::SignedUrl> {
+            self.inner.signed_url_for_policy(c, b, id).await
+        }
+        async fn scoped_for_policy(&self, c: &str, id: &str) -> crate::Result<std::sync::Arc<dyn BlobStore>> {
+            self.inner.scoped_for_policy(c, id).await
         }
     }
 

@@ -1,4 +1,5 @@
-//! The copy engines between two data centers on Azurite, in both topologies.
+//! The copy engines between two data centers on Azurite, in both topologies:
+//! core's engines over a real backend (backends do not depend on core).
 
 use bytes::Bytes;
 use mirrorcast_azurite::{Persistence, TwoDataCenters};

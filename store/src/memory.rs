@@ -3,19 +3,20 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
 
-use super::{
-    check_policy_count, BlobKind, BlobMeta, BlobStore, Capability, Condition, ContainerPolicies, GetResult,
-    ListOptions, ListPage, PutOptions, StoredPolicy,
-};
 use crate::error::{Error, ErrorKind, Result};
+use crate::{
+    check_policy_count, Ability, Access, AdaptiveLimit, BlobKind, BlobMeta, BlobStore, Capability, Condition,
+    ContainerPolicies, CopySource, GetResult, ListOptions, ListPage, Permissions, PutOptions, SignedUrl, StoreIdentity,
+    StoredPolicy,
+};
 
 #[derive(Debug, Clone)]
 struct Blob {
@@ -102,6 +103,36 @@ impl BlobStore for InMemoryStore {
         c.stored_access_policies = true;
         c.put_blob_checks_content_md5 = true;
         c
+    }
+
+    /// Nothing goes over a wire: nothing to retry or count.
+    fn request_retries(&self) -> u64 {
+        0
+    }
+
+    fn requests_sent(&self) -> u64 {
+        0
+    }
+
+    fn requests_by_operation(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        None
+    }
+
+    /// Each in-memory store is apart from every other.
+    fn identity(&self) -> Option<StoreIdentity> {
+        None
+    }
+
+    fn adaptive_limit(&self) -> Option<Arc<AdaptiveLimit>> {
+        None
+    }
+
+    fn access(&self) -> Access {
+        Access::unrestricted("store")
     }
 
     async fn create_container(&self, container: &str) -> Result<bool> {
@@ -246,7 +277,7 @@ impl BlobStore for InMemoryStore {
         self.with_container(container, |c| {
             if if_version.is_some_and(|v| v != c.policy_version.to_string()) {
                 return Err(Error::new(
-                    crate::ErrorKind::PreconditionFailed,
+                    ErrorKind::PreconditionFailed,
                     format!("the stored access policies of container '{container}' changed meanwhile"),
                 ));
             }
@@ -254,5 +285,29 @@ impl BlobStore for InMemoryStore {
             c.policy_version += 1;
             Ok(c.policy_version.to_string())
         })
+    }
+
+    async fn signed_url(&self, _: &str, _: Option<&str>, _: Permissions, _: DateTime<Utc>) -> Result<SignedUrl> {
+        Err(Ability::SignedUrls.unsupported_by(self))
+    }
+
+    async fn scoped(&self, _: &str, _: Permissions, _: DateTime<Utc>) -> Result<Arc<dyn BlobStore>> {
+        Err(Ability::ScopedCredentials.unsupported_by(self))
+    }
+
+    async fn copy_from_url(&self, _: &str, _: &str, _: &CopySource, _: &PutOptions) -> Result<String> {
+        Err(Ability::CopyFromUrl.unsupported_by(self))
+    }
+
+    async fn put_block_from_url(&self, _: &str, _: &str, _: &str, _: &CopySource, _: Range<u64>) -> Result<()> {
+        Err(Ability::PutBlockFromUrl.unsupported_by(self))
+    }
+
+    async fn signed_url_for_policy(&self, _: &str, _: Option<&str>, _: &str) -> Result<SignedUrl> {
+        Err(Ability::PolicySignedUrls.unsupported_by(self))
+    }
+
+    async fn scoped_for_policy(&self, _: &str, _: &str) -> Result<Arc<dyn BlobStore>> {
+        Err(Ability::PolicyScopedCredentials.unsupported_by(self))
     }
 }

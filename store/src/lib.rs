@@ -1,12 +1,23 @@
-//! The storage abstraction: one small trait, [`BlobStore`], that every backend
-//! implements; what a backend can do is declared in [`Capability`].
+//! mirrorcast-store: the storage abstraction, apart from the media-asset
+//! domain that uses it (as object_store stands apart from its users).
+//!
+//! One trait, [`BlobStore`], that every backend implements (its contract is in
+//! the trait's docs); what a backend can do is declared in [`Capability`].
+//! Around it: the upload pipeline ([`BlobStoreExt`], [`upload_stream`] and
+//! friends) over a shared [`BlockPool`], an [`InMemoryStore`], the
+//! [`Throttled`] wrapper with its [`AdaptiveLimit`], the store's own [`Error`],
+//! [`Permissions`] and [`secret`] redaction, and the [`conformance`] suite
+//! every store runs.
 
 pub mod adaptive;
 pub mod conformance;
+mod error;
 mod ext;
 mod identity;
 pub mod memory;
+mod permissions;
 pub mod pool;
+pub mod secret;
 pub mod throttle;
 
 use std::collections::BTreeMap;
@@ -17,17 +28,20 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::model::Permissions;
 use crate::secret::redact_sas;
 
 pub use adaptive::{AdaptiveLimit, LimitReport};
-pub use ext::{upload_file, upload_reader, upload_stream, BlobStoreExt, UploadOptions, Uploaded};
-pub(crate) use ext::{upload_ranges, BlobRangeSource};
+pub use error::{Error, ErrorKind, Result};
+pub use ext::{
+    source_changed, upload_file, upload_ranges, upload_reader, upload_stream, BlobRangeSource, BlobStoreExt,
+    RangeSource, UploadOptions, Uploaded,
+};
 pub use identity::StoreIdentity;
 pub use memory::InMemoryStore;
+pub use permissions::Permissions;
 pub use pool::BlockPool;
 pub use throttle::{Limits, Throttled};
 
@@ -81,6 +95,24 @@ impl Capability {
             max_put_blob_bytes: 256 * 1024 * 1024,
             max_block_bytes: 100 * 1024 * 1024,
             max_blocks: 50_000,
+            max_copy_from_url_bytes: 0,
+            stored_access_policies: false,
+            put_blob_checks_content_md5: false,
+        }
+    }
+
+    /// What a view that only reads can do: list, head and get. Every flag is
+    /// off and every maximum zero: no write, no signing, no server-side copy.
+    pub const fn read_only() -> Self {
+        Capability {
+            copy_from_url_same_endpoint: false,
+            copy_from_url_other_endpoint: false,
+            put_block_from_url: false,
+            signed_urls: false,
+            conditional_writes: false,
+            max_put_blob_bytes: 0,
+            max_block_bytes: 0,
+            max_blocks: 0,
             max_copy_from_url_bytes: 0,
             stored_access_policies: false,
             put_blob_checks_content_md5: false,
@@ -248,6 +280,30 @@ impl fmt::Debug for GetResult {
     }
 }
 
+/// Characters escaped in one path segment (RFC 3986 `pchar` keeps the rest).
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b']')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// Percent-encodes one path segment (a blob name may hold spaces and more).
+pub fn encode_segment(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
 /// A URL that grants access by itself (it carries a SAS). `Debug` and
 /// `Display` redact the signature; [`SignedUrl::expose`] gives the real URL.
 #[derive(Clone, PartialEq, Eq)]
@@ -265,7 +321,7 @@ impl SignedUrl {
     /// The URL of blob `name` inside this container URL, with the same token.
     pub fn for_blob(&self, name: &str) -> SignedUrl {
         let (base, query) = self.0.split_once('?').map_or((self.0.as_str(), None), |(b, q)| (b, Some(q)));
-        let path: Vec<String> = name.split('/').map(crate::streaming::encode_segment).collect();
+        let path: Vec<String> = name.split('/').map(encode_segment).collect();
         let mut url = format!("{}/{}", base.trim_end_matches('/'), path.join("/"));
         if let Some(q) = query {
             url.push('?');
@@ -301,55 +357,129 @@ pub struct CopySource {
     pub if_match: Option<String>,
 }
 
+/// An ability a store may lack. [`Ability::unsupported_by`] is the error a
+/// store gives when asked for one it does not have: kind
+/// [`ErrorKind::Unsupported`], and no request sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ability {
+    /// [`BlobStore::signed_url`] ([`Capability::signed_urls`]).
+    SignedUrls,
+    /// [`BlobStore::scoped`] (no flag: a store that cannot narrow its
+    /// credential says so with this error, and callers go on without).
+    ScopedCredentials,
+    /// [`BlobStore::copy_from_url`] ([`Capability::copy_from_url_same_endpoint`],
+    /// [`Capability::copy_from_url_other_endpoint`]).
+    CopyFromUrl,
+    /// [`BlobStore::put_block_from_url`] ([`Capability::put_block_from_url`]).
+    PutBlockFromUrl,
+    /// [`BlobStore::get_container_policies`] and [`BlobStore::set_container_policies`]
+    /// ([`Capability::stored_access_policies`]).
+    StoredAccessPolicies,
+    /// [`BlobStore::signed_url_for_policy`] (`signed_urls` and `stored_access_policies`).
+    PolicySignedUrls,
+    /// [`BlobStore::scoped_for_policy`] (`stored_access_policies`; like `scoped`).
+    PolicyScopedCredentials,
+}
+
+impl Ability {
+    /// The refusal of `store`, which lacks this ability.
+    pub fn unsupported_by(self, store: &(impl BlobStore + ?Sized)) -> Error {
+        let lacks = match self {
+            Ability::SignedUrls => "cannot issue signed URLs",
+            Ability::ScopedCredentials => "cannot issue scoped credentials",
+            Ability::CopyFromUrl => "cannot copy from a URL",
+            Ability::PutBlockFromUrl => "cannot stage blocks from a URL",
+            Ability::StoredAccessPolicies => "has no stored access policies",
+            Ability::PolicySignedUrls => "cannot bind signed URLs to stored policies",
+            Ability::PolicyScopedCredentials => "cannot bind scoped credentials to stored policies",
+        };
+        Error::unsupported(format!("{} {lacks}", store.describe()))
+    }
+}
+
 /// A storage account (or anything shaped like one): containers of named blobs.
 ///
 /// Names are container names and blob names as the service knows them;
 /// implementations encode them for the wire. Errors carry an
-/// [`crate::ErrorKind`]; retryable ones have already been retried by the backend.
+/// [`ErrorKind`]; retryable ones have already been retried by the backend.
+///
+/// # Contract
+///
+/// Every implementation, backend or wrapper, writes every method: there are
+/// no default bodies, so a wrapper cannot silently lose an ability or a
+/// counter it forgot. [`conformance::run_all`] checks what can be checked.
+///
+/// - **Not found.** A missing blob fails `head_blob` and `get_blob` with
+///   [`ErrorKind::NotFound`]; a missing container fails `list_blobs` with
+///   `NotFound`. Removing what is not there is no error: `delete_blob` and
+///   `delete_container` return `Ok(false)`; `create_container` returns
+///   `Ok(false)` for a container that exists.
+/// - **Names.** Every name the service accepts is a blob of its own, kept and
+///   listed exactly as written: names a path-based store could merge (`a/`,
+///   `a//b`, `%25`, names under the store's own bookkeeping folder) stay apart.
+/// - **Listing.** `list_blobs` returns at most `max_results` blobs whose names
+///   start with `prefix`, in name order; a `next_marker` that is `Some` and not
+///   empty continues after the page, `None` or empty ends the listing. A listed
+///   blob has the ETag, properties and metadata `head_blob` gives.
+///   `list_containers` returns every container whose name starts with the
+///   prefix, in no promised order.
+/// - **Reads.** `get_blob` with a range returns that range clipped to the
+///   blob's end and says which range it returned; `meta.size` is the whole
+///   blob's. Bytes handed out stay the version they were read from; the next
+///   read after a write, a metadata change or a delete sees it.
+/// - **Writes.** `put_blob` and `put_block_list` replace the whole blob and
+///   return its new ETag (every write, `set_metadata` too, changes the ETag).
+///   Staged blocks are invisible until committed, and are committed in the
+///   order listed. A write keeps the Content-MD5 it is given, and `put_blob`
+///   stores the MD5 of the bytes when it is given none.
+/// - **Conditions.** Where [`Capability::conditional_writes`]: `IfNotExists`
+///   fails with [`ErrorKind::PreconditionFailed`] when the blob exists,
+///   `IfMatch` with `PreconditionFailed` when its ETag moved (a store may say
+///   `NotFound` when it is gone), on `put_blob`, `put_block_list`,
+///   `set_metadata` and `delete_blob` alike; a refused write changes nothing.
+/// - **Capabilities.** A `true` flag of [`Capability`] promises the methods it
+///   names work here, within the maxima it gives. A `false` flag promises they
+///   fail before any request: with `Unsupported` ([`Ability::unsupported_by`])
+///   where the store cannot, with `PermissionDenied` where a wrapper refuses by
+///   design (verify's read-only view). Callers choose a strategy from the flags
+///   instead of calling and failing.
+/// - **Errors.** The kind says what the caller can do ([`ErrorKind::is_retryable`]);
+///   messages name the blob or container and never carry a secret.
+/// - **Counters.** `request_retries`, `requests_sent` and
+///   `requests_by_operation` only grow; a store that does not count returns
+///   zero and an empty map, and a wrapper passes its inner store's on.
 #[async_trait]
 pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     /// A short description for messages, e.g. `azure account 'a' at https://…`; no secrets.
     fn describe(&self) -> String;
 
+    /// What this store can do; see the contract above for what a flag promises.
     fn capability(&self) -> Capability;
 
     /// Requests this store sent again after throttling or transient failures.
-    fn request_retries(&self) -> u64 {
-        0
-    }
+    fn request_retries(&self) -> u64;
 
     /// Requests this store sent so far (each retry counts), for measuring what a run costs.
-    fn requests_sent(&self) -> u64 {
-        0
-    }
+    fn requests_sent(&self) -> u64;
 
     /// The same requests by operation (e.g. `get ACL asset`), where the store counts them.
-    fn requests_by_operation(&self) -> std::collections::BTreeMap<String, u64> {
-        Default::default()
-    }
+    fn requests_by_operation(&self) -> BTreeMap<String, u64>;
 
     /// The service endpoint (`scheme://host:port`) for stores that have one:
     /// two stores on one endpoint may copy server-side between each other.
-    fn endpoint(&self) -> Option<String> {
-        None
-    }
+    fn endpoint(&self) -> Option<String>;
 
     /// Where this store's data lives, however it is reached; `None` when it
     /// cannot be told (each such store is taken as apart from every other).
-    fn identity(&self) -> Option<StoreIdentity> {
-        None
-    }
+    fn identity(&self) -> Option<StoreIdentity>;
 
     /// The adaptive limit on this store's requests in flight, where the
     /// backend keeps one (it sees each attempt's timeouts and busy answers).
-    fn adaptive_limit(&self) -> Option<std::sync::Arc<AdaptiveLimit>> {
-        None
-    }
+    fn adaptive_limit(&self) -> Option<std::sync::Arc<AdaptiveLimit>>;
 
     /// What this store's credential allows (a SAS says its permissions and expiry).
-    fn access(&self) -> Access {
-        Access::unrestricted("store")
-    }
+    fn access(&self) -> Access;
 
     /// Creates a container; `Ok(false)` if it existed already.
     async fn create_container(&self, container: &str) -> Result<bool>;
@@ -363,6 +493,7 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     /// One page of blobs, in name order.
     async fn list_blobs(&self, container: &str, options: &ListOptions) -> Result<ListPage>;
 
+    /// The blob's metadata, without its bytes.
     async fn head_blob(&self, container: &str, name: &str) -> Result<BlobMeta>;
 
     /// The blob's bytes, or the part of them in `range`.
@@ -395,43 +526,39 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     /// Deletes a blob; `Ok(false)` if there was none.
     async fn delete_blob(&self, container: &str, name: &str, condition: &Condition) -> Result<bool>;
 
-    /// A URL to a container (`blob: None`) or a blob that grants `permissions` until `expiry`.
+    /// A URL to a container (`blob: None`) or a blob that grants `permissions`
+    /// until `expiry` ([`Capability::signed_urls`]).
     async fn signed_url(
         &self,
         container: &str,
         blob: Option<&str>,
         permissions: Permissions,
         expiry: DateTime<Utc>,
-    ) -> Result<SignedUrl> {
-        let _ = (container, blob, permissions, expiry);
-        Err(Error::unsupported(format!("{} cannot issue signed URLs", self.describe())))
-    }
+    ) -> Result<SignedUrl>;
 
     /// This store narrowed to one container, `permissions` and a lifetime (a
-    /// SAS on Azure), for least-privilege work.
+    /// SAS on Azure), for least-privilege work; `Unsupported` where the store
+    /// cannot narrow its credential ([`Ability::ScopedCredentials`]).
     async fn scoped(
         &self,
         container: &str,
         permissions: Permissions,
         expiry: DateTime<Utc>,
-    ) -> Result<std::sync::Arc<dyn BlobStore>> {
-        let _ = (container, permissions, expiry);
-        Err(Error::unsupported(format!("{} cannot issue scoped credentials", self.describe())))
-    }
+    ) -> Result<std::sync::Arc<dyn BlobStore>>;
 
-    /// Server-side: the service reads `source` and writes it as this blob, synchronously.
+    /// Server-side: the service reads `source` and writes it as this blob,
+    /// synchronously ([`Capability::copy_from_url_same_endpoint`],
+    /// [`Capability::copy_from_url_other_endpoint`]).
     async fn copy_from_url(
         &self,
         container: &str,
         name: &str,
         source: &CopySource,
         options: &PutOptions,
-    ) -> Result<String> {
-        let _ = (container, name, source, options);
-        Err(Error::unsupported(format!("{} cannot copy from a URL", self.describe())))
-    }
+    ) -> Result<String>;
 
-    /// Server-side: the service reads `range` of `source` and stages it as one block.
+    /// Server-side: the service reads `range` of `source` and stages it as one
+    /// block ([`Capability::put_block_from_url`]).
     async fn put_block_from_url(
         &self,
         container: &str,
@@ -439,16 +566,10 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
         block_id: &str,
         source: &CopySource,
         range: Range<u64>,
-    ) -> Result<()> {
-        let _ = (container, name, block_id, source, range);
-        Err(Error::unsupported(format!("{} cannot stage blocks from a URL", self.describe())))
-    }
+    ) -> Result<()>;
 
     /// The container's stored access policies (see [`Capability::stored_access_policies`]).
-    async fn get_container_policies(&self, container: &str) -> Result<ContainerPolicies> {
-        let _ = container;
-        Err(Error::unsupported(format!("{} has no stored access policies", self.describe())))
-    }
+    async fn get_container_policies(&self, container: &str) -> Result<ContainerPolicies>;
 
     /// Replaces the container's stored access policies (at most
     /// [`MAX_STORED_POLICIES`]); with `if_version`, only if they are still at
@@ -458,21 +579,12 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
         container: &str,
         policies: &[StoredPolicy],
         if_version: Option<&str>,
-    ) -> Result<String> {
-        let _ = (container, policies, if_version);
-        Err(Error::unsupported(format!("{} has no stored access policies", self.describe())))
-    }
+    ) -> Result<String>;
 
     /// Like [`BlobStore::signed_url`], but bound to the container's stored
     /// policy `policy_id`, which sets its permissions and lifetime.
-    async fn signed_url_for_policy(&self, container: &str, blob: Option<&str>, policy_id: &str) -> Result<SignedUrl> {
-        let _ = (container, blob, policy_id);
-        Err(Error::unsupported(format!("{} cannot bind signed URLs to stored policies", self.describe())))
-    }
+    async fn signed_url_for_policy(&self, container: &str, blob: Option<&str>, policy_id: &str) -> Result<SignedUrl>;
 
     /// Like [`BlobStore::scoped`], but bound to the container's stored policy `policy_id`.
-    async fn scoped_for_policy(&self, container: &str, policy_id: &str) -> Result<std::sync::Arc<dyn BlobStore>> {
-        let _ = (container, policy_id);
-        Err(Error::unsupported(format!("{} cannot bind scoped credentials to stored policies", self.describe())))
-    }
+    async fn scoped_for_policy(&self, container: &str, policy_id: &str) -> Result<std::sync::Arc<dyn BlobStore>>;
 }

@@ -1,5 +1,7 @@
-//! The conformance suite: the behaviour every [`BlobStore`] must show. Each
-//! backend calls [`run_all`] from its tests, so all stores pass the same checks.
+//! The conformance suite: the behaviour every [`BlobStore`] must show (the
+//! trait's contract). Each backend and wrapper calls [`run_all`] from its
+//! tests, so all stores pass the same checks; a view that only reads calls
+//! [`run_read_only`].
 //!
 //! Checks panic with a message naming what broke, like any test assertion.
 
@@ -9,11 +11,10 @@ use base64::Engine as _;
 use bytes::Bytes;
 use md5::{Digest, Md5};
 
-use super::{
-    upload_reader, BlobKind, BlobStore, BlobStoreExt, Condition, ListOptions, PutOptions, StoredPolicy, UploadOptions,
-    MAX_STORED_POLICIES,
+use crate::{
+    upload_reader, BlobKind, BlobMeta, BlobStore, BlobStoreExt, Condition, CopySource, ErrorKind, ListOptions,
+    Permissions, PutOptions, SignedUrl, StoredPolicy, UploadOptions, MAX_STORED_POLICIES,
 };
-use crate::error::ErrorKind;
 
 /// Runs every check against `store`, each in a container of its own that it removes.
 pub async fn run_all(store: &dyn BlobStore) {
@@ -35,6 +36,87 @@ pub async fn run_all(store: &dyn BlobStore) {
     stored_access_policies(store).await;
 }
 
+/// The read-only subset, for a view that must only read: it declares no
+/// ability to write, sign or copy, and refuses every such call without a
+/// change; the blobs the read checks need are written through `writer`, a
+/// store over the same data.
+pub async fn run_read_only(view: &dyn BlobStore, writer: &dyn BlobStore) {
+    declares_nothing_but_reads(view);
+    containers_read_through(writer, view).await;
+    put_get_head_round_trip_read_through(writer, view).await;
+    ranged_get_read_through(writer, view).await;
+    zero_length_blob_read_through(writer, view).await;
+    names_with_spaces_and_unicode_read_through(writer, view).await;
+    names_that_paths_would_merge_read_through(writer, view).await;
+    list_with_prefix_and_pagination_read_through(writer, view).await;
+    missing_things_are_not_found_read_through(writer, view).await;
+    every_write_is_refused(view, writer).await;
+}
+
+/// A read-only view's [`crate::Capability`] promises no write ability, and its
+/// [`crate::Access`] says every write is refused.
+pub fn declares_nothing_but_reads(view: &dyn BlobStore) {
+    let c = view.capability();
+    let declared = [
+        ("copy_from_url_same_endpoint", c.copy_from_url_same_endpoint),
+        ("copy_from_url_other_endpoint", c.copy_from_url_other_endpoint),
+        ("put_block_from_url", c.put_block_from_url),
+        ("signed_urls", c.signed_urls),
+        ("conditional_writes", c.conditional_writes),
+        ("stored_access_policies", c.stored_access_policies),
+        ("put_blob_checks_content_md5", c.put_blob_checks_content_md5),
+    ];
+    for (flag, on) in declared {
+        assert!(!on, "a read-only view declares {flag}, which it refuses");
+    }
+    assert!(view.access().read_only, "a read-only view's access must say every write is refused");
+}
+
+/// Every call that writes, signs or copies is refused (`PermissionDenied` or
+/// `Unsupported`) and changes nothing that `writer` can see.
+pub async fn every_write_is_refused(view: &dyn BlobStore, writer: &dyn BlobStore) {
+    fn refused<T: std::fmt::Debug>(call: &str, got: crate::Result<T>) {
+        let e = got.expect_err(&format!("a read-only view let {call} through"));
+        assert!(
+            matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::Unsupported),
+            "{call} on a read-only view: {e} ({:?}), not a refusal",
+            e.kind()
+        );
+    }
+    let c = fresh(writer, "refused").await;
+    let data = Bytes::from_static(b"kept as it is");
+    let etag = writer.put_blob(&c, "kept.mp4", data.clone(), &PutOptions::default()).await.unwrap();
+    let kept = Condition::IfMatch(etag.clone());
+    let other = Bytes::from_static(b"other bytes");
+    let source = CopySource { url: SignedUrl::new("https://elsewhere.invalid/c/kept.mp4?sig=x"), if_match: None };
+    let expiry = chrono::Utc::now() + chrono::Duration::minutes(5);
+    let new_container = container_name("refused-new");
+
+    refused("create_container", view.create_container(&new_container).await);
+    refused("delete_container", view.delete_container(&c).await);
+    refused("put_blob", view.put_blob(&c, "kept.mp4", other.clone(), &PutOptions::default()).await);
+    refused("put_blob of a new blob", view.put_blob(&c, "new.mp4", other.clone(), &PutOptions::default()).await);
+    refused("put_block", view.put_block(&c, "new.mp4", "b0", other.clone()).await);
+    refused("put_block_list", view.put_block_list(&c, "new.mp4", &["b0".into()], &PutOptions::default()).await);
+    refused("set_metadata", view.set_metadata(&c, "kept.mp4", &BTreeMap::new(), &kept).await);
+    refused("delete_blob", view.delete_blob(&c, "kept.mp4", &kept).await);
+    refused("copy_from_url", view.copy_from_url(&c, "new.mp4", &source, &PutOptions::default()).await);
+    refused("put_block_from_url", view.put_block_from_url(&c, "new.mp4", "b0", &source, 0..1).await);
+    refused("set_container_policies", view.set_container_policies(&c, &[], None).await);
+    refused("get_container_policies", view.get_container_policies(&c).await);
+    refused("signed_url", view.signed_url(&c, None, Permissions::READ, expiry).await);
+    refused("signed_url_for_policy", view.signed_url_for_policy(&c, None, "p").await);
+    refused("scoped", view.scoped(&c, Permissions::READ, expiry).await);
+    refused("scoped_for_policy", view.scoped_for_policy(&c, "p").await);
+
+    let (meta, got) = writer.get_bytes(&c, "kept.mp4").await.expect("a refused call removed a blob");
+    assert_eq!((meta.etag, got), (etag, data), "a refused call changed a blob");
+    assert!(writer.head_opt(&c, "new.mp4").await.unwrap().is_none(), "a refused call wrote a blob");
+    let listed = writer.list_containers("conf-").await.unwrap();
+    assert!(!listed.contains(&new_container), "a refused create_container made '{new_container}'");
+    writer.delete_container(&c).await.unwrap();
+}
+
 fn container_name(check: &str) -> String {
     let tag = uuid::Uuid::new_v4().simple().to_string();
     format!("conf-{}-{}", &tag[..8], check)
@@ -51,18 +133,28 @@ fn b64_md5(data: &[u8]) -> String {
 }
 
 pub async fn containers(store: &dyn BlobStore) {
+    containers_read_through(store, store).await;
+}
+
+/// [`containers`] with the blobs written through `writer` and read through `reader`.
+pub async fn containers_read_through(writer: &dyn BlobStore, reader: &dyn BlobStore) {
     let c = container_name("containers");
-    assert!(store.create_container(&c).await.unwrap(), "create_container: a new container must return true");
-    assert!(!store.create_container(&c).await.unwrap(), "create_container: an existing container must return false");
-    let listed = store.list_containers("conf-").await.unwrap();
+    assert!(writer.create_container(&c).await.unwrap(), "create_container: a new container must return true");
+    assert!(!writer.create_container(&c).await.unwrap(), "create_container: an existing container must return false");
+    let listed = reader.list_containers("conf-").await.unwrap();
     assert!(listed.contains(&c), "list_containers: '{c}' missing from {listed:?}");
-    assert!(store.delete_container(&c).await.unwrap(), "delete_container: an existing container must return true");
-    let listed = store.list_containers(&c).await.unwrap();
+    assert!(writer.delete_container(&c).await.unwrap(), "delete_container: an existing container must return true");
+    let listed = reader.list_containers(&c).await.unwrap();
     assert!(!listed.contains(&c), "list_containers: deleted '{c}' still listed");
 }
 
 pub async fn put_get_head_round_trip(store: &dyn BlobStore) {
-    let c = fresh(store, "roundtrip").await;
+    put_get_head_round_trip_read_through(store, store).await;
+}
+
+/// [`put_get_head_round_trip`] with the blobs written through `writer` and read through `reader`.
+pub async fn put_get_head_round_trip_read_through(writer: &dyn BlobStore, reader: &dyn BlobStore) {
+    let c = fresh(writer, "roundtrip").await;
     let data = Bytes::from_static(b"<smil>manifest</smil>");
     let mut options = PutOptions::default();
     options.properties.content_type = Some("application/vnd.ms-sstr+xml".into());
@@ -71,10 +163,10 @@ pub async fn put_get_head_round_trip(store: &dyn BlobStore) {
     options.properties.content_disposition = Some("inline".into());
     options.properties.content_encoding = Some("identity".into());
     options.metadata.insert("origin".into(), "dc-a".into());
-    let etag = store.put_blob(&c, "video.ism", data.clone(), &options).await.unwrap();
+    let etag = writer.put_blob(&c, "video.ism", data.clone(), &options).await.unwrap();
     assert!(!etag.is_empty(), "put_blob: empty ETag");
 
-    let head = store.head_blob(&c, "video.ism").await.unwrap();
+    let head = reader.head_blob(&c, "video.ism").await.unwrap();
     assert_eq!(head.size, data.len() as u64, "head_blob: size");
     assert_eq!(head.etag, etag, "head_blob: ETag differs from the one put_blob returned");
     assert_eq!(head.kind, BlobKind::Block);
@@ -90,15 +182,15 @@ pub async fn put_get_head_round_trip(store: &dyn BlobStore) {
     );
     assert_eq!(head.metadata.get("origin").map(String::as_str), Some("dc-a"), "head_blob: metadata");
 
-    let (meta, got) = store.get_bytes(&c, "video.ism").await.unwrap();
+    let (meta, got) = reader.get_bytes(&c, "video.ism").await.unwrap();
     assert_eq!(got, data, "get_blob: bytes differ");
     assert_eq!(meta.etag, etag, "get_blob: ETag");
-    let listed = store.list_all(&c, "").await.unwrap();
+    let listed = reader.list_all(&c, "").await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].etag, head.etag, "list_blobs: ETag differs from head_blob's");
     assert_eq!(listed[0].properties, head.properties, "list_blobs: properties differ from head_blob's");
     assert_eq!(listed[0].metadata, head.metadata, "list_blobs: metadata differ from head_blob's");
-    store.delete_container(&c).await.unwrap();
+    writer.delete_container(&c).await.unwrap();
 }
 
 /// A store that declares `put_blob_checks_content_md5` must keep its word: a
@@ -132,24 +224,29 @@ pub async fn a_put_whose_bytes_differ_from_its_content_md5(store: &dyn BlobStore
 }
 
 pub async fn ranged_get(store: &dyn BlobStore) {
-    let c = fresh(store, "range").await;
+    ranged_get_read_through(store, store).await;
+}
+
+/// [`ranged_get`] with the blobs written through `writer` and read through `reader`.
+pub async fn ranged_get_read_through(writer: &dyn BlobStore, reader: &dyn BlobStore) {
+    let c = fresh(writer, "range").await;
     let data: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
-    store.put_blob(&c, "r.mp4", Bytes::from(data.clone()), &PutOptions::default()).await.unwrap();
-    let got = store.get_blob(&c, "r.mp4", Some(100..1100)).await.unwrap();
+    writer.put_blob(&c, "r.mp4", Bytes::from(data.clone()), &PutOptions::default()).await.unwrap();
+    let got = reader.get_blob(&c, "r.mp4", Some(100..1100)).await.unwrap();
     assert_eq!(got.range, 100..1100);
     assert_eq!(got.meta.size, 10_000, "get_blob with a range: meta.size must be the whole blob's size");
     let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(got.stream).await.unwrap();
     assert_eq!(chunks.concat(), &data[100..1100], "get_blob: ranged bytes differ");
-    let tail = store.get_blob(&c, "r.mp4", Some(9_990..20_000)).await.unwrap();
+    let tail = reader.get_blob(&c, "r.mp4", Some(9_990..20_000)).await.unwrap();
     assert_eq!(tail.range, 9_990..10_000, "get_blob: a range past the end is clipped");
-    store.delete_container(&c).await.unwrap();
+    writer.delete_container(&c).await.unwrap();
 }
 
 /// A store may keep what it read by range (a local directory keeps the file
 /// mapped): a replaced blob, new metadata or a deleted blob show in the next
 /// ranged read, and bytes already handed out stay the old ones.
 pub async fn ranged_get_after_a_change(store: &dyn BlobStore) {
-    async fn read(store: &dyn BlobStore, c: &str, range: std::ops::Range<u64>) -> (super::BlobMeta, Vec<u8>) {
+    async fn read(store: &dyn BlobStore, c: &str, range: std::ops::Range<u64>) -> (BlobMeta, Vec<u8>) {
         let got = store.get_blob(c, "v.mp4", Some(range)).await.unwrap();
         let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(got.stream).await.unwrap();
         (got.meta, chunks.concat())
@@ -182,37 +279,52 @@ pub async fn ranged_get_after_a_change(store: &dyn BlobStore) {
 }
 
 pub async fn zero_length_blob(store: &dyn BlobStore) {
-    let c = fresh(store, "empty").await;
-    store.put_blob(&c, "empty.txt", Bytes::new(), &PutOptions::default()).await.unwrap();
-    let head = store.head_blob(&c, "empty.txt").await.unwrap();
+    zero_length_blob_read_through(store, store).await;
+}
+
+/// [`zero_length_blob`] with the blobs written through `writer` and read through `reader`.
+pub async fn zero_length_blob_read_through(writer: &dyn BlobStore, reader: &dyn BlobStore) {
+    let c = fresh(writer, "empty").await;
+    writer.put_blob(&c, "empty.txt", Bytes::new(), &PutOptions::default()).await.unwrap();
+    let head = reader.head_blob(&c, "empty.txt").await.unwrap();
     assert_eq!(head.size, 0);
-    let (_, got) = store.get_bytes(&c, "empty.txt").await.unwrap();
+    let (_, got) = reader.get_bytes(&c, "empty.txt").await.unwrap();
     assert!(got.is_empty(), "zero-length blob returned bytes");
-    store.delete_container(&c).await.unwrap();
+    writer.delete_container(&c).await.unwrap();
 }
 
 pub async fn names_with_spaces_and_unicode(store: &dyn BlobStore) {
-    let c = fresh(store, "names").await;
+    names_with_spaces_and_unicode_read_through(store, store).await;
+}
+
+/// [`names_with_spaces_and_unicode`] with the blobs written through `writer` and read through `reader`.
+pub async fn names_with_spaces_and_unicode_read_through(writer: &dyn BlobStore, reader: &dyn BlobStore) {
+    let c = fresh(writer, "names").await;
     let names = ["Big Buck Bunny.ism", "dir/sub dir/a+b=c&d.mp4", "Ünïcødé 映画.mp4", "100%.txt"];
     for n in names {
-        store.put_blob(&c, n, Bytes::from(n.as_bytes().to_vec()), &PutOptions::default()).await.unwrap();
+        writer.put_blob(&c, n, Bytes::from(n.as_bytes().to_vec()), &PutOptions::default()).await.unwrap();
     }
     for n in names {
-        let (_, got) = store.get_bytes(&c, n).await.unwrap_or_else(|e| panic!("get '{n}': {e}"));
+        let (_, got) = reader.get_bytes(&c, n).await.unwrap_or_else(|e| panic!("get '{n}': {e}"));
         assert_eq!(got, n.as_bytes(), "blob '{n}' content");
     }
-    let mut listed: Vec<String> = store.list_all(&c, "").await.unwrap().into_iter().map(|b| b.name).collect();
+    let mut listed: Vec<String> = reader.list_all(&c, "").await.unwrap().into_iter().map(|b| b.name).collect();
     listed.sort();
     let mut expected: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     expected.sort();
     assert_eq!(listed, expected, "list_blobs: names must come back exactly as written");
-    store.delete_container(&c).await.unwrap();
+    writer.delete_container(&c).await.unwrap();
 }
 
 /// Names a path-based store could fold together or into its own bookkeeping:
 /// each is a blob of its own, listed as written, with its own properties.
 pub async fn names_that_paths_would_merge(store: &dyn BlobStore) {
-    let c = fresh(store, "paths").await;
+    names_that_paths_would_merge_read_through(store, store).await;
+}
+
+/// [`names_that_paths_would_merge`] with the blobs written through `writer` and read through `reader`.
+pub async fn names_that_paths_would_merge_read_through(writer: &dyn BlobStore, reader: &dyn BlobStore) {
+    let c = fresh(writer, "paths").await;
     let names = [
         "a",
         "a/",
@@ -237,41 +349,46 @@ pub async fn names_that_paths_would_merge(store: &dyn BlobStore) {
         } else {
             Bytes::from(format!("blob {i}"))
         };
-        store.put_blob(&c, n, body, &options).await.unwrap_or_else(|e| panic!("put {n:?}: {e}"));
+        writer.put_blob(&c, n, body, &options).await.unwrap_or_else(|e| panic!("put {n:?}: {e}"));
     }
-    let listed: Vec<String> = store.list_all(&c, "").await.unwrap().into_iter().map(|b| b.name).collect();
+    let listed: Vec<String> = reader.list_all(&c, "").await.unwrap().into_iter().map(|b| b.name).collect();
     let mut expected: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     expected.sort();
     assert_eq!(listed, expected, "list_blobs: every name once, exactly as written");
     for (i, n) in names.iter().enumerate() {
-        let (meta, got) = store.get_bytes(&c, n).await.unwrap_or_else(|e| panic!("get {n:?}: {e}"));
+        let (meta, got) = reader.get_bytes(&c, n).await.unwrap_or_else(|e| panic!("get {n:?}: {e}"));
         assert_eq!(meta.properties.content_type, Some(format!("test/{i}")), "{n:?}: properties of another blob");
         if !n.ends_with(".json") {
             assert_eq!(got, format!("blob {i}").as_bytes(), "{n:?}: bytes of another blob");
         }
     }
     assert!(
-        store.list_containers(&c).await.unwrap().contains(&c),
+        reader.list_containers(&c).await.unwrap().contains(&c),
         "a blob named like a marker must not undo its container"
     );
-    store.delete_container(&c).await.unwrap();
+    writer.delete_container(&c).await.unwrap();
 }
 
 pub async fn list_with_prefix_and_pagination(store: &dyn BlobStore) {
-    let c = fresh(store, "list").await;
+    list_with_prefix_and_pagination_read_through(store, store).await;
+}
+
+/// [`list_with_prefix_and_pagination`] with the blobs written through `writer` and read through `reader`.
+pub async fn list_with_prefix_and_pagination_read_through(writer: &dyn BlobStore, reader: &dyn BlobStore) {
+    let c = fresh(writer, "list").await;
     for i in 0..7 {
-        store
+        writer
             .put_blob(&c, &format!("seg/{i:03}.m4s"), Bytes::from(vec![i as u8; i + 1]), &PutOptions::default())
             .await
             .unwrap();
     }
-    store.put_blob(&c, "other.txt", Bytes::from_static(b"x"), &PutOptions::default()).await.unwrap();
+    writer.put_blob(&c, "other.txt", Bytes::from_static(b"x"), &PutOptions::default()).await.unwrap();
 
     let mut options = ListOptions { prefix: Some("seg/".into()), max_results: Some(3), ..Default::default() };
     let mut pages = 0;
     let mut names = Vec::new();
     loop {
-        let page = store.list_blobs(&c, &options).await.unwrap();
+        let page = reader.list_blobs(&c, &options).await.unwrap();
         assert!(page.blobs.len() <= 3, "list_blobs: page larger than max_results");
         pages += 1;
         names.extend(page.blobs.into_iter().map(|b| (b.name, b.size)));
@@ -283,8 +400,8 @@ pub async fn list_with_prefix_and_pagination(store: &dyn BlobStore) {
     assert_eq!(pages, 3, "list_blobs: 7 blobs by 3 must take 3 pages");
     let expected: Vec<(String, u64)> = (0..7).map(|i| (format!("seg/{i:03}.m4s"), i as u64 + 1)).collect();
     assert_eq!(names, expected, "list_blobs: prefix listing in name order with sizes");
-    assert_eq!(store.list_all(&c, "").await.unwrap().len(), 8);
-    store.delete_container(&c).await.unwrap();
+    assert_eq!(reader.list_all(&c, "").await.unwrap().len(), 8);
+    writer.delete_container(&c).await.unwrap();
 }
 
 pub async fn staged_blocks_commit_in_order(store: &dyn BlobStore) {
@@ -355,16 +472,21 @@ pub async fn delete_blob(store: &dyn BlobStore) {
 }
 
 pub async fn missing_things_are_not_found(store: &dyn BlobStore) {
-    let c = fresh(store, "missing").await;
-    let e = store.head_blob(&c, "nope").await.unwrap_err();
+    missing_things_are_not_found_read_through(store, store).await;
+}
+
+/// [`missing_things_are_not_found`] with the blobs written through `writer` and read through `reader`.
+pub async fn missing_things_are_not_found_read_through(writer: &dyn BlobStore, reader: &dyn BlobStore) {
+    let c = fresh(writer, "missing").await;
+    let e = reader.head_blob(&c, "nope").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "head of a missing blob: {e}");
-    let e = store.get_blob(&c, "nope", None).await.unwrap_err();
+    let e = reader.get_blob(&c, "nope", None).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "get of a missing blob: {e}");
     let gone = container_name("gone");
-    let e = store.list_blobs(&gone, &ListOptions::default()).await.unwrap_err();
+    let e = reader.list_blobs(&gone, &ListOptions::default()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "listing a missing container: {e}");
-    assert!(!store.delete_container(&gone).await.unwrap(), "deleting a missing container returns false");
-    store.delete_container(&c).await.unwrap();
+    assert!(!writer.delete_container(&gone).await.unwrap(), "deleting a missing container returns false");
+    writer.delete_container(&c).await.unwrap();
 }
 
 pub async fn streamed_upload_in_blocks(store: &dyn BlobStore) {
@@ -386,7 +508,6 @@ pub async fn stored_access_policies(store: &dyn BlobStore) {
     if !store.capability().stored_access_policies {
         return;
     }
-    use crate::model::Permissions;
     let c = fresh(store, "policies").await;
     let empty = store.get_container_policies(&c).await.expect("get_container_policies");
     assert!(empty.policies.is_empty(), "a new container has no stored policies: {:?}", empty.policies);
@@ -428,8 +549,22 @@ pub async fn stored_access_policies(store: &dyn BlobStore) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use crate::{InMemoryStore, Limits, Throttled};
+
     #[tokio::test]
     async fn in_memory_store_passes_the_conformance_suite() {
-        super::run_all(&super::super::InMemoryStore::new()).await;
+        super::run_all(&InMemoryStore::new()).await;
+    }
+
+    /// With caps that are on (so every request and every chunk goes through
+    /// the buckets) but never reached.
+    #[tokio::test]
+    async fn throttled_store_passes_the_conformance_suite() {
+        let limits = Arc::new(Limits::new(Some(100_000.0), Some(1 << 40)));
+        super::run_all(&Throttled::new(Arc::new(InMemoryStore::new()), limits.clone())).await;
+        assert!(limits.requests().unwrap().granted() > 100, "the suite's requests did not go through the caps");
+        assert!(limits.bytes().unwrap().granted() > 300_000, "the suite's bytes did not go through the caps");
     }
 }
