@@ -12,9 +12,12 @@ use crate::error::{ErrorKind, Result};
 /// What the user asked for (`--strategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StrategyChoice {
+    /// Server-side where the stores' capabilities allow it, else streamed; streamed for the rest of the run once the target proves unable to reach the source.
     #[default]
     Auto,
+    /// Server-side only: a blob the target cannot copy itself fails.
     Server,
+    /// Through the client only.
     Streamed,
 }
 
@@ -30,16 +33,21 @@ impl std::str::FromStr for StrategyChoice {
     }
 }
 
+/// The engine behind `--strategy`: each blob server-side or streamed as `choice` says, remembering when server-side gave out.
 #[derive(Debug, Default)]
 pub struct AutoCopy {
+    /// What the user asked for.
     pub choice: StrategyChoice,
+    /// The server-side engine, where it applies.
     pub server: ServerSideCopy,
+    /// The streamed engine, also the fallback.
     pub streamed: StreamedCopy,
     /// Set once a server-side copy failed for want of reach: later blobs go streamed.
     server_unreachable: AtomicBool,
 }
 
 impl AutoCopy {
+    /// An engine for `choice` over these two, server-side not given up yet.
     pub fn new(choice: StrategyChoice, server: ServerSideCopy, streamed: StreamedCopy) -> Self {
         AutoCopy { choice, server, streamed, server_unreachable: AtomicBool::new(false) }
     }

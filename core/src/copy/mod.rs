@@ -49,10 +49,15 @@ impl fmt::Display for CopyStrategy {
 /// Where a blob comes from and where it goes.
 #[derive(Debug, Clone, Copy)]
 pub struct CopyRequest<'a> {
+    /// The store the blob is read from.
     pub source: &'a dyn BlobStore,
+    /// The blob's container in the source.
     pub source_container: &'a str,
+    /// The store the blob is written to.
     pub target: &'a dyn BlobStore,
+    /// The blob's container in the target.
     pub target_container: &'a str,
+    /// The blob's name, the same on both sides.
     pub name: &'a str,
     /// A read SAS URL of the source container, issued once per asset, for
     /// server-side copies; without it a short-lived blob SAS is issued per copy.
@@ -75,15 +80,22 @@ impl CopyRequest<'_> {
 /// What one copy did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CopyOutcome {
+    /// Bytes copied: the source version's size.
     pub bytes: u64,
+    /// How the blob travelled.
     pub strategy: CopyStrategy,
     /// The ETag of the source version that was copied, as recorded in the target.
     pub source_etag: String,
+    /// The ETag of the blob as written in the target.
     pub target_etag: String,
 }
 
+/// One way of copying a blob; shared by the copies in flight, so `&self`.
 #[async_trait]
 pub trait CopyEngine: Send + Sync + fmt::Debug {
+    /// Copies one block blob: the target then holds the version read, with its properties and metadata and
+    /// its ETag under [`SOURCE_ETAG_METADATA`]. A source that changes meanwhile is `PreconditionFailed`,
+    /// a page or append blob `Unsupported`.
     async fn copy_blob(&self, request: CopyRequest<'_>) -> Result<CopyOutcome>;
 }
 

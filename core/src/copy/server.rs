@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::model::Permissions;
 use crate::store::CopySource;
 
+/// Copies with the target service reading the source through a read SAS URL; needs the target to reach the source.
 #[derive(Debug, Clone)]
 pub struct ServerSideCopy {
     /// Block size for large blobs.

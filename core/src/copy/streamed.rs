@@ -13,11 +13,12 @@ use super::{
 use crate::error::Result;
 use crate::store::{upload_ranges, upload_stream, BlobRangeSource, BlockPool, UploadOptions};
 
-/// Copies through the client with about `block_size × (2 × concurrency)`
+/// Copies through the client with about `block_size × (concurrency + 1)`
 /// bytes in memory per blob, whatever its size, or within `pool`'s budget
 /// when one is given (shared by every copy of a run).
 #[derive(Debug, Clone)]
 pub struct StreamedCopy {
+    /// Bytes per block read and written; a given `pool`'s own block size rules over it.
     pub block_size: u64,
     /// Ranged reads, and block writes, in flight at once for one blob.
     pub concurrency: usize,

@@ -31,7 +31,7 @@ impl std::fmt::Debug for Copier {
 }
 
 impl Copier {
-    pub fn new(options: &ReplicateOptions) -> Self {
+    pub(crate) fn new(options: &ReplicateOptions) -> Self {
         // Every streamed block of the run comes from one pool: memory holds
         // the budget however many blobs are in flight, and one large blob may
         // use all of it (reads and writes in flight at once) when it is alone.
@@ -61,7 +61,7 @@ impl Copier {
     /// Copies `blobs` of `asset` from `source` into B, each under the grant of
     /// `cell` current when it starts (B's own credential where the grant gives
     /// no writer). Blobs not started before a cancel are left out.
-    pub async fn copy(
+    pub(crate) async fn copy(
         &self,
         source: &dyn BlobStore,
         target: &dyn BlobStore,

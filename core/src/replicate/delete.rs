@@ -29,8 +29,9 @@ use crate::store::{BlobKind, BlobMeta};
 pub const DEFAULT_MAX_DELETE: u64 = 100;
 
 /// The metadata mark replicate leaves on the locators it makes in B.
-pub const REPLICA_MARK: &str = "replica-v1";
+pub(crate) const REPLICA_MARK: &str = "replica-v1";
 
+/// What `--delete` may do in one run: how much, and whether an empty A counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeleteOptions {
     /// Most blobs plus records one run may delete; a plan over it deletes nothing.
@@ -66,31 +67,43 @@ pub enum RefusalReason {
     Interrupted,
 }
 
+/// Why nothing was deleted, for the operator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
+    /// The kind of refusal.
     pub reason: RefusalReason,
+    /// The refusal in words, naming the data center concerned (and the flag that overrides it, if one does).
     pub message: String,
 }
 
+/// Where one planned deletion ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeletionStatus {
     /// Would be deleted (dry run), or was not because the run refused.
     Planned,
+    /// Deleted in B.
     Deleted,
+    /// Not deleted: `error` says why.
     Failed,
 }
 
 /// A block blob of a replica that A's container no longer has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobDeletion {
+    /// The replica it belongs to.
     pub asset: AssetId,
+    /// Its container in B.
     pub container: String,
+    /// The blob's name in its container.
     pub name: String,
+    /// Its size in bytes, as listed in B.
     pub bytes: u64,
     /// The version listed in B: a blob rewritten since is kept.
     pub etag: String,
+    /// Where the deletion ended up.
     pub status: DeletionStatus,
+    /// Why it failed (failed deletions only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -98,9 +111,13 @@ pub struct BlobDeletion {
 /// A locator replicate made in B whose id A no longer has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocatorDeletion {
+    /// The locator's id in B.
     pub id: LocatorId,
+    /// The replica it belongs to.
     pub asset: AssetId,
+    /// Where the deletion ended up.
     pub status: DeletionStatus,
+    /// Why it failed (failed deletions only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -108,26 +125,35 @@ pub struct LocatorDeletion {
 /// A replica in B of an asset A no longer has: its locators, container and record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetDeletion {
+    /// The asset's id (A no longer has it).
     pub id: AssetId,
+    /// B's name of the asset.
     pub name: String,
+    /// Its container in B, deleted with it.
     pub container: String,
     /// Blobs in its container in B, all going with it.
     pub blobs: u64,
+    /// Bytes of those blobs.
     pub bytes: u64,
     /// Every locator of it in B (revoked: the origin resolves through them).
     pub locators: Vec<LocatorId>,
     /// The version of its record in B the plan was made from.
     pub etag: String,
+    /// Where the deletion ended up.
     pub status: DeletionStatus,
+    /// Why it failed (failed deletions only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
+/// Counts over a deletion plan, in blobs plus records (a whole replica: its blobs, its locators and its record).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeletionTotals {
     /// Blobs plus records the plan deletes (what `--max-delete` bounds).
     pub planned: u64,
+    /// Blobs plus records deleted.
     pub deleted: u64,
+    /// Deletions that failed (a failed replica counts once).
     pub failed: u64,
     /// Bytes of the blobs planned.
     pub bytes: u64,
@@ -141,9 +167,13 @@ pub struct DeletionReport {
     pub refused: Option<Refusal>,
     /// The `--max-delete` of the run.
     pub max: u64,
+    /// The plan's counts.
     pub totals: DeletionTotals,
+    /// Replicas of assets A no longer has, removed whole.
     pub assets: Vec<AssetDeletion>,
+    /// Locators replicate made in B whose ids A no longer has.
     pub locators: Vec<LocatorDeletion>,
+    /// Blobs of kept replicas that A's container no longer has.
     pub blobs: Vec<BlobDeletion>,
 }
 
@@ -187,12 +217,15 @@ impl DeletionReport {
 /// The journal's line on deletions (the whole list is its own entry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeletionSummary {
+    /// Why nothing was deleted, if so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<RefusalReason>,
+    /// The plan's counts.
     pub totals: DeletionTotals,
 }
 
 impl DeletionSummary {
+    /// The journal's line of a deletion report.
     pub fn of(report: &DeletionReport) -> Self {
         DeletionSummary { refused: report.refused.as_ref().map(|r| r.reason), totals: report.totals }
     }
@@ -231,7 +264,7 @@ pub fn scope(source: &Index, target: &Index, selected: &[AssetId], all: bool, sh
 /// A container listing as read for a plan: the blobs, or why it failed.
 /// A container missing in B lists as empty; one missing in A is a failure
 /// (A's record names it).
-pub type Listing = std::result::Result<Vec<BlobMeta>, String>;
+pub(crate) type Listing = std::result::Result<Vec<BlobMeta>, String>;
 
 /// The container listings a plan needs, by asset.
 #[derive(Debug, Clone, Default)]
@@ -245,7 +278,9 @@ pub struct Listings {
 /// Names for messages.
 #[derive(Debug, Clone, Copy)]
 pub struct Names<'a> {
+    /// The source data center's name (A).
     pub source: &'a str,
+    /// The target data center's name (B).
     pub target: &'a str,
 }
 

@@ -31,7 +31,7 @@ pub(crate) struct Deleter<'a> {
 }
 
 impl<'a> Deleter<'a> {
-    pub fn new(source: Side<'a>, target: Side<'a>, options: &ReplicateOptions) -> Self {
+    pub(crate) fn new(source: Side<'a>, target: Side<'a>, options: &ReplicateOptions) -> Self {
         Deleter {
             source,
             target,
@@ -44,7 +44,7 @@ impl<'a> Deleter<'a> {
 
     /// `--delete`: plans from both indexes and fresh container listings,
     /// records the plan in B's journal, then deletes (never in a dry run).
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         options: &DeleteOptions,
         all: bool,

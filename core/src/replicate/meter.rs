@@ -48,13 +48,13 @@ pub(crate) struct RequestMeter {
 }
 
 impl RequestMeter {
-    pub fn start(source: &Arc<dyn BlobStore>, target: &Arc<dyn BlobStore>) -> Self {
+    pub(crate) fn start(source: &Arc<dyn BlobStore>, target: &Arc<dyn BlobStore>) -> Self {
         RequestMeter { source: Start::of(source), target: Start::of(target) }
     }
 
     /// Writes what the run sent so far into its totals: requests per side and
     /// by operation, the backends' retries, and each side's adaptive limit.
-    pub fn settle(&self, totals: &mut Totals) {
+    pub(crate) fn settle(&self, totals: &mut Totals) {
         let (a, b) = (&self.source, &self.target);
         totals.http_retries =
             a.store.request_retries().saturating_sub(a.retries) + b.store.request_retries().saturating_sub(b.retries);

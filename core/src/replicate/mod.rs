@@ -58,16 +58,22 @@ pub use report::{
 /// One data center as replication sees it: its records and its streaming origin.
 #[derive(Debug, Clone, Copy)]
 pub struct Side<'a> {
+    /// The data center's name, for messages and the report.
     pub name: &'a str,
+    /// Its catalog: records and blobs. A's is only read.
     pub catalog: &'a Catalog,
+    /// Base URL of its streaming origin, for the report's URL pairs (and B's locator paths).
     pub origin: &'a str,
 }
 
 /// A replication run from `source` to `target`: the grants, the copier, the
 /// publisher and the deleter, each owning its part of the run's state.
 pub struct Replicator<'a> {
+    /// Data center A, replicated from; never written.
     pub source: Side<'a>,
+    /// Data center B, replicated into.
     pub target: Side<'a>,
+    /// How the run goes.
     pub options: ReplicateOptions,
     /// B's access policies, shared by the grants' records and the published locators.
     policies: Arc<TargetPolicies<'a>>,
@@ -84,6 +90,7 @@ impl std::fmt::Debug for Replicator<'_> {
 }
 
 impl<'a> Replicator<'a> {
+    /// A run from `source` to `target`; nothing is read or written until [`Replicator::run`].
     pub fn new(source: Side<'a>, target: Side<'a>, options: ReplicateOptions) -> Self {
         let policies = Arc::new(TargetPolicies::new(target.catalog));
         let grants =

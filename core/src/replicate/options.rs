@@ -15,7 +15,9 @@ use crate::id::AssetId;
 /// `--shard K/N`: this machine takes the assets whose id falls in share K of N.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
+    /// This shard, 0-based (`--shard 2/4` is index 1); below `count`.
     pub index: u32,
+    /// How many shards split the assets (at least 1).
     pub count: u32,
 }
 
@@ -57,8 +59,11 @@ impl Shard {
 
 /// Something that wants to hear about progress (a progress bar, log lines).
 pub trait Progress: Send + Sync {
+    /// An asset's plan is made: `blobs` to copy, `bytes` of them in total.
     fn planned(&self, _asset: &AssetRecord, _blobs: u64, _bytes: u64) {}
+    /// One copy of `asset`'s blobs finished, copied or failed.
     fn blob_done(&self, _asset: &AssetId, _outcome: &BlobOutcome) {}
+    /// An asset is done, whatever its status.
     fn asset_done(&self, _report: &AssetReport) {}
 }
 
@@ -67,14 +72,20 @@ pub trait Progress: Send + Sync {
 pub struct Quiet;
 impl Progress for Quiet {}
 
+/// How a replication run goes: copy paths, bounds, sharding, grants, deletions.
 #[derive(Clone)]
 pub struct ReplicateOptions {
+    /// `--strategy`: server-side copies, streamed ones, or chosen per blob (`Auto`).
     pub strategy: StrategyChoice,
     /// Blob copies in flight across all assets.
     pub concurrency: usize,
+    /// Bytes per block of a streamed copy (the memory pool's unit).
     pub block_size: u64,
+    /// Plan and report only: nothing is written to B.
     pub dry_run: bool,
+    /// This machine's share of the assets; `None` takes them all.
     pub shard: Option<Shard>,
+    /// How long a copy grant is valid; it is renewed within a third of it of expiring.
     pub sas_lifetime: Duration,
     /// Hash both sides of a blob the listings call equal, and copy it again if the bytes differ.
     pub deep: bool,
@@ -85,7 +96,9 @@ pub struct ReplicateOptions {
     pub memory_budget: u64,
     /// Set to stop starting new copies; in-flight ones finish, SAS are cleaned up.
     pub cancel: Arc<AtomicBool>,
+    /// Where progress goes (a bar, log lines); `Quiet` by default.
     pub progress: Arc<dyn Progress>,
+    /// Names the run's journal entries in B; by default a UTC timestamp and 8 random hex digits.
     pub run_id: String,
     /// `--delete`: remove from B what A no longer has (see `delete`); `None` never deletes.
     pub delete: Option<DeleteOptions>,
@@ -133,6 +146,8 @@ impl Default for ReplicateOptions {
 /// Which assets to replicate.
 #[derive(Debug, Clone)]
 pub enum Selection {
+    /// Every asset of A (this shard's share of them).
     All,
+    /// These assets, each once; one that A does not have is an error before anything is written.
     Assets(Vec<AssetId>),
 }

@@ -12,8 +12,10 @@ use crate::copy::SOURCE_ETAG_METADATA;
 use crate::error::{ErrorKind, Result};
 use crate::store::{BlobKind, BlobMeta, BlobStore, BlobStoreExt};
 
+/// What to do with one blob of A, given what B holds under its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
+    /// B lacks this version: copy it.
     Copy,
     /// The target holds this version: same size and recorded source ETag, or same MD5.
     Skip,
@@ -42,7 +44,7 @@ pub fn decide(source: &BlobMeta, target: Option<&BlobMeta>) -> Decision {
 
 /// `--deep`: the blobs [`decide`] would skip whose bytes differ between the
 /// two sides (hashed as they stream, so memory stays at a chunk per blob).
-pub async fn differing_bytes(
+pub(crate) async fn differing_bytes(
     source: &dyn BlobStore,
     target: &dyn BlobStore,
     container: &str,
@@ -63,7 +65,7 @@ pub async fn differing_bytes(
 }
 
 /// Base64 MD5 of a blob's bytes as they are now.
-pub async fn md5_of(store: &dyn BlobStore, container: &str, name: &str) -> Result<String> {
+pub(crate) async fn md5_of(store: &dyn BlobStore, container: &str, name: &str) -> Result<String> {
     let mut got = store.get_blob(container, name, None).await?;
     let mut md5 = Md5::new();
     while let Some(chunk) = got.stream.next().await {
@@ -90,7 +92,7 @@ impl AssetPlan {
     /// has no record of, most likely new there): B's container is created
     /// first, which tells whether it is empty without listing it. `deep`:
     /// the bytes of blobs the listings call equal must be equal too.
-    pub async fn read(
+    pub(crate) async fn read(
         source: &dyn BlobStore,
         target: &dyn BlobStore,
         container: &str,
@@ -146,7 +148,7 @@ impl AssetPlan {
 
     /// B's container, created now if it does not exist: whether this run
     /// created it (it then holds no stored policy yet).
-    pub async fn ensure_target_container(&self, target: &dyn BlobStore, container: &str) -> Result<bool> {
+    pub(crate) async fn ensure_target_container(&self, target: &dyn BlobStore, container: &str) -> Result<bool> {
         match self.target_container_exists {
             true => Ok(self.created_now),
             false => Ok(target.create_container(container).await?),
@@ -155,7 +157,7 @@ impl AssetPlan {
 
     /// What landed: B's listing before the run plus every blob copied now
     /// (`outcomes`), and how many blobs to copy did not land.
-    pub fn into_landed(self, outcomes: &[BlobOutcome]) -> (BTreeMap<String, BlobMeta>, usize) {
+    pub(crate) fn into_landed(self, outcomes: &[BlobOutcome]) -> (BTreeMap<String, BlobMeta>, usize) {
         let copied: BTreeSet<&str> =
             outcomes.iter().filter(|b| b.status == BlobStatus::Copied).map(|b| b.name.as_str()).collect();
         let mut landed = self.target_blobs;

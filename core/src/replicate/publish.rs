@@ -74,13 +74,13 @@ pub(crate) struct Publisher<'a> {
 }
 
 impl<'a> Publisher<'a> {
-    pub fn new(source_origin: &'a str, target: Side<'a>, policies: Arc<TargetPolicies<'a>>) -> Self {
+    pub(crate) fn new(source_origin: &'a str, target: Side<'a>, policies: Arc<TargetPolicies<'a>>) -> Self {
         Publisher { source_origin, target, policies }
     }
 
     /// B's replica is proven unchanged (see [`is_unchanged`]): it stays as
     /// it is, and the report says what it publishes.
-    pub fn keep(
+    pub(crate) fn keep(
         &self,
         asset: &Asset,
         target_blobs: &BTreeMap<String, BlobMeta>,
@@ -100,7 +100,7 @@ impl<'a> Publisher<'a> {
     /// incomplete mark when `missing` blobs did not land), and publishes it
     /// with A's origin locators once it is whole.
     #[allow(clippy::too_many_arguments)]
-    pub async fn publish(
+    pub(crate) async fn publish(
         &self,
         source: &AssetEntry,
         existing: Option<&AssetEntry>,

@@ -9,6 +9,7 @@ use crate::copy::CopyStrategy;
 use crate::id::{AssetId, LocatorId};
 use crate::store::BlobMeta;
 
+/// What happened to one blob of an asset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BlobStatus {
@@ -20,18 +21,26 @@ pub enum BlobStatus {
     Planned,
     /// A page or append blob: not media, reported and left alone.
     NotMedia,
+    /// Not copied (or not checked): `error` says why.
     Failed,
 }
 
+/// One blob of an asset's container and what the run did with it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BlobOutcome {
+    /// The blob's name in its container (the same in A and B).
     pub name: String,
+    /// What the run did with it.
     pub status: BlobStatus,
+    /// Its size in bytes: as listed in A, or as copied.
     pub bytes: u64,
+    /// How it was copied (copied blobs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub strategy: Option<CopyStrategy>,
+    /// A's ETag of the blob: as listed, or of the version copied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_etag: Option<String>,
+    /// Why it failed (failed blobs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Copies of this blob tried again by the runner (HTTP retries are counted apart).
@@ -63,9 +72,11 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+/// Where one asset ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AssetStatus {
+    /// Every blob is in B (copied now or already there) and nothing failed.
     Replicated,
     /// Dry run: nothing written.
     Planned,
@@ -77,35 +88,51 @@ pub enum AssetStatus {
     Interrupted,
 }
 
+/// One streaming URL of an origin locator in A and the same URL in B.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UrlPair {
+    /// The origin locator both URLs go through (same id in A and B).
     pub locator: LocatorId,
+    /// The streaming format: `smooth`, `hls`, `hls-cmaf`, `dash` or `dash-cmaf`.
     pub format: String,
+    /// The URL at A's streaming origin.
     pub source: String,
+    /// The URL at B's streaming origin.
     pub target: String,
 }
 
+/// One origin locator of the asset in B.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LocatorOutcome {
+    /// The locator's id, the same as in A.
     pub id: LocatorId,
     /// `created`, or `kept` when B already had it.
     pub action: String,
 }
 
+/// Blob counts by outcome, for one asset or (merged) for the run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Counts {
+    /// Blobs copied in this run.
     pub copied: u64,
+    /// Blobs already in B, left as they were.
     pub skipped: u64,
+    /// Blobs a dry run would copy.
     pub planned: u64,
+    /// Blobs that failed.
     pub failed: u64,
+    /// Page or append blobs left alone.
     pub not_media: u64,
+    /// Bytes copied (in a dry run: bytes that would be).
     pub bytes: u64,
     /// Blobs copied per strategy.
     pub strategies: BTreeMap<String, u64>,
+    /// Copies tried again by the runner, summed over the blobs (HTTP retries are counted apart).
     pub retries: u64,
 }
 
 impl Counts {
+    /// Counts one blob's outcome.
     pub fn add(&mut self, b: &BlobOutcome) {
         match b.status {
             BlobStatus::Copied => {
@@ -126,6 +153,7 @@ impl Counts {
         self.retries += b.attempts_retried as u64;
     }
 
+    /// Adds `other`'s counts to these (an asset's into the run's).
     pub fn merge(&mut self, other: &Counts) {
         self.copied += other.copied;
         self.skipped += other.skipped;
@@ -140,15 +168,21 @@ impl Counts {
     }
 }
 
+/// What the run did with one asset.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AssetReport {
+    /// The asset's id, the same in A and B.
     pub id: AssetId,
+    /// A's name of the asset (empty when its record could not be read).
     pub name: String,
+    /// The asset's container, the same name in A and B.
     pub container: String,
+    /// Where the asset ended up.
     pub status: AssetStatus,
     /// Proven unchanged since the last run from the listings alone: nothing was written.
     #[serde(default)]
     pub unchanged: bool,
+    /// Why the asset failed or was refused.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
     /// Things the operator should know that did not fail the asset (e.g. a
@@ -161,16 +195,21 @@ pub struct AssetReport {
     /// Copy grants issued for this asset (a renewal issues another), all revoked at the end.
     #[serde(default)]
     pub grants_issued: u32,
+    /// Its blobs' counts (flattened into the asset's JSON object).
     #[serde(flatten)]
     pub counts: Counts,
+    /// The origin locators B has for it, created or kept.
     pub locators: Vec<LocatorOutcome>,
+    /// Both streaming URLs per origin locator and format (once it is published).
     pub urls: Vec<UrlPair>,
+    /// Every blob of its container and what the run did with it.
     pub blobs: Vec<BlobOutcome>,
 }
 
 /// One side's credential as the run found it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SideAccess {
+    /// The data center's name, as configured.
     pub data_center: String,
     /// `source` or `target`.
     pub role: String,
@@ -181,21 +220,28 @@ pub struct SideAccess {
     pub permissions: Option<String>,
     /// What the run needs there (SAS letters).
     pub needed: String,
+    /// When the credential expires, where it says (a SAS).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expiry: Option<chrono::DateTime<chrono::Utc>>,
     /// Reached at a read-only (geo-secondary) endpoint.
     pub read_only: bool,
 }
 
+/// The run's totals over all its assets.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Totals {
+    /// Assets the run took (the selection, this shard's part of it).
     pub assets: u64,
+    /// Assets replicated, or planned in a dry run.
     pub replicated: u64,
+    /// Assets refused (storage-encrypted).
     pub refused: u64,
+    /// Assets that failed or were interrupted.
     pub failed_assets: u64,
     /// Assets proven unchanged (nothing written for them).
     #[serde(default)]
     pub unchanged: u64,
+    /// The blob counts of all assets (flattened into the JSON object).
     #[serde(flatten)]
     pub counts: Counts,
     /// Requests the storage backends sent again (throttling, transient errors).
@@ -203,6 +249,7 @@ pub struct Totals {
     /// Requests sent to each side by the whole run (retries included): what the run cost.
     #[serde(default)]
     pub requests: RequestCounts,
+    /// The run's wall-clock time, in seconds.
     pub seconds: f64,
 }
 
@@ -226,27 +273,37 @@ impl Totals {
 /// Requests sent, per side.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestCounts {
+    /// Requests sent to A (the source).
     pub source: u64,
+    /// Requests sent to B (the target).
     pub target: u64,
     /// Diagnostic: the same requests by operation and side, where the backend counts them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub source_operations: BTreeMap<String, u64>,
+    /// The same for B: requests by operation.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub target_operations: BTreeMap<String, u64>,
     /// The adaptive limit on each side's requests in flight: its ceiling, lowest and final
     /// values and the path it took (halved on overload, grown on answers), where the backend keeps one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_limit: Option<crate::store::LimitReport>,
+    /// The same for B: its adaptive limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_limit: Option<crate::store::LimitReport>,
 }
 
+/// A replication run's full report: what `mirrorcast replicate --json` prints.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
+    /// The run's id; its journal entries in B are under it.
     pub run_id: String,
+    /// The source data center's name (A).
     pub source: String,
+    /// The target data center's name (B).
     pub target: String,
+    /// Whether this was a dry run (nothing written).
     pub dry_run: bool,
+    /// Whether Ctrl-C stopped the run before it finished.
     pub interrupted: bool,
     /// What each side's credential allowed and what the run needed of it.
     #[serde(default)]
@@ -255,7 +312,9 @@ pub struct RunReport {
     /// (a locator of an unknown asset, a record not named after an id).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub record_problems: Vec<crate::catalog::RecordProblem>,
+    /// Per asset, sorted by name, then id.
     pub assets: Vec<AssetReport>,
+    /// The run's totals, its request costs included.
     pub totals: Totals,
     /// What `--delete` planned and did (absent without `--delete`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -265,12 +324,19 @@ pub struct RunReport {
 /// The journal's one entry per run: totals and each asset's status.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
+    /// The run's id.
     pub run_id: String,
+    /// The source data center's name (A).
     pub source: String,
+    /// The target data center's name (B).
     pub target: String,
+    /// Whether Ctrl-C stopped the run before it finished.
     pub interrupted: bool,
+    /// The run's totals.
     pub totals: Totals,
+    /// One line per asset.
     pub assets: Vec<SummaryLine>,
+    /// Records in A that failed their checks and belong to no asset (as in the run's report).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub record_problems: Vec<crate::catalog::RecordProblem>,
     /// `--delete` runs: totals, and why nothing was deleted if so (the list is `<run-id>/deletions.json`).
@@ -278,16 +344,22 @@ pub struct Summary {
     pub deletions: Option<super::DeletionSummary>,
 }
 
+/// One asset's line in the journal's summary.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SummaryLine {
+    /// The asset's id.
     pub id: AssetId,
+    /// Where the asset ended up.
     pub status: AssetStatus,
+    /// Whether it was proven unchanged (nothing written).
     pub unchanged: bool,
+    /// Why it failed or was refused.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
 }
 
 impl Summary {
+    /// The journal's summary of a run's report.
     pub fn of(report: &RunReport) -> Self {
         Summary {
             run_id: report.run_id.clone(),

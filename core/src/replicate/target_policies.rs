@@ -18,17 +18,22 @@ pub(crate) struct TargetPolicies<'a> {
 }
 
 impl<'a> TargetPolicies<'a> {
-    pub fn new(catalog: &'a Catalog) -> Self {
+    pub(crate) fn new(catalog: &'a Catalog) -> Self {
         TargetPolicies { catalog, known: Mutex::default() }
     }
 
     /// What B's listing says of its policies stands for reading them one by one.
-    pub async fn learn(&self, listed: impl IntoIterator<Item = (PolicyId, AccessPolicy)>) {
+    pub(crate) async fn learn(&self, listed: impl IntoIterator<Item = (PolicyId, AccessPolicy)>) {
         self.known.lock().await.extend(listed);
     }
 
     /// The policy of these terms in B, read or created once per run.
-    pub async fn get_or_create(&self, name: &str, minutes: u64, permissions: Permissions) -> Result<AccessPolicy> {
+    pub(crate) async fn get_or_create(
+        &self,
+        name: &str,
+        minutes: u64,
+        permissions: Permissions,
+    ) -> Result<AccessPolicy> {
         let id = PolicyId::for_terms(minutes, &permissions.sas_letters());
         let mut known = self.known.lock().await;
         if let Some(p) = known.get(&id) {

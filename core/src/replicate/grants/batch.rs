@@ -53,7 +53,7 @@ pub(crate) struct GrantBatch {
 
 impl GrantBatch {
     /// The grants of these assets (at most [`super::GRANT_BATCH`], at least one).
-    pub fn new(assets: &[AssetId]) -> Self {
+    pub(crate) fn new(assets: &[AssetId]) -> Self {
         GrantBatch {
             first_asset: assets[0],
             containers: assets.iter().map(|id| id.container_name()).collect(),
@@ -114,12 +114,12 @@ pub(super) struct CellState {
 }
 
 impl GrantCell {
-    pub fn new(batch: Arc<GrantBatch>, fresh_target: bool) -> Self {
+    pub(crate) fn new(batch: Arc<GrantBatch>, fresh_target: bool) -> Self {
         GrantCell { batch, fresh_target, state: Mutex::default() }
     }
 
     /// Grants issued so far and the warnings about them.
-    pub async fn summary(&self) -> (u32, Vec<String>) {
+    pub(crate) async fn summary(&self) -> (u32, Vec<String>) {
         let st = self.state.lock().await;
         (st.issued, st.warnings.clone())
     }

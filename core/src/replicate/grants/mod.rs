@@ -104,7 +104,7 @@ impl std::fmt::Debug for Grants<'_> {
 
 impl<'a> Grants<'a> {
     /// Grants of `lifetime` from `source` to `target` for copies of `strategy`.
-    pub fn new(
+    pub(crate) fn new(
         source: &'a Catalog,
         target: &'a Catalog,
         lifetime: Duration,
@@ -131,7 +131,7 @@ impl<'a> Grants<'a> {
 
     /// The grants a copy should use now: the current ones, or fresh ones once
     /// the current are within a third of their lifetime of expiring.
-    pub async fn current(&self, asset: &Asset, cell: &GrantCell) -> Result<Arc<CopyAccess>> {
+    pub(crate) async fn current(&self, asset: &Asset, cell: &GrantCell) -> Result<Arc<CopyAccess>> {
         let mut st = cell.state.lock().await;
         let renew_before = self.lifetime / 3;
         let fresh_enough = st.active.as_ref().filter(|g| Utc::now() + renew_before < g.expiry).cloned();
@@ -161,7 +161,7 @@ impl<'a> Grants<'a> {
     }
 
     /// Revokes every grant of the cell (the copies are over).
-    pub async fn revoke_all(&self, cell: &GrantCell) {
+    pub(crate) async fn revoke_all(&self, cell: &GrantCell) {
         let mut st = cell.state.lock().await;
         let all: Vec<Arc<CopyAccess>> = st.active.take().into_iter().chain(std::mem::take(&mut st.retired)).collect();
         for g in all {
@@ -171,7 +171,7 @@ impl<'a> Grants<'a> {
 
     /// Every asset of `batch` is done: its records go (those of a side
     /// whose policies all went; the others stay for a later sweep).
-    pub async fn close(&self, batch: &GrantBatch) {
+    pub(crate) async fn close(&self, batch: &GrantBatch) {
         for side in [GrantSide::Source, GrantSide::Target] {
             let mut records = batch.side(side).lock().await;
             if records.keep {

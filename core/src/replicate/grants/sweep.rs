@@ -25,7 +25,7 @@ impl Grants<'_> {
     /// Revokes the grants of the selected assets that a killed run left
     /// behind: the stored policies their records name (on every container a
     /// record names), then the records.
-    pub async fn sweep(&self, selected: &BTreeSet<AssetId>, target_locators: &[&Locator]) -> Result<()> {
+    pub(crate) async fn sweep(&self, selected: &BTreeSet<AssetId>, target_locators: &[&Locator]) -> Result<()> {
         let containers: BTreeSet<String> = selected.iter().map(|id| id.container_name()).collect();
         for &l in target_locators {
             if l.locator_type != LocatorType::Sas || !l.path.starts_with(COPY_SAS_TAG) {
