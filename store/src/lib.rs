@@ -61,7 +61,8 @@ pub struct Capability {
     pub put_block_from_url: bool,
     /// `signed_url` can issue SAS URLs.
     pub signed_urls: bool,
-    /// `put_blob` and `put_block_list` honour [`Condition`]s.
+    /// `put_blob`, `put_block_list`, `set_metadata` and `delete_blob` honour
+    /// [`Condition`]s (as the trait's contract says).
     pub conditional_writes: bool,
     /// Largest body `put_blob` accepts in one request.
     pub max_put_blob_bytes: u64,
