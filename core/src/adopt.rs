@@ -29,13 +29,19 @@ pub enum AdoptAction {
 /// One container's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AdoptOutcome {
+    /// The container looked at.
     pub container: String,
+    /// The asset id its name carries; `None` when it is not an `asset-<guid>` container.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<AssetId>,
+    /// What was done with it.
     pub action: AdoptAction,
+    /// File infos the asset has (0 unless adopted or already registered).
     pub files: usize,
+    /// The primary file (the root `.ism`), when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub primary: Option<String>,
+    /// Why it was skipped or failed, for people.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }

@@ -16,25 +16,31 @@ pub use mirrorcast_store::ErrorKind;
 #[non_exhaustive]
 pub struct Error(#[from] mirrorcast_store::Error);
 
+/// The core's result type, with [`Error`] by default.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// An error of `kind` with a message for people (no secrets in it).
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error(mirrorcast_store::Error::new(kind, message))
     }
 
+    /// The same error with `source` as its cause.
     pub fn with_source(self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         Error(self.0.with_source(source))
     }
 
+    /// What went wrong, in terms a caller can act on (the CLI maps it to an exit code).
     pub fn kind(&self) -> ErrorKind {
         self.0.kind()
     }
 
+    /// Whether trying again may succeed (throttled or transient).
     pub fn is_retryable(&self) -> bool {
         self.0.is_retryable()
     }
 
+    /// The message alone, without the cause.
     pub fn message(&self) -> &str {
         self.0.message()
     }
@@ -44,14 +50,17 @@ impl Error {
         Error(self.0.context(context))
     }
 
+    /// A [`ErrorKind::NotFound`] error: the record, blob or container is not there.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
     }
 
+    /// An [`ErrorKind::InvalidInput`] error: the input was refused before anything was done.
     pub fn invalid_input(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidInput, message)
     }
 
+    /// An [`ErrorKind::Unsupported`] error: this cannot be done here at all.
     pub fn unsupported(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unsupported, message)
     }

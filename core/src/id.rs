@@ -20,6 +20,7 @@ macro_rules! prefixed_id {
         pub struct $name(Uuid);
 
         impl $name {
+            /// The prefix before the GUID in the id's text form.
             pub const PREFIX: &'static str = $prefix;
 
             /// A new random id.
@@ -27,10 +28,12 @@ macro_rules! prefixed_id {
                 $name(Uuid::new_v4())
             }
 
+            /// The id with this GUID.
             pub fn from_uuid(uuid: Uuid) -> Self {
                 $name(uuid)
             }
 
+            /// The GUID of the id.
             pub fn uuid(&self) -> Uuid {
                 self.0
             }

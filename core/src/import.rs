@@ -94,7 +94,12 @@ pub enum Note<'a> {
     /// The export reader's reason (a rejected or skipped record).
     Export(&'a str),
     /// An asset's file infos: how many, and whether from the export's list.
-    Files { count: usize, from_export: bool },
+    Files {
+        /// How many file infos.
+        count: usize,
+        /// Whether they come from the export's list (else from the container's blobs).
+        from_export: bool,
+    },
 }
 
 impl fmt::Display for Note<'_> {

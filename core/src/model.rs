@@ -27,14 +27,19 @@ use delivery::Delivery;
 /// files are encrypted with a key that belongs to the source account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum AssetOptions {
+    /// Plain files: can be replicated.
     #[default]
     None,
+    /// Encrypted in storage with a key of the source account: cannot be replicated.
     StorageEncrypted,
+    /// Protected at delivery with common encryption (PlayReady, Widevine).
     CommonEncryptionProtected,
+    /// Protected at delivery with AES envelope encryption.
     EnvelopeEncryptionProtected,
 }
 
 impl AssetOptions {
+    /// Whether the files are encrypted with the source account's key (and so cannot be replicated).
     pub fn is_storage_encrypted(self) -> bool {
         self == AssetOptions::StorageEncrypted
     }
@@ -62,18 +67,24 @@ impl FromStr for AssetOptions {
 /// An asset: one container of blobs plus this record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Asset {
+    /// `nb:cid:UUID:<guid>`: names the asset record and its default container.
     pub id: AssetId,
+    /// A name for people; not unique.
     pub name: String,
+    /// How the asset's files are protected.
     pub options: AssetOptions,
     /// The container holding the asset's blobs; `asset-<guid>` unless replicated
     /// from an account that named it otherwise.
     pub container: String,
+    /// The caller's own id for the asset, if any (Media Services' `AlternateId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alternate_id: Option<String>,
+    /// When the asset was created.
     pub created: DateTime<Utc>,
 }
 
 impl Asset {
+    /// A new asset with a fresh id and its default container `asset-<guid>` (not created here).
     pub fn new(name: impl Into<String>, options: AssetOptions) -> Self {
         let id = AssetId::new();
         Asset {
@@ -90,8 +101,10 @@ impl Asset {
 /// An asset record with the file infos made from its blobs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetRecord {
+    /// The asset itself (flattened in JSON).
     #[serde(flatten)]
     pub asset: Asset,
+    /// The asset's file infos.
     #[serde(default)]
     pub files: Vec<AssetFile>,
 }
@@ -99,10 +112,15 @@ pub struct AssetRecord {
 /// One file of an asset, as `CreateFileInfos` made it from the container's blobs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetFile {
+    /// The blob's name inside the asset's container.
     pub name: String,
+    /// Size in bytes.
     pub size: u64,
+    /// MIME type, from the file's extension.
     pub mime_type: String,
+    /// Whether this is the asset's primary file (its root `.ism`).
     pub is_primary: bool,
+    /// Whether the file is encrypted in storage.
     #[serde(default)]
     pub is_encrypted: bool,
 }
@@ -114,9 +132,13 @@ pub use mirrorcast_store::Permissions;
 /// An access policy: a duration and permissions, shared by many locators.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessPolicy {
+    /// Derived from the terms (see [`AccessPolicy::for_terms`]).
     pub id: PolicyId,
+    /// A name for people.
     pub name: String,
+    /// How long a locator made with it lasts, in minutes.
     pub duration_minutes: u64,
+    /// What a locator made with it allows.
     pub permissions: Permissions,
 }
 
@@ -133,6 +155,7 @@ impl AccessPolicy {
     }
 }
 
+/// What a locator's URL is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum LocatorType {
     /// A SAS URL to the asset's container.
@@ -164,12 +187,18 @@ impl fmt::Display for LocatorType {
 /// A locator: the time-bounded right to reach an asset through a URL.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Locator {
+    /// `nb:lid:UUID:<guid>`; the GUID is the first path segment of its streaming URLs.
     pub id: LocatorId,
+    /// Origin (streaming) or SAS.
     #[serde(rename = "type")]
     pub locator_type: LocatorType,
+    /// The asset it reaches.
     pub asset_id: AssetId,
+    /// Its access policy.
     pub policy_id: PolicyId,
+    /// When it starts to work; `None`: at once.
     pub start_time: Option<DateTime<Utc>>,
+    /// When it stops working.
     pub expiration: DateTime<Utc>,
     /// The base URL of the locator, without any signature: the origin base plus
     /// the locator GUID for origin locators, the container URL for SAS ones.

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 
+/// Whether `name` is a server manifest at the container root (`*.ism`, any case).
 pub fn is_server_manifest(name: &str) -> bool {
     !name.contains('/') && name.to_ascii_lowercase().ends_with(".ism")
 }

@@ -10,15 +10,19 @@ pub const LADDER: [(u32, u32, u32); 6] =
 /// The files of one encoded asset: name and bytes.
 #[derive(Debug, Clone)]
 pub struct SampleAsset {
+    /// The asset's base name: every file name starts with it.
     pub base: String,
+    /// Each file's name and bytes.
     pub files: Vec<(String, Bytes)>,
 }
 
 impl SampleAsset {
+    /// The name of the primary file, `<base>.ism`.
     pub fn primary(&self) -> String {
         format!("{}.ism", self.base)
     }
 
+    /// Bytes of all files together.
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|(_, b)| b.len() as u64).sum()
     }

@@ -14,14 +14,20 @@ pub use mirrorcast_store::encode_segment;
 /// The streaming URLs of one primary file behind one origin locator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamingUrls {
+    /// Smooth Streaming: `…/<file>.ism/manifest`.
     pub smooth: String,
+    /// HLS: `…/manifest(format=m3u8-aapl)`.
     pub hls: String,
+    /// HLS with CMAF segments: `…/manifest(format=m3u8-cmaf)`.
     pub hls_cmaf: String,
+    /// DASH: `…/manifest(format=mpd-time-csf)`.
     pub dash: String,
+    /// DASH with CMAF segments: `…/manifest(format=mpd-time-cmaf)`.
     pub dash_cmaf: String,
 }
 
 impl StreamingUrls {
+    /// The URLs of `primary_file` behind `locator` on the origin at `origin_base`.
     pub fn new(origin_base: &str, locator: &LocatorId, primary_file: &str) -> Self {
         let smooth = format!(
             "{}/{}/{}/manifest",

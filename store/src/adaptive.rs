@@ -53,8 +53,11 @@ pub struct Aimd {
 /// What an outcome did to the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
+    /// Neither an overload signal this window nor enough successes to grow.
     Unchanged,
+    /// Halved; the new limit.
     Decreased(u32),
+    /// Raised by one; the new limit.
     Increased(u32),
 }
 
@@ -65,14 +68,17 @@ impl Aimd {
         Aimd { limit: ceiling, ceiling, epoch: 0, successes: 0 }
     }
 
+    /// Requests that may be in flight now (1 ..= ceiling).
     pub fn limit(&self) -> u32 {
         self.limit
     }
 
+    /// The most requests the limit may ever grow to.
     pub fn ceiling(&self) -> u32 {
         self.ceiling
     }
 
+    /// The current window: bumped by each decrease, carried by each request sent in it.
     pub fn epoch(&self) -> u64 {
         self.epoch
     }
@@ -113,6 +119,7 @@ impl Aimd {
 pub struct LimitChange {
     /// Milliseconds since the store was opened.
     pub at_ms: u64,
+    /// The limit after this change.
     pub limit: u32,
     /// `overloaded` (halved) or `answered` (grown).
     pub cause: String,
@@ -121,11 +128,16 @@ pub struct LimitChange {
 /// The path an adaptive limit took during a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LimitReport {
+    /// The ceiling the limit could grow to (after any cap).
     pub ceiling: u32,
+    /// The lowest the limit went.
     pub lowest: u32,
+    /// The limit at the end of the run (`final` in JSON).
     #[serde(rename = "final")]
     pub last: u32,
+    /// How many times the limit was halved.
     pub decreases: u64,
+    /// How many times the limit grew by one.
     pub increases: u64,
     /// The first changes, in order (at most 200; the counts have them all).
     pub path: Vec<LimitChange>,
@@ -147,6 +159,7 @@ pub struct AdaptiveLimit {
 }
 
 impl AdaptiveLimit {
+    /// A gate starting at `ceiling` requests in flight (at least 1), shared by every attempt of one store.
     pub fn new(ceiling: u32) -> Arc<Self> {
         let aimd = Aimd::new(ceiling);
         let report =
@@ -172,10 +185,12 @@ impl AdaptiveLimit {
         s.report.lowest = s.report.lowest.min(s.aimd.limit());
     }
 
+    /// Requests that may be in flight now.
     pub fn limit(&self) -> u32 {
         self.state().aimd.limit()
     }
 
+    /// The path the limit took so far, for the run's report.
     pub fn report(&self) -> LimitReport {
         self.state().report.clone()
     }
@@ -238,6 +253,7 @@ pub struct LimitPermit {
 }
 
 impl LimitPermit {
+    /// Records how the attempt ended; the permit's drop then releases it with that outcome.
     pub fn finish(mut self, outcome: Outcome) {
         self.outcome = outcome;
     }

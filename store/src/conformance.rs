@@ -132,6 +132,7 @@ fn b64_md5(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Md5::digest(data))
 }
 
+/// Creating, listing and deleting a container; a second create or delete of the same says `false`.
 pub async fn containers(store: &dyn BlobStore) {
     containers_read_through(store, store).await;
 }
@@ -148,6 +149,7 @@ pub async fn containers_read_through(writer: &dyn BlobStore, reader: &dyn BlobSt
     assert!(!listed.contains(&c), "list_containers: deleted '{c}' still listed");
 }
 
+/// A blob written with properties and metadata reads back, heads and lists with them, bytes and Content-MD5 intact.
 pub async fn put_get_head_round_trip(store: &dyn BlobStore) {
     put_get_head_round_trip_read_through(store, store).await;
 }
@@ -223,6 +225,7 @@ pub async fn a_put_whose_bytes_differ_from_its_content_md5(store: &dyn BlobStore
     store.delete_container(&c).await.unwrap();
 }
 
+/// A ranged GET returns the range asked for, clipped to the blob's end, and says which it returned.
 pub async fn ranged_get(store: &dyn BlobStore) {
     ranged_get_read_through(store, store).await;
 }
@@ -278,6 +281,7 @@ pub async fn ranged_get_after_a_change(store: &dyn BlobStore) {
     store.delete_container(&c).await.unwrap();
 }
 
+/// An empty blob can be written, headed and read back as zero bytes.
 pub async fn zero_length_blob(store: &dyn BlobStore) {
     zero_length_blob_read_through(store, store).await;
 }
@@ -293,6 +297,7 @@ pub async fn zero_length_blob_read_through(writer: &dyn BlobStore, reader: &dyn 
     writer.delete_container(&c).await.unwrap();
 }
 
+/// Blob names with spaces, unicode and reserved characters round-trip and list as written.
 pub async fn names_with_spaces_and_unicode(store: &dyn BlobStore) {
     names_with_spaces_and_unicode_read_through(store, store).await;
 }
@@ -369,6 +374,7 @@ pub async fn names_that_paths_would_merge_read_through(writer: &dyn BlobStore, r
     writer.delete_container(&c).await.unwrap();
 }
 
+/// Listing by prefix returns only matching names, in order, and pages follow their markers to the end.
 pub async fn list_with_prefix_and_pagination(store: &dyn BlobStore) {
     list_with_prefix_and_pagination_read_through(store, store).await;
 }
@@ -404,6 +410,7 @@ pub async fn list_with_prefix_and_pagination_read_through(writer: &dyn BlobStore
     writer.delete_container(&c).await.unwrap();
 }
 
+/// Staged blocks stay invisible until committed, and commit in the order listed with the given properties.
 pub async fn staged_blocks_commit_in_order(store: &dyn BlobStore) {
     let c = fresh(store, "blocks").await;
     store.put_block(&c, "big.mp4", "block-b", Bytes::from_static(b"world")).await.unwrap();
@@ -422,6 +429,7 @@ pub async fn staged_blocks_commit_in_order(store: &dyn BlobStore) {
     store.delete_container(&c).await.unwrap();
 }
 
+/// `IfNotExists` and `IfMatch` refuse with `PreconditionFailed` and change nothing (skipped without [`crate::Capability::conditional_writes`]).
 pub async fn conditional_writes(store: &dyn BlobStore) {
     if !store.capability().conditional_writes {
         return;
@@ -446,6 +454,7 @@ pub async fn conditional_writes(store: &dyn BlobStore) {
     store.delete_container(&c).await.unwrap();
 }
 
+/// `set_metadata` replaces the whole metadata, changes the ETag, and refuses a stale `IfMatch`.
 pub async fn metadata_replace(store: &dyn BlobStore) {
     let c = fresh(store, "meta").await;
     let mut options = PutOptions::default();
@@ -462,6 +471,7 @@ pub async fn metadata_replace(store: &dyn BlobStore) {
     store.delete_container(&c).await.unwrap();
 }
 
+/// Deleting a blob says `true`, deleting it again says `false`, and it is gone.
 pub async fn delete_blob(store: &dyn BlobStore) {
     let c = fresh(store, "delete").await;
     store.put_blob(&c, "d.txt", Bytes::from_static(b"x"), &PutOptions::default()).await.unwrap();
@@ -471,6 +481,7 @@ pub async fn delete_blob(store: &dyn BlobStore) {
     store.delete_container(&c).await.unwrap();
 }
 
+/// Missing blobs and containers give `NotFound` on read, and `false` on delete.
 pub async fn missing_things_are_not_found(store: &dyn BlobStore) {
     missing_things_are_not_found_read_through(store, store).await;
 }
@@ -489,6 +500,7 @@ pub async fn missing_things_are_not_found_read_through(writer: &dyn BlobStore, r
     writer.delete_container(&c).await.unwrap();
 }
 
+/// [`crate::upload_reader`] cuts a stream into blocks that commit to the same bytes and Content-MD5.
 pub async fn streamed_upload_in_blocks(store: &dyn BlobStore) {
     let c = fresh(store, "upload").await;
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();

@@ -73,26 +73,32 @@ pub struct Error {
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
+/// The store's result type, with [`Error`] by default.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// An error of `kind` with a message for people (no secrets in it).
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error { kind, message: message.into(), source: None }
     }
 
+    /// The same error with `source` as its cause.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
         self
     }
 
+    /// What went wrong, in terms a caller can act on.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
+    /// Whether trying again may succeed (see [`ErrorKind::is_retryable`]).
     pub fn is_retryable(&self) -> bool {
         self.kind.is_retryable()
     }
 
+    /// The message alone, without the cause.
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -103,14 +109,17 @@ impl Error {
         self
     }
 
+    /// A [`ErrorKind::NotFound`] error: the blob or container is not there.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
     }
 
+    /// An [`ErrorKind::InvalidInput`] error: the request was refused before it was sent.
     pub fn invalid_input(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidInput, message)
     }
 
+    /// An [`ErrorKind::Unsupported`] error: this store cannot do that at all.
     pub fn unsupported(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unsupported, message)
     }

@@ -16,6 +16,7 @@ use super::pool::{BlockPool, PooledBytes};
 use super::{BlobMeta, BlobStore, ByteStream, ListOptions, PutOptions};
 use crate::error::{Error, ErrorKind, Result};
 
+/// Helpers every [`BlobStore`] gets for free: paginated listing, whole-blob reads and the like, built only on the trait's methods.
 #[async_trait]
 pub trait BlobStoreExt: BlobStore {
     /// Every blob under `prefix`, following pagination.
@@ -62,6 +63,7 @@ pub struct UploadOptions {
     pub block_size: usize,
     /// Block reads and block writes each in flight at once for one blob.
     pub concurrency: usize,
+    /// Properties, metadata and condition of the committed blob.
     pub put: PutOptions,
     /// Where block buffers come from. Shared by many uploads, it bounds their
     /// memory together; `None`: a pool of `concurrency + 1` blocks for this one.
@@ -97,7 +99,9 @@ impl UploadOptions {
 /// What an upload wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uploaded {
+    /// The ETag of the committed blob.
     pub etag: String,
+    /// Bytes written.
     pub bytes: u64,
     /// Base64 MD5 of every byte read, stored as the blob's Content-MD5.
     pub content_md5: String,
@@ -225,8 +229,11 @@ impl RangeSource for FileSource<'_> {
 /// version `etag`: the bytes can never be a mix of two versions.
 #[derive(Debug)]
 pub struct BlobRangeSource<'a> {
+    /// The store holding the source blob.
     pub store: &'a dyn BlobStore,
+    /// The source blob's container.
     pub container: &'a str,
+    /// The source blob's name.
     pub name: &'a str,
     /// The version every range must come from, else [`source_changed`].
     pub etag: &'a str,

@@ -13,7 +13,12 @@ pub enum StoreIdentity {
     /// (`core.windows.net`) or, for an emulator or a custom domain, its host
     /// and port; `account` is the account name, lowercase,
     /// without `-secondary` (the geo-secondary holds the primary's data).
-    Account { service: String, account: String },
+    Account {
+        /// The cloud's blob domain, or an emulator's or custom domain's host and port.
+        service: String,
+        /// The account name, lowercase, without `-secondary`.
+        account: String,
+    },
     /// A local directory, canonical (symlinks resolved). A directory inside
     /// another is part of its data.
     Directory(PathBuf),

@@ -61,7 +61,8 @@ pub struct Capability {
     pub put_block_from_url: bool,
     /// `signed_url` can issue SAS URLs.
     pub signed_urls: bool,
-    /// `put_blob` and `put_block_list` honour [`Condition`]s.
+    /// `put_blob`, `put_block_list`, `set_metadata` and `delete_blob` honour
+    /// [`Condition`]s (as the trait's contract says).
     pub conditional_writes: bool,
     /// Largest body `put_blob` accepts in one request.
     pub max_put_blob_bytes: u64,
@@ -141,8 +142,11 @@ pub fn check_policy_count(container: &str, policies: &[StoredPolicy]) -> Result<
 pub struct StoredPolicy {
     /// At most 64 characters.
     pub id: String,
+    /// When the policy starts to grant access; `None`: at once.
     pub start: Option<DateTime<Utc>>,
+    /// When tokens bound to the policy stop working; `None`: they must say it themselves.
     pub expiry: Option<DateTime<Utc>>,
+    /// What tokens bound to the policy may do.
     pub permissions: Permissions,
 }
 
@@ -150,7 +154,9 @@ pub struct StoredPolicy {
 /// for a read-modify-write (`set_container_policies` with `if_version`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerPolicies {
+    /// The policies, in the order the service keeps them (at most [`MAX_STORED_POLICIES`]).
     pub policies: Vec<StoredPolicy>,
+    /// Opaque version (an ETag) to pass as `if_version` when writing them back.
     pub version: String,
 }
 
@@ -182,19 +188,27 @@ impl Access {
 /// The kind of blob: only block blobs are media assets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum BlobKind {
+    /// A block blob: the only kind media assets are made of.
     #[default]
     Block,
+    /// A page blob (disks); never copied as an asset.
     Page,
+    /// An append blob (logs); never copied as an asset.
     Append,
 }
 
 /// Standard HTTP properties of a blob, kept on copy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobProperties {
+    /// `Content-Type`, e.g. `video/mp4`.
     pub content_type: Option<String>,
+    /// `Content-Encoding`, e.g. `gzip`.
     pub content_encoding: Option<String>,
+    /// `Content-Language`.
     pub content_language: Option<String>,
+    /// `Content-Disposition`.
     pub content_disposition: Option<String>,
+    /// `Cache-Control`.
     pub cache_control: Option<String>,
     /// Base64 of the MD5 of the whole blob, as the service stores it.
     pub content_md5: Option<String>,
@@ -203,18 +217,26 @@ pub struct BlobProperties {
 /// What a listing or a HEAD tells about one blob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobMeta {
+    /// The blob's name inside its container, as the service knows it.
     pub name: String,
+    /// Size of the whole blob in bytes.
     pub size: u64,
+    /// The version tag; every write changes it.
     pub etag: String,
+    /// When the blob last changed, where the store says.
     pub last_modified: Option<DateTime<Utc>>,
+    /// Block, page or append blob.
     pub kind: BlobKind,
+    /// Standard HTTP properties.
     pub properties: BlobProperties,
+    /// User metadata (name → value).
     pub metadata: BTreeMap<String, String>,
 }
 
 /// A condition on a write or delete.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Condition {
+    /// No condition: the write always goes ahead.
     #[default]
     None,
     /// Only if the blob's ETag is this one.
@@ -246,13 +268,18 @@ impl Condition {
 /// Properties, metadata and condition of a write.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PutOptions {
+    /// HTTP properties of the written blob.
     pub properties: BlobProperties,
+    /// User metadata of the written blob; replaces any it had.
     pub metadata: BTreeMap<String, String>,
+    /// When the write may go ahead.
     pub condition: Condition,
 }
 
+/// What one [`BlobStore::list_blobs`] call asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListOptions {
+    /// Only blobs whose names start with this.
     pub prefix: Option<String>,
     /// Continue after this marker (from [`ListPage::next_marker`]).
     pub marker: Option<String>,
@@ -260,17 +287,22 @@ pub struct ListOptions {
     pub max_results: Option<u32>,
 }
 
+/// One page of a blob listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListPage {
+    /// Blobs of this page, in name order.
     pub blobs: Vec<BlobMeta>,
+    /// Where the next page starts; `None` or empty: this was the last.
     pub next_marker: Option<String>,
 }
 
 /// The result of a GET: the blob's metadata and (part of) its bytes.
 pub struct GetResult {
+    /// The blob's metadata (`size` is the whole blob's, not the range's).
     pub meta: BlobMeta,
     /// The range actually returned.
     pub range: Range<u64>,
+    /// The bytes of `range`, as they arrive.
     pub stream: ByteStream,
 }
 
@@ -310,10 +342,12 @@ pub fn encode_segment(s: &str) -> String {
 pub struct SignedUrl(String);
 
 impl SignedUrl {
+    /// Wraps a URL that carries its own access token.
     pub fn new(url: impl Into<String>) -> Self {
         SignedUrl(url.into())
     }
 
+    /// The real URL, token included: for sending only, never for logs.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -353,7 +387,9 @@ impl fmt::Display for SignedUrl {
 /// instead of landing as a mix of versions).
 #[derive(Debug, Clone)]
 pub struct CopySource {
+    /// A URL the target service can read the source from.
     pub url: SignedUrl,
+    /// The ETag the source must still have; `None`: any version.
     pub if_match: Option<String>,
 }
 

@@ -41,6 +41,7 @@ pub struct InMemoryStore {
 }
 
 impl InMemoryStore {
+    /// An empty store with no containers.
     pub fn new() -> Self {
         Self::default()
     }

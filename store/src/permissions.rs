@@ -15,12 +15,19 @@ use crate::error::{Error, Result};
 pub struct Permissions(u8);
 
 impl Permissions {
+    /// No permission at all.
     pub const NONE: Permissions = Permissions(0);
+    /// Read blobs and their metadata (`r`).
     pub const READ: Permissions = Permissions(1);
+    /// Add blocks to a blob (`a`).
     pub const ADD: Permissions = Permissions(2);
+    /// Create new blobs (`c`).
     pub const CREATE: Permissions = Permissions(4);
+    /// Write or overwrite blobs (`w`).
     pub const WRITE: Permissions = Permissions(8);
+    /// Delete blobs (`d`).
     pub const DELETE: Permissions = Permissions(16);
+    /// List blobs (`l`).
     pub const LIST: Permissions = Permissions(32);
 
     /// In the order a SAS `sp` parameter wants them.
@@ -33,14 +40,17 @@ impl Permissions {
         ('l', Self::LIST),
     ];
 
+    /// Every permission of either set.
     pub const fn union(self, other: Permissions) -> Permissions {
         Permissions(self.0 | other.0)
     }
 
+    /// Whether every permission of `other` is in this set.
     pub fn contains(self, other: Permissions) -> bool {
         self.0 & other.0 == other.0
     }
 
+    /// Whether the set reads (and may list) but can change nothing.
     pub fn is_read_only(self) -> bool {
         self.contains(Self::READ) && (self.0 & !(Self::READ.0 | Self::LIST.0)) == 0
     }

@@ -54,6 +54,7 @@ impl BlockPool {
         }
     }
 
+    /// Size in bytes of every buffer the pool lends.
     pub fn block_size(&self) -> usize {
         self.inner.block_size
     }
@@ -110,6 +111,7 @@ impl BlockPool {
 /// A buffer lent by a [`BlockPool`], being filled.
 #[derive(Debug)]
 pub struct PooledBuf {
+    /// The buffer to fill (capacity one block).
     pub buf: BytesMut,
     permit: Option<OwnedSemaphorePermit>,
     pool: BlockPool,
@@ -142,14 +144,17 @@ pub struct PooledBytes {
 }
 
 impl PooledBytes {
+    /// The filled bytes.
     pub fn bytes(&self) -> &Bytes {
         &self.bytes
     }
 
+    /// Length of the filled bytes.
     pub fn len(&self) -> usize {
         self.bytes.len()
     }
 
+    /// Whether no bytes were filled.
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }

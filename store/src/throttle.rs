@@ -48,10 +48,12 @@ impl TokenBucket {
         }
     }
 
+    /// Tokens added per second.
     pub fn rate(&self) -> f64 {
         self.rate
     }
 
+    /// Most tokens that may be taken at once after idling.
     pub fn burst(&self) -> f64 {
         self.burst
     }
@@ -104,14 +106,17 @@ impl Limits {
         }
     }
 
+    /// Whether neither requests nor bytes are limited.
     pub fn is_unlimited(&self) -> bool {
         self.requests.is_none() && self.bytes.is_none()
     }
 
+    /// The request limit (one token per request), if any.
     pub fn requests(&self) -> Option<&TokenBucket> {
         self.requests.as_ref()
     }
 
+    /// The byte limit (one token per byte sent), if any.
     pub fn bytes(&self) -> Option<&TokenBucket> {
         self.bytes.as_ref()
     }
@@ -140,6 +145,7 @@ pub struct Throttled {
 }
 
 impl Throttled {
+    /// `inner` behind `limits` (see [`Throttled::wrap`] to skip the wrapper when there are none).
     pub fn new(inner: Arc<dyn BlobStore>, limits: Arc<Limits>) -> Self {
         Throttled { inner, limits }
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 /// A Media Services account: its subscription, resource group and name.
 /// Accounts are equal when their ids are, case aside.
 #[derive(Debug, Clone)]
-pub struct Account {
+pub(crate) struct Account {
     /// `<subscription>/<group>/<account>`, lowercased: ARM ids compare without case.
     key: String,
     name: String,
@@ -38,7 +38,7 @@ impl std::fmt::Display for Account {
 
 /// A resource of a Media Services account, from its ARM id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArmId {
+pub(crate) struct ArmId {
     pub account: Account,
     /// `assets`, `streamingLocators`, … as written.
     pub kind: String,
@@ -47,7 +47,7 @@ pub struct ArmId {
 
 /// The account, kind and name of an ARM id; `None` when it is not the id of
 /// a resource of a Media Services account.
-pub fn parse(id: &str) -> Option<ArmId> {
+pub(crate) fn parse(id: &str) -> Option<ArmId> {
     let parts: Vec<&str> = id.trim().split('/').collect();
     let ["", subscriptions, sub, groups, group, providers, namespace, services, account, kind, name] = parts[..] else {
         return None;
@@ -78,20 +78,20 @@ pub fn parse(id: &str) -> Option<ArmId> {
 
 /// The accounts ARM ids named, each kept once.
 #[derive(Debug, Default)]
-pub struct Accounts {
+pub(crate) struct Accounts {
     all: Vec<Account>,
     by_key: BTreeMap<String, usize>,
 }
 
 impl Accounts {
-    pub fn index(&mut self, account: Account) -> usize {
+    pub(crate) fn index(&mut self, account: Account) -> usize {
         *self.by_key.entry(account.key().to_owned()).or_insert_with(|| {
             self.all.push(account);
             self.all.len() - 1
         })
     }
 
-    pub fn describe(&self, account: Option<usize>) -> String {
+    pub(crate) fn describe(&self, account: Option<usize>) -> String {
         account.and_then(|i| self.all.get(i)).map_or_else(|| "no account (no ARM id)".to_owned(), ToString::to_string)
     }
 }

@@ -47,10 +47,15 @@ pub const MAX_POLICY_MINUTES: u64 = 1000 * 365 * 24 * 60;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
+    /// An asset record.
     Asset,
+    /// A file info of an asset.
     File,
+    /// An access policy record.
     AccessPolicy,
+    /// A locator record.
     Locator,
+    /// A record that could not be told apart as any of these.
     Unknown,
 }
 
@@ -59,16 +64,21 @@ pub enum RecordKind {
 pub struct Rejected {
     /// `<document>#<index>`: where the record is.
     pub source: String,
+    /// What the record was taken for.
     pub kind: RecordKind,
+    /// The record's id as the export wrote it, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// Why it is not imported, for people.
     pub reason: String,
 }
 
 /// A file info the export lists for an asset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExportFile {
+    /// The file's name inside the asset's container.
     pub name: String,
+    /// Size in bytes, as the export lists it.
     pub size: u64,
 }
 
@@ -76,22 +86,34 @@ pub struct ExportFile {
 /// container holds no blobs to make file infos from).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExportAsset {
+    /// `<document>#<index>`: where the record is.
     pub source: String,
+    /// The asset as it will be recorded.
     pub asset: Asset,
+    /// The files the export lists for it (possibly none).
     pub files: Vec<ExportFile>,
 }
 
 /// A locator to import, with the terms of its access policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExportLocator {
+    /// `<document>#<index>`: where the record is.
     pub source: String,
+    /// The locator's id, kept so its URLs keep working.
     pub id: LocatorId,
+    /// The asset it reaches.
     pub asset_id: AssetId,
+    /// Origin (streaming) or SAS.
     pub locator_type: LocatorType,
+    /// When it starts to work; `None`: at once.
     pub start_time: Option<DateTime<Utc>>,
+    /// When it stops working.
     pub expiration: DateTime<Utc>,
+    /// The name of its access policy.
     pub policy_name: String,
+    /// Its access policy's duration, in minutes.
     pub duration_minutes: u64,
+    /// What its access policy allows.
     pub permissions: Permissions,
     /// Its streaming policy, content key ids and filters (v3): kept on the locator record.
     pub delivery: Delivery,
@@ -100,7 +122,9 @@ pub struct ExportLocator {
 /// An export, read: what can be imported, and what cannot.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Export {
+    /// Assets to import.
     pub assets: Vec<ExportAsset>,
+    /// Locators to import.
     pub locators: Vec<ExportLocator>,
     /// Invalid records (bad ids, containers, enums, times, references, duplicates).
     pub rejected: Vec<Rejected>,
@@ -116,6 +140,7 @@ pub struct ExportReader {
 }
 
 impl ExportReader {
+    /// An empty reader: no document read yet.
     pub fn new() -> Self {
         Self::default()
     }

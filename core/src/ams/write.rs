@@ -75,6 +75,7 @@ pub fn v2_locator_json(l: &Locator, policy: Option<&AccessPolicy>) -> Value {
     Value::Object(o)
 }
 
+/// An access policy in the v2 shape (permissions as Media Services' bit flags).
 pub fn v2_policy_json(p: &AccessPolicy) -> Value {
     json!({
         "Id": p.id.to_string(),

@@ -75,11 +75,13 @@ pub fn id_of_path<T: FromStr>(path: &str, prefix: &str) -> Option<T> {
 /// An asset as its catalog listing tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssetEntry {
+    /// The asset's record, without file infos.
     pub asset: Asset,
     /// The record blob's ETag.
     pub etag: String,
     /// The file infos, when the record was read whole (records without metadata).
     pub files: Option<Vec<AssetFile>>,
+    /// How many file infos the record holds.
     pub file_count: u64,
     /// The fingerprint of the source this replica was made from.
     pub from: Option<String>,
@@ -93,12 +95,15 @@ pub struct AssetEntry {
 pub struct RecordProblem {
     /// The record blob, e.g. `locators/<guid>.json`.
     pub path: String,
+    /// The asset the record belongs to, when that can be told.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asset: Option<AssetId>,
+    /// What is wrong, naming the record.
     pub message: String,
 }
 
 impl RecordProblem {
+    /// A problem of record `path` (of `asset`, if known), with `error` as its reason.
     pub fn new(path: &str, asset: Option<AssetId>, error: impl std::fmt::Display) -> Self {
         RecordProblem { path: path.to_owned(), asset, message: format!("record '{path}': {error}") }
     }
@@ -114,19 +119,25 @@ impl RecordProblem {
 pub struct Index {
     /// Whether the catalog container exists.
     pub exists: bool,
+    /// Assets whose records passed their checks, by id.
     pub assets: BTreeMap<AssetId, AssetEntry>,
+    /// Locators whose records passed their checks, by id.
     pub locators: BTreeMap<LocatorId, Locator>,
+    /// Access policies whose records passed their checks, by id.
     pub policies: BTreeMap<PolicyId, AccessPolicy>,
+    /// Every record that failed its checks or could not be parsed.
     pub problems: Vec<RecordProblem>,
     /// Locators whose record carries [`FROM_KEY`]: made by replicate.
     pub replica_locators: std::collections::BTreeSet<LocatorId>,
 }
 
 impl Index {
+    /// The checked locators of `asset`.
     pub fn locators_of<'a>(&'a self, asset: &'a AssetId) -> impl Iterator<Item = &'a Locator> + 'a {
         self.locators.values().filter(move |l| &l.asset_id == asset)
     }
 
+    /// The problems attributed to `asset` (its own record's and its locators').
     pub fn problems_of<'a>(&'a self, asset: &'a AssetId) -> impl Iterator<Item = &'a RecordProblem> + 'a {
         self.problems.iter().filter(move |p| p.asset.as_ref() == Some(asset))
     }

@@ -44,10 +44,13 @@ pub use crate::model::AssetRecord;
 /// A record and the ETag it was read at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Versioned<T> {
+    /// The record itself.
     pub value: T,
+    /// The ETag it was read at: the condition of a write back.
     pub etag: String,
 }
 
+/// A data center's catalog: its records in [`CATALOG_CONTAINER`] of one store, read checked and written conditionally.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     store: Arc<dyn BlobStore>,
@@ -56,10 +59,12 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// The catalog kept in `store` (nothing is read or created until used).
     pub fn new(store: Arc<dyn BlobStore>) -> Self {
         Catalog { store, ensured: Default::default() }
     }
 
+    /// The store the catalog and its assets live in.
     pub fn store(&self) -> &Arc<dyn BlobStore> {
         &self.store
     }
@@ -321,6 +326,7 @@ impl Catalog {
         }
     }
 
+    /// The access policy `id`, checked; `NotFound` when it has no record.
     pub async fn get_policy(&self, id: &PolicyId) -> Result<AccessPolicy> {
         let policy: AccessPolicy =
             self.read(&Self::policy_path(id)).await.map(|v| v.value).map_err(|e| match e.kind() {
@@ -469,6 +475,7 @@ impl Catalog {
             .await?)
     }
 
+    /// Deletes the locator record `id`; `Ok(false)` if there was none.
     pub async fn delete_locator(&self, id: &LocatorId) -> Result<bool> {
         Ok(self.store.delete_blob(CATALOG_CONTAINER, &Self::locator_path(id), &Condition::None).await?)
     }
@@ -505,7 +512,9 @@ impl Catalog {
 /// Records that passed their checks, and those that did not.
 #[derive(Debug, Clone)]
 pub struct Checked<T> {
+    /// Records that passed.
     pub records: Vec<T>,
+    /// One problem for each record that did not.
     pub problems: Vec<RecordProblem>,
 }
 

@@ -56,10 +56,12 @@ pub enum Servable {
 }
 
 impl Servable {
+    /// Whether the origin may serve streaming manifests and segments of it.
     pub fn streams(&self) -> bool {
         matches!(self, Servable::StreamAndDownload | Servable::StreamOnly)
     }
 
+    /// Whether the origin may serve the asset's files whole (progressive download).
     pub fn downloads(&self) -> bool {
         matches!(self, Servable::StreamAndDownload | Servable::DownloadOnly)
     }
@@ -76,6 +78,7 @@ impl Servable {
 }
 
 impl Delivery {
+    /// Whether nothing is set: the locators mirrorcast makes (left out of JSON).
     pub fn is_default(&self) -> bool {
         self == &Delivery::default()
     }
