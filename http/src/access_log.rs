@@ -85,11 +85,15 @@ fn write_out(batch: Pending) {
 /// One request as the log shows it.
 #[derive(Debug)]
 pub struct Line<'a> {
+    /// The client's address, `-` in the log when it is not known.
     pub peer: Option<IpAddr>,
+    /// The request's method, as the client sent it.
     pub method: &'a Method,
     /// The path only, never a query string; cut at [`MAX_PATH_CHARS`].
     pub path: &'a str,
+    /// The request's HTTP version, shown as `HTTP/1.1` and the like.
     pub version: Version,
+    /// The status code the response went out with.
     pub status: u16,
     /// The response's Content-Length.
     pub length: Option<u64>,
