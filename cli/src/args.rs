@@ -9,13 +9,13 @@ use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand};
 
 // Each command's arguments resolved (checked, typed) beside the clap definitions here.
-pub mod asset;
-pub mod drill;
-pub mod encode;
-pub mod front;
-pub mod locator;
-pub mod serve;
-pub mod verify;
+pub(crate) mod asset;
+pub(crate) mod drill;
+pub(crate) mod encode;
+pub(crate) mod front;
+pub(crate) mod locator;
+pub(crate) mod serve;
+pub(crate) mod verify;
 
 /// A count of things in flight: 1..=1024.
 fn in_flight() -> RangedU64ValueParser<usize> {
@@ -37,7 +37,7 @@ fn retry_budget(s: &str) -> Result<std::time::Duration, String> {
     version,
     about = "Replicate streaming media assets between data centers, and prove the copy"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Configuration file (default: ./mirrorcast.toml if present, or $MIRRORCAST_CONFIG).
     #[arg(long, global = true, env = "MIRRORCAST_CONFIG")]
     pub config: Option<PathBuf>,
@@ -61,7 +61,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Create, list, show, upload to and delete assets.
     #[command(subcommand)]
     Asset(AssetCommand),
@@ -94,7 +94,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct DrillArgs {
+pub(crate) struct DrillArgs {
     /// Where the viewer connects: the front (or one origin), e.g. http://127.0.0.1:8000.
     #[arg(long, value_name = "URL")]
     pub front: String,
@@ -143,7 +143,7 @@ pub struct DrillArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub dc: Dc,
     /// Address to listen on (default: the data center's `serve` address in mirrorcast.toml, else 127.0.0.1:8080).
@@ -161,7 +161,7 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     #[command(flatten)]
     pub dc: Dc,
     /// An export file, or a folder of them (*.json): Assets, AccessPolicies, Locators, Files; or
@@ -173,14 +173,14 @@ pub struct ImportArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct Dc {
+pub(crate) struct Dc {
     /// The data center: a name resolved from MIRRORCAST_DC_<NAME> or mirrorcast.toml.
     #[arg(long)]
     pub dc: String,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum AssetCommand {
+pub(crate) enum AssetCommand {
     /// Create an empty asset; prints its id.
     Create {
         #[command(flatten)]
@@ -258,7 +258,7 @@ pub enum AssetCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum PolicyCommand {
+pub(crate) enum PolicyCommand {
     /// List the access policies of a data center.
     List {
         #[command(flatten)]
@@ -273,7 +273,7 @@ pub enum PolicyCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum LocatorCommand {
+pub(crate) enum LocatorCommand {
     /// Create a locator for an asset.
     Create {
         #[command(flatten)]
@@ -322,7 +322,7 @@ pub enum LocatorCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Keep Azurite running until Ctrl-C, to try the URLs and commands.
     #[arg(long)]
     pub keep_running: bool,
@@ -330,7 +330,7 @@ pub struct DemoArgs {
 
 /// Two data centers and the assets of the first to work on.
 #[derive(Debug, Args)]
-pub struct Pair {
+pub(crate) struct Pair {
     /// The source data center (A).
     #[arg(long)]
     pub from: String,
@@ -346,7 +346,7 @@ pub struct Pair {
 }
 
 #[derive(Debug, Args)]
-pub struct ReplicateArgs {
+pub(crate) struct ReplicateArgs {
     #[command(flatten)]
     pub pair: Pair,
     /// Print the plan; write nothing.
@@ -386,7 +386,7 @@ pub struct ReplicateArgs {
 
 /// Caps shared by all the work of one run, on both data centers.
 #[derive(Debug, Args)]
-pub struct Caps {
+pub(crate) struct Caps {
     /// At most this many storage requests per second, over the whole run.
     #[arg(long, value_name = "N")]
     pub max_requests_per_second: Option<f64>,
@@ -397,7 +397,7 @@ pub struct Caps {
 
 impl Caps {
     /// The run's shared limits; a bad value is an input error (exit 2).
-    pub fn limits(&self) -> Result<std::sync::Arc<mirrorcast_core::store::Limits>, mirrorcast_core::Error> {
+    pub(crate) fn limits(&self) -> Result<std::sync::Arc<mirrorcast_core::store::Limits>, mirrorcast_core::Error> {
         let requests = match self.max_requests_per_second {
             Some(r) if !(r.is_finite() && (0.01..=1_000_000.0).contains(&r)) => {
                 return Err(mirrorcast_core::Error::invalid_input(format!(
@@ -418,7 +418,7 @@ impl Caps {
 
 #[derive(Debug, Args)]
 #[command(mut_arg("assets", |a| a.required_unless_present_any(["all", "http"])))]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     #[command(flatten)]
     pub pair: Pair,
     /// Compare what the two origins serve (manifests, init, first and last segment of each
@@ -449,7 +449,7 @@ pub struct VerifyArgs {
 // --- encode and jobs ---
 
 #[derive(Debug, Args)]
-pub struct EncodeArgs {
+pub(crate) struct EncodeArgs {
     #[command(flatten)]
     pub dc: Dc,
     /// A local mezzanine file: uploaded as an asset first, then encoded.
@@ -470,7 +470,7 @@ pub struct EncodeArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum JobCommand {
+pub(crate) enum JobCommand {
     /// List the encode jobs of a data center.
     List {
         #[command(flatten)]
@@ -496,7 +496,7 @@ fn short_duration(s: &str) -> Result<std::time::Duration, String> {
 }
 
 #[derive(Debug, Args)]
-pub struct FrontArgs {
+pub(crate) struct FrontArgs {
     /// Address to listen on (default: `listen` in mirrorcast.toml's [front], else 127.0.0.1:8000).
     #[arg(long)]
     pub listen: Option<String>,

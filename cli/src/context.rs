@@ -8,7 +8,7 @@ use mirrorcast_plugin::Registry;
 use crate::datacenter::{self, DataCenter};
 
 /// Built once by the dispatcher from the global flags, lent to the command it runs.
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     pub json: bool,
     pub config: Option<&'a Path>,
     pub plugins: &'a Registry,
@@ -16,7 +16,7 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    pub fn dc(&self, name: &str) -> anyhow::Result<DataCenter> {
+    pub(crate) fn dc(&self, name: &str) -> anyhow::Result<DataCenter> {
         Ok(datacenter::resolve_with(name, self.config, self.plugins, &self.settings)?)
     }
 }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 /// A data center the user named that cannot be used as configured.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     #[error("unknown data center '{name}': set {env} to its connection string, or add a [dc.{name}] table to {file}")]
     UnknownDataCenter { name: String, env: String, file: String },
     #[error("data center '{name}' ({source_name}): {message}")]
@@ -30,7 +30,7 @@ pub enum ConfigError {
 
 /// A resolved data center: its store and the origin that serves its streams.
 #[derive(Debug, Clone)]
-pub struct DataCenter {
+pub(crate) struct DataCenter {
     pub name: String,
     pub store: Arc<dyn BlobStore>,
     /// Base of streaming URLs, e.g. `https://media-a.example.com`, as configured (`origin`, or the
@@ -41,14 +41,14 @@ pub struct DataCenter {
 }
 
 impl DataCenter {
-    pub fn catalog(&self) -> Catalog {
+    pub(crate) fn catalog(&self) -> Catalog {
         Catalog::new(self.store.clone())
     }
 
     /// Refuses `other` when it holds this data center's own data under
     /// another name (another connection string of the same account, a
     /// directory inside this one): `what` says why that cannot be.
-    pub fn check_apart_from(&self, other: &DataCenter, what: &str) -> Result<(), ConfigError> {
+    pub(crate) fn check_apart_from(&self, other: &DataCenter, what: &str) -> Result<(), ConfigError> {
         let (Some(mine), Some(theirs)) = (self.store.identity(), other.store.identity()) else { return Ok(()) };
         if !mine.shares_data_with(&theirs) {
             return Ok(());
@@ -66,7 +66,7 @@ impl DataCenter {
     /// Called once streaming URLs of this data center are about to be printed:
     /// with no origin configured, says once on stderr that they are relative
     /// and how to set one.
-    pub fn note_relative_urls(&self) {
+    pub(crate) fn note_relative_urls(&self) {
         if self.origin.is_empty() {
             static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
             if let Ok(mut said) = SAID.lock() {
@@ -135,7 +135,7 @@ fn env_name(prefix: &str, dc: &str) -> String {
 
 /// What the command line says about every data center.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// How long a failing request is tried again (`--retry-for`).
     pub retry_for: std::time::Duration,
 }
@@ -149,12 +149,12 @@ impl Default for Settings {
 /// Reads and checks an explicitly named configuration file, even when the
 /// environment defines the data centers a command uses: a broken file is
 /// reported, never silently ignored.
-pub fn check_file(path: &Path) -> Result<(), ConfigError> {
+pub(crate) fn check_file(path: &Path) -> Result<(), ConfigError> {
     load_file(Some(path)).map(|_| ())
 }
 
 /// Resolves `name`: the environment first, then the configuration file.
-pub fn resolve_with(
+pub(crate) fn resolve_with(
     name: &str,
     config: Option<&Path>,
     plugins: &Registry,
@@ -342,7 +342,7 @@ fn entra_credential(t: &DcTable, read: impl Fn(&str) -> Result<String, String>) 
 }
 
 /// The `[front]` table of the configuration file, if any, and the file it came from.
-pub fn front_table(explicit: Option<&Path>) -> Result<(Option<PathBuf>, Option<toml::Table>), ConfigError> {
+pub(crate) fn front_table(explicit: Option<&Path>) -> Result<(Option<PathBuf>, Option<toml::Table>), ConfigError> {
     let (path, file) = load_file(explicit)?;
     Ok((path, file.front))
 }

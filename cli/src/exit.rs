@@ -6,11 +6,11 @@ use mirrorcast_core::ErrorKind;
 
 use crate::datacenter::ConfigError;
 
-pub const FAILURE: u8 = 1;
-pub const USAGE: u8 = 2;
+pub(crate) const FAILURE: u8 = 1;
+pub(crate) const USAGE: u8 = 2;
 
 /// 2 for what the user must fix (input, configuration, credentials), else 1.
-pub fn code_for(e: &anyhow::Error) -> ExitCode {
+pub(crate) fn code_for(e: &anyhow::Error) -> ExitCode {
     for cause in e.chain() {
         if cause.downcast_ref::<ConfigError>().is_some()
             || cause.downcast_ref::<mirrorcast_azure_blob::Error>().is_some()
@@ -37,7 +37,7 @@ pub fn code_for(e: &anyhow::Error) -> ExitCode {
 
 /// clap's message (error, details, tips) on one line, without its usage
 /// block and `--help` hint.
-pub fn clap_one_line(rendered: &str) -> String {
+pub(crate) fn clap_one_line(rendered: &str) -> String {
     let parts: Vec<&str> = rendered
         .lines()
         .map(str::trim)
@@ -49,7 +49,7 @@ pub fn clap_one_line(rendered: &str) -> String {
 
 /// The error and its causes on one line, without repeating a cause that the
 /// message above it already quotes.
-pub fn one_line(e: &anyhow::Error) -> String {
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
         let text = cause.to_string();

@@ -39,13 +39,13 @@ static STDOUT_FAILED: AtomicBool = AtomicBool::new(false);
 
 /// Whether some output could not be written (a full disk, an I/O error):
 /// the command then did not do all it was asked to.
-pub fn stdout_failed() -> bool {
+pub(crate) fn stdout_failed() -> bool {
     STDOUT_FAILED.load(Ordering::Relaxed)
 }
 
 /// Writes to stdout. When the reader has gone (broken pipe) the output is
 /// dropped quietly; any other failure to write is said once on stderr.
-pub fn write_out(args: fmt::Arguments<'_>) {
+pub(crate) fn write_out(args: fmt::Arguments<'_>) {
     write_stdout(|stdout| stdout.write_fmt(args));
 }
 
@@ -78,13 +78,13 @@ impl Write for Stdout {
 }
 
 /// Writes to stderr, ignoring failure (`eprintln!` would panic on a closed pipe).
-pub fn write_err(args: fmt::Arguments<'_>) {
+pub(crate) fn write_err(args: fmt::Arguments<'_>) {
     let _ = std::io::stderr().lock().write_fmt(args);
 }
 
 /// Prints `value` as pretty JSON on stdout, written as it is serialized: a
 /// large report is never also one string in memory.
-pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, Stdout);
     serde_json::to_writer_pretty(&mut out, value)?;
     out.write_all(b"\n")?;
@@ -94,7 +94,7 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
 
 /// How a listing is printed: `--output table|json|ams` (`--json` is `--output json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Table,
     Json,
     /// Media Services' v2 REST shape (PascalCase, numeric enums).
@@ -102,7 +102,7 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn parse(json: bool, output: &str) -> Result<Format, mirrorcast_core::Error> {
+    pub(crate) fn parse(json: bool, output: &str) -> Result<Format, mirrorcast_core::Error> {
         match output.to_ascii_lowercase().as_str() {
             "ams" | "v2" => Ok(Format::Ams),
             _ if json => Ok(Format::Json),
@@ -117,7 +117,7 @@ impl Format {
 
 /// A cell as it may reach a terminal: control characters (an escape
 /// sequence in a name written by someone else) are shown escaped.
-pub fn printable(cell: &str) -> String {
+pub(crate) fn printable(cell: &str) -> String {
     if !cell.chars().any(char::is_control) {
         return cell.to_owned();
     }
@@ -125,13 +125,13 @@ pub fn printable(cell: &str) -> String {
 }
 
 /// Prints rows under headers, columns padded to their widest cell.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
     table_streamed(headers, || rows.iter());
 }
 
 /// [`table`] over rows made on demand, twice (once for the widths, once to
 /// print): a long report is never held as cells in memory.
-pub fn table_streamed<R, C>(headers: &[&str], rows: impl Fn() -> R)
+pub(crate) fn table_streamed<R, C>(headers: &[&str], rows: impl Fn() -> R)
 where
     R: Iterator,
     R::Item: AsRef<[C]>,
@@ -164,7 +164,7 @@ where
 }
 
 /// Bytes as people read them: 1.5 MiB.
-pub fn bytes(n: u64) -> String {
+pub(crate) fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut unit = 0;

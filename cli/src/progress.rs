@@ -15,14 +15,14 @@ const PLAIN_STEPS: u64 = 10;
 
 /// How a bar shows itself: decided once from `--json` and stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Bar,
     Lines,
     Silent,
 }
 
 impl Mode {
-    pub fn detect(quiet: bool) -> Self {
+    pub(crate) fn detect(quiet: bool) -> Self {
         if quiet {
             Mode::Silent
         } else if std::io::stderr().is_terminal() {
@@ -36,7 +36,7 @@ impl Mode {
 /// Work of a known size in bytes or items, of a size learnt as it is planned, a
 /// percentage, or of unknown size (a spinner).
 #[derive(Debug)]
-pub struct Work {
+pub(crate) struct Work {
     mode: Mode,
     label: String,
     /// How plain-line mode shows its progress.
@@ -95,41 +95,41 @@ impl Work {
     }
 
     /// Bytes to move: a bar with rate and ETA.
-    pub fn bytes(mode: Mode, label: impl Into<String>, total: u64) -> Self {
+    pub(crate) fn bytes(mode: Mode, label: impl Into<String>, total: u64) -> Self {
         Work::new(mode, label, Plain::Bytes, Some(total), BYTES_TEMPLATE)
     }
 
     /// Bytes to move, learnt as the work is planned (`plan`): a bar with rate and ETA;
     /// plain mode says only the lines the command says.
-    pub fn bytes_as_planned(mode: Mode, label: impl Into<String>) -> Self {
+    pub(crate) fn bytes_as_planned(mode: Mode, label: impl Into<String>) -> Self {
         Work::new(mode, label, Plain::None, Some(0), BYTES_TEMPLATE)
     }
 
     /// Items to go through (containers, records): a bar with a count and ETA.
-    pub fn items(mode: Mode, label: impl Into<String>, total: u64) -> Self {
+    pub(crate) fn items(mode: Mode, label: impl Into<String>, total: u64) -> Self {
         Work::new(mode, label, Plain::Items, Some(total), ITEMS_TEMPLATE)
     }
 
     /// A percentage set by the work itself (`set_position`), on a terminal only: off one,
     /// the work's own record says how far it got (an encode job's, in `job show`).
-    pub fn percent(mode: Mode, label: impl Into<String>) -> Self {
+    pub(crate) fn percent(mode: Mode, label: impl Into<String>) -> Self {
         Work::new(mode, label, Plain::None, Some(100), PERCENT_TEMPLATE)
     }
 
     /// Work whose size is not known up front: a spinner with the time spent.
-    pub fn spinner(mode: Mode, label: impl Into<String>) -> Self {
+    pub(crate) fn spinner(mode: Mode, label: impl Into<String>) -> Self {
         Work::new(mode, label, Plain::None, None, SPINNER_TEMPLATE)
     }
 
     /// `n` more bytes or items to do, learnt while the work runs.
-    pub fn plan(&self, n: u64) {
+    pub(crate) fn plan(&self, n: u64) {
         if let Some(bar) = &self.bar {
             bar.inc_length(n);
         }
     }
 
     /// `n` more bytes or items done.
-    pub fn advance(&self, n: u64) {
+    pub(crate) fn advance(&self, n: u64) {
         let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
         if let Some(bar) = &self.bar {
             bar.inc(n);
@@ -148,7 +148,7 @@ impl Work {
     }
 
     /// How far the work got, when it says so itself (a percentage).
-    pub fn set_position(&self, position: u64) {
+    pub(crate) fn set_position(&self, position: u64) {
         self.done.store(position, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.set_position(position);
@@ -156,14 +156,14 @@ impl Work {
     }
 
     /// The bar's detail after its counts (replicate's blobs, an encode job's state).
-    pub fn set_detail(&self, detail: impl Into<std::borrow::Cow<'static, str>>) {
+    pub(crate) fn set_detail(&self, detail: impl Into<std::borrow::Cow<'static, str>>) {
         if let Some(bar) = &self.bar {
             bar.set_message(detail);
         }
     }
 
     /// A line for the user: above the bar on a terminal, plain otherwise, none when silent.
-    pub fn say(&self, line: &str) {
+    pub(crate) fn say(&self, line: &str) {
         match (&self.bar, self.mode) {
             (Some(bar), _) => bar.suspend(|| errln!("{line}")),
             (None, Mode::Lines) => errln!("{line}"),
@@ -172,14 +172,14 @@ impl Work {
     }
 
     /// A line plain mode says where the bar already shows it.
-    pub fn say_plain(&self, line: &str) {
+    pub(crate) fn say_plain(&self, line: &str) {
         if self.mode == Mode::Lines {
             errln!("{line}");
         }
     }
 
     /// Clears the bar; plain mode says it is done (once).
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.clear();
         if self.mode == Mode::Lines && !self.finished.swap(true, Ordering::Relaxed) {
             errln!("{}: done", self.label);
@@ -187,7 +187,7 @@ impl Work {
     }
 
     /// Clears the bar before a report is printed; no closing line.
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

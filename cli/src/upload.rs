@@ -9,7 +9,7 @@ use mirrorcast_core::store::{upload_file, BlobStore, BlockPool, PutOptions, Uplo
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct UploadedFile {
+pub(crate) struct UploadedFile {
     pub name: String,
     pub bytes: u64,
     pub content_md5: String,
@@ -17,7 +17,7 @@ pub struct UploadedFile {
 
 /// The files under `path` and the blob names they get: a file keeps its
 /// name; a folder's files keep their paths relative to it, with `/`.
-pub fn plan(path: &Path) -> anyhow::Result<Vec<(PathBuf, String, u64)>> {
+pub(crate) fn plan(path: &Path) -> anyhow::Result<Vec<(PathBuf, String, u64)>> {
     let meta = std::fs::metadata(path).with_context(|| format!("cannot read '{}'", path.display()))?;
     if meta.is_file() {
         let name = path.file_name().and_then(|n| n.to_str()).context("the file name is not UTF-8")?;
@@ -52,7 +52,7 @@ const UPLOAD_MEMORY_BUDGET: u64 = 40 * 1024 * 1024;
 /// ones one after another, each read in parallel ranges and sent as blocks
 /// (`concurrency` reads and `concurrency` writes in flight). Every buffer
 /// comes from one pool, so memory stays within its budget whatever the sizes.
-pub async fn upload(
+pub(crate) async fn upload(
     store: &dyn BlobStore,
     container: &str,
     files: Vec<(PathBuf, String, u64)>,

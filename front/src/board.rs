@@ -20,7 +20,9 @@ pub const SWITCHES: usize = 100;
 /// One probe's outcome.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ProbeResult {
+    /// When the probe ended.
     pub at: DateTime<Utc>,
+    /// The origin answered with a 2xx in time: what the health tracker counts.
     pub ok: bool,
     /// How long it took, in milliseconds.
     pub ms: u64,
@@ -35,9 +37,13 @@ pub struct ProbeResult {
 /// The requests moved from one origin to another.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Switch {
+    /// When the probe result that caused it came.
     pub at: DateTime<Utc>,
+    /// The origin that had the requests, by name; `None` when none was active.
     pub from: Option<String>,
+    /// The origin that has them now, by name.
     pub to: Option<String>,
+    /// The health change behind it, for people (`a down after 3 failed probe(s): …`).
     pub reason: String,
 }
 
@@ -63,12 +69,14 @@ pub(crate) struct Board {
 /// A front: its configuration, its board, its HTTP client.
 #[derive(Debug)]
 pub struct Front {
+    /// What the front was started with, checked by [`Front::new`].
     pub config: FrontConfig,
     pub(crate) board: Mutex<Board>,
     pub(crate) client: reqwest::Client,
     /// Woken on every change of an origin's health: requests waiting on an origin
     /// that goes down give up on it at once instead of waiting out their timeout.
     pub(crate) health_changed: tokio::sync::Notify,
+    /// When the front was made (shown on the status page).
     pub started: DateTime<Utc>,
 }
 
@@ -124,6 +132,7 @@ impl Front {
         route::attempt_order(&health, board.active)
     }
 
+    /// The health of `origin` (an index into the configured origins) as the probes last left it.
     pub fn health(&self, origin: usize) -> Health {
         self.board().origins[origin].tracker.health()
     }

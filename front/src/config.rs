@@ -20,6 +20,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The name `--mode` takes and the status document shows.
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Proxy => "proxy",
@@ -43,6 +44,7 @@ impl FromStr for Mode {
 /// One origin: a short name and its base URL (`http(s)://host[:port][/path]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OriginSpec {
+    /// 1 to 32 letters, digits, `-` or `_`: how logs, the status page and `x-mirrorcast-origin` name it.
     pub name: String,
     /// Without a trailing `/`: a request path is appended as is.
     pub base: String,
@@ -86,9 +88,11 @@ impl OriginSpec {
 pub struct ProbeConfig {
     /// Path probed on every origin (Front Door / Traffic Manager use the same).
     pub path: String,
+    /// Time from one probe of an origin to the next.
     pub interval: Duration,
     /// A probe not answered by then failed.
     pub timeout: Duration,
+    /// How many failed or good probes in a row change an origin's health.
     pub thresholds: Thresholds,
 }
 
@@ -103,11 +107,14 @@ impl Default for ProbeConfig {
     }
 }
 
+/// Everything a front is told; [`FrontConfig::check`] refuses what cannot work.
 #[derive(Debug, Clone)]
 pub struct FrontConfig {
     /// In priority order: the first usable one gets the viewers.
     pub origins: Vec<OriginSpec>,
+    /// Whether viewers are proxied or redirected.
     pub mode: Mode,
+    /// How the origins are probed.
     pub probe: ProbeConfig,
     /// Whether a recovered higher-priority origin takes the viewers back.
     pub failback: bool,
@@ -123,6 +130,7 @@ pub struct FrontConfig {
 }
 
 impl FrontConfig {
+    /// A proxy over `origins` (highest priority first) with failback on and the default timeouts and probes.
     pub fn new(origins: Vec<OriginSpec>) -> FrontConfig {
         FrontConfig {
             origins,

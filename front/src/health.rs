@@ -10,7 +10,9 @@ use serde::Serialize;
 pub enum Health {
     /// Not probed yet: routed to like an up origin (the first probe runs at once).
     Unknown,
+    /// Enough good probes in a row (or the first probe good): routed to.
     Up,
+    /// Enough failed probes in a row (or the first probe failed): out of routing, tried by requests only as a last resort.
     Down,
 }
 
@@ -52,14 +54,17 @@ impl Default for Tracker {
 }
 
 impl Tracker {
+    /// The health as the results so far leave it.
     pub fn health(&self) -> Health {
         self.health
     }
 
+    /// Failed probes since the last good one.
     pub fn failures_in_a_row(&self) -> u32 {
         self.failures_in_a_row
     }
 
+    /// Good probes since the last failed one.
     pub fn successes_in_a_row(&self) -> u32 {
         self.successes_in_a_row
     }

@@ -7,48 +7,71 @@ use serde::Serialize;
 use crate::board::{Front, ProbeResult, Switch};
 use crate::health::Health;
 
+/// The `/_front/status` document (JSON): a snapshot of the front's settings and board.
 #[derive(Debug, Serialize)]
 pub struct Status {
+    /// `proxy` or `redirect`.
     pub mode: &'static str,
+    /// Whether a recovered higher-priority origin takes the viewers back.
     pub failback: bool,
+    /// When the front was made.
     pub started: DateTime<Utc>,
+    /// How the origins are probed.
     pub probe: ProbeSettings,
     /// The name of the origin that gets the requests.
     pub active: Option<String>,
+    /// Every configured origin, in priority order.
     pub origins: Vec<OriginStatus>,
-    /// Oldest first.
+    /// The last switch-overs (at most [`crate::board::SWITCHES`]), oldest first.
     pub switches: Vec<Switch>,
 }
 
+/// The probe settings as the status document shows them (durations in milliseconds).
 #[derive(Debug, Serialize)]
 pub struct ProbeSettings {
+    /// The path probed on every origin.
     pub path: String,
+    /// Milliseconds from one probe of an origin to the next.
     pub interval_ms: u64,
+    /// Milliseconds after which an unanswered probe failed.
     pub timeout_ms: u64,
+    /// Failed probes in a row that take an up origin down.
     pub fail_after: u32,
+    /// Good probes in a row that bring a down origin back.
     pub recover_after: u32,
 }
 
+/// One origin in the status document.
 #[derive(Debug, Serialize)]
 pub struct OriginStatus {
+    /// Its configured name.
     pub name: String,
+    /// Its base URL, without a trailing `/`: what probes and requests are sent to.
     pub url: String,
     /// 1 = first choice.
     pub priority: usize,
+    /// What its probes say now.
     pub health: Health,
     /// Since when it has had this health.
     pub since: DateTime<Utc>,
+    /// It gets the requests now.
     pub active: bool,
+    /// Responses it gave to viewers (proxied) or viewers sent to it (redirected).
     pub requests: u64,
+    /// Attempts on it that failed before the first byte and were tried elsewhere (or given up).
     pub failed_attempts: u64,
+    /// Probes made of it since the front started.
     pub probes: u64,
+    /// Failed probes since its last good one.
     pub failures_in_a_row: u32,
+    /// Good probes since its last failed one.
     pub successes_in_a_row: u32,
-    /// The last probe results, oldest first.
+    /// The last probe results (at most [`crate::board::HISTORY`]), oldest first.
     pub history: Vec<ProbeResult>,
 }
 
 impl Front {
+    /// The status document as of now, taken under one lock of the board.
     pub fn status(&self) -> Status {
         let board = self.board();
         let probe = &self.config.probe;

@@ -6,7 +6,7 @@
 //! origin and the front while their `…::access` tracing target is enabled at
 //! `info`) and calls [`flush`] at shutdown (the accept loop's hook).
 //!
-//! Lines wait at most [`FLUSH_EVERY`]. Past [`MAX_PENDING_BYTES`] not yet
+//! Lines wait at most [`FLUSH_EVERY`]. Past 4 MiB not yet
 //! written (stderr blocked), lines are dropped and the count is logged once
 //! writing works again: serving never waits for its log, and a shutdown waits
 //! for its last lines one second at most.
@@ -85,11 +85,15 @@ fn write_out(batch: Pending) {
 /// One request as the log shows it.
 #[derive(Debug)]
 pub struct Line<'a> {
+    /// The client's address, `-` in the log when it is not known.
     pub peer: Option<IpAddr>,
+    /// The request's method, as the client sent it.
     pub method: &'a Method,
     /// The path only, never a query string; cut at [`MAX_PATH_CHARS`].
     pub path: &'a str,
+    /// The request's HTTP version, shown as `HTTP/1.1` and the like.
     pub version: Version,
+    /// The status code the response went out with.
     pub status: u16,
     /// The response's Content-Length.
     pub length: Option<u64>,
@@ -174,7 +178,7 @@ fn with_log_time(write: impl FnOnce(&str)) {
 /// not keep a stopped server from exiting.
 const FLUSH_AT_EXIT_WITHIN: Duration = Duration::from_secs(1);
 
-/// Writes what is pending now (at shutdown), waiting at most [`FLUSH_AT_EXIT_WITHIN`].
+/// Writes what is pending now (at shutdown), waiting at most one second.
 pub fn flush() {
     let batch = std::mem::take(&mut *log().pending.lock().unwrap_or_else(|e| e.into_inner()));
     let (done, written) = std::sync::mpsc::channel();

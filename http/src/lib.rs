@@ -6,7 +6,7 @@
 //! - [`stall`]: cutting off a client that stops reading its response.
 //! - [`range`]: the `Range` header against a size (ffmpeg's `bytes=<size>-` told apart).
 //! - [`access_log`]: common-log-format lines, written in batches off the serving threads.
-//! - [`panic`]: a panicking handler as a short 500.
+//! - [`panic`](mod@panic): a panicking handler as a short 500.
 //! - [`shutdown`]: SIGINT, SIGTERM and SIGHUP as one orderly stop (a second signal told apart).
 
 pub mod accept;

@@ -8,10 +8,12 @@
 
 use std::ops::Range;
 
+/// What a `Range` header asks of a file of a given size, as [`resolve`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ranged {
     /// No `Range` header: the whole file.
     Whole,
+    /// 206: these bytes, never empty and never past the end of the file.
     Part(Range<u64>),
     /// 416: no byte of the range exists.
     Unsatisfiable,

@@ -11,8 +11,11 @@ use tokio::sync::watch;
 /// A signal that asks for the stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
+    /// SIGINT: Ctrl-C at the terminal.
     Interrupt,
+    /// SIGTERM: what Kubernetes and systemd send to stop a service.
     Terminate,
+    /// SIGHUP: the terminal was closed.
     Hangup,
 }
 
@@ -30,11 +33,13 @@ impl Signal {
 /// One signal as it came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Notice {
+    /// The signal that came (the later one when several came close together).
     pub signal: Signal,
     /// A stop was asked for already.
     pub again: bool,
 }
 
+/// The process could not start catching one of the stop signals, so [`Shutdown::watch`] failed.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot watch for {signal}: {source}")]
 pub struct ShutdownError {
@@ -84,7 +89,8 @@ impl Shutdown {
         Ok(Shutdown { received, seen: 0 })
     }
 
-    /// Completes at the first signal (at once if one came already), with that signal.
+    /// Completes at the first signal (at once if one came already), with the latest signal
+    /// received by then.
     pub async fn requested(&self) -> Signal {
         let mut received = self.received.clone();
         let first = received.wait_for(|r| r.count > 0).await.map(|r| *r);

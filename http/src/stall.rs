@@ -26,6 +26,7 @@ pub struct StallGuard<S> {
 }
 
 impl<S> StallGuard<S> {
+    /// Wraps `inner`; `limit` is how long writes may make no progress (`None`: forever).
     pub fn new(inner: S, limit: Option<Duration>) -> Self {
         StallGuard { inner, limit, stalled: None }
     }

@@ -4,7 +4,7 @@
 //! with ranges and validators, and HLS/DASH are packaged on the fly from the
 //! `.ism` and its progressive MP4s (see [`request`] for the URL shapes).
 //!
-//! A request goes down: [`router`] (handlers, the tower stacks) → [`request`]
+//! A request goes down: [`router`](mod@router) (handlers, the tower stacks) → [`request`]
 //! (the path → what it asks for, traversal refused here) → `records` (locator
 //! resolution) → [`Origin`] → `respond` (plain file, manifest or playlist,
 //! segment) → `renditions` and `bodies` (the caches) → `moov` and `upstream`

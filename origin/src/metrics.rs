@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+/// The origin's counters since it started, shared by its handlers; [`Metrics::render`] is `/metrics`.
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Responses by status class: 2xx, 3xx, 4xx, 5xx.
@@ -17,20 +18,24 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Counts one response under its status class.
     pub fn response(&self, status: u16) {
         if let Some(c) = self.responses.get((status / 100).saturating_sub(2) as usize) {
             c.fetch_add(1, Relaxed);
         }
     }
 
+    /// Adds `n` body bytes sent.
     pub fn bytes(&self, n: u64) {
         self.bytes_sent.fetch_add(n, Relaxed);
     }
 
+    /// Counts one MP4 index lookup: `hit` when the cache had it, a miss when it was built from storage.
     pub fn index_lookup(&self, hit: bool) {
         if hit { &self.index_hits } else { &self.index_misses }.fetch_add(1, Relaxed);
     }
 
+    /// Counts one storage request that took `took` (added to the time spent waiting), failed unless `ok`.
     pub fn upstream(&self, took: Duration, ok: bool) {
         self.upstream_requests.fetch_add(1, Relaxed);
         self.upstream_micros.fetch_add(took.as_micros() as u64, Relaxed);
@@ -39,6 +44,7 @@ impl Metrics {
         }
     }
 
+    /// All counters in the Prometheus text format, as `/metrics` serves them.
     pub fn render(&self) -> String {
         let mut s = String::new();
         s.push_str("# HELP mirrorcast_origin_responses_total Responses sent, by status class.\n# TYPE mirrorcast_origin_responses_total counter\n");

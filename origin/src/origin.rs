@@ -20,6 +20,7 @@ use crate::respond::packaged::Packager;
 use crate::respond::{fragment, plain, Pick};
 use crate::upstream::Upstream;
 
+/// The settings of one origin; [`Default`] is what `mirrorcast serve` starts with.
 #[derive(Debug, Clone)]
 pub struct OriginConfig {
     /// Bytes of MP4 indexes kept in memory.
@@ -52,6 +53,7 @@ pub struct Origin {
     pub(crate) upstream: Arc<Upstream>,
     renditions: RenditionCache,
     bodies: BodyCache,
+    /// The origin's counters, served at `/metrics`.
     pub metrics: Arc<Metrics>,
 }
 
@@ -62,6 +64,7 @@ impl std::fmt::Debug for Origin {
 }
 
 impl Origin {
+    /// An origin serving the assets recorded in `store` (its records and blobs), with empty caches.
     pub fn new(store: Arc<dyn BlobStore>, config: OriginConfig) -> Arc<Origin> {
         let metrics = Arc::new(Metrics::default());
         let upstream = Arc::new(Upstream::new(store, config.upstream_timeout, metrics.clone()));

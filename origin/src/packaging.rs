@@ -11,6 +11,7 @@ use crate::request::Format;
 /// One stream of one file, as the `.ism` names it.
 #[derive(Debug, Clone, Copy)]
 pub struct Rendition<'a> {
+    /// Video, audio or text: which adaptation set or rendition group it goes in.
     pub kind: TrackKind,
     /// `video`, `audio` or the track name: the key in `Fragments(<stream>=…)`.
     pub stream: &'a str,
@@ -18,6 +19,7 @@ pub struct Rendition<'a> {
     pub bitrate: u64,
     /// The `.ism`'s `systemLanguage` (a plain tag, checked when the `.ism` was read).
     pub language: Option<&'a str>,
+    /// The track's samples and fragments, read from its MP4: what segment times and durations come from.
     pub track: &'a TrackIndex,
 }
 

@@ -24,6 +24,7 @@ use uuid::Uuid;
 /// A packaging format, named as in the URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Smooth Streaming: a URL without a `format=` argument.
     Smooth,
     /// HLS version 4 with MPEG-TS segments, audio as its own rendition group:
     /// what Media Services served for `m3u8-aapl` (= `m3u8-aapl-v4`).
@@ -32,7 +33,9 @@ pub enum Format {
     HlsTs,
     /// HLS version 7 with CMAF (fMP4) segments.
     HlsCmaf,
+    /// DASH `mpd-time-csf`: fMP4 segments, a SegmentTimeline, the isoff-live profile.
     DashCsf,
+    /// DASH `mpd-time-cmaf`: as [`Format::DashCsf`], the MPD also naming the CMAF profile.
     DashCmaf,
 }
 
@@ -60,6 +63,7 @@ impl Format {
         }
     }
 
+    /// One of the HLS formats (playlists rather than an MPD or a Smooth manifest).
     pub fn is_hls(self) -> bool {
         matches!(self, Format::HlsAapl | Format::HlsTs | Format::HlsCmaf)
     }
@@ -99,16 +103,42 @@ impl Format {
     }
 }
 
+/// What a path below the locator asks for: a file as stored, or something packaged from an `.ism`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// A file of the asset, by its blob name.
     File(String),
     /// The presentation manifest of a server manifest (`ism` is its blob name).
-    Manifest { ism: String, format: Format },
+    Manifest {
+        /// The `.ism`'s blob name.
+        ism: String,
+        /// The presentation format asked for.
+        format: Format,
+    },
     /// One stream's HLS media playlist.
-    Playlist { ism: String, bitrate: u64, stream: String, format: Format },
+    Playlist {
+        /// The `.ism`'s blob name.
+        ism: String,
+        /// The rendition's `systemBitrate`, from `QualityLevels(…)`.
+        bitrate: u64,
+        /// The stream's name as the URL spells it (matched case-insensitively).
+        stream: String,
+        /// The HLS format asked for.
+        format: Format,
+    },
     /// A segment; `time: None` is the init segment.
-    Fragment { ism: String, bitrate: u64, stream: String, time: Option<u64>, format: Format },
+    Fragment {
+        /// The `.ism`'s blob name.
+        ism: String,
+        /// The rendition's `systemBitrate`, from `QualityLevels(…)`.
+        bitrate: u64,
+        /// The stream's name as the URL spells it (matched case-insensitively).
+        stream: String,
+        /// The segment's start in its track's timescale; `None` (`i` in the URL) is the init segment.
+        time: Option<u64>,
+        /// The format the segment is packaged for.
+        format: Format,
+    },
 }
 
 impl Target {
@@ -131,9 +161,12 @@ impl Target {
     }
 }
 
+/// A parsed request path: which locator, and what of its asset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// The streaming locator's GUID, the path's first segment (resolved to an asset through the records).
     pub locator: Uuid,
+    /// What the rest of the path asks for.
     pub target: Target,
 }
 
@@ -141,8 +174,11 @@ pub struct Request {
 /// argument; the others are 404s (the reason is logged).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
+    /// The first segment is not a bare locator GUID.
     NoLocator,
+    /// An empty, `.` or `..` segment, a backslash or a control character.
     Traversal,
+    /// Too long, not UTF-8 once decoded, or a call shape that does not parse.
     Malformed,
     /// A well-formed argument (`filter=…`, `encryption=…`, `format=flv`) this
     /// origin does not implement; the text names it.
@@ -154,6 +190,7 @@ const MAX_PATH: usize = 4096;
 /// Longest argument quoted back in a refusal, in bytes.
 const MAX_QUOTED: usize = 40;
 
+/// The request a URL path (still percent-encoded, without the query) asks for, or why it is refused.
 pub fn parse(raw_path: &str) -> Result<Request, Refused> {
     if raw_path.len() > MAX_PATH {
         return Err(Refused::Malformed);

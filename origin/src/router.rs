@@ -1,7 +1,7 @@
 //! The origin's routes (`/healthz`, `/metrics`, everything else a locator's
 //! path) inside its two tower stacks. A viewer's request goes down: parse the
-//! path ([`crate::request`]), resolve the locator ([`crate::records`]), then
-//! [`Origin::respond`].
+//! path ([`crate::request`]), resolve the locator (`records`), then
+//! `Origin::respond`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

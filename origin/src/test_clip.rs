@@ -5,7 +5,7 @@ use mirrorcast_media::fragment::Index;
 
 /// A 5 s clip of `size` (key frames every 2 s, stereo AAC) written to
 /// `dir/name`, indexed from its moov.
-pub fn clip(dir: &std::path::Path, name: &str, size: &str) -> Index {
+pub(crate) fn clip(dir: &std::path::Path, name: &str, size: &str) -> Index {
     let path = dir.join(name);
     let status = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=25")])

@@ -37,6 +37,7 @@ pub const PACKAGING_VERSION: u32 = 3;
 pub struct Validators {
     /// A strong entity tag, quoted.
     pub etag: String,
+    /// The latest modification time of the response's sources; `None` when no source had one.
     pub last_modified: Option<DateTime<Utc>>,
 }
 

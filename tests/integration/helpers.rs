@@ -6,33 +6,33 @@ use std::process::Output;
 use mirrorcast_azurite::Azurite;
 
 /// An Azurite with the dev account, and a working folder with no config file.
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     pub azurite: Azurite,
     pub dir: tempfile::TempDir,
 }
 
 impl Sandbox {
-    pub async fn start() -> Sandbox {
+    pub(crate) async fn start() -> Sandbox {
         let azurite = Azurite::start_default().await.expect("start Azurite (run `cargo xtask setup` first)");
         Sandbox { azurite, dir: tempfile::tempdir().unwrap() }
     }
 
-    pub fn connection_string(&self) -> String {
+    pub(crate) fn connection_string(&self) -> String {
         self.azurite.connection_string("devstoreaccount1")
     }
 
     /// Runs `mirrorcast` with `MIRRORCAST_DC_A` set to this Azurite.
-    pub async fn run(&self, args: &[&str]) -> Run {
+    pub(crate) async fn run(&self, args: &[&str]) -> Run {
         self.run_with(&[("MIRRORCAST_DC_A", &self.connection_string())], args).await
     }
 
-    pub async fn run_with(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
+    pub(crate) async fn run_with(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
         run_in(self.dir.path(), env, args).await
     }
 }
 
 /// The CLI as a command in `dir` with only `env` (and PATH/HOME) set.
-pub fn command_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> tokio::process::Command {
+pub(crate) fn command_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mirrorcast"));
     cmd.args(args).current_dir(dir).env_clear().kill_on_drop(true);
     for keep in ["PATH", "HOME", "TMPDIR"] {
@@ -45,13 +45,13 @@ pub fn command_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> tokio::pro
 }
 
 /// Runs the CLI in `dir` with only `env` (and PATH/HOME) set.
-pub async fn run_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
+pub(crate) async fn run_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
     let output = command_in(dir, env, args).output().await.expect("run mirrorcast");
     Run::from(output)
 }
 
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -69,18 +69,18 @@ impl From<Output> for Run {
 
 impl Run {
     #[track_caller]
-    pub fn ok(self) -> Self {
+    pub(crate) fn ok(self) -> Self {
         assert_eq!(self.code, 0, "mirrorcast failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
         self
     }
 
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
     }
 
     /// Exit 2 with exactly one line on stderr that contains `needle`.
     #[track_caller]
-    pub fn usage_error(&self, needle: &str) {
+    pub(crate) fn usage_error(&self, needle: &str) {
         assert_eq!(self.code, 2, "expected exit 2; stdout: {} stderr: {}", self.stdout, self.stderr);
         let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "expected a one-line error, got: {}", self.stderr);
@@ -90,7 +90,7 @@ impl Run {
 }
 
 /// Writes a sample encoded asset into `dir` and returns its base name.
-pub fn write_sample(dir: &Path, rendition_bytes: u64) -> String {
+pub(crate) fn write_sample(dir: &Path, rendition_bytes: u64) -> String {
     let sample = mirrorcast_core::sample::encoded_asset("Big Buck Bunny", rendition_bytes, 3);
     std::fs::create_dir_all(dir).unwrap();
     for (name, bytes) in &sample.files {
@@ -102,14 +102,14 @@ pub fn write_sample(dir: &Path, rendition_bytes: u64) -> String {
 /// What a [`recording_proxy`] saw of one request: path and query, and the
 /// `x-ms-copy-source` header (a source URL for a server-side copy).
 #[derive(Debug, Clone)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub path_and_query: String,
     pub copy_source: Option<String>,
 }
 
 /// A loopback HTTP proxy to `upstream` that records every request it forwards
 /// and waits `delay` before each; returns its address and the record.
-pub async fn recording_proxy(
+pub(crate) async fn recording_proxy(
     upstream: String,
     delay: std::time::Duration,
 ) -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
@@ -118,7 +118,7 @@ pub async fn recording_proxy(
 
 /// Like [`recording_proxy`], but every request whose path contains `refuse`
 /// is answered 400 (a failure no retry cures) instead of being forwarded.
-pub async fn refusing_proxy(upstream: String, refuse: &str) -> std::net::SocketAddr {
+pub(crate) async fn refusing_proxy(upstream: String, refuse: &str) -> std::net::SocketAddr {
     proxy(upstream, std::time::Duration::ZERO, Some(refuse.to_owned())).await.0
 }
 
@@ -177,7 +177,7 @@ async fn proxy(
 
 /// Sends the request a test proxy received on to `upstream` and relays the
 /// answer (502 if upstream cannot be reached).
-pub async fn forward(
+pub(crate) async fn forward(
     client: &reqwest::Client,
     upstream: &str,
     parts: &hyper::http::request::Parts,

@@ -8,21 +8,21 @@ use serde_json::Value;
 
 use crate::helpers::{run_in, write_sample, Run};
 
-pub const ORIGIN_A: &str = "https://dca.streaming.example";
-pub const ORIGIN_B: &str = "https://dcb.streaming.example";
+pub(crate) const ORIGIN_A: &str = "https://dca.streaming.example";
+pub(crate) const ORIGIN_B: &str = "https://dcb.streaming.example";
 
 /// Two data centers and a folder to run the CLI in.
-pub struct Failover {
+pub(crate) struct Failover {
     pub dcs: TwoDataCenters,
     pub dir: tempfile::TempDir,
 }
 
 impl Failover {
-    pub async fn new(dcs: TwoDataCenters) -> Self {
+    pub(crate) async fn new(dcs: TwoDataCenters) -> Self {
         Failover { dcs, dir: tempfile::tempdir().unwrap() }
     }
 
-    pub fn env(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("MIRRORCAST_DC_A", self.dcs.a.connection_string.clone()),
             ("MIRRORCAST_DC_B", self.dcs.b.connection_string.clone()),
@@ -31,14 +31,14 @@ impl Failover {
         ]
     }
 
-    pub async fn run(&self, args: &[&str]) -> Run {
+    pub(crate) async fn run(&self, args: &[&str]) -> Run {
         let env = self.env();
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         run_in(self.dir.path(), &env, args).await
     }
 
     /// A realistic encoded asset in A, with an origin locator; returns its id.
-    pub async fn publish(&self, name: &str, options: &str, rendition_bytes: u64) -> String {
+    pub(crate) async fn publish(&self, name: &str, options: &str, rendition_bytes: u64) -> String {
         let created =
             self.run(&["asset", "create", "--dc", "a", "--name", name, "--options", options, "--json"]).await.ok();
         let id = created.json()["id"].as_str().unwrap().to_owned();
@@ -49,7 +49,7 @@ impl Failover {
         id
     }
 
-    pub async fn md5s(&self, store: &dyn BlobStore, container: &str) -> BTreeMap<String, (u64, Option<String>)> {
+    pub(crate) async fn md5s(&self, store: &dyn BlobStore, container: &str) -> BTreeMap<String, (u64, Option<String>)> {
         match store.list_all(container, "").await {
             Ok(list) => list.into_iter().map(|b| (b.name, (b.size, b.properties.content_md5))).collect(),
             Err(_) => BTreeMap::new(),

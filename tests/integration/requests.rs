@@ -30,7 +30,7 @@ const FIRST_RUN_BUDGET_PER_ASSET: f64 = 10.0;
 const FIRST_RUN_STREAMED_BUDGET_PER_ASSET: f64 = 8.0;
 
 /// A small encoded asset with an origin locator, written through the library (fast).
-pub async fn publish_small(catalog: &Catalog, name: &str, seed: u64) -> Asset {
+pub(crate) async fn publish_small(catalog: &Catalog, name: &str, seed: u64) -> Asset {
     let asset = Asset::new(name, AssetOptions::None);
     catalog.create_asset(&asset).await.unwrap();
     for (file, bytes) in mirrorcast_core::sample::encoded_asset("Clip", 1024, seed).files {
@@ -48,7 +48,7 @@ pub async fn publish_small(catalog: &Catalog, name: &str, seed: u64) -> Asset {
 }
 
 /// Every blob of every container of `store`, with its ETag.
-pub async fn etags(store: &dyn BlobStore) -> BTreeMap<(String, String), String> {
+pub(crate) async fn etags(store: &dyn BlobStore) -> BTreeMap<(String, String), String> {
     let mut out = BTreeMap::new();
     for c in store.list_containers("").await.unwrap() {
         for b in store.list_all(&c, "").await.unwrap() {

@@ -15,7 +15,7 @@ use crate::output::Format;
 use crate::upload;
 
 /// One `asset` subcommand, checked. `dc` is the data center's name, resolved when the task runs.
-pub enum AssetTask {
+pub(crate) enum AssetTask {
     Create {
         dc: String,
         name: String,
@@ -52,7 +52,7 @@ pub enum AssetTask {
 }
 
 /// `asset upload`: the files found under the path, and how to send them.
-pub struct Upload {
+pub(crate) struct Upload {
     pub dc: String,
     pub id: AssetId,
     /// (local path, blob name, size), as `upload::plan` found them.
@@ -64,7 +64,7 @@ pub struct Upload {
 
 impl AssetCommand {
     /// `json`: the global `--json`, which `--output` formats defer to.
-    pub fn resolve(self, json: bool) -> anyhow::Result<AssetTask> {
+    pub(crate) fn resolve(self, json: bool) -> anyhow::Result<AssetTask> {
         Ok(match self {
             AssetCommand::Create { dc, name, options } => {
                 let options: AssetOptions = options.parse()?;

@@ -8,7 +8,7 @@ use mirrorcast_drill::{DrillConfig, Selection, StreamFormat, Url};
 use super::DrillArgs;
 
 impl DrillArgs {
-    pub fn resolve(self) -> anyhow::Result<DrillConfig> {
+    pub(crate) fn resolve(self) -> anyhow::Result<DrillConfig> {
         let base = Url::parse(&self.front).map_err(|e| {
             Error::invalid_input(format!("--front '{}' is not a URL ({e}): use e.g. http://127.0.0.1:8000", self.front))
         })?;

@@ -10,7 +10,7 @@ use mirrorcast_encode::Preset;
 use super::EncodeArgs;
 use crate::upload;
 
-pub struct Encode {
+pub(crate) struct Encode {
     pub dc: String,
     pub preset: Preset,
     pub source: Source,
@@ -20,7 +20,7 @@ pub struct Encode {
 }
 
 /// What is encoded.
-pub enum Source {
+pub(crate) enum Source {
     /// A local mezzanine file, uploaded as an asset first: (path, blob name, size).
     File(PathBuf, String, u64),
     /// An asset already in the data center.
@@ -28,7 +28,7 @@ pub enum Source {
 }
 
 impl EncodeArgs {
-    pub fn resolve(self) -> anyhow::Result<Encode> {
+    pub(crate) fn resolve(self) -> anyhow::Result<Encode> {
         let preset = Preset::parse(&self.preset)?;
         let file = match &self.file {
             Some(path) => {

@@ -29,7 +29,7 @@ struct FrontTable {
 }
 
 /// What the front runs with. `Front::new` checks the configuration as a whole (origins, probe timings).
-pub struct FrontSettings {
+pub(crate) struct FrontSettings {
     pub config: FrontConfig,
     /// The address to listen on (parsed where it is bound).
     pub listen: String,
@@ -37,7 +37,7 @@ pub struct FrontSettings {
 
 impl FrontArgs {
     /// `config_file`: the global `--config`, whose `[front]` table fills what the flags leave out.
-    pub fn resolve(self, config_file: Option<&Path>) -> anyhow::Result<FrontSettings> {
+    pub(crate) fn resolve(self, config_file: Option<&Path>) -> anyhow::Result<FrontSettings> {
         let (path, table) = datacenter::front_table(config_file)?;
         let file_error = |message: String| ConfigError::File {
             path: path.clone().unwrap_or_else(|| PathBuf::from("mirrorcast.toml")),

@@ -9,14 +9,14 @@ use super::LocatorCommand;
 use crate::output::Format;
 
 /// One `locator` subcommand, checked. `dc` is the data center's name, resolved when the task runs.
-pub enum LocatorTask {
+pub(crate) enum LocatorTask {
     Create(CreateLocator),
     List { dc: String, asset: Option<AssetId>, format: Format },
     Delete { dc: String, id: LocatorId },
     Urls { dc: String, asset: AssetId },
 }
 
-pub struct CreateLocator {
+pub(crate) struct CreateLocator {
     pub dc: String,
     pub asset: AssetId,
     pub locator_type: LocatorType,
@@ -33,7 +33,7 @@ pub struct CreateLocator {
 
 impl LocatorCommand {
     /// `json`: the global `--json`, which `--output` formats defer to.
-    pub fn resolve(self, json: bool) -> anyhow::Result<LocatorTask> {
+    pub(crate) fn resolve(self, json: bool) -> anyhow::Result<LocatorTask> {
         Ok(match self {
             LocatorCommand::Create { dc, asset, locator_type, id, days, backdate_minutes, permissions, reveal } => {
                 let asset = AssetId::parse_any(&asset)?;

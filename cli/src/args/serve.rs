@@ -7,7 +7,7 @@ use mirrorcast_core::Error;
 
 use super::ServeArgs;
 
-pub struct Serve {
+pub(crate) struct Serve {
     pub dc: String,
     /// The flag; else the data center's `serve` address, else 127.0.0.1:8080.
     pub listen: Option<String>,
@@ -17,7 +17,7 @@ pub struct Serve {
 }
 
 impl ServeArgs {
-    pub fn resolve(self) -> anyhow::Result<Serve> {
+    pub(crate) fn resolve(self) -> anyhow::Result<Serve> {
         if self.index_cache_mib == 0 {
             return Err(Error::invalid_input("--index-cache-mib must be at least 1").into());
         }

@@ -7,7 +7,7 @@ use mirrorcast_verify::VerifyOptions;
 
 use super::VerifyArgs;
 
-pub struct Verify {
+pub(crate) struct Verify {
     pub from: String,
     pub to: String,
     /// The assets named; `None`: every asset.
@@ -18,13 +18,13 @@ pub struct Verify {
     pub format: ReportFormat,
 }
 
-pub struct HttpBases {
+pub(crate) struct HttpBases {
     pub from_url: Option<String>,
     pub to_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportFormat {
+pub(crate) enum ReportFormat {
     Text,
     Json,
     Junit,
@@ -32,7 +32,7 @@ pub enum ReportFormat {
 
 impl VerifyArgs {
     /// `json`: the global `--json` (`--format json`).
-    pub fn resolve(self, json: bool) -> anyhow::Result<Verify> {
+    pub(crate) fn resolve(self, json: bool) -> anyhow::Result<Verify> {
         let format = match (json, self.format.as_deref()) {
             (true, Some(f)) if f != "json" => {
                 return Err(Error::invalid_input(format!("--json and --format {f} conflict: give one of them")).into())

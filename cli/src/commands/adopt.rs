@@ -20,7 +20,7 @@ struct Totals {
 }
 
 /// `containers` were checked by `AssetCommand::resolve` (all asset-<guid> names) before anything is written.
-pub async fn run(ctx: &Context<'_>, dc: &str, containers: Vec<String>, all: bool) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context<'_>, dc: &str, containers: Vec<String>, all: bool) -> anyhow::Result<ExitCode> {
     let dc = ctx.dc(dc)?;
     let catalog = dc.catalog();
     let names = if all { dc.store.list_containers("").await? } else { containers };

@@ -16,7 +16,7 @@ use crate::output::{self, Format};
 use crate::progress::{Mode, Work};
 use crate::upload;
 
-pub async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context<'_>, command: AssetCommand) -> anyhow::Result<ExitCode> {
     match command.resolve(ctx.json)? {
         AssetTask::Create { dc, name, options } => create(ctx, &dc, name, options).await,
         AssetTask::List { dc, format } => list(ctx, &dc, format).await,

@@ -25,7 +25,7 @@ use crate::args::DemoArgs;
 use crate::context::Context;
 use crate::output;
 
-pub async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<ExitCode> {
     errln!("starting Azurite with two data centers (accounts dca and dcb on one instance)…");
     let dcs = TwoDataCenters::one_instance(Persistence::InMemory).await?;
     let store_a: Arc<dyn BlobStore> = Arc::new(dcs.a.store());

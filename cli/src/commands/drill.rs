@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use crate::args::DrillArgs;
 use crate::context::Context;
 
-pub async fn run(ctx: &Context<'_>, args: DrillArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context<'_>, args: DrillArgs) -> anyhow::Result<ExitCode> {
     let report = mirrorcast_drill::run(args.resolve()?).await?;
     if ctx.json {
         crate::output::json(&report)?;

@@ -21,7 +21,7 @@ use crate::output;
 use crate::progress::{Mode, Work};
 use crate::upload;
 
-pub async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context<'_>, args: EncodeArgs) -> anyhow::Result<ExitCode> {
     // Everything the user can get wrong is checked before anything is written.
     let Encode { dc, preset, source, name, publish } = args.resolve()?;
     let ffmpeg = Ffmpeg::locate().await?;

@@ -13,7 +13,7 @@ use crate::args::front::FrontSettings;
 use crate::args::FrontArgs;
 use crate::context::Context;
 
-pub async fn run(ctx: &Context<'_>, args: FrontArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context<'_>, args: FrontArgs) -> anyhow::Result<ExitCode> {
     let FrontSettings { config, listen } = args.resolve(ctx.config)?;
     let front = Front::new(config)?;
 

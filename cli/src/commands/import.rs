@@ -16,7 +16,7 @@ use crate::context::Context;
 use crate::output;
 use crate::progress::{Mode, Work};
 
-pub async fn run(ctx: &Context<'_>, dc: &str, path: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context<'_>, dc: &str, path: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
     let export = read_files(path)?;
     let dc = ctx.dc(dc)?;
     let label = if dry_run { "import (dry run)" } else { "import" };

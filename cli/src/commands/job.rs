@@ -9,7 +9,7 @@ use crate::args::JobCommand;
 use crate::context::Context;
 use crate::output;
 
-pub async fn run(ctx: &Context<'_>, command: JobCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context<'_>, command: JobCommand) -> anyhow::Result<ExitCode> {
     match command {
         JobCommand::List { dc } => {
             let dc = ctx.dc(&dc.dc)?;

@@ -46,7 +46,7 @@ fn serves(l: &Locator, options: AssetOptions) -> (&'static str, Option<String>) 
     }
 }
 
-pub async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::Result<ExitCode> {
     // Every argument is checked before anything is written.
     match command.resolve(ctx.json)? {
         LocatorTask::Create(task) => create(ctx, task).await?,
@@ -233,7 +233,7 @@ fn primary_urls(
 
 /// Locators in Media Services' v2 shape, each with its access policy expanded
 /// (read once per policy).
-pub async fn v2_locators(
+pub(crate) async fn v2_locators(
     catalog: &mirrorcast_core::catalog::Catalog,
     locators: &[Locator],
 ) -> mirrorcast_core::Result<Vec<serde_json::Value>> {

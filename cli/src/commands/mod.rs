@@ -22,7 +22,7 @@ use crate::context::Context;
 use crate::datacenter;
 use mirrorcast_plugin::Registry;
 
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(path) = &cli.config {
         datacenter::check_file(path)?;
     }

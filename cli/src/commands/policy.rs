@@ -4,7 +4,7 @@ use crate::args::PolicyCommand;
 use crate::context::Context;
 use crate::output;
 
-pub async fn run(ctx: &Context<'_>, command: PolicyCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context<'_>, command: PolicyCommand) -> anyhow::Result<ExitCode> {
     match command {
         PolicyCommand::List { dc } => {
             let dc = ctx.dc(&dc.dc)?;

@@ -17,7 +17,7 @@ use crate::context::Context;
 use crate::output;
 use crate::progress::{Mode, Work};
 
-pub async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Result<ExitCode> {
     // Every argument is checked before anything is read or written.
     let strategy: StrategyChoice = args.strategy.parse()?;
     let shard = match args.shard.as_deref() {

@@ -10,7 +10,7 @@ use mirrorcast_origin::{router, Origin, OriginConfig};
 use crate::args::ServeArgs;
 use crate::context::Context;
 
-pub async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let args = args.resolve()?;
     let dc = ctx.dc(&args.dc)?;
     let listen = args.listen.or(dc.serve.clone()).unwrap_or_else(|| "127.0.0.1:8080".to_owned());

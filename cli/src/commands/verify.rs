@@ -9,7 +9,7 @@ use crate::args::VerifyArgs;
 use crate::context::Context;
 use crate::progress::{Mode, Work};
 
-pub async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let Verify { from, to, selected, http, options, format } = args.resolve(ctx.json)?;
     let (a, b) = (ctx.dc(&from)?, ctx.dc(&to)?);
     // Stores compared with themselves always agree: such a report would be a pass that checked
