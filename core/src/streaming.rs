@@ -44,6 +44,13 @@ impl StreamingUrls {
         }
     }
 
+    /// The URL of one file of the asset behind `locator` (progressive download): each path
+    /// segment of `name` encoded, as the origin resolves it.
+    pub fn file(origin_base: &str, locator: &LocatorId, name: &str) -> String {
+        let path: Vec<String> = name.split('/').map(encode_segment).collect();
+        format!("{}/{}/{}", origin_base.trim_end_matches('/'), locator.guid(), path.join("/"))
+    }
+
     /// (format name, URL) pairs, in a stable order.
     pub fn all(&self) -> [(&'static str, &str); 5] {
         [
@@ -90,5 +97,15 @@ mod tests {
         let u = StreamingUrls::new("", &l, "Big Buck Bunny.ism");
         assert_eq!(u.smooth, "/7b1f0c2e-1d2a-4c55-9a0e-3f7f6a1b2c3d/Big%20Buck%20Bunny.ism/manifest");
         assert_eq!(StreamingUrls::relative(&u.hls, ""), u.hls);
+    }
+
+    #[test]
+    fn a_file_url_encodes_each_segment_and_keeps_folders() {
+        let l = LocatorId::parse("7b1f0c2e-1d2a-4c55-9a0e-3f7f6a1b2c3d").unwrap();
+        assert_eq!(
+            StreamingUrls::file("https://a.example/", &l, "clips/my clip#1.mp4"),
+            "https://a.example/7b1f0c2e-1d2a-4c55-9a0e-3f7f6a1b2c3d/clips/my%20clip%231.mp4"
+        );
+        assert_eq!(StreamingUrls::file("", &l, "clip.mp4"), "/7b1f0c2e-1d2a-4c55-9a0e-3f7f6a1b2c3d/clip.mp4");
     }
 }

@@ -733,3 +733,39 @@ async fn every_segment_url_ends_in_its_media_extension_and_every_url_form_answer
         assert!(body.contains(named) && body.len() < 100, "{path}: {body}");
     }
 }
+
+/// An asset without a `.ism` (a lone MP4) has nothing to stream: `locator create` and `locator urls`
+/// give its files' download URLs and say why there are no streaming URLs, instead of manifest URLs
+/// its own origin answers with 404 — and the URLs they give do play from the origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_asset_without_a_server_manifest_gets_download_urls_that_play_not_streaming_urls_that_404() {
+    let sb = Sandbox::start().await;
+    let folder = sb.dir.path().join("progressive");
+    std::fs::create_dir_all(&folder).unwrap();
+    let clip = folder.join("clip.mp4");
+    encode_test_pattern(&clip, "320x180", 2, &["-c:v", "libx264", "-preset", "ultrafast"]);
+    let asset = sb.run(&["asset", "create", "--dc", "a", "--name", "Progressive", "--json"]).await.ok().json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sb.run(&["asset", "upload", "--dc", "a", &asset, clip.to_str().unwrap()]).await.ok();
+
+    let made = sb.run(&["locator", "create", "--dc", "a", &asset, "--type", "origin"]).await.ok();
+    let lines: Vec<&str> = made.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "the locator id and one file URL: {}", made.stdout);
+    assert!(lines[1].starts_with("file ") && lines[1].ends_with("/clip.mp4"), "{}", made.stdout);
+    assert!(!made.stdout.contains("manifest"), "no streaming URL for an asset without a .ism: {}", made.stdout);
+    assert!(made.stderr.contains("note: asset") && made.stderr.contains("play by download"), "{}", made.stderr);
+
+    let urls = sb.run(&["locator", "urls", "--dc", "a", &asset, "--json"]).await.ok().json();
+    assert!(urls[0].get("urls").is_none(), "{urls}");
+    assert!(urls[0]["no_streaming_because"].as_str().unwrap().contains("clip.mp4"), "{urls}");
+    let url = urls[0]["files"][0]["url"].as_str().unwrap().to_owned();
+    assert_eq!(urls[0]["files"][0]["name"], "clip.mp4");
+
+    // Without a configured origin the URL is relative: the origin that serves data center A answers it.
+    let served = serve(sb.dir.path(), &[("MIRRORCAST_DC_A", &sb.connection_string())], &[]).await;
+    let got = reqwest::get(format!("http://{}{url}", served.addr)).await.unwrap();
+    assert_eq!(got.status(), 200, "{url}");
+    assert_eq!(got.bytes().await.unwrap(), std::fs::read(&clip).unwrap(), "the file's bytes, whole");
+}

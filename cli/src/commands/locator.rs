@@ -4,6 +4,7 @@ use chrono::{Duration, Utc};
 use mirrorcast_core::delivery::Servable;
 use mirrorcast_core::id::{AssetId, LocatorId};
 use mirrorcast_core::model::{AssetOptions, Locator, LocatorType};
+use mirrorcast_core::primary::is_server_manifest;
 use mirrorcast_core::streaming::StreamingUrls;
 use mirrorcast_core::{Error, ErrorKind};
 use serde::Serialize;
@@ -17,13 +18,30 @@ use crate::output::{self, Format};
 struct LocatorUrls {
     locator: LocatorId,
     expiration: chrono::DateTime<Utc>,
-    primary_file: String,
-    urls: StreamingUrls,
+    /// The root `.ism` the streaming URLs name; absent when the asset has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    primary_file: Option<String>,
+    /// Smooth, HLS and DASH: only for an asset whose primary file is a server manifest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    urls: Option<StreamingUrls>,
+    /// Without a `.ism` the origin streams nothing: the files' progressive download URLs instead.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    files: Vec<FileUrl>,
+    /// Why there are no streaming URLs (one line, also printed as a note).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_streaming_because: Option<String>,
     /// What an origin serves of it (`stream+download`, `download only`, `stream only`,
     /// `protected: not served`), and why when it serves nothing.
     serves: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     not_served_because: Option<String>,
+}
+
+/// A file of the asset as the origin serves it for progressive download.
+#[derive(Debug, Serialize)]
+struct FileUrl {
+    name: String,
+    url: String,
 }
 
 /// What an origin serves of locator `l` of an asset with `options`: a label, and why
@@ -68,15 +86,16 @@ async fn create(ctx: &Context<'_>, task: CreateLocator) -> anyhow::Result<()> {
         LocatorType::OnDemandOrigin => {
             let locator = catalog.create_origin_locator(&asset, id, start, expiration, &dc.origin).await?;
             dc.note_relative_urls();
-            let urls = primary_urls(&record, &dc.origin, &locator).ok();
+            let playable = locator_urls(&record, &dc.origin, &locator);
             if ctx.json {
-                output::json(&serde_json::json!({ "locator": locator, "urls": urls }))?;
+                let (urls, files, because) = (&playable.urls, &playable.files, &playable.no_streaming_because);
+                output::json(&serde_json::json!({ "locator": locator, "urls": urls, "files": files,
+                    "noStreamingBecause": because }))?;
             } else {
                 outln!("{}", locator.id);
-                if let Some(u) = urls {
-                    for (format, url) in u.urls.all() {
-                        outln!("{format:<10} {url}");
-                    }
+                print_urls(&playable, "");
+                if let Some(why) = &playable.no_streaming_because {
+                    errln!("note: {why}");
                 }
             }
         }
@@ -178,9 +197,15 @@ async fn urls(ctx: &Context<'_>, dc: &str, asset: &AssetId) -> anyhow::Result<()
     let catalog = dc.catalog();
     let record = catalog.get_asset(asset).await?.value;
     let mut all = Vec::new();
+    if record.files.is_empty() {
+        return Err(Error::not_found(format!(
+            "asset {asset} has no files: upload them, then run `mirrorcast asset files`"
+        ))
+        .into());
+    }
     for l in catalog.list_locators(Some(asset)).await? {
         if l.locator_type == LocatorType::OnDemandOrigin {
-            all.push(primary_urls(&record, &dc.origin, &l)?);
+            all.push(locator_urls(&record, &dc.origin, &l));
         }
     }
     if all.is_empty() {
@@ -198,37 +223,61 @@ async fn urls(ctx: &Context<'_>, dc: &str, asset: &AssetId) -> anyhow::Result<()
             if let Some(why) = &u.not_served_because {
                 outln!("  not servable: {why}");
             }
-            for (format, url) in u.urls.all() {
-                outln!("  {format:<10} {url}");
+            if let Some(why) = &u.no_streaming_because {
+                outln!("  no streaming: {why}");
             }
+            print_urls(u, "  ");
         }
     }
     Ok(())
 }
 
-fn primary_urls(
-    record: &mirrorcast_core::catalog::AssetRecord,
-    origin: &str,
-    l: &Locator,
-) -> mirrorcast_core::Result<LocatorUrls> {
-    let primary = record.files.iter().find(|f| f.is_primary).ok_or_else(|| {
-        Error::new(
-            ErrorKind::NotFound,
-            format!(
-                "asset {} has no primary file: upload its .ism, then run `mirrorcast asset files`",
-                record.asset.id
-            ),
-        )
-    })?;
+/// Each URL of `u` as `<format> <url>` lines: the streaming formats, or the files for download.
+fn print_urls(u: &LocatorUrls, indent: &str) {
+    for (format, url) in u.urls.iter().flat_map(StreamingUrls::all) {
+        outln!("{indent}{format:<10} {url}");
+    }
+    for file in &u.files {
+        outln!("{indent}{:<10} {}", "file", file.url);
+    }
+}
+
+/// What locator `l` of `record` plays from `origin`: the streaming URLs of its primary `.ism`, or,
+/// for an asset without one (a lone MP4, plain files), each file's progressive download URL and why
+/// there is no stream — never a manifest URL the origin would answer with a 404.
+fn locator_urls(record: &mirrorcast_core::catalog::AssetRecord, origin: &str, l: &Locator) -> LocatorUrls {
     let (serves, not_served_because) = serves(l, record.asset.options);
-    Ok(LocatorUrls {
+    let primary = record.files.iter().find(|f| f.is_primary).map(|f| f.name.as_str());
+    let manifest = primary.filter(|name| is_server_manifest(name));
+    let no_streaming_because = match (manifest, primary) {
+        (Some(_), _) => None,
+        (None, Some(other)) => Some(format!(
+            "asset {} streams from a .ism and its primary file is {other}: its files play by download",
+            record.asset.id
+        )),
+        (None, None) => Some(format!(
+            "asset {} has no .ism (server manifest) to stream from: its files play by download",
+            record.asset.id
+        )),
+    };
+    let files = match manifest {
+        Some(_) => Vec::new(),
+        None => record
+            .files
+            .iter()
+            .map(|f| FileUrl { name: f.name.clone(), url: StreamingUrls::file(origin, &l.id, &f.name) })
+            .collect(),
+    };
+    LocatorUrls {
         locator: l.id,
         expiration: l.expiration,
-        primary_file: primary.name.clone(),
-        urls: StreamingUrls::new(origin, &l.id, &primary.name),
+        primary_file: manifest.map(str::to_owned),
+        urls: manifest.map(|name| StreamingUrls::new(origin, &l.id, name)),
+        files,
+        no_streaming_because,
         serves,
         not_served_because,
-    })
+    }
 }
 
 /// Locators in Media Services' v2 shape, each with its access policy expanded
