@@ -88,9 +88,8 @@ async fn create(ctx: &Context<'_>, task: CreateLocator) -> anyhow::Result<()> {
             dc.note_relative_urls();
             let playable = locator_urls(&record, &dc.origin, &locator);
             if ctx.json {
-                let (urls, files, because) = (&playable.urls, &playable.files, &playable.no_streaming_because);
-                output::json(&serde_json::json!({ "locator": locator, "urls": urls, "files": files,
-                    "noStreamingBecause": because }))?;
+                // As `locator urls` gives it: streaming URLs, or the files and why there is no stream.
+                output::json(&serde_json::json!({ "locator": locator, "urls": playable }))?;
             } else {
                 outln!("{}", locator.id);
                 print_urls(&playable, "");
