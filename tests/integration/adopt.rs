@@ -311,9 +311,26 @@ async fn without_an_origin_urls_are_relative_with_a_note_or_use_the_serve_addres
     }
     sb.run(&["asset", "adopt", "--dc", "a", &plain]).await.ok();
     sb.run(&["locator", "create", "--dc", "a", GUID_2]).await.ok();
-    let none = sb.run(&["locator", "urls", "--dc", "a", GUID_2]).await;
+    // Without a .ism there is no stream: the files' download URLs and why, never manifest URLs.
+    let files = sb.run(&["locator", "urls", "--dc", "a", GUID_2]).await.ok();
+    assert!(files.stdout.contains("no streaming:"), "{}", files.stdout);
+    for name in ["a.mp4", "b.mp4"] {
+        assert!(
+            files.stdout.lines().any(|l| l.trim_start().starts_with("file") && l.ends_with(name)),
+            "{}",
+            files.stdout
+        );
+    }
+    assert!(!files.stdout.contains("/manifest"), "no manifest URL: {}", files.stdout);
+    // A command that fails (an asset with a locator and no file at all) prints its one error line only.
+    let empty = sb.run(&["asset", "create", "--dc", "a", "--name", "Empty", "--json"]).await.ok().json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sb.run(&["locator", "create", "--dc", "a", &empty]).await.ok();
+    let none = sb.run(&["locator", "urls", "--dc", "a", &empty]).await;
     assert_eq!((none.code, none.stderr.lines().count()), (1, 1), "{}", none.stderr);
-    assert!(none.stderr.contains("no primary file"), "{}", none.stderr);
+    assert!(none.stderr.contains("has no files"), "{}", none.stderr);
     let lid = format!("nb:lid:UUID:{LOCATOR_1}");
     let made =
         sb.run(&["locator", "create", "--dc", "a", GUID_1, "--type", "origin", "--id", &lid, "--json"]).await.ok();
