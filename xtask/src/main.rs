@@ -73,7 +73,48 @@ fn setup(root: &Path) -> Result<()> {
     check_chromium();
     check_gstreamer();
     setup_azurite(root)?;
-    setup_players(root)
+    setup_players(root)?;
+    setup_deploy_check(root)
+}
+
+/// The validators of deploy/kubernetes, pinned: kubernetes-validate in a venv
+/// (tools/deploy-check/requirements.txt) and the Prometheus Operator's CRD models
+/// (tools/deploy-check/package-lock.json), unless they are there already.
+fn setup_deploy_check(root: &Path) -> Result<()> {
+    let dir = root.join("tools/deploy-check");
+    let requirements = std::fs::read_to_string(dir.join("requirements.txt"))
+        .context("tools/deploy-check/requirements.txt is missing")?;
+    // The venv remembers what it was made from: a changed pin installs again.
+    let stamp = dir.join("venv/.requirements");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(requirements.as_str()) {
+        eprintln!("xtask: installing kubernetes-validate (a venv in tools/deploy-check)…");
+        if Command::new("python3").args(["-c", "import ensurepip, venv"]).output().map_or(true, |o| !o.status.success())
+        {
+            bail!(
+                "python3 with venv is not installed (the deploy/kubernetes check needs it): \
+                 `sudo apt-get install -y python3-venv` (Debian), then run `cargo xtask setup` again"
+            );
+        }
+        run(Command::new("python3").args(["-m", "venv", "--clear", "venv"]).current_dir(&dir))?;
+        run(Command::new("venv/bin/pip")
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r", "requirements.txt"])
+            .current_dir(&dir))?;
+        std::fs::write(&stamp, &requirements)?;
+    }
+    let lock = std::fs::read_to_string(dir.join("package-lock.json"))
+        .context("tools/deploy-check/package-lock.json is missing")?;
+    let lock: serde_json::Value = serde_json::from_str(&lock)?;
+    let name = "@kubernetes-models/prometheus-operator";
+    let pinned = &lock["packages"][format!("node_modules/{name}")]["version"];
+    let current = std::fs::read_to_string(dir.join("node_modules").join(name).join("package.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|have| !pinned.is_null() && &have["version"] == pinned);
+    if current {
+        return Ok(());
+    }
+    eprintln!("xtask: installing the deploy/kubernetes validators (npm ci in tools/deploy-check)…");
+    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir))
 }
 
 /// Chromium (the player test's browser) is a system package too.
