@@ -75,6 +75,8 @@ pub(crate) enum Command {
     Replicate(ReplicateArgs),
     /// Prove B holds what A serves: blobs, records, manifests, MP4s, URLs. Never writes.
     Verify(VerifyArgs),
+    /// How far B is behind A: per asset what B lacks and since when (exit 0 current, 1 behind, 2 errors). Never writes.
+    Lag(LagArgs),
     /// Start Azurite, publish a sample encoded asset in it and print its streaming URLs.
     Demo(DemoArgs),
     /// Encode a mezzanine file or asset into a GOP-aligned multi-bitrate MP4 set with Smooth manifests (a job).
@@ -444,6 +446,29 @@ pub(crate) struct VerifyArgs {
     /// Assets checked at once (with --deep each hashes up to 8 blobs at once).
     #[arg(long, default_value_t = mirrorcast_verify::DEFAULT_PARALLEL, allow_negative_numbers = true, value_parser = in_flight())]
     pub parallel: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LagArgs {
+    /// The source data center (A).
+    #[arg(long)]
+    pub from: String,
+    /// The target data center (B).
+    #[arg(long)]
+    pub to: String,
+    /// An asset (repeatable): id, GUID or container name.
+    #[arg(long = "asset", required_unless_present = "all", conflicts_with = "all")]
+    pub assets: Vec<String>,
+    /// Every asset of the source (and a count of those only B has).
+    #[arg(long)]
+    pub all: bool,
+    /// text (the default), json, or prometheus (the text exposition format, for a textfile collector);
+    /// `--json` is `--format json`.
+    #[arg(long, value_parser = ["text", "json", "prometheus"])]
+    pub format: Option<String>,
+    /// Assets measured at once (each costs a listing of its container on both sides).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
 }
 
 // --- encode and jobs ---

@@ -19,6 +19,7 @@ mod front;
 mod front_hostile;
 mod hls_ts;
 mod import_hostile;
+mod lag;
 mod languages;
 mod names;
 mod player;

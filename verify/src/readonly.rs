@@ -22,7 +22,7 @@ use mirrorcast_core::store::{Error, ErrorKind, Result};
 pub struct ReadOnly(pub Arc<dyn BlobStore>);
 
 fn refused(what: &str) -> Error {
-    Error::new(ErrorKind::PermissionDenied, format!("verify never writes: refused {what}"))
+    Error::new(ErrorKind::PermissionDenied, format!("a read-only view (verify, lag) never writes: refused {what}"))
 }
 
 #[async_trait]

@@ -8,6 +8,7 @@ mod encode;
 mod front;
 mod import;
 mod job;
+mod lag;
 mod locator;
 mod policy;
 mod replicate;
@@ -35,6 +36,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Locator(c) => locator::run(&ctx, c).await,
         Command::Replicate(a) => replicate::run(&ctx, a).await,
         Command::Verify(a) => verify::run(&ctx, a).await,
+        Command::Lag(a) => lag::run(&ctx, a).await,
         Command::Demo(a) => demo::run(&ctx, a).await,
         Command::Encode(a) => encode::run(&ctx, a).await,
         Command::Job(c) => job::run(&ctx, c).await,

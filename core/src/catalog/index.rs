@@ -87,6 +87,8 @@ pub struct AssetEntry {
     pub from: Option<String>,
     /// [`files_digest`] of the record's file infos (records written before it have none).
     pub files_digest: Option<String>,
+    /// When the record blob last changed, where the store says (`lag`: since when B lacks a change).
+    pub modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A record that failed its checks (or could not be parsed): named, and
@@ -129,6 +131,8 @@ pub struct Index {
     pub problems: Vec<RecordProblem>,
     /// Locators whose record carries [`FROM_KEY`]: made by replicate.
     pub replica_locators: std::collections::BTreeSet<LocatorId>,
+    /// When each checked locator's record last changed, where the store says.
+    pub locator_modified: BTreeMap<LocatorId, chrono::DateTime<chrono::Utc>>,
 }
 
 impl Index {
@@ -264,6 +268,7 @@ pub(super) async fn build(catalog: &Catalog) -> Result<Index> {
                 file_count,
                 from: meta.metadata.get(FROM_KEY).cloned(),
                 files_digest: meta.metadata.get(FILES_DIGEST_KEY).cloned(),
+                modified: meta.last_modified,
             })
         });
         match checked {
@@ -284,6 +289,9 @@ pub(super) async fn build(catalog: &Catalog) -> Result<Index> {
                     .and_then(|id| l.validate(&id, index.policies.get(&l.policy_id)));
                 match checked {
                     Ok(()) => {
+                        if let Some(at) = meta.last_modified {
+                            index.locator_modified.insert(l.id, at);
+                        }
                         index.locators.insert(l.id, l);
                     }
                     Err(e) => index.problems.push(RecordProblem::new(&path, Some(l.asset_id), e)),

@@ -16,6 +16,7 @@ mod copier;
 mod delete;
 mod deleter;
 mod grants;
+pub mod lag;
 mod meter;
 mod options;
 mod plan;

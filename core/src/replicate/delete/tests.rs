@@ -38,6 +38,7 @@ fn entry(asset: &Asset, replica: bool) -> AssetEntry {
         file_count: 0,
         files_digest: None,
         from: replica.then(|| "v1-x".to_owned()),
+        modified: None,
     }
 }
 
