@@ -375,6 +375,7 @@ pub fn read_senc_box(raw: &[u8], iv_size: usize) -> Result<Vec<SampleEntry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encryption::signalling::{init_pssh_boxes, Drm};
     use crate::encryption::{ContentKey, KeyId};
     use crate::fragment::tests::{md5s, test_clip, TestClip};
 
@@ -426,7 +427,10 @@ mod tests {
     fn packaged(clip: &TestClip, handler: &str, protection: &Protection<'_>, smooth: bool) -> (Vec<u8>, Vec<Vec<u8>>) {
         let TestClip { file, index, .. } = clip;
         let track = index.by_handler(handler).unwrap();
-        let init = index.encrypted_init_segment(track, protection, &[]).unwrap();
+        // The pssh boxes of every system, as the origin will write them.
+        let drms = [Drm::ClearKey { license_url: "/keys".into() }, Drm::Widevine, Drm::PlayReady { license_url: None }];
+        let pssh = init_pssh_boxes(protection.key.key_id(), protection.scheme, &drms).unwrap();
+        let init = index.encrypted_init_segment(track, protection, &pssh).unwrap();
         let mut fragments = Vec::new();
         for (n, f) in track.fragments.iter().enumerate() {
             let r = track.byte_range(f);
@@ -565,5 +569,45 @@ mod tests {
         track.info.avc = None;
         let err = clip.index.encrypted_init_segment(&track, &p, &[]).unwrap_err().to_string();
         assert!(err.contains("cannot be encrypted"), "{err}");
+    }
+
+    /// The encrypted init segment read back: `encv` with `sinf` (frma naming avc1, schm, tenc with
+    /// the KID and, per scheme, the IV size or the constant IV and pattern), the pssh boxes in moov,
+    /// and mp4's reader still finds the codec configuration.
+    #[test]
+    fn the_encrypted_init_segment_describes_the_protection() {
+        use crate::bmff::find;
+        let clip = test_clip();
+        let key = test_key();
+        let track = clip.index.by_handler("vide").unwrap();
+        let drms = [Drm::ClearKey { license_url: "/k".into() }, Drm::Widevine, Drm::PlayReady { license_url: None }];
+        for scheme in [Scheme::Cenc, Scheme::Cbcs] {
+            let p = Protection { scheme, key: &key, rendition: "clip.mp4" };
+            let pssh = init_pssh_boxes(key.key_id(), scheme, &drms).unwrap();
+            let init = clip.index.encrypted_init_segment(track, &p, &pssh).unwrap();
+            let moov = children(&init).map(Result::unwrap).find(|b| &b.kind == b"moov").unwrap();
+            let kinds: Vec<String> = children(moov.body).map(|b| b.unwrap().name()).collect();
+            assert_eq!(kinds, ["mvhd", "trak", "mvex", "pssh", "pssh", "pssh"]);
+            let mut at = find(moov.body, b"trak").unwrap().unwrap().body;
+            for kind in [b"mdia", b"minf", b"stbl", b"stsd"] {
+                at = find(at, kind).unwrap().unwrap().body;
+            }
+            let entry = children(&at[8..]).next().unwrap().unwrap();
+            assert_eq!(&entry.kind, b"encv");
+            let sinf = find(&entry.body[78..], b"sinf").unwrap().unwrap();
+            assert_eq!(find(sinf.body, b"frma").unwrap().unwrap().body, b"avc1");
+            assert_eq!(&find(sinf.body, b"schm").unwrap().unwrap().body[4..8], &scheme.fourcc());
+            let tenc = find(find(sinf.body, b"schi").unwrap().unwrap().body, b"tenc").unwrap().unwrap().body;
+            assert_eq!(&tenc[8..24], &key.key_id().0);
+            match scheme {
+                Scheme::Cenc => assert_eq!((tenc[0], tenc[5], tenc[6], tenc[7], tenc.len()), (0, 0, 1, 8, 24)),
+                Scheme::Cbcs => {
+                    assert_eq!((tenc[0], tenc[5], tenc[6], tenc[7], tenc[24]), (1, 0x19, 1, 0, 16));
+                    assert_eq!(&tenc[25..41], &p.constant_iv(track.info.track_id));
+                }
+            }
+            let described = crate::mp4::tracks(moov.body).unwrap();
+            assert_eq!(described[0].avc, track.info.avc, "the codec configuration is still there");
+        }
     }
 }

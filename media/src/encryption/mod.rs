@@ -10,10 +10,14 @@
 //!   AES-128-CBC with the 1:9 pattern and a constant IV).
 //! - [`fragments`]: the encrypted CMAF init segment (`encv`/`enca` + `sinf`, `pssh`) and
 //!   encrypted CMAF and Smooth fragments (`senc`, `saiz`, `saio`).
+//! - [`pssh`]: `pssh` boxes for W3C Common (ClearKey), Widevine and PlayReady (with its header object).
+//! - [`signalling`]: DASH `ContentProtection`, HLS `EXT-X-KEY`, Smooth `ProtectionHeader` as text.
 
 pub mod cbcs;
 pub mod cenc;
 pub mod fragments;
+pub mod pssh;
+pub mod signalling;
 pub mod subsamples;
 
 use sha2::{Digest, Sha256};
