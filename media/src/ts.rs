@@ -96,6 +96,21 @@ pub fn ts_segment(track: &TrackIndex, number: usize, data: &[u8], counters: &Cou
     Ok(out)
 }
 
+/// The TS segment of fragment `number`, AES-128 encrypted whole (HLS `METHOD=AES-128`, see
+/// [`crate::encryption::aes128`]): the IV is the segment's media sequence number, which is
+/// `number` in the origin's playlists (`EXT-X-MEDIA-SEQUENCE:0`, no `IV` attribute).
+pub fn aes128_ts_segment(
+    track: &TrackIndex,
+    number: usize,
+    data: &[u8],
+    counters: &Counters,
+    key: &crate::encryption::ContentKey,
+) -> Result<Vec<u8>> {
+    let clear = ts_segment(track, number, data, counters)?;
+    let iv = crate::encryption::aes128::sequence_iv(number as u64);
+    Ok(crate::encryption::aes128::encrypt_segment(key, &iv, &clear))
+}
+
 /// Where presentation starts on the TS clock (ffmpeg's mpegts muxer starts there too): room
 /// before it for the AAC priming and the B-frame delay, which come before presentation starts.
 const START_90K: i128 = 126_000;

@@ -373,7 +373,7 @@ pub fn read_senc_box(raw: &[u8], iv_size: usize) -> Result<Vec<SampleEntry>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::encryption::signalling::{init_pssh_boxes, Drm};
     use crate::encryption::{ContentKey, KeyId};

@@ -12,7 +12,9 @@
 //!   encrypted CMAF and Smooth fragments (`senc`, `saiz`, `saio`).
 //! - [`pssh`]: `pssh` boxes for W3C Common (ClearKey), Widevine and PlayReady (with its header object).
 //! - [`signalling`]: DASH `ContentProtection`, HLS `EXT-X-KEY`, Smooth `ProtectionHeader` as text.
+//! - [`aes128`]: HLS AES-128 envelope encryption of whole segments.
 
+pub mod aes128;
 pub mod cbcs;
 pub mod cenc;
 pub mod fragments;
