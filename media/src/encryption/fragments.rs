@@ -610,4 +610,37 @@ pub(crate) mod tests {
             assert_eq!(described[0].avc, track.info.avc, "the codec configuration is still there");
         }
     }
+
+    /// HEVC too (2-byte NAL headers, VCL types 0–31, the NAL length size from hvcC): ffmpeg decrypts
+    /// our `cenc` and `cbcs` segments of an x265 rendition to its packets.
+    #[test]
+    fn ffmpeg_decrypts_our_encrypted_hevc_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hevc.mp4");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "3"])
+            .args(["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error:keyint=25"])
+            .args(["-tag:v", "hvc1", "-movflags", "+faststart", "-y"])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg is needed for this test: apt-get install ffmpeg");
+        assert!(status.success());
+        let file = std::fs::read(&path).unwrap();
+        let index = Index::from_moov(crate::fragment::tests::moov_of(&file)).unwrap();
+        let track = index.by_handler("vide").unwrap();
+        assert_eq!(track.info.hevc.as_ref().unwrap().nal_length_size, 4);
+        let key = test_key();
+        let want = md5s(&path, "0:v");
+        for scheme in [Scheme::Cenc, Scheme::Cbcs] {
+            let p = Protection { scheme, key: &key, rendition: "hevc.mp4" };
+            let mut stream = index.encrypted_init_segment(track, &p, &[]).unwrap();
+            for (n, f) in track.fragments.iter().enumerate() {
+                let r = track.byte_range(f);
+                stream.extend(track.encrypted_media_segment(n, &file[r.start as usize..r.end as usize], &p).unwrap());
+            }
+            assert_eq!(decrypted_md5s(dir.path(), &stream, KEY_HEX, true), want, "{scheme:?}");
+            let wrong = decrypted_md5s(dir.path(), &stream, "00000000000000000000000000000000", true);
+            assert_ne!(wrong, want, "{scheme:?}: the samples were encrypted");
+        }
+    }
 }
