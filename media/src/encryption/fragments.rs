@@ -4,6 +4,7 @@
 //! `pssh` boxes; each fragment's `traf` gets `saiz`, `saio` (offset from the moof, as the trun's)
 //! and `senc` (PIFF's `uuid` sample encryption box for Smooth), and its `mdat` the encrypted samples.
 
+use super::avc_slice::ParameterSets;
 use super::cbcs::{self, Direction, Pattern, VIDEO_PATTERN};
 use super::subsamples::{nal_subsamples, NalCodec, Subsample};
 use super::{cenc, Protection, Scheme};
@@ -205,6 +206,11 @@ fn encrypt_fragment(track: &TrackIndex, number: usize, data: &[u8], protection: 
     let key = protection.key.key();
     let track_id = track.info.track_id;
     let constant_iv = protection.constant_iv(track_id);
+    // cbcs keeps AVC slice headers clear: read from the avcC's parameter sets.
+    let slice_headers = match (&track.info.avc, protection.scheme) {
+        (Some(avc), Scheme::Cbcs) => Some(ParameterSets::new(&avc.sps, &avc.pps)?),
+        _ => None,
+    };
     let mut samples = Vec::with_capacity(track.fragment_bytes(&f) as usize);
     let mut aux = Vec::with_capacity(f.end - f.first);
     for i in f.first..f.end {
@@ -213,8 +219,10 @@ fn encrypt_fragment(track: &TrackIndex, number: usize, data: &[u8], protection: 
         samples.extend_from_slice(&data[at..at + track.info.sample_sizes[i] as usize]);
         let sample = &mut samples[from..];
         let subsamples: Vec<Subsample> = match layout {
-            Layout::Nal { codec, length_size } => nal_subsamples(sample, length_size, codec, protection.scheme)
-                .map_err(|e| FormatError::new(format!("sample {i} of track {track_id}: {e}")))?,
+            Layout::Nal { codec, length_size } => {
+                nal_subsamples(sample, length_size, codec, protection.scheme, slice_headers.as_ref())
+                    .map_err(|e| FormatError::new(format!("sample {i} of track {track_id}: {e}")))?
+            }
             Layout::Whole => Vec::new(),
         };
         let mut entry = Vec::with_capacity(8 + 2 + subsamples.len() * 6);
@@ -519,6 +527,16 @@ pub(crate) mod tests {
             for (entry, i) in entries.iter().zip(f.first..) {
                 let covered: u64 = entry.subsamples.iter().map(|s| s.clear as u64 + s.protected as u64).sum();
                 assert_eq!(covered, track.info.sample_sizes[i] as u64, "sample {i}");
+                let at = track.offsets[i] as usize;
+                let sample = &clip.file[at..at + track.info.sample_sizes[i] as usize];
+                if scheme == Scheme::Cbcs {
+                    // Each slice header stays clear (read from the avcC's parameter sets).
+                    let avc = track.info.avc.as_ref().unwrap();
+                    let sets = crate::encryption::avc_slice::ParameterSets::new(&avc.sps, &avc.pps).unwrap();
+                    let want = nal_subsamples(sample, 4, NalCodec::Avc, scheme, Some(&sets)).unwrap();
+                    assert_eq!(entry.subsamples, want, "sample {i}");
+                    assert_ne!(want, nal_subsamples(sample, 4, NalCodec::Avc, scheme, None).unwrap());
+                }
                 if scheme == Scheme::Cenc {
                     assert_eq!(entry.iv, p.sample_iv(track.info.track_id, i as u64));
                     assert!(entry.subsamples.iter().all(|s| s.protected % 16 == 0), "cenc: whole blocks");

@@ -6,6 +6,7 @@
 //!
 //! - [`subsamples`]: which bytes of an AVC/HEVC sample stay clear (NAL lengths and headers,
 //!   parameter sets, SEI) and which are protected, per scheme; bounded against lying lengths.
+//! - [`avc_slice`]: an H.264 slice header's length (kept clear under `cbcs`), from the SPS and PPS.
 //! - [`cenc`], [`cbcs`]: the two Common Encryption schemes' sample encryption (AES-128-CTR;
 //!   AES-128-CBC with the 1:9 pattern and a constant IV).
 //! - [`fragments`]: the encrypted CMAF init segment (`encv`/`enca` + `sinf`, `pssh`) and
@@ -15,6 +16,7 @@
 //! - [`aes128`]: HLS AES-128 envelope encryption of whole segments.
 
 pub mod aes128;
+pub mod avc_slice;
 pub mod cbcs;
 pub mod cenc;
 pub mod fragments;

@@ -3,9 +3,11 @@
 //! delimiters) stay clear whole, and a slice's body is protected. Under `cenc` the protected part
 //! of a slice is a whole number of 16-byte blocks (the rest joins the clear leader), as decryptors
 //! working block by block require; under `cbcs` it runs to the slice's end (its pattern leaves a
-//! partial last block clear anyway). Bounded: a NAL length that runs past the sample, a zero
+//! partial last block clear anyway), and for AVC it starts after the slice header (see
+//! [`super::avc_slice`]). Bounded: a NAL length that runs past the sample, a zero
 //! length, or more subsamples than `saiz` can describe are errors.
 
+use super::avc_slice::ParameterSets;
 use super::Scheme;
 use crate::{FormatError, Result};
 
@@ -48,8 +50,15 @@ impl NalCodec {
 pub const MAX_SUBSAMPLES: usize = (255 - 8 - 2) / 6;
 
 /// The clear and protected runs of one video sample (length-prefixed NAL units) under `scheme`.
-/// The runs cover the sample exactly.
-pub fn nal_subsamples(sample: &[u8], length_size: usize, codec: NalCodec, scheme: Scheme) -> Result<Vec<Subsample>> {
+/// With `slice_headers` (AVC under `cbcs`), each slice's header stays clear as well. The runs
+/// cover the sample exactly.
+pub fn nal_subsamples(
+    sample: &[u8],
+    length_size: usize,
+    codec: NalCodec,
+    scheme: Scheme,
+    slice_headers: Option<&ParameterSets>,
+) -> Result<Vec<Subsample>> {
     if !(1..=4).contains(&length_size) {
         return Err(FormatError::new(format!("a NAL length of {length_size} bytes; 1 to 4 are possible")));
     }
@@ -76,7 +85,11 @@ pub fn nal_subsamples(sample: &[u8], length_size: usize, codec: NalCodec, scheme
             clear += length_size + len;
             continue;
         }
-        let body = len - header;
+        let leader = match slice_headers {
+            Some(sets) => sets.clear_leader(nal)?,
+            None => header,
+        };
+        let body = len - leader.min(len);
         let protected = match scheme {
             Scheme::Cenc => body - body % 16,
             Scheme::Cbcs => body,
@@ -124,10 +137,10 @@ mod tests {
     fn headers_and_parameter_sets_stay_clear_and_cenc_protects_whole_blocks() {
         // SPS (7), PPS (8), an IDR slice (5) of 1 + 100 bytes.
         let sample = [nal(0x67, 20), nal(0x68, 5), nal(0x65, 101)].concat();
-        let runs = nal_subsamples(&sample, 4, NalCodec::Avc, Scheme::Cenc).unwrap();
+        let runs = nal_subsamples(&sample, 4, NalCodec::Avc, Scheme::Cenc, None).unwrap();
         // Clear: 24 + 9 + 4 + 1 + (100 % 16 = 4); protected 96.
         assert_eq!(runs, [Subsample { clear: 24 + 9 + 5 + 4, protected: 96 }]);
-        let runs = nal_subsamples(&sample, 4, NalCodec::Avc, Scheme::Cbcs).unwrap();
+        let runs = nal_subsamples(&sample, 4, NalCodec::Avc, Scheme::Cbcs, None).unwrap();
         assert_eq!(runs, [Subsample { clear: 24 + 9 + 5, protected: 100 }]);
         let total: usize = runs.iter().map(|r| r.clear as usize + r.protected as usize).sum();
         assert_eq!(total, sample.len());
@@ -136,7 +149,7 @@ mod tests {
     #[test]
     fn a_long_clear_run_is_split_into_runs_a_u16_holds() {
         let sample = [nal(0x06, 70_000), nal(0x41, 33)].concat();
-        let runs = nal_subsamples(&sample, 4, NalCodec::Avc, Scheme::Cenc).unwrap();
+        let runs = nal_subsamples(&sample, 4, NalCodec::Avc, Scheme::Cenc, None).unwrap();
         assert_eq!(runs[0], Subsample { clear: u16::MAX, protected: 0 });
         let total: usize = runs.iter().map(|r| r.clear as usize + r.protected as usize).sum();
         assert_eq!(total, sample.len());
@@ -148,22 +161,22 @@ mod tests {
         // A NAL length past the sample's end.
         let mut lying = slice.clone();
         lying[3] = 200;
-        assert!(nal_subsamples(&lying, 4, NalCodec::Avc, Scheme::Cenc).unwrap_err().0.contains("runs past"));
+        assert!(nal_subsamples(&lying, 4, NalCodec::Avc, Scheme::Cenc, None).unwrap_err().0.contains("runs past"));
         // A sample size that ends inside its NAL lengths.
-        assert!(nal_subsamples(&slice[..2], 4, NalCodec::Avc, Scheme::Cenc)
+        assert!(nal_subsamples(&slice[..2], 4, NalCodec::Avc, Scheme::Cenc, None)
             .unwrap_err()
             .0
             .contains("inside a NAL length"));
         // A zero-length NAL unit.
         let zero = [slice.clone(), vec![0, 0, 0, 0]].concat();
-        assert!(nal_subsamples(&zero, 4, NalCodec::Avc, Scheme::Cenc).unwrap_err().0.contains("length 0"));
+        assert!(nal_subsamples(&zero, 4, NalCodec::Avc, Scheme::Cenc, None).unwrap_err().0.contains("length 0"));
         // More slices than saiz can describe.
         let many: Vec<u8> = (0..MAX_SUBSAMPLES + 1).flat_map(|_| nal(0x41, 33)).collect();
-        assert!(nal_subsamples(&many, 4, NalCodec::Avc, Scheme::Cenc).unwrap_err().0.contains("subsamples"));
-        assert!(nal_subsamples(&slice, 3 + 2, NalCodec::Avc, Scheme::Cenc).is_err());
+        assert!(nal_subsamples(&many, 4, NalCodec::Avc, Scheme::Cenc, None).unwrap_err().0.contains("subsamples"));
+        assert!(nal_subsamples(&slice, 3 + 2, NalCodec::Avc, Scheme::Cenc, None).is_err());
         // A one-byte HEVC unit (shorter than its header) stays clear rather than failing.
         assert_eq!(
-            nal_subsamples(&[0, 1, 0x02], 2, NalCodec::Hevc, Scheme::Cenc).unwrap(),
+            nal_subsamples(&[0, 1, 0x02], 2, NalCodec::Hevc, Scheme::Cenc, None).unwrap(),
             [Subsample { clear: 3, protected: 0 }]
         );
     }
