@@ -14,6 +14,7 @@
 //! - [`pssh`]: `pssh` boxes for W3C Common (ClearKey), Widevine and PlayReady (with its header object).
 //! - [`signalling`]: DASH `ContentProtection`, HLS `EXT-X-KEY`, Smooth `ProtectionHeader` as text.
 //! - [`aes128`]: HLS AES-128 envelope encryption of whole segments.
+//! - [`sample_aes`]: HLS SAMPLE-AES of H.264 access units in MPEG-TS.
 
 pub mod aes128;
 pub mod avc_slice;
@@ -21,6 +22,7 @@ pub mod cbcs;
 pub mod cenc;
 pub mod fragments;
 pub mod pssh;
+pub mod sample_aes;
 pub mod signalling;
 pub mod subsamples;
 

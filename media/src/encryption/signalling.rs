@@ -116,6 +116,11 @@ impl HlsKey {
         HlsKey { method: HlsMethod::Aes128, uri: uri.to_owned(), iv, key_id: None, keyformat: None }
     }
 
+    /// TS SAMPLE-AES: the key at `uri`, the IV the media sequence number unless given.
+    pub fn sample_aes(uri: &str, iv: Option<[u8; 16]>) -> HlsKey {
+        HlsKey { method: HlsMethod::SampleAes, uri: uri.to_owned(), iv, key_id: None, keyformat: None }
+    }
+
     /// fMP4 `cbcs` for Widevine: the `pssh` in a `data:` URI.
     pub fn widevine(key_id: KeyId) -> HlsKey {
         let pssh = STANDARD.encode(pssh::widevine_pssh(&[key_id], None, Scheme::Cbcs));
@@ -249,6 +254,7 @@ mod tests {
             HlsKey::aes128("key?kid=1", Some(iv)).ext_x_key().unwrap(),
             "#EXT-X-KEY:METHOD=AES-128,URI=\"key?kid=1\",IV=0x00000000000000000000000000000007"
         );
+        assert_eq!(HlsKey::sample_aes("k", None).ext_x_key().unwrap(), "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"k\"");
         let wv = HlsKey::widevine(kid()).ext_x_session_key().unwrap();
         assert!(wv.starts_with("#EXT-X-SESSION-KEY:METHOD=SAMPLE-AES,URI=\"data:text/plain;base64,"), "{wv}");
         assert!(wv.ends_with(
