@@ -621,9 +621,14 @@ pub(crate) mod tests {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let text = String::from_utf8(out.stdout).unwrap();
+        framemd5_hashes(&out.stdout)
+    }
+
+    /// The packets' hashes in ffmpeg's framemd5 output.
+    pub(crate) fn framemd5_hashes(framemd5: &[u8]) -> Vec<String> {
         // stream, dts, pts, duration, size, hash[, side data…]: the packet's own hash is the sixth.
-        text.lines()
+        String::from_utf8_lossy(framemd5)
+            .lines()
             .filter(|l| !l.starts_with('#'))
             .filter_map(|l| l.split(',').nth(5))
             .map(|s| s.trim().to_owned())

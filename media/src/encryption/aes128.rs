@@ -99,13 +99,7 @@ mod tests {
                     .output()
                     .unwrap();
                 assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-                let got: Vec<String> = String::from_utf8(out.stdout)
-                    .unwrap()
-                    .lines()
-                    .filter(|l| !l.starts_with('#'))
-                    .filter_map(|l| l.split(',').nth(5))
-                    .map(|s| s.trim().to_owned())
-                    .collect();
+                let got = crate::fragment::tests::framemd5_hashes(&out.stdout);
                 let want = md5s(&clear_path, "0");
                 assert_eq!(got, want, "{handler} segment {n}: ffmpeg");
                 packets += want.len();

@@ -423,12 +423,7 @@ pub(crate) mod tests {
         if !out.status.success() {
             return vec![String::from_utf8_lossy(&out.stderr).into_owned()];
         }
-        let text = String::from_utf8(out.stdout).unwrap();
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split(',').nth(5))
-            .map(|s| s.trim().to_owned())
-            .collect()
+        crate::fragment::tests::framemd5_hashes(&out.stdout)
     }
 
     /// The encrypted init segment and each encrypted fragment of a track.

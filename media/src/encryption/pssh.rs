@@ -95,7 +95,7 @@ const MAX_PLAYREADY_HEADER: usize = 15 * 1024;
 /// 4.3.0.0 (`AESCBC`, `cbcs`), with the licence acquisition URL when given.
 pub fn playready_header(key_id: KeyId, scheme: Scheme, la_url: Option<&str>) -> String {
     let kid = playready_kid(key_id);
-    let la_url = la_url.map(|u| format!("<LA_URL>{}</LA_URL>", xml_escape(u))).unwrap_or_default();
+    let la_url = la_url.map(|u| format!("<LA_URL>{}</LA_URL>", crate::xml::escape(u))).unwrap_or_default();
     let ns = "http://schemas.microsoft.com/DRM/2007/03/PlayReadyHeader";
     match scheme {
         Scheme::Cenc => format!(
@@ -131,21 +131,6 @@ pub fn playready_object(header: &str) -> Result<Vec<u8>> {
 /// The PlayReady `pssh` box (version 1 naming the key id, the PlayReady Object as its data).
 pub fn playready_pssh(key_id: KeyId, scheme: Scheme, la_url: Option<&str>) -> Result<Vec<u8>> {
     Ok(pssh_box(&PLAYREADY_SYSTEM_ID, &[key_id], &playready_object(&playready_header(key_id, scheme, la_url))?))
-}
-
-pub(crate) fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

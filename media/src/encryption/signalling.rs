@@ -7,8 +7,9 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::pssh::{self, xml_escape};
+use super::pssh;
 use super::{KeyId, Scheme};
+use crate::xml::escape as xml_escape;
 use crate::{FormatError, Result};
 
 /// A DRM system a stream is signalled for.
