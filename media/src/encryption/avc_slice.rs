@@ -414,6 +414,11 @@ mod tests {
         let mut r = Bits::new(&[0, 0, 0, 0, 0, 0, 0, 1]);
         assert!(r.ue().is_err(), "63 leading zeros");
         assert!(read_pps(&[0b1100_0000]).is_err(), "truncated");
+        assert!(ParameterSets::new(&[vec![0x67]], &[]).is_err(), "an SPS of its header byte alone");
+        assert!(ParameterSets::new(&[], &[vec![]]).is_err(), "an empty PPS");
+        // A PPS with slice groups (FMO) is refused by name.
+        let fmo = ParameterSets::new(&[], &[vec![0x68, 0b1110_0100]]).unwrap_err().to_string();
+        assert!(fmo.contains("FMO"), "{fmo}");
     }
 
     /// Our slice header lengths are ffmpeg's (its `trace_headers` bitstream filter prints every

@@ -582,6 +582,17 @@ pub(crate) mod tests {
         track.info.avc = None;
         let err = clip.index.encrypted_init_segment(&track, &p, &[]).unwrap_err().to_string();
         assert!(err.contains("cannot be encrypted"), "{err}");
+        // An avcC stating 3-byte NAL lengths (not a possible lengthSizeMinusOne).
+        let mut odd = clip.index.by_handler("vide").unwrap().clone();
+        odd.info.avc.as_mut().unwrap().nal_length_size = 3;
+        let r = odd.byte_range(&odd.fragments[0]);
+        let err = odd.encrypted_media_segment(0, &clip.file[r.start as usize..r.end as usize], &p).unwrap_err();
+        assert!(err.to_string().contains("NAL lengths of 3 bytes"), "{err}");
+        // cbcs with a garbage PPS in the avcC: an error naming it, not a panic.
+        let mut garbage = clip.index.by_handler("vide").unwrap().clone();
+        garbage.info.avc.as_mut().unwrap().pps = vec![vec![0x68]];
+        let cbcs = Protection { scheme: Scheme::Cbcs, ..p };
+        assert!(garbage.encrypted_media_segment(0, &clip.file[r.start as usize..r.end as usize], &cbcs).is_err());
     }
 
     /// The encrypted init segment read back: `encv` with `sinf` (frma naming avc1, schm, tenc with
