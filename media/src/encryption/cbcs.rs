@@ -4,7 +4,7 @@
 //! than `crypt` blocks, and a partial last block, stay clear. Other tracks: whole-block full-sample
 //! (every complete block of the sample, the partial last block clear).
 
-use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit};
 
 use super::subsamples::Subsample;
 
@@ -31,8 +31,9 @@ pub enum Direction {
 
 /// Encrypts or decrypts `sample` in place: each protected run in `pattern`, or, with no
 /// subsamples, every complete block of the sample. The runs must cover the sample.
+/// `cipher` is the key's expanded schedule, made once per segment rather than per sample.
 pub fn crypt_sample(
-    key: &[u8; 16],
+    cipher: &aes::Aes128,
     iv: &[u8; 16],
     sample: &mut [u8],
     subsamples: &[Subsample],
@@ -41,7 +42,7 @@ pub fn crypt_sample(
 ) {
     if subsamples.is_empty() {
         let whole = sample.len() - sample.len() % 16;
-        chain(key, iv, sample[..whole].chunks_exact_mut(16), direction);
+        chain(cipher, iv, sample[..whole].chunks_exact_mut(16), direction);
         return;
     }
     let (crypt, period) = (pattern.crypt as usize * 16, (pattern.crypt as usize + pattern.skip as usize) * 16);
@@ -55,19 +56,19 @@ pub fn crypt_sample(
             .chunks_mut(period.max(16))
             .filter(|group| group.len() >= crypt)
             .flat_map(|group| group[..crypt].chunks_exact_mut(16));
-        chain(key, iv, blocks, direction);
+        chain(cipher, iv, blocks, direction);
         at = end;
     }
 }
 
-fn chain<'a>(key: &[u8; 16], iv: &[u8; 16], blocks: impl Iterator<Item = &'a mut [u8]>, direction: Direction) {
+fn chain<'a>(cipher: &aes::Aes128, iv: &[u8; 16], blocks: impl Iterator<Item = &'a mut [u8]>, direction: Direction) {
     match direction {
         Direction::Encrypt => {
-            let mut c = cbc::Encryptor::<aes::Aes128>::new(key.into(), iv.into());
+            let mut c = cbc::Encryptor::<aes::Aes128>::inner_iv_init(cipher.clone(), iv.into());
             blocks.for_each(|b| c.encrypt_block_mut(b.into()));
         }
         Direction::Decrypt => {
-            let mut c = cbc::Decryptor::<aes::Aes128>::new(key.into(), iv.into());
+            let mut c = cbc::Decryptor::<aes::Aes128>::inner_iv_init(cipher.clone(), iv.into());
             blocks.for_each(|b| c.decrypt_block_mut(b.into()));
         }
     }
@@ -76,10 +77,11 @@ fn chain<'a>(key: &[u8; 16], iv: &[u8; 16], blocks: impl Iterator<Item = &'a mut
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aes::cipher::KeyInit;
 
     #[test]
     fn the_pattern_encrypts_one_block_in_ten_and_leaves_the_tail_clear() {
-        let (key, iv) = ([3u8; 16], [4u8; 16]);
+        let (key, iv) = (aes::Aes128::new(&[3u8; 16].into()), [4u8; 16]);
         let plain: Vec<u8> = (0..400u32).map(|i| i as u8).collect();
         let runs = [Subsample { clear: 5, protected: 395 }];
         let mut s = plain.clone();
@@ -95,7 +97,7 @@ mod tests {
 
     #[test]
     fn full_sample_encryption_leaves_only_the_partial_block_clear() {
-        let (key, iv) = ([3u8; 16], [4u8; 16]);
+        let (key, iv) = (aes::Aes128::new(&[3u8; 16].into()), [4u8; 16]);
         let plain = vec![0u8; 40];
         let mut s = plain.clone();
         crypt_sample(&key, &iv, &mut s, &[], VIDEO_PATTERN, Direction::Encrypt);

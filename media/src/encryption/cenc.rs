@@ -2,7 +2,7 @@
 //! half and a 64-bit block counter in its low half (ISO/IEC 23001-7, 10.1), one keystream running
 //! over the protected runs of a sample in order. Decryption is the same operation.
 
-use aes::cipher::{KeyIvInit, StreamCipher};
+use aes::cipher::{InnerIvInit, StreamCipher};
 
 use super::subsamples::Subsample;
 
@@ -10,10 +10,11 @@ type Aes128Ctr = ctr::Ctr64BE<aes::Aes128>;
 
 /// Encrypts (or decrypts) `sample` in place: its protected runs, or all of it when `subsamples` is empty.
 /// The runs must cover the sample (as [`super::subsamples::nal_subsamples`] makes them).
-pub fn crypt_sample(key: &[u8; 16], iv: [u8; 8], sample: &mut [u8], subsamples: &[Subsample]) {
+/// `cipher` is the key's expanded schedule, made once per segment rather than per sample.
+pub fn crypt_sample(cipher: &aes::Aes128, iv: [u8; 8], sample: &mut [u8], subsamples: &[Subsample]) {
     let mut counter = [0u8; 16];
     counter[..8].copy_from_slice(&iv);
-    let mut cipher = Aes128Ctr::new(key.into(), &counter.into());
+    let mut cipher = Aes128Ctr::from_core(ctr::CtrCore::inner_iv_init(cipher.clone(), &counter.into()));
     if subsamples.is_empty() {
         cipher.apply_keystream(sample);
         return;
@@ -30,6 +31,7 @@ pub fn crypt_sample(key: &[u8; 16], iv: [u8; 8], sample: &mut [u8], subsamples: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aes::cipher::{KeyInit, KeyIvInit};
 
     /// NIST SP 800-38A F.5.1 (CTR-AES128): the counter block f0f1…feff is IV f0…f7 and counter f8…ff,
     /// so the first block here uses IV f0…f7 with the counter started at f8f9fafbfcfdfeff.
@@ -45,7 +47,7 @@ mod tests {
 
     #[test]
     fn clear_runs_stay_clear_and_the_keystream_runs_on_across_protected_runs() {
-        let key = [9u8; 16];
+        let key = aes::Aes128::new(&[9u8; 16].into());
         let plain: Vec<u8> = (0..100u8).collect();
         let runs = [Subsample { clear: 10, protected: 32 }, Subsample { clear: 26, protected: 32 }];
         let mut s = plain.clone();

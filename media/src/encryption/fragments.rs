@@ -4,6 +4,8 @@
 //! `pssh` boxes; each fragment's `traf` gets `saiz`, `saio` (offset from the moof, as the trun's)
 //! and `senc` (PIFF's `uuid` sample encryption box for Smooth), and its `mdat` the encrypted samples.
 
+use aes::cipher::KeyInit;
+
 use super::avc_slice::ParameterSets;
 use super::cbcs::{self, Direction, Pattern, VIDEO_PATTERN};
 use super::subsamples::{nal_subsamples, NalCodec, Subsample};
@@ -203,7 +205,7 @@ fn encrypt_fragment(track: &TrackIndex, number: usize, data: &[u8], protection: 
     let f = *track.checked_fragment(number, data)?;
     let layout = layout(track)?;
     let start = track.byte_range(&f).start;
-    let key = protection.key.key();
+    let key = aes::Aes128::new(protection.key.key().into());
     let track_id = track.info.track_id;
     let constant_iv = protection.constant_iv(track_id);
     // cbcs keeps AVC slice headers clear: read from the avcC's parameter sets.
@@ -229,11 +231,11 @@ fn encrypt_fragment(track: &TrackIndex, number: usize, data: &[u8], protection: 
         match protection.scheme {
             Scheme::Cenc => {
                 let iv = protection.sample_iv(track_id, i as u64);
-                cenc::crypt_sample(key, iv, sample, &subsamples);
+                cenc::crypt_sample(&key, iv, sample, &subsamples);
                 entry.extend_from_slice(&iv);
             }
             Scheme::Cbcs => {
-                cbcs::crypt_sample(key, &constant_iv, sample, &subsamples, pattern(layout), Direction::Encrypt)
+                cbcs::crypt_sample(&key, &constant_iv, sample, &subsamples, pattern(layout), Direction::Encrypt)
             }
         }
         if matches!(layout, Layout::Nal { .. }) {

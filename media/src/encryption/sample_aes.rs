@@ -5,12 +5,13 @@
 //! encrypted NAL unit then gets emulation prevention bytes so no start code appears in it. Other
 //! NAL units are untouched. The IV is the segment's media sequence number, as for AES-128.
 
-use aes::cipher::{BlockEncryptMut, KeyIvInit};
+use aes::cipher::{BlockEncryptMut, InnerIvInit, KeyInit};
 
 use super::ContentKey;
 
 /// `au` (Annex B: start codes before each NAL unit) with its slice NAL units encrypted.
 pub fn encrypt_access_unit(key: &ContentKey, iv: &[u8; 16], au: &[u8]) -> Vec<u8> {
+    let cipher = aes::Aes128::new(key.key().into());
     let mut out = Vec::with_capacity(au.len() + au.len() / 64 + 16);
     let mut at = 0;
     // Bytes before the first start code (none in what the TS packager writes) pass through.
@@ -26,7 +27,7 @@ pub fn encrypt_access_unit(key: &ContentKey, iv: &[u8; 16], au: &[u8]) -> Vec<u8
         let nal = &au[nal_start..end];
         if nal.len() > 48 && matches!(nal[0] & 0x1f, 1 | 5) {
             let mut sealed = nal.to_vec();
-            encrypt_nal(key, iv, &mut sealed);
+            encrypt_nal(&cipher, iv, &mut sealed);
             escape(&sealed, &mut out);
         } else {
             out.extend_from_slice(nal);
@@ -52,8 +53,8 @@ fn next_start_code(b: &[u8], from: usize) -> Option<(usize, usize)> {
 }
 
 /// 32 bytes clear, then 16 encrypted of every 160 while more than 16 remain; one CBC chain per NAL unit.
-fn encrypt_nal(key: &ContentKey, iv: &[u8; 16], nal: &mut [u8]) {
-    let mut cipher = cbc::Encryptor::<aes::Aes128>::new(key.key().into(), iv.into());
+fn encrypt_nal(cipher: &aes::Aes128, iv: &[u8; 16], nal: &mut [u8]) {
+    let mut cipher = cbc::Encryptor::<aes::Aes128>::inner_iv_init(cipher.clone(), iv.into());
     let mut at = 32;
     while at < nal.len() {
         if nal.len() - at > 16 {
