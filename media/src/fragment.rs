@@ -142,6 +142,17 @@ impl Index {
         self.tracks.iter().map(|t| t.trak.len() as u64 + t.offsets.len() as u64 * 40).sum::<u64>() + 256
     }
 
+    /// The encrypted CMAF init segment of one track (see [`crate::encryption::fragments`]):
+    /// its sample entry protected, `pssh` (whole boxes) in its `moov`.
+    pub fn encrypted_init_segment(
+        &self,
+        track: &TrackIndex,
+        protection: &crate::encryption::Protection<'_>,
+        pssh: &[Vec<u8>],
+    ) -> Result<Vec<u8>> {
+        crate::encryption::fragments::init_segment(self, track, protection, pssh)
+    }
+
     /// The CMAF init segment of one track: `ftyp` + `moov` (sample tables
     /// emptied, `mvex` added).
     pub fn init_segment(&self, track: &TrackIndex) -> Result<Vec<u8>> {
@@ -350,6 +361,17 @@ impl TrackIndex {
     /// `data`, read from the file at `self.byte_range(fragment)`.
     pub fn media_segment(&self, number: usize, data: &[u8]) -> Result<Vec<u8>> {
         Ok(self.media_segment_parts(number, data.len())?.assemble(data))
+    }
+
+    /// The encrypted media segment of fragment `number` (`senc`, `saiz`, `saio` in its `traf`; the
+    /// samples encrypted), whose bytes are `data` (see [`crate::encryption::fragments`]).
+    pub fn encrypted_media_segment(
+        &self,
+        number: usize,
+        data: &[u8],
+        protection: &crate::encryption::Protection<'_>,
+    ) -> Result<Vec<u8>> {
+        crate::encryption::fragments::media_segment(self, number, data, protection)
     }
 
     /// The media segment of fragment `number` as parts: its `moof` and `mdat`
@@ -599,9 +621,14 @@ pub(crate) mod tests {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let text = String::from_utf8(out.stdout).unwrap();
+        framemd5_hashes(&out.stdout)
+    }
+
+    /// The packets' hashes in ffmpeg's framemd5 output.
+    pub(crate) fn framemd5_hashes(framemd5: &[u8]) -> Vec<String> {
         // stream, dts, pts, duration, size, hash[, side data…]: the packet's own hash is the sixth.
-        text.lines()
+        String::from_utf8_lossy(framemd5)
+            .lines()
             .filter(|l| !l.starts_with('#'))
             .filter_map(|l| l.split(',').nth(5))
             .map(|s| s.trim().to_owned())

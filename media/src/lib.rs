@@ -3,6 +3,7 @@
 //! - [`bmff`]: ISO BMFF boxes: headers, children, a writer, and a sans-I/O top-level walk that
 //!   finds `moov` with ranged reads; every box reader and writer of the house goes through it.
 //! - [`dash`]: the DASH MPD model (periods, sets, representations, templates, timelines, lists).
+//! - [`encryption`]: content protection: CENC `cenc`/`cbcs` fragments, `pssh`, DRM signalling, HLS AES-128.
 //! - [`hls`]: HLS master and media playlists (over m3u8-rs).
 //! - [`ism`]: the SMIL server manifest (`.ism`), model, reader and writer.
 //! - [`ismc`]: the Smooth Streaming client manifest (`.ismc`), model, reader and writer.
@@ -16,6 +17,7 @@
 
 pub mod bmff;
 pub mod dash;
+pub mod encryption;
 pub mod fragment;
 pub mod hls;
 pub mod ism;

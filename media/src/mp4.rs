@@ -57,6 +57,8 @@ pub struct HevcConfig {
     pub constraint_flags: [u8; 6],
     /// `general_level_idc`, thirty times the level (93 is level 3.1).
     pub level_idc: u8,
+    /// Bytes of each NAL unit's length prefix in a sample (1, 2 or 4; 0 when the `hvcC` is too short to say).
+    pub nal_length_size: u8,
 }
 
 impl HevcConfig {
@@ -346,13 +348,17 @@ fn read_hvcc(b: &[u8]) -> Result<HevcConfig> {
     let compatibility_flags = c.u32()?;
     let mut constraint_flags = [0u8; 6];
     constraint_flags.copy_from_slice(c.take(6)?);
+    let level_idc = c.u8()?;
+    // Segmentation, parallelism, chroma, bit depths, frame rate: 8 bytes, then lengthSizeMinusOne's byte.
+    let nal_length_size = c.skip(8).and_then(|_| c.u8()).map_or(0, |b| (b & 0x3) + 1);
     Ok(HevcConfig {
         profile_space: first >> 6,
         tier: first & 0x20 != 0,
         profile_idc: first & 0x1f,
         compatibility_flags,
         constraint_flags,
-        level_idc: c.u8()?,
+        level_idc,
+        nal_length_size,
     })
 }
 

@@ -8,7 +8,7 @@
 //! out; [`SmoothFragment::parse`] reads one back (through [`crate::movie_fragment`]).
 
 use crate::bmff::write_uuid_box;
-use crate::fragment::{SegmentParts, TrackIndex};
+use crate::fragment::{Fragment, SegmentParts, TrackIndex};
 use crate::movie_fragment::MovieFragment;
 use crate::{FormatError, Result};
 
@@ -26,15 +26,26 @@ pub fn smooth_fragment(track: &TrackIndex, number: usize, data: &[u8]) -> Result
 /// samples are in the `data_len` bytes read at `track.byte_range(fragment)`.
 pub fn smooth_fragment_parts(track: &TrackIndex, number: usize, data_len: usize) -> Result<SegmentParts> {
     let f = track.checked_fragment_len(number, data_len)?;
-    let tfxd = |b: &mut Vec<u8>| {
-        write_uuid_box(b, &TFXD, |b| {
-            // Version 1: 64-bit absolute time and duration.
-            b.extend_from_slice(&(1u32 << 24).to_be_bytes());
-            b.extend_from_slice(&f.start.to_be_bytes());
-            b.extend_from_slice(&f.duration.to_be_bytes());
-        })
-    };
-    Ok(track.fragment_parts(number, f, |_| {}, tfxd))
+    Ok(track.fragment_parts(number, f, |_| {}, |b| write_tfxd(b, f)))
+}
+
+/// The `tfxd` box of fragment `f`: version 1, its 64-bit absolute time and duration.
+pub(crate) fn write_tfxd(out: &mut Vec<u8>, f: &Fragment) {
+    write_uuid_box(out, &TFXD, |b| {
+        b.extend_from_slice(&(1u32 << 24).to_be_bytes());
+        b.extend_from_slice(&f.start.to_be_bytes());
+        b.extend_from_slice(&f.duration.to_be_bytes());
+    })
+}
+
+/// The encrypted Smooth fragment of fragment `number` of `track` (see [`crate::encryption::fragments`]).
+pub fn encrypted_smooth_fragment(
+    track: &TrackIndex,
+    number: usize,
+    data: &[u8],
+    protection: &crate::encryption::Protection<'_>,
+) -> Result<Vec<u8>> {
+    crate::encryption::fragments::smooth_fragment(track, number, data, protection)
 }
 
 pub use crate::movie_fragment::Sample;

@@ -63,20 +63,53 @@ impl Counters {
 /// The TS segment of fragment `number` of `track`, whose bytes are `data`,
 /// read from the file at `track.byte_range(fragment)`; `counters` are the track's.
 pub fn ts_segment(track: &TrackIndex, number: usize, data: &[u8], counters: &Counters) -> Result<Vec<u8>> {
+    segment(track, number, data, counters, None)
+}
+
+/// The TS segment of fragment `number` with HLS SAMPLE-AES (`METHOD=SAMPLE-AES`, see
+/// [`crate::encryption::sample_aes`]): H.264 only; the PMT says so (stream type 0xdb, `zavc`),
+/// the IV is the segment's media sequence number (`number` in the origin's playlists).
+pub fn sample_aes_ts_segment(
+    track: &TrackIndex,
+    number: usize,
+    data: &[u8],
+    counters: &Counters,
+    key: &crate::encryption::ContentKey,
+) -> Result<Vec<u8>> {
+    segment(track, number, data, counters, Some(key))
+}
+
+fn segment(
+    track: &TrackIndex,
+    number: usize,
+    data: &[u8],
+    counters: &Counters,
+    sample_aes: Option<&crate::encryption::ContentKey>,
+) -> Result<Vec<u8>> {
     let f = track.checked_fragment(number, data)?;
     let stream = stream_of(track)?;
+    if sample_aes.is_some() && matches!(stream, Stream::Aac { .. }) {
+        return Err(FormatError::new(
+            "SAMPLE-AES for AAC in MPEG-TS is not made here (it needs Apple's ID3 audio setup): use AES-128 for audio",
+        ));
+    }
+    let iv = crate::encryption::aes128::sequence_iv(number as u64);
     let es_counter = *counters.0.get(number).ok_or_else(|| FormatError::new("counters of another track"))?;
     let (stream_type, stream_id) = match stream {
+        Stream::Avc { .. } if sample_aes.is_some() => (0xdb, 0xe0),
         Stream::Avc { .. } => (0x1b, 0xe0),
         Stream::Aac { .. } => (0x0f, 0xc0),
     };
+    // SAMPLE-AES: the private data indicator naming the format (Apple's 'zavc').
+    let descriptor: &[u8] = if sample_aes.is_some() { &[0x0f, 4, b'z', b'a', b'v', b'c'] } else { &[] };
     let mut out = Vec::with_capacity(data.len() + data.len() / 8 + 4 * PACKET);
     // One PAT and one PMT per segment; the stream's packets counted from the index.
     let tables = (number % 16) as u8;
     let mut cc = [tables, tables, es_counter];
     write_psi(&mut out, 0, &mut cc[0], &pat());
-    write_psi(&mut out, PMT_PID, &mut cc[1], &pmt(stream_type));
-    let mut discontinuity = number > 0 && !stream.lengths_predictable();
+    write_psi(&mut out, PMT_PID, &mut cc[1], &pmt(stream_type, descriptor));
+    // Emulation prevention makes encrypted access units' lengths unpredictable from the index.
+    let mut discontinuity = number > 0 && (!stream.lengths_predictable() || sample_aes.is_some());
     let start = track.byte_range(f).start;
     for i in f.first..f.end {
         let at = (track.offsets[i] - start) as usize;
@@ -85,7 +118,11 @@ pub fn ts_segment(track: &TrackIndex, number: usize, data: &[u8], counters: &Cou
         let sync = track.is_sync(i);
         let payload = match &stream {
             Stream::Avc { nal_length_size, parameter_sets } => {
-                annex_b(sample, *nal_length_size, sync.then_some(parameter_sets.as_slice()))?
+                let au = annex_b(sample, *nal_length_size, sync.then_some(parameter_sets.as_slice()))?;
+                match sample_aes {
+                    Some(key) => crate::encryption::sample_aes::encrypt_access_unit(key, &iv, &au),
+                    None => au,
+                }
             }
             Stream::Aac { profile, frequency_index, channels } => adts(sample, *profile, *frequency_index, *channels)?,
         };
@@ -94,6 +131,21 @@ pub fn ts_segment(track: &TrackIndex, number: usize, data: &[u8], counters: &Cou
         discontinuity = false;
     }
     Ok(out)
+}
+
+/// The TS segment of fragment `number`, AES-128 encrypted whole (HLS `METHOD=AES-128`, see
+/// [`crate::encryption::aes128`]): the IV is the segment's media sequence number, which is
+/// `number` in the origin's playlists (`EXT-X-MEDIA-SEQUENCE:0`, no `IV` attribute).
+pub fn aes128_ts_segment(
+    track: &TrackIndex,
+    number: usize,
+    data: &[u8],
+    counters: &Counters,
+    key: &crate::encryption::ContentKey,
+) -> Result<Vec<u8>> {
+    let clear = ts_segment(track, number, data, counters)?;
+    let iv = crate::encryption::aes128::sequence_iv(number as u64);
+    Ok(crate::encryption::aes128::encrypt_segment(key, &iv, &clear))
 }
 
 /// Where presentation starts on the TS clock (ffmpeg's mpegts muxer starts there too): room
@@ -354,12 +406,13 @@ fn pat() -> Vec<u8> {
     section(0x00, 1, &body)
 }
 
-fn pmt(stream_type: u8) -> Vec<u8> {
+fn pmt(stream_type: u8, es_descriptors: &[u8]) -> Vec<u8> {
     let mut body = (0xe000 | ES_PID).to_be_bytes().to_vec(); // PCR PID: the stream itself
     body.extend_from_slice(&[0xf0, 0]);
     body.push(stream_type);
     body.extend_from_slice(&(0xe000 | ES_PID).to_be_bytes());
-    body.extend_from_slice(&[0xf0, 0]);
+    body.extend_from_slice(&(0xf000 | es_descriptors.len() as u16).to_be_bytes());
+    body.extend_from_slice(es_descriptors);
     section(0x02, 1, &body)
 }
 
