@@ -384,6 +384,23 @@ pub(crate) struct ReplicateArgs {
     pub allow_empty_source: bool,
     #[command(flatten)]
     pub caps: Caps,
+    /// Run passes until stopped, one every DURATION (e.g. 5m, 10s to 7d): a lease in the target
+    /// keeps two instances from running passes at once; SIGTERM ends the pass cleanly, exit 0.
+    #[arg(long, value_name = "DURATION", value_parser = pass_interval, conflicts_with = "dry_run")]
+    pub every: Option<std::time::Duration>,
+    /// With --every: serve /healthz and /metrics (Prometheus: passes, bytes, requests, the lag)
+    /// on this address, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR", requires = "every")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+/// `replicate --every`: 10 s to a week.
+fn pass_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 30s, 5m, 1h)"))?;
+    if d < std::time::Duration::from_secs(10) || d > std::time::Duration::from_secs(7 * 24 * 3600) {
+        return Err("must be from 10s to 7d".into());
+    }
+    Ok(d)
 }
 
 /// Caps shared by all the work of one run, on both data centers.

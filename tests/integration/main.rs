@@ -37,3 +37,4 @@ mod serve;
 mod serve_hostile;
 mod smooth;
 mod verify;
+mod watch;

@@ -1,12 +1,12 @@
 // Validates the documents of deploy/kubernetes that kubernetes-validate has no
-// schema for (the Prometheus Operator's PrometheusRule), and prints each
+// schema for (the Prometheus Operator's PrometheusRule and PodMonitor), and prints each
 // container's args as one JSON line, so that the test can check them against
 // the CLI. Exit 1 naming the file and the path of the first error.
 import * as yaml from 'js-yaml';
 import fs from 'fs';
-import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { PodMonitor, PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 
-const custom = { PrometheusRule };
+const custom = { PodMonitor, PrometheusRule };
 let failed = false;
 for (const file of process.argv.slice(2)) {
   for (const doc of yaml.loadAll(fs.readFileSync(file, 'utf8'))) {

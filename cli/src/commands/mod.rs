@@ -14,6 +14,7 @@ mod policy;
 mod replicate;
 mod serve;
 mod verify;
+mod watch;
 
 use std::process::ExitCode;
 

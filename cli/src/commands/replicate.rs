@@ -74,12 +74,23 @@ pub(crate) async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Resul
         ..Default::default()
     };
     watch_signals(options.cancel.clone())?;
-    let replicator = Replicator::new(
+    let (source, target) = (
         Side { name: &a.name, catalog: &ca, origin: &a.origin },
         Side { name: &b.name, catalog: &cb, origin: &b.origin },
-        options,
     );
     let selection = if args.pair.all { Selection::All } else { Selection::Assets(ids) };
+    if let Some(every) = args.every {
+        // Each pass: a run id and a cancel flag of its own (a lost lease stops one pass, a signal all).
+        let pass_options = || ReplicateOptions {
+            run_id: ReplicateOptions::default().run_id,
+            cancel: Default::default(),
+            ..options.clone()
+        };
+        let stop = options.cancel.clone();
+        return super::watch::run(source, target, selection, pass_options, stop, every, args.metrics_listen, ctx.json)
+            .await;
+    }
+    let replicator = Replicator::new(source, target, options);
     let run = replicator.run(&selection).await;
     progress.finish();
     let report = run?;

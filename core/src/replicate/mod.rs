@@ -17,6 +17,7 @@ mod delete;
 mod deleter;
 mod grants;
 pub mod lag;
+pub mod lease;
 mod meter;
 mod options;
 mod plan;
