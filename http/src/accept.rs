@@ -65,6 +65,26 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    serve_with_tls(listener, app, limits, None, shutdown, at_shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given: each connection's handshake must end within
+/// the head-read deadline (a client that stalls it is cut off like a slow request head).
+pub async fn serve_with_tls<S, B>(
+    listener: TcpListener,
+    app: S,
+    limits: ConnectionLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+    at_shutdown: impl FnOnce(),
+) -> std::io::Result<()>
+where
+    S: Service<hyper::Request<Incoming>, Response = hyper::Response<B>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     tokio::pin!(shutdown);
     let slots =
         Arc::new(tokio::sync::Semaphore::new(limits.max_connections.clamp(1, tokio::sync::Semaphore::MAX_PERMITS)));
@@ -105,26 +125,52 @@ where
             debug!(target: "mirrorcast_http", "TCP_NODELAY for {peer}: {e}");
         }
         let app = app.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 app.clone().oneshot(req)
             });
-            let served = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .max_buf_size(MAX_HEAD_BYTES)
-                .serve_connection(
-                    hyper_util::rt::TokioIo::new(StallGuard::new(stream, limits.write_stall_limit)),
-                    service,
-                )
-                .await;
+            let guarded = StallGuard::new(stream, limits.write_stall_limit);
+            let served = match tls {
+                None => connection(guarded, service, limits).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(guarded)).await {
+                        Ok(Ok(tls_stream)) => connection(tls_stream, service, limits).await,
+                        Ok(Err(e)) => {
+                            debug!(target: "mirrorcast_http", "TLS handshake with {peer}: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            debug!(target: "mirrorcast_http", "TLS handshake with {peer}: not done in time");
+                            return;
+                        }
+                    }
+                }
+            };
             if let Err(e) = served {
                 debug!(target: "mirrorcast_http", "connection from {peer}: {e}");
             }
         });
     }
+}
+
+/// One HTTP/1.1 connection over `io` (plain or TLS), with the head bounds.
+async fn connection<I, S, B>(io: I, service: S, limits: ConnectionLimits) -> hyper::Result<()>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<B>, Error = Infallible>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .await
 }
 
 #[cfg(test)]

@@ -15,8 +15,9 @@ pub mod panic;
 pub mod range;
 pub mod shutdown;
 pub mod stall;
+pub mod tls;
 
-pub use accept::{serve, ConnectionLimits, DEFAULT_MAX_CONNECTIONS};
+pub use accept::{serve, serve_with_tls, ConnectionLimits, DEFAULT_MAX_CONNECTIONS};
 pub use panic::catch_panics;
 pub use range::Ranged;
 pub use shutdown::{Shutdown, ShutdownError, Signal};
