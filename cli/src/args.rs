@@ -323,9 +323,20 @@ pub(crate) enum LocatorCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
-    /// Keep Azurite running until Ctrl-C, to try the URLs and commands.
+    /// Stay up after the summary until Ctrl-C, also off a terminal (on a terminal the demo
+    /// does): Azurite, both origins, and the front's page with a switch that makes A fail.
     #[arg(long)]
     pub keep_running: bool,
+    /// Exit after the summary, also on a terminal (off a terminal the demo always does).
+    #[arg(long, conflicts_with = "keep_running")]
+    pub exit: bool,
+    /// Show the origins' and the front's access logs and health changes.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// The page's players: a folder with hls.js/ and dashjs/ (default: tools/players/node_modules
+    /// of this source tree, which `cargo xtask setup` installs).
+    #[arg(long, value_name = "DIR")]
+    pub players: Option<PathBuf>,
 }
 
 /// Two data centers and the assets of the first to work on.
