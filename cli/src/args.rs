@@ -134,9 +134,13 @@ pub(crate) struct DrillArgs {
     /// Times a failed request is tried again before its segment counts as missed.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=20))]
     pub retries: u32,
-    /// Seconds one request may take, body included.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
-    pub request_timeout_secs: u64,
+    /// How long one request may take, body included (e.g. 10s; 1s to 10m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = short_duration)]
+    pub request_timeout: std::time::Duration,
+    /// The old spelling of --request-timeout, in whole seconds (hidden; kept for scripts).
+    #[arg(long, value_name = "SECONDS", hide = true, conflicts_with = "request_timeout",
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub request_timeout_secs: Option<u64>,
     /// Write what arrived, per rendition, as <DIR>/<format>-<rendition>.mp4 (init + segments).
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
@@ -152,9 +156,12 @@ pub(crate) struct ServeArgs {
     /// Memory for MP4 indexes, in MiB.
     #[arg(long, default_value_t = 256)]
     pub index_cache_mib: u64,
-    /// Seconds a storage call may take (retries included) before the request gets 503.
-    #[arg(long, default_value_t = 10)]
-    pub upstream_timeout_secs: u64,
+    /// How long a storage call may take (retries included) before the request gets 503 (e.g. 10s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = short_duration)]
+    pub upstream_timeout: std::time::Duration,
+    /// The old spelling of --upstream-timeout, in whole seconds (hidden; kept for scripts).
+    #[arg(long, value_name = "SECONDS", hide = true, conflicts_with = "upstream_timeout")]
+    pub upstream_timeout_secs: Option<u64>,
     /// Client connections served at once; more wait until one closes.
     #[arg(long, default_value_t = mirrorcast_origin::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
