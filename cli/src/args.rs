@@ -31,10 +31,13 @@ fn retry_budget(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+/// `--version`: the package's version and the commit it was built from (cli/build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("MIRRORCAST_COMMIT"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mirrorcast",
-    version,
+    version = VERSION,
     about = "Replicate streaming media assets between data centers, and prove the copy"
 )]
 pub(crate) struct Cli {
@@ -75,7 +78,8 @@ pub(crate) enum Command {
     Replicate(ReplicateArgs),
     /// Prove B holds what A serves: blobs, records, manifests, MP4s, URLs. Never writes.
     Verify(VerifyArgs),
-    /// Start Azurite, publish a sample encoded asset in it and print its streaming URLs.
+    /// The whole story on this machine: Azurite with two data centers, a clip encoded in A,
+    /// replicated to B, verified and played from both; then, on a terminal, a page where A fails.
     Demo(DemoArgs),
     /// Encode a mezzanine file or asset into a GOP-aligned multi-bitrate MP4 set with Smooth manifests (a job).
     Encode(EncodeArgs),

@@ -17,6 +17,7 @@ mod entra;
 mod failover;
 mod front;
 mod front_hostile;
+mod help;
 mod hls_ts;
 mod import_hostile;
 mod languages;
