@@ -164,8 +164,8 @@ async fn list(ctx: &Context<'_>, dc: &str, asset: Option<&AssetId>, format: Form
                         l.id.to_string(),
                         l.locator_type.to_string(),
                         l.asset_id.to_string(),
-                        l.start_time.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                        l.expiration.to_rfc3339(),
+                        l.start_time.map(output::time).unwrap_or_default(),
+                        output::time(l.expiration),
                         serves_of(l).0.to_owned(),
                     ]
                 })
@@ -218,7 +218,7 @@ async fn urls(ctx: &Context<'_>, dc: &str, asset: &AssetId) -> anyhow::Result<()
         output::json(&all)?;
     } else {
         for u in &all {
-            outln!("locator {} (expires {}, serves {})", u.locator, u.expiration.to_rfc3339(), u.serves);
+            outln!("locator {} (expires {}, serves {})", u.locator, output::time(u.expiration), u.serves);
             if let Some(why) = &u.not_served_because {
                 outln!("  not servable: {why}");
             }
@@ -315,7 +315,7 @@ async fn revoke_if_grant(dc: &crate::datacenter::DataCenter, id: &LocatorId) -> 
         Some(("source", containers)) => errln!(
             "note: copy grant {id} was for source container(s) '{}': its tokens expire at {}; the next replicate of those assets drops its stored policy there",
             containers.join(", "),
-            locator.expiration.format("%Y-%m-%d %H:%M:%SZ")
+            output::time(locator.expiration)
         ),
         _ => {}
     }

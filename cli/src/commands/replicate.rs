@@ -126,7 +126,7 @@ fn print_report(report: &RunReport) {
             a.credential,
             a.permissions.as_deref().map(|p| format!(" granting '{p}'")).unwrap_or_default(),
             a.needed,
-            a.expiry.map(|e| format!(", expires {}", e.format("%Y-%m-%d %H:%M:%SZ"))).unwrap_or_default(),
+            a.expiry.map(|e| format!(", expires {}", output::time(e))).unwrap_or_default(),
             if a.read_only { ", read-only secondary endpoint" } else { "" },
         );
     }
