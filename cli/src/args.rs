@@ -111,8 +111,8 @@ pub(crate) struct DrillArgs {
     /// A shell command run once mid-stream (e.g. "kill $(cat a.pid)").
     #[arg(long, value_name = "CMD")]
     pub kill: Option<String>,
-    /// When to run --kill, in seconds after the start (default: half the stream).
-    #[arg(long, value_name = "SECONDS")]
+    /// When to run --kill, after the start (e.g. 30s; default: half the stream).
+    #[arg(long, value_name = "DURATION", value_parser = media_seconds)]
     pub kill_at: Option<f64>,
     /// Or run --kill once every player holds N media segments: between two requests.
     #[arg(long, value_name = "N")]
@@ -123,17 +123,17 @@ pub(crate) struct DrillArgs {
     /// top (the best video and audio, one player each) or all (every rendition).
     #[arg(long, default_value = "top", value_parser = ["top", "all"])]
     pub renditions: String,
-    /// Play at most this many seconds of media (default: all of it).
-    #[arg(long, value_name = "SECONDS")]
+    /// Play at most this much media (e.g. 1m; default: all of it).
+    #[arg(long, value_name = "DURATION", value_parser = media_seconds)]
     pub duration: Option<f64>,
-    /// Seconds of media a player holds before it starts playing.
-    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    /// Media a player holds before it starts playing.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = media_seconds)]
     pub start_buffer: f64,
-    /// Seconds of media a player keeps ahead while playing.
-    #[arg(long, value_name = "SECONDS", default_value_t = 4.0)]
+    /// Media a player keeps ahead while playing.
+    #[arg(long, value_name = "DURATION", default_value = "4s", value_parser = media_seconds)]
     pub buffer: f64,
     /// The longest stall that still counts as "missed nothing".
-    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = media_seconds)]
     pub max_stall: f64,
     /// Times a failed request is tried again before its segment counts as missed.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=20))]
@@ -513,6 +513,15 @@ pub(crate) enum JobCommand {
 }
 
 /// `--probe-interval` and the like: 500ms, 2s, 1m.
+/// A drill's span of media time in seconds: a duration (2s, 1m, 500ms), or a bare number of
+/// seconds as these flags took before (`--kill-at 30`), so scripts keep working.
+fn media_seconds(s: &str) -> Result<f64, String> {
+    if let Ok(seconds) = s.parse::<f64>() {
+        return Ok(seconds);
+    }
+    Ok(short_duration(s)?.as_secs_f64())
+}
+
 fn short_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 500ms, 2s, 1m)"))
 }

@@ -7,11 +7,13 @@
 //! stdin, stdout and stderr, and a `\x03` written to it reaches the demo as the terminal's
 //! Ctrl-C (SIGINT to the foreground process group, Azurite included), exactly a user's path.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::player::{players_dir, require_chromium_and_players};
 
 /// The demo encodes, replicates, verifies and plays: minutes on a loaded machine.
 const DEMO_TIME: Duration = Duration::from_secs(900);
@@ -62,10 +64,6 @@ async fn the_demo_off_a_terminal_exits_after_its_summary_which_is_its_last_outpu
     assert!(!out.contains("Ctrl-C"), "off a terminal the demo does not stay up: {out}");
 }
 
-fn players_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/players")
-}
-
 /// Every process below `pid`, from /proc.
 fn descendants(pid: u32) -> Vec<u32> {
     let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
@@ -99,12 +97,7 @@ fn alive(pid: u32) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_on_a_terminal_serves_a_page_whose_switch_fails_a_over_to_b_and_ctrl_c_stops_everything() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
-    assert!(Path::new(&chromium).exists(), "{chromium} is missing: apt-get install chromium; this test does not skip");
-    assert!(
-        players_dir().join("node_modules/playwright-core/package.json").exists(),
-        "the pinned players are missing: run `cargo xtask setup` (npm ci in tools/players)"
-    );
+    require_chromium_and_players();
     let dir = tempfile::tempdir().unwrap();
     // exec: the demo is the terminal's foreground process, as when a user runs it (no shell between).
     let demo = format!("exec '{}' demo", env!("CARGO_BIN_EXE_mirrorcast"));

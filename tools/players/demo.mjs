@@ -4,13 +4,10 @@
 // line per stage; a stage not reached in time is printed as "timeout waiting for <stage>" and
 // the exit code is 1. With SCREENSHOT=<path>, a PNG of the page once B answers.
 // Usage: node demo.mjs <page-url> [timeout-ms]; CHROMIUM overrides /usr/bin/chromium.
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const [page_url, timeout = "60000"] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--autoplay-policy=no-user-gesture-required"],
-});
+const browser = await launch();
 let code = 0;
 try {
   const page = await browser.newPage();

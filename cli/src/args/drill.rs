@@ -86,4 +86,14 @@ mod tests {
         assert_eq!(timeout(&["--request-timeout-secs", "3"]), Ok(3_000));
         assert_eq!(timeout(&["--request-timeout", "11m"]), Err("--request-timeout must be from 1s to 10m".to_owned()));
     }
+
+    #[test]
+    fn media_spans_take_durations_and_the_bare_seconds_they_took_before() {
+        let config =
+            resolve(&["--kill-at", "1m", "--duration", "90", "--buffer", "2500ms", "--max-stall", "1.5"]).unwrap();
+        assert_eq!((config.kill_at, config.duration), (Some(60.0), Some(90.0)));
+        assert_eq!((config.buffer, config.max_stall, config.start_buffer), (2.5, 1.5, 2.0));
+        let defaults = resolve(&[]).unwrap();
+        assert_eq!((defaults.buffer, defaults.max_stall), (4.0, 0.0));
+    }
 }
