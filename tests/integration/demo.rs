@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+use crate::front::{origin_of, start_front, TinyOrigin};
 use crate::player::{players_dir, require_chromium_and_players};
 
 /// The demo encodes, replicates, verifies and plays: minutes on a loaded machine.
@@ -127,6 +128,17 @@ async fn the_demo_on_a_terminal_serves_a_page_whose_switch_fails_a_over_to_b_and
     assert!(before[0].starts_with("data centers: `source "), "{seen:#?}");
     assert!(before[1].trim_end().starts_with("played dash from b: "), "{seen:#?}");
 
+    // The switch turns only for a request carrying the demo's header (what a page of another
+    // origin cannot send without a preflight), and it is POST only.
+    let base = &url[..url.find("/_front/").unwrap()];
+    let client = reqwest::Client::new();
+    let bare = client.post(format!("{base}/_demo/a/fail")).send().await.unwrap();
+    assert_eq!(bare.status(), 403, "a change without the demo's header is refused");
+    assert_eq!(client.get(format!("{base}/_demo/a/fail")).send().await.unwrap().status(), 405);
+    let state = client.get(format!("{base}/_demo/a")).send().await.unwrap().bytes().await.unwrap();
+    let state: serde_json::Value = serde_json::from_slice(&state).unwrap();
+    assert_eq!(state["failing"], false, "A still serves: {state}");
+
     let shot = dir.path().join("page.png");
     let node = tokio::process::Command::new("node")
         .arg(players_dir().join("demo.mjs"))
@@ -176,4 +188,24 @@ async fn the_demo_on_a_terminal_serves_a_page_whose_switch_fails_a_over_to_b_and
     }
     let left: Vec<&u32> = below.iter().filter(|p| alive(**p)).collect();
     assert!(left.is_empty(), "processes left after Ctrl-C: {left:?} of {below:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrorcast_front_has_no_demo_switch_a_post_to_it_is_refused_and_never_reaches_an_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = TinyOrigin::start("a").await;
+    let front = start_front(dir.path(), &[], &["--origin", &format!("a={}", origin.url)]).await;
+    front.wait_for("a up", |s| origin_of(s, "a")["health"] == "up").await;
+    let client = reqwest::Client::new();
+    for path in ["/_demo/a/fail", "/_demo/a/restore"] {
+        let r = client.post(front.url(path)).header("x-mirrorcast-demo", "1").send().await.unwrap();
+        assert_eq!(r.status(), 405, "{path}: the front proxies GET, HEAD and OPTIONS only");
+        assert!(!origin.saw(path), "{path} reached the origin");
+    }
+    // Its page shows the switch only once /_demo/a answers with the switch's state: on this
+    // front that path is a viewer's, passed to the origin, with no route of the front's own.
+    let page = client.get(front.url("/_front/?demo")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#"<section id="demo" hidden>"#), "the panel starts hidden");
+    let state = client.get(front.url("/_demo/a")).send().await.unwrap().text().await.unwrap();
+    assert!(origin.saw("/_demo/a") && !state.contains("failing"), "{state}");
 }
