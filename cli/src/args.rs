@@ -299,9 +299,13 @@ pub(crate) enum LocatorCommand {
         /// How long it is valid, in days (default: 365 for origin, 1 for sas).
         #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=36_500))]
         days: Option<u64>,
-        /// Start this many minutes in the past, for clock skew.
-        #[arg(long, default_value_t = 5, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(0..=1440))]
-        backdate_minutes: i64,
+        /// Start this long in the past, for clock skew (e.g. 5m; at most 1d).
+        #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = backdate)]
+        backdate: std::time::Duration,
+        /// The old spelling of --backdate, in minutes (hidden; kept for scripts).
+        #[arg(long, value_name = "MINUTES", hide = true, conflicts_with = "backdate", allow_negative_numbers = true,
+              value_parser = clap::value_parser!(i64).range(0..=1440))]
+        backdate_minutes: Option<i64>,
         /// Permissions of a SAS locator (letters of racwdl).
         #[arg(long, default_value = "rl")]
         permissions: String,
@@ -386,9 +390,13 @@ pub(crate) struct ReplicateArgs {
     /// Take share K of N of the assets (e.g. 2/4), so N machines split one run.
     #[arg(long)]
     pub shard: Option<String>,
-    /// Lifetime of each copy SAS, in minutes; a longer run renews it before it expires.
-    #[arg(long, default_value_t = 15, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(5..=10_080))]
-    pub sas_minutes: i64,
+    /// Lifetime of each copy SAS (e.g. 15m, 2h; 5m to 7d); a longer run renews it before it expires.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = sas_lifetime)]
+    pub sas_lifetime: std::time::Duration,
+    /// The old spelling of --sas-lifetime, in minutes (hidden; kept for scripts).
+    #[arg(long, value_name = "MINUTES", hide = true, conflicts_with = "sas_lifetime", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(5..=10_080))]
+    pub sas_minutes: Option<i64>,
     /// Hash both sides of blobs whose size and MD5 match, and copy again those whose bytes differ.
     #[arg(long)]
     pub deep: bool,
@@ -513,6 +521,24 @@ pub(crate) enum JobCommand {
 }
 
 /// `--probe-interval` and the like: 500ms, 2s, 1m.
+/// `--sas-lifetime`: from 5 minutes (a renewal's margin) to a week.
+fn sas_lifetime(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 15m, 2h)"))?;
+    if d < std::time::Duration::from_secs(5 * 60) || d > std::time::Duration::from_secs(7 * 24 * 3600) {
+        return Err("must be from 5m to 7d".into());
+    }
+    Ok(d)
+}
+
+/// `--backdate`: at most a day.
+fn backdate(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 5m, 1h)"))?;
+    if d > std::time::Duration::from_secs(24 * 3600) {
+        return Err("must be at most 1d".into());
+    }
+    Ok(d)
+}
+
 /// A drill's span of media time in seconds: a duration (2s, 1m, 500ms), or a bare number of
 /// seconds as these flags took before (`--kill-at 30`), so scripts keep working.
 fn media_seconds(s: &str) -> Result<f64, String> {

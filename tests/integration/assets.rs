@@ -129,3 +129,21 @@ async fn human_output_prints_times_to_the_second_and_json_keeps_their_full_preci
     let times: Vec<&str> = locators.split_whitespace().filter(|w| w.contains(':') && w.starts_with("20")).collect();
     assert!(!times.is_empty() && times.iter().all(|t| is_time_to_the_second(t)), "{locators}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locator_create_backdates_by_a_duration_and_still_takes_the_old_minutes_flag() {
+    let sb = Sandbox::start().await;
+    let id = sb.run(&["asset", "create", "--dc", "a", "--name", "backdated", "--json"]).await.ok().json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (flags, minutes) in [(["--backdate", "1h"], 60), (["--backdate-minutes", "10"], 10)] {
+        let before = chrono::Utc::now();
+        let args = ["locator", "create", "--dc", "a", &id, "--json", flags[0], flags[1]];
+        let locator = sb.run(&args).await.ok().json();
+        let start = locator["start_time"].as_str().or(locator["locator"]["start_time"].as_str());
+        let start = chrono::DateTime::parse_from_rfc3339(start.unwrap_or_else(|| panic!("{locator}"))).unwrap();
+        let back = (before - start.with_timezone(&chrono::Utc)).num_seconds();
+        assert!((minutes * 60 - 5..=minutes * 60 + 5).contains(&back), "{flags:?}: started {back} s back");
+    }
+}

@@ -76,10 +76,10 @@ pub(crate) async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::R
 }
 
 async fn create(ctx: &Context<'_>, task: CreateLocator) -> anyhow::Result<()> {
-    let CreateLocator { dc, asset, locator_type, id, permissions, days, backdate_minutes, reveal } = task;
+    let CreateLocator { dc, asset, locator_type, id, permissions, days, backdate, reveal } = task;
     let dc = ctx.dc(&dc)?;
     let catalog = dc.catalog();
-    let start = Utc::now() - Duration::minutes(backdate_minutes);
+    let start = Utc::now() - backdate;
     let expiration = start + Duration::days(days as i64);
     let record = catalog.get_asset(&asset).await?.value;
     match locator_type {
