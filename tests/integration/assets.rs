@@ -111,10 +111,7 @@ fn is_time_to_the_second(s: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn human_output_prints_times_to_the_second_and_json_keeps_their_full_precision() {
     let sb = Sandbox::start().await;
-    let id = sb.run(&["asset", "create", "--dc", "a", "--name", "times", "--json"]).await.ok().json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = sb.create_asset("times").await;
     let json = sb.run(&["asset", "show", "--dc", "a", &id, "--json"]).await.ok().json();
     let created = json["asset"]["created"].as_str().or(json["created"].as_str()).unwrap_or_else(|| panic!("{json}"));
     assert!(created.contains('.'), "--json keeps the sub-second part: {created}");
@@ -133,10 +130,7 @@ async fn human_output_prints_times_to_the_second_and_json_keeps_their_full_preci
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locator_create_backdates_by_a_duration_and_still_takes_the_old_minutes_flag() {
     let sb = Sandbox::start().await;
-    let id = sb.run(&["asset", "create", "--dc", "a", "--name", "backdated", "--json"]).await.ok().json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = sb.create_asset("backdated").await;
     for (flags, minutes) in [(["--backdate", "1h"], 60), (["--backdate-minutes", "10"], 10)] {
         let before = chrono::Utc::now();
         let args = ["locator", "create", "--dc", "a", &id, "--json", flags[0], flags[1]];
