@@ -20,7 +20,9 @@ fn main() {
             watched.push(git(&["rev-parse", "--git-path", &branch]));
         }
         watched.push(git(&["rev-parse", "--git-path", "packed-refs"]));
-        for path in watched.into_iter().flatten() {
+        // Only files that exist: cargo takes a missing one as changed and would rerun every build
+        // (a fresh clone keeps its refs in packed-refs).
+        for path in watched.into_iter().flatten().filter(|p| std::path::Path::new(p).exists()) {
             println!("cargo:rerun-if-changed={path}");
         }
     }
