@@ -31,10 +31,13 @@ fn retry_budget(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+/// `--version`: the package's version and the commit it was built from (cli/build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("MIRRORCAST_COMMIT"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mirrorcast",
-    version,
+    version = VERSION,
     about = "Replicate streaming media assets between data centers, and prove the copy"
 )]
 pub(crate) struct Cli {
@@ -77,7 +80,8 @@ pub(crate) enum Command {
     Verify(VerifyArgs),
     /// How far B is behind A: per asset what B lacks and since when (exit 0 current, 1 behind, 2 errors). Never writes.
     Lag(LagArgs),
-    /// Start Azurite, publish a sample encoded asset in it and print its streaming URLs.
+    /// The whole story on this machine: Azurite with two data centers, a clip encoded in A,
+    /// replicated to B, verified and played from both; then, on a terminal, a page where A fails.
     Demo(DemoArgs),
     /// Encode a mezzanine file or asset into a GOP-aligned multi-bitrate MP4 set with Smooth manifests (a job).
     Encode(EncodeArgs),
@@ -109,8 +113,8 @@ pub(crate) struct DrillArgs {
     /// A shell command run once mid-stream (e.g. "kill $(cat a.pid)").
     #[arg(long, value_name = "CMD")]
     pub kill: Option<String>,
-    /// When to run --kill, in seconds after the start (default: half the stream).
-    #[arg(long, value_name = "SECONDS")]
+    /// When to run --kill, after the start (e.g. 30s; default: half the stream).
+    #[arg(long, value_name = "DURATION", value_parser = media_seconds)]
     pub kill_at: Option<f64>,
     /// Or run --kill once every player holds N media segments: between two requests.
     #[arg(long, value_name = "N")]
@@ -121,24 +125,28 @@ pub(crate) struct DrillArgs {
     /// top (the best video and audio, one player each) or all (every rendition).
     #[arg(long, default_value = "top", value_parser = ["top", "all"])]
     pub renditions: String,
-    /// Play at most this many seconds of media (default: all of it).
-    #[arg(long, value_name = "SECONDS")]
+    /// Play at most this much media (e.g. 1m; default: all of it).
+    #[arg(long, value_name = "DURATION", value_parser = media_seconds)]
     pub duration: Option<f64>,
-    /// Seconds of media a player holds before it starts playing.
-    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    /// Media a player holds before it starts playing.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = media_seconds)]
     pub start_buffer: f64,
-    /// Seconds of media a player keeps ahead while playing.
-    #[arg(long, value_name = "SECONDS", default_value_t = 4.0)]
+    /// Media a player keeps ahead while playing.
+    #[arg(long, value_name = "DURATION", default_value = "4s", value_parser = media_seconds)]
     pub buffer: f64,
     /// The longest stall that still counts as "missed nothing".
-    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = media_seconds)]
     pub max_stall: f64,
     /// Times a failed request is tried again before its segment counts as missed.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=20))]
     pub retries: u32,
-    /// Seconds one request may take, body included.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
-    pub request_timeout_secs: u64,
+    /// How long one request may take, body included (e.g. 10s; 1s to 10m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = short_duration)]
+    pub request_timeout: std::time::Duration,
+    /// The old spelling of --request-timeout, in whole seconds (hidden; kept for scripts).
+    #[arg(long, value_name = "SECONDS", hide = true, conflicts_with = "request_timeout",
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub request_timeout_secs: Option<u64>,
     /// Write what arrived, per rendition, as <DIR>/<format>-<rendition>.mp4 (init + segments).
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
@@ -154,9 +162,12 @@ pub(crate) struct ServeArgs {
     /// Memory for MP4 indexes, in MiB.
     #[arg(long, default_value_t = 256)]
     pub index_cache_mib: u64,
-    /// Seconds a storage call may take (retries included) before the request gets 503.
-    #[arg(long, default_value_t = 10)]
-    pub upstream_timeout_secs: u64,
+    /// How long a storage call may take (retries included) before the request gets 503 (e.g. 10s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = short_duration)]
+    pub upstream_timeout: std::time::Duration,
+    /// The old spelling of --upstream-timeout, in whole seconds (hidden; kept for scripts).
+    #[arg(long, value_name = "SECONDS", hide = true, conflicts_with = "upstream_timeout")]
+    pub upstream_timeout_secs: Option<u64>,
     /// Client connections served at once; more wait until one closes.
     #[arg(long, default_value_t = mirrorcast_origin::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
@@ -290,9 +301,13 @@ pub(crate) enum LocatorCommand {
         /// How long it is valid, in days (default: 365 for origin, 1 for sas).
         #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=36_500))]
         days: Option<u64>,
-        /// Start this many minutes in the past, for clock skew.
-        #[arg(long, default_value_t = 5, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(0..=1440))]
-        backdate_minutes: i64,
+        /// Start this long in the past, for clock skew (e.g. 5m; at most 1d).
+        #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = backdate)]
+        backdate: std::time::Duration,
+        /// The old spelling of --backdate, in minutes (hidden; kept for scripts).
+        #[arg(long, value_name = "MINUTES", hide = true, conflicts_with = "backdate", allow_negative_numbers = true,
+              value_parser = clap::value_parser!(i64).range(0..=1440))]
+        backdate_minutes: Option<i64>,
         /// Permissions of a SAS locator (letters of racwdl).
         #[arg(long, default_value = "rl")]
         permissions: String,
@@ -325,9 +340,20 @@ pub(crate) enum LocatorCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
-    /// Keep Azurite running until Ctrl-C, to try the URLs and commands.
+    /// Stay up after the summary until Ctrl-C, also off a terminal (on a terminal the demo
+    /// does): Azurite, both origins, and the front's page with a switch that makes A fail.
     #[arg(long)]
     pub keep_running: bool,
+    /// Exit after the summary, also on a terminal (off a terminal the demo always does).
+    #[arg(long, conflicts_with = "keep_running")]
+    pub exit: bool,
+    /// Show the origins' and the front's access logs and health changes.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// The page's players: a folder with hls.js/ and dashjs/ (default: tools/players/node_modules
+    /// of this source tree, which `cargo xtask setup` installs).
+    #[arg(long, value_name = "DIR")]
+    pub players: Option<PathBuf>,
 }
 
 /// Two data centers and the assets of the first to work on.
@@ -366,9 +392,13 @@ pub(crate) struct ReplicateArgs {
     /// Take share K of N of the assets (e.g. 2/4), so N machines split one run.
     #[arg(long)]
     pub shard: Option<String>,
-    /// Lifetime of each copy SAS, in minutes; a longer run renews it before it expires.
-    #[arg(long, default_value_t = 15, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(5..=10_080))]
-    pub sas_minutes: i64,
+    /// Lifetime of each copy SAS (e.g. 15m, 2h; 5m to 7d); a longer run renews it before it expires.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = sas_lifetime)]
+    pub sas_lifetime: std::time::Duration,
+    /// The old spelling of --sas-lifetime, in minutes (hidden; kept for scripts).
+    #[arg(long, value_name = "MINUTES", hide = true, conflicts_with = "sas_lifetime", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(5..=10_080))]
+    pub sas_minutes: Option<i64>,
     /// Hash both sides of blobs whose size and MD5 match, and copy again those whose bytes differ.
     #[arg(long)]
     pub deep: bool,
@@ -533,6 +563,33 @@ pub(crate) enum JobCommand {
 }
 
 /// `--probe-interval` and the like: 500ms, 2s, 1m.
+/// `--sas-lifetime`: from 5 minutes (a renewal's margin) to a week.
+fn sas_lifetime(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 15m, 2h)"))?;
+    if d < std::time::Duration::from_secs(5 * 60) || d > std::time::Duration::from_secs(7 * 24 * 3600) {
+        return Err("must be from 5m to 7d".into());
+    }
+    Ok(d)
+}
+
+/// `--backdate`: at most a day.
+fn backdate(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 5m, 1h)"))?;
+    if d > std::time::Duration::from_secs(24 * 3600) {
+        return Err("must be at most 1d".into());
+    }
+    Ok(d)
+}
+
+/// A drill's span of media time in seconds: a duration (2s, 1m, 500ms), or a bare number of
+/// seconds as these flags took before (`--kill-at 30`), so scripts keep working.
+fn media_seconds(s: &str) -> Result<f64, String> {
+    if let Ok(seconds) = s.parse::<f64>() {
+        return Ok(seconds);
+    }
+    Ok(short_duration(s)?.as_secs_f64())
+}
+
 fn short_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 500ms, 2s, 1m)"))
 }

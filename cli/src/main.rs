@@ -25,7 +25,9 @@ async fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    init_tracing();
+    // The demo's summary and page line stay readable: its servers' logs only with -v.
+    let quiet_servers = matches!(&cli.command, args::Command::Demo(demo) if !demo.verbose);
+    init_tracing(quiet_servers);
     match commands::run(cli).await {
         Ok(code) if code == ExitCode::SUCCESS && output::stdout_failed() => ExitCode::from(exit::FAILURE),
         Ok(code) => code,
@@ -57,10 +59,14 @@ fn usage_error(e: clap::Error) -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(quiet_servers: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("warn,mirrorcast_origin::access=info,mirrorcast_front::access=info"));
+    let default = if quiet_servers {
+        "warn,mirrorcast_front=error,mirrorcast_origin::access=off,mirrorcast_front::access=off"
+    } else {
+        "warn,mirrorcast_origin::access=info,mirrorcast_front::access=info"
+    };
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // Colour codes only on a terminal: a log file or journald gets plain lines (NO_COLOR honoured too).
     use std::io::IsTerminal;
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();

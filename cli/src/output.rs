@@ -163,6 +163,12 @@ where
     let _ = out.flush();
 }
 
+/// A time as people read it: RFC 3339 to the second, in UTC (2026-12-07T08:59:49Z). `--json`
+/// keeps the full precision.
+pub(crate) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// Bytes as people read them: 1.5 MiB.
 pub(crate) fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

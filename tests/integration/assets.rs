@@ -102,3 +102,42 @@ async fn upload_progress_is_plain_lines_on_stderr_off_a_terminal_and_never_on_st
     let quiet = sb.run(&["asset", "upload", "--dc", "a", &id, folder.to_str().unwrap(), "--json"]).await.ok();
     assert!(!quiet.stderr.contains("upload 10 file(s)"), "--json shows no progress: {}", quiet.stderr);
 }
+
+/// `YYYY-MM-DDTHH:MM:SSZ`: RFC 3339 to the second, in UTC.
+fn is_time_to_the_second(s: &str) -> bool {
+    chrono::DateTime::parse_from_rfc3339(s).is_ok() && s.len() == 20 && s.ends_with('Z')
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn human_output_prints_times_to_the_second_and_json_keeps_their_full_precision() {
+    let sb = Sandbox::start().await;
+    let id = sb.create_asset("times").await;
+    let json = sb.run(&["asset", "show", "--dc", "a", &id, "--json"]).await.ok().json();
+    let created = json["asset"]["created"].as_str().or(json["created"].as_str()).unwrap_or_else(|| panic!("{json}"));
+    assert!(created.contains('.'), "--json keeps the sub-second part: {created}");
+    let text = sb.run(&["asset", "show", "--dc", "a", &id]).await.ok().stdout;
+    let shown = text.lines().find_map(|l| l.strip_prefix("created:")).unwrap_or_else(|| panic!("{text}")).trim();
+    assert!(is_time_to_the_second(shown), "{shown}");
+    assert!(created.starts_with(shown.trim_end_matches('Z')), "the same time: {shown} {created}");
+    let listed = sb.run(&["asset", "list", "--dc", "a"]).await.ok().stdout;
+    assert!(listed.split_whitespace().any(is_time_to_the_second), "{listed}");
+    sb.run(&["locator", "create", "--dc", "a", &id]).await.ok();
+    let locators = sb.run(&["locator", "list", "--dc", "a"]).await.ok().stdout;
+    let times: Vec<&str> = locators.split_whitespace().filter(|w| w.contains(':') && w.starts_with("20")).collect();
+    assert!(!times.is_empty() && times.iter().all(|t| is_time_to_the_second(t)), "{locators}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locator_create_backdates_by_a_duration_and_still_takes_the_old_minutes_flag() {
+    let sb = Sandbox::start().await;
+    let id = sb.create_asset("backdated").await;
+    for (flags, minutes) in [(["--backdate", "1h"], 60), (["--backdate-minutes", "10"], 10)] {
+        let before = chrono::Utc::now();
+        let args = ["locator", "create", "--dc", "a", &id, "--json", flags[0], flags[1]];
+        let locator = sb.run(&args).await.ok().json();
+        let start = locator["start_time"].as_str().or(locator["locator"]["start_time"].as_str());
+        let start = chrono::DateTime::parse_from_rfc3339(start.unwrap_or_else(|| panic!("{locator}"))).unwrap();
+        let back = (before - start.with_timezone(&chrono::Utc)).num_seconds();
+        assert!((minutes * 60 - 5..=minutes * 60 + 5).contains(&back), "{flags:?}: started {back} s back");
+    }
+}

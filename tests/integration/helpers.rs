@@ -26,6 +26,12 @@ impl Sandbox {
         self.run_with(&[("MIRRORCAST_DC_A", &self.connection_string())], args).await
     }
 
+    /// `asset create --dc a --name <name>`: the new asset's id.
+    pub(crate) async fn create_asset(&self, name: &str) -> String {
+        let created = self.run(&["asset", "create", "--dc", "a", "--name", name, "--json"]).await.ok().json();
+        created["id"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned()
+    }
+
     pub(crate) async fn run_with(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
         run_in(self.dir.path(), env, args).await
     }

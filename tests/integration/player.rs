@@ -16,7 +16,7 @@ use crate::helpers::Sandbox;
 use crate::replicate::Failover;
 use crate::serve::{publish_media_in, published_and_served, serve_dc};
 
-fn players_dir() -> PathBuf {
+pub(crate) fn players_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/players")
 }
 
@@ -82,7 +82,7 @@ async fn play_in_chromium(page: &str, kind: &str, url: &str, seconds: u32) -> se
 }
 
 /// The test needs Chromium and the pinned players; it fails (never skips) without them.
-fn require_chromium_and_players() {
+pub(crate) fn require_chromium_and_players() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
     assert!(
         Path::new(&chromium).exists(),

@@ -176,7 +176,7 @@ async fn shards_split_the_assets_without_overlap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_replicates_its_encoded_clip_a_rerun_copies_nothing_and_both_origins_play_it() {
+async fn the_demo_replicates_all_of_a_its_clip_and_encode_a_rerun_copies_nothing_and_both_origins_play_it() {
     let dir = tempfile::tempdir().unwrap();
     let run = run_in(dir.path(), &[], &["demo", "--json"]).await.ok();
     let out = run.json();
@@ -187,11 +187,15 @@ async fn the_demo_replicates_its_encoded_clip_a_rerun_copies_nothing_and_both_or
         files.contains(&"Mirrorcast Demo.ism") && files.contains(&"Mirrorcast Demo_1280x720_3400.mp4"),
         "{files:?}"
     );
-    assert_eq!(out["replication"]["totals"]["copied"], files.len(), "{out}");
+    // All of A goes to B and is verified: the encode and its source clip (one file).
+    assert_eq!(out["replication"]["totals"]["copied"], files.len() + 1, "{out}");
     assert_eq!(out["rerun"]["copied"], 0);
-    assert_eq!(out["rerun"]["skipped"], files.len());
-    let urls = out["replication"]["assets"][0]["urls"].as_array().unwrap();
-    assert!(urls.iter().any(|u| u["format"] == "hls"));
+    assert_eq!(out["rerun"]["skipped"], files.len() + 1);
+    let assets = out["replication"]["assets"].as_array().unwrap();
+    let encoded = assets.iter().find(|a| a["id"] == out["asset"]["id"]).unwrap_or_else(|| panic!("{out}"));
+    assert!(encoded["urls"].as_array().unwrap().iter().any(|u| u["format"] == "hls"));
+    assert_eq!(assets.len(), 2, "{assets:?}");
+    assert_eq!(out["verify"]["assets"].as_array().unwrap().len(), 2, "verify checks all of A: {}", out["verify"]);
     assert_eq!(out["verify"]["identical"], true, "{}", out["verify"]);
     // Both data centers' origins served HLS and DASH that ffmpeg read to the end of the 10 s clip,
     // from URLs that differ only in their host.

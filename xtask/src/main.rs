@@ -4,7 +4,8 @@
 //! - `tidy`:  the crate graph against ARCHITECTURE.md's crate-edge rules; no unused dependency.
 //! - `test`:  tidy, setup, then the whole test suite.
 //! - `ci`:    fmt check, clippy with warnings denied, then `test`.
-//! - `demo`:  setup, then `mirrorcast demo` (Azurite started by mirrorcast itself).
+//! - `demo`:  setup, then `mirrorcast demo` (Azurite started by mirrorcast itself; on a terminal it stays
+//!   up serving the front's page until Ctrl-C; `--exit` stops after the summary).
 //! - `bench`: setup, then the benchmarks; results as a table and as JSON.
 //! - `drill`: setup, then the failover rehearsal: A and B on Azurite, A killed mid-stream, the viewer's report.
 
@@ -37,9 +38,8 @@ fn main() -> Result<()> {
         }
         Some("demo") => {
             setup(&root)?;
-            run(Command::new("cargo")
-                .args(["run", "--quiet", "--release", "-p", "mirrorcast", "--", "demo"])
-                .args(&args[1..]))
+            // Not --quiet: the first (release) build takes minutes, and cargo's progress shows it.
+            demo(Command::new("cargo").args(["run", "--release", "-p", "mirrorcast", "--", "demo"]).args(&args[1..]))
         }
         Some("bench") => {
             setup(&root)?;
@@ -193,6 +193,19 @@ fn setup_azurite(root: &Path) -> Result<()> {
 
 fn test(extra: &[String]) -> Result<()> {
     run(Command::new("cargo").args(["test", "--workspace", "--all-targets"]).args(extra))
+}
+
+/// Runs the demo in place of xtask (on Unix: exec), so a Ctrl-C reaches the demo alone and the
+/// shell gets its prompt back only once the demo has stopped its servers.
+fn demo(cmd: &mut Command) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let e = cmd.exec();
+        bail!("cannot run {cmd:?}: {e}");
+    }
+    #[cfg(not(unix))]
+    run(cmd)
 }
 
 /// Runs `cmd` to its end; an error naming the command if it cannot start or exits unsuccessfully.

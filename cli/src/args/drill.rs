@@ -34,6 +34,10 @@ impl DrillArgs {
             "dash" => vec![StreamFormat::Dash],
             _ => vec![StreamFormat::Hls, StreamFormat::Dash],
         };
+        let request_timeout = self.request_timeout_secs.map_or(self.request_timeout, std::time::Duration::from_secs);
+        if !(std::time::Duration::from_secs(1)..=std::time::Duration::from_secs(600)).contains(&request_timeout) {
+            return Err(Error::invalid_input("--request-timeout must be from 1s to 10m").into());
+        }
         Ok(DrillConfig {
             base,
             locator,
@@ -48,8 +52,48 @@ impl DrillArgs {
             buffer: self.buffer,
             max_stall: self.max_stall,
             retries: self.retries,
-            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
+            request_timeout,
             save: self.save,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::args::{Cli, Command};
+
+    fn resolve(flags: &[&str]) -> anyhow::Result<mirrorcast_drill::DrillConfig> {
+        let base = [
+            "mirrorcast",
+            "drill",
+            "--front",
+            "http://127.0.0.1:8000",
+            "--locator",
+            "0b0e6d5c-8a1f-4f5e-9f1a-2c3d4e5f6a7b",
+        ];
+        let cli = Cli::try_parse_from(base.iter().chain(&["--ism", "A.ism"]).chain(flags)).unwrap();
+        let Command::Drill(args) = cli.command else { unreachable!("parsed as drill") };
+        args.resolve()
+    }
+
+    #[test]
+    fn the_request_timeout_is_a_duration_and_the_old_seconds_flag_still_works() {
+        let timeout = |flags: &[&str]| resolve(flags).map(|c| c.request_timeout.as_millis()).map_err(|e| e.to_string());
+        assert_eq!(timeout(&[]), Ok(10_000), "the default");
+        assert_eq!(timeout(&["--request-timeout", "2500ms"]), Ok(2_500));
+        assert_eq!(timeout(&["--request-timeout-secs", "3"]), Ok(3_000));
+        assert_eq!(timeout(&["--request-timeout", "11m"]), Err("--request-timeout must be from 1s to 10m".to_owned()));
+    }
+
+    #[test]
+    fn media_spans_take_durations_and_the_bare_seconds_they_took_before() {
+        let config =
+            resolve(&["--kill-at", "1m", "--duration", "90", "--buffer", "2500ms", "--max-stall", "1.5"]).unwrap();
+        assert_eq!((config.kill_at, config.duration), (Some(60.0), Some(90.0)));
+        assert_eq!((config.buffer, config.max_stall, config.start_buffer), (2.5, 1.5, 2.0));
+        let defaults = resolve(&[]).unwrap();
+        assert_eq!((defaults.buffer, defaults.max_stall), (4.0, 0.0));
     }
 }

@@ -25,9 +25,9 @@ pub(crate) struct CreateLocator {
     /// Used by a SAS locator only.
     pub permissions: Permissions,
     /// Validity: 1..=36500 days (default 365 for origin, 1 for sas), starting
-    /// `backdate_minutes` (0..=1440) in the past.
+    /// `backdate` (at most a day) in the past.
     pub days: u64,
-    pub backdate_minutes: i64,
+    pub backdate: chrono::Duration,
     pub reveal: bool,
 }
 
@@ -35,15 +35,28 @@ impl LocatorCommand {
     /// `json`: the global `--json`, which `--output` formats defer to.
     pub(crate) fn resolve(self, json: bool) -> anyhow::Result<LocatorTask> {
         Ok(match self {
-            LocatorCommand::Create { dc, asset, locator_type, id, days, backdate_minutes, permissions, reveal } => {
+            LocatorCommand::Create {
+                dc,
+                asset,
+                locator_type,
+                id,
+                days,
+                backdate,
+                backdate_minutes,
+                permissions,
+                reveal,
+            } => {
                 let asset = AssetId::parse_any(&asset)?;
                 let locator_type: LocatorType = locator_type.parse()?;
                 let id = id.as_deref().map(LocatorId::parse).transpose()?.unwrap_or_default();
                 let permissions: Permissions = permissions.parse()?;
                 let days = days.unwrap_or(if locator_type == LocatorType::Sas { 1 } else { 365 });
-                if days == 0 || days > 36_500 || !(0..=1440).contains(&backdate_minutes) {
-                    return Err(Error::invalid_input("--days must be 1..=36500 and --backdate-minutes 0..=1440").into());
+                // --backdate and --backdate-minutes are bounded by their parsers.
+                if days == 0 || days > 36_500 {
+                    return Err(Error::invalid_input("--days must be 1..=36500").into());
                 }
+                let backdate = backdate_minutes.map_or(backdate, |m| std::time::Duration::from_secs(m as u64 * 60));
+                let backdate = chrono::Duration::from_std(backdate)?;
                 LocatorTask::Create(CreateLocator {
                     dc: dc.dc,
                     asset,
@@ -51,7 +64,7 @@ impl LocatorCommand {
                     id,
                     permissions,
                     days,
-                    backdate_minutes,
+                    backdate,
                     reveal,
                 })
             }

@@ -21,8 +21,11 @@ impl ServeArgs {
         if self.index_cache_mib == 0 {
             return Err(Error::invalid_input("--index-cache-mib must be at least 1").into());
         }
-        if self.upstream_timeout_secs == 0 {
-            return Err(Error::invalid_input("--upstream-timeout-secs must be at least 1").into());
+        let upstream_timeout = self.upstream_timeout_secs.map_or(self.upstream_timeout, Duration::from_secs);
+        if upstream_timeout < Duration::from_secs(1) {
+            let flag =
+                if self.upstream_timeout_secs.is_some() { "--upstream-timeout-secs" } else { "--upstream-timeout" };
+            return Err(Error::invalid_input(format!("{flag} must be at least 1s")).into());
         }
         if self.max_connections == 0 {
             return Err(Error::invalid_input("--max-connections must be at least 1").into());
@@ -31,7 +34,7 @@ impl ServeArgs {
             dc: self.dc.dc,
             listen: self.listen,
             index_cache_bytes: self.index_cache_mib * 1024 * 1024,
-            upstream_timeout: Duration::from_secs(self.upstream_timeout_secs),
+            upstream_timeout,
             max_connections: self.max_connections,
         })
     }
@@ -53,13 +56,17 @@ mod tests {
     fn serve_limits_of_zero_are_refused_by_name_before_anything_is_bound() {
         for (flag, message) in [
             ("--index-cache-mib", "--index-cache-mib must be at least 1"),
-            ("--upstream-timeout-secs", "--upstream-timeout-secs must be at least 1"),
+            ("--upstream-timeout-secs", "--upstream-timeout-secs must be at least 1s"),
+            ("--upstream-timeout", "--upstream-timeout must be at least 1s"),
             ("--max-connections", "--max-connections must be at least 1"),
         ] {
-            let error = resolve(&[flag, "0"]).err().map(|e| e.to_string());
+            let zero = if flag == "--upstream-timeout" { "0s" } else { "0" };
+            let error = resolve(&[flag, zero]).err().map(|e| e.to_string());
             assert_eq!(error.as_deref(), Some(message));
         }
         let serve = resolve(&["--index-cache-mib", "2", "--upstream-timeout-secs", "3"]).unwrap();
         assert_eq!((serve.index_cache_bytes, serve.upstream_timeout.as_secs()), (2 * 1024 * 1024, 3));
+        assert_eq!(resolve(&["--upstream-timeout", "1500ms"]).unwrap().upstream_timeout.as_millis(), 1500);
+        assert_eq!(resolve(&[]).unwrap().upstream_timeout.as_secs(), 10, "the default");
     }
 }

@@ -63,7 +63,7 @@ async fn list(ctx: &Context<'_>, dc: &str, format: Format) -> anyhow::Result<Exi
                         format!("{:?}", r.asset.options),
                         r.files.len().to_string(),
                         origin_locators_cell(r, &locators),
-                        r.asset.created.format("%Y-%m-%d %H:%M").to_string(),
+                        output::time(r.asset.created),
                     ]
                 })
                 .collect();
@@ -130,14 +130,14 @@ async fn show(ctx: &Context<'_>, dc: &str, id: &AssetId, format: Format) -> anyh
                 output::printable(&a.name),
                 a.container,
                 a.options,
-                a.created
+                output::time(a.created)
             );
             outln!();
             files_table(&record.files);
             outln!();
             let rows: Vec<Vec<String>> = locators
                 .iter()
-                .map(|l| vec![l.id.to_string(), l.locator_type.to_string(), l.expiration.to_rfc3339()])
+                .map(|l| vec![l.id.to_string(), l.locator_type.to_string(), output::time(l.expiration)])
                 .collect();
             output::table(&["LOCATOR", "TYPE", "EXPIRES"], &rows);
         }

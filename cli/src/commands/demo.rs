@@ -3,8 +3,15 @@
 //! synthetic asset if ffmpeg is missing), publishes it with an origin locator,
 //! replicates it to B, verifies the copy, serves A and B on two loopback ports
 //! with the in-process origin, plays HLS and DASH from both with ffmpeg, and
-//! prints the URLs and what played.
+//! prints the URLs and what played. The source clip is replicated with its
+//! encode: B holds all of A, and verify checks all of A.
+//!
+//! On a terminal (or with `--keep-running`) it then stays up: the front's page
+//! plays the asset through A and B with a switch that makes A fail
+//! ([`super::demo_live`]), until Ctrl-C. Off a terminal, or with `--exit`, the
+//! summary is its last output.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -21,6 +28,7 @@ use mirrorcast_core::streaming::StreamingUrls;
 use mirrorcast_http::{serve, ConnectionLimits, Shutdown};
 use mirrorcast_origin::{router, Origin, OriginConfig};
 
+use super::demo_live::{self, LiveFront, Outage};
 use crate::args::DemoArgs;
 use crate::context::Context;
 use crate::output;
@@ -32,21 +40,23 @@ pub(crate) async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<Exi
     let store_b: Arc<dyn BlobStore> = Arc::new(dcs.b.store());
     // Each data center gets its own origin on a free loopback port; the URLs differ only in host.
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let (origin_a, serving_a) = start_origin(store_a.clone(), stopped.clone()).await?;
-    let (origin_b, serving_b) = start_origin(store_b.clone(), stopped).await?;
+    // A's origin behind the switch the live page flips (off until then).
+    let outage = Outage::default();
+    let (origin_a, serving_a) = start_origin(store_a.clone(), stopped.clone(), Some(&outage)).await?;
+    let (origin_b, serving_b) = start_origin(store_b.clone(), stopped.clone(), None).await?;
     let (origin_a, origin_b) = (origin_a.as_str(), origin_b.as_str());
     let catalog = Catalog::new(store_a.clone());
 
-    let (asset, record, played_with) = match mirrorcast_encode::Ffmpeg::locate().await {
+    let (asset, record, source, played_with) = match mirrorcast_encode::Ffmpeg::locate().await {
         Ok(ffmpeg) => {
             let player = ffmpeg.ffmpeg.clone();
-            let (asset, record) = encode_clip(ffmpeg, &catalog).await?;
-            (asset, record, Some(player))
+            let (asset, record, source) = encode_clip(ffmpeg, &catalog).await?;
+            (asset, record, Some(source), Some(player))
         }
         Err(e) => {
             errln!("note: {e}\nnote: publishing a synthetic sample asset instead of a real encode");
             let (asset, record) = synthetic(&catalog).await?;
-            (asset, record, None)
+            (asset, record, None, None)
         }
     };
     let primary = record.files.iter().find(|f| f.is_primary).map(|f| f.name.clone()).unwrap_or_default();
@@ -63,19 +73,21 @@ pub(crate) async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<Exi
         Side { name: "b", catalog: &catalog_b, origin: origin_b },
         ReplicateOptions::default(),
     );
-    let report = replicator.run(&Selection::Assets(vec![asset.id])).await?;
-    let again = replicator.run(&Selection::Assets(vec![asset.id])).await?;
+    // All of A: the encode and its source clip, so "B holds everything A serves" is about all of A.
+    let report = replicator.run(&Selection::All).await?;
+    let again = replicator.run(&Selection::All).await?;
     let audit = mirrorcast_verify::verify(
         ("a", store_a.clone(), origin_a),
         ("b", catalog_b.store().clone(), origin_b),
-        Some(&[asset.id]),
+        None,
         &mirrorcast_verify::VerifyOptions { deep: true, ..Default::default() },
     )
     .await?;
 
     // Played only from a real encode (the synthetic asset's media bytes are placeholders).
     let mut playback = Vec::new();
-    if let (Some(ffmpeg), Some(asset_urls)) = (&played_with, report.assets.first()) {
+    let encoded = report.assets.iter().find(|a| a.id == asset.id);
+    if let (Some(ffmpeg), Some(asset_urls)) = (&played_with, encoded) {
         for pair in asset_urls.urls.iter().filter(|p| p.format == "hls" || p.format == "dash") {
             for (dc, url) in [("a", &pair.source), ("b", &pair.target)] {
                 errln!("playing {} from {dc} with ffmpeg…", pair.format);
@@ -99,6 +111,9 @@ pub(crate) async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<Exi
         outln!("data center A: {}", dcs.a.store().describe());
         outln!("data center B: {}", dcs.b.store().describe());
         outln!("asset {} \"{}\": {} files, {}", asset.id, asset.name, record.files.len(), output::bytes(total_bytes));
+        if let Some(source) = &source {
+            outln!("source clip: asset {} \"{}\", kept in A and replicated with its encode", source.id, source.name);
+        }
         outln!("origin locator {} (same id in A and B)", locator.id);
         let t = &report.totals;
         let strategies: Vec<String> = t.counts.strategies.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -117,7 +132,8 @@ pub(crate) async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<Exi
         );
         let c = &audit.counts;
         outln!(
-            "verify --deep: {} checks same, {} missing, {} extra, {} differ, {} errors: {}",
+            "verify --deep, all of A ({} assets): {} checks same, {} missing, {} extra, {} differ, {} errors: {}",
+            audit.assets.len(),
             c.same,
             c.missing,
             c.extra,
@@ -126,7 +142,7 @@ pub(crate) async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<Exi
             if audit.identical { "B holds everything A serves" } else { "NOT identical" }
         );
         outln!("streaming URLs, A then B (only the base differs):");
-        for pair in report.assets.iter().flat_map(|a| &a.urls) {
+        for pair in encoded.iter().flat_map(|a| &a.urls) {
             outln!("  {:<10} {}\n  {:<10} {}", pair.format, pair.source, "", pair.target);
         }
         if played_with.is_none() {
@@ -145,40 +161,78 @@ pub(crate) async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<Exi
     if !played_all {
         anyhow::bail!("the demo streams did not play from both data centers");
     }
-    if args.keep_running {
-        let dir = std::env::temp_dir().join(format!("mirrorcast-demo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let env_file = dir.join("env");
-        std::fs::write(
-            &env_file,
-            format!(
-                "export MIRRORCAST_DC_A='{}'\nexport MIRRORCAST_DC_B='{}'\nexport MIRRORCAST_ORIGIN_A='{origin_a}'\nexport MIRRORCAST_ORIGIN_B='{origin_b}'\n",
-                dcs.a.connection_string, dcs.b.connection_string
-            ),
-        )?;
-        restrict(&env_file)?;
-        errln!(
-            "Azurite and the origins ({origin_a}, {origin_b}) keep running; `source {}` in another shell to use `--dc a` / `--dc b`. Ctrl-C stops them.",
-            env_file.display()
+    let stays_up = args.keep_running || (!args.exit && !ctx.json && std::io::stdout().is_terminal());
+    if stays_up {
+        // Watched before the page's line is printed: a Ctrl-C right after it stops everything in order.
+        let shutdown = Shutdown::watch()?;
+        let env_dir = write_env_file(&dcs, origin_a, origin_b)?;
+        let page = format!(
+            "data centers: `source {}` in another shell to use them with --dc a / --dc b",
+            env_dir.join("env").display()
         );
-        Shutdown::watch()?.requested().await;
-        let _ = std::fs::remove_dir_all(&dir);
+        if ctx.json {
+            errln!("{page}");
+        } else {
+            outln!("{page}");
+        }
+        let mut front_stopped = stopped.clone();
+        let stopped_too = async move {
+            let _ = front_stopped.wait_for(|stopped| *stopped).await;
+        };
+        let players = demo_live::players(args.players);
+        let front = LiveFront::start(origin_a, origin_b, players, outage, stopped_too).await?;
+        let stream = StreamingUrls::new("", &locator.id, &primary).hls_cmaf;
+        let line = format!("the demo plays at {} (make A fail there) - Ctrl-C to stop", front.page_url(&stream));
+        if ctx.json {
+            errln!("{line}");
+        } else {
+            outln!("{line}");
+        }
+        shutdown.requested().await;
+        let _ = stop.send(true);
+        front.stopped().await;
+        let _ = tokio::join!(serving_a, serving_b);
+        let _ = std::fs::remove_dir_all(&env_dir);
+        drop(dcs);
+        errln!("stopped: the front, both origins and Azurite");
+        return Ok(ExitCode::SUCCESS);
     }
     let _ = stop.send(true);
     let _ = tokio::join!(serving_a, serving_b);
-    errln!("origins stopped");
     Ok(ExitCode::SUCCESS)
 }
 
+/// Writes the data centers' connection strings and origins as shell exports into a folder of
+/// its own (readable by its owner only: they hold account keys); returns the folder.
+fn write_env_file(dcs: &TwoDataCenters, origin_a: &str, origin_b: &str) -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("mirrorcast-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let env_file = dir.join("env");
+    std::fs::write(
+        &env_file,
+        format!(
+            "export MIRRORCAST_DC_A='{}'\nexport MIRRORCAST_DC_B='{}'\nexport MIRRORCAST_ORIGIN_A='{origin_a}'\nexport MIRRORCAST_ORIGIN_B='{origin_b}'\n",
+            dcs.a.connection_string, dcs.b.connection_string
+        ),
+    )?;
+    restrict(&env_file)?;
+    Ok(dir)
+}
+
 /// Starts the origin of one data center on a free loopback port; it stops when `stop` turns true.
+/// `outage`, when given, is the switch that makes it fail.
 async fn start_origin(
     store: Arc<dyn BlobStore>,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    outage: Option<&Outage>,
 ) -> anyhow::Result<(String, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let config = OriginConfig::default();
-    let app = router(Origin::new(store, config));
+    let mut app = router(Origin::new(store, config));
+    if let Some(outage) = outage {
+        app = outage.gate(app);
+    }
     let stopped = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
@@ -227,11 +281,11 @@ async fn play(ffmpeg: &std::path::Path, dc: &'static str, format: &str, url: &st
 
 /// A ~10 s 1280x720 clip from ffmpeg's test sources (a space in its name, as
 /// real uploads have), uploaded as a mezzanine asset and encoded with the
-/// adaptive-streaming preset; returns the encoded asset.
+/// adaptive-streaming preset; returns the encoded asset, then the source's (kept in A).
 async fn encode_clip(
     ffmpeg: mirrorcast_encode::Ffmpeg,
     catalog: &Catalog,
-) -> anyhow::Result<(Asset, mirrorcast_core::catalog::AssetRecord)> {
+) -> anyhow::Result<(Asset, mirrorcast_core::catalog::AssetRecord, Asset)> {
     let dir = tempfile::tempdir()?;
     let clip = dir.path().join("Mirrorcast Demo.mp4");
     errln!("making a 10 s 1280x720 test clip with ffmpeg {}…", ffmpeg.version);
@@ -265,7 +319,7 @@ async fn encode_clip(
         (state, _) => anyhow::bail!("the demo encode ended {state}: {}", done.job.error.unwrap_or_default()),
     };
     let record = catalog.get_asset(&out).await?.value;
-    Ok((record.asset.clone(), record))
+    Ok((record.asset.clone(), record, mezzanine))
 }
 
 /// Without ffmpeg: a synthetic encoded asset (valid manifests, placeholder media bytes).

@@ -27,7 +27,7 @@ pub(crate) async fn run(ctx: &Context<'_>, command: JobCommand) -> anyhow::Resul
                             j.shown_state(now),
                             format!("{:.0}%", j.progress),
                             j.output_asset.map(|a| a.to_string()).unwrap_or_default(),
-                            j.created.format("%Y-%m-%d %H:%M:%S").to_string(),
+                            output::time(j.created),
                         ]
                     })
                     .collect();
@@ -55,8 +55,8 @@ pub(crate) async fn run(ctx: &Context<'_>, command: JobCommand) -> anyhow::Resul
                     record.preset,
                     record.input_asset,
                     record.output_asset.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
-                    record.created.to_rfc3339(),
-                    record.ended.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into()),
+                    output::time(record.created),
+                    record.ended.map(output::time).unwrap_or_else(|| "-".into()),
                 );
                 if let Some(e) = &record.error {
                     outln!("error:     {e}");

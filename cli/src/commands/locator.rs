@@ -76,10 +76,10 @@ pub(crate) async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::R
 }
 
 async fn create(ctx: &Context<'_>, task: CreateLocator) -> anyhow::Result<()> {
-    let CreateLocator { dc, asset, locator_type, id, permissions, days, backdate_minutes, reveal } = task;
+    let CreateLocator { dc, asset, locator_type, id, permissions, days, backdate, reveal } = task;
     let dc = ctx.dc(&dc)?;
     let catalog = dc.catalog();
-    let start = Utc::now() - Duration::minutes(backdate_minutes);
+    let start = Utc::now() - backdate;
     let expiration = start + Duration::days(days as i64);
     let record = catalog.get_asset(&asset).await?.value;
     match locator_type {
@@ -164,8 +164,8 @@ async fn list(ctx: &Context<'_>, dc: &str, asset: Option<&AssetId>, format: Form
                         l.id.to_string(),
                         l.locator_type.to_string(),
                         l.asset_id.to_string(),
-                        l.start_time.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                        l.expiration.to_rfc3339(),
+                        l.start_time.map(output::time).unwrap_or_default(),
+                        output::time(l.expiration),
                         serves_of(l).0.to_owned(),
                     ]
                 })
@@ -218,7 +218,7 @@ async fn urls(ctx: &Context<'_>, dc: &str, asset: &AssetId) -> anyhow::Result<()
         output::json(&all)?;
     } else {
         for u in &all {
-            outln!("locator {} (expires {}, serves {})", u.locator, u.expiration.to_rfc3339(), u.serves);
+            outln!("locator {} (expires {}, serves {})", u.locator, output::time(u.expiration), u.serves);
             if let Some(why) = &u.not_served_because {
                 outln!("  not servable: {why}");
             }
@@ -315,7 +315,7 @@ async fn revoke_if_grant(dc: &crate::datacenter::DataCenter, id: &LocatorId) -> 
         Some(("source", containers)) => errln!(
             "note: copy grant {id} was for source container(s) '{}': its tokens expire at {}; the next replicate of those assets drops its stored policy there",
             containers.join(", "),
-            locator.expiration.format("%Y-%m-%d %H:%M:%SZ")
+            output::time(locator.expiration)
         ),
         _ => {}
     }

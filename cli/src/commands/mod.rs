@@ -3,6 +3,7 @@
 mod adopt;
 mod asset;
 mod demo;
+mod demo_live;
 mod drill;
 mod encode;
 mod front;

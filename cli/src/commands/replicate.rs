@@ -29,13 +29,11 @@ pub(crate) async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Resul
         },
     };
     let ids = args.pair.assets.iter().map(|a| AssetId::parse_any(a)).collect::<Result<Vec<_>, _>>()?;
-    if args.concurrency == 0 || !(1..=4000).contains(&args.block_size_mib) || !(5..=10_080).contains(&args.sas_minutes)
-    {
-        return Err(Error::invalid_input(
-            "--concurrency must be >= 1, --block-size-mib 1..=4000, --sas-minutes 5..=10080",
-        )
-        .into());
+    // --sas-lifetime and --sas-minutes are bounded by their parsers.
+    if args.concurrency == 0 || !(1..=4000).contains(&args.block_size_mib) {
+        return Err(Error::invalid_input("--concurrency must be >= 1, --block-size-mib 1..=4000").into());
     }
+    let sas_lifetime = args.sas_minutes.map_or(args.sas_lifetime, |m| std::time::Duration::from_secs(m as u64 * 60));
     if args.pair.from.eq_ignore_ascii_case(&args.pair.to) {
         return Err(
             Error::invalid_input(format!("--from and --to name the same data center '{}'", args.pair.from)).into()
@@ -65,7 +63,7 @@ pub(crate) async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Resul
         block_size: args.block_size_mib * 1024 * 1024,
         dry_run: args.dry_run,
         shard,
-        sas_lifetime: chrono::Duration::minutes(args.sas_minutes),
+        sas_lifetime: chrono::Duration::from_std(sas_lifetime)?,
         deep: args.deep,
         delete: args
             .delete
@@ -137,7 +135,7 @@ fn print_report(report: &RunReport) {
             a.credential,
             a.permissions.as_deref().map(|p| format!(" granting '{p}'")).unwrap_or_default(),
             a.needed,
-            a.expiry.map(|e| format!(", expires {}", e.format("%Y-%m-%d %H:%M:%SZ"))).unwrap_or_default(),
+            a.expiry.map(|e| format!(", expires {}", output::time(e))).unwrap_or_default(),
             if a.read_only { ", read-only secondary endpoint" } else { "" },
         );
     }
