@@ -55,7 +55,8 @@ pub struct Index {
     pub tracks: Vec<TrackIndex>,
     /// The moov declares movie fragments (`mvex`): the samples, or most of them, are in
     /// `moof`s after it (live archives, Smooth-encoded `.ismv`/`.isma`, CMAF tracks), which
-    /// this index does not hold. Such a file cannot be cut from its moov alone.
+    /// [`Index::from_moov`] does not hold: such a file cannot be cut from its moov alone
+    /// ([`crate::fragmented_index`] reads its moofs into an index that is not fragmented).
     pub fragmented: bool,
 }
 
@@ -269,6 +270,14 @@ impl TrackIndex {
             media_start,
             fragments: Vec::new(),
         };
+        track.recut()?;
+        Ok(track)
+    }
+
+    /// Cuts the samples into fragments again (after [`crate::fragmented_index`] added the
+    /// samples of the moofs) and checks each fragment's bytes.
+    pub(crate) fn recut(&mut self) -> Result<()> {
+        let track = self;
         track.fragments = track.cut(FRAGMENT_SECONDS);
         for f in &track.fragments {
             let range = track.byte_range(f);
@@ -283,7 +292,7 @@ impl TrackIndex {
                 return Err(FormatError::new("samples of a fragment overlap in the file"));
             }
         }
-        Ok(track)
+        Ok(())
     }
 
     pub(crate) fn is_sync(&self, sample: usize) -> bool {
