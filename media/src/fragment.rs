@@ -345,6 +345,24 @@ impl TrackIndex {
         (f.first..f.end).map(|i| self.info.sample_sizes[i] as u64).sum()
     }
 
+    /// How long the track is presented, in its timescale: its samples' durations summed, or
+    /// longer when composition offsets put samples past that and no edit list takes it back (a
+    /// fragmented MP4 without an edit list presents its B-frame delay after its last decode end).
+    pub fn presentation_duration(&self) -> u64 {
+        let decoded: u64 = self.fragments.iter().map(|f| f.duration).sum();
+        let Some(cto) = &self.composition_offsets else { return decoded };
+        let times = &self.info.decode_times;
+        let end = (0..cto.len().min(times.len()).min(self.durations.len()))
+            .map(|i| {
+                let offset = if self.signed_offsets { cto[i] as i32 as i128 } else { cto[i] as i128 };
+                times[i] as i128 + offset + self.durations[i] as i128
+            })
+            .max()
+            .unwrap_or(0);
+        let shown = end - times.first().copied().unwrap_or(0) as i128 - self.media_start as i128;
+        decoded.max(u64::try_from(shown).unwrap_or(0))
+    }
+
     /// Highest bits per second over the fragments.
     pub fn peak_bitrate(&self) -> u64 {
         let ts = self.info.timescale.max(1) as f64;

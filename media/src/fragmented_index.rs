@@ -660,6 +660,15 @@ pub(crate) mod tests {
                 if handler == "vide" {
                     assert_eq!(track.fragments.len(), 4, "{name}: 7 s cut at the 2 s key frames");
                 }
+                let decoded: u64 = track.fragments.iter().map(|f| f.duration).sum();
+                let delay = match (name, handler) {
+                    // No edit list: the B-frame delay (2 frames at 25 fps) is presented after the last decode end.
+                    ("mfra.mp4" | "plain.mp4" | "sidx.mp4" | "moov_first.mp4", "vide") => {
+                        track.info.timescale as u64 * 2 / 25
+                    }
+                    _ => 0,
+                };
+                assert_eq!(track.presentation_duration(), decoded + delay, "{name} {handler}");
                 let mut out = index.init_segment(track).unwrap();
                 for (n, f) in track.fragments.iter().enumerate() {
                     let r = track.byte_range(f);
