@@ -22,7 +22,7 @@ fn fragmented() -> &'static [u8] {
 }
 
 /// Where the body of the first box at `path` (top-level first) starts in `file`.
-fn body_of(file: &[u8], path: &[&[u8; 4]]) -> usize {
+pub(crate) fn body_of(file: &[u8], path: &[&[u8; 4]]) -> usize {
     let (mut at, mut end) = (0, file.len());
     for kind in path {
         loop {

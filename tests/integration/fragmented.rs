@@ -71,22 +71,8 @@ async fn fragmented_renditions_play_their_sources_packets_in_every_format_from_a
     video(&with_mfra, "256x144", &[&timescale[..], &["-movflags", CMAF_FLAGS]].concat());
     let no_mfra = format!("{CMAF_FLAGS}+skip_trailer");
     video(&without_mfra, "160x90", &[&timescale[..], &["-movflags", &no_mfra]].concat());
-    let out = ffmpeg(&[
-        "-v",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine",
-        "-t",
-        "6",
-        "-c:a",
-        "aac",
-        "-f",
-        "ismv",
-        "-y",
-        isma.to_str().unwrap(),
-    ]);
+    let sine: Vec<&str> = "-v error -f lavfi -i sine -t 6 -c:a aac -f ismv -y".split(' ').collect();
+    let out = ffmpeg(&[&sine[..], &[isma.to_str().unwrap()]].concat());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let tail = |p: &Path| std::fs::read(p).unwrap().iter().rev().skip(8).take(4).rev().copied().collect::<Vec<u8>>();
     assert_eq!(tail(&with_mfra), b"mfro", "an mfra closes the file");
