@@ -68,6 +68,30 @@ fn a_moof_claiming_2_pow_32_samples_is_refused_not_allocated() {
     let lie = with(file, at, &flags_only_data_offset);
     let e = refused(&with(&lie, at + 4, &u32::MAX.to_be_bytes()));
     assert!(e.contains("claims 4294967295 samples") && e.contains("per track"), "{e}");
+    // Under the per-track cap, but more empty default-sized samples than the file has bytes.
+    let e = refused(&with(&lie, at + 4, &(crate::mp4::MAX_SAMPLES - 1).to_be_bytes()));
+    assert!(e.contains(&format!("claims {} samples", crate::mp4::MAX_SAMPLES - 1)), "{e}");
+}
+
+/// A moof of many one-sample truns is read in time proportional to it (the per-track sample
+/// count is kept, not recounted per trun: 200,000 truns took minutes that way). Their samples
+/// sit at the moof (data offset 0), outside its mdat.
+#[test]
+fn a_moof_of_many_truns_is_read_through_and_refused() {
+    let file = fragmented();
+    let moof = body_of(file, &[b"moof"]) - 8;
+    let traf = body_of(file, &[b"moof", b"traf"]) - 8;
+    let size = |at: usize| u32::from_be_bytes(file[at..at + 4].try_into().unwrap()) as usize;
+    // 200,000 truns of one default sample each appended to the first traf (moof and traf resized).
+    let trun = [&20u32.to_be_bytes()[..], b"trun", &[0, 0, 0, 1], &1u32.to_be_bytes(), &0u32.to_be_bytes()].concat();
+    let extra = trun.len() * 200_000;
+    let mut lie = file[..traf + size(traf)].to_vec();
+    lie.extend(std::iter::repeat_n(&trun[..], 200_000).flatten());
+    lie.extend_from_slice(&file[traf + size(traf)..]);
+    lie[moof..moof + 4].copy_from_slice(&((size(moof) + extra) as u32).to_be_bytes());
+    lie[traf..traf + 4].copy_from_slice(&((size(traf) + extra) as u32).to_be_bytes());
+    let e = refused(&lie);
+    assert!(e.contains("outside its mdat"), "{e}");
 }
 
 #[test]

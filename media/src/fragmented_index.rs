@@ -306,6 +306,7 @@ impl FragmentedIndexer {
         // Without a base data offset or default-base-is-moof, the first traf's data starts at the
         // moof and each next traf's where the previous one's ended.
         let mut previous_traf_end = moof_at;
+        let mut in_this_moof = vec![0usize; self.index.tracks.len()];
         for traf in children(moof.body) {
             let traf = traf?;
             if &traf.kind != b"traf" {
@@ -388,16 +389,20 @@ impl FragmentedIndexer {
                 }
                 let first_flags = if flags & 0x4 != 0 { Some(c.u32()?) } else { None };
                 let entry = [0x100, 0x200, 0x400, 0x800].iter().filter(|&&f| flags & f != 0).count() * 4;
-                let already = self.index.tracks[track].offsets.len()
-                    + placed.iter().filter(|p: &&Placed| p.track == track).count();
+                let already = self.index.tracks[track].offsets.len() + in_this_moof[track];
+                // Without a size per sample, each takes the default size (at least a byte, or a
+                // 100-byte moof could claim millions of empty samples): they must fit in the file.
+                let sized_by_default = flags & 0x200 == 0;
                 if count as usize > MAX_SAMPLES as usize - already.min(MAX_SAMPLES as usize)
                     || (entry > 0 && count as usize > c.rest().len() / entry)
+                    || (sized_by_default && count as u64 * d.size.max(1) as u64 > self.file_len - moof_at)
                 {
                     return Err(FormatError::new(format!(
                         "a trun of track {track_id} claims {count} samples in {} bytes (at most {MAX_SAMPLES} per track)",
                         c.rest().len()
                     )));
                 }
+                in_this_moof[track] += count as usize;
                 for i in 0..count {
                     let duration = if flags & 0x100 != 0 { c.u32()? } else { d.duration };
                     let size = if flags & 0x200 != 0 { c.u32()? } else { d.size };
