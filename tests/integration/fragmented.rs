@@ -139,6 +139,13 @@ async fn fragmented_renditions_play_their_sources_packets_in_every_format_from_a
             assert!(same_packets(&got, &want), "{dc} Smooth {kind} {bitrate}: {}", differences(&got, &want));
         }
     }
+
+    // verify --http compares what A and B serve of it: the same, every format.
+    let (a_url, b_url) = (format!("http://{}", a.addr), format!("http://{}", b.addr));
+    let args = ["verify", "--http", "--from", "a", "--to", "b", "--from-url", &a_url, "--to-url", &b_url, "--json"];
+    let audit = f.run(&args).await;
+    let report = audit.json();
+    assert_eq!((audit.code, &report["identical"]), (0, &serde_json::Value::Bool(true)), "{report:#}");
 }
 
 /// Where the body of the first box at `path` (top-level first) starts in `file`.
