@@ -55,7 +55,8 @@ pub struct Index {
     pub tracks: Vec<TrackIndex>,
     /// The moov declares movie fragments (`mvex`): the samples, or most of them, are in
     /// `moof`s after it (live archives, Smooth-encoded `.ismv`/`.isma`, CMAF tracks), which
-    /// this index does not hold. Such a file cannot be cut from its moov alone.
+    /// [`Index::from_moov`] does not hold: such a file cannot be cut from its moov alone
+    /// ([`crate::fragmented_index`] reads its moofs into an index that is not fragmented).
     pub fragmented: bool,
 }
 
@@ -280,6 +281,14 @@ impl TrackIndex {
             media_start,
             fragments: Vec::new(),
         };
+        track.recut()?;
+        Ok(track)
+    }
+
+    /// Cuts the samples into fragments again (after [`crate::fragmented_index`] added the
+    /// samples of the moofs) and checks each fragment's bytes.
+    pub(crate) fn recut(&mut self) -> Result<()> {
+        let track = self;
         track.fragments = track.cut(FRAGMENT_SECONDS);
         for f in &track.fragments {
             let range = track.byte_range(f);
@@ -294,7 +303,7 @@ impl TrackIndex {
                 return Err(FormatError::new("samples of a fragment overlap in the file"));
             }
         }
-        Ok(track)
+        Ok(())
     }
 
     pub(crate) fn is_sync(&self, sample: usize) -> bool {
@@ -345,6 +354,24 @@ impl TrackIndex {
     /// The bytes of a fragment's samples (their sizes summed; its byte range can be larger when tracks interleave).
     pub fn fragment_bytes(&self, f: &Fragment) -> u64 {
         (f.first..f.end).map(|i| self.info.sample_sizes[i] as u64).sum()
+    }
+
+    /// How long the track is presented, in its timescale: its samples' durations summed, or
+    /// longer when composition offsets put samples past that and no edit list takes it back (a
+    /// fragmented MP4 without an edit list presents its B-frame delay after its last decode end).
+    pub fn presentation_duration(&self) -> u64 {
+        let decoded: u64 = self.fragments.iter().map(|f| f.duration).sum();
+        let Some(cto) = &self.composition_offsets else { return decoded };
+        let times = &self.info.decode_times;
+        let end = (0..cto.len().min(times.len()).min(self.durations.len()))
+            .map(|i| {
+                let offset = if self.signed_offsets { cto[i] as i32 as i128 } else { cto[i] as i128 };
+                times[i] as i128 + offset + self.durations[i] as i128
+            })
+            .max()
+            .unwrap_or(0);
+        let shown = end - times.first().copied().unwrap_or(0) as i128 - self.media_start as i128;
+        decoded.max(u64::try_from(shown).unwrap_or(0))
     }
 
     /// Highest bits per second over the fragments.

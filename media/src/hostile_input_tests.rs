@@ -338,21 +338,8 @@ proptest! {
 fn patched(path: &[&[u8; 4]], offset: usize, bytes: &[u8]) -> Vec<u8> {
     let (file, _) = clip();
     let mut moov = moov_of(file).to_vec();
-    let mut at = 8; // the moov's body
-    let mut end = moov.len();
-    for kind in path {
-        loop {
-            assert!(at + 8 <= end, "no {} box", String::from_utf8_lossy(*kind));
-            let h = box_header(&moov[at..]).unwrap();
-            let size = h.size.unwrap() as usize;
-            if &h.kind == *kind {
-                end = at + size;
-                at += h.header_len as usize;
-                break;
-            }
-            at += size;
-        }
-    }
+    let in_moov: Vec<&[u8; 4]> = std::iter::once(b"moov").chain(path.iter().copied()).collect();
+    let at = crate::fragmented_hostile_tests::body_of(&moov, &in_moov);
     moov[at + offset..at + offset + bytes.len()].copy_from_slice(bytes);
     moov
 }

@@ -8,6 +8,7 @@
 //! - [`ism`]: the SMIL server manifest (`.ism`), model, reader and writer.
 //! - [`ismc`]: the Smooth Streaming client manifest (`.ismc`), model, reader and writer.
 //! - [`fragment`]: dynamic packaging: a sample index from `moov`, CMAF init and media segments.
+//! - [`fragmented_index`]: the index of a rendition whose samples are in `moof`s, by ranged reads.
 //! - [`smooth_fragment`]: Smooth Streaming fragments (`moof` with `tfxd`, `mdat`): writer and reader.
 //! - [`movie_fragment`]: a `moof` + `mdat` read back (the packagers' output is checked through it).
 //! - [`ts`]: MPEG-2 TS segments (H.264 Annex B, AAC in ADTS) for HLS version 3.
@@ -19,6 +20,7 @@ pub mod bmff;
 pub mod dash;
 pub mod encryption;
 pub mod fragment;
+pub mod fragmented_index;
 pub mod hls;
 pub mod ism;
 pub mod ismc;
@@ -29,6 +31,8 @@ pub mod ts;
 pub mod ts_reader;
 mod xml;
 
+#[cfg(test)]
+mod fragmented_hostile_tests;
 #[cfg(test)]
 mod hostile_input_tests;
 

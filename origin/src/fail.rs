@@ -9,8 +9,6 @@ use tracing::{debug, warn};
 use crate::headers::insert;
 use crate::request;
 
-/// Longest file name quoted in an error body (error bodies stay short).
-const MAX_NAME_IN_BODY: usize = 40;
 /// Longest reason in an error body.
 const MAX_REASON_IN_BODY: usize = 60;
 
@@ -20,9 +18,6 @@ pub(crate) enum Fail {
     Unsatisfiable(u64),
     Storage(ErrorKind),
     Media,
-    /// A rendition this origin cannot package faithfully (its samples are in `moof`s):
-    /// 501 naming it, rather than a manifest of nothing or another file's manifest.
-    Fragmented(String),
     /// What the locator's delivery terms do not allow (a protected stream, a download
     /// of a streaming-only locator): 403 with a short reason, never a key.
     Forbidden(String),
@@ -78,11 +73,6 @@ impl IntoResponse for Fail {
                 debug!(target: "mirrorcast_origin", "501: {why}");
                 (StatusCode::NOT_IMPLEMENTED, format!("{}\n", request::at_most(&why, MAX_REASON_IN_BODY)))
                     .into_response()
-            }
-            Fail::Fragmented(file) => {
-                debug!(target: "mirrorcast_origin", "501: {file} is a fragmented MP4");
-                let name = request::at_most(file.rsplit('/').next().unwrap_or(&file), MAX_NAME_IN_BODY);
-                (StatusCode::NOT_IMPLEMENTED, format!("fragmented rendition: {name}\n")).into_response()
             }
         }
     }

@@ -22,6 +22,7 @@ pub mod encoding;
 mod fail;
 mod headers;
 pub mod metrics;
+mod moofs;
 mod moov;
 mod origin;
 pub mod packaging;

@@ -1,5 +1,7 @@
-//! Finding a progressive MP4's `moov` with ranged reads: media's sans-I/O walk over the
+//! Finding a rendition's `moov` with ranged reads: media's sans-I/O walk over the
 //! top-level boxes says which bytes it needs, this reads them from storage.
+
+use std::ops::Range;
 
 use bytes::Bytes;
 use mirrorcast_media::bmff::{TopLevelWalk, WalkStep};
@@ -14,8 +16,22 @@ const FIRST_READ_BYTES: u64 = 256 * 1024;
 /// Top-level boxes walked before giving up on finding a `moov` (a real file has a handful).
 const MAX_TOP_LEVEL_BOXES: usize = 64;
 
+/// A rendition's `moov`, where it is, and what else was read to find it.
+pub(crate) struct FoundMoov {
+    /// The blob version every read was made of.
+    pub(crate) version: Version,
+    /// The whole `moov` box.
+    pub(crate) moov: Bytes,
+    /// Where it is in the file.
+    pub(crate) range: Range<u64>,
+    /// The file's length.
+    pub(crate) file_len: u64,
+    /// The file's first bytes, read at 0 (a fragmented file's first `moof`s are often in them).
+    pub(crate) head: Bytes,
+}
+
 /// The `moov` box of `container`/`name` and the blob version it was read from.
-pub(crate) async fn read_moov(upstream: &Upstream, container: &str, name: &str) -> Result<(Version, Bytes), Fail> {
+pub(crate) async fn read_moov(upstream: &Upstream, container: &str, name: &str) -> Result<FoundMoov, Fail> {
     let size = upstream.head(container, name).await?.size;
     let (version, first) = upstream.get_range(container, name, Some(0..size.min(FIRST_READ_BYTES))).await?;
     let mut walk = TopLevelWalk::until_moov(size).max_boxes(MAX_TOP_LEVEL_BOXES).max_moov(MAX_MOOV_BYTES);
@@ -29,11 +45,11 @@ pub(crate) async fn read_moov(upstream: &Upstream, container: &str, name: &str) 
             WalkStep::Done(layout) => break layout,
         }
     };
-    let moov = layout.moov().ok_or(Fail::Media)?.range();
-    let moov = if moov.end <= first.len() as u64 {
-        first.slice(moov.start as usize..moov.end as usize)
+    let range = layout.moov().ok_or(Fail::Media)?.range();
+    let moov = if range.end <= first.len() as u64 {
+        first.slice(range.start as usize..range.end as usize)
     } else {
-        upstream.get_range(container, name, Some(moov)).await?.1
+        upstream.get_range(container, name, Some(range.clone())).await?.1
     };
-    Ok((version, moov))
+    Ok(FoundMoov { version, moov, range, file_len: size, head: first })
 }

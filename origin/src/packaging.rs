@@ -33,7 +33,7 @@ fn seconds(track: &TrackIndex, units: u64) -> f64 {
 }
 
 fn total_seconds(track: &TrackIndex) -> f64 {
-    seconds(track, track.fragments.iter().map(|f| f.duration).sum())
+    seconds(track, track.presentation_duration())
 }
 
 fn playlist_url(r: &Rendition<'_>, format: Format) -> String {

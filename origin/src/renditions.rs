@@ -15,6 +15,7 @@ use tracing::debug;
 
 use crate::fail::Fail;
 use crate::metrics::Metrics;
+use crate::moofs;
 use crate::moov;
 use crate::packaging::Rendition;
 use crate::records::file_of;
@@ -43,10 +44,6 @@ pub(crate) struct Parsed {
 #[derive(Debug)]
 pub(crate) struct Renditions {
     pub(crate) list: Vec<OwnedRendition>,
-    /// A rendition whose samples are in movie fragments (not in its moov): nothing of
-    /// this `.ism` is packaged until the origin can cut such files (kept, so the
-    /// refusal costs no storage read).
-    fragmented: Option<String>,
     pub(crate) parsed: Arc<Parsed>,
     at: Instant,
     /// Set by the one request that re-reads the `.ism` once `at` is past the TTL; the
@@ -173,11 +170,7 @@ impl RenditionCache {
     /// is past the TTL, one request re-reads the `.ism` (reusing the indexes of files it
     /// still names) while the others go on with the entry they have.
     pub(crate) async fn get(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Renditions>, Fail> {
-        let renditions = self.cached(asset, ism).await?;
-        match &renditions.fragmented {
-            Some(file) => Err(Fail::Fragmented(file.clone())),
-            None => Ok(renditions),
-        }
+        self.cached(asset, ism).await
     }
 
     /// Forgets the renditions of `ism` (a rendition was replaced: the next request reads them again).
@@ -185,7 +178,7 @@ impl RenditionCache {
         self.renditions.remove(&(asset.asset.container.clone(), ism.to_owned()));
     }
 
-    /// [`Self::get`], fragmented ones included.
+    /// [`Self::get`].
     async fn cached(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Renditions>, Fail> {
         let key = (asset.asset.container.clone(), ism.to_owned());
         let found = match self.renditions.get_value_or_guard_async(&key).await {
@@ -246,8 +239,7 @@ impl RenditionCache {
                 ts_counters: std::sync::OnceLock::new(),
             });
         }
-        let fragmented = out.iter().find(|o| o.index.index.fragmented).map(|o| o.file.clone());
-        Ok(Renditions { list: out, fragmented, parsed: server, at: Instant::now(), refreshing: AtomicBool::new(false) })
+        Ok(Renditions { list: out, parsed: server, at: Instant::now(), refreshing: AtomicBool::new(false) })
     }
 
     async fn server_manifest(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Parsed>, Fail> {
@@ -269,15 +261,19 @@ impl RenditionCache {
         Ok(parsed)
     }
 
-    /// The index of a rendition, built from its `moov` (kept by [`Self::get`]).
+    /// The index of a rendition, built from its `moov`, and from its `moof`s when its samples
+    /// are in movie fragments (kept by [`Self::get`]).
     async fn index(&self, container: &str, name: &str) -> Result<Indexed, Fail> {
         self.metrics.index_lookup(false);
-        let (version, moov) = moov::read_moov(&self.upstream, container, name).await?;
-        let index = Index::from_moov(&moov).map_err(|e| {
+        let found = moov::read_moov(&self.upstream, container, name).await?;
+        let mut index = Index::from_moov(&found.moov).map_err(|e| {
             debug!(target: "mirrorcast_origin", "index of a rendition: {e}");
             Fail::Media
         })?;
-        Ok(Indexed { version, index: Arc::new(index) })
+        if index.fragmented {
+            index = moofs::index_fragmented(&self.upstream, container, name, &found).await?;
+        }
+        Ok(Indexed { version: found.version, index: Arc::new(index) })
     }
 }
 

@@ -16,6 +16,7 @@ mod drill;
 mod encode;
 mod entra;
 mod failover;
+mod fragmented;
 mod front;
 mod front_hostile;
 mod help;

@@ -193,7 +193,7 @@ pub(crate) fn differences(got: &[Packets], want: &[Packets]) -> String {
 /// reaches the end of the presentation (ends within 1 ms of the end of the
 /// first video stream to end, or later). Anything else missing stays missing
 /// and fails the comparison.
-fn forgive_dash_last_audio_packet(got: &mut [Packets], want: &[Packets]) {
+pub(crate) fn forgive_dash_last_audio_packet(got: &mut [Packets], want: &[Packets]) {
     let video_end = want.iter().filter(|w| w.media_type == "video").map(Packets::end).fold(f64::INFINITY, f64::min);
     for g in got.iter_mut().filter(|g| g.media_type == "audio") {
         let g_md5s: Vec<String> = g.md5s().iter().map(|m| (*m).to_owned()).collect();

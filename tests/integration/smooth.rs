@@ -3,18 +3,11 @@
 //! fetched over HTTP in Smooth's wire form, carries the source rendition's
 //! samples at the manifest's times. (Playback in a real player: player.rs.)
 
-use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 use mirrorcast_media::ismc::ClientManifest;
 use mirrorcast_media::smooth_fragment::SmoothFragment;
 
-use mirrorcast_azurite::{Persistence, TwoDataCenters};
-
 use crate::helpers::Sandbox;
-use crate::replicate::Failover;
-use crate::serve::{
-    differences, encode_test_pattern, packet_md5s, publish_folder_in, published_and_served, same_packets, serve_dc,
-    Published,
-};
+use crate::serve::{differences, packet_md5s, published_and_served, same_packets};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smooth_manifest_and_fragments_carry_the_sources_packets() {
@@ -107,87 +100,4 @@ async fn smooth_manifest_and_fragments_carry_the_sources_packets() {
         assert_eq!(got.status(), 404, "{path}");
         assert_eq!(got.text().await.unwrap(), "not found\n", "{path}");
     }
-}
-
-/// Renditions already fragmented (live archives, Smooth-encoded `.ismv`: their moov holds
-/// no samples, the samples are in `moof`s) cannot be packaged here yet: every format of
-/// such an asset is a 501 naming the rendition (never a 200 of nothing, nor the stored
-/// `.ismc` of fragments nobody serves), from A and, after a replicate, from B; and
-/// `verify --http` reports it as not servable rather than identical.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fragmented_rendition_is_a_501_naming_it_in_every_format_from_a_and_b() {
-    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
-    let folder = f.dir.path().join("frag");
-    std::fs::create_dir_all(&folder).unwrap();
-    let mp4 = folder.join("Frag_320x180_600.mp4");
-    encode_test_pattern(
-        &mp4,
-        "320x180",
-        4,
-        &[
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "50",
-            "-movflags",
-            "frag_keyframe+empty_moov+default_base_moof",
-        ],
-    );
-    let ism = ServerManifest {
-        title: Some("Frag".into()),
-        client_manifest: Some("Frag.ismc".into()),
-        tracks: vec![IsmTrack::new(TrackKind::Video, "Frag_320x180_600.mp4", 600_000)],
-    };
-    std::fs::write(folder.join("Frag.ism"), ism.to_xml()).unwrap();
-    let stored = "<SmoothStreamingMedia MajorVersion=\"2\" MinorVersion=\"0\" Duration=\"40000000\"><StreamIndex Type=\"video\" Url=\"QualityLevels({bitrate})/Fragments(video={start time})\"><QualityLevel Index=\"0\" Bitrate=\"600000\" FourCC=\"AVC1\" /><c t=\"0\" d=\"20000000\" /><c d=\"20000000\" /></StreamIndex></SmoothStreamingMedia>\n";
-    std::fs::write(folder.join("Frag.ismc"), stored).unwrap();
-    let env = f.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let Published { asset, locator } = publish_folder_in(f.dir.path(), &env, "Frag", &folder).await;
-    f.run(&["replicate", "--from", "a", "--to", "b", "--asset", &asset]).await.ok();
-
-    let (a, b) = tokio::join!(serve_dc(f.dir.path(), &env, "a", &[]), serve_dc(f.dir.path(), &env, "b", &[]));
-    let http = reqwest::Client::new();
-    for origin in [&a.addr, &b.addr] {
-        let base = format!("http://{origin}/{locator}/Frag.ism");
-        for path in [
-            "manifest",
-            "manifest(format=m3u8-aapl)",
-            "manifest(format=m3u8-aapl-v3)",
-            "manifest(format=m3u8-cmaf).m3u8",
-            "manifest(format=mpd-time-csf)",
-            "manifest(format=mpd-time-cmaf)",
-            "QualityLevels(600000)/Manifest(video,format=m3u8-cmaf)",
-            "QualityLevels(600000)/Fragments(video=i,format=m3u8-cmaf).mp4",
-            "QualityLevels(600000)/Fragments(video=0,format=m3u8-aapl).ts",
-            "QualityLevels(600000)/Fragments(video=0)",
-        ] {
-            let got = http.get(format!("{base}/{path}")).send().await.unwrap();
-            assert_eq!(got.status(), 501, "{origin} {path}");
-            assert_eq!(got.text().await.unwrap(), "fragmented rendition: Frag_320x180_600.mp4\n", "{path}");
-        }
-        // The files themselves are still the asset's files.
-        let file = http.get(format!("http://{origin}/{locator}/Frag_320x180_600.mp4")).send().await.unwrap();
-        assert_eq!(file.status(), 200);
-    }
-
-    let (a_url, b_url) = (format!("http://{}", a.addr), format!("http://{}", b.addr));
-    let args = ["verify", "--http", "--from", "a", "--to", "b", "--from-url", &a_url, "--to-url", &b_url, "--json"];
-    let audit = f.run(&args).await;
-    let report = audit.json();
-    // `!` entries: what A itself does not serve could not be checked (exit 2, as verify's errors).
-    assert_eq!(audit.code, 2, "not servable is not identical: {report:#}");
-    assert_eq!(report["identical"], false, "{report:#}");
-    let entries = report["assets"][0]["entries"].as_array().unwrap();
-    let not_served: Vec<&serde_json::Value> = entries.iter().filter(|e| e["marker"] == "!").collect();
-    assert!(not_served.len() >= 3, "Smooth, HLS and DASH each: {report:#}");
-    assert!(
-        not_served
-            .iter()
-            .all(|e| e["detail"].as_str().unwrap().contains("501: fragmented rendition: Frag_320x180_600.mp4")),
-        "{report:#}"
-    );
-    assert!(!entries.iter().any(|e| e["marker"] == "="), "nothing of it is called identical: {report:#}");
 }
