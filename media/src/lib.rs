@@ -11,6 +11,8 @@
 //! - [`movie_fragment`]: a `moof` + `mdat` read back (the packagers' output is checked through it).
 //! - [`ts`]: MPEG-2 TS segments (H.264 Annex B, AAC in ADTS) for HLS version 3.
 //! - [`ts_reader`]: MPEG-TS segments read back into PES packets (the TS packager is checked through it).
+//! - [`webvtt`]: WebVTT sidecars: cues read (bounded), cut into HLS subtitle segments.
+//! - [`ttml`]: TTML/IMSC1 sidecars checked before the origin offers them (DASH).
 //! - [`mp4`]: reading an MP4's boxes: top-level layout, tracks, codec private
 //!   data (avcC, esds), timescales and sync samples (for chunk timelines).
 
@@ -25,6 +27,8 @@ pub mod mp4;
 pub mod smooth_fragment;
 pub mod ts;
 pub mod ts_reader;
+pub mod ttml;
+pub mod webvtt;
 mod xml;
 
 #[cfg(test)]
