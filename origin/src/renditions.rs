@@ -8,16 +8,17 @@ use std::time::{Duration, Instant};
 
 use mirrorcast_core::catalog::AssetRecord;
 use mirrorcast_media::fragment::{Index, TrackIndex};
-use mirrorcast_media::ism::{ServerManifest, TrackKind};
+use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 use mirrorcast_media::ts::Counters;
 use quick_cache::sync::Cache;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::fail::Fail;
 use crate::metrics::Metrics;
 use crate::moov;
 use crate::packaging::Rendition;
 use crate::records::file_of;
+use crate::subtitles::{TextTrack, MAX_SIDECAR_BYTES};
 use crate::upstream::{Upstream, Version};
 
 /// A larger `.ism` is refused (one names a few renditions in a few KiB).
@@ -43,6 +44,9 @@ pub(crate) struct Parsed {
 #[derive(Debug)]
 pub(crate) struct Renditions {
     pub(crate) list: Vec<OwnedRendition>,
+    /// The `.ism`'s text tracks whose sidecars were read and checked (the others are left
+    /// out, with the reason logged), with the version each was read at.
+    pub(crate) texts: Vec<(TextTrack, Version)>,
     /// A rendition whose samples are in movie fragments (not in its moov): nothing of
     /// this `.ism` is packaged until the origin can cut such files (kept, so the
     /// refusal costs no storage read).
@@ -61,6 +65,17 @@ impl Renditions {
             .iter()
             .find(|r| r.bitrate == bitrate && r.stream.eq_ignore_ascii_case(stream))
             .ok_or(Fail::NotFound("no such quality level"))
+    }
+
+    /// The text track at `bitrate` named `stream`, if it is one.
+    pub(crate) fn text(&self, bitrate: u64, stream: &str) -> Option<&(TextTrack, Version)> {
+        self.texts.iter().find(|(t, _)| t.bitrate == bitrate && t.stream.eq_ignore_ascii_case(stream))
+    }
+
+    /// The rendition whose fragments text segments follow: the first video, else the first audio.
+    pub(crate) fn reference(&self) -> Result<&OwnedRendition, Fail> {
+        let first = |kind| self.list.iter().find(|r| r.kind == kind);
+        first(TrackKind::Video).or_else(|| first(TrackKind::Audio)).ok_or(Fail::Media)
     }
 }
 
@@ -212,8 +227,10 @@ impl RenditionCache {
         let server = self.server_manifest(asset, ism).await?;
         let base = ism.rsplit_once('/').map_or("", |(dir, _)| dir);
         let mut out = Vec::new();
+        let mut texts = Vec::new();
         for t in &server.manifest.tracks {
             if t.kind == TrackKind::Text {
+                texts.extend(self.text(asset, &join(base, &t.src), t, texts.len()).await?);
                 continue;
             }
             let file = join(base, &t.src);
@@ -247,7 +264,14 @@ impl RenditionCache {
             });
         }
         let fragmented = out.iter().find(|o| o.index.index.fragmented).map(|o| o.file.clone());
-        Ok(Renditions { list: out, fragmented, parsed: server, at: Instant::now(), refreshing: AtomicBool::new(false) })
+        Ok(Renditions {
+            list: out,
+            texts,
+            fragmented,
+            parsed: server,
+            at: Instant::now(),
+            refreshing: AtomicBool::new(false),
+        })
     }
 
     async fn server_manifest(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Parsed>, Fail> {
@@ -267,6 +291,36 @@ impl RenditionCache {
         let parsed = Arc::new(Parsed { manifest: ServerManifest::parse(text).map_err(|_| Fail::Media)?, version });
         self.manifests.insert(key, (Instant::now(), parsed.clone()));
         Ok(parsed)
+    }
+
+    /// A text track's sidecar read and checked; `None` (the reason logged) when it cannot be
+    /// offered: not a file of the asset, too large, malformed, not a sidecar. Storage failures
+    /// are errors: a manifest without its subtitles is not made from a failed read.
+    async fn text(
+        &self,
+        asset: &AssetRecord,
+        file: &str,
+        t: &IsmTrack,
+        n: usize,
+    ) -> Result<Option<(TextTrack, Version)>, Fail> {
+        let skip = |why: &str| {
+            warn!(target: "mirrorcast_origin", "text track {file} of {} left out: {why}", asset.asset.container);
+            Ok(None)
+        };
+        let Ok(record) = file_of(asset, file) else { return skip("not a file of the asset") };
+        if record.size > MAX_SIDECAR_BYTES {
+            return skip(&format!("{} bytes, more than {MAX_SIDECAR_BYTES}", record.size));
+        }
+        let (meta, bytes) = match self.upstream.read_at_most(&asset.asset.container, file, MAX_SIDECAR_BYTES).await {
+            Ok(read) => read,
+            Err(Fail::Media) => return skip(&format!("larger than {MAX_SIDECAR_BYTES} bytes")),
+            Err(Fail::NotFound(_)) => return skip("not in storage"),
+            Err(e) => return Err(e),
+        };
+        match TextTrack::read(t, n, file, bytes) {
+            Ok(text) => Ok(Some((text, Version::of(&meta)))),
+            Err(why) => skip(&why),
+        }
     }
 
     /// The index of a rendition, built from its `moov` (kept by [`Self::get`]).

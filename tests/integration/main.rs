@@ -34,4 +34,5 @@ mod self_target;
 mod serve;
 mod serve_hostile;
 mod smooth;
+mod subtitles;
 mod verify;

@@ -1,0 +1,321 @@
+//! Text tracks (pure): the `.ism`'s `textstream` sidecars as HLS subtitle renditions
+//! (`EXT-X-MEDIA:TYPE=SUBTITLES`, a WebVTT media playlist whose segments are the reference
+//! track's fragments) and DASH text AdaptationSets (the whole sidecar). Smooth gets none: its
+//! text streams are fragmented TTML (`.ismt`), which no sidecar is.
+//!
+//! The master and the MPD are made by [`crate::packaging`] and completed here (lines added
+//! where they belong), so packaging stays one function per format.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+use mirrorcast_media::fragment::TrackIndex;
+use mirrorcast_media::ism::IsmTrack;
+use mirrorcast_media::ts::PRESENTATION_START_90K;
+use mirrorcast_media::webvtt::WebVtt;
+use mirrorcast_media::{ttml, webvtt};
+
+use crate::request::Format;
+
+/// The HLS group every variant names.
+const GROUP: &str = "subs";
+
+/// What a text track's file holds, read and checked.
+#[derive(Debug)]
+pub enum TextBody {
+    /// A WebVTT sidecar: HLS and DASH.
+    WebVtt(WebVtt),
+    /// A TTML/IMSC1 sidecar, as stored: DASH only (HLS carries WebVTT).
+    Ttml(Bytes),
+}
+
+/// One text track of an `.ism`, its file read and checked.
+#[derive(Debug)]
+pub struct TextTrack {
+    /// The key in `Fragments(<stream>=…)` and `Manifest(<stream>,…)`: the `trackName` when it is
+    /// fit for a URL, else `text<N>`.
+    pub stream: String,
+    /// The `.ism`'s `systemBitrate`: the key in `QualityLevels(…)`.
+    pub bitrate: u64,
+    /// The `.ism`'s `systemLanguage` (a plain tag).
+    pub language: Option<String>,
+    /// What a player shows: the `trackName`, else the language, else the stream.
+    pub name: String,
+    /// The cues or the document.
+    pub body: TextBody,
+}
+
+/// Which kind of sidecar a file name says, if any the origin offers.
+pub fn sidecar_kind(file: &str) -> Option<&'static str> {
+    let lower = file.to_ascii_lowercase();
+    let ext = lower.rsplit_once('.').map(|(_, e)| e)?;
+    match ext {
+        "vtt" | "webvtt" => Some("webvtt"),
+        "ttml" | "dfxp" | "xml" => Some("ttml"),
+        _ => None,
+    }
+}
+
+/// The largest sidecar read.
+pub const MAX_SIDECAR_BYTES: u64 =
+    if webvtt::MAX_BYTES > ttml::MAX_BYTES { webvtt::MAX_BYTES } else { ttml::MAX_BYTES } as u64;
+
+impl TextTrack {
+    /// The `n`th text track of the `.ism` from its file's bytes, or why it is not offered
+    /// (a fragmented text track, a malformed or oversized file).
+    pub fn read(t: &IsmTrack, n: usize, file: &str, bytes: Bytes) -> Result<TextTrack, String> {
+        let body = match sidecar_kind(file) {
+            Some("webvtt") => TextBody::WebVtt(WebVtt::parse(&bytes).map_err(|e| e.to_string())?),
+            Some(_) => {
+                ttml::check(&bytes).map_err(|e| e.to_string())?;
+                TextBody::Ttml(bytes)
+            }
+            None => return Err("not a .vtt or .ttml sidecar (fragmented text is not packaged)".to_owned()),
+        };
+        let url_fit = |s: &&String| {
+            !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
+        let stream = t.track_name.as_ref().filter(url_fit).cloned().unwrap_or_else(|| format!("text{n}"));
+        let name = t.track_name.clone().or_else(|| t.language.clone()).unwrap_or_else(|| stream.clone());
+        Ok(TextTrack { stream, bitrate: t.system_bitrate, language: t.language.clone(), name, body })
+    }
+
+    /// Whether HLS carries it (WebVTT only).
+    pub fn in_hls(&self) -> bool {
+        matches!(self.body, TextBody::WebVtt(_))
+    }
+
+    fn playlist_url(&self, format: Format) -> String {
+        format!("QualityLevels({})/Manifest({},format={})", self.bitrate, self.stream, format.name())
+    }
+
+    fn segment_url(&self, time: u64, format: Format) -> String {
+        let ext = if self.in_hls() { ".vtt" } else { ".ttml" };
+        format!("Fragments({}={time},format={}){ext}", self.stream, format.name())
+    }
+}
+
+/// A name for an HLS quoted-string attribute: no quote, no line break.
+fn quoted(name: &str) -> String {
+    name.chars().filter(|c| *c != '"' && !c.is_control()).collect()
+}
+
+/// The master with a `SUBTITLES` group of every WebVTT track, named on every variant
+/// (`EXT-X-STREAM-INF`; I-frame variants take no group).
+pub fn hls_master(master: String, texts: &[&TextTrack], format: Format) -> String {
+    let hls: Vec<&TextTrack> = texts.iter().copied().filter(|t| t.in_hls()).collect();
+    if hls.is_empty() {
+        return master;
+    }
+    let mut media = String::new();
+    for t in &hls {
+        let _ = write!(media, "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{GROUP}\",NAME=\"{}\"", quoted(&t.name));
+        if let Some(language) = &t.language {
+            let _ = write!(media, ",LANGUAGE=\"{language}\"");
+        }
+        // Subtitles are shown when the viewer's language or settings ask, never forced on.
+        let _ = writeln!(media, ",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,URI=\"{}\"", t.playlist_url(format));
+    }
+    let mut out = String::with_capacity(master.len() + media.len() + 64);
+    let mut placed = false;
+    for line in master.lines() {
+        if let Some(variant) = line.strip_prefix("#EXT-X-STREAM-INF:") {
+            if !placed {
+                out.push_str(&media);
+                placed = true;
+            }
+            let _ = writeln!(out, "#EXT-X-STREAM-INF:{variant},SUBTITLES=\"{GROUP}\"");
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !placed {
+        out.push_str(&media);
+    }
+    out
+}
+
+/// Presentation time of sample `i` in milliseconds (its composition time less the edit list's
+/// start), rounded down, 0 at the least.
+fn presentation_ms(track: &TrackIndex, i: usize) -> u64 {
+    let decode = track.info.decode_times.get(i).copied().unwrap_or(0) as i128;
+    let offset = match &track.composition_offsets {
+        Some(c) if track.signed_offsets => c.get(i).copied().unwrap_or(0) as i32 as i128,
+        Some(c) => c.get(i).copied().unwrap_or(0) as i128,
+        None => 0,
+    };
+    let units = (decode + offset - track.media_start as i128).max(0);
+    (units * 1000 / track.info.timescale.max(1) as i128) as u64
+}
+
+/// The presentation window `[start, end)` in ms of each fragment of `reference`: the first from
+/// 0, the last open-ended, so every cue is in some segment.
+fn windows(reference: &TrackIndex) -> Vec<(u64, u64, u64)> {
+    let f = &reference.fragments;
+    (0..f.len())
+        .map(|i| {
+            let start = if i == 0 { 0 } else { presentation_ms(reference, f[i].first) };
+            let end = f.get(i + 1).map_or(u64::MAX, |next| presentation_ms(reference, next.first));
+            (f[i].start, start, end.max(start))
+        })
+        .collect()
+}
+
+/// A text track's HLS media playlist: one WebVTT segment per fragment of `reference` (the
+/// first video rendition, else the first audio one), with its duration.
+pub fn hls_media(text: &TextTrack, reference: &TrackIndex, format: Format) -> String {
+    let timescale = reference.info.timescale.max(1) as f64;
+    let target = reference.fragments.iter().map(|f| (f.duration as f64 / timescale).ceil() as u64).max().unwrap_or(1);
+    let mut s = format!(
+        "#EXTM3U\n#EXT-X-VERSION:{}\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n",
+        format.hls_version()
+    );
+    for f in &reference.fragments {
+        let _ = writeln!(s, "#EXTINF:{:.3},\n{}", f.duration as f64 / timescale, text.segment_url(f.start, format));
+    }
+    s.push_str("#EXT-X-ENDLIST\n");
+    s
+}
+
+/// The WebVTT segment at `time` (a fragment start of `reference`), or `None` when no fragment
+/// starts there. Its `X-TIMESTAMP-MAP` ties presentation time 0 to the media's clock: the TS
+/// packager's first PTS, or the fMP4 media time where the edit list starts presentation.
+pub fn hls_segment(vtt: &WebVtt, reference: &TrackIndex, format: Format, time: u64) -> Option<String> {
+    let (_, start, end) = windows(reference).into_iter().find(|(t, _, _)| *t == time)?;
+    let mpegts = if format.is_ts() {
+        PRESENTATION_START_90K
+    } else {
+        let timescale = reference.info.timescale.max(1) as i128;
+        (reference.media_start.max(0) as i128 * 90_000 / timescale) as u64
+    };
+    Some(vtt.segment(start, end, mpegts))
+}
+
+/// XML text: the five escapes.
+fn xml(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
+}
+
+/// The MPD with a text AdaptationSet per track (WebVTT or TTML), each one Representation whose
+/// BaseURL is the whole sidecar, added at the end of the period.
+pub fn dash(mpd: String, texts: &[&TextTrack], format: Format) -> String {
+    let Some(at) = mpd.rfind("  </Period>") else { return mpd };
+    if texts.is_empty() {
+        return mpd;
+    }
+    let first_id = mpd.matches("<AdaptationSet ").count();
+    let mut sets = String::new();
+    for (i, t) in texts.iter().enumerate() {
+        // A TTML set names no contentType: its mimeType says text to DASH players, and ffmpeg
+        // (5.1), which opens every text set and cannot read a TTML file, fails the whole MPD
+        // on one it takes for text, but leaves one of an unknown type alone.
+        let (content, mime) =
+            if t.in_hls() { (" contentType=\"text\"", "text/vtt") } else { ("", "application/ttml+xml") };
+        let lang = t.language.as_deref().map(|l| format!(" lang=\"{l}\"")).unwrap_or_default();
+        let _ = write!(
+            sets,
+            "    <AdaptationSet id=\"{}\"{content} mimeType=\"{mime}\"{lang}>\n      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"subtitle\" />\n      <Label>{}</Label>\n      <Representation id=\"{}_{}\" bandwidth=\"{}\">\n        <BaseURL>QualityLevels({})/{}</BaseURL>\n      </Representation>\n    </AdaptationSet>\n",
+            first_id + i,
+            xml(&t.name),
+            t.stream,
+            t.bitrate,
+            t.bitrate.max(1),
+            t.bitrate,
+            t.segment_url(0, format),
+        );
+    }
+    let mut out = mpd;
+    out.insert_str(at, &sets);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mirrorcast_media::fragment::Index;
+    use mirrorcast_media::ism::TrackKind;
+
+    fn index() -> Index {
+        let dir = tempfile::tempdir().unwrap();
+        crate::test_clip::clip(dir.path(), "clip.mp4", "320x180")
+    }
+
+    const VTT: &str = "WEBVTT\n\n00:00:00.500 --> 00:00:01.500\nHello\n\n00:00:01.800 --> 00:00:02.500\nAcross\n\n00:00:04.200 --> 00:00:04.900\nLast\n";
+
+    fn text(name: Option<&str>, language: Option<&str>, file: &str, bytes: &str) -> Result<TextTrack, String> {
+        let mut t = IsmTrack::new(TrackKind::Text, file, 1000);
+        t.track_name = name.map(str::to_owned);
+        t.language = language.map(str::to_owned);
+        TextTrack::read(&t, 0, file, Bytes::from(bytes.to_owned()))
+    }
+
+    #[test]
+    fn the_master_names_a_subtitles_group_on_every_variant() {
+        let t = text(Some("English"), Some("en"), "subs.vtt", VTT).unwrap();
+        let master = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"a\",URI=\"x\"\n#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO=\"audio\"\nv1\n#EXT-X-STREAM-INF:BANDWIDTH=2,AUDIO=\"audio\"\nv2\n#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"i\"\n";
+        let out = hls_master(master.to_owned(), &[&t], Format::HlsCmaf);
+        assert!(out.contains("#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,URI=\"QualityLevels(1000)/Manifest(English,format=m3u8-cmaf)\"\n#EXT-X-STREAM-INF:BANDWIDTH=1"), "{out}");
+        assert_eq!(out.matches(",SUBTITLES=\"subs\"\n").count(), 2, "{out}");
+        assert!(out.contains("#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"i\"\n"), "{out}");
+        assert_eq!(hls_master(master.to_owned(), &[], Format::HlsCmaf), master);
+        let ttml = text(None, Some("en"), "s.ttml", "<tt xmlns=\"http://www.w3.org/ns/ttml\"/>").unwrap();
+        assert_eq!(hls_master(master.to_owned(), &[&ttml], Format::HlsCmaf), master, "TTML stays out of HLS");
+    }
+
+    #[test]
+    fn segments_are_the_video_fragments_with_the_clock_of_each_format() {
+        let index = index();
+        let v = index.by_handler("vide").unwrap();
+        let t = text(Some("English"), Some("en"), "subs.vtt", VTT).unwrap();
+        let TextBody::WebVtt(vtt) = &t.body else { panic!() };
+        let media = hls_media(&t, v, Format::HlsAapl);
+        let ts = v.info.timescale as u64;
+        assert_eq!(media.matches("#EXTINF:").count(), v.fragments.len(), "{media}");
+        for f in &v.fragments {
+            assert!(media.contains(&format!("Fragments(English={},format=m3u8-aapl).vtt\n", f.start)), "{media}");
+        }
+        let first = hls_segment(vtt, v, Format::HlsAapl, 0).unwrap();
+        assert!(first.contains("X-TIMESTAMP-MAP=MPEGTS:126000,LOCAL:00:00:00.000"), "{first}");
+        assert!(first.contains("Hello") && first.contains("Across"), "{first}");
+        let second = hls_segment(vtt, v, Format::HlsAapl, 2 * ts).unwrap();
+        assert!(second.contains("Across") && !second.contains("Hello"), "the cue across 2 s is repeated: {second}");
+        let last = hls_segment(vtt, v, Format::HlsAapl, 4 * ts).unwrap();
+        assert!(last.contains("Last") && !last.contains("Across"), "{last}");
+        let cmaf = hls_segment(vtt, v, Format::HlsCmaf, 0).unwrap();
+        let want = v.media_start as u64 * 90_000 / ts;
+        assert!(cmaf.contains(&format!("MPEGTS:{want},LOCAL")), "the fMP4 clock where presentation starts: {cmaf}");
+        assert!(hls_segment(vtt, v, Format::HlsAapl, 1).is_none(), "no fragment starts there");
+    }
+
+    #[test]
+    fn dash_gets_a_text_adaptation_set_per_sidecar() {
+        let vtt = text(Some("English"), Some("en"), "subs.vtt", VTT).unwrap();
+        let ttml = text(Some("a&b"), Some("fr"), "s.ttml", "<tt xmlns=\"http://www.w3.org/ns/ttml\"/>").unwrap();
+        let mpd = "<MPD>\n  <Period>\n    <AdaptationSet id=\"0\">\n    </AdaptationSet>\n  </Period>\n</MPD>\n";
+        let out = dash(mpd.to_owned(), &[&vtt, &ttml], Format::DashCsf);
+        assert!(
+            out.contains("<AdaptationSet id=\"1\" contentType=\"text\" mimeType=\"text/vtt\" lang=\"en\">"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<BaseURL>QualityLevels(1000)/Fragments(English=0,format=mpd-time-csf).vtt</BaseURL>"),
+            "{out}"
+        );
+        assert!(out.contains("<AdaptationSet id=\"2\" mimeType=\"application/ttml+xml\" lang=\"fr\">"), "{out}");
+        assert!(out.contains("<Label>a&amp;b</Label>") && out.contains("(text0=0,format=mpd-time-csf).ttml<"), "{out}");
+        assert!(
+            out.contains("value=\"subtitle\"") && out.ends_with("    </AdaptationSet>\n  </Period>\n</MPD>\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_sidecar_that_cannot_be_offered_says_why() {
+        assert!(text(None, None, "s.vtt", "WEBVTT\n\n00:00.000 --> 00:0x.000\nx\n").unwrap_err().contains("malformed"));
+        assert!(text(None, None, "s.ismt", "").unwrap_err().contains("fragmented text"));
+        assert!(text(None, None, "s.dfxp", "<p/>").unwrap_err().contains("<tt>"));
+        let odd = text(Some("Eng \"lish\""), None, "s.vtt", VTT).unwrap();
+        assert_eq!((odd.stream.as_str(), odd.name.as_str()), ("text0", "Eng \"lish\""), "a name unfit for a URL");
+    }
+}

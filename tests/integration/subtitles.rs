@@ -1,0 +1,189 @@
+//! Text tracks (#24 item 2): a WebVTT sidecar and a TTML one listed in the `.ism` as
+//! `textstream`s, published in A, replicated to B, served by both origins. ffmpeg, at its
+//! defaults, reads the WebVTT cues back from HLS (the subtitle playlist the master names: ffmpeg
+//! 5.1's HLS demuxer opens no subtitle rendition of a master) and from DASH, equal to the
+//! source's; the segments' `X-TIMESTAMP-MAP` is the video's clock; a malformed sidecar is left out
+//! with its reason logged, the rest still served.
+
+use mirrorcast_azurite::{Persistence, TwoDataCenters};
+use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
+
+use crate::replicate::Failover;
+use crate::serve::{encode_test_pattern, ffmpeg, get, publish_folder_in, serve_dc, Published};
+
+/// The source cues: (start ms, end ms, text). One crosses the 2 s fragment boundary, one
+/// has two lines and markup, one has an identifier and settings.
+const CUES: &[(u64, u64, &str)] = &[
+    (500, 1500, "Hello"),
+    (1800, 2600, "Across the first boundary"),
+    (3000, 3900, "Second <i>line</i>\nand a third"),
+    (5200, 5800, "Last"),
+];
+
+fn clock(ms: u64) -> String {
+    format!("{:02}:{:02}:{:02}.{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
+}
+
+fn source_vtt() -> String {
+    let mut s = String::from("WEBVTT\n\nNOTE made by the test\n\n");
+    for (i, (start, end, text)) in CUES.iter().enumerate() {
+        let settings = if i == 2 { " align:start line:0" } else { "" };
+        s.push_str(&format!("cue{i}\n{} --> {}{settings}\n{text}\n\n", clock(*start), clock(*end)));
+    }
+    s
+}
+
+const TTML: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<tt xmlns="http://www.w3.org/ns/ttml" xml:lang="fr"><body><div><p begin="00:00:00.500" end="00:00:01.500">Bonjour</p></div></body></tt>
+"#;
+
+/// `ffmpeg -i <url> -map 0:s:<n> -f webvtt -` read back into (start ms, end ms, text).
+fn cues_read_by_ffmpeg(url: &str, map: &str) -> Vec<(u64, u64, String)> {
+    let out = ffmpeg(&["-v", "error", "-i", url, "-map", map, "-f", "webvtt", "-"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "ffmpeg {url}: {}{stdout}", String::from_utf8_lossy(&out.stderr));
+    let ms = |t: &str| -> u64 {
+        let (clock, millis) = t.trim().split_once('.').unwrap();
+        let parts: Vec<u64> = clock.split(':').map(|p| p.parse().unwrap()).collect();
+        let seconds = parts.iter().fold(0, |acc, p| acc * 60 + p);
+        seconds * 1000 + millis.parse::<u64>().unwrap()
+    };
+    let mut cues = Vec::new();
+    for block in stdout.split("\n\n").skip(1).map(|b| b.trim_matches('\n')).filter(|b| !b.is_empty()) {
+        let mut lines = block.lines();
+        let timing = lines.next().unwrap();
+        let (start, rest) = timing.split_once("-->").unwrap_or_else(|| panic!("a cue block: {block:?}"));
+        let end = rest.split_whitespace().next().unwrap();
+        cues.push((ms(start), ms(end), lines.collect::<Vec<_>>().join("\n")));
+    }
+    cues
+}
+
+fn want() -> Vec<(u64, u64, String)> {
+    CUES.iter().map(|(s, e, t)| (*s, *e, t.to_string())).collect()
+}
+
+/// A 6 s video (B-frames: its edit list starts presentation after 0) with an English WebVTT
+/// sidecar, a French TTML one and a malformed WebVTT one, published in A.
+async fn publish_with_subtitles(f: &Failover, env: &[(&str, &str)]) -> Published {
+    let folder = f.dir.path().join("subs");
+    std::fs::create_dir_all(&folder).unwrap();
+    encode_test_pattern(
+        &folder.join("Film_320x180_600.mp4"),
+        "320x180",
+        6,
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "50",
+            "-keyint_min",
+            "50",
+            "-sc_threshold",
+            "0",
+            "-movflags",
+            "+faststart",
+        ],
+    );
+    std::fs::write(folder.join("Film_en.vtt"), source_vtt()).unwrap();
+    std::fs::write(folder.join("Film_fr.ttml"), TTML).unwrap();
+    std::fs::write(folder.join("Film_bad.vtt"), "WEBVTT\n\n00:00:01.000 --> 00:00:6x.000\nBroken\n").unwrap();
+    let text = |src: &str, name: &str, language: &str| IsmTrack {
+        track_name: Some(name.into()),
+        language: Some(language.into()),
+        ..IsmTrack::new(TrackKind::Text, src, 1000)
+    };
+    let ism = ServerManifest {
+        title: Some("Film".into()),
+        client_manifest: None,
+        tracks: vec![
+            IsmTrack::new(TrackKind::Video, "Film_320x180_600.mp4", 600_000),
+            text("Film_en.vtt", "English", "en"),
+            text("Film_fr.ttml", "French", "fr"),
+            text("Film_bad.vtt", "Broken", "de"),
+        ],
+    };
+    std::fs::write(folder.join("Film.ism"), ism.to_xml()).unwrap();
+    publish_folder_in(f.dir.path(), env, "Film", &folder).await
+}
+
+/// The subtitle playlist URL the master names (relative to the master).
+fn subtitle_playlist(master: &str) -> String {
+    let line = master.lines().find(|l| l.starts_with("#EXT-X-MEDIA:TYPE=SUBTITLES")).expect("a SUBTITLES rendition");
+    line.split("URI=\"").nth(1).unwrap().trim_end_matches('"').to_owned()
+}
+
+/// The first PTS (90 kHz) of the video in `url` (a TS segment), as ffprobe reads it.
+fn first_video_pts(url: &str) -> u64 {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-show_entries", "packet=pts", "-of", "csv=p=0", url])
+        .output()
+        .expect("ffprobe is needed: apt-get install ffmpeg");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().filter_map(|l| l.trim().trim_end_matches(',').parse().ok()).min().expect("video packets")
+}
+
+async fn check_origin(addr: &str, locator: &str, dc: &str) {
+    let base = format!("/{locator}/Film.ism");
+    for format in ["m3u8-aapl", "m3u8-aapl-v3", "m3u8-cmaf"] {
+        let (status, response) = get(addr, &format!("{base}/manifest(format={format})")).await;
+        assert_eq!(status, 200, "{dc} {format}: {response}");
+        let master = response.split("\r\n\r\n").nth(1).unwrap();
+        assert!(
+            master.contains(
+                "TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=NO,AUTOSELECT=YES"
+            ),
+            "{dc} {format}: {master}"
+        );
+        assert!(
+            !master.contains("French") && !master.contains("Broken"),
+            "TTML and the malformed one: not in HLS: {master}"
+        );
+        let variants = master.lines().filter(|l| l.starts_with("#EXT-X-STREAM-INF:")).count();
+        assert!(variants > 0 && master.matches(",SUBTITLES=\"subs\"").count() == variants, "{dc} {format}: {master}");
+        let playlist = format!("http://{addr}{base}/{}", subtitle_playlist(master));
+        assert_eq!(cues_read_by_ffmpeg(&playlist, "0:s"), want(), "{dc} {format}: the cues through HLS");
+        // The segments carry the video's clock: TS presentation starts at the first video PTS.
+        let (_, body) = get(addr, &playlist.replace(&format!("http://{addr}"), "")).await;
+        let first_segment = body.lines().find(|l| l.starts_with("Fragments(")).expect("a segment").to_owned();
+        let (_, segment) = get(addr, &format!("{base}/QualityLevels(1000)/{first_segment}")).await;
+        let map = segment.lines().find(|l| l.starts_with("X-TIMESTAMP-MAP=")).expect("X-TIMESTAMP-MAP");
+        let mpegts: u64 = map["X-TIMESTAMP-MAP=MPEGTS:".len()..].split(',').next().unwrap().parse().unwrap();
+        if format != "m3u8-cmaf" {
+            let video = format!("http://{addr}{base}/QualityLevels(600000)/Fragments(video=0,format={format}).ts");
+            assert_eq!(mpegts, first_video_pts(&video), "{dc} {format}: {map}");
+        } else {
+            assert!(mpegts > 0, "B-frames: the fMP4 presentation starts after media time 0: {map}");
+        }
+    }
+    for format in ["mpd-time-csf", "mpd-time-cmaf"] {
+        let url = format!("http://{addr}{base}/manifest(format={format})");
+        let (status, response) = get(addr, &format!("{base}/manifest(format={format})")).await;
+        assert_eq!(status, 200, "{dc} {format}: {response}");
+        assert!(response.contains("contentType=\"text\" mimeType=\"text/vtt\" lang=\"en\""), "{response}");
+        assert!(response.contains("mimeType=\"application/ttml+xml\" lang=\"fr\""), "{response}");
+        assert!(response.contains("value=\"subtitle\"") && !response.contains("Broken"), "{response}");
+        assert_eq!(cues_read_by_ffmpeg(&url, "0:s:m:language:en"), want(), "{dc} {format}: the cues through DASH");
+        let ttml = response.split("<BaseURL>").nth(2).unwrap().split("</BaseURL>").next().unwrap();
+        let (status, body) = get(addr, &format!("{base}/{ttml}")).await;
+        assert!(status == 200 && body.contains("application/ttml+xml") && body.ends_with(TTML), "{dc}: {body}");
+    }
+}
+
+/// The WebVTT sidecar through both origins' HLS (each format) and DASH, equal to the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webvtt_sidecars_read_back_from_hls_and_dash_of_both_origins_with_the_source_cues() {
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let env = f.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let published = publish_with_subtitles(&f, &env).await;
+    f.run(&["replicate", "--from", "a", "--to", "b", "--asset", &published.asset]).await.ok();
+    for dc in ["a", "b"] {
+        let served = serve_dc(f.dir.path(), &env, dc, &[]).await;
+        check_origin(&served.addr, &published.locator, dc).await;
+        let log = served.stderr.lock().unwrap().clone();
+        assert!(log.contains("Film_bad.vtt") && log.contains("malformed"), "the reason it was left out: {log}");
+    }
+}
