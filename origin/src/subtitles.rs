@@ -180,15 +180,12 @@ pub fn hls_media(text: &TextTrack, reference: &TrackIndex, format: Format) -> St
 
 /// The WebVTT segment at `time` (a fragment start of `reference`), or `None` when no fragment
 /// starts there. Its `X-TIMESTAMP-MAP` ties presentation time 0 to the media's clock: the TS
-/// packager's first PTS, or the fMP4 media time where the edit list starts presentation.
+/// packager's first PTS; in fMP4, 0: the segments' decode times start at 0 and the init segment's
+/// edit list starts presentation there (hls.js in Chromium shows the first frame at 0; a map at
+/// the edit's media time put every cue that much late).
 pub fn hls_segment(vtt: &WebVtt, reference: &TrackIndex, format: Format, time: u64) -> Option<String> {
     let (_, start, end) = windows(reference).into_iter().find(|(t, _, _)| *t == time)?;
-    let mpegts = if format.is_ts() {
-        PRESENTATION_START_90K
-    } else {
-        let timescale = reference.info.timescale.max(1) as i128;
-        (reference.media_start.max(0) as i128 * 90_000 / timescale) as u64
-    };
+    let mpegts = if format.is_ts() { PRESENTATION_START_90K } else { 0 };
     Some(vtt.segment(start, end, mpegts))
 }
 
@@ -283,8 +280,7 @@ mod tests {
         let last = hls_segment(vtt, v, Format::HlsAapl, 4 * ts).unwrap();
         assert!(last.contains("Last") && !last.contains("Across"), "{last}");
         let cmaf = hls_segment(vtt, v, Format::HlsCmaf, 0).unwrap();
-        let want = v.media_start as u64 * 90_000 / ts;
-        assert!(cmaf.contains(&format!("MPEGTS:{want},LOCAL")), "the fMP4 clock where presentation starts: {cmaf}");
+        assert!(cmaf.contains("MPEGTS:0,LOCAL"), "fMP4 presentation starts at 0 (its edit list): {cmaf}");
         assert!(hls_segment(vtt, v, Format::HlsAapl, 1).is_none(), "no fragment starts there");
     }
 

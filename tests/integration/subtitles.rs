@@ -8,6 +8,7 @@
 use mirrorcast_azurite::{Persistence, TwoDataCenters};
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 
+use crate::player::{play_in_chromium, require_chromium_and_players, serve_page};
 use crate::replicate::Failover;
 use crate::serve::{encode_test_pattern, ffmpeg, get, publish_folder_in, serve_dc, Published};
 
@@ -155,7 +156,8 @@ async fn check_origin(addr: &str, locator: &str, dc: &str) {
             let video = format!("http://{addr}{base}/QualityLevels(600000)/Fragments(video=0,format={format}).ts");
             assert_eq!(mpegts, first_video_pts(&video), "{dc} {format}: {map}");
         } else {
-            assert!(mpegts > 0, "B-frames: the fMP4 presentation starts after media time 0: {map}");
+            // fMP4: decode times from 0, the edit list starts presentation at 0 (hls.js checks it below).
+            assert_eq!(mpegts, 0, "{dc} {format}: {map}");
         }
     }
     for format in ["mpd-time-csf", "mpd-time-cmaf"] {
@@ -185,5 +187,45 @@ async fn webvtt_sidecars_read_back_from_hls_and_dash_of_both_origins_with_the_so
         check_origin(&served.addr, &published.locator, dc).await;
         let log = served.stderr.lock().unwrap().clone();
         assert!(log.contains("Film_bad.vtt") && log.contains("malformed"), "the reason it was left out: {log}");
+    }
+}
+
+/// From B after the failover, in headless Chromium: hls.js lists the English subtitles (and
+/// loads their cues on the video's timeline: each cue where the source has it, shifted as the
+/// video is), dash.js lists both text tracks by language.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_js_and_dash_js_list_the_text_tracks_in_headless_chromium() {
+    require_chromium_and_players();
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let env = f.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let published = publish_with_subtitles(&f, &env).await;
+    f.run(&["replicate", "--from", "a", "--to", "b", "--asset", &published.asset]).await.ok();
+    let served = serve_dc(f.dir.path(), &env, "b", &[]).await;
+    let page = serve_page().await;
+    let manifest = format!("http://{}/{}/Film.ism/manifest", served.addr, published.locator);
+    for (kind, format) in [("hls", "m3u8-aapl"), ("hls", "m3u8-cmaf"), ("dash", "mpd-time-csf")] {
+        let report = play_in_chromium(&page, kind, &format!("{manifest}(format={format})"), 5).await;
+        assert_eq!(report["state"], "playing", "{kind} {format}: {report}");
+        let tracks = &report["text"]["tracks"];
+        let langs: Vec<&str> = tracks.as_array().unwrap().iter().filter_map(|t| t["lang"].as_str()).collect();
+        if kind == "hls" {
+            assert_eq!(langs, ["en"], "{format}: {report}");
+            assert_eq!(tracks[0]["name"], "English", "{format}: {report}");
+            // hls.js placed each cue by the segments' X-TIMESTAMP-MAP against the video's first
+            // PTS (TS) or its init (fMP4); the video starts at 0, so the cues are the source's.
+            assert!(report["start"].as_f64().unwrap().abs() < 0.001, "{format}: the video starts at 0: {report}");
+            let cues = report["text"]["cues"]["English"].as_array().expect("hls.js loaded the cues");
+            let got: Vec<(u64, u64, String)> = cues
+                .iter()
+                .map(|c| {
+                    let ms = |v: &serde_json::Value| (v.as_f64().unwrap() * 1000.0).round() as u64;
+                    (ms(&c[0]), ms(&c[1]), c[2].as_str().unwrap().to_owned())
+                })
+                .collect();
+            assert_eq!(got, want(), "{format}: the cues on the video's timeline: {report}");
+        } else {
+            assert!(langs.contains(&"en") && langs.contains(&"fr"), "{format}: {report}");
+        }
     }
 }
