@@ -8,6 +8,7 @@
 use mirrorcast_azurite::{Persistence, TwoDataCenters};
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 
+use crate::helpers::Sandbox;
 use crate::player::{play_in_chromium, require_chromium_and_players, serve_page};
 use crate::replicate::Failover;
 use crate::serve::{encode_test_pattern, ffmpeg, get, publish_folder_in, serve_dc, Published};
@@ -227,5 +228,81 @@ async fn hls_js_and_dash_js_list_the_text_tracks_in_headless_chromium() {
         } else {
             assert!(langs.contains(&"en") && langs.contains(&"fr"), "{format}: {report}");
         }
+    }
+}
+
+/// Hostile sidecars, each listed in the `.ism`: oversized, too many cues, not UTF-8, a
+/// timestamp past 59 minutes, an `.ismt`, one not uploaded. Each is left out of every manifest
+/// with its reason in the origin's log; the good one and the video still play; asking for a
+/// left-out stream is a 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_sidecars_are_left_out_with_their_reason_and_the_rest_is_served() {
+    let sb = Sandbox::start().await;
+    let env = [("MIRRORCAST_DC_A", sb.connection_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let folder = sb.dir.path().join("hostile");
+    std::fs::create_dir_all(&folder).unwrap();
+    encode_test_pattern(
+        &folder.join("Film_320x180_600.mp4"),
+        "320x180",
+        4,
+        &["-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-movflags", "+faststart"],
+    );
+    std::fs::write(folder.join("good.vtt"), source_vtt()).unwrap();
+    let mut huge = b"WEBVTT\n\n".to_vec();
+    huge.resize(9 * 1024 * 1024, b'x');
+    std::fs::write(folder.join("huge.vtt"), huge).unwrap();
+    std::fs::write(folder.join("many.vtt"), format!("WEBVTT\n\n{}", "00:00.000 --> 00:00.001\nx\n\n".repeat(100_001)))
+        .unwrap();
+    std::fs::write(folder.join("latin1.vtt"), b"WEBVTT\n\n00:00.000 --> 00:01.000\nd\xe9j\xe0\n").unwrap();
+    std::fs::write(folder.join("minutes.vtt"), "WEBVTT\n\n00:60:00.000 --> 00:61:00.000\nx\n").unwrap();
+    std::fs::write(folder.join("frag.ismt"), b"\0\0\0\x08free").unwrap();
+    let text = |src: &str, name: &str| IsmTrack {
+        track_name: Some(name.into()),
+        language: Some("en".into()),
+        ..IsmTrack::new(TrackKind::Text, src, 1000)
+    };
+    let ism = ServerManifest {
+        title: None,
+        client_manifest: None,
+        tracks: vec![
+            IsmTrack::new(TrackKind::Video, "Film_320x180_600.mp4", 600_000),
+            text("huge.vtt", "huge"),
+            text("many.vtt", "many"),
+            text("latin1.vtt", "latin1"),
+            text("minutes.vtt", "minutes"),
+            text("frag.ismt", "frag"),
+            text("absent.vtt", "absent"),
+            text("good.vtt", "good"),
+        ],
+    };
+    std::fs::write(folder.join("Film.ism"), ism.to_xml()).unwrap();
+    let published = publish_folder_in(sb.dir.path(), &env, "Hostile", &folder).await;
+    let served = serve_dc(sb.dir.path(), &env, "a", &[]).await;
+    let base = format!("/{}/Film.ism", published.locator);
+    let (status, master) = get(&served.addr, &format!("{base}/manifest(format=m3u8-cmaf)")).await;
+    assert_eq!(status, 200, "{master}");
+    assert_eq!(master.matches("TYPE=SUBTITLES").count(), 1, "the good one only: {master}");
+    assert!(master.contains("NAME=\"good\""), "{master}");
+    let (status, mpd) = get(&served.addr, &format!("{base}/manifest(format=mpd-time-csf)")).await;
+    assert_eq!((status, mpd.matches("contentType=\"text\"").count()), (200, 1), "{mpd}");
+    let playlist = format!("http://{}{base}/QualityLevels(1000)/Manifest(good,format=m3u8-cmaf)", served.addr);
+    assert_eq!(cues_read_by_ffmpeg(&playlist, "0:s"), want());
+    for stream in ["huge", "many", "frag", "absent"] {
+        let (status, body) =
+            get(&served.addr, &format!("{base}/QualityLevels(1000)/Manifest({stream},format=m3u8-cmaf)")).await;
+        assert_eq!(status, 404, "{stream}: {body}");
+    }
+    let log = served.stderr.lock().unwrap().clone();
+    for (file, why) in [
+        ("huge.vtt", "more than"),
+        ("many.vtt", "more than 100000 cues"),
+        ("latin1.vtt", "not UTF-8"),
+        ("minutes.vtt", "malformed"),
+        ("frag.ismt", "fragmented text is not packaged"),
+        ("absent.vtt", "not a file of the asset"),
+    ] {
+        let line = log.lines().find(|l| l.contains(file)).unwrap_or_else(|| panic!("{file} is not named: {log}"));
+        assert!(line.contains(why), "{file}: {line}");
     }
 }
