@@ -139,7 +139,10 @@ impl quick_cache::Weighter<(String, String), Arc<Renditions>> for RenditionsWeig
         let list = &value.list;
         let first_of_its_index =
             |(i, o): &(usize, &OwnedRendition)| !list[..*i].iter().any(|p| Arc::ptr_eq(&p.index.index, &o.index.index));
-        list.iter().enumerate().filter(first_of_its_index).map(|(_, o)| o.index.index.weight()).sum::<u64>().max(1)
+        let indexes: u64 =
+            list.iter().enumerate().filter(first_of_its_index).map(|(_, o)| o.index.index.weight()).sum();
+        // Parsed sidecars count too: a 100,000-cue file weighs as much as a long index.
+        (indexes + value.texts.iter().map(|(t, _)| t.weight()).sum::<u64>()).max(1)
     }
 }
 

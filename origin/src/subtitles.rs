@@ -80,6 +80,18 @@ impl TextTrack {
         Ok(TextTrack { stream, bitrate: t.system_bitrate, language: t.language.clone(), name, body })
     }
 
+    /// Bytes it holds, about: what it weighs in the renditions cache beside the indexes.
+    pub fn weight(&self) -> u64 {
+        match &self.body {
+            TextBody::WebVtt(vtt) => {
+                let blocks: usize = vtt.header_blocks.iter().map(String::len).sum();
+                let cue = |c: &webvtt::Cue| 64 + c.text.len() + c.settings.len() + c.id.as_ref().map_or(0, String::len);
+                (blocks + vtt.cues.iter().map(cue).sum::<usize>()) as u64
+            }
+            TextBody::Ttml(bytes) => bytes.len() as u64,
+        }
+    }
+
     /// Whether HLS carries it (WebVTT only).
     pub fn in_hls(&self) -> bool {
         matches!(self.body, TextBody::WebVtt(_))
@@ -282,6 +294,7 @@ mod tests {
         let cmaf = hls_segment(vtt, v, Format::HlsCmaf, 0).unwrap();
         assert!(cmaf.contains("MPEGTS:0,LOCAL"), "fMP4 presentation starts at 0 (its edit list): {cmaf}");
         assert!(hls_segment(vtt, v, Format::HlsAapl, 1).is_none(), "no fragment starts there");
+        assert!(t.weight() > 3 * 64, "its cues weigh in the cache: {}", t.weight());
     }
 
     #[test]
