@@ -242,13 +242,8 @@ pub fn dash(mpd: String, texts: &[&TextTrack], format: Format) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mirrorcast_media::fragment::Index;
+    use crate::test_clip::small_clip as index;
     use mirrorcast_media::ism::TrackKind;
-
-    fn index() -> Index {
-        let dir = tempfile::tempdir().unwrap();
-        crate::test_clip::clip(dir.path(), "clip.mp4", "320x180")
-    }
 
     const VTT: &str = "WEBVTT\n\n00:00:00.500 --> 00:00:01.500\nHello\n\n00:00:01.800 --> 00:00:02.500\nAcross\n\n00:00:04.200 --> 00:00:04.900\nLast\n";
 

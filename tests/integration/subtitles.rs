@@ -11,7 +11,7 @@ use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 use crate::helpers::Sandbox;
 use crate::player::{play_in_chromium, require_chromium_and_players, serve_page};
 use crate::replicate::Failover;
-use crate::serve::{encode_test_pattern, ffmpeg, get, publish_folder_in, serve_dc, Published};
+use crate::serve::{encode_test_pattern, ffmpeg, get, publish_folder_in, serve_dc, x264_two_second_gops, Published};
 
 /// The source cues: (start ms, end ms, text). One crosses the 2 s fragment boundary, one
 /// has two lines and markup, one has an identifier and settings.
@@ -70,25 +70,7 @@ fn want() -> Vec<(u64, u64, String)> {
 async fn publish_with_subtitles(f: &Failover, env: &[(&str, &str)]) -> Published {
     let folder = f.dir.path().join("subs");
     std::fs::create_dir_all(&folder).unwrap();
-    encode_test_pattern(
-        &folder.join("Film_320x180_600.mp4"),
-        "320x180",
-        6,
-        &[
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-g",
-            "50",
-            "-keyint_min",
-            "50",
-            "-sc_threshold",
-            "0",
-            "-movflags",
-            "+faststart",
-        ],
-    );
+    encode_test_pattern(&folder.join("Film_320x180_600.mp4"), "320x180", 6, &x264_two_second_gops("veryfast"));
     std::fs::write(folder.join("Film_en.vtt"), source_vtt()).unwrap();
     std::fs::write(folder.join("Film_fr.ttml"), TTML).unwrap();
     std::fs::write(folder.join("Film_bad.vtt"), "WEBVTT\n\n00:00:01.000 --> 00:00:6x.000\nBroken\n").unwrap();
