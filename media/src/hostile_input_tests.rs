@@ -355,6 +355,16 @@ proptest! {
         }
         let _ = crate::ttml::check(&bytes);
     }
+
+    /// Any bytes as an H.264 sample, with any NAL length size: the caption scan ends, never a panic.
+    #[test]
+    fn any_sample_is_scanned_for_captions_never_a_panic(
+        bytes in prop::collection::vec(any::<u8>(), 0..256),
+        length_size in 0usize..6,
+    ) {
+        let mut found = crate::captions::Captions::default();
+        crate::captions::h264_sample(&bytes, length_size, &mut found);
+    }
 }
 
 /// The clip's moov with `bytes` written at `offset` of the body of the first box at `path`.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mirrorcast_core::catalog::AssetRecord;
+use mirrorcast_media::captions::{self, Captions};
 use mirrorcast_media::fragment::{Index, TrackIndex};
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 use mirrorcast_media::ts::Counters;
@@ -47,6 +48,8 @@ pub(crate) struct Renditions {
     /// The `.ism`'s text tracks whose sidecars were read and checked (the others are left
     /// out, with the reason logged), with the version each was read at.
     pub(crate) texts: Vec<(TextTrack, Version)>,
+    /// CEA-608/708 captions found in the SEI of the reference video's first samples.
+    pub(crate) captions: Captions,
     /// A rendition whose samples are in movie fragments (not in its moov): nothing of
     /// this `.ism` is packaged until the origin can cut such files (kept, so the
     /// refusal costs no storage read).
@@ -267,9 +270,14 @@ impl RenditionCache {
             });
         }
         let fragmented = out.iter().find(|o| o.index.index.fragmented).map(|o| o.file.clone());
+        let captions = match previous.filter(|p| same_reference(p, &out)) {
+            Some(p) => p.captions,
+            None => self.captions(asset, &out).await?,
+        };
         Ok(Renditions {
             list: out,
             texts,
+            captions,
             fragmented,
             parsed: server,
             at: Instant::now(),
@@ -326,6 +334,19 @@ impl RenditionCache {
         }
     }
 
+    /// The captions in the first samples of the first video rendition (one ranged read, at most
+    /// [`captions::MAX_SCAN_BYTES`]); none for a fragmented or non-H.264 one.
+    async fn captions(&self, asset: &AssetRecord, list: &[OwnedRendition]) -> Result<Captions, Fail> {
+        let Some(video) = list.iter().find(|r| r.kind == TrackKind::Video && !r.index.index.fragmented) else {
+            return Ok(Captions::default());
+        };
+        let Ok(track) = video.track() else { return Ok(Captions::default()) };
+        let Some(range) = captions::scan_range(track) else { return Ok(Captions::default()) };
+        let start = range.start;
+        let (_, data) = self.upstream.read_bytes(&asset.asset.container, &video.file, Some(range)).await?;
+        Ok(captions::in_track(track, start, &data))
+    }
+
     /// The index of a rendition, built from its `moov` (kept by [`Self::get`]).
     async fn index(&self, container: &str, name: &str) -> Result<Indexed, Fail> {
         self.metrics.index_lookup(false);
@@ -335,6 +356,16 @@ impl RenditionCache {
             Fail::Media
         })?;
         Ok(Indexed { version, index: Arc::new(index) })
+    }
+}
+
+/// Whether `list`'s first video rendition has the index `previous`'s had (its captions stand).
+fn same_reference(previous: &Renditions, list: &[OwnedRendition]) -> bool {
+    let first = |l: &[OwnedRendition]| l.iter().find(|r| r.kind == TrackKind::Video).map(|r| r.index.index.clone());
+    match (first(&previous.list), first(list)) {
+        (Some(a), Some(b)) => Arc::ptr_eq(&a, &b),
+        (None, None) => true,
+        _ => false,
     }
 }
 

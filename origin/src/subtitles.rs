@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 
 use bytes::Bytes;
+use mirrorcast_media::captions::Captions;
 use mirrorcast_media::fragment::TrackIndex;
 use mirrorcast_media::ism::IsmTrack;
 use mirrorcast_media::ts::PRESENTATION_START_90K;
@@ -112,14 +113,26 @@ fn quoted(name: &str) -> String {
     name.chars().filter(|c| *c != '"' && !c.is_control()).collect()
 }
 
-/// The master with a `SUBTITLES` group of every WebVTT track, named on every variant
-/// (`EXT-X-STREAM-INF`; I-frame variants take no group).
-pub fn hls_master(master: String, texts: &[&TextTrack], format: Format) -> String {
+/// The master with a `SUBTITLES` group of every WebVTT track and a `CLOSED-CAPTIONS` group
+/// when the video carries captions, named on every variant (`EXT-X-STREAM-INF`; I-frame
+/// variants take no group). No `CLOSED-CAPTIONS=NONE`: captions the scan of the first samples
+/// missed stay findable by the player.
+pub fn hls_master(master: String, texts: &[&TextTrack], captions: Captions, format: Format) -> String {
     let hls: Vec<&TextTrack> = texts.iter().copied().filter(|t| t.in_hls()).collect();
-    if hls.is_empty() {
+    if hls.is_empty() && !captions.any() {
         return master;
     }
     let mut media = String::new();
+    let mut attributes = String::new();
+    if !hls.is_empty() {
+        let _ = write!(attributes, ",SUBTITLES=\"{GROUP}\"");
+    }
+    if captions.any() {
+        // INSTREAM-ID names the first service of the kind found: CC1 (608), else SERVICE1 (708).
+        let id = if captions.cea608 { "CC1" } else { "SERVICE1" };
+        let _ = writeln!(media, "#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"{id}\",DEFAULT=NO,AUTOSELECT=YES,INSTREAM-ID=\"{id}\"");
+        attributes.push_str(",CLOSED-CAPTIONS=\"cc\"");
+    }
     for t in &hls {
         let _ = write!(media, "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{GROUP}\",NAME=\"{}\"", quoted(&t.name));
         if let Some(language) = &t.language {
@@ -136,7 +149,7 @@ pub fn hls_master(master: String, texts: &[&TextTrack], format: Format) -> Strin
                 out.push_str(&media);
                 placed = true;
             }
-            let _ = writeln!(out, "#EXT-X-STREAM-INF:{variant},SUBTITLES=\"{GROUP}\"");
+            let _ = writeln!(out, "#EXT-X-STREAM-INF:{variant}{attributes}");
         } else {
             out.push_str(line);
             out.push('\n');
@@ -201,14 +214,32 @@ pub fn hls_segment(vtt: &WebVtt, reference: &TrackIndex, format: Format, time: u
     Some(vtt.segment(start, end, mpegts))
 }
 
+/// `Accessibility` descriptors after the video AdaptationSet's opening line.
+fn with_accessibility(mpd: String, captions: Captions) -> String {
+    let Some(open) = mpd.find("contentType=\"video\"") else { return mpd };
+    let Some(line_end) = mpd[open..].find('\n').map(|n| open + n + 1) else { return mpd };
+    let mut descriptors = String::new();
+    if captions.cea608 {
+        descriptors.push_str("      <Accessibility schemeIdUri=\"urn:scte:dash:cc:cea-608:2015\" value=\"CC1\" />\n");
+    }
+    if captions.cea708 {
+        descriptors.push_str("      <Accessibility schemeIdUri=\"urn:scte:dash:cc:cea-708:2015\" value=\"1\" />\n");
+    }
+    let mut out = mpd;
+    out.insert_str(line_end, &descriptors);
+    out
+}
+
 /// XML text: the five escapes.
 fn xml(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
 }
 
 /// The MPD with a text AdaptationSet per track (WebVTT or TTML), each one Representation whose
-/// BaseURL is the whole sidecar, added at the end of the period.
-pub fn dash(mpd: String, texts: &[&TextTrack], format: Format) -> String {
+/// BaseURL is the whole sidecar, added at the end of the period; the video set says the
+/// captions its SEI carries (`Accessibility`, SCTE 214 schemes).
+pub fn dash(mpd: String, texts: &[&TextTrack], captions: Captions, format: Format) -> String {
+    let mpd = with_accessibility(mpd, captions);
     let Some(at) = mpd.rfind("  </Period>") else { return mpd };
     if texts.is_empty() {
         return mpd;
@@ -258,13 +289,29 @@ mod tests {
     fn the_master_names_a_subtitles_group_on_every_variant() {
         let t = text(Some("English"), Some("en"), "subs.vtt", VTT).unwrap();
         let master = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"a\",URI=\"x\"\n#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO=\"audio\"\nv1\n#EXT-X-STREAM-INF:BANDWIDTH=2,AUDIO=\"audio\"\nv2\n#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"i\"\n";
-        let out = hls_master(master.to_owned(), &[&t], Format::HlsCmaf);
+        let out = hls_master(master.to_owned(), &[&t], Captions::default(), Format::HlsCmaf);
         assert!(out.contains("#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,URI=\"QualityLevels(1000)/Manifest(English,format=m3u8-cmaf)\"\n#EXT-X-STREAM-INF:BANDWIDTH=1"), "{out}");
         assert_eq!(out.matches(",SUBTITLES=\"subs\"\n").count(), 2, "{out}");
         assert!(out.contains("#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"i\"\n"), "{out}");
-        assert_eq!(hls_master(master.to_owned(), &[], Format::HlsCmaf), master);
+        assert_eq!(hls_master(master.to_owned(), &[], Captions::default(), Format::HlsCmaf), master);
         let ttml = text(None, Some("en"), "s.ttml", "<tt xmlns=\"http://www.w3.org/ns/ttml\"/>").unwrap();
-        assert_eq!(hls_master(master.to_owned(), &[&ttml], Format::HlsCmaf), master, "TTML stays out of HLS");
+        assert_eq!(
+            hls_master(master.to_owned(), &[&ttml], Captions::default(), Format::HlsCmaf),
+            master,
+            "TTML stays out of HLS"
+        );
+    }
+
+    #[test]
+    fn captions_in_the_video_are_announced_in_the_master_and_the_mpd() {
+        let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv1\n";
+        let cc = Captions { cea608: true, cea708: false };
+        let out = hls_master(master.to_owned(), &[], cc, Format::HlsAapl);
+        assert!(out.contains("#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"CC1\",DEFAULT=NO,AUTOSELECT=YES,INSTREAM-ID=\"CC1\"\n#EXT-X-STREAM-INF:BANDWIDTH=1,CLOSED-CAPTIONS=\"cc\"\n"), "{out}");
+        let mpd = "<MPD>\n  <Period>\n    <AdaptationSet id=\"0\" contentType=\"video\">\n    </AdaptationSet>\n  </Period>\n</MPD>\n";
+        let out = dash(mpd.to_owned(), &[], Captions { cea608: true, cea708: true }, Format::DashCsf);
+        assert!(out.contains("contentType=\"video\">\n      <Accessibility schemeIdUri=\"urn:scte:dash:cc:cea-608:2015\" value=\"CC1\" />\n      <Accessibility schemeIdUri=\"urn:scte:dash:cc:cea-708:2015\""), "{out}");
+        assert_eq!(dash(mpd.to_owned(), &[], Captions::default(), Format::DashCsf), mpd, "none found: nothing said");
     }
 
     #[test]
@@ -297,7 +344,7 @@ mod tests {
         let vtt = text(Some("English"), Some("en"), "subs.vtt", VTT).unwrap();
         let ttml = text(Some("a&b"), Some("fr"), "s.ttml", "<tt xmlns=\"http://www.w3.org/ns/ttml\"/>").unwrap();
         let mpd = "<MPD>\n  <Period>\n    <AdaptationSet id=\"0\">\n    </AdaptationSet>\n  </Period>\n</MPD>\n";
-        let out = dash(mpd.to_owned(), &[&vtt, &ttml], Format::DashCsf);
+        let out = dash(mpd.to_owned(), &[&vtt, &ttml], Captions::default(), Format::DashCsf);
         assert!(
             out.contains("<AdaptationSet id=\"1\" contentType=\"text\" mimeType=\"text/vtt\" lang=\"en\">"),
             "{out}"

@@ -125,6 +125,7 @@ async fn check_origin(addr: &str, locator: &str, dc: &str) {
             !master.contains("French") && !master.contains("Broken"),
             "TTML and the malformed one: not in HLS: {master}"
         );
+        assert!(!master.contains("CLOSED-CAPTIONS"), "no captions in this video: none announced: {master}");
         let variants = master.lines().filter(|l| l.starts_with("#EXT-X-STREAM-INF:")).count();
         assert!(variants > 0 && master.matches(",SUBTITLES=\"subs\"").count() == variants, "{dc} {format}: {master}");
         let playlist = format!("http://{addr}{base}/{}", subtitle_playlist(master));
@@ -287,4 +288,90 @@ async fn hostile_sidecars_are_left_out_with_their_reason_and_the_rest_is_served(
         let line = log.lines().find(|l| l.contains(file)).unwrap_or_else(|| panic!("{file} is not named: {log}"));
         assert!(line.contains(why), "{file}: {line}");
     }
+}
+
+/// H.264 (Annex B) with an A/53 SEI of two CEA-608 byte pairs (field 1) before every slice.
+fn with_608_sei(annex_b: &[u8]) -> Vec<u8> {
+    let cc = [0xb5, 0x00, 0x31, b'G', b'A', b'9', b'4', 0x03, 0x42, 0xff, 0xfc, 0x94, 0x20, 0xfc, 0x94, 0x2c, 0xff];
+    let mut sei = vec![0, 0, 0, 1, 0x06, 0x04, cc.len() as u8];
+    sei.extend(cc);
+    sei.push(0x80);
+    let starts: Vec<usize> =
+        annex_b.windows(3).enumerate().filter(|(_, w)| *w == [0, 0, 1]).map(|(i, _)| i + 3).collect();
+    let mut out = Vec::new();
+    for (k, &start) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).map_or(annex_b.len(), |next| next - 3);
+        let nal = &annex_b[start..end];
+        let nal = &nal[..nal.iter().rposition(|b| *b != 0).map_or(0, |p| p + 1)];
+        if matches!(nal.first().map(|h| h & 0x1f), Some(1 | 5)) {
+            out.extend_from_slice(&sei);
+        }
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(nal);
+    }
+    out
+}
+
+/// A video whose SEI carries CEA-608: the HLS masters name a CLOSED-CAPTIONS group (INSTREAM-ID
+/// CC1) on every variant, the MPD an Accessibility descriptor, and ffmpeg finds the captions in
+/// the packaged video; the sidecar asset, without captions, names none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captions_in_the_video_sei_are_announced_in_hls_and_dash() {
+    let sb = Sandbox::start().await;
+    let env = [("MIRRORCAST_DC_A", sb.connection_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let folder = sb.dir.path().join("cc");
+    std::fs::create_dir_all(&folder).unwrap();
+    let raw = sb.dir.path().join("raw.h264");
+    let mut args = x264_two_second_gops("ultrafast");
+    args.truncate(args.len() - 2);
+    args.extend(["-bsf:v", "h264_mp4toannexb", "-f", "h264"]);
+    encode_test_pattern(&raw, "320x180", 4, &args);
+    let captioned = sb.dir.path().join("cc.h264");
+    std::fs::write(&captioned, with_608_sei(&std::fs::read(&raw).unwrap())).unwrap();
+    let mp4 = folder.join("Cc_320x180_600.mp4");
+    let out = ffmpeg(&[
+        "-v",
+        "error",
+        "-r",
+        "25",
+        "-i",
+        captioned.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+        "-y",
+        mp4.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ism = ServerManifest {
+        title: None,
+        client_manifest: None,
+        tracks: vec![IsmTrack::new(TrackKind::Video, "Cc_320x180_600.mp4", 600_000)],
+    };
+    std::fs::write(folder.join("Cc.ism"), ism.to_xml()).unwrap();
+    let published = publish_folder_in(sb.dir.path(), &env, "Cc", &folder).await;
+    let served = serve_dc(sb.dir.path(), &env, "a", &[]).await;
+    let base = format!("/{}/Cc.ism", published.locator);
+    let says_captions = |url: &str| {
+        let out = ffmpeg(&["-i", url]);
+        String::from_utf8_lossy(&out.stderr).lines().any(|l| l.contains("Video:") && l.contains("Closed Captions"))
+    };
+    assert!(says_captions(mp4.to_str().unwrap()), "the source carries them");
+    for format in ["m3u8-aapl", "m3u8-cmaf"] {
+        let (status, master) = get(&served.addr, &format!("{base}/manifest(format={format})")).await;
+        assert_eq!(status, 200, "{master}");
+        assert!(
+            master.contains(
+                "TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"CC1\",DEFAULT=NO,AUTOSELECT=YES,INSTREAM-ID=\"CC1\""
+            ),
+            "{master}"
+        );
+        assert!(master.contains(",CLOSED-CAPTIONS=\"cc\"\n"), "{master}");
+        let variant = format!("http://{}{base}/QualityLevels(600000)/Manifest(video,format={format})", served.addr);
+        assert!(says_captions(&variant), "{format}: the captions reach the player");
+    }
+    let (_, mpd) = get(&served.addr, &format!("{base}/manifest(format=mpd-time-csf)")).await;
+    assert!(mpd.contains("<Accessibility schemeIdUri=\"urn:scte:dash:cc:cea-608:2015\" value=\"CC1\" />"), "{mpd}");
 }

@@ -50,10 +50,10 @@ impl Packager<'_> {
                 smooth::client_manifest(&renditions).to_xml()
             }),
             f if f.is_hls() => self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
-                subtitles::hls_master(packaging::hls_master(&renditions, format), &texts, format)
+                subtitles::hls_master(packaging::hls_master(&renditions, format), &texts, all.captions, format)
             }),
             _ => self.packaged_text(headers, &v, "application/dash+xml", || {
-                subtitles::dash(packaging::dash(&renditions, format), &texts, format)
+                subtitles::dash(packaging::dash(&renditions, format), &texts, all.captions, format)
             }),
         })
     }
