@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mirrorcast_core::catalog::AssetRecord;
+use mirrorcast_core::ErrorKind;
 use mirrorcast_media::captions::{self, Captions};
 use mirrorcast_media::fragment::{Index, TrackIndex};
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
@@ -343,8 +344,18 @@ impl RenditionCache {
         let Ok(track) = video.track() else { return Ok(Captions::default()) };
         let Some(range) = captions::scan_range(track) else { return Ok(Captions::default()) };
         let start = range.start;
-        let (_, data) = self.upstream.read_bytes(&asset.asset.container, &video.file, Some(range)).await?;
-        Ok(captions::in_track(track, start, &data))
+        match self.upstream.read_bytes(&asset.asset.container, &video.file, Some(range)).await {
+            Ok((_, data)) => Ok(captions::in_track(track, start, &data)),
+            // Worth a retry: the manifest is not made without the scan.
+            Err(Fail::Storage(kind)) if matches!(kind, ErrorKind::Throttled | ErrorKind::Transient) => {
+                Err(Fail::Storage(kind))
+            }
+            // A moov naming bytes the file lacks: its segments will fail, its manifest need not.
+            Err(e) => {
+                debug!(target: "mirrorcast_origin", "captions of {}: not scanned ({e:?})", video.file);
+                Ok(Captions::default())
+            }
+        }
     }
 
     /// The index of a rendition, built from its `moov` (kept by [`Self::get`]).
