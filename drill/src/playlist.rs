@@ -229,6 +229,8 @@ pub fn dash(text: &str, base: &Url) -> Result<Vec<Rendition>, PlaylistError> {
             let (init, segments) = match rep.addressing(set, period) {
                 Addressing::List(list) => segment_list(list, &base, period_duration)?,
                 Addressing::Template(t) => template_segments(&t, rep, &base, period_duration)?,
+                // A whole-file sidecar (subtitles) is no stream the viewer's playback waits on.
+                Addressing::Single if content.starts_with("text") || content.contains("ttml") => continue,
                 Addressing::Single => {
                     return Err(bad(format!("representation '{id}' has no SegmentTemplate or SegmentList")))
                 }
@@ -386,6 +388,20 @@ QualityLevels(300000)/Manifest(video,format=m3u8-aapl)\n";
     </AdaptationSet>
   </Period>
 </MPD>"#;
+
+    /// The origin's text sets are whole-file sidecars (a BaseURL, no segments): the viewer plays on.
+    #[test]
+    fn a_subtitle_sidecar_in_the_mpd_is_passed_over() {
+        let base = Url::parse("http://front/l/Clip.ism/manifest(format=mpd-time-csf)").unwrap();
+        let sidecar = "    <AdaptationSet id=\"2\" contentType=\"text\" mimeType=\"text/vtt\" lang=\"en\">\n      <Representation id=\"en\" bandwidth=\"1000\"><BaseURL>QualityLevels(1000)/Fragments(en=0,format=mpd-time-csf).vtt</BaseURL></Representation>\n    </AdaptationSet>\n  </Period>";
+        let with_text = MPD.replace("  </Period>", sidecar);
+        assert_eq!(dash(&with_text, &base).unwrap().len(), 3, "video, video, audio");
+        let no_segments = MPD.replace("<SegmentTemplate timescale=\"10\" startNumber=\"5\" duration=\"20\" initialization=\"$RepresentationID$/init.mp4\" media=\"$RepresentationID$/$Number%03d$.m4s\"/>", "");
+        assert!(
+            dash(&no_segments, &base).unwrap_err().0.contains("no SegmentTemplate"),
+            "a video one is still an error"
+        );
+    }
 
     #[test]
     fn dash_timeline_template_and_list_all_become_segments_with_durations() {

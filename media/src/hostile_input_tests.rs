@@ -332,6 +332,39 @@ proptest! {
             }
         }
     }
+
+    /// WebVTT with anything inserted anywhere (timestamps too wide, unit separators, lone
+    /// arrows, NULs, a BOM, bytes not UTF-8), read and, when read, cut into segments.
+    #[test]
+    fn mutated_webvtt_is_read_and_cut_or_refused_never_a_panic(
+        cut in any::<prop::sample::Index>(),
+        insert in prop::collection::vec(prop::sample::select(vec![
+            &b""[..], b"-->", b" --> ", b"\n", b"\r", b"\n\n", b":", b".", b"99", b"999999999999999999999",
+            b"\0", b"\xef\xbb\xbf", b"\xff", b"\xc3", b"STYLE\n", b"NOTE", b"WEBVTT", b"00:00:00.000",
+        ]), 0..4),
+        window in (any::<u64>(), any::<u64>()),
+    ) {
+        let text = "WEBVTT\n\nSTYLE\n::cue{}\n\n1\n00:00:01.000 --> 00:00:02.500 align:start\nHi\n\n00:03.000 --> 01:00:04.000\nBye\n";
+        let at = cut.index(text.len() + 1);
+        let mut bytes = text.as_bytes()[..at].to_vec();
+        insert.iter().for_each(|i| bytes.extend_from_slice(i));
+        bytes.extend_from_slice(&text.as_bytes()[at..]);
+        if let Ok(vtt) = crate::webvtt::WebVtt::parse(&bytes) {
+            let _ = vtt.segment(window.0.min(window.1), window.0.max(window.1), u64::MAX);
+            let _ = vtt.to_text();
+        }
+        let _ = crate::ttml::check(&bytes);
+    }
+
+    /// Any bytes as an H.264 sample, with any NAL length size: the caption scan ends, never a panic.
+    #[test]
+    fn any_sample_is_scanned_for_captions_never_a_panic(
+        bytes in prop::collection::vec(any::<u8>(), 0..256),
+        length_size in 0usize..6,
+    ) {
+        let mut found = crate::captions::Captions::default();
+        crate::captions::h264_sample(&bytes, length_size, &mut found);
+    }
 }
 
 /// The clip's moov with `bytes` written at `offset` of the body of the first box at `path`.

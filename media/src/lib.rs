@@ -13,10 +13,14 @@
 //! - [`movie_fragment`]: a `moof` + `mdat` read back (the packagers' output is checked through it).
 //! - [`ts`]: MPEG-2 TS segments (H.264 Annex B, AAC in ADTS) for HLS version 3.
 //! - [`ts_reader`]: MPEG-TS segments read back into PES packets (the TS packager is checked through it).
+//! - [`captions`]: CEA-608/708 captions found in H.264 SEI (announced, never altered).
+//! - [`webvtt`]: WebVTT sidecars: cues read (bounded), cut into HLS subtitle segments.
+//! - [`ttml`]: TTML/IMSC1 sidecars checked before the origin offers them (DASH).
 //! - [`mp4`]: reading an MP4's boxes: top-level layout, tracks, codec private
 //!   data (avcC, esds), timescales and sync samples (for chunk timelines).
 
 pub mod bmff;
+pub mod captions;
 pub mod dash;
 pub mod encryption;
 pub mod fragment;
@@ -29,6 +33,8 @@ pub mod mp4;
 pub mod smooth_fragment;
 pub mod ts;
 pub mod ts_reader;
+pub mod ttml;
+pub mod webvtt;
 mod xml;
 
 #[cfg(test)]

@@ -151,6 +151,8 @@ pub fn aes128_ts_segment(
 /// Where presentation starts on the TS clock (ffmpeg's mpegts muxer starts there too): room
 /// before it for the AAC priming and the B-frame delay, which come before presentation starts.
 const START_90K: i128 = 126_000;
+/// [`START_90K`] for the HLS subtitle segments' `X-TIMESTAMP-MAP`: the TS PTS of presentation time 0.
+pub const PRESENTATION_START_90K: u64 = START_90K as u64;
 
 /// A sample's decode and presentation times at 90 kHz. The track's edit list is applied (TS has
 /// none): presentation starts at [`START_90K`] in every track, so audio and video start together

@@ -33,6 +33,7 @@ mod respond;
 pub mod router;
 pub mod segment_body;
 pub mod smooth;
+pub mod subtitles;
 #[cfg(test)]
 mod test_clip;
 mod upstream;

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mirrorcast_core::catalog::AssetRecord;
+use mirrorcast_core::ErrorKind;
+use mirrorcast_media::captions::{self, Captions};
 use mirrorcast_media::fragment::{Index, TrackIndex};
-use mirrorcast_media::ism::{ServerManifest, TrackKind};
+use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 use mirrorcast_media::ts::Counters;
 use quick_cache::sync::Cache;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::fail::Fail;
 use crate::metrics::Metrics;
@@ -19,6 +21,7 @@ use crate::moofs;
 use crate::moov;
 use crate::packaging::Rendition;
 use crate::records::file_of;
+use crate::subtitles::{TextTrack, MAX_SIDECAR_BYTES};
 use crate::upstream::{Upstream, Version};
 
 /// A larger `.ism` is refused (one names a few renditions in a few KiB).
@@ -44,6 +47,11 @@ pub(crate) struct Parsed {
 #[derive(Debug)]
 pub(crate) struct Renditions {
     pub(crate) list: Vec<OwnedRendition>,
+    /// The `.ism`'s text tracks whose sidecars were read and checked (the others are left
+    /// out, with the reason logged), with the version each was read at.
+    pub(crate) texts: Vec<(TextTrack, Version)>,
+    /// CEA-608/708 captions found in the SEI of the reference video's first samples.
+    pub(crate) captions: Captions,
     pub(crate) parsed: Arc<Parsed>,
     at: Instant,
     /// Set by the one request that re-reads the `.ism` once `at` is past the TTL; the
@@ -58,6 +66,17 @@ impl Renditions {
             .iter()
             .find(|r| r.bitrate == bitrate && r.stream.eq_ignore_ascii_case(stream))
             .ok_or(Fail::NotFound("no such quality level"))
+    }
+
+    /// The text track at `bitrate` named `stream`, if it is one.
+    pub(crate) fn text(&self, bitrate: u64, stream: &str) -> Option<&(TextTrack, Version)> {
+        self.texts.iter().find(|(t, _)| t.bitrate == bitrate && t.stream.eq_ignore_ascii_case(stream))
+    }
+
+    /// The rendition whose fragments text segments follow: the first video, else the first audio.
+    pub(crate) fn reference(&self) -> Result<&OwnedRendition, Fail> {
+        let first = |kind| self.list.iter().find(|r| r.kind == kind);
+        first(TrackKind::Video).or_else(|| first(TrackKind::Audio)).ok_or(Fail::Media)
     }
 }
 
@@ -121,7 +140,10 @@ impl quick_cache::Weighter<(String, String), Arc<Renditions>> for RenditionsWeig
         let list = &value.list;
         let first_of_its_index =
             |(i, o): &(usize, &OwnedRendition)| !list[..*i].iter().any(|p| Arc::ptr_eq(&p.index.index, &o.index.index));
-        list.iter().enumerate().filter(first_of_its_index).map(|(_, o)| o.index.index.weight()).sum::<u64>().max(1)
+        let indexes: u64 =
+            list.iter().enumerate().filter(first_of_its_index).map(|(_, o)| o.index.index.weight()).sum();
+        // Parsed sidecars count too: a 100,000-cue file weighs as much as a long index.
+        (indexes + value.texts.iter().map(|(t, _)| t.weight()).sum::<u64>()).max(1)
     }
 }
 
@@ -205,8 +227,10 @@ impl RenditionCache {
         let server = self.server_manifest(asset, ism).await?;
         let base = ism.rsplit_once('/').map_or("", |(dir, _)| dir);
         let mut out = Vec::new();
+        let mut texts = Vec::new();
         for t in &server.manifest.tracks {
             if t.kind == TrackKind::Text {
+                texts.extend(self.text(asset, &join(base, &t.src), t, texts.len()).await?);
                 continue;
             }
             let file = join(base, &t.src);
@@ -239,7 +263,18 @@ impl RenditionCache {
                 ts_counters: std::sync::OnceLock::new(),
             });
         }
-        Ok(Renditions { list: out, parsed: server, at: Instant::now(), refreshing: AtomicBool::new(false) })
+        let captions = match previous.filter(|p| same_reference(p, &out)) {
+            Some(p) => p.captions,
+            None => self.captions(asset, &out).await?,
+        };
+        Ok(Renditions {
+            list: out,
+            texts,
+            captions,
+            parsed: server,
+            at: Instant::now(),
+            refreshing: AtomicBool::new(false),
+        })
     }
 
     async fn server_manifest(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Parsed>, Fail> {
@@ -261,6 +296,59 @@ impl RenditionCache {
         Ok(parsed)
     }
 
+    /// A text track's sidecar read and checked; `None` (the reason logged) when it cannot be
+    /// offered: not a file of the asset, too large, malformed, not a sidecar. Storage failures
+    /// are errors: a manifest without its subtitles is not made from a failed read.
+    async fn text(
+        &self,
+        asset: &AssetRecord,
+        file: &str,
+        t: &IsmTrack,
+        n: usize,
+    ) -> Result<Option<(TextTrack, Version)>, Fail> {
+        let skip = |why: &str| {
+            warn!(target: "mirrorcast_origin", "text track {file} of {} left out: {why}", asset.asset.container);
+            Ok(None)
+        };
+        let Ok(record) = file_of(asset, file) else { return skip("not a file of the asset") };
+        if record.size > MAX_SIDECAR_BYTES {
+            return skip(&format!("{} bytes, more than {MAX_SIDECAR_BYTES}", record.size));
+        }
+        let (meta, bytes) = match self.upstream.read_at_most(&asset.asset.container, file, MAX_SIDECAR_BYTES).await {
+            Ok(read) => read,
+            Err(Fail::Media) => return skip(&format!("larger than {MAX_SIDECAR_BYTES} bytes")),
+            Err(Fail::NotFound(_)) => return skip("not in storage"),
+            Err(e) => return Err(e),
+        };
+        match TextTrack::read(t, n, file, bytes) {
+            Ok(text) => Ok(Some((text, Version::of(&meta)))),
+            Err(why) => skip(&why),
+        }
+    }
+
+    /// The captions in the first samples of the first video rendition (one ranged read, at most
+    /// [`captions::MAX_SCAN_BYTES`]); none for a fragmented or non-H.264 one.
+    async fn captions(&self, asset: &AssetRecord, list: &[OwnedRendition]) -> Result<Captions, Fail> {
+        let Some(video) = list.iter().find(|r| r.kind == TrackKind::Video && !r.index.index.fragmented) else {
+            return Ok(Captions::default());
+        };
+        let Ok(track) = video.track() else { return Ok(Captions::default()) };
+        let Some(range) = captions::scan_range(track) else { return Ok(Captions::default()) };
+        let start = range.start;
+        match self.upstream.read_bytes(&asset.asset.container, &video.file, Some(range)).await {
+            Ok((_, data)) => Ok(captions::in_track(track, start, &data)),
+            // Worth a retry: the manifest is not made without the scan.
+            Err(Fail::Storage(kind)) if matches!(kind, ErrorKind::Throttled | ErrorKind::Transient) => {
+                Err(Fail::Storage(kind))
+            }
+            // A moov naming bytes the file lacks: its segments will fail, its manifest need not.
+            Err(e) => {
+                debug!(target: "mirrorcast_origin", "captions of {}: not scanned ({e:?})", video.file);
+                Ok(Captions::default())
+            }
+        }
+    }
+
     /// The index of a rendition, built from its `moov`, and from its `moof`s when its samples
     /// are in movie fragments (kept by [`Self::get`]).
     async fn index(&self, container: &str, name: &str) -> Result<Indexed, Fail> {
@@ -274,6 +362,16 @@ impl RenditionCache {
             index = moofs::index_fragmented(&self.upstream, container, name, &found).await?;
         }
         Ok(Indexed { version: found.version, index: Arc::new(index) })
+    }
+}
+
+/// Whether `list`'s first video rendition has the index `previous`'s had (its captions stand).
+fn same_reference(previous: &Renditions, list: &[OwnedRendition]) -> bool {
+    let first = |l: &[OwnedRendition]| l.iter().find(|r| r.kind == TrackKind::Video).map(|r| r.index.index.clone());
+    match (first(&previous.list), first(list)) {
+        (Some(a), Some(b)) => Arc::ptr_eq(&a, &b),
+        (None, None) => true,
+        _ => false,
     }
 }
 

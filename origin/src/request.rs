@@ -371,7 +371,12 @@ fn packaged(ism: String, rest: &[&str]) -> Result<Target, Refused> {
                     Ok(Target::Fragment { ism, bitrate, stream, time: None, format })
                 }
                 ("fragments", Some(t)) => {
-                    call.suffix_is(Some(format.segment_extension(false)).filter(|e| !e.is_empty()))?;
+                    // A text track's segments are named with their text format's extension.
+                    let text = format != Format::Smooth
+                        && [".vtt", ".ttml"].iter().any(|e| call.suffix.eq_ignore_ascii_case(e));
+                    if !text {
+                        call.suffix_is(Some(format.segment_extension(false)).filter(|e| !e.is_empty()))?;
+                    }
                     let time = canonical_number(t)?;
                     Ok(Target::Fragment { ism, bitrate, stream, time: Some(time), format })
                 }
@@ -514,6 +519,8 @@ mod tests {
             ("Fragments(video=0,format=m3u8-aapl-v3).ts", frag(Some(0), Format::HlsTs)),
             ("Fragments(video=20,format=mpd-time-csf).m4s", frag(Some(20), Format::DashCsf)),
             ("Fragments(video=i,format=mpd-time-cmaf).mp4", frag(None, Format::DashCmaf)),
+            ("Fragments(video=20,format=m3u8-cmaf).vtt", frag(Some(20), Format::HlsCmaf)),
+            ("Fragments(video=0,format=mpd-time-csf).ttml", frag(Some(0), Format::DashCsf)),
         ] {
             let with = target(&format!("Big.ism/QualityLevels(600000)/{path}")).unwrap();
             let bare = target(&format!("Big.ism/QualityLevels(600000)/{}", path.rsplit_once('.').unwrap().0)).unwrap();
@@ -525,6 +532,8 @@ mod tests {
             "Fragments(video=i,format=m3u8-cmaf).m4s",
             "Fragments(video=0,format=m3u8-aapl).m4s",
             "Fragments(video=0).m4s",
+            "Fragments(video=0).vtt",
+            "Fragments(video=i,format=m3u8-cmaf).vtt",
             "Manifest(video,format=mpd-time-csf)",
             "Manifest(video,format=m3u8-cmaf).mpd",
         ] {

@@ -3,6 +3,12 @@
 use mirrorcast_media::bmff::{TopLevelWalk, WalkStep};
 use mirrorcast_media::fragment::Index;
 
+/// [`clip`] at 320x180 in a directory of its own.
+pub(crate) fn small_clip() -> Index {
+    let dir = tempfile::tempdir().unwrap();
+    clip(dir.path(), "clip.mp4", "320x180")
+}
+
 /// A 5 s clip of `size` (key frames every 2 s, stereo AAC) written to
 /// `dir/name`, indexed from its moov.
 pub(crate) fn clip(dir: &std::path::Path, name: &str, size: &str) -> Index {

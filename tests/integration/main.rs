@@ -39,5 +39,6 @@ mod self_target;
 mod serve;
 mod serve_hostile;
 mod smooth;
+mod subtitles;
 mod verify;
 mod watch;

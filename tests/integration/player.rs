@@ -21,7 +21,7 @@ pub(crate) fn players_dir() -> PathBuf {
 }
 
 /// The page and the player scripts (nothing else) over plain HTTP on a free loopback port.
-async fn serve_page() -> String {
+pub(crate) async fn serve_page() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let dir = players_dir();
@@ -66,7 +66,7 @@ async fn serve_page() -> String {
 }
 
 /// Runs tools/players/play.mjs on the page for `url` until playback passes `seconds`; the page's JSON report.
-async fn play_in_chromium(page: &str, kind: &str, url: &str, seconds: u32) -> serde_json::Value {
+pub(crate) async fn play_in_chromium(page: &str, kind: &str, url: &str, seconds: u32) -> serde_json::Value {
     // The stream URL has no `&` or `+`; escaping `/ ? # % space` keeps it one query value.
     let src = mirrorcast_core::streaming::encode_segment(url);
     let page_url = format!("{page}/player.html?kind={kind}&seconds={seconds}&src={src}");

@@ -306,6 +306,14 @@ pub(crate) fn encode_test_pattern(path: &Path, size: &str, seconds: u32, args: &
     assert!(out.status.success(), "ffmpeg {all:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// libx264 at `preset` with a key frame every 2 s at 25 fps, and nowhere else, faststart: renditions
+/// whose fragments line up.
+pub(crate) fn x264_two_second_gops(preset: &str) -> Vec<&str> {
+    let mut args = vec!["-c:v", "libx264", "-preset", preset, "-g", "50", "-keyint_min", "50"];
+    args.extend(["-sc_threshold", "0", "-movflags", "+faststart"]);
+    args
+}
+
 /// `folder` uploaded into a new asset `name` of data center `a` of `env`, with an origin locator.
 pub(crate) async fn publish_folder_in(dir: &Path, env: &[(&str, &str)], name: &str, folder: &Path) -> Published {
     let asset = run_in(dir, env, &["asset", "create", "--dc", "a", "--name", name, "--json"]).await.ok().json()["id"]

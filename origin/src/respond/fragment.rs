@@ -30,6 +30,9 @@ pub(crate) async fn respond(
     headers: &HeaderMap,
 ) -> Result<Response, Fail> {
     let all = renditions.get(asset, pick.ism).await?;
+    if let Some(text) = all.text(pick.bitrate, pick.stream) {
+        return super::text::respond(&all, text, target, pick.format, time, headers);
+    }
     let r = all.pick(pick.bitrate, pick.stream)?;
     // A fragment's bytes depend on its rendition only, not on the `.ism`.
     let v = validators::packaged(&target.canonical(), &[r.index.version.source()]);

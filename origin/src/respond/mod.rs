@@ -6,6 +6,7 @@
 pub(crate) mod fragment;
 pub(crate) mod packaged;
 pub(crate) mod plain;
+pub(crate) mod text;
 
 use crate::request::Format;
 

@@ -12,6 +12,7 @@ use crate::headers::insert;
 use crate::packaging::{self, Rendition};
 use crate::renditions::{OwnedRendition, RenditionCache};
 use crate::request::{Format, Target};
+use crate::subtitles::{self, TextTrack};
 use crate::validators::{self, Validators};
 use crate::{encoding, smooth};
 
@@ -36,7 +37,9 @@ impl Packager<'_> {
             all.list.iter().map(OwnedRendition::as_rendition).collect::<Result<_, _>>()?;
         let sources: Vec<_> = std::iter::once(all.parsed.version.source())
             .chain(all.list.iter().map(|o| o.index.version.source()))
+            .chain(all.texts.iter().map(|(_, v)| v.source()))
             .collect();
+        let texts: Vec<&TextTrack> = all.texts.iter().map(|(t, _)| t).collect();
         let v = validators::packaged(&target.canonical(), &sources);
         if renditions.is_empty() || renditions.iter().any(|r| r.track.fragments.is_empty()) {
             // Nothing to cut: a manifest of no segments would be a 200 that plays nothing.
@@ -47,9 +50,11 @@ impl Packager<'_> {
                 smooth::client_manifest(&renditions).to_xml()
             }),
             f if f.is_hls() => self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
-                packaging::hls_master(&renditions, format)
+                subtitles::hls_master(packaging::hls_master(&renditions, format), &texts, all.captions, format)
             }),
-            _ => self.packaged_text(headers, &v, "application/dash+xml", || packaging::dash(&renditions, format)),
+            _ => self.packaged_text(headers, &v, "application/dash+xml", || {
+                subtitles::dash(packaging::dash(&renditions, format), &texts, all.captions, format)
+            }),
         })
     }
 
@@ -62,6 +67,16 @@ impl Packager<'_> {
         headers: &HeaderMap,
     ) -> Result<Response, Fail> {
         let renditions = self.renditions.get(asset, pick.ism).await?;
+        if let Some((text, version)) = renditions.text(pick.bitrate, pick.stream).filter(|(t, _)| t.in_hls()) {
+            // Its segments follow the reference rendition's fragments.
+            let reference = renditions.reference()?;
+            let track = reference.track()?;
+            let sources = [renditions.parsed.version.source(), version.source(), reference.index.version.source()];
+            let v = validators::packaged(&target.canonical(), &sources);
+            return Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
+                subtitles::hls_media(text, track, pick.format)
+            }));
+        }
         let r = renditions.pick(pick.bitrate, pick.stream)?;
         let rendition = r.as_rendition()?;
         let v =

@@ -1,0 +1,372 @@
+//! Text tracks (pure): the `.ism`'s `textstream` sidecars as HLS subtitle renditions
+//! (`EXT-X-MEDIA:TYPE=SUBTITLES`, a WebVTT media playlist whose segments are the reference
+//! track's fragments) and DASH text AdaptationSets (the whole sidecar). Smooth gets none: its
+//! text streams are fragmented TTML (`.ismt`), which no sidecar is.
+//!
+//! The master and the MPD are made by [`crate::packaging`] and completed here (lines added
+//! where they belong), so packaging stays one function per format.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+use mirrorcast_media::captions::Captions;
+use mirrorcast_media::fragment::TrackIndex;
+use mirrorcast_media::ism::IsmTrack;
+use mirrorcast_media::ts::PRESENTATION_START_90K;
+use mirrorcast_media::webvtt::WebVtt;
+use mirrorcast_media::{ttml, webvtt};
+
+use crate::request::Format;
+
+/// The HLS group every variant names.
+const GROUP: &str = "subs";
+
+/// What a text track's file holds, read and checked.
+#[derive(Debug)]
+pub enum TextBody {
+    /// A WebVTT sidecar: HLS and DASH.
+    WebVtt(WebVtt),
+    /// A TTML/IMSC1 sidecar, as stored: DASH only (HLS carries WebVTT).
+    Ttml(Bytes),
+}
+
+/// One text track of an `.ism`, its file read and checked.
+#[derive(Debug)]
+pub struct TextTrack {
+    /// The key in `Fragments(<stream>=…)` and `Manifest(<stream>,…)`: the `trackName` when it is
+    /// fit for a URL, else `text<N>`.
+    pub stream: String,
+    /// The `.ism`'s `systemBitrate`: the key in `QualityLevels(…)`.
+    pub bitrate: u64,
+    /// The `.ism`'s `systemLanguage` (a plain tag).
+    pub language: Option<String>,
+    /// What a player shows: the `trackName`, else the language, else the stream.
+    pub name: String,
+    /// The cues or the document.
+    pub body: TextBody,
+}
+
+/// Which kind of sidecar a file name says, if any the origin offers.
+pub fn sidecar_kind(file: &str) -> Option<&'static str> {
+    let lower = file.to_ascii_lowercase();
+    let ext = lower.rsplit_once('.').map(|(_, e)| e)?;
+    match ext {
+        "vtt" | "webvtt" => Some("webvtt"),
+        "ttml" | "dfxp" | "xml" => Some("ttml"),
+        _ => None,
+    }
+}
+
+/// The largest sidecar read.
+pub const MAX_SIDECAR_BYTES: u64 =
+    if webvtt::MAX_BYTES > ttml::MAX_BYTES { webvtt::MAX_BYTES } else { ttml::MAX_BYTES } as u64;
+
+impl TextTrack {
+    /// The `n`th text track of the `.ism` from its file's bytes, or why it is not offered
+    /// (a fragmented text track, a malformed or oversized file).
+    pub fn read(t: &IsmTrack, n: usize, file: &str, bytes: Bytes) -> Result<TextTrack, String> {
+        let body = match sidecar_kind(file) {
+            Some("webvtt") => TextBody::WebVtt(WebVtt::parse(&bytes).map_err(|e| e.to_string())?),
+            Some(_) => {
+                ttml::check(&bytes).map_err(|e| e.to_string())?;
+                TextBody::Ttml(bytes)
+            }
+            None => return Err("not a .vtt or .ttml sidecar (fragmented text is not packaged)".to_owned()),
+        };
+        let url_fit = |s: &&String| {
+            !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
+        let stream = t.track_name.as_ref().filter(url_fit).cloned().unwrap_or_else(|| format!("text{n}"));
+        let name = t.track_name.clone().or_else(|| t.language.clone()).unwrap_or_else(|| stream.clone());
+        Ok(TextTrack { stream, bitrate: t.system_bitrate, language: t.language.clone(), name, body })
+    }
+
+    /// Bytes it holds, about: what it weighs in the renditions cache beside the indexes.
+    pub fn weight(&self) -> u64 {
+        match &self.body {
+            TextBody::WebVtt(vtt) => {
+                let blocks: usize = vtt.header_blocks.iter().map(String::len).sum();
+                let cue = |c: &webvtt::Cue| 64 + c.text.len() + c.settings.len() + c.id.as_ref().map_or(0, String::len);
+                (blocks + vtt.cues.iter().map(cue).sum::<usize>()) as u64
+            }
+            TextBody::Ttml(bytes) => bytes.len() as u64,
+        }
+    }
+
+    /// Whether HLS carries it (WebVTT only).
+    pub fn in_hls(&self) -> bool {
+        matches!(self.body, TextBody::WebVtt(_))
+    }
+
+    fn playlist_url(&self, format: Format) -> String {
+        format!("QualityLevels({})/Manifest({},format={})", self.bitrate, self.stream, format.name())
+    }
+
+    fn segment_url(&self, time: u64, format: Format) -> String {
+        let ext = if self.in_hls() { ".vtt" } else { ".ttml" };
+        format!("Fragments({}={time},format={}){ext}", self.stream, format.name())
+    }
+}
+
+/// A name for an HLS quoted-string attribute: no quote, no line break.
+fn quoted(name: &str) -> String {
+    name.chars().filter(|c| *c != '"' && !c.is_control()).collect()
+}
+
+/// The master with a `SUBTITLES` group of every WebVTT track and a `CLOSED-CAPTIONS` group
+/// when the video carries captions, named on every variant (`EXT-X-STREAM-INF`; I-frame
+/// variants take no group). No `CLOSED-CAPTIONS=NONE`: captions the scan of the first samples
+/// missed stay findable by the player.
+pub fn hls_master(master: String, texts: &[&TextTrack], captions: Captions, format: Format) -> String {
+    let hls: Vec<&TextTrack> = texts.iter().copied().filter(|t| t.in_hls()).collect();
+    if hls.is_empty() && !captions.any() {
+        return master;
+    }
+    let mut media = String::new();
+    let mut attributes = String::new();
+    if !hls.is_empty() {
+        let _ = write!(attributes, ",SUBTITLES=\"{GROUP}\"");
+    }
+    if captions.any() {
+        // INSTREAM-ID names the first service of the kind found: CC1 (608), else SERVICE1 (708).
+        let id = if captions.cea608 { "CC1" } else { "SERVICE1" };
+        let _ = writeln!(media, "#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"{id}\",DEFAULT=NO,AUTOSELECT=YES,INSTREAM-ID=\"{id}\"");
+        attributes.push_str(",CLOSED-CAPTIONS=\"cc\"");
+    }
+    for t in &hls {
+        let _ = write!(media, "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{GROUP}\",NAME=\"{}\"", quoted(&t.name));
+        if let Some(language) = &t.language {
+            let _ = write!(media, ",LANGUAGE=\"{language}\"");
+        }
+        // Subtitles are shown when the viewer's language or settings ask, never forced on.
+        let _ = writeln!(media, ",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,URI=\"{}\"", t.playlist_url(format));
+    }
+    let mut out = String::with_capacity(master.len() + media.len() + 64);
+    let mut placed = false;
+    for line in master.lines() {
+        if let Some(variant) = line.strip_prefix("#EXT-X-STREAM-INF:") {
+            if !placed {
+                out.push_str(&media);
+                placed = true;
+            }
+            let _ = writeln!(out, "#EXT-X-STREAM-INF:{variant}{attributes}");
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !placed {
+        out.push_str(&media);
+    }
+    out
+}
+
+/// Presentation time of sample `i` in milliseconds (its composition time less the edit list's
+/// start), rounded down, 0 at the least.
+fn presentation_ms(track: &TrackIndex, i: usize) -> u64 {
+    let decode = track.info.decode_times.get(i).copied().unwrap_or(0) as i128;
+    let offset = match &track.composition_offsets {
+        Some(c) if track.signed_offsets => c.get(i).copied().unwrap_or(0) as i32 as i128,
+        Some(c) => c.get(i).copied().unwrap_or(0) as i128,
+        None => 0,
+    };
+    let units = (decode + offset - track.media_start as i128).max(0);
+    (units * 1000 / track.info.timescale.max(1) as i128) as u64
+}
+
+/// The presentation window `[start, end)` in ms of each fragment of `reference`: the first from
+/// 0, the last open-ended, so every cue is in some segment.
+fn windows(reference: &TrackIndex) -> Vec<(u64, u64, u64)> {
+    let f = &reference.fragments;
+    (0..f.len())
+        .map(|i| {
+            let start = if i == 0 { 0 } else { presentation_ms(reference, f[i].first) };
+            let end = f.get(i + 1).map_or(u64::MAX, |next| presentation_ms(reference, next.first));
+            (f[i].start, start, end.max(start))
+        })
+        .collect()
+}
+
+/// A text track's HLS media playlist: one WebVTT segment per fragment of `reference` (the
+/// first video rendition, else the first audio one), with its duration.
+pub fn hls_media(text: &TextTrack, reference: &TrackIndex, format: Format) -> String {
+    let timescale = reference.info.timescale.max(1) as f64;
+    let target = reference.fragments.iter().map(|f| (f.duration as f64 / timescale).ceil() as u64).max().unwrap_or(1);
+    let mut s = format!(
+        "#EXTM3U\n#EXT-X-VERSION:{}\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n",
+        format.hls_version()
+    );
+    for f in &reference.fragments {
+        let _ = writeln!(s, "#EXTINF:{:.3},\n{}", f.duration as f64 / timescale, text.segment_url(f.start, format));
+    }
+    s.push_str("#EXT-X-ENDLIST\n");
+    s
+}
+
+/// The WebVTT segment at `time` (a fragment start of `reference`), or `None` when no fragment
+/// starts there. Its `X-TIMESTAMP-MAP` ties presentation time 0 to the media's clock: the TS
+/// packager's first PTS; in fMP4, 0: the segments' decode times start at 0 and the init segment's
+/// edit list starts presentation there (hls.js in Chromium shows the first frame at 0; a map at
+/// the edit's media time put every cue that much late).
+pub fn hls_segment(vtt: &WebVtt, reference: &TrackIndex, format: Format, time: u64) -> Option<String> {
+    let (_, start, end) = windows(reference).into_iter().find(|(t, _, _)| *t == time)?;
+    let mpegts = if format.is_ts() { PRESENTATION_START_90K } else { 0 };
+    Some(vtt.segment(start, end, mpegts))
+}
+
+/// `Accessibility` descriptors after the video AdaptationSet's opening line.
+fn with_accessibility(mpd: String, captions: Captions) -> String {
+    let Some(open) = mpd.find("contentType=\"video\"") else { return mpd };
+    let Some(line_end) = mpd[open..].find('\n').map(|n| open + n + 1) else { return mpd };
+    let mut descriptors = String::new();
+    if captions.cea608 {
+        descriptors.push_str("      <Accessibility schemeIdUri=\"urn:scte:dash:cc:cea-608:2015\" value=\"CC1\" />\n");
+    }
+    if captions.cea708 {
+        descriptors.push_str("      <Accessibility schemeIdUri=\"urn:scte:dash:cc:cea-708:2015\" value=\"1\" />\n");
+    }
+    let mut out = mpd;
+    out.insert_str(line_end, &descriptors);
+    out
+}
+
+/// XML text: the five escapes.
+fn xml(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
+}
+
+/// The MPD with a text AdaptationSet per track (WebVTT or TTML), each one Representation whose
+/// BaseURL is the whole sidecar, added at the end of the period; the video set says the
+/// captions its SEI carries (`Accessibility`, SCTE 214 schemes).
+pub fn dash(mpd: String, texts: &[&TextTrack], captions: Captions, format: Format) -> String {
+    let mpd = with_accessibility(mpd, captions);
+    let Some(at) = mpd.rfind("  </Period>") else { return mpd };
+    if texts.is_empty() {
+        return mpd;
+    }
+    let first_id = mpd.matches("<AdaptationSet ").count();
+    let mut sets = String::new();
+    for (i, t) in texts.iter().enumerate() {
+        // A TTML set names no contentType: its mimeType says text to DASH players, and ffmpeg
+        // (5.1), which opens every text set and cannot read a TTML file, fails the whole MPD
+        // on one it takes for text, but leaves one of an unknown type alone.
+        let (content, mime) =
+            if t.in_hls() { (" contentType=\"text\"", "text/vtt") } else { ("", "application/ttml+xml") };
+        let lang = t.language.as_deref().map(|l| format!(" lang=\"{l}\"")).unwrap_or_default();
+        let _ = write!(
+            sets,
+            "    <AdaptationSet id=\"{}\"{content} mimeType=\"{mime}\"{lang}>\n      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"subtitle\" />\n      <Label>{}</Label>\n      <Representation id=\"{}_{}\" bandwidth=\"{}\">\n        <BaseURL>QualityLevels({})/{}</BaseURL>\n      </Representation>\n    </AdaptationSet>\n",
+            first_id + i,
+            xml(&t.name),
+            t.stream,
+            t.bitrate,
+            t.bitrate.max(1),
+            t.bitrate,
+            t.segment_url(0, format),
+        );
+    }
+    let mut out = mpd;
+    out.insert_str(at, &sets);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_clip::small_clip as index;
+    use mirrorcast_media::ism::TrackKind;
+
+    const VTT: &str = "WEBVTT\n\n00:00:00.500 --> 00:00:01.500\nHello\n\n00:00:01.800 --> 00:00:02.500\nAcross\n\n00:00:04.200 --> 00:00:04.900\nLast\n";
+
+    fn text(name: Option<&str>, language: Option<&str>, file: &str, bytes: &str) -> Result<TextTrack, String> {
+        let mut t = IsmTrack::new(TrackKind::Text, file, 1000);
+        t.track_name = name.map(str::to_owned);
+        t.language = language.map(str::to_owned);
+        TextTrack::read(&t, 0, file, Bytes::from(bytes.to_owned()))
+    }
+
+    #[test]
+    fn the_master_names_a_subtitles_group_on_every_variant() {
+        let t = text(Some("English"), Some("en"), "subs.vtt", VTT).unwrap();
+        let master = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"a\",URI=\"x\"\n#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO=\"audio\"\nv1\n#EXT-X-STREAM-INF:BANDWIDTH=2,AUDIO=\"audio\"\nv2\n#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"i\"\n";
+        let out = hls_master(master.to_owned(), &[&t], Captions::default(), Format::HlsCmaf);
+        assert!(out.contains("#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,URI=\"QualityLevels(1000)/Manifest(English,format=m3u8-cmaf)\"\n#EXT-X-STREAM-INF:BANDWIDTH=1"), "{out}");
+        assert_eq!(out.matches(",SUBTITLES=\"subs\"\n").count(), 2, "{out}");
+        assert!(out.contains("#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"i\"\n"), "{out}");
+        assert_eq!(hls_master(master.to_owned(), &[], Captions::default(), Format::HlsCmaf), master);
+        let ttml = text(None, Some("en"), "s.ttml", "<tt xmlns=\"http://www.w3.org/ns/ttml\"/>").unwrap();
+        assert_eq!(
+            hls_master(master.to_owned(), &[&ttml], Captions::default(), Format::HlsCmaf),
+            master,
+            "TTML stays out of HLS"
+        );
+    }
+
+    #[test]
+    fn captions_in_the_video_are_announced_in_the_master_and_the_mpd() {
+        let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv1\n";
+        let cc = Captions { cea608: true, cea708: false };
+        let out = hls_master(master.to_owned(), &[], cc, Format::HlsAapl);
+        assert!(out.contains("#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"CC1\",DEFAULT=NO,AUTOSELECT=YES,INSTREAM-ID=\"CC1\"\n#EXT-X-STREAM-INF:BANDWIDTH=1,CLOSED-CAPTIONS=\"cc\"\n"), "{out}");
+        let mpd = "<MPD>\n  <Period>\n    <AdaptationSet id=\"0\" contentType=\"video\">\n    </AdaptationSet>\n  </Period>\n</MPD>\n";
+        let out = dash(mpd.to_owned(), &[], Captions { cea608: true, cea708: true }, Format::DashCsf);
+        assert!(out.contains("contentType=\"video\">\n      <Accessibility schemeIdUri=\"urn:scte:dash:cc:cea-608:2015\" value=\"CC1\" />\n      <Accessibility schemeIdUri=\"urn:scte:dash:cc:cea-708:2015\""), "{out}");
+        assert_eq!(dash(mpd.to_owned(), &[], Captions::default(), Format::DashCsf), mpd, "none found: nothing said");
+    }
+
+    #[test]
+    fn segments_are_the_video_fragments_with_the_clock_of_each_format() {
+        let index = index();
+        let v = index.by_handler("vide").unwrap();
+        let t = text(Some("English"), Some("en"), "subs.vtt", VTT).unwrap();
+        let TextBody::WebVtt(vtt) = &t.body else { panic!() };
+        let media = hls_media(&t, v, Format::HlsAapl);
+        let ts = v.info.timescale as u64;
+        assert_eq!(media.matches("#EXTINF:").count(), v.fragments.len(), "{media}");
+        for f in &v.fragments {
+            assert!(media.contains(&format!("Fragments(English={},format=m3u8-aapl).vtt\n", f.start)), "{media}");
+        }
+        let first = hls_segment(vtt, v, Format::HlsAapl, 0).unwrap();
+        assert!(first.contains("X-TIMESTAMP-MAP=MPEGTS:126000,LOCAL:00:00:00.000"), "{first}");
+        assert!(first.contains("Hello") && first.contains("Across"), "{first}");
+        let second = hls_segment(vtt, v, Format::HlsAapl, 2 * ts).unwrap();
+        assert!(second.contains("Across") && !second.contains("Hello"), "the cue across 2 s is repeated: {second}");
+        let last = hls_segment(vtt, v, Format::HlsAapl, 4 * ts).unwrap();
+        assert!(last.contains("Last") && !last.contains("Across"), "{last}");
+        let cmaf = hls_segment(vtt, v, Format::HlsCmaf, 0).unwrap();
+        assert!(cmaf.contains("MPEGTS:0,LOCAL"), "fMP4 presentation starts at 0 (its edit list): {cmaf}");
+        assert!(hls_segment(vtt, v, Format::HlsAapl, 1).is_none(), "no fragment starts there");
+        assert!(t.weight() > 3 * 64, "its cues weigh in the cache: {}", t.weight());
+    }
+
+    #[test]
+    fn dash_gets_a_text_adaptation_set_per_sidecar() {
+        let vtt = text(Some("English"), Some("en"), "subs.vtt", VTT).unwrap();
+        let ttml = text(Some("a&b"), Some("fr"), "s.ttml", "<tt xmlns=\"http://www.w3.org/ns/ttml\"/>").unwrap();
+        let mpd = "<MPD>\n  <Period>\n    <AdaptationSet id=\"0\">\n    </AdaptationSet>\n  </Period>\n</MPD>\n";
+        let out = dash(mpd.to_owned(), &[&vtt, &ttml], Captions::default(), Format::DashCsf);
+        assert!(
+            out.contains("<AdaptationSet id=\"1\" contentType=\"text\" mimeType=\"text/vtt\" lang=\"en\">"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<BaseURL>QualityLevels(1000)/Fragments(English=0,format=mpd-time-csf).vtt</BaseURL>"),
+            "{out}"
+        );
+        assert!(out.contains("<AdaptationSet id=\"2\" mimeType=\"application/ttml+xml\" lang=\"fr\">"), "{out}");
+        assert!(out.contains("<Label>a&amp;b</Label>") && out.contains("(text0=0,format=mpd-time-csf).ttml<"), "{out}");
+        assert!(
+            out.contains("value=\"subtitle\"") && out.ends_with("    </AdaptationSet>\n  </Period>\n</MPD>\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_sidecar_that_cannot_be_offered_says_why() {
+        assert!(text(None, None, "s.vtt", "WEBVTT\n\n00:00.000 --> 00:0x.000\nx\n").unwrap_err().contains("malformed"));
+        assert!(text(None, None, "s.ismt", "").unwrap_err().contains("fragmented text"));
+        assert!(text(None, None, "s.dfxp", "<p/>").unwrap_err().contains("<tt>"));
+        let odd = text(Some("Eng \"lish\""), None, "s.vtt", VTT).unwrap();
+        assert_eq!((odd.stream.as_str(), odd.name.as_str()), ("text0", "Eng \"lish\""), "a name unfit for a URL");
+    }
+}
