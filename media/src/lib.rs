@@ -2,6 +2,7 @@
 //!
 //! - [`bmff`]: ISO BMFF boxes: headers, children, a writer, and a sans-I/O top-level walk that
 //!   finds `moov` with ranged reads; every box reader and writer of the house goes through it.
+//! - [`codec_string`]: audio codec strings (AAC-LC, HE-AAC, HE-AACv2, AC-3, E-AC-3) and channel layouts.
 //! - [`dash`]: the DASH MPD model (periods, sets, representations, templates, timelines, lists).
 //! - [`hls`]: HLS master and media playlists (over m3u8-rs).
 //! - [`ism`]: the SMIL server manifest (`.ism`), model, reader and writer.
@@ -15,6 +16,7 @@
 //!   data (avcC, esds), timescales and sync samples (for chunk timelines).
 
 pub mod bmff;
+pub mod codec_string;
 pub mod dash;
 pub mod fragment;
 pub mod hls;

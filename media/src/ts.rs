@@ -156,6 +156,11 @@ const START_CODE: [u8; 4] = [0, 0, 0, 1];
 const AUD: [u8; 6] = [0, 0, 0, 1, 0x09, 0xf0];
 const ADTS_HEADER: usize = 7;
 
+/// Whether this packager can carry `track` (H.264, AAC that fits ADTS); the error says why not.
+pub fn carries(track: &TrackIndex) -> Result<()> {
+    stream_of(track).map(|_| ())
+}
+
 fn stream_of(track: &TrackIndex) -> Result<Stream<'_>> {
     if let Some(avc) = &track.info.avc {
         let nal_length_size = match avc.nal_length_size {

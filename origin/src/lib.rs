@@ -34,6 +34,7 @@ pub mod segment_body;
 pub mod smooth;
 #[cfg(test)]
 mod test_clip;
+mod ts_carriage;
 mod upstream;
 pub mod validators;
 

@@ -52,7 +52,7 @@ pub fn hls_master(renditions: &[Rendition<'_>], format: Format) -> String {
             let _ = write!(s, ",LANGUAGE=\"{language}\"");
         }
         let _ = write!(s, ",DEFAULT={},AUTOSELECT=YES", if i == 0 { "YES" } else { "NO" });
-        if let Some(channels) = a.track.info.audio.as_ref().map(|c| c.channels).filter(|c| *c > 0) {
+        if let Some(channels) = a.track.info.audio.as_ref().and_then(|c| c.output_channels()) {
             let _ = write!(s, ",CHANNELS=\"{channels}\"");
         }
         let _ = writeln!(s, ",URI=\"{}\"", playlist_url(a, format));
@@ -171,9 +171,13 @@ pub fn dash(renditions: &[Rendition<'_>], format: Format) -> String {
             } else if let Some(a) = &r.track.info.audio {
                 let _ = write!(s, " audioSamplingRate=\"{}\"", a.sample_rate);
             }
+            s.push('>');
+            if let Some((scheme, value)) = r.track.info.audio.as_ref().and_then(|a| a.dash_channel_configuration()) {
+                let _ = write!(s, "\n        <AudioChannelConfiguration schemeIdUri=\"{scheme}\" value=\"{value}\" />");
+            }
             let _ = writeln!(
                 s,
-                ">\n        <SegmentTemplate timescale=\"{}\" initialization=\"QualityLevels({b})/Fragments({n}=i,format={f}){init}\" media=\"QualityLevels({b})/Fragments({n}=$Time$,format={f}){media}\">\n          <SegmentTimeline>",
+                "\n        <SegmentTemplate timescale=\"{}\" initialization=\"QualityLevels({b})/Fragments({n}=i,format={f}){init}\" media=\"QualityLevels({b})/Fragments({n}=$Time$,format={f}){media}\">\n          <SegmentTimeline>",
                 r.track.info.timescale,
                 b = r.bitrate,
                 n = r.stream,

@@ -10,6 +10,7 @@ mod bad_input;
 mod codecs;
 mod copy_engines;
 mod delete;
+mod dolby;
 mod drill;
 mod encode;
 mod entra;

@@ -51,6 +51,7 @@ async fn segment(
 ) -> Result<Response, Fail> {
     let track = r.track()?;
     let format = pick.format;
+    crate::ts_carriage::check(format, [track])?;
     let mime = match (format, r.kind) {
         (f, _) if f.is_ts() => "video/MP2T",
         (_, TrackKind::Audio) => "audio/mp4",

@@ -42,6 +42,7 @@ impl Packager<'_> {
             // Nothing to cut: a manifest of no segments would be a 200 that plays nothing.
             return Err(Fail::Media);
         }
+        crate::ts_carriage::check(format, renditions.iter().map(|r| r.track))?;
         Ok(match format {
             Format::Smooth => self.packaged_text(headers, &v, "text/xml; charset=utf-8", || {
                 smooth::client_manifest(&renditions).to_xml()
@@ -64,6 +65,7 @@ impl Packager<'_> {
         let renditions = self.renditions.get(asset, pick.ism).await?;
         let r = renditions.pick(pick.bitrate, pick.stream)?;
         let rendition = r.as_rendition()?;
+        crate::ts_carriage::check(pick.format, [rendition.track])?;
         let v =
             validators::packaged(&target.canonical(), &[renditions.parsed.version.source(), r.index.version.source()]);
         Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
