@@ -9,6 +9,7 @@
 //! - [`ismc`]: the Smooth Streaming client manifest (`.ismc`), model, reader and writer.
 //! - [`fragment`]: dynamic packaging: a sample index from `moov`, CMAF init and media segments.
 //! - [`smooth_fragment`]: Smooth Streaming fragments (`moof` with `tfxd`, `mdat`): writer and reader.
+//! - [`key_frame_ranges`]: where a packaged segment's key frame is (HLS I-frame playlists' byte ranges).
 //! - [`movie_fragment`]: a `moof` + `mdat` read back (the packagers' output is checked through it).
 //! - [`ts`]: MPEG-2 TS segments (H.264 Annex B, AAC in ADTS) for HLS version 3.
 //! - [`ts_reader`]: MPEG-TS segments read back into PES packets (the TS packager is checked through it).
@@ -22,6 +23,7 @@ pub mod fragment;
 pub mod hls;
 pub mod ism;
 pub mod ismc;
+pub mod key_frame_ranges;
 pub mod movie_fragment;
 pub mod mp4;
 pub mod smooth_fragment;

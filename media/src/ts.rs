@@ -96,6 +96,18 @@ pub fn ts_segment(track: &TrackIndex, number: usize, data: &[u8], counters: &Cou
     Ok(out)
 }
 
+/// How many bytes at the start of fragment `number`'s segment hold its program tables (PAT, PMT)
+/// and its first sample's PES whole: with a key frame first, an I-frame playlist's byte range.
+/// From the index alone; `None` when the PES lengths do not follow from it (see [`Counters`]).
+pub fn first_sample_prefix(track: &TrackIndex, number: usize) -> Result<Option<u64>> {
+    let f = track.fragments.get(number).ok_or_else(|| FormatError::new("no such fragment"))?;
+    let stream = stream_of(track)?;
+    if f.first >= f.end || !stream.lengths_predictable() {
+        return Ok(None);
+    }
+    Ok(Some(((2 + pes_packets(pes_length(track, &stream, f.first))) * PACKET) as u64))
+}
+
 /// Where presentation starts on the TS clock (ffmpeg's mpegts muxer starts there too): room
 /// before it for the AAC priming and the B-frame delay, which come before presentation starts.
 const START_90K: i128 = 126_000;

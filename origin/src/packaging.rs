@@ -36,7 +36,7 @@ fn total_seconds(track: &TrackIndex) -> f64 {
     seconds(track, track.fragments.iter().map(|f| f.duration).sum())
 }
 
-fn playlist_url(r: &Rendition<'_>, format: Format) -> String {
+pub(crate) fn playlist_url(r: &Rendition<'_>, format: Format) -> String {
     format!("QualityLevels({})/Manifest({},format={})", r.bitrate, r.stream, format.name())
 }
 

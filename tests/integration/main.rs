@@ -5,6 +5,7 @@ mod helpers;
 
 mod adopt;
 mod assets;
+mod audio_only;
 mod backends;
 mod bad_input;
 mod codecs;
@@ -18,6 +19,7 @@ mod failover;
 mod front;
 mod front_hostile;
 mod hls_ts;
+mod iframes;
 mod import_hostile;
 mod languages;
 mod names;

@@ -38,7 +38,7 @@ pub(crate) async fn respond(
     }
     let mut resp = segment(renditions, upstream, asset, r, pick, time).await?;
     validators::set_validators(resp.headers_mut(), &v);
-    Ok(resp)
+    crate::segment_range::narrow(headers, &v.etag, resp).await
 }
 
 async fn segment(

@@ -48,7 +48,12 @@ impl Packager<'_> {
                 smooth::client_manifest(&renditions).to_xml()
             }),
             f if f.is_hls() => self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
-                packaging::hls_master(&renditions, format)
+                let mut master = packaging::hls_master(&renditions, format);
+                if matches!(target, Target::Manifest { audio_only: true, .. }) {
+                    master.push_str(&crate::audio_only::variant(&renditions, format));
+                }
+                master.push_str(&crate::iframes::stream_infs(&renditions, format));
+                master
             }),
             _ => self.packaged_text(headers, &v, "application/dash+xml", || packaging::dash(&renditions, format)),
         })
@@ -68,6 +73,11 @@ impl Packager<'_> {
         crate::ts_carriage::check(pick.format, [rendition.track])?;
         let v =
             validators::packaged(&target.canonical(), &[renditions.parsed.version.source(), r.index.version.source()]);
+        if matches!(target, Target::IFrames { .. }) {
+            let playlist =
+                crate::iframes::media_playlist(&rendition, pick.format).ok_or(Fail::NotFound("no I-frames"))?;
+            return Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || playlist));
+        }
         Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
             packaging::hls_media(&rendition, pick.format)
         }))
