@@ -10,7 +10,7 @@ use mirrorcast_media::fragment::TrackIndex;
 use mirrorcast_media::ism::TrackKind;
 use mirrorcast_media::key_frame_ranges::{key_frame_prefix, Segments};
 
-use crate::packaging::Rendition;
+use crate::packaging::{segment_uri, Rendition};
 use crate::request::Format;
 
 /// One segment's key frame: its segment's start (track timescale), how long until the next one
@@ -76,25 +76,11 @@ pub(crate) fn media_playlist(r: &Rendition<'_>, format: Format) -> Option<String
     );
     // TS ranges start with their own PAT and PMT; CMAF ones need the init segment.
     if !format.is_ts() {
-        let _ = writeln!(
-            s,
-            "#EXT-X-MAP:URI=\"Fragments({}=i,format={}){}\"",
-            r.stream,
-            format.name(),
-            format.segment_extension(true)
-        );
+        let _ = writeln!(s, "#EXT-X-MAP:URI=\"{}\"", segment_uri(r.stream, None, format));
     }
     for k in &frames {
-        let _ = writeln!(
-            s,
-            "#EXTINF:{:.3},\n#EXT-X-BYTERANGE:{}@0\nFragments({}={},format={}){}",
-            k.seconds,
-            k.bytes,
-            r.stream,
-            k.start,
-            format.name(),
-            format.segment_extension(false)
-        );
+        let uri = segment_uri(r.stream, Some(k.start), format);
+        let _ = writeln!(s, "#EXTINF:{:.3},\n#EXT-X-BYTERANGE:{}@0\n{uri}", k.seconds, k.bytes);
     }
     s.push_str("#EXT-X-ENDLIST\n");
     Some(s)

@@ -101,27 +101,24 @@ pub fn hls_media(r: &Rendition<'_>, format: Format) -> String {
     );
     // TS segments carry their own program tables: no init segment.
     if !format.is_ts() {
-        let _ = writeln!(
-            s,
-            "#EXT-X-MAP:URI=\"Fragments({}=i,format={}){}\"",
-            r.stream,
-            format.name(),
-            format.segment_extension(true)
-        );
+        let _ = writeln!(s, "#EXT-X-MAP:URI=\"{}\"", segment_uri(r.stream, None, format));
     }
     for f in &r.track.fragments {
         let _ = writeln!(
             s,
-            "#EXTINF:{:.3},\nFragments({}={},format={}){}",
+            "#EXTINF:{:.3},\n{}",
             seconds(r.track, f.duration),
-            r.stream,
-            f.start,
-            format.name(),
-            format.segment_extension(false)
+            segment_uri(r.stream, Some(f.start), format)
         );
     }
     s.push_str("#EXT-X-ENDLIST\n");
     s
+}
+
+/// A segment's URL relative to its media playlist (`time: None`: the init segment), ending in its bytes' extension.
+pub(crate) fn segment_uri(stream: &str, time: Option<u64>, format: Format) -> String {
+    let at = time.map_or_else(|| "i".to_owned(), |t| t.to_string());
+    format!("Fragments({stream}={at},format={}){}", format.name(), format.segment_extension(time.is_none()))
 }
 
 /// `PT12.345S`, rounded up: a player may drop a last sample that ends past the stated duration.

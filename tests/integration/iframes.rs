@@ -114,6 +114,34 @@ async fn each_iframe_byte_range_holds_exactly_the_key_frame_that_starts_its_segm
             assert_eq!(ffprobe_video_packets(&file), "h264,1", "{at}: ffprobe reads one H.264 packet");
         }
     }
+    // Ranges a client should not send: past the end 416; backwards, several, or an If-Range of
+    // another version: the whole segment (RFC 9110 lets a server ignore them).
+    let segment = format!("{base}/QualityLevels(600000)/Fragments(video=0,format=m3u8-cmaf).m4s");
+    let whole = http.get(&segment).send().await.unwrap();
+    let etag = whole.headers()["etag"].to_str().unwrap().to_owned();
+    let size = whole.bytes().await.unwrap().len();
+    for (range, if_range, status, length) in [
+        (format!("bytes={size}-"), None, 416, None),
+        (format!("bytes={}-{}", size + 10, size + 20), None, 416, None),
+        ("bytes=10-5".to_owned(), None, 200, Some(size)),
+        ("bytes=0-1,5-9".to_owned(), None, 200, Some(size)),
+        ("bytes=0-99".to_owned(), Some("\"mc-other\""), 200, Some(size)),
+        ("bytes=0-99".to_owned(), Some(etag.as_str()), 206, Some(100)),
+        ("bytes=-100".to_owned(), None, 206, Some(100)),
+        (format!("bytes=0-{}", u64::MAX), None, 206, Some(size)),
+    ] {
+        let mut request = http.get(&segment).header("range", &range);
+        if let Some(tag) = if_range {
+            request = request.header("if-range", tag);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), status, "{range} {if_range:?}");
+        if let Some(length) = length {
+            assert_eq!(r.bytes().await.unwrap().len(), length, "{range} {if_range:?}");
+        }
+    }
+    let v3_iframes = format!("{base}/QualityLevels(600000)/Manifest(video,format=m3u8-aapl-v3,type=keyframes)");
+    assert_eq!(http.get(v3_iframes).send().await.unwrap().status(), 400, "HLS 3: type=keyframes refused by name");
     let v3 = http.get(format!("{base}/manifest(format=m3u8-aapl-v3)")).send().await.unwrap().text().await.unwrap();
     assert!(!v3.contains("I-FRAME"), "HLS 3 has no byte ranges: {v3}");
     let refused =
