@@ -334,11 +334,13 @@ fn read_stsd(stsd: &[u8], t: &mut Track) -> Result<()> {
             if let Some(esds) = find(e.rest(), b"esds")?.map(|b| b.body) {
                 read_esds(esds, &mut audio)?;
             }
+            // A Dolby configuration that does not parse says nothing (the sample entry's channels
+            // stand), rather than making the whole rendition unreadable.
             if let Some(dac3) = find(e.rest(), b"dac3")? {
-                audio.dolby = Some(crate::codec_string::read_dac3(dac3.body)?);
+                audio.dolby = crate::codec_string::read_dac3(dac3.body).ok();
             }
             if let Some(dec3) = find(e.rest(), b"dec3")? {
-                audio.dolby = Some(crate::codec_string::read_dec3(dec3.body)?);
+                audio.dolby = crate::codec_string::read_dec3(dec3.body).ok();
             }
             t.audio = Some(audio);
         }
