@@ -7,6 +7,7 @@
 //!   also with the suffix Media Services accepted after the parenthesis
 //!   (`(format=m3u8-aapl).m3u8`, `(format=mpd-time-csf).mpd`)
 //! - `<Base>.ism/QualityLevels(<bitrate>)/Manifest(<stream>,format=<f>)` (an HLS media playlist)
+//! - `<Base>.ism/QualityLevels(<bitrate>)/Manifest(<stream>,format=<f>,type=keyframes)` (an HLS I-frame playlist)
 //! - `<Base>.ism/QualityLevels(<bitrate>)/Fragments(<stream>=<time>|i,format=<f>)` (a segment; `i`: init)
 //!
 //! Playlists and MPDs name segments with the file extension of their bytes
