@@ -13,12 +13,17 @@ use crate::request::Format;
 /// The audio-only variant's lines, to follow the master's video variants; empty when the master
 /// has no video (its variants are audio-only already) or no audio.
 pub(crate) fn variant(renditions: &[Rendition<'_>], format: Format) -> String {
-    let mut s = String::new();
     let has_video = renditions.iter().any(|r| r.kind == TrackKind::Video);
     // The default audio rendition: the master's first, as its EXT-X-MEDIA DEFAULT=YES is.
-    let Some(audio) = renditions.iter().find(|r| r.kind == TrackKind::Audio).filter(|_| has_video) else {
-        return s;
-    };
+    match renditions.iter().find(|r| r.kind == TrackKind::Audio).filter(|_| has_video) {
+        Some(audio) => stream_inf(audio, format),
+        None => String::new(),
+    }
+}
+
+/// An audio rendition as a variant of its own: CODECS of the audio alone, no RESOLUTION.
+pub(crate) fn stream_inf(audio: &Rendition<'_>, format: Format) -> String {
+    let mut s = String::new();
     let _ = writeln!(
         s,
         "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"\n{}",

@@ -79,14 +79,7 @@ pub fn hls_master(renditions: &[Rendition<'_>], format: Format) -> String {
     }
     if videos.is_empty() {
         for a in &audio {
-            let _ = writeln!(
-                s,
-                "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"\n{}",
-                a.track.peak_bitrate(),
-                a.track.info.bitrate(),
-                a.track.codecs(),
-                playlist_url(a, format)
-            );
+            s.push_str(&crate::audio_only::stream_inf(a, format));
         }
     }
     s
