@@ -159,6 +159,11 @@ pub fn hls_master(bytes: &[u8], base: &Url) -> Result<Vec<HlsEntry>, PlaylistErr
             playlist: join(base, uri)?,
         });
     }
+    // Media Services' audio-only variant (listed by default) is an audio alternative's playlist
+    // again: one rendition, under the alternative's name.
+    let alternatives: Vec<Url> =
+        out.iter().filter(|e| e.name.starts_with("audio-")).map(|e| e.playlist.clone()).collect();
+    out.retain(|e| !(e.name.starts_with("variant-") && alternatives.contains(&e.playlist)));
     if out.is_empty() {
         return Err(bad("the master playlist names no variant"));
     }
@@ -314,7 +319,10 @@ mod tests {
 #EXT-X-STREAM-INF:BANDWIDTH=700000,AVERAGE-BANDWIDTH=650000,CODECS=\"avc1.64000d,mp4a.40.2\",RESOLUTION=320x180,AUDIO=\"audio\"\n\
 QualityLevels(600000)/Manifest(video,format=m3u8-aapl)\n\
 #EXT-X-STREAM-INF:BANDWIDTH=400000,AVERAGE-BANDWIDTH=350000,CODECS=\"avc1.64000b,mp4a.40.2\",RESOLUTION=160x90,AUDIO=\"audio\"\n\
-QualityLevels(300000)/Manifest(video,format=m3u8-aapl)\n";
+QualityLevels(300000)/Manifest(video,format=m3u8-aapl)\n\
+#EXT-X-STREAM-INF:BANDWIDTH=130000,AVERAGE-BANDWIDTH=128000,CODECS=\"mp4a.40.2\"\n\
+QualityLevels(128000)/Manifest(audio,format=m3u8-aapl)\n\
+#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=90000,CODECS=\"avc1.64000d\",RESOLUTION=320x180,URI=\"QualityLevels(600000)/Manifest(video,format=m3u8-aapl,type=keyframes)\"\n";
 
     const MEDIA: &str =
         "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n\

@@ -497,7 +497,7 @@ impl TrackIndex {
         SegmentParts { head: out, ranges }
     }
 
-    /// RFC 6381 codec string: `avc1.64001f`, `mp4a.40.2`.
+    /// RFC 6381 codec string: `avc1.64001f`, `hvc1.1.6.L93.B0`, `mp4a.40.2` (see [`crate::codec_string`]).
     pub fn codecs(&self) -> String {
         if let Some(avc) = &self.info.avc {
             return format!("{}.{:02x}{:02x}{:02x}", self.info.codec, avc.profile, avc.compatibility, avc.level);
@@ -505,11 +505,7 @@ impl TrackIndex {
         if let Some(hevc) = &self.info.hevc {
             return hevc.codec_string(&self.info.codec);
         }
-        if let Some(a) = &self.info.audio {
-            let aot = a.specific_config.first().map_or(2, |b| b >> 3);
-            return format!("mp4a.{:02x}.{aot}", a.object_type);
-        }
-        self.info.codec.clone()
+        crate::codec_string::audio_codec_string(&self.info)
     }
 }
 

@@ -2,6 +2,7 @@
 //!
 //! - [`bmff`]: ISO BMFF boxes: headers, children, a writer, and a sans-I/O top-level walk that
 //!   finds `moov` with ranged reads; every box reader and writer of the house goes through it.
+//! - [`codec_string`]: audio codec strings (AAC-LC, HE-AAC, HE-AACv2, AC-3, E-AC-3) and channel layouts.
 //! - [`dash`]: the DASH MPD model (periods, sets, representations, templates, timelines, lists).
 //! - [`encryption`]: content protection: CENC `cenc`/`cbcs` fragments, `pssh`, DRM signalling, HLS AES-128.
 //! - [`hls`]: HLS master and media playlists (over m3u8-rs).
@@ -10,6 +11,7 @@
 //! - [`fragment`]: dynamic packaging: a sample index from `moov`, CMAF init and media segments.
 //! - [`fragmented_index`]: the index of a rendition whose samples are in `moof`s, by ranged reads.
 //! - [`smooth_fragment`]: Smooth Streaming fragments (`moof` with `tfxd`, `mdat`): writer and reader.
+//! - [`key_frame_ranges`]: where a packaged segment's key frame is (HLS I-frame playlists' byte ranges).
 //! - [`movie_fragment`]: a `moof` + `mdat` read back (the packagers' output is checked through it).
 //! - [`ts`]: MPEG-2 TS segments (H.264 Annex B, AAC in ADTS) for HLS version 3.
 //! - [`ts_reader`]: MPEG-TS segments read back into PES packets (the TS packager is checked through it).
@@ -21,6 +23,7 @@
 
 pub mod bmff;
 pub mod captions;
+pub mod codec_string;
 pub mod dash;
 pub mod encryption;
 pub mod fragment;
@@ -28,6 +31,7 @@ pub mod fragmented_index;
 pub mod hls;
 pub mod ism;
 pub mod ismc;
+pub mod key_frame_ranges;
 pub mod movie_fragment;
 pub mod mp4;
 pub mod smooth_fragment;

@@ -41,6 +41,32 @@ impl MovieFragment {
     /// Reads a `moof` + `mdat` with one `traf`, its samples taken from the
     /// `mdat` where the `trun` says they are (offsets from the moof: no base data offset).
     pub fn parse(bytes: &[u8]) -> Result<MovieFragment> {
+        Self::parse_cut(bytes, false)
+    }
+
+    /// Reads the start of a movie fragment, as an I-frame playlist's byte range holds it: the
+    /// `moof` whole, the `mdat`'s header, then its data as far as `bytes` go. The samples are those
+    /// whose bytes are all there, in order (the first missing byte ends them); the `moof`'s others
+    /// are left out.
+    pub fn parse_prefix(bytes: &[u8]) -> Result<MovieFragment> {
+        let moof = crate::bmff::box_header(bytes)
+            .filter(|h| &h.kind == b"moof")
+            .and_then(|h| h.size)
+            .ok_or_else(|| FormatError::new("a movie fragment starts with a moof"))?;
+        let mdat_at = usize::try_from(moof).ok().filter(|m| m + 8 <= bytes.len());
+        let mdat_at = mdat_at.ok_or_else(|| FormatError::new("the prefix ends before the mdat's header"))?;
+        if &bytes[mdat_at + 4..mdat_at + 8] != b"mdat" {
+            return Err(FormatError::new("the moof is not followed by an mdat"));
+        }
+        // The mdat as far as it goes: its size made what the prefix holds of it.
+        let mut cut = bytes.to_vec();
+        let held = u32::try_from(bytes.len() - mdat_at).map_err(|_| FormatError::new("prefix too large"))?;
+        cut[mdat_at..mdat_at + 4].copy_from_slice(&held.to_be_bytes());
+        Self::parse_cut(&cut, true)
+    }
+
+    /// [`Self::parse`]; `cut`: samples past the mdat's end end the list rather than fail it.
+    fn parse_cut(bytes: &[u8], cut: bool) -> Result<MovieFragment> {
         let top: Vec<BoxRef> = children(bytes).collect::<Result<_>>()?;
         let (moof, mdat) = match top.as_slice() {
             [moof, mdat] if &moof.kind == b"moof" && &mdat.kind == b"mdat" => (moof, mdat),
@@ -91,7 +117,7 @@ impl MovieFragment {
                                     defaults.2 = c.u32()?;
                                 }
                             }
-                            b"trun" => out.samples = read_trun(&mut c, defaults, bytes, &payload)?,
+                            b"trun" => out.samples = read_trun(&mut c, defaults, bytes, &payload, cut)?,
                             b"tfdt" => {
                                 let (version, _) = c.version_flags()?;
                                 out.decode_time = Some(if version == 1 { c.u64()? } else { c.u32()? as u64 });
@@ -126,6 +152,7 @@ fn read_trun(
     defaults: (u32, u32, u32),
     bytes: &[u8],
     payload: &std::ops::Range<usize>,
+    cut: bool,
 ) -> Result<Vec<Sample>> {
     let flags = c.u32()? & 0xff_ffff;
     let count = c.u32()? as usize;
@@ -143,6 +170,9 @@ fn read_trun(
             sample_flags = first_flags.unwrap_or(sample_flags);
         }
         let composition_offset = if flags & 0x800 != 0 { c.u32()? } else { 0 };
+        if cut && at >= payload.start && at.saturating_add(size) > payload.end {
+            break;
+        }
         let end = at.checked_add(size).filter(|&e| at >= payload.start && e <= payload.end).ok_or_else(|| {
             FormatError::new(format!("sample {i} ({size} bytes at {at}) is outside the mdat {payload:?}"))
         })?;

@@ -94,6 +94,8 @@ pub struct AudioConfig {
     pub object_type: u8,
     /// The AudioSpecificConfig.
     pub specific_config: Vec<u8>,
+    /// AC-3 / E-AC-3 channel layout (from `dac3` / `dec3`).
+    pub dolby: Option<crate::codec_string::DolbyLayout>,
 }
 
 /// One track: what a manifest or a packager needs to know of it.
@@ -333,6 +335,14 @@ fn read_stsd(stsd: &[u8], t: &mut Track) -> Result<()> {
             let mut audio = AudioConfig { channels, sample_size, sample_rate, ..Default::default() };
             if let Some(esds) = find(e.rest(), b"esds")?.map(|b| b.body) {
                 read_esds(esds, &mut audio)?;
+            }
+            // A Dolby configuration that does not parse says nothing (the sample entry's channels
+            // stand), rather than making the whole rendition unreadable.
+            if let Some(dac3) = find(e.rest(), b"dac3")? {
+                audio.dolby = crate::codec_string::read_dac3(dac3.body).ok();
+            }
+            if let Some(dec3) = find(e.rest(), b"dec3")? {
+                audio.dolby = crate::codec_string::read_dec3(dec3.body).ok();
             }
             t.audio = Some(audio);
         }

@@ -148,6 +148,18 @@ pub fn aes128_ts_segment(
     Ok(crate::encryption::aes128::encrypt_segment(key, &iv, &clear))
 }
 
+/// How many bytes at the start of fragment `number`'s segment hold its program tables (PAT, PMT)
+/// and its first sample's PES whole: with a key frame first, an I-frame playlist's byte range.
+/// From the index alone; `None` when the PES lengths do not follow from it (see [`Counters`]).
+pub fn first_sample_prefix(track: &TrackIndex, number: usize) -> Result<Option<u64>> {
+    let f = track.fragments.get(number).ok_or_else(|| FormatError::new("no such fragment"))?;
+    let stream = stream_of(track)?;
+    if f.first >= f.end || !stream.lengths_predictable() {
+        return Ok(None);
+    }
+    Ok(Some(((2 + pes_packets(pes_length(track, &stream, f.first))) * PACKET) as u64))
+}
+
 /// Where presentation starts on the TS clock (ffmpeg's mpegts muxer starts there too): room
 /// before it for the AAC priming and the B-frame delay, which come before presentation starts.
 const START_90K: i128 = 126_000;
@@ -209,6 +221,11 @@ const START_CODE: [u8; 4] = [0, 0, 0, 1];
 /// An access unit delimiter (any slice types) with its start code.
 const AUD: [u8; 6] = [0, 0, 0, 1, 0x09, 0xf0];
 const ADTS_HEADER: usize = 7;
+
+/// Whether this packager can carry `track` (H.264, AAC that fits ADTS); the error says why not.
+pub fn carries(track: &TrackIndex) -> Result<()> {
+    stream_of(track).map(|_| ())
+}
 
 fn stream_of(track: &TrackIndex) -> Result<Stream<'_>> {
     if let Some(avc) = &track.info.avc {

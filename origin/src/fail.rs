@@ -11,6 +11,8 @@ use crate::request;
 
 /// Longest reason in an error body.
 const MAX_REASON_IN_BODY: usize = 60;
+/// Longest codec or file name in an error body.
+const MAX_NAME_IN_BODY: usize = 40;
 
 #[derive(Debug)]
 pub(crate) enum Fail {
@@ -23,6 +25,16 @@ pub(crate) enum Fail {
     Forbidden(String),
     /// What the locator asks for and this origin does not do yet (filters bound to it): 501.
     Unimplemented(String),
+    /// A format that cannot carry a rendition's codec (HEVC or AC-3 in MPEG-TS): 406 naming
+    /// both and the format to ask for instead, never a stream a player cannot decode.
+    NotCarried {
+        /// The rendition's codec (its sample entry type: `hvc1`, `ac-3`).
+        codec: String,
+        /// The format asked for.
+        format: &'static str,
+        /// The format that carries it.
+        instead: &'static str,
+    },
 }
 
 impl From<mirrorcast_core::store::Error> for Fail {
@@ -73,6 +85,12 @@ impl IntoResponse for Fail {
                 debug!(target: "mirrorcast_origin", "501: {why}");
                 (StatusCode::NOT_IMPLEMENTED, format!("{}\n", request::at_most(&why, MAX_REASON_IN_BODY)))
                     .into_response()
+            }
+            Fail::NotCarried { codec, format, instead } => {
+                debug!(target: "mirrorcast_origin", "406: {format} cannot carry {codec}");
+                let codec = request::at_most(&codec, MAX_NAME_IN_BODY);
+                let body = format!("format={format} cannot carry {codec}; ask for format={instead}\n");
+                (StatusCode::NOT_ACCEPTABLE, body).into_response()
             }
         }
     }

@@ -17,10 +17,12 @@
 //! - [`metrics`]: counters for `/metrics`.
 //! - [`segment_body`]: a media segment's body as slices of the bytes read (no copy of its samples).
 
+mod audio_only;
 mod bodies;
 pub mod encoding;
 mod fail;
 mod headers;
+mod iframes;
 pub mod metrics;
 mod moofs;
 mod moov;
@@ -32,10 +34,12 @@ pub mod request;
 mod respond;
 pub mod router;
 pub mod segment_body;
+mod segment_range;
 pub mod smooth;
 pub mod subtitles;
 #[cfg(test)]
 mod test_clip;
+mod ts_carriage;
 mod upstream;
 pub mod validators;
 

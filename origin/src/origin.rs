@@ -89,8 +89,8 @@ impl Origin {
         let packager = Packager { renditions: &self.renditions, bodies: &self.bodies };
         match target {
             Target::File(name) => plain::respond(&self.upstream, method, asset, name, headers).await,
-            Target::Manifest { ism, format } => packager.manifest(asset, target, ism, *format, headers).await,
-            Target::Playlist { ism, bitrate, stream, format } => {
+            Target::Manifest { ism, format, .. } => packager.manifest(asset, target, ism, *format, headers).await,
+            Target::Playlist { ism, bitrate, stream, format } | Target::IFrames { ism, bitrate, stream, format } => {
                 let pick = Pick { ism, bitrate: *bitrate, stream, format: *format };
                 packager.playlist(asset, target, pick, headers).await
             }

@@ -36,7 +36,7 @@ fn total_seconds(track: &TrackIndex) -> f64 {
     seconds(track, track.presentation_duration())
 }
 
-fn playlist_url(r: &Rendition<'_>, format: Format) -> String {
+pub(crate) fn playlist_url(r: &Rendition<'_>, format: Format) -> String {
     format!("QualityLevels({})/Manifest({},format={})", r.bitrate, r.stream, format.name())
 }
 
@@ -52,7 +52,7 @@ pub fn hls_master(renditions: &[Rendition<'_>], format: Format) -> String {
             let _ = write!(s, ",LANGUAGE=\"{language}\"");
         }
         let _ = write!(s, ",DEFAULT={},AUTOSELECT=YES", if i == 0 { "YES" } else { "NO" });
-        if let Some(channels) = a.track.info.audio.as_ref().map(|c| c.channels).filter(|c| *c > 0) {
+        if let Some(channels) = a.track.info.audio.as_ref().and_then(|c| c.output_channels()) {
             let _ = write!(s, ",CHANNELS=\"{channels}\"");
         }
         let _ = writeln!(s, ",URI=\"{}\"", playlist_url(a, format));
@@ -79,14 +79,7 @@ pub fn hls_master(renditions: &[Rendition<'_>], format: Format) -> String {
     }
     if videos.is_empty() {
         for a in &audio {
-            let _ = writeln!(
-                s,
-                "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"\n{}",
-                a.track.peak_bitrate(),
-                a.track.info.bitrate(),
-                a.track.codecs(),
-                playlist_url(a, format)
-            );
+            s.push_str(&crate::audio_only::stream_inf(a, format));
         }
     }
     s
@@ -101,27 +94,24 @@ pub fn hls_media(r: &Rendition<'_>, format: Format) -> String {
     );
     // TS segments carry their own program tables: no init segment.
     if !format.is_ts() {
-        let _ = writeln!(
-            s,
-            "#EXT-X-MAP:URI=\"Fragments({}=i,format={}){}\"",
-            r.stream,
-            format.name(),
-            format.segment_extension(true)
-        );
+        let _ = writeln!(s, "#EXT-X-MAP:URI=\"{}\"", segment_uri(r.stream, None, format));
     }
     for f in &r.track.fragments {
         let _ = writeln!(
             s,
-            "#EXTINF:{:.3},\nFragments({}={},format={}){}",
+            "#EXTINF:{:.3},\n{}",
             seconds(r.track, f.duration),
-            r.stream,
-            f.start,
-            format.name(),
-            format.segment_extension(false)
+            segment_uri(r.stream, Some(f.start), format)
         );
     }
     s.push_str("#EXT-X-ENDLIST\n");
     s
+}
+
+/// A segment's URL relative to its media playlist (`time: None`: the init segment), ending in its bytes' extension.
+pub(crate) fn segment_uri(stream: &str, time: Option<u64>, format: Format) -> String {
+    let at = time.map_or_else(|| "i".to_owned(), |t| t.to_string());
+    format!("Fragments({stream}={at},format={}){}", format.name(), format.segment_extension(time.is_none()))
 }
 
 /// `PT12.345S`, rounded up: a player may drop a last sample that ends past the stated duration.
@@ -171,9 +161,13 @@ pub fn dash(renditions: &[Rendition<'_>], format: Format) -> String {
             } else if let Some(a) = &r.track.info.audio {
                 let _ = write!(s, " audioSamplingRate=\"{}\"", a.sample_rate);
             }
+            s.push('>');
+            if let Some((scheme, value)) = r.track.info.audio.as_ref().and_then(|a| a.dash_channel_configuration()) {
+                let _ = write!(s, "\n        <AudioChannelConfiguration schemeIdUri=\"{scheme}\" value=\"{value}\" />");
+            }
             let _ = writeln!(
                 s,
-                ">\n        <SegmentTemplate timescale=\"{}\" initialization=\"QualityLevels({b})/Fragments({n}=i,format={f}){init}\" media=\"QualityLevels({b})/Fragments({n}=$Time$,format={f}){media}\">\n          <SegmentTimeline>",
+                "\n        <SegmentTemplate timescale=\"{}\" initialization=\"QualityLevels({b})/Fragments({n}=i,format={f}){init}\" media=\"QualityLevels({b})/Fragments({n}=$Time$,format={f}){media}\">\n          <SegmentTimeline>",
                 r.track.info.timescale,
                 b = r.bitrate,
                 n = r.stream,

@@ -7,6 +7,7 @@
 //!   also with the suffix Media Services accepted after the parenthesis
 //!   (`(format=m3u8-aapl).m3u8`, `(format=mpd-time-csf).mpd`)
 //! - `<Base>.ism/QualityLevels(<bitrate>)/Manifest(<stream>,format=<f>)` (an HLS media playlist)
+//! - `<Base>.ism/QualityLevels(<bitrate>)/Manifest(<stream>,format=<f>,type=keyframes)` (an HLS I-frame playlist)
 //! - `<Base>.ism/QualityLevels(<bitrate>)/Fragments(<stream>=<time>|i,format=<f>)` (a segment; `i`: init)
 //!
 //! Playlists and MPDs name segments with the file extension of their bytes
@@ -73,6 +74,12 @@ impl Format {
         matches!(self, Format::HlsAapl | Format::HlsTs)
     }
 
+    /// Whether its masters list I-frame playlists: HLS 4 and later (`EXT-X-I-FRAMES-ONLY` and
+    /// `EXT-X-BYTERANGE` need version 4), so not `m3u8-aapl-v3`.
+    pub fn has_iframe_playlists(self) -> bool {
+        matches!(self, Format::HlsAapl | Format::HlsCmaf)
+    }
+
     /// `#EXT-X-VERSION` of this format's playlists.
     pub fn hls_version(self) -> u8 {
         match self {
@@ -114,9 +121,24 @@ pub enum Target {
         ism: String,
         /// The presentation format asked for.
         format: Format,
+        /// Whether an HLS master lists an audio-only variant (Media Services' default;
+        /// `audio-only=false` leaves it out).
+        audio_only: bool,
     },
     /// One stream's HLS media playlist.
     Playlist {
+        /// The `.ism`'s blob name.
+        ism: String,
+        /// The rendition's `systemBitrate`, from `QualityLevels(…)`.
+        bitrate: u64,
+        /// The stream's name as the URL spells it (matched case-insensitively).
+        stream: String,
+        /// The HLS format asked for.
+        format: Format,
+    },
+    /// One video stream's HLS I-frame playlist (`Manifest(<stream>,format=…,type=keyframes)`, as
+    /// Media Services named it): byte ranges of its segments that hold their key frames.
+    IFrames {
         /// The `.ism`'s blob name.
         ism: String,
         /// The rendition's `systemBitrate`, from `QualityLevels(…)`.
@@ -147,10 +169,18 @@ impl Target {
     pub fn canonical(&self) -> String {
         match self {
             Target::File(name) => format!("file:{name}"),
-            Target::Manifest { ism, format } => format!("{ism}/manifest({})", format.name()),
+            Target::Manifest { ism, format, audio_only: true } => format!("{ism}/manifest({})", format.name()),
+            Target::Manifest { ism, format, audio_only: false } => {
+                format!("{ism}/manifest({},audio-only=false)", format.name())
+            }
             Target::Playlist { ism, bitrate, stream, format } => {
                 format!("{ism}/QualityLevels({bitrate})/Manifest({},{})", stream.to_ascii_lowercase(), format.name())
             }
+            Target::IFrames { ism, bitrate, stream, format } => format!(
+                "{ism}/QualityLevels({bitrate})/Manifest({},{},type=keyframes)",
+                stream.to_ascii_lowercase(),
+                format.name()
+            ),
             Target::Fragment { ism, bitrate, stream, time, format } => format!(
                 "{ism}/QualityLevels({bitrate})/Fragments({}={},{})",
                 stream.to_ascii_lowercase(),
@@ -280,6 +310,19 @@ fn known_unsupported(key: &str) -> bool {
     ["filter", "encryption", "audio-only", "audioonly"].iter().any(|k| key.eq_ignore_ascii_case(k))
 }
 
+/// `audio-only=true` or `audio-only=false`: whether an HLS master lists an audio-only variant; `None`
+/// for another argument (another value of `audio-only` is refused by name as unsupported).
+fn audio_only_value(key: &str, value: Option<&str>) -> Option<bool> {
+    if !key.eq_ignore_ascii_case("audio-only") {
+        return None;
+    }
+    match value {
+        Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
 fn unsupported(key: &str, value: Option<&str>) -> Refused {
     let text = match value {
         Some(v) => format!("{key}={v}"),
@@ -295,12 +338,6 @@ pub(crate) fn at_most(text: &str, max: usize) -> &str {
     &text[..end.unwrap_or(0)]
 }
 
-/// `audio-only=false`: what these HLS masters are (no audio-only variant), so it is honoured
-/// wherever a client carries it, the master's child URLs included.
-fn is_audio_only_false(key: &str, value: Option<&str>) -> bool {
-    key.eq_ignore_ascii_case("audio-only") && value.is_some_and(|v| v.eq_ignore_ascii_case("false"))
-}
-
 /// A number in its one spelling: digits, no sign, no leading zero (so a CDN keys one URL per segment).
 fn canonical_number(text: &str) -> Result<u64, Refused> {
     let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
@@ -310,18 +347,20 @@ fn canonical_number(text: &str) -> Result<u64, Refused> {
     text.parse().map_err(|_| Refused::Malformed)
 }
 
-/// The manifest's own arguments: `format`, and `audio-only=false`, which asks for
-/// what this origin's HLS masters already are (no audio-only variant); anything
-/// else is refused by name.
-fn manifest_args(call: &Call<'_>) -> Result<Format, Refused> {
+/// The manifest's own arguments: `format`, and `audio-only=true|false` (once at most; whether an
+/// HLS master lists an audio-only variant, true when not given); anything else is refused by name.
+fn manifest_args(call: &Call<'_>) -> Result<(Format, bool), Refused> {
     let format = call.format()?;
+    let mut audio_only = None;
     for (key, value) in &call.args {
-        let audio_only_false = is_audio_only_false(key, *value);
-        if !key.eq_ignore_ascii_case("format") && !audio_only_false {
-            return Err(unsupported(key, *value));
+        match audio_only_value(key, *value) {
+            Some(_) if audio_only.is_some() => return Err(Refused::Unsupported("audio-only, given twice".to_owned())),
+            Some(v) => audio_only = Some(v),
+            None if key.eq_ignore_ascii_case("format") => {}
+            None => return Err(unsupported(key, *value)),
         }
     }
-    Ok(format)
+    Ok((format, audio_only.unwrap_or(true)))
 }
 
 fn packaged(ism: String, rest: &[&str]) -> Result<Target, Refused> {
@@ -331,9 +370,9 @@ fn packaged(ism: String, rest: &[&str]) -> Result<Target, Refused> {
             if call.name != "manifest" {
                 return Err(Refused::Malformed);
             }
-            let format = manifest_args(&call)?;
+            let (format, audio_only) = manifest_args(&call)?;
             call.suffix_is(format.manifest_suffix())?;
-            Ok(Target::Manifest { ism, format })
+            Ok(Target::Manifest { ism, format, audio_only })
         }
         [q, m] => {
             let quality = Call::of(q)?;
@@ -347,8 +386,17 @@ fn packaged(ism: String, rest: &[&str]) -> Result<Target, Refused> {
             let call = Call::of(m)?;
             let format = call.format()?;
             let mut stream = None;
+            let mut keyframes = false;
             for (key, value) in &call.args {
-                if key.eq_ignore_ascii_case("format") || is_audio_only_false(key, *value) {
+                if key.eq_ignore_ascii_case("type") && value.is_some_and(|v| v.eq_ignore_ascii_case("keyframes")) {
+                    if keyframes {
+                        return Err(unsupported(key, *value));
+                    }
+                    keyframes = true;
+                    continue;
+                }
+                // A master's `audio-only=` carried into its child URLs changes nothing of them.
+                if key.eq_ignore_ascii_case("format") || audio_only_value(key, *value).is_some() {
                     continue;
                 }
                 if known_unsupported(key) || stream.is_some() {
@@ -362,6 +410,11 @@ fn packaged(ism: String, rest: &[&str]) -> Result<Target, Refused> {
             }
             let stream = stream.to_owned();
             match (call.name.as_str(), value) {
+                ("manifest", None) if keyframes && format.has_iframe_playlists() => {
+                    call.suffix_is(Some(".m3u8"))?;
+                    Ok(Target::IFrames { ism, bitrate, stream, format })
+                }
+                _ if keyframes => Err(unsupported("type", Some("keyframes"))),
                 ("manifest", None) if format.is_hls() => {
                     call.suffix_is(Some(".m3u8"))?;
                     Ok(Target::Playlist { ism, bitrate, stream, format })
@@ -401,10 +454,13 @@ mod tests {
     fn files_manifests_and_fragments_in_the_media_services_shapes() {
         assert_eq!(target("Big%20Buck_640x360_800.mp4"), Ok(Target::File("Big Buck_640x360_800.mp4".into())));
         assert_eq!(target("Big.ism"), Ok(Target::File("Big.ism".into())));
-        assert_eq!(target("Big.ism/manifest"), Ok(Target::Manifest { ism: "Big.ism".into(), format: Format::Smooth }));
+        assert_eq!(
+            target("Big.ism/manifest"),
+            Ok(Target::Manifest { ism: "Big.ism".into(), format: Format::Smooth, audio_only: true })
+        );
         assert_eq!(
             target("Big.ism/Manifest(format=m3u8-aapl)"),
-            Ok(Target::Manifest { ism: "Big.ism".into(), format: Format::HlsAapl })
+            Ok(Target::Manifest { ism: "Big.ism".into(), format: Format::HlsAapl, audio_only: true })
         );
         assert_eq!(
             target("Big.ism/QualityLevels(800000)/Manifest(video,format=m3u8-cmaf)"),
@@ -469,7 +525,7 @@ mod tests {
 
     #[test]
     fn every_media_services_suffix_form_is_the_same_target() {
-        let manifest = |format| Ok(Target::Manifest { ism: "Big.ism".into(), format });
+        let manifest = |format| Ok(Target::Manifest { ism: "Big.ism".into(), format, audio_only: true });
         for (path, format) in [
             ("Big.ism/manifest(format=m3u8-aapl).m3u8", Format::HlsAapl),
             ("Big.ism/manifest(format=m3u8-aapl-v4).m3u8", Format::HlsAapl),
@@ -478,7 +534,7 @@ mod tests {
             ("Big.ism/manifest(format=mpd-time-csf).mpd", Format::DashCsf),
             ("Big.ism/manifest(format=mpd-time-cmaf).mpd", Format::DashCmaf),
             ("Big.ism/MANIFEST(FORMAT=MPD-TIME-CMAF).MPD", Format::DashCmaf),
-            ("Big.ism/manifest(format=m3u8-aapl,audio-only=false)", Format::HlsAapl),
+            ("Big.ism/manifest(format=m3u8-aapl,audio-only=true)", Format::HlsAapl),
         ] {
             assert_eq!(target(path), manifest(format), "{path}");
         }
@@ -555,7 +611,10 @@ mod tests {
         for (path, named) in [
             ("Big.ism/manifest(format=m3u8-cmaf,filter=mobile;first30s)", "filter=mobile;first30s"),
             ("Big.ism/manifest(format=mpd-time-csf,encryption=cenc)", "encryption=cenc"),
-            ("Big.ism/manifest(format=m3u8-aapl,audio-only=true)", "audio-only=true"),
+            ("Big.ism/manifest(format=m3u8-aapl,audio-only=yes)", "audio-only=yes"),
+            ("Big.ism/manifest(format=m3u8-aapl,audio-only)", "audio-only"),
+            ("Big.ism/manifest(format=m3u8-aapl,audioonly=false)", "audioonly=false"),
+            ("Big.ism/manifest(format=m3u8-aapl,audio-only=false,audio-only=true)", "audio-only, given twice"),
             ("Big.ism/manifest(filter=x)", "filter=x"),
             ("Big.ism/manifest(format=m3u8-aapl,whatever)", "whatever"),
             ("Big.ism/manifest(format=m3u8-aapl,format=m3u8-cmaf)", "format, given twice"),
@@ -565,6 +624,40 @@ mod tests {
             ),
             ("Big.ism/QualityLevels(1)/Fragments(filter=x,video=0,format=m3u8-cmaf)", "filter=x"),
             ("Big.ism/QualityLevels(1)/Manifest(video,format=m3u8-cmaf,audio=1)", "audio=1"),
+        ] {
+            assert_eq!(target(path), Err(Refused::Unsupported(named.into())), "{path}");
+        }
+        assert_eq!(
+            target("Big.ism/manifest(format=m3u8-cmaf,audio-only=false)"),
+            Ok(Target::Manifest { ism: "Big.ism".into(), format: Format::HlsCmaf, audio_only: false })
+        );
+        assert_ne!(
+            target("Big.ism/manifest(format=m3u8-cmaf,audio-only=false)").unwrap().canonical(),
+            target("Big.ism/manifest(format=m3u8-cmaf)").unwrap().canonical(),
+            "two masters, two ETags"
+        );
+        assert_eq!(
+            target("Big.ism/manifest(format=m3u8-cmaf,AUDIO-ONLY=TRUE)").unwrap().canonical(),
+            target("Big.ism/manifest(format=m3u8-cmaf)").unwrap().canonical(),
+            "true is the default"
+        );
+        assert_eq!(
+            target("Big.ism/QualityLevels(600000)/Manifest(video,format=m3u8-cmaf,type=keyframes).m3u8"),
+            Ok(Target::IFrames {
+                ism: "Big.ism".into(),
+                bitrate: 600_000,
+                stream: "video".into(),
+                format: Format::HlsCmaf
+            })
+        );
+        for (path, named) in [
+            ("Big.ism/QualityLevels(1)/Manifest(video,format=m3u8-aapl-v3,type=keyframes)", "type=keyframes"),
+            ("Big.ism/QualityLevels(1)/Fragments(video=0,format=m3u8-cmaf,type=keyframes)", "type=keyframes"),
+            (
+                "Big.ism/QualityLevels(1)/Manifest(video,format=m3u8-cmaf,type=keyframes,type=keyframes)",
+                "type=keyframes",
+            ),
+            ("Big.ism/QualityLevels(1)/Manifest(video,format=m3u8-cmaf,type=audio)", "type=audio"),
         ] {
             assert_eq!(target(path), Err(Refused::Unsupported(named.into())), "{path}");
         }

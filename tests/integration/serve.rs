@@ -158,6 +158,11 @@ pub(crate) fn framemd5_streams(input: &str, args: &[&str]) -> Vec<Packets> {
     }
     let mut all: Vec<Packets> = streams.into_values().collect();
     all.sort_by(|a, b| a.md5s().cmp(&b.md5s()));
+    // An HLS master's audio-only variant (listed by default, as Media Services did) is the default
+    // audio's playlist once more: ffmpeg reads it as a second stream of the very same packets.
+    if input.contains("(format=m3u8-") {
+        all.dedup_by(|a, b| a.media_type == b.media_type && a.md5s() == b.md5s());
+    }
     all
 }
 
@@ -684,7 +689,12 @@ async fn every_segment_url_ends_in_its_media_extension_and_every_url_form_answer
         let mut playlists: Vec<String> =
             text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(str::to_owned).collect();
         playlists.extend(text.lines().filter_map(|l| Some(l.split("URI=\"").nth(1)?.split('"').next()?.to_owned())));
-        assert_eq!(playlists.len(), 3, "{format}: two video variants and the audio group: {text}");
+        // The audio-only variant names the audio group's playlist again.
+        playlists.sort();
+        playlists.dedup();
+        // HLS 4 and 7 add an I-frame playlist per video rendition.
+        let iframes = if format == "m3u8-aapl-v3" { 0 } else { 2 };
+        assert_eq!(playlists.len(), 3 + iframes, "{format}: two video variants, the audio group, I-frames: {text}");
         for playlist in playlists {
             let playlist_url = join(&master_url, &playlist);
             let media = fetch(playlist_url.clone()).await;
@@ -720,15 +730,17 @@ async fn every_segment_url_ends_in_its_media_extension_and_every_url_form_answer
     }
     let plain = fetch(format!("{base}/manifest(format=m3u8-aapl)")).await;
     for same in
-        ["manifest(format=m3u8-aapl-v4)", "Manifest(Format=M3U8-AAPL)", "manifest(format=m3u8-aapl,audio-only=false)"]
+        ["manifest(format=m3u8-aapl-v4)", "Manifest(Format=M3U8-AAPL)", "manifest(format=m3u8-aapl,audio-only=true)"]
     {
         assert_eq!(fetch(format!("{base}/{same}")).await.1, plain.1, "{same}");
     }
+    let without_audio_only = fetch(format!("{base}/manifest(format=m3u8-aapl,audio-only=false)")).await;
+    assert_ne!(without_audio_only.1, plain.1, "audio-only=false: the master without its audio-only variant");
 
     for (path, named) in [
         ("manifest(format=m3u8-cmaf,filter=mobile;first30s)", "filter=mobile;first30s"),
         ("manifest(format=mpd-time-csf,encryption=cenc)", "encryption=cenc"),
-        ("manifest(format=m3u8-aapl,audio-only=true)", "audio-only=true"),
+        ("manifest(format=m3u8-aapl,audio-only=maybe)", "audio-only=maybe"),
         ("manifest(format=m3u8-aapl,nonsense=1)", "nonsense=1"),
         ("manifest(format=flv)", "format=flv"),
         ("QualityLevels(600000)/Fragments(video=0,format=m3u8-cmaf,encryption=cbcs-aapl).m4s", "encryption=cbcs-aapl"),

@@ -41,7 +41,7 @@ pub(crate) async fn respond(
     }
     let mut resp = segment(renditions, upstream, asset, r, pick, time).await?;
     validators::set_validators(resp.headers_mut(), &v);
-    Ok(resp)
+    crate::segment_range::narrow(headers, &v.etag, resp).await
 }
 
 async fn segment(
@@ -54,6 +54,7 @@ async fn segment(
 ) -> Result<Response, Fail> {
     let track = r.track()?;
     let format = pick.format;
+    crate::ts_carriage::check(format, [track])?;
     let mime = match (format, r.kind) {
         (f, _) if f.is_ts() => "video/MP2T",
         (_, TrackKind::Audio) => "audio/mp4",

@@ -45,12 +45,21 @@ impl Packager<'_> {
             // Nothing to cut: a manifest of no segments would be a 200 that plays nothing.
             return Err(Fail::Media);
         }
+        crate::ts_carriage::check(format, renditions.iter().map(|r| r.track))?;
         Ok(match format {
             Format::Smooth => self.packaged_text(headers, &v, "text/xml; charset=utf-8", || {
                 smooth::client_manifest(&renditions).to_xml()
             }),
             f if f.is_hls() => self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
-                subtitles::hls_master(packaging::hls_master(&renditions, format), &texts, all.captions, format)
+                // Subtitles and captions go on the video variants; the audio-only variant and the
+                // I-frame streams follow them.
+                let mut master =
+                    subtitles::hls_master(packaging::hls_master(&renditions, format), &texts, all.captions, format);
+                if matches!(target, Target::Manifest { audio_only: true, .. }) {
+                    master.push_str(&crate::audio_only::variant(&renditions, format));
+                }
+                master.push_str(&crate::iframes::stream_infs(&renditions, format));
+                master
             }),
             _ => self.packaged_text(headers, &v, "application/dash+xml", || {
                 subtitles::dash(packaging::dash(&renditions, format), &texts, all.captions, format)
@@ -79,8 +88,14 @@ impl Packager<'_> {
         }
         let r = renditions.pick(pick.bitrate, pick.stream)?;
         let rendition = r.as_rendition()?;
+        crate::ts_carriage::check(pick.format, [rendition.track])?;
         let v =
             validators::packaged(&target.canonical(), &[renditions.parsed.version.source(), r.index.version.source()]);
+        if matches!(target, Target::IFrames { .. }) {
+            let playlist =
+                crate::iframes::media_playlist(&rendition, pick.format).ok_or(Fail::NotFound("no I-frames"))?;
+            return Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || playlist));
+        }
         Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
             packaging::hls_media(&rendition, pick.format)
         }))
