@@ -8,6 +8,7 @@
 //! Each record blob also carries its small facts as metadata ([`index`]), so a
 //! whole catalog is read from its listing, in O(pages).
 
+pub mod filters;
 pub mod index;
 
 use std::sync::Arc;
@@ -209,6 +210,7 @@ impl Catalog {
         for locator in self.list_locators(Some(id)).await? {
             self.delete_locator(&locator.id).await?;
         }
+        self.delete_asset_filters(id).await?;
         self.store.delete_container(&record.value.asset.container).await?;
         self.store.delete_blob(CATALOG_CONTAINER, &Self::asset_path(id), &Condition::None).await?;
         Ok(())
