@@ -29,13 +29,25 @@ pub(crate) struct CreateLocator {
     pub days: u64,
     pub backdate_minutes: i64,
     pub reveal: bool,
+    /// Filters bound to an origin locator (names checked here, their records when it runs).
+    pub filters: Vec<String>,
 }
 
 impl LocatorCommand {
     /// `json`: the global `--json`, which `--output` formats defer to.
     pub(crate) fn resolve(self, json: bool) -> anyhow::Result<LocatorTask> {
         Ok(match self {
-            LocatorCommand::Create { dc, asset, locator_type, id, days, backdate_minutes, permissions, reveal } => {
+            LocatorCommand::Create {
+                dc,
+                asset,
+                locator_type,
+                id,
+                days,
+                backdate_minutes,
+                permissions,
+                reveal,
+                filters,
+            } => {
                 let asset = AssetId::parse_any(&asset)?;
                 let locator_type: LocatorType = locator_type.parse()?;
                 let id = id.as_deref().map(LocatorId::parse).transpose()?.unwrap_or_default();
@@ -43,6 +55,22 @@ impl LocatorCommand {
                 let days = days.unwrap_or(if locator_type == LocatorType::Sas { 1 } else { 365 });
                 if days == 0 || days > 36_500 || !(0..=1440).contains(&backdate_minutes) {
                     return Err(Error::invalid_input("--days must be 1..=36500 and --backdate-minutes 0..=1440").into());
+                }
+                if !filters.is_empty() && locator_type != LocatorType::OnDemandOrigin {
+                    return Err(
+                        Error::invalid_input("--filter binds filters to an origin (streaming) locator only").into()
+                    );
+                }
+                if filters.len() > mirrorcast_core::delivery::MAX_NAMES {
+                    return Err(Error::invalid_input(format!(
+                        "--filter given {} times; a locator binds at most {}",
+                        filters.len(),
+                        mirrorcast_core::delivery::MAX_NAMES
+                    ))
+                    .into());
+                }
+                for name in &filters {
+                    mirrorcast_core::model::filter::check_name(name)?;
                 }
                 LocatorTask::Create(CreateLocator {
                     dc: dc.dc,
@@ -53,6 +81,7 @@ impl LocatorCommand {
                     days,
                     backdate_minutes,
                     reveal,
+                    filters,
                 })
             }
             LocatorCommand::List { dc, asset, output } => {
