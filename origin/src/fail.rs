@@ -26,8 +26,9 @@ pub(crate) enum Fail {
     /// What the locator's delivery terms do not allow (a protected stream, a download
     /// of a streaming-only locator): 403 with a short reason, never a key.
     Forbidden(String),
-    /// What the locator asks for and this origin does not do yet (filters bound to it): 501.
-    Unimplemented(String),
+    /// A filter the request names that is unknown, or a combination of filters that leaves
+    /// nothing to play: 400 naming it.
+    BadFilter(String),
 }
 
 impl From<mirrorcast_core::store::Error> for Fail {
@@ -74,9 +75,12 @@ impl IntoResponse for Fail {
                 debug!(target: "mirrorcast_origin", "403: {why}");
                 (StatusCode::FORBIDDEN, format!("{}\n", request::at_most(&why, MAX_REASON_IN_BODY))).into_response()
             }
-            Fail::Unimplemented(why) => {
-                debug!(target: "mirrorcast_origin", "501: {why}");
-                (StatusCode::NOT_IMPLEMENTED, format!("{}\n", request::at_most(&why, MAX_REASON_IN_BODY)))
+            Fail::BadFilter(why) => {
+                debug!(target: "mirrorcast_origin", "400: {why}");
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("{}\n", request::at_most(&why, MAX_REASON_IN_BODY + MAX_NAME_IN_BODY)),
+                )
                     .into_response()
             }
             Fail::Fragmented(file) => {

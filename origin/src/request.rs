@@ -14,6 +14,9 @@
 //! fetch no segment whose URL lacks one. The shape without it is the same
 //! target (same bytes, same ETag), so old caches and players keep working.
 //!
+//! `filter=a;b` (up to three names) on a manifest or an HLS media playlist asks for that
+//! combination of dynamic manifest filters ([`Request::filters`]); segments carry none.
+//!
 //! An argument the origin does not implement is refused ([`Refused::Unsupported`],
 //! a 400 naming it), never ignored: a 200 that differs from what the URL asks
 //! for would be served alike by A and B and pass every comparison.
@@ -168,6 +171,8 @@ pub struct Request {
     pub locator: Uuid,
     /// What the rest of the path asks for.
     pub target: Target,
+    /// The filters `filter=` names (a manifest's or a playlist's), in order; empty without one.
+    pub filters: Vec<String>,
 }
 
 /// Why a path is refused: [`Refused::Unsupported`] is a 400 naming the
@@ -180,9 +185,12 @@ pub enum Refused {
     Traversal,
     /// Too long, not UTF-8 once decoded, or a call shape that does not parse.
     Malformed,
-    /// A well-formed argument (`filter=…`, `encryption=…`, `format=flv`) this
+    /// A well-formed argument (`encryption=…`, `format=flv`, `filter=` on a segment) this
     /// origin does not implement; the text names it.
     Unsupported(String),
+    /// A `filter=` value that names no filter this origin could hold (a bad name, more than
+    /// [`MAX_URL_FILTERS`] names, given twice): a 400 naming it.
+    BadFilter(String),
 }
 
 /// Longest path accepted (hyper's header limit cuts far longer ones first).
@@ -207,14 +215,14 @@ pub fn parse(raw_path: &str) -> Result<Request, Refused> {
     if segments.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
         return Err(Refused::Traversal);
     }
-    let target = match segments.iter().position(|s| s.to_ascii_lowercase().ends_with(".ism")) {
+    let (target, filters) = match segments.iter().position(|s| s.to_ascii_lowercase().ends_with(".ism")) {
         Some(at) if at + 1 < segments.len() => {
             let ism = segments[..=at].join("/");
             packaged(ism, &segments[at + 1..])?
         }
-        _ => Target::File(path.into_owned()),
+        _ => (Target::File(path.into_owned()), Vec::new()),
     };
-    Ok(Request { locator, target })
+    Ok(Request { locator, target, filters })
 }
 
 /// One path segment in the call shape: `name(arguments)suffix`.
@@ -310,30 +318,57 @@ fn canonical_number(text: &str) -> Result<u64, Refused> {
     text.parse().map_err(|_| Refused::Malformed)
 }
 
-/// The manifest's own arguments: `format`, and `audio-only=false`, which asks for
+/// The manifest's own arguments: `format`, `filter`, and `audio-only=false`, which asks for
 /// what this origin's HLS masters already are (no audio-only variant); anything
 /// else is refused by name.
-fn manifest_args(call: &Call<'_>) -> Result<Format, Refused> {
+fn manifest_args(call: &Call<'_>) -> Result<(Format, Vec<String>), Refused> {
     let format = call.format()?;
+    let filters = call.filters()?;
     for (key, value) in &call.args {
         let audio_only_false = is_audio_only_false(key, *value);
-        if !key.eq_ignore_ascii_case("format") && !audio_only_false {
+        if !key.eq_ignore_ascii_case("format") && !key.eq_ignore_ascii_case("filter") && !audio_only_false {
             return Err(unsupported(key, *value));
         }
     }
-    Ok(format)
+    Ok((format, filters))
 }
 
-fn packaged(ism: String, rest: &[&str]) -> Result<Target, Refused> {
+/// Most filters one URL combines, as Media Services allowed.
+pub const MAX_URL_FILTERS: usize = crate::filtering::MAX_URL_FILTERS;
+
+impl Call<'_> {
+    /// The names of `filter=a;b` (once at most, up to [`MAX_URL_FILTERS`], each a name a
+    /// filter may have); none without the argument.
+    fn filters(&self) -> Result<Vec<String>, Refused> {
+        let mut given = self.args.iter().filter(|(k, _)| k.eq_ignore_ascii_case("filter"));
+        let Some((_, value)) = given.next() else { return Ok(Vec::new()) };
+        let quoted = |why: &str| {
+            Refused::BadFilter(format!("{} ({why})", at_most(&format!("filter={}", value.unwrap_or("")), MAX_QUOTED)))
+        };
+        if given.next().is_some() {
+            return Err(quoted("given twice"));
+        }
+        let names: Vec<String> = value.unwrap_or("").split(';').map(str::to_owned).collect();
+        if names.len() > MAX_URL_FILTERS {
+            return Err(quoted("at most 3 filters"));
+        }
+        if names.iter().any(|n| mirrorcast_core::model::filter::check_name(n).is_err()) {
+            return Err(quoted("not a filter name"));
+        }
+        Ok(names)
+    }
+}
+
+fn packaged(ism: String, rest: &[&str]) -> Result<(Target, Vec<String>), Refused> {
     match rest {
         [m] => {
             let call = Call::of(m)?;
             if call.name != "manifest" {
                 return Err(Refused::Malformed);
             }
-            let format = manifest_args(&call)?;
+            let (format, filters) = manifest_args(&call)?;
             call.suffix_is(format.manifest_suffix())?;
-            Ok(Target::Manifest { ism, format })
+            Ok((Target::Manifest { ism, format }, filters))
         }
         [q, m] => {
             let quality = Call::of(q)?;
@@ -346,9 +381,12 @@ fn packaged(ism: String, rest: &[&str]) -> Result<Target, Refused> {
             };
             let call = Call::of(m)?;
             let format = call.format()?;
+            // A media playlist carries its master's filters; a segment is the same bytes filtered or not.
+            let filters = if call.name == "manifest" { call.filters()? } else { Vec::new() };
             let mut stream = None;
             for (key, value) in &call.args {
-                if key.eq_ignore_ascii_case("format") || is_audio_only_false(key, *value) {
+                let own_filter = call.name == "manifest" && key.eq_ignore_ascii_case("filter");
+                if key.eq_ignore_ascii_case("format") || is_audio_only_false(key, *value) || own_filter {
                     continue;
                 }
                 if known_unsupported(key) || stream.is_some() {
@@ -364,16 +402,16 @@ fn packaged(ism: String, rest: &[&str]) -> Result<Target, Refused> {
             match (call.name.as_str(), value) {
                 ("manifest", None) if format.is_hls() => {
                     call.suffix_is(Some(".m3u8"))?;
-                    Ok(Target::Playlist { ism, bitrate, stream, format })
+                    Ok((Target::Playlist { ism, bitrate, stream, format }, filters))
                 }
                 ("fragments", Some("i")) => {
                     call.suffix_is(Some(format.segment_extension(true)).filter(|e| !e.is_empty()))?;
-                    Ok(Target::Fragment { ism, bitrate, stream, time: None, format })
+                    Ok((Target::Fragment { ism, bitrate, stream, time: None, format }, filters))
                 }
                 ("fragments", Some(t)) => {
                     call.suffix_is(Some(format.segment_extension(false)).filter(|e| !e.is_empty()))?;
                     let time = canonical_number(t)?;
-                    Ok(Target::Fragment { ism, bitrate, stream, time: Some(time), format })
+                    Ok((Target::Fragment { ism, bitrate, stream, time: Some(time), format }, filters))
                 }
                 _ => Err(Refused::Malformed),
             }
@@ -544,10 +582,8 @@ mod tests {
     #[test]
     fn arguments_the_origin_does_not_implement_are_refused_by_name() {
         for (path, named) in [
-            ("Big.ism/manifest(format=m3u8-cmaf,filter=mobile;first30s)", "filter=mobile;first30s"),
             ("Big.ism/manifest(format=mpd-time-csf,encryption=cenc)", "encryption=cenc"),
             ("Big.ism/manifest(format=m3u8-aapl,audio-only=true)", "audio-only=true"),
-            ("Big.ism/manifest(filter=x)", "filter=x"),
             ("Big.ism/manifest(format=m3u8-aapl,whatever)", "whatever"),
             ("Big.ism/manifest(format=m3u8-aapl,format=m3u8-cmaf)", "format, given twice"),
             (
@@ -573,5 +609,34 @@ mod tests {
             }),
             "the master's audio-only=false carried into a child URL"
         );
+    }
+
+    #[test]
+    fn filter_names_are_taken_from_manifests_and_playlists_never_segments() {
+        let req = parse(&format!("/{L}/Big.ism/manifest(format=m3u8-cmaf,filter=mobile;first30s)")).unwrap();
+        assert_eq!(req.filters, ["mobile", "first30s"]);
+        assert_eq!(req.target, Target::Manifest { ism: "Big.ism".into(), format: Format::HlsCmaf });
+        let req = parse(&format!("/{L}/Big.ism/manifest(filter=x)")).unwrap();
+        assert_eq!(
+            (req.filters, req.target),
+            (vec!["x".to_owned()], Target::Manifest { ism: "Big.ism".into(), format: Format::Smooth })
+        );
+        let req = parse(&format!("/{L}/Big.ism/QualityLevels(1)/Manifest(video,format=m3u8-cmaf,filter=a;b)")).unwrap();
+        assert_eq!(req.filters, ["a", "b"]);
+        assert!(parse(&format!("/{L}/Big.ism/manifest(format=m3u8-cmaf)")).unwrap().filters.is_empty());
+        for (path, why) in [
+            ("Big.ism/manifest(filter=a;b;c;d)", "at most 3"),
+            ("Big.ism/manifest(filter=a,filter=b)", "twice"),
+            ("Big.ism/manifest(filter=)", "not a filter name"),
+            ("Big.ism/manifest(filter)", "not a filter name"),
+            ("Big.ism/manifest(filter=a;;b)", "not a filter name"),
+            ("Big.ism/manifest(filter=a%20b)", "not a filter name"),
+        ] {
+            assert!(
+                matches!(target(path), Err(Refused::BadFilter(t)) if t.contains(why)),
+                "{path}: {:?}",
+                target(path)
+            );
+        }
     }
 }

@@ -718,7 +718,7 @@ async fn every_segment_url_ends_in_its_media_extension_and_every_url_form_answer
     }
 
     for (path, named) in [
-        ("manifest(format=m3u8-cmaf,filter=mobile;first30s)", "filter=mobile;first30s"),
+        ("manifest(format=m3u8-cmaf,filter=mobile;first30s)", "unknown filter: mobile"),
         ("manifest(format=mpd-time-csf,encryption=cenc)", "encryption=cenc"),
         ("manifest(format=m3u8-aapl,audio-only=true)", "audio-only=true"),
         ("manifest(format=m3u8-aapl,nonsense=1)", "nonsense=1"),

@@ -8,6 +8,7 @@ use mirrorcast_core::catalog::AssetRecord;
 use super::{Pick, MANIFEST_CACHE_CONTROL};
 use crate::bodies::BodyCache;
 use crate::fail::Fail;
+use crate::filtering::{self, Filters};
 use crate::headers::insert;
 use crate::packaging::{self, Rendition};
 use crate::renditions::{OwnedRendition, RenditionCache};
@@ -22,52 +23,73 @@ pub(crate) struct Packager<'a> {
 }
 
 impl Packager<'_> {
-    /// The manifest of every rendition of `ism`, in `format`.
+    /// The manifest of every rendition of `ism` `filters` keep, in `format`.
     pub(crate) async fn manifest(
         &self,
         asset: &AssetRecord,
         target: &Target,
         ism: &str,
         format: Format,
+        filters: &Filters,
         headers: &HeaderMap,
     ) -> Result<Response, Fail> {
         let all = self.renditions.get(asset, ism).await?;
-        let renditions: Vec<Rendition<'_>> =
+        let unfiltered: Vec<Rendition<'_>> =
             all.list.iter().map(OwnedRendition::as_rendition).collect::<Result<_, _>>()?;
         let sources: Vec<_> = std::iter::once(all.parsed.version.source())
             .chain(all.list.iter().map(|o| o.index.version.source()))
             .collect();
-        let v = validators::packaged(&target.canonical(), &sources);
-        if renditions.is_empty() || renditions.iter().any(|r| r.track.fragments.is_empty()) {
+        let v = validators::packaged(&validators::filtered_target(&target.canonical(), &filters.tag()), &sources);
+        if unfiltered.is_empty() || unfiltered.iter().any(|r| r.track.fragments.is_empty()) {
             // Nothing to cut: a manifest of no segments would be a 200 that plays nothing.
             return Err(Fail::Media);
         }
+        let selection = filtering::select(&unfiltered, filters, format.is_hls()).map_err(Fail::BadFilter)?;
+        // A time range's trimmed tracks are made only when a body is (never for a cached one).
         Ok(match format {
             Format::Smooth => self.packaged_text(headers, &v, "text/xml; charset=utf-8", || {
-                smooth::client_manifest(&renditions).to_xml()
+                let trimmed = selection.trimmed();
+                smooth::client_manifest(&selection.renditions(&trimmed)).to_xml()
             }),
             f if f.is_hls() => self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
-                packaging::hls_master(&renditions, format)
+                let trimmed = selection.trimmed();
+                let master = packaging::hls_master(&selection.renditions(&trimmed), format);
+                filtering::carry_url_filters(master, &filters.from_url)
             }),
-            _ => self.packaged_text(headers, &v, "application/dash+xml", || packaging::dash(&renditions, format)),
+            _ => self.packaged_text(headers, &v, "application/dash+xml", || {
+                let trimmed = selection.trimmed();
+                packaging::dash(&selection.renditions(&trimmed), format)
+            }),
         })
     }
 
-    /// The HLS media playlist of one rendition.
+    /// The HLS media playlist of one rendition, of the fragments `filters` keep (a
+    /// rendition they remove is not found).
     pub(crate) async fn playlist(
         &self,
         asset: &AssetRecord,
         target: &Target,
         pick: Pick<'_>,
+        filters: &Filters,
         headers: &HeaderMap,
     ) -> Result<Response, Fail> {
         let renditions = self.renditions.get(asset, pick.ism).await?;
         let r = renditions.pick(pick.bitrate, pick.stream)?;
         let rendition = r.as_rendition()?;
-        let v =
-            validators::packaged(&target.canonical(), &[renditions.parsed.version.source(), r.index.version.source()]);
-        Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
-            packaging::hls_media(&rendition, pick.format)
+        if !filtering::keeps(&rendition, filters) {
+            return Err(Fail::NotFound("a quality level the filters remove"));
+        }
+        let range = filtering::range_of(&rendition, filters).map_err(Fail::BadFilter)?;
+        let v = validators::packaged(
+            &validators::filtered_target(&target.canonical(), &filters.tag()),
+            &[renditions.parsed.version.source(), r.index.version.source()],
+        );
+        Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || match range {
+            Some(range) => {
+                let track = filtering::trim(rendition.track, range);
+                packaging::hls_media(&Rendition { track: &track, ..rendition }, pick.format)
+            }
+            None => packaging::hls_media(&rendition, pick.format),
         }))
     }
 
