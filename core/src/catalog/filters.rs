@@ -74,7 +74,8 @@ pub struct ScopedFilter {
     pub filter: Filter,
 }
 
-fn check(path_name: &str, filter: &Filter) -> Result<()> {
+/// A filter record's checks: the filter's own, and its name that of its blob.
+pub(super) fn check(path_name: &str, filter: &Filter) -> Result<()> {
     filter.validate()?;
     if !filter.name.eq_ignore_ascii_case(path_name) {
         return Err(Error::invalid_input(format!("the record is named '{}', its blob '{path_name}'", filter.name)));

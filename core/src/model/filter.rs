@@ -234,6 +234,11 @@ impl Filter {
         Ok(())
     }
 
+    /// The filter as compact v3 JSON: what an origin hashes into a filtered manifest's ETag.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
     /// Whether the filter's track selections keep this track (no selection: every track).
     pub fn keeps(&self, track: &TrackFacts<'_>) -> bool {
         self.tracks.is_empty() || self.tracks.iter().any(|s| s.track_selections.iter().all(|c| c.holds(track)))
