@@ -4,8 +4,9 @@
 //!
 //! - track selection removes the renditions no selection keeps (whole tracks when none of
 //!   their renditions is kept);
-//! - a time range keeps the fragments that overlap it, whole: fragments start at sync
-//!   samples, so a GOP is never cut, and their URLs are the unfiltered ones (caches shared);
+//! - a time range keeps the fragments that overlap it, whole (those whose middle is in it, so
+//!   audio keeps the fragments its video does): fragments start at sync samples, so a GOP is
+//!   never cut, and their URLs are the unfiltered ones (caches shared);
 //! - first quality puts the video rendition nearest that bitrate first in an HLS master.
 //!
 //! Several filters (a locator's and a URL's) combine: a rendition is kept when every filter
@@ -108,18 +109,29 @@ fn window(filters: &Filters) -> Option<(Time, Option<Time>)> {
     out
 }
 
-/// The fragments of `track` that overlap `[start, end)`, as a range of its fragment list.
+/// The fragments of `track` a time range `[start, end)` keeps: those whose middle lies in it,
+/// so a track cut a few milliseconds off another's boundaries (audio beside its video) keeps the
+/// fragments its video does, not one more that barely overlaps; a range too short to hold any
+/// fragment's middle keeps the fragments it overlaps. Whole fragments either way.
 fn overlapping(track: &TrackIndex, (start, end): (Time, Option<Time>)) -> Range<usize> {
     let scale = track.info.timescale.max(1) as u64;
-    let at = |units: u64| Time { units, scale };
-    let first =
-        track.fragments.iter().position(|f| at(f.start.saturating_add(f.duration)).cmp(start) == Ordering::Greater);
-    let Some(first) = first else { return 0..0 };
-    let end_at = match end {
-        Some(end) => track.fragments[first..].iter().take_while(|f| at(f.start).cmp(end) == Ordering::Less).count(),
-        None => track.fragments.len() - first,
+    let before_end = |t: Time| end.is_none_or(|e| t.cmp(e) == Ordering::Less);
+    let run = |keep: &dyn Fn(&mirrorcast_media::fragment::Fragment) -> bool| {
+        let first = track.fragments.iter().position(keep).unwrap_or(track.fragments.len());
+        first..first + track.fragments[first..].iter().take_while(|f| keep(f)).count()
     };
-    first..first + end_at
+    let middles = run(&|f| {
+        let middle = Time { units: f.start.saturating_mul(2).saturating_add(f.duration), scale: scale * 2 };
+        middle.cmp(start) != Ordering::Less && before_end(middle)
+    });
+    if !middles.is_empty() {
+        return middles;
+    }
+    run(&|f| {
+        let ends_after_start =
+            Time { units: f.start.saturating_add(f.duration), scale }.cmp(start) == Ordering::Greater;
+        ends_after_start && before_end(Time { units: f.start, scale })
+    })
 }
 
 /// The renditions a request packages, with the fragments its time range keeps.

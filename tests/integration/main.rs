@@ -14,6 +14,7 @@ mod drill;
 mod encode;
 mod entra;
 mod failover;
+mod filters;
 mod front;
 mod front_hostile;
 mod hls_ts;

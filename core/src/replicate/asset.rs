@@ -226,11 +226,17 @@ impl Replicator<'_> {
         b_index: &Index,
         report: &mut AssetReport,
     ) -> Result<()> {
-        let scope = crate::catalog::filters::FilterScope::Asset(asset.id);
+        use crate::catalog::filters::FilterScope;
+        // The account filters the asset's locators bind go too: B's locators name them.
+        let bound: Vec<String> =
+            a_index.locators_of(&asset.id).flat_map(|l| &l.delivery.filters).map(|n| n.to_ascii_lowercase()).collect();
+        let in_scope = |(scope, name): &(FilterScope, String)| match scope {
+            FilterScope::Asset(id) => *id == asset.id,
+            FilterScope::Account => bound.contains(name),
+        };
         let delete = self.options.delete.is_some();
         let done =
-            super::filters::mirror(self.target.catalog, self.target.name, a_index, b_index, |s| *s == scope, delete)
-                .await?;
+            super::filters::mirror(self.target.catalog, self.target.name, a_index, b_index, in_scope, delete).await?;
         report.warnings.extend(done.warnings);
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Filters replicated with what they filter: an asset's filters once its replica is
-//! published, the account filters on a run over every asset (`--all`). Both come from the
+//! published (with the account filters its locators name, so B serves them alike), the
+//! account filters on a run over every asset (`--all`). Both come from the
 //! run's two catalog listings (the index), so an unchanged filter costs no request. With
 //! `--delete`, a filter replicate put in B that A no longer has is removed; a filter B made
 //! itself is never overwritten nor removed (a warning names it).
@@ -20,17 +21,17 @@ pub(super) struct Mirrored {
     pub(super) warnings: Vec<String>,
 }
 
-/// Makes B's filters of the scopes `in_scope` selects what A's are.
+/// Makes B's filters that `in_scope` selects (by scope and lower-case name) what A's are.
 pub(super) async fn mirror(
     target: &Catalog,
     target_name: &str,
     a: &Index,
     b: &Index,
-    in_scope: impl Fn(&FilterScope) -> bool,
+    in_scope: impl Fn(&(FilterScope, String)) -> bool,
     delete: bool,
 ) -> Result<Mirrored> {
     let mut out = Mirrored::default();
-    for (key, filter) in a.filters.iter().filter(|(k, _)| in_scope(&k.0)) {
+    for (key, filter) in a.filters.iter().filter(|(k, _)| in_scope(k)) {
         match b.filters.get(key) {
             Some(theirs) if theirs == filter => continue,
             Some(_) if !b.replica_filters.contains(key) => {
@@ -46,7 +47,7 @@ pub(super) async fn mirror(
         out.written += 1;
     }
     if delete {
-        for key in b.replica_filters.iter().filter(|k| in_scope(&k.0) && !a.filters.contains_key(*k)) {
+        for key in b.replica_filters.iter().filter(|k| in_scope(k) && !a.filters.contains_key(*k)) {
             if target.delete_filter(key.0, &key.1).await? {
                 out.deleted += 1;
             }

@@ -31,6 +31,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::catalog::filters::FilterScope;
 use crate::catalog::{Catalog, Index};
 use crate::error::{Error, Result};
 use crate::id::AssetId;
@@ -138,8 +139,7 @@ impl<'a> Replicator<'a> {
         let mut filter_problems = Vec::new();
         if all && !self.options.dry_run && !self.options.cancel.load(Ordering::Relaxed) {
             let delete = self.options.delete.is_some();
-            let in_scope =
-                |s: &crate::catalog::filters::FilterScope| *s == crate::catalog::filters::FilterScope::Account;
+            let in_scope = |k: &(FilterScope, String)| k.0 == FilterScope::Account;
             match filters::mirror(self.target.catalog, self.target.name, &a_index, &b_index, in_scope, delete).await {
                 Ok(done) => filter_problems.extend(done.warnings),
                 Err(e) => filter_problems.push(format!("account filters not replicated: {e}")),
