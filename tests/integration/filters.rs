@@ -179,6 +179,25 @@ async fn filters_trim_select_and_order_manifests_from_a_and_after_replicate_from
         let (status, _, body) = get(format!("{base}/manifest(format=m3u8-cmaf,filter=low;nope)")).await;
         assert_eq!((status, body.trim()), (400, "unknown filter: nope"), "{dc}");
     }
+
+    // verify compares filter records: alike after the run, then B's missing one is named.
+    let audit = run(s(&["verify", "--from", "a", "--to", "b", "--all", "--format", "json"])).await;
+    assert_eq!((audit.code, &audit.json()["identical"]), (0, &serde_json::json!(true)), "{}", audit.stdout);
+    assert!(
+        audit.stdout.contains("/filters/mid") && audit.stdout.contains("account/filters/first300"),
+        "{}",
+        audit.stdout
+    );
+    run(s(&["filter", "delete", "--dc", "b", "--asset", &p.asset, "mid"])).await.ok();
+    let audit = run(s(&["verify", "--from", "a", "--to", "b", "--all"])).await;
+    assert_ne!(audit.code, 0, "{}", audit.stdout);
+    assert!(
+        audit.stdout.lines().any(|l| l.trim_start().starts_with("- filter")
+            && l.contains("/filters/mid")
+            && l.contains("missing in B")),
+        "{}",
+        audit.stdout
+    );
 }
 
 /// Every bad filter is refused at `filter create` with exit 2 and one line naming what is
