@@ -258,3 +258,55 @@ async fn each_bad_filter_is_refused_at_create_with_exit_2() {
     let listed = sb.run(&["--json", "filter", "list", "--dc", "a"]).await.ok().json();
     assert_eq!(listed, serde_json::json!([]), "nothing was written");
 }
+
+/// `filter import` reads what `az ams asset-filter list` and `account-filter list` print: each
+/// filter checked alone, a bad one rejected naming its field while the others are written; a
+/// second run finds them (nothing overwritten).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v3_filter_export_is_imported_filter_by_filter_with_bad_ones_rejected() {
+    let sb = crate::helpers::Sandbox::start().await;
+    let asset = sb.run(&["asset", "create", "--dc", "a", "--name", "Clip", "--json"]).await.ok().json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let arm = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Media/mediaservices/ams";
+    let export = format!(
+        r#"[
+      {{"id": "{arm}/assets/Clip-in/assetFilters/mid", "name": "mid", "type": "Microsoft.Media/mediaservices/assets/assetFilters",
+        "presentationTimeRange": {{"startTimestamp": 20000000, "endTimestamp": 40000000, "timescale": 10000000,
+          "presentationWindowDuration": 9223372036854775807, "liveBackoffDuration": 0, "forceEndTimestamp": false}},
+        "tracks": [{{"trackSelections": [{{"property": "Type", "operation": "Equal", "value": "Video"}}]}}]}},
+      {{"id": "{arm}/accountFilters/mobile", "name": "mobile", "firstQuality": {{"bitrate": 300000}}}},
+      {{"id": "{arm}/accountFilters/broken", "name": "broken", "presentationTimeRange": {{"timescale": 0}}}}
+    ]"#
+    );
+    let path = sb.dir.path().join("filters.json");
+    std::fs::write(&path, export).unwrap();
+    let path = path.to_str().unwrap();
+
+    let without_asset = sb.run(&["--json", "filter", "import", "--dc", "a", path]).await;
+    assert_eq!(without_asset.code, 1, "{}", without_asset.stdout);
+    let lines = without_asset.json();
+    assert!(lines[0]["message"].as_str().unwrap().contains("--asset"), "{lines}");
+    assert_eq!(lines[1]["action"], "created", "the account filter needs no asset: {lines}");
+
+    let run = sb.run(&["--json", "filter", "import", "--dc", "a", "--asset", &asset, path]).await;
+    assert_eq!(run.code, 1, "a rejected filter is a failure of the run: {}", run.stdout);
+    let actions: Vec<(String, String)> = run
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["name"].as_str().unwrap().to_owned(), l["action"].as_str().unwrap().to_owned()))
+        .collect();
+    let want = [("mid", "created"), ("mobile", "exists"), ("broken", "rejected")];
+    assert_eq!(actions, want.map(|(n, a)| (n.to_owned(), a.to_owned())), "{}", run.stdout);
+    assert!(run.stdout.contains("timescale"), "the rejection names its field: {}", run.stdout);
+    let mid = sb.run(&["--json", "filter", "show", "--dc", "a", "--asset", &asset, "mid"]).await.ok().json();
+    assert_eq!(mid["presentationTimeRange"]["endTimestamp"], 40_000_000, "{mid}");
+    sb.run(&["filter", "show", "--dc", "a", "mobile"]).await.ok();
+    let again = sb.run(&["--json", "filter", "import", "--dc", "a", "--asset", &asset, path]).await;
+    let again: Vec<String> =
+        again.json().as_array().unwrap().iter().map(|l| l["action"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(again, ["exists", "exists", "rejected"]);
+}

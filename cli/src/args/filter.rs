@@ -62,6 +62,18 @@ pub(crate) enum FilterCommand {
         place: FilterPlace,
         name: String,
     },
+    /// Import the filters of a v3 export (`az ams asset-filter list`, `az ams account-filter list`,
+    /// or the ARM list): each checked alone, a bad one rejected naming its field; asset filters
+    /// go to --asset, account filters to the data center.
+    Import {
+        #[command(flatten)]
+        place: FilterPlace,
+        /// The export file (JSON).
+        file: PathBuf,
+        /// Check and report, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Delete a filter.
     Delete {
         #[command(flatten)]
@@ -76,6 +88,7 @@ pub(crate) enum FilterTask {
     List { dc: String, asset: Option<AssetId> },
     Show { dc: String, asset: Option<AssetId>, name: String },
     Delete { dc: String, asset: Option<AssetId>, name: String },
+    Import { dc: String, asset: Option<AssetId>, text: String, dry_run: bool },
 }
 
 impl FilterPlace {
@@ -132,6 +145,12 @@ impl FilterCommand {
                 check_name(&name)?;
                 let (dc, asset) = place.resolve()?;
                 FilterTask::Show { dc, asset, name }
+            }
+            FilterCommand::Import { place, file, dry_run } => {
+                let (dc, asset) = place.resolve()?;
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| Error::invalid_input(format!("cannot read filter export {}: {e}", file.display())))?;
+                FilterTask::Import { dc, asset, text, dry_run }
             }
             FilterCommand::Delete { place, name } => {
                 check_name(&name)?;

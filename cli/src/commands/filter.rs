@@ -62,6 +62,10 @@ pub(crate) async fn run(ctx: &Context<'_>, command: FilterCommand) -> anyhow::Re
             // The v3 JSON either way: it is what `filter create --file` reads back.
             output::json(&filter)?;
         }
+        FilterTask::Import { dc, asset, text, dry_run } => {
+            let dc = ctx.dc(&dc)?;
+            return import(ctx, &dc.catalog(), asset, &text, dry_run).await;
+        }
         FilterTask::Delete { dc, asset, name } => {
             let dc = ctx.dc(&dc)?;
             if !dc.catalog().delete_filter(scope(asset), &name).await? {
@@ -80,4 +84,82 @@ pub(crate) async fn run(ctx: &Context<'_>, command: FilterCommand) -> anyhow::Re
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One filter of an import, as reported.
+#[derive(Debug, serde::Serialize)]
+struct Imported {
+    name: String,
+    scope: String,
+    /// created, exists (the same filter), would-create (--dry-run), rejected, conflict.
+    action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+/// `filter import`: each filter of the export checked alone and written (never over another).
+async fn import(
+    ctx: &Context<'_>,
+    catalog: &mirrorcast_core::catalog::Catalog,
+    asset: Option<AssetId>,
+    text: &str,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    use mirrorcast_core::ams::{read_filter_export, FilterOwner};
+    use mirrorcast_core::ErrorKind;
+    let mut lines = Vec::new();
+    for exported in read_filter_export(text)? {
+        let scope = match (&exported.owner, asset) {
+            (FilterOwner::Account, _) => Ok(FilterScope::Account),
+            (_, Some(id)) => Ok(FilterScope::Asset(id)),
+            (FilterOwner::Asset(name), None) => Err(format!(
+                "an asset filter of v3 asset '{}': give --asset with that asset's id",
+                name.chars().take(64).collect::<String>()
+            )),
+            (FilterOwner::Unknown, None) => Ok(FilterScope::Account),
+        };
+        let line = |scope: String, action, message| Imported { name: exported.label.clone(), scope, action, message };
+        let (scope, filter) = match (scope, exported.filter) {
+            (Err(why), _) => {
+                lines.push(line(String::new(), "rejected", Some(why)));
+                continue;
+            }
+            (Ok(scope), Err(e)) => {
+                lines.push(line(scope.to_string(), "rejected", Some(e.to_string())));
+                continue;
+            }
+            (Ok(scope), Ok(filter)) => (scope, filter),
+        };
+        let at = scope.to_string();
+        if dry_run {
+            lines.push(line(at, "would-create", None));
+            continue;
+        }
+        lines.push(match catalog.create_filter(scope, &filter).await {
+            Ok(()) => line(at, "created", None),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => match catalog.get_filter(scope, &filter.name).await {
+                Ok(existing) if existing == filter => line(at, "exists", None),
+                _ => {
+                    let why = format!("{at} has another filter '{}': kept", filter.name);
+                    line(at, "conflict", Some(why))
+                }
+            },
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidInput) => {
+                line(at, "rejected", Some(e.to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        });
+    }
+    let failed = lines.iter().any(|l| matches!(l.action, "rejected" | "conflict"));
+    if ctx.json {
+        output::json(&lines)?;
+    } else {
+        for l in &lines {
+            match &l.message {
+                Some(m) => outln!("{} filter {} ({}): {m}", l.action, l.name, l.scope),
+                None => outln!("{} filter {} ({})", l.action, l.name, l.scope),
+            }
+        }
+    }
+    Ok(if failed { ExitCode::from(crate::exit::FAILURE) } else { ExitCode::SUCCESS })
 }
