@@ -124,6 +124,21 @@ async fn filters_trim_select_and_order_manifests_from_a_and_after_replicate_from
             }
         }
 
+        // The same range through DASH: the source's frames 50..100; through TS HLS: 50 frames
+        // (TS repacks H.264, so its packets are not the MP4's). ffmpeg shifts its output to start
+        // at 0, so times are not compared here.
+        let dash = packet_md5s(&format!("{base}/manifest(format=mpd-time-csf,filter=mid)"), "0:v");
+        assert_eq!(dash.len(), 2, "{dc}: both video representations");
+        for g in &dash {
+            let at = sources.iter().take(2).find_map(|s| window_in(g, s));
+            assert_eq!((at, g.packets.len()), (Some(50), 50), "{dc}: DASH video frames 50..100");
+        }
+        let ts = packet_md5s(&format!("{base}/manifest(format=m3u8-aapl,filter=mid)"), "0:v");
+        assert_eq!(ts.len(), 2, "{dc}: both TS video variants");
+        for g in &ts {
+            assert_eq!(g.packets.len(), 50, "{dc}: TS video frames of 2-4 s");
+        }
+
         // Bitrate range: exactly the renditions outside it are gone, in every format.
         let (_, plain_etag, plain_master) = get(format!("{base}/manifest(format=m3u8-cmaf)")).await;
         assert!(plain_master.contains("QualityLevels(600000)"), "{dc}: {plain_master}");
