@@ -55,3 +55,42 @@ pub(super) async fn mirror(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::filter::Filter;
+    use crate::store::InMemoryStore;
+
+    fn filter(name: &str, bitrate: u64) -> Filter {
+        Filter::from_json(&format!(r#"{{"name":"{name}","firstQuality":{{"bitrate":{bitrate}}}}}"#), None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn b_gets_as_filters_prunes_only_its_replicas_and_never_overwrites_its_own() {
+        let (a, b) = (Catalog::new(Arc::new(InMemoryStore::new())), Catalog::new(Arc::new(InMemoryStore::new())));
+        for f in [filter("kept", 1), filter("gone", 1), filter("theirs", 1)] {
+            a.create_filter(FilterScope::Account, &f).await.unwrap();
+        }
+        b.create_filter(FilterScope::Account, &filter("theirs", 2)).await.unwrap();
+        b.create_filter(FilterScope::Account, &filter("own", 3)).await.unwrap();
+        let account = |k: &(FilterScope, String)| k.0 == FilterScope::Account;
+
+        let done = mirror(&b, "b", &a.index().await.unwrap(), &b.index().await.unwrap(), account, true).await.unwrap();
+        assert_eq!((done.written, done.deleted), (2, 0));
+        assert!(done.warnings.iter().any(|w| w.contains("'theirs'")), "{:?}", done.warnings);
+        assert_eq!(b.get_filter(FilterScope::Account, "theirs").await.unwrap(), filter("theirs", 2), "B's own kept");
+
+        a.delete_filter(FilterScope::Account, "gone").await.unwrap();
+        let (ai, bi) = (a.index().await.unwrap(), b.index().await.unwrap());
+        let again = mirror(&b, "b", &ai, &bi, account, false).await.unwrap();
+        assert_eq!((again.written, again.deleted), (0, 0), "unchanged filters cost no write; no --delete, no pruning");
+        let pruned = mirror(&b, "b", &ai, &bi, account, true).await.unwrap();
+        assert_eq!(pruned.deleted, 1);
+        let left: Vec<String> =
+            b.list_filters(FilterScope::Account).await.unwrap().records.into_iter().map(|f| f.name).collect();
+        assert_eq!(left, ["kept", "own", "theirs"], "only the replica A lost is gone");
+    }
+}
