@@ -64,6 +64,8 @@ async fn filters_trim_select_and_order_manifests_from_a_and_after_replicate_from
     .await
     .ok();
     run(s(&["filter", "create", "--dc", "a", "first300", "--first-quality", "300000"])).await.ok();
+    run(s(&["filter", "create", "--dc", "a", "late", "--start", "600000000"])).await.ok();
+    run(s(&["filter", "create", "--dc", "a", "textonly", "--track", "Type=Text"])).await.ok();
     let listed = run(s(&["--json", "filter", "list", "--dc", "a", "--asset", &p.asset])).await.ok().json();
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
     let unknown_bound = run(s(&["locator", "create", "--dc", "a", &p.asset, "--filter", "nope"])).await;
@@ -193,6 +195,11 @@ async fn filters_trim_select_and_order_manifests_from_a_and_after_replicate_from
         // An unknown filter is a 400 naming it.
         let (status, _, body) = get(format!("{base}/manifest(format=m3u8-cmaf,filter=low;nope)")).await;
         assert_eq!((status, body.trim()), (400, "unknown filter: nope"), "{dc}");
+        // Filters that leave nothing to play are refused, naming why.
+        let (status, _, body) = get(format!("{base}/manifest(format=mpd-time-csf,filter=late)")).await;
+        assert_eq!((status, body.contains("no fragment")), (400, true), "{dc}: {body}");
+        let (status, _, body) = get(format!("{base}/manifest(filter=textonly)")).await;
+        assert_eq!((status, body.trim()), (400, "the filters leave no video and no audio"), "{dc}");
     }
 
     // verify compares filter records: alike after the run, then B's missing one is named.
