@@ -46,9 +46,7 @@ mod tests {
 
     #[test]
     fn missing_differing_and_extra_filters_are_reported_by_name() {
-        let f = |name: &str, q: u64| {
-            Filter::from_json(&format!(r#"{{"name":"{name}","firstQuality":{{"bitrate":{q}}}}}"#), None).unwrap()
-        };
+        let f = Filter::with_first_quality;
         let (mut a, mut b) = (Index::default(), Index::default());
         let key = |n: &str| (FilterScope::Account, n.to_owned());
         a.filters.insert(key("same"), f("same", 1));

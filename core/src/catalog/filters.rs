@@ -230,7 +230,7 @@ mod tests {
     use crate::store::InMemoryStore;
 
     fn filter(name: &str, bitrate: u64) -> Filter {
-        Filter::from_json(&format!(r#"{{"name":"{name}","firstQuality":{{"bitrate":{bitrate}}}}}"#), None).unwrap()
+        Filter::with_first_quality(name, bitrate)
     }
 
     #[tokio::test]

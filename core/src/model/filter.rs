@@ -234,6 +234,16 @@ impl Filter {
         Ok(())
     }
 
+    /// A filter that only names a first quality (the HLS master offers `bitrate` first).
+    pub fn with_first_quality(name: &str, bitrate: u64) -> Filter {
+        Filter {
+            name: name.to_owned(),
+            presentation_time_range: None,
+            first_quality: Some(FirstQuality { bitrate }),
+            tracks: Vec::new(),
+        }
+    }
+
     /// The filter as compact v3 JSON: what an origin hashes into a filtered manifest's ETag.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
