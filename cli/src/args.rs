@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 pub(crate) mod asset;
 pub(crate) mod drill;
 pub(crate) mod encode;
+pub(crate) mod filter;
 pub(crate) mod front;
 pub(crate) mod locator;
 pub(crate) mod serve;
@@ -74,6 +75,9 @@ pub(crate) enum Command {
     /// Streaming (origin) and SAS locators.
     #[command(subcommand)]
     Locator(LocatorCommand),
+    /// Dynamic manifest filters (time range, track selection, first quality) of an asset or the account.
+    #[command(subcommand)]
+    Filter(filter::FilterCommand),
     /// Replicate assets from one data center to another (the failover flow).
     Replicate(ReplicateArgs),
     /// Prove B holds what A serves: blobs, records, manifests, MP4s, URLs. Never writes.
@@ -314,6 +318,10 @@ pub(crate) enum LocatorCommand {
         /// Print a SAS locator's URL with its signature (otherwise redacted).
         #[arg(long)]
         reveal: bool,
+        /// Bind this filter (repeatable; an asset or account filter that exists): every
+        /// request through the locator is filtered.
+        #[arg(long = "filter")]
+        filters: Vec<String>,
     },
     /// List locators, of one asset or all.
     List {

@@ -5,6 +5,7 @@
 //! - [`checks`]: the bounds every record keeps (`validate`), since records are input.
 //! - [`codes`]: Media Services' numbers for the enums, read wherever names are.
 //! - [`delivery`]: a locator's delivery terms and what an origin may serve of it.
+//! - [`filter`]: dynamic manifest filters (time range, first quality, track selections).
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,6 +19,7 @@ use crate::id::{AssetId, LocatorId, PolicyId};
 pub mod checks;
 pub mod codes;
 pub mod delivery;
+pub mod filter;
 
 pub use checks::{limits, validate_files};
 use delivery::Delivery;

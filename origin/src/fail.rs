@@ -23,8 +23,6 @@ pub(crate) enum Fail {
     /// What the locator's delivery terms do not allow (a protected stream, a download
     /// of a streaming-only locator): 403 with a short reason, never a key.
     Forbidden(String),
-    /// What the locator asks for and this origin does not do yet (filters bound to it): 501.
-    Unimplemented(String),
     /// A format that cannot carry a rendition's codec (HEVC or AC-3 in MPEG-TS): 406 naming
     /// both and the format to ask for instead, never a stream a player cannot decode.
     NotCarried {
@@ -35,6 +33,9 @@ pub(crate) enum Fail {
         /// The format that carries it.
         instead: &'static str,
     },
+    /// A filter the request names that is unknown, or a combination of filters that leaves
+    /// nothing to play: 400 naming it.
+    BadFilter(String),
 }
 
 impl From<mirrorcast_core::store::Error> for Fail {
@@ -81,9 +82,12 @@ impl IntoResponse for Fail {
                 debug!(target: "mirrorcast_origin", "403: {why}");
                 (StatusCode::FORBIDDEN, format!("{}\n", request::at_most(&why, MAX_REASON_IN_BODY))).into_response()
             }
-            Fail::Unimplemented(why) => {
-                debug!(target: "mirrorcast_origin", "501: {why}");
-                (StatusCode::NOT_IMPLEMENTED, format!("{}\n", request::at_most(&why, MAX_REASON_IN_BODY)))
+            Fail::BadFilter(why) => {
+                debug!(target: "mirrorcast_origin", "400: {why}");
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("{}\n", request::at_most(&why, MAX_REASON_IN_BODY + MAX_NAME_IN_BODY)),
+                )
                     .into_response()
             }
             Fail::NotCarried { codec, format, instead } => {

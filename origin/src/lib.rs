@@ -12,6 +12,7 @@
 //!
 //! - [`packaging`]: manifests from the renditions' indexes (pure).
 //! - [`smooth`]: the Smooth client manifest from the renditions' indexes (pure).
+//! - [`filtering`]: dynamic manifest filters applied to the renditions before packaging (pure).
 //! - [`validators`]: ETag and Last-Modified of packaged responses, conditional requests (pure).
 //! - [`encoding`]: gzip of packaged manifests for clients that accept it (pure).
 //! - [`metrics`]: counters for `/metrics`.
@@ -21,6 +22,8 @@ mod audio_only;
 mod bodies;
 pub mod encoding;
 mod fail;
+mod filter_records;
+pub mod filtering;
 mod headers;
 mod iframes;
 pub mod metrics;

@@ -12,6 +12,8 @@ use mirrorcast_core::store::BlobStore;
 
 use crate::bodies::BodyCache;
 use crate::fail::Fail;
+use crate::filter_records::FilterRecords;
+use crate::filtering::Filters;
 use crate::metrics::Metrics;
 use crate::records::Records;
 use crate::renditions::RenditionCache;
@@ -50,6 +52,8 @@ impl Default for OriginConfig {
 pub struct Origin {
     pub(crate) config: OriginConfig,
     pub(crate) records: Records,
+    /// The filter records requests name (bound to their locator or in their URL).
+    pub(crate) filters: FilterRecords,
     pub(crate) upstream: Arc<Upstream>,
     renditions: RenditionCache,
     bodies: BodyCache,
@@ -70,6 +74,7 @@ impl Origin {
         let upstream = Arc::new(Upstream::new(store, config.upstream_timeout, metrics.clone()));
         Arc::new(Origin {
             records: Records::new(upstream.clone()),
+            filters: FilterRecords::new(upstream.clone()),
             renditions: RenditionCache::new(upstream.clone(), metrics.clone(), config.index_cache_bytes),
             bodies: BodyCache::new(),
             upstream,
@@ -78,21 +83,24 @@ impl Origin {
         })
     }
 
-    /// The response to `target` of `asset` (its locator resolved and allowed).
+    /// The response to `target` of `asset` (its locator resolved and allowed), packaged with `filters`.
     pub(crate) async fn respond(
         &self,
         method: &Method,
         target: &Target,
         asset: &AssetRecord,
+        filters: &Filters,
         headers: &HeaderMap,
     ) -> Result<Response, Fail> {
         let packager = Packager { renditions: &self.renditions, bodies: &self.bodies };
         match target {
             Target::File(name) => plain::respond(&self.upstream, method, asset, name, headers).await,
-            Target::Manifest { ism, format, .. } => packager.manifest(asset, target, ism, *format, headers).await,
+            Target::Manifest { ism, format, .. } => {
+                packager.manifest(asset, target, ism, *format, filters, headers).await
+            }
             Target::Playlist { ism, bitrate, stream, format } | Target::IFrames { ism, bitrate, stream, format } => {
                 let pick = Pick { ism, bitrate: *bitrate, stream, format: *format };
-                packager.playlist(asset, target, pick, headers).await
+                packager.playlist(asset, target, pick, filters, headers).await
             }
             Target::Fragment { ism, bitrate, stream, time, format } => {
                 let pick = Pick { ism, bitrate: *bitrate, stream, format: *format };

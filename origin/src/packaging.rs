@@ -122,6 +122,14 @@ fn iso_duration(secs: f64) -> String {
 /// The DASH MPD: an adaptation set per kind, each representation with its own SegmentTimeline.
 pub fn dash(renditions: &[Rendition<'_>], format: Format) -> String {
     let duration = renditions.iter().map(|r| total_seconds(r.track)).fold(0.0, f64::max);
+    // A time-filtered presentation starts where its earliest kept fragment does: every
+    // representation states that instant as its presentationTimeOffset (in its own timescale),
+    // so the period starts there and audio and video stay together.
+    let earliest = renditions
+        .iter()
+        .filter_map(|r| Some((r.track.fragments.first()?.start as u128, r.track.info.timescale.max(1) as u128)))
+        .min_by(|(a, a_scale), (b, b_scale)| (a * b_scale).cmp(&(b * a_scale)))
+        .filter(|(units, _)| *units > 0);
     let profile = match format {
         Format::DashCmaf => "urn:mpeg:dash:profile:cmaf:2019,urn:mpeg:dash:profile:isoff-live:2011",
         _ => "urn:mpeg:dash:profile:isoff-live:2011",
@@ -165,9 +173,13 @@ pub fn dash(renditions: &[Rendition<'_>], format: Format) -> String {
             if let Some((scheme, value)) = r.track.info.audio.as_ref().and_then(|a| a.dash_channel_configuration()) {
                 let _ = write!(s, "\n        <AudioChannelConfiguration schemeIdUri=\"{scheme}\" value=\"{value}\" />");
             }
+            let offset = earliest.map_or_else(String::new, |(units, scale)| {
+                let own = units * r.track.info.timescale.max(1) as u128 / scale;
+                format!(" presentationTimeOffset=\"{own}\"")
+            });
             let _ = writeln!(
                 s,
-                "\n        <SegmentTemplate timescale=\"{}\" initialization=\"QualityLevels({b})/Fragments({n}=i,format={f}){init}\" media=\"QualityLevels({b})/Fragments({n}=$Time$,format={f}){media}\">\n          <SegmentTimeline>",
+                "\n        <SegmentTemplate timescale=\"{}\"{offset} initialization=\"QualityLevels({b})/Fragments({n}=i,format={f}){init}\" media=\"QualityLevels({b})/Fragments({n}=$Time$,format={f}){media}\">\n          <SegmentTimeline>",
                 r.track.info.timescale,
                 b = r.bitrate,
                 n = r.stream,

@@ -74,7 +74,7 @@ impl Records {
 
 /// What the locator's delivery terms let it serve of `target`: a protected stream
 /// nothing (until the origin can encrypt), a download-only locator no stream, a
-/// streaming-only locator no file, a filtered locator no unfiltered stream.
+/// streaming-only locator no file (a filtered locator's filters apply in `filter_records`).
 pub(crate) fn allowed(locator: &Locator, asset: &AssetRecord, target: &Target) -> Result<(), Fail> {
     let servable = locator.delivery.servable(asset.asset.options);
     let streaming = !matches!(target, Target::File(_));
@@ -82,9 +82,6 @@ pub(crate) fn allowed(locator: &Locator, asset: &AssetRecord, target: &Target) -
         Servable::Protected(why) => Err(Fail::Forbidden(format!("protected stream ({why})"))),
         s if streaming && !s.streams() => Err(Fail::Forbidden("download only: no streaming".to_owned())),
         s if !streaming && !s.downloads() => Err(Fail::Forbidden("streaming only: no download".to_owned())),
-        _ if streaming && !locator.delivery.filters.is_empty() => {
-            Err(Fail::Unimplemented("locator filters are not implemented".to_owned()))
-        }
         _ => Ok(()),
     }
 }

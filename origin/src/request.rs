@@ -15,6 +15,9 @@
 //! fetch no segment whose URL lacks one. The shape without it is the same
 //! target (same bytes, same ETag), so old caches and players keep working.
 //!
+//! `filter=a;b` (up to three names) on a manifest or an HLS media playlist asks for that
+//! combination of dynamic manifest filters ([`Request::filters`]); segments carry none.
+//!
 //! An argument the origin does not implement is refused ([`Refused::Unsupported`],
 //! a 400 naming it), never ignored: a 200 that differs from what the URL asks
 //! for would be served alike by A and B and pass every comparison.
@@ -198,6 +201,8 @@ pub struct Request {
     pub locator: Uuid,
     /// What the rest of the path asks for.
     pub target: Target,
+    /// The filters `filter=` names (a manifest's or a playlist's), in order; empty without one.
+    pub filters: Vec<String>,
 }
 
 /// Why a path is refused: [`Refused::Unsupported`] is a 400 naming the
@@ -210,9 +215,12 @@ pub enum Refused {
     Traversal,
     /// Too long, not UTF-8 once decoded, or a call shape that does not parse.
     Malformed,
-    /// A well-formed argument (`filter=…`, `encryption=…`, `format=flv`) this
+    /// A well-formed argument (`encryption=…`, `format=flv`, `filter=` on a segment) this
     /// origin does not implement; the text names it.
     Unsupported(String),
+    /// A `filter=` value that names no filter this origin could hold (a bad name, more than
+    /// [`MAX_URL_FILTERS`] names, given twice): a 400 naming it.
+    BadFilter(String),
 }
 
 /// Longest path accepted (hyper's header limit cuts far longer ones first).
@@ -237,14 +245,14 @@ pub fn parse(raw_path: &str) -> Result<Request, Refused> {
     if segments.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
         return Err(Refused::Traversal);
     }
-    let target = match segments.iter().position(|s| s.to_ascii_lowercase().ends_with(".ism")) {
+    let (target, filters) = match segments.iter().position(|s| s.to_ascii_lowercase().ends_with(".ism")) {
         Some(at) if at + 1 < segments.len() => {
             let ism = segments[..=at].join("/");
             packaged(ism, &segments[at + 1..])?
         }
-        _ => Target::File(path.into_owned()),
+        _ => (Target::File(path.into_owned()), Vec::new()),
     };
-    Ok(Request { locator, target })
+    Ok(Request { locator, target, filters })
 }
 
 /// One path segment in the call shape: `name(arguments)suffix`.
@@ -347,32 +355,60 @@ fn canonical_number(text: &str) -> Result<u64, Refused> {
     text.parse().map_err(|_| Refused::Malformed)
 }
 
-/// The manifest's own arguments: `format`, and `audio-only=true|false` (once at most; whether an
-/// HLS master lists an audio-only variant, true when not given); anything else is refused by name.
-fn manifest_args(call: &Call<'_>) -> Result<(Format, bool), Refused> {
+/// The manifest's own arguments: `format`, `filter`, and `audio-only=true|false` (once at most;
+/// whether an HLS master lists an audio-only variant, true when not given); anything else is
+/// refused by name.
+fn manifest_args(call: &Call<'_>) -> Result<(Format, bool, Vec<String>), Refused> {
     let format = call.format()?;
+    let filters = call.filters()?;
     let mut audio_only = None;
     for (key, value) in &call.args {
         match audio_only_value(key, *value) {
             Some(_) if audio_only.is_some() => return Err(Refused::Unsupported("audio-only, given twice".to_owned())),
             Some(v) => audio_only = Some(v),
-            None if key.eq_ignore_ascii_case("format") => {}
+            None if key.eq_ignore_ascii_case("format") || key.eq_ignore_ascii_case("filter") => {}
             None => return Err(unsupported(key, *value)),
         }
     }
-    Ok((format, audio_only.unwrap_or(true)))
+    Ok((format, audio_only.unwrap_or(true), filters))
 }
 
-fn packaged(ism: String, rest: &[&str]) -> Result<Target, Refused> {
+/// Most filters one URL combines, as Media Services allowed.
+pub const MAX_URL_FILTERS: usize = crate::filtering::MAX_URL_FILTERS;
+
+impl Call<'_> {
+    /// The names of `filter=a;b` (once at most, up to [`MAX_URL_FILTERS`], each a name a
+    /// filter may have); none without the argument.
+    fn filters(&self) -> Result<Vec<String>, Refused> {
+        let mut given = self.args.iter().filter(|(k, _)| k.eq_ignore_ascii_case("filter"));
+        let Some((_, value)) = given.next() else { return Ok(Vec::new()) };
+        let quoted = |why: &str| {
+            Refused::BadFilter(format!("{} ({why})", at_most(&format!("filter={}", value.unwrap_or("")), MAX_QUOTED)))
+        };
+        if given.next().is_some() {
+            return Err(quoted("given twice"));
+        }
+        let names: Vec<String> = value.unwrap_or("").split(';').map(str::to_owned).collect();
+        if names.len() > MAX_URL_FILTERS {
+            return Err(quoted("at most 3 filters"));
+        }
+        if names.iter().any(|n| mirrorcast_core::model::filter::check_name(n).is_err()) {
+            return Err(quoted("not a filter name"));
+        }
+        Ok(names)
+    }
+}
+
+fn packaged(ism: String, rest: &[&str]) -> Result<(Target, Vec<String>), Refused> {
     match rest {
         [m] => {
             let call = Call::of(m)?;
             if call.name != "manifest" {
                 return Err(Refused::Malformed);
             }
-            let (format, audio_only) = manifest_args(&call)?;
+            let (format, audio_only, filters) = manifest_args(&call)?;
             call.suffix_is(format.manifest_suffix())?;
-            Ok(Target::Manifest { ism, format, audio_only })
+            Ok((Target::Manifest { ism, format, audio_only }, filters))
         }
         [q, m] => {
             let quality = Call::of(q)?;
@@ -385,6 +421,8 @@ fn packaged(ism: String, rest: &[&str]) -> Result<Target, Refused> {
             };
             let call = Call::of(m)?;
             let format = call.format()?;
+            // A media playlist carries its master's filters; a segment is the same bytes filtered or not.
+            let filters = if call.name == "manifest" { call.filters()? } else { Vec::new() };
             let mut stream = None;
             let mut keyframes = false;
             for (key, value) in &call.args {
@@ -396,7 +434,8 @@ fn packaged(ism: String, rest: &[&str]) -> Result<Target, Refused> {
                     continue;
                 }
                 // A master's `audio-only=` carried into its child URLs changes nothing of them.
-                if key.eq_ignore_ascii_case("format") || audio_only_value(key, *value).is_some() {
+                let own_filter = call.name == "manifest" && key.eq_ignore_ascii_case("filter");
+                if key.eq_ignore_ascii_case("format") || audio_only_value(key, *value).is_some() || own_filter {
                     continue;
                 }
                 if known_unsupported(key) || stream.is_some() {
@@ -412,16 +451,16 @@ fn packaged(ism: String, rest: &[&str]) -> Result<Target, Refused> {
             match (call.name.as_str(), value) {
                 ("manifest", None) if keyframes && format.has_iframe_playlists() => {
                     call.suffix_is(Some(".m3u8"))?;
-                    Ok(Target::IFrames { ism, bitrate, stream, format })
+                    Ok((Target::IFrames { ism, bitrate, stream, format }, filters))
                 }
                 _ if keyframes => Err(unsupported("type", Some("keyframes"))),
                 ("manifest", None) if format.is_hls() => {
                     call.suffix_is(Some(".m3u8"))?;
-                    Ok(Target::Playlist { ism, bitrate, stream, format })
+                    Ok((Target::Playlist { ism, bitrate, stream, format }, filters))
                 }
                 ("fragments", Some("i")) => {
                     call.suffix_is(Some(format.segment_extension(true)).filter(|e| !e.is_empty()))?;
-                    Ok(Target::Fragment { ism, bitrate, stream, time: None, format })
+                    Ok((Target::Fragment { ism, bitrate, stream, time: None, format }, filters))
                 }
                 ("fragments", Some(t)) => {
                     // A text track's segments are named with their text format's extension.
@@ -431,7 +470,7 @@ fn packaged(ism: String, rest: &[&str]) -> Result<Target, Refused> {
                         call.suffix_is(Some(format.segment_extension(false)).filter(|e| !e.is_empty()))?;
                     }
                     let time = canonical_number(t)?;
-                    Ok(Target::Fragment { ism, bitrate, stream, time: Some(time), format })
+                    Ok((Target::Fragment { ism, bitrate, stream, time: Some(time), format }, filters))
                 }
                 _ => Err(Refused::Malformed),
             }
@@ -609,13 +648,11 @@ mod tests {
     #[test]
     fn arguments_the_origin_does_not_implement_are_refused_by_name() {
         for (path, named) in [
-            ("Big.ism/manifest(format=m3u8-cmaf,filter=mobile;first30s)", "filter=mobile;first30s"),
             ("Big.ism/manifest(format=mpd-time-csf,encryption=cenc)", "encryption=cenc"),
             ("Big.ism/manifest(format=m3u8-aapl,audio-only=yes)", "audio-only=yes"),
             ("Big.ism/manifest(format=m3u8-aapl,audio-only)", "audio-only"),
             ("Big.ism/manifest(format=m3u8-aapl,audioonly=false)", "audioonly=false"),
             ("Big.ism/manifest(format=m3u8-aapl,audio-only=false,audio-only=true)", "audio-only, given twice"),
-            ("Big.ism/manifest(filter=x)", "filter=x"),
             ("Big.ism/manifest(format=m3u8-aapl,whatever)", "whatever"),
             ("Big.ism/manifest(format=m3u8-aapl,format=m3u8-cmaf)", "format, given twice"),
             (
@@ -675,5 +712,34 @@ mod tests {
             }),
             "the master's audio-only=false carried into a child URL"
         );
+    }
+
+    #[test]
+    fn filter_names_are_taken_from_manifests_and_playlists_never_segments() {
+        let req = parse(&format!("/{L}/Big.ism/manifest(format=m3u8-cmaf,filter=mobile;first30s)")).unwrap();
+        assert_eq!(req.filters, ["mobile", "first30s"]);
+        assert_eq!(req.target, Target::Manifest { ism: "Big.ism".into(), format: Format::HlsCmaf });
+        let req = parse(&format!("/{L}/Big.ism/manifest(filter=x)")).unwrap();
+        assert_eq!(
+            (req.filters, req.target),
+            (vec!["x".to_owned()], Target::Manifest { ism: "Big.ism".into(), format: Format::Smooth })
+        );
+        let req = parse(&format!("/{L}/Big.ism/QualityLevels(1)/Manifest(video,format=m3u8-cmaf,filter=a;b)")).unwrap();
+        assert_eq!(req.filters, ["a", "b"]);
+        assert!(parse(&format!("/{L}/Big.ism/manifest(format=m3u8-cmaf)")).unwrap().filters.is_empty());
+        for (path, why) in [
+            ("Big.ism/manifest(filter=a;b;c;d)", "at most 3"),
+            ("Big.ism/manifest(filter=a,filter=b)", "twice"),
+            ("Big.ism/manifest(filter=)", "not a filter name"),
+            ("Big.ism/manifest(filter)", "not a filter name"),
+            ("Big.ism/manifest(filter=a;;b)", "not a filter name"),
+            ("Big.ism/manifest(filter=a%20b)", "not a filter name"),
+        ] {
+            assert!(
+                matches!(target(path), Err(Refused::BadFilter(t)) if t.contains(why)),
+                "{path}: {:?}",
+                target(path)
+            );
+        }
     }
 }

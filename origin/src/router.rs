@@ -42,6 +42,7 @@ async fn stream(State(origin): State<Arc<Origin>>, request: Request) -> Response
             return (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body)
                 .into_response();
         }
+        Err(request::Refused::BadFilter(why)) => return Fail::BadFilter(why).into_response(),
         Err(why) => {
             debug!(target: "mirrorcast_origin", "refused path: {why:?}");
             return Fail::NotFound("refused path").into_response();
@@ -49,7 +50,10 @@ async fn stream(State(origin): State<Arc<Origin>>, request: Request) -> Response
     };
     let outcome = match origin.records.resolve(req.locator).await {
         Ok(records) => match allowed(&records.0, &records.1, &req.target) {
-            Ok(()) => origin.respond(method, &req.target, &records.1, headers).await,
+            Ok(()) => match origin.filters.for_request(&records.0, &records.1, &req).await {
+                Ok(filters) => origin.respond(method, &req.target, &records.1, &filters, headers).await,
+                Err(f) => Err(f),
+            },
             Err(f) => Err(f),
         },
         Err(f) => Err(f),

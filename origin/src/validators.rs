@@ -66,6 +66,18 @@ pub fn plain_etag(content_md5: Option<&str>, store_etag: &str) -> String {
     }
 }
 
+/// The name a filtered response's ETag is computed over: the target's, then the filters'
+/// content (`tag`, see `filtering::Filters::tag`), so a filtered manifest is an entity of its own
+/// (a CDN never mixes it with the unfiltered one) and a changed filter a new one. Without
+/// filters, the target's name alone: unfiltered ETags are unchanged.
+pub fn filtered_target(target: &str, tag: &str) -> String {
+    if tag.is_empty() {
+        target.to_owned()
+    } else {
+        format!("{target}|filters:{tag}")
+    }
+}
+
 /// The validators of a packaged response for `target` made from sources with
 /// these content tags and modification times (the latest is its Last-Modified).
 pub fn packaged(target: &str, sources: &[(&str, Option<DateTime<Utc>>)]) -> Validators {

@@ -18,6 +18,7 @@ mod drill;
 mod encode;
 mod entra;
 mod failover;
+mod filters;
 mod fragmented;
 mod front;
 mod front_hostile;

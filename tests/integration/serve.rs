@@ -738,7 +738,7 @@ async fn every_segment_url_ends_in_its_media_extension_and_every_url_form_answer
     assert_ne!(without_audio_only.1, plain.1, "audio-only=false: the master without its audio-only variant");
 
     for (path, named) in [
-        ("manifest(format=m3u8-cmaf,filter=mobile;first30s)", "filter=mobile;first30s"),
+        ("manifest(format=m3u8-cmaf,filter=mobile;first30s)", "unknown filter: mobile"),
         ("manifest(format=mpd-time-csf,encryption=cenc)", "encryption=cenc"),
         ("manifest(format=m3u8-aapl,audio-only=maybe)", "audio-only=maybe"),
         ("manifest(format=m3u8-aapl,nonsense=1)", "nonsense=1"),

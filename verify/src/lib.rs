@@ -6,12 +6,14 @@
 //!
 //! - [`blobs`]: listings compared by size, MD5, content type, metadata; `--deep` hashes bytes.
 //! - [`records`]: asset, file infos, locators, streaming URLs.
+//! - [`filters`]: filter records (an asset's; the account's with `--all`).
 //! - [`manifest`]: `.ism`, `.ismc`, HLS and DASH references.
 //! - [`mp4`]: top-level box sizes add up to the blob size.
 //! - [`served`]: what two origins serve (manifests, first and last segments), compared (`--http`).
 //! - [`report`]: entries, counts, text / JSON / JUnit.
 
 pub mod blobs;
+pub mod filters;
 pub mod manifest;
 pub mod mp4;
 mod readonly;

@@ -102,6 +102,9 @@ pub fn locators(a: &[Locator], b: &[Locator], b_policies: &BTreeMap<PolicyId, Ac
         if m.expiration != l.expiration {
             why.push(format!("expiry {} in A, {} in B", l.expiration.to_rfc3339(), m.expiration.to_rfc3339()));
         }
+        if m.delivery != l.delivery {
+            why.push("delivery terms differ (filters, streaming policy or keys)".to_owned());
+        }
         match b_policies.get(&m.policy_id) {
             Some(p) if p.permissions.is_read_only() => {}
             Some(p) => why.push(format!("policy grants '{}', not read-only", p.permissions)),

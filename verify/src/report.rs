@@ -62,6 +62,8 @@ pub enum Check {
     Mp4,
     /// What the two origins serve (`verify --http`).
     Http,
+    /// A dynamic manifest filter record (an asset's, or the account's with `--all`).
+    Filter,
 }
 
 impl Check {
@@ -76,6 +78,7 @@ impl Check {
             Check::Manifest => "manifest",
             Check::Mp4 => "mp4",
             Check::Http => "http",
+            Check::Filter => "filter",
         }
     }
 }

@@ -100,6 +100,12 @@ pub async fn verify(
         if !orphans.is_empty() {
             verdicts.push(AssetVerdict::new("catalog", "records of no asset", orphans));
         }
+        let account = crate::filters::compare(&a_index, &b_index, |s| {
+            *s == mirrorcast_core::catalog::filters::FilterScope::Account
+        });
+        if !account.is_empty() {
+            verdicts.push(AssetVerdict::new("account", "account filters", account));
+        }
     }
     Ok(Report::new(a_name, b_name, options.deep, verdicts))
 }
@@ -204,6 +210,9 @@ impl Ctx<'_> {
         let a_locs: Vec<Locator> = self.a_index.locators_of(&id).cloned().collect();
         let b_locs: Vec<Locator> = self.b_index.locators_of(&id).cloned().collect();
         entries.extend(records::locators(&a_locs, &b_locs, &self.b_index.policies));
+        entries.extend(crate::filters::compare(self.a_index, self.b_index, |s| {
+            *s == mirrorcast_core::catalog::filters::FilterScope::Asset(id)
+        }));
         if let Some(b_record) = &b_record {
             entries.extend(records::file_infos(b_record, &b_blobs));
             entries.extend(records::urls(a_record, b_record, &a_locs, &b_locs, self.a_origin, self.b_origin));

@@ -29,6 +29,8 @@ pub(crate) struct CreateLocator {
     pub days: u64,
     pub backdate: chrono::Duration,
     pub reveal: bool,
+    /// Filters bound to an origin locator (names checked here, their records when it runs).
+    pub filters: Vec<String>,
 }
 
 impl LocatorCommand {
@@ -45,6 +47,7 @@ impl LocatorCommand {
                 backdate_minutes,
                 permissions,
                 reveal,
+                filters,
             } => {
                 let asset = AssetId::parse_any(&asset)?;
                 let locator_type: LocatorType = locator_type.parse()?;
@@ -57,6 +60,22 @@ impl LocatorCommand {
                 }
                 let backdate = backdate_minutes.map_or(backdate, |m| std::time::Duration::from_secs(m as u64 * 60));
                 let backdate = chrono::Duration::from_std(backdate)?;
+                if !filters.is_empty() && locator_type != LocatorType::OnDemandOrigin {
+                    return Err(
+                        Error::invalid_input("--filter binds filters to an origin (streaming) locator only").into()
+                    );
+                }
+                if filters.len() > mirrorcast_core::delivery::MAX_NAMES {
+                    return Err(Error::invalid_input(format!(
+                        "--filter given {} times; a locator binds at most {}",
+                        filters.len(),
+                        mirrorcast_core::delivery::MAX_NAMES
+                    ))
+                    .into());
+                }
+                for name in &filters {
+                    mirrorcast_core::model::filter::check_name(name)?;
+                }
                 LocatorTask::Create(CreateLocator {
                     dc: dc.dc,
                     asset,
@@ -66,6 +85,7 @@ impl LocatorCommand {
                     days,
                     backdate,
                     reveal,
+                    filters,
                 })
             }
             LocatorCommand::List { dc, asset, output } => {

@@ -46,17 +46,13 @@ struct FileUrl {
 
 /// What an origin serves of locator `l` of an asset with `options`: a label, and why
 /// some of its URLs are refused (a protected stream is never served in the clear; a
-/// download-only locator's streaming URLs are refused; bound filters are not implemented).
+/// download-only locator's streaming URLs are refused).
 fn serves(l: &Locator, options: AssetOptions) -> (&'static str, Option<String>) {
     let servable = l.delivery.servable(options);
     match &servable {
         Servable::Protected(why) => {
             (servable.label(), Some(format!("protected stream ({why}): encryption is not implemented")))
         }
-        s if s.streams() && !l.delivery.filters.is_empty() => (
-            "filtered: streams not served",
-            Some(format!("filters {} are not implemented: its streams answer 501", l.delivery.filters.join(", "))),
-        ),
         Servable::DownloadOnly => {
             (servable.label(), Some("download only: its streaming URLs are refused (403)".to_owned()))
         }
@@ -76,7 +72,7 @@ pub(crate) async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::R
 }
 
 async fn create(ctx: &Context<'_>, task: CreateLocator) -> anyhow::Result<()> {
-    let CreateLocator { dc, asset, locator_type, id, permissions, days, backdate, reveal } = task;
+    let CreateLocator { dc, asset, locator_type, id, permissions, days, backdate, reveal, filters } = task;
     let dc = ctx.dc(&dc)?;
     let catalog = dc.catalog();
     let start = Utc::now() - backdate;
@@ -84,7 +80,13 @@ async fn create(ctx: &Context<'_>, task: CreateLocator) -> anyhow::Result<()> {
     let record = catalog.get_asset(&asset).await?.value;
     match locator_type {
         LocatorType::OnDemandOrigin => {
-            let locator = catalog.create_origin_locator(&asset, id, start, expiration, &dc.origin).await?;
+            // Each bound name must mean a filter now (the asset's own, or the account's).
+            for name in &filters {
+                catalog.resolve_filter(&asset, name).await?;
+            }
+            let delivery = mirrorcast_core::delivery::Delivery { filters, ..Default::default() };
+            let locator =
+                catalog.create_origin_locator_delivering(&asset, id, start, expiration, &dc.origin, delivery).await?;
             dc.note_relative_urls();
             let playable = locator_urls(&record, &dc.origin, &locator);
             if ctx.json {

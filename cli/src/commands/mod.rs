@@ -6,6 +6,7 @@ mod demo;
 mod demo_live;
 mod drill;
 mod encode;
+mod filter;
 mod front;
 mod import;
 mod job;
@@ -36,6 +37,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Asset(c) => asset::run(&ctx, c).await,
         Command::Policy(c) => policy::run(&ctx, c).await,
         Command::Locator(c) => locator::run(&ctx, c).await,
+        Command::Filter(c) => filter::run(&ctx, c).await,
         Command::Replicate(a) => replicate::run(&ctx, a).await,
         Command::Verify(a) => verify::run(&ctx, a).await,
         Command::Lag(a) => lag::run(&ctx, a).await,

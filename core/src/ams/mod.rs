@@ -20,7 +20,8 @@
 //! Rooms: `read` (each entity's shape and fields, parsed or refused), `resolve` (the
 //! records against each other: names, files, policies, duplicates), `codes` (Media
 //! Services' enum values as exports write them), `write` (records in the v2 shape),
-//! `document` (a document entity by entity), `fields` (an entity's fields), `arm` (ARM ids).
+//! `document` (a document entity by entity), `fields` (an entity's fields), `arm` (ARM ids),
+//! `filters` (asset and account filter lists, each filter read or refused alone).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserializer, Serialize};
@@ -34,10 +35,12 @@ mod arm;
 mod codes;
 mod document;
 mod fields;
+mod filters;
 mod read;
 mod resolve;
 mod write;
 
+pub use filters::{read_filter_export, ExportFilter, FilterOwner};
 pub use write::{v2_asset_json, v2_feed, v2_locator_json, v2_policy_json};
 
 /// The longest access policy taken from an export: 1000 years.

@@ -20,9 +20,11 @@ use futures::stream::{self, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::filters::{self as filter_records, FilterScope};
 use super::{check_asset, parse_record, AssetRecord, Catalog, ASSETS, CATALOG_CONTAINER, LOCATORS, POLICIES};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::{AssetId, LocatorId, PolicyId};
+use crate::model::filter::Filter;
 use crate::model::{validate_files, AccessPolicy, Asset, AssetFile, Locator};
 use crate::store::{BlobMeta, BlobStoreExt};
 
@@ -133,6 +135,10 @@ pub struct Index {
     pub replica_locators: std::collections::BTreeSet<LocatorId>,
     /// When each checked locator's record last changed, where the store says.
     pub locator_modified: BTreeMap<LocatorId, chrono::DateTime<chrono::Utc>>,
+    /// Filters whose records passed their checks, by scope and lower-case name.
+    pub filters: BTreeMap<(FilterScope, String), Filter>,
+    /// Filters whose record carries [`FROM_KEY`]: made by replicate.
+    pub replica_filters: std::collections::BTreeSet<(FilterScope, String)>,
 }
 
 impl Index {
@@ -217,9 +223,11 @@ pub(super) async fn build(catalog: &Catalog) -> Result<Index> {
         other => other?,
     };
     let mut index = Index { exists: true, ..Default::default() };
-    let (mut assets, mut locators, mut policies) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut assets, mut locators, mut policies, mut filters) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for b in listed {
-        if b.name.starts_with(ASSETS) {
+        if b.name.starts_with(filter_records::FILTERS) {
+            filters.push(b);
+        } else if b.name.starts_with(ASSETS) {
             assets.push(b);
         } else if b.name.starts_with(LOCATORS) {
             locators.push(b);
@@ -227,11 +235,34 @@ pub(super) async fn build(catalog: &Catalog) -> Result<Index> {
             policies.push(b);
         }
     }
-    let (assets, locators, policies) = futures::try_join!(
+    let (assets, locators, policies, filters) = futures::try_join!(
         read_many::<AssetRead>(catalog, assets),
         read_many::<Locator>(catalog, locators),
         read_many::<AccessPolicy>(catalog, policies),
+        read_many::<Filter>(catalog, filters),
     )?;
+    for (path, read) in filters {
+        let place = FilterScope::of_path(&path);
+        let asset = match place {
+            Some((FilterScope::Asset(id), _)) => Some(id),
+            _ => None,
+        };
+        let checked = read.and_then(|(f, meta)| {
+            let (scope, name) =
+                place.clone().ok_or_else(|| Error::invalid_input("not named after a scope and a filter name"))?;
+            filter_records::check(&name, &f)?;
+            Ok((scope, name, f, meta.metadata.contains_key(FROM_KEY)))
+        });
+        match checked {
+            Ok((scope, name, f, replica)) => {
+                if replica {
+                    index.replica_filters.insert((scope, name.clone()));
+                }
+                index.filters.insert((scope, name), f);
+            }
+            Err(e) => index.problems.push(RecordProblem::new(&path, asset, e)),
+        }
+    }
 
     for (path, read) in policies {
         let checked = read.and_then(|(p, _)| {

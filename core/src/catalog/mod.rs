@@ -8,6 +8,7 @@
 //! Each record blob also carries its small facts as metadata ([`index`]), so a
 //! whole catalog is read from its listing, in O(pages).
 
+pub mod filters;
 pub mod index;
 
 use std::sync::Arc;
@@ -209,6 +210,7 @@ impl Catalog {
         for locator in self.list_locators(Some(id)).await? {
             self.delete_locator(&locator.id).await?;
         }
+        self.delete_asset_filters(id).await?;
         self.store.delete_container(&record.value.asset.container).await?;
         self.store.delete_blob(CATALOG_CONTAINER, &Self::asset_path(id), &Condition::None).await?;
         Ok(())
@@ -404,6 +406,19 @@ impl Catalog {
         expiration: DateTime<Utc>,
         origin: &str,
     ) -> Result<Locator> {
+        self.create_origin_locator_delivering(asset, id, start, expiration, origin, Default::default()).await
+    }
+
+    /// [`Catalog::create_origin_locator`] with delivery terms (filters bound to it, say).
+    pub async fn create_origin_locator_delivering(
+        &self,
+        asset: &AssetId,
+        id: LocatorId,
+        start: DateTime<Utc>,
+        expiration: DateTime<Utc>,
+        origin: &str,
+        delivery: crate::model::delivery::Delivery,
+    ) -> Result<Locator> {
         if expiration <= start {
             return Err(Error::invalid_input(format!("locator {id}: expiry {expiration} is not after start {start}")));
         }
@@ -417,7 +432,7 @@ impl Catalog {
             start_time: Some(start),
             expiration,
             path: format!("{}/{}/", origin.trim_end_matches('/'), id.guid()),
-            delivery: Default::default(),
+            delivery,
         };
         self.put_locator(&locator, &policy).await?;
         Ok(locator)

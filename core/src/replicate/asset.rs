@@ -195,6 +195,7 @@ impl Replicator<'_> {
         {
             // Proven by the two listings alone: nothing to write.
             self.publisher.keep(asset, &plan.target_blobs, &origin_locators, report)?;
+            self.mirror_filters(asset, a_index, b_index, report).await?;
             return Ok(false);
         }
         let created_now = plan.ensure_target_container(target_store, &asset.container).await?;
@@ -211,7 +212,33 @@ impl Replicator<'_> {
             report.blobs.iter().all(|b| b.status != BlobStatus::Failed) && !self.options.cancel.load(Ordering::Relaxed);
         let missing = (!complete).then_some(missing);
         self.publisher.publish(entry, b_entry, &origin_locators, &landed, missing, b_index, report).await?;
+        if report.published {
+            self.mirror_filters(asset, a_index, b_index, report).await?;
+        }
         Ok(true)
+    }
+
+    /// The asset's filters in B as in A, once B publishes it (see [`super::filters`]).
+    async fn mirror_filters(
+        &self,
+        asset: &Asset,
+        a_index: &Index,
+        b_index: &Index,
+        report: &mut AssetReport,
+    ) -> Result<()> {
+        use crate::catalog::filters::FilterScope;
+        // The account filters the asset's locators bind go too: B's locators name them.
+        let bound: Vec<String> =
+            a_index.locators_of(&asset.id).flat_map(|l| &l.delivery.filters).map(|n| n.to_ascii_lowercase()).collect();
+        let in_scope = |(scope, name): &(FilterScope, String)| match scope {
+            FilterScope::Asset(id) => *id == asset.id,
+            FilterScope::Account => bound.contains(name),
+        };
+        let delete = self.options.delete.is_some();
+        let done =
+            super::filters::mirror(self.target.catalog, self.target.name, a_index, b_index, in_scope, delete).await?;
+        report.warnings.extend(done.warnings);
+        Ok(())
     }
 
     /// The first grant before any copy (if it cannot be issued, nothing is

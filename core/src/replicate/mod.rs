@@ -15,6 +15,7 @@ mod asset;
 mod copier;
 mod delete;
 mod deleter;
+mod filters;
 mod grants;
 pub mod lag;
 pub mod lease;
@@ -32,6 +33,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::catalog::filters::FilterScope;
 use crate::catalog::{Catalog, Index};
 use crate::error::{Error, Result};
 use crate::id::AssetId;
@@ -133,7 +135,18 @@ impl<'a> Replicator<'a> {
             }
             None => None,
         };
+        let all = matches!(selection, Selection::All);
         let assets = self.replicate_assets(ids, &a_index, &b_index).await;
+        // The account filters go with a run over every asset (what names them may be any asset).
+        let mut filter_problems = Vec::new();
+        if all && !self.options.dry_run && !self.options.cancel.load(Ordering::Relaxed) {
+            let delete = self.options.delete.is_some();
+            let in_scope = |k: &(FilterScope, String)| k.0 == FilterScope::Account;
+            match filters::mirror(self.target.catalog, self.target.name, &a_index, &b_index, in_scope, delete).await {
+                Ok(done) => filter_problems.extend(done.warnings),
+                Err(e) => filter_problems.push(format!("account filters not replicated: {e}")),
+            }
+        }
         let mut report = RunReport {
             run_id: self.options.run_id.clone(),
             source: self.source.name.to_owned(),
@@ -141,7 +154,12 @@ impl<'a> Replicator<'a> {
             dry_run: self.options.dry_run,
             interrupted: self.options.cancel.load(Ordering::Relaxed),
             access,
-            record_problems: a_index.orphan_problems().into_iter().cloned().collect(),
+            record_problems: a_index
+                .orphan_problems()
+                .into_iter()
+                .cloned()
+                .chain(filter_problems.iter().map(|m| crate::catalog::RecordProblem::new("filters/account/", None, m)))
+                .collect(),
             totals: Totals::of(&assets, started.elapsed().as_secs_f64()),
             assets,
             deletions,

@@ -8,6 +8,7 @@ use mirrorcast_core::catalog::AssetRecord;
 use super::{Pick, MANIFEST_CACHE_CONTROL};
 use crate::bodies::BodyCache;
 use crate::fail::Fail;
+use crate::filtering::{self, Filters};
 use crate::headers::insert;
 use crate::packaging::{self, Rendition};
 use crate::renditions::{OwnedRendition, RenditionCache};
@@ -23,56 +24,65 @@ pub(crate) struct Packager<'a> {
 }
 
 impl Packager<'_> {
-    /// The manifest of every rendition of `ism`, in `format`.
+    /// The manifest of every rendition of `ism` `filters` keep, in `format`.
     pub(crate) async fn manifest(
         &self,
         asset: &AssetRecord,
         target: &Target,
         ism: &str,
         format: Format,
+        filters: &Filters,
         headers: &HeaderMap,
     ) -> Result<Response, Fail> {
         let all = self.renditions.get(asset, ism).await?;
-        let renditions: Vec<Rendition<'_>> =
+        let unfiltered: Vec<Rendition<'_>> =
             all.list.iter().map(OwnedRendition::as_rendition).collect::<Result<_, _>>()?;
         let sources: Vec<_> = std::iter::once(all.parsed.version.source())
             .chain(all.list.iter().map(|o| o.index.version.source()))
             .chain(all.texts.iter().map(|(_, v)| v.source()))
             .collect();
         let texts: Vec<&TextTrack> = all.texts.iter().map(|(t, _)| t).collect();
-        let v = validators::packaged(&target.canonical(), &sources);
-        if renditions.is_empty() || renditions.iter().any(|r| r.track.fragments.is_empty()) {
+        let v = validators::packaged(&validators::filtered_target(&target.canonical(), &filters.tag()), &sources);
+        if unfiltered.is_empty() || unfiltered.iter().any(|r| r.track.fragments.is_empty()) {
             // Nothing to cut: a manifest of no segments would be a 200 that plays nothing.
             return Err(Fail::Media);
         }
-        crate::ts_carriage::check(format, renditions.iter().map(|r| r.track))?;
+        let selection = filtering::select(&unfiltered, filters, format.is_hls()).map_err(Fail::BadFilter)?;
+        crate::ts_carriage::check(format, unfiltered.iter().map(|r| r.track))?;
+        // A time range's trimmed tracks are made only when a body is (never for a cached one).
         Ok(match format {
             Format::Smooth => self.packaged_text(headers, &v, "text/xml; charset=utf-8", || {
-                smooth::client_manifest(&renditions).to_xml()
+                let trimmed = selection.trimmed();
+                smooth::client_manifest(&selection.renditions(&trimmed)).to_xml()
             }),
             f if f.is_hls() => self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
+                let trimmed = selection.trimmed();
+                let kept = selection.renditions(&trimmed);
                 // Subtitles and captions go on the video variants; the audio-only variant and the
-                // I-frame streams follow them.
+                // I-frame streams follow them; the URL's filters go on to every child URL.
                 let mut master =
-                    subtitles::hls_master(packaging::hls_master(&renditions, format), &texts, all.captions, format);
+                    subtitles::hls_master(packaging::hls_master(&kept, format), &texts, all.captions, format);
                 if matches!(target, Target::Manifest { audio_only: true, .. }) {
-                    master.push_str(&crate::audio_only::variant(&renditions, format));
+                    master.push_str(&crate::audio_only::variant(&kept, format));
                 }
-                master.push_str(&crate::iframes::stream_infs(&renditions, format));
-                master
+                master.push_str(&crate::iframes::stream_infs(&kept, format));
+                filtering::carry_url_filters(master, &filters.from_url)
             }),
             _ => self.packaged_text(headers, &v, "application/dash+xml", || {
-                subtitles::dash(packaging::dash(&renditions, format), &texts, all.captions, format)
+                let trimmed = selection.trimmed();
+                subtitles::dash(packaging::dash(&selection.renditions(&trimmed), format), &texts, all.captions, format)
             }),
         })
     }
 
-    /// The HLS media playlist of one rendition.
+    /// The HLS media playlist of one rendition, of the fragments `filters` keep (a
+    /// rendition they remove is not found).
     pub(crate) async fn playlist(
         &self,
         asset: &AssetRecord,
         target: &Target,
         pick: Pick<'_>,
+        filters: &Filters,
         headers: &HeaderMap,
     ) -> Result<Response, Fail> {
         let renditions = self.renditions.get(asset, pick.ism).await?;
@@ -89,15 +99,29 @@ impl Packager<'_> {
         let r = renditions.pick(pick.bitrate, pick.stream)?;
         let rendition = r.as_rendition()?;
         crate::ts_carriage::check(pick.format, [rendition.track])?;
-        let v =
-            validators::packaged(&target.canonical(), &[renditions.parsed.version.source(), r.index.version.source()]);
+        if !filtering::keeps(&rendition, filters) {
+            return Err(Fail::NotFound("a quality level the filters remove"));
+        }
+        let range = filtering::range_of(&rendition, filters).map_err(Fail::BadFilter)?;
+        let v = validators::packaged(
+            &validators::filtered_target(&target.canonical(), &filters.tag()),
+            &[renditions.parsed.version.source(), r.index.version.source()],
+        );
         if matches!(target, Target::IFrames { .. }) {
-            let playlist =
-                crate::iframes::media_playlist(&rendition, pick.format).ok_or(Fail::NotFound("no I-frames"))?;
+            let trimmed = range.map(|range| filtering::trim(rendition.track, range));
+            let kept = match &trimmed {
+                Some(track) => Rendition { track, ..rendition },
+                None => rendition,
+            };
+            let playlist = crate::iframes::media_playlist(&kept, pick.format).ok_or(Fail::NotFound("no I-frames"))?;
             return Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || playlist));
         }
-        Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
-            packaging::hls_media(&rendition, pick.format)
+        Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || match range {
+            Some(range) => {
+                let track = filtering::trim(rendition.track, range);
+                packaging::hls_media(&Rendition { track: &track, ..rendition }, pick.format)
+            }
+            None => packaging::hls_media(&rendition, pick.format),
         }))
     }
 

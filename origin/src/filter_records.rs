@@ -1,0 +1,76 @@
+//! The filters a request is packaged with: the locator's bound filters, then the URL's
+//! `filter=` names, each resolved through the data center's records (the asset's filter of
+//! that name, else the account's), kept a few seconds as locators are.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use mirrorcast_core::catalog::{AssetRecord, Catalog};
+use mirrorcast_core::id::AssetId;
+use mirrorcast_core::model::filter::Filter;
+use mirrorcast_core::model::Locator;
+use quick_cache::sync::Cache;
+
+use crate::fail::Fail;
+use crate::filtering::Filters;
+use crate::records::RECORD_TTL;
+use crate::request::{Request, Target};
+use crate::upstream::Upstream;
+
+/// A filter as last read (`None`: there was none of that name) and when.
+type Found = (Instant, Option<Arc<Filter>>);
+
+/// Filter records as the origin reads them, by asset and name (a missing one too, so an
+/// unknown name costs no storage read per request).
+pub(crate) struct FilterRecords {
+    catalog: Catalog,
+    upstream: Arc<Upstream>,
+    cache: Cache<(AssetId, String), Found>,
+}
+
+impl FilterRecords {
+    pub(crate) fn new(upstream: Arc<Upstream>) -> FilterRecords {
+        FilterRecords { catalog: Catalog::new(upstream.store.clone()), upstream, cache: Cache::new(4096) }
+    }
+
+    /// The filters `request` through `locator` is packaged with: none for a file or a segment
+    /// (their bytes are the same filtered or not); an unknown name is a 400 naming it.
+    pub(crate) async fn for_request(
+        &self,
+        locator: &Locator,
+        asset: &AssetRecord,
+        request: &Request,
+    ) -> Result<Filters, Fail> {
+        if !matches!(request.target, Target::Manifest { .. } | Target::Playlist { .. }) {
+            return Ok(Filters::default());
+        }
+        let mut names: Vec<&str> = Vec::new();
+        for name in locator.delivery.filters.iter().chain(&request.filters) {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                names.push(name);
+            }
+        }
+        let mut list = Vec::with_capacity(names.len());
+        for name in names {
+            match self.filter(&asset.asset.id, name).await? {
+                Some(f) => list.push(f),
+                None => return Err(Fail::BadFilter(format!("unknown filter: {name}"))),
+            }
+        }
+        Ok(Filters { list, from_url: request.filters.clone() })
+    }
+
+    async fn filter(&self, asset: &AssetId, name: &str) -> Result<Option<Arc<Filter>>, Fail> {
+        let key = (*asset, name.to_ascii_lowercase());
+        if let Some((_, found)) = self.cache.get(&key).filter(|(at, _)| at.elapsed() < RECORD_TTL) {
+            return Ok(found);
+        }
+        let found = match self.upstream.timed(async { self.catalog.resolve_filter(asset, name).await }).await {
+            Ok(scoped) => Some(Arc::new(scoped.filter)),
+            Err(Fail::NotFound(_)) => None,
+            Err(f) => return Err(f),
+        };
+        self.cache.insert(key, (Instant::now(), found.clone()));
+        Ok(found)
+    }
+}

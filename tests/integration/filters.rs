@@ -1,0 +1,334 @@
+//! Dynamic manifest filters (#25): made with `filter create`, served by the origins of A and,
+//! after `replicate --all`, of B. A time range read by ffmpeg at its defaults, bitrate
+//! selection in HLS, DASH and Smooth, first quality, a filter bound to a locator, unknown
+//! names, ETags and shared segment URLs; and every bad filter refused at creation.
+
+use mirrorcast_azurite::{Persistence, TwoDataCenters};
+use mirrorcast_core::id::LocatorId;
+
+use crate::replicate::Failover;
+use crate::serve::{packet_md5s, publish_media_in, serve_dc, Packets};
+
+/// Where `got` sits in `source` as a contiguous run of packets (MD5s), if it does.
+fn window_in(got: &Packets, source: &Packets) -> Option<usize> {
+    let (g, s): (Vec<&str>, Vec<&str>) =
+        (got.packets.iter().map(|p| p.2.as_str()).collect(), source.packets.iter().map(|p| p.2.as_str()).collect());
+    if g.is_empty() || g.len() > s.len() {
+        return None;
+    }
+    (0..=s.len() - g.len()).find(|at| s[*at..*at + g.len()] == g[..])
+}
+
+fn seconds(p: &Packets) -> f64 {
+    let start = p.packets.iter().map(|x| x.0).fold(f64::INFINITY, f64::min);
+    let end = p.packets.iter().map(|x| x.1).fold(0.0, f64::max);
+    end - start
+}
+
+/// The lines of a media playlist that are segment URIs.
+fn uris(playlist: &str) -> Vec<&str> {
+    playlist.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_trim_select_and_order_manifests_from_a_and_after_replicate_from_b() {
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let env = f.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = publish_media_in(f.dir.path(), &env).await;
+    let run = |args: Vec<String>| {
+        let (dir, env) = (f.dir.path().to_owned(), env.clone());
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            crate::helpers::run_in(&dir, &env, &args).await
+        }
+    };
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<String>>();
+    // 2 s to 4 s, in 100 ns ticks: the clip's key frames are every 2 s (one whole fragment).
+    run(s(&["filter", "create", "--dc", "a", "--asset", &p.asset, "mid", "--start", "20000000", "--end", "40000000"]))
+        .await
+        .ok();
+    run(s(&[
+        "filter",
+        "create",
+        "--dc",
+        "a",
+        "--asset",
+        &p.asset,
+        "low",
+        "--track",
+        "Type=Video,Bitrate=0-400000",
+        "--track",
+        "Type=Audio",
+    ]))
+    .await
+    .ok();
+    run(s(&["filter", "create", "--dc", "a", "first300", "--first-quality", "300000"])).await.ok();
+    run(s(&["filter", "create", "--dc", "a", "late", "--start", "600000000"])).await.ok();
+    run(s(&["filter", "create", "--dc", "a", "textonly", "--track", "Type=Text"])).await.ok();
+    let listed = run(s(&["--json", "filter", "list", "--dc", "a", "--asset", &p.asset])).await.ok().json();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    let unknown_bound = run(s(&["locator", "create", "--dc", "a", &p.asset, "--filter", "nope"])).await;
+    assert_ne!(unknown_bound.code, 0, "a locator cannot bind a filter that does not exist");
+    assert!(unknown_bound.stderr.contains("nope"), "{}", unknown_bound.stderr);
+    let bound = run(s(&["--json", "locator", "create", "--dc", "a", &p.asset, "--filter", "low"])).await.ok().json();
+    let bound = LocatorId::parse(bound["locator"]["id"].as_str().unwrap()).unwrap().guid();
+
+    let copied = run(s(&["replicate", "--from", "a", "--to", "b", "--all", "--json"])).await.ok().json();
+    assert_eq!(copied["totals"]["failed"], 0, "{copied}");
+    let in_b = run(s(&["--json", "filter", "list", "--dc", "b", "--asset", &p.asset])).await.ok().json();
+    assert_eq!(in_b, listed, "B holds A's asset filters");
+    let account_b = run(s(&["--json", "filter", "show", "--dc", "b", "first300"])).await.ok().json();
+    assert_eq!(account_b["firstQuality"]["bitrate"], 300_000, "{account_b}");
+
+    let folder = f.dir.path().join("clip");
+    let (high, low) = (folder.join("Clip_320x180_600.mp4"), folder.join("Clip_160x90_300.mp4"));
+    let sources = [
+        packet_md5s(high.to_str().unwrap(), "0:v").remove(0),
+        packet_md5s(low.to_str().unwrap(), "0:v").remove(0),
+        packet_md5s(high.to_str().unwrap(), "0:a").remove(0),
+    ];
+
+    let (served_a, served_b) =
+        tokio::join!(serve_dc(f.dir.path(), &env, "a", &[]), serve_dc(f.dir.path(), &env, "b", &[]));
+    let http = reqwest::Client::new();
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(&url).send().await.unwrap();
+            let (status, etag) = (r.status().as_u16(), r.headers().get("etag").map(|e| e.to_str().unwrap().to_owned()));
+            (status, etag, r.text().await.unwrap())
+        }
+    };
+    for (dc, served) in [("A", &served_a), ("B", &served_b)] {
+        let base = format!("http://{}/{}/Clip.ism", served.addr, p.locator);
+
+        // A time range read by ffmpeg at its defaults: the source's packets over 2-4 s, whole fragments.
+        let url = format!("{base}/manifest(format=m3u8-cmaf,filter=mid)");
+        let got = packet_md5s(&url, "0");
+        assert_eq!(got.len(), 3, "{dc}: two video variants and the audio");
+        for g in &got {
+            let found =
+                sources.iter().filter(|s| s.media_type == g.media_type).find_map(|s| Some((window_in(g, s)?, s)));
+            let (at, source) =
+                found.unwrap_or_else(|| panic!("{dc}: a {} stream that is no run of a source's packets", g.media_type));
+            let length = seconds(g);
+            assert!((length - 2.0).abs() <= 2.0, "{dc}: {} lasts {length} s for a 2 s range", g.media_type);
+            if g.media_type == "video" {
+                // 25 fps, key frames every 50 frames: exactly the fragment 2-4 s.
+                assert_eq!((at, g.packets.len()), (50, 50), "{dc}: video frames 50..100 of {}", source.packets.len());
+            } else {
+                let start = source.packets[at].0;
+                assert!(
+                    start <= 2.0 + 1e-6 && start > 2.0 - 2.1,
+                    "{dc}: audio from {start} s covers the range's start"
+                );
+            }
+        }
+
+        // The same range through DASH: the source's frames 50..100; through TS HLS: 50 frames
+        // (TS repacks H.264, so its packets are not the MP4's). ffmpeg shifts its output to start
+        // at 0, so times are not compared here.
+        let dash = packet_md5s(&format!("{base}/manifest(format=mpd-time-csf,filter=mid)"), "0:v");
+        assert_eq!(dash.len(), 2, "{dc}: both video representations");
+        for g in &dash {
+            let at = sources.iter().take(2).find_map(|s| window_in(g, s));
+            assert_eq!((at, g.packets.len()), (Some(50), 50), "{dc}: DASH video frames 50..100");
+        }
+        let ts = packet_md5s(&format!("{base}/manifest(format=m3u8-aapl,filter=mid)"), "0:v");
+        assert_eq!(ts.len(), 2, "{dc}: both TS video variants");
+        for g in &ts {
+            assert_eq!(g.packets.len(), 50, "{dc}: TS video frames of 2-4 s");
+        }
+
+        // Bitrate range: exactly the renditions outside it are gone, in every format.
+        let (_, plain_etag, plain_master) = get(format!("{base}/manifest(format=m3u8-cmaf)")).await;
+        assert!(plain_master.contains("QualityLevels(600000)"), "{dc}: {plain_master}");
+        let (status, low_etag, master) = get(format!("{base}/manifest(format=m3u8-cmaf,filter=low)")).await;
+        assert_eq!(status, 200, "{dc}: {master}");
+        assert!(!master.contains("QualityLevels(600000)"), "{dc}: {master}");
+        assert!(master.contains("QualityLevels(300000)/Manifest(video,format=m3u8-cmaf,filter=low)"), "{dc}: {master}");
+        assert!(master.contains("TYPE=AUDIO"), "{dc}: audio kept: {master}");
+        assert_ne!(plain_etag, low_etag, "{dc}: a filtered manifest is an entity of its own");
+        let (_, mid_etag, _) = get(format!("{base}/manifest(format=m3u8-cmaf,filter=mid)")).await;
+        assert_ne!(mid_etag, low_etag, "{dc}: each filter its own ETag");
+        let (_, _, plain_mpd) = get(format!("{base}/manifest(format=mpd-time-csf)")).await;
+        let (_, _, mpd) = get(format!("{base}/manifest(format=mpd-time-csf,filter=low)")).await;
+        assert!(plain_mpd.contains("id=\"video_600000\""), "{dc}: {plain_mpd}");
+        assert!(!mpd.contains("video_600000") && mpd.contains("id=\"video_300000\""), "{dc}: {mpd}");
+        assert!(mpd.contains("contentType=\"audio\""), "{dc}: {mpd}");
+        let template = "media=\"QualityLevels(300000)/Fragments(video=$Time$,format=mpd-time-csf).m4s\"";
+        assert!(mpd.contains(template) && plain_mpd.contains(template), "{dc}: segment URLs shared: {mpd}");
+        let (_, _, smooth) = get(format!("{base}/manifest(filter=low)")).await;
+        let (_, _, plain_smooth) = get(format!("{base}/manifest")).await;
+        assert!(plain_smooth.contains("Bitrate=\"600000\""), "{dc}: {plain_smooth}");
+        assert!(!smooth.contains("Bitrate=\"600000\"") && smooth.contains("Bitrate=\"300000\""), "{dc}: {smooth}");
+        assert!(smooth.contains("Type=\"audio\""), "{dc}: {smooth}");
+
+        // Combined filters: low and mid; the media playlist names the unfiltered segment URLs.
+        let (_, _, both) = get(format!("{base}/manifest(format=m3u8-cmaf,filter=low;mid)")).await;
+        assert!(!both.contains("QualityLevels(600000)"), "{dc}: {both}");
+        let (_, _, trimmed) =
+            get(format!("{base}/QualityLevels(300000)/Manifest(video,format=m3u8-cmaf,filter=low;mid)")).await;
+        let (_, _, whole) = get(format!("{base}/QualityLevels(300000)/Manifest(video,format=m3u8-cmaf)")).await;
+        assert_eq!(uris(&trimmed).len(), 1, "{dc}: one 2 s segment: {trimmed}");
+        assert_eq!(uris(&whole).len(), 3, "{dc}: {whole}");
+        assert!(uris(&trimmed).iter().all(|u| uris(&whole).contains(u)), "{dc}: {trimmed} vs {whole}");
+
+        // First quality first in the HLS master (an account filter).
+        let first_variant = |m: &str| {
+            m.lines().skip_while(|l| !l.starts_with("#EXT-X-STREAM-INF")).nth(1).unwrap_or_default().to_owned()
+        };
+        assert!(first_variant(&plain_master).starts_with("QualityLevels(600000)"), "{dc}: {plain_master}");
+        let (_, _, first) = get(format!("{base}/manifest(format=m3u8-aapl,filter=first300)")).await;
+        assert!(first_variant(&first).starts_with("QualityLevels(300000)"), "{dc}: {first}");
+        assert!(first.contains("QualityLevels(600000)"), "{dc}: first quality removes nothing: {first}");
+
+        // A filter bound to the locator applies without filter= in the URL.
+        let bound_base = format!("http://{}/{bound}/Clip.ism", served.addr);
+        let (status, _, bound_mpd) = get(format!("{bound_base}/manifest(format=mpd-time-csf)")).await;
+        assert_eq!(status, 200, "{dc}: {bound_mpd}");
+        assert!(!bound_mpd.contains("video_600000") && bound_mpd.contains("video_300000"), "{dc}: {bound_mpd}");
+        let (status, _, _) = get(format!("{bound_base}/QualityLevels(600000)/Manifest(video,format=m3u8-cmaf)")).await;
+        assert_eq!(status, 404, "{dc}: a quality level the locator's filter removes");
+
+        // An unknown filter is a 400 naming it.
+        let (status, _, body) = get(format!("{base}/manifest(format=m3u8-cmaf,filter=low;nope)")).await;
+        assert_eq!((status, body.trim()), (400, "unknown filter: nope"), "{dc}");
+        // Filters that leave nothing to play are refused, naming why.
+        let (status, _, body) = get(format!("{base}/manifest(format=mpd-time-csf,filter=late)")).await;
+        assert_eq!((status, body.contains("no fragment")), (400, true), "{dc}: {body}");
+        let (status, _, body) = get(format!("{base}/manifest(filter=textonly)")).await;
+        assert_eq!((status, body.trim()), (400, "the filters leave no video and no audio"), "{dc}");
+    }
+
+    // verify compares filter records: alike after the run, then B's missing one is named.
+    let audit = run(s(&["verify", "--from", "a", "--to", "b", "--all", "--format", "json"])).await;
+    assert_eq!((audit.code, &audit.json()["identical"]), (0, &serde_json::json!(true)), "{}", audit.stdout);
+    assert!(
+        audit.stdout.contains("/filters/mid") && audit.stdout.contains("account/filters/first300"),
+        "{}",
+        audit.stdout
+    );
+    run(s(&["filter", "delete", "--dc", "b", "--asset", &p.asset, "mid"])).await.ok();
+    let audit = run(s(&["verify", "--from", "a", "--to", "b", "--all"])).await;
+    assert_ne!(audit.code, 0, "{}", audit.stdout);
+    assert!(
+        audit.stdout.lines().any(|l| l.trim_start().starts_with("- filter")
+            && l.contains("/filters/mid")
+            && l.contains("missing in B")),
+        "{}",
+        audit.stdout
+    );
+}
+
+/// Every bad filter is refused at `filter create` with exit 2 and one line naming what is
+/// wrong, from flags and from a v3 file alike; nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_bad_filter_is_refused_at_create_with_exit_2() {
+    let sb = crate::helpers::Sandbox::start().await;
+    let write = |name: &str, json: String| {
+        let path = sb.dir.path().join(name);
+        std::fs::write(&path, json).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let condition = r#"{"property":"Type","operation":"Equal","value":"Video"}"#;
+    let eleven = write(
+        "eleven.json",
+        format!(r#"{{"name":"f","tracks":[{{"trackSelections":[{}]}}]}}"#, [condition; 11].join(",")),
+    );
+    let ten = format!(r#"{{"trackSelections":[{}]}}"#, [condition; 10].join(","));
+    let too_many = write("many.json", format!(r#"{{"name":"f","tracks":[{}]}}"#, vec![ten.as_str(); 101].join(",")));
+    let unknown_property = write("prop.json", r#"{"name":"f","presentationTimeRange":{"startTimeStamp":1}}"#.into());
+    let unknown_operation = write(
+        "op.json",
+        r#"{"name":"f","tracks":[{"trackSelections":[{"property":"Bitrate","operation":"GreaterThan","value":"1"}]}]}"#
+            .into(),
+    );
+    let unknown_condition = write(
+        "cond.json",
+        r#"{"name":"f","tracks":[{"trackSelections":[{"property":"Colour","operation":"Equal","value":"red"}]}]}"#
+            .into(),
+    );
+    let long_name = "n".repeat(129);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["f", "--start", "20", "--end", "10"], "endTimestamp"),
+        (vec!["f", "--start", "10", "--end", "10"], "endTimestamp"),
+        (vec!["f", "--end", "9223372036854775808"], "endTimestamp"),
+        (vec!["f", "--start", "99999999999999999999999"], "startTimestamp"),
+        (vec!["f", "--timescale", "0"], "timescale"),
+        (vec!["f", "--first-quality", "0"], "firstQuality"),
+        (vec!["f", "--track", "Type=Subtitle"], "Subtitle"),
+        (vec!["f", "--track", "Bitrate=9-1"], "Bitrate"),
+        (vec!["f", "--track", "Colour=red"], "Colour"),
+        (vec!["f", "--track", "Type"], "PROPERTY=VALUE"),
+        (vec!["a;b"], "filter name"),
+        (vec!["a.b", "--first-quality", "1"], "filter name"),
+        (vec![&long_name, "--first-quality", "1"], "filter name"),
+        (vec!["--file", &eleven], "11 conditions"),
+        (vec!["--file", &too_many], "1010 conditions"),
+        (vec!["--file", &unknown_property], "startTimeStamp"),
+        (vec!["--file", &unknown_operation], "GreaterThan"),
+        (vec!["--file", &unknown_condition], "Colour"),
+        (vec!["f", "--file", &eleven, "--start", "1"], "--file"),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["filter", "create", "--dc", "a"];
+        all.extend(&args);
+        sb.run(&all).await.usage_error(needle);
+    }
+    let listed = sb.run(&["--json", "filter", "list", "--dc", "a"]).await.ok().json();
+    assert_eq!(listed, serde_json::json!([]), "nothing was written");
+}
+
+/// `filter import` reads what `az ams asset-filter list` and `account-filter list` print: each
+/// filter checked alone, a bad one rejected naming its field while the others are written; a
+/// second run finds them (nothing overwritten).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v3_filter_export_is_imported_filter_by_filter_with_bad_ones_rejected() {
+    let sb = crate::helpers::Sandbox::start().await;
+    let asset = sb.run(&["asset", "create", "--dc", "a", "--name", "Clip", "--json"]).await.ok().json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let arm = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Media/mediaservices/ams";
+    let export = format!(
+        r#"[
+      {{"id": "{arm}/assets/Clip-in/assetFilters/mid", "name": "mid", "type": "Microsoft.Media/mediaservices/assets/assetFilters",
+        "presentationTimeRange": {{"startTimestamp": 20000000, "endTimestamp": 40000000, "timescale": 10000000,
+          "presentationWindowDuration": 9223372036854775807, "liveBackoffDuration": 0, "forceEndTimestamp": false}},
+        "tracks": [{{"trackSelections": [{{"property": "Type", "operation": "Equal", "value": "Video"}}]}}]}},
+      {{"id": "{arm}/accountFilters/mobile", "name": "mobile", "firstQuality": {{"bitrate": 300000}}}},
+      {{"id": "{arm}/accountFilters/broken", "name": "broken", "presentationTimeRange": {{"timescale": 0}}}}
+    ]"#
+    );
+    let path = sb.dir.path().join("filters.json");
+    std::fs::write(&path, export).unwrap();
+    let path = path.to_str().unwrap();
+
+    let without_asset = sb.run(&["--json", "filter", "import", "--dc", "a", path]).await;
+    assert_eq!(without_asset.code, 1, "{}", without_asset.stdout);
+    let lines = without_asset.json();
+    assert!(lines[0]["message"].as_str().unwrap().contains("--asset"), "{lines}");
+    assert_eq!(lines[1]["action"], "created", "the account filter needs no asset: {lines}");
+
+    let run = sb.run(&["--json", "filter", "import", "--dc", "a", "--asset", &asset, path]).await;
+    assert_eq!(run.code, 1, "a rejected filter is a failure of the run: {}", run.stdout);
+    let actions: Vec<(String, String)> = run
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["name"].as_str().unwrap().to_owned(), l["action"].as_str().unwrap().to_owned()))
+        .collect();
+    let want = [("mid", "created"), ("mobile", "exists"), ("broken", "rejected")];
+    assert_eq!(actions, want.map(|(n, a)| (n.to_owned(), a.to_owned())), "{}", run.stdout);
+    assert!(run.stdout.contains("timescale"), "the rejection names its field: {}", run.stdout);
+    let mid = sb.run(&["--json", "filter", "show", "--dc", "a", "--asset", &asset, "mid"]).await.ok().json();
+    assert_eq!(mid["presentationTimeRange"]["endTimestamp"], 40_000_000, "{mid}");
+    sb.run(&["filter", "show", "--dc", "a", "mobile"]).await.ok();
+    let again = sb.run(&["--json", "filter", "import", "--dc", "a", "--asset", &asset, path]).await;
+    let again: Vec<String> =
+        again.json().as_array().unwrap().iter().map(|l| l["action"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(again, ["exists", "exists", "rejected"]);
+}
