@@ -718,11 +718,14 @@ mod tests {
     fn filter_names_are_taken_from_manifests_and_playlists_never_segments() {
         let req = parse(&format!("/{L}/Big.ism/manifest(format=m3u8-cmaf,filter=mobile;first30s)")).unwrap();
         assert_eq!(req.filters, ["mobile", "first30s"]);
-        assert_eq!(req.target, Target::Manifest { ism: "Big.ism".into(), format: Format::HlsCmaf });
+        assert_eq!(req.target, Target::Manifest { ism: "Big.ism".into(), format: Format::HlsCmaf, audio_only: true });
         let req = parse(&format!("/{L}/Big.ism/manifest(filter=x)")).unwrap();
         assert_eq!(
             (req.filters, req.target),
-            (vec!["x".to_owned()], Target::Manifest { ism: "Big.ism".into(), format: Format::Smooth })
+            (
+                vec!["x".to_owned()],
+                Target::Manifest { ism: "Big.ism".into(), format: Format::Smooth, audio_only: true }
+            )
         );
         let req = parse(&format!("/{L}/Big.ism/QualityLevels(1)/Manifest(video,format=m3u8-cmaf,filter=a;b)")).unwrap();
         assert_eq!(req.filters, ["a", "b"]);
