@@ -9,6 +9,7 @@
 //! whole catalog is read from its listing, in O(pages).
 
 pub mod index;
+pub mod protection;
 
 use std::sync::Arc;
 
