@@ -405,6 +405,19 @@ impl Catalog {
         expiration: DateTime<Utc>,
         origin: &str,
     ) -> Result<Locator> {
+        self.create_origin_locator_with(asset, id, start, expiration, origin, Default::default()).await
+    }
+
+    /// [`Catalog::create_origin_locator`] with delivery terms (a streaming policy, content keys).
+    pub async fn create_origin_locator_with(
+        &self,
+        asset: &AssetId,
+        id: LocatorId,
+        start: DateTime<Utc>,
+        expiration: DateTime<Utc>,
+        origin: &str,
+        delivery: crate::delivery::Delivery,
+    ) -> Result<Locator> {
         if expiration <= start {
             return Err(Error::invalid_input(format!("locator {id}: expiry {expiration} is not after start {start}")));
         }
@@ -418,7 +431,7 @@ impl Catalog {
             start_time: Some(start),
             expiration,
             path: format!("{}/{}/", origin.trim_end_matches('/'), id.guid()),
-            delivery: Default::default(),
+            delivery,
         };
         self.put_locator(&locator, &policy).await?;
         Ok(locator)
