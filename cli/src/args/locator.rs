@@ -29,13 +29,34 @@ pub(crate) struct CreateLocator {
     pub days: u64,
     pub backdate_minutes: i64,
     pub reveal: bool,
+    /// `--streaming-policy` and what it binds; `None`: clear, as before.
+    pub protection: Option<LocatorProtection>,
+}
+
+/// A locator's streaming policy, content key policy and the keys given for it.
+pub(crate) struct LocatorProtection {
+    pub streaming_policy: String,
+    pub content_key_policy: Option<String>,
+    pub content_keys: Vec<uuid::Uuid>,
 }
 
 impl LocatorCommand {
     /// `json`: the global `--json`, which `--output` formats defer to.
     pub(crate) fn resolve(self, json: bool) -> anyhow::Result<LocatorTask> {
         Ok(match self {
-            LocatorCommand::Create { dc, asset, locator_type, id, days, backdate_minutes, permissions, reveal } => {
+            LocatorCommand::Create {
+                dc,
+                asset,
+                locator_type,
+                id,
+                days,
+                backdate_minutes,
+                permissions,
+                reveal,
+                streaming_policy,
+                content_key_policy,
+                content_keys,
+            } => {
                 let asset = AssetId::parse_any(&asset)?;
                 let locator_type: LocatorType = locator_type.parse()?;
                 let id = id.as_deref().map(LocatorId::parse).transpose()?.unwrap_or_default();
@@ -44,6 +65,24 @@ impl LocatorCommand {
                 if days == 0 || days > 36_500 || !(0..=1440).contains(&backdate_minutes) {
                     return Err(Error::invalid_input("--days must be 1..=36500 and --backdate-minutes 0..=1440").into());
                 }
+                let protection = match streaming_policy {
+                    None => None,
+                    Some(_) if locator_type == LocatorType::Sas => {
+                        return Err(Error::invalid_input(
+                            "--streaming-policy applies to origin locators; a SAS locator serves files as stored",
+                        )
+                        .into())
+                    }
+                    Some(name) => {
+                        use mirrorcast_core::protection::{keys::parse_key_id, names::check_name};
+                        check_name(&name, "streaming policy")?;
+                        if let Some(p) = &content_key_policy {
+                            check_name(p, "content key policy")?;
+                        }
+                        let content_keys = content_keys.iter().map(|k| parse_key_id(k)).collect::<Result<_, _>>()?;
+                        Some(LocatorProtection { streaming_policy: name, content_key_policy, content_keys })
+                    }
+                };
                 LocatorTask::Create(CreateLocator {
                     dc: dc.dc,
                     asset,
@@ -53,6 +92,7 @@ impl LocatorCommand {
                     days,
                     backdate_minutes,
                     reveal,
+                    protection,
                 })
             }
             LocatorCommand::List { dc, asset, output } => {

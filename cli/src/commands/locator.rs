@@ -76,7 +76,7 @@ pub(crate) async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::R
 }
 
 async fn create(ctx: &Context<'_>, task: CreateLocator) -> anyhow::Result<()> {
-    let CreateLocator { dc, asset, locator_type, id, permissions, days, backdate_minutes, reveal } = task;
+    let CreateLocator { dc, asset, locator_type, id, permissions, days, backdate_minutes, reveal, protection } = task;
     let dc = ctx.dc(&dc)?;
     let catalog = dc.catalog();
     let start = Utc::now() - Duration::minutes(backdate_minutes);
@@ -84,7 +84,15 @@ async fn create(ctx: &Context<'_>, task: CreateLocator) -> anyhow::Result<()> {
     let record = catalog.get_asset(&asset).await?.value;
     match locator_type {
         LocatorType::OnDemandOrigin => {
-            let locator = catalog.create_origin_locator(&asset, id, start, expiration, &dc.origin).await?;
+            let (delivery, created) = match &protection {
+                Some(p) => super::protection::bind_locator(&dc, &catalog, p).await?,
+                None => Default::default(),
+            };
+            let made = catalog.create_origin_locator_with(&asset, id, start, expiration, &dc.origin, delivery).await;
+            if made.is_err() {
+                super::protection::unbind(&catalog, &created).await;
+            }
+            let locator = made?;
             dc.note_relative_urls();
             let playable = locator_urls(&record, &dc.origin, &locator);
             if ctx.json {

@@ -10,6 +10,7 @@ mod import;
 mod job;
 mod locator;
 mod policy;
+mod protection;
 mod replicate;
 mod serve;
 mod verify;
@@ -42,6 +43,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve::run(&ctx, a).await,
         Command::Front(a) => front::run(&ctx, a).await,
         Command::Drill(a) => drill::run(&ctx, a).await,
+        Command::ContentKey(c) => protection::content_key(&ctx, c).await,
+        Command::ContentKeyPolicy(c) => protection::content_key_policy(&ctx, c).await,
+        Command::StreamingPolicy(c) => protection::streaming_policy(&ctx, c).await,
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use mirrorcast_core::catalog::AssetRecord;
 use mirrorcast_core::copy::StrategyChoice;
 use mirrorcast_core::id::AssetId;
+use mirrorcast_core::replicate::Keks;
 use mirrorcast_core::replicate::{
     AssetReport, AssetStatus, BlobOutcome, BlobStatus, DeleteOptions, DeletionReport, DeletionStatus, Progress,
     ReplicateOptions, Replicator, RunReport, Selection, Shard, Side,
@@ -71,6 +72,8 @@ pub(crate) async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Resul
             .delete
             .then_some(DeleteOptions { max: args.max_delete, allow_empty_source: args.allow_empty_source }),
         progress: progress.clone(),
+        // Read now: a KEK that is configured but unusable stops the run before anything is done.
+        keks: Keks { source: a.kek.access()?, target: b.kek.access()? },
         ..Default::default()
     };
     watch_signals(options.cancel.clone())?;

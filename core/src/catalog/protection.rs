@@ -157,6 +157,27 @@ impl Catalog {
         check_name(name, "content key policy")?;
         let segment = path_segment(name);
         let what = format!("content key policy '{name}'");
+        // Keys and custom streaming policies name it too: neither may be left naming nothing.
+        let keys = self.list_content_keys().await?.records;
+        let streaming = self.list_streaming_policies().await?.records;
+        let named = |p: &Option<String>| p.as_deref().is_some_and(|p| path_segment(p) == segment);
+        let users: Vec<String> = keys
+            .iter()
+            .filter(|k| named(&k.policy_name))
+            .map(|k| format!("content key {}", k.id))
+            .chain(
+                streaming
+                    .iter()
+                    .filter(|s| named(&s.default_content_key_policy_name))
+                    .map(|s| format!("streaming policy '{}'", s.name)),
+            )
+            .collect();
+        if !users.is_empty() {
+            return Err(Error::new(
+                ErrorKind::PreconditionFailed,
+                format!("{what} is named by {}: delete or change them first", users.join(", ")),
+            ));
+        }
         self.delete_unused(&policy_path(name), &what, |n| n.content_key_policies.contains(&segment)).await
     }
 
