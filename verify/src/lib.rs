@@ -6,6 +6,7 @@
 //!
 //! - [`blobs`]: listings compared by size, MD5, content type, metadata; `--deep` hashes bytes.
 //! - [`records`]: asset, file infos, locators, streaming URLs.
+//! - [`protection`]: content keys (by keyed hash), content key and streaming policies.
 //! - [`manifest`]: `.ism`, `.ismc`, HLS and DASH references.
 //! - [`mp4`]: top-level box sizes add up to the blob size.
 //! - [`served`]: what two origins serve (manifests, first and last segments), compared (`--http`).
@@ -14,6 +15,7 @@
 pub mod blobs;
 pub mod manifest;
 pub mod mp4;
+pub mod protection;
 mod readonly;
 pub mod records;
 pub mod report;

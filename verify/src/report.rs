@@ -62,6 +62,8 @@ pub enum Check {
     Mp4,
     /// What the two origins serve (`verify --http`).
     Http,
+    /// A content key (compared by keyed hash), content key policy or streaming policy a locator names.
+    Protection,
 }
 
 impl Check {
@@ -76,6 +78,7 @@ impl Check {
             Check::Manifest => "manifest",
             Check::Mp4 => "mp4",
             Check::Http => "http",
+            Check::Protection => "protection",
         }
     }
 }
