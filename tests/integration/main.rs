@@ -8,6 +8,7 @@ mod assets;
 mod backends;
 mod bad_input;
 mod codecs;
+mod content_keys;
 mod copy_engines;
 mod delete;
 mod drill;
