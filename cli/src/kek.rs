@@ -51,16 +51,20 @@ impl KekSetting {
             None => Ok(None),
             Some(KekSource::Env(var)) => match std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
                 Some(v) => Ok(Some(Arc::new(LocalKek::from_base64(&v, var)?))),
-                None => anyhow::bail!(
+                None => Err(mirrorcast_core::Error::invalid_input(format!(
                     "data center '{}': kek_env names {var}, which is not set; set it to the KEK (32 bytes in base64)",
                     self.dc
-                ),
+                ))
+                .into()),
             },
             Some(KekSource::File(path)) => {
-                let text =
-                    zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                        anyhow::anyhow!("data center '{}': kek_file '{}': {e}", self.dc, path.display())
-                    })?);
+                let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    mirrorcast_core::Error::invalid_input(format!(
+                        "data center '{}': kek_file '{}': {e}",
+                        self.dc,
+                        path.display()
+                    ))
+                })?);
                 warn_if_readable_by_others(path);
                 let source = format!("data center '{}': kek_file '{}'", self.dc, path.display());
                 Ok(Some(Arc::new(LocalKek::from_base64(&text, &source)?)))

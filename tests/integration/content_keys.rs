@@ -262,3 +262,42 @@ async fn verify_marks_a_key_that_b_holds_differently() {
     assert_eq!(blind.code, 2, "{}", blind.stdout);
     assert!(blind.stdout.contains("MIRRORCAST_KEK_B"), "{}", blind.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kek_comes_from_kek_file_or_kek_env_and_a_bad_one_is_refused_without_echoing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let kek = B64.encode([7u8; 32]);
+    std::fs::write(root.join("a.kek"), format!("{kek}\n")).unwrap();
+    let config = |table: &str| {
+        let text = format!("[dc.a]\nurl = \"file://{}/a\"\n{table}\n", root.display());
+        std::fs::write(root.join("mirrorcast.toml"), text).unwrap();
+    };
+    std::fs::create_dir_all(root.join("a")).unwrap();
+
+    config("kek_file = \"a.kek\"");
+    let made = run_in(root, &[], &["content-key", "create", "--dc", "a", "--type", "envelope"]).await.ok();
+    let key = made.stdout.trim().to_owned();
+    config("kek_env = \"MY_KEK\"");
+    let via_env = run_in(root, &[("MY_KEK", &kek)], &["content-key", "export", "--reveal", "--dc", "a", &key]).await;
+    assert_eq!(via_env.code, 0, "the same KEK through kek_env opens it: {}", via_env.stderr);
+    let unset = run_in(root, &[], &["content-key", "export", "--reveal", "--dc", "a", &key]).await;
+    assert!(unset.code == 2 && unset.stderr.contains("MY_KEK"), "{}", unset.stderr);
+
+    let short = B64.encode([1u8; 16]);
+    let bad = run_in(root, &[("MY_KEK", &short)], &["content-key", "create", "--dc", "a"]).await;
+    assert!(bad.code == 2 && bad.stderr.contains("16 bytes, not 32"), "{}", bad.stderr);
+    assert!(!bad.stderr.contains(&short), "the bad KEK is not echoed: {}", bad.stderr);
+    let other = B64.encode([8u8; 32]);
+    let wrong = run_in(root, &[("MY_KEK", &other)], &["content-key", "export", "--reveal", "--dc", "a", &key]).await;
+    assert!(wrong.code != 0 && wrong.stderr.contains("not under the one given"), "{}", wrong.stderr);
+
+    config("kek_env = \"MY_KEK\"\nkek_file = \"a.kek\"");
+    let both = run_in(root, &[("MY_KEK", &kek)], &["content-key", "list", "--dc", "a"]).await;
+    assert!(both.code == 2 && both.stderr.contains("one of kek_env and kek_file"), "{}", both.stderr);
+    // MIRRORCAST_KEK_<NAME> wins over the table.
+    config("kek_file = \"missing.kek\"");
+    let env_wins =
+        run_in(root, &[("MIRRORCAST_KEK_A", &kek)], &["content-key", "export", "--reveal", "--dc", "a", &key]).await;
+    assert_eq!(env_wins.code, 0, "{}", env_wins.stderr);
+}
