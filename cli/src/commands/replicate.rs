@@ -144,6 +144,9 @@ fn print_report(report: &RunReport) {
         for w in &a.warnings {
             outln!("  warning: {}", output::printable(w));
         }
+        for r in a.protection.iter().filter(|r| r.outcome != "same") {
+            outln!("  {} {}: {} in B", r.kind, output::printable(&r.name), r.outcome);
+        }
         for b in a.blobs.iter().filter(|b| matches!(b.status, BlobStatus::Failed | BlobStatus::NotMedia)) {
             outln!(
                 "  {:<9} {}: {}",

@@ -120,7 +120,9 @@ impl LocalKek {
                 "{source}: {what}; a key-encryption key is 32 random bytes in base64 (e.g. `openssl rand -base64 32`)"
             ))
         };
-        let decoded = Zeroizing::new(B64.decode(text.trim().as_bytes()).map_err(|_| bad("not base64"))?);
+        // A file may hold it wrapped over lines (`openssl rand -base64` wraps at 64 characters).
+        let compact: Zeroizing<String> = Zeroizing::new(text.chars().filter(|c| !c.is_whitespace()).collect());
+        let decoded = Zeroizing::new(B64.decode(compact.as_bytes()).map_err(|_| bad("not base64"))?);
         let bytes: [u8; KEK_LEN] =
             decoded.as_slice().try_into().map_err(|_| bad(&format!("{} bytes, not {KEK_LEN}", decoded.len())))?;
         Ok(Self::from_bytes(bytes))

@@ -93,7 +93,9 @@ const HEADERS: [&str; 5] = ["NAME", "RESTRICTION", "ISSUER", "AUDIENCE", "TOKEN 
 
 /// An HS256 key given in base64 by a variable or a file; `source` names it in errors.
 fn symmetric_secret(text: &str, source: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-    let decoded = B64.decode(text.trim()).map_err(|_| {
+    // `openssl rand -base64 64` wraps its output: whitespace inside is not part of the key.
+    let compact: Zeroizing<String> = Zeroizing::new(text.chars().filter(|c| !c.is_whitespace()).collect());
+    let decoded = B64.decode(compact.as_bytes()).map_err(|_| {
         Error::invalid_input(format!("{source}: an HS256 token key must be base64 (e.g. `openssl rand -base64 64`)"))
     })?;
     Ok(Zeroizing::new(decoded))
