@@ -48,7 +48,67 @@ fn name_of<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
     path.strip_prefix(prefix)?.strip_suffix(".json")
 }
 
+/// A record kept by name (content key policies, custom streaming policies).
+trait Named: Serialize + DeserializeOwned + Send {
+    /// What it is, for messages.
+    const WHAT: &'static str;
+    /// Where its records are.
+    const PREFIX: &'static str;
+    fn name(&self) -> &str;
+    fn check(&self) -> Result<()>;
+}
+
+impl Named for ContentKeyPolicy {
+    const WHAT: &'static str = "content key policy";
+    const PREFIX: &'static str = CONTENT_KEY_POLICIES;
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+}
+
+impl Named for StreamingPolicy {
+    const WHAT: &'static str = "streaming policy";
+    const PREFIX: &'static str = STREAMING_POLICIES;
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+}
+
 impl Catalog {
+    /// The record `name` (without case), checked and named after itself.
+    async fn get_named<T: Named>(&self, name: &str) -> Result<Versioned<T>> {
+        check_name(name, T::WHAT)?;
+        let what = format!("{} '{name}'", T::WHAT);
+        let path = format!("{}{}.json", T::PREFIX, path_segment(name));
+        let record: Versioned<T> = self.get_protection_record(&path, &what).await?;
+        record.value.check().map_err(|e| e.context(&what))?;
+        if !record.value.name().eq_ignore_ascii_case(name) {
+            return Err(Error::invalid_input(format!("record of {what} names '{}'", record.value.name())));
+        }
+        Ok(record)
+    }
+
+    /// Every record of its kind that passes its checks (by name), and a problem for each one that does not.
+    async fn list_named<T: Named>(&self) -> Result<Checked<T>> {
+        let mut all: Checked<T> = self
+            .read_all(T::PREFIX, |path, p: &T| {
+                p.check()?;
+                match name_of(path, T::PREFIX) {
+                    Some(n) if n == path_segment(p.name()) => Ok(()),
+                    _ => Err(Error::invalid_input(format!("'{path}' is not named after {} '{}'", T::WHAT, p.name()))),
+                }
+            })
+            .await?;
+        all.records.sort_by_key(|p| p.name().to_ascii_lowercase());
+        Ok(all)
+    }
+
     async fn create_protection_record<T: Serialize>(&self, path: &str, value: &T, what: &str) -> Result<()> {
         self.ensure().await?;
         match self.write(path, value, BTreeMap::new(), Condition::IfNotExists).await {
@@ -127,29 +187,12 @@ impl Catalog {
 
     /// The content key policy `name` (without case), checked.
     pub async fn get_content_key_policy(&self, name: &str) -> Result<Versioned<ContentKeyPolicy>> {
-        check_name(name, "content key policy")?;
-        let what = format!("content key policy '{name}'");
-        let policy: Versioned<ContentKeyPolicy> = self.get_protection_record(&policy_path(name), &what).await?;
-        policy.value.validate().map_err(|e| e.context(&what))?;
-        if !policy.value.name.eq_ignore_ascii_case(name) {
-            return Err(Error::invalid_input(format!("record of {what} names policy '{}'", policy.value.name)));
-        }
-        Ok(policy)
+        self.get_named(name).await
     }
 
     /// Every content key policy that passes its checks, and a problem for each one that does not.
     pub async fn list_content_key_policies(&self) -> Result<Checked<ContentKeyPolicy>> {
-        let mut all: Checked<ContentKeyPolicy> = self
-            .read_all(CONTENT_KEY_POLICIES, |path, p: &ContentKeyPolicy| {
-                p.validate()?;
-                match name_of(path, CONTENT_KEY_POLICIES) {
-                    Some(n) if n == path_segment(&p.name) => Ok(()),
-                    _ => Err(Error::invalid_input(format!("'{path}' is not named after policy '{}'", p.name))),
-                }
-            })
-            .await?;
-        all.records.sort_by_key(|p| p.name.to_ascii_lowercase());
-        Ok(all)
+        self.list_named().await
     }
 
     /// Deletes content key policy `name` unless a locator names it.
@@ -230,30 +273,14 @@ impl Catalog {
 
     /// The custom streaming policy record `name`, checked.
     pub async fn get_custom_streaming_policy(&self, name: &str) -> Result<Versioned<StreamingPolicy>> {
-        check_name(name, "streaming policy")?;
-        let what = format!("streaming policy '{name}'");
-        let policy: Versioned<StreamingPolicy> = self.get_protection_record(&streaming_path(name), &what).await?;
-        policy.value.validate().map_err(|e| e.context(&what))?;
-        if !policy.value.name.eq_ignore_ascii_case(name) {
-            return Err(Error::invalid_input(format!("record of {what} names policy '{}'", policy.value.name)));
-        }
-        Ok(policy)
+        self.get_named(name).await
     }
 
     /// The predefined streaming policies, then every custom one that passes its checks.
     pub async fn list_streaming_policies(&self) -> Result<Checked<StreamingPolicy>> {
-        let mut custom: Checked<StreamingPolicy> = self
-            .read_all(STREAMING_POLICIES, |path, p: &StreamingPolicy| {
-                p.validate()?;
-                match name_of(path, STREAMING_POLICIES) {
-                    Some(n) if n == path_segment(&p.name) => Ok(()),
-                    _ => Err(Error::invalid_input(format!("'{path}' is not named after policy '{}'", p.name))),
-                }
-            })
-            .await?;
-        custom.records.sort_by_key(|p| p.name.to_ascii_lowercase());
+        let custom: Checked<StreamingPolicy> = self.list_named().await?;
         let mut all = predefined();
-        all.append(&mut custom.records);
+        all.extend(custom.records);
         Ok(Checked { records: all, problems: custom.problems })
     }
 

@@ -73,18 +73,8 @@ pub(crate) async fn run(ctx: &Context<'_>, command: ContentKeyCommand) -> anyhow
         }
         ContentKeyCommand::List { dc } => {
             let listed = ctx.dc(&dc.dc)?.catalog().list_content_keys().await?;
-            for p in &listed.problems {
-                errln!("mirrorcast: skipped a bad record: {}", p.message);
-            }
             let views: Vec<KeyView> = listed.records.iter().map(KeyView::from).collect();
-            if ctx.json {
-                output::json(&views)?;
-            } else {
-                output::table(&HEADERS, &views.iter().map(row).collect::<Vec<_>>());
-            }
-            if !listed.problems.is_empty() {
-                return Ok(ExitCode::from(crate::exit::FAILURE));
-            }
+            return super::print_listed(ctx, &listed.problems, &views, &HEADERS, row);
         }
         ContentKeyCommand::Show { dc, id } => {
             let id = parse_key_id(&id)?;

@@ -237,18 +237,8 @@ pub(crate) async fn run(ctx: &Context<'_>, command: ContentKeyPolicyCommand) -> 
         }
         ContentKeyPolicyCommand::List { dc } => {
             let listed = ctx.dc(&dc.dc)?.catalog().list_content_key_policies().await?;
-            for p in &listed.problems {
-                errln!("mirrorcast: skipped a bad record: {}", p.message);
-            }
             let views: Vec<PolicyView> = listed.records.iter().map(PolicyView::from).collect();
-            if ctx.json {
-                output::json(&views)?;
-            } else {
-                output::table(&HEADERS, &views.iter().map(row).collect::<Vec<_>>());
-            }
-            if !listed.problems.is_empty() {
-                return Ok(ExitCode::from(crate::exit::FAILURE));
-            }
+            return super::print_listed(ctx, &listed.problems, &views, &HEADERS, row);
         }
         ContentKeyPolicyCommand::Show { dc, name } => {
             let policy = ctx.dc(&dc.dc)?.catalog().get_content_key_policy(&name).await?.value;

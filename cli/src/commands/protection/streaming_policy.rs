@@ -34,17 +34,7 @@ pub(crate) async fn run(ctx: &Context<'_>, command: StreamingPolicyCommand) -> a
     match command {
         StreamingPolicyCommand::List { dc } => {
             let listed = ctx.dc(&dc.dc)?.catalog().list_streaming_policies().await?;
-            for p in &listed.problems {
-                errln!("mirrorcast: skipped a bad record: {}", p.message);
-            }
-            if ctx.json {
-                output::json(&listed.records)?;
-            } else {
-                output::table(&HEADERS, &listed.records.iter().map(row).collect::<Vec<_>>());
-            }
-            if !listed.problems.is_empty() {
-                return Ok(ExitCode::from(crate::exit::FAILURE));
-            }
+            return super::print_listed(ctx, &listed.problems, &listed.records, &HEADERS, row);
         }
         StreamingPolicyCommand::Show { dc, name } => {
             let policy = ctx.dc(&dc.dc)?.catalog().get_streaming_policy(&name).await?;
