@@ -301,3 +301,52 @@ async fn a_kek_comes_from_kek_file_or_kek_env_and_a_bad_one_is_refused_without_e
         run_in(root, &[("MIRRORCAST_KEK_A", &kek)], &["content-key", "export", "--reveal", "--dc", "a", &key]).await;
     assert_eq!(env_wins.code, 0, "{}", env_wins.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_imported_from_an_ams_export_keep_their_ids_and_values_and_missing_ones_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let value = [0x42u8; 16];
+    let (with, without) = ("3fa85f64-5717-4562-b3fc-2c963f66afa6", "4fa85f64-5717-4562-b3fc-2c963f66afa6");
+    // As `az ams streaming-locator list-content-keys` prints them.
+    let export = serde_json::json!([
+        {"id": with, "type": "CommonEncryptionCenc", "value": B64.encode(value), "policyName": "Tokened",
+         "labelReferenceInStreamingPolicy": "cencDefaultKey", "tracks": []},
+        {"id": without, "type": "EnvelopeEncryption", "labelReferenceInStreamingPolicy": "aesDefaultKey"}
+    ]);
+    std::fs::write(root.join("keys.json"), export.to_string()).unwrap();
+    let dc = format!("file://{}/a", root.display());
+    std::fs::create_dir_all(root.join("a")).unwrap();
+    let kek = B64.encode([5u8; 32]);
+    let env = [("MIRRORCAST_DC_A", dc.as_str()), ("MIRRORCAST_KEK_A", kek.as_str()), ("RUST_LOG", "trace")];
+
+    let first = run_in(root, &env, &["content-key", "import", "--dc", "a", "keys.json", "--json"]).await;
+    assert_eq!(first.code, 1, "a key without its value is not imported: {}", first.stderr);
+    let lines = first.json()["keys"].clone();
+    assert_eq!(lines[0]["outcome"], "imported", "{lines}");
+    assert_eq!(lines[1]["outcome"], "no-value", "{lines}");
+    assert!(lines[1]["detail"].as_str().unwrap().contains("content-key create"), "{lines}");
+    let again = run_in(root, &env, &["content-key", "import", "--dc", "a", "keys.json"]).await;
+    assert!(again.stdout.contains(&format!("{with} cenc same")), "{}", again.stdout);
+    let revealed = run_in(root, &env, &["content-key", "export", "--reveal", "--dc", "a", with, "--json"]).await.ok();
+    assert_eq!(revealed.json()["keyHex"], "42".repeat(16));
+    for run in [&first, &again] {
+        assert_absent(&format!("{}{}", run.stdout, run.stderr), &forms(&value), "import's output");
+    }
+    let store_files: String = walk(&root.join("a"));
+    assert_absent(&store_files, &forms(&value), "the data center's files");
+}
+
+/// Every file below `dir`, concatenated as text.
+fn walk(dir: &std::path::Path) -> String {
+    let mut all = String::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            all.push_str(&walk(&path));
+        } else {
+            all.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    all
+}

@@ -40,6 +40,14 @@ pub(crate) enum ContentKeyCommand {
         dc: Dc,
         id: String,
     },
+    /// Import content keys from a Media Services export (`az ams streaming-locator list-content-keys`
+    /// output, or `streaming-locator list` with each locator's contentKeys carrying value), wrapped at once.
+    Import {
+        #[command(flatten)]
+        dc: Dc,
+        /// The export's JSON file.
+        path: PathBuf,
+    },
     /// Print a content key in the clear, for a migration or a third-party DRM service (needs --reveal).
     Export {
         #[command(flatten)]

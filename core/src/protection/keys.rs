@@ -53,7 +53,7 @@ impl std::str::FromStr for ContentKeyType {
     fn from_str(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "envelope" | "envelopeencryption" | "aes-128" | "4" => Ok(ContentKeyType::Envelope),
-            "cenc" | "commonencryption" | "1" => Ok(ContentKeyType::Cenc),
+            "cenc" | "commonencryption" | "commonencryptioncenc" | "1" => Ok(ContentKeyType::Cenc),
             "cbcs" | "commonencryptioncbcs" | "6" => Ok(ContentKeyType::Cbcs),
             _ => Err(Error::invalid_input(format!(
                 "'{}' is not a content key type: use {}",

@@ -3,6 +3,7 @@
 //! `catalog::protection`). Keys and token secrets exist in a record only
 //! wrapped under the data center's key-encryption key ([`kek`]).
 
+pub mod ams_keys;
 pub mod digest;
 pub mod kek;
 pub mod keys;

@@ -95,6 +95,7 @@ pub(crate) async fn run(ctx: &Context<'_>, command: ContentKeyCommand) -> anyhow
                 outln!("deleted content key {id}");
             }
         }
+        ContentKeyCommand::Import { dc, path } => return super::import_keys::run(ctx, &dc.dc, &path).await,
         ContentKeyCommand::Export { dc, id, reveal } => {
             let id = parse_key_id(&id)?;
             if !reveal {

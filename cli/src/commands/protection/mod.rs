@@ -3,6 +3,7 @@
 mod bind;
 mod content_key;
 mod content_key_policy;
+mod import_keys;
 mod streaming_policy;
 
 pub(crate) use bind::{bind_locator, unbind};
