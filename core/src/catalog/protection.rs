@@ -339,4 +339,35 @@ mod tests {
         assert_eq!(cat.get_streaming_policy("myenvelope").await.unwrap(), custom);
         assert_eq!(cat.list_streaming_policies().await.unwrap().records.len(), predefined().len() + 1);
     }
+
+    #[tokio::test]
+    async fn hostile_key_records_are_problems_of_their_own_not_keys() {
+        use crate::store::PutOptions;
+        let cat = Catalog::new(Arc::new(InMemoryStore::new()));
+        let kek = LocalKek::from_bytes([4; KEK_LEN]);
+        let good = ContentKey::seal(Uuid::new_v4(), ContentKeyType::Cbcs, None, &ContentKeyValue::generate(), &kek)
+            .await
+            .unwrap();
+        cat.create_content_key(&good).await.unwrap();
+        let put = |path: String, value: serde_json::Value| {
+            let store = cat.store().clone();
+            async move {
+                let body = bytes::Bytes::from(serde_json::to_vec(&value).unwrap());
+                store.put_blob(CATALOG_CONTAINER, &path, body, &PutOptions::default()).await.unwrap();
+            }
+        };
+        // A record naming another id (a wrapped key moved between records), a huge wrap, a name that is no id.
+        let moved = Uuid::new_v4();
+        put(key_path(&moved), serde_json::to_value(&good).unwrap()).await;
+        let mut huge = serde_json::to_value(ContentKey { id: Uuid::new_v4(), ..good.clone() }).unwrap();
+        huge["wrapped"]["ciphertext"] = "A".repeat(100_000).into();
+        let huge_id: Uuid = huge["id"].as_str().unwrap().parse().unwrap();
+        put(key_path(&huge_id), huge).await;
+        put(format!("{CONTENT_KEYS}not-an-id.json"), serde_json::to_value(&good).unwrap()).await;
+        let listed = cat.list_content_keys().await.unwrap();
+        assert_eq!(listed.records, [good], "{:?}", listed.problems);
+        assert_eq!(listed.problems.len(), 3, "{:?}", listed.problems);
+        assert_eq!(cat.get_content_key(&moved).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+        assert_eq!(cat.get_content_key(&huge_id).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+    }
 }
