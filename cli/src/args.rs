@@ -15,6 +15,7 @@ pub(crate) mod encode;
 pub(crate) mod filter;
 pub(crate) mod front;
 pub(crate) mod locator;
+pub(crate) mod protection;
 pub(crate) mod serve;
 pub(crate) mod verify;
 
@@ -101,6 +102,15 @@ pub(crate) enum Command {
     /// Rehearse a failover: stream a locator's HLS and DASH through a front at a player's pace,
     /// run a kill command mid-stream, and report what the viewer saw (exit 0: missed nothing).
     Drill(DrillArgs),
+    /// Content keys, stored wrapped under the data center's key-encryption key (MIRRORCAST_KEK_<NAME>).
+    #[command(subcommand)]
+    ContentKey(protection::ContentKeyCommand),
+    /// Content key policies: who may have a content key (open or token-restricted).
+    #[command(subcommand)]
+    ContentKeyPolicy(protection::ContentKeyPolicyCommand),
+    /// Streaming policies: which protocol is served with which encryption (predefined and custom).
+    #[command(subcommand)]
+    StreamingPolicy(protection::StreamingPolicyCommand),
 }
 
 #[derive(Debug, Args)]
@@ -322,6 +332,15 @@ pub(crate) enum LocatorCommand {
         /// request through the locator is filtered.
         #[arg(long = "filter")]
         filters: Vec<String>,
+        /// Streaming policy (Predefined_… or a custom one); a protected one binds content keys.
+        #[arg(long, value_name = "NAME")]
+        streaming_policy: Option<String>,
+        /// Content key policy of the locator's keys (default: the streaming policy's).
+        #[arg(long, value_name = "NAME", requires = "streaming_policy")]
+        content_key_policy: Option<String>,
+        /// Bind this content key (repeatable); a key the policy's schemes need and not given is created.
+        #[arg(long = "content-key", value_name = "ID", requires = "streaming_policy")]
+        content_keys: Vec<String>,
     },
     /// List locators, of one asset or all.
     List {

@@ -1,6 +1,7 @@
 //! Data centers by name: `MIRRORCAST_DC_<NAME>` (a connection string) or a
 //! `[dc.<name>]` table of `mirrorcast.toml`, whose secrets are named by the
-//! environment variable that holds them, never written in the file.
+//! environment variable that holds them, never written in the file (a key-encryption
+//! key: `MIRRORCAST_KEK_<NAME>`, `kek_env` or `kek_file`, see [`crate::kek`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ pub(crate) struct DataCenter {
     pub origin: String,
     /// The `serve` address of its `[dc.<name>]` table: where `mirrorcast serve` listens by default.
     pub serve: Option<String>,
+    /// Its key-encryption key as configured (read when a command needs it).
+    pub kek: crate::kek::KekSetting,
 }
 
 impl DataCenter {
@@ -127,6 +130,10 @@ struct DcTable {
     token_env: Option<String>,
     /// An extra root certificate (PEM) to trust: a test emulator's self-signed one.
     ca_file: Option<PathBuf>,
+    /// Environment variable holding the key-encryption key (32 bytes in base64).
+    kek_env: Option<String>,
+    /// A file holding the key-encryption key (32 bytes in base64).
+    kek_file: Option<PathBuf>,
 }
 
 fn env_name(prefix: &str, dc: &str) -> String {
@@ -175,9 +182,9 @@ pub(crate) fn resolve_with(
         message,
     };
 
-    let (backend, source_name, file_origin, serve) =
+    let (backend, source_name, file_origin, serve, kek) =
         if let Some(value) = std::env::var(&env).ok().filter(|v| !v.trim().is_empty()) {
-            (from_value(&value).map_err(|m| invalid(&env, m))?, env.clone(), None, None)
+            (from_value(&value).map_err(|m| invalid(&env, m))?, env.clone(), None, None, None)
         } else {
             let (path, file) = load_file(config)?;
             let Some(table) = file.dc.get(name) else {
@@ -188,7 +195,8 @@ pub(crate) fn resolve_with(
                 });
             };
             let where_ = format!("[dc.{name}]");
-            (from_table(table).map_err(|m| invalid(&where_, m))?, where_, table_origin(table), table.serve.clone())
+            let kek = table_kek(table).map_err(|m| invalid(&where_, m))?;
+            (from_table(table).map_err(|m| invalid(&where_, m))?, where_, table_origin(table), table.serve.clone(), kek)
         };
     // No invented host: Media Services named its streaming hosts after the media account, and
     // those hosts are gone. Only a configured origin (or serve address) makes URLs absolute.
@@ -215,7 +223,19 @@ pub(crate) fn resolve_with(
             Arc::new(library.open(&config).map_err(|e| invalid(&source_name, e.message().to_owned()))?)
         }
     };
-    Ok(DataCenter { name: name.to_owned(), store, origin, serve })
+    let kek = crate::kek::KekSetting::new(name, kek);
+    Ok(DataCenter { name: name.to_owned(), store, origin, serve, kek })
+}
+
+/// A table's `kek_env` or `kek_file` (not both).
+fn table_kek(t: &DcTable) -> Result<Option<crate::kek::KekSource>, String> {
+    use crate::kek::KekSource;
+    match (&t.kek_env, &t.kek_file) {
+        (Some(_), Some(_)) => Err("set one of kek_env and kek_file".into()),
+        (Some(var), None) => Ok(Some(KekSource::Env(var.clone()))),
+        (None, Some(path)) => Ok(Some(KekSource::File(path.clone()))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// A table's origin: `origin`, else its `serve` address as an http:// base.

@@ -12,6 +12,7 @@ mod commands;
 mod context;
 mod datacenter;
 mod exit;
+mod kek;
 mod progress;
 mod upload;
 

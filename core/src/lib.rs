@@ -8,6 +8,7 @@
 //!   [`store::Capability`], an in-memory store, and the conformance suite.
 //! - [`copy`]: the [`copy::CopyEngine`] trait and the streamed copy.
 //! - [`catalog`]: a data center's records, kept in its own storage account.
+//! - [`protection`]: content keys (stored wrapped), content key and streaming policies.
 //! - [`ams`], [`import`], [`adopt`]: a Media Services library's records read, imported, adopted.
 
 pub mod adopt;
@@ -20,6 +21,7 @@ pub mod import;
 pub mod mime;
 pub mod model;
 pub mod primary;
+pub mod protection;
 pub mod replicate;
 pub mod sample;
 pub mod streaming;

@@ -9,6 +9,7 @@ mod audio_only;
 mod backends;
 mod bad_input;
 mod codecs;
+mod content_keys;
 mod copy_engines;
 mod delete;
 mod demo;

@@ -7,6 +7,7 @@
 //! - [`blobs`]: listings compared by size, MD5, content type, metadata; `--deep` hashes bytes.
 //! - [`records`]: asset, file infos, locators, streaming URLs.
 //! - [`filters`]: filter records (an asset's; the account's with `--all`).
+//! - [`protection`]: content keys (by keyed hash), content key and streaming policies.
 //! - [`manifest`]: `.ism`, `.ismc`, HLS and DASH references.
 //! - [`mp4`]: top-level box sizes add up to the blob size.
 //! - [`served`]: what two origins serve (manifests, first and last segments), compared (`--http`).
@@ -16,6 +17,7 @@ pub mod blobs;
 pub mod filters;
 pub mod manifest;
 pub mod mp4;
+pub mod protection;
 mod readonly;
 pub mod records;
 pub mod report;

@@ -64,6 +64,8 @@ pub enum Check {
     Http,
     /// A dynamic manifest filter record (an asset's, or the account's with `--all`).
     Filter,
+    /// A content key (compared by keyed hash), content key policy or streaming policy a locator names.
+    Protection,
 }
 
 impl Check {
@@ -79,6 +81,7 @@ impl Check {
             Check::Mp4 => "mp4",
             Check::Http => "http",
             Check::Filter => "filter",
+            Check::Protection => "protection",
         }
     }
 }

@@ -26,6 +26,9 @@ pub struct VerifyOptions {
     /// Assets checked at once; with `deep`, each hashes up to
     /// [`DEEP_BLOBS_PER_ASSET`] blobs at once (fewer if `parallel` is smaller).
     pub parallel: usize,
+    /// A's and B's key-encryption keys, to compare content keys by keyed hash; without them a
+    /// protected locator's keys are `!` (not compared).
+    pub keks: mirrorcast_core::replicate::Keks,
 }
 
 /// Assets checked at once by default: a small asset costs two listings, so
@@ -39,7 +42,7 @@ pub const DEEP_BLOBS_PER_ASSET: usize = 8;
 
 impl Default for VerifyOptions {
     fn default() -> Self {
-        VerifyOptions { deep: false, audit_source: false, parallel: DEFAULT_PARALLEL }
+        VerifyOptions { deep: false, audit_source: false, parallel: DEFAULT_PARALLEL, keks: Default::default() }
     }
 }
 
@@ -79,7 +82,9 @@ pub async fn verify(
         }
         None => known.iter().copied().collect(),
     };
-    let ctx = Ctx { a: &a, b: &b, a_origin, b_origin, a_index: &a_index, b_index: &b_index, options };
+    // Keys are compared by an HMAC under a key made for this run only.
+    let hash = mirrorcast_core::protection::KeyedHash::random();
+    let ctx = Ctx { a: &a, b: &b, a_origin, b_origin, a_index: &a_index, b_index: &b_index, options, hash: &hash };
 
     let mut verdicts: Vec<AssetVerdict> =
         stream::iter(&ids).map(|id| ctx.asset(*id)).buffer_unordered(options.parallel.max(1)).collect().await;
@@ -118,6 +123,7 @@ struct Ctx<'a> {
     a_index: &'a Index,
     b_index: &'a Index,
     options: &'a VerifyOptions,
+    hash: &'a mirrorcast_core::protection::KeyedHash,
 }
 
 /// Whether the listings prove B's container is A's: every blob of A in B and
@@ -213,6 +219,8 @@ impl Ctx<'_> {
         entries.extend(crate::filters::compare(self.a_index, self.b_index, |s| {
             *s == mirrorcast_core::catalog::filters::FilterScope::Asset(id)
         }));
+        let keks = &self.options.keks;
+        entries.extend(crate::protection::compare(&self.a.catalog, &self.b.catalog, &a_locs, keks, self.hash).await);
         if let Some(b_record) = &b_record {
             entries.extend(records::file_infos(b_record, &b_blobs));
             entries.extend(records::urls(a_record, b_record, &a_locs, &b_locs, self.a_origin, self.b_origin));

@@ -31,6 +31,15 @@ pub(crate) struct CreateLocator {
     pub reveal: bool,
     /// Filters bound to an origin locator (names checked here, their records when it runs).
     pub filters: Vec<String>,
+    /// `--streaming-policy` and what it binds; `None`: clear, as before.
+    pub protection: Option<LocatorProtection>,
+}
+
+/// A locator's streaming policy, content key policy and the keys given for it.
+pub(crate) struct LocatorProtection {
+    pub streaming_policy: String,
+    pub content_key_policy: Option<String>,
+    pub content_keys: Vec<uuid::Uuid>,
 }
 
 impl LocatorCommand {
@@ -48,6 +57,9 @@ impl LocatorCommand {
                 permissions,
                 reveal,
                 filters,
+                streaming_policy,
+                content_key_policy,
+                content_keys,
             } => {
                 let asset = AssetId::parse_any(&asset)?;
                 let locator_type: LocatorType = locator_type.parse()?;
@@ -76,6 +88,24 @@ impl LocatorCommand {
                 for name in &filters {
                     mirrorcast_core::model::filter::check_name(name)?;
                 }
+                let protection = match streaming_policy {
+                    None => None,
+                    Some(_) if locator_type == LocatorType::Sas => {
+                        return Err(Error::invalid_input(
+                            "--streaming-policy applies to origin locators; a SAS locator serves files as stored",
+                        )
+                        .into())
+                    }
+                    Some(name) => {
+                        use mirrorcast_core::protection::{keys::parse_key_id, names::check_name};
+                        check_name(&name, "streaming policy")?;
+                        if let Some(p) = &content_key_policy {
+                            check_name(p, "content key policy")?;
+                        }
+                        let content_keys = content_keys.iter().map(|k| parse_key_id(k)).collect::<Result<_, _>>()?;
+                        Some(LocatorProtection { streaming_policy: name, content_key_policy, content_keys })
+                    }
+                };
                 LocatorTask::Create(CreateLocator {
                     dc: dc.dc,
                     asset,
@@ -86,6 +116,7 @@ impl LocatorCommand {
                     backdate,
                     reveal,
                     filters,
+                    protection,
                 })
             }
             LocatorCommand::List { dc, asset, output } => {

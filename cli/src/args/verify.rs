@@ -51,7 +51,12 @@ impl VerifyArgs {
         let ids = self.pair.assets.iter().map(|a| AssetId::parse_any(a)).collect::<Result<Vec<_>, _>>()?;
         let selected = (!self.pair.all && !ids.is_empty()).then_some(ids);
         let http = self.http.then_some(HttpBases { from_url: self.from_url, to_url: self.to_url });
-        let options = VerifyOptions { deep: self.deep, audit_source: self.audit_source, parallel: self.parallel };
+        let options = VerifyOptions {
+            deep: self.deep,
+            audit_source: self.audit_source,
+            parallel: self.parallel,
+            ..Default::default()
+        };
         Ok(Verify { from: self.pair.from, to: self.pair.to, selected, http, options, format })
     }
 }

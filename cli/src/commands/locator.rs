@@ -72,7 +72,7 @@ pub(crate) async fn run(ctx: &Context<'_>, command: LocatorCommand) -> anyhow::R
 }
 
 async fn create(ctx: &Context<'_>, task: CreateLocator) -> anyhow::Result<()> {
-    let CreateLocator { dc, asset, locator_type, id, permissions, days, backdate, reveal, filters } = task;
+    let CreateLocator { dc, asset, locator_type, id, permissions, days, backdate, reveal, filters, protection } = task;
     let dc = ctx.dc(&dc)?;
     let catalog = dc.catalog();
     let start = Utc::now() - backdate;
@@ -84,9 +84,16 @@ async fn create(ctx: &Context<'_>, task: CreateLocator) -> anyhow::Result<()> {
             for name in &filters {
                 catalog.resolve_filter(&asset, name).await?;
             }
-            let delivery = mirrorcast_core::delivery::Delivery { filters, ..Default::default() };
-            let locator =
-                catalog.create_origin_locator_delivering(&asset, id, start, expiration, &dc.origin, delivery).await?;
+            let (mut delivery, created) = match &protection {
+                Some(p) => super::protection::bind_locator(&dc, &catalog, p).await?,
+                None => Default::default(),
+            };
+            delivery.filters = filters;
+            let made = catalog.create_origin_locator_with(&asset, id, start, expiration, &dc.origin, delivery).await;
+            if made.is_err() {
+                super::protection::unbind(&catalog, &created).await;
+            }
+            let locator = made?;
             dc.note_relative_urls();
             let playable = locator_urls(&record, &dc.origin, &locator);
             if ctx.json {

@@ -13,6 +13,7 @@ mod job;
 mod lag;
 mod locator;
 mod policy;
+mod protection;
 mod replicate;
 mod serve;
 mod verify;
@@ -48,6 +49,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve::run(&ctx, a).await,
         Command::Front(a) => front::run(&ctx, a).await,
         Command::Drill(a) => drill::run(&ctx, a).await,
+        Command::ContentKey(c) => protection::content_key(&ctx, c).await,
+        Command::ContentKeyPolicy(c) => protection::content_key_policy(&ctx, c).await,
+        Command::StreamingPolicy(c) => protection::streaming_policy(&ctx, c).await,
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use mirrorcast_core::catalog::AssetRecord;
 use mirrorcast_core::copy::StrategyChoice;
 use mirrorcast_core::id::AssetId;
+use mirrorcast_core::replicate::Keks;
 use mirrorcast_core::replicate::{
     AssetReport, AssetStatus, BlobOutcome, BlobStatus, DeleteOptions, DeletionReport, DeletionStatus, Progress,
     ReplicateOptions, Replicator, RunReport, Selection, Shard, Side,
@@ -69,6 +70,8 @@ pub(crate) async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Resul
             .delete
             .then_some(DeleteOptions { max: args.max_delete, allow_empty_source: args.allow_empty_source }),
         progress: progress.clone(),
+        // Read now: a KEK that is configured but unusable stops the run before anything is done.
+        keks: Keks { source: a.kek.access()?, target: b.kek.access()? },
         ..Default::default()
     };
     watch_signals(options.cancel.clone())?;
@@ -149,6 +152,9 @@ fn print_report(report: &RunReport) {
         }
         for w in &a.warnings {
             outln!("  warning: {}", output::printable(w));
+        }
+        for r in a.protection.iter().filter(|r| r.outcome != "same") {
+            outln!("  {} {}: {} in B", r.kind, output::printable(&r.name), r.outcome);
         }
         for b in a.blobs.iter().filter(|b| matches!(b.status, BlobStatus::Failed | BlobStatus::NotMedia)) {
             outln!(

@@ -10,6 +10,7 @@
 
 pub mod filters;
 pub mod index;
+pub mod protection;
 
 use std::sync::Arc;
 
@@ -406,18 +407,19 @@ impl Catalog {
         expiration: DateTime<Utc>,
         origin: &str,
     ) -> Result<Locator> {
-        self.create_origin_locator_delivering(asset, id, start, expiration, origin, Default::default()).await
+        self.create_origin_locator_with(asset, id, start, expiration, origin, Default::default()).await
     }
 
-    /// [`Catalog::create_origin_locator`] with delivery terms (filters bound to it, say).
-    pub async fn create_origin_locator_delivering(
+    /// [`Catalog::create_origin_locator`] with delivery terms (filters bound to it, a streaming
+    /// policy, content keys).
+    pub async fn create_origin_locator_with(
         &self,
         asset: &AssetId,
         id: LocatorId,
         start: DateTime<Utc>,
         expiration: DateTime<Utc>,
         origin: &str,
-        delivery: crate::model::delivery::Delivery,
+        delivery: crate::delivery::Delivery,
     ) -> Result<Locator> {
         if expiration <= start {
             return Err(Error::invalid_input(format!("locator {id}: expiry {expiration} is not after start {start}")));

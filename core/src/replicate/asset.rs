@@ -10,7 +10,7 @@ use futures::stream::{self, StreamExt};
 
 use super::grants::{GrantBatch, GrantCell, GRANT_BATCH};
 use super::plan::AssetPlan;
-use super::{publish, AssetReport, AssetStatus, BlobOutcome, BlobStatus, Counts, Replicator};
+use super::{protection, publish, AssetReport, AssetStatus, BlobOutcome, BlobStatus, Counts, Replicator};
 use crate::catalog::{AssetEntry, AssetRecord, Index};
 use crate::error::{Error, Result};
 use crate::id::AssetId;
@@ -113,6 +113,7 @@ impl Replicator<'_> {
             locators: Vec::new(),
             urls: Vec::new(),
             blobs: Vec::new(),
+            protection: Vec::new(),
         };
         // Records are checked before anything is done for them: a bad one is this asset's failure.
         let problems: Vec<String> = a_index
@@ -141,7 +142,30 @@ impl Replicator<'_> {
             self.options.progress.asset_done(&report);
             return (report, false);
         }
-        let changed = match self.replicate_into(entry, a_index, b_index, batch, &mut report).await {
+        // Keys and policies are read, opened and re-wrapped before anything of the asset is written.
+        let origin_locators: Vec<&Locator> =
+            a_index.locators_of(&id).filter(|l| l.locator_type == LocatorType::OnDemandOrigin).collect();
+        let (a, b) = (self.source.catalog, self.target.catalog);
+        let carried = match protection::prepare(a, b, &self.options.keks, &origin_locators, &mut report.warnings).await
+        {
+            Ok(carried) => carried,
+            Err(refused_or_failed) => {
+                report.status = AssetStatus::Failed;
+                let message = match refused_or_failed {
+                    Ok(protection::Refusal(why)) => {
+                        report.status = AssetStatus::Refused;
+                        format!("asset {} ('{}') is protected: {why}; nothing of it was copied", asset.id, asset.name)
+                    }
+                    Err(e) => {
+                        format!("asset {}: its content keys or policies: {e}; nothing of it was copied", asset.id)
+                    }
+                };
+                report.errors.push(message);
+                self.options.progress.asset_done(&report);
+                return (report, false);
+            }
+        };
+        let changed = match self.replicate_into(entry, a_index, b_index, batch, carried, &mut report).await {
             Ok(changed) => changed,
             Err(e) => {
                 report.errors.push(e.to_string());
@@ -171,6 +195,7 @@ impl Replicator<'_> {
         a_index: &Index,
         b_index: &Index,
         batch: &Arc<GrantBatch>,
+        carried: protection::Carried,
         report: &mut AssetReport,
     ) -> Result<bool> {
         let asset = &entry.asset;
@@ -187,6 +212,13 @@ impl Replicator<'_> {
             report.blobs.extend(plan.to_copy.iter().map(|b| BlobOutcome::of(b, BlobStatus::Planned)));
             return Ok(false);
         }
+        // Keys and policies before the locators that name them.
+        let mut wrote_protection = false;
+        if !carried.is_empty() {
+            let (done, wrote) = carried.write(self.target.catalog).await?;
+            report.protection = done;
+            wrote_protection = wrote;
+        }
         let origin_locators: Vec<&Locator> =
             a_index.locators_of(&asset.id).filter(|l| l.locator_type == LocatorType::OnDemandOrigin).collect();
         let b_entry = b_index.assets.get(&asset.id);
@@ -196,7 +228,7 @@ impl Replicator<'_> {
             // Proven by the two listings alone: nothing to write.
             self.publisher.keep(asset, &plan.target_blobs, &origin_locators, report)?;
             self.mirror_filters(asset, a_index, b_index, report).await?;
-            return Ok(false);
+            return Ok(wrote_protection);
         }
         let created_now = plan.ensure_target_container(target_store, &asset.container).await?;
 

@@ -8,7 +8,9 @@
 //! there (same size and recorded source ETag, or same MD5; `deep`: same
 //! bytes); regenerate B's file infos; once every blob is there, recreate A's
 //! origin locators in B with the same ids; record what happened in B's
-//! journal; report both streaming URLs. Nothing is written to A.
+//! journal; report both streaming URLs. Nothing is written to A. A protected
+//! asset's content keys and policies go first, re-wrapped under B's KEK
+//! (`protection`); without both KEKs it is refused and nothing of it is copied.
 
 mod access;
 mod asset;
@@ -22,6 +24,7 @@ pub mod lease;
 mod meter;
 mod options;
 mod plan;
+mod protection;
 mod publish;
 pub mod report;
 mod target_policies;
@@ -54,6 +57,7 @@ pub use delete::{
 pub use grants::{grant_record_target, policy_id_for, remove_stored_policy, COPY_SAS_TAG, SOURCE_NEEDS, TARGET_NEEDS};
 pub use options::{Progress, Quiet, ReplicateOptions, Selection, Shard};
 pub use plan::{decide, Decision};
+pub use protection::{CarriedRecord, KekAccess, Keks};
 pub use report::{
     AssetReport, AssetStatus, BlobOutcome, BlobStatus, Counts, LocatorOutcome, RequestCounts, RunReport, SideAccess,
     Totals, UrlPair,

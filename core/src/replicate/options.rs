@@ -102,6 +102,8 @@ pub struct ReplicateOptions {
     pub run_id: String,
     /// `--delete`: remove from B what A no longer has (see `delete`); `None` never deletes.
     pub delete: Option<DeleteOptions>,
+    /// A's and B's key-encryption keys, to carry content keys re-wrapped; neither by default.
+    pub keks: super::Keks,
 }
 
 impl std::fmt::Debug for ReplicateOptions {
@@ -139,6 +141,7 @@ impl Default for ReplicateOptions {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             ),
             delete: None,
+            keks: Default::default(),
         }
     }
 }

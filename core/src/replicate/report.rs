@@ -204,6 +204,9 @@ pub struct AssetReport {
     pub urls: Vec<UrlPair>,
     /// Every blob of its container and what the run did with it.
     pub blobs: Vec<BlobOutcome>,
+    /// The content keys and policies its locators need, carried to B (keys re-wrapped, never shown).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protection: Vec<super::CarriedRecord>,
 }
 
 /// One side's credential as the run found it.
