@@ -16,6 +16,7 @@
 //! - [`encoding`]: gzip of packaged manifests for clients that accept it (pure).
 //! - [`metrics`]: counters for `/metrics`.
 //! - [`segment_body`]: a media segment's body as slices of the bytes read (no copy of its samples).
+//! - `segment_cache`: packaged segments and ranges of stored files kept in memory in front of storage.
 
 mod bodies;
 pub mod encoding;
@@ -31,6 +32,9 @@ pub mod request;
 mod respond;
 pub mod router;
 pub mod segment_body;
+mod segment_cache;
+#[cfg(test)]
+mod segment_cache_tests;
 pub mod smooth;
 #[cfg(test)]
 mod test_clip;
@@ -43,3 +47,5 @@ pub use mirrorcast_core::streaming::ORIGIN_HEADER;
 pub use mirrorcast_http::DEFAULT_MAX_CONNECTIONS;
 pub use origin::{Origin, OriginConfig};
 pub use router::router;
+/// `mirrorcast serve --cache-size`' default, from the machine's memory.
+pub use segment_cache::default_cache_bytes;
