@@ -152,7 +152,7 @@ impl SegmentCache {
             // One shard: quick_cache splits the budget between shards and refuses an entry
             // heavier than its shard's share; one shard admits any entry up to the budget.
             let options = quick_cache::OptionsBuilder::new()
-                .estimated_items_capacity(((bytes / (64 * 1024)) as usize).clamp(16, 1 << 20))
+                .estimated_items_capacity(((bytes / (64 * 1024)) as usize).clamp(16, 1 << 16))
                 .weight_capacity(bytes)
                 .shards(1)
                 .build()

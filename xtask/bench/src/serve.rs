@@ -94,7 +94,7 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
         o.ready(&http).await?;
     }
     // The front in proxy mode before the file:// origin: its cost per request.
-    let front = Front::start(tools, work.path(), &origin_f.base)?;
+    let front = Origin::front(tools, work.path(), &origin_f.base)?;
 
     // Cold: the first manifest request of each origin builds every rendition's index from its moov.
     let manifests = |base: &str, locator: &str| -> Vec<String> {
@@ -141,7 +141,7 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
     let on_z0 = urls(&origin_z0.base, &locator_z);
     let on_small = urls(&origin_small.base, &locator_z);
     let on_front = urls(&front.base, &locator_f);
-    front.ready(&http, &on_front[0]).await?;
+    front.answers(&http, &on_front[0]).await?;
     // Warm: every segment once through the cached Azurite origin (file://'s was warmed above).
     for u in &on_z {
         http.get(u).send().await?.error_for_status()?.bytes().await?;
@@ -427,7 +427,7 @@ async fn cache_metrics(http: &reqwest::Client, base: &str) -> Result<String> {
     Ok(format!("{} {}", found.join(", "), storage.unwrap_or("")))
 }
 
-/// A `mirrorcast serve` child, stopped on drop; its log in the work folder.
+/// A `mirrorcast serve` (or `front`) child, stopped on drop; its log in the work folder.
 struct Origin {
     child: Child,
     base: String,
@@ -435,62 +435,39 @@ struct Origin {
 
 impl Origin {
     fn start(tools: &Tools, env: &[(String, String)], dc: &str, dir: &Path, extra: &[&str]) -> Result<Origin> {
+        let mut args = vec!["serve", "--dc", dc];
+        args.extend_from_slice(extra);
+        Origin::spawn(tools, env, &args, dir, &format!("serve-{dc}"))
+    }
+
+    /// `mirrorcast front` in proxy mode before the origin at `origin`.
+    fn front(tools: &Tools, dir: &Path, origin: &str) -> Result<Origin> {
+        let origin = format!("f={origin}");
+        Origin::spawn(tools, &[], &["front", "--mode", "proxy", "--origin", &origin], dir, "front")
+    }
+
+    /// `mirrorcast <args> --listen <a free port>`, its stderr in `dir/<log>-<port>.log`.
+    fn spawn(tools: &Tools, env: &[(String, String)], args: &[&str], dir: &Path, log: &str) -> Result<Origin> {
         let port = free_port()?;
-        let log = std::fs::File::create(dir.join(format!("serve-{dc}-{port}.log")))?;
+        let log = std::fs::File::create(dir.join(format!("{log}-{port}.log")))?;
         let child = Command::new(&tools.mirrorcast)
-            .args(["serve", "--dc", dc, "--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
+            .args(args)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
             .current_dir(dir)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .context("start mirrorcast serve")?;
+            .with_context(|| format!("start mirrorcast {}", args[0]))?;
         Ok(Origin { child, base: format!("http://127.0.0.1:{port}") })
     }
 
     async fn ready(&self, http: &reqwest::Client) -> Result<()> {
-        for _ in 0..200 {
-            if let Ok(r) = http.get(format!("{}/healthz", self.base)).send().await {
-                if r.status().is_success() {
-                    return Ok(());
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        bail!("mirrorcast serve at {} did not become healthy", self.base)
-    }
-}
-
-impl Origin {
-    fn peak_rss_mib(&self) -> Result<f64> {
-        peak_rss_mib(self.child.id())
-    }
-}
-
-/// A `mirrorcast front` child in proxy mode before one origin, stopped on drop.
-struct Front {
-    child: Child,
-    base: String,
-}
-
-impl Front {
-    fn start(tools: &Tools, dir: &Path, origin: &str) -> Result<Front> {
-        let port = free_port()?;
-        let log = std::fs::File::create(dir.join("front.log"))?;
-        let child = Command::new(&tools.mirrorcast)
-            .args(["front", "--listen", &format!("127.0.0.1:{port}"), "--mode", "proxy"])
-            .args(["--origin", &format!("f={origin}")])
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("start mirrorcast front")?;
-        Ok(Front { child, base: format!("http://127.0.0.1:{port}") })
+        self.answers(http, &format!("{}/healthz", self.base)).await
     }
 
-    /// Once `url` (a segment) answers through it.
-    async fn ready(&self, http: &reqwest::Client, url: &str) -> Result<()> {
+    /// Once `url` answers 2xx (a front: once it proxies a segment).
+    async fn answers(&self, http: &reqwest::Client, url: &str) -> Result<()> {
         for _ in 0..200 {
             if let Ok(r) = http.get(url).send().await {
                 if r.status().is_success() {
@@ -499,14 +476,11 @@ impl Front {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!("mirrorcast front at {} did not proxy {url}", self.base)
+        bail!("mirrorcast at {} did not answer {url}", self.base)
     }
-}
 
-impl Drop for Front {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn peak_rss_mib(&self) -> Result<f64> {
+        peak_rss_mib(self.child.id())
     }
 }
 
