@@ -185,6 +185,10 @@ pub(crate) struct ServeArgs {
     /// Client connections served at once; more wait until one closes.
     #[arg(long, default_value_t = mirrorcast_origin::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Memory for packaged segments and ranges of stored files, e.g. 256MiB, 1GiB; 0 turns the
+    /// cache off (default: an eighth of the machine's memory, at most 1GiB).
+    #[arg(long, value_name = "SIZE")]
+    pub cache_size: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,7 @@
 //! - [`encoding`]: gzip of packaged manifests for clients that accept it (pure).
 //! - [`metrics`]: counters for `/metrics`.
 //! - [`segment_body`]: a media segment's body as slices of the bytes read (no copy of its samples).
+//! - `segment_cache`: packaged segments and ranges of stored files kept in memory in front of storage.
 
 mod audio_only;
 mod bodies;
@@ -37,6 +38,9 @@ pub mod request;
 mod respond;
 pub mod router;
 pub mod segment_body;
+mod segment_cache;
+#[cfg(test)]
+mod segment_cache_tests;
 mod segment_range;
 pub mod smooth;
 pub mod subtitles;
@@ -52,3 +56,5 @@ pub use mirrorcast_core::streaming::ORIGIN_HEADER;
 pub use mirrorcast_http::DEFAULT_MAX_CONNECTIONS;
 pub use origin::{Origin, OriginConfig};
 pub use router::router;
+/// `mirrorcast serve --cache-size`' default, from the machine's memory.
+pub use segment_cache::default_cache_bytes;

@@ -15,6 +15,11 @@ pub struct Metrics {
     upstream_requests: AtomicU64,
     upstream_errors: AtomicU64,
     upstream_micros: AtomicU64,
+    segment_cache_hits: AtomicU64,
+    segment_cache_misses: AtomicU64,
+    segment_cache_evictions: AtomicU64,
+    segment_cache_bytes: AtomicU64,
+    segment_cache_capacity: AtomicU64,
 }
 
 impl Metrics {
@@ -44,6 +49,22 @@ impl Metrics {
         }
     }
 
+    /// Counts one hot-segment cache lookup: `hit` when it was served from memory.
+    pub fn segment_cache_lookup(&self, hit: bool) {
+        if hit { &self.segment_cache_hits } else { &self.segment_cache_misses }.fetch_add(1, Relaxed);
+    }
+
+    /// Counts one entry dropped from the hot-segment cache to keep it within its budget.
+    pub fn segment_cache_evicted(&self) {
+        self.segment_cache_evictions.fetch_add(1, Relaxed);
+    }
+
+    /// The hot-segment cache's bytes held now, and its budget.
+    pub fn segment_cache_size(&self, bytes: u64, capacity: u64) {
+        self.segment_cache_bytes.store(bytes, Relaxed);
+        self.segment_cache_capacity.store(capacity, Relaxed);
+    }
+
     /// All counters in the Prometheus text format, as `/metrics` serves them.
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -61,6 +82,21 @@ impl Metrics {
             ("mirrorcast_origin_index_cache_misses_total", "MP4 indexes built from ranged reads.", &self.index_misses),
             ("mirrorcast_origin_upstream_requests_total", "Storage requests made.", &self.upstream_requests),
             ("mirrorcast_origin_upstream_errors_total", "Storage requests that failed.", &self.upstream_errors),
+            (
+                "mirrorcast_origin_segment_cache_hits_total",
+                "Segments and ranges served from memory.",
+                &self.segment_cache_hits,
+            ),
+            (
+                "mirrorcast_origin_segment_cache_misses_total",
+                "Segments and ranges read from storage.",
+                &self.segment_cache_misses,
+            ),
+            (
+                "mirrorcast_origin_segment_cache_evictions_total",
+                "Entries dropped to stay within the budget.",
+                &self.segment_cache_evictions,
+            ),
         ];
         for (name, help, v) in simple {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Relaxed));
@@ -70,6 +106,17 @@ impl Metrics {
             "# HELP mirrorcast_origin_upstream_seconds_total Time spent waiting for storage.\n# TYPE mirrorcast_origin_upstream_seconds_total counter\nmirrorcast_origin_upstream_seconds_total {:.6}",
             self.upstream_micros.load(Relaxed) as f64 / 1e6
         );
+        let gauges = [
+            ("mirrorcast_origin_segment_cache_bytes", "Bytes the segment cache holds.", &self.segment_cache_bytes),
+            (
+                "mirrorcast_origin_segment_cache_capacity_bytes",
+                "The segment cache's budget.",
+                &self.segment_cache_capacity,
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}", v.load(Relaxed));
+        }
         s
     }
 }

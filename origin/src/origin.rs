@@ -20,6 +20,7 @@ use crate::renditions::RenditionCache;
 use crate::request::Target;
 use crate::respond::packaged::Packager;
 use crate::respond::{fragment, plain, Pick};
+use crate::segment_cache::SegmentCache;
 use crate::upstream::Upstream;
 
 /// The settings of one origin; [`Default`] is what `mirrorcast serve` starts with.
@@ -35,6 +36,11 @@ pub struct OriginConfig {
     pub name: Option<String>,
     /// A storage call not answered by then (its own retries included) is a 503.
     pub upstream_timeout: Duration,
+    /// Bytes of packaged segments and ranges of stored files kept in memory (0: none).
+    pub segment_cache_bytes: u64,
+    /// A blob kept in the segment cache is confirmed by storage at most this often: a replaced
+    /// blob is served new within it (zero: confirmed on every request).
+    pub segment_revalidate: Duration,
 }
 
 impl Default for OriginConfig {
@@ -44,6 +50,8 @@ impl Default for OriginConfig {
             request_timeout: Duration::from_secs(30),
             upstream_timeout: Duration::from_secs(10),
             name: None,
+            segment_cache_bytes: crate::segment_cache::default_cache_bytes(),
+            segment_revalidate: crate::segment_cache::REVALIDATE,
         }
     }
 }
@@ -57,6 +65,7 @@ pub struct Origin {
     pub(crate) upstream: Arc<Upstream>,
     renditions: RenditionCache,
     bodies: BodyCache,
+    segments: SegmentCache,
     /// The origin's counters, served at `/metrics`.
     pub metrics: Arc<Metrics>,
 }
@@ -77,6 +86,12 @@ impl Origin {
             filters: FilterRecords::new(upstream.clone()),
             renditions: RenditionCache::new(upstream.clone(), metrics.clone(), config.index_cache_bytes),
             bodies: BodyCache::new(),
+            segments: SegmentCache::new(
+                upstream.clone(),
+                config.segment_cache_bytes,
+                config.segment_revalidate,
+                metrics.clone(),
+            ),
             upstream,
             config,
             metrics,
@@ -94,7 +109,7 @@ impl Origin {
     ) -> Result<Response, Fail> {
         let packager = Packager { renditions: &self.renditions, bodies: &self.bodies };
         match target {
-            Target::File(name) => plain::respond(&self.upstream, method, asset, name, headers).await,
+            Target::File(name) => plain::respond(&self.upstream, &self.segments, method, asset, name, headers).await,
             Target::Manifest { ism, format, .. } => {
                 packager.manifest(asset, target, ism, *format, filters, headers).await
             }
@@ -104,7 +119,7 @@ impl Origin {
             }
             Target::Fragment { ism, bitrate, stream, time, format } => {
                 let pick = Pick { ism, bitrate: *bitrate, stream, format: *format };
-                fragment::respond(&self.renditions, &self.upstream, asset, target, pick, *time, headers).await
+                fragment::respond(&self.renditions, &self.segments, asset, target, pick, *time, headers).await
             }
         }
     }

@@ -40,6 +40,7 @@ mod replicate;
 mod requests;
 mod resilience;
 mod secrets;
+mod segment_cache;
 mod self_target;
 mod serve;
 mod serve_hostile;

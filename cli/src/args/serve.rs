@@ -14,6 +14,7 @@ pub(crate) struct Serve {
     pub index_cache_bytes: u64,
     pub upstream_timeout: Duration,
     pub max_connections: usize,
+    pub cache_bytes: u64,
 }
 
 impl ServeArgs {
@@ -30,14 +31,41 @@ impl ServeArgs {
         if self.max_connections == 0 {
             return Err(Error::invalid_input("--max-connections must be at least 1").into());
         }
+        let cache_bytes = match self.cache_size.as_deref() {
+            Some(size) => parse_size(size).ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "--cache-size '{size}' is not a size: use e.g. 256MiB, 1GiB or 500MB (at most 1TiB), or 0 to turn the cache off"
+                ))
+            })?,
+            None => mirrorcast_origin::default_cache_bytes(),
+        };
         Ok(Serve {
             dc: self.dc.dc,
             listen: self.listen,
             index_cache_bytes: self.index_cache_mib * 1024 * 1024,
             upstream_timeout,
             max_connections: self.max_connections,
+            cache_bytes,
         })
     }
+}
+
+/// `256MiB`, `1GiB`, `500MB`, `1048576` (bytes), `0`: at most 1 TiB.
+fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(factor).filter(|b| *b <= 1 << 40)
 }
 
 #[cfg(test)]
@@ -68,5 +96,19 @@ mod tests {
         assert_eq!((serve.index_cache_bytes, serve.upstream_timeout.as_secs()), (2 * 1024 * 1024, 3));
         assert_eq!(resolve(&["--upstream-timeout", "1500ms"]).unwrap().upstream_timeout.as_millis(), 1500);
         assert_eq!(resolve(&[]).unwrap().upstream_timeout.as_secs(), 10, "the default");
+    }
+
+    #[test]
+    fn cache_size_takes_units_and_zero_and_refuses_the_rest_by_name() {
+        for (flag, bytes) in
+            [("256MiB", 256 << 20), ("1GiB", 1 << 30), ("500MB", 500_000_000), ("4096", 4096), ("0", 0)]
+        {
+            assert_eq!(resolve(&["--cache-size", flag]).unwrap().cache_bytes, bytes, "{flag}");
+        }
+        assert!(resolve(&[]).unwrap().cache_bytes > 0, "on by default");
+        for bad in ["-1", "1.5GiB", "lots", "256 MiB/s", "2048GiB", "99999999999999999999", ""] {
+            let error = resolve(&[&format!("--cache-size={bad}")]).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(error.starts_with(&format!("--cache-size '{bad}' is not a size")), "{bad}: {error}");
+        }
     }
 }

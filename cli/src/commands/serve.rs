@@ -25,6 +25,7 @@ pub(crate) async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<Ex
         index_cache_bytes: args.index_cache_bytes,
         upstream_timeout: args.upstream_timeout,
         name: Some(dc.name.clone()),
+        segment_cache_bytes: args.cache_bytes,
         ..Default::default()
     };
     let limits = ConnectionLimits { max_connections: args.max_connections, ..Default::default() };

@@ -4,8 +4,10 @@
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use mirrorcast_core::catalog::AssetRecord;
 use mirrorcast_core::ErrorKind;
+use mirrorcast_media::fragment::TrackIndex;
 use mirrorcast_media::ism::TrackKind;
 use mirrorcast_media::smooth_fragment::smooth_fragment_parts;
 use mirrorcast_media::ts::ts_segment;
@@ -16,42 +18,50 @@ use crate::headers::insert;
 use crate::renditions::{OwnedRendition, RenditionCache};
 use crate::request::{Format, Target};
 use crate::segment_body::ChainBody;
-use crate::upstream::Upstream;
+use crate::segment_cache::{Cut, Packaging, SegmentCache, Source};
 use crate::validators;
 
-/// The segment of `pick` at `time` (`None`: its init segment).
+/// The segment of `pick` at `time` (`None`: its init segment). A rendition found replaced
+/// while the segment is cut is indexed again and the segment cut from the new one; replaced
+/// again meanwhile, the client gets 503 and asks again.
 pub(crate) async fn respond(
     renditions: &RenditionCache,
-    upstream: &Upstream,
+    cache: &SegmentCache,
     asset: &AssetRecord,
     target: &Target,
     pick: Pick<'_>,
     time: Option<u64>,
     headers: &HeaderMap,
 ) -> Result<Response, Fail> {
-    let all = renditions.get(asset, pick.ism).await?;
-    if let Some(text) = all.text(pick.bitrate, pick.stream) {
-        return super::text::respond(&all, text, target, pick.format, time, headers);
+    for _ in 0..2 {
+        let all = renditions.get(asset, pick.ism).await?;
+        if let Some(text) = all.text(pick.bitrate, pick.stream) {
+            return super::text::respond(&all, text, target, pick.format, time, headers);
+        }
+        let r = all.pick(pick.bitrate, pick.stream)?;
+        // A fragment's bytes depend on its rendition only, not on the `.ism`.
+        let v = validators::packaged(&target.canonical(), &[r.index.version.source()]);
+        if validators::not_modified(headers, &v.etag, v.last_modified) {
+            return Ok(validators::not_modified_response(&v, MEDIA_CACHE_CONTROL));
+        }
+        if let Some(mut resp) = segment(cache, asset, r, pick, time).await? {
+            validators::set_validators(resp.headers_mut(), &v);
+            return crate::segment_range::narrow(headers, &v.etag, resp).await;
+        }
+        // Replaced since it was indexed: forget the old index, so the next try reads the new one.
+        renditions.forget(asset, pick.ism);
     }
-    let r = all.pick(pick.bitrate, pick.stream)?;
-    // A fragment's bytes depend on its rendition only, not on the `.ism`.
-    let v = validators::packaged(&target.canonical(), &[r.index.version.source()]);
-    if validators::not_modified(headers, &v.etag, v.last_modified) {
-        return Ok(validators::not_modified_response(&v, MEDIA_CACHE_CONTROL));
-    }
-    let mut resp = segment(renditions, upstream, asset, r, pick, time).await?;
-    validators::set_validators(resp.headers_mut(), &v);
-    crate::segment_range::narrow(headers, &v.etag, resp).await
+    Err(Fail::Storage(ErrorKind::Transient))
 }
 
+/// `None`: the rendition's blob is no longer the one indexed.
 async fn segment(
-    renditions: &RenditionCache,
-    upstream: &Upstream,
+    cache: &SegmentCache,
     asset: &AssetRecord,
     r: &OwnedRendition,
     pick: Pick<'_>,
     time: Option<u64>,
-) -> Result<Response, Fail> {
+) -> Result<Option<Response>, Fail> {
     let track = r.track()?;
     let format = pick.format;
     crate::ts_carriage::check(format, [track])?;
@@ -69,24 +79,18 @@ async fn segment(
         Some(t) => {
             let (number, fragment) = track.fragment_at(t).ok_or(Fail::NotFound("no fragment at that time"))?;
             let range = track.byte_range(fragment);
-            // The blob's metadata alone, no Version (its content tag is a String per segment).
-            let (meta, data) = upstream.read_bytes(&asset.asset.container, &r.file, Some(range)).await?;
-            if meta.etag != r.index.version.etag {
-                // The rendition was replaced: forget the old index, let the client ask again.
-                renditions.forget(asset, pick.ism);
-                return Err(Fail::Storage(ErrorKind::Transient));
-            }
-            // CMAF and Smooth: the samples go out as slices of what was read, not copied.
-            let parts = match format {
-                Format::HlsTs | Format::HlsAapl => {
-                    ts_segment(track, number, &data, r.ts_counters(track)?).map(Body::from)
-                }
-                Format::Smooth => {
-                    smooth_fragment_parts(track, number, data.len()).map(|p| Body::new(ChainBody::segment(p, &data)))
-                }
-                _ => track.media_segment_parts(number, data.len()).map(|p| Body::new(ChainBody::segment(p, &data))),
+            let source = Source { container: &asset.asset.container, name: &r.file, etag: &r.index.version.etag };
+            let made = if cache.enabled() {
+                let cut = Cut::Segment { track: track.info.track_id, number, packaging: Packaging::of(format) };
+                let make = |data: Bytes| packaged(r, track, number, format, &data);
+                cache.get(source, cut, range, make).await?.map(Body::from)
+            } else {
+                // The blob's metadata alone, no Version (its content tag is a String per segment).
+                let (meta, data) = cache.upstream().read_bytes(source.container, source.name, Some(range)).await?;
+                (meta.etag == source.etag).then(|| sliced(r, track, number, format, &data)).transpose()?
             };
-            parts.map_err(|_| Fail::Media)?
+            let Some(body) = made else { return Ok(None) };
+            body
         }
     };
     let length = http_body::Body::size_hint(&body).exact();
@@ -96,5 +100,37 @@ async fn segment(
     }
     insert(resp.headers_mut(), header::CONTENT_TYPE, mime);
     insert(resp.headers_mut(), header::CACHE_CONTROL, MEDIA_CACHE_CONTROL);
-    Ok(resp)
+    Ok(Some(resp))
+}
+
+/// Fragment `number` of `track` in `format` from `data` (its byte range as read), its samples
+/// going out as slices of `data`, not copied (CMAF and Smooth).
+fn sliced(r: &OwnedRendition, track: &TrackIndex, number: usize, format: Format, data: &Bytes) -> Result<Body, Fail> {
+    let body = match format {
+        f if f.is_ts() => ts_segment(track, number, data, r.ts_counters(track)?).map(Body::from),
+        Format::Smooth => {
+            smooth_fragment_parts(track, number, data.len()).map(|p| Body::new(ChainBody::segment(p, data)))
+        }
+        _ => track.media_segment_parts(number, data.len()).map(|p| Body::new(ChainBody::segment(p, data))),
+    };
+    body.map_err(|_| Fail::Media)
+}
+
+/// [`sliced`]'s segment as one buffer of its own, as the segment cache keeps it.
+fn packaged(
+    r: &OwnedRendition,
+    track: &TrackIndex,
+    number: usize,
+    format: Format,
+    data: &Bytes,
+) -> Result<Bytes, Fail> {
+    let made = match format {
+        f if f.is_ts() => ts_segment(track, number, data, r.ts_counters(track)?),
+        Format::Smooth => smooth_fragment_parts(track, number, data.len()).map(|p| p.assemble(data)),
+        _ => track.media_segment_parts(number, data.len()).map(|p| p.assemble(data)),
+    };
+    let mut made = made.map_err(|_| Fail::Media)?;
+    // Weighed by its length: no spare capacity held beyond it.
+    made.shrink_to_fit();
+    Ok(Bytes::from(made))
 }

@@ -3,19 +3,23 @@
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use futures::TryStreamExt;
 use mirrorcast_core::catalog::AssetRecord;
+use mirrorcast_core::ErrorKind;
 use mirrorcast_http::range::{self, Ranged};
 
 use super::{MANIFEST_CACHE_CONTROL, MEDIA_CACHE_CONTROL};
 use crate::fail::Fail;
 use crate::headers::insert;
 use crate::records::file_of;
+use crate::segment_cache::{Cut, SegmentCache, Source};
 use crate::upstream::Upstream;
 use crate::validators;
 
 pub(crate) async fn respond(
     upstream: &Upstream,
+    cache: &SegmentCache,
     method: &Method,
     asset: &AssetRecord,
     name: &str,
@@ -23,7 +27,7 @@ pub(crate) async fn respond(
 ) -> Result<Response, Fail> {
     let file = file_of(asset, name)?;
     let container = &asset.asset.container;
-    let meta = upstream.head(container, name).await?;
+    let meta = cache.head(container, name).await?;
     let etag = validators::plain_etag(meta.properties.content_md5.as_deref(), &meta.etag);
     let mut h = HeaderMap::new();
     insert(&mut h, header::CONTENT_TYPE, &file.mime_type);
@@ -51,6 +55,16 @@ pub(crate) async fn respond(
     insert(&mut h, header::CONTENT_LENGTH, &length.to_string());
     if method == Method::HEAD {
         return Ok((status, h).into_response());
+    }
+    if cache.holds_range_of(length) {
+        let (start, end) = range.as_ref().map_or((0, meta.size), |r| (r.start, r.end));
+        let source = Source { container, name, etag: &meta.etag };
+        // Owned and exact (a store's chunk or a mapped file would hold more than its length).
+        let own = |data: Bytes| Ok(Bytes::copy_from_slice(&data));
+        let kept = cache.get(source, Cut::Range(start, end), start..end, own).await?;
+        // None: the blob was replaced since its metadata was read; the next request sees the new one.
+        let body = kept.ok_or(Fail::Storage(ErrorKind::Transient))?;
+        return Ok((status, h, body).into_response());
     }
     let got = upstream.timed(upstream.store.get_blob(container, name, range)).await?;
     let body = Body::from_stream(got.stream.map_err(|e| std::io::Error::other(e.kind().to_string())));

@@ -13,6 +13,11 @@
 //! `--serve-seconds`; requests per second, MB/s and p50/p99 latency.
 //! Manifests (HLS master, media playlist, DASH MPD) get the same treatment on
 //! the origins, after one cold request each (the index built from the moovs).
+//! Segments are measured from origins with the hot-segment cache (warm: every segment
+//! fetched once before) and without it (`--cache-size 0`), and through `mirrorcast front` in
+//! proxy mode before the cached file:// origin (its cost against the origin direct). The
+//! memory row is the peak RSS of `serve --cache-size 32MiB` after a load run over the whole
+//! top rendition (far larger than its cache), beside one without a cache and the warm default.
 //! Needs ffmpeg and nginx (`apt-get install -y ffmpeg nginx`, or $NGINX);
 //! says what is missing and stops. Not part of CI.
 
@@ -77,11 +82,19 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
     eprintln!("bench serve: publishing the two-hour asset in file:// and Azurite…");
     let locator_f = publish(tools, &env, "f", &asset_dir, work.path())?;
     let locator_z = publish(tools, &env, "z", &asset_dir, work.path())?;
-    let origin_f = Origin::start(tools, &env, "f", work.path())?;
-    let origin_z = Origin::start(tools, &env, "z", work.path())?;
+    let origin_f = Origin::start(tools, &env, "f", work.path(), &[])?;
+    let origin_z = Origin::start(tools, &env, "z", work.path(), &[])?;
+    // The same origins without the hot-segment cache: every segment a storage read.
+    let origin_f0 = Origin::start(tools, &env, "f", work.path(), &["--cache-size", "0"])?;
+    let origin_z0 = Origin::start(tools, &env, "z", work.path(), &["--cache-size", "0"])?;
+    // A cache much smaller than the rendition it serves: the memory row.
+    let origin_small = Origin::start(tools, &env, "z", work.path(), &["--cache-size", SMALL_CACHE])?;
     let http = client(connections)?;
-    origin_f.ready(&http).await?;
-    origin_z.ready(&http).await?;
+    for o in [&origin_f, &origin_z, &origin_f0, &origin_z0, &origin_small] {
+        o.ready(&http).await?;
+    }
+    // The front in proxy mode before the file:// origin: its cost per request.
+    let front = Origin::front(tools, work.path(), &origin_f.base)?;
 
     // Cold: the first manifest request of each origin builds every rendition's index from its moov.
     let manifests = |base: &str, locator: &str| -> Vec<String> {
@@ -124,6 +137,16 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
     let on_nginx = urls(&nginx.base, &locator_f);
     let on_f = urls(&origin_f.base, &locator_f);
     let on_z = urls(&origin_z.base, &locator_z);
+    let on_f0 = urls(&origin_f0.base, &locator_f);
+    let on_z0 = urls(&origin_z0.base, &locator_z);
+    let on_small = urls(&origin_small.base, &locator_z);
+    let on_front = urls(&front.base, &locator_f);
+    front.answers(&http, &on_front[0]).await?;
+    // Warm: every segment once through the cached Azurite origin (file://'s was warmed above).
+    for u in &on_z {
+        http.get(u).send().await?.error_for_status()?.bytes().await?;
+    }
+    let rss_warm_z = origin_z.peak_rss_mib()?;
     // Both serve the same bytes: checked on a sample before measuring.
     for i in [0, segments.len() / 2, segments.len() - 1] {
         let a = http.get(&on_nginx[i]).send().await?.error_for_status()?.bytes().await?;
@@ -135,6 +158,10 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
         ("segments nginx static (disk)", vec![]),
         ("segments origin file://", vec![]),
         ("segments origin Azurite", vec![]),
+        ("segments origin file:// cache off", vec![]),
+        ("segments origin Azurite cache off", vec![]),
+        ("segments front proxy -> file://", vec![]),
+        ("segments Azurite cache 32MiB (churn)", vec![]),
         ("manifests origin file://", vec![]),
         ("manifests origin Azurite", vec![]),
         // As browsers' players (hls.js, dash.js) ask for them; ffmpeg asks for identity (the rows above).
@@ -151,14 +178,30 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
         results[0].1.push(generator.load(&on_nginx, connections, duration, false).await?);
         results[1].1.push(generator.load(&on_f, connections, duration, false).await?);
         results[2].1.push(generator.load(&on_z, connections, duration, false).await?);
-        results[3].1.push(generator.load(&manifests_f, connections, duration, false).await?);
-        results[4].1.push(generator.load(&manifests_z, connections, duration, false).await?);
-        results[5].1.push(generator.load(&manifests_f, connections, duration, true).await?);
-        results[6].1.push(generator.load(&manifests_z, connections, duration, true).await?);
+        results[3].1.push(generator.load(&on_f0, connections, duration, false).await?);
+        results[4].1.push(generator.load(&on_z0, connections, duration, false).await?);
+        results[5].1.push(generator.load(&on_front, connections, duration, false).await?);
+        results[6].1.push(generator.load(&on_small, connections, duration, false).await?);
+        results[7].1.push(generator.load(&manifests_f, connections, duration, false).await?);
+        results[8].1.push(generator.load(&manifests_z, connections, duration, false).await?);
+        results[9].1.push(generator.load(&manifests_f, connections, duration, true).await?);
+        results[10].1.push(generator.load(&manifests_z, connections, duration, true).await?);
     }
+    let memory = Memory {
+        small_cache: origin_small.peak_rss_mib()?,
+        small_cache_metrics: cache_metrics(&http, &origin_small.base).await?,
+        cache_off: origin_z0.peak_rss_mib()?,
+        warm_default: rss_warm_z,
+        rendition_mib: segment_bytes as f64 / 1024.0 / 1024.0,
+    };
+    let warm_metrics = cache_metrics(&http, &origin_z.base).await?;
+    drop(front);
     drop(nginx);
     drop(origin_f);
     drop(origin_z);
+    drop(origin_f0);
+    drop(origin_z0);
+    drop(origin_small);
 
     let mut rows = vec![format!(
         "\n{:<34} {:>10} {:>9} {:>9} {:>9} {:>7} {:>7}",
@@ -178,6 +221,19 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
             vs
         ));
     }
+    let (direct, proxied) = (&medians[1], &medians[5]);
+    rows.push(format!(
+        "front proxy vs origin direct (file://, warm): {:.2}x req/s; p50 {:+.2} ms, p99 {:+.2} ms",
+        proxied.rps() / direct.rps(),
+        proxied.p50_ms - direct.p50_ms,
+        proxied.p99_ms - direct.p99_ms
+    ));
+    rows.push(format!(
+        "peak RSS of serve: --cache-size {SMALL_CACHE} under a {:.0} MiB rendition {:.0} MiB; cache off {:.0} MiB; default cache, warm with all of it {:.0} MiB",
+        memory.rendition_mib, memory.small_cache, memory.cache_off, memory.warm_default
+    ));
+    rows.push(format!("cache {SMALL_CACHE} origin: {}", memory.small_cache_metrics));
+    rows.push(format!("warm Azurite origin: {warm_metrics}"));
     rows.push(format!(
         "cold first manifest (3 indexes from moov): file:// {:.1} ms, Azurite {:.1} ms; {} segments, {:.1} KiB mean; MPD {} KiB",
         cold_f * 1e3,
@@ -205,6 +261,8 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
         "segments": segments.len(),
         "segment_mean_bytes": segment_bytes / segments.len() as u64,
         "cold_manifest_ms": {"file": cold_f * 1e3, "azurite": cold_z * 1e3},
+        "peak_rss_mib": {"small_cache": memory.small_cache, "small_cache_size": SMALL_CACHE, "cache_off": memory.cache_off, "default_cache_warm": memory.warm_default, "rendition_mib": memory.rendition_mib},
+        "cache_metrics": {"small_cache": memory.small_cache_metrics, "warm_azurite": warm_metrics},
         "results": named,
         "rows": rows,
     }))
@@ -335,37 +393,94 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// A `mirrorcast serve` child, stopped on drop; its log in the work folder.
+/// The memory row's cache: far smaller than the rendition served through it.
+const SMALL_CACHE: &str = "32MiB";
+
+/// The memory row: peak RSS (MiB) of `serve` with a cache much smaller than what it served,
+/// without a cache, and with the default cache holding all of it.
+struct Memory {
+    small_cache: f64,
+    small_cache_metrics: String,
+    cache_off: f64,
+    warm_default: f64,
+    rendition_mib: f64,
+}
+
+/// A process's peak resident memory so far (`VmHWM`), in MiB.
+fn peak_rss_mib(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("/proc/<pid>/status")?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("VmHWM in /proc/<pid>/status")?;
+    let kib: f64 = line.split_whitespace().nth(1).context("VmHWM's value")?.parse()?;
+    Ok(kib / 1024.0)
+}
+
+/// The origin's segment cache counters from `/metrics`, on one line.
+async fn cache_metrics(http: &reqwest::Client, base: &str) -> Result<String> {
+    let text = http.get(format!("{base}/metrics")).send().await?.error_for_status()?.text().await?;
+    let wanted = ["hits_total", "misses_total", "evictions_total", "bytes", "capacity_bytes"];
+    let found = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("mirrorcast_origin_segment_cache_"))
+        .filter(|l| wanted.iter().any(|w| l.split(' ').next() == Some(*w)))
+        .collect::<Vec<_>>();
+    let storage = text.lines().find(|l| l.starts_with("mirrorcast_origin_upstream_requests_total "));
+    Ok(format!("{} {}", found.join(", "), storage.unwrap_or("")))
+}
+
+/// A `mirrorcast serve` (or `front`) child, stopped on drop; its log in the work folder.
 struct Origin {
     child: Child,
     base: String,
 }
 
 impl Origin {
-    fn start(tools: &Tools, env: &[(String, String)], dc: &str, dir: &Path) -> Result<Origin> {
+    fn start(tools: &Tools, env: &[(String, String)], dc: &str, dir: &Path, extra: &[&str]) -> Result<Origin> {
+        let mut args = vec!["serve", "--dc", dc];
+        args.extend_from_slice(extra);
+        Origin::spawn(tools, env, &args, dir, &format!("serve-{dc}"))
+    }
+
+    /// `mirrorcast front` in proxy mode before the origin at `origin`.
+    fn front(tools: &Tools, dir: &Path, origin: &str) -> Result<Origin> {
+        let origin = format!("f={origin}");
+        Origin::spawn(tools, &[], &["front", "--mode", "proxy", "--origin", &origin], dir, "front")
+    }
+
+    /// `mirrorcast <args> --listen <a free port>`, its stderr in `dir/<log>-<port>.log`.
+    fn spawn(tools: &Tools, env: &[(String, String)], args: &[&str], dir: &Path, log: &str) -> Result<Origin> {
         let port = free_port()?;
-        let log = std::fs::File::create(dir.join(format!("serve-{dc}.log")))?;
+        let log = std::fs::File::create(dir.join(format!("{log}-{port}.log")))?;
         let child = Command::new(&tools.mirrorcast)
-            .args(["serve", "--dc", dc, "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
             .current_dir(dir)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .context("start mirrorcast serve")?;
+            .with_context(|| format!("start mirrorcast {}", args[0]))?;
         Ok(Origin { child, base: format!("http://127.0.0.1:{port}") })
     }
 
     async fn ready(&self, http: &reqwest::Client) -> Result<()> {
+        self.answers(http, &format!("{}/healthz", self.base)).await
+    }
+
+    /// Once `url` answers 2xx (a front: once it proxies a segment).
+    async fn answers(&self, http: &reqwest::Client, url: &str) -> Result<()> {
         for _ in 0..200 {
-            if let Ok(r) = http.get(format!("{}/healthz", self.base)).send().await {
+            if let Ok(r) = http.get(url).send().await {
                 if r.status().is_success() {
                     return Ok(());
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!("mirrorcast serve at {} did not become healthy", self.base)
+        bail!("mirrorcast at {} did not answer {url}", self.base)
+    }
+
+    fn peak_rss_mib(&self) -> Result<f64> {
+        peak_rss_mib(self.child.id())
     }
 }
 

@@ -1,0 +1,410 @@
+//! The hot-segment cache against a store that counts its reads: a warm segment is not
+//! read again, concurrent misses are one read, a replaced blob is read again and never
+//! served stale, and the byte budget holds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http_body_util::BodyExt as _;
+use mirrorcast_core::catalog::{Catalog, CATALOG_CONTAINER};
+use mirrorcast_core::id::{AssetId, LocatorId};
+use mirrorcast_core::model::{Asset, AssetOptions};
+use mirrorcast_core::store::{
+    Access, AdaptiveLimit, BlobMeta, BlobStore, Capability, Condition, ContainerPolicies, CopySource, GetResult,
+    InMemoryStore, ListOptions, ListPage, Permissions, PutOptions, Result, SignedUrl, StoreIdentity, StoredPolicy,
+};
+use mirrorcast_media::fragment::Index;
+use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
+use tower::ServiceExt as _;
+
+use crate::{router, Origin, OriginConfig};
+
+/// A read: the blob's name and the range asked for.
+type Read = (String, Option<Range<u64>>);
+
+/// An in-memory store that counts the reads of media blobs (the records' container is not
+/// counted: the record cache is not under test) and makes each read take `delay`, so
+/// requests that miss together are still waiting when the others arrive.
+#[derive(Debug)]
+struct Counting {
+    inner: InMemoryStore,
+    delay: Duration,
+    /// (blob, range) → reads.
+    gets: Mutex<HashMap<Read, u32>>,
+    heads: Mutex<HashMap<String, u32>>,
+}
+
+impl Counting {
+    fn new(delay: Duration) -> Counting {
+        Counting { inner: InMemoryStore::new(), delay, gets: Mutex::default(), heads: Mutex::default() }
+    }
+
+    fn gets_of(&self, name: &str) -> Vec<(Option<Range<u64>>, u32)> {
+        let gets = self.gets.lock().unwrap();
+        gets.iter().filter(|((n, _), _)| n == name).map(|((_, r), c)| (r.clone(), *c)).collect()
+    }
+
+    fn reads_of(&self, name: &str) -> u32 {
+        self.gets_of(name).iter().map(|(_, c)| c).sum()
+    }
+
+    fn heads_of(&self, name: &str) -> u32 {
+        self.heads.lock().unwrap().get(name).copied().unwrap_or(0)
+    }
+}
+
+#[async_trait]
+impl BlobStore for Counting {
+    fn describe(&self) -> String {
+        "counting".into()
+    }
+    fn capability(&self) -> Capability {
+        self.inner.capability()
+    }
+    fn request_retries(&self) -> u64 {
+        self.inner.request_retries()
+    }
+    fn requests_sent(&self) -> u64 {
+        self.inner.requests_sent()
+    }
+    fn requests_by_operation(&self) -> BTreeMap<String, u64> {
+        self.inner.requests_by_operation()
+    }
+    fn endpoint(&self) -> Option<String> {
+        self.inner.endpoint()
+    }
+    fn identity(&self) -> Option<StoreIdentity> {
+        self.inner.identity()
+    }
+    fn adaptive_limit(&self) -> Option<Arc<AdaptiveLimit>> {
+        self.inner.adaptive_limit()
+    }
+    fn access(&self) -> Access {
+        self.inner.access()
+    }
+    async fn create_container(&self, c: &str) -> Result<bool> {
+        self.inner.create_container(c).await
+    }
+    async fn delete_container(&self, c: &str) -> Result<bool> {
+        self.inner.delete_container(c).await
+    }
+    async fn list_containers(&self, p: &str) -> Result<Vec<String>> {
+        self.inner.list_containers(p).await
+    }
+    async fn list_blobs(&self, c: &str, o: &ListOptions) -> Result<ListPage> {
+        self.inner.list_blobs(c, o).await
+    }
+    async fn head_blob(&self, c: &str, n: &str) -> Result<BlobMeta> {
+        if c != CATALOG_CONTAINER {
+            *self.heads.lock().unwrap().entry(n.to_owned()).or_default() += 1;
+        }
+        self.inner.head_blob(c, n).await
+    }
+    async fn get_blob(&self, c: &str, n: &str, r: Option<Range<u64>>) -> Result<GetResult> {
+        if c != CATALOG_CONTAINER {
+            *self.gets.lock().unwrap().entry((n.to_owned(), r.clone())).or_default() += 1;
+            tokio::time::sleep(self.delay).await;
+        }
+        self.inner.get_blob(c, n, r).await
+    }
+    async fn put_blob(&self, c: &str, n: &str, d: Bytes, o: &PutOptions) -> Result<String> {
+        self.inner.put_blob(c, n, d, o).await
+    }
+    async fn put_block(&self, c: &str, n: &str, id: &str, d: Bytes) -> Result<()> {
+        self.inner.put_block(c, n, id, d).await
+    }
+    async fn put_block_list(&self, c: &str, n: &str, ids: &[String], o: &PutOptions) -> Result<String> {
+        self.inner.put_block_list(c, n, ids, o).await
+    }
+    async fn set_metadata(&self, c: &str, n: &str, m: &BTreeMap<String, String>, k: &Condition) -> Result<String> {
+        self.inner.set_metadata(c, n, m, k).await
+    }
+    async fn delete_blob(&self, c: &str, n: &str, k: &Condition) -> Result<bool> {
+        self.inner.delete_blob(c, n, k).await
+    }
+    async fn signed_url(&self, c: &str, b: Option<&str>, p: Permissions, e: DateTime<Utc>) -> Result<SignedUrl> {
+        self.inner.signed_url(c, b, p, e).await
+    }
+    async fn scoped(&self, c: &str, p: Permissions, e: DateTime<Utc>) -> Result<Arc<dyn BlobStore>> {
+        self.inner.scoped(c, p, e).await
+    }
+    async fn copy_from_url(&self, c: &str, n: &str, s: &CopySource, o: &PutOptions) -> Result<String> {
+        self.inner.copy_from_url(c, n, s, o).await
+    }
+    async fn put_block_from_url(&self, c: &str, n: &str, id: &str, s: &CopySource, r: Range<u64>) -> Result<()> {
+        self.inner.put_block_from_url(c, n, id, s, r).await
+    }
+    async fn get_container_policies(&self, c: &str) -> Result<ContainerPolicies> {
+        self.inner.get_container_policies(c).await
+    }
+    async fn set_container_policies(&self, c: &str, p: &[StoredPolicy], v: Option<&str>) -> Result<String> {
+        self.inner.set_container_policies(c, p, v).await
+    }
+    async fn signed_url_for_policy(&self, c: &str, b: Option<&str>, id: &str) -> Result<SignedUrl> {
+        self.inner.signed_url_for_policy(c, b, id).await
+    }
+    async fn scoped_for_policy(&self, c: &str, id: &str) -> Result<Arc<dyn BlobStore>> {
+        self.inner.scoped_for_policy(c, id).await
+    }
+}
+
+const CLIP: &str = "clip.mp4";
+const VIDEO_BITRATE: u64 = 600_000;
+const AUDIO_BITRATE: u64 = 128_000;
+
+/// One asset (`clip.mp4` and `clip.ism`) published by an origin locator in a counting store.
+struct Published {
+    store: Arc<Counting>,
+    catalog: Catalog,
+    container: String,
+    asset: AssetId,
+    /// `/<locator>/`.
+    base: String,
+}
+
+/// A 5 s ffmpeg clip of `size`, its bytes and index.
+fn clip(size: &str) -> (Bytes, Index) {
+    let dir = tempfile::tempdir().unwrap();
+    let index = crate::test_clip::clip(dir.path(), CLIP, size);
+    (Bytes::from(std::fs::read(dir.path().join(CLIP)).unwrap()), index)
+}
+
+async fn publish(bytes: Bytes, delay: Duration) -> Published {
+    let store = Arc::new(Counting::new(delay));
+    let catalog = Catalog::new(store.clone());
+    let asset = Asset::new("a", AssetOptions::None);
+    catalog.create_asset(&asset).await.unwrap();
+    let track = |kind, id, bitrate, name: &str| IsmTrack {
+        kind,
+        src: CLIP.into(),
+        system_bitrate: bitrate,
+        track_id: id,
+        track_name: Some(name.into()),
+        language: None,
+    };
+    let ism = ServerManifest {
+        title: None,
+        client_manifest: None,
+        tracks: vec![
+            track(TrackKind::Video, 1, VIDEO_BITRATE, "video"),
+            track(TrackKind::Audio, 2, AUDIO_BITRATE, "audio"),
+        ],
+    };
+    let put = PutOptions::default();
+    store.put_blob(&asset.container, "clip.ism", Bytes::from(ism.to_xml()), &put).await.unwrap();
+    store.put_blob(&asset.container, CLIP, bytes, &put).await.unwrap();
+    catalog.regenerate_files(&asset.id).await.unwrap();
+    let start = Utc::now() - chrono::Duration::minutes(1);
+    let expiry = Utc::now() + chrono::Duration::hours(1);
+    let locator = catalog.create_origin_locator(&asset.id, LocatorId::new(), start, expiry, "").await.unwrap();
+    Published { store, catalog, container: asset.container, asset: asset.id, base: format!("/{}/", locator.id.guid()) }
+}
+
+impl Published {
+    fn origin(&self, cache_bytes: u64, revalidate: Duration) -> (axum::Router, Arc<Origin>) {
+        let config =
+            OriginConfig { segment_cache_bytes: cache_bytes, segment_revalidate: revalidate, ..Default::default() };
+        let origin = Origin::new(self.store.clone(), config);
+        (router(origin.clone()), origin)
+    }
+
+    /// Every CMAF segment of the clip's video and audio tracks (`index`).
+    fn segments(&self, index: &Index) -> Vec<String> {
+        let mut out = Vec::new();
+        for (handler, stream, bitrate) in [("vide", "video", VIDEO_BITRATE), ("soun", "audio", AUDIO_BITRATE)] {
+            for f in &index.by_handler(handler).unwrap().fragments {
+                let at = format!("{}clip.ism/QualityLevels({bitrate})/Fragments({stream}={}", self.base, f.start);
+                out.push(format!("{at},format=m3u8-cmaf)"));
+            }
+        }
+        out
+    }
+
+    /// [`Self::segments`], and the first video fragment as Smooth and as MPEG-TS.
+    fn all_formats(&self, index: &Index) -> Vec<String> {
+        let first = index.by_handler("vide").unwrap().fragments[0].start;
+        let at = format!("{}clip.ism/QualityLevels({VIDEO_BITRATE})/Fragments(video={first}", self.base);
+        let mut out = self.segments(index);
+        out.extend([format!("{at})"), format!("{at},format=m3u8-aapl)")]);
+        out
+    }
+
+    async fn replace(&self, bytes: Bytes) {
+        self.store.put_blob(&self.container, CLIP, bytes, &PutOptions::default()).await.unwrap();
+        self.catalog.regenerate_files(&self.asset).await.unwrap();
+    }
+}
+
+async fn get(app: &axum::Router, path: &str, range: Option<&str>) -> (StatusCode, Bytes) {
+    let mut request = Request::get(path);
+    if let Some(r) = range {
+        request = request.header("range", r);
+    }
+    let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.expect("the router answers");
+    let status = response.status();
+    (status, response.into_body().collect().await.expect("a body").to_bytes())
+}
+
+/// What an origin without a cache serves for each path (read from the same store, not counted after).
+async fn reference(p: &Published, paths: &[String]) -> Vec<Bytes> {
+    let (app, _) = p.origin(0, Duration::ZERO);
+    let mut out = Vec::new();
+    for path in paths {
+        let (status, body) = get(&app, path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        out.push(body);
+    }
+    p.store.gets.lock().unwrap().clear();
+    p.store.heads.lock().unwrap().clear();
+    out
+}
+
+fn metric(origin: &Origin, name: &str) -> u64 {
+    let text = origin.metrics.render();
+    let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} in {text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// 100 viewers start the same asset at once and make 1,000 segment requests between them:
+/// each distinct range of the rendition is read from storage once (the first viewers' misses
+/// wait for one read), and every response is the segment an uncached origin serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hot_assets_segments_are_read_once_however_many_viewers_ask_at_once() {
+    let (bytes, index) = clip("320x180");
+    let p = publish(bytes, Duration::from_millis(30)).await;
+    let paths = p.segments(&index);
+    let expected = reference(&p, &paths).await;
+    let (app, origin) = p.origin(64 * 1024 * 1024, Duration::from_secs(60));
+
+    let viewers: Vec<_> = (0..100)
+        .map(|v| {
+            let (app, paths, expected) = (app.clone(), paths.clone(), expected.clone());
+            tokio::spawn(async move {
+                for i in 0..10 {
+                    let at = (v + i) % paths.len();
+                    let (status, body) = get(&app, &paths[at], None).await;
+                    assert_eq!(status, StatusCode::OK, "{}", paths[at]);
+                    assert!(body == expected[at], "{}: not the segment an uncached origin serves", paths[at]);
+                }
+            })
+        })
+        .collect();
+    for v in viewers {
+        v.await.expect("a viewer");
+    }
+
+    // Each distinct range once: the segments', and the moov's (the index, built once).
+    let reads = p.store.gets_of(CLIP);
+    let twice: Vec<_> = reads.iter().filter(|(_, n)| *n > 1).collect();
+    assert!(twice.is_empty(), "ranges read more than once: {twice:?}");
+    assert!(reads.len() <= paths.len() + 3, "{} reads for {} distinct segments", reads.len(), paths.len());
+    // The index's own HEAD (its size); no hit asked storage again within the interval.
+    assert_eq!(p.store.heads_of(CLIP), 1, "versions confirmed by the reads themselves");
+    let hits = metric(&origin, "mirrorcast_origin_segment_cache_hits_total");
+    let misses = metric(&origin, "mirrorcast_origin_segment_cache_misses_total");
+    assert_eq!((hits + misses, misses), (1000, paths.len() as u64), "one miss per distinct segment");
+}
+
+/// A replaced rendition (new ETag) is read again at once when versions are confirmed on every
+/// request, and after the interval otherwise: never the old bytes once storage said so.
+#[tokio::test]
+async fn a_replaced_rendition_is_read_again_and_never_served_stale() {
+    let ((old_bytes, old_index), (new_bytes, new_index)) = (clip("320x180"), clip("160x90"));
+    let p = publish(old_bytes, Duration::ZERO).await;
+    let paths = p.all_formats(&old_index);
+    assert_eq!(paths, p.all_formats(&new_index), "the same segment times in both clips");
+    let (app, _) = p.origin(64 * 1024 * 1024, Duration::ZERO);
+    let (slow, _) = p.origin(64 * 1024 * 1024, Duration::from_millis(300));
+    let old = reference(&p, &paths).await;
+    for path in &paths {
+        assert_eq!(get(&app, path, None).await.0, StatusCode::OK);
+        assert_eq!(get(&slow, path, None).await.0, StatusCode::OK);
+    }
+    let warm = p.store.reads_of(CLIP);
+    assert_eq!(get(&app, &paths[0], None).await.1, old[0], "warm");
+    assert_eq!(p.store.reads_of(CLIP), warm, "a warm segment is not read again");
+
+    p.replace(new_bytes).await;
+    let new = reference(&p, &paths).await;
+    assert_ne!(new[0], old[0]);
+    for (i, path) in paths.iter().enumerate() {
+        let (status, body) = get(&app, path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(body == new[i], "{path}: the replaced rendition's bytes were served");
+    }
+
+    // Confirmed every 300 ms: the new bytes once the interval has passed.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for (i, path) in paths.iter().enumerate() {
+        let (status, body) = get(&slow, path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(body == new[i], "{path}: stale past the revalidation interval");
+    }
+}
+
+/// The cache never holds more than its budget, and a segment larger than the whole budget is
+/// served (the right bytes) but not kept: asked again, it is read again.
+#[tokio::test]
+async fn the_byte_budget_holds_and_a_segment_larger_than_it_is_served_not_kept() {
+    let (bytes, index) = clip("320x180");
+    let p = publish(bytes, Duration::ZERO).await;
+    let paths = p.segments(&index);
+    let expected = reference(&p, &paths).await;
+    let largest = expected.iter().map(Bytes::len).max().unwrap() as u64;
+    let budget = largest + largest / 2;
+    let (app, origin) = p.origin(budget, Duration::from_secs(60));
+    for round in 0..3 {
+        for (i, path) in paths.iter().enumerate() {
+            let (status, body) = get(&app, path, None).await;
+            assert_eq!((status, body == expected[i]), (StatusCode::OK, true), "{path}, round {round}");
+            let held = metric(&origin, "mirrorcast_origin_segment_cache_bytes");
+            assert!(held <= budget, "{held} bytes held, over the {budget}-byte budget");
+        }
+    }
+    assert!(metric(&origin, "mirrorcast_origin_segment_cache_evictions_total") > 0, "the budget made room");
+
+    let big = expected.iter().position(|b| b.len() as u64 == largest).unwrap();
+    let (tiny, origin) = p.origin(1024, Duration::from_secs(60));
+    let before = p.store.reads_of(CLIP);
+    for _ in 0..2 {
+        let (status, body) = get(&tiny, &paths[big], None).await;
+        assert_eq!((status, body == expected[big]), (StatusCode::OK, true));
+    }
+    assert_eq!(metric(&origin, "mirrorcast_origin_segment_cache_bytes"), 0, "nothing kept");
+    assert!(p.store.reads_of(CLIP) - before >= 2, "read on each request, since it cannot be kept");
+}
+
+/// Ranged reads of a stored file: concurrent requests of one range are one read, a warm range
+/// is not read again, and the file replaced is served new once its version is confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ranges_of_a_stored_file_are_read_once_and_a_replaced_file_is_read_again() {
+    let (bytes, _) = clip("320x180");
+    let (replacement, _) = clip("160x90");
+    let p = publish(bytes.clone(), Duration::from_millis(30)).await;
+    let (app, _) = p.origin(64 * 1024 * 1024, Duration::ZERO);
+    let path = format!("{}{CLIP}", p.base);
+    let asks: Vec<_> = (0..50)
+        .map(|_| {
+            let (app, path) = (app.clone(), path.clone());
+            tokio::spawn(async move { get(&app, &path, Some("bytes=100-1099")).await })
+        })
+        .collect();
+    for ask in asks {
+        let (status, body) = ask.await.unwrap();
+        assert_eq!((status, &body[..]), (StatusCode::PARTIAL_CONTENT, &bytes[100..1100]));
+    }
+    assert_eq!(p.store.gets_of(CLIP), vec![(Some(100..1100), 1)], "50 concurrent requests, one read");
+    assert_eq!(get(&app, &path, Some("bytes=100-1099")).await.1, bytes.slice(100..1100));
+    assert_eq!(p.store.reads_of(CLIP), 1, "warm: not read again");
+
+    p.replace(replacement.clone()).await;
+    let (status, body) = get(&app, &path, Some("bytes=100-1099")).await;
+    assert_eq!((status, body), (StatusCode::PARTIAL_CONTENT, replacement.slice(100..1100)), "the new file's bytes");
+}
