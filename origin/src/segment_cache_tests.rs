@@ -300,8 +300,16 @@ async fn a_hot_assets_segments_are_read_once_however_many_viewers_ask_at_once() 
         v.await.expect("a viewer");
     }
 
-    // Each distinct range once: the segments', and the moov's (the index, built once).
-    let reads = p.store.gets_of(CLIP);
+    // Each distinct range once: the segments', and the moov's (the index, built once). The
+    // captions scan of the video's first samples is the one other read (once per `.ism` build,
+    // not through the segment cache): it may be the first segment's range.
+    let mut reads = p.store.gets_of(CLIP);
+    let video = index.tracks.iter().find(|t| t.info.avc.is_some()).expect("a video track");
+    if let Some(scan) = mirrorcast_media::captions::scan_range(video) {
+        if let Some((_, n)) = reads.iter_mut().find(|(r, _)| r.as_ref() == Some(&scan)) {
+            *n -= 1;
+        }
+    }
     let twice: Vec<_> = reads.iter().filter(|(_, n)| *n > 1).collect();
     assert!(twice.is_empty(), "ranges read more than once: {twice:?}");
     assert!(reads.len() <= paths.len() + 3, "{} reads for {} distinct segments", reads.len(), paths.len());
