@@ -61,6 +61,15 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = retry_budget)]
     pub retry_for: std::time::Duration,
 
+    /// More log lines on stderr: -v info, -vv debug, -vvv trace (RUST_LOG, when set, decides instead).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Quieter stderr: logs at error level only (no warnings, no access logs) and no progress lines;
+    /// results still go to stdout, and errors to stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -99,6 +108,9 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Route viewers to the first healthy origin (priority failover with health probes), proxying or redirecting.
     Front(FrontArgs),
+    /// Write shell completions and man pages into a folder (what `cargo xtask dist` packages).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
     /// Rehearse a failover: stream a locator's HLS and DASH through a front at a player's pace,
     /// run a kill command mid-stream, and report what the viewer saw (exit 0: missed nothing).
     Drill(DrillArgs),
@@ -309,6 +321,7 @@ pub(crate) enum LocatorCommand {
     Create {
         #[command(flatten)]
         dc: Dc,
+        /// The asset: its id (nb:cid:UUID:…), GUID or container name.
         asset: String,
         /// origin (streaming, read-only) or sas.
         #[arg(long = "type", default_value = "origin")]
@@ -326,7 +339,8 @@ pub(crate) enum LocatorCommand {
         #[arg(long, value_name = "MINUTES", hide = true, conflicts_with = "backdate", allow_negative_numbers = true,
               value_parser = clap::value_parser!(i64).range(0..=1440))]
         backdate_minutes: Option<i64>,
-        /// Permissions of a SAS locator (letters of racwdl).
+        /// Permissions of a SAS locator: letters of racwdl (`rl`), words (`read,list`) or Media
+        /// Services' bits (`9`: Read 1 + List 8).
         #[arg(long, default_value = "rl")]
         permissions: String,
         /// Print a SAS locator's URL with its signature (otherwise redacted).
@@ -378,9 +392,6 @@ pub(crate) struct DemoArgs {
     /// Exit after the summary, also on a terminal (off a terminal the demo always does).
     #[arg(long, conflicts_with = "keep_running")]
     pub exit: bool,
-    /// Show the origins' and the front's access logs and health changes.
-    #[arg(short, long)]
-    pub verbose: bool,
     /// The page's players: a folder with hls.js/ and dashjs/ (default: tools/players/node_modules
     /// of this source tree, which `cargo xtask setup` installs).
     #[arg(long, value_name = "DIR")]
@@ -399,7 +410,7 @@ pub(crate) struct Pair {
     /// An asset (repeatable): id, GUID or container name.
     #[arg(long = "asset", required_unless_present = "all", conflicts_with = "all")]
     pub assets: Vec<String>,
-    /// Every asset of the source (verify also reports assets only B has).
+    /// Every asset of the source.
     #[arg(long)]
     pub all: bool,
 }
@@ -498,6 +509,7 @@ impl Caps {
 
 #[derive(Debug, Args)]
 #[command(mut_arg("assets", |a| a.required_unless_present_any(["all", "http"])))]
+#[command(mut_arg("all", |a| a.help("Every asset of the source; also reports the assets only the target has")))]
 pub(crate) struct VerifyArgs {
     #[command(flatten)]
     pub pair: Pair,
@@ -524,6 +536,13 @@ pub(crate) struct VerifyArgs {
     /// Assets checked at once (with --deep each hashes up to 8 blobs at once).
     #[arg(long, default_value_t = mirrorcast_verify::DEFAULT_PARALLEL, allow_negative_numbers = true, value_parser = in_flight())]
     pub parallel: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GenerateArgs {
+    /// The folder: completions/ (bash, zsh, fish, PowerShell, elvish) and man/ (one page per command) go in it.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -27,8 +27,9 @@ async fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     // The demo's summary and page line stay readable: its servers' logs only with -v.
-    let quiet_servers = matches!(&cli.command, args::Command::Demo(demo) if !demo.verbose);
-    init_tracing(quiet_servers);
+    let quiet_servers = matches!(&cli.command, args::Command::Demo(_)) && cli.verbose == 0;
+    progress::set_quiet(cli.quiet);
+    init_tracing(quiet_servers, cli.verbose, cli.quiet);
     match commands::run(cli).await {
         Ok(code) if code == ExitCode::SUCCESS && output::stdout_failed() => ExitCode::from(exit::FAILURE),
         Ok(code) => code,
@@ -60,14 +61,40 @@ fn usage_error(e: clap::Error) -> ExitCode {
     }
 }
 
-fn init_tracing(quiet_servers: bool) {
-    use tracing_subscriber::EnvFilter;
-    let default = if quiet_servers {
-        "warn,mirrorcast_front=error,mirrorcast_origin::access=off,mirrorcast_front::access=off"
-    } else {
-        "warn,mirrorcast_origin::access=info,mirrorcast_front::access=info"
+/// The log filter: RUST_LOG when set, else from -q / -v (the house's crates; dependencies stay at warn).
+fn log_filter(quiet_servers: bool, verbose: u8, quiet: bool) -> String {
+    let ours = [
+        "mirrorcast",
+        "mirrorcast_core",
+        "mirrorcast_origin",
+        "mirrorcast_front",
+        "mirrorcast_http",
+        "mirrorcast_store",
+        "mirrorcast_azure_blob",
+        "mirrorcast_verify",
+        "mirrorcast_encode",
+        "mirrorcast_drill",
+        "mirrorcast_media",
+        "mirrorcast_plugin",
+        "mirrorcast_object_store",
+    ];
+    let level = match (quiet, verbose) {
+        (true, _) => return "error".to_owned(),
+        (_, 0) if quiet_servers => {
+            return "warn,mirrorcast_front=error,mirrorcast_origin::access=off,mirrorcast_front::access=off".to_owned()
+        }
+        (_, 0) => return "warn,mirrorcast_origin::access=info,mirrorcast_front::access=info".to_owned(),
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        _ => "trace",
     };
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    std::iter::once("warn".to_owned()).chain(ours.iter().map(|c| format!("{c}={level}"))).collect::<Vec<_>>().join(",")
+}
+
+fn init_tracing(quiet_servers: bool, verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(log_filter(quiet_servers, verbose, quiet)));
     // Colour codes only on a terminal: a log file or journald gets plain lines (NO_COLOR honoured too).
     use std::io::IsTerminal;
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();

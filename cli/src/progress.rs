@@ -21,9 +21,17 @@ pub(crate) enum Mode {
     Silent,
 }
 
+/// `-q`: no progress, whatever the command asks.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set once by `main` from `-q`.
+pub(crate) fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
 impl Mode {
     pub(crate) fn detect(quiet: bool) -> Self {
-        if quiet {
+        if quiet || QUIET.load(std::sync::atomic::Ordering::Relaxed) {
             Mode::Silent
         } else if std::io::stderr().is_terminal() {
             Mode::Bar

@@ -23,6 +23,7 @@ mod filters;
 mod fragmented;
 mod front;
 mod front_hostile;
+mod generate;
 mod help;
 mod hls_ts;
 mod iframes;

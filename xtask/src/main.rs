@@ -45,16 +45,32 @@ fn main() -> Result<()> {
             setup(&root)?;
             bench::run(&root, &args[1..])
         }
+        Some("dist") => dist(&root),
         Some("drill") => {
             setup(&root)?;
             let extra: Vec<String> = args[1..].iter().filter(|a| *a != "--").cloned().collect();
             drill::run(&root, &extra)
         }
         _ => {
-            eprintln!("usage: cargo xtask <setup|tidy|test|ci|demo|bench|drill>");
+            eprintln!("usage: cargo xtask <setup|tidy|test|ci|demo|bench|drill|dist>");
             std::process::exit(2);
         }
     }
+}
+
+/// The release binary with its shell completions and man pages, in target/dist: bin/mirrorcast,
+/// completions/ (bash, zsh, fish, PowerShell, elvish), man/ (one page per command), made by the
+/// binary itself from its clap definitions (`mirrorcast generate`).
+fn dist(root: &Path) -> Result<()> {
+    run(Command::new("cargo").args(["build", "--release", "-p", "mirrorcast"]))?;
+    let dist = root.join("target/dist");
+    let _ = std::fs::remove_dir_all(&dist);
+    std::fs::create_dir_all(dist.join("bin"))?;
+    let built = root.join("target/release/mirrorcast");
+    std::fs::copy(&built, dist.join("bin/mirrorcast")).with_context(|| format!("copying {}", built.display()))?;
+    run(Command::new(dist.join("bin/mirrorcast")).arg("generate").arg("--out").arg(&dist))?;
+    eprintln!("xtask: {} holds bin/, completions/ and man/", dist.display());
+    Ok(())
 }
 
 fn root() -> PathBuf {

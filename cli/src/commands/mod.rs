@@ -8,6 +8,7 @@ mod drill;
 mod encode;
 mod filter;
 mod front;
+mod generate;
 mod import;
 mod job;
 mod lag;
@@ -49,6 +50,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve::run(&ctx, a).await,
         Command::Front(a) => front::run(&ctx, a).await,
         Command::Drill(a) => drill::run(&ctx, a).await,
+        Command::Generate(a) => generate::run(&a.out),
         Command::ContentKey(c) => protection::content_key(&ctx, c).await,
         Command::ContentKeyPolicy(c) => protection::content_key_policy(&ctx, c).await,
         Command::StreamingPolicy(c) => protection::streaming_policy(&ctx, c).await,
