@@ -201,6 +201,21 @@ pub(crate) struct ServeArgs {
     /// cache off (default: an eighth of the machine's memory, at most 1GiB).
     #[arg(long, value_name = "SIZE")]
     pub cache_size: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); SIGHUP reloads it and the key
+    /// without dropping a connection (and no longer stops the server).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Answer only requests carrying this header with the value of an environment variable, as
+    /// NAME=env:VAR (e.g. X-Azure-FDID=env:FRONT_DOOR_ID): the CDN's shared secret, never on the
+    /// command line; others get 403 (/healthz answers anyone).
+    #[arg(long, value_name = "NAME=env:VAR")]
+    pub require_header: Option<String>,
+    /// Serve /metrics (and /healthz) on this address instead of the viewers' one, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -649,6 +664,13 @@ pub(crate) struct FrontArgs {
     /// Address to listen on (default: `listen` in mirrorcast.toml's [front], else 127.0.0.1:8000).
     #[arg(long)]
     pub listen: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); SIGHUP reloads it and the key
+    /// without dropping a connection (and no longer stops the front).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// An origin as NAME=URL, in priority order (repeatable; replaces `origins` of [front]).
     #[arg(long = "origin", value_name = "NAME=URL")]
     pub origins: Vec<String>,

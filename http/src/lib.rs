@@ -22,3 +22,5 @@ pub use panic::catch_panics;
 pub use range::Ranged;
 pub use shutdown::{Shutdown, ShutdownError, Signal};
 pub use stall::WRITE_STALL_LIMIT;
+/// The TLS acceptor [`serve_with_tls`] takes ([`tls::ReloadableCertificate::acceptor`] makes one).
+pub use tokio_rustls::TlsAcceptor;

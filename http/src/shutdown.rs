@@ -66,19 +66,35 @@ impl Shutdown {
     /// Starts watching (inside a Tokio runtime). From now on the three signals no longer
     /// end the process: the caller stops when [`Shutdown::requested`] completes.
     pub fn watch() -> Result<Shutdown, ShutdownError> {
+        Self::watching(true)
+    }
+
+    /// [`Shutdown::watch`] without SIGHUP, which the caller gives another meaning (a server
+    /// reloading its TLS certificate).
+    pub fn watch_stops_only() -> Result<Shutdown, ShutdownError> {
+        Self::watching(false)
+    }
+
+    fn watching(hangup_stops: bool) -> Result<Shutdown, ShutdownError> {
         let listen = |kind: SignalKind, name: &'static str| {
             signal(kind).map_err(|source| ShutdownError { signal: name, source })
         };
         let mut interrupt = listen(SignalKind::interrupt(), "Ctrl-C")?;
         let mut terminate = listen(SignalKind::terminate(), "SIGTERM")?;
-        let mut hangup = listen(SignalKind::hangup(), "SIGHUP")?;
+        let mut hangup = match hangup_stops {
+            true => Some(listen(SignalKind::hangup(), "SIGHUP")?),
+            false => None,
+        };
         let (tell, received) = watch::channel(Received::default());
         tokio::spawn(async move {
             loop {
                 let signal = tokio::select! {
                     Some(()) = interrupt.recv() => Signal::Interrupt,
                     Some(()) = terminate.recv() => Signal::Terminate,
-                    Some(()) = hangup.recv() => Signal::Hangup,
+                    Some(()) = async { match hangup.as_mut() {
+                        Some(h) => h.recv().await,
+                        None => std::future::pending().await,
+                    } } => Signal::Hangup,
                     // Every handle is gone: nobody is left to stop (the signals stay caught).
                     () = tell.closed() => return,
                     else => return,

@@ -54,7 +54,7 @@ pub mod validators;
 pub use mirrorcast_core::streaming::ORIGIN_HEADER;
 /// `mirrorcast serve --max-connections`' default (the accept loop is [`mirrorcast_http`]'s).
 pub use mirrorcast_http::DEFAULT_MAX_CONNECTIONS;
-pub use origin::{Origin, OriginConfig};
-pub use router::router;
+pub use origin::{Origin, OriginConfig, RequiredHeader};
+pub use router::{metrics_router, router};
 /// `mirrorcast serve --cache-size`' default, from the machine's memory.
 pub use segment_cache::default_cache_bytes;

@@ -41,6 +41,38 @@ pub struct OriginConfig {
     /// A blob kept in the segment cache is confirmed by storage at most this often: a replaced
     /// blob is served new within it (zero: confirmed on every request).
     pub segment_revalidate: Duration,
+    /// A header every request must carry with this value (a CDN's shared secret, as Front Door's
+    /// `X-Azure-FDID`), else 403 with no media; `/healthz` is exempt (probes carry none).
+    pub required_header: Option<RequiredHeader>,
+    /// Whether `/metrics` is on the viewers' listener (false: only on [`crate::metrics_router`]'s).
+    pub metrics_on_main: bool,
+}
+
+/// A header name and the value requests must carry in it; the value never in `Debug`.
+#[derive(Clone)]
+pub struct RequiredHeader {
+    /// The header.
+    pub name: axum::http::HeaderName,
+    /// Its value, compared in constant time.
+    pub value: Vec<u8>,
+}
+
+impl std::fmt::Debug for RequiredHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequiredHeader").field("name", &self.name).field("value", &"<redacted>").finish()
+    }
+}
+
+impl RequiredHeader {
+    /// Whether `given` is the value, in time that does not depend on where they differ.
+    pub fn matches(&self, given: Option<&[u8]>) -> bool {
+        let Some(given) = given else { return false };
+        let mut differ = u8::from(given.len() != self.value.len());
+        for (i, want) in self.value.iter().enumerate() {
+            differ |= want ^ given.get(i).copied().unwrap_or(!want);
+        }
+        differ == 0
+    }
 }
 
 impl Default for OriginConfig {
@@ -52,6 +84,8 @@ impl Default for OriginConfig {
             name: None,
             segment_cache_bytes: crate::segment_cache::default_cache_bytes(),
             segment_revalidate: crate::segment_cache::REVALIDATE,
+            required_header: None,
+            metrics_on_main: true,
         }
     }
 }

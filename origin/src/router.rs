@@ -126,13 +126,34 @@ pub fn router(origin: Arc<Origin>) -> Router {
         .map_request(with_body)
         .layer(cors)
         .layer(catch_panics());
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+    let required =
+        origin.config.required_header.is_some().then(|| middleware::from_fn_with_state(origin.clone(), require_header));
+    let mut routes = Router::new().route("/healthz", get(healthz));
+    if origin.config.metrics_on_main {
+        routes = routes.route("/metrics", get(metrics));
+    }
+    routes
         .fallback(stream)
+        .layer(tower::ServiceBuilder::new().option_layer(required))
         .layer(inner)
         .layer(outer)
         .with_state(origin)
+}
+
+/// `/metrics` and `/healthz` alone, for a listener that never faces viewers (`--metrics-listen`).
+pub fn metrics_router(origin: Arc<Origin>) -> Router {
+    Router::new().route("/metrics", get(metrics)).route("/healthz", get(healthz)).with_state(origin)
+}
+
+/// Requests without the CDN's shared secret get 403 and no media; `/healthz` answers anyone.
+async fn require_header(State(origin): State<Arc<Origin>>, request: Request, next: Next) -> Response {
+    let Some(required) = &origin.config.required_header else { return next.run(request).await };
+    if request.uri().path() == "/healthz"
+        || required.matches(request.headers().get(&required.name).map(|v| v.as_bytes()))
+    {
+        return next.run(request).await;
+    }
+    (StatusCode::FORBIDDEN, "forbidden: this origin answers its CDN only\n").into_response()
 }
 
 /// The request with its (size-limited) body as the routes take it.

@@ -45,6 +45,7 @@ mod segment_cache;
 mod self_target;
 mod serve;
 mod serve_hostile;
+mod serve_tls;
 mod smooth;
 mod subtitles;
 mod verify;

@@ -15,6 +15,36 @@ pub(crate) struct Serve {
     pub upstream_timeout: Duration,
     pub max_connections: usize,
     pub cache_bytes: u64,
+    /// `--tls-cert` and `--tls-key`.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// `--require-header`, its value read from the environment.
+    pub required_header: Option<mirrorcast_origin::RequiredHeader>,
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+/// `--require-header NAME=env:VAR`: the header's name checked, its value read from VAR (never
+/// taken from the command line, where `ps` shows it).
+fn required_header(spec: &str) -> anyhow::Result<mirrorcast_origin::RequiredHeader> {
+    // The part after '=' is never echoed: given by mistake, it is the secret itself.
+    let shown = spec.split_once('=').map_or(spec, |(name, _)| name);
+    let bad = |why: &str| {
+        Error::invalid_input(format!(
+            "--require-header '{shown}=…': {why} (give NAME=env:VAR, e.g. X-Azure-FDID=env:FRONT_DOOR_ID)"
+        ))
+    };
+    let (name, source) = spec.split_once('=').ok_or_else(|| bad("no '='"))?;
+    let name = axum::http::HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| bad("not a header name"))?;
+    let var = source.strip_prefix("env:").ok_or_else(|| bad("the value must come from an environment variable"))?;
+    let value = std::env::var(var).map_err(|_| {
+        Error::invalid_input(format!("--require-header: the environment variable {var} is not set (or not UTF-8)"))
+    })?;
+    if value.len() < 8 || axum::http::HeaderValue::from_str(&value).is_err() {
+        return Err(Error::invalid_input(format!(
+            "--require-header: {var} must hold at least 8 characters that a header may carry"
+        ))
+        .into());
+    }
+    Ok(mirrorcast_origin::RequiredHeader { name, value: value.into_bytes() })
 }
 
 impl ServeArgs {
@@ -46,6 +76,9 @@ impl ServeArgs {
             upstream_timeout,
             max_connections: self.max_connections,
             cache_bytes,
+            tls: self.tls_cert.zip(self.tls_key),
+            required_header: self.require_header.as_deref().map(required_header).transpose()?,
+            metrics_listen: self.metrics_listen,
         })
     }
 }

@@ -1,10 +1,12 @@
-//! `mirrorcast serve --dc NAME [--listen ADDR]`: the data center's origin, until Ctrl-C, SIGTERM or SIGHUP.
+//! `mirrorcast serve --dc NAME [--listen ADDR]`: the data center's origin, until Ctrl-C, SIGTERM or
+//! SIGHUP (with --tls-cert, SIGHUP reloads the certificate instead).
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use mirrorcast_core::Error;
-use mirrorcast_http::{access_log, serve, ConnectionLimits, Shutdown};
+use mirrorcast_http::tls::ReloadableCertificate;
+use mirrorcast_http::{access_log, serve, serve_with_tls, ConnectionLimits, Shutdown, TlsAcceptor};
 use mirrorcast_origin::{router, Origin, OriginConfig};
 
 use crate::args::ServeArgs;
@@ -29,11 +31,60 @@ pub(crate) async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<Ex
         ..Default::default()
     };
     let limits = ConnectionLimits { max_connections: args.max_connections, ..Default::default() };
+    let config = OriginConfig {
+        required_header: args.required_header,
+        metrics_on_main: args.metrics_listen.is_none(),
+        ..config
+    };
     let origin = Origin::new(dc.store.clone(), config);
-    errln!("mirrorcast: serving data center '{}' at http://{bound}", dc.name);
-    let shutdown = Shutdown::watch()?;
-    serve(listener, router(origin), limits, stopped(shutdown), access_log::flush).await.context("serving")?;
+    let (acceptor, shutdown) = tls_and_shutdown(args.tls.as_ref())?;
+    if let Some(metrics_addr) = args.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(metrics_addr)
+            .await
+            .map_err(|e| Error::invalid_input(format!("--metrics-listen: cannot listen on {metrics_addr}: {e}")))?;
+        let at = metrics.local_addr().context("the metrics address")?;
+        errln!("mirrorcast: /metrics of data center '{}' on http://{at}", dc.name);
+        let app = mirrorcast_origin::metrics_router(origin.clone());
+        tokio::spawn(serve(metrics, app, ConnectionLimits::default(), stopped(shutdown.clone()), || {}));
+    }
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    errln!("mirrorcast: serving data center '{}' at {scheme}://{bound}", dc.name);
+    serve_with_tls(listener, router(origin), limits, acceptor, stopped(shutdown), access_log::flush)
+        .await
+        .context("serving")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// An HTTPS server's acceptor (`tls`: certificate and key files) and its stop signals: with a
+/// certificate, SIGHUP reloads it instead of stopping the server (`serve` and `front`).
+pub(super) fn tls_and_shutdown(
+    tls: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+) -> anyhow::Result<(Option<TlsAcceptor>, Shutdown)> {
+    match tls {
+        Some((cert, key)) => {
+            let certificate =
+                ReloadableCertificate::load(cert, key).map_err(|e| Error::invalid_input(e.to_string()))?;
+            let shutdown = Shutdown::watch_stops_only()?;
+            reload_on_hangup(certificate.clone())?;
+            Ok((Some(certificate.acceptor()), shutdown))
+        }
+        None => Ok((None, Shutdown::watch()?)),
+    }
+}
+
+/// Each SIGHUP reads the certificate files again; a bad file keeps the old certificate (said on stderr).
+fn reload_on_hangup(certificate: std::sync::Arc<ReloadableCertificate>) -> anyhow::Result<()> {
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("watching SIGHUP for certificate reloads")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match certificate.reload() {
+                Ok(()) => errln!("mirrorcast: SIGHUP: TLS certificate reloaded"),
+                Err(e) => errln!("mirrorcast: SIGHUP: {e}; the previous certificate stays"),
+            }
+        }
+    });
+    Ok(())
 }
 
 /// The first stop signal (also ends `front`).
