@@ -561,19 +561,10 @@ pub(crate) struct GenerateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("all", |a| a.help("Every asset of the source (and a count of those only the target has)")))]
 pub(crate) struct LagArgs {
-    /// The source data center (A).
-    #[arg(long)]
-    pub from: String,
-    /// The target data center (B).
-    #[arg(long)]
-    pub to: String,
-    /// An asset (repeatable): id, GUID or container name.
-    #[arg(long = "asset", required_unless_present = "all", conflicts_with = "all")]
-    pub assets: Vec<String>,
-    /// Every asset of the source (and a count of those only B has).
-    #[arg(long)]
-    pub all: bool,
+    #[command(flatten)]
+    pub pair: Pair,
     /// text (the default), json, or prometheus (the text exposition format, for a textfile collector);
     /// `--json` is `--format json`.
     #[arg(long, value_parser = ["text", "json", "prometheus"])]

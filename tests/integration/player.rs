@@ -67,15 +67,27 @@ pub(crate) async fn serve_page() -> String {
 
 /// Runs tools/players/play.mjs on the page for `url` until playback passes `seconds`; the page's JSON report.
 pub(crate) async fn play_in_chromium(page: &str, kind: &str, url: &str, seconds: u32) -> serde_json::Value {
+    play_in_chromium_at_home(page, kind, url, seconds, None).await
+}
+
+/// [`play_in_chromium`] with Chromium's HOME set to `home`: its NSS database
+/// (`home/.pki/nssdb`) decides which certificates an HTTPS stream may present.
+pub(crate) async fn play_in_chromium_at_home(
+    page: &str,
+    kind: &str,
+    url: &str,
+    seconds: u32,
+    home: Option<&Path>,
+) -> serde_json::Value {
     // The stream URL has no `&` or `+`; escaping `/ ? # % space` keeps it one query value.
     let src = mirrorcast_core::streaming::encode_segment(url);
     let page_url = format!("{page}/player.html?kind={kind}&seconds={seconds}&src={src}");
-    let out = tokio::process::Command::new("node")
-        .arg(players_dir().join("play.mjs"))
-        .args([&page_url, "60000"])
-        .output()
-        .await
-        .expect("node is needed (Node.js 18+)");
+    let mut node = tokio::process::Command::new("node");
+    node.arg(players_dir().join("play.mjs")).args([&page_url, "60000"]);
+    if let Some(home) = home {
+        node.env("HOME", home);
+    }
+    let out = node.output().await.expect("node is needed (Node.js 18+)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "play.mjs {kind}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("play.mjs {kind} printed no report ({e}): {stdout}"))

@@ -232,3 +232,60 @@ async fn the_front_serves_https_with_the_same_options() {
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// A Chromium profile home whose NSS database trusts exactly `cert` (certutil, from
+/// libnss3-tools): how a browser is told to trust a certificate, no flag relaxing its checks.
+fn trusting_home(dir: &Path, cert: Option<&str>) -> std::path::PathBuf {
+    let home = dir.join(format!("home-{}", cert.is_some()));
+    let db = home.join(".pki/nssdb");
+    std::fs::create_dir_all(&db).unwrap();
+    let db = format!("sql:{}", db.display());
+    let certutil = |args: &[&str]| {
+        let out = std::process::Command::new("certutil")
+            .args(args)
+            .output()
+            .expect("certutil is needed: apt-get install libnss3-tools");
+        assert!(out.status.success(), "certutil {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    certutil(&["-d", &db, "-N", "--empty-password"]);
+    if let Some(cert) = cert {
+        certutil(&["-d", &db, "-A", "-t", "P,,", "-n", "mirrorcast-test", "-i", cert]);
+    }
+    home
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_js_and_dash_js_play_over_https_in_a_chromium_that_trusts_only_our_certificate() {
+    crate::player::require_chromium_and_players();
+    let sb = Sandbox::start().await;
+    let p = publish_media(&sb).await;
+    let dir = sb.dir.path();
+    let (cert, key, _) = certificate(dir, "browser");
+    let conn = sb.connection_string();
+    let env = [("MIRRORCAST_DC_A", conn.as_str())];
+    let args = ["serve", "--dc", "a", "--listen", "127.0.0.1:0", "--tls-cert", &cert, "--tls-key", &key];
+    let mut child = command_in(dir, &env, &args).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let port = loop {
+        let line = lines.next_line().await.unwrap().expect("serve exited before listening");
+        if let Some((_, at)) = line.rsplit_once("at https://127.0.0.1:") {
+            break at.trim().to_owned();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let page = crate::player::serve_page().await;
+    let manifest = format!("https://localhost:{port}/{}/Clip.ism/manifest", p.locator);
+    let trusting = trusting_home(dir, Some(&cert));
+    for (kind, format) in [("hls", "m3u8-cmaf"), ("hls", "m3u8-aapl"), ("dash", "mpd-time-csf")] {
+        let url = format!("{manifest}(format={format})");
+        let report = crate::player::play_in_chromium_at_home(&page, kind, &url, 2, Some(&trusting)).await;
+        assert_eq!(report["state"], "playing", "{kind} {format}: {report}");
+        assert!(report["currentTime"].as_f64().unwrap() > 2.0, "{kind} {format}: {report}");
+    }
+    // The same page in a profile that trusts nothing of ours: the certificate is refused.
+    let untrusting = trusting_home(dir, None);
+    let url = format!("{manifest}(format=m3u8-cmaf)");
+    let report = crate::player::play_in_chromium_at_home(&page, "hls", &url, 2, Some(&untrusting)).await;
+    assert_ne!(report["state"], "playing", "played over a certificate nobody trusts: {report}");
+    let _ = child.kill().await;
+}

@@ -88,6 +88,7 @@ fn setup(root: &Path) -> Result<()> {
     check_ffmpeg();
     check_chromium();
     check_gstreamer();
+    check_certutil();
     setup_azurite(root)?;
     setup_players(root)?;
     setup_deploy_check(root)
@@ -139,6 +140,16 @@ fn check_gstreamer() {
         eprintln!(
             "xtask: gst-launch-1.0 not found: the GStreamer HLS playback test needs it.\n\
              xtask: install it: `sudo apt-get install -y gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav` (Debian)"
+        );
+    }
+}
+
+/// certutil makes the HTTPS playback test's Chromium trust its test certificate.
+fn check_certutil() {
+    if Command::new("certutil").arg("-H").output().is_err() {
+        eprintln!(
+            "xtask: certutil not found: the HTTPS playback test needs it.\n\
+             xtask: install it: `sudo apt-get install -y libnss3-tools` (Debian)"
         );
     }
 }

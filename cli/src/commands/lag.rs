@@ -35,17 +35,19 @@ async fn measure(ctx: &Context<'_>, args: LagArgs) -> anyhow::Result<ExitCode> {
         }
         (None, false) => "text",
     };
-    if args.from.eq_ignore_ascii_case(&args.to) {
-        return Err(Error::invalid_input(format!("--from and --to name the same data center '{}'", args.from)).into());
+    if args.pair.from.eq_ignore_ascii_case(&args.pair.to) {
+        return Err(
+            Error::invalid_input(format!("--from and --to name the same data center '{}'", args.pair.from)).into()
+        );
     }
-    let ids = args.assets.iter().map(|a| AssetId::parse_any(a)).collect::<Result<Vec<_>, _>>()?;
-    let (a, b) = (ctx.dc(&args.from)?, ctx.dc(&args.to)?);
+    let ids = args.pair.assets.iter().map(|a| AssetId::parse_any(a)).collect::<Result<Vec<_>, _>>()?;
+    let (a, b) = (ctx.dc(&args.pair.from)?, ctx.dc(&args.pair.to)?);
     a.check_apart_from(&b, "a data center compared with itself is never behind: give --to its replica")?;
     let (ca, cb) = (
         mirrorcast_core::catalog::Catalog::new(Arc::new(ReadOnly(a.store.clone()))),
         mirrorcast_core::catalog::Catalog::new(Arc::new(ReadOnly(b.store.clone()))),
     );
-    let selection = if args.all { Selection::All } else { Selection::Assets(ids) };
+    let selection = if args.pair.all { Selection::All } else { Selection::Assets(ids) };
     let spinner = Work::spinner(Mode::detect(format != "text"), format!("lag of {} behind {}", b.name, a.name));
     let sent_before = (a.store.requests_sent(), b.store.requests_sent());
     let report = lag::measure(
