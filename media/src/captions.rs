@@ -71,24 +71,9 @@ pub fn h264_sample(sample: &[u8], length_size: usize, found: &mut Captions) {
         let Some(nal) = sample.get(at..at.saturating_add(len)) else { return };
         at += len;
         if nal.first().is_some_and(|h| h & 0x1f == 6) {
-            sei(&unescape(&nal[1..]), found);
+            sei(&crate::nal::rbsp(&nal[1..]), found);
         }
     }
-}
-
-/// The RBSP: emulation prevention bytes (`00 00 03`) taken out.
-fn unescape(ebsp: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ebsp.len());
-    let mut zeros = 0;
-    for &b in ebsp {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        out.push(b);
-    }
-    out
 }
 
 /// Each SEI message; `user_data_registered_itu_t_t35` (type 4) ones read as A/53 `cc_data`.
@@ -169,6 +154,6 @@ mod tests {
             h264_sample(&hostile, 4, &mut none);
         }
         assert!(!none.any());
-        assert_eq!(unescape(&[0, 0, 3, 1, 0, 0, 3]), [0, 0, 1, 0, 0]);
+        assert_eq!(crate::nal::rbsp(&[0, 0, 3, 1, 0, 0, 3]), [0, 0, 1, 0, 0]);
     }
 }

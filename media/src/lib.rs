@@ -34,6 +34,7 @@ pub mod ismc;
 pub mod key_frame_ranges;
 pub mod movie_fragment;
 pub mod mp4;
+mod nal;
 pub mod smooth_fragment;
 pub mod ts;
 pub mod ts_reader;

@@ -31,7 +31,7 @@ async fn snapshot(store: &AzureBlobStore) -> BTreeMap<String, (BTreeMap<String, 
 }
 
 /// No container of `store` holds a stored policy a run issued.
-async fn assert_no_grant_policies(store: &AzureBlobStore, side: &str) {
+pub(crate) async fn assert_no_grant_policies(store: &dyn BlobStore, side: &str) {
     for c in store.list_containers("").await.unwrap() {
         let left: Vec<String> = store
             .get_container_policies(&c)

@@ -6,8 +6,9 @@
 use std::time::{Duration, Instant};
 
 use mirrorcast_azurite::{Persistence, TwoDataCenters};
-use mirrorcast_core::store::{BlobStore, BlobStoreExt};
+use mirrorcast_core::store::BlobStoreExt;
 
+use crate::failover::assert_no_grant_policies;
 use crate::helpers::{command_in, listening, Listening, Run};
 use crate::replicate::Failover;
 
@@ -39,21 +40,6 @@ fn complete_passes(text: &str) -> f64 {
 fn sigterm(child: &tokio::process::Child) {
     let pid = child.id().unwrap().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-}
-
-async fn assert_no_grant_left(store: &dyn BlobStore, side: &str) {
-    for c in store.list_containers("").await.unwrap() {
-        let left: Vec<String> = store
-            .get_container_policies(&c)
-            .await
-            .unwrap()
-            .policies
-            .into_iter()
-            .map(|p| p.id)
-            .filter(|id| id.starts_with("mc-"))
-            .collect();
-        assert!(left.is_empty(), "{side}: container '{c}' still holds grant policies {left:?}");
-    }
 }
 
 fn watch_args(metrics_listen: &str) -> Vec<&str> {
@@ -104,8 +90,8 @@ async fn passes_replicate_a_change_and_a_second_instance_stands_by_until_the_fir
     sigterm(&second.child);
     let status = tokio::time::timeout(Duration::from_secs(60), second.child.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(0));
-    assert_no_grant_left(&f.dcs.a.store(), "A").await;
-    assert_no_grant_left(&f.dcs.b.store(), "B").await;
+    assert_no_grant_policies(&f.dcs.a.store(), "A").await;
+    assert_no_grant_policies(&f.dcs.b.store(), "B").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,8 +120,8 @@ async fn sigterm_mid_pass_ends_the_pass_cleanly_and_exits_0() {
         Run::from(tokio::time::timeout(Duration::from_secs(120), child.wait_with_output()).await.unwrap().unwrap());
     assert_eq!(run.code, 0, "a stopped watch exits 0: {}", run.stderr);
     assert!(run.stderr.contains("SIGTERM"), "{}", run.stderr);
-    assert_no_grant_left(&f.dcs.a.store(), "A").await;
-    assert_no_grant_left(&b, "B").await;
+    assert_no_grant_policies(&f.dcs.a.store(), "A").await;
+    assert_no_grant_policies(&b, "B").await;
     let locators = f.run(&["locator", "list", "--dc", "b", "--json"]).await.ok().json();
     let sas: Vec<&serde_json::Value> =
         locators.as_array().unwrap().iter().filter(|l| l["type"].as_str().is_some_and(|t| t.contains("Sas"))).collect();

@@ -65,7 +65,7 @@ impl Figures {
     }
 
     fn render(&self, from: &str, to: &str) -> String {
-        let labels = format!("from=\"{}\",to=\"{}\"", escape(from), escape(to));
+        let labels = format!("from=\"{}\",to=\"{}\"", lag::escape_label(from), lag::escape_label(to));
         let mut s = String::new();
         s.push_str("# HELP mirrorcast_replicate_passes_total Passes run, by outcome.\n# TYPE mirrorcast_replicate_passes_total counter\n");
         for (outcome, n) in [
@@ -107,10 +107,6 @@ impl Figures {
         }
         s
     }
-}
-
-fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 struct Shared {

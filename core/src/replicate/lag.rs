@@ -13,7 +13,7 @@ use super::plan::AssetPlan;
 use super::publish::{self, INCOMPLETE};
 use super::{Selection, Side};
 use crate::catalog::{AssetEntry, Index};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::id::AssetId;
 use crate::model::{Locator, LocatorType};
 
@@ -163,8 +163,8 @@ impl LagReport {
     }
 }
 
-/// A label value as the text format wants it: backslash, quote and line feed escaped.
-fn escape_label(value: &str) -> String {
+/// A label value as the Prometheus text format wants it: backslash, quote and line feed escaped.
+pub fn escape_label(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
@@ -173,20 +173,8 @@ fn escape_label(value: &str) -> String {
 /// selected asset's container on both sides.
 pub async fn measure(source: Side<'_>, target: Side<'_>, selection: &Selection, parallel: usize) -> Result<LagReport> {
     let (a_index, b_index) = futures::try_join!(source.catalog.index(), target.catalog.index())?;
+    let ids = super::selected(selection, &a_index, source)?;
     let known = a_index.asset_ids();
-    let ids: Vec<AssetId> = match selection {
-        Selection::All => known.iter().copied().collect(),
-        Selection::Assets(ids) => {
-            if let Some(missing) = ids.iter().find(|id| !known.contains(id)) {
-                return Err(Error::not_found(format!(
-                    "asset {missing} not found in {}",
-                    source.catalog.store().describe()
-                )));
-            }
-            let mut seen = std::collections::BTreeSet::new();
-            ids.iter().copied().filter(|id| seen.insert(*id)).collect()
-        }
-    };
     let measured_at = Utc::now();
     let (a_index, b_index) = (&a_index, &b_index);
     let assets: Vec<AssetLag> = stream::iter(ids)

@@ -97,6 +97,26 @@ impl std::fmt::Debug for Replicator<'_> {
     }
 }
 
+/// The ids of `selection` in `source`, each once, in A's order (`All`) or as named; an id A
+/// does not have is an error (replicate and lag select alike).
+pub(crate) fn selected(selection: &Selection, a_index: &Index, source: Side<'_>) -> Result<Vec<AssetId>> {
+    let known = a_index.asset_ids();
+    match selection {
+        Selection::All => Ok(known.iter().copied().collect()),
+        Selection::Assets(ids) => {
+            if let Some(missing) = ids.iter().find(|id| !known.contains(id)) {
+                return Err(Error::not_found(format!(
+                    "asset {missing} not found in {}",
+                    source.catalog.store().describe()
+                )));
+            }
+            // An asset named twice is replicated once (two runs of it at once would share its grant).
+            let mut seen = BTreeSet::new();
+            Ok(ids.iter().copied().filter(|id| seen.insert(*id)).collect())
+        }
+    }
+}
+
 impl<'a> Replicator<'a> {
     /// A run from `source` to `target`; nothing is read or written until [`Replicator::run`].
     pub fn new(source: Side<'a>, target: Side<'a>, options: ReplicateOptions) -> Self {
@@ -182,21 +202,7 @@ impl<'a> Replicator<'a> {
     /// The ids of the selection that this shard takes, each once, in A's order
     /// (`All`) or as named; an id A does not have is an error.
     fn select(&self, selection: &Selection, a_index: &Index) -> Result<Vec<AssetId>> {
-        let known = a_index.asset_ids();
-        let mut ids: Vec<AssetId> = match selection {
-            Selection::All => known.iter().copied().collect(),
-            Selection::Assets(ids) => {
-                if let Some(missing) = ids.iter().find(|id| !known.contains(id)) {
-                    return Err(Error::not_found(format!(
-                        "asset {missing} not found in {}",
-                        self.source.catalog.store().describe()
-                    )));
-                }
-                // An asset named twice is replicated once (two runs of it at once would share its grant).
-                let mut seen = BTreeSet::new();
-                ids.iter().copied().filter(|id| seen.insert(*id)).collect()
-            }
-        };
+        let mut ids = selected(selection, a_index, self.source)?;
         if let Some(shard) = self.options.shard {
             ids.retain(|id| shard.owns(id));
         }

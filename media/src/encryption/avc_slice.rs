@@ -4,6 +4,7 @@
 //! track's `avcC`; every read bounded (Exp-Golomb codes of at most 32 leading zeros, lists and
 //! loops capped), a header that does not parse is an error.
 
+use crate::nal::rbsp;
 use std::collections::HashMap;
 
 use crate::{FormatError, Result};
@@ -301,21 +302,6 @@ fn bounded(v: u32, max: u32) -> Result<u32> {
         return Err(FormatError::new(format!("a parameter set value {v} above its limit {max}")));
     }
     Ok(v)
-}
-
-/// `nal` with its emulation prevention bytes (the 3 in 00 00 03) removed.
-fn rbsp(nal: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(nal.len().min(MAX_HEADER_BYTES * 2));
-    let mut zeros = 0;
-    for &b in nal {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        out.push(b);
-    }
-    out
 }
 
 /// The bytes of `nal` holding its first `rbsp_len` RBSP bytes, emulation prevention bytes counted.
