@@ -16,6 +16,7 @@
 //! - [`validators`]: ETag and Last-Modified of packaged responses, conditional requests (pure).
 //! - [`encoding`]: gzip of packaged manifests for clients that accept it (pure).
 //! - [`metrics`]: counters for `/metrics`.
+//! - [`key_paths`]: where key requests go (the contract between the manifests and key delivery).
 //! - [`segment_body`]: a media segment's body as slices of the bytes read (no copy of its samples).
 //! - `segment_cache`: packaged segments and ranges of stored files kept in memory in front of storage.
 
@@ -27,6 +28,7 @@ mod filter_records;
 pub mod filtering;
 mod headers;
 mod iframes;
+pub mod key_paths;
 pub mod metrics;
 mod moofs;
 mod moov;
