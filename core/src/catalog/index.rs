@@ -139,12 +139,23 @@ pub struct Index {
     pub filters: BTreeMap<(FilterScope, String), Filter>,
     /// Filters whose record carries [`FROM_KEY`]: made by replicate.
     pub replica_filters: std::collections::BTreeSet<(FilterScope, String)>,
+    /// Each asset's locators, built on the first [`Index::locators_of`]: a scan of
+    /// every locator per asset made replicate and verify quadratic in the library.
+    /// (An index is read, not changed, once built; a change after that call is not seen.)
+    pub(crate) locators_by_asset: std::sync::OnceLock<BTreeMap<AssetId, Vec<LocatorId>>>,
 }
 
 impl Index {
     /// The checked locators of `asset`.
     pub fn locators_of<'a>(&'a self, asset: &'a AssetId) -> impl Iterator<Item = &'a Locator> + 'a {
-        self.locators.values().filter(move |l| &l.asset_id == asset)
+        let by_asset = self.locators_by_asset.get_or_init(|| {
+            let mut by_asset: BTreeMap<AssetId, Vec<LocatorId>> = BTreeMap::new();
+            for l in self.locators.values() {
+                by_asset.entry(l.asset_id).or_default().push(l.id);
+            }
+            by_asset
+        });
+        by_asset.get(asset).into_iter().flatten().filter_map(|id| self.locators.get(id))
     }
 
     /// The problems attributed to `asset` (its own record's and its locators').

@@ -15,6 +15,8 @@
 //! W4 (the control plane, `--only W4 [--w4-assets 1000,10000]`) is in w4.rs; it runs only when asked.
 //! So does its linearity row (`--only W4-linear [--w4-library 1000] [--w4-new 700]`): seconds per
 //! new asset replicated into an empty B and into a library, and their ratio.
+//! So does W4 at scale on `file://` data centers (`--only W4-scale [--scale-assets 1000,10000,100000] [--scale-dir /dev/shm]`,
+//! scale.rs): seconds per asset, peak RSS and requests per asset of the first run, no-op and verify, against rclone.
 //! So does `encode` (`--only encode [--encode-seconds 20] [--encode-size 1280x720]`, encode.rs):
 //! `mirrorcast encode` against the same ffmpeg command run by hand, and one ffmpeg per rendition.
 //! So does `--only serve [--serve-seconds 10] [--serve-connections 32]` (serve.rs: the origin against nginx).
@@ -22,6 +24,7 @@
 mod emulator;
 mod encode;
 mod measure;
+mod scale;
 mod serve;
 mod w4;
 mod workload;
@@ -75,6 +78,12 @@ async fn main() -> Result<()> {
         let library = flag(&args, "--w4-library").map(|v| v.parse()).transpose()?.unwrap_or(1000);
         let new = flag(&args, "--w4-new").map(|v| v.parse()).transpose()?.unwrap_or(700);
         results.push(w4::linear(&tools, library, new).await?);
+    }
+    if only.as_ref().is_some_and(|o| o.iter().any(|w| w == "W4-scale")) {
+        let sizes = flag(&args, "--scale-assets").unwrap_or_else(|| "1000,10000,100000".into());
+        let sizes: Vec<usize> = sizes.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>()?;
+        let dir = flag(&args, "--scale-dir").map_or_else(scale::default_dir, PathBuf::from);
+        results.extend(scale::run(&tools, &sizes, &dir).await?);
     }
     if only.as_ref().is_some_and(|o| o.iter().any(|w| w == "encode")) {
         let seconds = flag(&args, "--encode-seconds").map(|v| v.parse()).transpose()?.unwrap_or(20);

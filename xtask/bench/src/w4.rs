@@ -41,7 +41,7 @@ fn timed(cmd: &mut Command) -> Result<(f64, Vec<u8>)> {
 }
 
 /// Creates assets `first..first + count` in `store` (names are unique across calls with disjoint ranges).
-async fn seed(store: &(impl BlobStore + Clone), first: usize, count: usize) -> Result<()> {
+pub(crate) async fn seed(store: &(impl BlobStore + Clone), first: usize, count: usize) -> Result<()> {
     let catalog = Catalog::new(Arc::new(store.clone()));
     catalog.ensure().await?;
     let policy_start = Utc::now() - Duration::minutes(5);
@@ -85,7 +85,7 @@ async fn seed(store: &(impl BlobStore + Clone), first: usize, count: usize) -> R
 
 /// Requests per asset from a `replicate --json` report (`totals.requests`) or
 /// a `verify --format json` report (`requests`).
-fn requests_per_asset(report: &[u8], assets: usize) -> Option<f64> {
+pub(crate) fn requests_per_asset(report: &[u8], assets: usize) -> Option<f64> {
     let v: Value = serde_json::from_slice(report).ok()?;
     let r = if v["totals"]["requests"].is_object() { &v["totals"]["requests"] } else { &v["requests"] };
     Some((r["source"].as_u64()? + r["target"].as_u64()?) as f64 / assets as f64)
