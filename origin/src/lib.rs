@@ -17,6 +17,7 @@
 //! - [`encoding`]: gzip of packaged manifests for clients that accept it (pure).
 //! - [`metrics`]: counters for `/metrics`.
 //! - [`key_paths`]: where key requests go (the contract between the manifests and key delivery).
+//! - [`key_delivery`]: content keys to viewers per their content key policy (the token check: [`key_delivery::token`]).
 //! - [`segment_body`]: a media segment's body as slices of the bytes read (no copy of its samples).
 //! - `segment_cache`: packaged segments and ranges of stored files kept in memory in front of storage.
 
@@ -28,6 +29,7 @@ mod filter_records;
 pub mod filtering;
 mod headers;
 mod iframes;
+pub mod key_delivery;
 pub mod key_paths;
 pub mod metrics;
 mod moofs;

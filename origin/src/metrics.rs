@@ -20,6 +20,48 @@ pub struct Metrics {
     segment_cache_evictions: AtomicU64,
     segment_cache_bytes: AtomicU64,
     segment_cache_capacity: AtomicU64,
+    /// Key requests by [`KeyOutcome`].
+    key_requests: [AtomicU64; KeyOutcome::ALL.len()],
+}
+
+/// What a key request got, as `/metrics` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOutcome {
+    /// The key or licence (200).
+    Granted,
+    /// No token where the policy asks for one (401).
+    Unauthorized,
+    /// A token the policy refuses, or no policy that delivers the key here (403).
+    Forbidden,
+    /// No such key (404).
+    NotFound,
+    /// A licence request that is not one (400, 413).
+    BadRequest,
+    /// Records unreadable, or no KEK to open the key with (5xx).
+    Failed,
+}
+
+impl KeyOutcome {
+    const ALL: [KeyOutcome; 6] = [
+        KeyOutcome::Granted,
+        KeyOutcome::Unauthorized,
+        KeyOutcome::Forbidden,
+        KeyOutcome::NotFound,
+        KeyOutcome::BadRequest,
+        KeyOutcome::Failed,
+    ];
+
+    /// The `outcome` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            KeyOutcome::Granted => "granted",
+            KeyOutcome::Unauthorized => "unauthorized",
+            KeyOutcome::Forbidden => "forbidden",
+            KeyOutcome::NotFound => "not_found",
+            KeyOutcome::BadRequest => "bad_request",
+            KeyOutcome::Failed => "failed",
+        }
+    }
 }
 
 impl Metrics {
@@ -65,6 +107,11 @@ impl Metrics {
         self.segment_cache_capacity.store(capacity, Relaxed);
     }
 
+    /// Counts one key request (AES-128 key or ClearKey licence) by what it got.
+    pub fn key_request(&self, outcome: KeyOutcome) {
+        self.key_requests[outcome as usize].fetch_add(1, Relaxed);
+    }
+
     /// All counters in the Prometheus text format, as `/metrics` serves them.
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -75,6 +122,11 @@ impl Metrics {
                 "mirrorcast_origin_responses_total{{class=\"{class}\"}} {}",
                 self.responses[i].load(Relaxed)
             );
+        }
+        s.push_str("# HELP mirrorcast_origin_key_requests_total Key requests (AES-128 keys, ClearKey licences), by outcome.\n# TYPE mirrorcast_origin_key_requests_total counter\n");
+        for outcome in KeyOutcome::ALL {
+            let n = self.key_requests[outcome as usize].load(Relaxed);
+            let _ = writeln!(s, "mirrorcast_origin_key_requests_total{{outcome=\"{}\"}} {n}", outcome.label());
         }
         let simple = [
             ("mirrorcast_origin_sent_bytes_total", "Body bytes sent.", &self.bytes_sent),

@@ -8,12 +8,14 @@ use std::time::Duration;
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use mirrorcast_core::catalog::AssetRecord;
+use mirrorcast_core::protection::KeyEncryptionKey;
 use mirrorcast_core::store::BlobStore;
 
 use crate::bodies::BodyCache;
 use crate::fail::Fail;
 use crate::filter_records::FilterRecords;
 use crate::filtering::Filters;
+use crate::key_delivery::KeyServer;
 use crate::metrics::Metrics;
 use crate::records::Records;
 use crate::renditions::RenditionCache;
@@ -46,6 +48,9 @@ pub struct OriginConfig {
     pub required_header: Option<RequiredHeader>,
     /// Whether `/metrics` is on the viewers' listener (false: only on [`crate::metrics_router`]'s).
     pub metrics_on_main: bool,
+    /// The data center's key-encryption key: content keys and HS256 token keys open under it for
+    /// key delivery (none: key requests are a 503, which a front takes to another data center).
+    pub kek: Option<Arc<dyn KeyEncryptionKey>>,
 }
 
 /// A header name and the value requests must carry in it; the value never in `Debug`.
@@ -86,6 +91,7 @@ impl Default for OriginConfig {
             segment_revalidate: crate::segment_cache::REVALIDATE,
             required_header: None,
             metrics_on_main: true,
+            kek: None,
         }
     }
 }
@@ -96,6 +102,8 @@ pub struct Origin {
     pub(crate) records: Records,
     /// The filter records requests name (bound to their locator or in their URL).
     pub(crate) filters: FilterRecords,
+    /// Key delivery (`/keys/…`).
+    pub(crate) keys: KeyServer,
     pub(crate) upstream: Arc<Upstream>,
     renditions: RenditionCache,
     bodies: BodyCache,
@@ -118,6 +126,7 @@ impl Origin {
         Arc::new(Origin {
             records: Records::new(upstream.clone()),
             filters: FilterRecords::new(upstream.clone()),
+            keys: KeyServer::new(upstream.clone(), config.kek.clone()),
             renditions: RenditionCache::new(upstream.clone(), metrics.clone(), config.index_cache_bytes),
             bodies: BodyCache::new(),
             segments: SegmentCache::new(

@@ -103,8 +103,15 @@ async fn access_log(State(origin): State<Arc<Origin>>, request: Request, next: N
 pub fn router(origin: Arc<Origin>) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
-        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-        .allow_headers([header::RANGE, header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE])
+        // POST, Authorization and Content-Type: ClearKey licence requests and key tokens (`/keys/…`).
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS, Method::POST])
+        .allow_headers([
+            header::RANGE,
+            header::IF_NONE_MATCH,
+            header::IF_MODIFIED_SINCE,
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+        ])
         .expose_headers([header::CONTENT_LENGTH, header::CONTENT_RANGE, header::ETAG, header::LAST_MODIFIED]);
     // Two stacks, each outermost first: every `Router::layer` call wraps the routes in another
     // boxed service, cloned and boxed again on every request (it showed in the serve profile).
@@ -128,7 +135,7 @@ pub fn router(origin: Arc<Origin>) -> Router {
         .layer(catch_panics());
     let required =
         origin.config.required_header.is_some().then(|| middleware::from_fn_with_state(origin.clone(), require_header));
-    let mut routes = Router::new().route("/healthz", get(healthz));
+    let mut routes = Router::new().route("/healthz", get(healthz)).merge(crate::key_delivery::routes::routes());
     if origin.config.metrics_on_main {
         routes = routes.route("/metrics", get(metrics));
     }

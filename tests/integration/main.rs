@@ -28,6 +28,7 @@ mod help;
 mod hls_ts;
 mod iframes;
 mod import_hostile;
+mod key_delivery;
 mod lag;
 mod languages;
 mod names;

@@ -34,6 +34,8 @@ pub(crate) async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<Ex
     let config = OriginConfig {
         required_header: args.required_header,
         metrics_on_main: args.metrics_listen.is_none(),
+        // Key delivery opens keys with it; without one, key requests are a 503.
+        kek: dc.kek.load()?,
         ..config
     };
     let origin = Origin::new(dc.store.clone(), config);

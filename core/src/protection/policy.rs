@@ -159,6 +159,15 @@ impl TokenKey {
         Ok(TokenKey::Symmetric { wrapped: kek.wrap(secret, &symmetric_context(policy)).await? })
     }
 
+    /// An HS256 key's secret, opened with `kek` (in memory only: key delivery checks
+    /// tokens with it); `None` for a public key, which needs no opening.
+    pub async fn open_symmetric(&self, policy: &str, kek: &dyn KeyEncryptionKey) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        match self {
+            TokenKey::Symmetric { wrapped } => open_symmetric(policy, wrapped, kek).await.map(Some),
+            TokenKey::Rsa { .. } | TokenKey::X509 { .. } => Ok(None),
+        }
+    }
+
     /// The kind, for listings: `hs256`, `rs256`, `x509`.
     pub fn label(&self) -> &'static str {
         match self {
@@ -328,6 +337,11 @@ mod tests {
         let json = serde_json::to_string(&policy).unwrap();
         use base64::Engine as _;
         assert!(!json.contains(&base64::engine::general_purpose::STANDARD.encode(secret)));
+        let Restriction::Token(terms) = &policy.options[0].restriction else { unreachable!() };
+        let opened = terms.primary_key.open_symmetric("Tokened", &a).await.unwrap().unwrap();
+        assert_eq!(&opened[..], &secret[..]);
+        assert!(terms.primary_key.open_symmetric("Other", &a).await.is_err(), "bound to its policy");
+        assert!(terms.alternate_keys[0].open_symmetric("Tokened", &a).await.unwrap().is_none(), "a public key");
         let for_b = policy.rewrap(&a, &b).await.unwrap();
         let hash = KeyedHash::random();
         assert_eq!(policy.comparable(&a, &hash).await.unwrap(), for_b.comparable(&b, &hash).await.unwrap());
