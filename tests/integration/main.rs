@@ -30,6 +30,7 @@ mod iframes;
 mod import_hostile;
 mod lag;
 mod languages;
+mod mp4_languages;
 mod names;
 mod player;
 mod plugins;
