@@ -18,6 +18,7 @@
 //! - [`captions`]: CEA-608/708 captions found in H.264 SEI (announced, never altered).
 //! - [`webvtt`]: WebVTT sidecars: cues read (bounded), cut into HLS subtitle segments.
 //! - [`ttml`]: TTML/IMSC1 sidecars checked before the origin offers them (DASH).
+//! - [`track_labels`]: a track's language (`mdhd`, `elng`) and roles (`udta/kind`), bounded.
 //! - [`mp4`]: reading an MP4's boxes: top-level layout, tracks, codec private
 //!   data (avcC, esds), timescales and sync samples (for chunk timelines).
 
@@ -36,6 +37,7 @@ pub mod movie_fragment;
 pub mod mp4;
 mod nal;
 pub mod smooth_fragment;
+pub mod track_labels;
 pub mod ts;
 pub mod ts_reader;
 pub mod ttml;

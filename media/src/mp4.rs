@@ -127,6 +127,8 @@ pub struct Track {
     pub decode_times: Vec<u64>,
     /// 1-based numbers of the sync samples; `None`: every sample is one.
     pub sync_samples: Option<Vec<u32>>,
+    /// The language (`mdhd`, `elng`) and roles (`udta/kind`) the track states, for manifests whose `.ism` says nothing.
+    pub labels: crate::track_labels::TrackLabels,
 }
 
 impl Mp4 {
@@ -265,6 +267,8 @@ fn read_trak(trak: &[u8]) -> Result<Track> {
         t.timescale = mdhd.u32()?;
         t.duration = mdhd.u32()? as u64;
     }
+    // A short mdhd states no language, which is no reason to refuse the track.
+    t.labels = crate::track_labels::TrackLabels::read(trak, mdhd.u16().ok());
     let mut hdlr = Reader::new(need(mdia, b"hdlr", "mdia")?);
     hdlr.skip(8)?;
     t.handler = fourcc(hdlr.take(4)?);

@@ -14,8 +14,9 @@ use crate::request::Format;
 /// has no video (its variants are audio-only already) or no audio.
 pub(crate) fn variant(renditions: &[Rendition<'_>], format: Format) -> String {
     let has_video = renditions.iter().any(|r| r.kind == TrackKind::Video);
-    // The default audio rendition: the master's first, as its EXT-X-MEDIA DEFAULT=YES is.
-    match renditions.iter().find(|r| r.kind == TrackKind::Audio).filter(|_| has_video) {
+    // The default audio rendition, as the master's EXT-X-MEDIA DEFAULT=YES is.
+    let audio: Vec<&Rendition<'_>> = renditions.iter().filter(|r| r.kind == TrackKind::Audio).collect();
+    match audio.get(crate::audio_labels::hls_default(&audio)).filter(|_| has_video) {
         Some(audio) => stream_inf(audio, format),
         None => String::new(),
     }

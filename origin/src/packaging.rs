@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use mirrorcast_media::fragment::TrackIndex;
 use mirrorcast_media::ism::TrackKind;
 
+use crate::audio_labels;
 use crate::request::Format;
 
 /// One stream of one file, as the `.ism` names it.
@@ -46,12 +47,16 @@ pub fn hls_master(renditions: &[Rendition<'_>], format: Format) -> String {
     let audio: Vec<&Rendition<'_>> = renditions.iter().filter(|r| r.kind == TrackKind::Audio).collect();
     // One group: its renditions are alternatives (languages, mixes) a player picks among, by
     // LANGUAGE when they have one; the first is the default.
-    for (i, a) in audio.iter().enumerate() {
-        let _ = write!(s, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"{}\"", quoted(a.stream));
+    let (names, default) = (audio_labels::hls_names(&audio), audio_labels::hls_default(&audio));
+    for (i, (a, name)) in audio.iter().zip(&names).enumerate() {
+        let _ = write!(s, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"{}\"", quoted(name));
         if let Some(language) = a.language {
             let _ = write!(s, ",LANGUAGE=\"{language}\"");
         }
-        let _ = write!(s, ",DEFAULT={},AUTOSELECT=YES", if i == 0 { "YES" } else { "NO" });
+        let _ = write!(s, ",DEFAULT={},AUTOSELECT=YES", if i == default { "YES" } else { "NO" });
+        if let Some(characteristics) = audio_labels::hls_characteristics(a) {
+            let _ = write!(s, ",CHARACTERISTICS=\"{characteristics}\"");
+        }
         if let Some(channels) = a.track.info.audio.as_ref().and_then(|c| c.output_channels()) {
             let _ = write!(s, ",CHANNELS=\"{channels}\"");
         }
@@ -138,7 +143,9 @@ pub fn dash(renditions: &[Rendition<'_>], format: Format) -> String {
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"{profile}\" type=\"static\" mediaPresentationDuration=\"{}\" minBufferTime=\"PT4S\">\n  <Period id=\"0\" start=\"PT0S\">\n",
         iso_duration(duration)
     );
-    let mut main_audio = true;
+    // The main audio is the one its MP4 says is; failing that, the first set with a language.
+    let mut main_audio =
+        !renditions.iter().any(|r| r.kind == TrackKind::Audio && audio_labels::role(r) == Some("main"));
     for (id, (kind, set)) in adaptation_sets(renditions).into_iter().enumerate() {
         let (content, mime) = match kind {
             TrackKind::Video => ("video", "video/mp4"),
@@ -150,7 +157,10 @@ pub fn dash(renditions: &[Rendition<'_>], format: Format) -> String {
             "    <AdaptationSet id=\"{id}\" contentType=\"{content}\" mimeType=\"{mime}\"{lang} segmentAlignment=\"true\" startWithSAP=\"1\">"
         );
         // Several audio sets (languages, codecs): the first is the main one, as the HLS default is.
-        if kind == TrackKind::Audio && set[0].language.is_some() {
+        let stated = if kind == TrackKind::Audio { audio_labels::role(set[0]) } else { None };
+        if let Some(role) = stated {
+            let _ = writeln!(s, "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{role}\" />");
+        } else if kind == TrackKind::Audio && set[0].language.is_some() {
             let role = if main_audio { "main" } else { "alternate" };
             let _ = writeln!(s, "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{role}\" />");
         }
@@ -201,7 +211,7 @@ pub fn dash(renditions: &[Rendition<'_>], format: Format) -> String {
     s
 }
 
-/// The MPD's adaptation sets: one of video, then one per audio language and codec, so a
+/// The MPD's adaptation sets: one of video, then one per audio language, codec and role, so a
 /// player switches bitrate within a language, never language with the bandwidth.
 fn adaptation_sets<'r, 'a>(renditions: &'r [Rendition<'a>]) -> Vec<(TrackKind, Vec<&'r Rendition<'a>>)> {
     let mut sets: Vec<(TrackKind, Vec<&Rendition<'_>>)> = Vec::new();
@@ -210,7 +220,11 @@ fn adaptation_sets<'r, 'a>(renditions: &'r [Rendition<'a>]) -> Vec<(TrackKind, V
         sets.push((TrackKind::Video, video));
     }
     for r in renditions.iter().filter(|r| r.kind == TrackKind::Audio) {
-        let same = |o: &&Rendition<'_>| o.language == r.language && o.track.info.codec == r.track.info.codec;
+        let same = |o: &&Rendition<'_>| {
+            o.language == r.language
+                && o.track.info.codec == r.track.info.codec
+                && audio_labels::role(o) == audio_labels::role(r)
+        };
         match sets.iter_mut().find(|(kind, set)| *kind == TrackKind::Audio && set.first().is_some_and(same)) {
             Some((_, set)) => set.push(r),
             None => sets.push((TrackKind::Audio, vec![r])),

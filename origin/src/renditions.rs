@@ -87,7 +87,7 @@ pub(crate) struct OwnedRendition {
     stream: String,
     bitrate: u64,
     track_id: u32,
-    /// The `.ism`'s `systemLanguage`.
+    /// The `.ism`'s `systemLanguage` (else the MP4's, when it is made a [`Rendition`]).
     language: Option<String>,
     pub(crate) file: String,
     pub(crate) index: Indexed,
@@ -112,12 +112,13 @@ impl OwnedRendition {
     }
 
     pub(crate) fn as_rendition(&self) -> Result<Rendition<'_>, Fail> {
+        let track = self.track()?;
         Ok(Rendition {
             kind: self.kind,
             stream: &self.stream,
             bitrate: self.bitrate,
-            language: self.language.as_deref(),
-            track: self.track()?,
+            language: crate::audio_labels::language(self.language.as_deref(), track),
+            track,
         })
     }
 }

@@ -25,7 +25,11 @@ pub fn client_manifest(renditions: &[Rendition<'_>]) -> ClientManifest {
     let mut streams: Vec<(TrackKind, &str, Vec<&Rendition<'_>>)> = Vec::new();
     for r in renditions.iter().filter(|r| r.kind != TrackKind::Text && !r.track.fragments.is_empty()) {
         let stream = if r.kind == TrackKind::Video { "video" } else { r.stream };
-        match streams.iter_mut().find(|(k, s, _)| *k == r.kind && s.eq_ignore_ascii_case(stream)) {
+        // A stream's levels are switched by bandwidth: one language and role per stream.
+        let same_labels = |l: &[&Rendition<'_>]| {
+            l[0].language == r.language && crate::audio_labels::role(l[0]) == crate::audio_labels::role(r)
+        };
+        match streams.iter_mut().find(|(k, s, l)| *k == r.kind && s.eq_ignore_ascii_case(stream) && same_labels(l)) {
             Some((_, _, levels)) if same_timeline(levels[0].track, r.track) => levels.push(r),
             Some(_) => {}
             None => streams.push((r.kind, stream, vec![r])),

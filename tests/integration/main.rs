@@ -31,6 +31,7 @@ mod import_hostile;
 mod key_delivery;
 mod lag;
 mod languages;
+mod mp4_languages;
 mod names;
 mod player;
 mod plugins;
