@@ -10,6 +10,7 @@ use mirrorcast_azurite::{Persistence, TwoDataCenters};
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 
 use crate::languages::film_with_two_languages;
+use crate::player::{report_of_page, require_chromium_and_players, serve_page};
 use crate::replicate::Failover;
 use crate::serve::{ffmpeg, publish_folder_in, serve_dc, Published};
 use crate::subtitles::source_vtt;
@@ -128,4 +129,47 @@ async fn run_verify(
     let json = crate::helpers::run_in(dir, env, &[&args[..], &["--all", "--json"]].concat()).await;
     let text = crate::helpers::run_in(dir, env, &[&args[..], &["--all"]].concat()).await;
     (json.code, json.json(), text.stdout)
+}
+
+/// hls.js (TS and CMAF) and dash.js in headless Chromium, from A and from B: each lists both
+/// audio languages and the text track, switches to the text track and then to each language, and
+/// plays on (currentTime a second further) after each switch, with the track it asked for in use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_js_and_dash_js_switch_to_each_language_and_the_text_track_from_a_and_from_b() {
+    require_chromium_and_players();
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let env = f.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // Long enough to play through four switches on a loaded machine.
+    let (published, _) = film_in_a_and_b(&f, &env, 40).await;
+    let page = serve_page().await;
+    for dc in ["a", "b"] {
+        let served = serve_dc(f.dir.path(), &env, dc, &[]).await;
+        let manifest = format!("http://{}/{}/Film.ism/manifest", served.addr, published.locator);
+        for (kind, format) in [("hls", "m3u8-aapl"), ("hls", "m3u8-cmaf"), ("dash", "mpd-time-csf")] {
+            let src = mirrorcast_core::streaming::encode_segment(&format!("{manifest}(format={format})"));
+            let report = report_of_page(&format!("{page}/tracks.html?kind={kind}&src={src}"), 240_000, None).await;
+            let what = format!("{dc} {kind} {format}: {report}");
+            assert_eq!(report["state"], "playing", "{what}");
+            assert_eq!(report["errors"], serde_json::json!([]), "{what}");
+            let langs = |list: &str| -> Vec<String> {
+                let mut l: Vec<String> =
+                    report[list].as_array().unwrap().iter().map(|t| t["lang"].as_str().unwrap_or("").into()).collect();
+                l.sort();
+                l
+            };
+            assert_eq!(langs("audio"), ["en", "es"], "both languages listed: {what}");
+            assert_eq!(langs("text"), ["en"], "the text track listed: {what}");
+            let switches = report["switches"].as_array().unwrap();
+            let mut to: Vec<&str> = switches.iter().map(|s| s["to"].as_str().unwrap()).collect();
+            to.sort();
+            assert_eq!(to, ["audio en", "audio es", "text en"], "{what}");
+            for s in switches {
+                let lang = s["to"].as_str().unwrap().rsplit(' ').next().unwrap();
+                assert_eq!(s["inUse"], lang, "the track asked for is the one in use: {what}");
+                let (from, at) = (s["from"].as_f64().unwrap(), s["at"].as_f64().unwrap());
+                assert!(at > from + 1.0, "playback went on after the switch: {what}");
+            }
+        }
+    }
 }
