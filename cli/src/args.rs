@@ -528,8 +528,10 @@ impl Caps {
 pub(crate) struct VerifyArgs {
     #[command(flatten)]
     pub pair: Pair,
-    /// Compare what the two origins serve (manifests, init, first and last segment of each
-    /// rendition) for every origin locator of the source, instead of storage. Every asset unless --asset.
+    /// Compare what the two origins serve for every origin locator of the source, instead of storage:
+    /// the manifests and, sampled per track (each rendition, audio language, text track, I-frame
+    /// playlist, the audio-only variant; HLS, DASH, Smooth), its init, first and last segment,
+    /// never every segment. Entries name their track. Every asset unless --asset.
     #[arg(long, conflicts_with = "deep")]
     pub http: bool,
     /// With --http: the source's origin base URL (default: its configured origin or serve address).

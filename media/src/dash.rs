@@ -48,6 +48,10 @@ pub struct AdaptationSet {
     pub content_type: Option<String>,
     /// `mimeType` (`video/mp4`…), used for the kind when there is no `contentType`.
     pub mime_type: Option<String>,
+    /// `lang` (RFC 5646 tag): the set's language, when stated.
+    pub lang: Option<String>,
+    /// `<Label>`: the set's name for people, when stated.
+    pub label: Option<String>,
     /// Its `BaseURL`, relative to the Period's.
     pub base_url: Option<String>,
     /// Its `SegmentTemplate`, whose attributes the representations inherit where they lack them.
@@ -378,6 +382,8 @@ fn adaptation_set(node: Node<'_, '_>) -> Result<AdaptationSet> {
     Ok(AdaptationSet {
         content_type: owned(node, "contentType"),
         mime_type: owned(node, "mimeType"),
+        lang: owned(node, "lang"),
+        label: child(node, "Label").and_then(|l| l.text()).map(str::to_owned),
         base_url: base_url(node),
         segment_template: child(node, "SegmentTemplate").map(segment_template).transpose()?,
         segment_list: child(node, "SegmentList").map(segment_list).transpose()?,

@@ -61,6 +61,8 @@ pub struct Alternative {
     pub media_type: MediaType,
     /// `NAME`, for people.
     pub name: String,
+    /// `LANGUAGE` (RFC 5646 tag), when stated.
+    pub language: Option<String>,
     /// `URI` of its media playlist; `None` when the rendition is in the variant's own stream.
     pub uri: Option<String>,
     /// `DEFAULT=YES`: a player picks it when the user has not.
@@ -121,6 +123,7 @@ impl Playlist {
                             _ => MediaType::Other,
                         },
                         name: a.name,
+                        language: a.language,
                         uri: a.uri,
                         default: a.default,
                     })

@@ -4,10 +4,12 @@
 //! DASH keeps each language in its own AdaptationSet (a player switches bitrate, never
 //! language, with the bandwidth).
 
+use std::path::Path;
+
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 
 use crate::helpers::Sandbox;
-use crate::serve::{encode_test_pattern, ffmpeg, packet_md5s, publish_folder_in, serve};
+use crate::serve::{encode_test_pattern, ffmpeg, packet_md5s, publish_folder_in, serve, x264_two_second_gops};
 
 /// What ffprobe says of `url`'s audio streams: (language tag, codec) per stream.
 pub(crate) fn audio_languages(url: &str) -> Vec<String> {
@@ -22,31 +24,14 @@ pub(crate) fn audio_languages(url: &str) -> Vec<String> {
     tags
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_audio_language_plays_as_its_own_tagged_stream_in_hls_and_dash() {
-    let sb = Sandbox::start().await;
-    let folder = sb.dir.path().join("langs");
-    std::fs::create_dir_all(&folder).unwrap();
+/// A film of `seconds` in `folder`: a 320x180 H.264 rendition (key frames every 2 s) and two
+/// AAC languages told apart by their tones, English 440 Hz and Spanish 660 Hz (`Film_AAC_en.mp4`,
+/// `Film_AAC_es.mp4`); its `.ism` tracks, with `systemLanguage` and `trackName`, for the caller to
+/// add to and write.
+pub(crate) fn film_with_two_languages(folder: &Path, seconds: u32) -> Vec<IsmTrack> {
+    std::fs::create_dir_all(folder).unwrap();
     let video = folder.join("Film_320x180_600.mp4");
-    encode_test_pattern(
-        &video,
-        "320x180",
-        6,
-        &[
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "50",
-            "-keyint_min",
-            "50",
-            "-sc_threshold",
-            "0",
-            "-movflags",
-            "+faststart",
-        ],
-    );
+    encode_test_pattern(&video, "320x180", seconds, &x264_two_second_gops("ultrafast"));
     // Two languages, told apart by their tones.
     for (name, tone) in [("Film_AAC_en.mp4", "440"), ("Film_AAC_es.mp4", "660")] {
         let out = ffmpeg(&[
@@ -57,7 +42,7 @@ async fn each_audio_language_plays_as_its_own_tagged_stream_in_hls_and_dash() {
             "-i",
             &format!("sine=frequency={tone}"),
             "-t",
-            "6",
+            &seconds.to_string(),
             "-c:a",
             "aac",
             "-movflags",
@@ -72,14 +57,21 @@ async fn each_audio_language_plays_as_its_own_tagged_stream_in_hls_and_dash() {
         language: Some(language.into()),
         ..IsmTrack::new(TrackKind::Audio, src, bitrate)
     };
+    vec![
+        IsmTrack::new(TrackKind::Video, "Film_320x180_600.mp4", 600_000),
+        audio("Film_AAC_en.mp4", 128_000, "aac_en", "en"),
+        audio("Film_AAC_es.mp4", 128_001, "aac_es", "es"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_audio_language_plays_as_its_own_tagged_stream_in_hls_and_dash() {
+    let sb = Sandbox::start().await;
+    let folder = sb.dir.path().join("langs");
     let ism = ServerManifest {
         title: Some("Film".into()),
         client_manifest: None,
-        tracks: vec![
-            IsmTrack::new(TrackKind::Video, "Film_320x180_600.mp4", 600_000),
-            audio("Film_AAC_en.mp4", 128_000, "aac_en", "en"),
-            audio("Film_AAC_es.mp4", 128_001, "aac_es", "es"),
-        ],
+        tracks: film_with_two_languages(&folder, 6),
     };
     std::fs::write(folder.join("Film.ism"), ism.to_xml()).unwrap();
     let env = [("MIRRORCAST_DC_A", sb.connection_string())];

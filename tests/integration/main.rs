@@ -50,5 +50,6 @@ mod serve_hostile;
 mod serve_tls;
 mod smooth;
 mod subtitles;
+mod tracks;
 mod verify;
 mod watch;

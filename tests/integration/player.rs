@@ -35,6 +35,7 @@ pub(crate) async fn serve_page() -> String {
                 let path = line.split(' ').nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_owned();
                 let (file, mime) = match path.as_str() {
                     "/player.html" => ("player.html", "text/html"),
+                    "/tracks.html" => ("tracks.html", "text/html"),
                     "/node_modules/hls.js/dist/hls.min.js" => {
                         ("node_modules/hls.js/dist/hls.min.js", "text/javascript")
                     }
@@ -82,15 +83,22 @@ pub(crate) async fn play_in_chromium_at_home(
     // The stream URL has no `&` or `+`; escaping `/ ? # % space` keeps it one query value.
     let src = mirrorcast_core::streaming::encode_segment(url);
     let page_url = format!("{page}/player.html?kind={kind}&seconds={seconds}&src={src}");
+    report_of_page(&page_url, 60_000, home).await
+}
+
+/// tools/players/play.mjs on `page_url` (a page writing its JSON report into #result) until the
+/// report says playing or error, or `timeout_ms`; the report.
+pub(crate) async fn report_of_page(page_url: &str, timeout_ms: u64, home: Option<&Path>) -> serde_json::Value {
     let mut node = tokio::process::Command::new("node");
-    node.arg(players_dir().join("play.mjs")).args([&page_url, "60000"]);
+    node.arg(players_dir().join("play.mjs")).args([page_url, &timeout_ms.to_string()]);
     if let Some(home) = home {
         node.env("HOME", home);
     }
     let out = node.output().await.expect("node is needed (Node.js 18+)");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "play.mjs {kind}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("play.mjs {kind} printed no report ({e}): {stdout}"))
+    assert!(out.status.success(), "play.mjs {page_url}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("play.mjs {page_url} printed no report ({e}): {stdout}"))
 }
 
 /// The test needs Chromium and the pinned players; it fails (never skips) without them.

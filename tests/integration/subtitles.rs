@@ -26,7 +26,7 @@ fn clock(ms: u64) -> String {
     format!("{:02}:{:02}:{:02}.{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
 }
 
-fn source_vtt() -> String {
+pub(crate) fn source_vtt() -> String {
     let mut s = String::from("WEBVTT\n\nNOTE made by the test\n\n");
     for (i, (start, end, text)) in CUES.iter().enumerate() {
         let settings = if i == 2 { " align:start line:0" } else { "" };

@@ -20,7 +20,7 @@ use crate::helpers::run_in;
 use crate::replicate::{ORIGIN_A, ORIGIN_B};
 
 /// The damages, each planted in B in the asset of its own case.
-const CASES: [&str; 14] = [
+const CASES: [&str; 16] = [
     "untouched",
     "missing_rendition",
     "truncated_mp4",
@@ -35,7 +35,31 @@ const CASES: [&str; 14] = [
     "locator_with_another_id",
     "missing_file_info",
     "unparseable_manifest",
+    "missing_text_sidecar",
+    "changed_language_rendition",
 ];
+
+/// The cases whose asset also holds a Spanish audio rendition and an English WebVTT sidecar,
+/// listed in the `.ism` with their languages: a library's tracks are files like the others.
+const WITH_TRACKS: [&str; 2] = ["missing_text_sidecar", "changed_language_rendition"];
+
+/// The sample's `.ism` with the Spanish audio and the English sidecar added, and their files.
+fn with_language_and_sidecar(files: &mut Vec<(String, Bytes)>) {
+    use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
+    let ism = files.iter_mut().find(|(n, _)| n.ends_with(".ism")).unwrap();
+    let mut manifest = ServerManifest::parse(std::str::from_utf8(&ism.1).unwrap()).unwrap();
+    let track = |kind, src: &str, bitrate, name: &str, language: &str| IsmTrack {
+        track_name: Some(name.into()),
+        language: Some(language.into()),
+        ..IsmTrack::new(kind, src, bitrate)
+    };
+    manifest.tracks.push(track(TrackKind::Audio, "Big Buck Bunny_AAC_es.mp4", 128_001, "aac_es", "es"));
+    manifest.tracks.push(track(TrackKind::Text, "Big Buck Bunny_en.vtt", 1000, "English", "en"));
+    ism.1 = Bytes::from(manifest.to_xml());
+    files.push(("Big Buck Bunny_AAC_es.mp4".into(), Bytes::from(mirrorcast_core::sample::mp4(4096, 77))));
+    files
+        .push(("Big Buck Bunny_en.vtt".into(), Bytes::from_static(b"WEBVTT\n\n00:00:00.500 --> 00:00:01.500\nHola\n")));
+}
 
 async fn publish(catalog: &Catalog, case: &str) -> (AssetId, LocatorId) {
     let store = catalog.store();
@@ -43,6 +67,9 @@ async fn publish(catalog: &Catalog, case: &str) -> (AssetId, LocatorId) {
     catalog.create_asset(&asset).await.unwrap();
     let mut files = mirrorcast_core::sample::encoded_asset("Big Buck Bunny", 8 * 1024, 11).files;
     files.extend(mirrorcast_core::sample::packaged(11));
+    if WITH_TRACKS.contains(&case) {
+        with_language_and_sidecar(&mut files);
+    }
     for (name, bytes) in files {
         let mut put = PutOptions::default();
         put.properties.content_type = Some(mime_type_for(&name));
@@ -144,6 +171,14 @@ async fn damage(case: &str, b_catalog: &Catalog, id: &AssetId) {
             .unwrap();
         }
         "unparseable_manifest" => rewrite(b, &c, "dash/manifest.mpd", |_, d| d.truncate(200)).await,
+        "missing_text_sidecar" => delete("Big Buck Bunny_en.vtt").await,
+        "changed_language_rendition" => {
+            rewrite(b, &c, "Big Buck Bunny_AAC_es.mp4", |_, d| {
+                let at = d.len() - 1;
+                d[at] ^= 0xff;
+            })
+            .await
+        }
         other => panic!("unknown case {other}"),
     }
 }

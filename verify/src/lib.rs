@@ -11,6 +11,7 @@
 //! - [`manifest`]: `.ism`, `.ismc`, HLS and DASH references.
 //! - [`mp4`]: top-level box sizes add up to the blob size.
 //! - [`served`]: what two origins serve (manifests, first and last segments), compared (`--http`).
+//! - `served_tracks`: the tracks a served manifest names and the URLs sampled of each.
 //! - [`report`]: entries, counts, text / JSON / JUnit.
 
 pub mod blobs;
@@ -23,6 +24,7 @@ pub mod records;
 pub mod report;
 mod run;
 pub mod served;
+mod served_tracks;
 
 pub use readonly::ReadOnly;
 pub use report::{AssetVerdict, Check, Entry, Marker, Report, RequestsSent, Side};

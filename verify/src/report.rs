@@ -2,10 +2,11 @@
 //!
 //! JSON schema (stable; fields are only ever added):
 //! `{ "source", "target", "deep", "identical": bool, "counts": {"same","missing","extra","differs","errors"},
-//!    "assets": [ { "id", "name", "counts": {…}, "entries": [ {"marker","check","side","path","detail"} ] } ],
+//!    "assets": [ { "id", "name", "counts": {…}, "entries": [ {"marker","check","side","path","detail","track"?} ] } ],
 //!    "requests": {"source","target"} }` (`requests` when the caller counted them)
 //! `marker` is one of `= - + * !`; `check` one of blob, asset, file-info, locator, url, manifest, mp4, http;
-//! `side` is `a`, `b` or `both`.
+//! `side` is `a`, `b` or `both`; `track` (only when known, `verify --http`) names the track a URL
+//! belongs to: `audio es "aac_es"`, `subtitles en "English"`, `video 320x180 600000 bps`.
 
 use serde::{Deserialize, Serialize};
 
@@ -111,12 +112,22 @@ pub struct Entry {
     pub path: String,
     /// For people: what differs, or why it could not be checked.
     pub detail: String,
+    /// The track the compared URL belongs to (`audio es "aac_es"`, `subtitles en "English"`), when
+    /// `verify --http` knows it: which language or text track differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track: Option<String>,
 }
 
 impl Entry {
     /// Builds an entry: `path` is what was compared, `detail` the message for people.
     pub fn new(marker: Marker, check: Check, side: Side, path: impl Into<String>, detail: impl Into<String>) -> Self {
-        Entry { marker, check, side, path: path.into(), detail: detail.into() }
+        Entry { marker, check, side, path: path.into(), detail: detail.into(), track: None }
+    }
+
+    /// The entry named by the track it belongs to (printed after the path).
+    pub fn with_track(mut self, track: Option<String>) -> Self {
+        self.track = track;
+        self
     }
 
     /// `- blob "x.mp4": missing in B`
@@ -125,7 +136,8 @@ impl Entry {
             Side::A => " (in A)",
             _ => "",
         };
-        format!("{} {:<9} \"{}\"{side}: {}", self.marker.symbol(), self.check.name(), self.path, self.detail)
+        let track = self.track.as_ref().map(|t| format!(" [{t}]")).unwrap_or_default();
+        format!("{} {:<9} \"{}\"{track}{side}: {}", self.marker.symbol(), self.check.name(), self.path, self.detail)
     }
 }
 

@@ -1,10 +1,13 @@
 //! Readiness: what two origins *serve*, compared. For every origin locator of A,
 //! the Smooth, HLS (master and every media playlist) and DASH manifests and, per
-//! rendition, the initialization segment and the first and last media segment are
-//! fetched from A's origin and from B's, and their bytes compared. The fetching is
+//! track (each video rendition, each audio language, each text track, the I-frame
+//! playlists, the audio-only variant: [`served_tracks`]), the initialization segment
+//! and the first and last media segment are fetched from A's origin and from B's, one
+//! pair at a time, and their bytes compared; each entry names its track. The fetching is
 //! the caller's ([`Fetch`]): this module knows URLs as text, never an HTTP type.
 //! Reads A's records only; writes nothing.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use mirrorcast_core::catalog::Catalog;
@@ -17,6 +20,7 @@ use mirrorcast_media::hls::Playlist;
 
 use crate::readonly::ReadOnly;
 use crate::report::{AssetVerdict, Check, Entry, Marker, Report, Side};
+use crate::served_tracks::{self, Track};
 
 /// What came back from one GET.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,8 +89,12 @@ pub async fn verify_served(
         match primary {
             Some(primary) => {
                 for locator in &locators {
-                    let pair =
-                        Pair { a: StreamingUrls::new(a.base, &locator.id, &primary), a_base: a.base, b_base: b.base };
+                    let mut pair = Pair {
+                        a: StreamingUrls::new(a.base, &locator.id, &primary),
+                        a_base: a.base,
+                        b_base: b.base,
+                        seen: HashSet::new(),
+                    };
                     pair.compare(fetch, &mut entries).await;
                 }
             }
@@ -115,6 +123,8 @@ struct Pair<'a> {
     a: StreamingUrls,
     a_base: &'a str,
     b_base: &'a str,
+    /// URLs compared already: an I-frame playlist's segments are its variant's, say.
+    seen: HashSet<String>,
 }
 
 impl Pair<'_> {
@@ -123,18 +133,54 @@ impl Pair<'_> {
         format!("{}{}", self.b_base.trim_end_matches('/'), StreamingUrls::relative(a_url, self.a_base))
     }
 
-    async fn compare(&self, fetch: &dyn Fetch, entries: &mut Vec<Entry>) {
-        self.same(fetch, &self.a.smooth, entries).await;
-        self.same(fetch, &self.a.dash, entries).await;
+    async fn compare(&mut self, fetch: &dyn Fetch, entries: &mut Vec<Entry>) {
+        let smooth = self.a.smooth.clone();
+        if let Some(manifest) = self.same(fetch, &smooth, None, entries).await {
+            let tracks = text(&manifest).and_then(|t| served_tracks::smooth_fragments(t, &smooth));
+            self.compare_tracks(fetch, &smooth, tracks, entries).await;
+        }
+        for mpd_url in [self.a.dash.clone(), self.a.dash_cmaf.clone()] {
+            if let Some(mpd) = self.same(fetch, &mpd_url, None, entries).await {
+                let tracks = text(&mpd).and_then(|t| served_tracks::dash_representations(t, &mpd_url));
+                self.compare_tracks(fetch, &mpd_url, tracks, entries).await;
+            }
+        }
         // HLS over MPEG-TS (what apps embed) and over CMAF (fMP4, with init segments).
-        for master_url in [&self.a.hls, &self.a.hls_cmaf] {
-            self.compare_hls(fetch, master_url, entries).await;
+        for master_url in [self.a.hls.clone(), self.a.hls_cmaf.clone()] {
+            self.compare_hls(fetch, &master_url, entries).await;
         }
     }
 
-    /// Every media playlist of A's master, and per rendition its init, first and last segment.
-    async fn compare_hls(&self, fetch: &dyn Fetch, master_url: &str, entries: &mut Vec<Entry>) {
-        let Some(master) = self.same(fetch, master_url, entries).await else { return };
+    /// Each track's sampled URLs; a manifest that could not be followed is an error entry.
+    async fn compare_tracks(
+        &mut self,
+        fetch: &dyn Fetch,
+        manifest_url: &str,
+        tracks: Result<Vec<Track>, String>,
+        entries: &mut Vec<Entry>,
+    ) {
+        match tracks {
+            Ok(tracks) => {
+                for track in tracks {
+                    for url in &track.urls {
+                        self.same(fetch, url, Some(&track.label), entries).await;
+                    }
+                }
+            }
+            Err(why) => entries.push(Entry::new(
+                Marker::Error,
+                Check::Http,
+                Side::A,
+                self.path(manifest_url),
+                format!("cannot follow the manifest: {why}"),
+            )),
+        }
+    }
+
+    /// Every media playlist of A's master (variants, I-frame playlists, audio languages,
+    /// subtitles), and per playlist its init, first and last segment.
+    async fn compare_hls(&mut self, fetch: &dyn Fetch, master_url: &str, entries: &mut Vec<Entry>) {
+        let Some(master) = self.same(fetch, master_url, None, entries).await else { return };
         let Ok(Playlist::Master(m)) = Playlist::parse(&master) else {
             entries.push(Entry::new(
                 Marker::Error,
@@ -145,34 +191,19 @@ impl Pair<'_> {
             ));
             return;
         };
-        let mut playlists: Vec<String> = m.variants.iter().map(|v| v.uri.clone()).collect();
-        playlists.extend(m.alternatives.iter().filter_map(|a| a.uri.clone()));
-        for uri in playlists {
-            let Some(url) = join(master_url, &uri) else { continue };
-            let Some(media) = self.same(fetch, &url, entries).await else { continue };
-            let Ok(Playlist::Media(p)) = Playlist::parse(&media) else {
-                entries.push(Entry::new(
-                    Marker::Error,
-                    Check::Http,
-                    Side::A,
-                    self.path(&url),
-                    "not an HLS media playlist",
-                ));
-                continue;
-            };
-            let mut wanted: Vec<&str> = Vec::new();
-            if let Some(map) = p.segments.iter().find_map(|s| s.map.as_ref()) {
-                wanted.push(map);
-            }
-            if let (Some(first), Some(last)) = (p.segments.first(), p.segments.last()) {
-                wanted.push(&first.uri);
-                if last.uri != first.uri {
-                    wanted.push(&last.uri);
-                }
-            }
-            for segment in wanted {
-                if let Some(seg) = join(&url, segment) {
-                    self.same(fetch, &seg, entries).await;
+        for track in served_tracks::hls_playlists(&m, master_url) {
+            let label = Some(track.label.as_str());
+            for url in &track.urls {
+                let Some(media) = self.same(fetch, url, label, entries).await else { continue };
+                let Ok(Playlist::Media(p)) = Playlist::parse(&media) else {
+                    entries.push(
+                        Entry::new(Marker::Error, Check::Http, Side::A, self.path(url), "not an HLS media playlist")
+                            .with_track(label.map(str::to_owned)),
+                    );
+                    continue;
+                };
+                for segment in served_tracks::hls_segments(&p, url) {
+                    self.same(fetch, &segment, label, entries).await;
                 }
             }
         }
@@ -182,14 +213,30 @@ impl Pair<'_> {
         StreamingUrls::relative(a_url, self.a_base)
     }
 
-    /// One URL at both origins: an entry, and A's body when A served it.
-    async fn same(&self, fetch: &dyn Fetch, a_url: &str, entries: &mut Vec<Entry>) -> Option<Vec<u8>> {
+    /// One URL at both origins (once per locator): an entry named by its track, and A's body
+    /// when A served it.
+    async fn same(
+        &mut self,
+        fetch: &dyn Fetch,
+        a_url: &str,
+        track: Option<&str>,
+        entries: &mut Vec<Entry>,
+    ) -> Option<Vec<u8>> {
+        if !self.seen.insert(a_url.to_owned()) {
+            return None;
+        }
         let b_url = self.at_b(a_url);
         let (got_a, got_b) = futures::join!(fetch.get(a_url), fetch.get(&b_url));
         let (marker, side, detail, body) = compare(got_a, got_b);
-        entries.push(Entry::new(marker, Check::Http, side, self.path(a_url), detail));
+        entries
+            .push(Entry::new(marker, Check::Http, side, self.path(a_url), detail).with_track(track.map(str::to_owned)));
         body
     }
+}
+
+/// A manifest's text; one that is not UTF-8 cannot be followed.
+fn text(body: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(body).map_err(|_| "not UTF-8 text".to_owned())
 }
 
 /// The verdict on one URL: marker, side, detail, and A's body when A served it.
@@ -237,25 +284,6 @@ fn reason(body: &[u8]) -> Option<String> {
     (!line.is_empty() && line.chars().all(|c| !c.is_control())).then(|| line.to_owned())
 }
 
-/// A reference in a playlist at `base`, made absolute (the playlists use relative ones).
-fn join(base: &str, reference: &str) -> Option<String> {
-    if reference.contains("://") {
-        return Some(reference.to_owned());
-    }
-    let (dir, _) = base.split('?').next()?.rsplit_once('/')?;
-    let mut parts: Vec<&str> = dir.split('/').collect();
-    for segment in reference.split('/') {
-        match segment {
-            "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    Some(parts.join("/"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,21 +309,5 @@ mod tests {
         assert_eq!((m, side, body), (Marker::Error, Side::B, Some(b"x".to_vec())));
         let (m, side, _, body) = compare(Fetched::Response { status: 404, body: vec![] }, ok(b"x"));
         assert_eq!((m, side, body), (Marker::Error, Side::A, None), "A must serve what its records name");
-    }
-
-    #[test]
-    fn playlist_references_resolve_against_the_playlist() {
-        let master = "http://a:1/l/Clip.ism/manifest(format=m3u8-aapl)";
-        assert_eq!(
-            join(master, "QualityLevels(600000)/Manifest(video,format=m3u8-aapl)").unwrap(),
-            "http://a:1/l/Clip.ism/QualityLevels(600000)/Manifest(video,format=m3u8-aapl)"
-        );
-        let media = "http://a:1/l/Clip.ism/QualityLevels(600000)/Manifest(video,format=m3u8-aapl)";
-        assert_eq!(
-            join(media, "Fragments(video=0,format=m3u8-aapl)").unwrap(),
-            "http://a:1/l/Clip.ism/QualityLevels(600000)/Fragments(video=0,format=m3u8-aapl)"
-        );
-        assert_eq!(join(media, "../x.m3u8").unwrap(), "http://a:1/l/Clip.ism/x.m3u8");
-        assert_eq!(join(media, "http://elsewhere/s.mp4").unwrap(), "http://elsewhere/s.mp4");
     }
 }
