@@ -18,6 +18,8 @@
 //! - [`captions`]: CEA-608/708 captions found in H.264 SEI (announced, never altered).
 //! - [`webvtt`]: WebVTT sidecars: cues read (bounded), cut into HLS subtitle segments.
 //! - [`ttml`]: TTML/IMSC1 sidecars checked before the origin offers them (DASH).
+//! - [`text_samples`]: fragmented text tracks (`wvtt`, `stpp` samples) into cues, and their writer.
+//! - [`ttml_cues`]: TTML documents into WebVTT cues (text, timing, line breaks; styling dropped) for HLS.
 //! - [`mp4`]: reading an MP4's boxes: top-level layout, tracks, codec private
 //!   data (avcC, esds), timescales and sync samples (for chunk timelines).
 
@@ -36,9 +38,11 @@ pub mod movie_fragment;
 pub mod mp4;
 mod nal;
 pub mod smooth_fragment;
+pub mod text_samples;
 pub mod ts;
 pub mod ts_reader;
 pub mod ttml;
+pub mod ttml_cues;
 pub mod webvtt;
 mod xml;
 
