@@ -10,6 +10,8 @@
 //! not fit its sample; cues as many as WebVTT allows.
 
 use crate::bmff::{children, write_box, write_full_box};
+use crate::fragment::Fragment;
+use crate::smooth_fragment::write_tfxd;
 use crate::webvtt::{Cue, WebVtt, MAX_CUES};
 use crate::{ttml_cues, FormatError, Result};
 
@@ -239,7 +241,7 @@ pub fn write_fragmented_track(codec: TextCodec, cues: &[Cue], fragment_ms: u64) 
             TextCodec::WebVtt => wvtt_samples(cues, from, to),
             TextCodec::Ttml => vec![(to - from, ttml_document(cues, from, to).into_bytes())],
         };
-        write_fragment(&mut out, sequence, from, &samples);
+        write_fragment(&mut out, sequence, from, &samples, false);
         sequence += 1;
         from = to;
     }
@@ -308,15 +310,27 @@ pub fn plain_text(webvtt: &str) -> String {
     out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 }
 
-/// A `moof` (`mfhd`, `traf`: `tfhd` default-base-is-moof, `tfdt`, `trun`) and its `mdat`.
-fn write_fragment(out: &mut Vec<u8>, sequence: u32, decode_time: u64, samples: &[(u64, Vec<u8>)]) {
+/// A Smooth text fragment of one sample shown from `start` for `duration` (in the stream's
+/// timescale): a `moof` with Smooth's `tfxd` (no `tfdt`) and its `mdat`, as a Smooth text
+/// stream's chunk (a TTML sidecar served as one).
+pub fn smooth_text_fragment(start: u64, duration: u64, sample: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(sample.len() + 128);
+    write_fragment(&mut out, 1, start, &[(duration, sample)], true);
+    out
+}
+
+/// A `moof` (`mfhd`, `traf`: `tfhd` default-base-is-moof, `tfdt` or Smooth's `tfxd`, `trun`)
+/// and its `mdat`.
+fn write_fragment(out: &mut Vec<u8>, sequence: u32, decode_time: u64, samples: &[(u64, Vec<u8>)], smooth: bool) {
     let moof_at = out.len();
     let mut data_offset_at = 0;
     write_box(out, b"moof", |b| {
         write_full_box(b, b"mfhd", 0, 0, |b| b.extend_from_slice(&sequence.to_be_bytes()));
         write_box(b, b"traf", |b| {
             write_full_box(b, b"tfhd", 0, 0x02_0000, |b| b.extend_from_slice(&1u32.to_be_bytes()));
-            write_full_box(b, b"tfdt", 1, 0, |b| b.extend_from_slice(&decode_time.to_be_bytes()));
+            if !smooth {
+                write_full_box(b, b"tfdt", 1, 0, |b| b.extend_from_slice(&decode_time.to_be_bytes()));
+            }
             write_full_box(b, b"trun", 0, 0x301, |b| {
                 b.extend_from_slice(&(samples.len() as u32).to_be_bytes());
                 data_offset_at = b.len();
@@ -326,6 +340,10 @@ fn write_fragment(out: &mut Vec<u8>, sequence: u32, decode_time: u64, samples: &
                     b.extend_from_slice(&(data.len() as u32).to_be_bytes());
                 }
             });
+            if smooth {
+                let duration = samples.iter().map(|(d, _)| d).sum();
+                write_tfxd(b, &Fragment { start: decode_time, duration, first: 0, end: samples.len() });
+            }
         });
     });
     let moof_len = (out.len() - moof_at) as u32;
@@ -387,6 +405,14 @@ mod tests {
             }
             assert_eq!(vtt.cues, want, "{codec:?}: a cue across fragments and samples is one cue");
         }
+    }
+
+    #[test]
+    fn a_smooth_text_fragment_reads_back_with_its_tfxd_and_sample() {
+        let f =
+            crate::smooth_fragment::SmoothFragment::parse(&smooth_text_fragment(7, 5000, b"<tt/>".to_vec())).unwrap();
+        assert_eq!((f.time, f.duration, f.samples.len()), (7, 5000, 1));
+        assert_eq!(f.samples[0].data, b"<tt/>");
     }
 
     #[test]

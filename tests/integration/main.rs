@@ -48,5 +48,6 @@ mod serve_hostile;
 mod serve_tls;
 mod smooth;
 mod subtitles;
+mod text_fragments;
 mod verify;
 mod watch;
