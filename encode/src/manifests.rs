@@ -70,6 +70,7 @@ pub fn build(base: &str, source_name: &str, gop_seconds: u32, renditions: &[(Out
     };
     let mut video = StreamIndex {
         kind: "video".into(),
+        subtype: None,
         name: "video".into(),
         language: None,
         url: "QualityLevels({bitrate})/Fragments(video={start time})".into(),
@@ -157,6 +158,7 @@ pub fn build(base: &str, source_name: &str, gop_seconds: u32, renditions: &[(Out
                 });
                 audio = Some(StreamIndex {
                     kind: "audio".into(),
+                    subtype: None,
                     name: "audio".into(),
                     language: None,
                     url: "QualityLevels({bitrate})/Fragments(audio={start time})".into(),

@@ -31,6 +31,8 @@ pub struct ClientManifest {
 pub struct StreamIndex {
     /// `video`, `audio` or `text`.
     pub kind: String,
+    /// `Subtype` of a text stream (`SUBT`, `CAPT`); `None` for video and audio.
+    pub subtype: Option<String>,
     /// `Name`, which fragment URLs use (`Fragments(video=…)`).
     pub name: String,
     /// `Language` (of an audio or text stream), as the `.ism`'s `systemLanguage` gave it.
@@ -127,6 +129,7 @@ impl ClientManifest {
         for s in root.children().filter(|n| n.has_tag_name("StreamIndex")) {
             let mut stream = StreamIndex {
                 kind: s.attribute("Type").unwrap_or_default().to_owned(),
+                subtype: s.attribute("Subtype").map(str::to_owned),
                 name: s.attribute("Name").or(s.attribute("Type")).unwrap_or_default().to_owned(),
                 language: s.attribute("Language").map(str::to_owned),
                 url: s.attribute("Url").unwrap_or_default().to_owned(),
@@ -194,6 +197,9 @@ impl ClientManifest {
                 escape(&st.url),
                 st.quality_levels.len()
             ));
+            if let Some(subtype) = &st.subtype {
+                s.push_str(&format!(" Subtype=\"{}\"", escape(subtype)));
+            }
             if let Some(t) = st.timescale {
                 s.push_str(&format!(" TimeScale=\"{t}\""));
             }
@@ -258,6 +264,7 @@ pub(crate) mod tests {
             streams: vec![
                 StreamIndex {
                     kind: "video".into(),
+                    subtype: None,
                     name: "video".into(),
                     language: None,
                     url: "QualityLevels({bitrate})/Fragments(video={start time})".into(),
@@ -280,6 +287,7 @@ pub(crate) mod tests {
                 },
                 StreamIndex {
                     kind: "audio".into(),
+                    subtype: None,
                     name: "audio & more".into(),
                     language: Some("pt-BR".into()),
                     url: "QualityLevels({bitrate})/Fragments(audio={start time})".into(),

@@ -19,6 +19,8 @@
 //! - [`webvtt`]: WebVTT sidecars: cues read (bounded), cut into HLS subtitle segments.
 //! - [`ttml`]: TTML/IMSC1 sidecars checked before the origin offers them (DASH).
 //! - [`track_labels`]: a track's language (`mdhd`, `elng`) and roles (`udta/kind`), bounded.
+//! - [`text_samples`]: fragmented text tracks (`wvtt`, `stpp` samples) into cues, and their writer.
+//! - [`ttml_cues`]: TTML documents into WebVTT cues (text, timing, line breaks; styling dropped) for HLS.
 //! - [`mp4`]: reading an MP4's boxes: top-level layout, tracks, codec private
 //!   data (avcC, esds), timescales and sync samples (for chunk timelines).
 
@@ -38,9 +40,11 @@ pub mod mp4;
 mod nal;
 pub mod smooth_fragment;
 pub mod track_labels;
+pub mod text_samples;
 pub mod ts;
 pub mod ts_reader;
 pub mod ttml;
+pub mod ttml_cues;
 pub mod webvtt;
 mod xml;
 

@@ -48,6 +48,7 @@ mod segment_cache;
 mod segment_cache_tests;
 mod segment_range;
 pub mod smooth;
+pub mod smooth_text;
 pub mod subtitles;
 #[cfg(test)]
 mod test_clip;

@@ -11,7 +11,9 @@ use mirrorcast_core::ErrorKind;
 use mirrorcast_media::captions::{self, Captions};
 use mirrorcast_media::fragment::{Index, TrackIndex};
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
+use mirrorcast_media::text_samples::{self, TextCodec, TextSample};
 use mirrorcast_media::ts::Counters;
+use mirrorcast_media::webvtt::WebVtt;
 use quick_cache::sync::Cache;
 use tracing::{debug, warn};
 
@@ -21,7 +23,7 @@ use crate::moofs;
 use crate::moov;
 use crate::packaging::Rendition;
 use crate::records::file_of;
-use crate::subtitles::{TextTrack, MAX_SIDECAR_BYTES};
+use crate::subtitles::{sidecar_kind, TextBody, TextTrack, MAX_SIDECAR_BYTES};
 use crate::upstream::{Upstream, Version};
 
 /// A larger `.ism` is refused (one names a few renditions in a few KiB).
@@ -50,6 +52,9 @@ pub(crate) struct Renditions {
     /// The `.ism`'s text tracks whose sidecars were read and checked (the others are left
     /// out, with the reason logged), with the version each was read at.
     pub(crate) texts: Vec<(TextTrack, Version)>,
+    /// The fragmented ones among them as renditions: their DASH and Smooth segments are cut
+    /// from their files as a video's are.
+    pub(crate) text_renditions: Vec<OwnedRendition>,
     /// CEA-608/708 captions found in the SEI of the reference video's first samples.
     pub(crate) captions: Captions,
     pub(crate) parsed: Arc<Parsed>,
@@ -64,6 +69,7 @@ impl Renditions {
     pub(crate) fn pick(&self, bitrate: u64, stream: &str) -> Result<&OwnedRendition, Fail> {
         self.list
             .iter()
+            .chain(&self.text_renditions)
             .find(|r| r.bitrate == bitrate && r.stream.eq_ignore_ascii_case(stream))
             .ok_or(Fail::NotFound("no such quality level"))
     }
@@ -98,8 +104,11 @@ pub(crate) struct OwnedRendition {
 
 impl OwnedRendition {
     pub(crate) fn track(&self) -> Result<&TrackIndex, Fail> {
-        let handler = if self.kind == TrackKind::Audio { "soun" } else { "vide" };
         let index = &self.index.index;
+        if self.kind == TrackKind::Text {
+            return text_track(index).ok_or(Fail::Media);
+        }
+        let handler = if self.kind == TrackKind::Audio { "soun" } else { "vide" };
         index
             .track(self.track_id)
             .filter(|t| t.info.handler == handler)
@@ -144,7 +153,9 @@ impl quick_cache::Weighter<(String, String), Arc<Renditions>> for RenditionsWeig
         let indexes: u64 =
             list.iter().enumerate().filter(first_of_its_index).map(|(_, o)| o.index.index.weight()).sum();
         // Parsed sidecars count too: a 100,000-cue file weighs as much as a long index.
-        (indexes + value.texts.iter().map(|(t, _)| t.weight()).sum::<u64>()).max(1)
+        let texts: u64 = value.texts.iter().map(|(t, _)| t.weight()).sum::<u64>()
+            + value.text_renditions.iter().map(|r| r.index.index.weight()).sum::<u64>();
+        (indexes + texts).max(1)
     }
 }
 
@@ -229,9 +240,16 @@ impl RenditionCache {
         let base = ism.rsplit_once('/').map_or("", |(dir, _)| dir);
         let mut out = Vec::new();
         let mut texts = Vec::new();
+        let mut text_renditions = Vec::new();
         for t in &server.manifest.tracks {
             if t.kind == TrackKind::Text {
-                texts.extend(self.text(asset, &join(base, &t.src), t, texts.len()).await?);
+                let file = join(base, &t.src);
+                if sidecar_kind(&file).is_some() {
+                    texts.extend(self.text(asset, &file, t, texts.len()).await?);
+                } else if let Some((text, rendition)) = self.fragmented_text(asset, &file, t, texts.len()).await? {
+                    texts.push((text, rendition.index.version.clone()));
+                    text_renditions.push(rendition);
+                }
                 continue;
             }
             let file = join(base, &t.src);
@@ -271,6 +289,7 @@ impl RenditionCache {
         Ok(Renditions {
             list: out,
             texts,
+            text_renditions,
             captions,
             parsed: server,
             at: Instant::now(),
@@ -327,6 +346,80 @@ impl RenditionCache {
         }
     }
 
+    /// A fragmented text track (`.ismt`, `.cmft`: `stpp` or `wvtt` samples in `moof`s) indexed
+    /// as a rendition is, its samples read (one ranged read, at most [`MAX_SIDECAR_BYTES`]) into
+    /// cues; `None` (the reason logged) when it cannot be offered. Storage failures are errors.
+    async fn fragmented_text(
+        &self,
+        asset: &AssetRecord,
+        file: &str,
+        t: &IsmTrack,
+        n: usize,
+    ) -> Result<Option<(TextTrack, OwnedRendition)>, Fail> {
+        let skip = |why: &str| {
+            warn!(target: "mirrorcast_origin", "text track {file} of {} left out: {why}", asset.asset.container);
+            Ok(None)
+        };
+        if file_of(asset, file).is_err() {
+            return skip("not a file of the asset");
+        }
+        let container = &asset.asset.container;
+        let indexed = match self.index(container, file).await {
+            Ok(indexed) => indexed,
+            Err(Fail::Media) => return skip("not a fragmented text track of stpp or wvtt samples that can be indexed"),
+            Err(Fail::NotFound(_)) => return skip("not in storage"),
+            Err(e) => return Err(e),
+        };
+        let Some(track) = text_track(&indexed.index) else { return skip("no stpp or wvtt track") };
+        let codec = TextCodec::of(&track.info.codec).expect("text_track checked it");
+        let span = track.offsets.iter().zip(&track.info.sample_sizes).fold(None, |span: Option<(u64, u64)>, (o, s)| {
+            let end = o + *s as u64;
+            Some(span.map_or((*o, end), |(a, b)| (a.min(*o), b.max(end))))
+        });
+        let cues = match span {
+            None => WebVtt::default(),
+            Some((from, to)) if to - from > MAX_SIDECAR_BYTES => {
+                return skip(&format!("its samples span {} bytes, more than {MAX_SIDECAR_BYTES}", to - from))
+            }
+            Some((from, to)) => {
+                let (meta, data) = match self.upstream.read_bytes(container, file, Some(from..to)).await {
+                    Ok(read) => read,
+                    Err(Fail::Storage(kind)) => return Err(Fail::Storage(kind)),
+                    Err(e) => return skip(&format!("its samples could not be read ({e:?})")),
+                };
+                if meta.etag != indexed.version.etag {
+                    return Err(Fail::Storage(ErrorKind::Transient));
+                }
+                let ms = |units: i128| (units.max(0) * 1000 / track.info.timescale.max(1) as i128) as u64;
+                let samples = (0..track.offsets.len()).map(|i| {
+                    let at = (track.offsets[i] - from) as usize;
+                    let start = track.info.decode_times[i] as i128 - track.media_start as i128;
+                    TextSample {
+                        start_ms: ms(start),
+                        end_ms: ms(start + track.durations[i] as i128),
+                        data: &data[at..at + track.info.sample_sizes[i] as usize],
+                    }
+                });
+                match text_samples::cues(codec, samples) {
+                    Ok(cues) => cues,
+                    Err(e) => return skip(&e.to_string()),
+                }
+            }
+        };
+        let text = TextTrack::named(t, n, TextBody::Fragmented { codec, cues, track: Box::new(track.clone()) });
+        let rendition = OwnedRendition {
+            kind: TrackKind::Text,
+            stream: text.stream.clone(),
+            bitrate: t.system_bitrate,
+            track_id: track.info.track_id,
+            language: t.language.clone(),
+            file: file.to_owned(),
+            index: indexed,
+            ts_counters: std::sync::OnceLock::new(),
+        };
+        Ok(Some((text, rendition)))
+    }
+
     /// The captions in the first samples of the first video rendition (one ranged read, at most
     /// [`captions::MAX_SCAN_BYTES`]); none for a fragmented or non-H.264 one.
     async fn captions(&self, asset: &AssetRecord, list: &[OwnedRendition]) -> Result<Captions, Fail> {
@@ -374,6 +467,14 @@ fn same_reference(previous: &Renditions, list: &[OwnedRendition]) -> bool {
         (None, None) => true,
         _ => false,
     }
+}
+
+/// The first text track (`subt`, `text`, `sbtl` handler) of `index` whose samples are `stpp` or `wvtt`.
+fn text_track(index: &Index) -> Option<&TrackIndex> {
+    index
+        .tracks
+        .iter()
+        .find(|t| matches!(t.info.handler.as_str(), "subt" | "text" | "sbtl") && TextCodec::of(&t.info.codec).is_some())
 }
 
 fn join(dir: &str, name: &str) -> String {

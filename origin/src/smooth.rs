@@ -90,6 +90,7 @@ fn stream_index(kind: TrackKind, name: &str, levels: &[&Rendition<'_>]) -> Strea
         .collect();
     StreamIndex {
         kind: if video { "video" } else { "audio" }.to_owned(),
+        subtype: None,
         name: name.to_owned(),
         language: levels[0].language.map(str::to_owned),
         url: format!("QualityLevels({{bitrate}})/Fragments({name}={{start time}})"),

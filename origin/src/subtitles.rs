@@ -1,7 +1,9 @@
-//! Text tracks (pure): the `.ism`'s `textstream` sidecars as HLS subtitle renditions
+//! Text tracks (pure): the `.ism`'s `textstream`s — WebVTT and TTML sidecars, fragmented
+//! `stpp`/`wvtt` tracks (`.ismt`, `.cmft`) — as HLS subtitle renditions
 //! (`EXT-X-MEDIA:TYPE=SUBTITLES`, a WebVTT media playlist whose segments are the reference
-//! track's fragments) and DASH text AdaptationSets (the whole sidecar). Smooth gets none: its
-//! text streams are fragmented TTML (`.ismt`), which no sidecar is.
+//! track's fragments; TTML converted to WebVTT, styling dropped) and DASH text AdaptationSets
+//! (the whole sidecar, or the fragmented track's own fMP4 segments). Smooth text streams are
+//! [`crate::smooth_text`]'s.
 //!
 //! The master and the MPD are made by [`crate::packaging`] and completed here (lines added
 //! where they belong), so packaging stays one function per format.
@@ -12,9 +14,10 @@ use bytes::Bytes;
 use mirrorcast_media::captions::Captions;
 use mirrorcast_media::fragment::TrackIndex;
 use mirrorcast_media::ism::IsmTrack;
+use mirrorcast_media::text_samples::TextCodec;
 use mirrorcast_media::ts::PRESENTATION_START_90K;
 use mirrorcast_media::webvtt::WebVtt;
-use mirrorcast_media::{ttml, webvtt};
+use mirrorcast_media::{ttml, ttml_cues, webvtt};
 
 use crate::request::Format;
 
@@ -24,10 +27,25 @@ const GROUP: &str = "subs";
 /// What a text track's file holds, read and checked.
 #[derive(Debug)]
 pub enum TextBody {
-    /// A WebVTT sidecar: HLS and DASH.
+    /// A WebVTT sidecar.
     WebVtt(WebVtt),
-    /// A TTML/IMSC1 sidecar, as stored: DASH only (HLS carries WebVTT).
-    Ttml(Bytes),
+    /// A TTML/IMSC1 sidecar, as stored (DASH, Smooth), and its cues (HLS).
+    Ttml {
+        /// The document as stored.
+        document: Bytes,
+        /// Its paragraphs as WebVTT cues (styling dropped).
+        cues: WebVtt,
+    },
+    /// A fragmented text track: its samples' cues (HLS); its own fragments go to DASH and
+    /// Smooth (TTML only) from the stored file.
+    Fragmented {
+        /// `stpp` or `wvtt`.
+        codec: TextCodec,
+        /// The samples' cues (TTML's styling dropped).
+        cues: WebVtt,
+        /// The track's samples and fragments (the MPD's timeline, Smooth's chunks).
+        track: Box<TrackIndex>,
+    },
 }
 
 /// One text track of an `.ism`, its file read and checked.
@@ -57,53 +75,77 @@ pub fn sidecar_kind(file: &str) -> Option<&'static str> {
     }
 }
 
-/// The largest sidecar read.
+/// The largest sidecar read (and the most bytes a fragmented text track's samples may span).
 pub const MAX_SIDECAR_BYTES: u64 =
     if webvtt::MAX_BYTES > ttml::MAX_BYTES { webvtt::MAX_BYTES } else { ttml::MAX_BYTES } as u64;
 
 impl TextTrack {
-    /// The `n`th text track of the `.ism` from its file's bytes, or why it is not offered
-    /// (a fragmented text track, a malformed or oversized file).
+    /// The `n`th text track of the `.ism` from its sidecar's bytes, or why it is not offered
+    /// (not a sidecar, a malformed or oversized file).
     pub fn read(t: &IsmTrack, n: usize, file: &str, bytes: Bytes) -> Result<TextTrack, String> {
         let body = match sidecar_kind(file) {
             Some("webvtt") => TextBody::WebVtt(WebVtt::parse(&bytes).map_err(|e| e.to_string())?),
             Some(_) => {
+                // The streamed, bounded reading first: a hostile document never reaches the tree.
+                let cues = ttml_cues::to_webvtt(&bytes).map_err(|e| e.to_string())?;
                 ttml::check(&bytes).map_err(|e| e.to_string())?;
-                TextBody::Ttml(bytes)
+                TextBody::Ttml { document: bytes, cues }
             }
-            None => return Err("not a .vtt or .ttml sidecar (fragmented text is not packaged)".to_owned()),
+            None => return Err("not a .vtt or .ttml sidecar".to_owned()),
         };
+        Ok(Self::named(t, n, body))
+    }
+
+    /// The `n`th text track of the `.ism`, `body` read from its file.
+    pub fn named(t: &IsmTrack, n: usize, body: TextBody) -> TextTrack {
         let url_fit = |s: &&String| {
             !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         };
         let stream = t.track_name.as_ref().filter(url_fit).cloned().unwrap_or_else(|| format!("text{n}"));
         let name = t.track_name.clone().or_else(|| t.language.clone()).unwrap_or_else(|| stream.clone());
-        Ok(TextTrack { stream, bitrate: t.system_bitrate, language: t.language.clone(), name, body })
+        TextTrack { stream, bitrate: t.system_bitrate, language: t.language.clone(), name, body }
+    }
+
+    /// Its cues, as HLS carries them.
+    pub fn cues(&self) -> &WebVtt {
+        match &self.body {
+            TextBody::WebVtt(cues) | TextBody::Ttml { cues, .. } | TextBody::Fragmented { cues, .. } => cues,
+        }
+    }
+
+    /// The fragmented track, if it is one.
+    pub fn fragmented(&self) -> Option<(TextCodec, &TrackIndex)> {
+        match &self.body {
+            TextBody::Fragmented { codec, track, .. } => Some((*codec, track)),
+            _ => None,
+        }
     }
 
     /// Bytes it holds, about: what it weighs in the renditions cache beside the indexes.
     pub fn weight(&self) -> u64 {
-        match &self.body {
-            TextBody::WebVtt(vtt) => {
-                let blocks: usize = vtt.header_blocks.iter().map(String::len).sum();
-                let cue = |c: &webvtt::Cue| 64 + c.text.len() + c.settings.len() + c.id.as_ref().map_or(0, String::len);
-                (blocks + vtt.cues.iter().map(cue).sum::<usize>()) as u64
-            }
-            TextBody::Ttml(bytes) => bytes.len() as u64,
-        }
-    }
-
-    /// Whether HLS carries it (WebVTT only).
-    pub fn in_hls(&self) -> bool {
-        matches!(self.body, TextBody::WebVtt(_))
+        let vtt = self.cues();
+        let blocks: usize = vtt.header_blocks.iter().map(String::len).sum();
+        let cue = |c: &webvtt::Cue| 64 + c.text.len() + c.settings.len() + c.id.as_ref().map_or(0, String::len);
+        let document = match &self.body {
+            TextBody::Ttml { document, .. } => document.len(),
+            TextBody::Fragmented { track, .. } => track.offsets.len() * 24,
+            TextBody::WebVtt(_) => 0,
+        };
+        (blocks + vtt.cues.iter().map(cue).sum::<usize>() + document) as u64
     }
 
     fn playlist_url(&self, format: Format) -> String {
         format!("QualityLevels({})/Manifest({},format={})", self.bitrate, self.stream, format.name())
     }
 
+    /// A text segment's URL (HLS: always WebVTT; DASH: the sidecar's own format).
     fn segment_url(&self, time: u64, format: Format) -> String {
-        let ext = if self.in_hls() { ".vtt" } else { ".ttml" };
+        let ext = match &self.body {
+            _ if format.is_hls() => ".vtt",
+            TextBody::WebVtt(_) => ".vtt",
+            TextBody::Ttml { .. } => ".ttml",
+            TextBody::Fragmented { .. } => format.segment_extension(false),
+        };
         format!("Fragments({}={time},format={}){ext}", self.stream, format.name())
     }
 }
@@ -118,7 +160,7 @@ fn quoted(name: &str) -> String {
 /// variants take no group). No `CLOSED-CAPTIONS=NONE`: captions the scan of the first samples
 /// missed stay findable by the player.
 pub fn hls_master(master: String, texts: &[&TextTrack], captions: Captions, format: Format) -> String {
-    let hls: Vec<&TextTrack> = texts.iter().copied().filter(|t| t.in_hls()).collect();
+    let hls = texts;
     if hls.is_empty() && !captions.any() {
         return master;
     }
@@ -133,7 +175,7 @@ pub fn hls_master(master: String, texts: &[&TextTrack], captions: Captions, form
         let _ = writeln!(media, "#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"{id}\",DEFAULT=NO,AUTOSELECT=YES,INSTREAM-ID=\"{id}\"");
         attributes.push_str(",CLOSED-CAPTIONS=\"cc\"");
     }
-    for t in &hls {
+    for t in hls {
         let _ = write!(media, "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{GROUP}\",NAME=\"{}\"", quoted(&t.name));
         if let Some(language) = &t.language {
             let _ = write!(media, ",LANGUAGE=\"{language}\"");
@@ -235,9 +277,10 @@ fn xml(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
 }
 
-/// The MPD with a text AdaptationSet per track (WebVTT or TTML), each one Representation whose
-/// BaseURL is the whole sidecar, added at the end of the period; the video set says the
-/// captions its SEI carries (`Accessibility`, SCTE 214 schemes).
+/// The MPD with a text AdaptationSet per track, added at the end of the period: a sidecar's
+/// (WebVTT or TTML) one Representation whose BaseURL is the whole file; a fragmented track's
+/// its own segments (`stpp`/`wvtt` in fMP4, a SegmentTimeline of its fragments). The video set
+/// says the captions its SEI carries (`Accessibility`, SCTE 214 schemes).
 pub fn dash(mpd: String, texts: &[&TextTrack], captions: Captions, format: Format) -> String {
     let mpd = with_accessibility(mpd, captions);
     let Some(at) = mpd.rfind("  </Period>") else { return mpd };
@@ -249,21 +292,55 @@ pub fn dash(mpd: String, texts: &[&TextTrack], captions: Captions, format: Forma
     for (i, t) in texts.iter().enumerate() {
         // A TTML set names no contentType: its mimeType says text to DASH players, and ffmpeg
         // (5.1), which opens every text set and cannot read a TTML file, fails the whole MPD
-        // on one it takes for text, but leaves one of an unknown type alone.
-        let (content, mime) =
-            if t.in_hls() { (" contentType=\"text\"", "text/vtt") } else { ("", "application/ttml+xml") };
+        // on one it takes for text, but leaves one of an unknown type alone. A fragmented
+        // track's set says its codec instead.
+        let (content, mime, codecs) = match &t.body {
+            TextBody::WebVtt(_) => (" contentType=\"text\"", "text/vtt", String::new()),
+            TextBody::Ttml { .. } => ("", "application/ttml+xml", String::new()),
+            TextBody::Fragmented { codec, .. } => {
+                (" contentType=\"text\"", "application/mp4", format!(" codecs=\"{}\"", codec.fourcc()))
+            }
+        };
         let lang = t.language.as_deref().map(|l| format!(" lang=\"{l}\"")).unwrap_or_default();
         let _ = write!(
             sets,
-            "    <AdaptationSet id=\"{}\"{content} mimeType=\"{mime}\"{lang}>\n      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"subtitle\" />\n      <Label>{}</Label>\n      <Representation id=\"{}_{}\" bandwidth=\"{}\">\n        <BaseURL>QualityLevels({})/{}</BaseURL>\n      </Representation>\n    </AdaptationSet>\n",
+            "    <AdaptationSet id=\"{}\"{content} mimeType=\"{mime}\"{codecs}{lang}>\n      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"subtitle\" />\n      <Label>{}</Label>\n      <Representation id=\"{}_{}\" bandwidth=\"{}\">\n",
             first_id + i,
             xml(&t.name),
             t.stream,
             t.bitrate,
             t.bitrate.max(1),
-            t.bitrate,
-            t.segment_url(0, format),
         );
+        match t.fragmented() {
+            None => {
+                let _ = writeln!(
+                    sets,
+                    "        <BaseURL>QualityLevels({})/{}</BaseURL>",
+                    t.bitrate,
+                    t.segment_url(0, format)
+                );
+            }
+            Some((_, track)) => {
+                let _ = writeln!(
+                    sets,
+                    "        <SegmentTemplate timescale=\"{}\" initialization=\"QualityLevels({b})/Fragments({n}=i,format={f}){init}\" media=\"QualityLevels({b})/Fragments({n}=$Time$,format={f}){media}\">\n          <SegmentTimeline>",
+                    track.info.timescale,
+                    b = t.bitrate,
+                    n = t.stream,
+                    f = format.name(),
+                    init = format.segment_extension(true),
+                    media = format.segment_extension(false),
+                );
+                for (start, d, repeat) in crate::packaging::timeline(track) {
+                    let _ = match repeat {
+                        0 => writeln!(sets, "            <S t=\"{start}\" d=\"{d}\" />"),
+                        r => writeln!(sets, "            <S t=\"{start}\" d=\"{d}\" r=\"{r}\" />"),
+                    };
+                }
+                sets.push_str("          </SegmentTimeline>\n        </SegmentTemplate>\n");
+            }
+        }
+        sets.push_str("      </Representation>\n    </AdaptationSet>\n");
     }
     let mut out = mpd;
     out.insert_str(at, &sets);
@@ -294,12 +371,9 @@ mod tests {
         assert_eq!(out.matches(",SUBTITLES=\"subs\"\n").count(), 2, "{out}");
         assert!(out.contains("#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"i\"\n"), "{out}");
         assert_eq!(hls_master(master.to_owned(), &[], Captions::default(), Format::HlsCmaf), master);
-        let ttml = text(None, Some("en"), "s.ttml", "<tt xmlns=\"http://www.w3.org/ns/ttml\"/>").unwrap();
-        assert_eq!(
-            hls_master(master.to_owned(), &[&ttml], Captions::default(), Format::HlsCmaf),
-            master,
-            "TTML stays out of HLS"
-        );
+        let ttml = text(None, Some("fr"), "s.ttml", "<tt xmlns=\"http://www.w3.org/ns/ttml\"/>").unwrap();
+        let out = hls_master(master.to_owned(), &[&ttml], Captions::default(), Format::HlsCmaf);
+        assert!(out.contains("NAME=\"fr\",LANGUAGE=\"fr\""), "TTML is in HLS too, as WebVTT: {out}");
     }
 
     #[test]
@@ -319,7 +393,7 @@ mod tests {
         let index = index();
         let v = index.by_handler("vide").unwrap();
         let t = text(Some("English"), Some("en"), "subs.vtt", VTT).unwrap();
-        let TextBody::WebVtt(vtt) = &t.body else { panic!() };
+        let vtt = t.cues();
         let media = hls_media(&t, v, Format::HlsAapl);
         let ts = v.info.timescale as u64;
         assert_eq!(media.matches("#EXTINF:").count(), v.fragments.len(), "{media}");
@@ -364,7 +438,7 @@ mod tests {
     #[test]
     fn a_sidecar_that_cannot_be_offered_says_why() {
         assert!(text(None, None, "s.vtt", "WEBVTT\n\n00:00.000 --> 00:0x.000\nx\n").unwrap_err().contains("malformed"));
-        assert!(text(None, None, "s.ismt", "").unwrap_err().contains("fragmented text"));
+        assert!(text(None, None, "s.ismt", "").unwrap_err().contains("not a .vtt or .ttml sidecar"));
         assert!(text(None, None, "s.dfxp", "<p/>").unwrap_err().contains("<tt>"));
         let odd = text(Some("Eng \"lish\""), None, "s.vtt", VTT).unwrap();
         assert_eq!((odd.stream.as_str(), odd.name.as_str()), ("text0", "Eng \"lish\""), "a name unfit for a URL");

@@ -51,5 +51,6 @@ mod serve_tls;
 mod smooth;
 mod subtitles;
 mod tracks;
+mod text_fragments;
 mod verify;
 mod watch;

@@ -10,6 +10,7 @@ use mirrorcast_core::ErrorKind;
 use mirrorcast_media::fragment::TrackIndex;
 use mirrorcast_media::ism::TrackKind;
 use mirrorcast_media::smooth_fragment::smooth_fragment_parts;
+use mirrorcast_media::text_samples::TextCodec;
 use mirrorcast_media::ts::ts_segment;
 
 use super::{Pick, MEDIA_CACHE_CONTROL};
@@ -36,7 +37,15 @@ pub(crate) async fn respond(
     for _ in 0..2 {
         let all = renditions.get(asset, pick.ism).await?;
         if let Some(text) = all.text(pick.bitrate, pick.stream) {
-            return super::text::respond(&all, text, target, pick.format, time, headers);
+            match text.0.fragmented() {
+                // A fragmented track's DASH and Smooth segments are cut from its file as a rendition's.
+                Some((codec, _)) if !pick.format.is_hls() => {
+                    if pick.format == Format::Smooth && codec != TextCodec::Ttml {
+                        return Err(Fail::NotFound("Smooth text streams are TTML"));
+                    }
+                }
+                _ => return super::text::respond(&all, text, target, pick.format, time, headers),
+            }
         }
         let r = all.pick(pick.bitrate, pick.stream)?;
         // A fragment's bytes depend on its rendition only, not on the `.ism`.
@@ -68,6 +77,7 @@ async fn segment(
     let mime = match (format, r.kind) {
         (f, _) if f.is_ts() => "video/MP2T",
         (_, TrackKind::Audio) => "audio/mp4",
+        (_, TrackKind::Text) => "application/mp4",
         _ => "video/mp4",
     };
     let body = match time {

@@ -53,7 +53,11 @@ impl Packager<'_> {
         Ok(match format {
             Format::Smooth => self.packaged_text(headers, &v, "text/xml; charset=utf-8", || {
                 let trimmed = selection.trimmed();
-                smooth::client_manifest(&selection.renditions(&trimmed)).to_xml()
+                let manifest = smooth::client_manifest(&selection.renditions(&trimmed));
+                match all.reference().and_then(|r| r.track()) {
+                    Ok(reference) => crate::smooth_text::with_text_streams(manifest, &texts, reference).to_xml(),
+                    Err(_) => manifest.to_xml(),
+                }
             }),
             f if f.is_hls() => self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
                 let trimmed = selection.trimmed();
@@ -86,7 +90,7 @@ impl Packager<'_> {
         headers: &HeaderMap,
     ) -> Result<Response, Fail> {
         let renditions = self.renditions.get(asset, pick.ism).await?;
-        if let Some((text, version)) = renditions.text(pick.bitrate, pick.stream).filter(|(t, _)| t.in_hls()) {
+        if let Some((text, version)) = renditions.text(pick.bitrate, pick.stream) {
             // Its segments follow the reference rendition's fragments.
             let reference = renditions.reference()?;
             let track = reference.track()?;

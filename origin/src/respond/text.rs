@@ -1,8 +1,11 @@
-//! A text track's segment: a WebVTT segment of an HLS subtitle playlist, or the whole sidecar
-//! (WebVTT or TTML) a DASH text Representation names.
+//! A text track's segment: a WebVTT segment of an HLS subtitle playlist (of a WebVTT or TTML
+//! sidecar or a fragmented track's cues), the whole sidecar (WebVTT or TTML) a DASH text
+//! Representation names, or a TTML sidecar's one Smooth fragment. A fragmented track's own
+//! DASH and Smooth segments are cut as renditions' are ([`super::fragment`]).
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 
 use super::MEDIA_CACHE_CONTROL;
 use crate::fail::Fail;
@@ -30,21 +33,25 @@ pub(crate) fn respond(
     if validators::not_modified(headers, &v.etag, v.last_modified) {
         return Ok(validators::not_modified_response(&v, MEDIA_CACHE_CONTROL));
     }
-    let (body, mime): (String, &str) = match (&text.body, format) {
-        (_, Format::Smooth) => return Err(Fail::NotFound("no Smooth text stream")),
-        (TextBody::WebVtt(vtt), f) if f.is_hls() => {
-            let segment = subtitles::hls_segment(vtt, reference.track()?, f, time);
-            (segment.ok_or(Fail::NotFound("no text segment at that time"))?, "text/vtt; charset=utf-8")
+    let (body, mime): (Bytes, &str) = match (&text.body, format) {
+        (_, f) if f.is_hls() => {
+            let segment = subtitles::hls_segment(text.cues(), reference.track()?, f, time);
+            (segment.ok_or(Fail::NotFound("no text segment at that time"))?.into(), "text/vtt; charset=utf-8")
         }
-        (_, f) if f.is_hls() => return Err(Fail::NotFound("TTML is not offered in HLS")),
+        (TextBody::Ttml { document, .. }, Format::Smooth) => {
+            let end = crate::smooth_text::sidecar_end(reference.track()?);
+            let fragment = crate::smooth_text::sidecar_fragment(document, time, end);
+            (
+                fragment.ok_or(Fail::NotFound("a TTML sidecar's Smooth stream is one fragment at 0"))?.into(),
+                "application/mp4",
+            )
+        }
+        (_, Format::Smooth) => return Err(Fail::NotFound("no Smooth text stream of WebVTT")),
         (_, _) if time != 0 => return Err(Fail::NotFound("a DASH text track is one segment at 0")),
-        (TextBody::WebVtt(vtt), _) => (vtt.to_text(), "text/vtt; charset=utf-8"),
-        (TextBody::Ttml(bytes), _) => {
-            let mut r = (StatusCode::OK, bytes.clone()).into_response();
-            insert(r.headers_mut(), header::CONTENT_TYPE, "application/ttml+xml");
-            insert(r.headers_mut(), header::CACHE_CONTROL, MEDIA_CACHE_CONTROL);
-            validators::set_validators(r.headers_mut(), &v);
-            return Ok(r);
+        (TextBody::WebVtt(vtt), _) => (vtt.to_text().into(), "text/vtt; charset=utf-8"),
+        (TextBody::Ttml { document, .. }, _) => (document.clone(), "application/ttml+xml"),
+        (TextBody::Fragmented { .. }, _) => {
+            return Err(Fail::NotFound("a fragmented text track's segments are its own"))
         }
     };
     let mut r = (StatusCode::OK, body).into_response();
