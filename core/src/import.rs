@@ -22,6 +22,8 @@ use crate::id::{AssetId, LocatorId, PolicyId};
 use crate::model::{validate_files, AccessPolicy, Asset, AssetFile, AssetRecord, Locator};
 use crate::store::{BlobKind, BlobMeta, BlobStoreExt};
 
+mod filters;
+
 /// What happened (or, in a dry run, would happen) to one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -135,6 +137,8 @@ pub struct ImportTotals {
     pub assets: usize,
     /// Valid locators in the export (SAS ones not counted).
     pub locators: usize,
+    /// Valid asset and account filters in the export.
+    pub filters: usize,
     /// Records a dry run would create.
     pub create: usize,
     /// Records written.
@@ -156,7 +160,7 @@ pub struct ImportReport<'a> {
     pub dry_run: bool,
     /// The counts.
     pub totals: ImportTotals,
-    /// The export's rejected and skipped records first, then every asset and locator.
+    /// The export's rejected and skipped records first, then every asset, filter and locator.
     pub records: Vec<ImportLine<'a>>,
 }
 
@@ -169,7 +173,7 @@ impl ImportReport<'_> {
 
 /// Imports `export` into `catalog`, whose streams are served at `origin` (empty: URLs
 /// relative). Every record is planned before any is written; with `dry_run` nothing is.
-/// `on_record` is called once for each asset and locator decided (a progress count).
+/// `on_record` is called once for each asset, filter and locator decided (a progress count).
 pub async fn import_export<'a>(
     catalog: &Catalog,
     origin: &str,
@@ -177,7 +181,11 @@ pub async fn import_export<'a>(
     dry_run: bool,
     on_record: &(dyn Fn() + Sync),
 ) -> Result<ImportReport<'a>> {
-    let records = export.rejected.len() + export.skipped.len() + export.assets.len() + export.locators.len();
+    let records = export.rejected.len()
+        + export.skipped.len()
+        + export.assets.len()
+        + export.filters.len()
+        + export.locators.len();
     let mut lines = Vec::with_capacity(records);
     let refused = export.rejected.iter().map(|r| (r, ImportAction::Invalid));
     for (r, action) in refused.chain(export.skipped.iter().map(|r| (r, ImportAction::Skipped))) {
@@ -216,10 +224,14 @@ pub async fn import_export<'a>(
             }
         }
     }
+    let planned_filters =
+        filters::plan_filters(&index, &export.filters, &assets_ok, &assets_refused, &problems, &mut lines, on_record);
     let mut new_locators = Vec::new();
     for l in &export.locators {
         let decided = if assets_refused.contains(&l.asset_id) {
             Err(asset_not_imported(l))
+        } else if let Some(why) = planned_filters.unbound(l) {
+            Err(locator_line(l, ImportAction::Invalid, Some(Note::Text(why))))
         } else {
             plan_locator(&index, &bad_assets, &problems, origin, l, assets_ok.contains(&l.asset_id))
         };
@@ -237,6 +249,10 @@ pub async fn import_export<'a>(
             on_record();
             lines.push(asset_line(new.export, ImportAction::Create, Some(new.note())));
         }
+        for f in planned_filters.new {
+            on_record();
+            lines.push(filters::filter_line(f, ImportAction::Create, None));
+        }
         for l in new_locators {
             on_record();
             lines.push(locator_line(l, ImportAction::Create, None));
@@ -248,6 +264,11 @@ pub async fn import_export<'a>(
             if line.action != ImportAction::Created {
                 not_created.insert(line_asset(&line));
             }
+            on_record();
+            lines.push(line);
+        }
+        for f in planned_filters.new {
+            let line = filters::create_filter(catalog, f, &not_created).await?;
             on_record();
             lines.push(line);
         }
@@ -266,6 +287,7 @@ pub async fn import_export<'a>(
     let totals = ImportTotals {
         assets: export.assets.len(),
         locators: export.locators.len(),
+        filters: export.filters.len(),
         create: count(ImportAction::Create),
         created: count(ImportAction::Created),
         exists: count(ImportAction::Exists),
@@ -469,10 +491,11 @@ fn compare_locator<'a>(existing: &Locator, l: &'a ExportLocator) -> ImportLine<'
     } else {
         let start = existing.start_time.map_or_else(|| "none".to_owned(), |t| t.to_rfc3339());
         let message = format!(
-            "exists with other terms (asset {}, {}, start {start}, expiry {}); left as it is",
+            "exists with other terms (asset {}, {}, start {start}, expiry {}, filters [{}]); left as it is",
             existing.asset_id,
             existing.locator_type,
-            existing.expiration.to_rfc3339()
+            existing.expiration.to_rfc3339(),
+            existing.delivery.filters.join(";")
         );
         locator_line(l, ImportAction::Conflict, Some(Note::Text(message)))
     }

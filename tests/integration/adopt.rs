@@ -153,15 +153,15 @@ async fn v2_and_v3_exports_are_imported_with_the_urls_they_imply() {
     // A dry run shows what would be created and writes nothing.
     let plan = f.run(&["import", "--dc", "a", &v2, "--dry-run", "--json"]).await.ok().json();
     assert_eq!(plan["dry_run"], true);
-    assert_eq!(plan["totals"]["create"], 4, "2 assets and 2 origin locators: {plan}");
+    assert_eq!(plan["totals"]["create"], 6, "2 assets, 2 origin locators and 2 filters: {plan}");
     assert_eq!(plan["totals"]["skipped"], 1, "the SAS locator: {plan}");
     assert!(!plan.to_string().contains("sig="), "the export's SAS signature never reaches a report");
     assert!(record_etags(&a).await.is_empty(), "a dry run writes nothing");
 
     let done = f.run(&["import", "--dc", "a", &v2, "--json"]).await.ok().json();
-    assert_eq!(done["totals"]["created"], 4, "{done}");
+    assert_eq!(done["totals"]["created"], 6, "{done}");
     let v3_done = f.run(&["import", "--dc", "a", &v3, "--json"]).await.ok().json();
-    assert_eq!(v3_done["totals"]["created"], 4, "{v3_done}");
+    assert_eq!(v3_done["totals"]["created"], 10, "2 assets, 3 locators, 5 filters: {v3_done}");
 
     // The URLs the exports imply, locator by locator.
     let mut want = implied_paths(
@@ -188,7 +188,7 @@ async fn v2_and_v3_exports_are_imported_with_the_urls_they_imply() {
     // Importing again changes nothing.
     let before = record_etags(&a).await;
     let again = f.run(&["import", "--dc", "a", &v2, "--json"]).await.ok().json();
-    assert_eq!(again["totals"]["exists"], 4, "{again}");
+    assert_eq!(again["totals"]["exists"], 6, "{again}");
     assert_eq!(record_etags(&a).await, before);
 }
 

@@ -7,7 +7,9 @@ use mirrorcast_azurite::{Persistence, TwoDataCenters};
 use mirrorcast_core::id::LocatorId;
 
 use crate::replicate::Failover;
-use crate::serve::{packet_md5s, publish_media_in, serve_dc, Packets};
+use crate::serve::{packet_md5s, publish_media_in, serve_dc, write_clip, Packets};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/ams");
 
 /// Where `got` sits in `source` as a contiguous run of packets (MD5s), if it does.
 fn window_in(got: &Packets, source: &Packets) -> Option<usize> {
@@ -28,6 +30,45 @@ fn seconds(p: &Packets) -> f64 {
 /// The lines of a media playlist that are segment URIs.
 fn uris(playlist: &str) -> Vec<&str> {
     playlist.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect()
+}
+
+/// One GET: status, ETag, body.
+async fn get(url: String) -> (u16, Option<String>, String) {
+    let r = reqwest::get(&url).await.unwrap();
+    let (status, etag) = (r.status().as_u16(), r.headers().get("etag").map(|e| e.to_str().unwrap().to_owned()));
+    (status, etag, r.text().await.unwrap())
+}
+
+/// The clip's renditions as ffmpeg reads them: 600k video, 300k video, audio.
+fn clip_sources(folder: &std::path::Path) -> [Packets; 3] {
+    let (high, low) = (folder.join("Clip_320x180_600.mp4"), folder.join("Clip_160x90_300.mp4"));
+    [
+        packet_md5s(high.to_str().unwrap(), "0:v").remove(0),
+        packet_md5s(low.to_str().unwrap(), "0:v").remove(0),
+        packet_md5s(high.to_str().unwrap(), "0:a").remove(0),
+    ]
+}
+
+/// ffmpeg at its defaults reads `url` (an HLS master filtered to 2-4 s) as the sources' packets
+/// over that range, in whole fragments: both video variants frames 50..100, the audio from the
+/// fragment holding 2 s.
+fn assert_hls_trimmed_to_2_4_s(dc: &str, url: &str, sources: &[Packets]) {
+    let got = packet_md5s(url, "0");
+    assert_eq!(got.len(), 3, "{dc}: two video variants and the audio");
+    for g in &got {
+        let found = sources.iter().filter(|s| s.media_type == g.media_type).find_map(|s| Some((window_in(g, s)?, s)));
+        let (at, source) =
+            found.unwrap_or_else(|| panic!("{dc}: a {} stream that is no run of a source's packets", g.media_type));
+        let length = seconds(g);
+        assert!((length - 2.0).abs() <= 2.0, "{dc}: {} lasts {length} s for a 2 s range", g.media_type);
+        if g.media_type == "video" {
+            // 25 fps, key frames every 50 frames: exactly the fragment 2-4 s.
+            assert_eq!((at, g.packets.len()), (50, 50), "{dc}: video frames 50..100 of {}", source.packets.len());
+        } else {
+            let start = source.packets[at].0;
+            assert!(start <= 2.0 + 1e-6 && start > 2.0 - 2.1, "{dc}: audio from {start} s covers the range's start");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,50 +122,15 @@ async fn filters_trim_select_and_order_manifests_from_a_and_after_replicate_from
     let account_b = run(s(&["--json", "filter", "show", "--dc", "b", "first300"])).await.ok().json();
     assert_eq!(account_b["firstQuality"]["bitrate"], 300_000, "{account_b}");
 
-    let folder = f.dir.path().join("clip");
-    let (high, low) = (folder.join("Clip_320x180_600.mp4"), folder.join("Clip_160x90_300.mp4"));
-    let sources = [
-        packet_md5s(high.to_str().unwrap(), "0:v").remove(0),
-        packet_md5s(low.to_str().unwrap(), "0:v").remove(0),
-        packet_md5s(high.to_str().unwrap(), "0:a").remove(0),
-    ];
+    let sources = clip_sources(&f.dir.path().join("clip"));
 
     let (served_a, served_b) =
         tokio::join!(serve_dc(f.dir.path(), &env, "a", &[]), serve_dc(f.dir.path(), &env, "b", &[]));
-    let http = reqwest::Client::new();
-    let get = |url: String| {
-        let http = http.clone();
-        async move {
-            let r = http.get(&url).send().await.unwrap();
-            let (status, etag) = (r.status().as_u16(), r.headers().get("etag").map(|e| e.to_str().unwrap().to_owned()));
-            (status, etag, r.text().await.unwrap())
-        }
-    };
     for (dc, served) in [("A", &served_a), ("B", &served_b)] {
         let base = format!("http://{}/{}/Clip.ism", served.addr, p.locator);
 
         // A time range read by ffmpeg at its defaults: the source's packets over 2-4 s, whole fragments.
-        let url = format!("{base}/manifest(format=m3u8-cmaf,filter=mid)");
-        let got = packet_md5s(&url, "0");
-        assert_eq!(got.len(), 3, "{dc}: two video variants and the audio");
-        for g in &got {
-            let found =
-                sources.iter().filter(|s| s.media_type == g.media_type).find_map(|s| Some((window_in(g, s)?, s)));
-            let (at, source) =
-                found.unwrap_or_else(|| panic!("{dc}: a {} stream that is no run of a source's packets", g.media_type));
-            let length = seconds(g);
-            assert!((length - 2.0).abs() <= 2.0, "{dc}: {} lasts {length} s for a 2 s range", g.media_type);
-            if g.media_type == "video" {
-                // 25 fps, key frames every 50 frames: exactly the fragment 2-4 s.
-                assert_eq!((at, g.packets.len()), (50, 50), "{dc}: video frames 50..100 of {}", source.packets.len());
-            } else {
-                let start = source.packets[at].0;
-                assert!(
-                    start <= 2.0 + 1e-6 && start > 2.0 - 2.1,
-                    "{dc}: audio from {start} s covers the range's start"
-                );
-            }
-        }
+        assert_hls_trimmed_to_2_4_s(dc, &format!("{base}/manifest(format=m3u8-cmaf,filter=mid)"), &sources);
 
         // The same range through DASH: the source's frames 50..100; through TS HLS: 50 frames
         // (TS repacks H.264, so its packets are not the MP4's). ffmpeg shifts its output to start
@@ -331,4 +337,125 @@ async fn a_v3_filter_export_is_imported_filter_by_filter_with_bad_ones_rejected(
     let again: Vec<String> =
         again.json().as_array().unwrap().iter().map(|l| l["action"].as_str().unwrap().to_owned()).collect();
     assert_eq!(again, ["exists", "exists", "rejected"]);
+}
+
+/// The v3 export of tests/data/ams/v3: tears-of-steel-encoded (container asset-1a2b3c4d-…) has
+/// asset filters `mid` (2-4 s) and `low` (video to 400 kb/s, and audio), elephants-dream-encoded
+/// an asset filter `mobile` (first quality), the account `first300` and `mobile` (a track
+/// selection); locator 5e6f7a8b-… of tears binds `low`.
+const TEARS: &str = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
+const ELEPHANTS: &str = "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e";
+const TEARS_LOCATOR: &str = "3c4d5e6f-7a8b-4c9d-8e0f-2a3b4c5d6e7f";
+const TEARS_BOUND_LOCATOR: &str = "5e6f7a8b-9c0d-4e1f-8a2b-4c5d6e7f8091";
+const ELEPHANTS_LOCATOR: &str = "4d5e6f7a-8b9c-4d0e-9f1a-3b4c5d6e7f80";
+
+/// The clip's files put in `container` of `store`, as Media Services left an encoded asset.
+async fn clip_container(store: &dyn mirrorcast_core::store::BlobStore, container: &str, folder: &std::path::Path) {
+    use mirrorcast_core::store::{BlobProperties, PutOptions};
+    store.create_container(container).await.unwrap();
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let properties =
+            BlobProperties { content_type: Some(mirrorcast_core::mime::mime_type_for(&name)), ..Default::default() };
+        let options = PutOptions { properties, ..Default::default() };
+        store.put_blob(container, &name, std::fs::read(&path).unwrap().into(), &options).await.unwrap();
+    }
+}
+
+/// A v3 export with asset filters, account filters and a locator bound to a filter, imported
+/// into A (a second import finds every record), served, replicated to B and served alike; and
+/// each bad filter of an export rejected on its own line while the good ones are imported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v3_export_with_filters_is_imported_served_and_replicated() {
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let folder = write_clip(f.dir.path());
+    let a = f.dcs.a.store();
+    for guid in [TEARS, ELEPHANTS] {
+        clip_container(&a, &format!("asset-{guid}"), &folder).await;
+    }
+    let v3 = format!("{DATA}/v3");
+    let done = f.run(&["import", "--dc", "a", &v3, "--json"]).await.ok().json();
+    assert_eq!((done["totals"]["created"].as_u64(), done["totals"]["filters"].as_u64()), (Some(10), Some(5)), "{done}");
+    let again = f.run(&["import", "--dc", "a", &v3, "--json"]).await.ok().json();
+    assert_eq!(
+        (again["totals"]["exists"].as_u64(), again["totals"]["created"].as_u64()),
+        (Some(10), Some(0)),
+        "{again}"
+    );
+    let listed = f.run(&["--json", "filter", "list", "--dc", "a", "--asset", TEARS]).await.ok().json();
+    let names: Vec<&str> = listed.as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["low", "mid"], "{listed}");
+
+    // Every bad filter of the list on its own line; the good ones around them imported.
+    let hostile = f.run(&["import", "--dc", "a", &format!("{DATA}/hostile/filters.json"), "--json"]).await;
+    assert_eq!(hostile.code, 1, "{}", hostile.stderr);
+    let report = hostile.json();
+    assert_eq!((report["totals"]["invalid"].as_u64(), report["totals"]["created"].as_u64()), (Some(12), Some(2)));
+    let records = report["records"].as_array().unwrap();
+    for (id, needle) in [
+        ("end-before-start", "not after startTimestamp"),
+        ("past-2-63", "past 2^63-1"),
+        ("timescale-zero", "timescale is 0"),
+        ("eleven-conditions", "11 conditions"),
+        ("over-1000-conditions", "1001 conditions"),
+        ("unknown-property", "'Colour'"),
+        ("unknown-operation", "'GreaterThan'"),
+        ("unknown-field", "'startTimeStamp'"),
+        ("a;b", "filter name"),
+        ("v2 bad", "filter name"),
+    ] {
+        let line = records.iter().find(|r| r["id"] == id).unwrap_or_else(|| panic!("no line for {id}: {report}"));
+        assert_eq!((&line["kind"], &line["action"]), (&"filter".into(), &"invalid".into()), "{line}");
+        assert!(line["message"].as_str().unwrap().contains(needle), "{id}: {line}");
+    }
+    f.run(&["filter", "show", "--dc", "a", "kept-after"]).await.ok();
+
+    let copied = f.run(&["replicate", "--from", "a", "--to", "b", "--all", "--json"]).await.ok().json();
+    assert_eq!(copied["totals"]["failed"], 0, "{copied}");
+
+    let env = f.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (served_a, served_b) =
+        tokio::join!(serve_dc(f.dir.path(), &env, "a", &[]), serve_dc(f.dir.path(), &env, "b", &[]));
+    let sources = clip_sources(&folder);
+    let first_variant =
+        |m: &str| m.lines().skip_while(|l| !l.starts_with("#EXT-X-STREAM-INF")).nth(1).unwrap_or_default().to_owned();
+    let mut bodies: Vec<Vec<String>> = Vec::new();
+    for (dc, served) in [("A", &served_a), ("B", &served_b)] {
+        let at = |locator: &str, rest: &str| format!("http://{}/{locator}/Clip.ism/{rest}", served.addr);
+        assert_hls_trimmed_to_2_4_s(dc, &at(TEARS_LOCATOR, "manifest(format=m3u8-cmaf,filter=mid)"), &sources);
+
+        // The locator-bound filter applies without filter= in the URL.
+        let (status, _, bound) = get(at(TEARS_BOUND_LOCATOR, "manifest(format=m3u8-cmaf)")).await;
+        assert_eq!(status, 200, "{dc}: {bound}");
+        assert!(!bound.contains("QualityLevels(600000)") && bound.contains("QualityLevels(300000)"), "{dc}: {bound}");
+        let (_, _, plain) = get(at(TEARS_LOCATOR, "manifest(format=m3u8-cmaf)")).await;
+        assert!(plain.contains("QualityLevels(600000)"), "{dc}: the other locator binds nothing: {plain}");
+        // An account filter, and an asset filter winning over the account filter of its name.
+        let (_, _, first) = get(at(TEARS_LOCATOR, "manifest(format=m3u8-aapl,filter=first300)")).await;
+        assert!(first_variant(&first).starts_with("QualityLevels(300000)"), "{dc}: {first}");
+        let (_, _, tears_mobile) = get(at(TEARS_LOCATOR, "manifest(format=m3u8-aapl,filter=mobile)")).await;
+        assert!(!tears_mobile.contains("QualityLevels(600000)"), "{dc}: the account's mobile: {tears_mobile}");
+        let (_, _, elephants_mobile) = get(at(ELEPHANTS_LOCATOR, "manifest(format=m3u8-aapl,filter=mobile)")).await;
+        assert!(
+            first_variant(&elephants_mobile).starts_with("QualityLevels(300000)")
+                && elephants_mobile.contains("QualityLevels(600000)"),
+            "{dc}: the asset's own mobile (first quality) wins: {elephants_mobile}"
+        );
+        let mut served_bodies = Vec::new();
+        for url in [
+            at(TEARS_BOUND_LOCATOR, "manifest"),
+            at(TEARS_BOUND_LOCATOR, "manifest(format=mpd-time-csf)"),
+            at(TEARS_LOCATOR, "manifest(filter=mid)"),
+            at(TEARS_LOCATOR, "manifest(format=mpd-time-csf,filter=mid;low)"),
+            at(TEARS_LOCATOR, "QualityLevels(300000)/Manifest(video,format=m3u8-cmaf,filter=mid)"),
+        ] {
+            let (status, _, body) = get(url.clone()).await;
+            assert_eq!(status, 200, "{dc}: {url}: {body}");
+            served_bodies.push(body);
+        }
+        bodies.push(served_bodies);
+    }
+    assert_eq!(bodies[0], bodies[1], "B serves the filtered manifests A serves");
 }

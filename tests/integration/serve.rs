@@ -236,6 +236,13 @@ pub(crate) async fn publish_media(sb: &Sandbox) -> Published {
 
 /// [`publish_media`] into data center `a` of `env`, working in `dir` (the clip lands in `dir/clip`).
 pub(crate) async fn publish_media_in(dir: &Path, env: &[(&str, &str)]) -> Published {
+    let folder = write_clip(dir);
+    publish_folder_in(dir, env, "Clip", &folder).await
+}
+
+/// The clip [`publish_media`] publishes, written into `dir/clip` (its folder): two H.264
+/// renditions (600k, 300k; key frames every 2 s) with AAC, 6 s, and `Clip.ism`.
+pub(crate) fn write_clip(dir: &Path) -> std::path::PathBuf {
     let folder = dir.join("clip");
     std::fs::create_dir_all(&folder).unwrap();
     for (name, size, rate) in [("Clip_320x180_600.mp4", "320x180", "600k"), ("Clip_160x90_300.mp4", "160x90", "300k")] {
@@ -298,7 +305,7 @@ pub(crate) async fn publish_media_in(dir: &Path, env: &[(&str, &str)]) -> Publis
     .unwrap();
     std::fs::write(folder.join("notes.txt"), (0..1000).map(|i| (b'a' + (i % 26) as u8) as char).collect::<String>())
         .unwrap();
-    publish_folder_in(dir, env, "Clip", &folder).await
+    folder
 }
 
 /// `seconds` of ffmpeg's test pattern at `size`, 25 fps, encoded into `path` with `args` (codec, options).

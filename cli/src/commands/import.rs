@@ -20,7 +20,11 @@ pub(crate) async fn run(ctx: &Context<'_>, dc: &str, path: &Path, dry_run: bool)
     let export = read_files(path)?;
     let dc = ctx.dc(dc)?;
     let label = if dry_run { "import (dry run)" } else { "import" };
-    let progress = Work::items(Mode::detect(ctx.json), label, (export.assets.len() + export.locators.len()) as u64);
+    let progress = Work::items(
+        Mode::detect(ctx.json),
+        label,
+        (export.assets.len() + export.filters.len() + export.locators.len()) as u64,
+    );
     let report = import_export(&dc.catalog(), &dc.origin, &export, dry_run, &|| progress.advance(1)).await?;
     progress.finish();
     render(ctx.json, &report)?;
@@ -59,7 +63,7 @@ fn read_files(path: &Path) -> anyhow::Result<Export> {
         })?;
         if records == 0 {
             return Err(Error::invalid_input(format!(
-                "'{}' holds no Media Services assets, access policies or locators",
+                "'{}' holds no Media Services assets, access policies, locators or filters",
                 file.display()
             ))
             .into());
@@ -86,6 +90,7 @@ fn render(json: bool, report: &ImportReport<'_>) -> anyhow::Result<()> {
             RecordKind::File => "file",
             RecordKind::AccessPolicy => "access_policy",
             RecordKind::Locator => "locator",
+            RecordKind::Filter => "filter",
             RecordKind::Unknown => "unknown",
         };
         [

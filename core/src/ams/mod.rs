@@ -9,6 +9,8 @@
 //!   nested by `$expand` (`Files`, `Locators`, `AccessPolicy`).
 //! - v3 JSON as `az ams asset list` / `az ams streaming-locator list` print it
 //!   (camelCase, or ARM resources with a `properties` object).
+//! - Filters of either: v2 `Filters` / `AssetFilters`, v3 `az ams account-filter list` /
+//!   `asset-filter list`; each checked as `filter create` checks one.
 //!
 //! Pure: no I/O (the caller hands over a serde deserializer per document).
 //! Documents are read entity by entity ([`ExportReader`]), each kept only as
@@ -29,6 +31,7 @@ use serde_json::Value;
 
 use crate::delivery::Delivery;
 use crate::id::{AssetId, LocatorId};
+use crate::model::filter::Filter;
 use crate::model::{AccessPolicy, Asset, Locator, LocatorType, Permissions};
 
 mod arm;
@@ -58,6 +61,8 @@ pub enum RecordKind {
     AccessPolicy,
     /// A locator record.
     Locator,
+    /// A dynamic manifest filter (an asset's or the account's).
+    Filter,
     /// A record that could not be told apart as any of these.
     Unknown,
 }
@@ -122,6 +127,18 @@ pub struct ExportLocator {
     pub delivery: Delivery,
 }
 
+/// A filter to import: an asset filter (of `asset`) or, without one, an account filter
+/// (the data center's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportedFilter {
+    /// `<document>#<index>`: where the record is.
+    pub source: String,
+    /// The asset it belongs to; `None`: an account filter.
+    pub asset: Option<AssetId>,
+    /// The filter, checked as `filter create` checks one.
+    pub filter: Filter,
+}
+
 /// An export, read: what can be imported, and what cannot.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Export {
@@ -129,6 +146,8 @@ pub struct Export {
     pub assets: Vec<ExportAsset>,
     /// Locators to import.
     pub locators: Vec<ExportLocator>,
+    /// Asset and account filters to import.
+    pub filters: Vec<ExportedFilter>,
     /// Invalid records (bad ids, containers, enums, times, references, duplicates).
     pub rejected: Vec<Rejected>,
     /// Valid records that are deliberately not carried over (SAS locators).
@@ -199,10 +218,11 @@ impl ExportLocator {
         }
     }
 
-    /// Whether `existing` is this locator (same asset, type and times).
+    /// Whether `existing` is this locator (same asset, type, times and bound filters).
     pub fn matches(&self, existing: &Locator) -> bool {
         (existing.asset_id, existing.locator_type, existing.start_time, existing.expiration)
             == (self.asset_id, self.locator_type, self.start_time, self.expiration)
+            && existing.delivery.filters == self.delivery.filters
     }
 }
 

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::arm::{self, Account, Accounts};
 use super::codes::{delivery_policy_type, options_from_v2, options_from_v3};
 use super::fields::{content_key_ids, field, integer, string, strings, take_key, text_id, time};
+use super::filters::{filter_version, v2_filter, v3_filter, RawFilter};
 use super::{ExportFile, MAX_POLICY_MINUTES};
 use crate::delivery::Delivery;
 use crate::id::{AssetId, LocatorId, PolicyId};
@@ -24,6 +25,8 @@ enum Shape {
     V2Locator,
     V3Asset,
     V3Locator,
+    V2Filter,
+    V3Filter,
 }
 
 fn classify(e: &Value) -> Option<Shape> {
@@ -31,6 +34,12 @@ fn classify(e: &Value) -> Option<Shape> {
     let props = o.get("properties").and_then(Value::as_object);
     let has = |k: &str| o.contains_key(k) || props.is_some_and(|p| p.contains_key(k));
     let arm_type = o.get("type").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+    // Before files: a v2 AssetFilter has a ParentAssetId too.
+    match filter_version(o, &arm_type) {
+        Some(3) => return Some(Shape::V3Filter),
+        Some(_) => return Some(Shape::V2Filter),
+        None => {}
+    }
     if has("streamingLocatorId") || arm_type.ends_with("/streaminglocators") {
         return Some(Shape::V3Locator);
     }
@@ -185,6 +194,8 @@ pub(super) struct Raw {
     pub(super) v2_protection: BTreeMap<AssetId, Delivery>,
     pub(super) v3_assets: Vec<(String, V3Asset)>,
     pub(super) v3_locators: Vec<Parsed<V3Locator>>,
+    /// Filters of both versions, their owners to resolve.
+    pub(super) filters: Vec<Parsed<RawFilter>>,
 }
 
 /// A record's place in the export, and what was read of it.
@@ -246,6 +257,11 @@ impl Raw {
                     reason,
                 });
                 self.v3_locators.push((source, locator));
+            }
+            Shape::V2Filter | Shape::V3Filter => {
+                let read = if shape == Shape::V2Filter { v2_filter(&e) } else { v3_filter(&e, &mut self.accounts) };
+                let id = text_id(&e, "name").or_else(|| text_id(&e, "Name"));
+                self.filters.push((source, read.map_err(|reason| Refusal { id, reason })));
             }
         }
         true

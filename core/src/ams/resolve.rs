@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::TimeDelta;
 
 use super::arm::Accounts;
+use super::filters::{RawFilter, RawOwner};
 use super::read::{Parsed, Policy, Raw, Refusal, V2Locator, V3Asset, V3Locator};
-use super::{Export, ExportAsset, ExportFile, ExportLocator, RecordKind, Rejected};
+use super::{Export, ExportAsset, ExportFile, ExportLocator, ExportedFilter, RecordKind, Rejected};
 use crate::delivery::Delivery;
 use crate::id::{AssetId, PolicyId};
 use crate::model::{Asset, LocatorType, Permissions};
@@ -211,6 +212,33 @@ impl Raw {
                 out.locators.push(l);
             }
         }
+
+        // Filters onto their assets (v3 names within their accounts) or the account.
+        let mut filters = Vec::new();
+        for filter in self.filters {
+            let Some((source, RawFilter { owner, filter })) = out.taken(RecordKind::Filter, filter) else { continue };
+            let asset = match owner {
+                RawOwner::Account => Ok(None),
+                RawOwner::V2Asset(id) => Ok(Some(id)),
+                RawOwner::V3Asset { name, account } => v3_names.resolve(&name, Some(account), &self.accounts).map(Some),
+            };
+            let asset = asset.and_then(|asset| match asset {
+                Some(id) if invalid_assets.contains(&id.to_string()) => {
+                    Err(format!("its asset {id} is invalid in this export"))
+                }
+                other => Ok(other),
+            });
+            match asset {
+                Ok(asset) => filters.push(ExportedFilter { source, asset, filter }),
+                Err(reason) => out.reject(source, RecordKind::Filter, Refusal { id: Some(filter.name), reason }),
+            }
+        }
+        let (filters, bad_filters) = dedupe(filters, FilterKey::of, |f| &f.source, |a, b| a.filter.same_as(&b.filter));
+        for (source, key, reason) in bad_filters {
+            out.reject(source, RecordKind::Filter, Refusal { id: Some(key.1), reason });
+        }
+        out.filters = filters;
+        out.filters.sort_by(|a, b| a.source.cmp(&b.source));
         out.assets = by_id;
         out.assets.sort_by(|a, b| a.source.cmp(&b.source));
         out
@@ -237,7 +265,7 @@ impl Export {
 /// Keeps one of each id, in the order of the ids: exact duplicates collapse,
 /// duplicates with other terms are all rejected (which one is right cannot
 /// be known). Sorted in place, so memory holds the records once more at most.
-fn dedupe<T, K: Ord + Copy + std::fmt::Display>(
+fn dedupe<T, K: Ord + Clone + std::fmt::Display>(
     mut items: Vec<T>,
     key: impl Fn(&T) -> K,
     source: impl Fn(&T) -> &String,
@@ -261,7 +289,7 @@ fn dedupe<T, K: Ord + Copy + std::fmt::Display>(
         let more = run.len().saturating_sub(SHOWN);
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
         let reason = format!("duplicate id {k} with other terms (at {}{more})", places.join(", "));
-        bad.extend(run.drain(..).map(|x| (source(&x).clone(), k, reason.clone())));
+        bad.extend(run.drain(..).map(|x| (source(&x).clone(), k.clone(), reason.clone())));
     };
     for item in items {
         if run.first().is_some_and(|first| key(first) != key(&item)) {
@@ -286,6 +314,25 @@ fn keep_first_of_each_name(files: &mut Vec<ExportFile>) {
     }
     let mut kept = keep.into_iter();
     files.retain(|_| kept.next().unwrap_or(true));
+}
+
+/// A filter's identity: its asset (none: the account's) and its name, which is case-blind.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct FilterKey(Option<AssetId>, String);
+
+impl FilterKey {
+    fn of(f: &ExportedFilter) -> FilterKey {
+        FilterKey(f.asset, f.filter.name.to_ascii_lowercase())
+    }
+}
+
+impl std::fmt::Display for FilterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(asset) => write!(f, "'{}' of asset {asset}", self.1),
+            None => write!(f, "'{}' of the account", self.1),
+        }
+    }
 }
 
 fn same_asset(a: &Asset, b: &Asset) -> bool {

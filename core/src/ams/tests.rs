@@ -206,3 +206,112 @@ fn records_written_in_the_v2_shape_read_back_the_same() {
     assert!(again.locators[0].matches(&locator));
     assert_eq!(again.locators[0].permissions, l.permissions);
 }
+
+fn v3_with_filters() -> Vec<(String, Value)> {
+    vec![
+        doc("assets.json", include_str!("../../../tests/data/ams/v3/assets.json")),
+        doc("asset-filters.json", include_str!("../../../tests/data/ams/v3/asset-filters.json")),
+        doc("account-filters.json", include_str!("../../../tests/data/ams/v3/account-filters.json")),
+        doc("streaming-locators.json", include_str!("../../../tests/data/ams/v3/streaming-locators.json")),
+    ]
+}
+
+#[test]
+fn v3_filters_attach_to_the_asset_their_arm_id_names_or_to_the_account() {
+    let export = read_export(&v3_with_filters()).unwrap();
+    assert!(export.rejected.is_empty(), "{:?}", export.rejected);
+    let tears = export.assets.iter().find(|a| a.asset.name == "tears-of-steel-encoded").unwrap().asset.id;
+    let elephants = export.assets.iter().find(|a| a.asset.name == "elephants-dream-encoded").unwrap().asset.id;
+    let owners: Vec<(Option<AssetId>, &str)> =
+        export.filters.iter().map(|f| (f.asset, f.filter.name.as_str())).collect();
+    assert_eq!(
+        owners,
+        [(None, "first300"), (None, "mobile"), (Some(tears), "mid"), (Some(tears), "low"), (Some(elephants), "mobile")]
+    );
+    let mid = &export.filters[2].filter;
+    let range = mid.presentation_time_range.as_ref().unwrap();
+    assert_eq!((range.start_timestamp, range.end_timestamp), (Some(20_000_000), Some(40_000_000)));
+    let bound = export.locators.iter().find(|l| l.id.guid().starts_with("5e6f7a8b")).unwrap();
+    assert_eq!((bound.asset_id, bound.delivery.filters.as_slice()), (tears, ["low".to_owned()].as_slice()));
+}
+
+#[test]
+fn v2_filters_and_asset_filters_are_read_into_the_v3_shape() {
+    let mut docs = v2();
+    docs.push(doc("Filters.json", include_str!("../../../tests/data/ams/v2/Filters.json")));
+    docs.push(doc("AssetFilters.json", include_str!("../../../tests/data/ams/v2/AssetFilters.json")));
+    let export = read_export(&docs).unwrap();
+    assert!(export.rejected.is_empty(), "{:?}", export.rejected);
+    assert_eq!(export.filters.len(), 2);
+    let trailer = export.filters.iter().find(|f| f.filter.name == "Trailer").unwrap();
+    assert_eq!(
+        trailer.asset.map(|a| a.to_string()).as_deref(),
+        Some("nb:cid:UUID:0e5c7f9a-8b5b-4a0e-9d4b-6c1f2b3a4d5e")
+    );
+    let range = trailer.filter.presentation_time_range.as_ref().unwrap();
+    assert_eq!((range.end_timestamp, range.timescale), (Some(300_000_000), Some(10_000_000)), "Int64 as text");
+    assert_eq!(trailer.filter.first_quality.unwrap().bitrate, 500_000);
+    assert_eq!(trailer.filter.tracks.len(), 2, "OData's results lists unwrapped");
+    assert_eq!(trailer.filter.tracks[0].track_selections[1].value, "en");
+    let mobile = export.filters.iter().find(|f| f.filter.name == "Broadband").unwrap();
+    assert_eq!(mobile.asset, None, "a v2 Filter is the account's");
+    assert_eq!(mobile.filter.tracks[0].track_selections[1].value, "550000-1350000");
+}
+
+#[test]
+fn each_bad_filter_of_an_export_is_rejected_alone_naming_what_is_wrong() {
+    let export = read_export(&[doc("f.json", include_str!("../../../tests/data/ams/hostile/filters.json"))]).unwrap();
+    let kept: Vec<&str> = export.filters.iter().map(|f| f.filter.name.as_str()).collect();
+    assert_eq!(kept, ["kept-before", "kept-after"]);
+    let reason = |i: usize| {
+        let r = export.rejected.iter().find(|r| r.source == format!("f.json#{i}")).unwrap();
+        assert_eq!(r.kind, RecordKind::Filter);
+        r.reason.clone()
+    };
+    for (i, needle) in [
+        (1, "endTimestamp 20000000 is not after startTimestamp"),
+        (2, "endTimestamp is past 2^63-1"),
+        (3, "timescale is 0"),
+        (4, "11 conditions"),
+        (5, "1001 conditions"),
+        (6, "property 'Colour'"),
+        (7, "operation 'GreaterThan'"),
+        (8, "unknown property 'startTimeStamp'"),
+        (9, "filter name 'a;b'"),
+        (10, "filter name"),
+        (12, "filter name 'v2 bad'"),
+        (13, "operation 'GreaterThan'"),
+    ] {
+        assert!(reason(i).contains(needle), "record {i}: '{}' lacks '{needle}'", reason(i));
+    }
+    assert_eq!(export.rejected.len(), 12);
+}
+
+#[test]
+fn a_filter_s_owner_is_never_guessed() {
+    let arm = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Media/mediaservices/ams";
+    let export = read_export(&[doc(
+        "f.json",
+        &json!([
+            { "name": "f", "firstQuality": { "bitrate": 1 } },
+            { "id": format!("{arm}/assets/movie/assetFilters/other"), "name": "f", "firstQuality": { "bitrate": 1 } },
+            { "id": format!("{arm}/assets/movie/assetFilters/f"), "name": "f", "firstQuality": { "bitrate": 1 } },
+            { "id": format!("{arm}/streamingLocators/f"), "name": "f", "firstQuality": { "bitrate": 1 } },
+            { "id": format!("{arm}/accountFilters/g"), "name": "g", "firstQuality": { "bitrate": 1 } },
+            { "id": format!("{arm}/accountFilters/g"), "name": "G", "firstQuality": { "bitrate": 2 } },
+            { "id": format!("{arm}/accountFilters/h"), "name": "h", "firstQuality": { "bitrate": 1 } },
+            { "id": format!("{arm}/accountFilters/h"), "name": "h", "firstQuality": { "bitrate": 1 } }
+        ])
+        .to_string(),
+    )])
+    .unwrap();
+    let reasons: Vec<&str> = export.rejected.iter().map(|r| r.reason.as_str()).collect();
+    assert_eq!(reasons.len(), 6, "{reasons:?}");
+    assert!(reasons[0].contains("needs its ARM id"), "{}", reasons[0]);
+    assert!(reasons[1].contains("names filter 'other'"), "{}", reasons[1]);
+    assert!(reasons[2].contains("'movie' is not in this export"), "{}", reasons[2]);
+    assert!(reasons[3].contains("is not the ARM id of an asset filter"), "{}", reasons[3]);
+    assert!(reasons[4].contains("duplicate") && reasons[5].contains("duplicate"), "{reasons:?}");
+    let kept: Vec<&str> = export.filters.iter().map(|f| f.filter.name.as_str()).collect();
+    assert_eq!(kept, ["h"], "exact duplicates collapse into one");
+}

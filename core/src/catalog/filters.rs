@@ -50,7 +50,8 @@ impl FilterScope {
         }
     }
 
-    fn path(&self, name: &str) -> String {
+    /// The path of the record of filter `name` in this scope.
+    pub fn path(&self, name: &str) -> String {
         format!("{}{}.json", self.prefix(), name.to_ascii_lowercase())
     }
 

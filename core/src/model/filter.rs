@@ -244,6 +244,14 @@ impl Filter {
         }
     }
 
+    /// Whether `other` is this filter, but for the case of its name (the catalog keeps names
+    /// case-blind).
+    pub fn same_as(&self, other: &Filter) -> bool {
+        self.name.eq_ignore_ascii_case(&other.name)
+            && (&self.presentation_time_range, &self.first_quality, &self.tracks)
+                == (&other.presentation_time_range, &other.first_quality, &other.tracks)
+    }
+
     /// The filter as compact v3 JSON: what an origin hashes into a filtered manifest's ETag.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
