@@ -1,10 +1,14 @@
 //! The front's live state: each origin's health and probe history, which origin
-//! is active, request counts and the switch-overs. Probes write it, requests
-//! read it; one mutex, held only for a few field updates.
+//! is active, request counts and the switch-overs. Probes write it under one
+//! mutex, held only for a few field updates; requests read the routing and
+//! bump their counters through atomics, never taking the mutex (the front's
+//! profile under load showed three locks per request).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use axum::http::HeaderValue;
 use chrono::{DateTime, Utc};
 use tracing::warn;
 
@@ -53,10 +57,42 @@ pub(crate) struct OriginState {
     pub since: DateTime<Utc>,
     pub history: VecDeque<ProbeResult>,
     pub probes: u64,
+}
+
+/// One origin's request counters, bumped by requests without the board's lock.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
     /// Responses this origin gave to viewers (proxied) or viewers sent to it (redirected).
-    pub requests: u64,
+    pub requests: AtomicU64,
     /// Attempts that failed before the first byte and were tried elsewhere (or given up).
-    pub failed_attempts: u64,
+    pub failed_attempts: AtomicU64,
+}
+
+/// What requests read of the board: each origin's health and the active origin, copied out
+/// of it by the probes (under the board's lock) whenever they change.
+#[derive(Debug)]
+struct Routing {
+    health: Vec<AtomicU8>,
+    /// [`NO_ORIGIN`] when none is active.
+    active: AtomicUsize,
+}
+
+const NO_ORIGIN: usize = usize::MAX;
+
+fn health_code(h: Health) -> u8 {
+    match h {
+        Health::Unknown => 0,
+        Health::Up => 1,
+        Health::Down => 2,
+    }
+}
+
+fn health_of(code: u8) -> Health {
+    match code {
+        0 => Health::Unknown,
+        1 => Health::Up,
+        _ => Health::Down,
+    }
 }
 
 #[derive(Debug)]
@@ -72,6 +108,12 @@ pub struct Front {
     /// What the front was started with, checked by [`Front::new`].
     pub config: FrontConfig,
     pub(crate) board: Mutex<Board>,
+    routing: Routing,
+    pub(crate) counts: Vec<Counts>,
+    /// Each origin's base URL, parsed once.
+    bases: Vec<url::Url>,
+    /// Each origin's name as the `x-mirrorcast-origin` value.
+    origin_headers: Vec<Option<HeaderValue>>,
     pub(crate) client: reqwest::Client,
     /// Woken on every change of an origin's health: requests waiting on an origin
     /// that goes down give up on it at once instead of waiting out their timeout.
@@ -88,14 +130,7 @@ impl Front {
         let origins = config
             .origins
             .iter()
-            .map(|_| OriginState {
-                tracker: Tracker::default(),
-                since: now,
-                history: VecDeque::new(),
-                probes: 0,
-                requests: 0,
-                failed_attempts: 0,
-            })
+            .map(|_| OriginState { tracker: Tracker::default(), since: now, history: VecDeque::new(), probes: 0 })
             .collect::<Vec<_>>();
         let health: Vec<Health> = origins.iter().map(|o| o.tracker.health()).collect();
         let active = route::choose(&health, None, config.failback);
@@ -106,8 +141,24 @@ impl Front {
             .pool_idle_timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| mirrorcast_core::Error::new(mirrorcast_core::ErrorKind::Other, e.to_string()))?;
+        let routing = Routing {
+            health: health.iter().map(|h| AtomicU8::new(health_code(*h))).collect(),
+            active: AtomicUsize::new(active.unwrap_or(NO_ORIGIN)),
+        };
+        let counts = config.origins.iter().map(|_| Counts::default()).collect();
+        let bases = config
+            .origins
+            .iter()
+            .map(|o| url::Url::parse(&o.base))
+            .collect::<Result<_, _>>()
+            .map_err(|e| mirrorcast_core::Error::invalid_input(format!("an origin's URL: {e}")))?;
+        let origin_headers = config.origins.iter().map(|o| HeaderValue::from_str(&o.name).ok()).collect();
         Ok(Arc::new(Front {
             board: Mutex::new(Board { origins, active, switches: VecDeque::new() }),
+            routing,
+            counts,
+            bases,
+            origin_headers,
             health_changed: tokio::sync::Notify::new(),
             client,
             started: now,
@@ -120,21 +171,38 @@ impl Front {
         self.board.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// `path_and_query` (a request's, starting with `/`) on `origin`'s base URL.
+    pub(crate) fn url(&self, origin: usize, path_and_query: &str) -> url::Url {
+        let base = &self.bases[origin];
+        let (path, query) = path_and_query.split_once('?').map_or((path_and_query, None), |(p, q)| (p, Some(q)));
+        let mut url = base.clone();
+        match base.path() {
+            "/" | "" => url.set_path(path),
+            prefix => url.set_path(&format!("{prefix}{path}")),
+        }
+        url.set_query(query);
+        url
+    }
+
+    /// `origin`'s name as an `x-mirrorcast-origin` value.
+    pub(crate) fn origin_header(&self, origin: usize) -> Option<&HeaderValue> {
+        self.origin_headers[origin].as_ref()
+    }
+
     /// The origin routed to now, if any.
     pub fn active(&self) -> Option<usize> {
-        self.board().active
+        Some(self.routing.active.load(Ordering::Acquire)).filter(|&a| a != NO_ORIGIN)
     }
 
     /// The origins a request tries, in order.
     pub fn attempt_order(&self) -> Vec<usize> {
-        let board = self.board();
-        let health: Vec<Health> = board.origins.iter().map(|o| o.tracker.health()).collect();
-        route::attempt_order(&health, board.active)
+        let health: Vec<Health> = (0..self.routing.health.len()).map(|i| self.health(i)).collect();
+        route::attempt_order(&health, self.active())
     }
 
     /// The health of `origin` (an index into the configured origins) as the probes last left it.
     pub fn health(&self, origin: usize) -> Health {
-        self.board().origins[origin].tracker.health()
+        health_of(self.routing.health[origin].load(Ordering::Acquire))
     }
 
     /// Completes once `origin` is down (at once if it is already).
@@ -150,11 +218,11 @@ impl Front {
     }
 
     pub(crate) fn count_request(&self, origin: usize) {
-        self.board().origins[origin].requests += 1;
+        self.counts[origin].requests.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn count_failed_attempt(&self, origin: usize) {
-        self.board().origins[origin].failed_attempts += 1;
+        self.counts[origin].failed_attempts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Takes a probe result: health, then the active origin, may change.
@@ -172,6 +240,8 @@ impl Front {
         }
         state.history.push_back(result);
         let Some(now) = state.tracker.observe(ok, thresholds) else { return };
+        // Published before the waiters are woken: they read it.
+        self.routing.health[origin].store(health_code(now), Ordering::Release);
         // Health changes and switch-overs are logged as warnings: the default filter shows them.
         self.health_changed.notify_waiters();
         state.since = at;
@@ -206,6 +276,7 @@ impl Front {
             switch.reason
         );
         board.active = Some(next);
+        self.routing.active.store(next, Ordering::Release);
         if board.switches.len() == SWITCHES {
             board.switches.pop_front();
         }
@@ -266,6 +337,19 @@ mod tests {
         }
         waiting.await.unwrap();
         f.went_down(0).await; // already down: at once
+    }
+
+    #[test]
+    fn a_request_goes_to_the_url_the_base_and_its_path_and_query_spell() {
+        for base in ["http://127.0.0.1:8081", "https://origin.example/prefix", "http://h/a/b"] {
+            let f = Front::new(FrontConfig::new(vec![OriginSpec::parse(&format!("a={base}")).unwrap()])).unwrap();
+            for pq in
+                ["/", "/x/y.ism/manifest(format=m3u8-cmaf)", "/a?b=c&d", "/a/../b", "/%41%20b", "/a?", "//x", "/é?ü"]
+            {
+                let spelled = url::Url::parse(&format!("{}{pq}", f.config.origins[0].base)).unwrap();
+                assert_eq!(f.url(0, pq), spelled, "{base} + {pq}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The `/_front/status` document: each origin (health, since when, probes,
 //! requests, active or not, recent probe results) and the switch-overs.
 
+use std::sync::atomic::Ordering;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -71,7 +73,8 @@ pub struct OriginStatus {
 }
 
 impl Front {
-    /// The status document as of now, taken under one lock of the board.
+    /// The status document as of now, taken under one lock of the board (the request counts
+    /// beside it, read from their atomics).
     pub fn status(&self) -> Status {
         let board = self.board();
         let probe = &self.config.probe;
@@ -99,8 +102,8 @@ impl Front {
                     health: state.tracker.health(),
                     since: state.since,
                     active: board.active == Some(i),
-                    requests: state.requests,
-                    failed_attempts: state.failed_attempts,
+                    requests: self.counts[i].requests.load(Ordering::Relaxed),
+                    failed_attempts: self.counts[i].failed_attempts.load(Ordering::Relaxed),
                     probes: state.probes,
                     failures_in_a_row: state.tracker.failures_in_a_row(),
                     successes_in_a_row: state.tracker.successes_in_a_row(),
