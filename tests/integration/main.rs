@@ -50,7 +50,7 @@ mod serve_hostile;
 mod serve_tls;
 mod smooth;
 mod subtitles;
-mod tracks;
 mod text_fragments;
+mod tracks;
 mod verify;
 mod watch;
