@@ -15,8 +15,8 @@ use crate::replicate::Failover;
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// A failover with a KEK for each side (given to the runs that are meant to have it).
-struct Protected {
-    f: Failover,
+pub(crate) struct Protected {
+    pub(crate) f: Failover,
     kek_a: String,
     kek_b: String,
     /// An HS256 token key, in base64, given through `HS256_KEY`.
@@ -24,7 +24,7 @@ struct Protected {
 }
 
 impl Protected {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
         // Random bytes from v4 UUIDs (122 random bits each): the test needs no RNG crate of its own.
         let random =
@@ -33,7 +33,7 @@ impl Protected {
     }
 
     /// Runs the CLI with A's KEK, B's too when `with_b`, and `extra` variables.
-    async fn run(&self, with_b: bool, extra: &[(&str, &str)], args: &[&str]) -> Run {
+    pub(crate) async fn run(&self, with_b: bool, extra: &[(&str, &str)], args: &[&str]) -> Run {
         let mut env = self.f.env();
         env.push(("MIRRORCAST_KEK_A", self.kek_a.clone()));
         env.push(("HS256_KEY", self.hs256.clone()));
@@ -95,7 +95,7 @@ impl Protected {
     }
 
     /// `content-key export --reveal` on `dc`: the key's hex.
-    async fn reveal(&self, dc: &str, key: &str) -> String {
+    pub(crate) async fn reveal(&self, dc: &str, key: &str) -> String {
         let out = self.run(true, &[], &["content-key", "export", "--reveal", "--dc", dc, key, "--json"]).await.ok();
         assert!(out.stderr.contains("in the clear"), "export warns on stderr: {}", out.stderr);
         out.json()["keyHex"].as_str().unwrap().to_owned()
@@ -103,25 +103,25 @@ impl Protected {
 }
 
 /// Every form a key's bytes could be written in: hex both cases, base64 (standard and URL-safe).
-fn forms(secret: &[u8]) -> Vec<String> {
+pub(crate) fn forms(secret: &[u8]) -> Vec<String> {
     let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
     let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
     vec![hex.to_uppercase(), hex, B64.encode(secret), url]
 }
 
-fn hex_bytes(hex: &str) -> Vec<u8> {
+pub(crate) fn hex_bytes(hex: &str) -> Vec<u8> {
     (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
 }
 
 #[track_caller]
-fn assert_absent(text: &str, secrets: &[String], what: &str) {
+pub(crate) fn assert_absent(text: &str, secrets: &[String], what: &str) {
     for s in secrets {
         assert!(!text.contains(s.as_str()), "a key's bytes appear in {what}");
     }
 }
 
 /// Every blob of the catalog and journal containers, bodies and metadata, as text.
-async fn storage_text(store: &dyn BlobStore) -> String {
+pub(crate) async fn storage_text(store: &dyn BlobStore) -> String {
     let mut all = String::new();
     for container in [CATALOG_CONTAINER, JOURNAL_CONTAINER] {
         for blob in store.list_all(container, "").await.unwrap_or_default() {
