@@ -23,6 +23,8 @@ use crate::model::{validate_files, AccessPolicy, Asset, AssetFile, AssetRecord, 
 use crate::store::{BlobKind, BlobMeta, BlobStoreExt};
 
 mod filters;
+mod protection;
+pub use protection::{import_protection, REKEY};
 
 /// What happened (or, in a dry run, would happen) to one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -38,14 +40,16 @@ pub enum ImportAction {
     Conflict,
     /// Refused: the export's reader or a check found it wrong (the note says why).
     Invalid,
-    /// Valid, but deliberately not carried over (SAS locators).
+    /// Valid, but deliberately not carried over (SAS locators, predefined streaming policies).
     Skipped,
+    /// The export lacks what the record needs (a content key's value): reported, not written.
+    Missing,
 }
 
 impl ImportAction {
     /// Whether the record failed: the import as a whole then did not do all it was asked.
     pub fn is_failure(self) -> bool {
-        matches!(self, ImportAction::Conflict | ImportAction::Invalid)
+        matches!(self, ImportAction::Conflict | ImportAction::Invalid | ImportAction::Missing)
     }
 }
 
@@ -151,6 +155,8 @@ pub struct ImportTotals {
     pub invalid: usize,
     /// Records not carried over (SAS locators).
     pub skipped: usize,
+    /// Records the export lacks part of (content keys without their value).
+    pub missing: usize,
 }
 
 /// What an import did (or, with `dry_run`, would do) with every record of the export.
@@ -164,10 +170,33 @@ pub struct ImportReport<'a> {
     pub records: Vec<ImportLine<'a>>,
 }
 
-impl ImportReport<'_> {
+impl<'a> ImportReport<'a> {
     /// Whether a record conflicted or was invalid (the command then exits 1).
     pub fn has_failures(&self) -> bool {
         self.records.iter().any(|l| l.action.is_failure())
+    }
+
+    /// The report with `lines` (the protection records') added, the totals counted again.
+    pub fn with_lines(mut self, lines: Vec<ImportLine<'a>>) -> Self {
+        self.records.extend(lines);
+        self.totals = totals(self.totals.assets, self.totals.locators, self.totals.filters, &self.records);
+        self
+    }
+}
+
+fn totals(assets: usize, locators: usize, filters: usize, lines: &[ImportLine<'_>]) -> ImportTotals {
+    let count = |a: ImportAction| lines.iter().filter(|l| l.action == a).count();
+    ImportTotals {
+        assets,
+        locators,
+        filters,
+        create: count(ImportAction::Create),
+        created: count(ImportAction::Created),
+        exists: count(ImportAction::Exists),
+        conflict: count(ImportAction::Conflict),
+        invalid: count(ImportAction::Invalid),
+        skipped: count(ImportAction::Skipped),
+        missing: count(ImportAction::Missing),
     }
 }
 
@@ -283,18 +312,7 @@ pub async fn import_export<'a>(
             lines.push(line);
         }
     }
-    let count = |a: ImportAction| lines.iter().filter(|l| l.action == a).count();
-    let totals = ImportTotals {
-        assets: export.assets.len(),
-        locators: export.locators.len(),
-        filters: export.filters.len(),
-        create: count(ImportAction::Create),
-        created: count(ImportAction::Created),
-        exists: count(ImportAction::Exists),
-        conflict: count(ImportAction::Conflict),
-        invalid: count(ImportAction::Invalid),
-        skipped: count(ImportAction::Skipped),
-    };
+    let totals = totals(export.assets.len(), export.locators.len(), export.filters.len(), &lines);
     Ok(ImportReport { dry_run, totals, records: lines })
 }
 

@@ -14,7 +14,7 @@ const GUID_2: &str = "5d2c8a41-93b7-4f6e-a0c2-7e1b9f3d4a86";
 const LOCATOR_1: &str = "7b1f0c2e-1d2a-4c55-9a0e-3f7f6a1b2c3d";
 
 /// An encoded asset in `container` as Media Services left it: blobs, no records.
-async fn ams_container(store: &dyn BlobStore, container: &str, base: &str, seed: u64) {
+pub(crate) async fn ams_container(store: &dyn BlobStore, container: &str, base: &str, seed: u64) {
     store.create_container(container).await.unwrap();
     for (name, bytes) in mirrorcast_core::sample::encoded_asset(base, 8 * 1024, seed).files {
         let options = PutOptions {

@@ -121,7 +121,7 @@ pub(crate) fn assert_absent(text: &str, secrets: &[String], what: &str) {
 }
 
 /// Every blob of the catalog and journal containers, bodies and metadata, as text.
-async fn storage_text(store: &dyn BlobStore) -> String {
+pub(crate) async fn storage_text(store: &dyn BlobStore) -> String {
     let mut all = String::new();
     for container in [CATALOG_CONTAINER, JOURNAL_CONTAINER] {
         for blob in store.list_all(container, "").await.unwrap_or_default() {

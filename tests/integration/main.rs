@@ -36,6 +36,7 @@ mod names;
 mod player;
 mod plugins;
 mod protected;
+mod protection_import;
 mod readiness;
 mod readme;
 mod records;

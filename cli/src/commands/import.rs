@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use mirrorcast_core::ams::{Export, ExportReader, RecordKind};
-use mirrorcast_core::import::{import_export, ImportAction, ImportLine, ImportReport};
+use mirrorcast_core::import::{import_export, import_protection, ImportAction, ImportLine, ImportReport};
 use mirrorcast_core::Error;
 
 use crate::context::Context;
@@ -25,7 +25,11 @@ pub(crate) async fn run(ctx: &Context<'_>, dc: &str, path: &Path, dry_run: bool)
         label,
         (export.assets.len() + export.filters.len() + export.locators.len()) as u64,
     );
+    // Keys and policies first: the locators name them. A KEK is needed only when the export holds secrets.
+    let kek = if export.protection.is_empty() { None } else { dc.kek.load()? };
+    let protection = import_protection(&dc.catalog(), kek.as_deref(), &export.protection, dry_run).await?;
     let report = import_export(&dc.catalog(), &dc.origin, &export, dry_run, &|| progress.advance(1)).await?;
+    let report = report.with_lines(protection);
     progress.finish();
     render(ctx.json, &report)?;
     Ok(if report.has_failures() { ExitCode::from(crate::exit::FAILURE) } else { ExitCode::SUCCESS })
@@ -63,7 +67,7 @@ fn read_files(path: &Path) -> anyhow::Result<Export> {
         })?;
         if records == 0 {
             return Err(Error::invalid_input(format!(
-                "'{}' holds no Media Services assets, access policies, locators or filters",
+                "'{}' holds no Media Services assets, access policies, locators, filters, content keys or policies",
                 file.display()
             ))
             .into());
@@ -84,6 +88,7 @@ fn render(json: bool, report: &ImportReport<'_>) -> anyhow::Result<()> {
             ImportAction::Conflict => "CONFLICT",
             ImportAction::Invalid => "INVALID",
             ImportAction::Skipped => "skipped",
+            ImportAction::Missing => "MISSING",
         };
         let kind = match l.kind {
             RecordKind::Asset => "asset",
@@ -92,6 +97,9 @@ fn render(json: bool, report: &ImportReport<'_>) -> anyhow::Result<()> {
             RecordKind::Locator => "locator",
             RecordKind::Filter => "filter",
             RecordKind::Unknown => "unknown",
+            RecordKind::ContentKey => "content_key",
+            RecordKind::ContentKeyPolicy => "content_key_policy",
+            RecordKind::StreamingPolicy => "streaming_policy",
         };
         [
             action.to_owned(),
@@ -105,21 +113,23 @@ fn render(json: bool, report: &ImportReport<'_>) -> anyhow::Result<()> {
     let totals = &report.totals;
     if report.dry_run {
         outln!(
-            "dry run: would create {}; {} exist already; {} conflicts, {} invalid, {} skipped; nothing was written",
+            "dry run: would create {}; {} exist already; {} conflicts, {} invalid, {} skipped, {} missing; nothing was written",
             totals.create,
             totals.exists,
             totals.conflict,
             totals.invalid,
-            totals.skipped
+            totals.skipped,
+            totals.missing
         );
     } else {
         outln!(
-            "created {}; {} exist already; {} conflicts (left as they are), {} invalid, {} skipped",
+            "created {}; {} exist already; {} conflicts (left as they are), {} invalid, {} skipped, {} missing (keys the export does not hold)",
             totals.created,
             totals.exists,
             totals.conflict,
             totals.invalid,
-            totals.skipped
+            totals.skipped,
+            totals.missing
         );
     }
     Ok(())

@@ -39,6 +39,7 @@ mod codes;
 mod document;
 mod fields;
 mod filters;
+pub mod protection;
 mod read;
 mod resolve;
 mod write;
@@ -65,6 +66,12 @@ pub enum RecordKind {
     Filter,
     /// A record that could not be told apart as any of these.
     Unknown,
+    /// A content key.
+    ContentKey,
+    /// A content key policy (v2: a content key authorization policy).
+    ContentKeyPolicy,
+    /// A streaming policy (v2: an asset delivery policy).
+    StreamingPolicy,
 }
 
 /// A record of the export that is not imported, and why.
@@ -152,6 +159,9 @@ pub struct Export {
     pub rejected: Vec<Rejected>,
     /// Valid records that are deliberately not carried over (SAS locators).
     pub skipped: Vec<Rejected>,
+    /// Content keys, content key policies and streaming policies (never serialized: keys are secrets).
+    #[serde(skip)]
+    pub protection: protection::ProtectionExport,
 }
 
 /// An export read document by document, each entity parsed into what
@@ -159,6 +169,7 @@ pub struct Export {
 #[derive(Debug, Default)]
 pub struct ExportReader {
     raw: read::Raw,
+    protection: protection::ProtectionReader,
 }
 
 impl ExportReader {
@@ -171,11 +182,13 @@ impl ExportReader {
     /// the report): an array of records, an OData feed or one record. Returns
     /// how many of its entities look like export records.
     pub fn read_document<'de, D: Deserializer<'de>>(&mut self, name: &str, document: D) -> Result<usize, D::Error> {
-        let raw = &mut self.raw;
+        let (raw, protection) = (&mut self.raw, &mut self.protection);
         let mut index = 0usize;
         let mut recognised = 0usize;
         document::for_each_entity(document, &mut |entity| {
-            if raw.take(format!("{name}#{index}"), entity) {
+            let source = format!("{name}#{index}");
+            // Protection records are the protection reader's; a locator's keys are read, the locator goes on.
+            if protection.take(&source, &entity) || raw.take(source, entity) {
                 recognised += 1;
             }
             index += 1;
@@ -185,7 +198,11 @@ impl ExportReader {
 
     /// The export: every record resolved (names, policies, references) or rejected.
     pub fn finish(self) -> Export {
-        self.raw.resolve()
+        let mut export = self.raw.resolve();
+        let (protection, rejected) = self.protection.finish();
+        export.rejected.extend(rejected);
+        export.protection = protection;
+        export
     }
 }
 

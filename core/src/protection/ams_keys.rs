@@ -71,7 +71,8 @@ fn is_key(v: &Value) -> bool {
     v.get("id").is_some() && v.get("type").is_some()
 }
 
-fn read_key(o: &Value) -> Result<ExportedKey> {
+/// One key object of an export (`id`, `type`, optional `policyName` and `value`), checked.
+pub(crate) fn read_key(o: &Value) -> Result<ExportedKey> {
     let text = |name: &str| o.get(name).and_then(Value::as_str);
     let id = parse_key_id(text("id").unwrap_or(""))?;
     let key_type: ContentKeyType = text("type").unwrap_or("").parse()?;

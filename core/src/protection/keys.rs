@@ -48,12 +48,12 @@ impl ContentKeyType {
 
 impl std::str::FromStr for ContentKeyType {
     type Err = Error;
-    /// The house names, and Media Services' v2 names and numbers (1 CommonEncryption, 2 StorageEncryption is no
-    /// content key here, 4 EnvelopeEncryption, 6 CommonEncryptionCbcs).
+    /// The house names, and Media Services' v2 names and numbers (0 CommonEncryption, 4 EnvelopeEncryption,
+    /// 6 CommonEncryptionCbcs; 1 StorageEncryption is no content key here).
     fn from_str(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "envelope" | "envelopeencryption" | "aes-128" | "4" => Ok(ContentKeyType::Envelope),
-            "cenc" | "commonencryption" | "commonencryptioncenc" | "1" => Ok(ContentKeyType::Cenc),
+            "cenc" | "commonencryption" | "commonencryptioncenc" | "0" => Ok(ContentKeyType::Cenc),
             "cbcs" | "commonencryptioncbcs" | "6" => Ok(ContentKeyType::Cbcs),
             _ => Err(Error::invalid_input(format!(
                 "'{}' is not a content key type: use {}",
@@ -237,6 +237,9 @@ mod tests {
         assert_eq!("CommonEncryptionCbcs".parse::<ContentKeyType>().unwrap(), ContentKeyType::Cbcs);
         assert_eq!("EnvelopeEncryption".parse::<ContentKeyType>().unwrap(), ContentKeyType::Envelope);
         assert!("StorageEncryption".parse::<ContentKeyType>().is_err());
+        // v2's numbers: 0 is CommonEncryption, 1 StorageEncryption (no content key here).
+        assert_eq!("0".parse::<ContentKeyType>().unwrap(), ContentKeyType::Cenc);
+        assert!("1".parse::<ContentKeyType>().is_err());
         assert!(ContentKeyValue::from_base64("AAAA").is_err());
     }
 }
