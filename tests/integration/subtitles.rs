@@ -40,7 +40,7 @@ const TTML: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 "#;
 
 /// `ffmpeg -i <url> -map 0:s:<n> -f webvtt -` read back into (start ms, end ms, text).
-fn cues_read_by_ffmpeg(url: &str, map: &str) -> Vec<(u64, u64, String)> {
+pub(crate) fn cues_read_by_ffmpeg(url: &str, map: &str) -> Vec<(u64, u64, String)> {
     let out = ffmpeg(&["-v", "error", "-i", url, "-map", map, "-f", "webvtt", "-"]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "ffmpeg {url}: {}{stdout}", String::from_utf8_lossy(&out.stderr));
