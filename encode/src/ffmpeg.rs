@@ -24,6 +24,8 @@ pub struct Ffmpeg {
     pub ffprobe: PathBuf,
     /// e.g. `5.1.9-0+deb12u1`.
     pub version: String,
+    /// The encoders `ffmpeg -encoders` lists (`libx264`, `aac`, `libx265`…).
+    pub encoders: Vec<String>,
 }
 
 impl Ffmpeg {
@@ -64,9 +66,13 @@ impl Ffmpeg {
             .output()
             .await
             .map_err(|e| missing("ffmpeg", &ffmpeg, e.to_string()))?;
-        let encoders = String::from_utf8_lossy(&encoders.stdout);
+        // Each encoder's line: its capability flags, then its name.
+        let encoders: Vec<String> = String::from_utf8_lossy(&encoders.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+            .collect();
         for needed in ["libx264", "aac"] {
-            if !encoders.split_whitespace().any(|w| w == needed) {
+            if !encoders.iter().any(|w| w == needed) {
                 return Err(Error::invalid_input(format!("ffmpeg {version} has no {needed} encoder: {HINT}")));
             }
         }
@@ -74,7 +80,28 @@ impl Ffmpeg {
         if !probe.is_ok_and(|o| o.status.success()) {
             return Err(missing("ffprobe", &ffprobe, "not found beside ffmpeg".into()));
         }
-        Ok(Ffmpeg { ffmpeg, ffprobe, version })
+        Ok(Ffmpeg { ffmpeg, ffprobe, version, encoders })
+    }
+
+    /// Refuses a ladder that asks for an encoder this ffmpeg lacks (HEVC without libx265), naming
+    /// it: found before the output asset exists, never a half-written asset.
+    pub fn check_encoders(&self, ladder: &crate::ladder::Ladder) -> Result<()> {
+        for rung in &ladder.video {
+            let encoder = rung.codec.encoder();
+            if !self.encoders.iter().any(|e| e == encoder) {
+                return Err(Error::invalid_input(format!(
+                    "the ladder asks for {} ({}x{}) but ffmpeg {} ('{}') has no {encoder} encoder: install an \
+                     ffmpeg built with {encoder} (Debian/Ubuntu's `apt-get install ffmpeg` has it) or set \
+                     MIRRORCAST_FFMPEG to one, or use codec = \"h264\" in the ladder file",
+                    rung.codec.name(),
+                    rung.width,
+                    rung.height,
+                    self.version,
+                    self.ffmpeg.display()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// What the source holds. `input` may be a signed URL: it never appears in errors.
@@ -106,10 +133,18 @@ struct Probed {
 #[derive(Debug, Deserialize)]
 struct ProbedStream {
     codec_type: Option<String>,
+    codec_name: Option<String>,
+    #[serde(default)]
+    tags: ProbedTags,
     width: Option<u32>,
     height: Option<u32>,
     avg_frame_rate: Option<String>,
     bit_rate: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ProbedTags {
+    language: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,7 +168,27 @@ pub struct Source {
     pub video_kbps: Option<u32>,
     /// Whether there is an audio stream, hence an audio rendition.
     pub has_audio: bool,
+    /// Every audio stream, in order: one AAC rendition each.
+    pub audio: Vec<SourceStream>,
+    /// The text subtitle streams ffmpeg can write as WebVTT, in order: a sidecar each.
+    pub subtitles: Vec<SourceStream>,
+    /// Subtitle streams left out (bitmaps: DVD, PGS, DVB), by codec, for the job's log.
+    pub skipped_subtitles: Vec<String>,
 }
+
+/// One audio or subtitle stream of the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceStream {
+    /// Its number among the source's streams of its type (`0:a:N`, `0:s:N`).
+    pub index: u32,
+    /// ffprobe's codec name (`aac`, `mov_text`, `subrip`…).
+    pub codec: String,
+    /// Its language tag, when it has a plain one other than `und`.
+    pub language: Option<String>,
+}
+
+/// Subtitle codecs ffmpeg converts to WebVTT: text ones (bitmaps would need OCR).
+pub const TEXT_SUBTITLE_CODECS: [&str; 6] = ["mov_text", "subrip", "webvtt", "ass", "ssa", "text"];
 
 impl Source {
     fn from_probe(p: Probed) -> Result<Source> {
@@ -159,8 +214,32 @@ impl Source {
         let duration_seconds = format.and_then(|f| f.duration.as_deref()).and_then(|d| d.parse().ok()).unwrap_or(0.0);
         let kbps = |s: Option<&str>| s.and_then(|b| b.parse::<u64>().ok()).map(|b| (b / 1000) as u32);
         let video_kbps = kbps(video.bit_rate.as_deref()).or(kbps(format.and_then(|f| f.bit_rate.as_deref())));
-        let has_audio = p.streams.iter().any(|s| s.codec_type.as_deref() == Some("audio"));
-        Ok(Source { width, height, fps, duration_seconds, video_kbps, has_audio })
+        let of_type = |kind: &str| -> Vec<SourceStream> {
+            let streams = p.streams.iter().filter(|s| s.codec_type.as_deref() == Some(kind));
+            streams
+                .enumerate()
+                .map(|(i, s)| SourceStream {
+                    index: i as u32,
+                    codec: s.codec_name.clone().unwrap_or_default(),
+                    language: s.tags.language.as_deref().and_then(mirrorcast_media::track_labels::language_tag),
+                })
+                .collect()
+        };
+        let audio = of_type("audio");
+        let (subtitles, skipped): (Vec<SourceStream>, Vec<SourceStream>) =
+            of_type("subtitle").into_iter().partition(|s| TEXT_SUBTITLE_CODECS.contains(&s.codec.as_str()));
+        let skipped_subtitles = skipped.into_iter().map(|s| s.codec).collect();
+        Ok(Source {
+            width,
+            height,
+            fps,
+            duration_seconds,
+            video_kbps,
+            has_audio: !audio.is_empty(),
+            audio,
+            subtitles,
+            skipped_subtitles,
+        })
     }
 }
 

@@ -19,9 +19,43 @@ pub struct Rung {
     pub height: u32,
     /// Target video bitrate, in kbit/s: 50 to 100000.
     pub kbps: u32,
+    /// `h264` (the default) or `hevc`.
+    #[serde(default)]
+    pub codec: VideoCodec,
 }
 
-/// What to make: video renditions, one AAC stereo audio rendition, the GOP, the x264 speed.
+/// A video rendition's codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoCodec {
+    /// H.264 High profile by libx264 (`avc1`).
+    #[default]
+    H264,
+    /// HEVC Main profile by libx265, tagged `hvc1` (parameter sets in the sample entry, as
+    /// Apple's players and CMAF want).
+    Hevc,
+}
+
+impl VideoCodec {
+    /// The ffmpeg encoder that makes it.
+    pub fn encoder(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "libx264",
+            VideoCodec::Hevc => "libx265",
+        }
+    }
+
+    /// Its name in ladder files and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "h264",
+            VideoCodec::Hevc => "hevc",
+        }
+    }
+}
+
+/// What to make: video renditions (H.264 or HEVC), an AAC stereo rendition per audio stream, the GOP, the
+/// encoder speed (x264's and x265's preset names are the same).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ladder {
@@ -73,7 +107,10 @@ impl Preset {
     /// A preset name, or a path to a `.toml`/`.json` ladder file.
     pub fn parse(text: &str) -> Result<Preset> {
         let fixed = |rungs: &[(u32, u32, u32)]| Ladder {
-            video: rungs.iter().map(|&(width, height, kbps)| Rung { width, height, kbps }).collect(),
+            video: rungs
+                .iter()
+                .map(|&(width, height, kbps)| Rung { width, height, kbps, codec: VideoCodec::H264 })
+                .collect(),
             audio_kbps: 128,
             gop_seconds: 2,
             speed: default_speed(),
@@ -172,7 +209,7 @@ pub fn adaptive(source: &Source) -> Ladder {
     let cap = source.video_kbps.filter(|&k| k >= 100).unwrap_or(u32::MAX);
     let mut video: Vec<Rung> = Vec::new();
     for (height, kbps) in ADAPTIVE.into_iter().filter(|(h, _)| *h <= source.height) {
-        let rung = Rung { width: even(height as f64 * aspect), height, kbps: kbps.min(cap) };
+        let rung = Rung { width: even(height as f64 * aspect), height, kbps: kbps.min(cap), codec: VideoCodec::H264 };
         // Two rungs capped to one bitrate would be the same rendition twice in all but size.
         if video.last().is_some_and(|last| last.kbps == rung.kbps) {
             continue;
@@ -180,7 +217,12 @@ pub fn adaptive(source: &Source) -> Ladder {
         video.push(rung);
     }
     if video.is_empty() {
-        video.push(Rung { width: even(source.width as f64), height: even(source.height as f64), kbps: 300.min(cap) });
+        video.push(Rung {
+            width: even(source.width as f64),
+            height: even(source.height as f64),
+            kbps: 300.min(cap),
+            codec: VideoCodec::H264,
+        });
     }
     Ladder { video, audio_kbps: default_audio_kbps(), gop_seconds: default_gop(), speed: default_speed() }
 }
@@ -218,11 +260,14 @@ impl Ladder {
                 return Err(Error::invalid_input(format!("rendition bitrate {} kbps: use 50..=100000", r.kbps)));
             }
         }
-        let mut names: Vec<(u32, u32, u32)> = self.video.iter().map(|r| (r.width, r.height, r.kbps)).collect();
-        names.sort();
+        let mut names: Vec<(u32, u32, u32, VideoCodec)> =
+            self.video.iter().map(|r| (r.width, r.height, r.kbps, r.codec)).collect();
+        names.sort_by_key(|(w, h, k, c)| (*w, *h, *k, c.name()));
         names.dedup();
         if names.len() != self.video.len() {
-            return Err(Error::invalid_input("two renditions with the same size and bitrate would share a file name"));
+            return Err(Error::invalid_input(
+                "two renditions with the same size, bitrate and codec would share a file name",
+            ));
         }
         if !(32..=512).contains(&self.audio_kbps) {
             return Err(Error::invalid_input(format!("audio bitrate {} kbps: use 32..=512", self.audio_kbps)));
@@ -242,14 +287,24 @@ mod tests {
     use super::*;
 
     fn source(width: u32, height: u32, kbps: Option<u32>) -> Source {
-        Source { width, height, fps: 25.0, duration_seconds: 10.0, video_kbps: kbps, has_audio: true }
+        Source {
+            width,
+            height,
+            fps: 25.0,
+            duration_seconds: 10.0,
+            video_kbps: kbps,
+            has_audio: true,
+            audio: Vec::new(),
+            subtitles: Vec::new(),
+            skipped_subtitles: Vec::new(),
+        }
     }
 
     #[test]
     fn the_adaptive_ladder_never_upscales_nor_exceeds_the_source_bitrate() {
         let l = adaptive(&source(1920, 1080, Some(8000)));
         assert_eq!(l.video.len(), 6);
-        assert_eq!(l.video[0], Rung { width: 1920, height: 1080, kbps: 6000 });
+        assert_eq!(l.video[0], Rung { width: 1920, height: 1080, kbps: 6000, codec: VideoCodec::H264 });
         let l = adaptive(&source(640, 360, None));
         let sizes: Vec<(u32, u32)> = l.video.iter().map(|r| (r.width, r.height)).collect();
         assert_eq!(sizes, [(640, 360), (480, 270), (320, 180)]);
@@ -257,9 +312,12 @@ mod tests {
         assert!(l.video.iter().all(|r| r.kbps <= 700), "{l:?}");
         assert_eq!(l.video.iter().filter(|r| r.kbps == 700).count(), 1, "capped rungs collapse: {l:?}");
         let tiny = adaptive(&source(160, 90, None));
-        assert_eq!(tiny.video, [Rung { width: 160, height: 90, kbps: 300 }]);
+        assert_eq!(tiny.video, [Rung { width: 160, height: 90, kbps: 300, codec: VideoCodec::H264 }]);
         // 4:3 keeps its shape.
-        assert_eq!(adaptive(&source(640, 480, None)).video[0], Rung { width: 480, height: 360, kbps: 1000 });
+        assert_eq!(
+            adaptive(&source(640, 480, None)).video[0],
+            Rung { width: 480, height: 360, kbps: 1000, codec: VideoCodec::H264 }
+        );
     }
 
     #[test]
@@ -269,11 +327,19 @@ mod tests {
         std::fs::write(&good, "speed = \"ultrafast\"\n[[video]]\nwidth = 320\nheight = 180\nkbps = 300\n").unwrap();
         let Preset::Custom(_, l) = Preset::parse(good.to_str().unwrap()).unwrap() else { panic!() };
         assert_eq!((l.video.len(), l.gop_seconds, l.speed.as_str()), (1, 2, "ultrafast"));
+        assert_eq!(l.video[0].codec, VideoCodec::H264, "H.264 unless the rung says otherwise");
+        let both = dir.path().join("both.toml");
+        let rung = "[[video]]\nwidth = 320\nheight = 180\nkbps = 300\n";
+        std::fs::write(&both, format!("{rung}{rung}codec = \"hevc\"\n")).unwrap();
+        let Preset::Custom(_, l) = Preset::parse(both.to_str().unwrap()).unwrap() else { panic!() };
+        let codecs: Vec<VideoCodec> = l.video.iter().map(|r| r.codec).collect();
+        assert_eq!(codecs, [VideoCodec::H264, VideoCodec::Hevc], "one size and bitrate in each codec");
         for (name, text, needle) in [
             ("odd.json", r#"{"video":[{"width":321,"height":180,"kbps":300}]}"#, "even"),
             ("none.json", r#"{"video":[]}"#, "0 video renditions"),
             ("speed.toml", "speed = \"warp\"\n[[video]]\nwidth = 320\nheight = 180\nkbps = 300\n", "speed 'warp'"),
             ("typo.toml", "[[video]]\nwidth = 320\nheight = 180\nkbs = 300\n", "kbs"),
+            ("codec.toml", "[[video]]\nwidth = 320\nheight = 180\nkbps = 300\ncodec = \"vp9\"\n", "vp9"),
         ] {
             let p = dir.path().join(name);
             std::fs::write(&p, text).unwrap();

@@ -55,14 +55,24 @@ fn track_of<'a>(mp4: &'a Mp4, out: &Output) -> Result<&'a Track> {
     let track = match out.kind {
         OutputKind::Video(_) => mp4.video(),
         OutputKind::Audio { .. } => mp4.audio(),
+        OutputKind::Text => None,
     };
     track.ok_or_else(|| Error::new(ErrorKind::Corrupt, format!("ffmpeg made '{}' without its track", out.name)))
 }
 
-/// Builds the manifests for `base` from the renditions ffmpeg made, and
-/// checks them: every video rendition must have its key frames at the same
+/// The `systemBitrate` the `.ism` gives a WebVTT sidecar (its segments are a few hundred bytes a second).
+pub const TEXT_BITRATE: u64 = 1000;
+
+/// Builds the manifests for `base` from the renditions ffmpeg made and the WebVTT sidecars
+/// (`texts`), and checks them: every video rendition must have its key frames at the same
 /// times (GOP-aligned), or the set cannot switch bitrates.
-pub fn build(base: &str, source_name: &str, gop_seconds: u32, renditions: &[(Output, Mp4)]) -> Result<Manifests> {
+pub fn build(
+    base: &str,
+    source_name: &str,
+    gop_seconds: u32,
+    renditions: &[(Output, Mp4)],
+    texts: &[Output],
+) -> Result<Manifests> {
     let mut server = ServerManifest {
         title: Some(base.to_owned()),
         client_manifest: Some(format!("{base}.ismc")),
@@ -80,7 +90,7 @@ pub fn build(base: &str, source_name: &str, gop_seconds: u32, renditions: &[(Out
         quality_levels: Vec::new(),
         chunks: Vec::new(),
     };
-    let mut audio: Option<StreamIndex> = None;
+    let mut audio: Vec<StreamIndex> = Vec::new();
     let mut first_keys: Option<(String, Vec<u64>)> = None;
     let mut duration = 0;
     let mut metadata = String::from(
@@ -113,6 +123,7 @@ pub fn build(base: &str, source_name: &str, gop_seconds: u32, renditions: &[(Out
                     }
                     Some(_) => {}
                 }
+                let hevc = track.hevc.is_some();
                 server.tracks.push(IsmTrack {
                     kind: TrackKind::Video,
                     src: out.name.clone(),
@@ -126,20 +137,27 @@ pub fn build(base: &str, source_name: &str, gop_seconds: u32, renditions: &[(Out
                 video.quality_levels.push(QualityLevel {
                     index: video.quality_levels.len() as u32,
                     bitrate,
-                    fourcc: "H264".into(),
+                    fourcc: if hevc { "HVC1" } else { "H264" }.into(),
                     max_width: Some(track.width as u32),
                     max_height: Some(track.height as u32),
                     codec_private_data: track.codec_private_data(),
                     ..Default::default()
                 });
-                let (profile, level) = track.avc.as_ref().map_or((0, 0), |a| (a.profile, a.level));
+                let (profile, level) = match (&track.avc, &track.hevc) {
+                    (Some(a), _) => (profile_name(a.profile), format!("{}.{}", a.level / 10, a.level % 10)),
+                    // HEVC's level_idc is thirty times the level.
+                    (None, Some(h)) => (
+                        if h.profile_idc == 2 { "Main10" } else { "Main" },
+                        format!("{:.1}", h.level_idc as f64 / 30.0),
+                    ),
+                    (None, None) => ("Other", "0.0".to_owned()),
+                };
                 metadata.push_str(&format!(
-                    "    <VideoTracks>\n      <VideoTrack Id=\"{}\" FourCC=\"{}\" Profile=\"{}\" Level=\"{}.{}\" Width=\"{}\" Height=\"{}\" TargetBitrate=\"{}\" Bitrate=\"{}\" />\n    </VideoTracks>\n",
+                    "    <VideoTracks>\n      <VideoTrack Id=\"{}\" FourCC=\"{}\" Profile=\"{}\" Level=\"{}\" Width=\"{}\" Height=\"{}\" TargetBitrate=\"{}\" Bitrate=\"{}\" />\n    </VideoTracks>\n",
                     track.track_id,
                     xml(&track.codec),
-                    profile_name(profile),
-                    level / 10,
-                    level % 10,
+                    profile,
+                    level,
                     track.width,
                     track.height,
                     rung.kbps,
@@ -148,20 +166,21 @@ pub fn build(base: &str, source_name: &str, gop_seconds: u32, renditions: &[(Out
             }
             OutputKind::Audio { kbps } => {
                 let cfg = track.audio.clone().unwrap_or_default();
+                let name = out.track_name.clone().unwrap_or_else(|| "audio".into());
                 server.tracks.push(IsmTrack {
                     kind: TrackKind::Audio,
                     src: out.name.clone(),
                     system_bitrate: bitrate,
                     track_id: track.track_id,
-                    track_name: Some("audio".into()),
-                    language: None,
+                    track_name: Some(name.clone()),
+                    language: out.language.clone(),
                 });
-                audio = Some(StreamIndex {
+                audio.push(StreamIndex {
                     kind: "audio".into(),
                     subtype: None,
-                    name: "audio".into(),
-                    language: None,
-                    url: "QualityLevels({bitrate})/Fragments(audio={start time})".into(),
+                    url: format!("QualityLevels({{bitrate}})/Fragments({name}={{start time}})"),
+                    name,
+                    language: out.language.clone(),
                     timescale: None,
                     max_width: None,
                     max_height: None,
@@ -187,8 +206,16 @@ pub fn build(base: &str, source_name: &str, gop_seconds: u32, renditions: &[(Out
                     bitrate / 1000
                 ));
             }
+            OutputKind::Text => {}
         }
         metadata.push_str("  </AssetFile>\n");
+    }
+    for text in texts {
+        server.tracks.push(IsmTrack {
+            track_name: text.track_name.clone(),
+            language: text.language.clone(),
+            ..IsmTrack::new(TrackKind::Text, text.name.clone(), TEXT_BITRATE)
+        });
     }
     metadata.push_str("</AssetFiles>\n");
     let mut streams = vec![video];

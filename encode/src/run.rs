@@ -19,7 +19,7 @@ use mirrorcast_media::mp4::Mp4;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::command::{self, Output};
+use crate::command::{self, Output, OutputKind};
 use crate::ffmpeg::Ffmpeg;
 use crate::job::{JobId, JobRecord, JobState, Jobs};
 use crate::ladder::Preset;
@@ -220,6 +220,22 @@ impl Encoder {
             if source.has_audio { "yes" } else { "no" }
         ));
         let ladder = preset.ladder(&source)?;
+        // HEVC without libx265 is refused here, before the output asset exists.
+        self.ffmpeg.check_encoders(&ladder)?;
+        let languages = |streams: &[crate::ffmpeg::SourceStream]| {
+            streams.iter().map(|s| s.language.as_deref().unwrap_or("und")).collect::<Vec<_>>().join(", ")
+        };
+        log.line(format!(
+            "audio streams: {}; text subtitles: {}",
+            if source.audio.is_empty() { "none".to_owned() } else { languages(&source.audio) },
+            if source.subtitles.is_empty() { "none".to_owned() } else { languages(&source.subtitles) }
+        ));
+        if !source.skipped_subtitles.is_empty() {
+            log.line(format!(
+                "subtitles left out (bitmaps, which WebVTT cannot hold): {}",
+                source.skipped_subtitles.join(", ")
+            ));
+        }
         let base = base_name(&mezzanine);
         let outputs = command::outputs(&base, &ladder, &source, dir);
         log.line(format!("ladder: {}", outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")));
@@ -242,7 +258,16 @@ impl Encoder {
         log.line(format!("ffmpeg done in {:.1} s", started.elapsed().as_secs_f64()));
 
         let mut renditions: Vec<(Output, Mp4)> = Vec::new();
+        let mut texts: Vec<Output> = Vec::new();
         for out in outputs {
+            if out.kind == OutputKind::Text {
+                // The origin must be able to offer it: read back as it will be.
+                let bytes = tokio::fs::read(&out.path).await.map_err(Error::from)?;
+                mirrorcast_media::webvtt::WebVtt::parse(&bytes)
+                    .map_err(|e| Error::new(ErrorKind::Corrupt, format!("ffmpeg's '{}': {e}", out.name)))?;
+                texts.push(out);
+                continue;
+            }
             let mp4 = Mp4::open(&out.path)
                 .map_err(|e| Error::new(ErrorKind::Corrupt, format!("ffmpeg's '{}': {e}", out.name)))?;
             if !mp4.moov_first() {
@@ -250,7 +275,7 @@ impl Encoder {
             }
             renditions.push((out, mp4));
         }
-        let made = manifests::build(&base, &mezzanine, ladder.gop_seconds, &renditions)?;
+        let made = manifests::build(&base, &mezzanine, ladder.gop_seconds, &renditions, &texts)?;
         for (name, text) in &made.files {
             tokio::fs::write(dir.join(name), text).await.map_err(Error::from)?;
         }
@@ -260,6 +285,7 @@ impl Encoder {
             return Err(Stop::Canceled);
         }
         let mut names: Vec<&str> = renditions.iter().map(|(o, _)| o.name.as_str()).collect();
+        names.extend(texts.iter().map(|o| o.name.as_str()));
         names.extend(made.files.iter().map(|(n, _)| n.as_str()));
         // The files go up side by side: after ffmpeg, this is the encode's only wait.
         let upload = |name: &str| {

@@ -86,7 +86,7 @@ async fn check_local_file(ffmpeg: &Ffmpeg, preset: &Preset, path: &std::path::Pa
     }
     let local = mirrorcast_encode::command::file_url(path);
     let source = ffmpeg.probe(&local).await.map_err(|e| e.context(format!("'{}'", path.display())))?;
-    preset.ladder(&source)?;
+    ffmpeg.check_encoders(&preset.ladder(&source)?)?;
     Ok(())
 }
 

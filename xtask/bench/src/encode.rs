@@ -38,6 +38,8 @@ fn make_clip(path: &Path, size: &str, seconds: u32) -> Result<()> {
 fn naive_commands(input: &str, ladder: &Ladder, source: &Source, outputs: &[Output]) -> Vec<Vec<String>> {
     outputs
         .iter()
+        // The bench's clip has no subtitles; a sidecar costs no decode of its own anyway.
+        .filter(|out| out.kind != OutputKind::Text)
         .map(|out| match out.kind {
             OutputKind::Video(rung) => {
                 let alone = Ladder { video: vec![rung], ..ladder.clone() };
@@ -49,6 +51,7 @@ fn naive_commands(input: &str, ladder: &Ladder, source: &Source, outputs: &[Outp
                 .into_iter()
                 .chain(command::audio_output(kbps, &out.path))
                 .collect(),
+            OutputKind::Text => Vec::new(),
         })
         .collect()
 }
