@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use mirrorcast_azurite::{Persistence, TwoDataCenters};
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 
+use crate::front::start_front;
 use crate::languages::film_with_two_languages;
-use crate::player::{report_of_page, require_chromium_and_players, serve_page};
+use crate::player::{players_dir, report_of_page, require_chromium_and_players, serve_page};
 use crate::replicate::Failover;
 use crate::serve::{ffmpeg, publish_folder_in, serve_dc, Published};
 use crate::subtitles::source_vtt;
@@ -170,6 +171,54 @@ async fn hls_js_and_dash_js_switch_to_each_language_and_the_text_track_from_a_an
                 let (from, at) = (s["from"].as_f64().unwrap(), s["at"].as_f64().unwrap());
                 assert!(at > from + 1.0, "playback went on after the switch: {what}");
             }
+        }
+    }
+}
+
+/// The front page's player (`mirrorcast front`, front/src/page.html) lists both languages and the
+/// text track in its selectors; choosing each plays on with the chosen track in use. Through a
+/// front on A's origin, then through one on B's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_front_pages_player_lists_and_switches_each_language_and_the_text_track_from_a_and_from_b() {
+    require_chromium_and_players();
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let env = f.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (published, _) = film_in_a_and_b(&f, &env, 40).await;
+    let players = players_dir().join("node_modules");
+    for dc in ["a", "b"] {
+        let served = serve_dc(f.dir.path(), &env, dc, &[]).await;
+        let origin = format!("{dc}=http://{}", served.addr);
+        let front =
+            start_front(f.dir.path(), &[], &["--origin", &origin, "--players", players.to_str().unwrap()]).await;
+        for format in ["m3u8-cmaf", "mpd-time-csf"] {
+            let stream = format!("/{}/Film.ism/manifest(format={format})", published.locator);
+            let page = front.url(&format!("/_front/?src={}", mirrorcast_core::streaming::encode_segment(&stream)));
+            let out = tokio::process::Command::new("node")
+                .arg(players_dir().join("front_tracks.mjs"))
+                .args([&page, "120000"])
+                .output()
+                .await
+                .expect("node is needed (Node.js 18+)");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let what = format!("{dc} {format}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success(), "{what}");
+            let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+            let labels = |list: &str| -> Vec<String> {
+                let mut l: Vec<String> =
+                    report[list].as_array().unwrap().iter().map(|o| o["label"].as_str().unwrap().into()).collect();
+                l.sort();
+                l
+            };
+            let audio = labels("audio");
+            assert!(audio.len() == 2 && audio[0].starts_with("en") && audio[1].starts_with("es"), "{what}");
+            let text = labels("text");
+            assert!(text.len() == 1 && text[0].starts_with("en"), "{what}");
+            let mut to: Vec<&str> =
+                report["switches"].as_array().unwrap().iter().map(|s| s["to"].as_str().unwrap()).collect();
+            to.sort();
+            assert_eq!(to, ["audio en", "audio es", "text en"], "{what}");
+            assert!(!report["player"].as_str().unwrap_or("").contains(".js:"), "no player error: {what}");
         }
     }
 }
