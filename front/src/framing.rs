@@ -1,7 +1,8 @@
 //! Message framing the front refuses, in viewers' requests and origins' answers.
 //!
 //! Requests: every path the front serves is a GET,
-//! HEAD or OPTIONS, and none of them takes a body. A body announced on such a
+//! HEAD or OPTIONS, and none of them takes a body, but for `POST /keys/clearkey` (a licence
+//! request of at most 8 KiB, read whole and sent on with the front's own framing). A body announced on such a
 //! request is refused before anything is forwarded, and the connection is
 //! closed after the refusal, so no byte of that body is ever read as the next
 //! request (on the viewer's connection or, forwarded, on an origin's).
@@ -47,6 +48,8 @@ pub fn framed_both_ways(headers: &HeaderMap) -> bool {
 pub async fn refuse_bodies(request: Request, next: Next) -> Response {
     match announced_body(request.headers()) {
         None => next.run(request).await,
+        // Read whole (bounded) and sent with the front's own framing: see `proxy::is_licence_request`.
+        Some(_) if crate::proxy::is_licence_request(request.method(), request.uri()) => next.run(request).await,
         Some(why) => (
             StatusCode::BAD_REQUEST,
             // The body was not read: the connection cannot carry another request.

@@ -92,21 +92,34 @@ fn to_origin(headers: &HeaderMap, peer: Option<IpAddr>) -> HeaderMap {
     out
 }
 
-/// The viewer's request, by the front's mode.
+/// The one request with a body the front forwards: a W3C ClearKey licence request, so key
+/// delivery fails over with the segments. It is small and safe to send again to the next origin.
+pub const LICENCE_PATH: &str = "/keys/clearkey";
+/// Longest licence request forwarded (the origin's own bound).
+pub const MAX_LICENCE_REQUEST: usize = 8 * 1024;
+
+/// Whether a request is a licence request, the front's one `POST`.
+pub fn is_licence_request(method: &Method, uri: &Uri) -> bool {
+    method == Method::POST && uri.path() == LICENCE_PATH
+}
+
+/// The viewer's request, by the front's mode; `body` is a licence request's (read whole, bounded).
 pub async fn dispatch(
     front: &Arc<Front>,
     method: Method,
     uri: &Uri,
     headers: &HeaderMap,
     peer: Option<IpAddr>,
+    body: Option<Bytes>,
 ) -> Response {
-    if method != Method::GET && method != Method::HEAD && method != Method::OPTIONS {
+    let licence = body.is_some() && is_licence_request(&method, uri);
+    if method != Method::GET && method != Method::HEAD && method != Method::OPTIONS && !licence {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD, OPTIONS")], "method not allowed\n")
             .into_response();
     }
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
     match front.config.mode {
-        Mode::Proxy => proxy(front, method, path_and_query, headers, peer).await,
+        Mode::Proxy => proxy(front, method, path_and_query, headers, peer, body.filter(|_| licence)).await,
         Mode::Redirect => redirect(front, &method, path_and_query),
     }
 }
@@ -119,8 +132,11 @@ fn redirect(front: &Front, method: &Method, path_and_query: &str) -> Response {
             StatusCode::NO_CONTENT,
             [
                 (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-                (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS"),
-                (header::ACCESS_CONTROL_ALLOW_HEADERS, "range, if-none-match, if-modified-since"),
+                (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS, POST"),
+                (
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    "range, if-none-match, if-modified-since, authorization, content-type",
+                ),
             ],
         )
             .into_response();
@@ -129,7 +145,9 @@ fn redirect(front: &Front, method: &Method, path_and_query: &str) -> Response {
     front.count_request(origin);
     let spec = &front.config.origins[origin];
     let location = format!("{}{}", spec.base, path_and_query);
-    let mut r = StatusCode::FOUND.into_response();
+    // 307 keeps a licence request's method and body (a 302 turns it into a GET).
+    let status = if *method == Method::POST { StatusCode::TEMPORARY_REDIRECT } else { StatusCode::FOUND };
+    let mut r = status.into_response();
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&location) {
         h.insert(header::LOCATION, v);
@@ -149,6 +167,8 @@ struct Ask {
     method: Method,
     path_and_query: String,
     headers: HeaderMap,
+    /// A licence request's body, sent again to each origin tried.
+    body: Option<Bytes>,
 }
 
 impl Ask {
@@ -159,6 +179,10 @@ impl Ask {
         // and on the origin's parsed base (no host parsed per request: it showed in the profile).
         let mut request = reqwest::Request::new(self.method.clone(), front.url(origin, &self.path_and_query));
         *request.headers_mut() = self.headers.clone();
+        if let Some(body) = &self.body {
+            // A ClearKey licence request, read whole: sent again as it is to the next origin.
+            *request.body_mut() = Some(reqwest::Body::from(body.clone()));
+        }
         let request = front.client.execute(request);
         let watch_health = front.health(origin).usable();
         let went_down = async {
@@ -188,8 +212,10 @@ async fn proxy(
     path_and_query: &str,
     headers: &HeaderMap,
     peer: Option<IpAddr>,
+    body: Option<Bytes>,
 ) -> Response {
-    let ask = Arc::new(Ask { method, path_and_query: path_and_query.to_owned(), headers: to_origin(headers, peer) });
+    let headers = to_origin(headers, peer);
+    let ask = Arc::new(Ask { method, path_and_query: path_and_query.to_owned(), headers, body });
     let order = front.attempt_order();
     // A 5xx is kept while other origins are tried: if none does better, the viewer gets it.
     let mut server_error: Option<(usize, reqwest::Response)> = None;
@@ -398,7 +424,7 @@ mod tests {
     }
 
     fn ask(method: Method) -> Ask {
-        Ask { method, path_and_query: "/x".into(), headers: HeaderMap::new() }
+        Ask { method, path_and_query: "/x".into(), headers: HeaderMap::new(), body: None }
     }
 
     #[test]
@@ -417,6 +443,15 @@ mod tests {
         assert!(Same::of(&ask(Method::HEAD), &response(200, &[("content-length", "20")])).is_none());
         assert!(Same::of(&ask(Method::GET), &response(200, &[])).is_none(), "a length is needed");
         assert!(Same::of(&ask(Method::GET), &response(404, &[("content-length", "20")])).is_none());
+    }
+
+    #[test]
+    fn the_one_post_the_front_forwards_is_a_licence_request() {
+        let uri = |p: &str| p.parse::<Uri>().unwrap();
+        assert!(is_licence_request(&Method::POST, &uri("/keys/clearkey")));
+        assert!(!is_licence_request(&Method::GET, &uri("/keys/clearkey")));
+        assert!(!is_licence_request(&Method::POST, &uri("/keys/clearkey/more")));
+        assert!(!is_licence_request(&Method::POST, &uri("/0f8fad5b-d9cb-469f-a165-70867728950e/Clip.ism/manifest")));
     }
 
     #[test]

@@ -60,7 +60,20 @@ async fn healthz(State(front): State<Arc<Front>>) -> Response {
 
 async fn viewer(State(front): State<Arc<Front>>, request: Request) -> Response {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    proxy::dispatch(&front, request.method().clone(), request.uri(), request.headers(), peer).await
+    let (parts, body) = request.into_parts();
+    let body = if proxy::is_licence_request(&parts.method, &parts.uri) {
+        match axum::body::to_bytes(body, proxy::MAX_LICENCE_REQUEST).await {
+            Ok(body) => Some(body),
+            // The rest of the body is not read: the connection cannot carry another request.
+            Err(_) => {
+                return (StatusCode::PAYLOAD_TOO_LARGE, [(header::CONNECTION, "close")], "licence request too large\n")
+                    .into_response()
+            }
+        }
+    } else {
+        None
+    };
+    proxy::dispatch(&front, parts.method, &parts.uri, &parts.headers, peer, body).await
 }
 
 /// The tracing target that turns the access log on or off.

@@ -304,11 +304,25 @@ async fn token_restricted_keys_go_to_valid_tokens_only_and_refusals_hold_no_key_
         got.uncached();
     }
 
+    // Hostile requests: a key id that is no UUID, a licence request too large or not one, a GET licence.
+    let client = reqwest::Client::new();
+    let got = aes128(&base, "not-a-key-id", None, Carry::Bearer).await;
+    assert_eq!(got.status, 404, "{}", got.text());
+    let huge = format!(r#"{{"kids":["{}"]}}"#, "A".repeat(12 * 1024));
+    for (body, status) in [(huge, 413), ("{\"kids\": 5}".to_owned(), 400), ("[]".to_owned(), 400)] {
+        let got = Answer::of(client.post(format!("{base}/keys/clearkey")).body(body).send().await.unwrap()).await;
+        assert_eq!(got.status, status, "{}", got.text());
+    }
+    let got = Answer::of(client.get(format!("{base}/keys/clearkey")).send().await.unwrap()).await;
+    assert_eq!(got.status, 405, "{}", got.text());
+    got.uncached();
+
     let counted = key_metrics(&base).await;
     assert_eq!(counted["granted"], granted, "{counted:?}");
     assert_eq!(counted["unauthorized"], unauthorized, "{counted:?}");
     assert_eq!(counted["forbidden"], forbidden, "{counted:?}");
-    assert_eq!(counted["not_found"], 2, "{counted:?}");
+    assert_eq!(counted["not_found"], 3, "{counted:?}");
+    assert_eq!(counted["bad_request"], 3, "{counted:?}");
 
     // RUST_LOG=trace: no key, HS256 secret or token in the origin's log.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -354,6 +368,15 @@ async fn b_delivers_the_same_key_for_the_same_token_after_replicate_and_the_fron
         assert_eq!((got.status, &got.body), (200, &value), "through the front: {}", got.text());
         got.uncached();
     }
+    let licence = clearkey(&front, &kid, Some(&token)).await;
+    licence.uncached();
+    assert_eq!(licence_key(&licence, &kid), value, "a ClearKey licence request through the front");
+    // The front's exception for licence requests is bounded, and only for that path.
+    let client = reqwest::Client::new();
+    let huge = Answer::of(client.post(format!("{front}/keys/clearkey")).body(vec![b'{'; 9000]).send().await.unwrap());
+    assert_eq!(huge.await.status, 413);
+    let elsewhere = Answer::of(client.post(format!("{front}/keys/aes128/{kid}")).body("{}").send().await.unwrap());
+    assert_eq!(elsewhere.await.status, 400, "any other request with a body is refused as before");
 
     // The policy changes (another audience) in both data centers: the very next request
     // through the front is refused, with the same headers a cache would have to obey.
@@ -383,4 +406,10 @@ async fn b_delivers_the_same_key_for_the_same_token_after_replicate_and_the_fron
         assert!(log.contains("/keys/aes128/"), "{what}'s access log was written");
         assert_absent(&log, &secrets, &format!("{what}'s log at RUST_LOG=trace"));
     }
+
+    // A dies: key requests through the front go to B, the licence request (a POST) too.
+    drop(a);
+    let got = aes128(&front, &kid, Some(&fresh), Carry::Bearer).await;
+    assert_eq!((got.status, &got.body), (200, &value), "from B once A is gone: {}", got.text());
+    assert_eq!(licence_key(&clearkey(&front, &kid, Some(&fresh)).await, &kid), value, "B's licence");
 }
