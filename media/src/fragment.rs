@@ -32,6 +32,8 @@ pub struct TrackIndex {
     pub media_start: i64,
     /// The fragments the samples are cut into (see [`FRAGMENT_SECONDS`]), in time order.
     pub fragments: Vec<Fragment>,
+    /// A fragmented rendition's stored Smooth fragments (see [`crate::stored_fragments`]).
+    pub stored_fragments: Vec<crate::stored_fragments::StoredFragment>,
 }
 
 /// A run of samples played as one segment.
@@ -140,7 +142,9 @@ impl Index {
 
     /// Roughly how many bytes the index holds (for a cache's weight).
     pub fn weight(&self) -> u64 {
-        self.tracks.iter().map(|t| t.trak.len() as u64 + t.offsets.len() as u64 * 40).sum::<u64>() + 256
+        let track =
+            |t: &TrackIndex| t.trak.len() as u64 + t.offsets.len() as u64 * 40 + t.stored_fragments.len() as u64 * 48;
+        self.tracks.iter().map(track).sum::<u64>() + 256
     }
 
     /// The encrypted CMAF init segment of one track (see [`crate::encryption::fragments`]):
@@ -280,6 +284,7 @@ impl TrackIndex {
             trak: trak.raw.to_vec(),
             media_start,
             fragments: Vec::new(),
+            stored_fragments: Vec::new(),
         };
         track.recut()?;
         Ok(track)

@@ -18,6 +18,7 @@ use crate::bmff::{box_header, children, find, fourcc, whole, Reader, HEADER_READ
 use crate::fragment::Index;
 use crate::mp4::MAX_SAMPLES;
 use crate::smooth_fragment::TFXD;
+use crate::stored_fragments::StoredFragment;
 use crate::{FormatError, Result};
 
 /// A file with more `moof`s is refused (two hours of 2 s fragments of two tracks is 7,200).
@@ -59,6 +60,14 @@ struct Defaults {
     flags: u32,
 }
 
+/// A `moof` that may be served as a Smooth fragment as stored: one `traf`, no absolute base
+/// offset, a `tfxd` (its start as stored, not moved, and duration).
+#[derive(Debug, Clone, Copy)]
+struct SmoothMoof {
+    track: usize,
+    tfxd: (u64, u64),
+}
+
 /// One sample a `moof` places, before its `mdat` is checked to hold it.
 #[derive(Debug, Clone, Copy)]
 struct Placed {
@@ -84,8 +93,11 @@ pub struct FragmentedIndexer {
     phase: Phase,
     /// The next top-level box of the walk.
     pos: u64,
-    /// Samples of the last `moof`, waiting for the `mdat` after it.
-    pending: Option<(u64, Vec<Placed>)>,
+    /// Samples of the last `moof`, waiting for the `mdat` after it, and what makes it a stored
+    /// Smooth fragment when it is one.
+    pending: Option<(u64, Vec<Placed>, Option<SmoothMoof>)>,
+    /// Each track's stored Smooth fragments so far.
+    stored: Vec<Vec<StoredFragment>>,
     /// `moof` offsets the `tfra`s or a `sidx` name: read together when close, checked to be `moof`s.
     announced: BTreeSet<u64>,
     seen: BTreeSet<u64>,
@@ -132,6 +144,7 @@ impl FragmentedIndexer {
             index,
             defaults,
             shift: vec![0; next_time.len()],
+            stored: vec![Vec::new(); next_time.len()],
             next_time,
             file_len,
             phase,
@@ -271,14 +284,20 @@ impl FragmentedIndexer {
                         let with_next_header = (pos + size + HEADER_READ).min(self.file_len);
                         return Ok(self.need(pos..with_next_header.max(self.walk_read().end)));
                     };
-                    let placed = self.read_moof(moof, pos)?;
+                    let (placed, smooth) = self.read_moof(moof, pos)?;
                     self.seen.insert(pos);
-                    self.pending = Some((pos, placed));
+                    self.pending = Some((pos, placed, smooth));
                 }
                 b"mdat" => {
-                    if let Some((moof_at, placed)) = self.pending.take() {
+                    if let Some((moof_at, placed, smooth)) = self.pending.take() {
                         let data = pos + h.header_len..pos + size;
+                        let first = smooth.map(|m| self.index.tracks[m.track].offsets.len());
                         self.place(placed, &data)?;
+                        if let (Some(m), Some(first)) = (smooth, first) {
+                            let end = self.index.tracks[m.track].offsets.len();
+                            let bytes = moof_at..pos + size;
+                            self.stored[m.track].push(StoredFragment { bytes, first, end, tfxd: m.tfxd });
+                        }
                         self.last_pair = pos + size - moof_at;
                     }
                 }
@@ -299,10 +318,13 @@ impl FragmentedIndexer {
         }
     }
 
-    /// The samples a `moof` at `moof_at` places, each track's defaults and times applied.
-    fn read_moof(&mut self, moof: &[u8], moof_at: u64) -> Result<Vec<Placed>> {
+    /// The samples a `moof` at `moof_at` places, each track's defaults and times applied, and
+    /// whether it is a Smooth fragment that may be served as stored.
+    fn read_moof(&mut self, moof: &[u8], moof_at: u64) -> Result<(Vec<Placed>, Option<SmoothMoof>)> {
         let moof = whole(moof)?;
         let mut placed = Vec::new();
+        let mut trafs = 0;
+        let mut smooth = None;
         // Without a base data offset or default-base-is-moof, the first traf's data starts at the
         // moof and each next traf's where the previous one's ended.
         let mut previous_traf_end = moof_at;
@@ -312,6 +334,7 @@ impl FragmentedIndexer {
             if &traf.kind != b"traf" {
                 continue;
             }
+            trafs += 1;
             let tfhd = find(traf.body, b"tfhd")?.ok_or_else(|| FormatError::new("traf has no tfhd"))?;
             let mut c = Reader::new(tfhd.body);
             let flags = c.u32()? & 0xff_ffff;
@@ -339,6 +362,7 @@ impl FragmentedIndexer {
                 d.flags = c.u32()?;
             }
             let mut time = None;
+            let mut tfxd = None;
             for b in children(traf.body) {
                 let b = b?;
                 let mut c = Reader::new(b.body);
@@ -350,6 +374,8 @@ impl FragmentedIndexer {
                     b"uuid" if b.user_type == Some(TFXD) && time.is_none() => {
                         let (version, _) = c.version_flags()?;
                         let t = if version == 1 { c.u64()? as i64 } else { c.u32()? as i32 as i64 };
+                        let duration = if version == 1 { c.u64()? } else { c.u32()? as u64 };
+                        tfxd = u64::try_from(t).ok().map(|t| (t, duration));
                         // ffmpeg's ismv starts AAC before 0 by its priming: the track is moved to
                         // start at 0 and presentation starts that much later, as an edit list says.
                         if self.next_time[track].is_none() && t < 0 && self.index.tracks[track].media_start == 0 {
@@ -373,6 +399,7 @@ impl FragmentedIndexer {
                 (Some(t), _) => t,
                 (None, next) => next.unwrap_or(0),
             };
+            smooth = tfxd.filter(|_| flags & 0x1 == 0).map(|tfxd| SmoothMoof { track, tfxd });
             let mut data_at = base;
             for trun in children(traf.body) {
                 let trun = trun?;
@@ -432,7 +459,7 @@ impl FragmentedIndexer {
             self.next_time[track] = Some(time);
             previous_traf_end = data_at;
         }
-        Ok(placed)
+        Ok((placed, smooth.filter(|_| trafs == 1)))
     }
 
     /// The samples of a `moof`, each checked to lie in the `mdat` after it, added to their tracks.
@@ -477,7 +504,8 @@ impl FragmentedIndexer {
             return Err(FormatError::new(format!("the mfra or sidx names a moof at {missing}, which is not one")));
         }
         let mut index = std::mem::replace(&mut self.index, Index::from_moov(EMPTY_MOOV).expect("a valid moov"));
-        for t in &mut index.tracks {
+        for (t, stored) in index.tracks.iter_mut().zip(std::mem::take(&mut self.stored)) {
+            t.stored_fragments = stored;
             let end = t.info.decode_times.last().map_or(0, |d| d + *t.durations.last().unwrap_or(&0) as u64);
             t.info.duration = t.info.duration.max(end - t.info.decode_times.first().copied().unwrap_or(0));
             t.recut()?;

@@ -11,6 +11,7 @@
 //! - [`fragment`]: dynamic packaging: a sample index from `moov`, CMAF init and media segments.
 //! - [`fragmented_index`]: the index of a rendition whose samples are in `moof`s, by ranged reads.
 //! - [`smooth_fragment`]: Smooth Streaming fragments (`moof` with `tfxd`, `mdat`): writer and reader.
+//! - [`stored_fragments`]: a stored Smooth fragment served as stored when it is the announced one.
 //! - [`key_frame_ranges`]: where a packaged segment's key frame is (HLS I-frame playlists' byte ranges).
 //! - [`movie_fragment`]: a `moof` + `mdat` read back (the packagers' output is checked through it).
 //! - [`ts`]: MPEG-2 TS segments (H.264 Annex B, AAC in ADTS) for HLS version 3.
@@ -39,6 +40,7 @@ pub mod movie_fragment;
 pub mod mp4;
 mod nal;
 pub mod smooth_fragment;
+pub mod stored_fragments;
 pub mod text_samples;
 pub mod track_labels;
 pub mod ts;

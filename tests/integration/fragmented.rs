@@ -1,6 +1,7 @@
 //! Renditions whose samples are in `moof`s (Smooth-encoded `.ismv`/`.isma`, fragmented MP4 with
 //! and without an `mfra`) play from A and from B after replication: ffmpeg at its default
-//! options reads the sources' very packets through CMAF HLS, DASH, MPEG-TS HLS and Smooth.
+//! options reads the sources' very packets through CMAF HLS, DASH, MPEG-TS HLS and Smooth; the
+//! `.ismv`'s Smooth fragments are its stored ones, byte for byte.
 //! Lying ones are a 502 with the origin's memory bounded, the other assets unaffected.
 
 use std::path::Path;
@@ -54,6 +55,16 @@ async fn smooth_packets(
     let file = dir.path().join("smooth.mp4");
     std::fs::write(&file, wrapped).unwrap();
     packet_md5s(file.to_str().unwrap(), "0")
+}
+
+/// Every stored `moof` with the `mdat` after it, as bytes.
+fn stored_pairs(file: &[u8]) -> Vec<Vec<u8>> {
+    let boxes: Vec<_> = mirrorcast_media::bmff::children(file).map(|b| b.unwrap()).collect();
+    boxes
+        .windows(2)
+        .filter(|w| &w[0].kind == b"moof" && &w[1].kind == b"mdat")
+        .map(|w| [w[0].raw, w[1].raw].concat())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,6 +148,21 @@ async fn fragmented_renditions_play_their_sources_packets_in_every_format_from_a
             let got = smooth_packets(&http, &base, &manifest, kind, bitrate).await;
             let want = [source(file, map)];
             assert!(same_packets(&got, &want), "{dc} Smooth {kind} {bitrate}: {}", differences(&got, &want));
+        }
+        // The ismv's Smooth fragments are its stored moof+mdat pairs, byte for byte; the isma's
+        // (AAC moved to start at 0 past its priming: not the times stored) and the fMP4s' (tfdt,
+        // no tfxd) are cut.
+        for (kind, bitrate, file, as_stored) in
+            [("video", 600_000, &ismv, true), ("video", 400_000, &with_mfra, false), ("audio", 128_000, &isma, false)]
+        {
+            let pairs = stored_pairs(&std::fs::read(file).unwrap());
+            let stream = manifest.streams.iter().find(|s| s.kind == kind).unwrap();
+            for (t, _) in stream.fragments() {
+                let path =
+                    stream.url.replace("{bitrate}", &bitrate.to_string()).replace("{start time}", &t.to_string());
+                let got = http.get(format!("{base}/{path}")).send().await.unwrap().bytes().await.unwrap();
+                assert_eq!(pairs.contains(&got.to_vec()), as_stored, "{dc} {kind} {bitrate} at {t}: served as stored?");
+            }
         }
     }
 

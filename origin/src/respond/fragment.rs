@@ -1,5 +1,6 @@
 //! A packaged segment: a CMAF init segment, or one fragment's samples as a
-//! CMAF, Smooth or MPEG-TS segment, cut from a ranged read of its rendition.
+//! CMAF, Smooth or MPEG-TS segment, cut from a ranged read of its rendition (a stored
+//! Smooth fragment that is the announced one: its stored bytes, as they are).
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -88,16 +89,23 @@ async fn segment(
         None => Body::from(r.index.index.init_segment(track).map_err(|_| Fail::Media)?),
         Some(t) => {
             let (number, fragment) = track.fragment_at(t).ok_or(Fail::NotFound("no fragment at that time"))?;
-            let range = track.byte_range(fragment);
+            // A stored Smooth fragment that is exactly the announced one goes out as stored.
+            let stored = if format == Format::Smooth { track.stored_fragment(number) } else { None };
+            let as_stored = stored.is_some();
+            let range = stored.unwrap_or_else(|| track.byte_range(fragment));
             let source = Source { container: &asset.asset.container, name: &r.file, etag: &r.index.version.etag };
             let made = if cache.enabled() {
                 let cut = Cut::Segment { track: track.info.track_id, number, packaging: Packaging::of(format) };
-                let make = |data: Bytes| packaged(r, track, number, format, &data);
+                let make = |data: Bytes| if as_stored { Ok(data) } else { packaged(r, track, number, format, &data) };
                 cache.get(source, cut, range, make).await?.map(Body::from)
             } else {
                 // The blob's metadata alone, no Version (its content tag is a String per segment).
                 let (meta, data) = cache.upstream().read_bytes(source.container, source.name, Some(range)).await?;
-                (meta.etag == source.etag).then(|| sliced(r, track, number, format, &data)).transpose()?
+                let body = |data: &Bytes| match as_stored {
+                    true => Ok(Body::from(data.clone())),
+                    false => sliced(r, track, number, format, data),
+                };
+                (meta.etag == source.etag).then(|| body(&data)).transpose()?
             };
             let Some(body) = made else { return Ok(None) };
             body
