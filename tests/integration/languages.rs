@@ -22,6 +22,44 @@ pub(crate) fn audio_languages(url: &str) -> Vec<String> {
     tags
 }
 
+/// A 6 s AAC tone (`frequency` Hz: languages told apart by their tones) at `path`, with `extra` output options.
+pub(crate) fn write_tone(path: &std::path::Path, frequency: &str, extra: &[&str]) {
+    let sine = format!("sine=frequency={frequency}");
+    let mut args = vec!["-v", "error", "-f", "lavfi", "-i", &sine, "-t", "6", "-c:a", "aac"];
+    args.extend(extra);
+    args.extend(["-movflags", "+faststart", "-y", path.to_str().unwrap()]);
+    let out = ffmpeg(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Each audio stream of `url` (ffprobe's `index,language` lines) has the packets `want` gives its
+/// language: a stream per language, none missing.
+pub(crate) fn assert_each_language_has_its_packets(url: &str, want: &[(&str, &Vec<String>)]) {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a", "-show_entries", "stream=index:stream_tags=language"])
+        .args(["-of", "csv=p=0", url])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    // Stream lines are `index,language`; HLS also lists its programs' stream indexes alone.
+    let streams: Vec<(&str, &str)> = listed.lines().filter_map(|l| l.trim().split_once(',')).collect();
+    let mut languages: Vec<&str> = streams.iter().map(|(_, l)| *l).collect();
+    languages.sort();
+    let mut wanted: Vec<&str> = want.iter().map(|(l, _)| *l).collect();
+    wanted.sort();
+    assert_eq!(languages, wanted, "{url}: {listed}");
+    for (index, language) in streams {
+        let mut got: Vec<String> =
+            packet_md5s(url, &format!("0:{index}")).remove(0).packets.into_iter().map(|p| p.2).collect();
+        let want = want.iter().find(|(l, _)| *l == language).unwrap().1;
+        // ffmpeg 5.1's DASH reader leaves out a presentation's very last AAC packet (see serve.rs).
+        if url.contains("format=mpd") && got.len() + 1 == want.len() {
+            got.push(want.last().unwrap().clone());
+        }
+        assert_eq!(&got, want, "{url}: stream {index} ({language}) has its language's packets");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_audio_language_plays_as_its_own_tagged_stream_in_hls_and_dash() {
     let sb = Sandbox::start().await;
@@ -49,23 +87,7 @@ async fn each_audio_language_plays_as_its_own_tagged_stream_in_hls_and_dash() {
     );
     // Two languages, told apart by their tones.
     for (name, tone) in [("Film_AAC_en.mp4", "440"), ("Film_AAC_es.mp4", "660")] {
-        let out = ffmpeg(&[
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("sine=frequency={tone}"),
-            "-t",
-            "6",
-            "-c:a",
-            "aac",
-            "-movflags",
-            "+faststart",
-            "-y",
-            folder.join(name).to_str().unwrap(),
-        ]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        write_tone(&folder.join(name), tone, &[]);
     }
     let audio = |src: &str, bitrate, name: &str, language: &str| IsmTrack {
         track_name: Some(name.into()),
