@@ -12,7 +12,7 @@ use crate::helpers::Sandbox;
 use crate::serve::{encode_test_pattern, ffmpeg, packet_md5s, publish_folder_in, serve, x264_two_second_gops};
 
 /// What ffprobe says of `url`'s audio streams: (language tag, codec) per stream.
-pub(crate) fn audio_languages(url: &str) -> Vec<String> {
+fn audio_languages(url: &str) -> Vec<String> {
     let out = std::process::Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "a", "-show_entries", "stream_tags=language", "-of", "csv=p=0", url])
         .output()
@@ -22,6 +22,44 @@ pub(crate) fn audio_languages(url: &str) -> Vec<String> {
     tags.sort();
     tags.dedup();
     tags
+}
+
+/// An AAC tone of `seconds` (`frequency` Hz: languages told apart by their tones) at `path`, with `extra` output options.
+pub(crate) fn write_tone(path: &std::path::Path, frequency: &str, seconds: u32, extra: &[&str]) {
+    let (sine, seconds) = (format!("sine=frequency={frequency}"), seconds.to_string());
+    let mut args = vec!["-v", "error", "-f", "lavfi", "-i", &sine, "-t", &seconds, "-c:a", "aac"];
+    args.extend(extra);
+    args.extend(["-movflags", "+faststart", "-y", path.to_str().unwrap()]);
+    let out = ffmpeg(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Each audio stream of `url` (ffprobe's `index,language` lines) has the packets `want` gives its
+/// language: a stream per language, none missing.
+pub(crate) fn assert_each_language_has_its_packets(url: &str, want: &[(&str, &Vec<String>)]) {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a", "-show_entries", "stream=index:stream_tags=language"])
+        .args(["-of", "csv=p=0", url])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    // Stream lines are `index,language`; HLS also lists its programs' stream indexes alone.
+    let streams: Vec<(&str, &str)> = listed.lines().filter_map(|l| l.trim().split_once(',')).collect();
+    let mut languages: Vec<&str> = streams.iter().map(|(_, l)| *l).collect();
+    languages.sort();
+    let mut wanted: Vec<&str> = want.iter().map(|(l, _)| *l).collect();
+    wanted.sort();
+    assert_eq!(languages, wanted, "{url}: {listed}");
+    for (index, language) in streams {
+        let mut got: Vec<String> =
+            packet_md5s(url, &format!("0:{index}")).remove(0).packets.into_iter().map(|p| p.2).collect();
+        let want = want.iter().find(|(l, _)| *l == language).unwrap().1;
+        // ffmpeg 5.1's DASH reader leaves out a presentation's very last AAC packet (see serve.rs).
+        if url.contains("format=mpd") && got.len() + 1 == want.len() {
+            got.push(want.last().unwrap().clone());
+        }
+        assert_eq!(&got, want, "{url}: stream {index} ({language}) has its language's packets");
+    }
 }
 
 /// A film of `seconds` in `folder`: a 320x180 H.264 rendition (key frames every 2 s) and two
@@ -34,23 +72,7 @@ pub(crate) fn film_with_two_languages(folder: &Path, seconds: u32) -> Vec<IsmTra
     encode_test_pattern(&video, "320x180", seconds, &x264_two_second_gops("ultrafast"));
     // Two languages, told apart by their tones.
     for (name, tone) in [("Film_AAC_en.mp4", "440"), ("Film_AAC_es.mp4", "660")] {
-        let out = ffmpeg(&[
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("sine=frequency={tone}"),
-            "-t",
-            &seconds.to_string(),
-            "-c:a",
-            "aac",
-            "-movflags",
-            "+faststart",
-            "-y",
-            folder.join(name).to_str().unwrap(),
-        ]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        write_tone(&folder.join(name), tone, seconds, &[]);
     }
     let audio = |src: &str, bitrate, name: &str, language: &str| IsmTrack {
         track_name: Some(name.into()),
