@@ -12,7 +12,7 @@ use crate::helpers::Sandbox;
 use crate::serve::{encode_test_pattern, ffmpeg, packet_md5s, publish_folder_in, serve, x264_two_second_gops};
 
 /// What ffprobe says of `url`'s audio streams: (language tag, codec) per stream.
-fn audio_languages(url: &str) -> Vec<String> {
+pub(crate) fn audio_languages(url: &str) -> Vec<String> {
     let out = std::process::Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "a", "-show_entries", "stream_tags=language", "-of", "csv=p=0", url])
         .output()
