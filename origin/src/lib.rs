@@ -17,12 +17,14 @@
 //! - [`encoding`]: gzip of packaged manifests for clients that accept it (pure).
 //! - [`metrics`]: counters for `/metrics`.
 //! - [`key_paths`]: where key requests go (the contract between the manifests and key delivery).
+//! - `encrypted`: protected locators served encrypted (policy, keys opened under the KEK, manifests, segments).
 //! - [`segment_body`]: a media segment's body as slices of the bytes read (no copy of its samples).
 //! - `segment_cache`: packaged segments and ranges of stored files kept in memory in front of storage.
 
 mod audio_only;
 mod bodies;
 pub mod encoding;
+mod encrypted;
 mod fail;
 mod filter_records;
 pub mod filtering;

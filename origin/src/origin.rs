@@ -8,9 +8,11 @@ use std::time::Duration;
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use mirrorcast_core::catalog::AssetRecord;
+use mirrorcast_core::protection::KeyEncryptionKey;
 use mirrorcast_core::store::BlobStore;
 
 use crate::bodies::BodyCache;
+use crate::encrypted::{Keyring, Packing};
 use crate::fail::Fail;
 use crate::filter_records::FilterRecords;
 use crate::filtering::Filters;
@@ -46,6 +48,9 @@ pub struct OriginConfig {
     pub required_header: Option<RequiredHeader>,
     /// Whether `/metrics` is on the viewers' listener (false: only on [`crate::metrics_router`]'s).
     pub metrics_on_main: bool,
+    /// The data center's key-encryption key, which opens the content keys of protected
+    /// locators (none: those are refused with a 503 naming it).
+    pub kek: Option<Arc<dyn KeyEncryptionKey>>,
 }
 
 /// A header name and the value requests must carry in it; the value never in `Debug`.
@@ -86,6 +91,7 @@ impl Default for OriginConfig {
             segment_revalidate: crate::segment_cache::REVALIDATE,
             required_header: None,
             metrics_on_main: true,
+            kek: None,
         }
     }
 }
@@ -97,6 +103,8 @@ pub struct Origin {
     /// The filter records requests name (bound to their locator or in their URL).
     pub(crate) filters: FilterRecords,
     pub(crate) upstream: Arc<Upstream>,
+    /// The KEK and the content keys it opened: protected locators' encryption.
+    pub(crate) keyring: Keyring,
     renditions: RenditionCache,
     bodies: BodyCache,
     segments: SegmentCache,
@@ -118,6 +126,7 @@ impl Origin {
         Arc::new(Origin {
             records: Records::new(upstream.clone()),
             filters: FilterRecords::new(upstream.clone()),
+            keyring: Keyring::new(upstream.clone(), config.kek.clone()),
             renditions: RenditionCache::new(upstream.clone(), metrics.clone(), config.index_cache_bytes),
             bodies: BodyCache::new(),
             segments: SegmentCache::new(
@@ -132,7 +141,8 @@ impl Origin {
         })
     }
 
-    /// The response to `target` of `asset` (its locator resolved and allowed), packaged with `filters`.
+    /// The response to `target` of `asset` (its locator resolved and allowed), packaged with
+    /// `filters`, encrypted as `packing` says (a protected locator's).
     pub(crate) async fn respond(
         &self,
         method: &Method,
@@ -140,19 +150,20 @@ impl Origin {
         asset: &AssetRecord,
         filters: &Filters,
         headers: &HeaderMap,
+        packing: Option<&Packing>,
     ) -> Result<Response, Fail> {
-        let packager = Packager { renditions: &self.renditions, bodies: &self.bodies };
+        let packager = Packager { renditions: &self.renditions, bodies: &self.bodies, packing };
         match target {
             Target::File(name) => plain::respond(&self.upstream, &self.segments, method, asset, name, headers).await,
             Target::Manifest { ism, format, .. } => {
                 packager.manifest(asset, target, ism, *format, filters, headers).await
             }
             Target::Playlist { ism, bitrate, stream, format } | Target::IFrames { ism, bitrate, stream, format } => {
-                let pick = Pick { ism, bitrate: *bitrate, stream, format: *format };
+                let pick = Pick { ism, bitrate: *bitrate, stream, format: *format, packing };
                 packager.playlist(asset, target, pick, filters, headers).await
             }
             Target::Fragment { ism, bitrate, stream, time, format } => {
-                let pick = Pick { ism, bitrate: *bitrate, stream, format: *format };
+                let pick = Pick { ism, bitrate: *bitrate, stream, format: *format, packing };
                 fragment::respond(&self.renditions, &self.segments, asset, target, pick, *time, headers).await
             }
         }

@@ -17,6 +17,7 @@ mod deploy;
 mod dolby;
 mod drill;
 mod encode;
+mod encrypted;
 mod entra;
 mod failover;
 mod filters;

@@ -1,7 +1,9 @@
 //! Readiness: what two origins *serve*, compared. For every origin locator of A,
 //! the Smooth, HLS (master and every media playlist) and DASH manifests and, per
-//! rendition, the initialization segment and the first and last media segment are
-//! fetched from A's origin and from B's, and their bytes compared. The fetching is
+//! rendition (HLS and DASH), the initialization segment and the first and last media
+//! segment are fetched from A's origin and from B's, and their bytes compared (a
+//! protected locator's encrypted ones too: both must encrypt alike). A protected
+//! locator is asked only for what its streaming policy serves (no HLS over TS for `cenc`). The fetching is
 //! the caller's ([`Fetch`]): this module knows URLs as text, never an HTTP type.
 //! Reads A's records only; writes nothing.
 
@@ -10,9 +12,12 @@ use std::sync::Arc;
 use mirrorcast_core::catalog::Catalog;
 use mirrorcast_core::id::AssetId;
 use mirrorcast_core::model::LocatorType;
+use mirrorcast_core::protection::streaming_policy::Packaging;
+use mirrorcast_core::protection::StreamingPolicy;
 use mirrorcast_core::store::BlobStore;
 use mirrorcast_core::streaming::StreamingUrls;
 use mirrorcast_core::Result;
+use mirrorcast_media::dash::{fill, Addressing, Mpd};
 use mirrorcast_media::hls::Playlist;
 
 use crate::readonly::ReadOnly;
@@ -85,8 +90,9 @@ pub async fn verify_served(
         match primary {
             Some(primary) => {
                 for locator in &locators {
-                    let pair =
-                        Pair { a: StreamingUrls::new(a.base, &locator.id, &primary), a_base: a.base, b_base: b.base };
+                    let policy = protecting_policy(&catalog, locator).await;
+                    let a_urls = StreamingUrls::new(a.base, &locator.id, &primary);
+                    let pair = Pair { a: a_urls, a_base: a.base, b_base: b.base, policy };
                     pair.compare(fetch, &mut entries).await;
                 }
             }
@@ -110,11 +116,21 @@ pub async fn verify_served(
     Ok(Report::new(a.name, b.name, false, verdicts))
 }
 
+/// The streaming policy of a protected locator (one whose policy encrypts), from A's records;
+/// `None` for a clear one, or when the policy cannot be read (then every format is asked for,
+/// and the origins' answers say what is wrong).
+async fn protecting_policy(catalog: &Catalog, locator: &mirrorcast_core::model::Locator) -> Option<StreamingPolicy> {
+    let name = locator.delivery.streaming_policy_name.as_deref()?;
+    catalog.get_streaming_policy(name).await.ok().filter(StreamingPolicy::is_protected)
+}
+
 /// The same locator's URLs at both origins.
 struct Pair<'a> {
     a: StreamingUrls,
     a_base: &'a str,
     b_base: &'a str,
+    /// A protected locator's streaming policy: only what it serves is compared.
+    policy: Option<StreamingPolicy>,
 }
 
 impl Pair<'_> {
@@ -124,11 +140,55 @@ impl Pair<'_> {
     }
 
     async fn compare(&self, fetch: &dyn Fetch, entries: &mut Vec<Entry>) {
-        self.same(fetch, &self.a.smooth, entries).await;
-        self.same(fetch, &self.a.dash, entries).await;
+        let serves = |p: Packaging| self.policy.as_ref().is_none_or(|policy| policy.serves(p));
+        if serves(Packaging::Smooth) {
+            self.same(fetch, &self.a.smooth, entries).await;
+        }
+        if serves(Packaging::Dash) {
+            if let Some(mpd) = self.same(fetch, &self.a.dash, entries).await {
+                self.compare_dash_segments(fetch, &self.a.dash, &mpd, entries).await;
+            }
+        }
         // HLS over MPEG-TS (what apps embed) and over CMAF (fMP4, with init segments).
-        for master_url in [&self.a.hls, &self.a.hls_cmaf] {
-            self.compare_hls(fetch, master_url, entries).await;
+        for (master_url, packaging) in [(&self.a.hls, Packaging::HlsTs), (&self.a.hls_cmaf, Packaging::HlsCmaf)] {
+            if serves(packaging) {
+                self.compare_hls(fetch, master_url, entries).await;
+            }
+        }
+    }
+
+    /// Per representation of A's MPD addressed by a SegmentTemplate: its init segment and its
+    /// first and last media segment.
+    async fn compare_dash_segments(&self, fetch: &dyn Fetch, mpd_url: &str, mpd: &[u8], entries: &mut Vec<Entry>) {
+        let parsed = std::str::from_utf8(mpd).ok().and_then(|text| Mpd::parse(text).ok());
+        let Some(parsed) = parsed else {
+            entries.push(Entry::new(Marker::Error, Check::Http, Side::A, self.path(mpd_url), "not a DASH MPD"));
+            return;
+        };
+        for period in &parsed.periods {
+            for set in &period.adaptation_sets {
+                for rep in &set.representations {
+                    let Addressing::Template(template) = rep.addressing(set, period) else { continue };
+                    let segments = template.segments(parsed.period_duration(period)).unwrap_or_default();
+                    let mut wanted = Vec::new();
+                    if let Some(init) = template.initialization() {
+                        wanted.push(fill(init, rep, None, None));
+                    }
+                    if let (Some(media), Some(first), Some(last)) =
+                        (template.media(), segments.first(), segments.last())
+                    {
+                        wanted.push(fill(media, rep, Some(first.number), Some(first.time)));
+                        if last != first {
+                            wanted.push(fill(media, rep, Some(last.number), Some(last.time)));
+                        }
+                    }
+                    for reference in wanted.into_iter().flatten() {
+                        if let Some(url) = join(mpd_url, &reference) {
+                            self.same(fetch, &url, entries).await;
+                        }
+                    }
+                }
+            }
         }
     }
 
