@@ -23,6 +23,9 @@ pub(crate) enum Fail {
     /// What the locator's delivery terms do not allow (a protected stream, a download
     /// of a streaming-only locator): 403 with a short reason, never a key.
     Forbidden(String),
+    /// What this origin cannot serve now but another configured one could (a protected stream
+    /// without the data center's KEK, its keys missing): 503 with a short reason, never a key.
+    Unavailable(String),
     /// A format that cannot carry a rendition's codec (HEVC or AC-3 in MPEG-TS): 406 naming
     /// both and the format to ask for instead, never a stream a player cannot decode.
     NotCarried {
@@ -80,7 +83,13 @@ impl IntoResponse for Fail {
             }
             Fail::Forbidden(why) => {
                 debug!(target: "mirrorcast_origin", "403: {why}");
-                (StatusCode::FORBIDDEN, format!("{}\n", request::at_most(&why, MAX_REASON_IN_BODY))).into_response()
+                // Room for a policy's name and what is refused (a protected stream's file, its format).
+                (StatusCode::FORBIDDEN, format!("{}\n", request::at_most(&why, 2 * MAX_REASON_IN_BODY))).into_response()
+            }
+            Fail::Unavailable(why) => {
+                warn!(target: "mirrorcast_origin", "503: {why}");
+                let body = format!("{}\n", request::at_most(&why, 2 * MAX_REASON_IN_BODY));
+                (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
             }
             Fail::BadFilter(why) => {
                 debug!(target: "mirrorcast_origin", "400: {why}");

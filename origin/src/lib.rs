@@ -18,6 +18,7 @@
 //! - [`metrics`]: counters for `/metrics`.
 //! - [`key_paths`]: where key requests go (the contract between the manifests and key delivery).
 //! - [`key_delivery`]: content keys to viewers per their content key policy (the token check: [`key_delivery::token`]).
+//! - `encrypted`: protected locators served encrypted (policy, keys opened under the KEK, manifests, segments).
 //! - [`segment_body`]: a media segment's body as slices of the bytes read (no copy of its samples).
 //! - `segment_cache`: packaged segments and ranges of stored files kept in memory in front of storage.
 
@@ -25,6 +26,7 @@ mod audio_labels;
 mod audio_only;
 mod bodies;
 pub mod encoding;
+mod encrypted;
 mod fail;
 mod filter_records;
 pub mod filtering;

@@ -12,6 +12,7 @@ use mirrorcast_core::protection::KeyEncryptionKey;
 use mirrorcast_core::store::BlobStore;
 
 use crate::bodies::BodyCache;
+use crate::encrypted::{Keyring, Packing};
 use crate::fail::Fail;
 use crate::filter_records::FilterRecords;
 use crate::filtering::Filters;
@@ -48,8 +49,9 @@ pub struct OriginConfig {
     pub required_header: Option<RequiredHeader>,
     /// Whether `/metrics` is on the viewers' listener (false: only on [`crate::metrics_router`]'s).
     pub metrics_on_main: bool,
-    /// The data center's key-encryption key: content keys and HS256 token keys open under it for
-    /// key delivery (none: key requests are a 503, which a front takes to another data center).
+    /// The data center's key-encryption key: it opens the content keys of protected locators
+    /// (none: those are refused with a 503 naming it) and, for key delivery, content keys and
+    /// HS256 token keys (none: key requests are a 503, which a front takes to another data center).
     pub kek: Option<Arc<dyn KeyEncryptionKey>>,
 }
 
@@ -105,6 +107,8 @@ pub struct Origin {
     /// Key delivery (`/keys/…`).
     pub(crate) keys: KeyServer,
     pub(crate) upstream: Arc<Upstream>,
+    /// The KEK and the content keys it opened: protected locators' encryption.
+    pub(crate) keyring: Keyring,
     renditions: RenditionCache,
     bodies: BodyCache,
     segments: SegmentCache,
@@ -127,6 +131,7 @@ impl Origin {
             records: Records::new(upstream.clone()),
             filters: FilterRecords::new(upstream.clone()),
             keys: KeyServer::new(upstream.clone(), config.kek.clone()),
+            keyring: Keyring::new(upstream.clone(), config.kek.clone()),
             renditions: RenditionCache::new(upstream.clone(), metrics.clone(), config.index_cache_bytes),
             bodies: BodyCache::new(),
             segments: SegmentCache::new(
@@ -141,7 +146,8 @@ impl Origin {
         })
     }
 
-    /// The response to `target` of `asset` (its locator resolved and allowed), packaged with `filters`.
+    /// The response to `target` of `asset` (its locator resolved and allowed), packaged with
+    /// `filters`, encrypted as `packing` says (a protected locator's).
     pub(crate) async fn respond(
         &self,
         method: &Method,
@@ -149,19 +155,20 @@ impl Origin {
         asset: &AssetRecord,
         filters: &Filters,
         headers: &HeaderMap,
+        packing: Option<&Packing>,
     ) -> Result<Response, Fail> {
-        let packager = Packager { renditions: &self.renditions, bodies: &self.bodies };
+        let packager = Packager { renditions: &self.renditions, bodies: &self.bodies, packing };
         match target {
             Target::File(name) => plain::respond(&self.upstream, &self.segments, method, asset, name, headers).await,
             Target::Manifest { ism, format, .. } => {
                 packager.manifest(asset, target, ism, *format, filters, headers).await
             }
             Target::Playlist { ism, bitrate, stream, format } | Target::IFrames { ism, bitrate, stream, format } => {
-                let pick = Pick { ism, bitrate: *bitrate, stream, format: *format };
+                let pick = Pick { ism, bitrate: *bitrate, stream, format: *format, packing };
                 packager.playlist(asset, target, pick, filters, headers).await
             }
             Target::Fragment { ism, bitrate, stream, time, format } => {
-                let pick = Pick { ism, bitrate: *bitrate, stream, format: *format };
+                let pick = Pick { ism, bitrate: *bitrate, stream, format: *format, packing };
                 fragment::respond(&self.renditions, &self.segments, asset, target, pick, *time, headers).await
             }
         }

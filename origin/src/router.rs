@@ -24,7 +24,6 @@ use tracing::debug;
 
 use crate::fail::Fail;
 use crate::origin::Origin;
-use crate::records::allowed;
 use crate::request;
 
 /// Takes the whole request: extracting its headers as a `HeaderMap` would clone them.
@@ -49,9 +48,11 @@ async fn stream(State(origin): State<Arc<Origin>>, request: Request) -> Response
         }
     };
     let outcome = match origin.records.resolve(req.locator).await {
-        Ok(records) => match allowed(&records.0, &records.1, &req.target) {
-            Ok(()) => match origin.filters.for_request(&records.0, &records.1, &req).await {
-                Ok(filters) => origin.respond(method, &req.target, &records.1, &filters, headers).await,
+        Ok(records) => match crate::encrypted::admit(&origin, &records.0, &records.1, &req.target).await {
+            Ok(packing) => match origin.filters.for_request(&records.0, &records.1, &req).await {
+                Ok(filters) => {
+                    origin.respond(method, &req.target, &records.1, &filters, headers, packing.as_ref()).await
+                }
                 Err(f) => Err(f),
             },
             Err(f) => Err(f),

@@ -79,6 +79,9 @@ pub(crate) enum Cut {
     Range(u64, u64),
     /// Fragment `number` of track `track`, packaged.
     Segment { track: u32, number: usize, packaging: Packaging },
+    /// The same, encrypted: `protection` is the packing's tag (scheme, key id and check value),
+    /// so an encrypted segment is never found for a clear request, nor under another key.
+    Encrypted { track: u32, number: usize, packaging: Packaging, protection: String },
 }
 
 /// The blob an entry is cut from, at the version (store ETag) the request expects.

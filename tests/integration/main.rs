@@ -18,6 +18,7 @@ mod dolby;
 mod drill;
 mod encode;
 mod encode_tracks;
+mod encrypted;
 mod entra;
 mod failover;
 mod filters;

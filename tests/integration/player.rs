@@ -45,6 +45,10 @@ pub(crate) async fn serve_page() -> String {
                     "/node_modules/dashjs/dist/dash.mss.min.js" => {
                         ("node_modules/dashjs/dist/dash.mss.min.js", "text/javascript")
                     }
+                    "/shaka.html" => ("shaka.html", "text/html"),
+                    "/node_modules/shaka-player/dist/shaka-player.compiled.js" => {
+                        ("node_modules/shaka-player/dist/shaka-player.compiled.js", "text/javascript")
+                    }
                     _ => ("", ""),
                 };
                 let response = match std::fs::read(dir.join(file)).ok().filter(|_| !file.is_empty()) {

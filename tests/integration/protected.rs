@@ -2,8 +2,9 @@
 //! imported from an `az ams` export holds a locator streamed with DRM
 //! (`Predefined_MultiDrmCencStreaming`, a content key, a content key policy)
 //! and one that only allowed downloads (`Predefined_DownloadOnly`), on one
-//! asset. From A and, after replicate, from B: every format and every file of
-//! the DRM locator is a 403 with no media byte; the download-only locator's
+//! asset. From A and, after replicate, from B, each served without its KEK (it
+//! says so once at start): every format of the DRM locator is a 503 naming the
+//! missing KEK and every file a 403, with no media byte; the download-only locator's
 //! manifests are refused and its MP4 is served; `verify --http` marks both as
 //! not servable; the listings say so; `--output ams` keeps each locator's own
 //! streaming policy name (their access policy is one record: equal terms).
@@ -95,6 +96,20 @@ async fn an_imported_drm_locator_is_never_served_in_the_clear_from_a_or_b() {
     f.run(&["replicate", "--from", "a", "--to", "b", "--asset", &asset]).await.ok();
 
     let (sa, sb) = tokio::join!(serve_dc(f.dir.path(), &env, "a", &[]), serve_dc(f.dir.path(), &env, "b", &[]));
+    for (dc, served) in [("A", &sa), ("B", &sb)] {
+        // Said right after the listening line; the test's reader of stderr may be a moment behind.
+        let said = || served.stderr.lock().unwrap().contains("key-encryption key");
+        for _ in 0..300 {
+            if said() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let stderr = served.stderr.lock().unwrap().clone();
+        let warned = stderr.matches("has no key-encryption key: its protected locators are refused").count();
+        assert_eq!(warned, 1, "{dc}: one warning at start, naming what to set: {stderr}");
+        assert!(stderr.contains(&format!("MIRRORCAST_KEK_{dc}")), "{stderr}");
+    }
     let http = reqwest::Client::new();
     let streams = [
         "Clip.ism/manifest",
@@ -113,11 +128,15 @@ async fn an_imported_drm_locator_is_never_served_in_the_clear_from_a_or_b() {
     for (dc, origin) in [("A", &sa.addr), ("B", &sb.addr)] {
         for path in streams.iter().chain(&files) {
             let r = http.get(format!("http://{origin}/{DRM}/{path}")).send().await.unwrap();
-            assert_eq!(r.status(), 403, "{dc} DRM {path}");
+            let file = files.contains(path);
+            // Files never (403); streams not without the KEK that opens their keys (503, naming it).
+            assert_eq!(r.status(), if file { 403 } else { 503 }, "{dc} DRM {path}");
             let body = r.bytes().await.unwrap();
             let text = String::from_utf8_lossy(&body);
             assert!(text.starts_with("protected stream (Predefined_MultiDrmCencStreaming)"), "{dc} {path}: {text}");
-            assert!(body.len() < 100, "{dc} {path}: a short refusal, no media");
+            let why = if file { "no download" } else { "this origin has no key-encryption key" };
+            assert!(text.contains(why), "{dc} {path}: {text}");
+            assert!(body.len() < 130, "{dc} {path}: a short refusal, no media");
             assert!(!media_bytes.iter().any(|m| body.windows(m.len()).any(|w| w == &m[..])), "{dc} {path}");
             assert!(!text.contains(KEY), "{dc} {path}: never a key id");
         }
@@ -138,7 +157,7 @@ async fn an_imported_drm_locator_is_never_served_in_the_clear_from_a_or_b() {
     let report = audit.json();
     assert_ne!(audit.code, 0, "{report:#}");
     let entries = report["assets"][0]["entries"].as_array().unwrap();
-    for (locator, why) in [(DRM, "403: protected stream"), (DOWNLOAD, "403: download only")] {
+    for (locator, why) in [(DRM, "503: protected stream"), (DOWNLOAD, "403: download only")] {
         let of: Vec<&serde_json::Value> =
             entries.iter().filter(|e| e["path"].as_str().unwrap().starts_with(&format!("/{locator}/"))).collect();
         assert!(of.len() >= 3, "{locator}: Smooth, HLS and DASH: {report:#}");

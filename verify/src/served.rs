@@ -3,7 +3,9 @@
 //! track (each video rendition, each audio language, each text track, the I-frame
 //! playlists, the audio-only variant: [`served_tracks`]), the initialization segment
 //! and the first and last media segment are fetched from A's origin and from B's, one
-//! pair at a time, and their bytes compared; each entry names its track. The fetching is
+//! pair at a time, and their bytes compared; each entry names its track (a protected
+//! locator's encrypted ones too: both must encrypt alike). A protected locator is asked
+//! only for what its streaming policy serves (no HLS over TS for `cenc`). The fetching is
 //! the caller's ([`Fetch`]): this module knows URLs as text, never an HTTP type.
 //! Reads A's records only; writes nothing.
 
@@ -13,6 +15,8 @@ use std::sync::Arc;
 use mirrorcast_core::catalog::Catalog;
 use mirrorcast_core::id::AssetId;
 use mirrorcast_core::model::LocatorType;
+use mirrorcast_core::protection::streaming_policy::Packaging;
+use mirrorcast_core::protection::StreamingPolicy;
 use mirrorcast_core::store::BlobStore;
 use mirrorcast_core::streaming::StreamingUrls;
 use mirrorcast_core::Result;
@@ -94,6 +98,7 @@ pub async fn verify_served(
                         a_base: a.base,
                         b_base: b.base,
                         seen: HashSet::new(),
+                        policy: protecting_policy(&catalog, locator).await,
                     };
                     pair.compare(fetch, &mut entries).await;
                 }
@@ -118,6 +123,14 @@ pub async fn verify_served(
     Ok(Report::new(a.name, b.name, false, verdicts))
 }
 
+/// The streaming policy of a protected locator (one whose policy encrypts), from A's records;
+/// `None` for a clear one, or when the policy cannot be read (then every format is asked for,
+/// and the origins' answers say what is wrong).
+async fn protecting_policy(catalog: &Catalog, locator: &mirrorcast_core::model::Locator) -> Option<StreamingPolicy> {
+    let name = locator.delivery.streaming_policy_name.as_deref()?;
+    catalog.get_streaming_policy(name).await.ok().filter(StreamingPolicy::is_protected)
+}
+
 /// The same locator's URLs at both origins.
 struct Pair<'a> {
     a: StreamingUrls,
@@ -125,6 +138,8 @@ struct Pair<'a> {
     b_base: &'a str,
     /// URLs compared already: an I-frame playlist's segments are its variant's, say.
     seen: HashSet<String>,
+    /// A protected locator's streaming policy: only what it serves is compared.
+    policy: Option<StreamingPolicy>,
 }
 
 impl Pair<'_> {
@@ -134,20 +149,30 @@ impl Pair<'_> {
     }
 
     async fn compare(&mut self, fetch: &dyn Fetch, entries: &mut Vec<Entry>) {
+        let policy = self.policy.clone();
+        let serves = |p: Packaging| policy.as_ref().is_none_or(|policy| policy.serves(p));
         let smooth = self.a.smooth.clone();
-        if let Some(manifest) = self.same(fetch, &smooth, None, entries).await {
-            let tracks = text(&manifest).and_then(|t| served_tracks::smooth_fragments(t, &smooth));
-            self.compare_tracks(fetch, &smooth, tracks, entries).await;
+        if serves(Packaging::Smooth) {
+            if let Some(manifest) = self.same(fetch, &smooth, None, entries).await {
+                let tracks = text(&manifest).and_then(|t| served_tracks::smooth_fragments(t, &smooth));
+                self.compare_tracks(fetch, &smooth, tracks, entries).await;
+            }
         }
-        for mpd_url in [self.a.dash.clone(), self.a.dash_cmaf.clone()] {
-            if let Some(mpd) = self.same(fetch, &mpd_url, None, entries).await {
-                let tracks = text(&mpd).and_then(|t| served_tracks::dash_representations(t, &mpd_url));
-                self.compare_tracks(fetch, &mpd_url, tracks, entries).await;
+        if serves(Packaging::Dash) {
+            for mpd_url in [self.a.dash.clone(), self.a.dash_cmaf.clone()] {
+                if let Some(mpd) = self.same(fetch, &mpd_url, None, entries).await {
+                    let tracks = text(&mpd).and_then(|t| served_tracks::dash_representations(t, &mpd_url));
+                    self.compare_tracks(fetch, &mpd_url, tracks, entries).await;
+                }
             }
         }
         // HLS over MPEG-TS (what apps embed) and over CMAF (fMP4, with init segments).
-        for master_url in [self.a.hls.clone(), self.a.hls_cmaf.clone()] {
-            self.compare_hls(fetch, &master_url, entries).await;
+        for (master_url, packaging) in
+            [(self.a.hls.clone(), Packaging::HlsTs), (self.a.hls_cmaf.clone(), Packaging::HlsCmaf)]
+        {
+            if serves(packaging) {
+                self.compare_hls(fetch, &master_url, entries).await;
+            }
         }
     }
 

@@ -164,14 +164,14 @@ fn check_chromium() {
     }
 }
 
-/// hls.js, dash.js and playwright-core for the headless playback test, exactly as
+/// hls.js, dash.js, Shaka Player and playwright-core for the headless playback tests, exactly as
 /// tools/players/package-lock.json pins them, unless they are there already.
 fn setup_players(root: &Path) -> Result<()> {
     let dir = root.join("tools/players");
     let lock =
         std::fs::read_to_string(dir.join("package-lock.json")).context("tools/players/package-lock.json is missing")?;
     let lock: serde_json::Value = serde_json::from_str(&lock)?;
-    let current = ["hls.js", "dashjs", "playwright-core"].iter().all(|name| {
+    let current = ["hls.js", "dashjs", "shaka-player", "playwright-core"].iter().all(|name| {
         let pinned = &lock["packages"][format!("node_modules/{name}")]["version"];
         std::fs::read_to_string(dir.join("node_modules").join(name).join("package.json"))
             .ok()

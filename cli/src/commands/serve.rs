@@ -38,7 +38,10 @@ pub(crate) async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<Ex
         kek: dc.kek.load()?,
         ..config
     };
-    let origin = Origin::new(dc.store.clone(), config);
+    // Without the KEK, protected locators are refused (503 naming it), never served clear.
+    let kek = dc.kek.load()?;
+    let without_kek = kek.is_none();
+    let origin = Origin::new(dc.store.clone(), OriginConfig { kek, ..config });
     let (acceptor, shutdown) = tls_and_shutdown(args.tls.as_ref())?;
     if let Some(metrics_addr) = args.metrics_listen {
         let metrics = tokio::net::TcpListener::bind(metrics_addr)
@@ -51,6 +54,13 @@ pub(crate) async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<Ex
     }
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     errln!("mirrorcast: serving data center '{}' at {scheme}://{bound}", dc.name);
+    if without_kek {
+        errln!(
+            "mirrorcast: warning: data center '{}' has no key-encryption key: its protected locators are refused with 503 ({})",
+            dc.name,
+            dc.kek.how_to_set()
+        );
+    }
     serve_with_tls(listener, router(origin), limits, acceptor, stopped(shutdown), access_log::flush)
         .await
         .context("serving")?;

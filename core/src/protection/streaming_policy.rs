@@ -205,7 +205,52 @@ pub fn fill_template(template: &str, key_id: &uuid::Uuid, alternative_media_id: 
         .replace("{AlternativeMediaId}", alternative_media_id.unwrap_or(""))
 }
 
+/// What an origin makes of a protocol: HLS comes over MPEG-TS or over CMAF (fMP4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packaging {
+    /// The Smooth Streaming manifest and fragments.
+    Smooth,
+    /// DASH (fMP4 segments).
+    Dash,
+    /// HLS over MPEG-TS (`m3u8-aapl`, `m3u8-aapl-v3`).
+    HlsTs,
+    /// HLS over CMAF (`m3u8-cmaf`).
+    HlsCmaf,
+}
+
+impl Packaging {
+    /// The protocol it is a packaging of.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            Packaging::Smooth => SmoothStreaming,
+            Packaging::Dash => Dash,
+            Packaging::HlsTs | Packaging::HlsCmaf => Hls,
+        }
+    }
+}
+
 impl StreamingPolicy {
+    /// The scheme `protocol` is served with; `None`: the policy does not enable it.
+    pub fn scheme_of(&self, protocol: Protocol) -> Option<Scheme> {
+        self.protocols.iter().find(|p| p.protocol == protocol).map(|p| p.scheme)
+    }
+
+    /// Whether an origin serves `packaging` of this policy's locators: its protocol enabled, with
+    /// a scheme that packaging carries: clear anywhere; Smooth `cenc` (PIFF); DASH `cenc` or
+    /// `cbcs`; HLS over TS the AES-128 envelope; HLS over CMAF the envelope, `cenc` or `cbcs`.
+    /// (Media Services' DASH envelope, DASH-SEA, its own Smooth envelope and SAMPLE-AES in TS are
+    /// not made here.)
+    pub fn serves(&self, packaging: Packaging) -> bool {
+        let Some(scheme) = self.scheme_of(packaging.protocol()) else { return false };
+        match (packaging, scheme) {
+            (_, Scheme::Clear) => true,
+            (Packaging::Smooth, s) => s == Scheme::Cenc,
+            (Packaging::Dash, s) => matches!(s, Scheme::Cenc | Scheme::Cbcs),
+            (Packaging::HlsTs, s) => s == Scheme::Envelope,
+            (Packaging::HlsCmaf, _) => true,
+        }
+    }
+
     /// Whether any protocol is encrypted: locators of it need content keys.
     pub fn is_protected(&self) -> bool {
         self.protocols.iter().any(|p| p.scheme != Scheme::Clear)
@@ -305,6 +350,21 @@ mod tests {
         let multi = find_predefined("Predefined_MultiDrmStreaming").unwrap();
         assert_eq!(multi.schemes(), [Scheme::Cenc, Scheme::Cbcs]);
         assert!(find_predefined("Predefined_Nothing").is_none());
+    }
+
+    #[test]
+    fn each_packaging_is_served_only_with_a_scheme_it_carries() {
+        let cenc = find_predefined("Predefined_MultiDrmCencStreaming").unwrap();
+        assert!(cenc.serves(Packaging::Smooth) && cenc.serves(Packaging::Dash) && cenc.serves(Packaging::HlsCmaf));
+        assert!(!cenc.serves(Packaging::HlsTs), "no CENC in TS");
+        let envelope = find_predefined("Predefined_ClearKey").unwrap();
+        assert!(envelope.serves(Packaging::HlsTs) && envelope.serves(Packaging::HlsCmaf));
+        assert!(!envelope.serves(Packaging::Dash) && !envelope.serves(Packaging::Smooth));
+        let download = find_predefined("Predefined_DownloadOnly").unwrap();
+        assert!(!download.serves(Packaging::HlsTs) && download.scheme_of(Download) == Some(Scheme::Clear));
+        let multi = find_predefined("Predefined_MultiDrmStreaming").unwrap();
+        assert_eq!(multi.scheme_of(Hls), Some(Scheme::Cbcs));
+        assert!(multi.serves(Packaging::HlsCmaf) && !multi.serves(Packaging::HlsTs));
     }
 
     #[test]

@@ -81,6 +81,21 @@ impl ContentKey {
     pub(crate) fn key(&self) -> &[u8; 16] {
         &self.key
     }
+
+    /// A check value of the key (8 bytes of a SHA-256 of it, one-way): tells two keys apart
+    /// (an ETag, a cache key) without revealing either.
+    pub fn check_value(&self) -> [u8; 8] {
+        let digest =
+            Sha256::new().chain_update(b"mirrorcast content key check value").chain_update(self.key).finalize();
+        digest[..8].try_into().expect("8 bytes")
+    }
+}
+
+/// A key held for serving is zeroed when its last holder drops it.
+impl Drop for ContentKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
 }
 
 impl std::fmt::Debug for ContentKey {

@@ -15,6 +15,7 @@ use mirrorcast_media::text_samples::TextCodec;
 use mirrorcast_media::ts::ts_segment;
 
 use super::{Pick, MEDIA_CACHE_CONTROL};
+use crate::encrypted::{segments as encrypted, Packing};
 use crate::fail::Fail;
 use crate::headers::insert;
 use crate::renditions::{OwnedRendition, RenditionCache};
@@ -35,6 +36,7 @@ pub(crate) async fn respond(
     time: Option<u64>,
     headers: &HeaderMap,
 ) -> Result<Response, Fail> {
+    let packing = pick.packing;
     for _ in 0..2 {
         let all = renditions.get(asset, pick.ism).await?;
         if let Some(text) = all.text(pick.bitrate, pick.stream) {
@@ -50,11 +52,15 @@ pub(crate) async fn respond(
         }
         let r = all.pick(pick.bitrate, pick.stream)?;
         // A fragment's bytes depend on its rendition only, not on the `.ism`.
-        let v = validators::packaged(&target.canonical(), &[r.index.version.source()]);
+        let name = match packing {
+            Some(p) => validators::filtered_target(&target.canonical(), p.tag()),
+            None => target.canonical(),
+        };
+        let v = validators::packaged(&name, &[r.index.version.source()]);
         if validators::not_modified(headers, &v.etag, v.last_modified) {
             return Ok(validators::not_modified_response(&v, MEDIA_CACHE_CONTROL));
         }
-        if let Some(mut resp) = segment(cache, asset, r, pick, time).await? {
+        if let Some(mut resp) = segment(cache, asset, r, pick, time, packing).await? {
             validators::set_validators(resp.headers_mut(), &v);
             return crate::segment_range::narrow(headers, &v.etag, resp).await;
         }
@@ -71,6 +77,7 @@ async fn segment(
     r: &OwnedRendition,
     pick: Pick<'_>,
     time: Option<u64>,
+    packing: Option<&Packing>,
 ) -> Result<Option<Response>, Fail> {
     let track = r.track()?;
     let format = pick.format;
@@ -86,7 +93,10 @@ async fn segment(
         None if format == Format::Smooth || format.is_ts() => {
             return Err(Fail::NotFound("Smooth and TS have no init segment"))
         }
-        None => Body::from(r.index.index.init_segment(track).map_err(|_| Fail::Media)?),
+        None => match packing {
+            Some(p) => Body::from(encrypted::init(&r.index.index, track, p, &r.file)?),
+            None => Body::from(r.index.index.init_segment(track).map_err(|_| Fail::Media)?),
+        },
         Some(t) => {
             let (number, fragment) = track.fragment_at(t).ok_or(Fail::NotFound("no fragment at that time"))?;
             // A stored Smooth fragment that is exactly the announced one goes out as stored.
@@ -94,7 +104,20 @@ async fn segment(
             let as_stored = stored.is_some();
             let range = stored.unwrap_or_else(|| track.byte_range(fragment));
             let source = Source { container: &asset.asset.container, name: &r.file, etag: &r.index.version.etag };
-            let made = if cache.enabled() {
+            let made = if let Some(p) = packing {
+                let make = |data: Bytes| {
+                    let clear = || packaged(r, track, number, format, &data).map(Vec::from);
+                    encrypted::media(track, number, &data, p, &r.file, clear).map(Bytes::from)
+                };
+                if cache.enabled() {
+                    let (track, packaging) = (track.info.track_id, Packaging::of(format));
+                    let cut = Cut::Encrypted { track, number, packaging, protection: p.tag().to_owned() };
+                    cache.get(source, cut, range, make).await?.map(Body::from)
+                } else {
+                    let (meta, data) = cache.upstream().read_bytes(source.container, source.name, Some(range)).await?;
+                    (meta.etag == source.etag).then(|| make(data)).transpose()?.map(Body::from)
+                }
+            } else if cache.enabled() {
                 let cut = Cut::Segment { track: track.info.track_id, number, packaging: Packaging::of(format) };
                 let make = |data: Bytes| if as_stored { Ok(data) } else { packaged(r, track, number, format, &data) };
                 cache.get(source, cut, range, make).await?.map(Body::from)

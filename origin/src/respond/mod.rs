@@ -8,6 +8,7 @@ pub(crate) mod packaged;
 pub(crate) mod plain;
 pub(crate) mod text;
 
+use crate::encrypted::Packing;
 use crate::request::Format;
 
 /// One rendition of an `.ism` asked for, in a format.
@@ -17,6 +18,8 @@ pub(crate) struct Pick<'a> {
     pub(crate) bitrate: u64,
     pub(crate) stream: &'a str,
     pub(crate) format: Format,
+    /// A protected locator's encryption of it.
+    pub(crate) packing: Option<&'a Packing>,
 }
 
 /// Manifests change when an asset is re-encoded; media files do not.

@@ -7,6 +7,7 @@ use mirrorcast_core::catalog::AssetRecord;
 
 use super::{Pick, MANIFEST_CACHE_CONTROL};
 use crate::bodies::BodyCache;
+use crate::encrypted::{manifests as encrypted, Packing};
 use crate::fail::Fail;
 use crate::filtering::{self, Filters};
 use crate::headers::insert;
@@ -16,11 +17,14 @@ use crate::request::{Format, Target};
 use crate::subtitles::{self, TextTrack};
 use crate::validators::{self, Validators};
 use crate::{encoding, smooth};
+use mirrorcast_media::fragment::TrackIndex;
 
 /// What a packaged response is made from: the renditions and the bodies already made.
 pub(crate) struct Packager<'a> {
     pub(crate) renditions: &'a RenditionCache,
     pub(crate) bodies: &'a BodyCache,
+    /// A protected locator's encryption: its signalling goes into every manifest.
+    pub(crate) packing: Option<&'a Packing>,
 }
 
 impl Packager<'_> {
@@ -42,22 +46,27 @@ impl Packager<'_> {
             .chain(all.texts.iter().map(|(_, v)| v.source()))
             .collect();
         let texts: Vec<&TextTrack> = all.texts.iter().map(|(t, _)| t).collect();
-        let v = validators::packaged(&validators::filtered_target(&target.canonical(), &filters.tag()), &sources);
+        let v = validators::packaged(&validators::filtered_target(&target.canonical(), &self.tag(filters)), &sources);
         if unfiltered.is_empty() || unfiltered.iter().any(|r| r.track.fragments.is_empty()) {
             // Nothing to cut: a manifest of no segments would be a 200 that plays nothing.
             return Err(Fail::Media);
         }
         let selection = filtering::select(&unfiltered, filters, format.is_hls()).map_err(Fail::BadFilter)?;
         crate::ts_carriage::check(format, unfiltered.iter().map(|r| r.track))?;
+        if let Some(packing) = self.packing {
+            // Checked before any body is made: a body is never a manifest without its signalling.
+            encrypted::check(packing)?;
+        }
         // A time range's trimmed tracks are made only when a body is (never for a cached one).
         Ok(match format {
             Format::Smooth => self.packaged_text(headers, &v, "text/xml; charset=utf-8", || {
                 let trimmed = selection.trimmed();
                 let manifest = smooth::client_manifest(&selection.renditions(&trimmed));
-                match all.reference().and_then(|r| r.track()) {
+                let manifest = match all.reference().and_then(|r| r.track()) {
                     Ok(reference) => crate::smooth_text::with_text_streams(manifest, &texts, reference).to_xml(),
                     Err(_) => manifest.to_xml(),
-                }
+                };
+                self.protected(format, manifest, None)
             }),
             f if f.is_hls() => self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
                 let trimmed = selection.trimmed();
@@ -70,11 +79,12 @@ impl Packager<'_> {
                     master.push_str(&crate::audio_only::variant(&kept, format));
                 }
                 master.push_str(&crate::iframes::stream_infs(&kept, format));
-                filtering::carry_url_filters(master, &filters.from_url)
+                self.protected(format, filtering::carry_url_filters(master, &filters.from_url), None)
             }),
             _ => self.packaged_text(headers, &v, "application/dash+xml", || {
                 let trimmed = selection.trimmed();
-                subtitles::dash(packaging::dash(&selection.renditions(&trimmed), format), &texts, all.captions, format)
+                let mpd = packaging::dash(&selection.renditions(&trimmed), format);
+                self.protected(format, subtitles::dash(mpd, &texts, all.captions, format), None)
             }),
         })
     }
@@ -108,9 +118,12 @@ impl Packager<'_> {
         }
         let range = filtering::range_of(&rendition, filters).map_err(Fail::BadFilter)?;
         let v = validators::packaged(
-            &validators::filtered_target(&target.canonical(), &filters.tag()),
+            &validators::filtered_target(&target.canonical(), &self.tag(filters)),
             &[renditions.parsed.version.source(), r.index.version.source()],
         );
+        if let Some(packing) = self.packing {
+            encrypted::check(packing)?;
+        }
         if matches!(target, Target::IFrames { .. }) {
             let trimmed = range.map(|range| filtering::trim(rendition.track, range));
             let kept = match &trimmed {
@@ -120,13 +133,50 @@ impl Packager<'_> {
             let playlist = crate::iframes::media_playlist(&kept, pick.format).ok_or(Fail::NotFound("no I-frames"))?;
             return Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || playlist));
         }
-        Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || match range {
-            Some(range) => {
-                let track = filtering::trim(rendition.track, range);
-                packaging::hls_media(&Rendition { track: &track, ..rendition }, pick.format)
-            }
-            None => packaging::hls_media(&rendition, pick.format),
+        Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
+            let playlist = match range {
+                Some(range) => {
+                    let track = filtering::trim(rendition.track, range);
+                    packaging::hls_media(&Rendition { track: &track, ..rendition }, pick.format)
+                }
+                None => packaging::hls_media(&rendition, pick.format),
+            };
+            self.protected(pick.format, playlist, Some(rendition.track))
         }))
+    }
+
+    /// The name part of an ETag beyond the target: the filters' content, then the encryption's
+    /// (an encrypted manifest or segment is never the clear one's entity, nor another key's).
+    fn tag(&self, filters: &Filters) -> String {
+        match self.packing {
+            Some(p) => format!("{}|{}", filters.tag(), p.tag()),
+            None => filters.tag(),
+        }
+    }
+
+    /// `text` with the packing's signalling (a media playlist's `track` for AES-128's IVs).
+    fn protect(
+        &self,
+        format: Format,
+        text: &str,
+        packing: &Packing,
+        track: Option<&TrackIndex>,
+    ) -> Result<String, Fail> {
+        match (format, track) {
+            (Format::Smooth, _) => encrypted::smooth(text, packing),
+            (f, None) if f.is_hls() => encrypted::hls_master(text, packing),
+            (_, Some(track)) => encrypted::hls_media(text, packing, track),
+            _ => encrypted::dash(text, packing),
+        }
+    }
+
+    /// [`Self::protect`] where a body is made (its signalling checked before, by
+    /// `encrypted::check`): a failure left would give an empty body, never a clear manifest.
+    fn protected(&self, format: Format, text: String, track: Option<&TrackIndex>) -> String {
+        match self.packing {
+            None => text,
+            Some(packing) => self.protect(format, &text, packing, track).unwrap_or_default(),
+        }
     }
 
     /// A packaged manifest or playlist: 304 when the client's copy is current, else

@@ -1,0 +1,459 @@
+//! Protected locators served encrypted (#26): one asset with a clear locator, a DRM locator of a
+//! custom streaming policy (DASH and Smooth `cenc`, HLS fMP4 `cbcs`, ClearKey, Widevine and
+//! PlayReady signalled) and a `Predefined_ClearKey` locator (HLS AES-128), replicated to B with
+//! B's KEK. ffmpeg decrypts what A serves with its own `-decryption_key` to the source's packets,
+//! openssl decrypts an AES-128 TS segment to the clear segment, B serves the same encrypted bytes
+//! and ETags as A, no URL of a protected locator serves its clear samples, and Shaka Player plays
+//! both DRM streams with ClearKey EME in headless Chromium from A and from B.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use mirrorcast_azurite::{Persistence, TwoDataCenters};
+use mirrorcast_core::id::LocatorId;
+
+use crate::helpers::{run_in, Run};
+use crate::player::{require_chromium_and_players, serve_page};
+use crate::replicate::Failover;
+use crate::serve::{packet_md5s, publish_media_in, serve_dc, Served};
+
+const CLEARKEY_SYSTEM: &str = "urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e";
+const WIDEVINE_SYSTEM: &str = "urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed";
+const PLAYREADY_SYSTEM: &str = "urn:uuid:9a04f079-9840-4286-ab92-e65be0885f95";
+/// The renditions of the clip: (stream, bitrate, source file, ffmpeg map of it).
+const RENDITIONS: [(&str, u64, &str, &str); 3] = [
+    ("video", 600_000, "Clip_320x180_600.mp4", "0:v"),
+    ("video", 300_000, "Clip_160x90_300.mp4", "0:v"),
+    ("audio", 128_000, "Clip_320x180_600.mp4", "0:a"),
+];
+
+/// A content key of a locator: its id and, fetched out of band with `content-key export --reveal`, its hex.
+#[derive(Debug, Clone)]
+struct Key {
+    id: String,
+    hex: String,
+}
+
+/// The asset in A with its three locators, replicated to B; both KEKs known.
+struct Library {
+    f: Failover,
+    env: Vec<(&'static str, String)>,
+    clip: PathBuf,
+    clear: String,
+    drm: String,
+    envelope: String,
+    cenc: Key,
+    cbcs: Key,
+    aes: Key,
+}
+
+impl Library {
+    async fn new() -> Library {
+        let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+        let random =
+            || base64::engine::general_purpose::STANDARD.encode([*uuid::Uuid::new_v4().as_bytes(); 2].concat());
+        let mut env = f.env();
+        env.push(("MIRRORCAST_KEK_A", random()));
+        env.push(("MIRRORCAST_KEK_B", random()));
+        let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let published = publish_media_in(f.dir.path(), &refs).await;
+        let clip = f.dir.path().join("clip");
+        let mut lib = Library {
+            clip,
+            clear: published.locator,
+            drm: String::new(),
+            envelope: String::new(),
+            cenc: Key { id: String::new(), hex: String::new() },
+            cbcs: Key { id: String::new(), hex: String::new() },
+            aes: Key { id: String::new(), hex: String::new() },
+            env,
+            f,
+        };
+        lib.run(&["content-key-policy", "create", "--dc", "a", "Open", "--open"]).await.ok();
+        let mut policy = vec!["streaming-policy", "create", "--dc", "a", "ClearKeyDrm"];
+        for p in ["dash=cenc", "hls=cbcs", "smooth-streaming=cenc"] {
+            policy.extend(["--protocol", p]);
+        }
+        for d in ["cenc:clear-key", "cenc:widevine", "cenc:play-ready", "cbcs:clear-key", "cbcs:widevine"] {
+            policy.extend(["--drm", d]);
+        }
+        lib.run(&policy).await.ok();
+        let asset = published.asset;
+        let (drm, drm_keys) = lib.locator(&asset, "ClearKeyDrm").await;
+        let (envelope, envelope_keys) = lib.locator(&asset, "Predefined_ClearKey").await;
+        let replicated = lib.run(&["replicate", "--from", "a", "--to", "b", "--asset", &asset]).await;
+        assert_eq!(replicated.code, 0, "{}\n{}", replicated.stdout, replicated.stderr);
+        for id in drm_keys.iter().chain(&envelope_keys) {
+            let (kind, hex) = lib.reveal("a", id).await;
+            assert_eq!(lib.reveal("b", id).await, (kind.clone(), hex.clone()), "B holds the same key");
+            let key = Key { id: id.clone(), hex };
+            match kind.as_str() {
+                "cenc" => lib.cenc = key,
+                "cbcs" => lib.cbcs = key,
+                _ => lib.aes = key,
+            }
+        }
+        assert!(!lib.cenc.hex.is_empty() && !lib.cbcs.hex.is_empty() && !lib.aes.hex.is_empty(), "three keys");
+        (lib.drm, lib.envelope) = (drm, envelope);
+        lib
+    }
+
+    async fn run(&self, args: &[&str]) -> Run {
+        let refs: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run_in(self.f.dir.path(), &refs, args).await
+    }
+
+    /// A locator of `policy` on `asset`: its GUID and its content key ids.
+    async fn locator(&self, asset: &str, policy: &str) -> (String, Vec<String>) {
+        let args = ["locator", "create", "--dc", "a", asset, "--type", "origin", "--streaming-policy", policy];
+        let made = self.run(&[&args[..], &["--content-key-policy", "Open", "--json"]].concat()).await.ok().json();
+        let guid = LocatorId::parse(made["locator"]["id"].as_str().unwrap()).unwrap().guid();
+        let keys = made["locator"]["delivery"]["contentKeyIds"].as_array().unwrap();
+        let bare = |k: &str| k.trim_start_matches("nb:kid:UUID:").to_ascii_lowercase();
+        (guid, keys.iter().map(|k| bare(k.as_str().unwrap())).collect())
+    }
+
+    /// The key's type and hex, out of band (`content-key export --reveal` on `dc`).
+    async fn reveal(&self, dc: &str, id: &str) -> (String, String) {
+        let out = self.run(&["content-key", "export", "--reveal", "--dc", dc, id, "--json"]).await.ok().json();
+        (out["type"].as_str().unwrap().to_owned(), out["keyHex"].as_str().unwrap().to_owned())
+    }
+
+    /// `mirrorcast serve` of A and of B, each with its own KEK.
+    async fn serve(&self) -> (Served, Served) {
+        let refs: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let dir = self.f.dir.path();
+        tokio::join!(serve_dc(dir, &refs, "a", &[]), serve_dc(dir, &refs, "b", &[]))
+    }
+}
+
+/// One GET: status, ETag, body.
+async fn fetch(http: &reqwest::Client, url: &str) -> (u16, String, Vec<u8>) {
+    let r = http.get(url).send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    let status = r.status().as_u16();
+    let etag = r.headers().get("etag").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, etag, r.bytes().await.unwrap().to_vec())
+}
+
+/// A 200's body and ETag, or a failure naming the URL.
+async fn ok(http: &reqwest::Client, url: &str) -> (String, Vec<u8>) {
+    let (status, etag, body) = fetch(http, url).await;
+    assert_eq!(status, 200, "{url}: {}", String::from_utf8_lossy(&body[..body.len().min(200)]));
+    (etag, body)
+}
+
+/// The segment times of representation `id` in an MPD the origin wrote (one `<S>` per line).
+fn dash_times(mpd: &str, id: &str) -> Vec<u64> {
+    let at = mpd.find(&format!("<Representation id=\"{id}\"")).unwrap_or_else(|| panic!("{id} in {mpd}"));
+    let rest = &mpd[at..];
+    let attr = |line: &str, name: &str| -> Option<u64> {
+        let from = line.find(&format!(" {name}=\""))? + name.len() + 3;
+        line[from..].split('"').next()?.parse().ok()
+    };
+    let mut times = Vec::new();
+    for line in rest[..rest.find("</SegmentTimeline>").unwrap()].lines().filter(|l| l.contains("<S ")) {
+        let (t, d) = (attr(line, "t").unwrap(), attr(line, "d").unwrap());
+        for i in 0..=attr(line, "r").unwrap_or(0) {
+            times.push(t + i * d);
+        }
+    }
+    times
+}
+
+/// The init and media segment URLs of an HLS media playlist, made absolute under `base`.
+fn hls_segments(playlist: &str, base: &str) -> Vec<String> {
+    let mut urls = Vec::new();
+    for line in playlist.lines() {
+        if let Some(map) = line.strip_prefix("#EXT-X-MAP:URI=\"") {
+            urls.push(format!("{base}/{}", map.trim_end_matches('"')));
+        } else if !line.starts_with('#') && !line.is_empty() {
+            urls.push(format!("{base}/{line}"));
+        }
+    }
+    urls
+}
+
+/// ffmpeg's own decryption (`-decryption_key`) of `stream` (an init segment and its fragments),
+/// fed through a pipe as media's tests do (ffmpeg 5.1 misreads CENC fragments from a seekable
+/// file): the packets' MD5s, or its error text.
+fn decrypted_md5s(stream: &[u8], key_hex: &str) -> Vec<String> {
+    let mut child = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-decryption_key", key_hex, "-i", "pipe:0", "-map", "0", "-c", "copy"])
+        .args(["-f", "framemd5", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ffmpeg is needed: apt-get install ffmpeg");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = stream.to_vec();
+    // Written from a thread: ffmpeg's output is read meanwhile.
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    let _ = writer.join();
+    if !out.status.success() {
+        return vec![String::from_utf8_lossy(&out.stderr).into_owned()];
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(',').nth(5).map(|m| m.trim().to_owned()))
+        .collect()
+}
+
+/// The source rendition's packets, as ffmpeg reads them.
+fn source_md5s(clip: &Path, file: &str, map: &str) -> Vec<String> {
+    let streams = packet_md5s(clip.join(file).to_str().unwrap(), map);
+    streams[0].packets.iter().map(|p| p.2.clone()).collect()
+}
+
+/// Decrypted packets equal the source's (an audio track may end one packet early: the origin's
+/// last fragment stops with the video, as the clear DASH tests forgive too).
+#[track_caller]
+fn assert_source_packets(got: &[String], want: &[String], what: &str) {
+    assert!(want.len() > 20, "{what}: {} packets in the source", want.len());
+    let whole = got == want;
+    let but_last = got.len() + 1 == want.len() && want.starts_with(got) && what.contains("audio");
+    assert!(whole || but_last, "{what}: {} of {} packets, first {:?}", got.len(), want.len(), got.first());
+}
+
+/// 32-byte windows of the samples of a clear CMAF/Smooth segment (its `mdat` payload) or a TS
+/// segment (whole), every 509 bytes: an encrypted body holding one of them leaks clear media.
+fn clear_windows(clear: &[u8]) -> Vec<Vec<u8>> {
+    let from = clear.windows(4).position(|w| w == b"mdat").map_or(0, |p| p + 4);
+    let payload = &clear[from..];
+    // Past the first KiB: the stream's first sample starts with x264's SEI, which every scheme
+    // leaves clear (non-VCL NAL units are not encrypted).
+    (1024..payload.len().saturating_sub(32)).step_by(509).map(|i| payload[i..i + 32].to_vec()).collect()
+}
+
+fn holds_any(body: &[u8], windows: &[Vec<u8>]) -> bool {
+    windows.iter().any(|w| body.windows(w.len()).any(|b| b == &w[..]))
+}
+
+fn openssl_decrypt(body: &[u8], key_hex: &str, iv_hex: &str, dir: &Path) -> Vec<u8> {
+    let path = dir.join("aes128-segment.ts");
+    std::fs::write(&path, body).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["enc", "-d", "-aes-128-cbc", "-K", key_hex, "-iv", iv_hex, "-in"])
+        .arg(&path)
+        .output()
+        .expect("openssl is needed");
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_locators_are_served_encrypted_identically_from_a_and_b_and_decrypt_to_the_source() {
+    let lib = Library::new().await;
+    let (sa, sb) = lib.serve().await;
+    let http = reqwest::Client::new();
+    let (a, b) = (format!("http://{}", sa.addr), format!("http://{}", sb.addr));
+    let ism = "Clip.ism";
+
+    // DASH, cenc: every DRM signalled, ClearKey's licence at the origin's own path.
+    let mpd_path = format!("{ism}/manifest(format=mpd-time-csf)");
+    let (_, mpd) = ok(&http, &format!("{a}/{}/{mpd_path}", lib.drm)).await;
+    let mpd = String::from_utf8(mpd).unwrap();
+    assert_eq!(ok(&http, &format!("{b}/{}/{mpd_path}", lib.drm)).await.1, mpd.as_bytes(), "B's MPD is A's");
+    for needle in [
+        "schemeIdUri=\"urn:mpeg:dash:mp4protection:2011\" value=\"cenc\"".to_owned(),
+        format!("cenc:default_KID=\"{}\"", lib.cenc.id),
+        CLEARKEY_SYSTEM.to_owned(),
+        "<dashif:laurl>/keys/clearkey</dashif:laurl>".to_owned(),
+        WIDEVINE_SYSTEM.to_owned(),
+        PLAYREADY_SYSTEM.to_owned(),
+    ] {
+        assert!(mpd.contains(&needle), "{needle} in {mpd}");
+    }
+    assert_eq!(mpd.matches("mp4protection").count(), 2, "video and audio sets: {mpd}");
+
+    let mut compared = 0;
+    for (stream, bitrate, file, map) in RENDITIONS {
+        let rep = |t: Option<u64>| {
+            let (at, ext) = t.map_or(("i".to_owned(), ".mp4"), |t| (t.to_string(), ".m4s"));
+            format!("{ism}/QualityLevels({bitrate})/Fragments({stream}={at},format=mpd-time-csf){ext}")
+        };
+        let paths: Vec<String> = std::iter::once(rep(None))
+            .chain(dash_times(&mpd, &format!("{stream}_{bitrate}")).into_iter().map(Some).map(rep))
+            .collect();
+        let mut stream_bytes = Vec::new();
+        for path in &paths {
+            // The clear locator's segment first: the segment cache must not hand it out again.
+            let (clear_etag, clear) = ok(&http, &format!("{a}/{}/{path}", lib.clear)).await;
+            let (etag_a, body_a) = ok(&http, &format!("{a}/{}/{path}", lib.drm)).await;
+            let (etag_b, body_b) = ok(&http, &format!("{b}/{}/{path}", lib.drm)).await;
+            assert!(body_a == body_b && etag_a == etag_b, "{path}: B serves A's encrypted bytes and ETag");
+            assert_ne!(etag_a, clear_etag, "{path}: an encrypted segment is another entity than the clear one");
+            assert_ne!(body_a, clear, "{path}: encrypted");
+            if !path.contains("=i,") {
+                assert!(!holds_any(&body_a, &clear_windows(&clear)), "{path}: no clear sample bytes under cenc");
+            }
+            stream_bytes.extend(body_a);
+            compared += 1;
+        }
+        let want = source_md5s(&lib.clip, file, map);
+        let what = format!("DASH cenc {stream} {bitrate}");
+        assert_source_packets(&decrypted_md5s(&stream_bytes, &lib.cenc.hex), &want, &what);
+        let wrong = decrypted_md5s(&stream_bytes, &lib.cbcs.hex);
+        let same = wrong.iter().zip(&want).filter(|(x, y)| x == y).count();
+        assert!(same < want.len() / 2, "{what}: with another key {same} of {} packets come out clear", want.len());
+    }
+
+    // HLS fMP4, cbcs: session keys in the master, keys before the init in each media playlist.
+    let (_, master) = ok(&http, &format!("{a}/{}/{ism}/manifest(format=m3u8-cmaf)", lib.drm)).await;
+    let master = String::from_utf8(master).unwrap();
+    assert!(master.contains("#EXT-X-SESSION-KEY:METHOD=SAMPLE-AES,URI=\"/keys/aes128/"), "{master}");
+    assert!(master.contains(&format!("KEYID=0x{}", lib.cbcs.id.replace('-', ""))), "{master}");
+    assert!(!master.contains("I-FRAME"), "no I-frame playlists of encrypted segments: {master}");
+    for (stream, bitrate, file, map) in RENDITIONS {
+        let dir = format!("{}/{ism}/QualityLevels({bitrate})", lib.drm);
+        let playlist_path = format!("{dir}/Manifest({stream},format=m3u8-cmaf)");
+        let (_, playlist) = ok(&http, &format!("{a}/{playlist_path}")).await;
+        let playlist = String::from_utf8(playlist).unwrap();
+        assert_eq!(ok(&http, &format!("{b}/{playlist_path}")).await.1, playlist.as_bytes());
+        let key_at = playlist.find("#EXT-X-KEY:METHOD=SAMPLE-AES").unwrap_or_else(|| panic!("{playlist}"));
+        assert!(key_at < playlist.find("#EXT-X-MAP").unwrap(), "the key applies from the init on: {playlist}");
+        let mut stream_bytes = Vec::new();
+        for url in hls_segments(&playlist, &format!("{a}/{dir}")) {
+            let (etag_a, body_a) = ok(&http, &url).await;
+            let (etag_b, body_b) = ok(&http, &url.replace(&a, &b)).await;
+            assert!(body_a == body_b && etag_a == etag_b, "{url}: B serves A's encrypted bytes and ETag");
+            let (_, clear) = ok(&http, &url.replace(&lib.drm, &lib.clear)).await;
+            assert_ne!(body_a, clear, "{url}: encrypted");
+            stream_bytes.extend(body_a);
+            compared += 1;
+        }
+        let what = format!("HLS cbcs {stream} {bitrate}");
+        assert_source_packets(&decrypted_md5s(&stream_bytes, &lib.cbcs.hex), &source_md5s(&lib.clip, file, map), &what);
+    }
+
+    // Smooth, cenc (PIFF): the PlayReady header in the manifest, encrypted fragments.
+    let (_, smooth) = ok(&http, &format!("{a}/{}/{ism}/manifest", lib.drm)).await;
+    let smooth = String::from_utf8(smooth).unwrap();
+    assert!(smooth.contains("<Protection><ProtectionHeader SystemID=\"9a04f079-9840-4286-ab92-e65be0885f95\">"));
+    for (stream, bitrate, _, _) in RENDITIONS {
+        let path = format!("{ism}/QualityLevels({bitrate})/Fragments({stream}=0)");
+        let (clear_etag, clear) = ok(&http, &format!("{a}/{}/{path}", lib.clear)).await;
+        let (etag_a, body_a) = ok(&http, &format!("{a}/{}/{path}", lib.drm)).await;
+        assert_eq!(ok(&http, &format!("{b}/{}/{path}", lib.drm)).await, (etag_a.clone(), body_a.clone()), "{path}");
+        assert_ne!(etag_a, clear_etag, "{path}");
+        assert!(!holds_any(&body_a, &clear_windows(&clear)), "{path}: no clear sample bytes");
+    }
+
+    // HLS TS, AES-128 (Predefined_ClearKey): openssl decrypts each segment with the playlist's IV
+    // to the clear locator's segment.
+    let (_, master) = ok(&http, &format!("{a}/{}/{ism}/manifest(format=m3u8-aapl)", lib.envelope)).await;
+    let master = String::from_utf8(master).unwrap();
+    let key_uri = format!("URI=\"/keys/aes128/{}\"", lib.aes.id);
+    assert!(master.contains(&format!("#EXT-X-SESSION-KEY:METHOD=AES-128,{key_uri}")), "{master}");
+    for (stream, bitrate, _, _) in RENDITIONS {
+        let dir = format!("{ism}/QualityLevels({bitrate})");
+        let (_, playlist) = ok(&http, &format!("{a}/{}/{dir}/Manifest({stream},format=m3u8-aapl)", lib.envelope)).await;
+        let playlist = String::from_utf8(playlist).unwrap();
+        let keys: Vec<&str> = playlist.lines().filter(|l| l.starts_with("#EXT-X-KEY:")).collect();
+        let segments: Vec<&str> = playlist.lines().filter(|l| l.starts_with("Fragments(")).collect();
+        assert_eq!(keys.len(), segments.len(), "a key line with its IV per segment: {playlist}");
+        for (n, (key, segment)) in keys.iter().zip(&segments).enumerate() {
+            let iv = format!("{n:032x}");
+            assert_eq!(*key, format!("#EXT-X-KEY:METHOD=AES-128,{key_uri},IV=0x{iv}"), "{playlist}");
+            let path = format!("{dir}/{segment}");
+            let (etag_a, body_a) = ok(&http, &format!("{a}/{}/{path}", lib.envelope)).await;
+            assert_eq!(ok(&http, &format!("{b}/{}/{path}", lib.envelope)).await, (etag_a, body_a.clone()), "{path}");
+            let (_, clear) = ok(&http, &format!("{a}/{}/{path}", lib.clear)).await;
+            assert!(!holds_any(&body_a, &clear_windows(&clear)), "{path}: no clear TS bytes");
+            assert_eq!(openssl_decrypt(&body_a, &lib.aes.hex, &iv, lib.f.dir.path()), clear, "{path}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 30, "{compared} segments compared");
+
+    // No URL shape serves the protected locators in the clear: files, TS for a cbcs policy, I-frames.
+    let mut refused = vec![
+        "Clip.ism".to_owned(),
+        "Clip.ismc".to_owned(),
+        "Clip_320x180_600.mp4".to_owned(),
+        "Clip_160x90_300.mp4".to_owned(),
+        "notes.txt".to_owned(),
+    ];
+    refused.extend(
+        [
+            "manifest(format=m3u8-aapl)",
+            "manifest(format=m3u8-aapl-v3)",
+            "QualityLevels(600000)/Fragments(video=0,format=m3u8-aapl).ts",
+            "QualityLevels(600000)/Manifest(video,format=m3u8-cmaf,type=keyframes)",
+        ]
+        .map(|p| format!("{ism}/{p}")),
+    );
+    for (locator, paths) in [(&lib.drm, &refused[..]), (&lib.envelope, &refused[..5])] {
+        for path in paths {
+            for origin in [&a, &b] {
+                let (status, _, body) = fetch(&http, &format!("{origin}/{locator}/{path}")).await;
+                assert!(matches!(status, 403 | 404), "{origin} {path}: {status}");
+                assert!(body.len() < 100, "{path}: a short refusal, no media");
+            }
+        }
+    }
+    let (_, _, body) = fetch(&http, &format!("{a}/{}/Clip_320x180_600.mp4", lib.drm)).await;
+    assert_eq!(String::from_utf8_lossy(&body), "protected stream (ClearKeyDrm): no download\n");
+
+    // The audit compares what both serve, encrypted segments included, and finds them alike.
+    let args = ["verify", "--http", "--from", "a", "--to", "b", "--from-url", &a, "--to-url", &b, "--json"];
+    let audit = lib.run(&args).await;
+    let report = audit.json();
+    let entries: Vec<&serde_json::Value> =
+        report["assets"].as_array().unwrap().iter().flat_map(|a| a["entries"].as_array().unwrap()).collect();
+    let of = |locator: &str| entries.iter().filter(|e| e["path"].as_str().unwrap().contains(locator)).count();
+    assert!(of(&lib.drm) > 10 && of(&lib.envelope) > 10, "both protected locators audited: {report:#}");
+    assert!(
+        entries.iter().any(|e| e["path"].as_str().unwrap().contains(&format!("{}/", lib.drm))
+            && e["path"].as_str().unwrap().contains("mpd-time-csf).m4s")),
+        "DASH media segments compared: {report:#}"
+    );
+    assert_eq!(audit.code, 0, "{report:#}");
+}
+
+/// Shaka Player (pinned in tools/players) plays `url` with ClearKey EME: the keys given in its
+/// `drm.clearKeys` until key delivery answers at `/keys/clearkey`; the licence-server variant is
+/// `licence` = `Some(<origin>/keys/clearkey)` instead of the keys (one line below).
+async fn shaka_plays(page: &str, url: &str, keys: &[&Key]) -> serde_json::Value {
+    let keys: Vec<String> = keys.iter().map(|k| format!("{}:{}", k.id.replace('-', ""), k.hex)).collect();
+    let drm = format!("keys={}", keys.join(","));
+    // Licence-server variant: let drm = format!("license={}", encode_segment(&format!("{origin}/keys/clearkey")));
+    let src = mirrorcast_core::streaming::encode_segment(url);
+    let page_url = format!("{page}/shaka.html?seconds=2&{drm}&src={src}");
+    let out = tokio::process::Command::new("node")
+        .arg(crate::player::players_dir().join("play.mjs"))
+        .args([&page_url, "90000"])
+        .output()
+        .await
+        .expect("node is needed (Node.js 18+)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "play.mjs shaka: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("play.mjs printed no report ({e}): {stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shaka_plays_the_clearkey_cenc_dash_and_cbcs_hls_streams_from_a_and_b() {
+    require_chromium_and_players();
+    assert!(
+        crate::player::players_dir().join("node_modules/shaka-player/dist/shaka-player.compiled.js").exists(),
+        "Shaka Player is missing: run `cargo xtask setup` (npm ci in tools/players)"
+    );
+    let lib = Library::new().await;
+    let (sa, sb) = lib.serve().await;
+    let page = serve_page().await;
+    for (dc, origin) in [("A", &sa.addr), ("B", &sb.addr)] {
+        for (what, manifest, key) in [
+            ("DASH cenc", "manifest(format=mpd-time-csf)", &lib.cenc),
+            ("HLS cbcs", "manifest(format=m3u8-cmaf)", &lib.cbcs),
+        ] {
+            let url = format!("http://{origin}/{}/Clip.ism/{manifest}", lib.drm);
+            let report = shaka_plays(&page, &url, &[key]).await;
+            assert_eq!(report["state"], "playing", "{dc} {what}: {report:#}");
+            assert!(report["currentTime"].as_f64().unwrap() > 2.0, "{dc} {what}: {report:#}");
+            assert_eq!(report["encrypted"], true, "{dc} {what}: the stream went through EME: {report:#}");
+        }
+    }
+}
