@@ -1,12 +1,16 @@
 //! Readiness: what two origins *serve*, compared. For every origin locator of A,
 //! the Smooth, HLS (master and every media playlist) and DASH manifests and, per
 //! rendition, the initialization segment and the first and last media segment are
-//! fetched from A's origin and from B's, and their bytes compared. The fetching is
+//! fetched from A's origin and from B's, and their bytes compared. The filters a
+//! locator binds apply to all of these (the origins apply them); then the manifests
+//! again with each of the asset's filters (`filter=NAME`), reported under its name
+//! (their segment URLs are the unfiltered ones, already compared). The fetching is
 //! the caller's ([`Fetch`]): this module knows URLs as text, never an HTTP type.
 //! Reads A's records only; writes nothing.
 
 use std::sync::Arc;
 
+use mirrorcast_core::catalog::filters::FilterScope;
 use mirrorcast_core::catalog::Catalog;
 use mirrorcast_core::id::AssetId;
 use mirrorcast_core::model::LocatorType;
@@ -84,10 +88,21 @@ pub async fn verify_served(
         };
         match primary {
             Some(primary) => {
+                // The asset's own filters, by the name a URL gives them.
+                let filters: Vec<&str> = index
+                    .filters
+                    .iter()
+                    .filter(|((scope, _), _)| *scope == FilterScope::Asset(*id))
+                    .map(|(_, f)| f.name.as_str())
+                    .collect();
                 for locator in &locators {
-                    let pair =
-                        Pair { a: StreamingUrls::new(a.base, &locator.id, &primary), a_base: a.base, b_base: b.base };
+                    let urls = StreamingUrls::new(a.base, &locator.id, &primary);
+                    let pair = Pair { a: urls.clone(), a_base: a.base, b_base: b.base, filter: None };
                     pair.compare(fetch, &mut entries).await;
+                    for name in &filters {
+                        let pair = Pair { a: urls.with_filter(name), filter: Some(name), ..pair };
+                        pair.compare(fetch, &mut entries).await;
+                    }
                 }
             }
             None if entries.is_empty() => entries.push(Entry::new(
@@ -115,6 +130,8 @@ struct Pair<'a> {
     a: StreamingUrls,
     a_base: &'a str,
     b_base: &'a str,
+    /// The asset filter the URLs apply, if any: manifests only, each entry naming it.
+    filter: Option<&'a str>,
 }
 
 impl Pair<'_> {
@@ -170,6 +187,9 @@ impl Pair<'_> {
                     wanted.push(&last.uri);
                 }
             }
+            if self.filter.is_some() {
+                continue;
+            }
             for segment in wanted {
                 if let Some(seg) = join(&url, segment) {
                     self.same(fetch, &seg, entries).await;
@@ -186,7 +206,10 @@ impl Pair<'_> {
     async fn same(&self, fetch: &dyn Fetch, a_url: &str, entries: &mut Vec<Entry>) -> Option<Vec<u8>> {
         let b_url = self.at_b(a_url);
         let (got_a, got_b) = futures::join!(fetch.get(a_url), fetch.get(&b_url));
-        let (marker, side, detail, body) = compare(got_a, got_b);
+        let (marker, side, mut detail, body) = compare(got_a, got_b);
+        if let Some(name) = self.filter {
+            detail = format!("filter '{name}': {detail}");
+        }
         entries.push(Entry::new(marker, Check::Http, side, self.path(a_url), detail));
         body
     }
