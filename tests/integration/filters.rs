@@ -458,6 +458,18 @@ async fn a_v3_export_with_filters_is_imported_served_and_replicated() {
         bodies.push(served_bodies);
     }
     assert_eq!(bodies[0], bodies[1], "B serves the filtered manifests A serves");
+    // The trimmed Smooth manifest lasts what its chunks do (from 2 s), not up to their end.
+    let trimmed = mirrorcast_media::ismc::ClientManifest::parse(&bodies[0][2]).unwrap();
+    let longest = trimmed
+        .streams
+        .iter()
+        .map(|stream| {
+            let span: u64 = stream.fragments().iter().map(|(_, d)| d).sum();
+            let scale = stream.timescale.unwrap_or(trimmed.timescale);
+            (span as u128 * trimmed.timescale as u128).div_ceil(scale as u128) as u64
+        })
+        .max();
+    assert_eq!(Some(trimmed.duration), longest, "{}", &bodies[0][2]);
 
     // verify --http: each locator's manifests, with its bound filters and with each asset filter.
     let (a_url, b_url) = (format!("http://{}", served_a.addr), format!("http://{}", served_b.addr));
