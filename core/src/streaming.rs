@@ -44,6 +44,22 @@ impl StreamingUrls {
         }
     }
 
+    /// The same manifests with the dynamic filter `name` applied (`filter=name` among the
+    /// manifest's arguments).
+    pub fn with_filter(&self, name: &str) -> StreamingUrls {
+        let add = |url: &str| match url.strip_suffix(')') {
+            Some(open) => format!("{open},filter={name})"),
+            None => format!("{url}(filter={name})"),
+        };
+        StreamingUrls {
+            smooth: add(&self.smooth),
+            hls: add(&self.hls),
+            hls_cmaf: add(&self.hls_cmaf),
+            dash: add(&self.dash),
+            dash_cmaf: add(&self.dash_cmaf),
+        }
+    }
+
     /// The URL of one file of the asset behind `locator` (progressive download): each path
     /// segment of `name` encoded, as the origin resolves it.
     pub fn file(origin_base: &str, locator: &LocatorId, name: &str) -> String {
@@ -71,6 +87,15 @@ impl StreamingUrls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_filter_joins_each_manifest_s_arguments() {
+        let l = LocatorId::parse("7b1f0c2e-1d2a-4c55-9a0e-3f7f6a1b2c3d").unwrap();
+        let u = StreamingUrls::new("http://a", &l, "Clip.ism").with_filter("mid");
+        assert_eq!(u.smooth, "http://a/7b1f0c2e-1d2a-4c55-9a0e-3f7f6a1b2c3d/Clip.ism/manifest(filter=mid)");
+        assert!(u.hls.ends_with("/manifest(format=m3u8-aapl,filter=mid)"), "{}", u.hls);
+        assert!(u.dash_cmaf.ends_with("/manifest(format=mpd-time-cmaf,filter=mid)"), "{}", u.dash_cmaf);
+    }
 
     #[test]
     fn urls_follow_the_origin_layout_and_encode_names() {

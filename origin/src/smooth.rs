@@ -43,8 +43,12 @@ pub fn client_manifest(renditions: &[Rendition<'_>]) -> ClientManifest {
         .map(|(kind, name, levels)| {
             let first = levels[0].track;
             let timescale = first.info.timescale.max(1) as u64;
-            let end = first.fragments.last().map_or(0, |f| f.start + f.duration);
-            duration = duration.max((end as u128 * TIMESCALE as u128).div_ceil(timescale as u128) as u64);
+            // The span of the chunks listed: a manifest trimmed by a time range lasts what it keeps.
+            let span = match (first.fragments.first(), first.fragments.last()) {
+                (Some(a), Some(z)) => (z.start + z.duration).saturating_sub(a.start),
+                _ => 0,
+            };
+            duration = duration.max((span as u128 * TIMESCALE as u128).div_ceil(timescale as u128) as u64);
             stream_index(kind, name, &levels)
         })
         .collect();

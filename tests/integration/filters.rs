@@ -458,4 +458,60 @@ async fn a_v3_export_with_filters_is_imported_served_and_replicated() {
         bodies.push(served_bodies);
     }
     assert_eq!(bodies[0], bodies[1], "B serves the filtered manifests A serves");
+    // The trimmed Smooth manifest lasts what its chunks do (from 2 s), not up to their end.
+    let trimmed = mirrorcast_media::ismc::ClientManifest::parse(&bodies[0][2]).unwrap();
+    let longest = trimmed
+        .streams
+        .iter()
+        .map(|stream| {
+            let span: u64 = stream.fragments().iter().map(|(_, d)| d).sum();
+            let scale = stream.timescale.unwrap_or(trimmed.timescale);
+            (span as u128 * trimmed.timescale as u128).div_ceil(scale as u128) as u64
+        })
+        .max();
+    assert_eq!(Some(trimmed.duration), longest, "{}", &bodies[0][2]);
+
+    // verify --http: each locator's manifests, with its bound filters and with each asset filter.
+    let (a_url, b_url) = (format!("http://{}", served_a.addr), format!("http://{}", served_b.addr));
+    let args = ["verify", "--http", "--from", "a", "--to", "b", "--from-url", &a_url, "--to-url", &b_url, "--json"];
+    let audit = f.run(&args).await;
+    let report = audit.json();
+    assert_eq!((audit.code, &report["identical"]), (0, &serde_json::json!(true)), "{report:#}");
+    let entries: Vec<&serde_json::Value> =
+        report["assets"].as_array().unwrap().iter().flat_map(|a| a["entries"].as_array().unwrap()).collect();
+    for wanted in [
+        format!("/{TEARS_LOCATOR}/Clip.ism/manifest(filter=mid)"),
+        format!("/{TEARS_LOCATOR}/Clip.ism/manifest(format=mpd-time-csf,filter=low)"),
+        format!("/{TEARS_BOUND_LOCATOR}/Clip.ism/manifest(format=m3u8-cmaf,filter=mid)"),
+        format!("/{TEARS_LOCATOR}/Clip.ism/QualityLevels(300000)/Manifest(video,format=m3u8-aapl,filter=mid)"),
+        format!("/{ELEPHANTS_LOCATOR}/Clip.ism/manifest(format=m3u8-aapl,filter=mobile)"),
+    ] {
+        assert!(entries.iter().any(|e| e["path"] == wanted.as_str()), "{wanted} not compared: {report:#}");
+    }
+    // A filter changed in B: its manifests differ, reported under its name.
+    f.run(&["filter", "delete", "--dc", "b", "--asset", TEARS, "mid"]).await.ok();
+    f.run(&["filter", "create", "--dc", "b", "--asset", TEARS, "mid", "--start", "0", "--end", "40000000"]).await.ok();
+    // Origins keep records a few seconds: wait until B serves its new mid.
+    let mid = |base: &str| get(format!("{base}/{TEARS_LOCATOR}/Clip.ism/manifest(filter=mid)"));
+    let from_a = mid(&a_url).await.2;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while mid(&b_url).await.2 == from_a {
+        assert!(std::time::Instant::now() < deadline, "B still serves A's mid");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let audit = f.run(&args).await;
+    let report = audit.json();
+    assert_ne!(audit.code, 0, "{report:#}");
+    let differing: Vec<&serde_json::Value> = report["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["entries"].as_array().unwrap())
+        .filter(|e| e["marker"] != "=")
+        .collect();
+    assert!(!differing.is_empty(), "{report:#}");
+    for e in &differing {
+        assert!(e["detail"].as_str().unwrap().starts_with("filter 'mid': served bytes differ"), "{e}");
+        assert!(e["path"].as_str().unwrap().contains("filter=mid"), "{e}");
+    }
 }

@@ -5,13 +5,17 @@
 //! and the first and last media segment are fetched from A's origin and from B's, one
 //! pair at a time, and their bytes compared; each entry names its track (a protected
 //! locator's encrypted ones too: both must encrypt alike). A protected locator is asked
-//! only for what its streaming policy serves (no HLS over TS for `cenc`). The fetching is
+//! only for what its streaming policy serves (no HLS over TS for `cenc`). The filters a
+//! locator binds apply to all of these (the origins apply them); then the manifests and
+//! media playlists again with each of the asset's filters (`filter=NAME`), reported under
+//! its name (their segment URLs are the unfiltered ones, already compared). The fetching is
 //! the caller's ([`Fetch`]): this module knows URLs as text, never an HTTP type.
 //! Reads A's records only; writes nothing.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use mirrorcast_core::catalog::filters::FilterScope;
 use mirrorcast_core::catalog::Catalog;
 use mirrorcast_core::id::AssetId;
 use mirrorcast_core::model::LocatorType;
@@ -92,15 +96,34 @@ pub async fn verify_served(
         };
         match primary {
             Some(primary) => {
+                // The asset's own filters, by the name a URL gives them.
+                let filters: Vec<&str> = index
+                    .filters
+                    .iter()
+                    .filter(|((scope, _), _)| *scope == FilterScope::Asset(*id))
+                    .map(|(_, f)| f.name.as_str())
+                    .collect();
                 for locator in &locators {
+                    let urls = StreamingUrls::new(a.base, &locator.id, &primary);
                     let mut pair = Pair {
-                        a: StreamingUrls::new(a.base, &locator.id, &primary),
+                        a: urls.clone(),
                         a_base: a.base,
                         b_base: b.base,
                         seen: HashSet::new(),
                         policy: protecting_policy(&catalog, locator).await,
+                        filter: None,
                     };
                     pair.compare(fetch, &mut entries).await;
+                    for name in &filters {
+                        let mut filtered = Pair {
+                            a: urls.with_filter(name),
+                            seen: HashSet::new(),
+                            policy: pair.policy.clone(),
+                            filter: Some(name),
+                            ..pair
+                        };
+                        filtered.compare(fetch, &mut entries).await;
+                    }
                 }
             }
             None if entries.is_empty() => entries.push(Entry::new(
@@ -140,6 +163,8 @@ struct Pair<'a> {
     seen: HashSet<String>,
     /// A protected locator's streaming policy: only what it serves is compared.
     policy: Option<StreamingPolicy>,
+    /// The asset filter the URLs apply, if any: manifests and media playlists only, each entry naming it.
+    filter: Option<&'a str>,
 }
 
 impl Pair<'_> {
@@ -154,15 +179,19 @@ impl Pair<'_> {
         let smooth = self.a.smooth.clone();
         if serves(Packaging::Smooth) {
             if let Some(manifest) = self.same(fetch, &smooth, None, entries).await {
-                let tracks = text(&manifest).and_then(|t| served_tracks::smooth_fragments(t, &smooth));
-                self.compare_tracks(fetch, &smooth, tracks, entries).await;
+                if self.filter.is_none() {
+                    let tracks = text(&manifest).and_then(|t| served_tracks::smooth_fragments(t, &smooth));
+                    self.compare_tracks(fetch, &smooth, tracks, entries).await;
+                }
             }
         }
         if serves(Packaging::Dash) {
             for mpd_url in [self.a.dash.clone(), self.a.dash_cmaf.clone()] {
                 if let Some(mpd) = self.same(fetch, &mpd_url, None, entries).await {
-                    let tracks = text(&mpd).and_then(|t| served_tracks::dash_representations(t, &mpd_url));
-                    self.compare_tracks(fetch, &mpd_url, tracks, entries).await;
+                    if self.filter.is_none() {
+                        let tracks = text(&mpd).and_then(|t| served_tracks::dash_representations(t, &mpd_url));
+                        self.compare_tracks(fetch, &mpd_url, tracks, entries).await;
+                    }
                 }
             }
         }
@@ -227,6 +256,9 @@ impl Pair<'_> {
                     );
                     continue;
                 };
+                if self.filter.is_some() {
+                    continue;
+                }
                 for segment in served_tracks::hls_segments(&p, url) {
                     self.same(fetch, &segment, label, entries).await;
                 }
@@ -252,7 +284,10 @@ impl Pair<'_> {
         }
         let b_url = self.at_b(a_url);
         let (got_a, got_b) = futures::join!(fetch.get(a_url), fetch.get(&b_url));
-        let (marker, side, detail, body) = compare(got_a, got_b);
+        let (marker, side, mut detail, body) = compare(got_a, got_b);
+        if let Some(name) = self.filter {
+            detail = format!("filter '{name}': {detail}");
+        }
         entries
             .push(Entry::new(marker, Check::Http, side, self.path(a_url), detail).with_track(track.map(str::to_owned)));
         body
