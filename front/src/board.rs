@@ -114,7 +114,10 @@ pub struct Front {
     bases: Vec<url::Url>,
     /// Each origin's name as the `x-mirrorcast-origin` value.
     origin_headers: Vec<Option<HeaderValue>>,
+    /// The probes' client.
     pub(crate) client: reqwest::Client,
+    /// The viewers' requests' client.
+    pub(crate) upstream: crate::proxy::Upstream,
     /// Woken on every change of an origin's health: requests waiting on an origin
     /// that goes down give up on it at once instead of waiting out their timeout.
     pub(crate) health_changed: tokio::sync::Notify,
@@ -153,6 +156,7 @@ impl Front {
             .collect::<Result<_, _>>()
             .map_err(|e| mirrorcast_core::Error::invalid_input(format!("an origin's URL: {e}")))?;
         let origin_headers = config.origins.iter().map(|o| HeaderValue::from_str(&o.name).ok()).collect();
+        let upstream = upstream_client(&config)?;
         Ok(Arc::new(Front {
             board: Mutex::new(Board { origins, active, switches: VecDeque::new() }),
             routing,
@@ -161,6 +165,7 @@ impl Front {
             origin_headers,
             health_changed: tokio::sync::Notify::new(),
             client,
+            upstream,
             started: now,
             config,
         }))
@@ -282,6 +287,27 @@ impl Front {
         }
         board.switches.push_back(switch);
     }
+}
+
+/// The proxy's client: pooled keep-alive connections (every idle one kept for 30 s, as the
+/// probes' reqwest client did), TCP_NODELAY, the connect timeout; `https://` origins checked
+/// against the same roots as reqwest's (webpki-roots); no redirect followed, no body decoded.
+fn upstream_client(config: &FrontConfig) -> Result<crate::proxy::Upstream, mirrorcast_core::Error> {
+    use hyper_util::client::legacy::connect::HttpConnector;
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(config.upstream_timeout));
+    let tls = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::aws_lc_rs::default_provider())
+        .map_err(|e| mirrorcast_core::Error::new(mirrorcast_core::ErrorKind::Other, e.to_string()))?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_idle_timeout(std::time::Duration::from_secs(30))
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .build(tls))
 }
 
 #[cfg(test)]

@@ -173,14 +173,25 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
         Some(wrk) => Generator::Wrk { wrk: wrk.clone(), dir: work.path().to_owned() },
         None => Generator::InProcess(http.clone()),
     };
+    let mut front_cost = FrontCost::default();
+    let pids = (origin_f.child.id(), front.child.id());
     for run in 0..runs {
         eprintln!("bench serve: run {}/{runs} ({connections} connections, {seconds} s each)…", run + 1);
         results[0].1.push(generator.load(&on_nginx, connections, duration, false).await?);
-        results[1].1.push(generator.load(&on_f, connections, duration, false).await?);
+        // The origin direct and through the front one after the other: the same load on the machine.
+        let (direct, cpu) = with_cpu(generator.load(&on_f, connections, duration, false), &[pids.0]).await?;
+        front_cost.direct_origin_us.push(per_request_us(cpu[0], &direct));
+        let (proxied, cpu) =
+            with_cpu(generator.load(&on_front, connections, duration, false), &[pids.1, pids.0]).await?;
+        front_cost.front_us.push(per_request_us(cpu[0], &proxied));
+        front_cost.behind_origin_us.push(per_request_us(cpu[1], &proxied));
+        front_cost.ratios.push(proxied.rps() / direct.rps());
+        front_cost.added_p99_ms.push(proxied.p99_ms - direct.p99_ms);
+        results[1].1.push(direct);
+        results[5].1.push(proxied);
         results[2].1.push(generator.load(&on_z, connections, duration, false).await?);
         results[3].1.push(generator.load(&on_f0, connections, duration, false).await?);
         results[4].1.push(generator.load(&on_z0, connections, duration, false).await?);
-        results[5].1.push(generator.load(&on_front, connections, duration, false).await?);
         results[6].1.push(generator.load(&on_small, connections, duration, false).await?);
         results[7].1.push(generator.load(&manifests_f, connections, duration, false).await?);
         results[8].1.push(generator.load(&manifests_z, connections, duration, false).await?);
@@ -223,10 +234,21 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
     }
     let (direct, proxied) = (&medians[1], &medians[5]);
     rows.push(format!(
-        "front proxy vs origin direct (file://, warm): {:.2}x req/s; p50 {:+.2} ms, p99 {:+.2} ms",
+        "front proxy vs origin direct (file://, warm): {:.2}x req/s; p50 {:+.2} ms, p99 {:+.2} ms (medians); \
+         per run, direct then through the front: {:.2}x req/s, p99 {:+.2} ms (medians of {} runs: {})",
         proxied.rps() / direct.rps(),
         proxied.p50_ms - direct.p50_ms,
-        proxied.p99_ms - direct.p99_ms
+        proxied.p99_ms - direct.p99_ms,
+        crate::measure::median(front_cost.ratios.iter().copied()),
+        crate::measure::median(front_cost.added_p99_ms.iter().copied()),
+        front_cost.ratios.len(),
+        front_cost.ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(", ")
+    ));
+    rows.push(format!(
+        "CPU per request (medians): origin direct {:.0} us; through the front: front {:.0} us + origin {:.0} us",
+        crate::measure::median(front_cost.direct_origin_us.iter().copied()),
+        crate::measure::median(front_cost.front_us.iter().copied()),
+        crate::measure::median(front_cost.behind_origin_us.iter().copied()),
     ));
     rows.push(format!(
         "peak RSS of serve: --cache-size {SMALL_CACHE} under a {:.0} MiB rendition {:.0} MiB; cache off {:.0} MiB; default cache, warm with all of it {:.0} MiB",
@@ -264,6 +286,15 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
         "peak_rss_mib": {"small_cache": memory.small_cache, "small_cache_size": SMALL_CACHE, "cache_off": memory.cache_off, "default_cache_warm": memory.warm_default, "rendition_mib": memory.rendition_mib},
         "cache_metrics": {"small_cache": memory.small_cache_metrics, "warm_azurite": warm_metrics},
         "results": named,
+        "front": {
+            "rps_ratio_per_run": front_cost.ratios,
+            "added_p99_ms_per_run": front_cost.added_p99_ms,
+            "cpu_us_per_request": {
+                "origin_direct": front_cost.direct_origin_us,
+                "front": front_cost.front_us,
+                "origin_behind_front": front_cost.behind_origin_us,
+            },
+        },
         "rows": rows,
     }))
 }
@@ -547,6 +578,32 @@ async fn timed_get(http: &reqwest::Client, url: &str) -> Result<f64> {
     let t = Instant::now();
     http.get(url).send().await?.error_for_status()?.bytes().await?;
     Ok(t.elapsed().as_secs_f64())
+}
+
+/// The front's cost per run: the req/s ratio and added p99 against the origin direct in the run
+/// before it, and CPU per request of each process (from `/proc/<pid>/stat`): on a shared machine the
+/// CPU a request costs moves less than the req/s the others leave.
+#[derive(Debug, Default)]
+struct FrontCost {
+    ratios: Vec<f64>,
+    added_p99_ms: Vec<f64>,
+    direct_origin_us: Vec<f64>,
+    front_us: Vec<f64>,
+    behind_origin_us: Vec<f64>,
+}
+
+/// `load`'s result and the CPU seconds each of `pids` spent while it ran.
+async fn with_cpu(load: impl std::future::Future<Output = Result<Load>>, pids: &[u32]) -> Result<(Load, Vec<f64>)> {
+    let cpu = |pid: u32| crate::measure::process_cpu(pid).context("CPU of a served process from /proc");
+    let before = pids.iter().map(|&p| cpu(p)).collect::<Result<Vec<_>>>()?;
+    let loaded = load.await?;
+    let spent = pids.iter().zip(before).map(|(&p, b)| Ok(cpu(p)? - b)).collect::<Result<Vec<_>>>()?;
+    Ok((loaded, spent))
+}
+
+/// Microseconds of CPU per answered request.
+fn per_request_us(cpu_seconds: f64, load: &Load) -> f64 {
+    cpu_seconds * 1e6 / load.requests.max(1) as f64
 }
 
 /// What one load run saw.
