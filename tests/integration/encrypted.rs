@@ -4,7 +4,8 @@
 //! B's KEK. ffmpeg decrypts what A serves with its own `-decryption_key` to the source's packets,
 //! openssl decrypts an AES-128 TS segment to the clear segment, B serves the same encrypted bytes
 //! and ETags as A, no URL of a protected locator serves its clear samples, and Shaka Player plays
-//! both DRM streams with ClearKey EME in headless Chromium from A and from B.
+//! both DRM streams with ClearKey EME in headless Chromium from A and from B, the keys got by
+//! licence requests to that origin's key delivery.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -35,10 +36,13 @@ struct Key {
     hex: String,
 }
 
-/// The asset in A with its three locators, replicated to B; both KEKs known.
-struct Library {
+/// The asset in A with its three locators, replicated to B; both KEKs known, and an HS256
+/// token key in `HS256_KEY` (base64, also in `hs256`) for token-restricted policies.
+pub(crate) struct Library {
     f: Failover,
     env: Vec<(&'static str, String)>,
+    pub(crate) asset: String,
+    pub(crate) hs256: String,
     clip: PathBuf,
     clear: String,
     drm: String,
@@ -49,17 +53,21 @@ struct Library {
 }
 
 impl Library {
-    async fn new() -> Library {
+    pub(crate) async fn new() -> Library {
         let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
         let random =
             || base64::engine::general_purpose::STANDARD.encode([*uuid::Uuid::new_v4().as_bytes(); 2].concat());
         let mut env = f.env();
         env.push(("MIRRORCAST_KEK_A", random()));
         env.push(("MIRRORCAST_KEK_B", random()));
+        let hs256 = random();
+        env.push(("HS256_KEY", hs256.clone()));
         let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let published = publish_media_in(f.dir.path(), &refs).await;
         let clip = f.dir.path().join("clip");
         let mut lib = Library {
+            asset: published.asset.clone(),
+            hs256,
             clip,
             clear: published.locator,
             drm: String::new(),
@@ -80,8 +88,8 @@ impl Library {
         }
         lib.run(&policy).await.ok();
         let asset = published.asset;
-        let (drm, drm_keys) = lib.locator(&asset, "ClearKeyDrm").await;
-        let (envelope, envelope_keys) = lib.locator(&asset, "Predefined_ClearKey").await;
+        let (drm, drm_keys) = lib.locator(&asset, "ClearKeyDrm", "Open").await;
+        let (envelope, envelope_keys) = lib.locator(&asset, "Predefined_ClearKey", "Open").await;
         let replicated = lib.run(&["replicate", "--from", "a", "--to", "b", "--asset", &asset]).await;
         assert_eq!(replicated.code, 0, "{}\n{}", replicated.stdout, replicated.stderr);
         for id in drm_keys.iter().chain(&envelope_keys) {
@@ -99,15 +107,16 @@ impl Library {
         lib
     }
 
-    async fn run(&self, args: &[&str]) -> Run {
+    pub(crate) async fn run(&self, args: &[&str]) -> Run {
         let refs: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         run_in(self.f.dir.path(), &refs, args).await
     }
 
-    /// A locator of `policy` on `asset`: its GUID and its content key ids.
-    async fn locator(&self, asset: &str, policy: &str) -> (String, Vec<String>) {
+    /// A locator of streaming policy `policy` and content key policy `key_policy` on `asset`: its
+    /// GUID and its content key ids.
+    pub(crate) async fn locator(&self, asset: &str, policy: &str, key_policy: &str) -> (String, Vec<String>) {
         let args = ["locator", "create", "--dc", "a", asset, "--type", "origin", "--streaming-policy", policy];
-        let made = self.run(&[&args[..], &["--content-key-policy", "Open", "--json"]].concat()).await.ok().json();
+        let made = self.run(&[&args[..], &["--content-key-policy", key_policy, "--json"]].concat()).await.ok().json();
         let guid = LocatorId::parse(made["locator"]["id"].as_str().unwrap()).unwrap().guid();
         let keys = made["locator"]["delivery"]["contentKeyIds"].as_array().unwrap();
         let bare = |k: &str| k.trim_start_matches("nb:kid:UUID:").to_ascii_lowercase();
@@ -115,13 +124,13 @@ impl Library {
     }
 
     /// The key's type and hex, out of band (`content-key export --reveal` on `dc`).
-    async fn reveal(&self, dc: &str, id: &str) -> (String, String) {
+    pub(crate) async fn reveal(&self, dc: &str, id: &str) -> (String, String) {
         let out = self.run(&["content-key", "export", "--reveal", "--dc", dc, id, "--json"]).await.ok().json();
         (out["type"].as_str().unwrap().to_owned(), out["keyHex"].as_str().unwrap().to_owned())
     }
 
     /// `mirrorcast serve` of A and of B, each with its own KEK.
-    async fn serve(&self) -> (Served, Served) {
+    pub(crate) async fn serve(&self) -> (Served, Served) {
         let refs: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let dir = self.f.dir.path();
         tokio::join!(serve_dc(dir, &refs, "a", &[]), serve_dc(dir, &refs, "b", &[]))
@@ -414,28 +423,16 @@ async fn protected_locators_are_served_encrypted_identically_from_a_and_b_and_de
     assert_eq!(audit.code, 0, "{report:#}");
 }
 
-/// Shaka Player (pinned in tools/players) plays `url` with ClearKey EME: the keys given in its
-/// `drm.clearKeys` until key delivery answers at `/keys/clearkey`; the licence-server variant is
-/// `licence` = `Some(<origin>/keys/clearkey)` instead of the keys (one line below).
-async fn shaka_plays(page: &str, url: &str, keys: &[&Key]) -> serde_json::Value {
-    let keys: Vec<String> = keys.iter().map(|k| format!("{}:{}", k.id.replace('-', ""), k.hex)).collect();
-    let drm = format!("keys={}", keys.join(","));
-    // Licence-server variant: let drm = format!("license={}", encode_segment(&format!("{origin}/keys/clearkey")));
+/// Shaka Player (pinned in tools/players) plays `url` with ClearKey EME, the keys got from the
+/// W3C ClearKey licence server `licence` (an HLS identity key from the playlist's key URI).
+async fn shaka_plays(page: &str, url: &str, licence: &str) -> serde_json::Value {
+    let drm = format!("license={}", mirrorcast_core::streaming::encode_segment(licence));
     let src = mirrorcast_core::streaming::encode_segment(url);
-    let page_url = format!("{page}/shaka.html?seconds=2&{drm}&src={src}");
-    let out = tokio::process::Command::new("node")
-        .arg(crate::player::players_dir().join("play.mjs"))
-        .args([&page_url, "90000"])
-        .output()
-        .await
-        .expect("node is needed (Node.js 18+)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "play.mjs shaka: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("play.mjs printed no report ({e}): {stdout}"))
+    crate::player::report_of_page(&format!("{page}/shaka.html?seconds=2&{drm}&src={src}"), 90_000, None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shaka_plays_the_clearkey_cenc_dash_and_cbcs_hls_streams_from_a_and_b() {
+async fn shaka_plays_cenc_dash_and_cbcs_hls_from_a_and_b_with_keys_from_the_origins_licence_server() {
     require_chromium_and_players();
     assert!(
         crate::player::players_dir().join("node_modules/shaka-player/dist/shaka-player.compiled.js").exists(),
@@ -445,15 +442,19 @@ async fn shaka_plays_the_clearkey_cenc_dash_and_cbcs_hls_streams_from_a_and_b() 
     let (sa, sb) = lib.serve().await;
     let page = serve_page().await;
     for (dc, origin) in [("A", &sa.addr), ("B", &sb.addr)] {
-        for (what, manifest, key) in [
-            ("DASH cenc", "manifest(format=mpd-time-csf)", &lib.cenc),
-            ("HLS cbcs", "manifest(format=m3u8-cmaf)", &lib.cbcs),
-        ] {
+        for (what, manifest) in
+            [("DASH cenc", "manifest(format=mpd-time-csf)"), ("HLS cbcs", "manifest(format=m3u8-cmaf)")]
+        {
             let url = format!("http://{origin}/{}/Clip.ism/{manifest}", lib.drm);
-            let report = shaka_plays(&page, &url, &[key]).await;
+            let report = shaka_plays(&page, &url, &format!("http://{origin}/keys/clearkey")).await;
             assert_eq!(report["state"], "playing", "{dc} {what}: {report:#}");
             assert!(report["currentTime"].as_f64().unwrap() > 2.0, "{dc} {what}: {report:#}");
             assert_eq!(report["encrypted"], true, "{dc} {what}: the stream went through EME: {report:#}");
         }
+        let granted = crate::key_delivery::key_metrics(&format!("http://{origin}")).await;
+        assert!(
+            granted.get("granted").copied().unwrap_or(0) >= 2,
+            "{dc}'s key delivery handed out the keys: {granted:?}"
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! key policy at `/keys/aes128/<kid>` and `/keys/clearkey`, for a token the policy
 //! accepts (HS256, RS256), to anyone for an open policy, never with key bytes in a
 //! refusal; from B after replicate the same key for the same token; never cached,
-//! through the front either; counted in /metrics; no key, secret or token in a log.
+//! through the front either; counted in /metrics; no key, secret or token in a log; hls.js
+//! plays an AES-128 TS stream whose key needs a token, sending it as a bearer header.
 
 use base64::Engine as _;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
@@ -11,7 +12,9 @@ use mirrorcast_core::protection::policy::Restriction;
 use serde_json::{json, Value};
 
 use crate::content_keys::{assert_absent, forms, hex_bytes, Protected};
+use crate::encrypted::Library;
 use crate::front::start_front;
+use crate::player::{report_of_page, require_chromium_and_players, serve_page};
 use crate::serve::{serve_dc, Served};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -163,7 +166,7 @@ async fn serve_with_kek(p: &Protected, dc: &str) -> Served {
 }
 
 /// The key-request counters of an origin's /metrics: outcome → count.
-async fn key_metrics(base: &str) -> std::collections::BTreeMap<String, u64> {
+pub(crate) async fn key_metrics(base: &str) -> std::collections::BTreeMap<String, u64> {
     let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
     text.lines()
         .filter_map(|l| l.strip_prefix("mirrorcast_origin_key_requests_total{outcome=\""))
@@ -412,4 +415,63 @@ async fn b_delivers_the_same_key_for_the_same_token_after_replicate_and_the_fron
     let got = aes128(&front, &kid, Some(&fresh), Carry::Bearer).await;
     assert_eq!((got.status, &got.body), (200, &value), "from B once A is gone: {}", got.text());
     assert_eq!(licence_key(&clearkey(&front, &kid, Some(&fresh)).await, &kid), value, "B's licence");
+}
+
+/// hls.js plays the AES-128 TS stream (`Predefined_ClearKey`) of a locator whose content key
+/// policy wants an HS256 token, from A and from B after replicate (B's KEK), sending the token
+/// as `Authorization: Bearer` on its key requests (its `xhrSetup`); the key URL the playlists name
+/// refuses a request without a token, with an expired one, a wrong audience or a wrong signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_js_plays_aes128_ts_with_a_bearer_token_from_a_and_b_and_the_key_url_refuses_bad_tokens() {
+    require_chromium_and_players();
+    let lib = Library::new().await;
+    let mut policy = vec!["content-key-policy", "create", "--dc", "a", "Tokened", "--issuer", "https://issuer.example"];
+    policy.extend(["--audience", "urn:viewers", "--hs256-key-env", "HS256_KEY", "--require-key-id-claim"]);
+    lib.run(&policy).await.ok();
+    let (locator, kids) = lib.locator(&lib.asset, "Predefined_ClearKey", "Tokened").await;
+    let [kid] = &kids[..] else { panic!("an envelope locator binds one key: {kids:?}") };
+    lib.run(&["replicate", "--from", "a", "--to", "b", "--asset", &lib.asset]).await.ok();
+    let value = hex_bytes(&lib.reveal("b", kid).await.1);
+    assert_eq!(value, hex_bytes(&lib.reveal("a", kid).await.1), "B holds A's key");
+    let (sa, sb) = lib.serve().await;
+    let page = serve_page().await;
+    let secret = B64.decode(&lib.hs256).unwrap();
+    let signer = Signer::Hs256(&secret);
+    let good = claims(kid);
+    let token = signer.sign(&good);
+    let http = reqwest::Client::new();
+    for (dc, origin) in [("A", &sa), ("B", &sb)] {
+        let base = format!("http://{}", origin.addr);
+        let manifest = format!("{base}/{locator}/Clip.ism/manifest(format=m3u8-aapl)");
+        let src = mirrorcast_core::streaming::encode_segment(&manifest);
+        let page_url = format!("{page}/player.html?kind=hls&seconds=2&token={token}&src={src}");
+        let report = report_of_page(&page_url, 60_000, None).await;
+        assert_eq!(report["state"], "playing", "{dc}: {report}");
+        assert!(report["currentTime"].as_f64().unwrap() > 2.0, "{dc}: {report}");
+        assert_eq!(report["errors"], json!([]), "{dc}: {report}");
+        let counted = key_metrics(&base).await;
+        assert!(counted.get("granted").copied().unwrap_or(0) >= 1, "{dc}: hls.js's key requests granted: {counted:?}");
+        assert_eq!(counted.get("unauthorized").copied().unwrap_or(0), 0, "{dc}: every key request had the token");
+
+        // The key URL the media playlists name (relative to the origin), asked as a player would.
+        let playlist_url = format!("{base}/{locator}/Clip.ism/QualityLevels(600000)/Manifest(video,format=m3u8-aapl)");
+        let playlist = http.get(&playlist_url).send().await.unwrap().text().await.unwrap();
+        let key_uri = format!("/keys/aes128/{kid}");
+        assert!(playlist.contains(&format!("#EXT-X-KEY:METHOD=AES-128,URI=\"{key_uri}\"")), "{dc}: {playlist}");
+        let got = aes128(&base, kid, Some(&token), Carry::Bearer).await;
+        assert_eq!((got.status, &got.body), (200, &value), "{dc}: {}", got.text());
+        let refusals = [
+            ("no token", None, 401),
+            ("expired", Some(signer.sign(&with(good.clone(), "exp", json!(now() - 3600)))), 403),
+            ("wrong audience", Some(signer.sign(&with(good.clone(), "aud", json!("urn:others")))), 403),
+            ("wrong signature", Some(signer.forged(&good)), 403),
+        ];
+        for (what, bad, status) in refusals {
+            let got = aes128(&base, kid, bad.as_deref(), Carry::Bearer).await;
+            assert_eq!(got.status, status, "{dc} {what}: {}", got.text());
+            got.uncached();
+            assert!(!got.body.windows(16).any(|w| w == value.as_slice()), "{dc} {what}: no key bytes");
+            assert_absent(&got.text(), &forms(&value), what);
+        }
+    }
 }
