@@ -425,3 +425,39 @@ async fn drill_plays_a_protected_clearkey_stream_to_the_end_through_the_front_wh
     );
     assert_eq!(metric(&b_addr, GRANTED).await, 1, "B granted the licence the front forwarded");
 }
+
+/// A licence the origin refuses (a token-restricted policy, and the drill has no token) is a
+/// viewer who sees nothing: the drill says so, exits 1 and shows no key material.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_of_a_protected_stream_whose_licence_is_refused_exits_1() {
+    use crate::encrypted::Library;
+    let mut lib = Library::new().await;
+    lib.env.push(("HS256_KEY", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 64])));
+    #[rustfmt::skip]
+    lib.run(&[
+        "content-key-policy", "create", "--dc", "a", "Tokened", "--issuer", "https://issuer.example",
+        "--audience", "urn:viewers", "--hs256-key-env", "HS256_KEY",
+    ]).await.ok();
+    #[rustfmt::skip]
+    let made = lib.run(&[
+        "locator", "create", "--dc", "a", &lib.asset, "--type", "origin", "--streaming-policy", "ClearKeyDrm",
+        "--content-key-policy", "Tokened", "--json",
+    ]).await.ok().json();
+    let locator = LocatorId::parse(made["locator"]["id"].as_str().unwrap()).unwrap().guid();
+    let env = env_of(&lib.env);
+    let (_a, addr) = serve_process(lib.f.dir.path(), &env, "a").await;
+    #[rustfmt::skip]
+    let run = run_in(lib.f.dir.path(), &[], &[
+        "drill", "--json", "--front", &format!("http://{addr}"), "--locator", &locator, "--ism", "Clip.ism",
+        "--format", "dash", "--duration", "2", "--retries", "0",
+    ])
+    .await;
+    let report = run.json();
+    assert_eq!(run.code, 1, "no licence, no picture: {report:#}");
+    let licence = report["manifests"].as_array().unwrap().iter().find(|m| m["format"] == "licence").cloned().unwrap();
+    assert_eq!(licence["ok"], false, "{report:#}");
+    let refused =
+        report["errors"].as_array().unwrap().iter().any(|e| e["path"] == "/keys/clearkey" && e["status"] == 401);
+    assert!(refused, "the 401 is reported: {report:#}");
+    assert!(!run.stdout.contains("\"k\""), "no key material: {}", run.stdout);
+}

@@ -41,6 +41,7 @@ pub(crate) struct Library {
     pub(crate) f: Failover,
     pub(crate) env: Vec<(&'static str, String)>,
     pub(crate) clip: PathBuf,
+    pub(crate) asset: String,
     clear: String,
     pub(crate) drm: String,
     envelope: String,
@@ -62,6 +63,7 @@ impl Library {
         let clip = f.dir.path().join("clip");
         let mut lib = Library {
             clip,
+            asset: published.asset.clone(),
             clear: published.locator,
             drm: String::new(),
             envelope: String::new(),
@@ -100,7 +102,7 @@ impl Library {
         lib
     }
 
-    async fn run(&self, args: &[&str]) -> Run {
+    pub(crate) async fn run(&self, args: &[&str]) -> Run {
         let refs: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         run_in(self.f.dir.path(), &refs, args).await
     }
