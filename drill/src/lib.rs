@@ -5,11 +5,13 @@
 //! which origin answered and how soon B took over, and every HTTP error.
 //!
 //! - [`playlist`]: HLS master/media playlists and DASH MPDs → renditions and segments (pure).
+//! - [`licence`]: a protected DASH stream's ClearKey licence: request and check (pure).
 //! - [`player`]: a player's buffer: when to fetch next, when playback ran dry (pure).
 //! - [`segment`]: frames in an fMP4 media segment (pure).
 //! - [`report`]: the drill's verdict, as text and JSON (pure).
 //! - [`run`](mod@run): the HTTP side: fetching, pacing, the kill, saving what arrived.
 
+pub mod licence;
 pub mod player;
 pub mod playlist;
 pub mod report;

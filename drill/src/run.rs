@@ -14,6 +14,7 @@ use mirrorcast_core::Error;
 use tokio::io::AsyncWriteExt as _;
 use url::Url;
 
+use crate::licence;
 use crate::player::Playhead;
 use crate::playlist::{self, top_of_each_kind, Rendition};
 use crate::report::{self, Arrival, DrillReport, HttpError, KillResult, ManifestResult, RenditionResult};
@@ -387,6 +388,9 @@ async fn load(shared: &Shared, format: StreamFormat, url: &Url) -> (Vec<Manifest
             match playlist::dash(&text, url) {
                 Ok(all) => {
                     record(url, true, top.origin, None);
+                    if let Some(licence) = licence(shared, &text, url).await {
+                        results.push(licence);
+                    }
                     match selection {
                         Selection::Top => top_of_each_kind(&all),
                         Selection::All => all,
@@ -427,6 +431,72 @@ async fn load(shared: &Shared, format: StreamFormat, url: &Url) -> (Vec<Manifest
         },
     };
     (results, renditions)
+}
+
+/// A protected MPD's ClearKey licence, asked for through the base URL as a player's EME CDM does
+/// (POST to the signalled licence URL, tried again like a segment): its line in the report, or
+/// `None` for a clear stream. Without the licence the viewer sees nothing, so a refused or wrong
+/// one fails the drill. The keys are checked and dropped, never kept or shown.
+async fn licence(shared: &Shared, mpd: &str, mpd_url: &Url) -> Option<ManifestResult> {
+    let (licence_url, key_ids) = match licence::protection(mpd) {
+        licence::Protection::Clear => return None,
+        licence::Protection::ClearKey { licence_url, key_ids } => (licence_url, key_ids),
+        licence::Protection::Unsupported(why) => {
+            return Some(ManifestResult {
+                format: "licence".into(),
+                path: mpd_url.path().to_owned(),
+                ok: false,
+                origin: None,
+                detail: Some(why),
+            })
+        }
+    };
+    let mut result =
+        ManifestResult { format: "licence".into(), path: licence_url.clone(), ok: false, origin: None, detail: None };
+    let url = match mpd_url.join(&licence_url) {
+        Ok(url) => url,
+        Err(e) => {
+            result.detail = Some(format!("the licence URL '{licence_url}': {e}"));
+            return Some(result);
+        }
+    };
+    result.path = url.path().to_owned();
+    let body = licence::request(&key_ids);
+    for attempt in 0..=shared.config.retries {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(250 * attempt as u64)).await;
+        }
+        let sent = shared.client.post(url.clone()).header("content-type", "application/json").body(body.clone());
+        let answer = async {
+            let response = sent.send().await.map_err(|e| (None, describe(&e), None))?;
+            let origin = response.headers().get(ORIGIN_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let status = response.status();
+            if !status.is_success() {
+                return Err((Some(status.as_u16()), format!("HTTP {}", status.as_u16()), origin));
+            }
+            let bytes = response.bytes().await.map_err(|e| (None, describe(&e), origin.clone()))?;
+            licence::check(&bytes, &key_ids).map_err(|why| (Some(200), why, origin.clone()))?;
+            Ok(origin)
+        };
+        match tokio::time::timeout(shared.config.request_timeout, answer).await {
+            Ok(Ok(origin)) => {
+                result.ok = true;
+                result.origin = origin;
+                result.detail = Some(format!("ClearKey licence for {} key id(s)", key_ids.len()));
+                return Some(result);
+            }
+            Ok(Err((status, why, origin))) => shared.error(StreamFormat::Dash, &url, status, why, origin),
+            Err(_) => shared.error(
+                StreamFormat::Dash,
+                &url,
+                None,
+                format!("no answer within {:?}", shared.config.request_timeout),
+                None,
+            ),
+        }
+    }
+    result.detail = Some("the ClearKey licence could not be had".into());
+    Some(result)
 }
 
 /// When the kill command runs.

@@ -350,3 +350,114 @@ async fn drill_through_a_proxy_front_misses_nothing_while_a_dies() {
 async fn drill_through_a_redirecting_front_misses_nothing_while_a_dies() {
     drill_through_the_front_while_a_dies("redirect").await;
 }
+
+/// The must-show of #26: a protected locator (ClearKey signalled, open content key policy),
+/// replicated to B under B's KEK, played as DASH `cenc` through a proxy front while A's origin
+/// is killed after the first segment. The drill gets its ClearKey licence through the front,
+/// plays to the end from B, and what it saved decrypts with ffmpeg's own `-decryption_key` to
+/// the source's packets. A second drill once A is dead gets its licence from B: key delivery
+/// fails over with the segments, and each origin's `/metrics` counted the licence it granted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_plays_a_protected_clearkey_stream_to_the_end_through_the_front_while_a_dies() {
+    use crate::encrypted::{assert_source_packets, decrypted_md5s, source_md5s, Library};
+    use crate::segment_cache::metric;
+    const GRANTED: &str = "mirrorcast_origin_key_requests_total{outcome=\"granted\"}";
+
+    let lib = Library::new().await;
+    let env = env_of(&lib.env);
+    let dir = lib.f.dir.path();
+    let ((serve_a, a_addr), (_serve_b, b_addr)) =
+        tokio::join!(serve_process(dir, &env, "a"), serve_process(dir, &env, "b"));
+    let (a_origin, b_origin) = (format!("a=http://{a_addr}"), format!("b=http://{b_addr}"));
+    #[rustfmt::skip]
+    let (_front, front) = listening(dir, &env, &[
+        "front", "--listen", "127.0.0.1:0", "--origin", &a_origin, "--origin", &b_origin, "--mode", "proxy",
+        "--probe-interval", "200ms", "--probe-timeout", "1s", "--fail-after", "2",
+    ])
+    .await;
+    let front = format!("http://{front}");
+    let save = dir.join("saved-protected");
+    #[rustfmt::skip]
+    let run = run_in(dir, &[], &[
+        "drill", "--json", "--front", &front, "--locator", &lib.drm, "--ism", "Clip.ism", "--format", "dash",
+        "--kill", &format!("kill {}", serve_a.id().unwrap()), "--kill-after", "1", "--max-stall", "2",
+        "--save", save.to_str().unwrap(),
+    ])
+    .await;
+    let report = run.json();
+    assert_eq!(run.code, 0, "the viewer missed nothing: {report:#}\n{}", run.stderr);
+    assert_eq!(report["errors"].as_array().unwrap().len(), 0, "no HTTP error reached the client: {report:#}");
+    let licences: Vec<&serde_json::Value> =
+        report["manifests"].as_array().unwrap().iter().filter(|m| m["format"] == "licence").collect();
+    assert_eq!(licences.len(), 1, "one ClearKey licence asked for: {report:#}");
+    assert_eq!((&licences[0]["path"], &licences[0]["ok"]), (&"/keys/clearkey".into(), &true.into()), "{report:#}");
+    assert_eq!(licences[0]["origin"], "a", "the licence came from A through the front: {report:#}");
+    assert!(!report.to_string().contains(&lib.cenc.hex), "no key in the report");
+    for r in report["renditions"].as_array().unwrap() {
+        assert_eq!(r["segments_received"], r["segments_expected"], "{r}");
+        assert!(r["origins"]["a"].as_u64().unwrap() >= 1 && r["origins"]["b"].as_u64().unwrap() >= 1, "{r}");
+    }
+    let failover = &report["failover"];
+    assert_eq!((failover["before"].as_str(), failover["after"].as_str()), (Some("a"), Some("b")), "{report:#}");
+    for (part, file, map) in
+        [("video-video_600000", "Clip_320x180_600.mp4", "0:v"), ("audio", "Clip_320x180_600.mp4", "0:a")]
+    {
+        let saved = std::fs::read(saved(&report, "dash", part)).unwrap();
+        let want = source_md5s(&lib.clip, file, map);
+        assert_source_packets(&decrypted_md5s(&saved, &lib.cenc.hex), &want, &format!("drilled DASH cenc {part}"));
+    }
+    assert_eq!(metric(&b_addr, GRANTED).await, 0, "B granted nothing yet: the first licence was A's");
+
+    // A is dead: the next viewer's licence request fails over to B with the segments.
+    #[rustfmt::skip]
+    let again = run_in(dir, &[], &[
+        "drill", "--json", "--front", &front, "--locator", &lib.drm, "--ism", "Clip.ism", "--format", "dash",
+        "--duration", "2",
+    ])
+    .await;
+    let report = again.json();
+    assert_eq!(again.code, 0, "{report:#}");
+    let licence = report["manifests"].as_array().unwrap().iter().find(|m| m["format"] == "licence").cloned();
+    assert_eq!(
+        licence.as_ref().map(|l| (l["ok"].clone(), l["origin"].clone())),
+        Some((true.into(), "b".into())),
+        "{report:#}"
+    );
+    assert_eq!(metric(&b_addr, GRANTED).await, 1, "B granted the licence the front forwarded");
+}
+
+/// A licence the origin refuses (a token-restricted policy, and the drill has no token) is a
+/// viewer who sees nothing: the drill says so, exits 1 and shows no key material.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_of_a_protected_stream_whose_licence_is_refused_exits_1() {
+    use crate::encrypted::Library;
+    let mut lib = Library::new().await;
+    lib.env.push(("HS256_KEY", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 64])));
+    #[rustfmt::skip]
+    lib.run(&[
+        "content-key-policy", "create", "--dc", "a", "Tokened", "--issuer", "https://issuer.example",
+        "--audience", "urn:viewers", "--hs256-key-env", "HS256_KEY",
+    ]).await.ok();
+    #[rustfmt::skip]
+    let made = lib.run(&[
+        "locator", "create", "--dc", "a", &lib.asset, "--type", "origin", "--streaming-policy", "ClearKeyDrm",
+        "--content-key-policy", "Tokened", "--json",
+    ]).await.ok().json();
+    let locator = LocatorId::parse(made["locator"]["id"].as_str().unwrap()).unwrap().guid();
+    let env = env_of(&lib.env);
+    let (_a, addr) = serve_process(lib.f.dir.path(), &env, "a").await;
+    #[rustfmt::skip]
+    let run = run_in(lib.f.dir.path(), &[], &[
+        "drill", "--json", "--front", &format!("http://{addr}"), "--locator", &locator, "--ism", "Clip.ism",
+        "--format", "dash", "--duration", "2", "--retries", "0",
+    ])
+    .await;
+    let report = run.json();
+    assert_eq!(run.code, 1, "no licence, no picture: {report:#}");
+    let licence = report["manifests"].as_array().unwrap().iter().find(|m| m["format"] == "licence").cloned().unwrap();
+    assert_eq!(licence["ok"], false, "{report:#}");
+    let refused =
+        report["errors"].as_array().unwrap().iter().any(|e| e["path"] == "/keys/clearkey" && e["status"] == 401);
+    assert!(refused, "the 401 is reported: {report:#}");
+    assert!(!run.stdout.contains("\"k\""), "no key material: {}", run.stdout);
+}

@@ -31,23 +31,24 @@ const RENDITIONS: [(&str, u64, &str, &str); 3] = [
 
 /// A content key of a locator: its id and, fetched out of band with `content-key export --reveal`, its hex.
 #[derive(Debug, Clone)]
-struct Key {
-    id: String,
-    hex: String,
+pub(crate) struct Key {
+    pub(crate) id: String,
+    pub(crate) hex: String,
 }
 
 /// The asset in A with its three locators, replicated to B; both KEKs known, and an HS256
-/// token key in `HS256_KEY` (base64, also in `hs256`) for token-restricted policies.
+/// token key in `HS256_KEY` (base64, also in `hs256`) for token-restricted policies (the
+/// protected-asset set-up the drill's protected run and key delivery's hls.js test share).
 pub(crate) struct Library {
-    f: Failover,
-    env: Vec<(&'static str, String)>,
+    pub(crate) f: Failover,
+    pub(crate) env: Vec<(&'static str, String)>,
+    pub(crate) clip: PathBuf,
     pub(crate) asset: String,
     pub(crate) hs256: String,
-    clip: PathBuf,
     clear: String,
-    drm: String,
+    pub(crate) drm: String,
     envelope: String,
-    cenc: Key,
+    pub(crate) cenc: Key,
     cbcs: Key,
     aes: Key,
 }
@@ -186,7 +187,7 @@ fn hls_segments(playlist: &str, base: &str) -> Vec<String> {
 /// ffmpeg's own decryption (`-decryption_key`) of `stream` (an init segment and its fragments),
 /// fed through a pipe as media's tests do (ffmpeg 5.1 misreads CENC fragments from a seekable
 /// file): the packets' MD5s, or its error text.
-fn decrypted_md5s(stream: &[u8], key_hex: &str) -> Vec<String> {
+pub(crate) fn decrypted_md5s(stream: &[u8], key_hex: &str) -> Vec<String> {
     let mut child = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-decryption_key", key_hex, "-i", "pipe:0", "-map", "0", "-c", "copy"])
         .args(["-f", "framemd5", "-"])
@@ -212,7 +213,7 @@ fn decrypted_md5s(stream: &[u8], key_hex: &str) -> Vec<String> {
 }
 
 /// The source rendition's packets, as ffmpeg reads them.
-fn source_md5s(clip: &Path, file: &str, map: &str) -> Vec<String> {
+pub(crate) fn source_md5s(clip: &Path, file: &str, map: &str) -> Vec<String> {
     let streams = packet_md5s(clip.join(file).to_str().unwrap(), map);
     streams[0].packets.iter().map(|p| p.2.clone()).collect()
 }
@@ -220,7 +221,7 @@ fn source_md5s(clip: &Path, file: &str, map: &str) -> Vec<String> {
 /// Decrypted packets equal the source's (an audio track may end one packet early: the origin's
 /// last fragment stops with the video, as the clear DASH tests forgive too).
 #[track_caller]
-fn assert_source_packets(got: &[String], want: &[String], what: &str) {
+pub(crate) fn assert_source_packets(got: &[String], want: &[String], what: &str) {
     assert!(want.len() > 20, "{what}: {} packets in the source", want.len());
     let whole = got == want;
     let but_last = got.len() + 1 == want.len() && want.starts_with(got) && what.contains("audio");

@@ -6,7 +6,7 @@ use crate::helpers::{run_in, Sandbox};
 use crate::serve::{get, publish_media, serve};
 
 /// The value of `name` in the origin's `/metrics`.
-async fn metric(addr: &str, name: &str) -> u64 {
+pub(crate) async fn metric(addr: &str, name: &str) -> u64 {
     let (status, text) = get(addr, "/metrics").await;
     assert_eq!(status, 200, "{text}");
     let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}: {text}"));
