@@ -101,13 +101,17 @@ impl Packager<'_> {
     ) -> Result<Response, Fail> {
         let renditions = self.renditions.get(asset, pick.ism).await?;
         if let Some((text, version)) = renditions.text(pick.bitrate, pick.stream) {
-            // Its segments follow the reference rendition's fragments.
+            // Its segments follow the reference rendition's fragments: under a time range, the
+            // ones the video keeps (the same rule), so subtitles and video cover one span.
             let reference = renditions.reference()?;
             let track = reference.track()?;
+            let range = filtering::range_of(&reference.as_rendition()?, filters).map_err(Fail::BadFilter)?;
             let sources = [renditions.parsed.version.source(), version.source(), reference.index.version.source()];
-            let v = validators::packaged(&target.canonical(), &sources);
-            return Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
-                subtitles::hls_media(text, track, pick.format)
+            let v =
+                validators::packaged(&validators::filtered_target(&target.canonical(), &self.tag(filters)), &sources);
+            return Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || match range {
+                Some(range) => subtitles::hls_media(text, &filtering::trim(track, range), pick.format),
+                None => subtitles::hls_media(text, track, pick.format),
             }));
         }
         let r = renditions.pick(pick.bitrate, pick.stream)?;
