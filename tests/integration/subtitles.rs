@@ -358,6 +358,15 @@ async fn a_time_range_filter_trims_the_subtitle_playlist_to_the_videos_kept_frag
         let unfiltered = format!("http://{}{base}/QualityLevels(1000)/Manifest(English,format={format})", served.addr);
         assert_eq!(cues_read_by_ffmpeg(&unfiltered, "0:s"), want(), "{format}: without the filter, every cue");
     }
+    // DASH: the sidecar's Representation starts the period where the video's kept fragment does,
+    // and ffmpeg still opens the trimmed MPD with its text set.
+    let mpd = format!("{base}/manifest(format=mpd-time-csf,filter=mid)");
+    let (status, response) = get(&served.addr, &mpd).await;
+    assert_eq!(status, 200, "{response}");
+    let text_set = response.split("contentType=\"text\"").nth(1).expect("a text set");
+    assert!(text_set.contains("<SegmentBase timescale=\"1000\" presentationTimeOffset=\"2000\" />"), "{response}");
+    let out = ffmpeg(&["-v", "error", "-i", &format!("http://{}{mpd}", served.addr), "-map", "0:v", "-f", "null", "-"]);
+    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// H.264 (Annex B) with an A/53 SEI of two CEA-608 byte pairs (field 1) before every slice.

@@ -27,6 +27,16 @@ pub(crate) struct Packager<'a> {
     pub(crate) packing: Option<&'a Packing>,
 }
 
+/// The kept span `(start, end, timescale)` of the reference rendition (the first video, else
+/// the first audio) of a time-range selection.
+fn kept_span(kept: &[Rendition<'_>]) -> Option<(u64, u64, u64)> {
+    use mirrorcast_media::ism::TrackKind;
+    let first = |kind| kept.iter().find(|r| r.kind == kind);
+    let track = first(TrackKind::Video).or_else(|| first(TrackKind::Audio))?.track;
+    let (start, last) = (track.fragments.first()?, track.fragments.last()?);
+    Some((start.start, last.start + last.duration, track.info.timescale.max(1) as u64))
+}
+
 impl Packager<'_> {
     /// The manifest of every rendition of `ism` `filters` keep, in `format`.
     pub(crate) async fn manifest(
@@ -83,8 +93,11 @@ impl Packager<'_> {
             }),
             _ => self.packaged_text(headers, &v, "application/dash+xml", || {
                 let trimmed = selection.trimmed();
-                let mpd = packaging::dash(&selection.renditions(&trimmed), format);
-                self.protected(format, subtitles::dash(mpd, &texts, all.captions, format), None)
+                let kept = selection.renditions(&trimmed);
+                let mpd = packaging::dash(&kept, format);
+                // The text sets follow the reference rendition's kept span (as HLS subtitles do).
+                let span = (!trimmed.is_empty()).then(|| kept_span(&kept)).flatten();
+                self.protected(format, subtitles::dash(mpd, &texts, all.captions, format, span), None)
             }),
         })
     }
