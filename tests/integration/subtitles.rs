@@ -330,8 +330,14 @@ async fn a_time_range_filter_trims_the_subtitle_playlist_to_the_videos_kept_frag
     // 2 s to 4 s in 100 ns ticks: one whole fragment (key frames every 2 s).
     let create = ["filter", "create", "--dc", "a", "--asset", &published.asset, "mid", "--start", "20000000"];
     crate::helpers::run_in(sb.dir.path(), &env, &[&create[..], &["--end", "40000000"]].concat()).await.ok();
+    let late = ["filter", "create", "--dc", "a", "--asset", &published.asset, "late", "--start", "600000000"];
+    crate::helpers::run_in(sb.dir.path(), &env, &late).await.ok();
     let served = serve_dc(sb.dir.path(), &env, "a", &[]).await;
     let base = format!("/{}/Film.ism", published.locator);
+    // A range past the end holds no fragment: the subtitle playlist is refused as the video's is.
+    let (status, body) =
+        get(&served.addr, &format!("{base}/QualityLevels(1000)/Manifest(English,format=m3u8-cmaf,filter=late)")).await;
+    assert!((400..500).contains(&status) && body.contains("no fragment"), "{body}");
     for format in ["m3u8-cmaf", "m3u8-aapl"] {
         let body = |response: String| response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
         let subtitles = format!("{base}/QualityLevels(1000)/Manifest(English,format={format},filter=mid)");
