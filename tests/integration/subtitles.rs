@@ -369,6 +369,8 @@ async fn a_time_range_filter_trims_the_subtitle_playlist_to_the_videos_kept_frag
     let mpd = format!("{base}/manifest(format=mpd-time-csf,filter=mid)");
     let (status, response) = get(&served.addr, &mpd).await;
     assert_eq!(status, 200, "{response}");
+    // The video has B-frames: the duration is the kept fragment's 2 s, not the whole 6 s.
+    assert!(response.contains("mediaPresentationDuration=\"PT2.0"), "{response}");
     let text_set = response.split("contentType=\"text\"").nth(1).expect("a text set");
     assert!(text_set.contains("<SegmentBase timescale=\"1000\" presentationTimeOffset=\"2000\" />"), "{response}");
     let out = ffmpeg(&["-v", "error", "-i", &format!("http://{}{mpd}", served.addr), "-map", "0:v", "-f", "null", "-"]);
