@@ -361,21 +361,24 @@ impl TrackIndex {
         (f.first..f.end).map(|i| self.info.sample_sizes[i] as u64).sum()
     }
 
-    /// How long the track is presented, in its timescale: its samples' durations summed, or
-    /// longer when composition offsets put samples past that and no edit list takes it back (a
-    /// fragmented MP4 without an edit list presents its B-frame delay after its last decode end).
+    /// How long the track's fragments are presented, in its timescale: their samples' durations
+    /// summed, or longer when composition offsets put samples past that and no edit list takes it
+    /// back (a fragmented MP4 without an edit list presents its B-frame delay after its last
+    /// decode end). Only the samples of `fragments` count: a trimmed copy is its kept span.
     pub fn presentation_duration(&self) -> u64 {
         let decoded: u64 = self.fragments.iter().map(|f| f.duration).sum();
         let Some(cto) = &self.composition_offsets else { return decoded };
+        let (Some(first), Some(last)) = (self.fragments.first(), self.fragments.last()) else { return decoded };
         let times = &self.info.decode_times;
-        let end = (0..cto.len().min(times.len()).min(self.durations.len()))
+        let kept_end = last.end.min(cto.len()).min(times.len()).min(self.durations.len());
+        let end = (first.first.min(kept_end)..kept_end)
             .map(|i| {
                 let offset = if self.signed_offsets { cto[i] as i32 as i128 } else { cto[i] as i128 };
                 times[i] as i128 + offset + self.durations[i] as i128
             })
             .max()
             .unwrap_or(0);
-        let shown = end - times.first().copied().unwrap_or(0) as i128 - self.media_start as i128;
+        let shown = end - times.get(first.first).copied().unwrap_or(0) as i128 - self.media_start as i128;
         decoded.max(u64::try_from(shown).unwrap_or(0))
     }
 
@@ -761,6 +764,28 @@ pub(crate) mod tests {
             }
         }
         assert!(index.by_handler("vide").unwrap().composition_offsets.is_some(), "B-frames: offsets were checked");
+    }
+
+    /// A trimmed copy (a time-range filter's kept fragments) of a track with B-frames is
+    /// presented for its kept span, not to the last sample of the whole track.
+    #[test]
+    fn presentation_duration_with_b_frames_is_the_kept_fragments_span() {
+        let clip = test_clip();
+        let video = clip.index.by_handler("vide").unwrap();
+        assert!(video.composition_offsets.is_some(), "the clip has B-frames");
+        let whole = video.presentation_duration();
+        assert!(whole >= video.fragments.iter().map(|f| f.duration).sum::<u64>(), "{whole}");
+        let mut middle = video.clone();
+        middle.fragments = video.fragments[1..2].to_vec();
+        let kept = middle.fragments[0].duration;
+        let got = middle.presentation_duration();
+        // At most the B-frame delay beyond the kept samples' durations (2 frames at 25 fps).
+        let delay = 2 * video.info.timescale as u64 / 25;
+        assert!(got >= kept && got <= kept + delay, "kept {kept}, presented {got}, whole {whole}");
+        let mut first = video.clone();
+        first.fragments.truncate(1);
+        let got = first.presentation_duration();
+        assert!(got >= first.fragments[0].duration && got < whole / 2, "{got} of {whole}");
     }
 
     /// The parts a server sends without copying (a header, then slices of the bytes read)

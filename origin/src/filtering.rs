@@ -210,6 +210,14 @@ pub fn range_of(r: &Rendition<'_>, filters: &Filters) -> Result<Option<Range<usi
     Ok(Some(range))
 }
 
+/// A copy of `track` holding the fragments the kept span `[start, end)` (in `scale` units: the
+/// video's kept fragments) keeps by the time range's rule, so a text track lines up with the
+/// video; `None` when none does.
+pub fn trim_to_span(track: &TrackIndex, (start, end, scale): (u64, u64, u64)) -> Option<TrackIndex> {
+    let range = overlapping(track, (Time { units: start, scale }, Some(Time { units: end, scale })));
+    (!range.is_empty()).then(|| trim(track, range))
+}
+
 /// A copy of `track` holding only the fragments in `range` (what a trimmed playlist is made of).
 pub fn trim(track: &TrackIndex, range: Range<usize>) -> TrackIndex {
     let mut trimmed = track.clone();

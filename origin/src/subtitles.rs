@@ -280,8 +280,17 @@ fn xml(text: &str) -> String {
 /// The MPD with a text AdaptationSet per track, added at the end of the period: a sidecar's
 /// (WebVTT or TTML) one Representation whose BaseURL is the whole file; a fragmented track's
 /// its own segments (`stpp`/`wvtt` in fMP4, a SegmentTimeline of its fragments). The video set
-/// says the captions its SEI carries (`Accessibility`, SCTE 214 schemes).
-pub fn dash(mpd: String, texts: &[&TextTrack], captions: Captions, format: Format) -> String {
+/// says the captions its SEI carries (`Accessibility`, SCTE 214 schemes). Under a time range,
+/// `span` is the video's kept span `(start, end, timescale)`: a fragmented track keeps the
+/// fragments that span keeps, and every text Representation starts the period where the
+/// video's do (its presentationTimeOffset), so cues stay on the video's clock.
+pub fn dash(
+    mpd: String,
+    texts: &[&TextTrack],
+    captions: Captions,
+    format: Format,
+    span: Option<(u64, u64, u64)>,
+) -> String {
     let mpd = with_accessibility(mpd, captions);
     let Some(at) = mpd.rfind("  </Period>") else { return mpd };
     if texts.is_empty() {
@@ -311,6 +320,17 @@ pub fn dash(mpd: String, texts: &[&TextTrack], captions: Captions, format: Forma
             t.bitrate,
             t.bitrate.max(1),
         );
+        // The span's start in `timescale` units, as a presentationTimeOffset attribute.
+        let offset = |timescale: u64| {
+            span.map_or_else(String::new, |(start, _, scale)| {
+                let own = start as u128 * timescale as u128 / scale.max(1) as u128;
+                format!(" presentationTimeOffset=\"{own}\"")
+            })
+        };
+        let trimmed = match (t.fragmented(), span) {
+            (Some((_, track)), Some(span)) => crate::filtering::trim_to_span(track, span),
+            _ => None,
+        };
         match t.fragmented() {
             None => {
                 let _ = writeln!(
@@ -319,12 +339,17 @@ pub fn dash(mpd: String, texts: &[&TextTrack], captions: Captions, format: Forma
                     t.bitrate,
                     t.segment_url(0, format)
                 );
+                if span.is_some() {
+                    let _ = writeln!(sets, "        <SegmentBase timescale=\"1000\"{} />", offset(1000));
+                }
             }
-            Some((_, track)) => {
+            Some((_, whole)) => {
+                let track = trimmed.as_ref().unwrap_or(whole);
                 let _ = writeln!(
                     sets,
-                    "        <SegmentTemplate timescale=\"{}\" initialization=\"QualityLevels({b})/Fragments({n}=i,format={f}){init}\" media=\"QualityLevels({b})/Fragments({n}=$Time$,format={f}){media}\">\n          <SegmentTimeline>",
+                    "        <SegmentTemplate timescale=\"{}\"{} initialization=\"QualityLevels({b})/Fragments({n}=i,format={f}){init}\" media=\"QualityLevels({b})/Fragments({n}=$Time$,format={f}){media}\">\n          <SegmentTimeline>",
                     track.info.timescale,
+                    offset(track.info.timescale as u64),
                     b = t.bitrate,
                     n = t.stream,
                     f = format.name(),
@@ -383,9 +408,13 @@ mod tests {
         let out = hls_master(master.to_owned(), &[], cc, Format::HlsAapl);
         assert!(out.contains("#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"CC1\",DEFAULT=NO,AUTOSELECT=YES,INSTREAM-ID=\"CC1\"\n#EXT-X-STREAM-INF:BANDWIDTH=1,CLOSED-CAPTIONS=\"cc\"\n"), "{out}");
         let mpd = "<MPD>\n  <Period>\n    <AdaptationSet id=\"0\" contentType=\"video\">\n    </AdaptationSet>\n  </Period>\n</MPD>\n";
-        let out = dash(mpd.to_owned(), &[], Captions { cea608: true, cea708: true }, Format::DashCsf);
+        let out = dash(mpd.to_owned(), &[], Captions { cea608: true, cea708: true }, Format::DashCsf, None);
         assert!(out.contains("contentType=\"video\">\n      <Accessibility schemeIdUri=\"urn:scte:dash:cc:cea-608:2015\" value=\"CC1\" />\n      <Accessibility schemeIdUri=\"urn:scte:dash:cc:cea-708:2015\""), "{out}");
-        assert_eq!(dash(mpd.to_owned(), &[], Captions::default(), Format::DashCsf), mpd, "none found: nothing said");
+        assert_eq!(
+            dash(mpd.to_owned(), &[], Captions::default(), Format::DashCsf, None),
+            mpd,
+            "none found: nothing said"
+        );
     }
 
     #[test]
@@ -418,7 +447,7 @@ mod tests {
         let vtt = text(Some("English"), Some("en"), "subs.vtt", VTT).unwrap();
         let ttml = text(Some("a&b"), Some("fr"), "s.ttml", "<tt xmlns=\"http://www.w3.org/ns/ttml\"/>").unwrap();
         let mpd = "<MPD>\n  <Period>\n    <AdaptationSet id=\"0\">\n    </AdaptationSet>\n  </Period>\n</MPD>\n";
-        let out = dash(mpd.to_owned(), &[&vtt, &ttml], Captions::default(), Format::DashCsf);
+        let out = dash(mpd.to_owned(), &[&vtt, &ttml], Captions::default(), Format::DashCsf, None);
         assert!(
             out.contains("<AdaptationSet id=\"1\" contentType=\"text\" mimeType=\"text/vtt\" lang=\"en\">"),
             "{out}"
@@ -433,6 +462,30 @@ mod tests {
             out.contains("value=\"subtitle\"") && out.ends_with("    </AdaptationSet>\n  </Period>\n</MPD>\n"),
             "{out}"
         );
+    }
+
+    /// Under a time range, the fragmented text set lists only the fragments the video's kept
+    /// span keeps, and every text Representation starts where the video's do.
+    #[test]
+    fn a_time_range_trims_the_dash_text_sets_to_the_videos_kept_span() {
+        let index = index();
+        let v = index.by_handler("vide").unwrap();
+        let ts = v.info.timescale as u64;
+        let sidecar = text(Some("English"), Some("en"), "subs.vtt", VTT).unwrap();
+        let cues = WebVtt::parse(VTT.as_bytes()).unwrap();
+        let body = TextBody::Fragmented { codec: TextCodec::WebVtt, cues, track: Box::new(v.clone()) };
+        let fragmented = TextTrack::named(&IsmTrack::new(TrackKind::Text, "t.cmft", 2000), 1, body);
+        let mpd = "<MPD>\n  <Period>\n    <AdaptationSet id=\"0\">\n    </AdaptationSet>\n  </Period>\n</MPD>\n";
+        let whole = dash(mpd.to_owned(), &[&sidecar, &fragmented], Captions::default(), Format::DashCsf, None);
+        assert!(whole.contains("<S t=\"0\"") && whole.contains("<SegmentTimeline>"), "{whole}");
+        assert!(!whole.contains("presentationTimeOffset"), "{whole}");
+        // The video kept the fragment at 2 s.
+        let span = Some((2 * ts, 4 * ts, ts));
+        let out = dash(mpd.to_owned(), &[&sidecar, &fragmented], Captions::default(), Format::DashCsf, span);
+        let starts: Vec<&str> = out.split("<S t=\"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
+        assert_eq!(starts, [(2 * ts).to_string()], "{out}");
+        assert!(out.contains(&format!("timescale=\"{ts}\" presentationTimeOffset=\"{}\"", 2 * ts)), "{out}");
+        assert!(out.contains("<SegmentBase timescale=\"1000\" presentationTimeOffset=\"2000\" />"), "{out}");
     }
 
     #[test]

@@ -291,6 +291,92 @@ async fn hostile_sidecars_are_left_out_with_their_reason_and_the_rest_is_served(
     }
 }
 
+/// The segment times a media playlist lists (`Fragments(<stream>=<time>,…)`) and its EXTINFs summed.
+fn segment_times_and_length(playlist: &str) -> (Vec<u64>, f64) {
+    let times = playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("Fragments(")?.split_once('=')?.1.split(',').next()?.parse().ok())
+        .collect();
+    let length = playlist.lines().filter_map(|l| l.strip_prefix("#EXTINF:")?.trim_end_matches(',').parse::<f64>().ok());
+    (times, length.sum())
+}
+
+/// A 2–4 s time-range filter trims the subtitle playlist to the video's kept fragments: the
+/// same segment times and length as the filtered video playlist, and the cues ffmpeg reads
+/// from it are only those over 2–4 s; without the filter, all the cues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_range_filter_trims_the_subtitle_playlist_to_the_videos_kept_fragments() {
+    let sb = Sandbox::start().await;
+    let env = [("MIRRORCAST_DC_A", sb.connection_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let folder = sb.dir.path().join("trimmed");
+    std::fs::create_dir_all(&folder).unwrap();
+    encode_test_pattern(&folder.join("Film_320x180_600.mp4"), "320x180", 6, &x264_two_second_gops("veryfast"));
+    std::fs::write(folder.join("Film_en.vtt"), source_vtt()).unwrap();
+    let ism = ServerManifest {
+        title: None,
+        client_manifest: None,
+        tracks: vec![
+            IsmTrack::new(TrackKind::Video, "Film_320x180_600.mp4", 600_000),
+            IsmTrack {
+                track_name: Some("English".into()),
+                language: Some("en".into()),
+                ..IsmTrack::new(TrackKind::Text, "Film_en.vtt", 1000)
+            },
+        ],
+    };
+    std::fs::write(folder.join("Film.ism"), ism.to_xml()).unwrap();
+    let published = publish_folder_in(sb.dir.path(), &env, "Trimmed", &folder).await;
+    // 2 s to 4 s in 100 ns ticks: one whole fragment (key frames every 2 s).
+    let create = ["filter", "create", "--dc", "a", "--asset", &published.asset, "mid", "--start", "20000000"];
+    crate::helpers::run_in(sb.dir.path(), &env, &[&create[..], &["--end", "40000000"]].concat()).await.ok();
+    let late = ["filter", "create", "--dc", "a", "--asset", &published.asset, "late", "--start", "600000000"];
+    crate::helpers::run_in(sb.dir.path(), &env, &late).await.ok();
+    let served = serve_dc(sb.dir.path(), &env, "a", &[]).await;
+    let base = format!("/{}/Film.ism", published.locator);
+    // A range past the end holds no fragment: the subtitle playlist is refused as the video's is.
+    let (status, body) =
+        get(&served.addr, &format!("{base}/QualityLevels(1000)/Manifest(English,format=m3u8-cmaf,filter=late)")).await;
+    assert!((400..500).contains(&status) && body.contains("no fragment"), "{body}");
+    for format in ["m3u8-cmaf", "m3u8-aapl"] {
+        let body = |response: String| response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+        let subtitles = format!("{base}/QualityLevels(1000)/Manifest(English,format={format},filter=mid)");
+        let video = format!("{base}/QualityLevels(600000)/Manifest(video,format={format},filter=mid)");
+        let ((s1, subtitles_playlist), (s2, video_playlist)) =
+            (get(&served.addr, &subtitles).await, get(&served.addr, &video).await);
+        assert_eq!((s1, s2), (200, 200), "{subtitles_playlist}{video_playlist}");
+        let (text_times, text_length) = segment_times_and_length(&body(subtitles_playlist.clone()));
+        let (video_times, video_length) = segment_times_and_length(&body(video_playlist.clone()));
+        assert_eq!(video_times.len(), 1, "the 2-4 s filter keeps one fragment: {video_playlist}");
+        assert_eq!(
+            text_times, video_times,
+            "{format}: the subtitle segments are the video's kept fragments: {subtitles_playlist}"
+        );
+        assert!(
+            (text_length - video_length).abs() < 0.001,
+            "{format}: {text_length} s of subtitles, {video_length} s of video"
+        );
+        let cues = cues_read_by_ffmpeg(&format!("http://{}{subtitles}", served.addr), "0:s");
+        let texts: Vec<&str> = cues.iter().map(|(_, _, t)| t.as_str()).collect();
+        assert_eq!(texts, ["Across the first boundary", "Second <i>line</i>\nand a third"], "{format}: {cues:?}");
+        let (kept_start, kept_end) = (2000, 4000);
+        assert!(cues.iter().all(|(s, e, _)| *s < kept_end && *e > kept_start), "{format}: within 2-4 s: {cues:?}");
+        let unfiltered = format!("http://{}{base}/QualityLevels(1000)/Manifest(English,format={format})", served.addr);
+        assert_eq!(cues_read_by_ffmpeg(&unfiltered, "0:s"), want(), "{format}: without the filter, every cue");
+    }
+    // DASH: the sidecar's Representation starts the period where the video's kept fragment does,
+    // and ffmpeg still opens the trimmed MPD with its text set.
+    let mpd = format!("{base}/manifest(format=mpd-time-csf,filter=mid)");
+    let (status, response) = get(&served.addr, &mpd).await;
+    assert_eq!(status, 200, "{response}");
+    // The video has B-frames: the duration is the kept fragment's 2 s, not the whole 6 s.
+    assert!(response.contains("mediaPresentationDuration=\"PT2.0"), "{response}");
+    let text_set = response.split("contentType=\"text\"").nth(1).expect("a text set");
+    assert!(text_set.contains("<SegmentBase timescale=\"1000\" presentationTimeOffset=\"2000\" />"), "{response}");
+    let out = ffmpeg(&["-v", "error", "-i", &format!("http://{}{mpd}", served.addr), "-map", "0:v", "-f", "null", "-"]);
+    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// H.264 (Annex B) with an A/53 SEI of two CEA-608 byte pairs (field 1) before every slice.
 fn with_608_sei(annex_b: &[u8]) -> Vec<u8> {
     let cc = [0xb5, 0x00, 0x31, b'G', b'A', b'9', b'4', 0x03, 0x42, 0xff, 0xfc, 0x94, 0x20, 0xfc, 0x94, 0x2c, 0xff];

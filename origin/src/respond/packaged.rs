@@ -27,6 +27,16 @@ pub(crate) struct Packager<'a> {
     pub(crate) packing: Option<&'a Packing>,
 }
 
+/// The kept span `(start, end, timescale)` of the reference rendition (the first video, else
+/// the first audio) of a time-range selection.
+fn kept_span(kept: &[Rendition<'_>]) -> Option<(u64, u64, u64)> {
+    use mirrorcast_media::ism::TrackKind;
+    let first = |kind| kept.iter().find(|r| r.kind == kind);
+    let track = first(TrackKind::Video).or_else(|| first(TrackKind::Audio))?.track;
+    let (start, last) = (track.fragments.first()?, track.fragments.last()?);
+    Some((start.start, last.start + last.duration, track.info.timescale.max(1) as u64))
+}
+
 impl Packager<'_> {
     /// The manifest of every rendition of `ism` `filters` keep, in `format`.
     pub(crate) async fn manifest(
@@ -83,8 +93,11 @@ impl Packager<'_> {
             }),
             _ => self.packaged_text(headers, &v, "application/dash+xml", || {
                 let trimmed = selection.trimmed();
-                let mpd = packaging::dash(&selection.renditions(&trimmed), format);
-                self.protected(format, subtitles::dash(mpd, &texts, all.captions, format), None)
+                let kept = selection.renditions(&trimmed);
+                let mpd = packaging::dash(&kept, format);
+                // The text sets follow the reference rendition's kept span (as HLS subtitles do).
+                let span = (!trimmed.is_empty()).then(|| kept_span(&kept)).flatten();
+                self.protected(format, subtitles::dash(mpd, &texts, all.captions, format, span), None)
             }),
         })
     }
@@ -101,13 +114,17 @@ impl Packager<'_> {
     ) -> Result<Response, Fail> {
         let renditions = self.renditions.get(asset, pick.ism).await?;
         if let Some((text, version)) = renditions.text(pick.bitrate, pick.stream) {
-            // Its segments follow the reference rendition's fragments.
+            // Its segments follow the reference rendition's fragments: under a time range, the
+            // ones the video keeps (the same rule), so subtitles and video cover one span.
             let reference = renditions.reference()?;
             let track = reference.track()?;
+            let range = filtering::range_of(&reference.as_rendition()?, filters).map_err(Fail::BadFilter)?;
             let sources = [renditions.parsed.version.source(), version.source(), reference.index.version.source()];
-            let v = validators::packaged(&target.canonical(), &sources);
-            return Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
-                subtitles::hls_media(text, track, pick.format)
+            let v =
+                validators::packaged(&validators::filtered_target(&target.canonical(), &self.tag(filters)), &sources);
+            return Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || match range {
+                Some(range) => subtitles::hls_media(text, &filtering::trim(track, range), pick.format),
+                None => subtitles::hls_media(text, track, pick.format),
             }));
         }
         let r = renditions.pick(pick.bitrate, pick.stream)?;
