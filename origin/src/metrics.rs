@@ -85,6 +85,12 @@ impl Metrics {
     /// Counts one storage request that took `took` (added to the time spent waiting), failed unless `ok`.
     pub fn upstream(&self, took: Duration, ok: bool) {
         self.upstream_requests.fetch_add(1, Relaxed);
+        self.upstream_body(took, ok);
+    }
+
+    /// Adds the time spent reading a counted request's body, and counts the request as failed
+    /// unless `ok`; the request itself was counted when it was answered.
+    pub fn upstream_body(&self, took: Duration, ok: bool) {
         self.upstream_micros.fetch_add(took.as_micros() as u64, Relaxed);
         if !ok {
             self.upstream_errors.fetch_add(1, Relaxed);

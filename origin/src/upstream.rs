@@ -126,7 +126,8 @@ impl Upstream {
         let meta = got.meta;
         let start = Instant::now();
         let read = tokio::time::timeout(self.timeout, got.stream.try_collect::<Vec<Bytes>>()).await;
-        self.metrics.upstream(start.elapsed(), matches!(read, Ok(Ok(_))));
+        // The GET was counted by `timed`; its body's time is added, not a second request.
+        self.metrics.upstream_body(start.elapsed(), matches!(read, Ok(Ok(_))));
         let mut chunks = read.map_err(|_| Fail::Storage(ErrorKind::Transient))??;
         // A store that answers in one chunk (a local directory does) is not copied.
         if chunks.len() == 1 {
@@ -141,5 +142,34 @@ impl Upstream {
     pub(crate) async fn healthy(&self) -> bool {
         let probe = ListOptions { max_results: Some(1), ..Default::default() };
         self.timed(self.store.list_blobs(CATALOG_CONTAINER, &probe)).await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mirrorcast_core::store::{InMemoryStore, PutOptions};
+
+    /// `upstream_requests_total` counted a ranged read twice: once for the answer and again
+    /// for its body, so the bench's "storage reads per 1,000 requests" row read double.
+    #[tokio::test]
+    async fn a_read_of_a_blob_counts_one_storage_request() {
+        let store = Arc::new(InMemoryStore::new());
+        store.create_container("media").await.unwrap();
+        store.put_blob("media", "seg.mp4", Bytes::from_static(b"0123456789"), &PutOptions::default()).await.unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let upstream = Upstream::new(store, Duration::from_secs(5), metrics.clone());
+
+        let (_, bytes) = upstream.read_bytes("media", "seg.mp4", Some(2..6)).await.unwrap();
+        assert_eq!(&bytes[..], b"2345");
+        let count = |text: &str| {
+            let line = text.lines().find(|l| l.starts_with("mirrorcast_origin_upstream_requests_total "));
+            line.and_then(|l| l.rsplit(' ').next()).map(str::to_owned)
+        };
+        assert_eq!(count(&metrics.render()).as_deref(), Some("1"), "{}", metrics.render());
+        assert!(upstream.read_bytes("media", "missing.mp4", None).await.is_err());
+        let rendered = metrics.render();
+        assert_eq!(count(&rendered).as_deref(), Some("2"), "{rendered}");
+        assert!(rendered.contains("mirrorcast_origin_upstream_errors_total 1"), "{rendered}");
     }
 }
