@@ -150,6 +150,12 @@ impl Protection<'_> {
         digest[..16].try_into().expect("16 bytes")
     }
 
+    /// The 16-byte IV of every HLS SAMPLE-AES TS segment of track `track_id` (the playlist's `IV`).
+    pub fn sample_aes_ts_iv(&self, track_id: u32) -> [u8; 16] {
+        let digest = self.derive(b"mirrorcast sample-aes ts iv", track_id, None);
+        digest[..16].try_into().expect("16 bytes")
+    }
+
     fn derive(&self, purpose: &[u8], track_id: u32, sample: Option<u64>) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(purpose);
