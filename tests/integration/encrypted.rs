@@ -16,7 +16,7 @@ use mirrorcast_azurite::{Persistence, TwoDataCenters};
 use mirrorcast_core::id::LocatorId;
 
 use crate::helpers::{run_in, Run};
-use crate::player::{require_chromium_and_players, serve_page};
+use crate::player::{report_of_page, require_chromium_and_players, serve_page};
 use crate::replicate::Failover;
 use crate::serve::{packet_md5s, publish_media_in, serve_dc, Served};
 
@@ -421,6 +421,11 @@ async fn protected_locators_are_served_encrypted_identically_from_a_and_b_and_de
             && e["path"].as_str().unwrap().contains("mpd-time-csf).m4s")),
         "DASH media segments compared: {report:#}"
     );
+    assert!(
+        entries.iter().any(|e| e["path"].as_str().unwrap().contains(&format!("{}/", lib.drm))
+            && e["path"].as_str().unwrap().contains("format=m3u8-aapl).ts")),
+        "the cbcs policy's SAMPLE-AES TS segments compared: {report:#}"
+    );
     assert_eq!(audit.code, 0, "{report:#}");
 }
 
@@ -428,7 +433,8 @@ async fn protected_locators_are_served_encrypted_identically_from_a_and_b_and_de
 /// before): ffmpeg at its defaults reads A's master to the end, fetching the key from the
 /// playlists' identity key URI at A's key delivery, and its video frames and audio packets are
 /// the source's; B serves every playlist and segment byte for byte with A's ETags; the segments
-/// are encrypted (most of their TS packets differ from the clear locator's); I-frames stay refused.
+/// are encrypted (most of their TS packets differ from the clear locator's); hls.js in Chromium
+/// plays it from A and from B, asking each one's key delivery; I-frames stay refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cbcs_policys_hls_ts_is_sample_aes_that_ffmpeg_decrypts_to_the_source_and_b_serves_alike() {
     use crate::serve::{differences, same_packets, source_frames_for_ts, ts_md5s};
@@ -483,6 +489,21 @@ async fn a_cbcs_policys_hls_ts_is_sample_aes_that_ffmpeg_decrypts_to_the_source_
     assert!(want.iter().all(|s| s.packets.len() > 20), "packets in every source stream");
     let got = ts_md5s(&format!("{a}/{}/{ism}/manifest(format=m3u8-aapl)", lib.drm));
     assert!(same_packets(&got, &want), "SAMPLE-AES TS from A: the source's frames: {}", differences(&got, &want));
+
+    // hls.js in Chromium plays it from A and from B, the key got from that origin's key delivery.
+    require_chromium_and_players();
+    let page = serve_page().await;
+    for (dc, base) in [("A", &a), ("B", &b)] {
+        let granted = || async { crate::key_delivery::key_metrics(base).await.get("granted").copied().unwrap_or(0) };
+        let before = granted().await;
+        let src =
+            mirrorcast_core::streaming::encode_segment(&format!("{base}/{}/{ism}/manifest(format=m3u8-aapl)", lib.drm));
+        let report = report_of_page(&format!("{page}/player.html?kind=hls&seconds=2&src={src}"), 60_000, None).await;
+        assert_eq!(report["state"], "playing", "{dc}: {report}");
+        assert!(report["currentTime"].as_f64().unwrap() > 2.0, "{dc}: {report}");
+        assert_eq!(report["errors"], serde_json::json!([]), "{dc}: {report}");
+        assert!(granted().await > before, "{dc}: hls.js asked {dc}'s key delivery for the key");
+    }
 
     // The keyframe playlists stay refused (their byte ranges would be into the clear segments).
     for origin in [&a, &b] {
