@@ -215,5 +215,10 @@ mod tests {
             assert_ne!(other, base);
         }
         assert_ne!(p(&a, "x").constant_iv(1), p(&a, "x").constant_iv(2));
+        let ts = p(&a, "x").sample_aes_ts_iv(1);
+        assert_eq!(p(&a, "x").sample_aes_ts_iv(1), ts, "deterministic: A and B state the same IV");
+        for other in [p(&a, "y").sample_aes_ts_iv(1), p(&b, "x").sample_aes_ts_iv(1), p(&a, "x").constant_iv(1)] {
+            assert_ne!(other, ts, "per rendition and key, apart from the cbcs IV");
+        }
     }
 }
