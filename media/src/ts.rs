@@ -67,16 +67,17 @@ pub fn ts_segment(track: &TrackIndex, number: usize, data: &[u8], counters: &Cou
 }
 
 /// The TS segment of fragment `number` with HLS SAMPLE-AES (`METHOD=SAMPLE-AES`, see
-/// [`crate::encryption::sample_aes`]): H.264 only; the PMT says so (stream type 0xdb, `zavc`),
-/// the IV is the segment's media sequence number (`number` in the origin's playlists).
+/// [`crate::encryption::sample_aes`]) under `key` and `iv` (the playlist's `IV`): H.264 or AAC,
+/// the PMT saying so (stream type 0xdb with `zavc`; 0xcf with `aacd` and the audio setup).
 pub fn sample_aes_ts_segment(
     track: &TrackIndex,
     number: usize,
     data: &[u8],
     counters: &Counters,
     key: &crate::encryption::ContentKey,
+    iv: &[u8; 16],
 ) -> Result<Vec<u8>> {
-    segment(track, number, data, counters, Some(key))
+    segment(track, number, data, counters, Some((key, iv)))
 }
 
 fn segment(
@@ -84,32 +85,29 @@ fn segment(
     number: usize,
     data: &[u8],
     counters: &Counters,
-    sample_aes: Option<&crate::encryption::ContentKey>,
+    sample_aes: Option<(&crate::encryption::ContentKey, &[u8; 16])>,
 ) -> Result<Vec<u8>> {
+    use crate::encryption::sample_aes as senc;
     let f = track.checked_fragment(number, data)?;
     let stream = stream_of(track)?;
-    if sample_aes.is_some() && matches!(stream, Stream::Aac { .. }) {
-        return Err(FormatError::new(
-            "SAMPLE-AES for AAC in MPEG-TS is not made here (it needs Apple's ID3 audio setup): use AES-128 for audio",
-        ));
-    }
-    let iv = crate::encryption::aes128::sequence_iv(number as u64);
     let es_counter = *counters.0.get(number).ok_or_else(|| FormatError::new("counters of another track"))?;
-    let (stream_type, stream_id) = match stream {
-        Stream::Avc { .. } if sample_aes.is_some() => (0xdb, 0xe0),
-        Stream::Avc { .. } => (0x1b, 0xe0),
-        Stream::Aac { .. } => (0x0f, 0xc0),
+    let (stream_type, stream_id, descriptors) = match (&stream, sample_aes) {
+        // The private data indicator naming the format (Apple's 'zavc').
+        (Stream::Avc { .. }, Some(_)) => (0xdb, 0xe0, vec![0x0f, 4, b'z', b'a', b'v', b'c']),
+        (Stream::Avc { .. }, None) => (0x1b, 0xe0, vec![]),
+        (Stream::Aac { .. }, Some(_)) => (0xcf, 0xc0, senc::aac_setup_descriptors(aac_config(track), priming(track))?),
+        (Stream::Aac { .. }, None) => (0x0f, 0xc0, vec![]),
     };
-    // SAMPLE-AES: the private data indicator naming the format (Apple's 'zavc').
-    let descriptor: &[u8] = if sample_aes.is_some() { &[0x0f, 4, b'z', b'a', b'v', b'c'] } else { &[] };
     let mut out = Vec::with_capacity(data.len() + data.len() / 8 + 4 * PACKET);
     // One PAT and one PMT per segment; the stream's packets counted from the index.
     let tables = (number % 16) as u8;
     let mut cc = [tables, tables, es_counter];
     write_psi(&mut out, 0, &mut cc[0], &pat());
-    write_psi(&mut out, PMT_PID, &mut cc[1], &pmt(stream_type, descriptor));
-    // Emulation prevention makes encrypted access units' lengths unpredictable from the index.
-    let mut discontinuity = number > 0 && (!stream.lengths_predictable() || sample_aes.is_some());
+    write_psi(&mut out, PMT_PID, &mut cc[1], &pmt(stream_type, &descriptors));
+    // Emulation prevention makes encrypted access units' lengths unpredictable from the index
+    // (encrypted AAC frames keep theirs).
+    let escaped = sample_aes.is_some() && matches!(stream, Stream::Avc { .. });
+    let mut discontinuity = number > 0 && (!stream.lengths_predictable() || escaped);
     let start = track.byte_range(f).start;
     for i in f.first..f.end {
         let at = (track.offsets[i] - start) as usize;
@@ -120,17 +118,50 @@ fn segment(
             Stream::Avc { nal_length_size, parameter_sets } => {
                 let au = annex_b(sample, *nal_length_size, sync.then_some(parameter_sets.as_slice()))?;
                 match sample_aes {
-                    Some(key) => crate::encryption::sample_aes::encrypt_access_unit(key, &iv, &au),
+                    Some((key, iv)) => {
+                        // Each segment's last access unit ends with the next one's delimiter (the
+                        // next segment's first then has none): a reader's H.264 parser ends an
+                        // access unit at the next delimiter, and ffmpeg decrypts a frame only
+                        // while a segment is being read (none after the playlist's last), so
+                        // every frame is complete within its segment. Read in order, the stream
+                        // is the clear one's byte for byte.
+                        let own = if i == f.first && number > 0 { &au[AUD.len()..] } else { &au[..] };
+                        let mut sealed = senc::encrypt_access_unit(key, iv, own);
+                        if i + 1 == f.end {
+                            sealed.extend_from_slice(&AUD);
+                        }
+                        sealed
+                    }
                     None => au,
                 }
             }
-            Stream::Aac { profile, frequency_index, channels } => adts(sample, *profile, *frequency_index, *channels)?,
+            Stream::Aac { profile, frequency_index, channels } => {
+                let mut frame = adts(sample, *profile, *frequency_index, *channels)?;
+                if let Some((key, iv)) = sample_aes {
+                    senc::encrypt_adts_frame(key, iv, &mut frame);
+                }
+                frame
+            }
         };
-        let pes = pes(stream_id, pts, (dts != pts).then_some(dts), &payload);
+        // SAMPLE-AES video states its PES lengths, so a reader hands a segment's last access
+        // unit over without reading on into the next segment (see the delimiter above).
+        let pes = pes(stream_id, pts, (dts != pts).then_some(dts), &payload, escaped);
         write_pes(&mut out, &mut cc[2], &pes, dts, Flags { random_access: sync, discontinuity });
         discontinuity = false;
     }
     Ok(out)
+}
+
+/// An AAC track's AudioSpecificConfig ([`stream_of`] has checked there is one).
+fn aac_config(track: &TrackIndex) -> &[u8] {
+    track.info.audio.as_ref().map_or(&[], |a| a.specific_config.as_slice())
+}
+
+/// The AAC priming the edit list skips, in samples at the sampling rate (SAMPLE-AES's audio setup).
+fn priming(track: &TrackIndex) -> u16 {
+    let rate = track.info.audio.as_ref().map_or(0, |a| a.sample_rate) as i128;
+    let skipped = track.media_start.max(0) as i128 * rate / track.info.timescale.max(1) as i128;
+    skipped.min(u16::MAX as i128) as u16
 }
 
 /// The TS segment of fragment `number`, AES-128 encrypted whole (HLS `METHOD=AES-128`, see
@@ -321,11 +352,13 @@ fn timestamp(marker: u8, t: u64) -> [u8; 5] {
 }
 
 /// A PES packet: header with PTS (and DTS when it differs), then `payload`.
-fn pes(stream_id: u8, pts: u64, dts: Option<u64>, payload: &[u8]) -> Vec<u8> {
+/// `bounded`: the PES length stated for video too where it fits (else 0, "unbounded").
+fn pes(stream_id: u8, pts: u64, dts: Option<u64>, payload: &[u8], bounded: bool) -> Vec<u8> {
     let header_len = if dts.is_some() { 10 } else { 5 };
     let length = 3 + header_len + payload.len();
     // Video may exceed 16 bits: 0 means "unbounded", allowed for video only.
-    let length = if stream_id == 0xe0 || length > 0xffff { 0 } else { length as u16 };
+    let unbounded = (stream_id == 0xe0 && !bounded) || length > 0xffff;
+    let length = if unbounded { 0 } else { length as u16 };
     let mut out = Vec::with_capacity(9 + header_len + payload.len());
     out.extend_from_slice(&[0, 0, 1, stream_id]);
     out.extend_from_slice(&length.to_be_bytes());
@@ -425,6 +458,7 @@ fn pat() -> Vec<u8> {
     section(0x00, 1, &body)
 }
 
+/// A PMT of one elementary stream; its descriptors must fit the one packet [`write_psi`] writes.
 fn pmt(stream_type: u8, es_descriptors: &[u8]) -> Vec<u8> {
     let mut body = (0xe000 | ES_PID).to_be_bytes().to_vec(); // PCR PID: the stream itself
     body.extend_from_slice(&[0xf0, 0]);
@@ -555,7 +589,7 @@ mod tests {
         assert_eq!(timestamp(0x2, (1 << 33) - 1), [0x2f, 0xff, 0xff, 0xff, 0xff]);
         let mut out = Vec::new();
         let flags = Flags { random_access: false, discontinuity: false };
-        write_pes(&mut out, &mut 0, &pes(0xc0, 90_000, None, &[0xaa; 400]), 90_000, flags);
+        write_pes(&mut out, &mut 0, &pes(0xc0, 90_000, None, &[0xaa; 400], false), 90_000, flags);
         assert_eq!(out.len(), 3 * PACKET, "414 bytes of PES: three packets, the last stuffed");
         assert!(annex_b(&[0, 0, 0, 9, 0x65], 4, None).is_err(), "a NAL longer than its sample");
     }

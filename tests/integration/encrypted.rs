@@ -3,7 +3,8 @@
 //! PlayReady signalled) and a `Predefined_ClearKey` locator (HLS AES-128), replicated to B with
 //! B's KEK. ffmpeg decrypts what A serves with its own `-decryption_key` to the source's packets,
 //! openssl decrypts an AES-128 TS segment to the clear segment, B serves the same encrypted bytes
-//! and ETags as A, no URL of a protected locator serves its clear samples, and Shaka Player plays
+//! and ETags as A, no URL of a protected locator serves its clear samples, ffmpeg reads the cbcs
+//! policy's HLS TS (SAMPLE-AES) to the source's frames with the key from A, and Shaka Player plays
 //! both DRM streams with ClearKey EME in headless Chromium from A and from B, the keys got by
 //! licence requests to that origin's key delivery.
 
@@ -15,7 +16,7 @@ use mirrorcast_azurite::{Persistence, TwoDataCenters};
 use mirrorcast_core::id::LocatorId;
 
 use crate::helpers::{run_in, Run};
-use crate::player::{require_chromium_and_players, serve_page};
+use crate::player::{report_of_page, require_chromium_and_players, serve_page};
 use crate::replicate::Failover;
 use crate::serve::{packet_md5s, publish_media_in, serve_dc, Served};
 
@@ -379,7 +380,8 @@ async fn protected_locators_are_served_encrypted_identically_from_a_and_b_and_de
     }
     assert!(compared > 30, "{compared} segments compared");
 
-    // No URL shape serves the protected locators in the clear: files, TS for a cbcs policy, I-frames.
+    // No URL shape serves the protected locators in the clear: files, I-frames (TS of the cbcs
+    // policy is SAMPLE-AES: see the test below).
     let mut refused = vec![
         "Clip.ism".to_owned(),
         "Clip.ismc".to_owned(),
@@ -389,10 +391,8 @@ async fn protected_locators_are_served_encrypted_identically_from_a_and_b_and_de
     ];
     refused.extend(
         [
-            "manifest(format=m3u8-aapl)",
-            "manifest(format=m3u8-aapl-v3)",
-            "QualityLevels(600000)/Fragments(video=0,format=m3u8-aapl).ts",
             "QualityLevels(600000)/Manifest(video,format=m3u8-cmaf,type=keyframes)",
+            "QualityLevels(600000)/Manifest(video,format=m3u8-aapl,type=keyframes)",
         ]
         .map(|p| format!("{ism}/{p}")),
     );
@@ -421,7 +421,96 @@ async fn protected_locators_are_served_encrypted_identically_from_a_and_b_and_de
             && e["path"].as_str().unwrap().contains("mpd-time-csf).m4s")),
         "DASH media segments compared: {report:#}"
     );
+    assert!(
+        entries.iter().any(|e| e["path"].as_str().unwrap().contains(&format!("{}/", lib.drm))
+            && e["path"].as_str().unwrap().contains("format=m3u8-aapl).ts")),
+        "the cbcs policy's SAMPLE-AES TS segments compared: {report:#}"
+    );
     assert_eq!(audit.code, 0, "{report:#}");
+}
+
+/// HLS TS of a streaming policy whose HLS is `cbcs` is SAMPLE-AES (FairPlay's TS form; a 403
+/// before): ffmpeg at its defaults reads A's master to the end, fetching the key from the
+/// playlists' identity key URI at A's key delivery, and its video frames and audio packets are
+/// the source's; B serves every playlist and segment byte for byte with A's ETags; the segments
+/// are encrypted (most of their TS packets differ from the clear locator's); hls.js in Chromium
+/// plays it from A and from B, asking each one's key delivery; I-frames stay refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cbcs_policys_hls_ts_is_sample_aes_that_ffmpeg_decrypts_to_the_source_and_b_serves_alike() {
+    use crate::serve::{differences, same_packets, source_frames_for_ts, ts_md5s};
+    let lib = Library::new().await;
+    let (sa, sb) = lib.serve().await;
+    let http = reqwest::Client::new();
+    let (a, b) = (format!("http://{}", sa.addr), format!("http://{}", sb.addr));
+    let ism = "Clip.ism";
+    let key_uri = format!("URI=\"/keys/aes128/{}\"", lib.cbcs.id);
+
+    for format in ["m3u8-aapl", "m3u8-aapl-v3"] {
+        let path = format!("{}/{ism}/manifest(format={format})", lib.drm);
+        let (etag, master) = ok(&http, &format!("{a}/{path}")).await;
+        assert_eq!(ok(&http, &format!("{b}/{path}")).await, (etag, master.clone()), "{path}: B's master is A's");
+        let master = String::from_utf8(master).unwrap();
+        assert!(master.contains(&format!("#EXT-X-SESSION-KEY:METHOD=SAMPLE-AES,{key_uri}")), "{master}");
+        assert!(master.contains("#EXT-X-VERSION:5\n") && !master.contains("I-FRAME"), "{master}");
+    }
+
+    let mut compared = 0;
+    for (stream, bitrate, _, _) in RENDITIONS {
+        let dir = format!("{}/{ism}/QualityLevels({bitrate})", lib.drm);
+        let playlist_path = format!("{dir}/Manifest({stream},format=m3u8-aapl)");
+        let (_, playlist) = ok(&http, &format!("{a}/{playlist_path}")).await;
+        assert_eq!(ok(&http, &format!("{b}/{playlist_path}")).await.1, playlist, "{playlist_path}");
+        let playlist = String::from_utf8(playlist).unwrap();
+        let keys: Vec<&str> = playlist.lines().filter(|l| l.starts_with("#EXT-X-KEY:")).collect();
+        assert_eq!(keys.len(), 1, "one key, one IV for the rendition: {playlist}");
+        assert!(keys[0].starts_with(&format!("#EXT-X-KEY:METHOD=SAMPLE-AES,{key_uri},IV=0x")), "{playlist}");
+        assert!(keys[0].ends_with(",KEYFORMAT=\"identity\",KEYFORMATVERSIONS=\"1\""), "{playlist}");
+        let urls = hls_segments(&playlist, &format!("{a}/{dir}"));
+        assert!(urls.len() > 2, "{playlist}");
+        for url in urls {
+            let (etag_a, body_a) = ok(&http, &url).await;
+            assert_eq!(ok(&http, &url.replace(&a, &b)).await, (etag_a.clone(), body_a.clone()), "{url}: B is A");
+            let (clear_etag, clear) = ok(&http, &url.replace(&lib.drm, &lib.clear)).await;
+            assert_ne!(etag_a, clear_etag, "{url}: another entity than the clear segment");
+            // SAMPLE-AES leaves headers, slice leaders and (video) 9 of every 10 blocks clear by
+            // design, so clear windows remain; what is encrypted is spread over nearly every packet.
+            let packets = clear.len().min(body_a.len()) / 188;
+            let differing = clear.chunks(188).zip(body_a.chunks(188)).filter(|(x, y)| x != y).count();
+            assert!(differing * 10 > packets * 8, "{url}: {differing} of {packets} TS packets encrypted");
+            compared += 1;
+        }
+    }
+    assert!(compared > 8, "{compared} segments compared");
+
+    // ffmpeg at its defaults, the keys fetched by it from A's key delivery.
+    let clip = |f: &str| lib.clip.join(f).to_str().unwrap().to_owned();
+    let (big, small) = (clip(RENDITIONS[0].2), clip(RENDITIONS[1].2));
+    let want = source_frames_for_ts(&[&big, &small], &big);
+    assert!(want.iter().all(|s| s.packets.len() > 20), "packets in every source stream");
+    let got = ts_md5s(&format!("{a}/{}/{ism}/manifest(format=m3u8-aapl)", lib.drm));
+    assert!(same_packets(&got, &want), "SAMPLE-AES TS from A: the source's frames: {}", differences(&got, &want));
+
+    // hls.js in Chromium plays it from A and from B, the key got from that origin's key delivery.
+    require_chromium_and_players();
+    let page = serve_page().await;
+    for (dc, base) in [("A", &a), ("B", &b)] {
+        let granted = || async { crate::key_delivery::key_metrics(base).await.get("granted").copied().unwrap_or(0) };
+        let before = granted().await;
+        let src =
+            mirrorcast_core::streaming::encode_segment(&format!("{base}/{}/{ism}/manifest(format=m3u8-aapl)", lib.drm));
+        let report = report_of_page(&format!("{page}/player.html?kind=hls&seconds=2&src={src}"), 60_000, None).await;
+        assert_eq!(report["state"], "playing", "{dc}: {report}");
+        assert!(report["currentTime"].as_f64().unwrap() > 2.0, "{dc}: {report}");
+        assert_eq!(report["errors"], serde_json::json!([]), "{dc}: {report}");
+        assert!(granted().await > before, "{dc}: hls.js asked {dc}'s key delivery for the key");
+    }
+
+    // The keyframe playlists stay refused (their byte ranges would be into the clear segments).
+    for origin in [&a, &b] {
+        let path = format!("{}/{ism}/QualityLevels(600000)/Manifest(video,format=m3u8-aapl,type=keyframes)", lib.drm);
+        let (status, _, _) = fetch(&http, &format!("{origin}/{path}")).await;
+        assert_eq!(status, 404, "{origin}: {path}");
+    }
 }
 
 /// Shaka Player (pinned in tools/players) plays `url` with ClearKey EME, the keys got from the

@@ -237,7 +237,7 @@ impl StreamingPolicy {
 
     /// Whether an origin serves `packaging` of this policy's locators: its protocol enabled, with
     /// a scheme that packaging carries: clear anywhere; Smooth `cenc` (PIFF); DASH `cenc` or
-    /// `cbcs`; HLS over TS the AES-128 envelope; HLS over CMAF the envelope, `cenc` or `cbcs`.
+    /// `cbcs`; HLS over TS the AES-128 envelope or `cbcs` (as SAMPLE-AES); HLS over CMAF the envelope, `cenc` or `cbcs`.
     /// (Media Services' DASH envelope, DASH-SEA, its own Smooth envelope and SAMPLE-AES in TS are
     /// not made here.)
     pub fn serves(&self, packaging: Packaging) -> bool {
@@ -246,7 +246,8 @@ impl StreamingPolicy {
             (_, Scheme::Clear) => true,
             (Packaging::Smooth, s) => s == Scheme::Cenc,
             (Packaging::Dash, s) => matches!(s, Scheme::Cenc | Scheme::Cbcs),
-            (Packaging::HlsTs, s) => s == Scheme::Envelope,
+            // cbcs over TS: SAMPLE-AES (Apple's MPEG-2 stream encryption, FairPlay's TS form).
+            (Packaging::HlsTs, s) => matches!(s, Scheme::Envelope | Scheme::Cbcs),
             (Packaging::HlsCmaf, _) => true,
         }
     }
@@ -364,7 +365,7 @@ mod tests {
         assert!(!download.serves(Packaging::HlsTs) && download.scheme_of(Download) == Some(Scheme::Clear));
         let multi = find_predefined("Predefined_MultiDrmStreaming").unwrap();
         assert_eq!(multi.scheme_of(Hls), Some(Scheme::Cbcs));
-        assert!(multi.serves(Packaging::HlsCmaf) && !multi.serves(Packaging::HlsTs));
+        assert!(multi.serves(Packaging::HlsCmaf) && multi.serves(Packaging::HlsTs), "cbcs over TS: SAMPLE-AES");
     }
 
     #[test]

@@ -150,6 +150,12 @@ impl Protection<'_> {
         digest[..16].try_into().expect("16 bytes")
     }
 
+    /// The 16-byte IV of every HLS SAMPLE-AES TS segment of track `track_id` (the playlist's `IV`).
+    pub fn sample_aes_ts_iv(&self, track_id: u32) -> [u8; 16] {
+        let digest = self.derive(b"mirrorcast sample-aes ts iv", track_id, None);
+        digest[..16].try_into().expect("16 bytes")
+    }
+
     fn derive(&self, purpose: &[u8], track_id: u32, sample: Option<u64>) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(purpose);
@@ -209,5 +215,10 @@ mod tests {
             assert_ne!(other, base);
         }
         assert_ne!(p(&a, "x").constant_iv(1), p(&a, "x").constant_iv(2));
+        let ts = p(&a, "x").sample_aes_ts_iv(1);
+        assert_eq!(p(&a, "x").sample_aes_ts_iv(1), ts, "deterministic: A and B state the same IV");
+        for other in [p(&a, "y").sample_aes_ts_iv(1), p(&b, "x").sample_aes_ts_iv(1), p(&a, "x").constant_iv(1)] {
+            assert_ne!(other, ts, "per rendition and key, apart from the cbcs IV");
+        }
     }
 }

@@ -1,13 +1,23 @@
-//! HLS SAMPLE-AES for H.264 in MPEG-TS (Apple's "MPEG-2 Stream Encryption Format for HTTP Live
-//! Streaming", 2.2): in an Annex B access unit, each slice NAL unit (types 1 and 5) longer than
-//! 48 bytes keeps its type byte and a 31-byte leader clear, then of every 160 bytes the first 16
-//! are encrypted (AES-128-CBC, the IV reset at each NAL unit) while more than 16 remain; the
-//! encrypted NAL unit then gets emulation prevention bytes so no start code appears in it. Other
-//! NAL units are untouched. The IV is the segment's media sequence number, as for AES-128.
+//! HLS SAMPLE-AES in MPEG-TS (Apple's "MPEG-2 Stream Encryption Format for HTTP Live Streaming").
+//!
+//! H.264 (2.2): in an Annex B access unit, each slice NAL unit (types 1 and 5) longer than 48
+//! bytes keeps its type byte and a 31-byte leader clear, then of every 160 bytes the first 16 are
+//! encrypted (AES-128-CBC, the IV reset at each NAL unit) while more than 16 remain; the encrypted
+//! NAL unit then gets emulation prevention bytes so no start code appears in it. Other NAL units
+//! are untouched.
+//!
+//! AAC (2.3): each ADTS frame keeps its header and a 16-byte leader clear, then every whole
+//! 16-byte block is encrypted (AES-128-CBC, the IV reset at each frame); the trailing partial block
+//! stays clear, so a frame of fewer than 32 bytes after its header stays clear whole. The PMT
+//! carries the audio setup ([`aac_setup_descriptors`]).
+//!
+//! The IV is the caller's: the origin gives every segment of a rendition the same one (stated in
+//! the playlist), since a reader may decrypt a segment's last frames with the next segment's IV.
 
-use aes::cipher::{BlockEncryptMut, InnerIvInit, KeyInit};
+use aes::cipher::{BlockEncryptMut, InnerIvInit, KeyInit, KeyIvInit};
 
 use super::ContentKey;
+use crate::{FormatError, Result};
 
 /// `au` (Annex B: start codes before each NAL unit) with its slice NAL units encrypted.
 pub fn encrypt_access_unit(key: &ContentKey, iv: &[u8; 16], au: &[u8]) -> Vec<u8> {
@@ -35,6 +45,62 @@ pub fn encrypt_access_unit(key: &ContentKey, iv: &[u8; 16], au: &[u8]) -> Vec<u8
         at = end;
     }
     out
+}
+
+/// The bytes of an ADTS header without CRC, which [`crate::ts`] writes: they stay clear.
+pub const ADTS_HEADER: usize = 7;
+
+/// An ADTS frame (`frame`: its 7-byte header, then the raw AAC frame) encrypted in place: after
+/// the header and a 16-byte clear leader, every whole 16-byte block, one CBC chain per frame.
+pub fn encrypt_adts_frame(key: &ContentKey, iv: &[u8; 16], frame: &mut [u8]) {
+    let Some(payload) = frame.get_mut(ADTS_HEADER..) else { return };
+    let blocks = payload.len().saturating_sub(16) / 16;
+    if blocks == 0 {
+        return;
+    }
+    let mut cipher = cbc::Encryptor::<aes::Aes128>::new(key.key().into(), iv.into());
+    for block in payload[16..16 + 16 * blocks].chunks_exact_mut(16) {
+        cipher.encrypt_block_mut(block.into());
+    }
+}
+
+/// The longest AudioSpecificConfig put in the audio setup information.
+pub const MAX_AUDIO_SETUP: usize = 64;
+
+/// The elementary stream descriptors of a SAMPLE-AES AAC stream in the PMT (Apple's 3.0 and
+/// 2.3.4): the private data indicator `aacd`, then a registration descriptor `apad` holding the
+/// audio setup information: audio type (`zaac`: AAC-LC, `zach`: HE-AAC), the priming in samples,
+/// version 1, and the AudioSpecificConfig. Refused for other AAC object types (Apple names none)
+/// and for a config too long for a descriptor.
+pub fn aac_setup_descriptors(audio_specific_config: &[u8], priming: u16) -> Result<Vec<u8>> {
+    let object_type = audio_specific_config.first().map_or(0, |b| b >> 3);
+    let audio_type = match object_type {
+        2 => b"zaac",
+        5 => b"zach",
+        29 => b"zacp",
+        _ => {
+            return Err(FormatError::new(format!(
+                "SAMPLE-AES carries AAC-LC and HE-AAC only; this track's AAC object type is {object_type}"
+            )))
+        }
+    };
+    // The registration descriptor's length byte counts 'apad', the type, priming, version, the setup.
+    // Real configs are 2 to 5 bytes; the PMT holding this must fit one TS packet.
+    if audio_specific_config.len() > MAX_AUDIO_SETUP {
+        return Err(FormatError::new(format!(
+            "an AudioSpecificConfig of {} bytes: SAMPLE-AES's audio setup holds at most {MAX_AUDIO_SETUP}",
+            audio_specific_config.len()
+        )));
+    }
+    let length = 4 + 4 + 2 + 1 + 1 + audio_specific_config.len();
+    let mut out = vec![0x0f, 4, b'a', b'a', b'c', b'd', 0x05, length as u8];
+    out.extend_from_slice(b"apad");
+    out.extend_from_slice(audio_type);
+    out.extend_from_slice(&priming.to_be_bytes());
+    out.push(1);
+    out.push(audio_specific_config.len() as u8);
+    out.extend_from_slice(audio_specific_config);
+    Ok(out)
 }
 
 /// The start code at or after `from`: where it starts and its length (4 for 00 00 00 01, else 3).
@@ -146,13 +212,59 @@ mod tests {
         base
     }
 
+    /// The MD5 of an access unit delimiter alone, with its start code (`00 00 00 01 09 f0`).
+    const AUD_ONLY_MD5: &str = "c00db60d4c2fd9aa2357440a8c70ccc0";
+
+    #[test]
+    fn adts_frames_keep_header_leader_and_partial_block_clear_and_short_frames_stay_clear() {
+        let key = ContentKey::new(KeyId([1; 16]), [2; 16]);
+        let iv = [3; 16];
+        let clear: Vec<u8> = (0..7 + 16 + 16 * 3 + 5).map(|i| i as u8).collect();
+        let mut frame = clear.clone();
+        encrypt_adts_frame(&key, &iv, &mut frame);
+        assert_eq!(frame[..23], clear[..23], "header and leader clear");
+        assert_eq!(frame[71..], clear[71..], "the trailing partial block clear");
+        // One CBC chain from the IV over the three blocks.
+        let mut want = clear[23..71].to_vec();
+        let mut cipher = cbc::Encryptor::<aes::Aes128>::new(key.key().into(), (&iv).into());
+        for block in want.chunks_exact_mut(16) {
+            cipher.encrypt_block_mut(block.into());
+        }
+        assert_eq!(frame[23..71], want[..]);
+        let mut again = clear.clone();
+        encrypt_adts_frame(&key, &iv, &mut again);
+        assert_eq!(again, frame, "the IV reset for every frame: the same frame encrypts the same");
+        for len in [0, 3, 7, 8, 22, 23, 38] {
+            let short: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut sealed = short.clone();
+            encrypt_adts_frame(&key, &iv, &mut sealed);
+            assert_eq!(sealed, short, "{len} bytes: fewer than header, leader and one block stay clear");
+        }
+        let mut one_block: Vec<u8> = vec![9; 39];
+        encrypt_adts_frame(&key, &iv, &mut one_block);
+        assert_ne!(one_block[23..], [9; 16], "header, leader and exactly one block: that block is encrypted");
+    }
+
+    #[test]
+    fn the_aac_audio_setup_names_the_type_priming_version_and_config_and_refuses_others() {
+        let d = aac_setup_descriptors(&[0x12, 0x10], 1024).unwrap();
+        assert_eq!(d[..6], [0x0f, 4, b'a', b'a', b'c', b'd']);
+        assert_eq!(d[6..], [[5, 14].as_slice(), b"apad", b"zaac", &[4, 0, 1, 2, 0x12, 0x10]].concat());
+        assert_eq!(aac_setup_descriptors(&[0x2b, 0x92, 8, 0], 0).unwrap()[12..16], *b"zach");
+        let main = aac_setup_descriptors(&[0x0a, 0x10], 0).unwrap_err().to_string();
+        assert!(main.contains("object type is 1"), "{main}");
+        assert!(aac_setup_descriptors(&[], 0).is_err(), "no config");
+        assert!(aac_setup_descriptors(&[0x12; MAX_AUDIO_SETUP + 1], 0).unwrap_err().to_string().contains("at most"));
+    }
+
     /// ffmpeg's own SAMPLE-AES decryption (its HLS demuxer, the key fetched from the playlist's
-    /// URI over HTTP) of each of our SAMPLE-AES TS segments gives the clear segment's packets;
-    /// the samples really were encrypted (most TS packets differ); deterministic; audio refused.
+    /// URI over HTTP, at its default settings) of the SAMPLE-AES TS segments of the video and of
+    /// the audio, each one playlist read to the end, gives the clear segments' packets; the
+    /// samples really were encrypted (most TS packets differ); deterministic.
     ///
-    /// Each segment is listed twice with its IV written out: ffmpeg decrypts a packet with the IV
-    /// of the segment it is reading when its parser hands the packet over, which for a segment's
-    /// last two frames is the next segment (or none, at the end); the second copy has the same IV.
+    /// One IV for every segment, stated in the playlist: ffmpeg decrypts a packet with the IV of
+    /// the segment it is reading when its parser hands the packet over, which for a segment's
+    /// last frames is the next segment's.
     #[test]
     fn ffmpeg_decrypts_our_sample_aes_ts_segments_to_the_clear_packets() {
         use crate::fragment::tests::{md5s, test_clip, TestClip};
@@ -160,46 +272,52 @@ mod tests {
         let clip = test_clip();
         let TestClip { file, index, .. } = &clip;
         let key = crate::encryption::fragments::tests::test_key();
-        let track = index.by_handler("vide").unwrap();
-        let counters = Counters::of(track).unwrap();
+        let iv = [0x5a; 16];
         let mut files = std::collections::HashMap::new();
         files.insert("key".to_owned(), key.key().to_vec());
-        let mut clear_segments = Vec::new();
-        for (n, f) in track.fragments.iter().enumerate() {
-            let r = track.byte_range(f);
-            let data = &file[r.start as usize..r.end as usize];
-            let clear = ts_segment(track, n, data, &counters).unwrap();
-            let sealed = sample_aes_ts_segment(track, n, data, &counters, &key).unwrap();
-            assert_eq!(sample_aes_ts_segment(track, n, data, &counters, &key).unwrap(), sealed, "deterministic");
-            let differing = clear.chunks(188).zip(sealed.chunks(188)).filter(|(a, b)| a != b).count();
-            assert!(differing > clear.len() / 188 / 2, "segment {n}: {differing} packets differ");
-            let iv = crate::encryption::hex(&crate::encryption::aes128::sequence_iv(n as u64));
-            let entry = format!("#EXTINF:{:.3},\nv{n}.ts\n", f.duration as f64 / track.info.timescale as f64);
-            let playlist = format!(
-                "#EXTM3U\n#EXT-X-VERSION:5\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:{n}\n\
-                 #EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"key\",IV=0x{iv},KEYFORMAT=\"identity\"\n{entry}{entry}#EXT-X-ENDLIST\n"
+        let mut clear_streams = Vec::new();
+        for handler in ["vide", "soun"] {
+            let track = index.by_handler(handler).unwrap();
+            let counters = Counters::of(track).unwrap();
+            let mut clear_stream = Vec::new();
+            let mut playlist = format!(
+                "#EXTM3U\n#EXT-X-VERSION:5\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:0\n\
+                 #EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"key\",IV=0x{},KEYFORMAT=\"identity\"\n",
+                crate::encryption::hex(&iv)
             );
-            files.insert(format!("v{n}.ts"), sealed);
-            files.insert(format!("v{n}.m3u8"), playlist.into_bytes());
-            clear_segments.push(clear);
+            for (n, f) in track.fragments.iter().enumerate() {
+                let r = track.byte_range(f);
+                let data = &file[r.start as usize..r.end as usize];
+                let clear = ts_segment(track, n, data, &counters).unwrap();
+                let sealed = sample_aes_ts_segment(track, n, data, &counters, &key, &iv).unwrap();
+                assert_eq!(sample_aes_ts_segment(track, n, data, &counters, &key, &iv).unwrap(), sealed);
+                if handler == "soun" {
+                    // Encrypted AAC frames keep their lengths: the counters from the index still hold.
+                    assert_eq!(sealed.len(), clear.len(), "soun {n}: as many TS packets as the clear segment");
+                }
+                let differing = clear.chunks(188).zip(sealed.chunks(188)).filter(|(a, b)| a != b).count();
+                assert!(differing > clear.len() / 188 / 2, "{handler} {n}: {differing} packets differ");
+                let seconds = f.duration as f64 / track.info.timescale as f64;
+                playlist.push_str(&format!("#EXTINF:{seconds:.3},\n{handler}{n}.ts\n"));
+                files.insert(format!("{handler}{n}.ts"), sealed);
+                clear_stream.extend(clear);
+            }
+            playlist.push_str("#EXT-X-ENDLIST\n");
+            files.insert(format!("{handler}.m3u8"), playlist.into_bytes());
+            clear_streams.push((handler, clear_stream));
         }
-        let audio = index.by_handler("soun").unwrap();
-        let r = audio.byte_range(&audio.fragments[0]);
-        let audio_counters = Counters::of(audio).unwrap();
-        let err = sample_aes_ts_segment(audio, 0, &file[r.start as usize..r.end as usize], &audio_counters, &key);
-        assert!(err.unwrap_err().to_string().contains("AES-128 for audio"));
-
         let base = serve(files);
-        let mut packets = 0;
-        for (n, clear) in clear_segments.iter().enumerate() {
-            let clear_path = clip.dir().join(format!("clear{n}.ts"));
+        for (handler, clear) in clear_streams {
+            let clear_path = clip.dir().join(format!("clear-{handler}.ts"));
             std::fs::write(&clear_path, clear).unwrap();
             let want = md5s(&clear_path, "0");
-            let got = md5s(std::path::Path::new(&format!("{base}/v{n}.m3u8")), "0");
-            assert_eq!(got.len(), 2 * want.len(), "segment {n}: both copies read");
-            assert_eq!(got[..want.len()], want, "segment {n}");
-            packets += want.len();
+            assert!(want.len() > 100, "{handler}: {} packets", want.len());
+            let mut got = md5s(std::path::Path::new(&format!("{base}/{handler}.m3u8")), "0");
+            if handler == "vide" {
+                // The delimiter that ends the last access unit comes out alone at the end.
+                assert_eq!(got.pop().as_deref(), Some(AUD_ONLY_MD5), "vide: the trailing delimiter");
+            }
+            assert_eq!(got, want, "{handler}");
         }
-        assert!(packets > 100, "{packets}");
     }
 }

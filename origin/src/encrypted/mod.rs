@@ -1,16 +1,17 @@
 //! Protected locators served encrypted: a locator whose streaming policy encrypts is resolved to
 //! its policy and its content keys (unwrapped under the data center's KEK, once, kept in memory
 //! and zeroed when dropped), and each request to what it packs a format with ([`Packing`]): CMAF
-//! `cenc`/`cbcs`, Smooth `cenc` (PIFF), or HLS AES-128 whole segments. Never the clear bytes: a
-//! protected locator that cannot be encrypted (no KEK, a scheme this origin does not make for a
-//! format, a key missing) is refused.
+//! `cenc`/`cbcs`, Smooth `cenc` (PIFF), HLS AES-128 whole segments, or HLS TS SAMPLE-AES. Never
+//! the clear bytes: a protected locator that cannot be encrypted (no KEK, a scheme this origin
+//! does not make for a format, a key missing) is refused.
 //!
 //! Which format gets which scheme follows the streaming policy's protocol → scheme table
 //! (`StreamingPolicy::serves`, which `verify --http` asks too): Smooth is `cenc` (PIFF); DASH is
 //! `cenc` or `cbcs`; HLS fMP4 (`m3u8-cmaf`) is `cbcs` or `cenc` (`SAMPLE-AES-CTR`), or AES-128
-//! whole segments for envelope; HLS TS is AES-128 (envelope). Envelope for DASH and Smooth (Media
-//! Services' DASH-SEA and its own Smooth envelope) and Common Encryption in TS (FairPlay's
-//! SAMPLE-AES) are refused with a 403 saying so, never served clear.
+//! whole segments for envelope; HLS TS is AES-128 (envelope) or, for `cbcs`, SAMPLE-AES (Apple's
+//! MPEG-2 stream encryption, FairPlay's TS form). Envelope for DASH and Smooth (Media Services'
+//! DASH-SEA and its own Smooth envelope) and `cenc` in TS are refused with a 403 saying so, never
+//! served clear.
 
 pub(crate) mod manifests;
 pub(crate) mod segments;
@@ -45,6 +46,10 @@ pub(crate) enum Packing {
     SmoothCenc { key: Arc<media::ContentKey>, playready_url: Option<String>, tag: String },
     /// HLS AES-128: each media segment encrypted whole (its IV in the playlist), the init clear.
     Aes128 { key: Arc<media::ContentKey>, key_uri: String, tag: String },
+    /// HLS TS SAMPLE-AES (`cbcs` over TS): H.264 slices and AAC frames encrypted in the TS
+    /// segments; the key at the origin's key path (`identity`) and, where the policy names a
+    /// FairPlay key server, FairPlay's `skd://` URI.
+    SampleAes { key: Arc<media::ContentKey>, key_uri: String, fairplay_uri: Option<String>, tag: String },
 }
 
 impl Packing {
@@ -53,14 +58,20 @@ impl Packing {
     /// signalling. One-way: no key byte can be read back from it.
     pub(crate) fn tag(&self) -> &str {
         match self {
-            Packing::Cmaf { tag, .. } | Packing::SmoothCenc { tag, .. } | Packing::Aes128 { tag, .. } => tag,
+            Packing::Cmaf { tag, .. }
+            | Packing::SmoothCenc { tag, .. }
+            | Packing::Aes128 { tag, .. }
+            | Packing::SampleAes { tag, .. } => tag,
         }
     }
 
     /// The key segments are encrypted with.
     pub(crate) fn key(&self) -> &media::ContentKey {
         match self {
-            Packing::Cmaf { key, .. } | Packing::SmoothCenc { key, .. } | Packing::Aes128 { key, .. } => key,
+            Packing::Cmaf { key, .. }
+            | Packing::SmoothCenc { key, .. }
+            | Packing::Aes128 { key, .. }
+            | Packing::SampleAes { key, .. } => key,
         }
     }
 }
@@ -128,6 +139,13 @@ impl Encryption {
                 let tag = tag_of("aes128", &key, &key_uri);
                 Packing::Aes128 { key, key_uri, tag }
             }
+            (f, Scheme::Cbcs) if f.is_ts() => {
+                let key = key_of(ContentKeyType::Cbcs)?;
+                let key_uri = key_paths::aes128_key_path(&uuid_of(key.key_id()));
+                let fairplay_uri = self.license_url(Scheme::Cbcs, DrmSystem::FairPlay, key.key_id()).map(skd_uri);
+                let tag = tag_of("sample-aes-ts", &key, &format!("{key_uri}|{fairplay_uri:?}"));
+                Packing::SampleAes { key, key_uri, fairplay_uri, tag }
+            }
             // What `serves` leaves: CMAF (DASH, HLS fMP4) with cenc or cbcs.
             (_, scheme) => {
                 let (media_scheme, key_type) = match scheme {
@@ -166,6 +184,15 @@ impl Encryption {
     fn license_url(&self, scheme: Scheme, system: DrmSystem, key_id: KeyId) -> Option<String> {
         let d = self.policy.drm.iter().find(|d| d.scheme == scheme && d.system == system)?;
         d.license_url_template.as_ref().map(|t| fill_template(t, &uuid_of(key_id), None))
+    }
+}
+
+/// FairPlay's key URI: its licence URL under the `skd://` scheme (as Media Services wrote it), which
+/// a FairPlay client hands to the app that asks the key server.
+fn skd_uri(licence_url: String) -> String {
+    match licence_url.split_once("://") {
+        Some((_, rest)) => format!("skd://{rest}"),
+        None => format!("skd://{licence_url}"),
     }
 }
 

@@ -107,7 +107,8 @@ async fn segment(
             let made = if let Some(p) = packing {
                 let make = |data: Bytes| {
                     let clear = || packaged(r, track, number, format, &data).map(Vec::from);
-                    encrypted::media(track, number, &data, p, &r.file, clear).map(Bytes::from)
+                    let counters = || r.ts_counters(track);
+                    encrypted::media(track, number, &data, p, &r.file, clear, counters).map(Bytes::from)
                 };
                 if cache.enabled() {
                     let (track, packaging) = (track.info.track_id, Packaging::of(format));

@@ -158,7 +158,7 @@ impl Packager<'_> {
                 }
                 None => packaging::hls_media(&rendition, pick.format),
             };
-            self.protected(pick.format, playlist, Some(rendition.track))
+            self.protected(pick.format, playlist, Some((rendition.track, r.file.as_str())))
         }))
     }
 
@@ -171,25 +171,25 @@ impl Packager<'_> {
         }
     }
 
-    /// `text` with the packing's signalling (a media playlist's `track` for AES-128's IVs).
+    /// `text` with the packing's signalling (a media playlist's track and rendition for the IVs).
     fn protect(
         &self,
         format: Format,
         text: &str,
         packing: &Packing,
-        track: Option<&TrackIndex>,
+        track: Option<(&TrackIndex, &str)>,
     ) -> Result<String, Fail> {
         match (format, track) {
             (Format::Smooth, _) => encrypted::smooth(text, packing),
             (f, None) if f.is_hls() => encrypted::hls_master(text, packing),
-            (_, Some(track)) => encrypted::hls_media(text, packing, track),
+            (_, Some((track, rendition))) => encrypted::hls_media(text, packing, track, rendition),
             _ => encrypted::dash(text, packing),
         }
     }
 
     /// [`Self::protect`] where a body is made (its signalling checked before, by
     /// `encrypted::check`): a failure left would give an empty body, never a clear manifest.
-    fn protected(&self, format: Format, text: String, track: Option<&TrackIndex>) -> String {
+    fn protected(&self, format: Format, text: String, track: Option<(&TrackIndex, &str)>) -> String {
         match self.packing {
             None => text,
             Some(packing) => self.protect(format, &text, packing, track).unwrap_or_default(),
