@@ -6,6 +6,7 @@
 //!
 //! - [`playlist`]: HLS master/media playlists and DASH MPDs → renditions and segments (pure).
 //! - [`licence`]: a protected DASH stream's ClearKey licence: request and check (pure).
+//! - [`token`]: the viewer's bearer token for licence and key requests, never shown (pure).
 //! - [`player`]: a player's buffer: when to fetch next, when playback ran dry (pure).
 //! - [`segment`]: frames in an fMP4 media segment (pure).
 //! - [`report`]: the drill's verdict, as text and JSON (pure).
@@ -17,7 +18,9 @@ pub mod playlist;
 pub mod report;
 pub mod run;
 pub mod segment;
+pub mod token;
 
 pub use report::DrillReport;
 pub use run::{run, DrillConfig, Selection, StreamFormat};
+pub use token::BearerToken;
 pub use url::Url;

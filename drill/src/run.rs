@@ -19,6 +19,7 @@ use crate::player::Playhead;
 use crate::playlist::{self, top_of_each_kind, Rendition};
 use crate::report::{self, Arrival, DrillReport, HttpError, KillResult, ManifestResult, RenditionResult};
 use crate::segment;
+use crate::token::{BearerToken, TOKEN_ENV};
 
 /// The response header naming the origin that answered (set by `mirrorcast serve`).
 pub use mirrorcast_core::streaming::ORIGIN_HEADER;
@@ -85,6 +86,8 @@ pub struct DrillConfig {
     pub request_timeout: Duration,
     /// Write each rendition's init and media segments to `<dir>/<format>-<rendition>.mp4`.
     pub save: Option<PathBuf>,
+    /// The viewer's bearer token, sent with licence and key requests (never with segments).
+    pub token: Option<BearerToken>,
 }
 
 impl DrillConfig {
@@ -466,13 +469,17 @@ async fn licence(shared: &Shared, mpd: &str, mpd_url: &Url) -> Option<ManifestRe
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(250 * attempt as u64)).await;
         }
-        let sent = shared.client.post(url.clone()).header("content-type", "application/json").body(body.clone());
+        let mut sent = shared.client.post(url.clone()).header("content-type", "application/json").body(body.clone());
+        if let Some(token) = &shared.config.token {
+            sent = sent.header(reqwest::header::AUTHORIZATION, token.header_value());
+        }
         let answer = async {
             let response = sent.send().await.map_err(|e| (None, describe(&e), None))?;
             let origin = response.headers().get(ORIGIN_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
             let status = response.status();
             if !status.is_success() {
-                return Err((Some(status.as_u16()), format!("HTTP {}", status.as_u16()), origin));
+                let said = refusal_reason(response, shared.config.token.as_ref()).await;
+                return Err((Some(status.as_u16()), format!("HTTP {}{said}", status.as_u16()), origin));
             }
             let bytes = response.bytes().await.map_err(|e| (None, describe(&e), origin.clone()))?;
             licence::check(&bytes, &key_ids).map_err(|why| (Some(200), why, origin.clone()))?;
@@ -485,7 +492,14 @@ async fn licence(shared: &Shared, mpd: &str, mpd_url: &Url) -> Option<ManifestRe
                 result.detail = Some(format!("ClearKey licence for {} key id(s)", key_ids.len()));
                 return Some(result);
             }
-            Ok(Err((status, why, origin))) => shared.error(StreamFormat::Dash, &url, status, why, origin),
+            Ok(Err((status, why, origin))) => {
+                shared.error(StreamFormat::Dash, &url, status, why, origin);
+                // A refused token stays refused: no viewer's player asks again with it.
+                if let Some(detail) = status.and_then(|s| refused_token(s, shared.config.token.is_some())) {
+                    result.detail = Some(detail);
+                    return Some(result);
+                }
+            }
             Err(_) => shared.error(
                 StreamFormat::Dash,
                 &url,
@@ -497,6 +511,31 @@ async fn licence(shared: &Shared, mpd: &str, mpd_url: &Url) -> Option<ManifestRe
     }
     result.detail = Some("the ClearKey licence could not be had".into());
     Some(result)
+}
+
+/// The first line of a refusal's body (` (why)`), short, the token scrubbed from it; or nothing.
+async fn refusal_reason(response: reqwest::Response, token: Option<&BearerToken>) -> String {
+    let Ok(body) = response.bytes().await else { return String::new() };
+    let text = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
+    let line: String = text.lines().next().unwrap_or("").trim().chars().take(120).collect();
+    let line = token.map_or(line.clone(), |t| t.scrub(&line));
+    if line.is_empty() || !line.chars().all(|c| !c.is_control()) {
+        return String::new();
+    }
+    format!(" ({line})")
+}
+
+/// What a 401 or 403 from the licence server means for the drill's token, if that is what it is.
+fn refused_token(status: u16, has_token: bool) -> Option<String> {
+    match (status, has_token) {
+        (401, false) => {
+            Some(format!("the licence server asks for a token (HTTP 401): give one with --token-file or {TOKEN_ENV}"))
+        }
+        (401 | 403, true) => Some(format!(
+            "the licence server refused the drill's token (HTTP {status}): check --token-file or {TOKEN_ENV}"
+        )),
+        _ => None,
+    }
 }
 
 /// When the kill command runs.
@@ -654,7 +693,17 @@ mod tests {
             retries: 2,
             request_timeout: Duration::from_secs(5),
             save: None,
+            token: None,
         }
+    }
+
+    #[test]
+    fn a_refused_licence_names_what_to_do_about_the_token() {
+        assert!(refused_token(401, false).unwrap().contains("give one with --token-file or MIRRORCAST_DRILL_TOKEN"));
+        assert!(refused_token(403, true).unwrap().contains("refused the drill's token (HTTP 403)"));
+        assert!(refused_token(401, true).is_some());
+        assert_eq!(refused_token(403, false), None, "a 403 without a token is the policy's, not the token's");
+        assert_eq!(refused_token(503, true), None, "tried again: another data center may answer");
     }
 
     #[test]
