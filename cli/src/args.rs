@@ -177,7 +177,8 @@ pub(crate) struct DrillArgs {
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
     /// File holding a bearer token (a JWT) for a token-restricted content key policy, sent as
-    /// `Authorization: Bearer` with licence requests; else MIRRORCAST_DRILL_TOKEN. Never printed.
+    /// `Authorization: Bearer` with licence and AES-128 key requests; else MIRRORCAST_DRILL_TOKEN.
+    /// Never printed.
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
 }

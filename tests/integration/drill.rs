@@ -565,3 +565,87 @@ async fn drill_with_a_token_plays_a_token_protected_stream_while_a_dies_and_a_wr
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("bad.jwt") && !run.stderr.contains("two words"), "{}", run.stderr);
 }
+
+/// Protected HLS (#26): an AES-128 (`Predefined_ClearKey`) locator whose key policy wants a token,
+/// drilled as HLS through the front with the token while A dies. The drill fetches the key through
+/// the front with the token, decrypts every segment (its IV from the playlist) and counts the frames
+/// in it: as many as the clear locator's; a wrong token exits 1. The token is in no output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_plays_aes128_hls_with_a_token_while_a_dies_and_counts_the_clear_streams_frames() {
+    use crate::encrypted::Library;
+    use crate::key_delivery::{claims, Signer};
+    use base64::Engine as _;
+
+    let lib = Library::new().await;
+    #[rustfmt::skip]
+    lib.run(&[
+        "content-key-policy", "create", "--dc", "a", "Tokened", "--issuer", "https://issuer.example",
+        "--audience", "urn:viewers", "--hs256-key-env", "HS256_KEY", "--require-key-id-claim",
+    ]).await.ok();
+    let (locator, kids) = lib.locator(&lib.asset, "Predefined_ClearKey", "Tokened").await;
+    let [kid] = &kids[..] else { panic!("an envelope locator binds one key: {kids:?}") };
+    lib.run(&["replicate", "--from", "a", "--to", "b", "--asset", &lib.asset]).await.ok();
+    let secret = base64::engine::general_purpose::STANDARD.decode(&lib.hs256).unwrap();
+    let token = Signer::Hs256(&secret).sign(&claims(kid));
+    let wrong = Signer::Hs256(&secret).sign(&claims("00000000-0000-0000-0000-000000000001"));
+    let dir = lib.f.dir.path();
+    let token_file = dir.join("viewer.jwt");
+    std::fs::write(&token_file, &token).unwrap();
+
+    let env = env_of(&lib.env);
+    let ((serve_a, a_addr), (_serve_b, b_addr)) =
+        tokio::join!(serve_process(dir, &env, "a"), serve_process(dir, &env, "b"));
+    let (a_origin, b_origin) = (format!("a=http://{a_addr}"), format!("b=http://{b_addr}"));
+    #[rustfmt::skip]
+    let (_front, front) = listening(dir, &env, &[
+        "front", "--listen", "127.0.0.1:0", "--origin", &a_origin, "--origin", &b_origin, "--mode", "proxy",
+        "--probe-interval", "200ms", "--probe-timeout", "1s", "--fail-after", "2",
+    ])
+    .await;
+    let front = format!("http://{front}");
+    let frames = |report: &serde_json::Value| -> Vec<(String, u64)> {
+        let renditions = report["renditions"].as_array().unwrap();
+        renditions
+            .iter()
+            .map(|r| (r["name"].as_str().unwrap().to_owned(), r["frames_received"].as_u64().unwrap()))
+            .collect()
+    };
+    let drill = ["drill", "--json", "--front", &front, "--ism", "Clip.ism", "--format", "hls"];
+    let clear = run_in(dir, &[], &[&drill[..], &["--locator", &lib.clear]].concat()).await;
+    assert_eq!(clear.code, 0, "{}", clear.stdout);
+    let clear_frames = frames(&clear.json());
+    assert!(!clear_frames.is_empty() && clear_frames.iter().all(|(_, n)| *n > 10), "{clear_frames:?}");
+
+    let kill = format!("kill {}", serve_a.id().unwrap());
+    #[rustfmt::skip]
+    let run = run_in(dir, &[], &[&drill[..], &[
+        "--locator", &locator, "--kill", &kill, "--kill-after", "1", "--max-stall", "2",
+        "--token-file", token_file.to_str().unwrap(),
+    ]].concat()).await;
+    let report = run.json();
+    assert_eq!(run.code, 0, "the viewer with a token missed nothing: {report:#}\n{}", run.stderr);
+    assert_eq!(report["errors"].as_array().unwrap().len(), 0, "no HTTP error reached the client: {report:#}");
+    let keys: Vec<&serde_json::Value> =
+        report["manifests"].as_array().unwrap().iter().filter(|m| m["format"] == "key").collect();
+    assert_eq!(keys.len(), 1, "one AES-128 key asked for: {report:#}");
+    assert_eq!(keys[0]["path"], format!("/keys/aes128/{kid}"), "{report:#}");
+    assert_eq!((&keys[0]["ok"], &keys[0]["origin"]), (&true.into(), &"a".into()), "from A with the token: {report:#}");
+    for r in report["renditions"].as_array().unwrap() {
+        assert_eq!(r["segments_received"], r["segments_expected"], "{r}");
+        assert!(r["origins"]["a"].as_u64().unwrap() >= 1 && r["origins"]["b"].as_u64().unwrap() >= 1, "{r}");
+    }
+    assert_eq!(frames(&report), clear_frames, "every frame of the clear stream, decrypted: {report:#}");
+    let failover = &report["failover"];
+    assert_eq!((failover["before"].as_str(), failover["after"].as_str()), (Some("a"), Some("b")), "{report:#}");
+    assert!(!format!("{}{}", run.stdout, run.stderr).contains(&token), "no token in the drill's output");
+
+    // A token for another key id, once A is dead: B refuses it and no segment plays.
+    let refused =
+        run_in(dir, &[("MIRRORCAST_DRILL_TOKEN", &wrong)], &[&drill[..], &["--locator", &locator]].concat()).await;
+    let said = format!("{}{}", refused.stdout, refused.stderr);
+    assert_eq!(refused.code, 1, "no key, no picture: {said}");
+    assert!(said.contains("the key server refused the drill's token (HTTP 403)"), "{said}");
+    assert!(!said.contains(&wrong) && !said.contains(&token), "no token in the drill's output");
+    let report = refused.json();
+    assert!(report["renditions"].as_array().unwrap().iter().all(|r| r["segments_received"] == 0), "{report:#}");
+}

@@ -45,7 +45,7 @@ pub(crate) struct Library {
     pub(crate) clip: PathBuf,
     pub(crate) asset: String,
     pub(crate) hs256: String,
-    clear: String,
+    pub(crate) clear: String,
     pub(crate) drm: String,
     envelope: String,
     pub(crate) cenc: Key,
