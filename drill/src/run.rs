@@ -472,9 +472,16 @@ async fn aes128_key(shared: &Shared, url: &Url) -> ManifestResult {
                 let said = refusal_reason(response, shared.config.token.as_ref()).await;
                 return Err((Some(status.as_u16()), format!("HTTP {}{said}", status.as_u16()), origin));
             }
-            let bytes = response.bytes().await.map_err(|e| (None, describe(&e), origin.clone()))?;
+            let bytes = read_at_most(response, 17).await.map_err(|e| (None, describe(&e), origin.clone()))?;
             let key: [u8; 16] = bytes[..].try_into().map_err(|_| {
-                (Some(200), format!("an AES-128 key is 16 bytes; {} came", bytes.len()), origin.clone())
+                (
+                    Some(200),
+                    format!(
+                        "an AES-128 key is 16 bytes; {} came",
+                        if bytes.len() > 16 { "more".to_owned() } else { bytes.len().to_string() }
+                    ),
+                    origin.clone(),
+                )
             })?;
             Ok((key, origin))
         };
@@ -584,13 +591,33 @@ async fn licence(shared: &Shared, mpd: &str, mpd_url: &Url) -> Option<ManifestRe
     Some(result)
 }
 
+/// At most `limit` bytes of a response's body (a hostile answer is not read whole).
+async fn read_at_most(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await? {
+            Some(chunk) => body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]),
+            None => break,
+        }
+    }
+    Ok(body)
+}
+
 /// The first line of a refusal's body (` (why)`), short, the token scrubbed from it; or nothing.
+/// The token is scrubbed before anything is cut, so no part of it can be left.
 async fn refusal_reason(response: reqwest::Response, token: Option<&BearerToken>) -> String {
-    let Ok(body) = response.bytes().await else { return String::new() };
-    let text = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
+    const SHOWN: usize = 512;
+    let limit = SHOWN + token.map_or(0, BearerToken::byte_len);
+    let Ok(body) = read_at_most(response, limit).await else { return String::new() };
+    reason_line(&body, token)
+}
+
+/// A refusal body's first line as reported: scrubbed of the token first, then cut to 120 characters.
+fn reason_line(body: &[u8], token: Option<&BearerToken>) -> String {
+    let text = String::from_utf8_lossy(body).into_owned();
+    let text = token.map_or(text.clone(), |t| t.scrub(&text));
     let line: String = text.lines().next().unwrap_or("").trim().chars().take(120).collect();
-    let line = token.map_or(line.clone(), |t| t.scrub(&line));
-    if line.is_empty() || !line.chars().all(|c| !c.is_control()) {
+    if line.is_empty() || line.chars().any(char::is_control) {
         return String::new();
     }
     format!(" ({line})")
@@ -791,6 +818,18 @@ mod tests {
             save: None,
             token: None,
         }
+    }
+
+    #[test]
+    fn a_refusal_that_echoes_the_token_shows_no_part_of_it() {
+        let jwt = format!("eyJhbGciOiJIUzI1NiJ9.{}.c2ln", "A".repeat(300));
+        let token = BearerToken::parse(&jwt, "test").unwrap();
+        let body = format!("{} refused token {jwt} (expired)\nmore", "x".repeat(80));
+        let line = reason_line(body.as_bytes(), Some(&token));
+        assert!(line.starts_with(" (xxx") && line.contains("refused token [token]"), "{line}");
+        assert!(!line.contains("eyJ") && !line.contains("AAAA"), "{line}");
+        assert_eq!(reason_line(b"token expired\n", None), " (token expired)");
+        assert_eq!(reason_line(b"", None), "");
     }
 
     #[test]

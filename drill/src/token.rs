@@ -50,6 +50,11 @@ impl BearerToken {
         value
     }
 
+    /// The token's length in bytes (how much more of a body to read so that it is seen whole).
+    pub fn byte_len(&self) -> usize {
+        self.0.len()
+    }
+
     /// `text` with every occurrence of the token replaced: what a server says back (a refusal's
     /// reason) is reported only through here.
     pub fn scrub(&self, text: &str) -> String {
