@@ -184,9 +184,12 @@ pub fn hls_media(entry: &HlsEntry, bytes: &[u8]) -> Result<Rendition, PlaylistEr
         return Err(bad("a live playlist (no #EXT-X-ENDLIST): the drill plays on-demand streams"));
     }
     let base = &entry.playlist;
-    let keys = segment_keys(&String::from_utf8_lossy(bytes), base)?;
-    if keys.len() != media.segments.len() {
-        return Err(bad("the media playlist's segment lines do not read alike twice"));
+    let mut keys = segment_keys(&String::from_utf8_lossy(bytes), base)?;
+    if keys.iter().all(Option::is_none) {
+        // A clear playlist: nothing to line up.
+        keys = vec![None; media.segments.len()];
+    } else if keys.len() != media.segments.len() {
+        return Err(bad("the media playlist's segment lines do not line up with its AES-128 keys"));
     }
     let mut init = None;
     let mut segments = Vec::new();
