@@ -176,6 +176,11 @@ pub(crate) struct DrillArgs {
     /// Write what arrived, per rendition, as <DIR>/<format>-<rendition>.mp4 (init + segments).
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
+    /// File holding a bearer token (a JWT) for a token-restricted content key policy, sent as
+    /// `Authorization: Bearer` with licence and AES-128 key requests; else MIRRORCAST_DRILL_TOKEN.
+    /// Never printed.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,8 @@ use mirrorcast_media::dash::{fill, Addressing, Mpd, Representation, SegmentList,
 use mirrorcast_media::hls::{MediaType, Playlist};
 use url::Url;
 
+use crate::envelope::{segment_keys, SegmentKey};
+
 /// What a manifest said that a player cannot follow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -35,6 +37,8 @@ pub struct Segment {
     pub url: Url,
     /// Seconds of media.
     pub duration: f64,
+    /// Its AES-128 key URI and IV (HLS envelope encryption); `None` for a clear segment.
+    pub key: Option<SegmentKey>,
 }
 
 /// One stream a player follows from start to end.
@@ -180,9 +184,16 @@ pub fn hls_media(entry: &HlsEntry, bytes: &[u8]) -> Result<Rendition, PlaylistEr
         return Err(bad("a live playlist (no #EXT-X-ENDLIST): the drill plays on-demand streams"));
     }
     let base = &entry.playlist;
+    let mut keys = segment_keys(&String::from_utf8_lossy(bytes), base)?;
+    if keys.iter().all(Option::is_none) {
+        // A clear playlist: nothing to line up.
+        keys = vec![None; media.segments.len()];
+    } else if keys.len() != media.segments.len() {
+        return Err(bad("the media playlist's segment lines do not line up with its AES-128 keys"));
+    }
     let mut init = None;
     let mut segments = Vec::new();
-    for s in &media.segments {
+    for (s, key) in media.segments.iter().zip(keys) {
         if let Some(map) = &s.map {
             let url = join(base, map)?;
             match &init {
@@ -194,7 +205,7 @@ pub fn hls_media(entry: &HlsEntry, bytes: &[u8]) -> Result<Rendition, PlaylistEr
         if !(s.duration.is_finite() && s.duration >= 0.0) {
             return Err(bad(format!("segment '{}' has no valid duration", s.uri)));
         }
-        segments.push(Segment { url: join(base, &s.uri)?, duration: s.duration });
+        segments.push(Segment { url: join(base, &s.uri)?, duration: s.duration, key });
     }
     if segments.is_empty() {
         return Err(bad("the media playlist names no segment"));
@@ -277,8 +288,11 @@ fn segment_list(
                 / list.media.len().max(1) as f64
         }
     };
-    let segments =
-        list.media.iter().map(|u| Ok(Segment { url: join(base, u)?, duration: each })).collect::<Result<_, _>>()?;
+    let segments = list
+        .media
+        .iter()
+        .map(|u| Ok(Segment { url: join(base, u)?, duration: each, key: None }))
+        .collect::<Result<_, _>>()?;
     Ok((init, segments))
 }
 
@@ -298,7 +312,7 @@ fn template_segments(
         .iter()
         .map(|s| {
             let url = join(base, &fill(media, Some(s.number), Some(s.time))?)?;
-            Ok(Segment { url, duration: s.duration as f64 / timescale })
+            Ok(Segment { url, duration: s.duration as f64 / timescale, key: None })
         })
         .collect::<Result<_, PlaylistError>>()?;
     Ok((init, segments))

@@ -3,7 +3,7 @@
 //! request like a player would; the kill command run at its moment; what arrived
 //! saved per rendition. Everything seen goes into the [`DrillReport`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,14 +11,16 @@ use std::time::{Duration, Instant};
 use mirrorcast_core::id::LocatorId;
 use mirrorcast_core::streaming::StreamingUrls;
 use mirrorcast_core::Error;
+use mirrorcast_media::encryption::{ContentKey, KeyId};
 use tokio::io::AsyncWriteExt as _;
 use url::Url;
 
-use crate::licence;
 use crate::player::Playhead;
 use crate::playlist::{self, top_of_each_kind, Rendition};
 use crate::report::{self, Arrival, DrillReport, HttpError, KillResult, ManifestResult, RenditionResult};
 use crate::segment;
+use crate::token::{BearerToken, TOKEN_ENV};
+use crate::{envelope, licence};
 
 /// The response header naming the origin that answered (set by `mirrorcast serve`).
 pub use mirrorcast_core::streaming::ORIGIN_HEADER;
@@ -85,6 +87,8 @@ pub struct DrillConfig {
     pub request_timeout: Duration,
     /// Write each rendition's init and media segments to `<dir>/<format>-<rendition>.mp4`.
     pub save: Option<PathBuf>,
+    /// The viewer's bearer token, sent with licence and key requests (never with segments).
+    pub token: Option<BearerToken>,
 }
 
 impl DrillConfig {
@@ -148,6 +152,8 @@ struct Shared {
     /// Media segments each player has dealt with (`usize::MAX` once it is done), for --kill-after.
     handled: Mutex<Vec<usize>>,
     progress: tokio::sync::watch::Sender<()>,
+    /// HLS AES-128 keys by key URI, fetched once while loading (zeroed when the drill ends).
+    keys: Mutex<HashMap<Url, Arc<ContentKey>>>,
 }
 
 struct Fetched {
@@ -281,6 +287,7 @@ pub async fn run(config: DrillConfig) -> Result<DrillReport, Error> {
         arrivals: Mutex::new(Vec::new()),
         handled: Mutex::new(Vec::new()),
         progress: tokio::sync::watch::channel(()).0,
+        keys: Mutex::new(HashMap::new()),
     });
     let urls = StreamingUrls::new(config.base.as_str(), &config.locator, &config.ism);
 
@@ -381,6 +388,7 @@ async fn load(shared: &Shared, format: StreamFormat, url: &Url) -> (Vec<Manifest
         record(url, false, None, Some("could not be fetched".into()));
         return (results, Vec::new());
     };
+    let mut key_uris: Vec<Url> = Vec::new();
     let selection = shared.config.selection;
     let renditions = match format {
         StreamFormat::Dash => {
@@ -416,6 +424,11 @@ async fn load(shared: &Shared, format: StreamFormat, url: &Url) -> (Vec<Manifest
                         Some(media) => match playlist::hls_media(&entry, &media.body) {
                             Ok(r) => {
                                 record(&entry.playlist, true, media.origin, None);
+                                for uri in r.segments.iter().filter_map(|s| s.key.as_ref().map(|k| &k.uri)) {
+                                    if !key_uris.contains(uri) {
+                                        key_uris.push(uri.clone());
+                                    }
+                                }
                                 out.push(r);
                             }
                             Err(e) => record(&entry.playlist, false, media.origin, Some(e.0)),
@@ -430,7 +443,75 @@ async fn load(shared: &Shared, format: StreamFormat, url: &Url) -> (Vec<Manifest
             }
         },
     };
+    // An AES-128 stream's keys, each asked for once as a player does before its first segment.
+    for uri in key_uris {
+        results.push(aes128_key(shared, &uri).await);
+    }
     (results, renditions)
+}
+
+/// An HLS AES-128 key, asked for through the base URL with the viewer's token as a player does
+/// (tried again like a segment, but not once refused): its line in the report. The key is kept in
+/// memory for the segments only, never shown or saved.
+async fn aes128_key(shared: &Shared, url: &Url) -> ManifestResult {
+    let mut result =
+        ManifestResult { format: "key".into(), path: url.path().to_owned(), ok: false, origin: None, detail: None };
+    for attempt in 0..=shared.config.retries {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(250 * attempt as u64)).await;
+        }
+        let mut sent = shared.client.get(url.clone());
+        if let Some(token) = &shared.config.token {
+            sent = sent.header(reqwest::header::AUTHORIZATION, token.header_value());
+        }
+        let answer = async {
+            let response = sent.send().await.map_err(|e| (None, describe(&e), None))?;
+            let origin = response.headers().get(ORIGIN_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let status = response.status();
+            if !status.is_success() {
+                let said = refusal_reason(response, shared.config.token.as_ref()).await;
+                return Err((Some(status.as_u16()), format!("HTTP {}{said}", status.as_u16()), origin));
+            }
+            let bytes = read_at_most(response, 17).await.map_err(|e| (None, describe(&e), origin.clone()))?;
+            let key: [u8; 16] = bytes[..].try_into().map_err(|_| {
+                (
+                    Some(200),
+                    format!(
+                        "an AES-128 key is 16 bytes; {} came",
+                        if bytes.len() > 16 { "more".to_owned() } else { bytes.len().to_string() }
+                    ),
+                    origin.clone(),
+                )
+            })?;
+            Ok((key, origin))
+        };
+        match tokio::time::timeout(shared.config.request_timeout, answer).await {
+            Ok(Ok((key, origin))) => {
+                let key = Arc::new(ContentKey::new(KeyId([0; 16]), key));
+                shared.keys.lock().unwrap_or_else(|p| p.into_inner()).insert(url.clone(), key);
+                result.ok = true;
+                result.origin = origin;
+                result.detail = Some("AES-128 key".into());
+                return result;
+            }
+            Ok(Err((status, why, origin))) => {
+                shared.error(StreamFormat::Hls, url, status, why, origin);
+                if let Some(detail) = status.and_then(|s| refused_token(s, shared.config.token.is_some())) {
+                    result.detail = Some(detail.replace("licence server", "key server"));
+                    return result;
+                }
+            }
+            Err(_) => shared.error(
+                StreamFormat::Hls,
+                url,
+                None,
+                format!("no answer within {:?}", shared.config.request_timeout),
+                None,
+            ),
+        }
+    }
+    result.detail = Some("the AES-128 key could not be had".into());
+    result
 }
 
 /// A protected MPD's ClearKey licence, asked for through the base URL as a player's EME CDM does
@@ -466,13 +547,17 @@ async fn licence(shared: &Shared, mpd: &str, mpd_url: &Url) -> Option<ManifestRe
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(250 * attempt as u64)).await;
         }
-        let sent = shared.client.post(url.clone()).header("content-type", "application/json").body(body.clone());
+        let mut sent = shared.client.post(url.clone()).header("content-type", "application/json").body(body.clone());
+        if let Some(token) = &shared.config.token {
+            sent = sent.header(reqwest::header::AUTHORIZATION, token.header_value());
+        }
         let answer = async {
             let response = sent.send().await.map_err(|e| (None, describe(&e), None))?;
             let origin = response.headers().get(ORIGIN_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
             let status = response.status();
             if !status.is_success() {
-                return Err((Some(status.as_u16()), format!("HTTP {}", status.as_u16()), origin));
+                let said = refusal_reason(response, shared.config.token.as_ref()).await;
+                return Err((Some(status.as_u16()), format!("HTTP {}{said}", status.as_u16()), origin));
             }
             let bytes = response.bytes().await.map_err(|e| (None, describe(&e), origin.clone()))?;
             licence::check(&bytes, &key_ids).map_err(|why| (Some(200), why, origin.clone()))?;
@@ -485,7 +570,14 @@ async fn licence(shared: &Shared, mpd: &str, mpd_url: &Url) -> Option<ManifestRe
                 result.detail = Some(format!("ClearKey licence for {} key id(s)", key_ids.len()));
                 return Some(result);
             }
-            Ok(Err((status, why, origin))) => shared.error(StreamFormat::Dash, &url, status, why, origin),
+            Ok(Err((status, why, origin))) => {
+                shared.error(StreamFormat::Dash, &url, status, why, origin);
+                // A refused token stays refused: no viewer's player asks again with it.
+                if let Some(detail) = status.and_then(|s| refused_token(s, shared.config.token.is_some())) {
+                    result.detail = Some(detail);
+                    return Some(result);
+                }
+            }
             Err(_) => shared.error(
                 StreamFormat::Dash,
                 &url,
@@ -497,6 +589,51 @@ async fn licence(shared: &Shared, mpd: &str, mpd_url: &Url) -> Option<ManifestRe
     }
     result.detail = Some("the ClearKey licence could not be had".into());
     Some(result)
+}
+
+/// At most `limit` bytes of a response's body (a hostile answer is not read whole).
+async fn read_at_most(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await? {
+            Some(chunk) => body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]),
+            None => break,
+        }
+    }
+    Ok(body)
+}
+
+/// The first line of a refusal's body (` (why)`), short, the token scrubbed from it; or nothing.
+/// The token is scrubbed before anything is cut, so no part of it can be left.
+async fn refusal_reason(response: reqwest::Response, token: Option<&BearerToken>) -> String {
+    const SHOWN: usize = 512;
+    let limit = SHOWN + token.map_or(0, BearerToken::byte_len);
+    let Ok(body) = read_at_most(response, limit).await else { return String::new() };
+    reason_line(&body, token)
+}
+
+/// A refusal body's first line as reported: scrubbed of the token first, then cut to 120 characters.
+fn reason_line(body: &[u8], token: Option<&BearerToken>) -> String {
+    let text = String::from_utf8_lossy(body).into_owned();
+    let text = token.map_or(text.clone(), |t| t.scrub(&text));
+    let line: String = text.lines().next().unwrap_or("").trim().chars().take(120).collect();
+    if line.is_empty() || line.chars().any(char::is_control) {
+        return String::new();
+    }
+    format!(" ({line})")
+}
+
+/// What a 401 or 403 from the licence server means for the drill's token, if that is what it is.
+fn refused_token(status: u16, has_token: bool) -> Option<String> {
+    match (status, has_token) {
+        (401, false) => {
+            Some(format!("the licence server asks for a token (HTTP 401): give one with --token-file or {TOKEN_ENV}"))
+        }
+        (401 | 403, true) => Some(format!(
+            "the licence server refused the drill's token (HTTP {status}): check --token-file or {TOKEN_ENV}"
+        )),
+        _ => None,
+    }
 }
 
 /// When the kill command runs.
@@ -548,6 +685,18 @@ async fn run_kill(
     KillResult { command, at: Some(started), exit_code, seconds: shared.now() - started, note }
 }
 
+/// A segment's AES-128 key and IV.
+type Envelope = (Arc<ContentKey>, [u8; 16]);
+
+/// The frames of a media segment as a player sees them: decrypted first when it is AES-128.
+fn frames_in(body: &[u8], key: Option<&Envelope>) -> Result<u64, String> {
+    let clear = match key {
+        Some((key, iv)) => std::borrow::Cow::Owned(envelope::decrypt(key, iv, body)?),
+        None => std::borrow::Cow::Borrowed(body),
+    };
+    segment::frames(&clear).ok_or_else(|| "not a media segment (fMP4 or MPEG-TS)".to_owned())
+}
+
 /// One player: the init segment, then every segment at the player's pace.
 async fn play(shared: &Shared, player: usize, format: StreamFormat, r: Rendition) -> RenditionResult {
     let config = &shared.config;
@@ -587,18 +736,31 @@ async fn play(shared: &Shared, player: usize, format: StreamFormat, r: Rendition
             out.missed.push(init.path().to_owned());
         }
     }
-    let not_a_segment =
-        |b: &[u8]| segment::frames(b).map(|_| ()).ok_or_else(|| "not a media segment (fMP4 or MPEG-TS)".to_owned());
     let mut missed = Vec::new();
     let last = r.segments.len().saturating_sub(1);
     for (i, seg) in r.segments.iter().enumerate() {
         shared.sleep_until(playhead.next_fetch_at(shared.now())).await;
-        match shared.get(format, &seg.url, not_a_segment).await {
+        // An AES-128 segment plays only with its key: without it the viewer sees nothing of it.
+        let key = match &seg.key {
+            Some(k) => match shared.keys.lock().unwrap_or_else(|p| p.into_inner()).get(&k.uri).cloned() {
+                Some(key) => Some((key, k.iv)),
+                None => {
+                    playhead.missed(shared.now(), seg.duration, i, i == last);
+                    out.missed.push(seg.url.path().to_owned());
+                    missed.push((seg.url.clone(), None));
+                    shared.handled(player, i + 1);
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let frames_of = |b: &[u8]| frames_in(b, key.as_ref());
+        match shared.get(format, &seg.url, |b| frames_of(b).map(|_| ())).await {
             Some(f) => {
                 let now = shared.now();
                 playhead.arrived(now, seg.duration, i, i == last);
                 out.segments_received += 1;
-                out.frames_received += segment::frames(&f.body).unwrap_or(0);
+                out.frames_received += frames_of(&f.body).unwrap_or(0);
                 *out.origins.entry(f.origin.clone().unwrap_or_else(|| "?".into())).or_default() += 1;
                 shared.arrivals.lock().unwrap_or_else(|p| p.into_inner()).push(Arrival {
                     at: now,
@@ -612,7 +774,7 @@ async fn play(shared: &Shared, player: usize, format: StreamFormat, r: Rendition
             None => {
                 playhead.missed(shared.now(), seg.duration, i, i == last);
                 out.missed.push(seg.url.path().to_owned());
-                missed.push(seg.url.clone());
+                missed.push((seg.url.clone(), key.clone()));
             }
         }
         shared.handled(player, i + 1);
@@ -622,8 +784,8 @@ async fn play(shared: &Shared, player: usize, format: StreamFormat, r: Rendition
     }
     // What the viewer should have had: the missed segments counted once more, off the clock.
     let mut expected = Some(out.frames_received);
-    for url in &missed {
-        let counted = shared.get_once(url).await.ok().and_then(|f| segment::frames(&f.body));
+    for (url, key) in &missed {
+        let counted = shared.get_once(url).await.ok().and_then(|f| frames_in(&f.body, key.as_ref()).ok());
         expected = expected.zip(counted).map(|(a, b)| a + b);
     }
     out.frames_expected = expected;
@@ -654,7 +816,29 @@ mod tests {
             retries: 2,
             request_timeout: Duration::from_secs(5),
             save: None,
+            token: None,
         }
+    }
+
+    #[test]
+    fn a_refusal_that_echoes_the_token_shows_no_part_of_it() {
+        let jwt = format!("eyJhbGciOiJIUzI1NiJ9.{}.c2ln", "A".repeat(300));
+        let token = BearerToken::parse(&jwt, "test").unwrap();
+        let body = format!("{} refused token {jwt} (expired)\nmore", "x".repeat(80));
+        let line = reason_line(body.as_bytes(), Some(&token));
+        assert!(line.starts_with(" (xxx") && line.contains("refused token [token]"), "{line}");
+        assert!(!line.contains("eyJ") && !line.contains("AAAA"), "{line}");
+        assert_eq!(reason_line(b"token expired\n", None), " (token expired)");
+        assert_eq!(reason_line(b"", None), "");
+    }
+
+    #[test]
+    fn a_refused_licence_names_what_to_do_about_the_token() {
+        assert!(refused_token(401, false).unwrap().contains("give one with --token-file or MIRRORCAST_DRILL_TOKEN"));
+        assert!(refused_token(403, true).unwrap().contains("refused the drill's token (HTTP 403)"));
+        assert!(refused_token(401, true).is_some());
+        assert_eq!(refused_token(403, false), None, "a 403 without a token is the policy's, not the token's");
+        assert_eq!(refused_token(503, true), None, "tried again: another data center may answer");
     }
 
     #[test]
@@ -694,7 +878,7 @@ mod tests {
 
     #[test]
     fn limit_keeps_the_first_seconds_and_at_least_one_segment() {
-        let seg = |d| playlist::Segment { url: Url::parse("http://x/s").unwrap(), duration: d };
+        let seg = |d| playlist::Segment { url: Url::parse("http://x/s").unwrap(), duration: d, key: None };
         let r = Rendition {
             name: "v".into(),
             kind: playlist::Kind::Video,

@@ -17,6 +17,7 @@
 //! - [`encoding`]: gzip of packaged manifests for clients that accept it (pure).
 //! - [`metrics`]: counters for `/metrics`.
 //! - [`key_paths`]: where key requests go (the contract between the manifests and key delivery).
+//! - `content_keys`: the one place content keys are opened under the KEK, kept zeroed-on-drop (key delivery and `encrypted` use it).
 //! - [`key_delivery`]: content keys to viewers per their content key policy (the token check: [`key_delivery::token`]).
 //! - `encrypted`: protected locators served encrypted (policy, keys opened under the KEK, manifests, segments).
 //! - [`segment_body`]: a media segment's body as slices of the bytes read (no copy of its samples).
@@ -25,6 +26,7 @@
 mod audio_labels;
 mod audio_only;
 mod bodies;
+mod content_keys;
 pub mod encoding;
 mod encrypted;
 mod fail;

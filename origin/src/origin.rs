@@ -12,6 +12,7 @@ use mirrorcast_core::protection::KeyEncryptionKey;
 use mirrorcast_core::store::BlobStore;
 
 use crate::bodies::BodyCache;
+use crate::content_keys::ContentKeys;
 use crate::encrypted::{Keyring, Packing};
 use crate::fail::Fail;
 use crate::filter_records::FilterRecords;
@@ -107,7 +108,7 @@ pub struct Origin {
     /// Key delivery (`/keys/…`).
     pub(crate) keys: KeyServer,
     pub(crate) upstream: Arc<Upstream>,
-    /// The KEK and the content keys it opened: protected locators' encryption.
+    /// Protected locators' encryption: their policies and keys (opened by [`ContentKeys`]).
     pub(crate) keyring: Keyring,
     renditions: RenditionCache,
     bodies: BodyCache,
@@ -127,11 +128,13 @@ impl Origin {
     pub fn new(store: Arc<dyn BlobStore>, config: OriginConfig) -> Arc<Origin> {
         let metrics = Arc::new(Metrics::default());
         let upstream = Arc::new(Upstream::new(store, config.upstream_timeout, metrics.clone()));
+        // One opener of content keys for key delivery and encrypted packaging alike.
+        let content_keys = Arc::new(ContentKeys::new(config.kek.clone()));
         Arc::new(Origin {
             records: Records::new(upstream.clone()),
             filters: FilterRecords::new(upstream.clone()),
-            keys: KeyServer::new(upstream.clone(), config.kek.clone()),
-            keyring: Keyring::new(upstream.clone(), config.kek.clone()),
+            keys: KeyServer::new(upstream.clone(), content_keys.clone()),
+            keyring: Keyring::new(upstream.clone(), content_keys),
             renditions: RenditionCache::new(upstream.clone(), metrics.clone(), config.index_cache_bytes),
             bodies: BodyCache::new(),
             segments: SegmentCache::new(

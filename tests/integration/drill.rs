@@ -461,3 +461,191 @@ async fn drill_of_a_protected_stream_whose_licence_is_refused_exits_1() {
     assert!(refused, "the 401 is reported: {report:#}");
     assert!(!run.stdout.contains("\"k\""), "no key material: {}", run.stdout);
 }
+
+/// The drill presents a viewer's bearer token (#26): a locator whose content key policy wants an
+/// HS256 token is drilled as DASH `cenc` through the front with `--token-file`, A killed after the
+/// first segment; the licence comes from A with the token, the rest plays from B, and what was
+/// saved decrypts to the source. With a wrong token (from MIRRORCAST_DRILL_TOKEN) the licence is
+/// refused: exit 1 and a line saying so. Neither token is ever in the drill's output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_with_a_token_plays_a_token_protected_stream_while_a_dies_and_a_wrong_token_exits_1() {
+    use crate::encrypted::{assert_source_packets, decrypted_md5s, source_md5s, Library};
+    use crate::key_delivery::{claims, Signer};
+    use base64::Engine as _;
+
+    let lib = Library::new().await;
+    #[rustfmt::skip]
+    lib.run(&[
+        "content-key-policy", "create", "--dc", "a", "Tokened", "--issuer", "https://issuer.example",
+        "--audience", "urn:viewers", "--hs256-key-env", "HS256_KEY",
+    ]).await.ok();
+    let (locator, kids) = lib.locator(&lib.asset, "ClearKeyDrm", "Tokened").await;
+    lib.run(&["replicate", "--from", "a", "--to", "b", "--asset", &lib.asset]).await.ok();
+    let mut cenc = None;
+    for kid in &kids {
+        let (kind, hex) = lib.reveal("b", kid).await;
+        if kind == "cenc" {
+            cenc = Some(hex);
+        }
+    }
+    let cenc = cenc.expect("a cenc key");
+    let secret = base64::engine::general_purpose::STANDARD.decode(&lib.hs256).unwrap();
+    let token = Signer::Hs256(&secret).sign(&claims(&kids[0]));
+    let wrong = Signer::Hs256(b"not the policy's secret, 32 byte").sign(&claims(&kids[0]));
+    let dir = lib.f.dir.path();
+    let token_file = dir.join("viewer.jwt");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+
+    let env = env_of(&lib.env);
+    let ((serve_a, a_addr), (_serve_b, b_addr)) =
+        tokio::join!(serve_process(dir, &env, "a"), serve_process(dir, &env, "b"));
+    let (a_origin, b_origin) = (format!("a=http://{a_addr}"), format!("b=http://{b_addr}"));
+    #[rustfmt::skip]
+    let (_front, front) = listening(dir, &env, &[
+        "front", "--listen", "127.0.0.1:0", "--origin", &a_origin, "--origin", &b_origin, "--mode", "proxy",
+        "--probe-interval", "200ms", "--probe-timeout", "1s", "--fail-after", "2",
+    ])
+    .await;
+    let front = format!("http://{front}");
+    let save = dir.join("saved-tokened");
+    #[rustfmt::skip]
+    let run = run_in(dir, &[], &[
+        "drill", "--json", "--front", &front, "--locator", &locator, "--ism", "Clip.ism", "--format", "dash",
+        "--kill", &format!("kill {}", serve_a.id().unwrap()), "--kill-after", "1", "--max-stall", "2",
+        "--save", save.to_str().unwrap(), "--token-file", token_file.to_str().unwrap(),
+    ])
+    .await;
+    let report = run.json();
+    assert_eq!(run.code, 0, "the viewer with a token missed nothing: {report:#}\n{}", run.stderr);
+    assert_eq!(report["errors"].as_array().unwrap().len(), 0, "no HTTP error reached the client: {report:#}");
+    let licence = report["manifests"].as_array().unwrap().iter().find(|m| m["format"] == "licence").cloned();
+    let licence = licence.unwrap_or_else(|| panic!("a licence asked for: {report:#}"));
+    assert_eq!((&licence["ok"], &licence["origin"]), (&true.into(), &"a".into()), "from A with the token: {report:#}");
+    for r in report["renditions"].as_array().unwrap() {
+        assert_eq!(r["segments_received"], r["segments_expected"], "{r}");
+        assert!(r["origins"]["a"].as_u64().unwrap() >= 1 && r["origins"]["b"].as_u64().unwrap() >= 1, "{r}");
+    }
+    let failover = &report["failover"];
+    assert_eq!((failover["before"].as_str(), failover["after"].as_str()), (Some("a"), Some("b")), "{report:#}");
+    let saved_video = std::fs::read(saved(&report, "dash", "video-video_600000")).unwrap();
+    let want = source_md5s(&lib.clip, "Clip_320x180_600.mp4", "0:v");
+    assert_source_packets(&decrypted_md5s(&saved_video, &cenc), &want, "drilled DASH cenc video with a token");
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(!said.contains(&token) && !said.contains(&cenc), "no token or key in the drill's output");
+
+    // A wrong token, from the environment, once A is dead: B refuses it; a viewer would see nothing.
+    for json in [true, false] {
+        let mut args = vec!["drill", "--front", &front, "--locator", &locator, "--ism", "Clip.ism"];
+        args.extend(["--format", "dash", "--duration", "2"]);
+        if json {
+            args.push("--json");
+        }
+        let refused = run_in(dir, &[("MIRRORCAST_DRILL_TOKEN", &wrong)], &args).await;
+        let said = format!("{}{}", refused.stdout, refused.stderr);
+        assert_eq!(refused.code, 1, "no licence, no picture: {said}");
+        assert!(said.contains("the licence server refused the drill's token (HTTP 403)"), "{said}");
+        assert!(!said.contains(&wrong) && !said.contains(&token), "no token in the drill's output: {said}");
+        let (header, rest) = wrong.split_once('.').unwrap();
+        assert!(!said.contains(rest) && !said.contains(&format!("{header}.")), "no part of the token: {said}");
+        if json {
+            let report = refused.json();
+            let denied = report["errors"].as_array().unwrap().iter().any(|e| e["status"] == 403);
+            assert!(denied, "the 403 is reported: {report:#}");
+        }
+    }
+
+    // A token file that is not a token is bad input: exit 2, the file named, its text not quoted.
+    let bad = dir.join("bad.jwt");
+    std::fs::write(&bad, "two words\n").unwrap();
+    #[rustfmt::skip]
+    let run = run_in(dir, &[], &[
+        "drill", "--front", &front, "--locator", &locator, "--ism", "Clip.ism", "--token-file", bad.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("bad.jwt") && !run.stderr.contains("two words"), "{}", run.stderr);
+}
+
+/// Protected HLS (#26): an AES-128 (`Predefined_ClearKey`) locator whose key policy wants a token,
+/// drilled as HLS through the front with the token while A dies. The drill fetches the key through
+/// the front with the token, decrypts every segment (its IV from the playlist) and counts the frames
+/// in it: as many as the clear locator's; a wrong token exits 1. The token is in no output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_plays_aes128_hls_with_a_token_while_a_dies_and_counts_the_clear_streams_frames() {
+    use crate::encrypted::Library;
+    use crate::key_delivery::{claims, Signer};
+    use base64::Engine as _;
+
+    let lib = Library::new().await;
+    #[rustfmt::skip]
+    lib.run(&[
+        "content-key-policy", "create", "--dc", "a", "Tokened", "--issuer", "https://issuer.example",
+        "--audience", "urn:viewers", "--hs256-key-env", "HS256_KEY", "--require-key-id-claim",
+    ]).await.ok();
+    let (locator, kids) = lib.locator(&lib.asset, "Predefined_ClearKey", "Tokened").await;
+    let [kid] = &kids[..] else { panic!("an envelope locator binds one key: {kids:?}") };
+    lib.run(&["replicate", "--from", "a", "--to", "b", "--asset", &lib.asset]).await.ok();
+    let secret = base64::engine::general_purpose::STANDARD.decode(&lib.hs256).unwrap();
+    let token = Signer::Hs256(&secret).sign(&claims(kid));
+    let wrong = Signer::Hs256(&secret).sign(&claims("00000000-0000-0000-0000-000000000001"));
+    let dir = lib.f.dir.path();
+    let token_file = dir.join("viewer.jwt");
+    std::fs::write(&token_file, &token).unwrap();
+
+    let env = env_of(&lib.env);
+    let ((serve_a, a_addr), (_serve_b, b_addr)) =
+        tokio::join!(serve_process(dir, &env, "a"), serve_process(dir, &env, "b"));
+    let (a_origin, b_origin) = (format!("a=http://{a_addr}"), format!("b=http://{b_addr}"));
+    #[rustfmt::skip]
+    let (_front, front) = listening(dir, &env, &[
+        "front", "--listen", "127.0.0.1:0", "--origin", &a_origin, "--origin", &b_origin, "--mode", "proxy",
+        "--probe-interval", "200ms", "--probe-timeout", "1s", "--fail-after", "2",
+    ])
+    .await;
+    let front = format!("http://{front}");
+    let frames = |report: &serde_json::Value| -> Vec<(String, u64)> {
+        let renditions = report["renditions"].as_array().unwrap();
+        renditions
+            .iter()
+            .map(|r| (r["name"].as_str().unwrap().to_owned(), r["frames_received"].as_u64().unwrap()))
+            .collect()
+    };
+    let drill = ["drill", "--json", "--front", &front, "--ism", "Clip.ism", "--format", "hls"];
+    let clear = run_in(dir, &[], &[&drill[..], &["--locator", &lib.clear]].concat()).await;
+    assert_eq!(clear.code, 0, "{}", clear.stdout);
+    let clear_frames = frames(&clear.json());
+    assert!(!clear_frames.is_empty() && clear_frames.iter().all(|(_, n)| *n > 10), "{clear_frames:?}");
+
+    let kill = format!("kill {}", serve_a.id().unwrap());
+    #[rustfmt::skip]
+    let run = run_in(dir, &[], &[&drill[..], &[
+        "--locator", &locator, "--kill", &kill, "--kill-after", "1", "--max-stall", "2",
+        "--token-file", token_file.to_str().unwrap(),
+    ]].concat()).await;
+    let report = run.json();
+    assert_eq!(run.code, 0, "the viewer with a token missed nothing: {report:#}\n{}", run.stderr);
+    assert_eq!(report["errors"].as_array().unwrap().len(), 0, "no HTTP error reached the client: {report:#}");
+    let keys: Vec<&serde_json::Value> =
+        report["manifests"].as_array().unwrap().iter().filter(|m| m["format"] == "key").collect();
+    assert_eq!(keys.len(), 1, "one AES-128 key asked for: {report:#}");
+    assert_eq!(keys[0]["path"], format!("/keys/aes128/{kid}"), "{report:#}");
+    assert_eq!((&keys[0]["ok"], &keys[0]["origin"]), (&true.into(), &"a".into()), "from A with the token: {report:#}");
+    for r in report["renditions"].as_array().unwrap() {
+        assert_eq!(r["segments_received"], r["segments_expected"], "{r}");
+        assert!(r["origins"]["a"].as_u64().unwrap() >= 1 && r["origins"]["b"].as_u64().unwrap() >= 1, "{r}");
+    }
+    assert_eq!(frames(&report), clear_frames, "every frame of the clear stream, decrypted: {report:#}");
+    let failover = &report["failover"];
+    assert_eq!((failover["before"].as_str(), failover["after"].as_str()), (Some("a"), Some("b")), "{report:#}");
+    assert!(!format!("{}{}", run.stdout, run.stderr).contains(&token), "no token in the drill's output");
+
+    // A token for another key id, once A is dead: B refuses it and no segment plays.
+    let refused =
+        run_in(dir, &[("MIRRORCAST_DRILL_TOKEN", &wrong)], &[&drill[..], &["--locator", &locator]].concat()).await;
+    let said = format!("{}{}", refused.stdout, refused.stderr);
+    assert_eq!(refused.code, 1, "no key, no picture: {said}");
+    assert!(said.contains("the key server refused the drill's token (HTTP 403)"), "{said}");
+    assert!(!said.contains(&wrong) && !said.contains(&token), "no token in the drill's output");
+    let report = refused.json();
+    assert!(report["renditions"].as_array().unwrap().iter().all(|r| r["segments_received"] == 0), "{report:#}");
+}

@@ -46,7 +46,7 @@ pub(crate) struct Library {
     pub(crate) clip: PathBuf,
     pub(crate) asset: String,
     pub(crate) hs256: String,
-    clear: String,
+    pub(crate) clear: String,
     pub(crate) drm: String,
     envelope: String,
     pub(crate) cenc: Key,
@@ -510,6 +510,100 @@ async fn a_cbcs_policys_hls_ts_is_sample_aes_that_ffmpeg_decrypts_to_the_source_
         let path = format!("{}/{ism}/QualityLevels(600000)/Manifest(video,format=m3u8-aapl,type=keyframes)", lib.drm);
         let (status, _, _) = fetch(&http, &format!("{origin}/{path}")).await;
         assert_eq!(status, 404, "{origin}: {path}");
+    }
+}
+
+/// `(marker, path)` of a verify report's entries of check `check`.
+fn marked(report: &serde_json::Value, check: &str) -> Vec<(String, String)> {
+    report["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["entries"].as_array().unwrap())
+        .filter(|e| e["check"] == check)
+        .map(|e| (e["marker"].as_str().unwrap().to_owned(), e["path"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_http_marks_what_b_encrypts_under_another_key_and_records_verify_marks_the_key() {
+    let lib = Library::new().await;
+    let (sa, sb) = lib.serve().await;
+    let http = reqwest::Client::new();
+    let (a, b) = (format!("http://{}", sa.addr), format!("http://{}", sb.addr));
+    let audit_args = ["verify", "--http", "--asset", &lib.asset, "--from", "a", "--to", "b"];
+    let audit_args = [&audit_args[..], &["--from-url", &a, "--to-url", &b, "--json"]].concat();
+    let clean = lib.run(&audit_args).await;
+    assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
+    let drm = format!("{}/", lib.drm);
+    let of_drm = |report: &serde_json::Value| -> Vec<(String, String)> {
+        marked(report, "http").into_iter().filter(|(_, path)| path.contains(&drm)).collect()
+    };
+    let before = of_drm(&clean.json());
+    assert!(before.iter().filter(|(_, p)| p.contains("format=mpd-time-csf).m4s")).count() > 3, "{before:?}");
+    assert!(before.iter().all(|(m, _)| m == "="), "{before:?}");
+
+    // B re-keyed through the CLI: its locator released, the cenc key deleted and made again under the
+    // same id (a new random value, wrapped under B's KEK), the locator made again with A's id and keys.
+    let shown = lib.run(&["content-key", "show", "--dc", "b", &lib.cenc.id, "--json"]).await.ok().json();
+    lib.run(&["locator", "delete", "--dc", "b", &lib.drm]).await.ok();
+    lib.run(&["content-key", "delete", "--dc", "b", &lib.cenc.id]).await.ok();
+    let mut create = vec!["content-key", "create", "--dc", "b", "--type", "cenc", "--id", &lib.cenc.id];
+    if let Some(policy) = shown["policyName"].as_str() {
+        create.extend(["--policy", policy]);
+    }
+    lib.run(&create).await.ok();
+    let locator = ["locator", "create", "--dc", "b", &lib.asset, "--type", "origin", "--id", &lib.drm];
+    let protection = ["--streaming-policy", "ClearKeyDrm", "--content-key-policy", "Open"];
+    let keys = ["--content-key", &lib.cenc.id, "--content-key", &lib.cbcs.id];
+    lib.run(&[&locator[..], &protection, &keys].concat()).await.ok();
+    let (_, rekeyed) = lib.reveal("b", &lib.cenc.id).await;
+    assert_ne!(rekeyed, lib.cenc.hex, "B holds another key under the id");
+    // An origin reuses a locator's records and keys for RECORD_TTL (5 s); past it B serves the new key.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+
+    let audit = lib.run(&audit_args).await;
+    let report = audit.json();
+    assert_eq!(audit.code, 1, "differences: {report:#}");
+    let after = of_drm(&report);
+    let cenc_media =
+        |p: &str| p.contains("format=mpd-time-csf).m4s") || (p.contains("/Fragments(") && !p.contains("format="));
+    let rekeyed_segments: Vec<&(String, String)> = after.iter().filter(|(_, p)| cenc_media(p)).collect();
+    assert!(rekeyed_segments.len() > 3, "{after:?}");
+    assert!(rekeyed_segments.iter().all(|(m, _)| m == "*"), "every cenc segment B serves differs: {after:#?}");
+    let cbcs_segments: Vec<&(String, String)> =
+        after.iter().filter(|(_, p)| p.contains("format=m3u8-cmaf)") && !p.contains("Manifest(")).collect();
+    assert!(!cbcs_segments.is_empty() && cbcs_segments.iter().all(|(m, _)| m == "="), "cbcs kept: {after:#?}");
+    let others = marked(&report, "http").into_iter().filter(|(m, p)| m != "=" && !p.contains(&drm)).count();
+    assert_eq!(others, 0, "only the re-keyed locator differs: {report:#}");
+
+    // B's ETag tells its segment apart: A's ETag is no validator there, and B's body is B's key's.
+    let (mpd_path, rep) = ("Clip.ism/manifest(format=mpd-time-csf)", "video_600000");
+    let mpd = String::from_utf8(ok(&http, &format!("{b}/{}/{mpd_path}", lib.drm)).await.1).unwrap();
+    let path = |t: Option<u64>| {
+        let (at, ext) = t.map_or(("i".to_owned(), ".mp4"), |t| (t.to_string(), ".m4s"));
+        format!("{}/Clip.ism/QualityLevels(600000)/Fragments(video={at},format=mpd-time-csf){ext}", lib.drm)
+    };
+    let (etag_a, _) = ok(&http, &format!("{a}/{}", path(Some(0)))).await;
+    let conditional = http.get(format!("{b}/{}", path(Some(0)))).header("if-none-match", &etag_a).send().await.unwrap();
+    assert_eq!(conditional.status().as_u16(), 200, "A's ETag must not validate B's segment under another key");
+    assert_ne!(conditional.headers()["etag"].to_str().unwrap(), etag_a);
+    let mut stream = ok(&http, &format!("{b}/{}", path(None))).await.1;
+    for t in dash_times(&mpd, rep) {
+        stream.extend(ok(&http, &format!("{b}/{}", path(Some(t)))).await.1);
+    }
+    let want = source_md5s(&lib.clip, "Clip_320x180_600.mp4", "0:v");
+    assert_source_packets(&decrypted_md5s(&stream, &rekeyed), &want, "B's DASH video under B's new key");
+
+    // The records say why: B holds another key under the cenc key's id.
+    let records = lib.run(&["verify", "--asset", &lib.asset, "--from", "a", "--to", "b", "--json"]).await;
+    assert_eq!(records.code, 1, "{}\n{}", records.stdout, records.stderr);
+    let keys = marked(&records.json(), "protection");
+    assert!(keys.contains(&("*".into(), format!("content key {}", lib.cenc.id))), "{keys:?}");
+    assert!(keys.contains(&("=".into(), format!("content key {}", lib.cbcs.id))), "{keys:?}");
+    let said = format!("{}{}{}{}", audit.stdout, audit.stderr, records.stdout, records.stderr).to_ascii_lowercase();
+    for hex in [&lib.cenc.hex, &rekeyed] {
+        assert!(!said.contains(&hex.to_ascii_lowercase()), "no key in verify's output");
     }
 }
 

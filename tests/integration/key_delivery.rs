@@ -29,7 +29,7 @@ fn now() -> i64 {
 }
 
 /// Claims a policy of these tests accepts for `kid`.
-fn claims(kid: &str) -> Value {
+pub(crate) fn claims(kid: &str) -> Value {
     json!({"iss": "https://issuer.example", "aud": "urn:viewers", "exp": now() + 600, "nbf": now() - 5, KEY_ID_CLAIM: kid})
 }
 
@@ -45,13 +45,13 @@ fn without(mut c: Value, name: &str) -> Value {
 
 /// How a test token is signed.
 #[derive(Clone, Copy, Debug)]
-enum Signer<'a> {
+pub(crate) enum Signer<'a> {
     Hs256(&'a [u8]),
     Rs256,
 }
 
 impl Signer<'_> {
-    fn sign(self, claims: &Value) -> String {
+    pub(crate) fn sign(self, claims: &Value) -> String {
         match self {
             Signer::Hs256(secret) => {
                 encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret)).unwrap()

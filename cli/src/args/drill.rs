@@ -3,6 +3,7 @@
 
 use mirrorcast_core::id::LocatorId;
 use mirrorcast_core::Error;
+use mirrorcast_drill::token::{BearerToken, MAX_TOKEN_BYTES, TOKEN_ENV};
 use mirrorcast_drill::{DrillConfig, Selection, StreamFormat, Url};
 
 use super::DrillArgs;
@@ -38,6 +39,26 @@ impl DrillArgs {
         if !(std::time::Duration::from_secs(1)..=std::time::Duration::from_secs(600)).contains(&request_timeout) {
             return Err(Error::invalid_input("--request-timeout must be from 1s to 10m").into());
         }
+        let token = match &self.token_file {
+            Some(path) => {
+                let from = format!("--token-file {}", path.display());
+                let meta = std::fs::metadata(path)
+                    .map_err(|e| Error::invalid_input(format!("{from}: cannot read it ({e})")))?;
+                if meta.len() > MAX_TOKEN_BYTES as u64 + 64 {
+                    return Err(Error::invalid_input(format!("{from} is larger than a token can be")).into());
+                }
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::invalid_input(format!("{from}: cannot read it as text ({e})")))?;
+                Some(BearerToken::parse(&text, &from)?)
+            }
+            None => match std::env::var(TOKEN_ENV) {
+                Ok(text) => Some(BearerToken::parse(&text, TOKEN_ENV)?),
+                Err(std::env::VarError::NotPresent) => None,
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(Error::invalid_input(format!("{TOKEN_ENV} is not text: not a token")).into())
+                }
+            },
+        };
         Ok(DrillConfig {
             base,
             locator,
@@ -54,6 +75,7 @@ impl DrillArgs {
             retries: self.retries,
             request_timeout,
             save: self.save,
+            token,
         })
     }
 }

@@ -78,7 +78,8 @@ impl ContentKey {
         self.key_id
     }
 
-    pub(crate) fn key(&self) -> &[u8; 16] {
+    /// The key's bytes, to encrypt with or to deliver (key delivery). Never log them.
+    pub fn key(&self) -> &[u8; 16] {
         &self.key
     }
 

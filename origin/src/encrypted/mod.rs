@@ -1,9 +1,17 @@
 //! Protected locators served encrypted: a locator whose streaming policy encrypts is resolved to
+<<<<<<< HEAD
 //! its policy and its content keys (unwrapped under the data center's KEK, once, kept in memory
 //! and zeroed when dropped), and each request to what it packs a format with ([`Packing`]): CMAF
 //! `cenc`/`cbcs`, Smooth `cenc` (PIFF), HLS AES-128 whole segments, or HLS TS SAMPLE-AES. Never
 //! the clear bytes: a protected locator that cannot be encrypted (no KEK, a scheme this origin
 //! does not make for a format, a key missing) is refused.
+=======
+//! its policy and its content keys (opened by [`ContentKeys`], the origin's one opener, which key
+//! delivery uses too), and each request to what it packs a format with ([`Packing`]): CMAF
+//! `cenc`/`cbcs`, Smooth `cenc` (PIFF), or HLS AES-128 whole segments. Never the clear bytes: a
+//! protected locator that cannot be encrypted (no KEK, a scheme this origin does not make for a
+//! format, a key missing) is refused.
+>>>>>>> key-one
 //!
 //! Which format gets which scheme follows the streaming policy's protocol → scheme table
 //! (`StreamingPolicy::serves`, which `verify --http` asks too): Smooth is `cenc` (PIFF); DASH is
@@ -24,13 +32,14 @@ use mirrorcast_core::delivery::Servable;
 use mirrorcast_core::model::Locator;
 use mirrorcast_core::protection::keys::parse_key_id;
 use mirrorcast_core::protection::streaming_policy::{fill_template, DrmSystem, Packaging, Scheme};
-use mirrorcast_core::protection::{ContentKeyType, KeyEncryptionKey, StreamingPolicy};
+use mirrorcast_core::protection::{ContentKeyType, StreamingPolicy};
 use mirrorcast_media::encryption::signalling::Drm;
 use mirrorcast_media::encryption::{self as media, KeyId};
 use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 use tracing::warn;
 
+use crate::content_keys::ContentKeys;
 use crate::fail::Fail;
 use crate::key_paths;
 use crate::records::RECORD_TTL;
@@ -200,26 +209,18 @@ fn uuid_of(key_id: KeyId) -> uuid::Uuid {
     uuid::Uuid::from_bytes(key_id.0)
 }
 
-/// The data center's KEK and the keys it opened: what turns a protected locator into an [`Encryption`].
+/// What turns a protected locator into an [`Encryption`]: its records, its keys opened by [`ContentKeys`].
 pub(crate) struct Keyring {
-    kek: Option<Arc<dyn KeyEncryptionKey>>,
+    content_keys: Arc<ContentKeys>,
     catalog: Catalog,
     upstream: Arc<Upstream>,
-    /// Opened keys by id and wrapped value (a re-keyed record is opened anew).
-    opened: Cache<(uuid::Uuid, String), Arc<media::ContentKey>>,
     /// A locator's encryption, reused as long as its records are.
     locators: Cache<uuid::Uuid, (Instant, Arc<Encryption>)>,
 }
 
 impl Keyring {
-    pub(crate) fn new(upstream: Arc<Upstream>, kek: Option<Arc<dyn KeyEncryptionKey>>) -> Keyring {
-        Keyring {
-            kek,
-            catalog: Catalog::new(upstream.store.clone()),
-            upstream,
-            opened: Cache::new(4096),
-            locators: Cache::new(4096),
-        }
+    pub(crate) fn new(upstream: Arc<Upstream>, content_keys: Arc<ContentKeys>) -> Keyring {
+        Keyring { content_keys, catalog: Catalog::new(upstream.store.clone()), upstream, locators: Cache::new(4096) }
     }
 
     /// `None` for a locator served in the clear (its terms then decide in `records::allowed`);
@@ -239,9 +240,9 @@ impl Keyring {
         if matches!(target, Target::File(_)) {
             return Err(Fail::Forbidden(format!("protected stream ({name}): no download")));
         }
-        let Some(kek) = &self.kek else {
+        if self.content_keys.kek().is_none() {
             return Err(Fail::Unavailable(format!("protected stream ({name}): this origin has no key-encryption key")));
-        };
+        }
         let guid = locator.id.uuid();
         if let Some((_, found)) = self.locators.get(&guid).filter(|(at, _)| at.elapsed() < RECORD_TTL) {
             return Ok(Some(found));
@@ -270,19 +271,11 @@ impl Keyring {
                 .timed(self.catalog.get_content_key(&id))
                 .await
                 .map_err(missing("a content key is not in this data center's records"))?;
-            let slot = (id, record.wrapped.ciphertext.clone());
-            let key = match self.opened.get(&slot) {
-                Some(key) => key,
-                None => {
-                    let value = record
-                        .open(kek.as_ref())
-                        .await
-                        .map_err(|e| unavailable("its content keys do not open under this origin's KEK", &e))?;
-                    let key = Arc::new(media::ContentKey::new(KeyId(*id.as_bytes()), *value.expose()));
-                    self.opened.insert(slot, key.clone());
-                    key
-                }
-            };
+            let key = self
+                .content_keys
+                .open(&record)
+                .await
+                .map_err(|e| unavailable("its content keys do not open under this origin's KEK", &e))?;
             keys.push((record.key_type, key));
         }
         let found = Arc::new(Encryption { policy, keys });

@@ -2,8 +2,10 @@
 //! (`{"kids":["<base64url>",…],"type":"temporary"}`) and the JWK set that answers
 //! it (`{"keys":[{"kty":"oct","k":"<base64url>","kid":"<base64url>"}],"type":"temporary"}`).
 
+use std::sync::Arc;
+
 use base64::Engine as _;
-use mirrorcast_core::protection::ContentKeyValue;
+use mirrorcast_media::encryption::ContentKey;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -45,11 +47,11 @@ pub(crate) fn requested_key_ids(body: &[u8]) -> Result<Vec<Uuid>, &'static str> 
 }
 
 /// The licence: a JWK set of the keys, as EME's ClearKey CDM reads it.
-pub(crate) fn licence(keys: &[(Uuid, ContentKeyValue)]) -> String {
+pub(crate) fn licence(keys: &[(Uuid, Arc<ContentKey>)]) -> String {
     let keys: Vec<serde_json::Value> = keys
         .iter()
         .map(|(id, value)| {
-            serde_json::json!({"kty": "oct", "k": B64URL.encode(value.expose()), "kid": B64URL.encode(id.as_bytes())})
+            serde_json::json!({"kty": "oct", "k": B64URL.encode(value.key()), "kid": B64URL.encode(id.as_bytes())})
         })
         .collect();
     serde_json::json!({ "keys": keys, "type": "temporary" }).to_string()
@@ -66,7 +68,7 @@ mod tests {
         let body = format!(r#"{{"kids":["{kid}","{kid}="],"type":"temporary"}}"#);
         assert_eq!(requested_key_ids(body.as_bytes()), Ok(vec![id]), "padded or not, each once");
         assert_eq!(requested_key_ids(format!(r#"{{"kids":["{kid}"]}}"#).as_bytes()), Ok(vec![id]));
-        let value = ContentKeyValue::from_bytes([0xab; 16]);
+        let value = Arc::new(ContentKey::new(mirrorcast_media::encryption::KeyId(*id.as_bytes()), [0xab; 16]));
         let answer: serde_json::Value = serde_json::from_str(&licence(&[(id, value)])).unwrap();
         assert_eq!(answer["type"], "temporary");
         assert_eq!(answer["keys"][0]["kty"], "oct");

@@ -8,8 +8,9 @@
 //! (`clear-key`: AES-128 envelope keys and W3C ClearKey licences) hands a key
 //! out here; a PlayReady, Widevine or FairPlay option is a licence server's job.
 //! An open option gives the key to anyone; a token option to a token that
-//! passes [`token::check`]. Keys are opened with the data center's KEK in
-//! memory for the answer only; no key, token or token secret is logged.
+//! passes [`token::check`]. Keys are opened by [`ContentKeys`] (the origin's one
+//! opener, which encrypted packaging uses too) and token secrets with the same KEK,
+//! in memory only; no key, token or token secret is logged.
 
 pub(crate) mod clearkey;
 pub(crate) mod routes;
@@ -21,11 +22,13 @@ use std::time::Instant;
 
 use mirrorcast_core::catalog::Catalog;
 use mirrorcast_core::protection::policy::{KeyDelivery, PolicyOption};
-use mirrorcast_core::protection::{ContentKeyPolicy, ContentKeyValue, KeyEncryptionKey, Needs, Restriction, TokenKey};
+use mirrorcast_core::protection::{ContentKeyPolicy, KeyEncryptionKey, Needs, Restriction, TokenKey};
+use mirrorcast_media::encryption as media;
 use quick_cache::sync::Cache;
 use tracing::warn;
 use uuid::Uuid;
 
+use crate::content_keys::{ContentKeys, NotOpened};
 use crate::fail::Fail;
 use crate::records::RECORD_TTL;
 use crate::upstream::Upstream;
@@ -55,22 +58,27 @@ impl From<Fail> for Denied {
 /// The names of the policies the locators naming a key give, kept like locator records.
 type ByLocators = (Instant, BTreeSet<String>);
 
-/// One data center's key delivery: its records and its KEK.
+/// One data center's key delivery: its records and its keys.
 pub(crate) struct KeyServer {
     catalog: Catalog,
     upstream: Arc<Upstream>,
-    kek: Option<Arc<dyn KeyEncryptionKey>>,
+    content_keys: Arc<ContentKeys>,
     by_locators: Cache<Uuid, ByLocators>,
 }
 
 impl KeyServer {
-    pub(crate) fn new(upstream: Arc<Upstream>, kek: Option<Arc<dyn KeyEncryptionKey>>) -> Self {
-        KeyServer { catalog: Catalog::new(upstream.store.clone()), upstream, kek, by_locators: Cache::new(1024) }
+    pub(crate) fn new(upstream: Arc<Upstream>, content_keys: Arc<ContentKeys>) -> Self {
+        KeyServer {
+            catalog: Catalog::new(upstream.store.clone()),
+            upstream,
+            content_keys,
+            by_locators: Cache::new(1024),
+        }
     }
 
     /// Content key `id`, if its policy gives it to the bearer of `token` now.
-    pub(crate) async fn grant(&self, id: Uuid, token: Option<&str>) -> Result<ContentKeyValue, Denied> {
-        let kek = self.kek.as_deref().ok_or(Denied::NoKek)?;
+    pub(crate) async fn grant(&self, id: Uuid, token: Option<&str>) -> Result<Arc<media::ContentKey>, Denied> {
+        let kek = self.content_keys.kek().ok_or(Denied::NoKek)?;
         let key = match self.upstream.timed(self.catalog.get_content_key(&id)).await {
             Err(Fail::NotFound(_)) => return Err(Denied::UnknownKey),
             other => other?,
@@ -87,10 +95,13 @@ impl KeyServer {
             other => other?.value,
         };
         decide(&policy, kek, &id, token, chrono::Utc::now().timestamp()).await?;
-        key.open(kek).await.map_err(|e| {
-            // The message names the key id and the KEK's fingerprint, never a key.
-            warn!(target: "mirrorcast_origin", "{e}");
-            Denied::Unavailable(Fail::Storage(e.kind()))
+        self.content_keys.open(&key).await.map_err(|e| match e {
+            NotOpened::NoKek => Denied::NoKek,
+            NotOpened::Unwrap(e) => {
+                // The message names the key id and the KEK's fingerprint, never a key.
+                warn!(target: "mirrorcast_origin", "{e}");
+                Denied::Unavailable(Fail::Storage(e.kind()))
+            }
         })
     }
 

@@ -64,7 +64,7 @@ async fn aes128(State(origin): State<Arc<Origin>>, Path(kid): Path<String>, requ
     match origin.keys.grant(id, token).await {
         Ok(key) => {
             debug!(target: "mirrorcast_origin", "content key {id}: delivered (AES-128)");
-            let body = Body::from(key.expose().to_vec());
+            let body = Body::from(key.key().to_vec());
             let response = ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response();
             answer(&origin, KeyOutcome::Granted, response)
         }
