@@ -1,17 +1,9 @@
 //! Protected locators served encrypted: a locator whose streaming policy encrypts is resolved to
-<<<<<<< HEAD
-//! its policy and its content keys (unwrapped under the data center's KEK, once, kept in memory
-//! and zeroed when dropped), and each request to what it packs a format with ([`Packing`]): CMAF
+//! its policy and its content keys (opened by [`ContentKeys`], the origin's one opener, which key
+//! delivery uses too), and each request to what it packs a format with ([`Packing`]): CMAF
 //! `cenc`/`cbcs`, Smooth `cenc` (PIFF), HLS AES-128 whole segments, or HLS TS SAMPLE-AES. Never
 //! the clear bytes: a protected locator that cannot be encrypted (no KEK, a scheme this origin
 //! does not make for a format, a key missing) is refused.
-=======
-//! its policy and its content keys (opened by [`ContentKeys`], the origin's one opener, which key
-//! delivery uses too), and each request to what it packs a format with ([`Packing`]): CMAF
-//! `cenc`/`cbcs`, Smooth `cenc` (PIFF), or HLS AES-128 whole segments. Never the clear bytes: a
-//! protected locator that cannot be encrypted (no KEK, a scheme this origin does not make for a
-//! format, a key missing) is refused.
->>>>>>> key-one
 //!
 //! Which format gets which scheme follows the streaming policy's protocol → scheme table
 //! (`StreamingPolicy::serves`, which `verify --http` asks too): Smooth is `cenc` (PIFF); DASH is
