@@ -276,3 +276,111 @@ async fn a_v2_asset_with_dynamic_encryption_policies_is_never_served_in_the_clea
     assert_eq!(drm["serves"], "protected: not served", "{listed}");
     assert_eq!(drm["delivery"]["contentKeyIds"][0], format!("nb:kid:UUID:{KEY}"), "{listed}");
 }
+
+/// A v2 library whose asset is streamed with dynamic envelope encryption
+/// (tests/data/ams/v2-envelope: the asset's delivery policy, content key and its open
+/// authorization policy, as v2 REST exports them): the locator is imported with its
+/// id, bound to the policy and the key; the key is `missing` (v2 holds it encrypted
+/// under Media Services' certificate), so A refuses the locator and no clear media
+/// byte leaves. Once a key is given under that id (`content-key create --id`), ffmpeg
+/// at its defaults reads the HLS (AES-128, the key from A's key delivery) to the end
+/// with the source's frames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_envelope_locator_keeps_its_id_waits_for_its_key_and_then_plays_hls_aes128() {
+    use crate::serve::{differences, same_packets, source_frames_for_ts, ts_md5s};
+    const V2_ASSET: &str = "3e4f5a6b-7c8d-4e9f-8a0b-1c2d3e4f5a6b";
+    const V2_LOCATOR: &str = "8c9d0e1f-2a3b-4c4d-8e5f-6a7b8c9d0e1f";
+    const V2_KEY: &str = "e4f5a6b7-c8d9-4e0f-9a1b-2c3d4e5f6a7b";
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    let mut env = f.env();
+    let kek = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        [*uuid::Uuid::new_v4().as_bytes(); 2].concat(),
+    );
+    env.push(("MIRRORCAST_KEK_A", kek));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let media_bytes = clip_in_ams_container(&f, &env, V2_ASSET).await;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/ams/v2-envelope");
+    let run = |args: Vec<String>| {
+        let env = env.clone();
+        let dir = f.dir.path().to_path_buf();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            crate::helpers::run_in(&dir, &env, &args).await
+        }
+    };
+    let imported =
+        run(vec!["import".into(), "--dc".into(), "a".into(), fixtures.to_str().unwrap().into(), "--json".into()]).await;
+    let report = imported.json();
+    let line = |kind: &str| {
+        report["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["kind"] == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("{kind} in {report}"))
+    };
+    assert_eq!(line("locator")["action"], "created", "{report}");
+    assert_eq!(line("streaming_policy")["action"], "created", "{report}");
+    assert_eq!(line("content_key_policy")["action"], "created", "{report}");
+    let key_line = line("content_key");
+    assert_eq!(key_line["action"], "missing", "{report}");
+    assert!(key_line["message"].as_str().unwrap().contains(&format!("--id {V2_KEY}")), "{report}");
+
+    let listed =
+        run(vec!["locator".into(), "list".into(), "--dc".into(), "a".into(), "--json".into()]).await.ok().json();
+    let locator = listed.as_array().unwrap().iter().find(|l| l["id"].as_str().unwrap().ends_with(V2_LOCATOR));
+    let locator = locator.unwrap_or_else(|| panic!("the locator keeps its id: {listed}"));
+    assert_eq!(locator["delivery"]["streamingPolicyName"], "envelope-hls", "{listed}");
+    assert_eq!(locator["delivery"]["contentKeyIds"][0], format!("nb:kid:UUID:{V2_KEY}"), "{listed}");
+
+    // The key is missing: every URL of the locator is refused, no clear media byte in any body.
+    let served = serve_dc(f.dir.path(), &env, "a", &[]).await;
+    let base = format!("http://{}", served.addr);
+    let http = reqwest::Client::new();
+    let master = format!("{base}/{V2_LOCATOR}/Clip.ism/manifest(format=m3u8-aapl)");
+    for path in [
+        "Clip.ism/manifest(format=m3u8-aapl)",
+        "Clip.ism/QualityLevels(600000)/Manifest(video,format=m3u8-aapl)",
+        "Clip.ism/manifest(format=mpd-time-csf)",
+        "Clip_320x180_600.mp4",
+    ] {
+        let r = http.get(format!("{base}/{V2_LOCATOR}/{path}")).send().await.unwrap();
+        let status = r.status().as_u16();
+        let body = r.bytes().await.unwrap();
+        assert!(status == 403 || status == 503, "{path}: {status} {}", String::from_utf8_lossy(&body));
+        assert!(!media_bytes.iter().any(|m| body.windows(m.len()).any(|w| w == &m[..])), "{path}");
+    }
+    drop(served);
+
+    // The operator gives a key under the id the locator is bound to: HLS AES-128 plays.
+    let made = run(vec![
+        "content-key".into(),
+        "create".into(),
+        "--dc".into(),
+        "a".into(),
+        "--type".into(),
+        "envelope".into(),
+        "--id".into(),
+        V2_KEY.into(),
+        "--policy".into(),
+        "open-envelope".into(),
+    ])
+    .await;
+    assert_eq!(made.code, 0, "{}\n{}", made.stdout, made.stderr);
+    let served = serve_dc(f.dir.path(), &env, "a", &[]).await;
+    let master = master.replace(&base, &format!("http://{}", served.addr));
+    let text = http.get(&master).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains(&format!("METHOD=AES-128,URI=\"/keys/aes128/{V2_KEY}\"")), "{text}");
+    let clip = f.dir.path().join("clip");
+    let (big, small) = (clip.join("Clip_320x180_600.mp4"), clip.join("Clip_160x90_300.mp4"));
+    let want = source_frames_for_ts(&[big.to_str().unwrap(), small.to_str().unwrap()], big.to_str().unwrap());
+    assert!(want.iter().all(|s| s.packets.len() > 20), "packets in every source stream");
+    let got = ts_md5s(&master);
+    assert!(
+        same_packets(&got, &want),
+        "HLS AES-128 of the v2 locator: the source's frames: {}",
+        differences(&got, &want)
+    );
+}

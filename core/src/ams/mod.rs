@@ -23,7 +23,8 @@
 //! records against each other: names, files, policies, duplicates), `codes` (Media
 //! Services' enum values as exports write them), `write` (records in the v2 shape),
 //! `document` (a document entity by entity), `fields` (an entity's fields), `arm` (ARM ids),
-//! `filters` (asset and account filter lists, each filter read or refused alone).
+//! `filters` (asset and account filter lists, each filter read or refused alone), `v2_bind`
+//! (v2 locators of dynamically encrypted assets bound to streaming policies and keys).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserializer, Serialize};
@@ -42,6 +43,7 @@ mod filters;
 pub mod protection;
 mod read;
 mod resolve;
+mod v2_bind;
 mod write;
 
 pub use filters::{read_filter_export, ExportFilter, FilterOwner};
@@ -197,11 +199,14 @@ impl ExportReader {
     }
 
     /// The export: every record resolved (names, policies, references) or rejected.
-    pub fn finish(self) -> Export {
+    pub fn finish(mut self) -> Export {
+        let asset_policies = std::mem::take(&mut self.raw.v2_delivery_policy_ids);
+        let links = self.protection.take_links();
         let mut export = self.raw.resolve();
         let (protection, rejected) = self.protection.finish();
         export.rejected.extend(rejected);
         export.protection = protection;
+        v2_bind::bind(&mut export, &asset_policies, &links);
         export
     }
 }

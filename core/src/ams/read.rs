@@ -192,6 +192,9 @@ pub(super) struct Raw {
     /// v2 assets' content keys and delivery policies (`$expand`ed into the asset), which
     /// every locator of the asset inherits.
     pub(super) v2_protection: BTreeMap<AssetId, Delivery>,
+    /// The ids (`nb:adpid:UUID:…`) of v2 assets' delivery policies, when every one has an id:
+    /// what binds the asset's locators to the streaming policies made of them.
+    pub(super) v2_delivery_policy_ids: BTreeMap<AssetId, Vec<uuid::Uuid>>,
     pub(super) v3_assets: Vec<(String, V3Asset)>,
     pub(super) v3_locators: Vec<Parsed<V3Locator>>,
     /// Filters of both versions, their owners to resolve.
@@ -223,9 +226,12 @@ impl Raw {
                     }
                 }
                 let asset = v2_asset(&e).and_then(|asset| {
-                    let delivery = v2_protection(&mut e)?;
+                    let (delivery, policy_ids) = v2_protection(&mut e)?;
                     if !delivery.is_default() {
                         self.v2_protection.insert(asset.id, delivery);
+                    }
+                    if let Some(ids) = policy_ids.filter(|ids| !ids.is_empty()) {
+                        self.v2_delivery_policy_ids.insert(asset.id, ids);
                     }
                     Ok(asset)
                 });
@@ -289,8 +295,8 @@ fn check_container(id: &AssetId, container: &str) -> Result<(), String> {
 /// A v2 asset's `ContentKeys` and `DeliveryPolicies` (as `$expand` nests them: an
 /// array, or an OData `{"results": […]}`), as delivery terms: the keys' ids and the
 /// policies' `AssetDeliveryPolicyType` names. An unknown type is kept by its number,
-/// and counts as protected.
-fn v2_protection(e: &mut Value) -> Result<Delivery, String> {
+/// and counts as protected. With them the policies' ids, when each has one.
+fn v2_protection(e: &mut Value) -> Result<(Delivery, Option<Vec<uuid::Uuid>>), String> {
     let list = |e: &mut Value, key: &str| -> Result<Vec<Value>, String> {
         match take_key(e, key) {
             None | Some(Value::Null) => Ok(Vec::new()),
@@ -309,7 +315,13 @@ fn v2_protection(e: &mut Value) -> Result<Delivery, String> {
             _ => return Err("each of ContentKeys needs an Id".into()),
         }
     }
+    let mut policy_ids = Some(Vec::new());
     for policy in list(e, "DeliveryPolicies")? {
+        let id = policy.get("Id").and_then(Value::as_str).and_then(|id| v2_guid(id, "nb:adpid:uuid:"));
+        match (id, policy_ids.as_mut()) {
+            (Some(id), Some(ids)) => ids.push(id),
+            _ => policy_ids = None,
+        }
         let kind = policy
             .get("AssetDeliveryPolicyType")
             .and_then(delivery_policy_type)
@@ -317,7 +329,14 @@ fn v2_protection(e: &mut Value) -> Result<Delivery, String> {
         delivery.delivery_policy_types.push(kind);
     }
     delivery.validate().map_err(|e| e.message().to_owned())?;
-    Ok(delivery)
+    Ok((delivery, policy_ids))
+}
+
+/// The UUID of a v2 id `<prefix><uuid>` (the prefix compared without case).
+pub(super) fn v2_guid(id: &str, prefix: &str) -> Option<uuid::Uuid> {
+    let rest =
+        id.get(prefix.len()..).filter(|_| id.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix)))?;
+    uuid::Uuid::parse_str(rest).ok()
 }
 
 fn v2_asset(e: &Value) -> Result<Asset, String> {

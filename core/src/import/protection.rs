@@ -179,6 +179,20 @@ impl StreamingPolicyTerms {
     }
 }
 
+/// What giving a v2 key anew under its own id means: its locators (bound to the id) are then served.
+fn same_id_rekey(k: &ImportKey) -> String {
+    use crate::protection::ContentKeyType;
+    let id = &k.id_text;
+    let type_name = k.key_type.name();
+    let effect = match k.key_type {
+        ContentKeyType::Envelope => "players fetch it from mirrorcast's key delivery (/keys/aes128/<kid>), so they just work",
+        _ => "licences the old DRM service issued for this key id stop matching the content: players need licences carrying the new key (give it to the DRM service: `content-key export --cpix`)",
+    };
+    format!(
+        "Its locators are imported bound to this key id and refused until it is here: give the key (`mirrorcast content-key import` of JSON listing it with its value, as `list-content-keys` prints) or a new one under the same id (`mirrorcast content-key create --type {type_name} --id {id}`): with a new key {effect}"
+    )
+}
+
 async fn key<'a>(
     catalog: &Catalog,
     kek: Option<&dyn KeyEncryptionKey>,
@@ -199,6 +213,7 @@ async fn key<'a>(
                 "v2 holds this key encrypted with Media Services' protection key{} (a certificate whose private key no export holds): not importable; `az ams streaming-locator list-content-keys` prints the same key id in the clear — import that, or {REKEY}",
                 if protection_key_id.is_empty() { String::new() } else { format!(" {protection_key_id}") }
             );
+            let why = format!("{why}. {}", same_id_rekey(k));
             return Ok(done(ImportAction::Missing, Some(why)));
         }
     };
@@ -304,5 +319,39 @@ mod tests {
         assert!(no_kek[0].message.as_ref().unwrap().to_string().contains("KEK"));
         let text = format!("{:?}", no_kek);
         assert!(!text.contains("m4677o6p7d7LZCinBJ7Vbw") && !text.contains("4pjy6urTE+VWrmLIEWS1"));
+    }
+
+    #[tokio::test]
+    async fn a_v2_envelope_key_is_missing_and_its_line_says_how_to_give_it_under_its_id_and_what_that_means() {
+        let files = [
+            "Assets.json",
+            "AccessPolicies.json",
+            "Locators.json",
+            "ContentKeys.json",
+            "ContentKeyAuthorizationPolicies.json",
+            "AssetDeliveryPolicies.json",
+        ];
+        let docs: Vec<(String, Value)> = files
+            .iter()
+            .map(|f| {
+                let path = format!("{}/../tests/data/ams/v2-envelope/{f}", env!("CARGO_MANIFEST_DIR"));
+                (f.to_string(), serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap())
+            })
+            .collect();
+        let export = read_export(&docs).unwrap();
+        let catalog = Catalog::new(Arc::new(InMemoryStore::new()));
+        let lines = import_protection(&catalog, None, &export.protection, false).await.unwrap();
+        use ImportAction::*;
+        let want =
+            [("open-envelope", Created), ("envelope-hls", Created), ("e4f5a6b7-c8d9-4e0f-9a1b-2c3d4e5f6a7b", Missing)];
+        let want: Vec<(String, ImportAction)> = want.iter().map(|(n, a)| (n.to_string(), *a)).collect();
+        assert_eq!(actions(&lines), want);
+        let missing = lines[2].message.as_ref().unwrap().to_string();
+        assert!(
+            missing.contains("content-key create --type envelope --id e4f5a6b7-c8d9-4e0f-9a1b-2c3d4e5f6a7b"),
+            "{missing}"
+        );
+        assert!(missing.contains("just work"), "{missing}");
+        assert!(!missing.contains("c2VjcmV0"), "the encrypted key is never quoted");
     }
 }

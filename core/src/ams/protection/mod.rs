@@ -217,6 +217,19 @@ pub(crate) struct ProtectionReader {
     policies: Vec<ImportPolicy>,
     streaming: Vec<ImportStreaming>,
     rejected: Vec<Rejected>,
+    links: V2Links,
+}
+
+/// How v2 records name each other by id, as read: what binds a v2 asset's locators
+/// to the streaming policy and key policy its records name.
+#[derive(Debug, Default)]
+pub(crate) struct V2Links {
+    /// Asset delivery policy id → the streaming policy name it was read as (`Err`: refused, by its label).
+    pub(crate) delivery_policies: BTreeMap<Uuid, std::result::Result<String, String>>,
+    /// Content key id → its `AuthorizationPolicyId`.
+    pub(crate) key_policies: BTreeMap<Uuid, Uuid>,
+    /// Content key authorization policy id → the content key policy name it was read as.
+    pub(crate) policies: BTreeMap<Uuid, String>,
 }
 
 /// What an entity is, for this reader.
@@ -316,20 +329,41 @@ impl ProtectionReader {
                 }
             }
             Shape::V3Key => self.key(source, v3::key(e), e),
-            Shape::V2Key => self.key(source, v2::key(e), e),
+            Shape::V2Key => {
+                let read = v2::key(e);
+                if let (Ok(k), Some(policy)) = (&read, v2::authorization_policy_id(e)) {
+                    self.links.key_policies.insert(k.id, policy);
+                }
+                self.key(source, read, e)
+            }
             Shape::V3Policy => self.v3_policies.push((source.to_owned(), e.clone())),
             Shape::V2Policy => match v2::policy(source, e) {
-                Ok(p) => self.policies.push(p),
+                Ok(p) => {
+                    if let Some(id) = v2::entity_guid(e, "nb:ckpid:uuid:") {
+                        self.links.policies.insert(id, p.name.clone());
+                    }
+                    self.policies.push(p)
+                }
                 Err(reason) => self.reject(source, RecordKind::ContentKeyPolicy, entity_id(e), reason),
             },
             Shape::V3Streaming => match v3::streaming(source, e) {
                 Ok(p) => self.streaming.push(p),
                 Err(reason) => self.reject(source, RecordKind::StreamingPolicy, entity_id(e), reason),
             },
-            Shape::V2Delivery => match v2::delivery(source, e) {
-                Ok(p) => self.streaming.push(p),
-                Err(reason) => self.reject(source, RecordKind::StreamingPolicy, entity_id(e), reason),
-            },
+            Shape::V2Delivery => {
+                let read = v2::delivery(source, e);
+                if let Some(id) = v2::entity_guid(e, "nb:adpid:uuid:") {
+                    let link = match &read {
+                        Ok(p) => Ok(p.policy.name.clone()),
+                        Err(_) => Err(entity_id(e).unwrap_or_default()),
+                    };
+                    self.links.delivery_policies.insert(id, link);
+                }
+                match read {
+                    Ok(p) => self.streaming.push(p),
+                    Err(reason) => self.reject(source, RecordKind::StreamingPolicy, entity_id(e), reason),
+                }
+            }
         }
         true
     }
@@ -362,6 +396,11 @@ impl ProtectionReader {
     /// The records, one per key id and per name, and the rejected ones: a key
     /// given twice with different values, or a name given to two policies, is
     /// refused in every place (which one is meant would be a guess).
+    /// The v2 links read so far (taken: call before [`Self::finish`]).
+    pub(crate) fn take_links(&mut self) -> V2Links {
+        std::mem::take(&mut self.links)
+    }
+
     pub(crate) fn finish(mut self) -> (ProtectionExport, Vec<Rejected>) {
         self.pair_v3_policies();
         let mut rejected = self.rejected;

@@ -47,6 +47,20 @@ pub(super) fn key(e: &Value) -> Result<ImportKey, String> {
     })
 }
 
+/// The UUID of an entity's v2 `Id` (`<prefix><uuid>`).
+pub(super) fn entity_guid(e: &Value, prefix: &str) -> Option<uuid::Uuid> {
+    let id = e.get("Id")?.as_str()?;
+    let rest =
+        id.get(prefix.len()..).filter(|_| id.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix)))?;
+    uuid::Uuid::parse_str(rest).ok()
+}
+
+/// A v2 content key's `AuthorizationPolicyId`, when it names one.
+pub(super) fn authorization_policy_id(e: &Value) -> Option<uuid::Uuid> {
+    let id = e.get("AuthorizationPolicyId")?.as_str()?;
+    entity_guid(&serde_json::json!({ "Id": id }), "nb:ckpid:uuid:")
+}
+
 /// A policy name from a v2 `Name` when it is one, else from its id (v2 names were free text).
 fn policy_name(e: &Value, id_prefix: &str, what: &str) -> Result<(String, Option<String>), String> {
     let id = string(e, "Id")?.ok_or_else(|| format!("a {what} needs an Id"))?;
@@ -120,6 +134,14 @@ pub(super) fn policy(source: &str, e: &Value) -> Result<ImportPolicy, String> {
     Ok(ImportPolicy { source: source.to_owned(), name, description: None, options: out, notes })
 }
 
+/// Whether `url` is Media Services' own key delivery (`<account>.keydelivery.<region>.media.azure.net`,
+/// `…keydelivery.mediaservices.windows.net`): it goes with the old account, so it is not kept.
+fn is_media_services_key_delivery(url: &str) -> bool {
+    let host = url.split("://").nth(1).unwrap_or(url).split(['/', '?', ':']).next().unwrap_or("").to_ascii_lowercase();
+    host.contains(".keydelivery.")
+        && (host.ends_with(".media.azure.net") || host.ends_with(".mediaservices.windows.net"))
+}
+
 /// An asset delivery policy as a streaming policy: its protocols and scheme, its licence URLs.
 pub(super) fn delivery(source: &str, e: &Value) -> Result<ImportStreaming, String> {
     let (name, renamed) = policy_name(e, "nb:adpid:uuid:", "streaming policy")?;
@@ -175,6 +197,13 @@ pub(super) fn delivery(source: &str, e: &Value) -> Result<ImportStreaming, Strin
     };
     for (k, v) in &config {
         let (system, base) = match k {
+            1 | 2 if is_media_services_key_delivery(v) => {
+                notes.push(
+                    "Media Services' key delivery URL (envelope keys are served by mirrorcast's key delivery instead)"
+                        .into(),
+                );
+                continue;
+            }
             1 | 2 => {
                 let t = url(*k == 2, v);
                 check_template(&t).map_err(|e| e.message().to_owned())?;
