@@ -289,6 +289,7 @@ impl ContentKeyPolicy {
                 kek: String::new(),
                 nonce: String::new(),
                 ciphertext: hash.of(&secret),
+                wrapped_key: None,
             };
         }
         out.created = DateTime::<Utc>::UNIX_EPOCH;
