@@ -412,7 +412,6 @@ async fn a_kek_kept_in_a_kms_wraps_a_key_that_b_holds_rewrapped_under_its_own_an
 
     let reveal = |dc: &'static str| {
         let key = key.clone();
-        let env = env;
         let dir = p.f.dir.path().to_owned();
         async move {
             let out = run_in(&dir, &env, &["content-key", "export", "--reveal", "--dc", dc, &key, "--json"]).await.ok();
