@@ -420,4 +420,28 @@ mod tests {
         let t = DcTable { origin: Some("https://o.example".into()), serve: t.serve, ..Default::default() };
         assert_eq!(table_origin(&t).as_deref(), Some("https://o.example"), "an explicit origin wins");
     }
+
+    #[test]
+    fn a_kek_command_is_a_non_empty_list_alone_with_a_bounded_timeout() {
+        let parse = |extra: &str| -> Result<Option<crate::kek::KekSource>, String> {
+            let file: FileConfig =
+                toml::from_str(&format!("[dc.a]\nurl = \"memory://\"\n{extra}\n")).map_err(|e| e.to_string())?;
+            table_kek(&file.dc["a"])
+        };
+        let Ok(Some(crate::kek::KekSource::Command { argv, timeout })) =
+            parse("kek_command = [\"/bin/kms\", \"--token\", \"s3cret\"]\nkek_command_timeout_secs = 5")
+        else {
+            panic!("a command with a timeout is read");
+        };
+        assert_eq!((argv.len(), timeout), (3, std::time::Duration::from_secs(5)));
+        let shown = format!("{:?}", parse("kek_command = [\"/bin/kms\", \"--token\", \"s3cret\"]"));
+        assert!(shown.contains("/bin/kms") && !shown.contains("s3cret"), "arguments are not in Debug: {shown}");
+        assert!(parse("kek_command = \"/bin/kms wrap\"").is_err(), "a shell string is not a list");
+        assert!(parse("kek_command = []").unwrap_err().contains("is a list"));
+        assert!(parse("kek_command = [\"k\"]\nkek_file = \"f\"")
+            .unwrap_err()
+            .contains("one of kek_env, kek_file and kek_command"));
+        assert!(parse("kek_command_timeout_secs = 5").unwrap_err().contains("without kek_command"));
+        assert!(parse("kek_command = [\"k\"]\nkek_command_timeout_secs = 0").unwrap_err().contains("1 to 3600"));
+    }
 }
