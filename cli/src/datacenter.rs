@@ -134,6 +134,10 @@ struct DcTable {
     kek_env: Option<String>,
     /// A file holding the key-encryption key (32 bytes in base64).
     kek_file: Option<PathBuf>,
+    /// A command (program and arguments) that wraps and unwraps through a KMS.
+    kek_command: Option<Vec<String>>,
+    /// How long one run of `kek_command` may take (default 30).
+    kek_command_timeout_secs: Option<u64>,
 }
 
 fn env_name(prefix: &str, dc: &str) -> String {
@@ -227,14 +231,31 @@ pub(crate) fn resolve_with(
     Ok(DataCenter { name: name.to_owned(), store, origin, serve, kek })
 }
 
-/// A table's `kek_env` or `kek_file` (not both).
+/// A table's `kek_env`, `kek_file` or `kek_command` (one of them).
 fn table_kek(t: &DcTable) -> Result<Option<crate::kek::KekSource>, String> {
     use crate::kek::KekSource;
-    match (&t.kek_env, &t.kek_file) {
-        (Some(_), Some(_)) => Err("set one of kek_env and kek_file".into()),
-        (Some(var), None) => Ok(Some(KekSource::Env(var.clone()))),
-        (None, Some(path)) => Ok(Some(KekSource::File(path.clone()))),
-        (None, None) => Ok(None),
+    if t.kek_command_timeout_secs.is_some() && t.kek_command.is_none() {
+        return Err("kek_command_timeout_secs is set without kek_command".into());
+    }
+    match (&t.kek_env, &t.kek_file, &t.kek_command) {
+        (Some(var), None, None) => Ok(Some(KekSource::Env(var.clone()))),
+        (None, Some(path), None) => Ok(Some(KekSource::File(path.clone()))),
+        (None, None, Some(argv)) => {
+            if argv.first().is_none_or(|p| p.trim().is_empty()) {
+                return Err(
+                    "kek_command is a list: the program, then its arguments (e.g. [\"/etc/mirrorcast/kms.sh\"])".into(),
+                );
+            }
+            let secs = t
+                .kek_command_timeout_secs
+                .unwrap_or(mirrorcast_core::protection::kek_command::DEFAULT_TIMEOUT.as_secs());
+            if !(1..=3600).contains(&secs) {
+                return Err(format!("kek_command_timeout_secs is {secs}; give 1 to 3600"));
+            }
+            Ok(Some(KekSource::Command { argv: argv.clone(), timeout: std::time::Duration::from_secs(secs) }))
+        }
+        (None, None, None) => Ok(None),
+        _ => Err("set one of kek_env, kek_file and kek_command".into()),
     }
 }
 
@@ -398,5 +419,29 @@ mod tests {
         assert_eq!(table_origin(&t).as_deref(), Some("http://127.0.0.1:8080"));
         let t = DcTable { origin: Some("https://o.example".into()), serve: t.serve, ..Default::default() };
         assert_eq!(table_origin(&t).as_deref(), Some("https://o.example"), "an explicit origin wins");
+    }
+
+    #[test]
+    fn a_kek_command_is_a_non_empty_list_alone_with_a_bounded_timeout() {
+        let parse = |extra: &str| -> Result<Option<crate::kek::KekSource>, String> {
+            let file: FileConfig =
+                toml::from_str(&format!("[dc.a]\nurl = \"memory://\"\n{extra}\n")).map_err(|e| e.to_string())?;
+            table_kek(&file.dc["a"])
+        };
+        let Ok(Some(crate::kek::KekSource::Command { argv, timeout })) =
+            parse("kek_command = [\"/bin/kms\", \"--token\", \"s3cret\"]\nkek_command_timeout_secs = 5")
+        else {
+            panic!("a command with a timeout is read");
+        };
+        assert_eq!((argv.len(), timeout), (3, std::time::Duration::from_secs(5)));
+        let shown = format!("{:?}", parse("kek_command = [\"/bin/kms\", \"--token\", \"s3cret\"]"));
+        assert!(shown.contains("/bin/kms") && !shown.contains("s3cret"), "arguments are not in Debug: {shown}");
+        assert!(parse("kek_command = \"/bin/kms wrap\"").is_err(), "a shell string is not a list");
+        assert!(parse("kek_command = []").unwrap_err().contains("is a list"));
+        assert!(parse("kek_command = [\"k\"]\nkek_file = \"f\"")
+            .unwrap_err()
+            .contains("one of kek_env, kek_file and kek_command"));
+        assert!(parse("kek_command_timeout_secs = 5").unwrap_err().contains("without kek_command"));
+        assert!(parse("kek_command = [\"k\"]\nkek_command_timeout_secs = 0").unwrap_err().contains("1 to 3600"));
     }
 }

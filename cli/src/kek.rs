@@ -1,19 +1,37 @@
 //! A data center's key-encryption key: `MIRRORCAST_KEK_<NAME>` (32 bytes in
-//! base64), else `kek_env` (the variable that holds it) or `kek_file` (a file
-//! holding it) in its `[dc.<name>]` table. Read only when a command needs it;
-//! its value is never echoed.
+//! base64), else `kek_env` (the variable that holds it), `kek_file` (a file
+//! holding it) or `kek_command` (a KMS reached through a command, see
+//! `mirrorcast_core::protection::kek_command`) in its `[dc.<name>]` table.
+//! Read only when a command needs it; its value is never echoed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use mirrorcast_core::protection::{KeyEncryptionKey, LocalKek};
+use mirrorcast_core::protection::{CommandKek, KeyEncryptionKey, LocalKek};
 use mirrorcast_core::replicate::KekAccess;
 
 /// Where the table says the KEK is.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) enum KekSource {
     Env(String),
     File(PathBuf),
+    /// Program and arguments (not echoed: they may hold a token), and how long one run may take.
+    Command {
+        argv: Vec<String>,
+        timeout: std::time::Duration,
+    },
+}
+
+impl std::fmt::Debug for KekSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KekSource::Env(var) => f.debug_tuple("Env").field(var).finish(),
+            KekSource::File(path) => f.debug_tuple("File").field(path).finish(),
+            KekSource::Command { argv, timeout } => {
+                f.debug_struct("Command").field("program", &argv.first()).field("timeout", timeout).finish()
+            }
+        }
+    }
 }
 
 /// A data center's KEK as configured (not read yet).
@@ -35,14 +53,14 @@ impl KekSetting {
     /// What to do to give this data center its KEK: the sentence every refusal ends with.
     pub(crate) fn how_to_set(&self) -> String {
         format!(
-            "set {} to 32 random bytes in base64 (e.g. `openssl rand -base64 32`), or kek_env / kek_file in [dc.{}]",
+            "set {} to 32 random bytes in base64 (e.g. `openssl rand -base64 32`), or kek_env / kek_file / kek_command in [dc.{}]",
             self.env_name(),
             self.dc
         )
     }
 
     /// The KEK, `None` when none is configured; an error when one is configured but unusable.
-    pub(crate) fn load(&self) -> anyhow::Result<Option<Arc<dyn KeyEncryptionKey>>> {
+    pub(crate) async fn load(&self) -> anyhow::Result<Option<Arc<dyn KeyEncryptionKey>>> {
         let env = self.env_name();
         if let Some(v) = std::env::var(&env).ok().filter(|v| !v.trim().is_empty()) {
             return Ok(Some(Arc::new(LocalKek::from_base64(&v, &env)?)));
@@ -69,12 +87,15 @@ impl KekSetting {
                 let source = format!("data center '{}': kek_file '{}'", self.dc, path.display());
                 Ok(Some(Arc::new(LocalKek::from_base64(&text, &source)?)))
             }
+            Some(KekSource::Command { argv, timeout }) => {
+                Ok(Some(Arc::new(CommandKek::connect(&self.dc, argv.clone(), *timeout).await?)))
+            }
         }
     }
 
     /// The KEK, or an error naming the variable to set.
-    pub(crate) fn require(&self, why: &str) -> anyhow::Result<Arc<dyn KeyEncryptionKey>> {
-        self.load()?.ok_or_else(|| {
+    pub(crate) async fn require(&self, why: &str) -> anyhow::Result<Arc<dyn KeyEncryptionKey>> {
+        self.load().await?.ok_or_else(|| {
             anyhow::Error::new(mirrorcast_core::Error::invalid_input(format!(
                 "data center '{}' has no key-encryption key, which {why} needs: {}",
                 self.dc,
@@ -84,8 +105,8 @@ impl KekSetting {
     }
 
     /// As replicate takes it: the KEK, or why there is none and how to give one.
-    pub(crate) fn access(&self) -> anyhow::Result<KekAccess> {
-        Ok(match self.load()? {
+    pub(crate) async fn access(&self) -> anyhow::Result<KekAccess> {
+        Ok(match self.load().await? {
             Some(kek) => KekAccess::Given(kek),
             None => KekAccess::Missing(format!(
                 "data center '{}' has no key-encryption key: {}",

@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use mirrorcast_azurite::{Persistence, TwoDataCenters};
 use mirrorcast_core::catalog::{CATALOG_CONTAINER, JOURNAL_CONTAINER};
-use mirrorcast_core::protection::{ContentKey, ContentKeyValue, LocalKek};
+use mirrorcast_core::protection::{ContentKey, ContentKeyValue, KeyEncryptionKey as _, LocalKek};
 use mirrorcast_core::store::{BlobStore, BlobStoreExt, PutOptions};
 use serde_json::Value;
 
@@ -294,7 +294,7 @@ async fn a_kek_comes_from_kek_file_or_kek_env_and_a_bad_one_is_refused_without_e
 
     config("kek_env = \"MY_KEK\"\nkek_file = \"a.kek\"");
     let both = run_in(root, &[("MY_KEK", &kek)], &["content-key", "list", "--dc", "a"]).await;
-    assert!(both.code == 2 && both.stderr.contains("one of kek_env and kek_file"), "{}", both.stderr);
+    assert!(both.code == 2 && both.stderr.contains("one of kek_env, kek_file and kek_command"), "{}", both.stderr);
     // MIRRORCAST_KEK_<NAME> wins over the table.
     config("kek_file = \"missing.kek\"");
     let env_wins =
@@ -349,4 +349,103 @@ fn walk(dir: &std::path::Path) -> String {
         }
     }
     all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kek_kept_in_a_kms_wraps_a_key_that_b_holds_rewrapped_under_its_own_and_never_in_the_clear() {
+    let p = Protected::new().await;
+    let id = p.f.publish("KMS clip", "none", 32 * 1024).await;
+    let kms = |key_hex: &str| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/kms/fake-kms.sh");
+        let text = format!(
+            "[dc.a]\nconnection_string_env = \"CONN_A\"\nkek_command = [\"bash\", \"{script}\", \"{key_hex}\"]\n\
+             kek_command_timeout_secs = 20\n[dc.b]\nconnection_string_env = \"CONN_B\"\n"
+        );
+        std::fs::write(p.f.dir.path().join("mirrorcast.toml"), text).unwrap();
+    };
+    let env = [
+        ("CONN_A", p.f.dcs.a.connection_string.as_str()),
+        ("CONN_B", p.f.dcs.b.connection_string.as_str()),
+        ("MIRRORCAST_KEK_B", p.kek_b.as_str()),
+        ("RUST_LOG", "trace"),
+    ];
+    let run = |args: &'static [&'static str]| run_in(p.f.dir.path(), &env, args);
+    let kms_key: String = uuid::Uuid::new_v4().simple().to_string().repeat(2);
+    kms(&kms_key);
+
+    let made = run_in(p.f.dir.path(), &env, &["content-key", "create", "--dc", "a", "--type", "cenc"]).await.ok();
+    let key = made.stdout.trim().to_owned();
+    let shown = run_in(p.f.dir.path(), &env, &["content-key", "show", "--dc", "a", &key, "--json"]).await.ok();
+    assert!(
+        shown.json()["kek"].as_str().unwrap().starts_with("fake-kms:"),
+        "wrapped through the KMS: {}",
+        shown.stdout
+    );
+    run(&["content-key-policy", "create", "--dc", "a", "Open", "--open"]).await.ok();
+    let locator = [
+        "locator",
+        "create",
+        "--dc",
+        "a",
+        &id,
+        "--streaming-policy",
+        "Predefined_MultiDrmCencStreaming",
+        "--content-key-policy",
+        "Open",
+        "--content-key",
+        &key,
+    ];
+    let mut runs = vec![made, shown, run_in(p.f.dir.path(), &env, &locator).await.ok()];
+    let replicated =
+        run_in(p.f.dir.path(), &env, &["replicate", "--from", "a", "--to", "b", "--asset", &id, "--json"]).await;
+    assert_eq!(replicated.code, 0, "{}", replicated.stderr);
+    assert!(replicated.stderr.contains("TRACE") || replicated.stderr.contains("DEBUG"), "RUST_LOG=trace traces");
+    runs.push(replicated);
+    let verified =
+        run_in(p.f.dir.path(), &env, &["verify", "--from", "a", "--to", "b", "--asset", &id, "--json"]).await;
+    assert_eq!(verified.code, 0, "verify is clean: {}{}", verified.stdout, verified.stderr);
+    let same_key = verified.json()["assets"][0]["entries"].as_array().unwrap().iter().any(|e| {
+        e["check"] == "protection" && e["marker"] == "=" && e["path"] == format!("content key {key}").as_str()
+    });
+    assert!(same_key, "verify opened both copies and found them equal: {}", verified.stdout);
+    runs.push(verified);
+
+    let reveal = |dc: &'static str| {
+        let key = key.clone();
+        let dir = p.f.dir.path().to_owned();
+        async move {
+            let out = run_in(&dir, &env, &["content-key", "export", "--reveal", "--dc", dc, &key, "--json"]).await.ok();
+            out.json()["keyHex"].as_str().unwrap().to_owned()
+        }
+    };
+    let hex = reveal("a").await;
+    assert_eq!(reveal("b").await, hex, "B holds A's key under the same id");
+    let b_shown = run_in(p.f.dir.path(), &env, &["content-key", "show", "--dc", "b", &key, "--json"]).await.ok();
+    let b_kek = LocalKek::from_base64(&p.kek_b, "test").unwrap();
+    assert_eq!(b_shown.json()["kek"].as_str(), Some(b_kek.fingerprint()), "B's copy is under B's local KEK");
+    runs.push(b_shown);
+
+    let secret = forms(&hex_bytes(&hex));
+    let a_catalog = storage_text(&p.f.dcs.a.store()).await;
+    assert!(a_catalog.contains("A256GCM+KMS"), "A's record holds the KMS-wrapped data key");
+    assert_absent(&a_catalog, &secret, "A's catalog");
+    assert_absent(&storage_text(&p.f.dcs.b.store()).await, &secret, "B's catalog");
+    for r in &runs {
+        assert_absent(&format!("{}{}", r.stdout, r.stderr), &secret, "a run's output or trace");
+    }
+
+    // Another KMS key is named as such; a KMS that fails is named with its first stderr line.
+    kms(&uuid::Uuid::new_v4().simple().to_string().repeat(2));
+    let wrong = run_in(p.f.dir.path(), &env, &["content-key", "export", "--reveal", "--dc", "a", &key]).await;
+    assert!(wrong.code != 0 && wrong.stderr.contains("not under the one given"), "{}", wrong.stderr);
+    assert!(wrong.stderr.contains("fake-kms:"), "{}", wrong.stderr);
+    kms("not-hex");
+    let broken = run(&["content-key", "create", "--dc", "a"]).await;
+    assert!(broken.code != 0 && broken.stderr.contains("data center 'a': kek_command 'bash'"), "{}", broken.stderr);
+    assert!(
+        broken.stderr.contains("wrap failed") && broken.stderr.contains("hex string is too short"),
+        "{}",
+        broken.stderr
+    );
+    assert!(!broken.stderr.contains("fake-kms.sh"), "the command's arguments are not echoed: {}", broken.stderr);
 }

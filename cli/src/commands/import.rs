@@ -26,7 +26,7 @@ pub(crate) async fn run(ctx: &Context<'_>, dc: &str, path: &Path, dry_run: bool)
         (export.assets.len() + export.filters.len() + export.locators.len()) as u64,
     );
     // Keys and policies first: the locators name them. A KEK is needed only when the export holds secrets.
-    let kek = if export.protection.is_empty() { None } else { dc.kek.load()? };
+    let kek = if export.protection.is_empty() { None } else { dc.kek.load().await? };
     let protection = import_protection(&dc.catalog(), kek.as_deref(), &export.protection, dry_run).await?;
     let report = import_export(&dc.catalog(), &dc.origin, &export, dry_run, &|| progress.advance(1)).await?;
     let report = report.with_lines(protection);

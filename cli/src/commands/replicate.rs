@@ -71,7 +71,7 @@ pub(crate) async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Resul
             .then_some(DeleteOptions { max: args.max_delete, allow_empty_source: args.allow_empty_source }),
         progress: progress.clone(),
         // Read now: a KEK that is configured but unusable stops the run before anything is done.
-        keks: Keks { source: a.kek.access()?, target: b.kek.access()? },
+        keks: Keks { source: a.kek.access().await?, target: b.kek.access().await? },
         ..Default::default()
     };
     watch_signals(options.cancel.clone())?;

@@ -34,12 +34,11 @@ pub(crate) async fn run(ctx: &Context<'_>, args: ServeArgs) -> anyhow::Result<Ex
     let config = OriginConfig {
         required_header: args.required_header,
         metrics_on_main: args.metrics_listen.is_none(),
-        // Key delivery opens keys with it; without one, key requests are a 503.
-        kek: dc.kek.load()?,
         ..config
     };
-    // Without the KEK, protected locators are refused (503 naming it), never served clear.
-    let kek = dc.kek.load()?;
+    // Key delivery opens keys with it (loaded once: a kek_command runs at load). Without
+    // the KEK, key requests are a 503 and protected locators are refused, never served clear.
+    let kek = dc.kek.load().await?;
     let without_kek = kek.is_none();
     let origin = Origin::new(dc.store.clone(), OriginConfig { kek, ..config });
     let (acceptor, shutdown) = tls_and_shutdown(args.tls.as_ref())?;

@@ -13,7 +13,7 @@ pub(crate) async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<E
     let Verify { from, to, selected, http, mut options, format } = args.resolve(ctx.json)?;
     let (a, b) = (ctx.dc(&from)?, ctx.dc(&to)?);
     // Keys are compared only with both KEKs; without one their entries say what to set.
-    options.keks = mirrorcast_core::replicate::Keks { source: a.kek.access()?, target: b.kek.access()? };
+    options.keks = mirrorcast_core::replicate::Keks { source: a.kek.access().await?, target: b.kek.access().await? };
     // Stores compared with themselves always agree: such a report would be a pass that checked
     // nothing. Two origins (--http) may serve one account and still differ, so they are compared.
     if http.is_none() {

@@ -8,9 +8,10 @@
 //! Key wrap has no associated data. The 96-bit nonce is random (OS RNG): far
 //! below the 2^32 wraps under one KEK where random nonces become a concern.
 //!
-//! [`KeyEncryptionKey`] is async so that a KMS-backed provider (Azure Key
-//! Vault's wrapKey/unwrapKey) can sit behind it; [`LocalKek`], a 32-byte key
-//! the operator gives each data center, is the one provided here.
+//! [`KeyEncryptionKey`] is async so that a KMS-backed provider can sit behind
+//! it: [`LocalKek`] is a 32-byte key the operator gives each data center;
+//! [`super::kek_command::CommandKek`] asks a KMS through a command (envelope
+//! encryption: the KMS wraps a fresh data key, see [`COMMAND_ALGORITHM`]).
 
 use std::fmt;
 
@@ -27,11 +28,15 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// Bytes of a local key-encryption key (AES-256).
 pub const KEK_LEN: usize = 32;
-/// The one wrapping algorithm records name today.
+/// The secret sealed directly under a [`LocalKek`].
 pub const ALGORITHM: &str = "A256GCM";
+/// The secret sealed under a fresh data key that a KMS wrapped ([`Wrapped::wrapped_key`]).
+pub const COMMAND_ALGORITHM: &str = "A256GCM+KMS";
 const NONCE_LEN: usize = 12;
 /// Longest wrapped value a record may hold (a token key is at most 256 bytes plus the tag).
 const MAX_WRAPPED_CHARS: usize = 512;
+/// Longest data key a KMS may hand back wrapped (an RSA-4096 ciphertext in base64 is 684).
+pub(crate) const MAX_WRAPPED_KEY_CHARS: usize = 4096;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -47,6 +52,10 @@ pub struct Wrapped {
     pub nonce: String,
     /// Ciphertext and tag, base64.
     pub ciphertext: String,
+    /// With [`COMMAND_ALGORITHM`]: the data key the ciphertext is sealed under, as the
+    /// KMS wrapped it (opaque printable text). Absent for [`ALGORITHM`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapped_key: Option<String>,
 }
 
 /// Wrapped values are ciphertext, but their bytes are never of use in a listing or a log.
@@ -59,14 +68,20 @@ impl fmt::Debug for Wrapped {
 impl Wrapped {
     /// Checks a wrapped value read from storage: known algorithm, bounded base64 fields.
     pub fn validate(&self) -> Result<()> {
-        if self.algorithm != ALGORITHM {
-            return Err(Error::invalid_input(format!(
-                "a wrapped secret names algorithm '{}'; this version knows {ALGORITHM}",
-                self.algorithm.chars().take(32).collect::<String>()
-            )));
-        }
-        let plain = |s: &str| s.len() <= MAX_WRAPPED_CHARS && s.chars().all(|c| c.is_ascii_graphic());
-        if !plain(&self.kek) || !plain(&self.nonce) || !plain(&self.ciphertext) {
+        let printable = |s: &str, most: usize| s.len() <= most && s.chars().all(|c| c.is_ascii_graphic());
+        let key_ok = match (self.algorithm.as_str(), &self.wrapped_key) {
+            (ALGORITHM, None) => true,
+            (COMMAND_ALGORITHM, Some(k)) => !k.is_empty() && printable(k, MAX_WRAPPED_KEY_CHARS),
+            (ALGORITHM | COMMAND_ALGORITHM, _) => false,
+            (other, _) => {
+                return Err(Error::invalid_input(format!(
+                    "a wrapped secret names algorithm '{}'; this version knows {ALGORITHM} and {COMMAND_ALGORITHM}",
+                    other.chars().take(32).collect::<String>()
+                )))
+            }
+        };
+        let plain = |s: &str| printable(s, MAX_WRAPPED_CHARS);
+        if !key_ok || !plain(&self.kek) || !plain(&self.nonce) || !plain(&self.ciphertext) {
             return Err(Error::invalid_input("a wrapped secret's fields are not short printable text"));
         }
         Ok(())
@@ -127,10 +142,46 @@ impl LocalKek {
             decoded.as_slice().try_into().map_err(|_| bad(&format!("{} bytes, not {KEK_LEN}", decoded.len())))?;
         Ok(Self::from_bytes(bytes))
     }
+}
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new_from_slice(&self.key[..]).expect("a 32-byte key")
-    }
+/// `secret` sealed under `key` with `context` as associated data: (nonce, ciphertext), base64.
+pub(crate) fn seal(key: &[u8; KEK_LEN], secret: &[u8], context: &str) -> Result<(String, String)> {
+    let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+    let ciphertext = Aes256Gcm::new_from_slice(key)
+        .expect("a 32-byte key")
+        .encrypt(&nonce, Payload { msg: secret, aad: context.as_bytes() })
+        .map_err(|_| Error::new(ErrorKind::Other, format!("could not wrap {context}")))?;
+    Ok((B64.encode(nonce), B64.encode(ciphertext)))
+}
+
+/// What [`seal`] sealed, `None` when it does not open (altered, or another key or context).
+pub(crate) fn open(key: &[u8; KEK_LEN], wrapped: &Wrapped, context: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let nonce = B64.decode(&wrapped.nonce).ok().filter(|n| n.len() == NONCE_LEN)?;
+    let ciphertext = B64.decode(&wrapped.ciphertext).ok()?;
+    let plain = Aes256Gcm::new_from_slice(key)
+        .expect("a 32-byte key")
+        .decrypt(Nonce::from_slice(&nonce), Payload { msg: &ciphertext, aad: context.as_bytes() })
+        .ok()?;
+    Some(Zeroizing::new(plain))
+}
+
+/// The refusal of a record wrapped under another KEK than `given`.
+pub(crate) fn other_kek(context: &str, wrapped: &Wrapped, given: &str) -> Error {
+    Error::new(
+        ErrorKind::Authentication,
+        format!(
+            "{context} is wrapped under key-encryption key {}, not under the one given ({given}): give this data center the KEK its keys were wrapped under",
+            wrapped.kek
+        ),
+    )
+}
+
+/// The refusal of a record that does not open under the KEK it names.
+pub(crate) fn does_not_open(context: &str, fingerprint: &str) -> Error {
+    Error::new(
+        ErrorKind::Corrupt,
+        format!("{context} does not open under key-encryption key {fingerprint}: its record was altered or moved"),
+    )
 }
 
 #[async_trait]
@@ -140,49 +191,22 @@ impl KeyEncryptionKey for LocalKek {
     }
 
     async fn wrap(&self, secret: &[u8], context: &str) -> Result<Wrapped> {
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let ciphertext = self
-            .cipher()
-            .encrypt(&nonce, Payload { msg: secret, aad: context.as_bytes() })
-            .map_err(|_| Error::new(ErrorKind::Other, format!("could not wrap {context}")))?;
+        let (nonce, ciphertext) = seal(&self.key, secret, context)?;
         Ok(Wrapped {
             algorithm: ALGORITHM.to_owned(),
             kek: self.fingerprint.clone(),
-            nonce: B64.encode(nonce),
-            ciphertext: B64.encode(ciphertext),
+            nonce,
+            ciphertext,
+            wrapped_key: None,
         })
     }
 
     async fn unwrap(&self, wrapped: &Wrapped, context: &str) -> Result<Zeroizing<Vec<u8>>> {
         wrapped.validate()?;
-        if wrapped.kek != self.fingerprint {
-            return Err(Error::new(
-                ErrorKind::Authentication,
-                format!(
-                    "{context} is wrapped under key-encryption key {}, not under the one given ({}): give this data center the KEK its keys were wrapped under",
-                    wrapped.kek, self.fingerprint
-                ),
-            ));
+        if wrapped.kek != self.fingerprint || wrapped.algorithm != ALGORITHM {
+            return Err(other_kek(context, wrapped, &self.fingerprint));
         }
-        let corrupt = || {
-            Error::new(
-                ErrorKind::Corrupt,
-                format!(
-                    "{context} does not open under key-encryption key {}: its record was altered or moved",
-                    self.fingerprint
-                ),
-            )
-        };
-        let nonce = B64.decode(&wrapped.nonce).map_err(|_| corrupt())?;
-        if nonce.len() != NONCE_LEN {
-            return Err(corrupt());
-        }
-        let ciphertext = B64.decode(&wrapped.ciphertext).map_err(|_| corrupt())?;
-        let plain = self
-            .cipher()
-            .decrypt(Nonce::from_slice(&nonce), Payload { msg: &ciphertext, aad: context.as_bytes() })
-            .map_err(|_| corrupt())?;
-        Ok(Zeroizing::new(plain))
+        open(&self.key, wrapped, context).ok_or_else(|| does_not_open(context, &self.fingerprint))
     }
 }
 

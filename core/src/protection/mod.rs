@@ -6,6 +6,7 @@
 pub mod ams_keys;
 pub mod digest;
 pub mod kek;
+pub mod kek_command;
 pub mod keys;
 pub mod names;
 pub mod needs;
@@ -14,6 +15,7 @@ pub mod streaming_policy;
 
 pub use digest::KeyedHash;
 pub use kek::{KeyEncryptionKey, LocalKek, Wrapped};
+pub use kek_command::CommandKek;
 pub use keys::{ContentKey, ContentKeyType, ContentKeyValue};
 pub use needs::Needs;
 pub use policy::{ContentKeyPolicy, Restriction, TokenKey, TokenRestriction};

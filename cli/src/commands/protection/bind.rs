@@ -64,7 +64,7 @@ pub(crate) async fn bind_locator(
     let mut created = Vec::new();
     let missing: Vec<ContentKeyType> = needed.into_iter().filter(|t| !covered.contains(t)).collect();
     if !missing.is_empty() {
-        let kek = dc.kek.require("creating the locator's content keys")?;
+        let kek = dc.kek.require("creating the locator's content keys").await?;
         for key_type in missing {
             let id = uuid::Uuid::new_v4();
             let value = ContentKeyValue::generate();

@@ -58,7 +58,7 @@ pub(crate) async fn run(ctx: &Context<'_>, command: ContentKeyCommand) -> anyhow
             let key_type: ContentKeyType = key_type.parse()?;
             let id = id.as_deref().map(parse_key_id).transpose()?.unwrap_or_else(uuid::Uuid::new_v4);
             let dc = ctx.dc(&dc.dc)?;
-            let kek = dc.kek.require("creating a content key")?;
+            let kek = dc.kek.require("creating a content key").await?;
             let catalog = dc.catalog();
             if let Some(p) = &policy {
                 catalog.get_content_key_policy(p).await?;
@@ -105,7 +105,7 @@ pub(crate) async fn run(ctx: &Context<'_>, command: ContentKeyCommand) -> anyhow
                 .into());
             }
             let dc = ctx.dc(&dc.dc)?;
-            let kek = dc.kek.require("exporting a content key")?;
+            let kek = dc.kek.require("exporting a content key").await?;
             let key = dc.catalog().get_content_key(&id).await?;
             let value = key.open(kek.as_ref()).await?;
             errln!(

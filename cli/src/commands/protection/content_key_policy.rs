@@ -161,7 +161,7 @@ pub(crate) async fn run(ctx: &Context<'_>, command: ContentKeyPolicyCommand) -> 
                 (false, Some(issuer), Some(audience)) => {
                     let mut keys = Vec::new();
                     if !hs256_key_env.is_empty() || !hs256_key_file.is_empty() {
-                        let kek = dc.kek.require("an HS256 token key (stored wrapped)")?;
+                        let kek = dc.kek.require("an HS256 token key (stored wrapped)").await?;
                         let mut secrets = Vec::new();
                         for var in &hs256_key_env {
                             let text = Zeroizing::new(std::env::var(var).map_err(|_| {

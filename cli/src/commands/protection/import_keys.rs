@@ -91,7 +91,7 @@ pub(crate) async fn run(ctx: &Context<'_>, dc: &str, path: &Path) -> anyhow::Res
         .into());
     }
     let dc = ctx.dc(dc)?;
-    let kek = dc.kek.require("importing content keys")?;
+    let kek = dc.kek.require("importing content keys").await?;
     let catalog = dc.catalog();
     let mut lines = Vec::new();
     for key in keys {
