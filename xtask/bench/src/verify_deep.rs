@@ -90,7 +90,7 @@ pub(crate) async fn run(tools: &Tools, runs: usize) -> Result<serde_json::Value>
             after / before.max(f64::MIN_POSITIVE),
             cpu(&ranged),
             cpu(&whole),
-            (!rc.is_empty()).then(|| format!("{:.1} s", cpu(&rc))).unwrap_or("-".into())
+            if rc.is_empty() { "-".to_owned() } else { format!("{:.1} s", cpu(&rc)) }
         ),
     ];
     Ok(json!({
