@@ -558,6 +558,10 @@ pub(crate) struct VerifyArgs {
     /// Assets checked at once (with --deep each hashes up to 8 blobs at once).
     #[arg(long, default_value_t = mirrorcast_verify::DEFAULT_PARALLEL, allow_negative_numbers = true, value_parser = in_flight())]
     pub parallel: usize,
+    /// With --deep: read a blob larger than this many MiB in ranges of this size, in parallel
+    /// (default 0: every blob with one GET, faster on Azurite; the bench compares the two).
+    #[arg(long, value_name = "MIB", hide = true, requires = "deep", value_parser = clap::value_parser!(u64).range(0..=256))]
+    pub deep_range_mib: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use mirrorcast_core::copy::SOURCE_ETAG_METADATA;
-use mirrorcast_core::store::{BlobKind, BlobMeta, BlobStore};
+use mirrorcast_core::store::{md5_ranges, BlobKind, BlobMeta, BlobRangeSource, BlobStore, BlockPool};
 
 use crate::report::{Check, Entry, Marker, Side};
 
@@ -69,15 +69,74 @@ pub fn compare(a: &[BlobMeta], b: &[BlobMeta], a_file_infos: &BTreeSet<&str>) ->
     out
 }
 
-/// Streams a blob through MD5 with bounded memory.
-async fn md5_of(store: &dyn BlobStore, container: &str, name: &str) -> mirrorcast_core::Result<String> {
-    let got = store.get_blob(container, name, None).await?;
+/// How `--deep` reads the bytes it hashes.
+#[derive(Debug, Clone)]
+pub struct DeepReads {
+    /// The run's budget for blob bytes read ahead of the hash, shared by every
+    /// blob of both sides; its block size is the range size.
+    pub pool: BlockPool,
+    /// Ranged reads in flight at once for one blob on one side.
+    pub ranges_per_blob: usize,
+    /// Whether a blob larger than one range is read in ranges (else with one GET).
+    pub ranged: bool,
+}
+
+impl DeepReads {
+    /// A budget of `memory_budget` bytes read in `range_size` ranges; a blob
+    /// on one side may hold up to half the budget, so both sides of one pair
+    /// can read ahead together. A `range_size` of 0: every blob with one GET.
+    pub fn new(range_size: u64, memory_budget: u64) -> Self {
+        let ranged = range_size > 0;
+        let pool = BlockPool::new(range_size.max(1) as usize, memory_budget);
+        let ranges_per_blob = (pool.blocks() / 2).clamp(1, MAX_RANGES_PER_BLOB);
+        DeepReads { pool, ranges_per_blob, ranged }
+    }
+}
+
+/// More ranged GETs of one blob at once buy nothing on Azure (a blob's own
+/// limit is about 60 MiB/s per request, 8 keep a large blob near the account's)
+/// and cost the emulator.
+const MAX_RANGES_PER_BLOB: usize = 8;
+
+/// The MD5 of the version of a blob the listing saw (`meta`). A blob of at
+/// most one range is one GET streamed through the hash; a larger one is read
+/// in ranges within `reads`' budget, hashed in order. A read that fails, comes
+/// back short or long, or from another version (a new ETag) is an error, never a hash.
+async fn md5_of(
+    store: &dyn BlobStore,
+    container: &str,
+    meta: &BlobMeta,
+    reads: &DeepReads,
+) -> mirrorcast_core::Result<String> {
+    if reads.ranged && meta.size > reads.pool.block_size() as u64 {
+        let source = BlobRangeSource { store, container, name: &meta.name, etag: &meta.etag };
+        return Ok(md5_ranges(&source, meta.size, &reads.pool, reads.ranges_per_blob).await?);
+    }
+    let got = store.get_blob(container, &meta.name, None).await?;
+    if got.meta.etag != meta.etag {
+        return Err(changed(&meta.name));
+    }
     let mut md5 = Md5::new();
+    let mut read = 0u64;
     let mut s = got.stream;
     while let Some(chunk) = s.try_next().await? {
+        read += chunk.len() as u64;
         md5.update(&chunk);
     }
+    if read != meta.size {
+        return Err(mirrorcast_core::Error::new(
+            mirrorcast_core::ErrorKind::Transient,
+            format!("'{}': read {read} of {} bytes: the connection ended early", meta.name, meta.size),
+        ));
+    }
     Ok(base64::engine::general_purpose::STANDARD.encode(md5.finalize()))
+}
+
+fn changed(name: &str) -> mirrorcast_core::Error {
+    mirrorcast_core::Error::new(
+        mirrorcast_core::ErrorKind::PreconditionFailed,
+        format!("'{name}' changed while it was being read (a new version since it was listed)"),
+    )
 }
 
 /// Hashes every blob present on both sides with equal sizes, `parallel` at a
@@ -86,9 +145,9 @@ pub async fn deep(
     a_store: &dyn BlobStore,
     b_store: &dyn BlobStore,
     container: &str,
-    a: &[BlobMeta],
-    b: &[BlobMeta],
+    (a, b): (&[BlobMeta], &[BlobMeta]),
     parallel: usize,
+    reads: &DeepReads,
 ) -> Vec<Entry> {
     let in_b: BTreeMap<&str, &BlobMeta> = b.iter().map(|m| (m.name.as_str(), m)).collect();
     let pairs: Vec<(&BlobMeta, &BlobMeta)> = a
@@ -98,7 +157,7 @@ pub async fn deep(
         .collect();
     stream::iter(pairs)
         .map(|(src, dst)| async move {
-            let (ha, hb) = tokio::join!(md5_of(a_store, container, &src.name), md5_of(b_store, container, &dst.name));
+            let (ha, hb) = tokio::join!(md5_of(a_store, container, src, reads), md5_of(b_store, container, dst, reads));
             let mut out = Vec::new();
             match (ha, hb) {
                 (Ok(ha), Ok(hb)) => {
@@ -145,6 +204,9 @@ pub async fn deep(
         .collect()
         .await
 }
+
+#[cfg(test)]
+mod deep_tests;
 
 #[cfg(test)]
 mod tests {

@@ -26,6 +26,13 @@ pub struct VerifyOptions {
     /// Assets checked at once; with `deep`, each hashes up to
     /// [`DEEP_BLOBS_PER_ASSET`] blobs at once (fewer if `parallel` is smaller).
     pub parallel: usize,
+    /// With `deep`, a blob larger than this is read in ranges of this size,
+    /// several at once, hashed in order; a smaller one is one GET. 0: every
+    /// blob is one GET.
+    pub range_size: u64,
+    /// With `deep`, the bytes read ahead of the hash, across the whole run
+    /// (every blob, both sides), whatever the number or size of the blobs.
+    pub memory_budget: u64,
     /// A's and B's key-encryption keys, to compare content keys by keyed hash; without them a
     /// protected locator's keys are `!` (not compared).
     pub keks: mirrorcast_core::replicate::Keks,
@@ -40,9 +47,24 @@ pub const DEFAULT_PARALLEL: usize = 32;
 /// to `parallel` x this).
 pub const DEEP_BLOBS_PER_ASSET: usize = 8;
 
+/// `deep`'s range size when ranged reads are asked for (`--deep-range-mib 4`): the copy's block size.
+pub const DEFAULT_RANGE_SIZE: u64 = 4 * 1024 * 1024;
+
+/// `deep`'s read-ahead budget by default: 8 ranges ahead on each side of one large blob.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 64 * 1024 * 1024;
+
 impl Default for VerifyOptions {
     fn default() -> Self {
-        VerifyOptions { deep: false, audit_source: false, parallel: DEFAULT_PARALLEL, keks: Default::default() }
+        VerifyOptions {
+            deep: false,
+            audit_source: false,
+            parallel: DEFAULT_PARALLEL,
+            // Off by default, as the streamed copy's ranged reads: on Azurite (W3, `cargo xtask
+            // bench --only W3-verify`) one GET per blob took 17 s where 4 MiB ranges took 181 s.
+            range_size: 0,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+            keks: Default::default(),
+        }
     }
 }
 
@@ -84,7 +106,18 @@ pub async fn verify(
     };
     // Keys are compared by an HMAC under a key made for this run only.
     let hash = mirrorcast_core::protection::KeyedHash::random();
-    let ctx = Ctx { a: &a, b: &b, a_origin, b_origin, a_index: &a_index, b_index: &b_index, options, hash: &hash };
+    let deep_reads = blobs::DeepReads::new(options.range_size, options.memory_budget);
+    let ctx = Ctx {
+        a: &a,
+        b: &b,
+        a_origin,
+        b_origin,
+        a_index: &a_index,
+        b_index: &b_index,
+        options,
+        hash: &hash,
+        deep_reads: &deep_reads,
+    };
 
     let mut verdicts: Vec<AssetVerdict> =
         stream::iter(&ids).map(|id| ctx.asset(*id)).buffer_unordered(options.parallel.max(1)).collect().await;
@@ -124,6 +157,8 @@ struct Ctx<'a> {
     b_index: &'a Index,
     options: &'a VerifyOptions,
     hash: &'a mirrorcast_core::protection::KeyedHash,
+    /// `deep`'s one read-ahead budget for the run.
+    deep_reads: &'a blobs::DeepReads,
 }
 
 /// Whether the listings prove B's container is A's: every blob of A in B and
@@ -237,9 +272,9 @@ impl Ctx<'_> {
                     self.a.store.as_ref(),
                     self.b.store.as_ref(),
                     container,
-                    &a_blobs,
-                    &b_blobs,
+                    (&a_blobs, &b_blobs),
                     self.options.parallel.min(DEEP_BLOBS_PER_ASSET),
+                    self.deep_reads,
                 )
                 .await,
             );

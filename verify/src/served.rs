@@ -3,7 +3,7 @@
 //! track (each video rendition, each audio language, each text track, the I-frame
 //! playlists, the audio-only variant: [`served_tracks`]), the initialization segment
 //! and the first and last media segment are fetched from A's origin and from B's, one
-//! pair at a time, and their bytes compared; each entry names its track (a protected
+//! pair at a time per asset (`parallel` assets at once), and their bytes compared; each entry names its track (a protected
 //! locator's encrypted ones too: both must encrypt alike). A protected locator is asked
 //! only for what its streaming policy serves (no HLS over TS for `cenc`). The filters a
 //! locator binds apply to all of these (the origins apply them); then the manifests and
@@ -15,10 +15,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use futures::stream::{self, StreamExt};
 use mirrorcast_core::catalog::filters::FilterScope;
-use mirrorcast_core::catalog::Catalog;
+use mirrorcast_core::catalog::{Catalog, Index};
 use mirrorcast_core::id::AssetId;
-use mirrorcast_core::model::LocatorType;
+use mirrorcast_core::model::{Locator, LocatorType};
 use mirrorcast_core::protection::streaming_policy::Packaging;
 use mirrorcast_core::protection::StreamingPolicy;
 use mirrorcast_core::store::BlobStore;
@@ -60,90 +61,103 @@ pub struct Served<'a> {
     pub base: &'a str,
 }
 
-/// Compares what `a` and `b` serve for A's origin locators (of the `selected` assets, or all).
+/// Compares what `a` and `b` serve for A's origin locators (of the `selected` assets, or all),
+/// `parallel` assets at once; the report lists the assets in the catalog's order whatever the
+/// order their fetches finish in.
 pub async fn verify_served(
     records: Arc<dyn BlobStore>,
     a: Served<'_>,
     b: Served<'_>,
     selected: Option<&[AssetId]>,
     fetch: &dyn Fetch,
+    parallel: usize,
 ) -> Result<Report> {
     let catalog = Catalog::new(Arc::new(ReadOnly(records)));
     let index = catalog.index().await?;
-    let mut verdicts = Vec::new();
-    for (id, entry) in &index.assets {
-        if selected.is_some_and(|s| !s.contains(id)) {
-            continue;
-        }
-        let locators: Vec<_> =
-            index.locators_of(id).filter(|l| l.locator_type == LocatorType::OnDemandOrigin).cloned().collect();
-        if locators.is_empty() {
-            continue;
-        }
-        let mut entries = Vec::new();
-        let primary = match catalog.get_asset(id).await {
-            Ok(record) => record.value.files.iter().find(|f| f.is_primary).map(|f| f.name.clone()),
-            Err(e) => {
-                entries.push(Entry::new(
-                    Marker::Error,
-                    Check::Http,
-                    Side::A,
-                    id.to_string(),
-                    format!("asset record: {e}"),
-                ));
-                None
-            }
-        };
-        match primary {
-            Some(primary) => {
-                // The asset's own filters, by the name a URL gives them.
-                let filters: Vec<&str> = index
-                    .filters
-                    .iter()
-                    .filter(|((scope, _), _)| *scope == FilterScope::Asset(*id))
-                    .map(|(_, f)| f.name.as_str())
-                    .collect();
-                for locator in &locators {
-                    let urls = StreamingUrls::new(a.base, &locator.id, &primary);
-                    let mut pair = Pair {
-                        a: urls.clone(),
-                        a_base: a.base,
-                        b_base: b.base,
-                        seen: HashSet::new(),
-                        policy: protecting_policy(&catalog, locator).await,
-                        filter: None,
-                    };
-                    pair.compare(fetch, &mut entries).await;
-                    for name in &filters {
-                        let mut filtered = Pair {
-                            a: urls.with_filter(name),
-                            seen: HashSet::new(),
-                            policy: pair.policy.clone(),
-                            filter: Some(name),
-                            ..pair
-                        };
-                        filtered.compare(fetch, &mut entries).await;
-                    }
-                }
-            }
-            None if entries.is_empty() => entries.push(Entry::new(
-                Marker::Error,
-                Check::Http,
-                Side::A,
-                id.to_string(),
-                "no primary (.ism) file: nothing to stream",
-            )),
-            None => {}
-        }
-        verdicts.push(AssetVerdict::new(id.to_string(), entry.asset.name.clone(), entries));
-    }
     if let Some(missing) = selected.and_then(|s| s.iter().find(|id| !index.assets.contains_key(id))) {
         return Err(mirrorcast_core::Error::not_found(format!(
             "asset {missing} not found in data center '{}'",
             a.name
         )));
     }
+    let (catalog, index) = (&catalog, &index);
+    let verdicts = stream::iter(index.assets.iter().filter(|(id, _)| selected.is_none_or(|s| s.contains(id))))
+        .map(|(id, entry)| async move {
+            let locators: Vec<_> =
+                index.locators_of(id).filter(|l| l.locator_type == LocatorType::OnDemandOrigin).cloned().collect();
+            if locators.is_empty() {
+                return None;
+            }
+            let entries = served_asset(catalog, index, id, &locators, (a, b), fetch).await;
+            Some(AssetVerdict::new(id.to_string(), entry.asset.name.clone(), entries))
+        })
+        // In order: the report is the same whatever finishes first.
+        .buffered(parallel.max(1))
+        .filter_map(|v| async move { v })
+        .collect()
+        .await;
     Ok(Report::new(a.name, b.name, false, verdicts))
+}
+
+/// One asset's origin `locators` at both origins, one URL pair at a time.
+async fn served_asset(
+    catalog: &Catalog,
+    index: &Index,
+    id: &AssetId,
+    locators: &[Locator],
+    (a, b): (Served<'_>, Served<'_>),
+    fetch: &dyn Fetch,
+) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let primary = match catalog.get_asset(id).await {
+        Ok(record) => record.value.files.iter().find(|f| f.is_primary).map(|f| f.name.clone()),
+        Err(e) => {
+            entries.push(Entry::new(Marker::Error, Check::Http, Side::A, id.to_string(), format!("asset record: {e}")));
+            None
+        }
+    };
+    match primary {
+        Some(primary) => {
+            // The asset's own filters, by the name a URL gives them.
+            let filters: Vec<&str> = index
+                .filters
+                .iter()
+                .filter(|((scope, _), _)| *scope == FilterScope::Asset(*id))
+                .map(|(_, f)| f.name.as_str())
+                .collect();
+            for locator in locators {
+                let urls = StreamingUrls::new(a.base, &locator.id, &primary);
+                let mut pair = Pair {
+                    a: urls.clone(),
+                    a_base: a.base,
+                    b_base: b.base,
+                    seen: HashSet::new(),
+                    policy: protecting_policy(catalog, locator).await,
+                    filter: None,
+                };
+                pair.compare(fetch, &mut entries).await;
+                for name in &filters {
+                    let mut filtered = Pair {
+                        a: urls.with_filter(name),
+                        seen: HashSet::new(),
+                        policy: pair.policy.clone(),
+                        filter: Some(name),
+                        ..pair
+                    };
+                    filtered.compare(fetch, &mut entries).await;
+                }
+            }
+        }
+        None if entries.is_empty() => entries.push(Entry::new(
+            Marker::Error,
+            Check::Http,
+            Side::A,
+            id.to_string(),
+            "no primary (.ism) file: nothing to stream",
+        )),
+        None => {}
+    }
+    entries
 }
 
 /// The streaming policy of a protected locator (one whose policy encrypts), from A's records;
@@ -346,7 +360,64 @@ fn reason(body: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use mirrorcast_core::id::LocatorId;
+    use mirrorcast_core::model::{Asset, AssetOptions};
+    use mirrorcast_core::store::{InMemoryStore, PutOptions};
+
     use super::*;
+
+    /// Both origins serve every URL with its path as the body after a moment; counts GETs in flight.
+    #[derive(Default)]
+    struct SlowEcho {
+        in_flight: AtomicUsize,
+        most: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Fetch for SlowEcho {
+        async fn get(&self, url: &str) -> Fetched {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            let path = url.split_once("//").map_or(url, |(_, rest)| rest.split_once('/').map_or("", |(_, p)| p));
+            Fetched::Response { status: 200, body: path.as_bytes().to_vec() }
+        }
+    }
+
+    async fn library(assets: usize) -> Arc<dyn BlobStore> {
+        let store: Arc<dyn BlobStore> = Arc::new(InMemoryStore::new());
+        let catalog = Catalog::new(store.clone());
+        let now = chrono::Utc::now();
+        for i in 0..assets {
+            let asset = Asset::new(format!("movie {i}"), AssetOptions::None);
+            catalog.create_asset(&asset).await.unwrap();
+            let ism = mirrorcast_core::sample::server_manifest("Movie", &[("Movie_1.mp4".into(), 1000)]);
+            store.put_blob(&asset.container, "Movie.ism", ism.into(), &PutOptions::default()).await.unwrap();
+            catalog.regenerate_files(&asset.id).await.unwrap();
+            let hour = chrono::Duration::hours(1);
+            let origin = "http://a.example";
+            catalog.create_origin_locator(&asset.id, LocatorId::new(), now - hour, now + hour, origin).await.unwrap();
+        }
+        store
+    }
+
+    #[tokio::test]
+    async fn http_honours_parallel_and_reports_alike_whatever_finishes_first() {
+        let records = library(6).await;
+        let (a, b) = (Served { name: "a", base: "http://a.example" }, Served { name: "b", base: "http://b.example" });
+        let one = SlowEcho::default();
+        let alone = verify_served(records.clone(), a, b, None, &one, 1).await.unwrap();
+        let four = SlowEcho::default();
+        let together = verify_served(records, a, b, None, &four, 4).await.unwrap();
+        assert_eq!(one.most.load(Ordering::SeqCst), 2, "one asset at a time: A's and B's GET of one URL");
+        let most = four.most.load(Ordering::SeqCst);
+        assert!(most > 2 && most <= 8, "four assets at a time, each one URL pair: {most} GETs at once");
+        assert_eq!(alone.assets.len(), 6);
+        assert_eq!(format!("{:?}", alone.assets), format!("{:?}", together.assets));
+    }
 
     fn ok(body: &[u8]) -> Fetched {
         Fetched::Response { status: 200, body: body.to_vec() }

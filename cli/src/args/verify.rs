@@ -55,6 +55,7 @@ impl VerifyArgs {
             deep: self.deep,
             audit_source: self.audit_source,
             parallel: self.parallel,
+            range_size: self.deep_range_mib.map_or(0, |mib| mib << 20),
             ..Default::default()
         };
         Ok(Verify { from: self.pair.from, to: self.pair.to, selected, http, options, format })

@@ -34,6 +34,7 @@ pub(crate) async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<E
                 Served { name: &b.name, base: &b_base },
                 selected,
                 &fetch,
+                options.parallel,
             )
             .await?
         }

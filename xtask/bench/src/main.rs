@@ -19,6 +19,8 @@
 //! scale.rs): seconds per asset, peak RSS and requests per asset of the first run, no-op and verify, against rclone.
 //! So does `encode` (`--only encode [--encode-seconds 20] [--encode-size 1280x720]`, encode.rs):
 //! `mirrorcast encode` against the same ffmpeg command run by hand, and one ffmpeg per rendition.
+//! So does `--only W3-verify` (verify_deep.rs): `verify --deep` on W3, ranged and one GET per blob,
+//! against `rclone check --download` of the same two containers.
 //! So does `--only serve [--serve-seconds 10] [--serve-connections 32]` (serve.rs: the origin against nginx).
 
 mod emulator;
@@ -26,6 +28,7 @@ mod encode;
 mod measure;
 mod scale;
 mod serve;
+mod verify_deep;
 mod w4;
 mod workload;
 
@@ -92,6 +95,9 @@ async fn main() -> Result<()> {
     }
     if only.as_ref().is_some_and(|o| o.iter().any(|w| w == "serve")) {
         results.push(serve::run(&tools, &args, runs).await?);
+    }
+    if only.as_ref().is_some_and(|o| o.iter().any(|w| w == "W3-verify")) {
+        results.push(verify_deep::run(&tools, runs).await?);
     }
     if wanted(&["upload"]) {
         results.push(upload(&tools, runs).await?);
