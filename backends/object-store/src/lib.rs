@@ -372,20 +372,27 @@ impl BlobStore for ObjectStoreBackend {
         self.require_container(container).await?;
         let root = Path::from(container);
         let want = options.prefix.as_deref().unwrap_or("");
-        let listed: Vec<object_store::ObjectMeta> =
-            self.inner.list(Some(&root)).try_collect().await.map_err(|e| self.fail(e, container))?;
-        let mut names: Vec<String> = listed
-            .iter()
-            .filter_map(|m| layout::name_of(container, &m.location))
-            .filter(|n| n.starts_with(want))
-            .collect();
-        names.sort();
-        if let Some(marker) = &options.marker {
-            names.retain(|n| n > marker);
-        }
         let max = options.max_results.unwrap_or(5000).max(1) as usize;
-        let more = names.len() > max;
-        names.truncate(max);
+        // The walk is streamed and only the page's names (and one more, to know there are more)
+        // are kept: holding every object of a container of 100k-asset catalog records (and their
+        // sidecars) for each page of 5,000 cost more memory than the rest of a run.
+        let mut page: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        let mut listed = self.inner.list(Some(&root));
+        while let Some(object) = listed.try_next().await.map_err(|e| self.fail(e, container))? {
+            let Some(name) = layout::name_of(container, &object.location) else { continue };
+            if !name.starts_with(want) || options.marker.as_ref().is_some_and(|m| &name <= m) {
+                continue;
+            }
+            if page.len() > max && page.last().is_some_and(|last| &name >= last) {
+                continue;
+            }
+            page.insert(name);
+            if page.len() > max + 1 {
+                page.pop_last();
+            }
+        }
+        let more = page.len() > max;
+        let names: Vec<String> = page.into_iter().take(max).collect();
         let metas: Vec<BlobMeta> = futures::stream::iter(names)
             .map(|n| async move {
                 let s = self.sidecar(container, &n).await?;
