@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 mod direct;
 pub mod layout;
+mod listing;
 
 use layout::{blob_path, block_path, marker_path, sidecar_path};
 
@@ -64,13 +65,22 @@ pub struct ObjectStoreBackend {
     /// Where its data lives: a local directory's canonical path, an S3 location; none in memory.
     identity: Option<StoreIdentity>,
     writes: Arc<tokio::sync::Mutex<()>>,
+    /// The rest of recent listings' walks, by the marker their next page starts after.
+    listings: Arc<listing::Continuations>,
 }
 
 impl ObjectStoreBackend {
     /// A store over `inner`, named `label` in messages (so no secret in it). It has no
     /// local fast path and no identity: it is taken as apart from every other store.
     pub fn new(inner: Arc<dyn ObjectStore>, label: impl Into<String>) -> Self {
-        ObjectStoreBackend { inner, local: None, label: label.into(), identity: None, writes: Default::default() }
+        ObjectStoreBackend {
+            inner,
+            local: None,
+            label: label.into(),
+            identity: None,
+            writes: Default::default(),
+            listings: Default::default(),
+        }
     }
 
     /// A data center in a local directory (created if missing). The root
@@ -373,26 +383,28 @@ impl BlobStore for ObjectStoreBackend {
         let root = Path::from(container);
         let want = options.prefix.as_deref().unwrap_or("");
         let max = options.max_results.unwrap_or(5000).max(1) as usize;
-        // The walk is streamed and only the page's names (and one more, to know there are more)
-        // are kept: holding every object of a container of 100k-asset catalog records (and their
-        // sidecars) for each page of 5,000 cost more memory than the rest of a run.
-        let mut page: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-        let mut listed = self.inner.list(Some(&root));
-        while let Some(object) = listed.try_next().await.map_err(|e| self.fail(e, container))? {
-            let Some(name) = layout::name_of(container, &object.location) else { continue };
-            if !name.starts_with(want) || options.marker.as_ref().is_some_and(|m| &name <= m) {
-                continue;
+        let key = (container.to_owned(), want.to_owned());
+        let continued = options.marker.as_ref().and_then(|m| self.listings.take(&key, m));
+        let mut names = match continued {
+            Some(rest) => rest,
+            None => {
+                // One walk of the container, names only: the walk cannot start at a marker, so a
+                // listing of n blobs walked n²/5,000 objects when each page walked again.
+                let mut names = Vec::new();
+                let mut listed = self.inner.list(Some(&root));
+                while let Some(object) = listed.try_next().await.map_err(|e| self.fail(e, container))? {
+                    let Some(name) = layout::name_of(container, &object.location) else { continue };
+                    if name.starts_with(want) && options.marker.as_ref().is_none_or(|m| &name > m) {
+                        names.push(name);
+                    }
+                }
+                names.sort_unstable();
+                names
             }
-            if page.len() > max && page.last().is_some_and(|last| &name >= last) {
-                continue;
-            }
-            page.insert(name);
-            if page.len() > max + 1 {
-                page.pop_last();
-            }
-        }
-        let more = page.len() > max;
-        let names: Vec<String> = page.into_iter().take(max).collect();
+        };
+        let rest = names.split_off(max.min(names.len()));
+        let more = !rest.is_empty();
+        let names_last = names.last().cloned();
         let metas: Vec<BlobMeta> = futures::stream::iter(names)
             .map(|n| async move {
                 let s = self.sidecar(container, &n).await?;
@@ -402,7 +414,11 @@ impl BlobStore for ObjectStoreBackend {
             .try_filter_map(|m| async move { Ok(m) })
             .try_collect()
             .await?;
-        let next_marker = if more { metas.last().map(|m| m.name.clone()) } else { None };
+        // The page's last name, listed or deleted since: where the next page starts either way.
+        let next_marker = if more { names_last.clone() } else { None };
+        if let Some(marker) = &next_marker {
+            self.listings.keep(key, marker.clone(), rest);
+        }
         Ok(ListPage { blobs: metas, next_marker })
     }
 
