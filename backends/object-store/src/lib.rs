@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 mod direct;
 pub mod layout;
+mod listing;
 
 use layout::{blob_path, block_path, marker_path, sidecar_path};
 
@@ -64,13 +65,22 @@ pub struct ObjectStoreBackend {
     /// Where its data lives: a local directory's canonical path, an S3 location; none in memory.
     identity: Option<StoreIdentity>,
     writes: Arc<tokio::sync::Mutex<()>>,
+    /// The rest of recent listings' walks, by the marker their next page starts after.
+    listings: Arc<listing::Continuations>,
 }
 
 impl ObjectStoreBackend {
     /// A store over `inner`, named `label` in messages (so no secret in it). It has no
     /// local fast path and no identity: it is taken as apart from every other store.
     pub fn new(inner: Arc<dyn ObjectStore>, label: impl Into<String>) -> Self {
-        ObjectStoreBackend { inner, local: None, label: label.into(), identity: None, writes: Default::default() }
+        ObjectStoreBackend {
+            inner,
+            local: None,
+            label: label.into(),
+            identity: None,
+            writes: Default::default(),
+            listings: Default::default(),
+        }
     }
 
     /// A data center in a local directory (created if missing). The root
@@ -372,20 +382,29 @@ impl BlobStore for ObjectStoreBackend {
         self.require_container(container).await?;
         let root = Path::from(container);
         let want = options.prefix.as_deref().unwrap_or("");
-        let listed: Vec<object_store::ObjectMeta> =
-            self.inner.list(Some(&root)).try_collect().await.map_err(|e| self.fail(e, container))?;
-        let mut names: Vec<String> = listed
-            .iter()
-            .filter_map(|m| layout::name_of(container, &m.location))
-            .filter(|n| n.starts_with(want))
-            .collect();
-        names.sort();
-        if let Some(marker) = &options.marker {
-            names.retain(|n| n > marker);
-        }
         let max = options.max_results.unwrap_or(5000).max(1) as usize;
-        let more = names.len() > max;
-        names.truncate(max);
+        let key = (container.to_owned(), want.to_owned());
+        let continued = options.marker.as_ref().and_then(|m| self.listings.take(&key, m));
+        let mut names = match continued {
+            Some(rest) => rest,
+            None => {
+                // One walk of the container, names only: the walk cannot start at a marker, so a
+                // listing of n blobs walked n²/5,000 objects when each page walked again.
+                let mut names = Vec::new();
+                let mut listed = self.inner.list(Some(&root));
+                while let Some(object) = listed.try_next().await.map_err(|e| self.fail(e, container))? {
+                    let Some(name) = layout::name_of(container, &object.location) else { continue };
+                    if name.starts_with(want) && options.marker.as_ref().is_none_or(|m| &name > m) {
+                        names.push(name);
+                    }
+                }
+                names.sort_unstable();
+                names
+            }
+        };
+        let rest = names.split_off(max.min(names.len()));
+        let more = !rest.is_empty();
+        let names_last = names.last().cloned();
         let metas: Vec<BlobMeta> = futures::stream::iter(names)
             .map(|n| async move {
                 let s = self.sidecar(container, &n).await?;
@@ -395,7 +414,11 @@ impl BlobStore for ObjectStoreBackend {
             .try_filter_map(|m| async move { Ok(m) })
             .try_collect()
             .await?;
-        let next_marker = if more { metas.last().map(|m| m.name.clone()) } else { None };
+        // The page's last name, listed or deleted since: where the next page starts either way.
+        let next_marker = if more { names_last.clone() } else { None };
+        if let Some(marker) = &next_marker {
+            self.listings.keep(key, marker.clone(), rest);
+        }
         Ok(ListPage { blobs: metas, next_marker })
     }
 

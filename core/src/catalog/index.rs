@@ -184,7 +184,9 @@ impl Index {
 /// A record from its listing entry: from its metadata, or (without it) a
 /// GET; `None` when it was deleted since the listing.
 async fn read_one<T: DeserializeOwned>(catalog: &Catalog, blob: BlobMeta) -> Result<Option<(T, BlobMeta)>> {
-    if let Some(encoded) = blob.metadata.get(RECORD_KEY) {
+    let mut blob = blob;
+    // Taken out of the entry the index keeps: once decoded, the record's base64 copy is dead weight.
+    if let Some(encoded) = blob.metadata.remove(RECORD_KEY) {
         let bytes = B64.decode(encoded).map_err(|e| {
             Error::new(ErrorKind::Corrupt, format!("record '{}': metadata is not base64: {e}", blob.name))
         })?;
@@ -229,29 +231,44 @@ async fn read_many<T: DeserializeOwned + Send>(catalog: &Catalog, blobs: Vec<Blo
 }
 
 pub(super) async fn build(catalog: &Catalog) -> Result<Index> {
-    let listed = match catalog.store().list_all(CATALOG_CONTAINER, "").await {
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Index::default()),
-        other => other?,
-    };
-    let mut index = Index { exists: true, ..Default::default() };
+    // Page by page: each page's records are decoded and their listing entries dropped
+    // before the next is listed, so the listing of a whole catalog (every record's base64
+    // copy in its metadata) is never in memory at once.
     let (mut assets, mut locators, mut policies, mut filters) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for b in listed {
-        if b.name.starts_with(filter_records::FILTERS) {
-            filters.push(b);
-        } else if b.name.starts_with(ASSETS) {
-            assets.push(b);
-        } else if b.name.starts_with(LOCATORS) {
-            locators.push(b);
-        } else if b.name.starts_with(POLICIES) {
-            policies.push(b);
+    let mut options = crate::store::ListOptions::default();
+    loop {
+        let page = match catalog.store().list_blobs(CATALOG_CONTAINER, &options).await {
+            Err(e) if e.kind() == ErrorKind::NotFound && options.marker.is_none() => return Ok(Index::default()),
+            other => other?,
+        };
+        let (mut a, mut l, mut p, mut f) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for b in page.blobs {
+            if b.name.starts_with(filter_records::FILTERS) {
+                f.push(b);
+            } else if b.name.starts_with(ASSETS) {
+                a.push(b);
+            } else if b.name.starts_with(LOCATORS) {
+                l.push(b);
+            } else if b.name.starts_with(POLICIES) {
+                p.push(b);
+            }
+        }
+        let (a, l, p, f) = futures::try_join!(
+            read_many::<AssetRead>(catalog, a),
+            read_many::<Locator>(catalog, l),
+            read_many::<AccessPolicy>(catalog, p),
+            read_many::<Filter>(catalog, f),
+        )?;
+        assets.extend(a);
+        locators.extend(l);
+        policies.extend(p);
+        filters.extend(f);
+        match page.next_marker {
+            Some(m) if !m.is_empty() => options.marker = Some(m),
+            _ => break,
         }
     }
-    let (assets, locators, policies, filters) = futures::try_join!(
-        read_many::<AssetRead>(catalog, assets),
-        read_many::<Locator>(catalog, locators),
-        read_many::<AccessPolicy>(catalog, policies),
-        read_many::<Filter>(catalog, filters),
-    )?;
+    let mut index = Index { exists: true, ..Default::default() };
     for (path, read) in filters {
         let place = FilterScope::of_path(&path);
         let asset = match place {

@@ -52,6 +52,34 @@ pub(crate) fn default_dir() -> std::path::PathBuf {
     }
 }
 
+/// Data center A with `assets` assets, seeded once and kept in `dir` for later runs
+/// (`mirrorcast-w4-scale-a-<n>`; `mirrorcast-w4-scale-a-<n>.seeded` marks it whole). Replicate and verify never
+/// write to A (an invariant), so a kept A is the library a fresh seed would make; seeding
+/// 100k assets through the library takes far longer than the runs measured.
+async fn seeded_library(dir: &Path, assets: usize) -> Result<std::path::PathBuf> {
+    let a = dir.join(format!("mirrorcast-w4-scale-a-{assets}"));
+    // Beside A, not in it: a file in A's root would be no container of a real library.
+    let done = dir.join(format!("mirrorcast-w4-scale-a-{assets}.seeded"));
+    if done.exists() {
+        eprintln!(
+            "bench: W4-scale with {assets} assets on file://: A seeded before, in {} (delete it to seed again)",
+            a.display()
+        );
+        return Ok(a);
+    }
+    if a.exists() {
+        // A seed that did not finish: start it again from nothing.
+        std::fs::remove_dir_all(&a).with_context(|| format!("removing the unfinished seed {}", a.display()))?;
+    }
+    std::fs::create_dir_all(&a)?;
+    eprintln!("bench: W4-scale with {assets} assets on file:// in {}: seeding…", a.display());
+    let seeded = Instant::now();
+    seed(&ObjectStoreBackend::local(&a)?, 0, assets).await?;
+    eprintln!("bench:   seeded in {:.0}s", seeded.elapsed().as_secs_f64());
+    std::fs::write(&done, format!("{assets} assets\n"))?;
+    Ok(a)
+}
+
 pub(crate) async fn run(tools: &Tools, sizes: &[usize], dir: &Path) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     let mut first_per_asset: Option<[f64; 3]> = None;
@@ -60,11 +88,8 @@ pub(crate) async fn run(tools: &Tools, sizes: &[usize], dir: &Path) -> Result<Ve
             .prefix("bench-scale-")
             .tempdir_in(dir)
             .with_context(|| format!("a work directory for the scale bench in {}", dir.display()))?;
-        let (a, b, c) = (work.path().join("a"), work.path().join("b"), work.path().join("c"));
-        eprintln!("bench: W4-scale with {assets} assets on file:// in {}: seeding…", dir.display());
-        let seeded = Instant::now();
-        seed(&ObjectStoreBackend::local(&a)?, 0, assets).await?;
-        eprintln!("bench:   seeded in {:.0}s", seeded.elapsed().as_secs_f64());
+        let (b, c) = (work.path().join("b"), work.path().join("c"));
+        let a = seeded_library(dir, assets).await?;
         let env = [
             ("MIRRORCAST_DC_A".to_owned(), format!("file://{}", a.display())),
             ("MIRRORCAST_DC_B".to_owned(), format!("file://{}", b.display())),
