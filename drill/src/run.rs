@@ -460,18 +460,8 @@ async fn aes128_key(shared: &Shared, url: &Url) -> ManifestResult {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(250 * attempt as u64)).await;
         }
-        let mut sent = shared.client.get(url.clone());
-        if let Some(token) = &shared.config.token {
-            sent = sent.header(reqwest::header::AUTHORIZATION, token.header_value());
-        }
         let answer = async {
-            let response = sent.send().await.map_err(|e| (None, describe(&e), None))?;
-            let origin = response.headers().get(ORIGIN_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            let status = response.status();
-            if !status.is_success() {
-                let said = refusal_reason(response, shared.config.token.as_ref()).await;
-                return Err((Some(status.as_u16()), format!("HTTP {}{said}", status.as_u16()), origin));
-            }
+            let (response, origin) = send_with_token(shared, shared.client.get(url.clone())).await?;
             let bytes = read_at_most(response, 17).await.map_err(|e| (None, describe(&e), origin.clone()))?;
             let key: [u8; 16] = bytes[..].try_into().map_err(|_| {
                 (
@@ -547,18 +537,9 @@ async fn licence(shared: &Shared, mpd: &str, mpd_url: &Url) -> Option<ManifestRe
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(250 * attempt as u64)).await;
         }
-        let mut sent = shared.client.post(url.clone()).header("content-type", "application/json").body(body.clone());
-        if let Some(token) = &shared.config.token {
-            sent = sent.header(reqwest::header::AUTHORIZATION, token.header_value());
-        }
+        let sent = shared.client.post(url.clone()).header("content-type", "application/json").body(body.clone());
         let answer = async {
-            let response = sent.send().await.map_err(|e| (None, describe(&e), None))?;
-            let origin = response.headers().get(ORIGIN_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            let status = response.status();
-            if !status.is_success() {
-                let said = refusal_reason(response, shared.config.token.as_ref()).await;
-                return Err((Some(status.as_u16()), format!("HTTP {}{said}", status.as_u16()), origin));
-            }
+            let (response, origin) = send_with_token(shared, sent).await?;
             let bytes = response.bytes().await.map_err(|e| (None, describe(&e), origin.clone()))?;
             licence::check(&bytes, &key_ids).map_err(|why| (Some(200), why, origin.clone()))?;
             Ok(origin)
@@ -589,6 +570,28 @@ async fn licence(shared: &Shared, mpd: &str, mpd_url: &Url) -> Option<ManifestRe
     }
     result.detail = Some("the ClearKey licence could not be had".into());
     Some(result)
+}
+
+/// Why a key or licence request failed: the HTTP status if one came, what to report, the origin that answered.
+type Refused = (Option<u16>, String, Option<String>);
+
+/// `request` sent with the viewer's token (if any), as a player sends key and licence requests:
+/// a success's response and the origin that answered it, or the refusal (its reason scrubbed of the token).
+async fn send_with_token(
+    shared: &Shared,
+    mut request: reqwest::RequestBuilder,
+) -> Result<(reqwest::Response, Option<String>), Refused> {
+    if let Some(token) = &shared.config.token {
+        request = request.header(reqwest::header::AUTHORIZATION, token.header_value());
+    }
+    let response = request.send().await.map_err(|e| (None, describe(&e), None))?;
+    let origin = response.headers().get(ORIGIN_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let status = response.status();
+    if !status.is_success() {
+        let said = refusal_reason(response, shared.config.token.as_ref()).await;
+        return Err((Some(status.as_u16()), format!("HTTP {}{said}", status.as_u16()), origin));
+    }
+    Ok((response, origin))
 }
 
 /// At most `limit` bytes of a response's body (a hostile answer is not read whole).
