@@ -20,6 +20,11 @@
 //! Stdin and stdout carry secrets: never logged, never echoed in an error (nor
 //! are the command's arguments, which may hold a token). A failure names the
 //! data center, the program and the first line of its stderr.
+//!
+//! The command runs in a process group of its own, and a timeout or a dropped
+//! call (a run stopped by SIGTERM) kills the whole group: a script's own
+//! children (a pipeline, `sh -c`, a `curl` it waits on) go with it instead of
+//! running on, orphaned. A command therefore cannot prompt on the terminal.
 
 use std::fmt;
 use std::process::Stdio;
@@ -27,6 +32,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zeroize::{Zeroize, Zeroizing};
@@ -134,6 +141,7 @@ impl CommandKek {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| {
@@ -142,6 +150,9 @@ impl CommandKek {
                     format!("data center '{}': kek_command '{}' could not start: {e}", self.dc, self.program()),
                 )
             })?;
+        // Declared after `child`, so dropped before it: the group dies while its
+        // leader is still unreaped, so its id cannot have been reused.
+        let mut group = ProcessGroup::led_by(&child);
         let (mut stdin, mut stdout, mut stderr) = (
             child.stdin.take().expect("piped"),
             child.stdout.take().expect("piped"),
@@ -177,18 +188,20 @@ impl CommandKek {
             }
             read.map_err(|e| self.fail(&format!("could not be read: {e}")))?;
             let status = child.wait().await.map_err(|e| self.fail(&format!("could not be waited for: {e}")))?;
+            // Reaped: its id is free again, so the group is no longer ours to kill.
+            group.disarm();
             Ok((status, out))
         };
         let outcome = tokio::time::timeout(self.timeout, work).await;
         let (status, out) = match outcome {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => {
-                let _ = child.start_kill();
+                group.kill();
                 stderr_task.abort();
                 return Err(e);
             }
             Err(_) => {
-                let _ = child.start_kill();
+                group.kill();
                 stderr_task.abort();
                 return Err(Error::new(
                     ErrorKind::Transient,
@@ -209,6 +222,37 @@ impl CommandKek {
         }
         stderr_task.abort();
         Ok(out)
+    }
+}
+
+/// The process group a command leads (spawned with `process_group(0)`), killed
+/// whole unless disarmed once the leader has been reaped.
+struct ProcessGroup {
+    leader: Option<Pid>,
+}
+
+impl ProcessGroup {
+    fn led_by(child: &tokio::process::Child) -> Self {
+        let leader = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
+        ProcessGroup { leader }
+    }
+
+    /// SIGKILL to every process of the group: the command and whatever it started.
+    fn kill(&mut self) {
+        if let Some(leader) = self.leader.take() {
+            // ESRCH: nothing of the group is left, which is the goal.
+            let _ = killpg(leader, Signal::SIGKILL);
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.leader = None;
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -343,6 +387,63 @@ mod tests {
         assert!(err.to_string().contains("did not finish within 0.5 s"), "{err}");
         // Not a timing claim: the 60 s sleep was not waited for.
         assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    /// A command whose wrap starts a sleeping grandchild (its pid written to `pid_file`) and waits for it.
+    fn spawns_a_sleeping_grandchild(pid_file: &std::path::Path) -> Vec<String> {
+        let pid_file = pid_file.display();
+        scripted(&format!("sh -c 'echo $$ > {pid_file}; exec sleep 60' </dev/null >/dev/null 2>&1 & wait"))
+    }
+
+    /// The pid the grandchild wrote, once it has.
+    async fn grandchild_pid(pid_file: &std::path::Path) -> u32 {
+        for _ in 0..200 {
+            if let Some(pid) = std::fs::read_to_string(pid_file).ok().and_then(|t| t.trim().parse().ok()) {
+                return pid;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the grandchild never wrote {}", pid_file.display());
+    }
+
+    /// Whether `pid` is gone within a few seconds (a zombie waiting for init to reap it counts).
+    async fn is_gone(pid: u32) -> bool {
+        for _ in 0..100 {
+            match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                Err(_) => return true,
+                // The state follows the parenthesised command name.
+                Ok(stat) if stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')) => {
+                    return true
+                }
+                Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_command_is_killed_with_the_processes_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("grandchild.pid");
+        let kek =
+            CommandKek::connect("a", spawns_a_sleeping_grandchild(&pid_file), Duration::from_secs(2)).await.unwrap();
+        let err = kek.wrap(SECRET, "content key 1").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+        let pid = grandchild_pid(&pid_file).await;
+        assert!(is_gone(pid).await, "the grandchild {pid} outlived its command's timeout");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_call_kills_the_command_with_the_processes_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("grandchild.pid");
+        let kek = CommandKek::connect("a", spawns_a_sleeping_grandchild(&pid_file), DEFAULT_TIMEOUT).await.unwrap();
+        // What a run stopped by SIGTERM does to a wrap in flight: drops it.
+        let call = tokio::spawn(async move { kek.wrap(SECRET, "content key 1").await.map(|_| ()) });
+        let pid = grandchild_pid(&pid_file).await;
+        call.abort();
+        assert!(call.await.unwrap_err().is_cancelled());
+        assert!(is_gone(pid).await, "the grandchild {pid} outlived its dropped command");
     }
 
     #[tokio::test]
