@@ -170,7 +170,7 @@ impl Origin {
                 let pick = Pick { ism, bitrate: *bitrate, stream, format: *format, packing };
                 packager.playlist(asset, target, pick, filters, headers).await
             }
-            Target::Fragment { ism, bitrate, stream, time, format } => {
+            Target::Fragment { ism, bitrate, stream, time, format, .. } => {
                 let pick = Pick { ism, bitrate: *bitrate, stream, format: *format, packing };
                 fragment::respond(&self.renditions, &self.segments, asset, target, pick, *time, headers).await
             }

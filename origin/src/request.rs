@@ -163,7 +163,33 @@ pub enum Target {
         time: Option<u64>,
         /// The format the segment is packaged for.
         format: Format,
+        /// The URL names a text segment (`.vtt`, `.ttml`): only a text track's is served, under
+        /// the name its manifest gives it. `None` for a media extension or none.
+        text_name: Option<TextName>,
     },
+}
+
+/// The extension a text segment's URL ends with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextName {
+    /// `.vtt`: a WebVTT segment or sidecar.
+    WebVtt,
+    /// `.ttml`: a TTML sidecar.
+    Ttml,
+}
+
+impl TextName {
+    /// The URL suffix, `.vtt` or `.ttml`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            TextName::WebVtt => ".vtt",
+            TextName::Ttml => ".ttml",
+        }
+    }
+
+    fn of_suffix(suffix: &str) -> Option<TextName> {
+        [TextName::WebVtt, TextName::Ttml].into_iter().find(|t| suffix.eq_ignore_ascii_case(t.extension()))
+    }
 }
 
 impl Target {
@@ -184,7 +210,7 @@ impl Target {
                 stream.to_ascii_lowercase(),
                 format.name()
             ),
-            Target::Fragment { ism, bitrate, stream, time, format } => format!(
+            Target::Fragment { ism, bitrate, stream, time, format, .. } => format!(
                 "{ism}/QualityLevels({bitrate})/Fragments({}={},{})",
                 stream.to_ascii_lowercase(),
                 time.map_or_else(|| "i".to_owned(), |t| t.to_string()),
@@ -460,17 +486,16 @@ fn packaged(ism: String, rest: &[&str]) -> Result<(Target, Vec<String>), Refused
                 }
                 ("fragments", Some("i")) => {
                     call.suffix_is(Some(format.segment_extension(true)).filter(|e| !e.is_empty()))?;
-                    Ok((Target::Fragment { ism, bitrate, stream, time: None, format }, filters))
+                    Ok((Target::Fragment { ism, bitrate, stream, time: None, format, text_name: None }, filters))
                 }
                 ("fragments", Some(t)) => {
                     // A text track's segments are named with their text format's extension.
-                    let text = format != Format::Smooth
-                        && [".vtt", ".ttml"].iter().any(|e| call.suffix.eq_ignore_ascii_case(e));
-                    if !text {
+                    let text_name = TextName::of_suffix(call.suffix).filter(|_| format != Format::Smooth);
+                    if text_name.is_none() {
                         call.suffix_is(Some(format.segment_extension(false)).filter(|e| !e.is_empty()))?;
                     }
                     let time = canonical_number(t)?;
-                    Ok((Target::Fragment { ism, bitrate, stream, time: Some(time), format }, filters))
+                    Ok((Target::Fragment { ism, bitrate, stream, time: Some(time), format, text_name }, filters))
                 }
                 _ => Err(Refused::Malformed),
             }
@@ -517,7 +542,8 @@ mod tests {
                 bitrate: 800_000,
                 stream: "video".into(),
                 time: None,
-                format: Format::DashCsf
+                format: Format::DashCsf,
+                text_name: None
             })
         );
         assert_eq!(
@@ -527,7 +553,8 @@ mod tests {
                 bitrate: 800_000,
                 stream: "video".into(),
                 time: Some(20_000),
-                format: Format::Smooth
+                format: Format::Smooth,
+                text_name: None
             }),
             "a fragment without a format is a Smooth fragment"
         );
@@ -538,7 +565,8 @@ mod tests {
                 bitrate: 128_000,
                 stream: "audio".into(),
                 time: Some(96_000),
-                format: Format::DashCmaf
+                format: Format::DashCmaf,
+                text_name: None
             })
         );
     }
@@ -606,6 +634,15 @@ mod tests {
             stream: "video".into(),
             time,
             format,
+            text_name: None,
+        };
+        let text = |time, format, name| Target::Fragment {
+            ism: "Big.ism".into(),
+            bitrate: 600_000,
+            stream: "video".into(),
+            time,
+            format,
+            text_name: Some(name),
         };
         for (path, want) in [
             ("Fragments(video=0,format=m3u8-cmaf).m4s", frag(Some(0), Format::HlsCmaf)),
@@ -614,8 +651,8 @@ mod tests {
             ("Fragments(video=0,format=m3u8-aapl-v3).ts", frag(Some(0), Format::HlsTs)),
             ("Fragments(video=20,format=mpd-time-csf).m4s", frag(Some(20), Format::DashCsf)),
             ("Fragments(video=i,format=mpd-time-cmaf).mp4", frag(None, Format::DashCmaf)),
-            ("Fragments(video=20,format=m3u8-cmaf).vtt", frag(Some(20), Format::HlsCmaf)),
-            ("Fragments(video=0,format=mpd-time-csf).ttml", frag(Some(0), Format::DashCsf)),
+            ("Fragments(video=20,format=m3u8-cmaf).vtt", text(Some(20), Format::HlsCmaf, TextName::WebVtt)),
+            ("Fragments(video=0,format=mpd-time-csf).ttml", text(Some(0), Format::DashCsf, TextName::Ttml)),
         ] {
             let with = target(&format!("Big.ism/QualityLevels(600000)/{path}")).unwrap();
             let bare = target(&format!("Big.ism/QualityLevels(600000)/{}", path.rsplit_once('.').unwrap().0)).unwrap();

@@ -140,13 +140,18 @@ impl TextTrack {
 
     /// A text segment's URL (HLS: always WebVTT; DASH: the sidecar's own format).
     fn segment_url(&self, time: u64, format: Format) -> String {
-        let ext = match &self.body {
+        let ext = self.segment_extension(format);
+        format!("Fragments({}={time},format={}){ext}", self.stream, format.name())
+    }
+
+    /// The extension its segments' URLs end with in `format`, as its manifests name them.
+    pub(crate) fn segment_extension(&self, format: Format) -> &'static str {
+        match &self.body {
             _ if format.is_hls() => ".vtt",
             TextBody::WebVtt(_) => ".vtt",
             TextBody::Ttml { .. } => ".ttml",
             TextBody::Fragmented { .. } => format.segment_extension(false),
-        };
-        format!("Fragments({}={time},format={}){ext}", self.stream, format.name())
+        }
     }
 }
 

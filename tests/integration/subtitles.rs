@@ -11,7 +11,9 @@ use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 use crate::helpers::Sandbox;
 use crate::player::{play_in_chromium, require_chromium_and_players, serve_page};
 use crate::replicate::Failover;
-use crate::serve::{encode_test_pattern, ffmpeg, get, publish_folder_in, serve_dc, x264_two_second_gops, Published};
+use crate::serve::{
+    encode_test_pattern, ffmpeg, get, publish_folder_in, serve_dc, write_clip, x264_two_second_gops, Published,
+};
 
 /// The source cues: (start ms, end ms, text). One crosses the 2 s fragment boundary, one
 /// has two lines and markup, one has an identifier and settings.
@@ -461,4 +463,51 @@ async fn captions_in_the_video_sei_are_announced_in_hls_and_dash() {
     }
     let (_, mpd) = get(&served.addr, &format!("{base}/manifest(format=mpd-time-csf)")).await;
     assert!(mpd.contains("<Accessibility schemeIdUri=\"urn:scte:dash:cc:cea-608:2015\" value=\"CC1\" />"), "{mpd}");
+}
+
+/// A text segment's name (`.vtt`, `.ttml`) on a URL naming the video, the audio or no stream
+/// at all is a 404 in every format: never the video's or the audio's samples under a text
+/// name, never a 500; so is a WebVTT track's segment named `.ttml`. The text track's own
+/// segment and the video's under their own names are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_segment_url_naming_an_audio_or_video_track_or_none_is_a_404() {
+    let sb = Sandbox::start().await;
+    let env = [("MIRRORCAST_DC_A", sb.connection_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let folder = write_clip(sb.dir.path());
+    std::fs::write(folder.join("Clip_en.vtt"), source_vtt()).unwrap();
+    let ism_path = folder.join("Clip.ism");
+    let mut ism = ServerManifest::parse(&std::fs::read_to_string(&ism_path).unwrap()).unwrap();
+    ism.tracks.push(IsmTrack {
+        track_name: Some("English".into()),
+        language: Some("en".into()),
+        ..IsmTrack::new(TrackKind::Text, "Clip_en.vtt", 1000)
+    });
+    std::fs::write(&ism_path, ism.to_xml()).unwrap();
+    let published = publish_folder_in(sb.dir.path(), &env, "Clip", &folder).await;
+    let served = serve_dc(sb.dir.path(), &env, "a", &[]).await;
+    let base = format!("/{}/Clip.ism", published.locator);
+
+    let (status, body) =
+        get(&served.addr, &format!("{base}/QualityLevels(1000)/Fragments(English=0,format=m3u8-cmaf).vtt")).await;
+    assert!(status == 200 && body.contains("WEBVTT"), "the text track's own segment: {body}");
+    let (status, body) =
+        get(&served.addr, &format!("{base}/QualityLevels(600000)/Fragments(video=0,format=m3u8-cmaf).m4s")).await;
+    assert_eq!(status, 200, "the video's own segment: {body}");
+    for format in ["m3u8-cmaf", "m3u8-aapl", "mpd-time-csf", "mpd-time-cmaf"] {
+        for ext in [".vtt", ".ttml"] {
+            for (level, stream) in [(600_000, "video"), (128_000, "audio"), (1000, "Nothing"), (600_000, "English")] {
+                let path = format!("{base}/QualityLevels({level})/Fragments({stream}=0,format={format}){ext}");
+                let (status, body) = get(&served.addr, &path).await;
+                let head = body.split("\r\n\r\n").next().unwrap_or_default();
+                assert_eq!(status, 404, "{path}: {head}");
+            }
+        }
+        // The WebVTT sidecar's segment under its own name only.
+        let own = format!("{base}/QualityLevels(1000)/Fragments(English=0,format={format})");
+        let (status, body) = get(&served.addr, &format!("{own}.vtt")).await;
+        assert!(status == 200 && body.contains("text/vtt") && body.contains("WEBVTT"), "{own}.vtt: {body}");
+        let (status, body) = get(&served.addr, &format!("{own}.ttml")).await;
+        assert_eq!(status, 404, "{own}.ttml: {body}");
+    }
 }

@@ -37,8 +37,22 @@ pub(crate) async fn respond(
     headers: &HeaderMap,
 ) -> Result<Response, Fail> {
     let packing = pick.packing;
+    let text_name = match target {
+        Target::Fragment { text_name, .. } => *text_name,
+        _ => None,
+    };
     for _ in 0..2 {
         let all = renditions.get(asset, pick.ism).await?;
+        // A `.vtt` or `.ttml` name is a text track's segment under the name its manifest gives,
+        // never another track's samples under a text name.
+        if let Some(name) = text_name {
+            let named_so = all
+                .text(pick.bitrate, pick.stream)
+                .is_some_and(|(text, _)| text.segment_extension(pick.format).eq_ignore_ascii_case(name.extension()));
+            if !named_so {
+                return Err(Fail::NotFound("a .vtt or .ttml segment URL that names no text track's segment"));
+            }
+        }
         if let Some(text) = all.text(pick.bitrate, pick.stream) {
             match text.0.fragmented() {
                 // A fragmented track's DASH and Smooth segments are cut from its file as a rendition's.
