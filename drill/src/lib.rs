@@ -12,6 +12,7 @@
 //! - [`segment`]: frames in an fMP4 media segment (pure).
 //! - [`report`]: the drill's verdict, as text and JSON (pure).
 //! - [`run`](mod@run): the HTTP side: fetching, pacing, the kill, saving what arrived.
+//! - `save`: a `--save` file, never left half-written under its name.
 
 pub mod envelope;
 pub mod licence;
@@ -19,6 +20,7 @@ pub mod player;
 pub mod playlist;
 pub mod report;
 pub mod run;
+mod save;
 pub mod segment;
 pub mod token;
 

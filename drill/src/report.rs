@@ -3,11 +3,12 @@
 //!
 //! JSON schema (stable; fields are only ever added):
 //! `{ "base", "locator", "selection": "top"|"all", "max_stall", "seconds", "missed_nothing": bool,
+//!    "interrupted": bool,
 //!    "manifests": [ {"format","path","ok","origin","detail"} ],
 //!    "renditions": [ {"format","name","kind","init","segments_expected","segments_received",
 //!                     "frames_received","frames_expected","media_seconds","started_at",
 //!                     "stalls": [ {"at","seconds","segment"} ],"longest_stall","origins": {name: count},
-//!                     "missed": [path],"saved"} ],
+//!                     "missed": [path],"saved","save_error" (only when set)} ],
 //!    "kill": null | {"command","at","exit_code","seconds","note"},
 //!    "failover": null | {"before","after","seconds_after_kill","path"},
 //!    "errors": [ {"at","format","path","status","error","origin"} ] }`
@@ -68,8 +69,11 @@ pub struct RenditionResult {
     pub origins: BTreeMap<String, u64>,
     /// Paths of the segments (init included) that never arrived after every retry.
     pub missed: Vec<String>,
-    /// The file the received bytes were written to (`--save`).
+    /// The file the received bytes were written to (`--save`), once the player was done.
     pub saved: Option<String>,
+    /// Why `--save` kept no file for this rendition (it could not be written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub save_error: Option<String>,
 }
 
 impl RenditionResult {
@@ -164,6 +168,8 @@ pub struct DrillReport {
     pub seconds: f64,
     /// The verdict, set by [`DrillReport::judge`].
     pub missed_nothing: bool,
+    /// Stopped before the end (a signal): no verdict; a rendition not played to its end keeps no `--save` file.
+    pub interrupted: bool,
     /// Every manifest and playlist read.
     pub manifests: Vec<ManifestResult>,
     /// One per player.
@@ -177,10 +183,11 @@ pub struct DrillReport {
 }
 
 impl DrillReport {
-    /// The viewer missed nothing: every manifest read, every segment of every rendition
-    /// received, and no stall longer than `max_stall`.
+    /// The viewer missed nothing: the drill ran to its end, every manifest read, every segment
+    /// of every rendition received, and no stall longer than `max_stall`.
     pub fn judge(&mut self) {
-        self.missed_nothing = !self.manifests.is_empty()
+        self.missed_nothing = !self.interrupted
+            && !self.manifests.is_empty()
             && self.manifests.iter().all(|m| m.ok)
             && !self.renditions.is_empty()
             && self.renditions.iter().all(|r| r.complete() && r.longest_stall <= self.max_stall);
@@ -224,6 +231,9 @@ impl DrillReport {
             );
             for m in &r.missed {
                 let _ = writeln!(s, "       missed {m}");
+            }
+            if let Some(why) = &r.save_error {
+                let _ = writeln!(s, "       not saved: {why}");
             }
         }
         match &self.kill {
@@ -273,7 +283,11 @@ impl DrillReport {
             let _ = writeln!(s, "  … and {} more (see --json)", self.errors.len() - 20);
         }
         let _ = writeln!(s, "longest stall: {:.2} s (allowed {:.2} s)", self.longest_stall(), self.max_stall);
-        s.push_str(if self.missed_nothing { "the viewer missed nothing\n" } else { "the viewer MISSED something\n" });
+        s.push_str(match (self.interrupted, self.missed_nothing) {
+            (true, _) => "INTERRUPTED before the end: no verdict\n",
+            (false, true) => "the viewer missed nothing\n",
+            (false, false) => "the viewer MISSED something\n",
+        });
         s
     }
 }
@@ -315,6 +329,7 @@ mod tests {
             origins: BTreeMap::from([("a".to_owned(), 2), ("b".to_owned(), 1)]),
             missed: vec![],
             saved: None,
+            save_error: None,
         }
     }
 
@@ -326,6 +341,7 @@ mod tests {
             max_stall,
             seconds: 7.0,
             missed_nothing: false,
+            interrupted: false,
             manifests: vec![ManifestResult {
                 format: "hls".into(),
                 path: "/l/Clip.ism/manifest(format=m3u8-aapl)".into(),
@@ -356,6 +372,11 @@ mod tests {
         bad_manifest.manifests[0].ok = false;
         bad_manifest.judge();
         assert_eq!(bad_manifest.exit_code(), 1);
+        let mut interrupted = report(vec![rendition(3, 0.0)], 0.0);
+        interrupted.interrupted = true;
+        interrupted.judge();
+        assert_eq!(interrupted.exit_code(), 1, "stopped before the end is no verdict");
+        assert!(interrupted.to_text().contains("INTERRUPTED before the end"), "{}", interrupted.to_text());
     }
 
     #[test]

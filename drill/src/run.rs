@@ -1,9 +1,12 @@
 //! The drill's HTTP side: a player per rendition (and per format) fetching at
 //! real-time pace through the base URL, following redirects, retrying a failed
 //! request like a player would; the kill command run at its moment; what arrived
-//! saved per rendition. Everything seen goes into the [`DrillReport`].
+//! saved per rendition. Everything seen goes into the [`DrillReport`]. Stopped (a
+//! signal, in the CLI), the players stop where they are, the kill is not run if it
+//! was not yet, nothing is saved, and the report says it was interrupted.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,12 +15,12 @@ use mirrorcast_core::id::LocatorId;
 use mirrorcast_core::streaming::StreamingUrls;
 use mirrorcast_core::Error;
 use mirrorcast_media::encryption::{ContentKey, KeyId};
-use tokio::io::AsyncWriteExt as _;
 use url::Url;
 
 use crate::player::Playhead;
 use crate::playlist::{self, top_of_each_kind, Rendition};
 use crate::report::{self, Arrival, DrillReport, HttpError, KillResult, ManifestResult, RenditionResult};
+use crate::save::SaveFile;
 use crate::segment;
 use crate::token::{BearerToken, TOKEN_ENV};
 use crate::{envelope, licence};
@@ -154,6 +157,8 @@ struct Shared {
     progress: tokio::sync::watch::Sender<()>,
     /// HLS AES-128 keys by key URI, fetched once while loading (zeroed when the drill ends).
     keys: Mutex<HashMap<Url, Arc<ContentKey>>>,
+    /// Set once the drill is to stop before the end.
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 struct Fetched {
@@ -172,6 +177,18 @@ impl Shared {
 
     fn now(&self) -> f64 {
         self.start.elapsed().as_secs_f64()
+    }
+
+    /// Completes once the drill is to stop (never, if it is not).
+    async fn stopped(&self) {
+        let mut stop = self.stop.clone();
+        if stop.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    fn is_stopped(&self) -> bool {
+        *self.stop.borrow()
     }
 
     async fn sleep_until(&self, at: f64) {
@@ -267,8 +284,9 @@ fn file_name(format: StreamFormat, rendition: &str) -> String {
 }
 
 /// Streams, kills, reports. An `Err` is bad input only; everything that happens
-/// while streaming is in the report.
-pub async fn run(config: DrillConfig) -> Result<DrillReport, Error> {
+/// while streaming is in the report. Once `stop` completes the drill ends early: the
+/// report says `interrupted`, and no `--save` file is kept.
+pub async fn run(config: DrillConfig, stop: impl Future<Output = ()> + Send + 'static) -> Result<DrillReport, Error> {
     config.check()?;
     if let Some(dir) = &config.save {
         std::fs::create_dir_all(dir)
@@ -279,6 +297,11 @@ pub async fn run(config: DrillConfig) -> Result<DrillReport, Error> {
         .connect_timeout(config.request_timeout)
         .build()
         .map_err(|e| Error::invalid_input(format!("cannot set up the HTTP client: {e}")))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopper = tokio::spawn(async move {
+        stop.await;
+        let _ = stop_tx.send(true);
+    });
     let shared = Arc::new(Shared {
         client,
         start: Instant::now(),
@@ -288,6 +311,7 @@ pub async fn run(config: DrillConfig) -> Result<DrillReport, Error> {
         handled: Mutex::new(Vec::new()),
         progress: tokio::sync::watch::channel(()).0,
         keys: Mutex::new(HashMap::new()),
+        stop: stop_rx,
     });
     let urls = StreamingUrls::new(config.base.as_str(), &config.locator, &config.ism);
 
@@ -299,7 +323,10 @@ pub async fn run(config: DrillConfig) -> Result<DrillReport, Error> {
             StreamFormat::Dash => &urls.dash,
         };
         let url = Url::parse(url).map_err(|e| Error::invalid_input(format!("the manifest URL: {e}")))?;
-        let (read, renditions) = load(&shared, format, &url).await;
+        let (read, renditions) = tokio::select! {
+            loaded = load(&shared, format, &url) => loaded,
+            () = shared.stopped() => break,
+        };
         manifests.extend(read);
         players.extend(renditions.into_iter().map(|r| (format, limit(r, config.duration))));
     }
@@ -333,6 +360,8 @@ pub async fn run(config: DrillConfig) -> Result<DrillReport, Error> {
         }
     }
     let _ = done_tx.send(true);
+    let interrupted = shared.is_stopped();
+    stopper.abort();
     let kill = match kill {
         Some(k) => {
             Some(k.await.map_err(|e| Error::new(mirrorcast_core::ErrorKind::Other, format!("the kill task: {e}")))?)
@@ -353,6 +382,7 @@ pub async fn run(config: DrillConfig) -> Result<DrillReport, Error> {
         max_stall: config.max_stall,
         seconds: shared.now(),
         missed_nothing: false,
+        interrupted,
         manifests,
         renditions,
         kill,
@@ -666,11 +696,13 @@ async fn run_kill(
             },
         }
     };
+    let not_run =
+        |command, note: &str| KillResult { command, at: None, exit_code: None, seconds: 0.0, note: Some(note.into()) };
     tokio::select! {
+        biased;
+        () = shared.stopped() => return not_run(command, "the drill was stopped first"),
         () = due => {}
-        _ = done.wait_for(|d| *d) => {
-            return KillResult { command, at: None, exit_code: None, seconds: 0.0, note: Some("the stream ended first".into()) };
-        }
+        _ = done.wait_for(|d| *d) => return not_run(command, "the stream ended first"),
     }
     let started = shared.now();
     let ran = tokio::process::Command::new("sh")
@@ -700,15 +732,13 @@ fn frames_in(body: &[u8], key: Option<&Envelope>) -> Result<u64, String> {
     segment::frames(&clear).ok_or_else(|| "not a media segment (fMP4 or MPEG-TS)".to_owned())
 }
 
-/// One player: the init segment, then every segment at the player's pace.
+/// One player: the init segment, then every segment at the player's pace; stopped, it
+/// ends where it is and keeps no `--save` file.
 async fn play(shared: &Shared, player: usize, format: StreamFormat, r: Rendition) -> RenditionResult {
     let config = &shared.config;
     let mut playhead = Playhead::new(config.start_buffer, config.buffer);
     let mut saved = match &config.save {
-        Some(dir) => {
-            let path = dir.join(file_name(format, &r.name));
-            tokio::fs::File::create(&path).await.ok().map(|f| (path, f))
-        }
+        Some(dir) => Some(SaveFile::create(dir.join(file_name(format, &r.name))).await),
         None => None,
     };
     let mut out = RenditionResult {
@@ -726,72 +756,88 @@ async fn play(shared: &Shared, player: usize, format: StreamFormat, r: Rendition
         longest_stall: 0.0,
         origins: BTreeMap::new(),
         missed: Vec::new(),
-        saved: saved.as_ref().map(|(p, _)| p.display().to_string()),
+        saved: None,
+        save_error: None,
     };
-    if let Some(init) = &r.init {
-        let got =
-            shared.get(format, init, |b| if b.len() >= 8 { Ok(()) } else { Err("empty init segment".into()) }).await;
-        out.init = Some(got.is_some());
-        if let (Some(f), Some((_, file))) = (&got, saved.as_mut()) {
-            let _ = file.write_all(&f.body).await;
-        }
-        if got.is_none() {
-            out.missed.push(init.path().to_owned());
-        }
-    }
     let mut missed = Vec::new();
-    let last = r.segments.len().saturating_sub(1);
-    for (i, seg) in r.segments.iter().enumerate() {
-        shared.sleep_until(playhead.next_fetch_at(shared.now())).await;
-        // An AES-128 segment plays only with its key: without it the viewer sees nothing of it.
-        let key = match &seg.key {
-            Some(k) => match shared.keys.lock().unwrap_or_else(|p| p.into_inner()).get(&k.uri).cloned() {
-                Some(key) => Some((key, k.iv)),
+    let played = async {
+        if let Some(init) = &r.init {
+            let got = shared
+                .get(format, init, |b| if b.len() >= 8 { Ok(()) } else { Err("empty init segment".into()) })
+                .await;
+            out.init = Some(got.is_some());
+            if let (Some(f), Some(file)) = (&got, saved.as_mut()) {
+                file.write(&f.body).await;
+            }
+            if got.is_none() {
+                out.missed.push(init.path().to_owned());
+            }
+        }
+        let last = r.segments.len().saturating_sub(1);
+        for (i, seg) in r.segments.iter().enumerate() {
+            shared.sleep_until(playhead.next_fetch_at(shared.now())).await;
+            // An AES-128 segment plays only with its key: without it the viewer sees nothing of it.
+            let key = match &seg.key {
+                Some(k) => match shared.keys.lock().unwrap_or_else(|p| p.into_inner()).get(&k.uri).cloned() {
+                    Some(key) => Some((key, k.iv)),
+                    None => {
+                        playhead.missed(shared.now(), seg.duration, i, i == last);
+                        out.missed.push(seg.url.path().to_owned());
+                        missed.push((seg.url.clone(), None));
+                        shared.handled(player, i + 1);
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            let frames_of = |b: &[u8]| frames_in(b, key.as_ref());
+            match shared.get(format, &seg.url, |b| frames_of(b).map(|_| ())).await {
+                Some(f) => {
+                    let now = shared.now();
+                    playhead.arrived(now, seg.duration, i, i == last);
+                    out.segments_received += 1;
+                    out.frames_received += frames_of(&f.body).unwrap_or(0);
+                    *out.origins.entry(f.origin.clone().unwrap_or_else(|| "?".into())).or_default() += 1;
+                    shared.arrivals.lock().unwrap_or_else(|p| p.into_inner()).push(Arrival {
+                        at: now,
+                        origin: f.origin,
+                        path: seg.url.path().to_owned(),
+                    });
+                    if let Some(file) = saved.as_mut() {
+                        file.write(&f.body).await;
+                    }
+                }
                 None => {
                     playhead.missed(shared.now(), seg.duration, i, i == last);
                     out.missed.push(seg.url.path().to_owned());
-                    missed.push((seg.url.clone(), None));
-                    shared.handled(player, i + 1);
-                    continue;
-                }
-            },
-            None => None,
-        };
-        let frames_of = |b: &[u8]| frames_in(b, key.as_ref());
-        match shared.get(format, &seg.url, |b| frames_of(b).map(|_| ())).await {
-            Some(f) => {
-                let now = shared.now();
-                playhead.arrived(now, seg.duration, i, i == last);
-                out.segments_received += 1;
-                out.frames_received += frames_of(&f.body).unwrap_or(0);
-                *out.origins.entry(f.origin.clone().unwrap_or_else(|| "?".into())).or_default() += 1;
-                shared.arrivals.lock().unwrap_or_else(|p| p.into_inner()).push(Arrival {
-                    at: now,
-                    origin: f.origin,
-                    path: seg.url.path().to_owned(),
-                });
-                if let Some((_, file)) = saved.as_mut() {
-                    let _ = file.write_all(&f.body).await;
+                    missed.push((seg.url.clone(), key.clone()));
                 }
             }
-            None => {
-                playhead.missed(shared.now(), seg.duration, i, i == last);
-                out.missed.push(seg.url.path().to_owned());
-                missed.push((seg.url.clone(), key.clone()));
+            shared.handled(player, i + 1);
+        }
+        if let Some(file) = saved.take() {
+            match file.finish().await {
+                Ok(path) => out.saved = Some(path.display().to_string()),
+                Err(why) => out.save_error = Some(why),
             }
         }
-        shared.handled(player, i + 1);
+        // What the viewer should have had: the missed segments counted once more, off the clock.
+        let mut expected = Some(out.frames_received);
+        for (url, key) in &missed {
+            let counted = shared.get_once(url).await.ok().and_then(|f| frames_in(&f.body, key.as_ref()).ok());
+            expected = expected.zip(counted).map(|(a, b)| a + b);
+        }
+        out.frames_expected = expected;
+    };
+    let stopped = tokio::select! {
+        () = played => false,
+        () = shared.stopped() => true,
+    };
+    if stopped {
+        // Unfinished, the save file is dropped: its part file goes.
+        drop(saved);
+        out.frames_expected = None;
     }
-    if let Some((_, file)) = saved.as_mut() {
-        let _ = file.flush().await;
-    }
-    // What the viewer should have had: the missed segments counted once more, off the clock.
-    let mut expected = Some(out.frames_received);
-    for (url, key) in &missed {
-        let counted = shared.get_once(url).await.ok().and_then(|f| frames_in(&f.body, key.as_ref()).ok());
-        expected = expected.zip(counted).map(|(a, b)| a + b);
-    }
-    out.frames_expected = expected;
     out.started_at = playhead.started_at;
     out.longest_stall = playhead.longest_stall();
     out.stalls = playhead.stalls;

@@ -649,3 +649,69 @@ async fn drill_plays_aes128_hls_with_a_token_while_a_dies_and_counts_the_clear_s
     let report = refused.json();
     assert!(report["renditions"].as_array().unwrap().iter().all(|r| r["segments_received"] == 0), "{report:#}");
 }
+
+/// SIGTERM mid-stream (what a CI job's timeout or `kill` sends): the drill stops at once with the
+/// report of what was played, marked interrupted (exit 1, no panic), runs no kill it had not run
+/// yet, and leaves nothing in `--save`: no rendition file half-written under its name, no part file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_stopped_by_sigterm_reports_it_interrupted_and_leaves_no_half_written_file() {
+    let sb = Sandbox::start().await;
+    let env = [("MIRRORCAST_DC_A", sb.connection_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let clip = publish_clip(sb.dir.path(), &env, "a").await;
+    let (_a, addr) = serve_process(sb.dir.path(), &env, "a").await;
+    let save = sb.dir.path().join("saved");
+    let kill_ran = sb.dir.path().join("kill-ran");
+    let kill = format!("touch {}", kill_ran.display());
+    let front = format!("http://{addr}");
+    let args = [
+        "drill",
+        "--json",
+        "--front",
+        &front,
+        "--locator",
+        &clip.locator,
+        "--ism",
+        "Drill.ism",
+        "--save",
+        save.to_str().unwrap(),
+        "--kill",
+        &kill,
+        "--kill-at",
+        "60",
+    ];
+    let child = crate::helpers::command_in(sb.dir.path(), &[], &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Mid-stream: every rendition has bytes on disk, and the 12 s clip is far from its end.
+    let written = || {
+        let files: Vec<_> = std::fs::read_dir(&save).map(|d| d.flatten().collect()).unwrap_or_default();
+        files.len() == 4 && files.iter().all(|f| f.metadata().is_ok_and(|m| m.len() > 0))
+    };
+    for _ in 0..400 {
+        if written() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(written(), "the drill never started saving");
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let run = crate::helpers::Run::from(child.wait_with_output().await.unwrap());
+
+    assert_eq!(run.code, 1, "an interrupted drill exits 1 (documented): {}", run.stderr);
+    assert!(run.stderr.contains("SIGTERM: stopping the drill") && !run.stderr.contains("panicked"), "{}", run.stderr);
+    let report = run.json();
+    assert_eq!((report["interrupted"].as_bool(), report["missed_nothing"].as_bool()), (Some(true), Some(false)));
+    assert!(report["seconds"].as_f64().unwrap() < f64::from(CLIP_SECONDS), "stopped, not played out: {report:#}");
+    for r in report["renditions"].as_array().unwrap() {
+        assert!(r["segments_received"].as_u64().unwrap() < r["segments_expected"].as_u64().unwrap(), "{r}");
+        assert_eq!(r["saved"], serde_json::Value::Null, "{r}");
+    }
+    assert_eq!(report["kill"]["note"], "the drill was stopped first", "{report:#}");
+    assert!(!kill_ran.exists(), "the kill command ran after the stop");
+    let left: Vec<_> = std::fs::read_dir(&save).unwrap().flatten().map(|f| f.file_name()).collect();
+    assert!(left.is_empty(), "--save holds {left:?}");
+}
