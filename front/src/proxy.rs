@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::http::uri::PathAndQuery;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -88,31 +89,35 @@ fn about_a_body(name: &HeaderName) -> bool {
     matches!(name.as_str(), "content-length" | "expect")
 }
 
-/// The viewer's headers as the origin gets them: end-to-end ones (Range,
-/// If-None-Match, If-Modified-Since, Accept…) as they came, plus X-Forwarded-*.
-fn to_origin(headers: &HeaderMap, peer: Option<IpAddr>) -> HeaderMap {
-    let listed = connection_listed(headers);
-    let mut out = HeaderMap::with_capacity(headers.len() + 2);
-    for (name, value) in headers {
-        if !hop_by_hop(name, &listed)
-            && !about_a_body(name)
-            && name.as_str() != "x-forwarded-for"
-            && name.as_str() != "x-forwarded-host"
-        {
-            out.append(name.clone(), value.clone());
+/// The viewer's headers as the origin gets them, pruned in place (no header copied):
+/// end-to-end ones (Range, If-None-Match, If-Modified-Since, Accept…) as they came, plus
+/// X-Forwarded-*. `Host` is the origin's, set per attempt ([`Front::host`]).
+fn to_origin(mut headers: HeaderMap, peer: Option<IpAddr>) -> HeaderMap {
+    let listed = connection_listed(&headers);
+    let earlier = headers.remove("x-forwarded-for");
+    let host = headers.remove(header::HOST);
+    headers.remove("x-forwarded-host");
+    // Most requests carry none of these but Host: only a map that has one is rebuilt.
+    if headers.keys().any(|name| hop_by_hop(name, &listed) || about_a_body(name)) {
+        let gone: Vec<HeaderName> =
+            headers.keys().filter(|name| hop_by_hop(name, &listed) || about_a_body(name)).cloned().collect();
+        for name in gone {
+            headers.remove(name);
         }
     }
-    let earlier = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     if let Some(peer) = peer {
-        let chain = earlier.map_or_else(|| peer.to_string(), |e| format!("{e}, {peer}"));
+        let chain = match earlier.as_ref().and_then(|v| v.to_str().ok()) {
+            Some(e) => format!("{e}, {peer}"),
+            None => peer.to_string(),
+        };
         if let Ok(v) = HeaderValue::from_str(&chain) {
-            out.insert("x-forwarded-for", v);
+            headers.insert("x-forwarded-for", v);
         }
     }
-    if let Some(host) = headers.get(header::HOST) {
-        out.insert("x-forwarded-host", host.clone());
+    if let Some(host) = host {
+        headers.insert("x-forwarded-host", host);
     }
-    out
+    headers
 }
 
 /// The one request with a body the front forwards: a W3C ClearKey licence request, so key
@@ -131,7 +136,7 @@ pub async fn dispatch(
     front: &Arc<Front>,
     method: Method,
     uri: &Uri,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     peer: Option<IpAddr>,
     body: Option<Bytes>,
 ) -> Response {
@@ -140,10 +145,11 @@ pub async fn dispatch(
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD, OPTIONS")], "method not allowed\n")
             .into_response();
     }
-    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+    // A clone shares the request's bytes.
+    let path_and_query = uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
     match front.config.mode {
         Mode::Proxy => proxy(front, method, path_and_query, headers, peer, body.filter(|_| licence)).await,
-        Mode::Redirect => redirect(front, &method, path_and_query),
+        Mode::Redirect => redirect(front, &method, path_and_query.as_str()),
     }
 }
 
@@ -188,7 +194,8 @@ fn redirect(front: &Front, method: &Method, path_and_query: &str) -> Response {
 #[derive(Debug)]
 struct Ask {
     method: Method,
-    path_and_query: String,
+    path_and_query: PathAndQuery,
+    /// The viewer's headers as every origin gets them, but for `Host` (each origin's own).
     headers: HeaderMap,
     /// A licence request's body, sent again to each origin tried.
     body: Option<Bytes>,
@@ -199,13 +206,15 @@ impl Ask {
     /// head — and, for an origin usable when asked, by the probes taking it down.
     async fn send(&self, front: &Front, origin: usize) -> Result<Answer, &'static str> {
         // On the origin's parsed base (no host parsed per request: it showed in the profile).
-        let Ok(uri) = axum::http::Uri::try_from(front.url(origin, &self.path_and_query).as_str()) else {
+        let Some(uri) = front.uri(origin, &self.path_and_query) else {
             return Err("the URL cannot be sent");
         };
         let mut request = axum::http::Request::new(Full::new(Bytes::new()));
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = uri;
-        *request.headers_mut() = self.headers.clone();
+        let mut headers = self.headers.clone();
+        headers.insert(header::HOST, front.host(origin).clone());
+        *request.headers_mut() = headers;
         if let Some(body) = &self.body {
             // A ClearKey licence request, read whole: sent again as it is to the next origin.
             *request.body_mut() = Full::new(body.clone());
@@ -236,13 +245,13 @@ impl Ask {
 async fn proxy(
     front: &Arc<Front>,
     method: Method,
-    path_and_query: &str,
-    headers: &HeaderMap,
+    path_and_query: PathAndQuery,
+    headers: HeaderMap,
     peer: Option<IpAddr>,
     body: Option<Bytes>,
 ) -> Response {
     let headers = to_origin(headers, peer);
-    let ask = Arc::new(Ask { method, path_and_query: path_and_query.to_owned(), headers, body });
+    let ask = Arc::new(Ask { method, path_and_query, headers, body });
     let order = front.attempt_order();
     // A 5xx is kept while other origins are tried: if none does better, the viewer gets it.
     let mut server_error: Option<(usize, Answer)> = None;
@@ -452,7 +461,7 @@ mod tests {
     }
 
     fn ask(method: Method) -> Ask {
-        Ask { method, path_and_query: "/x".into(), headers: HeaderMap::new(), body: None }
+        Ask { method, path_and_query: PathAndQuery::from_static("/x"), headers: HeaderMap::new(), body: None }
     }
 
     #[test]
@@ -493,7 +502,7 @@ mod tests {
         h.insert(header::TE, HeaderValue::from_static("trailers"));
         h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         h.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
-        let out = to_origin(&h, Some("10.0.0.7".parse().unwrap()));
+        let out = to_origin(h.clone(), Some("10.0.0.7".parse().unwrap()));
         assert_eq!(out[header::RANGE], "bytes=0-99");
         assert_eq!(out[header::IF_NONE_MATCH], "\"abc\"");
         assert_eq!(out["x-forwarded-for"], "10.0.0.7");
@@ -502,6 +511,11 @@ mod tests {
             assert!(!out.contains_key(gone), "{gone} was forwarded");
         }
         h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
-        assert_eq!(to_origin(&h, Some("10.0.0.7".parse().unwrap()))["x-forwarded-for"], "1.2.3.4, 10.0.0.7");
+        assert_eq!(to_origin(h.clone(), Some("10.0.0.7".parse().unwrap()))["x-forwarded-for"], "1.2.3.4, 10.0.0.7");
+        h.append("x-forwarded-for", HeaderValue::from_static("5.6.7.8"));
+        h.insert("x-forwarded-host", HeaderValue::from_static("spoofed"));
+        let out = to_origin(h.clone(), None);
+        assert!(!out.contains_key("x-forwarded-for"), "a chain without the peer is not passed on");
+        assert_eq!(out.get_all("x-forwarded-host").iter().collect::<Vec<_>>(), ["front:8000"]);
     }
 }

@@ -73,7 +73,7 @@ async fn viewer(State(front): State<Arc<Front>>, request: Request) -> Response {
     } else {
         None
     };
-    proxy::dispatch(&front, parts.method, &parts.uri, &parts.headers, peer, body).await
+    proxy::dispatch(&front, parts.method, &parts.uri, parts.headers, peer, body).await
 }
 
 /// The tracing target that turns the access log on or off.
