@@ -147,6 +147,9 @@ async fn each_sides_stored_md5_is_checked_against_its_own_bytes() {
     // A small blob (one block): equal bytes, A's stored MD5 wrong.
     a.put_with_md5_of("c", "small.ism", good[..1000].to_vec(), &good[..999]).await;
     b.put_with_md5_of("c", "small.ism", good[..1000].to_vec(), &good[..1000]).await;
+    // An empty blob: nothing to read, A's stored MD5 still checked.
+    a.put_with_md5_of("c", "empty.vtt", Vec::new(), b"x").await;
+    b.put_with_md5_of("c", "empty.vtt", Vec::new(), b"").await;
     let stored = "stored Content-MD5 does not match the bytes";
     for (how, reads) in [("ranges", reads()), ("one GET", one_get())] {
         let entries = deep_of(&a, &b, &reads).await;
@@ -166,6 +169,7 @@ async fn each_sides_stored_md5_is_checked_against_its_own_bytes() {
             "{how}: {entries:#?}"
         );
         assert_eq!(of("small.ism"), [(Marker::Differs, Side::A, stored.to_owned())], "{how}: {entries:#?}");
+        assert_eq!(of("empty.vtt"), [(Marker::Differs, Side::A, stored.to_owned())], "{how}: {entries:#?}");
     }
 }
 
