@@ -545,7 +545,7 @@ pub(crate) struct VerifyArgs {
     /// With --http: the target's origin base URL (default: its configured origin or serve address).
     #[arg(long, value_name = "URL", requires = "http")]
     pub to_url: Option<String>,
-    /// Download and hash both sides, and check stored MD5s against the bytes (implies --audit-source).
+    /// Download both sides and compare their bytes, and check stored MD5s against them (implies --audit-source).
     #[arg(long)]
     pub deep: bool,
     /// Also read A's manifests and MP4 box heads where the listings prove B holds A's bytes:
@@ -555,7 +555,7 @@ pub(crate) struct VerifyArgs {
     /// text (the default), json or junit (`--json` is `--format json`).
     #[arg(long, value_parser = ["text", "json", "junit"])]
     pub format: Option<String>,
-    /// Assets checked at once (with --deep each hashes up to 8 blobs at once).
+    /// Assets checked at once (with --deep each compares up to 8 blobs at once).
     #[arg(long, default_value_t = mirrorcast_verify::DEFAULT_PARALLEL, allow_negative_numbers = true, value_parser = in_flight())]
     pub parallel: usize,
     /// With --deep: read a blob larger than this many MiB in ranges of this size, in parallel

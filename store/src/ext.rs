@@ -445,46 +445,6 @@ fn ranged_blocks<'a, R: RangeSource>(
         .buffered(concurrency.max(1))
 }
 
-/// Base64 MD5 of the `size` bytes of `source`, read a pool block at a time
-/// with `concurrency` ranged reads in flight and hashed in order (off the
-/// async threads), so the reads run ahead of the hash within `pool`'s budget.
-/// A range that fails or comes back short fails the whole hash.
-pub async fn md5_ranges<R: RangeSource>(source: &R, size: u64, pool: &BlockPool, concurrency: usize) -> Result<String> {
-    let mut blocks = std::pin::pin!(ranged_blocks(source, size, pool, concurrency));
-    // The reads are polled while a block is hashed: a range in flight keeps
-    // arriving instead of waiting for the hash.
-    let mut md5 = Some(Md5::new());
-    let mut hashing = None;
-    let mut ready: VecDeque<PooledBytes> = VecDeque::new();
-    let mut reading = true;
-    loop {
-        if hashing.is_none() && !ready.is_empty() {
-            if let (Some(block), Some(mut state)) = (ready.pop_front(), md5.take()) {
-                hashing = Some(tokio::task::spawn_blocking(move || {
-                    state.update(block.bytes());
-                    state
-                }));
-            }
-        }
-        if !reading && ready.is_empty() && hashing.is_none() {
-            break;
-        }
-        tokio::select! {
-            biased;
-            hashed = async { hashing.as_mut().expect("polled only while hashing").await }, if hashing.is_some() => {
-                hashing = None;
-                md5 = Some(hashed.map_err(|e| Error::new(ErrorKind::Io, format!("hashing stopped: {e}")))?);
-            }
-            block = blocks.next(), if reading => match block {
-                None => reading = false,
-                Some(block) => ready.push_back(block?),
-            },
-        }
-    }
-    let md5 = md5.expect("the hash is back once every block is hashed");
-    Ok(base64::engine::general_purpose::STANDARD.encode(md5.finalize()))
-}
-
 /// Hashes `blocks` in order and stages them with `concurrency` writes in
 /// flight while the next blocks are read; then commits the list.
 async fn stage_and_commit(

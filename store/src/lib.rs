@@ -36,8 +36,8 @@ use crate::secret::redact_sas;
 pub use adaptive::{AdaptiveLimit, LimitReport};
 pub use error::{Error, ErrorKind, Result};
 pub use ext::{
-    md5_ranges, source_changed, upload_file, upload_ranges, upload_reader, upload_stream, BlobRangeSource,
-    BlobStoreExt, RangeSource, UploadOptions, Uploaded,
+    source_changed, upload_file, upload_ranges, upload_reader, upload_stream, BlobRangeSource, BlobStoreExt,
+    RangeSource, UploadOptions, Uploaded,
 };
 pub use identity::StoreIdentity;
 pub use memory::InMemoryStore;

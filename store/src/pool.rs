@@ -92,6 +92,27 @@ impl BlockPool {
         PooledBuf { buf: BytesMut::with_capacity(len), permit: Some(permit), pool: self.clone() }
     }
 
+    /// Two empty buffers of `len` bytes' capacity each (at most a block),
+    /// lent together after one wait. Two readers that must both fill theirs
+    /// before either is given back (the two sides of one comparison) then
+    /// never each hold one and wait for the other while the budget is spent.
+    pub async fn take_pair(&self, len: usize) -> (PooledBuf, PooledBuf) {
+        let len = len.min(self.inner.block_size);
+        let mib = len.div_ceil(MIB).max(1) as u32;
+        let mut first = self.permits(2 * mib).await;
+        let second = first.split(mib as usize).expect("the pair's permits were taken together");
+        let buf = |permit| {
+            let reused = if len == self.inner.block_size {
+                self.inner.free.lock().unwrap_or_else(|p| p.into_inner()).pop()
+            } else {
+                None
+            };
+            let buf = reused.unwrap_or_else(|| BytesMut::with_capacity(len));
+            PooledBuf { buf, permit: Some(permit), pool: self.clone() }
+        };
+        (buf(first), buf(second))
+    }
+
     async fn permits(&self, mib: u32) -> OwnedSemaphorePermit {
         let mib = mib.min(self.inner.budget_mib);
         // The semaphore is never closed.
@@ -209,6 +230,26 @@ mod tests {
         assert!(!third.is_finished(), "a third block must wait for the two-block budget");
         drop(a);
         assert!(third.await.unwrap() >= MIB);
+    }
+
+    #[tokio::test]
+    async fn a_pair_is_lent_whole_or_not_at_all() {
+        let pool = BlockPool::new(MIB, 3 * MIB as u64);
+        let one = pool.take_block().await;
+        let _two = pool.take_block().await;
+        let pool2 = pool.clone();
+        let pair = tokio::spawn(async move {
+            let (a, b) = pool2.take_pair(MIB).await;
+            (a.buf.capacity(), b.buf.capacity())
+        });
+        tokio::task::yield_now().await;
+        assert!(!pair.is_finished(), "one MiB left: the pair waits rather than taking half");
+        drop(one);
+        let (a, b) = pair.await.unwrap();
+        assert!(a >= MIB && b >= MIB);
+        assert_eq!(pool.available_mib(), 2, "both halves of the pair went back");
+        let (small, _) = pool.take_pair(1000).await;
+        assert_eq!(small.buf.capacity(), 1000, "a pair for a small blob is sized to it");
     }
 
     #[test]

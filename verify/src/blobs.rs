@@ -1,13 +1,12 @@
 //! Blob by blob: presence, size, Content-MD5, content type, user metadata;
-//! with `deep`, the bytes of both sides hashed and checked against the stored MD5.
+//! with `deep`, the bytes of both sides compared, and checked against the stored MD5
+//! (side_by_side.rs).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use base64::Engine as _;
-use futures::stream::{self, StreamExt, TryStreamExt};
-use md5::{Digest, Md5};
+use futures::stream::{self, StreamExt};
 use mirrorcast_core::copy::SOURCE_ETAG_METADATA;
-use mirrorcast_core::store::{md5_ranges, BlobKind, BlobMeta, BlobRangeSource, BlobStore, BlockPool};
+use mirrorcast_core::store::{BlobKind, BlobMeta, BlobStore, BlockPool};
 
 use crate::report::{Check, Entry, Marker, Side};
 
@@ -69,78 +68,46 @@ pub fn compare(a: &[BlobMeta], b: &[BlobMeta], a_file_infos: &BTreeSet<&str>) ->
     out
 }
 
-/// How `--deep` reads the bytes it hashes.
+/// How `--deep` reads the bytes it compares.
 #[derive(Debug, Clone)]
 pub struct DeepReads {
-    /// The run's budget for blob bytes read ahead of the hash, shared by every
-    /// blob of both sides; its block size is the range size.
+    /// The run's budget for blob bytes read and not yet compared and hashed,
+    /// shared by every blob of both sides; its block size is the unit both
+    /// sides are read and compared in (the range size of ranged reads).
     pub pool: BlockPool,
-    /// Ranged reads in flight at once for one blob on one side.
+    /// Pairs of ranged reads (one per side) in flight at once for one blob.
     pub ranges_per_blob: usize,
     /// Whether a blob larger than one range is read in ranges (else with one GET).
     pub ranged: bool,
 }
 
 impl DeepReads {
-    /// A budget of `memory_budget` bytes read in `range_size` ranges; a blob
-    /// on one side may hold up to half the budget, so both sides of one pair
-    /// can read ahead together. A `range_size` of 0: every blob with one GET.
+    /// A budget of `memory_budget` bytes read in `range_size` ranges; one
+    /// blob's pairs of ranges may hold all of it. A `range_size` of 0: every
+    /// blob with one GET per side, read into blocks of [`STREAMED_BLOCK`].
     pub fn new(range_size: u64, memory_budget: u64) -> Self {
         let ranged = range_size > 0;
-        let pool = BlockPool::new(range_size.max(1) as usize, memory_budget);
+        let block = if ranged { range_size } else { STREAMED_BLOCK };
+        let pool = BlockPool::new(block as usize, memory_budget);
         let ranges_per_blob = (pool.blocks() / 2).clamp(1, MAX_RANGES_PER_BLOB);
         DeepReads { pool, ranges_per_blob, ranged }
     }
 }
+
+/// The block a blob read with one GET is compared (and hashed) in: small
+/// enough that a few per blob stay far within the budget, large enough that
+/// handing one to the hash costs nothing next to hashing it.
+pub const STREAMED_BLOCK: u64 = 1 << 20;
 
 /// More ranged GETs of one blob at once buy nothing on Azure (a blob's own
 /// limit is about 60 MiB/s per request, 8 keep a large blob near the account's)
 /// and cost the emulator.
 const MAX_RANGES_PER_BLOB: usize = 8;
 
-/// The MD5 of the version of a blob the listing saw (`meta`). A blob of at
-/// most one range is one GET streamed through the hash; a larger one is read
-/// in ranges within `reads`' budget, hashed in order. A read that fails, comes
-/// back short or long, or from another version (a new ETag) is an error, never a hash.
-async fn md5_of(
-    store: &dyn BlobStore,
-    container: &str,
-    meta: &BlobMeta,
-    reads: &DeepReads,
-) -> mirrorcast_core::Result<String> {
-    if reads.ranged && meta.size > reads.pool.block_size() as u64 {
-        let source = BlobRangeSource { store, container, name: &meta.name, etag: &meta.etag };
-        return Ok(md5_ranges(&source, meta.size, &reads.pool, reads.ranges_per_blob).await?);
-    }
-    let got = store.get_blob(container, &meta.name, None).await?;
-    if got.meta.etag != meta.etag {
-        return Err(changed(&meta.name));
-    }
-    let mut md5 = Md5::new();
-    let mut read = 0u64;
-    let mut s = got.stream;
-    while let Some(chunk) = s.try_next().await? {
-        read += chunk.len() as u64;
-        md5.update(&chunk);
-    }
-    if read != meta.size {
-        return Err(mirrorcast_core::Error::new(
-            mirrorcast_core::ErrorKind::Transient,
-            format!("'{}': read {read} of {} bytes: the connection ended early", meta.name, meta.size),
-        ));
-    }
-    Ok(base64::engine::general_purpose::STANDARD.encode(md5.finalize()))
-}
-
-fn changed(name: &str) -> mirrorcast_core::Error {
-    mirrorcast_core::Error::new(
-        mirrorcast_core::ErrorKind::PreconditionFailed,
-        format!("'{name}' changed while it was being read (a new version since it was listed)"),
-    )
-}
-
-/// Hashes every blob present on both sides with equal sizes, `parallel` at a
-/// time, and reports bytes that differ or do not match their stored MD5.
+/// Compares the bytes of every blob present on both sides with equal sizes,
+/// `parallel` at a time, and reports bytes that differ or do not match their
+/// stored MD5. A Content-MD5 stored on either side is checked against the
+/// bytes: while A's and B's bytes are equal one hash of them serves both.
 pub async fn deep(
     a_store: &dyn BlobStore,
     b_store: &dyn BlobStore,
@@ -157,44 +124,47 @@ pub async fn deep(
         .collect();
     stream::iter(pairs)
         .map(|(src, dst)| async move {
-            let (ha, hb) = tokio::join!(md5_of(a_store, container, src, reads), md5_of(b_store, container, dst, reads));
+            let hash = src.properties.content_md5.is_some() || dst.properties.content_md5.is_some();
+            let compared = side_by_side::compare((a_store, b_store), container, (src, dst), reads, hash).await;
             let mut out = Vec::new();
-            match (ha, hb) {
-                (Ok(ha), Ok(hb)) => {
-                    if src.properties.content_md5.as_ref().is_some_and(|m| *m != ha) {
-                        out.push(Entry::new(
-                            Marker::Differs,
-                            Check::Blob,
-                            Side::A,
-                            &src.name,
-                            "stored Content-MD5 does not match the bytes",
-                        ));
+            match compared {
+                Ok(compared) => {
+                    if let Some((ha, hb)) = &compared.md5 {
+                        if src.properties.content_md5.as_ref().is_some_and(|m| m != ha) {
+                            out.push(Entry::new(
+                                Marker::Differs,
+                                Check::Blob,
+                                Side::A,
+                                &src.name,
+                                "stored Content-MD5 does not match the bytes",
+                            ));
+                        }
+                        if dst.properties.content_md5.as_ref().is_some_and(|m| m != hb) {
+                            out.push(Entry::new(
+                                Marker::Differs,
+                                Check::Blob,
+                                Side::B,
+                                &dst.name,
+                                "stored Content-MD5 does not match the bytes",
+                            ));
+                        }
                     }
-                    if dst.properties.content_md5.as_ref().is_some_and(|m| *m != hb) {
+                    if let Some(at) = compared.first_difference {
                         out.push(Entry::new(
                             Marker::Differs,
                             Check::Blob,
                             Side::B,
                             &dst.name,
-                            "stored Content-MD5 does not match the bytes",
-                        ));
-                    }
-                    if ha != hb {
-                        out.push(Entry::new(
-                            Marker::Differs,
-                            Check::Blob,
-                            Side::B,
-                            &dst.name,
-                            "bytes differ (MD5 of the content)",
+                            format!("bytes differ, first at byte {at}"),
                         ));
                     }
                 }
-                (Err(e), _) | (_, Err(e)) => out.push(Entry::new(
+                Err(e) => out.push(Entry::new(
                     Marker::Error,
                     Check::Blob,
                     Side::Both,
                     &src.name,
-                    format!("could not read to hash: {e}"),
+                    format!("could not read to compare: {e}"),
                 )),
             }
             out
@@ -204,6 +174,8 @@ pub async fn deep(
         .collect()
         .await
 }
+
+mod side_by_side;
 
 #[cfg(test)]
 mod deep_tests;

@@ -27,11 +27,11 @@ pub struct VerifyOptions {
     /// [`DEEP_BLOBS_PER_ASSET`] blobs at once (fewer if `parallel` is smaller).
     pub parallel: usize,
     /// With `deep`, a blob larger than this is read in ranges of this size,
-    /// several at once, hashed in order; a smaller one is one GET. 0: every
-    /// blob is one GET.
+    /// several pairs (A's and B's) at once, compared in order; a smaller one
+    /// is one GET per side. 0: every blob is one GET per side.
     pub range_size: u64,
-    /// With `deep`, the bytes read ahead of the hash, across the whole run
-    /// (every blob, both sides), whatever the number or size of the blobs.
+    /// With `deep`, the bytes read and not yet compared and hashed, across the
+    /// whole run (every blob, both sides), whatever the number or size of the blobs.
     pub memory_budget: u64,
     /// A's and B's key-encryption keys, to compare content keys by keyed hash; without them a
     /// protected locator's keys are `!` (not compared).

@@ -29,6 +29,8 @@ enum Fault {
     ShortBody,
     /// Half the range, then the connection fails.
     ErrorMidway,
+    /// The body goes on past the range.
+    LongBody,
 }
 
 /// An in-memory store whose GETs take a moment (so reads overlap), count the
@@ -58,6 +60,18 @@ impl Probe {
         self.inner.put_blob(container, name, Bytes::from(data), &PutOptions::default()).await.unwrap();
     }
 
+    /// `data` committed from one block under a stored Content-MD5 of `md5_of`'s
+    /// bytes (the service does not check a block list's).
+    async fn put_with_md5_of(&self, container: &str, name: &str, data: Vec<u8>, md5_of: &[u8]) {
+        use base64::Engine as _;
+        use md5::Digest as _;
+        let _ = self.inner.create_container(container).await;
+        self.inner.put_block(container, name, "b0", Bytes::from(data)).await.unwrap();
+        let mut put = PutOptions::default();
+        put.properties.content_md5 = Some(base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(md5_of)));
+        self.inner.put_block_list(container, name, &["b0".into()], &put).await.unwrap();
+    }
+
     async fn listing(&self, container: &str) -> Vec<BlobMeta> {
         self.inner.list_all(container, "").await.unwrap()
     }
@@ -70,6 +84,11 @@ fn content(len: usize) -> Vec<u8> {
 
 fn reads() -> DeepReads {
     DeepReads::new(MIB as u64, 4 * MIB as u64)
+}
+
+/// One GET per blob and side (the default), compared in 1 MiB blocks.
+fn one_get() -> DeepReads {
+    DeepReads::new(0, 4 * MIB as u64)
 }
 
 async fn deep_of(a: &Probe, b: &Probe, reads: &DeepReads) -> Vec<Entry> {
@@ -88,12 +107,70 @@ async fn one_byte_differing_in_a_middle_or_the_last_range_is_a_difference() {
         a.put("c", name, content(LARGE)).await;
         b.put("c", name, in_b).await;
     }
-    let entries = deep_of(&a, &b, &reads()).await;
-    let of = |n: &str| entries.iter().filter(|e| e.path == n).map(|e| (e.marker, e.side)).collect::<Vec<_>>();
-    assert_eq!(of("middle.mp4"), [(Marker::Differs, Side::B)], "{entries:#?}");
-    assert_eq!(of("last.mp4"), [(Marker::Differs, Side::B)], "{entries:#?}");
-    assert_eq!(of("same.mp4"), [], "equal bytes hashed in ranges are equal: {entries:#?}");
-    assert!(a.ranged_gets.load(Ordering::SeqCst) >= 3 * 4, "each large blob is read in its 4 ranges");
+    for (how, reads) in [("ranges", reads()), ("one GET", one_get())] {
+        let ranged_before = a.ranged_gets.load(Ordering::SeqCst);
+        let entries = deep_of(&a, &b, &reads).await;
+        let of = |n: &str| entries.iter().filter(|e| e.path == n).map(|e| (e.marker, e.side)).collect::<Vec<_>>();
+        assert_eq!(of("middle.mp4"), [(Marker::Differs, Side::B)], "{how}: {entries:#?}");
+        assert_eq!(of("last.mp4"), [(Marker::Differs, Side::B)], "{how}: {entries:#?}");
+        assert_eq!(of("same.mp4"), [], "{how}: equal bytes compared in blocks are equal: {entries:#?}");
+        let detail = |n: &str| entries.iter().find(|e| e.path == n).map(|e| e.detail.clone()).unwrap_or_default();
+        assert!(detail("middle.mp4").ends_with(&format!("first at byte {}", MIB + MIB / 2)), "{how}: {entries:#?}");
+        assert!(detail("last.mp4").ends_with(&format!("first at byte {}", LARGE - 1)), "{how}: {entries:#?}");
+        let ranged = a.ranged_gets.load(Ordering::SeqCst) - ranged_before;
+        if how == "ranges" {
+            assert!(ranged >= 3 * 4, "each large blob is read in its 4 ranges");
+        } else {
+            assert_eq!(ranged, 0, "one GET per blob reads no range");
+        }
+    }
+}
+
+/// While A's and B's bytes are equal one MD5 serves both sides' stored
+/// Content-MD5; from the first differing byte each side has its own. Each
+/// stored MD5 is checked against its own side's bytes, whichever way they are read.
+#[tokio::test]
+async fn each_sides_stored_md5_is_checked_against_its_own_bytes() {
+    let (a, b) = (Probe::default(), Probe::default());
+    let good = content(LARGE);
+    let mut changed = content(LARGE);
+    changed[2 * MIB + 7] ^= 1;
+    // Equal bytes, B's stored MD5 is not theirs.
+    a.put_with_md5_of("c", "stale_b.mp4", good.clone(), &good).await;
+    b.put_with_md5_of("c", "stale_b.mp4", good.clone(), &changed).await;
+    // Different bytes, each side's stored MD5 its own bytes': only the bytes differ.
+    a.put_with_md5_of("c", "apart.mp4", good.clone(), &good).await;
+    b.put_with_md5_of("c", "apart.mp4", changed.clone(), &changed).await;
+    // Different bytes, A's stored MD5 is B's bytes' and B's is A's.
+    a.put_with_md5_of("c", "crossed.mp4", good.clone(), &changed).await;
+    b.put_with_md5_of("c", "crossed.mp4", changed.clone(), &good).await;
+    // A small blob (one block): equal bytes, A's stored MD5 wrong.
+    a.put_with_md5_of("c", "small.ism", good[..1000].to_vec(), &good[..999]).await;
+    b.put_with_md5_of("c", "small.ism", good[..1000].to_vec(), &good[..1000]).await;
+    // An empty blob: nothing to read, A's stored MD5 still checked.
+    a.put_with_md5_of("c", "empty.vtt", Vec::new(), b"x").await;
+    b.put_with_md5_of("c", "empty.vtt", Vec::new(), b"").await;
+    let stored = "stored Content-MD5 does not match the bytes";
+    for (how, reads) in [("ranges", reads()), ("one GET", one_get())] {
+        let entries = deep_of(&a, &b, &reads).await;
+        let of = |n: &str| {
+            entries.iter().filter(|e| e.path == n).map(|e| (e.marker, e.side, e.detail.clone())).collect::<Vec<_>>()
+        };
+        assert_eq!(of("stale_b.mp4"), [(Marker::Differs, Side::B, stored.to_owned())], "{how}: {entries:#?}");
+        let differ = format!("bytes differ, first at byte {}", 2 * MIB + 7);
+        assert_eq!(of("apart.mp4"), [(Marker::Differs, Side::B, differ.clone())], "{how}: {entries:#?}");
+        assert_eq!(
+            of("crossed.mp4"),
+            [
+                (Marker::Differs, Side::A, stored.to_owned()),
+                (Marker::Differs, Side::B, stored.to_owned()),
+                (Marker::Differs, Side::B, differ)
+            ],
+            "{how}: {entries:#?}"
+        );
+        assert_eq!(of("small.ism"), [(Marker::Differs, Side::A, stored.to_owned())], "{how}: {entries:#?}");
+        assert_eq!(of("empty.vtt"), [(Marker::Differs, Side::A, stored.to_owned())], "{how}: {entries:#?}");
+    }
 }
 
 #[tokio::test]
@@ -119,6 +196,47 @@ async fn a_short_whole_blob_read_is_an_error_too() {
     *a.fault.lock().unwrap() = Some(("small.mp4".into(), 0, Fault::ShortBody));
     let entries = deep_of(&a, &b, &reads()).await;
     assert!(entries.len() == 1 && entries[0].marker == Marker::Error, "{entries:#?}");
+}
+
+/// One GET per side of a blob over several blocks: a body that ends early, fails
+/// midway or goes on too long (on either side) is an error, never a pass or a difference.
+#[tokio::test]
+async fn a_one_get_body_short_failed_or_long_is_an_error() {
+    for fault in [Fault::ShortBody, Fault::ErrorMidway, Fault::LongBody] {
+        for faulty_side in ["a", "b"] {
+            let (a, b) = (Probe::default(), Probe::default());
+            a.put("c", "v.mp4", content(LARGE)).await;
+            b.put("c", "v.mp4", content(LARGE)).await;
+            let faulty = if faulty_side == "a" { &a } else { &b };
+            *faulty.fault.lock().unwrap() = Some(("v.mp4".into(), 0, fault));
+            let entries = deep_of(&a, &b, &one_get()).await;
+            assert!(
+                entries.len() == 1 && entries[0].marker == Marker::Error && entries[0].path == "v.mp4",
+                "{fault:?} in {faulty_side}: {entries:#?}"
+            );
+        }
+    }
+}
+
+/// A blob replaced between the listing and the read (a new ETag) is an error,
+/// on either side and either way of reading.
+#[tokio::test]
+async fn a_blob_replaced_since_the_listing_is_an_error() {
+    for (how, reads) in [("ranges", reads()), ("one GET", one_get())] {
+        for replaced in ["a", "b"] {
+            let (a, b) = (Probe::default(), Probe::default());
+            a.put("c", "v.mp4", content(LARGE)).await;
+            b.put("c", "v.mp4", content(LARGE)).await;
+            let (la, lb) = (a.listing("c").await, b.listing("c").await);
+            let side = if replaced == "a" { &a } else { &b };
+            side.put("c", "v.mp4", content(LARGE)).await;
+            let entries = deep(&a, &b, "c", (&la, &lb), 8, &reads).await;
+            assert!(
+                entries.len() == 1 && entries[0].marker == Marker::Error && entries[0].detail.contains("changed"),
+                "{how}, {replaced} replaced: {entries:#?}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -161,6 +279,7 @@ impl BlobStore for Probe {
             Some((_, _, Fault::ErrorMidway)) => {
                 vec![Ok(half), Err(Error::new(ErrorKind::Transient, "connection reset by peer"))]
             }
+            Some((_, _, Fault::LongBody)) => vec![Ok(body), Ok(Bytes::from_static(b"more"))],
         };
         let stream = stream::iter(chunks).map(move |c| {
             let _held = &guard;
