@@ -277,8 +277,10 @@ impl Replicator<'_> {
             FilterScope::Account => bound.contains(name),
         };
         let delete = self.options.delete.is_some();
+        let scopes = [FilterScope::Asset(asset.id), FilterScope::Account];
         let done =
-            super::filters::mirror(self.target.catalog, self.target.name, a_index, b_index, in_scope, delete).await?;
+            super::filters::mirror(self.target.catalog, self.target.name, a_index, b_index, &scopes, in_scope, delete)
+                .await?;
         report.warnings.extend(done.warnings);
         Ok(())
     }

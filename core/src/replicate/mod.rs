@@ -169,7 +169,10 @@ impl<'a> Replicator<'a> {
         if all && !self.options.dry_run && !self.options.cancel.load(Ordering::Relaxed) {
             let delete = self.options.delete.is_some();
             let in_scope = |k: &(FilterScope, String)| k.0 == FilterScope::Account;
-            match filters::mirror(self.target.catalog, self.target.name, &a_index, &b_index, in_scope, delete).await {
+            let scopes = [FilterScope::Account];
+            match filters::mirror(self.target.catalog, self.target.name, &a_index, &b_index, &scopes, in_scope, delete)
+                .await
+            {
                 Ok(done) => filter_problems.extend(done.warnings),
                 Err(e) => filter_problems.push(format!("account filters not replicated: {e}")),
             }
