@@ -94,9 +94,11 @@ impl Replicator<'_> {
             return;
         }
         self.grants.close(&batch.grants).await;
+        // Taken, not read: every batch lives until the run ends, and its reports would with it.
+        let journal = std::mem::take(&mut *journal);
         if !journal.is_empty() {
             let name = format!("assets-{}", batch.first_asset.guid());
-            if let Err(e) = self.target.catalog.put_journal(&self.options.run_id, &name, &*journal).await {
+            if let Err(e) = self.target.catalog.put_journal(&self.options.run_id, &name, &journal).await {
                 tracing::warn!(error = %e, "could not write the journal entry of {} assets", journal.len());
             }
         }
