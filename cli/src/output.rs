@@ -92,6 +92,15 @@ pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints `value` as compact JSON on one line of stdout (NDJSON), written as it is serialized.
+pub(crate) fn json_line<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, Stdout);
+    serde_json::to_writer(&mut out, value)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
 /// How a listing is printed: `--output table|json|ams` (`--json` is `--output json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Format {

@@ -273,3 +273,19 @@ async fn an_indexed_job_pod_takes_its_shard_from_job_completion_index() {
         .await
         .usage_error("JOB_COMPLETION_INDEX");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_directory_it_cannot_write_to_stops_the_run_before_anything_is_written() {
+    // The per-asset reports go to a temporary file: without one, the run would not be able to say what it did.
+    let f = Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    f.publish("Nowhere to report", "none", 2048).await;
+    let missing = f.dir.path().join("no-such-directory");
+    let mut env = f.env();
+    env.push(("TMPDIR", missing.to_str().unwrap().to_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = run_in(f.dir.path(), &env, &["replicate", "--from", "a", "--to", "b", "--all", "--json"]).await;
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("no-such-directory") && run.stderr.contains("TMPDIR"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "no half report: {}", run.stdout);
+    assert!(f.dcs.b.store().list_containers("").await.unwrap().is_empty(), "nothing was written in B");
+}

@@ -86,8 +86,8 @@ pub(crate) async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<Exi
 
     // Played only from a real encode (the synthetic asset's media bytes are placeholders).
     let mut playback = Vec::new();
-    let encoded = report.assets.iter().find(|a| a.id == asset.id);
-    if let (Some(ffmpeg), Some(asset_urls)) = (&played_with, encoded) {
+    let encoded = report.assets.iter().find(|a| a.as_ref().map_or(true, |a| a.id == asset.id)).transpose()?;
+    if let (Some(ffmpeg), Some(asset_urls)) = (&played_with, &encoded) {
         for pair in asset_urls.urls.iter().filter(|p| p.format == "hls" || p.format == "dash") {
             for (dc, url) in [("a", &pair.source), ("b", &pair.target)] {
                 errln!("playing {} from {dc} with ffmpeg…", pair.format);
@@ -102,7 +102,8 @@ pub(crate) async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<Exi
             "asset": record,
             "locator": locator,
             "urls": urls,
-            "replication": report,
+            // Converted apart: reading the report's spool back can fail, and json! would panic on that.
+            "replication": serde_json::to_value(&report)?,
             "rerun": again.totals,
             "verify": audit,
             "playback": playback,

@@ -95,7 +95,7 @@ pub(crate) async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Resul
     let run = replicator.run(&selection).await;
     progress.finish();
     let report = run?;
-    if report.assets.iter().any(|r| !r.urls.is_empty()) {
+    if report.assets.lines().iter().any(|r| r.has_urls) {
         a.note_relative_urls();
         b.note_relative_urls();
     }
@@ -103,7 +103,7 @@ pub(crate) async fn run(ctx: &Context<'_>, args: ReplicateArgs) -> anyhow::Resul
     if ctx.json {
         output::json(&report)?;
     } else {
-        print_report(&report);
+        print_report(&report)?;
     }
     if let Some(refused) = report.deletions.as_ref().and_then(|d| d.refused.as_ref()) {
         errln!("mirrorcast: replicate --delete: {}", output::printable(&refused.message));
@@ -129,7 +129,7 @@ fn watch_signals(cancel: Arc<std::sync::atomic::AtomicBool>) -> anyhow::Result<(
     Ok(())
 }
 
-fn print_report(report: &RunReport) {
+fn print_report(report: &RunReport) -> anyhow::Result<()> {
     for a in &report.access {
         outln!(
             "access {} ({}): {}{}, needs '{}'{}{}",
@@ -145,8 +145,10 @@ fn print_report(report: &RunReport) {
     for p in &report.record_problems {
         outln!("bad record in '{}': {}", report.source, output::printable(&p.message));
     }
-    for a in &report.assets {
-        outln!("{} \"{}\" — {}", a.id, output::printable(&a.name), status_word(a));
+    // Read back one at a time: the run kept its per-asset reports out of memory.
+    for a in report.assets.iter() {
+        let a = a?;
+        outln!("{} \"{}\" — {}", a.id, output::printable(&a.name), status_word(&a));
         for e in &a.errors {
             outln!("  error: {}", output::printable(e));
         }
@@ -185,7 +187,7 @@ fn print_report(report: &RunReport) {
             c.skipped,
             report.target
         );
-        return;
+        return Ok(());
     }
     outln!(
         "{} asset(s): {} replicated, {} refused, {} failed | blobs: {} copied, {} skipped, {} failed, {} not media | {} in {:.1}s{} | retries: {} copies, {} requests",
@@ -206,6 +208,7 @@ fn print_report(report: &RunReport) {
     if c.copied == 0 && c.failed == 0 && !report.has_failures() {
         outln!("nothing to copy: '{}' already holds every blob of the selected assets", report.target);
     }
+    Ok(())
 }
 
 /// At most this many deletions are listed one per line in a refused plan (JSON has them all).

@@ -322,8 +322,8 @@ async fn sleep_renewing(wait: Duration, cancel: &AtomicBool, lease: &mut PassLea
 fn print_pass(report: &RunReport, json: bool) -> anyhow::Result<()> {
     let t = &report.totals;
     if json {
-        // One JSON document per line per pass (NDJSON).
-        outln!("{}", serde_json::to_string(report)?);
+        // One JSON document per line per pass (NDJSON), written as it is serialized.
+        output::json_line(report)?;
     } else {
         outln!(
             "pass {}: {} asset(s), {} unchanged, {} failed; {} blob(s) copied ({}) in {:.1}s",

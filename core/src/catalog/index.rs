@@ -200,7 +200,30 @@ async fn read_one<T: DeserializeOwned>(catalog: &Catalog, blob: BlobMeta) -> Res
 }
 
 /// A record blob's path and what reading it gave.
-type ReadRecord<T> = (String, std::result::Result<(T, BlobMeta), Error>);
+type ReadRecord<T> = (String, std::result::Result<(T, RecordMeta), Error>);
+
+/// What the index needs of a record blob's listing entry. The whole entry (its
+/// properties, its metadata map) was most of what a large catalog's reading held
+/// until the last page was read.
+#[derive(Debug)]
+struct RecordMeta {
+    etag: String,
+    last_modified: Option<chrono::DateTime<chrono::Utc>>,
+    /// [`FILES_KEY`]'s value.
+    file_count: Option<String>,
+    /// [`FROM_KEY`]'s value.
+    from: Option<String>,
+    /// [`FILES_DIGEST_KEY`]'s value.
+    files_digest: Option<String>,
+}
+
+impl RecordMeta {
+    fn of(mut blob: BlobMeta) -> Self {
+        let mut take = |key: &str| blob.metadata.remove(key);
+        let (file_count, from, files_digest) = (take(FILES_KEY), take(FROM_KEY), take(FILES_DIGEST_KEY));
+        RecordMeta { etag: blob.etag, last_modified: blob.last_modified, file_count, from, files_digest }
+    }
+}
 
 /// An asset record as read: from metadata (no files) or whole.
 #[derive(Deserialize)]
@@ -216,7 +239,7 @@ async fn read_many<T: DeserializeOwned + Send>(catalog: &Catalog, blobs: Vec<Blo
         .map(|b| async move {
             let name = b.name.clone();
             match read_one::<T>(catalog, b).await {
-                Ok(Some((v, meta))) => Ok(Some((name, Ok((v, meta))))),
+                Ok(Some((v, meta))) => Ok(Some((name, Ok((v, RecordMeta::of(meta)))))),
                 Ok(None) => Ok(None),
                 Err(e) if matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::InvalidInput) => Ok(Some((name, Err(e)))),
                 Err(e) => Err(e),
@@ -279,7 +302,7 @@ pub(super) async fn build(catalog: &Catalog) -> Result<Index> {
             let (scope, name) =
                 place.clone().ok_or_else(|| Error::invalid_input("not named after a scope and a filter name"))?;
             filter_records::check(&name, &f)?;
-            Ok((scope, name, f, meta.metadata.contains_key(FROM_KEY)))
+            Ok((scope, name, f, meta.from.is_some()))
         });
         match checked {
             Ok((scope, name, f, replica)) => {
@@ -315,18 +338,18 @@ pub(super) async fn build(catalog: &Catalog) -> Result<Index> {
             check_asset(&id, &record)?;
             let file_count = match &files {
                 Some(f) => f.len() as u64,
-                None => meta.metadata.get(FILES_KEY).and_then(|n| n.parse().ok()).unwrap_or(0),
+                None => meta.file_count.and_then(|n| n.parse().ok()).unwrap_or(0),
             };
             if let Some(f) = &files {
                 validate_files(&id, f)?;
             }
             Ok(AssetEntry {
                 asset: record.asset,
-                etag: meta.etag.clone(),
+                etag: meta.etag,
                 files,
                 file_count,
-                from: meta.metadata.get(FROM_KEY).cloned(),
-                files_digest: meta.metadata.get(FILES_DIGEST_KEY).cloned(),
+                from: meta.from,
+                files_digest: meta.files_digest,
                 modified: meta.last_modified,
             })
         });
@@ -340,7 +363,7 @@ pub(super) async fn build(catalog: &Catalog) -> Result<Index> {
     for (path, read) in locators {
         match read {
             Ok((l, meta)) => {
-                if meta.metadata.contains_key(FROM_KEY) {
+                if meta.from.is_some() {
                     index.replica_locators.insert(l.id);
                 }
                 let checked = id_of_path::<LocatorId>(&path, LOCATORS)

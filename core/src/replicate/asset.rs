@@ -10,7 +10,10 @@ use futures::stream::{self, StreamExt};
 
 use super::grants::{GrantBatch, GrantCell, GRANT_BATCH};
 use super::plan::AssetPlan;
-use super::{protection, publish, AssetReport, AssetStatus, BlobOutcome, BlobStatus, Counts, Replicator};
+use super::spool::Spool;
+use super::{
+    protection, publish, AssetReport, AssetReports, AssetStatus, BlobOutcome, BlobStatus, Counts, Replicator, Totals,
+};
 use crate::catalog::{AssetEntry, AssetRecord, Index};
 use crate::error::{Error, Result};
 use crate::id::AssetId;
@@ -46,30 +49,37 @@ impl Batch {
 }
 
 impl Replicator<'_> {
-    /// Replicates `ids`, several at once; their reports by name.
+    /// Replicates `ids`, several at once; their reports by name (each written to `spool` as
+    /// its asset is done), the run's totals, and the first failure to write the spool.
     pub(super) async fn replicate_assets(
         &self,
         ids: Vec<AssetId>,
         a_index: &Index,
         b_index: &Index,
-    ) -> Vec<AssetReport> {
+        spool: Arc<Spool<AssetReport>>,
+    ) -> (AssetReports, Totals, Option<Error>) {
         // Assets are mostly a chain of small requests: as many in flight as
         // copies may be (the copies themselves share the run's permits and pool).
         let parallel_assets = self.options.concurrency.clamp(1, 64);
         let batches = Batch::plan(&ids);
         let batches = &batches;
-        let mut assets: Vec<AssetReport> = stream::iter(ids)
+        let mut done = stream::iter(ids)
             .map(|id| async move {
                 let batch = &batches[&id];
                 let (report, changed) = self.replicate_asset(id, a_index, b_index, &batch.grants).await;
                 self.asset_done_in(batch, &report, changed).await;
                 report
             })
-            .buffer_unordered(parallel_assets)
-            .collect()
-            .await;
-        assets.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-        assets
+            .buffer_unordered(parallel_assets);
+        let (mut reports, mut totals, mut failed) = (AssetReports::spooled(spool), Totals::default(), None);
+        while let Some(report) = done.next().await {
+            totals.add(&report);
+            if let Err(e) = reports.push(report) {
+                failed.get_or_insert(e);
+            }
+        }
+        reports.sort();
+        (reports, totals, failed)
     }
 
     /// One asset of `batch` is done (`changed`: the run wrote something for it); when it was the last, the batch's
@@ -84,9 +94,11 @@ impl Replicator<'_> {
             return;
         }
         self.grants.close(&batch.grants).await;
+        // Taken, not read: every batch lives until the run ends, and its reports would with it.
+        let journal = std::mem::take(&mut *journal);
         if !journal.is_empty() {
             let name = format!("assets-{}", batch.first_asset.guid());
-            if let Err(e) = self.target.catalog.put_journal(&self.options.run_id, &name, &*journal).await {
+            if let Err(e) = self.target.catalog.put_journal(&self.options.run_id, &name, &journal).await {
                 tracing::warn!(error = %e, "could not write the journal entry of {} assets", journal.len());
             }
         }
@@ -267,8 +279,10 @@ impl Replicator<'_> {
             FilterScope::Account => bound.contains(name),
         };
         let delete = self.options.delete.is_some();
+        let scopes = [FilterScope::Asset(asset.id), FilterScope::Account];
         let done =
-            super::filters::mirror(self.target.catalog, self.target.name, a_index, b_index, in_scope, delete).await?;
+            super::filters::mirror(self.target.catalog, self.target.name, a_index, b_index, &scopes, in_scope, delete)
+                .await?;
         report.warnings.extend(done.warnings);
         Ok(())
     }

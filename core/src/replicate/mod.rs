@@ -27,6 +27,7 @@ mod plan;
 mod protection;
 mod publish;
 pub mod report;
+mod spool;
 mod target_policies;
 #[cfg(test)]
 mod tests;
@@ -59,8 +60,8 @@ pub use options::{Progress, Quiet, ReplicateOptions, Selection, Shard};
 pub use plan::{decide, Decision};
 pub use protection::{CarriedRecord, KekAccess, Keks};
 pub use report::{
-    AssetReport, AssetStatus, BlobOutcome, BlobStatus, Counts, LocatorOutcome, RequestCounts, RunReport, SideAccess,
-    Totals, UrlPair,
+    AssetLine, AssetReport, AssetReports, AssetStatus, BlobOutcome, BlobStatus, Counts, LocatorOutcome, RequestCounts,
+    RunReport, SideAccess, Totals, UrlPair,
 };
 
 /// One data center as replication sees it: its records and its streaming origin.
@@ -144,6 +145,8 @@ impl<'a> Replicator<'a> {
         let meter = RequestMeter::start(self.source.catalog.store(), self.target.catalog.store());
         // Credentials first: a SAS that cannot do the job is refused before anything is read or written.
         let access = access::check_access(&self.source, &self.target, self.options.dry_run)?;
+        // The per-asset reports' file, before anything is done: a run that could not report is not started.
+        let spool = Arc::new(spool::Spool::new()?);
         let (a_index, b_index) = futures::try_join!(self.source.catalog.index(), self.target.catalog.index())?;
         let ids = self.select(selection, &a_index)?;
         // What B's listing says of its policies stands for reading them one by one.
@@ -160,13 +163,16 @@ impl<'a> Replicator<'a> {
             None => None,
         };
         let all = matches!(selection, Selection::All);
-        let assets = self.replicate_assets(ids, &a_index, &b_index).await;
+        let (assets, mut totals, spool_failed) = self.replicate_assets(ids, &a_index, &b_index, spool).await;
         // The account filters go with a run over every asset (what names them may be any asset).
         let mut filter_problems = Vec::new();
         if all && !self.options.dry_run && !self.options.cancel.load(Ordering::Relaxed) {
             let delete = self.options.delete.is_some();
             let in_scope = |k: &(FilterScope, String)| k.0 == FilterScope::Account;
-            match filters::mirror(self.target.catalog, self.target.name, &a_index, &b_index, in_scope, delete).await {
+            let scopes = [FilterScope::Account];
+            match filters::mirror(self.target.catalog, self.target.name, &a_index, &b_index, &scopes, in_scope, delete)
+                .await
+            {
                 Ok(done) => filter_problems.extend(done.warnings),
                 Err(e) => filter_problems.push(format!("account filters not replicated: {e}")),
             }
@@ -184,7 +190,10 @@ impl<'a> Replicator<'a> {
                 .cloned()
                 .chain(filter_problems.iter().map(|m| crate::catalog::RecordProblem::new("filters/account/", None, m)))
                 .collect(),
-            totals: Totals::of(&assets, started.elapsed().as_secs_f64()),
+            totals: {
+                totals.seconds = started.elapsed().as_secs_f64();
+                totals
+            },
             assets,
             deletions,
         };
@@ -196,6 +205,11 @@ impl<'a> Replicator<'a> {
         }
         // Counted last: the run's cost includes its journal's summary.
         meter.settle(&mut report.totals);
+        if let Some(e) = spool_failed {
+            // The run is done and its summary journaled; only the per-asset report is incomplete.
+            let journaled = if self.options.dry_run { "" } else { " (its summary is in the target's journal)" };
+            return Err(e.context(format!("run {} finished{journaled}; its report is incomplete", self.options.run_id)));
+        }
         Ok(report)
     }
 

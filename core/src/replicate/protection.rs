@@ -303,7 +303,7 @@ mod tests {
         // Without B's KEK: refused, and nothing of the asset is in B.
         let keks = Keks { source: KekAccess::Given(kek_a.clone()), ..Keks::default() };
         let report = run(&a, &b, keks).await;
-        let refused = &report.assets[0];
+        let refused = &report.assets.to_vec().unwrap()[0];
         assert_eq!(refused.status, super::super::AssetStatus::Refused, "{refused:?}");
         assert!(refused.errors[0].contains("no key-encryption key"), "{:?}", refused.errors);
         assert!(b.store().list_all(&asset.container, "").await.is_err_or_empty());
@@ -312,8 +312,9 @@ mod tests {
         // With both: B holds the key under its own KEK, and the same key.
         let report =
             run(&a, &b, Keks { source: KekAccess::Given(kek_a), target: KekAccess::Given(kek_b.clone()) }).await;
-        assert_eq!(report.assets[0].status, super::super::AssetStatus::Replicated, "{report:?}");
-        assert_eq!(report.assets[0].protection[0].outcome, "created");
+        let replicated = &report.assets.to_vec().unwrap()[0];
+        assert_eq!(replicated.status, super::super::AssetStatus::Replicated, "{report:?}");
+        assert_eq!(replicated.protection[0].outcome, "created");
         let held = b.get_content_key(&key.id).await.unwrap();
         assert_eq!(held.wrapped.kek, kek_b.fingerprint());
         assert_eq!(held.open(kek_b.as_ref()).await.unwrap(), value);

@@ -2,8 +2,12 @@
 //! `mirrorcast replicate --json`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::spool::{Spool, Spooled};
+use crate::error::Result;
 
 use crate::copy::CopyStrategy;
 use crate::id::{AssetId, LocatorId};
@@ -44,7 +48,7 @@ pub struct BlobOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Copies of this blob tried again by the runner (HTTP retries are counted apart).
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub attempts_retried: u32,
 }
 
@@ -183,7 +187,7 @@ pub struct AssetReport {
     #[serde(default)]
     pub unchanged: bool,
     /// Why the asset failed or was refused.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
     /// Things the operator should know that did not fail the asset (e.g. a
     /// container with no free stored-policy slot, so the copy SAS was ad hoc).
@@ -257,19 +261,16 @@ pub struct Totals {
 }
 
 impl Totals {
-    /// The run's totals over its assets' reports (the requests are counted apart, see `meter`).
-    pub(crate) fn of(assets: &[AssetReport], seconds: f64) -> Self {
-        let mut totals = Totals { assets: assets.len() as u64, seconds, ..Default::default() };
-        for a in assets {
-            totals.counts.merge(&a.counts);
-            totals.unchanged += a.unchanged as u64;
-            match a.status {
-                AssetStatus::Replicated | AssetStatus::Planned => totals.replicated += 1,
-                AssetStatus::Refused => totals.refused += 1,
-                AssetStatus::Failed | AssetStatus::Interrupted => totals.failed_assets += 1,
-            }
+    /// Counts one asset's report in (the requests are counted apart, see `meter`).
+    pub(crate) fn add(&mut self, a: &AssetReport) {
+        self.assets += 1;
+        self.counts.merge(&a.counts);
+        self.unchanged += a.unchanged as u64;
+        match a.status {
+            AssetStatus::Replicated | AssetStatus::Planned => self.replicated += 1,
+            AssetStatus::Refused => self.refused += 1,
+            AssetStatus::Failed | AssetStatus::Interrupted => self.failed_assets += 1,
         }
-        totals
     }
 }
 
@@ -315,8 +316,8 @@ pub struct RunReport {
     /// (a locator of an unknown asset, a record not named after an id).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub record_problems: Vec<crate::catalog::RecordProblem>,
-    /// Per asset, sorted by name, then id.
-    pub assets: Vec<AssetReport>,
+    /// Per asset, sorted by name, then id (kept in a temporary file during a run, see [`AssetReports`]).
+    pub assets: AssetReports,
     /// The run's totals, its request costs included.
     pub totals: Totals,
     /// What `--delete` planned and did (absent without `--delete`).
@@ -357,7 +358,7 @@ pub struct SummaryLine {
     /// Whether it was proven unchanged (nothing written).
     pub unchanged: bool,
     /// Why it failed or was refused.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
 }
 
@@ -372,6 +373,7 @@ impl Summary {
             totals: report.totals.clone(),
             assets: report
                 .assets
+                .lines()
                 .iter()
                 .map(|a| SummaryLine { id: a.id, status: a.status, unchanged: a.unchanged, errors: a.errors.clone() })
                 .collect(),
@@ -389,7 +391,251 @@ impl RunReport {
             || self.deletions.as_ref().is_some_and(super::DeletionReport::has_failures)
             || self
                 .assets
+                .lines()
                 .iter()
                 .any(|a| matches!(a.status, AssetStatus::Failed | AssetStatus::Refused | AssetStatus::Interrupted))
+    }
+}
+
+/// What a run keeps in memory of one asset: what the journal's summary, the exit code and
+/// the report's order need. The rest of its report is in [`AssetReports`]' spool.
+#[derive(Debug, Clone)]
+pub struct AssetLine {
+    /// The asset's id.
+    pub id: AssetId,
+    /// A's name of the asset (the report's order is by name, then id).
+    pub name: String,
+    /// Where the asset ended up.
+    pub status: AssetStatus,
+    /// Whether it was proven unchanged (nothing written).
+    pub unchanged: bool,
+    /// Why it failed or was refused.
+    pub errors: Vec<String>,
+    /// Whether its report has streaming URLs.
+    pub has_urls: bool,
+    /// Where its full report lies in the spool (reports held in memory: none).
+    at: Option<Spooled>,
+}
+
+impl AssetLine {
+    fn of(r: &AssetReport, at: Option<Spooled>) -> Self {
+        AssetLine {
+            id: r.id,
+            name: r.name.clone(),
+            status: r.status,
+            unchanged: r.unchanged,
+            errors: r.errors.clone(),
+            has_urls: !r.urls.is_empty(),
+            at,
+        }
+    }
+}
+
+/// The per-asset reports of a run, sorted by name, then id. A run keeps them in a
+/// temporary file (see `spool`) and only one [`AssetLine`] each in memory, so a run's
+/// memory does not grow with every blob of the library; they are read back one at a time
+/// to be printed. A report read from JSON holds them in memory. Serialized, it is the
+/// list of [`AssetReport`]s either way.
+#[derive(Debug, Clone)]
+pub struct AssetReports {
+    lines: Vec<AssetLine>,
+    held: Held,
+}
+
+#[derive(Debug, Clone)]
+enum Held {
+    /// Each line's report in the spool at its `at`.
+    Spool(Arc<Spool<AssetReport>>),
+    /// The reports themselves, in the lines' order.
+    Memory(Vec<AssetReport>),
+}
+
+impl AssetReports {
+    /// Reports written to `spool` as they are pushed.
+    pub(crate) fn spooled(spool: Arc<Spool<AssetReport>>) -> Self {
+        AssetReports { lines: Vec::new(), held: Held::Spool(spool) }
+    }
+
+    /// Reports held in memory, put in the report's order.
+    pub fn in_memory(mut reports: Vec<AssetReport>) -> Self {
+        reports.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        AssetReports { lines: reports.iter().map(|r| AssetLine::of(r, None)).collect(), held: Held::Memory(reports) }
+    }
+
+    /// Adds one asset's report (call [`AssetReports::sort`] once all are in). Its line is
+    /// kept even when writing it to the spool fails, so the summary and the exit code stay
+    /// whole; the error says the printed report would not be.
+    pub(crate) fn push(&mut self, report: AssetReport) -> Result<()> {
+        match &mut self.held {
+            Held::Spool(spool) => {
+                let at = spool.append(&report);
+                self.lines.push(AssetLine::of(&report, at.as_ref().ok().copied()));
+                at.map(|_| ())
+            }
+            Held::Memory(reports) => {
+                self.lines.push(AssetLine::of(&report, None));
+                reports.push(report);
+                Ok(())
+            }
+        }
+    }
+
+    /// Puts the reports in the report's order: by name, then id.
+    pub(crate) fn sort(&mut self) {
+        match &mut self.held {
+            Held::Spool(_) => self.lines.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id))),
+            Held::Memory(reports) => *self = AssetReports::in_memory(std::mem::take(reports)),
+        }
+    }
+
+    /// How many assets the run took.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether the run took no asset.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Each asset's line, in the report's order.
+    pub fn lines(&self) -> &[AssetLine] {
+        &self.lines
+    }
+
+    /// Each asset's full report in the report's order, read one at a time.
+    pub fn iter(&self) -> impl Iterator<Item = Result<AssetReport>> + '_ {
+        self.lines.iter().enumerate().map(move |(i, line)| match (&self.held, line.at) {
+            (Held::Memory(reports), _) => Ok(reports[i].clone()),
+            (Held::Spool(spool), Some(at)) => spool.read(at),
+            (Held::Spool(_), None) => Err(crate::error::Error::new(
+                crate::error::ErrorKind::Io,
+                format!("asset {}: its report could not be kept (the temporary file could not be written)", line.id),
+            )),
+        })
+    }
+
+    /// Every report, read into memory (small runs and tests).
+    pub fn to_vec(&self) -> Result<Vec<AssetReport>> {
+        self.iter().collect()
+    }
+}
+
+impl Serialize for AssetReports {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq};
+        if let Held::Memory(reports) = &self.held {
+            return reports.serialize(serializer);
+        }
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for report in self.iter() {
+            seq.serialize_element(&report.map_err(S::Error::custom)?)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AssetReports {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let reports = Vec::<AssetReport>::deserialize(deserializer)?;
+        // As read: the order is the report's own.
+        Ok(AssetReports {
+            lines: reports.iter().map(|r| AssetLine::of(r, None)).collect(),
+            held: Held::Memory(reports),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(name: &str, status: AssetStatus, blobs: usize) -> AssetReport {
+        let id = AssetId::new();
+        let blobs: Vec<BlobOutcome> = (0..blobs)
+            .map(|i| BlobOutcome {
+                name: format!("{name}-{i}.ismv"),
+                status: BlobStatus::Skipped,
+                bytes: 10 * i as u64,
+                strategy: None,
+                source_etag: Some(format!("\"0x{i}\"")),
+                error: None,
+                attempts_retried: 0,
+            })
+            .collect();
+        let mut counts = Counts::default();
+        blobs.iter().for_each(|b| counts.add(b));
+        AssetReport {
+            id,
+            name: name.to_owned(),
+            container: id.container_name(),
+            status,
+            unchanged: true,
+            errors: if status == AssetStatus::Failed { vec![format!("{name} failed")] } else { vec![] },
+            warnings: vec![],
+            published: true,
+            grants_issued: 0,
+            counts,
+            locators: vec![],
+            urls: vec![],
+            blobs,
+            protection: vec![],
+        }
+    }
+
+    /// Reports pushed in the order assets finish, some sharing a name.
+    fn finished() -> Vec<AssetReport> {
+        ["zebra", "apple", "mango", "apple", "", "Zulu", "apple"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| report(n, if i == 2 { AssetStatus::Failed } else { AssetStatus::Replicated }, i))
+            .collect()
+    }
+
+    #[test]
+    fn spooled_reports_come_back_sorted_by_name_then_id_and_print_as_held_ones() {
+        let mut spooled = AssetReports::spooled(Arc::new(Spool::new().unwrap()));
+        for r in finished() {
+            spooled.push(r).unwrap();
+        }
+        spooled.sort();
+        let back = spooled.to_vec().unwrap();
+        let keys: Vec<(String, AssetId)> = back.iter().map(|r| (r.name.clone(), r.id)).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "by name, then id");
+        assert_eq!(
+            keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>(),
+            ["", "Zulu", "apple", "apple", "apple", "mango", "zebra"]
+        );
+        let lines: Vec<(AssetId, AssetStatus)> = spooled.lines().iter().map(|l| (l.id, l.status)).collect();
+        assert_eq!(lines, back.iter().map(|r| (r.id, r.status)).collect::<Vec<_>>(), "lines in the same order");
+        assert_eq!(spooled.lines()[5].errors, ["mango failed"]);
+
+        // The JSON is the list the reports held in memory print, and reads back whole.
+        let held = AssetReports::in_memory(back.clone());
+        let json = serde_json::to_value(&spooled).unwrap();
+        assert_eq!(json, serde_json::to_value(&held).unwrap());
+        assert_eq!(
+            json.as_array().unwrap()[6]["blobs"].as_array().unwrap().len(),
+            0,
+            "zebra was pushed first, with no blob"
+        );
+        let read: AssetReports = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&read).unwrap(), json);
+        assert_eq!(read.lines()[5].status, AssetStatus::Failed);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_report_the_spool_could_not_keep_is_an_error_when_printed_and_its_line_stays() {
+        let full = std::fs::OpenOptions::new().read(true).write(true).open("/dev/full").unwrap();
+        let mut reports = AssetReports::spooled(Arc::new(Spool::in_file(full, "/full".into())));
+        let e = reports.push(report("lost", AssetStatus::Replicated, 2)).unwrap_err();
+        assert!(e.to_string().contains("TMPDIR"), "{e}");
+        reports.sort();
+        assert_eq!(reports.lines().len(), 1, "the summary and the exit code still count it");
+        let printed = serde_json::to_string(&reports).unwrap_err().to_string();
+        assert!(printed.contains("could not be kept"), "{printed}");
     }
 }
