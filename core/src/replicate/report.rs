@@ -547,10 +547,11 @@ impl<'de> Deserialize<'de> for AssetReports {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn report(name: &str, status: AssetStatus, blobs: usize) -> AssetReport {
+    /// An asset's report with `blobs` skipped blobs (the spool's tests use it too).
+    pub(crate) fn report(name: &str, status: AssetStatus, blobs: usize) -> AssetReport {
         let id = AssetId::new();
         let blobs: Vec<BlobOutcome> = (0..blobs)
             .map(|i| BlobOutcome {

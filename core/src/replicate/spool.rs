@@ -117,40 +117,10 @@ impl<T: Serialize + DeserializeOwned> Spool<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::AssetId;
-    use crate::replicate::report::{AssetReport, AssetStatus, BlobOutcome, BlobStatus, Counts};
+    use crate::replicate::report::{AssetReport, AssetStatus};
 
     fn report(name: &str, blobs: usize) -> AssetReport {
-        let id = AssetId::new();
-        let blobs: Vec<BlobOutcome> = (0..blobs)
-            .map(|i| BlobOutcome {
-                name: format!("{name}-{i}.mp4"),
-                status: BlobStatus::Copied,
-                bytes: i as u64,
-                strategy: None,
-                source_etag: Some(format!("\"0x{i}\"")),
-                error: None,
-                attempts_retried: 0,
-            })
-            .collect();
-        let mut counts = Counts::default();
-        blobs.iter().for_each(|b| counts.add(b));
-        AssetReport {
-            id,
-            name: name.to_owned(),
-            container: id.container_name(),
-            status: AssetStatus::Replicated,
-            unchanged: false,
-            errors: vec![],
-            warnings: vec![format!("a warning of {name}")],
-            published: true,
-            grants_issued: 1,
-            counts,
-            locators: vec![],
-            urls: vec![],
-            blobs,
-            protection: vec![],
-        }
+        crate::replicate::report::tests::report(name, AssetStatus::Replicated, blobs)
     }
 
     #[test]
