@@ -85,17 +85,21 @@ pub(crate) fn write_err(args: fmt::Arguments<'_>) {
 /// Prints `value` as pretty JSON on stdout, written as it is serialized: a
 /// large report is never also one string in memory.
 pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, Stdout);
-    serde_json::to_writer_pretty(&mut out, value)?;
-    out.write_all(b"\n")?;
-    out.flush()?;
-    Ok(())
+    write_json(value, true)
 }
 
 /// Prints `value` as compact JSON on one line of stdout (NDJSON), written as it is serialized.
 pub(crate) fn json_line<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    write_json(value, false)
+}
+
+fn write_json<T: Serialize + ?Sized>(value: &T, pretty: bool) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, Stdout);
-    serde_json::to_writer(&mut out, value)?;
+    if pretty {
+        serde_json::to_writer_pretty(&mut out, value)?;
+    } else {
+        serde_json::to_writer(&mut out, value)?;
+    }
     out.write_all(b"\n")?;
     out.flush()?;
     Ok(())

@@ -21,6 +21,7 @@ pub mod import;
 pub mod mime;
 pub mod model;
 pub mod primary;
+pub mod process_group;
 pub mod protection;
 pub mod replicate;
 pub mod sample;

@@ -24,6 +24,7 @@ use crate::save::SaveFile;
 use crate::segment;
 use crate::token::{BearerToken, TOKEN_ENV};
 use crate::{envelope, licence};
+use mirrorcast_core::process_group::ProcessGroup;
 
 /// The response header naming the origin that answered (set by `mirrorcast serve`).
 pub use mirrorcast_core::streaming::ORIGIN_HEADER;
@@ -705,17 +706,38 @@ async fn run_kill(
         _ = done.wait_for(|d| *d) => return not_run(command, "the stream ended first"),
     }
     let started = shared.now();
-    let ran = tokio::process::Command::new("sh")
+    // In a group of its own, so a command that outlives its 120 s, or a drill
+    // stopped mid-command, takes what the command started down with it.
+    let spawned = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(&command)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
+        .process_group(0)
         .kill_on_drop(true)
-        .status();
-    let (exit_code, note) = match tokio::time::timeout(Duration::from_secs(120), ran).await {
-        Ok(Ok(status)) => (status.code(), None),
-        Ok(Err(e)) => (None, Some(format!("could not run sh: {e}"))),
-        Err(_) => (None, Some("still running after 120 s: stopped".into())),
+        .spawn();
+    let (exit_code, note) = match spawned {
+        Err(e) => (None, Some(format!("could not run sh: {e}"))),
+        Ok(mut child) => {
+            let mut group = ProcessGroup::led_by(&child);
+            tokio::select! {
+                waited = tokio::time::timeout(Duration::from_secs(120), child.wait()) => match waited {
+                    Ok(Ok(status)) => {
+                        group.disarm();
+                        (status.code(), None)
+                    }
+                    Ok(Err(e)) => (None, Some(format!("could not wait for sh: {e}"))),
+                    Err(_) => {
+                        group.kill();
+                        (None, Some("still running after 120 s: stopped, with what it started".into()))
+                    }
+                },
+                () = shared.stopped() => {
+                    group.kill();
+                    (None, Some("the drill was stopped while it ran: stopped, with what it started".into()))
+                }
+            }
+        }
     };
     KillResult { command, at: Some(started), exit_code, seconds: shared.now() - started, note }
 }

@@ -715,3 +715,76 @@ async fn drill_stopped_by_sigterm_reports_it_interrupted_and_leaves_no_half_writ
     let left: Vec<_> = std::fs::read_dir(&save).unwrap().flatten().map(|f| f.file_name()).collect();
     assert!(left.is_empty(), "--save holds {left:?}");
 }
+
+/// A drill stopped while its `--kill` command runs stops the command and whatever it started
+/// (here a `sleep` the shell put in the background), at once, instead of waiting out the
+/// command's 120 s and leaving its children running, orphaned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_stopped_mid_kill_command_stops_the_command_and_what_it_started() {
+    let sb = Sandbox::start().await;
+    let env = [("MIRRORCAST_DC_A", sb.connection_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let clip = publish_clip(sb.dir.path(), &env, "a").await;
+    let (_a, addr) = serve_process(sb.dir.path(), &env, "a").await;
+    let pid_file = sb.dir.path().join("grandchild.pid");
+    let kill = format!("sleep 300 & echo $! > {}; wait", pid_file.display());
+    let front = format!("http://{addr}");
+    let args = [
+        "drill",
+        "--json",
+        "--front",
+        &front,
+        "--locator",
+        &clip.locator,
+        "--ism",
+        "Drill.ism",
+        "--kill",
+        &kill,
+        "--kill-at",
+        "0",
+    ];
+    let child = crate::helpers::command_in(sb.dir.path(), &[], &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut grandchild = String::new();
+    for _ in 0..400 {
+        grandchild = std::fs::read_to_string(&pid_file).unwrap_or_default().trim().to_owned();
+        if !grandchild.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(!grandchild.is_empty(), "the kill command never started its sleep");
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output()).await;
+    if waited.is_err() {
+        let _ = std::process::Command::new("kill").args(["-KILL", &grandchild]).status();
+    }
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{grandchild}/stat"))
+            .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+    };
+    let run = crate::helpers::Run::from(waited.expect("the drill waited on its kill command after SIGTERM").unwrap());
+    assert_eq!(run.code, 1, "an interrupted drill exits 1: {}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["interrupted"], true, "{report:#}");
+    assert_eq!(
+        report["kill"]["note"], "the drill was stopped while it ran: stopped, with what it started",
+        "{report:#}"
+    );
+    for _ in 0..100 {
+        if !alive() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let orphaned = alive();
+    if orphaned {
+        let _ = std::process::Command::new("kill").args(["-KILL", &grandchild]).status();
+    }
+    assert!(!orphaned, "the kill command's background sleep (pid {grandchild}) still runs");
+}

@@ -32,8 +32,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zeroize::{Zeroize, Zeroizing};
@@ -42,6 +40,7 @@ use super::kek::{
     does_not_open, open, other_kek, seal, KeyEncryptionKey, Wrapped, COMMAND_ALGORITHM, KEK_LEN, MAX_WRAPPED_KEY_CHARS,
 };
 use crate::error::{Error, ErrorKind, Result};
+use crate::process_group::ProcessGroup;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 /// How long a command may take unless the table says otherwise.
@@ -188,7 +187,6 @@ impl CommandKek {
             }
             read.map_err(|e| self.fail(&format!("could not be read: {e}")))?;
             let status = child.wait().await.map_err(|e| self.fail(&format!("could not be waited for: {e}")))?;
-            // Reaped: its id is free again, so the group is no longer ours to kill.
             group.disarm();
             Ok((status, out))
         };
@@ -222,37 +220,6 @@ impl CommandKek {
         }
         stderr_task.abort();
         Ok(out)
-    }
-}
-
-/// The process group a command leads (spawned with `process_group(0)`), killed
-/// whole unless disarmed once the leader has been reaped.
-struct ProcessGroup {
-    leader: Option<Pid>,
-}
-
-impl ProcessGroup {
-    fn led_by(child: &tokio::process::Child) -> Self {
-        let leader = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
-        ProcessGroup { leader }
-    }
-
-    /// SIGKILL to every process of the group: the command and whatever it started.
-    fn kill(&mut self) {
-        if let Some(leader) = self.leader.take() {
-            // ESRCH: nothing of the group is left, which is the goal.
-            let _ = killpg(leader, Signal::SIGKILL);
-        }
-    }
-
-    fn disarm(&mut self) {
-        self.leader = None;
-    }
-}
-
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
