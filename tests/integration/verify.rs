@@ -250,7 +250,7 @@ async fn each_planted_damage_is_reported_exactly() {
         let out = run_in(dir.path(), &env, &args).await;
         let report: mirrorcast_verify::Report = serde_json::from_str(&out.stdout)
             .unwrap_or_else(|e| panic!("{case}: not a report ({e}): {} {}", out.stdout, out.stderr));
-        let got = normalise(&report.difference_lines(), &id, &locator);
+        let got = normalise(&report.difference_lines().unwrap(), &id, &locator);
         let want_code = if case == "untouched" { 0 } else { 1 };
         assert_eq!(out.code, want_code, "{case}: exit code; report:\n{got}");
         let path = expected_path(case);
@@ -318,7 +318,7 @@ async fn default_verify_of_a_faithful_copy_costs_two_listings_and_audit_source_s
         let audit = f.run(&["verify", "--from", "a", "--to", "b", "--all", "--format", "json", extra]).await;
         assert_eq!(audit.code, 1, "{extra}: {}", audit.stdout);
         let report: mirrorcast_verify::Report = serde_json::from_str(&audit.stdout).unwrap();
-        let lines = report.difference_lines();
+        let lines = report.difference_lines().unwrap();
         assert!(
             lines.iter().any(|l| l.starts_with("* mp4") && l.contains(truncated) && l.contains("(in A)")),
             "{extra} names A's truncated MP4: {lines:?}"

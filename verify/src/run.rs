@@ -11,7 +11,7 @@ use mirrorcast_core::store::{BlobKind, BlobMeta, BlobStore, BlobStoreExt};
 use mirrorcast_core::{ErrorKind, Result};
 
 use crate::readonly::ReadOnly;
-use crate::report::{AssetVerdict, Check, Entry, Marker, Report, Side};
+use crate::report::{AssetVerdict, AssetVerdicts, Check, Entry, Marker, Report, Side};
 use crate::{blobs, manifest, mp4, records};
 
 /// How `verify` runs: depth, what of A it audits, how many assets at once.
@@ -36,6 +36,9 @@ pub struct VerifyOptions {
     /// A's and B's key-encryption keys, to compare content keys by keyed hash; without them a
     /// protected locator's keys are `!` (not compared).
     pub keks: mirrorcast_core::replicate::Keks,
+    /// Keep every `=` entry for the report (JSON lists them); false keeps only their
+    /// counts, which is all the text and JUnit reports print.
+    pub same_entries: bool,
 }
 
 /// Assets checked at once by default: a small asset costs two listings, so
@@ -64,6 +67,7 @@ impl Default for VerifyOptions {
             range_size: 0,
             memory_budget: DEFAULT_MEMORY_BUDGET,
             keks: Default::default(),
+            same_entries: true,
         }
     }
 }
@@ -88,6 +92,10 @@ pub async fn verify(
     selected: Option<&[AssetId]>,
     options: &VerifyOptions,
 ) -> Result<Report> {
+    // Each asset's entries go to a temporary file as it is done, not to memory (one `=` per
+    // blob is most of a large library's report); a TMPDIR that cannot take it stops the run
+    // before anything is read.
+    let spool = Arc::new(mirrorcast_core::spool::Spool::new()?);
     let (a, b) = (View::new(a_store), View::new(b_store));
     // Both catalogs from their listings; every record checked, a bad one is its asset's verdict.
     let (a_index, b_index) = tokio::try_join!(a.catalog.index(), b.catalog.index())?;
@@ -119,14 +127,19 @@ pub async fn verify(
         deep_reads: &deep_reads,
     };
 
-    let mut verdicts: Vec<AssetVerdict> =
-        stream::iter(&ids).map(|id| ctx.asset(*id)).buffer_unordered(options.parallel.max(1)).collect().await;
+    let mut verdicts = AssetVerdicts::spooled(spool, options.same_entries);
+    let mut checked = stream::iter(&ids).map(|id| ctx.asset(*id)).buffer_unordered(options.parallel.max(1));
+    while let Some(verdict) = checked.next().await {
+        // A full disk stops the run (the assets in flight are dropped): the report would not be whole.
+        verdicts.push(verdict)?;
+    }
+    drop(checked);
     if selected.is_none() {
         for extra in b_index.asset_ids().into_iter().filter(|id| !known.contains(id)) {
             let name = b_index.assets.get(&extra).map(|e| e.asset.name.clone()).unwrap_or_default();
             let e =
                 Entry::new(Marker::Extra, Check::Asset, Side::B, extra.to_string(), "asset in B that A does not have");
-            verdicts.push(AssetVerdict::new(extra.to_string(), name, vec![e]));
+            verdicts.push(AssetVerdict::new(extra.to_string(), name, vec![e]))?;
         }
         // Records that belong to no asset are named too: a bad record anywhere is a difference.
         let mut orphans = Vec::new();
@@ -136,16 +149,16 @@ pub async fn verify(
             }
         }
         if !orphans.is_empty() {
-            verdicts.push(AssetVerdict::new("catalog", "records of no asset", orphans));
+            verdicts.push(AssetVerdict::new("catalog", "records of no asset", orphans))?;
         }
         let account = crate::filters::compare(&a_index, &b_index, |s| {
             *s == mirrorcast_core::catalog::filters::FilterScope::Account
         });
         if !account.is_empty() {
-            verdicts.push(AssetVerdict::new("account", "account filters", account));
+            verdicts.push(AssetVerdict::new("account", "account filters", account))?;
         }
     }
-    Ok(Report::new(a_name, b_name, options.deep, verdicts))
+    Ok(Report::of(a_name, b_name, options.deep, verdicts))
 }
 
 struct Ctx<'a> {
