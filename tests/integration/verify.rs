@@ -327,3 +327,22 @@ async fn default_verify_of_a_faithful_copy_costs_two_listings_and_audit_source_s
     let after = (snapshot(&f.dcs.a.store()).await, snapshot(&f.dcs.b.store()).await);
     assert_eq!(before, after, "verify must not write");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_directory_it_cannot_write_to_stops_verify_with_a_clear_error() {
+    // Each asset's entries go to a temporary file: without one, verify could not print its report.
+    let f = crate::replicate::Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    f.publish("Nowhere to report", "none", 2048).await;
+    f.run(&["replicate", "--from", "a", "--to", "b", "--all", "--json"]).await.ok();
+    let missing = f.dir.path().join("no-such-directory");
+    let mut env = f.env();
+    env.push(("TMPDIR", missing.to_str().unwrap().to_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for format in ["json", "text", "junit"] {
+        let run =
+            run_in(f.dir.path(), &env, &["verify", "--from", "a", "--to", "b", "--all", "--format", format]).await;
+        assert_ne!(run.code, 0, "{format}: {run:?}");
+        assert!(run.stderr.contains("no-such-directory") && run.stderr.contains("TMPDIR"), "{}", run.stderr);
+        assert!(run.stdout.is_empty(), "no half report: {}", run.stdout);
+    }
+}

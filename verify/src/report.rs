@@ -540,3 +540,88 @@ impl Report {
 fn written(e: std::io::Error) -> Error {
     Error::new(ErrorKind::Io, format!("could not write the verify report: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn verdict(id: &str, name: &str, differs: bool) -> AssetVerdict {
+        let mut entries = vec![
+            Entry::new(Marker::Same, Check::Blob, Side::Both, format!("{name}.ism"), "same"),
+            Entry::new(Marker::Same, Check::Asset, Side::Both, id, "same"),
+        ];
+        if differs {
+            entries.push(Entry::new(
+                Marker::Missing,
+                Check::Blob,
+                Side::B,
+                format!("{name} <&\">.mp4"),
+                "missing in B",
+            ));
+            entries.push(Entry::new(Marker::Error, Check::Mp4, Side::A, format!("{name}.mp4"), "could not read"));
+        }
+        AssetVerdict::new(id, name, entries)
+    }
+
+    /// Verdicts as a run finishes them: out of order, two with one name.
+    fn finished() -> Vec<AssetVerdict> {
+        let mut v: Vec<AssetVerdict> = (0..30)
+            .map(|i| verdict(&format!("id {:02}", 29 - i), &format!("asset {}", (i * 11) % 30), i % 4 == 0))
+            .collect();
+        v.push(verdict("id 00", "asset 3", true));
+        v.push(AssetVerdict::new("account", "account filters", Vec::new()));
+        v
+    }
+
+    fn spooled_report(spool: Spool<Vec<Entry>>, same_entries: bool) -> Result<Report> {
+        let mut verdicts = AssetVerdicts::spooled(Arc::new(spool), same_entries);
+        for v in finished() {
+            verdicts.push(v)?;
+        }
+        Ok(Report::of("a", "b", false, verdicts))
+    }
+
+    #[test]
+    fn spooled_verdicts_come_back_by_name_then_id_and_print_as_held_ones() {
+        let spooled = spooled_report(Spool::new().unwrap(), true).unwrap();
+        let held = Report::new("a", "b", false, finished());
+        let order: Vec<(String, String)> =
+            spooled.assets.iter().map(|v| v.map(|v| (v.name, v.id))).collect::<Result<_>>().unwrap();
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(order, sorted);
+        assert_eq!(order.len(), 32);
+        let json = |r: &Report| serde_json::to_string_pretty(r).unwrap();
+        assert_eq!(json(&spooled), json(&held));
+        assert_eq!(spooled.to_text().unwrap(), held.to_text().unwrap());
+        assert_eq!(spooled.to_junit().unwrap(), held.to_junit().unwrap());
+        assert_eq!(spooled.exit_code(), 2);
+        let read: Report = serde_json::from_str(&json(&spooled)).unwrap();
+        assert_eq!(json(&read), json(&held), "round trip");
+        assert_eq!(read.to_text().unwrap(), held.to_text().unwrap());
+        assert_eq!(read.difference_lines().unwrap(), held.difference_lines().unwrap());
+
+        // Only what text and JUnit print kept: they print the same; JSON has the counts.
+        let lean = spooled_report(Spool::new().unwrap(), false).unwrap();
+        assert_eq!(lean.to_text().unwrap(), held.to_text().unwrap());
+        assert_eq!(lean.to_junit().unwrap(), held.to_junit().unwrap());
+        assert_eq!(lean.counts, held.counts);
+        assert!(lean.assets.iter().all(|v| v.unwrap().entries.iter().all(|e| e.marker != Marker::Same)));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_disk_is_an_error_naming_where_and_what_to_do() {
+        let full = || std::fs::OpenOptions::new().read(true).write(true).open("/dev/full").unwrap();
+        let e = spooled_report(Spool::in_file(full(), PathBuf::from("/full/tmp")), true).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io);
+        let m = e.to_string();
+        assert!(m.contains("/full/tmp") && m.contains("TMPDIR") && m.contains("space"), "{m}");
+        // Without `=` entries an identical asset writes nothing: only the damaged ones fail.
+        let mut lean = AssetVerdicts::spooled(Arc::new(Spool::in_file(full(), PathBuf::from("/full/tmp"))), false);
+        lean.push(verdict("id 1", "identical", false)).unwrap();
+        assert!(lean.push(verdict("id 2", "damaged", true)).is_err());
+    }
+}

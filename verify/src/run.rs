@@ -7,6 +7,7 @@ use futures::stream::{self, StreamExt};
 use mirrorcast_core::catalog::{AssetRecord, Catalog, Index};
 use mirrorcast_core::id::AssetId;
 use mirrorcast_core::model::Locator;
+use mirrorcast_core::spool::Spool;
 use mirrorcast_core::store::{BlobKind, BlobMeta, BlobStore, BlobStoreExt};
 use mirrorcast_core::{ErrorKind, Result};
 
@@ -85,8 +86,20 @@ impl View {
     }
 }
 
-/// Diffs B against A for the `selected` assets (all of A's when `None`).
+/// Diffs B against A for the `selected` assets (all of A's when `None`). Each asset's
+/// entries are kept in a temporary file in `TMPDIR` (see [`AssetVerdicts`]).
 pub async fn verify(
+    a: (&str, Arc<dyn BlobStore>, &str),
+    b: (&str, Arc<dyn BlobStore>, &str),
+    selected: Option<&[AssetId]>,
+    options: &VerifyOptions,
+) -> Result<Report> {
+    verify_spooled(Spool::new(), a, b, selected, options).await
+}
+
+/// [`verify`] with its entries in `spool` (or the error making it).
+async fn verify_spooled(
+    spool: Result<Spool<Vec<Entry>>>,
     (a_name, a_store, a_origin): (&str, Arc<dyn BlobStore>, &str),
     (b_name, b_store, b_origin): (&str, Arc<dyn BlobStore>, &str),
     selected: Option<&[AssetId]>,
@@ -95,7 +108,7 @@ pub async fn verify(
     // Each asset's entries go to a temporary file as it is done, not to memory (one `=` per
     // blob is most of a large library's report); a TMPDIR that cannot take it stops the run
     // before anything is read.
-    let spool = Arc::new(mirrorcast_core::spool::Spool::new()?);
+    let spool = Arc::new(spool?);
     let (a, b) = (View::new(a_store), View::new(b_store));
     // Both catalogs from their listings; every record checked, a bad one is its asset's verdict.
     let (a_index, b_index) = tokio::try_join!(a.catalog.index(), b.catalog.index())?;
@@ -440,3 +453,6 @@ impl Ctx<'_> {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests;
