@@ -77,6 +77,12 @@ impl Write for Stdout {
     }
 }
 
+/// stdout as a buffered `io::Write` with [`write_out`]'s rules, for a long report written
+/// piece by piece (never whole in memory). Flush it when done.
+pub(crate) fn stdout_writer() -> std::io::BufWriter<impl Write> {
+    std::io::BufWriter::with_capacity(64 * 1024, Stdout)
+}
+
 /// Writes to stderr, ignoring failure (`eprintln!` would panic on a closed pipe).
 pub(crate) fn write_err(args: fmt::Arguments<'_>) {
     let _ = std::io::stderr().lock().write_fmt(args);

@@ -29,6 +29,8 @@ pub mod streaming;
 
 /// A locator's delivery terms live with the records now; the old path still names them.
 pub use model::delivery;
+/// Per-asset reports kept in an unlinked temporary file (replicate's, verify's), not in memory.
+pub use replicate::spool;
 
 pub use error::{Error, ErrorKind, Result};
 /// The storage layer, its own crate; kept at `mirrorcast_core::store` so

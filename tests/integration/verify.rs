@@ -250,7 +250,7 @@ async fn each_planted_damage_is_reported_exactly() {
         let out = run_in(dir.path(), &env, &args).await;
         let report: mirrorcast_verify::Report = serde_json::from_str(&out.stdout)
             .unwrap_or_else(|e| panic!("{case}: not a report ({e}): {} {}", out.stdout, out.stderr));
-        let got = normalise(&report.difference_lines(), &id, &locator);
+        let got = normalise(&report.difference_lines().unwrap(), &id, &locator);
         let want_code = if case == "untouched" { 0 } else { 1 };
         assert_eq!(out.code, want_code, "{case}: exit code; report:\n{got}");
         let path = expected_path(case);
@@ -318,7 +318,7 @@ async fn default_verify_of_a_faithful_copy_costs_two_listings_and_audit_source_s
         let audit = f.run(&["verify", "--from", "a", "--to", "b", "--all", "--format", "json", extra]).await;
         assert_eq!(audit.code, 1, "{extra}: {}", audit.stdout);
         let report: mirrorcast_verify::Report = serde_json::from_str(&audit.stdout).unwrap();
-        let lines = report.difference_lines();
+        let lines = report.difference_lines().unwrap();
         assert!(
             lines.iter().any(|l| l.starts_with("* mp4") && l.contains(truncated) && l.contains("(in A)")),
             "{extra} names A's truncated MP4: {lines:?}"
@@ -326,4 +326,23 @@ async fn default_verify_of_a_faithful_copy_costs_two_listings_and_audit_source_s
     }
     let after = (snapshot(&f.dcs.a.store()).await, snapshot(&f.dcs.b.store()).await);
     assert_eq!(before, after, "verify must not write");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_directory_it_cannot_write_to_stops_verify_with_a_clear_error() {
+    // Each asset's entries go to a temporary file: without one, verify could not print its report.
+    let f = crate::replicate::Failover::new(TwoDataCenters::one_instance(Persistence::InMemory).await.unwrap()).await;
+    f.publish("Nowhere to report", "none", 2048).await;
+    f.run(&["replicate", "--from", "a", "--to", "b", "--all", "--json"]).await.ok();
+    let missing = f.dir.path().join("no-such-directory");
+    let mut env = f.env();
+    env.push(("TMPDIR", missing.to_str().unwrap().to_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for format in ["json", "text", "junit"] {
+        let run =
+            run_in(f.dir.path(), &env, &["verify", "--from", "a", "--to", "b", "--all", "--format", format]).await;
+        assert_ne!(run.code, 0, "{format}: {run:?}");
+        assert!(run.stderr.contains("no-such-directory") && run.stderr.contains("TMPDIR"), "{}", run.stderr);
+        assert!(run.stdout.is_empty(), "no half report: {}", run.stdout);
+    }
 }

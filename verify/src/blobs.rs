@@ -130,23 +130,16 @@ pub async fn deep(
             match compared {
                 Ok(compared) => {
                     if let Some((ha, hb)) = &compared.md5 {
-                        if src.properties.content_md5.as_ref().is_some_and(|m| m != ha) {
-                            out.push(Entry::new(
-                                Marker::Differs,
-                                Check::Blob,
-                                Side::A,
-                                &src.name,
-                                "stored Content-MD5 does not match the bytes",
-                            ));
-                        }
-                        if dst.properties.content_md5.as_ref().is_some_and(|m| m != hb) {
-                            out.push(Entry::new(
-                                Marker::Differs,
-                                Check::Blob,
-                                Side::B,
-                                &dst.name,
-                                "stored Content-MD5 does not match the bytes",
-                            ));
+                        for (side, listed, hashed) in [(Side::A, src, ha), (Side::B, dst, hb)] {
+                            if listed.properties.content_md5.as_ref().is_some_and(|m| m != hashed) {
+                                out.push(Entry::new(
+                                    Marker::Differs,
+                                    Check::Blob,
+                                    side,
+                                    &listed.name,
+                                    "stored Content-MD5 does not match the bytes",
+                                ));
+                            }
                         }
                     }
                     if let Some(at) = compared.first_difference {

@@ -27,7 +27,7 @@ pub mod served;
 mod served_tracks;
 
 pub use readonly::ReadOnly;
-pub use report::{AssetVerdict, Check, Entry, Marker, Report, RequestsSent, Side};
+pub use report::{AssetVerdict, AssetVerdicts, Check, Entry, Marker, Report, RequestsSent, Side};
 pub use run::{
     verify, VerifyOptions, DEEP_BLOBS_PER_ASSET, DEFAULT_MEMORY_BUDGET, DEFAULT_PARALLEL, DEFAULT_RANGE_SIZE,
 };

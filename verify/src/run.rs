@@ -7,11 +7,12 @@ use futures::stream::{self, StreamExt};
 use mirrorcast_core::catalog::{AssetRecord, Catalog, Index};
 use mirrorcast_core::id::AssetId;
 use mirrorcast_core::model::Locator;
+use mirrorcast_core::spool::Spool;
 use mirrorcast_core::store::{BlobKind, BlobMeta, BlobStore, BlobStoreExt};
 use mirrorcast_core::{ErrorKind, Result};
 
 use crate::readonly::ReadOnly;
-use crate::report::{AssetVerdict, Check, Entry, Marker, Report, Side};
+use crate::report::{AssetVerdict, AssetVerdicts, Check, Entry, Marker, Report, Side};
 use crate::{blobs, manifest, mp4, records};
 
 /// How `verify` runs: depth, what of A it audits, how many assets at once.
@@ -36,6 +37,9 @@ pub struct VerifyOptions {
     /// A's and B's key-encryption keys, to compare content keys by keyed hash; without them a
     /// protected locator's keys are `!` (not compared).
     pub keks: mirrorcast_core::replicate::Keks,
+    /// Keep every `=` entry for the report (JSON lists them); false keeps only their
+    /// counts, which is all the text and JUnit reports print.
+    pub same_entries: bool,
 }
 
 /// Assets checked at once by default: a small asset costs two listings, so
@@ -64,6 +68,7 @@ impl Default for VerifyOptions {
             range_size: 0,
             memory_budget: DEFAULT_MEMORY_BUDGET,
             keks: Default::default(),
+            same_entries: true,
         }
     }
 }
@@ -81,13 +86,29 @@ impl View {
     }
 }
 
-/// Diffs B against A for the `selected` assets (all of A's when `None`).
+/// Diffs B against A for the `selected` assets (all of A's when `None`). Each asset's
+/// entries are kept in a temporary file in `TMPDIR` (see [`AssetVerdicts`]).
 pub async fn verify(
+    a: (&str, Arc<dyn BlobStore>, &str),
+    b: (&str, Arc<dyn BlobStore>, &str),
+    selected: Option<&[AssetId]>,
+    options: &VerifyOptions,
+) -> Result<Report> {
+    verify_spooled(Spool::new(), a, b, selected, options).await
+}
+
+/// [`verify`] with its entries in `spool` (or the error making it).
+async fn verify_spooled(
+    spool: Result<Spool<Vec<Entry>>>,
     (a_name, a_store, a_origin): (&str, Arc<dyn BlobStore>, &str),
     (b_name, b_store, b_origin): (&str, Arc<dyn BlobStore>, &str),
     selected: Option<&[AssetId]>,
     options: &VerifyOptions,
 ) -> Result<Report> {
+    // Each asset's entries go to a temporary file as it is done, not to memory (one `=` per
+    // blob is most of a large library's report); a TMPDIR that cannot take it stops the run
+    // before anything is read.
+    let spool = Arc::new(spool?);
     let (a, b) = (View::new(a_store), View::new(b_store));
     // Both catalogs from their listings; every record checked, a bad one is its asset's verdict.
     let (a_index, b_index) = tokio::try_join!(a.catalog.index(), b.catalog.index())?;
@@ -119,14 +140,19 @@ pub async fn verify(
         deep_reads: &deep_reads,
     };
 
-    let mut verdicts: Vec<AssetVerdict> =
-        stream::iter(&ids).map(|id| ctx.asset(*id)).buffer_unordered(options.parallel.max(1)).collect().await;
+    let mut verdicts = AssetVerdicts::spooled(spool, options.same_entries);
+    let mut checked = stream::iter(&ids).map(|id| ctx.asset(*id)).buffer_unordered(options.parallel.max(1));
+    while let Some(verdict) = checked.next().await {
+        // A full disk stops the run (the assets in flight are dropped): the report would not be whole.
+        verdicts.push(verdict)?;
+    }
+    drop(checked);
     if selected.is_none() {
         for extra in b_index.asset_ids().into_iter().filter(|id| !known.contains(id)) {
             let name = b_index.assets.get(&extra).map(|e| e.asset.name.clone()).unwrap_or_default();
             let e =
                 Entry::new(Marker::Extra, Check::Asset, Side::B, extra.to_string(), "asset in B that A does not have");
-            verdicts.push(AssetVerdict::new(extra.to_string(), name, vec![e]));
+            verdicts.push(AssetVerdict::new(extra.to_string(), name, vec![e]))?;
         }
         // Records that belong to no asset are named too: a bad record anywhere is a difference.
         let mut orphans = Vec::new();
@@ -136,16 +162,16 @@ pub async fn verify(
             }
         }
         if !orphans.is_empty() {
-            verdicts.push(AssetVerdict::new("catalog", "records of no asset", orphans));
+            verdicts.push(AssetVerdict::new("catalog", "records of no asset", orphans))?;
         }
         let account = crate::filters::compare(&a_index, &b_index, |s| {
             *s == mirrorcast_core::catalog::filters::FilterScope::Account
         });
         if !account.is_empty() {
-            verdicts.push(AssetVerdict::new("account", "account filters", account));
+            verdicts.push(AssetVerdict::new("account", "account filters", account))?;
         }
     }
-    Ok(Report::new(a_name, b_name, options.deep, verdicts))
+    Ok(Report::of(a_name, b_name, options.deep, verdicts))
 }
 
 struct Ctx<'a> {
@@ -427,3 +453,6 @@ impl Ctx<'_> {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests;

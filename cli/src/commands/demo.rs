@@ -102,10 +102,10 @@ pub(crate) async fn run(ctx: &Context<'_>, args: DemoArgs) -> anyhow::Result<Exi
             "asset": record,
             "locator": locator,
             "urls": urls,
-            // Converted apart: reading the report's spool back can fail, and json! would panic on that.
+            // Converted apart: reading a report's spool back can fail, and json! would panic on that.
             "replication": serde_json::to_value(&report)?,
             "rerun": again.totals,
-            "verify": audit,
+            "verify": serde_json::to_value(&audit)?,
             "playback": playback,
         }))?;
     } else {

@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use mirrorcast_core::Error;
@@ -11,6 +12,8 @@ use crate::progress::{Mode, Work};
 
 pub(crate) async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let Verify { from, to, selected, http, mut options, format } = args.resolve(ctx.json)?;
+    // Only JSON lists the `=` entries (one per blob); text and JUnit print their counts.
+    options.same_entries = format == ReportFormat::Json;
     let (a, b) = (ctx.dc(&from)?, ctx.dc(&to)?);
     // Keys are compared only with both KEKs; without one their entries say what to set.
     options.keks = mirrorcast_core::replicate::Keks { source: a.kek.access().await?, target: b.kek.access().await? };
@@ -52,12 +55,15 @@ pub(crate) async fn run(ctx: &Context<'_>, args: VerifyArgs) -> anyhow::Result<E
     Ok(ExitCode::from(report.exit_code()))
 }
 
+/// Written as read back, one asset at a time: a large report is never whole in memory.
 fn print(report: &Report, format: ReportFormat) -> anyhow::Result<()> {
+    let mut out = crate::output::stdout_writer();
     match format {
-        ReportFormat::Json => crate::output::json(report)?,
-        ReportFormat::Junit => out!("{}", report.to_junit()),
-        ReportFormat::Text => out!("{}", report.to_text()),
+        ReportFormat::Json => return crate::output::json(report),
+        ReportFormat::Junit => report.write_junit(&mut out)?,
+        ReportFormat::Text => report.write_text(&mut out)?,
     }
+    out.flush()?;
     Ok(())
 }
 

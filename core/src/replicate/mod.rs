@@ -27,7 +27,7 @@ mod plan;
 mod protection;
 mod publish;
 pub mod report;
-mod spool;
+pub mod spool;
 mod target_policies;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,8 @@
 //! The file is anonymous (unlinked from the start where the system allows it): it goes
 //! with the process however that ends, Ctrl-C or a kill, and no other process finds it
 //! by name. It holds exactly what `--json` prints of each asset, nothing more.
+//!
+//! Generic over what it holds: `verify` spools each asset's entries the same way.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -19,14 +21,14 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// Where one report lies in the spool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Spooled {
+pub struct Spooled {
     offset: u64,
     len: u32,
 }
 
-/// Append-only JSON lines of `T`s (a run's reports) in an anonymous temporary file.
+/// Append-only JSON lines of `T`s (a run's per-asset reports) in an anonymous temporary file.
 #[derive(Debug)]
-pub(crate) struct Spool<T> {
+pub struct Spool<T> {
     file: Mutex<Written>,
     /// Where the file is, for messages.
     place: PathBuf,
@@ -41,12 +43,12 @@ struct Written {
 
 impl<T: Serialize + DeserializeOwned> Spool<T> {
     /// A new spool in the system's temporary directory (`TMPDIR`).
-    pub(crate) fn new() -> Result<Self> {
+    pub fn new() -> Result<Self> {
         Spool::new_in(std::env::temp_dir())
     }
 
     /// A new spool in directory `place`.
-    pub(crate) fn new_in(place: PathBuf) -> Result<Self> {
+    pub fn new_in(place: PathBuf) -> Result<Self> {
         let file = tempfile::tempfile_in(&place).map_err(|e| {
             Error::new(
                 ErrorKind::Io,
@@ -60,7 +62,7 @@ impl<T: Serialize + DeserializeOwned> Spool<T> {
     }
 
     /// A spool in `file` (open for reading and writing, empty); `place` names it in messages.
-    pub(crate) fn in_file(file: File, place: PathBuf) -> Self {
+    pub fn in_file(file: File, place: PathBuf) -> Self {
         Spool { file: Mutex::new(Written { file, end: 0 }), place, of: std::marker::PhantomData }
     }
 
@@ -70,7 +72,7 @@ impl<T: Serialize + DeserializeOwned> Spool<T> {
     }
 
     /// Appends `report`; where it lies. A failed write (a full disk) is an error naming the directory.
-    pub(crate) fn append(&self, report: &T) -> Result<Spooled> {
+    pub fn append(&self, report: &T) -> Result<Spooled> {
         let mut line = serde_json::to_vec(report)?;
         line.push(b'\n');
         let len = u32::try_from(line.len())
@@ -92,7 +94,7 @@ impl<T: Serialize + DeserializeOwned> Spool<T> {
     }
 
     /// The report at `at`, read back.
-    pub(crate) fn read(&self, at: Spooled) -> Result<T> {
+    pub fn read(&self, at: Spooled) -> Result<T> {
         let mut line = vec![0; at.len as usize];
         let mut w = self.lock();
         w.file.seek(SeekFrom::Start(at.offset)).and_then(|_| w.file.read_exact(&mut line)).map_err(|e| {
