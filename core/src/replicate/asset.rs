@@ -63,6 +63,8 @@ impl Replicator<'_> {
         let parallel_assets = self.options.concurrency.clamp(1, 64);
         let batches = Batch::plan(&ids);
         let batches = &batches;
+        let mut reports = AssetReports::spooled(spool);
+        reports.reserve(ids.len());
         let mut done = stream::iter(ids)
             .map(|id| async move {
                 let batch = &batches[&id];
@@ -71,7 +73,7 @@ impl Replicator<'_> {
                 report
             })
             .buffer_unordered(parallel_assets);
-        let (mut reports, mut totals, mut failed) = (AssetReports::spooled(spool), Totals::default(), None);
+        let (mut totals, mut failed) = (Totals::default(), None);
         while let Some(report) = done.next().await {
             totals.add(&report);
             if let Err(e) = reports.push(report) {
