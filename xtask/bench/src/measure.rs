@@ -85,6 +85,14 @@ pub(crate) fn process_cpu(pid: u32) -> Option<f64> {
     stat_cpu(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?, 13)
 }
 
+/// Minor page faults a running process has taken so far (`minflt`, field 10 of /proc/<pid>/stat):
+/// memory handed back to the system and touched again; `None` once it is gone.
+pub(crate) fn process_minor_faults(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Counted from the state (field 3 of the whole line), after the parenthesised command name.
+    text[text.rfind(')')? + 2..].split_whitespace().nth(7)?.parse().ok()
+}
+
 /// CPU seconds of this process's waited-for children (`cutime + cstime` of /proc/self/stat).
 fn children_cpu() -> Result<f64> {
     let text = std::fs::read_to_string("/proc/self/stat")?;

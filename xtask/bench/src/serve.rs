@@ -179,12 +179,14 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
         eprintln!("bench serve: run {}/{runs} ({connections} connections, {seconds} s each)…", run + 1);
         results[0].1.push(generator.load(&on_nginx, connections, duration, false).await?);
         // The origin direct and through the front one after the other: the same load on the machine.
-        let (direct, cpu) = with_cpu(generator.load(&on_f, connections, duration, false), &[pids.0]).await?;
-        front_cost.direct_origin_us.push(per_request_us(cpu[0], &direct));
-        let (proxied, cpu) =
+        let (direct, spent) = with_cpu(generator.load(&on_f, connections, duration, false), &[pids.0]).await?;
+        front_cost.direct_origin_us.push(per_request_us(spent[0].cpu_seconds, &direct));
+        front_cost.direct_origin_faults.push(faults_per_request(spent[0], &direct));
+        let (proxied, spent) =
             with_cpu(generator.load(&on_front, connections, duration, false), &[pids.1, pids.0]).await?;
-        front_cost.front_us.push(per_request_us(cpu[0], &proxied));
-        front_cost.behind_origin_us.push(per_request_us(cpu[1], &proxied));
+        front_cost.front_us.push(per_request_us(spent[0].cpu_seconds, &proxied));
+        front_cost.front_faults.push(faults_per_request(spent[0], &proxied));
+        front_cost.behind_origin_us.push(per_request_us(spent[1].cpu_seconds, &proxied));
         front_cost.ratios.push(proxied.rps() / direct.rps());
         front_cost.added_p99_ms.push(proxied.p99_ms - direct.p99_ms);
         results[1].1.push(direct);
@@ -251,6 +253,11 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
         crate::measure::median(front_cost.behind_origin_us.iter().copied()),
     ));
     rows.push(format!(
+        "minor page faults per request (medians): origin direct {:.2}; front {:.2}",
+        crate::measure::median(front_cost.direct_origin_faults.iter().copied()),
+        crate::measure::median(front_cost.front_faults.iter().copied()),
+    ));
+    rows.push(format!(
         "peak RSS of serve: --cache-size {SMALL_CACHE} under a {:.0} MiB rendition {:.0} MiB; cache off {:.0} MiB; default cache, warm with all of it {:.0} MiB",
         memory.rendition_mib, memory.small_cache, memory.cache_off, memory.warm_default
     ));
@@ -293,6 +300,10 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
                 "origin_direct": front_cost.direct_origin_us,
                 "front": front_cost.front_us,
                 "origin_behind_front": front_cost.behind_origin_us,
+            },
+            "minor_faults_per_request": {
+                "origin_direct": front_cost.direct_origin_faults,
+                "front": front_cost.front_faults,
             },
         },
         "rows": rows,
@@ -590,15 +601,43 @@ struct FrontCost {
     direct_origin_us: Vec<f64>,
     front_us: Vec<f64>,
     behind_origin_us: Vec<f64>,
+    /// Minor page faults per request: memory the allocator gave back and touched again.
+    direct_origin_faults: Vec<f64>,
+    front_faults: Vec<f64>,
 }
 
-/// `load`'s result and the CPU seconds each of `pids` spent while it ran.
-async fn with_cpu(load: impl std::future::Future<Output = Result<Load>>, pids: &[u32]) -> Result<(Load, Vec<f64>)> {
-    let cpu = |pid: u32| crate::measure::process_cpu(pid).context("CPU of a served process from /proc");
-    let before = pids.iter().map(|&p| cpu(p)).collect::<Result<Vec<_>>>()?;
+/// What one served process spent while a load ran.
+#[derive(Debug, Clone, Copy)]
+struct Spent {
+    cpu_seconds: f64,
+    minor_faults: u64,
+}
+
+/// `load`'s result and what each of `pids` spent while it ran.
+async fn with_cpu(load: impl std::future::Future<Output = Result<Load>>, pids: &[u32]) -> Result<(Load, Vec<Spent>)> {
+    let read = |pid: u32| -> Result<Spent> {
+        Ok(Spent {
+            cpu_seconds: crate::measure::process_cpu(pid).context("CPU of a served process from /proc")?,
+            minor_faults: crate::measure::process_minor_faults(pid)
+                .context("page faults of a served process from /proc")?,
+        })
+    };
+    let before = pids.iter().map(|&p| read(p)).collect::<Result<Vec<_>>>()?;
     let loaded = load.await?;
-    let spent = pids.iter().zip(before).map(|(&p, b)| Ok(cpu(p)? - b)).collect::<Result<Vec<_>>>()?;
+    let spent = pids
+        .iter()
+        .zip(before)
+        .map(|(&p, b)| {
+            let now = read(p)?;
+            Ok(Spent { cpu_seconds: now.cpu_seconds - b.cpu_seconds, minor_faults: now.minor_faults - b.minor_faults })
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok((loaded, spent))
+}
+
+/// Minor page faults per answered request.
+fn faults_per_request(spent: Spent, load: &Load) -> f64 {
+    spent.minor_faults as f64 / load.requests.max(1) as f64
 }
 
 /// Microseconds of CPU per answered request.
