@@ -23,6 +23,7 @@
 //! - [`segment_body`]: a media segment's body as slices of the bytes read (no copy of its samples).
 //! - `segment_cache`: packaged segments and ranges of stored files kept in memory in front of storage.
 
+mod access_layer;
 mod audio_labels;
 mod audio_only;
 mod bodies;

@@ -3,18 +3,16 @@
 //! path ([`crate::request`]), resolve the locator (`records`), then
 //! `Origin::respond`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use mirrorcast_http::access_log::Line;
 use mirrorcast_http::catch_panics;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -77,28 +75,6 @@ async fn metrics(State(origin): State<Arc<Origin>>) -> Response {
 /// The tracing target that turns the access log on or off (on at `info`, the default; `RUST_LOG=warn` turns it off).
 pub const ACCESS_LOG_TARGET: &str = "mirrorcast_origin::access";
 
-/// One line per request in the common log format ([`mirrorcast_http::access_log`]); the path only, never a query string.
-async fn access_log(State(origin): State<Arc<Origin>>, request: Request, next: Next) -> Response {
-    let logged = tracing::enabled!(target: ACCESS_LOG_TARGET, tracing::Level::INFO);
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let method = request.method().clone();
-    // A clone shares the request's bytes (no copy).
-    let uri = logged.then(|| request.uri().clone());
-    let version = request.version();
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    let length = response.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    origin.metrics.response(status);
-    if method != Method::HEAD {
-        origin.metrics.bytes(length.unwrap_or(0));
-    }
-    if let Some(uri) = uri {
-        let line = Line { peer, method: &method, path: uri.path(), version, status, length, extra: &[] };
-        mirrorcast_http::access_log::record(&line);
-    }
-    response
-}
-
 /// The origin's routes inside its tower layers: CORS, a request timeout,
 /// a body limit (GET and HEAD carry none), the access log.
 pub fn router(origin: Arc<Origin>) -> Router {
@@ -123,7 +99,7 @@ pub fn router(origin: Arc<Origin>) -> Router {
         });
     let outer = tower::ServiceBuilder::new()
         .option_layer(named)
-        .layer(middleware::from_fn_with_state(origin.clone(), access_log))
+        .layer(crate::access_layer::AccessLogLayer { metrics: origin.metrics.clone() })
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, origin.config.request_timeout));
     // Error bodies quote a little of the request: never to be sniffed as anything but text.
     let nosniff =

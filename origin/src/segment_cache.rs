@@ -100,6 +100,32 @@ struct Key {
     cut: Cut,
 }
 
+/// [`Key`] borrowed from the request: a hit is looked up without copying its strings. Its
+/// fields hash as `Key`'s do (a `&str` as its `String`), in the same order.
+#[derive(Hash)]
+struct KeyRef<'a> {
+    container: &'a str,
+    name: &'a str,
+    etag: &'a str,
+    cut: &'a Cut,
+}
+
+impl quick_cache::Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        self.container == key.container && self.name == key.name && self.etag == key.etag && *self.cut == key.cut
+    }
+}
+
+/// `(container, name)` of the versions cache, borrowed: hashes as the tuple of `String`s does.
+#[derive(Hash)]
+struct BlobRef<'a>(&'a str, &'a str);
+
+impl quick_cache::Equivalent<(String, String)> for BlobRef<'_> {
+    fn equivalent(&self, key: &(String, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
+}
+
 #[derive(Clone)]
 struct Weight;
 
@@ -192,6 +218,12 @@ impl SegmentCache {
     }
 
     async fn confirmed(&self, container: &str, name: &str) -> Result<Arc<Confirmed>, Fail> {
+        // Within the interval (nearly every request): found without copying the names.
+        if let Some(known) = self.versions.get(&BlobRef(container, name)) {
+            if known.at.elapsed() < self.revalidate {
+                return Ok(known);
+            }
+        }
         let key = (container.to_owned(), name.to_owned());
         loop {
             match self.versions.get_value_or_guard_async(&key).await {
@@ -212,12 +244,11 @@ impl SegmentCache {
 
     /// Whether `source` is still at its version: from what storage said within the interval.
     async fn still_current(&self, source: Source<'_>) -> Result<bool, Fail> {
-        let etag = if self.revalidate.is_zero() {
-            self.upstream.head(source.container, source.name).await?.etag
+        Ok(if self.revalidate.is_zero() {
+            self.upstream.head(source.container, source.name).await?.etag == source.etag
         } else {
-            self.confirmed(source.container, source.name).await?.meta.etag.clone()
-        };
-        Ok(etag == source.etag)
+            self.confirmed(source.container, source.name).await?.meta.etag == source.etag
+        })
     }
 
     /// `cut` of `source`: kept bytes while the blob is still at the expected version, else
@@ -235,6 +266,12 @@ impl SegmentCache {
         let Some(entries) = &self.entries else {
             return self.read(source, range).await?.map(make).transpose();
         };
+        let borrowed = KeyRef { container: source.container, name: source.name, etag: source.etag, cut: &cut };
+        if let Some(kept) = entries.get(&borrowed) {
+            self.metrics.segment_cache_lookup(true);
+            return Ok(self.still_current(source).await?.then_some(kept));
+        }
+        // A miss (or one being filled by another request): the owned key, to wait or to fill it.
         let key = Key {
             container: source.container.to_owned(),
             name: source.name.to_owned(),
@@ -268,5 +305,39 @@ impl SegmentCache {
             self.versions.insert(key, Arc::new(Confirmed { meta, at: Instant::now() }));
         }
         Ok(current.then_some(data))
+    }
+}
+
+#[cfg(test)]
+mod borrowed_keys {
+    use super::*;
+
+    /// A hit is looked up by the borrowed key: it must find what the owned key stored (same
+    /// hash, same equality), for every kind of cut, and nothing under another version or cut.
+    #[test]
+    fn the_borrowed_key_finds_what_the_owned_key_stored() {
+        let cache: Cache<Key, Bytes> = Cache::new(16);
+        let cuts = [
+            Cut::Range(0, 10),
+            Cut::Segment { track: 1, number: 7, packaging: Packaging::Cmaf },
+            Cut::Encrypted { track: 1, number: 7, packaging: Packaging::Ts, protection: "cbcs:k1".into() },
+        ];
+        for (i, cut) in cuts.iter().enumerate() {
+            let key =
+                Key { container: "asset-1".into(), name: "a.mp4".into(), etag: "\"e1\"".into(), cut: cut.clone() };
+            cache.insert(key, Bytes::from(vec![i as u8]));
+        }
+        for (i, cut) in cuts.iter().enumerate() {
+            let found = cache.get(&KeyRef { container: "asset-1", name: "a.mp4", etag: "\"e1\"", cut });
+            assert_eq!(found, Some(Bytes::from(vec![i as u8])), "{cut:?}");
+            let replaced = cache.get(&KeyRef { container: "asset-1", name: "a.mp4", etag: "\"e2\"", cut });
+            assert_eq!(replaced, None, "another version of the blob: {cut:?}");
+        }
+        let other = Cut::Segment { track: 1, number: 8, packaging: Packaging::Cmaf };
+        assert_eq!(cache.get(&KeyRef { container: "asset-1", name: "a.mp4", etag: "\"e1\"", cut: &other }), None);
+        let versions: Cache<(String, String), u8> = Cache::new(4);
+        versions.insert(("asset-1".into(), "a.mp4".into()), 1);
+        assert_eq!(versions.get(&BlobRef("asset-1", "a.mp4")), Some(1));
+        assert_eq!(versions.get(&BlobRef("asset-1a", ".mp4")), None, "the names are not run together");
     }
 }

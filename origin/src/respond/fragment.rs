@@ -17,7 +17,6 @@ use mirrorcast_media::ts::ts_segment;
 use super::{Pick, MEDIA_CACHE_CONTROL};
 use crate::encrypted::{segments as encrypted, Packing};
 use crate::fail::Fail;
-use crate::headers::insert;
 use crate::renditions::{OwnedRendition, RenditionCache};
 use crate::request::{Format, Target};
 use crate::segment_body::ChainBody;
@@ -83,6 +82,9 @@ pub(crate) async fn respond(
     }
     Err(Fail::Storage(ErrorKind::Transient))
 }
+
+/// Headers a segment's response ends up with, about.
+const RESPONSE_HEADERS: usize = 12;
 
 /// `None`: the rendition's blob is no longer the one indexed.
 async fn segment(
@@ -151,11 +153,15 @@ async fn segment(
     };
     let length = http_body::Body::size_hint(&body).exact();
     let mut resp = (StatusCode::OK, body).into_response();
+    let headers = resp.headers_mut();
+    // Room for what this and the layers above add (validators, CORS, nosniff, the origin's
+    // name): the map is not grown twice per segment.
+    headers.reserve(RESPONSE_HEADERS);
     if let Some(length) = length {
-        resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     }
-    insert(resp.headers_mut(), header::CONTENT_TYPE, mime);
-    insert(resp.headers_mut(), header::CACHE_CONTROL, MEDIA_CACHE_CONTROL);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(MEDIA_CACHE_CONTROL));
     Ok(Some(resp))
 }
 
