@@ -656,35 +656,11 @@ async fn drill_plays_aes128_hls_with_a_token_while_a_dies_and_counts_the_clear_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drill_stopped_by_sigterm_reports_it_interrupted_and_leaves_no_half_written_file() {
     let sb = Sandbox::start().await;
-    let env = [("MIRRORCAST_DC_A", sb.connection_string())];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let clip = publish_clip(sb.dir.path(), &env, "a").await;
-    let (_a, addr) = serve_process(sb.dir.path(), &env, "a").await;
     let save = sb.dir.path().join("saved");
     let kill_ran = sb.dir.path().join("kill-ran");
     let kill = format!("touch {}", kill_ran.display());
-    let front = format!("http://{addr}");
-    let args = [
-        "drill",
-        "--json",
-        "--front",
-        &front,
-        "--locator",
-        &clip.locator,
-        "--ism",
-        "Drill.ism",
-        "--save",
-        save.to_str().unwrap(),
-        "--kill",
-        &kill,
-        "--kill-at",
-        "60",
-    ];
-    let child = crate::helpers::command_in(sb.dir.path(), &[], &args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (_a, child) =
+        drill_one_origin(&sb, &["--save", save.to_str().unwrap(), "--kill", &kill, "--kill-at", "60"]).await;
     // Mid-stream: every rendition has bytes on disk, and the 12 s clip is far from its end.
     let written = || {
         let files: Vec<_> = std::fs::read_dir(&save).map(|d| d.flatten().collect()).unwrap_or_default();
@@ -722,33 +698,9 @@ async fn drill_stopped_by_sigterm_reports_it_interrupted_and_leaves_no_half_writ
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drill_stopped_mid_kill_command_stops_the_command_and_what_it_started() {
     let sb = Sandbox::start().await;
-    let env = [("MIRRORCAST_DC_A", sb.connection_string())];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let clip = publish_clip(sb.dir.path(), &env, "a").await;
-    let (_a, addr) = serve_process(sb.dir.path(), &env, "a").await;
     let pid_file = sb.dir.path().join("grandchild.pid");
     let kill = format!("sleep 300 & echo $! > {}; wait", pid_file.display());
-    let front = format!("http://{addr}");
-    let args = [
-        "drill",
-        "--json",
-        "--front",
-        &front,
-        "--locator",
-        &clip.locator,
-        "--ism",
-        "Drill.ism",
-        "--kill",
-        &kill,
-        "--kill-at",
-        "0",
-    ];
-    let child = crate::helpers::command_in(sb.dir.path(), &[], &args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let (_a, child) = drill_one_origin(&sb, &["--kill", &kill, "--kill-at", "0"]).await;
     let mut grandchild = String::new();
     for _ in 0..400 {
         grandchild = std::fs::read_to_string(&pid_file).unwrap_or_default().trim().to_owned();
@@ -787,4 +739,23 @@ async fn drill_stopped_mid_kill_command_stops_the_command_and_what_it_started() 
         let _ = std::process::Command::new("kill").args(["-KILL", &grandchild]).status();
     }
     assert!(!orphaned, "the kill command's background sleep (pid {grandchild}) still runs");
+}
+
+/// A clip published in A and served by one origin; a drill of it started with `extra` flags
+/// (`--json`, its output piped). Returns the origin and the drill, both killed on drop.
+async fn drill_one_origin(sb: &Sandbox, extra: &[&str]) -> (tokio::process::Child, tokio::process::Child) {
+    let env = [("MIRRORCAST_DC_A", sb.connection_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let clip = publish_clip(sb.dir.path(), &env, "a").await;
+    let (origin, addr) = serve_process(sb.dir.path(), &env, "a").await;
+    let front = format!("http://{addr}");
+    let args =
+        [&["drill", "--json", "--front", &front, "--locator", &clip.locator, "--ism", "Drill.ism"], extra].concat();
+    let drill = crate::helpers::command_in(sb.dir.path(), &[], &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    (origin, drill)
 }
