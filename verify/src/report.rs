@@ -391,15 +391,10 @@ fn count_per_check(per_check: &mut BTreeMap<&'static str, u64>, entries: &[Entry
 
 impl Serialize for AssetVerdicts {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::{Error as _, SerializeSeq};
-        if let Held::Memory(verdicts) = &self.held {
-            return verdicts.serialize(serializer);
+        match &self.held {
+            Held::Memory(verdicts) => verdicts.serialize(serializer),
+            Held::Spool { .. } => mirrorcast_core::spool::serialize_read_back(serializer, self.len(), self.iter()),
         }
-        let mut seq = serializer.serialize_seq(Some(self.len()))?;
-        for verdict in self.iter() {
-            seq.serialize_element(&verdict.map_err(S::Error::custom)?)?;
-        }
-        seq.end()
     }
 }
 

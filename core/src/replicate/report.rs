@@ -530,15 +530,10 @@ impl AssetReports {
 
 impl Serialize for AssetReports {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::{Error as _, SerializeSeq};
-        if let Held::Memory(reports) = &self.held {
-            return reports.serialize(serializer);
+        match &self.held {
+            Held::Memory(reports) => reports.serialize(serializer),
+            Held::Spool(_) => super::spool::serialize_read_back(serializer, self.len(), self.iter()),
         }
-        let mut seq = serializer.serialize_seq(Some(self.len()))?;
-        for report in self.iter() {
-            seq.serialize_element(&report.map_err(S::Error::custom)?)?;
-        }
-        seq.end()
     }
 }
 

@@ -41,6 +41,25 @@ struct Written {
     end: u64,
 }
 
+/// Serializes `count` items read back from a spool as one sequence, one item in memory at a
+/// time; an item that cannot be read back is the serializer's error.
+pub fn serialize_read_back<S, T>(
+    serializer: S,
+    count: usize,
+    items: impl Iterator<Item = Result<T>>,
+) -> std::result::Result<S::Ok, S::Error>
+where
+    S: serde::Serializer,
+    T: Serialize,
+{
+    use serde::ser::{Error as _, SerializeSeq};
+    let mut seq = serializer.serialize_seq(Some(count))?;
+    for item in items {
+        seq.serialize_element(&item.map_err(S::Error::custom)?)?;
+    }
+    seq.end()
+}
+
 impl<T: Serialize + DeserializeOwned> Spool<T> {
     /// A new spool in the system's temporary directory (`TMPDIR`).
     pub fn new() -> Result<Self> {
