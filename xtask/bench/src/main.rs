@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use mirrorcast_azurite::{Account, Azurite};
-use mirrorcast_core::store::BlobStore;
+use mirrorcast_core::store::{BlobStore, Permissions};
 use serde_json::json;
 
 use measure::{measure, median, Measured};
@@ -56,6 +56,11 @@ pub struct Tools {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    check_flags(&args)?;
     let runs: usize = flag(&args, "--runs").map(|v| v.parse()).transpose()?.unwrap_or(3);
     let only: Option<Vec<String>> = flag(&args, "--only").map(|o| o.split(',').map(str::to_owned).collect());
     let wanted = |names: &[&str]| only.as_ref().is_none_or(|o| o.iter().any(|w| names.contains(&w.as_str())));
@@ -126,6 +131,42 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
+const USAGE: &str = "\
+usage: mirrorcast-bench [--runs N] [--only NAMES] [flags of the rows named]
+  --only       comma-separated rows: upload, W1, W2, W3, streamed, server (the default set), W4, W4-linear,
+               W4-scale, W3-verify, encode, serve
+  W4:          --w4-assets 1000,10000
+  W4-linear:   --w4-library 1000 --w4-new 700
+  W4-scale:    --scale-assets 1000,10000,100000 --scale-dir DIR
+  encode:      --encode-seconds 20 --encode-size 1280x720
+  serve:       --serve-seconds 10 --serve-connections 32
+environment: MIRRORCAST (the CLI to measure; default target/release/mirrorcast), RCLONE, NGINX";
+
+/// Every flag the bench takes; each is followed by its value.
+const FLAGS: &[&str] = &[
+    "--runs",
+    "--only",
+    "--w4-assets",
+    "--w4-library",
+    "--w4-new",
+    "--scale-assets",
+    "--scale-dir",
+    "--encode-seconds",
+    "--encode-size",
+    "--serve-seconds",
+    "--serve-connections",
+];
+
+/// A misspelt flag would otherwise be ignored and the default set run for half an hour.
+fn check_flags(args: &[String]) -> Result<()> {
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        anyhow::ensure!(FLAGS.contains(&arg.as_str()), "bench: unknown argument '{arg}' (--help lists the flags)");
+        anyhow::ensure!(rest.next().is_some(), "bench: {arg} needs a value (--help lists the flags)");
+    }
+    Ok(())
+}
+
 fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
 }
@@ -173,9 +214,9 @@ async fn replicate(tools: &Tools, topology: &str, w: &Workload, runs: usize) -> 
         ("MIRRORCAST_DC_A".to_owned(), source_az.connection_string("dca")),
         ("MIRRORCAST_DC_B".to_owned(), target_az.connection_string("dcb")),
     ];
-    let rclone_env = rclone_env(&source_az, "dca", "SRC")
+    let rclone_env = rclone_env(&source_az, "dca", "SRC", RCLONE_READS)?
         .into_iter()
-        .chain(rclone_env(&target_az, "dcc", "DST"))
+        .chain(rclone_env(&target_az, "dcc", "DST", RCLONE_WRITES)?)
         .collect::<Vec<_>>();
 
     let mut mc = Vec::new();
@@ -387,16 +428,33 @@ async fn clear(store: &dyn BlobStore) -> Result<()> {
     Ok(())
 }
 
-fn rclone_env(az: &Azurite, account: &str, remote: &str) -> Vec<(String, String)> {
-    let key = az.accounts().iter().find(|a| a.name == account).map(|a| a.key.expose().to_owned()).unwrap_or_default();
+/// An rclone remote `remote` for `account` of `az` as an account SAS URL: rclone before 1.61
+/// (Debian's 1.60) puts a key-authenticated account under `https://<account>.<endpoint>`, which
+/// cannot name an emulator's `http://127.0.0.1:<port>/<account>`; a SAS URL can, in every version.
+pub(crate) fn rclone_env(
+    az: &Azurite,
+    account: &str,
+    remote: &str,
+    permissions: Permissions,
+) -> Result<Vec<(String, String)>> {
+    let expiry = chrono::Utc::now() + chrono::Duration::hours(6);
+    let sas = az.store(account).account_sas(permissions, expiry)?;
+    let endpoint = az.blob_endpoint(account).to_string();
     let p = format!("RCLONE_CONFIG_{remote}_");
-    vec![
+    Ok(vec![
         (format!("{p}TYPE"), "azureblob".into()),
-        (format!("{p}ACCOUNT"), account.into()),
-        (format!("{p}KEY"), key),
-        (format!("{p}ENDPOINT"), az.blob_endpoint(account).to_string()),
-    ]
+        (format!("{p}SAS_URL"), format!("{}?{}", endpoint.trim_end_matches('/'), sas.expose())),
+    ])
 }
+
+/// What rclone may do with a side it reads.
+pub(crate) const RCLONE_READS: Permissions = Permissions::READ.union(Permissions::LIST);
+/// What rclone may do with a side it writes.
+pub(crate) const RCLONE_WRITES: Permissions = RCLONE_READS
+    .union(Permissions::ADD)
+    .union(Permissions::CREATE)
+    .union(Permissions::WRITE)
+    .union(Permissions::DELETE);
 
 /// Copies every asset container, through the client, with the same number of
 /// transfers in flight as mirrorcast's default concurrency (16).
@@ -431,7 +489,7 @@ async fn upload(tools: &Tools, runs: usize) -> Result<serde_json::Value> {
     std::fs::write(&file, mirrorcast_core::sample::mp4(SIZE, 1))?;
     let az = Azurite::start_default().await?;
     let env = [("MIRRORCAST_DC_X", az.connection_string("devstoreaccount1"))];
-    let rclone_env = rclone_env(&az, "devstoreaccount1", "DST");
+    let rclone_env = rclone_env(&az, "devstoreaccount1", "DST", RCLONE_WRITES)?;
     let mut all = Vec::new();
     let mut rc = Vec::new();
     for run in 0..runs {

@@ -9,13 +9,12 @@
 use std::process::Command;
 
 use anyhow::Result;
-use mirrorcast_azurite::{Account, Azurite};
-use mirrorcast_core::store::Permissions;
+use mirrorcast_azurite::Account;
 use serde_json::json;
 
 use crate::measure::{measure, median, Measured};
 use crate::workload::Workload;
-use crate::{row, start, Tools};
+use crate::{rclone_env, row, start, Tools, RCLONE_READS};
 
 pub(crate) async fn run(tools: &Tools, runs: usize) -> Result<serde_json::Value> {
     let w = Workload::all().into_iter().find(|w| w.name == "W3").expect("W3 is a workload");
@@ -33,9 +32,9 @@ pub(crate) async fn run(tools: &Tools, runs: usize) -> Result<serde_json::Value>
         .output()?;
     anyhow::ensure!(replicated.status.success(), "replicate failed: {}", String::from_utf8_lossy(&replicated.stderr));
     // rclone checks the very containers verify does: A's against B's.
-    let rclone_env: Vec<(String, String)> = rclone_sas_env(&source_az, "dca", "SRC")?
+    let rclone_env: Vec<(String, String)> = rclone_env(&source_az, "dca", "SRC", RCLONE_READS)?
         .into_iter()
-        .chain(rclone_sas_env(&target_az, "dcb", "DST")?)
+        .chain(rclone_env(&target_az, "dcb", "DST", RCLONE_READS)?)
         .collect();
 
     let verify = |range_mib: Option<&str>| -> Result<Measured> {
@@ -104,18 +103,4 @@ pub(crate) async fn run(tools: &Tools, runs: usize) -> Result<serde_json::Value>
         "ratio_seconds_before": peer.map(|r| before / r),
         "rows": rows,
     }))
-}
-
-/// An rclone remote for `account` as an account SAS URL (read and list): rclone before 1.61
-/// (Debian's 1.60) puts a key-authenticated account under `https://<account>.<endpoint>`, which
-/// cannot name an emulator's `http://127.0.0.1:<port>/<account>`; a SAS URL can.
-fn rclone_sas_env(az: &Azurite, account: &str, remote: &str) -> Result<Vec<(String, String)>> {
-    let expiry = chrono::Utc::now() + chrono::Duration::hours(6);
-    let sas = az.store(account).account_sas(Permissions::READ.union(Permissions::LIST), expiry)?;
-    let endpoint = az.blob_endpoint(account).to_string();
-    let p = format!("RCLONE_CONFIG_{remote}_");
-    Ok(vec![
-        (format!("{p}TYPE"), "azureblob".into()),
-        (format!("{p}SAS_URL"), format!("{}?{}", endpoint.trim_end_matches('/'), sas.expose())),
-    ])
 }

@@ -19,7 +19,7 @@ use mirrorcast_core::model::{Asset, AssetOptions};
 use mirrorcast_core::store::{BlobStore, BlobStoreExt, PutOptions};
 use serde_json::{json, Value};
 
-use crate::{rclone_copy, rclone_env, row, start, Tools};
+use crate::{rclone_copy, rclone_env, row, start, Tools, RCLONE_READS, RCLONE_WRITES};
 
 /// Runs `cmd` and returns its wall time and stdout.
 fn timed(cmd: &mut Command) -> Result<(f64, Vec<u8>)> {
@@ -103,8 +103,10 @@ pub(crate) async fn run(tools: &Tools, sizes: &[usize]) -> Result<Vec<Value>> {
             ("MIRRORCAST_DC_A".to_owned(), az.connection_string("dca")),
             ("MIRRORCAST_DC_B".to_owned(), az.connection_string("dcb")),
         ];
-        let rc_env: Vec<(String, String)> =
-            rclone_env(&az, "dca", "SRC").into_iter().chain(rclone_env(&az, "dcc", "DST")).collect();
+        let rc_env: Vec<(String, String)> = rclone_env(&az, "dca", "SRC", RCLONE_READS)?
+            .into_iter()
+            .chain(rclone_env(&az, "dcc", "DST", RCLONE_WRITES)?)
+            .collect();
         let mc = |args: &[&str]| {
             let mut cmd = Command::new(&tools.mirrorcast);
             cmd.args(args).envs(env.iter().cloned());
@@ -196,8 +198,10 @@ pub(crate) async fn linear(tools: &Tools, library: usize, new: usize) -> Result<
         ("MIRRORCAST_DC_A".to_owned(), az.connection_string("dca")),
         ("MIRRORCAST_DC_B".to_owned(), az.connection_string("dcb")),
     ];
-    let rc_env: Vec<(String, String)> =
-        rclone_env(&az, "dca", "SRC").into_iter().chain(rclone_env(&az, "dcc", "DST")).collect();
+    let rc_env: Vec<(String, String)> = rclone_env(&az, "dca", "SRC", RCLONE_READS)?
+        .into_iter()
+        .chain(rclone_env(&az, "dcc", "DST", RCLONE_WRITES)?)
+        .collect();
     let replicate = || -> Result<(f64, f64)> {
         let mut cmd = Command::new(&tools.mirrorcast);
         cmd.args(["replicate", "--from", "a", "--to", "b", "--all", "--json"]).envs(env.iter().cloned());
