@@ -352,3 +352,33 @@ async fn concurrently(app: &axum::Router, path: &str, n: usize) -> Vec<(StatusCo
     }
     out
 }
+
+/// Past its TTL, a manifest in use has its `.ism` read again in the background: the request
+/// that finds it old starts one read and no request waits for it. A `.ism` replaced by one
+/// that cannot be read drops the renditions once the read says so: refused, as it would be cold.
+#[tokio::test(start_paused = true)]
+async fn a_manifest_past_its_ttl_is_read_again_in_the_background_and_no_request_waits_for_it() {
+    let (bytes, _) = clip("320x180");
+    let p = publish_in(Arc::new(Counting::new(Duration::from_millis(20))), bytes).await;
+    let manifest = format!("{}clip.ism/manifest(format=m3u8-cmaf)", p.base);
+    let (app, _) = p.origin(64 * 1024 * 1024, crate::segment_cache::REVALIDATE);
+    assert_eq!(get(&app, &manifest, None).await.0, StatusCode::OK, "cold: built and kept");
+    let ism_reads = p.store.reads_of("clip.ism");
+
+    tokio::time::sleep(crate::renditions::MANIFEST_TTL).await;
+    for (status, _, took) in concurrently(&app, &manifest, 8).await {
+        assert_eq!((status, took), (StatusCode::OK, Duration::ZERO), "the kept renditions, at once");
+    }
+    // The background read lands (its reads take 20 ms).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(p.store.reads_of("clip.ism") - ism_reads, 1, "one read of the .ism, in the background");
+
+    p.store
+        .put_blob(&p.container, "clip.ism", Bytes::from_static(b"not a manifest"), &PutOptions::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(crate::renditions::MANIFEST_TTL).await;
+    assert_eq!(get(&app, &manifest, None).await.0, StatusCode::OK, "kept while the read runs");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_ne!(get(&app, &manifest, None).await.0, StatusCode::OK, "the unusable .ism read: not served");
+}
