@@ -179,13 +179,16 @@ fn one_shard<K: Eq + std::hash::Hash + Clone, V: Clone, W: quick_cache::Weighter
     Cache::with_options(options, weighter, Default::default(), Default::default())
 }
 
+/// Parsed `.ism`s by (container, `.ism`), with when each was read.
+type ParsedManifests = Cache<(String, String), (Instant, Arc<Parsed>)>;
+
 /// The renditions of every `.ism` asked for lately, by (container, `.ism`). A clone shares
 /// the caches (a background refresh holds one).
 #[derive(Clone)]
 pub(crate) struct RenditionCache {
     upstream: Arc<Upstream>,
     metrics: Arc<Metrics>,
-    manifests: Arc<Cache<(String, String), (Instant, Arc<Parsed>)>>,
+    manifests: Arc<ParsedManifests>,
     /// quick_cache: weighted, small, no background threads.
     renditions: Arc<Cache<(String, String), Arc<Renditions>, RenditionsWeight>>,
 }
