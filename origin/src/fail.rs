@@ -14,7 +14,8 @@ const MAX_REASON_IN_BODY: usize = 60;
 /// Longest codec or file name in an error body.
 const MAX_NAME_IN_BODY: usize = 40;
 
-#[derive(Debug)]
+/// Clone: one storage read's failure is the answer of every request that waited for it.
+#[derive(Debug, Clone)]
 pub(crate) enum Fail {
     NotFound(&'static str),
     Unsatisfiable(u64),

@@ -1,36 +1,34 @@
 //! The filters a request is packaged with: the locator's bound filters, then the URL's
 //! `filter=` names, each resolved through the data center's records (the asset's filter of
-//! that name, else the account's), kept a few seconds as locators are.
+//! that name, else the account's), kept a few seconds and read again ahead as locators are.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use mirrorcast_core::catalog::{AssetRecord, Catalog};
 use mirrorcast_core::id::AssetId;
 use mirrorcast_core::model::filter::Filter;
 use mirrorcast_core::model::Locator;
-use quick_cache::sync::Cache;
 
 use crate::fail::Fail;
 use crate::filtering::Filters;
 use crate::records::RECORD_TTL;
+use crate::refresh_ahead::RefreshAhead;
 use crate::request::{Request, Target};
 use crate::upstream::Upstream;
-
-/// A filter as last read (`None`: there was none of that name) and when.
-type Found = (Instant, Option<Arc<Filter>>);
 
 /// Filter records as the origin reads them, by asset and name (a missing one too, so an
 /// unknown name costs no storage read per request).
 pub(crate) struct FilterRecords {
     catalog: Catalog,
     upstream: Arc<Upstream>,
-    cache: Cache<(AssetId, String), Found>,
+    /// A filter as last read (`None`: there was none of that name).
+    cache: RefreshAhead<(AssetId, String), Option<Arc<Filter>>>,
 }
 
 impl FilterRecords {
     pub(crate) fn new(upstream: Arc<Upstream>) -> FilterRecords {
-        FilterRecords { catalog: Catalog::new(upstream.store.clone()), upstream, cache: Cache::new(4096) }
+        let cache = RefreshAhead::new(4096, RECORD_TTL);
+        FilterRecords { catalog: Catalog::new(upstream.store.clone()), upstream, cache }
     }
 
     /// The filters `request` through `locator` is packaged with: none for a file or a segment
@@ -62,15 +60,17 @@ impl FilterRecords {
 
     async fn filter(&self, asset: &AssetId, name: &str) -> Result<Option<Arc<Filter>>, Fail> {
         let key = (*asset, name.to_ascii_lowercase());
-        if let Some((_, found)) = self.cache.get(&key).filter(|(at, _)| at.elapsed() < RECORD_TTL) {
-            return Ok(found);
-        }
-        let found = match self.upstream.timed(async { self.catalog.resolve_filter(asset, name).await }).await {
-            Ok(scoped) => Some(Arc::new(scoped.filter)),
-            Err(Fail::NotFound(_)) => None,
-            Err(f) => return Err(f),
+        let read = || {
+            let (catalog, upstream, asset, name) =
+                (self.catalog.clone(), self.upstream.clone(), *asset, name.to_owned());
+            async move {
+                match upstream.timed(catalog.resolve_filter(&asset, &name)).await {
+                    Ok(scoped) => Ok(Some(Arc::new(scoped.filter))),
+                    Err(Fail::NotFound(_)) => Ok(None),
+                    Err(f) => Err(f),
+                }
+            }
         };
-        self.cache.insert(key, (Instant::now(), found.clone()));
-        Ok(found)
+        self.cache.get(&key, read).await
     }
 }

@@ -43,6 +43,7 @@ mod moov;
 mod origin;
 pub mod packaging;
 mod records;
+mod refresh_ahead;
 mod renditions;
 pub mod request;
 mod respond;
@@ -57,6 +58,8 @@ pub mod smooth_text;
 pub mod subtitles;
 #[cfg(test)]
 mod test_clip;
+#[cfg(test)]
+mod test_store;
 mod ts_carriage;
 mod upstream;
 pub mod validators;

@@ -1,23 +1,25 @@
 //! Locator resolution: `/<locator-guid>/…` → the origin locator valid now and
-//! its asset, from the data center's records (kept a few seconds), and what
-//! the locator's delivery terms let it serve.
+//! its asset, from the data center's records (kept a few seconds, read again ahead
+//! of that in the background), and what the locator's delivery terms let it serve.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use mirrorcast_core::catalog::{AssetRecord, Catalog};
 use mirrorcast_core::delivery::Servable;
 use mirrorcast_core::id::LocatorId;
 use mirrorcast_core::model::{AssetFile, Locator, LocatorType};
-use quick_cache::sync::Cache;
 
 use crate::fail::Fail;
+use crate::refresh_ahead::RefreshAhead;
 use crate::request::Target;
 use crate::upstream::Upstream;
 
-/// How long a found locator and its asset record are reused: a deleted locator stops
-/// working within this; its start and expiry are still checked on every request.
+/// How long a found locator and its asset record are reused after their read started: a
+/// deleted or changed locator stops being served as it was within this (a request that
+/// keeps it in use has it read again in the background from 4/5 of this on, and a read
+/// that finds it gone refuses it at once); its start and expiry are checked on every request.
 pub(crate) const RECORD_TTL: Duration = Duration::from_secs(5);
 
 /// A locator and its asset, as one request sees them.
@@ -27,24 +29,21 @@ pub(crate) type Found = Arc<(Locator, AssetRecord)>;
 pub(crate) struct Records {
     catalog: Catalog,
     upstream: Arc<Upstream>,
-    cache: Cache<uuid::Uuid, (Instant, Found)>,
+    cache: RefreshAhead<uuid::Uuid, Found>,
 }
 
 impl Records {
     pub(crate) fn new(upstream: Arc<Upstream>) -> Records {
-        Records { catalog: Catalog::new(upstream.store.clone()), upstream, cache: Cache::new(4096) }
+        Records { catalog: Catalog::new(upstream.store.clone()), upstream, cache: RefreshAhead::new(4096, RECORD_TTL) }
     }
 
     /// The origin locator valid now and its asset (shared with the record cache, not copied).
     pub(crate) async fn resolve(&self, guid: uuid::Uuid) -> Result<Found, Fail> {
-        let records = match self.cache.get(&guid).filter(|(at, _)| at.elapsed() < RECORD_TTL) {
-            Some((_, found)) => found,
-            None => {
-                let found = Arc::new(self.read(guid).await?);
-                self.cache.insert(guid, (Instant::now(), found.clone()));
-                found
-            }
+        let read = || {
+            let (catalog, upstream) = (self.catalog.clone(), self.upstream.clone());
+            async move { read(&catalog, &upstream, guid).await.map(Arc::new) }
         };
+        let records = self.cache.get(&guid, read).await?;
         let locator = &records.0;
         let now = Utc::now();
         if locator.start_time.is_some_and(|s| now < s) {
@@ -55,20 +54,20 @@ impl Records {
         }
         Ok(records)
     }
+}
 
-    /// An origin locator and its asset, from the records (unknown ones are not cached).
-    async fn read(&self, guid: uuid::Uuid) -> Result<(Locator, AssetRecord), Fail> {
-        let locator = match self.upstream.timed(self.catalog.get_locator(&LocatorId::from_uuid(guid))).await {
-            Err(Fail::NotFound(_)) => return Err(Fail::NotFound("no such locator")),
-            other => other?,
-        };
-        if locator.locator_type != LocatorType::OnDemandOrigin {
-            return Err(Fail::NotFound("not an origin locator"));
-        }
-        match self.upstream.timed(self.catalog.get_asset(&locator.asset_id)).await {
-            Err(Fail::NotFound(_)) => Err(Fail::NotFound("locator of a missing asset")),
-            other => Ok((locator, other?.value)),
-        }
+/// An origin locator and its asset, from the records.
+async fn read(catalog: &Catalog, upstream: &Upstream, guid: uuid::Uuid) -> Result<(Locator, AssetRecord), Fail> {
+    let locator = match upstream.timed(catalog.get_locator(&LocatorId::from_uuid(guid))).await {
+        Err(Fail::NotFound(_)) => return Err(Fail::NotFound("no such locator")),
+        other => other?,
+    };
+    if locator.locator_type != LocatorType::OnDemandOrigin {
+        return Err(Fail::NotFound("not an origin locator"));
+    }
+    match upstream.timed(catalog.get_asset(&locator.asset_id)).await {
+        Err(Fail::NotFound(_)) => Err(Fail::NotFound("locator of a missing asset")),
+        other => Ok((locator, other?.value)),
     }
 }
 

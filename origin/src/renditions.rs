@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mirrorcast_core::catalog::AssetRecord;
 use mirrorcast_core::ErrorKind;
@@ -15,6 +15,7 @@ use mirrorcast_media::text_samples::{self, TextCodec, TextSample};
 use mirrorcast_media::ts::Counters;
 use mirrorcast_media::webvtt::WebVtt;
 use quick_cache::sync::Cache;
+use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::fail::Fail;
@@ -29,7 +30,7 @@ use crate::upstream::{Upstream, Version};
 /// A larger `.ism` is refused (one names a few renditions in a few KiB).
 const MAX_ISM_BYTES: u64 = 1024 * 1024;
 /// How long a parsed `.ism` is reused before it is read again.
-const MANIFEST_TTL: Duration = Duration::from_secs(30);
+pub(crate) const MANIFEST_TTL: Duration = Duration::from_secs(30);
 
 /// A rendition's index and the blob version it was read from.
 #[derive(Debug, Clone)]
@@ -59,8 +60,8 @@ pub(crate) struct Renditions {
     pub(crate) captions: Captions,
     pub(crate) parsed: Arc<Parsed>,
     at: Instant,
-    /// Set by the one request that re-reads the `.ism` once `at` is past the TTL; the
-    /// others go on with this entry meanwhile instead of all re-reading it at once.
+    /// Set by the one request that starts the re-read of the `.ism` in the background once
+    /// `at` is past the TTL; every request goes on with this entry meanwhile.
     refreshing: AtomicBool,
 }
 
@@ -178,13 +179,18 @@ fn one_shard<K: Eq + std::hash::Hash + Clone, V: Clone, W: quick_cache::Weighter
     Cache::with_options(options, weighter, Default::default(), Default::default())
 }
 
-/// The renditions of every `.ism` asked for lately, by (container, `.ism`).
+/// Parsed `.ism`s by (container, `.ism`), with when each was read.
+type ParsedManifests = Cache<(String, String), (Instant, Arc<Parsed>)>;
+
+/// The renditions of every `.ism` asked for lately, by (container, `.ism`). A clone shares
+/// the caches (a background refresh holds one).
+#[derive(Clone)]
 pub(crate) struct RenditionCache {
     upstream: Arc<Upstream>,
     metrics: Arc<Metrics>,
-    manifests: Cache<(String, String), (Instant, Arc<Parsed>)>,
+    manifests: Arc<ParsedManifests>,
     /// quick_cache: weighted, small, no background threads.
-    renditions: Cache<(String, String), Arc<Renditions>, RenditionsWeight>,
+    renditions: Arc<Cache<(String, String), Arc<Renditions>, RenditionsWeight>>,
 }
 
 impl RenditionCache {
@@ -193,16 +199,18 @@ impl RenditionCache {
         RenditionCache {
             upstream,
             metrics,
-            manifests: Cache::new(1024),
-            renditions: one_shard(1024, index_bytes, RenditionsWeight),
+            manifests: Arc::new(Cache::new(1024)),
+            renditions: Arc::new(one_shard(1024, index_bytes, RenditionsWeight)),
         }
     }
 
     /// Every video and audio track the `.ism` names, with its file's index. One request
     /// builds a missing entry while the others with the same key wait for it (a cold
     /// two-hour asset is indexed once, not once per concurrent request); once the entry
-    /// is past the TTL, one request re-reads the `.ism` (reusing the indexes of files it
-    /// still names) while the others go on with the entry they have.
+    /// is past the TTL, one request starts a re-read of the `.ism` in the background (reusing
+    /// the indexes of files it still names) and every request goes on with the entry it has.
+    /// A re-read that finds the `.ism` gone or unusable drops the entry (the next request
+    /// builds it, and is refused as a first request would be); one storage failed keeps it.
     pub(crate) async fn get(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Renditions>, Fail> {
         self.cached(asset, ism).await
     }
@@ -224,15 +232,37 @@ impl RenditionCache {
                 return Ok(built);
             }
         };
-        if found.at.elapsed() < MANIFEST_TTL || found.refreshing.swap(true, Ordering::AcqRel) {
-            // Each rendition's index is served from memory: counted as the index cache hit it is.
-            found.list.iter().for_each(|_| self.metrics.index_lookup(true));
-            return Ok(found);
+        if found.at.elapsed() >= MANIFEST_TTL && !found.refreshing.swap(true, Ordering::AcqRel) {
+            self.refresh(key, asset.clone(), found.clone());
         }
-        let _refresh = Refresh(&found.refreshing);
-        let built = Arc::new(self.build(asset, ism, Some(&found)).await?);
-        self.renditions.insert(key, built.clone());
-        Ok(built)
+        // Each rendition's index is served from memory: counted as the index cache hit it is.
+        found.list.iter().for_each(|_| self.metrics.index_lookup(true));
+        Ok(found)
+    }
+
+    /// Builds `previous` again in the background and puts it in its place (not over a newer one).
+    fn refresh(&self, key: (String, String), asset: AssetRecord, previous: Arc<Renditions>) {
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let _refresh = Refresh(&previous.refreshing);
+            match cache.build(&asset, &key.1, Some(&previous)).await {
+                Ok(built) => {
+                    let built = Arc::new(built);
+                    cache.renditions.entry(&key, Some(Duration::ZERO), |_, entry| {
+                        if Arc::ptr_eq(entry, &previous) {
+                            *entry = built;
+                        }
+                        quick_cache::sync::EntryAction::Retain(())
+                    });
+                }
+                Err(Fail::Storage(kind)) => {
+                    debug!(target: "mirrorcast_origin", "renditions of {}: not refreshed ({kind:?})", key.1);
+                }
+                Err(_) => {
+                    cache.renditions.remove_if(&key, |entry| Arc::ptr_eq(entry, &previous));
+                }
+            }
+        });
     }
 
     async fn build(&self, asset: &AssetRecord, ism: &str, previous: Option<&Renditions>) -> Result<Renditions, Fail> {

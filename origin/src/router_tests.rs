@@ -1,6 +1,7 @@
 //! The origin's caches against what must still hold on every request (in-memory store).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -14,6 +15,7 @@ use tower::ServiceExt as _;
 
 use super::router;
 use crate::records::RECORD_TTL;
+use crate::test_store::Counting;
 use crate::{Origin, OriginConfig};
 
 async fn status(app: &axum::Router, path: &str) -> StatusCode {
@@ -24,7 +26,15 @@ async fn status(app: &axum::Router, path: &str) -> StatusCode {
 /// An origin over an in-memory store holding one asset with `notes.txt` ("hello"), published
 /// by an origin locator that expires at `expiry`: the router and the file's path.
 async fn serving_notes(expiry: chrono::DateTime<Utc>) -> (axum::Router, String) {
-    let store: Arc<dyn BlobStore> = Arc::new(InMemoryStore::new());
+    let (app, path, _) = serving_notes_from(Arc::new(InMemoryStore::new()), expiry).await;
+    (app, path)
+}
+
+/// [`serving_notes`] from `store`, with the locator's id.
+async fn serving_notes_from(
+    store: Arc<dyn BlobStore>,
+    expiry: chrono::DateTime<Utc>,
+) -> (axum::Router, String, LocatorId) {
     let catalog = Catalog::new(store.clone());
     let asset = Asset::new("a", AssetOptions::None);
     catalog.create_asset(&asset).await.unwrap();
@@ -33,7 +43,113 @@ async fn serving_notes(expiry: chrono::DateTime<Utc>) -> (axum::Router, String) 
     let start = Utc::now() - chrono::Duration::minutes(1);
     let locator = catalog.create_origin_locator(&asset.id, LocatorId::new(), start, expiry, "").await.unwrap();
     let app = router(Origin::new(store, OriginConfig::default()));
-    (app, format!("/{}/notes.txt", locator.id.guid()))
+    (app, format!("/{}/notes.txt", locator.id.guid()), locator.id)
+}
+
+/// `n` concurrent requests of `path`: each one's status and how long it took (on tokio's clock).
+async fn concurrently(app: &axum::Router, path: &str, n: usize) -> Vec<(StatusCode, Duration)> {
+    let asks: Vec<_> = (0..n)
+        .map(|_| {
+            let (app, path) = (app.clone(), path.to_owned());
+            tokio::spawn(async move {
+                let start = tokio::time::Instant::now();
+                (status(&app, &path).await, start.elapsed())
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for ask in asks {
+        out.push(ask.await.expect("a request"));
+    }
+    out
+}
+
+/// A store whose record reads take 100 ms (on a paused clock: the time is exact).
+fn slow_records() -> Arc<Counting> {
+    Arc::new(Counting::new(Duration::ZERO).with_record_delay(Duration::from_millis(100)))
+}
+
+/// A locator in steady use (8 concurrent requests every 250 ms for three record TTLs) is read
+/// again ahead of its TTL in the background: no request after the first waits for the records,
+/// and the reads are one locator and one asset read per refresh, not one per request.
+#[tokio::test(start_paused = true)]
+async fn a_locator_in_steady_use_is_read_again_ahead_and_no_request_waits_for_it() {
+    let store = slow_records();
+    let (app, path, _) = serving_notes_from(store.clone(), Utc::now() + chrono::Duration::hours(1)).await;
+    let before = store.record_reads();
+    assert_eq!(concurrently(&app, &path, 8).await[0].0, StatusCode::OK, "the first: read, and kept");
+    assert_eq!(store.record_reads() - before, 2, "8 concurrent first requests: one locator and one asset read");
+
+    let step = Duration::from_millis(250);
+    let steps = (3 * RECORD_TTL.as_millis() / step.as_millis()) as usize;
+    let mut waited = Vec::new();
+    for n in 0..steps {
+        tokio::time::sleep(step).await;
+        for (status, took) in concurrently(&app, &path, 8).await {
+            assert_eq!(status, StatusCode::OK, "step {n}");
+            if !took.is_zero() {
+                waited.push((n, took));
+            }
+        }
+    }
+    assert!(waited.is_empty(), "requests waited for the records (step, time): {waited:?}");
+    let refreshes = (store.record_reads() - before - 2) / 2;
+    let at_most = (3 * RECORD_TTL.as_millis() / (RECORD_TTL * 4 / 5).as_millis()) as u32 + 1;
+    assert!((3..=at_most).contains(&refreshes), "{refreshes} refreshes in three TTLs of steady use");
+}
+
+/// After a while unused (past the TTL), concurrent requests wait for one read, not one each;
+/// an unknown locator's concurrent requests share its one failed read, and its next request
+/// reads again (a locator created meanwhile is served at once).
+#[tokio::test(start_paused = true)]
+async fn concurrent_requests_past_the_ttl_share_one_read_whatever_its_answer() {
+    let store = slow_records();
+    let (app, path, _) = serving_notes_from(store.clone(), Utc::now() + chrono::Duration::hours(1)).await;
+    assert_eq!(status(&app, &path).await, StatusCode::OK);
+    tokio::time::sleep(RECORD_TTL).await;
+    let before = store.record_reads();
+    for (status, took) in concurrently(&app, &path, 20).await {
+        assert_eq!((status, took), (StatusCode::OK, Duration::from_millis(200)), "one locator and one asset read");
+    }
+    assert_eq!(store.record_reads() - before, 2, "20 requests past the TTL: one read of each record");
+
+    let unknown = format!("/{}/notes.txt", LocatorId::new().guid());
+    let before = store.record_reads();
+    for (status, took) in concurrently(&app, &unknown, 20).await {
+        assert_eq!((status, took), (StatusCode::NOT_FOUND, Duration::from_millis(100)), "one read's time");
+    }
+    assert_eq!(store.record_reads() - before, 1, "20 requests of an unknown locator: one read");
+    assert_eq!(status(&app, &unknown).await, StatusCode::NOT_FOUND);
+    assert_eq!(store.record_reads() - before, 2, "a failure is not kept: the next request reads again");
+}
+
+/// A locator deleted while in steady use (its entry refreshed ahead, never past its TTL) is
+/// refused within the TTL of its deletion, and from then on.
+#[tokio::test(start_paused = true)]
+async fn a_locator_deleted_while_in_steady_use_is_refused_within_the_ttl() {
+    let store = slow_records();
+    let (app, path, locator) = serving_notes_from(store.clone(), Utc::now() + chrono::Duration::hours(1)).await;
+    let step = Duration::from_millis(250);
+    let mut deleted_at = None;
+    let mut refused_at = None;
+    for n in 0..(4 * RECORD_TTL.as_millis() / step.as_millis()) {
+        if n == 10 {
+            assert!(Catalog::new(store.clone()).delete_locator(&locator).await.unwrap());
+            deleted_at = Some(tokio::time::Instant::now());
+        }
+        let statuses: Vec<_> = concurrently(&app, &path, 4).await.into_iter().map(|(s, _)| s).collect();
+        match (refused_at, statuses.iter().all(|s| *s == StatusCode::OK)) {
+            (None, true) => {}
+            (None, false) => {
+                assert!(statuses.iter().all(|s| *s == StatusCode::NOT_FOUND), "step {n}: {statuses:?}");
+                refused_at = Some(tokio::time::Instant::now());
+            }
+            (Some(_), _) => assert!(statuses.iter().all(|s| *s == StatusCode::NOT_FOUND), "served again at step {n}"),
+        }
+        tokio::time::sleep(step).await;
+    }
+    let (deleted_at, refused_at) = (deleted_at.unwrap(), refused_at.expect("refused after its deletion"));
+    assert!(refused_at - deleted_at <= RECORD_TTL, "refused {:?} after its deletion", refused_at - deleted_at);
 }
 
 /// The record cache keeps a locator for a few seconds; its expiry is not

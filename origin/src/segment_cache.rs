@@ -7,13 +7,17 @@
 //! (a byte range, or a fragment of a track in a packaging): a replaced blob
 //! has a new ETag, so its old bytes are never found under its new version.
 //! That a blob is still at the version a hit was made from is confirmed by
-//! storage at most once per [`REVALIDATE`] interval (one HEAD per
-//! blob, concurrent requests waiting for it), and by every read a miss makes.
+//! storage: a hit is served from a confirmation that started less than
+//! [`REVALIDATE`] ago, so a replaced rendition is served new within it. A blob in
+//! use is confirmed again in the background from 4/5 of the interval on (one HEAD
+//! per blob, no request waiting for it); only a confirmation past the interval is
+//! waited for, one HEAD for all concurrent requests ([`crate::refresh_ahead`]).
+//! Every read a miss makes confirms the version too.
 //! Concurrent misses of one entry are one storage read: the others wait for it.
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use mirrorcast_core::store::BlobMeta;
@@ -22,6 +26,7 @@ use quick_cache::Lifecycle;
 
 use crate::fail::Fail;
 use crate::metrics::Metrics;
+use crate::refresh_ahead::{KeyOf, RefreshAhead};
 use crate::request::Format;
 use crate::upstream::Upstream;
 
@@ -32,8 +37,9 @@ const MAX_DEFAULT_BYTES: u64 = 1024 * 1024 * 1024;
 /// A plain file's range larger than this is streamed from storage, never held (the
 /// cache's own bound applies below it).
 const MAX_BUFFERED_RANGE: u64 = 32 * 1024 * 1024;
-/// How often a blob kept in the cache is confirmed by storage (one HEAD per blob per interval
-/// at most, whatever the requests): a replaced rendition is served new within it.
+/// How old a confirmation of a kept blob's version may be (one HEAD per blob per 4/5 of it at
+/// most, whatever the requests, made ahead in the background): a replaced rendition is served
+/// new within it.
 pub(crate) const REVALIDATE: Duration = Duration::from_secs(1);
 /// What an entry costs beyond its bytes (its key, the cache's slot), so a cache of
 /// tiny entries still stays within its budget.
@@ -126,6 +132,12 @@ impl quick_cache::Equivalent<(String, String)> for BlobRef<'_> {
     }
 }
 
+impl KeyOf<(String, String)> for BlobRef<'_> {
+    fn key_of(&self) -> (String, String) {
+        (self.0.to_owned(), self.1.to_owned())
+    }
+}
+
 #[derive(Clone)]
 struct Weight;
 
@@ -150,19 +162,12 @@ impl Lifecycle<Key, Bytes> for CountEvictions {
     }
 }
 
-/// A blob's metadata and when storage last said so.
-#[derive(Debug)]
-pub(crate) struct Confirmed {
-    pub(crate) meta: BlobMeta,
-    at: Instant,
-}
-
 /// The origin's hot-segment cache (see the module's documentation); a budget of 0 turns it off.
 pub(crate) struct SegmentCache {
     /// `None`: the cache is off, every request reads storage as before.
     entries: Option<Cache<Key, Bytes, Weight, quick_cache::DefaultHashBuilder, CountEvictions>>,
     /// The blobs' versions as last confirmed, by (container, name).
-    versions: Cache<(String, String), Arc<Confirmed>>,
+    versions: RefreshAhead<(String, String), Arc<BlobMeta>>,
     revalidate: Duration,
     capacity: u64,
     upstream: Arc<Upstream>,
@@ -189,7 +194,9 @@ impl SegmentCache {
             Cache::with_options(options, Weight, Default::default(), CountEvictions(metrics.clone()))
         });
         metrics.segment_cache_size(0, bytes);
-        SegmentCache { entries, versions: Cache::new(4096), revalidate, capacity: bytes, upstream, metrics }
+        // A zero interval confirms on every request: no entry is kept then.
+        let versions = RefreshAhead::new(4096, revalidate);
+        SegmentCache { entries, versions, revalidate, capacity: bytes, upstream, metrics }
     }
 
     /// The storage it reads.
@@ -208,38 +215,22 @@ impl SegmentCache {
         self.enabled() && len > 0 && len <= MAX_BUFFERED_RANGE.min(self.capacity)
     }
 
-    /// The blob's metadata: storage's answer of at most `revalidate` ago while the cache is on
-    /// (concurrent requests past it wait for one HEAD), else a HEAD per call.
+    /// The blob's metadata: storage's answer of less than `revalidate` ago while the cache is on
+    /// (see the module's documentation), else a HEAD per call.
     pub(crate) async fn head(&self, container: &str, name: &str) -> Result<BlobMeta, Fail> {
         if !self.enabled() || self.revalidate.is_zero() {
             return self.upstream.head(container, name).await;
         }
-        Ok(self.confirmed(container, name).await?.meta.clone())
+        Ok(BlobMeta::clone(&*self.confirmed(container, name).await?))
     }
 
-    async fn confirmed(&self, container: &str, name: &str) -> Result<Arc<Confirmed>, Fail> {
+    async fn confirmed(&self, container: &str, name: &str) -> Result<Arc<BlobMeta>, Fail> {
         // Within the interval (nearly every request): found without copying the names.
-        if let Some(known) = self.versions.get(&BlobRef(container, name)) {
-            if known.at.elapsed() < self.revalidate {
-                return Ok(known);
-            }
-        }
-        let key = (container.to_owned(), name.to_owned());
-        loop {
-            match self.versions.get_value_or_guard_async(&key).await {
-                Ok(known) if known.at.elapsed() < self.revalidate => return Ok(known),
-                // Past the interval: dropped (unless another request just replaced it), then asked again.
-                Ok(old) => {
-                    self.versions.remove_if(&key, |v| Arc::ptr_eq(v, &old));
-                }
-                Err(guard) => {
-                    let confirmed =
-                        Arc::new(Confirmed { meta: self.upstream.head(container, name).await?, at: Instant::now() });
-                    let _ = guard.insert(confirmed.clone());
-                    return Ok(confirmed);
-                }
-            }
-        }
+        let head = || {
+            let (upstream, container, name) = (self.upstream.clone(), container.to_owned(), name.to_owned());
+            async move { upstream.head(&container, &name).await.map(Arc::new) }
+        };
+        self.versions.get(&BlobRef(container, name), head).await
     }
 
     /// Whether `source` is still at its version: from what storage said within the interval.
@@ -247,7 +238,7 @@ impl SegmentCache {
         Ok(if self.revalidate.is_zero() {
             self.upstream.head(source.container, source.name).await?.etag == source.etag
         } else {
-            self.confirmed(source.container, source.name).await?.meta.etag == source.etag
+            self.confirmed(source.container, source.name).await?.etag == source.etag
         })
     }
 
@@ -298,11 +289,12 @@ impl SegmentCache {
 
     /// `range` of the blob, with its version confirmed by the read itself (and remembered).
     async fn read(&self, source: Source<'_>, range: Range<u64>) -> Result<Option<Bytes>, Fail> {
+        let read_at = tokio::time::Instant::now();
         let (meta, data) = self.upstream.read_bytes(source.container, source.name, Some(range)).await?;
         let current = meta.etag == source.etag;
         if self.enabled() && !self.revalidate.is_zero() {
             let key = (source.container.to_owned(), source.name.to_owned());
-            self.versions.insert(key, Arc::new(Confirmed { meta, at: Instant::now() }));
+            self.versions.put(key, Arc::new(meta), read_at);
         }
         Ok(current.then_some(data))
     }

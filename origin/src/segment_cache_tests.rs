@@ -2,158 +2,24 @@
 //! read again, concurrent misses are one read, a replaced blob is read again and never
 //! served stale, and the byte budget holds.
 
-use std::collections::{BTreeMap, HashMap};
-use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use http_body_util::BodyExt as _;
-use mirrorcast_core::catalog::{Catalog, CATALOG_CONTAINER};
+use mirrorcast_core::catalog::Catalog;
 use mirrorcast_core::id::{AssetId, LocatorId};
 use mirrorcast_core::model::{Asset, AssetOptions};
-use mirrorcast_core::store::{
-    Access, AdaptiveLimit, BlobMeta, BlobStore, Capability, Condition, ContainerPolicies, CopySource, GetResult,
-    InMemoryStore, ListOptions, ListPage, Permissions, PutOptions, Result, SignedUrl, StoreIdentity, StoredPolicy,
-};
+use mirrorcast_core::store::{BlobStore, PutOptions};
 use mirrorcast_media::fragment::Index;
 use mirrorcast_media::ism::{IsmTrack, ServerManifest, TrackKind};
 use tower::ServiceExt as _;
 
+use crate::test_store::Counting;
 use crate::{router, Origin, OriginConfig};
-
-/// A read: the blob's name and the range asked for.
-type Read = (String, Option<Range<u64>>);
-
-/// An in-memory store that counts the reads of media blobs (the records' container is not
-/// counted: the record cache is not under test) and makes each read take `delay`, so
-/// requests that miss together are still waiting when the others arrive.
-#[derive(Debug)]
-struct Counting {
-    inner: InMemoryStore,
-    delay: Duration,
-    /// (blob, range) → reads.
-    gets: Mutex<HashMap<Read, u32>>,
-    heads: Mutex<HashMap<String, u32>>,
-}
-
-impl Counting {
-    fn new(delay: Duration) -> Counting {
-        Counting { inner: InMemoryStore::new(), delay, gets: Mutex::default(), heads: Mutex::default() }
-    }
-
-    fn gets_of(&self, name: &str) -> Vec<(Option<Range<u64>>, u32)> {
-        let gets = self.gets.lock().unwrap();
-        gets.iter().filter(|((n, _), _)| n == name).map(|((_, r), c)| (r.clone(), *c)).collect()
-    }
-
-    fn reads_of(&self, name: &str) -> u32 {
-        self.gets_of(name).iter().map(|(_, c)| c).sum()
-    }
-
-    fn heads_of(&self, name: &str) -> u32 {
-        self.heads.lock().unwrap().get(name).copied().unwrap_or(0)
-    }
-}
-
-#[async_trait]
-impl BlobStore for Counting {
-    fn describe(&self) -> String {
-        "counting".into()
-    }
-    fn capability(&self) -> Capability {
-        self.inner.capability()
-    }
-    fn request_retries(&self) -> u64 {
-        self.inner.request_retries()
-    }
-    fn requests_sent(&self) -> u64 {
-        self.inner.requests_sent()
-    }
-    fn requests_by_operation(&self) -> BTreeMap<String, u64> {
-        self.inner.requests_by_operation()
-    }
-    fn endpoint(&self) -> Option<String> {
-        self.inner.endpoint()
-    }
-    fn identity(&self) -> Option<StoreIdentity> {
-        self.inner.identity()
-    }
-    fn adaptive_limit(&self) -> Option<Arc<AdaptiveLimit>> {
-        self.inner.adaptive_limit()
-    }
-    fn access(&self) -> Access {
-        self.inner.access()
-    }
-    async fn create_container(&self, c: &str) -> Result<bool> {
-        self.inner.create_container(c).await
-    }
-    async fn delete_container(&self, c: &str) -> Result<bool> {
-        self.inner.delete_container(c).await
-    }
-    async fn list_containers(&self, p: &str) -> Result<Vec<String>> {
-        self.inner.list_containers(p).await
-    }
-    async fn list_blobs(&self, c: &str, o: &ListOptions) -> Result<ListPage> {
-        self.inner.list_blobs(c, o).await
-    }
-    async fn head_blob(&self, c: &str, n: &str) -> Result<BlobMeta> {
-        if c != CATALOG_CONTAINER {
-            *self.heads.lock().unwrap().entry(n.to_owned()).or_default() += 1;
-        }
-        self.inner.head_blob(c, n).await
-    }
-    async fn get_blob(&self, c: &str, n: &str, r: Option<Range<u64>>) -> Result<GetResult> {
-        if c != CATALOG_CONTAINER {
-            *self.gets.lock().unwrap().entry((n.to_owned(), r.clone())).or_default() += 1;
-            tokio::time::sleep(self.delay).await;
-        }
-        self.inner.get_blob(c, n, r).await
-    }
-    async fn put_blob(&self, c: &str, n: &str, d: Bytes, o: &PutOptions) -> Result<String> {
-        self.inner.put_blob(c, n, d, o).await
-    }
-    async fn put_block(&self, c: &str, n: &str, id: &str, d: Bytes) -> Result<()> {
-        self.inner.put_block(c, n, id, d).await
-    }
-    async fn put_block_list(&self, c: &str, n: &str, ids: &[String], o: &PutOptions) -> Result<String> {
-        self.inner.put_block_list(c, n, ids, o).await
-    }
-    async fn set_metadata(&self, c: &str, n: &str, m: &BTreeMap<String, String>, k: &Condition) -> Result<String> {
-        self.inner.set_metadata(c, n, m, k).await
-    }
-    async fn delete_blob(&self, c: &str, n: &str, k: &Condition) -> Result<bool> {
-        self.inner.delete_blob(c, n, k).await
-    }
-    async fn signed_url(&self, c: &str, b: Option<&str>, p: Permissions, e: DateTime<Utc>) -> Result<SignedUrl> {
-        self.inner.signed_url(c, b, p, e).await
-    }
-    async fn scoped(&self, c: &str, p: Permissions, e: DateTime<Utc>) -> Result<Arc<dyn BlobStore>> {
-        self.inner.scoped(c, p, e).await
-    }
-    async fn copy_from_url(&self, c: &str, n: &str, s: &CopySource, o: &PutOptions) -> Result<String> {
-        self.inner.copy_from_url(c, n, s, o).await
-    }
-    async fn put_block_from_url(&self, c: &str, n: &str, id: &str, s: &CopySource, r: Range<u64>) -> Result<()> {
-        self.inner.put_block_from_url(c, n, id, s, r).await
-    }
-    async fn get_container_policies(&self, c: &str) -> Result<ContainerPolicies> {
-        self.inner.get_container_policies(c).await
-    }
-    async fn set_container_policies(&self, c: &str, p: &[StoredPolicy], v: Option<&str>) -> Result<String> {
-        self.inner.set_container_policies(c, p, v).await
-    }
-    async fn signed_url_for_policy(&self, c: &str, b: Option<&str>, id: &str) -> Result<SignedUrl> {
-        self.inner.signed_url_for_policy(c, b, id).await
-    }
-    async fn scoped_for_policy(&self, c: &str, id: &str) -> Result<Arc<dyn BlobStore>> {
-        self.inner.scoped_for_policy(c, id).await
-    }
-}
 
 const CLIP: &str = "clip.mp4";
 const VIDEO_BITRATE: u64 = 600_000;
@@ -177,7 +43,10 @@ fn clip(size: &str) -> (Bytes, Index) {
 }
 
 async fn publish(bytes: Bytes, delay: Duration) -> Published {
-    let store = Arc::new(Counting::new(delay));
+    publish_in(Arc::new(Counting::new(delay)), bytes).await
+}
+
+async fn publish_in(store: Arc<Counting>, bytes: Bytes) -> Published {
     let catalog = Catalog::new(store.clone());
     let asset = Asset::new("a", AssetOptions::None);
     catalog.create_asset(&asset).await.unwrap();
@@ -415,4 +284,101 @@ async fn ranges_of_a_stored_file_are_read_once_and_a_replaced_file_is_read_again
     p.replace(replacement.clone()).await;
     let (status, body) = get(&app, &path, Some("bytes=100-1099")).await;
     assert_eq!((status, body), (StatusCode::PARTIAL_CONTENT, replacement.slice(100..1100)), "the new file's bytes");
+}
+
+/// A kept segment in steady use (8 concurrent requests every 100 ms) has its version confirmed
+/// ahead of the interval in the background: no request waits for a HEAD, one HEAD per refresh
+/// at most. Replaced meanwhile, it is served new within the interval, never old again after.
+#[tokio::test(start_paused = true)]
+async fn a_kept_segment_in_steady_use_is_confirmed_ahead_and_no_request_waits_for_it() {
+    let ((old_bytes, index), (new_bytes, _)) = (clip("320x180"), clip("160x90"));
+    let store = Counting::new(Duration::from_millis(20)).with_head_delay(Duration::from_millis(50));
+    let p = publish_in(Arc::new(store), old_bytes).await;
+    let path = p.segments(&index)[0].clone();
+    let old = reference(&p, std::slice::from_ref(&path)).await.remove(0);
+    let revalidate = crate::segment_cache::REVALIDATE;
+    let (app, _) = p.origin(64 * 1024 * 1024, revalidate);
+    assert_eq!(get(&app, &path, None).await, (StatusCode::OK, old.clone()), "cold: read and kept");
+    let heads = p.store.heads_of(CLIP);
+
+    let step = Duration::from_millis(100);
+    let steps = (3 * revalidate.as_millis() / step.as_millis()) as usize;
+    for n in 0..steps {
+        tokio::time::sleep(step).await;
+        for (status, body, took) in concurrently(&app, &path, 8).await {
+            assert_eq!((status, body == old), (StatusCode::OK, true), "step {n}");
+            assert!(took.is_zero(), "step {n}: a request waited {took:?} for storage");
+        }
+    }
+    let confirmations = p.store.heads_of(CLIP) - heads;
+    let at_most = (3 * revalidate.as_millis() / (revalidate * 4 / 5).as_millis()) as u32 + 1;
+    assert!((2..=at_most).contains(&confirmations), "{confirmations} HEADs in three intervals of steady use");
+
+    p.replace(new_bytes).await;
+    let new = reference(&p, std::slice::from_ref(&path)).await.remove(0);
+    assert_ne!(new, old);
+    let replaced_at = tokio::time::Instant::now();
+    let mut new_since = None;
+    for n in 0..steps {
+        for (status, body, _) in concurrently(&app, &path, 8).await {
+            assert_eq!(status, StatusCode::OK, "step {n}");
+            match (new_since, body == new) {
+                (None, true) => new_since = Some(tokio::time::Instant::now()),
+                (Some(_), false) => panic!("step {n}: the old bytes again after the new ones"),
+                (_, fresh) => assert!(fresh || body == old, "step {n}: neither version"),
+            }
+        }
+        tokio::time::sleep(step).await;
+    }
+    let served_new_after = new_since.expect("the new bytes served") - replaced_at;
+    assert!(served_new_after <= revalidate, "the replaced rendition served new {served_new_after:?} after");
+}
+
+/// `n` concurrent requests of `path`: each one's status, body and time (on tokio's clock).
+async fn concurrently(app: &axum::Router, path: &str, n: usize) -> Vec<(StatusCode, Bytes, Duration)> {
+    let asks: Vec<_> = (0..n)
+        .map(|_| {
+            let (app, path) = (app.clone(), path.to_owned());
+            tokio::spawn(async move {
+                let start = tokio::time::Instant::now();
+                let (status, body) = get(&app, &path, None).await;
+                (status, body, start.elapsed())
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for ask in asks {
+        out.push(ask.await.expect("a request"));
+    }
+    out
+}
+
+/// Past its TTL, a manifest in use has its `.ism` read again in the background: the request
+/// that finds it old starts one read and no request waits for it. A `.ism` replaced by one
+/// that cannot be read drops the renditions once the read says so: refused, as it would be cold.
+#[tokio::test(start_paused = true)]
+async fn a_manifest_past_its_ttl_is_read_again_in_the_background_and_no_request_waits_for_it() {
+    let (bytes, _) = clip("320x180");
+    let p = publish_in(Arc::new(Counting::new(Duration::from_millis(20))), bytes).await;
+    let manifest = format!("{}clip.ism/manifest(format=m3u8-cmaf)", p.base);
+    let (app, _) = p.origin(64 * 1024 * 1024, crate::segment_cache::REVALIDATE);
+    assert_eq!(get(&app, &manifest, None).await.0, StatusCode::OK, "cold: built and kept");
+    let ism_reads = p.store.reads_of("clip.ism");
+
+    tokio::time::sleep(crate::renditions::MANIFEST_TTL).await;
+    for (status, _, took) in concurrently(&app, &manifest, 8).await {
+        assert_eq!((status, took), (StatusCode::OK, Duration::ZERO), "the kept renditions, at once");
+    }
+    // The background read lands (its reads take 20 ms).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(p.store.reads_of("clip.ism") - ism_reads, 1, "one read of the .ism, in the background");
+
+    p.store
+        .put_blob(&p.container, "clip.ism", Bytes::from_static(b"not a manifest"), &PutOptions::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(crate::renditions::MANIFEST_TTL).await;
+    assert_eq!(get(&app, &manifest, None).await.0, StatusCode::OK, "kept while the read runs");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_ne!(get(&app, &manifest, None).await.0, StatusCode::OK, "the unusable .ism read: not served");
 }

@@ -17,7 +17,6 @@ pub(crate) mod manifests;
 pub(crate) mod segments;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use mirrorcast_core::catalog::{AssetRecord, Catalog};
 use mirrorcast_core::delivery::Servable;
@@ -27,7 +26,6 @@ use mirrorcast_core::protection::streaming_policy::{fill_template, DrmSystem, Pa
 use mirrorcast_core::protection::{ContentKeyType, StreamingPolicy};
 use mirrorcast_media::encryption::signalling::Drm;
 use mirrorcast_media::encryption::{self as media, KeyId};
-use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 use tracing::warn;
 
@@ -35,6 +33,7 @@ use crate::content_keys::ContentKeys;
 use crate::fail::Fail;
 use crate::key_paths;
 use crate::records::RECORD_TTL;
+use crate::refresh_ahead::RefreshAhead;
 use crate::request::{Format, Target};
 use crate::upstream::Upstream;
 
@@ -206,13 +205,14 @@ pub(crate) struct Keyring {
     content_keys: Arc<ContentKeys>,
     catalog: Catalog,
     upstream: Arc<Upstream>,
-    /// A locator's encryption, reused as long as its records are.
-    locators: Cache<uuid::Uuid, (Instant, Arc<Encryption>)>,
+    /// A locator's encryption, reused (and refreshed ahead) as its records are.
+    locators: RefreshAhead<uuid::Uuid, Arc<Encryption>>,
 }
 
 impl Keyring {
     pub(crate) fn new(upstream: Arc<Upstream>, content_keys: Arc<ContentKeys>) -> Keyring {
-        Keyring { content_keys, catalog: Catalog::new(upstream.store.clone()), upstream, locators: Cache::new(4096) }
+        let locators = RefreshAhead::new(4096, RECORD_TTL);
+        Keyring { content_keys, catalog: Catalog::new(upstream.store.clone()), upstream, locators }
     }
 
     /// `None` for a locator served in the clear (its terms then decide in `records::allowed`);
@@ -236,44 +236,56 @@ impl Keyring {
             return Err(Fail::Unavailable(format!("protected stream ({name}): this origin has no key-encryption key")));
         }
         let guid = locator.id.uuid();
-        if let Some((_, found)) = self.locators.get(&guid).filter(|(at, _)| at.elapsed() < RECORD_TTL) {
-            return Ok(Some(found));
-        }
-        let unavailable = |what: &str, e: &dyn std::fmt::Debug| {
-            warn!(target: "mirrorcast_origin", "protected locator {guid}: {what}: {e:?}");
-            Fail::Unavailable(format!("protected stream ({name}): {what}"))
+        let read = || {
+            let (catalog, upstream, content_keys) =
+                (self.catalog.clone(), self.upstream.clone(), self.content_keys.clone());
+            let (name, key_ids) = (name.to_owned(), locator.delivery.content_key_ids.clone());
+            async move { read_encryption(&catalog, &upstream, &content_keys, guid, &name, &key_ids).await.map(Arc::new) }
         };
-        // Storage that fails stays a storage failure (503, retried); a record missing is named.
-        let missing = |what: &'static str| {
-            move |f: Fail| match f {
-                Fail::NotFound(_) => unavailable(what, &f),
-                other => other,
-            }
-        };
-        let policy = self
-            .upstream
-            .timed(self.catalog.get_streaming_policy(name))
-            .await
-            .map_err(missing("its streaming policy is not in this data center's records"))?;
-        let mut keys = Vec::new();
-        for id in &locator.delivery.content_key_ids {
-            let id = parse_key_id(id).map_err(|e| unavailable("a content key id does not read", &e))?;
-            let record = self
-                .upstream
-                .timed(self.catalog.get_content_key(&id))
-                .await
-                .map_err(missing("a content key is not in this data center's records"))?;
-            let key = self
-                .content_keys
-                .open(&record)
-                .await
-                .map_err(|e| unavailable("its content keys do not open under this origin's KEK", &e))?;
-            keys.push((record.key_type, key));
-        }
-        let found = Arc::new(Encryption { policy, keys });
-        self.locators.insert(guid, (Instant::now(), found.clone()));
+        let found = self.locators.get(&guid, read).await?;
         Ok(Some(found))
     }
+}
+
+/// A protected locator's encryption from the records: its streaming policy `name` and its
+/// content keys `key_ids`, opened.
+async fn read_encryption(
+    catalog: &Catalog,
+    upstream: &Upstream,
+    content_keys: &ContentKeys,
+    guid: uuid::Uuid,
+    name: &str,
+    key_ids: &[String],
+) -> Result<Encryption, Fail> {
+    let unavailable = |what: &str, e: &dyn std::fmt::Debug| {
+        warn!(target: "mirrorcast_origin", "protected locator {guid}: {what}: {e:?}");
+        Fail::Unavailable(format!("protected stream ({name}): {what}"))
+    };
+    // Storage that fails stays a storage failure (503, retried); a record missing is named.
+    let missing = |what: &'static str| {
+        move |f: Fail| match f {
+            Fail::NotFound(_) => unavailable(what, &f),
+            other => other,
+        }
+    };
+    let policy = upstream
+        .timed(catalog.get_streaming_policy(name))
+        .await
+        .map_err(missing("its streaming policy is not in this data center's records"))?;
+    let mut keys = Vec::new();
+    for id in key_ids {
+        let id = parse_key_id(id).map_err(|e| unavailable("a content key id does not read", &e))?;
+        let record = upstream
+            .timed(catalog.get_content_key(&id))
+            .await
+            .map_err(missing("a content key is not in this data center's records"))?;
+        let key = content_keys
+            .open(&record)
+            .await
+            .map_err(|e| unavailable("its content keys do not open under this origin's KEK", &e))?;
+        keys.push((record.key_type, key));
+    }
+    Ok(Encryption { policy, keys })
 }
 
 /// What a request may have of its locator: `Ok(None)` the clear packaging (as its terms allow,

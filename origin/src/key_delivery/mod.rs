@@ -18,19 +18,18 @@ pub mod token;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Instant;
 
 use mirrorcast_core::catalog::Catalog;
 use mirrorcast_core::protection::policy::{KeyDelivery, PolicyOption};
 use mirrorcast_core::protection::{ContentKeyPolicy, KeyEncryptionKey, Needs, Restriction, TokenKey};
 use mirrorcast_media::encryption as media;
-use quick_cache::sync::Cache;
 use tracing::warn;
 use uuid::Uuid;
 
 use crate::content_keys::{ContentKeys, NotOpened};
 use crate::fail::Fail;
 use crate::records::RECORD_TTL;
+use crate::refresh_ahead::RefreshAhead;
 use crate::upstream::Upstream;
 use token::{Refusal, TokenTerms, VerifyingKey};
 
@@ -55,15 +54,14 @@ impl From<Fail> for Denied {
     }
 }
 
-/// The names of the policies the locators naming a key give, kept like locator records.
-type ByLocators = (Instant, BTreeSet<String>);
-
 /// One data center's key delivery: its records and its keys.
 pub(crate) struct KeyServer {
     catalog: Catalog,
     upstream: Arc<Upstream>,
     content_keys: Arc<ContentKeys>,
-    by_locators: Cache<Uuid, ByLocators>,
+    /// The names of the policies the locators naming a key give, kept (and refreshed ahead) as
+    /// locator records are: one listing of the records for all the requests of a key at once.
+    by_locators: RefreshAhead<Uuid, BTreeSet<String>>,
 }
 
 impl KeyServer {
@@ -72,7 +70,7 @@ impl KeyServer {
             catalog: Catalog::new(upstream.store.clone()),
             upstream,
             content_keys,
-            by_locators: Cache::new(1024),
+            by_locators: RefreshAhead::new(1024, RECORD_TTL),
         }
     }
 
@@ -107,10 +105,10 @@ impl KeyServer {
 
     /// The one policy the locators naming key `id` give it.
     async fn policy_of_locators(&self, id: Uuid) -> Result<String, Denied> {
-        let names = match self.by_locators.get(&id).filter(|(at, _)| at.elapsed() < RECORD_TTL) {
-            Some((_, names)) => names,
-            None => {
-                let index = self.upstream.timed(self.catalog.index()).await?;
+        let list = || {
+            let (catalog, upstream) = (self.catalog.clone(), self.upstream.clone());
+            async move {
+                let index = upstream.timed(catalog.index()).await?;
                 let names: BTreeSet<String> = index
                     .locators
                     .values()
@@ -118,10 +116,10 @@ impl KeyServer {
                     .filter_map(|l| l.delivery.default_content_key_policy_name.as_deref())
                     .map(str::to_ascii_lowercase)
                     .collect();
-                self.by_locators.insert(id, (Instant::now(), names.clone()));
-                names
+                Ok(names)
             }
         };
+        let names = self.by_locators.get(&id, list).await?;
         let mut names = names.into_iter();
         match (names.next(), names.next()) {
             (Some(name), None) => Ok(name),
