@@ -130,6 +130,14 @@ mod linux {
         pinned.range(..=start).next_back().is_some_and(|(_, &end)| start + bytes.len() <= end)
     }
 
+    /// Below a page a slice is copied (into the socket or the pipe) whatever its memory: as
+    /// cheap as referencing it, and a head or chunk marker never takes the registry's lock.
+    const MIN_SPLICED: usize = 4096;
+
+    fn spliceable(buf: &[u8]) -> bool {
+        buf.len() >= MIN_SPLICED && is_pinned(buf)
+    }
+
     /// The connection's pipe: bytes in it are written as far as hyper knows, and go out
     /// before anything written after them.
     #[derive(Debug)]
@@ -154,7 +162,7 @@ mod linux {
         fn fill(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
             let mut placed = 0;
             for buf in bufs.iter().filter(|b| !b.is_empty()) {
-                let taken = if is_pinned(buf) {
+                let taken = if spliceable(buf) {
                     vmsplice(&self.write, std::slice::from_ref(buf), SpliceFFlags::SPLICE_F_NONBLOCK)
                 } else {
                     nix::unistd::write(&self.write, buf)
@@ -274,7 +282,8 @@ mod linux {
         ) -> Poll<io::Result<usize>> {
             let this = self.get_mut();
             let queued = this.pipe.as_ref().is_some_and(|p| p.pending > 0);
-            if !queued && !(this.enabled && bufs.iter().any(|b| !b.is_empty() && is_pinned(b))) {
+            let splices = this.enabled && bufs.iter().any(|b| spliceable(b));
+            if !queued && !splices {
                 return Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs);
             }
             // What is already in the pipe goes first; the new bytes follow it through the pipe.
