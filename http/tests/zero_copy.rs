@@ -57,7 +57,7 @@ async fn splicing_sender(addr: SocketAddr) -> SpliceStream {
 
 /// Writes all of `parts` through `poll_write_vectored` as hyper does (advancing by what each
 /// call took, however partial).
-async fn write_all_vectored(stream: &mut SpliceStream, parts: &[&[u8]]) {
+async fn write_all_vectored(stream: &mut (impl tokio::io::AsyncWrite + Unpin), parts: &[&[u8]]) {
     let mut at = 0usize;
     let total: usize = parts.iter().map(|p| p.len()).sum();
     while at < total {
@@ -243,5 +243,37 @@ fn keep_alive_responses_keep_heads_and_spliced_bodies_in_order() {
         assert!(zero_copy::spliced_bytes() - spliced_before >= pinned as u64, "the pinned bodies were spliced");
         let _ = stop.send(());
         server.await.unwrap().unwrap();
+    })
+}
+
+/// A flush that drains the pipe at a slow reader's pace for longer than the write-stall
+/// limit is progress, not a stall: the guard does not cut the client off.
+#[test]
+fn a_slow_but_steady_reader_of_a_spliced_segment_is_not_cut_off() {
+    one_at_a_time(async {
+        let (listener, addr) = small_listener();
+        let source = zero_copy::pin(&pattern(600 * 1024, 4)).unwrap();
+        let limit = Duration::from_millis(800);
+        let mut guarded = mirrorcast_http::stall::StallGuard::new(splicing_sender(addr).await, Some(limit));
+        let (mut accepted, _) = listener.accept().await.unwrap();
+        let len = source.len();
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::with_capacity(len);
+            let mut buf = [0u8; 3000];
+            while got.len() < len {
+                tokio::time::sleep(Duration::from_millis(15)).await;
+                let n = accepted.read(&mut buf).await.unwrap();
+                assert!(n > 0, "cut off after {} of {len} bytes", got.len());
+                got.extend_from_slice(&buf[..n]);
+            }
+            got
+        });
+        write_all_vectored(&mut guarded, &[&source]).await;
+        let flushing = std::time::Instant::now();
+        guarded.flush().await.expect("a reader taking bytes steadily is not cut off");
+        let flushed_in = flushing.elapsed();
+        assert!(reader.await.unwrap() == source[..], "the bytes received differ");
+        // Else the pipe was small and this proved nothing of the guard.
+        assert!(flushed_in > limit, "the flush took {flushed_in:?}, not past the {limit:?} limit");
     })
 }
