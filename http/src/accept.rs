@@ -132,6 +132,9 @@ where
                 req.extensions_mut().insert(ConnectInfo(peer));
                 app.clone().oneshot(req)
             });
+            // Cached segments go out by splice on a plain connection (TLS writes ciphertext).
+            #[cfg(target_os = "linux")]
+            let stream = crate::zero_copy::SpliceStream::new(stream, tls.is_none());
             let guarded = StallGuard::new(stream, limits.write_stall_limit);
             let served = match tls {
                 None => connection(guarded, service, limits).await,

@@ -7,6 +7,7 @@
 //! - [`range`]: the `Range` header against a size (ffmpeg's `bytes=<size>-` told apart).
 //! - [`access_log`]: common-log-format lines, written in batches off the serving threads.
 //! - [`panic`](mod@panic): a panicking handler as a short 500.
+//! - [`zero_copy`]: cached segments sent by `splice` from mappings the kernel may keep referencing.
 //! - [`shutdown`]: SIGINT, SIGTERM and SIGHUP as one orderly stop (a second signal told apart).
 
 pub mod accept;
@@ -16,6 +17,7 @@ pub mod range;
 pub mod shutdown;
 pub mod stall;
 pub mod tls;
+pub mod zero_copy;
 
 pub use accept::{serve, serve_with_tls, ConnectionLimits, DEFAULT_MAX_CONNECTIONS};
 pub use panic::catch_panics;

@@ -30,8 +30,11 @@ impl<S> StallGuard<S> {
     pub fn new(inner: S, limit: Option<Duration>) -> Self {
         StallGuard { inner, limit, stalled: None }
     }
+}
 
+impl<S: Progress> StallGuard<S> {
     fn progress<T>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        let moved = self.inner.progressed();
         match polled {
             Poll::Ready(r) => {
                 self.stalled = None;
@@ -39,6 +42,9 @@ impl<S> StallGuard<S> {
             }
             Poll::Pending => {
                 let Some(limit) = self.limit else { return Poll::Pending };
+                if moved {
+                    self.stalled = None;
+                }
                 let timer = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
                 match timer.as_mut().poll(cx) {
                     Poll::Ready(()) => {
@@ -57,7 +63,27 @@ impl<S: AsyncRead + Unpin> AsyncRead for StallGuard<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
+/// What a stream tells of bytes it sent while a write or flush stayed pending (a spliced
+/// segment leaves its pipe in pieces within one pending flush): progress, not a stall.
+pub trait Progress {
+    /// Whether bytes went out since the last call.
+    fn progressed(&mut self) -> bool {
+        false
+    }
+}
+
+impl Progress for tokio::net::TcpStream {}
+
+impl Progress for tokio::io::DuplexStream {}
+
+#[cfg(target_os = "linux")]
+impl Progress for crate::zero_copy::SpliceStream {
+    fn progressed(&mut self) -> bool {
+        self.take_drained()
+    }
+}
+
+impl<S: AsyncWrite + Progress + Unpin> AsyncWrite for StallGuard<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_write(cx, buf);

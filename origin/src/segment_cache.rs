@@ -143,7 +143,9 @@ struct Weight;
 
 impl quick_cache::Weighter<Key, Bytes> for Weight {
     fn weight(&self, key: &Key, value: &Bytes) -> u64 {
-        (value.len() + key.container.len() + key.name.len() + key.etag.len()) as u64 + ENTRY_OVERHEAD
+        (mirrorcast_http::zero_copy::footprint(value.len()) + key.container.len() + key.name.len() + key.etag.len())
+            as u64
+            + ENTRY_OVERHEAD
     }
 }
 
@@ -277,7 +279,10 @@ impl SegmentCache {
             Err(guard) => {
                 self.metrics.segment_cache_lookup(false);
                 let Some(data) = self.read(source, range).await? else { return Ok(None) };
+                // Kept in its own mapping, so connections send it without copying it
+                // (mirrorcast_http::zero_copy); smaller, or off Linux, as it was made.
                 let made = make(data)?;
+                let made = mirrorcast_http::zero_copy::pin(&made).unwrap_or(made);
                 // An entry heavier than the budget is refused here: served to this request
                 // and to those waiting for it, never kept.
                 let _ = guard.insert(made.clone());
