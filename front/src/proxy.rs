@@ -12,6 +12,7 @@
 //! that makes no progress for the upstream timeout counts as cut: a frozen
 //! origin never leaves a viewer hanging mid-download.
 
+use std::future::Future as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode,
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use tracing::{debug, info};
 
@@ -394,20 +395,79 @@ impl Flow {
 /// An origin's body, ending with an error when no byte of it comes for `limit`
 /// (a frozen origin); after an error nothing more is read from it.
 fn stall_bounded(body: Incoming, limit: Duration) -> BoxStream<'static, std::io::Result<Bytes>> {
-    let body = body.into_data_stream();
-    futures::stream::unfold(Some(body), move |body| async move {
-        let mut body = body?;
-        match tokio::time::timeout(limit, body.next()).await {
-            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
-            Ok(Some(Err(e))) => Some((Err(std::io::Error::other(e)), None)),
-            Ok(None) => None,
-            Err(_) => {
-                let frozen = format!("no byte of the body for {limit:?} (the upstream timeout)");
-                Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, frozen)), None))
+    StallBounded::new(body, limit).boxed()
+}
+
+/// [`stall_bounded`]'s stream. One timer per body, not one per chunk: a chunk only clears
+/// `waiting_since`; the alarm, when it rings, is moved on to `limit` after the current wait
+/// began, and ends the body if that moment has passed. A wait begins when the viewer's side asks
+/// for the next chunk and the origin has none ready (a slow viewer is never the origin's stall).
+/// Registering a timer per chunk showed in the front's profile under segment load.
+struct StallBounded<B> {
+    /// `None` once ended (by the origin, an error or the alarm).
+    body: Option<B>,
+    limit: Duration,
+    /// Since when the viewer's side has waited for a chunk the origin has not sent.
+    waiting_since: Option<tokio::time::Instant>,
+    alarm: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> StallBounded<B> {
+    fn new(body: B, limit: Duration) -> StallBounded<B> {
+        StallBounded { body: Some(body), limit, waiting_since: None, alarm: Box::pin(tokio::time::sleep(limit)) }
+    }
+}
+
+impl<B> futures::Stream for StallBounded<B>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        loop {
+            let Some(body) = this.body.as_mut() else { return Poll::Ready(None) };
+            match std::pin::Pin::new(body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    // Trailers are not relayed (as before: a data stream of the body).
+                    if let Ok(chunk) = frame.into_data() {
+                        this.waiting_since = None;
+                        return Poll::Ready(Some(Ok(chunk)));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.body = None;
+                    return Poll::Ready(Some(Err(std::io::Error::other(e.into()))));
+                }
+                Poll::Ready(None) => {
+                    this.body = None;
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => break,
             }
         }
-    })
-    .boxed()
+        let since = *this.waiting_since.get_or_insert_with(tokio::time::Instant::now);
+        let due = since + this.limit;
+        loop {
+            if this.alarm.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // The alarm rang for an earlier wait (or the body's start): moved on to this one's end.
+            if due > this.alarm.deadline() {
+                this.alarm.as_mut().reset(due);
+                continue;
+            }
+            this.body = None;
+            let frozen = format!("no byte of the body for {:?} (the upstream timeout)", this.limit);
+            return Poll::Ready(Some(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, frozen))));
+        }
+    }
 }
 
 /// The origin's response as the viewer gets it: status, end-to-end headers,
@@ -462,6 +522,54 @@ mod tests {
 
     fn ask(method: Method) -> Ask {
         Ask { method, path_and_query: PathAndQuery::from_static("/x"), headers: HeaderMap::new(), body: None }
+    }
+
+    type Sender = futures::channel::mpsc::UnboundedSender<Result<hyper::body::Frame<Bytes>, std::io::Error>>;
+    type Receiver = futures::channel::mpsc::UnboundedReceiver<Result<hyper::body::Frame<Bytes>, std::io::Error>>;
+
+    /// An origin's body as a channel, bounded by [`StallBounded`].
+    fn origin_body(limit: Duration) -> (Sender, StallBounded<http_body_util::StreamBody<Receiver>>) {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        (tx, StallBounded::new(http_body_util::StreamBody::new(rx), limit))
+    }
+
+    fn send(tx: &Sender, chunk: &'static [u8]) {
+        tx.unbounded_send(Ok(hyper::body::Frame::data(Bytes::from_static(chunk)))).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_viewer_slower_than_the_upstream_timeout_is_not_taken_for_a_frozen_origin() {
+        let limit = Duration::from_millis(300);
+        let (tx, mut body) = origin_body(limit);
+        send(&tx, b"a");
+        assert_eq!(&body.next().await.unwrap().unwrap()[..], b"a");
+        // The viewer asks for more only three limits later (the body's one timer long due by
+        // then); the origin sends the next chunk soon after it is asked.
+        tokio::time::sleep(limit * 3).await;
+        let origin = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            send(&tx, b"b");
+            tx
+        });
+        assert_eq!(&body.next().await.unwrap().unwrap()[..], b"b");
+        drop(origin.await.unwrap());
+        assert!(body.next().await.is_none(), "the body ends with the origin's");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stops_coming_ends_with_a_timeout_a_whole_limit_after_the_viewer_asked() {
+        let limit = Duration::from_millis(200);
+        let (tx, mut body) = origin_body(limit);
+        send(&tx, b"a");
+        assert_eq!(&body.next().await.unwrap().unwrap()[..], b"a");
+        tokio::time::sleep(limit * 2).await;
+        let asked = std::time::Instant::now();
+        let frozen = body.next().await.unwrap().unwrap_err();
+        assert_eq!(frozen.kind(), std::io::ErrorKind::TimedOut, "{frozen}");
+        assert!(asked.elapsed() >= limit, "given up after {:?}, before the upstream timeout", asked.elapsed());
+        assert!(body.next().await.is_none(), "nothing is read from a body after its timeout");
+        let late = tx.unbounded_send(Ok(hyper::body::Frame::data(Bytes::from_static(b"late"))));
+        assert!(late.is_err(), "the frozen body (its connection) is let go");
     }
 
     #[test]

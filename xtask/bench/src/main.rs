@@ -21,7 +21,8 @@
 //! `mirrorcast encode` against the same ffmpeg command run by hand, and one ffmpeg per rendition.
 //! So does `--only W3-verify` (verify_deep.rs): `verify --deep` on W3, ranged and one GET per blob,
 //! against `rclone check --download` of the same two containers.
-//! So does `--only serve [--serve-seconds 10] [--serve-connections 32]` (serve.rs: the origin against nginx).
+//! So does `--only serve [--serve-seconds 10] [--serve-connections 32] [--serve-front-only]` (serve.rs: the origin
+//! against nginx; the front against nginx as a proxy; $MIRRORCAST_FRONT_BASE adds a front from another build).
 
 mod emulator;
 mod encode;

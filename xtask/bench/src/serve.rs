@@ -15,7 +15,9 @@
 //! the origins, after one cold request each (the index built from the moovs).
 //! Segments are measured from origins with the hot-segment cache (warm: every segment
 //! fetched once before) and without it (`--cache-size 0`), and through `mirrorcast front` in
-//! proxy mode before the cached file:// origin (its cost against the origin direct). The
+//! proxy mode before the cached file:// origin (its cost against the origin direct), beside nginx as a
+//! reverse proxy before the same origin (the peer that says what a proxy costs on this machine;
+//! `$MIRRORCAST_FRONT_BASE` adds a front from another build, `--serve-front-only` skips the other rows). The
 //! memory row is the peak RSS of `serve --cache-size 32MiB` after a load run over the whole
 //! top rendition (far larger than its cache), beside one without a cache and the warm default.
 //! Needs ffmpeg and nginx (`apt-get install -y ffmpeg nginx`, or $NGINX);
@@ -94,7 +96,15 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
         o.ready(&http).await?;
     }
     // The front in proxy mode before the file:// origin: its cost per request.
-    let front = Origin::front(tools, work.path(), &origin_f.base)?;
+    let front = Origin::front(&tools.mirrorcast, work.path(), &origin_f.base, "front")?;
+    // $MIRRORCAST_FRONT_BASE: a second front from another build (a "before"), measured in the same
+    // runs before the same origin, so a change to the front is judged without a second bench run.
+    let front_base = match std::env::var_os("MIRRORCAST_FRONT_BASE").map(PathBuf::from) {
+        Some(binary) => Some(Origin::front(&binary, work.path(), &origin_f.base, "front-base")?),
+        None => None,
+    };
+    // `--serve-front-only`: nginx static, the origin direct and the proxies before it, nothing else.
+    let front_only = args.iter().any(|a| a == "--serve-front-only");
 
     // Cold: the first manifest request of each origin builds every rendition's index from its moov.
     let manifests = |base: &str, locator: &str| -> Vec<String> {
@@ -129,7 +139,7 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
         segment_bytes += body.len() as u64;
         std::fs::write(dir.join(s), &body)?;
     }
-    let nginx = Nginx::start(&nginx, work.path(), &www)?;
+    let nginx = Nginx::start(&nginx, work.path(), &www, &origin_f.base)?;
     let urls = |base: &str, locator: &str| -> Vec<String> {
         let path = format!("/{locator}/Long.ism/QualityLevels({})", RENDITIONS[0].2 * 1000);
         segments.iter().map(|s| format!("{base}{path}/{s}")).collect()
@@ -142,6 +152,15 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
     let on_small = urls(&origin_small.base, &locator_z);
     let on_front = urls(&front.base, &locator_f);
     front.answers(&http, &on_front[0]).await?;
+    let on_nginx_proxy = urls(&nginx.proxy_base, &locator_f);
+    let on_front_base = match &front_base {
+        Some(base) => {
+            let on = urls(&base.base, &locator_f);
+            base.answers(&http, &on[0]).await?;
+            on
+        }
+        None => vec![],
+    };
     // Warm: every segment once through the cached Azurite origin (file://'s was warmed above).
     for u in &on_z {
         http.get(u).send().await?.error_for_status()?.bytes().await?;
@@ -167,30 +186,48 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
         // As browsers' players (hls.js, dash.js) ask for them; ffmpeg asks for identity (the rows above).
         ("manifests file:// gzip", vec![]),
         ("manifests Azurite gzip", vec![]),
+        // The peer of the front: nginx as a reverse proxy before the same origin.
+        ("segments nginx proxy -> file://", vec![]),
+        ("segments front ($MIRRORCAST_FRONT_BASE)", vec![]),
     ];
     let duration = Duration::from_secs(seconds);
     let generator = match &wrk {
         Some(wrk) => Generator::Wrk { wrk: wrk.clone(), dir: work.path().to_owned() },
         None => Generator::InProcess(http.clone()),
     };
-    let mut front_cost = FrontCost::default();
-    let pids = (origin_f.child.id(), front.child.id());
+    let mut direct_cost = DirectCost::default();
+    let (mut front_cost, mut nginx_proxy_cost, mut front_base_cost) =
+        (ProxyCost::default(), ProxyCost::default(), ProxyCost::default());
+    let origin_pid = origin_f.child.id();
+    let nginx_workers = children_of(nginx.child.id());
+    ensure!(!nginx_workers.is_empty(), "nginx has no worker process to measure");
     for run in 0..runs {
         eprintln!("bench serve: run {}/{runs} ({connections} connections, {seconds} s each)…", run + 1);
         results[0].1.push(generator.load(&on_nginx, connections, duration, false).await?);
-        // The origin direct and through the front one after the other: the same load on the machine.
-        let (direct, spent) = with_cpu(generator.load(&on_f, connections, duration, false), &[pids.0]).await?;
-        front_cost.direct_origin_us.push(per_request_us(spent[0].cpu_seconds, &direct));
-        front_cost.direct_origin_faults.push(faults_per_request(spent[0], &direct));
+        // The origin direct, then through each proxy, one after the other: the same load on the machine.
+        let (direct, spent) = with_cpu(generator.load(&on_f, connections, duration, false), &[origin_pid]).await?;
+        direct_cost.origin_us.push(per_request_us(spent[0].cpu_seconds, &direct));
+        direct_cost.origin_faults.push(faults_per_request(spent[0], &direct));
         let (proxied, spent) =
-            with_cpu(generator.load(&on_front, connections, duration, false), &[pids.1, pids.0]).await?;
-        front_cost.front_us.push(per_request_us(spent[0].cpu_seconds, &proxied));
-        front_cost.front_faults.push(faults_per_request(spent[0], &proxied));
-        front_cost.behind_origin_us.push(per_request_us(spent[1].cpu_seconds, &proxied));
-        front_cost.ratios.push(proxied.rps() / direct.rps());
-        front_cost.added_p99_ms.push(proxied.p99_ms - direct.p99_ms);
-        results[1].1.push(direct);
+            with_cpu(generator.load(&on_front, connections, duration, false), &[origin_pid, front.child.id()]).await?;
+        front_cost.record(&direct, &proxied, &spent);
         results[5].1.push(proxied);
+        let mut pids = vec![origin_pid];
+        pids.extend(&nginx_workers);
+        let (proxied, spent) = with_cpu(generator.load(&on_nginx_proxy, connections, duration, false), &pids).await?;
+        nginx_proxy_cost.record(&direct, &proxied, &spent);
+        results[11].1.push(proxied);
+        if let Some(base) = &front_base {
+            let (proxied, spent) =
+                with_cpu(generator.load(&on_front_base, connections, duration, false), &[origin_pid, base.child.id()])
+                    .await?;
+            front_base_cost.record(&direct, &proxied, &spent);
+            results[12].1.push(proxied);
+        }
+        results[1].1.push(direct);
+        if front_only {
+            continue;
+        }
         results[2].1.push(generator.load(&on_z, connections, duration, false).await?);
         results[3].1.push(generator.load(&on_f0, connections, duration, false).await?);
         results[4].1.push(generator.load(&on_z0, connections, duration, false).await?);
@@ -200,6 +237,9 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
         results[9].1.push(generator.load(&manifests_f, connections, duration, true).await?);
         results[10].1.push(generator.load(&manifests_z, connections, duration, true).await?);
     }
+    // Rows not measured in this run (`--serve-front-only`, no base front) are left out.
+    results.retain(|(_, loads)| !loads.is_empty());
+    let nginx_spilled = nginx.spilled_to_disk();
     let memory = Memory {
         small_cache: origin_small.peak_rss_mib()?,
         small_cache_metrics: cache_metrics(&http, &origin_small.base).await?,
@@ -234,28 +274,23 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
             vs
         ));
     }
-    let (direct, proxied) = (&medians[1], &medians[5]);
+    let direct_origin_us = crate::measure::median(direct_cost.origin_us.iter().copied());
     rows.push(format!(
-        "front proxy vs origin direct (file://, warm): {:.2}x req/s; p50 {:+.2} ms, p99 {:+.2} ms (medians); \
-         per run, direct then through the front: {:.2}x req/s, p99 {:+.2} ms (medians of {} runs: {})",
-        proxied.rps() / direct.rps(),
-        proxied.p50_ms - direct.p50_ms,
-        proxied.p99_ms - direct.p99_ms,
-        crate::measure::median(front_cost.ratios.iter().copied()),
-        crate::measure::median(front_cost.added_p99_ms.iter().copied()),
-        front_cost.ratios.len(),
-        front_cost.ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(", ")
+        "CPU per request (medians): origin direct {direct_origin_us:.0} us; minor page faults per request: origin direct {:.2}",
+        crate::measure::median(direct_cost.origin_faults.iter().copied()),
     ));
+    for (name, cost) in [
+        ("front proxy", &front_cost),
+        ("nginx proxy", &nginx_proxy_cost),
+        ("front ($MIRRORCAST_FRONT_BASE)", &front_base_cost),
+    ] {
+        if !cost.ratios.is_empty() {
+            rows.push(cost.line(name));
+        }
+    }
     rows.push(format!(
-        "CPU per request (medians): origin direct {:.0} us; through the front: front {:.0} us + origin {:.0} us",
-        crate::measure::median(front_cost.direct_origin_us.iter().copied()),
-        crate::measure::median(front_cost.front_us.iter().copied()),
-        crate::measure::median(front_cost.behind_origin_us.iter().copied()),
-    ));
-    rows.push(format!(
-        "minor page faults per request (medians): origin direct {:.2}; front {:.2}",
-        crate::measure::median(front_cost.direct_origin_faults.iter().copied()),
-        crate::measure::median(front_cost.front_faults.iter().copied()),
+        "nginx proxy: proxy_pass to the file:// origin over keep-alive connections (keepalive 64), proxy_buffering \
+         as nginx ships it (on, 8 x 4k); responses spilled to a temporary file: {nginx_spilled}"
     ));
     rows.push(format!(
         "peak RSS of serve: --cache-size {SMALL_CACHE} under a {:.0} MiB rendition {:.0} MiB; cache off {:.0} MiB; default cache, warm with all of it {:.0} MiB",
@@ -293,19 +328,14 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
         "peak_rss_mib": {"small_cache": memory.small_cache, "small_cache_size": SMALL_CACHE, "cache_off": memory.cache_off, "default_cache_warm": memory.warm_default, "rendition_mib": memory.rendition_mib},
         "cache_metrics": {"small_cache": memory.small_cache_metrics, "warm_azurite": warm_metrics},
         "results": named,
-        "front": {
-            "rps_ratio_per_run": front_cost.ratios,
-            "added_p99_ms_per_run": front_cost.added_p99_ms,
-            "cpu_us_per_request": {
-                "origin_direct": front_cost.direct_origin_us,
-                "front": front_cost.front_us,
-                "origin_behind_front": front_cost.behind_origin_us,
-            },
-            "minor_faults_per_request": {
-                "origin_direct": front_cost.direct_origin_faults,
-                "front": front_cost.front_faults,
-            },
+        "origin_direct": {
+            "cpu_us_per_request": direct_cost.origin_us,
+            "minor_faults_per_request": direct_cost.origin_faults,
         },
+        "front": front_cost.json(),
+        "nginx_proxy": nginx_proxy_cost.json(),
+        "nginx_proxy_spilled_to_disk": nginx_spilled,
+        "front_base": front_base.as_ref().map(|_| front_base_cost.json()),
         "rows": rows,
     }))
 }
@@ -479,20 +509,20 @@ impl Origin {
     fn start(tools: &Tools, env: &[(String, String)], dc: &str, dir: &Path, extra: &[&str]) -> Result<Origin> {
         let mut args = vec!["serve", "--dc", dc];
         args.extend_from_slice(extra);
-        Origin::spawn(tools, env, &args, dir, &format!("serve-{dc}"))
+        Origin::spawn(&tools.mirrorcast, env, &args, dir, &format!("serve-{dc}"))
     }
 
-    /// `mirrorcast front` in proxy mode before the origin at `origin`.
-    fn front(tools: &Tools, dir: &Path, origin: &str) -> Result<Origin> {
+    /// `<binary> front` in proxy mode before the origin at `origin`.
+    fn front(binary: &Path, dir: &Path, origin: &str, log: &str) -> Result<Origin> {
         let origin = format!("f={origin}");
-        Origin::spawn(tools, &[], &["front", "--mode", "proxy", "--origin", &origin], dir, "front")
+        Origin::spawn(binary, &[], &["front", "--mode", "proxy", "--origin", &origin], dir, log)
     }
 
-    /// `mirrorcast <args> --listen <a free port>`, its stderr in `dir/<log>-<port>.log`.
-    fn spawn(tools: &Tools, env: &[(String, String)], args: &[&str], dir: &Path, log: &str) -> Result<Origin> {
+    /// `<binary> <args> --listen <a free port>`, its stderr in `dir/<log>-<port>.log`.
+    fn spawn(binary: &Path, env: &[(String, String)], args: &[&str], dir: &Path, log: &str) -> Result<Origin> {
         let port = free_port()?;
         let log = std::fs::File::create(dir.join(format!("{log}-{port}.log")))?;
-        let child = Command::new(&tools.mirrorcast)
+        let child = Command::new(binary)
             .args(args)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .current_dir(dir)
@@ -533,26 +563,35 @@ impl Drop for Origin {
     }
 }
 
-/// nginx on a free loopback port with a generated config serving `www`, stopped on drop.
+/// nginx on a free loopback port with a generated config serving `www`, and on another port as a
+/// reverse proxy before `origin` (the front's peer); stopped on drop.
 struct Nginx {
     child: Child,
     base: String,
+    /// Where nginx proxies every request to the origin.
+    proxy_base: String,
+    prefix: PathBuf,
 }
 
 impl Nginx {
-    fn start(nginx: &Path, dir: &Path, www: &Path) -> Result<Nginx> {
+    fn start(nginx: &Path, dir: &Path, www: &Path, origin: &str) -> Result<Nginx> {
         let port = free_port()?;
+        let proxy_port = free_port()?;
+        let upstream = origin.strip_prefix("http://").context("the origin nginx proxies to is http://")?;
         let prefix = dir.join("nginx");
         std::fs::create_dir_all(prefix.join("logs"))?;
         // Workers as many as cores (the origin's runtime has as many threads); access log on and
         // buffered, as ours is (lines written in batches at most 100 ms late); sendfile, keep-alive:
-        // nginx as it is usually run for static files.
+        // nginx as it is usually run for static files. As a proxy: HTTP/1.1 keep-alive connections
+        // to the origin (kept like the front's pool), proxy_buffering as nginx ships it.
         let conf = format!(
             "daemon off;\nworker_processes auto;\npid {p}/nginx.pid;\nerror_log {p}/logs/error.log warn;\nuser root;\n\
              events {{ worker_connections 1024; }}\n\
              http {{\n  log_format common '$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent';\n  access_log {p}/logs/access.log common buffer=64k flush=100ms;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n  default_type video/mp4;\n\
              client_body_temp_path {p}/body; proxy_temp_path {p}/proxy; fastcgi_temp_path {p}/fastcgi; uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;\n\
-             server {{ listen 127.0.0.1:{port}; root {www}; location / {{ add_header Cache-Control \"public, max-age=86400\"; }} }}\n}}\n",
+             server {{ listen 127.0.0.1:{port}; root {www}; location / {{ add_header Cache-Control \"public, max-age=86400\"; }} }}\n\
+             upstream mirrorcast_origin {{ server {upstream}; keepalive 64; keepalive_requests 1000000; }}\n\
+             server {{ listen 127.0.0.1:{proxy_port}; location / {{ proxy_pass http://mirrorcast_origin; proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }}\n}}\n",
             p = prefix.display(),
             www = www.display()
         );
@@ -565,11 +604,24 @@ impl Nginx {
             .spawn()
             .context("start nginx")?;
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            ensure!(started.elapsed() < Duration::from_secs(10), "nginx did not start: see {}", prefix.display());
-            std::thread::sleep(Duration::from_millis(50));
+        for p in [port, proxy_port] {
+            while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
+                ensure!(started.elapsed() < Duration::from_secs(10), "nginx did not start: see {}", prefix.display());
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        Ok(Nginx { child, base: format!("http://127.0.0.1:{port}") })
+        Ok(Nginx {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            proxy_base: format!("http://127.0.0.1:{proxy_port}"),
+            prefix,
+        })
+    }
+
+    /// Responses the proxy wrote to a temporary file (its buffers full): nginx warns of each.
+    fn spilled_to_disk(&self) -> usize {
+        std::fs::read_to_string(self.prefix.join("logs/error.log"))
+            .map_or(0, |log| log.lines().filter(|l| l.contains("buffered to a temporary file")).count())
     }
 }
 
@@ -591,19 +643,81 @@ async fn timed_get(http: &reqwest::Client, url: &str) -> Result<f64> {
     Ok(t.elapsed().as_secs_f64())
 }
 
-/// The front's cost per run: the req/s ratio and added p99 against the origin direct in the run
-/// before it, and CPU per request of each process (from `/proc/<pid>/stat`): on a shared machine the
-/// CPU a request costs moves less than the req/s the others leave.
+/// The origin direct per run: CPU per request and minor page faults per request (from `/proc/<pid>/stat`).
 #[derive(Debug, Default)]
-struct FrontCost {
+struct DirectCost {
+    origin_us: Vec<f64>,
+    /// Memory the allocator gave back and touched again.
+    origin_faults: Vec<f64>,
+}
+
+/// A proxy's cost per run (the front, nginx): the req/s ratio and added p99 against the origin direct
+/// in the run before it, and CPU per request of the proxy and of the origin behind it: on a shared
+/// machine the CPU a request costs moves less than the req/s the others leave.
+#[derive(Debug, Default)]
+struct ProxyCost {
     ratios: Vec<f64>,
+    added_p50_ms: Vec<f64>,
     added_p99_ms: Vec<f64>,
-    direct_origin_us: Vec<f64>,
-    front_us: Vec<f64>,
+    proxy_us: Vec<f64>,
     behind_origin_us: Vec<f64>,
-    /// Minor page faults per request: memory the allocator gave back and touched again.
-    direct_origin_faults: Vec<f64>,
-    front_faults: Vec<f64>,
+    proxy_faults: Vec<f64>,
+}
+
+impl ProxyCost {
+    /// One run: `spent` is the origin's, then the proxy's processes' (added up).
+    fn record(&mut self, direct: &Load, proxied: &Load, spent: &[Spent]) {
+        let proxy = spent[1..].iter().fold(Spent { cpu_seconds: 0.0, minor_faults: 0 }, |a, s| Spent {
+            cpu_seconds: a.cpu_seconds + s.cpu_seconds,
+            minor_faults: a.minor_faults + s.minor_faults,
+        });
+        self.ratios.push(proxied.rps() / direct.rps());
+        self.added_p50_ms.push(proxied.p50_ms - direct.p50_ms);
+        self.added_p99_ms.push(proxied.p99_ms - direct.p99_ms);
+        self.proxy_us.push(per_request_us(proxy.cpu_seconds, proxied));
+        self.behind_origin_us.push(per_request_us(spent[0].cpu_seconds, proxied));
+        self.proxy_faults.push(faults_per_request(proxy, proxied));
+    }
+
+    fn line(&self, name: &str) -> String {
+        let median = |v: &[f64]| crate::measure::median(v.iter().copied());
+        format!(
+            "{name} vs origin direct (file://, warm): {:.2}x req/s, p50 {:+.2} ms, p99 {:+.2} ms (medians of {} runs, \
+             each against the direct run before it: {}); CPU per request: proxy {:.0} us + origin {:.0} us; \
+             minor page faults per request: proxy {:.2}",
+            median(&self.ratios),
+            median(&self.added_p50_ms),
+            median(&self.added_p99_ms),
+            self.ratios.len(),
+            self.ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(", "),
+            median(&self.proxy_us),
+            median(&self.behind_origin_us),
+            median(&self.proxy_faults),
+        )
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "rps_ratio_per_run": self.ratios,
+            "added_p50_ms_per_run": self.added_p50_ms,
+            "added_p99_ms_per_run": self.added_p99_ms,
+            "cpu_us_per_request": {"proxy": self.proxy_us, "origin_behind_proxy": self.behind_origin_us},
+            "minor_faults_per_request": self.proxy_faults,
+        })
+    }
+}
+
+/// The processes whose parent is `pid` (nginx's workers), from `/proc/<pid>/stat`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return vec![] };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat")).ok().is_some_and(|stat| {
+                // The parent is field 4, the second after the parenthesised command name.
+                stat.rfind(')').and_then(|i| stat[i + 2..].split_whitespace().nth(1)?.parse::<u32>().ok()) == Some(pid)
+            })
+        })
+        .collect()
 }
 
 /// What one served process spent while a load ran.
