@@ -140,8 +140,9 @@ usage: mirrorcast-bench [--runs N] [--only NAMES] [flags of the rows named]
   W4-linear:   --w4-library 1000 --w4-new 700
   W4-scale:    --scale-assets 1000,10000,100000 --scale-dir DIR
   encode:      --encode-seconds 20 --encode-size 1280x720
-  serve:       --serve-seconds 10 --serve-connections 32
-environment: MIRRORCAST (the CLI to measure; default target/release/mirrorcast), RCLONE, NGINX";
+  serve:       --serve-seconds 10 --serve-connections 32 --serve-front-only
+environment: MIRRORCAST (the CLI to measure; default target/release/mirrorcast), RCLONE, NGINX,
+             MIRRORCAST_FRONT_BASE (serve: a second front from another build)";
 
 /// Every flag the bench takes; each is followed by its value.
 const FLAGS: &[&str] = &[
@@ -158,10 +159,16 @@ const FLAGS: &[&str] = &[
     "--serve-connections",
 ];
 
+/// Flags the bench takes without a value.
+const SWITCHES: &[&str] = &["--serve-front-only"];
+
 /// A misspelt flag would otherwise be ignored and the default set run for half an hour.
 fn check_flags(args: &[String]) -> Result<()> {
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
+        if SWITCHES.contains(&arg.as_str()) {
+            continue;
+        }
         anyhow::ensure!(FLAGS.contains(&arg.as_str()), "bench: unknown argument '{arg}' (--help lists the flags)");
         anyhow::ensure!(rest.next().is_some(), "bench: {arg} needs a value (--help lists the flags)");
     }
