@@ -311,3 +311,57 @@ async fn a_stalled_target_gets_fewer_requests_in_flight_and_the_run_completes_on
 fn a_store(f: &Failover) -> mirrorcast_azure_blob::AzureBlobStore {
     f.dcs.a.store()
 }
+
+/// A loopback proxy to `upstream` that takes the first request it gets and never
+/// answers it (a connection a load balancer dropped without a reset), and
+/// forwards every later one. Counts the requests it took.
+async fn swallow_first_proxy(upstream: String) -> (SocketAddr, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicU64::new(0));
+    let client = reqwest::Client::new();
+    let out = requests.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let (client, upstream, requests) = (client.clone(), upstream.clone(), requests.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (client, upstream, requests) = (client.clone(), upstream.clone(), requests.clone());
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        if requests.fetch_add(1, Ordering::Relaxed) == 0 {
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                        }
+                        Ok::<_, Infallible>(crate::helpers::forward(&client, &upstream, &parts, body).await)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_lost_without_an_answer_is_sent_again_within_the_retry_budget() {
+    let sb = crate::helpers::Sandbox::start().await;
+    let name = "Lost Then Found";
+    sb.create_asset(name).await;
+    let (proxy, requests) = swallow_first_proxy(format!("http://127.0.0.1:{}", sb.azurite.port())).await;
+    let key = mirrorcast_azure_blob::config::DEV_ACCOUNT_KEY;
+    let via_proxy = format!(
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint=http://{proxy}/devstoreaccount1"
+    );
+    // A 15 s budget waits 5 s for an answer: the lost request is sent again and the
+    // listing succeeds, where waiting for the whole budget would have given up.
+    let run = sb
+        .run_with(&[("MIRRORCAST_DC_A", &via_proxy)], &["--retry-for", "15s", "asset", "list", "--dc", "a", "--json"])
+        .await;
+    let listed = run.ok().json();
+    assert!(listed.as_array().unwrap().iter().any(|a| a["name"] == name), "{listed}");
+    assert!(requests.load(Ordering::Relaxed) >= 2, "the lost request must have been sent again");
+}

@@ -31,6 +31,11 @@ use crate::API_VERSION;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
+/// The largest request body after which the answer is waited for within
+/// [`RetryConfig::answer_timeout`](crate::RetryConfig::answer_timeout):
+/// sending a larger one may itself take longer on a slow link.
+const PROMPT_ANSWER_MAX_BODY: usize = 1024 * 1024;
+
 /// A storage account's blob service. Cheap to clone; clones share one pool.
 #[derive(Clone)]
 pub struct AzureBlobStore {
@@ -370,7 +375,23 @@ impl AzureBlobStore {
             builder = builder.body(req.body.clone());
         }
         let started = std::time::Instant::now();
-        let result = builder.send().await;
+        // A server-side copy may be silent while it copies and a large body takes time
+        // to send; anything else answers promptly, or was lost and is sent again.
+        let answers_promptly =
+            !req.headers.contains_key("x-ms-copy-source") && req.body.len() <= PROMPT_ANSWER_MAX_BODY;
+        let result = if answers_promptly {
+            let wait = self.inner.config.retry.answer_timeout();
+            match tokio::time::timeout(wait, builder.send()).await {
+                Ok(result) => result,
+                Err(_) => {
+                    let message =
+                        format!("{} at {}: no answer within {} s", req.what, self.describe_short(), wait.as_secs());
+                    return Err((Error::new(ErrorKind::Transient, message), true));
+                }
+            }
+        } else {
+            builder.send().await
+        };
         match result {
             Ok(resp) => {
                 tracing::debug!(

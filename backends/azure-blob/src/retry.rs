@@ -16,8 +16,8 @@ pub struct RetryConfig {
     /// the larger of this and 60 s.
     pub max_backoff: Duration,
     /// How long one request may keep failing before it is given up (the
-    /// CLI's `--retry-for`). Also bounds the wait to connect and the silence
-    /// of an endpoint that accepts and never answers.
+    /// CLI's `--retry-for`). Also bounds the wait to connect, the wait for an
+    /// answer ([`RetryConfig::answer_timeout`]) and the silence of a connection.
     pub budget: Duration,
 }
 
@@ -55,6 +55,15 @@ impl RetryConfig {
         self.budget.clamp(Duration::from_secs(5), Duration::from_secs(120))
     }
 
+    /// How long a request that sends no large body and starts no server-side
+    /// copy may wait for the service's answer before it is sent again: a third
+    /// of the budget, so a request lost on a dead connection (a load balancer
+    /// that dropped it without a reset) is tried again within the budget
+    /// instead of spending all of it waiting. At least 5 s, at most 60 s.
+    pub fn answer_timeout(&self) -> Duration {
+        (self.budget / 3).clamp(Duration::from_secs(5), Duration::from_secs(60))
+    }
+
     /// Whether a request that began `elapsed` ago may be tried again after `delay`.
     pub fn may_retry(&self, attempt: u32, elapsed: Duration, delay: Duration) -> bool {
         attempt < self.max_retries && elapsed + delay <= self.budget
@@ -88,7 +97,19 @@ mod tests {
         assert!(!r.may_retry(r.max_retries, Duration::ZERO, Duration::ZERO), "past the retry count");
         assert_eq!(r.connect_timeout(), Duration::from_secs(2));
         assert_eq!(r.read_timeout(), Duration::from_secs(5));
+        assert_eq!(r.answer_timeout(), Duration::from_secs(5));
         let long = RetryConfig { budget: Duration::from_secs(3600), ..RetryConfig::default() };
         assert_eq!((long.connect_timeout(), long.read_timeout()), (Duration::from_secs(10), Duration::from_secs(120)));
+        assert_eq!(long.answer_timeout(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_request_lost_in_silence_leaves_the_default_budget_room_to_be_sent_again() {
+        let r = RetryConfig::default();
+        let waited = r.answer_timeout();
+        assert_eq!(waited, Duration::from_secs(10));
+        // Two silent tries and their backoff still fit the budget: a third is sent.
+        let backoff = r.delay(1, None) + r.delay(2, None);
+        assert!(r.may_retry(2, waited * 2 + backoff, r.delay(3, None)), "{waited:?} {backoff:?}");
     }
 }
