@@ -11,8 +11,9 @@ use mirrorcast_core::model::Locator;
 
 use crate::fail::Fail;
 use crate::filtering::Filters;
-use crate::records::RECORD_TTL;
-use crate::refresh_ahead::RefreshAhead;
+use crate::metrics::Waited;
+use crate::records::{KEEP_WARM, RECORD_TTL};
+use crate::refresh_ahead::{RefreshAhead, Reread};
 use crate::request::{Request, Target};
 use crate::upstream::Upstream;
 
@@ -27,7 +28,14 @@ pub(crate) struct FilterRecords {
 
 impl FilterRecords {
     pub(crate) fn new(upstream: Arc<Upstream>) -> FilterRecords {
-        let cache = RefreshAhead::new(4096, RECORD_TTL);
+        let (catalog, reader) = (Catalog::new(upstream.store.clone()), upstream.clone());
+        let reread: Reread<(AssetId, String), Option<Arc<Filter>>> = Arc::new(move |(asset, name)| {
+            let (catalog, upstream) = (catalog.clone(), reader.clone());
+            Box::pin(async move { read(&catalog, &upstream, asset, &name).await })
+        });
+        let cache = RefreshAhead::new(4096, RECORD_TTL)
+            .counted(upstream.metrics.clone(), Waited::Filters)
+            .kept_warm(KEEP_WARM, reread);
         FilterRecords { catalog: Catalog::new(upstream.store.clone()), upstream, cache }
     }
 
@@ -63,14 +71,17 @@ impl FilterRecords {
         let read = || {
             let (catalog, upstream, asset, name) =
                 (self.catalog.clone(), self.upstream.clone(), *asset, name.to_owned());
-            async move {
-                match upstream.timed(catalog.resolve_filter(&asset, &name)).await {
-                    Ok(scoped) => Ok(Some(Arc::new(scoped.filter))),
-                    Err(Fail::NotFound(_)) => Ok(None),
-                    Err(f) => Err(f),
-                }
-            }
+            async move { read(&catalog, &upstream, asset, &name).await }
         };
         self.cache.get(&key, read).await
+    }
+}
+
+/// The filter `name` of `asset` (the asset's, else the account's) from the records; `None`: none.
+async fn read(catalog: &Catalog, upstream: &Upstream, asset: AssetId, name: &str) -> Result<Option<Arc<Filter>>, Fail> {
+    match upstream.timed(catalog.resolve_filter(&asset, name)).await {
+        Ok(scoped) => Ok(Some(Arc::new(scoped.filter))),
+        Err(Fail::NotFound(_)) => Ok(None),
+        Err(f) => Err(f),
     }
 }

@@ -22,6 +22,48 @@ pub struct Metrics {
     segment_cache_capacity: AtomicU64,
     /// Key requests by [`KeyOutcome`].
     key_requests: [AtomicU64; KeyOutcome::ALL.len()],
+    /// Requests that waited on storage (or on a build from it) by [`Waited`], and the time they waited.
+    waits: [AtomicU64; Waited::ALL.len()],
+    wait_micros: [AtomicU64; Waited::ALL.len()],
+    /// Manifests and playlists answered, by the time taken to answer ([`MANIFEST_BUCKETS_MS`]; the last: above).
+    manifest_times: [AtomicU64; MANIFEST_BUCKETS_MS.len() + 1],
+    manifest_micros: AtomicU64,
+    /// Manifest and playlist bodies made (packaged and gzipped), and the time it took.
+    bodies_made: AtomicU64,
+    body_micros: AtomicU64,
+}
+
+/// The upper bounds (ms) of the manifest answer-time histogram's buckets.
+const MANIFEST_BUCKETS_MS: [f64; 10] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 100.0, 1000.0];
+
+/// What a request waited for that the origin reads from storage, as `/metrics` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited {
+    /// A locator and its asset record.
+    Records,
+    /// A filter record.
+    Filters,
+    /// A protected locator's policy and keys.
+    Encryption,
+    /// A key's locators (key delivery).
+    Keys,
+    /// An `.ism`'s renditions built from storage (its `.ism`, indexes, sidecars).
+    Renditions,
+}
+
+impl Waited {
+    const ALL: [Waited; 5] = [Waited::Records, Waited::Filters, Waited::Encryption, Waited::Keys, Waited::Renditions];
+
+    /// The `on` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Waited::Records => "records",
+            Waited::Filters => "filters",
+            Waited::Encryption => "encryption",
+            Waited::Keys => "keys",
+            Waited::Renditions => "renditions",
+        }
+    }
 }
 
 /// What a key request got, as `/metrics` counts it.
@@ -118,6 +160,26 @@ impl Metrics {
         self.key_requests[outcome as usize].fetch_add(1, Relaxed);
     }
 
+    /// Counts one request that waited `took` on storage for `on`.
+    pub fn waited(&self, on: Waited, took: Duration) {
+        self.waits[on as usize].fetch_add(1, Relaxed);
+        self.wait_micros[on as usize].fetch_add(took.as_micros() as u64, Relaxed);
+    }
+
+    /// Counts one manifest or playlist answered in `took` (from its parsed path to its response).
+    pub fn manifest_answered(&self, took: Duration) {
+        let ms = took.as_secs_f64() * 1e3;
+        let bucket = MANIFEST_BUCKETS_MS.iter().position(|&le| ms <= le).unwrap_or(MANIFEST_BUCKETS_MS.len());
+        self.manifest_times[bucket].fetch_add(1, Relaxed);
+        self.manifest_micros.fetch_add(took.as_micros() as u64, Relaxed);
+    }
+
+    /// Counts one manifest or playlist body made (packaged, gzipped) in `took`.
+    pub fn body_made(&self, took: Duration) {
+        self.bodies_made.fetch_add(1, Relaxed);
+        self.body_micros.fetch_add(took.as_micros() as u64, Relaxed);
+    }
+
     /// All counters in the Prometheus text format, as `/metrics` serves them.
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -134,6 +196,39 @@ impl Metrics {
             let n = self.key_requests[outcome as usize].load(Relaxed);
             let _ = writeln!(s, "mirrorcast_origin_key_requests_total{{outcome=\"{}\"}} {n}", outcome.label());
         }
+        s.push_str("# HELP mirrorcast_origin_storage_waits_total Requests that waited on storage, by what they waited for.\n# TYPE mirrorcast_origin_storage_waits_total counter\n");
+        for on in Waited::ALL {
+            let n = self.waits[on as usize].load(Relaxed);
+            let _ = writeln!(s, "mirrorcast_origin_storage_waits_total{{on=\"{}\"}} {n}", on.label());
+        }
+        s.push_str("# HELP mirrorcast_origin_storage_wait_seconds_total Time requests waited on storage, by what they waited for.\n# TYPE mirrorcast_origin_storage_wait_seconds_total counter\n");
+        for on in Waited::ALL {
+            let secs = self.wait_micros[on as usize].load(Relaxed) as f64 / 1e6;
+            let _ = writeln!(s, "mirrorcast_origin_storage_wait_seconds_total{{on=\"{}\"}} {secs:.6}", on.label());
+        }
+        s.push_str("# HELP mirrorcast_origin_manifest_seconds Time to answer a manifest or playlist request.\n# TYPE mirrorcast_origin_manifest_seconds histogram\n");
+        let mut cumulative = 0;
+        for (i, le) in
+            MANIFEST_BUCKETS_MS.iter().map(|ms| format!("{}", ms / 1e3)).chain(["+Inf".to_owned()]).enumerate()
+        {
+            cumulative += self.manifest_times[i].load(Relaxed);
+            let _ = writeln!(s, "mirrorcast_origin_manifest_seconds_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let _ = writeln!(
+            s,
+            "mirrorcast_origin_manifest_seconds_sum {:.6}\nmirrorcast_origin_manifest_seconds_count {cumulative}",
+            self.manifest_micros.load(Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(
+            s,
+            "# HELP mirrorcast_origin_manifest_bodies_made_total Manifest and playlist bodies packaged and gzipped.\n# TYPE mirrorcast_origin_manifest_bodies_made_total counter\nmirrorcast_origin_manifest_bodies_made_total {}",
+            self.bodies_made.load(Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP mirrorcast_origin_manifest_body_seconds_total Time spent packaging and gzipping bodies.\n# TYPE mirrorcast_origin_manifest_body_seconds_total counter\nmirrorcast_origin_manifest_body_seconds_total {:.6}",
+            self.body_micros.load(Relaxed) as f64 / 1e6
+        );
         let simple = [
             ("mirrorcast_origin_sent_bytes_total", "Body bytes sent.", &self.bytes_sent),
             ("mirrorcast_origin_index_cache_hits_total", "MP4 index lookups served from the cache.", &self.index_hits),

@@ -136,7 +136,7 @@ impl Origin {
             keys: KeyServer::new(upstream.clone(), content_keys.clone()),
             keyring: Keyring::new(upstream.clone(), content_keys),
             renditions: RenditionCache::new(upstream.clone(), metrics.clone(), config.index_cache_bytes),
-            bodies: BodyCache::new(),
+            bodies: BodyCache::new(metrics.clone()),
             segments: SegmentCache::new(
                 upstream.clone(),
                 config.segment_cache_bytes,

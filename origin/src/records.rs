@@ -12,7 +12,8 @@ use mirrorcast_core::id::LocatorId;
 use mirrorcast_core::model::{AssetFile, Locator, LocatorType};
 
 use crate::fail::Fail;
-use crate::refresh_ahead::RefreshAhead;
+use crate::metrics::Waited;
+use crate::refresh_ahead::{RefreshAhead, Reread};
 use crate::request::Target;
 use crate::upstream::Upstream;
 
@@ -21,6 +22,11 @@ use crate::upstream::Upstream;
 /// keeps it in use has it read again in the background from 4/5 of this on, and a read
 /// that finds it gone refuses it at once); its start and expiry are checked on every request.
 pub(crate) const RECORD_TTL: Duration = Duration::from_secs(5);
+
+/// How long after its last request a locator (or filter) is still read again ahead of its TTL
+/// without a request: a manifest a CDN revalidates every `max-age` (10 s), or a player's next
+/// playlist after a pause, finds it current and does not wait on storage.
+pub(crate) const KEEP_WARM: Duration = Duration::from_secs(30);
 
 /// A locator and its asset, as one request sees them.
 pub(crate) type Found = Arc<(Locator, AssetRecord)>;
@@ -34,7 +40,15 @@ pub(crate) struct Records {
 
 impl Records {
     pub(crate) fn new(upstream: Arc<Upstream>) -> Records {
-        Records { catalog: Catalog::new(upstream.store.clone()), upstream, cache: RefreshAhead::new(4096, RECORD_TTL) }
+        let (catalog, reader) = (Catalog::new(upstream.store.clone()), upstream.clone());
+        let reread: Reread<uuid::Uuid, Found> = Arc::new(move |guid| {
+            let (catalog, upstream) = (catalog.clone(), reader.clone());
+            Box::pin(async move { read(&catalog, &upstream, guid).await.map(Arc::new) })
+        });
+        let cache = RefreshAhead::new(4096, RECORD_TTL)
+            .counted(upstream.metrics.clone(), Waited::Records)
+            .kept_warm(KEEP_WARM, reread);
+        Records { catalog: Catalog::new(upstream.store.clone()), upstream, cache }
     }
 
     /// The origin locator valid now and its asset (shared with the record cache, not copied).

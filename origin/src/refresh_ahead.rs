@@ -9,6 +9,11 @@
 //! every request that asked while it was under way shares. A failure is never kept for later
 //! requests. So every answer is one storage gave during the request, or less than `bound`
 //! before it.
+//!
+//! A cache kept warm ([`RefreshAhead::kept_warm`]) also refreshes, at its refresh point, an entry
+//! a request used within the window, without waiting for a request to come: a key asked for
+//! every few seconds (a manifest a CDN revalidates every `max-age`, a load after a pause) is not
+//! past its bound when asked, so its requests do not wait.
 
 use std::future::Future;
 use std::hash::Hash;
@@ -16,11 +21,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use quick_cache::sync::{Cache, EntryAction, EntryResult};
 use quick_cache::Equivalent;
 use tokio::time::Instant;
 
 use crate::fail::Fail;
+use crate::metrics::{Metrics, Waited};
 
 /// The owned key of a borrowed one (a key is looked up borrowed, without copying its strings).
 pub(crate) trait KeyOf<K> {
@@ -43,6 +50,40 @@ struct Entry<V> {
     settled: u64,
     /// Set by the request that starts the background read.
     refreshing: AtomicBool,
+    /// When a request last got it, in milliseconds after its cache's epoch (kept-warm caches only).
+    used: AtomicU64,
+}
+
+impl<V> Entry<V> {
+    fn new(outcome: Result<V, Fail>, read_at: Instant, settled: u64, used: u64) -> Entry<V> {
+        Entry { outcome, read_at, settled, refreshing: false.into(), used: AtomicU64::new(used) }
+    }
+
+    /// Notes a request's use (no store within 100 ms of the last: a load per request, not a write).
+    fn touch(&self, epoch: Instant) {
+        let now = millis_since(epoch);
+        if now >= self.used.load(Ordering::Relaxed) + 100 {
+            self.used.store(now, Ordering::Relaxed);
+        }
+    }
+
+    fn last_used(&self, epoch: Instant) -> Instant {
+        epoch + Duration::from_millis(self.used.load(Ordering::Relaxed))
+    }
+}
+
+fn millis_since(epoch: Instant) -> u64 {
+    epoch.elapsed().as_millis() as u64
+}
+
+/// Reads a key again without a request (what a kept-warm cache refreshes with).
+pub(crate) type Reread<K, V> = Arc<dyn Fn(K) -> BoxFuture<'static, Result<V, Fail>> + Send + Sync>;
+
+/// How a kept-warm cache refreshes its entries in use.
+struct Warm<K, V> {
+    reread: Reread<K, V>,
+    /// An entry no request used for this long is left to expire.
+    window: Duration,
 }
 
 /// Values by key, each good for a bound and refreshed ahead of it (see the module's documentation).
@@ -52,6 +93,20 @@ pub(crate) struct RefreshAhead<K, V> {
     refresh_after: Duration,
     /// How many reads have ended.
     settled: Arc<AtomicU64>,
+    /// Where a request that waits for a read is counted, and as what.
+    counted: Option<(Arc<Metrics>, Waited)>,
+    warm: Option<Arc<Warm<K, V>>>,
+    /// What entries' last use is counted from.
+    epoch: Instant,
+}
+
+/// What a background refresh needs of its cache (it outlives no part of it).
+struct Shared<K, V> {
+    entries: Arc<Cache<K, Arc<Entry<V>>>>,
+    settled: Arc<AtomicU64>,
+    refresh_after: Duration,
+    warm: Option<Arc<Warm<K, V>>>,
+    epoch: Instant,
 }
 
 impl<K, V> RefreshAhead<K, V>
@@ -66,7 +121,31 @@ where
             bound,
             refresh_after: bound * 4 / 5,
             settled: Arc::default(),
+            counted: None,
+            warm: None,
+            epoch: Instant::now(),
         }
+    }
+
+    /// Entries a request used within `window` refreshed at their refresh point by `reread`,
+    /// without waiting for a request (see the module's documentation).
+    pub(crate) fn kept_warm(self, window: Duration, reread: Reread<K, V>) -> RefreshAhead<K, V> {
+        RefreshAhead { warm: Some(Arc::new(Warm { reread, window })), ..self }
+    }
+
+    fn shared(&self) -> Shared<K, V> {
+        Shared {
+            entries: self.entries.clone(),
+            settled: self.settled.clone(),
+            refresh_after: self.refresh_after,
+            warm: self.warm.clone(),
+            epoch: self.epoch,
+        }
+    }
+
+    /// Requests that wait for a read counted in `metrics` as waits `on` it (and logged at debug).
+    pub(crate) fn counted(self, metrics: Arc<Metrics>, on: Waited) -> RefreshAhead<K, V> {
+        RefreshAhead { counted: Some((metrics, on)), ..self }
     }
 
     /// The value of `key`: the entry while within its bound (past its refresh point, the first
@@ -82,21 +161,31 @@ where
             if let Ok(value) = &entry.outcome {
                 let age = entry.read_at.elapsed();
                 if age < self.bound {
+                    if self.warm.is_some() {
+                        entry.touch(self.epoch);
+                    }
                     if age >= self.refresh_after && !entry.refreshing.swap(true, Ordering::AcqRel) {
-                        self.refresh(key.key_of(), entry.clone(), read());
+                        self.shared().refresh(key.key_of(), entry.clone(), read());
                     }
                     return Ok(value.clone());
                 }
             }
         }
-        self.read_once(key.key_of(), read).await
+        let started = Instant::now();
+        let outcome = self.read_once(key.key_of(), read).await;
+        if let Some((metrics, on)) = &self.counted {
+            let took = started.elapsed();
+            metrics.waited(*on, took);
+            tracing::debug!(target: "mirrorcast_origin", "a request waited {took:?} on storage for {}", on.label());
+        }
+        outcome
     }
 
     /// `value` of `key` as a read that started at `read_at` found it (a read made for another
     /// purpose that also says it).
     pub(crate) fn put(&self, key: K, value: V, read_at: Instant) {
         let settled = self.settled.fetch_add(1, Ordering::SeqCst) + 1;
-        self.entries.insert(key, Arc::new(Entry { outcome: Ok(value), read_at, settled, refreshing: false.into() }));
+        self.entries.insert(key, Arc::new(Entry::new(Ok(value), read_at, settled, millis_since(self.epoch))));
     }
 
     /// `read`'s answer, shared by the requests that ask while it is under way.
@@ -129,34 +218,64 @@ where
         let read_at = Instant::now();
         let outcome = read().await;
         let settled = self.settled.fetch_add(1, Ordering::SeqCst) + 1;
-        let entry = Entry { outcome: outcome.clone(), read_at, settled, refreshing: false.into() };
-        let _ = guard.insert(Arc::new(entry));
+        let entry = Arc::new(Entry::new(outcome.clone(), read_at, settled, millis_since(self.epoch)));
+        if outcome.is_ok() {
+            self.shared().keep_warm(key, entry.clone());
+        }
+        let _ = guard.insert(entry);
         outcome
+    }
+}
+
+impl<K, V> Shared<K, V>
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// In a kept-warm cache: at `entry`'s refresh point, reads it again if it is still the
+    /// entry of `key`, a request used it within the window and no request started that read.
+    fn keep_warm(self, key: K, entry: Arc<Entry<V>>) {
+        let Some(warm) = self.warm.clone() else { return };
+        tokio::spawn(async move {
+            tokio::time::sleep_until(entry.read_at + self.refresh_after).await;
+            let current = self.entries.get(&key).is_some_and(|e| Arc::ptr_eq(&e, &entry));
+            let unused = entry.last_used(self.epoch).elapsed() > warm.window;
+            if !current || unused || entry.refreshing.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            let read = (warm.reread)(key.clone());
+            self.refresh(key, entry, read);
+        });
     }
 
     /// Reads `key` again in the background and puts the answer in place of `old` (not over a
-    /// newer entry, nor back after the entry was dropped).
-    fn refresh(&self, key: K, old: Arc<Entry<V>>, read: impl Future<Output = Result<V, Fail>> + Send + 'static) {
-        let entries = self.entries.clone();
-        let settled = self.settled.clone();
+    /// newer entry, nor back after the entry was dropped); the new entry keeps the old one's use.
+    fn refresh(self, key: K, old: Arc<Entry<V>>, read: impl Future<Output = Result<V, Fail>> + Send + 'static) {
         tokio::spawn(async move {
             let read_at = Instant::now();
             let outcome = read.await;
             match outcome {
                 Ok(value) => {
-                    let settled = settled.fetch_add(1, Ordering::SeqCst) + 1;
-                    let fresh = Arc::new(Entry { outcome: Ok(value), read_at, settled, refreshing: false.into() });
+                    let settled = self.settled.fetch_add(1, Ordering::SeqCst) + 1;
+                    // Last used when the old one was: a refresh is no use.
+                    let used = old.used.load(Ordering::Relaxed);
+                    let fresh = Arc::new(Entry::new(Ok(value), read_at, settled, used));
+                    let mut replaced = false;
                     // A zero timeout: a request reading this key meanwhile is not waited for.
-                    entries.entry(&key, Some(Duration::ZERO), |_, entry| {
+                    self.entries.entry(&key, Some(Duration::ZERO), |_, entry| {
                         if Arc::ptr_eq(entry, &old) {
-                            *entry = fresh;
+                            *entry = fresh.clone();
+                            replaced = true;
                         }
                         EntryAction::Retain(())
                     });
+                    if replaced {
+                        self.keep_warm(key, fresh);
+                    }
                 }
                 // Gone: refused from the next request on, not at the bound.
                 Err(Fail::NotFound(_)) => {
-                    entries.remove_if(&key, |entry| Arc::ptr_eq(entry, &old));
+                    self.entries.remove_if(&key, |entry| Arc::ptr_eq(entry, &old));
                 }
                 // Kept until its bound; a later request tries again.
                 Err(_) => old.refreshing.store(false, Ordering::Release),
@@ -252,6 +371,49 @@ mod tests {
         tokio::time::advance(BOUND * 3 / 4).await;
         assert_eq!(kept.get(&1, || source.read()).await.unwrap(), 2);
         assert_eq!(source.reads(), 2, "no read before the new entry's refresh point");
+    }
+
+    /// Kept warm: an entry asked for again after a pause longer than its bound is current (read
+    /// again at its refresh point without a request), and no longer once unused for the window.
+    #[tokio::test(start_paused = true)]
+    async fn a_kept_warm_entry_is_read_ahead_without_requests_until_unused_for_its_window() {
+        let source = Source::default();
+        source.permits.add_permits(1000);
+        let reread: Reread<u32, u32> = {
+            let source = source.clone();
+            Arc::new(move |_| Box::pin(source.read()))
+        };
+        let window = BOUND * 6;
+        let kept = Arc::new(RefreshAhead::new(16, BOUND).kept_warm(window, reread));
+        assert_eq!(kept.get(&1, || source.read()).await.unwrap(), 1);
+
+        tokio::time::sleep(BOUND * 2).await;
+        let start = Instant::now();
+        let got = kept.get(&1, || source.read()).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO, "current after a pause of two bounds: not waited for");
+        assert!(got > 1, "read again during the pause: {got}");
+
+        tokio::time::sleep(window + BOUND * 2).await;
+        let reads = source.reads();
+        // From the last use (two bounds in) to the window's end: one read per refresh point.
+        let at_most = 1 + ((BOUND * 2 + window).as_millis() / (BOUND * 4 / 5).as_millis()) as u32 + 1;
+        assert!(reads <= at_most, "{reads} reads, at most {at_most}");
+        tokio::time::sleep(window).await;
+        assert_eq!(source.reads(), reads, "unused for the window: no more reads");
+        let start = Instant::now();
+        assert!(kept.get(&1, || source.read()).await.unwrap() > got);
+        assert!(start.elapsed().is_zero() || source.reads() == reads + 1, "past its bound: one read");
+    }
+
+    /// Without keeping warm, nothing is read without a request.
+    #[tokio::test(start_paused = true)]
+    async fn a_cache_not_kept_warm_reads_only_for_requests() {
+        let kept = Arc::new(RefreshAhead::new(16, BOUND));
+        let source = Source::default();
+        source.permits.add_permits(10);
+        kept.get(&1, || source.read()).await.unwrap();
+        tokio::time::sleep(BOUND * 10).await;
+        assert_eq!(source.reads(), 1);
     }
 
     #[tokio::test(start_paused = true)]

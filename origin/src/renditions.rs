@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::fail::Fail;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Waited};
 use crate::moofs;
 use crate::moov;
 use crate::packaging::Rendition;
@@ -208,7 +208,8 @@ impl RenditionCache {
     /// builds a missing entry while the others with the same key wait for it (a cold
     /// two-hour asset is indexed once, not once per concurrent request); once the entry
     /// is past the TTL, one request starts a re-read of the `.ism` in the background (reusing
-    /// the indexes of files it still names) and every request goes on with the entry it has.
+    /// the indexes of files it still names whose blobs are the ones indexed: one HEAD each) and
+    /// every request goes on with the entry it has.
     /// A re-read that finds the `.ism` gone or unusable drops the entry (the next request
     /// builds it, and is refused as a first request would be); one storage failed keeps it.
     pub(crate) async fn get(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Renditions>, Fail> {
@@ -223,13 +224,30 @@ impl RenditionCache {
     /// [`Self::get`].
     async fn cached(&self, asset: &AssetRecord, ism: &str) -> Result<Arc<Renditions>, Fail> {
         let key = (asset.asset.container.clone(), ism.to_owned());
-        let found = match self.renditions.get_value_or_guard_async(&key).await {
-            Ok(found) => found,
-            Err(guard) => {
-                let built = Arc::new(self.build(asset, ism, None).await?);
-                // Too heavy for the budget: served to this request and its waiters, not kept.
-                let _ = guard.insert(built.clone());
-                return Ok(built);
+        let found = match self.renditions.get(&key) {
+            Some(found) => found,
+            None => {
+                // A build from storage, this request's or another's: a wait, counted.
+                let started = Instant::now();
+                let waited = || {
+                    let took = started.elapsed();
+                    self.metrics.waited(Waited::Renditions, took);
+                    debug!(target: "mirrorcast_origin", "a request waited {took:?} for the renditions of {ism}");
+                };
+                match self.renditions.get_value_or_guard_async(&key).await {
+                    Ok(found) => {
+                        waited();
+                        found
+                    }
+                    Err(guard) => {
+                        let built = self.build(asset, ism, None).await.map(Arc::new);
+                        waited();
+                        let built = built?;
+                        // Too heavy for the budget: served to this request and its waiters, not kept.
+                        let _ = guard.insert(built.clone());
+                        return Ok(built);
+                    }
+                }
             }
         };
         if found.at.elapsed() >= MANIFEST_TTL && !found.refreshing.swap(true, Ordering::AcqRel) {
@@ -268,7 +286,7 @@ impl RenditionCache {
     async fn build(&self, asset: &AssetRecord, ism: &str, previous: Option<&Renditions>) -> Result<Renditions, Fail> {
         let server = self.server_manifest(asset, ism).await?;
         let base = ism.rsplit_once('/').map_or("", |(dir, _)| dir);
-        let mut out = Vec::new();
+        let mut out: Vec<OwnedRendition> = Vec::new();
         let mut texts = Vec::new();
         let mut text_renditions = Vec::new();
         for t in &server.manifest.tracks {
@@ -284,12 +302,15 @@ impl RenditionCache {
             }
             let file = join(base, &t.src);
             file_of(asset, &file)?;
-            // One index per file: a file's audio and video tracks share it, and a refresh keeps it.
-            let known = out
-                .iter()
-                .chain(previous.map_or(&[][..], |p| &p.list[..]))
-                .find(|o| o.file == file)
-                .map(|o| o.index.clone());
+            // One index per file: a file's audio and video tracks share it, and a refresh keeps
+            // it while storage says the blob is the one indexed (a replaced rendition is read anew).
+            let mut known = out.iter().find(|o| o.file == file).map(|o| o.index.clone());
+            if known.is_none() {
+                if let Some(kept) = previous.and_then(|p| p.list.iter().find(|o| o.file == file)) {
+                    let now = self.upstream.head(&asset.asset.container, &file).await?;
+                    known = (now.etag == kept.index.version.etag).then(|| kept.index.clone());
+                }
+            }
             let index = match known {
                 Some(index) => {
                     self.metrics.index_lookup(true);

@@ -45,6 +45,7 @@ async fn stream(State(origin): State<Arc<Origin>>, request: Request) -> Response
             return Fail::NotFound("refused path").into_response();
         }
     };
+    let started = std::time::Instant::now();
     let outcome = match origin.records.resolve(req.locator).await {
         Ok(records) => match crate::encrypted::admit(&origin, &records.0, &records.1, &req.target).await {
             Ok(packing) => match origin.filters.for_request(&records.0, &records.1, &req).await {
@@ -57,6 +58,9 @@ async fn stream(State(origin): State<Arc<Origin>>, request: Request) -> Response
         },
         Err(f) => Err(f),
     };
+    if matches!(req.target, request::Target::Manifest { .. } | request::Target::Playlist { .. }) {
+        origin.metrics.manifest_answered(started.elapsed());
+    }
     outcome.unwrap_or_else(IntoResponse::into_response)
 }
 

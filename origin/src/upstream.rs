@@ -47,7 +47,7 @@ pub(crate) struct Upstream {
     pub(crate) store: Arc<dyn BlobStore>,
     /// A storage call not answered by then (its own retries included) is a 503.
     timeout: Duration,
-    metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Upstream {

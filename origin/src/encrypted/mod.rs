@@ -211,7 +211,8 @@ pub(crate) struct Keyring {
 
 impl Keyring {
     pub(crate) fn new(upstream: Arc<Upstream>, content_keys: Arc<ContentKeys>) -> Keyring {
-        let locators = RefreshAhead::new(4096, RECORD_TTL);
+        let locators =
+            RefreshAhead::new(4096, RECORD_TTL).counted(upstream.metrics.clone(), crate::metrics::Waited::Encryption);
         Keyring { content_keys, catalog: Catalog::new(upstream.store.clone()), upstream, locators }
     }
 

@@ -66,11 +66,12 @@ pub(crate) struct KeyServer {
 
 impl KeyServer {
     pub(crate) fn new(upstream: Arc<Upstream>, content_keys: Arc<ContentKeys>) -> Self {
+        let upstream_metrics = upstream.metrics.clone();
         KeyServer {
             catalog: Catalog::new(upstream.store.clone()),
             upstream,
             content_keys,
-            by_locators: RefreshAhead::new(1024, RECORD_TTL),
+            by_locators: RefreshAhead::new(1024, RECORD_TTL).counted(upstream_metrics, crate::metrics::Waited::Keys),
         }
     }
 

@@ -69,36 +69,45 @@ impl Packager<'_> {
         }
         // A time range's trimmed tracks are made only when a body is (never for a cached one).
         Ok(match format {
-            Format::Smooth => self.packaged_text(headers, &v, "text/xml; charset=utf-8", || {
-                let trimmed = selection.trimmed();
-                let manifest = smooth::client_manifest(&selection.renditions(&trimmed));
-                let manifest = match all.reference().and_then(|r| r.track()) {
-                    Ok(reference) => crate::smooth_text::with_text_streams(manifest, &texts, reference).to_xml(),
-                    Err(_) => manifest.to_xml(),
-                };
-                self.protected(format, manifest, None)
-            }),
-            f if f.is_hls() => self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
-                let trimmed = selection.trimmed();
-                let kept = selection.renditions(&trimmed);
-                // Subtitles and captions go on the video variants; the audio-only variant and the
-                // I-frame streams follow them; the URL's filters go on to every child URL.
-                let mut master =
-                    subtitles::hls_master(packaging::hls_master(&kept, format), &texts, all.captions, format);
-                if matches!(target, Target::Manifest { audio_only: true, .. }) {
-                    master.push_str(&crate::audio_only::variant(&kept, format));
-                }
-                master.push_str(&crate::iframes::stream_infs(&kept, format));
-                self.protected(format, filtering::carry_url_filters(master, &filters.from_url), None)
-            }),
-            _ => self.packaged_text(headers, &v, "application/dash+xml", || {
-                let trimmed = selection.trimmed();
-                let kept = selection.renditions(&trimmed);
-                let mpd = packaging::dash(&kept, format);
-                // The text sets follow the reference rendition's kept span (as HLS subtitles do).
-                let span = (!trimmed.is_empty()).then(|| kept_span(&kept)).flatten();
-                self.protected(format, subtitles::dash(mpd, &texts, all.captions, format, span), None)
-            }),
+            Format::Smooth => {
+                self.packaged_text(headers, &v, "text/xml; charset=utf-8", || {
+                    let trimmed = selection.trimmed();
+                    let manifest = smooth::client_manifest(&selection.renditions(&trimmed));
+                    let manifest = match all.reference().and_then(|r| r.track()) {
+                        Ok(reference) => crate::smooth_text::with_text_streams(manifest, &texts, reference).to_xml(),
+                        Err(_) => manifest.to_xml(),
+                    };
+                    Ok(self.protected(format, manifest, None))
+                })
+                .await?
+            }
+            f if f.is_hls() => {
+                self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
+                    let trimmed = selection.trimmed();
+                    let kept = selection.renditions(&trimmed);
+                    // Subtitles and captions go on the video variants; the audio-only variant and the
+                    // I-frame streams follow them; the URL's filters go on to every child URL.
+                    let mut master =
+                        subtitles::hls_master(packaging::hls_master(&kept, format), &texts, all.captions, format);
+                    if matches!(target, Target::Manifest { audio_only: true, .. }) {
+                        master.push_str(&crate::audio_only::variant(&kept, format));
+                    }
+                    master.push_str(&crate::iframes::stream_infs(&kept, format));
+                    Ok(self.protected(format, filtering::carry_url_filters(master, &filters.from_url), None))
+                })
+                .await?
+            }
+            _ => {
+                self.packaged_text(headers, &v, "application/dash+xml", || {
+                    let trimmed = selection.trimmed();
+                    let kept = selection.renditions(&trimmed);
+                    let mpd = packaging::dash(&kept, format);
+                    // The text sets follow the reference rendition's kept span (as HLS subtitles do).
+                    let span = (!trimmed.is_empty()).then(|| kept_span(&kept)).flatten();
+                    Ok(self.protected(format, subtitles::dash(mpd, &texts, all.captions, format, span), None))
+                })
+                .await?
+            }
         })
     }
 
@@ -122,10 +131,14 @@ impl Packager<'_> {
             let sources = [renditions.parsed.version.source(), version.source(), reference.index.version.source()];
             let v =
                 validators::packaged(&validators::filtered_target(&target.canonical(), &self.tag(filters)), &sources);
-            return Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || match range {
-                Some(range) => subtitles::hls_media(text, &filtering::trim(track, range), pick.format),
-                None => subtitles::hls_media(text, track, pick.format),
-            }));
+            return self
+                .packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
+                    Ok(match range {
+                        Some(range) => subtitles::hls_media(text, &filtering::trim(track, range), pick.format),
+                        None => subtitles::hls_media(text, track, pick.format),
+                    })
+                })
+                .await;
         }
         let r = renditions.pick(pick.bitrate, pick.stream)?;
         let rendition = r.as_rendition()?;
@@ -142,15 +155,18 @@ impl Packager<'_> {
             encrypted::check(packing)?;
         }
         if matches!(target, Target::IFrames { .. }) {
-            let trimmed = range.map(|range| filtering::trim(rendition.track, range));
-            let kept = match &trimmed {
-                Some(track) => Rendition { track, ..rendition },
-                None => rendition,
-            };
-            let playlist = crate::iframes::media_playlist(&kept, pick.format).ok_or(Fail::NotFound("no I-frames"))?;
-            return Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || playlist));
+            return self
+                .packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
+                    let trimmed = range.map(|range| filtering::trim(rendition.track, range));
+                    let kept = match &trimmed {
+                        Some(track) => Rendition { track, ..rendition },
+                        None => rendition,
+                    };
+                    crate::iframes::media_playlist(&kept, pick.format).ok_or(Fail::NotFound("no I-frames"))
+                })
+                .await;
         }
-        Ok(self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
+        self.packaged_text(headers, &v, "application/vnd.apple.mpegurl", || {
             let playlist = match range {
                 Some(range) => {
                     let track = filtering::trim(rendition.track, range);
@@ -158,8 +174,9 @@ impl Packager<'_> {
                 }
                 None => packaging::hls_media(&rendition, pick.format),
             };
-            self.protected(pick.format, playlist, Some((rendition.track, r.file.as_str())))
-        }))
+            Ok(self.protected(pick.format, playlist, Some((rendition.track, r.file.as_str()))))
+        })
+        .await
     }
 
     /// The name part of an ETag beyond the target: the filters' content, then the encryption's
@@ -198,14 +215,15 @@ impl Packager<'_> {
 
     /// A packaged manifest or playlist: 304 when the client's copy is current, else
     /// its text, made (and gzipped) once per ETag (which names its target, sources
-    /// and packager); gzipped for a client that accepts it, under its own ETag.
-    fn packaged_text(
+    /// and packager; concurrent requests wait for the one making it); gzipped for a
+    /// client that accepts it, under its own ETag.
+    async fn packaged_text(
         &self,
         headers: &HeaderMap,
         v: &Validators,
         content_type: &str,
-        make: impl FnOnce() -> String,
-    ) -> Response {
+        make: impl FnOnce() -> Result<String, Fail>,
+    ) -> Result<Response, Fail> {
         let gzip = encoding::accepts_gzip(headers);
         let coded;
         let chosen = if gzip {
@@ -214,8 +232,12 @@ impl Packager<'_> {
         } else {
             v
         };
+        let packaged = match validators::not_modified(headers, &chosen.etag, chosen.last_modified) {
+            true => None,
+            false => Some(self.bodies.get_or_make(&v.etag, make).await?),
+        };
         let mut response = validators::conditional(headers, chosen, MANIFEST_CACHE_CONTROL, || {
-            let packaged = self.bodies.get_or_make(&v.etag, make);
+            let Some(packaged) = packaged else { return StatusCode::NOT_MODIFIED.into_response() };
             let mut r = (StatusCode::OK, packaged.body(gzip)).into_response();
             insert(r.headers_mut(), header::CONTENT_TYPE, content_type);
             if gzip {
@@ -225,6 +247,6 @@ impl Packager<'_> {
         });
         // Either coding may be sent for this URL: caches key on the request's Accept-Encoding.
         response.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-        response
+        Ok(response)
     }
 }

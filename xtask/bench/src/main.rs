@@ -21,7 +21,7 @@
 //! `mirrorcast encode` against the same ffmpeg command run by hand, and one ffmpeg per rendition.
 //! So does `--only W3-verify` (verify_deep.rs): `verify --deep` on W3, ranged and one GET per blob,
 //! against `rclone check --download` of the same two containers.
-//! So does `--only serve [--serve-seconds 10] [--serve-connections 32] [--serve-front-only]` (serve.rs: the origin
+//! So does `--only serve [--serve-seconds 10] [--serve-connections 32] [--serve-front-only] [--serve-manifests-only]` (serve.rs: the origin
 //! against nginx; the front against nginx as a proxy; $MIRRORCAST_FRONT_BASE adds a front from another build).
 
 mod emulator;
@@ -140,9 +140,10 @@ usage: mirrorcast-bench [--runs N] [--only NAMES] [flags of the rows named]
   W4-linear:   --w4-library 1000 --w4-new 700
   W4-scale:    --scale-assets 1000,10000,100000 --scale-dir DIR
   encode:      --encode-seconds 20 --encode-size 1280x720
-  serve:       --serve-seconds 10 --serve-connections 32 --serve-front-only
+  serve:       --serve-seconds 10 --serve-connections 32 --serve-front-only --serve-manifests-only
 environment: MIRRORCAST (the CLI to measure; default target/release/mirrorcast), RCLONE, NGINX,
-             MIRRORCAST_FRONT_BASE (serve: a second front from another build)";
+             MIRRORCAST_FRONT_BASE (serve: a second front from another build),
+             MIRRORCAST_SERVE_BASE (serve --serve-manifests-only: origins of another build, same runs)";
 
 /// Every flag the bench takes; each is followed by its value.
 const FLAGS: &[&str] = &[
@@ -160,7 +161,7 @@ const FLAGS: &[&str] = &[
 ];
 
 /// Flags the bench takes without a value.
-const SWITCHES: &[&str] = &["--serve-front-only"];
+const SWITCHES: &[&str] = &["--serve-front-only", "--serve-manifests-only"];
 
 /// A misspelt flag would otherwise be ignored and the default set run for half an hour.
 fn check_flags(args: &[String]) -> Result<()> {

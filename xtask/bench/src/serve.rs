@@ -84,6 +84,11 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
     eprintln!("bench serve: publishing the two-hour asset in file:// and Azurite…");
     let locator_f = publish(tools, &env, "f", &asset_dir, work.path())?;
     let locator_z = publish(tools, &env, "z", &asset_dir, work.path())?;
+    if args.iter().any(|a| a == "--serve-manifests-only") {
+        let load = ManifestLoad { connections, duration: Duration::from_secs(seconds), runs };
+        let azurite_pid = azurite.pid().context("Azurite's process")?;
+        return manifests_only(tools, &env, work.path(), [&locator_f, &locator_z], wrk, load, azurite_pid).await;
+    }
     let origin_f = Origin::start(tools, &env, "f", work.path(), &[])?;
     let origin_z = Origin::start(tools, &env, "z", work.path(), &[])?;
     // The same origins without the hot-segment cache: every segment a storage read.
@@ -336,6 +341,152 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
         "nginx_proxy": nginx_proxy_cost.json(),
         "nginx_proxy_spilled_to_disk": nginx_spilled,
         "front_base": front_base.as_ref().map(|_| front_base_cost.json()),
+        "rows": rows,
+    }))
+}
+
+/// How the manifest rows load the origins.
+struct ManifestLoad {
+    connections: usize,
+    duration: Duration,
+    runs: usize,
+}
+
+/// `--serve-manifests-only`: the manifest rows alone (file:// and Azurite, identity and gzip), for
+/// the CLI measured and, with `$MIRRORCAST_SERVE_BASE`, origins of another build in the same runs
+/// (the order of the two alternating run by run); per row the origin's CPU per request and how
+/// busy Azurite's process was, then what each origin's `/metrics` says of its storage waits.
+async fn manifests_only(
+    tools: &Tools,
+    env: &[(String, String)],
+    dir: &Path,
+    [locator_f, locator_z]: [&str; 2],
+    wrk: Option<PathBuf>,
+    load: ManifestLoad,
+    azurite_pid: u32,
+) -> Result<serde_json::Value> {
+    let mut builds = vec![("new", tools.mirrorcast.clone())];
+    if let Some(base) = std::env::var_os("MIRRORCAST_SERVE_BASE") {
+        builds.push(("base", PathBuf::from(base)));
+    }
+    let http = client(load.connections)?;
+    let manifests = |base: &str, locator: &str| -> Vec<String> {
+        let ism = format!("{base}/{locator}/Long.ism");
+        let top = RENDITIONS[0].2 * 1000;
+        vec![
+            format!("{ism}/manifest(format=m3u8-cmaf)"),
+            format!("{ism}/manifest(format=mpd-time-cmaf)"),
+            format!("{ism}/QualityLevels({top})/Manifest(video,format=m3u8-cmaf)"),
+        ]
+    };
+    // Per build: its file:// and Azurite origins, and their manifest URLs (each asked for once, cold).
+    let mut origins = Vec::new();
+    for (name, binary) in &builds {
+        let f = Origin::spawn(binary, env, &["serve", "--dc", "f"], dir, &format!("serve-f-{name}"))?;
+        let z = Origin::spawn(binary, env, &["serve", "--dc", "z"], dir, &format!("serve-z-{name}"))?;
+        for (o, locator) in [(&f, locator_f), (&z, locator_z)] {
+            o.ready(&http).await?;
+            for url in manifests(&o.base, locator) {
+                timed_get(&http, &url).await?;
+            }
+        }
+        let urls = [manifests(&f.base, locator_f), manifests(&z.base, locator_z)];
+        origins.push((*name, f, z, urls));
+    }
+    let generator = match &wrk {
+        Some(wrk) => Generator::Wrk { wrk: wrk.clone(), dir: dir.to_owned() },
+        None => Generator::InProcess(http.clone()),
+    };
+    let kinds = [("file://", 0, false), ("Azurite", 1, false), ("file:// gzip", 0, true), ("Azurite gzip", 1, true)];
+    let mut azurite = vec![azurite_pid];
+    azurite.extend(children_of(azurite_pid));
+    // Per (build, row): each run's load, origin CPU per request, Azurite's CPU share.
+    let mut measured: Vec<Vec<(Load, f64, f64)>> = vec![Vec::new(); origins.len() * kinds.len()];
+    for run in 0..load.runs {
+        eprintln!("bench serve: manifests, run {}/{}…", run + 1, load.runs);
+        let order: Vec<usize> =
+            if run % 2 == 0 { (0..origins.len()).collect() } else { (0..origins.len()).rev().collect() };
+        for b in order {
+            let (_, f, z, urls) = &origins[b];
+            for (k, (_, which, gzip)) in kinds.iter().enumerate() {
+                let origin = if *which == 0 { f } else { z };
+                let mut pids = vec![origin.child.id()];
+                pids.extend(&azurite);
+                let (loaded, spent) =
+                    with_cpu(generator.load(&urls[*which], load.connections, load.duration, *gzip), &pids).await?;
+                let azurite_cpu: f64 = spent[1..].iter().map(|s| s.cpu_seconds).sum();
+                let share = azurite_cpu / loaded.seconds.max(1e-9);
+                measured[b * kinds.len() + k].push((
+                    loaded.clone(),
+                    per_request_us(spent[0].cpu_seconds, &loaded),
+                    share,
+                ));
+            }
+        }
+    }
+    let mut rows = vec![format!(
+        "\n{:<30} {:>9} {:>8} {:>8} {:>8} {:>10} {:>9}",
+        "manifests (median of runs)", "req/s", "p50 ms", "p99 ms", "errors", "origin us", "Azurite %"
+    )];
+    let mut json_rows = Vec::new();
+    for (b, (build, ..)) in origins.iter().enumerate() {
+        for (k, (kind, ..)) in kinds.iter().enumerate() {
+            let runs = &measured[b * kinds.len() + k];
+            let loads: Vec<Load> = runs.iter().map(|r| r.0.clone()).collect();
+            let m = Load::median(&loads);
+            let p99 = crate::measure::median(loads.iter().map(|l| l.p99_ms));
+            let p50 = crate::measure::median(loads.iter().map(|l| l.p50_ms));
+            let us = crate::measure::median(runs.iter().map(|r| r.1));
+            let share = crate::measure::median(runs.iter().map(|r| r.2));
+            let name = format!("{kind} ({build})");
+            rows.push(format!(
+                "{name:<30} {:>9.0} {p50:>8.2} {p99:>8.2} {:>8} {us:>10.0} {:>9.1}",
+                m.rps(),
+                m.errors,
+                share * 100.0
+            ));
+            json_rows.push(json!({
+                "name": name, "median_rps": m.rps(), "median_p50_ms": p50, "median_p99_ms": p99,
+                "origin_cpu_us_per_request": us, "azurite_cpu_share": share,
+                "runs": loads.iter().map(|l| json!({"rps": l.rps(), "p50_ms": l.p50_ms, "p99_ms": l.p99_ms})).collect::<Vec<_>>(),
+            }));
+        }
+    }
+    if origins.len() == 2 {
+        for (k, (kind, ..)) in kinds.iter().enumerate() {
+            let p99 = |b: usize| crate::measure::median(measured[b * kinds.len() + k].iter().map(|r| r.0.p99_ms));
+            rows.push(format!("p99 {kind}: new / base {:.2}", p99(0) / p99(1).max(1e-9)));
+        }
+    }
+    rows.push("p50 and p99: medians over the runs; req/s: the run of median req/s".to_owned());
+    // What each origin says of its waits (a build without those counters shows what it has).
+    let wanted = [
+        "mirrorcast_origin_storage_waits_total{",
+        "mirrorcast_origin_storage_wait_seconds_total{",
+        "mirrorcast_origin_manifest_seconds_bucket",
+        "mirrorcast_origin_manifest_bodies_made_total ",
+        "mirrorcast_origin_manifest_body_seconds_total ",
+        "mirrorcast_origin_upstream_requests_total ",
+        "mirrorcast_origin_index_cache_misses_total ",
+    ];
+    for (build, f, z, _) in &origins {
+        for (kind, o) in [("file://", f), ("Azurite", z)] {
+            let text = http.get(format!("{}/metrics", o.base)).send().await?.text().await?;
+            let picked: Vec<&str> = text
+                .lines()
+                .filter(|l| wanted.iter().any(|w| l.starts_with(w)) && !l.ends_with(" 0") && !l.ends_with(" 0.000000"))
+                .map(|l| l.trim_start_matches("mirrorcast_origin_"))
+                .collect();
+            rows.push(format!("{kind} ({build}) /metrics: {}", picked.join(", ")));
+        }
+    }
+    drop(origins);
+    Ok(json!({
+        "workload": "serve-manifests",
+        "load_generator": if wrk.is_some() { "wrk" } else { "in-process reqwest" },
+        "connections": load.connections,
+        "seconds": load.duration.as_secs(),
+        "results": json_rows,
         "rows": rows,
     }))
 }
