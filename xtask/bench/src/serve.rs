@@ -17,7 +17,8 @@
 //! fetched once before) and without it (`--cache-size 0`), and through `mirrorcast front` in
 //! proxy mode before the cached file:// origin (its cost against the origin direct), beside nginx as a
 //! reverse proxy before the same origin (the peer that says what a proxy costs on this machine;
-//! `$MIRRORCAST_FRONT_BASE` adds a front from another build, `--serve-front-only` skips the other rows). The
+//! `$MIRRORCAST_FRONT_BASE` adds a front from another build, `--serve-front-only` skips the other rows;
+//! `--serve-manifests-only` runs the manifest rows alone, beside `$MIRRORCAST_SERVE_BASE`'s origins). The
 //! memory row is the peak RSS of `serve --cache-size 32MiB` after a load run over the whole
 //! top rendition (far larger than its cache), beside one without a cache and the warm default.
 //! Needs ffmpeg and nginx (`apt-get install -y ffmpeg nginx`, or $NGINX);
