@@ -147,28 +147,36 @@ impl Local {
             }
             chunks.push(chunk);
         }
-        let read: Vec<Vec<BlobMeta>> = futures::stream::iter(chunks)
+        let mut read = futures::stream::iter(chunks)
             .map(|chunk| {
                 let fs = self.fs.clone();
                 let (label, container) = (label.to_owned(), container.to_owned());
                 async move {
+                    // Only the files are read on the blocking thread: what the listing keeps is
+                    // made on the caller's, as before (made on the blocking threads, the kept
+                    // metadata was spread over their allocator arenas: 18 MB more peak memory
+                    // at 100k assets).
                     let read = tokio::task::spawn_blocking(move || {
-                        let mut metas = Vec::with_capacity(chunk.len());
-                        for name in chunk {
-                            if let Some(sidecar) = read_sidecar(&fs, &label, &container, &name)? {
-                                metas.push(ObjectStoreBackend::meta(&name, sidecar));
-                            }
-                        }
-                        Ok::<_, Error>(metas)
+                        chunk
+                            .into_iter()
+                            .map(|name| Ok((sidecar_json(&fs, &label, &container, &name)?, name)))
+                            .collect::<Result<Vec<_>>>()
                     })
                     .await;
                     read.map_err(|e| Error::new(ErrorKind::Other, format!("a local listing did not finish: {e}")))?
                 }
             })
-            .buffered(SIDECAR_TASKS_AT_ONCE)
-            .try_collect()
-            .await?;
-        Ok(read.into_iter().flatten().collect())
+            .buffered(SIDECAR_TASKS_AT_ONCE);
+        let mut metas = Vec::new();
+        while let Some(chunk) = read.try_next().await? {
+            for (json, name) in chunk {
+                if let Some(json) = json {
+                    let sidecar: Sidecar = serde_json::from_slice(&json).map_err(crate::malformed_sidecar)?;
+                    metas.push(ObjectStoreBackend::meta(&name, sidecar));
+                }
+            }
+        }
+        Ok(metas)
     }
 
     /// The blob's metadata and, for a range (from its mapping) or a whole blob of at
@@ -393,14 +401,21 @@ fn container_exists(fs: &LocalFileSystem, label: &str, container: &str) -> Resul
 
 /// Blob `name`'s sidecar, none if the blob is not there.
 fn read_sidecar(fs: &LocalFileSystem, label: &str, container: &str, name: &str) -> Result<Option<Sidecar>> {
+    match sidecar_json(fs, label, container, name)? {
+        Some(json) => serde_json::from_slice(&json).map(Some).map_err(crate::malformed_sidecar),
+        None => Ok(None),
+    }
+}
+
+/// The bytes of blob `name`'s sidecar, none if the blob is not there.
+fn sidecar_json(fs: &LocalFileSystem, label: &str, container: &str, name: &str) -> Result<Option<Vec<u8>>> {
     let sidecar = fs.path_to_filesystem(&sidecar_path(container, name)).map_err(|e| map(e, name, label))?;
-    let json = match std::fs::read(&sidecar) {
-        Ok(json) => json,
+    match std::fs::read(&sidecar) {
+        Ok(json) => Ok(Some(json)),
         // A directory where the sidecar would be (a longer name's prefix) is no blob either.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound || sidecar.is_dir() => return Ok(None),
-        Err(e) => return Err(io_error(&e, name, label)),
-    };
-    serde_json::from_slice(&json).map(Some).map_err(crate::malformed_sidecar)
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound || sidecar.is_dir() => Ok(None),
+        Err(e) => Err(io_error(&e, name, label)),
+    }
 }
 
 /// The names of `container`'s blobs that start with `prefix` and sort after `marker`, unsorted:
