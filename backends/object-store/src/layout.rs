@@ -97,6 +97,15 @@ pub fn block_path(container: &str, name: &str, block_id: &str) -> Path {
     path_of([container.to_owned(), RESERVED.to_owned(), "blocks".to_owned(), hash(name), hash(block_id)])
 }
 
+/// The folders, inside the container's folder, that hold every blob whose name starts with
+/// `prefix`: those of its part before the last '/' (none when it has no '/').
+pub fn prefix_folders(prefix: &str) -> Vec<String> {
+    match prefix.rsplit_once('/') {
+        Some((folders, _)) => name_parts(folders, "%"),
+        None => Vec::new(),
+    }
+}
+
 /// The blob whose bytes are at `location`, if `location` holds blob bytes of `container`.
 pub fn name_of(container: &str, location: &Path) -> Option<String> {
     let mut parts = location.parts();

@@ -379,19 +379,26 @@ impl BlobStore for ObjectStoreBackend {
     }
 
     async fn list_blobs(&self, container: &str, options: &ListOptions) -> Result<ListPage> {
-        self.require_container(container).await?;
-        let root = Path::from(container);
         let want = options.prefix.as_deref().unwrap_or("");
         let max = options.max_results.unwrap_or(5000).max(1) as usize;
         let key = (container.to_owned(), want.to_owned());
         let continued = options.marker.as_ref().and_then(|m| self.listings.take(&key, m));
-        let mut names = match continued {
-            Some(rest) => rest,
-            None => {
+        let mut names = match (continued, &self.local) {
+            (Some(rest), Some(local)) => {
+                local.container_exists(&self.label, container)?;
+                rest
+            }
+            (Some(rest), None) => {
+                self.require_container(container).await?;
+                rest
+            }
+            (None, Some(local)) => local.blob_names(&self.label, container, want, options.marker.as_deref()).await?,
+            (None, None) => {
+                self.require_container(container).await?;
                 // One walk of the container, names only: the walk cannot start at a marker, so a
                 // listing of n blobs walked n²/5,000 objects when each page walked again.
                 let mut names = Vec::new();
-                let mut listed = self.inner.list(Some(&root));
+                let mut listed = self.inner.list(Some(&Path::from(container)));
                 while let Some(object) = listed.try_next().await.map_err(|e| self.fail(e, container))? {
                     let Some(name) = layout::name_of(container, &object.location) else { continue };
                     if name.starts_with(want) && options.marker.as_ref().is_none_or(|m| &name > m) {
@@ -405,15 +412,20 @@ impl BlobStore for ObjectStoreBackend {
         let rest = names.split_off(max.min(names.len()));
         let more = !rest.is_empty();
         let names_last = names.last().cloned();
-        let metas: Vec<BlobMeta> = futures::stream::iter(names)
-            .map(|n| async move {
-                let s = self.sidecar(container, &n).await?;
-                Ok::<_, Error>(s.map(|s| Self::meta(&n, s)))
-            })
-            .buffered(16)
-            .try_filter_map(|m| async move { Ok(m) })
-            .try_collect()
-            .await?;
+        let metas = match &self.local {
+            Some(local) => local.metas(&self.label, container, names).await?,
+            None => {
+                futures::stream::iter(names)
+                    .map(|n| async move {
+                        let s = self.sidecar(container, &n).await?;
+                        Ok::<_, Error>(s.map(|s| Self::meta(&n, s)))
+                    })
+                    .buffered(16)
+                    .try_filter_map(|m| async move { Ok(m) })
+                    .try_collect()
+                    .await?
+            }
+        };
         // The page's last name, listed or deleted since: where the next page starts either way.
         let next_marker = if more { names_last.clone() } else { None };
         if let Some(marker) = &next_marker {
