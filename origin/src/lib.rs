@@ -28,6 +28,7 @@ mod audio_labels;
 mod audio_only;
 mod bodies;
 mod content_keys;
+mod cors;
 pub mod encoding;
 mod encrypted;
 mod fail;
