@@ -47,6 +47,7 @@ mod records;
 mod refresh_ahead;
 mod renditions;
 pub mod request;
+mod request_deadline;
 mod respond;
 pub mod router;
 pub mod segment_body;

@@ -16,7 +16,6 @@ use bytes::Bytes;
 use mirrorcast_http::catch_panics;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tracing::debug;
 
 use crate::fail::Fail;
@@ -81,8 +80,8 @@ pub fn router(origin: Arc<Origin>) -> Router {
     // rather than by `Router::layer`: every `Router::layer` call wrapped each route in another
     // boxed service, cloned and its future boxed again on every request (four levels deep, it
     // showed in the serve profile); here a request crosses two (the fallback service below and
-    // the route it reaches). The timeout is outside the conversion of bodies (it needs a
-    // default body).
+    // the route it reaches). The request deadline is outside the conversion of bodies (it
+    // needs a default body).
     let named =
         origin.config.name.as_deref().and_then(|n| HeaderValue::from_str(n).ok()).map(|name| {
             SetResponseHeaderLayer::overriding(header::HeaderName::from_static(crate::ORIGIN_HEADER), name)
@@ -100,7 +99,7 @@ pub fn router(origin: Arc<Origin>) -> Router {
     let stack = tower::ServiceBuilder::new()
         .option_layer(named)
         .layer(crate::access_layer::AccessLogLayer { metrics: origin.metrics.clone() })
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, origin.config.request_timeout))
+        .layer(crate::request_deadline::DeadlineLayer { limit: origin.config.request_timeout })
         .map_response(IntoResponse::into_response)
         .layer(nosniff)
         .layer(RequestBodyLimitLayer::new(16 * 1024))
