@@ -22,6 +22,8 @@
 //! a 400 naming it), never ignored: a 200 that differs from what the URL asks
 //! for would be served alike by A and B and pass every comparison.
 
+use std::fmt::Write as _;
+
 use percent_encoding::percent_decode_str;
 use uuid::Uuid;
 
@@ -210,12 +212,20 @@ impl Target {
                 stream.to_ascii_lowercase(),
                 format.name()
             ),
-            Target::Fragment { ism, bitrate, stream, time, format, .. } => format!(
-                "{ism}/QualityLevels({bitrate})/Fragments({}={},{})",
-                stream.to_ascii_lowercase(),
-                time.map_or_else(|| "i".to_owned(), |t| t.to_string()),
-                format.name()
-            ),
+            // One buffer, no lowercase copy or number string of its own: this runs on every
+            // segment request (its ETag).
+            Target::Fragment { ism, bitrate, stream, time, format, .. } => {
+                let mut name = String::with_capacity(ism.len() + stream.len() + 64);
+                let _ = write!(name, "{ism}/QualityLevels({bitrate})/Fragments(");
+                name.extend(stream.chars().map(|c| c.to_ascii_lowercase()));
+                let _ = match time {
+                    Some(t) => write!(name, "={t},"),
+                    None => write!(name, "=i,"),
+                };
+                name.push_str(format.name());
+                name.push(')');
+                name
+            }
         }
     }
 }
@@ -658,6 +668,17 @@ mod tests {
             let bare = target(&format!("Big.ism/QualityLevels(600000)/{}", path.rsplit_once('.').unwrap().0)).unwrap();
             assert_eq!(with, want, "{path}");
             assert_eq!(with.canonical(), bare.canonical(), "{path}: one ETag for both spellings");
+        }
+        // The name a segment's ETag hashes: pinned, so a rewrite keeps every segment's tag.
+        for (path, canonical) in [
+            (
+                "Fragments(Video=20,format=mpd-time-csf).m4s",
+                "Big.ism/QualityLevels(600000)/Fragments(video=20,mpd-time-csf)",
+            ),
+            ("Fragments(VIDEO=i,format=m3u8-cmaf).mp4", "Big.ism/QualityLevels(600000)/Fragments(video=i,m3u8-cmaf)"),
+            ("Fragments(audio_eng=0)", "Big.ism/QualityLevels(600000)/Fragments(audio_eng=0,)"),
+        ] {
+            assert_eq!(target(&format!("Big.ism/QualityLevels(600000)/{path}")).unwrap().canonical(), canonical);
         }
         for path in [
             "Fragments(video=0,format=m3u8-cmaf).ts",

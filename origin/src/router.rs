@@ -14,10 +14,8 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use mirrorcast_http::catch_panics;
-use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tracing::debug;
 
 use crate::fail::Fail;
@@ -82,50 +80,39 @@ pub const ACCESS_LOG_TARGET: &str = "mirrorcast_origin::access";
 /// The origin's routes inside its tower layers: CORS, a request timeout,
 /// a body limit (GET and HEAD carry none), the access log.
 pub fn router(origin: Arc<Origin>) -> Router {
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        // POST, Authorization and Content-Type: ClearKey licence requests and key tokens (`/keys/…`).
-        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS, Method::POST])
-        .allow_headers([
-            header::RANGE,
-            header::IF_NONE_MATCH,
-            header::IF_MODIFIED_SINCE,
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-        ])
-        .expose_headers([header::CONTENT_LENGTH, header::CONTENT_RANGE, header::ETAG, header::LAST_MODIFIED]);
-    // Two stacks, each outermost first: every `Router::layer` call wraps the routes in another
-    // boxed service, cloned and boxed again on every request (it showed in the serve profile).
-    // The timeout is outside the routes' conversion of bodies (it needs a default body).
+    // One stack around the routes, outermost first, applied to the routes as one service
+    // rather than by `Router::layer`: every `Router::layer` call wrapped each route in another
+    // boxed service, cloned and its future boxed again on every request (four levels deep, it
+    // showed in the serve profile); here a request crosses two (the fallback service below and
+    // the route it reaches). The request deadline is outside the conversion of bodies (it
+    // needs a default body).
     let named =
         origin.config.name.as_deref().and_then(|n| HeaderValue::from_str(n).ok()).map(|name| {
             SetResponseHeaderLayer::overriding(header::HeaderName::from_static(crate::ORIGIN_HEADER), name)
         });
-    let outer = tower::ServiceBuilder::new()
-        .option_layer(named)
-        .layer(crate::access_layer::AccessLogLayer { metrics: origin.metrics.clone() })
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, origin.config.request_timeout));
     // Error bodies quote a little of the request: never to be sniffed as anything but text.
     let nosniff =
         SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    let inner = tower::ServiceBuilder::new()
-        .layer(nosniff)
-        .layer(RequestBodyLimitLayer::new(16 * 1024))
-        .map_request(with_body)
-        .layer(cors)
-        .layer(catch_panics());
     let required =
         origin.config.required_header.is_some().then(|| middleware::from_fn_with_state(origin.clone(), require_header));
     let mut routes = Router::new().route("/healthz", get(healthz)).merge(crate::key_delivery::routes::routes());
     if origin.config.metrics_on_main {
         routes = routes.route("/metrics", get(metrics));
     }
-    routes
-        .fallback(stream)
-        .layer(tower::ServiceBuilder::new().option_layer(required))
-        .layer(inner)
-        .layer(outer)
-        .with_state(origin)
+    let routes = routes.fallback(stream).with_state(origin.clone());
+    let stack = tower::ServiceBuilder::new()
+        .option_layer(named)
+        .layer(crate::access_layer::AccessLogLayer { metrics: origin.metrics.clone() })
+        .layer(crate::request_deadline::DeadlineLayer { limit: origin.config.request_timeout })
+        .map_response(IntoResponse::into_response)
+        .layer(nosniff)
+        .layer(RequestBodyLimitLayer::new(16 * 1024))
+        .map_request(with_body)
+        .layer(crate::cors::CorsLayer::new())
+        .layer(catch_panics())
+        .option_layer(required)
+        .service(routes);
+    Router::new().fallback_service(stack)
 }
 
 /// `/metrics` and `/healthz` alone, for a listener that never faces viewers (`--metrics-listen`).

@@ -35,6 +35,15 @@ async fn serving_notes_from(
     store: Arc<dyn BlobStore>,
     expiry: chrono::DateTime<Utc>,
 ) -> (axum::Router, String, LocatorId) {
+    serving_notes_with(store, expiry, OriginConfig::default()).await
+}
+
+/// [`serving_notes_from`] by an origin with `config`.
+async fn serving_notes_with(
+    store: Arc<dyn BlobStore>,
+    expiry: chrono::DateTime<Utc>,
+    config: OriginConfig,
+) -> (axum::Router, String, LocatorId) {
     let catalog = Catalog::new(store.clone());
     let asset = Asset::new("a", AssetOptions::None);
     catalog.create_asset(&asset).await.unwrap();
@@ -42,7 +51,7 @@ async fn serving_notes_from(
     catalog.regenerate_files(&asset.id).await.unwrap();
     let start = Utc::now() - chrono::Duration::minutes(1);
     let locator = catalog.create_origin_locator(&asset.id, LocatorId::new(), start, expiry, "").await.unwrap();
-    let app = router(Origin::new(store, OriginConfig::default()));
+    let app = router(Origin::new(store, config));
     (app, format!("/{}/notes.txt", locator.id.guid()), locator.id)
 }
 
@@ -184,4 +193,21 @@ async fn a_range_from_the_end_of_a_file_is_416_and_an_unusable_one_is_ignored() 
         assert_eq!(ranged(unusable).await.unwrap().status(), StatusCode::OK, "{unusable}");
     }
     assert_eq!(ranged("bytes=1-2").await.unwrap().status(), StatusCode::PARTIAL_CONTENT);
+}
+
+/// A response not started within `--request-timeout` is an empty 408 at that time, whatever
+/// the routes still wait for (here the records); in time, the same request is answered.
+#[tokio::test(start_paused = true)]
+async fn a_request_not_answered_within_the_request_timeout_is_a_408_at_the_timeout() {
+    let config = OriginConfig { request_timeout: Duration::from_millis(60), ..OriginConfig::default() };
+    let (app, path, _) = serving_notes_with(slow_records(), Utc::now() + chrono::Duration::hours(1), config).await;
+    let start = tokio::time::Instant::now();
+    let request = Request::get(&path).body(Body::empty()).expect("a request");
+    let late = app.clone().oneshot(request).await.expect("the router answers");
+    assert_eq!((late.status(), start.elapsed()), (StatusCode::REQUEST_TIMEOUT, Duration::from_millis(60)));
+    let body = axum::body::to_bytes(late.into_body(), 64).await.unwrap();
+    assert!(body.is_empty(), "{body:?}");
+    let config = OriginConfig { request_timeout: Duration::from_millis(500), ..OriginConfig::default() };
+    let (app, path, _) = serving_notes_with(slow_records(), Utc::now() + chrono::Duration::hours(1), config).await;
+    assert_eq!(status(&app, &path).await, StatusCode::OK, "two record reads of 100 ms each fit in 500 ms");
 }

@@ -245,7 +245,7 @@ impl SegmentCache {
     }
 
     /// `cut` of `source`: kept bytes while the blob is still at the expected version, else
-    /// `range` of the blob read (once for all concurrent requests) and made into the entry by
+    /// `range()` of the blob read (once for all concurrent requests) and made into the entry by
     /// `make`, kept if it fits the budget. What `make` returns is weighed by its length: it
     /// must own its bytes (a slice of a larger buffer, a store's chunk or a mapped file,
     /// would hold more memory than that). `None`: the blob is no longer at the expected version.
@@ -253,11 +253,12 @@ impl SegmentCache {
         &self,
         source: Source<'_>,
         cut: Cut,
-        range: Range<u64>,
+        // Asked for on a miss only: a hit does not work out which bytes it was cut from.
+        range: impl FnOnce() -> Range<u64>,
         make: impl FnOnce(Bytes) -> Result<Bytes, Fail>,
     ) -> Result<Option<Bytes>, Fail> {
         let Some(entries) = &self.entries else {
-            return self.read(source, range).await?.map(make).transpose();
+            return self.read(source, range()).await?.map(make).transpose();
         };
         let borrowed = KeyRef { container: source.container, name: source.name, etag: source.etag, cut: &cut };
         if let Some(kept) = entries.get(&borrowed) {
@@ -278,7 +279,7 @@ impl SegmentCache {
             }
             Err(guard) => {
                 self.metrics.segment_cache_lookup(false);
-                let Some(data) = self.read(source, range).await? else { return Ok(None) };
+                let Some(data) = self.read(source, range()).await? else { return Ok(None) };
                 // Kept in its own mapping, so connections send it without copying it
                 // (mirrorcast_http::zero_copy); smaller, or off Linux, as it was made.
                 let made = make(data)?;

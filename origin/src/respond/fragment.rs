@@ -118,7 +118,8 @@ async fn segment(
             // A stored Smooth fragment that is exactly the announced one goes out as stored.
             let stored = if format == Format::Smooth { track.stored_fragment(number) } else { None };
             let as_stored = stored.is_some();
-            let range = stored.unwrap_or_else(|| track.byte_range(fragment));
+            // Its bytes' range in the blob: worked out on a cache miss only (a loop over its samples).
+            let range = || stored.unwrap_or_else(|| track.byte_range(fragment));
             let source = Source { container: &asset.asset.container, name: &r.file, etag: &r.index.version.etag };
             let made = if let Some(p) = packing {
                 let make = |data: Bytes| {
@@ -131,7 +132,8 @@ async fn segment(
                     let cut = Cut::Encrypted { track, number, packaging, protection: p.tag().to_owned() };
                     cache.get(source, cut, range, make).await?.map(Body::from)
                 } else {
-                    let (meta, data) = cache.upstream().read_bytes(source.container, source.name, Some(range)).await?;
+                    let (meta, data) =
+                        cache.upstream().read_bytes(source.container, source.name, Some(range())).await?;
                     (meta.etag == source.etag).then(|| make(data)).transpose()?.map(Body::from)
                 }
             } else if cache.enabled() {
@@ -140,7 +142,7 @@ async fn segment(
                 cache.get(source, cut, range, make).await?.map(Body::from)
             } else {
                 // The blob's metadata alone, no Version (its content tag is a String per segment).
-                let (meta, data) = cache.upstream().read_bytes(source.container, source.name, Some(range)).await?;
+                let (meta, data) = cache.upstream().read_bytes(source.container, source.name, Some(range())).await?;
                 let body = |data: &Bytes| match as_stored {
                     true => Ok(Body::from(data.clone())),
                     false => sliced(r, track, number, format, data),

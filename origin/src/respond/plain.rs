@@ -61,7 +61,7 @@ pub(crate) async fn respond(
         let source = Source { container, name, etag: &meta.etag };
         // Owned and exact (a store's chunk or a mapped file would hold more than its length).
         let own = |data: Bytes| Ok(Bytes::copy_from_slice(&data));
-        let kept = cache.get(source, Cut::Range(start, end), start..end, own).await?;
+        let kept = cache.get(source, Cut::Range(start, end), || start..end, own).await?;
         // None: the blob was replaced since its metadata was read; the next request sees the new one.
         let body = kept.ok_or(Fail::Storage(ErrorKind::Transient))?;
         return Ok((status, h, body).into_response());
