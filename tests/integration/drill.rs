@@ -630,10 +630,15 @@ async fn drill_plays_aes128_hls_with_a_token_while_a_dies_and_counts_the_clear_s
     assert_eq!(keys.len(), 1, "one AES-128 key asked for: {report:#}");
     assert_eq!(keys[0]["path"], format!("/keys/aes128/{kid}"), "{report:#}");
     assert_eq!((&keys[0]["ok"], &keys[0]["origin"]), (&true.into(), &"a".into()), "from A with the token: {report:#}");
+    let mut from = (0, 0);
     for r in report["renditions"].as_array().unwrap() {
         assert_eq!(r["segments_received"], r["segments_expected"], "{r}");
-        assert!(r["origins"]["a"].as_u64().unwrap() >= 1 && r["origins"]["b"].as_u64().unwrap() >= 1, "{r}");
+        // Per rendition, A may die before a loaded machine asked it for one: the run as a whole
+        // is what must have been served by both.
+        from.0 += r["origins"]["a"].as_u64().unwrap_or(0);
+        from.1 += r["origins"]["b"].as_u64().unwrap_or(0);
     }
+    assert!(from.0 >= 1 && from.1 >= 1, "segments from A and from B: {from:?} {report:#}");
     assert_eq!(frames(&report), clear_frames, "every frame of the clear stream, decrypted: {report:#}");
     let failover = &report["failover"];
     assert_eq!((failover["before"].as_str(), failover["after"].as_str()), (Some("a"), Some("b")), "{report:#}");
