@@ -49,10 +49,13 @@ pub enum Waited {
     Keys,
     /// An `.ism`'s renditions built from storage (its `.ism`, indexes, sidecars).
     Renditions,
+    /// A segment's source blob version (its `HEAD`), before the segment cache is asked.
+    Versions,
 }
 
 impl Waited {
-    const ALL: [Waited; 5] = [Waited::Records, Waited::Filters, Waited::Encryption, Waited::Keys, Waited::Renditions];
+    const ALL: [Waited; 6] =
+        [Waited::Records, Waited::Filters, Waited::Encryption, Waited::Keys, Waited::Renditions, Waited::Versions];
 
     /// The `on` label.
     pub fn label(self) -> &'static str {
@@ -62,6 +65,7 @@ impl Waited {
             Waited::Encryption => "encryption",
             Waited::Keys => "keys",
             Waited::Renditions => "renditions",
+            Waited::Versions => "versions",
         }
     }
 }

@@ -25,7 +25,7 @@ use quick_cache::sync::Cache;
 use quick_cache::Lifecycle;
 
 use crate::fail::Fail;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Waited};
 use crate::refresh_ahead::{KeyOf, RefreshAhead};
 use crate::request::Format;
 use crate::upstream::Upstream;
@@ -197,7 +197,7 @@ impl SegmentCache {
         });
         metrics.segment_cache_size(0, bytes);
         // A zero interval confirms on every request: no entry is kept then.
-        let versions = RefreshAhead::new(4096, revalidate);
+        let versions = RefreshAhead::new(4096, revalidate).counted(metrics.clone(), Waited::Versions);
         SegmentCache { entries, versions, revalidate, capacity: bytes, upstream, metrics }
     }
 
@@ -221,9 +221,17 @@ impl SegmentCache {
     /// (see the module's documentation), else a HEAD per call.
     pub(crate) async fn head(&self, container: &str, name: &str) -> Result<BlobMeta, Fail> {
         if !self.enabled() || self.revalidate.is_zero() {
-            return self.upstream.head(container, name).await;
+            return self.head_now(container, name).await;
         }
         Ok(BlobMeta::clone(&*self.confirmed(container, name).await?))
+    }
+
+    /// A HEAD the request waits for (versions confirmed on every request), counted as such.
+    async fn head_now(&self, container: &str, name: &str) -> Result<BlobMeta, Fail> {
+        let started = std::time::Instant::now();
+        let meta = self.upstream.head(container, name).await;
+        self.metrics.waited(Waited::Versions, started.elapsed());
+        meta
     }
 
     async fn confirmed(&self, container: &str, name: &str) -> Result<Arc<BlobMeta>, Fail> {
@@ -238,7 +246,7 @@ impl SegmentCache {
     /// Whether `source` is still at its version: from what storage said within the interval.
     async fn still_current(&self, source: Source<'_>) -> Result<bool, Fail> {
         Ok(if self.revalidate.is_zero() {
-            self.upstream.head(source.container, source.name).await?.etag == source.etag
+            self.head_now(source.container, source.name).await?.etag == source.etag
         } else {
             self.confirmed(source.container, source.name).await?.etag == source.etag
         })

@@ -197,7 +197,7 @@ async fn a_replaced_rendition_is_read_again_and_never_served_stale() {
     let p = publish(old_bytes, Duration::ZERO).await;
     let paths = p.all_formats(&old_index);
     assert_eq!(paths, p.all_formats(&new_index), "the same segment times in both clips");
-    let (app, _) = p.origin(64 * 1024 * 1024, Duration::ZERO);
+    let (app, confirming) = p.origin(64 * 1024 * 1024, Duration::ZERO);
     let (slow, _) = p.origin(64 * 1024 * 1024, Duration::from_millis(300));
     let old = reference(&p, &paths).await;
     for path in &paths {
@@ -205,8 +205,13 @@ async fn a_replaced_rendition_is_read_again_and_never_served_stale() {
         assert_eq!(get(&slow, path, None).await.0, StatusCode::OK);
     }
     let warm = p.store.reads_of(CLIP);
-    assert_eq!(get(&app, &paths[0], None).await.1, old[0], "warm");
+    for (i, path) in paths.iter().enumerate() {
+        assert_eq!(get(&app, path, None).await.1, old[i], "warm");
+    }
     assert_eq!(p.store.reads_of(CLIP), warm, "a warm segment is not read again");
+    // Confirmed on every request: each hit waited for its version's HEAD, and /metrics says so.
+    let waited = metric(&confirming, r#"mirrorcast_origin_storage_waits_total{on="versions"}"#);
+    assert!(waited >= paths.len() as u64, "{waited} waits on versions for {} warm requests", paths.len());
 
     p.replace(new_bytes).await;
     let new = reference(&p, &paths).await;
