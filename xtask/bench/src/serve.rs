@@ -113,17 +113,8 @@ pub(crate) async fn run(tools: &Tools, args: &[String], runs: usize) -> Result<s
     let front_only = args.iter().any(|a| a == "--serve-front-only");
 
     // Cold: the first manifest request of each origin builds every rendition's index from its moov.
-    let manifests = |base: &str, locator: &str| -> Vec<String> {
-        let ism = format!("{base}/{locator}/Long.ism");
-        let top = RENDITIONS[0].2 * 1000;
-        vec![
-            format!("{ism}/manifest(format=m3u8-cmaf)"),
-            format!("{ism}/manifest(format=mpd-time-cmaf)"),
-            format!("{ism}/QualityLevels({top})/Manifest(video,format=m3u8-cmaf)"),
-        ]
-    };
-    let manifests_f = manifests(&origin_f.base, &locator_f);
-    let manifests_z = manifests(&origin_z.base, &locator_z);
+    let manifests_f = manifest_urls(&origin_f.base, &locator_f);
+    let manifests_z = manifest_urls(&origin_z.base, &locator_z);
     let cold_f = timed_get(&http, &manifests_f[0]).await?;
     let cold_z = timed_get(&http, &manifests_z[0]).await?;
     let mpd_bytes = http.get(&manifests_f[1]).send().await?.bytes().await?.len();
@@ -353,6 +344,17 @@ struct ManifestLoad {
     runs: usize,
 }
 
+/// The manifest URLs the manifest rows ask for: HLS and DASH masters, the top video playlist.
+fn manifest_urls(base: &str, locator: &str) -> Vec<String> {
+    let ism = format!("{base}/{locator}/Long.ism");
+    let top = RENDITIONS[0].2 * 1000;
+    vec![
+        format!("{ism}/manifest(format=m3u8-cmaf)"),
+        format!("{ism}/manifest(format=mpd-time-cmaf)"),
+        format!("{ism}/QualityLevels({top})/Manifest(video,format=m3u8-cmaf)"),
+    ]
+}
+
 /// `--serve-manifests-only`: the manifest rows alone (file:// and Azurite, identity and gzip), for
 /// the CLI measured and, with `$MIRRORCAST_SERVE_BASE`, origins of another build in the same runs
 /// (the order of the two alternating run by run); per row the origin's CPU per request and how
@@ -371,15 +373,6 @@ async fn manifests_only(
         builds.push(("base", PathBuf::from(base)));
     }
     let http = client(load.connections)?;
-    let manifests = |base: &str, locator: &str| -> Vec<String> {
-        let ism = format!("{base}/{locator}/Long.ism");
-        let top = RENDITIONS[0].2 * 1000;
-        vec![
-            format!("{ism}/manifest(format=m3u8-cmaf)"),
-            format!("{ism}/manifest(format=mpd-time-cmaf)"),
-            format!("{ism}/QualityLevels({top})/Manifest(video,format=m3u8-cmaf)"),
-        ]
-    };
     // Per build: its file:// and Azurite origins, and their manifest URLs (each asked for once, cold).
     let mut origins = Vec::new();
     for (name, binary) in &builds {
@@ -387,11 +380,11 @@ async fn manifests_only(
         let z = Origin::spawn(binary, env, &["serve", "--dc", "z"], dir, &format!("serve-z-{name}"))?;
         for (o, locator) in [(&f, locator_f), (&z, locator_z)] {
             o.ready(&http).await?;
-            for url in manifests(&o.base, locator) {
+            for url in manifest_urls(&o.base, locator) {
                 timed_get(&http, &url).await?;
             }
         }
-        let urls = [manifests(&f.base, locator_f), manifests(&z.base, locator_z)];
+        let urls = [manifest_urls(&f.base, locator_f), manifest_urls(&z.base, locator_z)];
         origins.push((*name, f, z, urls));
     }
     let generator = match &wrk {
